@@ -381,6 +381,8 @@ struct it_backend {
     it_result (*forward[IT_OP_COUNT])(it_backend *be, it_graph *g, const it_node *node);
     it_result (*backward[IT_OP_COUNT])(it_backend *be, it_graph *g, const it_node *node);
     /* Step boundaries (command buffers on a GPU) and the wait before the CPU reads results. */
+    /* Sets every element of an f32 tensor (gradient zeroing, seeding d(loss) = 1). */
+    it_result (*fill)(it_backend *be, it_tensor *t, float value);
     it_result (*begin_step)(it_backend *be);
     it_result (*end_step)(it_backend *be);
     it_result (*synchronize)(it_backend *be);
@@ -1187,6 +1189,1664 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
         if (coin < cum) return index[i];
     }
     return index[keep - 1];
+}
+
+/* >>threads -------------------------------------------------------------------------------------
+   A fixed pool: the caller is worker 0, n_threads - 1 pthreads wait on a condition variable. A job
+   is a function called once per part; the caller returns when every part is done. */
+typedef void (*it__part_fn)(void *arg, int part, int n_parts);
+typedef struct it__pool {
+    int n_threads;
+    pthread_t *threads;
+    pthread_mutex_t mutex;
+    pthread_cond_t work_ready, work_done;
+    it__part_fn fn;
+    void *arg;
+    int n_parts, pending, quit;
+    unsigned generation;
+} it__pool;
+typedef struct it__worker_start { it__pool *pool; int index; } it__worker_start;
+
+static void *it__worker_main(void *p) {
+    it__pool *pool = ((it__worker_start *)p)->pool;
+    int index = ((it__worker_start *)p)->index;
+    unsigned seen = 0;
+    for (;;) {
+        it__part_fn fn;
+        void *arg;
+        int n_parts;
+        pthread_mutex_lock(&pool->mutex);
+        while (pool->generation == seen && !pool->quit) pthread_cond_wait(&pool->work_ready, &pool->mutex);
+        if (pool->quit) {
+            pthread_mutex_unlock(&pool->mutex);
+            return NULL;
+        }
+        seen = pool->generation;
+        fn = pool->fn;
+        arg = pool->arg;
+        n_parts = pool->n_parts;
+        pthread_mutex_unlock(&pool->mutex);
+        if (index < n_parts) fn(arg, index, n_parts);
+        pthread_mutex_lock(&pool->mutex);
+        if (--pool->pending == 0) pthread_cond_signal(&pool->work_done);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+/* Starts n_threads - 1 workers. Returns 0 on success. */
+static int it__pool_start(it__pool *pool, int n_threads, pthread_t *threads, it__worker_start *starts) {
+    int i;
+    memset(pool, 0, sizeof(*pool));
+    pool->n_threads = n_threads;
+    pool->threads = threads;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->work_ready, NULL);
+    pthread_cond_init(&pool->work_done, NULL);
+    for (i = 1; i < n_threads; i++) {
+        starts[i].pool = pool;
+        starts[i].index = i;
+        if (pthread_create(&threads[i], NULL, it__worker_main, &starts[i]) != 0) {
+            pool->n_threads = i; /* run with the workers we got */
+            return -1;
+        }
+    }
+    return 0;
+}
+static void it__pool_stop(it__pool *pool) {
+    int i;
+    pthread_mutex_lock(&pool->mutex);
+    pool->quit = 1;
+    pthread_cond_broadcast(&pool->work_ready);
+    pthread_mutex_unlock(&pool->mutex);
+    for (i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i], NULL);
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->work_ready);
+    pthread_cond_destroy(&pool->work_done);
+}
+static void it__pool_run(it__pool *pool, it__part_fn fn, void *arg, int n_parts) {
+    int p;
+    if (n_parts > pool->n_threads) n_parts = pool->n_threads;
+    if (n_parts <= 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&pool->mutex);
+    pool->fn = fn;
+    pool->arg = arg;
+    pool->n_parts = n_parts;
+    pool->pending = pool->n_threads - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->work_ready);
+    pthread_mutex_unlock(&pool->mutex);
+    fn(arg, 0, n_parts);
+    pthread_mutex_lock(&pool->mutex);
+    while (pool->pending > 0) pthread_cond_wait(&pool->work_done, &pool->mutex);
+    pthread_mutex_unlock(&pool->mutex);
+    (void)p;
+}
+/* The share [*begin, *end) of n items that part `part` of n_parts owns. */
+static void it__split(size_t n, int part, int n_parts, size_t *begin, size_t *end) {
+    *begin = n * (size_t)part / (size_t)n_parts;
+    *end = n * (size_t)(part + 1) / (size_t)n_parts;
+}
+
+/* >>context ------------------------------------------------------------------------------------- */
+struct it_tensor {
+    char name[IT_MAX_NAME];
+    it_dtype dtype;
+    it_tensor_kind kind;
+    int ndim;
+    int dims[IT_MAX_DIMS];
+    size_t numel;
+    it_context *ctx;
+    it_graph *graph;     /* NULL for parameters and their gradients */
+    it_tensor *view_of;  /* storage owner when this is a reshape view */
+    it_tensor *grad;
+    int producer;        /* index of the node that writes it, -1 for leaves */
+    int requires_grad;
+    int keep;            /* live until the end of the run */
+    int consumers;       /* forward nodes that read it */
+    it_block block;
+    size_t offset;       /* bytes into its block */
+    int first_step, last_step; /* planner: lifetime in steps */
+};
+
+struct it_context {
+    it_allocator alloc;
+    it_logger logger;
+    int n_threads;
+    it__pool pool;
+    pthread_t *threads;
+    it__worker_start *starts;
+    char last_error[1024];
+    it_tensor **params;
+    int n_params, cap_params;
+    size_t param_numel;
+    float *param_block, *grad_block;
+    it_graph **graphs;
+    int n_graphs, cap_graphs;
+    it_backend cpu;
+    it_backend *backend;
+};
+
+static void *it__alloc(it_context *ctx, size_t size) { return ctx->alloc.alloc(size, ctx->alloc.user); }
+static void it__free(it_context *ctx, void *p) {
+    if (p) ctx->alloc.free(p, ctx->alloc.user);
+}
+static void *it__calloc(it_context *ctx, size_t size) {
+    void *p = it__alloc(ctx, size);
+    if (p) memset(p, 0, size);
+    return p;
+}
+/* Grows *array (element size `elem`) to hold at least `need` items; aborts on out-of-memory, which
+   only graph building (programmer-sized, tiny) uses. */
+static void it__grow(it_context *ctx, void **array, int *cap, int need, size_t elem) {
+    void *bigger;
+    int new_cap;
+    if (need <= *cap) return;
+    new_cap = *cap ? *cap * 2 : 16;
+    while (new_cap < need) new_cap *= 2;
+    bigger = it__alloc(ctx, (size_t)new_cap * elem);
+    if (!bigger) it__fail(__FILE__, __LINE__, "out of memory while building a graph");
+    if (*array) memcpy(bigger, *array, (size_t)*cap * elem);
+    it__free(ctx, *array);
+    *array = bigger;
+    *cap = new_cap;
+}
+
+static void it__stderr_logger(it_log_level level, const char *message, void *user) {
+    static const char *names[IT_LOG_COUNT] = {"debug", "info", "warning", "error"};
+    (void)user;
+    fprintf(stderr, "irontensor %s: %s\n", names[level], message);
+}
+IT_API void it_log(it_context *ctx, it_log_level level, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    if (level < ctx->logger.min_level) return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ctx->logger.log(level, buf, ctx->logger.user);
+}
+IT_API it_result it_context_error(it_context *ctx, it_result r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->last_error, sizeof ctx->last_error, fmt, ap);
+    va_end(ap);
+    if (IT_LOG_ERROR >= ctx->logger.min_level) ctx->logger.log(IT_LOG_ERROR, ctx->last_error, ctx->logger.user);
+    return r;
+}
+IT_API const char *it_context_last_error(const it_context *ctx) { return ctx->last_error; }
+IT_API int it_context_threads(const it_context *ctx) { return ctx->n_threads; }
+
+static void it__cpu_backend_init(it_backend *be, it_context *ctx);
+
+IT_API it_result it_context_create(const it_context_desc *desc, it_context **out_ctx) {
+    it_context_desc d;
+    it_allocator alloc;
+    it_context *ctx;
+    long cores;
+    *out_ctx = NULL;
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    alloc = d.allocator;
+    if (!alloc.alloc != !alloc.free) return IT_ERR_INVALID_ARGUMENT; /* both hooks or neither */
+    if (!alloc.alloc) {
+        alloc.alloc = it__default_alloc;
+        alloc.free = it__default_free;
+    }
+    ctx = (it_context *)alloc.alloc(sizeof(it_context), alloc.user);
+    if (!ctx) return IT_ERR_OUT_OF_MEMORY;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->alloc = alloc;
+    ctx->logger = d.logger;
+    if (!ctx->logger.log) ctx->logger.log = it__stderr_logger;
+    if (!d.logger.log && d.logger.min_level == IT_LOG_DEBUG) ctx->logger.min_level = IT_LOG_INFO;
+    cores = sysconf(_SC_NPROCESSORS_ONLN);
+    ctx->n_threads = d.n_threads > 0 ? d.n_threads : (int)(cores > 0 ? cores : 1);
+    if (ctx->n_threads > 256) ctx->n_threads = 256;
+    ctx->threads = (pthread_t *)it__calloc(ctx, sizeof(pthread_t) * (size_t)ctx->n_threads);
+    ctx->starts = (it__worker_start *)it__calloc(ctx, sizeof(it__worker_start) * (size_t)ctx->n_threads);
+    if (!ctx->threads || !ctx->starts) {
+        it__free(ctx, ctx->threads);
+        it__free(ctx, ctx->starts);
+        alloc.free(ctx, alloc.user);
+        return IT_ERR_OUT_OF_MEMORY;
+    }
+    if (it__pool_start(&ctx->pool, ctx->n_threads, ctx->threads, ctx->starts) != 0) {
+        it_log(ctx, IT_LOG_WARN, "could only start %d of %d threads", ctx->pool.n_threads, ctx->n_threads);
+        ctx->n_threads = ctx->pool.n_threads;
+    }
+    it__cpu_backend_init(&ctx->cpu, ctx);
+    ctx->backend = &ctx->cpu;
+    *out_ctx = ctx;
+    return IT_OK;
+}
+
+IT_API it_backend *it_context_backend(it_context *ctx) { return ctx->backend; }
+IT_API void it_context_set_backend(it_context *ctx, it_backend *be) {
+    if (ctx->backend != &ctx->cpu && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
+    ctx->backend = be ? be : &ctx->cpu;
+}
+
+/* >>tensors ------------------------------------------------------------------------------------- */
+static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind kind, it_dtype dtype, int ndim,
+                                 const int *dims, const char *name);
+IT_API const char *it_tensor_name(const it_tensor *t) { return t->name; }
+IT_API it_dtype it_tensor_dtype(const it_tensor *t) { return t->dtype; }
+IT_API it_tensor_kind it_tensor_kind_of(const it_tensor *t) { return t->kind; }
+IT_API int it_tensor_ndim(const it_tensor *t) { return t->ndim; }
+IT_API int it_tensor_dim(const it_tensor *t, int i) {
+    if (i < 0) i += t->ndim;
+    return (i >= 0 && i < t->ndim) ? t->dims[i] : 1;
+}
+IT_API size_t it_tensor_numel(const it_tensor *t) { return t->numel; }
+IT_API size_t it_tensor_nbytes(const it_tensor *t) { return t->numel * it_dtype_size(t->dtype); }
+IT_API char *it_tensor_shape_string(const it_tensor *t, char *buf, size_t size) {
+    size_t used = 0;
+    int i;
+    if (!size) return buf;
+    buf[0] = 0;
+    used += (size_t)snprintf(buf, size, "[");
+    for (i = 0; i < t->ndim && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, i ? ", %d" : "%d", t->dims[i]);
+    if (used < size) snprintf(buf + used, size - used, "]");
+    return buf;
+}
+static it_tensor *it__root(it_tensor *t) {
+    while (t->view_of) t = t->view_of;
+    return t;
+}
+static unsigned char *it__block_base(it_tensor *t);
+IT_API void *it_data_raw(it_tensor *t) {
+    unsigned char *base;
+    if (!t) return NULL;
+    base = it__block_base(it__root(t));
+    return base ? base + it__root(t)->offset : NULL;
+}
+IT_API float *it_data(it_tensor *t) { return (float *)it_data_raw(t); }
+IT_API int32_t *it_data_i32(it_tensor *t) { return (int32_t *)it_data_raw(t); }
+IT_API float *it_grad(it_tensor *t) { return t && t->grad ? it_data(t->grad) : NULL; }
+IT_API it_tensor *it_grad_tensor(it_tensor *t) { return t ? t->grad : NULL; }
+IT_API it_block it_tensor_block(const it_tensor *t, size_t *byte_offset) {
+    while (t->view_of) t = t->view_of;
+    if (byte_offset) *byte_offset = t->offset;
+    return t->block;
+}
+IT_API it_tensor *it_name(it_tensor *t, const char *name) {
+    if (t && name) snprintf(t->name, sizeof t->name, "%s", name);
+    return t;
+}
+IT_API it_tensor *it_keep(it_tensor *t) {
+    if (t) it__root(t)->keep = 1;
+    return t;
+}
+
+/* >>params -------------------------------------------------------------------------------------- */
+IT_API it_tensor *it_param(it_context *ctx, const char *name, int ndim, const int *dims) {
+    it_tensor *t;
+    IT__REQUIRE(!ctx->param_block, __FILE__, __LINE__,
+                "parameter '%s' declared after the parameter block was allocated (declare every "
+                "parameter before the first it_graph_plan / it_params_alloc)", name ? name : "");
+    IT__REQUIRE(!name || !it_param_find(ctx, name), __FILE__, __LINE__, "parameter name '%s' used twice", name);
+    t = it__tensor_new(ctx, NULL, IT_KIND_PARAM, IT_F32, ndim, dims, name);
+    t->requires_grad = 1;
+    t->block = IT_BLOCK_PARAMS;
+    t->offset = ctx->param_numel * sizeof(float);
+    /* every parameter starts on a 64-byte boundary: SIMD and GPU offsets stay aligned */
+    ctx->param_numel += IT__ALIGN_UP(t->numel, IT__ALIGN / sizeof(float));
+    it__grow(ctx, (void **)&ctx->params, &ctx->cap_params, ctx->n_params + 1, sizeof(it_tensor *));
+    ctx->params[ctx->n_params++] = t;
+    return t;
+}
+IT_API int it_param_count(const it_context *ctx) { return ctx->n_params; }
+IT_API it_tensor *it_param_at(it_context *ctx, int i) { return (i >= 0 && i < ctx->n_params) ? ctx->params[i] : NULL; }
+IT_API it_tensor *it_param_find(it_context *ctx, const char *name) {
+    int i;
+    for (i = 0; i < ctx->n_params; i++)
+        if (strcmp(ctx->params[i]->name, name) == 0) return ctx->params[i];
+    return NULL;
+}
+IT_API size_t it_param_numel(const it_context *ctx) { return ctx->param_numel; }
+IT_API float *it_param_block(it_context *ctx) { return ctx->param_block; }
+IT_API float *it_grad_block(it_context *ctx) { return ctx->grad_block; }
+IT_API it_result it_params_alloc(it_context *ctx) {
+    size_t bytes = IT__MAX(ctx->param_numel, 1) * sizeof(float);
+    int i;
+    if (ctx->param_block) return IT_OK;
+    ctx->param_block = (float *)ctx->backend->buffer_create(ctx->backend, bytes);
+    ctx->grad_block = (float *)ctx->backend->buffer_create(ctx->backend, bytes);
+    if (!ctx->param_block || !ctx->grad_block) {
+        if (ctx->param_block) ctx->backend->buffer_free(ctx->backend, ctx->param_block);
+        if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
+        ctx->param_block = ctx->grad_block = NULL;
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for parameters and gradients",
+                                2 * bytes);
+    }
+    memset(ctx->param_block, 0, bytes);
+    memset(ctx->grad_block, 0, bytes);
+    for (i = 0; i < ctx->n_params; i++) { /* each parameter's gradient mirrors it in the grad block */
+        it_tensor *p = ctx->params[i];
+        char name[IT_MAX_NAME + 8];
+        snprintf(name, sizeof name, "d%s", p->name);
+        p->grad = it__tensor_new(ctx, NULL, IT_KIND_GRADIENT, IT_F32, p->ndim, p->dims, name);
+        p->grad->block = IT_BLOCK_GRADS;
+        p->grad->offset = p->offset;
+    }
+    return IT_OK;
+}
+IT_API it_result it_param_init_normal(it_context *ctx, float std, uint64_t seed) {
+    it_rng rng;
+    int i;
+    size_t j;
+    it_result r = it_params_alloc(ctx);
+    if (r != IT_OK) return r;
+    it_rng_seed(&rng, seed);
+    for (i = 0; i < ctx->n_params; i++) {
+        float *d = it_data(ctx->params[i]);
+        for (j = 0; j < ctx->params[i]->numel; j++) d[j] = std * it_rng_normal(&rng);
+    }
+    return IT_OK;
+}
+IT_API void it_param_fill(it_tensor *param, float value) {
+    size_t j;
+    float *d = it_data(param);
+    IT__REQUIRE(d, __FILE__, __LINE__, "it_param_fill('%s') before the parameter block exists", param->name);
+    for (j = 0; j < param->numel; j++) d[j] = value;
+}
+IT_API void it_zero_grads(it_context *ctx) {
+    if (ctx->grad_block) {
+        if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+        memset(ctx->grad_block, 0, IT__MAX(ctx->param_numel, 1) * sizeof(float));
+    }
+}
+
+/* >>graph --------------------------------------------------------------------------------------- */
+typedef struct it__zero_item { int step; it_tensor *t; } it__zero_item;
+struct it_graph {
+    it_context *ctx;
+    it_node *nodes;
+    int n_nodes, cap_nodes;
+    it_tensor **tensors; /* every tensor this graph owns */
+    int n_tensors, cap_tensors;
+    it_tensor *loss;
+    int *bwd_nodes; /* node indices in backward order */
+    int n_bwd;
+    int planned;
+    unsigned char *arena, *inputs;
+    it_plan_stats stats;
+    it__zero_item *zero_items; /* gradient buffers cleared at the step that first writes them */
+    int n_zero_items;
+};
+
+static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind kind, it_dtype dtype, int ndim,
+                                 const int *dims, const char *name) {
+    it_tensor *t;
+    int i;
+    IT__REQUIRE(ndim >= 1 && ndim <= IT_MAX_DIMS, __FILE__, __LINE__, "tensor '%s': %d dims (1..%d allowed)",
+                name ? name : "", ndim, IT_MAX_DIMS);
+    t = (it_tensor *)it__calloc(ctx, sizeof(it_tensor));
+    if (!t) it__fail(__FILE__, __LINE__, "out of memory while building a graph");
+    if (name) snprintf(t->name, sizeof t->name, "%s", name);
+    t->ctx = ctx;
+    t->graph = g;
+    t->kind = kind;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    t->numel = 1;
+    for (i = 0; i < ndim; i++) {
+        IT__REQUIRE(dims[i] > 0, __FILE__, __LINE__, "tensor '%s': dim %d is %d (must be > 0)", t->name, i, dims[i]);
+        t->dims[i] = dims[i];
+        t->numel *= (size_t)dims[i];
+    }
+    t->producer = -1;
+    if (g) {
+        it__grow(ctx, (void **)&g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof(it_tensor *));
+        g->tensors[g->n_tensors++] = t;
+        t->block = (kind == IT_KIND_INPUT) ? IT_BLOCK_INPUTS : IT_BLOCK_ARENA;
+    }
+    return t;
+}
+
+static unsigned char *it__block_base(it_tensor *t) {
+    switch (t->block) {
+    case IT_BLOCK_PARAMS: return (unsigned char *)t->ctx->param_block;
+    case IT_BLOCK_GRADS: return (unsigned char *)t->ctx->grad_block;
+    case IT_BLOCK_INPUTS: return t->graph && t->graph->planned ? t->graph->inputs : NULL;
+    case IT_BLOCK_ARENA: return t->graph && t->graph->planned ? t->graph->arena : NULL;
+    default: return NULL;
+    }
+}
+
+IT_API it_graph *it_graph_create(it_context *ctx) {
+    it_graph *g = (it_graph *)it__calloc(ctx, sizeof(it_graph));
+    if (!g) it__fail(__FILE__, __LINE__, "out of memory creating a graph");
+    g->ctx = ctx;
+    it__grow(ctx, (void **)&ctx->graphs, &ctx->cap_graphs, ctx->n_graphs + 1, sizeof(it_graph *));
+    ctx->graphs[ctx->n_graphs++] = g;
+    return g;
+}
+static void it__graph_free(it_graph *g) {
+    it_context *ctx = g->ctx;
+    int i;
+    for (i = 0; i < g->n_tensors; i++) it__free(ctx, g->tensors[i]);
+    if (g->arena) ctx->backend->buffer_free(ctx->backend, g->arena);
+    if (g->inputs) ctx->backend->buffer_free(ctx->backend, g->inputs);
+    it__free(ctx, g->tensors);
+    it__free(ctx, g->nodes);
+    it__free(ctx, g->bwd_nodes);
+    it__free(ctx, g->zero_items);
+    it__free(ctx, g);
+}
+IT_API void it_graph_destroy(it_graph *g) {
+    it_context *ctx;
+    int i;
+    if (!g) return;
+    ctx = g->ctx;
+    for (i = 0; i < ctx->n_graphs; i++)
+        if (ctx->graphs[i] == g) {
+            ctx->graphs[i] = ctx->graphs[--ctx->n_graphs];
+            break;
+        }
+    it__graph_free(g);
+}
+IT_API void it_context_destroy(it_context *ctx) {
+    it_allocator alloc;
+    int i;
+    if (!ctx) return;
+    if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+    while (ctx->n_graphs) it_graph_destroy(ctx->graphs[ctx->n_graphs - 1]);
+    for (i = 0; i < ctx->n_params; i++) {
+        it__free(ctx, ctx->params[i]->grad);
+        it__free(ctx, ctx->params[i]);
+    }
+    if (ctx->param_block) ctx->backend->buffer_free(ctx->backend, ctx->param_block);
+    if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
+    if (ctx->backend != &ctx->cpu && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
+    it__pool_stop(&ctx->pool);
+    it__free(ctx, ctx->params);
+    it__free(ctx, ctx->graphs);
+    it__free(ctx, ctx->threads);
+    it__free(ctx, ctx->starts);
+    alloc = ctx->alloc;
+    alloc.free(ctx, alloc.user);
+}
+IT_API int it_graph_node_count(const it_graph *g) { return g->n_nodes; }
+
+/* Call-site aware checks for graph building: every message names the op, the caller's line and
+   the shapes involved. */
+#define IT__SHAPE(t, buf) it_tensor_shape_string((t), (buf), sizeof(buf))
+static void it__check_graph_tensor(const char *file, int line, const char *op, it_graph *g, it_tensor *t,
+                                   const char *role) {
+    IT__REQUIRE(t, file, line, "%s: %s is NULL", op, role);
+    IT__REQUIRE(!t->graph || t->graph == g, file, line, "%s: %s '%s' belongs to another graph", op, role, t->name);
+    IT__REQUIRE(!g->planned, file, line, "%s: the graph is already planned; build every node before it_graph_plan", op);
+    IT__REQUIRE(!g->loss, file, line, "%s: nodes added after it_graph_backward", op);
+}
+static void it__check_dtype(const char *file, int line, const char *op, it_tensor *t, it_dtype want,
+                            const char *role) {
+    IT__REQUIRE(t->dtype == want, file, line, "%s: %s '%s' is %s, expected %s", op, role, t->name,
+                it_dtype_name(t->dtype), it_dtype_name(want));
+}
+
+static it_node *it__node_add(it_graph *g, it_op op, it_tensor *out, int n_in, it_tensor *a, it_tensor *b,
+                             it_tensor *c) {
+    it_node *n;
+    int i;
+    it__grow(g->ctx, (void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(it_node));
+    n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->out = out;
+    n->n_in = n_in;
+    n->in[0] = a;
+    n->in[1] = b;
+    n->in[2] = c;
+    out->producer = g->n_nodes;
+    for (i = 0; i < n_in; i++) {
+        it__root(n->in[i])->consumers++;
+        if (n->in[i]->requires_grad) out->requires_grad = 1;
+    }
+    if (!out->name[0]) snprintf(out->name, sizeof out->name, "%s_%d", it_op_name(op), g->n_nodes);
+    g->n_nodes++;
+    return n;
+}
+static it_tensor *it__act(it_graph *g, it_tensor_kind kind, int ndim, const int *dims) {
+    return it__tensor_new(g->ctx, g, kind, IT_F32, ndim, dims, NULL);
+}
+static it_tensor *it__act_like(it_graph *g, it_tensor *t) { return it__act(g, IT_KIND_ACTIVATION, t->ndim, t->dims); }
+static size_t it__rows(it_tensor *t) { return t->numel / (size_t)t->dims[t->ndim - 1]; }
+
+IT_API it_tensor *it_input_at(const char *file, int line, it_graph *g, const char *name, it_dtype dtype, int ndim,
+                              const int *dims) {
+    it_tensor *t;
+    IT__REQUIRE(g && !g->planned, file, line, "it_input('%s'): graph missing or already planned", name ? name : "");
+    IT__REQUIRE(dtype == IT_F32 || dtype == IT_I32, file, line, "it_input('%s'): dtype %s (f32 or i32 allowed)",
+                name ? name : "", it_dtype_name(dtype));
+    t = it__tensor_new(g->ctx, g, IT_KIND_INPUT, dtype, ndim, dims, name);
+    t->requires_grad = (dtype == IT_F32); /* gradients flow to float inputs, never to ids */
+    return t;
+}
+
+IT_API it_tensor *it_matmul_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b, int trans_a,
+                               int trans_b) {
+    char sa[64], sb[64];
+    int dims[IT_MAX_DIMS], i, M, Ka, Kb, N;
+    it_tensor *out;
+    it_node *n;
+    it__check_graph_tensor(file, line, "matmul", g, a, "a");
+    it__check_graph_tensor(file, line, "matmul", g, b, "b");
+    it__check_dtype(file, line, "matmul", a, IT_F32, "a");
+    it__check_dtype(file, line, "matmul", b, IT_F32, "b");
+    IT__REQUIRE(a->ndim >= 2 && b->ndim >= 2, file, line, "matmul: a %s and b %s need at least 2 dims",
+                IT__SHAPE(a, sa), IT__SHAPE(b, sb));
+    M = trans_a ? a->dims[a->ndim - 1] : a->dims[a->ndim - 2];
+    Ka = trans_a ? a->dims[a->ndim - 2] : a->dims[a->ndim - 1];
+    Kb = trans_b ? b->dims[b->ndim - 1] : b->dims[b->ndim - 2];
+    N = trans_b ? b->dims[b->ndim - 2] : b->dims[b->ndim - 1];
+    IT__REQUIRE(Ka == Kb, file, line, "matmul: inner dims differ: a %s%s has K=%d, b %s%s has K=%d", IT__SHAPE(a, sa),
+                trans_a ? "^T" : "", Ka, IT__SHAPE(b, sb), trans_b ? "^T" : "", Kb);
+    IT__REQUIRE(b->ndim == 2 || b->ndim == a->ndim, file, line,
+                "matmul: b %s must be 2-D (shared) or have a's rank (batched); a is %s", IT__SHAPE(b, sb),
+                IT__SHAPE(a, sa));
+    for (i = 0; b->ndim > 2 && i < a->ndim - 2; i++)
+        IT__REQUIRE(a->dims[i] == b->dims[i], file, line, "matmul: batch dims differ: a %s, b %s", IT__SHAPE(a, sa),
+                    IT__SHAPE(b, sb));
+    for (i = 0; i < a->ndim - 2; i++) dims[i] = a->dims[i];
+    dims[a->ndim - 2] = M;
+    dims[a->ndim - 1] = N;
+    out = it__act(g, IT_KIND_ACTIVATION, a->ndim, dims);
+    n = it__node_add(g, IT_OP_MATMUL, out, 2, a, b, NULL);
+    n->iparam[0] = trans_a;
+    n->iparam[1] = trans_b;
+    return out;
+}
+
+/* b matches a's shape or a suffix of it. */
+static void it__check_broadcast(const char *file, int line, const char *op, it_tensor *a, it_tensor *b) {
+    char sa[64], sb[64];
+    int i, ok = b->ndim <= a->ndim;
+    for (i = 0; ok && i < b->ndim; i++) ok = b->dims[b->ndim - 1 - i] == a->dims[a->ndim - 1 - i];
+    IT__REQUIRE(ok, file, line, "%s: shapes do not match: a %s, b %s (b must equal a or a suffix of a)", op,
+                IT__SHAPE(a, sa), IT__SHAPE(b, sb));
+}
+static it_tensor *it__binary(const char *file, int line, it_graph *g, it_op op, it_tensor *a, it_tensor *b) {
+    it__check_graph_tensor(file, line, it_op_name(op), g, a, "a");
+    it__check_graph_tensor(file, line, it_op_name(op), g, b, "b");
+    it__check_dtype(file, line, it_op_name(op), a, IT_F32, "a");
+    it__check_dtype(file, line, it_op_name(op), b, IT_F32, "b");
+    it__check_broadcast(file, line, it_op_name(op), a, b);
+    return it__node_add(g, op, it__act_like(g, a), 2, a, b, NULL)->out;
+}
+IT_API it_tensor *it_add_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b) {
+    return it__binary(file, line, g, IT_OP_ADD, a, b);
+}
+IT_API it_tensor *it_mul_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b) {
+    return it__binary(file, line, g, IT_OP_MUL, a, b);
+}
+static it_tensor *it__unary(const char *file, int line, it_graph *g, it_op op, it_tensor *x) {
+    it__check_graph_tensor(file, line, it_op_name(op), g, x, "x");
+    it__check_dtype(file, line, it_op_name(op), x, IT_F32, "x");
+    return it__node_add(g, op, it__act_like(g, x), 1, x, NULL, NULL)->out;
+}
+IT_API it_tensor *it_scale_at(const char *file, int line, it_graph *g, it_tensor *a, float s) {
+    it_tensor *out = it__unary(file, line, g, IT_OP_SCALE, a);
+    g->nodes[out->producer].fparam[0] = s;
+    return out;
+}
+IT_API it_tensor *it_silu_at(const char *file, int line, it_graph *g, it_tensor *x) {
+    return it__unary(file, line, g, IT_OP_SILU, x);
+}
+IT_API it_tensor *it_gelu_at(const char *file, int line, it_graph *g, it_tensor *x) {
+    return it__unary(file, line, g, IT_OP_GELU, x);
+}
+IT_API it_tensor *it_softmax_at(const char *file, int line, it_graph *g, it_tensor *x) {
+    return it__unary(file, line, g, IT_OP_SOFTMAX, x);
+}
+IT_API it_tensor *it_swiglu_at(const char *file, int line, it_graph *g, it_tensor *gate, it_tensor *up) {
+    char sa[64], sb[64];
+    int i, same;
+    it__check_graph_tensor(file, line, "swiglu", g, gate, "gate");
+    it__check_graph_tensor(file, line, "swiglu", g, up, "up");
+    same = gate->ndim == up->ndim;
+    for (i = 0; same && i < gate->ndim; i++) same = gate->dims[i] == up->dims[i];
+    IT__REQUIRE(same, file, line, "swiglu: gate %s and up %s must have the same shape", IT__SHAPE(gate, sa),
+                IT__SHAPE(up, sb));
+    return it__node_add(g, IT_OP_SWIGLU, it__act_like(g, gate), 2, gate, up, NULL)->out;
+}
+
+IT_API it_tensor *it_embedding_at(const char *file, int line, it_graph *g, it_tensor *table, it_tensor *ids) {
+    char st[64];
+    int dims[IT_MAX_DIMS], i;
+    it__check_graph_tensor(file, line, "embedding", g, table, "table");
+    it__check_graph_tensor(file, line, "embedding", g, ids, "ids");
+    it__check_dtype(file, line, "embedding", table, IT_F32, "table");
+    it__check_dtype(file, line, "embedding", ids, IT_I32, "ids");
+    IT__REQUIRE(table->ndim == 2, file, line, "embedding: table %s must be [vocab, dim]", IT__SHAPE(table, st));
+    IT__REQUIRE(ids->ndim < IT_MAX_DIMS, file, line, "embedding: ids have %d dims (at most %d)", ids->ndim,
+                IT_MAX_DIMS - 1);
+    for (i = 0; i < ids->ndim; i++) dims[i] = ids->dims[i];
+    dims[ids->ndim] = table->dims[1];
+    return it__node_add(g, IT_OP_EMBEDDING, it__act(g, IT_KIND_ACTIVATION, ids->ndim + 1, dims), 2, table, ids, NULL)
+        ->out;
+}
+
+static void it__check_vector(const char *file, int line, const char *op, it_tensor *x, it_tensor *w,
+                             const char *role) {
+    char sx[64], sw[64];
+    IT__REQUIRE(w->ndim == 1 && w->dims[0] == x->dims[x->ndim - 1], file, line,
+                "%s: %s %s must be [%d] to match x %s", op, role, IT__SHAPE(w, sw), x->dims[x->ndim - 1],
+                IT__SHAPE(x, sx));
+}
+IT_API it_tensor *it_rmsnorm_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, float eps) {
+    it_node *n;
+    int rows;
+    it__check_graph_tensor(file, line, "rmsnorm", g, x, "x");
+    it__check_graph_tensor(file, line, "rmsnorm", g, w, "w");
+    it__check_vector(file, line, "rmsnorm", x, w, "weight");
+    n = it__node_add(g, IT_OP_RMSNORM, it__act_like(g, x), 2, x, w, NULL);
+    rows = (int)it__rows(x);
+    n->saved[0] = it__act(g, IT_KIND_SAVED, 1, &rows); /* rstd */
+    n->fparam[0] = eps;
+    return n->out;
+}
+IT_API it_tensor *it_layernorm_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, it_tensor *b,
+                                  float eps) {
+    it_node *n;
+    int rows;
+    it__check_graph_tensor(file, line, "layernorm", g, x, "x");
+    it__check_graph_tensor(file, line, "layernorm", g, w, "w");
+    it__check_vector(file, line, "layernorm", x, w, "weight");
+    if (b) {
+        it__check_graph_tensor(file, line, "layernorm", g, b, "b");
+        it__check_vector(file, line, "layernorm", x, b, "bias");
+    }
+    n = it__node_add(g, IT_OP_LAYERNORM, it__act_like(g, x), b ? 3 : 2, x, w, b);
+    rows = (int)it__rows(x);
+    n->saved[0] = it__act(g, IT_KIND_SAVED, 1, &rows); /* mean */
+    n->saved[1] = it__act(g, IT_KIND_SAVED, 1, &rows); /* rstd */
+    n->fparam[0] = eps;
+    return n->out;
+}
+IT_API it_tensor *it_rope_at(const char *file, int line, it_graph *g, it_tensor *x, float theta, int pos_offset) {
+    char sx[64];
+    it_node *n;
+    it__check_graph_tensor(file, line, "rope", g, x, "x");
+    IT__REQUIRE(x->ndim == 4 && x->dims[3] % 2 == 0, file, line, "rope: x %s must be [B, T, H, D] with D even",
+                IT__SHAPE(x, sx));
+    IT__REQUIRE(theta > 0.0f && pos_offset >= 0, file, line, "rope: theta %g must be > 0 and pos_offset %d >= 0",
+                (double)theta, pos_offset);
+    n = it__node_add(g, IT_OP_ROPE, it__act_like(g, x), 1, x, NULL, NULL);
+    n->fparam[0] = theta;
+    n->iparam[0] = pos_offset;
+    return n->out;
+}
+IT_API it_tensor *it_attention_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k,
+                                  it_tensor *v) {
+    char sq[64], sk[64], sv[64];
+    int lse_dims[3];
+    it_node *n;
+    it__check_graph_tensor(file, line, "attention", g, q, "q");
+    it__check_graph_tensor(file, line, "attention", g, k, "k");
+    it__check_graph_tensor(file, line, "attention", g, v, "v");
+    IT__REQUIRE(q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && q->dims[0] == k->dims[0] &&
+                    q->dims[1] == k->dims[1] && q->dims[3] == k->dims[3] && k->dims[0] == v->dims[0] &&
+                    k->dims[1] == v->dims[1] && k->dims[2] == v->dims[2] && k->dims[3] == v->dims[3] &&
+                    q->dims[2] % k->dims[2] == 0,
+                file, line,
+                "attention: q %s, k %s, v %s must be [B, T, Hq, D], [B, T, Hkv, D], [B, T, Hkv, D] with Hkv "
+                "dividing Hq",
+                IT__SHAPE(q, sq), IT__SHAPE(k, sk), IT__SHAPE(v, sv));
+    n = it__node_add(g, IT_OP_ATTENTION, it__act_like(g, q), 3, q, k, v);
+    lse_dims[0] = q->dims[0];
+    lse_dims[1] = q->dims[2];
+    lse_dims[2] = q->dims[1];
+    n->saved[0] = it__act(g, IT_KIND_SAVED, 3, lse_dims);
+    return n->out;
+}
+static int it__scalar_dims[1] = {1};
+IT_API it_tensor *it_cross_entropy_at(const char *file, int line, it_graph *g, it_tensor *logits, it_tensor *targets,
+                                      int ignore_index) {
+    char sl[64], st[64];
+    it_node *n;
+    int rows;
+    it__check_graph_tensor(file, line, "cross_entropy", g, logits, "logits");
+    it__check_graph_tensor(file, line, "cross_entropy", g, targets, "targets");
+    it__check_dtype(file, line, "cross_entropy", targets, IT_I32, "targets");
+    rows = (int)it__rows(logits);
+    IT__REQUIRE((int)targets->numel == rows, file, line,
+                "cross_entropy: logits %s have %d rows but targets %s have %zu entries", IT__SHAPE(logits, sl), rows,
+                IT__SHAPE(targets, st), targets->numel);
+    n = it__node_add(g, IT_OP_CROSS_ENTROPY, it__act(g, IT_KIND_ACTIVATION, 1, it__scalar_dims), 2, logits, targets,
+                     NULL);
+    n->saved[0] = it__act(g, IT_KIND_SAVED, 1, &rows); /* per-row losses */
+    n->saved[1] = it__act(g, IT_KIND_SAVED, 1, &rows); /* log-sum-exp */
+    n->iparam[0] = ignore_index;
+    return n->out;
+}
+IT_API it_tensor *it_linear_cross_entropy_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w,
+                                             it_tensor *targets, int ignore_index, int chunk) {
+    char sx[64], sw[64], st[64];
+    it_node *n;
+    int rows, scratch_dims[2];
+    it__check_graph_tensor(file, line, "linear_cross_entropy", g, x, "x");
+    it__check_graph_tensor(file, line, "linear_cross_entropy", g, w, "w");
+    it__check_graph_tensor(file, line, "linear_cross_entropy", g, targets, "targets");
+    it__check_dtype(file, line, "linear_cross_entropy", targets, IT_I32, "targets");
+    IT__REQUIRE(w->ndim == 2 && w->dims[1] == x->dims[x->ndim - 1], file, line,
+                "linear_cross_entropy: w %s must be [vocab, %d] to match x %s", IT__SHAPE(w, sw),
+                x->dims[x->ndim - 1], IT__SHAPE(x, sx));
+    rows = (int)it__rows(x);
+    IT__REQUIRE((int)targets->numel == rows, file, line,
+                "linear_cross_entropy: x %s has %d rows but targets %s have %zu entries", IT__SHAPE(x, sx), rows,
+                IT__SHAPE(targets, st), targets->numel);
+    IT__REQUIRE(chunk >= 0, file, line, "linear_cross_entropy: chunk %d must be >= 0", chunk);
+    if (chunk == 0) chunk = 1024; /* 1024 vocab rows: 4 MB of logits per 1024 tokens */
+    if (chunk > w->dims[0]) chunk = w->dims[0];
+    n = it__node_add(g, IT_OP_LINEAR_CROSS_ENTROPY, it__act(g, IT_KIND_ACTIVATION, 1, it__scalar_dims), 3, x, w,
+                     targets);
+    n->saved[0] = it__act(g, IT_KIND_SAVED, 1, &rows);
+    n->saved[1] = it__act(g, IT_KIND_SAVED, 1, &rows);
+    scratch_dims[0] = rows;
+    scratch_dims[1] = chunk;
+    n->scratch = it__act(g, IT_KIND_SCRATCH, 2, scratch_dims);
+    n->bwd_scratch = it__act(g, IT_KIND_SCRATCH, 2, scratch_dims);
+    n->iparam[0] = ignore_index;
+    n->iparam[1] = chunk;
+    return n->out;
+}
+IT_API it_tensor *it_sum_at(const char *file, int line, it_graph *g, it_tensor *x) {
+    it__check_graph_tensor(file, line, "sum", g, x, "x");
+    return it__node_add(g, IT_OP_SUM, it__act(g, IT_KIND_ACTIVATION, 1, it__scalar_dims), 1, x, NULL, NULL)->out;
+}
+IT_API it_tensor *it_mean_at(const char *file, int line, it_graph *g, it_tensor *x) {
+    it__check_graph_tensor(file, line, "mean", g, x, "x");
+    return it__node_add(g, IT_OP_MEAN, it__act(g, IT_KIND_ACTIVATION, 1, it__scalar_dims), 1, x, NULL, NULL)->out;
+}
+IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tensor *x, int ndim, const int *dims) {
+    char sx[64];
+    int d[IT_MAX_DIMS], i, infer = -1;
+    size_t known = 1;
+    it_tensor *out;
+    it__check_graph_tensor(file, line, "reshape", g, x, "x");
+    IT__REQUIRE(ndim >= 1 && ndim <= IT_MAX_DIMS, file, line, "reshape: %d dims", ndim);
+    for (i = 0; i < ndim; i++) {
+        d[i] = dims[i];
+        if (dims[i] == -1) {
+            IT__REQUIRE(infer < 0, file, line, "reshape: more than one -1 dim");
+            infer = i;
+        } else {
+            IT__REQUIRE(dims[i] > 0, file, line, "reshape: dim %d is %d", i, dims[i]);
+            known *= (size_t)dims[i];
+        }
+    }
+    if (infer >= 0) {
+        IT__REQUIRE(x->numel % known == 0, file, line, "reshape: %s cannot be split by %zu", IT__SHAPE(x, sx), known);
+        d[infer] = (int)(x->numel / known);
+        known *= (size_t)d[infer];
+    }
+    IT__REQUIRE(known == x->numel, file, line, "reshape: %s has %zu elements, the new shape %zu", IT__SHAPE(x, sx),
+                x->numel, known);
+    out = it__tensor_new(g->ctx, g, x->kind == IT_KIND_INPUT ? IT_KIND_INPUT : IT_KIND_ACTIVATION, x->dtype, ndim, d,
+                         NULL);
+    out->view_of = x;
+    out->block = x->block;
+    it__node_add(g, IT_OP_RESHAPE, out, 1, x, NULL, NULL);
+    return out;
+}
+
+/* >>autograd ------------------------------------------------------------------------------------
+   Backward is derived once: walk the nodes from the loss back, mark the ones the loss depends on,
+   and give every tensor that needs one a gradient tensor. A reshape's gradient is a view of its
+   source's gradient, so gradients flowing through views land in one buffer. */
+
+/* What an op's backward reads besides its saved tensors and d(out): bit i = input i, bit 4 = the
+   output. Everything else can be overwritten before the backward runs (the planner uses it). */
+#define IT__READS_OUT 16
+static unsigned it__backward_reads(it_op op) {
+    switch (op) {
+    case IT_OP_MATMUL: case IT_OP_MUL: case IT_OP_SWIGLU: case IT_OP_RMSNORM: case IT_OP_LAYERNORM:
+    case IT_OP_CROSS_ENTROPY: return 1 | 2;
+    case IT_OP_EMBEDDING: return 2;
+    case IT_OP_SILU: case IT_OP_GELU: return 1;
+    case IT_OP_SOFTMAX: return IT__READS_OUT;
+    case IT_OP_ATTENTION: return 1 | 2 | 4 | IT__READS_OUT;
+    case IT_OP_LINEAR_CROSS_ENTROPY: return 1 | 2 | 4;
+    default: return 0; /* add, scale, rope, sum, mean, reshape need only d(out) */
+    }
+}
+
+static it_tensor *it__ensure_grad(it_graph *g, it_tensor *t) {
+    char name[IT_MAX_NAME + 8];
+    if (t->grad) return t->grad;
+    if (t->view_of) { /* the gradient of a view is the same view of the source's gradient */
+        it_tensor *base_grad = it__ensure_grad(g, t->view_of);
+        t->grad = it__tensor_new(g->ctx, g, IT_KIND_GRADIENT, IT_F32, t->ndim, t->dims, NULL);
+        t->grad->view_of = base_grad;
+        t->grad->block = base_grad->block;
+    } else {
+        IT__REQUIRE(t->kind != IT_KIND_PARAM, __FILE__, __LINE__, "parameter '%s' has no gradient block", t->name);
+        t->grad = it__tensor_new(g->ctx, g, IT_KIND_GRADIENT, IT_F32, t->ndim, t->dims, NULL);
+    }
+    snprintf(name, sizeof name, "d%s", t->name);
+    it_name(t->grad, name);
+    return t->grad;
+}
+
+IT_API void it_graph_backward(it_graph *g, it_tensor *loss) {
+    unsigned char *flows;
+    int i, j;
+    it_result r;
+    IT__REQUIRE(loss && loss->graph == g && loss->numel == 1 && loss->dtype == IT_F32, __FILE__, __LINE__,
+                "it_graph_backward: the loss must be a scalar f32 tensor of this graph");
+    IT__REQUIRE(!g->loss && !g->planned, __FILE__, __LINE__, "it_graph_backward: called twice or after planning");
+    IT__REQUIRE(loss->requires_grad, __FILE__, __LINE__,
+                "it_graph_backward: '%s' does not depend on any parameter or float input", loss->name);
+    r = it_params_alloc(g->ctx); /* parameter gradients live in the gradient block */
+    IT__REQUIRE(r == IT_OK, __FILE__, __LINE__, "it_graph_backward: %s", it_context_last_error(g->ctx));
+    g->loss = loss;
+    it_keep(loss);
+    flows = (unsigned char *)it__calloc(g->ctx, (size_t)g->n_nodes + 1);
+    g->bwd_nodes = (int *)it__alloc(g->ctx, sizeof(int) * ((size_t)g->n_nodes + 1));
+    if (!flows || !g->bwd_nodes) it__fail(__FILE__, __LINE__, "out of memory deriving the backward graph");
+    flows[loss->producer] = 1;
+    g->n_bwd = 0;
+    it__ensure_grad(g, loss);
+    for (i = g->n_nodes - 1; i >= 0; i--) {
+        it_node *n = &g->nodes[i];
+        if (!flows[i]) continue;
+        g->bwd_nodes[g->n_bwd++] = i;
+        for (j = 0; j < n->n_in; j++) {
+            it_tensor *in = n->in[j];
+            if (!in->requires_grad) continue;
+            it__ensure_grad(g, in);
+            if (in->producer >= 0) flows[in->producer] = 1;
+        }
+    }
+    it__free(g->ctx, flows);
+}
+
+/* >>planner -------------------------------------------------------------------------------------
+   Steps: forward node i is step i, the p-th backward node is step n_nodes + p. Each arena buffer
+   (a root tensor: not a view, not an input or parameter) lives from its first to its last step.
+   Buffers are placed largest first at the lowest offset that overlaps no placed buffer whose
+   lifetime intersects (the greedy-by-size strategy of TFLite's and ggml's allocators). */
+static void it__touch(it_tensor *t, int step) {
+    if (!t) return;
+    t = it__root(t);
+    if (t->block != IT_BLOCK_ARENA) return;
+    if (t->first_step < 0 || step < t->first_step) t->first_step = step;
+    if (step > t->last_step) t->last_step = step;
+}
+static void it__compute_lifetimes(it_graph *g, int last_step) {
+    int i, j, p;
+    for (i = 0; i < g->n_tensors; i++) g->tensors[i]->first_step = g->tensors[i]->last_step = -1;
+    for (i = 0; i < g->n_nodes; i++) {
+        it_node *n = &g->nodes[i];
+        it__touch(n->out, i);
+        for (j = 0; j < n->n_in; j++) it__touch(n->in[j], i);
+        it__touch(n->saved[0], i);
+        it__touch(n->saved[1], i);
+        it__touch(n->scratch, i);
+    }
+    for (p = 0; p < g->n_bwd; p++) {
+        int step = g->n_nodes + p;
+        it_node *n = &g->nodes[g->bwd_nodes[p]];
+        unsigned reads = it__backward_reads(n->op);
+        for (j = 0; j < n->n_in; j++) {
+            if (reads & (1u << j)) it__touch(n->in[j], step);
+            it__touch(n->in[j]->grad, step);
+        }
+        if (reads & IT__READS_OUT) it__touch(n->out, step);
+        it__touch(n->out->grad, step);
+        it__touch(n->saved[0], step);
+        it__touch(n->saved[1], step);
+        it__touch(n->bwd_scratch, step);
+    }
+    /* What the caller reads after the run stays to the end: kept tensors, outputs nobody consumes,
+       and the gradients of inputs. */
+    for (i = 0; i < g->n_tensors; i++) {
+        it_tensor *t = g->tensors[i], *r = it__root(t);
+        if (r->block != IT_BLOCK_ARENA || r->first_step < 0) continue;
+        if (r->keep || (r->kind == IT_KIND_ACTIVATION && r->consumers == 0 && t == r)) r->last_step = last_step;
+        if (t->kind == IT_KIND_INPUT && t->grad) it__root(t->grad)->last_step = last_step;
+    }
+}
+typedef struct it__placed { size_t offset, size; int first, last; } it__placed;
+static int it__overlaps(int a0, int a1, int b0, int b1) { return a0 <= b1 && b0 <= a1; }
+static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int no_reuse) {
+    it__placed *placed = (it__placed *)it__alloc(g->ctx, sizeof(it__placed) * (size_t)(n + 1));
+    size_t total = 0;
+    int i, j, k, n_placed = 0;
+    if (!placed) it__fail(__FILE__, __LINE__, "out of memory while planning");
+    /* largest first (insertion sort: a graph has hundreds of buffers, not millions) */
+    for (i = 1; i < n; i++)
+        for (j = i; j > 0 && it_tensor_nbytes(bufs[j]) > it_tensor_nbytes(bufs[j - 1]); j--) {
+            it_tensor *tmp = bufs[j];
+            bufs[j] = bufs[j - 1];
+            bufs[j - 1] = tmp;
+        }
+    for (i = 0; i < n; i++) {
+        it_tensor *t = bufs[i];
+        size_t size = IT__ALIGN_UP(it_tensor_nbytes(t), (size_t)IT__ALIGN), offset = 0;
+        if (no_reuse) {
+            offset = total;
+        } else {
+            /* scan placed buffers that are alive at the same time, in offset order, for a gap */
+            int moved = 1;
+            while (moved) {
+                moved = 0;
+                for (k = 0; k < n_placed; k++) {
+                    it__placed *q = &placed[k];
+                    if (!it__overlaps(t->first_step, t->last_step, q->first, q->last)) continue;
+                    if (offset < q->offset + q->size && q->offset < offset + size) {
+                        offset = q->offset + q->size; /* collides: move past it and rescan */
+                        moved = 1;
+                    }
+                }
+            }
+        }
+        t->offset = offset;
+        placed[n_placed].offset = offset;
+        placed[n_placed].size = size;
+        placed[n_placed].first = t->first_step;
+        placed[n_placed].last = t->last_step;
+        n_placed++;
+        if (offset + size > total) total = offset + size;
+    }
+    it__free(g->ctx, placed);
+    return total;
+}
+
+IT_API it_result it_graph_plan(it_graph *g) { return it_graph_plan_ex(g, 0); }
+IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
+    it_context *ctx = g->ctx;
+    it_tensor **bufs;
+    int i, n_bufs = 0, last_step;
+    size_t input_bytes = 0, unplanned = 0, arena_bytes;
+    it_result r;
+    if (g->planned) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: the graph is already planned");
+    r = it_params_alloc(ctx);
+    if (r != IT_OK) return r;
+    last_step = g->n_nodes + g->n_bwd - 1;
+    it__compute_lifetimes(g, last_step);
+    bufs = (it_tensor **)it__alloc(ctx, sizeof(it_tensor *) * ((size_t)g->n_tensors + 1));
+    if (!bufs) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_graph_plan: out of memory");
+    for (i = 0; i < g->n_tensors; i++) {
+        it_tensor *t = g->tensors[i];
+        if (t->view_of) continue;
+        if (t->block == IT_BLOCK_INPUTS) {
+            t->offset = input_bytes;
+            input_bytes += IT__ALIGN_UP(it_tensor_nbytes(t), (size_t)IT__ALIGN);
+        } else if (t->block == IT_BLOCK_ARENA && t->first_step >= 0) {
+            bufs[n_bufs++] = t;
+            unplanned += IT__ALIGN_UP(it_tensor_nbytes(t), (size_t)IT__ALIGN);
+        }
+    }
+    arena_bytes = it__pack(g, bufs, n_bufs, no_reuse);
+    /* gradient buffers are cleared at the step that first accumulates into them */
+    g->zero_items = (it__zero_item *)it__alloc(ctx, sizeof(it__zero_item) * ((size_t)n_bufs + 1));
+    if (!g->zero_items) {
+        it__free(ctx, bufs);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_graph_plan: out of memory");
+    }
+    g->n_zero_items = 0;
+    for (i = 0; i < n_bufs; i++)
+        if (bufs[i]->kind == IT_KIND_GRADIENT && !(g->loss && bufs[i] == it__root(g->loss->grad))) {
+            g->zero_items[g->n_zero_items].step = bufs[i]->first_step;
+            g->zero_items[g->n_zero_items].t = bufs[i];
+            g->n_zero_items++;
+        }
+    it__free(ctx, bufs);
+    g->arena = (unsigned char *)ctx->backend->buffer_create(ctx->backend, IT__MAX(arena_bytes, 1));
+    g->inputs = (unsigned char *)ctx->backend->buffer_create(ctx->backend, IT__MAX(input_bytes, 1));
+    if (!g->arena || !g->inputs) {
+        if (g->arena) ctx->backend->buffer_free(ctx->backend, g->arena);
+        if (g->inputs) ctx->backend->buffer_free(ctx->backend, g->inputs);
+        g->arena = g->inputs = NULL;
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_graph_plan: cannot allocate an arena of %zu bytes",
+                                arena_bytes);
+    }
+    memset(g->inputs, 0, IT__MAX(input_bytes, 1));
+    g->stats.arena_bytes = arena_bytes;
+    g->stats.unplanned_bytes = unplanned;
+    g->stats.input_bytes = input_bytes;
+    g->stats.param_bytes = ctx->param_numel * sizeof(float);
+    g->stats.n_nodes = g->n_nodes;
+    g->stats.n_steps = g->n_nodes + g->n_bwd;
+    g->stats.n_buffers = n_bufs;
+    g->planned = 1;
+    return IT_OK;
+}
+IT_API it_plan_stats it_graph_stats(const it_graph *g) { return g->stats; }
+
+IT_API void it_graph_print(const it_graph *g) {
+    int i, j;
+    char shape[64];
+    printf("graph: %d nodes, %d backward, arena %zu bytes (%zu without reuse)\n", g->n_nodes, g->n_bwd,
+           g->stats.arena_bytes, g->stats.unplanned_bytes);
+    for (i = 0; i < g->n_nodes; i++) {
+        const it_node *n = &g->nodes[i];
+        printf("  %3d %-22s %-20s %-16s <-", i, it_op_name(n->op), n->out->name, IT__SHAPE(n->out, shape));
+        for (j = 0; j < n->n_in; j++) printf(" %s", n->in[j]->name);
+        if (g->planned && it__root(n->out)->block == IT_BLOCK_ARENA)
+            printf("   @%zu [%d..%d]", it__root(n->out)->offset, it__root(n->out)->first_step,
+                   it__root(n->out)->last_step);
+        printf("\n");
+    }
+}
+
+/* >>run ----------------------------------------------------------------------------------------- */
+IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
+    it_backend *be = g->ctx->backend;
+    int i, p, z = 0;
+    it_result r = IT_OK;
+    if (!g->planned) return it_context_error(g->ctx, IT_ERR_STATE, "it_graph_run: plan the graph first");
+    if (mode == IT_RUN_FORWARD_BACKWARD && !g->loss)
+        return it_context_error(g->ctx, IT_ERR_STATE, "it_graph_run: backward requested but it_graph_backward was never called");
+    if (mode != IT_RUN_FORWARD && mode != IT_RUN_FORWARD_BACKWARD)
+        return it_context_error(g->ctx, IT_ERR_INVALID_ARGUMENT, "it_graph_run: unknown mode %d", (int)mode);
+    if (be->begin_step && (r = be->begin_step(be)) != IT_OK) return r;
+    for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
+        const it_node *n = &g->nodes[i];
+        if (!be->forward[n->op])
+            r = it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "backend %s has no forward kernel for %s", be->name,
+                                 it_op_name(n->op));
+        else
+            r = be->forward[n->op](be, g, n);
+    }
+    if (r == IT_OK && mode == IT_RUN_FORWARD_BACKWARD) {
+        r = be->fill(be, it__root(g->loss->grad), 1.0f); /* d(loss)/d(loss) */
+        for (p = 0; p < g->n_bwd && r == IT_OK; p++) {
+            const it_node *n = &g->nodes[g->bwd_nodes[p]];
+            for (z = 0; z < g->n_zero_items && r == IT_OK; z++)
+                if (g->zero_items[z].step == g->n_nodes + p) r = be->fill(be, g->zero_items[z].t, 0.0f);
+            if (r != IT_OK) break;
+            if (!be->backward[n->op])
+                r = it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "backend %s has no backward kernel for %s", be->name,
+                                     it_op_name(n->op));
+            else
+                r = be->backward[n->op](be, g, n);
+        }
+    }
+    if (be->end_step) {
+        it_result r2 = be->end_step(be);
+        if (r == IT_OK) r = r2;
+    }
+    if (be->synchronize) {
+        it_result r2 = be->synchronize(be);
+        if (r == IT_OK) r = r2;
+    }
+    return r;
+}
+IT_API void it_graph_zero_grads(it_graph *g) { it_zero_grads(g->ctx); }
+
+/* >>cpu ------------------------------------------------------------------------------------------
+   The CPU backend: each node's kernel split over the pool. Work is cut into disjoint output
+   ranges so no two workers write the same float: rows for row-wise ops, (batch, kv-head) groups
+   for attention's backward, columns for reductions over rows (weight and bias gradients). */
+typedef void (*it__range_fn)(const it_node *n, size_t begin, size_t end);
+typedef struct it__range_job { it__range_fn fn; const it_node *node; size_t count; } it__range_job;
+static void it__range_part(void *arg, int part, int n_parts) {
+    it__range_job *job = (it__range_job *)arg;
+    size_t begin, end;
+    it__split(job->count, part, n_parts, &begin, &end);
+    if (begin < end) job->fn(job->node, begin, end);
+}
+static it_context *it__node_ctx(const it_node *n) { return n->out->ctx; }
+/* Runs fn over [0, count) split across the pool; small jobs stay on the calling thread. */
+static void it__parallel(const it_node *n, size_t count, size_t work_per_item, it__range_fn fn) {
+    it__range_job job;
+    it_context *ctx = it__node_ctx(n);
+    int parts = ctx->n_threads;
+    job.fn = fn;
+    job.node = n;
+    job.count = count;
+    if (count * work_per_item < 32768) parts = 1; /* waking workers costs more than the work */
+    it__pool_run(&ctx->pool, it__range_part, &job, (int)IT__MIN((size_t)parts, IT__MAX(count, 1)));
+}
+
+/* Threaded matmul: c = op(a) @ op(b) (+ c), each part owns a band of output rows. */
+typedef struct it__gemm_job {
+    float *c;
+    const float *a, *b;
+    int M, N, K, trans_a, trans_b, accumulate;
+} it__gemm_job;
+static void it__gemm_part(void *arg, int part, int n_parts) {
+    it__gemm_job *j = (it__gemm_job *)arg;
+    size_t begin, end;
+    it__split((size_t)j->M, part, n_parts, &begin, &end);
+    it__matmul_rows(j->c, j->a, j->b, (int)begin, (int)end, j->M, j->N, j->K, j->trans_a, j->trans_b, j->accumulate);
+}
+static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                     int trans_b, int accumulate) {
+    it__gemm_job job;
+    int parts = (double)M * N * K < 65536.0 ? 1 : ctx->n_threads;
+    job.c = c;
+    job.a = a;
+    job.b = b;
+    job.M = M;
+    job.N = N;
+    job.K = K;
+    job.trans_a = trans_a;
+    job.trans_b = trans_b;
+    job.accumulate = accumulate;
+    it__pool_run(&ctx->pool, it__gemm_part, &job, IT__MIN(parts, M));
+}
+
+static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }
+#define IT__IN(n, i) it_data((n)->in[i])
+#define IT__DIN(n, i) it_grad((n)->in[i])
+
+/* --- matmul: a [..., M, K], b [..., K, N] or shared 2-D b --- */
+typedef struct it__mm_shape { int M, N, K, batch, shared_b; size_t sa, sb, sc; } it__mm_shape;
+static it__mm_shape it__mm_shape_of(const it_node *n) {
+    it__mm_shape s;
+    const it_tensor *a = n->in[0], *b = n->in[1];
+    int ta = n->iparam[0], tb = n->iparam[1];
+    s.M = ta ? it__last(a) : a->dims[a->ndim - 2];
+    s.K = ta ? a->dims[a->ndim - 2] : it__last(a);
+    s.N = tb ? b->dims[b->ndim - 2] : it__last(b);
+    s.batch = (int)(a->numel / ((size_t)s.M * s.K));
+    s.shared_b = b->ndim == 2;
+    s.sa = (size_t)s.M * s.K;
+    s.sb = s.shared_b ? 0 : (size_t)s.K * s.N;
+    s.sc = (size_t)s.M * s.N;
+    if (s.shared_b && !ta) { /* a linear layer: fold the leading dims into M, one big product */
+        s.M *= s.batch;
+        s.batch = 1;
+    }
+    return s;
+}
+static it_result it__cpu_matmul_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mm_shape s = it__mm_shape_of(n);
+    int i;
+    (void)be;
+    for (i = 0; i < s.batch; i++)
+        it__gemm(g->ctx, it_data(n->out) + i * s.sc, IT__IN(n, 0) + i * s.sa, IT__IN(n, 1) + i * s.sb, s.M, s.N, s.K,
+                 n->iparam[0], n->iparam[1], 0);
+    return IT_OK;
+}
+static it_result it__cpu_matmul_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mm_shape s = it__mm_shape_of(n);
+    int ta = n->iparam[0], tb = n->iparam[1], i;
+    float *dc = it_grad(n->out), *da = IT__DIN(n, 0), *db = IT__DIN(n, 1);
+    const float *a = IT__IN(n, 0), *b = IT__IN(n, 1);
+    (void)be;
+    for (i = 0; i < s.batch; i++) {
+        const float *ai = a + i * s.sa, *bi = b + i * s.sb, *dci = dc + i * s.sc;
+        if (da) { /* dA = dC op(B)^T, or for a stored transposed, dA = op(B) dC^T */
+            if (!ta) it__gemm(g->ctx, da + i * s.sa, dci, bi, s.M, s.K, s.N, 0, !tb, 1);
+            else it__gemm(g->ctx, da + i * s.sa, bi, dci, s.K, s.M, s.N, tb, 1, 1);
+        }
+        if (db) { /* dB = op(A)^T dC, or for b stored transposed, dB = dC^T op(A) */
+            if (!tb) it__gemm(g->ctx, db + i * s.sb, ai, dci, s.K, s.N, s.M, !ta, 0, 1);
+            else it__gemm(g->ctx, db + i * s.sb, dci, ai, s.N, s.K, s.M, 1, ta, 1);
+        }
+    }
+    return IT_OK;
+}
+
+/* --- add / mul with b broadcast over a's leading dims --- */
+static void it__add_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+    size_t nb = n->in[1]->numel, r;
+    for (r = r0; r < r1; r++)
+        it_cpu_add_forward(it_data(n->out) + r * nb, IT__IN(n, 0) + r * nb, IT__IN(n, 1), nb);
+}
+static void it__mul_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+    size_t nb = n->in[1]->numel, r;
+    for (r = r0; r < r1; r++)
+        it_cpu_mul_forward(it_data(n->out) + r * nb, IT__IN(n, 0) + r * nb, IT__IN(n, 1), nb);
+}
+static it_result it__cpu_add_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    it__parallel(n, n->in[0]->numel / n->in[1]->numel, n->in[1]->numel, it__add_fwd_rows);
+    return IT_OK;
+}
+static it_result it__cpu_mul_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    it__parallel(n, n->in[0]->numel / n->in[1]->numel, n->in[1]->numel, it__mul_fwd_rows);
+    return IT_OK;
+}
+/* d(a) for add and mul, by rows of b's size */
+static void it__binary_da_rows(const it_node *n, size_t r0, size_t r1) {
+    size_t nb = n->in[1]->numel, r;
+    for (r = r0; r < r1; r++) {
+        if (n->op == IT_OP_ADD) it_cpu_axpy(IT__DIN(n, 0) + r * nb, 1.0f, it_grad(n->out) + r * nb, nb);
+        else it_cpu_mul_backward(IT__DIN(n, 0) + r * nb, NULL, it_grad(n->out) + r * nb, NULL, IT__IN(n, 1), nb);
+    }
+}
+/* d(b): a sum over a's leading rows, so workers own columns of b */
+static void it__binary_db_cols(const it_node *n, size_t c0, size_t c1) {
+    size_t nb = n->in[1]->numel, rows = n->in[0]->numel / nb, r, c;
+    const float *dout = it_grad(n->out), *a = IT__IN(n, 0);
+    float *db = IT__DIN(n, 1);
+    for (r = 0; r < rows; r++)
+        for (c = c0; c < c1; c++) db[c] += dout[r * nb + c] * (n->op == IT_OP_ADD ? 1.0f : a[r * nb + c]);
+}
+static it_result it__cpu_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    size_t nb = n->in[1]->numel;
+    (void)be; (void)g;
+    if (IT__DIN(n, 0)) it__parallel(n, n->in[0]->numel / nb, nb, it__binary_da_rows);
+    if (IT__DIN(n, 1)) it__parallel(n, nb, n->in[0]->numel / nb, it__binary_db_cols);
+    return IT_OK;
+}
+
+/* --- elementwise: scale, silu, gelu, swiglu (ranges of elements) --- */
+static void it__elementwise_fwd(const it_node *n, size_t i0, size_t i1) {
+    float *out = it_data(n->out) + i0;
+    const float *x = IT__IN(n, 0) + i0;
+    size_t len = i1 - i0;
+    switch (n->op) {
+    case IT_OP_SCALE: it_cpu_scale_forward(out, x, n->fparam[0], len); break;
+    case IT_OP_SILU: it_cpu_silu_forward(out, x, len); break;
+    case IT_OP_GELU: it_cpu_gelu_forward(out, x, len); break;
+    case IT_OP_SWIGLU: it_cpu_swiglu_forward(out, x, IT__IN(n, 1) + i0, len); break;
+    default: IT_ASSERT(0);
+    }
+}
+static void it__elementwise_bwd(const it_node *n, size_t i0, size_t i1) {
+    const float *dout = it_grad(n->out) + i0, *x = IT__IN(n, 0) + i0;
+    float *dx = IT__DIN(n, 0) ? IT__DIN(n, 0) + i0 : NULL;
+    size_t len = i1 - i0;
+    switch (n->op) {
+    case IT_OP_SCALE: if (dx) it_cpu_axpy(dx, n->fparam[0], dout, len); break;
+    case IT_OP_SILU: if (dx) it_cpu_silu_backward(dx, dout, x, len); break;
+    case IT_OP_GELU: if (dx) it_cpu_gelu_backward(dx, dout, x, len); break;
+    case IT_OP_SWIGLU:
+        it_cpu_swiglu_backward(dx, IT__DIN(n, 1) ? IT__DIN(n, 1) + i0 : NULL, dout, x, IT__IN(n, 1) + i0, len);
+        break;
+    default: IT_ASSERT(0);
+    }
+}
+static it_result it__cpu_elementwise_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    it__parallel(n, n->out->numel, 8, it__elementwise_fwd);
+    return IT_OK;
+}
+static it_result it__cpu_elementwise_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    it__parallel(n, n->out->numel, 8, it__elementwise_bwd);
+    return IT_OK;
+}
+
+/* --- embedding --- */
+static void it__embedding_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+    int C = n->in[0]->dims[1];
+    it_cpu_embedding_forward(it_data(n->out) + r0 * C, it_data_i32(n->in[1]) + r0, IT__IN(n, 0), (int)(r1 - r0), C,
+                             n->in[0]->dims[0]);
+}
+/* Checks ids once, on the calling thread, so the error names the first bad position. */
+static it_result it__check_ids(it_graph *g, const it_tensor *ids_t, const int32_t *ids, size_t count, int limit,
+                               int ignore_index, const char *what) {
+    size_t i;
+    for (i = 0; i < count; i++)
+        if ((ids[i] < 0 || ids[i] >= limit) && ids[i] != ignore_index)
+            return it_context_error(g->ctx, IT_ERR_RANGE, "%s '%s': value %ld at position %zu is outside [0, %d)", what,
+                                    ids_t->name, (long)ids[i], i, limit);
+    return IT_OK;
+}
+static it_result it__cpu_embedding_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it_result r;
+    (void)be;
+    r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), n->in[1]->numel, n->in[0]->dims[0], -1, "embedding ids");
+    if (r != IT_OK) return r;
+    it__parallel(n, n->in[1]->numel, (size_t)n->in[0]->dims[1], it__embedding_fwd_rows);
+    return IT_OK;
+}
+static void it__embedding_bwd_cols(const it_node *n, size_t c0, size_t c1) {
+    size_t N = n->in[1]->numel, C = (size_t)n->in[0]->dims[1], i;
+    const int32_t *ids = it_data_i32(n->in[1]);
+    const float *dout = it_grad(n->out);
+    float *dtable = IT__DIN(n, 0);
+    for (i = 0; i < N; i++) it_cpu_axpy(dtable + (size_t)ids[i] * C + c0, 1.0f, dout + i * C + c0, c1 - c0);
+}
+static it_result it__cpu_embedding_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    if (IT__DIN(n, 0)) it__parallel(n, (size_t)n->in[0]->dims[1], n->in[1]->numel, it__embedding_bwd_cols);
+    return IT_OK;
+}
+
+/* --- rmsnorm / layernorm: rows for x, columns for the weight and bias gradients --- */
+static void it__norm_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+    int C = it__last(n->in[0]), rows = (int)(r1 - r0);
+    const float *x = IT__IN(n, 0) + r0 * C;
+    if (n->op == IT_OP_RMSNORM)
+        it_cpu_rmsnorm_forward(it_data(n->out) + r0 * C, it_data(n->saved[0]) + r0, x, IT__IN(n, 1), rows, C,
+                               n->fparam[0]);
+    else
+        it_cpu_layernorm_forward(it_data(n->out) + r0 * C, it_data(n->saved[0]) + r0, it_data(n->saved[1]) + r0, x,
+                                 IT__IN(n, 1), n->n_in > 2 ? IT__IN(n, 2) : NULL, rows, C, n->fparam[0]);
+}
+static void it__norm_dx_rows(const it_node *n, size_t r0, size_t r1) {
+    int C = it__last(n->in[0]), rows = (int)(r1 - r0);
+    const float *x = IT__IN(n, 0) + r0 * C, *dout = it_grad(n->out) + r0 * C;
+    float *dx = IT__DIN(n, 0) + r0 * C;
+    if (n->op == IT_OP_RMSNORM)
+        it_cpu_rmsnorm_backward(dx, NULL, dout, x, IT__IN(n, 1), it_data(n->saved[0]) + r0, rows, C);
+    else
+        it_cpu_layernorm_backward(dx, NULL, NULL, dout, x, IT__IN(n, 1), it_data(n->saved[0]) + r0,
+                                  it_data(n->saved[1]) + r0, rows, C);
+}
+static void it__norm_dw_cols(const it_node *n, size_t c0, size_t c1) {
+    size_t C = (size_t)it__last(n->in[0]), rows = it__rows(n->in[0]), r, c;
+    const float *x = IT__IN(n, 0), *dout = it_grad(n->out), *first = it_data(n->saved[0]);
+    float *dw = IT__DIN(n, 1), *db = n->n_in > 2 ? IT__DIN(n, 2) : NULL;
+    for (r = 0; r < rows; r++)
+        for (c = c0; c < c1; c++) {
+            float norm = n->op == IT_OP_RMSNORM ? x[r * C + c] * first[r]
+                                                : (x[r * C + c] - first[r]) * it_data(n->saved[1])[r];
+            if (dw) dw[c] += dout[r * C + c] * norm;
+            if (db) db[c] += dout[r * C + c];
+        }
+}
+static it_result it__cpu_norm_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    it__parallel(n, it__rows(n->in[0]), (size_t)it__last(n->in[0]) * 4, it__norm_fwd_rows);
+    return IT_OK;
+}
+static it_result it__cpu_norm_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    if (IT__DIN(n, 0)) it__parallel(n, it__rows(n->in[0]), (size_t)it__last(n->in[0]) * 6, it__norm_dx_rows);
+    if (IT__DIN(n, 1) || (n->n_in > 2 && IT__DIN(n, 2)))
+        it__parallel(n, (size_t)it__last(n->in[0]), it__rows(n->in[0]) * 3, it__norm_dw_cols);
+    return IT_OK;
+}
+
+/* --- rope: rows are (b, t) pairs --- */
+static void it__rope_rows(const it_node *n, size_t r0, size_t r1, int backward) {
+    const it_tensor *x = n->in[0];
+    int T = x->dims[1], H = x->dims[2], D = x->dims[3];
+    size_t r, row = (size_t)H * D;
+    for (r = r0; r < r1; r++) {
+        int pos = n->iparam[0] + (int)(r % (size_t)T);
+        if (backward) it_cpu_rope_backward(IT__DIN(n, 0) + r * row, it_grad(n->out) + r * row, 1, 1, H, D, n->fparam[0], pos);
+        else it_cpu_rope_forward(it_data(n->out) + r * row, IT__IN(n, 0) + r * row, 1, 1, H, D, n->fparam[0], pos);
+    }
+}
+static void it__rope_fwd_rows(const it_node *n, size_t r0, size_t r1) { it__rope_rows(n, r0, r1, 0); }
+static void it__rope_bwd_rows(const it_node *n, size_t r0, size_t r1) { it__rope_rows(n, r0, r1, 1); }
+static it_result it__cpu_rope_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    it__parallel(n, it__rows(n->in[0]) / (size_t)n->in[0]->dims[2], n->in[0]->numel / it__rows(n->in[0]) * 64,
+                 it__rope_fwd_rows);
+    return IT_OK;
+}
+static it_result it__cpu_rope_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    if (IT__DIN(n, 0))
+        it__parallel(n, it__rows(n->in[0]) / (size_t)n->in[0]->dims[2], n->in[0]->numel / it__rows(n->in[0]) * 64,
+                     it__rope_bwd_rows);
+    return IT_OK;
+}
+
+/* --- softmax --- */
+static void it__softmax_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+    int C = it__last(n->out);
+    it_cpu_softmax_forward(it_data(n->out) + r0 * C, IT__IN(n, 0) + r0 * C, (int)(r1 - r0), C);
+}
+static void it__softmax_bwd_rows(const it_node *n, size_t r0, size_t r1) {
+    int C = it__last(n->out);
+    it_cpu_softmax_backward(IT__DIN(n, 0) + r0 * C, it_grad(n->out) + r0 * C, it_data(n->out) + r0 * C,
+                            (int)(r1 - r0), C);
+}
+static it_result it__cpu_softmax_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    it__parallel(n, it__rows(n->out), (size_t)it__last(n->out) * 8, it__softmax_fwd_rows);
+    return IT_OK;
+}
+static it_result it__cpu_softmax_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    if (IT__DIN(n, 0)) it__parallel(n, it__rows(n->out), (size_t)it__last(n->out) * 4, it__softmax_bwd_rows);
+    return IT_OK;
+}
+
+/* --- attention: (batch, head) slices forward; (batch, kv head) groups backward --- */
+static void it__attention_fwd_items(const it_node *n, size_t i0, size_t i1) {
+    const it_tensor *q = n->in[0];
+    int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
+    size_t i;
+    for (i = i0; i < i1; i++)
+        it__attention_forward_head(it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
+                                   (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D);
+}
+static void it__attention_bwd_items(const it_node *n, size_t i0, size_t i1) {
+    const it_tensor *q = n->in[0];
+    int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
+    size_t i;
+    for (i = i0; i < i1; i++)
+        it__attention_backward_group(IT__DIN(n, 0), IT__DIN(n, 1), IT__DIN(n, 2), it_grad(n->out), IT__IN(n, 0),
+                                     IT__IN(n, 1), IT__IN(n, 2), it_data(n->out), it_data(n->saved[0]),
+                                     (int)(i / (size_t)Hkv), (int)(i % (size_t)Hkv), T, Hq, Hkv, D);
+}
+static it_result it__cpu_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    const it_tensor *q = n->in[0];
+    (void)be; (void)g;
+    it__parallel(n, (size_t)q->dims[0] * q->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3], it__attention_fwd_items);
+    return IT_OK;
+}
+static it_result it__cpu_attention_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    const it_tensor *q = n->in[0];
+    (void)be; (void)g;
+    it__parallel(n, (size_t)q->dims[0] * n->in[1]->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3] * 4,
+                 it__attention_bwd_items);
+    return IT_OK;
+}
+
+/* --- cross-entropy: per-row losses, then a mean over counted rows (in double, fixed order) --- */
+static float it__mean_of_counted(const float *losses, const int32_t *targets, size_t N, int ignore_index,
+                                 int *counted) {
+    double sum = 0.0;
+    size_t i;
+    int count = 0;
+    for (i = 0; i < N; i++)
+        if (targets[i] != ignore_index) {
+            sum += losses[i];
+            count++;
+        }
+    *counted = count;
+    return count ? (float)(sum / count) : 0.0f;
+}
+static void it__ce_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+    int V = it__last(n->in[0]);
+    it_cpu_cross_entropy_forward(it_data(n->saved[0]) + r0, it_data(n->saved[1]) + r0, IT__IN(n, 0) + r0 * V,
+                                 it_data_i32(n->in[1]) + r0, (int)(r1 - r0), V, n->iparam[0]);
+}
+static float it__ce_dloss_scale(const it_node *n, const it_tensor *targets) {
+    int count = 0;
+    it__mean_of_counted(it_data(n->saved[0]), it_data_i32((it_tensor *)targets), targets->numel, n->iparam[0], &count);
+    return count ? it_grad(n->out)[0] / (float)count : 0.0f;
+}
+static void it__ce_bwd_rows(const it_node *n, size_t r0, size_t r1) {
+    int V = it__last(n->in[0]);
+    it_cpu_cross_entropy_backward(IT__DIN(n, 0) + r0 * V, IT__IN(n, 0) + r0 * V, it_data(n->saved[1]) + r0,
+                                  it_data_i32(n->in[1]) + r0, n->fparam[1], (int)(r1 - r0), V, n->iparam[0]);
+}
+static it_result it__cpu_ce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    int count;
+    size_t N = n->in[1]->numel;
+    it_result r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), N, it__last(n->in[0]), n->iparam[0], "targets");
+    (void)be;
+    if (r != IT_OK) return r;
+    it__parallel(n, N, (size_t)it__last(n->in[0]) * 4, it__ce_fwd_rows);
+    it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[1]), N, n->iparam[0], &count);
+    return IT_OK;
+}
+static it_result it__cpu_ce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it_node scaled = *n; /* carries d(loss)/count to the row workers */
+    (void)be; (void)g;
+    if (!IT__DIN(n, 0)) return IT_OK;
+    scaled.fparam[1] = it__ce_dloss_scale(n, n->in[1]);
+    it__parallel(&scaled, n->in[1]->numel, (size_t)it__last(n->in[0]) * 4, it__ce_bwd_rows);
+    return IT_OK;
+}
+
+/* --- fused linear + cross-entropy over vocab chunks (see it_cpu_linear_cross_entropy_forward) --- */
+/* Row workers learn which chunk they are on from a copy of the node: iparam[2] = first vocab row,
+   iparam[3] = rows in the chunk, fparam[1] = d(loss) / count. */
+static void it__lce_merge_rows(const it_node *n, size_t r0, size_t r1) {
+    int cv = n->iparam[3], j;
+    const float *scratch = it_data(n->scratch);
+    float *lse = it_data(n->saved[1]), *sums = it_data(n->saved[0]);
+    size_t r;
+    for (r = r0; r < r1; r++) {
+        const float *sn = scratch + r * (size_t)cv;
+        float m = lse[r], s = sums[r], cm = -FLT_MAX;
+        for (j = 0; j < cv; j++) cm = sn[j] > cm ? sn[j] : cm;
+        if (cm > m) {
+            s *= expf(m - cm);
+            m = cm;
+        }
+        for (j = 0; j < cv; j++) s += expf(sn[j] - m);
+        lse[r] = m;
+        sums[r] = s;
+    }
+}
+static void it__lce_finish_rows(const it_node *n, size_t r0, size_t r1) {
+    int C = it__last(n->in[0]);
+    const int32_t *targets = it_data_i32(n->in[2]);
+    float *lse = it_data(n->saved[1]), *losses = it_data(n->saved[0]);
+    size_t r;
+    for (r = r0; r < r1; r++) {
+        lse[r] += logf(losses[r]);
+        losses[r] = targets[r] == n->iparam[0]
+                        ? 0.0f
+                        : lse[r] - it__dot(IT__IN(n, 0) + r * C, IT__IN(n, 1) + (size_t)targets[r] * C, C);
+    }
+}
+static void it__lce_dlogits_rows(const it_node *n, size_t r0, size_t r1) {
+    int cv = n->iparam[3], v0 = n->iparam[2], j;
+    float *scratch = it_data(n->bwd_scratch), scale = n->fparam[1];
+    const float *lse = it_data(n->saved[1]);
+    const int32_t *targets = it_data_i32(n->in[2]);
+    size_t r;
+    for (r = r0; r < r1; r++) {
+        float *sn = scratch + r * (size_t)cv;
+        if (targets[r] == n->iparam[0]) {
+            memset(sn, 0, sizeof(float) * (size_t)cv);
+            continue;
+        }
+        for (j = 0; j < cv; j++) sn[j] = scale * (expf(sn[j] - lse[r]) - (v0 + j == targets[r] ? 1.0f : 0.0f));
+    }
+}
+static void it__lce_init_rows(const it_node *n, size_t r0, size_t r1) {
+    size_t r;
+    for (r = r0; r < r1; r++) {
+        it_data(n->saved[1])[r] = -FLT_MAX;
+        it_data(n->saved[0])[r] = 0.0f;
+    }
+}
+static it_result it__cpu_lce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0, count;
+    it_node at = *n;
+    it_result r = it__check_ids(g, n->in[2], it_data_i32(n->in[2]), (size_t)N, V, n->iparam[0], "targets");
+    (void)be;
+    if (r != IT_OK) return r;
+    it__parallel(n, (size_t)N, 1, it__lce_init_rows);
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        at.iparam[2] = v0;
+        at.iparam[3] = IT__MIN(chunk, V - v0);
+        it__gemm(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, at.iparam[3], C, 0, 1, 0);
+        it__parallel(&at, (size_t)N, (size_t)at.iparam[3] * 8, it__lce_merge_rows);
+    }
+    it__parallel(n, (size_t)N, (size_t)C, it__lce_finish_rows);
+    it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[2]), (size_t)N, n->iparam[0], &count);
+    return IT_OK;
+}
+static it_result it__cpu_lce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0;
+    float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->bwd_scratch);
+    it_node at = *n;
+    (void)be;
+    at.fparam[1] = it__ce_dloss_scale(n, n->in[2]);
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        int cv = IT__MIN(chunk, V - v0);
+        const float *wc = IT__IN(n, 1) + (size_t)v0 * C;
+        at.iparam[2] = v0;
+        at.iparam[3] = cv;
+        it__gemm(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 0, 1, 0);            /* logits [N, cv] */
+        it__parallel(&at, (size_t)N, (size_t)cv * 8, it__lce_dlogits_rows);         /* -> dlogits */
+        if (dx) it__gemm(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
+        if (dw) it__gemm(g->ctx, dw + (size_t)v0 * C, scratch, IT__IN(n, 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
+    }
+    return IT_OK;
+}
+
+/* --- sum / mean (double accumulation, fixed order: results do not depend on threads) --- */
+static it_result it__cpu_reduce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    double sum = 0.0;
+    size_t i, count = n->in[0]->numel;
+    const float *x = IT__IN(n, 0);
+    (void)be; (void)g;
+    for (i = 0; i < count; i++) sum += x[i];
+    it_data(n->out)[0] = (float)(n->op == IT_OP_MEAN ? sum / (double)count : sum);
+    return IT_OK;
+}
+static void it__reduce_bwd_range(const it_node *n, size_t i0, size_t i1) {
+    float d = it_grad(n->out)[0];
+    size_t i;
+    if (n->op == IT_OP_MEAN) d /= (float)n->in[0]->numel;
+    for (i = i0; i < i1; i++) IT__DIN(n, 0)[i] += d;
+}
+static it_result it__cpu_reduce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g;
+    if (IT__DIN(n, 0)) it__parallel(n, n->in[0]->numel, 2, it__reduce_bwd_range);
+    return IT_OK;
+}
+
+/* --- reshape: a view; its gradient is a view of the source's gradient, so nothing to do --- */
+static it_result it__cpu_nothing(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g; (void)n;
+    return IT_OK;
+}
+
+static void *it__cpu_buffer_create(it_backend *be, size_t size) {
+    it_context *ctx = (it_context *)be->impl;
+    return it__alloc(ctx, size);
+}
+static void it__cpu_buffer_free(it_backend *be, void *ptr) { it__free((it_context *)be->impl, ptr); }
+static it_result it__cpu_fill(it_backend *be, it_tensor *t, float value) {
+    float *d = it_data(t);
+    size_t i;
+    (void)be;
+    if (value == 0.0f) memset(d, 0, t->numel * sizeof(float));
+    else for (i = 0; i < t->numel; i++) d[i] = value;
+    return IT_OK;
+}
+
+static void it__cpu_backend_init(it_backend *be, it_context *ctx) {
+    memset(be, 0, sizeof *be);
+    be->name = "cpu";
+    be->impl = ctx;
+    be->buffer_create = it__cpu_buffer_create;
+    be->buffer_free = it__cpu_buffer_free;
+    be->fill = it__cpu_fill;
+    be->forward[IT_OP_MATMUL] = it__cpu_matmul_fwd;
+    be->backward[IT_OP_MATMUL] = it__cpu_matmul_bwd;
+    be->forward[IT_OP_ADD] = it__cpu_add_fwd;
+    be->backward[IT_OP_ADD] = it__cpu_binary_bwd;
+    be->forward[IT_OP_MUL] = it__cpu_mul_fwd;
+    be->backward[IT_OP_MUL] = it__cpu_binary_bwd;
+    be->forward[IT_OP_SCALE] = be->forward[IT_OP_SILU] = be->forward[IT_OP_GELU] = be->forward[IT_OP_SWIGLU] =
+        it__cpu_elementwise_fwd;
+    be->backward[IT_OP_SCALE] = be->backward[IT_OP_SILU] = be->backward[IT_OP_GELU] = be->backward[IT_OP_SWIGLU] =
+        it__cpu_elementwise_bwd;
+    be->forward[IT_OP_EMBEDDING] = it__cpu_embedding_fwd;
+    be->backward[IT_OP_EMBEDDING] = it__cpu_embedding_bwd;
+    be->forward[IT_OP_RMSNORM] = be->forward[IT_OP_LAYERNORM] = it__cpu_norm_fwd;
+    be->backward[IT_OP_RMSNORM] = be->backward[IT_OP_LAYERNORM] = it__cpu_norm_bwd;
+    be->forward[IT_OP_ROPE] = it__cpu_rope_fwd;
+    be->backward[IT_OP_ROPE] = it__cpu_rope_bwd;
+    be->forward[IT_OP_SOFTMAX] = it__cpu_softmax_fwd;
+    be->backward[IT_OP_SOFTMAX] = it__cpu_softmax_bwd;
+    be->forward[IT_OP_ATTENTION] = it__cpu_attention_fwd;
+    be->backward[IT_OP_ATTENTION] = it__cpu_attention_bwd;
+    be->forward[IT_OP_CROSS_ENTROPY] = it__cpu_ce_fwd;
+    be->backward[IT_OP_CROSS_ENTROPY] = it__cpu_ce_bwd;
+    be->forward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_lce_fwd;
+    be->backward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_lce_bwd;
+    be->forward[IT_OP_SUM] = be->forward[IT_OP_MEAN] = it__cpu_reduce_fwd;
+    be->backward[IT_OP_SUM] = be->backward[IT_OP_MEAN] = it__cpu_reduce_bwd;
+    be->forward[IT_OP_RESHAPE] = be->backward[IT_OP_RESHAPE] = it__cpu_nothing;
 }
 
 /* >>end ----------------------------------------------------------------------------------------- */
