@@ -63,7 +63,11 @@
 #include <stdint.h>
 
 #ifdef IRONTENSOR_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define IT_API static __attribute__((unused)) /* a file may use only part of the API */
+#else
 #define IT_API static
+#endif
 #else
 #define IT_API extern
 #endif
@@ -1472,8 +1476,15 @@ IT_API it_block it_tensor_block(const it_tensor *t, size_t *byte_offset) {
     if (byte_offset) *byte_offset = t->offset;
     return t->block;
 }
+/* prefix + name, cut to fit (names are labels for messages, never keys that must be whole) */
+static void it__set_name(char *dst, const char *prefix, const char *name) {
+    size_t n = 0;
+    while (prefix && *prefix && n < IT_MAX_NAME - 1) dst[n++] = *prefix++;
+    while (name && *name && n < IT_MAX_NAME - 1) dst[n++] = *name++;
+    dst[n] = 0;
+}
 IT_API it_tensor *it_name(it_tensor *t, const char *name) {
-    if (t && name) snprintf(t->name, sizeof t->name, "%s", name);
+    if (t && name) it__set_name(t->name, NULL, name);
     return t;
 }
 IT_API it_tensor *it_keep(it_tensor *t) {
@@ -1526,9 +1537,8 @@ IT_API it_result it_params_alloc(it_context *ctx) {
     memset(ctx->grad_block, 0, bytes);
     for (i = 0; i < ctx->n_params; i++) { /* each parameter's gradient mirrors it in the grad block */
         it_tensor *p = ctx->params[i];
-        char name[IT_MAX_NAME + 8];
-        snprintf(name, sizeof name, "d%s", p->name);
-        p->grad = it__tensor_new(ctx, NULL, IT_KIND_GRADIENT, IT_F32, p->ndim, p->dims, name);
+        p->grad = it__tensor_new(ctx, NULL, IT_KIND_GRADIENT, IT_F32, p->ndim, p->dims, NULL);
+        it__set_name(p->grad->name, "d", p->name);
         p->grad->block = IT_BLOCK_GRADS;
         p->grad->offset = p->offset;
     }
@@ -1586,7 +1596,7 @@ static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind ki
                 name ? name : "", ndim, IT_MAX_DIMS);
     t = (it_tensor *)it__calloc(ctx, sizeof(it_tensor));
     if (!t) it__fail(__FILE__, __LINE__, "out of memory while building a graph");
-    if (name) snprintf(t->name, sizeof t->name, "%s", name);
+    it__set_name(t->name, NULL, name);
     t->ctx = ctx;
     t->graph = g;
     t->kind = kind;
@@ -2016,7 +2026,6 @@ static unsigned it__backward_reads(it_op op) {
 }
 
 static it_tensor *it__ensure_grad(it_graph *g, it_tensor *t) {
-    char name[IT_MAX_NAME + 8];
     if (t->grad) return t->grad;
     if (t->view_of) { /* the gradient of a view is the same view of the source's gradient */
         it_tensor *base_grad = it__ensure_grad(g, t->view_of);
@@ -2027,8 +2036,7 @@ static it_tensor *it__ensure_grad(it_graph *g, it_tensor *t) {
         IT__REQUIRE(t->kind != IT_KIND_PARAM, __FILE__, __LINE__, "parameter '%s' has no gradient block", t->name);
         t->grad = it__tensor_new(g->ctx, g, IT_KIND_GRADIENT, IT_F32, t->ndim, t->dims, NULL);
     }
-    snprintf(name, sizeof name, "d%s", t->name);
-    it_name(t->grad, name);
+    it__set_name(t->grad->name, "d", t->name);
     return t->grad;
 }
 
@@ -2477,10 +2485,10 @@ static void it__embedding_fwd_rows(const it_node *n, size_t r0, size_t r1) {
 }
 /* Checks ids once, on the calling thread, so the error names the first bad position. */
 static it_result it__check_ids(it_graph *g, const it_tensor *ids_t, const int32_t *ids, size_t count, int limit,
-                               int ignore_index, const char *what) {
+                               int has_ignore, int ignore_index, const char *what) {
     size_t i;
     for (i = 0; i < count; i++)
-        if ((ids[i] < 0 || ids[i] >= limit) && ids[i] != ignore_index)
+        if ((ids[i] < 0 || ids[i] >= limit) && !(has_ignore && ids[i] == ignore_index))
             return it_context_error(g->ctx, IT_ERR_RANGE, "%s '%s': value %ld at position %zu is outside [0, %d)", what,
                                     ids_t->name, (long)ids[i], i, limit);
     return IT_OK;
@@ -2488,7 +2496,7 @@ static it_result it__check_ids(it_graph *g, const it_tensor *ids_t, const int32_
 static it_result it__cpu_embedding_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it_result r;
     (void)be;
-    r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), n->in[1]->numel, n->in[0]->dims[0], -1, "embedding ids");
+    r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), n->in[1]->numel, n->in[0]->dims[0], 0, 0, "embedding ids");
     if (r != IT_OK) return r;
     it__parallel(n, n->in[1]->numel, (size_t)n->in[0]->dims[1], it__embedding_fwd_rows);
     return IT_OK;
@@ -2664,7 +2672,7 @@ static void it__ce_bwd_rows(const it_node *n, size_t r0, size_t r1) {
 static it_result it__cpu_ce_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int count;
     size_t N = n->in[1]->numel;
-    it_result r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), N, it__last(n->in[0]), n->iparam[0], "targets");
+    it_result r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), N, it__last(n->in[0]), 1, n->iparam[0], "targets");
     (void)be;
     if (r != IT_OK) return r;
     it__parallel(n, N, (size_t)it__last(n->in[0]) * 4, it__ce_fwd_rows);
@@ -2738,7 +2746,7 @@ static void it__lce_init_rows(const it_node *n, size_t r0, size_t r1) {
 static it_result it__cpu_lce_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0, count;
     it_node at = *n;
-    it_result r = it__check_ids(g, n->in[2], it_data_i32(n->in[2]), (size_t)N, V, n->iparam[0], "targets");
+    it_result r = it__check_ids(g, n->in[2], it_data_i32(n->in[2]), (size_t)N, V, 1, n->iparam[0], "targets");
     (void)be;
     if (r != IT_OK) return r;
     it__parallel(n, (size_t)N, 1, it__lce_init_rows);

@@ -1,0 +1,61 @@
+# IronTensor-C. `make` builds the examples into build/, `make test` runs the whole suite.
+CC      ?= cc
+CXX     ?= g++
+CLANG   ?= clang
+CLANGXX ?= clang++
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -std=c99 -Wall -Wextra -Werror
+# the tests use fork/pipe (POSIX) on top of C99
+TEST_CFLAGS = $(OPT) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g
+LDLIBS  = -lm -lpthread
+HEADERS = irontensor.h irontensor_metal.h
+
+EXAMPLES = autograd
+TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
+TEST_BINS = $(TESTS:%=$(BUILD)/%)
+
+.PHONY: all examples test test-unit test-compile asan clean check-deps
+all: examples
+examples: $(EXAMPLES:%=$(BUILD)/%)
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+$(BUILD)/%: examples/%.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+
+$(BUILD)/test_%: tests/test_%.c tests/it_test.h $(HEADERS) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -I. $< -o $@ $(LDLIBS)
+
+# Every test program ends with "N passed, N failed"; a failing program fails the target but the
+# others still run, so one log shows everything.
+test-unit: $(TEST_BINS)
+	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
+
+# Both headers, implementation included, in every language mode we promise, with and without
+# IRONTENSOR_STATIC; -pedantic -Werror so nothing slips.
+COMPILE_MODES = "$(CC) -std=c99" "$(CC) -std=c11" "$(CXX) -std=c++11 -x c++"
+test-compile: | $(BUILD)
+	@status=0; for mode in $(COMPILE_MODES); do for static in "" "-DIRONTENSOR_STATIC"; do \
+	  if $$mode $$static -Wall -Wextra -Werror -pedantic -I. -c tests/compile_test.c -o $(BUILD)/compile_test.o; \
+	  then echo "compile ok: $$mode $$static"; else echo "compile FAILED: $$mode $$static"; status=1; fi; \
+	done; done; exit $$status
+
+# No dependency beyond libc, libm, pthreads (and the loader): checked on a real binary.
+check-deps: $(BUILD)/test_planner
+	@extra=$$(ldd $(BUILD)/test_planner | grep -v -E 'linux-vdso|libc\.so|libm\.so|libpthread|ld-linux' || true); \
+	if [ -n "$$extra" ]; then echo "unexpected dependencies:"; echo "$$extra"; exit 1; \
+	else echo "dependencies ok: libc, libm, pthreads only"; fi
+
+test: test-compile test-unit check-deps
+	@echo "make test: all suites passed"
+
+# The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
+asan:
+	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-unit
+
+clean:
+	rm -rf $(BUILD)
+
+-include tests/metal/metal.mk
