@@ -2860,3 +2860,16 @@ static void it__cpu_backend_init(it_backend *be, it_context *ctx) {
 /* >>end ----------------------------------------------------------------------------------------- */
 #endif /* IRONTENSOR_IMPLEMENTATION_INCLUDED */
 #endif /* IRONTENSOR_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------------------------
+MIT License. Copyright (c) 2026 The IronTensor-C authors. Permission is hereby granted, free of
+charge, to any person obtaining a copy of this software and associated documentation files (the
+"Software"), to deal in the Software without restriction, including without limitation the
+rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the
+Software, and to permit persons to whom the Software is furnished to do so, subject to the
+following conditions: The above copyright notice and this permission notice shall be included in
+all copies or substantial portions of the Software. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT
+WARRANTY OF ANY KIND, EXPRESS OR IMPLIED. See LICENSE.
+------------------------------------------------------------------------------------------------
+*/
