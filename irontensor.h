@@ -317,6 +317,109 @@ IT_API int it_graph_node_count(const it_graph *g);
 IT_API void it_graph_print(const it_graph *g);
 
 /* ------------------------------------------------------------------------------------------------
+   >>models  Llama (RMSNorm pre-norm, RoPE, GQA, SwiGLU, optional tied head, no biases) and GPT-2
+   (LayerNorm, learned positions, GELU MLP, biases, tied head). Parameters carry Hugging Face names.
+------------------------------------------------------------------------------------------------ */
+typedef enum it_arch { IT_ARCH_INVALID = 0, IT_ARCH_LLAMA, IT_ARCH_GPT2, IT_ARCH_COUNT } it_arch;
+
+typedef struct it_model_config {
+    it_arch arch;
+    int vocab_size, dim, n_layers, n_heads, n_kv_heads, ffn_dim, max_seq;
+    int untied;       /* 0 = the head shares the embedding table (default), 1 = own lm_head */
+    float rope_theta; /* Llama; 0 = 10000 */
+    float norm_eps;   /* 0 = 1e-5 */
+} it_model_config;
+
+/* "tiny", "small", "medium", "shakespeare" (IronTensor's Llama presets) and "gpt2-tiny".
+   Returns IT_ERR_INVALID_ARGUMENT for an unknown name. */
+IT_API it_result it_model_preset(const char *name, it_model_config *out);
+IT_API const char *it_model_preset_names(void); /* "tiny, small, ..." for help texts */
+/* Checks the config (heads divide dim, kv heads divide heads, even head dim, positive sizes);
+   the error names the field. ctx may be NULL (then only the result is returned). */
+IT_API it_result it_model_config_check(it_context *ctx, const it_model_config *cfg);
+IT_API size_t it_model_config_param_count(const it_model_config *cfg);
+
+typedef struct it_model {
+    it_context *ctx;
+    it_model_config config;
+    it_tensor *embed, *pos_embed, *final_norm, *final_norm_bias, *head; /* head == embed when tied */
+    it_tensor **layer_params; /* n_layers x IT_MODEL_LAYER_PARAMS, NULL where the arch has none */
+} it_model;
+
+/* Per-layer parameter slots (Llama uses the first nine, GPT-2 the norms, projections and biases). */
+enum {
+    IT_LP_ATTN_NORM, IT_LP_Q, IT_LP_K, IT_LP_V, IT_LP_O, IT_LP_MLP_NORM, IT_LP_GATE, IT_LP_UP, IT_LP_DOWN,
+    IT_LP_ATTN_NORM_B, IT_LP_Q_B, IT_LP_K_B, IT_LP_V_B, IT_LP_O_B, IT_LP_MLP_NORM_B, IT_LP_UP_B, IT_LP_DOWN_B,
+    IT_MODEL_LAYER_PARAMS
+};
+
+/* Declares the model's parameters in ctx (before any graph is planned). */
+IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it_model **out);
+IT_API void it_model_destroy(it_model *m);
+/* Seeded init: weights ~ N(0, 0.02), residual output projections scaled by 1/sqrt(2 layers),
+   norm weights 1, biases 0. Same seed, same weights, on every platform. */
+IT_API it_result it_model_init(it_model *m, uint64_t seed);
+
+/* A planned graph for batches of [batch, seq] tokens. */
+typedef struct it_model_graph {
+    it_model *model;
+    it_graph *graph;
+    int batch, seq;
+    it_tensor *tokens;  /* i32 [batch, seq], filled by the caller */
+    it_tensor *targets; /* i32 [batch, seq] (training and eval graphs) */
+    it_tensor *loss;    /* scalar mean cross-entropy (training and eval graphs) */
+    it_tensor *logits;  /* f32 [batch, seq, vocab] (logits graphs) */
+} it_model_graph;
+typedef enum it_graph_purpose {
+    IT_PURPOSE_INVALID = 0,
+    IT_PURPOSE_TRAIN,  /* loss with backward: fused head + loss, logits never materialised */
+    IT_PURPOSE_EVAL,   /* loss, forward only */
+    IT_PURPOSE_LOGITS, /* logits, forward only (generation) */
+    IT_PURPOSE_COUNT
+} it_graph_purpose;
+IT_API it_result it_model_graph_create(it_model *m, it_graph_purpose purpose, int batch, int seq,
+                                       it_model_graph *out);
+IT_API void it_model_graph_destroy(it_model_graph *mg);
+
+/* ------------------------------------------------------------------------------------------------
+   >>optimizers  Lion, AdamW, SGD over the flat parameter block, with global-norm clipping and
+   weight decay on matrices only by default.
+------------------------------------------------------------------------------------------------ */
+#define IT_OPTIMIZER_LIST(X) X(IT_OPTIMIZER_LION, "lion") X(IT_OPTIMIZER_ADAMW, "adamw") X(IT_OPTIMIZER_SGD, "sgd")
+typedef enum it_optimizer_kind {
+    IT_OPTIMIZER_INVALID = 0,
+#define IT__OPTIMIZER_ENUM(name, text) name,
+    IT_OPTIMIZER_LIST(IT__OPTIMIZER_ENUM)
+#undef IT__OPTIMIZER_ENUM
+    IT_OPTIMIZER_COUNT
+} it_optimizer_kind;
+IT_API const char *it_optimizer_name(it_optimizer_kind k);
+IT_API it_optimizer_kind it_optimizer_from_name(const char *name); /* IT_OPTIMIZER_INVALID if unknown */
+
+typedef struct it_optimizer_desc {
+    it_optimizer_kind kind; /* 0 = AdamW */
+    float beta1, beta2;     /* 0 = the optimizer's default (Lion 0.9/0.99, AdamW 0.9/0.999) */
+    float eps;              /* AdamW; 0 = 1e-8 */
+    float momentum;         /* SGD; 0 = none */
+    float weight_decay;
+    int decay_vectors;      /* 0 = decay only matrices (not norms, biases); 1 = everything */
+    float clip_norm;        /* global gradient-norm clip; 0 = off */
+} it_optimizer_desc;
+typedef struct it_optimizer {
+    it_context *ctx;
+    it_optimizer_desc desc;
+    float *state;    /* one block: m (and v for AdamW) per parameter, laid out like the parameters */
+    size_t state_numel;
+    int step;        /* updates applied so far */
+} it_optimizer;
+IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *desc, it_optimizer **out);
+IT_API void it_optimizer_destroy(it_optimizer *opt);
+/* One update of every parameter from the gradient block. grad_scale multiplies the gradients
+   (1/k after accumulating k micro-batches); clipping applies to the scaled gradient. Returns the
+   scaled gradient's global norm (before clipping) in *grad_norm when not NULL. */
+IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
+
+/* ------------------------------------------------------------------------------------------------
    >>ops  the op list: one X-macro, so enum and names cannot drift
 ------------------------------------------------------------------------------------------------ */
 #define IT_OP_LIST(X)          \
@@ -2855,6 +2958,358 @@ static void it__cpu_backend_init(it_backend *be, it_context *ctx) {
     be->forward[IT_OP_SUM] = be->forward[IT_OP_MEAN] = it__cpu_reduce_fwd;
     be->backward[IT_OP_SUM] = be->backward[IT_OP_MEAN] = it__cpu_reduce_bwd;
     be->forward[IT_OP_RESHAPE] = be->backward[IT_OP_RESHAPE] = it__cpu_nothing;
+}
+
+/* >>models -------------------------------------------------------------------------------------- */
+typedef struct it__preset { const char *name; it_model_config config; } it__preset;
+static const it__preset it__presets[] = {
+    /* IronTensor's presets: the parameter counts in the comments are asserted by the tests */
+    {"tiny", {IT_ARCH_LLAMA, 32000, 256, 4, 4, 4, 512, 512, 0, 10000.0f, 1e-5f}},          /* 10,815,744 */
+    {"small", {IT_ARCH_LLAMA, 32000, 512, 8, 8, 8, 1024, 2048, 0, 10000.0f, 1e-5f}},       /* 37,364,224 */
+    {"medium", {IT_ARCH_LLAMA, 32000, 1024, 16, 16, 16, 2816, 2048, 0, 10000.0f, 1e-5f}},  /* 238,322,688 */
+    {"shakespeare", {IT_ARCH_LLAMA, 2048, 256, 6, 8, 8, 512, 512, 0, 10000.0f, 1e-5f}},    /* 4,459,776 */
+    {"gpt2-tiny", {IT_ARCH_GPT2, 256, 128, 4, 4, 4, 512, 256, 0, 0.0f, 1e-5f}},            /* byte-level */
+};
+IT_API it_result it_model_preset(const char *name, it_model_config *out) {
+    size_t i;
+    for (i = 0; i < sizeof it__presets / sizeof it__presets[0]; i++)
+        if (name && strcmp(name, it__presets[i].name) == 0) {
+            *out = it__presets[i].config;
+            return IT_OK;
+        }
+    return IT_ERR_INVALID_ARGUMENT;
+}
+IT_API const char *it_model_preset_names(void) { return "tiny, small, medium, shakespeare, gpt2-tiny"; }
+
+IT_API it_result it_model_config_check(it_context *ctx, const it_model_config *c) {
+    const char *why = NULL;
+    char buf[160];
+    if (c->arch != IT_ARCH_LLAMA && c->arch != IT_ARCH_GPT2) why = "arch must be llama or gpt2";
+    else if (c->vocab_size < 2) why = "vocab must be at least 2";
+    else if (c->dim < 2 || c->n_layers < 1 || c->n_heads < 1 || c->n_kv_heads < 1 || c->ffn_dim < 1 || c->max_seq < 1)
+        why = "dim, layers, heads, kv-heads, ffn and max-seq must be positive";
+    else if (c->dim % c->n_heads != 0) {
+        snprintf(buf, sizeof buf, "heads (%d) must divide dim (%d)", c->n_heads, c->dim);
+        why = buf;
+    } else if (c->n_heads % c->n_kv_heads != 0) {
+        snprintf(buf, sizeof buf, "kv-heads (%d) must divide heads (%d)", c->n_kv_heads, c->n_heads);
+        why = buf;
+    } else if ((c->dim / c->n_heads) % 2 != 0) {
+        snprintf(buf, sizeof buf, "head size dim/heads = %d must be even (RoPE rotates pairs)", c->dim / c->n_heads);
+        why = buf;
+    } else if (c->arch == IT_ARCH_GPT2 && c->n_kv_heads != c->n_heads)
+        why = "GPT-2 has no grouped-query attention: kv-heads must equal heads";
+    if (!why) return IT_OK;
+    return ctx ? it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "model config: %s", why) : IT_ERR_INVALID_ARGUMENT;
+}
+IT_API size_t it_model_config_param_count(const it_model_config *c) {
+    size_t C = (size_t)c->dim, kv = C / (size_t)c->n_heads * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim;
+    size_t V = (size_t)c->vocab_size, per_layer, total;
+    if (c->arch == IT_ARCH_GPT2) {
+        per_layer = 4 * C + (C * C + C) * 4 + (C * F + F) + (F * C + C); /* 2 LayerNorms, q k v o, MLP */
+        total = V * C + (size_t)c->max_seq * C + per_layer * (size_t)c->n_layers + 2 * C;
+    } else {
+        per_layer = 2 * C + C * C * 2 + C * kv * 2 + 3 * C * F;
+        total = V * C + per_layer * (size_t)c->n_layers + C;
+    }
+    return total + (c->untied ? V * C : 0);
+}
+
+static it_tensor *it__model_param(it_context *ctx, const char *fmt, int layer, int ndim, int d0, int d1) {
+    char name[IT_MAX_NAME];
+    int dims[2];
+    dims[0] = d0;
+    dims[1] = d1;
+    snprintf(name, sizeof name, fmt, layer);
+    return it_param(ctx, name, ndim, dims);
+}
+IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it_model **out) {
+    it_model_config c = *cfg;
+    it_model *m;
+    it_result r;
+    int l, C, kv, F;
+    *out = NULL;
+    if (!c.rope_theta) c.rope_theta = 10000.0f;
+    if (!c.norm_eps) c.norm_eps = 1e-5f;
+    if ((r = it_model_config_check(ctx, &c)) != IT_OK) return r;
+    if (ctx->param_block)
+        return it_context_error(ctx, IT_ERR_STATE, "it_model_create: the context's parameters are already allocated");
+    m = (it_model *)it__calloc(ctx, sizeof(it_model));
+    if (m) m->layer_params = (it_tensor **)it__calloc(ctx, sizeof(it_tensor *) * (size_t)c.n_layers * IT_MODEL_LAYER_PARAMS);
+    if (!m || !m->layer_params) {
+        it__free(ctx, m);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_model_create: out of memory");
+    }
+    m->ctx = ctx;
+    m->config = c;
+    C = c.dim;
+    kv = C / c.n_heads * c.n_kv_heads;
+    F = c.ffn_dim;
+    if (c.arch == IT_ARCH_LLAMA) {
+        m->embed = it__model_param(ctx, "model.embed_tokens.weight", 0, 2, c.vocab_size, C);
+        for (l = 0; l < c.n_layers; l++) {
+            it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+            p[IT_LP_ATTN_NORM] = it__model_param(ctx, "model.layers.%d.input_layernorm.weight", l, 1, C, 0);
+            p[IT_LP_Q] = it__model_param(ctx, "model.layers.%d.self_attn.q_proj.weight", l, 2, C, C);
+            p[IT_LP_K] = it__model_param(ctx, "model.layers.%d.self_attn.k_proj.weight", l, 2, kv, C);
+            p[IT_LP_V] = it__model_param(ctx, "model.layers.%d.self_attn.v_proj.weight", l, 2, kv, C);
+            p[IT_LP_O] = it__model_param(ctx, "model.layers.%d.self_attn.o_proj.weight", l, 2, C, C);
+            p[IT_LP_MLP_NORM] = it__model_param(ctx, "model.layers.%d.post_attention_layernorm.weight", l, 1, C, 0);
+            p[IT_LP_GATE] = it__model_param(ctx, "model.layers.%d.mlp.gate_proj.weight", l, 2, F, C);
+            p[IT_LP_UP] = it__model_param(ctx, "model.layers.%d.mlp.up_proj.weight", l, 2, F, C);
+            p[IT_LP_DOWN] = it__model_param(ctx, "model.layers.%d.mlp.down_proj.weight", l, 2, C, F);
+        }
+        m->final_norm = it__model_param(ctx, "model.norm.weight", 0, 1, C, 0);
+        m->head = c.untied ? it__model_param(ctx, "lm_head.weight", 0, 2, c.vocab_size, C) : m->embed;
+    } else {
+        /* GPT-2 keeps Hugging Face's Conv1D layout, weights [in, out]; its fused c_attn is stored
+           as three [C, C] blocks q, k, v (checkpoints concatenate them). */
+        m->embed = it__model_param(ctx, "wte.weight", 0, 2, c.vocab_size, C);
+        m->pos_embed = it__model_param(ctx, "wpe.weight", 0, 2, c.max_seq, C);
+        for (l = 0; l < c.n_layers; l++) {
+            it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+            p[IT_LP_ATTN_NORM] = it__model_param(ctx, "h.%d.ln_1.weight", l, 1, C, 0);
+            p[IT_LP_ATTN_NORM_B] = it__model_param(ctx, "h.%d.ln_1.bias", l, 1, C, 0);
+            p[IT_LP_Q] = it__model_param(ctx, "h.%d.attn.q.weight", l, 2, C, C);
+            p[IT_LP_Q_B] = it__model_param(ctx, "h.%d.attn.q.bias", l, 1, C, 0);
+            p[IT_LP_K] = it__model_param(ctx, "h.%d.attn.k.weight", l, 2, C, C);
+            p[IT_LP_K_B] = it__model_param(ctx, "h.%d.attn.k.bias", l, 1, C, 0);
+            p[IT_LP_V] = it__model_param(ctx, "h.%d.attn.v.weight", l, 2, C, C);
+            p[IT_LP_V_B] = it__model_param(ctx, "h.%d.attn.v.bias", l, 1, C, 0);
+            p[IT_LP_O] = it__model_param(ctx, "h.%d.attn.c_proj.weight", l, 2, C, C);
+            p[IT_LP_O_B] = it__model_param(ctx, "h.%d.attn.c_proj.bias", l, 1, C, 0);
+            p[IT_LP_MLP_NORM] = it__model_param(ctx, "h.%d.ln_2.weight", l, 1, C, 0);
+            p[IT_LP_MLP_NORM_B] = it__model_param(ctx, "h.%d.ln_2.bias", l, 1, C, 0);
+            p[IT_LP_UP] = it__model_param(ctx, "h.%d.mlp.c_fc.weight", l, 2, C, F);
+            p[IT_LP_UP_B] = it__model_param(ctx, "h.%d.mlp.c_fc.bias", l, 1, F, 0);
+            p[IT_LP_DOWN] = it__model_param(ctx, "h.%d.mlp.c_proj.weight", l, 2, F, C);
+            p[IT_LP_DOWN_B] = it__model_param(ctx, "h.%d.mlp.c_proj.bias", l, 1, C, 0);
+        }
+        m->final_norm = it__model_param(ctx, "ln_f.weight", 0, 1, C, 0);
+        m->final_norm_bias = it__model_param(ctx, "ln_f.bias", 0, 1, C, 0);
+        m->head = c.untied ? it__model_param(ctx, "lm_head.weight", 0, 2, c.vocab_size, C) : m->embed;
+    }
+    *out = m;
+    return IT_OK;
+}
+IT_API void it_model_destroy(it_model *m) {
+    if (!m) return;
+    it__free(m->ctx, m->layer_params);
+    it__free(m->ctx, m);
+}
+IT_API it_result it_model_init(it_model *m, uint64_t seed) {
+    it_context *ctx = m->ctx;
+    int l, i;
+    float residual_scale = 1.0f / sqrtf(2.0f * (float)m->config.n_layers);
+    it_result r = it_param_init_normal(ctx, 0.02f, seed);
+    if (r != IT_OK) return r;
+    for (l = 0; l < m->config.n_layers; l++) {
+        it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+        size_t j;
+        for (i = 0; i < IT_MODEL_LAYER_PARAMS; i++) {
+            if (!p[i]) continue;
+            if (i == IT_LP_O || i == IT_LP_DOWN) /* residual projections: keep the stream's variance flat */
+                for (j = 0; j < p[i]->numel; j++) it_data(p[i])[j] *= residual_scale;
+            else if (i == IT_LP_ATTN_NORM || i == IT_LP_MLP_NORM)
+                it_param_fill(p[i], 1.0f);
+            else if (p[i]->ndim == 1)
+                it_param_fill(p[i], 0.0f); /* biases */
+        }
+    }
+    it_param_fill(m->final_norm, 1.0f);
+    if (m->final_norm_bias) it_param_fill(m->final_norm_bias, 0.0f);
+    return IT_OK;
+}
+
+/* y = x W^T for Llama's [out, in] weights, y = x W + b for GPT-2's [in, out] Conv1D weights. */
+static it_tensor *it__linear(it_graph *g, const it_model *m, it_tensor *x, it_tensor *w, it_tensor *b) {
+    it_tensor *y = it_matmul(g, x, w, 0, m->config.arch == IT_ARCH_LLAMA);
+    return b ? it_add(g, y, b) : y;
+}
+static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it_tensor *positions, int B, int T) {
+    const it_model_config *c = &m->config;
+    int l, hd = c->dim / c->n_heads;
+    int qdims[4], kvdims[4], flat[3];
+    it_tensor *x = it_embedding(g, m->embed, tokens);
+    qdims[0] = kvdims[0] = flat[0] = B;
+    qdims[1] = kvdims[1] = flat[1] = T;
+    qdims[2] = c->n_heads;
+    kvdims[2] = c->n_kv_heads;
+    qdims[3] = kvdims[3] = hd;
+    flat[2] = c->dim;
+    if (positions) x = it_add(g, x, it_embedding(g, m->pos_embed, positions));
+    for (l = 0; l < c->n_layers; l++) {
+        it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS, *h, *q, *k, *v, *a;
+        int llama = c->arch == IT_ARCH_LLAMA;
+        h = llama ? it_rmsnorm(g, x, p[IT_LP_ATTN_NORM], c->norm_eps)
+                  : it_layernorm(g, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], c->norm_eps);
+        q = it_reshape(g, it__linear(g, m, h, p[IT_LP_Q], p[IT_LP_Q_B]), 4, qdims);
+        k = it_reshape(g, it__linear(g, m, h, p[IT_LP_K], p[IT_LP_K_B]), 4, kvdims);
+        v = it_reshape(g, it__linear(g, m, h, p[IT_LP_V], p[IT_LP_V_B]), 4, kvdims);
+        if (llama) {
+            q = it_rope(g, q, c->rope_theta, 0);
+            k = it_rope(g, k, c->rope_theta, 0);
+        }
+        a = it_reshape(g, it_attention(g, q, k, v), 3, flat);
+        x = it_add(g, x, it__linear(g, m, a, p[IT_LP_O], p[IT_LP_O_B]));
+        if (llama) {
+            h = it_rmsnorm(g, x, p[IT_LP_MLP_NORM], c->norm_eps);
+            h = it_swiglu(g, it__linear(g, m, h, p[IT_LP_GATE], NULL), it__linear(g, m, h, p[IT_LP_UP], NULL));
+        } else {
+            h = it_layernorm(g, x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], c->norm_eps);
+            h = it_gelu(g, it__linear(g, m, h, p[IT_LP_UP], p[IT_LP_UP_B]));
+        }
+        x = it_add(g, x, it__linear(g, m, h, p[IT_LP_DOWN], p[IT_LP_DOWN_B]));
+    }
+    return c->arch == IT_ARCH_LLAMA ? it_rmsnorm(g, x, m->final_norm, c->norm_eps)
+                                    : it_layernorm(g, x, m->final_norm, m->final_norm_bias, c->norm_eps);
+}
+IT_API it_result it_model_graph_create(it_model *m, it_graph_purpose purpose, int batch, int seq,
+                                       it_model_graph *out) {
+    it_context *ctx = m->ctx;
+    it_tensor *positions = NULL, *x;
+    int dims[2], t, b;
+    it_result r;
+    memset(out, 0, sizeof *out);
+    if (batch < 1 || seq < 1 || seq > m->config.max_seq)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                "model graph: batch %d and seq %d must be >= 1, and seq at most max-seq %d", batch, seq,
+                                m->config.max_seq);
+    if (purpose <= IT_PURPOSE_INVALID || purpose >= IT_PURPOSE_COUNT)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "model graph: unknown purpose %d", (int)purpose);
+    out->model = m;
+    out->batch = batch;
+    out->seq = seq;
+    out->graph = it_graph_create(ctx);
+    dims[0] = batch;
+    dims[1] = seq;
+    out->tokens = it_input(out->graph, "tokens", IT_I32, 2, dims);
+    if (m->config.arch == IT_ARCH_GPT2) positions = it_input(out->graph, "positions", IT_I32, 2, dims);
+    x = it__model_body(m, out->graph, out->tokens, positions, batch, seq);
+    if (purpose == IT_PURPOSE_LOGITS) {
+        out->logits = it_keep(it_name(it_matmul(out->graph, x, m->head, 0, 1), "logits"));
+    } else {
+        out->targets = it_input(out->graph, "targets", IT_I32, 2, dims);
+        out->loss = it_name(it_linear_cross_entropy(out->graph, x, m->head, out->targets, -1, 0), "loss");
+        it_keep(out->loss);
+        if (purpose == IT_PURPOSE_TRAIN) it_graph_backward(out->graph, out->loss);
+    }
+    if ((r = it_graph_plan(out->graph)) != IT_OK) {
+        it_graph_destroy(out->graph);
+        memset(out, 0, sizeof *out);
+        return r;
+    }
+    if (positions) /* learned positions read 0..seq-1; filled once, inputs persist across runs */
+        for (b = 0; b < batch; b++)
+            for (t = 0; t < seq; t++) it_data_i32(positions)[b * seq + t] = t;
+    return IT_OK;
+}
+IT_API void it_model_graph_destroy(it_model_graph *mg) {
+    if (mg && mg->graph) it_graph_destroy(mg->graph);
+    if (mg) memset(mg, 0, sizeof *mg);
+}
+
+/* >>optimizers ---------------------------------------------------------------------------------- */
+IT_API const char *it_optimizer_name(it_optimizer_kind k) {
+    switch (k) {
+#define IT__OPTIMIZER_CASE(name, text) case name: return text;
+        IT_OPTIMIZER_LIST(IT__OPTIMIZER_CASE)
+#undef IT__OPTIMIZER_CASE
+    default: return "invalid";
+    }
+}
+IT_API it_optimizer_kind it_optimizer_from_name(const char *name) {
+    int k;
+    for (k = 1; k < IT_OPTIMIZER_COUNT; k++)
+        if (name && strcmp(name, it_optimizer_name((it_optimizer_kind)k)) == 0) return (it_optimizer_kind)k;
+    return IT_OPTIMIZER_INVALID;
+}
+IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *desc, it_optimizer **out) {
+    it_optimizer *opt;
+    it_optimizer_desc d = *desc;
+    it_result r;
+    *out = NULL;
+    if (!d.kind) d.kind = IT_OPTIMIZER_ADAMW;
+    if (d.kind <= IT_OPTIMIZER_INVALID || d.kind >= IT_OPTIMIZER_COUNT)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: unknown kind %d", (int)d.kind);
+    if (!d.beta1) d.beta1 = 0.9f;
+    if (!d.beta2) d.beta2 = d.kind == IT_OPTIMIZER_LION ? 0.99f : 0.999f;
+    if (!d.eps) d.eps = 1e-8f;
+    if (d.beta1 < 0 || d.beta1 >= 1 || d.beta2 < 0 || d.beta2 >= 1 || d.weight_decay < 0 || d.clip_norm < 0 ||
+        d.momentum < 0 || d.momentum >= 1)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                "optimizer: betas and momentum must be in [0, 1), weight decay and clip >= 0");
+    if ((r = it_params_alloc(ctx)) != IT_OK) return r;
+    opt = (it_optimizer *)it__calloc(ctx, sizeof(it_optimizer));
+    if (!opt) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: out of memory");
+    opt->ctx = ctx;
+    opt->desc = d;
+    opt->state_numel = ctx->param_numel * (d.kind == IT_OPTIMIZER_ADAMW ? 2 : 1);
+    opt->state = (float *)ctx->backend->buffer_create(ctx->backend, IT__MAX(opt->state_numel, 1) * sizeof(float));
+    if (!opt->state) {
+        it__free(ctx, opt);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: cannot allocate %zu bytes of state",
+                                opt->state_numel * sizeof(float));
+    }
+    memset(opt->state, 0, IT__MAX(opt->state_numel, 1) * sizeof(float));
+    *out = opt;
+    return IT_OK;
+}
+IT_API void it_optimizer_destroy(it_optimizer *opt) {
+    if (!opt) return;
+    opt->ctx->backend->buffer_free(opt->ctx->backend, opt->state);
+    it__free(opt->ctx, opt);
+}
+/* The update is elementwise, so the pool splits the flat block; each worker walks the parameters
+   whose ranges overlap its share, so weight decay can differ per parameter. */
+typedef struct it__optim_job { it_optimizer *opt; float lr, scale; } it__optim_job;
+static void it__optim_part(void *arg, int part, int n_parts) {
+    it__optim_job *job = (it__optim_job *)arg;
+    it_optimizer *opt = job->opt;
+    it_context *ctx = opt->ctx;
+    const it_optimizer_desc *d = &opt->desc;
+    size_t begin, end, total = ctx->param_numel;
+    int i;
+    it__split(total, part, n_parts, &begin, &end);
+    for (i = 0; i < ctx->n_params; i++) {
+        it_tensor *p = ctx->params[i];
+        size_t p0 = p->offset / sizeof(float), p1 = p0 + p->numel, lo = IT__MAX(p0, begin), hi = IT__MIN(p1, end);
+        float wd = (p->ndim >= 2 || d->decay_vectors) ? d->weight_decay : 0.0f;
+        float *w = ctx->param_block + lo, *m = opt->state + lo;
+        const float *gr = ctx->grad_block + lo;
+        if (lo >= hi) continue;
+        switch (d->kind) {
+        case IT_OPTIMIZER_LION: it_cpu_lion_update(w, m, gr, hi - lo, job->lr, d->beta1, d->beta2, wd, job->scale); break;
+        case IT_OPTIMIZER_ADAMW:
+            it_cpu_adamw_update(w, m, opt->state + total + lo, gr, hi - lo, job->lr, d->beta1, d->beta2, d->eps, wd,
+                                opt->step, job->scale);
+            break;
+        case IT_OPTIMIZER_SGD: it_cpu_sgd_update(w, m, gr, hi - lo, job->lr, d->momentum, wd, job->scale); break;
+        default: IT_ASSERT(0);
+        }
+    }
+}
+IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale, float *grad_norm) {
+    it_context *ctx = opt->ctx;
+    it__optim_job job;
+    double norm = 0.0;
+    int i;
+    if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+    if (opt->desc.clip_norm > 0.0f || grad_norm) {
+        for (i = 0; i < ctx->n_params; i++) /* per parameter, fixed order: independent of threads */
+            norm += it_cpu_sum_squares(it_grad(ctx->params[i]), ctx->params[i]->numel);
+        norm = sqrt(norm) * grad_scale;
+        if (!isfinite(norm))
+            return it_context_error(ctx, IT_ERR_RANGE, "optimizer: gradient norm is %g (diverged); update skipped", norm);
+    }
+    if (grad_norm) *grad_norm = (float)norm;
+    job.opt = opt;
+    job.lr = lr;
+    job.scale = grad_scale;
+    if (opt->desc.clip_norm > 0.0f && norm > opt->desc.clip_norm) job.scale *= (float)(opt->desc.clip_norm / norm);
+    opt->step++;
+    it__pool_run(&ctx->pool, it__optim_part, &job, ctx->param_numel < 65536 ? 1 : ctx->n_threads);
+    return IT_OK;
 }
 
 /* >>end ----------------------------------------------------------------------------------------- */
