@@ -1,0 +1,529 @@
+/* train.c - train a small language model on a text file (or an llm.c .bin token file).
+
+     cc -O2 -std=c99 -I. examples/train.c -o build/train -lm -lpthread
+     build/train --data ../shared/data/tinyshakespeare.txt --preset shakespeare --tokenizer bpe --steps 500
+
+   The loop, in the order a reader should follow it:
+     1. data: bytes -> tokenizer -> token ids -> train/validation split
+     2. model: parameters declared in the context, one planned training graph and one eval graph
+     3. each step: lr from the schedule, k micro-batches (gradients accumulate), one optimizer
+        update with the gradients averaged and clipped
+     4. every --eval-every steps: mean validation loss over fixed batches
+   It writes loss.csv and loss.svg, and a checkpoint when --save is given. The last line is
+   "final step=N train_loss=X val_loss=Y". */
+#define IRONTENSOR_IMPLEMENTATION
+#include "irontensor.h"
+#define IRONTENSOR_METAL_IMPLEMENTATION
+#include "irontensor_metal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct options {
+    const char *data, *preset, *tokenizer, *optimizer, *schedule, *save, *resume, *backend;
+    it_model_config model;
+    int steps, batch, seq, warmup, accum, threads, eval_every, eval_batches, save_every, stop_after, keep, log_every;
+    float lr, beta1, beta2, wd, min_lr_ratio, clip;
+    unsigned long long seed;
+} options;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: train [flags]\n"
+            "data\n"
+            "  --data PATH           text file, or an llm.c .bin token file (default: irontensor.h)\n"
+            "  --tokenizer byte|bpe  byte-level (vocab 256) or BPE trained on the data to --vocab (default byte)\n"
+            "model (a preset, then overrides)\n"
+            "  --preset NAME         %s (default shakespeare)\n"
+            "  --vocab N --dim N --layers N --heads N --kv-heads N --ffn N --max-seq N\n"
+            "training\n"
+            "  --steps N             total optimizer steps of the run (default 200)\n"
+            "  --batch N --seq N     sequences per micro-batch and tokens per sequence (default 16, 128)\n"
+            "  --accum K             micro-batches per step, gradients averaged (default 1)\n"
+            "  --optimizer NAME      lion, adamw or sgd (default adamw)\n"
+            "  --lr X                peak learning rate (default 1e-3; try 1e-4 for lion)\n"
+            "  --beta1 X --beta2 X   optimizer betas (SGD: beta1 is the momentum; default per optimizer)\n"
+            "  --wd X                weight decay on matrices (default 0.1)\n"
+            "  --clip X              global gradient-norm clip, 0 = off (default 1.0)\n"
+            "  --schedule NAME       cosine, linear, constant, invsqrt or wsd (default cosine)\n"
+            "  --warmup N            warmup steps (default 20)\n"
+            "  --min-lr-ratio X      final lr as a fraction of --lr (default 0.1)\n"
+            "  --seed N              initialisation and data order (default 1)\n"
+            "  --threads N           CPU threads, 0 = all cores (default 0)\n"
+            "  --backend cpu|metal   where the step runs (default cpu)\n"
+            "evaluation and output\n"
+            "  --eval-every N        validation loss every N steps, 0 = only at the end (default 50)\n"
+            "  --eval-batches N      validation batches per evaluation (default 8)\n"
+            "  --log-every N         progress lines when not on a terminal (default 10)\n"
+            "  --save DIR            write a checkpoint to DIR at the end (loss.csv and loss.svg go there too)\n"
+            "  --save-every N        also every N steps (default 0 = only at the end)\n"
+            "  --help                this text\n",
+            it_model_preset_names());
+}
+
+static int fail_usage(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "train: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n(see train --help)\n");
+    return 2;
+}
+static int parse_int(const char *flag, const char *s, int min, int *out) {
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > 1000000000L) {
+        char lim[32];
+        snprintf(lim, sizeof lim, "%d", min);
+        fprintf(stderr, "train: %s expects a whole number >= %s, got '%s'\n", flag, lim, s);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+static int parse_float(const char *flag, const char *s, float min, float *out) {
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= min) || v > 1e30) {
+        fprintf(stderr, "train: %s expects a number >= %g, got '%s'\n", flag, (double)min, s);
+        return 0;
+    }
+    *out = (float)v;
+    return 1;
+}
+
+/* Returns 0 on success, the exit code otherwise (1 = bad value, 2 = usage). */
+static int parse_args(int argc, char **argv, options *o) {
+    int i, *model_int = NULL;
+    memset(o, 0, sizeof *o);
+    o->data = "irontensor.h";
+    o->preset = "shakespeare";
+    o->tokenizer = "byte";
+    o->optimizer = "adamw";
+    o->schedule = "cosine";
+    o->backend = "cpu";
+    o->steps = 200;
+    o->batch = 16;
+    o->seq = 128;
+    o->accum = 1;
+    o->warmup = 20;
+    o->eval_every = 50;
+    o->eval_batches = 8;
+    o->log_every = 10;
+    o->lr = 1e-3f;
+    o->wd = 0.1f;
+    o->clip = 1.0f;
+    o->min_lr_ratio = 0.1f;
+    o->seed = 1;
+    o->model.vocab_size = -1; /* -1 = not given: from the preset (or the tokenizer) */
+    o->model.dim = o->model.n_layers = o->model.n_heads = o->model.n_kv_heads = o->model.ffn_dim = o->model.max_seq = -1;
+    for (i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int ok = 1;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strncmp(f, "--", 2) != 0) return fail_usage("unexpected argument '%s'%s", f, "");
+        if (!v) return fail_usage("%s needs a value%s", f, "");
+        model_int = !strcmp(f, "--vocab") ? &o->model.vocab_size : !strcmp(f, "--dim") ? &o->model.dim
+                  : !strcmp(f, "--layers") ? &o->model.n_layers : !strcmp(f, "--heads") ? &o->model.n_heads
+                  : !strcmp(f, "--kv-heads") ? &o->model.n_kv_heads : !strcmp(f, "--ffn") ? &o->model.ffn_dim
+                  : !strcmp(f, "--max-seq") ? &o->model.max_seq : NULL;
+        if (model_int) ok = parse_int(f, v, 1, model_int);
+        else if (!strcmp(f, "--data")) o->data = v;
+        else if (!strcmp(f, "--preset")) o->preset = v;
+        else if (!strcmp(f, "--tokenizer")) o->tokenizer = v;
+        else if (!strcmp(f, "--optimizer")) o->optimizer = v;
+        else if (!strcmp(f, "--schedule")) o->schedule = v;
+        else if (!strcmp(f, "--save")) o->save = v;
+        else if (!strcmp(f, "--resume")) o->resume = v;
+        else if (!strcmp(f, "--backend")) o->backend = v;
+        else if (!strcmp(f, "--steps")) ok = parse_int(f, v, 1, &o->steps);
+        else if (!strcmp(f, "--batch")) ok = parse_int(f, v, 1, &o->batch);
+        else if (!strcmp(f, "--seq")) ok = parse_int(f, v, 1, &o->seq);
+        else if (!strcmp(f, "--accum")) ok = parse_int(f, v, 1, &o->accum);
+        else if (!strcmp(f, "--warmup")) ok = parse_int(f, v, 0, &o->warmup);
+        else if (!strcmp(f, "--threads")) ok = parse_int(f, v, 0, &o->threads);
+        else if (!strcmp(f, "--eval-every")) ok = parse_int(f, v, 0, &o->eval_every);
+        else if (!strcmp(f, "--eval-batches")) ok = parse_int(f, v, 1, &o->eval_batches);
+        else if (!strcmp(f, "--log-every")) ok = parse_int(f, v, 1, &o->log_every);
+        else if (!strcmp(f, "--save-every")) ok = parse_int(f, v, 0, &o->save_every);
+        else if (!strcmp(f, "--lr")) ok = parse_float(f, v, 0.0f, &o->lr);
+        else if (!strcmp(f, "--beta1")) ok = parse_float(f, v, 0.0f, &o->beta1);
+        else if (!strcmp(f, "--beta2")) ok = parse_float(f, v, 0.0f, &o->beta2);
+        else if (!strcmp(f, "--wd")) ok = parse_float(f, v, 0.0f, &o->wd);
+        else if (!strcmp(f, "--clip")) ok = parse_float(f, v, 0.0f, &o->clip);
+        else if (!strcmp(f, "--min-lr-ratio")) ok = parse_float(f, v, 0.0f, &o->min_lr_ratio);
+        else if (!strcmp(f, "--seed")) {
+            char *end;
+            o->seed = strtoull(v, &end, 10);
+            ok = *v && !*end;
+            if (!ok) fprintf(stderr, "train: --seed expects a whole number, got '%s'\n", v);
+        } else
+            return fail_usage("unknown flag '%s'%s", f, "");
+        if (!ok) return 1;
+        i++;
+    }
+    if (strcmp(o->tokenizer, "byte") && strcmp(o->tokenizer, "bpe"))
+        return fail_usage("--tokenizer must be byte or bpe, got '%s'%s", o->tokenizer, "");
+    if (strcmp(o->backend, "cpu") && strcmp(o->backend, "metal"))
+        return fail_usage("--backend must be cpu or metal, got '%s'%s", o->backend, "");
+    if (o->min_lr_ratio > 1.0f) return fail_usage("--min-lr-ratio must be at most 1%s%s", "", "");
+    if (o->resume) return fail_usage("--resume needs checkpoint support, which this build does not have yet%s%s", "", "");
+    return 0;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+static void format_duration(char *buf, size_t size, double s) {
+    int t = (int)(s + 0.5);
+    if (t >= 3600) snprintf(buf, size, "%dh%02dm", t / 3600, t / 60 % 60);
+    else snprintf(buf, size, "%dm%02ds", t / 60, t % 60);
+}
+
+/* --- loss curve: a CSV and an SVG that any browser shows --- */
+typedef struct curve { int *step; float *train, *val; int n, cap; } curve;
+static void curve_add(curve *c, int step, float train, float val) {
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        c->step = (int *)realloc(c->step, sizeof(int) * (size_t)c->cap);
+        c->train = (float *)realloc(c->train, sizeof(float) * (size_t)c->cap);
+        c->val = (float *)realloc(c->val, sizeof(float) * (size_t)c->cap);
+        if (!c->step || !c->train || !c->val) {
+            fprintf(stderr, "train: out of memory\n");
+            exit(1);
+        }
+    }
+    c->step[c->n] = step;
+    c->train[c->n] = train;
+    c->val[c->n] = val;
+    c->n++;
+}
+static void write_csv(const curve *c, const char *path) {
+    FILE *f = fopen(path, "w");
+    int i;
+    if (!f) {
+        fprintf(stderr, "train: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "step,train_loss,val_loss\n");
+    for (i = 0; i < c->n; i++) {
+        fprintf(f, "%d,%.6f,", c->step[i], c->train[i]);
+        if (c->val[i] >= 0) fprintf(f, "%.6f", c->val[i]);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+}
+static void write_svg(const curve *c, const char *path, const char *title) {
+    const double W = 720, H = 420, L = 70, R = 20, T = 40, B = 50;
+    double lo = 1e30, hi = -1e30, x_max = 1;
+    FILE *f = fopen(path, "w");
+    int i, k, pass;
+    if (!f) {
+        fprintf(stderr, "train: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    for (i = 0; i < c->n; i++) {
+        lo = c->train[i] < lo ? c->train[i] : lo;
+        hi = c->train[i] > hi ? c->train[i] : hi;
+        if (c->val[i] >= 0) lo = c->val[i] < lo ? c->val[i] : lo, hi = c->val[i] > hi ? c->val[i] : hi;
+        x_max = c->step[i] > x_max ? c->step[i] : x_max;
+    }
+    if (c->n == 0) lo = 0, hi = 1;
+    if (hi - lo < 1e-6) hi = lo + 1;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%.0f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n", W / 2, title);
+    for (k = 0; k <= 5; k++) { /* grid and tick labels */
+        double y = T + (H - T - B) * k / 5.0, v = hi - (hi - lo) * k / 5.0;
+        double x = L + (W - L - R) * k / 5.0;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, y, W - R, y);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, y + 4, v);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", x, H - B + 18, x_max * k / 5.0);
+    }
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L, H - B, W - R, H - B);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L, T, L, H - B);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 12);
+    fprintf(f, "<text x=\"16\" y=\"%.0f\" transform=\"rotate(-90 16 %.0f)\" text-anchor=\"middle\">loss (nats/token)"
+               "</text>\n", (T + H - B) / 2, (T + H - B) / 2);
+    for (pass = 0; pass < 2; pass++) { /* train then validation */
+        int first = 1;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" points=\"", pass ? "#d62728" : "#1f77b4",
+                pass ? "2" : "1.2");
+        for (i = 0; i < c->n; i++) {
+            float v = pass ? c->val[i] : c->train[i];
+            if (v < 0) continue;
+            fprintf(f, "%s%.1f,%.1f", first ? "" : " ", L + (W - L - R) * c->step[i] / x_max,
+                    T + (H - T - B) * (hi - v) / (hi - lo));
+            first = 0;
+        }
+        fprintf(f, "\"/>\n");
+    }
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" fill=\"#1f77b4\">train</text>\n", W - R - 110, T + 16);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" fill=\"#d62728\">validation</text>\n", W - R - 60, T + 16);
+    fprintf(f, "</svg>\n");
+    fclose(f);
+}
+
+static int mkdir_p(const char *dir) {
+    char path[4096];
+    size_t i, n = strlen(dir);
+    if (n >= sizeof path) return -1;
+    memcpy(path, dir, n + 1);
+    for (i = 1; i <= n; i++)
+        if (path[i] == '/' || path[i] == 0) {
+            char c = path[i];
+            path[i] = 0;
+            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
+            path[i] = c;
+        }
+    return 0;
+}
+
+/* Mean loss over the first n fixed validation batches. */
+static it_result evaluate(it_model_graph *eval, it_dataset *ds, int n, float *out) {
+    double sum = 0.0;
+    int i;
+    size_t available = it_dataset_eval_batches(ds, IT_SPLIT_VAL, eval->batch, eval->seq);
+    for (i = 0; i < n; i++) {
+        it_result r = it_dataset_eval_batch(ds, IT_SPLIT_VAL, (size_t)i % (available ? available : 1), eval->batch,
+                                            eval->seq, it_data_i32(eval->tokens), it_data_i32(eval->targets));
+        if (r == IT_OK) r = it_graph_run(eval->graph, IT_RUN_FORWARD);
+        if (r != IT_OK) return r;
+        sum += it_data(eval->loss)[0];
+    }
+    *out = (float)(sum / n);
+    return IT_OK;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    it_context *ctx = NULL;
+    it_context_desc desc;
+    it_tokenizer *tok = NULL;
+    it_dataset *ds = NULL;
+    it_model *model = NULL;
+    it_model_graph train, eval;
+    it_optimizer *opt = NULL;
+    it_optimizer_desc od;
+    it_schedule sched;
+    it_rng rng;
+    curve c;
+    char csv_path[4200], svg_path[4200], title[256];
+    int code, step, tty = isatty(1), is_bin = 0;
+    float last_loss = 0.0f, val_loss = -1.0f;
+    double t_start, tokens_per_step;
+    const char *out_dir;
+
+    if ((code = parse_args(argc, argv, &o)) != 0) return code;
+    memset(&desc, 0, sizeof desc);
+    desc.n_threads = o.threads;
+    if (it_context_create(&desc, &ctx) != IT_OK) {
+        fprintf(stderr, "train: cannot create a context\n");
+        return 1;
+    }
+    if (!strcmp(o.backend, "metal")) {
+        it_backend *metal;
+        if (it_metal_backend_create(ctx, NULL, &metal) != IT_OK) {
+            fprintf(stderr, "train: --backend metal: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        it_context_set_backend(ctx, metal);
+    }
+
+    /* 1. model config: the preset, then the overrides */
+    {
+        it_model_config base, ov = o.model;
+        if (it_model_preset(o.preset, &base) != IT_OK) {
+            fprintf(stderr, "train: unknown preset '%s' (known: %s)\n", o.preset, it_model_preset_names());
+            return 1;
+        }
+        if (ov.vocab_size > 0) base.vocab_size = ov.vocab_size;
+        else if (!strcmp(o.tokenizer, "byte")) base.vocab_size = 256;
+        if (ov.dim > 0) base.dim = ov.dim;
+        if (ov.n_layers > 0) base.n_layers = ov.n_layers;
+        if (ov.n_heads > 0) {
+            base.n_heads = ov.n_heads;
+            if (ov.n_kv_heads <= 0) base.n_kv_heads = ov.n_heads;
+        }
+        if (ov.n_kv_heads > 0) base.n_kv_heads = ov.n_kv_heads;
+        if (ov.ffn_dim > 0) base.ffn_dim = ov.ffn_dim;
+        if (ov.max_seq > 0) base.max_seq = ov.max_seq;
+        if (base.max_seq < o.seq) base.max_seq = o.seq;
+        o.model = base;
+    }
+    if (it_model_config_check(ctx, &o.model) != IT_OK) {
+        fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+
+    /* 2. data */
+    {
+        FILE *f = fopen(o.data, "rb");
+        unsigned char head[4] = {0};
+        int32_t magic;
+        if (!f) {
+            fprintf(stderr, "train: cannot open --data %s: %s\n", o.data, strerror(errno));
+            return 1;
+        }
+        if (fread(head, 1, 4, f) == 4) {
+            memcpy(&magic, head, 4);
+            is_bin = magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32;
+        }
+        fclose(f);
+    }
+    if (!is_bin) {
+        it_result r = !strcmp(o.tokenizer, "bpe") ? it_tokenizer_train_bpe_file(ctx, o.data, o.model.vocab_size, &tok)
+                                                  : it_tokenizer_byte(ctx, &tok);
+        if (r != IT_OK) {
+            fprintf(stderr, "train: tokenizer: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        if (it_tokenizer_vocab_size(tok) < o.model.vocab_size && !strcmp(o.tokenizer, "bpe"))
+            o.model.vocab_size = it_tokenizer_vocab_size(tok); /* small corpus: fewer merges than asked */
+    }
+    if (it_dataset_load(ctx, o.data, tok, o.model.vocab_size, o.seq, &ds) != IT_OK) {
+        fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+
+    /* 3. model, graphs, optimizer, schedule */
+    if (it_model_create(ctx, &o.model, &model) != IT_OK ||
+        it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch, o.seq, &train) != IT_OK ||
+        it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch, o.seq, &eval) != IT_OK) {
+        fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    it_model_init(model, o.seed);
+    memset(&od, 0, sizeof od);
+    od.kind = it_optimizer_from_name(o.optimizer);
+    if (!od.kind) {
+        fprintf(stderr, "train: unknown --optimizer '%s' (lion, adamw, sgd)\n", o.optimizer);
+        return 1;
+    }
+    od.beta1 = od.kind == IT_OPTIMIZER_SGD ? 0.0f : o.beta1;
+    od.momentum = od.kind == IT_OPTIMIZER_SGD ? (o.beta1 > 0 ? o.beta1 : 0.9f) : 0.0f;
+    od.beta2 = o.beta2;
+    od.weight_decay = o.wd;
+    od.clip_norm = o.clip;
+    if (it_optimizer_create(ctx, &od, &opt) != IT_OK) {
+        fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    memset(&sched, 0, sizeof sched);
+    if (it_schedule_parse(o.schedule, &sched.kind) != IT_OK) {
+        fprintf(stderr, "train: unknown --schedule '%s' (cosine, linear, constant, invsqrt, wsd)\n", o.schedule);
+        return 1;
+    }
+    sched.base_lr = o.lr;
+    sched.warmup_steps = o.warmup;
+    sched.total_steps = o.steps;
+    sched.min_lr_ratio = o.min_lr_ratio;
+    it_rng_seed(&rng, o.seed ^ 0x5EEDDA7Aull); /* data order: its own stream, apart from init */
+
+    fprintf(stderr, "model: %s %d layers, dim %d, %d heads (%d kv), ffn %d, vocab %d: %zu parameters\n",
+            o.model.arch == IT_ARCH_LLAMA ? "llama" : "gpt2", o.model.n_layers, o.model.dim, o.model.n_heads,
+            o.model.n_kv_heads, o.model.ffn_dim, o.model.vocab_size, it_model_config_param_count(&o.model));
+    {
+        size_t ntrain, nval;
+        it_dataset_tokens(ds, IT_SPLIT_TRAIN, &ntrain);
+        it_dataset_tokens(ds, IT_SPLIT_VAL, &nval);
+        fprintf(stderr, "data: %s, %zu train + %zu validation tokens (%s)\n", o.data, ntrain, nval,
+                is_bin ? "token file" : o.tokenizer);
+    }
+    fprintf(stderr, "memory: parameters %.1f MB x 2 (+ grads), optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
+            it_param_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6, it_graph_stats(train.graph).arena_bytes / 1e6,
+            it_graph_stats(eval.graph).arena_bytes / 1e6);
+
+    /* 4. the loop */
+    out_dir = o.save ? o.save : ".";
+    if (o.save && mkdir_p(o.save) != 0) {
+        fprintf(stderr, "train: cannot create --save directory %s: %s\n", o.save, strerror(errno));
+        return 1;
+    }
+    snprintf(csv_path, sizeof csv_path, "%s/loss.csv", out_dir);
+    snprintf(svg_path, sizeof svg_path, "%s/loss.svg", out_dir);
+    memset(&c, 0, sizeof c);
+    tokens_per_step = (double)o.batch * o.seq * o.accum;
+    t_start = now_seconds();
+    for (step = 0; step < o.steps; step++) {
+        float lr = it_schedule_lr(&sched, step), norm = 0.0f;
+        double loss_sum = 0.0;
+        int k;
+        it_zero_grads(ctx);
+        for (k = 0; k < o.accum; k++) {
+            it_result r = it_dataset_batch(ds, IT_SPLIT_TRAIN, &rng, o.batch, o.seq, it_data_i32(train.tokens),
+                                           it_data_i32(train.targets));
+            if (r == IT_OK) r = it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD);
+            if (r != IT_OK) {
+                fprintf(stderr, "\ntrain: step %d: %s\n", step + 1, it_context_last_error(ctx));
+                return 1;
+            }
+            loss_sum += it_data(train.loss)[0];
+        }
+        if (it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm) != IT_OK) {
+            fprintf(stderr, "\ntrain: step %d: %s\n", step + 1, it_context_last_error(ctx));
+            return 1;
+        }
+        last_loss = (float)(loss_sum / o.accum);
+        val_loss = -1.0f;
+        if ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == o.steps) {
+            if (evaluate(&eval, ds, o.eval_batches, &val_loss) != IT_OK) {
+                fprintf(stderr, "\ntrain: evaluation: %s\n", it_context_last_error(ctx));
+                return 1;
+            }
+        }
+        curve_add(&c, step + 1, last_loss, val_loss);
+        {
+            double elapsed = now_seconds() - t_start, rate = tokens_per_step * (step + 1) / elapsed;
+            double eta = elapsed / (step + 1) * (o.steps - step - 1);
+            char el[32], et[32], val[32] = "";
+            format_duration(el, sizeof el, elapsed);
+            format_duration(et, sizeof et, eta);
+            if (val_loss >= 0) snprintf(val, sizeof val, " val %.4f", val_loss);
+            if (tty)
+                fprintf(stdout, "\rstep %d/%d loss %.4f%s lr %.2e norm %.2f %.0f tok/s %s eta %s mem %.0f MB\033[K",
+                        step + 1, o.steps, last_loss, val, lr, norm, rate, el, et, peak_rss_mb());
+            else if ((step + 1) % o.log_every == 0 || step == 0 || val_loss >= 0 || step + 1 == o.steps)
+                fprintf(stdout, "step %d/%d loss %.4f%s lr %.2e norm %.2f %.0f tok/s %s eta %s mem %.0f MB\n",
+                        step + 1, o.steps, last_loss, val, lr, norm, rate, el, et, peak_rss_mb());
+            if (val_loss >= 0 && tty) fprintf(stdout, "\n");
+            fflush(stdout);
+        }
+    }
+    write_csv(&c, csv_path);
+    snprintf(title, sizeof title, "%s: %zu parameters, %d steps", o.data, it_model_config_param_count(&o.model),
+             o.steps);
+    write_svg(&c, svg_path, title);
+    fprintf(stderr, "wrote %s and %s\n", csv_path, svg_path);
+    printf("final step=%d train_loss=%.4f val_loss=%.4f\n", o.steps, last_loss, val_loss);
+
+    free(c.step);
+    free(c.train);
+    free(c.val);
+    it_optimizer_destroy(opt);
+    it_model_graph_destroy(&train);
+    it_model_graph_destroy(&eval);
+    it_model_destroy(model);
+    it_dataset_free(ds);
+    if (tok) it_tokenizer_free(tok);
+    it_context_destroy(ctx);
+    return 0;
+}
