@@ -1,0 +1,91 @@
+/* it_kernel_args.h - argument structs shared by the .metal kernels in shaders/ and the C side of the Metal backend.
+   Passed with setBytes. Only 32-bit scalars (unsigned int, int, float), so C and MSL lay the
+   structs out identically without packing pragmas. Each .metal file includes this header behind
+   #ifndef IT_KERNEL_ARGS_H, so the joined source (shaders.h: this header first) skips the include. */
+#ifndef IT_KERNEL_ARGS_H
+#define IT_KERNEL_ARGS_H
+
+/* elementwise.metal, activations.metal: n values; b is broadcast with period nb (a bias) */
+typedef struct it_elementwise_args {
+    unsigned int n;
+    unsigned int nb;
+    float alpha;
+    float pad_;
+} it_elementwise_args;
+
+/* embedding.metal: ids [N], table [V, C] */
+typedef struct it_embedding_args {
+    unsigned int N, C, V, pad_;
+} it_embedding_args;
+
+/* rmsnorm.metal, layernorm.metal, residual_rmsnorm.metal, softmax.metal: rows [N, C] */
+typedef struct it_norm_args {
+    unsigned int N, C;
+    float eps;
+    unsigned int has_bias; /* layernorm: b/db bound and used */
+} it_norm_args;
+
+/* rope.metal: x [B, T, H, D], D even */
+typedef struct it_rope_args {
+    unsigned int B, T, H, D;
+    float theta;
+    int pos_offset;
+    unsigned int pad_[2];
+} it_rope_args;
+
+/* attention.metal, attention_backward.metal: q [B, T, Hq, D]; k, v [B, T, Hkv, D];
+   lse, delta [B, Hq, T]; D <= IT_ATTN_MAX_D */
+#define IT_ATTN_MAX_D 64
+typedef struct it_attention_args {
+    unsigned int B, T, Hq, Hkv, D;
+    float scale; /* 1/sqrt(D) */
+    unsigned int pad_[2];
+} it_attention_args;
+
+/* cross_entropy.metal: a chunk of logits [N, chunk] (row stride ld) holding vocabulary columns
+   [v0, v0 + chunk) of V; state [3, N] = running max, running sum of exp, target logit. */
+typedef struct it_ce_args {
+    unsigned int N, V, v0, chunk;
+    unsigned int ld;
+    int ignore_index;
+    float dloss_scale;
+    unsigned int accumulate; /* dlogits: 1 = +=, 0 = = */
+} it_ce_args;
+
+/* matmul.metal: c [M, N] (+)= op(a) @ op(b); batch strides in elements (0 = shared operand) */
+typedef struct it_matmul_args {
+    unsigned int M, N, K;
+    unsigned int trans_a, trans_b, accumulate;
+    unsigned int batch_stride_a, batch_stride_b, batch_stride_c;
+    unsigned int pad_[3];
+} it_matmul_args;
+
+/* optimizer.metal: n values; the effective gradient scale is grad_scale * gscale[0] (a device
+   value, so clipping computed on the GPU needs no round trip) */
+typedef struct it_optimizer_args {
+    unsigned int n;
+    int step;   /* AdamW, t >= 1 */
+    float lr, beta1, beta2, eps, wd, grad_scale;
+    float momentum;
+    unsigned int pad_[3];
+} it_optimizer_args;
+
+/* grad_norm.metal: partial sums of squares over n values, then the clip scale */
+typedef struct it_grad_norm_args {
+    unsigned int n;
+    unsigned int n_partials;
+    float max_norm;   /* <= 0: no clipping */
+    float extra_scale;/* multiplies the scale (e.g. 1 / accumulation steps) */
+} it_grad_norm_args;
+
+/* sampling.metal: rows of logits [rows, V] */
+typedef struct it_sample_args {
+    unsigned int rows, V;
+    float temperature; /* <= 0: greedy */
+    int top_k;         /* 0 = off */
+    float top_p;       /* 1 = off */
+    float coin;        /* uniform in [0, 1) */
+    unsigned int pad_[2];
+} it_sample_args;
+
+#endif /* IT_KERNEL_ARGS_H */

@@ -1,0 +1,99 @@
+// rmsnorm.metal - RMSNorm forward (saves rstd) and backward (dx per row, dw per column).
+#include <metal_stdlib>
+using namespace metal;
+#ifndef IT_KERNEL_ARGS_H
+#include "it_kernel_args.h"
+#endif
+#ifndef IT_REDUCE_H
+#include "it_reduce.h"
+#endif
+
+// x, out [N, C]; w [C]; rstd [N] = 1 / sqrt(mean(x^2) + eps).
+// dispatchThreadgroups(N, 1, 1), threadsPerThreadgroup (T, 1, 1), T <= 1024 (128..256 typical).
+kernel void it_rmsnorm_forward_f32(device float *out [[buffer(0)]],
+                                   device float *rstd [[buffer(1)]],
+                                   device const float *x [[buffer(2)]],
+                                   device const float *w [[buffer(3)]],
+                                   constant it_norm_args &p [[buffer(4)]],
+                                   uint row [[threadgroup_position_in_grid]],
+                                   uint tid [[thread_index_in_threadgroup]],
+                                   uint ntg [[threads_per_threadgroup]],
+                                   uint lane [[thread_index_in_simdgroup]],
+                                   uint sg [[simdgroup_index_in_threadgroup]],
+                                   uint nsg [[simdgroups_per_threadgroup]]) {
+    threadgroup float scratch[IT_MAX_SIMDGROUPS];
+    if (row >= p.N) return; // whole group: no barrier is skipped by part of it
+    device const float *xr = x + (ulong)row * p.C;
+    float ss = 0.0f;
+    for (uint c = tid; c < p.C; c += ntg) ss = fma(xr[c], xr[c], ss);
+    ss = it_tg_sum(ss, scratch, lane, sg, nsg);
+    float r = rsqrt(ss / float(p.C) + p.eps);
+    if (tid == 0) rstd[row] = r;
+    device float *orow = out + (ulong)row * p.C;
+    for (uint c = tid; c < p.C; c += ntg) orow[c] = xr[c] * r * w[c];
+}
+
+// dx [N, C] += r w dout - (r^3 / C) x sum(dout w x); one row per threadgroup.
+// dispatchThreadgroups(N, 1, 1), threadsPerThreadgroup (T, 1, 1).
+kernel void it_rmsnorm_backward_f32(device float *dx [[buffer(0)]],
+                                    device const float *dout [[buffer(1)]],
+                                    device const float *x [[buffer(2)]],
+                                    device const float *w [[buffer(3)]],
+                                    device const float *rstd [[buffer(4)]],
+                                    constant it_norm_args &p [[buffer(5)]],
+                                    uint row [[threadgroup_position_in_grid]],
+                                    uint tid [[thread_index_in_threadgroup]],
+                                    uint ntg [[threads_per_threadgroup]],
+                                    uint lane [[thread_index_in_simdgroup]],
+                                    uint sg [[simdgroup_index_in_threadgroup]],
+                                    uint nsg [[simdgroups_per_threadgroup]]) {
+    threadgroup float scratch[IT_MAX_SIMDGROUPS];
+    if (row >= p.N) return;
+    ulong base = (ulong)row * p.C;
+    float dot = 0.0f;
+    for (uint c = tid; c < p.C; c += ntg) dot = fma(dout[base + c] * w[c], x[base + c], dot);
+    dot = it_tg_sum(dot, scratch, lane, sg, nsg);
+    float r = rstd[row], k = r * r * r * dot / float(p.C);
+    for (uint c = tid; c < p.C; c += ntg) dx[base + c] += r * w[c] * dout[base + c] - k * x[base + c];
+}
+
+// dw [C] += sum over rows of dout x rstd; one thread per column, rows in order (no atomics).
+// dispatchThreads(C, 1, 1), threadsPerThreadgroup (256, 1, 1).
+kernel void it_rmsnorm_backward_dw_f32(device float *dw [[buffer(0)]],
+                                       device const float *dout [[buffer(1)]],
+                                       device const float *x [[buffer(2)]],
+                                       device const float *rstd [[buffer(3)]],
+                                       constant it_norm_args &p [[buffer(4)]],
+                                       uint c [[thread_position_in_grid]]) {
+    if (c >= p.C) return;
+    float acc = 0.0f;
+    for (uint n = 0; n < p.N; n++) acc = fma(dout[(ulong)n * p.C + c] * x[(ulong)n * p.C + c], rstd[n], acc);
+    dw[c] += acc;
+}
+
+// bf16 activations and weight, fp32 statistics: x, out [N, C] bf16; w [C] bf16; rstd [N] fp32.
+// dispatchThreadgroups(N, 1, 1), threadsPerThreadgroup (T, 1, 1).
+kernel void it_rmsnorm_forward_bf16(device bfloat *out [[buffer(0)]],
+                                    device float *rstd [[buffer(1)]],
+                                    device const bfloat *x [[buffer(2)]],
+                                    device const bfloat *w [[buffer(3)]],
+                                    constant it_norm_args &p [[buffer(4)]],
+                                    uint row [[threadgroup_position_in_grid]],
+                                    uint tid [[thread_index_in_threadgroup]],
+                                    uint ntg [[threads_per_threadgroup]],
+                                    uint lane [[thread_index_in_simdgroup]],
+                                    uint sg [[simdgroup_index_in_threadgroup]],
+                                    uint nsg [[simdgroups_per_threadgroup]]) {
+    threadgroup float scratch[IT_MAX_SIMDGROUPS];
+    if (row >= p.N) return;
+    ulong base = (ulong)row * p.C;
+    float ss = 0.0f;
+    for (uint c = tid; c < p.C; c += ntg) {
+        float v = float(x[base + c]);
+        ss = fma(v, v, ss);
+    }
+    ss = it_tg_sum(ss, scratch, lane, sg, nsg);
+    float r = rsqrt(ss / float(p.C) + p.eps);
+    if (tid == 0) rstd[row] = r;
+    for (uint c = tid; c < p.C; c += ntg) out[base + c] = bfloat(float(x[base + c]) * r * float(w[c]));
+}
