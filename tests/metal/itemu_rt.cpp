@@ -95,6 +95,7 @@ struct Run {
     sigjmp_buf fault_jmp;
     volatile sig_atomic_t faulted = 0;
     void *fault_addr = nullptr, *fault_pc = nullptr;
+    void *fault_fake = nullptr;
 };
 static thread_local Run *R;
 static thread_local Fiber *CUR;
@@ -391,6 +392,9 @@ static void map_buffers(Run &r) {
         m.map_len = body + 2 * r.page;
         m.map = (char *)mmap(nullptr, m.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m.map == MAP_FAILED) { fprintf(stderr, "itemu: mmap failed\n"); abort(); }
+#ifdef ITEMU_ASAN
+        ASAN_UNPOISON_MEMORY_REGION(m.map, m.map_len); // may reuse pages that held poisoned fiber stacks
+#endif
         mprotect(m.map, r.page, PROT_NONE);
         mprotect(m.map + r.page + body, r.page, PROT_NONE);
         m.copy = m.map + r.page + body - m.len; // ends exactly at the trailing guard page
@@ -441,6 +445,9 @@ static void on_fault(int sig, siginfo_t *si, void *ucv) {
     r->faulted = 1;
     r->fault_addr = si->si_addr;
     r->fault_pc = (void *)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
+#ifdef ITEMU_ASAN
+    __sanitizer_start_switch_fiber(&r->fault_fake, r->sched_stack_bottom, r->sched_stack_size); // back to the scheduler stack
+#endif
     siglongjmp(r->fault_jmp, 1);
 }
 static std::string describe_fault(Run &r) {
@@ -466,6 +473,29 @@ static std::string describe_fault(Run &r) {
     std::string at = source_line(r.fault_pc);
     snprintf(b, sizeof b, "%s%s%s", what.c_str(), at.empty() ? "" : " at ", at.c_str());
     return b;
+}
+
+// Runs the groups in the given order. Kept apart from anything with destructors: a fault inside a
+// kernel longjmps back here from the signal handler (-Wclobbered). Returns the faulting fiber.
+__attribute__((noinline)) static Fiber *run_groups(Run &r, const uint64_t *perm, uint64_t total) {
+    const itemu_dispatch *d = r.d;
+    volatile uint64_t gi = 0;
+    if (sigsetjmp(r.fault_jmp, 1) != 0) {
+#ifdef ITEMU_ASAN
+        __sanitizer_finish_switch_fiber(r.fault_fake, &r.sched_stack_bottom, &r.sched_stack_size);
+#endif
+        Fiber *f = CUR;
+        CUR = nullptr;
+        return f;
+    }
+    for (; gi < total && !r.failed; gi = gi + 1) {
+        uint64_t g = perm[gi];
+        uint32_t pos[3] = {(uint32_t)(g % d->groups[0]), (uint32_t)((g / d->groups[0]) % d->groups[1]),
+                           (uint32_t)(g / ((uint64_t)d->groups[0] * d->groups[1]))};
+        run_group(r, pos, g);
+        r.rep.groups++;
+    }
+    return nullptr;
 }
 
 static std::vector<const itemu_kernel *> &registry() {
@@ -624,29 +654,19 @@ extern "C" int itemu_run(const itemu_kernel *k, const itemu_dispatch *d, const i
     Run *saved_r = R;
     R = &r;
     CUR = nullptr;
-    volatile uint64_t gi = 0;
-    if (sigsetjmp(r.fault_jmp, 1) == 0) {
-        for (; gi < total && !r.failed; gi = gi + 1) {
-            uint64_t g = perm[gi];
-            uint32_t pos[3] = {(uint32_t)(g % d->groups[0]), (uint32_t)((g / d->groups[0]) % d->groups[1]),
-                               (uint32_t)(g / ((uint64_t)d->groups[0] * d->groups[1]))};
-            run_group(r, pos, g);
-            rep.groups++;
-        }
-    } else {
-#ifdef ITEMU_ASAN
-        __sanitizer_finish_switch_fiber(nullptr, &r.sched_stack_bottom, &r.sched_stack_size);
-#endif
-        Fiber *f = CUR;
-        CUR = nullptr;
+    Fiber *faulted = run_groups(r, perm.data(), total);
+    if (faulted || r.faulted) {
         r.failed = true;
-        r.msg = describe_fault(r) + (f ? where(f) : std::string());
+        r.msg = describe_fault(r) + (faulted ? where(faulted) : std::string());
     }
     R = saved_r;
     sigaction(SIGSEGV, &old_segv, nullptr);
     sigaction(SIGBUS, &old_bus, nullptr);
     sigaltstack(&old_ss, nullptr);
     unmap_buffers(r);
+#ifdef ITEMU_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(r.stacks, r.stacks_len); // abandoned frames leave redzones behind
+#endif
     munmap(r.stacks, r.stacks_len);
     if (r.failed) {
         rep.ok = 0;

@@ -781,6 +781,7 @@ static void check_coverage(void) {
 
 int main(void) {
     clock_t t0 = clock();
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a sanitizer abort keeps the lines printed so far */
     itemu_default_options(&g_opt);
     it_rng_seed(&g_rng, 20240611u);
     printf("emulator: %d kernels registered; fiber order %d, threadgroup order seed %u\n", itemu_kernel_count(), g_opt.order, g_opt.group_seed);
