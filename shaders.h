@@ -89,7 +89,8 @@ static const char *const it_shader_it_kernel_args_h[] = {
     "    unsigned int n;\n",
     "    unsigned int n_partials;\n",
     "    float max_norm;   /* <= 0: no clipping */\n",
-    "    float extra_scale;/* multiplies the scale (e.g. 1 / accumulation steps) */\n",
+    "    float extra_scale;/* the gradient scale (1/k after k accumulated micro-batches): norm and\n",
+    "                         scale follow it_optimizer_step */\n",
     "} it_grad_norm_args;\n",
     "\n",
     "/* sampling.metal: rows of logits [rows, V] */\n",
@@ -710,6 +711,19 @@ static const char *const it_shader_elementwise_metal[] = {
     "    if (i >= p.n) return;\n",
     "    y[i] = fma(p.alpha, float(x[i]), y[i]);\n",
     "}\n",
+    "\n",
+    "// db [C] += sum over rows of dout [rows, C]: the gradient of a bias broadcast by it_add_f32\n",
+    "// (nb = C). One thread per column, rows in order: no atomics, deterministic.\n",
+    "// dispatchThreads(C, 1, 1), threadsPerThreadgroup (256, 1, 1); args: n = rows * C, nb = C.\n",
+    "kernel void it_sum_rows_f32(device float *db [[buffer(0)]],\n",
+    "                            device const float *dout [[buffer(1)]],\n",
+    "                            constant it_elementwise_args &p [[buffer(2)]],\n",
+    "                            uint c [[thread_position_in_grid]]) {\n",
+    "    if (c >= p.nb) return;\n",
+    "    float acc = 0.0f;\n",
+    "    for (uint i = c; i < p.n; i += p.nb) acc += dout[i];\n",
+    "    db[c] += acc;\n",
+    "}\n",
 };
 
 /* shaders/embedding.metal */
@@ -795,8 +809,11 @@ static const char *const it_shader_grad_norm_metal[] = {
     "    if (tid == 0) partials[g] = s;\n",
     "}\n",
     "\n",
-    "// out [2] = { norm, scale }: norm = sqrt(sum partials); scale = extra_scale * (max_norm > 0 and\n",
-    "// norm > max_norm \? max_norm / norm : 1). dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (256, 1, 1).\n",
+    "// out [2] = { norm, scale }, as it_optimizer_step: norm = extra_scale * sqrt(sum partials) is the\n",
+    "// norm of the scaled gradient; scale = extra_scale * (max_norm > 0 and norm > max_norm \?\n",
+    "// max_norm / norm : 1). A non-finite norm cannot be tested reliably under fast math: the host\n",
+    "// reads out[0] after the step (the CPU path skips such an update).\n",
+    "// dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (256, 1, 1).\n",
     "kernel void it_grad_clip_scale_f32(device float *out [[buffer(0)]],\n",
     "                                   device const float *partials [[buffer(1)]],\n",
     "                                   constant it_grad_norm_args &p [[buffer(2)]],\n",
@@ -810,7 +827,7 @@ static const char *const it_shader_grad_norm_metal[] = {
     "    for (uint i = tid; i < p.n_partials; i += ntg) s += partials[i];\n",
     "    s = it_tg_sum(s, scratch, lane, sg, nsg);\n",
     "    if (tid == 0) {\n",
-    "        float norm = sqrt(s);\n",
+    "        float norm = sqrt(s) * p.extra_scale;\n",
     "        out[0] = norm;\n",
     "        out[1] = p.extra_scale * ((p.max_norm > 0.0f && norm > p.max_norm) \? p.max_norm / norm : 1.0f);\n",
     "    }\n",
@@ -1504,18 +1521,18 @@ typedef struct it_shader_file {
 } it_shader_file;
 
 #define IT_SHADER_FILE_COUNT 17
-#define IT_SHADER_TOTAL_SIZE 70615L /* bytes of all files joined */
+#define IT_SHADER_TOTAL_SIZE 71579L /* bytes of all files joined */
 
 static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNUSED = {
-    {"it_kernel_args.h", it_shader_it_kernel_args_h, 91, 3274L},
+    {"it_kernel_args.h", it_shader_it_kernel_args_h, 92, 3348L},
     {"it_reduce.h", it_shader_it_reduce_h, 44, 1946L},
     {"activations.metal", it_shader_activations_metal, 112, 5365L},
     {"attention.metal", it_shader_attention_metal, 74, 3795L},
     {"attention_backward.metal", it_shader_attention_backward_metal, 175, 9089L},
     {"cross_entropy.metal", it_shader_cross_entropy_metal, 83, 4416L},
-    {"elementwise.metal", it_shader_elementwise_metal, 95, 4084L},
+    {"elementwise.metal", it_shader_elementwise_metal, 108, 4743L},
     {"embedding.metal", it_shader_embedding_metal, 47, 2528L},
-    {"grad_norm.metal", it_shader_grad_norm_metal, 50, 2695L},
+    {"grad_norm.metal", it_shader_grad_norm_metal, 53, 2926L},
     {"layernorm.metal", it_shader_layernorm_metal, 102, 5186L},
     {"matmul.metal", it_shader_matmul_metal, 80, 4386L},
     {"optimizer.metal", it_shader_optimizer_metal, 57, 2935L},

@@ -93,3 +93,16 @@ kernel void it_axpy_bf16(device float *y [[buffer(0)]],
     if (i >= p.n) return;
     y[i] = fma(p.alpha, float(x[i]), y[i]);
 }
+
+// db [C] += sum over rows of dout [rows, C]: the gradient of a bias broadcast by it_add_f32
+// (nb = C). One thread per column, rows in order: no atomics, deterministic.
+// dispatchThreads(C, 1, 1), threadsPerThreadgroup (256, 1, 1); args: n = rows * C, nb = C.
+kernel void it_sum_rows_f32(device float *db [[buffer(0)]],
+                            device const float *dout [[buffer(1)]],
+                            constant it_elementwise_args &p [[buffer(2)]],
+                            uint c [[thread_position_in_grid]]) {
+    if (c >= p.nb) return;
+    float acc = 0.0f;
+    for (uint i = c; i < p.n; i += p.nb) acc += dout[i];
+    db[c] += acc;
+}

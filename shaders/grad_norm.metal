@@ -28,8 +28,11 @@ kernel void it_sum_squares_partial_f32(device float *partials [[buffer(0)]],
     if (tid == 0) partials[g] = s;
 }
 
-// out [2] = { norm, scale }: norm = sqrt(sum partials); scale = extra_scale * (max_norm > 0 and
-// norm > max_norm ? max_norm / norm : 1). dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (256, 1, 1).
+// out [2] = { norm, scale }, as it_optimizer_step: norm = extra_scale * sqrt(sum partials) is the
+// norm of the scaled gradient; scale = extra_scale * (max_norm > 0 and norm > max_norm ?
+// max_norm / norm : 1). A non-finite norm cannot be tested reliably under fast math: the host
+// reads out[0] after the step (the CPU path skips such an update).
+// dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (256, 1, 1).
 kernel void it_grad_clip_scale_f32(device float *out [[buffer(0)]],
                                    device const float *partials [[buffer(1)]],
                                    constant it_grad_norm_args &p [[buffer(2)]],
@@ -43,7 +46,7 @@ kernel void it_grad_clip_scale_f32(device float *out [[buffer(0)]],
     for (uint i = tid; i < p.n_partials; i += ntg) s += partials[i];
     s = it_tg_sum(s, scratch, lane, sg, nsg);
     if (tid == 0) {
-        float norm = sqrt(s);
+        float norm = sqrt(s) * p.extra_scale;
         out[0] = norm;
         out[1] = p.extra_scale * ((p.max_norm > 0.0f && norm > p.max_norm) ? p.max_norm / norm : 1.0f);
     }

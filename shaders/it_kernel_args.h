@@ -75,7 +75,8 @@ typedef struct it_grad_norm_args {
     unsigned int n;
     unsigned int n_partials;
     float max_norm;   /* <= 0: no clipping */
-    float extra_scale;/* multiplies the scale (e.g. 1 / accumulation steps) */
+    float extra_scale;/* the gradient scale (1/k after k accumulated micro-batches): norm and
+                         scale follow it_optimizer_step */
 } it_grad_norm_args;
 
 /* sampling.metal: rows of logits [rows, V] */

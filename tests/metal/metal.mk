@@ -111,10 +111,19 @@ $(ITM_OUT)/bad_as.ok: $(ITM_BAD_AS) $(ITM_OUT)/mslprep $(ITM_SHIM)
 	done; test $$fail = 0
 	@touch $@
 
+# shaders.h: warning-free as C99 and C++11, and its joined lines equal the sources byte for byte
+$(ITM_OUT)/shaders_h.ok: shaders.h $(ITM_DIR)/shaders_h_check.c $(ITM_OUT)/pp/joined.metal
+	@mkdir -p $(@D)
+	$(CXX) -std=c++11 -x c++ -Wall -Wextra -Werror -pedantic -o $(ITM_OUT)/shaders_h_check_cxx $(ITM_DIR)/shaders_h_check.c
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -o $(ITM_OUT)/shaders_h_check $(ITM_DIR)/shaders_h_check.c
+	$(ITM_OUT)/shaders_h_check $(ITM_OUT)/shaders_h.joined
+	cmp $(ITM_OUT)/shaders_h.joined $(ITM_OUT)/pp/joined.metal
+	@touch $@
+
 metal-compile: $(ITM_OBJS) $(ITM_CLANG_OK)
 metal-as-check: $(ITM_CLANG_OK) $(ITM_OUT)/bad_as.ok
 
-test-metal: check-shaders metal-as-check $(ITM_OUT)/test_kernels
+test-metal: check-shaders $(ITM_OUT)/shaders_h.ok metal-as-check $(ITM_OUT)/test_kernels
 	@for o in $(ITM_ORDERS); do \
 	  echo "== emulator kernel suite, fiber order $$o (0 ascending, 1 descending, else shuffled)"; \
 	  ITEMU_ORDER=$$o ITEMU_GROUP_SEED=$$o $(ITM_OUT)/test_kernels || exit 1; \

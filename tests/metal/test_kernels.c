@@ -184,6 +184,19 @@ static void test_elementwise(void) {
         double e1 = max_err(da, rda, N), e2 = max_err(db, rdb, N);
         result("it_mul_backward_f32", ok, e1 > e2 ? e1 : e2, TOL);
     }
+    {
+        float *db = frandn(C, 1.0f), *rdb = fzeros(C);
+        unsigned r, c;
+        for (c = 0; c < C; c++) {
+            double s = db[c];
+            for (r = 0; r < rows; r++) s += dout[(size_t)r * C + c];
+            rdb[c] = (float)s;
+        }
+        p.nb = C;
+        dispatch(); BUF(0, db, C); BUF(1, dout, N); ARGS(2, p); itemu_set_threads(&g_d, C, 1, 1, 32, 1, 1);
+        RUNCHECK("it_sum_rows_f32", max_err(db, rdb, C), TOL);
+        p.nb = (unsigned)N;
+    }
     dispatch(); BUF(0, out, N); BUF(1, a, N); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)N, 1, 1, 256, 1, 1);
     it_cpu_scale_forward(ref, a, p.alpha, N);
     RUNCHECK("it_scale_f32", max_err(out, ref, N), TOL);
@@ -640,7 +653,8 @@ static void test_grad_norm(void) {
     const unsigned G = 7;
     float *x = frandn(n, 1.0f), *partials = fzeros(G), *out = fzeros(2);
     it_grad_norm_args a = {(unsigned)n, G, 0.0f, 0.5f};
-    double norm = sqrt(it_cpu_sum_squares(x, n)), e;
+    /* expected values computed the way it_optimizer_step does (norm of the scaled gradient) */
+    double norm = sqrt(it_cpu_sum_squares(x, n)) * a.extra_scale, e;
     int ok;
     dispatch(); BUF(0, partials, G); BUF(1, x, n); ARGS(2, a); itemu_set_threadgroups(&g_d, G, 1, 1, 96, 1, 1);
     ok = run("it_sum_squares_partial_f32");
@@ -649,7 +663,7 @@ static void test_grad_norm(void) {
     ok &= run("it_grad_clip_scale_f32");
     e = fabs(out[0] - norm) / norm;
     result("it_sum_squares_partial_f32", ok, e, TOL);
-    e = fabs(out[1] - 0.5 * (norm / 3.0) / norm) / (0.5 / 3.0);
+    e = fabs(out[1] - a.extra_scale * (norm / 3.0) / norm) / (0.5 / 3.0);
     result("it_grad_clip_scale_f32", ok, e, TOL);
     a.max_norm = (float)(norm * 2.0); /* no clipping: only the extra scale */
     dispatch(); BUF(0, out, 2); BUF(1, partials, G); ARGS(2, a); itemu_set_threadgroups(&g_d, 1, 1, 1, 64, 1, 1);
