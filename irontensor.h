@@ -1411,7 +1411,7 @@ struct it_tensor {
     int producer;        /* index of the node that writes it, -1 for leaves */
     int requires_grad;
     int keep;            /* live until the end of the run */
-    int consumers;       /* forward nodes that read it */
+    int consumers;       /* forward nodes that read this tensor (a view counts its own readers) */
     it_block block;
     size_t offset;       /* bytes into its block */
     int first_step, last_step; /* planner: lifetime in steps */
@@ -1816,7 +1816,7 @@ static it_node *it__node_add(it_graph *g, it_op op, it_tensor *out, int n_in, it
     n->in[2] = c;
     out->producer = g->n_nodes;
     for (i = 0; i < n_in; i++) {
-        it__root(n->in[i])->consumers++;
+        n->in[i]->consumers++; /* per tensor, views included: an unread view is an output */
         if (n->in[i]->requires_grad) out->requires_grad = 1;
     }
     if (!out->name[0]) snprintf(out->name, sizeof out->name, "%s_%d", it_op_name(op), g->n_nodes);
@@ -2217,9 +2217,10 @@ static void it__compute_lifetimes(it_graph *g, int last_step) {
        and the gradients of inputs. */
     for (i = 0; i < g->n_tensors; i++) {
         it_tensor *t = g->tensors[i], *r = it__root(t);
+        if (t->kind == IT_KIND_INPUT && t->grad && it__root(t->grad)->first_step >= 0)
+            it__root(t->grad)->last_step = last_step;
         if (r->block != IT_BLOCK_ARENA || r->first_step < 0) continue;
-        if (r->keep || (r->kind == IT_KIND_ACTIVATION && r->consumers == 0 && t == r)) r->last_step = last_step;
-        if (t->kind == IT_KIND_INPUT && t->grad) it__root(t->grad)->last_step = last_step;
+        if (t->keep || r->keep || (t->kind == IT_KIND_ACTIVATION && t->consumers == 0)) r->last_step = last_step;
     }
 }
 typedef struct it__placed { size_t offset, size; int first, last; } it__placed;

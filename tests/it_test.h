@@ -33,6 +33,7 @@ static int it_test_close(double got, double want, double rtol, double atol) {
           (what), (double)(got), (double)(want), (double)(rtol), (double)(atol))
 
 static int it_test_finish(void) {
+    (void)it_test_close; /* not every program compares floats */
     printf("%d passed, %d failed\n", it_test_passed, it_test_failed);
     return it_test_failed ? 1 : 0;
 }
