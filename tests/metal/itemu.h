@@ -76,6 +76,7 @@ typedef struct itemu_report {
     int ok;
     char msg[768];
     uint64_t switches, barriers, simd_syncs, partial_simd_syncs, groups;
+    size_t threadgroup_static_bytes; /* kernel-scope threadgroup arrays (pipeline staticThreadgroupMemoryLength) */
 } itemu_report;
 
 int itemu_kernel_count(void);

@@ -96,6 +96,8 @@ struct Run {
     volatile sig_atomic_t faulted = 0;
     void *fault_addr = nullptr, *fault_pc = nullptr;
     void *fault_fake = nullptr;
+    char *fault_sp = nullptr;
+    Fiber *fault_fiber = nullptr;
 };
 static thread_local Run *R;
 static thread_local Fiber *CUR;
@@ -158,6 +160,7 @@ void *tg_static(const void *key, size_t size, size_t align, const char *file, in
         fail("%s:%d: threadgroup memory %zu bytes static + %zu dynamic exceeds 32 KiB", file, line, off + size, R->dyn_total);
     R->sites.push_back({key, off});
     R->arena_used = off + size;
+    if (R->arena_used > R->rep.threadgroup_static_bytes) R->rep.threadgroup_static_bytes = R->arena_used;
     return R->arena.data() + off;
 }
 void barrier(const char *file, int line) {
@@ -445,6 +448,8 @@ static void on_fault(int sig, siginfo_t *si, void *ucv) {
     r->faulted = 1;
     r->fault_addr = si->si_addr;
     r->fault_pc = (void *)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
+    r->fault_sp = (char *)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RSP];
+    r->fault_fiber = CUR;
 #ifdef ITEMU_ASAN
     __sanitizer_start_switch_fiber(&r->fault_fake, r->sched_stack_bottom, r->sched_stack_size); // back to the scheduler stack
 #endif
@@ -470,6 +475,7 @@ static std::string describe_fault(Run &r) {
     }
     for (const Fiber &f : r.f)
         if (addr >= f.stack - r.page && addr < f.stack) what = "fiber stack overflow (recursion or a huge local array?)";
+    if (r.fault_fiber && r.fault_sp < r.fault_fiber->stack) what = "fiber stack overflow (recursion or a huge local array?)";
     std::string at = source_line(r.fault_pc);
     snprintf(b, sizeof b, "%s%s%s", what.c_str(), at.empty() ? "" : " at ", at.c_str());
     return b;

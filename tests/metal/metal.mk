@@ -21,7 +21,7 @@ ITM_NAMES := $(basename $(notdir $(ITM_SHADERS)))
 ITM_BAD_NAMES := $(basename $(notdir $(ITM_BAD)))
 ITM_SHIM := $(ITM_DIR)/shim/metal_stdlib $(ITM_DIR)/itemu.h
 ITM_CFLAGS_C := -std=c99 -O1 -Wall -Wextra -Werror -pedantic
-ITM_KFLAGS := -std=c++17 -Wall -Wextra -Werror -I$(ITM_DIR)/shim -I$(ITM_DIR) -Ishaders -Wno-attributes
+ITM_KFLAGS := -std=c++17 -fstack-clash-protection -Wall -Wextra -Werror -I$(ITM_DIR)/shim -I$(ITM_DIR) -Ishaders -Wno-attributes
 ITM_CLANG_KFLAGS := -std=c++17 -Wall -Wextra -Werror -I$(ITM_DIR)/shim -I$(ITM_DIR) -Ishaders -Wno-unknown-attributes
 ITM_ASFLAGS := -std=c++17 -fsyntax-only -DITEMU_CHECK_AS -mavx512fp16 -I$(ITM_DIR)/shim -I$(ITM_DIR) -Ishaders -Wno-unknown-attributes
 ITM_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -760,6 +760,8 @@ static void test_negative(void) {
     check(run_expect_fail("itbad_oob", "out-of-bounds", "bad_kernels.metal:", NULL), "device buffer overrun reported with kernel name and .metal line");
     dispatch(); BUF(0, out, 256); itemu_set_threadgroups(&g_d, 1, 1, 1, 64, 1, 1);
     check(run_expect_fail("itbad_tg_too_big", "32 KiB", "bad_kernels.metal:", NULL), "threadgroup memory over 32 KiB reported");
+    dispatch(); BUF(0, out, 4); itemu_set_threadgroups(&g_d, 1, 1, 1, 2, 1, 1);
+    check(run_expect_fail("itbad_stack_overflow", "stack overflow", NULL, NULL), "fiber stack overflow reported (not a crash)");
     dispatch(); BUF(0, out, 64); itemu_set_threadgroups(&g_d, 1, 1, 1, 2048, 1, 1);
     check(run_expect_fail("itok_partial_simd", "1..1024", NULL, NULL), "more than 1024 threads per threadgroup rejected");
     {

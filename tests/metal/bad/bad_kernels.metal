@@ -68,3 +68,11 @@ kernel void itok_partial_simd(device float *out [[buffer(0)]],
     out[i] = r;
     down[i] = simd_shuffle_down(float(lane), (ushort)4);
 }
+
+// BUG (for the emulator): a local array larger than the fiber stack; reported, not a crash.
+kernel void itbad_stack_overflow(device float *out [[buffer(0)]],
+                                 uint i [[thread_position_in_grid]]) {
+    float big[40000];
+    for (uint k = 0; k < 40000; k++) big[k] = out[(i + k) % 4];
+    out[i] = big[(i * 7919u) % 40000];
+}
