@@ -90,18 +90,53 @@ static void mark_tested(const char *name) {
         if (!strcmp(g_tested[i], name)) return;
     if (g_ntested < 512) g_tested[g_ntested++] = name;
 }
+static struct {
+    const char *name;
+    double ms;
+    int runs;
+} g_time[256];
+static int g_ntime;
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+static void add_time(const char *name, double ms) {
+    int i;
+    for (i = 0; i < g_ntime; i++)
+        if (!strcmp(g_time[i].name, name)) break;
+    if (i == g_ntime) {
+        if (g_ntime == 256) return;
+        g_time[g_ntime].name = name;
+        g_time[g_ntime].ms = 0.0;
+        g_time[g_ntime++].runs = 0;
+    }
+    g_time[i].ms += ms;
+    g_time[i].runs++;
+}
+static double time_of(const char *name, int *runs) {
+    int i;
+    for (i = 0; i < g_ntime; i++)
+        if (!strcmp(g_time[i].name, name)) {
+            *runs = g_time[i].runs;
+            return g_time[i].ms;
+        }
+    *runs = 0;
+    return 0.0;
+}
 static int run(const char *name) {
     const itemu_kernel *k = itemu_kernel_find(name);
     itemu_report rep;
+    double t0 = now_ms();
+    int ok;
     if (!k) {
         printf("kernel %s MISSING from the emulator registry\n", name);
         return 0;
     }
-    if (!itemu_run(k, &g_d, &g_opt, &rep)) {
-        printf("  emulator: %s\n", rep.msg);
-        return 0;
-    }
-    return 1;
+    ok = itemu_run(k, &g_d, &g_opt, &rep);
+    add_time(k->name, now_ms() - t0);
+    if (!ok) printf("  emulator: %s\n", rep.msg);
+    return ok;
 }
 /* one result line per kernel (a kernel tested in several shapes reports its worst error) */
 static struct {
@@ -130,8 +165,10 @@ static void result(const char *name, int ran_ok, double err, double tol) {
 static void print_results(void) {
     int i;
     for (i = 0; i < g_nres; i++) {
-        int ok = g_res[i].ran_ok && g_res[i].err <= g_res[i].tol;
-        printf("kernel %s %s max_err=%.3g (tol %.0e)\n", g_res[i].name, ok ? "ok" : "FAILED", g_res[i].err, g_res[i].tol);
+        int ok = g_res[i].ran_ok && g_res[i].err <= g_res[i].tol, runs;
+        double ms = time_of(g_res[i].name, &runs);
+        printf("kernel %s %s max_err=%.3g (tol %.0e; %d dispatches, %.1f ms)\n", g_res[i].name, ok ? "ok" : "FAILED", g_res[i].err,
+               g_res[i].tol, runs, ms);
         if (ok) g_pass++;
         else g_fail++;
     }
@@ -796,7 +833,7 @@ static void check_coverage(void) {
 }
 
 int main(void) {
-    clock_t t0 = clock();
+    double t0 = now_ms();
     setvbuf(stdout, NULL, _IOLBF, 0); /* a sanitizer abort keeps the lines printed so far */
     itemu_default_options(&g_opt);
     it_rng_seed(&g_rng, 20240611u);
@@ -828,7 +865,7 @@ int main(void) {
     print_results();
     test_negative();
     check_coverage();
-    printf("emulator suite: %.2f s CPU\n", (double)(clock() - t0) / CLOCKS_PER_SEC);
+    printf("emulator suite: %.2f s\n", (now_ms() - t0) * 1e-3);
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;
 }
