@@ -938,6 +938,43 @@ static const char *const it_shader_layernorm_metal[] = {
     "    dw[c] += aw;\n",
     "    if (p.has_bias) db[c] += ab;\n",
     "}\n",
+    "\n",
+    "// bf16 activations and parameters, fp32 statistics: x, out [N, C] bf16; w, b [C] bf16; mean,\n",
+    "// rstd [N] fp32. dispatchThreadgroups(N, 1, 1), threadsPerThreadgroup (T, 1, 1), T <= 1024.\n",
+    "kernel void it_layernorm_forward_bf16(device bfloat *out [[buffer(0)]],\n",
+    "                                      device float *mean [[buffer(1)]],\n",
+    "                                      device float *rstd [[buffer(2)]],\n",
+    "                                      device const bfloat *x [[buffer(3)]],\n",
+    "                                      device const bfloat *w [[buffer(4)]],\n",
+    "                                      device const bfloat *b [[buffer(5)]],\n",
+    "                                      constant it_norm_args &p [[buffer(6)]],\n",
+    "                                      uint row [[threadgroup_position_in_grid]],\n",
+    "                                      uint tid [[thread_index_in_threadgroup]],\n",
+    "                                      uint ntg [[threads_per_threadgroup]],\n",
+    "                                      uint lane [[thread_index_in_simdgroup]],\n",
+    "                                      uint sg [[simdgroup_index_in_threadgroup]],\n",
+    "                                      uint nsg [[simdgroups_per_threadgroup]]) {\n",
+    "    threadgroup float scratch[IT_MAX_SIMDGROUPS];\n",
+    "    if (row >= p.N) return;\n",
+    "    ulong base = (ulong)row * p.C;\n",
+    "    float s = 0.0f;\n",
+    "    for (uint c = tid; c < p.C; c += ntg) s += float(x[base + c]);\n",
+    "    float mu = it_tg_sum(s, scratch, lane, sg, nsg) / float(p.C);\n",
+    "    float v = 0.0f;\n",
+    "    for (uint c = tid; c < p.C; c += ntg) {\n",
+    "        float d = float(x[base + c]) - mu;\n",
+    "        v = fma(d, d, v);\n",
+    "    }\n",
+    "    float r = rsqrt(it_tg_sum(v, scratch, lane, sg, nsg) / float(p.C) + p.eps);\n",
+    "    if (tid == 0) {\n",
+    "        mean[row] = mu;\n",
+    "        rstd[row] = r;\n",
+    "    }\n",
+    "    for (uint c = tid; c < p.C; c += ntg) {\n",
+    "        float y = (float(x[base + c]) - mu) * r * float(w[c]);\n",
+    "        out[base + c] = bfloat(p.has_bias \? y + float(b[c]) : y);\n",
+    "    }\n",
+    "}\n",
 };
 
 /* shaders/matmul.metal */
@@ -1521,7 +1558,7 @@ typedef struct it_shader_file {
 } it_shader_file;
 
 #define IT_SHADER_FILE_COUNT 17
-#define IT_SHADER_TOTAL_SIZE 71579L /* bytes of all files joined */
+#define IT_SHADER_TOTAL_SIZE 73507L /* bytes of all files joined */
 
 static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNUSED = {
     {"it_kernel_args.h", it_shader_it_kernel_args_h, 92, 3348L},
@@ -1533,7 +1570,7 @@ static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNU
     {"elementwise.metal", it_shader_elementwise_metal, 108, 4743L},
     {"embedding.metal", it_shader_embedding_metal, 47, 2528L},
     {"grad_norm.metal", it_shader_grad_norm_metal, 53, 2926L},
-    {"layernorm.metal", it_shader_layernorm_metal, 102, 5186L},
+    {"layernorm.metal", it_shader_layernorm_metal, 139, 7114L},
     {"matmul.metal", it_shader_matmul_metal, 80, 4386L},
     {"optimizer.metal", it_shader_optimizer_metal, 57, 2935L},
     {"residual_rmsnorm.metal", it_shader_residual_rmsnorm_metal, 41, 2153L},

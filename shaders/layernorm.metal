@@ -100,3 +100,40 @@ kernel void it_layernorm_backward_dwdb_f32(device float *dw [[buffer(0)]],
     dw[c] += aw;
     if (p.has_bias) db[c] += ab;
 }
+
+// bf16 activations and parameters, fp32 statistics: x, out [N, C] bf16; w, b [C] bf16; mean,
+// rstd [N] fp32. dispatchThreadgroups(N, 1, 1), threadsPerThreadgroup (T, 1, 1), T <= 1024.
+kernel void it_layernorm_forward_bf16(device bfloat *out [[buffer(0)]],
+                                      device float *mean [[buffer(1)]],
+                                      device float *rstd [[buffer(2)]],
+                                      device const bfloat *x [[buffer(3)]],
+                                      device const bfloat *w [[buffer(4)]],
+                                      device const bfloat *b [[buffer(5)]],
+                                      constant it_norm_args &p [[buffer(6)]],
+                                      uint row [[threadgroup_position_in_grid]],
+                                      uint tid [[thread_index_in_threadgroup]],
+                                      uint ntg [[threads_per_threadgroup]],
+                                      uint lane [[thread_index_in_simdgroup]],
+                                      uint sg [[simdgroup_index_in_threadgroup]],
+                                      uint nsg [[simdgroups_per_threadgroup]]) {
+    threadgroup float scratch[IT_MAX_SIMDGROUPS];
+    if (row >= p.N) return;
+    ulong base = (ulong)row * p.C;
+    float s = 0.0f;
+    for (uint c = tid; c < p.C; c += ntg) s += float(x[base + c]);
+    float mu = it_tg_sum(s, scratch, lane, sg, nsg) / float(p.C);
+    float v = 0.0f;
+    for (uint c = tid; c < p.C; c += ntg) {
+        float d = float(x[base + c]) - mu;
+        v = fma(d, d, v);
+    }
+    float r = rsqrt(it_tg_sum(v, scratch, lane, sg, nsg) / float(p.C) + p.eps);
+    if (tid == 0) {
+        mean[row] = mu;
+        rstd[row] = r;
+    }
+    for (uint c = tid; c < p.C; c += ntg) {
+        float y = (float(x[base + c]) - mu) * r * float(w[c]);
+        out[base + c] = bfloat(p.has_bias ? y + float(b[c]) : y);
+    }
+}

@@ -419,6 +419,22 @@ static void test_layernorm(int N, int C, unsigned tg, int has_bias) {
     e = max_err(dw, rdw, C);
     if (max_err(db, rdb, C) > e) e = max_err(db, rdb, C);
     result("it_layernorm_backward_dwdb_f32", ok, e, TOL);
+    {
+        uint16_t *hx, *hw, *hb, *ho = (uint16_t *)talloc(NC * 2);
+        round_bf16(x, NC);
+        round_bf16(w, (size_t)C);
+        round_bf16(b, (size_t)C);
+        hx = to_bf16(x, NC);
+        hw = to_bf16(w, (size_t)C);
+        hb = to_bf16(b, (size_t)C);
+        dispatch(); BUF(0, ho, NC); BUF(1, mean, N); BUF(2, rstd, N); BUF(3, hx, NC); BUF(4, hw, C); BUF(5, hb, C); ARGS(6, p);
+        itemu_set_threadgroups(&g_d, (unsigned)N, 1, 1, tg, 1, 1);
+        it_cpu_layernorm_forward(ref, rmean, rrstd, x, w, has_bias ? b : NULL, N, C, 1e-5f);
+        ok = run("it_layernorm_forward_bf16");
+        e = max_err_bf16(ho, ref, NC);
+        if (max_err(rstd, rrstd, N) > e) e = max_err(rstd, rrstd, N);
+        result("it_layernorm_forward_bf16", ok, e, TOLB);
+    }
     tfree_all();
 }
 static void test_residual_rmsnorm(void) {
