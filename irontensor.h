@@ -420,6 +420,168 @@ IT_API void it_optimizer_destroy(it_optimizer *opt);
 IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
 
 /* ------------------------------------------------------------------------------------------------
+   >>tokenizers  byte-level (id = byte value, vocab 256) and byte-level BPE trained on a text.
+   Both are lossless on arbitrary bytes (zero bytes, invalid UTF-8): decode(encode(x)) == x.
+
+   BPE: ids 0..255 are the bytes; merge r (rank r, 0-based) makes token 256 + r from a pair of
+   earlier tokens. Text is first cut into chunks that no token crosses (a word with its leading
+   space, a run of digits, a run of punctuation, a run of whitespace; bytes >= 0x80 count as
+   letters so UTF-8 sequences stay together; a chunk is at most IT_TOKENIZER_MAX_TOKEN_BYTES
+   long). Training counts pairs inside chunks and repeatedly merges the most frequent pair, ties
+   going to the lowest (left id, right id): the result depends only on the text and vocab_size.
+   Encoding applies merges lowest rank first, leftmost first, within each chunk.
+
+   TOKENIZER FILE (version 1, all integers little-endian uint32)
+     0   magic        "ITTK" (bytes 49 54 54 4B)
+     4   version      1
+     8   vocab_size   = 256 + n_merges, at most IT_TOKENIZER_MAX_VOCAB
+     12  n_merges
+     16  split rule   1 = the chunking above
+     20  reserved     0
+     24  n_merges x { left id, right id }   merge r may only use ids < 256 + r; no pair twice
+     end crc32        CRC-32 (IEEE, as zlib.crc32) of every byte before it
+   The size must be exactly 28 + 8 n_merges. Anything else is rejected with IT_ERR_FORMAT and a
+   message naming the file and what was wrong.
+------------------------------------------------------------------------------------------------ */
+/* Every function taking a context needs a non-NULL one (errors go to its last-error). A tokenizer
+   is read-only once made: several threads may encode and decode with it at once. */
+#define IT_TOKENIZER_MAX_VOCAB 262144    /* 2^18: above every common LLM vocabulary */
+#define IT_TOKENIZER_MAX_TOKEN_BYTES 256 /* longest chunk, hence longest token */
+
+typedef struct it_tokenizer it_tokenizer;
+
+/* The byte-level tokenizer: 256 tokens, id = byte value. */
+IT_API it_result it_tokenizer_byte(it_context *ctx, it_tokenizer **out);
+/* Trains a BPE tokenizer on `text` to vocab_size tokens (256..IT_TOKENIZER_MAX_VOCAB). When the
+   text runs out of pairs first the vocabulary is smaller (a warning is logged); read it back with
+   it_tokenizer_vocab_size. Deterministic. */
+IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, size_t n, int vocab_size,
+                                        it_tokenizer **out);
+IT_API it_result it_tokenizer_train_bpe_file(it_context *ctx, const char *path, int vocab_size, it_tokenizer **out);
+/* Writes the format above (to path.tmp, then renamed over path). */
+IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, const char *path);
+IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokenizer **out);
+IT_API void it_tokenizer_free(it_tokenizer *tok);
+IT_API int it_tokenizer_vocab_size(const it_tokenizer *tok);
+/* Encodes n bytes. *out_ids is allocated (at least one element even when n == 0) and must be
+   released with it_ids_free; *out_n <= n. */
+IT_API it_result it_tokenizer_encode(it_context *ctx, const it_tokenizer *tok, const uint8_t *text, size_t n,
+                                     int32_t **out_ids, size_t *out_n);
+/* Decodes n ids into out (at most cap bytes written, no terminator) and returns the number of
+   bytes the whole decoding needs, like snprintf: call with cap 0 to size the buffer. Ids outside
+   [0, vocab) decode to nothing. */
+IT_API size_t it_tokenizer_decode(const it_tokenizer *tok, const int32_t *ids, size_t n, uint8_t *out, size_t cap);
+/* The bytes of one token (streaming decode while generating): not terminated, owned by the
+   tokenizer. NULL and *len = 0 for an id outside [0, vocab). */
+IT_API const uint8_t *it_tokenizer_token_bytes(const it_tokenizer *tok, int32_t id, size_t *len);
+/* Frees an id array returned by it_tokenizer_encode or it_token_file_read. NULL is fine. */
+IT_API void it_ids_free(int32_t *ids);
+
+/* ------------------------------------------------------------------------------------------------
+   >>token_files  llm.c's .bin layout (karpathy/llm.c dev/data/data_common.py, write_datafile, and
+   llmc/dataloader.h): a header of 256 little-endian int32 then the tokens.
+     header[0] magic, header[1] version, header[2] token count (< 2^31), the rest 0.
+     magic 20240520, version 1: uint16 tokens (llm.c's "gpt-2" layout, nanoGPT-sized vocabularies)
+     magic 20240801, version 7: uint32 tokens (llm.c's "llama-3" layout)
+   Written as uint16 when vocab <= 65536, as uint32 otherwise. The reader accepts exactly these
+   two headers and requires the file size to be 1024 + count * token size.
+------------------------------------------------------------------------------------------------ */
+#define IT_TOKEN_FILE_MAGIC_U16 20240520
+#define IT_TOKEN_FILE_VERSION_U16 1
+#define IT_TOKEN_FILE_MAGIC_U32 20240801
+#define IT_TOKEN_FILE_VERSION_U32 7
+#define IT_TOKEN_FILE_HEADER_INTS 256
+
+/* Every id must be in [0, vocab) (IT_ERR_RANGE names the first bad one). */
+IT_API it_result it_token_file_write(it_context *ctx, const char *path, const int32_t *ids, size_t n, int vocab);
+/* *out_ids is allocated (at least one element) and released with it_ids_free. No vocabulary
+   check here: it_dataset_* does that. */
+IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t **out_ids, size_t *out_n);
+
+/* ------------------------------------------------------------------------------------------------
+   >>dataset  a token sequence split into train (first 90%) and validation (last 10%). Every id is
+   checked against vocab when the dataset is made. Each split must hold at least one window of
+   min_seq + 1 tokens, so the sequence needs at least 10 (min_seq + 1) tokens.
+
+   Training batches are random windows drawn from an it_rng: a batch is a pure function of the
+   rng state, so the loader position to save for a bit-exact resume is the it_rng itself.
+   Evaluation batches are fixed: batch i holds the non-overlapping windows i*B .. i*B + B - 1
+   (wrapping around), so validation loss is comparable across runs.
+------------------------------------------------------------------------------------------------ */
+typedef enum it_split { IT_SPLIT_INVALID = 0, IT_SPLIT_TRAIN, IT_SPLIT_VAL, IT_SPLIT_COUNT } it_split;
+
+typedef struct it_dataset it_dataset;
+
+/* Copies ids. `name` (may be NULL) is how errors refer to the data. */
+IT_API it_result it_dataset_from_ids(it_context *ctx, const int32_t *ids, size_t n, int vocab, int min_seq,
+                                     const char *name, it_dataset **out);
+/* An llm.c .bin token file. */
+IT_API it_result it_dataset_from_bin(it_context *ctx, const char *path, int vocab, int min_seq, it_dataset **out);
+/* A text file encoded with tok; vocab <= 0 means the tokenizer's vocabulary. */
+IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab,
+                                      int min_seq, it_dataset **out);
+/* Either of the two above: a file starting with an llm.c token-file magic is a .bin, anything
+   else is text (and needs tok). */
+IT_API it_result it_dataset_load(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab, int min_seq,
+                                 it_dataset **out);
+IT_API void it_dataset_free(it_dataset *ds);
+IT_API int it_dataset_vocab(const it_dataset *ds);
+/* The tokens of a split and their count. */
+IT_API const int32_t *it_dataset_tokens(const it_dataset *ds, it_split split, size_t *n);
+/* B random windows of T + 1 tokens from the split: inputs [B, T] and targets [B, T] (inputs
+   shifted by one). IT_ERR_RANGE when the split is shorter than T + 1. */
+IT_API it_result it_dataset_batch(it_dataset *ds, it_split split, it_rng *rng, int B, int T, int32_t *inputs,
+                                  int32_t *targets);
+/* Deterministic batch `index` (see above). */
+IT_API it_result it_dataset_eval_batch(it_dataset *ds, it_split split, size_t index, int B, int T, int32_t *inputs,
+                                       int32_t *targets);
+/* Number of eval batches that cover the split once without wrapping (at least 1 when the split
+   holds a window). */
+IT_API size_t it_dataset_eval_batches(const it_dataset *ds, it_split split, int B, int T);
+
+/* ------------------------------------------------------------------------------------------------
+   >>schedules  learning rate at a 0-based step. Warmup (all kinds but constant) is linear from
+   base_lr / warmup_steps at step 0 to base_lr at step warmup_steps - 1 (llm.c). floor =
+   base_lr * min_lr_ratio; decays reach it at step total_steps and stay there.
+     constant  base_lr
+     cosine    warmup, then floor + (base - floor) (1 + cos(pi p)) / 2, p = (step - warmup) / (total - warmup)
+     linear    warmup, then base - (base - floor) p
+     invsqrt   warmup, then base sqrt(w / step) with w = max(warmup, 1), never below floor
+     wsd       warmup, base until the last decay_frac of total_steps, then linear to floor
+   A zero-initialised it_schedule is usable: kind 0 is cosine, decay_frac 0 means 0.2,
+   total_steps <= 0 means no decay.
+------------------------------------------------------------------------------------------------ */
+#define IT_SCHEDULE_LIST(X)                 \
+    X(IT_SCHEDULE_CONSTANT, "constant")     \
+    X(IT_SCHEDULE_COSINE, "cosine")         \
+    X(IT_SCHEDULE_LINEAR, "linear")         \
+    X(IT_SCHEDULE_INVSQRT, "invsqrt")       \
+    X(IT_SCHEDULE_WSD, "wsd")
+
+typedef enum it_schedule_kind {
+    IT_SCHEDULE_DEFAULT = 0, /* = IT_SCHEDULE_COSINE */
+#define IT__SCHEDULE_ENUM(name, text) name,
+    IT_SCHEDULE_LIST(IT__SCHEDULE_ENUM)
+#undef IT__SCHEDULE_ENUM
+    IT_SCHEDULE_COUNT
+} it_schedule_kind;
+
+typedef struct it_schedule {
+    it_schedule_kind kind;
+    float base_lr;
+    int warmup_steps;
+    int total_steps;
+    float min_lr_ratio; /* floor as a fraction of base_lr (cosine, linear, wsd, invsqrt) */
+    float decay_frac;   /* wsd: fraction of total_steps spent decaying; 0 = 0.2 */
+} it_schedule;
+
+IT_API float it_schedule_lr(const it_schedule *s, int step);
+/* "constant", "cosine", ...; "cosine" for IT_SCHEDULE_DEFAULT, "invalid" outside the list. */
+IT_API const char *it_schedule_name(it_schedule_kind kind);
+/* Name (as it_schedule_name prints it) to kind; IT_ERR_INVALID_ARGUMENT for an unknown name. */
+IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
+
+/* ------------------------------------------------------------------------------------------------
    >>ops  the op list: one X-macro, so enum and names cannot drift
 ------------------------------------------------------------------------------------------------ */
 #define IT_OP_LIST(X)          \
@@ -616,6 +778,7 @@ IT_API int it_cpu_argmax(const float *x, int n);
 #include <float.h>
 #include <pthread.h>
 #include <unistd.h>
+#include <errno.h>
 
 /* >>util ---------------------------------------------------------------------------------------- */
 #if defined(IT_MALLOC) != defined(IT_FREE)
@@ -630,6 +793,14 @@ IT_API int it_cpu_argmax(const float *x, int n);
             abort();                                                                       \
         }                                                                                  \
     } while (0)
+#endif
+/* Context-free allocation for objects that outlive no context (tokenizers, id arrays, datasets). */
+#ifdef IT_MALLOC
+#define IT__MALLOC(size) IT_MALLOC(size, NULL)
+#define IT__FREE(p) IT_FREE(p, NULL)
+#else
+#define IT__MALLOC(size) malloc(size)
+#define IT__FREE(p) free(p)
 #endif
 #define IT__ALIGN 64
 #define IT__ALIGN_UP(x, a) (((x) + ((a) - 1)) / (a) * (a))
@@ -1296,6 +1467,467 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
         if (coin < cum) return index[i];
     }
     return index[keep - 1];
+}
+
+/* >>sgemm ---------------------------------------------------------------------------------------
+   Fast SGEMM behind it_cpu_matmul: c [M, N] = (accumulate ? c : 0) + op(a) @ op(b).
+
+   Goto/BLIS structure: a KC x NC panel of op(b) and an MC x KC block of op(a) are packed into
+   per-thread buffers (micro-panels NR columns / MR rows wide, zero padded), then a register-tiled
+   MR x NR micro-kernel streams them. Transposes are absorbed by the packing, so one kernel serves
+   all four cases; edge tiles go through a small buffer. The kernel is picked at run time
+   (AVX-512F 8x32, AVX2+FMA 6x16, NEON 8x12, portable 4x8), so users build with plain `cc -O2`.
+
+   it__sgemm_part(part, n_parts, ...) computes one share of c: the tile grid is split over M and/or
+   N into n_parts disjoint, balanced rectangles, so a thread pool calls it once per worker with no
+   synchronization. Nothing is allocated: packing buffers are thread-local statics.
+------------------------------------------------------------------------------------------------ */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define IT__THREAD_LOCAL __declspec(thread)
+#else
+#define IT__THREAD_LOCAL __thread
+#endif
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define IT__SGEMM_X86 1
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define IT__SGEMM_NEON 1
+#include <arm_neon.h>
+#endif
+
+/* Blocking. KC x NR of b (one micro-panel, re-read by every MR strip) stays in L1, the MC x KC block
+   of a in L2, the KC x NC panel of b in L2/L3. MC and NC are multiples of every MR / NR below. */
+#define IT__SGEMM_KC 256
+#define IT__SGEMM_MC 192
+#define IT__SGEMM_NC 1536
+#define IT__SGEMM_MAXMR 8
+#define IT__SGEMM_MAXNR 32
+
+/* The kernel writes a full MR x NR tile: c = tile, or c += tile when add. tr8 transposes an 8 x 8
+   tile for packing: d[k * ds + r] = s[min(r, nrows - 1) * ss + k], all 8 lanes of each output row
+   stored (with ds < 8 the spill is overwritten by the next store, in ascending k, or lands in the
+   buffers' slack). */
+typedef void (*it__sgemm_kernel_fn)(int kc, const float *pa, const float *pb, float *c, int ldc, int add);
+
+typedef void (*it__sgemm_tr8_fn)(const float *s, ptrdiff_t ss, int nrows, float *d, ptrdiff_t ds);
+typedef struct it__sgemm_isa {
+    int mr, nr;
+    it__sgemm_kernel_fn kernel;
+    it__sgemm_tr8_fn tr8; /* NULL: scalar transposing packs */
+    float (*dot)(const float *x, const float *y, int K); /* the few-rows path */
+    const char *name;
+} it__sgemm_isa;
+
+/* 0 = pick the best kernel this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512) to cover
+   every path on one machine. A request the CPU cannot run falls back to the automatic choice. */
+static int it__sgemm_force_isa = 0;
+
+/* ---- portable kernel: 4 x 8, GCC/clang vector extensions where available, else scalar loops --- */
+#define IT__SGEMM_GEN_MR 4
+#define IT__SGEMM_GEN_NR 8
+#if defined(__GNUC__) || defined(__clang__)
+typedef float it__v4f __attribute__((vector_size(16)));
+static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+    it__v4f c00 = {0, 0, 0, 0}, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    int k, j;
+    for (k = 0; k < kc; k++) {
+        it__v4f b0, b1;
+        memcpy(&b0, pb, 16);
+        memcpy(&b1, pb + 4, 16);
+        c00 += pa[0] * b0;
+        c01 += pa[0] * b1;
+        c10 += pa[1] * b0;
+        c11 += pa[1] * b1;
+        c20 += pa[2] * b0;
+        c21 += pa[2] * b1;
+        c30 += pa[3] * b0;
+        c31 += pa[3] * b1;
+        pa += 4;
+        pb += 8;
+    }
+    {
+        it__v4f rows[4][2];
+        rows[0][0] = c00, rows[0][1] = c01, rows[1][0] = c10, rows[1][1] = c11;
+        rows[2][0] = c20, rows[2][1] = c21, rows[3][0] = c30, rows[3][1] = c31;
+        for (k = 0; k < 4; k++) {
+            float t[8];
+            memcpy(t, rows[k], 32);
+            if (add)
+                for (j = 0; j < 8; j++) c[k * ldc + j] += t[j];
+            else
+                for (j = 0; j < 8; j++) c[k * ldc + j] = t[j];
+        }
+    }
+}
+#else
+static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+    float acc[4][8] = {{0}};
+    int k, i, j;
+    for (k = 0; k < kc; k++, pa += 4, pb += 8)
+        for (i = 0; i < 4; i++)
+            for (j = 0; j < 8; j++) acc[i][j] += pa[i] * pb[j];
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 8; j++) c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+#endif
+
+/* dot product for the few-rows path (it__sgemm_small_tb) */
+static float it__sgemm_dot_generic(const float *x, const float *y, int K) {
+    float s = 0.0f;
+    int k = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    it__v4f s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0, xv[4], yv[4];
+    float t[4];
+    for (; k + 16 <= K; k += 16) {
+        memcpy(xv, x + k, sizeof xv);
+        memcpy(yv, y + k, sizeof yv);
+        s0 += xv[0] * yv[0], s1 += xv[1] * yv[1], s2 += xv[2] * yv[2], s3 += xv[3] * yv[3];
+    }
+    s0 += s1 + s2 + s3;
+    memcpy(t, &s0, sizeof t);
+    s = (t[0] + t[1]) + (t[2] + t[3]);
+#endif
+    for (; k < K; k++) s += x[k] * y[k];
+    return s;
+}
+
+#ifdef IT__SGEMM_X86
+/* ---- AVX2 + FMA: 6 x 16, 12 ymm accumulators ------------------------------------------------ */
+#define IT__AVX2_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define IT__AVX2_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+#define IT__AVX2_FMA(i)                                  \
+    {                                                    \
+        __m256 ai = _mm256_broadcast_ss(pa + (i));       \
+        c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);      \
+        c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);      \
+    }
+#define IT__AVX2_STORE(i)                                                                       \
+    if (add) {                                                                                  \
+        c##i##0 = _mm256_add_ps(c##i##0, _mm256_loadu_ps(c + (i) * ldc));                       \
+        c##i##1 = _mm256_add_ps(c##i##1, _mm256_loadu_ps(c + (i) * ldc + 8));                   \
+    }                                                                                           \
+    _mm256_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
+    _mm256_storeu_ps(c + (i) * ldc + 8, c##i##1);
+__attribute__((target("avx2,fma"))) static void it__sgemm_kernel_avx2(int kc, const float *pa, const float *pb,
+                                                                       float *c, int ldc, int add) {
+    IT__AVX2_ROWS(IT__AVX2_DECL)
+    int k;
+    for (k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
+        IT__AVX2_ROWS(IT__AVX2_FMA)
+        pa += 6;
+        pb += 16;
+    }
+    IT__AVX2_ROWS(IT__AVX2_STORE)
+}
+
+/* ---- AVX-512F: 8 x 32, 16 zmm accumulators; the broadcasts fold into the FMAs ---------------- */
+#define IT__AVX512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define IT__AVX512_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define IT__AVX512_FMA(i)                                \
+    {                                                    \
+        __m512 ai = _mm512_set1_ps(pa[i]);               \
+        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);      \
+        c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);      \
+    }
+#define IT__AVX512_STORE(i)                                                                     \
+    if (add) {                                                                                  \
+        c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(c + (i) * ldc));                       \
+        c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(c + (i) * ldc + 16));                  \
+    }                                                                                           \
+    _mm512_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
+    _mm512_storeu_ps(c + (i) * ldc + 16, c##i##1);
+__attribute__((target("avx512f"))) static void it__sgemm_kernel_avx512(int kc, const float *pa, const float *pb,
+                                                                        float *c, int ldc, int add) {
+    IT__AVX512_ROWS(IT__AVX512_DECL)
+    int k;
+    for (k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+        IT__AVX512_ROWS(IT__AVX512_FMA)
+        pa += 8;
+        pb += 32;
+    }
+    IT__AVX512_ROWS(IT__AVX512_STORE)
+}
+
+/* 8 x 8 transpose for the packing routines (AVX is implied by both kernels above) */
+__attribute__((target("avx"))) static void it__sgemm_tr8_avx(const float *s, ptrdiff_t ss, int nrows, float *d,
+                                                              ptrdiff_t ds) {
+    __m256 r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6, t7;
+#define IT__TR_ROW(i) _mm256_loadu_ps(s + IT__MIN(i, nrows - 1) * ss)
+    r0 = IT__TR_ROW(0), r1 = IT__TR_ROW(1), r2 = IT__TR_ROW(2), r3 = IT__TR_ROW(3);
+    r4 = IT__TR_ROW(4), r5 = IT__TR_ROW(5), r6 = IT__TR_ROW(6), r7 = IT__TR_ROW(7);
+#undef IT__TR_ROW
+    t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    r4 = _mm256_shuffle_ps(t4, t6, 0x44), r5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    r6 = _mm256_shuffle_ps(t5, t7, 0x44), r7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(d + 0 * ds, _mm256_permute2f128_ps(r0, r4, 0x20));
+    _mm256_storeu_ps(d + 1 * ds, _mm256_permute2f128_ps(r1, r5, 0x20));
+    _mm256_storeu_ps(d + 2 * ds, _mm256_permute2f128_ps(r2, r6, 0x20));
+    _mm256_storeu_ps(d + 3 * ds, _mm256_permute2f128_ps(r3, r7, 0x20));
+    _mm256_storeu_ps(d + 4 * ds, _mm256_permute2f128_ps(r0, r4, 0x31));
+    _mm256_storeu_ps(d + 5 * ds, _mm256_permute2f128_ps(r1, r5, 0x31));
+    _mm256_storeu_ps(d + 6 * ds, _mm256_permute2f128_ps(r2, r6, 0x31));
+    _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(r3, r7, 0x31));
+}
+
+__attribute__((target("avx2,fma"))) static float it__sgemm_dot_avx2(const float *x, const float *y, int K) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    __m128 h;
+    float s;
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(y + k + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), _mm256_loadu_ps(y + k + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), _mm256_loadu_ps(y + k + 24), s3);
+    }
+    for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
+    s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    s = _mm_cvtss_f32(h);
+    for (; k < K; k++) s += x[k] * y[k];
+    return s;
+}
+#endif /* IT__SGEMM_X86 */
+
+#ifdef IT__SGEMM_NEON
+/* ---- NEON: 8 x 12, 24 q-register accumulators, lane-indexed FMAs ---------------------------- */
+#define IT__NEON_ROWS4(X, q, base) X(q, base, 0) X(q, base, 1) X(q, base, 2) X(q, base, 3)
+#define IT__NEON_DECL(q, base, l) \
+    float32x4_t c##base##l##0 = vdupq_n_f32(0), c##base##l##1 = vdupq_n_f32(0), c##base##l##2 = vdupq_n_f32(0);
+#define IT__NEON_FMA(q, base, l)                                  \
+    c##base##l##0 = vfmaq_laneq_f32(c##base##l##0, b0, q, l);     \
+    c##base##l##1 = vfmaq_laneq_f32(c##base##l##1, b1, q, l);     \
+    c##base##l##2 = vfmaq_laneq_f32(c##base##l##2, b2, q, l);
+#define IT__NEON_STORE(q, base, l)                                                  \
+    {                                                                               \
+        float *cr = c + ((base) * 4 + (l)) * ldc;                                   \
+        if (add) {                                                                  \
+            c##base##l##0 = vaddq_f32(c##base##l##0, vld1q_f32(cr));                \
+            c##base##l##1 = vaddq_f32(c##base##l##1, vld1q_f32(cr + 4));            \
+            c##base##l##2 = vaddq_f32(c##base##l##2, vld1q_f32(cr + 8));            \
+        }                                                                           \
+        vst1q_f32(cr, c##base##l##0);                                               \
+        vst1q_f32(cr + 4, c##base##l##1);                                           \
+        vst1q_f32(cr + 8, c##base##l##2);                                           \
+    }
+static void it__sgemm_kernel_neon(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+    IT__NEON_ROWS4(IT__NEON_DECL, a0, 0)
+    IT__NEON_ROWS4(IT__NEON_DECL, a1, 1)
+    int k;
+    for (k = 0; k < kc; k++) {
+        float32x4_t a0 = vld1q_f32(pa), a1 = vld1q_f32(pa + 4);
+        float32x4_t b0 = vld1q_f32(pb), b1 = vld1q_f32(pb + 4), b2 = vld1q_f32(pb + 8);
+        IT__NEON_ROWS4(IT__NEON_FMA, a0, 0)
+        IT__NEON_ROWS4(IT__NEON_FMA, a1, 1)
+        pa += 8;
+        pb += 12;
+    }
+    IT__NEON_ROWS4(IT__NEON_STORE, a0, 0)
+    IT__NEON_ROWS4(IT__NEON_STORE, a1, 1)
+}
+#endif /* IT__SGEMM_NEON */
+
+static it__sgemm_isa it__sgemm_pick_isa(void) {
+    it__sgemm_isa g;
+    int force = it__sgemm_force_isa;
+    g.mr = IT__SGEMM_GEN_MR, g.nr = IT__SGEMM_GEN_NR, g.kernel = it__sgemm_kernel_generic, g.tr8 = NULL;
+    g.dot = it__sgemm_dot_generic;
+    g.name = "generic";
+    if (force == 1) return g;
+#if defined(IT__SGEMM_X86)
+    __builtin_cpu_init();
+    if (force != 2 && __builtin_cpu_supports("avx512f")) {
+        g.mr = 8, g.nr = 32, g.kernel = it__sgemm_kernel_avx512, g.tr8 = it__sgemm_tr8_avx, g.dot = it__sgemm_dot_avx2;
+        g.name = "avx512";
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        g.mr = 6, g.nr = 16, g.kernel = it__sgemm_kernel_avx2, g.tr8 = it__sgemm_tr8_avx, g.dot = it__sgemm_dot_avx2;
+        g.name = "avx2";
+    }
+#elif defined(IT__SGEMM_NEON)
+    g.mr = 8, g.nr = 12, g.kernel = it__sgemm_kernel_neon, g.name = "neon";
+#endif
+    return g;
+}
+
+/* ---- packing. op(a)(i, k) = a[i * rsa + k * csa]; op(b)(k, j) = b[k * rsb + j * csb].
+   A micro-panel is kc rows of w floats (w = MR for a, NR for b), zero padded past the edge. ---- */
+/* d[k * w + r] = s[k * ss + r]: the panel's width is contiguous in the source (op(a) transposed,
+   op(b) not); constant-size copies so the compiler emits plain vector moves */
+static void it__sgemm_pack_n(float *d, const float *s, ptrdiff_t ss, int rows, int kc, int w) {
+    int k, r;
+#define IT__PACK_N_CASE(W)                                                      \
+    case W:                                                                     \
+        for (k = 0; k < kc; k++) memcpy(d + k * (W), s + k * ss, (W) * sizeof(float)); \
+        return;
+    if (rows == w) switch (w) {
+        IT__PACK_N_CASE(4) IT__PACK_N_CASE(6) IT__PACK_N_CASE(8) IT__PACK_N_CASE(12) IT__PACK_N_CASE(16)
+        IT__PACK_N_CASE(32)
+        default: break;
+        }
+#undef IT__PACK_N_CASE
+    for (k = 0; k < kc; k++) {
+        for (r = 0; r < rows; r++) d[k * w + r] = s[k * ss + r];
+        for (; r < w; r++) d[k * w + r] = 0.0f;
+    }
+}
+
+
+/* d[k * w + r] = s[r * ss + k]: the panel's width is strided in the source (op(a) as stored,
+   op(b) transposed) */
+static void it__sgemm_pack_t(float *d, const float *s, ptrdiff_t ss, int rows, int kc, int w, it__sgemm_tr8_fn tr8) {
+    int k = 0, r, r0;
+    if (tr8 && rows == w && (w % 8 == 0 || w == 6)) {
+        for (r0 = 0; r0 < w; r0 += 8)
+            for (k = 0; k + 8 <= kc; k += 8) tr8(s + r0 * ss + k, ss, IT__MIN(8, w - r0), d + k * w + r0, w);
+    }
+    for (r = 0; r < rows; r++)
+        for (r0 = k; r0 < kc; r0++) d[r0 * w + r] = s[r * ss + r0];
+    for (; r < w; r++)
+        for (r0 = k; r0 < kc; r0++) d[r0 * w + r] = 0.0f;
+}
+
+static void it__sgemm_pack_a(float *dst, const float *a, ptrdiff_t rsa, ptrdiff_t csa, int mc, int kc, int mr,
+                             it__sgemm_tr8_fn tr8) {
+    int i0;
+    for (i0 = 0; i0 < mc; i0 += mr, dst += (size_t)mr * kc) {
+        int rows = IT__MIN(mr, mc - i0);
+        if (csa == 1)
+            it__sgemm_pack_t(dst, a + i0 * rsa, rsa, rows, kc, mr, tr8);
+        else
+            it__sgemm_pack_n(dst, a + i0 * rsa, csa, rows, kc, mr);
+    }
+}
+
+static void it__sgemm_pack_b(float *dst, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int kc, int nc, int nr,
+                             it__sgemm_tr8_fn tr8) {
+    int j0;
+    for (j0 = 0; j0 < nc; j0 += nr, dst += (size_t)nr * kc) {
+        int cols = IT__MIN(nr, nc - j0);
+        if (csb == 1)
+            it__sgemm_pack_n(dst, b + j0 * csb, rsb, cols, kc, nr);
+        else
+            it__sgemm_pack_t(dst, b + j0 * csb, csb, cols, kc, nr, tr8);
+    }
+}
+
+static IT__THREAD_LOCAL float it__sgemm_abuf[IT__SGEMM_MC * IT__SGEMM_KC + 32];
+static IT__THREAD_LOCAL float it__sgemm_bbuf[IT__SGEMM_KC * (IT__SGEMM_NC + IT__SGEMM_MAXNR) + 32];
+
+static float *it__sgemm_align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+/* One rectangle of c [m, n] (ldc), all of K, on the calling thread. */
+static void it__sgemm_block(const it__sgemm_isa *g, float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n, int K,
+                            int accumulate) {
+    const int mr = g->mr, nr = g->nr;
+    float *pa = it__sgemm_align64(it__sgemm_abuf), *pb = it__sgemm_align64(it__sgemm_bbuf);
+    float edge[IT__SGEMM_MAXMR * IT__SGEMM_MAXNR];
+    int jc, pc, ic, jr, ir, i, j;
+    for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
+        int nc = IT__MIN(IT__SGEMM_NC, n - jc);
+        for (pc = 0; pc < K; pc += IT__SGEMM_KC) {
+            int kc = IT__MIN(IT__SGEMM_KC, K - pc), add = accumulate || pc > 0;
+            it__sgemm_pack_b(pb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, nr, g->tr8);
+            for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
+                int mc = IT__MIN(IT__SGEMM_MC, m - ic);
+                it__sgemm_pack_a(pa, a + ic * rsa + pc * csa, rsa, csa, mc, kc, mr, g->tr8);
+                for (jr = 0; jr < nc; jr += nr) {
+                    const float *pbj = pb + (size_t)jr * kc;
+                    int cols = IT__MIN(nr, nc - jr);
+                    for (ir = 0; ir < mc; ir += mr) {
+                        const float *pai = pa + (size_t)ir * kc;
+                        float *cij = c + (ic + ir) * ldc + jc + jr;
+                        int rows = IT__MIN(mr, mc - ir);
+                        if (rows == mr && cols == nr) {
+                            g->kernel(kc, pai, pbj, cij, (int)ldc, add);
+                        } else {
+                            g->kernel(kc, pai, pbj, edge, nr, 0);
+                            for (i = 0; i < rows; i++)
+                                for (j = 0; j < cols; j++)
+                                    cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* A few rows against a transposed b (decode: one token times a weight matrix [N, K]): packing b
+   would cost more than the product itself, so each value is a dot product of two contiguous rows. */
+#define IT__SGEMM_SMALL_M 4
+static void it__sgemm_small_tb(const it__sgemm_isa *g, float *c, const float *a, const float *b, int M, int N, int K,
+                               int n0, int n1, int accumulate) {
+    int i, j;
+    for (j = n0; j < n1; j++)
+        for (i = 0; i < M; i++) {
+            float s = g->dot(a + (size_t)i * K, b + (size_t)j * K, K);
+            c[(size_t)i * N + j] = accumulate ? c[(size_t)i * N + j] + s : s;
+        }
+}
+
+/* Splits the MR x NR tile grid into pm x pn = n_parts rectangles; picks the factorisation whose
+   largest share (padded multiply-adds plus a packing penalty) is smallest. */
+static void it__sgemm_grid(int M, int N, int K, int mr, int nr, int n_parts, int *pm_out, int *pn_out) {
+    int mt = (M + mr - 1) / mr, nt = (N + nr - 1) / nr, pm, best_pm = 1;
+    double best = -1.0;
+    for (pm = 1; pm <= n_parts; pm++) {
+        int pn;
+        double rows, cols, cost;
+        if (n_parts % pm) continue;
+        pn = n_parts / pm;
+        if (pm > mt || pn > nt) continue;
+        rows = (double)((mt + pm - 1) / pm) * mr;
+        cols = (double)((nt + pn - 1) / pn) * nr;
+        /* multiply-adds run ~16x faster per element than packing; every share packs its own rows of
+           op(a) (once per NC panel) and its own columns of op(b) */
+        cost = rows * cols * K + 16.0 * K * (rows * ((cols + IT__SGEMM_NC - 1) / IT__SGEMM_NC) + cols);
+        if (best < 0 || cost < best) best = cost, best_pm = pm;
+    }
+    if (best < 0) { /* more parts than tiles: split the longer tile dimension only */
+        best_pm = mt >= nt ? n_parts : 1;
+    }
+    *pm_out = best_pm;
+    *pn_out = n_parts / best_pm;
+}
+
+static void it__sgemm_part(int part, int n_parts, float *c, const float *a, const float *b, int M, int N, int K,
+                           int trans_a, int trans_b, int accumulate) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    int pm, pn, mt, nt, pi, pj, m0, m1, n0, n1, i;
+    ptrdiff_t rsa = trans_a ? 1 : K, csa = trans_a ? M : 1, rsb = trans_b ? 1 : N, csb = trans_b ? K : 1;
+    if (M <= 0 || N <= 0 || n_parts <= 0 || part < 0 || part >= n_parts) return;
+    if (M < IT__SGEMM_SMALL_M && trans_b && !trans_a) { /* columns in runs of 16: whole cache lines of c */
+        int units = (N + 15) / 16;
+        n0 = (int)((long long)units * part / n_parts) * 16;
+        n1 = IT__MIN(N, (int)((long long)units * (part + 1) / n_parts) * 16);
+        if (n0 < n1) it__sgemm_small_tb(&g, c, a, b, M, N, K, n0, n1, accumulate);
+        return;
+    }
+    it__sgemm_grid(M, N, K, g.mr, g.nr, n_parts, &pm, &pn);
+    mt = (M + g.mr - 1) / g.mr, nt = (N + g.nr - 1) / g.nr;
+    pi = part / pn, pj = part % pn;
+    m0 = (int)((long long)mt * pi / pm) * g.mr, m1 = IT__MIN(M, (int)((long long)mt * (pi + 1) / pm) * g.mr);
+    n0 = (int)((long long)nt * pj / pn) * g.nr, n1 = IT__MIN(N, (int)((long long)nt * (pj + 1) / pn) * g.nr);
+    if (m0 >= m1 || n0 >= n1) return;
+    if (K <= 0) {
+        if (!accumulate)
+            for (i = m0; i < m1; i++) memset(c + (size_t)i * N + n0, 0, sizeof(float) * (size_t)(n1 - n0));
+        return;
+    }
+    it__sgemm_block(&g, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb, m1 - m0,
+                    n1 - n0, K, accumulate);
 }
 
 /* >>threads -------------------------------------------------------------------------------------
@@ -2417,7 +3049,7 @@ static void it__parallel(const it_node *n, size_t count, size_t work_per_item, i
     it__pool_run(&ctx->pool, it__range_part, &job, (int)IT__MIN((size_t)parts, IT__MAX(count, 1)));
 }
 
-/* Threaded matmul: c = op(a) @ op(b) (+ c), each part owns a band of output rows. */
+/* Threaded matmul through the blocked SGEMM: each part owns a disjoint rectangle of c. */
 typedef struct it__gemm_job {
     float *c;
     const float *a, *b;
@@ -2425,14 +3057,12 @@ typedef struct it__gemm_job {
 } it__gemm_job;
 static void it__gemm_part(void *arg, int part, int n_parts) {
     it__gemm_job *j = (it__gemm_job *)arg;
-    size_t begin, end;
-    it__split((size_t)j->M, part, n_parts, &begin, &end);
-    it__matmul_rows(j->c, j->a, j->b, (int)begin, (int)end, j->M, j->N, j->K, j->trans_a, j->trans_b, j->accumulate);
+    it__sgemm_part(part, n_parts, j->c, j->a, j->b, j->M, j->N, j->K, j->trans_a, j->trans_b, j->accumulate);
 }
 static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                      int trans_b, int accumulate) {
     it__gemm_job job;
-    int parts = (double)M * N * K < 65536.0 ? 1 : ctx->n_threads;
+    int parts = (double)M * N * K < 1048576.0 ? 1 : ctx->n_threads; /* below ~1 MFLOP a hand-off costs more */
     job.c = c;
     job.a = a;
     job.b = b;
@@ -2442,7 +3072,7 @@ static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, 
     job.trans_a = trans_a;
     job.trans_b = trans_b;
     job.accumulate = accumulate;
-    it__pool_run(&ctx->pool, it__gemm_part, &job, IT__MIN(parts, M));
+    it__pool_run(&ctx->pool, it__gemm_part, &job, parts);
 }
 
 static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }
@@ -3311,6 +3941,1165 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     opt->step++;
     it__pool_run(&ctx->pool, it__optim_part, &job, ctx->param_numel < 65536 ? 1 : ctx->n_threads);
     return IT_OK;
+}
+
+/* >>tokenizers >>token_files >>dataset >>schedules ------------------------------------------------
+   Training utilities. Needs <errno.h> (strerror(errno) in file errors) besides the headers the
+   implementation already includes. */
+
+/* Allocation: IT__MALLOC / IT__FREE only, so there is no realloc; this one copies (old block kept
+   and still owned by the caller on failure). */
+static void *it__data_realloc(void *p, size_t old_bytes, size_t new_bytes) {
+    void *q = IT__MALLOC(new_bytes ? new_bytes : 1);
+    if (!q) return NULL;
+    if (p && old_bytes) memcpy(q, p, old_bytes < new_bytes ? old_bytes : new_bytes);
+    IT__FREE(p);
+    return q;
+}
+static void *it__data_alloc_array(size_t n, size_t elem) {
+    if (n == 0) n = 1;
+    if (n > (size_t)-1 / elem) return NULL;
+    return IT__MALLOC(n * elem);
+}
+
+static void it__data_put_u32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static uint32_t it__data_get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32) so a file can be checked from Python too. */
+static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* fopen for reading plus a one-byte probe: fopen succeeds on a directory on some systems and the
+   size it then reports is nonsense. IT_ERR_IO with the reason when the file cannot be read. */
+static it_result it__data_open(it_context *ctx, const char *path, const char *what, FILE **out) {
+    FILE *f = fopen(path, "rb");
+    *out = NULL;
+    if (!f) return it_context_error(ctx, IT_ERR_IO, "cannot open %s '%s': %s", what, path, strerror(errno));
+    errno = 0;
+    if (fgetc(f) == EOF && ferror(f)) {
+        int e = errno;
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_IO, "cannot read %s '%s': %s", what, path,
+                                e ? strerror(e) : "read error");
+    }
+    if (fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_IO, "%s '%s': cannot seek (not a regular file?)", what, path);
+    }
+    *out = f;
+    return IT_OK;
+}
+
+/* Size of an open file, or -1 (pipes and the like are not supported: data files are files). */
+static long long it__data_file_size(FILE *f) {
+    long size;
+    if (fseek(f, 0, SEEK_END) != 0) return -1;
+    size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) return -1;
+    return (long long)size;
+}
+
+/* Whole file into memory (one extra zero byte so the buffer is never empty). `what` names the
+   file's role in messages ("tokenizer file", "data file"); max_bytes 0 = no limit. */
+static it_result it__data_read_file(it_context *ctx, const char *path, const char *what, size_t max_bytes,
+                                    uint8_t **out, size_t *out_n) {
+    FILE *f;
+    long long size;
+    uint8_t *buf;
+    it_result r;
+    *out = NULL;
+    *out_n = 0;
+    r = it__data_open(ctx, path, what, &f);
+    if (r != IT_OK) return r;
+    size = it__data_file_size(f);
+    if (size < 0) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_IO, "%s '%s': cannot determine its size (not a regular file?)", what, path);
+    }
+    if ((unsigned long long)size >= (unsigned long long)((size_t)-1) ||
+        (max_bytes && (unsigned long long)size > (unsigned long long)max_bytes)) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s '%s' is too large (%lld bytes)", what, path, size);
+    }
+    buf = (uint8_t *)IT__MALLOC((size_t)size + 1);
+    if (!buf) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s '%s': cannot allocate %lld bytes", what, path, size);
+    }
+    if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        IT__FREE(buf);
+        return it_context_error(ctx, IT_ERR_IO, "%s '%s': read failed", what, path);
+    }
+    fclose(f);
+    buf[size] = 0;
+    *out = buf;
+    *out_n = (size_t)size;
+    return IT_OK;
+}
+
+IT_API void it_ids_free(int32_t *ids) { IT__FREE(ids); }
+
+/* >>tokenizers ---------------------------------------------------------------------------------- */
+struct it_tokenizer {
+    int vocab;     /* 256 + n_merges */
+    int n_merges;
+    int32_t *merge_l, *merge_r; /* merge r makes token 256 + r from (merge_l[r], merge_r[r]) */
+    uint32_t *tok_off;          /* [vocab] offsets into bytes */
+    uint16_t *tok_len;          /* [vocab] */
+    uint8_t *bytes;
+    uint64_t *map_key; /* (left << 32 | right) -> rank, open addressing, map_val -1 = empty */
+    int32_t *map_val;
+    size_t map_mask;
+};
+
+#define IT__TOK_MAGIC 0x4B545449u /* "ITTK" read as little-endian */
+#define IT__TOK_VERSION 1u
+#define IT__TOK_SPLIT_RULE 1u
+#define IT__TOK_HEADER 24u
+
+/* Byte classes of the chunker. Bytes >= 0x80 count as letters: UTF-8 sequences (and invalid
+   ones) stay inside words. */
+enum { IT__TOK_LETTER = 1, IT__TOK_DIGIT, IT__TOK_SPACE, IT__TOK_PUNCT };
+static int it__tok_class(uint8_t b) {
+    if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80) return IT__TOK_LETTER;
+    if (b >= '0' && b <= '9') return IT__TOK_DIGIT;
+    if (b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f') return IT__TOK_SPACE;
+    return IT__TOK_PUNCT;
+}
+/* Length of the chunk at s (n >= 1): " word", "word", " 123", " ,.", a whitespace run (less its
+   last space when a word follows, GPT-2 style), each capped at IT_TOKENIZER_MAX_TOKEN_BYTES.
+   No token crosses a chunk boundary, which bounds token length and keeps encoding local. */
+static size_t it__tok_chunk(const uint8_t *s, size_t n) {
+    size_t max = n < IT_TOKENIZER_MAX_TOKEN_BYTES ? n : IT_TOKENIZER_MAX_TOKEN_BYTES, i, lim;
+    int c = it__tok_class(s[0]);
+    if (s[0] == ' ' && max >= 2 && it__tok_class(s[1]) != IT__TOK_SPACE) {
+        c = it__tok_class(s[1]);
+        for (i = 2; i < max && it__tok_class(s[i]) == c; i++) {}
+        return i;
+    }
+    if (c == IT__TOK_SPACE) { /* look one past the cap to know whether a word follows */
+        lim = n < IT_TOKENIZER_MAX_TOKEN_BYTES + 1 ? n : IT_TOKENIZER_MAX_TOKEN_BYTES + 1;
+        for (i = 1; i < lim && it__tok_class(s[i]) == IT__TOK_SPACE; i++) {}
+        if (i > IT_TOKENIZER_MAX_TOKEN_BYTES) return IT_TOKENIZER_MAX_TOKEN_BYTES;
+        if (i < n && i >= 2 && s[i - 1] == ' ') return i - 1;
+        return i;
+    }
+    for (i = 1; i < max && it__tok_class(s[i]) == c; i++) {}
+    return i;
+}
+
+static size_t it__tok_hash_pair(uint64_t key) { return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32); }
+static uint64_t it__tok_pair_key(int32_t l, int32_t r) { return ((uint64_t)(uint32_t)l << 32) | (uint32_t)r; }
+
+static int32_t it__tok_rank(const it_tokenizer *t, int32_t l, int32_t r) {
+    uint64_t key = it__tok_pair_key(l, r);
+    size_t i = it__tok_hash_pair(key) & t->map_mask;
+    while (t->map_val[i] >= 0) {
+        if (t->map_key[i] == key) return t->map_val[i];
+        i = (i + 1) & t->map_mask;
+    }
+    return -1;
+}
+
+IT_API void it_tokenizer_free(it_tokenizer *tok) {
+    if (!tok) return;
+    IT__FREE(tok->merge_l);
+    IT__FREE(tok->merge_r);
+    IT__FREE(tok->tok_off);
+    IT__FREE(tok->tok_len);
+    IT__FREE(tok->bytes);
+    IT__FREE(tok->map_key);
+    IT__FREE(tok->map_val);
+    IT__FREE(tok);
+}
+
+/* Builds a tokenizer from a merge list, validating it (the list may come from a hostile file):
+   every merge uses earlier ids only, no pair twice, no token longer than the chunk limit.
+   `origin` prefixes messages ("tokenizer file 'x'"). */
+static it_result it__tok_build(it_context *ctx, const int32_t *ml, const int32_t *mr, int n_merges,
+                               const char *origin, it_tokenizer **out) {
+    it_tokenizer *t;
+    size_t total = 256, cap = 16, off;
+    int r, i;
+    it_result res;
+    *out = NULL;
+    if (n_merges < 0 || n_merges > IT_TOKENIZER_MAX_VOCAB - 256)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %d merges, more than the limit of %d", origin, n_merges,
+                                IT_TOKENIZER_MAX_VOCAB - 256);
+    t = (it_tokenizer *)IT__MALLOC(sizeof(it_tokenizer));
+    if (!t) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", origin);
+    memset(t, 0, sizeof(*t));
+    t->n_merges = n_merges;
+    t->vocab = 256 + n_merges;
+    while (cap < (size_t)n_merges * 2) cap *= 2;
+    t->map_mask = cap - 1;
+    t->merge_l = (int32_t *)it__data_alloc_array((size_t)n_merges, sizeof(int32_t));
+    t->merge_r = (int32_t *)it__data_alloc_array((size_t)n_merges, sizeof(int32_t));
+    t->tok_off = (uint32_t *)it__data_alloc_array((size_t)t->vocab, sizeof(uint32_t));
+    t->tok_len = (uint16_t *)it__data_alloc_array((size_t)t->vocab, sizeof(uint16_t));
+    t->map_key = (uint64_t *)it__data_alloc_array(cap, sizeof(uint64_t));
+    t->map_val = (int32_t *)it__data_alloc_array(cap, sizeof(int32_t));
+    if (!t->merge_l || !t->merge_r || !t->tok_off || !t->tok_len || !t->map_key || !t->map_val) goto oom;
+    for (i = 0; i < (int)cap; i++) t->map_val[i] = -1;
+    for (i = 0; i < 256; i++) t->tok_len[i] = 1;
+    for (r = 0; r < n_merges; r++) {
+        int32_t l = ml[r], rr = mr[r], id = 256 + r;
+        uint64_t key;
+        size_t h;
+        if (l < 0 || l >= id || rr < 0 || rr >= id) {
+            res = it_context_error(ctx, IT_ERR_FORMAT,
+                                   "%s: merge %d joins ids %ld and %ld, but only ids below %d exist at that point",
+                                   origin, r, (long)l, (long)rr, id);
+            goto fail;
+        }
+        if ((size_t)t->tok_len[l] + t->tok_len[rr] > IT_TOKENIZER_MAX_TOKEN_BYTES) {
+            res = it_context_error(ctx, IT_ERR_FORMAT, "%s: merge %d makes a token of %d bytes (limit %d)", origin, r,
+                                   t->tok_len[l] + t->tok_len[rr], IT_TOKENIZER_MAX_TOKEN_BYTES);
+            goto fail;
+        }
+        key = it__tok_pair_key(l, rr);
+        for (h = it__tok_hash_pair(key) & t->map_mask; t->map_val[h] >= 0; h = (h + 1) & t->map_mask)
+            if (t->map_key[h] == key) {
+                res = it_context_error(ctx, IT_ERR_FORMAT, "%s: merge %d repeats the pair (%ld, %ld) of merge %ld",
+                                       origin, r, (long)l, (long)rr, (long)t->map_val[h]);
+                goto fail;
+            }
+        t->map_key[h] = key;
+        t->map_val[h] = r;
+        t->merge_l[r] = l;
+        t->merge_r[r] = rr;
+        t->tok_len[id] = (uint16_t)(t->tok_len[l] + t->tok_len[rr]);
+        total += t->tok_len[id];
+    }
+    t->bytes = (uint8_t *)IT__MALLOC(total);
+    if (!t->bytes) goto oom;
+    for (i = 0; i < 256; i++) {
+        t->tok_off[i] = (uint32_t)i;
+        t->bytes[i] = (uint8_t)i;
+    }
+    off = 256;
+    for (r = 0; r < n_merges; r++) {
+        int id = 256 + r;
+        t->tok_off[id] = (uint32_t)off;
+        memcpy(t->bytes + off, t->bytes + t->tok_off[ml[r]], t->tok_len[ml[r]]);
+        memcpy(t->bytes + off + t->tok_len[ml[r]], t->bytes + t->tok_off[mr[r]], t->tok_len[mr[r]]);
+        off += t->tok_len[id];
+    }
+    *out = t;
+    return IT_OK;
+oom:
+    res = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory building a tokenizer of %d merges", origin,
+                           n_merges);
+fail:
+    it_tokenizer_free(t);
+    return res;
+}
+
+IT_API it_result it_tokenizer_byte(it_context *ctx, it_tokenizer **out) {
+    return it__tok_build(ctx, NULL, NULL, 0, "byte tokenizer", out);
+}
+IT_API int it_tokenizer_vocab_size(const it_tokenizer *tok) { return tok->vocab; }
+
+/* BPE training over the distinct chunks ("words") of the text, weighted by frequency. Pair
+   counts are updated incrementally: merging (A, B) -> Z only visits the words listed under the
+   pair, and only pairs next to an occurrence change. A max-heap keyed (count desc, left asc,
+   right asc) holds the candidates lazily: counts of existing pairs only ever fall (new pairs
+   always contain the new id Z and are pushed after each merge), so a popped entry whose count
+   is stale is pushed back with its current count, and the first fresh entry is the true best. */
+typedef struct it__bpe_pair {
+    uint64_t key;
+    int64_t count;
+    int32_t *words; /* words that contained the pair when it was counted (may repeat, may be stale) */
+    int32_t n_words, cap_words;
+    int32_t stamp;  /* last merge that touched this pair as a new pair */
+} it__bpe_pair;
+typedef struct it__bpe_entry {
+    int64_t count;
+    int32_t pair;
+} it__bpe_entry;
+typedef struct it__bpe {
+    it__bpe_pair *pairs;
+    int32_t n_pairs, cap_pairs;
+    int32_t *pmap; /* pair index or -1 */
+    size_t pmask;
+    it__bpe_entry *heap;
+    size_t n_heap, cap_heap;
+    int32_t *touched;
+    size_t n_touched, cap_touched;
+} it__bpe;
+
+static int it__bpe_before(const it__bpe *b, it__bpe_entry x, it__bpe_entry y) {
+    return x.count > y.count || (x.count == y.count && b->pairs[x.pair].key < b->pairs[y.pair].key);
+}
+static int it__bpe_push(it__bpe *b, int32_t pair, int64_t count) {
+    size_t i;
+    it__bpe_entry e;
+    if (b->n_heap == b->cap_heap) {
+        size_t cap = b->cap_heap ? b->cap_heap * 2 : 1024;
+        it__bpe_entry *h = (it__bpe_entry *)it__data_realloc(b->heap, b->n_heap * sizeof(*h), cap * sizeof(*h));
+        if (!h) return 0;
+        b->heap = h;
+        b->cap_heap = cap;
+    }
+    e.count = count;
+    e.pair = pair;
+    for (i = b->n_heap++; i > 0 && it__bpe_before(b, e, b->heap[(i - 1) / 2]); i = (i - 1) / 2)
+        b->heap[i] = b->heap[(i - 1) / 2];
+    b->heap[i] = e;
+    return 1;
+}
+static it__bpe_entry it__bpe_pop(it__bpe *b) {
+    it__bpe_entry top = b->heap[0], last = b->heap[--b->n_heap];
+    size_t i = 0, n = b->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && it__bpe_before(b, b->heap[c + 1], b->heap[c])) c++;
+        if (!it__bpe_before(b, b->heap[c], last)) break;
+        b->heap[i] = b->heap[c];
+        i = c;
+    }
+    if (n) b->heap[i] = last;
+    return top;
+}
+/* Index of pair (l, r), created (count 0) when `create`; -1 when absent, -2 out of memory. */
+static int32_t it__bpe_find(it__bpe *b, int32_t l, int32_t r, int create) {
+    uint64_t key = it__tok_pair_key(l, r);
+    size_t i = it__tok_hash_pair(key) & b->pmask;
+    it__bpe_pair *p;
+    while (b->pmap[i] >= 0) {
+        if (b->pairs[b->pmap[i]].key == key) return b->pmap[i];
+        i = (i + 1) & b->pmask;
+    }
+    if (!create) return -1;
+    if ((size_t)(b->n_pairs + 1) * 2 > b->pmask + 1) { /* keep the load under one half */
+        size_t cap = (b->pmask + 1) * 2, j;
+        int32_t *m = (int32_t *)it__data_alloc_array(cap, sizeof(int32_t)), k;
+        if (!m) return -2;
+        for (j = 0; j < cap; j++) m[j] = -1;
+        for (k = 0; k < b->n_pairs; k++) {
+            for (j = it__tok_hash_pair(b->pairs[k].key) & (cap - 1); m[j] >= 0; j = (j + 1) & (cap - 1)) {}
+            m[j] = k;
+        }
+        IT__FREE(b->pmap);
+        b->pmap = m;
+        b->pmask = cap - 1;
+        for (i = it__tok_hash_pair(key) & b->pmask; b->pmap[i] >= 0; i = (i + 1) & b->pmask) {}
+    }
+    if (b->n_pairs == b->cap_pairs) {
+        int32_t cap = b->cap_pairs ? b->cap_pairs * 2 : 4096;
+        it__bpe_pair *np = (it__bpe_pair *)it__data_realloc(b->pairs, (size_t)b->n_pairs * sizeof(*np),
+                                                           (size_t)cap * sizeof(*np));
+        if (!np) return -2;
+        b->pairs = np;
+        b->cap_pairs = cap;
+    }
+    p = &b->pairs[b->n_pairs];
+    memset(p, 0, sizeof(*p));
+    p->key = key;
+    p->stamp = -1;
+    b->pmap[i] = b->n_pairs;
+    return b->n_pairs++;
+}
+/* count(l, r) += delta; a positive delta also files word w under the pair. 0 = out of memory. */
+static int it__bpe_add(it__bpe *b, int32_t l, int32_t r, int64_t delta, int32_t w, int32_t merge) {
+    int32_t k = it__bpe_find(b, l, r, delta > 0);
+    it__bpe_pair *p;
+    if (k == -2) return 0;
+    if (k < 0) return 1; /* cannot happen: a decrement always finds its pair */
+    p = &b->pairs[k];
+    p->count += delta;
+    if (delta > 0 && (p->n_words == 0 || p->words[p->n_words - 1] != w)) {
+        if (p->n_words == p->cap_words) {
+            int32_t cap = p->cap_words ? p->cap_words * 2 : 4;
+            int32_t *nw = (int32_t *)it__data_realloc(p->words, (size_t)p->n_words * sizeof(int32_t),
+                                                      (size_t)cap * sizeof(int32_t));
+            if (!nw) return 0;
+            p->words = nw;
+            p->cap_words = cap;
+        }
+        p->words[p->n_words++] = w;
+    }
+    if (merge >= 0 && delta > 0 && p->stamp != merge) {
+        p->stamp = merge;
+        if (b->n_touched == b->cap_touched) {
+            size_t cap = b->cap_touched ? b->cap_touched * 2 : 256;
+            int32_t *nt = (int32_t *)it__data_realloc(b->touched, b->n_touched * sizeof(int32_t),
+                                                      cap * sizeof(int32_t));
+            if (!nt) return 0;
+            b->touched = nt;
+            b->cap_touched = cap;
+        }
+        b->touched[b->n_touched++] = k;
+    }
+    return 1;
+}
+
+static size_t it__tok_hash_bytes(const uint8_t *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+    return (size_t)(h ^ (h >> 32));
+}
+
+IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, size_t n, int vocab_size,
+                                        it_tokenizer **out) {
+    it__bpe b;
+    size_t n_chunks = 0, pos, wcap = 16, i, total_syms = 0, n_words = 0;
+    int32_t *wmap = NULL, *wlen = NULL, *sym = NULL, *ml = NULL, *mr = NULL;
+    size_t *wstart = NULL, *woff = NULL;
+    int64_t *wfreq = NULL;
+    int n_target = vocab_size - 256, n_merges = 0;
+    it_result res = IT_OK;
+    *out = NULL;
+    memset(&b, 0, sizeof(b));
+    if (vocab_size < 256 || vocab_size > IT_TOKENIZER_MAX_VOCAB)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "bpe training: vocab_size %d is outside [256, %d]",
+                                vocab_size, IT_TOKENIZER_MAX_VOCAB);
+    /* 1. distinct chunks and their frequencies */
+    for (pos = 0; pos < n; pos += it__tok_chunk(text + pos, n - pos)) n_chunks++;
+    if (n_chunks > 0x3FFFFFFF) /* word indices are int32 */
+        return it_context_error(ctx, IT_ERR_RANGE, "bpe training: %zu bytes of text is too much (%zu chunks; at "
+                                "most 2^30)", n, n_chunks);
+    while (wcap < n_chunks * 2) wcap *= 2;
+    wmap = (int32_t *)it__data_alloc_array(wcap, sizeof(int32_t));
+    wstart = (size_t *)it__data_alloc_array(n_chunks, sizeof(size_t));
+    woff = (size_t *)it__data_alloc_array(n_chunks, sizeof(size_t));
+    wlen = (int32_t *)it__data_alloc_array(n_chunks, sizeof(int32_t));
+    wfreq = (int64_t *)it__data_alloc_array(n_chunks, sizeof(int64_t));
+    ml = (int32_t *)it__data_alloc_array((size_t)n_target, sizeof(int32_t));
+    mr = (int32_t *)it__data_alloc_array((size_t)n_target, sizeof(int32_t));
+    b.pmask = 4095;
+    b.pmap = (int32_t *)it__data_alloc_array(b.pmask + 1, sizeof(int32_t));
+    if (!wmap || !wstart || !woff || !wlen || !wfreq || !ml || !mr || !b.pmap) goto oom;
+    for (i = 0; i < wcap; i++) wmap[i] = -1;
+    for (i = 0; i <= b.pmask; i++) b.pmap[i] = -1;
+    for (pos = 0; pos < n;) {
+        size_t len = it__tok_chunk(text + pos, n - pos), h = it__tok_hash_bytes(text + pos, len) & (wcap - 1);
+        for (; wmap[h] >= 0; h = (h + 1) & (wcap - 1)) {
+            int32_t w = wmap[h];
+            if ((size_t)wlen[w] == len && memcmp(text + wstart[w], text + pos, len) == 0) break;
+        }
+        if (wmap[h] < 0) {
+            wmap[h] = (int32_t)n_words;
+            wstart[n_words] = pos;
+            wlen[n_words] = (int32_t)len;
+            wfreq[n_words] = 0;
+            woff[n_words] = total_syms;
+            total_syms += len;
+            n_words++;
+        }
+        wfreq[wmap[h]]++;
+        pos += len;
+    }
+    IT__FREE(wmap);
+    wmap = NULL;
+    /* 2. symbols and initial pair counts */
+    sym = (int32_t *)it__data_alloc_array(total_syms, sizeof(int32_t));
+    if (!sym) goto oom;
+    for (i = 0; i < n_words; i++) {
+        int32_t j, *s = sym + woff[i];
+        for (j = 0; j < wlen[i]; j++) s[j] = text[wstart[i] + (size_t)j];
+        for (j = 0; j + 1 < wlen[i]; j++)
+            if (!it__bpe_add(&b, s[j], s[j + 1], wfreq[i], (int32_t)i, -1)) goto oom;
+    }
+    for (i = 0; i < (size_t)b.n_pairs; i++)
+        if (b.pairs[i].count > 0 && !it__bpe_push(&b, (int32_t)i, b.pairs[i].count)) goto oom;
+    /* 3. merges */
+    while (n_merges < n_target && b.n_heap > 0) {
+        it__bpe_entry e = it__bpe_pop(&b);
+        int32_t A, B, Z = 256 + n_merges, k, *list;
+        int32_t n_list;
+        if (b.pairs[e.pair].count != e.count) { /* stale: counts only fall, so re-file it */
+            if (b.pairs[e.pair].count > 0 && !it__bpe_push(&b, e.pair, b.pairs[e.pair].count)) goto oom;
+            continue;
+        }
+        if (e.count <= 0) continue;
+        A = (int32_t)(b.pairs[e.pair].key >> 32);
+        B = (int32_t)(uint32_t)b.pairs[e.pair].key;
+        ml[n_merges] = A;
+        mr[n_merges] = B;
+        list = b.pairs[e.pair].words; /* (A, B) only loses occurrences now: its list is stable */
+        n_list = b.pairs[e.pair].n_words;
+        b.n_touched = 0;
+        for (k = 0; k < n_list; k++) {
+            int32_t w = list[k], *s = sym + woff[w], len = wlen[w], ii = 0, j = 0;
+            int64_t f = wfreq[w];
+            while (ii < len) { /* non-overlapping, left to right, rewritten in place (j <= ii) */
+                if (ii + 1 < len && s[ii] == A && s[ii + 1] == B) {
+                    if (j > 0 && (!it__bpe_add(&b, s[j - 1], A, -f, w, -1) ||
+                                  !it__bpe_add(&b, s[j - 1], Z, f, w, n_merges)))
+                        goto oom;
+                    if (ii + 2 < len && (!it__bpe_add(&b, B, s[ii + 2], -f, w, -1) ||
+                                         !it__bpe_add(&b, Z, s[ii + 2], f, w, n_merges)))
+                        goto oom;
+                    if (!it__bpe_add(&b, A, B, -f, w, -1)) goto oom;
+                    s[j++] = Z;
+                    ii += 2;
+                } else {
+                    s[j++] = s[ii++];
+                }
+            }
+            wlen[w] = j;
+        }
+        /* the pairs array may have moved while new pairs were created: index again */
+        IT__FREE(b.pairs[e.pair].words);
+        b.pairs[e.pair].words = NULL;
+        b.pairs[e.pair].n_words = b.pairs[e.pair].cap_words = 0;
+        b.pairs[e.pair].count = 0;
+        for (i = 0; i < b.n_touched; i++)
+            if (b.pairs[b.touched[i]].count > 0 && !it__bpe_push(&b, b.touched[i], b.pairs[b.touched[i]].count))
+                goto oom;
+        n_merges++;
+    }
+    if (n_merges < n_target)
+        it_log(ctx, IT_LOG_WARN, "bpe training: the text yields only %d merges; vocabulary is %d, not %d", n_merges,
+               256 + n_merges, vocab_size);
+    res = it__tok_build(ctx, ml, mr, n_merges, "bpe training", out);
+    goto done;
+oom:
+    res = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "bpe training: out of memory (%zu bytes of text)", n);
+done:
+    for (i = 0; i < (size_t)b.n_pairs; i++) IT__FREE(b.pairs[i].words);
+    IT__FREE(b.pairs);
+    IT__FREE(b.pmap);
+    IT__FREE(b.heap);
+    IT__FREE(b.touched);
+    IT__FREE(wmap);
+    IT__FREE(wstart);
+    IT__FREE(woff);
+    IT__FREE(wlen);
+    IT__FREE(wfreq);
+    IT__FREE(sym);
+    IT__FREE(ml);
+    IT__FREE(mr);
+    return res;
+}
+
+IT_API it_result it_tokenizer_train_bpe_file(it_context *ctx, const char *path, int vocab_size, it_tokenizer **out) {
+    uint8_t *text;
+    size_t n;
+    it_result r;
+    *out = NULL;
+    r = it__data_read_file(ctx, path, "training text", 0, &text, &n);
+    if (r != IT_OK) return r;
+    if (n == 0) {
+        IT__FREE(text);
+        return it_context_error(ctx, IT_ERR_FORMAT, "training text '%s' is empty", path);
+    }
+    r = it_tokenizer_train_bpe(ctx, text, n, vocab_size, out);
+    IT__FREE(text);
+    return r;
+}
+
+/* One chunk (<= IT_TOKENIZER_MAX_TOKEN_BYTES bytes): a linked list of symbols and a min-heap of
+   (rank, position) packed in a uint32. Every merge involving a new token ranks after the merge
+   that made it, so popping lowest rank, then leftmost, gives the classic "apply the best-ranked
+   pair everywhere, repeat" result in O(L log L) without allocation. Stale entries (a side
+   already merged away) fail the check on pop. Returns the number of ids written. */
+static size_t it__tok_encode_chunk(const it_tokenizer *t, const uint8_t *s, int L, int32_t *out) {
+    int32_t sym[IT_TOKENIZER_MAX_TOKEN_BYTES];
+    int16_t prv[IT_TOKENIZER_MAX_TOKEN_BYTES], nxt[IT_TOKENIZER_MAX_TOKEN_BYTES];
+    uint32_t heap[3 * IT_TOKENIZER_MAX_TOKEN_BYTES];
+    int n_heap = 0, i;
+    size_t k = 0;
+#define IT__TOK_HEAP_PUSH(v)                                                            \
+    do {                                                                                \
+        uint32_t v_ = (v);                                                              \
+        int c_ = n_heap++;                                                              \
+        while (c_ > 0 && heap[(c_ - 1) / 2] > v_) { heap[c_] = heap[(c_ - 1) / 2]; c_ = (c_ - 1) / 2; } \
+        heap[c_] = v_;                                                                  \
+    } while (0)
+    for (i = 0; i < L; i++) {
+        sym[i] = s[i];
+        prv[i] = (int16_t)(i - 1);
+        nxt[i] = (int16_t)(i + 1);
+    }
+    for (i = 0; i + 1 < L; i++) {
+        int32_t r = it__tok_rank(t, sym[i], sym[i + 1]);
+        if (r >= 0) IT__TOK_HEAP_PUSH(((uint32_t)r << 8) | (uint32_t)i);
+    }
+    while (n_heap > 0) {
+        uint32_t top = heap[0], last = heap[--n_heap];
+        int32_t r = (int32_t)(top >> 8), j, r2;
+        int p = 0;
+        i = (int)(top & 255u);
+        for (;;) { /* sift `last` down from the root */
+            int c = 2 * p + 1;
+            if (c >= n_heap) break;
+            if (c + 1 < n_heap && heap[c + 1] < heap[c]) c++;
+            if (heap[c] >= last) break;
+            heap[p] = heap[c];
+            p = c;
+        }
+        if (n_heap) heap[p] = last;
+        j = nxt[i];
+        if (sym[i] < 0 || j >= L || sym[i] != t->merge_l[r] || sym[j] != t->merge_r[r]) continue;
+        sym[i] = 256 + r;
+        sym[j] = -1;
+        nxt[i] = nxt[j];
+        if (nxt[j] < L) prv[nxt[j]] = (int16_t)i;
+        if (prv[i] >= 0 && (r2 = it__tok_rank(t, sym[prv[i]], sym[i])) >= 0)
+            IT__TOK_HEAP_PUSH(((uint32_t)r2 << 8) | (uint32_t)prv[i]);
+        if (nxt[i] < L && (r2 = it__tok_rank(t, sym[i], sym[nxt[i]])) >= 0)
+            IT__TOK_HEAP_PUSH(((uint32_t)r2 << 8) | (uint32_t)i);
+    }
+#undef IT__TOK_HEAP_PUSH
+    for (i = 0; i < L; i = nxt[i]) out[k++] = sym[i];
+    return k;
+}
+
+IT_API it_result it_tokenizer_encode(it_context *ctx, const it_tokenizer *tok, const uint8_t *text, size_t n,
+                                     int32_t **out_ids, size_t *out_n) {
+    int32_t *ids = (int32_t *)it__data_alloc_array(n, sizeof(int32_t));
+    size_t pos, k = 0;
+    *out_ids = NULL;
+    *out_n = 0;
+    if (!ids) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer: cannot allocate ids for %zu bytes", n);
+    if (tok->n_merges == 0) {
+        for (pos = 0; pos < n; pos++) ids[pos] = text[pos];
+        k = n;
+    } else {
+        for (pos = 0; pos < n;) {
+            size_t len = it__tok_chunk(text + pos, n - pos);
+            k += it__tok_encode_chunk(tok, text + pos, (int)len, ids + k);
+            pos += len;
+        }
+    }
+    *out_ids = ids;
+    *out_n = k;
+    return IT_OK;
+}
+
+IT_API const uint8_t *it_tokenizer_token_bytes(const it_tokenizer *tok, int32_t id, size_t *len) {
+    if (id < 0 || id >= tok->vocab) {
+        *len = 0;
+        return NULL;
+    }
+    *len = tok->tok_len[id];
+    return tok->bytes + tok->tok_off[id];
+}
+
+IT_API size_t it_tokenizer_decode(const it_tokenizer *tok, const int32_t *ids, size_t n, uint8_t *out, size_t cap) {
+    size_t i, total = 0;
+    for (i = 0; i < n; i++) {
+        size_t len;
+        const uint8_t *b = it_tokenizer_token_bytes(tok, ids[i], &len);
+        if (b && total < cap) memcpy(out + total, b, len < cap - total ? len : cap - total);
+        total += len;
+    }
+    return total;
+}
+
+IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, const char *path) {
+    size_t size = IT__TOK_HEADER + 8 * (size_t)tok->n_merges + 4, plen = strlen(path);
+    uint8_t *buf = (uint8_t *)IT__MALLOC(size);
+    char *tmp = (char *)IT__MALLOC(plen + 5);
+    FILE *f;
+    int r, ok;
+    if (!buf || !tmp) {
+        IT__FREE(buf);
+        IT__FREE(tmp);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "saving tokenizer '%s': out of memory", path);
+    }
+    it__data_put_u32(buf + 0, IT__TOK_MAGIC);
+    it__data_put_u32(buf + 4, IT__TOK_VERSION);
+    it__data_put_u32(buf + 8, (uint32_t)tok->vocab);
+    it__data_put_u32(buf + 12, (uint32_t)tok->n_merges);
+    it__data_put_u32(buf + 16, IT__TOK_SPLIT_RULE);
+    it__data_put_u32(buf + 20, 0);
+    for (r = 0; r < tok->n_merges; r++) {
+        it__data_put_u32(buf + IT__TOK_HEADER + 8 * (size_t)r, (uint32_t)tok->merge_l[r]);
+        it__data_put_u32(buf + IT__TOK_HEADER + 8 * (size_t)r + 4, (uint32_t)tok->merge_r[r]);
+    }
+    it__data_put_u32(buf + size - 4, it__data_crc32(buf, size - 4));
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    f = fopen(tmp, "wb");
+    if (!f) {
+        it_result e = it_context_error(ctx, IT_ERR_IO, "cannot create tokenizer file '%s': %s", tmp, strerror(errno));
+        IT__FREE(buf);
+        IT__FREE(tmp);
+        return e;
+    }
+    ok = fwrite(buf, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        it_result e = it_context_error(ctx, IT_ERR_IO, "writing tokenizer file '%s' failed: %s", path, strerror(errno));
+        remove(tmp);
+        IT__FREE(buf);
+        IT__FREE(tmp);
+        return e;
+    }
+    IT__FREE(buf);
+    IT__FREE(tmp);
+    return IT_OK;
+}
+
+IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokenizer **out) {
+    uint8_t *buf;
+    size_t n, max = IT__TOK_HEADER + 8 * (size_t)(IT_TOKENIZER_MAX_VOCAB - 256) + 4;
+    uint32_t magic, version, vocab, n_merges, split, reserved, crc;
+    unsigned long long expect;
+    int32_t *ml = NULL, *mr = NULL;
+    char origin[320];
+    it_result r;
+    uint32_t i;
+    *out = NULL;
+    r = it__data_read_file(ctx, path, "tokenizer file", max, &buf, &n);
+    if (r != IT_OK) return r;
+    if (n < IT__TOK_HEADER + 4) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s' is truncated: %zu bytes, need at least %u", path,
+                             n, IT__TOK_HEADER + 4);
+        goto done;
+    }
+    magic = it__data_get_u32(buf);
+    version = it__data_get_u32(buf + 4);
+    vocab = it__data_get_u32(buf + 8);
+    n_merges = it__data_get_u32(buf + 12);
+    split = it__data_get_u32(buf + 16);
+    reserved = it__data_get_u32(buf + 20);
+    if (magic != IT__TOK_MAGIC) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "'%s' is not an IronTensor tokenizer file (bad magic)", path);
+        goto done;
+    }
+    if (version != IT__TOK_VERSION) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s': version %lu, this build reads version %u",
+                             path, (unsigned long)version, IT__TOK_VERSION);
+        goto done;
+    }
+    if (vocab > IT_TOKENIZER_MAX_VOCAB || n_merges > IT_TOKENIZER_MAX_VOCAB - 256) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s': vocabulary of %lu tokens (%lu merges) exceeds "
+                             "the limit of %d", path, (unsigned long)vocab, (unsigned long)n_merges,
+                             IT_TOKENIZER_MAX_VOCAB);
+        goto done;
+    }
+    if (vocab != 256 + n_merges) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s': vocab_size %lu is not 256 + %lu merges", path,
+                             (unsigned long)vocab, (unsigned long)n_merges);
+        goto done;
+    }
+    if (split != IT__TOK_SPLIT_RULE || reserved != 0) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s': unknown split rule %lu / reserved field %lu",
+                             path, (unsigned long)split, (unsigned long)reserved);
+        goto done;
+    }
+    expect = IT__TOK_HEADER + 8ull * n_merges + 4;
+    if ((unsigned long long)n != expect) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s' is %s: %lu merges need %llu bytes, found %zu",
+                             path, (unsigned long long)n < expect ? "truncated" : "too long", (unsigned long)n_merges,
+                             expect, n);
+        goto done;
+    }
+    crc = it__data_get_u32(buf + n - 4);
+    if (crc != it__data_crc32(buf, n - 4)) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s' is corrupt: checksum mismatch", path);
+        goto done;
+    }
+    ml = (int32_t *)it__data_alloc_array(n_merges, sizeof(int32_t));
+    mr = (int32_t *)it__data_alloc_array(n_merges, sizeof(int32_t));
+    if (!ml || !mr) {
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer file '%s': out of memory", path);
+        goto done;
+    }
+    for (i = 0; i < n_merges; i++) { /* ids >= 2^31 become negative and fail validation */
+        ml[i] = (int32_t)(it__data_get_u32(buf + IT__TOK_HEADER + 8 * (size_t)i) & 0x7FFFFFFFu);
+        mr[i] = (int32_t)(it__data_get_u32(buf + IT__TOK_HEADER + 8 * (size_t)i + 4) & 0x7FFFFFFFu);
+        if (it__data_get_u32(buf + IT__TOK_HEADER + 8 * (size_t)i) > 0x7FFFFFFFu) ml[i] = -1;
+        if (it__data_get_u32(buf + IT__TOK_HEADER + 8 * (size_t)i + 4) > 0x7FFFFFFFu) mr[i] = -1;
+    }
+    snprintf(origin, sizeof(origin), "tokenizer file '%.280s'", path);
+    r = it__tok_build(ctx, ml, mr, (int)n_merges, origin, out);
+done:
+    IT__FREE(buf);
+    IT__FREE(ml);
+    IT__FREE(mr);
+    return r;
+}
+
+/* >>token_files --------------------------------------------------------------------------------- */
+IT_API it_result it_token_file_write(it_context *ctx, const char *path, const int32_t *ids, size_t n, int vocab) {
+    uint8_t header[IT_TOKEN_FILE_HEADER_INTS * 4], buf[4096];
+    int wide = vocab > 65536, i;
+    size_t k, fill = 0, width = wide ? 4 : 2;
+    FILE *f;
+    int ok = 1;
+    if (vocab <= 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "token file '%s': vocab %d must be positive", path,
+                                vocab);
+    if (n > 0x7FFFFFFFu)
+        return it_context_error(ctx, IT_ERR_RANGE, "token file '%s': %zu tokens, the llm.c header holds at most %lu",
+                                path, n, 0x7FFFFFFFul);
+    for (k = 0; k < n; k++)
+        if (ids[k] < 0 || ids[k] >= vocab)
+            return it_context_error(ctx, IT_ERR_RANGE,
+                                    "token file '%s': token %zu is %ld, outside the vocabulary [0, %d)", path, k,
+                                    (long)ids[k], vocab);
+    memset(header, 0, sizeof(header));
+    it__data_put_u32(header + 0, wide ? IT_TOKEN_FILE_MAGIC_U32 : IT_TOKEN_FILE_MAGIC_U16);
+    it__data_put_u32(header + 4, wide ? IT_TOKEN_FILE_VERSION_U32 : IT_TOKEN_FILE_VERSION_U16);
+    it__data_put_u32(header + 8, (uint32_t)n);
+    f = fopen(path, "wb");
+    if (!f) return it_context_error(ctx, IT_ERR_IO, "cannot create token file '%s': %s", path, strerror(errno));
+    ok = fwrite(header, 1, sizeof(header), f) == sizeof(header);
+    for (k = 0; k < n && ok; k++) {
+        uint32_t v = (uint32_t)ids[k];
+        for (i = 0; i < (int)width; i++) buf[fill++] = (uint8_t)(v >> (8 * i));
+        if (fill == sizeof(buf) || k + 1 == n) {
+            ok = fwrite(buf, 1, fill, f) == fill;
+            fill = 0;
+        }
+    }
+    ok = (fclose(f) == 0) && ok;
+    if (!ok) return it_context_error(ctx, IT_ERR_IO, "writing token file '%s' failed: %s", path, strerror(errno));
+    return IT_OK;
+}
+
+IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t **out_ids, size_t *out_n) {
+    FILE *f;
+    uint8_t header[IT_TOKEN_FILE_HEADER_INTS * 4], buf[4096];
+    long long size;
+    uint32_t magic, version;
+    int32_t count;
+    size_t width, k = 0;
+    unsigned long long expect;
+    int32_t *ids;
+    it_result r;
+    *out_ids = NULL;
+    *out_n = 0;
+    r = it__data_open(ctx, path, "token file", &f);
+    if (r != IT_OK) return r;
+    size = it__data_file_size(f);
+    if (size < 0) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_IO, "token file '%s': cannot determine its size", path);
+    }
+    if (size == 0) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s' is empty", path);
+    }
+    if (size < (long long)sizeof(header) || fread(header, 1, sizeof(header), f) != sizeof(header)) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s' is truncated: %lld bytes, the header alone is %d",
+                                path, size, (int)sizeof(header));
+    }
+    magic = it__data_get_u32(header);
+    version = it__data_get_u32(header + 4);
+    count = (int32_t)it__data_get_u32(header + 8);
+    if (magic == IT_TOKEN_FILE_MAGIC_U16 && version == IT_TOKEN_FILE_VERSION_U16) width = 2;
+    else if (magic == IT_TOKEN_FILE_MAGIC_U32 && version == IT_TOKEN_FILE_VERSION_U32) width = 4;
+    else {
+        fclose(f);
+        if (magic != IT_TOKEN_FILE_MAGIC_U16 && magic != IT_TOKEN_FILE_MAGIC_U32)
+            return it_context_error(ctx, IT_ERR_FORMAT,
+                                    "'%s' is not an llm.c token file: magic %lu, expected %d (uint16 tokens) or %d "
+                                    "(uint32); headerless nanoGPT files need the 1024-byte llm.c header",
+                                    path, (unsigned long)magic, IT_TOKEN_FILE_MAGIC_U16, IT_TOKEN_FILE_MAGIC_U32);
+        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': magic %lu with version %lu is not supported",
+                                path, (unsigned long)magic, (unsigned long)version);
+    }
+    if (count < 0) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': negative token count %ld", path, (long)count);
+    }
+    expect = sizeof(header) + (unsigned long long)count * width;
+    if ((unsigned long long)size != expect) {
+        fclose(f);
+        if ((unsigned long long)size < expect)
+            return it_context_error(ctx, IT_ERR_FORMAT,
+                                    "token file '%s' is truncated: the header announces %ld tokens (%llu bytes), "
+                                    "the file has %lld bytes", path, (long)count, expect, size);
+        return it_context_error(ctx, IT_ERR_FORMAT,
+                                "token file '%s': %lld bytes, but the header announces %ld tokens (%llu bytes)", path,
+                                size, (long)count, expect);
+    }
+    ids = (int32_t *)it__data_alloc_array((size_t)count, sizeof(int32_t));
+    if (!ids) {
+        fclose(f);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "token file '%s': cannot allocate %ld tokens", path,
+                                (long)count);
+    }
+    while (k < (size_t)count) {
+        size_t want = ((size_t)count - k) * width, j;
+        if (want > sizeof(buf)) want = sizeof(buf);
+        if (fread(buf, 1, want, f) != want) {
+            fclose(f);
+            IT__FREE(ids);
+            return it_context_error(ctx, IT_ERR_IO, "token file '%s': read failed at token %zu", path, k);
+        }
+        for (j = 0; j < want; j += width, k++) {
+            uint32_t v = width == 2 ? (uint32_t)buf[j] | ((uint32_t)buf[j + 1] << 8) : it__data_get_u32(buf + j);
+            if (v > 0x7FFFFFFFu) {
+                fclose(f);
+                IT__FREE(ids);
+                return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': token %zu is %lu, beyond int32", path, k,
+                                        (unsigned long)v);
+            }
+            ids[k] = (int32_t)v;
+        }
+    }
+    fclose(f);
+    *out_ids = ids;
+    *out_n = (size_t)count;
+    return IT_OK;
+}
+
+/* >>dataset ------------------------------------------------------------------------------------- */
+struct it_dataset {
+    it_context *ctx;
+    int32_t *ids;
+    size_t n, n_train; /* train = [0, n_train), val = [n_train, n) */
+    int vocab;
+    char name[256];
+};
+
+/* Takes ownership of ids (freed on failure too). */
+static it_result it__ds_make(it_context *ctx, int32_t *ids, size_t n, int vocab, int min_seq, const char *name,
+                             it_dataset **out) {
+    it_dataset *ds;
+    size_t i, n_val, need;
+    *out = NULL;
+    if (!name) name = "token buffer";
+    if (vocab <= 0 || min_seq <= 0) {
+        IT__FREE(ids);
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "data '%s': vocab %d and min_seq %d must be positive",
+                                name, vocab, min_seq);
+    }
+    if (n == 0) {
+        IT__FREE(ids);
+        return it_context_error(ctx, IT_ERR_FORMAT, "data '%s' is empty: no tokens", name);
+    }
+    for (i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) {
+            it_result r = it_context_error(ctx, IT_ERR_RANGE,
+                                           "data '%s': token %zu is %ld, outside the vocabulary [0, %d)", name, i,
+                                           (long)ids[i], vocab);
+            IT__FREE(ids);
+            return r;
+        }
+    n_val = n / 10;
+    need = 10 * ((size_t)min_seq + 1);
+    if (n_val < (size_t)min_seq + 1) {
+        IT__FREE(ids);
+        return it_context_error(ctx, IT_ERR_RANGE,
+                                "data '%s' is too short: %zu tokens give a validation split (last 10%%) of %zu, and "
+                                "each split needs seq + 1 = %d tokens: at least %zu tokens are needed",
+                                name, n, n_val, min_seq + 1, need);
+    }
+    ds = (it_dataset *)IT__MALLOC(sizeof(it_dataset));
+    if (!ds) {
+        IT__FREE(ids);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "data '%s': out of memory", name);
+    }
+    memset(ds, 0, sizeof(*ds));
+    ds->ctx = ctx;
+    ds->ids = ids;
+    ds->n = n;
+    ds->n_train = n - n_val;
+    ds->vocab = vocab;
+    snprintf(ds->name, sizeof(ds->name), "%s", name);
+    *out = ds;
+    return IT_OK;
+}
+
+IT_API it_result it_dataset_from_ids(it_context *ctx, const int32_t *ids, size_t n, int vocab, int min_seq,
+                                     const char *name, it_dataset **out) {
+    int32_t *copy = (int32_t *)it__data_alloc_array(n, sizeof(int32_t));
+    *out = NULL;
+    if (!copy) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "data '%s': out of memory", name ? name : "");
+    if (n) memcpy(copy, ids, n * sizeof(int32_t));
+    return it__ds_make(ctx, copy, n, vocab, min_seq, name, out);
+}
+
+IT_API it_result it_dataset_from_bin(it_context *ctx, const char *path, int vocab, int min_seq, it_dataset **out) {
+    int32_t *ids;
+    size_t n;
+    it_result r = it_token_file_read(ctx, path, &ids, &n);
+    *out = NULL;
+    if (r != IT_OK) return r;
+    return it__ds_make(ctx, ids, n, vocab, min_seq, path, out);
+}
+
+IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab,
+                                      int min_seq, it_dataset **out) {
+    uint8_t *text;
+    size_t n, n_ids;
+    int32_t *ids;
+    it_result r;
+    *out = NULL;
+    if (!tok)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "data file '%s' is text and needs a tokenizer", path);
+    r = it__data_read_file(ctx, path, "data file", 0, &text, &n);
+    if (r != IT_OK) return r;
+    if (n == 0) {
+        IT__FREE(text);
+        return it_context_error(ctx, IT_ERR_FORMAT, "data file '%s' is empty", path);
+    }
+    r = it_tokenizer_encode(ctx, tok, text, n, &ids, &n_ids);
+    IT__FREE(text);
+    if (r != IT_OK) return r;
+    return it__ds_make(ctx, ids, n_ids, vocab > 0 ? vocab : it_tokenizer_vocab_size(tok), min_seq, path, out);
+}
+
+IT_API it_result it_dataset_load(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab, int min_seq,
+                                 it_dataset **out) {
+    uint8_t head[4] = {0, 0, 0, 0};
+    uint32_t magic;
+    size_t got;
+    FILE *f;
+    it_result r = it__data_open(ctx, path, "data file", &f);
+    *out = NULL;
+    if (r != IT_OK) return r;
+    got = fread(head, 1, 4, f);
+    fclose(f);
+    if (got == 0) return it_context_error(ctx, IT_ERR_FORMAT, "data file '%s' is empty", path);
+    magic = it__data_get_u32(head);
+    if (got == 4 && (magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32))
+        return it_dataset_from_bin(ctx, path, vocab, min_seq, out);
+    return it_dataset_from_text(ctx, path, tok, vocab, min_seq, out);
+}
+
+IT_API void it_dataset_free(it_dataset *ds) {
+    if (!ds) return;
+    IT__FREE(ds->ids);
+    IT__FREE(ds);
+}
+IT_API int it_dataset_vocab(const it_dataset *ds) { return ds->vocab; }
+
+IT_API const int32_t *it_dataset_tokens(const it_dataset *ds, it_split split, size_t *n) {
+    if (split == IT_SPLIT_VAL) {
+        *n = ds->n - ds->n_train;
+        return ds->ids + ds->n_train;
+    }
+    if (split == IT_SPLIT_TRAIN) {
+        *n = ds->n_train;
+        return ds->ids;
+    }
+    *n = 0;
+    return NULL;
+}
+
+/* The split's tokens, checked to hold B windows of T + 1. */
+static it_result it__ds_split(it_dataset *ds, it_split split, int B, int T, const int32_t **tokens, size_t *len) {
+    *tokens = it_dataset_tokens(ds, split, len);
+    if (!*tokens || B <= 0 || T <= 0)
+        return it_context_error(ds->ctx, IT_ERR_INVALID_ARGUMENT, "data '%s': batch of split %d with B %d, T %d",
+                                ds->name, (int)split, B, T);
+    if (*len < (size_t)T + 1)
+        return it_context_error(ds->ctx, IT_ERR_RANGE, "data '%s': the %s split has %zu tokens, fewer than T + 1 = %d",
+                                ds->name, split == IT_SPLIT_VAL ? "validation" : "train", *len, T + 1);
+    return IT_OK;
+}
+
+/* Uniform in [0, n), n >= 1, from the caller's generator (64-bit ranges by rejection). */
+static uint64_t it__ds_below(it_rng *rng, uint64_t n) {
+    uint64_t x, limit;
+    if (n <= 0xFFFFFFFFull) return it_rng_below(rng, (uint32_t)n);
+    limit = (uint64_t)-1 - ((uint64_t)-1 % n);
+    do x = it_rng_u64(rng);
+    while (x >= limit);
+    return x % n;
+}
+
+IT_API it_result it_dataset_batch(it_dataset *ds, it_split split, it_rng *rng, int B, int T, int32_t *inputs,
+                                  int32_t *targets) {
+    const int32_t *tok;
+    size_t len;
+    int b;
+    it_result r = it__ds_split(ds, split, B, T, &tok, &len);
+    if (r != IT_OK) return r;
+    for (b = 0; b < B; b++) {
+        size_t start = (size_t)it__ds_below(rng, (uint64_t)(len - (size_t)T));
+        memcpy(inputs + (size_t)b * T, tok + start, (size_t)T * sizeof(int32_t));
+        memcpy(targets + (size_t)b * T, tok + start + 1, (size_t)T * sizeof(int32_t));
+    }
+    return IT_OK;
+}
+
+IT_API it_result it_dataset_eval_batch(it_dataset *ds, it_split split, size_t index, int B, int T, int32_t *inputs,
+                                       int32_t *targets) {
+    const int32_t *tok;
+    size_t len, windows;
+    int b;
+    it_result r = it__ds_split(ds, split, B, T, &tok, &len);
+    if (r != IT_OK) return r;
+    windows = (len - 1) / (size_t)T; /* window w = tokens [w T, w T + T] */
+    for (b = 0; b < B; b++) {
+        size_t w = ((index % windows) * ((size_t)B % windows) + (size_t)b) % windows;
+        memcpy(inputs + (size_t)b * T, tok + w * (size_t)T, (size_t)T * sizeof(int32_t));
+        memcpy(targets + (size_t)b * T, tok + w * (size_t)T + 1, (size_t)T * sizeof(int32_t));
+    }
+    return IT_OK;
+}
+
+IT_API size_t it_dataset_eval_batches(const it_dataset *ds, it_split split, int B, int T) {
+    size_t len, windows;
+    if (B <= 0 || T <= 0 || !it_dataset_tokens(ds, split, &len) || len < (size_t)T + 1) return 0;
+    windows = (len - 1) / (size_t)T;
+    return windows / (size_t)B ? windows / (size_t)B : 1;
+}
+
+/* >>schedules ----------------------------------------------------------------------------------- */
+IT_API const char *it_schedule_name(it_schedule_kind kind) {
+    static const char *names[IT_SCHEDULE_COUNT] = {"cosine",
+#define IT__SCHEDULE_NAME(name, text) text,
+                                                   IT_SCHEDULE_LIST(IT__SCHEDULE_NAME)
+#undef IT__SCHEDULE_NAME
+    };
+    return ((int)kind >= 0 && kind < IT_SCHEDULE_COUNT) ? names[kind] : "invalid";
+}
+
+IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out) {
+    int k;
+    for (k = 1; k < (int)IT_SCHEDULE_COUNT; k++)
+        if (name && strcmp(name, it_schedule_name((it_schedule_kind)k)) == 0) {
+            *out = (it_schedule_kind)k;
+            return IT_OK;
+        }
+    return IT_ERR_INVALID_ARGUMENT;
+}
+
+IT_API float it_schedule_lr(const it_schedule *s, int step) {
+    double base = s->base_lr, floor_lr = (double)s->base_lr * (double)s->min_lr_ratio, p, lr;
+    int warm = s->warmup_steps > 0 ? s->warmup_steps : 0, total = s->total_steps;
+    it_schedule_kind kind = s->kind == IT_SCHEDULE_DEFAULT ? IT_SCHEDULE_COSINE : s->kind;
+    if (step < 0) step = 0;
+    if (kind == IT_SCHEDULE_CONSTANT) return s->base_lr;
+    if (step < warm) return (float)(base * (double)(step + 1) / (double)warm);
+    if (kind == IT_SCHEDULE_INVSQRT) {
+        double w = warm > 1 ? (double)warm : 1.0;
+        lr = base * sqrt(w / (step > w ? (double)step : w));
+        return (float)(lr > floor_lr ? lr : floor_lr);
+    }
+    if (total <= 0) return s->base_lr;
+    if (step >= total) return (float)floor_lr;
+    if (kind == IT_SCHEDULE_WSD) {
+        double frac = s->decay_frac > 0.0f ? (double)s->decay_frac : 0.2;
+        int decay = (int)(frac * total + 0.5), start = total - decay;
+        if (start < warm) start = warm;
+        if (step < start) return s->base_lr;
+        p = (double)(step - start) / (double)(total - start);
+        return (float)(base - (base - floor_lr) * p);
+    }
+    p = total > warm ? (double)(step - warm) / (double)(total - warm) : 1.0;
+    if (kind == IT_SCHEDULE_LINEAR) return (float)(base - (base - floor_lr) * p);
+    return (float)(floor_lr + (base - floor_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * p))); /* cosine */
 }
 
 /* >>end ----------------------------------------------------------------------------------------- */
