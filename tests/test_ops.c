@@ -1076,8 +1076,33 @@ static it_tensor *build_self3(it_graph *g, it_tensor **f, it_tensor **ids, const
     (void)c;
     return it_attention(g, f[0], f[0], f[0]);
 }
+/* a tensor as both matmul operands: a^T a (trans_a) and a a^T (trans_b), dA from both paths */
+static void ref_self_mm(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
+    double *ff[2];
+    tcase t = *c;
+    ff[0] = ff[1] = f[0];
+    t.fnd[1] = c->fnd[0];
+    memcpy(t.fdims[1], c->fdims[0], sizeof t.fdims[1]);
+    ref_matmul(&t, ff, ids, out);
+}
+static it_tensor *build_self_mm(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
+    (void)ids;
+    return it_matmul(g, f[0], f[0], c->ip[0], c->ip[1]);
+}
+/* out = a^T b + silu(a): silu's backward runs first, so matmul's dA must add to it */
+static void ref_mm_then_silu(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
+    int M = c->fdims[0][0], i;
+    ref_matmul(c, f, ids, out);
+    for (i = 0; i < M * M; i++) out[i] += f[0][i] * d_sigmoid(f[0][i]);
+}
+static it_tensor *build_mm_then_silu(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
+    it_tensor *y = it_matmul(g, f[0], f[1], c->ip[0], c->ip[1]);
+    (void)ids;
+    return it_add(g, y, it_silu(g, f[0]));
+}
 static void test_accumulation(void) {
     tcase c;
+    int i;
     group_begin();
     c = mk("add(mul(x, x), x)", build_twice, ref_twice);
     addf(&c, 0, 1.0, 2, 3, 17, 0, 0);
@@ -1106,6 +1131,22 @@ static void test_accumulation(void) {
     addf(&c, 0, 1.0, 2, 4, 6, 0, 0);
     addf(&c, 1, 0.5, 2, 6, 6, 0, 0);
     run(c);
+    c = mk("matmul(a, a) a^T a", build_self_mm, ref_self_mm);
+    addf(&c, 0, 1.0, 3, 2, 5, 3, 0);
+    c.ip[0] = 1;
+    run(c);
+    c = mk("matmul(a, a) a a^T", build_self_mm, ref_self_mm);
+    addf(&c, 1, 1.0, 2, 4, 7, 0, 0);
+    c.ip[1] = 1;
+    run(c);
+    for (i = 0; i < 4; i++) {
+        c = mk("matmul(a, b) + silu(a)", build_mm_then_silu, ref_mm_then_silu);
+        addf(&c, 0, 1.0, 2, 5, 5, 0, 0);
+        addf(&c, i & 1, 1.0, 2, 5, 5, 0, 0);
+        c.ip[0] = i & 1;
+        c.ip[1] = i >> 1;
+        run(c);
+    }
     c = mk("attention(x, x, x)", build_self3, ref_self3);
     addf(&c, 0, 1.0, 4, 2, 5, 2, 3);
     run(c);
