@@ -11,11 +11,11 @@ TEST_CFLAGS = $(OPT) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
 HEADERS = irontensor.h irontensor_metal.h
 
-EXAMPLES = autograd
+EXAMPLES = autograd train
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: all examples test test-unit test-compile asan clean check-deps
+.PHONY: all examples test test-unit test-compile asan clean check-deps train generate bench
 all: examples
 examples: $(EXAMPLES:%=$(BUILD)/%)
 
@@ -48,14 +48,21 @@ check-deps: $(BUILD)/test_planner
 	if [ -n "$$extra" ]; then echo "unexpected dependencies:"; echo "$$extra"; exit 1; \
 	else echo "dependencies ok: libc, libm, pthreads only"; fi
 
-test: test-compile test-unit check-deps
+# The Metal kernels are proven on Linux by the emulator suite (tests/metal/metal.mk).
+test: test-compile test-unit check-deps check-shaders test-metal
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
 asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-unit
+	$(MAKE) test-metal-asan
 
 clean:
 	rm -rf $(BUILD)
 
 -include tests/metal/metal.mk
+
+# A small model on the library's own source: needs nothing but this repository.
+train: $(BUILD)/train
+	$(BUILD)/train --data irontensor.h --tokenizer byte --dim 128 --layers 4 --heads 4 --ffn 384 \
+	  --steps 200 --batch 16 --seq 128 --lr 1e-3 --beta2 0.95 --save $(BUILD)/checkpoint

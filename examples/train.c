@@ -11,6 +11,7 @@
      4. every --eval-every steps: mean validation loss over fixed batches
    It writes loss.csv and loss.svg, and a checkpoint when --save is given. The last line is
    "final step=N train_loss=X val_loss=Y". */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, isatty, getrusage, mkdir under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #define IRONTENSOR_METAL_IMPLEMENTATION
@@ -182,6 +183,12 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
+/* The library logs warnings and info here; its errors this program reports itself, with context. */
+static void log_below_errors(it_log_level level, const char *message, void *user) {
+    (void)user;
+    if (level < IT_LOG_ERROR) fprintf(stderr, "irontensor: %s\n", message);
+}
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -335,6 +342,8 @@ int main(int argc, char **argv) {
     if ((code = parse_args(argc, argv, &o)) != 0) return code;
     memset(&desc, 0, sizeof desc);
     desc.n_threads = o.threads;
+    desc.logger.log = log_below_errors;
+    desc.logger.min_level = IT_LOG_INFO;
     if (it_context_create(&desc, &ctx) != IT_OK) {
         fprintf(stderr, "train: cannot create a context\n");
         return 1;
