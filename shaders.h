@@ -170,8 +170,12 @@ static const char *const it_shader_activations_metal[] = {
     "\n",
     "#define IT_GELU_K0 0.7978845608028654f // sqrt(2 / pi)\n",
     "#define IT_GELU_K1 0.044715f\n",
-    "// tanh clamped: fast-math tanh of a large argument is not trusted to saturate\n",
-    "inline float it_gelu_tanh(float x) { return tanh(clamp(IT_GELU_K0 * (x + IT_GELU_K1 * x * x * x), -15.0f, 15.0f)); }\n",
+    "// The argument clamped (fast-math tanh of a large argument is not trusted to saturate) and the\n",
+    "// result too: a fast tanh a few ulp above 1 would turn 1 - t^2 negative in the backward, which\n",
+    "// the x^3 factor then amplifies in the saturated tails.\n",
+    "inline float it_gelu_tanh(float x) {\n",
+    "    return clamp(tanh(clamp(IT_GELU_K0 * (x + IT_GELU_K1 * x * x * x), -15.0f, 15.0f)), -1.0f, 1.0f);\n",
+    "}\n",
     "\n",
     "// out [n] = x * sigmoid(x)\n",
     "kernel void it_silu_forward_f32(device float *out [[buffer(0)]],\n",
@@ -1558,12 +1562,12 @@ typedef struct it_shader_file {
 } it_shader_file;
 
 #define IT_SHADER_FILE_COUNT 17
-#define IT_SHADER_TOTAL_SIZE 73507L /* bytes of all files joined */
+#define IT_SHADER_TOTAL_SIZE 73701L /* bytes of all files joined */
 
 static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNUSED = {
     {"it_kernel_args.h", it_shader_it_kernel_args_h, 92, 3348L},
     {"it_reduce.h", it_shader_it_reduce_h, 44, 1946L},
-    {"activations.metal", it_shader_activations_metal, 112, 5365L},
+    {"activations.metal", it_shader_activations_metal, 116, 5559L},
     {"attention.metal", it_shader_attention_metal, 74, 3795L},
     {"attention_backward.metal", it_shader_attention_backward_metal, 175, 9089L},
     {"cross_entropy.metal", it_shader_cross_entropy_metal, 83, 4416L},

@@ -12,8 +12,12 @@ inline float it_sigmoid(float x) { return 1.0f / (1.0f + exp(min(-x, 80.0f))); }
 
 #define IT_GELU_K0 0.7978845608028654f // sqrt(2 / pi)
 #define IT_GELU_K1 0.044715f
-// tanh clamped: fast-math tanh of a large argument is not trusted to saturate
-inline float it_gelu_tanh(float x) { return tanh(clamp(IT_GELU_K0 * (x + IT_GELU_K1 * x * x * x), -15.0f, 15.0f)); }
+// The argument clamped (fast-math tanh of a large argument is not trusted to saturate) and the
+// result too: a fast tanh a few ulp above 1 would turn 1 - t^2 negative in the backward, which
+// the x^3 factor then amplifies in the saturated tails.
+inline float it_gelu_tanh(float x) {
+    return clamp(tanh(clamp(IT_GELU_K0 * (x + IT_GELU_K1 * x * x * x), -15.0f, 15.0f)), -1.0f, 1.0f);
+}
 
 // out [n] = x * sigmoid(x)
 kernel void it_silu_forward_f32(device float *out [[buffer(0)]],

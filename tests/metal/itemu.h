@@ -70,6 +70,8 @@ typedef struct itemu_options {
     int no_poison;      /* 1 = do not fill threadgroup memory with NaN */
     int no_guard;       /* 1 = run on the caller's buffers directly (no guard pages, no OOB check) */
     size_t stack_size;  /* per fiber; 0 = 64 KiB */
+    int fast_math_ulps; /* > 0: exp, log, rsqrt, tanh, ... (not precise::) err by up to this many ulp,
+                           a stand-in for Apple's fast math, to prove the tolerances hold */
 } itemu_options;
 
 typedef struct itemu_report {
@@ -116,6 +118,7 @@ void simd_barrier(const char *file, int line);
    active mask. */
 const void *simd_exchange(const void *val, size_t bytes, const char *file, int line, uint64_t *mask, int *lanes);
 [[noreturn]] void fail(const char *fmt, ...);
+float fast_math(float exact); /* exact, or off by a few ulp when fast_math_ulps is set */
 } // namespace itemu
 #endif
 #endif

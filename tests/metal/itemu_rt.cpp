@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cfloat>
 #include <csetjmp>
 #include <string>
 #include <vector>
@@ -140,6 +141,17 @@ void fail(const char *fmt, ...) {
     }
     CUR->st = DONE;
     for (;;) to_scheduler(); // never resumed: the group is abandoned
+}
+
+float fast_math(float exact) {
+    if (!R || R->o.fast_math_ulps <= 0 || !(exact == exact)) return exact;
+    uint32_t bits; // the error depends only on the value, as a real approximation would: ties stay ties
+    memcpy(&bits, &exact, 4);
+    uint64_t s = (uint64_t)bits * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+    s = (s ^ (s >> 30)) * 0xBF58476D1CE4E5B9ull;
+    s ^= s >> 31;
+    int span = 2 * R->o.fast_math_ulps + 1, k = (int)(s % (uint64_t)span) - R->o.fast_math_ulps;
+    return exact * (1.0f + (float)k * (FLT_EPSILON * 0.5f));
 }
 
 void *buffer_arg(int index) {
@@ -555,6 +567,8 @@ extern "C" void itemu_default_options(itemu_options *o) {
     if (s) o->order = atoi(s);
     s = getenv("ITEMU_GROUP_SEED");
     if (s) o->group_seed = (unsigned)strtoul(s, nullptr, 10);
+    s = getenv("ITEMU_FAST_MATH_ULPS");
+    if (s) o->fast_math_ulps = atoi(s);
 }
 
 static int finish(itemu_report *out, const itemu_report &r) {

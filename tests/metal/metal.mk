@@ -4,7 +4,8 @@
 #   check-shaders    fail when shaders.h is stale
 #   test-metal       every .metal through g++ and clang++ (-Werror), the clang address-space pass
 #                    (and the wrong kernels it must reject), then the emulator kernel suite in
-#                    ascending, descending and shuffled fiber order
+#                    ascending, descending and shuffled fiber order, and once more with the
+#                    transcendental functions a few ulp off (a stand-in for fast math)
 #   test-metal-asan  the emulator suite once under ASan + UBSan
 CC ?= cc
 CXX ?= g++
@@ -128,6 +129,8 @@ test-metal: check-shaders $(ITM_OUT)/shaders_h.ok metal-as-check $(ITM_OUT)/test
 	  echo "== emulator kernel suite, fiber order $$o (0 ascending, 1 descending, else shuffled)"; \
 	  ITEMU_ORDER=$$o ITEMU_GROUP_SEED=$$o $(ITM_OUT)/test_kernels || exit 1; \
 	done
+	@echo "== emulator kernel suite, shuffled order, transcendental functions off by up to 4 ulp (fast-math stand-in)"
+	ITEMU_ORDER=3 ITEMU_GROUP_SEED=3 ITEMU_FAST_MATH_ULPS=4 $(ITM_OUT)/test_kernels
 
 test-metal-asan: $(ITM_OUT)/test_kernels_asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ITEMU_ORDER=7 $(ITM_OUT)/test_kernels_asan
