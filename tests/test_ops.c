@@ -419,11 +419,18 @@ static void test_matmul(void) {
             matmul_case(ta, tb, 1, 2, 0, 3, 5, 4, 0, 1, 0);  /* 3-D a, shared 2-D weight b */
             matmul_case(ta, tb, 2, 2, 3, 17, 3, 2, 0, 1, 0); /* 4-D a, shared b: trans_a with leading dims */
         }
-    /* past the gemm threshold (M N K >= 65536) so 3 threads split rows */
-    matmul_case(0, 1, 1, 2, 0, 40, 48, 36, 0, 1, 1); /* a linear layer, folded M = 80 */
-    matmul_case(1, 0, 1, 2, 0, 64, 48, 40, 0, 1, 1); /* trans_a with a shared b */
-    matmul_case(0, 0, 1, 2, 0, 48, 40, 40, 1, 0, 1);
-    matmul_case(1, 1, 1, 2, 0, 48, 40, 40, 1, 0, 1);
+    /* past the backend's gemm threshold (M N K >= 2^20) so 3 threads split the tile grid; sizes
+       that are not multiples of any micro-tile, K beyond one 256-deep block, and M < 4 with
+       trans_b (the few-rows path) */
+    matmul_case(0, 1, 1, 2, 0, 100, 96, 120, 0, 1, 1); /* a linear layer, folded M = 200 */
+    matmul_case(1, 0, 1, 2, 0, 100, 96, 121, 0, 1, 1); /* trans_a with a shared b */
+    matmul_case(0, 0, 1, 2, 0, 101, 130, 90, 1, 0, 1);
+    matmul_case(1, 1, 1, 2, 0, 99, 130, 91, 1, 0, 1);
+    matmul_case(0, 0, 0, 0, 0, 37, 300, 101, 0, 1, 1); /* K = 300 > 256 */
+    matmul_case(0, 1, 0, 0, 0, 3, 600, 701, 0, 1, 1);  /* few rows, trans_b */
+    /* between the old and new thresholds */
+    matmul_case(0, 1, 1, 2, 0, 40, 48, 36, 0, 1, 1);
+    matmul_case(1, 0, 1, 2, 0, 64, 48, 40, 0, 1, 1);
     group_end("matmul (4 transposes, batched, shared b)");
 }
 
@@ -845,6 +852,7 @@ static void test_linear_cross_entropy(void) {
     lce_case(1, 1, 1, 1, 0, 0, 0);
     lce_case(3, 4, 5, 2, 1, 0, 0); /* every row ignored */
     lce_case(64, 32, 300, 64, 7, 0, 1);
+    lce_case(128, 64, 300, 128, 7, 0, 1); /* chunk gemm past the thread threshold, tail of 44 */
     group_end("linear_cross_entropy (chunks, ignore)");
 }
 
