@@ -387,7 +387,7 @@ static it_tensor *build_matmul(it_graph *g, it_tensor **f, it_tensor **ids, cons
 static void matmul_case(int ta, int tb, int nlead, int l0, int l1, int M, int K, int N, int batched_b, int b_param,
                         int large) {
     tcase c = mk(batched_b ? "matmul batched" : (nlead ? "matmul shared-b" : "matmul 2-D"), build_matmul, ref_matmul);
-    int ad[4], bd[4], i = 0;
+    int ad[4] = {0, 0, 0, 0}, bd[4] = {0, 0, 0, 0}, i = 0;
     if (nlead >= 1) ad[i++] = l0;
     if (nlead >= 2) ad[i++] = l1;
     ad[i] = ta ? K : M;
