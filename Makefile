@@ -15,14 +15,17 @@ EXAMPLES = autograd train
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: all examples test test-unit test-compile asan clean check-deps train generate bench
+.PHONY: all examples test test-unit test-cli test-compile asan clean check-deps train generate bench
 all: examples
-examples: $(EXAMPLES:%=$(BUILD)/%)
+examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens
 
 $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/%: examples/%.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+
+$(BUILD)/it-%: tools/it_%.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 
 $(BUILD)/test_%: tests/test_%.c tests/it_test.h $(HEADERS) | $(BUILD)
@@ -32,6 +35,10 @@ $(BUILD)/test_%: tests/test_%.c tests/it_test.h $(HEADERS) | $(BUILD)
 # others still run, so one log shows everything.
 test-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
+
+# The command-line programs on bad input: clear messages, non-zero exits, no crashes.
+test-cli: $(BUILD)/train $(BUILD)/it-tokens
+	@echo "== tests/cli_test.sh"; bash tests/cli_test.sh $(BUILD)
 
 # Both headers, implementation included, in every language mode we promise, with and without
 # IRONTENSOR_STATIC; -pedantic -Werror so nothing slips.
@@ -49,7 +56,7 @@ check-deps: $(BUILD)/test_planner
 	else echo "dependencies ok: libc, libm, pthreads only"; fi
 
 # The Metal kernels are proven on Linux by the emulator suite (tests/metal/metal.mk).
-test: test-compile test-unit check-deps check-shaders test-metal
+test: test-compile test-unit test-cli check-deps check-shaders test-metal
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.

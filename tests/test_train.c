@@ -200,7 +200,77 @@ static void test_accumulation(void) {
     it_context_destroy(big);
 }
 
+/* A short run on real text: the loss must fall well below the uniform baseline ln(vocab). */
+static void test_learns(void) {
+    static const char builtin[] =
+        "It is a truth universally acknowledged, that a single man in possession of a good fortune, must "
+        "be in want of a wife. However little known the feelings or views of such a man may be on his "
+        "first entering a neighbourhood, this truth is so well fixed in the minds of the surrounding "
+        "families, that he is considered the rightful property of some one or other of their daughters. ";
+    enum { B = 8, T = 32, STEPS = 80 };
+    it_context *ctx = quiet_context(0);
+    it_tokenizer *tok;
+    it_dataset *ds = NULL;
+    it_model_config c;
+    it_model *m;
+    it_model_graph train, eval;
+    it_optimizer *opt;
+    it_optimizer_desc od;
+    it_rng rng;
+    float first = 0, val = 0;
+    int step, i;
+    it_tokenizer_byte(ctx, &tok);
+    if (it_dataset_load(ctx, "../shared/data/tinyshakespeare.txt", tok, 256, T, &ds) != IT_OK) {
+        int32_t ids[sizeof builtin * 8];
+        size_t n = 0, k;
+        printf("note: tinyshakespeare not found, training on a built-in text\n");
+        for (k = 0; k < 8; k++)
+            for (i = 0; builtin[i]; i++) ids[n++] = (unsigned char)builtin[i];
+        CHECK(it_dataset_from_ids(ctx, ids, n, 256, T, "built-in", &ds) == IT_OK, "%s", it_context_last_error(ctx));
+    }
+    it_model_preset("shakespeare", &c);
+    c.vocab_size = 256;
+    c.dim = 64;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.ffn_dim = 128;
+    it_model_create(ctx, &c, &m);
+    it_model_graph_create(m, IT_PURPOSE_TRAIN, B, T, &train);
+    it_model_graph_create(m, IT_PURPOSE_EVAL, B, T, &eval);
+    it_model_init(m, 1);
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_ADAMW;
+    od.beta2 = 0.95f;
+    od.weight_decay = 0.1f;
+    od.clip_norm = 1.0f;
+    it_optimizer_create(ctx, &od, &opt);
+    it_rng_seed(&rng, 7);
+    for (step = 0; step < STEPS; step++) {
+        it_dataset_batch(ds, IT_SPLIT_TRAIN, &rng, B, T, it_data_i32(train.tokens), it_data_i32(train.targets));
+        it_zero_grads(ctx);
+        CHECK(it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "step %d", step);
+        if (step == 0) first = it_data(train.loss)[0];
+        it_optimizer_step(opt, 3e-3f, 1.0f, NULL);
+    }
+    for (i = 0; i < 4; i++) {
+        it_dataset_eval_batch(ds, IT_SPLIT_VAL, (size_t)i, B, T, it_data_i32(eval.tokens), it_data_i32(eval.targets));
+        it_graph_run(eval.graph, IT_RUN_FORWARD);
+        val += it_data(eval.loss)[0] / 4;
+    }
+    printf("learning: first loss %.3f (ln 256 = %.3f), validation loss after %d steps %.3f\n", first, log(256.0), STEPS,
+           val);
+    CHECK(fabs(first - log(256.0)) < 0.3, "initial loss %.3f is near ln(256)", first);
+    CHECK(val < 0.6 * log(256.0), "validation loss %.3f fell well below ln(256) = %.3f", val, log(256.0));
+    it_optimizer_destroy(opt);
+    it_model_destroy(m);
+    it_dataset_free(ds);
+    it_tokenizer_free(tok);
+    it_context_destroy(ctx);
+}
+
 int main(void) {
+    test_learns();
     test_presets();
     test_optimizer_by_hand(IT_OPTIMIZER_LION);
     test_optimizer_by_hand(IT_OPTIMIZER_ADAMW);

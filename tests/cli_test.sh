@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# build/train on bad input: a clear message, a non-zero exit, never a crash (signals exit > 128).
+# Usage: tests/cli_test.sh BUILD_DIR. Ends with "N passed, N failed".
+set -u
+B=${1:-build}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+small="--dim 32 --layers 1 --heads 2 --ffn 32 --batch 2 --seq 16 --steps 2 --eval-batches 1"
+
+# expect EXIT_CODE "message fragment" -- command...
+expect() {
+    local want=$1 fragment=$2
+    shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" = "$want" ] && grep -q -- "$fragment" "$tmp/err" "$tmp/out"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $* -> exit $got (want $want), output:"; sed 's/^/    /' "$tmp/err" | head -5
+    fi
+}
+
+: >"$tmp/empty.txt"
+printf 'tiny' >"$tmp/short.txt"
+head -c 20000 irontensor.h >"$tmp/text.txt"
+"$B/it-tokens" "$tmp/text.txt" "$tmp/bytes.bin" >/dev/null
+head -c 1500 "$tmp/bytes.bin" >"$tmp/truncated.bin"
+
+expect 1 "cannot open --data" -- "$B/train" --data "$tmp/missing.txt" $small
+expect 1 "empty" -- "$B/train" --data "$tmp/empty.txt" $small
+expect 1 "too short\|fewer\|at least" -- "$B/train" --data "$tmp/short.txt" $small
+expect 1 "outside\|out of range\|>= vocab\|vocab" -- "$B/train" --data "$tmp/bytes.bin" --vocab 100 $small
+expect 1 "truncated\|size" -- "$B/train" --data "$tmp/truncated.bin" $small
+expect 2 "unknown flag '--bogus'" -- "$B/train" --bogus 1
+expect 1 "expects a whole number" -- "$B/train" --steps ten
+expect 1 "expects a number" -- "$B/train" --lr fast
+expect 2 "needs a value" -- "$B/train" --steps
+expect 2 "--tokenizer must be byte or bpe" -- "$B/train" --tokenizer words
+expect 1 "heads (3) must divide dim (32)" -- "$B/train" --data "$tmp/text.txt" --dim 32 --heads 3
+expect 1 "kv-heads (3) must divide heads (4)" -- "$B/train" --data "$tmp/text.txt" --dim 32 --heads 4 --kv-heads 3
+expect 1 "unknown --optimizer" -- "$B/train" --data "$tmp/text.txt" $small --optimizer adam
+expect 1 "unknown preset" -- "$B/train" --preset enormous
+expect 1 "Metal backend unavailable" -- "$B/train" --backend metal
+expect 0 "final step=2 train_loss=" -- "$B/train" --data "$tmp/text.txt" $small --save "$tmp/run"
+expect 0 "usage: train" -- "$B/train" --help
+[ -s "$tmp/run/loss.csv" ] && grep -q "<svg" "$tmp/run/loss.svg" && passed=$((passed + 1)) || {
+    failed=$((failed + 1)); echo "FAIL: loss.csv / loss.svg not written"; }
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

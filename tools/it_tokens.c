@@ -1,0 +1,63 @@
+/* it_tokens.c - turn a text file into an llm.c/nanoGPT-compatible .bin token file.
+
+     cc -O2 -std=c99 -I. tools/it_tokens.c -o build/it-tokens -lm -lpthread
+     build/it-tokens input.txt output.bin                       # byte-level, vocab 256
+     build/it-tokens --bpe 2048 --save-tokenizer tok.bin input.txt output.bin
+
+   With --bpe the tokenizer is trained on the input and saved where --save-tokenizer says. */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../irontensor.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+static int usage(void) {
+    fprintf(stderr, "usage: it-tokens [--bpe VOCAB --save-tokenizer PATH] input.txt output.bin\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    it_context *ctx;
+    it_tokenizer *tok = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0, size = 0;
+    unsigned char *text;
+    const char *save_tok = NULL, *in = NULL, *out = NULL;
+    int i, bpe_vocab = 0;
+    FILE *f;
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--bpe") && i + 1 < argc) bpe_vocab = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--save-tokenizer") && i + 1 < argc) save_tok = argv[++i];
+        else if (argv[i][0] == '-') return usage();
+        else if (!in) in = argv[i];
+        else if (!out) out = argv[i];
+        else return usage();
+    }
+    if (!in || !out || (bpe_vocab && !save_tok)) return usage();
+    if (it_context_create(NULL, &ctx) != IT_OK) return 1;
+    if ((bpe_vocab ? it_tokenizer_train_bpe_file(ctx, in, bpe_vocab, &tok) : it_tokenizer_byte(ctx, &tok)) != IT_OK)
+        return 1; /* the logger already printed why */
+    if (save_tok && it_tokenizer_save(ctx, tok, save_tok) != IT_OK) return 1;
+    f = fopen(in, "rb");
+    if (!f) {
+        fprintf(stderr, "it-tokens: cannot open %s\n", in);
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = (unsigned char *)malloc(size + 1);
+    if (!text || fread(text, 1, size, f) != size) {
+        fprintf(stderr, "it-tokens: cannot read %s\n", in);
+        return 1;
+    }
+    fclose(f);
+    if (it_tokenizer_encode(ctx, tok, text, size, &ids, &n) != IT_OK ||
+        it_token_file_write(ctx, out, ids, n, it_tokenizer_vocab_size(tok)) != IT_OK)
+        return 1;
+    printf("%s: %zu bytes -> %zu tokens (vocab %d) in %s\n", in, size, n, it_tokenizer_vocab_size(tok), out);
+    it_ids_free(ids);
+    free(text);
+    it_tokenizer_free(tok);
+    it_context_destroy(ctx);
+    return 0;
+}
