@@ -6,8 +6,8 @@ CLANGXX ?= clang++
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -std=c99 -Wall -Wextra -Werror
-# the tests use fork/pipe (POSIX) on top of C99
-TEST_CFLAGS = $(OPT) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g
+# the tests use fork, pipe, usleep (POSIX) on top of C99
+TEST_CFLAGS = $(OPT) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
 HEADERS = irontensor.h irontensor_metal.h
 
@@ -15,9 +15,9 @@ EXAMPLES = autograd train
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: all examples test test-unit test-cli test-compile asan clean check-deps train generate bench
+.PHONY: all examples fuzz test test-unit test-cli test-compile asan clean check-deps train generate bench
 all: examples
-examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens
+examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-inspect
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -63,6 +63,13 @@ test: test-compile test-unit test-cli check-deps check-shaders test-metal
 asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-unit
 	$(MAKE) test-metal-asan
+
+# libFuzzer over the safetensors + JSON loader (clang). FUZZ_SECONDS=20 for CI's short run.
+FUZZ_SECONDS ?= 60
+fuzz: | $(BUILD)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_safetensors.c -o $(BUILD)/fuzz_safetensors $(LDLIBS)
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz_safetensors $(BUILD)/fuzz-corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 2>&1 | tail -3
 
 clean:
 	rm -rf $(BUILD)
