@@ -7237,7 +7237,20 @@ IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const 
     return r;
 }
 IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const char *prefix, int64_t step) {
-    return snprintf(buf, size, "%s/%s%08lld", parent, prefix ? prefix : "", (long long)step);
+    /* assembled by hand: snprintf with unbounded %s trips -Wformat-truncation in users' -Werror builds */
+    char digits[32];
+    size_t lp = strlen(parent), lx = prefix ? strlen(prefix) : 0, ld, total, at = 0;
+    ld = (size_t)snprintf(digits, sizeof digits, "%08lld", (long long)step);
+    total = lp + 1 + lx + ld;
+    if (size) {
+        size_t take;
+        take = IT__MIN(lp, size - 1 - at), memcpy(buf + at, parent, take), at += take;
+        if (at < size - 1) buf[at++] = '/';
+        take = IT__MIN(lx, size - 1 - at), memcpy(buf + at, prefix ? prefix : "", take), at += take;
+        take = IT__MIN(ld, size - 1 - at), memcpy(buf + at, digits, take), at += take;
+        buf[at] = 0;
+    }
+    return (int)total;
 }
 IT_API int it_checkpoint_tokenizer_path(const char *dir, char *buf, size_t size) {
     struct stat st;
