@@ -11,7 +11,7 @@ TEST_CFLAGS = $(OPT) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
 HEADERS = irontensor.h irontensor_metal.h
 
-EXAMPLES = autograd train
+EXAMPLES = autograd train generate
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
@@ -37,7 +37,7 @@ test-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
 
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
-test-cli: $(BUILD)/train $(BUILD)/it-tokens $(BUILD)/it-inspect
+test-cli: $(BUILD)/train $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-inspect
 	@echo "== tests/cli_test.sh"; bash tests/cli_test.sh $(BUILD)
 
 # Both headers, implementation included, in every language mode we promise, with and without
@@ -80,3 +80,7 @@ clean:
 train: $(BUILD)/train
 	$(BUILD)/train --data irontensor.h --tokenizer byte --dim 128 --layers 4 --heads 4 --ffn 384 \
 	  --steps 200 --batch 16 --seq 128 --lr 1e-3 --beta2 0.95 --save $(BUILD)/checkpoint
+
+# Samples from the checkpoint `make train` wrote.
+generate: $(BUILD)/generate
+	$(BUILD)/generate --checkpoint $(BUILD)/checkpoint --prompt "static " --max-new-tokens 200 --temperature 0.8

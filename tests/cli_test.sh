@@ -71,5 +71,20 @@ expect 0 "valid: yes" -- "$B/it-inspect" "$tmp/split-adamw"
 printf 'garbage' >"$tmp/split-adamw/config.json"
 expect 1 "config.json" -- "$B/it-inspect" "$tmp/split-adamw"
 
+# build/generate: greedy decoding is deterministic; bad checkpoints and flags are clear errors
+"$B/generate" --checkpoint "$tmp/split-lion" --prompt "int " --max-new-tokens 12 --greedy >"$tmp/g1" 2>/dev/null
+"$B/generate" --checkpoint "$tmp/split-lion" --prompt "int " --max-new-tokens 12 --greedy >"$tmp/g2" 2>/dev/null
+if cmp -s "$tmp/g1" "$tmp/g2" && [ "$(head -c 4 "$tmp/g1")" = "int " ] && [ "$(wc -c <"$tmp/g1")" -ge 6 ]; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "FAIL: greedy generation is not deterministic or lost the prompt"
+fi
+expect 0 "12 new tokens" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt "x" --max-new-tokens 12 --temperature 0.9 --top-k 5 --top-p 0.9
+expect 2 "--checkpoint DIR is required" -- "$B/generate" --prompt hi
+expect 1 "nowhere" -- "$B/generate" --checkpoint "$tmp/nowhere"
+expect 1 "config.json" -- "$B/generate" --checkpoint "$tmp/split-adamw"
+expect 1 "--top-p expects a number" -- "$B/generate" --checkpoint "$tmp/split-lion" --top-p 2
+expect 1 "at least one token" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt ""
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
