@@ -56,7 +56,9 @@ check-deps: $(BUILD)/test_planner
 	else echo "dependencies ok: libc, libm, pthreads only"; fi
 
 # The Metal kernels are proven on Linux by the emulator suite (tests/metal/metal.mk).
-test: test-compile test-unit test-cli check-deps check-shaders test-metal
+# Suites that live in their own fragments join when their fragment exists.
+FRAGMENT_TESTS = $(if $(wildcard tests/metal/backend.mk),test-metal-backend) $(if $(wildcard tests/parity/parity.mk),test-parity)
+test: test-compile test-unit test-cli check-deps check-shaders test-metal $(FRAGMENT_TESTS)
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
@@ -75,6 +77,8 @@ clean:
 	rm -rf $(BUILD)
 
 -include tests/metal/metal.mk
+-include tests/metal/backend.mk
+-include tests/parity/parity.mk
 
 # A small model on the library's own source: needs nothing but this repository.
 train: $(BUILD)/train
