@@ -1,7 +1,17 @@
 /* irontensor.h - v0.1.0 - train and run small language models from plain C. MIT licence at the end.
 
    IronTensor-C is a single-header library: tensors, a static graph with autograd, a liveness
-   memory planner and a threaded CPU backend. The Metal backend lives in irontensor_metal.h.
+   memory planner, a threaded CPU backend with a blocked SGEMM, Llama and GPT-2 models,
+   Lion/AdamW/SGD, learning-rate schedules, byte-level and BPE tokenizers, llm.c token files and
+   Hugging Face-readable safetensors checkpoints. The Metal backend lives in irontensor_metal.h.
+
+   SECTIONS (search for the banner, e.g. ">>planner")
+     declarations  >>results >>context >>tensors >>rng >>params >>graph >>models >>optimizers
+                   >>tokenizers >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
+                   >>cpu_kernels
+     implementation >>util >>cpu_kernels >>sgemm >>threads >>context >>tensors >>params >>graph
+                   >>autograd >>planner >>run >>cpu >>models >>optimizers >>tokenizers >>dataset
+                   >>schedules >>json >>crc32 >>safetensors >>ckfiles >>ckwrite >>ckread >>ckapi
 
    USAGE
      In exactly one C or C++ file:
@@ -53,8 +63,14 @@
      it_context_desc.n_threads sets the size of the CPU thread pool (0 = all cores). The library
      is not re-entrant on one context; separate contexts are independent.
 
+   CHECKPOINTS
+     A directory: config.json (Hugging Face keys), model.safetensors (Hugging Face names),
+     optimizer.safetensors and trainer_state.json (bit-exact resume), tokenizer.bin (BPE). Saves
+     are atomic, loads validate everything first. Details at the >>checkpoints banner.
+
    CHANGES
-     0.1.0  foundation: tensors, graph + autograd, planner, CPU backend, test suite.
+     0.1.0  tensors, graph + autograd, planner, CPU backend (SGEMM), models, optimizers,
+            schedules, tokenizers, datasets, checkpoints.
 */
 #ifndef IRONTENSOR_H
 #define IRONTENSOR_H
@@ -4088,16 +4104,38 @@ static uint32_t it__data_get_u32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32) so a file can be checked from Python too. */
-static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+/* >>crc32 ---------------------------------------------------------------------------------------
+   CRC-32 as zlib.crc32 (reflected 0xEDB88320), slicing by 8. The table lives with the caller (no
+   global state, nothing to race on). */
+typedef struct it__crc { uint32_t t[8][256]; } it__crc;
+static void it__crc_init(it__crc *c) {
+    unsigned i, k;
+    for (i = 0; i < 256; i++) {
+        uint32_t r = i;
+        for (k = 0; k < 8; k++) r = (r >> 1) ^ (0xEDB88320u & (0u - (r & 1u)));
+        c->t[0][i] = r;
     }
-    return c ^ 0xFFFFFFFFu;
+    for (i = 0; i < 256; i++)
+        for (k = 1; k < 8; k++) c->t[k][i] = (c->t[k - 1][i] >> 8) ^ c->t[0][c->t[k - 1][i] & 0xFF];
+}
+static uint32_t it__crc_update(const it__crc *c, uint32_t crc, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    crc = ~crc;
+    while (n >= 8) {
+        uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        crc = c->t[7][a & 0xFF] ^ c->t[6][(a >> 8) & 0xFF] ^ c->t[5][(a >> 16) & 0xFF] ^ c->t[4][a >> 24] ^
+              c->t[3][p[4]] ^ c->t[2][p[5]] ^ c->t[1][p[6]] ^ c->t[0][p[7]];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) crc = (crc >> 8) ^ c->t[0][(crc ^ *p++) & 0xFF];
+    return ~crc;
+}
+/* One-shot CRC-32 of a buffer (tokenizer files), so a file can be checked from Python too. */
+static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
+    it__crc table;
+    it__crc_init(&table);
+    return it__crc_update(&table, 0, p, n);
 }
 
 /* fopen for reading plus a one-byte probe: fopen succeeds on a directory on some systems and the
@@ -5672,33 +5710,6 @@ static void it__json_put_float(it__buf *b, float f) {
     it__buf_puts(b, tmp);
 }
 
-/* >>crc32 ---------------------------------------------------------------------------------------
-   CRC-32 as zlib.crc32 (reflected 0xEDB88320), slicing by 8. The table lives with the caller (no
-   global state, nothing to race on). */
-typedef struct it__crc { uint32_t t[8][256]; } it__crc;
-static void it__crc_init(it__crc *c) {
-    unsigned i, k;
-    for (i = 0; i < 256; i++) {
-        uint32_t r = i;
-        for (k = 0; k < 8; k++) r = (r >> 1) ^ (0xEDB88320u & (0u - (r & 1u)));
-        c->t[0][i] = r;
-    }
-    for (i = 0; i < 256; i++)
-        for (k = 1; k < 8; k++) c->t[k][i] = (c->t[k - 1][i] >> 8) ^ c->t[0][c->t[k - 1][i] & 0xFF];
-}
-static uint32_t it__crc_update(const it__crc *c, uint32_t crc, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    crc = ~crc;
-    while (n >= 8) {
-        uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        crc = c->t[7][a & 0xFF] ^ c->t[6][(a >> 8) & 0xFF] ^ c->t[5][(a >> 16) & 0xFF] ^ c->t[4][a >> 24] ^
-              c->t[3][p[4]] ^ c->t[2][p[5]] ^ c->t[1][p[6]] ^ c->t[0][p[7]];
-        p += 8;
-        n -= 8;
-    }
-    while (n--) crc = (crc >> 8) ^ c->t[0][(crc ^ *p++) & 0xFF];
-    return ~crc;
-}
 static void it__hex8(char *out, uint32_t v) {
     static const char hex[] = "0123456789abcdef";
     int i;
