@@ -369,7 +369,8 @@ enum {
     IT_MODEL_LAYER_PARAMS
 };
 
-/* Declares the model's parameters in ctx (before any graph is planned). */
+/* Declares the model's parameters in ctx (before any graph is planned). The context releases the
+   model when it is destroyed; it_model_destroy releases it earlier. */
 IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it_model **out);
 IT_API void it_model_destroy(it_model *m);
 /* Seeded init: weights ~ N(0, 0.02), residual output projections scaled by 1/sqrt(2 layers),
@@ -2195,6 +2196,8 @@ struct it_context {
     float *param_block, *grad_block;
     it_graph **graphs;
     int n_graphs, cap_graphs;
+    struct it__owned *owned; /* models and optimizers, released by it_context_destroy */
+    int n_owned, cap_owned;
     it_backend cpu;
     it_backend *backend;
 };
@@ -2222,6 +2225,24 @@ static void it__grow(it_context *ctx, void **array, int *cap, int need, size_t e
     it__free(ctx, *array);
     *array = bigger;
     *cap = new_cap;
+}
+
+/* Objects created through the context (models, optimizers) are released with it, so callers may
+   destroy them early but never have to. */
+typedef struct it__owned { void *object; void (*release)(void *object); } it__owned;
+static void it__own(it_context *ctx, void *object, void (*release)(void *)) {
+    it__grow(ctx, (void **)&ctx->owned, &ctx->cap_owned, ctx->n_owned + 1, sizeof(it__owned));
+    ctx->owned[ctx->n_owned].object = object;
+    ctx->owned[ctx->n_owned].release = release;
+    ctx->n_owned++;
+}
+static void it__disown(it_context *ctx, void *object) {
+    int i;
+    for (i = 0; i < ctx->n_owned; i++)
+        if (ctx->owned[i].object == object) {
+            ctx->owned[i] = ctx->owned[--ctx->n_owned];
+            return;
+        }
 }
 
 static void it__stderr_logger(it_log_level level, const char *message, void *user) {
@@ -2531,6 +2552,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     int i;
     if (!ctx) return;
     if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+    while (ctx->n_owned) ctx->owned[ctx->n_owned - 1].release(ctx->owned[ctx->n_owned - 1].object);
     while (ctx->n_graphs) it_graph_destroy(ctx->graphs[ctx->n_graphs - 1]);
     for (i = 0; i < ctx->n_params; i++) {
         it__free(ctx, ctx->params[i]->grad);
@@ -2542,6 +2564,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     it__pool_stop(&ctx->pool);
     it__free(ctx, ctx->params);
     it__free(ctx, ctx->graphs);
+    it__free(ctx, ctx->owned);
     it__free(ctx, ctx->threads);
     it__free(ctx, ctx->starts);
     alloc = ctx->alloc;
@@ -3852,11 +3875,13 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
         m->final_norm_bias = it__model_param(ctx, "ln_f.bias", 0, 1, C, 0);
         m->head = c.untied ? it__model_param(ctx, "lm_head.weight", 0, 2, c.vocab_size, C) : m->embed;
     }
+    it__own(ctx, m, (void (*)(void *))it_model_destroy);
     *out = m;
     return IT_OK;
 }
 IT_API void it_model_destroy(it_model *m) {
     if (!m) return;
+    it__disown(m->ctx, m);
     it__free(m->ctx, m->layer_params);
     it__free(m->ctx, m);
 }
@@ -4015,11 +4040,13 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
                                 opt->state_numel * sizeof(float));
     }
     memset(opt->state, 0, IT__MAX(opt->state_numel, 1) * sizeof(float));
+    it__own(ctx, opt, (void (*)(void *))it_optimizer_destroy);
     *out = opt;
     return IT_OK;
 }
 IT_API void it_optimizer_destroy(it_optimizer *opt) {
     if (!opt) return;
+    it__disown(opt->ctx, opt);
     opt->ctx->backend->buffer_free(opt->ctx->backend, opt->state);
     it__free(opt->ctx, opt);
 }
