@@ -6,18 +6,18 @@ CLANGXX ?= clang++
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -std=c99 -Wall -Wextra -Werror
-# the tests use fork/pipe (POSIX) on top of C99
-TEST_CFLAGS = $(OPT) -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g
+# the tests use fork, pipe, usleep (POSIX) on top of C99
+TEST_CFLAGS = $(OPT) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
 HEADERS = irontensor.h irontensor_metal.h
 
-EXAMPLES = autograd train bench
+EXAMPLES = autograd train generate bench
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: all examples test test-unit test-cli test-compile asan clean check-deps train generate bench
+.PHONY: all examples fuzz test test-unit test-cli test-compile asan clean check-deps train generate bench
 all: examples
-examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens
+examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-inspect
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -37,7 +37,7 @@ test-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
 
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
-test-cli: $(BUILD)/train $(BUILD)/it-tokens
+test-cli: $(BUILD)/train $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-inspect
 	@echo "== tests/cli_test.sh"; bash tests/cli_test.sh $(BUILD)
 
 # Both headers, implementation included, in every language mode we promise, with and without
@@ -56,7 +56,9 @@ check-deps: $(BUILD)/test_planner
 	else echo "dependencies ok: libc, libm, pthreads only"; fi
 
 # The Metal kernels are proven on Linux by the emulator suite (tests/metal/metal.mk).
-test: test-compile test-unit test-cli check-deps check-shaders test-metal
+# Suites that live in their own fragments join when their fragment exists.
+FRAGMENT_TESTS = $(if $(wildcard tests/metal/backend.mk),test-metal-backend) $(if $(wildcard tests/parity/parity.mk),test-parity)
+test: test-compile test-unit test-cli check-deps check-shaders test-metal $(FRAGMENT_TESTS)
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
@@ -64,10 +66,19 @@ asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-unit
 	$(MAKE) test-metal-asan
 
+# libFuzzer over the safetensors + JSON loader (clang). FUZZ_SECONDS=20 for CI's short run.
+FUZZ_SECONDS ?= 60
+fuzz: | $(BUILD)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_safetensors.c -o $(BUILD)/fuzz_safetensors $(LDLIBS)
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz_safetensors $(BUILD)/fuzz-corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 2>&1 | tail -3
+
 clean:
 	rm -rf $(BUILD)
 
 -include tests/metal/metal.mk
+-include tests/metal/backend.mk
+-include tests/parity/parity.mk
 
 # IronTensor's benchmark protocol (DESIGN §7): build/bench, PyTorch's torch_tiny.py (skipped when
 # torch is missing) and the GEMM benchmark (OpenBLAS beside ours when libopenblas-dev is installed),
@@ -84,3 +95,7 @@ bench: $(BUILD)/bench $(BUILD)/gemm_bench
 train: $(BUILD)/train
 	$(BUILD)/train --data irontensor.h --tokenizer byte --dim 128 --layers 4 --heads 4 --ffn 384 \
 	  --steps 200 --batch 16 --seq 128 --lr 1e-3 --beta2 0.95 --save $(BUILD)/checkpoint
+
+# Samples from the checkpoint `make train` wrote.
+generate: $(BUILD)/generate
+	$(BUILD)/generate --checkpoint $(BUILD)/checkpoint --prompt "static " --max-new-tokens 200 --temperature 0.8

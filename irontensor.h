@@ -1,7 +1,17 @@
 /* irontensor.h - v0.1.0 - train and run small language models from plain C. MIT licence at the end.
 
    IronTensor-C is a single-header library: tensors, a static graph with autograd, a liveness
-   memory planner and a threaded CPU backend. The Metal backend lives in irontensor_metal.h.
+   memory planner, a threaded CPU backend with a blocked SGEMM, Llama and GPT-2 models,
+   Lion/AdamW/SGD, learning-rate schedules, byte-level and BPE tokenizers, llm.c token files and
+   Hugging Face-readable safetensors checkpoints. The Metal backend lives in irontensor_metal.h.
+
+   SECTIONS (search for the banner, e.g. ">>planner")
+     declarations  >>results >>context >>tensors >>rng >>params >>graph >>models >>optimizers
+                   >>tokenizers >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
+                   >>cpu_kernels
+     implementation >>util >>cpu_kernels >>sgemm >>threads >>context >>tensors >>params >>graph
+                   >>autograd >>planner >>run >>cpu >>models >>optimizers >>tokenizers >>dataset
+                   >>schedules >>json >>crc32 >>safetensors >>ckfiles >>ckwrite >>ckread >>ckapi
 
    USAGE
      In exactly one C or C++ file:
@@ -53,8 +63,14 @@
      it_context_desc.n_threads sets the size of the CPU thread pool (0 = all cores). The library
      is not re-entrant on one context; separate contexts are independent.
 
+   CHECKPOINTS
+     A directory: config.json (Hugging Face keys), model.safetensors (Hugging Face names),
+     optimizer.safetensors and trainer_state.json (bit-exact resume), tokenizer.bin (BPE). Saves
+     are atomic, loads validate everything first. Details at the >>checkpoints banner.
+
    CHANGES
-     0.1.0  foundation: tensors, graph + autograd, planner, CPU backend, test suite.
+     0.1.0  tensors, graph + autograd, planner, CPU backend (SGEMM), models, optimizers,
+            schedules, tokenizers, datasets, checkpoints.
 */
 #ifndef IRONTENSOR_H
 #define IRONTENSOR_H
@@ -353,7 +369,8 @@ enum {
     IT_MODEL_LAYER_PARAMS
 };
 
-/* Declares the model's parameters in ctx (before any graph is planned). */
+/* Declares the model's parameters in ctx (before any graph is planned). The context releases the
+   model when it is destroyed; it_model_destroy releases it earlier. */
 IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it_model **out);
 IT_API void it_model_destroy(it_model *m);
 /* Seeded init: weights ~ N(0, 0.02), residual output projections scaled by 1/sqrt(2 layers),
@@ -598,6 +615,118 @@ IT_API const char *it_schedule_name(it_schedule_kind kind);
 IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
 
 /* ------------------------------------------------------------------------------------------------
+   >>checkpoints  a directory a Python user can open directly (DESIGN §6)
+
+   LAYOUT of a checkpoint directory DIR
+     config.json            Hugging Face LlamaConfig / GPT2Config keys (LlamaForCausalLM,
+                            GPT2LMHeadModel), plus "irontensor_version" and "irontensor_crc32".
+     model.safetensors      the weights, f32 (default) or bf16, Hugging Face names:
+                              Llama  model.embed_tokens.weight, model.layers.N.self_attn.{q,k,v,o}_proj.weight,
+                                     model.layers.N.mlp.{gate,up,down}_proj.weight,
+                                     model.layers.N.{input,post_attention}_layernorm.weight,
+                                     model.norm.weight, lm_head.weight (only when untied)
+                              GPT-2  transformer.{wte,wpe}.weight, transformer.h.N.ln_{1,2}.{weight,bias},
+                                     transformer.h.N.attn.c_attn.{weight,bias} ([C, 3C] and [3C]: columns
+                                     q | k | v, Conv1D [in, out] layout; the model keeps q, k, v apart and
+                                     the checkpoint fuses / splits them), transformer.h.N.attn.c_proj.*,
+                                     transformer.h.N.mlp.{c_fc,c_proj}.*, transformer.ln_f.*, lm_head.weight
+                                     (only when untied). Loads also accept the names without "transformer.".
+     optimizer.safetensors  (with an optimizer) f32 state under the parameter's checkpoint name:
+                            NAME.exp_avg and NAME.exp_avg_sq (AdamW), NAME.momentum (Lion, SGD).
+     trainer_state.json     (with a trainer state) it_trainer_state below, RNG words as decimal strings.
+     tokenizer.bin          (when it_checkpoint_options.tokenizer_path is set) a verbatim copy.
+
+   SAFETENSORS exactly as the Rust reference writes it: 8-byte little-endian header length N (a
+   multiple of 8: the JSON is padded with spaces), N bytes of JSON {"__metadata__": {string: string},
+   "name": {"dtype", "shape", "data_offsets": [begin, end]}, ...}, then the data. Tensors are
+   sorted by name (strcmp), their data contiguous from offset 0. __metadata__ holds "format": "pt"
+   (transformers requires it) and the integrity fields:
+     "irontensor.crc32_data"    CRC-32 (zlib.crc32) of the data region, 8 lowercase hex digits
+     "irontensor.crc32_header"  CRC-32 of the first 8 + N bytes with these 8 digits read as "00000000"
+   The JSON files carry "irontensor_crc32": CRC-32 of the whole file with its 8 digits read as zeros.
+   Loads verify every checksum present; files from other tools (no checksum) are accepted.
+
+   ATOMIC SAVES: everything is written into DIR.tmp-<pid>, each file and the directory fsynced; then
+   an existing DIR is renamed to DIR.old-<pid>, DIR.tmp-<pid> to DIR, the parent fsynced and the old
+   copy removed. A crash at any point leaves a whole checkpoint: DIR, or (crash between the two
+   renames) DIR.old-<pid>. Loads and it_checkpoint_read_* fall back to the newest DIR.old-* when DIR
+   is missing (read only, with a warning); it_checkpoint_recover renames it back, and every save
+   recovers and removes stale DIR.tmp-* / DIR.old-* first. One writer per DIR at a time.
+
+   LOADS validate everything before touching the model (header length against the file size, JSON
+   syntax and bounds, known dtypes, every expected tensor present exactly once with its shape, no
+   unknown tensor, offsets in order, non-overlapping and covering the data exactly, checksums, the
+   config against the model, the optimizer kind) and only then copy. Any failure returns an
+   it_result < 0 with the file, the tensor and the reason in it_context_last_error(); nothing is
+   modified. Loading holds the files in memory (about the size of the checkpoint).
+------------------------------------------------------------------------------------------------ */
+#define IT_CHECKPOINT_NAME_MAX 32
+
+typedef struct it_checkpoint_options {
+    it_dtype dtype;             /* model.safetensors: 0 or IT_F32 = f32, IT_BF16 = bf16 (state stays f32) */
+    const char *tokenizer_path; /* copied verbatim to DIR/tokenizer.bin; NULL = byte-level, none */
+} it_checkpoint_options;
+
+/* Everything a resumed run needs beyond the weights and the optimizer state. Saves happen at
+   optimizer-step boundaries (gradients are not saved), so accum_index is normally 0. */
+typedef struct it_trainer_state {
+    int64_t step;                /* optimizer steps completed = the next step to run (0-based) */
+    int64_t tokens_seen;
+    uint64_t seed;
+    int batch, seq;              /* micro-batch shape */
+    int accum_steps;             /* micro-batches per optimizer step (1 = none) */
+    int accum_index;             /* micro-batches already accumulated toward the next step */
+    it_optimizer_desc optimizer; /* kind and hyperparameters; written from opt->desc when opt is given */
+    char schedule[IT_CHECKPOINT_NAME_MAX]; /* "cosine", "wsd", ... */
+    float base_lr, min_lr_ratio, decay_frac;
+    int warmup_steps, total_steps;
+    it_rng data_rng;             /* data loader position: batches are a pure function of it */
+    it_rng rng;                  /* any other randomness of the run */
+    float best_val_loss;         /* NaN = none */
+} it_trainer_state;
+
+/* Writes DIR atomically (see above). opt and ts may be NULL (then optimizer.safetensors /
+   trainer_state.json are not written); o may be NULL (f32, no tokenizer). */
+IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt,
+                                    const it_trainer_state *ts, const char *dir, const it_checkpoint_options *o);
+/* config.json -> *out (so the model can be created before loading). Also reads plain Hugging Face
+   Llama / GPT-2 configs. */
+IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_model_config *out);
+/* trainer_state.json -> *out (so the optimizer can be created with the saved kind before loading). */
+IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *dir, it_trainer_state *out);
+/* Validates the whole checkpoint, then copies weights into m, state into opt (and opt->step) and
+   the trainer state into *ts. opt NULL: optimizer.safetensors is not read; opt given: it must exist
+   and match opt's kind. ts NULL: trainer_state.json is not read; ts given: it must exist. */
+IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *opt, it_trainer_state *ts,
+                                    const char *dir);
+/* The full validation of every file present, without a model (it-inspect). */
+IT_API it_result it_checkpoint_validate(it_context *ctx, const char *dir);
+/* When DIR is missing but DIR.old-* exists (a save was killed between its renames): renames the
+   newest back to DIR. Removes stale DIR.tmp-* and DIR.old-* directories. IT_OK when nothing to do. */
+IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir);
+/* Keep-last-K for --save-every: among the directories PARENT/PREFIX<digits> (the digits are the step,
+   as it_checkpoint_path writes them) removes all but the `keep` highest steps. keep < 1 is an error. */
+IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const char *prefix, int keep);
+/* "PARENT/PREFIX%08lld" into buf; returns what snprintf returns. */
+IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const char *prefix, int64_t step);
+/* Path of DIR/tokenizer.bin into buf and 1 when the file exists, else 0. */
+IT_API int it_checkpoint_tokenizer_path(const char *dir, char *buf, size_t size);
+
+/* One tensor of a safetensors file, for inspection. l2 is the L2 norm for F32/BF16/F16, else NaN. */
+typedef struct it_safetensors_tensor_info {
+    const char *name;  /* valid during the callback */
+    const char *dtype; /* "F32", "BF16", ... */
+    int ndim;
+    int64_t shape[8];
+    uint64_t offset_begin, offset_end; /* in the data region */
+    double l2;
+} it_safetensors_tensor_info;
+typedef void (*it_safetensors_fn)(const it_safetensors_tensor_info *info, void *user);
+/* Validates a safetensors file (structure and checksums) and calls fn for every tensor in file
+   order. fn may be NULL (validation only). */
+IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_safetensors_fn fn, void *user);
+
+/* ------------------------------------------------------------------------------------------------
    >>ops  the op list: one X-macro, so enum and names cannot drift
 ------------------------------------------------------------------------------------------------ */
 #define IT_OP_LIST(X)          \
@@ -795,6 +924,10 @@ IT_API int it_cpu_argmax(const float *x, int n);
 #include <pthread.h>
 #include <unistd.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <dirent.h>
 
 /* >>util ---------------------------------------------------------------------------------------- */
 #if defined(IT_MALLOC) != defined(IT_FREE)
@@ -2322,6 +2455,8 @@ struct it_context {
     float *param_block, *grad_block;
     it_graph **graphs;
     int n_graphs, cap_graphs;
+    struct it__owned *owned; /* models and optimizers, released by it_context_destroy */
+    int n_owned, cap_owned;
     it_backend cpu;
     it_backend *backend;
 };
@@ -2349,6 +2484,24 @@ static void it__grow(it_context *ctx, void **array, int *cap, int need, size_t e
     it__free(ctx, *array);
     *array = bigger;
     *cap = new_cap;
+}
+
+/* Objects created through the context (models, optimizers) are released with it, so callers may
+   destroy them early but never have to. */
+typedef struct it__owned { void *object; void (*release)(void *object); } it__owned;
+static void it__own(it_context *ctx, void *object, void (*release)(void *)) {
+    it__grow(ctx, (void **)&ctx->owned, &ctx->cap_owned, ctx->n_owned + 1, sizeof(it__owned));
+    ctx->owned[ctx->n_owned].object = object;
+    ctx->owned[ctx->n_owned].release = release;
+    ctx->n_owned++;
+}
+static void it__disown(it_context *ctx, void *object) {
+    int i;
+    for (i = 0; i < ctx->n_owned; i++)
+        if (ctx->owned[i].object == object) {
+            ctx->owned[i] = ctx->owned[--ctx->n_owned];
+            return;
+        }
 }
 
 static void it__stderr_logger(it_log_level level, const char *message, void *user) {
@@ -2658,6 +2811,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     int i;
     if (!ctx) return;
     if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+    while (ctx->n_owned) ctx->owned[ctx->n_owned - 1].release(ctx->owned[ctx->n_owned - 1].object);
     while (ctx->n_graphs) it_graph_destroy(ctx->graphs[ctx->n_graphs - 1]);
     for (i = 0; i < ctx->n_params; i++) {
         it__free(ctx, ctx->params[i]->grad);
@@ -2669,6 +2823,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     it__pool_stop(&ctx->pool);
     it__free(ctx, ctx->params);
     it__free(ctx, ctx->graphs);
+    it__free(ctx, ctx->owned);
     it__free(ctx, ctx->threads);
     it__free(ctx, ctx->starts);
     alloc = ctx->alloc;
@@ -3975,11 +4130,13 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
         m->final_norm_bias = it__model_param(ctx, "ln_f.bias", 0, 1, C, 0);
         m->head = c.untied ? it__model_param(ctx, "lm_head.weight", 0, 2, c.vocab_size, C) : m->embed;
     }
+    it__own(ctx, m, (void (*)(void *))it_model_destroy);
     *out = m;
     return IT_OK;
 }
 IT_API void it_model_destroy(it_model *m) {
     if (!m) return;
+    it__disown(m->ctx, m);
     it__free(m->ctx, m->layer_params);
     it__free(m->ctx, m);
 }
@@ -4291,11 +4448,13 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
                                 opt->state_numel * sizeof(float));
     }
     memset(opt->state, 0, IT__MAX(opt->state_numel, 1) * sizeof(float));
+    it__own(ctx, opt, (void (*)(void *))it_optimizer_destroy);
     *out = opt;
     return IT_OK;
 }
 IT_API void it_optimizer_destroy(it_optimizer *opt) {
     if (!opt) return;
+    it__disown(opt->ctx, opt);
     opt->ctx->backend->buffer_free(opt->ctx->backend, opt->state);
     it__free(opt->ctx, opt);
 }
@@ -4380,16 +4539,38 @@ static uint32_t it__data_get_u32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32) so a file can be checked from Python too. */
-static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+/* >>crc32 ---------------------------------------------------------------------------------------
+   CRC-32 as zlib.crc32 (reflected 0xEDB88320), slicing by 8. The table lives with the caller (no
+   global state, nothing to race on). */
+typedef struct it__crc { uint32_t t[8][256]; } it__crc;
+static void it__crc_init(it__crc *c) {
+    unsigned i, k;
+    for (i = 0; i < 256; i++) {
+        uint32_t r = i;
+        for (k = 0; k < 8; k++) r = (r >> 1) ^ (0xEDB88320u & (0u - (r & 1u)));
+        c->t[0][i] = r;
     }
-    return c ^ 0xFFFFFFFFu;
+    for (i = 0; i < 256; i++)
+        for (k = 1; k < 8; k++) c->t[k][i] = (c->t[k - 1][i] >> 8) ^ c->t[0][c->t[k - 1][i] & 0xFF];
+}
+static uint32_t it__crc_update(const it__crc *c, uint32_t crc, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    crc = ~crc;
+    while (n >= 8) {
+        uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        crc = c->t[7][a & 0xFF] ^ c->t[6][(a >> 8) & 0xFF] ^ c->t[5][(a >> 16) & 0xFF] ^ c->t[4][a >> 24] ^
+              c->t[3][p[4]] ^ c->t[2][p[5]] ^ c->t[1][p[6]] ^ c->t[0][p[7]];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) crc = (crc >> 8) ^ c->t[0][(crc ^ *p++) & 0xFF];
+    return ~crc;
+}
+/* One-shot CRC-32 of a buffer (tokenizer files), so a file can be checked from Python too. */
+static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
+    it__crc table;
+    it__crc_init(&table);
+    return it__crc_update(&table, 0, p, n);
 }
 
 /* fopen for reading plus a one-byte probe: fopen succeeds on a directory on some systems and the
@@ -5508,6 +5689,2058 @@ IT_API float it_schedule_lr(const it_schedule *s, int step) {
     p = total > warm ? (double)(step - warm) / (double)(total - warm) : 1.0;
     if (kind == IT_SCHEDULE_LINEAR) return (float)(base - (base - floor_lr) * p);
     return (float)(floor_lr + (base - floor_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * p))); /* cosine */
+}
+
+/* >>checkpoints ---------------------------------------------------------------------------------
+   Implementation of the checkpoint section: a strict bounded JSON reader/writer (>>json), CRC-32,
+   safetensors parsing and writing (>>safetensors), the name map between model parameters and
+   checkpoint tensors, atomic directory saves and validating loads. POSIX file calls only. */
+
+#define IT__JSON_MAX_DEPTH 32
+#define IT__JSON_MAX_STRING 65536
+#define IT__JSON_MAX_NUMBER 400
+#define IT__ST_MAX_HEADER 100000000u /* as the Rust reference: 100 MB */
+#define IT__ST_MAX_DIMS 8
+#define IT__CK_CHUNK (1u << 20)     /* floats per chunk while streaming tensor data */
+#define IT__CK_MAX_JSON_FILE (16u << 20)
+
+/* >>json ----------------------------------------------------------------------------------------
+   A DOM in one array: values refer to children by index. Strings are decoded into one arena (never
+   larger than the text). Strict RFC 8259: no trailing commas, comments, NaN, leading zeros, lone
+   surrogates, invalid UTF-8 or control characters; duplicate keys and trailing garbage are errors.
+   Bounded: depth IT__JSON_MAX_DEPTH, strings IT__JSON_MAX_STRING bytes; \u0000 is rejected (keys
+   and values are C strings). */
+enum { IT__J_NULL = 1, IT__J_FALSE, IT__J_TRUE, IT__J_NUM, IT__J_STR, IT__J_ARR, IT__J_OBJ };
+typedef struct it__jv {
+    int type;
+    int n;           /* children of arrays and objects */
+    int first, next; /* first child, next sibling; -1 for none */
+    const char *key; /* decoded member name (children of objects) */
+    const char *str; /* decoded string */
+    size_t len;      /* decoded string length */
+    double num;
+    int64_t i64;
+    int is_int;      /* integer syntax that fits int64 */
+    size_t raw_begin, raw_end; /* the value's bytes in the text */
+} it__jv;
+typedef struct it__json {
+    it__jv *v;
+    int n, cap;
+    char *arena;
+    size_t arena_used;
+    const char *text;
+    size_t len, pos;
+    char err[200];
+} it__json;
+
+static void it__json_free(it__json *j) {
+    if (j->v) IT__FREE(j->v);
+    if (j->arena) IT__FREE(j->arena);
+    j->v = NULL;
+    j->arena = NULL;
+    j->n = j->cap = 0;
+}
+static int it__jerr(it__json *j, const char *what) {
+    if (!j->err[0]) snprintf(j->err, sizeof j->err, "%s at byte %lu", what, (unsigned long)j->pos);
+    return -1;
+}
+static int it__jnew(it__json *j, int type) {
+    it__jv *bigger;
+    if (j->n == j->cap) {
+        int cap = j->cap ? j->cap * 2 : 64;
+        if (j->cap > (1 << 28)) return it__jerr(j, "too many JSON values");
+        bigger = (it__jv *)IT__MALLOC(sizeof(it__jv) * (size_t)cap);
+        if (!bigger) return it__jerr(j, "out of memory");
+        if (j->v) {
+            memcpy(bigger, j->v, sizeof(it__jv) * (size_t)j->n);
+            IT__FREE(j->v);
+        }
+        j->v = bigger;
+        j->cap = cap;
+    }
+    memset(&j->v[j->n], 0, sizeof(it__jv));
+    j->v[j->n].type = type;
+    j->v[j->n].first = j->v[j->n].next = -1;
+    j->v[j->n].raw_begin = j->pos;
+    return j->n++;
+}
+static void it__jws(it__json *j) {
+    while (j->pos < j->len) {
+        char c = j->text[j->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        j->pos++;
+    }
+}
+static int it__jhex4(it__json *j, unsigned *out) {
+    unsigned v = 0;
+    int i;
+    if (j->len - j->pos < 4) return it__jerr(j, "truncated \\u escape");
+    for (i = 0; i < 4; i++) {
+        char c = j->text[j->pos++];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return it__jerr(j, "bad hex digit in \\u escape");
+    }
+    *out = v;
+    return 0;
+}
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid (overlong, surrogate, > U+10FFFF). */
+static int it__utf8_len(const unsigned char *p, size_t n) {
+    unsigned c = p[0];
+    int len, i;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (n < (size_t)len) return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return len;
+}
+/* Parses a string at j->pos (on the quote) into the arena. */
+static int it__jstring(it__json *j, const char **out, size_t *out_len) {
+    char *dst = j->arena + j->arena_used;
+    size_t n = 0;
+    j->pos++; /* opening quote */
+    for (;;) {
+        unsigned char c;
+        if (j->pos >= j->len) return it__jerr(j, "unterminated string");
+        if (n > IT__JSON_MAX_STRING) return it__jerr(j, "string longer than 64 KiB");
+        c = (unsigned char)j->text[j->pos];
+        if (c == '"') {
+            j->pos++;
+            break;
+        }
+        if (c < 0x20) return it__jerr(j, "control character in string");
+        if (c == '\\') {
+            unsigned cp;
+            if (++j->pos >= j->len) return it__jerr(j, "unterminated escape");
+            c = (unsigned char)j->text[j->pos++];
+            switch (c) {
+            case '"': dst[n++] = '"'; continue;
+            case '\\': dst[n++] = '\\'; continue;
+            case '/': dst[n++] = '/'; continue;
+            case 'b': dst[n++] = '\b'; continue;
+            case 'f': dst[n++] = '\f'; continue;
+            case 'n': dst[n++] = '\n'; continue;
+            case 'r': dst[n++] = '\r'; continue;
+            case 't': dst[n++] = '\t'; continue;
+            case 'u': break;
+            default: j->pos--; return it__jerr(j, "bad escape in string");
+            }
+            if (it__jhex4(j, &cp)) return -1;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return it__jerr(j, "lone low surrogate in string");
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo;
+                if (j->len - j->pos < 2 || j->text[j->pos] != '\\' || j->text[j->pos + 1] != 'u')
+                    return it__jerr(j, "high surrogate without its low half");
+                j->pos += 2;
+                if (it__jhex4(j, &lo)) return -1;
+                if (lo < 0xDC00 || lo > 0xDFFF) return it__jerr(j, "high surrogate without its low half");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (cp == 0) return it__jerr(j, "\\u0000 in string (not supported)");
+            if (cp < 0x80) dst[n++] = (char)cp;
+            else if (cp < 0x800) {
+                dst[n++] = (char)(0xC0 | (cp >> 6));
+                dst[n++] = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                dst[n++] = (char)(0xE0 | (cp >> 12));
+                dst[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                dst[n++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                dst[n++] = (char)(0xF0 | (cp >> 18));
+                dst[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                dst[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                dst[n++] = (char)(0x80 | (cp & 0x3F));
+            }
+        } else if (c < 0x80) {
+            dst[n++] = (char)c;
+            j->pos++;
+        } else {
+            int k = it__utf8_len((const unsigned char *)j->text + j->pos, j->len - j->pos);
+            if (!k) return it__jerr(j, "invalid UTF-8 in string");
+            memcpy(dst + n, j->text + j->pos, (size_t)k);
+            n += (size_t)k;
+            j->pos += (size_t)k;
+        }
+    }
+    if (n > IT__JSON_MAX_STRING) return it__jerr(j, "string longer than 64 KiB");
+    dst[n] = 0; /* decoded + NUL never exceeds the raw bytes (quotes included) */
+    j->arena_used += n + 1;
+    *out = dst;
+    *out_len = n;
+    return 0;
+}
+static int it__jnumber(it__json *j, int idx) {
+    char buf[IT__JSON_MAX_NUMBER + 1];
+    size_t start = j->pos, k;
+    int is_int = 1;
+    const char *t = j->text;
+    if (j->pos < j->len && t[j->pos] == '-') j->pos++;
+    if (j->pos >= j->len) return it__jerr(j, "truncated number");
+    if (t[j->pos] == '0') j->pos++;
+    else if (t[j->pos] >= '1' && t[j->pos] <= '9')
+        while (j->pos < j->len && t[j->pos] >= '0' && t[j->pos] <= '9') j->pos++;
+    else
+        return it__jerr(j, "bad number");
+    if (j->pos < j->len && t[j->pos] == '.') {
+        is_int = 0;
+        j->pos++;
+        if (j->pos >= j->len || t[j->pos] < '0' || t[j->pos] > '9') return it__jerr(j, "digit expected after '.'");
+        while (j->pos < j->len && t[j->pos] >= '0' && t[j->pos] <= '9') j->pos++;
+    }
+    if (j->pos < j->len && (t[j->pos] == 'e' || t[j->pos] == 'E')) {
+        is_int = 0;
+        j->pos++;
+        if (j->pos < j->len && (t[j->pos] == '+' || t[j->pos] == '-')) j->pos++;
+        if (j->pos >= j->len || t[j->pos] < '0' || t[j->pos] > '9') return it__jerr(j, "digit expected in exponent");
+        while (j->pos < j->len && t[j->pos] >= '0' && t[j->pos] <= '9') j->pos++;
+    }
+    if (j->pos - start > IT__JSON_MAX_NUMBER) return it__jerr(j, "number too long");
+    memcpy(buf, t + start, j->pos - start);
+    buf[j->pos - start] = 0;
+    j->v[idx].num = strtod(buf, NULL);
+    if (!isfinite(j->v[idx].num)) return it__jerr(j, "number out of range");
+    if (is_int) { /* exact int64 when it fits */
+        uint64_t u = 0;
+        int neg = buf[0] == '-', ok = 1;
+        for (k = (size_t)neg; buf[k]; k++) {
+            unsigned d = (unsigned)(buf[k] - '0');
+            if (u > (UINT64_MAX - d) / 10) { ok = 0; break; }
+            u = u * 10 + d;
+        }
+        if (ok && (neg ? u <= (uint64_t)INT64_MAX + 1 : u <= (uint64_t)INT64_MAX)) {
+            j->v[idx].is_int = 1;
+            j->v[idx].i64 = neg ? (u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u) : (int64_t)u;
+        }
+    }
+    return 0;
+}
+static int it__jkeycmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int it__jvalue(it__json *j, int depth);
+static int it__jcontainer(it__json *j, int idx, int depth) {
+    int is_obj = j->v[idx].type == IT__J_OBJ, last = -1;
+    char close = is_obj ? '}' : ']';
+    if (depth >= IT__JSON_MAX_DEPTH) return it__jerr(j, "nesting deeper than 32");
+    j->pos++;
+    it__jws(j);
+    if (j->pos < j->len && j->text[j->pos] == close) {
+        j->pos++;
+        return 0;
+    }
+    for (;;) {
+        const char *key = NULL;
+        size_t klen;
+        int child;
+        it__jws(j);
+        if (is_obj) {
+            if (j->pos >= j->len || j->text[j->pos] != '"') return it__jerr(j, "member name expected");
+            if (it__jstring(j, &key, &klen)) return -1;
+            it__jws(j);
+            if (j->pos >= j->len || j->text[j->pos] != ':') return it__jerr(j, "':' expected");
+            j->pos++;
+            it__jws(j);
+        }
+        child = it__jvalue(j, depth + 1);
+        if (child < 0) return -1;
+        j->v[child].key = key;
+        if (last < 0) j->v[idx].first = child;
+        else j->v[last].next = child;
+        last = child;
+        if (j->v[idx].n == INT32_MAX) return it__jerr(j, "too many members");
+        j->v[idx].n++;
+        it__jws(j);
+        if (j->pos >= j->len) return it__jerr(j, "unterminated array or object");
+        if (j->text[j->pos] == ',') {
+            j->pos++;
+            continue;
+        }
+        if (j->text[j->pos] == close) {
+            j->pos++;
+            break;
+        }
+        return it__jerr(j, is_obj ? "',' or '}' expected" : "',' or ']' expected");
+    }
+    if (is_obj && j->v[idx].n > 1) { /* duplicate keys: sort the names, compare neighbours */
+        const char **keys = (const char **)IT__MALLOC(sizeof(char *) * (size_t)j->v[idx].n);
+        int c, i = 0, dup = 0;
+        if (!keys) return it__jerr(j, "out of memory");
+        for (c = j->v[idx].first; c >= 0; c = j->v[c].next) keys[i++] = j->v[c].key;
+        qsort(keys, (size_t)i, sizeof(char *), it__jkeycmp);
+        for (c = 1; c < i && !dup; c++) dup = strcmp(keys[c - 1], keys[c]) == 0;
+        if (dup) {
+            size_t p = j->pos;
+            j->pos = j->v[idx].raw_begin;
+            snprintf(j->err, sizeof j->err, "duplicate key \"%.60s\" in the object at byte %lu", keys[c - 1],
+                     (unsigned long)j->pos);
+            j->pos = p;
+        }
+        IT__FREE((void *)keys);
+        if (dup) return -1;
+    }
+    return 0;
+}
+static int it__jvalue(it__json *j, int depth) {
+    int idx;
+    char c;
+    if (j->pos >= j->len) {
+        it__jerr(j, "value expected");
+        return -1;
+    }
+    c = j->text[j->pos];
+    idx = it__jnew(j, c == '{' ? IT__J_OBJ : c == '[' ? IT__J_ARR : c == '"' ? IT__J_STR : IT__J_NUM);
+    if (idx < 0) return -1;
+    if (c == '{' || c == '[') {
+        if (it__jcontainer(j, idx, depth)) return -1;
+    } else if (c == '"') {
+        const char *s;
+        size_t n;
+        if (it__jstring(j, &s, &n)) return -1;
+        j->v[idx].str = s;
+        j->v[idx].len = n;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        if (it__jnumber(j, idx)) return -1;
+    } else {
+        static const char *const words[3] = {"null", "false", "true"};
+        static const int types[3] = {IT__J_NULL, IT__J_FALSE, IT__J_TRUE};
+        int w;
+        for (w = 0; w < 3; w++) {
+            size_t wl = strlen(words[w]);
+            if (j->len - j->pos >= wl && memcmp(j->text + j->pos, words[w], wl) == 0) {
+                j->v[idx].type = types[w];
+                j->pos += wl;
+                break;
+            }
+        }
+        if (w == 3) {
+            it__jerr(j, "unexpected character");
+            return -1;
+        }
+    }
+    j->v[idx].raw_end = j->pos;
+    return idx;
+}
+/* Parses text[0, len) completely; 0 on success, else -1 with j->err. The root is value 0. */
+static int it__json_parse(it__json *j, const char *text, size_t len) {
+    memset(j, 0, sizeof *j);
+    j->text = text;
+    j->len = len;
+    j->arena = (char *)IT__MALLOC(len + 1);
+    if (!j->arena) return it__jerr(j, "out of memory");
+    it__jws(j);
+    if (it__jvalue(j, 0) < 0) return -1;
+    it__jws(j);
+    if (j->pos != len) return it__jerr(j, "trailing characters after the JSON value");
+    return 0;
+}
+/* Member `key` of object value obj, -1 if absent. */
+static int it__jget(const it__json *j, int obj, const char *key) {
+    int c;
+    if (obj < 0 || j->v[obj].type != IT__J_OBJ) return -1;
+    for (c = j->v[obj].first; c >= 0; c = j->v[c].next)
+        if (strcmp(j->v[c].key, key) == 0) return c;
+    return -1;
+}
+
+/* Growable output buffer for the writers; a failed allocation sticks in `failed`. */
+typedef struct it__buf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} it__buf;
+static void it__buf_put(it__buf *b, const void *s, size_t n) {
+    if (b->failed) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *q;
+        while (cap < b->n + n + 1) cap *= 2;
+        q = (char *)IT__MALLOC(cap);
+        if (!q) {
+            b->failed = 1;
+            return;
+        }
+        if (b->p) {
+            memcpy(q, b->p, b->n);
+            IT__FREE(b->p);
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+static void it__buf_puts(it__buf *b, const char *s) { it__buf_put(b, s, strlen(s)); }
+static void it__buf_printf(it__buf *b, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        b->failed = 1; /* only short numbers and names are formatted */
+        return;
+    }
+    it__buf_put(b, tmp, (size_t)n);
+}
+static void it__buf_free(it__buf *b) {
+    if (b->p) IT__FREE(b->p);
+    memset(b, 0, sizeof *b);
+}
+/* A JSON string literal: quotes, \" \\ and control characters escaped, UTF-8 passed through. */
+static void it__json_put_string(it__buf *b, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    it__buf_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[7];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            it__buf_put(b, esc, 2);
+        } else if (c == '\n') it__buf_puts(b, "\\n");
+        else if (c == '\t') it__buf_puts(b, "\\t");
+        else if (c == '\r') it__buf_puts(b, "\\r");
+        else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            it__buf_put(b, esc, 6);
+        } else
+            it__buf_put(b, s, 1);
+    }
+    it__buf_put(b, "\"", 1);
+}
+/* The shortest decimal that reads back as the same float; null for NaN and infinities. */
+static void it__json_put_float(it__buf *b, float f) {
+    char tmp[48];
+    int prec;
+    if (!isfinite(f)) {
+        it__buf_puts(b, "null");
+        return;
+    }
+    if (f == floorf(f) && fabsf(f) < 1e9f) { /* 10000.0, not 1e+04 */
+        snprintf(tmp, sizeof tmp, "%.1f", (double)f);
+        it__buf_puts(b, tmp);
+        return;
+    }
+    for (prec = 1; prec <= 9; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+        if ((float)strtod(tmp, NULL) == f) break;
+    }
+    it__buf_puts(b, tmp);
+}
+
+static void it__hex8(char *out, uint32_t v) {
+    static const char hex[] = "0123456789abcdef";
+    int i;
+    for (i = 7; i >= 0; i--, v >>= 4) out[i] = hex[v & 15];
+}
+/* Exactly 8 lowercase hex digits. */
+static int it__parse_hex8(const char *s, size_t len, uint32_t *out) {
+    uint32_t v = 0;
+    size_t i;
+    if (len != 8) return -1;
+    for (i = 0; i < 8; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* >>safetensors ------------------------------------------------------------------------------- */
+typedef struct it__st_dtype { const char *name; int size; } it__st_dtype;
+static const it__st_dtype it__st_dtypes[] = {
+    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"F8_E8M0", 1}, {"I16", 2}, {"U16", 2},
+    {"F16", 2}, {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4}, {"F64", 8}, {"I64", 8}, {"U64", 8},
+};
+#define IT__ST_N_DTYPES ((int)(sizeof it__st_dtypes / sizeof it__st_dtypes[0]))
+
+typedef struct it__st_tensor {
+    const char *name;
+    int dtype; /* index into it__st_dtypes */
+    int ndim;
+    uint64_t shape[IT__ST_MAX_DIMS];
+    uint64_t numel, begin, end;
+    int used; /* matched while loading */
+} it__st_tensor;
+typedef struct it__st_file {
+    const char *label; /* "DIR/model.safetensors", for messages */
+    unsigned char *buf;
+    size_t size;
+    it__json json;
+    int meta; /* JSON index of __metadata__, -1 if none */
+    it__st_tensor *t;
+    int n_t;
+    const unsigned char *data;
+    uint64_t data_len;
+} it__st_file;
+
+static void it__st_free(it__st_file *f) {
+    it__json_free(&f->json);
+    if (f->t) IT__FREE(f->t);
+    if (f->buf) IT__FREE(f->buf);
+    f->t = NULL;
+    f->buf = NULL;
+}
+static int it__st_cmp_offset(const void *a, const void *b) {
+    const it__st_tensor *x = *(const it__st_tensor *const *)a, *y = *(const it__st_tensor *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+/* __metadata__ value for key, NULL if absent. */
+static const it__jv *it__st_meta(const it__st_file *f, const char *key) {
+    int i = it__jget(&f->json, f->meta, key);
+    return i < 0 ? NULL : &f->json.v[i];
+}
+/* Non-negative JSON integer that fits uint64 (and 2^53 so every reader agrees). */
+static int it__j_u64(const it__jv *v, uint64_t *out) {
+    if (v->type != IT__J_NUM || !v->is_int || v->i64 < 0 || v->i64 > ((int64_t)1 << 53)) return -1;
+    *out = (uint64_t)v->i64;
+    return 0;
+}
+
+/* Parses and validates a whole safetensors file held in f->buf[0, f->size): header bounds, JSON,
+   every entry, offsets (sorted, contiguous from 0, covering the data exactly) and the irontensor
+   checksums when present. f->buf stays owned by f. */
+static it_result it__st_parse(it_context *ctx, it__st_file *f) {
+    const char *L = f->label;
+    uint64_t N = 0;
+    int i, c, root, ti = 0;
+    it__st_tensor **order = NULL;
+    const it__jv *hcrc, *dcrc;
+    it_result r = IT_ERR_FORMAT;
+    f->meta = -1;
+    if (f->size < 8) return it_context_error(ctx, IT_ERR_FORMAT, "%s: %lu bytes, too short for the 8-byte header length", L, (unsigned long)f->size);
+    for (i = 7; i >= 0; i--) N = N << 8 | f->buf[i];
+    if (N > IT__ST_MAX_HEADER) return it_context_error(ctx, IT_ERR_FORMAT, "%s: header length %llu exceeds the 100 MB limit", L, (unsigned long long)N);
+    if (N > f->size - 8)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: header length %llu runs past the end of the %lu-byte file", L,
+                                (unsigned long long)N, (unsigned long)f->size);
+    if (N < 2 || f->buf[8] != '{') return it_context_error(ctx, IT_ERR_FORMAT, "%s: the header does not start with '{'", L);
+    if (it__json_parse(&f->json, (const char *)f->buf + 8, (size_t)N))
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: header JSON: %s", L, f->json.err);
+    root = 0;
+    f->data = f->buf + 8 + N;
+    f->data_len = (uint64_t)f->size - 8 - N;
+    if (f->json.v[root].n > 0) {
+        f->t = (it__st_tensor *)IT__MALLOC(sizeof(it__st_tensor) * (size_t)f->json.v[root].n);
+        order = (it__st_tensor **)IT__MALLOC(sizeof(it__st_tensor *) * (size_t)f->json.v[root].n);
+        if (!f->t || !order) {
+            r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %d tensors", L, f->json.v[root].n);
+            goto done;
+        }
+    }
+    for (c = f->json.v[root].first; c >= 0; c = f->json.v[c].next) {
+        const it__jv *e = &f->json.v[c];
+        it__st_tensor *t;
+        int m, dt, sh, off, d;
+        uint64_t bytes;
+        if (strcmp(e->key, "__metadata__") == 0) {
+            if (e->type != IT__J_OBJ) {
+                it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ is not an object", L);
+                goto done;
+            }
+            for (m = e->first; m >= 0; m = f->json.v[m].next)
+                if (f->json.v[m].type != IT__J_STR) {
+                    it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ value '%.80s' is not a string", L, f->json.v[m].key);
+                    goto done;
+                }
+            f->meta = c;
+            continue;
+        }
+        t = &f->t[ti];
+        memset(t, 0, sizeof *t);
+        t->name = e->key;
+        if (e->type != IT__J_OBJ) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': entry is not an object", L, e->key);
+            goto done;
+        }
+        dt = it__jget(&f->json, c, "dtype");
+        sh = it__jget(&f->json, c, "shape");
+        off = it__jget(&f->json, c, "data_offsets");
+        if (dt < 0 || sh < 0 || off < 0 || e->n != 3) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': needs exactly dtype, shape and data_offsets", L, e->key);
+            goto done;
+        }
+        t->dtype = -1;
+        if (f->json.v[dt].type == IT__J_STR)
+            for (d = 0; d < IT__ST_N_DTYPES; d++)
+                if (strcmp(f->json.v[dt].str, it__st_dtypes[d].name) == 0) t->dtype = d;
+        if (t->dtype < 0) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': unknown dtype %.40s", L, e->key,
+                             f->json.v[dt].type == IT__J_STR ? f->json.v[dt].str : "(not a string)");
+            goto done;
+        }
+        if (f->json.v[sh].type != IT__J_ARR || f->json.v[sh].n > IT__ST_MAX_DIMS) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape is not an array of at most 8 sizes", L, e->key);
+            goto done;
+        }
+        t->numel = 1;
+        for (d = f->json.v[sh].first; d >= 0; d = f->json.v[d].next) {
+            uint64_t s;
+            if (it__j_u64(&f->json.v[d], &s)) {
+                it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape holds a non-integer or negative size", L, e->key);
+                goto done;
+            }
+            if (s && t->numel > ((uint64_t)1 << 53) / s) {
+                it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape overflows", L, e->key);
+                goto done;
+            }
+            t->shape[t->ndim++] = s;
+            t->numel *= s;
+        }
+        if (f->json.v[off].type != IT__J_ARR || f->json.v[off].n != 2 ||
+            it__j_u64(&f->json.v[f->json.v[off].first], &t->begin) ||
+            it__j_u64(&f->json.v[f->json.v[f->json.v[off].first].next], &t->end)) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data_offsets must be two non-negative integers", L, e->key);
+            goto done;
+        }
+        bytes = t->numel * (uint64_t)it__st_dtypes[t->dtype].size;
+        if (t->end < t->begin || t->end - t->begin != bytes) {
+            it_context_error(ctx, IT_ERR_FORMAT,
+                             "%s: tensor '%.80s': data_offsets [%llu, %llu] do not hold %llu elements of %s (%llu bytes)", L,
+                             e->key, (unsigned long long)t->begin, (unsigned long long)t->end, (unsigned long long)t->numel,
+                             it__st_dtypes[t->dtype].name, (unsigned long long)bytes);
+            goto done;
+        }
+        if (t->end > f->data_len) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data_offsets end %llu beyond the %llu-byte data region", L,
+                             e->key, (unsigned long long)t->end, (unsigned long long)f->data_len);
+            goto done;
+        }
+        order[ti] = t;
+        ti++;
+    }
+    f->n_t = ti;
+    if (ti > 1) qsort(order, (size_t)ti, sizeof(it__st_tensor *), it__st_cmp_offset);
+    {
+        uint64_t at = 0;
+        for (i = 0; i < ti; i++) {
+            if (order[i]->begin != at) {
+                it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data starts at %llu, expected %llu (%s)", L,
+                                 order[i]->name, (unsigned long long)order[i]->begin, (unsigned long long)at,
+                                 order[i]->begin < at ? "overlaps the previous tensor" : "gap before it");
+                goto done;
+            }
+            at = order[i]->end;
+        }
+        if (at != f->data_len) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensors cover %llu bytes but the data region holds %llu (%s)", L,
+                             (unsigned long long)at, (unsigned long long)f->data_len,
+                             at < f->data_len ? "trailing bytes" : "truncated");
+            goto done;
+        }
+    }
+    hcrc = it__st_meta(f, "irontensor.crc32_header");
+    dcrc = it__st_meta(f, "irontensor.crc32_data");
+    if (!hcrc && !dcrc && f->meta >= 0) /* our files always carry both: a damaged key must not disable the check */
+        for (c = f->json.v[f->meta].first; c >= 0; c = f->json.v[c].next)
+            if (strncmp(f->json.v[c].key, "irontensor", 10) == 0) {
+                it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor file without its checksums (damaged metadata key?)", L);
+                goto done;
+            }
+    if (hcrc || dcrc) {
+        it__crc *crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
+        uint32_t want, got;
+        if (!crc) {
+            r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", L);
+            goto done;
+        }
+        it__crc_init(crc);
+        if (!hcrc || !dcrc || it__parse_hex8(hcrc->str, hcrc->len, &want) ||
+            hcrc->raw_end - hcrc->raw_begin != 10) {
+            IT__FREE(crc);
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_header / crc32_data missing or not 8 hex digits", L);
+            goto done;
+        }
+        /* the header checksum reads its own 8 digits as zeros */
+        got = it__crc_update(crc, 0, f->buf, 8 + hcrc->raw_begin + 1);
+        got = it__crc_update(crc, got, "00000000", 8);
+        got = it__crc_update(crc, got, f->buf + 8 + hcrc->raw_end - 1, (size_t)(N - (hcrc->raw_end - 1)));
+        if (got != want) {
+            IT__FREE(crc);
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: header checksum mismatch (stored %08lx, computed %08lx): corrupt header", L,
+                             (unsigned long)want, (unsigned long)got);
+            goto done;
+        }
+        if (it__parse_hex8(dcrc->str, dcrc->len, &want)) {
+            IT__FREE(crc);
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_data is not 8 hex digits", L);
+            goto done;
+        }
+        got = it__crc_update(crc, 0, f->data, (size_t)f->data_len);
+        IT__FREE(crc);
+        if (got != want) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: data checksum mismatch (stored %08lx, computed %08lx): corrupt tensor data", L,
+                             (unsigned long)want, (unsigned long)got);
+            goto done;
+        }
+    }
+    r = IT_OK;
+done:
+    if (order) IT__FREE(order);
+    return r;
+}
+
+static const it__st_tensor *it__st_find(const it__st_file *f, const char *name) {
+    int i;
+    for (i = 0; i < f->n_t; i++)
+        if (strcmp(f->t[i].name, name) == 0) return &f->t[i];
+    return NULL;
+}
+static float it__f16_to_f32(uint16_t h) {
+    unsigned s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    float v;
+    if (e == 0) v = ldexpf((float)m, -24);
+    else if (e == 31) v = m ? NAN : INFINITY;
+    else v = ldexpf((float)(m | 1024), (int)e - 25);
+    return s ? -v : v;
+}
+/* n elements of a F32 / BF16 / F16 tensor starting at element `first` -> out (little-endian file). */
+static void it__st_to_f32(float *out, const unsigned char *src, int dtype, size_t first, size_t n) {
+    size_t i;
+    const char *dn = it__st_dtypes[dtype].name;
+    if (strcmp(dn, "F32") == 0) {
+        memcpy(out, src + first * 4, n * 4);
+    } else if (strcmp(dn, "BF16") == 0) {
+        for (i = 0; i < n; i++) {
+            const unsigned char *p = src + (first + i) * 2;
+            out[i] = it_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            const unsigned char *p = src + (first + i) * 2;
+            out[i] = it__f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        }
+    }
+}
+static int it__st_is_float(int dtype) {
+    const char *dn = it__st_dtypes[dtype].name;
+    return strcmp(dn, "F32") == 0 || strcmp(dn, "BF16") == 0 || strcmp(dn, "F16") == 0;
+}
+static int it__little_endian(void) {
+    uint32_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+/* >>ckfiles  whole files in and out ------------------------------------------------------------ */
+static int it__path_join(char *out, size_t size, const char *dir, const char *file) {
+    size_t a = strlen(dir), b = strlen(file);
+    if (a + b + 2 > size) {
+        if (size) out[0] = 0;
+        return -1;
+    }
+    memcpy(out, dir, a);
+    out[a] = '/';
+    memcpy(out + a + 1, file, b + 1);
+    return 0;
+}
+/* Reads a regular file of at most max_size bytes into a fresh buffer (one spare byte). *missing is
+   set when the file does not exist (the caller decides whether that is an error). */
+static it_result it__read_file(it_context *ctx, const char *path, size_t max_size, unsigned char **out, size_t *out_size,
+                               int *missing) {
+    struct stat st;
+    unsigned char *buf;
+    size_t got = 0;
+    int fd;
+    *out = NULL;
+    *out_size = 0;
+    if (missing) *missing = 0;
+    fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        if (errno == ENOENT && missing) *missing = 1;
+        return it_context_error(ctx, IT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return it_context_error(ctx, IT_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max_size) {
+        close(fd);
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %llu bytes, larger than the %llu allowed", path,
+                                (unsigned long long)st.st_size, (unsigned long long)max_size);
+    }
+    buf = (unsigned char *)IT__MALLOC((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: cannot allocate %llu bytes", path, (unsigned long long)st.st_size);
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            IT__FREE(buf);
+            close(fd);
+            return it_context_error(ctx, IT_ERR_IO, "%s: read failed after %lu bytes: %s", path, (unsigned long)got,
+                                    n == 0 ? "file shrank" : strerror(errno));
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = 0;
+    *out = buf;
+    *out_size = got;
+    return IT_OK;
+}
+static int it__write_all(int fd, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+static int it__fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY), rc;
+    if (fd < 0) return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+static int it__dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+/* Removes a flat directory (regular files only: checkpoints have no subdirectories). */
+static int it__remove_dir(const char *path) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char p[4096];
+    int rc = 0;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (it__path_join(p, sizeof p, path, e->d_name) || unlink(p) != 0) rc = -1;
+    }
+    closedir(d);
+    return rmdir(path) != 0 ? -1 : rc;
+}
+/* DIR without trailing slashes, its parent and its last component. */
+static it_result it__ck_split(it_context *ctx, const char *dir, char *clean, char *parent, char *base, size_t size) {
+    size_t n = dir ? strlen(dir) : 0;
+    const char *slash;
+    while (n > 1 && dir[n - 1] == '/') n--;
+    if (n == 0 || n >= size) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: empty or too long directory name");
+    memcpy(clean, dir, n);
+    clean[n] = 0;
+    slash = strrchr(clean, '/');
+    if (!slash) {
+        strcpy(parent, ".");
+        strcpy(base, clean);
+    } else {
+        size_t pl = (size_t)(slash - clean);
+        if (pl == 0) pl = 1; /* "/x": parent "/" */
+        memcpy(parent, clean, pl);
+        parent[pl] = 0;
+        strcpy(base, slash + 1);
+    }
+    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: '%s' does not name a directory to write", dir);
+    return IT_OK;
+}
+/* A writer of one output file that fsyncs before closing. */
+static it_result it__write_file(it_context *ctx, const char *path, const void *data, size_t n) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (it__write_all(fd, data, n) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        return it_context_error(ctx, IT_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    }
+    if (close(fd) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    return IT_OK;
+}
+
+/* CRC-32 of data[0, n) with the 8 bytes at `hole` read as ASCII zeros (a checksum stored inside
+   the bytes it covers). */
+static uint32_t it__crc_with_hole(const it__crc *c, const unsigned char *data, size_t n, size_t hole) {
+    uint32_t r = it__crc_update(c, 0, data, hole);
+    r = it__crc_update(c, r, "00000000", 8);
+    return it__crc_update(c, r, data + hole + 8, n - hole - 8);
+}
+
+/* >>ckmap  model parameters <-> checkpoint tensors ----------------------------------------------
+   An entry is one checkpoint tensor made of 1 or 3 parameters laid side by side by columns:
+   element (r, c) of the entry is element (r, c - col0) of the part holding column c. A plain
+   parameter is 1 row x numel columns; GPT-2's c_attn weight is C rows x (C | C | C). */
+typedef struct it__ck_entry {
+    char name[96];
+    int ndim;
+    uint64_t dims[2];
+    int n_parts;
+    char part[3][IT_MAX_NAME];
+    uint64_t rows, part_cols[3];
+    size_t part_off[3]; /* float offsets of the parts in their block, once bound to a context */
+} it__ck_entry;
+typedef struct it__ck_map {
+    it__ck_entry *e;
+    int n;
+    int gpt2;
+} it__ck_map;
+
+static void it__ck_add(it__ck_map *m, const char *ck, const char *p0, const char *p1, const char *p2, int ndim,
+                       uint64_t d0, uint64_t d1) {
+    it__ck_entry *e = &m->e[m->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", ck);
+    e->ndim = ndim;
+    e->dims[0] = d0;
+    e->dims[1] = ndim == 2 ? d1 : 0;
+    e->n_parts = p1 ? 3 : 1;
+    snprintf(e->part[0], IT_MAX_NAME, "%s", p0);
+    if (p1) {
+        snprintf(e->part[1], IT_MAX_NAME, "%s", p1);
+        snprintf(e->part[2], IT_MAX_NAME, "%s", p2);
+        e->rows = ndim == 2 ? d0 : 1;
+        e->part_cols[0] = e->part_cols[1] = e->part_cols[2] = (ndim == 2 ? d1 : d0) / 3;
+    } else {
+        e->rows = 1;
+        e->part_cols[0] = ndim == 2 ? d0 * d1 : d0;
+    }
+}
+static uint64_t it__ck_numel(const it__ck_entry *e) { return e->ndim == 2 ? e->dims[0] * e->dims[1] : e->dims[0]; }
+static int it__ck_cmp(const void *a, const void *b) {
+    return strcmp(((const it__ck_entry *)a)->name, ((const it__ck_entry *)b)->name);
+}
+static void it__ck_map_free(it__ck_map *m) {
+    if (m->e) IT__FREE(m->e);
+    m->e = NULL;
+    m->n = 0;
+}
+/* A name with an optional %d for the layer. */
+static void it__ck_fmt(char *out, size_t size, const char *fmt, int layer) {
+    if (strstr(fmt, "%d")) snprintf(out, size, fmt, layer);
+    else snprintf(out, size, "%s", fmt);
+}
+/* The checkpoint tensors of a config, sorted by name (the file order). */
+static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it__ck_map *m) {
+    uint64_t C = (uint64_t)c->dim, V = (uint64_t)c->vocab_size, F = (uint64_t)c->ffn_dim;
+    uint64_t KV = C / (uint64_t)c->n_heads * (uint64_t)c->n_kv_heads;
+    int l, cap = 4 + 16 * c->n_layers;
+    char a[IT_MAX_NAME], b[IT_MAX_NAME], d[IT_MAX_NAME], k[96];
+    memset(m, 0, sizeof *m);
+    m->e = (it__ck_entry *)IT__MALLOC(sizeof(it__ck_entry) * (size_t)cap);
+    if (!m->e) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    m->gpt2 = c->arch == IT_ARCH_GPT2;
+#define IT__CK1(ckfmt, pfmt, nd, d0, d1)                  \
+    do {                                                  \
+        it__ck_fmt(k, sizeof k, ckfmt, l);                \
+        it__ck_fmt(a, sizeof a, pfmt, l);                 \
+        it__ck_add(m, k, a, NULL, NULL, nd, d0, d1);      \
+    } while (0)
+    l = 0;
+    if (!m->gpt2) {
+        IT__CK1("model.embed_tokens.weight", "model.embed_tokens.weight", 2, V, C);
+        for (l = 0; l < c->n_layers; l++) {
+            IT__CK1("model.layers.%d.input_layernorm.weight", "model.layers.%d.input_layernorm.weight", 1, C, 0);
+            IT__CK1("model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.q_proj.weight", 2, C, C);
+            IT__CK1("model.layers.%d.self_attn.k_proj.weight", "model.layers.%d.self_attn.k_proj.weight", 2, KV, C);
+            IT__CK1("model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.v_proj.weight", 2, KV, C);
+            IT__CK1("model.layers.%d.self_attn.o_proj.weight", "model.layers.%d.self_attn.o_proj.weight", 2, C, C);
+            IT__CK1("model.layers.%d.post_attention_layernorm.weight", "model.layers.%d.post_attention_layernorm.weight", 1, C, 0);
+            IT__CK1("model.layers.%d.mlp.gate_proj.weight", "model.layers.%d.mlp.gate_proj.weight", 2, F, C);
+            IT__CK1("model.layers.%d.mlp.up_proj.weight", "model.layers.%d.mlp.up_proj.weight", 2, F, C);
+            IT__CK1("model.layers.%d.mlp.down_proj.weight", "model.layers.%d.mlp.down_proj.weight", 2, C, F);
+        }
+        l = 0;
+        IT__CK1("model.norm.weight", "model.norm.weight", 1, C, 0);
+    } else {
+        IT__CK1("transformer.wte.weight", "wte.weight", 2, V, C);
+        IT__CK1("transformer.wpe.weight", "wpe.weight", 2, (uint64_t)c->max_seq, C);
+        for (l = 0; l < c->n_layers; l++) {
+            IT__CK1("transformer.h.%d.ln_1.weight", "h.%d.ln_1.weight", 1, C, 0);
+            IT__CK1("transformer.h.%d.ln_1.bias", "h.%d.ln_1.bias", 1, C, 0);
+            snprintf(k, sizeof k, "transformer.h.%d.attn.c_attn.weight", l);
+            snprintf(a, sizeof a, "h.%d.attn.q.weight", l);
+            snprintf(b, sizeof b, "h.%d.attn.k.weight", l);
+            snprintf(d, sizeof d, "h.%d.attn.v.weight", l);
+            it__ck_add(m, k, a, b, d, 2, C, 3 * C);
+            snprintf(k, sizeof k, "transformer.h.%d.attn.c_attn.bias", l);
+            snprintf(a, sizeof a, "h.%d.attn.q.bias", l);
+            snprintf(b, sizeof b, "h.%d.attn.k.bias", l);
+            snprintf(d, sizeof d, "h.%d.attn.v.bias", l);
+            it__ck_add(m, k, a, b, d, 1, 3 * C, 0);
+            IT__CK1("transformer.h.%d.attn.c_proj.weight", "h.%d.attn.c_proj.weight", 2, C, C);
+            IT__CK1("transformer.h.%d.attn.c_proj.bias", "h.%d.attn.c_proj.bias", 1, C, 0);
+            IT__CK1("transformer.h.%d.ln_2.weight", "h.%d.ln_2.weight", 1, C, 0);
+            IT__CK1("transformer.h.%d.ln_2.bias", "h.%d.ln_2.bias", 1, C, 0);
+            IT__CK1("transformer.h.%d.mlp.c_fc.weight", "h.%d.mlp.c_fc.weight", 2, C, F);
+            IT__CK1("transformer.h.%d.mlp.c_fc.bias", "h.%d.mlp.c_fc.bias", 1, F, 0);
+            IT__CK1("transformer.h.%d.mlp.c_proj.weight", "h.%d.mlp.c_proj.weight", 2, F, C);
+            IT__CK1("transformer.h.%d.mlp.c_proj.bias", "h.%d.mlp.c_proj.bias", 1, C, 0);
+        }
+        l = 0;
+        IT__CK1("transformer.ln_f.weight", "ln_f.weight", 1, C, 0);
+        IT__CK1("transformer.ln_f.bias", "ln_f.bias", 1, C, 0);
+    }
+    if (c->untied) IT__CK1("lm_head.weight", "lm_head.weight", 2, V, C);
+#undef IT__CK1
+    qsort(m->e, (size_t)m->n, sizeof(it__ck_entry), it__ck_cmp);
+    return IT_OK;
+}
+/* Finds every part among ctx's parameters and records its offset; the sizes must agree. */
+static it_result it__ck_map_bind(it_context *ctx, it__ck_map *m) {
+    int i, k;
+    for (i = 0; i < m->n; i++)
+        for (k = 0; k < m->e[i].n_parts; k++) {
+            it_tensor *t = it_param_find(ctx, m->e[i].part[k]);
+            size_t off;
+            if (!t || it_tensor_numel(t) != m->e[i].rows * m->e[i].part_cols[k])
+                return it_context_error(ctx, IT_ERR_STATE, "checkpoint: tensor '%s': model parameter '%s' %s", m->e[i].name,
+                                        m->e[i].part[k], t ? "has a different size than the config implies" : "is missing");
+            it_tensor_block(t, &off);
+            m->e[i].part_off[k] = off / sizeof(float);
+        }
+    return IT_OK;
+}
+/* Elements [first, first + n) of entry e, read from the block at base. */
+static void it__ck_gather(const it__ck_entry *e, const float *base, uint64_t first, size_t n, float *out) {
+    uint64_t cols = e->part_cols[0] * (uint64_t)e->n_parts;
+    while (n) {
+        uint64_t r = first / cols, c = first % cols, pc = e->part_cols[0];
+        int k = (int)(c / pc);
+        uint64_t lc = c - (uint64_t)k * pc, run = pc - lc;
+        if (run > n) run = n;
+        memcpy(out, base + e->part_off[k] + r * pc + lc, (size_t)run * sizeof(float));
+        out += run;
+        first += run;
+        n -= (size_t)run;
+    }
+}
+static void it__ck_scatter(const it__ck_entry *e, float *base, uint64_t first, size_t n, const float *in) {
+    uint64_t cols = e->part_cols[0] * (uint64_t)e->n_parts;
+    while (n) {
+        uint64_t r = first / cols, c = first % cols, pc = e->part_cols[0];
+        int k = (int)(c / pc);
+        uint64_t lc = c - (uint64_t)k * pc, run = pc - lc;
+        if (run > n) run = n;
+        memcpy(base + e->part_off[k] + r * pc + lc, in, (size_t)run * sizeof(float));
+        in += run;
+        first += run;
+        n -= (size_t)run;
+    }
+}
+/* Optimizer state suffixes per kind, and where each lives in opt->state (in units of param_numel). */
+static int it__ck_state_names(it_optimizer_kind kind, const char **names) {
+    if (kind == IT_OPTIMIZER_ADAMW) {
+        names[0] = "exp_avg";
+        names[1] = "exp_avg_sq";
+        return 2;
+    }
+    names[0] = "momentum";
+    return 1;
+}
+
+/* >>ckwrite ----------------------------------------------------------------------------------- */
+typedef struct it__st_item {
+    char name[128];
+    const it__ck_entry *e;
+    const float *base;
+} it__st_item;
+static int it__st_item_cmp(const void *a, const void *b) {
+    return strcmp(((const it__st_item *)a)->name, ((const it__st_item *)b)->name);
+}
+/* One pass over the data of every item, converted to the file dtype: CRC (fd < 0) or write. */
+static int it__st_stream(const it__st_item *items, int n, int bf16, float *chunk, uint16_t *half, const it__crc *crc,
+                         uint32_t *crc_out, int fd) {
+    int i;
+    uint32_t c = 0;
+    for (i = 0; i < n; i++) {
+        uint64_t total = it__ck_numel(items[i].e), at = 0;
+        while (at < total) {
+            size_t len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
+            const void *bytes = chunk;
+            size_t nbytes = len * 4;
+            it__ck_gather(items[i].e, items[i].base, at, len, chunk);
+            if (bf16) {
+                it_f32_to_bf16_array(half, chunk, len);
+                bytes = half;
+                nbytes = len * 2;
+            }
+            if (fd < 0) c = it__crc_update(crc, c, bytes, nbytes);
+            else if (it__write_all(fd, bytes, nbytes) != 0) return -1;
+            at += len;
+        }
+    }
+    if (crc_out) *crc_out = c;
+    return 0;
+}
+static it_result it__st_write(it_context *ctx, const char *path, it__st_item *items, int n, int bf16,
+                              const char *content, const it_optimizer *opt) {
+    it__buf h;
+    it__crc *crc;
+    float *chunk;
+    uint16_t *half;
+    uint64_t off = 0, N;
+    size_t hole, es = bf16 ? 2 : 4;
+    uint32_t dcrc = 0;
+    unsigned char len8[8];
+    char hex[9];
+    int i, fd = -1;
+    it_result r = IT_OK;
+    memset(&h, 0, sizeof h);
+    qsort(items, (size_t)n, sizeof(it__st_item), it__st_item_cmp);
+    crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
+    chunk = (float *)IT__MALLOC(IT__CK_CHUNK * sizeof(float));
+    half = (uint16_t *)IT__MALLOC(IT__CK_CHUNK * sizeof(uint16_t));
+    if (!crc || !chunk || !half) {
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        goto done;
+    }
+    it__crc_init(crc);
+    it__st_stream(items, n, bf16, chunk, half, crc, &dcrc, -1);
+    hex[8] = 0;
+    it__hex8(hex, dcrc);
+    it__buf_puts(&h, "{\"__metadata__\":{\"format\":\"pt\",\"irontensor.content\":");
+    it__json_put_string(&h, content);
+    if (opt) {
+        it__buf_puts(&h, ",\"irontensor.optimizer\":");
+        it__json_put_string(&h, it_optimizer_name(opt->desc.kind));
+        it__buf_printf(&h, ",\"irontensor.optimizer_step\":\"%d\"", opt->step);
+    }
+    it__buf_printf(&h, ",\"irontensor.version\":\"%s\",\"irontensor.crc32_data\":\"%s\",\"irontensor.crc32_header\":\"",
+                   IT_VERSION_STRING, hex);
+    hole = h.n;
+    it__buf_puts(&h, "00000000\"}");
+    for (i = 0; i < n; i++) {
+        const it__ck_entry *e = items[i].e;
+        uint64_t bytes = it__ck_numel(e) * es;
+        it__buf_puts(&h, ",");
+        it__json_put_string(&h, items[i].name);
+        it__buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[%llu", bf16 ? "BF16" : "F32", (unsigned long long)e->dims[0]);
+        if (e->ndim == 2) it__buf_printf(&h, ",%llu", (unsigned long long)e->dims[1]);
+        it__buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + bytes));
+        off += bytes;
+    }
+    it__buf_puts(&h, "}");
+    while (h.n % 8) it__buf_puts(&h, " "); /* the Rust writer's padding: data starts 8-aligned */
+    if (h.failed) {
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", path);
+        goto done;
+    }
+    N = h.n;
+    for (i = 0; i < 8; i++) len8[i] = (unsigned char)(N >> (8 * i));
+    {
+        uint32_t hc = it__crc_update(crc, 0, len8, 8);
+        hc = it__crc_update(crc, hc, h.p, h.n);
+        it__hex8(h.p + hole, hc);
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        r = it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        goto done;
+    }
+    if (it__write_all(fd, len8, 8) || it__write_all(fd, h.p, h.n) || it__st_stream(items, n, bf16, chunk, half, crc, NULL, fd) ||
+        fsync(fd) != 0) {
+        r = it_context_error(ctx, IT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        goto done;
+    }
+done:
+    if (fd >= 0 && close(fd) != 0 && r == IT_OK) r = it_context_error(ctx, IT_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    it__buf_free(&h);
+    if (crc) IT__FREE(crc);
+    if (chunk) IT__FREE(chunk);
+    if (half) IT__FREE(half);
+    return r;
+}
+/* Closes a JSON object with "irontensor_crc32" (over the whole text, its own digits as zeros) and
+   writes it. */
+static it_result it__json_file_write(it_context *ctx, const char *path, it__buf *b) {
+    size_t hole;
+    it__crc *crc;
+    it__buf_puts(b, ",\n  \"irontensor_crc32\": \"");
+    hole = b->n;
+    it__buf_puts(b, "00000000\"\n}\n");
+    crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
+    if (b->failed || !crc) {
+        if (crc) IT__FREE(crc);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    it__crc_init(crc);
+    it__hex8(b->p + hole, it__crc_update(crc, 0, b->p, b->n));
+    IT__FREE(crc);
+    return it__write_file(ctx, path, b->p, b->n);
+}
+static void it__config_json(it__buf *b, const it_model_config *c, int bf16) {
+    const char *dt = bf16 ? "bfloat16" : "float32";
+    if (c->arch == IT_ARCH_LLAMA) {
+        it__buf_puts(b, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n");
+        it__buf_printf(b, "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n", c->vocab_size, c->dim, c->ffn_dim);
+        it__buf_printf(b, "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n",
+                       c->n_layers, c->n_heads, c->n_kv_heads);
+        it__buf_printf(b, "  \"head_dim\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": ", c->dim / c->n_heads, c->max_seq);
+        it__json_put_float(b, c->norm_eps);
+        it__buf_puts(b, ",\n  \"rope_theta\": ");
+        it__json_put_float(b, c->rope_theta);
+        it__buf_puts(b, ",\n  \"rope_scaling\": null,\n  \"hidden_act\": \"silu\",\n  \"attention_bias\": false,\n  \"mlp_bias\": false,\n");
+        it__buf_puts(b, "  \"attention_dropout\": 0.0,\n  \"pretraining_tp\": 1,\n");
+    } else {
+        it__buf_puts(b, "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n");
+        it__buf_printf(b, "  \"vocab_size\": %d,\n  \"n_embd\": %d,\n  \"n_inner\": %d,\n  \"n_layer\": %d,\n  \"n_head\": %d,\n",
+                       c->vocab_size, c->dim, c->ffn_dim, c->n_layers, c->n_heads);
+        it__buf_printf(b, "  \"n_positions\": %d,\n  \"layer_norm_epsilon\": ", c->max_seq);
+        it__json_put_float(b, c->norm_eps);
+        it__buf_puts(b, ",\n  \"activation_function\": \"gelu_new\",\n  \"resid_pdrop\": 0.0,\n  \"embd_pdrop\": 0.0,\n");
+        it__buf_puts(b, "  \"attn_pdrop\": 0.0,\n  \"scale_attn_weights\": true,\n");
+    }
+    it__buf_printf(b, "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\",\n", c->untied ? "false" : "true", dt);
+    it__buf_puts(b, "  \"bos_token_id\": null,\n  \"eos_token_id\": null,\n  \"initializer_range\": 0.02,\n  \"use_cache\": true,\n");
+    it__buf_printf(b, "  \"irontensor_version\": \"%s\"", IT_VERSION_STRING);
+}
+static void it__rng_json(it__buf *b, const char *key, const it_rng *r) {
+    it__buf_printf(b, ",\n  \"%s\": [\"%llu\", \"%llu\", \"%llu\", \"%llu\"]", key, (unsigned long long)r->s[0],
+                   (unsigned long long)r->s[1], (unsigned long long)r->s[2], (unsigned long long)r->s[3]);
+}
+static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_optimizer *opt) {
+    const it_optimizer_desc *d = opt ? &opt->desc : &ts->optimizer;
+    it__buf_puts(b, "{\n  \"format\": \"irontensor-trainer-state\",\n  \"version\": 1");
+    it__buf_printf(b, ",\n  \"step\": %lld,\n  \"tokens_seen\": %lld,\n  \"seed\": \"%llu\"", (long long)ts->step,
+                   (long long)ts->tokens_seen, (unsigned long long)ts->seed);
+    it__buf_printf(b, ",\n  \"batch\": %d,\n  \"seq\": %d,\n  \"accum_steps\": %d,\n  \"accum_index\": %d", ts->batch, ts->seq,
+                   ts->accum_steps, ts->accum_index);
+    it__buf_puts(b, ",\n  \"optimizer\": {\"kind\": ");
+    it__json_put_string(b, d->kind ? it_optimizer_name(d->kind) : "adamw");
+    it__buf_printf(b, ", \"step\": %d, \"beta1\": ", opt ? opt->step : (int)ts->step);
+    it__json_put_float(b, d->beta1);
+    it__buf_puts(b, ", \"beta2\": ");
+    it__json_put_float(b, d->beta2);
+    it__buf_puts(b, ", \"eps\": ");
+    it__json_put_float(b, d->eps);
+    it__buf_puts(b, ", \"momentum\": ");
+    it__json_put_float(b, d->momentum);
+    it__buf_puts(b, ", \"weight_decay\": ");
+    it__json_put_float(b, d->weight_decay);
+    it__buf_printf(b, ", \"decay_vectors\": %s, \"clip_norm\": ", d->decay_vectors ? "true" : "false");
+    it__json_put_float(b, d->clip_norm);
+    it__buf_puts(b, "},\n  \"schedule\": {\"kind\": ");
+    it__json_put_string(b, ts->schedule);
+    it__buf_puts(b, ", \"base_lr\": ");
+    it__json_put_float(b, ts->base_lr);
+    it__buf_printf(b, ", \"warmup_steps\": %d, \"total_steps\": %d, \"min_lr_ratio\": ", ts->warmup_steps, ts->total_steps);
+    it__json_put_float(b, ts->min_lr_ratio);
+    it__buf_puts(b, ", \"decay_frac\": ");
+    it__json_put_float(b, ts->decay_frac);
+    it__buf_puts(b, "}");
+    it__rng_json(b, "data_rng", &ts->data_rng);
+    it__rng_json(b, "rng", &ts->rng);
+    it__buf_puts(b, ",\n  \"best_val_loss\": ");
+    it__json_put_float(b, ts->best_val_loss);
+}
+
+/* >>ckread ------------------------------------------------------------------------------------ */
+/* Reads and parses a JSON file whose root must be an object; verifies "irontensor_crc32" when present. */
+static it_result it__json_file_read(it_context *ctx, const char *path, unsigned char **buf, it__json *j, int *missing) {
+    size_t size;
+    int c;
+    it_result r = it__read_file(ctx, path, IT__CK_MAX_JSON_FILE, buf, &size, missing);
+    memset(j, 0, sizeof *j);
+    if (r != IT_OK) return r;
+    if (it__json_parse(j, (const char *)*buf, size)) return it_context_error(ctx, IT_ERR_FORMAT, "%s: JSON: %s", path, j->err);
+    if (j->v[0].type != IT__J_OBJ) return it_context_error(ctx, IT_ERR_FORMAT, "%s: the JSON root is not an object", path);
+    c = it__jget(j, 0, "irontensor_crc32");
+    if (c < 0) { /* files we wrote always carry it: a damaged key must not disable the check */
+        int k;
+        for (k = j->v[0].first; k >= 0; k = j->v[k].next)
+            if (strncmp(j->v[k].key, "irontensor", 10) == 0 ||
+                (j->v[k].type == IT__J_STR && strncmp(j->v[k].str, "irontensor", 10) == 0))
+                return it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor file without its checksum (damaged key?)", path);
+    }
+    if (c >= 0) {
+        it__crc *crc;
+        uint32_t want, got;
+        if (j->v[c].type != IT__J_STR || j->v[c].raw_end - j->v[c].raw_begin != 10 || it__parse_hex8(j->v[c].str, j->v[c].len, &want))
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor_crc32 is not 8 lowercase hex digits", path);
+        crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
+        if (!crc) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        it__crc_init(crc);
+        got = it__crc_with_hole(crc, *buf, size, j->v[c].raw_begin + 1);
+        IT__FREE(crc);
+        if (got != want)
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: checksum mismatch (stored %08lx, computed %08lx): corrupt file", path,
+                                    (unsigned long)want, (unsigned long)got);
+    }
+    return IT_OK;
+}
+/* Typed member getters: return 0 when absent (and `required` is 0), 1 when read, -1 after an error. */
+static int it__jfield(it_context *ctx, const char *path, const it__json *j, int obj, const char *key, int type, int required) {
+    int i = it__jget(j, obj, key);
+    if (i < 0) {
+        if (required) it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is missing", path, key);
+        return required ? -2 : -1;
+    }
+    if (j->v[i].type == IT__J_NULL && !required) return -1;
+    if (type == IT__J_TRUE ? (j->v[i].type != IT__J_TRUE && j->v[i].type != IT__J_FALSE) : j->v[i].type != type) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" has the wrong type", path, key);
+        return -2;
+    }
+    return i;
+}
+static int it__jint(it_context *ctx, const char *path, const it__json *j, int obj, const char *key, int required, int64_t lo,
+                    int64_t hi, int64_t *out) {
+    int i = it__jfield(ctx, path, j, obj, key, IT__J_NUM, required);
+    if (i == -1) return 0;
+    if (i < 0) return -1;
+    if (!j->v[i].is_int || j->v[i].i64 < lo || j->v[i].i64 > hi) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" must be an integer in [%lld, %lld]", path, key, (long long)lo, (long long)hi);
+        return -1;
+    }
+    *out = j->v[i].i64;
+    return 1;
+}
+static int it__jfloat(it_context *ctx, const char *path, const it__json *j, int obj, const char *key, int required, float *out) {
+    int i = it__jfield(ctx, path, j, obj, key, IT__J_NUM, required);
+    if (i == -1) return 0;
+    if (i < 0) return -1;
+    if (fabs(j->v[i].num) > FLT_MAX) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is out of float range", path, key);
+        return -1;
+    }
+    *out = (float)j->v[i].num;
+    return 1;
+}
+static int it__jbool(it_context *ctx, const char *path, const it__json *j, int obj, const char *key, int *out) {
+    int i = it__jfield(ctx, path, j, obj, key, IT__J_TRUE, 0);
+    if (i == -1) return 0;
+    if (i < 0) return -1;
+    *out = j->v[i].type == IT__J_TRUE;
+    return 1;
+}
+static const char *it__jstr(const it__json *j, int obj, const char *key) {
+    int i = it__jget(j, obj, key);
+    return i >= 0 && j->v[i].type == IT__J_STR ? j->v[i].str : NULL;
+}
+/* HF config -> it_model_config. Llama (model_type "llama") or GPT-2 ("gpt2"); unsupported
+   features (rope_scaling, biases in Llama, other activations) are refused. */
+static it_result it__config_parse(it_context *ctx, const char *path, const it__json *j, it_model_config *out) {
+    const char *mt = it__jstr(j, 0, "model_type"), *act;
+    int64_t v = 0;
+    int tie = 1, b, i;
+    it_model_config c;
+    memset(&c, 0, sizeof c);
+#define IT__CFG_INT(key, field, req)                                         \
+    do {                                                                     \
+        if (it__jint(ctx, path, j, 0, key, req, 1, INT32_MAX, &v) < 0) return IT_ERR_FORMAT; \
+        if (it__jget(j, 0, key) >= 0 && j->v[it__jget(j, 0, key)].type != IT__J_NULL) field = (int)v; \
+    } while (0)
+    if (!mt) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"model_type\" is missing", path);
+    if (strcmp(mt, "llama") == 0) {
+        c.arch = IT_ARCH_LLAMA;
+        IT__CFG_INT("vocab_size", c.vocab_size, 1);
+        IT__CFG_INT("hidden_size", c.dim, 1);
+        IT__CFG_INT("intermediate_size", c.ffn_dim, 1);
+        IT__CFG_INT("num_hidden_layers", c.n_layers, 1);
+        IT__CFG_INT("num_attention_heads", c.n_heads, 1);
+        c.n_kv_heads = c.n_heads;
+        IT__CFG_INT("num_key_value_heads", c.n_kv_heads, 0);
+        IT__CFG_INT("max_position_embeddings", c.max_seq, 1);
+        c.norm_eps = 1e-6f; /* LlamaConfig's defaults */
+        c.rope_theta = 10000.0f;
+        if (it__jfloat(ctx, path, j, 0, "rms_norm_eps", 0, &c.norm_eps) < 0) return IT_ERR_FORMAT;
+        if (it__jfloat(ctx, path, j, 0, "rope_theta", 0, &c.rope_theta) < 0) return IT_ERR_FORMAT;
+        tie = 0;
+        act = it__jstr(j, 0, "hidden_act");
+        if (act && strcmp(act, "silu") != 0) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" (only silu)", path, act);
+        i = it__jget(j, 0, "rope_scaling");
+        if (i >= 0 && j->v[i].type != IT__J_NULL) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: rope_scaling is not supported", path);
+        b = 0;
+        if (it__jbool(ctx, path, j, 0, "attention_bias", &b) < 0) return IT_ERR_FORMAT;
+        if (b) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: attention_bias is not supported", path);
+        if (it__jbool(ctx, path, j, 0, "mlp_bias", &b) < 0) return IT_ERR_FORMAT;
+        if (b) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: mlp_bias is not supported", path);
+        v = 0;
+        if (it__jint(ctx, path, j, 0, "head_dim", 0, 1, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
+        if (v && c.n_heads && v * c.n_heads != c.dim)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: head_dim %lld is not hidden_size / num_attention_heads", path, (long long)v);
+    } else if (strcmp(mt, "gpt2") == 0) {
+        c.arch = IT_ARCH_GPT2;
+        IT__CFG_INT("vocab_size", c.vocab_size, 1);
+        IT__CFG_INT("n_embd", c.dim, 1);
+        IT__CFG_INT("n_layer", c.n_layers, 1);
+        IT__CFG_INT("n_head", c.n_heads, 1);
+        IT__CFG_INT("n_positions", c.max_seq, 1);
+        c.n_kv_heads = c.n_heads;
+        c.ffn_dim = 4 * c.dim;
+        IT__CFG_INT("n_inner", c.ffn_dim, 0);
+        c.norm_eps = 1e-5f;
+        c.rope_theta = 10000.0f;
+        if (it__jfloat(ctx, path, j, 0, "layer_norm_epsilon", 0, &c.norm_eps) < 0) return IT_ERR_FORMAT;
+        act = it__jstr(j, 0, "activation_function");
+        if (act && strcmp(act, "gelu_new") != 0 && strcmp(act, "gelu_pytorch_tanh") != 0)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: activation_function \"%s\" (only gelu_new)", path, act);
+    } else
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: model_type \"%.40s\" (llama and gpt2 are supported)", path, mt);
+#undef IT__CFG_INT
+    if (it__jbool(ctx, path, j, 0, "tie_word_embeddings", &tie) < 0) return IT_ERR_FORMAT;
+    c.untied = !tie;
+    if (!(c.norm_eps > 0.0f) || !(c.rope_theta > 0.0f))
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: norm epsilon and rope_theta must be positive", path);
+    if (it_model_config_check(NULL, &c) != IT_OK) {
+        it_model_config_check(ctx, &c);
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, it_context_last_error(ctx));
+    }
+    *out = c;
+    return IT_OK;
+}
+static int it__parse_u64_dec(const char *s, uint64_t *out) {
+    uint64_t v = 0;
+    if (!*s || strlen(s) > 20 || (s[0] == '0' && s[1])) return -1;
+    for (; *s; s++) {
+        unsigned d;
+        if (*s < '0' || *s > '9') return -1;
+        d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+static it_result it__rng_parse(it_context *ctx, const char *path, const it__json *j, const char *key, it_rng *r) {
+    int a = it__jget(j, 0, key), e, k = 0;
+    if (a < 0 || j->v[a].type != IT__J_ARR || j->v[a].n != 4)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" must be an array of 4 decimal strings", path, key);
+    for (e = j->v[a].first; e >= 0; e = j->v[e].next, k++)
+        if (j->v[e].type != IT__J_STR || it__parse_u64_dec(j->v[e].str, &r->s[k]))
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\"[%d] is not a decimal 64-bit string", path, key, k);
+    return IT_OK;
+}
+static it_result it__trainer_parse(it_context *ctx, const char *path, const it__json *j, it_trainer_state *out) {
+    static const char *const known[] = {"format", "version", "step", "tokens_seen", "seed", "batch", "seq", "accum_steps",
+                                        "accum_index", "optimizer", "schedule", "data_rng", "rng", "best_val_loss",
+                                        "irontensor_crc32"};
+    it_trainer_state ts;
+    int64_t v = 0;
+    int c, o, s, k;
+    const char *str;
+    memset(&ts, 0, sizeof ts);
+    for (c = j->v[0].first; c >= 0; c = j->v[c].next) {
+        for (k = 0; k < (int)(sizeof known / sizeof known[0]); k++)
+            if (strcmp(j->v[c].key, known[k]) == 0) break;
+        if (k == (int)(sizeof known / sizeof known[0]))
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: unknown field \"%.60s\"", path, j->v[c].key);
+    }
+    str = it__jstr(j, 0, "format");
+    if (!str || strcmp(str, "irontensor-trainer-state") != 0)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"format\" is not \"irontensor-trainer-state\"", path);
+    if (it__jint(ctx, path, j, 0, "version", 1, 1, 1, &v) < 0) return IT_ERR_FORMAT;
+#define IT__TS_INT(key, field, lo, hi)                                                        \
+    do {                                                                                      \
+        if (it__jint(ctx, path, j, 0, key, 1, lo, hi, &v) < 0) return IT_ERR_FORMAT;          \
+        field = v;                                                                            \
+    } while (0)
+    IT__TS_INT("step", ts.step, 0, INT64_MAX);
+    IT__TS_INT("tokens_seen", ts.tokens_seen, 0, INT64_MAX);
+    IT__TS_INT("batch", ts.batch, 0, INT32_MAX);
+    IT__TS_INT("seq", ts.seq, 0, INT32_MAX);
+    IT__TS_INT("accum_steps", ts.accum_steps, 0, INT32_MAX);
+    IT__TS_INT("accum_index", ts.accum_index, 0, INT32_MAX);
+    str = it__jstr(j, 0, "seed");
+    if (!str || it__parse_u64_dec(str, &ts.seed)) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"seed\" is not a decimal string", path);
+    o = it__jfield(ctx, path, j, 0, "optimizer", IT__J_OBJ, 1);
+    if (o < 0) return IT_ERR_FORMAT;
+    str = it__jstr(j, o, "kind");
+    ts.optimizer.kind = it_optimizer_from_name(str);
+    if (!ts.optimizer.kind) return it_context_error(ctx, IT_ERR_FORMAT, "%s: optimizer kind \"%.40s\" unknown", path, str ? str : "(none)");
+    if (it__jfloat(ctx, path, j, o, "beta1", 1, &ts.optimizer.beta1) < 0 || it__jfloat(ctx, path, j, o, "beta2", 1, &ts.optimizer.beta2) < 0 ||
+        it__jfloat(ctx, path, j, o, "eps", 1, &ts.optimizer.eps) < 0 || it__jfloat(ctx, path, j, o, "momentum", 1, &ts.optimizer.momentum) < 0 ||
+        it__jfloat(ctx, path, j, o, "weight_decay", 1, &ts.optimizer.weight_decay) < 0 ||
+        it__jfloat(ctx, path, j, o, "clip_norm", 1, &ts.optimizer.clip_norm) < 0 ||
+        it__jbool(ctx, path, j, o, "decay_vectors", &ts.optimizer.decay_vectors) < 0 ||
+        it__jint(ctx, path, j, o, "step", 1, 0, INT32_MAX, &v) < 0)
+        return IT_ERR_FORMAT;
+    s = it__jfield(ctx, path, j, 0, "schedule", IT__J_OBJ, 1);
+    if (s < 0) return IT_ERR_FORMAT;
+    str = it__jstr(j, s, "kind");
+    if (!str || strlen(str) >= sizeof ts.schedule)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: schedule kind missing or longer than %d bytes", path, IT_CHECKPOINT_NAME_MAX - 1);
+    strcpy(ts.schedule, str);
+    if (it__jfloat(ctx, path, j, s, "base_lr", 1, &ts.base_lr) < 0 || it__jfloat(ctx, path, j, s, "min_lr_ratio", 1, &ts.min_lr_ratio) < 0 ||
+        it__jfloat(ctx, path, j, s, "decay_frac", 1, &ts.decay_frac) < 0)
+        return IT_ERR_FORMAT;
+    if (it__jint(ctx, path, j, s, "warmup_steps", 1, INT32_MIN, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
+    ts.warmup_steps = (int)v;
+    if (it__jint(ctx, path, j, s, "total_steps", 1, INT32_MIN, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
+    ts.total_steps = (int)v;
+    if (it__rng_parse(ctx, path, j, "data_rng", &ts.data_rng) != IT_OK || it__rng_parse(ctx, path, j, "rng", &ts.rng) != IT_OK)
+        return IT_ERR_FORMAT;
+    ts.best_val_loss = NAN;
+    c = it__jget(j, 0, "best_val_loss");
+    if (c < 0) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"best_val_loss\" is missing", path);
+    if (j->v[c].type != IT__J_NULL && it__jfloat(ctx, path, j, 0, "best_val_loss", 1, &ts.best_val_loss) < 0) return IT_ERR_FORMAT;
+#undef IT__TS_INT
+    *out = ts;
+    return IT_OK;
+}
+
+/* DIR itself, or (DIR missing after a save was killed between its renames) the newest DIR.old-*. */
+static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, size_t size) {
+    char clean[4096], parent[4096], base[1024], best[1024];
+    size_t bl;
+    long best_time = -1;
+    DIR *d;
+    struct dirent *e;
+    it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
+    if (r != IT_OK) return r;
+    if (it__dir_exists(clean)) {
+        if (strlen(clean) >= size) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
+        strcpy(out, clean);
+        return IT_OK;
+    }
+    d = opendir(parent);
+    bl = strlen(base);
+    best[0] = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        char p[4096];
+        struct stat st;
+        if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".old-", 5) != 0) continue;
+        if (it__path_join(p, sizeof p, parent, e->d_name) || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if ((long)st.st_mtime > best_time || ((long)st.st_mtime == best_time && strcmp(e->d_name, best) > 0)) {
+            best_time = (long)st.st_mtime;
+            snprintf(best, sizeof best, "%s", e->d_name);
+        }
+    }
+    if (d) closedir(d);
+    if (!best[0]) return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: no such directory", clean);
+    if (it__path_join(out, size, parent, best)) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
+    it_log(ctx, IT_LOG_WARN, "checkpoint %s is missing (a save was interrupted); reading %s", clean, out);
+    return IT_OK;
+}
+
+/* Everything read and validated, nothing applied yet. */
+typedef struct it__ck_read {
+    char dir[4096];
+    it_model_config cfg;
+    it__ck_map map;
+    it__st_file model, optim;
+    int have_optim, have_ts;
+    it_optimizer_kind opt_kind;
+    int opt_step;
+    it_trainer_state ts;
+} it__ck_read;
+static void it__ck_read_free(it__ck_read *rd) {
+    it__ck_map_free(&rd->map);
+    it__st_free(&rd->model);
+    it__st_free(&rd->optim);
+}
+static it_result it__ck_read_st(it_context *ctx, const char *dir, const char *file, it__st_file *f, char *label, size_t lsize,
+                                int *missing) {
+    it_result r;
+    if (it__path_join(label, lsize, dir, file)) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
+    f->label = label;
+    r = it__read_file(ctx, label, (size_t)-1 / 2, &f->buf, &f->size, missing);
+    return r != IT_OK ? r : it__st_parse(ctx, f);
+}
+/* Every entry present once, with its shape and an accepted dtype; nothing else in the file. */
+static it_result it__ck_match(it_context *ctx, it__st_file *f, const it__ck_map *map, const char **suffixes, int n_suffix,
+                              int f32_only) {
+    int i, s, k;
+    char name[160];
+    for (i = 0; i < f->n_t; i++) f->t[i].used = 0;
+    for (i = 0; i < map->n; i++)
+        for (s = 0; s < n_suffix; s++) {
+            const it__ck_entry *e = &map->e[i];
+            it__st_tensor *t = NULL;
+            int found = 0;
+            for (k = 0; k < 2; k++) { /* GPT-2 files may omit "transformer." */
+                const char *base = k == 0 ? e->name : (map->gpt2 && strncmp(e->name, "transformer.", 12) == 0 ? e->name + 12 : NULL);
+                const it__st_tensor *hit;
+                if (!base) continue;
+                snprintf(name, sizeof name, "%s%s%s", base, suffixes[s][0] ? "." : "", suffixes[s]);
+                hit = it__st_find(f, name);
+                if (hit) {
+                    if (t) return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' appears twice (with and without \"transformer.\")", f->label, name);
+                    t = (it__st_tensor *)hit;
+                    found = 1;
+                }
+            }
+            snprintf(name, sizeof name, "%s%s%s", e->name, suffixes[s][0] ? "." : "", suffixes[s]);
+            if (!found) return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' is missing", f->label, name);
+            if (t->ndim != e->ndim || t->shape[0] != e->dims[0] || (e->ndim == 2 && t->shape[1] != e->dims[1])) {
+                char got[96];
+                int n = 0, d;
+                for (d = 0; d < t->ndim && n < 80; d++) n += snprintf(got + n, sizeof got - (size_t)n, d ? ", %llu" : "%llu", (unsigned long long)t->shape[d]);
+                if (!t->ndim) got[0] = 0;
+                return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': shape [%s] but the config needs [%llu%s%llu]", f->label,
+                                        name, got, (unsigned long long)e->dims[0], e->ndim == 2 ? ", " : "",
+                                        e->ndim == 2 ? (unsigned long long)e->dims[1] : 0ull);
+            }
+            if (f32_only ? strcmp(it__st_dtypes[t->dtype].name, "F32") != 0 : !it__st_is_float(t->dtype))
+                return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': dtype %s is not supported here (%s)", f->label, name,
+                                        it__st_dtypes[t->dtype].name, f32_only ? "F32 only" : "F32, BF16 or F16");
+            t->used = 1;
+        }
+    for (i = 0; i < f->n_t; i++)
+        if (!f->t[i].used) return it_context_error(ctx, IT_ERR_FORMAT, "%s: unknown tensor '%.100s' (not in the model)", f->label, f->t[i].name);
+    return IT_OK;
+}
+/* want: 0 = do not read, 1 = read when present, 2 = required. */
+static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_optim, int want_ts, it__ck_read *rd) {
+    static char dummy;
+    char path[4200];
+    unsigned char *buf = NULL;
+    it__json j;
+    int missing = 0;
+    it_result r;
+    const char *kind;
+    (void)dummy;
+    memset(rd, 0, sizeof *rd);
+    if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
+    if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir)) != IT_OK) return r;
+    /* config.json */
+    it__path_join(path, sizeof path, rd->dir, "config.json");
+    r = it__json_file_read(ctx, path, &buf, &j, NULL);
+    if (r == IT_OK) r = it__config_parse(ctx, path, &j, &rd->cfg);
+    it__json_free(&j);
+    if (buf) IT__FREE(buf);
+    buf = NULL;
+    if (r != IT_OK) return r;
+    if ((r = it__ck_map_build(ctx, &rd->cfg, &rd->map)) != IT_OK) return r;
+    /* model.safetensors */
+    {
+        static const char *const none[1] = {""};
+        char *label = (char *)IT__MALLOC(4200);
+        if (!label) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+        r = it__ck_read_st(ctx, rd->dir, "model.safetensors", &rd->model, label, 4200, NULL);
+        if (r == IT_OK) {
+            kind = NULL;
+            if (rd->model.meta >= 0) {
+                const it__jv *c = it__st_meta(&rd->model, "irontensor.content");
+                kind = c ? c->str : NULL;
+            }
+            if (kind && strcmp(kind, "model") != 0) r = it_context_error(ctx, IT_ERR_FORMAT, "%s: holds \"%s\", not model weights", label, kind);
+        }
+        if (r == IT_OK) r = it__ck_match(ctx, &rd->model, &rd->map, (const char **)none, 1, 0);
+        if (r != IT_OK) {
+            it__st_free(&rd->model);
+            IT__FREE(label);
+            return r;
+        }
+        rd->model.label = NULL;
+        IT__FREE(label);
+    }
+    /* optimizer.safetensors */
+    if (want_optim) {
+        char label[4200];
+        const it__jv *k, *st;
+        const char *names[2];
+        uint64_t step;
+        r = it__ck_read_st(ctx, rd->dir, "optimizer.safetensors", &rd->optim, label, sizeof label, &missing);
+        if (r != IT_OK && missing && want_optim == 1) r = IT_OK;
+        else if (r == IT_OK) {
+            k = it__st_meta(&rd->optim, "irontensor.optimizer");
+            st = it__st_meta(&rd->optim, "irontensor.optimizer_step");
+            rd->opt_kind = k ? it_optimizer_from_name(k->str) : IT_OPTIMIZER_INVALID;
+            if (!rd->opt_kind)
+                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer missing or unknown", label);
+            else if (!st || it__parse_u64_dec(st->str, &step) || step > INT32_MAX)
+                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer_step missing or not a step", label);
+            else {
+                rd->opt_step = (int)step;
+                r = it__ck_match(ctx, &rd->optim, &rd->map, names, it__ck_state_names(rd->opt_kind, names), 1);
+                rd->have_optim = r == IT_OK;
+            }
+        }
+        rd->optim.label = NULL;
+        if (r != IT_OK) return r;
+    }
+    /* trainer_state.json */
+    if (want_ts) {
+        it__path_join(path, sizeof path, rd->dir, "trainer_state.json");
+        r = it__json_file_read(ctx, path, &buf, &j, &missing);
+        if (r != IT_OK && missing && want_ts == 1) r = IT_OK;
+        else if (r == IT_OK) {
+            r = it__trainer_parse(ctx, path, &j, &rd->ts);
+            rd->have_ts = r == IT_OK;
+            if (r == IT_OK && rd->have_optim && rd->ts.optimizer.kind != rd->opt_kind)
+                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: optimizer \"%s\" but optimizer.safetensors holds \"%s\" state", path,
+                                     it_optimizer_name(rd->ts.optimizer.kind), it_optimizer_name(rd->opt_kind));
+        }
+        it__json_free(&j);
+        if (buf) IT__FREE(buf);
+        if (r != IT_OK) return r;
+    }
+    return IT_OK;
+}
+
+/* >>ckapi ------------------------------------------------------------------------------------- */
+IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_model_config *out) {
+    char d[4096], path[4200];
+    unsigned char *buf = NULL;
+    it__json j;
+    it_result r = it__ck_resolve(ctx, dir, d, sizeof d);
+    if (r != IT_OK) return r;
+    it__path_join(path, sizeof path, d, "config.json");
+    r = it__json_file_read(ctx, path, &buf, &j, NULL);
+    if (r == IT_OK) r = it__config_parse(ctx, path, &j, out);
+    it__json_free(&j);
+    if (buf) IT__FREE(buf);
+    return r;
+}
+IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *dir, it_trainer_state *out) {
+    char d[4096], path[4200];
+    unsigned char *buf = NULL;
+    it__json j;
+    it_result r = it__ck_resolve(ctx, dir, d, sizeof d);
+    if (r != IT_OK) return r;
+    it__path_join(path, sizeof path, d, "trainer_state.json");
+    r = it__json_file_read(ctx, path, &buf, &j, NULL);
+    if (r == IT_OK) r = it__trainer_parse(ctx, path, &j, out);
+    it__json_free(&j);
+    if (buf) IT__FREE(buf);
+    return r;
+}
+IT_API it_result it_checkpoint_validate(it_context *ctx, const char *dir) {
+    it__ck_read rd;
+    it_result r = it__ck_read_all(ctx, dir, 1, 1, &rd);
+    it__ck_read_free(&rd);
+    return r;
+}
+static int it__cfg_same(const it_model_config *a, const it_model_config *b) {
+    int same = a->arch == b->arch && a->vocab_size == b->vocab_size && a->dim == b->dim && a->n_layers == b->n_layers &&
+               a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->ffn_dim == b->ffn_dim &&
+               a->max_seq == b->max_seq && !a->untied == !b->untied && a->norm_eps == b->norm_eps;
+    return same && (a->arch != IT_ARCH_LLAMA || a->rope_theta == b->rope_theta);
+}
+IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *opt, it_trainer_state *ts, const char *dir) {
+    it__ck_read rd;
+    it_result r;
+    int i, s;
+    float *tmp = NULL;
+    if (!m) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_load: no model");
+    r = it__ck_read_all(ctx, dir, opt ? 2 : 0, ts ? 2 : 0, &rd);
+    if (r != IT_OK) goto done;
+    if (!it__cfg_same(&rd.cfg, &m->config)) {
+        const it_model_config *a = &rd.cfg, *b = &m->config;
+        r = it_context_error(ctx, IT_ERR_FORMAT,
+                             "%s/config.json: the checkpoint's model (%s vocab %d dim %d layers %d heads %d/%d ffn %d seq %d %s eps %g theta %g) "
+                             "differs from the model being loaded (%s vocab %d dim %d layers %d heads %d/%d ffn %d seq %d %s eps %g theta %g)",
+                             rd.dir, a->arch == IT_ARCH_GPT2 ? "gpt2" : "llama", a->vocab_size, a->dim, a->n_layers, a->n_heads,
+                             a->n_kv_heads, a->ffn_dim, a->max_seq, a->untied ? "untied" : "tied", (double)a->norm_eps,
+                             (double)a->rope_theta, b->arch == IT_ARCH_GPT2 ? "gpt2" : "llama", b->vocab_size, b->dim, b->n_layers,
+                             b->n_heads, b->n_kv_heads, b->ffn_dim, b->max_seq, b->untied ? "untied" : "tied", (double)b->norm_eps,
+                             (double)b->rope_theta);
+        goto done;
+    }
+    if (opt && (opt->desc.kind != rd.opt_kind || opt->ctx != m->ctx)) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "%s/optimizer.safetensors: holds %s state but the optimizer is %s", rd.dir,
+                             it_optimizer_name(rd.opt_kind), it_optimizer_name(opt->desc.kind));
+        goto done;
+    }
+    if ((r = it__ck_map_bind(m->ctx, &rd.map)) != IT_OK) goto done;
+    if ((r = it_params_alloc(m->ctx)) != IT_OK) goto done;
+    tmp = (float *)IT__MALLOC(IT__CK_CHUNK * sizeof(float));
+    if (!tmp) {
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+        goto done;
+    }
+    /* validated: apply */
+    for (s = 0; s < (opt ? 2 : 1); s++) {
+        it__st_file *f = s == 0 ? &rd.model : &rd.optim;
+        const char *names[2] = {"", ""};
+        int n_names = s == 0 ? 1 : it__ck_state_names(rd.opt_kind, names), q;
+        for (q = 0; q < n_names; q++) {
+            float *base = s == 0 ? it_param_block(m->ctx) : opt->state + (size_t)q * it_param_numel(m->ctx);
+            for (i = 0; i < rd.map.n; i++) {
+                const it__ck_entry *e = &rd.map.e[i];
+                char name[160];
+                const it__st_tensor *t;
+                uint64_t total = it__ck_numel(e), at = 0;
+                snprintf(name, sizeof name, "%s%s%s", e->name, names[q][0] ? "." : "", names[q]);
+                t = it__st_find(f, name);
+                if (!t) t = it__st_find(f, name + 12); /* GPT-2 without "transformer." (validated) */
+                while (at < total) {
+                    size_t len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
+                    it__st_to_f32(tmp, f->data + t->begin, t->dtype, (size_t)at, len);
+                    it__ck_scatter(e, base, at, len, tmp);
+                    at += len;
+                }
+            }
+        }
+    }
+    if (opt) opt->step = rd.opt_step;
+    if (ts) *ts = rd.ts;
+done:
+    if (tmp) IT__FREE(tmp);
+    it__ck_read_free(&rd);
+    return r;
+}
+
+/* Stale DIR.tmp-* and DIR.old-* siblings: restore the newest old copy when DIR is missing, remove the rest. */
+IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
+    char clean[4096], parent[4096], base[1024], p[4200], keep[4200];
+    size_t bl;
+    DIR *d;
+    struct dirent *e;
+    it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
+    if (r != IT_OK) return r;
+    keep[0] = 0;
+    if (!it__dir_exists(clean)) {
+        if (it__ck_resolve(ctx, clean, keep, sizeof keep) == IT_OK) {
+            if (rename(keep, clean) != 0)
+                return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot restore %s: %s", clean, keep, strerror(errno));
+            it__fsync_path(parent);
+            it_log(ctx, IT_LOG_WARN, "checkpoint %s restored from %s", clean, keep);
+        }
+    }
+    bl = strlen(base);
+    d = opendir(parent);
+    while (d && (e = readdir(d)) != NULL) {
+        const char *tail = e->d_name + bl;
+        if (strncmp(e->d_name, base, bl) != 0 || (strncmp(tail, ".old-", 5) != 0 && strncmp(tail, ".tmp-", 5) != 0)) continue;
+        if (strspn(tail + 5, "0123456789") != strlen(tail + 5) || !tail[5]) continue;
+        if (it__path_join(p, sizeof p, parent, e->d_name) == 0 && it__dir_exists(p) && it__remove_dir(p) != 0)
+            it_log(ctx, IT_LOG_WARN, "checkpoint: cannot remove stale %s", p);
+    }
+    if (d) closedir(d);
+    return IT_OK;
+}
+
+static it_result it__copy_file(it_context *ctx, const char *from, const char *to) {
+    unsigned char *buf;
+    size_t n;
+    it_result r = it__read_file(ctx, from, (size_t)1 << 30, &buf, &n, NULL);
+    if (r != IT_OK) return r;
+    r = it__write_file(ctx, to, buf, n);
+    IT__FREE(buf);
+    return r;
+}
+static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
+                                  const char *tmp, int bf16, const char *tokenizer) {
+    char path[4200];
+    it__ck_map map;
+    it__st_item *items = NULL;
+    it__buf b;
+    it_result r;
+    int i, q;
+    memset(&b, 0, sizeof b);
+    if ((r = it__ck_map_build(ctx, &m->config, &map)) != IT_OK) return r;
+    if ((r = it__ck_map_bind(m->ctx, &map)) != IT_OK) goto done;
+    items = (it__st_item *)IT__MALLOC(sizeof(it__st_item) * (size_t)map.n * 2);
+    if (!items) {
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+        goto done;
+    }
+    it__path_join(path, sizeof path, tmp, "config.json");
+    it__config_json(&b, &m->config, bf16);
+    if ((r = it__json_file_write(ctx, path, &b)) != IT_OK) goto done;
+    for (i = 0; i < map.n; i++) {
+        snprintf(items[i].name, sizeof items[i].name, "%s", map.e[i].name);
+        items[i].e = &map.e[i];
+        items[i].base = it_param_block(m->ctx);
+    }
+    it__path_join(path, sizeof path, tmp, "model.safetensors");
+    if ((r = it__st_write(ctx, path, items, map.n, bf16, "model", NULL)) != IT_OK) goto done;
+    if (opt) {
+        const char *names[2];
+        int n_names = it__ck_state_names(opt->desc.kind, names), n = 0;
+        for (q = 0; q < n_names; q++)
+            for (i = 0; i < map.n; i++, n++) {
+                snprintf(items[n].name, sizeof items[n].name, "%s.%s", map.e[i].name, names[q]);
+                items[n].e = &map.e[i];
+                items[n].base = opt->state + (size_t)q * it_param_numel(m->ctx);
+            }
+        it__path_join(path, sizeof path, tmp, "optimizer.safetensors");
+        if ((r = it__st_write(ctx, path, items, n, 0, "optimizer", opt)) != IT_OK) goto done;
+    }
+    if (ts) {
+        it__buf_free(&b);
+        it__trainer_json(&b, ts, opt);
+        it__path_join(path, sizeof path, tmp, "trainer_state.json");
+        if ((r = it__json_file_write(ctx, path, &b)) != IT_OK) goto done;
+    }
+    if (tokenizer) {
+        it__path_join(path, sizeof path, tmp, "tokenizer.bin");
+        if ((r = it__copy_file(ctx, tokenizer, path)) != IT_OK) goto done;
+    }
+    if (it__fsync_path(tmp) != 0) r = it_context_error(ctx, IT_ERR_IO, "%s: fsync of the directory failed: %s", tmp, strerror(errno));
+done:
+    it__buf_free(&b);
+    if (items) IT__FREE(items);
+    it__ck_map_free(&map);
+    return r;
+}
+IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
+                                    const char *dir, const it_checkpoint_options *o) {
+    char clean[4096], parent[4096], base[1024], tmp[4200], old[4200];
+    it_dtype dt = o ? o->dtype : IT_DTYPE_INVALID;
+    it_result r;
+    if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
+    if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
+    if (dt != IT_DTYPE_INVALID && dt != IT_F32 && dt != IT_BF16)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
+    if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
+    if ((r = it__ck_split(ctx, dir, clean, parent, base, sizeof base)) != IT_OK) return r;
+    if ((r = it_checkpoint_recover(ctx, clean)) != IT_OK) return r;
+    {
+        char suffix[64];
+        size_t cl = strlen(clean);
+        snprintf(suffix, sizeof suffix, ".tmp-%ld", (long)getpid());
+        memcpy(tmp, clean, cl);
+        strcpy(tmp + cl, suffix); /* clean < 4096 and suffix < 64 fit the 4200 bytes */
+        memcpy(old, tmp, cl + 1 + strlen(suffix));
+        memcpy(old + cl + 1, "old", 3);
+    }
+    if (it__dir_exists(tmp)) it__remove_dir(tmp);
+    if (mkdir(tmp, 0755) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    r = it__ck_write_all(ctx, m, opt, ts, tmp, dt == IT_BF16, o ? o->tokenizer_path : NULL);
+    if (r != IT_OK) {
+        it__remove_dir(tmp);
+        return r;
+    }
+    if (it__dir_exists(clean)) {
+        if (rename(clean, old) != 0) {
+            r = it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot move the previous checkpoint aside: %s", clean, strerror(errno));
+            it__remove_dir(tmp);
+            return r;
+        }
+        it__fsync_path(parent); /* the old copy is now reachable under its new name */
+    }
+    if (rename(tmp, clean) != 0) {
+        r = it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot rename %s into place: %s", clean, tmp, strerror(errno));
+        rename(old, clean);
+        return r;
+    }
+    if (it__fsync_path(parent) != 0) return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: fsync of %s failed: %s", clean, parent, strerror(errno));
+    if (it__dir_exists(old) && it__remove_dir(old) != 0) it_log(ctx, IT_LOG_WARN, "checkpoint: cannot remove %s", old);
+    return IT_OK;
+}
+
+typedef struct it__prune_item { int64_t step; char name[256]; } it__prune_item;
+static int it__prune_cmp(const void *a, const void *b) {
+    int64_t x = ((const it__prune_item *)a)->step, y = ((const it__prune_item *)b)->step;
+    return x < y ? -1 : x > y;
+}
+IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const char *prefix, int keep) {
+    DIR *d;
+    struct dirent *e;
+    it__prune_item *items = NULL;
+    int n = 0, cap = 0, i;
+    size_t pl = prefix ? strlen(prefix) : 0;
+    it_result r = IT_OK;
+    if (keep < 1 || !parent) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_prune: keep must be >= 1");
+    d = opendir(parent);
+    if (!d) return it_context_error(ctx, IT_ERR_IO, "%s: cannot list: %s", parent, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        const char *digits = e->d_name + pl;
+        uint64_t step;
+        char p[4200];
+        if (strncmp(e->d_name, prefix ? prefix : "", pl) != 0 || strlen(e->d_name) >= 256) continue;
+        if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 18) continue;
+        if (it__path_join(p, sizeof p, parent, e->d_name) || !it__dir_exists(p)) continue;
+        step = 0;
+        for (; *digits; digits++) step = step * 10 + (uint64_t)(*digits - '0');
+        if (n == cap) {
+            int nc = cap ? cap * 2 : 16;
+            it__prune_item *bigger = (it__prune_item *)IT__MALLOC(sizeof(it__prune_item) * (size_t)nc);
+            if (!bigger) {
+                r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_checkpoint_prune: out of memory");
+                break;
+            }
+            if (items) {
+                memcpy(bigger, items, sizeof(it__prune_item) * (size_t)n);
+                IT__FREE(items);
+            }
+            items = bigger;
+            cap = nc;
+        }
+        items[n].step = (int64_t)step;
+        strcpy(items[n].name, e->d_name);
+        n++;
+    }
+    closedir(d);
+    if (r == IT_OK && n > keep) {
+        qsort(items, (size_t)n, sizeof(it__prune_item), it__prune_cmp);
+        for (i = 0; i < n - keep; i++) {
+            char p[4200];
+            it__path_join(p, sizeof p, parent, items[i].name);
+            if (it__remove_dir(p) != 0) r = it_context_error(ctx, IT_ERR_IO, "it_checkpoint_prune: cannot remove %s", p);
+        }
+    }
+    if (items) IT__FREE(items);
+    return r;
+}
+IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const char *prefix, int64_t step) {
+    /* assembled by hand: snprintf with unbounded %s trips -Wformat-truncation in users' -Werror builds */
+    char digits[32];
+    size_t lp = strlen(parent), lx = prefix ? strlen(prefix) : 0, ld, total, at = 0;
+    ld = (size_t)snprintf(digits, sizeof digits, "%08lld", (long long)step);
+    total = lp + 1 + lx + ld;
+    if (size) {
+        size_t take;
+        take = IT__MIN(lp, size - 1 - at), memcpy(buf + at, parent, take), at += take;
+        if (at < size - 1) buf[at++] = '/';
+        take = IT__MIN(lx, size - 1 - at), memcpy(buf + at, prefix ? prefix : "", take), at += take;
+        take = IT__MIN(ld, size - 1 - at), memcpy(buf + at, digits, take), at += take;
+        buf[at] = 0;
+    }
+    return (int)total;
+}
+IT_API int it_checkpoint_tokenizer_path(const char *dir, char *buf, size_t size) {
+    struct stat st;
+    if (it__path_join(buf, size, dir, "tokenizer.bin")) return 0;
+    return stat(buf, &st) == 0 && S_ISREG(st.st_mode);
+}
+IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_safetensors_fn fn, void *user) {
+    it__st_file f;
+    it_result r;
+    int i, d;
+    float *tmp;
+    memset(&f, 0, sizeof f);
+    f.label = path;
+    r = it__read_file(ctx, path, (size_t)-1 / 2, &f.buf, &f.size, NULL);
+    if (r == IT_OK) r = it__st_parse(ctx, &f);
+    tmp = (float *)IT__MALLOC(IT__CK_CHUNK * sizeof(float));
+    if (r == IT_OK && !tmp) r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    for (i = 0; r == IT_OK && fn && i < f.n_t; i++) {
+        const it__st_tensor *t = &f.t[i];
+        it_safetensors_tensor_info info;
+        memset(&info, 0, sizeof info);
+        info.name = t->name;
+        info.dtype = it__st_dtypes[t->dtype].name;
+        info.ndim = t->ndim;
+        for (d = 0; d < t->ndim; d++) info.shape[d] = (int64_t)t->shape[d];
+        info.offset_begin = t->begin;
+        info.offset_end = t->end;
+        info.l2 = NAN;
+        if (it__st_is_float(t->dtype)) {
+            uint64_t at = 0;
+            double ss = 0.0;
+            while (at < t->numel) {
+                size_t len = (size_t)(t->numel - at < IT__CK_CHUNK ? t->numel - at : IT__CK_CHUNK), k;
+                it__st_to_f32(tmp, f.data + t->begin, t->dtype, (size_t)at, len);
+                for (k = 0; k < len; k++) ss += (double)tmp[k] * (double)tmp[k];
+                at += len;
+            }
+            info.l2 = sqrt(ss);
+        }
+        fn(&info, user);
+    }
+    if (tmp) IT__FREE(tmp);
+    it__st_free(&f);
+    return r;
 }
 
 /* >>end ----------------------------------------------------------------------------------------- */

@@ -1,8 +1,5 @@
-/* irontensor_metal.h - v0.1.0 - the Metal backend for irontensor.h. MIT licence (see irontensor.h).
-
-   STATUS: public declarations and the off-Apple stub. The Metal implementation (plain C over the
-   Objective-C runtime, MPS matmuls, kernels from shaders.h) is not in this version: on every
-   platform it_metal_backend_create() returns IT_ERR_BACKEND_UNAVAILABLE with a message saying why.
+/* irontensor_metal.h - v0.2.0 - the Metal backend for irontensor.h, in plain C over the Objective-C
+   runtime (no .m file). MIT licence (see irontensor.h).
 
    USAGE
      In one C file, after IRONTENSOR_IMPLEMENTATION:
@@ -12,6 +9,42 @@
          it_backend *metal;
          if (it_metal_backend_create(ctx, NULL, &metal) == IT_OK) it_context_set_backend(ctx, metal);
          else fprintf(stderr, "%s\n", it_context_last_error(ctx));   // stays on the CPU backend
+     Switch the backend on before the first graph is planned (parameters, gradients, optimizer
+     state and arenas are Metal buffers from then on).
+
+   BUILD (macOS 14+, Apple silicon or x86-64; the kernels use bfloat, i.e. Metal 3.1)
+     cc -O2 -std=c99 train.c -o train -framework Foundation -framework Metal \
+        -framework MetalPerformanceShaders -framework CoreGraphics -lobjc
+     (CoreGraphics: without it MTLCreateSystemDefaultDevice can return nil in command-line tools.)
+   Elsewhere the implementation compiles to a stub whose it_metal_backend_create returns
+   IT_ERR_BACKEND_UNAVAILABLE, so portable programs keep one code path.
+
+   CONFIGURATION
+     IT_METAL_FAKE           Linux tests only: build the real implementation against GCC's libobjc
+                             (messages through objc_msg_lookup) and the fake Metal classes in
+                             tests/metal/fake/.
+     IT_METAL_FAKE_MSGSEND   with IT_METAL_FAKE: send through objc_msgSend / objc_msgSend_stret
+                             symbols (the x86-64 trampolines in tests/metal/fake/), i.e. exactly
+                             the code macOS x86-64 runs.
+
+   HOW IT WORKS
+   - Messages: one table (IT__MTL_MSGS: C name, selector, exact C signature) generates a function
+     pointer type per message; every send casts the dispatcher to that type, never a variadic
+     call. Selectors and classes are looked up once. Structs over 16 bytes come back through
+     objc_msgSend_stret on x86-64 only (arm64 has no _stret).
+   - Memory: shared storage. buffer_create returns the MTLBuffer's contents; a pointer -> buffer
+     map lets a tensor bind as (its block's buffer, byte offset) from it_tensor_block().
+   - A step (it_graph_run) is ONE command buffer: begin_step makes it inside an autorelease pool,
+     every node encodes dispatches (small arguments through setBytes), matmuls go to
+     MPSMatrixMultiplication (descriptors, matrices and kernels cached per shape and offset; our
+     tiled kernel for batched products), end_step commits, synchronize waits and turns a failed
+     command buffer into IT_ERR_BACKEND with Metal's error text.
+   - Per-step temporaries (cross-entropy statistics, attention delta, embedding sort order) come
+     from one transient buffer sized during the first step: no buffer is created after it.
+   - The optimizer: it_optimizer_step runs on the CPU over the shared parameter, gradient and
+     state buffers after synchronize (correct, not yet GPU-resident; the kernels in
+     shaders/optimizer.metal are ready for a backend hook).
+   - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_METAL_H
 #define IRONTENSOR_METAL_H
@@ -22,35 +55,1434 @@ extern "C" {
 #endif
 
 typedef struct it_metal_desc {
-    int device_index; /* 0 = the system default device */
+    int device_index; /* 0 = the system default device (the only one supported) */
+    int no_mps;       /* 1 = matmuls through our tiled kernel instead of MPS */
 } it_metal_desc;
 
-/* 1 when this build can create a Metal backend (Apple platforms with the implementation). */
+/* 1 when this build can create a Metal backend (Apple platforms, or the Linux fake). */
 IT_API int it_metal_available(void);
 /* Creates the backend; on failure *out is NULL, the context's last error says why, and the
    context keeps its CPU backend. */
 IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *desc, it_backend **out);
+
+/* Counters since the backend was made (the test suite prints them per step). */
+typedef struct it_metal_stats {
+    unsigned long command_buffers, dispatches, mps_encodes, buffers_created, pipelines;
+} it_metal_stats;
+IT_API it_metal_stats it_metal_backend_stats(const it_backend *be);
 
 #ifdef __cplusplus
 }
 #endif
 #endif /* IRONTENSOR_METAL_H */
 
+#if (defined(IRONTENSOR_METAL_IMPLEMENTATION) || defined(IT_METAL_OBJC_ONLY)) && \
+    (defined(__APPLE__) || defined(IT_METAL_FAKE)) && !defined(IT__METAL_OBJC_INCLUDED)
+#define IT__METAL_OBJC_INCLUDED
+/* IT_METAL_OBJC_ONLY: just this layer (the fake Metal classes in tests/ check their method
+   types against it) */
+/* >>metal_objc  the message layer ------------------------------------------------------------- */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__APPLE__)
+#ifndef OBJC_OLD_DISPATCH_PROTOTYPES
+#define OBJC_OLD_DISPATCH_PROTOTYPES 0
+#endif
+#include <objc/runtime.h>
+#include <objc/message.h>
+#else
+#include <objc/runtime.h>
+#include <objc/message.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+typedef unsigned long it__NSUInteger; /* NSUInteger on every 64-bit Apple platform */
+typedef struct it__MTLSize { it__NSUInteger width, height, depth; } it__MTLSize;
+typedef uint32_t it__MPSDataType;
+#define IT__MPS_FLOAT32 0x10000020u /* MPSDataTypeFloat32 = MPSDataTypeFloatBit | 32 */
+#define IT__MTL_STORAGE_SHARED 0u   /* MTLResourceStorageModeShared | MTLResourceCPUCacheModeDefaultCache */
+#define IT__MTL_LANGUAGE_3_1 0x30001ul /* MTLLanguageVersion3_1: bfloat */
+#define IT__MTL_STATUS_COMPLETED 4ul
+#define IT__MTL_STATUS_ERROR 5ul
+
+/* C entry points. Apple's libobjc exports the pool functions (clang's @autoreleasepool calls
+   them) without declaring them in a public header; the fake defines all four. */
+id MTLCreateSystemDefaultDevice(void);
+BOOL MPSSupportsMTLDevice(id device);
+void *objc_autoreleasePoolPush(void);
+void objc_autoreleasePoolPop(void *pool);
+#ifdef __cplusplus
+}
+#endif
+
+/* X(name, "selector", return type, (id, SEL, parameters...), struct return over 16 bytes) */
+#define IT__MTL_MSGS(X)                                                                                       \
+    X(alloc, "alloc", id, (id, SEL), 0)                                                                       \
+    X(init, "init", id, (id, SEL), 0)                                                                         \
+    X(retain, "retain", id, (id, SEL), 0)                                                                     \
+    X(release, "release", void, (id, SEL), 0)                                                                 \
+    X(stringWithUTF8String, "stringWithUTF8String:", id, (id, SEL, const char *), 0)                          \
+    X(UTF8String, "UTF8String", const char *, (id, SEL), 0)                                                   \
+    X(localizedDescription, "localizedDescription", id, (id, SEL), 0)                                         \
+    X(name, "name", id, (id, SEL), 0)                                                                         \
+    X(newCommandQueue, "newCommandQueue", id, (id, SEL), 0)                                                   \
+    X(newBufferWithLength, "newBufferWithLength:options:", id, (id, SEL, it__NSUInteger, it__NSUInteger), 0) \
+    X(newLibraryWithSource, "newLibraryWithSource:options:error:", id, (id, SEL, id, id, id *), 0)            \
+    X(newFunctionWithName, "newFunctionWithName:", id, (id, SEL, id), 0)                                      \
+    X(newComputePipelineState, "newComputePipelineStateWithFunction:error:", id, (id, SEL, id, id *), 0)      \
+    X(setFastMathEnabled, "setFastMathEnabled:", void, (id, SEL, BOOL), 0)                                   \
+    X(setLanguageVersion, "setLanguageVersion:", void, (id, SEL, it__NSUInteger), 0)                         \
+    X(maxThreadsPerThreadgroup, "maxThreadsPerThreadgroup", it__MTLSize, (id, SEL), 1)                        \
+    X(maxTotalThreadsPerThreadgroup, "maxTotalThreadsPerThreadgroup", it__NSUInteger, (id, SEL), 0)           \
+    X(threadExecutionWidth, "threadExecutionWidth", it__NSUInteger, (id, SEL), 0)                             \
+    X(staticThreadgroupMemoryLength, "staticThreadgroupMemoryLength", it__NSUInteger, (id, SEL), 0)           \
+    X(contents, "contents", void *, (id, SEL), 0)                                                             \
+    X(length, "length", it__NSUInteger, (id, SEL), 0)                                                         \
+    X(commandBuffer, "commandBuffer", id, (id, SEL), 0)                                                       \
+    X(computeCommandEncoder, "computeCommandEncoder", id, (id, SEL), 0)                                       \
+    X(setComputePipelineState, "setComputePipelineState:", void, (id, SEL, id), 0)                            \
+    X(setBuffer, "setBuffer:offset:atIndex:", void, (id, SEL, id, it__NSUInteger, it__NSUInteger), 0)        \
+    X(setBytes, "setBytes:length:atIndex:", void, (id, SEL, const void *, it__NSUInteger, it__NSUInteger), 0) \
+    X(setThreadgroupMemoryLength, "setThreadgroupMemoryLength:atIndex:", void,                               \
+      (id, SEL, it__NSUInteger, it__NSUInteger), 0)                                                           \
+    X(dispatchThreadgroups, "dispatchThreadgroups:threadsPerThreadgroup:", void,                             \
+      (id, SEL, it__MTLSize, it__MTLSize), 0)                                                                 \
+    X(dispatchThreads, "dispatchThreads:threadsPerThreadgroup:", void, (id, SEL, it__MTLSize, it__MTLSize), 0) \
+    X(endEncoding, "endEncoding", void, (id, SEL), 0)                                                         \
+    X(commit, "commit", void, (id, SEL), 0)                                                                   \
+    X(waitUntilCompleted, "waitUntilCompleted", void, (id, SEL), 0)                                           \
+    X(status, "status", it__NSUInteger, (id, SEL), 0)                                                         \
+    X(error, "error", id, (id, SEL), 0)                                                                       \
+    X(matrixDescriptor, "matrixDescriptorWithRows:columns:rowBytes:dataType:", id,                           \
+      (id, SEL, it__NSUInteger, it__NSUInteger, it__NSUInteger, it__MPSDataType), 0)                         \
+    X(initWithBuffer, "initWithBuffer:offset:descriptor:", id, (id, SEL, id, it__NSUInteger, id), 0)          \
+    X(initMatMul, "initWithDevice:transposeLeft:transposeRight:resultRows:resultColumns:interiorColumns:alpha:beta:", \
+      id, (id, SEL, id, BOOL, BOOL, it__NSUInteger, it__NSUInteger, it__NSUInteger, double, double), 0)      \
+    X(encodeMatMul, "encodeToCommandBuffer:leftMatrix:rightMatrix:resultMatrix:", void, (id, SEL, id, id, id, id), 0)
+
+/* the exact function type of each message, and whether it needs the _stret dispatcher */
+#define IT__MTL_TYPES(nm, sel, R, P, st) typedef R(*it__ft_##nm) P; enum { it__stret_##nm = st };
+IT__MTL_MSGS(IT__MTL_TYPES)
+#undef IT__MTL_TYPES
+/* x86-64 SysV returns structs over 16 bytes through a hidden pointer: such a message must be
+   flagged for objc_msgSend_stret, and nothing else may be (C99-compatible static assert). */
+#define IT__MTL_CHECK(nm, sel, R, P, st) \
+    typedef char it__stret_ok_##nm[((st) == (sizeof(R) > 16)) ? 1 : -1];
+#ifdef __GNUC__
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpointer-arith" /* sizeof(void) for the void returns */
+#pragma GCC diagnostic ignored "-Wunused-local-typedefs"
+#endif
+IT__MTL_MSGS(IT__MTL_CHECK)
+#ifdef __GNUC__
+#pragma GCC diagnostic pop
+#endif
+#undef IT__MTL_CHECK
+
+/* Selectors, filled once by it__mtl_objc_init (they are process-wide in the runtime). */
+static struct {
+#define IT__MTL_SELF(nm, sel, R, P, st) SEL nm;
+    IT__MTL_MSGS(IT__MTL_SELF)
+#undef IT__MTL_SELF
+    int ready;
+} it__sel;
+static const char *const it__sel_names[] = {
+#define IT__MTL_SELN(nm, sel, R, P, st) sel,
+    IT__MTL_MSGS(IT__MTL_SELN)
+#undef IT__MTL_SELN
+};
+
+/* The dispatcher: objc_msgSend(_stret) on Apple and with the Linux trampolines; the GNU runtime
+   looks the IMP up first. Always called through the message's exact type. */
+#if defined(__APPLE__) || defined(IT_METAL_FAKE_MSGSEND)
+#if !defined(__APPLE__)
+#ifdef __cplusplus
+extern "C" {
+#endif
+void objc_msgSend(void); /* the trampolines' symbols, declared like OBJC_OLD_DISPATCH_PROTOTYPES=0 */
+void objc_msgSend_stret(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
+/* through a pointer object: gcc warns when a declared function is called through another type */
+static void (*const volatile it__msgsend_p)(void) = (void (*)(void))objc_msgSend;
+#if defined(__x86_64__) || defined(__i386__)
+static void (*const volatile it__msgsend_stret_p)(void) = (void (*)(void))objc_msgSend_stret;
+#else
+static void (*const volatile it__msgsend_stret_p)(void) = (void (*)(void))objc_msgSend; /* arm64: x8 */
+#endif
+#define IT__IMP(nm, obj) (it__stret_##nm ? it__msgsend_stret_p : it__msgsend_p)
+#else
+#define IT__IMP(nm, obj) ((void (*)(void))objc_msg_lookup((obj), it__sel.nm))
+#endif
+/* obj is evaluated twice on the GNU runtime: pass a plain variable */
+#define IT__MSG0(nm, obj) ((it__ft_##nm)IT__IMP(nm, (id)(obj)))((id)(obj), it__sel.nm)
+#define IT__MSG(nm, obj, ...) ((it__ft_##nm)IT__IMP(nm, (id)(obj)))((id)(obj), it__sel.nm, __VA_ARGS__)
+
+static struct {
+    id NSString, MTLCompileOptions, MPSMatrixDescriptor, MPSMatrix, MPSMatrixMultiplication;
+} it__cls;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define IT__MTL_UNUSED __attribute__((unused))
+#else
+#define IT__MTL_UNUSED
+#endif
+static IT__MTL_UNUSED void it__mtl_objc_init(void) {
+    size_t i;
+    SEL *s = (SEL *)(void *)&it__sel;
+    if (it__sel.ready) return;
+    for (i = 0; i < sizeof it__sel_names / sizeof it__sel_names[0]; i++) s[i] = sel_registerName(it__sel_names[i]);
+    it__cls.NSString = (id)objc_getClass("NSString");
+    it__cls.MTLCompileOptions = (id)objc_getClass("MTLCompileOptions");
+    it__cls.MPSMatrixDescriptor = (id)objc_getClass("MPSMatrixDescriptor");
+    it__cls.MPSMatrix = (id)objc_getClass("MPSMatrix");
+    it__cls.MPSMatrixMultiplication = (id)objc_getClass("MPSMatrixMultiplication");
+    it__sel.ready = 1;
+}
+static IT__MTL_UNUSED void it__release(id obj) {
+    if (obj) IT__MSG0(release, obj);
+}
+static IT__MTL_UNUSED it__MTLSize it__size(it__NSUInteger w, it__NSUInteger h, it__NSUInteger d) {
+    it__MTLSize s;
+    s.width = w;
+    s.height = h;
+    s.depth = d;
+    return s;
+}
+
+#endif /* the message layer */
+
 #ifdef IRONTENSOR_METAL_IMPLEMENTATION
 #ifndef IRONTENSOR_METAL_IMPLEMENTATION_INCLUDED
 #define IRONTENSOR_METAL_IMPLEMENTATION_INCLUDED
+
+#if !defined(__APPLE__) && !defined(IT_METAL_FAKE)
+/* >>metal_stub ---------------------------------------------------------------------------------- */
 IT_API int it_metal_available(void) { return 0; }
 IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *desc, it_backend **out) {
     (void)desc;
     *out = NULL;
-#if defined(__APPLE__)
-    return it_context_error(ctx, IT_ERR_BACKEND_UNAVAILABLE,
-                            "Metal backend unavailable: this version of irontensor_metal.h has no Metal "
-                            "implementation yet; using the CPU backend");
-#else
     return it_context_error(ctx, IT_ERR_BACKEND_UNAVAILABLE,
                             "Metal backend unavailable: Metal exists only on Apple platforms; using the CPU backend");
-#endif
 }
-#endif
-#endif
+IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
+    it_metal_stats s;
+    (void)be;
+    memset(&s, 0, sizeof s);
+    return s;
+}
+#else
+/* >>metal_backend  state ----------------------------------------------------------------------- */
+#include "shaders.h"                /* the kernels' source, embedded */
+#include "shaders/it_kernel_args.h" /* their argument structs, shared with MSL */
+
+/* every kernel the backend dispatches: enum name, function name in shaders/ */
+#define IT__MTL_KERNELS(X)                                                                                   \
+    X(FILL, "it_fill_f32") X(SUM, "it_sum_f32") X(ADD_SCALAR, "it_add_scalar_f32") X(ADD, "it_add_f32")       \
+    X(MUL, "it_mul_f32") X(MUL_BWD, "it_mul_backward_f32") X(SCALE, "it_scale_f32") X(AXPY, "it_axpy_f32")    \
+    X(SUM_ROWS, "it_sum_rows_f32") X(SILU, "it_silu_forward_f32") X(SILU_BWD, "it_silu_backward_f32")         \
+    X(GELU, "it_gelu_forward_f32") X(GELU_BWD, "it_gelu_backward_f32") X(SWIGLU, "it_swiglu_forward_f32")     \
+    X(SWIGLU_BWD, "it_swiglu_backward_f32") X(EMBED, "it_embedding_forward_f32")                            \
+    X(EMBED_BWD, "it_embedding_backward_f32") X(RMSNORM, "it_rmsnorm_forward_f32")                          \
+    X(RMSNORM_BWD, "it_rmsnorm_backward_f32") X(RMSNORM_DW, "it_rmsnorm_backward_dw_f32")                    \
+    X(LAYERNORM, "it_layernorm_forward_f32") X(LAYERNORM_BWD, "it_layernorm_backward_f32")                  \
+    X(LAYERNORM_DWDB, "it_layernorm_backward_dwdb_f32") X(ROPE, "it_rope_forward_f32")                      \
+    X(ROPE_BWD, "it_rope_backward_f32") X(SOFTMAX, "it_softmax_forward_f32")                                \
+    X(SOFTMAX_BWD, "it_softmax_backward_f32") X(ATTN, "it_attention_forward_f32")                           \
+    X(ATTN_DELTA, "it_attention_backward_delta_f32") X(ATTN_DQ, "it_attention_backward_dq_f32")             \
+    X(ATTN_DKV, "it_attention_backward_dkv_f32") X(CE_STATS, "it_ce_stats_f32") X(CE_FINISH, "it_ce_finish_f32") \
+    X(CE_MEAN, "it_ce_mean_f32") X(CE_SCALE, "it_ce_dloss_scale_f32") X(CE_DLOGITS, "it_ce_dlogits_scaled_f32") \
+    X(MATMUL, "it_matmul_f32")
+
+typedef enum it__mtl_kernel {
+#define IT__MTL_KENUM(e, fn) IT__K_##e,
+    IT__MTL_KERNELS(IT__MTL_KENUM)
+#undef IT__MTL_KENUM
+    IT__K_COUNT
+} it__mtl_kernel;
+static const char *const it__mtl_kernel_names[IT__K_COUNT] = {
+#define IT__MTL_KNAME(e, fn) fn,
+    IT__MTL_KERNELS(IT__MTL_KNAME)
+#undef IT__MTL_KNAME
+};
+
+typedef struct it__mtl_buffer { unsigned char *ptr; size_t size; id buf; } it__mtl_buffer;
+typedef struct it__mtl_arg { id buf; size_t off; } it__mtl_arg; /* a binding: buffer + byte offset */
+/* cached MPS objects: a matrix is (buffer, offset, shape); a kernel is (transposes, sizes, beta) */
+typedef struct it__mtl_matrix { id buf; size_t off; it__NSUInteger rows, cols; id desc, matrix; } it__mtl_matrix;
+typedef struct it__mtl_gemm { int tl, tr; it__NSUInteger M, N, K; double beta; id kernel; } it__mtl_gemmk;
+
+typedef struct it__mtl {
+    it_backend be;
+    it_context *ctx;
+    id device, queue, library;
+    id pso[IT__K_COUNT];
+    it__NSUInteger max_threads[IT__K_COUNT];
+    int use_mps;
+    it__mtl_buffer *bufs;
+    int n_bufs, cap_bufs;
+    /* the step being encoded */
+    void *pool;
+    id cb, enc; /* cb retained (+1); enc autoreleased, lives in the pool */
+    id pending; /* committed, not yet waited on (+1) */
+    int in_step;
+    /* per-step temporaries: bump allocation from one buffer; grows only in the first step */
+    id tbuf;
+    unsigned char *tptr;
+    size_t tcap, tused, tpeak;
+    id *retired;
+    int n_retired, cap_retired;
+    it__mtl_matrix *mats;
+    int n_mats, cap_mats;
+    it__mtl_gemmk *gemms;
+    int n_gemms, cap_gemms;
+    it_metal_stats stats;
+} it__mtl;
+
+static it_result it__mtl_fail(it__mtl *m, it_result r, const char *fmt, const char *detail) {
+    return it_context_error(m->ctx, r, fmt, detail ? detail : "");
+}
+static void *it__mtl_grow(void *p, int *cap, int need, size_t elem) {
+    void *q;
+    int nc;
+    if (need <= *cap) return p;
+    nc = *cap ? *cap * 2 : 16;
+    while (nc < need) nc *= 2;
+    q = realloc(p, (size_t)nc * elem);
+    if (q) *cap = nc;
+    return q;
+}
+
+/* >>metal_buffers ------------------------------------------------------------------------------- */
+static id it__mtl_new_buffer(it__mtl *m, size_t size) {
+    id b = IT__MSG(newBufferWithLength, m->device, (it__NSUInteger)(size ? size : 16), (it__NSUInteger)IT__MTL_STORAGE_SHARED);
+    if (b) m->stats.buffers_created++;
+    return b;
+}
+static void *it__mtl_buffer_create(it_backend *be, size_t size) {
+    it__mtl *m = (it__mtl *)be->impl;
+    it__mtl_buffer *nb;
+    id b;
+    void *p;
+    nb = (it__mtl_buffer *)it__mtl_grow(m->bufs, &m->cap_bufs, m->n_bufs + 1, sizeof *nb);
+    if (!nb) return NULL;
+    m->bufs = nb;
+    b = it__mtl_new_buffer(m, size);
+    if (!b) return NULL;
+    p = IT__MSG0(contents, b);
+    if (!p) { /* not shared storage after all: unusable for this design */
+        it__release(b);
+        return NULL;
+    }
+    m->bufs[m->n_bufs].ptr = (unsigned char *)p;
+    m->bufs[m->n_bufs].size = size;
+    m->bufs[m->n_bufs].buf = b;
+    m->n_bufs++;
+    return p;
+}
+static void it__mtl_drop_cached(it__mtl *m, id buf);
+static void it__mtl_buffer_free(it_backend *be, void *ptr) {
+    it__mtl *m = (it__mtl *)be->impl;
+    int i;
+    if (!ptr) return;
+    for (i = 0; i < m->n_bufs; i++)
+        if (m->bufs[i].ptr == (unsigned char *)ptr) {
+            it__mtl_drop_cached(m, m->bufs[i].buf); /* MPS matrices on it go with it */
+            it__release(m->bufs[i].buf);
+            m->bufs[i] = m->bufs[--m->n_bufs];
+            return;
+        }
+}
+/* the buffer and byte offset a tensor binds at */
+static it_result it__mtl_t(it__mtl *m, it_tensor *t, it__mtl_arg *out) {
+    size_t off = 0;
+    unsigned char *p = (unsigned char *)it_data_raw(t), *base;
+    int i;
+    if (it_tensor_block(t, &off) == IT_BLOCK_NONE || !p)
+        return it__mtl_fail(m, IT_ERR_STATE, "metal: tensor '%s' has no storage yet (plan the graph first)", it_tensor_name(t));
+    base = p - off;
+    for (i = 0; i < m->n_bufs; i++)
+        if (m->bufs[i].ptr == base) {
+            out->buf = m->bufs[i].buf;
+            out->off = off;
+            return IT_OK;
+        }
+    return it__mtl_fail(m, IT_ERR_STATE,
+                        "metal: tensor '%s' is not in a Metal buffer (was the backend switched on after planning?)",
+                        it_tensor_name(t));
+}
+/* bytes from the step's transient buffer (16-byte aligned). The first step may outgrow it: the
+   old buffer is kept alive until the step completes and synchronize makes one of the peak size. */
+static it_result it__mtl_temp(it__mtl *m, size_t bytes, it__mtl_arg *out, void **cpu) {
+    size_t need = (bytes + 15) & ~(size_t)15;
+    if (m->tused + need > m->tcap) {
+        size_t cap = m->tcap * 2 > need ? m->tcap * 2 : need + 4096;
+        id nb = it__mtl_new_buffer(m, cap);
+        id *r;
+        if (!nb) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: cannot allocate %zu bytes of temporaries", cap);
+        if (m->tbuf) {
+            r = (id *)it__mtl_grow(m->retired, &m->cap_retired, m->n_retired + 1, sizeof(id));
+            if (!r) {
+                it__release(nb);
+                return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
+            }
+            m->retired = r;
+            m->retired[m->n_retired++] = m->tbuf;
+        }
+        m->tbuf = nb;
+        m->tptr = (unsigned char *)IT__MSG0(contents, nb);
+        m->tcap = cap;
+        m->tused = 0;
+    }
+    out->buf = m->tbuf;
+    out->off = m->tused;
+    if (cpu) *cpu = m->tptr + m->tused;
+    m->tused += need;
+    m->tpeak += need;
+    return IT_OK;
+}
+
+/* >>metal_encode -------------------------------------------------------------------------------- */
+static it_result it__mtl_begin_step(it_backend *be);
+static it_result it__mtl_synchronize(it_backend *be);
+static it_result it__mtl_encoder(it__mtl *m) {
+    it_result r;
+    if (!m->in_step && (r = it__mtl_begin_step(&m->be)) != IT_OK) return r;
+    if (!m->enc) {
+        m->enc = IT__MSG0(computeCommandEncoder, m->cb);
+        if (!m->enc) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: computeCommandEncoder returned nil");
+    }
+    return IT_OK;
+}
+static void it__mtl_end_encoder(it__mtl *m) {
+    if (m->enc) IT__MSG0(endEncoding, m->enc);
+    m->enc = NULL;
+}
+/* threads per group for row kernels: a multiple of the SIMD width, at most the pipeline's limit */
+static it__NSUInteger it__mtl_tg(it__mtl *m, it__mtl_kernel k, it__NSUInteger want) {
+    it__NSUInteger lim = m->max_threads[k];
+    if (want > lim) want = lim;
+    want = (want + 31) / 32 * 32;
+    if (want > lim) want = lim / 32 * 32;
+    return want ? want : 32;
+}
+/* One dispatch: args[0..n-1] as buffers 0..n-1, then the argument struct at index n.
+   threads = 1: dispatchThreads (grid in threads), 0: dispatchThreadgroups (grid in groups). */
+static it_result it__mtl_dispatch(it__mtl *m, it__mtl_kernel k, const it__mtl_arg *args, int n, const void *params,
+                                  size_t params_size, it__MTLSize grid, it__MTLSize tg, int threads) {
+    it_result r;
+    int i;
+    if (!grid.width || !grid.height || !grid.depth) return IT_OK; /* empty tensor: nothing to do */
+    if (tg.width * tg.height * tg.depth > m->max_threads[k])
+        return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: %s needs %lu threads per group, the pipeline allows %lu",
+                                it__mtl_kernel_names[k], tg.width * tg.height * tg.depth, m->max_threads[k]);
+    if ((r = it__mtl_encoder(m)) != IT_OK) return r;
+    IT__MSG(setComputePipelineState, m->enc, m->pso[k]);
+    for (i = 0; i < n; i++) IT__MSG(setBuffer, m->enc, args[i].buf, (it__NSUInteger)args[i].off, (it__NSUInteger)i);
+    IT__MSG(setBytes, m->enc, params, (it__NSUInteger)params_size, (it__NSUInteger)n);
+    if (threads) IT__MSG(dispatchThreads, m->enc, grid, tg);
+    else IT__MSG(dispatchThreadgroups, m->enc, grid, tg);
+    m->stats.dispatches++;
+    return IT_OK;
+}
+static it_result it__mtl_flat(it__mtl *m, it__mtl_kernel k, const it__mtl_arg *args, int n, unsigned count, float alpha,
+                              unsigned nb) {
+    it_elementwise_args p;
+    memset(&p, 0, sizeof p);
+    p.n = count;
+    p.nb = nb ? nb : count;
+    p.alpha = alpha;
+    return it__mtl_dispatch(m, k, args, n, &p, sizeof p, it__size(count, 1, 1), it__size(it__mtl_tg(m, k, 256), 1, 1), 1);
+}
+
+/* >>metal_matmul  MPS for single products, our tiled kernel for batches ---------------------------- */
+static void it__mtl_drop_cached(it__mtl *m, id buf) {
+    int i = 0;
+    while (i < m->n_mats)
+        if (m->mats[i].buf == buf) {
+            it__release(m->mats[i].matrix);
+            it__release(m->mats[i].desc);
+            m->mats[i] = m->mats[--m->n_mats];
+        } else {
+            i++;
+        }
+}
+static id it__mtl_matrix_get(it__mtl *m, it__mtl_arg a, it__NSUInteger rows, it__NSUInteger cols) {
+    int i;
+    it__mtl_matrix *mm;
+    id desc, mat;
+    for (i = 0; i < m->n_mats; i++)
+        if (m->mats[i].buf == a.buf && m->mats[i].off == a.off && m->mats[i].rows == rows && m->mats[i].cols == cols)
+            return m->mats[i].matrix;
+    mm = (it__mtl_matrix *)it__mtl_grow(m->mats, &m->cap_mats, m->n_mats + 1, sizeof *mm);
+    if (!mm) return NULL;
+    m->mats = mm;
+    desc = IT__MSG(matrixDescriptor, it__cls.MPSMatrixDescriptor, rows, cols, cols * (it__NSUInteger)sizeof(float),
+                   (it__MPSDataType)IT__MPS_FLOAT32); /* autoreleased: keep it */
+    if (!desc) return NULL;
+    IT__MSG0(retain, desc);
+    mat = IT__MSG0(alloc, it__cls.MPSMatrix);
+    mat = IT__MSG(initWithBuffer, mat, a.buf, (it__NSUInteger)a.off, desc);
+    if (!mat) {
+        it__release(desc);
+        return NULL;
+    }
+    mm = &m->mats[m->n_mats++];
+    mm->buf = a.buf;
+    mm->off = a.off;
+    mm->rows = rows;
+    mm->cols = cols;
+    mm->desc = desc;
+    mm->matrix = mat;
+    return mat;
+}
+static id it__mtl_gemm_get(it__mtl *m, int tl, int tr, it__NSUInteger M, it__NSUInteger N, it__NSUInteger K,
+                           double beta) {
+    int i;
+    it__mtl_gemmk *g;
+    id k;
+    for (i = 0; i < m->n_gemms; i++)
+        if (m->gemms[i].tl == tl && m->gemms[i].tr == tr && m->gemms[i].M == M && m->gemms[i].N == N &&
+            m->gemms[i].K == K && m->gemms[i].beta == beta)
+            return m->gemms[i].kernel;
+    g = (it__mtl_gemmk *)it__mtl_grow(m->gemms, &m->cap_gemms, m->n_gemms + 1, sizeof *g);
+    if (!g) return NULL;
+    m->gemms = g;
+    k = IT__MSG0(alloc, it__cls.MPSMatrixMultiplication);
+    k = IT__MSG(initMatMul, k, m->device, (BOOL)(tl != 0), (BOOL)(tr != 0), M, N, K, 1.0, beta);
+    if (!k) return NULL;
+    g = &m->gemms[m->n_gemms++];
+    g->tl = tl;
+    g->tr = tr;
+    g->M = M;
+    g->N = N;
+    g->K = K;
+    g->beta = beta;
+    g->kernel = k;
+    return k;
+}
+/* c [M, N] (+)= op(a) @ op(b), like it_cpu_matmul; batch > 1 walks element strides (0 = shared) */
+static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_arg b, int M, int N, int K, int ta,
+                              int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
+    if (M <= 0 || N <= 0 || batch <= 0) return IT_OK;
+    if (K <= 0) { /* an empty product: c = 0 unless accumulating */
+        it_result r = IT_OK;
+        int i;
+        for (i = 0; i < batch && !acc && r == IT_OK; i++) {
+            it__mtl_arg ci = c;
+            ci.off += (size_t)i * sc * sizeof(float);
+            r = it__mtl_flat(m, IT__K_FILL, &ci, 1, (unsigned)(M * N), 0.0f, 0);
+        }
+        return r;
+    }
+    if (m->use_mps && batch == 1) {
+        it_result r;
+        id A = it__mtl_matrix_get(m, a, (it__NSUInteger)(ta ? K : M), (it__NSUInteger)(ta ? M : K));
+        id B = it__mtl_matrix_get(m, b, (it__NSUInteger)(tb ? N : K), (it__NSUInteger)(tb ? K : N));
+        id C = it__mtl_matrix_get(m, c, (it__NSUInteger)M, (it__NSUInteger)N);
+        id G = it__mtl_gemm_get(m, ta, tb, (it__NSUInteger)M, (it__NSUInteger)N, (it__NSUInteger)K, acc ? 1.0 : 0.0);
+        if (!A || !B || !C || !G) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: cannot create MPS matmul objects");
+        if (!m->in_step && (r = it__mtl_begin_step(&m->be)) != IT_OK) return r;
+        it__mtl_end_encoder(m); /* MPS encodes its own passes into the command buffer */
+        IT__MSG(encodeMatMul, G, m->cb, A, B, C);
+        m->stats.mps_encodes++;
+        return IT_OK;
+    } else {
+        it_matmul_args p;
+        it__mtl_arg args[3];
+        it_result r = IT_OK;
+        int i;
+        memset(&p, 0, sizeof p);
+        p.M = (unsigned)M;
+        p.N = (unsigned)N;
+        p.K = (unsigned)K;
+        p.trans_a = (unsigned)ta;
+        p.trans_b = (unsigned)tb;
+        p.accumulate = (unsigned)acc;
+        p.batch_stride_a = (unsigned)sa;
+        p.batch_stride_b = (unsigned)sb;
+        p.batch_stride_c = (unsigned)sc;
+        args[0] = c;
+        args[1] = a;
+        args[2] = b;
+        if (sc || batch == 1) /* distinct outputs: the batch is grid z */
+            return it__mtl_dispatch(m, IT__K_MATMUL, args, 3, &p, sizeof p,
+                                    it__size((it__NSUInteger)(N + 31) / 32, (it__NSUInteger)(M + 31) / 32, (it__NSUInteger)batch),
+                                    it__size(256, 1, 1), 0);
+        /* a shared output accumulates over the batch: one dispatch per item, in order */
+        p.batch_stride_a = p.batch_stride_b = p.batch_stride_c = 0;
+        for (i = 0; i < batch && r == IT_OK; i++) {
+            args[1].off = a.off + (size_t)i * sa * sizeof(float);
+            args[2].off = b.off + (size_t)i * sb * sizeof(float);
+            p.accumulate = (unsigned)(acc || i > 0);
+            r = it__mtl_dispatch(m, IT__K_MATMUL, args, 3, &p, sizeof p,
+                                 it__size((it__NSUInteger)(N + 31) / 32, (it__NSUInteger)(M + 31) / 32, 1), it__size(256, 1, 1), 0);
+        }
+        return r;
+    }
+}
+
+/* >>metal_ops  one forward and one backward per op, mirroring >>cpu in irontensor.h -------------- */
+#define IT__MTL_T(t, slot)                                            \
+    do {                                                              \
+        it_result r_ = it__mtl_t(m, (t), &(slot));                    \
+        if (r_ != IT_OK) return r_;                                   \
+    } while (0)
+#define IT__MTL_TRY(expr)                                             \
+    do {                                                              \
+        it_result r_ = (expr);                                        \
+        if (r_ != IT_OK) return r_;                                   \
+    } while (0)
+#define IT__MTL_M ((it__mtl *)be->impl)
+static int it__mtl_last(const it_tensor *t) { return it_tensor_dim(t, -1); }
+static size_t it__mtl_rows(const it_tensor *t) { return it_tensor_numel(t) / (size_t)it__mtl_last(t); }
+static it_tensor *it__mtl_grad(it_tensor *t) { return it_grad_tensor(t); }
+
+/* ids are inputs the caller wrote before the run: checked here like the CPU backend does */
+static it_result it__mtl_check_ids(it__mtl *m, it_tensor *ids, int limit, int has_ignore, int ignore, const char *what) {
+    const int32_t *d = it_data_i32(ids);
+    size_t i, n = it_tensor_numel(ids);
+    if (it_tensor_block(ids, NULL) != IT_BLOCK_INPUTS) return IT_OK; /* produced on the GPU: not readable yet */
+    for (i = 0; i < n; i++)
+        if ((d[i] < 0 || d[i] >= limit) && !(has_ignore && d[i] == ignore))
+            return it_context_error(m->ctx, IT_ERR_RANGE, "%s '%s': value %ld at position %zu is outside [0, %d)", what,
+                                    it_tensor_name(ids), (long)d[i], i, limit);
+    return IT_OK;
+}
+
+typedef struct it__mtl_mm { int M, N, K, batch; size_t sa, sb, sc; } it__mtl_mm;
+static it__mtl_mm it__mtl_mm_shape(const it_node *n) {
+    it__mtl_mm s;
+    it_tensor *a = n->in[0], *b = n->in[1];
+    int ta = n->iparam[0], tb = n->iparam[1], shared = it_tensor_ndim(b) == 2;
+    s.M = ta ? it_tensor_dim(a, -1) : it_tensor_dim(a, -2);
+    s.K = ta ? it_tensor_dim(a, -2) : it_tensor_dim(a, -1);
+    s.N = tb ? it_tensor_dim(b, -2) : it_tensor_dim(b, -1);
+    s.batch = (int)(it_tensor_numel(a) / ((size_t)s.M * s.K));
+    s.sa = (size_t)s.M * s.K;
+    s.sb = shared ? 0 : (size_t)s.K * s.N;
+    s.sc = (size_t)s.M * s.N;
+    if (shared && !ta) { /* a linear layer: one product over every leading index */
+        s.M *= s.batch;
+        s.batch = 1;
+    }
+    return s;
+}
+static it_result it__mtl_matmul_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_mm s = it__mtl_mm_shape(n);
+    it__mtl_arg a, b, c;
+    (void)g;
+    IT__MTL_T(n->in[0], a);
+    IT__MTL_T(n->in[1], b);
+    IT__MTL_T(n->out, c);
+    return it__mtl_gemm(m, c, a, b, s.M, s.N, s.K, n->iparam[0], n->iparam[1], 0, s.batch, s.sc, s.sa, s.sb);
+}
+static it_result it__mtl_matmul_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_mm s = it__mtl_mm_shape(n);
+    int ta = n->iparam[0], tb = n->iparam[1];
+    it__mtl_arg a, b, dc, da, db;
+    (void)g;
+    IT__MTL_T(n->in[0], a);
+    IT__MTL_T(n->in[1], b);
+    IT__MTL_T(it__mtl_grad(n->out), dc);
+    if (it__mtl_grad(n->in[0])) { /* dA = dC op(B)^T, or for a stored transposed, dA = op(B) dC^T */
+        IT__MTL_T(it__mtl_grad(n->in[0]), da);
+        if (!ta) IT__MTL_TRY(it__mtl_gemm(m, da, dc, b, s.M, s.K, s.N, 0, !tb, 1, s.batch, s.sa, s.sc, s.sb));
+        else IT__MTL_TRY(it__mtl_gemm(m, da, b, dc, s.K, s.M, s.N, tb, 1, 1, s.batch, s.sa, s.sb, s.sc));
+    }
+    if (it__mtl_grad(n->in[1])) { /* dB = op(A)^T dC, or for b stored transposed, dB = dC^T op(A) */
+        IT__MTL_T(it__mtl_grad(n->in[1]), db);
+        if (!tb) IT__MTL_TRY(it__mtl_gemm(m, db, a, dc, s.K, s.N, s.M, !ta, 0, 1, s.batch, s.sb, s.sa, s.sc));
+        else IT__MTL_TRY(it__mtl_gemm(m, db, dc, a, s.N, s.K, s.M, 1, ta, 1, s.batch, s.sb, s.sc, s.sa));
+    }
+    return IT_OK;
+}
+
+static it_result it__mtl_binary_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[3];
+    (void)g;
+    IT__MTL_T(n->out, x[0]);
+    IT__MTL_T(n->in[0], x[1]);
+    IT__MTL_T(n->in[1], x[2]);
+    return it__mtl_flat(m, n->op == IT_OP_ADD ? IT__K_ADD : IT__K_MUL, x, 3, (unsigned)it_tensor_numel(n->out), 0.0f,
+                        (unsigned)it_tensor_numel(n->in[1]));
+}
+static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    unsigned count = (unsigned)it_tensor_numel(n->in[0]), nb = (unsigned)it_tensor_numel(n->in[1]);
+    it_tensor *da = it__mtl_grad(n->in[0]), *db = it__mtl_grad(n->in[1]);
+    it__mtl_arg dout, a, b, x[5], tmp;
+    (void)g;
+    IT__MTL_T(it__mtl_grad(n->out), dout);
+    IT__MTL_T(n->in[0], a);
+    IT__MTL_T(n->in[1], b);
+    if (n->op == IT_OP_ADD) {
+        if (da) { /* da += dout */
+            IT__MTL_T(da, x[0]);
+            x[1] = dout;
+            IT__MTL_TRY(it__mtl_flat(m, IT__K_AXPY, x, 2, count, 1.0f, 0));
+        }
+        if (db) { /* db += dout summed over a's leading rows */
+            IT__MTL_T(db, x[0]);
+            x[1] = dout;
+            {
+                it_elementwise_args p;
+                memset(&p, 0, sizeof p);
+                p.n = count;
+                p.nb = nb;
+                IT__MTL_TRY(it__mtl_dispatch(m, IT__K_SUM_ROWS, x, 2, &p, sizeof p, it__size(nb, 1, 1),
+                                             it__size(it__mtl_tg(m, IT__K_SUM_ROWS, 256), 1, 1), 1));
+            }
+        }
+        return IT_OK;
+    }
+    if (da && db && nb == count) { /* same shapes: one kernel for both */
+        IT__MTL_T(da, x[0]);
+        IT__MTL_T(db, x[1]);
+        x[2] = dout;
+        x[3] = a;
+        x[4] = b;
+        return it__mtl_flat(m, IT__K_MUL_BWD, x, 5, count, 0.0f, 0);
+    }
+    IT__MTL_TRY(it__mtl_temp(m, (size_t)count * sizeof(float), &tmp, NULL));
+    if (da) { /* tmp = dout * b (broadcast); da += tmp */
+        x[0] = tmp;
+        x[1] = dout;
+        x[2] = b;
+        IT__MTL_TRY(it__mtl_flat(m, IT__K_MUL, x, 3, count, 0.0f, nb));
+        IT__MTL_T(da, x[0]);
+        x[1] = tmp;
+        IT__MTL_TRY(it__mtl_flat(m, IT__K_AXPY, x, 2, count, 1.0f, 0));
+    }
+    if (db) { /* tmp = dout * a; db += rows of tmp */
+        it_elementwise_args p;
+        x[0] = tmp;
+        x[1] = dout;
+        x[2] = a;
+        IT__MTL_TRY(it__mtl_flat(m, IT__K_MUL, x, 3, count, 0.0f, count));
+        IT__MTL_T(db, x[0]);
+        x[1] = tmp;
+        memset(&p, 0, sizeof p);
+        p.n = count;
+        p.nb = nb;
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_SUM_ROWS, x, 2, &p, sizeof p, it__size(nb, 1, 1),
+                                     it__size(it__mtl_tg(m, IT__K_SUM_ROWS, 256), 1, 1), 1));
+    }
+    return IT_OK;
+}
+
+/* scale, silu, gelu, swiglu */
+static it_result it__mtl_elementwise_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[3];
+    unsigned count = (unsigned)it_tensor_numel(n->out);
+    (void)g;
+    IT__MTL_T(n->out, x[0]);
+    IT__MTL_T(n->in[0], x[1]);
+    switch (n->op) {
+    case IT_OP_SCALE: return it__mtl_flat(m, IT__K_SCALE, x, 2, count, n->fparam[0], 0);
+    case IT_OP_SILU: return it__mtl_flat(m, IT__K_SILU, x, 2, count, 0.0f, 0);
+    case IT_OP_GELU: return it__mtl_flat(m, IT__K_GELU, x, 2, count, 0.0f, 0);
+    default: IT__MTL_T(n->in[1], x[2]); return it__mtl_flat(m, IT__K_SWIGLU, x, 3, count, 0.0f, 0);
+    }
+}
+static it_result it__mtl_elementwise_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[5];
+    unsigned count = (unsigned)it_tensor_numel(n->out);
+    it_tensor *dx = it__mtl_grad(n->in[0]);
+    (void)g;
+    if (n->op == IT_OP_SWIGLU) {
+        it_tensor *dup = it__mtl_grad(n->in[1]);
+        if (!dx && !dup) return IT_OK;
+        if (dx) IT__MTL_T(dx, x[0]);
+        else IT__MTL_TRY(it__mtl_temp(m, (size_t)count * sizeof(float), &x[0], NULL)); /* a sink */
+        if (dup) IT__MTL_T(dup, x[1]);
+        else IT__MTL_TRY(it__mtl_temp(m, (size_t)count * sizeof(float), &x[1], NULL));
+        IT__MTL_T(it__mtl_grad(n->out), x[2]);
+        IT__MTL_T(n->in[0], x[3]);
+        IT__MTL_T(n->in[1], x[4]);
+        return it__mtl_flat(m, IT__K_SWIGLU_BWD, x, 5, count, 0.0f, 0);
+    }
+    if (!dx) return IT_OK;
+    IT__MTL_T(dx, x[0]);
+    IT__MTL_T(it__mtl_grad(n->out), x[1]);
+    if (n->op == IT_OP_SCALE) return it__mtl_flat(m, IT__K_AXPY, x, 2, count, n->fparam[0], 0);
+    IT__MTL_T(n->in[0], x[2]);
+    return it__mtl_flat(m, n->op == IT_OP_SILU ? IT__K_SILU_BWD : IT__K_GELU_BWD, x, 3, count, 0.0f, 0);
+}
+
+static it_result it__mtl_embedding_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[3];
+    it_embedding_args p;
+    it__NSUInteger tx;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.C = (unsigned)it_tensor_dim(n->in[0], 1);
+    p.V = (unsigned)it_tensor_dim(n->in[0], 0);
+    IT__MTL_TRY(it__mtl_check_ids(m, n->in[1], (int)p.V, 0, 0, "embedding ids"));
+    IT__MTL_T(n->out, x[0]);
+    IT__MTL_T(n->in[1], x[1]);
+    IT__MTL_T(n->in[0], x[2]);
+    tx = it__mtl_tg(m, IT__K_EMBED, 64);
+    return it__mtl_dispatch(m, IT__K_EMBED, x, 3, &p, sizeof p, it__size(p.C, p.N, 1),
+                            it__size(tx, m->max_threads[IT__K_EMBED] / tx >= 4 ? 4 : 1, 1), 1);
+}
+static it_result it__mtl_embedding_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[4];
+    it_embedding_args p;
+    const int32_t *ids = it_data_i32(n->in[1]);
+    uint32_t *order, *tmp;
+    void *cpu;
+    unsigned i, w, N;
+    (void)g;
+    if (!it__mtl_grad(n->in[0])) return IT_OK;
+    if (it_tensor_block(n->in[1], NULL) != IT_BLOCK_INPUTS)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED,
+                                "metal: embedding backward needs ids the host wrote ('%s' is computed on the GPU)",
+                                it_tensor_name(n->in[1]));
+    memset(&p, 0, sizeof p);
+    N = p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.C = (unsigned)it_tensor_dim(n->in[0], 1);
+    p.V = (unsigned)it_tensor_dim(n->in[0], 0);
+    /* order = stable argsort of the ids (bottom-up merge sort in the transient buffer): each table
+       row then has one writer and sums its tokens in position order, like the CPU */
+    IT__MTL_TRY(it__mtl_temp(m, (size_t)N * 2 * sizeof(uint32_t), &x[3], &cpu));
+    order = (uint32_t *)cpu;
+    tmp = order + N;
+    for (i = 0; i < N; i++) order[i] = i;
+    for (w = 1; w < N; w *= 2) {
+        unsigned lo;
+        uint32_t *t;
+        for (lo = 0; lo < N; lo += 2 * w) {
+            unsigned mid = lo + w < N ? lo + w : N, hi = lo + 2 * w < N ? lo + 2 * w : N, a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) tmp[o++] = ids[order[b]] < ids[order[a]] ? order[b++] : order[a++];
+            while (a < mid) tmp[o++] = order[a++];
+            while (b < hi) tmp[o++] = order[b++];
+        }
+        t = order;
+        order = tmp;
+        tmp = t;
+    }
+    if (order != (uint32_t *)cpu) memcpy(cpu, order, (size_t)N * sizeof(uint32_t));
+    IT__MTL_T(it__mtl_grad(n->in[0]), x[0]);
+    IT__MTL_T(it__mtl_grad(n->out), x[1]);
+    IT__MTL_T(n->in[1], x[2]);
+    return it__mtl_dispatch(m, IT__K_EMBED_BWD, x, 4, &p, sizeof p, it__size(N, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_EMBED_BWD, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+
+static it_result it__mtl_norm_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[6];
+    it_norm_args p;
+    it__mtl_kernel k = n->op == IT_OP_RMSNORM ? IT__K_RMSNORM : IT__K_LAYERNORM;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__mtl_rows(n->in[0]);
+    p.C = (unsigned)it__mtl_last(n->in[0]);
+    p.eps = n->fparam[0];
+    p.has_bias = n->n_in > 2;
+    IT__MTL_T(n->out, x[0]);
+    if (k == IT__K_RMSNORM) {
+        IT__MTL_T(n->saved[0], x[1]);
+        IT__MTL_T(n->in[0], x[2]);
+        IT__MTL_T(n->in[1], x[3]);
+    } else {
+        IT__MTL_T(n->saved[0], x[1]);
+        IT__MTL_T(n->saved[1], x[2]);
+        IT__MTL_T(n->in[0], x[3]);
+        IT__MTL_T(n->in[1], x[4]);
+        IT__MTL_T(n->in[n->n_in > 2 ? 2 : 1], x[5]); /* Metal wants b bound even when unused */
+    }
+    return it__mtl_dispatch(m, k, x, k == IT__K_RMSNORM ? 4 : 6, &p, sizeof p, it__size(p.N, 1, 1),
+                            it__size(it__mtl_tg(m, k, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+static it_result it__mtl_norm_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[7];
+    it_norm_args p;
+    int rms = n->op == IT_OP_RMSNORM;
+    it_tensor *dx = it__mtl_grad(n->in[0]), *dw = it__mtl_grad(n->in[1]), *db = n->n_in > 2 ? it__mtl_grad(n->in[2]) : NULL;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__mtl_rows(n->in[0]);
+    p.C = (unsigned)it__mtl_last(n->in[0]);
+    p.eps = n->fparam[0];
+    p.has_bias = db != NULL;
+    if (dx) {
+        it__mtl_kernel k = rms ? IT__K_RMSNORM_BWD : IT__K_LAYERNORM_BWD;
+        IT__MTL_T(dx, x[0]);
+        IT__MTL_T(it__mtl_grad(n->out), x[1]);
+        IT__MTL_T(n->in[0], x[2]);
+        IT__MTL_T(n->in[1], x[3]);
+        IT__MTL_T(n->saved[0], x[4]);
+        if (!rms) IT__MTL_T(n->saved[1], x[5]);
+        IT__MTL_TRY(it__mtl_dispatch(m, k, x, rms ? 5 : 6, &p, sizeof p, it__size(p.N, 1, 1),
+                                     it__size(it__mtl_tg(m, k, p.C < 256 ? p.C : 256), 1, 1), 0));
+    }
+    if (rms && dw) {
+        IT__MTL_T(dw, x[0]);
+        IT__MTL_T(it__mtl_grad(n->out), x[1]);
+        IT__MTL_T(n->in[0], x[2]);
+        IT__MTL_T(n->saved[0], x[3]);
+        return it__mtl_dispatch(m, IT__K_RMSNORM_DW, x, 4, &p, sizeof p, it__size(p.C, 1, 1),
+                                it__size(it__mtl_tg(m, IT__K_RMSNORM_DW, 256), 1, 1), 1);
+    }
+    if (!rms && (dw || db)) {
+        if (dw) IT__MTL_T(dw, x[0]);
+        else IT__MTL_TRY(it__mtl_temp(m, (size_t)p.C * sizeof(float), &x[0], NULL)); /* a sink */
+        if (db) IT__MTL_T(db, x[1]);
+        else x[1] = x[0];
+        IT__MTL_T(it__mtl_grad(n->out), x[2]);
+        IT__MTL_T(n->in[0], x[3]);
+        IT__MTL_T(n->saved[0], x[4]);
+        IT__MTL_T(n->saved[1], x[5]);
+        return it__mtl_dispatch(m, IT__K_LAYERNORM_DWDB, x, 6, &p, sizeof p, it__size(p.C, 1, 1),
+                                it__size(it__mtl_tg(m, IT__K_LAYERNORM_DWDB, 256), 1, 1), 1);
+    }
+    return IT_OK;
+}
+
+static it_result it__mtl_rope(it_backend *be, const it_node *n, int backward) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[2];
+    it_rope_args p;
+    it__mtl_kernel k = backward ? IT__K_ROPE_BWD : IT__K_ROPE;
+    it__NSUInteger tx;
+    it_tensor *in = n->in[0];
+    memset(&p, 0, sizeof p);
+    p.B = (unsigned)it_tensor_dim(in, 0);
+    p.T = (unsigned)it_tensor_dim(in, 1);
+    p.H = (unsigned)it_tensor_dim(in, 2);
+    p.D = (unsigned)it_tensor_dim(in, 3);
+    p.theta = n->fparam[0];
+    p.pos_offset = n->iparam[0];
+    if (backward) {
+        if (!it__mtl_grad(in)) return IT_OK;
+        IT__MTL_T(it__mtl_grad(in), x[0]);
+        IT__MTL_T(it__mtl_grad(n->out), x[1]);
+    } else {
+        IT__MTL_T(n->out, x[0]);
+        IT__MTL_T(in, x[1]);
+    }
+    tx = p.D / 2 < 32 ? p.D / 2 : 32;
+    return it__mtl_dispatch(m, k, x, 2, &p, sizeof p, it__size(p.D / 2, p.H, (it__NSUInteger)p.B * p.T), it__size(tx, 4, 1), 1);
+}
+static it_result it__mtl_rope_fwd(it_backend *be, it_graph *g, const it_node *n) { (void)g; return it__mtl_rope(be, n, 0); }
+static it_result it__mtl_rope_bwd(it_backend *be, it_graph *g, const it_node *n) { (void)g; return it__mtl_rope(be, n, 1); }
+
+static it_result it__mtl_softmax_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[2];
+    it_norm_args p;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__mtl_rows(n->out);
+    p.C = (unsigned)it__mtl_last(n->out);
+    IT__MTL_T(n->out, x[0]);
+    IT__MTL_T(n->in[0], x[1]);
+    return it__mtl_dispatch(m, IT__K_SOFTMAX, x, 2, &p, sizeof p, it__size(p.N, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_SOFTMAX, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+static it_result it__mtl_softmax_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[3];
+    it_norm_args p;
+    (void)g;
+    if (!it__mtl_grad(n->in[0])) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__mtl_rows(n->out);
+    p.C = (unsigned)it__mtl_last(n->out);
+    IT__MTL_T(it__mtl_grad(n->in[0]), x[0]);
+    IT__MTL_T(it__mtl_grad(n->out), x[1]);
+    IT__MTL_T(n->out, x[2]);
+    return it__mtl_dispatch(m, IT__K_SOFTMAX_BWD, x, 3, &p, sizeof p, it__size(p.N, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_SOFTMAX_BWD, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+
+static it_result it__mtl_attention_args(it__mtl *m, const it_node *n, it_attention_args *p) {
+    memset(p, 0, sizeof *p);
+    p->B = (unsigned)it_tensor_dim(n->in[0], 0);
+    p->T = (unsigned)it_tensor_dim(n->in[0], 1);
+    p->Hq = (unsigned)it_tensor_dim(n->in[0], 2);
+    p->Hkv = (unsigned)it_tensor_dim(n->in[1], 2);
+    p->D = (unsigned)it_tensor_dim(n->in[0], 3);
+    p->scale = 1.0f / sqrtf((float)p->D);
+    if (p->D > IT_ATTN_MAX_D)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal: attention head dim %u is above %d", p->D, IT_ATTN_MAX_D);
+    return IT_OK;
+}
+static it_result it__mtl_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[5];
+    it_attention_args p;
+    (void)g;
+    IT__MTL_TRY(it__mtl_attention_args(m, n, &p));
+    IT__MTL_T(n->out, x[0]);
+    IT__MTL_T(n->saved[0], x[1]);
+    IT__MTL_T(n->in[0], x[2]);
+    IT__MTL_T(n->in[1], x[3]);
+    IT__MTL_T(n->in[2], x[4]);
+    return it__mtl_dispatch(m, IT__K_ATTN, x, 5, &p, sizeof p, it__size((p.T + 3) / 4, p.Hq, p.B), it__size(128, 1, 1), 0);
+}
+static it_result it__mtl_attention_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[8], delta, dout, q, k, v, lse, sink;
+    it_attention_args p;
+    it_tensor *dq = it__mtl_grad(n->in[0]), *dk = it__mtl_grad(n->in[1]), *dv = it__mtl_grad(n->in[2]);
+    (void)g;
+    if (!dq && !dk && !dv) return IT_OK;
+    IT__MTL_TRY(it__mtl_attention_args(m, n, &p));
+    IT__MTL_T(it__mtl_grad(n->out), dout);
+    IT__MTL_T(n->in[0], q);
+    IT__MTL_T(n->in[1], k);
+    IT__MTL_T(n->in[2], v);
+    IT__MTL_T(n->saved[0], lse);
+    IT__MTL_TRY(it__mtl_temp(m, (size_t)p.B * p.Hq * p.T * sizeof(float), &delta, NULL));
+    x[0] = delta;
+    x[1] = dout;
+    IT__MTL_T(n->out, x[2]);
+    IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ATTN_DELTA, x, 3, &p, sizeof p, it__size(p.Hq, p.T, p.B),
+                                 it__size(p.Hq <= 32 ? p.Hq : 32, 4, 1), 1));
+    if (dq) {
+        IT__MTL_T(dq, x[0]);
+        x[1] = dout, x[2] = q, x[3] = k, x[4] = v, x[5] = lse, x[6] = delta;
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ATTN_DQ, x, 7, &p, sizeof p, it__size((p.T + 3) / 4, p.Hq, p.B),
+                                     it__size(128, 1, 1), 0));
+    }
+    if (dk || dv) {
+        if (!dk || !dv) IT__MTL_TRY(it__mtl_temp(m, it_tensor_nbytes(n->in[1]), &sink, NULL));
+        if (dk) IT__MTL_T(dk, x[0]);
+        else x[0] = sink;
+        if (dv) IT__MTL_T(dv, x[1]);
+        else x[1] = sink;
+        x[2] = dout, x[3] = q, x[4] = k, x[5] = v, x[6] = lse, x[7] = delta;
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ATTN_DKV, x, 8, &p, sizeof p, it__size((p.T + 3) / 4, p.Hkv, p.B),
+                                     it__size(128, 1, 1), 0));
+    }
+    return IT_OK;
+}
+
+/* cross-entropy and the fused head: statistics per vocabulary chunk in a transient state [3, N],
+   then lse, losses and the mean over counted rows; backward scales by d(loss)/count on the GPU */
+static it_result it__mtl_ce_tail(it__mtl *m, const it_node *n, it_tensor *targets, it__mtl_arg state, it_ce_args *p) {
+    it__mtl_arg x[4];
+    IT__MTL_T(n->saved[0], x[0]);
+    IT__MTL_T(n->saved[1], x[1]);
+    x[2] = state;
+    IT__MTL_T(targets, x[3]);
+    IT__MTL_TRY(it__mtl_dispatch(m, IT__K_CE_FINISH, x, 4, p, sizeof *p, it__size(p->N, 1, 1),
+                                 it__size(it__mtl_tg(m, IT__K_CE_FINISH, 64), 1, 1), 1));
+    IT__MTL_T(n->out, x[0]);
+    IT__MTL_T(n->saved[0], x[1]);
+    IT__MTL_T(targets, x[2]);
+    return it__mtl_dispatch(m, IT__K_CE_MEAN, x, 3, p, sizeof *p, it__size(1, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_CE_MEAN, 256), 1, 1), 0);
+}
+static it_result it__mtl_ce_stats(it__mtl *m, it__mtl_arg state, it__mtl_arg logits, it_tensor *targets, it_ce_args *p) {
+    it__mtl_arg x[3];
+    x[0] = state;
+    x[1] = logits;
+    IT__MTL_T(targets, x[2]);
+    return it__mtl_dispatch(m, IT__K_CE_STATS, x, 3, p, sizeof *p, it__size(p->N, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_CE_STATS, p->chunk < 256 ? p->chunk : 256), 1, 1), 0);
+}
+static it_result it__mtl_ce_scale(it__mtl *m, const it_node *n, it_tensor *targets, it_ce_args *p, it__mtl_arg *scale) {
+    it__mtl_arg x[3];
+    IT__MTL_TRY(it__mtl_temp(m, sizeof(float), scale, NULL));
+    x[0] = *scale;
+    IT__MTL_T(it__mtl_grad(n->out), x[1]);
+    IT__MTL_T(targets, x[2]);
+    return it__mtl_dispatch(m, IT__K_CE_SCALE, x, 3, p, sizeof *p, it__size(1, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_CE_SCALE, 256), 1, 1), 0);
+}
+static it_result it__mtl_ce_dlogits(it__mtl *m, it__mtl_arg dlogits, it__mtl_arg logits, const it_node *n,
+                                    it_tensor *targets, it__mtl_arg scale, it_ce_args *p) {
+    it__mtl_arg x[5];
+    x[0] = dlogits;
+    x[1] = logits;
+    IT__MTL_T(n->saved[1], x[2]);
+    IT__MTL_T(targets, x[3]);
+    x[4] = scale;
+    return it__mtl_dispatch(m, IT__K_CE_DLOGITS, x, 5, p, sizeof *p, it__size(p->chunk, p->N, 1),
+                            it__size(it__mtl_tg(m, IT__K_CE_DLOGITS, 64), 4, 1), 1);
+}
+static it_result it__mtl_ce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg state, logits;
+    it_ce_args p;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.V = p.chunk = p.ld = (unsigned)it__mtl_last(n->in[0]);
+    p.ignore_index = n->iparam[0];
+    IT__MTL_TRY(it__mtl_check_ids(m, n->in[1], (int)p.V, 1, p.ignore_index, "targets"));
+    IT__MTL_TRY(it__mtl_temp(m, (size_t)3 * p.N * sizeof(float), &state, NULL));
+    IT__MTL_T(n->in[0], logits);
+    IT__MTL_TRY(it__mtl_ce_stats(m, state, logits, n->in[1], &p));
+    return it__mtl_ce_tail(m, n, n->in[1], state, &p);
+}
+static it_result it__mtl_ce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg scale, dlogits, logits;
+    it_ce_args p;
+    (void)g;
+    if (!it__mtl_grad(n->in[0])) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.V = p.chunk = p.ld = (unsigned)it__mtl_last(n->in[0]);
+    p.ignore_index = n->iparam[0];
+    p.accumulate = 1;
+    IT__MTL_TRY(it__mtl_ce_scale(m, n, n->in[1], &p, &scale));
+    IT__MTL_T(it__mtl_grad(n->in[0]), dlogits);
+    IT__MTL_T(n->in[0], logits);
+    return it__mtl_ce_dlogits(m, dlogits, logits, n, n->in[1], scale, &p);
+}
+static it_result it__mtl_lce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg state, x, w, scratch, wc;
+    it_ce_args p;
+    int N = (int)it_tensor_numel(n->in[2]), C = it__mtl_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
+    int chunk = n->iparam[1], v0;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)N;
+    p.V = (unsigned)V;
+    p.ignore_index = n->iparam[0];
+    IT__MTL_TRY(it__mtl_check_ids(m, n->in[2], V, 1, p.ignore_index, "targets"));
+    IT__MTL_TRY(it__mtl_temp(m, (size_t)3 * p.N * sizeof(float), &state, NULL));
+    IT__MTL_T(n->in[0], x);
+    IT__MTL_T(n->in[1], w);
+    IT__MTL_T(n->scratch, scratch);
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        int cv = chunk < V - v0 ? chunk : V - v0;
+        wc = w;
+        wc.off += (size_t)v0 * C * sizeof(float);
+        IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        p.v0 = (unsigned)v0;
+        p.chunk = p.ld = (unsigned)cv;
+        IT__MTL_TRY(it__mtl_ce_stats(m, state, scratch, n->in[2], &p));
+    }
+    return it__mtl_ce_tail(m, n, n->in[2], state, &p);
+}
+static it_result it__mtl_lce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg scale, x, w, scratch, wc, dx, dw;
+    it_ce_args p;
+    it_tensor *tdx = it__mtl_grad(n->in[0]), *tdw = it__mtl_grad(n->in[1]);
+    int N = (int)it_tensor_numel(n->in[2]), C = it__mtl_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
+    int chunk = n->iparam[1], v0;
+    (void)g;
+    if (!tdx && !tdw) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)N;
+    p.V = (unsigned)V;
+    p.ignore_index = n->iparam[0];
+    IT__MTL_TRY(it__mtl_ce_scale(m, n, n->in[2], &p, &scale));
+    IT__MTL_T(n->in[0], x);
+    IT__MTL_T(n->in[1], w);
+    IT__MTL_T(n->bwd_scratch, scratch);
+    if (tdx) IT__MTL_T(tdx, dx);
+    if (tdw) IT__MTL_T(tdw, dw);
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        int cv = chunk < V - v0 ? chunk : V - v0;
+        wc = w;
+        wc.off += (size_t)v0 * C * sizeof(float);
+        IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        p.v0 = (unsigned)v0;
+        p.chunk = p.ld = (unsigned)cv;
+        IT__MTL_TRY(it__mtl_ce_dlogits(m, scratch, scratch, n, n->in[2], scale, &p)); /* in place */
+        if (tdx) IT__MTL_TRY(it__mtl_gemm(m, dx, scratch, wc, N, C, cv, 0, 0, 1, 1, 0, 0, 0)); /* dx += dl @ Wc */
+        if (tdw) {
+            it__mtl_arg dwc = dw;
+            dwc.off += (size_t)v0 * C * sizeof(float);
+            IT__MTL_TRY(it__mtl_gemm(m, dwc, scratch, x, cv, C, N, 1, 0, 1, 1, 0, 0, 0)); /* dWc += dl^T x */
+        }
+    }
+    return IT_OK;
+}
+
+static it_result it__mtl_reduce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[2];
+    it_elementwise_args p;
+    size_t count = it_tensor_numel(n->in[0]);
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.n = (unsigned)count;
+    p.alpha = n->op == IT_OP_MEAN ? 1.0f / (float)count : 1.0f;
+    IT__MTL_T(n->out, x[0]);
+    IT__MTL_T(n->in[0], x[1]);
+    return it__mtl_dispatch(m, IT__K_SUM, x, 2, &p, sizeof p, it__size(1, 1, 1), it__size(it__mtl_tg(m, IT__K_SUM, 1024), 1, 1), 0);
+}
+static it_result it__mtl_reduce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x[2];
+    size_t count = it_tensor_numel(n->in[0]);
+    (void)g;
+    if (!it__mtl_grad(n->in[0])) return IT_OK;
+    IT__MTL_T(it__mtl_grad(n->in[0]), x[0]);
+    IT__MTL_T(it__mtl_grad(n->out), x[1]);
+    return it__mtl_flat(m, IT__K_ADD_SCALAR, x, 2, (unsigned)count, n->op == IT_OP_MEAN ? 1.0f / (float)count : 1.0f, 0);
+}
+static it_result it__mtl_nothing(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g; (void)n;
+    return IT_OK;
+}
+static it_result it__mtl_fill(it_backend *be, it_tensor *t, float value) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg x;
+    IT__MTL_T(t, x);
+    return it__mtl_flat(m, IT__K_FILL, &x, 1, (unsigned)it_tensor_numel(t), value, 0);
+}
+
+/* >>metal_step  command buffer per step ------------------------------------------------------------ */
+static it_result it__mtl_begin_step(it_backend *be) {
+    it__mtl *m = IT__MTL_M;
+    if (m->in_step) return IT_OK;
+    if (m->pending) IT__MTL_TRY(it__mtl_synchronize(be)); /* one step in flight: temporaries are reused */
+    m->pool = objc_autoreleasePoolPush();
+    m->cb = IT__MSG0(commandBuffer, m->queue);
+    if (!m->cb) {
+        objc_autoreleasePoolPop(m->pool);
+        m->pool = NULL;
+        return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: commandBuffer returned nil");
+    }
+    IT__MSG0(retain, m->cb); /* +0 from the queue: ours until synchronize */
+    m->stats.command_buffers++;
+    m->in_step = 1;
+    m->tused = 0;
+    m->tpeak = 0;
+    return IT_OK;
+}
+static it_result it__mtl_end_step(it_backend *be) {
+    it__mtl *m = IT__MTL_M;
+    if (!m->in_step) return IT_OK;
+    it__mtl_end_encoder(m);
+    IT__MSG0(commit, m->cb);
+    m->pending = m->cb;
+    m->cb = NULL;
+    m->in_step = 0;
+    objc_autoreleasePoolPop(m->pool); /* encoders and descriptors made during the step */
+    m->pool = NULL;
+    return IT_OK;
+}
+static it_result it__mtl_synchronize(it_backend *be) {
+    it__mtl *m = IT__MTL_M;
+    it_result r = IT_OK;
+    int i;
+    if (m->in_step) it__mtl_end_step(be);
+    if (m->pending) {
+        id cb = m->pending;
+        it__NSUInteger st;
+        void *pool = objc_autoreleasePoolPush();
+        IT__MSG0(waitUntilCompleted, cb);
+        st = IT__MSG0(status, cb);
+        if (st != IT__MTL_STATUS_COMPLETED) {
+            id err = IT__MSG0(error, cb), desc = err ? IT__MSG0(localizedDescription, err) : NULL;
+            const char *text = desc ? IT__MSG0(UTF8String, desc) : NULL;
+            char buf[1024];
+            snprintf(buf, sizeof buf, "status %lu: %s", st, text ? text : "no error object");
+            r = it__mtl_fail(m, IT_ERR_BACKEND, "metal: the command buffer failed (%s)", buf);
+        }
+        objc_autoreleasePoolPop(pool);
+        it__release(cb);
+        m->pending = NULL;
+    }
+    for (i = 0; i < m->n_retired; i++) it__release(m->retired[i]);
+    if (m->n_retired) { /* the first step outgrew the temporaries: one buffer of the peak size */
+        id nb = it__mtl_new_buffer(m, m->tpeak);
+        m->n_retired = 0;
+        if (nb) {
+            it__release(m->tbuf);
+            m->tbuf = nb;
+            m->tptr = (unsigned char *)IT__MSG0(contents, nb);
+            m->tcap = m->tpeak;
+        }
+    }
+    return r;
+}
+
+/* >>metal_create ------------------------------------------------------------------------------------ */
+static void it__mtl_destroy(it_backend *be) {
+    it__mtl *m = IT__MTL_M;
+    int i;
+    it__mtl_synchronize(be);
+    for (i = 0; i < m->n_mats; i++) {
+        it__release(m->mats[i].matrix);
+        it__release(m->mats[i].desc);
+    }
+    for (i = 0; i < m->n_gemms; i++) it__release(m->gemms[i].kernel);
+    for (i = 0; i < m->n_bufs; i++) it__release(m->bufs[i].buf); /* blocks the context did not free */
+    for (i = 0; i < IT__K_COUNT; i++) it__release(m->pso[i]);
+    it__release(m->tbuf);
+    it__release(m->library);
+    it__release(m->queue);
+    it__release(m->device);
+    free(m->mats);
+    free(m->gemms);
+    free(m->bufs);
+    free(m->retired);
+    free(m);
+}
+/* the library source: shaders.h's line arrays joined in order */
+static char *it__mtl_source(void) {
+    char *src = (char *)malloc((size_t)IT_SHADER_TOTAL_SIZE + 1), *p = src;
+    int i, j;
+    if (!src) return NULL;
+    for (i = 0; i < IT_SHADER_FILE_COUNT; i++)
+        for (j = 0; j < it_shader_files[i].line_count; j++) {
+            size_t len = strlen(it_shader_files[i].lines[j]);
+            memcpy(p, it_shader_files[i].lines[j], len);
+            p += len;
+        }
+    *p = 0;
+    return src;
+}
+static it_result it__mtl_setup(it__mtl *m) {
+    id opts, str, err = NULL;
+    char *src;
+    int k;
+    it__MTLSize lim;
+    it__mtl_objc_init();
+    if (!it__cls.NSString || !it__cls.MTLCompileOptions)
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
+                                "Metal backend unavailable: Foundation/Metal classes not found (link -framework Metal -framework Foundation)");
+    m->device = MTLCreateSystemDefaultDevice();
+    if (!m->device)
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
+                                "Metal backend unavailable: no Metal device (MTLCreateSystemDefaultDevice returned nil; "
+                                "command-line tools also need -framework CoreGraphics)");
+    lim = IT__MSG0(maxThreadsPerThreadgroup, m->device); /* a struct return: _stret on x86-64 */
+    if (lim.width < 256)
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
+                                "Metal backend unavailable: the device allows only %lu threads per threadgroup", lim.width);
+    m->use_mps = m->use_mps && it__cls.MPSMatrix && it__cls.MPSMatrixDescriptor && it__cls.MPSMatrixMultiplication &&
+                 MPSSupportsMTLDevice(m->device);
+    m->queue = IT__MSG0(newCommandQueue, m->device);
+    if (!m->queue) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: newCommandQueue returned nil");
+    src = it__mtl_source();
+    if (!src) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
+    str = IT__MSG(stringWithUTF8String, it__cls.NSString, src);
+    free(src);
+    opts = IT__MSG0(alloc, it__cls.MTLCompileOptions);
+    opts = IT__MSG0(init, opts);
+    IT__MSG(setFastMathEnabled, opts, (BOOL)1); /* the kernels clamp what fast math would break */
+    IT__MSG(setLanguageVersion, opts, (it__NSUInteger)IT__MTL_LANGUAGE_3_1);
+    m->library = IT__MSG(newLibraryWithSource, m->device, str, opts, &err);
+    it__release(opts);
+    if (!m->library) {
+        id desc = err ? IT__MSG0(localizedDescription, err) : NULL;
+        const char *log = desc ? IT__MSG0(UTF8String, desc) : NULL;
+        return it__mtl_fail(m, IT_ERR_BACKEND, "metal: the shader library did not compile: %s", log ? log : "no log");
+    }
+    for (k = 0; k < IT__K_COUNT; k++) {
+        id name = IT__MSG(stringWithUTF8String, it__cls.NSString, it__mtl_kernel_names[k]);
+        id fn = IT__MSG(newFunctionWithName, m->library, name);
+        if (!fn)
+            return it__mtl_fail(m, IT_ERR_BACKEND, "metal: kernel %s is missing from the library", it__mtl_kernel_names[k]);
+        err = NULL;
+        m->pso[k] = IT__MSG(newComputePipelineState, m->device, fn, &err);
+        it__release(fn);
+        if (!m->pso[k]) {
+            id desc = err ? IT__MSG0(localizedDescription, err) : NULL;
+            const char *log = desc ? IT__MSG0(UTF8String, desc) : NULL;
+            char buf[1024];
+            snprintf(buf, sizeof buf, "%s: %s", it__mtl_kernel_names[k], log ? log : "no log");
+            return it__mtl_fail(m, IT_ERR_BACKEND, "metal: no pipeline for %s", buf);
+        }
+        m->max_threads[k] = IT__MSG0(maxTotalThreadsPerThreadgroup, m->pso[k]);
+        m->stats.pipelines++;
+    }
+    /* fixed-geometry kernels: 256 threads (matmul), 128 (attention) */
+    if (m->max_threads[IT__K_MATMUL] < 256 || m->max_threads[IT__K_ATTN] < 128 || m->max_threads[IT__K_ATTN_DQ] < 128 ||
+        m->max_threads[IT__K_ATTN_DKV] < 128)
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
+                                "Metal backend unavailable: pipelines allow fewer threads than the tiled kernels need");
+    return IT_OK;
+}
+
+IT_API int it_metal_available(void) { return 1; }
+IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
+    it_metal_stats s;
+    memset(&s, 0, sizeof s);
+    if (be && be->name && strcmp(be->name, "metal") == 0) s = ((const it__mtl *)be->impl)->stats;
+    return s;
+}
+IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *desc, it_backend **out) {
+    it__mtl *m;
+    it_backend *be;
+    it_result r;
+    void *pool;
+    *out = NULL;
+    if (desc && desc->device_index != 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "metal: device_index %d: only the default device (0) is supported",
+                                desc->device_index);
+    m = (it__mtl *)calloc(1, sizeof *m);
+    if (!m) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
+    m->ctx = ctx;
+    m->use_mps = !(desc && desc->no_mps);
+    be = &m->be;
+    be->name = "metal";
+    be->impl = m;
+    pool = objc_autoreleasePoolPush();
+    r = it__mtl_setup(m);
+    objc_autoreleasePoolPop(pool);
+    if (r != IT_OK) {
+        it__mtl_destroy(be);
+        return r;
+    }
+    be->buffer_create = it__mtl_buffer_create;
+    be->buffer_free = it__mtl_buffer_free;
+    be->fill = it__mtl_fill;
+    be->begin_step = it__mtl_begin_step;
+    be->end_step = it__mtl_end_step;
+    be->synchronize = it__mtl_synchronize;
+    be->destroy = it__mtl_destroy;
+    be->forward[IT_OP_MATMUL] = it__mtl_matmul_fwd;
+    be->backward[IT_OP_MATMUL] = it__mtl_matmul_bwd;
+    be->forward[IT_OP_ADD] = be->forward[IT_OP_MUL] = it__mtl_binary_fwd;
+    be->backward[IT_OP_ADD] = be->backward[IT_OP_MUL] = it__mtl_binary_bwd;
+    be->forward[IT_OP_SCALE] = be->forward[IT_OP_SILU] = be->forward[IT_OP_GELU] = be->forward[IT_OP_SWIGLU] =
+        it__mtl_elementwise_fwd;
+    be->backward[IT_OP_SCALE] = be->backward[IT_OP_SILU] = be->backward[IT_OP_GELU] = be->backward[IT_OP_SWIGLU] =
+        it__mtl_elementwise_bwd;
+    be->forward[IT_OP_EMBEDDING] = it__mtl_embedding_fwd;
+    be->backward[IT_OP_EMBEDDING] = it__mtl_embedding_bwd;
+    be->forward[IT_OP_RMSNORM] = be->forward[IT_OP_LAYERNORM] = it__mtl_norm_fwd;
+    be->backward[IT_OP_RMSNORM] = be->backward[IT_OP_LAYERNORM] = it__mtl_norm_bwd;
+    be->forward[IT_OP_ROPE] = it__mtl_rope_fwd;
+    be->backward[IT_OP_ROPE] = it__mtl_rope_bwd;
+    be->forward[IT_OP_SOFTMAX] = it__mtl_softmax_fwd;
+    be->backward[IT_OP_SOFTMAX] = it__mtl_softmax_bwd;
+    be->forward[IT_OP_ATTENTION] = it__mtl_attention_fwd;
+    be->backward[IT_OP_ATTENTION] = it__mtl_attention_bwd;
+    be->forward[IT_OP_CROSS_ENTROPY] = it__mtl_ce_fwd;
+    be->backward[IT_OP_CROSS_ENTROPY] = it__mtl_ce_bwd;
+    be->forward[IT_OP_LINEAR_CROSS_ENTROPY] = it__mtl_lce_fwd;
+    be->backward[IT_OP_LINEAR_CROSS_ENTROPY] = it__mtl_lce_bwd;
+    be->forward[IT_OP_SUM] = be->forward[IT_OP_MEAN] = it__mtl_reduce_fwd;
+    be->backward[IT_OP_SUM] = be->backward[IT_OP_MEAN] = it__mtl_reduce_bwd;
+    be->forward[IT_OP_RESHAPE] = be->backward[IT_OP_RESHAPE] = it__mtl_nothing;
+    *out = be;
+    return IT_OK;
+}
+#undef IT__MTL_T
+#undef IT__MTL_TRY
+#undef IT__MTL_M
+#endif /* Apple or fake */
+#endif /* IRONTENSOR_METAL_IMPLEMENTATION_INCLUDED */
+#endif /* IRONTENSOR_METAL_IMPLEMENTATION */

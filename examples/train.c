@@ -62,8 +62,15 @@ static void usage(FILE *f) {
             "  --eval-every N        validation loss every N steps, 0 = only at the end (default 50)\n"
             "  --eval-batches N      validation batches per evaluation (default 8)\n"
             "  --log-every N         progress lines when not on a terminal (default 10)\n"
+            "checkpoints (a directory: model.safetensors, config.json, optimizer and trainer state)\n"
             "  --save DIR            write a checkpoint to DIR at the end (loss.csv and loss.svg go there too)\n"
-            "  --save-every N        also every N steps (default 0 = only at the end)\n"
+            "  --save-every N        also every N steps: DIR is updated and DIR.stepNNNNNNNN kept (default 0)\n"
+            "  --keep K              how many DIR.step* checkpoints --save-every keeps (default 3)\n"
+            "  --stop-after K        end this invocation after K steps, saving to --save (the run's total\n"
+            "                        stays --steps; continue it with --resume)\n"
+            "  --resume DIR          continue the run saved in DIR: model, optimizer, schedule, data order\n"
+            "                        and RNG come from the checkpoint (pass the same --data); the result is\n"
+            "                        bit-identical to a run that never stopped\n"
             "  --help                this text\n",
             it_model_preset_names());
 }
@@ -119,6 +126,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->eval_every = 50;
     o->eval_batches = 8;
     o->log_every = 10;
+    o->keep = 3;
     o->lr = 1e-3f;
     o->wd = 0.1f;
     o->clip = 1.0f;
@@ -158,6 +166,8 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(f, "--eval-batches")) ok = parse_int(f, v, 1, &o->eval_batches);
         else if (!strcmp(f, "--log-every")) ok = parse_int(f, v, 1, &o->log_every);
         else if (!strcmp(f, "--save-every")) ok = parse_int(f, v, 0, &o->save_every);
+        else if (!strcmp(f, "--keep")) ok = parse_int(f, v, 1, &o->keep);
+        else if (!strcmp(f, "--stop-after")) ok = parse_int(f, v, 1, &o->stop_after);
         else if (!strcmp(f, "--lr")) ok = parse_float(f, v, 0.0f, &o->lr);
         else if (!strcmp(f, "--beta1")) ok = parse_float(f, v, 0.0f, &o->beta1);
         else if (!strcmp(f, "--beta2")) ok = parse_float(f, v, 0.0f, &o->beta2);
@@ -179,7 +189,8 @@ static int parse_args(int argc, char **argv, options *o) {
     if (strcmp(o->backend, "cpu") && strcmp(o->backend, "metal"))
         return fail_usage("--backend must be cpu or metal, got '%s'%s", o->backend, "");
     if (o->min_lr_ratio > 1.0f) return fail_usage("--min-lr-ratio must be at most 1%s%s", "", "");
-    if (o->resume) return fail_usage("--resume needs checkpoint support, which this build does not have yet%s%s", "", "");
+    if (o->stop_after && !o->save) return fail_usage("--stop-after needs --save DIR to continue from%s%s", "", "");
+    if (o->save_every && !o->save) return fail_usage("--save-every needs --save DIR%s%s", "", "");
     return 0;
 }
 
@@ -320,6 +331,57 @@ static it_result evaluate(it_model_graph *eval, it_dataset *ds, int n, float *ou
     return IT_OK;
 }
 
+/* Model config: the preset, then the flags that were given. */
+static int model_config_from_flags(options *o) {
+    it_model_config base, ov = o->model;
+    if (it_model_preset(o->preset, &base) != IT_OK) {
+        fprintf(stderr, "train: unknown preset '%s' (known: %s)\n", o->preset, it_model_preset_names());
+        return 0;
+    }
+    if (ov.vocab_size > 0) base.vocab_size = ov.vocab_size;
+    else if (!strcmp(o->tokenizer, "byte")) base.vocab_size = 256;
+    if (ov.dim > 0) base.dim = ov.dim;
+    if (ov.n_layers > 0) base.n_layers = ov.n_layers;
+    if (ov.n_heads > 0) {
+        base.n_heads = ov.n_heads;
+        if (ov.n_kv_heads <= 0) base.n_kv_heads = ov.n_heads;
+    }
+    if (ov.n_kv_heads > 0) base.n_kv_heads = ov.n_kv_heads;
+    if (ov.ffn_dim > 0) base.ffn_dim = ov.ffn_dim;
+    if (ov.max_seq > 0) base.max_seq = ov.max_seq;
+    if (base.max_seq < o->seq) base.max_seq = o->seq;
+    o->model = base;
+    return 1;
+}
+
+/* Reads DIR/loss.csv (written by an earlier invocation) so a resumed run's curve is whole. */
+static void curve_load(curve *c, const char *dir, int up_to_step) {
+    char path[4200], line[256];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/loss.csv", dir);
+    if (!(f = fopen(path, "r"))) return;
+    while (fgets(line, sizeof line, f)) {
+        int step;
+        float train, val = -1.0f;
+        char *comma;
+        if (sscanf(line, "%d,%f", &step, &train) != 2 || step > up_to_step) continue;
+        comma = strrchr(line, ',');
+        if (comma && comma[1] != '\n' && comma[1] != 0) val = (float)atof(comma + 1);
+        curve_add(c, step, train, val);
+    }
+    fclose(f);
+}
+
+static int is_token_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    unsigned char head[4];
+    int32_t magic = 0;
+    if (!f) return 0;
+    if (fread(head, 1, 4, f) == 4) memcpy(&magic, head, 4);
+    fclose(f);
+    return magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32;
+}
+
 int main(int argc, char **argv) {
     options o;
     it_context *ctx = NULL;
@@ -331,10 +393,11 @@ int main(int argc, char **argv) {
     it_optimizer *opt = NULL;
     it_optimizer_desc od;
     it_schedule sched;
-    it_rng rng;
+    it_trainer_state ts;
+    it_checkpoint_options ck;
     curve c;
-    char csv_path[4200], svg_path[4200], title[256];
-    int code, step, tty = isatty(1), is_bin = 0;
+    char csv_path[4200], svg_path[4200], title[256], tok_path[4200] = "";
+    int code, step, first_step = 0, last_step, tty = isatty(1), is_bin;
     float last_loss = 0.0f, val_loss = -1.0f;
     double t_start, tokens_per_step;
     const char *out_dir;
@@ -356,96 +419,120 @@ int main(int argc, char **argv) {
         }
         it_context_set_backend(ctx, metal);
     }
+    memset(&ts, 0, sizeof ts);
+    memset(&od, 0, sizeof od);
+    memset(&sched, 0, sizeof sched);
 
-    /* 1. model config: the preset, then the overrides */
-    {
-        it_model_config base, ov = o.model;
-        if (it_model_preset(o.preset, &base) != IT_OK) {
-            fprintf(stderr, "train: unknown preset '%s' (known: %s)\n", o.preset, it_model_preset_names());
+    /* 1. what to train: from the flags, or (--resume) from the checkpoint */
+    if (o.resume) {
+        int steps_given = 0, i;
+        for (i = 1; i < argc; i++) steps_given |= !strcmp(argv[i], "--steps");
+        if (it_checkpoint_read_config(ctx, o.resume, &o.model) != IT_OK ||
+            it_checkpoint_read_trainer_state(ctx, o.resume, &ts) != IT_OK) {
+            fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
             return 1;
         }
-        if (ov.vocab_size > 0) base.vocab_size = ov.vocab_size;
-        else if (!strcmp(o.tokenizer, "byte")) base.vocab_size = 256;
-        if (ov.dim > 0) base.dim = ov.dim;
-        if (ov.n_layers > 0) base.n_layers = ov.n_layers;
-        if (ov.n_heads > 0) {
-            base.n_heads = ov.n_heads;
-            if (ov.n_kv_heads <= 0) base.n_kv_heads = ov.n_heads;
+        od = ts.optimizer;
+        it_schedule_parse(ts.schedule, &sched.kind);
+        sched.base_lr = ts.base_lr;
+        sched.warmup_steps = ts.warmup_steps;
+        sched.total_steps = ts.total_steps;
+        sched.min_lr_ratio = ts.min_lr_ratio;
+        sched.decay_frac = ts.decay_frac;
+        o.batch = ts.batch;
+        o.seq = ts.seq;
+        o.accum = ts.accum_steps;
+        o.seed = ts.seed;
+        if (steps_given && o.steps != ts.total_steps) {
+            fprintf(stderr, "train: --steps %d differs from the resumed run's total %d (the schedule depends on it); "
+                            "omit --steps to continue that run\n", o.steps, ts.total_steps);
+            return 1;
         }
-        if (ov.n_kv_heads > 0) base.n_kv_heads = ov.n_kv_heads;
-        if (ov.ffn_dim > 0) base.ffn_dim = ov.ffn_dim;
-        if (ov.max_seq > 0) base.max_seq = ov.max_seq;
-        if (base.max_seq < o.seq) base.max_seq = o.seq;
-        o.model = base;
+        o.steps = ts.total_steps;
+        first_step = (int)ts.step;
+        if (!it_checkpoint_tokenizer_path(o.resume, tok_path, sizeof tok_path)) {
+            tok_path[0] = 0; /* byte-level run: no tokenizer file */
+        } else if (it_tokenizer_load(ctx, tok_path, &tok) != IT_OK) {
+            fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+            return 1;
+        }
+    } else {
+        if (!model_config_from_flags(&o)) return 1;
+        od.kind = it_optimizer_from_name(o.optimizer);
+        if (!od.kind) {
+            fprintf(stderr, "train: unknown --optimizer '%s' (lion, adamw, sgd)\n", o.optimizer);
+            return 1;
+        }
+        od.beta1 = od.kind == IT_OPTIMIZER_SGD ? 0.0f : o.beta1;
+        od.momentum = od.kind == IT_OPTIMIZER_SGD ? (o.beta1 > 0 ? o.beta1 : 0.9f) : 0.0f;
+        od.beta2 = o.beta2;
+        od.weight_decay = o.wd;
+        od.clip_norm = o.clip;
+        if (it_schedule_parse(o.schedule, &sched.kind) != IT_OK) {
+            fprintf(stderr, "train: unknown --schedule '%s' (cosine, linear, constant, invsqrt, wsd)\n", o.schedule);
+            return 1;
+        }
+        sched.base_lr = o.lr;
+        sched.warmup_steps = o.warmup;
+        sched.total_steps = o.steps;
+        sched.min_lr_ratio = o.min_lr_ratio;
+        it_rng_seed(&ts.data_rng, o.seed ^ 0x5EEDDA7Aull); /* data order: its own stream, apart from init */
     }
     if (it_model_config_check(ctx, &o.model) != IT_OK) {
         fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
         return 1;
     }
 
-    /* 2. data */
-    {
+    /* 2. data: bytes -> tokenizer -> ids -> 90/10 split */
+    is_bin = is_token_file(o.data);
+    if (!is_bin && !tok) {
         FILE *f = fopen(o.data, "rb");
-        unsigned char head[4] = {0};
-        int32_t magic;
+        it_result r;
         if (!f) {
             fprintf(stderr, "train: cannot open --data %s: %s\n", o.data, strerror(errno));
             return 1;
         }
-        if (fread(head, 1, 4, f) == 4) {
-            memcpy(&magic, head, 4);
-            is_bin = magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32;
-        }
         fclose(f);
-    }
-    if (!is_bin) {
-        it_result r = !strcmp(o.tokenizer, "bpe") ? it_tokenizer_train_bpe_file(ctx, o.data, o.model.vocab_size, &tok)
-                                                  : it_tokenizer_byte(ctx, &tok);
+        r = !strcmp(o.tokenizer, "bpe") ? it_tokenizer_train_bpe_file(ctx, o.data, o.model.vocab_size, &tok)
+                                        : it_tokenizer_byte(ctx, &tok);
         if (r != IT_OK) {
             fprintf(stderr, "train: tokenizer: %s\n", it_context_last_error(ctx));
             return 1;
         }
-        if (it_tokenizer_vocab_size(tok) < o.model.vocab_size && !strcmp(o.tokenizer, "bpe"))
-            o.model.vocab_size = it_tokenizer_vocab_size(tok); /* small corpus: fewer merges than asked */
+        if (!strcmp(o.tokenizer, "bpe")) {
+            if (it_tokenizer_vocab_size(tok) < o.model.vocab_size)
+                o.model.vocab_size = it_tokenizer_vocab_size(tok); /* small corpus: fewer merges than asked */
+            if (o.save) { /* the checkpoint carries its tokenizer */
+                snprintf(tok_path, sizeof tok_path, "%s.tokenizer-%d.bin", o.save, (int)getpid());
+                if (it_tokenizer_save(ctx, tok, tok_path) != IT_OK) {
+                    fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
+                    return 1;
+                }
+            }
+        }
     }
     if (it_dataset_load(ctx, o.data, tok, o.model.vocab_size, o.seq, &ds) != IT_OK) {
         fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
         return 1;
     }
 
-    /* 3. model, graphs, optimizer, schedule */
+    /* 3. model, graphs (one for training, one for evaluation: same parameters), optimizer */
     if (it_model_create(ctx, &o.model, &model) != IT_OK ||
         it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch, o.seq, &train) != IT_OK ||
-        it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch, o.seq, &eval) != IT_OK) {
+        it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch, o.seq, &eval) != IT_OK ||
+        it_optimizer_create(ctx, &od, &opt) != IT_OK) {
         fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
         return 1;
     }
-    it_model_init(model, o.seed);
-    memset(&od, 0, sizeof od);
-    od.kind = it_optimizer_from_name(o.optimizer);
-    if (!od.kind) {
-        fprintf(stderr, "train: unknown --optimizer '%s' (lion, adamw, sgd)\n", o.optimizer);
-        return 1;
+    if (o.resume) {
+        if (it_checkpoint_load(ctx, model, opt, &ts, o.resume) != IT_OK) {
+            fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+            return 1;
+        }
+        fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
+    } else {
+        it_model_init(model, o.seed);
     }
-    od.beta1 = od.kind == IT_OPTIMIZER_SGD ? 0.0f : o.beta1;
-    od.momentum = od.kind == IT_OPTIMIZER_SGD ? (o.beta1 > 0 ? o.beta1 : 0.9f) : 0.0f;
-    od.beta2 = o.beta2;
-    od.weight_decay = o.wd;
-    od.clip_norm = o.clip;
-    if (it_optimizer_create(ctx, &od, &opt) != IT_OK) {
-        fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
-        return 1;
-    }
-    memset(&sched, 0, sizeof sched);
-    if (it_schedule_parse(o.schedule, &sched.kind) != IT_OK) {
-        fprintf(stderr, "train: unknown --schedule '%s' (cosine, linear, constant, invsqrt, wsd)\n", o.schedule);
-        return 1;
-    }
-    sched.base_lr = o.lr;
-    sched.warmup_steps = o.warmup;
-    sched.total_steps = o.steps;
-    sched.min_lr_ratio = o.min_lr_ratio;
-    it_rng_seed(&rng, o.seed ^ 0x5EEDDA7Aull); /* data order: its own stream, apart from init */
 
     fprintf(stderr, "model: %s %d layers, dim %d, %d heads (%d kv), ffn %d, vocab %d: %zu parameters\n",
             o.model.arch == IT_ARCH_LLAMA ? "llama" : "gpt2", o.model.n_layers, o.model.dim, o.model.n_heads,
@@ -455,31 +542,46 @@ int main(int argc, char **argv) {
         it_dataset_tokens(ds, IT_SPLIT_TRAIN, &ntrain);
         it_dataset_tokens(ds, IT_SPLIT_VAL, &nval);
         fprintf(stderr, "data: %s, %zu train + %zu validation tokens (%s)\n", o.data, ntrain, nval,
-                is_bin ? "token file" : o.tokenizer);
+                is_bin ? "token file" : tok_path[0] ? "bpe" : "byte");
     }
-    fprintf(stderr, "memory: parameters %.1f MB x 2 (+ grads), optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
-            it_param_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6, it_graph_stats(train.graph).arena_bytes / 1e6,
-            it_graph_stats(eval.graph).arena_bytes / 1e6);
+    fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
+            it_param_numel(ctx) * 4 / 1e6, it_param_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6,
+            it_graph_stats(train.graph).arena_bytes / 1e6, it_graph_stats(eval.graph).arena_bytes / 1e6);
+
+    /* the trainer state a checkpoint records (data_rng advances as batches are drawn) */
+    ts.seed = o.seed;
+    ts.batch = o.batch;
+    ts.seq = o.seq;
+    ts.accum_steps = o.accum;
+    ts.accum_index = 0;
+    ts.optimizer = opt->desc;
+    snprintf(ts.schedule, sizeof ts.schedule, "%s", it_schedule_name(sched.kind));
+    ts.base_lr = sched.base_lr;
+    ts.min_lr_ratio = sched.min_lr_ratio;
+    ts.decay_frac = sched.decay_frac;
+    ts.warmup_steps = sched.warmup_steps;
+    ts.total_steps = sched.total_steps;
+    if (!o.resume) ts.best_val_loss = NAN;
+    memset(&ck, 0, sizeof ck);
+    ck.tokenizer_path = tok_path[0] ? tok_path : NULL;
 
     /* 4. the loop */
     out_dir = o.save ? o.save : ".";
-    if (o.save && mkdir_p(o.save) != 0) {
-        fprintf(stderr, "train: cannot create --save directory %s: %s\n", o.save, strerror(errno));
-        return 1;
-    }
     snprintf(csv_path, sizeof csv_path, "%s/loss.csv", out_dir);
     snprintf(svg_path, sizeof svg_path, "%s/loss.svg", out_dir);
     memset(&c, 0, sizeof c);
+    if (o.resume) curve_load(&c, o.resume, first_step);
+    last_step = o.stop_after ? (first_step + o.stop_after < o.steps ? first_step + o.stop_after : o.steps) : o.steps;
     tokens_per_step = (double)o.batch * o.seq * o.accum;
     t_start = now_seconds();
-    for (step = 0; step < o.steps; step++) {
+    for (step = first_step; step < last_step; step++) {
         float lr = it_schedule_lr(&sched, step), norm = 0.0f;
         double loss_sum = 0.0;
         int k;
         it_zero_grads(ctx);
-        for (k = 0; k < o.accum; k++) {
-            it_result r = it_dataset_batch(ds, IT_SPLIT_TRAIN, &rng, o.batch, o.seq, it_data_i32(train.tokens),
-                                           it_data_i32(train.targets));
+        for (k = 0; k < o.accum; k++) { /* gradients of k micro-batches add up in the gradient block */
+            it_result r = it_dataset_batch(ds, IT_SPLIT_TRAIN, &ts.data_rng, o.batch, o.seq,
+                                           it_data_i32(train.tokens), it_data_i32(train.targets));
             if (r == IT_OK) r = it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD);
             if (r != IT_OK) {
                 fprintf(stderr, "\ntrain: step %d: %s\n", step + 1, it_context_last_error(ctx));
@@ -487,22 +589,25 @@ int main(int argc, char **argv) {
             }
             loss_sum += it_data(train.loss)[0];
         }
-        if (it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm) != IT_OK) {
+        if (it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm) != IT_OK) { /* averaged, clipped */
             fprintf(stderr, "\ntrain: step %d: %s\n", step + 1, it_context_last_error(ctx));
             return 1;
         }
+        ts.step = step + 1;
+        ts.tokens_seen += (int64_t)tokens_per_step;
         last_loss = (float)(loss_sum / o.accum);
         val_loss = -1.0f;
-        if ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == o.steps) {
+        if ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == last_step) {
             if (evaluate(&eval, ds, o.eval_batches, &val_loss) != IT_OK) {
                 fprintf(stderr, "\ntrain: evaluation: %s\n", it_context_last_error(ctx));
                 return 1;
             }
+            if (!(ts.best_val_loss <= val_loss)) ts.best_val_loss = val_loss;
         }
         curve_add(&c, step + 1, last_loss, val_loss);
         {
-            double elapsed = now_seconds() - t_start, rate = tokens_per_step * (step + 1) / elapsed;
-            double eta = elapsed / (step + 1) * (o.steps - step - 1);
+            double elapsed = now_seconds() - t_start, rate = tokens_per_step * (step + 1 - first_step) / elapsed;
+            double eta = elapsed / (step + 1 - first_step) * (last_step - step - 1);
             char el[32], et[32], val[32] = "";
             format_duration(el, sizeof el, elapsed);
             format_duration(et, sizeof et, eta);
@@ -510,19 +615,42 @@ int main(int argc, char **argv) {
             if (tty)
                 fprintf(stdout, "\rstep %d/%d loss %.4f%s lr %.2e norm %.2f %.0f tok/s %s eta %s mem %.0f MB\033[K",
                         step + 1, o.steps, last_loss, val, lr, norm, rate, el, et, peak_rss_mb());
-            else if ((step + 1) % o.log_every == 0 || step == 0 || val_loss >= 0 || step + 1 == o.steps)
+            else if ((step + 1) % o.log_every == 0 || step == first_step || val_loss >= 0 || step + 1 == last_step)
                 fprintf(stdout, "step %d/%d loss %.4f%s lr %.2e norm %.2f %.0f tok/s %s eta %s mem %.0f MB\n",
                         step + 1, o.steps, last_loss, val, lr, norm, rate, el, et, peak_rss_mb());
             if (val_loss >= 0 && tty) fprintf(stdout, "\n");
             fflush(stdout);
         }
+        if (o.save && ((o.save_every && (step + 1) % o.save_every == 0) || step + 1 == last_step)) {
+            char snapshot[4200], parent[4200], prefix[512];
+            const char *slash = strrchr(o.save, '/');
+            /* the atomic save replaces DIR whole, so the curve is written after it */
+            if (it_checkpoint_save(ctx, model, opt, &ts, o.save, &ck) != IT_OK) {
+                fprintf(stderr, "\ntrain: saving %s: %s\n", o.save, it_context_last_error(ctx));
+                return 1;
+            }
+            write_csv(&c, csv_path);
+            if (o.save_every && (step + 1) % o.save_every == 0) { /* history: DIR.stepNNNNNNNN, last K kept */
+                snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - o.save) : 1, slash ? o.save : ".");
+                snprintf(prefix, sizeof prefix, "%s.step", slash ? slash + 1 : o.save);
+                it_checkpoint_path(snapshot, sizeof snapshot, parent, prefix, step + 1);
+                if (it_checkpoint_save(ctx, model, opt, &ts, snapshot, &ck) != IT_OK ||
+                    it_checkpoint_prune(ctx, parent, prefix, o.keep) != IT_OK) {
+                    fprintf(stderr, "\ntrain: saving %s: %s\n", snapshot, it_context_last_error(ctx));
+                    return 1;
+                }
+            }
+        }
     }
+    if (!o.save && mkdir_p(out_dir) != 0) return 1;
     write_csv(&c, csv_path);
     snprintf(title, sizeof title, "%s: %zu parameters, %d steps", o.data, it_model_config_param_count(&o.model),
              o.steps);
     write_svg(&c, svg_path, title);
-    fprintf(stderr, "wrote %s and %s\n", csv_path, svg_path);
-    printf("final step=%d train_loss=%.4f val_loss=%.4f\n", o.steps, last_loss, val_loss);
+    fprintf(stderr, "wrote %s and %s%s%s\n", csv_path, svg_path, o.save ? ", checkpoint " : "", o.save ? o.save : "");
+    if (tok_path[0] && !o.resume) remove(tok_path); /* copied into the checkpoint */
+    printf("%s step=%d train_loss=%.4f val_loss=%.4f\n", last_step == o.steps ? "final" : "stopped", last_step,
+           last_loss, val_loss);
 
     free(c.step);
     free(c.train);

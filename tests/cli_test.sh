@@ -47,5 +47,44 @@ expect 0 "final step=2 train_loss=" -- "$B/train" --data "$tmp/text.txt" $small 
 expect 0 "usage: train" -- "$B/train" --help
 [ -s "$tmp/run/loss.csv" ] && grep -q "<svg" "$tmp/run/loss.svg" && passed=$((passed + 1)) || {
     failed=$((failed + 1)); echo "FAIL: loss.csv / loss.svg not written"; }
+# Resume determinism: 40 steps straight == 20 steps + save + a fresh process resuming for 20,
+# bit for bit (weights, optimizer state, final line), for Lion and AdamW with accumulation on.
+for optim in lion adamw; do
+    run="--data $tmp/text.txt --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --batch 2 --seq 16 --accum 2
+         --eval-batches 2 --optimizer $optim --lr 1e-3 --warmup 5 --steps 40"
+    "$B/train" $run --save "$tmp/straight-$optim" >"$tmp/straight.out" 2>/dev/null
+    "$B/train" $run --stop-after 20 --save "$tmp/split-$optim" >/dev/null 2>&1
+    "$B/train" --data "$tmp/text.txt" --eval-batches 2 --resume "$tmp/split-$optim" --save "$tmp/split-$optim" \
+        >"$tmp/resumed.out" 2>/dev/null
+    if cmp -s "$tmp/straight-$optim/model.safetensors" "$tmp/split-$optim/model.safetensors" &&
+       cmp -s "$tmp/straight-$optim/optimizer.safetensors" "$tmp/split-$optim/optimizer.safetensors" &&
+       [ "$(tail -1 "$tmp/straight.out")" = "$(tail -1 "$tmp/resumed.out")" ] &&
+       grep -q "final step=40" "$tmp/resumed.out"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); echo "FAIL: $optim resume is not bit-identical:"; tail -1 "$tmp/straight.out" "$tmp/resumed.out"
+    fi
+done
+expect 1 "differs from the resumed run's total" -- "$B/train" --data "$tmp/text.txt" --resume "$tmp/split-lion" --steps 50
+expect 1 "nowhere: no such directory" -- "$B/train" --data "$tmp/text.txt" --resume "$tmp/nowhere"
+expect 0 "valid: yes" -- "$B/it-inspect" "$tmp/split-adamw"
+printf 'garbage' >"$tmp/split-adamw/config.json"
+expect 1 "config.json" -- "$B/it-inspect" "$tmp/split-adamw"
+
+# build/generate: greedy decoding is deterministic; bad checkpoints and flags are clear errors
+"$B/generate" --checkpoint "$tmp/split-lion" --prompt "int " --max-new-tokens 12 --greedy >"$tmp/g1" 2>/dev/null
+"$B/generate" --checkpoint "$tmp/split-lion" --prompt "int " --max-new-tokens 12 --greedy >"$tmp/g2" 2>/dev/null
+if cmp -s "$tmp/g1" "$tmp/g2" && [ "$(head -c 4 "$tmp/g1")" = "int " ] && [ "$(wc -c <"$tmp/g1")" -ge 6 ]; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "FAIL: greedy generation is not deterministic or lost the prompt"
+fi
+expect 0 "12 new tokens" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt "x" --max-new-tokens 12 --temperature 0.9 --top-k 5 --top-p 0.9
+expect 2 "--checkpoint DIR is required" -- "$B/generate" --prompt hi
+expect 1 "nowhere" -- "$B/generate" --checkpoint "$tmp/nowhere"
+expect 1 "config.json" -- "$B/generate" --checkpoint "$tmp/split-adamw"
+expect 1 "--top-p expects a number" -- "$B/generate" --checkpoint "$tmp/split-lion" --top-p 2
+expect 1 "at least one token" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt ""
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

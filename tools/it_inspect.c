@@ -2,21 +2,9 @@
    and validity (the full validation a load runs).
      cc -O2 -std=c99 -I. tools/it_inspect.c -o build/it-inspect -lm -lpthread
      build/it-inspect DIR          exit status 0 when the checkpoint is valid
-   Until the checkpoint section is pasted into irontensor.h this includes the scratch files. */
+*/
 #define IRONTENSOR_IMPLEMENTATION
-#include "irontensor.h"
-#ifndef IT__MALLOC
-#define IT__MALLOC(sz) malloc(sz)
-#define IT__FREE(p) free(p)
-#endif
-#ifdef __cplusplus
-extern "C" {
-#endif
-#include "../../scratch/ckpt_decl.h"
-#ifdef __cplusplus
-}
-#endif
-#include "../../scratch/ckpt_impl.h"
+#include "../irontensor.h"
 
 static void print_tensor(const it_safetensors_tensor_info *t, void *user) {
     char shape[128];

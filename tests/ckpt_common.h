@@ -1,0 +1,143 @@
+/* Shared helpers of the checkpoint tests: quiet contexts, small models with trained-looking
+   optimizer state, file helpers. */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../irontensor.h"
+#include "it_test.h"
+#include <sys/wait.h>
+#include <signal.h>
+
+static int ck_log_errors = 0;
+static void ck_quiet_logger(it_log_level level, const char *message, void *user) {
+    (void)user;
+    if (ck_log_errors && level >= IT_LOG_WARN) fprintf(stderr, "  [log] %s\n", message);
+}
+static it_context *ck_ctx(void) {
+    it_context_desc d;
+    it_context *ctx = NULL;
+    memset(&d, 0, sizeof d);
+    d.n_threads = 1;
+    d.logger.log = ck_quiet_logger;
+    d.logger.min_level = IT_LOG_WARN;
+    if (it_context_create(&d, &ctx) != IT_OK) {
+        fprintf(stderr, "context\n");
+        exit(2);
+    }
+    return ctx;
+}
+static __attribute__((unused)) it_model_config ck_llama(void) { /* GQA, untied head */
+    it_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = IT_ARCH_LLAMA;
+    c.vocab_size = 64;
+    c.dim = 32;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.ffn_dim = 48;
+    c.max_seq = 16;
+    c.untied = 1;
+    c.rope_theta = 500000.0f;
+    c.norm_eps = 1e-6f;
+    return c;
+}
+static __attribute__((unused)) it_model_config ck_gpt2(void) {
+    it_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = IT_ARCH_GPT2;
+    c.vocab_size = 64;
+    c.dim = 32;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 4;
+    c.ffn_dim = 128;
+    c.max_seq = 16;
+    return c;
+}
+typedef struct ck_setup {
+    it_context *ctx;
+    it_model *m;
+    it_optimizer *opt;
+} ck_setup;
+/* A model with seeded weights and (with kind != 0) an optimizer after `steps` updates from random
+   gradients, so every state tensor is non-trivial. */
+static ck_setup ck_make(const it_model_config *c, uint64_t seed, it_optimizer_kind kind, int steps) {
+    ck_setup s;
+    it_rng rng;
+    size_t i, n;
+    int k;
+    memset(&s, 0, sizeof s);
+    s.ctx = ck_ctx();
+    if (it_model_create(s.ctx, c, &s.m) != IT_OK || it_model_init(s.m, seed) != IT_OK) {
+        fprintf(stderr, "model: %s\n", it_context_last_error(s.ctx));
+        exit(2);
+    }
+    if (kind) {
+        it_optimizer_desc d;
+        memset(&d, 0, sizeof d);
+        d.kind = kind;
+        d.weight_decay = 0.1f;
+        d.momentum = kind == IT_OPTIMIZER_SGD ? 0.9f : 0.0f;
+        if (it_optimizer_create(s.ctx, &d, &s.opt) != IT_OK) exit(2);
+        it_rng_seed(&rng, seed + 99);
+        n = it_param_numel(s.ctx);
+        for (k = 0; k < steps; k++) {
+            for (i = 0; i < n; i++) it_grad_block(s.ctx)[i] = it_rng_normal(&rng);
+            it_optimizer_step(s.opt, 1e-3f, 1.0f, NULL);
+        }
+    }
+    return s;
+}
+static void ck_free(ck_setup *s) {
+    if (s->opt) it_optimizer_destroy(s->opt);
+    it_model_destroy(s->m);
+    it_context_destroy(s->ctx);
+    memset(s, 0, sizeof *s);
+}
+static __attribute__((unused)) it_trainer_state ck_ts(void) {
+    it_trainer_state ts;
+    memset(&ts, 0, sizeof ts);
+    ts.step = 20;
+    ts.tokens_seen = 123456789012345LL;
+    ts.seed = 18446744073709551557ULL;
+    ts.batch = 4;
+    ts.seq = 16;
+    ts.accum_steps = 2;
+    strcpy(ts.schedule, "cosine");
+    ts.base_lr = 3e-4f;
+    ts.min_lr_ratio = 0.1f;
+    ts.decay_frac = 0.2f;
+    ts.warmup_steps = 5;
+    ts.total_steps = 40;
+    it_rng_seed(&ts.data_rng, 7);
+    it_rng_seed(&ts.rng, 0xFFFFFFFFFFFFFFFFULL);
+    ts.best_val_loss = 2.345678f;
+    return ts;
+}
+static __attribute__((unused)) unsigned char *ck_read(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *b;
+    long sz;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = (unsigned char *)malloc((size_t)sz + 1);
+    if (fread(b, 1, (size_t)sz, f) != (size_t)sz) sz = 0;
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+static __attribute__((unused)) void ck_write(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(2);
+    }
+    if (n) fwrite(p, 1, n, f);
+    fclose(f);
+}
+static __attribute__((unused)) void ck_rmrf(const char *path) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "rm failed\n");
+}

@@ -1,0 +1,33 @@
+/* fake_metal.h - Metal, MPS and Foundation look-alike classes on GCC's libobjc (Linux tests only).
+
+   fake_metal_install() registers classes under the names the backend looks up (NSString,
+   MTLCompileOptions, MPSMatrix, ...) plus the device, queue, command buffer, encoder, buffer,
+   library, function and pipeline classes MTLCreateSystemDefaultDevice hands out. Their methods
+   validate like Metal's API validation layer and execute kernels through the MSL emulator
+   (itemu), deferred to waitUntilCompleted in queue order; MPS matmuls run a CPU GEMM.
+   Every method's C type is checked at compile time against irontensor_metal.h's message table.
+   Validation failures are counted and printed as "fake-metal VALIDATION: ..." lines. */
+#ifndef FAKE_METAL_H
+#define FAKE_METAL_H
+#include <stddef.h>
+
+typedef struct fake_metal_counters {
+    unsigned long command_buffers, dispatches, buffer_allocs, mps_encodes;
+} fake_metal_counters;
+
+typedef struct fake_metal_config {
+    int no_device;            /* MTLCreateSystemDefaultDevice returns nil */
+    const char *compile_error;/* newLibraryWithSource fails with this log */
+    long fail_dispatch;       /* > 0: the n-th executed dispatch from now fails (GPU error) */
+    unsigned long max_threads;/* pipelines' maxTotalThreadsPerThreadgroup (0 = 1024) */
+    int quiet;                /* do not print validation messages (negative tests count them) */
+} fake_metal_config;
+
+int fake_metal_install(void);
+fake_metal_config *fake_metal_config_get(void);
+fake_metal_counters fake_metal_counters_get(void);
+int fake_metal_validation_errors(void);
+const char *fake_metal_last_validation(void);
+/* objects created and not yet deallocated; the classes of (up to 8 of) them into buf */
+int fake_metal_live_objects(char *buf, size_t size);
+#endif

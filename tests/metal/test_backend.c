@@ -1,0 +1,460 @@
+/* test_backend.c - the real irontensor_metal.h against the CPU backend.
+
+   On Linux (IT_METAL_FAKE) it runs on fake Metal (tests/metal/fake/: GCC libobjc classes that
+   validate like Metal and execute kernels on the itemu emulator); on a Mac the same file builds
+   without IT_METAL_FAKE and runs on the GPU (tests/metal/backend.mk, target test-metal-backend).
+
+   - Llama (GQA) and GPT-2, Lion and AdamW, 3 training steps: loss, gradients and parameters
+     match the CPU backend; one line per step:
+       fake-metal model=NAME step=N loss_cpu=X loss_metal=Y cmdbufs=A dispatches=B allocs=C
+     (cmdbufs and dispatches: per step; allocs: Metal buffers created in the step, 0 after the first)
+   - every op the backend implements, forward and backward, on a small graph (incl. batched and
+     transposed matmuls through the tiled kernel, chunked fused cross-entropy, broadcasts);
+   - error paths (no device, compile failure with the log, a failing command buffer) and, on the
+     fake, each validation the fake performs triggered on purpose; no objects alive at the end.
+   Ends with "N passed, N failed". */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../../irontensor.h"
+#define IRONTENSOR_METAL_IMPLEMENTATION
+#include "../../irontensor_metal.h"
+#ifdef IT_METAL_FAKE
+#include "fake/fake_metal.h"
+#define TAG "fake-metal"
+#else
+#define TAG "metal"
+#endif
+
+static int g_pass, g_fail;
+static void check(int ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (ok) g_pass++;
+    else {
+        g_fail++;
+        printf("FAIL: ");
+        vprintf(fmt, ap);
+        printf("\n");
+    }
+    va_end(ap);
+}
+static void quiet_logger(it_log_level level, const char *msg, void *user) { (void)user; (void)level; (void)msg; }
+
+/* max |a - b| over a tensor, relative to max(the tensor's largest |b|, floor) */
+static double rel_err(const float *a, const float *b, size_t n, double floor) {
+    double d = 0, s = floor;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > d || e != e) d = e != e ? 1e30 : e;
+        if (fabs(b[i]) > s) s = fabs(b[i]);
+    }
+    return s > 0 ? d / s : d;
+}
+/* GPT-2's key bias has an exactly zero gradient (softmax ignores a shift of every score of a row
+   by the same q.b_k); both backends return round-off there, and Lion/AdamW turn its sign into
+   +-lr updates, so these tensors are compared on gradients (absolute, against the global gradient
+   scale) but not on parameters. */
+static int zero_grad_param(const char *name) { return strstr(name, "attn.k.bias") != NULL; }
+static double worst_param_err(it_context *a, it_context *b, int grads, const char **where) {
+    int i;
+    double w = 0, gmax = 0;
+    for (i = 0; grads && i < it_param_count(b); i++) {
+        it_tensor *p = it_param_at(b, i);
+        size_t j;
+        for (j = 0; j < it_tensor_numel(p); j++) gmax = fabs(it_grad(p)[j]) > gmax ? fabs(it_grad(p)[j]) : gmax;
+    }
+    for (i = 0; i < it_param_count(a); i++) {
+        it_tensor *pa = it_param_at(a, i), *pb = it_param_at(b, i);
+        double e;
+        if (!grads && zero_grad_param(it_tensor_name(pa))) continue;
+        e = grads ? rel_err(it_grad(pa), it_grad(pb), it_tensor_numel(pa), 1e-3 * gmax)
+                  : rel_err(it_data(pa), it_data(pb), it_tensor_numel(pa), 0.0);
+        if (e > w) {
+            w = e;
+            *where = it_tensor_name(pa);
+        }
+    }
+    return w;
+}
+
+static it_context *new_ctx(int metal) {
+    it_context_desc d;
+    it_context *ctx;
+    memset(&d, 0, sizeof d);
+    d.n_threads = 1;
+    d.logger.log = quiet_logger;
+    if (it_context_create(&d, &ctx) != IT_OK) return NULL;
+    if (metal) {
+        it_backend *be;
+        if (it_metal_backend_create(ctx, NULL, &be) != IT_OK) {
+            printf("metal backend: %s\n", it_context_last_error(ctx));
+            it_context_destroy(ctx);
+            return NULL;
+        }
+        it_context_set_backend(ctx, be);
+    }
+    return ctx;
+}
+
+typedef struct side {
+    it_context *ctx;
+    it_model *model;
+    it_model_graph mg;
+    it_optimizer *opt;
+} side;
+static int side_make(side *s, int metal, const it_model_config *cfg, it_optimizer_kind kind, int B, int T) {
+    it_optimizer_desc od;
+    memset(s, 0, sizeof *s);
+    if (!(s->ctx = new_ctx(metal))) return 0;
+    if (it_model_create(s->ctx, cfg, &s->model) != IT_OK) return 0;
+    if (it_model_graph_create(s->model, IT_PURPOSE_TRAIN, B, T, &s->mg) != IT_OK) return 0;
+    if (it_model_init(s->model, 1234) != IT_OK) return 0;
+    memset(&od, 0, sizeof od);
+    od.kind = kind;
+    od.weight_decay = 0.1f;
+    return it_optimizer_create(s->ctx, &od, &s->opt) == IT_OK;
+}
+static void side_free(side *s) {
+    if (s->opt) it_optimizer_destroy(s->opt);
+    it_model_graph_destroy(&s->mg);
+    if (s->model) it_model_destroy(s->model);
+    if (s->ctx) it_context_destroy(s->ctx);
+}
+
+static void train_compare(const char *name, const it_model_config *cfg, it_optimizer_kind kind, int B, int T) {
+    side c, m;
+    it_rng rng;
+    int step, i;
+    unsigned long mps0 = 0, mps_steps = 0;
+    int ok = side_make(&c, 0, cfg, kind, B, T) && side_make(&m, 1, cfg, kind, B, T);
+    check(ok, "%s: both contexts, models, graphs and optimizers are made", name);
+    if (!ok) {
+        side_free(&c);
+        side_free(&m);
+        return;
+    }
+    it_rng_seed(&rng, 99);
+    for (step = 1; step <= 3; step++) {
+        it_metal_stats s0 = it_metal_backend_stats(it_context_backend(m.ctx)), s1;
+#ifdef IT_METAL_FAKE
+        fake_metal_counters f0 = fake_metal_counters_get(), f1;
+#endif
+        const char *where = "";
+        float lc, lm;
+        double ge, pe;
+        it_result rc, rm;
+        for (i = 0; i < B * T; i++) { /* the same batch into both */
+            int32_t tok = (int32_t)it_rng_below(&rng, (uint32_t)cfg->vocab_size);
+            it_data_i32(c.mg.tokens)[i] = it_data_i32(m.mg.tokens)[i] = tok;
+            it_data_i32(c.mg.targets)[i] = it_data_i32(m.mg.targets)[i] = (tok * 7 + 3) % cfg->vocab_size;
+        }
+        rc = it_graph_run(c.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        rm = it_graph_run(m.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        check(rc == IT_OK && rm == IT_OK, "%s step %d: runs (%s)", name, step, it_context_last_error(m.ctx));
+        lc = it_data(c.mg.loss)[0];
+        lm = it_data(m.mg.loss)[0];
+        check(fabs((double)lc - lm) <= 1e-4 * fabs((double)lc), "%s step %d: loss %.7f vs CPU %.7f", name, step, lm, lc);
+        ge = worst_param_err(m.ctx, c.ctx, 1, &where);
+        check(ge <= 1e-4, "%s step %d: gradients match the CPU (worst %.2e in %s)", name, step, ge, where);
+        rc = it_optimizer_step(c.opt, 1e-3f, 1.0f, NULL);
+        rm = it_optimizer_step(m.opt, 1e-3f, 1.0f, NULL);
+        check(rc == IT_OK && rm == IT_OK, "%s step %d: optimizer steps", name, step);
+        it_zero_grads(c.ctx);
+        it_zero_grads(m.ctx);
+        pe = worst_param_err(m.ctx, c.ctx, 0, &where);
+        check(pe <= 1e-4, "%s step %d: parameters match the CPU after %s (worst %.2e in %s)", name, step,
+              it_optimizer_name(kind), pe, where);
+        s1 = it_metal_backend_stats(it_context_backend(m.ctx));
+        printf("%s model=%s step=%d loss_cpu=%.6f loss_metal=%.6f cmdbufs=%lu dispatches=%lu allocs=%lu\n", TAG, name, step,
+               lc, lm, s1.command_buffers - s0.command_buffers, s1.dispatches - s0.dispatches,
+               s1.buffers_created - s0.buffers_created);
+        check(s1.command_buffers - s0.command_buffers == 1, "%s step %d: one command buffer per step", name, step);
+        if (step > 1) {
+            check(s1.buffers_created == s0.buffers_created, "%s step %d: no buffer created after the first step", name, step);
+            mps_steps += s1.mps_encodes - s0.mps_encodes;
+        }
+        mps0 = s1.mps_encodes - s0.mps_encodes;
+#ifdef IT_METAL_FAKE /* what the fake saw equals what the backend counted */
+        f1 = fake_metal_counters_get();
+        check(f1.command_buffers - f0.command_buffers == s1.command_buffers - s0.command_buffers &&
+                  f1.dispatches - f0.dispatches == s1.dispatches - s0.dispatches &&
+                  f1.buffer_allocs - f0.buffer_allocs == s1.buffers_created - s0.buffers_created &&
+                  f1.mps_encodes - f0.mps_encodes == s1.mps_encodes - s0.mps_encodes,
+              "%s step %d: the fake's counters agree with the backend's", name, step);
+#endif
+    }
+    printf("  %s: %lu MPS matmul encodes per step (inside the same command buffer)\n", name, mps0);
+    (void)mps_steps;
+    side_free(&c);
+    side_free(&m);
+}
+
+/* every op, forward and backward, on one graph per side; the loss is a sum of scalar heads */
+static it_tensor *op_graph(it_context *ctx, it_graph *g, it_tensor **ins, it_tensor **tgt, it_tensor **ids) {
+    int d23[2] = {6, 8}, d3[3] = {2, 3, 8}, dm[3] = {2, 3, 5}, dws[2] = {3, 4}, dv[1] = {8}, dw[2] = {8, 8},
+        dt[2] = {2, 3}, dtab[2] = {11, 8}, dw2[2] = {19, 8};
+    it_tensor *w = it_param(ctx, "w", 2, dw), *b = it_param(ctx, "b", 1, dv), *nw = it_param(ctx, "nw", 1, dv),
+              *tab = it_param(ctx, "tab", 2, dtab), *head = it_param(ctx, "head", 2, dw2), *bm = it_param(ctx, "bm", 3, dm),
+              *ws = it_param(ctx, "ws", 2, dws);
+    it_tensor *x = it_input(g, "x", IT_F32, 2, d23), *x3, *h, *q, *k, *a, *l1, *l2, *l3, *l4, *l5, *e, *t2;
+    *ins = x;
+    *tgt = it_input(g, "targets", IT_I32, 2, dt);
+    *ids = it_input(g, "ids", IT_I32, 2, dt);
+    h = it_add(g, it_matmul(g, x, w, 0, 1), b);                      /* linear, bias broadcast */
+    h = it_layernorm(g, it_gelu(g, h), nw, b, 1e-5f);
+    h = it_rmsnorm(g, it_silu(g, it_mul(g, h, nw)), nw, 1e-5f);        /* mul broadcast */
+    x3 = it_reshape(g, h, 3, d3);
+    e = it_embedding(g, tab, *ids);                                   /* [2, 3, 8] */
+    x3 = it_add(g, x3, e);
+    q = it_rope(g, it_reshape(g, it_swiglu(g, x3, e), 4, (int[]){2, 3, 2, 4}), 10000.0f, 1);
+    k = it_reshape(g, it_scale(g, x3, 0.5f), 4, (int[]){2, 3, 2, 4});
+    a = it_reshape(g, it_attention(g, q, k, k), 3, d3);
+    t2 = it_matmul(g, a, bm, 1, 0);           /* batched, a transposed: [2, 8, 3] -> tiled kernel */
+    l1 = it_mean(g, it_mul(g, t2, t2));
+    t2 = it_matmul(g, a, ws, 1, 0);           /* a transposed, b shared: one dispatch per batch item */
+    l1 = it_add(g, l1, it_mean(g, it_mul(g, t2, t2)));
+    l2 = it_sum(g, it_softmax(g, it_matmul(g, a, a, 0, 1)));   /* batched, not shared */
+    l3 = it_cross_entropy(g, it_reshape(g, it_matmul(g, a, head, 0, 1), 2, (int[]){6, 19}), *tgt, -1);
+    l4 = it_linear_cross_entropy(g, it_reshape(g, a, 2, d23), head, *tgt, -1, 7); /* 3 chunks of 7, 7, 5 */
+    l5 = it_mean(g, it_mul(g, it_reshape(g, a, 2, d23), it_reshape(g, a, 2, d23)));
+    return it_add(g, it_add(g, it_add(g, l1, l2), it_add(g, l3, l4)), l5);
+}
+static void ops_compare(void) {
+    it_context *ctx[2];
+    it_graph *g[2];
+    it_tensor *loss[2], *x[2], *tgt[2], *ids[2];
+    it_rng rng;
+    int s, i;
+    const char *where = "";
+    double e;
+    ctx[0] = new_ctx(0);
+    ctx[1] = new_ctx(1);
+    if (!ctx[0] || !ctx[1]) {
+        check(0, "ops: contexts");
+        return;
+    }
+    for (s = 0; s < 2; s++) {
+        g[s] = it_graph_create(ctx[s]);
+        loss[s] = op_graph(ctx[s], g[s], &x[s], &tgt[s], &ids[s]);
+        it_graph_backward(g[s], loss[s]);
+        check(it_graph_plan(g[s]) == IT_OK, "ops: plan");
+        it_param_init_normal(ctx[s], 0.3f, 5);
+        it_rng_seed(&rng, 17);
+        for (i = 0; i < 48; i++) it_data(x[s])[i] = it_rng_normal(&rng);
+        for (i = 0; i < 6; i++) {
+            it_data_i32(tgt[s])[i] = i == 4 ? -1 : (int32_t)(i * 5 % 19); /* one ignored row */
+            it_data_i32(ids[s])[i] = (int32_t)(i * 3 % 4);                /* repeated ids */
+        }
+    }
+    for (s = 0; s < 2; s++) check(it_graph_run(g[s], IT_RUN_FORWARD_BACKWARD) == IT_OK, "ops: run (%s)", it_context_last_error(ctx[s]));
+    check(fabs((double)it_data(loss[0])[0] - it_data(loss[1])[0]) <= 1e-4 * fabs((double)it_data(loss[0])[0]),
+          "ops: loss %.7f vs CPU %.7f", it_data(loss[1])[0], it_data(loss[0])[0]);
+    e = worst_param_err(ctx[1], ctx[0], 1, &where);
+    check(e <= 1e-4, "ops: every parameter gradient matches the CPU (worst %.2e in %s)", e, where);
+    e = rel_err(it_grad(x[1]), it_grad(x[0]), 48, 0.0);
+    check(e <= 1e-4, "ops: the input gradient matches the CPU (%.2e)", e);
+    /* a bad id is IT_ERR_RANGE, like the CPU, and the backend stays usable */
+    it_data_i32(ids[1])[2] = 11;
+    check(it_graph_run(g[1], IT_RUN_FORWARD) == IT_ERR_RANGE, "ops: out-of-range embedding id is IT_ERR_RANGE");
+    it_data_i32(ids[1])[2] = 2;
+    check(it_graph_run(g[1], IT_RUN_FORWARD) == IT_OK, "ops: runs again after the error");
+    it_context_destroy(ctx[0]);
+    it_context_destroy(ctx[1]);
+}
+
+#ifdef IT_METAL_FAKE
+static void errors_backend(void) {
+    fake_metal_config *cfg = fake_metal_config_get();
+    it_context *ctx = new_ctx(0);
+    it_backend *be;
+    it_result r;
+    cfg->no_device = 1;
+    r = it_metal_backend_create(ctx, NULL, &be);
+    check(r == IT_ERR_BACKEND_UNAVAILABLE && !be && strstr(it_context_last_error(ctx), "no Metal device"),
+          "no device -> IT_ERR_BACKEND_UNAVAILABLE: %s", it_context_last_error(ctx));
+    cfg->no_device = 0;
+    cfg->compile_error = "program_source:42:7: error: use of undeclared identifier 'flaot'";
+    r = it_metal_backend_create(ctx, NULL, &be);
+    check(r == IT_ERR_BACKEND && strstr(it_context_last_error(ctx), "undeclared identifier 'flaot'"),
+          "compile failure -> IT_ERR_BACKEND with the compiler log: %s", it_context_last_error(ctx));
+    cfg->compile_error = NULL;
+    cfg->max_threads = 64;
+    r = it_metal_backend_create(ctx, NULL, &be);
+    check(r == IT_ERR_BACKEND_UNAVAILABLE, "pipelines below the tiled kernels' 256 threads -> unavailable: %s",
+          it_context_last_error(ctx));
+    cfg->max_threads = 0;
+    it_context_destroy(ctx);
+    {   /* a command buffer that fails on the GPU: IT_ERR_BACKEND with Metal's text, then recovery */
+        it_context *mc = new_ctx(1);
+        it_graph *g = it_graph_create(mc);
+        it_tensor *w = it_param(mc, "w", 1, (int[]){300}), *loss = it_sum(g, it_mul(g, w, w));
+        it_graph_backward(g, loss);
+        it_graph_plan(g);
+        it_param_fill(w, 2.0f);
+        cfg->fail_dispatch = 2;
+        r = it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+        check(r == IT_ERR_BACKEND && strstr(it_context_last_error(mc), "injected fault"),
+              "a failing command buffer -> IT_ERR_BACKEND: %s", it_context_last_error(mc));
+        cfg->fail_dispatch = 0;
+        it_zero_grads(mc);
+        r = it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+        check(r == IT_OK && it_data(loss)[0] == 1200.0f && it_grad(w)[7] == 4.0f, "the next step works (loss %g, grad %g)",
+              it_data(loss)[0], it_grad(w)[7]);
+        it_context_destroy(mc);
+    }
+}
+
+/* Each validation the fake performs, triggered on purpose through the backend's message table. */
+static int expect_validation(const char *what, const char *needle, int before) {
+    int ok = fake_metal_validation_errors() > before && strstr(fake_metal_last_validation(), needle) != NULL;
+    check(ok, "validation '%s' reported (last: %s)", what, fake_metal_last_validation());
+    if (ok) printf("  negative: %-34s -> %s\n", what, fake_metal_last_validation());
+    return ok;
+}
+static void negative_validations(void) {
+    id dev, queue, cb, enc, buf, lib, fn, pso, src, name, err = NULL, big;
+    void *pool;
+    int n;
+    char bytes[8192];
+    it_elementwise_args args;
+    fake_metal_config_get()->quiet = 1;
+    it__mtl_objc_init();
+    memset(bytes, 0, sizeof bytes);
+    memset(&args, 0, sizeof args);
+    args.n = 4;
+    pool = objc_autoreleasePoolPush();
+    dev = MTLCreateSystemDefaultDevice();
+    queue = IT__MSG0(newCommandQueue, dev);
+    buf = IT__MSG(newBufferWithLength, dev, (it__NSUInteger)64, (it__NSUInteger)0);
+    big = IT__MSG(newBufferWithLength, dev, (it__NSUInteger)4096, (it__NSUInteger)0);
+    src = IT__MSG(stringWithUTF8String, it__cls.NSString, "kernel void it_fill_f32(device float *out) {}");
+    lib = IT__MSG(newLibraryWithSource, dev, src, (id)NULL, &err);
+    name = IT__MSG(stringWithUTF8String, it__cls.NSString, "it_fill_f32");
+    fn = IT__MSG(newFunctionWithName, lib, name);
+    pso = IT__MSG(newComputePipelineState, dev, fn, &err);
+
+    cb = IT__MSG0(commandBuffer, queue);
+    enc = IT__MSG0(computeCommandEncoder, cb);
+    IT__MSG(setComputePipelineState, enc, pso);
+    n = fake_metal_validation_errors();
+    IT__MSG(setBytes, enc, (const void *)bytes, (it__NSUInteger)5000, (it__NSUInteger)1);
+    expect_validation("setBytes over 4 KiB", "over 4 KiB", n);
+    n = fake_metal_validation_errors();
+    IT__MSG(setThreadgroupMemoryLength, enc, (it__NSUInteger)40960, (it__NSUInteger)0);
+    expect_validation("threadgroup memory over 32 KiB", "over 32 KiB", n);
+    IT__MSG(setThreadgroupMemoryLength, enc, (it__NSUInteger)0, (it__NSUInteger)0);
+    n = fake_metal_validation_errors();
+    IT__MSG(setBuffer, enc, buf, (it__NSUInteger)2, (it__NSUInteger)0);
+    expect_validation("misaligned buffer offset", "not 4-byte aligned", n);
+    n = fake_metal_validation_errors();
+    IT__MSG(setBuffer, enc, buf, (it__NSUInteger)64, (it__NSUInteger)0);
+    expect_validation("offset past the buffer", ">= buffer length", n);
+    n = fake_metal_validation_errors();
+    IT__MSG(setBuffer, enc, (id)NULL, (it__NSUInteger)0, (it__NSUInteger)0);
+    IT__MSG(setBytes, enc, (const void *)&args, (it__NSUInteger)sizeof args, (it__NSUInteger)1);
+    IT__MSG(dispatchThreads, enc, it__size(4, 1, 1), it__size(4, 1, 1));
+    expect_validation("unbound kernel argument", "is not bound", n);
+    IT__MSG(setBuffer, enc, buf, (it__NSUInteger)0, (it__NSUInteger)0);
+    n = fake_metal_validation_errors();
+    IT__MSG(setBytes, enc, (const void *)&args, (it__NSUInteger)4, (it__NSUInteger)1);
+    IT__MSG(dispatchThreads, enc, it__size(4, 1, 1), it__size(4, 1, 1));
+    expect_validation("setBytes shorter than the struct", "setBytes gave 4", n);
+    IT__MSG(setBytes, enc, (const void *)&args, (it__NSUInteger)sizeof args, (it__NSUInteger)1);
+    n = fake_metal_validation_errors();
+    IT__MSG(dispatchThreads, enc, it__size(4096, 1, 1), it__size(2048, 1, 1));
+    expect_validation("over 1024 threads per threadgroup", "(1..1024)", n);
+    IT__MSG0(endEncoding, enc);
+    n = fake_metal_validation_errors();
+    IT__MSG(dispatchThreads, enc, it__size(4, 1, 1), it__size(4, 1, 1));
+    expect_validation("encoding after endEncoding", "after endEncoding", n);
+    n = fake_metal_validation_errors();
+    IT__MSG0(waitUntilCompleted, cb);
+    expect_validation("wait before commit", "never committed", n);
+    IT__MSG0(commit, cb);
+    n = fake_metal_validation_errors();
+    IT__MSG0(commit, cb);
+    expect_validation("commit twice", "commit called twice", n);
+    IT__MSG0(waitUntilCompleted, cb);
+    {   /* MPS: the result overlapping an input */
+        id d = IT__MSG(matrixDescriptor, it__cls.MPSMatrixDescriptor, (it__NSUInteger)4, (it__NSUInteger)4, (it__NSUInteger)16,
+                       (it__MPSDataType)IT__MPS_FLOAT32);
+        id A = IT__MSG0(alloc, it__cls.MPSMatrix), C = IT__MSG0(alloc, it__cls.MPSMatrix), G = IT__MSG0(alloc, it__cls.MPSMatrixMultiplication);
+        id cb2 = IT__MSG0(commandBuffer, queue);
+        A = IT__MSG(initWithBuffer, A, big, (it__NSUInteger)0, d);
+        C = IT__MSG(initWithBuffer, C, big, (it__NSUInteger)32, d);
+        G = IT__MSG(initMatMul, G, dev, (BOOL)0, (BOOL)0, (it__NSUInteger)4, (it__NSUInteger)4, (it__NSUInteger)4, 1.0, 0.0);
+        n = fake_metal_validation_errors();
+        IT__MSG(encodeMatMul, G, cb2, A, A, C);
+        expect_validation("MPS result overlapping an input", "overlaps an input", n);
+        IT__MSG0(commit, cb2);
+        IT__MSG0(waitUntilCompleted, cb2);
+        it__release(A);
+        it__release(C);
+        it__release(G);
+    }
+    objc_autoreleasePoolPop(pool);
+    n = fake_metal_validation_errors();
+    IT__MSG0(commandBuffer, queue); /* autoreleased with no pool in place */
+    expect_validation("autorelease with no pool", "no autorelease pool", n);
+    it__release(fn);
+    it__release(pso);
+    it__release(lib);
+    it__release(big);
+    it__release(buf);
+    n = fake_metal_validation_errors();
+    IT__MSG0(contents, buf);
+    expect_validation("use after release", "use after release", n);
+    n = fake_metal_validation_errors();
+    it__release(buf);
+    expect_validation("over-release", "over-release", n);
+    it__release(queue);
+    it__release(dev);
+    fake_metal_config_get()->quiet = 0;
+}
+#endif
+
+int main(void) {
+    it_model_config llama, gpt2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+#ifdef IT_METAL_FAKE
+    fake_metal_install();
+#endif
+    memset(&llama, 0, sizeof llama);
+    llama.arch = IT_ARCH_LLAMA;
+    llama.vocab_size = 61;
+    llama.dim = 32;
+    llama.n_layers = 2;
+    llama.n_heads = 4;
+    llama.n_kv_heads = 2; /* GQA */
+    llama.ffn_dim = 48;
+    llama.max_seq = 8;
+    it_model_preset("gpt2-tiny", &gpt2); /* shrunk to test size */
+    gpt2.vocab_size = 67;
+    gpt2.dim = 32;
+    gpt2.n_layers = 2;
+    gpt2.n_heads = 4;
+    gpt2.n_kv_heads = 4;
+    gpt2.ffn_dim = 64;
+    gpt2.max_seq = 8;
+    train_compare("llama-gqa-lion", &llama, IT_OPTIMIZER_LION, 2, 8);
+    train_compare("llama-gqa-adamw", &llama, IT_OPTIMIZER_ADAMW, 2, 8);
+    train_compare("gpt2-lion", &gpt2, IT_OPTIMIZER_LION, 2, 8);
+    train_compare("gpt2-adamw", &gpt2, IT_OPTIMIZER_ADAMW, 2, 8);
+    ops_compare();
+#ifdef IT_METAL_FAKE
+    check(fake_metal_validation_errors() == 0, "no validation errors from the training and op runs (%s)",
+          fake_metal_last_validation());
+    errors_backend();
+    {
+        char buf[256];
+        int live = fake_metal_live_objects(buf, sizeof buf);
+        check(live == 0, "no Metal objects alive after every context is destroyed (%d: %s)", live, buf);
+        printf("fake-metal teardown: %d objects alive\n", live);
+        negative_validations();
+        live = fake_metal_live_objects(buf, sizeof buf);
+        check(live == 1, "after the negative tests only the deliberately pool-less command buffer is alive (%d: %s)", live, buf);
+    }
+#endif
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail != 0;
+}
