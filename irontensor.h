@@ -240,6 +240,14 @@ IT_API it_tensor *it_name(it_tensor *t, const char *name);
 /* Keeps t's buffer alive until the end of every run so the caller can read it afterwards (graph
    outputs nobody consumes, and the loss, are kept automatically). Returns t. */
 IT_API it_tensor *it_keep(it_tensor *t);
+/* Activation checkpointing (recomputation). Nodes added between begin and end form a segment
+   whose internal activations are not kept for the backward: the planner gives them one lifetime
+   in the forward and another from a recomputation of the segment's forward, which the runner
+   inserts just before the segment's backward. Only tensors read outside the segment (its output,
+   kept tensors) stay alive in between. Costs one more forward of the segment; saves its
+   activations (a Llama layer: 14 of every 15 floats it would keep). Segments do not nest. */
+IT_API void it_graph_checkpoint_begin(it_graph *g);
+IT_API void it_graph_checkpoint_end(it_graph *g);
 
 /* Ops. Shapes in [brackets]; "..." is any number of leading dims. */
 /* matmul: a [..., M, K] (or [..., K, M] if trans_a), b [..., K, N] (or [..., N, K] if trans_b).
@@ -360,6 +368,9 @@ typedef struct it_model {
     it_model_config config;
     it_tensor *embed, *pos_embed, *final_norm, *final_norm_bias, *head; /* head == embed when tied */
     it_tensor **layer_params; /* n_layers x IT_MODEL_LAYER_PARAMS, NULL where the arch has none */
+    int recompute_layers;     /* 1 = graphs made after this keep only each layer's input for the
+                                 backward and recompute the layer inside it (it_graph_checkpoint_*):
+                                 far less memory, one more forward of the layers per step */
 } it_model;
 
 /* Per-layer parameter slots (Llama uses the first nine, GPT-2 the norms, projections and biases). */
@@ -2439,6 +2450,8 @@ struct it_tensor {
     it_block block;
     size_t offset;       /* bytes into its block */
     int first_step, last_step; /* planner: lifetime in steps */
+    int first2, last2;         /* planner: a second lifetime (recomputed inside a checkpoint), -1 if none */
+    int seg, crosses;          /* planner: segment of its first writer, read outside that segment */
 };
 
 struct it_context {
@@ -2733,6 +2746,10 @@ struct it_graph {
     it_plan_stats stats;
     it__zero_item *zero_items; /* gradient buffers cleared at the step that first writes them */
     int n_zero_items;
+    int *segs;                 /* checkpoint segments: first and last node of each */
+    int n_segs, cap_segs, open_seg;
+    int *sched;                /* backward phase: node index, or -1 - node for a recomputed forward */
+    int n_sched;
 };
 
 static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind kind, it_dtype dtype, int ndim,
@@ -2792,7 +2809,22 @@ static void it__graph_free(it_graph *g) {
     it__free(ctx, g->nodes);
     it__free(ctx, g->bwd_nodes);
     it__free(ctx, g->zero_items);
+    it__free(ctx, g->segs);
+    it__free(ctx, g->sched);
     it__free(ctx, g);
+}
+IT_API void it_graph_checkpoint_begin(it_graph *g) {
+    IT__REQUIRE(!g->open_seg && !g->planned, __FILE__, __LINE__,
+                "it_graph_checkpoint_begin: a segment is already open, or the graph is planned");
+    it__grow(g->ctx, (void **)&g->segs, &g->cap_segs, g->n_segs + 1, 2 * sizeof(int));
+    g->segs[2 * g->n_segs] = g->n_nodes;
+    g->open_seg = 1;
+}
+IT_API void it_graph_checkpoint_end(it_graph *g) {
+    IT__REQUIRE(g->open_seg, __FILE__, __LINE__, "it_graph_checkpoint_end: no open segment");
+    g->segs[2 * g->n_segs + 1] = g->n_nodes - 1;
+    g->open_seg = 0;
+    if (g->segs[2 * g->n_segs + 1] >= g->segs[2 * g->n_segs]) g->n_segs++; /* an empty segment is dropped */
 }
 IT_API void it_graph_destroy(it_graph *g) {
     it_context *ctx;
@@ -3227,28 +3259,86 @@ IT_API void it_graph_backward(it_graph *g, it_tensor *loss) {
    (a root tensor: not a view, not an input or parameter) lives from its first to its last step.
    Buffers are placed largest first at the lowest offset that overlaps no placed buffer whose
    lifetime intersects (the greedy-by-size strategy of TFLite's and ggml's allocators). */
-static void it__touch(it_tensor *t, int step) {
+static void it__touch(it_tensor *t, int step) { /* backward phase */
     if (!t) return;
     t = it__root(t);
     if (t->block != IT_BLOCK_ARENA) return;
-    if (t->first_step < 0 || step < t->first_step) t->first_step = step;
+    if (t->first2 < 0 || step < t->first2) t->first2 = step;
+    if (step > t->last2) t->last2 = step;
+}
+static void it__touch_fwd(it_tensor *t, int step, int seg) { /* forward phase, node in segment seg */
+    if (!t) return;
+    t = it__root(t);
+    if (t->block != IT_BLOCK_ARENA) return;
+    if (t->first_step < 0) {
+        t->first_step = step;
+        t->seg = seg;
+    } else if (t->seg != seg) {
+        t->crosses = 1;
+    }
     if (step > t->last_step) t->last_step = step;
 }
-static void it__compute_lifetimes(it_graph *g, int last_step) {
-    int i, j, p;
-    for (i = 0; i < g->n_tensors; i++) g->tensors[i]->first_step = g->tensors[i]->last_step = -1;
-    for (i = 0; i < g->n_nodes; i++) {
-        it_node *n = &g->nodes[i];
-        it__touch(n->out, i);
-        for (j = 0; j < n->n_in; j++) it__touch(n->in[j], i);
-        it__touch(n->saved[0], i);
-        it__touch(n->saved[1], i);
-        it__touch(n->scratch, i);
+static void it__touch_node_fwd(const it_node *n, int step, int seg, int recompute) {
+    int j;
+    if (recompute) {
+        it__touch(n->out, step);
+        for (j = 0; j < n->n_in; j++) it__touch(n->in[j], step);
+        it__touch(n->saved[0], step);
+        it__touch(n->saved[1], step);
+        it__touch(n->scratch, step);
+    } else {
+        it__touch_fwd(n->out, step, seg);
+        for (j = 0; j < n->n_in; j++) it__touch_fwd(n->in[j], step, seg);
+        it__touch_fwd(n->saved[0], step, seg);
+        it__touch_fwd(n->saved[1], step, seg);
+        it__touch_fwd(n->scratch, step, seg);
+    }
+}
+/* The backward phase's schedule: each backward node, preceded (for the first node of a checkpoint
+   segment met on the way back) by the segment's forward nodes, encoded -1 - node. */
+static int it__build_schedule(it_graph *g, int *seg_of) {
+    unsigned char *done;
+    int i, p, s, n = 0;
+    for (i = 0; i < g->n_nodes; i++) seg_of[i] = -1;
+    for (s = 0; s < g->n_segs; s++)
+        for (i = g->segs[2 * s]; i <= g->segs[2 * s + 1]; i++) seg_of[i] = s;
+    g->sched = (int *)it__alloc(g->ctx, sizeof(int) * ((size_t)g->n_bwd + g->n_nodes + 1));
+    done = (unsigned char *)it__calloc(g->ctx, (size_t)g->n_segs + 1);
+    if (!g->sched || !done) {
+        it__free(g->ctx, done);
+        return -1;
     }
     for (p = 0; p < g->n_bwd; p++) {
-        int step = g->n_nodes + p;
-        it_node *n = &g->nodes[g->bwd_nodes[p]];
-        unsigned reads = it__backward_reads(n->op);
+        int node = g->bwd_nodes[p];
+        s = seg_of[node];
+        if (s >= 0 && !done[s]) {
+            done[s] = 1;
+            for (i = g->segs[2 * s]; i <= g->segs[2 * s + 1]; i++) g->sched[n++] = -1 - i;
+        }
+        g->sched[n++] = node;
+    }
+    g->n_sched = n;
+    it__free(g->ctx, done);
+    return 0;
+}
+static void it__compute_lifetimes(it_graph *g, int last_step, const int *seg_of) {
+    int i, j, q;
+    for (i = 0; i < g->n_tensors; i++) {
+        it_tensor *t = g->tensors[i];
+        t->first_step = t->last_step = t->first2 = t->last2 = t->seg = -1;
+        t->crosses = 0;
+    }
+    for (i = 0; i < g->n_nodes; i++) it__touch_node_fwd(&g->nodes[i], i, seg_of[i], 0);
+    for (q = 0; q < g->n_sched; q++) {
+        int step = g->n_nodes + q;
+        it_node *n;
+        unsigned reads;
+        if (g->sched[q] < 0) {
+            it__touch_node_fwd(&g->nodes[-1 - g->sched[q]], step, -1, 1);
+            continue;
+        }
+        n = &g->nodes[g->sched[q]];
+        reads = it__backward_reads(n->op);
         for (j = 0; j < n->n_in; j++) {
             if (reads & (1u << j)) it__touch(n->in[j], step);
             it__touch(n->in[j]->grad, step);
@@ -3263,14 +3353,37 @@ static void it__compute_lifetimes(it_graph *g, int last_step) {
        and the gradients of inputs. */
     for (i = 0; i < g->n_tensors; i++) {
         it_tensor *t = g->tensors[i], *r = it__root(t);
+        if (t->keep || r->keep || (t->kind == IT_KIND_ACTIVATION && t->consumers == 0)) r->crosses = 1;
+    }
+    /* One lifetime, except for a buffer written inside a checkpoint segment and read only there:
+       its forward value dies with the segment and the recomputation makes it again. */
+    for (i = 0; i < g->n_tensors; i++) {
+        it_tensor *t = g->tensors[i];
+        int split = t->seg >= 0 && !t->crosses && t->first_step >= 0 && t->first2 >= 0;
+        if (t->view_of || split) continue;
+        if (t->first2 >= 0) {
+            if (t->first_step < 0) t->first_step = t->first2;
+            if (t->last2 > t->last_step) t->last_step = t->last2;
+        }
+        t->first2 = t->last2 = -1;
+    }
+    for (i = 0; i < g->n_tensors; i++) {
+        it_tensor *t = g->tensors[i], *r = it__root(t);
         if (t->kind == IT_KIND_INPUT && t->grad && it__root(t->grad)->first_step >= 0)
             it__root(t->grad)->last_step = last_step;
         if (r->block != IT_BLOCK_ARENA || r->first_step < 0) continue;
         if (t->keep || r->keep || (t->kind == IT_KIND_ACTIVATION && t->consumers == 0)) r->last_step = last_step;
     }
 }
-typedef struct it__placed { size_t offset, size; int first, last; } it__placed;
+typedef struct it__placed { size_t offset, size; int first, last, first2, last2; } it__placed;
 static int it__overlaps(int a0, int a1, int b0, int b1) { return a0 <= b1 && b0 <= a1; }
+/* lifetimes of up to two intervals each (the second is -1 when absent) */
+static int it__lives_overlap(const it__placed *a, const it__placed *b) {
+    return it__overlaps(a->first, a->last, b->first, b->last) ||
+           (a->first2 >= 0 && it__overlaps(a->first2, a->last2, b->first, b->last)) ||
+           (b->first2 >= 0 && it__overlaps(a->first, a->last, b->first2, b->last2)) ||
+           (a->first2 >= 0 && b->first2 >= 0 && it__overlaps(a->first2, a->last2, b->first2, b->last2));
+}
 static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int no_reuse) {
     it__placed *placed = (it__placed *)it__alloc(g->ctx, sizeof(it__placed) * (size_t)(n + 1));
     size_t total = 0;
@@ -3286,6 +3399,8 @@ static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int no_reuse) {
     for (i = 0; i < n; i++) {
         it_tensor *t = bufs[i];
         size_t size = IT__ALIGN_UP(it_tensor_nbytes(t), (size_t)IT__ALIGN), offset = 0;
+        it__placed me;
+        me.first = t->first_step, me.last = t->last_step, me.first2 = t->first2, me.last2 = t->last2;
         if (no_reuse) {
             offset = total;
         } else {
@@ -3295,7 +3410,7 @@ static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int no_reuse) {
                 moved = 0;
                 for (k = 0; k < n_placed; k++) {
                     it__placed *q = &placed[k];
-                    if (!it__overlaps(t->first_step, t->last_step, q->first, q->last)) continue;
+                    if (!it__lives_overlap(&me, q)) continue;
                     if (offset < q->offset + q->size && q->offset < offset + size) {
                         offset = q->offset + q->size; /* collides: move past it and rescan */
                         moved = 1;
@@ -3308,6 +3423,8 @@ static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int no_reuse) {
         placed[n_placed].size = size;
         placed[n_placed].first = t->first_step;
         placed[n_placed].last = t->last_step;
+        placed[n_placed].first2 = t->first2;
+        placed[n_placed].last2 = t->last2;
         n_placed++;
         if (offset + size > total) total = offset + size;
     }
@@ -3319,14 +3436,21 @@ IT_API it_result it_graph_plan(it_graph *g) { return it_graph_plan_ex(g, 0); }
 IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     it_context *ctx = g->ctx;
     it_tensor **bufs;
-    int i, n_bufs = 0, last_step;
+    int i, n_bufs = 0, last_step, *seg_of;
     size_t input_bytes = 0, unplanned = 0, arena_bytes;
     it_result r;
     if (g->planned) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: the graph is already planned");
     r = it_params_alloc(ctx);
     if (r != IT_OK) return r;
-    last_step = g->n_nodes + g->n_bwd - 1;
-    it__compute_lifetimes(g, last_step);
+    if (g->open_seg) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: a checkpoint segment is still open");
+    seg_of = (int *)it__alloc(ctx, sizeof(int) * ((size_t)g->n_nodes + 1));
+    if (!seg_of || it__build_schedule(g, seg_of) != 0) {
+        it__free(ctx, seg_of);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_graph_plan: out of memory");
+    }
+    last_step = g->n_nodes + g->n_sched - 1;
+    it__compute_lifetimes(g, last_step, seg_of);
+    it__free(ctx, seg_of);
     bufs = (it_tensor **)it__alloc(ctx, sizeof(it_tensor *) * ((size_t)g->n_tensors + 1));
     if (!bufs) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_graph_plan: out of memory");
     for (i = 0; i < g->n_tensors; i++) {
@@ -3370,7 +3494,7 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     g->stats.input_bytes = input_bytes;
     g->stats.param_bytes = ctx->param_numel * sizeof(float);
     g->stats.n_nodes = g->n_nodes;
-    g->stats.n_steps = g->n_nodes + g->n_bwd;
+    g->stats.n_steps = g->n_nodes + g->n_sched;
     g->stats.n_buffers = n_bufs;
     g->planned = 1;
     return IT_OK;
@@ -3414,12 +3538,14 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
     }
     if (r == IT_OK && mode == IT_RUN_FORWARD_BACKWARD) {
         r = be->fill(be, it__root(g->loss->grad), 1.0f); /* d(loss)/d(loss) */
-        for (p = 0; p < g->n_bwd && r == IT_OK; p++) {
-            const it_node *n = &g->nodes[g->bwd_nodes[p]];
+        for (p = 0; p < g->n_sched && r == IT_OK; p++) {
+            const it_node *n = &g->nodes[g->sched[p] < 0 ? -1 - g->sched[p] : g->sched[p]];
             for (z = 0; z < g->n_zero_items && r == IT_OK; z++)
                 if (g->zero_items[z].step == g->n_nodes + p) r = be->fill(be, g->zero_items[z].t, 0.0f);
             if (r != IT_OK) break;
-            if (!be->backward[n->op])
+            if (g->sched[p] < 0) /* recomputing a checkpoint segment's forward */
+                r = be->forward[n->op](be, g, n);
+            else if (!be->backward[n->op])
                 r = it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "backend %s has no backward kernel for %s", be->name,
                                      it_op_name(n->op));
             else
@@ -4184,6 +4310,7 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS, *h, *q, *k, *v, *a;
         int llama = c->arch == IT_ARCH_LLAMA;
+        if (m->recompute_layers) it_graph_checkpoint_begin(g);
         h = llama ? it_rmsnorm(g, x, p[IT_LP_ATTN_NORM], c->norm_eps)
                   : it_layernorm(g, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], c->norm_eps);
         q = it_reshape(g, it__linear(g, m, h, p[IT_LP_Q], p[IT_LP_Q_B]), 4, qdims);
@@ -4203,6 +4330,7 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
             h = it_gelu(g, it__linear(g, m, h, p[IT_LP_UP], p[IT_LP_UP_B]));
         }
         x = it_add(g, x, it__linear(g, m, h, p[IT_LP_DOWN], p[IT_LP_DOWN_B]));
+        if (m->recompute_layers) it_graph_checkpoint_end(g);
     }
     return c->arch == IT_ARCH_LLAMA ? it_rmsnorm(g, x, m->final_norm, c->norm_eps)
                                     : it_layernorm(g, x, m->final_norm, m->final_norm_bias, c->norm_eps);

@@ -8,7 +8,7 @@
      bench step_ms=X tok_s=Y peak_rss_mb=Z arena_mb=A decode_tok_s=D
 
      cc -O2 -std=c99 -Wall -I. examples/bench.c -o build/bench -lm -lpthread
-     build/bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N]
+     build/bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute]
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
@@ -71,7 +71,7 @@ static it_result generate(it_decoder *dec, const int32_t *prompt, int n_prompt, 
 }
 
 int main(int argc, char **argv) {
-    int steps = 50, warmup = 5, vocab = 32000, batch = 16, seq = 256, threads = 2, n_gen = 100, i, step;
+    int recompute = 1, steps = 50, warmup = 5, vocab = 32000, batch = 16, seq = 256, threads = 2, n_gen = 100, i, step;
     it_context_desc cd;
     it_context *ctx;
     it_model_config cfg;
@@ -95,8 +95,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seq")) seq = arg_int(argc, argv, &i, "--seq");
         else if (!strcmp(argv[i], "--threads")) threads = arg_int(argc, argv, &i, "--threads");
         else if (!strcmp(argv[i], "--gen")) n_gen = arg_int(argc, argv, &i, "--gen");
+        else if (!strcmp(argv[i], "--no-recompute")) recompute = 0;
         else {
-            fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N]\n");
+            fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute]\n");
             return 2;
         }
     }
@@ -111,8 +112,12 @@ int main(int argc, char **argv) {
     it_model_preset("tiny", &cfg);
     cfg.vocab_size = vocab;
     if (seq > cfg.max_seq) cfg.max_seq = seq;
-    if (it_model_create(ctx, &cfg, &model) != IT_OK || it_model_graph_create(model, IT_PURPOSE_TRAIN, batch, seq, &train) != IT_OK ||
-        it_model_init(model, 1234) != IT_OK) {
+    if (it_model_create(ctx, &cfg, &model) != IT_OK) {
+        fprintf(stderr, "bench: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    model->recompute_layers = recompute;
+    if (it_model_graph_create(model, IT_PURPOSE_TRAIN, batch, seq, &train) != IT_OK || it_model_init(model, 1234) != IT_OK) {
         fprintf(stderr, "bench: %s\n", it_context_last_error(ctx));
         return 1;
     }
@@ -138,8 +143,9 @@ int main(int argc, char **argv) {
            cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.vocab_size, it_model_config_param_count(&cfg));
     printf("batch %d x seq %d, fp32, Lion lr 3e-4 betas 0.9/0.99 wd 0.1, clip 1.0, cosine (5 warmup), %d threads\n",
            batch, seq, it_context_threads(ctx));
-    printf("planned arena %.1f MB (%.1f MB without reuse), parameters %.1f MB (+ grads, + Lion state)\n",
-           st.arena_bytes / 1048576.0, st.unplanned_bytes / 1048576.0, st.param_bytes / 1048576.0);
+    printf("planned arena %.1f MB (%.1f MB without reuse; layers %s), parameters %.1f MB (+ grads, + Lion state)\n",
+           st.arena_bytes / 1048576.0, st.unplanned_bytes / 1048576.0,
+           recompute ? "recomputed in the backward" : "kept for the backward", st.param_bytes / 1048576.0);
     fflush(stdout);
 
     for (step = 0; step < warmup + steps; step++) {

@@ -238,6 +238,63 @@ static void test_decoder(it_arch arch, int threads) {
     it_context_destroy(ctx);
 }
 
+/* recomputing each layer inside the backward gives the very same loss and gradients, in less arena */
+static void test_recompute(it_arch arch) {
+    enum { B = 3, T = 19 };
+    it_context *ctx;
+    it_context_desc cd;
+    it_model_config cfg;
+    it_model *m;
+    it_model_graph mg[2];
+    float loss[2], *grads[2];
+    size_t np, arena[2];
+    int i, j;
+    memset(&cd, 0, sizeof cd);
+    cd.n_threads = 2;
+    it_context_create(&cd, &ctx);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = arch;
+    cfg.vocab_size = 53;
+    cfg.dim = 32;
+    cfg.n_layers = 3;
+    cfg.n_heads = 4;
+    cfg.n_kv_heads = arch == IT_ARCH_LLAMA ? 2 : 4;
+    cfg.ffn_dim = 40;
+    cfg.max_seq = T;
+    it_model_create(ctx, &cfg, &m);
+    for (i = 0; i < 2; i++) {
+        m->recompute_layers = i;
+        CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, B, T, &mg[i]) == IT_OK, "train graph %d", i);
+        arena[i] = it_graph_stats(mg[i].graph).arena_bytes;
+    }
+    it_model_init(m, 5);
+    np = it_param_numel(ctx);
+    for (i = 0; i < 2; i++) {
+        for (j = 0; j < B * T; j++) {
+            it_data_i32(mg[i].tokens)[j] = (j * 7 + 3) % cfg.vocab_size;
+            it_data_i32(mg[i].targets)[j] = (j * 11 + 5) % cfg.vocab_size;
+        }
+        it_zero_grads(ctx);
+        CHECK(it_graph_run(mg[i].graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "run %d", i);
+        loss[i] = it_data(mg[i].loss)[0];
+        grads[i] = alloc_f(np);
+        memcpy(grads[i], it_grad_block(ctx), np * sizeof(float));
+    }
+    CHECK(loss[0] == loss[1], "recompute: loss %.9g vs %.9g", loss[0], loss[1]);
+    CHECK(memcmp(grads[0], grads[1], np * sizeof(float)) == 0, "recompute: gradients differ (%s)",
+          arch == IT_ARCH_LLAMA ? "llama" : "gpt2");
+    CHECK(arena[1] < arena[0] * 3 / 4, "recompute arena %zu vs %zu", arena[1], arena[0]);
+    CHECK(it_graph_stats(mg[1].graph).n_steps > it_graph_stats(mg[0].graph).n_steps, "recompute adds steps");
+    /* a second run of the recomputing graph is still the same (no state left behind) */
+    it_zero_grads(ctx);
+    it_graph_run(mg[1].graph, IT_RUN_FORWARD_BACKWARD);
+    CHECK(memcmp(grads[0], it_grad_block(ctx), np * sizeof(float)) == 0, "recompute: second run differs");
+    free(grads[0]), free(grads[1]);
+    it_model_graph_destroy(&mg[0]);
+    it_model_graph_destroy(&mg[1]);
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     test_vexp();
     test_flash();
@@ -246,5 +303,7 @@ int main(void) {
     test_decoder(IT_ARCH_LLAMA, 1);
     test_decoder(IT_ARCH_LLAMA, 2);
     test_decoder(IT_ARCH_GPT2, 2);
+    test_recompute(IT_ARCH_LLAMA);
+    test_recompute(IT_ARCH_GPT2);
     return it_test_finish();
 }
