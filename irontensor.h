@@ -6788,7 +6788,8 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
 }
 
 /* DIR itself, or (DIR missing after a save was killed between its renames) the newest DIR.old-*. */
-static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, size_t size) {
+/* quiet: "nothing there" is an answer, not an error (recovery probes with it). */
+static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, size_t size, int quiet) {
     char clean[4096], parent[4096], base[1024], best[1024];
     size_t bl;
     long best_time = -1;
@@ -6815,7 +6816,7 @@ static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, siz
         }
     }
     if (d) closedir(d);
-    if (!best[0]) return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: no such directory", clean);
+    if (!best[0]) return quiet ? IT_ERR_IO : it_context_error(ctx, IT_ERR_IO, "checkpoint %s: no such directory", clean);
     if (it__path_join(out, size, parent, best)) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
     it_log(ctx, IT_LOG_WARN, "checkpoint %s is missing (a save was interrupted); reading %s", clean, out);
     return IT_OK;
@@ -6900,7 +6901,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     (void)dummy;
     memset(rd, 0, sizeof *rd);
     if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
-    if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir)) != IT_OK) return r;
+    if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir, 0)) != IT_OK) return r;
     /* config.json */
     it__path_join(path, sizeof path, rd->dir, "config.json");
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
@@ -6982,7 +6983,7 @@ IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_
     char d[4096], path[4200];
     unsigned char *buf = NULL;
     it__json j;
-    it_result r = it__ck_resolve(ctx, dir, d, sizeof d);
+    it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
     if (r != IT_OK) return r;
     it__path_join(path, sizeof path, d, "config.json");
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
@@ -6995,7 +6996,7 @@ IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *d
     char d[4096], path[4200];
     unsigned char *buf = NULL;
     it__json j;
-    it_result r = it__ck_resolve(ctx, dir, d, sizeof d);
+    it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
     if (r != IT_OK) return r;
     it__path_join(path, sizeof path, d, "trainer_state.json");
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
@@ -7090,7 +7091,7 @@ IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
     if (r != IT_OK) return r;
     keep[0] = 0;
     if (!it__dir_exists(clean)) {
-        if (it__ck_resolve(ctx, clean, keep, sizeof keep) == IT_OK) {
+        if (it__ck_resolve(ctx, clean, keep, sizeof keep, 1) == IT_OK) {
             if (rename(keep, clean) != 0)
                 return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot restore %s: %s", clean, keep, strerror(errno));
             it__fsync_path(parent);
