@@ -781,6 +781,13 @@ struct it_backend {
     /* Step boundaries (command buffers on a GPU) and the wait before the CPU reads results. */
     /* Sets every element of an f32 tensor (gradient zeroing, seeding d(loss) = 1). */
     it_result (*fill)(it_backend *be, it_tensor *t, float value);
+    /* Optional: the whole optimizer update on the device (global gradient norm, clip scale,
+       per-parameter updates with their weight decay), after opt->step was advanced. grad_norm,
+       when not NULL, receives the scaled norm before clipping (reading it back may wait). NULL =
+       the CPU updates the shared blocks after synchronize. */
+    it_result (*optimizer_step)(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
+    /* Optional: clears the gradient block on the device. NULL = memset after synchronize. */
+    it_result (*zero_grads)(it_backend *be);
     it_result (*begin_step)(it_backend *be);
     it_result (*end_step)(it_backend *be);
     it_result (*synchronize)(it_backend *be);
@@ -2453,6 +2460,7 @@ IT_API void it_param_fill(it_tensor *param, float value) {
 }
 IT_API void it_zero_grads(it_context *ctx) {
     if (ctx->grad_block) {
+        if (ctx->backend->zero_grads && ctx->backend->zero_grads(ctx->backend) == IT_OK) return;
         if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
         memset(ctx->grad_block, 0, IT__MAX(ctx->param_numel, 1) * sizeof(float));
     }
@@ -4084,6 +4092,13 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     it__optim_job job;
     double norm = 0.0;
     int i;
+    if (ctx->backend->optimizer_step) { /* the device does it all, in its own queue */
+        it_result r;
+        opt->step++;
+        r = ctx->backend->optimizer_step(ctx->backend, opt, lr, grad_scale, grad_norm);
+        if (r != IT_OK) opt->step--;
+        return r;
+    }
     if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
     if (opt->desc.clip_norm > 0.0f || grad_norm) {
         for (i = 0; i < ctx->n_params; i++) /* per parameter, fixed order: independent of threads */
