@@ -11,7 +11,7 @@ TEST_CFLAGS = $(OPT) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
 HEADERS = irontensor.h irontensor_metal.h
 
-EXAMPLES = autograd train generate
+EXAMPLES = autograd train generate bench
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
@@ -79,6 +79,17 @@ clean:
 -include tests/metal/metal.mk
 -include tests/metal/backend.mk
 -include tests/parity/parity.mk
+
+# IronTensor's benchmark protocol (DESIGN §7): build/bench, PyTorch's torch_tiny.py (skipped when
+# torch is missing) and the GEMM benchmark (OpenBLAS beside ours when libopenblas-dev is installed),
+# side by side with ratios. BENCH_ARGS="--quick" for a short run; flags: --steps --vocab --batch
+# --seq --threads.
+BENCH_ARGS ?=
+HAVE_OPENBLAS := $(shell printf '\043include <cblas.h>\nint main(void){return 0;}\n' | $(CC) -x c - -lopenblas -o /dev/null 2>/dev/null && echo yes)
+$(BUILD)/gemm_bench: benchmarks/gemm_bench.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $(if $(HAVE_OPENBLAS),-DIT_BENCH_OPENBLAS) $< -o $@ $(if $(HAVE_OPENBLAS),-lopenblas) $(LDLIBS)
+bench: $(BUILD)/bench $(BUILD)/gemm_bench
+	@bash benchmarks/bench.sh $(BUILD) $(BENCH_ARGS)
 
 # A small model on the library's own source: needs nothing but this repository.
 train: $(BUILD)/train

@@ -398,6 +398,22 @@ IT_API it_result it_model_graph_create(it_model *m, it_graph_purpose purpose, in
                                        it_model_graph *out);
 IT_API void it_model_graph_destroy(it_model_graph *mg);
 
+/* Generation with a KV cache: one cache per layer, preallocated to max_seq positions. A prompt is
+   fed as one batch, then one token per call; the logits match what a full recomputation of the
+   sequence gives (same tokens under greedy decoding; the tests check it). Runs on the CPU with the
+   context's thread pool, straight from the parameter block (no graph, nothing allocated after
+   create). Llama and GPT-2. */
+typedef struct it_decoder it_decoder;
+IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out);
+IT_API void it_decoder_destroy(it_decoder *d);
+IT_API void it_decoder_reset(it_decoder *d);       /* empty the cache: position 0 */
+IT_API int it_decoder_pos(const it_decoder *d);    /* tokens in the cache */
+IT_API int it_decoder_vocab(const it_decoder *d);
+/* Appends n >= 1 tokens at positions pos .. pos + n - 1 in one pass and points *logits at the
+   last one's logits [vocab] (valid until the next call). IT_ERR_RANGE past max_seq or for an id
+   outside the vocabulary (the cache is unchanged then). */
+IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, const float **logits);
+
 /* ------------------------------------------------------------------------------------------------
    >>optimizers  Lion, AdamW, SGD over the flat parameter block, with global-norm clipping and
    weight decay on matrices only by default.
@@ -1240,9 +1256,9 @@ IT_API void it_cpu_layernorm_backward(float *dx, float *dw, float *db, const flo
 /* The angle of pair i at position p: p * theta^(-2i/D), computed in double so every backend can
    meet the same tolerance. */
 static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int D, float theta, int pos_offset,
-                            float direction, int accumulate) {
+                            float direction, int accumulate, int t0, int t1) {
     int b, t, h, i, half = D / 2;
-    for (t = 0; t < T; t++)
+    for (t = t0; t < t1; t++)
         for (i = 0; i < half; i++) {
             double angle = (double)(pos_offset + t) * pow((double)theta, -2.0 * i / (double)D);
             float cs = (float)cos(angle), sn = (float)sin(angle) * direction;
@@ -1262,10 +1278,10 @@ static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int
         }
 }
 IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta, int pos_offset) {
-    it__rope_rotate(out, x, B, T, H, D, theta, pos_offset, 1.0f, 0);
+    it__rope_rotate(out, x, B, T, H, D, theta, pos_offset, 1.0f, 0, 0, T);
 }
 IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta, int pos_offset) {
-    it__rope_rotate(dx, dout, B, T, H, D, theta, pos_offset, -1.0f, 1); /* inverse rotation */
+    it__rope_rotate(dx, dout, B, T, H, D, theta, pos_offset, -1.0f, 1, 0, T); /* inverse rotation */
 }
 
 IT_API void it_cpu_softmax_forward(float *out, const float *x, int N, int C) {
@@ -2068,6 +2084,249 @@ static void it__sgemm_part(int part, int n_parts, float *c, const float *a, cons
     }
     it__sgemm_block(&g, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb, m1 - m0,
                     n1 - n0, K, accumulate);
+}
+
+/* >>fast_kernels ---------------------------------------------------------------------------------
+   What the CPU backend runs instead of the reference loops where it matters: a vector exp for the
+   softmax-shaped reductions (the fused loss takes N x V of them per pass) and flash attention.
+   The reference kernels above stay the specification; the tests hold these to them. */
+
+/* y[i] = mul * exp(xs * x[i] - shift), returns the sum of exp(xs * x[i] - shift). y may equal x.
+   The vector versions use Cephes' expf polynomial (within 2 ulp of expf), with exp of anything
+   below -87.3 flushed to 0. */
+static float it__vexp_scalar(float *y, const float *x, int n, float xs, float shift, float mul) {
+    float sum = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) {
+        float e = expf(xs * x[i] - shift);
+        sum += e;
+        y[i] = mul * e;
+    }
+    return sum;
+}
+static float it__vmax_scalar(const float *x, int n) {
+    float m = -FLT_MAX;
+    int i;
+    for (i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+#ifdef IT__SGEMM_X86
+#define IT__EXP_HI 88.3762626647949f
+#define IT__EXP_LO -87.3365447504f
+#define IT__EXP_POLY(V, FMA, SET1, MUL, ADD, SUB, ROUND, CVT, SHL, CASTI, ADDI, SET1I, r, xv, out)     \
+    {                                                                                                   \
+        V fx = ROUND(MUL(xv, SET1(1.44269504088896341f)));                                              \
+        V rr = SUB(SUB(xv, MUL(fx, SET1(0.693359375f))), MUL(fx, SET1(-2.12194440e-4f)));               \
+        V p = SET1(1.9875691500e-4f);                                                                   \
+        p = FMA(p, rr, SET1(1.3981999507e-3f));                                                         \
+        p = FMA(p, rr, SET1(8.3334519073e-3f));                                                         \
+        p = FMA(p, rr, SET1(4.1665795894e-2f));                                                         \
+        p = FMA(p, rr, SET1(1.6666665459e-1f));                                                         \
+        p = FMA(p, rr, SET1(5.0000001201e-1f));                                                         \
+        p = FMA(p, MUL(rr, rr), ADD(rr, SET1(1.0f)));                                                   \
+        out = MUL(p, CASTI(SHL(ADDI(CVT(fx), SET1I(127)), 23)));                                        \
+    }
+#define IT__R512(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+__attribute__((target("avx512f"))) static float it__vexp_avx512(float *y, const float *x, int n, float xs,
+                                                                 float shift, float mul) {
+    __m512 acc = _mm512_setzero_ps(), vxs = _mm512_set1_ps(xs), vsh = _mm512_set1_ps(shift), vmul = _mm512_set1_ps(mul);
+    int i;
+    for (i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 xv = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, x + i), vxs, vsh), e;
+        __mmask16 live = _mm512_mask_cmp_ps_mask(k, xv, _mm512_set1_ps(IT__EXP_LO), _CMP_GE_OQ);
+        xv = _mm512_min_ps(_mm512_max_ps(xv, _mm512_set1_ps(IT__EXP_LO)), _mm512_set1_ps(IT__EXP_HI));
+        IT__EXP_POLY(__m512, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_sub_ps, IT__R512,
+                     _mm512_cvtps_epi32, _mm512_slli_epi32, _mm512_castsi512_ps, _mm512_add_epi32, _mm512_set1_epi32,
+                     rr, xv, e)
+        e = _mm512_maskz_mov_ps(live, e);
+        acc = _mm512_add_ps(acc, e);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(e, vmul));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+__attribute__((target("avx512f"))) static float it__vmax_avx512(const float *x, int n) {
+    __m512 m = _mm512_set1_ps(-FLT_MAX);
+    int i;
+    for (i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+#define IT__R256(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+__attribute__((target("avx2,fma"))) static float it__vexp_avx2(float *y, const float *x, int n, float xs, float shift,
+                                                                float mul) {
+    __m256 acc = _mm256_setzero_ps(), vxs = _mm256_set1_ps(xs), vsh = _mm256_set1_ps(shift), vmul = _mm256_set1_ps(mul);
+    __m128 h;
+    float sum;
+    int i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_fmsub_ps(_mm256_loadu_ps(x + i), vxs, vsh), e;
+        __m256 live = _mm256_cmp_ps(xv, _mm256_set1_ps(IT__EXP_LO), _CMP_GE_OQ);
+        xv = _mm256_min_ps(_mm256_max_ps(xv, _mm256_set1_ps(IT__EXP_LO)), _mm256_set1_ps(IT__EXP_HI));
+        IT__EXP_POLY(__m256, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, IT__R256,
+                     _mm256_cvtps_epi32, _mm256_slli_epi32, _mm256_castsi256_ps, _mm256_add_epi32, _mm256_set1_epi32,
+                     rr, xv, e)
+        e = _mm256_and_ps(e, live);
+        acc = _mm256_add_ps(acc, e);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(e, vmul));
+    }
+    h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    sum = _mm_cvtss_f32(h);
+    return sum + it__vexp_scalar(y + i, x + i, n - i, xs, shift, mul);
+}
+__attribute__((target("avx2"))) static float it__vmax_avx2(const float *x, int n) {
+    __m256 m = _mm256_set1_ps(-FLT_MAX);
+    __m128 h;
+    float r;
+    int i;
+    for (i = 0; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    r = _mm_cvtss_f32(h);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+#endif
+/* 0 scalar, 1 AVX2, 2 AVX-512: the same choice (and the same test override) as the SGEMM's. */
+static int it__vec_level(void) {
+#ifdef IT__SGEMM_X86
+    int force = it__sgemm_force_isa;
+    if (force == 1) return 0;
+    __builtin_cpu_init();
+    if (force != 2 && __builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+static float it__vexp(float *y, const float *x, int n, float xs, float shift, float mul) {
+    if (n <= 0) return 0.0f;
+#ifdef IT__SGEMM_X86
+    switch (it__vec_level()) {
+    case 2: return it__vexp_avx512(y, x, n, xs, shift, mul);
+    case 1: return it__vexp_avx2(y, x, n, xs, shift, mul);
+    default: break;
+    }
+#endif
+    return it__vexp_scalar(y, x, n, xs, shift, mul);
+}
+static float it__vmax(const float *x, int n) {
+#ifdef IT__SGEMM_X86
+    switch (it__vec_level()) {
+    case 2: return n > 0 ? it__vmax_avx512(x, n) : -FLT_MAX;
+    case 1: return it__vmax_avx2(x, n);
+    default: break;
+    }
+#endif
+    return it__vmax_scalar(x, n);
+}
+
+/* Flash attention (Dao et al.; FlashAttention-2's loop order) for the layout [B, T, H, D]: query
+   tiles of IT__FA_BQ rows against key tiles of IT__FA_BK, every product through the blocked SGEMM
+   with the head's row stride, an online softmax over key tiles, the log-sum-exp saved. No T x T
+   matrix: the only temporaries are two BQ x BK tiles per thread. Forward owns one (batch, query
+   head); backward owns one (batch, kv head) with every query head of its group, so dk, dv and dq
+   rows have one writer each. Results match the reference kernels to rounding. */
+#define IT__FA_BQ 64
+#define IT__FA_BK 64
+static IT__THREAD_LOCAL float it__fa_s[IT__FA_BQ * IT__FA_BK];
+static IT__THREAD_LOCAL float it__fa_dp[IT__FA_BQ * IT__FA_BK];
+
+/* c [m, n] (ldc) (+)= op(a) op(b) with the strides of it__sgemm_block */
+static void it__fa_gemm(const it__sgemm_isa *g, float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa,
+                        ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n, int K, int acc) {
+    if (m > 0 && n > 0 && K > 0) it__sgemm_block(g, c, ldc, a, rsa, csa, b, rsb, csb, m, n, K, acc);
+}
+static void it__flash_forward_head(float *out, float *lse, const float *q, const float *k, const float *v, int b,
+                                   int h, int T, int Hq, int Hkv, int D) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    int kvh = h / (Hq / Hkv), i0, j0, r;
+    ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
+    const float *qb = q + (size_t)b * T * qs + (size_t)h * D;
+    const float *kb = k + (size_t)b * T * ks + (size_t)kvh * D, *vb = v + (size_t)b * T * ks + (size_t)kvh * D;
+    float *ob = out + (size_t)b * T * qs + (size_t)h * D, *lb = lse + ((size_t)b * Hq + h) * T;
+    float scale = 1.0f / sqrtf((float)D), *S = it__fa_s, m[IT__FA_BQ], l[IT__FA_BQ];
+    for (i0 = 0; i0 < T; i0 += IT__FA_BQ) {
+        int mi = IT__MIN(IT__FA_BQ, T - i0);
+        for (r = 0; r < mi; r++) {
+            memset(ob + (i0 + r) * qs, 0, sizeof(float) * (size_t)D);
+            m[r] = -FLT_MAX;
+            l[r] = 0.0f;
+        }
+        for (j0 = 0; j0 < i0 + mi; j0 += IT__FA_BK) {
+            int nj = IT__MIN(IT__FA_BK, T - j0);
+            it__fa_gemm(&g, S, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* Q K^T */
+            for (r = 0; r < mi; r++) {
+                float *sr = S + r * IT__FA_BK, mn, corr;
+                int valid = IT__MIN(nj, i0 + r - j0 + 1), d;
+                if (valid <= 0) {
+                    memset(sr, 0, sizeof(float) * (size_t)nj);
+                    continue;
+                }
+                mn = it__vmax(sr, valid) * scale;
+                if (mn < m[r]) mn = m[r];
+                corr = expf(m[r] - mn);
+                l[r] = l[r] * corr + it__vexp(sr, sr, valid, scale, mn, 1.0f);
+                if (valid < nj) memset(sr + valid, 0, sizeof(float) * (size_t)(nj - valid));
+                if (corr != 1.0f) {
+                    float *orow = ob + (i0 + r) * qs;
+                    for (d = 0; d < D; d++) orow[d] *= corr;
+                }
+                m[r] = mn;
+            }
+            it__fa_gemm(&g, ob + i0 * qs, qs, S, IT__FA_BK, 1, vb + j0 * ks, ks, 1, mi, D, nj, 1); /* O += P V */
+        }
+        for (r = 0; r < mi; r++) {
+            float *orow = ob + (i0 + r) * qs, inv = 1.0f / l[r];
+            int d;
+            for (d = 0; d < D; d++) orow[d] *= inv;
+            lb[i0 + r] = m[r] + logf(l[r]);
+        }
+    }
+}
+static void it__flash_backward_group(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                     const float *k, const float *v, const float *out, const float *lse, int b,
+                                     int kvh, int T, int Hq, int Hkv, int D) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    int group = Hq / Hkv, h, i0, j0, r, c;
+    ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
+    size_t kvoff = (size_t)b * T * ks + (size_t)kvh * D;
+    const float *kb = k + kvoff, *vb = v + kvoff;
+    float *dkb = dk ? dk + kvoff : NULL, *dvb = dv ? dv + kvoff : NULL;
+    float scale = 1.0f / sqrtf((float)D), *P = it__fa_s, *dS = it__fa_dp, delta[IT__FA_BQ];
+    for (j0 = 0; j0 < T; j0 += IT__FA_BK) {
+        int nj = IT__MIN(IT__FA_BK, T - j0);
+        for (h = kvh * group; h < (kvh + 1) * group; h++) {
+            size_t qoff = (size_t)b * T * qs + (size_t)h * D;
+            const float *qb = q + qoff, *dob = dout + qoff, *obuf = out + qoff, *lb = lse + ((size_t)b * Hq + h) * T;
+            float *dqb = dq ? dq + qoff : NULL;
+            for (i0 = (j0 / IT__FA_BQ) * IT__FA_BQ; i0 < T; i0 += IT__FA_BQ) {
+                int mi = IT__MIN(IT__FA_BQ, T - i0);
+                it__fa_gemm(&g, P, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* S */
+                for (r = 0; r < mi; r++) {
+                    float *pr = P + r * IT__FA_BK;
+                    int valid = IT__MIN(nj, i0 + r - j0 + 1);
+                    if (valid < 0) valid = 0;
+                    it__vexp(pr, pr, valid, scale, lb[i0 + r], 1.0f);
+                    if (valid < nj) memset(pr + valid, 0, sizeof(float) * (size_t)(nj - valid));
+                    delta[r] = it__dot(dob + (i0 + r) * qs, obuf + (i0 + r) * qs, D);
+                }
+                if (dvb) it__fa_gemm(&g, dvb + j0 * ks, ks, P, 1, IT__FA_BK, dob + i0 * qs, qs, 1, nj, D, mi, 1);
+                if (!dqb && !dkb) continue;
+                it__fa_gemm(&g, dS, IT__FA_BK, dob + i0 * qs, qs, 1, vb + j0 * ks, 1, ks, mi, nj, D, 0); /* dP */
+                for (r = 0; r < mi; r++) {
+                    float *sr = dS + r * IT__FA_BK, *pr = P + r * IT__FA_BK, dl = delta[r];
+                    for (c = 0; c < nj; c++) sr[c] = pr[c] * (sr[c] - dl) * scale;
+                }
+                if (dqb) it__fa_gemm(&g, dqb + i0 * qs, qs, dS, IT__FA_BK, 1, kb + j0 * ks, ks, 1, mi, D, nj, 1);
+                if (dkb) it__fa_gemm(&g, dkb + j0 * ks, ks, dS, 1, IT__FA_BK, qb + i0 * qs, qs, 1, nj, D, mi, 1);
+            }
+        }
+    }
 }
 
 /* >>threads -------------------------------------------------------------------------------------
@@ -3457,30 +3716,26 @@ static it_result it__cpu_norm_bwd(it_backend *be, it_graph *g, const it_node *n)
     return IT_OK;
 }
 
-/* --- rope: rows are (b, t) pairs --- */
-static void it__rope_rows(const it_node *n, size_t r0, size_t r1, int backward) {
+/* --- rope: workers own positions t (each angle is computed once, for every batch row and head) --- */
+static void it__rope_t(const it_node *n, size_t t0, size_t t1, int backward) {
     const it_tensor *x = n->in[0];
-    int T = x->dims[1], H = x->dims[2], D = x->dims[3];
-    size_t r, row = (size_t)H * D;
-    for (r = r0; r < r1; r++) {
-        int pos = n->iparam[0] + (int)(r % (size_t)T);
-        if (backward) it_cpu_rope_backward(IT__DIN(n, 0) + r * row, it_grad(n->out) + r * row, 1, 1, H, D, n->fparam[0], pos);
-        else it_cpu_rope_forward(it_data(n->out) + r * row, IT__IN(n, 0) + r * row, 1, 1, H, D, n->fparam[0], pos);
-    }
+    int B = x->dims[0], T = x->dims[1], H = x->dims[2], D = x->dims[3];
+    if (backward)
+        it__rope_rotate(IT__DIN(n, 0), it_grad(n->out), B, T, H, D, n->fparam[0], n->iparam[0], -1.0f, 1, (int)t0, (int)t1);
+    else
+        it__rope_rotate(it_data(n->out), IT__IN(n, 0), B, T, H, D, n->fparam[0], n->iparam[0], 1.0f, 0, (int)t0, (int)t1);
 }
-static void it__rope_fwd_rows(const it_node *n, size_t r0, size_t r1) { it__rope_rows(n, r0, r1, 0); }
-static void it__rope_bwd_rows(const it_node *n, size_t r0, size_t r1) { it__rope_rows(n, r0, r1, 1); }
+static void it__rope_fwd_t(const it_node *n, size_t t0, size_t t1) { it__rope_t(n, t0, t1, 0); }
+static void it__rope_bwd_t(const it_node *n, size_t t0, size_t t1) { it__rope_t(n, t0, t1, 1); }
 static it_result it__cpu_rope_fwd(it_backend *be, it_graph *g, const it_node *n) {
     (void)be; (void)g;
-    it__parallel(n, it__rows(n->in[0]) / (size_t)n->in[0]->dims[2], n->in[0]->numel / it__rows(n->in[0]) * 64,
-                 it__rope_fwd_rows);
+    it__parallel(n, (size_t)n->in[0]->dims[1], n->in[0]->numel / (size_t)n->in[0]->dims[1] * 4, it__rope_fwd_t);
     return IT_OK;
 }
 static it_result it__cpu_rope_bwd(it_backend *be, it_graph *g, const it_node *n) {
     (void)be; (void)g;
     if (IT__DIN(n, 0))
-        it__parallel(n, it__rows(n->in[0]) / (size_t)n->in[0]->dims[2], n->in[0]->numel / it__rows(n->in[0]) * 64,
-                     it__rope_bwd_rows);
+        it__parallel(n, (size_t)n->in[0]->dims[1], n->in[0]->numel / (size_t)n->in[0]->dims[1] * 4, it__rope_bwd_t);
     return IT_OK;
 }
 
@@ -3511,7 +3766,7 @@ static void it__attention_fwd_items(const it_node *n, size_t i0, size_t i1) {
     int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
     size_t i;
     for (i = i0; i < i1; i++)
-        it__attention_forward_head(it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
+        it__flash_forward_head(it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
                                    (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D);
 }
 static void it__attention_bwd_items(const it_node *n, size_t i0, size_t i1) {
@@ -3519,7 +3774,7 @@ static void it__attention_bwd_items(const it_node *n, size_t i0, size_t i1) {
     int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
     size_t i;
     for (i = i0; i < i1; i++)
-        it__attention_backward_group(IT__DIN(n, 0), IT__DIN(n, 1), IT__DIN(n, 2), it_grad(n->out), IT__IN(n, 0),
+        it__flash_backward_group(IT__DIN(n, 0), IT__DIN(n, 1), IT__DIN(n, 2), it_grad(n->out), IT__IN(n, 0),
                                      IT__IN(n, 1), IT__IN(n, 2), it_data(n->out), it_data(n->saved[0]),
                                      (int)(i / (size_t)Hkv), (int)(i % (size_t)Hkv), T, Hq, Hkv, D);
 }
@@ -3589,19 +3844,18 @@ static it_result it__cpu_ce_bwd(it_backend *be, it_graph *g, const it_node *n) {
 /* Row workers learn which chunk they are on from a copy of the node: iparam[2] = first vocab row,
    iparam[3] = rows in the chunk, fparam[1] = d(loss) / count. */
 static void it__lce_merge_rows(const it_node *n, size_t r0, size_t r1) {
-    int cv = n->iparam[3], j;
+    int cv = n->iparam[3];
     const float *scratch = it_data(n->scratch);
     float *lse = it_data(n->saved[1]), *sums = it_data(n->saved[0]);
     size_t r;
     for (r = r0; r < r1; r++) {
-        const float *sn = scratch + r * (size_t)cv;
-        float m = lse[r], s = sums[r], cm = -FLT_MAX;
-        for (j = 0; j < cv; j++) cm = sn[j] > cm ? sn[j] : cm;
+        float *sn = (float *)scratch + r * (size_t)cv; /* the chunk's logits are not needed again */
+        float m = lse[r], s = sums[r], cm = it__vmax(sn, cv);
         if (cm > m) {
             s *= expf(m - cm);
             m = cm;
         }
-        for (j = 0; j < cv; j++) s += expf(sn[j] - m);
+        s += it__vexp(sn, sn, cv, 1.0f, m, 1.0f);
         lse[r] = m;
         sums[r] = s;
     }
@@ -3619,7 +3873,7 @@ static void it__lce_finish_rows(const it_node *n, size_t r0, size_t r1) {
     }
 }
 static void it__lce_dlogits_rows(const it_node *n, size_t r0, size_t r1) {
-    int cv = n->iparam[3], v0 = n->iparam[2], j;
+    int cv = n->iparam[3], v0 = n->iparam[2];
     float *scratch = it_data(n->bwd_scratch), scale = n->fparam[1];
     const float *lse = it_data(n->saved[1]);
     const int32_t *targets = it_data_i32(n->in[2]);
@@ -3630,7 +3884,8 @@ static void it__lce_dlogits_rows(const it_node *n, size_t r0, size_t r1) {
             memset(sn, 0, sizeof(float) * (size_t)cv);
             continue;
         }
-        for (j = 0; j < cv; j++) sn[j] = scale * (expf(sn[j] - lse[r]) - (v0 + j == targets[r] ? 1.0f : 0.0f));
+        it__vexp(sn, sn, cv, 1.0f, lse[r], scale);
+        if (targets[r] >= v0 && targets[r] < v0 + cv) sn[targets[r] - v0] -= scale;
     }
 }
 static void it__lce_init_rows(const it_node *n, size_t r0, size_t r1) {
@@ -4003,6 +4258,159 @@ IT_API it_result it_model_graph_create(it_model *m, it_graph_purpose purpose, in
 IT_API void it_model_graph_destroy(it_model_graph *mg) {
     if (mg && mg->graph) it_graph_destroy(mg->graph);
     if (mg) memset(mg, 0, sizeof *mg);
+}
+
+/* >>decoder -------------------------------------------------------------------------------------
+   KV-cache generation. Per layer the cache holds k (after RoPE) and v for every position so far,
+   [max_seq, Hkv, D]. A call runs the n new rows through the same kernels as the graph (SGEMM for
+   the projections, the reference norm / rope / activation kernels) and attends each new query to
+   the cached keys up to its own position. Only the last row goes through the head. */
+struct it_decoder {
+    it_model *model;
+    int max_seq, pos;
+    float *kcache, *vcache;                    /* [n_layers, max_seq, Hkv * D] */
+    float *x, *h, *q, *k, *v, *att, *f1, *f2;  /* [max_seq, ...] work rows */
+    float *stat0, *stat1, *scores, *logits;    /* [max_seq], [max_seq], [max_seq], [vocab] */
+};
+IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
+    it_context *ctx = m->ctx;
+    const it_model_config *c = &m->config;
+    size_t S, C = (size_t)c->dim, KV = C / (size_t)c->n_heads * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim;
+    size_t L = (size_t)c->n_layers, total, off = 0;
+    it_decoder *d;
+    float *block;
+    *out = NULL;
+    if (max_seq <= 0 || max_seq > c->max_seq) max_seq = c->max_seq;
+    if (!ctx->param_block) {
+        it_result r = it_params_alloc(ctx);
+        if (r != IT_OK) return r;
+    }
+    S = (size_t)max_seq;
+    total = 2 * L * S * KV + S * (4 * C + 2 * KV + 2 * F) + 3 * S + (size_t)c->vocab_size + 16 * 14;
+    d = (it_decoder *)it__calloc(ctx, sizeof(it_decoder));
+    block = (float *)it__alloc(ctx, total * sizeof(float));
+    if (!d || !block) {
+        it__free(ctx, d);
+        it__free(ctx, block);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate %zu bytes", total * 4);
+    }
+#define IT__DEC_TAKE(field, count) (d->field = block + off, off += IT__ALIGN_UP((size_t)(count), 16))
+    IT__DEC_TAKE(kcache, L * S * KV);
+    IT__DEC_TAKE(vcache, L * S * KV);
+    IT__DEC_TAKE(x, S * C);
+    IT__DEC_TAKE(h, S * C);
+    IT__DEC_TAKE(q, S * C);
+    IT__DEC_TAKE(att, S * C);
+    IT__DEC_TAKE(k, S * KV);
+    IT__DEC_TAKE(v, S * KV);
+    IT__DEC_TAKE(f1, S * F);
+    IT__DEC_TAKE(f2, S * F);
+    IT__DEC_TAKE(stat0, S);
+    IT__DEC_TAKE(stat1, S);
+    IT__DEC_TAKE(scores, S);
+    IT__DEC_TAKE(logits, c->vocab_size);
+#undef IT__DEC_TAKE
+    IT_ASSERT(off <= total);
+    d->model = m;
+    d->max_seq = max_seq;
+    *out = d;
+    return IT_OK;
+}
+IT_API void it_decoder_destroy(it_decoder *d) {
+    if (!d) return;
+    it__free(d->model->ctx, d->kcache); /* the start of the one block */
+    it__free(d->model->ctx, d);
+}
+IT_API void it_decoder_reset(it_decoder *d) { d->pos = 0; }
+IT_API int it_decoder_pos(const it_decoder *d) { return d->pos; }
+IT_API int it_decoder_vocab(const it_decoder *d) { return d->model->config.vocab_size; }
+
+/* out [n, Hq, D] for queries at positions p0 .. p0 + n - 1 against cached k, v [p0 + n, Hkv, D]. */
+static void it__decoder_attention(float *out, float *scores, const float *q, const float *k, const float *v, int n,
+                                  int p0, int Hq, int Hkv, int D) {
+    int t, h, s, d, group = Hq / Hkv;
+    float scale = 1.0f / sqrtf((float)D);
+    for (t = 0; t < n; t++)
+        for (h = 0; h < Hq; h++) {
+            const float *qt = q + ((size_t)t * Hq + h) * D;
+            float *ot = out + ((size_t)t * Hq + h) * D, m = -FLT_MAX, sum = 0.0f;
+            int kvh = h / group, len = p0 + t + 1;
+            for (s = 0; s < len; s++) {
+                scores[s] = it__dot(qt, k + ((size_t)s * Hkv + kvh) * D, D) * scale;
+                m = scores[s] > m ? scores[s] : m;
+            }
+            for (s = 0; s < len; s++) sum += (scores[s] = expf(scores[s] - m));
+            for (d = 0; d < D; d++) ot[d] = 0.0f;
+            for (s = 0; s < len; s++) {
+                const float *vs = v + ((size_t)s * Hkv + kvh) * D;
+                float p = scores[s] / sum;
+                for (d = 0; d < D; d++) ot[d] += p * vs[d];
+            }
+        }
+}
+/* y [n, out] = x [n, in] @ W (Llama's [out, in] weights: transposed; GPT-2's [in, out]: not) + b */
+static void it__decoder_linear(it_decoder *d, float *y, const float *x, it_tensor *w, it_tensor *b, int n) {
+    int llama = d->model->config.arch == IT_ARCH_LLAMA, i;
+    int out_dim = llama ? w->dims[0] : w->dims[1], in_dim = llama ? w->dims[1] : w->dims[0];
+    it__gemm(d->model->ctx, y, x, it_data(w), n, out_dim, in_dim, 0, llama, 0);
+    if (b)
+        for (i = 0; i < n; i++) it_cpu_add_forward(y + (size_t)i * out_dim, y + (size_t)i * out_dim, it_data(b), (size_t)out_dim);
+}
+static void it__decoder_norm(it_decoder *d, float *out, const float *x, it_tensor *w, it_tensor *b, int n) {
+    const it_model_config *c = &d->model->config;
+    if (c->arch == IT_ARCH_LLAMA) it_cpu_rmsnorm_forward(out, d->stat0, x, it_data(w), n, c->dim, c->norm_eps);
+    else it_cpu_layernorm_forward(out, d->stat0, d->stat1, x, it_data(w), b ? it_data(b) : NULL, n, c->dim, c->norm_eps);
+}
+IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, const float **logits) {
+    it_model *m = d->model;
+    const it_model_config *c = &m->config;
+    int C = c->dim, hd = c->dim / c->n_heads, KV = hd * c->n_kv_heads, F = c->ffn_dim, p0 = d->pos, i, l;
+    int llama = c->arch == IT_ARCH_LLAMA;
+    if (n < 1 || p0 + n > d->max_seq)
+        return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
+                                d->max_seq);
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: token %ld at %d is outside [0, %d)",
+                                    (long)tokens[i], i, c->vocab_size);
+    it_cpu_embedding_forward(d->x, tokens, it_data(m->embed), n, C, c->vocab_size);
+    if (!llama)
+        for (i = 0; i < n; i++) it_cpu_add_forward(d->x + (size_t)i * C, d->x + (size_t)i * C, it_data(m->pos_embed) + (size_t)(p0 + i) * C, (size_t)C);
+    for (l = 0; l < c->n_layers; l++) {
+        it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+        float *kc = d->kcache + (size_t)l * d->max_seq * KV, *vc = d->vcache + (size_t)l * d->max_seq * KV;
+        size_t rows = (size_t)n * C;
+        it__decoder_norm(d, d->h, d->x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], n);
+        it__decoder_linear(d, d->q, d->h, p[IT_LP_Q], p[IT_LP_Q_B], n);
+        it__decoder_linear(d, kc + (size_t)p0 * KV, d->h, p[IT_LP_K], p[IT_LP_K_B], n);
+        it__decoder_linear(d, vc + (size_t)p0 * KV, d->h, p[IT_LP_V], p[IT_LP_V_B], n);
+        if (llama) {
+            it_cpu_rope_forward(d->q, d->q, 1, n, c->n_heads, hd, c->rope_theta, p0);
+            it_cpu_rope_forward(kc + (size_t)p0 * KV, kc + (size_t)p0 * KV, 1, n, c->n_kv_heads, hd, c->rope_theta, p0);
+        }
+        it__decoder_attention(d->att, d->scores, d->q, kc, vc, n, p0, c->n_heads, c->n_kv_heads, hd);
+        it__decoder_linear(d, d->h, d->att, p[IT_LP_O], p[IT_LP_O_B], n);
+        it_cpu_add_forward(d->x, d->x, d->h, rows);
+        it__decoder_norm(d, d->h, d->x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n);
+        if (llama) {
+            it__decoder_linear(d, d->f1, d->h, p[IT_LP_GATE], NULL, n);
+            it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], NULL, n);
+            it_cpu_swiglu_forward(d->f1, d->f1, d->f2, (size_t)n * F);
+        } else {
+            it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], p[IT_LP_UP_B], n);
+            it_cpu_gelu_forward(d->f1, d->f2, (size_t)n * F);
+        }
+        it__decoder_linear(d, d->h, d->f1, p[IT_LP_DOWN], p[IT_LP_DOWN_B], n);
+        it_cpu_add_forward(d->x, d->x, d->h, rows);
+    }
+    {
+        const float *last = d->x + (size_t)(n - 1) * C;
+        it__decoder_norm(d, d->h, last, m->final_norm, m->final_norm_bias, 1);
+        it__gemm(m->ctx, d->logits, d->h, it_data(m->head), 1, c->vocab_size, C, 0, 1, 0);
+    }
+    d->pos = p0 + n;
+    *logits = d->logits;
+    return IT_OK;
 }
 
 /* >>optimizers ---------------------------------------------------------------------------------- */

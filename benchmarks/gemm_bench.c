@@ -1,0 +1,177 @@
+/* gemm_bench.c - GFLOP/s of IronTensor's SGEMM (it__sgemm_part, the kernel behind it_cpu_matmul
+   and the CPU backend) on the `tiny` Llama's matmul shapes (dim 256, ffn 512, vocab 32000 in 1024-row
+   chunks, batch 16 x seq 256 = 4096 rows), 1 and 2 threads, with OpenBLAS's cblas_sgemm beside it
+   when built with -DIT_BENCH_OPENBLAS (a comparison only, never a dependency; `make bench` adds it
+   when libopenblas-dev is installed).
+     cc -O2 -std=c99 -I. benchmarks/gemm_bench.c -lm -lpthread                                   (ours only)
+     cc -O2 -std=c99 -I. -DIT_BENCH_OPENBLAS benchmarks/gemm_bench.c -lopenblas -lm -lpthread    (side by side)
+   IT_SGEMM_ISA=1|2|3 forces the generic / AVX2 / AVX-512 kernel; OPENBLAS_CORETYPE picks OpenBLAS's.
+   Flags: --threads T (max threads, default 2), --secs S (length of one timed batch, default 0.15),
+   --only TEXT (shapes whose name contains TEXT),
+   --reps R (batches per measurement, best one kept, default 5; a shared 2-core VM is noisy).
+   Ends with one line: gemm min_ratio=X mean_ratio=Y (ours / OpenBLAS at the widest thread count). */
+#define _POSIX_C_SOURCE 200809L
+#define IRONTENSOR_IMPLEMENTATION
+#include "irontensor.h"
+#include <time.h>
+#ifdef IT_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A tiny persistent pool: worker p calls it__sgemm_part(p, n, ...) for every posted job. */
+typedef struct shape {
+    const char *name;
+    int M, N, K, ta, tb;
+} shape;
+static struct {
+    pthread_barrier_t start, done;
+    int n_threads, quit;
+    float *c;
+    const float *a, *b;
+    shape s;
+} pool;
+static void *worker(void *arg) {
+    int p = (int)(intptr_t)arg;
+    for (;;) {
+        pthread_barrier_wait(&pool.start);
+        if (pool.quit) return NULL;
+        it__sgemm_part(p, pool.n_threads, pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb,
+                       0);
+        pthread_barrier_wait(&pool.done);
+    }
+}
+static void ours(int n_threads) {
+    if (n_threads == 1) {
+        it__sgemm_part(0, 1, pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb, 0);
+        return;
+    }
+    pool.n_threads = n_threads;
+    pthread_barrier_wait(&pool.start);
+    it__sgemm_part(0, n_threads, pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb, 0);
+    pthread_barrier_wait(&pool.done);
+}
+#ifdef IT_BENCH_OPENBLAS
+static void theirs(int n_threads) {
+    shape s = pool.s;
+    (void)n_threads;
+    cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, s.M, s.N, s.K, 1.0f,
+                pool.a, s.ta ? s.M : s.K, pool.b, s.tb ? s.K : s.N, 0.0f, pool.c, s.N);
+}
+#endif
+
+/* best of several timed batches, each at least `secs` long */
+static int reps = 5;
+static double gflops(void (*fn)(int), int n_threads, double secs) {
+    double flops = 2.0 * pool.s.M * pool.s.N * pool.s.K, best = 0;
+    int rep;
+    fn(n_threads);
+    for (rep = 0; rep < reps; rep++) {
+        int iters = 0;
+        double t0 = now(), t;
+        do fn(n_threads), iters++;
+        while ((t = now() - t0) < secs);
+        if (flops * iters / t > best) best = flops * iters / t;
+    }
+    return best * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    static const shape shapes[] = {
+        {"fwd qkvo  x@W^T  [4096,256]x[256,256]^T", 4096, 256, 256, 0, 1},
+        {"fwd up    x@W^T  [4096,256]x[512,256]^T", 4096, 512, 256, 0, 1},
+        {"fwd down  x@W^T  [4096,512]x[256,512]^T", 4096, 256, 512, 0, 1},
+        {"bwd dX    dY@W   [4096,256]x[256,256]", 4096, 256, 256, 0, 0},
+        {"bwd dX up dY@W   [4096,512]x[512,256]", 4096, 256, 512, 0, 0},
+        {"bwd dX dn dY@W   [4096,256]x[256,512]", 4096, 512, 256, 0, 0},
+        {"bwd dW    dY^T@X [256,4096]x[4096,256]", 256, 256, 4096, 1, 0},
+        {"bwd dW up dY^T@X [512,4096]x[4096,256]", 512, 256, 4096, 1, 0},
+        {"bwd dW dn dY^T@X [256,4096]x[4096,512]", 256, 512, 4096, 1, 0},
+        {"head fwd  x@W^T  [4096,256]x[1024,256]^T", 4096, 1024, 256, 0, 1},
+        {"head dX   dL@W   [4096,1024]x[1024,256]", 4096, 256, 1024, 0, 0},
+        {"head dW   dL^T@X [1024,4096]x[4096,256]", 1024, 256, 4096, 1, 0},
+        {"decode    x@W^T  [1,256]x[512,256]^T", 1, 512, 256, 0, 1},
+        {"decode hd x@W^T  [1,256]x[32000,256]^T", 1, 32000, 256, 0, 1},
+        {"prompt    x@W^T  [20,256]x[512,256]^T", 20, 512, 256, 0, 1},
+    };
+    int max_threads = 2, i, t, ratio_n = 0;
+    double ratio_min = 0.0, ratio_sum = 0.0;
+    double secs = 0.15;
+    const char *only = NULL;
+    size_t cap = (size_t)32000 * 256;
+    float *a, *b, *c;
+    pthread_t th[64];
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) max_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--secs") && i + 1 < argc) secs = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    }
+    if (getenv("IT_SGEMM_ISA")) it__sgemm_force_isa = atoi(getenv("IT_SGEMM_ISA")); /* 1 generic, 2 avx2, 3 avx512 */
+    if (max_threads < 1) max_threads = 1;
+    if (max_threads > 64) max_threads = 64;
+    a = (float *)malloc(cap * sizeof(float)), b = (float *)malloc(cap * sizeof(float));
+    c = (float *)malloc(cap * sizeof(float));
+    for (i = 0; i < (int)cap; i++) a[i] = (float)((i * 37) % 101) * 0.01f - 0.5f, b[i] = (float)((i * 53) % 97) * 0.01f - 0.5f;
+    pool.a = a, pool.b = b, pool.c = c;
+    printf("kernel: %s\n", it__sgemm_pick_isa().name);
+    printf("%-42s", "shape (M x N x K), GFLOP/s");
+    for (t = 1; t <= max_threads; t *= 2) {
+#ifdef IT_BENCH_OPENBLAS
+        printf(" | %dT ours  OpenBLAS  ratio", t);
+#else
+        printf(" | %dT ours", t);
+#endif
+    }
+    printf("\n");
+    for (i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++) {
+        if (only && !strstr(shapes[i].name, only)) continue;
+        pool.s = shapes[i];
+        printf("%-42s", shapes[i].name);
+        fflush(stdout);
+        for (t = 1; t <= max_threads; t *= 2) {
+            double g_ours;
+            int p;
+            if (t > 1) {
+                pool.quit = 0, pool.n_threads = t;
+                pthread_barrier_init(&pool.start, NULL, (unsigned)t);
+                pthread_barrier_init(&pool.done, NULL, (unsigned)t);
+                for (p = 1; p < t; p++) pthread_create(&th[p], NULL, worker, (void *)(intptr_t)p);
+            }
+            g_ours = gflops(ours, t, secs);
+            if (t > 1) {
+                pool.quit = 1;
+                pthread_barrier_wait(&pool.start);
+                for (p = 1; p < t; p++) pthread_join(th[p], NULL);
+                pthread_barrier_destroy(&pool.start);
+                pthread_barrier_destroy(&pool.done);
+            }
+#ifdef IT_BENCH_OPENBLAS
+            {
+                double g_blas;
+                openblas_set_num_threads(t);
+                g_blas = gflops(theirs, t, secs);
+                printf(" | %8.1f %8.1f %6.0f%%", g_ours, g_blas, 100.0 * g_ours / g_blas);
+                if (t * 2 > max_threads) {
+                    ratio_min = ratio_n == 0 || g_ours / g_blas < ratio_min ? g_ours / g_blas : ratio_min;
+                    ratio_sum += g_ours / g_blas;
+                    ratio_n++;
+                }
+            }
+#else
+            printf(" | %8.1f", g_ours);
+#endif
+            fflush(stdout);
+        }
+        printf("\n");
+    }
+    if (ratio_n) printf("gemm min_ratio=%.2f mean_ratio=%.2f\n", ratio_min, ratio_sum / ratio_n);
+    else printf("gemm: OpenBLAS not built in (install libopenblas-dev for the side-by-side)\n");
+    free(a), free(b), free(c);
+    return 0;
+}

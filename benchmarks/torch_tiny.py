@@ -1,0 +1,210 @@
+"""PyTorch side of `make bench`: IronTensor's protocol (DESIGN section 7) on the same `tiny` Llama that
+build/bench runs - RMSNorm pre-norm, half-split RoPE, GQA, SwiGLU, tied head, fp32 - with the same
+step: random token ids, Lion (lr 3e-4, betas 0.9/0.99, wd 0.1 on matrices), global-norm clip 1.0,
+cosine schedule with 5 warmup steps, 5 warmup steps discarded, then N timed steps. Then greedy
+generation of 100 tokens with a KV cache after 5- and 20-token prompts (prompt as one batch).
+Written independently of the C code. Ends with one machine-readable line:
+  torch step_ms=X tok_s=Y peak_rss_mb=Z decode_tok_s=D ttft5_ms=A ttft20_ms=B
+
+  /usr/bin/python3 benchmarks/torch_tiny.py [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K]
+"""
+import argparse, math, resource, sys, time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    print("torch_tiny.py: PyTorch is not installed (apt-get install python3-torch); skipped")
+    sys.exit(0)
+
+
+class Rms(nn.Module):
+    def __init__(self, dim, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_tables(T, D, theta, offset=0):
+    inv = theta ** (-torch.arange(0, D // 2, dtype=torch.float64) * 2.0 / D)
+    ang = torch.arange(offset, offset + T, dtype=torch.float64)[:, None] * inv[None, :]
+    return ang.cos().float()[None, :, None, :], ang.sin().float()[None, :, None, :]
+
+
+def rope(x, cos, sin):  # x [B, T, H, D]; pairs (i, i + D/2)
+    D = x.shape[-1]
+    x0, x1 = x[..., : D // 2], x[..., D // 2 :]
+    return torch.cat([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+
+
+class Layer(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.a, self.hd = a, a.dim // a.heads
+        self.attn_norm, self.mlp_norm = Rms(a.dim), Rms(a.dim)
+        self.q = nn.Linear(a.dim, a.heads * self.hd, bias=False)
+        self.k = nn.Linear(a.dim, a.kv_heads * self.hd, bias=False)
+        self.v = nn.Linear(a.dim, a.kv_heads * self.hd, bias=False)
+        self.o = nn.Linear(a.dim, a.dim, bias=False)
+        self.gate = nn.Linear(a.dim, a.ffn, bias=False)
+        self.up = nn.Linear(a.dim, a.ffn, bias=False)
+        self.down = nn.Linear(a.ffn, a.dim, bias=False)
+
+    def forward(self, x, cos, sin, mask, cache=None):
+        a, B, T = self.a, x.shape[0], x.shape[1]
+        h = self.attn_norm(x)
+        q = rope(self.q(h).view(B, T, a.heads, self.hd), cos, sin).transpose(1, 2)
+        k = rope(self.k(h).view(B, T, a.kv_heads, self.hd), cos, sin).transpose(1, 2)
+        v = self.v(h).view(B, T, a.kv_heads, self.hd).transpose(1, 2)
+        if cache is not None:  # (k_cache, v_cache, pos): preallocated [1, Hkv, max_seq, D]
+            kc, vc, pos = cache
+            kc[:, :, pos : pos + T] = k
+            vc[:, :, pos : pos + T] = v
+            k, v = kc[:, :, : pos + T], vc[:, :, : pos + T]
+        rep = a.heads // a.kv_heads
+        if rep > 1:
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
+        if mask is not None:
+            att = att + mask
+        y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, a.dim)
+        x = x + self.o(y)
+        h = self.mlp_norm(x)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class Llama(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+        self.embed = nn.Embedding(a.vocab, a.dim)
+        self.layers = nn.ModuleList([Layer(a) for _ in range(a.layers)])
+        self.norm = Rms(a.dim)
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                nn.init.normal_(p, 0.0, 0.02)
+                if name.endswith("o.weight") or name.endswith("down.weight"):
+                    p.data /= math.sqrt(2 * a.layers)
+
+    def hidden(self, idx, offset=0, caches=None):
+        T = idx.shape[1]
+        cos, sin = rope_tables(T, self.a.dim // self.a.heads, self.a.theta, offset)
+        mask = None
+        if T > 1:  # causal within the new rows; every cached position is visible
+            mask = torch.full((T, offset + T), float("-inf")).triu(offset + 1)
+        x = self.embed(idx)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, mask, None if caches is None else (caches[i][0], caches[i][1], offset))
+        return self.norm(x)
+
+    def forward(self, idx, targets):
+        logits = self.hidden(idx) @ self.embed.weight.t()  # tied head
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+class Lion(torch.optim.Optimizer):
+    """Chen et al. 2023: c = b1 m + (1 - b1) g; p -= lr (sign(c) + wd p); m = b2 m + (1 - b2) g."""
+
+    def __init__(self, params, lr, betas, weight_decay):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["m"] = torch.zeros_like(p)
+                m = st["m"]
+                c = m.mul(b1).add_(p.grad, alpha=1 - b1)
+                p.mul_(1 - group["lr"] * group["weight_decay"]).add_(c.sign_(), alpha=-group["lr"])
+                m.mul_(b2).add_(p.grad, alpha=1 - b2)
+
+
+def lr_at(step, base, warmup, total):  # linear warmup from base/warmup, then cosine to 0
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * 0.5 * (1 + math.cos(math.pi * p))
+
+
+@torch.no_grad()
+def generate(model, prompt, n_gen, max_seq):
+    a = model.a
+    hd = a.dim // a.heads
+    caches = [(torch.zeros(1, a.kv_heads, max_seq, hd), torch.zeros(1, a.kv_heads, max_seq, hd)) for _ in model.layers]
+    t0 = time.perf_counter()
+    h = model.hidden(prompt[None, :], 0, caches)
+    tok = int((h[0, -1] @ model.embed.weight.t()).argmax())
+    t1 = time.perf_counter()
+    pos = prompt.shape[0]
+    for _ in range(n_gen - 1):
+        h = model.hidden(torch.tensor([[tok]]), pos, caches)
+        tok = int((h[0, -1] @ model.embed.weight.t()).argmax())
+        pos += 1
+    t2 = time.perf_counter()
+    return (t1 - t0) * 1e3, (n_gen - 1) / (t2 - t1)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for name, default in [("steps", 50), ("warmup", 5), ("vocab", 32000), ("batch", 16), ("seq", 256), ("threads", 2),
+                          ("gen", 100), ("seed", 1)]:
+        p.add_argument("--" + name, type=int, default=default)
+    p.add_argument("--quick", action="store_true")
+    a = p.parse_args()
+    if a.quick:
+        a.steps, a.warmup = 5, 2
+    a.dim, a.layers, a.heads, a.kv_heads, a.ffn, a.theta, a.max_seq = 256, 4, 4, 4, 512, 10000.0, max(512, a.seq)
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    model = Llama(a)
+    decay = [q for q in model.parameters() if q.dim() >= 2]
+    no_decay = [q for q in model.parameters() if q.dim() < 2]
+    opt = Lion([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=3e-4,
+               betas=(0.9, 0.99), weight_decay=0.1)
+    total = a.warmup + a.steps
+    elapsed, first, last = 0.0, None, None
+    for step in range(total):
+        x = torch.randint(0, a.vocab, (a.batch, a.seq))
+        y = torch.randint(0, a.vocab, (a.batch, a.seq))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, 3e-4, 5, total)
+        t0 = time.perf_counter()
+        loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step >= a.warmup:
+            elapsed += time.perf_counter() - t0
+        last = loss.item()
+        first = last if first is None else first
+    step_ms = elapsed / a.steps * 1e3
+    tok_s = a.batch * a.seq * a.steps / elapsed
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch} x seq {a.seq}, vocab {a.vocab}")
+    print(f"training ({a.warmup} warmup discarded, {a.steps} timed; loss {first:.3f} -> {last:.3f}): "
+          f"{step_ms:.1f} ms/step, {tok_s:.0f} tok/s, peak RSS {rss:.1f} MB")
+    model.eval()
+    prompt = torch.randint(0, a.vocab, (20,))
+    rates, ttfts = [], []
+    for n in (5, 20):
+        generate(model, prompt[:n], 4, a.max_seq)
+        ttft, rate = generate(model, prompt[:n], a.gen, a.max_seq)
+        ttfts.append(ttft)
+        rates.append(rate)
+        print(f"inference prompt {n}: TTFT {ttft:.2f} ms, {rate:.1f} tok/s")
+    print(f"torch step_ms={step_ms:.1f} tok_s={tok_s:.0f} peak_rss_mb={rss:.1f} decode_tok_s={sum(rates) / 2:.1f} "
+          f"ttft5_ms={ttfts[0]:.2f} ttft20_ms={ttfts[1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

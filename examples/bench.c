@@ -1,0 +1,196 @@
+/* bench.c - IronTensor's benchmark protocol on the CPU backend (DESIGN §7, issue 5).
+
+   `tiny` Llama preset, fp32, random token ids, Lion (lr 3e-4, betas 0.9/0.99, wd 0.1), clip 1.0,
+   cosine schedule with 5 warmup steps; 5 warmup steps are discarded, then N timed steps. Prints the
+   training table (avg step ms, tokens/s, true peak RSS = getrusage ru_maxrss), the inference table
+   (time to first token and decode tokens/s for 5- and 20-token prompts, 100 greedy tokens through
+   the KV-cache decoder), the planned arena, and one machine-readable line:
+     bench step_ms=X tok_s=Y peak_rss_mb=Z arena_mb=A decode_tok_s=D
+
+     cc -O2 -std=c99 -Wall -I. examples/bench.c -o build/bench -lm -lpthread
+     build/bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N]
+*/
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
+#define IRONTENSOR_IMPLEMENTATION
+#include "irontensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+static int arg_int(int argc, char **argv, int *i, const char *name) {
+    char *end;
+    long v;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "bench: %s needs a value\n", name);
+        exit(2);
+    }
+    v = strtol(argv[++*i], &end, 10);
+    if (*end || v < 0 || v > 1000000) {
+        fprintf(stderr, "bench: %s: '%s' is not a non-negative integer\n", name, argv[*i]);
+        exit(2);
+    }
+    return (int)v;
+}
+
+/* Greedy generation of n_gen tokens after a prompt: returns time to first token and the decode
+   rate of the remaining tokens. */
+static it_result generate(it_decoder *dec, const int32_t *prompt, int n_prompt, int n_gen, double *ttft_ms,
+                          double *tok_s) {
+    const float *logits;
+    int32_t tok;
+    int i, V;
+    double t0, t1, t2;
+    it_result r;
+    it_decoder_reset(dec);
+    V = it_decoder_vocab(dec);
+    t0 = now_seconds();
+    if ((r = it_decoder_feed(dec, prompt, n_prompt, &logits)) != IT_OK) return r;
+    tok = it_cpu_argmax(logits, V);
+    t1 = now_seconds();
+    for (i = 1; i < n_gen; i++) {
+        if ((r = it_decoder_feed(dec, &tok, 1, &logits)) != IT_OK) return r;
+        tok = it_cpu_argmax(logits, V);
+    }
+    t2 = now_seconds();
+    *ttft_ms = (t1 - t0) * 1e3;
+    *tok_s = n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0;
+    return IT_OK;
+}
+
+int main(int argc, char **argv) {
+    int steps = 50, warmup = 5, vocab = 32000, batch = 16, seq = 256, threads = 2, n_gen = 100, i, step;
+    it_context_desc cd;
+    it_context *ctx;
+    it_model_config cfg;
+    it_model *model;
+    it_model_graph train;
+    it_optimizer_desc od;
+    it_optimizer *opt;
+    it_schedule sched;
+    it_decoder *dec;
+    it_rng rng;
+    double t0, elapsed = 0.0, step_ms, tok_s, decode_rate[2], ttft[2], loss0 = 0, loss1 = 0;
+    static const int prompt_lens[2] = {5, 20};
+    int32_t prompt[64];
+    it_plan_stats st;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) steps = 5, warmup = 2;
+        else if (!strcmp(argv[i], "--steps")) steps = arg_int(argc, argv, &i, "--steps");
+        else if (!strcmp(argv[i], "--vocab")) vocab = arg_int(argc, argv, &i, "--vocab");
+        else if (!strcmp(argv[i], "--batch")) batch = arg_int(argc, argv, &i, "--batch");
+        else if (!strcmp(argv[i], "--seq")) seq = arg_int(argc, argv, &i, "--seq");
+        else if (!strcmp(argv[i], "--threads")) threads = arg_int(argc, argv, &i, "--threads");
+        else if (!strcmp(argv[i], "--gen")) n_gen = arg_int(argc, argv, &i, "--gen");
+        else {
+            fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N]\n");
+            return 2;
+        }
+    }
+    if (steps < 1 || batch < 1 || seq < 2 || vocab < 2 || n_gen < 1) {
+        fprintf(stderr, "bench: steps, batch, vocab, gen must be >= 1 and seq >= 2\n");
+        return 2;
+    }
+
+    memset(&cd, 0, sizeof cd);
+    cd.n_threads = threads;
+    if (it_context_create(&cd, &ctx) != IT_OK) return 1;
+    it_model_preset("tiny", &cfg);
+    cfg.vocab_size = vocab;
+    if (seq > cfg.max_seq) cfg.max_seq = seq;
+    if (it_model_create(ctx, &cfg, &model) != IT_OK || it_model_graph_create(model, IT_PURPOSE_TRAIN, batch, seq, &train) != IT_OK ||
+        it_model_init(model, 1234) != IT_OK) {
+        fprintf(stderr, "bench: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_LION;
+    od.beta1 = 0.9f;
+    od.beta2 = 0.99f;
+    od.weight_decay = 0.1f;
+    od.clip_norm = 1.0f;
+    if (it_optimizer_create(ctx, &od, &opt) != IT_OK) {
+        fprintf(stderr, "bench: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    memset(&sched, 0, sizeof sched);
+    sched.kind = IT_SCHEDULE_COSINE;
+    sched.base_lr = 3e-4f;
+    sched.warmup_steps = 5;
+    sched.total_steps = warmup + steps;
+    it_rng_seed(&rng, 42);
+    st = it_graph_stats(train.graph);
+
+    printf("IronTensor-C bench: tiny Llama (dim %d, %d layers, %d heads, ffn %d, vocab %d), %zu parameters\n",
+           cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.vocab_size, it_model_config_param_count(&cfg));
+    printf("batch %d x seq %d, fp32, Lion lr 3e-4 betas 0.9/0.99 wd 0.1, clip 1.0, cosine (5 warmup), %d threads\n",
+           batch, seq, it_context_threads(ctx));
+    printf("planned arena %.1f MB (%.1f MB without reuse), parameters %.1f MB (+ grads, + Lion state)\n",
+           st.arena_bytes / 1048576.0, st.unplanned_bytes / 1048576.0, st.param_bytes / 1048576.0);
+    fflush(stdout);
+
+    for (step = 0; step < warmup + steps; step++) {
+        int32_t *tok = it_data_i32(train.tokens), *tgt = it_data_i32(train.targets);
+        size_t n = (size_t)batch * seq, j;
+        for (j = 0; j < n; j++) tok[j] = (int32_t)it_rng_below(&rng, (uint32_t)vocab);
+        for (j = 0; j < n; j++) tgt[j] = (int32_t)it_rng_below(&rng, (uint32_t)vocab);
+        t0 = now_seconds();
+        it_zero_grads(ctx);
+        if (it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD) != IT_OK ||
+            it_optimizer_step(opt, it_schedule_lr(&sched, step), 1.0f, NULL) != IT_OK) {
+            fprintf(stderr, "bench: step %d: %s\n", step, it_context_last_error(ctx));
+            return 1;
+        }
+        if (step >= warmup) elapsed += now_seconds() - t0;
+        if (step == 0) loss0 = it_data(train.loss)[0];
+        loss1 = it_data(train.loss)[0];
+    }
+    step_ms = elapsed / steps * 1e3;
+    tok_s = (double)batch * seq * steps / elapsed;
+    it_model_graph_destroy(&train);
+
+    printf("\ntraining (%d warmup steps discarded, %d timed; loss %.3f -> %.3f)\n", warmup, steps, loss0, loss1);
+    printf("  %-14s %12s %12s %16s\n", "", "step ms", "tokens/s", "peak RSS MB");
+    printf("  %-14s %12.1f %12.0f %16.1f\n", "IronTensor-C", step_ms, tok_s, peak_rss_mb());
+    fflush(stdout);
+
+    if (it_decoder_create(model, cfg.max_seq, &dec) != IT_OK) {
+        fprintf(stderr, "bench: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    for (i = 0; i < 64; i++) prompt[i] = (int32_t)it_rng_below(&rng, (uint32_t)vocab);
+    for (i = 0; i < 2; i++) {
+        double warm_ttft, warm_rate;
+        generate(dec, prompt, prompt_lens[i], 4, &warm_ttft, &warm_rate); /* page in the cache */
+        if (generate(dec, prompt, prompt_lens[i], n_gen, &ttft[i], &decode_rate[i]) != IT_OK) {
+            fprintf(stderr, "bench: generation: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+    }
+    printf("\ninference (greedy, %d tokens, KV cache, batch 1)\n", n_gen);
+    printf("  %-14s %12s %12s\n", "prompt", "TTFT ms", "tokens/s");
+    for (i = 0; i < 2; i++) printf("  %-14d %12.2f %12.1f\n", prompt_lens[i], ttft[i], decode_rate[i]);
+    printf("\npeak RSS (whole run) %.1f MB\n", peak_rss_mb());
+    printf("bench_inference ttft5_ms=%.2f ttft20_ms=%.2f decode5_tok_s=%.1f decode20_tok_s=%.1f\n", ttft[0], ttft[1],
+           decode_rate[0], decode_rate[1]);
+    printf("bench step_ms=%.1f tok_s=%.0f peak_rss_mb=%.1f arena_mb=%.1f decode_tok_s=%.1f\n", step_ms, tok_s,
+           peak_rss_mb(), st.arena_bytes / 1048576.0, (decode_rate[0] + decode_rate[1]) / 2);
+    it_decoder_destroy(dec);
+    it_optimizer_destroy(opt);
+    it_model_destroy(model);
+    it_context_destroy(ctx);
+    return 0;
+}

@@ -1,0 +1,250 @@
+/* test_fast.c - the CPU backend's fast kernels against the reference ones (correctness only, no
+   timings): the vector exp, flash attention forward and backward against it_cpu_attention_* on odd
+   shapes with GQA and every vector level this CPU runs, the fused linear + cross-entropy node
+   against matmul + cross_entropy, and KV-cache generation against full recomputation. */
+#define IRONTENSOR_IMPLEMENTATION
+#include "irontensor.h"
+#include "it_test.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+static void fill(float *x, size_t n, float scale) {
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = frand() * scale;
+}
+static float *alloc_f(size_t n) { return (float *)calloc(n ? n : 1, sizeof(float)); }
+/* largest |a - b| / (atol + rtol |b|); <= 1 passes */
+static double worst(const float *a, const float *b, size_t n, double rtol, double atol) {
+    double w = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (atol + rtol * fabs((double)b[i]));
+        if (!(e <= w)) w = e; /* NaN propagates */
+    }
+    return w;
+}
+
+static void test_vexp(void) {
+    float x[203], y[203];
+    int level, i, n;
+    for (i = 0; i < 203; i++) x[i] = frand() * 40.0f;
+    x[3] = -200.0f, x[4] = -FLT_MAX, x[5] = 0.0f, x[6] = 80.0f;
+    for (level = 1; level <= 3; level++) {
+        it__sgemm_force_isa = level;
+        for (n = 0; n <= 203; n += (n < 20 ? 1 : 61)) {
+            double want = 0.0, got, bad = 0.0, m = it__vmax(x, n);
+            float wm = -FLT_MAX;
+            for (i = 0; i < n; i++) wm = x[i] > wm ? x[i] : wm;
+            CHECK(m == wm, "vmax level %d n %d: %g vs %g", level, n, m, wm);
+            got = it__vexp(y, x, n, 0.5f, 3.0f, 2.0f);
+            for (i = 0; i < n; i++) {
+                double e = exp(0.5 * x[i] - 3.0);
+                want += e;
+                /* the float argument itself is rounded: relative error up to |arg| ulp */
+                bad = fmax(bad, fabs(y[i] - 2.0 * e) / (2.0 * e * (4e-7 + 1.2e-7 * fabs(0.5 * x[i] - 3.0)) + 1e-37));
+            }
+            CHECK(bad <= 1.0, "vexp level %d n %d: worst error %.3g of tolerance", level, n, bad);
+            CHECK(it_test_close(got, want, 1e-6, 1e-30), "vexp sum level %d n %d: %g vs %g", level, n, got, want);
+        }
+    }
+    it__sgemm_force_isa = 0;
+}
+
+/* flash attention against the reference kernels */
+static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
+    size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
+    float *q = alloc_f(nq), *k = alloc_f(nk), *v = alloc_f(nk), *o1 = alloc_f(nq), *o2 = alloc_f(nq);
+    float *l1 = alloc_f(nl), *l2 = alloc_f(nl), *dout = alloc_f(nq);
+    float *dq1 = alloc_f(nq), *dq2 = alloc_f(nq), *dk1 = alloc_f(nk), *dk2 = alloc_f(nk), *dv1 = alloc_f(nk), *dv2 = alloc_f(nk);
+    int b, h;
+    double w;
+    it__sgemm_force_isa = level;
+    fill(q, nq, 2.0f), fill(k, nk, 2.0f), fill(v, nk, 1.0f), fill(dout, nq, 1.0f);
+    fill(dq1, nq, 0.5f), fill(dk1, nk, 0.5f), fill(dv1, nk, 0.5f); /* backward accumulates */
+    memcpy(dq2, dq1, nq * 4), memcpy(dk2, dk1, nk * 4), memcpy(dv2, dv1, nk * 4);
+    it_cpu_attention_forward(o1, l1, q, k, v, B, T, Hq, Hkv, D);
+    for (b = 0; b < B; b++)
+        for (h = 0; h < Hq; h++) it__flash_forward_head(o2, l2, q, k, v, b, h, T, Hq, Hkv, D);
+    w = worst(o2, o1, nq, 2e-5, 2e-6);
+    CHECK(w <= 1.0, "flash forward out B%d T%d Hq%d Hkv%d D%d level %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, w);
+    w = worst(l2, l1, nl, 2e-6, 2e-6);
+    CHECK(w <= 1.0, "flash forward lse B%d T%d Hq%d Hkv%d D%d level %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, w);
+    it_cpu_attention_backward(dq1, dk1, dv1, dout, q, k, v, o1, l1, B, T, Hq, Hkv, D);
+    for (b = 0; b < B; b++)
+        for (h = 0; h < Hkv; h++) it__flash_backward_group(dq2, dk2, dv2, dout, q, k, v, o1, l1, b, h, T, Hq, Hkv, D);
+    w = worst(dq2, dq1, nq, 1e-4, 1e-5);
+    CHECK(w <= 1.0, "flash backward dq B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
+    w = worst(dk2, dk1, nk, 1e-4, 1e-5);
+    CHECK(w <= 1.0, "flash backward dk B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
+    w = worst(dv2, dv1, nk, 1e-4, 1e-5);
+    CHECK(w <= 1.0, "flash backward dv B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
+    /* NULL gradients are skipped */
+    it__flash_backward_group(NULL, dk2, NULL, dout, q, k, v, o1, l1, 0, 0, T, Hq, Hkv, D);
+    it__sgemm_force_isa = 0;
+    free(q), free(k), free(v), free(o1), free(o2), free(l1), free(l2), free(dout);
+    free(dq1), free(dq2), free(dk1), free(dk2), free(dv1), free(dv2);
+}
+static void test_flash(void) {
+    static const int shapes[][5] = {{1, 1, 1, 1, 2},  {2, 7, 4, 2, 6},   {1, 64, 2, 2, 8},   {1, 65, 4, 1, 10},
+                                    {2, 130, 3, 3, 16}, {1, 200, 4, 2, 64}, {1, 129, 2, 1, 34}};
+    int s, level;
+    for (level = 1; level <= 3; level++)
+        for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+            flash_case(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], level);
+}
+
+/* the fused head + loss node against matmul + cross_entropy, forward and backward, on the backend */
+static void test_fused_loss(int threads) {
+    enum { N = 37, C = 24, V = 101 };
+    it_context *ctx;
+    it_context_desc cd;
+    it_tensor *w;
+    it_graph *g[2];
+    it_tensor *x[2], *t[2], *loss[2];
+    float x0[N * C], gx[2][N * C], *gw[2], lossv[2];
+    int i, dims_x[2] = {N, C}, dims_t[1] = {N};
+    memset(&cd, 0, sizeof cd);
+    cd.n_threads = threads;
+    it_context_create(&cd, &ctx);
+    w = it_param(ctx, "w", 2, (int[]){V, C});
+    for (i = 0; i < 2; i++) {
+        g[i] = it_graph_create(ctx);
+        x[i] = it_input(g[i], "x", IT_F32, 2, dims_x);
+        t[i] = it_input(g[i], "t", IT_I32, 1, dims_t);
+        loss[i] = i == 0 ? it_linear_cross_entropy(g[i], x[i], w, t[i], -1, 16)
+                         : it_cross_entropy(g[i], it_matmul(g[i], x[i], w, 0, 1), t[i], -1);
+        it_graph_backward(g[i], loss[i]);
+        it_graph_plan(g[i]);
+    }
+    it_param_init_normal(ctx, 0.5f, 7);
+    fill(x0, N * C, 1.0f);
+    for (i = 0; i < 2; i++) {
+        int r;
+        memcpy(it_data(x[i]), x0, sizeof x0);
+        for (r = 0; r < N; r++) it_data_i32(t[i])[r] = r == 5 ? -1 : (int)((r * 37u + 11u) % V);
+        it_zero_grads(ctx);
+        CHECK(it_graph_run(g[i], IT_RUN_FORWARD_BACKWARD) == IT_OK, "fused loss run %d", i);
+        lossv[i] = it_data(loss[i])[0];
+        memcpy(gx[i], it_grad(x[i]), sizeof x0);
+        gw[i] = alloc_f((size_t)V * C);
+        memcpy(gw[i], it_grad(w), sizeof(float) * V * C);
+    }
+    CHECK_CLOSE(lossv[0], lossv[1], 1e-5, 1e-6, "fused vs unfused loss");
+    CHECK(worst(gx[0], gx[1], N * C, 1e-4, 1e-6) <= 1.0, "fused vs unfused dx (%d threads)", threads);
+    CHECK(worst(gw[0], gw[1], (size_t)V * C, 1e-4, 1e-6) <= 1.0, "fused vs unfused dw (%d threads)", threads);
+    free(gw[0]), free(gw[1]);
+    it_context_destroy(ctx);
+}
+
+/* KV-cache greedy decoding produces exactly the tokens full recomputation does */
+static void test_decoder(it_arch arch, int threads) {
+    enum { PROMPT = 5, GEN = 24, MAXSEQ = 40 };
+    it_context *ctx;
+    it_context_desc cd;
+    it_model_config cfg;
+    it_model *m;
+    it_model_graph lg;
+    it_decoder *dec;
+    int32_t seq[MAXSEQ], cached[PROMPT + GEN];
+    const float *logits;
+    int i, n, V, mism = 0;
+    double maxdiff = 0.0;
+    memset(&cd, 0, sizeof cd);
+    cd.n_threads = threads;
+    it_context_create(&cd, &ctx);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = arch;
+    cfg.vocab_size = V = 67;
+    cfg.dim = 32;
+    cfg.n_layers = 2;
+    cfg.n_heads = 4;
+    cfg.n_kv_heads = arch == IT_ARCH_LLAMA ? 2 : 4;
+    cfg.ffn_dim = 48;
+    cfg.max_seq = MAXSEQ;
+    CHECK(it_model_create(ctx, &cfg, &m) == IT_OK, "model");
+    CHECK(it_model_graph_create(m, IT_PURPOSE_LOGITS, 1, MAXSEQ, &lg) == IT_OK, "logits graph");
+    it_model_init(m, 99);
+    for (i = 0; i < it_param_count(ctx); i++) { /* larger weights than init: sharper, more varied logits */
+        it_tensor *p = it_param_at(ctx, i);
+        size_t j;
+        if (p->ndim == 2)
+            for (j = 0; j < p->numel; j++) it_data(p)[j] *= 8.0f;
+    }
+    CHECK(it_decoder_create(m, 0, &dec) == IT_OK, "decoder");
+    for (i = 0; i < PROMPT; i++) seq[i] = (int32_t)((i * 13 + 5) % V);
+    /* cached: the prompt in two pieces (3 + 2 tokens) to cover a batched call at an offset */
+    CHECK(it_decoder_feed(dec, seq, 3, &logits) == IT_OK, "feed 3");
+    CHECK(it_decoder_feed(dec, seq + 3, PROMPT - 3, &logits) == IT_OK, "feed 2");
+    for (i = 0; i < PROMPT; i++) cached[i] = seq[i];
+    for (n = PROMPT; n < PROMPT + GEN; n++) {
+        cached[n] = it_cpu_argmax(logits, V);
+        if (n + 1 < PROMPT + GEN) CHECK(it_decoder_feed(dec, &cached[n], 1, &logits) == IT_OK, "feed 1");
+    }
+    CHECK(it_decoder_pos(dec) == PROMPT + GEN - 1, "decoder position %d", it_decoder_pos(dec));
+    /* recomputation: the whole sequence so far through the logits graph each step */
+    memset(seq + PROMPT, 0, sizeof(int32_t) * (MAXSEQ - PROMPT));
+    for (n = PROMPT; n < PROMPT + GEN; n++) {
+        const float *row;
+        memcpy(it_data_i32(lg.tokens), seq, sizeof seq);
+        CHECK(it_graph_run(lg.graph, IT_RUN_FORWARD) == IT_OK, "recompute run");
+        row = it_data(lg.logits) + (size_t)(n - 1) * V;
+        seq[n] = it_cpu_argmax(row, V);
+        if (seq[n] != cached[n]) mism++;
+        if (n == PROMPT + GEN - 1) { /* compare the last cached logits too */
+            int j;
+            for (j = 0; j < V; j++) maxdiff = fmax(maxdiff, fabs(row[j] - logits[j]));
+        }
+    }
+    CHECK(mism == 0, "KV-cache tokens differ from recomputation at %d of %d positions (%s)", mism, GEN,
+          arch == IT_ARCH_LLAMA ? "llama" : "gpt2");
+    CHECK(maxdiff < 1e-3, "KV-cache logits vs recomputation: max diff %g", maxdiff);
+    /* teacher forcing: a fixed random sequence one token at a time (a greedy run of a random model
+       soon repeats one token); every position's logits against one recomputation */
+    it_decoder_reset(dec);
+    for (i = 0; i < MAXSEQ; i++) seq[i] = (int32_t)((i * 29 + 7 + (i * i) % 11) % V);
+    memcpy(it_data_i32(lg.tokens), seq, sizeof seq);
+    CHECK(it_graph_run(lg.graph, IT_RUN_FORWARD) == IT_OK, "recompute run");
+    CHECK(it_decoder_feed(dec, seq, 4, &logits) == IT_OK, "feed 4");
+    mism = 0;
+    maxdiff = 0.0;
+    for (n = 4; n <= MAXSEQ; n++) {
+        const float *row = it_data(lg.logits) + (size_t)(n - 1) * V;
+        int j;
+        if (it_cpu_argmax(row, V) != it_cpu_argmax(logits, V)) mism++;
+        for (j = 0; j < V; j++) maxdiff = fmax(maxdiff, fabs(row[j] - logits[j]));
+        if (n < MAXSEQ) CHECK(it_decoder_feed(dec, &seq[n], 1, &logits) == IT_OK, "feed 1");
+    }
+    CHECK(mism == 0, "teacher-forced argmax differs at %d positions", mism);
+    CHECK(maxdiff < 1e-3, "teacher-forced logits vs recomputation: max diff %g", maxdiff);
+    /* errors leave the cache alone */
+    {
+        int32_t bad = V;
+        int pos;
+        it_decoder_reset(dec);
+        CHECK(it_decoder_feed(dec, seq, 2, &logits) == IT_OK, "feed 2 after reset");
+        pos = it_decoder_pos(dec);
+        CHECK(it_decoder_feed(dec, &bad, 1, &logits) == IT_ERR_RANGE, "bad id");
+        CHECK(it_decoder_feed(dec, seq, MAXSEQ, &logits) == IT_ERR_RANGE, "past max_seq");
+        CHECK(it_decoder_pos(dec) == pos, "position unchanged after errors");
+        it_decoder_reset(dec);
+        CHECK(it_decoder_pos(dec) == 0, "reset");
+    }
+    it_decoder_destroy(dec);
+    it_model_graph_destroy(&lg);
+    it_model_destroy(m);
+    it_context_destroy(ctx);
+}
+
+int main(void) {
+    test_vexp();
+    test_flash();
+    test_fused_loss(1);
+    test_fused_loss(2);
+    test_decoder(IT_ARCH_LLAMA, 1);
+    test_decoder(IT_ARCH_LLAMA, 2);
+    test_decoder(IT_ARCH_GPT2, 2);
+    return it_test_finish();
+}
