@@ -808,6 +808,13 @@ struct it_backend {
     /* Step boundaries (command buffers on a GPU) and the wait before the CPU reads results. */
     /* Sets every element of an f32 tensor (gradient zeroing, seeding d(loss) = 1). */
     it_result (*fill)(it_backend *be, it_tensor *t, float value);
+    /* Optional: the whole optimizer update on the device (global gradient norm, clip scale,
+       per-parameter updates with their weight decay), after opt->step was advanced. grad_norm,
+       when not NULL, receives the scaled norm before clipping (reading it back may wait). NULL =
+       the CPU updates the shared blocks after synchronize. */
+    it_result (*optimizer_step)(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
+    /* Optional: clears the gradient block on the device. NULL = memset after synchronize. */
+    it_result (*zero_grads)(it_backend *be);
     it_result (*begin_step)(it_backend *be);
     it_result (*end_step)(it_backend *be);
     it_result (*synchronize)(it_backend *be);
@@ -2725,6 +2732,7 @@ IT_API void it_param_fill(it_tensor *param, float value) {
 }
 IT_API void it_zero_grads(it_context *ctx) {
     if (ctx->grad_block) {
+        if (ctx->backend->zero_grads && ctx->backend->zero_grads(ctx->backend) == IT_OK) return;
         if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
         memset(ctx->grad_block, 0, IT__MAX(ctx->param_numel, 1) * sizeof(float));
     }
@@ -4620,6 +4628,13 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     it__optim_job job;
     double norm = 0.0;
     int i;
+    if (ctx->backend->optimizer_step) { /* the device does it all, in its own queue */
+        it_result r;
+        opt->step++;
+        r = ctx->backend->optimizer_step(ctx->backend, opt, lr, grad_scale, grad_norm);
+        if (r != IT_OK) opt->step--;
+        return r;
+    }
     if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
     if (opt->desc.clip_norm > 0.0f || grad_norm) {
         for (i = 0; i < ctx->n_params; i++) /* per parameter, fixed order: independent of threads */
@@ -7324,7 +7339,8 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
 }
 
 /* DIR itself, or (DIR missing after a save was killed between its renames) the newest DIR.old-*. */
-static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, size_t size) {
+/* quiet: "nothing there" is an answer, not an error (recovery probes with it). */
+static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, size_t size, int quiet) {
     char clean[4096], parent[4096], base[1024], best[1024];
     size_t bl;
     long best_time = -1;
@@ -7351,7 +7367,7 @@ static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, siz
         }
     }
     if (d) closedir(d);
-    if (!best[0]) return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: no such directory", clean);
+    if (!best[0]) return quiet ? IT_ERR_IO : it_context_error(ctx, IT_ERR_IO, "checkpoint %s: no such directory", clean);
     if (it__path_join(out, size, parent, best)) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
     it_log(ctx, IT_LOG_WARN, "checkpoint %s is missing (a save was interrupted); reading %s", clean, out);
     return IT_OK;
@@ -7436,7 +7452,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     (void)dummy;
     memset(rd, 0, sizeof *rd);
     if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
-    if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir)) != IT_OK) return r;
+    if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir, 0)) != IT_OK) return r;
     /* config.json */
     it__path_join(path, sizeof path, rd->dir, "config.json");
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
@@ -7518,7 +7534,7 @@ IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_
     char d[4096], path[4200];
     unsigned char *buf = NULL;
     it__json j;
-    it_result r = it__ck_resolve(ctx, dir, d, sizeof d);
+    it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
     if (r != IT_OK) return r;
     it__path_join(path, sizeof path, d, "config.json");
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
@@ -7531,7 +7547,7 @@ IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *d
     char d[4096], path[4200];
     unsigned char *buf = NULL;
     it__json j;
-    it_result r = it__ck_resolve(ctx, dir, d, sizeof d);
+    it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
     if (r != IT_OK) return r;
     it__path_join(path, sizeof path, d, "trainer_state.json");
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
@@ -7626,7 +7642,7 @@ IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
     if (r != IT_OK) return r;
     keep[0] = 0;
     if (!it__dir_exists(clean)) {
-        if (it__ck_resolve(ctx, clean, keep, sizeof keep) == IT_OK) {
+        if (it__ck_resolve(ctx, clean, keep, sizeof keep, 1) == IT_OK) {
             if (rename(keep, clean) != 0)
                 return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot restore %s: %s", clean, keep, strerror(errno));
             it__fsync_path(parent);

@@ -41,9 +41,26 @@
      command buffer into IT_ERR_BACKEND with Metal's error text.
    - Per-step temporaries (cross-entropy statistics, attention delta, embedding sort order) come
      from one transient buffer sized during the first step: no buffer is created after it.
-   - The optimizer: it_optimizer_step runs on the CPU over the shared parameter, gradient and
-     state buffers after synchronize (correct, not yet GPU-resident; the kernels in
-     shaders/optimizer.metal are ready for a backend hook).
+   - The optimizer: the backend's optimizer_step and zero_grads hooks keep the update on the GPU.
+     it_graph_run commits and waits on its command buffer before returning (its outputs and
+     gradients are readable then), so the update cannot join it; it_optimizer_step is its own
+     command buffer instead: Lion, AdamW or SGD (shaders/optimizer.metal) over runs of
+     neighbouring parameters with the same weight decay (matrices decayed, vectors only with
+     decay_vectors, as it__optim_part), AdamW's bias correction from opt->step. It waits before
+     returning, so the parameters and state are readable on the CPU afterwards (checkpoints, the
+     decoder) exactly as with the CPU path. With clip_norm > 0 or grad_norm requested, a first
+     command buffer computes the norm of the scaled gradient and the clip scale
+     (shaders/grad_norm.metal: partial sums of squares, then one group), the host reads the norm
+     back and returns IT_ERR_RANGE before anything is updated when it is not finite; the update
+     then reads the clip scale from the device. Fast-math caveat: the library is compiled with
+     fast math, which lets the compiler assume finite values, so no kernel tests for Inf/NaN; the
+     test is the host's, on the value read back (without clip_norm and grad_norm nothing is
+     checked, as on the CPU). The norm is summed in float on the GPU (double on the CPU): a
+     gradient norm above ~1e19 overflows to Inf there, i.e. IT_ERR_RANGE where the CPU would clip.
+     it_zero_grads is one fill of the gradient block encoded into a command buffer left open:
+     the next it_graph_run continues it, so zeroing costs no command buffer and no wait (the
+     CPU sees the old gradients until that run or a synchronize). A training step in the usual
+     order (zero, run, optimizer) is 2 command buffers and 2 waits, 3 with clipping or the norm.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_METAL_H
@@ -298,7 +315,8 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(ATTN_DELTA, "it_attention_backward_delta_f32") X(ATTN_DQ, "it_attention_backward_dq_f32")             \
     X(ATTN_DKV, "it_attention_backward_dkv_f32") X(CE_STATS, "it_ce_stats_f32") X(CE_FINISH, "it_ce_finish_f32") \
     X(CE_MEAN, "it_ce_mean_f32") X(CE_SCALE, "it_ce_dloss_scale_f32") X(CE_DLOGITS, "it_ce_dlogits_scaled_f32") \
-    X(MATMUL, "it_matmul_f32")
+    X(MATMUL, "it_matmul_f32") X(SUMSQ, "it_sum_squares_partial_f32") X(CLIP, "it_grad_clip_scale_f32")            \
+    X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")
 
 typedef enum it__mtl_kernel {
 #define IT__MTL_KENUM(e, fn) IT__K_##e,
@@ -342,8 +360,14 @@ typedef struct it__mtl {
     int n_mats, cap_mats;
     it__mtl_gemmk *gemms;
     int n_gemms, cap_gemms;
+    /* the optimizer's small device values: [0] norm, [1] clip scale, [2] 1.0f, then the partial
+       sums of squares (made once, at creation) */
+    id obuf;
+    float *optr;
     it_metal_stats stats;
 } it__mtl;
+#define IT__MTL_PARTIALS 1024 /* most partial sums of squares (threadgroups) in the norm pass */
+#define IT__MTL_OBUF_PARTIALS 4 /* float index where the partials start (16-byte aligned) */
 
 static it_result it__mtl_fail(it__mtl *m, it_result r, const char *fmt, const char *detail) {
     return it_context_error(m->ctx, r, fmt, detail ? detail : "");
@@ -1316,6 +1340,130 @@ static it_result it__mtl_synchronize(it_backend *be) {
     return r;
 }
 
+/* >>metal_optimizer  it_optimizer_step and it_zero_grads on the GPU (HOW IT WORKS, "The optimizer")
+   ------------------------------------------------------------------------------------------------ */
+static it_result it__mtl_block(it__mtl *m, const void *ptr, const char *what, it__mtl_arg *out) {
+    int i;
+    for (i = 0; i < m->n_bufs; i++)
+        if (m->bufs[i].ptr == (const unsigned char *)ptr) {
+            out->buf = m->bufs[i].buf;
+            out->off = 0;
+            return IT_OK;
+        }
+    return it__mtl_fail(m, IT_ERR_STATE, "metal: the %s block is not a Metal buffer (was the backend switched on late?)", what);
+}
+static it_result it__mtl_zero_grads(it_backend *be) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg gb;
+    size_t n = it_param_numel(m->ctx);
+    if (!it_grad_block(m->ctx)) return IT_OK;
+    IT__MTL_TRY(it__mtl_block(m, it_grad_block(m->ctx), "gradient", &gb));
+    return it__mtl_flat(m, IT__K_FILL, &gb, 1, (unsigned)(n ? n : 1), 0.0f, 0);
+}
+static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale,
+                                        float *grad_norm) {
+    it__mtl *m = IT__MTL_M;
+    it_context *ctx = opt->ctx;
+    const it_optimizer_desc *d = &opt->desc;
+    size_t total = it_param_numel(ctx);
+    it__mtl_arg P, G, S, gs, args[5];
+    it_optimizer_args oa;
+    float kscale = grad_scale;
+    int i, n_params = it_param_count(ctx);
+    if (!it_param_block(ctx) || !it_grad_block(ctx) || !opt->state)
+        return it__mtl_fail(m, IT_ERR_STATE, "metal: optimizer step before the parameter blocks exist%s", NULL);
+    if (total > 0xFFFFFFFFu) return it__mtl_fail(m, IT_ERR_UNSUPPORTED, "metal: over 2^32 parameters%s", NULL);
+    IT__MTL_TRY(it__mtl_block(m, it_param_block(ctx), "parameter", &P));
+    IT__MTL_TRY(it__mtl_block(m, it_grad_block(ctx), "gradient", &G));
+    IT__MTL_TRY(it__mtl_block(m, opt->state, "optimizer state", &S));
+    gs.buf = m->obuf;
+    gs.off = 2 * sizeof(float); /* the constant 1.0f: no clip scale */
+    if (grad_norm || d->clip_norm > 0.0f) { /* the norm pass, read back before anything is updated */
+        it_grad_norm_args na;
+        it__NSUInteger np = (it__NSUInteger)((total + 255) / 256), tg;
+        double norm;
+        if (np > IT__MTL_PARTIALS) np = IT__MTL_PARTIALS;
+        if (!np) np = 1;
+        memset(&na, 0, sizeof na);
+        na.n = (unsigned)total;
+        na.n_partials = (unsigned)np;
+        na.max_norm = d->clip_norm;
+        na.extra_scale = grad_scale;
+        args[0].buf = m->obuf;
+        args[0].off = IT__MTL_OBUF_PARTIALS * sizeof(float);
+        args[1] = G;
+        tg = it__mtl_tg(m, IT__K_SUMSQ, 256);
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_SUMSQ, args, 2, &na, sizeof na, it__size(np, 1, 1), it__size(tg, 1, 1), 0));
+        args[0].off = 0;
+        args[1].buf = m->obuf;
+        args[1].off = IT__MTL_OBUF_PARTIALS * sizeof(float);
+        tg = it__mtl_tg(m, IT__K_CLIP, 256);
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_CLIP, args, 2, &na, sizeof na, it__size(1, 1, 1), it__size(tg, 1, 1), 0));
+        IT__MTL_TRY(it__mtl_synchronize(be));
+        norm = (double)m->optr[0];
+        if (!isfinite(norm))
+            return it_context_error(ctx, IT_ERR_RANGE, "optimizer: gradient norm is %g (diverged); update skipped", norm);
+        if (grad_norm) *grad_norm = (float)norm;
+        gs.off = 1 * sizeof(float); /* grad_scale, times the clip factor when clipping */
+        kscale = 1.0f;
+    }
+    memset(&oa, 0, sizeof oa);
+    oa.step = opt->step;
+    oa.lr = lr;
+    oa.beta1 = d->beta1;
+    oa.beta2 = d->beta2;
+    oa.eps = d->eps;
+    oa.grad_scale = kscale;
+    oa.momentum = d->momentum;
+    for (i = 0; i < n_params;) { /* runs of neighbouring parameters with the same decay: one dispatch each */
+        it_tensor *p = it_param_at(ctx, i);
+        float wd = (it_tensor_ndim(p) >= 2 || d->decay_vectors) ? d->weight_decay : 0.0f;
+        size_t p0, p1, off;
+        int j = i + 1;
+        it_tensor_block(p, &off);
+        p0 = off / sizeof(float);
+        p1 = p0 + it_tensor_numel(p);
+        for (; j < n_params; j++) {
+            it_tensor *q = it_param_at(ctx, j);
+            float wq = (it_tensor_ndim(q) >= 2 || d->decay_vectors) ? d->weight_decay : 0.0f;
+            size_t qo;
+            if (wq != wd) break;
+            it_tensor_block(q, &qo);
+            /* the gap between parameters is alignment padding: zero everywhere, and zero stays
+               zero under every update */
+            if (qo / sizeof(float) < p1) break;
+            p1 = qo / sizeof(float) + it_tensor_numel(q);
+        }
+        i = j;
+        if (p1 <= p0) continue;
+        oa.n = (unsigned)(p1 - p0);
+        oa.wd = wd;
+        args[0] = P;
+        args[0].off = p0 * sizeof(float);
+        args[1] = S;
+        args[1].off = p0 * sizeof(float);
+        if (d->kind == IT_OPTIMIZER_ADAMW) {
+            args[2] = S;
+            args[2].off = (total + p0) * sizeof(float);
+            args[3] = G;
+            args[3].off = p0 * sizeof(float);
+            args[4] = gs;
+            IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ADAMW, args, 5, &oa, sizeof oa, it__size(oa.n, 1, 1),
+                                         it__size(it__mtl_tg(m, IT__K_ADAMW, 256), 1, 1), 1));
+        } else {
+            it__mtl_kernel k = d->kind == IT_OPTIMIZER_LION ? IT__K_LION : IT__K_SGD;
+            if (d->kind != IT_OPTIMIZER_LION && d->kind != IT_OPTIMIZER_SGD)
+                return it__mtl_fail(m, IT_ERR_INVALID_ARGUMENT, "metal: unknown optimizer kind%s", NULL);
+            args[2] = G;
+            args[2].off = p0 * sizeof(float);
+            args[3] = gs;
+            IT__MTL_TRY(it__mtl_dispatch(m, k, args, 4, &oa, sizeof oa, it__size(oa.n, 1, 1),
+                                         it__size(it__mtl_tg(m, k, 256), 1, 1), 1));
+        }
+    }
+    return it__mtl_synchronize(be);
+}
+
 /* >>metal_create ------------------------------------------------------------------------------------ */
 static void it__mtl_destroy(it_backend *be) {
     it__mtl *m = IT__MTL_M;
@@ -1329,6 +1477,7 @@ static void it__mtl_destroy(it_backend *be) {
     for (i = 0; i < m->n_bufs; i++) it__release(m->bufs[i].buf); /* blocks the context did not free */
     for (i = 0; i < IT__K_COUNT; i++) it__release(m->pso[i]);
     it__release(m->tbuf);
+    it__release(m->obuf);
     it__release(m->library);
     it__release(m->queue);
     it__release(m->device);
@@ -1407,6 +1556,11 @@ static it_result it__mtl_setup(it__mtl *m) {
         m->max_threads[k] = IT__MSG0(maxTotalThreadsPerThreadgroup, m->pso[k]);
         m->stats.pipelines++;
     }
+    m->obuf = it__mtl_new_buffer(m, (IT__MTL_OBUF_PARTIALS + IT__MTL_PARTIALS) * sizeof(float));
+    m->optr = m->obuf ? (float *)IT__MSG0(contents, m->obuf) : NULL;
+    if (!m->optr) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: cannot allocate the optimizer's buffer");
+    memset(m->optr, 0, (IT__MTL_OBUF_PARTIALS + IT__MTL_PARTIALS) * sizeof(float));
+    m->optr[2] = 1.0f;
     /* fixed-geometry kernels: 256 threads (matmul), 128 (attention) */
     if (m->max_threads[IT__K_MATMUL] < 256 || m->max_threads[IT__K_ATTN] < 128 || m->max_threads[IT__K_ATTN_DQ] < 128 ||
         m->max_threads[IT__K_ATTN_DKV] < 128)
@@ -1448,6 +1602,8 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     be->buffer_create = it__mtl_buffer_create;
     be->buffer_free = it__mtl_buffer_free;
     be->fill = it__mtl_fill;
+    be->optimizer_step = it__mtl_optimizer_step;
+    be->zero_grads = it__mtl_zero_grads;
     be->begin_step = it__mtl_begin_step;
     be->end_step = it__mtl_end_step;
     be->synchronize = it__mtl_synchronize;

@@ -4,8 +4,10 @@
      build/generate --checkpoint DIR --prompt "ROMEO:" --max-new-tokens 200 --temperature 0.8 --top-k 40
 
    The prompt and its continuation go to stdout (streamed token by token), statistics to stderr.
-   Each new token runs the model on the last max-seq tokens and samples from the logits of the
-   last position: temperature, then top-k, then top-p (nucleus); --greedy takes the argmax. */
+   The prompt is processed in one batch into a KV cache, then each new token is one step; the
+   next token is sampled from the logits of the last position: temperature, then top-k, then
+   top-p (nucleus); --greedy takes the argmax. Past max-seq tokens the model sees the last max-seq
+   (the cache is refilled from that window). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
@@ -57,11 +59,12 @@ int main(int argc, char **argv) {
     it_context *ctx;
     it_model_config config;
     it_model *model;
-    it_model_graph g;
+    it_decoder *dec;
+    const float *logits;
     it_tokenizer *tok = NULL;
     it_rng rng;
     int32_t *ids = NULL, *context;
-    size_t n_prompt = 0, n;
+    size_t n_prompt = 0, n, start;
     float *probs;
     int *order, i, V, T, new_tokens;
     char tok_path[4200];
@@ -109,8 +112,8 @@ int main(int argc, char **argv) {
 
     /* the model: config first (to declare the parameters), then the validated weights */
     if (it_checkpoint_read_config(ctx, checkpoint, &config) != IT_OK || it_model_create(ctx, &config, &model) != IT_OK ||
-        it_model_graph_create(model, IT_PURPOSE_LOGITS, 1, config.max_seq, &g) != IT_OK ||
-        it_checkpoint_load(ctx, model, NULL, NULL, checkpoint) != IT_OK) {
+        it_checkpoint_load(ctx, model, NULL, NULL, checkpoint) != IT_OK ||
+        it_decoder_create(model, config.max_seq, &dec) != IT_OK) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
         return 1;
     }
@@ -144,31 +147,38 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     t0 = now_seconds();
+    start = n_prompt > (size_t)T ? n_prompt - (size_t)T : 0; /* the prompt's last window, in one batch */
+    if (it_decoder_feed(dec, context + start, (int)(n_prompt - start), &logits) != IT_OK) {
+        fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    t_first = now_seconds() - t0;
     for (n = n_prompt; n < n_prompt + (size_t)new_tokens; n++) {
-        /* the last T tokens fill the graph's window from the left; causal attention means the
-           padding after them cannot change the logits at position `last` */
-        size_t start = n > (size_t)T ? n - (size_t)T : 0, len = n - start, last = len - 1, b;
-        int32_t *window = it_data_i32(g.tokens), next;
         const uint8_t *bytes;
         size_t nbytes;
-        memcpy(window, context + start, sizeof(int32_t) * len);
-        for (b = len; b < (size_t)T; b++) window[b] = 0;
-        if (it_graph_run(g.graph, IT_RUN_FORWARD) != IT_OK) {
-            fprintf(stderr, "\ngenerate: %s\n", it_context_last_error(ctx));
-            return 1;
-        }
-        next = it_cpu_sample(it_data(g.logits) + last * (size_t)V, V, (float)temperature, (int)top_k, (float)top_p,
-                             it_rng_uniform(&rng), probs, order);
+        int32_t next = it_cpu_sample(logits, V, (float)temperature, (int)top_k, (float)top_p, it_rng_uniform(&rng),
+                                     probs, order);
+        it_result r;
         context[n] = next;
         bytes = it_tokenizer_token_bytes(tok, next, &nbytes);
         if (bytes) fwrite(bytes, 1, nbytes, stdout);
         fflush(stdout);
-        if (n == n_prompt) t_first = now_seconds() - t0;
+        if (n + 1 == n_prompt + (size_t)new_tokens) break;
+        if (it_decoder_pos(dec) < T) {
+            r = it_decoder_feed(dec, &next, 1, &logits); /* one step: the cache holds the rest */
+        } else {                                         /* full: refill from the last T tokens */
+            it_decoder_reset(dec);
+            r = it_decoder_feed(dec, context + n + 1 - (size_t)T, T, &logits);
+        }
+        if (r != IT_OK) {
+            fprintf(stderr, "\ngenerate: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
     }
     {
         double elapsed = now_seconds() - t0;
         printf("\n");
-        fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (first %.0f ms, %.1f tokens/s), %s\n",
+        fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (prompt %.0f ms, %.1f tokens/s), %s\n",
                 n_prompt, new_tokens, elapsed, t_first * 1000, new_tokens / (elapsed > 0 ? elapsed : 1),
                 temperature <= 0 ? "greedy" : "sampled");
     }
@@ -177,7 +187,7 @@ int main(int argc, char **argv) {
     free(order);
     it_ids_free(ids);
     it_tokenizer_free(tok);
-    it_model_graph_destroy(&g);
+    it_decoder_destroy(dec);
     it_model_destroy(model);
     it_context_destroy(ctx);
     return 0;

@@ -26,12 +26,14 @@ $(ITB_OUT)/test_backend_gpu: tests/metal/test_backend.c $(ITB_DEPS)
 test-metal-backend: $(ITB_OUT)/test_backend_gpu
 	MTL_DEBUG_LAYER=1 $(ITB_OUT)/test_backend_gpu
 else
-$(ITB_OUT)/fake_metal%.o: tests/metal/fake/fake_metal.c $(ITB_DEPS) tests/metal/itemu.h
+# explicit targets: a pattern's % never matches the empty stem, so a `test_backend%.o` rule would
+# leave test_backend.o without a rule (never rebuilt after the first build)
+$(ITB_OUT)/fake_metal.o $(ITB_OUT)/fake_metal_msgsend.o: tests/metal/fake/fake_metal.c $(ITB_DEPS) tests/metal/itemu.h
 	@mkdir -p $(@D)
-	$(CC) $(ITB_CFLAGS) $(if $(findstring msgsend,$*),-DIT_METAL_FAKE_MSGSEND) -c $< -o $@
-$(ITB_OUT)/test_backend%.o: tests/metal/test_backend.c $(ITB_DEPS)
+	$(CC) $(ITB_CFLAGS) $(if $(findstring msgsend,$(@F)),-DIT_METAL_FAKE_MSGSEND) -c $< -o $@
+$(ITB_OUT)/test_backend.o $(ITB_OUT)/test_backend_msgsend.o: tests/metal/test_backend.c $(ITB_DEPS)
 	@mkdir -p $(@D)
-	$(CC) $(ITB_CFLAGS) $(if $(findstring msgsend,$*),-DIT_METAL_FAKE_MSGSEND) -c $< -o $@
+	$(CC) $(ITB_CFLAGS) $(if $(findstring msgsend,$(@F)),-DIT_METAL_FAKE_MSGSEND) -c $< -o $@
 $(ITB_OUT)/test_backend: $(ITB_OUT)/test_backend.o $(ITB_OUT)/fake_metal.o $(ITB_KOBJS)
 	$(CXX) -o $@ $^ -lobjc -lm -lpthread -ldl
 $(ITB_OUT)/test_backend_msgsend: $(ITB_OUT)/test_backend_msgsend.o $(ITB_OUT)/fake_metal_msgsend.o \

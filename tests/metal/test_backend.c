@@ -4,10 +4,16 @@
    validate like Metal and execute kernels on the itemu emulator); on a Mac the same file builds
    without IT_METAL_FAKE and runs on the GPU (tests/metal/backend.mk, target test-metal-backend).
 
-   - Llama (GQA) and GPT-2, Lion and AdamW, 3 training steps: loss, gradients and parameters
-     match the CPU backend; one line per step:
+   - Llama (GQA) and GPT-2, Lion, AdamW and SGD (momentum), plus a clipping case per model (a tiny
+     clip_norm, the norm read back, decayed vectors, grad_scale 1/2), 3 training steps each in a
+     training loop's order (it_zero_grads, run, it_optimizer_step, the last two on the GPU through
+     the backend's hooks): loss, gradients, gradient norm, parameters and optimizer state match
+     the CPU backend; one line per step:
        fake-metal model=NAME step=N loss_cpu=X loss_metal=Y cmdbufs=A dispatches=B allocs=C
-     (cmdbufs and dispatches: per step; allocs: Metal buffers created in the step, 0 after the first)
+     (cmdbufs and dispatches: per step, the optimizer's included; allocs: Metal buffers created
+     in the step, 0 after the first)
+   - the optimizer's guard: a non-finite gradient norm is IT_ERR_RANGE with nothing updated, on
+     both backends; it_zero_grads clears the gradient block;
    - every op the backend implements, forward and backward, on a small graph (incl. batched and
      transposed matmuls through the tiled kernel, chunked fused cross-entropy, broadcasts);
    - error paths (no device, compile failure with the log, a failing command buffer) and, on the
@@ -102,7 +108,16 @@ typedef struct side {
     it_model_graph mg;
     it_optimizer *opt;
 } side;
-static int side_make(side *s, int metal, const it_model_config *cfg, it_optimizer_kind kind, int B, int T) {
+/* one training comparison: the optimizer and how it_optimizer_step is called */
+typedef struct run_cfg {
+    it_optimizer_kind kind;
+    float clip_norm;   /* 0 = off */
+    int decay_vectors;
+    float momentum;    /* SGD */
+    float grad_scale;  /* it_optimizer_step's scale (1/k after k micro-batches) */
+    int want_norm;     /* pass grad_norm */
+} run_cfg;
+static int side_make(side *s, int metal, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
     it_optimizer_desc od;
     memset(s, 0, sizeof *s);
     if (!(s->ctx = new_ctx(metal))) return 0;
@@ -110,8 +125,11 @@ static int side_make(side *s, int metal, const it_model_config *cfg, it_optimize
     if (it_model_graph_create(s->model, IT_PURPOSE_TRAIN, B, T, &s->mg) != IT_OK) return 0;
     if (it_model_init(s->model, 1234) != IT_OK) return 0;
     memset(&od, 0, sizeof od);
-    od.kind = kind;
+    od.kind = rc->kind;
     od.weight_decay = 0.1f;
+    od.clip_norm = rc->clip_norm;
+    od.decay_vectors = rc->decay_vectors;
+    od.momentum = rc->momentum;
     return it_optimizer_create(s->ctx, &od, &s->opt) == IT_OK;
 }
 static void side_free(side *s) {
@@ -121,12 +139,17 @@ static void side_free(side *s) {
     if (s->ctx) it_context_destroy(s->ctx);
 }
 
-static void train_compare(const char *name, const it_model_config *cfg, it_optimizer_kind kind, int B, int T) {
+/* Three training steps in the order a training loop makes the calls: it_zero_grads, the forward
+   and backward run, it_optimizer_step. On Metal the zeroing is the head of the run's command
+   buffer; the optimizer adds one command buffer (two when the norm is read back: clip_norm or
+   grad_norm). Counters are printed per step. */
+static void train_compare(const char *name, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
     side c, m;
     it_rng rng;
-    int step, i;
-    unsigned long mps0 = 0, mps_steps = 0;
-    int ok = side_make(&c, 0, cfg, kind, B, T) && side_make(&m, 1, cfg, kind, B, T);
+    int step, i, readback = rc->want_norm || rc->clip_norm > 0.0f;
+    unsigned long mps0 = 0, want_cb = 2ul + (readback ? 1ul : 0ul);
+    float gsc = rc->grad_scale ? rc->grad_scale : 1.0f;
+    int ok = side_make(&c, 0, cfg, rc, B, T) && side_make(&m, 1, cfg, rc, B, T);
     check(ok, "%s: both contexts, models, graphs and optimizers are made", name);
     if (!ok) {
         side_free(&c);
@@ -140,39 +163,49 @@ static void train_compare(const char *name, const it_model_config *cfg, it_optim
         fake_metal_counters f0 = fake_metal_counters_get(), f1;
 #endif
         const char *where = "";
-        float lc, lm;
+        float lc, lm, nc = -1.0f, nm = -2.0f;
         double ge, pe;
-        it_result rc, rm;
+        it_result r_c, r_m;
+        it_zero_grads(c.ctx);
+        it_zero_grads(m.ctx);
         for (i = 0; i < B * T; i++) { /* the same batch into both */
             int32_t tok = (int32_t)it_rng_below(&rng, (uint32_t)cfg->vocab_size);
             it_data_i32(c.mg.tokens)[i] = it_data_i32(m.mg.tokens)[i] = tok;
             it_data_i32(c.mg.targets)[i] = it_data_i32(m.mg.targets)[i] = (tok * 7 + 3) % cfg->vocab_size;
         }
-        rc = it_graph_run(c.mg.graph, IT_RUN_FORWARD_BACKWARD);
-        rm = it_graph_run(m.mg.graph, IT_RUN_FORWARD_BACKWARD);
-        check(rc == IT_OK && rm == IT_OK, "%s step %d: runs (%s)", name, step, it_context_last_error(m.ctx));
+        r_c = it_graph_run(c.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        r_m = it_graph_run(m.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        check(r_c == IT_OK && r_m == IT_OK, "%s step %d: runs (%s)", name, step, it_context_last_error(m.ctx));
         lc = it_data(c.mg.loss)[0];
         lm = it_data(m.mg.loss)[0];
         check(fabs((double)lc - lm) <= 1e-4 * fabs((double)lc), "%s step %d: loss %.7f vs CPU %.7f", name, step, lm, lc);
         ge = worst_param_err(m.ctx, c.ctx, 1, &where);
         check(ge <= 1e-4, "%s step %d: gradients match the CPU (worst %.2e in %s)", name, step, ge, where);
-        rc = it_optimizer_step(c.opt, 1e-3f, 1.0f, NULL);
-        rm = it_optimizer_step(m.opt, 1e-3f, 1.0f, NULL);
-        check(rc == IT_OK && rm == IT_OK, "%s step %d: optimizer steps", name, step);
-        it_zero_grads(c.ctx);
-        it_zero_grads(m.ctx);
+        r_c = it_optimizer_step(c.opt, 1e-3f, gsc, rc->want_norm ? &nc : NULL);
+        r_m = it_optimizer_step(m.opt, 1e-3f, gsc, rc->want_norm ? &nm : NULL);
+        check(r_c == IT_OK && r_m == IT_OK, "%s step %d: optimizer steps (%s)", name, step, it_context_last_error(m.ctx));
+        check(c.opt->step == step && m.opt->step == step, "%s step %d: both optimizers count the step", name, step);
+        if (rc->want_norm) {
+            check(fabs((double)nc - nm) <= 1e-4 * fabs((double)nc), "%s step %d: gradient norm %.7g vs CPU %.7g", name, step,
+                  nm, nc);
+            if (rc->clip_norm > 0.0f)
+                check(nc > rc->clip_norm, "%s step %d: clipping triggers (norm %g > clip %g)", name, step, nc, rc->clip_norm);
+        }
         pe = worst_param_err(m.ctx, c.ctx, 0, &where);
         check(pe <= 1e-4, "%s step %d: parameters match the CPU after %s (worst %.2e in %s)", name, step,
-              it_optimizer_name(kind), pe, where);
+              it_optimizer_name(rc->kind), pe, where);
+        pe = rel_err(m.opt->state, c.opt->state, c.opt->state_numel, 1e-30);
+        check(pe <= 1e-4, "%s step %d: optimizer state matches the CPU (%.2e)", name, step, pe);
         s1 = it_metal_backend_stats(it_context_backend(m.ctx));
-        printf("%s model=%s step=%d loss_cpu=%.6f loss_metal=%.6f cmdbufs=%lu dispatches=%lu allocs=%lu\n", TAG, name, step,
-               lc, lm, s1.command_buffers - s0.command_buffers, s1.dispatches - s0.dispatches,
+        printf("%s model=%s step=%d loss_cpu=%.6f loss_metal=%.6f cmdbufs=%lu dispatches=%lu allocs=%lu", TAG, name, step, lc,
+               lm, s1.command_buffers - s0.command_buffers, s1.dispatches - s0.dispatches,
                s1.buffers_created - s0.buffers_created);
-        check(s1.command_buffers - s0.command_buffers == 1, "%s step %d: one command buffer per step", name, step);
-        if (step > 1) {
-            check(s1.buffers_created == s0.buffers_created, "%s step %d: no buffer created after the first step", name, step);
-            mps_steps += s1.mps_encodes - s0.mps_encodes;
-        }
+        if (rc->want_norm) printf(" norm_cpu=%.6f norm_metal=%.6f", nc, nm);
+        printf("\n");
+        check(s1.command_buffers - s0.command_buffers == want_cb,
+              "%s step %d: %lu command buffers per step (zeroing + forward + backward, the optimizer%s)", name, step, want_cb,
+              readback ? ", its norm pass" : "");
+        if (step > 1) check(s1.buffers_created == s0.buffers_created, "%s step %d: no buffer created after the first step", name, step);
         mps0 = s1.mps_encodes - s0.mps_encodes;
 #ifdef IT_METAL_FAKE /* what the fake saw equals what the backend counted */
         f1 = fake_metal_counters_get();
@@ -184,9 +217,61 @@ static void train_compare(const char *name, const it_model_config *cfg, it_optim
 #endif
     }
     printf("  %s: %lu MPS matmul encodes per step (inside the same command buffer)\n", name, mps0);
-    (void)mps_steps;
     side_free(&c);
     side_free(&m);
+}
+
+/* The optimizer's guard, on both backends: a non-finite gradient norm is IT_ERR_RANGE with nothing
+   updated (parameters, state and the step count) when the norm is computed (clip or grad_norm);
+   zero_grads clears the block on the device. */
+static void optimizer_guard(void) {
+    int metal, mode;
+    for (metal = 0; metal <= 1; metal++)
+        for (mode = 0; mode < 2; mode++) {
+            it_context *ctx = new_ctx(metal);
+            it_graph *g;
+            it_tensor *w, *v, *loss;
+            it_optimizer *opt;
+            it_optimizer_desc od;
+            float before_w[300], before_s[300], norm = 0.0f;
+            it_result r;
+            int j, same = 1, zero = 1;
+            const char *label = metal ? "metal" : "cpu";
+            if (!ctx) {
+                check(0, "guard: context");
+                return;
+            }
+            g = it_graph_create(ctx);
+            w = it_param(ctx, "w", 2, (int[]){3, 100});
+            v = it_param(ctx, "v", 1, (int[]){7});
+            loss = it_add(g, it_sum(g, it_mul(g, w, w)), it_sum(g, it_mul(g, v, v)));
+            it_graph_backward(g, loss);
+            it_graph_plan(g);
+            it_param_init_normal(ctx, 0.5f, 3);
+            memset(&od, 0, sizeof od);
+            od.kind = IT_OPTIMIZER_ADAMW;
+            od.clip_norm = mode == 0 ? 1.0f : 0.0f; /* mode 1: no clip, the norm requested */
+            it_optimizer_create(ctx, &od, &opt);
+            it_zero_grads(ctx);
+            check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "guard %s: run", label);
+            check(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_OK && opt->step == 1, "guard %s: a finite step", label);
+            it_zero_grads(ctx);
+            it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+            memcpy(before_w, it_data(w), sizeof before_w);
+            memcpy(before_s, opt->state, sizeof before_s);
+            it_grad(w)[17] = mode == 0 ? INFINITY : NAN; /* the shared block: written by the CPU after the run */
+            r = it_optimizer_step(opt, 1e-2f, 1.0f, &norm);
+            for (j = 0; j < 300; j++) same &= before_w[j] == it_data(w)[j] && before_s[j] == opt->state[j];
+            check(r == IT_ERR_RANGE && same && opt->step == 1,
+                  "guard %s (%s): a %s gradient is IT_ERR_RANGE, nothing updated (r=%d, step %d): %s", label,
+                  mode == 0 ? "clip" : "grad_norm", mode == 0 ? "inf" : "nan", (int)r, opt->step, it_context_last_error(ctx));
+            it_zero_grads(ctx);
+            if (metal) it_context_backend(ctx)->synchronize(it_context_backend(ctx)); /* the fill is deferred to the next run */
+            for (j = 0; j < 300; j++) zero &= it_grad(w)[j] == 0.0f;
+            for (j = 0; j < 7; j++) zero &= it_grad(v)[j] == 0.0f;
+            check(zero, "guard %s: it_zero_grads clears the gradient block", label);
+            it_context_destroy(ctx);
+        }
 }
 
 /* every op, forward and backward, on one graph per side; the loss is a sum of scalar heads */
@@ -436,10 +521,32 @@ int main(void) {
     gpt2.n_kv_heads = 4;
     gpt2.ffn_dim = 64;
     gpt2.max_seq = 8;
-    train_compare("llama-gqa-lion", &llama, IT_OPTIMIZER_LION, 2, 8);
-    train_compare("llama-gqa-adamw", &llama, IT_OPTIMIZER_ADAMW, 2, 8);
-    train_compare("gpt2-lion", &gpt2, IT_OPTIMIZER_LION, 2, 8);
-    train_compare("gpt2-adamw", &gpt2, IT_OPTIMIZER_ADAMW, 2, 8);
+    {
+        run_cfg lion, adamw, sgd, clip;
+        memset(&lion, 0, sizeof lion);
+        lion.kind = IT_OPTIMIZER_LION;
+        adamw = lion;
+        adamw.kind = IT_OPTIMIZER_ADAMW;
+        sgd = lion;
+        sgd.kind = IT_OPTIMIZER_SGD;
+        sgd.momentum = 0.9f;
+        clip = adamw; /* a tiny clip: every step clips; the norm read back; decayed vectors; a 1/2 scale */
+        clip.clip_norm = 1e-3f;
+        clip.want_norm = 1;
+        clip.decay_vectors = 1;
+        clip.grad_scale = 0.5f;
+        train_compare("llama-gqa-lion", &llama, &lion, 2, 8);
+        train_compare("llama-gqa-adamw", &llama, &adamw, 2, 8);
+        train_compare("llama-gqa-sgd", &llama, &sgd, 2, 8);
+        train_compare("llama-gqa-adamw-clip", &llama, &clip, 2, 8);
+        train_compare("gpt2-lion", &gpt2, &lion, 2, 8);
+        train_compare("gpt2-adamw", &gpt2, &adamw, 2, 8);
+        train_compare("gpt2-sgd", &gpt2, &sgd, 2, 8);
+        clip.kind = IT_OPTIMIZER_SGD; /* linear in the clip scale: the strictest check of it */
+        clip.momentum = 0.9f;
+        train_compare("gpt2-sgd-clip", &gpt2, &clip, 2, 8);
+    }
+    optimizer_guard();
     ops_compare();
 #ifdef IT_METAL_FAKE
     check(fake_metal_validation_errors() == 0, "no validation errors from the training and op runs (%s)",

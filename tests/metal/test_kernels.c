@@ -848,6 +848,8 @@ static void check_coverage(void) {
     check(missing == 0 && total > 0, "every kernel in shaders/ is tested");
 }
 
+#include "test_backend_kernels.inc" /* the glue kernels irontensor_metal.h adds (shaders/backend.metal) */
+
 int main(void) {
     double t0 = now_ms();
     setvbuf(stdout, NULL, _IOLBF, 0); /* a sanitizer abort keeps the lines printed so far */
@@ -878,6 +880,7 @@ int main(void) {
     test_grad_norm();
     test_argmax();
     test_sample();
+    test_backend_kernels();
     print_results();
     test_negative();
     check_coverage();
