@@ -2758,6 +2758,8 @@ struct it_graph {
     int n_segs, cap_segs, open_seg;
     int *sched;                /* backward phase: node index, or -1 - node for a recomputed forward */
     int n_sched;
+    it_run_mode run_mode;      /* of the run in progress */
+    int loss_grads_done;       /* the loss node's forward already wrote its input gradients */
 };
 
 static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind kind, it_dtype dtype, int ndim,
@@ -3139,7 +3141,7 @@ IT_API it_tensor *it_linear_cross_entropy_at(const char *file, int line, it_grap
                 "linear_cross_entropy: x %s has %d rows but targets %s have %zu entries", IT__SHAPE(x, sx), rows,
                 IT__SHAPE(targets, st), targets->numel);
     IT__REQUIRE(chunk >= 0, file, line, "linear_cross_entropy: chunk %d must be >= 0", chunk);
-    if (chunk == 0) chunk = 1024; /* 1024 vocab rows: 4 MB of logits per 1024 tokens */
+    if (chunk == 0) chunk = 2048; /* 2048 vocab rows: 8 MB of logits per 1024 tokens */
     if (chunk > w->dims[0]) chunk = w->dims[0];
     n = it__node_add(g, IT_OP_LINEAR_CROSS_ENTROPY, it__act(g, IT_KIND_ACTIVATION, 1, it__scalar_dims), 3, x, w,
                      targets);
@@ -3336,7 +3338,15 @@ static void it__compute_lifetimes(it_graph *g, int last_step, const int *seg_of)
         t->first_step = t->last_step = t->first2 = t->last2 = t->seg = -1;
         t->crosses = 0;
     }
-    for (i = 0; i < g->n_nodes; i++) it__touch_node_fwd(&g->nodes[i], i, seg_of[i], 0);
+    for (i = 0; i < g->n_nodes; i++) {
+        it_node *n = &g->nodes[i];
+        it__touch_node_fwd(n, i, seg_of[i], 0);
+        if (n->op == IT_OP_LINEAR_CROSS_ENTROPY && g->loss && n->out == g->loss) {
+            /* a backend may produce the input gradients in this node's forward (the CPU's does: one
+               pass over the logits instead of two), so they are live from here */
+            for (j = 0; j < n->n_in; j++) it__touch_fwd(n->in[j]->grad, i, -1);
+        }
+    }
     for (q = 0; q < g->n_sched; q++) {
         int step = g->n_nodes + q;
         it_node *n;
@@ -3536,8 +3546,14 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
     if (mode != IT_RUN_FORWARD && mode != IT_RUN_FORWARD_BACKWARD)
         return it_context_error(g->ctx, IT_ERR_INVALID_ARGUMENT, "it_graph_run: unknown mode %d", (int)mode);
     if (be->begin_step && (r = be->begin_step(be)) != IT_OK) return r;
+    g->run_mode = mode;
+    g->loss_grads_done = 0;
     for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
         const it_node *n = &g->nodes[i];
+        if (mode == IT_RUN_FORWARD_BACKWARD) /* the loss node's input gradients live from its forward */
+            for (z = 0; z < g->n_zero_items && r == IT_OK; z++)
+                if (g->zero_items[z].step == i) r = be->fill(be, g->zero_items[z].t, 0.0f);
+        if (r != IT_OK) break;
         if (!be->forward[n->op])
             r = it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "backend %s has no forward kernel for %s", be->name,
                                  it_op_name(n->op));
@@ -4021,12 +4037,62 @@ static void it__lce_init_rows(const it_node *n, size_t r0, size_t r1) {
         it_data(n->saved[0])[r] = 0.0f;
     }
 }
+/* Forward and backward in one pass, for a training run whose loss is this node (d(loss) = 1): rows
+   taken R at a time with the whole vocabulary, R x V = the size of the vocab-chunked scratch. The
+   logits of a row block give its exact log-sum-exp at once, become dlogits in place, and feed
+   dx and dW straight away: three products over N x V x C instead of four. */
+static void it__lce_rows_fused(const it_node *n, size_t r0, size_t r1) {
+    int V = n->in[1]->dims[0], row0 = n->iparam[2];
+    float *scratch = it_data(n->scratch), scale = n->fparam[1];
+    float *lse = it_data(n->saved[1]) + row0, *losses = it_data(n->saved[0]) + row0;
+    const int32_t *targets = it_data_i32(n->in[2]) + row0;
+    size_t r;
+    for (r = r0; r < r1; r++) {
+        float *sn = scratch + r * (size_t)V, m = it__vmax(sn, V), sum, target_logit = 0.0f;
+        int t = targets[r];
+        if (t != n->iparam[0]) target_logit = sn[t];
+        sum = it__vexp(sn, sn, V, 1.0f, m, 1.0f);
+        lse[r] = m + logf(sum);
+        if (t == n->iparam[0]) {
+            losses[r] = 0.0f;
+            memset(sn, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
+        losses[r] = lse[r] - target_logit;
+        it_cpu_scale_forward(sn, sn, scale / sum, (size_t)V);
+        sn[t] -= scale;
+    }
+}
+static void it__cpu_lce_fused(it_graph *g, const it_node *n, int count) {
+    int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], rows, r0;
+    float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->scratch);
+    const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
+    it_node at = *n;
+    rows = (int)IT__MIN((size_t)N, n->scratch->numel / (size_t)V);
+    at.fparam[1] = count ? 1.0f / (float)count : 0.0f;
+    for (r0 = 0; r0 < N; r0 += rows) {
+        int R = IT__MIN(rows, N - r0);
+        at.iparam[2] = r0;
+        it__gemm(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);                  /* logits [R, V] */
+        it__parallel(&at, (size_t)R, (size_t)V * 8, it__lce_rows_fused);                    /* -> dlogits */
+        if (dx) it__gemm(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
+        if (dw) it__gemm(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
+    }
+}
 static it_result it__cpu_lce_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0, count;
     it_node at = *n;
     it_result r = it__check_ids(g, n->in[2], it_data_i32(n->in[2]), (size_t)N, V, 1, n->iparam[0], "targets");
     (void)be;
     if (r != IT_OK) return r;
+    if (g->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out && n->scratch->numel >= (size_t)V) {
+        const int32_t *targets = it_data_i32(n->in[2]);
+        for (count = 0, v0 = 0; v0 < N; v0++) count += targets[v0] != n->iparam[0];
+        it__cpu_lce_fused(g, n, count);
+        g->loss_grads_done = 1;
+        it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[2]), (size_t)N, n->iparam[0], &count);
+        return IT_OK;
+    }
     it__parallel(n, (size_t)N, 1, it__lce_init_rows);
     for (v0 = 0; v0 < V; v0 += chunk) {
         at.iparam[2] = v0;
@@ -4043,6 +4109,10 @@ static it_result it__cpu_lce_bwd(it_backend *be, it_graph *g, const it_node *n) 
     float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->bwd_scratch);
     it_node at = *n;
     (void)be;
+    if (g->loss_grads_done && g->loss == n->out) { /* done in the forward (it__cpu_lce_fused) */
+        g->loss_grads_done = 0;
+        return IT_OK;
+    }
     at.fparam[1] = it__ce_dloss_scale(n, n->in[2]);
     for (v0 = 0; v0 < V; v0 += chunk) {
         int cv = IT__MIN(chunk, V - v0);
