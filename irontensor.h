@@ -2524,6 +2524,11 @@ static void it__disown(it_context *ctx, void *object) {
         }
 }
 
+/* Waits for the backend before the CPU reads shared blocks (a no-op on the CPU backend). */
+static void it__sync(it_context *ctx) {
+    if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+}
+
 static void it__stderr_logger(it_log_level level, const char *message, void *user) {
     static const char *names[IT_LOG_COUNT] = {"debug", "info", "warning", "error"};
     (void)user;
@@ -2733,7 +2738,7 @@ IT_API void it_param_fill(it_tensor *param, float value) {
 IT_API void it_zero_grads(it_context *ctx) {
     if (ctx->grad_block) {
         if (ctx->backend->zero_grads && ctx->backend->zero_grads(ctx->backend) == IT_OK) return;
-        if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+        it__sync(ctx);
         memset(ctx->grad_block, 0, IT__MAX(ctx->param_numel, 1) * sizeof(float));
     }
 }
@@ -2852,7 +2857,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     it_allocator alloc;
     int i;
     if (!ctx) return;
-    if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+    it__sync(ctx);
     while (ctx->n_owned) ctx->owned[ctx->n_owned - 1].release(ctx->owned[ctx->n_owned - 1].object);
     while (ctx->n_graphs) it_graph_destroy(ctx->graphs[ctx->n_graphs - 1]);
     for (i = 0; i < ctx->n_params; i++) {
@@ -4567,6 +4572,7 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
     if (n < 1 || p0 + n > d->max_seq)
         return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
                                 d->max_seq);
+    it__sync(m->ctx); /* the decoder reads the parameters on the CPU */
     for (i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: token %ld at %d is outside [0, %d)",
@@ -4705,7 +4711,7 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
         if (r != IT_OK) opt->step--;
         return r;
     }
-    if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+    it__sync(ctx);
     if (opt->desc.clip_norm > 0.0f || grad_norm) {
         for (i = 0; i < ctx->n_params; i++) /* per parameter, fixed order: independent of threads */
             norm += it_cpu_sum_squares(it_grad(ctx->params[i]), ctx->params[i]->numel);
@@ -7808,6 +7814,7 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
     if ((r = it__ck_split(ctx, dir, clean, parent, base, sizeof base)) != IT_OK) return r;
     if ((r = it_checkpoint_recover(ctx, clean)) != IT_OK) return r;
+    it__sync(m->ctx); /* a device may still be writing the shared blocks */
     {
         char suffix[64];
         size_t cl = strlen(clean);
