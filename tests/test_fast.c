@@ -53,6 +53,23 @@ static void test_vexp(void) {
     it__sgemm_force_isa = 0;
 }
 
+/* the vector Lion update against the reference (odd length: the scalar tail too; c = 0 lanes) */
+static void test_lion(void) {
+    enum { N = 1037 };
+    static float p1[N], p2[N], m1[N], m2[N], g[N];
+    int level;
+    for (level = 1; level <= 3; level++) {
+        fill(p1, N, 1.0f), fill(m1, N, 0.01f), fill(g, N, 0.1f);
+        m1[3] = g[3] = 0.0f; /* sign(0) = 0 */
+        memcpy(p2, p1, sizeof p1), memcpy(m2, m1, sizeof m1);
+        it__sgemm_force_isa = level;
+        it__lion_fast(p2, m2, g, N, 3e-4f, 0.9f, 0.99f, 0.1f, 0.7f);
+        it_cpu_lion_update(p1, m1, g, N, 3e-4f, 0.9f, 0.99f, 0.1f, 0.7f);
+        CHECK(worst(p2, p1, N, 1e-6, 1e-9) <= 1.0 && worst(m2, m1, N, 1e-6, 1e-12) <= 1.0, "lion level %d", level);
+    }
+    it__sgemm_force_isa = 0;
+}
+
 /* flash attention against the reference kernels */
 static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
     size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
@@ -297,6 +314,7 @@ static void test_recompute(it_arch arch) {
 
 int main(void) {
     test_vexp();
+    test_lion();
     test_flash();
     test_fused_loss(1);
     test_fused_loss(2);
