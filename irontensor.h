@@ -2203,17 +2203,17 @@ __attribute__((target("avx2"))) static float it__vmax_avx2(const float *x, int n
     return r;
 }
 #endif
+#ifdef IT__SGEMM_X86
 /* 0 scalar, 1 AVX2, 2 AVX-512: the same choice (and the same test override) as the SGEMM's. */
 static int it__vec_level(void) {
-#ifdef IT__SGEMM_X86
     int force = it__sgemm_force_isa;
     if (force == 1) return 0;
     __builtin_cpu_init();
     if (force != 2 && __builtin_cpu_supports("avx512f")) return 2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-#endif
     return 0;
 }
+#endif
 static float it__vexp(float *y, const float *x, int n, float xs, float shift, float mul) {
     if (n <= 0) return 0.0f;
 #ifdef IT__SGEMM_X86
