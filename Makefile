@@ -37,7 +37,7 @@ test-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
 
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
-test-cli: $(BUILD)/train $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-inspect
+test-cli: $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-inspect
 	@echo "== tests/cli_test.sh"; bash tests/cli_test.sh $(BUILD)
 
 # Both headers, implementation included, in every language mode we promise, with and without

@@ -286,7 +286,7 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     (void)desc;
     *out = NULL;
     return it_context_error(ctx, IT_ERR_BACKEND_UNAVAILABLE,
-                            "Metal backend unavailable: Metal exists only on Apple platforms; using the CPU backend");
+                            "Metal backend unavailable: Metal exists only on Apple platforms (the context keeps its CPU backend)");
 }
 IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     it_metal_stats s;

@@ -13,6 +13,8 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
+#define IRONTENSOR_METAL_IMPLEMENTATION
+#include "irontensor_metal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +88,7 @@ int main(int argc, char **argv) {
     static const int prompt_lens[2] = {5, 20};
     int32_t prompt[64];
     it_plan_stats st;
+    int use_metal = 0;
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) steps = 5, warmup = 2;
@@ -96,8 +99,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads")) threads = arg_int(argc, argv, &i, "--threads");
         else if (!strcmp(argv[i], "--gen")) n_gen = arg_int(argc, argv, &i, "--gen");
         else if (!strcmp(argv[i], "--no-recompute")) recompute = 0;
+        else if (!strcmp(argv[i], "--backend") && i + 1 < argc && (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "metal")))
+            use_metal = !strcmp(argv[++i], "metal");
         else {
-            fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute]\n");
+            fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
+                            "[--no-recompute] [--backend cpu|metal]\n");
             return 2;
         }
     }
@@ -109,6 +115,14 @@ int main(int argc, char **argv) {
     memset(&cd, 0, sizeof cd);
     cd.n_threads = threads;
     if (it_context_create(&cd, &ctx) != IT_OK) return 1;
+    if (use_metal) { /* the training step on the GPU; the KV-cache decoder stays on the CPU */
+        it_backend *metal;
+        if (it_metal_backend_create(ctx, NULL, &metal) != IT_OK) {
+            fprintf(stderr, "bench: --backend metal: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        it_context_set_backend(ctx, metal);
+    }
     it_model_preset("tiny", &cfg);
     cfg.vocab_size = vocab;
     if (seq > cfg.max_seq) cfg.max_seq = seq;

@@ -43,6 +43,7 @@ expect 1 "kv-heads (3) must divide heads (4)" -- "$B/train" --data "$tmp/text.tx
 expect 1 "unknown --optimizer" -- "$B/train" --data "$tmp/text.txt" $small --optimizer adam
 expect 1 "unknown preset" -- "$B/train" --preset enormous
 expect 1 "Metal backend unavailable" -- "$B/train" --backend metal
+expect 1 "Metal backend unavailable" -- "$B/bench" --backend metal
 expect 0 "final step=2 train_loss=" -- "$B/train" --data "$tmp/text.txt" $small --save "$tmp/run"
 expect 0 "usage: train" -- "$B/train" --help
 [ -s "$tmp/run/loss.csv" ] && grep -q "<svg" "$tmp/run/loss.svg" && passed=$((passed + 1)) || {
