@@ -740,6 +740,16 @@ static it_result it__mtl_binary_fwd(it_backend *be, it_graph *g, const it_node *
     return it__mtl_flat(m, n->op == IT_OP_ADD ? IT__K_ADD : IT__K_MUL, x, 3, (unsigned)it_tensor_numel(n->out), 0.0f,
                         (unsigned)it_tensor_numel(n->in[1]));
 }
+/* x[0] [nb] += the sum over rows of x[1] [count / nb, nb] (bias gradients) */
+static it_result it__mtl_sum_rows(it__mtl *m, it__mtl_arg *x, unsigned count, unsigned nb) {
+    it_elementwise_args p;
+    memset(&p, 0, sizeof p);
+    p.n = count;
+    p.nb = nb;
+    return it__mtl_dispatch(m, IT__K_SUM_ROWS, x, 2, &p, sizeof p, it__size(nb, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_SUM_ROWS, 256), 1, 1), 1);
+}
+
 static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     unsigned count = (unsigned)it_tensor_numel(n->in[0]), nb = (unsigned)it_tensor_numel(n->in[1]);
@@ -758,14 +768,7 @@ static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *
         if (db) { /* db += dout summed over a's leading rows */
             IT__MTL_T(db, x[0]);
             x[1] = dout;
-            {
-                it_elementwise_args p;
-                memset(&p, 0, sizeof p);
-                p.n = count;
-                p.nb = nb;
-                IT__MTL_TRY(it__mtl_dispatch(m, IT__K_SUM_ROWS, x, 2, &p, sizeof p, it__size(nb, 1, 1),
-                                             it__size(it__mtl_tg(m, IT__K_SUM_ROWS, 256), 1, 1), 1));
-            }
+            IT__MTL_TRY(it__mtl_sum_rows(m, x, count, nb));
         }
         return IT_OK;
     }
@@ -788,18 +791,13 @@ static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *
         IT__MTL_TRY(it__mtl_flat(m, IT__K_AXPY, x, 2, count, 1.0f, 0));
     }
     if (db) { /* tmp = dout * a; db += rows of tmp */
-        it_elementwise_args p;
         x[0] = tmp;
         x[1] = dout;
         x[2] = a;
         IT__MTL_TRY(it__mtl_flat(m, IT__K_MUL, x, 3, count, 0.0f, count));
         IT__MTL_T(db, x[0]);
         x[1] = tmp;
-        memset(&p, 0, sizeof p);
-        p.n = count;
-        p.nb = nb;
-        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_SUM_ROWS, x, 2, &p, sizeof p, it__size(nb, 1, 1),
-                                     it__size(it__mtl_tg(m, IT__K_SUM_ROWS, 256), 1, 1), 1));
+        IT__MTL_TRY(it__mtl_sum_rows(m, x, count, nb));
     }
     return IT_OK;
 }
