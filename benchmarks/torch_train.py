@@ -12,81 +12,12 @@ import argparse, math, time, sys
 
 try:
     import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
 except ImportError:
     print("torch_train.py: PyTorch is not installed (apt-get install python3-torch); skipped")
     sys.exit(0)
 
 
-class Rms(nn.Module):
-    def __init__(self, dim, eps):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
-        self.eps = eps
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-def rope(x, theta):  # x [B, T, H, D]; pairs (i, i + D/2)
-    B, T, H, D = x.shape
-    inv = theta ** (-torch.arange(0, D // 2, dtype=torch.float64) * 2.0 / D)
-    ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]
-    cos, sin = ang.cos().float()[None, :, None, :], ang.sin().float()[None, :, None, :]
-    x0, x1 = x[..., : D // 2], x[..., D // 2 :]
-    return torch.cat([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
-
-
-class Layer(nn.Module):
-    def __init__(self, a):
-        super().__init__()
-        hd = a.dim // a.heads
-        self.a, self.hd = a, hd
-        self.attn_norm, self.mlp_norm = Rms(a.dim, 1e-5), Rms(a.dim, 1e-5)
-        self.q = nn.Linear(a.dim, a.heads * hd, bias=False)
-        self.k = nn.Linear(a.dim, a.kv_heads * hd, bias=False)
-        self.v = nn.Linear(a.dim, a.kv_heads * hd, bias=False)
-        self.o = nn.Linear(a.heads * hd, a.dim, bias=False)
-        self.gate = nn.Linear(a.dim, a.ffn, bias=False)
-        self.up = nn.Linear(a.dim, a.ffn, bias=False)
-        self.down = nn.Linear(a.ffn, a.dim, bias=False)
-
-    def forward(self, x, mask):
-        a, B, T = self.a, x.shape[0], x.shape[1]
-        h = self.attn_norm(x)
-        q = rope(self.q(h).view(B, T, a.heads, self.hd), a.theta).transpose(1, 2)
-        k = rope(self.k(h).view(B, T, a.kv_heads, self.hd), a.theta).transpose(1, 2)
-        v = self.v(h).view(B, T, a.kv_heads, self.hd).transpose(1, 2)
-        rep = a.heads // a.kv_heads
-        k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd) + mask
-        y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, a.dim)
-        x = x + self.o(y)
-        h = self.mlp_norm(x)
-        return x + self.down(F.silu(self.gate(h)) * self.up(h))
-
-
-class Llama(nn.Module):
-    def __init__(self, a):
-        super().__init__()
-        self.embed = nn.Embedding(a.vocab, a.dim)
-        self.layers = nn.ModuleList([Layer(a) for _ in range(a.layers)])
-        self.norm = Rms(a.dim, 1e-5)
-        for name, p in self.named_parameters():
-            if p.dim() >= 2:
-                nn.init.normal_(p, 0.0, 0.02)
-                if name.endswith("o.weight") or name.endswith("down.weight"):
-                    p.data /= math.sqrt(2 * a.layers)
-
-    def forward(self, idx, targets):
-        T = idx.shape[1]
-        mask = torch.full((T, T), float("-inf")).triu(1)
-        x = self.embed(idx)
-        for layer in self.layers:
-            x = layer(x, mask)
-        logits = self.norm(x) @ self.embed.weight.t()  # tied head
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
+from torch_llama import Llama  # noqa: E402 (after the torch check)
 
 
 def lr_at(a, step):  # linear warmup from lr/warmup, then cosine to lr * min_lr_ratio
