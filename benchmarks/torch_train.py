@@ -20,6 +20,38 @@ except ImportError:
 from torch_llama import Llama  # noqa: E402 (after the torch check)
 
 
+def read_safetensors(path):
+    """Our own reader (no safetensors package): {name: float32 tensor}."""
+    import json, struct
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header, data = json.loads(raw[8 : 8 + n]), raw[8 + n :]
+    out = {}
+    for name, m in header.items():
+        if name == "__metadata__":
+            continue
+        assert m["dtype"] == "F32", f"{name}: only F32 init checkpoints are supported"
+        b, e = m["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32).reshape(m["shape"])
+    return out
+
+
+def load_init(model, directory):
+    """Copies a step-0 checkpoint written by build/paired_export (Hugging Face Llama names)."""
+    w = read_safetensors(directory + "/model.safetensors")
+    names = {"embed.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight"}
+    for i in range(len(model.layers)):
+        hf = f"model.layers.{i}."
+        for ours, theirs in [("attn_norm", "input_layernorm"), ("mlp_norm", "post_attention_layernorm"),
+                             ("q", "self_attn.q_proj"), ("k", "self_attn.k_proj"), ("v", "self_attn.v_proj"),
+                             ("o", "self_attn.o_proj"), ("gate", "mlp.gate_proj"), ("up", "mlp.up_proj"),
+                             ("down", "mlp.down_proj")]:
+            names[f"layers.{i}.{ours}.weight"] = hf + theirs + ".weight"
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(w[names[name]])
+
+
 def lr_at(a, step):  # linear warmup from lr/warmup, then cosine to lr * min_lr_ratio
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
@@ -38,6 +70,8 @@ def main():
     for name, default in [("lr", 1e-3), ("beta1", 0.9), ("beta2", 0.95), ("wd", 0.1), ("min-lr-ratio", 0.1),
                           ("clip", 1.0), ("theta", 10000.0)]:
         p.add_argument("--" + name, type=float, default=default)
+    p.add_argument("--init", help="start from these weights (build/paired_export's OUTDIR/init)")
+    p.add_argument("--batches", help="train on these windows (build/paired_export's OUTDIR/batches.bin)")
     a = p.parse_args()
     a.kv_heads = a.kv_heads or a.heads
     a.vocab = 256
@@ -48,6 +82,14 @@ def main():
     n_val = len(data) // 10
     train, val = data[: len(data) - n_val], data[len(data) - n_val :]
     model = Llama(a)
+    if a.init:
+        load_init(model, a.init)
+    batches = None
+    if a.batches:
+        import array
+        words = array.array("i")
+        words.frombytes(open(a.batches, "rb").read())
+        batches = torch.tensor(words, dtype=torch.long).view(a.steps, a.batch, a.seq + 1)
     decay = [q for q in model.parameters() if q.dim() >= 2]
     no_decay = [q for q in model.parameters() if q.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
@@ -72,9 +114,12 @@ def main():
     for step in range(a.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(a, step)
-        starts = torch.randint(0, len(train) - a.seq, (a.batch,), generator=gen)
-        x = torch.stack([train[s : s + a.seq] for s in starts])
-        y = torch.stack([train[s + 1 : s + a.seq + 1] for s in starts])
+        if batches is not None:
+            x, y = batches[step, :, :-1], batches[step, :, 1:]
+        else:
+            starts = torch.randint(0, len(train) - a.seq, (a.batch,), generator=gen)
+            x = torch.stack([train[s : s + a.seq] for s in starts])
+            y = torch.stack([train[s + 1 : s + a.seq + 1] for s in starts])
         loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
