@@ -17,7 +17,7 @@ TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
 .PHONY: all examples fuzz test test-unit test-cli test-compile test-compile-arm64 asan clean check-deps train generate bench
 all: examples
-examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-inspect
+examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-inspect $(BUILD)/paired_export
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -27,6 +27,10 @@ $(BUILD)/%: examples/%.c $(HEADERS) | $(BUILD)
 
 $(BUILD)/it-%: tools/it_%.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+
+# The paired comparison with PyTorch (README: training against PyTorch).
+$(BUILD)/paired_export: benchmarks/paired_export.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -D_DEFAULT_SOURCE -I. $< -o $@ $(LDLIBS)
 
 $(BUILD)/test_%: tests/test_%.c tests/it_test.h $(HEADERS) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -I. $< -o $@ $(LDLIBS)
@@ -67,7 +71,7 @@ test-compile-arm64: | $(BUILD)
 	  echo "compile ok: clang --target=aarch64-linux-gnu"; \
 	else echo "note: no aarch64 C library headers (Debian: libc6-dev-arm64-cross); arm64 compile test skipped"; fi
 
-test: test-compile test-compile-arm64 test-unit test-cli check-deps check-shaders test-metal $(FRAGMENT_TESTS)
+test: examples test-compile test-compile-arm64 test-unit test-cli check-deps check-shaders test-metal $(FRAGMENT_TESTS)
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
