@@ -32,8 +32,33 @@ static int it_test_close(double got, double want, double rtol, double atol) {
     CHECK(it_test_close((got), (want), (rtol), (atol)), "%s: got %.9g want %.9g (rtol %g atol %g)",   \
           (what), (double)(got), (double)(want), (double)(rtol), (double)(atol))
 
+/* A whole file into a malloc'd buffer (NULL and *n = 0 when it cannot be opened). */
+static unsigned char *it_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long size;
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = (unsigned char *)malloc((size_t)size + 1);
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) size = 0;
+    fclose(f);
+    *n = (size_t)size;
+    return buf;
+}
+/* Writes n bytes to path, replacing it. */
+static void it_test_write_file(const char *path, const unsigned char *buf, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (n) fwrite(buf, 1, n, f);
+    fclose(f);
+}
+
 static int it_test_finish(void) {
-    (void)it_test_close; /* not every program compares floats */
+    (void)it_test_close; /* not every program compares floats or reads files */
+    (void)it_test_read_file;
+    (void)it_test_write_file;
     printf("%d passed, %d failed\n", it_test_passed, it_test_failed);
     return it_test_failed ? 1 : 0;
 }

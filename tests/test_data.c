@@ -21,26 +21,6 @@ static it_context *make_ctx(void) {
     it_context_create(&d, &ctx);
     return ctx;
 }
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long size;
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (uint8_t *)malloc((size_t)size + 1);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) size = 0;
-    fclose(f);
-    *n = (size_t)size;
-    return buf;
-}
-static void write_all(const char *path, const uint8_t *buf, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (n) fwrite(buf, 1, n, f);
-    fclose(f);
-}
 static int msg_has(it_context *ctx, const char *a, const char *b) {
     const char *m = it_context_last_error(ctx);
     int ok = strstr(m, a) != NULL && (!b || strstr(m, b) != NULL);
@@ -61,7 +41,7 @@ static void test_bin_round_trip(it_context *ctx, int vocab, size_t n, uint32_t m
     ids[0] = vocab - 1;
     ids[1] = 0;
     CHECK(it_token_file_write(ctx, path, ids, n, vocab) == IT_OK, "write vocab %d: %s", vocab, it_context_last_error(ctx));
-    raw = read_all(path, &size);
+    raw = it_test_read_file(path, &size);
     CHECK(size == 1024 + n * width, "vocab %d: file size %zu", vocab, size);
     CHECK(it__data_get_u32(raw) == magic && it__data_get_u32(raw + 4) == version && it__data_get_u32(raw + 8) == n,
           "vocab %d: header %u %u %u", vocab, it__data_get_u32(raw), it__data_get_u32(raw + 4), it__data_get_u32(raw + 8));
@@ -95,35 +75,35 @@ static void test_bin_errors(it_context *ctx) {
     /* ids >= the model's vocab are caught when the dataset is made: the file, position, id, vocab */
     CHECK(it_dataset_from_bin(ctx, path, 500, 4, &ds) == IT_ERR_RANGE && ds == NULL, "bin with ids >= vocab");
     CHECK(msg_has(ctx, path, "token 57 is 999") && msg_has(ctx, "[0, 500)", NULL), "message names it");
-    raw = read_all(path, &n);
+    raw = it_test_read_file(path, &n);
     bad = (uint8_t *)malloc(n + 16);
     /* truncations: inside the header and inside the tokens */
     for (k = 0; k < n; k += (k < 1030 ? 1 : 37)) {
-        write_all(path, raw, k);
+        it_test_write_file(path, raw, k);
         back = (int32_t *)&back;
         CHECK(it_token_file_read(ctx, path, &back, &i) == IT_ERR_FORMAT && back == NULL &&
                   msg_has(ctx, path, k == 0 ? "empty" : "truncated"), "truncated at %zu", k);
     }
     memcpy(bad, raw, n);
     bad[n] = 0;
-    write_all(path, bad, n + 1);
+    it_test_write_file(path, bad, n + 1);
     CHECK(it_token_file_read(ctx, path, &back, &i) == IT_ERR_FORMAT && msg_has(ctx, path, "1225 bytes"),
           "trailing byte");
     memcpy(bad, raw, n);
     it__data_put_u32(bad, 20240521);
-    write_all(path, bad, n);
+    it_test_write_file(path, bad, n);
     CHECK(it_token_file_read(ctx, path, &back, &i) == IT_ERR_FORMAT && msg_has(ctx, "magic 20240521", "20240520"),
           "bad magic");
     it__data_put_u32(bad, IT_TOKEN_FILE_MAGIC_U16);
     it__data_put_u32(bad + 4, 2);
-    write_all(path, bad, n);
+    it_test_write_file(path, bad, n);
     CHECK(it_token_file_read(ctx, path, &back, &i) == IT_ERR_FORMAT && msg_has(ctx, "version 2", NULL), "bad version");
     it__data_put_u32(bad + 4, 1);
     it__data_put_u32(bad + 8, 0x80000000u);
-    write_all(path, bad, n);
+    it_test_write_file(path, bad, n);
     CHECK(it_token_file_read(ctx, path, &back, &i) == IT_ERR_FORMAT && msg_has(ctx, "negative", NULL), "negative count");
     it__data_put_u32(bad + 8, 0x7FFFFFFFu);
-    write_all(path, bad, n);
+    it_test_write_file(path, bad, n);
     CHECK(it_token_file_read(ctx, path, &back, &i) == IT_ERR_FORMAT && msg_has(ctx, "truncated", "2147483647"),
           "huge count, small file");
     /* a uint32 file with a token beyond int32 */
@@ -132,7 +112,7 @@ static void test_bin_errors(it_context *ctx) {
     it__data_put_u32(bad + 4, IT_TOKEN_FILE_VERSION_U32);
     it__data_put_u32(bad + 8, 1);
     it__data_put_u32(bad + 1024, 0x90000000u);
-    write_all(path, bad, 1028);
+    it_test_write_file(path, bad, 1028);
     CHECK(it_token_file_read(ctx, path, &back, &i) == IT_ERR_FORMAT && msg_has(ctx, "beyond int32", NULL),
           "uint32 token beyond int32");
     CHECK(it_token_file_read(ctx, "/nonexistent/t.bin", &back, &i) == IT_ERR_IO && msg_has(ctx, "/nonexistent/t.bin", NULL),
@@ -160,14 +140,14 @@ static void test_dataset_files(it_context *ctx) {
     CHECK(it_dataset_from_text(ctx, "/nonexistent/data.txt", byte, 256, 8, &ds) == IT_ERR_IO, "missing text");
     CHECK(it_dataset_load(ctx, "/tmp", byte, 256, 8, &ds) == IT_ERR_IO && msg_has(ctx, "'/tmp'", NULL), "a directory");
     CHECK(it_dataset_from_bin(ctx, "/tmp", 256, 8, &ds) == IT_ERR_IO, "a directory as .bin");
-    write_all(txt, text, 0);
+    it_test_write_file(txt, text, 0);
     CHECK(it_dataset_load(ctx, txt, byte, 256, 8, &ds) == IT_ERR_FORMAT && msg_has(ctx, txt, "empty"), "empty data file");
     CHECK(it_dataset_from_text(ctx, txt, byte, 256, 8, &ds) == IT_ERR_FORMAT && msg_has(ctx, txt, "empty"), "empty text");
     for (i = 0; i < sizeof text; i++) text[i] = (uint8_t)('a' + i % 26);
-    write_all(txt, text, 89); /* 10 (seq + 1) = 90 needed */
+    it_test_write_file(txt, text, 89); /* 10 (seq + 1) = 90 needed */
     CHECK(it_dataset_load(ctx, txt, byte, 256, 8, &ds) == IT_ERR_RANGE && msg_has(ctx, txt, "too short") &&
               msg_has(ctx, "at least 90 tokens", NULL), "too short by one");
-    write_all(txt, text, 90);
+    it_test_write_file(txt, text, 90);
     CHECK(it_dataset_load(ctx, txt, byte, 256, 8, &ds) == IT_OK, "exactly long enough: %s", it_context_last_error(ctx));
     tok = it_dataset_tokens(ds, IT_SPLIT_TRAIN, &n);
     CHECK(n == 81 && tok[0] == 'a', "train split %zu", n);
@@ -177,7 +157,7 @@ static void test_dataset_files(it_context *ctx) {
     CHECK(it_dataset_load(ctx, txt, NULL, 256, 8, &ds) == IT_ERR_INVALID_ARGUMENT && msg_has(ctx, "needs a tokenizer", NULL),
           "text without tokenizer");
     text[30] = 0xC8; /* byte 200 with a model vocab of 128 */
-    write_all(txt, text, 200);
+    it_test_write_file(txt, text, 200);
     CHECK(it_dataset_from_text(ctx, txt, byte, 128, 8, &ds) == IT_ERR_RANGE && msg_has(ctx, txt, "token 30 is 200") &&
               msg_has(ctx, "[0, 128)", NULL), "text id >= model vocab");
     CHECK(it_dataset_from_ids(ctx, NULL, 0, 256, 8, "empty buffer", &ds) == IT_ERR_FORMAT && msg_has(ctx, "empty buffer", "empty"),

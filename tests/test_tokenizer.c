@@ -31,26 +31,6 @@ static double now_seconds(void) {
     return (double)clock() / (double)CLOCKS_PER_SEC; /* CPU time: C99 has no wall clock */
 }
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long size;
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (uint8_t *)malloc((size_t)size + 1);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) size = 0;
-    fclose(f);
-    *n = (size_t)size;
-    return buf;
-}
-static void write_all(const char *path, const uint8_t *buf, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (n) fwrite(buf, 1, n, f);
-    fclose(f);
-}
 
 /* A fallback corpus when tinyshakespeare is absent. */
 static uint8_t *builtin_corpus(size_t *n) {
@@ -219,7 +199,7 @@ static it_tokenizer *g_shakespeare_tok;
 
 static void test_shakespeare(it_context *ctx) {
     size_t n, n_ids, i, k, k2;
-    uint8_t *text = read_all(SHAKESPEARE, &n);
+    uint8_t *text = it_test_read_file(SHAKESPEARE, &n);
     it_tokenizer *tok = NULL, *tok2 = NULL;
     double t0, t1, t2, t3;
     int32_t *ids, *ref;
@@ -340,7 +320,7 @@ static void craft(const char *path, uint32_t magic, uint32_t version, uint32_t v
     it__data_put_u32(buf + 16, 1);
     for (i = 0; i < 2 * (size_t)n_pairs_written; i++) it__data_put_u32(buf + 24 + 4 * i, merges[i]);
     it__data_put_u32(buf + size - 4, it__data_crc32(buf, size - 4));
-    write_all(path, buf, size);
+    it_test_write_file(path, buf, size);
     free(buf);
 }
 
@@ -366,31 +346,31 @@ static void test_hostile_files(it_context *ctx) {
     snprintf(path, sizeof path, "%s/it_test_tok_bad.ittk", tmpdir);
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)text, sizeof text - 1, 300, &tok) == IT_OK, "train small");
     CHECK(it_tokenizer_save(ctx, tok, good) == IT_OK, "save small");
-    buf = read_all(good, &n);
+    buf = it_test_read_file(good, &n);
     CHECK(buf && n == 28 + 8 * (size_t)(it_tokenizer_vocab_size(tok) - 256) && n > 200, "file size %zu", n);
     it_tokenizer_free(tok);
     bad = (uint8_t *)malloc(n);
     for (i = 0; i < n; i++) { /* every truncation */
-        write_all(path, buf, i);
+        it_test_write_file(path, buf, i);
         ok_trunc &= load_fails(ctx, path, IT_ERR_FORMAT, "truncated");
     }
     CHECK(ok_trunc, "every truncation is rejected as truncated");
     for (i = 0; i < n; i++) { /* every byte flipped, then one bit of every byte */
         memcpy(bad, buf, n);
         bad[i] ^= 0xFF;
-        write_all(path, bad, n);
+        it_test_write_file(path, bad, n);
         ok_flip &= load_fails(ctx, path, IT_ERR_FORMAT, NULL);
         for (bit = 0; bit < 8; bit += 3) {
             memcpy(bad, buf, n);
             bad[i] ^= (uint8_t)(1u << bit);
-            write_all(path, bad, n);
+            it_test_write_file(path, bad, n);
             ok_bit &= load_fails(ctx, path, IT_ERR_FORMAT, NULL);
         }
     }
     CHECK(ok_flip, "every flipped byte is rejected");
     CHECK(ok_bit, "flipped bits are rejected");
     memcpy(bad, buf, n); /* trailing garbage */
-    write_all(path, bad, n);
+    it_test_write_file(path, bad, n);
     {
         FILE *f = fopen(path, "ab");
         fputc(0, f);
@@ -400,7 +380,7 @@ static void test_hostile_files(it_context *ctx) {
     free(bad);
     free(buf);
     /* crafted, valid checksum */
-    write_all(path, (const uint8_t *)"", 0);
+    it_test_write_file(path, (const uint8_t *)"", 0);
     CHECK(load_fails(ctx, path, IT_ERR_FORMAT, "truncated"), "empty file");
     CHECK(load_fails(ctx, "/nonexistent/tok.ittk", IT_ERR_IO, "No such file"), "missing file");
     CHECK(load_fails(ctx, "/tmp", IT_ERR_IO, NULL), "a directory");
