@@ -1268,22 +1268,25 @@ IT_API void it_cpu_layernorm_backward(float *dx, float *dw, float *db, const flo
    meet the same tolerance. */
 static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int D, float theta, int pos_offset,
                             float direction, int accumulate, int t0, int t1) {
-    int b, t, h, i, half = D / 2;
+    enum { BLOCK = 64 }; /* the angles of one position, a block of pairs at a time */
+    float cs[BLOCK], sn[BLOCK];
+    int b, t, h, i, i0, len, half = D / 2;
     for (t = t0; t < t1; t++)
-        for (i = 0; i < half; i++) {
-            double angle = (double)(pos_offset + t) * pow((double)theta, -2.0 * i / (double)D);
-            float cs = (float)cos(angle), sn = (float)sin(angle) * direction;
+        for (i0 = 0; i0 < half; i0 += BLOCK) {
+            len = half - i0 < BLOCK ? half - i0 : BLOCK;
+            for (i = 0; i < len; i++) {
+                double angle = (double)(pos_offset + t) * pow((double)theta, -2.0 * (i0 + i) / (double)D);
+                cs[i] = (float)cos(angle), sn[i] = (float)sin(angle) * direction;
+            }
             for (b = 0; b < B; b++)
-                for (h = 0; h < H; h++) {
-                    size_t base = (((size_t)b * T + t) * H + h) * D;
-                    float x0 = x[base + i], x1 = x[base + i + half];
-                    float y0 = x0 * cs - x1 * sn, y1 = x0 * sn + x1 * cs;
-                    if (accumulate) {
-                        out[base + i] += y0;
-                        out[base + i + half] += y1;
-                    } else {
-                        out[base + i] = y0;
-                        out[base + i + half] = y1;
+                for (h = 0; h < H; h++) { /* pairs (i, i + half) of one head's row; out may equal x */
+                    size_t base = (((size_t)b * T + t) * H + h) * D + (size_t)i0;
+                    const float *x0 = x + base, *x1 = x0 + half;
+                    float *y0 = out + base, *y1 = y0 + half;
+                    for (i = 0; i < len; i++) {
+                        float a = x0[i], c = x1[i], r0 = a * cs[i] - c * sn[i], r1 = a * sn[i] + c * cs[i];
+                        y0[i] = accumulate ? y0[i] + r0 : r0;
+                        y1[i] = accumulate ? y1[i] + r1 : r1;
                     }
                 }
         }
@@ -2099,7 +2102,8 @@ static void it__sgemm_part(int part, int n_parts, float *c, const float *a, cons
 
 /* >>fast_kernels ---------------------------------------------------------------------------------
    What the CPU backend runs instead of the reference loops where it matters: a vector exp for the
-   softmax-shaped reductions (the fused loss takes N x V of them per pass) and flash attention.
+   softmax-shaped reductions (the fused loss takes N x V of them per pass) and SwiGLU, and flash
+   attention.
    The reference kernels above stay the specification; the tests hold these to them. */
 
 /* y[i] = mul * exp(xs * x[i] - shift), returns the sum of exp(xs * x[i] - shift). y may equal x.
@@ -2234,6 +2238,36 @@ static float it__vmax(const float *x, int n) {
     }
 #endif
     return it__vmax_scalar(x, n);
+}
+
+/* SwiGLU through the vector exp: sigmoid(g) = 1 / (1 + exp(-g)), one exp per element in the forward
+   and in the backward (the reference loops call expf once and twice). A block at a time on the stack. */
+#define IT__EW_BLOCK 256
+static void it__swiglu_forward_fast(float *out, const float *gate, const float *up, size_t n) {
+    float e[IT__EW_BLOCK];
+    size_t i0;
+    int i, len;
+    for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
+        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
+        it__vexp(e, gate + i0, len, -1.0f, 0.0f, 1.0f);
+        for (i = 0; i < len; i++) out[i0 + i] = gate[i0 + i] / (1.0f + e[i]) * up[i0 + i];
+    }
+}
+static void it__swiglu_backward_fast(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                                     size_t n) {
+    float s[IT__EW_BLOCK];
+    size_t i0;
+    int i, len;
+    for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
+        const float *g = gate + i0, *u = up + i0, *d = dout + i0;
+        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
+        it__vexp(s, g, len, -1.0f, 0.0f, 1.0f);
+        for (i = 0; i < len; i++) s[i] = 1.0f / (1.0f + s[i]); /* sigmoid(g) */
+        if (dgate) /* d silu(g) / dg = s (1 + g (1 - s)) */
+            for (i = 0; i < len; i++) dgate[i0 + i] += d[i] * u[i] * s[i] * (1.0f + g[i] * (1.0f - s[i]));
+        if (dup)
+            for (i = 0; i < len; i++) dup[i0 + i] += d[i] * g[i] * s[i];
+    }
 }
 
 /* Lion over a flat range, 16 lanes at a time (the update is elementwise; same arithmetic as
@@ -2372,7 +2406,28 @@ static void it__flash_backward_group(float *dq, float *dk, float *dv, const floa
 
 /* >>threads -------------------------------------------------------------------------------------
    A fixed pool: the caller is worker 0, n_threads - 1 pthreads wait on a condition variable. A job
-   is a function called once per part; the caller returns when every part is done. */
+   is a function called once per part; the caller returns when every part is done.
+   Waking a sleeping thread costs a system call and tens of microseconds on a VM, which is more than
+   a decode token's whole projection. So after a job each side polls for a short while (IT__POOL_SPIN
+   polls, ~20-50 us) before sleeping: the back-to-back jobs of a step or of a decoded token are handed
+   off without the kernel, and an idle pool still goes to sleep at once. The counters are written
+   under the mutex and only polled outside it (GCC/clang atomics; other compilers just sleep). */
+#if defined(__GNUC__) || defined(__clang__)
+#define IT__POOL_SPIN 20000
+#define IT__POLL(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define IT__PUBLISH(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#else
+#define IT__POOL_SPIN 0
+#define IT__POLL(x) (x)
+#define IT__PUBLISH(x, v) ((x) = (v))
+#endif
+#if defined(IT__SGEMM_X86)
+#define IT__CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define IT__CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define IT__CPU_RELAX() ((void)0)
+#endif
 typedef void (*it__part_fn)(void *arg, int part, int n_parts);
 typedef struct it__pool {
     int n_threads;
@@ -2393,7 +2448,9 @@ static void *it__worker_main(void *p) {
     for (;;) {
         it__part_fn fn;
         void *arg;
-        int n_parts;
+        int n_parts, spin;
+        for (spin = 0; spin < IT__POOL_SPIN && IT__POLL(pool->generation) == seen && !IT__POLL(pool->quit); spin++)
+            IT__CPU_RELAX();
         pthread_mutex_lock(&pool->mutex);
         while (pool->generation == seen && !pool->quit) pthread_cond_wait(&pool->work_ready, &pool->mutex);
         if (pool->quit) {
@@ -2407,7 +2464,8 @@ static void *it__worker_main(void *p) {
         pthread_mutex_unlock(&pool->mutex);
         if (index < n_parts) fn(arg, index, n_parts);
         pthread_mutex_lock(&pool->mutex);
-        if (--pool->pending == 0) pthread_cond_signal(&pool->work_done);
+        IT__PUBLISH(pool->pending, pool->pending - 1);
+        if (pool->pending == 0) pthread_cond_signal(&pool->work_done);
         pthread_mutex_unlock(&pool->mutex);
     }
 }
@@ -2433,7 +2491,7 @@ static int it__pool_start(it__pool *pool, int n_threads, pthread_t *threads, it_
 static void it__pool_stop(it__pool *pool) {
     int i;
     pthread_mutex_lock(&pool->mutex);
-    pool->quit = 1;
+    IT__PUBLISH(pool->quit, 1);
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
     for (i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i], NULL);
@@ -2442,7 +2500,7 @@ static void it__pool_stop(it__pool *pool) {
     pthread_cond_destroy(&pool->work_done);
 }
 static void it__pool_run(it__pool *pool, it__part_fn fn, void *arg, int n_parts) {
-    int p;
+    int spin;
     if (n_parts > pool->n_threads) n_parts = pool->n_threads;
     if (n_parts <= 1) {
         fn(arg, 0, 1);
@@ -2453,14 +2511,14 @@ static void it__pool_run(it__pool *pool, it__part_fn fn, void *arg, int n_parts)
     pool->arg = arg;
     pool->n_parts = n_parts;
     pool->pending = pool->n_threads - 1;
-    pool->generation++;
+    IT__PUBLISH(pool->generation, pool->generation + 1);
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
     fn(arg, 0, n_parts);
+    for (spin = 0; spin < IT__POOL_SPIN && IT__POLL(pool->pending) > 0; spin++) IT__CPU_RELAX();
     pthread_mutex_lock(&pool->mutex);
     while (pool->pending > 0) pthread_cond_wait(&pool->work_done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
-    (void)p;
 }
 /* The share [*begin, *end) of n items that part `part` of n_parts owns. */
 static void it__split(size_t n, int part, int n_parts, size_t *begin, size_t *end) {
@@ -3661,7 +3719,9 @@ static void it__gemm_part(void *arg, int part, int n_parts) {
 static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                      int trans_b, int accumulate) {
     it__gemm_job job;
-    int parts = (double)M * N * K < 1048576.0 ? 1 : ctx->n_threads; /* below ~1 MFLOP a hand-off costs more */
+    /* below ~1 MFLOP a hand-off costs more than it saves, except for a few rows against a weight
+       matrix of 256 KB or more (decoding), which is bound by reading the matrix, not by the FLOPs */
+    int parts = (double)M * N * K >= 1048576.0 || (M < IT__SGEMM_SMALL_M && (size_t)N * K >= 65536) ? ctx->n_threads : 1;
     job.c = c;
     job.a = a;
     job.b = b;
@@ -3781,7 +3841,7 @@ static void it__elementwise_fwd(const it_node *n, size_t i0, size_t i1) {
     case IT_OP_SCALE: it_cpu_scale_forward(out, x, n->fparam[0], len); break;
     case IT_OP_SILU: it_cpu_silu_forward(out, x, len); break;
     case IT_OP_GELU: it_cpu_gelu_forward(out, x, len); break;
-    case IT_OP_SWIGLU: it_cpu_swiglu_forward(out, x, IT__IN(n, 1) + i0, len); break;
+    case IT_OP_SWIGLU: it__swiglu_forward_fast(out, x, IT__IN(n, 1) + i0, len); break;
     default: IT_ASSERT(0);
     }
 }
@@ -3794,7 +3854,7 @@ static void it__elementwise_bwd(const it_node *n, size_t i0, size_t i1) {
     case IT_OP_SILU: if (dx) it_cpu_silu_backward(dx, dout, x, len); break;
     case IT_OP_GELU: if (dx) it_cpu_gelu_backward(dx, dout, x, len); break;
     case IT_OP_SWIGLU:
-        it_cpu_swiglu_backward(dx, IT__DIN(n, 1) ? IT__DIN(n, 1) + i0 : NULL, dout, x, IT__IN(n, 1) + i0, len);
+        it__swiglu_backward_fast(dx, IT__DIN(n, 1) ? IT__DIN(n, 1) + i0 : NULL, dout, x, IT__IN(n, 1) + i0, len);
         break;
     default: IT_ASSERT(0);
     }
@@ -4629,7 +4689,7 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
         if (llama) {
             it__decoder_linear(d, d->f1, d->h, p[IT_LP_GATE], NULL, n);
             it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], NULL, n);
-            it_cpu_swiglu_forward(d->f1, d->f1, d->f2, (size_t)n * F);
+            it__swiglu_forward_fast(d->f1, d->f1, d->f2, (size_t)n * F);
         } else {
             it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], p[IT_LP_UP_B], n);
             it_cpu_gelu_forward(d->f1, d->f2, (size_t)n * F);

@@ -1,5 +1,5 @@
 /* test_fast.c - the CPU backend's fast kernels against the reference ones (correctness only, no
-   timings): the vector exp, flash attention forward and backward against it_cpu_attention_* on odd
+   timings): the vector exp and SwiGLU, flash attention forward and backward against it_cpu_attention_* on odd
    shapes with GQA and every vector level this CPU runs, the fused linear + cross-entropy node
    against matmul + cross_entropy, and KV-cache generation against full recomputation. */
 #define IRONTENSOR_IMPLEMENTATION
@@ -312,9 +312,42 @@ static void test_recompute(it_arch arch) {
     it_context_destroy(ctx);
 }
 
+/* the vector SwiGLU against double precision: forward, and the backward accumulating into dgate
+   and dup (also with dup absent), odd lengths and gates far past exp's range */
+static void test_swiglu(void) {
+    enum { N = 1000 };
+    static float g[N], u[N], d[N], out[N], dg[N], du[N];
+    static const int lens[] = {1, 7, 255, 256, 257, N};
+    int level, li, i;
+    fill(g, N, 12.0f), fill(u, N, 2.0f), fill(d, N, 1.0f);
+    g[0] = -100.0f, g[2] = 100.0f, g[5] = 0.0f, g[300] = -90.0f, g[301] = 89.0f;
+    for (level = 1; level <= 3; level++)
+        for (li = 0; li < (int)(sizeof lens / sizeof lens[0]); li++) {
+            int n = lens[li], with_dup = li % 2 == 0;
+            double bad_f = 0.0, bad_g = 0.0, bad_u = 0.0;
+            it__sgemm_force_isa = level;
+            for (i = 0; i < n; i++) dg[i] = 0.5f, du[i] = -0.25f;
+            it__swiglu_forward_fast(out, g, u, (size_t)n);
+            it__swiglu_backward_fast(dg, with_dup ? du : NULL, d, g, u, (size_t)n);
+            for (i = 0; i < n; i++) {
+                double s = 1.0 / (1.0 + exp(-(double)g[i])), silu = g[i] * s;
+                double want_g = 0.5 + (double)d[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
+                double want_u = with_dup ? -0.25 + (double)d[i] * silu : -0.25;
+                bad_f = fmax(bad_f, fabs(out[i] - silu * u[i]) / (1e-6 + 1e-5 * fabs(silu * u[i])));
+                bad_g = fmax(bad_g, fabs(dg[i] - want_g) / (1e-6 + 1e-5 * fabs(want_g)));
+                bad_u = fmax(bad_u, fabs(du[i] - want_u) / (1e-6 + 1e-5 * fabs(want_u)));
+            }
+            CHECK(bad_f <= 1.0 && bad_g <= 1.0 && bad_u <= 1.0,
+                  "swiglu level %d n %d: worst error / tolerance: out %.3g, dgate %.3g, dup %.3g", level, n, bad_f, bad_g,
+                  bad_u);
+        }
+    it__sgemm_force_isa = 0;
+}
+
 int main(void) {
     test_vexp();
     test_lion();
+    test_swiglu();
     test_flash();
     test_fused_loss(1);
     test_fused_loss(2);
