@@ -1283,11 +1283,17 @@ static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int
                     size_t base = (((size_t)b * T + t) * H + h) * D + (size_t)i0;
                     const float *x0 = x + base, *x1 = x0 + half;
                     float *y0 = out + base, *y1 = y0 + half;
-                    for (i = 0; i < len; i++) {
-                        float a = x0[i], c = x1[i], r0 = a * cs[i] - c * sn[i], r1 = a * sn[i] + c * cs[i];
-                        y0[i] = accumulate ? y0[i] + r0 : r0;
-                        y1[i] = accumulate ? y1[i] + r1 : r1;
-                    }
+                    if (accumulate) /* the backward: dx += rotated dout */
+                        for (i = 0; i < len; i++) {
+                            y0[i] += x0[i] * cs[i] - x1[i] * sn[i];
+                            y1[i] += x0[i] * sn[i] + x1[i] * cs[i];
+                        }
+                    else
+                        for (i = 0; i < len; i++) {
+                            float a = x0[i], c = x1[i];
+                            y0[i] = a * cs[i] - c * sn[i];
+                            y1[i] = a * sn[i] + c * cs[i];
+                        }
                 }
         }
 }
