@@ -1,5 +1,5 @@
-/* gemm_bench.c - GFLOP/s of IronTensor's SGEMM (it__sgemm_part, the kernel behind it_cpu_matmul
-   and the CPU backend) on the `tiny` Llama's matmul shapes (dim 256, ffn 512, vocab 32000 in 1024-row
+/* gemm_bench.c - GFLOP/s of IronTensor's SGEMM (it__gemm: the blocked kernels behind it_cpu_matmul
+   and the CPU backend, threaded by the library's pool) on the `tiny` Llama's matmul shapes (dim 256, ffn 512, vocab 32000 in 1024-row
    chunks, batch 16 x seq 256 = 4096 rows), 1 and 2 threads, with OpenBLAS's cblas_sgemm beside it
    when built with -DIT_BENCH_OPENBLAS (a comparison only, never a dependency; `make bench` adds it
    when libopenblas-dev is installed).
@@ -24,37 +24,20 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* A tiny persistent pool: worker p calls it__sgemm_part(p, n, ...) for every posted job. */
+/* Ours is the library's own threaded matmul (it__gemm: its thread pool, its rule for when a
+   product is worth splitting), run through a context with the wanted number of threads. */
 typedef struct shape {
     const char *name;
     int M, N, K, ta, tb;
 } shape;
 static struct {
-    pthread_barrier_t start, done;
-    int n_threads, quit;
+    it_context *ctx[65]; /* by thread count */
     float *c;
     const float *a, *b;
     shape s;
 } pool;
-static void *worker(void *arg) {
-    int p = (int)(intptr_t)arg;
-    for (;;) {
-        pthread_barrier_wait(&pool.start);
-        if (pool.quit) return NULL;
-        it__sgemm_part(p, pool.n_threads, pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb,
-                       0);
-        pthread_barrier_wait(&pool.done);
-    }
-}
 static void ours(int n_threads) {
-    if (n_threads == 1) {
-        it__sgemm_part(0, 1, pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb, 0);
-        return;
-    }
-    pool.n_threads = n_threads;
-    pthread_barrier_wait(&pool.start);
-    it__sgemm_part(0, n_threads, pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb, 0);
-    pthread_barrier_wait(&pool.done);
+    it__gemm(pool.ctx[n_threads], pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb, 0);
 }
 #ifdef IT_BENCH_OPENBLAS
 static void theirs(int n_threads) {
@@ -105,7 +88,6 @@ int main(int argc, char **argv) {
     const char *only = NULL;
     size_t cap = (size_t)32000 * 256;
     float *a, *b, *c;
-    pthread_t th[64];
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) max_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--secs") && i + 1 < argc) secs = atof(argv[++i]);
@@ -115,10 +97,18 @@ int main(int argc, char **argv) {
     if (getenv("IT_SGEMM_ISA")) it__sgemm_force_isa = atoi(getenv("IT_SGEMM_ISA")); /* 1 generic, 2 avx2, 3 avx512 */
     if (max_threads < 1) max_threads = 1;
     if (max_threads > 64) max_threads = 64;
-    a = (float *)malloc(cap * sizeof(float)), b = (float *)malloc(cap * sizeof(float));
-    c = (float *)malloc(cap * sizeof(float));
+    /* 64-byte aligned, like the library's parameter and arena blocks */
+    if (posix_memalign((void **)&a, 64, cap * sizeof(float)) || posix_memalign((void **)&b, 64, cap * sizeof(float)) ||
+        posix_memalign((void **)&c, 64, cap * sizeof(float)))
+        return 1;
     for (i = 0; i < (int)cap; i++) a[i] = (float)((i * 37) % 101) * 0.01f - 0.5f, b[i] = (float)((i * 53) % 97) * 0.01f - 0.5f;
     pool.a = a, pool.b = b, pool.c = c;
+    for (t = 1; t <= max_threads; t *= 2) {
+        it_context_desc cd;
+        memset(&cd, 0, sizeof cd);
+        cd.n_threads = t;
+        if (it_context_create(&cd, &pool.ctx[t]) != IT_OK) return 1;
+    }
     printf("kernel: %s\n", it__sgemm_pick_isa().name);
     printf("%-42s", "shape (M x N x K), GFLOP/s");
     for (t = 1; t <= max_threads; t *= 2) {
@@ -135,22 +125,7 @@ int main(int argc, char **argv) {
         printf("%-42s", shapes[i].name);
         fflush(stdout);
         for (t = 1; t <= max_threads; t *= 2) {
-            double g_ours;
-            int p;
-            if (t > 1) {
-                pool.quit = 0, pool.n_threads = t;
-                pthread_barrier_init(&pool.start, NULL, (unsigned)t);
-                pthread_barrier_init(&pool.done, NULL, (unsigned)t);
-                for (p = 1; p < t; p++) pthread_create(&th[p], NULL, worker, (void *)(intptr_t)p);
-            }
-            g_ours = gflops(ours, t, secs);
-            if (t > 1) {
-                pool.quit = 1;
-                pthread_barrier_wait(&pool.start);
-                for (p = 1; p < t; p++) pthread_join(th[p], NULL);
-                pthread_barrier_destroy(&pool.start);
-                pthread_barrier_destroy(&pool.done);
-            }
+            double g_ours = gflops(ours, t, secs);
 #ifdef IT_BENCH_OPENBLAS
             {
                 double g_blas;
@@ -172,6 +147,7 @@ int main(int argc, char **argv) {
     }
     if (ratio_n) printf("gemm min_ratio=%.2f mean_ratio=%.2f\n", ratio_min, ratio_sum / ratio_n);
     else printf("gemm: OpenBLAS not built in (install libopenblas-dev for the side-by-side)\n");
+    for (t = 1; t <= max_threads; t *= 2) it_context_destroy(pool.ctx[t]);
     free(a), free(b), free(c);
     return 0;
 }

@@ -372,6 +372,27 @@ static void test_reductions(void) {
           it_cpu_sum_squares(x, 7));
     CHECK(it_cpu_argmax(x, 7) == 2, "argmax: first of the tied maxima, got %d", it_cpu_argmax(x, 7));
     CHECK(it_cpu_argmax(y, 1) == 0, "argmax of one element");
+    { /* the blocked scan against the plain one: ties across blocks and lanes, NaNs, -inf, a NaN first */
+        static const int lens[] = {2, 15, 16, 17, 31, 33, 100, 1000};
+        static float z[1000];
+        int li, trial, i;
+        for (li = 0; li < (int)(sizeof lens / sizeof lens[0]); li++)
+            for (trial = 0; trial < 6; trial++) {
+                int n = lens[li], want = 0, got;
+                for (i = 0; i < n; i++) z[i] = (float)(int)(t_rand() * 8.0f); /* few distinct values: many ties */
+                if (trial == 1) z[n / 2] = 100.0f, z[n - 1] = 100.0f;
+                if (trial == 2)
+                    for (i = 0; i < n; i += 3) z[i] = NAN;
+                if (trial == 3) z[0] = NAN;
+                if (trial == 4)
+                    for (i = 0; i < n; i++) z[i] = -INFINITY;
+                if (trial == 5) z[n - 1] = 1e30f;
+                for (i = 1; i < n; i++)
+                    if (z[i] > z[want]) want = i;
+                got = it_cpu_argmax(z, n);
+                CHECK(got == want, "argmax n %d trial %d: %d, the plain scan says %d", n, trial, got, want);
+            }
+    }
     group_end("sum_squares, argmax");
 }
 

@@ -61,11 +61,15 @@ static int check(const char *what, const float *c, const double *ref, const doub
 
 static void test_shape(int M, int N, int K, int threaded) {
     size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N, i;
-    float *a = (float *)malloc(na * sizeof(float) + 4), *b = (float *)malloc(nb * sizeof(float) + 4);
+    float *a = NULL, *b = NULL; /* 64-byte aligned like the library's blocks (the AVX-512 few-rows path needs it) */
     float *c0 = (float *)malloc(nc * sizeof(float)), *c = (float *)malloc((nc + GUARD) * sizeof(float));
     double *ref = (double *)malloc(nc * sizeof(double)), *bound = (double *)malloc(nc * sizeof(double));
     static const int parts_list[] = {1, 2, 3, 4, 7};
     int ta, tb, acc, isa, pi, p;
+    if (posix_memalign((void **)&a, 64, na * sizeof(float) + 4) || posix_memalign((void **)&b, 64, nb * sizeof(float) + 4)) {
+        printf("FAIL: out of memory\n");
+        exit(1);
+    }
     for (i = 0; i < na; i++) a[i] = frand();
     for (i = 0; i < nb; i++) b[i] = frand();
     for (i = 0; i < nc; i++) c0[i] = frand();
@@ -130,6 +134,12 @@ int main(void) {
     test_shape(9, 1601, 17, 0);
     test_shape(3, 1541, 260, 0);
     test_shape(130, 70, 0, 0); /* K = 0: c = acc ? c : 0 */
+    /* decode-shaped: a few rows, K a multiple of 16 on aligned rows (the AVX-512 dot path: unrolled
+       pairs, then a masked tail) */
+    test_shape(1, 37, 256, 0);
+    test_shape(2, 5, 48, 0);
+    test_shape(3, 70, 16, 0);
+    test_shape(1, 257, 272, 0);
     /* concurrent parts on real threads (thread-local packing buffers) */
     test_shape(257, 127, 300, 1);
     test_shape(65, 1601, 33, 1);
