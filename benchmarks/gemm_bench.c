@@ -48,8 +48,33 @@ static void theirs(int n_threads) {
 }
 #endif
 
+static int reps = 5; /* timed batches per measurement, the best kept */
+
+/* Memory read bandwidth over the decode's bytes (the tiny model's 43 MB of f32 weights): a decoded
+   token reads every weight once, so this bounds decode speed, and it varies with the host's load. */
+typedef struct read_job { const float *x; size_t n; float sums[64]; } read_job;
+static void read_part(void *arg, int part, int n_parts) {
+    read_job *j = (read_job *)arg;
+    size_t i0, i1;
+    it__split(j->n, part, n_parts, &i0, &i1);
+    j->sums[part] = it__vmax(j->x + i0, (int)(i1 - i0)); /* the library's vector max: a pure read */
+}
+static double read_gbs(it_context *ctx, const float *x, size_t n, double secs) {
+    read_job job;
+    double best = 0;
+    int rep;
+    job.x = x, job.n = n;
+    for (rep = 0; rep < reps; rep++) {
+        int iters = 0;
+        double t0 = now(), t;
+        do it__pool_run(&ctx->pool, read_part, &job, ctx->n_threads), iters++;
+        while ((t = now() - t0) < secs);
+        if (n * 4.0 * iters / t > best) best = n * 4.0 * iters / t;
+    }
+    return best * 1e-9;
+}
+
 /* best of several timed batches, each at least `secs` long */
-static int reps = 5;
 static double gflops(void (*fn)(int), int n_threads, double secs) {
     double flops = 2.0 * pool.s.M * pool.s.N * pool.s.K, best = 0;
     int rep;
@@ -144,6 +169,16 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
         printf("\n");
+    }
+    if (!only) {
+        size_t n = cap + (size_t)2621440; /* 32000 x 256 head + 4 layers' 655,360 weights */
+        float *w;
+        if (posix_memalign((void **)&w, 64, n * sizeof(float))) return 1;
+        for (i = 0; i < (int)n; i++) w[i] = 1.0f;
+        printf("%-42s", "memory read, 43 MB (decode's weights) GB/s");
+        for (t = 1; t <= max_threads; t *= 2) printf(" | %8.1f", read_gbs(pool.ctx[t], w, n, secs));
+        printf("\n");
+        free(w);
     }
     if (ratio_n) printf("gemm min_ratio=%.2f mean_ratio=%.2f\n", ratio_min, ratio_sum / ratio_n);
     else printf("gemm: OpenBLAS not built in (install libopenblas-dev for the side-by-side)\n");
