@@ -2484,10 +2484,11 @@ static void it__flash_backward_group(float *dq, float *dk, float *dv, const floa
    A fixed pool: the caller is worker 0, n_threads - 1 pthreads wait on a condition variable. A job
    is a function called once per part; the caller returns when every part is done.
    Waking a sleeping thread costs a system call and tens of microseconds on a VM, which is more than
-   a decode token's whole projection. So after a job each side polls for a short while (IT__POOL_SPIN
-   polls, ~20-50 us) before sleeping: the back-to-back jobs of a step or of a decoded token are handed
-   off without the kernel, and an idle pool still goes to sleep at once. The counters are written
-   under the mutex and only polled outside it (GCC/clang atomics; other compilers just sleep). */
+   a decode token's whole projection. So after a job each side polls for a while (IT__POOL_SPIN
+   polls with a pause, ~0.4 ms on this project's AMD EPYC VM; OpenMP runtimes spin far longer)
+   before sleeping: the back-to-back jobs of a step or of a decoded token are handed off without the
+   kernel, and an idle pool is asleep within a millisecond. The counters are written under the mutex
+   and only polled outside it (GCC/clang atomics; other compilers just sleep). */
 #if defined(__GNUC__) || defined(__clang__)
 #define IT__POOL_SPIN 20000
 #define IT__POLL(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
