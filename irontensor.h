@@ -4670,27 +4670,25 @@ IT_API void it_decoder_reset(it_decoder *d) { d->pos = 0; }
 IT_API int it_decoder_pos(const it_decoder *d) { return d->pos; }
 IT_API int it_decoder_vocab(const it_decoder *d) { return d->model->config.vocab_size; }
 
-/* out [n, Hq, D] for queries at positions p0 .. p0 + n - 1 against cached k, v [p0 + n, Hkv, D]. */
+/* out [n, Hq, D] for queries at positions p0 .. p0 + n - 1 against cached k, v [p0 + n, Hkv, D].
+   Per query and head: the scores q K^T and the weighted sum of values through the SGEMM with the
+   cache's row stride (as flash attention does), the softmax through the vector max and exp. */
 static void it__decoder_attention(float *out, float *scores, const float *q, const float *k, const float *v, int n,
                                   int p0, int Hq, int Hkv, int D) {
-    int t, h, s, d, group = Hq / Hkv;
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    int t, h, d, group = Hq / Hkv;
+    ptrdiff_t ld = (ptrdiff_t)Hkv * D; /* between one cached position and the next */
     float scale = 1.0f / sqrtf((float)D);
     for (t = 0; t < n; t++)
         for (h = 0; h < Hq; h++) {
-            const float *qt = q + ((size_t)t * Hq + h) * D;
-            float *ot = out + ((size_t)t * Hq + h) * D, m = -FLT_MAX, sum = 0.0f;
-            int kvh = h / group, len = p0 + t + 1;
-            for (s = 0; s < len; s++) {
-                scores[s] = it__dot(qt, k + ((size_t)s * Hkv + kvh) * D, D) * scale;
-                m = scores[s] > m ? scores[s] : m;
-            }
-            for (s = 0; s < len; s++) sum += (scores[s] = expf(scores[s] - m));
-            for (d = 0; d < D; d++) ot[d] = 0.0f;
-            for (s = 0; s < len; s++) {
-                const float *vs = v + ((size_t)s * Hkv + kvh) * D;
-                float p = scores[s] / sum;
-                for (d = 0; d < D; d++) ot[d] += p * vs[d];
-            }
+            const float *qt = q + ((size_t)t * Hq + h) * D, *kh = k + (size_t)(h / group) * D, *vh = v + (size_t)(h / group) * D;
+            float *ot = out + ((size_t)t * Hq + h) * D, m, inv_sum;
+            int len = p0 + t + 1;
+            it__fa_gemm(&g, scores, len, qt, D, 1, kh, 1, ld, 1, len, D, 0); /* scores [1, len] = q K^T */
+            m = it__vmax(scores, len);
+            inv_sum = 1.0f / it__vexp(scores, scores, len, scale, m * scale, 1.0f); /* exp(scale (s - max)) */
+            it__fa_gemm(&g, ot, D, scores, len, 1, vh, ld, 1, 1, D, len, 0); /* out [1, D] = p V */
+            for (d = 0; d < D; d++) ot[d] *= inv_sum;
         }
 }
 /* y [n, out] = x [n, in] @ W (Llama's [out, in] weights: transposed; GPT-2's [in, out]: not) + b */
