@@ -1784,12 +1784,17 @@ static float it__sgemm_dot_generic(const float *x, const float *y, int K) {
     for (; k < K; k++) s += x[k] * y[k];
     return s;
 }
-static void it__sgemm_dots_generic(float *c, const float *x, const float *b, int K, int n, int accumulate) {
+/* c[j] (+)= x . b[j K ..] for j < n, one dot product at a time */
+static void it__sgemm_dots_each(float (*dot)(const float *, const float *, int), float *c, const float *x,
+                                const float *b, int K, int n, int accumulate) {
     int j;
     for (j = 0; j < n; j++) {
-        float s = it__sgemm_dot_generic(x, b + (size_t)j * K, K);
+        float s = dot(x, b + (size_t)j * K, K);
         c[j] = accumulate ? c[j] + s : s;
     }
+}
+static void it__sgemm_dots_generic(float *c, const float *x, const float *b, int K, int n, int accumulate) {
+    it__sgemm_dots_each(it__sgemm_dot_generic, c, x, b, K, n, accumulate);
 }
 
 #ifdef IT__SGEMM_X86
@@ -1897,13 +1902,8 @@ __attribute__((target("avx2,fma"))) static float it__sgemm_dot_avx2(const float 
     for (; k < K; k++) s += x[k] * y[k];
     return s;
 }
-__attribute__((target("avx2,fma"))) static void it__sgemm_dots_avx2(float *c, const float *x, const float *b, int K,
-                                                                     int n, int accumulate) {
-    int j;
-    for (j = 0; j < n; j++) {
-        float s = it__sgemm_dot_avx2(x, b + (size_t)j * K, K);
-        c[j] = accumulate ? c[j] + s : s;
-    }
+static void it__sgemm_dots_avx2(float *c, const float *x, const float *b, int K, int n, int accumulate) {
+    it__sgemm_dots_each(it__sgemm_dot_avx2, c, x, b, K, n, accumulate);
 }
 /* Rows of b in order (one sequential stream for the prefetcher), two independent sums per row to
    hide the FMA latency; the K tail is a masked load, so no scalar loop. A 64-byte load that straddles

@@ -50,44 +50,34 @@ static void theirs(int n_threads) {
 
 static int reps = 5; /* timed batches per measurement, the best kept */
 
-/* Memory read bandwidth over the decode's bytes (the tiny model's 43 MB of f32 weights): a decoded
-   token reads every weight once, so this bounds decode speed, and it varies with the host's load. */
-typedef struct read_job { const float *x; size_t n; float sums[64]; } read_job;
-static void read_part(void *arg, int part, int n_parts) {
-    read_job *j = (read_job *)arg;
-    size_t i0, i1;
-    it__split(j->n, part, n_parts, &i0, &i1);
-    j->sums[part] = it__vmax(j->x + i0, (int)(i1 - i0)); /* the library's vector max: a pure read */
-}
-static double read_gbs(it_context *ctx, const float *x, size_t n, double secs) {
-    read_job job;
+/* calls of fn(n_threads) per second: the best of several timed batches, each at least `secs` long */
+static double calls_per_second(void (*fn)(int), int n_threads, double secs) {
     double best = 0;
     int rep;
-    job.x = x, job.n = n;
-    for (rep = 0; rep < reps; rep++) {
-        int iters = 0;
-        double t0 = now(), t;
-        do it__pool_run(&ctx->pool, read_part, &job, ctx->n_threads), iters++;
-        while ((t = now() - t0) < secs);
-        if (n * 4.0 * iters / t > best) best = n * 4.0 * iters / t;
-    }
-    return best * 1e-9;
-}
-
-/* best of several timed batches, each at least `secs` long */
-static double gflops(void (*fn)(int), int n_threads, double secs) {
-    double flops = 2.0 * pool.s.M * pool.s.N * pool.s.K, best = 0;
-    int rep;
-    fn(n_threads);
+    fn(n_threads); /* warm caches and packing buffers */
     for (rep = 0; rep < reps; rep++) {
         int iters = 0;
         double t0 = now(), t;
         do fn(n_threads), iters++;
         while ((t = now() - t0) < secs);
-        if (flops * iters / t > best) best = flops * iters / t;
+        if (iters / t > best) best = iters / t;
     }
-    return best * 1e-9;
+    return best;
 }
+static double gflops(void (*fn)(int), int n_threads, double secs) {
+    return 2.0 * pool.s.M * pool.s.N * pool.s.K * calls_per_second(fn, n_threads, secs) * 1e-9;
+}
+
+/* Memory read bandwidth over the decode's bytes (the tiny model's 43 MB of f32 weights): a decoded
+   token reads every weight once, so this bounds decode speed, and it varies with the host's load. */
+static struct { const float *x; size_t n; float sums[64]; } read_job;
+static void read_part(void *arg, int part, int n_parts) {
+    size_t i0, i1;
+    (void)arg;
+    it__split(read_job.n, part, n_parts, &i0, &i1);
+    read_job.sums[part] = it__vmax(read_job.x + i0, (int)(i1 - i0)); /* the library's vector max: a pure read */
+}
+static void read_all(int n_threads) { it__pool_run(&pool.ctx[n_threads]->pool, read_part, NULL, n_threads); }
 
 int main(int argc, char **argv) {
     static const shape shapes[] = {
@@ -176,7 +166,8 @@ int main(int argc, char **argv) {
         if (posix_memalign((void **)&w, 64, n * sizeof(float))) return 1;
         for (i = 0; i < (int)n; i++) w[i] = 1.0f;
         printf("%-42s", "memory read, 43 MB (decode's weights) GB/s");
-        for (t = 1; t <= max_threads; t *= 2) printf(" | %8.1f", read_gbs(pool.ctx[t], w, n, secs));
+        read_job.x = w, read_job.n = n;
+        for (t = 1; t <= max_threads; t *= 2) printf(" | %8.1f", n * 4.0 * calls_per_second(read_all, t, secs) * 1e-9);
         printf("\n");
         free(w);
     }
