@@ -113,29 +113,6 @@ static __attribute__((unused)) it_trainer_state ck_ts(void) {
     ts.best_val_loss = 2.345678f;
     return ts;
 }
-static __attribute__((unused)) unsigned char *ck_read(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *b;
-    long sz;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = (unsigned char *)malloc((size_t)sz + 1);
-    if (fread(b, 1, (size_t)sz, f) != (size_t)sz) sz = 0;
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-static __attribute__((unused)) void ck_write(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(2);
-    }
-    if (n) fwrite(p, 1, n, f);
-    fclose(f);
-}
 static __attribute__((unused)) void ck_rmrf(const char *path) {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);

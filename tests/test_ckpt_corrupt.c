@@ -16,7 +16,7 @@ static void restore_all(void) {
     int i;
     for (i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", work, files[i]);
-        ck_write(p, orig[i], orig_n[i]);
+        it_test_write_file(p, orig[i], orig_n[i]);
     }
 }
 /* Loads work/ into dst and expects failure with a message that names `must_name`. */
@@ -34,7 +34,7 @@ static void expect_fail(const char *what, const char *must_name) {
 static void put(int file, const void *p, size_t n) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", work, files[file]);
-    ck_write(path, p, n);
+    it_test_write_file(path, p, n);
 }
 /* Rewrites a safetensors file from header text + data (header padded to 8). */
 static void put_st(int file, const char *header, const unsigned char *data, size_t data_n) {
@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
     mkdir(work, 0755);
     for (i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", good, files[i]);
-        orig[i] = ck_read(p, &orig_n[i]);
+        orig[i] = it_test_read_file(p, &orig_n[i]);
     }
     dst = ck_make(&c, 2, IT_OPTIMIZER_ADAMW, 1);
     memset(&cur_ts, 0x5A, sizeof cur_ts);

@@ -84,11 +84,11 @@ static void bf16_save(void) {
         size_t n;
         unsigned char *buf;
         snprintf(p, sizeof p, "%s/model.safetensors", dir);
-        buf = ck_read(p, &n);
+        buf = it_test_read_file(p, &n);
         CHECK(buf && strstr((const char *)buf + 8, "\"BF16\"") && !strstr((const char *)buf + 8, "\"F32\""), "bf16 header");
         snprintf(p, sizeof p, "%s/config.json", dir);
         free(buf);
-        buf = ck_read(p, &n);
+        buf = it_test_read_file(p, &n);
         buf[n] = 0;
         CHECK(strstr((const char *)buf, "\"torch_dtype\": \"bfloat16\"") != NULL, "bf16 torch_dtype");
         free(buf);
@@ -115,7 +115,7 @@ static void layout(void) {
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     memset(&f, 0, sizeof f);
     f.label = p;
-    f.buf = ck_read(p, &f.size);
+    f.buf = it_test_read_file(p, &f.size);
     for (i = 7; i >= 0; i--) N = N << 8 | f.buf[i];
     CHECK(N % 8 == 0 && f.buf[8 + N - 1] != 0, "header length %llu is a multiple of 8", (unsigned long long)N);
     CHECK(it__st_parse(ctx, &f) == IT_OK, "parse: %s", it_context_last_error(ctx));
