@@ -32,19 +32,35 @@ static double now_seconds(void) {
 }
 
 
-/* A fallback corpus when tinyshakespeare is absent. */
+/* A fallback corpus when tinyshakespeare is absent: 200 KB of made-up words (two or three of 40
+   syllables, drawn by a fixed xorshift) in speaker-headed lines with punctuation. BPE merges within
+   words, so the corpus needs thousands of distinct words to yield 2048 tokens (five real lines
+   repeated in a cycle ran out near 360). */
 static uint8_t *builtin_corpus(size_t *n) {
-    static const char *lines[] = {"First Citizen:\nBefore we proceed any further, hear me speak.\n\n",
-                                  "All:\nSpeak, speak.\n\n", "First Citizen:\nYou are all resolved rather to die than to famish?\n\n",
-                                  "All:\nResolved. resolved.\n\n", "First Citizen:\nFirst, you know Caius Marcius is chief enemy to the people.\n\n"};
-    size_t cap = 200000, k = 0, i = 0;
+    static const char *syllables[] = {"an", "ber", "cal", "do", "en", "fa", "gor", "hi", "is", "jo", "ka", "lo",
+                                      "mar", "ne", "or", "pa", "qui", "ro", "sen", "ti", "us", "ve", "wen", "xo",
+                                      "ya", "zu", "th", "ou", "st", "ing", "er", "al", "mo", "ni", "che", "lus",
+                                      "ia", "ed", "ort", "um"};
+    static const char *speakers[] = {"First Citizen", "Second Citizen", "All", "MENENIUS", "MARCIUS", "VOLUMNIA"};
+    static const char *marks[] = {" ", " ", " ", " ", " ", ", ", ". ", "? ", "; "};
+    size_t cap = 200000, k = 0, n_syl = sizeof syllables / sizeof syllables[0];
+    uint64_t state = 0x2545F4914F6CDD1Dull;
     uint8_t *buf = (uint8_t *)malloc(cap);
+    int in_line = 0;
     while (1) {
-        size_t len = strlen(lines[i % 5]);
+        char piece[64];
+        size_t len;
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        if (in_line == 0) snprintf(piece, sizeof piece, "%s:\n", speakers[state % 6]);
+        else if (in_line > 6 && state % 5 == 0) snprintf(piece, sizeof piece, ".\n\n"), in_line = -1;
+        else
+            snprintf(piece, sizeof piece, "%s%s%s%s", syllables[(state >> 8) % n_syl], syllables[(state >> 16) % n_syl],
+                     state % 3 ? "" : syllables[(state >> 24) % n_syl], marks[(state >> 32) % 9]);
+        in_line++;
+        len = strlen(piece);
         if (k + len > cap) break;
-        memcpy(buf + k, lines[i % 5], len);
+        memcpy(buf + k, piece, len);
         k += len;
-        i++;
     }
     *n = k;
     return buf;
@@ -212,7 +228,6 @@ static void test_shakespeare(it_context *ctx) {
     CHECK(it_tokenizer_train_bpe(ctx, text, n, 2048, &tok) == IT_OK, "train 2048: %s", it_context_last_error(ctx));
     t1 = now_seconds();
     CHECK(it_tokenizer_vocab_size(tok) == 2048, "vocab %d", it_tokenizer_vocab_size(tok));
-    CHECK(t1 - t0 < 10.0, "training took %.2f s", t1 - t0);
     CHECK(it_tokenizer_train_bpe(ctx, text, n, 2048, &tok2) == IT_OK, "train again");
     CHECK(same_tokenizer(tok, tok2), "training is deterministic");
     it_tokenizer_free(tok2);
