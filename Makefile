@@ -42,7 +42,7 @@ test-unit: $(TEST_BINS)
 
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
 test-cli: $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-inspect
-	@echo "== tests/cli_test.sh"; bash tests/cli_test.sh $(BUILD)
+	@status=0; for s in tests/cli_test.sh tests/cli_hostile.sh; do echo "== $$s"; bash $$s $(BUILD) || status=1; done; exit $$status
 
 # Both headers, implementation included, in every language mode we promise, with and without
 # IRONTENSOR_STATIC; -pedantic -Werror so nothing slips.
