@@ -3739,25 +3739,26 @@ IT_API void it_graph_zero_grads(it_graph *g) { it_zero_grads(g->ctx); }
    The CPU backend: each node's kernel split over the pool. Work is cut into disjoint output
    ranges so no two workers write the same float: rows for row-wise ops, (batch, kv-head) groups
    for attention's backward, columns for reductions over rows (weight and bias gradients). */
-typedef void (*it__range_fn)(const it_node *n, size_t begin, size_t end);
-typedef struct it__range_job { it__range_fn fn; const it_node *node; size_t count; } it__range_job;
+/* A range function does items [begin, end) of a job. The job is a struct of the caller's choosing,
+   read-only for the workers: most often the node itself, or a typed struct that adds what a chunk
+   loop changes between calls (it__cross_entropy_job). */
+typedef void (*it__range_fn)(const void *job, size_t begin, size_t end);
+typedef struct it__range_task { it__range_fn fn; const void *job; size_t count; } it__range_task;
 static void it__range_part(void *arg, int part, int n_parts) {
-    it__range_job *job = (it__range_job *)arg;
+    it__range_task *task = (it__range_task *)arg;
     size_t begin, end;
-    it__split(job->count, part, n_parts, &begin, &end);
-    if (begin < end) job->fn(job->node, begin, end);
+    it__split(task->count, part, n_parts, &begin, &end);
+    if (begin < end) task->fn(task->job, begin, end);
 }
-static it_context *it__node_ctx(const it_node *n) { return n->out->ctx; }
 /* Runs fn over [0, count) split across the pool; small jobs stay on the calling thread. */
-static void it__parallel(const it_node *n, size_t count, size_t work_per_item, it__range_fn fn) {
-    it__range_job job;
-    it_context *ctx = it__node_ctx(n);
+static void it__parallel(it_context *ctx, const void *job, size_t count, size_t work_per_item, it__range_fn fn) {
+    it__range_task task;
     int parts = ctx->n_threads;
-    job.fn = fn;
-    job.node = n;
-    job.count = count;
+    task.fn = fn;
+    task.job = job;
+    task.count = count;
     if (count * work_per_item < 32768) parts = 1; /* waking workers costs more than the work */
-    it__pool_run(&ctx->pool, it__range_part, &job, (int)IT__MIN((size_t)parts, IT__MAX(count, 1)));
+    it__pool_run(&ctx->pool, it__range_part, &task, (int)IT__MIN((size_t)parts, IT__MAX(count, 1)));
 }
 
 /* Threaded matmul through the blocked SGEMM: each part owns a disjoint rectangle of c. */
@@ -3840,28 +3841,31 @@ static it_result it__cpu_matmul_bwd(it_backend *be, it_graph *g, const it_node *
 }
 
 /* --- add / mul with b broadcast over a's leading dims --- */
-static void it__add_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__add_fwd_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     size_t nb = n->in[1]->numel, r;
     for (r = r0; r < r1; r++)
         it_cpu_add_forward(it_data(n->out) + r * nb, IT__IN(n, 0) + r * nb, IT__IN(n, 1), nb);
 }
-static void it__mul_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__mul_fwd_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     size_t nb = n->in[1]->numel, r;
     for (r = r0; r < r1; r++)
         it_cpu_mul_forward(it_data(n->out) + r * nb, IT__IN(n, 0) + r * nb, IT__IN(n, 1), nb);
 }
 static it_result it__cpu_add_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    it__parallel(n, n->in[0]->numel / n->in[1]->numel, n->in[1]->numel, it__add_fwd_rows);
+    (void)be;
+    it__parallel(g->ctx, n, n->in[0]->numel / n->in[1]->numel, n->in[1]->numel, it__add_fwd_rows);
     return IT_OK;
 }
 static it_result it__cpu_mul_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    it__parallel(n, n->in[0]->numel / n->in[1]->numel, n->in[1]->numel, it__mul_fwd_rows);
+    (void)be;
+    it__parallel(g->ctx, n, n->in[0]->numel / n->in[1]->numel, n->in[1]->numel, it__mul_fwd_rows);
     return IT_OK;
 }
 /* d(a) for add and mul, by rows of b's size */
-static void it__binary_da_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__binary_da_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     size_t nb = n->in[1]->numel, r;
     for (r = r0; r < r1; r++) {
         if (n->op == IT_OP_ADD) it_cpu_axpy(IT__DIN(n, 0) + r * nb, 1.0f, it_grad(n->out) + r * nb, nb);
@@ -3869,7 +3873,8 @@ static void it__binary_da_rows(const it_node *n, size_t r0, size_t r1) {
     }
 }
 /* d(b): a sum over a's leading rows, so workers own columns of b */
-static void it__binary_db_cols(const it_node *n, size_t c0, size_t c1) {
+static void it__binary_db_cols(const void *job, size_t c0, size_t c1) {
+    const it_node *n = (const it_node *)job;
     size_t nb = n->in[1]->numel, rows = n->in[0]->numel / nb, r, c;
     const float *dout = it_grad(n->out), *a = IT__IN(n, 0);
     float *db = IT__DIN(n, 1);
@@ -3878,14 +3883,15 @@ static void it__binary_db_cols(const it_node *n, size_t c0, size_t c1) {
 }
 static it_result it__cpu_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
     size_t nb = n->in[1]->numel;
-    (void)be; (void)g;
-    if (IT__DIN(n, 0)) it__parallel(n, n->in[0]->numel / nb, nb, it__binary_da_rows);
-    if (IT__DIN(n, 1)) it__parallel(n, nb, n->in[0]->numel / nb, it__binary_db_cols);
+    (void)be;
+    if (IT__DIN(n, 0)) it__parallel(g->ctx, n, n->in[0]->numel / nb, nb, it__binary_da_rows);
+    if (IT__DIN(n, 1)) it__parallel(g->ctx, n, nb, n->in[0]->numel / nb, it__binary_db_cols);
     return IT_OK;
 }
 
 /* --- elementwise: scale, silu, gelu, swiglu (ranges of elements) --- */
-static void it__elementwise_fwd(const it_node *n, size_t i0, size_t i1) {
+static void it__elementwise_fwd(const void *job, size_t i0, size_t i1) {
+    const it_node *n = (const it_node *)job;
     float *out = it_data(n->out) + i0;
     const float *x = IT__IN(n, 0) + i0;
     size_t len = i1 - i0;
@@ -3897,7 +3903,8 @@ static void it__elementwise_fwd(const it_node *n, size_t i0, size_t i1) {
     default: IT_ASSERT(0);
     }
 }
-static void it__elementwise_bwd(const it_node *n, size_t i0, size_t i1) {
+static void it__elementwise_bwd(const void *job, size_t i0, size_t i1) {
+    const it_node *n = (const it_node *)job;
     const float *dout = it_grad(n->out) + i0, *x = IT__IN(n, 0) + i0;
     float *dx = IT__DIN(n, 0) ? IT__DIN(n, 0) + i0 : NULL;
     size_t len = i1 - i0;
@@ -3912,18 +3919,19 @@ static void it__elementwise_bwd(const it_node *n, size_t i0, size_t i1) {
     }
 }
 static it_result it__cpu_elementwise_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    it__parallel(n, n->out->numel, 8, it__elementwise_fwd);
+    (void)be;
+    it__parallel(g->ctx, n, n->out->numel, 8, it__elementwise_fwd);
     return IT_OK;
 }
 static it_result it__cpu_elementwise_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    it__parallel(n, n->out->numel, 8, it__elementwise_bwd);
+    (void)be;
+    it__parallel(g->ctx, n, n->out->numel, 8, it__elementwise_bwd);
     return IT_OK;
 }
 
 /* --- embedding --- */
-static void it__embedding_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__embedding_fwd_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     int C = n->in[0]->dims[1];
     it_cpu_embedding_forward(it_data(n->out) + r0 * C, it_data_i32(n->in[1]) + r0, IT__IN(n, 0), (int)(r1 - r0), C,
                              n->in[0]->dims[0]);
@@ -3943,10 +3951,11 @@ static it_result it__cpu_embedding_fwd(it_backend *be, it_graph *g, const it_nod
     (void)be;
     r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), n->in[1]->numel, n->in[0]->dims[0], 0, 0, "embedding ids");
     if (r != IT_OK) return r;
-    it__parallel(n, n->in[1]->numel, (size_t)n->in[0]->dims[1], it__embedding_fwd_rows);
+    it__parallel(g->ctx, n, n->in[1]->numel, (size_t)n->in[0]->dims[1], it__embedding_fwd_rows);
     return IT_OK;
 }
-static void it__embedding_bwd_cols(const it_node *n, size_t c0, size_t c1) {
+static void it__embedding_bwd_cols(const void *job, size_t c0, size_t c1) {
+    const it_node *n = (const it_node *)job;
     size_t N = n->in[1]->numel, C = (size_t)n->in[0]->dims[1], i;
     const int32_t *ids = it_data_i32(n->in[1]);
     const float *dout = it_grad(n->out);
@@ -3954,13 +3963,14 @@ static void it__embedding_bwd_cols(const it_node *n, size_t c0, size_t c1) {
     for (i = 0; i < N; i++) it_cpu_axpy(dtable + (size_t)ids[i] * C + c0, 1.0f, dout + i * C + c0, c1 - c0);
 }
 static it_result it__cpu_embedding_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    if (IT__DIN(n, 0)) it__parallel(n, (size_t)n->in[0]->dims[1], n->in[1]->numel, it__embedding_bwd_cols);
+    (void)be;
+    if (IT__DIN(n, 0)) it__parallel(g->ctx, n, (size_t)n->in[0]->dims[1], n->in[1]->numel, it__embedding_bwd_cols);
     return IT_OK;
 }
 
 /* --- rmsnorm / layernorm: rows for x, columns for the weight and bias gradients --- */
-static void it__norm_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__norm_fwd_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     int C = it__last(n->in[0]), rows = (int)(r1 - r0);
     const float *x = IT__IN(n, 0) + r0 * C;
     if (n->op == IT_OP_RMSNORM)
@@ -3970,7 +3980,8 @@ static void it__norm_fwd_rows(const it_node *n, size_t r0, size_t r1) {
         it_cpu_layernorm_forward(it_data(n->out) + r0 * C, it_data(n->saved[0]) + r0, it_data(n->saved[1]) + r0, x,
                                  IT__IN(n, 1), n->n_in > 2 ? IT__IN(n, 2) : NULL, rows, C, n->fparam[0]);
 }
-static void it__norm_dx_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__norm_dx_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     int C = it__last(n->in[0]), rows = (int)(r1 - r0);
     const float *x = IT__IN(n, 0) + r0 * C, *dout = it_grad(n->out) + r0 * C;
     float *dx = IT__DIN(n, 0) + r0 * C;
@@ -3980,7 +3991,8 @@ static void it__norm_dx_rows(const it_node *n, size_t r0, size_t r1) {
         it_cpu_layernorm_backward(dx, NULL, NULL, dout, x, IT__IN(n, 1), it_data(n->saved[0]) + r0,
                                   it_data(n->saved[1]) + r0, rows, C);
 }
-static void it__norm_dw_cols(const it_node *n, size_t c0, size_t c1) {
+static void it__norm_dw_cols(const void *job, size_t c0, size_t c1) {
+    const it_node *n = (const it_node *)job;
     size_t C = (size_t)it__last(n->in[0]), rows = it__rows(n->in[0]), r, c;
     const float *x = IT__IN(n, 0), *dout = it_grad(n->out), *first = it_data(n->saved[0]);
     float *dw = IT__DIN(n, 1), *db = n->n_in > 2 ? IT__DIN(n, 2) : NULL;
@@ -3993,15 +4005,15 @@ static void it__norm_dw_cols(const it_node *n, size_t c0, size_t c1) {
         }
 }
 static it_result it__cpu_norm_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    it__parallel(n, it__rows(n->in[0]), (size_t)it__last(n->in[0]) * 4, it__norm_fwd_rows);
+    (void)be;
+    it__parallel(g->ctx, n, it__rows(n->in[0]), (size_t)it__last(n->in[0]) * 4, it__norm_fwd_rows);
     return IT_OK;
 }
 static it_result it__cpu_norm_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    if (IT__DIN(n, 0)) it__parallel(n, it__rows(n->in[0]), (size_t)it__last(n->in[0]) * 6, it__norm_dx_rows);
+    (void)be;
+    if (IT__DIN(n, 0)) it__parallel(g->ctx, n, it__rows(n->in[0]), (size_t)it__last(n->in[0]) * 6, it__norm_dx_rows);
     if (IT__DIN(n, 1) || (n->n_in > 2 && IT__DIN(n, 2)))
-        it__parallel(n, (size_t)it__last(n->in[0]), it__rows(n->in[0]) * 3, it__norm_dw_cols);
+        it__parallel(g->ctx, n, (size_t)it__last(n->in[0]), it__rows(n->in[0]) * 3, it__norm_dw_cols);
     return IT_OK;
 }
 
@@ -4014,43 +4026,46 @@ static void it__rope_t(const it_node *n, size_t t0, size_t t1, int backward) {
     else
         it__rope_rotate(it_data(n->out), IT__IN(n, 0), B, T, H, D, n->fparam[0], n->iparam[0], 1.0f, 0, (int)t0, (int)t1);
 }
-static void it__rope_fwd_t(const it_node *n, size_t t0, size_t t1) { it__rope_t(n, t0, t1, 0); }
-static void it__rope_bwd_t(const it_node *n, size_t t0, size_t t1) { it__rope_t(n, t0, t1, 1); }
+static void it__rope_fwd_t(const void *job, size_t t0, size_t t1) { it__rope_t((const it_node *)job, t0, t1, 0); }
+static void it__rope_bwd_t(const void *job, size_t t0, size_t t1) { it__rope_t((const it_node *)job, t0, t1, 1); }
 static it_result it__cpu_rope_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    it__parallel(n, (size_t)n->in[0]->dims[1], n->in[0]->numel / (size_t)n->in[0]->dims[1] * 4, it__rope_fwd_t);
+    (void)be;
+    it__parallel(g->ctx, n, (size_t)n->in[0]->dims[1], n->in[0]->numel / (size_t)n->in[0]->dims[1] * 4, it__rope_fwd_t);
     return IT_OK;
 }
 static it_result it__cpu_rope_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
+    (void)be;
     if (IT__DIN(n, 0))
-        it__parallel(n, (size_t)n->in[0]->dims[1], n->in[0]->numel / (size_t)n->in[0]->dims[1] * 4, it__rope_bwd_t);
+        it__parallel(g->ctx, n, (size_t)n->in[0]->dims[1], n->in[0]->numel / (size_t)n->in[0]->dims[1] * 4, it__rope_bwd_t);
     return IT_OK;
 }
 
 /* --- softmax --- */
-static void it__softmax_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__softmax_fwd_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     int C = it__last(n->out);
     it_cpu_softmax_forward(it_data(n->out) + r0 * C, IT__IN(n, 0) + r0 * C, (int)(r1 - r0), C);
 }
-static void it__softmax_bwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__softmax_bwd_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     int C = it__last(n->out);
     it_cpu_softmax_backward(IT__DIN(n, 0) + r0 * C, it_grad(n->out) + r0 * C, it_data(n->out) + r0 * C,
                             (int)(r1 - r0), C);
 }
 static it_result it__cpu_softmax_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    it__parallel(n, it__rows(n->out), (size_t)it__last(n->out) * 8, it__softmax_fwd_rows);
+    (void)be;
+    it__parallel(g->ctx, n, it__rows(n->out), (size_t)it__last(n->out) * 8, it__softmax_fwd_rows);
     return IT_OK;
 }
 static it_result it__cpu_softmax_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    if (IT__DIN(n, 0)) it__parallel(n, it__rows(n->out), (size_t)it__last(n->out) * 4, it__softmax_bwd_rows);
+    (void)be;
+    if (IT__DIN(n, 0)) it__parallel(g->ctx, n, it__rows(n->out), (size_t)it__last(n->out) * 4, it__softmax_bwd_rows);
     return IT_OK;
 }
 
 /* --- attention: (batch, head) slices forward; (batch, kv head) groups backward --- */
-static void it__attention_fwd_items(const it_node *n, size_t i0, size_t i1) {
+static void it__attention_fwd_items(const void *job, size_t i0, size_t i1) {
+    const it_node *n = (const it_node *)job;
     const it_tensor *q = n->in[0];
     int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
     size_t i;
@@ -4058,7 +4073,8 @@ static void it__attention_fwd_items(const it_node *n, size_t i0, size_t i1) {
         it__flash_forward_head(it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
                                    (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D);
 }
-static void it__attention_bwd_items(const it_node *n, size_t i0, size_t i1) {
+static void it__attention_bwd_items(const void *job, size_t i0, size_t i1) {
+    const it_node *n = (const it_node *)job;
     const it_tensor *q = n->in[0];
     int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
     size_t i;
@@ -4069,19 +4085,33 @@ static void it__attention_bwd_items(const it_node *n, size_t i0, size_t i1) {
 }
 static it_result it__cpu_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
     const it_tensor *q = n->in[0];
-    (void)be; (void)g;
-    it__parallel(n, (size_t)q->dims[0] * q->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3], it__attention_fwd_items);
+    (void)be;
+    it__parallel(g->ctx, n, (size_t)q->dims[0] * q->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3], it__attention_fwd_items);
     return IT_OK;
 }
 static it_result it__cpu_attention_bwd(it_backend *be, it_graph *g, const it_node *n) {
     const it_tensor *q = n->in[0];
-    (void)be; (void)g;
-    it__parallel(n, (size_t)q->dims[0] * n->in[1]->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3] * 4,
+    (void)be;
+    it__parallel(g->ctx, n, (size_t)q->dims[0] * n->in[1]->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3] * 4,
                  it__attention_bwd_items);
     return IT_OK;
 }
 
 /* --- cross-entropy: per-row losses, then a mean over counted rows (in double, fixed order) --- */
+/* What the row workers of a (linear) cross-entropy need beyond the node: d(loss)/count for the
+   backward, and in the fused head's chunk loops the chunk they are on. */
+typedef struct it__cross_entropy_job {
+    const it_node *n;
+    float dloss_scale; /* d(loss) / counted rows */
+    int vocab0, n_vocab; /* vocabulary chunk: its first row of w and its row count */
+    int row0;            /* the fused pass's block of token rows starts here */
+} it__cross_entropy_job;
+static it__cross_entropy_job it__cross_entropy_job_of(const it_node *n) {
+    it__cross_entropy_job job;
+    memset(&job, 0, sizeof job);
+    job.n = n;
+    return job;
+}
 static float it__mean_of_counted(const float *losses, const int32_t *targets, size_t N, int ignore_index,
                                  int *counted) {
     double sum = 0.0;
@@ -4095,45 +4125,48 @@ static float it__mean_of_counted(const float *losses, const int32_t *targets, si
     *counted = count;
     return count ? (float)(sum / count) : 0.0f;
 }
-static void it__ce_fwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__cross_entropy_fwd_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     int V = it__last(n->in[0]);
     it_cpu_cross_entropy_forward(it_data(n->saved[0]) + r0, it_data(n->saved[1]) + r0, IT__IN(n, 0) + r0 * V,
                                  it_data_i32(n->in[1]) + r0, (int)(r1 - r0), V, n->iparam[0]);
 }
-static float it__ce_dloss_scale(const it_node *n, const it_tensor *targets) {
+static float it__cross_entropy_dloss_scale(const it_node *n, const it_tensor *targets) {
     int count = 0;
     it__mean_of_counted(it_data(n->saved[0]), it_data_i32((it_tensor *)targets), targets->numel, n->iparam[0], &count);
     return count ? it_grad(n->out)[0] / (float)count : 0.0f;
 }
-static void it__ce_bwd_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__cross_entropy_bwd_rows(const void *job, size_t r0, size_t r1) {
+    const it__cross_entropy_job *j = (const it__cross_entropy_job *)job;
+    const it_node *n = j->n;
     int V = it__last(n->in[0]);
     it_cpu_cross_entropy_backward(IT__DIN(n, 0) + r0 * V, IT__IN(n, 0) + r0 * V, it_data(n->saved[1]) + r0,
-                                  it_data_i32(n->in[1]) + r0, n->fparam[1], (int)(r1 - r0), V, n->iparam[0]);
+                                  it_data_i32(n->in[1]) + r0, j->dloss_scale, (int)(r1 - r0), V, n->iparam[0]);
 }
-static it_result it__cpu_ce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+static it_result it__cpu_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int count;
     size_t N = n->in[1]->numel;
     it_result r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), N, it__last(n->in[0]), 1, n->iparam[0], "targets");
     (void)be;
     if (r != IT_OK) return r;
-    it__parallel(n, N, (size_t)it__last(n->in[0]) * 4, it__ce_fwd_rows);
+    it__parallel(g->ctx, n, N, (size_t)it__last(n->in[0]) * 4, it__cross_entropy_fwd_rows);
     it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[1]), N, n->iparam[0], &count);
     return IT_OK;
 }
-static it_result it__cpu_ce_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    it_node scaled = *n; /* carries d(loss)/count to the row workers */
-    (void)be; (void)g;
+static it_result it__cpu_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cross_entropy_job job = it__cross_entropy_job_of(n);
+    (void)be;
     if (!IT__DIN(n, 0)) return IT_OK;
-    scaled.fparam[1] = it__ce_dloss_scale(n, n->in[1]);
-    it__parallel(&scaled, n->in[1]->numel, (size_t)it__last(n->in[0]) * 4, it__ce_bwd_rows);
+    job.dloss_scale = it__cross_entropy_dloss_scale(n, n->in[1]);
+    it__parallel(g->ctx, &job, n->in[1]->numel, (size_t)it__last(n->in[0]) * 4, it__cross_entropy_bwd_rows);
     return IT_OK;
 }
 
 /* --- fused linear + cross-entropy over vocab chunks (see it_cpu_linear_cross_entropy_forward) --- */
-/* Row workers learn which chunk they are on from a copy of the node: iparam[2] = first vocab row,
-   iparam[3] = rows in the chunk, fparam[1] = d(loss) / count. */
-static void it__lce_merge_rows(const it_node *n, size_t r0, size_t r1) {
-    int cv = n->iparam[3];
+static void it__linear_cross_entropy_merge_rows(const void *job, size_t r0, size_t r1) {
+    const it__cross_entropy_job *j = (const it__cross_entropy_job *)job;
+    const it_node *n = j->n;
+    int cv = j->n_vocab;
     const float *scratch = it_data(n->scratch);
     float *lse = it_data(n->saved[1]), *sums = it_data(n->saved[0]);
     size_t r;
@@ -4149,7 +4182,8 @@ static void it__lce_merge_rows(const it_node *n, size_t r0, size_t r1) {
         sums[r] = s;
     }
 }
-static void it__lce_finish_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__linear_cross_entropy_finish_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     int C = it__last(n->in[0]);
     const int32_t *targets = it_data_i32(n->in[2]);
     float *lse = it_data(n->saved[1]), *losses = it_data(n->saved[0]);
@@ -4161,9 +4195,11 @@ static void it__lce_finish_rows(const it_node *n, size_t r0, size_t r1) {
                         : lse[r] - it__dot(IT__IN(n, 0) + r * C, IT__IN(n, 1) + (size_t)targets[r] * C, C);
     }
 }
-static void it__lce_dlogits_rows(const it_node *n, size_t r0, size_t r1) {
-    int cv = n->iparam[3], v0 = n->iparam[2];
-    float *scratch = it_data(n->bwd_scratch), scale = n->fparam[1];
+static void it__linear_cross_entropy_dlogits_rows(const void *job, size_t r0, size_t r1) {
+    const it__cross_entropy_job *j = (const it__cross_entropy_job *)job;
+    const it_node *n = j->n;
+    int cv = j->n_vocab, v0 = j->vocab0;
+    float *scratch = it_data(n->bwd_scratch), scale = j->dloss_scale;
     const float *lse = it_data(n->saved[1]);
     const int32_t *targets = it_data_i32(n->in[2]);
     size_t r;
@@ -4177,7 +4213,8 @@ static void it__lce_dlogits_rows(const it_node *n, size_t r0, size_t r1) {
         if (targets[r] >= v0 && targets[r] < v0 + cv) sn[targets[r] - v0] -= scale;
     }
 }
-static void it__lce_init_rows(const it_node *n, size_t r0, size_t r1) {
+static void it__linear_cross_entropy_init_rows(const void *job, size_t r0, size_t r1) {
+    const it_node *n = (const it_node *)job;
     size_t r;
     for (r = r0; r < r1; r++) {
         it_data(n->saved[1])[r] = -FLT_MAX;
@@ -4188,9 +4225,11 @@ static void it__lce_init_rows(const it_node *n, size_t r0, size_t r1) {
    taken R at a time with the whole vocabulary, R x V = the size of the vocab-chunked scratch. The
    logits of a row block give its exact log-sum-exp at once, become dlogits in place, and feed
    dx and dW straight away: three products over N x V x C instead of four. */
-static void it__lce_rows_fused(const it_node *n, size_t r0, size_t r1) {
-    int V = n->in[1]->dims[0], row0 = n->iparam[2];
-    float *scratch = it_data(n->scratch), scale = n->fparam[1];
+static void it__linear_cross_entropy_fused_rows(const void *job, size_t r0, size_t r1) {
+    const it__cross_entropy_job *j = (const it__cross_entropy_job *)job;
+    const it_node *n = j->n;
+    int V = n->in[1]->dims[0], row0 = j->row0;
+    float *scratch = it_data(n->scratch), scale = j->dloss_scale;
     float *lse = it_data(n->saved[1]) + row0, *losses = it_data(n->saved[0]) + row0;
     const int32_t *targets = it_data_i32(n->in[2]) + row0;
     size_t r;
@@ -4210,64 +4249,64 @@ static void it__lce_rows_fused(const it_node *n, size_t r0, size_t r1) {
         sn[t] -= scale;
     }
 }
-static void it__cpu_lce_fused(it_graph *g, const it_node *n, int count) {
+static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int count) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], rows, r0;
     float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->scratch);
     const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
-    it_node at = *n;
+    it__cross_entropy_job job = it__cross_entropy_job_of(n);
     rows = (int)IT__MIN((size_t)N, n->scratch->numel / (size_t)V);
-    at.fparam[1] = count ? 1.0f / (float)count : 0.0f;
+    job.dloss_scale = count ? 1.0f / (float)count : 0.0f;
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
-        at.iparam[2] = r0;
+        job.row0 = r0;
         it__gemm(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);                  /* logits [R, V] */
-        it__parallel(&at, (size_t)R, (size_t)V * 8, it__lce_rows_fused);                    /* -> dlogits */
+        it__parallel(g->ctx, &job, (size_t)R, (size_t)V * 8, it__linear_cross_entropy_fused_rows); /* -> dlogits */
         if (dx) it__gemm(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
         if (dw) it__gemm(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
     }
 }
-static it_result it__cpu_lce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0, count;
-    it_node at = *n;
+    it__cross_entropy_job job = it__cross_entropy_job_of(n);
     it_result r = it__check_ids(g, n->in[2], it_data_i32(n->in[2]), (size_t)N, V, 1, n->iparam[0], "targets");
     (void)be;
     if (r != IT_OK) return r;
     if (g->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out && n->scratch->numel >= (size_t)V) {
         const int32_t *targets = it_data_i32(n->in[2]);
         for (count = 0, v0 = 0; v0 < N; v0++) count += targets[v0] != n->iparam[0];
-        it__cpu_lce_fused(g, n, count);
+        it__linear_cross_entropy_fused(g, n, count);
         g->loss_grads_done = 1;
         it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[2]), (size_t)N, n->iparam[0], &count);
         return IT_OK;
     }
-    it__parallel(n, (size_t)N, 1, it__lce_init_rows);
+    it__parallel(g->ctx, n, (size_t)N, 1, it__linear_cross_entropy_init_rows);
     for (v0 = 0; v0 < V; v0 += chunk) {
-        at.iparam[2] = v0;
-        at.iparam[3] = IT__MIN(chunk, V - v0);
-        it__gemm(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, at.iparam[3], C, 0, 1, 0);
-        it__parallel(&at, (size_t)N, (size_t)at.iparam[3] * 8, it__lce_merge_rows);
+        job.vocab0 = v0;
+        job.n_vocab = IT__MIN(chunk, V - v0);
+        it__gemm(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 0, 1, 0);
+        it__parallel(g->ctx, &job, (size_t)N, (size_t)job.n_vocab * 8, it__linear_cross_entropy_merge_rows);
     }
-    it__parallel(n, (size_t)N, (size_t)C, it__lce_finish_rows);
+    it__parallel(g->ctx, n, (size_t)N, (size_t)C, it__linear_cross_entropy_finish_rows);
     it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[2]), (size_t)N, n->iparam[0], &count);
     return IT_OK;
 }
-static it_result it__cpu_lce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+static it_result it__cpu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0;
     float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->bwd_scratch);
-    it_node at = *n;
+    it__cross_entropy_job job = it__cross_entropy_job_of(n);
     (void)be;
-    if (g->loss_grads_done && g->loss == n->out) { /* done in the forward (it__cpu_lce_fused) */
+    if (g->loss_grads_done && g->loss == n->out) { /* done in the forward (it__linear_cross_entropy_fused) */
         g->loss_grads_done = 0;
         return IT_OK;
     }
-    at.fparam[1] = it__ce_dloss_scale(n, n->in[2]);
+    job.dloss_scale = it__cross_entropy_dloss_scale(n, n->in[2]);
     for (v0 = 0; v0 < V; v0 += chunk) {
         int cv = IT__MIN(chunk, V - v0);
         const float *wc = IT__IN(n, 1) + (size_t)v0 * C;
-        at.iparam[2] = v0;
-        at.iparam[3] = cv;
+        job.vocab0 = v0;
+        job.n_vocab = cv;
         it__gemm(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 0, 1, 0);            /* logits [N, cv] */
-        it__parallel(&at, (size_t)N, (size_t)cv * 8, it__lce_dlogits_rows);         /* -> dlogits */
+        it__parallel(g->ctx, &job, (size_t)N, (size_t)cv * 8, it__linear_cross_entropy_dlogits_rows); /* -> dlogits */
         if (dx) it__gemm(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
         if (dw) it__gemm(g->ctx, dw + (size_t)v0 * C, scratch, IT__IN(n, 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
     }
@@ -4284,15 +4323,16 @@ static it_result it__cpu_reduce_fwd(it_backend *be, it_graph *g, const it_node *
     it_data(n->out)[0] = (float)(n->op == IT_OP_MEAN ? sum / (double)count : sum);
     return IT_OK;
 }
-static void it__reduce_bwd_range(const it_node *n, size_t i0, size_t i1) {
+static void it__reduce_bwd_range(const void *job, size_t i0, size_t i1) {
+    const it_node *n = (const it_node *)job;
     float d = it_grad(n->out)[0];
     size_t i;
     if (n->op == IT_OP_MEAN) d /= (float)n->in[0]->numel;
     for (i = i0; i < i1; i++) IT__DIN(n, 0)[i] += d;
 }
 static it_result it__cpu_reduce_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    (void)be; (void)g;
-    if (IT__DIN(n, 0)) it__parallel(n, n->in[0]->numel, 2, it__reduce_bwd_range);
+    (void)be;
+    if (IT__DIN(n, 0)) it__parallel(g->ctx, n, n->in[0]->numel, 2, it__reduce_bwd_range);
     return IT_OK;
 }
 
@@ -4343,10 +4383,10 @@ static void it__cpu_backend_init(it_backend *be, it_context *ctx) {
     be->backward[IT_OP_SOFTMAX] = it__cpu_softmax_bwd;
     be->forward[IT_OP_ATTENTION] = it__cpu_attention_fwd;
     be->backward[IT_OP_ATTENTION] = it__cpu_attention_bwd;
-    be->forward[IT_OP_CROSS_ENTROPY] = it__cpu_ce_fwd;
-    be->backward[IT_OP_CROSS_ENTROPY] = it__cpu_ce_bwd;
-    be->forward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_lce_fwd;
-    be->backward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_lce_bwd;
+    be->forward[IT_OP_CROSS_ENTROPY] = it__cpu_cross_entropy_fwd;
+    be->backward[IT_OP_CROSS_ENTROPY] = it__cpu_cross_entropy_bwd;
+    be->forward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_linear_cross_entropy_fwd;
+    be->backward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_linear_cross_entropy_bwd;
     be->forward[IT_OP_SUM] = be->forward[IT_OP_MEAN] = it__cpu_reduce_fwd;
     be->backward[IT_OP_SUM] = be->backward[IT_OP_MEAN] = it__cpu_reduce_bwd;
     be->forward[IT_OP_RESHAPE] = be->backward[IT_OP_RESHAPE] = it__cpu_nothing;
