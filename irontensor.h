@@ -878,10 +878,6 @@ IT_API void it_cpu_gelu_backward(float *dx, const float *dout, const float *x, s
 IT_API void it_cpu_swiglu_forward(float *out, const float *gate, const float *up, size_t n);
 IT_API void it_cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
                                    const float *up, size_t n);
-/* Fused residual add + RMSNorm: sum = x + residual; out = rmsnorm(sum) * w. sum, out, x,
-   residual [N, C]; rstd [N]. */
-IT_API void it_cpu_residual_rmsnorm_forward(float *sum, float *out, float *rstd, const float *x,
-                                            const float *residual, const float *w, int N, int C, float eps);
 /* logits [N, V], targets [N]. losses [N] = -log softmax(logits)[target] (0 where ignored); lse [N]
    saved. Returns the index of the first target outside [0, V) that is not ignore_index, or -1. */
 IT_API long it_cpu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
@@ -1219,11 +1215,6 @@ IT_API void it_cpu_rmsnorm_backward(float *dx, float *dw, const float *dout, con
         if (dw)
             for (c = 0; c < C; c++) dw[c] += dn[c] * xn[c] * r;
     }
-}
-IT_API void it_cpu_residual_rmsnorm_forward(float *sum, float *out, float *rstd, const float *x,
-                                            const float *residual, const float *w, int N, int C, float eps) {
-    it_cpu_add_forward(sum, x, residual, (size_t)N * C);
-    it_cpu_rmsnorm_forward(out, rstd, sum, w, N, C, eps);
 }
 
 IT_API void it_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,

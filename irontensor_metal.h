@@ -12,7 +12,7 @@
      Switch the backend on before the first graph is planned (parameters, gradients, optimizer
      state and arenas are Metal buffers from then on).
 
-   BUILD (macOS 14+, Apple silicon or x86-64; the kernels use bfloat, i.e. Metal 3.1)
+   BUILD (macOS 14+, Apple silicon or x86-64; the library is compiled as MSL 3.1)
      cc -O2 -std=c99 train.c -o train -framework Foundation -framework Metal \
         -framework MetalPerformanceShaders -framework CoreGraphics -lobjc
      (CoreGraphics: without it MTLCreateSystemDefaultDevice can return nil in command-line tools.)
@@ -122,7 +122,7 @@ typedef struct it__MTLSize { it__NSUInteger width, height, depth; } it__MTLSize;
 typedef uint32_t it__MPSDataType;
 #define IT__MPS_FLOAT32 0x10000020u /* MPSDataTypeFloat32 = MPSDataTypeFloatBit | 32 */
 #define IT__MTL_STORAGE_SHARED 0u   /* MTLResourceStorageModeShared | MTLResourceCPUCacheModeDefaultCache */
-#define IT__MTL_LANGUAGE_3_1 0x30001ul /* MTLLanguageVersion3_1: bfloat */
+#define IT__MTL_LANGUAGE_3_1 0x30001ul /* MTLLanguageVersion3_1 (macOS 14) */
 #define IT__MTL_STATUS_COMPLETED 4ul
 #define IT__MTL_STATUS_ERROR 5ul
 

@@ -85,32 +85,3 @@ kernel void it_swiglu_backward_f32(device float *dgate [[buffer(0)]],
     dgate[i] += d * up[i] * s * (1.0f + g * (1.0f - s));
     dup[i] += d * g * s;
 }
-
-// bf16 storage variants of the forward activations (fp32 math, one rounding per store)
-kernel void it_silu_forward_bf16(device bfloat *out [[buffer(0)]],
-                                 device const bfloat *x [[buffer(1)]],
-                                 constant it_elementwise_args &p [[buffer(2)]],
-                                 uint i [[thread_position_in_grid]]) {
-    if (i >= p.n) return;
-    float v = float(x[i]);
-    out[i] = bfloat(v * it_sigmoid(v));
-}
-
-kernel void it_gelu_forward_bf16(device bfloat *out [[buffer(0)]],
-                                 device const bfloat *x [[buffer(1)]],
-                                 constant it_elementwise_args &p [[buffer(2)]],
-                                 uint i [[thread_position_in_grid]]) {
-    if (i >= p.n) return;
-    float v = float(x[i]);
-    out[i] = bfloat(0.5f * v * (1.0f + it_gelu_tanh(v)));
-}
-
-kernel void it_swiglu_forward_bf16(device bfloat *out [[buffer(0)]],
-                                   device const bfloat *gate [[buffer(1)]],
-                                   device const bfloat *up [[buffer(2)]],
-                                   constant it_elementwise_args &p [[buffer(3)]],
-                                   uint i [[thread_position_in_grid]]) {
-    if (i >= p.n) return;
-    float g = float(gate[i]);
-    out[i] = bfloat(g * it_sigmoid(g) * float(up[i]));
-}

@@ -90,7 +90,7 @@ kernel void it_ce_dloss_scale_f32(device float *scale [[buffer(0)]],
     if (tid == 0) scale[0] = c > 0.0f ? dout[0] / c : 0.0f;
 }
 
-// it_ce_dlogits_f32 with the factor read from the device: dlogits [N, ld] (=, or += when
+// The cross-entropy backward of one chunk, the factor read from the device: dlogits [N, ld] (=, or += when
 // accumulate) scale[0] * (softmax - onehot) over the chunk's columns, 0 for ignored rows.
 // dispatchThreads(chunk, N, 1), threadsPerThreadgroup (64, 4, 1); args it_ce_args.
 kernel void it_ce_dlogits_scaled_f32(device float *dlogits [[buffer(0)]],

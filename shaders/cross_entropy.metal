@@ -2,8 +2,9 @@
 // a loop over chunks of w's rows: logits chunk = x @ w_chunk^T (it_matmul_*, or MPS), then
 // it_ce_stats_f32 merges the chunk into per-row running statistics, as an online softmax; after
 // the last chunk it_ce_finish_f32 writes loss and lse. Backward per chunk: recompute the logits,
-// it_ce_dlogits_f32 turns them into dlogits in place, then dx += dlogits @ w_chunk and
-// dw_chunk += dlogits^T @ x (two GEMMs). Plain cross-entropy is the same with one chunk = V.
+// it_ce_dlogits_scaled_f32 (backend.metal: the loss scale is a device value) turns them into
+// dlogits in place, then dx += dlogits @ w_chunk and dw_chunk += dlogits^T @ x (two GEMMs).
+// Plain cross-entropy is the same with one chunk = V.
 // state [3, N]: running max, running sum of exp(logit - max), the target's logit.
 #include <metal_stdlib>
 using namespace metal;
@@ -59,25 +60,4 @@ kernel void it_ce_finish_f32(device float *losses [[buffer(0)]],
     float l = state[n] + log(state[p.N + n]);
     lse[n] = l;
     losses[n] = targets[n] == p.ignore_index ? 0.0f : l - state[2 * p.N + n];
-}
-
-// dlogits [N, ld] (=, or += when accumulate) dloss_scale * (softmax - onehot) over the chunk's
-// columns, 0 for ignored rows. dlogits may alias logits (in place) when accumulate == 0.
-// dispatchThreads(chunk, N, 1), threadsPerThreadgroup (64, 4, 1).
-kernel void it_ce_dlogits_f32(device float *dlogits [[buffer(0)]],
-                              device const float *logits [[buffer(1)]],
-                              device const float *lse [[buffer(2)]],
-                              device const int *targets [[buffer(3)]],
-                              constant it_ce_args &p [[buffer(4)]],
-                              uint2 pos [[thread_position_in_grid]]) {
-    uint j = pos.x, n = pos.y;
-    if (j >= p.chunk || n >= p.N) return;
-    ulong i = (ulong)n * p.ld + j;
-    int t = targets[n];
-    float g = 0.0f;
-    if (t != p.ignore_index) {
-        float prob = exp(min(logits[i] - lse[n], 0.0f)); // <= 1 by construction; guards fast-math exp
-        g = p.dloss_scale * (prob - ((int)(p.v0 + j) == t ? 1.0f : 0.0f));
-    }
-    dlogits[i] = p.accumulate ? dlogits[i] + g : g;
 }

@@ -1,4 +1,4 @@
-// elementwise.metal - add, mul (+ backward), scale, axpy over flat arrays; fp32 and bf16.
+// elementwise.metal - add, mul (+ backward), scale, axpy over flat arrays (fp32).
 // All: dispatchThreads(n, 1, 1), threadsPerThreadgroup (256, 1, 1); args it_elementwise_args.
 #include <metal_stdlib>
 using namespace metal;
@@ -56,42 +56,6 @@ kernel void it_axpy_f32(device float *y [[buffer(0)]],
                         uint i [[thread_position_in_grid]]) {
     if (i >= p.n) return;
     y[i] = fma(p.alpha, x[i], y[i]);
-}
-
-// bf16 storage, fp32 arithmetic, one rounding per store.
-kernel void it_add_bf16(device bfloat *out [[buffer(0)]],
-                        device const bfloat *a [[buffer(1)]],
-                        device const bfloat *b [[buffer(2)]],
-                        constant it_elementwise_args &p [[buffer(3)]],
-                        uint i [[thread_position_in_grid]]) {
-    if (i >= p.n) return;
-    out[i] = bfloat(float(a[i]) + float(b[i % p.nb]));
-}
-
-kernel void it_mul_bf16(device bfloat *out [[buffer(0)]],
-                        device const bfloat *a [[buffer(1)]],
-                        device const bfloat *b [[buffer(2)]],
-                        constant it_elementwise_args &p [[buffer(3)]],
-                        uint i [[thread_position_in_grid]]) {
-    if (i >= p.n) return;
-    out[i] = bfloat(float(a[i]) * float(b[i % p.nb]));
-}
-
-kernel void it_scale_bf16(device bfloat *out [[buffer(0)]],
-                          device const bfloat *a [[buffer(1)]],
-                          constant it_elementwise_args &p [[buffer(2)]],
-                          uint i [[thread_position_in_grid]]) {
-    if (i >= p.n) return;
-    out[i] = bfloat(p.alpha * float(a[i]));
-}
-
-// y (fp32 master copy) [n] += alpha * x (bf16): accumulating bf16 gradients into fp32
-kernel void it_axpy_bf16(device float *y [[buffer(0)]],
-                         device const bfloat *x [[buffer(1)]],
-                         constant it_elementwise_args &p [[buffer(2)]],
-                         uint i [[thread_position_in_grid]]) {
-    if (i >= p.n) return;
-    y[i] = fma(p.alpha, float(x[i]), y[i]);
 }
 
 // db [C] += sum over rows of dout [rows, C]: the gradient of a bias broadcast by it_add_f32

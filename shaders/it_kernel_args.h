@@ -18,7 +18,7 @@ typedef struct it_embedding_args {
     unsigned int N, C, V, pad_;
 } it_embedding_args;
 
-/* rmsnorm.metal, layernorm.metal, residual_rmsnorm.metal, softmax.metal: rows [N, C] */
+/* rmsnorm.metal, layernorm.metal, softmax.metal: rows [N, C] */
 typedef struct it_norm_args {
     unsigned int N, C;
     float eps;
@@ -48,8 +48,8 @@ typedef struct it_ce_args {
     unsigned int N, V, v0, chunk;
     unsigned int ld;
     int ignore_index;
-    float dloss_scale;
     unsigned int accumulate; /* dlogits: 1 = +=, 0 = = */
+    unsigned int pad_;
 } it_ce_args;
 
 /* matmul.metal: c [M, N] (+)= op(a) @ op(b); batch strides in elements (0 = shared operand) */
@@ -78,15 +78,5 @@ typedef struct it_grad_norm_args {
     float extra_scale;/* the gradient scale (1/k after k accumulated micro-batches): norm and
                          scale follow it_optimizer_step */
 } it_grad_norm_args;
-
-/* sampling.metal: rows of logits [rows, V] */
-typedef struct it_sample_args {
-    unsigned int rows, V;
-    float temperature; /* <= 0: greedy */
-    int top_k;         /* 0 = off */
-    float top_p;       /* 1 = off */
-    float coin;        /* uniform in [0, 1) */
-    unsigned int pad_[2];
-} it_sample_args;
 
 #endif /* IT_KERNEL_ARGS_H */

@@ -1,6 +1,5 @@
 // matmul.metal - tiled threadgroup-memory GEMM for the shapes and dtypes MPS does not take:
-// c [M, N] (+)= op(a) @ op(b), every transpose case, fp32 or bf16 inputs, fp32 accumulation
-// and output. op(a) [M, K]: a is [M, K], or [K, M] when trans_a; op(b) [K, N]: b is [K, N], or
+// c [M, N] (+)= op(a) @ op(b), every transpose case, fp32 throughout. op(a) [M, K]: a is [M, K], or [K, M] when trans_a; op(b) [K, N]: b is [K, N], or
 // [N, K] when trans_b. Batched over grid z with element strides (0 = operand shared by the batch).
 #include <metal_stdlib>
 using namespace metal;
@@ -13,8 +12,7 @@ using namespace metal;
 #define IT_MM_TK 16 // depth of one staged tile
 // 256 threads as 16 x 16; each computes 2 x 2 outputs (rows ty, ty + 16; columns tx, tx + 16).
 
-template <typename TA, typename TB>
-inline void it_gemm_tile(device float *c, device const TA *a, device const TB *b, constant it_matmul_args &p,
+inline void it_gemm_tile(device float *c, device const float *a, device const float *b, constant it_matmul_args &p,
                          uint3 tg, uint tid, threadgroup float (*as)[IT_MM_TM], threadgroup float (*bs)[IT_MM_TN]) {
     const uint M = p.M, N = p.N, K = p.K;
     const uint tx = tid % 16, ty = tid / 16;
@@ -30,14 +28,14 @@ inline void it_gemm_tile(device float *c, device const TA *a, device const TB *b
             // trans_a reads a [K, M] along m (contiguous); otherwise a [M, K] along k
             if (p.trans_a) { kk = i % IT_MM_TK; mm = i / IT_MM_TK; gk = k0 + kk; gm = m0 + mm; }
             bool in = gk < K && gm < M;
-            as[kk][mm] = in ? float(p.trans_a ? a[(ulong)gk * M + gm] : a[(ulong)gm * K + gk]) : 0.0f;
+            as[kk][mm] = in ? (p.trans_a ? a[(ulong)gk * M + gm] : a[(ulong)gm * K + gk]) : 0.0f;
         }
         for (uint i = tid; i < IT_MM_TK * IT_MM_TN; i += 256) {
             uint kk = i / IT_MM_TN, nn = i % IT_MM_TN;
             if (p.trans_b) { kk = i % IT_MM_TK; nn = i / IT_MM_TK; }
             uint gk = k0 + kk, gn = n0 + nn;
             bool in = gk < K && gn < N;
-            bs[kk][nn] = in ? float(p.trans_b ? b[(ulong)gn * K + gk] : b[(ulong)gk * N + gn]) : 0.0f;
+            bs[kk][nn] = in ? (p.trans_b ? b[(ulong)gn * K + gk] : b[(ulong)gk * N + gn]) : 0.0f;
         }
         threadgroup_barrier(mem_flags::mem_threadgroup);
         for (uint kk = 0; kk < IT_MM_TK; kk++) {
@@ -62,18 +60,6 @@ kernel void it_matmul_f32(device float *c [[buffer(0)]],
                           constant it_matmul_args &p [[buffer(3)]],
                           uint3 tg [[threadgroup_position_in_grid]],
                           uint tid [[thread_index_in_threadgroup]]) {
-    threadgroup float as[IT_MM_TK][IT_MM_TM];
-    threadgroup float bs[IT_MM_TK][IT_MM_TN];
-    it_gemm_tile(c, a, b, p, tg, tid, as, bs);
-}
-
-// a, b bf16; c fp32. Same geometry as it_matmul_f32.
-kernel void it_matmul_bf16(device float *c [[buffer(0)]],
-                           device const bfloat *a [[buffer(1)]],
-                           device const bfloat *b [[buffer(2)]],
-                           constant it_matmul_args &p [[buffer(3)]],
-                           uint3 tg [[threadgroup_position_in_grid]],
-                           uint tid [[thread_index_in_threadgroup]]) {
     threadgroup float as[IT_MM_TK][IT_MM_TM];
     threadgroup float bs[IT_MM_TK][IT_MM_TN];
     it_gemm_tile(c, a, b, p, tg, tid, as, bs);

@@ -70,30 +70,3 @@ kernel void it_rmsnorm_backward_dw_f32(device float *dw [[buffer(0)]],
     for (uint n = 0; n < p.N; n++) acc = fma(dout[(ulong)n * p.C + c] * x[(ulong)n * p.C + c], rstd[n], acc);
     dw[c] += acc;
 }
-
-// bf16 activations and weight, fp32 statistics: x, out [N, C] bf16; w [C] bf16; rstd [N] fp32.
-// dispatchThreadgroups(N, 1, 1), threadsPerThreadgroup (T, 1, 1).
-kernel void it_rmsnorm_forward_bf16(device bfloat *out [[buffer(0)]],
-                                    device float *rstd [[buffer(1)]],
-                                    device const bfloat *x [[buffer(2)]],
-                                    device const bfloat *w [[buffer(3)]],
-                                    constant it_norm_args &p [[buffer(4)]],
-                                    uint row [[threadgroup_position_in_grid]],
-                                    uint tid [[thread_index_in_threadgroup]],
-                                    uint ntg [[threads_per_threadgroup]],
-                                    uint lane [[thread_index_in_simdgroup]],
-                                    uint sg [[simdgroup_index_in_threadgroup]],
-                                    uint nsg [[simdgroups_per_threadgroup]]) {
-    threadgroup float scratch[IT_MAX_SIMDGROUPS];
-    if (row >= p.N) return;
-    ulong base = (ulong)row * p.C;
-    float ss = 0.0f;
-    for (uint c = tid; c < p.C; c += ntg) {
-        float v = float(x[base + c]);
-        ss = fma(v, v, ss);
-    }
-    ss = it_tg_sum(ss, scratch, lane, sg, nsg);
-    float r = rsqrt(ss / float(p.C) + p.eps);
-    if (tid == 0) rstd[row] = r;
-    for (uint c = tid; c < p.C; c += ntg) out[base + c] = bfloat(float(x[base + c]) * r * float(w[c]));
-}

@@ -17,7 +17,8 @@
    - every op the backend implements, forward and backward, on a small graph (incl. batched and
      transposed matmuls through the tiled kernel, chunked fused cross-entropy, broadcasts);
    - error paths (no device, compile failure with the log, a failing command buffer) and, on the
-     fake, each validation the fake performs triggered on purpose; no objects alive at the end.
+     fake, each validation the fake performs triggered on purpose; no objects alive at the end;
+   - every kernel in shaders/ is dispatched by the training and op runs (no dead kernels).
    Ends with "N passed, N failed". */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../../irontensor.h"
@@ -551,6 +552,13 @@ int main(void) {
 #ifdef IT_METAL_FAKE
     check(fake_metal_validation_errors() == 0, "no validation errors from the training and op runs (%s)",
           fake_metal_last_validation());
+    {   /* the reverse of test_kernels' coverage check: no kernel in shaders/ is dead code */
+        char names[2048];
+        int total, missing = fake_metal_undispatched_kernels(&total, names, sizeof names);
+        check(total > 0 && missing == 0, "every kernel in shaders/ is dispatched by the backend (%d of %d never: %s)",
+              missing, total, names);
+        printf("fake-metal: %d kernels in shaders/, %d never dispatched by the backend\n", total, missing);
+    }
     errors_backend();
     {
         char buf[256];

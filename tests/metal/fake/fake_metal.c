@@ -18,6 +18,17 @@ static fake_metal_config g_cfg;
 static fake_metal_counters g_count;
 static int g_errors;
 static char g_last[512];
+/* dispatches encoded per kernel, by the kernel's index in the emulator's registry */
+#define FAKE_MAX_KERNELS 256
+static unsigned long g_kernel_dispatches[FAKE_MAX_KERNELS];
+static void count_kernel_dispatch(const itemu_kernel *k) {
+    int i;
+    for (i = 0; i < itemu_kernel_count() && i < FAKE_MAX_KERNELS; i++)
+        if (itemu_kernel_at(i) == k) {
+            g_kernel_dispatches[i]++;
+            return;
+        }
+}
 
 static void verr(const char *fmt, ...) {
     va_list ap;
@@ -403,6 +414,7 @@ static void encode_dispatch(id self, SEL cmd, it__MTLSize grid, it__MTLSize tg, 
     cbo = O(e->cb, cmd);
     push_cmd(cbo, &c);
     g_count.dispatches++;
+    count_kernel_dispatch(c.k);
 }
 static void enc_groups(id self, SEL cmd, it__MTLSize groups, it__MTLSize tg) { encode_dispatch(self, cmd, groups, tg, 0); }
 static void enc_threads(id self, SEL cmd, it__MTLSize grid, it__MTLSize tg) { encode_dispatch(self, cmd, grid, tg, 1); }
@@ -644,4 +656,19 @@ int fake_metal_live_objects(char *buf, size_t size) {
             shown++;
         }
     return g_live;
+}
+int fake_metal_undispatched_kernels(int *total, char *buf, size_t size) {
+    int i, missing = 0;
+    size_t used = 0;
+    if (size) buf[0] = 0;
+    *total = 0;
+    for (i = 0; i < itemu_kernel_count(); i++) {
+        const itemu_kernel *k = itemu_kernel_at(i);
+        if (strncmp(k->file, "shaders/", 8) != 0) continue;
+        ++*total;
+        if (i < FAKE_MAX_KERNELS && g_kernel_dispatches[i]) continue;
+        if (used < size) used += (size_t)snprintf(buf + used, size - used, "%s%s", missing ? ", " : "", k->name);
+        missing++;
+    }
+    return missing;
 }

@@ -30,4 +30,7 @@ int fake_metal_validation_errors(void);
 const char *fake_metal_last_validation(void);
 /* objects created and not yet deallocated; the classes of (up to 8 of) them into buf */
 int fake_metal_live_objects(char *buf, size_t size);
+/* kernels of shaders/ (the emulator's registry) that no dispatch has used so far: their number,
+   their names into buf; *total = how many kernels shaders/ has */
+int fake_metal_undispatched_kernels(int *total, char *buf, size_t size);
 #endif
