@@ -10,7 +10,7 @@
                    >>tokenizers >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
                    >>cpu_kernels
      implementation >>util >>cpu_kernels >>sgemm >>threads >>context >>tensors >>params >>graph
-                   >>autograd >>planner >>run >>cpu >>models >>optimizers >>tokenizers >>dataset
+                   >>autograd >>planner >>run >>cpu >>models >>optimizers >>io >>tokenizers >>dataset
                    >>schedules >>json >>crc32 >>safetensors >>ckfiles >>ckwrite >>ckread >>ckapi
 
    USAGE
@@ -505,6 +505,9 @@ IT_API it_result it_tokenizer_train_bpe_file(it_context *ctx, const char *path, 
 /* Writes the format above (to path.tmp, then renamed over path). */
 IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, const char *path);
 IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokenizer **out);
+/* The same from bytes already in memory (a file of n bytes); `path` only names it in messages. */
+IT_API it_result it_tokenizer_load_memory(it_context *ctx, const char *path, const uint8_t *bytes, size_t n,
+                                          it_tokenizer **out);
 IT_API void it_tokenizer_free(it_tokenizer *tok);
 IT_API int it_tokenizer_vocab_size(const it_tokenizer *tok);
 /* Encodes n bytes. *out_ids is allocated (at least one element even when n == 0) and must be
@@ -541,6 +544,17 @@ IT_API it_result it_token_file_write(it_context *ctx, const char *path, const in
 /* *out_ids is allocated (at least one element) and released with it_ids_free. No vocabulary
    check here: it_dataset_* does that. */
 IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t **out_ids, size_t *out_n);
+/* *is_token_file = 1 when the file starts with an llm.c magic, 0 for anything else (text). An
+   error naming the file when it cannot be read or is not a regular file (a FIFO, a directory). */
+IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_token_file);
+/* The library's whole-file reader, for programs that read a text themselves: regular files only
+   (never blocks on a FIFO), at most max_bytes (0 = no cap), one spare zero byte after the n bytes.
+   Release *bytes with it_file_free. */
+IT_API it_result it_file_read(it_context *ctx, const char *path, size_t max_bytes, uint8_t **bytes, size_t *n);
+IT_API void it_file_free(uint8_t *bytes);
+/* The same from a whole file's bytes in memory; `path` only names it in messages. */
+IT_API it_result it_token_file_parse(it_context *ctx, const char *path, const uint8_t *bytes, size_t n,
+                                     int32_t **out_ids, size_t *out_n);
 
 /* ------------------------------------------------------------------------------------------------
    >>dataset  a token sequence split into train (first 90%) and validation (last 10%). Every id is
@@ -4900,6 +4914,209 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     return IT_OK;
 }
 
+/* >>io  every file the library reads or writes goes through here --------------------------------
+   Reading: it__io_read_file opens with O_NONBLOCK (open() of a FIFO would otherwise block until a
+   writer appears, and read() after it), accepts only regular files (fstat), caps the size, and
+   reads the whole file into one buffer with a spare zero byte. Errors name the file's role, its
+   path and what is wrong ("is a FIFO, not a regular file").
+   Writing: a file is created, written, fsynced and closed (it__io_create .. it__io_close_synced),
+   then published with it__io_publish: rename over the final name and fsync of the parent directory,
+   so after a crash the name holds either the old contents or the new, never a torn file. The
+   tokenizer save publishes one file; the checkpoint writer publishes a whole directory the same way. */
+
+/* What a non-regular file is, for messages. */
+static const char *it__io_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+#ifdef S_ISSOCK
+    if (S_ISSOCK(mode)) return "a socket";
+#endif
+    return "not a regular file";
+}
+/* Opens a regular file for reading without ever blocking. *size is its size; *missing (optional)
+   is set when the file does not exist, so the caller can decide whether that is an error. */
+static it_result it__io_open_regular(it_context *ctx, const char *path, const char *what, int *out_fd, uint64_t *size,
+                                     int *missing) {
+    struct stat st;
+    int fd;
+    *out_fd = -1;
+    *size = 0;
+    if (missing) *missing = 0;
+    if (!path || !path[0]) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "%s: no path given", what);
+    do fd = open(path, O_RDONLY | O_NONBLOCK);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        if (errno == ENOENT && missing) *missing = 1;
+        return it_context_error(ctx, IT_ERR_IO, "%s '%s': cannot open: %s", what, path, strerror(errno));
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return it_context_error(ctx, IT_ERR_IO, "%s '%s': cannot stat: %s", what, path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return it_context_error(ctx, IT_ERR_IO, "%s '%s' is %s, not a regular file", what, path, it__io_kind(st.st_mode));
+    }
+    *out_fd = fd;
+    *size = (uint64_t)st.st_size;
+    return IT_OK;
+}
+/* Reads exactly n bytes (or to end of file: *got says how many came). -1 with errno on error. */
+static int it__io_read_all(int fd, void *p, size_t n, size_t *got) {
+    unsigned char *b = (unsigned char *)p;
+    *got = 0;
+    while (*got < n) {
+        ssize_t k = read(fd, b + *got, n - *got);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (k < 0) return -1;
+        if (k == 0) break;
+        *got += (size_t)k;
+    }
+    return 0;
+}
+/* The whole regular file `path` of at most max_bytes (0 = no cap beyond what memory can hold) into
+   a fresh IT__MALLOC buffer with one spare zero byte (so it is never empty and text is terminated).
+   `what` names the file's role in messages ("tokenizer file", "data file"). */
+static it_result it__io_read_file(it_context *ctx, const char *path, const char *what, size_t max_bytes,
+                                  unsigned char **out, size_t *out_n, int *missing) {
+    unsigned char *buf;
+    uint64_t size;
+    size_t got;
+    int fd;
+    it_result r = it__io_open_regular(ctx, path, what, &fd, &size, missing);
+    *out = NULL;
+    *out_n = 0;
+    if (r != IT_OK) return r;
+    if (size >= (uint64_t)((size_t)-1 / 2) || (max_bytes && size > (uint64_t)max_bytes)) {
+        close(fd);
+        if (max_bytes && size > (uint64_t)max_bytes)
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s '%s' is %llu bytes, larger than the %llu allowed", what, path,
+                                    (unsigned long long)size, (unsigned long long)max_bytes);
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s '%s' is too large (%llu bytes)", what, path,
+                                (unsigned long long)size);
+    }
+    buf = (unsigned char *)IT__MALLOC((size_t)size + 1);
+    if (!buf) {
+        close(fd);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s '%s': cannot allocate %llu bytes", what, path,
+                                (unsigned long long)size);
+    }
+    if (it__io_read_all(fd, buf, (size_t)size, &got) != 0 || got != (size_t)size) {
+        int e = errno;
+        IT__FREE(buf);
+        close(fd);
+        return it_context_error(ctx, IT_ERR_IO, "%s '%s': read failed after %llu of %llu bytes: %s", what, path,
+                                (unsigned long long)got, (unsigned long long)size,
+                                got != (size_t)size && e == 0 ? "the file shrank" : strerror(e));
+    }
+    close(fd);
+    buf[got] = 0;
+    *out = buf;
+    *out_n = got;
+    return IT_OK;
+}
+
+/* dir + "/" + file into out; -1 (and "" in out) when it does not fit. */
+static int it__path_join(char *out, size_t size, const char *dir, const char *file) {
+    size_t a = strlen(dir), b = strlen(file);
+    if (a + b + 2 > size) {
+        if (size) out[0] = 0;
+        return -1;
+    }
+    memcpy(out, dir, a);
+    out[a] = '/';
+    memcpy(out + a + 1, file, b + 1);
+    return 0;
+}
+/* The directory holding `path` ("." for a bare name, "/" for "/x"); -1 when it does not fit. */
+static int it__io_parent(const char *path, char *out, size_t size) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    if (slash && n == 0) n = 1;
+    if (n + 1 > size) return -1;
+    memcpy(out, slash ? path : ".", n);
+    out[n] = 0;
+    return 0;
+}
+static int it__write_all(int fd, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+/* fsync of a file or a directory by name (a directory's fsync makes the names in it durable). */
+static int it__fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK), rc;
+    if (fd < 0) return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+/* Creates (or truncates) `path` for writing. */
+static it_result it__io_create(it_context *ctx, const char *path, int *out_fd) {
+    int fd;
+    do fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    while (fd < 0 && errno == EINTR);
+    *out_fd = fd;
+    if (fd < 0) return it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    return IT_OK;
+}
+/* fsync + close of a file written through it__io_create; `write_failed` reports an earlier write
+   error (errno still set) so every writer ends the same way. */
+static it_result it__io_close_synced(it_context *ctx, const char *path, int fd, int write_failed) {
+    int e;
+    if (write_failed || fsync(fd) != 0) {
+        e = errno;
+        close(fd);
+        return it_context_error(ctx, IT_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    }
+    if (close(fd) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    return IT_OK;
+}
+/* One whole file, fsynced (the pieces of a checkpoint's temporary directory). */
+static it_result it__write_file(it_context *ctx, const char *path, const void *data, size_t n) {
+    int fd;
+    it_result r = it__io_create(ctx, path, &fd);
+    if (r != IT_OK) return r;
+    return it__io_close_synced(ctx, path, fd, it__write_all(fd, data, n) != 0);
+}
+/* Publishes a finished temporary file or directory under its final name: fsync of `tmp`, rename,
+   fsync of the parent directory so the rename itself survives a crash. */
+static it_result it__io_publish(it_context *ctx, const char *tmp, const char *final_path) {
+    char parent[4096];
+    if (it__fsync_path(tmp) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
+    if (rename(tmp, final_path) != 0)
+        return it_context_error(ctx, IT_ERR_IO, "%s: cannot rename %s into place: %s", final_path, tmp, strerror(errno));
+    if (it__io_parent(final_path, parent, sizeof parent) != 0 || it__fsync_path(parent) != 0)
+        return it_context_error(ctx, IT_ERR_IO, "%s: fsync of its directory failed: %s", final_path, strerror(errno));
+    return IT_OK;
+}
+/* `path.tmp-<pid>` for an atomic write of `path`; -1 when it does not fit. */
+static int it__io_tmp_name(const char *path, char *out, size_t size) {
+    int n = snprintf(out, size, "%s.tmp-%ld", path, (long)getpid());
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+/* Writes one whole file atomically: path.tmp-<pid>, fsync, rename over `path`, fsync of the parent. */
+static it_result it__io_write_atomic(it_context *ctx, const char *path, const char *what, const void *data, size_t n) {
+    char tmp[4200];
+    it_result r;
+    if (!path || !path[0]) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "%s: no path given", what);
+    if (it__io_tmp_name(path, tmp, sizeof tmp) != 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "%s '%s': path too long", what, path);
+    r = it__write_file(ctx, tmp, data, n);
+    if (r == IT_OK) r = it__io_publish(ctx, tmp, path);
+    if (r != IT_OK) unlink(tmp); /* the message already names the file and the reason */
+    return r;
+}
+
 /* >>tokenizers >>token_files >>dataset >>schedules ------------------------------------------------
    Training utilities. Needs <errno.h> (strerror(errno) in file errors) besides the headers the
    implementation already includes. */
@@ -4961,75 +5178,6 @@ static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
     it__crc table;
     it__crc_init(&table);
     return it__crc_update(&table, 0, p, n);
-}
-
-/* fopen for reading plus a one-byte probe: fopen succeeds on a directory on some systems and the
-   size it then reports is nonsense. IT_ERR_IO with the reason when the file cannot be read. */
-static it_result it__data_open(it_context *ctx, const char *path, const char *what, FILE **out) {
-    FILE *f = fopen(path, "rb");
-    *out = NULL;
-    if (!f) return it_context_error(ctx, IT_ERR_IO, "cannot open %s '%s': %s", what, path, strerror(errno));
-    errno = 0;
-    if (fgetc(f) == EOF && ferror(f)) {
-        int e = errno;
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_IO, "cannot read %s '%s': %s", what, path,
-                                e ? strerror(e) : "read error");
-    }
-    if (fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_IO, "%s '%s': cannot seek (not a regular file?)", what, path);
-    }
-    *out = f;
-    return IT_OK;
-}
-
-/* Size of an open file, or -1 (pipes and the like are not supported: data files are files). */
-static long long it__data_file_size(FILE *f) {
-    long size;
-    if (fseek(f, 0, SEEK_END) != 0) return -1;
-    size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) return -1;
-    return (long long)size;
-}
-
-/* Whole file into memory (one extra zero byte so the buffer is never empty). `what` names the
-   file's role in messages ("tokenizer file", "data file"); max_bytes 0 = no limit. */
-static it_result it__data_read_file(it_context *ctx, const char *path, const char *what, size_t max_bytes,
-                                    uint8_t **out, size_t *out_n) {
-    FILE *f;
-    long long size;
-    uint8_t *buf;
-    it_result r;
-    *out = NULL;
-    *out_n = 0;
-    r = it__data_open(ctx, path, what, &f);
-    if (r != IT_OK) return r;
-    size = it__data_file_size(f);
-    if (size < 0) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_IO, "%s '%s': cannot determine its size (not a regular file?)", what, path);
-    }
-    if ((unsigned long long)size >= (unsigned long long)((size_t)-1) ||
-        (max_bytes && (unsigned long long)size > (unsigned long long)max_bytes)) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_FORMAT, "%s '%s' is too large (%lld bytes)", what, path, size);
-    }
-    buf = (uint8_t *)IT__MALLOC((size_t)size + 1);
-    if (!buf) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s '%s': cannot allocate %lld bytes", what, path, size);
-    }
-    if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        IT__FREE(buf);
-        return it_context_error(ctx, IT_ERR_IO, "%s '%s': read failed", what, path);
-    }
-    fclose(f);
-    buf[size] = 0;
-    *out = buf;
-    *out_n = (size_t)size;
-    return IT_OK;
 }
 
 IT_API void it_ids_free(int32_t *ids) { IT__FREE(ids); }
@@ -5476,7 +5624,7 @@ IT_API it_result it_tokenizer_train_bpe_file(it_context *ctx, const char *path, 
     size_t n;
     it_result r;
     *out = NULL;
-    r = it__data_read_file(ctx, path, "training text", 0, &text, &n);
+    r = it__io_read_file(ctx, path, "training text", 0, &text, &n, NULL);
     if (r != IT_OK) return r;
     if (n == 0) {
         IT__FREE(text);
@@ -5587,16 +5735,11 @@ IT_API size_t it_tokenizer_decode(const it_tokenizer *tok, const int32_t *ids, s
 }
 
 IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, const char *path) {
-    size_t size = IT__TOK_HEADER + 8 * (size_t)tok->n_merges + 4, plen = strlen(path);
+    size_t size = IT__TOK_HEADER + 8 * (size_t)tok->n_merges + 4;
     uint8_t *buf = (uint8_t *)IT__MALLOC(size);
-    char *tmp = (char *)IT__MALLOC(plen + 5);
-    FILE *f;
-    int r, ok;
-    if (!buf || !tmp) {
-        IT__FREE(buf);
-        IT__FREE(tmp);
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "saving tokenizer '%s': out of memory", path);
-    }
+    it_result res;
+    int r;
+    if (!buf) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "saving tokenizer '%s': out of memory", path);
     it__data_put_u32(buf + 0, IT__TOK_MAGIC);
     it__data_put_u32(buf + 4, IT__TOK_VERSION);
     it__data_put_u32(buf + 8, (uint32_t)tok->vocab);
@@ -5608,32 +5751,25 @@ IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, con
         it__data_put_u32(buf + IT__TOK_HEADER + 8 * (size_t)r + 4, (uint32_t)tok->merge_r[r]);
     }
     it__data_put_u32(buf + size - 4, it__data_crc32(buf, size - 4));
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        it_result e = it_context_error(ctx, IT_ERR_IO, "cannot create tokenizer file '%s': %s", tmp, strerror(errno));
-        IT__FREE(buf);
-        IT__FREE(tmp);
-        return e;
-    }
-    ok = fwrite(buf, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        it_result e = it_context_error(ctx, IT_ERR_IO, "writing tokenizer file '%s' failed: %s", path, strerror(errno));
-        remove(tmp);
-        IT__FREE(buf);
-        IT__FREE(tmp);
-        return e;
-    }
+    res = it__io_write_atomic(ctx, path, "tokenizer file", buf, size);
     IT__FREE(buf);
-    IT__FREE(tmp);
-    return IT_OK;
+    return res;
 }
 
 IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokenizer **out) {
     uint8_t *buf;
     size_t n, max = IT__TOK_HEADER + 8 * (size_t)(IT_TOKENIZER_MAX_VOCAB - 256) + 4;
+    it_result r;
+    *out = NULL;
+    r = it__io_read_file(ctx, path, "tokenizer file", max, &buf, &n, NULL);
+    if (r != IT_OK) return r;
+    r = it_tokenizer_load_memory(ctx, path, buf, n, out);
+    IT__FREE(buf);
+    return r;
+}
+
+IT_API it_result it_tokenizer_load_memory(it_context *ctx, const char *path, const uint8_t *buf, size_t n,
+                                          it_tokenizer **out) {
     uint32_t magic, version, vocab, n_merges, split, reserved, crc;
     unsigned long long expect;
     int32_t *ml = NULL, *mr = NULL;
@@ -5641,8 +5777,7 @@ IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokeniz
     it_result r;
     uint32_t i;
     *out = NULL;
-    r = it__data_read_file(ctx, path, "tokenizer file", max, &buf, &n);
-    if (r != IT_OK) return r;
+    if (!path) path = "tokenizer buffer";
     if (n < IT__TOK_HEADER + 4) {
         r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s' is truncated: %zu bytes, need at least %u", path,
                              n, IT__TOK_HEADER + 4);
@@ -5706,7 +5841,6 @@ IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokeniz
     snprintf(origin, sizeof(origin), "tokenizer file '%.280s'", path);
     r = it__tok_build(ctx, ml, mr, (int)n_merges, origin, out);
 done:
-    IT__FREE(buf);
     IT__FREE(ml);
     IT__FREE(mr);
     return r;
@@ -5715,10 +5849,10 @@ done:
 /* >>token_files --------------------------------------------------------------------------------- */
 IT_API it_result it_token_file_write(it_context *ctx, const char *path, const int32_t *ids, size_t n, int vocab) {
     uint8_t header[IT_TOKEN_FILE_HEADER_INTS * 4], buf[4096];
-    int wide = vocab > 65536, i;
+    int wide = vocab > 65536, i, fd, failed;
     size_t k, fill = 0, width = wide ? 4 : 2;
-    FILE *f;
-    int ok = 1;
+    char tmp[4200];
+    it_result r;
     if (vocab <= 0)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "token file '%s': vocab %d must be positive", path,
                                 vocab);
@@ -5734,57 +5868,83 @@ IT_API it_result it_token_file_write(it_context *ctx, const char *path, const in
     it__data_put_u32(header + 0, wide ? IT_TOKEN_FILE_MAGIC_U32 : IT_TOKEN_FILE_MAGIC_U16);
     it__data_put_u32(header + 4, wide ? IT_TOKEN_FILE_VERSION_U32 : IT_TOKEN_FILE_VERSION_U16);
     it__data_put_u32(header + 8, (uint32_t)n);
-    f = fopen(path, "wb");
-    if (!f) return it_context_error(ctx, IT_ERR_IO, "cannot create token file '%s': %s", path, strerror(errno));
-    ok = fwrite(header, 1, sizeof(header), f) == sizeof(header);
-    for (k = 0; k < n && ok; k++) {
+    if (it__io_tmp_name(path, tmp, sizeof tmp) != 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "token file '%s': path too long", path);
+    if ((r = it__io_create(ctx, tmp, &fd)) != IT_OK) return r;
+    failed = it__write_all(fd, header, sizeof(header));
+    for (k = 0; k < n && !failed; k++) { /* streamed: the ids may be far larger than one buffer */
         uint32_t v = (uint32_t)ids[k];
         for (i = 0; i < (int)width; i++) buf[fill++] = (uint8_t)(v >> (8 * i));
         if (fill == sizeof(buf) || k + 1 == n) {
-            ok = fwrite(buf, 1, fill, f) == fill;
+            failed = it__write_all(fd, buf, fill);
             fill = 0;
         }
     }
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) return it_context_error(ctx, IT_ERR_IO, "writing token file '%s' failed: %s", path, strerror(errno));
+    r = it__io_close_synced(ctx, tmp, fd, failed);
+    if (r == IT_OK) r = it__io_publish(ctx, tmp, path);
+    if (r != IT_OK) unlink(tmp);
+    return r;
+}
+
+IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_token_file) {
+    uint8_t head[4] = {0, 0, 0, 0};
+    uint32_t magic;
+    uint64_t size;
+    size_t got = 0;
+    int fd;
+    it_result r = it__io_open_regular(ctx, path, "data file", &fd, &size, NULL);
+    *is_token_file = 0;
+    if (r != IT_OK) return r;
+    if (it__io_read_all(fd, head, 4, &got) != 0) {
+        r = it_context_error(ctx, IT_ERR_IO, "data file '%s': read failed: %s", path, strerror(errno));
+        close(fd);
+        return r;
+    }
+    close(fd);
+    if (got == 0) return it_context_error(ctx, IT_ERR_FORMAT, "data file '%s' is empty", path);
+    magic = it__data_get_u32(head);
+    *is_token_file = got == 4 && (magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32);
     return IT_OK;
 }
 
+IT_API it_result it_file_read(it_context *ctx, const char *path, size_t max_bytes, uint8_t **bytes, size_t *n) {
+    return it__io_read_file(ctx, path, "file", max_bytes, bytes, n, NULL);
+}
+IT_API void it_file_free(uint8_t *bytes) { IT__FREE(bytes); }
+
 IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t **out_ids, size_t *out_n) {
-    FILE *f;
-    uint8_t header[IT_TOKEN_FILE_HEADER_INTS * 4], buf[4096];
-    long long size;
-    uint32_t magic, version;
-    int32_t count;
-    size_t width, k = 0;
-    unsigned long long expect;
-    int32_t *ids;
-    it_result r;
+    uint8_t *bytes;
+    size_t n;
+    it_result r = it__io_read_file(ctx, path, "token file", 0, &bytes, &n, NULL);
     *out_ids = NULL;
     *out_n = 0;
-    r = it__data_open(ctx, path, "token file", &f);
     if (r != IT_OK) return r;
-    size = it__data_file_size(f);
-    if (size < 0) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_IO, "token file '%s': cannot determine its size", path);
-    }
-    if (size == 0) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s' is empty", path);
-    }
-    if (size < (long long)sizeof(header) || fread(header, 1, sizeof(header), f) != sizeof(header)) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s' is truncated: %lld bytes, the header alone is %d",
-                                path, size, (int)sizeof(header));
-    }
-    magic = it__data_get_u32(header);
-    version = it__data_get_u32(header + 4);
-    count = (int32_t)it__data_get_u32(header + 8);
+    r = it_token_file_parse(ctx, path, bytes, n, out_ids, out_n);
+    IT__FREE(bytes);
+    return r;
+}
+
+IT_API it_result it_token_file_parse(it_context *ctx, const char *path, const uint8_t *bytes, size_t size,
+                                     int32_t **out_ids, size_t *out_n) {
+    const size_t header = IT_TOKEN_FILE_HEADER_INTS * 4;
+    uint32_t magic, version;
+    int32_t count;
+    size_t width, k;
+    unsigned long long expect;
+    int32_t *ids;
+    *out_ids = NULL;
+    *out_n = 0;
+    if (!path) path = "token buffer";
+    if (size == 0) return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s' is empty", path);
+    if (size < header)
+        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s' is truncated: %zu bytes, the header alone is %d",
+                                path, size, (int)header);
+    magic = it__data_get_u32(bytes);
+    version = it__data_get_u32(bytes + 4);
+    count = (int32_t)it__data_get_u32(bytes + 8);
     if (magic == IT_TOKEN_FILE_MAGIC_U16 && version == IT_TOKEN_FILE_VERSION_U16) width = 2;
     else if (magic == IT_TOKEN_FILE_MAGIC_U32 && version == IT_TOKEN_FILE_VERSION_U32) width = 4;
     else {
-        fclose(f);
         if (magic != IT_TOKEN_FILE_MAGIC_U16 && magic != IT_TOKEN_FILE_MAGIC_U32)
             return it_context_error(ctx, IT_ERR_FORMAT,
                                     "'%s' is not an llm.c token file: magic %lu, expected %d (uint16 tokens) or %d "
@@ -5793,47 +5953,31 @@ IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t *
         return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': magic %lu with version %lu is not supported",
                                 path, (unsigned long)magic, (unsigned long)version);
     }
-    if (count < 0) {
-        fclose(f);
-        return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': negative token count %ld", path, (long)count);
-    }
-    expect = sizeof(header) + (unsigned long long)count * width;
+    if (count < 0) return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': negative token count %ld", path, (long)count);
+    expect = header + (unsigned long long)count * width;
     if ((unsigned long long)size != expect) {
-        fclose(f);
         if ((unsigned long long)size < expect)
             return it_context_error(ctx, IT_ERR_FORMAT,
                                     "token file '%s' is truncated: the header announces %ld tokens (%llu bytes), "
-                                    "the file has %lld bytes", path, (long)count, expect, size);
+                                    "the file has %zu bytes", path, (long)count, expect, size);
         return it_context_error(ctx, IT_ERR_FORMAT,
-                                "token file '%s': %lld bytes, but the header announces %ld tokens (%llu bytes)", path,
+                                "token file '%s': %zu bytes, but the header announces %ld tokens (%llu bytes)", path,
                                 size, (long)count, expect);
     }
     ids = (int32_t *)it__data_alloc_array((size_t)count, sizeof(int32_t));
-    if (!ids) {
-        fclose(f);
+    if (!ids)
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "token file '%s': cannot allocate %ld tokens", path,
                                 (long)count);
-    }
-    while (k < (size_t)count) {
-        size_t want = ((size_t)count - k) * width, j;
-        if (want > sizeof(buf)) want = sizeof(buf);
-        if (fread(buf, 1, want, f) != want) {
-            fclose(f);
+    for (k = 0; k < (size_t)count; k++) {
+        const uint8_t *p = bytes + header + k * width;
+        uint32_t v = width == 2 ? (uint32_t)p[0] | ((uint32_t)p[1] << 8) : it__data_get_u32(p);
+        if (v > 0x7FFFFFFFu) {
             IT__FREE(ids);
-            return it_context_error(ctx, IT_ERR_IO, "token file '%s': read failed at token %zu", path, k);
+            return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': token %zu is %lu, beyond int32", path, k,
+                                    (unsigned long)v);
         }
-        for (j = 0; j < want; j += width, k++) {
-            uint32_t v = width == 2 ? (uint32_t)buf[j] | ((uint32_t)buf[j + 1] << 8) : it__data_get_u32(buf + j);
-            if (v > 0x7FFFFFFFu) {
-                fclose(f);
-                IT__FREE(ids);
-                return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': token %zu is %lu, beyond int32", path, k,
-                                        (unsigned long)v);
-            }
-            ids[k] = (int32_t)v;
-        }
+        ids[k] = (int32_t)v;
     }
-    fclose(f);
     *out_ids = ids;
     *out_n = (size_t)count;
     return IT_OK;
@@ -5924,7 +6068,7 @@ IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const i
     *out = NULL;
     if (!tok)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "data file '%s' is text and needs a tokenizer", path);
-    r = it__data_read_file(ctx, path, "data file", 0, &text, &n);
+    r = it__io_read_file(ctx, path, "data file", 0, &text, &n, NULL);
     if (r != IT_OK) return r;
     if (n == 0) {
         IT__FREE(text);
@@ -5938,20 +6082,12 @@ IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const i
 
 IT_API it_result it_dataset_load(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab, int min_seq,
                                  it_dataset **out) {
-    uint8_t head[4] = {0, 0, 0, 0};
-    uint32_t magic;
-    size_t got;
-    FILE *f;
-    it_result r = it__data_open(ctx, path, "data file", &f);
+    int is_bin;
+    it_result r = it_token_file_probe(ctx, path, &is_bin);
     *out = NULL;
     if (r != IT_OK) return r;
-    got = fread(head, 1, 4, f);
-    fclose(f);
-    if (got == 0) return it_context_error(ctx, IT_ERR_FORMAT, "data file '%s' is empty", path);
-    magic = it__data_get_u32(head);
-    if (got == 4 && (magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32))
-        return it_dataset_from_bin(ctx, path, vocab, min_seq, out);
-    return it_dataset_from_text(ctx, path, tok, vocab, min_seq, out);
+    return is_bin ? it_dataset_from_bin(ctx, path, vocab, min_seq, out)
+                  : it_dataset_from_text(ctx, path, tok, vocab, min_seq, out);
 }
 
 IT_API void it_dataset_free(it_dataset *ds) {
@@ -6834,83 +6970,7 @@ static int it__little_endian(void) {
     return b == 1;
 }
 
-/* >>ckfiles  whole files in and out ------------------------------------------------------------ */
-static int it__path_join(char *out, size_t size, const char *dir, const char *file) {
-    size_t a = strlen(dir), b = strlen(file);
-    if (a + b + 2 > size) {
-        if (size) out[0] = 0;
-        return -1;
-    }
-    memcpy(out, dir, a);
-    out[a] = '/';
-    memcpy(out + a + 1, file, b + 1);
-    return 0;
-}
-/* Reads a regular file of at most max_size bytes into a fresh buffer (one spare byte). *missing is
-   set when the file does not exist (the caller decides whether that is an error). */
-static it_result it__read_file(it_context *ctx, const char *path, size_t max_size, unsigned char **out, size_t *out_size,
-                               int *missing) {
-    struct stat st;
-    unsigned char *buf;
-    size_t got = 0;
-    int fd;
-    *out = NULL;
-    *out_size = 0;
-    if (missing) *missing = 0;
-    fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        if (errno == ENOENT && missing) *missing = 1;
-        return it_context_error(ctx, IT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return it_context_error(ctx, IT_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > (uint64_t)max_size) {
-        close(fd);
-        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %llu bytes, larger than the %llu allowed", path,
-                                (unsigned long long)st.st_size, (unsigned long long)max_size);
-    }
-    buf = (unsigned char *)IT__MALLOC((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: cannot allocate %llu bytes", path, (unsigned long long)st.st_size);
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            IT__FREE(buf);
-            close(fd);
-            return it_context_error(ctx, IT_ERR_IO, "%s: read failed after %lu bytes: %s", path, (unsigned long)got,
-                                    n == 0 ? "file shrank" : strerror(errno));
-        }
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = 0;
-    *out = buf;
-    *out_size = got;
-    return IT_OK;
-}
-static int it__write_all(int fd, const void *p, size_t n) {
-    const unsigned char *b = (const unsigned char *)p;
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-static int it__fsync_path(const char *path) {
-    int fd = open(path, O_RDONLY), rc;
-    if (fd < 0) return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
+/* >>ckfiles  checkpoint directories (files themselves go through >>io) -------------------------- */
 static int it__dir_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -6952,19 +7012,6 @@ static it_result it__ck_split(it_context *ctx, const char *dir, char *clean, cha
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: '%s' does not name a directory to write", dir);
     return IT_OK;
 }
-/* A writer of one output file that fsyncs before closing. */
-static it_result it__write_file(it_context *ctx, const char *path, const void *data, size_t n) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    if (it__write_all(fd, data, n) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        return it_context_error(ctx, IT_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    if (close(fd) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: close failed: %s", path, strerror(errno));
-    return IT_OK;
-}
-
 /* CRC-32 of data[0, n) with the 8 bytes at `hole` read as ASCII zeros (a checksum stored inside
    the bytes it covers). */
 static uint32_t it__crc_with_hole(const it__crc *c, const unsigned char *data, size_t n, size_t hole) {
@@ -7239,18 +7286,11 @@ static it_result it__st_write(it_context *ctx, const char *path, it__st_item *it
         hc = it__crc_update(crc, hc, h.p, h.n);
         it__hex8(h.p + hole, hc);
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        r = it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        goto done;
-    }
-    if (it__write_all(fd, len8, 8) || it__write_all(fd, h.p, h.n) || it__st_stream(items, n, bf16, chunk, half, crc, NULL, fd) ||
-        fsync(fd) != 0) {
-        r = it_context_error(ctx, IT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto done;
-    }
+    if ((r = it__io_create(ctx, path, &fd)) != IT_OK) goto done;
+    r = it__io_close_synced(ctx, path, fd,
+                            it__write_all(fd, len8, 8) || it__write_all(fd, h.p, h.n) ||
+                                it__st_stream(items, n, bf16, chunk, half, crc, NULL, fd));
 done:
-    if (fd >= 0 && close(fd) != 0 && r == IT_OK) r = it_context_error(ctx, IT_ERR_IO, "%s: close failed: %s", path, strerror(errno));
     it__buf_free(&h);
     if (crc) IT__FREE(crc);
     if (chunk) IT__FREE(chunk);
@@ -7346,7 +7386,7 @@ static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_op
 static it_result it__json_file_read(it_context *ctx, const char *path, unsigned char **buf, it__json *j, int *missing) {
     size_t size;
     int c;
-    it_result r = it__read_file(ctx, path, IT__CK_MAX_JSON_FILE, buf, &size, missing);
+    it_result r = it__io_read_file(ctx, path, "checkpoint file", IT__CK_MAX_JSON_FILE, buf, &size, missing);
     memset(j, 0, sizeof *j);
     if (r != IT_OK) return r;
     if (it__json_parse(j, (const char *)*buf, size)) return it_context_error(ctx, IT_ERR_FORMAT, "%s: JSON: %s", path, j->err);
@@ -7641,7 +7681,7 @@ static it_result it__ck_read_st(it_context *ctx, const char *dir, const char *fi
     it_result r;
     if (it__path_join(label, lsize, dir, file)) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
     f->label = label;
-    r = it__read_file(ctx, label, (size_t)-1 / 2, &f->buf, &f->size, missing);
+    r = it__io_read_file(ctx, label, "checkpoint file", 0, &f->buf, &f->size, missing);
     return r != IT_OK ? r : it__st_parse(ctx, f);
 }
 /* Every entry present once, with its shape and an accepted dtype; nothing else in the file. */
@@ -7912,7 +7952,7 @@ IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
 static it_result it__copy_file(it_context *ctx, const char *from, const char *to) {
     unsigned char *buf;
     size_t n;
-    it_result r = it__read_file(ctx, from, (size_t)1 << 30, &buf, &n, NULL);
+    it_result r = it__io_read_file(ctx, from, "tokenizer file", (size_t)1 << 30, &buf, &n, NULL);
     if (r != IT_OK) return r;
     r = it__write_file(ctx, to, buf, n);
     IT__FREE(buf);
@@ -7966,7 +8006,6 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
         it__path_join(path, sizeof path, tmp, "tokenizer.bin");
         if ((r = it__copy_file(ctx, tokenizer, path)) != IT_OK) goto done;
     }
-    if (it__fsync_path(tmp) != 0) r = it_context_error(ctx, IT_ERR_IO, "%s: fsync of the directory failed: %s", tmp, strerror(errno));
 done:
     it__buf_free(&b);
     if (items) IT__FREE(items);
@@ -8010,12 +8049,10 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
         }
         it__fsync_path(parent); /* the old copy is now reachable under its new name */
     }
-    if (rename(tmp, clean) != 0) {
-        r = it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot rename %s into place: %s", clean, tmp, strerror(errno));
-        rename(old, clean);
+    if ((r = it__io_publish(ctx, tmp, clean)) != IT_OK) {
+        if (!it__dir_exists(clean)) rename(old, clean); /* the rename itself failed: put the old one back */
         return r;
     }
-    if (it__fsync_path(parent) != 0) return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: fsync of %s failed: %s", clean, parent, strerror(errno));
     if (it__dir_exists(old) && it__remove_dir(old) != 0) it_log(ctx, IT_LOG_WARN, "checkpoint: cannot remove %s", old);
     return IT_OK;
 }
@@ -8102,7 +8139,7 @@ IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_sa
     float *tmp;
     memset(&f, 0, sizeof f);
     f.label = path;
-    r = it__read_file(ctx, path, (size_t)-1 / 2, &f.buf, &f.size, NULL);
+    r = it__io_read_file(ctx, path, "safetensors file", 0, &f.buf, &f.size, NULL);
     if (r == IT_OK) r = it__st_parse(ctx, &f);
     tmp = (float *)IT__MALLOC(IT__CK_CHUNK * sizeof(float));
     if (r == IT_OK && !tmp) r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);

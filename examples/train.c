@@ -372,16 +372,6 @@ static void curve_load(curve *c, const char *dir, int up_to_step) {
     fclose(f);
 }
 
-static int is_token_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    unsigned char head[4];
-    int32_t magic = 0;
-    if (!f) return 0;
-    if (fread(head, 1, 4, f) == 4) memcpy(&magic, head, 4);
-    fclose(f);
-    return magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32;
-}
-
 int main(int argc, char **argv) {
     options o;
     it_context *ctx = NULL;
@@ -484,15 +474,12 @@ int main(int argc, char **argv) {
     }
 
     /* 2. data: bytes -> tokenizer -> ids -> 90/10 split */
-    is_bin = is_token_file(o.data);
+    if (it_token_file_probe(ctx, o.data, &is_bin) != IT_OK) { /* a FIFO or a directory is refused, never read */
+        fprintf(stderr, "train: cannot open --data: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
     if (!is_bin && !tok) {
-        FILE *f = fopen(o.data, "rb");
         it_result r;
-        if (!f) {
-            fprintf(stderr, "train: cannot open --data %s: %s\n", o.data, strerror(errno));
-            return 1;
-        }
-        fclose(f);
         r = !strcmp(o.tokenizer, "bpe") ? it_tokenizer_train_bpe_file(ctx, o.data, o.model.vocab_size, &tok)
                                         : it_tokenizer_byte(ctx, &tok);
         if (r != IT_OK) {

@@ -45,5 +45,22 @@ expect() {
 
 # ---- hangs (case 18) and messages (case 21) ----------------------------------------------------
 
+# case 18: a FIFO (no writer) as the data, a checkpoint's config.json or model.safetensors, or a
+# tokenizer is refused at once, naming it; no tool blocks on it
+mkfifo "$tmp/fifo"
+mkdir -p "$tmp/fifo_ck_config" && mkfifo "$tmp/fifo_ck_config/config.json"
+expect 1 "is a FIFO, not a regular file" -- "$B/train" --data "$tmp/fifo" $small
+expect 1 "is a FIFO, not a regular file" -- "$B/generate" --checkpoint "$tmp/fifo_ck_config" --max-new-tokens 4
+expect 1 "is a FIFO" -- "$B/it-inspect" "$tmp/fifo_ck_config"
+expect 1 "is a FIFO, not a regular file" -- "$B/it-tokens" "$tmp/fifo" "$tmp/fifo_ids.bin"
+expect 1 "is a FIFO, not a regular file" -- "$B/it-tokens" --bpe 300 --save-tokenizer "$tmp/fifo_tok.bin" "$tmp/fifo" "$tmp/fifo_ids.bin"
+run 60 "$B/train" $small --data "$tmp/data.txt" --save "$tmp/fifo_ck_model"
+if [ "$got" = 0 ] && rm "$tmp/fifo_ck_model/model.safetensors" && mkfifo "$tmp/fifo_ck_model/model.safetensors"; then
+    expect 1 "is a FIFO, not a regular file" -- "$B/generate" --checkpoint "$tmp/fifo_ck_model" --max-new-tokens 4
+    expect 1 "is a FIFO, not a regular file" -- "$B/train" --resume "$tmp/fifo_ck_model" --data "$tmp/data.txt"
+else
+    fail "case 18: could not make a checkpoint to damage (train exit $got)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -60,8 +60,88 @@ static void hostile_silently_wrong(const char *tmp) {
 }
 
 /* ---- hangs, aborts, undefined behaviour (cases 16-20: RNG, big configs, FIFOs, sizes, NULL) --- */
+static void hostile_silent_logger(it_log_level level, const char *message, void *user) {
+    (void)level;
+    (void)message;
+    (void)user;
+}
+static it_context *hostile_quiet_context(void) {
+    it_context *ctx = NULL;
+    it_context_desc d;
+    memset(&d, 0, sizeof d);
+    d.n_threads = 1;
+    d.logger.log = hostile_silent_logger;
+    if (it_context_create(&d, &ctx) != IT_OK) {
+        fprintf(stderr, "cannot create a context\n");
+        _exit(250);
+    }
+    return ctx;
+}
+/* Case 18: each reader given a FIFO (no writer ever opens it) must return an error naming the FIFO
+   rather than block; `path` is the FIFO, `dir` a checkpoint directory whose config.json or
+   model.safetensors is one. Exit 0 = refused with the right message, 1 = accepted, 2 = wrong text. */
+typedef struct hostile_fifo_case {
+    const char *path, *dir;
+    int reader; /* 0 tokenizer, 1 token file, 2 dataset, 3 safetensors, 4 checkpoint config, 5 validate */
+} hostile_fifo_case;
+static int hostile_fifo_child(void *arg) {
+    const hostile_fifo_case *c = (const hostile_fifo_case *)arg;
+    it_context *ctx = hostile_quiet_context();
+    it_tokenizer *tok = NULL;
+    it_dataset *ds = NULL;
+    it_model_config cfg;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    it_result r = IT_OK;
+    switch (c->reader) {
+    case 0: r = it_tokenizer_load(ctx, c->path, &tok); break;
+    case 1: r = it_token_file_read(ctx, c->path, &ids, &n); break;
+    case 2: r = it_dataset_load(ctx, c->path, NULL, 256, 8, &ds); break;
+    case 3: r = it_safetensors_inspect(ctx, c->path, NULL, NULL); break;
+    case 4: r = it_checkpoint_read_config(ctx, c->dir, &cfg); break;
+    default: r = it_checkpoint_validate(ctx, c->dir); break;
+    }
+    if (r == IT_OK) return 1;
+    return strstr(it_context_last_error(ctx), "is a FIFO, not a regular file") ? 0 : 2;
+}
+static void hostile_fifos(const char *tmp) {
+    static const char *names[] = {"tokenizer", "token file", "dataset", "safetensors", "config.json", "model.safetensors"};
+    char fifo[512], dir[512], inner[600];
+    int i;
+    snprintf(fifo, sizeof fifo, "%s/fifo", tmp);
+    snprintf(dir, sizeof dir, "%s/fifo_ck", tmp);
+    CHECK(mkfifo(fifo, 0600) == 0 && mkdir(dir, 0755) == 0, "case 18: cannot make a FIFO and a directory in %s", tmp);
+    for (i = 0; i < 6; i++) {
+        hostile_fifo_case c;
+        int got;
+        c.path = fifo;
+        c.dir = dir;
+        c.reader = i;
+        if (i >= 4) { /* config.json, then model.safetensors (with a valid-looking config) as the FIFO */
+            snprintf(inner, sizeof inner, "%s/%s", dir, i == 4 ? "config.json" : "model.safetensors");
+            unlink(inner);
+            if (mkfifo(inner, 0600) != 0) CHECK(0, "case 18: cannot make %s", inner);
+        }
+        got = hostile_run_child(5, NULL, hostile_fifo_child, &c);
+        CHECK(got == 0, "case 18: %s reader given a FIFO: %s (child status %d)", names[i],
+              got == -1 ? "hung" : got == 1 ? "accepted it" : "wrong message or crash", got);
+        if (i == 4) { /* a real config for the next case so only model.safetensors is the FIFO */
+            it_context *ctx = hostile_quiet_context();
+            it_model_config cfg;
+            it_model *m = NULL;
+            unlink(inner);
+            rmdir(dir); /* a fresh target: the save writes it whole */
+            if (it_model_preset("tiny", &cfg) == IT_OK && it_model_create(ctx, &cfg, &m) == IT_OK &&
+                it_model_init(m, 1) == IT_OK)
+                CHECK(it_checkpoint_save(ctx, m, NULL, NULL, dir, NULL) == IT_OK, "case 18: save: %s",
+                      it_context_last_error(ctx));
+            it_context_destroy(ctx);
+        }
+    }
+}
+
 static void hostile_hangs_and_ub(const char *tmp) {
-    (void)tmp;
+    hostile_fifos(tmp);
 }
 
 int main(void) {

@@ -20,10 +20,9 @@ int main(int argc, char **argv) {
     it_tokenizer *tok = NULL;
     int32_t *ids = NULL;
     size_t n = 0, size = 0;
-    unsigned char *text;
+    uint8_t *text;
     const char *save_tok = NULL, *in = NULL, *out = NULL;
     int i, bpe_vocab = 0;
-    FILE *f;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--bpe") && i + 1 < argc) bpe_vocab = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--save-tokenizer") && i + 1 < argc) save_tok = argv[++i];
@@ -37,26 +36,13 @@ int main(int argc, char **argv) {
     if ((bpe_vocab ? it_tokenizer_train_bpe_file(ctx, in, bpe_vocab, &tok) : it_tokenizer_byte(ctx, &tok)) != IT_OK)
         return 1; /* the logger already printed why */
     if (save_tok && it_tokenizer_save(ctx, tok, save_tok) != IT_OK) return 1;
-    f = fopen(in, "rb");
-    if (!f) {
-        fprintf(stderr, "it-tokens: cannot open %s\n", in);
-        return 1;
-    }
-    fseek(f, 0, SEEK_END);
-    size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    text = (unsigned char *)malloc(size + 1);
-    if (!text || fread(text, 1, size, f) != size) {
-        fprintf(stderr, "it-tokens: cannot read %s\n", in);
-        return 1;
-    }
-    fclose(f);
+    if (it_file_read(ctx, in, 0, &text, &size) != IT_OK) return 1; /* the logger already printed why */
     if (it_tokenizer_encode(ctx, tok, text, size, &ids, &n) != IT_OK ||
         it_token_file_write(ctx, out, ids, n, it_tokenizer_vocab_size(tok)) != IT_OK)
         return 1;
     printf("%s: %zu bytes -> %zu tokens (vocab %d) in %s\n", in, size, n, it_tokenizer_vocab_size(tok), out);
     it_ids_free(ids);
-    free(text);
+    it_file_free(text);
     it_tokenizer_free(tok);
     it_context_destroy(ctx);
     return 0;
