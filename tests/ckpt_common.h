@@ -1,58 +1,11 @@
-/* Shared helpers of the checkpoint tests: quiet contexts, small models with trained-looking
-   optimizer state, file helpers. */
+/* Shared helpers of the checkpoint tests: small models with trained-looking optimizer state and a
+   trainer state with every field set (contexts, configs and file helpers come from it_test.h). */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../irontensor.h"
 #include "it_test.h"
 #include <sys/wait.h>
 #include <signal.h>
 
-static int ck_log_errors = 0;
-static void ck_quiet_logger(it_log_level level, const char *message, void *user) {
-    (void)user;
-    if (ck_log_errors && level >= IT_LOG_WARN) fprintf(stderr, "  [log] %s\n", message);
-}
-static it_context *ck_ctx(void) {
-    it_context_desc d;
-    it_context *ctx = NULL;
-    memset(&d, 0, sizeof d);
-    d.n_threads = 1;
-    d.logger.log = ck_quiet_logger;
-    d.logger.min_level = IT_LOG_WARN;
-    if (it_context_create(&d, &ctx) != IT_OK) {
-        fprintf(stderr, "context\n");
-        exit(2);
-    }
-    return ctx;
-}
-static __attribute__((unused)) it_model_config ck_llama(void) { /* GQA, untied head */
-    it_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = IT_ARCH_LLAMA;
-    c.vocab_size = 64;
-    c.dim = 32;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.ffn_dim = 48;
-    c.max_seq = 16;
-    c.untied = 1;
-    c.rope_theta = 500000.0f;
-    c.norm_eps = 1e-6f;
-    return c;
-}
-static __attribute__((unused)) it_model_config ck_gpt2(void) {
-    it_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = IT_ARCH_GPT2;
-    c.vocab_size = 64;
-    c.dim = 32;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 4;
-    c.ffn_dim = 128;
-    c.max_seq = 16;
-    return c;
-}
 typedef struct ck_setup {
     it_context *ctx;
     it_model *m;
@@ -66,7 +19,7 @@ static ck_setup ck_make(const it_model_config *c, uint64_t seed, it_optimizer_ki
     size_t i, n;
     int k;
     memset(&s, 0, sizeof s);
-    s.ctx = ck_ctx();
+    s.ctx = it_test_context(1);
     if (it_model_create(s.ctx, c, &s.m) != IT_OK || it_model_init(s.m, seed) != IT_OK) {
         fprintf(stderr, "model: %s\n", it_context_last_error(s.ctx));
         exit(2);
@@ -112,9 +65,4 @@ static __attribute__((unused)) it_trainer_state ck_ts(void) {
     it_rng_seed(&ts.rng, 0xFFFFFFFFFFFFFFFFULL);
     ts.best_val_loss = 2.345678f;
     return ts;
-}
-static __attribute__((unused)) void ck_rmrf(const char *path) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0) fprintf(stderr, "rm failed\n");
 }

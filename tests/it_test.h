@@ -1,13 +1,16 @@
 /* it_test.h - the tiny test harness every test program uses.
    CHECK(cond, ...) records a pass or a failure (with file, line and a printf-style message);
    CHECK_CLOSE compares numbers with a relative + absolute tolerance; it_test_finish() prints
-   the closing line "N passed, N failed" and returns the exit code. */
+   the closing line "N passed, N failed" and returns the exit code. File helpers read, write and
+   remove test files. A program that includes irontensor.h first also gets the shared fixtures:
+   a quiet context and small model configs (the end of this file). */
 #ifndef IT_TEST_H
 #define IT_TEST_H
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h> /* getpid: the tests build as C99 + POSIX (-D_DEFAULT_SOURCE) */
 
 static int it_test_passed, it_test_failed;
 
@@ -48,8 +51,7 @@ static unsigned char *it_test_read_file(const char *path, size_t *n) {
     *n = (size_t)size;
     return buf;
 }
-/* Writes n bytes to path, replacing it. */
-/* Writes a whole file; a test that cannot write its fixtures stops (exit 2). */
+/* Writes a whole file, replacing it; a test that cannot write its fixtures stops (exit 2). */
 static void it_test_write_file(const char *path, const void *buf, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -60,10 +62,89 @@ static void it_test_write_file(const char *path, const void *buf, size_t n) {
     fclose(f);
 }
 
+/* A scratch path of this test run, /tmp/it_test_<pid>_<name>, so that the same test run at the
+   same time from two checkouts does not share files. Returns buf. */
+static const char *it_test_tmp_path(char *buf, size_t size, const char *name) {
+    snprintf(buf, size, "/tmp/it_test_%ld_%s", (long)getpid(), name);
+    return buf;
+}
+/* Removes a file or a whole directory tree (rm -rf: test directories under /tmp only). */
+static void it_test_remove_tree(const char *path) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
+}
+
+/* ---- fixtures: for programs that include irontensor.h before this file -------------------- */
+#ifdef IRONTENSOR_H
+/* Tests provoke errors on purpose, so the fixture context counts log messages instead of printing
+   them; it_test_log_shown = 1 (e.g. from a command-line flag) prints warnings and errors. */
+static int it_test_log_count, it_test_log_shown;
+static void it_test_quiet_log(it_log_level level, const char *message, void *user) {
+    (void)user;
+    it_test_log_count++;
+    if (it_test_log_shown && level >= IT_LOG_WARN) fprintf(stderr, "  [log] %s\n", message);
+}
+/* A context with n_threads workers (0 = all cores) and the quiet logger; a test that cannot
+   create one stops (exit 2). */
+static it_context *it_test_context(int n_threads) {
+    it_context_desc d;
+    it_context *ctx = NULL;
+    memset(&d, 0, sizeof d);
+    d.n_threads = n_threads;
+    d.logger.log = it_test_quiet_log;
+    d.logger.min_level = IT_LOG_INFO;
+    if (it_context_create(&d, &ctx) != IT_OK) {
+        fprintf(stderr, "cannot create a test context\n");
+        exit(2);
+    }
+    return ctx;
+}
+/* Small models that build and run in milliseconds. Llama with grouped-query attention (4 query
+   heads over 2 kv heads) and an untied head; tests change single fields where they need to. */
+static it_model_config it_test_llama(void) {
+    it_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = IT_ARCH_LLAMA;
+    c.vocab_size = 64;
+    c.dim = 32;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.ffn_dim = 48;
+    c.max_seq = 16;
+    c.untied = 1;
+    c.rope_theta = 500000.0f;
+    c.norm_eps = 1e-6f;
+    return c;
+}
+/* GPT-2: learned positions, LayerNorm with biases, GELU MLP of 4 x dim, tied head. */
+static it_model_config it_test_gpt2(void) {
+    it_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = IT_ARCH_GPT2;
+    c.vocab_size = 64;
+    c.dim = 32;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 4;
+    c.ffn_dim = 128;
+    c.max_seq = 16;
+    return c;
+}
+#endif
+
 static int it_test_finish(void) {
-    (void)it_test_close; /* not every program compares floats or reads files */
+    (void)it_test_close; /* not every program compares floats or handles files */
     (void)it_test_read_file;
     (void)it_test_write_file;
+    (void)it_test_remove_tree;
+    (void)it_test_tmp_path;
+#ifdef IRONTENSOR_H
+    (void)it_test_context;
+    (void)it_test_llama;
+    (void)it_test_gpt2;
+#endif
     printf("%d passed, %d failed\n", it_test_passed, it_test_failed);
     return it_test_failed ? 1 : 0;
 }

@@ -92,7 +92,7 @@ static void header_case(const char *what, const char *from, const char *to, cons
 }
 
 int main(int argc, char **argv) {
-    it_model_config c = ck_llama();
+    it_model_config c = it_test_llama();
     ck_setup src = ck_make(&c, 1, IT_OPTIMIZER_ADAMW, 2);
     it_trainer_state ts = ck_ts();
     char p[600];
@@ -100,9 +100,9 @@ int main(int argc, char **argv) {
     int i, f;
     (void)argc;
     (void)argv;
-    ck_log_errors = argc > 1;
+    it_test_log_shown = argc > 1;
     snprintf(root, sizeof root, "/tmp/it_ckpt_bad_%ld", (long)getpid());
-    ck_rmrf(root);
+    it_test_remove_tree(root);
     mkdir(root, 0755);
     snprintf(good, sizeof good, "%s/good", root);
     snprintf(work, sizeof work, "%s/work", root);
@@ -289,6 +289,6 @@ int main(int argc, char **argv) {
     free(snap_state);
     ck_free(&src);
     ck_free(&dst);
-    ck_rmrf(root);
+    it_test_remove_tree(root);
     return it_test_finish();
 }

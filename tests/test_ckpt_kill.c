@@ -6,13 +6,13 @@
 
 int main(void) {
     char root[256], dir[512];
-    it_model_config c = ck_llama();
+    it_model_config c = it_test_llama();
     ck_setup a = ck_make(&c, 1, IT_OPTIMIZER_INVALID, 0), b = ck_make(&c, 2, IT_OPTIMIZER_INVALID, 0);
     it_rng rng;
     int round, fallbacks = 0;
     size_t n = it_param_numel(a.ctx);
     snprintf(root, sizeof root, "/tmp/it_ckpt_kill_%ld", (long)getpid());
-    ck_rmrf(root);
+    it_test_remove_tree(root);
     mkdir(root, 0755);
     snprintf(dir, sizeof dir, "%s/ck", root);
     it_rng_seed(&rng, (uint64_t)time(NULL));
@@ -53,6 +53,6 @@ int main(void) {
     printf("30 kills, %d left DIR missing (recovered from DIR.old-*)\n", fallbacks);
     ck_free(&a);
     ck_free(&b);
-    ck_rmrf(root);
+    it_test_remove_tree(root);
     return it_test_finish();
 }

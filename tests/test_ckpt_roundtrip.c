@@ -63,7 +63,7 @@ static void roundtrip(const char *what, const it_model_config *c, it_optimizer_k
 
 static void bf16_save(void) {
     char dir[512];
-    it_model_config c = ck_llama();
+    it_model_config c = it_test_llama();
     ck_setup a = ck_make(&c, 21, IT_OPTIMIZER_INVALID, 0), b = ck_make(&c, 22, IT_OPTIMIZER_INVALID, 0);
     it_checkpoint_options o;
     int i, bad = 0;
@@ -103,7 +103,7 @@ static void bf16_save(void) {
    name, offsets contiguous; GPT-2 c_attn = [q | k | v] by columns in Conv1D [in, out] layout. */
 static void layout(void) {
     char dir[512], p[600];
-    it_model_config c = ck_gpt2();
+    it_model_config c = it_test_gpt2();
     ck_setup a = ck_make(&c, 31, IT_OPTIMIZER_INVALID, 0);
     it_context *ctx = a.ctx;
     it__st_file f;
@@ -158,7 +158,7 @@ static void layout(void) {
 
 static void prune(void) {
     char parent[512], p[600];
-    it_model_config c = ck_llama();
+    it_model_config c = it_test_llama();
     ck_setup a = ck_make(&c, 41, IT_OPTIMIZER_INVALID, 0);
     int64_t step;
     int n = 0;
@@ -189,7 +189,7 @@ static void prune(void) {
    renames it back, and stale tmp directories go away. */
 static void recovery(void) {
     char dir[512], old[600], tmp[600];
-    it_model_config c = ck_llama();
+    it_model_config c = it_test_llama();
     ck_setup a = ck_make(&c, 51, IT_OPTIMIZER_INVALID, 0), b = ck_make(&c, 52, IT_OPTIMIZER_INVALID, 0);
     size_t n = it_param_numel(a.ctx);
     snprintf(dir, sizeof dir, "%s/rec", root);
@@ -208,9 +208,9 @@ static void recovery(void) {
 }
 
 int main(void) {
-    it_model_config l = ck_llama(), g = ck_gpt2(), tied = ck_llama();
+    it_model_config l = it_test_llama(), g = it_test_gpt2(), tied = it_test_llama();
     snprintf(root, sizeof root, "/tmp/it_ckpt_rt_%ld", (long)getpid());
-    ck_rmrf(root);
+    it_test_remove_tree(root);
     mkdir(root, 0755);
     tied.untied = 0;
     tied.n_kv_heads = 4;
@@ -224,6 +224,6 @@ int main(void) {
     layout();
     prune();
     recovery();
-    ck_rmrf(root);
+    it_test_remove_tree(root);
     return it_test_finish();
 }

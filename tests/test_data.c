@@ -7,20 +7,6 @@
 
 #define SHAKESPEARE "../shared/data/tinyshakespeare.txt" /* run from the repository root */
 
-static void quiet_log(it_log_level level, const char *message, void *user) {
-    (void)level;
-    (void)message;
-    (void)user;
-}
-static it_context *make_ctx(void) {
-    it_context_desc d;
-    it_context *ctx = NULL;
-    memset(&d, 0, sizeof d);
-    d.n_threads = 1;
-    d.logger.log = quiet_log;
-    it_context_create(&d, &ctx);
-    return ctx;
-}
 static int msg_has(it_context *ctx, const char *a, const char *b) {
     const char *m = it_context_last_error(ctx);
     int ok = strstr(m, a) != NULL && (!b || strstr(m, b) != NULL);
@@ -29,7 +15,8 @@ static int msg_has(it_context *ctx, const char *a, const char *b) {
 }
 
 static void test_bin_round_trip(it_context *ctx, int vocab, size_t n, uint32_t magic, uint32_t version, size_t width) {
-    const char *path = "/tmp/it_test_tokens.bin";
+    char path_buf[256];
+    const char *path = it_test_tmp_path(path_buf, sizeof path_buf, "tokens.bin");
     int32_t *ids = (int32_t *)malloc(n * sizeof(int32_t)), *back = NULL;
     size_t i, n_back = 0, size;
     uint32_t s = 99;
@@ -56,7 +43,8 @@ static void test_bin_round_trip(it_context *ctx, int vocab, size_t n, uint32_t m
 }
 
 static void test_bin_errors(it_context *ctx) {
-    const char *path = "/tmp/it_test_bad.bin";
+    char path_buf[256];
+    const char *path = it_test_tmp_path(path_buf, sizeof path_buf, "bad.bin");
     int32_t ids[100], *back = (int32_t *)&back;
     size_t n, i, k;
     uint8_t *raw, *bad;
@@ -128,7 +116,8 @@ static void test_bin_errors(it_context *ctx) {
 }
 
 static void test_dataset_files(it_context *ctx) {
-    const char *txt = "/tmp/it_test_data.txt";
+    char txt_buf[256];
+    const char *txt = it_test_tmp_path(txt_buf, sizeof txt_buf, "data.txt");
     it_tokenizer *byte = NULL;
     it_dataset *ds = (it_dataset *)&ds;
     uint8_t text[2000];
@@ -167,7 +156,8 @@ static void test_dataset_files(it_context *ctx) {
 }
 
 static void test_dataset_auto_and_text(it_context *ctx) {
-    const char *bin = "/tmp/it_test_shakes.bin";
+    char bin_buf[256];
+    const char *bin = it_test_tmp_path(bin_buf, sizeof bin_buf, "shakes.bin");
     it_tokenizer *byte = NULL;
     it_dataset *a = NULL, *b = NULL;
     const int32_t *ta, *tb;
@@ -265,7 +255,7 @@ static void test_batches(it_context *ctx) {
 }
 
 int main(void) {
-    it_context *ctx = make_ctx();
+    it_context *ctx = it_test_context(1);
     test_bin_round_trip(ctx, 50257, 5000, IT_TOKEN_FILE_MAGIC_U16, 1, 2);
     test_bin_round_trip(ctx, 65536, 5000, IT_TOKEN_FILE_MAGIC_U16, 1, 2);
     test_bin_round_trip(ctx, 65537, 5000, IT_TOKEN_FILE_MAGIC_U32, 7, 4);

@@ -117,15 +117,12 @@ static void test_flash(void) {
 static void test_fused_loss(int threads) {
     enum { N = 37, C = 24, V = 101 };
     it_context *ctx;
-    it_context_desc cd;
     it_tensor *w;
     it_graph *g[2];
     it_tensor *x[2], *t[2], *loss[2];
     float x0[N * C], gx[2][N * C], *gw[2], lossv[2];
     int i, dims_x[2] = {N, C}, dims_t[1] = {N};
-    memset(&cd, 0, sizeof cd);
-    cd.n_threads = threads;
-    it_context_create(&cd, &ctx);
+    ctx = it_test_context(threads);
     w = it_param(ctx, "w", 2, (int[]){V, C});
     for (i = 0; i < 2; i++) {
         g[i] = it_graph_create(ctx);
@@ -160,7 +157,6 @@ static void test_fused_loss(int threads) {
 static void test_decoder(it_arch arch, int threads) {
     enum { PROMPT = 5, GEN = 24, MAXSEQ = 40 };
     it_context *ctx;
-    it_context_desc cd;
     it_model_config cfg;
     it_model *m;
     it_model_graph lg;
@@ -169,17 +165,9 @@ static void test_decoder(it_arch arch, int threads) {
     const float *logits;
     int i, n, V, mism = 0;
     double maxdiff = 0.0;
-    memset(&cd, 0, sizeof cd);
-    cd.n_threads = threads;
-    it_context_create(&cd, &ctx);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.arch = arch;
+    ctx = it_test_context(threads);
+    cfg = arch == IT_ARCH_LLAMA ? it_test_llama() : it_test_gpt2();
     cfg.vocab_size = V = 67;
-    cfg.dim = 32;
-    cfg.n_layers = 2;
-    cfg.n_heads = 4;
-    cfg.n_kv_heads = arch == IT_ARCH_LLAMA ? 2 : 4;
-    cfg.ffn_dim = 48;
     cfg.max_seq = MAXSEQ;
     CHECK(it_model_create(ctx, &cfg, &m) == IT_OK, "model");
     CHECK(it_model_graph_create(m, IT_PURPOSE_LOGITS, 1, MAXSEQ, &lg) == IT_OK, "logits graph");
@@ -259,24 +247,16 @@ static void test_decoder(it_arch arch, int threads) {
 static void test_recompute(it_arch arch) {
     enum { B = 3, T = 19 };
     it_context *ctx;
-    it_context_desc cd;
     it_model_config cfg;
     it_model *m;
     it_model_graph mg[2];
     float loss[2], *grads[2];
     size_t np, arena[2];
     int i, j;
-    memset(&cd, 0, sizeof cd);
-    cd.n_threads = 2;
-    it_context_create(&cd, &ctx);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.arch = arch;
+    ctx = it_test_context(2);
+    cfg = arch == IT_ARCH_LLAMA ? it_test_llama() : it_test_gpt2();
     cfg.vocab_size = 53;
-    cfg.dim = 32;
     cfg.n_layers = 3;
-    cfg.n_heads = 4;
-    cfg.n_kv_heads = arch == IT_ARCH_LLAMA ? 2 : 4;
-    cfg.ffn_dim = 40;
     cfg.max_seq = T;
     it_model_create(ctx, &cfg, &m);
     for (i = 0; i < 2; i++) {

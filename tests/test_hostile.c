@@ -146,14 +146,12 @@ static void hostile_hangs_and_ub(const char *tmp) {
 
 int main(void) {
     char tmp[] = "/tmp/it_hostile_XXXXXX";
-    char cmd[64];
     if (!mkdtemp(tmp)) return 2;
     hostile_data_loss(tmp);
     hostile_silently_wrong(tmp);
     hostile_hangs_and_ub(tmp);
     (void)hostile_run_child;
     (void)hostile_file_contains;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    it_test_remove_tree(tmp);
     return it_test_finish();
 }

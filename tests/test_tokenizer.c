@@ -7,25 +7,7 @@
 #include <time.h>
 
 #define SHAKESPEARE "../shared/data/tinyshakespeare.txt" /* run from the repository root */
-static const char *tmpdir = "/tmp";
 
-static void quiet_log(it_log_level level, const char *message, void *user) {
-    (void)level;
-    (void)message;
-    (*(int *)user)++;
-}
-static int n_logged;
-
-static it_context *make_ctx(void) {
-    it_context_desc d;
-    it_context *ctx = NULL;
-    memset(&d, 0, sizeof d);
-    d.n_threads = 1;
-    d.logger.log = quiet_log;
-    d.logger.user = &n_logged;
-    it_context_create(&d, &ctx);
-    return ctx;
-}
 
 static double now_seconds(void) {
     return (double)clock() / (double)CLOCKS_PER_SEC; /* CPU time: C99 has no wall clock */
@@ -178,10 +160,10 @@ static void test_tie_order(it_context *ctx) {
     CHECK(len == 3 && memcmp(b, " cd", 3) == 0, "merge 2 is ' cd', got %.*s", (int)len, (const char *)b);
     it_tokenizer_free(tok);
     /* asking for more merges than the text has: a smaller vocabulary and a warning */
-    n_logged = 0;
+    it_test_log_count = 0;
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)text, strlen(text), 1000, &tok) == IT_OK, "train short");
     CHECK(it_tokenizer_vocab_size(tok) == 259, "vocab %d", it_tokenizer_vocab_size(tok));
-    CHECK(n_logged == 1, "one warning, got %d", n_logged);
+    CHECK(it_test_log_count == 1, "one warning, got %d", it_test_log_count);
     it_tokenizer_free(tok);
     /* "aaaa": the overlapping pair counts 3, one merge leaves "a a a a" -> "aa aa" */
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)"aaaa", 4, 258, &tok) == IT_OK, "train aaaa");
@@ -305,7 +287,7 @@ static void test_decode_cap(void) {
 static void test_save_load(it_context *ctx) {
     char path[256];
     it_tokenizer *tok = NULL, *back = NULL;
-    snprintf(path, sizeof path, "%s/it_test_tok_%d.ittk", tmpdir, 1);
+    it_test_tmp_path(path, sizeof path, "tok_1.ittk");
     if (g_shakespeare_tok) {
         CHECK(it_tokenizer_save(ctx, g_shakespeare_tok, path) == IT_OK, "save: %s", it_context_last_error(ctx));
         CHECK(it_tokenizer_load(ctx, path, &back) == IT_OK, "load: %s", it_context_last_error(ctx));
@@ -357,8 +339,8 @@ static void test_hostile_files(it_context *ctx) {
     int ok_trunc = 1, ok_flip = 1, ok_bit = 1, bit;
     uint32_t merges[64] = {0};
     static const char text[] = "the quick brown fox jumps over the lazy dog; the dog sleeps. 1234 1234 \x00\xff\xfe";
-    snprintf(good, sizeof good, "%s/it_test_tok_good.ittk", tmpdir);
-    snprintf(path, sizeof path, "%s/it_test_tok_bad.ittk", tmpdir);
+    it_test_tmp_path(good, sizeof good, "tok_good.ittk");
+    it_test_tmp_path(path, sizeof path, "tok_bad.ittk");
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)text, sizeof text - 1, 300, &tok) == IT_OK, "train small");
     CHECK(it_tokenizer_save(ctx, tok, good) == IT_OK, "save small");
     buf = it_test_read_file(good, &n);
@@ -445,7 +427,7 @@ static void test_hostile_files(it_context *ctx) {
 }
 
 int main(void) {
-    it_context *ctx = make_ctx();
+    it_context *ctx = it_test_context(1);
     test_byte(ctx);
     test_tie_order(ctx);
     test_shakespeare(ctx);

@@ -6,17 +6,6 @@
 #include "../irontensor.h"
 #include "it_test.h"
 
-static it_context *quiet_context(int threads) {
-    it_context_desc d;
-    it_context *ctx;
-    memset(&d, 0, sizeof d);
-    d.n_threads = threads;
-    d.logger.min_level = IT_LOG_COUNT; /* the expected errors stay quiet */
-    d.logger.log = NULL;
-    it_context_create(&d, &ctx);
-    return ctx;
-}
-
 static void test_presets(void) {
     static const struct { const char *name; size_t count; } want[] = {
         {"tiny", 10815744}, {"small", 37364224}, {"medium", 238322688}, {"shakespeare", 4459776}};
@@ -32,7 +21,7 @@ static void test_presets(void) {
         int untied;
         for (i = 0; i < 2; i++)
             for (untied = 0; untied < 2; untied++) {
-                it_context *ctx = quiet_context(1);
+                it_context *ctx = it_test_context(1);
                 it_model_config c;
                 it_model *m;
                 size_t total = 0;
@@ -50,7 +39,7 @@ static void test_presets(void) {
     }
     {
         it_model_config c;
-        it_context *ctx = quiet_context(1);
+        it_context *ctx = it_test_context(1);
         it_model *m;
         CHECK(it_model_preset("huge", &c) == IT_ERR_INVALID_ARGUMENT, "unknown preset");
         it_model_preset("tiny", &c);
@@ -68,7 +57,7 @@ static void test_presets(void) {
 
 /* One optimizer step on a 3x3 matrix and a 3-vector, against the equations written out. */
 static void test_optimizer_by_hand(it_optimizer_kind kind) {
-    it_context *ctx = quiet_context(1);
+    it_context *ctx = it_test_context(1);
     it_tensor *w = it_param(ctx, "w", 2, (int[]){3, 3}), *b = it_param(ctx, "b", 1, (int[]){3});
     it_optimizer *opt;
     it_optimizer_desc d;
@@ -122,7 +111,7 @@ static void test_optimizer_by_hand(it_optimizer_kind kind) {
 }
 
 static void test_clipping(void) {
-    it_context *ctx = quiet_context(1);
+    it_context *ctx = it_test_context(1);
     it_tensor *w = it_param(ctx, "w", 1, (int[]){4});
     it_optimizer *opt;
     it_optimizer_desc d;
@@ -151,19 +140,14 @@ static void test_clipping(void) {
 /* k micro-batches with grad_scale 1/k give the gradient of one batch k times larger. */
 static void test_accumulation(void) {
     enum { B = 2, K = 3, T = 8 };
-    it_context *small = quiet_context(2), *big = quiet_context(2);
+    it_context *small = it_test_context(2), *big = it_test_context(2);
     it_model_config c;
     it_model *ms, *mb;
     it_model_graph gs, gb;
     int i, k;
     double max_rel = 0.0;
-    it_model_preset("tiny", &c);
+    c = it_test_llama();
     c.vocab_size = 50;
-    c.dim = 32;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.ffn_dim = 48;
     it_model_create(small, &c, &ms);
     it_model_create(big, &c, &mb);
     it_model_graph_create(ms, IT_PURPOSE_TRAIN, B, T, &gs);
@@ -208,7 +192,7 @@ static void test_learns(void) {
         "first entering a neighbourhood, this truth is so well fixed in the minds of the surrounding "
         "families, that he is considered the rightful property of some one or other of their daughters. ";
     enum { B = 8, T = 32, STEPS = 80 };
-    it_context *ctx = quiet_context(0);
+    it_context *ctx = it_test_context(0);
     it_tokenizer *tok;
     it_dataset *ds = NULL;
     it_model_config c;
