@@ -58,6 +58,11 @@ check-deps: $(BUILD)/test_planner
 	@extra=$$(ldd $(BUILD)/test_planner | grep -v -E 'linux-vdso|libc\.so|libm\.so|libpthread|ld-linux' || true); \
 	if [ -n "$$extra" ]; then echo "unexpected dependencies:"; echo "$$extra"; exit 1; \
 	else echo "dependencies ok: libc, libm, pthreads only"; fi
+	@# thread-local storage: the C library gives every thread of the host program its own zeroed
+	@# copy, so the library keeps its scratch per pool worker instead (no TLS segment over 4 KB)
+	@tls=$$(readelf -lW $(BUILD)/test_planner | awk '$$1 == "TLS" { print $$6 }'); tls=$$(( $${tls:-0} )); \
+	if [ "$$tls" -ge 4096 ]; then echo "TLS segment of $(BUILD)/test_planner is $$tls bytes (limit 4096)"; exit 1; \
+	else echo "thread-local storage ok: $$tls bytes"; fi
 
 # The Metal kernels are proven on Linux by the emulator suite (tests/metal/metal.mk).
 # Suites that live in their own fragments join when their fragment exists.

@@ -1676,13 +1676,10 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
 
    it__sgemm_part(part, n_parts, ...) computes one share of c: the tile grid is split over M and/or
    N into n_parts disjoint, balanced rectangles, so a thread pool calls it once per worker with no
-   synchronization. Nothing is allocated: packing buffers are thread-local statics.
+   synchronization. Nothing is allocated here: the packing buffers are the calling worker's
+   it__scratch, which the context allocates once per pool worker (no thread-local storage, so a
+   host program's own threads pay nothing for them).
 ------------------------------------------------------------------------------------------------ */
-#if defined(_MSC_VER) && !defined(__clang__)
-#define IT__THREAD_LOCAL __declspec(thread)
-#else
-#define IT__THREAD_LOCAL __thread
-#endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define IT__SGEMM_X86 1
@@ -1700,6 +1697,25 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
 #define IT__SGEMM_NC 1536
 #define IT__SGEMM_MAXMR 8
 #define IT__SGEMM_MAXNR 32
+
+/* One pool worker's scratch: the packed MC x KC block of op(a) and KC x NC panel of op(b) for
+   it__sgemm_block, and the two query x key tiles of flash attention (>>fast_kernels). Every buffer
+   starts on a 64-byte boundary. Part p of a pool job runs on worker p, so it uses scratch[p]. */
+typedef struct it__scratch { float *pack_a, *pack_b, *tile_s, *tile_dp; } it__scratch;
+#define IT__FA_BQ 64 /* flash attention's query and key tile rows */
+#define IT__FA_BK 64
+/* + 32 floats of slack each: tr8 stores whole 8-lane rows, past the end of a narrower last strip */
+#define IT__SCRATCH_PACK_A (IT__SGEMM_MC * IT__SGEMM_KC + 32)
+#define IT__SCRATCH_PACK_B (IT__SGEMM_KC * (IT__SGEMM_NC + IT__SGEMM_MAXNR) + 32)
+#define IT__SCRATCH_TILE (IT__FA_BQ * IT__FA_BK)
+#define IT__SCRATCH_FLOATS (IT__SCRATCH_PACK_A + IT__SCRATCH_PACK_B + 2 * IT__SCRATCH_TILE) /* a multiple of 16 */
+/* Carves one worker's buffers out of IT__SCRATCH_FLOATS floats at mem (64-byte aligned). */
+static void it__scratch_init(it__scratch *s, float *mem) {
+    s->pack_a = mem;
+    s->pack_b = s->pack_a + IT__SCRATCH_PACK_A;
+    s->tile_s = s->pack_b + IT__SCRATCH_PACK_B;
+    s->tile_dp = s->tile_s + IT__SCRATCH_TILE;
+}
 
 /* The kernel writes a full MR x NR tile: c = tile, or c += tile when add. tr8 transposes an 8 x 8
    tile for packing: d[k * ds + r] = s[min(r, nrows - 1) * ss + k], all 8 lanes of each output row
@@ -2060,17 +2076,12 @@ static void it__sgemm_pack_b(float *dst, const float *b, ptrdiff_t rsb, ptrdiff_
     }
 }
 
-static IT__THREAD_LOCAL float it__sgemm_abuf[IT__SGEMM_MC * IT__SGEMM_KC + 32];
-static IT__THREAD_LOCAL float it__sgemm_bbuf[IT__SGEMM_KC * (IT__SGEMM_NC + IT__SGEMM_MAXNR) + 32];
-
-static float *it__sgemm_align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
-
-/* One rectangle of c [m, n] (ldc), all of K, on the calling thread. */
-static void it__sgemm_block(const it__sgemm_isa *g, float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa,
-                            ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n, int K,
-                            int accumulate) {
+/* One rectangle of c [m, n] (ldc), all of K, on the calling thread, packing into its scratch. */
+static void it__sgemm_block(const it__sgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc,
+                            const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
+                            ptrdiff_t csb, int m, int n, int K, int accumulate) {
     const int mr = g->mr, nr = g->nr;
-    float *pa = it__sgemm_align64(it__sgemm_abuf), *pb = it__sgemm_align64(it__sgemm_bbuf);
+    float *pa = scratch->pack_a, *pb = scratch->pack_b;
     float edge[IT__SGEMM_MAXMR * IT__SGEMM_MAXNR];
     int jc, pc, ic, jr, ir, i, j;
     for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
@@ -2137,8 +2148,8 @@ static void it__sgemm_grid(int M, int N, int K, int mr, int nr, int n_parts, int
     *pn_out = n_parts / best_pm;
 }
 
-static void it__sgemm_part(int part, int n_parts, float *c, const float *a, const float *b, int M, int N, int K,
-                           int trans_a, int trans_b, int accumulate) {
+static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, float *c, const float *a,
+                           const float *b, int M, int N, int K, int trans_a, int trans_b, int accumulate) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int pm, pn, mt, nt, pi, pj, m0, m1, n0, n1, i;
     ptrdiff_t rsa = trans_a ? 1 : K, csa = trans_a ? M : 1, rsb = trans_b ? 1 : N, csb = trans_b ? K : 1;
@@ -2161,8 +2172,8 @@ static void it__sgemm_part(int part, int n_parts, float *c, const float *a, cons
             for (i = m0; i < m1; i++) memset(c + (size_t)i * N + n0, 0, sizeof(float) * (size_t)(n1 - n0));
         return;
     }
-    it__sgemm_block(&g, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb, m1 - m0,
-                    n1 - n0, K, accumulate);
+    it__sgemm_block(&g, scratch, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb,
+                    m1 - m0, n1 - n0, K, accumulate);
 }
 
 /* >>fast_kernels ---------------------------------------------------------------------------------
@@ -2384,28 +2395,25 @@ static void it__lion_fast(float *p, float *m, const float *g, size_t n, float lr
 /* Flash attention (Dao et al.; FlashAttention-2's loop order) for the layout [B, T, H, D]: query
    tiles of IT__FA_BQ rows against key tiles of IT__FA_BK, every product through the blocked SGEMM
    with the head's row stride, an online softmax over key tiles, the log-sum-exp saved. No T x T
-   matrix: the only temporaries are two BQ x BK tiles per thread. Forward owns one (batch, query
-   head); backward owns one (batch, kv head) with every query head of its group, so dk, dv and dq
-   rows have one writer each. Results match the reference kernels to rounding. */
-#define IT__FA_BQ 64
-#define IT__FA_BK 64
-static IT__THREAD_LOCAL float it__fa_s[IT__FA_BQ * IT__FA_BK];
-static IT__THREAD_LOCAL float it__fa_dp[IT__FA_BQ * IT__FA_BK];
+   matrix: the only temporaries are two BQ x BK tiles in the worker's scratch. Forward owns one
+   (batch, query head); backward owns one (batch, kv head) with every query head of its group, so
+   dk, dv and dq rows have one writer each. Results match the reference kernels to rounding. */
 
 /* c [m, n] (ldc) (+)= op(a) op(b) with the strides of it__sgemm_block */
-static void it__fa_gemm(const it__sgemm_isa *g, float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa,
-                        ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n, int K, int acc) {
-    if (m > 0 && n > 0 && K > 0) it__sgemm_block(g, c, ldc, a, rsa, csa, b, rsb, csb, m, n, K, acc);
+static void it__fa_gemm(const it__sgemm_isa *g, const it__scratch *sc, float *c, ptrdiff_t ldc, const float *a,
+                        ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n,
+                        int K, int acc) {
+    if (m > 0 && n > 0 && K > 0) it__sgemm_block(g, sc, c, ldc, a, rsa, csa, b, rsb, csb, m, n, K, acc);
 }
-static void it__flash_forward_head(float *out, float *lse, const float *q, const float *k, const float *v, int b,
-                                   int h, int T, int Hq, int Hkv, int D) {
+static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse, const float *q, const float *k,
+                                   const float *v, int b, int h, int T, int Hq, int Hkv, int D) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int kvh = h / (Hq / Hkv), i0, j0, r;
     ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
     const float *qb = q + (size_t)b * T * qs + (size_t)h * D;
     const float *kb = k + (size_t)b * T * ks + (size_t)kvh * D, *vb = v + (size_t)b * T * ks + (size_t)kvh * D;
     float *ob = out + (size_t)b * T * qs + (size_t)h * D, *lb = lse + ((size_t)b * Hq + h) * T;
-    float scale = 1.0f / sqrtf((float)D), *S = it__fa_s, m[IT__FA_BQ], l[IT__FA_BQ];
+    float scale = 1.0f / sqrtf((float)D), *S = sc->tile_s, m[IT__FA_BQ], l[IT__FA_BQ];
     for (i0 = 0; i0 < T; i0 += IT__FA_BQ) {
         int mi = IT__MIN(IT__FA_BQ, T - i0);
         for (r = 0; r < mi; r++) {
@@ -2415,7 +2423,7 @@ static void it__flash_forward_head(float *out, float *lse, const float *q, const
         }
         for (j0 = 0; j0 < i0 + mi; j0 += IT__FA_BK) {
             int nj = IT__MIN(IT__FA_BK, T - j0);
-            it__fa_gemm(&g, S, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* Q K^T */
+            it__fa_gemm(&g, sc, S, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* Q K^T */
             for (r = 0; r < mi; r++) {
                 float *sr = S + r * IT__FA_BK, mn, corr;
                 int valid = IT__MIN(nj, i0 + r - j0 + 1), d;
@@ -2434,7 +2442,7 @@ static void it__flash_forward_head(float *out, float *lse, const float *q, const
                 }
                 m[r] = mn;
             }
-            it__fa_gemm(&g, ob + i0 * qs, qs, S, IT__FA_BK, 1, vb + j0 * ks, ks, 1, mi, D, nj, 1); /* O += P V */
+            it__fa_gemm(&g, sc, ob + i0 * qs, qs, S, IT__FA_BK, 1, vb + j0 * ks, ks, 1, mi, D, nj, 1); /* O += P V */
         }
         for (r = 0; r < mi; r++) {
             float *orow = ob + (i0 + r) * qs, inv = 1.0f / l[r];
@@ -2444,16 +2452,16 @@ static void it__flash_forward_head(float *out, float *lse, const float *q, const
         }
     }
 }
-static void it__flash_backward_group(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                                     const float *k, const float *v, const float *out, const float *lse, int b,
-                                     int kvh, int T, int Hq, int Hkv, int D) {
+static void it__flash_backward_group(const it__scratch *sc, float *dq, float *dk, float *dv, const float *dout,
+                                     const float *q, const float *k, const float *v, const float *out,
+                                     const float *lse, int b, int kvh, int T, int Hq, int Hkv, int D) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int group = Hq / Hkv, h, i0, j0, r, c;
     ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
     size_t kvoff = (size_t)b * T * ks + (size_t)kvh * D;
     const float *kb = k + kvoff, *vb = v + kvoff;
     float *dkb = dk ? dk + kvoff : NULL, *dvb = dv ? dv + kvoff : NULL;
-    float scale = 1.0f / sqrtf((float)D), *P = it__fa_s, *dS = it__fa_dp, delta[IT__FA_BQ];
+    float scale = 1.0f / sqrtf((float)D), *P = sc->tile_s, *dS = sc->tile_dp, delta[IT__FA_BQ];
     for (j0 = 0; j0 < T; j0 += IT__FA_BK) {
         int nj = IT__MIN(IT__FA_BK, T - j0);
         for (h = kvh * group; h < (kvh + 1) * group; h++) {
@@ -2462,7 +2470,7 @@ static void it__flash_backward_group(float *dq, float *dk, float *dv, const floa
             float *dqb = dq ? dq + qoff : NULL;
             for (i0 = (j0 / IT__FA_BQ) * IT__FA_BQ; i0 < T; i0 += IT__FA_BQ) {
                 int mi = IT__MIN(IT__FA_BQ, T - i0);
-                it__fa_gemm(&g, P, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* S */
+                it__fa_gemm(&g, sc, P, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* S */
                 for (r = 0; r < mi; r++) {
                     float *pr = P + r * IT__FA_BK;
                     int valid = IT__MIN(nj, i0 + r - j0 + 1);
@@ -2471,15 +2479,15 @@ static void it__flash_backward_group(float *dq, float *dk, float *dv, const floa
                     if (valid < nj) memset(pr + valid, 0, sizeof(float) * (size_t)(nj - valid));
                     delta[r] = it__dot(dob + (i0 + r) * qs, obuf + (i0 + r) * qs, D);
                 }
-                if (dvb) it__fa_gemm(&g, dvb + j0 * ks, ks, P, 1, IT__FA_BK, dob + i0 * qs, qs, 1, nj, D, mi, 1);
+                if (dvb) it__fa_gemm(&g, sc, dvb + j0 * ks, ks, P, 1, IT__FA_BK, dob + i0 * qs, qs, 1, nj, D, mi, 1);
                 if (!dqb && !dkb) continue;
-                it__fa_gemm(&g, dS, IT__FA_BK, dob + i0 * qs, qs, 1, vb + j0 * ks, 1, ks, mi, nj, D, 0); /* dP */
+                it__fa_gemm(&g, sc, dS, IT__FA_BK, dob + i0 * qs, qs, 1, vb + j0 * ks, 1, ks, mi, nj, D, 0); /* dP */
                 for (r = 0; r < mi; r++) {
                     float *sr = dS + r * IT__FA_BK, *pr = P + r * IT__FA_BK, dl = delta[r];
                     for (c = 0; c < nj; c++) sr[c] = pr[c] * (sr[c] - dl) * scale;
                 }
-                if (dqb) it__fa_gemm(&g, dqb + i0 * qs, qs, dS, IT__FA_BK, 1, kb + j0 * ks, ks, 1, mi, D, nj, 1);
-                if (dkb) it__fa_gemm(&g, dkb + j0 * ks, ks, dS, 1, IT__FA_BK, qb + i0 * qs, qs, 1, nj, D, mi, 1);
+                if (dqb) it__fa_gemm(&g, sc, dqb + i0 * qs, qs, dS, IT__FA_BK, 1, kb + j0 * ks, ks, 1, mi, D, nj, 1);
+                if (dkb) it__fa_gemm(&g, sc, dkb + j0 * ks, ks, dS, 1, IT__FA_BK, qb + i0 * qs, qs, 1, nj, D, mi, 1);
             }
         }
     }
@@ -2615,6 +2623,8 @@ struct it_context {
     it__pool pool;
     pthread_t *threads;
     it__worker_start *starts;
+    it__scratch *scratch; /* one per worker (n_threads), carved from scratch_mem */
+    float *scratch_mem;
     char last_error[1024];
     it_tensor **params;
     int n_params, cap_params;
@@ -2703,6 +2713,23 @@ IT_API int it_context_threads(const it_context *ctx) { return ctx->n_threads; }
 
 static void it__cpu_backend_init(it_backend *be, it_context *ctx);
 
+/* The workers' scratch (SGEMM packing, flash-attention tiles): one block from the context's
+   allocator, IT__SCRATCH_FLOATS per worker. Pages the kernels never touch cost no memory. */
+static it_result it__scratch_create(it_context *ctx) {
+    size_t n = (size_t)ctx->n_threads, i;
+    ctx->scratch = (it__scratch *)it__alloc(ctx, sizeof(it__scratch) * n);
+    ctx->scratch_mem = (float *)it__alloc(ctx, (n * IT__SCRATCH_FLOATS + 16) * sizeof(float));
+    if (!ctx->scratch || !ctx->scratch_mem) {
+        it__free(ctx, ctx->scratch);
+        it__free(ctx, ctx->scratch_mem);
+        return IT_ERR_OUT_OF_MEMORY;
+    }
+    for (i = 0; i < n; i++) /* from the first 64-byte boundary; each worker's share is a multiple of 64 bytes */
+        it__scratch_init(&ctx->scratch[i], (float *)(((uintptr_t)ctx->scratch_mem + 63) & ~(uintptr_t)63) +
+                                               i * IT__SCRATCH_FLOATS);
+    return IT_OK;
+}
+
 IT_API it_result it_context_create(const it_context_desc *desc, it_context **out_ctx) {
     it_context_desc d;
     it_allocator alloc;
@@ -2738,6 +2765,13 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
     if (it__pool_start(&ctx->pool, ctx->n_threads, ctx->threads, ctx->starts) != 0) {
         it_log(ctx, IT_LOG_WARN, "could only start %d of %d threads", ctx->pool.n_threads, ctx->n_threads);
         ctx->n_threads = ctx->pool.n_threads;
+    }
+    if (it__scratch_create(ctx) != IT_OK) {
+        it__pool_stop(&ctx->pool);
+        it__free(ctx, ctx->threads);
+        it__free(ctx, ctx->starts);
+        alloc.free(ctx, alloc.user);
+        return IT_ERR_OUT_OF_MEMORY;
     }
     it__cpu_backend_init(&ctx->cpu, ctx);
     ctx->backend = &ctx->cpu;
@@ -3015,6 +3049,8 @@ IT_API void it_context_destroy(it_context *ctx) {
     if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
     if (ctx->backend != &ctx->cpu && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
     it__pool_stop(&ctx->pool);
+    it__free(ctx, ctx->scratch);
+    it__free(ctx, ctx->scratch_mem);
     it__free(ctx, ctx->params);
     it__free(ctx, ctx->graphs);
     it__free(ctx, ctx->owned);
@@ -3755,31 +3791,37 @@ static void it__range_part(void *arg, int part, int n_parts) {
     it__split(task->count, part, n_parts, &begin, &end);
     if (begin < end) task->fn(task->job, begin, end);
 }
+/* How many parts `count` items of `work_per_item` are worth splitting into. */
+static int it__parallel_parts(const it_context *ctx, size_t count, size_t work_per_item) {
+    if (count * work_per_item < 32768) return 1; /* waking workers costs more than the work */
+    return (int)IT__MIN((size_t)ctx->n_threads, IT__MAX(count, 1));
+}
 /* Runs fn over [0, count) split across the pool; small jobs stay on the calling thread. */
 static void it__parallel(it_context *ctx, const void *job, size_t count, size_t work_per_item, it__range_fn fn) {
     it__range_task task;
-    int parts = ctx->n_threads;
     task.fn = fn;
     task.job = job;
     task.count = count;
-    if (count * work_per_item < 32768) parts = 1; /* waking workers costs more than the work */
-    it__pool_run(&ctx->pool, it__range_part, &task, (int)IT__MIN((size_t)parts, IT__MAX(count, 1)));
+    it__pool_run(&ctx->pool, it__range_part, &task, it__parallel_parts(ctx, count, work_per_item));
 }
 
 /* Threaded matmul through the blocked SGEMM: each part owns a disjoint rectangle of c. */
 typedef struct it__gemm_job {
+    const it__scratch *scratch; /* the context's, one per worker */
     float *c;
     const float *a, *b;
     int M, N, K, trans_a, trans_b, accumulate;
 } it__gemm_job;
 static void it__gemm_part(void *arg, int part, int n_parts) {
     it__gemm_job *j = (it__gemm_job *)arg;
-    it__sgemm_part(part, n_parts, j->c, j->a, j->b, j->M, j->N, j->K, j->trans_a, j->trans_b, j->accumulate);
+    it__sgemm_part(part, n_parts, &j->scratch[part], j->c, j->a, j->b, j->M, j->N, j->K, j->trans_a, j->trans_b,
+                   j->accumulate);
 }
 static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                      int trans_b, int accumulate) {
     it__gemm_job job;
     int parts = (double)M * N * K < 1048576.0 ? 1 : ctx->n_threads; /* below ~1 MFLOP a hand-off costs more */
+    job.scratch = ctx->scratch;
     job.c = c;
     job.a = a;
     job.b = b;
@@ -4069,36 +4111,48 @@ static it_result it__cpu_softmax_bwd(it_backend *be, it_graph *g, const it_node 
 }
 
 /* --- attention: (batch, head) slices forward; (batch, kv head) groups backward --- */
-static void it__attention_fwd_items(const void *job, size_t i0, size_t i1) {
-    const it_node *n = (const it_node *)job;
+/* A pool job of its own rather than it__parallel's: each part needs its worker's scratch. */
+typedef struct it__attention_job {
+    const it_node *n;
+    const it__scratch *scratch; /* the context's, one per worker */
+    size_t count;               /* forward: B x Hq heads; backward: B x Hkv groups */
+    int backward;
+} it__attention_job;
+static void it__attention_part(void *arg, int part, int n_parts) {
+    const it__attention_job *j = (const it__attention_job *)arg;
+    const it_node *n = j->n;
+    const it__scratch *sc = &j->scratch[part];
     const it_tensor *q = n->in[0];
     int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
-    size_t i;
+    size_t i, i0, i1;
+    it__split(j->count, part, n_parts, &i0, &i1);
     for (i = i0; i < i1; i++)
-        it__flash_forward_head(it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
+        if (!j->backward)
+            it__flash_forward_head(sc, it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
                                    (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D);
-}
-static void it__attention_bwd_items(const void *job, size_t i0, size_t i1) {
-    const it_node *n = (const it_node *)job;
-    const it_tensor *q = n->in[0];
-    int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
-    size_t i;
-    for (i = i0; i < i1; i++)
-        it__flash_backward_group(IT__DIN(n, 0), IT__DIN(n, 1), IT__DIN(n, 2), it_grad(n->out), IT__IN(n, 0),
+        else
+            it__flash_backward_group(sc, IT__DIN(n, 0), IT__DIN(n, 1), IT__DIN(n, 2), it_grad(n->out), IT__IN(n, 0),
                                      IT__IN(n, 1), IT__IN(n, 2), it_data(n->out), it_data(n->saved[0]),
                                      (int)(i / (size_t)Hkv), (int)(i % (size_t)Hkv), T, Hq, Hkv, D);
 }
-static it_result it__cpu_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
+static void it__attention_run(it_graph *g, const it_node *n, int backward) {
     const it_tensor *q = n->in[0];
+    it__attention_job job;
+    size_t per_item = (size_t)q->dims[1] * q->dims[1] * q->dims[3] * (backward ? 4 : 1);
+    job.n = n;
+    job.scratch = g->ctx->scratch;
+    job.count = (size_t)q->dims[0] * (backward ? n->in[1]->dims[2] : q->dims[2]);
+    job.backward = backward;
+    it__pool_run(&g->ctx->pool, it__attention_part, &job, it__parallel_parts(g->ctx, job.count, per_item));
+}
+static it_result it__cpu_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
     (void)be;
-    it__parallel(g->ctx, n, (size_t)q->dims[0] * q->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3], it__attention_fwd_items);
+    it__attention_run(g, n, 0);
     return IT_OK;
 }
 static it_result it__cpu_attention_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    const it_tensor *q = n->in[0];
     (void)be;
-    it__parallel(g->ctx, n, (size_t)q->dims[0] * n->in[1]->dims[2], (size_t)q->dims[1] * q->dims[1] * q->dims[3] * 4,
-                 it__attention_bwd_items);
+    it__attention_run(g, n, 1);
     return IT_OK;
 }
 
@@ -4718,8 +4772,8 @@ IT_API int it_decoder_vocab(const it_decoder *d) { return d->model->config.vocab
 /* out [n, Hq, D] for queries at positions p0 .. p0 + n - 1 against cached k, v [p0 + n, Hkv, D].
    Per query and head: the scores q K^T and the weighted sum of values through the SGEMM with the
    cache's row stride (as flash attention does), the softmax through the vector max and exp. */
-static void it__decoder_attention(float *out, float *scores, const float *q, const float *k, const float *v, int n,
-                                  int p0, int Hq, int Hkv, int D) {
+static void it__decoder_attention(const it__scratch *sc, float *out, float *scores, const float *q, const float *k,
+                                  const float *v, int n, int p0, int Hq, int Hkv, int D) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int t, h, d, group = Hq / Hkv;
     ptrdiff_t ld = (ptrdiff_t)Hkv * D; /* between one cached position and the next */
@@ -4729,10 +4783,10 @@ static void it__decoder_attention(float *out, float *scores, const float *q, con
             const float *qt = q + ((size_t)t * Hq + h) * D, *kh = k + (size_t)(h / group) * D, *vh = v + (size_t)(h / group) * D;
             float *ot = out + ((size_t)t * Hq + h) * D, m, inv_sum;
             int len = p0 + t + 1;
-            it__fa_gemm(&g, scores, len, qt, D, 1, kh, 1, ld, 1, len, D, 0); /* scores [1, len] = q K^T */
+            it__fa_gemm(&g, sc, scores, len, qt, D, 1, kh, 1, ld, 1, len, D, 0); /* scores [1, len] = q K^T */
             m = it__vmax(scores, len);
             inv_sum = 1.0f / it__vexp(scores, scores, len, scale, m * scale, 1.0f); /* exp(scale (s - max)) */
-            it__fa_gemm(&g, ot, D, scores, len, 1, vh, ld, 1, 1, D, len, 0); /* out [1, D] = p V */
+            it__fa_gemm(&g, sc, ot, D, scores, len, 1, vh, ld, 1, 1, D, len, 0); /* out [1, D] = p V */
             for (d = 0; d < D; d++) ot[d] *= inv_sum;
         }
 }
@@ -4777,7 +4831,8 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
             it_cpu_rope_forward(d->q, d->q, 1, n, c->n_heads, hd, c->rope_theta, p0);
             it_cpu_rope_forward(kc + (size_t)p0 * KV, kc + (size_t)p0 * KV, 1, n, c->n_kv_heads, hd, c->rope_theta, p0);
         }
-        it__decoder_attention(d->att, d->scores, d->q, kc, vc, n, p0, c->n_heads, c->n_kv_heads, hd);
+        it__decoder_attention(&m->ctx->scratch[0], d->att, d->scores, d->q, kc, vc, n, p0, c->n_heads, c->n_kv_heads,
+                              hd); /* on the calling thread: worker 0's scratch */
         it__decoder_linear(d, d->h, d->att, p[IT_LP_O], p[IT_LP_O_B], n);
         it_cpu_add_forward(d->x, d->x, d->h, rows);
         it__decoder_norm(d, d->h, d->x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n);

@@ -70,7 +70,8 @@ static void test_lion(void) {
     it__sgemm_force_isa = 0;
 }
 
-/* flash attention against the reference kernels */
+/* flash attention against the reference kernels, in one worker's scratch */
+static it__scratch flash_scratch;
 static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
     size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
     float *q = alloc_f(nq), *k = alloc_f(nk), *v = alloc_f(nk), *o1 = alloc_f(nq), *o2 = alloc_f(nq);
@@ -84,14 +85,14 @@ static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
     memcpy(dq2, dq1, nq * 4), memcpy(dk2, dk1, nk * 4), memcpy(dv2, dv1, nk * 4);
     it_cpu_attention_forward(o1, l1, q, k, v, B, T, Hq, Hkv, D);
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hq; h++) it__flash_forward_head(o2, l2, q, k, v, b, h, T, Hq, Hkv, D);
+        for (h = 0; h < Hq; h++) it__flash_forward_head(&flash_scratch, o2, l2, q, k, v, b, h, T, Hq, Hkv, D);
     w = worst(o2, o1, nq, 2e-5, 2e-6);
     CHECK(w <= 1.0, "flash forward out B%d T%d Hq%d Hkv%d D%d level %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, w);
     w = worst(l2, l1, nl, 2e-6, 2e-6);
     CHECK(w <= 1.0, "flash forward lse B%d T%d Hq%d Hkv%d D%d level %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, w);
     it_cpu_attention_backward(dq1, dk1, dv1, dout, q, k, v, o1, l1, B, T, Hq, Hkv, D);
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hkv; h++) it__flash_backward_group(dq2, dk2, dv2, dout, q, k, v, o1, l1, b, h, T, Hq, Hkv, D);
+        for (h = 0; h < Hkv; h++) it__flash_backward_group(&flash_scratch, dq2, dk2, dv2, dout, q, k, v, o1, l1, b, h, T, Hq, Hkv, D);
     w = worst(dq2, dq1, nq, 1e-4, 1e-5);
     CHECK(w <= 1.0, "flash backward dq B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
     w = worst(dk2, dk1, nk, 1e-4, 1e-5);
@@ -99,7 +100,7 @@ static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
     w = worst(dv2, dv1, nk, 1e-4, 1e-5);
     CHECK(w <= 1.0, "flash backward dv B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
     /* NULL gradients are skipped */
-    it__flash_backward_group(NULL, dk2, NULL, dout, q, k, v, o1, l1, 0, 0, T, Hq, Hkv, D);
+    it__flash_backward_group(&flash_scratch, NULL, dk2, NULL, dout, q, k, v, o1, l1, 0, 0, T, Hq, Hkv, D);
     it__sgemm_force_isa = 0;
     free(q), free(k), free(v), free(o1), free(o2), free(l1), free(l2), free(dout);
     free(dq1), free(dq2), free(dk1), free(dk2), free(dv1), free(dv2);
@@ -108,9 +109,16 @@ static void test_flash(void) {
     static const int shapes[][5] = {{1, 1, 1, 1, 2},  {2, 7, 4, 2, 6},   {1, 64, 2, 2, 8},   {1, 65, 4, 1, 10},
                                     {2, 130, 3, 3, 16}, {1, 200, 4, 2, 64}, {1, 129, 2, 1, 34}};
     int s, level;
+    float *mem = NULL;
+    if (posix_memalign((void **)&mem, 64, IT__SCRATCH_FLOATS * sizeof(float))) {
+        CHECK(0, "flash: out of memory");
+        return;
+    }
+    it__scratch_init(&flash_scratch, mem);
     for (level = 1; level <= 3; level++)
         for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
             flash_case(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], level);
+    free(mem);
 }
 
 /* the fused head + loss node against matmul + cross_entropy, forward and backward, on the backend */

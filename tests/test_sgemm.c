@@ -28,6 +28,21 @@ static void naive(double *ref, double *bound, const float *c0, const float *a, c
         }
 }
 
+/* One worker's packing buffers per part, as the context gives its pool workers (64-byte aligned). */
+#define MAX_PARTS 8
+static it__scratch scratch[MAX_PARTS];
+static void scratch_create(void) {
+    int p;
+    for (p = 0; p < MAX_PARTS; p++) {
+        float *mem = NULL;
+        if (posix_memalign((void **)&mem, 64, IT__SCRATCH_FLOATS * sizeof(float))) {
+            printf("FAIL: out of memory\n");
+            exit(1);
+        }
+        it__scratch_init(&scratch[p], mem);
+    }
+}
+
 typedef struct job {
     int part, n_parts, M, N, K, ta, tb, acc;
     float *c;
@@ -35,7 +50,7 @@ typedef struct job {
 } job;
 static void *run_job(void *p) {
     job *j = (job *)p;
-    it__sgemm_part(j->part, j->n_parts, j->c, j->a, j->b, j->M, j->N, j->K, j->ta, j->tb, j->acc);
+    it__sgemm_part(j->part, j->n_parts, &scratch[j->part], j->c, j->a, j->b, j->M, j->N, j->K, j->ta, j->tb, j->acc);
     return NULL;
 }
 
@@ -92,8 +107,8 @@ static void test_shape(int M, int N, int K, int threaded) {
                         for (i = 0; i < nc; i++) c[i] = acc ? c0[i] : NAN; /* !acc must never read c */
                         for (i = nc; i < nc + GUARD; i++) c[i] = 12345.0f;
                         if (threaded && np > 1) {
-                            pthread_t th[8];
-                            job jobs[8];
+                            pthread_t th[MAX_PARTS];
+                            job jobs[MAX_PARTS];
                             for (p = 0; p < np; p++) {
                                 job j0 = {p, np, M, N, K, ta, tb, acc, c, a, b};
                                 jobs[p] = j0;
@@ -102,7 +117,8 @@ static void test_shape(int M, int N, int K, int threaded) {
                             for (p = 0; p < np; p++) pthread_join(th[p], NULL);
                         } else {
                             /* parts one after another: with acc a doubly-written element is caught */
-                            for (p = 0; p < np; p++) it__sgemm_part(p, np, c, a, b, M, N, K, ta, tb, acc);
+                            for (p = 0; p < np; p++)
+                                it__sgemm_part(p, np, &scratch[0], c, a, b, M, N, K, ta, tb, acc);
                         }
                         snprintf(what, sizeof what, "M=%d N=%d K=%d ta=%d tb=%d acc=%d isa=%s parts=%d%s", M, N, K, ta,
                                  tb, acc, g.name, np, threaded ? " threaded" : "");
@@ -120,6 +136,7 @@ static void test_shape(int M, int N, int K, int threaded) {
 int main(void) {
     static const int dims[] = {1, 3, 17, 33, 65, 127, 257};
     int nd = (int)(sizeof dims / sizeof dims[0]), x, y, z;
+    scratch_create();
     /* every triple of the small dims; the big ones against a sample of the rest */
     for (x = 0; x < nd; x++)
         for (y = 0; y < nd; y++)
@@ -140,7 +157,7 @@ int main(void) {
     test_shape(2, 5, 48, 0);
     test_shape(3, 70, 16, 0);
     test_shape(1, 257, 272, 0);
-    /* concurrent parts on real threads (thread-local packing buffers) */
+    /* concurrent parts on real threads, each with its own scratch */
     test_shape(257, 127, 300, 1);
     test_shape(65, 1601, 33, 1);
     test_shape(1, 257, 65, 1);
