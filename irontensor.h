@@ -752,41 +752,61 @@ typedef void (*it_safetensors_fn)(const it_safetensors_tensor_info *info, void *
 IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_safetensors_fn fn, void *user);
 
 /* ------------------------------------------------------------------------------------------------
-   >>ops  the op list: one X-macro, so enum and names cannot drift
+   >>ops  the op table: one X-macro, so the enum, the names and what the core knows of each op
+   cannot drift apart. X(op, name, flags): the flags are it_op_flag bits.
 ------------------------------------------------------------------------------------------------ */
-#define IT_OP_LIST(X)          \
-    X(IT_OP_MATMUL, "matmul")  \
-    X(IT_OP_ADD, "add")        \
-    X(IT_OP_MUL, "mul")        \
-    X(IT_OP_SCALE, "scale")    \
-    X(IT_OP_EMBEDDING, "embedding") \
-    X(IT_OP_RMSNORM, "rmsnorm")     \
-    X(IT_OP_LAYERNORM, "layernorm") \
-    X(IT_OP_ROPE, "rope")           \
-    X(IT_OP_SOFTMAX, "softmax")     \
-    X(IT_OP_ATTENTION, "attention") \
-    X(IT_OP_SILU, "silu")           \
-    X(IT_OP_GELU, "gelu")           \
-    X(IT_OP_SWIGLU, "swiglu")       \
-    X(IT_OP_CROSS_ENTROPY, "cross_entropy") \
-    X(IT_OP_LINEAR_CROSS_ENTROPY, "linear_cross_entropy") \
-    X(IT_OP_SUM, "sum")             \
-    X(IT_OP_MEAN, "mean")           \
-    X(IT_OP_RESHAPE, "reshape")
+/* What the core needs to know about an op without running it. BACKWARD_READS_*: the tensors its
+   backward reads besides d(out) and its saved tensors (the planner keeps those alive until then;
+   anything else may be overwritten once the forward has run). LOSS_GRADS_IN_FORWARD: when the op
+   is the loss of a forward + backward run, a backend may produce its input gradients in the
+   forward (one pass over the logits instead of two); the planner makes them live from there. */
+typedef enum it_op_flag {
+    IT_OP_BACKWARD_READS_IN0 = 1 << 0,
+    IT_OP_BACKWARD_READS_IN1 = 1 << 1,
+    IT_OP_BACKWARD_READS_IN2 = 1 << 2,
+    IT_OP_BACKWARD_READS_OUT = 1 << 4,
+    IT_OP_LOSS_GRADS_IN_FORWARD = 1 << 5
+} it_op_flag;
+#define IT__BWD_IN01 (IT_OP_BACKWARD_READS_IN0 | IT_OP_BACKWARD_READS_IN1)
+#define IT__BWD_IN012 (IT__BWD_IN01 | IT_OP_BACKWARD_READS_IN2)
+#define IT_OP_LIST(X)                                                                              \
+    X(IT_OP_MATMUL, "matmul", IT__BWD_IN01)                                                        \
+    X(IT_OP_ADD, "add", 0)                                                                         \
+    X(IT_OP_MUL, "mul", IT__BWD_IN01)                                                              \
+    X(IT_OP_SCALE, "scale", 0)                                                                     \
+    X(IT_OP_EMBEDDING, "embedding", IT_OP_BACKWARD_READS_IN1)                                      \
+    X(IT_OP_RMSNORM, "rmsnorm", IT__BWD_IN01)                                                      \
+    X(IT_OP_LAYERNORM, "layernorm", IT__BWD_IN01)                                                  \
+    X(IT_OP_ROPE, "rope", 0)                                                                       \
+    X(IT_OP_SOFTMAX, "softmax", IT_OP_BACKWARD_READS_OUT)                                          \
+    X(IT_OP_ATTENTION, "attention", IT__BWD_IN012 | IT_OP_BACKWARD_READS_OUT)                      \
+    X(IT_OP_SILU, "silu", IT_OP_BACKWARD_READS_IN0)                                                \
+    X(IT_OP_GELU, "gelu", IT_OP_BACKWARD_READS_IN0)                                                \
+    X(IT_OP_SWIGLU, "swiglu", IT__BWD_IN01)                                                        \
+    X(IT_OP_CROSS_ENTROPY, "cross_entropy", IT__BWD_IN01)                                          \
+    X(IT_OP_LINEAR_CROSS_ENTROPY, "linear_cross_entropy", IT__BWD_IN012 | IT_OP_LOSS_GRADS_IN_FORWARD) \
+    X(IT_OP_SUM, "sum", 0)                                                                         \
+    X(IT_OP_MEAN, "mean", 0)                                                                       \
+    X(IT_OP_RESHAPE, "reshape", 0)
 
 typedef enum it_op {
     IT_OP_INVALID = 0,
-#define IT__OP_ENUM(name, text) name,
+#define IT__OP_ENUM(name, text, flags) name,
     IT_OP_LIST(IT__OP_ENUM)
 #undef IT__OP_ENUM
     IT_OP_COUNT
 } it_op;
 
 IT_API const char *it_op_name(it_op op);
+IT_API unsigned it_op_flags(it_op op); /* its it_op_flag bits; 0 for an invalid op */
 
 /* ------------------------------------------------------------------------------------------------
-   >>backend  a table of function pointers (DESIGN §3). The CPU backend is built in; Metal comes
-   from irontensor_metal.h. A backend executes nodes whose tensors the planner has placed.
+   >>backend  the backend implementer's API: what a backend is given (it_node, where tensors live)
+   and what it provides (it_backend, a table of function pointers). The CPU backend is built in;
+   Metal comes from irontensor_metal.h. A backend executes nodes whose tensors the planner has
+   placed; what does not depend on the device (op flags, matmul geometry, id checks, the weight
+   decay policy, the divergence check) the core computes once and hands over. Users need only
+   it_context_backend and it_context_set_backend.
 ------------------------------------------------------------------------------------------------ */
 /* A node as backends see it: the op, its output, inputs, the tensors it keeps for backward and
    the scalar parameters the op was built with. */
@@ -809,17 +829,19 @@ typedef enum it_block {
 } it_block;
 IT_API it_block it_tensor_block(const it_tensor *t, size_t *byte_offset);
 IT_API it_tensor *it_grad_tensor(it_tensor *t); /* the gradient tensor, NULL if none */
+/* An op's kernel: forward writes the node's output (and saved tensors), backward accumulates into
+   the gradients of the inputs that have one (it_grad_tensor is NULL for the others). */
+typedef it_result (*it_kernel_fn)(it_backend *be, it_graph *g, const it_node *node);
 struct it_backend {
     const char *name;
     void *impl;
     /* Storage for a block of `size` bytes; the returned pointer is CPU-visible (shared memory). */
     void *(*buffer_create)(it_backend *be, size_t size);
     void (*buffer_free)(it_backend *be, void *ptr);
-    /* One entry per op; forward writes the node's output, backward accumulates input gradients.
-       A NULL entry means the op is not supported by this backend. */
-    it_result (*forward[IT_OP_COUNT])(it_backend *be, it_graph *g, const it_node *node);
-    it_result (*backward[IT_OP_COUNT])(it_backend *be, it_graph *g, const it_node *node);
-    /* Step boundaries (command buffers on a GPU) and the wait before the CPU reads results. */
+    /* One entry per op, set with it_backend_set_op. A NULL entry means the op is not supported:
+       it_graph_plan refuses a graph that needs it, naming the op and the backend. */
+    it_kernel_fn forward[IT_OP_COUNT];
+    it_kernel_fn backward[IT_OP_COUNT];
     /* Sets every element of an f32 tensor (gradient zeroing, seeding d(loss) = 1). */
     it_result (*fill)(it_backend *be, it_tensor *t, float value);
     /* Optional: the whole optimizer update on the device (global gradient norm, clip scale,
@@ -829,11 +851,17 @@ struct it_backend {
     it_result (*optimizer_step)(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
     /* Optional: clears the gradient block on the device. NULL = memset after synchronize. */
     it_result (*zero_grads)(it_backend *be);
-    it_result (*begin_step)(it_backend *be);
+    /* Step boundaries (command buffers on a GPU) and the wait before the CPU reads results.
+       begin_step learns the run's mode: a forward-only run must not touch gradients, so
+       IT_OP_LOSS_GRADS_IN_FORWARD applies only to IT_RUN_FORWARD_BACKWARD. */
+    it_result (*begin_step)(it_backend *be, it_run_mode mode);
     it_result (*end_step)(it_backend *be);
     it_result (*synchronize)(it_backend *be);
     void (*destroy)(it_backend *be);
 };
+
+/* Registers op's kernels (backward may be NULL for an op only ever run forward). */
+IT_API void it_backend_set_op(it_backend *be, it_op op, it_kernel_fn forward, it_kernel_fn backward);
 
 /* The context's backend (the CPU backend unless it_context_set_backend changed it). */
 IT_API it_backend *it_context_backend(it_context *ctx);
@@ -1042,11 +1070,19 @@ IT_API const char *it_result_string(it_result r) {
 
 IT_API const char *it_op_name(it_op op) {
     static const char *names[IT_OP_COUNT] = {"invalid",
-#define IT__OP_NAME(name, text) text,
+#define IT__OP_NAME(name, text, flags) text,
                                              IT_OP_LIST(IT__OP_NAME)
 #undef IT__OP_NAME
     };
     return (op > IT_OP_INVALID && op < IT_OP_COUNT) ? names[op] : "invalid";
+}
+IT_API unsigned it_op_flags(it_op op) {
+    static const unsigned flags[IT_OP_COUNT] = {0,
+#define IT__OP_FLAGS(name, text, op_flags) (unsigned)(op_flags),
+                                                IT_OP_LIST(IT__OP_FLAGS)
+#undef IT__OP_FLAGS
+    };
+    return (op > IT_OP_INVALID && op < IT_OP_COUNT) ? flags[op] : 0u;
 }
 
 /* >>rng ----------------------------------------------------------------------------------------- */
@@ -2616,6 +2652,14 @@ struct it_tensor {
     int seg, crosses;          /* planner: segment of its first writer, read outside that segment */
 };
 
+/* The CPU backend's own state (its functions are at >>cpu): the table, first, so the it_backend *
+   the context hands around is this struct, and what the run in progress told the backend. */
+typedef struct it__cpu_backend {
+    it_backend be;
+    it_context *ctx;
+    it_run_mode run_mode; /* of the run in progress (begin_step) */
+    int loss_grads_done;  /* the loss node's forward already wrote its input gradients */
+} it__cpu_backend;
 struct it_context {
     it_allocator alloc;
     it_logger logger;
@@ -2634,7 +2678,7 @@ struct it_context {
     int n_graphs, cap_graphs;
     struct it__owned *owned; /* models and optimizers, released by it_context_destroy */
     int n_owned, cap_owned;
-    it_backend cpu;
+    it__cpu_backend cpu;
     it_backend *backend;
 };
 
@@ -2711,7 +2755,7 @@ IT_API it_result it_context_error(it_context *ctx, it_result r, const char *fmt,
 IT_API const char *it_context_last_error(const it_context *ctx) { return ctx->last_error; }
 IT_API int it_context_threads(const it_context *ctx) { return ctx->n_threads; }
 
-static void it__cpu_backend_init(it_backend *be, it_context *ctx);
+static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx);
 
 /* The workers' scratch (SGEMM packing, flash-attention tiles): one block from the context's
    allocator, IT__SCRATCH_FLOATS per worker. Pages the kernels never touch cost no memory. */
@@ -2774,15 +2818,15 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
         return IT_ERR_OUT_OF_MEMORY;
     }
     it__cpu_backend_init(&ctx->cpu, ctx);
-    ctx->backend = &ctx->cpu;
+    ctx->backend = &ctx->cpu.be;
     *out_ctx = ctx;
     return IT_OK;
 }
 
 IT_API it_backend *it_context_backend(it_context *ctx) { return ctx->backend; }
 IT_API void it_context_set_backend(it_context *ctx, it_backend *be) {
-    if (ctx->backend != &ctx->cpu && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
-    ctx->backend = be ? be : &ctx->cpu;
+    if (ctx->backend != &ctx->cpu.be && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
+    ctx->backend = be ? be : &ctx->cpu.be;
 }
 
 /* >>tensors ------------------------------------------------------------------------------------- */
@@ -2944,8 +2988,7 @@ struct it_graph {
     int n_segs, cap_segs, open_seg;
     int *sched;                /* backward phase: node index, or -1 - node for a recomputed forward */
     int n_sched;
-    it_run_mode run_mode;      /* of the run in progress */
-    int loss_grads_done;       /* the loss node's forward already wrote its input gradients */
+    it_backend *backend;       /* the one it was planned for: its kernels were checked, it made the arena */
 };
 
 static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind kind, it_dtype dtype, int ndim,
@@ -3047,7 +3090,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     }
     if (ctx->param_block) ctx->backend->buffer_free(ctx->backend, ctx->param_block);
     if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
-    if (ctx->backend != &ctx->cpu && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
+    if (ctx->backend != &ctx->cpu.be && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
     it__pool_stop(&ctx->pool);
     it__free(ctx, ctx->scratch);
     it__free(ctx, ctx->scratch_mem);
@@ -3388,22 +3431,6 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
    and give every tensor that needs one a gradient tensor. A reshape's gradient is a view of its
    source's gradient, so gradients flowing through views land in one buffer. */
 
-/* What an op's backward reads besides its saved tensors and d(out): bit i = input i, bit 4 = the
-   output. Everything else can be overwritten before the backward runs (the planner uses it). */
-#define IT__READS_OUT 16
-static unsigned it__backward_reads(it_op op) {
-    switch (op) {
-    case IT_OP_MATMUL: case IT_OP_MUL: case IT_OP_SWIGLU: case IT_OP_RMSNORM: case IT_OP_LAYERNORM:
-    case IT_OP_CROSS_ENTROPY: return 1 | 2;
-    case IT_OP_EMBEDDING: return 2;
-    case IT_OP_SILU: case IT_OP_GELU: return 1;
-    case IT_OP_SOFTMAX: return IT__READS_OUT;
-    case IT_OP_ATTENTION: return 1 | 2 | 4 | IT__READS_OUT;
-    case IT_OP_LINEAR_CROSS_ENTROPY: return 1 | 2 | 4;
-    default: return 0; /* add, scale, rope, sum, mean, reshape need only d(out) */
-    }
-}
-
 static it_tensor *it__ensure_grad(it_graph *g, it_tensor *t) {
     if (t->grad) return t->grad;
     if (t->view_of) { /* the gradient of a view is the same view of the source's gradient */
@@ -3529,11 +3556,8 @@ static void it__compute_lifetimes(it_graph *g, int last_step, const int *seg_of)
     for (i = 0; i < g->n_nodes; i++) {
         it_node *n = &g->nodes[i];
         it__touch_node_fwd(n, i, seg_of[i], 0);
-        if (n->op == IT_OP_LINEAR_CROSS_ENTROPY && g->loss && n->out == g->loss) {
-            /* a backend may produce the input gradients in this node's forward (the CPU's does: one
-               pass over the logits instead of two), so they are live from here */
-            for (j = 0; j < n->n_in; j++) it__touch_fwd(n->in[j]->grad, i, -1);
-        }
+        if ((it_op_flags(n->op) & IT_OP_LOSS_GRADS_IN_FORWARD) && g->loss && n->out == g->loss)
+            for (j = 0; j < n->n_in; j++) it__touch_fwd(n->in[j]->grad, i, -1); /* may be written here */
     }
     for (q = 0; q < g->n_sched; q++) {
         int step = g->n_nodes + q;
@@ -3544,12 +3568,12 @@ static void it__compute_lifetimes(it_graph *g, int last_step, const int *seg_of)
             continue;
         }
         n = &g->nodes[g->sched[q]];
-        reads = it__backward_reads(n->op);
+        reads = it_op_flags(n->op); /* IT_OP_BACKWARD_READS_IN0 << j is input j */
         for (j = 0; j < n->n_in; j++) {
-            if (reads & (1u << j)) it__touch(n->in[j], step);
+            if (reads & ((unsigned)IT_OP_BACKWARD_READS_IN0 << j)) it__touch(n->in[j], step);
             it__touch(n->in[j]->grad, step);
         }
-        if (reads & IT__READS_OUT) it__touch(n->out, step);
+        if (reads & IT_OP_BACKWARD_READS_OUT) it__touch(n->out, step);
         it__touch(n->out->grad, step);
         it__touch(n->saved[0], step);
         it__touch(n->saved[1], step);
@@ -3638,6 +3662,24 @@ static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int no_reuse) {
     return total;
 }
 
+/* Before anything is allocated: every op the graph runs has a kernel on this backend (ggml's
+   supports_op), so an unsupported op fails here, named, instead of in the middle of a step. */
+static it_result it__check_backend_supports(it_graph *g, it_backend *be) {
+    int i;
+    for (i = 0; i < g->n_nodes; i++)
+        if (!be->forward[g->nodes[i].op])
+            return it_context_error(g->ctx, IT_ERR_UNSUPPORTED,
+                                    "it_graph_plan: backend '%s' has no forward kernel for op '%s' (node '%s')", be->name,
+                                    it_op_name(g->nodes[i].op), g->nodes[i].out->name);
+    for (i = 0; i < g->n_bwd; i++) {
+        const it_node *n = &g->nodes[g->bwd_nodes[i]];
+        if (!be->backward[n->op])
+            return it_context_error(g->ctx, IT_ERR_UNSUPPORTED,
+                                    "it_graph_plan: backend '%s' has no backward kernel for op '%s' (node '%s')",
+                                    be->name, it_op_name(n->op), n->out->name);
+    }
+    return IT_OK;
+}
 IT_API it_result it_graph_plan(it_graph *g) { return it_graph_plan_ex(g, 0); }
 IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     it_context *ctx = g->ctx;
@@ -3649,6 +3691,7 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     r = it_params_alloc(ctx);
     if (r != IT_OK) return r;
     if (g->open_seg) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: a checkpoint segment is still open");
+    if ((r = it__check_backend_supports(g, ctx->backend)) != IT_OK) return r;
     seg_of = (int *)it__alloc(ctx, sizeof(int) * ((size_t)g->n_nodes + 1));
     if (!seg_of || it__build_schedule(g, seg_of) != 0) {
         it__free(ctx, seg_of);
@@ -3702,6 +3745,7 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     g->stats.n_nodes = g->n_nodes;
     g->stats.n_steps = g->n_nodes + g->n_sched;
     g->stats.n_buffers = n_bufs;
+    g->backend = ctx->backend;
     g->planned = 1;
     return IT_OK;
 }
@@ -3733,20 +3777,18 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         return it_context_error(g->ctx, IT_ERR_STATE, "it_graph_run: backward requested but it_graph_backward was never called");
     if (mode != IT_RUN_FORWARD && mode != IT_RUN_FORWARD_BACKWARD)
         return it_context_error(g->ctx, IT_ERR_INVALID_ARGUMENT, "it_graph_run: unknown mode %d", (int)mode);
-    if (be->begin_step && (r = be->begin_step(be)) != IT_OK) return r;
-    g->run_mode = mode;
-    g->loss_grads_done = 0;
+    if (be != g->backend) /* the old one may be destroyed: only the current one is named */
+        return it_context_error(g->ctx, IT_ERR_STATE,
+                                "it_graph_run: the graph was planned for another backend than the context's ('%s'); "
+                                "set the backend before building graphs", be->name);
+    if (be->begin_step && (r = be->begin_step(be, mode)) != IT_OK) return r;
     for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
         const it_node *n = &g->nodes[i];
         if (mode == IT_RUN_FORWARD_BACKWARD) /* the loss node's input gradients live from its forward */
             for (z = 0; z < g->n_zero_items && r == IT_OK; z++)
                 if (g->zero_items[z].step == i) r = be->fill(be, g->zero_items[z].t, 0.0f);
         if (r != IT_OK) break;
-        if (!be->forward[n->op])
-            r = it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "backend %s has no forward kernel for %s", be->name,
-                                 it_op_name(n->op));
-        else
-            r = be->forward[n->op](be, g, n);
+        r = be->forward[n->op](be, g, n); /* it_graph_plan checked that the kernels exist */
     }
     if (r == IT_OK && mode == IT_RUN_FORWARD_BACKWARD) {
         r = be->fill(be, it__root(g->loss->grad), 1.0f); /* d(loss)/d(loss) */
@@ -3757,9 +3799,6 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
             if (r != IT_OK) break;
             if (g->sched[p] < 0) /* recomputing a checkpoint segment's forward */
                 r = be->forward[n->op](be, g, n);
-            else if (!be->backward[n->op])
-                r = it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "backend %s has no backward kernel for %s", be->name,
-                                     it_op_name(n->op));
             else
                 r = be->backward[n->op](be, g, n);
         }
@@ -4326,15 +4365,15 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
 }
 static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0, count;
+    it__cpu_backend *cpu = (it__cpu_backend *)be->impl;
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
     it_result r = it__check_ids(g, n->in[2], it_data_i32(n->in[2]), (size_t)N, V, 1, n->iparam[0], "targets");
-    (void)be;
     if (r != IT_OK) return r;
-    if (g->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out && n->scratch->numel >= (size_t)V) {
+    if (cpu->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out && n->scratch->numel >= (size_t)V) {
         const int32_t *targets = it_data_i32(n->in[2]);
         for (count = 0, v0 = 0; v0 < N; v0++) count += targets[v0] != n->iparam[0];
         it__linear_cross_entropy_fused(g, n, count);
-        g->loss_grads_done = 1;
+        cpu->loss_grads_done = 1;
         it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[2]), (size_t)N, n->iparam[0], &count);
         return IT_OK;
     }
@@ -4352,10 +4391,10 @@ static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
 static it_result it__cpu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0;
     float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->bwd_scratch);
+    it__cpu_backend *cpu = (it__cpu_backend *)be->impl;
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
-    (void)be;
-    if (g->loss_grads_done && g->loss == n->out) { /* done in the forward (it__linear_cross_entropy_fused) */
-        g->loss_grads_done = 0;
+    if (cpu->loss_grads_done && g->loss == n->out) { /* done in the forward (it__linear_cross_entropy_fused) */
+        cpu->loss_grads_done = 0;
         return IT_OK;
     }
     job.dloss_scale = it__cross_entropy_dloss_scale(n, n->in[2]);
@@ -4402,10 +4441,9 @@ static it_result it__cpu_nothing(it_backend *be, it_graph *g, const it_node *n) 
 }
 
 static void *it__cpu_buffer_create(it_backend *be, size_t size) {
-    it_context *ctx = (it_context *)be->impl;
-    return it__alloc(ctx, size);
+    return it__alloc(((it__cpu_backend *)be->impl)->ctx, size);
 }
-static void it__cpu_buffer_free(it_backend *be, void *ptr) { it__free((it_context *)be->impl, ptr); }
+static void it__cpu_buffer_free(it_backend *be, void *ptr) { it__free(((it__cpu_backend *)be->impl)->ctx, ptr); }
 static it_result it__cpu_fill(it_backend *be, it_tensor *t, float value) {
     float *d = it_data(t);
     size_t i;
@@ -4414,41 +4452,47 @@ static it_result it__cpu_fill(it_backend *be, it_tensor *t, float value) {
     else for (i = 0; i < t->numel; i++) d[i] = value;
     return IT_OK;
 }
+static it_result it__cpu_begin_step(it_backend *be, it_run_mode mode) {
+    it__cpu_backend *cpu = (it__cpu_backend *)be->impl;
+    cpu->run_mode = mode;
+    cpu->loss_grads_done = 0;
+    return IT_OK;
+}
 
-static void it__cpu_backend_init(it_backend *be, it_context *ctx) {
-    memset(be, 0, sizeof *be);
+IT_API void it_backend_set_op(it_backend *be, it_op op, it_kernel_fn forward, it_kernel_fn backward) {
+    IT__REQUIRE(op > IT_OP_INVALID && op < IT_OP_COUNT, __FILE__, __LINE__, "it_backend_set_op: op %d is not an op",
+                (int)op);
+    be->forward[op] = forward;
+    be->backward[op] = backward;
+}
+static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
+    it_backend *be = &cpu->be;
+    memset(cpu, 0, sizeof *cpu);
+    cpu->ctx = ctx;
     be->name = "cpu";
-    be->impl = ctx;
+    be->impl = cpu;
     be->buffer_create = it__cpu_buffer_create;
     be->buffer_free = it__cpu_buffer_free;
     be->fill = it__cpu_fill;
-    be->forward[IT_OP_MATMUL] = it__cpu_matmul_fwd;
-    be->backward[IT_OP_MATMUL] = it__cpu_matmul_bwd;
-    be->forward[IT_OP_ADD] = it__cpu_add_fwd;
-    be->backward[IT_OP_ADD] = it__cpu_binary_bwd;
-    be->forward[IT_OP_MUL] = it__cpu_mul_fwd;
-    be->backward[IT_OP_MUL] = it__cpu_binary_bwd;
-    be->forward[IT_OP_SCALE] = be->forward[IT_OP_SILU] = be->forward[IT_OP_GELU] = be->forward[IT_OP_SWIGLU] =
-        it__cpu_elementwise_fwd;
-    be->backward[IT_OP_SCALE] = be->backward[IT_OP_SILU] = be->backward[IT_OP_GELU] = be->backward[IT_OP_SWIGLU] =
-        it__cpu_elementwise_bwd;
-    be->forward[IT_OP_EMBEDDING] = it__cpu_embedding_fwd;
-    be->backward[IT_OP_EMBEDDING] = it__cpu_embedding_bwd;
-    be->forward[IT_OP_RMSNORM] = be->forward[IT_OP_LAYERNORM] = it__cpu_norm_fwd;
-    be->backward[IT_OP_RMSNORM] = be->backward[IT_OP_LAYERNORM] = it__cpu_norm_bwd;
-    be->forward[IT_OP_ROPE] = it__cpu_rope_fwd;
-    be->backward[IT_OP_ROPE] = it__cpu_rope_bwd;
-    be->forward[IT_OP_SOFTMAX] = it__cpu_softmax_fwd;
-    be->backward[IT_OP_SOFTMAX] = it__cpu_softmax_bwd;
-    be->forward[IT_OP_ATTENTION] = it__cpu_attention_fwd;
-    be->backward[IT_OP_ATTENTION] = it__cpu_attention_bwd;
-    be->forward[IT_OP_CROSS_ENTROPY] = it__cpu_cross_entropy_fwd;
-    be->backward[IT_OP_CROSS_ENTROPY] = it__cpu_cross_entropy_bwd;
-    be->forward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_linear_cross_entropy_fwd;
-    be->backward[IT_OP_LINEAR_CROSS_ENTROPY] = it__cpu_linear_cross_entropy_bwd;
-    be->forward[IT_OP_SUM] = be->forward[IT_OP_MEAN] = it__cpu_reduce_fwd;
-    be->backward[IT_OP_SUM] = be->backward[IT_OP_MEAN] = it__cpu_reduce_bwd;
-    be->forward[IT_OP_RESHAPE] = be->backward[IT_OP_RESHAPE] = it__cpu_nothing;
+    be->begin_step = it__cpu_begin_step;
+    it_backend_set_op(be, IT_OP_MATMUL, it__cpu_matmul_fwd, it__cpu_matmul_bwd);
+    it_backend_set_op(be, IT_OP_ADD, it__cpu_add_fwd, it__cpu_binary_bwd);
+    it_backend_set_op(be, IT_OP_MUL, it__cpu_mul_fwd, it__cpu_binary_bwd);
+    it_backend_set_op(be, IT_OP_SCALE, it__cpu_elementwise_fwd, it__cpu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_EMBEDDING, it__cpu_embedding_fwd, it__cpu_embedding_bwd);
+    it_backend_set_op(be, IT_OP_RMSNORM, it__cpu_norm_fwd, it__cpu_norm_bwd);
+    it_backend_set_op(be, IT_OP_LAYERNORM, it__cpu_norm_fwd, it__cpu_norm_bwd);
+    it_backend_set_op(be, IT_OP_ROPE, it__cpu_rope_fwd, it__cpu_rope_bwd);
+    it_backend_set_op(be, IT_OP_SOFTMAX, it__cpu_softmax_fwd, it__cpu_softmax_bwd);
+    it_backend_set_op(be, IT_OP_ATTENTION, it__cpu_attention_fwd, it__cpu_attention_bwd);
+    it_backend_set_op(be, IT_OP_SILU, it__cpu_elementwise_fwd, it__cpu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_GELU, it__cpu_elementwise_fwd, it__cpu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_SWIGLU, it__cpu_elementwise_fwd, it__cpu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_CROSS_ENTROPY, it__cpu_cross_entropy_fwd, it__cpu_cross_entropy_bwd);
+    it_backend_set_op(be, IT_OP_LINEAR_CROSS_ENTROPY, it__cpu_linear_cross_entropy_fwd, it__cpu_linear_cross_entropy_bwd);
+    it_backend_set_op(be, IT_OP_SUM, it__cpu_reduce_fwd, it__cpu_reduce_bwd);
+    it_backend_set_op(be, IT_OP_MEAN, it__cpu_reduce_fwd, it__cpu_reduce_bwd);
+    it_backend_set_op(be, IT_OP_RESHAPE, it__cpu_nothing, it__cpu_nothing); /* a view: nothing to compute */
 }
 
 /* >>models -------------------------------------------------------------------------------------- */

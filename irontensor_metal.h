@@ -473,11 +473,11 @@ static it_result it__mtl_temp(it__mtl *m, size_t bytes, it__mtl_arg *out, void *
 }
 
 /* >>metal_encode -------------------------------------------------------------------------------- */
-static it_result it__mtl_begin_step(it_backend *be);
+static it_result it__mtl_open_step(it__mtl *m);
 static it_result it__mtl_synchronize(it_backend *be);
 static it_result it__mtl_encoder(it__mtl *m) {
     it_result r;
-    if (!m->in_step && (r = it__mtl_begin_step(&m->be)) != IT_OK) return r;
+    if (!m->in_step && (r = it__mtl_open_step(m)) != IT_OK) return r;
     if (!m->enc) {
         m->enc = IT__MSG0(computeCommandEncoder, m->cb);
         if (!m->enc) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: computeCommandEncoder returned nil");
@@ -612,7 +612,7 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
         id C = it__mtl_matrix_get(m, c, (it__NSUInteger)M, (it__NSUInteger)N);
         id G = it__mtl_gemm_get(m, ta, tb, (it__NSUInteger)M, (it__NSUInteger)N, (it__NSUInteger)K, acc ? 1.0 : 0.0);
         if (!A || !B || !C || !G) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: cannot create MPS matmul objects");
-        if (!m->in_step && (r = it__mtl_begin_step(&m->be)) != IT_OK) return r;
+        if (!m->in_step && (r = it__mtl_open_step(m)) != IT_OK) return r;
         it__mtl_end_encoder(m); /* MPS encodes its own passes into the command buffer */
         IT__MSG(encodeMatMul, G, m->cb, A, B, C);
         m->stats.mps_encodes++;
@@ -1100,7 +1100,7 @@ static it_result it__mtl_attention_bwd(it_backend *be, it_graph *g, const it_nod
 
 /* cross-entropy and the fused head: statistics per vocabulary chunk in a transient state [3, N],
    then lse, losses and the mean over counted rows; backward scales by d(loss)/count on the GPU */
-static it_result it__mtl_ce_tail(it__mtl *m, const it_node *n, it_tensor *targets, it__mtl_arg state, it_ce_args *p) {
+static it_result it__mtl_cross_entropy_tail(it__mtl *m, const it_node *n, it_tensor *targets, it__mtl_arg state, it_ce_args *p) {
     it__mtl_arg x[4];
     IT__MTL_T(n->saved[0], x[0]);
     IT__MTL_T(n->saved[1], x[1]);
@@ -1114,7 +1114,7 @@ static it_result it__mtl_ce_tail(it__mtl *m, const it_node *n, it_tensor *target
     return it__mtl_dispatch(m, IT__K_CE_MEAN, x, 3, p, sizeof *p, it__size(1, 1, 1),
                             it__size(it__mtl_tg(m, IT__K_CE_MEAN, 256), 1, 1), 0);
 }
-static it_result it__mtl_ce_stats(it__mtl *m, it__mtl_arg state, it__mtl_arg logits, it_tensor *targets, it_ce_args *p) {
+static it_result it__mtl_cross_entropy_stats(it__mtl *m, it__mtl_arg state, it__mtl_arg logits, it_tensor *targets, it_ce_args *p) {
     it__mtl_arg x[3];
     x[0] = state;
     x[1] = logits;
@@ -1122,7 +1122,7 @@ static it_result it__mtl_ce_stats(it__mtl *m, it__mtl_arg state, it__mtl_arg log
     return it__mtl_dispatch(m, IT__K_CE_STATS, x, 3, p, sizeof *p, it__size(p->N, 1, 1),
                             it__size(it__mtl_tg(m, IT__K_CE_STATS, p->chunk < 256 ? p->chunk : 256), 1, 1), 0);
 }
-static it_result it__mtl_ce_scale(it__mtl *m, const it_node *n, it_tensor *targets, it_ce_args *p, it__mtl_arg *scale) {
+static it_result it__mtl_cross_entropy_scale(it__mtl *m, const it_node *n, it_tensor *targets, it_ce_args *p, it__mtl_arg *scale) {
     it__mtl_arg x[3];
     IT__MTL_TRY(it__mtl_temp(m, sizeof(float), scale, NULL));
     x[0] = *scale;
@@ -1131,7 +1131,7 @@ static it_result it__mtl_ce_scale(it__mtl *m, const it_node *n, it_tensor *targe
     return it__mtl_dispatch(m, IT__K_CE_SCALE, x, 3, p, sizeof *p, it__size(1, 1, 1),
                             it__size(it__mtl_tg(m, IT__K_CE_SCALE, 256), 1, 1), 0);
 }
-static it_result it__mtl_ce_dlogits(it__mtl *m, it__mtl_arg dlogits, it__mtl_arg logits, const it_node *n,
+static it_result it__mtl_cross_entropy_dlogits(it__mtl *m, it__mtl_arg dlogits, it__mtl_arg logits, const it_node *n,
                                     it_tensor *targets, it__mtl_arg scale, it_ce_args *p) {
     it__mtl_arg x[5];
     x[0] = dlogits;
@@ -1142,7 +1142,7 @@ static it_result it__mtl_ce_dlogits(it__mtl *m, it__mtl_arg dlogits, it__mtl_arg
     return it__mtl_dispatch(m, IT__K_CE_DLOGITS, x, 5, p, sizeof *p, it__size(p->chunk, p->N, 1),
                             it__size(it__mtl_tg(m, IT__K_CE_DLOGITS, 64), 4, 1), 1);
 }
-static it_result it__mtl_ce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+static it_result it__mtl_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg state, logits;
     it_ce_args p;
@@ -1154,10 +1154,10 @@ static it_result it__mtl_ce_fwd(it_backend *be, it_graph *g, const it_node *n) {
     IT__MTL_TRY(it__mtl_check_ids(m, n->in[1], (int)p.V, 1, p.ignore_index, "targets"));
     IT__MTL_TRY(it__mtl_temp(m, (size_t)3 * p.N * sizeof(float), &state, NULL));
     IT__MTL_T(n->in[0], logits);
-    IT__MTL_TRY(it__mtl_ce_stats(m, state, logits, n->in[1], &p));
-    return it__mtl_ce_tail(m, n, n->in[1], state, &p);
+    IT__MTL_TRY(it__mtl_cross_entropy_stats(m, state, logits, n->in[1], &p));
+    return it__mtl_cross_entropy_tail(m, n, n->in[1], state, &p);
 }
-static it_result it__mtl_ce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+static it_result it__mtl_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg scale, dlogits, logits;
     it_ce_args p;
@@ -1168,12 +1168,12 @@ static it_result it__mtl_ce_bwd(it_backend *be, it_graph *g, const it_node *n) {
     p.V = p.chunk = p.ld = (unsigned)it__mtl_last(n->in[0]);
     p.ignore_index = n->iparam[0];
     p.accumulate = 1;
-    IT__MTL_TRY(it__mtl_ce_scale(m, n, n->in[1], &p, &scale));
+    IT__MTL_TRY(it__mtl_cross_entropy_scale(m, n, n->in[1], &p, &scale));
     IT__MTL_T(it__mtl_grad(n->in[0]), dlogits);
     IT__MTL_T(n->in[0], logits);
-    return it__mtl_ce_dlogits(m, dlogits, logits, n, n->in[1], scale, &p);
+    return it__mtl_cross_entropy_dlogits(m, dlogits, logits, n, n->in[1], scale, &p);
 }
-static it_result it__mtl_lce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+static it_result it__mtl_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg state, x, w, scratch, wc;
     it_ce_args p;
@@ -1196,11 +1196,11 @@ static it_result it__mtl_lce_fwd(it_backend *be, it_graph *g, const it_node *n) 
         IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
         p.v0 = (unsigned)v0;
         p.chunk = p.ld = (unsigned)cv;
-        IT__MTL_TRY(it__mtl_ce_stats(m, state, scratch, n->in[2], &p));
+        IT__MTL_TRY(it__mtl_cross_entropy_stats(m, state, scratch, n->in[2], &p));
     }
-    return it__mtl_ce_tail(m, n, n->in[2], state, &p);
+    return it__mtl_cross_entropy_tail(m, n, n->in[2], state, &p);
 }
-static it_result it__mtl_lce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+static it_result it__mtl_linear_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg scale, x, w, scratch, wc, dx, dw;
     it_ce_args p;
@@ -1213,7 +1213,7 @@ static it_result it__mtl_lce_bwd(it_backend *be, it_graph *g, const it_node *n) 
     p.N = (unsigned)N;
     p.V = (unsigned)V;
     p.ignore_index = n->iparam[0];
-    IT__MTL_TRY(it__mtl_ce_scale(m, n, n->in[2], &p, &scale));
+    IT__MTL_TRY(it__mtl_cross_entropy_scale(m, n, n->in[2], &p, &scale));
     IT__MTL_T(n->in[0], x);
     IT__MTL_T(n->in[1], w);
     IT__MTL_T(n->bwd_scratch, scratch);
@@ -1226,7 +1226,7 @@ static it_result it__mtl_lce_bwd(it_backend *be, it_graph *g, const it_node *n) 
         IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
         p.v0 = (unsigned)v0;
         p.chunk = p.ld = (unsigned)cv;
-        IT__MTL_TRY(it__mtl_ce_dlogits(m, scratch, scratch, n, n->in[2], scale, &p)); /* in place */
+        IT__MTL_TRY(it__mtl_cross_entropy_dlogits(m, scratch, scratch, n, n->in[2], scale, &p)); /* in place */
         if (tdx) IT__MTL_TRY(it__mtl_gemm(m, dx, scratch, wc, N, C, cv, 0, 0, 1, 1, 0, 0, 0)); /* dx += dl @ Wc */
         if (tdw) {
             it__mtl_arg dwc = dw;
@@ -1272,10 +1272,10 @@ static it_result it__mtl_fill(it_backend *be, it_tensor *t, float value) {
 }
 
 /* >>metal_step  command buffer per step ------------------------------------------------------------ */
-static it_result it__mtl_begin_step(it_backend *be) {
-    it__mtl *m = IT__MTL_M;
+/* a command buffer for what follows: a run (begin_step) or a call outside one (the optimizer) */
+static it_result it__mtl_open_step(it__mtl *m) {
     if (m->in_step) return IT_OK;
-    if (m->pending) IT__MTL_TRY(it__mtl_synchronize(be)); /* one step in flight: temporaries are reused */
+    if (m->pending) IT__MTL_TRY(it__mtl_synchronize(&m->be)); /* one step in flight: temporaries are reused */
     m->pool = objc_autoreleasePoolPush();
     m->cb = IT__MSG0(commandBuffer, m->queue);
     if (!m->cb) {
@@ -1289,6 +1289,10 @@ static it_result it__mtl_begin_step(it_backend *be) {
     m->tused = 0;
     m->tpeak = 0;
     return IT_OK;
+}
+static it_result it__mtl_begin_step(it_backend *be, it_run_mode mode) {
+    (void)mode; /* no kernel here produces gradients in a forward (IT_OP_LOSS_GRADS_IN_FORWARD) */
+    return it__mtl_open_step(IT__MTL_M);
 }
 static it_result it__mtl_end_step(it_backend *be) {
     it__mtl *m = IT__MTL_M;
@@ -1606,31 +1610,24 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     be->end_step = it__mtl_end_step;
     be->synchronize = it__mtl_synchronize;
     be->destroy = it__mtl_destroy;
-    be->forward[IT_OP_MATMUL] = it__mtl_matmul_fwd;
-    be->backward[IT_OP_MATMUL] = it__mtl_matmul_bwd;
-    be->forward[IT_OP_ADD] = be->forward[IT_OP_MUL] = it__mtl_binary_fwd;
-    be->backward[IT_OP_ADD] = be->backward[IT_OP_MUL] = it__mtl_binary_bwd;
-    be->forward[IT_OP_SCALE] = be->forward[IT_OP_SILU] = be->forward[IT_OP_GELU] = be->forward[IT_OP_SWIGLU] =
-        it__mtl_elementwise_fwd;
-    be->backward[IT_OP_SCALE] = be->backward[IT_OP_SILU] = be->backward[IT_OP_GELU] = be->backward[IT_OP_SWIGLU] =
-        it__mtl_elementwise_bwd;
-    be->forward[IT_OP_EMBEDDING] = it__mtl_embedding_fwd;
-    be->backward[IT_OP_EMBEDDING] = it__mtl_embedding_bwd;
-    be->forward[IT_OP_RMSNORM] = be->forward[IT_OP_LAYERNORM] = it__mtl_norm_fwd;
-    be->backward[IT_OP_RMSNORM] = be->backward[IT_OP_LAYERNORM] = it__mtl_norm_bwd;
-    be->forward[IT_OP_ROPE] = it__mtl_rope_fwd;
-    be->backward[IT_OP_ROPE] = it__mtl_rope_bwd;
-    be->forward[IT_OP_SOFTMAX] = it__mtl_softmax_fwd;
-    be->backward[IT_OP_SOFTMAX] = it__mtl_softmax_bwd;
-    be->forward[IT_OP_ATTENTION] = it__mtl_attention_fwd;
-    be->backward[IT_OP_ATTENTION] = it__mtl_attention_bwd;
-    be->forward[IT_OP_CROSS_ENTROPY] = it__mtl_ce_fwd;
-    be->backward[IT_OP_CROSS_ENTROPY] = it__mtl_ce_bwd;
-    be->forward[IT_OP_LINEAR_CROSS_ENTROPY] = it__mtl_lce_fwd;
-    be->backward[IT_OP_LINEAR_CROSS_ENTROPY] = it__mtl_lce_bwd;
-    be->forward[IT_OP_SUM] = be->forward[IT_OP_MEAN] = it__mtl_reduce_fwd;
-    be->backward[IT_OP_SUM] = be->backward[IT_OP_MEAN] = it__mtl_reduce_bwd;
-    be->forward[IT_OP_RESHAPE] = be->backward[IT_OP_RESHAPE] = it__mtl_nothing;
+    it_backend_set_op(be, IT_OP_MATMUL, it__mtl_matmul_fwd, it__mtl_matmul_bwd);
+    it_backend_set_op(be, IT_OP_ADD, it__mtl_binary_fwd, it__mtl_binary_bwd);
+    it_backend_set_op(be, IT_OP_MUL, it__mtl_binary_fwd, it__mtl_binary_bwd);
+    it_backend_set_op(be, IT_OP_SCALE, it__mtl_elementwise_fwd, it__mtl_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_EMBEDDING, it__mtl_embedding_fwd, it__mtl_embedding_bwd);
+    it_backend_set_op(be, IT_OP_RMSNORM, it__mtl_norm_fwd, it__mtl_norm_bwd);
+    it_backend_set_op(be, IT_OP_LAYERNORM, it__mtl_norm_fwd, it__mtl_norm_bwd);
+    it_backend_set_op(be, IT_OP_ROPE, it__mtl_rope_fwd, it__mtl_rope_bwd);
+    it_backend_set_op(be, IT_OP_SOFTMAX, it__mtl_softmax_fwd, it__mtl_softmax_bwd);
+    it_backend_set_op(be, IT_OP_ATTENTION, it__mtl_attention_fwd, it__mtl_attention_bwd);
+    it_backend_set_op(be, IT_OP_SILU, it__mtl_elementwise_fwd, it__mtl_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_GELU, it__mtl_elementwise_fwd, it__mtl_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_SWIGLU, it__mtl_elementwise_fwd, it__mtl_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_CROSS_ENTROPY, it__mtl_cross_entropy_fwd, it__mtl_cross_entropy_bwd);
+    it_backend_set_op(be, IT_OP_LINEAR_CROSS_ENTROPY, it__mtl_linear_cross_entropy_fwd, it__mtl_linear_cross_entropy_bwd);
+    it_backend_set_op(be, IT_OP_SUM, it__mtl_reduce_fwd, it__mtl_reduce_bwd);
+    it_backend_set_op(be, IT_OP_MEAN, it__mtl_reduce_fwd, it__mtl_reduce_bwd);
+    it_backend_set_op(be, IT_OP_RESHAPE, it__mtl_nothing, it__mtl_nothing); /* a view: nothing to compute */
     *out = be;
     return IT_OK;
 }

@@ -82,6 +82,65 @@ static void capture_log(it_log_level level, const char *msg, void *user) {
     snprintf(logged, sizeof logged, "%s", msg);
 }
 
+static void free_backend(it_backend *be) { free(be); }
+/* A backend that lacks kernels: it_graph_plan refuses a graph that needs one before allocating
+   anything, naming the op, the direction and the backend; graphs it can run plan and run. */
+static void partial_backend(void) {
+    it_context_desc desc;
+    it_context *ctx;
+    it_backend *partial;
+    it_graph *g;
+    it_tensor *w, *x, *y;
+    it_result r;
+    memset(&desc, 0, sizeof desc);
+    desc.logger.log = capture_log;
+    it_context_create(&desc, &ctx);
+    partial = (it_backend *)malloc(sizeof *partial);
+    *partial = *it_context_backend(ctx); /* the CPU backend's table, minus two entries */
+    partial->name = "partial";
+    partial->destroy = free_backend;
+    it_backend_set_op(partial, IT_OP_SOFTMAX, partial->forward[IT_OP_SOFTMAX], NULL); /* forward only */
+    it_backend_set_op(partial, IT_OP_GELU, NULL, NULL);
+    it_context_set_backend(ctx, partial);
+    w = it_param(ctx, "w", 2, (int[]){4, 3});
+    it_param_init_normal(ctx, 0.5f, 1);
+
+    g = it_graph_create(ctx);
+    x = it_input(g, "x", IT_F32, 2, (int[]){2, 3});
+    y = it_softmax(g, it_matmul(g, x, w, 0, 1));
+    it_graph_backward(g, it_mean(g, y));
+    r = it_graph_plan(g);
+    CHECK(r == IT_ERR_UNSUPPORTED, "backward of softmax missing -> IT_ERR_UNSUPPORTED: %s", it_result_string(r));
+    CHECK(strstr(it_context_last_error(ctx), "'partial'") && strstr(it_context_last_error(ctx), "backward") &&
+              strstr(it_context_last_error(ctx), "'softmax'"),
+          "message names the backend, the direction and the op: %s", it_context_last_error(ctx));
+    CHECK(it_graph_stats(g).arena_bytes == 0 && it_graph_run(g, IT_RUN_FORWARD) == IT_ERR_STATE,
+          "nothing planned, so nothing runs");
+
+    g = it_graph_create(ctx); /* forward only: the softmax forward is there */
+    x = it_input(g, "x", IT_F32, 2, (int[]){2, 3});
+    y = it_softmax(g, it_matmul(g, x, w, 0, 1));
+    it_keep(y);
+    CHECK(it_graph_plan(g) == IT_OK && it_graph_run(g, IT_RUN_FORWARD) == IT_OK, "a forward-only softmax runs: %s",
+          it_context_last_error(ctx));
+    CHECK(fabsf(it_data(y)[0] + it_data(y)[1] + it_data(y)[2] + it_data(y)[3] - 1.0f) < 1e-5f, "and computes");
+
+    {
+        it_graph *g2 = it_graph_create(ctx);
+        it_tensor *x2 = it_input(g2, "x", IT_F32, 1, (int[]){5});
+        it_keep(it_gelu(g2, x2));
+        r = it_graph_plan(g2);
+        CHECK(r == IT_ERR_UNSUPPORTED && strstr(it_context_last_error(ctx), "forward kernel for op 'gelu'"),
+              "forward of gelu missing: %s", it_context_last_error(ctx));
+    }
+
+    it_context_set_backend(ctx, NULL); /* back to the CPU: the graph planned for 'partial' must not run */
+    r = it_graph_run(g, IT_RUN_FORWARD);
+    CHECK(r == IT_ERR_STATE && strstr(it_context_last_error(ctx), "another backend"),
+          "run after the backend changed: %s", it_context_last_error(ctx));
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     char out[4096], expect[128];
     it_context *ctx;
@@ -160,5 +219,10 @@ int main(void) {
     }
     CHECK(strcmp(it_result_string(IT_ERR_RANGE), "value out of range") == 0, "result strings");
     CHECK(strcmp(it_op_name(IT_OP_LINEAR_CROSS_ENTROPY), "linear_cross_entropy") == 0, "op names");
+    CHECK(it_op_flags(IT_OP_SOFTMAX) == IT_OP_BACKWARD_READS_OUT && it_op_flags(IT_OP_INVALID) == 0 &&
+              (it_op_flags(IT_OP_LINEAR_CROSS_ENTROPY) & IT_OP_LOSS_GRADS_IN_FORWARD) &&
+              !(it_op_flags(IT_OP_CROSS_ENTROPY) & IT_OP_LOSS_GRADS_IN_FORWARD),
+          "op flags");
+    partial_backend();
     return it_test_finish();
 }
