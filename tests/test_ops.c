@@ -6,8 +6,12 @@
         against central finite differences of the same double-precision reference loss;
      3. tensors feeding several nodes (x used twice, tied embeddings, views) accumulate correctly;
      4. every case runs on a 1-thread and a 3-thread context and must be bit-identical (the CPU
-        backend promises disjoint output partitions and fixed-order reductions); the "large"
-        cases are sized past the backend's threading thresholds so the pool really splits work.
+        backend promises disjoint output partitions and fixed-order reductions); the large
+        cases (finite differences at sampled coordinates) are sized past the backend's threading
+        thresholds so the pool really splits work.
+   The cases are data: each op group is a static table (of tcase, or of a shape struct where one
+   geometry fans out into several tensors), written with designated initialisers, so a case reads
+   as its shapes and parameters. Adding a case is adding a row.
    The direct it_cpu_* kernels, sampling, optimizers, bf16 and rng live in test_ops_cpu.c. */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../irontensor.h"
@@ -30,67 +34,63 @@ static uint64_t t_next(void) {
 static double t_uniform(void) { return (double)(t_next() >> 11) * (1.0 / 9007199254740992.0); } /* [0, 1) */
 static int t_below(int n) { return (int)(t_next() % (uint64_t)n); }
 
-/* ---- cases ---- */
+/* ---- cases: each group of ops is a static table of these, written with designated initialisers ---- */
 typedef struct tcase tcase;
 typedef it_tensor *(*build_fn)(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c);
 typedef void (*ref_fn)(const tcase *c, double *const *f, int32_t *const *ids, double *out);
 
+/* A float tensor of a case: shape `dims` (outermost first; a 0 ends the shape), an it_param when
+   `param` is 1 and an it_input otherwise, values shift + scale * uniform[-1, 1) (scale 0 means 1). */
+typedef struct fspec {
+    int dims[4];
+    int param;
+    double scale, shift;
+} fspec;
+/* An i32 tensor: ids uniform in [0, limit); with ignore_every k, the entries 1, 1 + k, 1 + 2k, ...
+   hold the case's `ignore` value instead. */
+typedef struct ispec {
+    int dims[4];
+    int limit, ignore_every;
+} ispec;
+
 struct tcase {
     const char *name;
-    int nf, fnd[MAXF], fdims[MAXF][4], fparam[MAXF];
-    double fscale[MAXF], fshift[MAXF];
-    int ni, ind[MAXI], idims[MAXI][4], ilimit[MAXI], iignore_every[MAXI];
-    int ip[8];       /* op integer parameters; ip[7] is the ignore value written into int tensors */
-    double dp[4];    /* op float parameters (stored as the float the library sees) */
-    build_fn build;
-    ref_fn ref;
-    int fd_samples;  /* 0 = finite differences at every coordinate, else this many per tensor */
-    int large;       /* sized to cross the thread thresholds */
+    build_fn build; /* the graph: out = op(f..., ids...) */
+    ref_fn ref;     /* the same in double-precision loops */
+    fspec f[MAXF];  /* float tensors in argument order; the first with no dims ends the list */
+    ispec i[MAXI];  /* int tensors, likewise */
+    int ip[4];      /* op integer parameters */
+    double dp[4];   /* op float parameters (stored as the float the library sees) */
+    int ignore;     /* the id written at the ignored positions of int tensors */
+    int fd_samples; /* 0 = finite differences at every coordinate, else this many per float tensor
+                       (the large cases, sized past the backend's threading thresholds) */
 };
 
-static tcase mk(const char *name, build_fn b, ref_fn r) {
-    tcase c;
-    memset(&c, 0, sizeof c);
-    c.name = name;
-    c.build = b;
-    c.ref = r;
-    return c;
-}
-/* float tensor: it_param (is_param) or it_input; values uniform in shift + scale * [-1, 1) */
-static void addf(tcase *c, int is_param, double scale, int nd, int d0, int d1, int d2, int d3) {
-    int j = c->nf++;
-    c->fparam[j] = is_param;
-    c->fscale[j] = scale;
-    c->fnd[j] = nd;
-    c->fdims[j][0] = d0;
-    c->fdims[j][1] = d1;
-    c->fdims[j][2] = d2;
-    c->fdims[j][3] = d3;
-}
-/* int tensor with ids in [0, limit); every `ignore_every`-th entry (1, 1 + k, ...) is ip[7] */
-static void addi(tcase *c, int limit, int ignore_every, int nd, int d0, int d1, int d2, int d3) {
-    int j = c->ni++;
-    c->ilimit[j] = limit;
-    c->iignore_every[j] = ignore_every;
-    c->ind[j] = nd;
-    c->idims[j][0] = d0;
-    c->idims[j][1] = d1;
-    c->idims[j][2] = d2;
-    c->idims[j][3] = d3;
-}
-static size_t fnum(const tcase *c, int j) {
-    size_t n = 1;
-    int i;
-    for (i = 0; i < c->fnd[j]; i++) n *= (size_t)c->fdims[j][i];
+static int rank_of(const int *dims) {
+    int n = 0;
+    while (n < 4 && dims[n]) n++;
     return n;
 }
-static size_t inum(const tcase *c, int j) {
+static int f_count(const tcase *c) {
+    int j = 0;
+    while (j < MAXF && c->f[j].dims[0]) j++;
+    return j;
+}
+static int i_count(const tcase *c) {
+    int j = 0;
+    while (j < MAXI && c->i[j].dims[0]) j++;
+    return j;
+}
+static int fnd(const tcase *c, int j) { return rank_of(c->f[j].dims); }
+static size_t numel_of(const int *dims) {
     size_t n = 1;
-    int i;
-    for (i = 0; i < c->ind[j]; i++) n *= (size_t)c->idims[j][i];
+    int i, nd = rank_of(dims);
+    for (i = 0; i < nd; i++) n *= (size_t)dims[i];
     return n;
 }
-static int flast(const tcase *c, int j) { return c->fdims[j][c->fnd[j] - 1]; }
+static size_t fnum(const tcase *c, int j) { return numel_of(c->f[j].dims); }
+static size_t inum(const tcase *c, int j) { return numel_of(c->i[j].dims); }
+static int flast(const tcase *c, int j) { return c->f[j].dims[fnd(c, j) - 1]; }
 
 /* ---- the driver ---- */
 typedef struct run_result {
@@ -110,25 +110,24 @@ static void make_data(const tcase *c, case_data *d, size_t nout, uint64_t seed) 
     int j;
     size_t i;
     t_state = seed;
-    for (j = 0; j < c->nf; j++) {
+    for (j = 0; j < f_count(c); j++) {
         size_t n = fnum(c, j);
+        double scale = c->f[j].scale != 0.0 ? c->f[j].scale : 1.0;
         d->f[j] = (float *)malloc(n * sizeof(float));
-        for (i = 0; i < n; i++) d->f[j][i] = (float)(c->fshift[j] + c->fscale[j] * (2.0 * t_uniform() - 1.0));
+        for (i = 0; i < n; i++) d->f[j][i] = (float)(c->f[j].shift + scale * (2.0 * t_uniform() - 1.0));
     }
-    for (j = 0; j < c->ni; j++) {
-        size_t n = inum(c, j);
+    for (j = 0; j < i_count(c); j++) {
+        size_t n = inum(c, j), every = (size_t)c->i[j].ignore_every;
         d->ids[j] = (int32_t *)malloc(n * sizeof(int32_t));
-        for (i = 0; i < n; i++)
-            d->ids[j][i] = (c->iignore_every[j] && i % (size_t)c->iignore_every[j] == 1) ? c->ip[7]
-                                                                                       : t_below(c->ilimit[j]);
+        for (i = 0; i < n; i++) d->ids[j][i] = (every && i % every == 1) ? c->ignore : t_below(c->i[j].limit);
     }
     d->r = (float *)malloc(nout * sizeof(float));
     for (i = 0; i < nout; i++) d->r[i] = (float)(2.0 * t_uniform() - 1.0);
 }
 static void free_data(const tcase *c, case_data *d) {
     int j;
-    for (j = 0; j < c->nf; j++) free(d->f[j]);
-    for (j = 0; j < c->ni; j++) free(d->ids[j]);
+    for (j = 0; j < f_count(c); j++) free(d->f[j]);
+    for (j = 0; j < i_count(c); j++) free(d->ids[j]);
     free(d->r);
 }
 static void free_result(run_result *r) {
@@ -139,26 +138,31 @@ static void free_result(run_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* The case's float tensors (parameters in ctx, inputs in g) and int tensors, named f0.. and i0.. */
+static void declare_case_tensors(it_context *ctx, it_graph *g, const tcase *c, it_tensor **f, it_tensor **ids) {
+    char name[16];
+    int j;
+    for (j = 0; j < f_count(c); j++) {
+        const int *dims = c->f[j].dims;
+        snprintf(name, sizeof name, "f%d", j);
+        f[j] = c->f[j].param ? it_param(ctx, name, rank_of(dims), dims) : it_input(g, name, IT_F32, rank_of(dims), dims);
+    }
+    for (j = 0; j < i_count(c); j++) {
+        snprintf(name, sizeof name, "i%d", j);
+        ids[j] = it_input(g, name, IT_I32, rank_of(c->i[j].dims), c->i[j].dims);
+    }
+}
 static size_t case_nout(const tcase *c) {
     it_context *ctx;
     it_context_desc desc;
     it_tensor *f[MAXF], *ids[MAXI], *out;
     it_graph *g;
     size_t n;
-    int j;
-    char name[16];
     memset(&desc, 0, sizeof desc);
     desc.n_threads = 1;
     it_context_create(&desc, &ctx);
     g = it_graph_create(ctx);
-    for (j = 0; j < c->nf; j++) {
-        snprintf(name, sizeof name, "f%d", j);
-        f[j] = c->fparam[j] ? it_param(ctx, name, c->fnd[j], c->fdims[j]) : it_input(g, name, IT_F32, c->fnd[j], c->fdims[j]);
-    }
-    for (j = 0; j < c->ni; j++) {
-        snprintf(name, sizeof name, "i%d", j);
-        ids[j] = it_input(g, name, IT_I32, c->ind[j], c->idims[j]);
-    }
+    declare_case_tensors(ctx, g, c, f, ids);
     out = c->build(g, f, ids, c);
     n = it_tensor_numel(out);
     it_context_destroy(ctx);
@@ -172,7 +176,6 @@ static void run_case(const tcase *c, const case_data *d, int n_threads, run_resu
     it_tensor *f[MAXF], *ids[MAXI], *out, *r, *loss;
     it_graph *g;
     int j, dims[IT_MAX_DIMS];
-    char name[16];
     memset(res, 0, sizeof *res);
     memset(&desc, 0, sizeof desc);
     desc.n_threads = n_threads;
@@ -181,14 +184,7 @@ static void run_case(const tcase *c, const case_data *d, int n_threads, run_resu
         return;
     }
     g = it_graph_create(ctx);
-    for (j = 0; j < c->nf; j++) {
-        snprintf(name, sizeof name, "f%d", j);
-        f[j] = c->fparam[j] ? it_param(ctx, name, c->fnd[j], c->fdims[j]) : it_input(g, name, IT_F32, c->fnd[j], c->fdims[j]);
-    }
-    for (j = 0; j < c->ni; j++) {
-        snprintf(name, sizeof name, "i%d", j);
-        ids[j] = it_input(g, name, IT_I32, c->ind[j], c->idims[j]);
-    }
+    declare_case_tensors(ctx, g, c, f, ids);
     out = it_keep(c->build(g, f, ids, c));
     for (j = 0; j < it_tensor_ndim(out); j++) dims[j] = it_tensor_dim(out, j);
     r = it_input(g, "R", IT_F32, it_tensor_ndim(out), dims);
@@ -199,8 +195,8 @@ static void run_case(const tcase *c, const case_data *d, int n_threads, run_resu
         it_context_destroy(ctx);
         return;
     }
-    for (j = 0; j < c->nf; j++) memcpy(it_data(f[j]), d->f[j], fnum(c, j) * sizeof(float));
-    for (j = 0; j < c->ni; j++) memcpy(it_data_i32(ids[j]), d->ids[j], inum(c, j) * sizeof(int32_t));
+    for (j = 0; j < f_count(c); j++) memcpy(it_data(f[j]), d->f[j], fnum(c, j) * sizeof(float));
+    for (j = 0; j < i_count(c); j++) memcpy(it_data_i32(ids[j]), d->ids[j], inum(c, j) * sizeof(int32_t));
     res->nout = it_tensor_numel(out);
     memcpy(it_data(r), d->r, res->nout * sizeof(float));
     it_graph_zero_grads(g);
@@ -210,7 +206,7 @@ static void run_case(const tcase *c, const case_data *d, int n_threads, run_resu
     res->rgrad = (float *)malloc(res->nout * sizeof(float));
     memcpy(res->rgrad, it_grad(r), res->nout * sizeof(float));
     res->loss = it_data(loss)[0];
-    for (j = 0; j < c->nf; j++) {
+    for (j = 0; j < f_count(c); j++) {
         float *gr = it_grad(f[j]);
         res->has_grad[j] = gr != NULL;
         res->grad[j] = (float *)calloc(fnum(c, j), sizeof(float));
@@ -269,7 +265,7 @@ static void check_case(const tcase *c, uint64_t seed) {
     CHECK(r1.nout == nout, "%s: output numel %zu, expected %zu", c->name, r1.nout, nout);
 
     /* 1. forward against the double reference (inputs are the exact floats the library saw) */
-    for (j = 0; j < c->nf; j++) {
+    for (j = 0; j < f_count(c); j++) {
         size_t n = fnum(c, j);
         fd[j] = (double *)malloc(n * sizeof(double));
         for (i = 0; i < n; i++) fd[j][i] = d.f[j][i];
@@ -294,7 +290,7 @@ static void check_case(const tcase *c, uint64_t seed) {
     }
 
     /* 2. backward against central differences of the double reference loss */
-    for (j = 0; j < c->nf; j++) {
+    for (j = 0; j < f_count(c); j++) {
         size_t n = fnum(c, j), k, count = c->fd_samples && (size_t)c->fd_samples < n ? (size_t)c->fd_samples : n;
         double *want = (double *)malloc(count * sizeof(double));
         float *got = (float *)malloc(count * sizeof(float));
@@ -311,7 +307,7 @@ static void check_case(const tcase *c, uint64_t seed) {
             want[k] = (lp - lm) / (2.0 * FD_H);
             got[k] = r1.grad[j][idx];
         }
-        snprintf(what, sizeof what, "d/d%s%d vs finite differences", c->fparam[j] ? "param" : "input", j);
+        snprintf(what, sizeof what, "d/d%s%d vs finite differences", c->f[j].param ? "param" : "input", j);
         check_tensor(c->name, what, got, want, count, GRAD_RTOL, 1e-4 * (maxabs_d(want, count) > 1 ? maxabs_d(want, count) : 1.0));
         free(want);
         free(got);
@@ -320,7 +316,7 @@ static void check_case(const tcase *c, uint64_t seed) {
     /* 4. 1 thread vs 3 threads: bit-identical output and gradients */
     {
         int same = memcmp(r1.out, r3.out, nout * sizeof(float)) == 0, which = -1;
-        for (j = 0; j < c->nf; j++)
+        for (j = 0; j < f_count(c); j++)
             if (memcmp(r1.grad[j], r3.grad[j], fnum(c, j) * sizeof(float)) != 0) {
                 same = 0;
                 which = j;
@@ -328,7 +324,7 @@ static void check_case(const tcase *c, uint64_t seed) {
         CHECK(same, "%s: 1-thread and 3-thread results differ (%s)", c->name, which < 0 ? "forward output" : "gradient");
     }
 
-    for (j = 0; j < c->nf; j++) free(fd[j]);
+    for (j = 0; j < f_count(c); j++) free(fd[j]);
     free(out_ref);
     free(scratch);
 done:
@@ -350,10 +346,21 @@ static void group_end(const char *name) {
            it_test_failed == g_failed ? "ok" : "FAILED");
     fflush(stdout);
 }
-static void run(tcase c) {
+static void run(const tcase *c) {
     g_cases++;
-    check_case(&c, g_seed++);
+    check_case(c, g_seed++);
 }
+/* Every case of a table, in order; a case without its own build / ref uses the group's. */
+static void run_table(const tcase *cases, size_t n, build_fn build, ref_fn ref) {
+    size_t k;
+    for (k = 0; k < n; k++) {
+        tcase c = cases[k];
+        if (!c.build) c.build = build;
+        if (!c.ref) c.ref = ref;
+        run(&c);
+    }
+}
+#define RUN_TABLE(cases, build, ref) run_table(cases, sizeof cases / sizeof cases[0], build, ref)
 
 /* ================================================================================================
    Reference implementations (double, straightforward loops) and graph builders
@@ -361,8 +368,8 @@ static void run(tcase c) {
 
 /* --- matmul: ip[0] = trans_a, ip[1] = trans_b; f0 = a, f1 = b --- */
 static void ref_matmul(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    const int *ad = c->fdims[0], *bd = c->fdims[1];
-    int an = c->fnd[0], bn = c->fnd[1], ta = c->ip[0], tb = c->ip[1];
+    const int *ad = c->f[0].dims, *bd = c->f[1].dims;
+    int an = fnd(c, 0), bn = fnd(c, 1), ta = c->ip[0], tb = c->ip[1];
     int M = ta ? ad[an - 1] : ad[an - 2], K = ta ? ad[an - 2] : ad[an - 1], N = tb ? bd[bn - 2] : bd[bn - 1];
     size_t batch = fnum(c, 0) / ((size_t)M * K), bi;
     int m, n, k, shared = bn == 2;
@@ -383,54 +390,65 @@ static it_tensor *build_matmul(it_graph *g, it_tensor **f, it_tensor **ids, cons
     (void)ids;
     return it_matmul(g, f[0], f[1], c->ip[0], c->ip[1]);
 }
-/* a [lead..., M, K] (or [.., K, M]); b 2-D shared or same rank batched */
-static void matmul_case(int ta, int tb, int nlead, int l0, int l1, int M, int K, int N, int batched_b, int b_param,
-                        int large) {
-    tcase c = mk(batched_b ? "matmul batched" : (nlead ? "matmul shared-b" : "matmul 2-D"), build_matmul, ref_matmul);
-    int ad[4] = {0, 0, 0, 0}, bd[4] = {0, 0, 0, 0}, i = 0;
-    if (nlead >= 1) ad[i++] = l0;
-    if (nlead >= 2) ad[i++] = l1;
-    ad[i] = ta ? K : M;
-    ad[i + 1] = ta ? M : K;
-    addf(&c, 0, 1.0, nlead + 2, ad[0], ad[1], ad[2], ad[3]);
+/* a [lead..., M, K] ([lead..., K, M] with trans_a); b [K, N] ([N, K] with trans_b) shared by every
+   leading index, or batched_b: [lead..., K, N], one matrix per leading index */
+typedef struct matmul_shape {
+    int lead[2], M, K, N;
+    int batched_b, b_param;
+    int ta, tb; /* the transposes of the large cases (the small ones run all four) */
+    int fd_samples;
+} matmul_shape;
+static const matmul_shape matmul_small[] = {
+    {.M = 3, .K = 5, .N = 4, .b_param = 1},
+    {.M = 1, .K = 17, .N = 3, .b_param = 1},
+    {.M = 17, .K = 1, .N = 2, .b_param = 1},
+    {.M = 4, .K = 3, .N = 1, .b_param = 1},
+    {.lead = {2, 3}, .M = 3, .K = 4, .N = 5, .batched_b = 1},   /* batched, same-rank b (both inputs) */
+    {.lead = {3}, .M = 1, .K = 5, .N = 3, .batched_b = 1},      /* batched with M = 1 */
+    {.lead = {2}, .M = 3, .K = 5, .N = 4, .b_param = 1},        /* 3-D a, shared 2-D weight b */
+    {.lead = {2, 3}, .M = 17, .K = 3, .N = 2, .b_param = 1},    /* 4-D a, shared b: trans_a with leading dims */
+};
+/* past the backend's gemm threshold (M N K >= 2^20) so 3 threads split the tile grid; sizes that
+   are not multiples of any micro-tile, K beyond one 256-deep block, and M < 4 with trans_b (the
+   few-rows path) */
+static const matmul_shape matmul_large[] = {
+    {.lead = {2}, .M = 100, .K = 96, .N = 120, .b_param = 1, .tb = 1, .fd_samples = 24}, /* a linear layer, folded M = 200 */
+    {.lead = {2}, .M = 100, .K = 96, .N = 121, .b_param = 1, .ta = 1, .fd_samples = 24}, /* trans_a with a shared b */
+    {.lead = {2}, .M = 101, .K = 130, .N = 90, .batched_b = 1, .fd_samples = 24},
+    {.lead = {2}, .M = 99, .K = 130, .N = 91, .batched_b = 1, .ta = 1, .tb = 1, .fd_samples = 24},
+    {.M = 37, .K = 300, .N = 101, .b_param = 1, .fd_samples = 24},        /* K = 300 > 256 */
+    {.M = 3, .K = 600, .N = 701, .b_param = 1, .tb = 1, .fd_samples = 24}, /* few rows, trans_b */
+    /* between the old and new thresholds */
+    {.lead = {2}, .M = 40, .K = 48, .N = 36, .b_param = 1, .tb = 1, .fd_samples = 24},
+    {.lead = {2}, .M = 64, .K = 48, .N = 40, .b_param = 1, .ta = 1, .fd_samples = 24},
+};
+static void matmul_case(const matmul_shape *s, int ta, int tb) {
+    int nlead = s->lead[0] ? (s->lead[1] ? 2 : 1) : 0, i = 0, k;
+    tcase c = {.name = s->batched_b ? "matmul batched" : (nlead ? "matmul shared-b" : "matmul 2-D"),
+               .build = build_matmul,
+               .ref = ref_matmul,
+               .ip = {ta, tb},
+               .fd_samples = s->fd_samples};
+    for (k = 0; k < nlead; k++) c.f[0].dims[i++] = s->lead[k];
+    c.f[0].dims[i] = ta ? s->K : s->M;
+    c.f[0].dims[i + 1] = ta ? s->M : s->K;
     i = 0;
-    if (batched_b) {
-        if (nlead >= 1) bd[i++] = l0;
-        if (nlead >= 2) bd[i++] = l1;
-    }
-    bd[i] = tb ? N : K;
-    bd[i + 1] = tb ? K : N;
-    addf(&c, b_param, 1.0, i + 2, bd[0], bd[1], bd[2], bd[3]);
-    c.ip[0] = ta;
-    c.ip[1] = tb;
-    c.large = large;
-    c.fd_samples = large ? 24 : 0;
-    run(c);
+    if (s->batched_b)
+        for (k = 0; k < nlead; k++) c.f[1].dims[i++] = s->lead[k];
+    c.f[1].dims[i] = tb ? s->N : s->K;
+    c.f[1].dims[i + 1] = tb ? s->K : s->N;
+    c.f[1].param = s->b_param;
+    run(&c);
 }
 static void test_matmul(void) {
-    static const int shapes[][3] = {{3, 5, 4}, {1, 17, 3}, {17, 1, 2}, {4, 3, 1}};
-    int ta, tb, s;
+    size_t s;
+    int ta, tb;
     group_begin();
     for (ta = 0; ta < 2; ta++)
-        for (tb = 0; tb < 2; tb++) {
-            for (s = 0; s < 4; s++) matmul_case(ta, tb, 0, 0, 0, shapes[s][0], shapes[s][1], shapes[s][2], 0, 1, 0);
-            matmul_case(ta, tb, 2, 2, 3, 3, 4, 5, 1, 0, 0);  /* batched, same-rank b (both inputs) */
-            matmul_case(ta, tb, 1, 3, 0, 1, 5, 3, 1, 0, 0);  /* batched with M = 1 */
-            matmul_case(ta, tb, 1, 2, 0, 3, 5, 4, 0, 1, 0);  /* 3-D a, shared 2-D weight b */
-            matmul_case(ta, tb, 2, 2, 3, 17, 3, 2, 0, 1, 0); /* 4-D a, shared b: trans_a with leading dims */
-        }
-    /* past the backend's gemm threshold (M N K >= 2^20) so 3 threads split the tile grid; sizes
-       that are not multiples of any micro-tile, K beyond one 256-deep block, and M < 4 with
-       trans_b (the few-rows path) */
-    matmul_case(0, 1, 1, 2, 0, 100, 96, 120, 0, 1, 1); /* a linear layer, folded M = 200 */
-    matmul_case(1, 0, 1, 2, 0, 100, 96, 121, 0, 1, 1); /* trans_a with a shared b */
-    matmul_case(0, 0, 1, 2, 0, 101, 130, 90, 1, 0, 1);
-    matmul_case(1, 1, 1, 2, 0, 99, 130, 91, 1, 0, 1);
-    matmul_case(0, 0, 0, 0, 0, 37, 300, 101, 0, 1, 1); /* K = 300 > 256 */
-    matmul_case(0, 1, 0, 0, 0, 3, 600, 701, 0, 1, 1);  /* few rows, trans_b */
-    /* between the old and new thresholds */
-    matmul_case(0, 1, 1, 2, 0, 40, 48, 36, 0, 1, 1);
-    matmul_case(1, 0, 1, 2, 0, 64, 48, 40, 0, 1, 1);
+        for (tb = 0; tb < 2; tb++)
+            for (s = 0; s < sizeof matmul_small / sizeof matmul_small[0]; s++) matmul_case(&matmul_small[s], ta, tb);
+    for (s = 0; s < sizeof matmul_large / sizeof matmul_large[0]; s++)
+        matmul_case(&matmul_large[s], matmul_large[s].ta, matmul_large[s].tb);
     group_end("matmul (4 transposes, batched, shared b)");
 }
 
@@ -444,29 +462,34 @@ static it_tensor *build_binary(it_graph *g, it_tensor **f, it_tensor **ids, cons
     (void)ids;
     return c->ip[0] ? it_mul(g, f[0], f[1]) : it_add(g, f[0], f[1]);
 }
-static void binary_case(int mul, int na, const int *ad, int nb, int b_param, int large) {
-    tcase c = mk(mul ? "mul" : "add", build_binary, ref_binary);
-    addf(&c, 0, 1.0, na, ad[0], ad[1], ad[2], ad[3]);
-    addf(&c, b_param, 1.0, nb, ad[na - nb], nb > 1 ? ad[na - nb + 1] : 0, nb > 2 ? ad[na - nb + 2] : 0,
-         nb > 3 ? ad[na - nb + 3] : 0);
-    c.ip[0] = mul;
-    c.large = large;
-    c.fd_samples = large ? 24 : 0;
-    run(c);
-}
+/* b has the last b_rank dims of a */
+typedef struct binary_shape {
+    int a[4], b_rank, b_param, fd_samples;
+} binary_shape;
+static const binary_shape binary_shapes[] = {
+    {.a = {3, 17}, .b_rank = 2}, /* same shape */
+    {.a = {1}, .b_rank = 1},     /* a single element */
+    {.a = {2, 3, 5}, .b_rank = 3},
+    {.a = {2, 3, 5}, .b_rank = 1, .b_param = 1}, /* bias-like suffix */
+    {.a = {2, 3, 5}, .b_rank = 2, .b_param = 1},
+    {.a = {2, 1, 3, 4}, .b_rank = 2},
+    {.a = {128, 300}, .b_rank = 1, .b_param = 1, .fd_samples = 24}, /* rows and columns past the thread threshold */
+};
 static void test_add_mul(void) {
-    static const int s1[4] = {3, 17}, s2[4] = {2, 3, 5}, s3[4] = {1}, s4[4] = {2, 1, 3, 4}, big[4] = {128, 300};
-    int mul;
+    size_t s;
+    int mul, k;
     group_begin();
-    for (mul = 0; mul < 2; mul++) {
-        binary_case(mul, 2, s1, 2, 0, 0); /* same shape */
-        binary_case(mul, 1, s3, 1, 0, 0); /* a single element */
-        binary_case(mul, 3, s2, 3, 0, 0);
-        binary_case(mul, 3, s2, 1, 1, 0); /* bias-like suffix */
-        binary_case(mul, 3, s2, 2, 1, 0);
-        binary_case(mul, 4, s4, 2, 0, 0);
-        binary_case(mul, 2, big, 1, 1, 1); /* rows and columns past the thread threshold */
-    }
+    for (mul = 0; mul < 2; mul++)
+        for (s = 0; s < sizeof binary_shapes / sizeof binary_shapes[0]; s++) {
+            const binary_shape *b = &binary_shapes[s];
+            int na = rank_of(b->a);
+            tcase c = {.name = mul ? "mul" : "add", .build = build_binary, .ref = ref_binary, .ip = {mul},
+                       .fd_samples = b->fd_samples};
+            memcpy(c.f[0].dims, b->a, sizeof b->a);
+            for (k = 0; k < b->b_rank; k++) c.f[1].dims[k] = b->a[na - b->b_rank + k];
+            c.f[1].param = b->b_param;
+            run(&c);
+        }
     group_end("add, mul (same shape, suffix broadcast)");
 }
 
@@ -480,29 +503,20 @@ static it_tensor *build_scale(it_graph *g, it_tensor **f, it_tensor **ids, const
     (void)ids;
     return it_scale(g, f[0], (float)c->dp[0]);
 }
+static const tcase scale_cases[] = {
+    {.name = "scale", .f = {{.dims = {3, 7}}}, .dp = {-1.75}},
+    {.name = "scale", .f = {{.dims = {1}, .param = 1}}, .dp = {0.3f}},
+    {.name = "scale large", .f = {{.dims = {5000}}}, .dp = {2.5}, .fd_samples = 24},
+};
 static void test_scale(void) {
-    tcase c;
     group_begin();
-    c = mk("scale", build_scale, ref_scale);
-    addf(&c, 0, 1.0, 2, 3, 7, 0, 0);
-    c.dp[0] = -1.75;
-    run(c);
-    c = mk("scale", build_scale, ref_scale);
-    addf(&c, 1, 1.0, 1, 1, 0, 0, 0);
-    c.dp[0] = 0.3f;
-    run(c);
-    c = mk("scale large", build_scale, ref_scale);
-    addf(&c, 0, 1.0, 1, 5000, 0, 0, 0);
-    c.dp[0] = 2.5;
-    c.fd_samples = 24;
-    c.large = 1;
-    run(c);
+    RUN_TABLE(scale_cases, build_scale, ref_scale);
     group_end("scale");
 }
 
 /* --- embedding: f0 table [V, C] (param), i0 ids --- */
 static void ref_embedding(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int C = c->fdims[0][1];
+    int C = c->f[0].dims[1];
     size_t n, N = inum(c, 0);
     int k;
     for (n = 0; n < N; n++)
@@ -512,31 +526,18 @@ static it_tensor *build_embedding(it_graph *g, it_tensor **f, it_tensor **ids, c
     (void)c;
     return it_embedding(g, f[0], ids[0]);
 }
+static const tcase embedding_cases[] = {
+    /* ids from a few rows only: repeated ids accumulate */
+    {.name = "embedding", .f = {{.dims = {11, 5}, .param = 1}}, .i = {{.dims = {2, 3}, .limit = 4}}},
+    {.name = "embedding", .f = {{.dims = {1, 3}, .param = 1}}, .i = {{.dims = {5}, .limit = 1}}},       /* V = 1 */
+    {.name = "embedding", .f = {{.dims = {17, 1}, .param = 1}}, .i = {{.dims = {2, 3, 2}, .limit = 17}}}, /* C = 1, 3-D ids */
+    /* an it_input table gets a gradient too */
+    {.name = "embedding input table", .f = {{.dims = {7, 4}}}, .i = {{.dims = {9}, .limit = 7}}},
+    {.name = "embedding large", .f = {{.dims = {50, 64}, .param = 1}}, .i = {{.dims = {600}, .limit = 50}}, .fd_samples = 32},
+};
 static void test_embedding(void) {
-    tcase c;
     group_begin();
-    c = mk("embedding", build_embedding, ref_embedding);
-    addf(&c, 1, 1.0, 2, 11, 5, 0, 0);
-    addi(&c, 4, 0, 2, 2, 3, 0, 0); /* ids from a few rows only: repeated ids accumulate */
-    run(c);
-    c = mk("embedding", build_embedding, ref_embedding);
-    addf(&c, 1, 1.0, 2, 1, 3, 0, 0);
-    addi(&c, 1, 0, 1, 5, 0, 0, 0); /* V = 1 */
-    run(c);
-    c = mk("embedding", build_embedding, ref_embedding);
-    addf(&c, 1, 1.0, 2, 17, 1, 0, 0);
-    addi(&c, 17, 0, 3, 2, 3, 2, 0); /* C = 1, 3-D ids */
-    run(c);
-    c = mk("embedding input table", build_embedding, ref_embedding);
-    addf(&c, 0, 1.0, 2, 7, 4, 0, 0); /* an it_input table gets a gradient too */
-    addi(&c, 7, 0, 1, 9, 0, 0, 0);
-    run(c);
-    c = mk("embedding large", build_embedding, ref_embedding);
-    addf(&c, 1, 1.0, 2, 50, 64, 0, 0);
-    addi(&c, 50, 0, 1, 600, 0, 0, 0);
-    c.fd_samples = 32;
-    c.large = 1;
-    run(c);
+    RUN_TABLE(embedding_cases, build_embedding, ref_embedding);
     group_end("embedding");
 }
 
@@ -553,7 +554,7 @@ static void ref_norm(const tcase *c, double *const *f, int32_t *const *ids, doub
             m /= C;
             for (k = 0; k < C; k++) v += (x[k] - m) * (x[k] - m);
             rs = 1.0 / sqrt(v / C + c->dp[0]);
-            for (k = 0; k < C; k++) out[r * C + k] = (x[k] - m) * rs * f[1][k] + (c->nf > 2 ? f[2][k] : 0.0);
+            for (k = 0; k < C; k++) out[r * C + k] = (x[k] - m) * rs * f[1][k] + (f_count(c) > 2 ? f[2][k] : 0.0);
         } else {
             for (k = 0; k < C; k++) v += x[k] * x[k];
             rs = 1.0 / sqrt(v / C + c->dp[0]);
@@ -563,40 +564,54 @@ static void ref_norm(const tcase *c, double *const *f, int32_t *const *ids, doub
 }
 static it_tensor *build_norm(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
     (void)ids;
-    if (c->ip[0]) return it_layernorm(g, f[0], f[1], c->nf > 2 ? f[2] : NULL, (float)c->dp[0]);
+    if (c->ip[0]) return it_layernorm(g, f[0], f[1], f_count(c) > 2 ? f[2] : NULL, (float)c->dp[0]);
     return it_rmsnorm(g, f[0], f[1], (float)c->dp[0]);
 }
-static void norm_case(int layer, int bias, int nd, int d0, int d1, int d2, float eps, int large) {
-    tcase c = mk(layer ? (bias ? "layernorm+bias" : "layernorm") : "rmsnorm", build_norm, ref_norm);
-    int C = nd == 2 ? d1 : d2;
-    addf(&c, 0, 1.0, nd, d0, d1, d2, 0);
-    c.fshift[0] = 0.3; /* a non-zero mean for layernorm to remove */
-    addf(&c, 1, 0.5, 1, C, 0, 0, 0);
-    c.fshift[1] = 1.0;
-    if (bias) addf(&c, 1, 0.5, 1, C, 0, 0, 0);
-    c.ip[0] = layer;
-    c.dp[0] = eps;
-    c.large = large;
-    c.fd_samples = large ? 24 : 0;
-    run(c);
-}
+/* x [..., C] with a non-zero mean for layernorm to remove, w [C] around 1, b [C] */
+typedef struct norm_shape {
+    int layer, bias; /* rmsnorm, layernorm, layernorm + bias */
+    int x[4];
+    float eps;
+    int fd_samples;
+} norm_shape;
+static const norm_shape norm_shapes[] = {
+    {.x = {3, 17}, .eps = 1e-5f},
+    {.x = {2, 3, 5}, .eps = 1e-5f},
+    {.x = {1, 3}, .eps = 1e-3f},
+    {.x = {64, 128}, .eps = 1e-5f, .fd_samples = 24},
+    {.layer = 1, .x = {3, 17}, .eps = 1e-5f},
+    {.layer = 1, .x = {2, 3, 5}, .eps = 1e-5f},
+    {.layer = 1, .x = {1, 3}, .eps = 1e-3f},
+    {.layer = 1, .x = {64, 128}, .eps = 1e-5f, .fd_samples = 24},
+    {.layer = 1, .bias = 1, .x = {3, 17}, .eps = 1e-5f},
+    {.layer = 1, .bias = 1, .x = {2, 3, 5}, .eps = 1e-5f},
+    {.layer = 1, .bias = 1, .x = {1, 3}, .eps = 1e-3f},
+    {.layer = 1, .bias = 1, .x = {64, 128}, .eps = 1e-5f, .fd_samples = 24},
+    {.x = {4, 1}, .eps = 1e-2f}, /* C = 1 for rmsnorm (layernorm output is constant then) */
+};
 static void test_norms(void) {
-    int layer, bias;
+    size_t s;
     group_begin();
-    for (layer = 0; layer < 2; layer++)
-        for (bias = 0; bias <= layer; bias++) {
-            norm_case(layer, bias, 2, 3, 17, 0, 1e-5f, 0);
-            norm_case(layer, bias, 3, 2, 3, 5, 1e-5f, 0);
-            norm_case(layer, bias, 2, 1, 3, 0, 1e-3f, 0);
-            norm_case(layer, bias, 2, 64, 128, 0, 1e-5f, 1);
-        }
-    norm_case(0, 0, 2, 4, 1, 0, 1e-2f, 0); /* C = 1 for rmsnorm (layernorm output is constant then) */
+    for (s = 0; s < sizeof norm_shapes / sizeof norm_shapes[0]; s++) {
+        const norm_shape *n = &norm_shapes[s];
+        int C = n->x[rank_of(n->x) - 1];
+        tcase c = {.name = n->layer ? (n->bias ? "layernorm+bias" : "layernorm") : "rmsnorm",
+                   .build = build_norm,
+                   .ref = ref_norm,
+                   .f = {{.shift = 0.3}, {.dims = {C}, .param = 1, .scale = 0.5, .shift = 1.0}},
+                   .ip = {n->layer},
+                   .dp = {n->eps},
+                   .fd_samples = n->fd_samples};
+        memcpy(c.f[0].dims, n->x, sizeof n->x);
+        if (n->bias) c.f[2] = (fspec){.dims = {C}, .param = 1, .scale = 0.5};
+        run(&c);
+    }
     group_end("rmsnorm, layernorm (+/- bias)");
 }
 
 /* --- rope: x [B, T, H, D]; dp[0] theta, ip[0] pos_offset --- */
 static void ref_rope(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int B = c->fdims[0][0], T = c->fdims[0][1], H = c->fdims[0][2], D = c->fdims[0][3], half = D / 2, b, t, h, i;
+    int B = c->f[0].dims[0], T = c->f[0].dims[1], H = c->f[0].dims[2], D = c->f[0].dims[3], half = D / 2, b, t, h, i;
     (void)ids;
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++)
@@ -613,22 +628,16 @@ static it_tensor *build_rope(it_graph *g, it_tensor **f, it_tensor **ids, const 
     (void)ids;
     return it_rope(g, f[0], (float)c->dp[0], c->ip[0]);
 }
-static void rope_case(int B, int T, int H, int D, float theta, int pos, int large) {
-    tcase c = mk("rope", build_rope, ref_rope);
-    addf(&c, 0, 1.0, 4, B, T, H, D);
-    c.dp[0] = theta;
-    c.ip[0] = pos;
-    c.large = large;
-    c.fd_samples = large ? 24 : 0;
-    run(c);
-}
+static const tcase rope_cases[] = {
+    {.name = "rope", .f = {{.dims = {2, 3, 2, 4}}}, .dp = {10000.0f}, .ip = {0}},
+    {.name = "rope", .f = {{.dims = {1, 5, 3, 6}}}, .dp = {100.0f}, .ip = {7}},
+    {.name = "rope", .f = {{.dims = {1, 3, 1, 2}}}, .dp = {10000.0f}, .ip = {3}},
+    {.name = "rope", .f = {{.dims = {3, 1, 1, 8}}}, .dp = {500000.0f}, .ip = {17}},
+    {.name = "rope", .f = {{.dims = {2, 64, 4, 32}}}, .dp = {10000.0f}, .ip = {5}, .fd_samples = 24},
+};
 static void test_rope(void) {
     group_begin();
-    rope_case(2, 3, 2, 4, 10000.0f, 0, 0);
-    rope_case(1, 5, 3, 6, 100.0f, 7, 0);
-    rope_case(1, 3, 1, 2, 10000.0f, 3, 0);
-    rope_case(3, 1, 1, 8, 500000.0f, 17, 0);
-    rope_case(2, 64, 4, 32, 10000.0f, 5, 1);
+    RUN_TABLE(rope_cases, build_rope, ref_rope);
     group_end("rope (theta, pos_offset)");
 }
 
@@ -649,29 +658,21 @@ static it_tensor *build_softmax(it_graph *g, it_tensor **f, it_tensor **ids, con
     (void)c;
     return it_softmax(g, f[0]);
 }
+static const tcase softmax_cases[] = {
+    {.name = "softmax", .f = {{.dims = {3, 17}, .scale = 3.0}}},
+    {.name = "softmax", .f = {{.dims = {5, 1}, .scale = 3.0}}},
+    {.name = "softmax", .f = {{.dims = {2, 1, 3}, .param = 1, .scale = 2.0}}},
+    {.name = "softmax large", .f = {{.dims = {64, 100}, .scale = 3.0}}, .fd_samples = 24},
+};
 static void test_softmax(void) {
-    tcase c;
     group_begin();
-    c = mk("softmax", build_softmax, ref_softmax);
-    addf(&c, 0, 3.0, 2, 3, 17, 0, 0);
-    run(c);
-    c = mk("softmax", build_softmax, ref_softmax);
-    addf(&c, 0, 3.0, 2, 5, 1, 0, 0);
-    run(c);
-    c = mk("softmax", build_softmax, ref_softmax);
-    addf(&c, 1, 2.0, 3, 2, 1, 3, 0);
-    run(c);
-    c = mk("softmax large", build_softmax, ref_softmax);
-    addf(&c, 0, 3.0, 2, 64, 100, 0, 0);
-    c.fd_samples = 24;
-    c.large = 1;
-    run(c);
+    RUN_TABLE(softmax_cases, build_softmax, ref_softmax);
     group_end("softmax");
 }
 
 /* --- causal attention, GQA: q [B, T, Hq, D], k, v [B, T, Hkv, D] --- */
 static void ref_attention(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int B = c->fdims[0][0], T = c->fdims[0][1], Hq = c->fdims[0][2], D = c->fdims[0][3], Hkv = c->fdims[1][2];
+    int B = c->f[0].dims[0], T = c->f[0].dims[1], Hq = c->f[0].dims[2], D = c->f[0].dims[3], Hkv = c->f[1].dims[2];
     int b, t, s, h, d;
     double sc = 1.0 / sqrt((double)D), *p = (double *)malloc(sizeof(double) * (size_t)T);
     (void)ids;
@@ -703,28 +704,45 @@ static it_tensor *build_attention(it_graph *g, it_tensor **f, it_tensor **ids, c
     (void)c;
     return it_attention(g, f[0], f[1], f[2]);
 }
-static void attention_case(int B, int T, int Hq, int Hkv, int D, int large) {
-    tcase c = mk("attention", build_attention, ref_attention);
-    addf(&c, 0, 1.5, 4, B, T, Hq, D);
-    addf(&c, 0, 1.5, 4, B, T, Hkv, D);
-    addf(&c, 0, 1.0, 4, B, T, Hkv, D);
-    c.large = large;
-    c.fd_samples = large ? 24 : 0;
-    run(c);
-}
+/* q [B, T, Hq, D], k and v [B, T, Hkv, D]: Hq / Hkv query heads share a kv head */
+typedef struct attention_shape {
+    int B, T, Hq, Hkv, D, fd_samples;
+} attention_shape;
+static const attention_shape attention_shapes[] = {
+    /* GQA ratio 1 */
+    {.B = 2, .T = 5, .Hq = 4, .Hkv = 4, .D = 4},
+    {.B = 1, .T = 3, .Hq = 2, .Hkv = 2, .D = 3},  /* odd head dim, two kv heads */
+    {.B = 1, .T = 1, .Hq = 1, .Hkv = 1, .D = 2},  /* T = 1: attends only to itself */
+    {.B = 1, .T = 17, .Hq = 1, .Hkv = 1, .D = 1}, /* D = 1, T = 17 */
+    /* ratio 2 */
+    {.B = 2, .T = 5, .Hq = 4, .Hkv = 2, .D = 4},
+    {.B = 1, .T = 3, .Hq = 4, .Hkv = 2, .D = 3},
+    {.B = 1, .T = 1, .Hq = 2, .Hkv = 1, .D = 2},
+    {.B = 1, .T = 17, .Hq = 2, .Hkv = 1, .D = 1},
+    /* ratio 4 */
+    {.B = 2, .T = 5, .Hq = 4, .Hkv = 1, .D = 4},
+    {.B = 1, .T = 3, .Hq = 8, .Hkv = 2, .D = 3},
+    {.B = 1, .T = 1, .Hq = 4, .Hkv = 1, .D = 2},
+    {.B = 1, .T = 17, .Hq = 4, .Hkv = 1, .D = 1},
+    /* past the thread threshold */
+    {.B = 2, .T = 32, .Hq = 4, .Hkv = 2, .D = 16, .fd_samples = 24},
+    {.B = 1, .T = 24, .Hq = 4, .Hkv = 1, .D = 32, .fd_samples = 24},
+    {.B = 1, .T = 24, .Hq = 2, .Hkv = 2, .D = 32, .fd_samples = 24},
+};
 static void test_attention(void) {
-    static const int ratios[3] = {1, 2, 4};
-    int r;
+    size_t s;
     group_begin();
-    for (r = 0; r < 3; r++) {
-        attention_case(2, 5, 4, 4 / ratios[r], 4, 0);
-        attention_case(1, 3, 2 * ratios[r], 2, 3, 0); /* odd head dim, two kv heads */
-        attention_case(1, 1, ratios[r], 1, 2, 0);     /* T = 1: attends only to itself */
-        attention_case(1, 17, ratios[r], 1, 1, 0);    /* D = 1, T = 17 */
+    for (s = 0; s < sizeof attention_shapes / sizeof attention_shapes[0]; s++) {
+        const attention_shape *a = &attention_shapes[s];
+        tcase c = {.name = "attention",
+                   .f = {{.dims = {a->B, a->T, a->Hq, a->D}, .scale = 1.5},
+                         {.dims = {a->B, a->T, a->Hkv, a->D}, .scale = 1.5},
+                         {.dims = {a->B, a->T, a->Hkv, a->D}}},
+                   .build = build_attention,
+                   .ref = ref_attention,
+                   .fd_samples = a->fd_samples};
+        run(&c);
     }
-    attention_case(2, 32, 4, 2, 16, 1);
-    attention_case(1, 24, 4, 1, 32, 1);
-    attention_case(1, 24, 2, 2, 32, 1);
     group_end("attention (causal, GQA 1/2/4)");
 }
 
@@ -746,23 +764,30 @@ static it_tensor *build_act(it_graph *g, it_tensor **f, it_tensor **ids, const t
     if (c->ip[0] == 1) return it_gelu(g, f[0]);
     return it_swiglu(g, f[0], f[1]);
 }
-static void act_case(int which, int nd, int d0, int d1, int large) {
-    static const char *names[3] = {"silu", "gelu", "swiglu"};
-    tcase c = mk(names[which], build_act, ref_act);
-    addf(&c, 0, 4.0, nd, d0, d1, 0, 0);
-    if (which == 2) addf(&c, 1, 1.0, nd, d0, d1, 0, 0);
-    c.ip[0] = which;
-    c.large = large;
-    c.fd_samples = large ? 24 : 0;
-    run(c);
-}
+/* x (and swiglu's up, the same shape) */
+typedef struct act_shape {
+    int act; /* ip[0] */
+    int x[2], fd_samples;
+} act_shape;
+static const act_shape act_shapes[] = {
+    {.act = 0, .x = {3, 17}}, {.act = 0, .x = {1}}, {.act = 0, .x = {60, 100}, .fd_samples = 24},
+    {.act = 1, .x = {3, 17}}, {.act = 1, .x = {1}}, {.act = 1, .x = {60, 100}, .fd_samples = 24},
+    {.act = 2, .x = {3, 17}}, {.act = 2, .x = {1}}, {.act = 2, .x = {60, 100}, .fd_samples = 24},
+};
 static void test_activations(void) {
-    int w;
+    static const char *names[3] = {"silu", "gelu", "swiglu"};
+    size_t s;
     group_begin();
-    for (w = 0; w < 3; w++) {
-        act_case(w, 2, 3, 17, 0);
-        act_case(w, 1, 1, 0, 0);
-        act_case(w, 2, 60, 100, 1);
+    for (s = 0; s < sizeof act_shapes / sizeof act_shapes[0]; s++) {
+        const act_shape *a = &act_shapes[s];
+        tcase c = {.name = names[a->act],
+                   .build = build_act,
+                   .ref = ref_act,
+                   .f = {{.dims = {a->x[0], a->x[1]}, .scale = 4.0}},
+                   .ip = {a->act},
+                   .fd_samples = a->fd_samples};
+        if (a->act == 2) c.f[1] = (fspec){.dims = {a->x[0], a->x[1]}, .param = 1};
+        run(&c);
     }
     group_end("silu, gelu, swiglu");
 }
@@ -789,32 +814,35 @@ static void ref_ce(const tcase *c, double *const *f, int32_t *const *ids, double
 static it_tensor *build_ce(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
     return it_cross_entropy(g, f[0], ids[0], c->ip[0]);
 }
-static void ce_case(int nd, int d0, int d1, int d2, int ignore, int ignore_every, int large) {
-    tcase c = mk("cross_entropy", build_ce, ref_ce);
-    int V = nd == 2 ? d1 : d2;
-    addf(&c, 0, 3.0, nd, d0, d1, d2, 0);
-    if (nd == 2) addi(&c, V, ignore_every, 1, d0, 0, 0, 0);
-    else addi(&c, V, ignore_every, 2, d0, d1, 0, 0);
-    c.ip[0] = ignore;
-    c.ip[7] = ignore;
-    c.large = large;
-    c.fd_samples = large ? 32 : 0;
-    run(c);
-}
+/* logits [..., V] with targets [...]; ip[0] is the op's ignore_index, also written into the targets */
+static const tcase ce_cases[] = {
+    /* rows 1 and 4 ignored */
+    {.name = "cross_entropy", .f = {{.dims = {7, 5}, .scale = 3.0}}, .i = {{.dims = {7}, .limit = 5, .ignore_every = 3}},
+     .ip = {-100}, .ignore = -100},
+    /* none ignored */
+    {.name = "cross_entropy", .f = {{.dims = {7, 5}, .scale = 3.0}}, .i = {{.dims = {7}, .limit = 5}}, .ip = {-100},
+     .ignore = -100},
+    /* 3-D logits, ignore_index -1 */
+    {.name = "cross_entropy", .f = {{.dims = {2, 3, 17}, .scale = 3.0}}, .i = {{.dims = {2, 3}, .limit = 17, .ignore_every = 2}},
+     .ip = {-1}, .ignore = -1},
+    /* V = 1: loss 0, gradient 0 */
+    {.name = "cross_entropy", .f = {{.dims = {1, 1}, .scale = 3.0}}, .i = {{.dims = {1}, .limit = 1}}, .ip = {-100},
+     .ignore = -100},
+    /* every row ignored: loss 0, no NaN */
+    {.name = "cross_entropy", .f = {{.dims = {3, 4}, .scale = 3.0}}, .i = {{.dims = {3}, .limit = 4, .ignore_every = 1}},
+     .ip = {-100}, .ignore = -100},
+    {.name = "cross_entropy", .f = {{.dims = {64, 200}, .scale = 3.0}}, .i = {{.dims = {64}, .limit = 200, .ignore_every = 5}},
+     .ip = {-100}, .ignore = -100, .fd_samples = 32},
+};
 static void test_cross_entropy(void) {
     group_begin();
-    ce_case(2, 7, 5, 0, -100, 3, 0);   /* rows 1 and 4 ignored */
-    ce_case(2, 7, 5, 0, -100, 0, 0);   /* none ignored */
-    ce_case(3, 2, 3, 17, -1, 2, 0);    /* 3-D logits, ignore_index -1 */
-    ce_case(2, 1, 1, 0, -100, 0, 0);   /* V = 1: loss 0, gradient 0 */
-    ce_case(2, 3, 4, 0, -100, 1, 0);   /* every row ignored: loss 0, no NaN */
-    ce_case(2, 64, 200, 0, -100, 5, 1);
+    RUN_TABLE(ce_cases, build_ce, ref_ce);
     group_end("cross_entropy (ignore_index)");
 }
 
 /* --- linear_cross_entropy: f0 x [..., C], f1 w [V, C], i0 targets; ip[0] ignore, ip[1] chunk --- */
 static void ref_lce(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int C = flast(c, 0), V = c->fdims[1][0], v, k;
+    int C = flast(c, 0), V = c->f[1].dims[0], v, k;
     size_t N = fnum(c, 0) / (size_t)C, n;
     double *logits = (double *)malloc(sizeof(double) * N * (size_t)V);
     for (n = 0; n < N; n++)
@@ -829,30 +857,46 @@ static void ref_lce(const tcase *c, double *const *f, int32_t *const *ids, doubl
 static it_tensor *build_lce(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
     return it_linear_cross_entropy(g, f[0], f[1], ids[0], c->ip[0], c->ip[1]);
 }
-static void lce_case(int N, int C, int V, int chunk, int ignore_every, int three_d, int large) {
-    tcase c = mk("linear_cross_entropy", build_lce, ref_lce);
-    if (three_d) addf(&c, 0, 1.0, 3, 2, N / 2, C, 0);
-    else addf(&c, 0, 1.0, 2, N, C, 0, 0);
-    addf(&c, 1, 1.0, 2, V, C, 0, 0);
-    if (three_d) addi(&c, V, ignore_every, 2, 2, N / 2, 0, 0);
-    else addi(&c, V, ignore_every, 1, N, 0, 0, 0);
-    c.ip[0] = -100;
-    c.ip[7] = -100;
-    c.ip[1] = chunk;
-    c.large = large;
-    c.fd_samples = large ? 32 : 0;
-    run(c);
-}
+/* x [N, C] (three_d: [2, N / 2, C]), w [V, C] a param, targets like x without C; ignore_index
+   -100; ip[1] = chunk, the rows of logits materialised at a time (0 = all) */
+typedef struct lce_shape {
+    int N, C, V, chunk, ignore_every, three_d, fd_samples;
+} lce_shape;
+static const lce_shape lce_shapes[] = {
+    {.N = 6, .C = 5, .V = 7, .chunk = 7, .ignore_every = 4},
+    {.N = 6, .C = 5, .V = 7, .chunk = 1, .ignore_every = 4},
+    {.N = 6, .C = 5, .V = 7, .chunk = 2, .ignore_every = 4},
+    {.N = 6, .C = 5, .V = 7, .chunk = 3, .ignore_every = 4},
+    {.N = 6, .C = 5, .V = 7, .chunk = 4, .ignore_every = 4},
+    {.N = 6, .C = 5, .V = 7, .chunk = 6, .ignore_every = 4},
+    {.N = 6, .C = 5, .V = 7, .chunk = 16, .ignore_every = 4},
+    {.N = 6, .C = 5, .V = 7, .chunk = 0, .ignore_every = 4},
+    {.N = 6, .C = 3, .V = 17, .chunk = 5, .three_d = 1}, /* 3-D x, 17 = 3 * 5 + 2 */
+    {.N = 1, .C = 1, .V = 1, .chunk = 1},
+    {.N = 3, .C = 4, .V = 5, .chunk = 2, .ignore_every = 1}, /* every row ignored */
+    {.N = 64, .C = 32, .V = 300, .chunk = 64, .ignore_every = 7, .fd_samples = 32},
+    {.N = 128, .C = 64, .V = 300, .chunk = 128, .ignore_every = 7, .fd_samples = 32}, /* chunk gemm past the thread threshold, tail of 44 */
+};
 static void test_linear_cross_entropy(void) {
-    static const int chunks[] = {7, 1, 2, 3, 4, 6, 16, 0};
-    size_t i;
+    size_t s;
     group_begin();
-    for (i = 0; i < sizeof chunks / sizeof chunks[0]; i++) lce_case(6, 5, 7, chunks[i], 4, 0, 0);
-    lce_case(6, 3, 17, 5, 0, 1, 0); /* 3-D x, 17 = 3 * 5 + 2 */
-    lce_case(1, 1, 1, 1, 0, 0, 0);
-    lce_case(3, 4, 5, 2, 1, 0, 0); /* every row ignored */
-    lce_case(64, 32, 300, 64, 7, 0, 1);
-    lce_case(128, 64, 300, 128, 7, 0, 1); /* chunk gemm past the thread threshold, tail of 44 */
+    for (s = 0; s < sizeof lce_shapes / sizeof lce_shapes[0]; s++) {
+        const lce_shape *l = &lce_shapes[s];
+        tcase c = {.name = "linear_cross_entropy",
+                   .build = build_lce,
+                   .ref = ref_lce,
+                   .f = {{.dims = {l->N, l->C}}, {.dims = {l->V, l->C}, .param = 1}},
+                   .i = {{.dims = {l->N}, .limit = l->V, .ignore_every = l->ignore_every}},
+                   .ip = {-100, l->chunk},
+                   .ignore = -100,
+                   .fd_samples = l->fd_samples};
+        if (l->three_d) {
+            c.f[0] = (fspec){.dims = {2, l->N / 2, l->C}};
+            c.i[0].dims[0] = 2;
+            c.i[0].dims[1] = l->N / 2;
+        }
+        run(&c);
+    }
     group_end("linear_cross_entropy (chunks, ignore)");
 }
 
@@ -868,26 +912,17 @@ static it_tensor *build_reduce(it_graph *g, it_tensor **f, it_tensor **ids, cons
     (void)ids;
     return c->ip[0] ? it_mean(g, f[0]) : it_sum(g, f[0]);
 }
+static const tcase reduce_cases[] = {
+    {.name = "sum", .f = {{.dims = {3, 17}}}},
+    {.name = "sum", .f = {{.dims = {1}, .param = 1}}},
+    {.name = "sum large", .f = {{.dims = {20, 1000}}}, .fd_samples = 24},
+    {.name = "mean", .f = {{.dims = {3, 17}}}, .ip = {1}},
+    {.name = "mean", .f = {{.dims = {1}, .param = 1}}, .ip = {1}},
+    {.name = "mean large", .f = {{.dims = {20, 1000}}}, .ip = {1}, .fd_samples = 24},
+};
 static void test_reduce(void) {
-    int mean;
-    tcase c;
     group_begin();
-    for (mean = 0; mean < 2; mean++) {
-        c = mk(mean ? "mean" : "sum", build_reduce, ref_reduce);
-        addf(&c, 0, 1.0, 2, 3, 17, 0, 0);
-        c.ip[0] = mean;
-        run(c);
-        c = mk(mean ? "mean" : "sum", build_reduce, ref_reduce);
-        addf(&c, 1, 1.0, 1, 1, 0, 0, 0);
-        c.ip[0] = mean;
-        run(c);
-        c = mk(mean ? "mean large" : "sum large", build_reduce, ref_reduce);
-        addf(&c, 0, 1.0, 2, 20, 1000, 0, 0);
-        c.ip[0] = mean;
-        c.fd_samples = 24;
-        c.large = 1;
-        run(c);
-    }
+    RUN_TABLE(reduce_cases, build_reduce, ref_reduce);
     group_end("sum, mean");
 }
 
@@ -895,9 +930,7 @@ static void test_reduce(void) {
 /* x [2, 3, 4] -> [6, 4] -> rmsnorm(w [4]) */
 static void ref_reshape_norm(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
     tcase t = *c;
-    t.fnd[0] = 2;
-    t.fdims[0][0] = 6;
-    t.fdims[0][1] = 4;
+    t.f[0] = (fspec){.dims = {6, 4}};
     t.ip[0] = 0;
     t.dp[0] = 1e-5f;
     ref_norm(&t, f, ids, out);
@@ -914,10 +947,7 @@ static void ref_reshape_rope(const tcase *c, double *const *f, int32_t *const *i
     t.ip[0] = 0;
     t.ip[1] = 1;
     ref_matmul(&t, f, ids, mm);
-    r = mk("", NULL, NULL);
-    addf(&r, 0, 1.0, 4, 2, 3, 2, 4);
-    r.dp[0] = 10000.0f;
-    r.ip[0] = 2;
+    r = (tcase){.f = {{.dims = {2, 3, 2, 4}}}, .dp = {10000.0f}, .ip = {2}};
     fx[0] = mm;
     ref_rope(&r, fx, ids, out);
     free(mm);
@@ -966,27 +996,20 @@ static it_tensor *build_reshape_out(it_graph *g, it_tensor **f, it_tensor **ids,
     (void)c;
     return it_reshape(g, it_silu(g, f[0]), 1, (int[]){-1});
 }
+static const tcase reshape_cases[] = {
+    {.name = "reshape -> rmsnorm", .build = build_reshape_norm, .ref = ref_reshape_norm,
+     .f = {{.dims = {2, 3, 4}}, {.dims = {4}, .param = 1}}},
+    {.name = "matmul -> reshape -> rope -> reshape", .build = build_reshape_rope, .ref = ref_reshape_rope,
+     .f = {{.dims = {6, 5}}, {.dims = {8, 5}, .param = 1}}},
+    {.name = "reshape of a param", .build = build_reshape_param, .ref = ref_reshape_param,
+     .f = {{.dims = {2, 3, 4}}, {.dims = {12}, .param = 1}}},
+    {.name = "x direct and through views", .build = build_reshape_twice, .ref = ref_reshape_twice, .f = {{.dims = {6, 4}}}},
+    {.name = "reshape as the op output", .build = build_reshape_out, .ref = ref_reshape_out,
+     .f = {{.dims = {3, 5}, .scale = 2.0}}},
+};
 static void test_reshape(void) {
-    tcase c;
     group_begin();
-    c = mk("reshape -> rmsnorm", build_reshape_norm, ref_reshape_norm);
-    addf(&c, 0, 1.0, 3, 2, 3, 4, 0);
-    addf(&c, 1, 1.0, 1, 4, 0, 0, 0);
-    run(c);
-    c = mk("matmul -> reshape -> rope -> reshape", build_reshape_rope, ref_reshape_rope);
-    addf(&c, 0, 1.0, 2, 6, 5, 0, 0);
-    addf(&c, 1, 1.0, 2, 8, 5, 0, 0);
-    run(c);
-    c = mk("reshape of a param", build_reshape_param, ref_reshape_param);
-    addf(&c, 0, 1.0, 3, 2, 3, 4, 0);
-    addf(&c, 1, 1.0, 1, 12, 0, 0, 0);
-    run(c);
-    c = mk("x direct and through views", build_reshape_twice, ref_reshape_twice);
-    addf(&c, 0, 1.0, 2, 6, 4, 0, 0);
-    run(c);
-    c = mk("reshape as the op output", build_reshape_out, ref_reshape_out);
-    addf(&c, 0, 2.0, 2, 3, 5, 0, 0);
-    run(c);
+    RUN_TABLE(reshape_cases, NULL, NULL);
     group_end("reshape (views between ops)");
 }
 
@@ -1003,25 +1026,19 @@ static it_tensor *build_twice(it_graph *g, it_tensor **f, it_tensor **ids, const
 }
 /* tied head: loss = lce(rmsnorm(embedding(E, ids), w), E, targets) */
 static void ref_tied_lce(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int V = c->fdims[0][0], C = c->fdims[0][1];
+    int V = c->f[0].dims[0], C = c->f[0].dims[1];
     size_t N = inum(c, 0);
     double *h = (double *)malloc(sizeof(double) * N * (size_t)C), *hn = (double *)malloc(sizeof(double) * N * (size_t)C);
     double *ff[2];
     tcase t = *c;
-    (void)V;
     ref_embedding(c, f, ids, h);
-    t.nf = 2;
-    t.fnd[0] = 2;
-    t.fdims[0][0] = (int)N;
-    t.fdims[0][1] = C;
+    t.f[0] = (fspec){.dims = {(int)N, C}};
     t.ip[0] = 0;
     t.dp[0] = 1e-5f;
     ff[0] = h;
     ff[1] = f[1];
     ref_norm(&t, ff, ids, hn);
-    t.fdims[1][0] = c->fdims[0][0];
-    t.fdims[1][1] = C;
-    t.fnd[1] = 2;
+    t.f[1] = (fspec){.dims = {V, C}};
     t.ip[0] = -100;
     ff[0] = hn;
     ff[1] = f[0];
@@ -1039,7 +1056,7 @@ static it_tensor *build_tied_lce(it_graph *g, it_tensor **f, it_tensor **ids, co
 }
 /* tied head through matmul: logits = embedding(E, ids) @ E^T */
 static void ref_tied_matmul(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int V = c->fdims[0][0], C = c->fdims[0][1], v, k;
+    int V = c->f[0].dims[0], C = c->f[0].dims[1], v, k;
     size_t N = inum(c, 0), n;
     (void)f;
     for (n = 0; n < N; n++)
@@ -1055,7 +1072,7 @@ static it_tensor *build_tied_matmul(it_graph *g, it_tensor **f, it_tensor **ids,
 }
 /* residual: h = x + silu(x @ W^T) with x feeding the matmul and the add */
 static void ref_residual(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int C = c->fdims[0][1], n, k, j, N = c->fdims[0][0];
+    int C = c->f[0].dims[1], n, k, j, N = c->f[0].dims[0];
     (void)ids;
     for (n = 0; n < N; n++)
         for (j = 0; j < C; j++) {
@@ -1074,9 +1091,7 @@ static void ref_self3(const tcase *c, double *const *f, int32_t *const *ids, dou
     double *ff[3];
     tcase t = *c;
     ff[0] = ff[1] = ff[2] = f[0];
-    t.fnd[1] = t.fnd[2] = 4;
-    memcpy(t.fdims[1], c->fdims[0], sizeof t.fdims[1]);
-    memcpy(t.fdims[2], c->fdims[0], sizeof t.fdims[2]);
+    t.f[1] = t.f[2] = c->f[0];
     ref_attention(&t, ff, ids, out);
 }
 static it_tensor *build_self3(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
@@ -1089,8 +1104,7 @@ static void ref_self_mm(const tcase *c, double *const *f, int32_t *const *ids, d
     double *ff[2];
     tcase t = *c;
     ff[0] = ff[1] = f[0];
-    t.fnd[1] = c->fnd[0];
-    memcpy(t.fdims[1], c->fdims[0], sizeof t.fdims[1]);
+    t.f[1] = c->f[0];
     ref_matmul(&t, ff, ids, out);
 }
 static it_tensor *build_self_mm(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
@@ -1099,7 +1113,7 @@ static it_tensor *build_self_mm(it_graph *g, it_tensor **f, it_tensor **ids, con
 }
 /* out = a^T b + silu(a): silu's backward runs first, so matmul's dA must add to it */
 static void ref_mm_then_silu(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
-    int M = c->fdims[0][0], i;
+    int M = c->f[0].dims[0], i;
     ref_matmul(c, f, ids, out);
     for (i = 0; i < M * M; i++) out[i] += f[0][i] * d_sigmoid(f[0][i]);
 }
@@ -1108,56 +1122,38 @@ static it_tensor *build_mm_then_silu(it_graph *g, it_tensor **f, it_tensor **ids
     (void)ids;
     return it_add(g, y, it_silu(g, f[0]));
 }
+static const tcase accumulation_cases[] = {
+    {.name = "add(mul(x, x), x)", .build = build_twice, .ref = ref_twice, .f = {{.dims = {3, 17}}}},
+    {.name = "add(mul(w, w), w) param", .build = build_twice, .ref = ref_twice, .f = {{.dims = {5}, .param = 1}}},
+    {.name = "add(mul(x, x), x) large", .build = build_twice, .ref = ref_twice, .f = {{.dims = {9000}}}, .fd_samples = 24},
+    /* E [9, 6] is the embedding table and the head; ids and targets [2, 5], every 4th target ignored;
+       ip[1] = the head's chunk */
+    {.name = "tied embedding + linear_cross_entropy", .build = build_tied_lce, .ref = ref_tied_lce,
+     .f = {{.dims = {9, 6}, .param = 1}, {.dims = {6}, .param = 1, .scale = 0.5, .shift = 1.0}},
+     .i = {{.dims = {2, 5}, .limit = 9}, {.dims = {2, 5}, .limit = 9, .ignore_every = 4}},
+     .ip = {0, 4},
+     .ignore = -100},
+    {.name = "tied embedding + matmul head", .build = build_tied_matmul, .ref = ref_tied_matmul,
+     .f = {{.dims = {7, 5}, .param = 1}}, .i = {{.dims = {6}, .limit = 7}}},
+    {.name = "residual x + silu(x W^T)", .build = build_residual, .ref = ref_residual,
+     .f = {{.dims = {4, 6}}, {.dims = {6, 6}, .param = 1, .scale = 0.5}}},
+    {.name = "matmul(a, a) a^T a", .build = build_self_mm, .ref = ref_self_mm, .f = {{.dims = {2, 5, 3}}}, .ip = {1, 0}},
+    {.name = "matmul(a, a) a a^T", .build = build_self_mm, .ref = ref_self_mm, .f = {{.dims = {4, 7}, .param = 1}},
+     .ip = {0, 1}},
+    /* ip = {trans_a, trans_b}; b is a param when trans_a */
+    {.name = "matmul(a, b) + silu(a)", .build = build_mm_then_silu, .ref = ref_mm_then_silu,
+     .f = {{.dims = {5, 5}}, {.dims = {5, 5}}}, .ip = {0, 0}},
+    {.name = "matmul(a, b) + silu(a)", .build = build_mm_then_silu, .ref = ref_mm_then_silu,
+     .f = {{.dims = {5, 5}}, {.dims = {5, 5}, .param = 1}}, .ip = {1, 0}},
+    {.name = "matmul(a, b) + silu(a)", .build = build_mm_then_silu, .ref = ref_mm_then_silu,
+     .f = {{.dims = {5, 5}}, {.dims = {5, 5}}}, .ip = {0, 1}},
+    {.name = "matmul(a, b) + silu(a)", .build = build_mm_then_silu, .ref = ref_mm_then_silu,
+     .f = {{.dims = {5, 5}}, {.dims = {5, 5}, .param = 1}}, .ip = {1, 1}},
+    {.name = "attention(x, x, x)", .build = build_self3, .ref = ref_self3, .f = {{.dims = {2, 5, 2, 3}}}},
+};
 static void test_accumulation(void) {
-    tcase c;
-    int i;
     group_begin();
-    c = mk("add(mul(x, x), x)", build_twice, ref_twice);
-    addf(&c, 0, 1.0, 2, 3, 17, 0, 0);
-    run(c);
-    c = mk("add(mul(w, w), w) param", build_twice, ref_twice);
-    addf(&c, 1, 1.0, 1, 5, 0, 0, 0);
-    run(c);
-    c = mk("add(mul(x, x), x) large", build_twice, ref_twice);
-    addf(&c, 0, 1.0, 1, 9000, 0, 0, 0);
-    c.fd_samples = 24;
-    run(c);
-    c = mk("tied embedding + linear_cross_entropy", build_tied_lce, ref_tied_lce);
-    addf(&c, 1, 1.0, 2, 9, 6, 0, 0);
-    addf(&c, 1, 0.5, 1, 6, 0, 0, 0);
-    c.fshift[1] = 1.0;
-    addi(&c, 9, 0, 2, 2, 5, 0, 0);
-    addi(&c, 9, 4, 2, 2, 5, 0, 0);
-    c.ip[7] = -100;
-    c.ip[1] = 4;
-    run(c);
-    c = mk("tied embedding + matmul head", build_tied_matmul, ref_tied_matmul);
-    addf(&c, 1, 1.0, 2, 7, 5, 0, 0);
-    addi(&c, 7, 0, 1, 6, 0, 0, 0);
-    run(c);
-    c = mk("residual x + silu(x W^T)", build_residual, ref_residual);
-    addf(&c, 0, 1.0, 2, 4, 6, 0, 0);
-    addf(&c, 1, 0.5, 2, 6, 6, 0, 0);
-    run(c);
-    c = mk("matmul(a, a) a^T a", build_self_mm, ref_self_mm);
-    addf(&c, 0, 1.0, 3, 2, 5, 3, 0);
-    c.ip[0] = 1;
-    run(c);
-    c = mk("matmul(a, a) a a^T", build_self_mm, ref_self_mm);
-    addf(&c, 1, 1.0, 2, 4, 7, 0, 0);
-    c.ip[1] = 1;
-    run(c);
-    for (i = 0; i < 4; i++) {
-        c = mk("matmul(a, b) + silu(a)", build_mm_then_silu, ref_mm_then_silu);
-        addf(&c, 0, 1.0, 2, 5, 5, 0, 0);
-        addf(&c, i & 1, 1.0, 2, 5, 5, 0, 0);
-        c.ip[0] = i & 1;
-        c.ip[1] = i >> 1;
-        run(c);
-    }
-    c = mk("attention(x, x, x)", build_self3, ref_self3);
-    addf(&c, 0, 1.0, 4, 2, 5, 2, 3);
-    run(c);
+    RUN_TABLE(accumulation_cases, NULL, NULL);
     group_end("accumulation (multi-use, tied, residual)");
 }
 
