@@ -1,5 +1,6 @@
-/* irontensor_metal.h - v0.2.0 - the Metal backend for irontensor.h, in plain C over the Objective-C
-   runtime (no .m file). MIT licence (see irontensor.h).
+/* irontensor_metal.h - the Metal backend for irontensor.h, in plain C over the Objective-C runtime
+   (no .m file). MIT licence (see irontensor.h). One version for both headers: this one is
+   released with irontensor.h and carries its IT_VERSION_STRING.
 
    USAGE
      In one C file, after IRONTENSOR_IMPLEMENTATION:
