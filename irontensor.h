@@ -25,8 +25,10 @@
    CONFIGURATION MACROS (define before including the implementation)
      IRONTENSOR_STATIC      make every function static (private to one file)
      IT_MALLOC(sz,u)/IT_FREE(p,u)
-                            compile-time allocator (both or neither); `u` is the user pointer
-                            given in it_context_desc.allocator. Runtime hooks go in the desc.
+                            compile-time allocator (both or neither) under the default aligned
+                            allocator, in place of malloc/free; `u` is it_context_desc's
+                            allocator.user. Runtime hooks go in the desc. Either way every byte
+                            the library allocates goes through the context's allocator.
      IT_ASSERT(c)           assert used for internal invariants (default: prints and aborts)
 
    EXAMPLE: build a graph, run backward, read a gradient
@@ -47,7 +49,14 @@
          it_context_destroy(ctx);
 
    MEMORY
-     The context owns everything. Parameters live in one block, their gradients in a second, the
+     The context owns everything. Every byte the library allocates comes from the context's
+     allocator (it_context_desc.allocator, called with its user pointer; the default is an
+     aligned malloc), and there is one rule for objects: graphs, models, optimizers, decoders,
+     tokenizers and datasets are made through a context, belong to it and are released by
+     it_context_destroy; it_*_destroy releases one earlier. Only byte and id arrays handed to the
+     caller (it_file_read, it_tokenizer_encode, it_token_file_read, it_token_file_parse) are the
+     caller's, freed with it_file_free / it_ids_free(ctx, ...) while the context lives.
+     Parameters live in one block, their gradients in a second, the
      optimizer state in a third (llm.c style: flat arrays the optimizer and checkpoints can walk).
      Each graph's activations, activation gradients and saved tensors are packed by the planner
      into one arena by liveness (a buffer's bytes are reused once its last reader has run).
@@ -126,9 +135,11 @@ IT_API const char *it_result_string(it_result r);
 ------------------------------------------------------------------------------------------------ */
 typedef enum it_log_level { IT_LOG_DEBUG = 0, IT_LOG_INFO, IT_LOG_WARN, IT_LOG_ERROR, IT_LOG_COUNT } it_log_level;
 
+/* Every allocation of the library and its backends goes through these, with `user`. There is no
+   realloc hook: arrays grow by allocating, copying and freeing (doubling their capacity). */
 typedef struct it_allocator {
     void *(*alloc)(size_t size, void *user); /* must return 64-byte aligned memory or NULL */
-    void (*free)(void *ptr, void *user);
+    void (*free)(void *ptr, void *user);     /* never called with NULL */
     void *user;
 } it_allocator;
 
@@ -413,7 +424,8 @@ IT_API void it_model_graph_destroy(it_model_graph *mg);
    fed as one batch, then one token per call; the logits match what a full recomputation of the
    sequence gives (same tokens under greedy decoding; the tests check it). Runs on the CPU with the
    context's thread pool, straight from the parameter block (no graph, nothing allocated after
-   create). Llama and GPT-2. */
+   create). Llama and GPT-2. A decoder belongs to the model's context: released with it, or
+   earlier by it_decoder_destroy (before the model's). */
 typedef struct it_decoder it_decoder;
 IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out);
 IT_API void it_decoder_destroy(it_decoder *d);
@@ -488,7 +500,10 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
    message naming the file and what was wrong.
 ------------------------------------------------------------------------------------------------ */
 /* Every function taking a context needs a non-NULL one (errors go to its last-error). A tokenizer
-   is read-only once made: several threads may encode and decode with it at once. */
+   belongs to the context that made it (its memory comes from the context's allocator; it is
+   released with the context, or earlier by it_tokenizer_destroy). It is read-only once made:
+   several threads may encode and decode with it at once (with a custom allocator, one that is
+   thread-safe: encoding allocates the id array). */
 #define IT_TOKENIZER_MAX_VOCAB 262144    /* 2^18: above every common LLM vocabulary */
 #define IT_TOKENIZER_MAX_TOKEN_BYTES 256 /* longest chunk, hence longest token */
 
@@ -508,10 +523,11 @@ IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokeniz
 /* The same from bytes already in memory (a file of n bytes); `path` only names it in messages. */
 IT_API it_result it_tokenizer_load_memory(it_context *ctx, const char *path, const uint8_t *bytes, size_t n,
                                           it_tokenizer **out);
-IT_API void it_tokenizer_free(it_tokenizer *tok);
+IT_API void it_tokenizer_destroy(it_tokenizer *tok); /* NULL is fine */
 IT_API int it_tokenizer_vocab_size(const it_tokenizer *tok);
-/* Encodes n bytes. *out_ids is allocated (at least one element even when n == 0) and must be
-   released with it_ids_free; *out_n <= n. */
+/* Encodes n bytes. *out_ids is allocated from ctx's allocator (at least one element even when
+   n == 0) and is the caller's: release it with it_ids_free(ctx, ids) before destroying ctx;
+   *out_n <= n. */
 IT_API it_result it_tokenizer_encode(it_context *ctx, const it_tokenizer *tok, const uint8_t *text, size_t n,
                                      int32_t **out_ids, size_t *out_n);
 /* Decodes n ids into out (at most cap bytes written, no terminator) and returns the number of
@@ -521,8 +537,9 @@ IT_API size_t it_tokenizer_decode(const it_tokenizer *tok, const int32_t *ids, s
 /* The bytes of one token (streaming decode while generating): not terminated, owned by the
    tokenizer. NULL and *len = 0 for an id outside [0, vocab). */
 IT_API const uint8_t *it_tokenizer_token_bytes(const it_tokenizer *tok, int32_t id, size_t *len);
-/* Frees an id array returned by it_tokenizer_encode or it_token_file_read. NULL is fine. */
-IT_API void it_ids_free(int32_t *ids);
+/* Frees an id array that it_tokenizer_encode or it_token_file_read returned for this context.
+   NULL is fine. */
+IT_API void it_ids_free(it_context *ctx, int32_t *ids);
 
 /* ------------------------------------------------------------------------------------------------
    >>token_files  llm.c's .bin layout (karpathy/llm.c dev/data/data_common.py, write_datafile, and
@@ -541,18 +558,19 @@ IT_API void it_ids_free(int32_t *ids);
 
 /* Every id must be in [0, vocab) (IT_ERR_RANGE names the first bad one). */
 IT_API it_result it_token_file_write(it_context *ctx, const char *path, const int32_t *ids, size_t n, int vocab);
-/* *out_ids is allocated (at least one element) and released with it_ids_free. No vocabulary
-   check here: it_dataset_* does that. */
+/* *out_ids is allocated from ctx's allocator (at least one element) and is the caller's: release
+   it with it_ids_free(ctx, ids). No vocabulary check here: it_dataset_* does that. */
 IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t **out_ids, size_t *out_n);
 /* *is_token_file = 1 when the file starts with an llm.c magic, 0 for anything else (text). An
    error naming the file when it cannot be read or is not a regular file (a FIFO, a directory). */
 IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_token_file);
 /* The library's whole-file reader, for programs that read a text themselves: regular files only
    (never blocks on a FIFO), at most max_bytes (0 = no cap), one spare zero byte after the n bytes.
-   Release *bytes with it_file_free. */
+   *bytes comes from ctx's allocator: release it with it_file_free(ctx, bytes). */
 IT_API it_result it_file_read(it_context *ctx, const char *path, size_t max_bytes, uint8_t **bytes, size_t *n);
-IT_API void it_file_free(uint8_t *bytes);
-/* The same from a whole file's bytes in memory; `path` only names it in messages. */
+IT_API void it_file_free(it_context *ctx, uint8_t *bytes); /* NULL is fine */
+/* The same from a whole file's bytes in memory; `path` only names it in messages. *out_ids as for
+   it_token_file_read. */
 IT_API it_result it_token_file_parse(it_context *ctx, const char *path, const uint8_t *bytes, size_t n,
                                      int32_t **out_ids, size_t *out_n);
 
@@ -582,7 +600,8 @@ IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const i
    else is text (and needs tok). */
 IT_API it_result it_dataset_load(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab, int min_seq,
                                  it_dataset **out);
-IT_API void it_dataset_free(it_dataset *ds);
+/* A dataset belongs to the context that made it: released with it, or earlier by this. */
+IT_API void it_dataset_destroy(it_dataset *ds); /* NULL is fine */
 IT_API int it_dataset_vocab(const it_dataset *ds);
 /* The tokens of a split and their count. */
 IT_API const int32_t *it_dataset_tokens(const it_dataset *ds, it_split split, size_t *n);
@@ -998,14 +1017,6 @@ IT_API int it_cpu_argmax(const float *x, int n);
             abort();                                                                       \
         }                                                                                  \
     } while (0)
-#endif
-/* Context-free allocation for objects that outlive no context (tokenizers, id arrays, datasets). */
-#ifdef IT_MALLOC
-#define IT__MALLOC(size) IT_MALLOC(size, NULL)
-#define IT__FREE(p) IT_FREE(p, NULL)
-#else
-#define IT__MALLOC(size) malloc(size)
-#define IT__FREE(p) free(p)
 #endif
 #define IT__ALIGN 64
 #define IT__ALIGN_UP(x, a) (((x) + ((a) - 1)) / (a) * (a))
@@ -2691,24 +2702,47 @@ static void *it__calloc(it_context *ctx, size_t size) {
     if (p) memset(p, 0, size);
     return p;
 }
-/* Grows *array (element size `elem`) to hold at least `need` items; aborts on out-of-memory, which
-   only graph building (programmer-sized, tiny) uses. */
-static void it__grow(it_context *ctx, void **array, int *cap, int need, size_t elem) {
+/* n * elem bytes (at least 1); NULL when out of memory or when the size does not fit a size_t */
+static void *it__alloc_array(it_context *ctx, size_t n, size_t elem) {
+    if (n == 0) n = 1;
+    if (n > (size_t)-1 / elem) return NULL;
+    return it__alloc(ctx, n * elem);
+}
+/* The allocator has no realloc hook (a hook would have to keep the 64-byte alignment), so growing
+   allocates the bigger block, copies and frees the old one; arrays grow by doubling, which keeps
+   the copying linear overall. NULL when out of memory, and then p is untouched (still the
+   caller's). */
+static void *it__realloc(it_context *ctx, void *p, size_t old_size, size_t new_size) {
+    void *q = it__alloc(ctx, new_size ? new_size : 1);
+    if (!q) return NULL;
+    if (p && old_size) memcpy(q, p, IT__MIN(old_size, new_size));
+    it__free(ctx, p);
+    return q;
+}
+/* Grows *array (element size `elem`) to hold at least `need` items, doubling its capacity: the
+   grow helper for every growing array of the library and its backends. IT_OK, or
+   IT_ERR_OUT_OF_MEMORY with *array and *cap untouched. */
+static it_result it__grow_array(it_context *ctx, void **array, int *cap, int need, size_t elem) {
     void *bigger;
     int new_cap;
-    if (need <= *cap) return;
-    new_cap = *cap ? *cap * 2 : 16;
+    if (need <= *cap) return IT_OK;
+    new_cap = *cap ? *cap : 16;
     while (new_cap < need) new_cap *= 2;
-    bigger = it__alloc(ctx, (size_t)new_cap * elem);
-    if (!bigger) it__fail(__FILE__, __LINE__, "out of memory while building a graph");
-    if (*array) memcpy(bigger, *array, (size_t)*cap * elem);
-    it__free(ctx, *array);
+    bigger = it__realloc(ctx, *array, (size_t)*cap * elem, (size_t)new_cap * elem);
+    if (!bigger) return IT_ERR_OUT_OF_MEMORY;
     *array = bigger;
     *cap = new_cap;
+    return IT_OK;
+}
+/* it__grow_array for graph building (programmer-sized, tiny): out of memory aborts. */
+static void it__grow(it_context *ctx, void **array, int *cap, int need, size_t elem) {
+    if (it__grow_array(ctx, array, cap, need, elem) != IT_OK)
+        it__fail(__FILE__, __LINE__, "out of memory while building a graph");
 }
 
-/* Objects created through the context (models, optimizers) are released with it, so callers may
-   destroy them early but never have to. */
+/* The ownership rule: every object made through a context (models, optimizers, decoders,
+   tokenizers, datasets) takes its memory from the context's allocator and is released with the
+   context, so callers may destroy it early (it_*_destroy) but never have to. */
 typedef struct it__owned { void *object; void (*release)(void *object); } it__owned;
 static void it__own(it_context *ctx, void *object, void (*release)(void *)) {
     it__grow(ctx, (void **)&ctx->owned, &ctx->cap_owned, ctx->n_owned + 1, sizeof(it__owned));
@@ -4754,6 +4788,7 @@ IT_API void it_model_graph_destroy(it_model_graph *mg) {
    the projections, the reference norm / rope / activation kernels) and attends each new query to
    the cached keys up to its own position. Only the last row goes through the head. */
 struct it_decoder {
+    it_context *ctx; /* owner (the model's): released with it */
     it_model *model;
     int max_seq, pos;
     float *kcache, *vcache;                    /* [n_layers, max_seq, Hkv * D] */
@@ -4799,15 +4834,18 @@ IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
     IT__DEC_TAKE(logits, c->vocab_size);
 #undef IT__DEC_TAKE
     IT_ASSERT(off <= total);
+    d->ctx = ctx;
     d->model = m;
     d->max_seq = max_seq;
+    it__own(ctx, d, (void (*)(void *))it_decoder_destroy);
     *out = d;
     return IT_OK;
 }
 IT_API void it_decoder_destroy(it_decoder *d) {
     if (!d) return;
-    it__free(d->model->ctx, d->kcache); /* the start of the one block */
-    it__free(d->model->ctx, d);
+    it__disown(d->ctx, d);
+    it__free(d->ctx, d->kcache); /* the start of the one block */
+    it__free(d->ctx, d);
 }
 IT_API void it_decoder_reset(it_decoder *d) { d->pos = 0; }
 IT_API int it_decoder_pos(const it_decoder *d) { return d->pos; }
@@ -5077,8 +5115,8 @@ static int it__io_read_all(int fd, void *p, size_t n, size_t *got) {
     return 0;
 }
 /* The whole regular file `path` of at most max_bytes (0 = no cap beyond what memory can hold) into
-   a fresh IT__MALLOC buffer with one spare zero byte (so it is never empty and text is terminated).
-   `what` names the file's role in messages ("tokenizer file", "data file"). */
+   a fresh buffer from ctx's allocator with one spare zero byte (so it is never empty and text is
+   terminated). `what` names the file's role in messages ("tokenizer file", "data file"). */
 static it_result it__io_read_file(it_context *ctx, const char *path, const char *what, size_t max_bytes,
                                   unsigned char **out, size_t *out_n, int *missing) {
     unsigned char *buf;
@@ -5097,7 +5135,7 @@ static it_result it__io_read_file(it_context *ctx, const char *path, const char 
         return it_context_error(ctx, IT_ERR_FORMAT, "%s '%s' is too large (%llu bytes)", what, path,
                                 (unsigned long long)size);
     }
-    buf = (unsigned char *)IT__MALLOC((size_t)size + 1);
+    buf = (unsigned char *)it__alloc(ctx, (size_t)size + 1);
     if (!buf) {
         close(fd);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s '%s': cannot allocate %llu bytes", what, path,
@@ -5105,7 +5143,7 @@ static it_result it__io_read_file(it_context *ctx, const char *path, const char 
     }
     if (it__io_read_all(fd, buf, (size_t)size, &got) != 0 || got != (size_t)size) {
         int e = errno;
-        IT__FREE(buf);
+        it__free(ctx, buf);
         close(fd);
         return it_context_error(ctx, IT_ERR_IO, "%s '%s': read failed after %llu of %llu bytes: %s", what, path,
                                 (unsigned long long)got, (unsigned long long)size,
@@ -5220,21 +5258,6 @@ static it_result it__io_write_atomic(it_context *ctx, const char *path, const ch
    Training utilities. Needs <errno.h> (strerror(errno) in file errors) besides the headers the
    implementation already includes. */
 
-/* Allocation: IT__MALLOC / IT__FREE only, so there is no realloc; this one copies (old block kept
-   and still owned by the caller on failure). */
-static void *it__data_realloc(void *p, size_t old_bytes, size_t new_bytes) {
-    void *q = IT__MALLOC(new_bytes ? new_bytes : 1);
-    if (!q) return NULL;
-    if (p && old_bytes) memcpy(q, p, old_bytes < new_bytes ? old_bytes : new_bytes);
-    IT__FREE(p);
-    return q;
-}
-static void *it__data_alloc_array(size_t n, size_t elem) {
-    if (n == 0) n = 1;
-    if (n > (size_t)-1 / elem) return NULL;
-    return IT__MALLOC(n * elem);
-}
-
 static void it__data_put_u32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
@@ -5279,10 +5302,11 @@ static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
     return it__crc_update(&table, 0, p, n);
 }
 
-IT_API void it_ids_free(int32_t *ids) { IT__FREE(ids); }
+IT_API void it_ids_free(it_context *ctx, int32_t *ids) { it__free(ctx, ids); }
 
 /* >>tokenizers ---------------------------------------------------------------------------------- */
 struct it_tokenizer {
+    it_context *ctx; /* owner: its allocator, released with it */
     int vocab;     /* 256 + n_merges */
     int n_merges;
     int32_t *merge_l, *merge_r; /* merge r makes token 256 + r from (merge_l[r], merge_r[r]) */
@@ -5343,16 +5367,19 @@ static int32_t it__tok_rank(const it_tokenizer *t, int32_t l, int32_t r) {
     return -1;
 }
 
-IT_API void it_tokenizer_free(it_tokenizer *tok) {
+IT_API void it_tokenizer_destroy(it_tokenizer *tok) {
+    it_context *ctx;
     if (!tok) return;
-    IT__FREE(tok->merge_l);
-    IT__FREE(tok->merge_r);
-    IT__FREE(tok->tok_off);
-    IT__FREE(tok->tok_len);
-    IT__FREE(tok->bytes);
-    IT__FREE(tok->map_key);
-    IT__FREE(tok->map_val);
-    IT__FREE(tok);
+    ctx = tok->ctx;
+    it__disown(ctx, tok);
+    it__free(ctx, tok->merge_l);
+    it__free(ctx, tok->merge_r);
+    it__free(ctx, tok->tok_off);
+    it__free(ctx, tok->tok_len);
+    it__free(ctx, tok->bytes);
+    it__free(ctx, tok->map_key);
+    it__free(ctx, tok->map_val);
+    it__free(ctx, tok);
 }
 
 /* Builds a tokenizer from a merge list, validating it (the list may come from a hostile file):
@@ -5368,19 +5395,20 @@ static it_result it__tok_build(it_context *ctx, const int32_t *ml, const int32_t
     if (n_merges < 0 || n_merges > IT_TOKENIZER_MAX_VOCAB - 256)
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: %d merges, more than the limit of %d", origin, n_merges,
                                 IT_TOKENIZER_MAX_VOCAB - 256);
-    t = (it_tokenizer *)IT__MALLOC(sizeof(it_tokenizer));
+    t = (it_tokenizer *)it__alloc(ctx, sizeof(it_tokenizer));
     if (!t) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", origin);
     memset(t, 0, sizeof(*t));
+    t->ctx = ctx;
     t->n_merges = n_merges;
     t->vocab = 256 + n_merges;
     while (cap < (size_t)n_merges * 2) cap *= 2;
     t->map_mask = cap - 1;
-    t->merge_l = (int32_t *)it__data_alloc_array((size_t)n_merges, sizeof(int32_t));
-    t->merge_r = (int32_t *)it__data_alloc_array((size_t)n_merges, sizeof(int32_t));
-    t->tok_off = (uint32_t *)it__data_alloc_array((size_t)t->vocab, sizeof(uint32_t));
-    t->tok_len = (uint16_t *)it__data_alloc_array((size_t)t->vocab, sizeof(uint16_t));
-    t->map_key = (uint64_t *)it__data_alloc_array(cap, sizeof(uint64_t));
-    t->map_val = (int32_t *)it__data_alloc_array(cap, sizeof(int32_t));
+    t->merge_l = (int32_t *)it__alloc_array(ctx, (size_t)n_merges, sizeof(int32_t));
+    t->merge_r = (int32_t *)it__alloc_array(ctx, (size_t)n_merges, sizeof(int32_t));
+    t->tok_off = (uint32_t *)it__alloc_array(ctx, (size_t)t->vocab, sizeof(uint32_t));
+    t->tok_len = (uint16_t *)it__alloc_array(ctx, (size_t)t->vocab, sizeof(uint16_t));
+    t->map_key = (uint64_t *)it__alloc_array(ctx, cap, sizeof(uint64_t));
+    t->map_val = (int32_t *)it__alloc_array(ctx, cap, sizeof(int32_t));
     if (!t->merge_l || !t->merge_r || !t->tok_off || !t->tok_len || !t->map_key || !t->map_val) goto oom;
     for (i = 0; i < (int)cap; i++) t->map_val[i] = -1;
     for (i = 0; i < 256; i++) t->tok_len[i] = 1;
@@ -5413,7 +5441,7 @@ static it_result it__tok_build(it_context *ctx, const int32_t *ml, const int32_t
         t->tok_len[id] = (uint16_t)(t->tok_len[l] + t->tok_len[rr]);
         total += t->tok_len[id];
     }
-    t->bytes = (uint8_t *)IT__MALLOC(total);
+    t->bytes = (uint8_t *)it__alloc(ctx, total);
     if (!t->bytes) goto oom;
     for (i = 0; i < 256; i++) {
         t->tok_off[i] = (uint32_t)i;
@@ -5427,13 +5455,14 @@ static it_result it__tok_build(it_context *ctx, const int32_t *ml, const int32_t
         memcpy(t->bytes + off + t->tok_len[ml[r]], t->bytes + t->tok_off[mr[r]], t->tok_len[mr[r]]);
         off += t->tok_len[id];
     }
+    it__own(ctx, t, (void (*)(void *))it_tokenizer_destroy);
     *out = t;
     return IT_OK;
 oom:
     res = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory building a tokenizer of %d merges", origin,
                            n_merges);
 fail:
-    it_tokenizer_free(t);
+    it_tokenizer_destroy(t);
     return res;
 }
 
@@ -5460,6 +5489,7 @@ typedef struct it__bpe_entry {
     int32_t pair;
 } it__bpe_entry;
 typedef struct it__bpe {
+    it_context *ctx; /* whose allocator */
     it__bpe_pair *pairs;
     int32_t n_pairs, cap_pairs;
     int32_t *pmap; /* pair index or -1 */
@@ -5478,7 +5508,7 @@ static int it__bpe_push(it__bpe *b, int32_t pair, int64_t count) {
     it__bpe_entry e;
     if (b->n_heap == b->cap_heap) {
         size_t cap = b->cap_heap ? b->cap_heap * 2 : 1024;
-        it__bpe_entry *h = (it__bpe_entry *)it__data_realloc(b->heap, b->n_heap * sizeof(*h), cap * sizeof(*h));
+        it__bpe_entry *h = (it__bpe_entry *)it__realloc(b->ctx, b->heap, b->n_heap * sizeof(*h), cap * sizeof(*h));
         if (!h) return 0;
         b->heap = h;
         b->cap_heap = cap;
@@ -5516,21 +5546,21 @@ static int32_t it__bpe_find(it__bpe *b, int32_t l, int32_t r, int create) {
     if (!create) return -1;
     if ((size_t)(b->n_pairs + 1) * 2 > b->pmask + 1) { /* keep the load under one half */
         size_t cap = (b->pmask + 1) * 2, j;
-        int32_t *m = (int32_t *)it__data_alloc_array(cap, sizeof(int32_t)), k;
+        int32_t *m = (int32_t *)it__alloc_array(b->ctx, cap, sizeof(int32_t)), k;
         if (!m) return -2;
         for (j = 0; j < cap; j++) m[j] = -1;
         for (k = 0; k < b->n_pairs; k++) {
             for (j = it__tok_hash_pair(b->pairs[k].key) & (cap - 1); m[j] >= 0; j = (j + 1) & (cap - 1)) {}
             m[j] = k;
         }
-        IT__FREE(b->pmap);
+        it__free(b->ctx, b->pmap);
         b->pmap = m;
         b->pmask = cap - 1;
         for (i = it__tok_hash_pair(key) & b->pmask; b->pmap[i] >= 0; i = (i + 1) & b->pmask) {}
     }
     if (b->n_pairs == b->cap_pairs) {
         int32_t cap = b->cap_pairs ? b->cap_pairs * 2 : 4096;
-        it__bpe_pair *np = (it__bpe_pair *)it__data_realloc(b->pairs, (size_t)b->n_pairs * sizeof(*np),
+        it__bpe_pair *np = (it__bpe_pair *)it__realloc(b->ctx, b->pairs, (size_t)b->n_pairs * sizeof(*np),
                                                            (size_t)cap * sizeof(*np));
         if (!np) return -2;
         b->pairs = np;
@@ -5554,7 +5584,7 @@ static int it__bpe_add(it__bpe *b, int32_t l, int32_t r, int64_t delta, int32_t 
     if (delta > 0 && (p->n_words == 0 || p->words[p->n_words - 1] != w)) {
         if (p->n_words == p->cap_words) {
             int32_t cap = p->cap_words ? p->cap_words * 2 : 4;
-            int32_t *nw = (int32_t *)it__data_realloc(p->words, (size_t)p->n_words * sizeof(int32_t),
+            int32_t *nw = (int32_t *)it__realloc(b->ctx, p->words, (size_t)p->n_words * sizeof(int32_t),
                                                       (size_t)cap * sizeof(int32_t));
             if (!nw) return 0;
             p->words = nw;
@@ -5566,7 +5596,7 @@ static int it__bpe_add(it__bpe *b, int32_t l, int32_t r, int64_t delta, int32_t 
         p->stamp = merge;
         if (b->n_touched == b->cap_touched) {
             size_t cap = b->cap_touched ? b->cap_touched * 2 : 256;
-            int32_t *nt = (int32_t *)it__data_realloc(b->touched, b->n_touched * sizeof(int32_t),
+            int32_t *nt = (int32_t *)it__realloc(b->ctx, b->touched, b->n_touched * sizeof(int32_t),
                                                       cap * sizeof(int32_t));
             if (!nt) return 0;
             b->touched = nt;
@@ -5595,6 +5625,7 @@ IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, si
     it_result res = IT_OK;
     *out = NULL;
     memset(&b, 0, sizeof(b));
+    b.ctx = ctx;
     if (vocab_size < 256 || vocab_size > IT_TOKENIZER_MAX_VOCAB)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "bpe training: vocab_size %d is outside [256, %d]",
                                 vocab_size, IT_TOKENIZER_MAX_VOCAB);
@@ -5604,15 +5635,15 @@ IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, si
         return it_context_error(ctx, IT_ERR_RANGE, "bpe training: %zu bytes of text is too much (%zu chunks; at "
                                 "most 2^30)", n, n_chunks);
     while (wcap < n_chunks * 2) wcap *= 2;
-    wmap = (int32_t *)it__data_alloc_array(wcap, sizeof(int32_t));
-    wstart = (size_t *)it__data_alloc_array(n_chunks, sizeof(size_t));
-    woff = (size_t *)it__data_alloc_array(n_chunks, sizeof(size_t));
-    wlen = (int32_t *)it__data_alloc_array(n_chunks, sizeof(int32_t));
-    wfreq = (int64_t *)it__data_alloc_array(n_chunks, sizeof(int64_t));
-    ml = (int32_t *)it__data_alloc_array((size_t)n_target, sizeof(int32_t));
-    mr = (int32_t *)it__data_alloc_array((size_t)n_target, sizeof(int32_t));
+    wmap = (int32_t *)it__alloc_array(ctx, wcap, sizeof(int32_t));
+    wstart = (size_t *)it__alloc_array(ctx, n_chunks, sizeof(size_t));
+    woff = (size_t *)it__alloc_array(ctx, n_chunks, sizeof(size_t));
+    wlen = (int32_t *)it__alloc_array(ctx, n_chunks, sizeof(int32_t));
+    wfreq = (int64_t *)it__alloc_array(ctx, n_chunks, sizeof(int64_t));
+    ml = (int32_t *)it__alloc_array(ctx, (size_t)n_target, sizeof(int32_t));
+    mr = (int32_t *)it__alloc_array(ctx, (size_t)n_target, sizeof(int32_t));
     b.pmask = 4095;
-    b.pmap = (int32_t *)it__data_alloc_array(b.pmask + 1, sizeof(int32_t));
+    b.pmap = (int32_t *)it__alloc_array(ctx, b.pmask + 1, sizeof(int32_t));
     if (!wmap || !wstart || !woff || !wlen || !wfreq || !ml || !mr || !b.pmap) goto oom;
     for (i = 0; i < wcap; i++) wmap[i] = -1;
     for (i = 0; i <= b.pmask; i++) b.pmap[i] = -1;
@@ -5634,10 +5665,10 @@ IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, si
         wfreq[wmap[h]]++;
         pos += len;
     }
-    IT__FREE(wmap);
+    it__free(ctx, wmap);
     wmap = NULL;
     /* 2. symbols and initial pair counts */
-    sym = (int32_t *)it__data_alloc_array(total_syms, sizeof(int32_t));
+    sym = (int32_t *)it__alloc_array(ctx, total_syms, sizeof(int32_t));
     if (!sym) goto oom;
     for (i = 0; i < n_words; i++) {
         int32_t j, *s = sym + woff[i];
@@ -5685,7 +5716,7 @@ IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, si
             wlen[w] = j;
         }
         /* the pairs array may have moved while new pairs were created: index again */
-        IT__FREE(b.pairs[e.pair].words);
+        it__free(ctx, b.pairs[e.pair].words);
         b.pairs[e.pair].words = NULL;
         b.pairs[e.pair].n_words = b.pairs[e.pair].cap_words = 0;
         b.pairs[e.pair].count = 0;
@@ -5702,19 +5733,19 @@ IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, si
 oom:
     res = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "bpe training: out of memory (%zu bytes of text)", n);
 done:
-    for (i = 0; i < (size_t)b.n_pairs; i++) IT__FREE(b.pairs[i].words);
-    IT__FREE(b.pairs);
-    IT__FREE(b.pmap);
-    IT__FREE(b.heap);
-    IT__FREE(b.touched);
-    IT__FREE(wmap);
-    IT__FREE(wstart);
-    IT__FREE(woff);
-    IT__FREE(wlen);
-    IT__FREE(wfreq);
-    IT__FREE(sym);
-    IT__FREE(ml);
-    IT__FREE(mr);
+    for (i = 0; i < (size_t)b.n_pairs; i++) it__free(ctx, b.pairs[i].words);
+    it__free(ctx, b.pairs);
+    it__free(ctx, b.pmap);
+    it__free(ctx, b.heap);
+    it__free(ctx, b.touched);
+    it__free(ctx, wmap);
+    it__free(ctx, wstart);
+    it__free(ctx, woff);
+    it__free(ctx, wlen);
+    it__free(ctx, wfreq);
+    it__free(ctx, sym);
+    it__free(ctx, ml);
+    it__free(ctx, mr);
     return res;
 }
 
@@ -5726,11 +5757,11 @@ IT_API it_result it_tokenizer_train_bpe_file(it_context *ctx, const char *path, 
     r = it__io_read_file(ctx, path, "training text", 0, &text, &n, NULL);
     if (r != IT_OK) return r;
     if (n == 0) {
-        IT__FREE(text);
+        it__free(ctx, text);
         return it_context_error(ctx, IT_ERR_FORMAT, "training text '%s' is empty", path);
     }
     r = it_tokenizer_train_bpe(ctx, text, n, vocab_size, out);
-    IT__FREE(text);
+    it__free(ctx, text);
     return r;
 }
 
@@ -5793,7 +5824,7 @@ static size_t it__tok_encode_chunk(const it_tokenizer *t, const uint8_t *s, int 
 
 IT_API it_result it_tokenizer_encode(it_context *ctx, const it_tokenizer *tok, const uint8_t *text, size_t n,
                                      int32_t **out_ids, size_t *out_n) {
-    int32_t *ids = (int32_t *)it__data_alloc_array(n, sizeof(int32_t));
+    int32_t *ids = (int32_t *)it__alloc_array(ctx, n, sizeof(int32_t));
     size_t pos, k = 0;
     *out_ids = NULL;
     *out_n = 0;
@@ -5835,7 +5866,7 @@ IT_API size_t it_tokenizer_decode(const it_tokenizer *tok, const int32_t *ids, s
 
 IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, const char *path) {
     size_t size = IT__TOK_HEADER + 8 * (size_t)tok->n_merges + 4;
-    uint8_t *buf = (uint8_t *)IT__MALLOC(size);
+    uint8_t *buf = (uint8_t *)it__alloc(ctx, size);
     it_result res;
     int r;
     if (!buf) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "saving tokenizer '%s': out of memory", path);
@@ -5851,7 +5882,7 @@ IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, con
     }
     it__data_put_u32(buf + size - 4, it__data_crc32(buf, size - 4));
     res = it__io_write_atomic(ctx, path, "tokenizer file", buf, size);
-    IT__FREE(buf);
+    it__free(ctx, buf);
     return res;
 }
 
@@ -5863,7 +5894,7 @@ IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokeniz
     r = it__io_read_file(ctx, path, "tokenizer file", max, &buf, &n, NULL);
     if (r != IT_OK) return r;
     r = it_tokenizer_load_memory(ctx, path, buf, n, out);
-    IT__FREE(buf);
+    it__free(ctx, buf);
     return r;
 }
 
@@ -5925,8 +5956,8 @@ IT_API it_result it_tokenizer_load_memory(it_context *ctx, const char *path, con
         r = it_context_error(ctx, IT_ERR_FORMAT, "tokenizer file '%s' is corrupt: checksum mismatch", path);
         goto done;
     }
-    ml = (int32_t *)it__data_alloc_array(n_merges, sizeof(int32_t));
-    mr = (int32_t *)it__data_alloc_array(n_merges, sizeof(int32_t));
+    ml = (int32_t *)it__alloc_array(ctx, n_merges, sizeof(int32_t));
+    mr = (int32_t *)it__alloc_array(ctx, n_merges, sizeof(int32_t));
     if (!ml || !mr) {
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer file '%s': out of memory", path);
         goto done;
@@ -5940,8 +5971,8 @@ IT_API it_result it_tokenizer_load_memory(it_context *ctx, const char *path, con
     snprintf(origin, sizeof(origin), "tokenizer file '%.280s'", path);
     r = it__tok_build(ctx, ml, mr, (int)n_merges, origin, out);
 done:
-    IT__FREE(ml);
-    IT__FREE(mr);
+    it__free(ctx, ml);
+    it__free(ctx, mr);
     return r;
 }
 
@@ -6009,7 +6040,7 @@ IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_
 IT_API it_result it_file_read(it_context *ctx, const char *path, size_t max_bytes, uint8_t **bytes, size_t *n) {
     return it__io_read_file(ctx, path, "file", max_bytes, bytes, n, NULL);
 }
-IT_API void it_file_free(uint8_t *bytes) { IT__FREE(bytes); }
+IT_API void it_file_free(it_context *ctx, uint8_t *bytes) { it__free(ctx, bytes); }
 
 IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t **out_ids, size_t *out_n) {
     uint8_t *bytes;
@@ -6019,7 +6050,7 @@ IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t *
     *out_n = 0;
     if (r != IT_OK) return r;
     r = it_token_file_parse(ctx, path, bytes, n, out_ids, out_n);
-    IT__FREE(bytes);
+    it__free(ctx, bytes);
     return r;
 }
 
@@ -6063,7 +6094,7 @@ IT_API it_result it_token_file_parse(it_context *ctx, const char *path, const ui
                                 "token file '%s': %zu bytes, but the header announces %ld tokens (%llu bytes)", path,
                                 size, (long)count, expect);
     }
-    ids = (int32_t *)it__data_alloc_array((size_t)count, sizeof(int32_t));
+    ids = (int32_t *)it__alloc_array(ctx, (size_t)count, sizeof(int32_t));
     if (!ids)
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "token file '%s': cannot allocate %ld tokens", path,
                                 (long)count);
@@ -6071,7 +6102,7 @@ IT_API it_result it_token_file_parse(it_context *ctx, const char *path, const ui
         const uint8_t *p = bytes + header + k * width;
         uint32_t v = width == 2 ? (uint32_t)p[0] | ((uint32_t)p[1] << 8) : it__data_get_u32(p);
         if (v > 0x7FFFFFFFu) {
-            IT__FREE(ids);
+            it__free(ctx, ids);
             return it_context_error(ctx, IT_ERR_FORMAT, "token file '%s': token %zu is %lu, beyond int32", path, k,
                                     (unsigned long)v);
         }
@@ -6099,12 +6130,12 @@ static it_result it__ds_make(it_context *ctx, int32_t *ids, size_t n, int vocab,
     *out = NULL;
     if (!name) name = "token buffer";
     if (vocab <= 0 || min_seq <= 0) {
-        IT__FREE(ids);
+        it__free(ctx, ids);
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "data '%s': vocab %d and min_seq %d must be positive",
                                 name, vocab, min_seq);
     }
     if (n == 0) {
-        IT__FREE(ids);
+        it__free(ctx, ids);
         return it_context_error(ctx, IT_ERR_FORMAT, "data '%s' is empty: no tokens", name);
     }
     for (i = 0; i < n; i++)
@@ -6112,21 +6143,21 @@ static it_result it__ds_make(it_context *ctx, int32_t *ids, size_t n, int vocab,
             it_result r = it_context_error(ctx, IT_ERR_RANGE,
                                            "data '%s': token %zu is %ld, outside the vocabulary [0, %d)", name, i,
                                            (long)ids[i], vocab);
-            IT__FREE(ids);
+            it__free(ctx, ids);
             return r;
         }
     n_val = n / 10;
     need = 10 * ((size_t)min_seq + 1);
     if (n_val < (size_t)min_seq + 1) {
-        IT__FREE(ids);
+        it__free(ctx, ids);
         return it_context_error(ctx, IT_ERR_RANGE,
                                 "data '%s' is too short: %zu tokens give a validation split (last 10%%) of %zu, and "
                                 "each split needs seq + 1 = %d tokens: at least %zu tokens are needed",
                                 name, n, n_val, min_seq + 1, need);
     }
-    ds = (it_dataset *)IT__MALLOC(sizeof(it_dataset));
+    ds = (it_dataset *)it__alloc(ctx, sizeof(it_dataset));
     if (!ds) {
-        IT__FREE(ids);
+        it__free(ctx, ids);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "data '%s': out of memory", name);
     }
     memset(ds, 0, sizeof(*ds));
@@ -6136,13 +6167,14 @@ static it_result it__ds_make(it_context *ctx, int32_t *ids, size_t n, int vocab,
     ds->n_train = n - n_val;
     ds->vocab = vocab;
     snprintf(ds->name, sizeof(ds->name), "%s", name);
+    it__own(ctx, ds, (void (*)(void *))it_dataset_destroy);
     *out = ds;
     return IT_OK;
 }
 
 IT_API it_result it_dataset_from_ids(it_context *ctx, const int32_t *ids, size_t n, int vocab, int min_seq,
                                      const char *name, it_dataset **out) {
-    int32_t *copy = (int32_t *)it__data_alloc_array(n, sizeof(int32_t));
+    int32_t *copy = (int32_t *)it__alloc_array(ctx, n, sizeof(int32_t));
     *out = NULL;
     if (!copy) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "data '%s': out of memory", name ? name : "");
     if (n) memcpy(copy, ids, n * sizeof(int32_t));
@@ -6170,11 +6202,11 @@ IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const i
     r = it__io_read_file(ctx, path, "data file", 0, &text, &n, NULL);
     if (r != IT_OK) return r;
     if (n == 0) {
-        IT__FREE(text);
+        it__free(ctx, text);
         return it_context_error(ctx, IT_ERR_FORMAT, "data file '%s' is empty", path);
     }
     r = it_tokenizer_encode(ctx, tok, text, n, &ids, &n_ids);
-    IT__FREE(text);
+    it__free(ctx, text);
     if (r != IT_OK) return r;
     return it__ds_make(ctx, ids, n_ids, vocab > 0 ? vocab : it_tokenizer_vocab_size(tok), min_seq, path, out);
 }
@@ -6189,10 +6221,11 @@ IT_API it_result it_dataset_load(it_context *ctx, const char *path, const it_tok
                   : it_dataset_from_text(ctx, path, tok, vocab, min_seq, out);
 }
 
-IT_API void it_dataset_free(it_dataset *ds) {
+IT_API void it_dataset_destroy(it_dataset *ds) {
     if (!ds) return;
-    IT__FREE(ds->ids);
-    IT__FREE(ds);
+    it__disown(ds->ctx, ds);
+    it__free(ds->ctx, ds->ids);
+    it__free(ds->ctx, ds);
 }
 IT_API int it_dataset_vocab(const it_dataset *ds) { return ds->vocab; }
 
@@ -6349,6 +6382,7 @@ typedef struct it__jv {
     size_t raw_begin, raw_end; /* the value's bytes in the text */
 } it__jv;
 typedef struct it__json {
+    it_context *ctx; /* whose allocator (set by it__json_parse) */
     it__jv *v;
     int n, cap;
     char *arena;
@@ -6359,8 +6393,8 @@ typedef struct it__json {
 } it__json;
 
 static void it__json_free(it__json *j) {
-    if (j->v) IT__FREE(j->v);
-    if (j->arena) IT__FREE(j->arena);
+    it__free(j->ctx, j->v);
+    it__free(j->ctx, j->arena);
     j->v = NULL;
     j->arena = NULL;
     j->n = j->cap = 0;
@@ -6374,12 +6408,8 @@ static int it__jnew(it__json *j, int type) {
     if (j->n == j->cap) {
         int cap = j->cap ? j->cap * 2 : 64;
         if (j->cap > (1 << 28)) return it__jerr(j, "too many JSON values");
-        bigger = (it__jv *)IT__MALLOC(sizeof(it__jv) * (size_t)cap);
+        bigger = (it__jv *)it__realloc(j->ctx, j->v, sizeof(it__jv) * (size_t)j->n, sizeof(it__jv) * (size_t)cap);
         if (!bigger) return it__jerr(j, "out of memory");
-        if (j->v) {
-            memcpy(bigger, j->v, sizeof(it__jv) * (size_t)j->n);
-            IT__FREE(j->v);
-        }
         j->v = bigger;
         j->cap = cap;
     }
@@ -6600,7 +6630,7 @@ static int it__jcontainer(it__json *j, int idx, int depth) {
         return it__jerr(j, is_obj ? "',' or '}' expected" : "',' or ']' expected");
     }
     if (is_obj && j->v[idx].n > 1) { /* duplicate keys: sort the names, compare neighbours */
-        const char **keys = (const char **)IT__MALLOC(sizeof(char *) * (size_t)j->v[idx].n);
+        const char **keys = (const char **)it__alloc(j->ctx, sizeof(char *) * (size_t)j->v[idx].n);
         int c, i = 0, dup = 0;
         if (!keys) return it__jerr(j, "out of memory");
         for (c = j->v[idx].first; c >= 0; c = j->v[c].next) keys[i++] = j->v[c].key;
@@ -6613,7 +6643,7 @@ static int it__jcontainer(it__json *j, int idx, int depth) {
                      (unsigned long)j->pos);
             j->pos = p;
         }
-        IT__FREE((void *)keys);
+        it__free(j->ctx, (void *)keys);
         if (dup) return -1;
     }
     return 0;
@@ -6659,11 +6689,12 @@ static int it__jvalue(it__json *j, int depth) {
     return idx;
 }
 /* Parses text[0, len) completely; 0 on success, else -1 with j->err. The root is value 0. */
-static int it__json_parse(it__json *j, const char *text, size_t len) {
+static int it__json_parse(it_context *ctx, it__json *j, const char *text, size_t len) {
     memset(j, 0, sizeof *j);
+    j->ctx = ctx;
     j->text = text;
     j->len = len;
-    j->arena = (char *)IT__MALLOC(len + 1);
+    j->arena = (char *)it__alloc(ctx, len + 1);
     if (!j->arena) return it__jerr(j, "out of memory");
     it__jws(j);
     if (it__jvalue(j, 0) < 0) return -1;
@@ -6682,24 +6713,25 @@ static int it__jget(const it__json *j, int obj, const char *key) {
 
 /* Growable output buffer for the writers; a failed allocation sticks in `failed`. */
 typedef struct it__buf {
+    it_context *ctx; /* whose allocator */
     char *p;
     size_t n, cap;
     int failed;
 } it__buf;
+static void it__buf_init(it__buf *b, it_context *ctx) {
+    memset(b, 0, sizeof *b);
+    b->ctx = ctx;
+}
 static void it__buf_put(it__buf *b, const void *s, size_t n) {
     if (b->failed) return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         char *q;
         while (cap < b->n + n + 1) cap *= 2;
-        q = (char *)IT__MALLOC(cap);
+        q = (char *)it__realloc(b->ctx, b->p, b->n, cap);
         if (!q) {
             b->failed = 1;
             return;
-        }
-        if (b->p) {
-            memcpy(q, b->p, b->n);
-            IT__FREE(b->p);
         }
         b->p = q;
         b->cap = cap;
@@ -6723,8 +6755,8 @@ static void it__buf_printf(it__buf *b, const char *fmt, ...) {
     it__buf_put(b, tmp, (size_t)n);
 }
 static void it__buf_free(it__buf *b) {
-    if (b->p) IT__FREE(b->p);
-    memset(b, 0, sizeof *b);
+    it__free(b->ctx, b->p);
+    it__buf_init(b, b->ctx);
 }
 /* A JSON string literal: quotes, \" \\ and control characters escaped, UTF-8 passed through. */
 static void it__json_put_string(it__buf *b, const char *s) {
@@ -6819,10 +6851,10 @@ typedef struct it__st_file {
     uint64_t data_len;
 } it__st_file;
 
-static void it__st_free(it__st_file *f) {
+static void it__st_free(it_context *ctx, it__st_file *f) {
     it__json_free(&f->json);
-    if (f->t) IT__FREE(f->t);
-    if (f->buf) IT__FREE(f->buf);
+    it__free(ctx, f->t);
+    it__free(ctx, f->buf);
     f->t = NULL;
     f->buf = NULL;
 }
@@ -6861,14 +6893,14 @@ static it_result it__st_parse(it_context *ctx, it__st_file *f) {
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: header length %llu runs past the end of the %lu-byte file", L,
                                 (unsigned long long)N, (unsigned long)f->size);
     if (N < 2 || f->buf[8] != '{') return it_context_error(ctx, IT_ERR_FORMAT, "%s: the header does not start with '{'", L);
-    if (it__json_parse(&f->json, (const char *)f->buf + 8, (size_t)N))
+    if (it__json_parse(ctx, &f->json, (const char *)f->buf + 8, (size_t)N))
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: header JSON: %s", L, f->json.err);
     root = 0;
     f->data = f->buf + 8 + N;
     f->data_len = (uint64_t)f->size - 8 - N;
     if (f->json.v[root].n > 0) {
-        f->t = (it__st_tensor *)IT__MALLOC(sizeof(it__st_tensor) * (size_t)f->json.v[root].n);
-        order = (it__st_tensor **)IT__MALLOC(sizeof(it__st_tensor *) * (size_t)f->json.v[root].n);
+        f->t = (it__st_tensor *)it__alloc(ctx, sizeof(it__st_tensor) * (size_t)f->json.v[root].n);
+        order = (it__st_tensor **)it__alloc(ctx, sizeof(it__st_tensor *) * (size_t)f->json.v[root].n);
         if (!f->t || !order) {
             r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %d tensors", L, f->json.v[root].n);
             goto done;
@@ -6984,7 +7016,7 @@ static it_result it__st_parse(it_context *ctx, it__st_file *f) {
                 goto done;
             }
     if (hcrc || dcrc) {
-        it__crc *crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
+        it__crc *crc = (it__crc *)it__alloc(ctx, sizeof(it__crc));
         uint32_t want, got;
         if (!crc) {
             r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", L);
@@ -6993,7 +7025,7 @@ static it_result it__st_parse(it_context *ctx, it__st_file *f) {
         it__crc_init(crc);
         if (!hcrc || !dcrc || it__parse_hex8(hcrc->str, hcrc->len, &want) ||
             hcrc->raw_end - hcrc->raw_begin != 10) {
-            IT__FREE(crc);
+            it__free(ctx, crc);
             it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_header / crc32_data missing or not 8 hex digits", L);
             goto done;
         }
@@ -7002,18 +7034,18 @@ static it_result it__st_parse(it_context *ctx, it__st_file *f) {
         got = it__crc_update(crc, got, "00000000", 8);
         got = it__crc_update(crc, got, f->buf + 8 + hcrc->raw_end - 1, (size_t)(N - (hcrc->raw_end - 1)));
         if (got != want) {
-            IT__FREE(crc);
+            it__free(ctx, crc);
             it_context_error(ctx, IT_ERR_FORMAT, "%s: header checksum mismatch (stored %08lx, computed %08lx): corrupt header", L,
                              (unsigned long)want, (unsigned long)got);
             goto done;
         }
         if (it__parse_hex8(dcrc->str, dcrc->len, &want)) {
-            IT__FREE(crc);
+            it__free(ctx, crc);
             it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_data is not 8 hex digits", L);
             goto done;
         }
         got = it__crc_update(crc, 0, f->data, (size_t)f->data_len);
-        IT__FREE(crc);
+        it__free(ctx, crc);
         if (got != want) {
             it_context_error(ctx, IT_ERR_FORMAT, "%s: data checksum mismatch (stored %08lx, computed %08lx): corrupt tensor data", L,
                              (unsigned long)want, (unsigned long)got);
@@ -7022,7 +7054,7 @@ static it_result it__st_parse(it_context *ctx, it__st_file *f) {
     }
     r = IT_OK;
 done:
-    if (order) IT__FREE(order);
+    if (order) it__free(ctx, order);
     return r;
 }
 
@@ -7162,8 +7194,8 @@ static uint64_t it__ck_numel(const it__ck_entry *e) { return e->ndim == 2 ? e->d
 static int it__ck_cmp(const void *a, const void *b) {
     return strcmp(((const it__ck_entry *)a)->name, ((const it__ck_entry *)b)->name);
 }
-static void it__ck_map_free(it__ck_map *m) {
-    if (m->e) IT__FREE(m->e);
+static void it__ck_map_free(it_context *ctx, it__ck_map *m) {
+    it__free(ctx, m->e);
     m->e = NULL;
     m->n = 0;
 }
@@ -7179,7 +7211,7 @@ static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it_
     int l, cap = 4 + 16 * c->n_layers;
     char a[IT_MAX_NAME], b[IT_MAX_NAME], d[IT_MAX_NAME], k[96];
     memset(m, 0, sizeof *m);
-    m->e = (it__ck_entry *)IT__MALLOC(sizeof(it__ck_entry) * (size_t)cap);
+    m->e = (it__ck_entry *)it__alloc(ctx, sizeof(it__ck_entry) * (size_t)cap);
     if (!m->e) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
     m->gpt2 = c->arch == IT_ARCH_GPT2;
 #define IT__CK1(ckfmt, pfmt, nd, d0, d1)                  \
@@ -7338,11 +7370,11 @@ static it_result it__st_write(it_context *ctx, const char *path, it__st_item *it
     char hex[9];
     int i, fd = -1;
     it_result r = IT_OK;
-    memset(&h, 0, sizeof h);
+    it__buf_init(&h, ctx);
     qsort(items, (size_t)n, sizeof(it__st_item), it__st_item_cmp);
-    crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
-    chunk = (float *)IT__MALLOC(IT__CK_CHUNK * sizeof(float));
-    half = (uint16_t *)IT__MALLOC(IT__CK_CHUNK * sizeof(uint16_t));
+    crc = (it__crc *)it__alloc(ctx, sizeof(it__crc));
+    chunk = (float *)it__alloc(ctx, IT__CK_CHUNK * sizeof(float));
+    half = (uint16_t *)it__alloc(ctx, IT__CK_CHUNK * sizeof(uint16_t));
     if (!crc || !chunk || !half) {
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
         goto done;
@@ -7391,9 +7423,9 @@ static it_result it__st_write(it_context *ctx, const char *path, it__st_item *it
                                 it__st_stream(items, n, bf16, chunk, half, crc, NULL, fd));
 done:
     it__buf_free(&h);
-    if (crc) IT__FREE(crc);
-    if (chunk) IT__FREE(chunk);
-    if (half) IT__FREE(half);
+    if (crc) it__free(ctx, crc);
+    if (chunk) it__free(ctx, chunk);
+    if (half) it__free(ctx, half);
     return r;
 }
 /* Closes a JSON object with "irontensor_crc32" (over the whole text, its own digits as zeros) and
@@ -7404,14 +7436,14 @@ static it_result it__json_file_write(it_context *ctx, const char *path, it__buf 
     it__buf_puts(b, ",\n  \"irontensor_crc32\": \"");
     hole = b->n;
     it__buf_puts(b, "00000000\"\n}\n");
-    crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
+    crc = (it__crc *)it__alloc(ctx, sizeof(it__crc));
     if (b->failed || !crc) {
-        if (crc) IT__FREE(crc);
+        if (crc) it__free(ctx, crc);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     it__crc_init(crc);
     it__hex8(b->p + hole, it__crc_update(crc, 0, b->p, b->n));
-    IT__FREE(crc);
+    it__free(ctx, crc);
     return it__write_file(ctx, path, b->p, b->n);
 }
 static void it__config_json(it__buf *b, const it_model_config *c, int bf16) {
@@ -7488,7 +7520,7 @@ static it_result it__json_file_read(it_context *ctx, const char *path, unsigned 
     it_result r = it__io_read_file(ctx, path, "checkpoint file", IT__CK_MAX_JSON_FILE, buf, &size, missing);
     memset(j, 0, sizeof *j);
     if (r != IT_OK) return r;
-    if (it__json_parse(j, (const char *)*buf, size)) return it_context_error(ctx, IT_ERR_FORMAT, "%s: JSON: %s", path, j->err);
+    if (it__json_parse(ctx, j, (const char *)*buf, size)) return it_context_error(ctx, IT_ERR_FORMAT, "%s: JSON: %s", path, j->err);
     if (j->v[0].type != IT__J_OBJ) return it_context_error(ctx, IT_ERR_FORMAT, "%s: the JSON root is not an object", path);
     c = it__jget(j, 0, "irontensor_crc32");
     if (c < 0) { /* files we wrote always carry it: a damaged key must not disable the check */
@@ -7503,11 +7535,11 @@ static it_result it__json_file_read(it_context *ctx, const char *path, unsigned 
         uint32_t want, got;
         if (j->v[c].type != IT__J_STR || j->v[c].raw_end - j->v[c].raw_begin != 10 || it__parse_hex8(j->v[c].str, j->v[c].len, &want))
             return it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor_crc32 is not 8 lowercase hex digits", path);
-        crc = (it__crc *)IT__MALLOC(sizeof(it__crc));
+        crc = (it__crc *)it__alloc(ctx, sizeof(it__crc));
         if (!crc) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
         it__crc_init(crc);
         got = it__crc_with_hole(crc, *buf, size, j->v[c].raw_begin + 1);
-        IT__FREE(crc);
+        it__free(ctx, crc);
         if (got != want)
             return it_context_error(ctx, IT_ERR_FORMAT, "%s: checksum mismatch (stored %08lx, computed %08lx): corrupt file", path,
                                     (unsigned long)want, (unsigned long)got);
@@ -7770,10 +7802,10 @@ typedef struct it__ck_read {
     int opt_step;
     it_trainer_state ts;
 } it__ck_read;
-static void it__ck_read_free(it__ck_read *rd) {
-    it__ck_map_free(&rd->map);
-    it__st_free(&rd->model);
-    it__st_free(&rd->optim);
+static void it__ck_read_free(it_context *ctx, it__ck_read *rd) {
+    it__ck_map_free(ctx, &rd->map);
+    it__st_free(ctx, &rd->model);
+    it__st_free(ctx, &rd->optim);
 }
 static it_result it__ck_read_st(it_context *ctx, const char *dir, const char *file, it__st_file *f, char *label, size_t lsize,
                                 int *missing) {
@@ -7844,14 +7876,14 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
     if (r == IT_OK) r = it__config_parse(ctx, path, &j, &rd->cfg);
     it__json_free(&j);
-    if (buf) IT__FREE(buf);
+    if (buf) it__free(ctx, buf);
     buf = NULL;
     if (r != IT_OK) return r;
     if ((r = it__ck_map_build(ctx, &rd->cfg, &rd->map)) != IT_OK) return r;
     /* model.safetensors */
     {
         static const char *const none[1] = {""};
-        char *label = (char *)IT__MALLOC(4200);
+        char *label = (char *)it__alloc(ctx, 4200);
         if (!label) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
         r = it__ck_read_st(ctx, rd->dir, "model.safetensors", &rd->model, label, 4200, NULL);
         if (r == IT_OK) {
@@ -7864,12 +7896,12 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
         }
         if (r == IT_OK) r = it__ck_match(ctx, &rd->model, &rd->map, (const char **)none, 1, 0);
         if (r != IT_OK) {
-            it__st_free(&rd->model);
-            IT__FREE(label);
+            it__st_free(ctx, &rd->model);
+            it__free(ctx, label);
             return r;
         }
         rd->model.label = NULL;
-        IT__FREE(label);
+        it__free(ctx, label);
     }
     /* optimizer.safetensors */
     if (want_optim) {
@@ -7909,7 +7941,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
                                      it_optimizer_name(rd->ts.optimizer.kind), it_optimizer_name(rd->opt_kind));
         }
         it__json_free(&j);
-        if (buf) IT__FREE(buf);
+        if (buf) it__free(ctx, buf);
         if (r != IT_OK) return r;
     }
     return IT_OK;
@@ -7926,7 +7958,7 @@ IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
     if (r == IT_OK) r = it__config_parse(ctx, path, &j, out);
     it__json_free(&j);
-    if (buf) IT__FREE(buf);
+    if (buf) it__free(ctx, buf);
     return r;
 }
 IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *dir, it_trainer_state *out) {
@@ -7939,13 +7971,13 @@ IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *d
     r = it__json_file_read(ctx, path, &buf, &j, NULL);
     if (r == IT_OK) r = it__trainer_parse(ctx, path, &j, out);
     it__json_free(&j);
-    if (buf) IT__FREE(buf);
+    if (buf) it__free(ctx, buf);
     return r;
 }
 IT_API it_result it_checkpoint_validate(it_context *ctx, const char *dir) {
     it__ck_read rd;
     it_result r = it__ck_read_all(ctx, dir, 1, 1, &rd);
-    it__ck_read_free(&rd);
+    it__ck_read_free(ctx, &rd);
     return r;
 }
 static int it__cfg_same(const it_model_config *a, const it_model_config *b) {
@@ -7981,7 +8013,7 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
     }
     if ((r = it__ck_map_bind(m->ctx, &rd.map)) != IT_OK) goto done;
     if ((r = it_params_alloc(m->ctx)) != IT_OK) goto done;
-    tmp = (float *)IT__MALLOC(IT__CK_CHUNK * sizeof(float));
+    tmp = (float *)it__alloc(ctx, IT__CK_CHUNK * sizeof(float));
     if (!tmp) {
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
         goto done;
@@ -8013,8 +8045,8 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
     if (opt) opt->step = rd.opt_step;
     if (ts) *ts = rd.ts;
 done:
-    if (tmp) IT__FREE(tmp);
-    it__ck_read_free(&rd);
+    if (tmp) it__free(ctx, tmp);
+    it__ck_read_free(ctx, &rd);
     return r;
 }
 
@@ -8054,7 +8086,7 @@ static it_result it__copy_file(it_context *ctx, const char *from, const char *to
     it_result r = it__io_read_file(ctx, from, "tokenizer file", (size_t)1 << 30, &buf, &n, NULL);
     if (r != IT_OK) return r;
     r = it__write_file(ctx, to, buf, n);
-    IT__FREE(buf);
+    it__free(ctx, buf);
     return r;
 }
 static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
@@ -8065,10 +8097,10 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
     it__buf b;
     it_result r;
     int i, q;
-    memset(&b, 0, sizeof b);
+    it__buf_init(&b, ctx);
     if ((r = it__ck_map_build(ctx, &m->config, &map)) != IT_OK) return r;
     if ((r = it__ck_map_bind(m->ctx, &map)) != IT_OK) goto done;
-    items = (it__st_item *)IT__MALLOC(sizeof(it__st_item) * (size_t)map.n * 2);
+    items = (it__st_item *)it__alloc(ctx, sizeof(it__st_item) * (size_t)map.n * 2);
     if (!items) {
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
         goto done;
@@ -8107,8 +8139,8 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
     }
 done:
     it__buf_free(&b);
-    if (items) IT__FREE(items);
-    it__ck_map_free(&map);
+    if (items) it__free(ctx, items);
+    it__ck_map_free(ctx, &map);
     return r;
 }
 IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
@@ -8182,14 +8214,14 @@ IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const 
         for (; *digits; digits++) step = step * 10 + (uint64_t)(*digits - '0');
         if (n == cap) {
             int nc = cap ? cap * 2 : 16;
-            it__prune_item *bigger = (it__prune_item *)IT__MALLOC(sizeof(it__prune_item) * (size_t)nc);
+            it__prune_item *bigger = (it__prune_item *)it__alloc(ctx, sizeof(it__prune_item) * (size_t)nc);
             if (!bigger) {
                 r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_checkpoint_prune: out of memory");
                 break;
             }
             if (items) {
                 memcpy(bigger, items, sizeof(it__prune_item) * (size_t)n);
-                IT__FREE(items);
+                it__free(ctx, items);
             }
             items = bigger;
             cap = nc;
@@ -8207,7 +8239,7 @@ IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const 
             if (it__remove_dir(p) != 0) r = it_context_error(ctx, IT_ERR_IO, "it_checkpoint_prune: cannot remove %s", p);
         }
     }
-    if (items) IT__FREE(items);
+    if (items) it__free(ctx, items);
     return r;
 }
 IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const char *prefix, int64_t step) {
@@ -8240,7 +8272,7 @@ IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_sa
     f.label = path;
     r = it__io_read_file(ctx, path, "safetensors file", 0, &f.buf, &f.size, NULL);
     if (r == IT_OK) r = it__st_parse(ctx, &f);
-    tmp = (float *)IT__MALLOC(IT__CK_CHUNK * sizeof(float));
+    tmp = (float *)it__alloc(ctx, IT__CK_CHUNK * sizeof(float));
     if (r == IT_OK && !tmp) r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     for (i = 0; r == IT_OK && fn && i < f.n_t; i++) {
         const it__st_tensor *t = &f.t[i];
@@ -8266,8 +8298,8 @@ IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_sa
         }
         fn(&info, user);
     }
-    if (tmp) IT__FREE(tmp);
-    it__st_free(&f);
+    if (tmp) it__free(ctx, tmp);
+    it__st_free(ctx, &f);
     return r;
 }
 

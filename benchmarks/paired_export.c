@@ -72,8 +72,8 @@ int main(int argc, char **argv) {
     printf("wrote %s/init and %s (%d steps x %d windows of %d)\n", argv[2], path, steps, batch, seq + 1);
     free(in);
     free(tg);
-    it_dataset_free(ds);
-    it_tokenizer_free(tok);
+    it_dataset_destroy(ds);
+    it_tokenizer_destroy(tok);
     it_context_destroy(ctx);
     return 0;
 }

@@ -185,8 +185,8 @@ int main(int argc, char **argv) {
     free(context);
     free(probs);
     free(order);
-    it_ids_free(ids);
-    it_tokenizer_free(tok);
+    it_ids_free(ctx, ids);
+    it_tokenizer_destroy(tok);
     it_decoder_destroy(dec);
     it_model_destroy(model);
     it_context_destroy(ctx);

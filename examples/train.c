@@ -646,8 +646,8 @@ int main(int argc, char **argv) {
     it_model_graph_destroy(&train);
     it_model_graph_destroy(&eval);
     it_model_destroy(model);
-    it_dataset_free(ds);
-    if (tok) it_tokenizer_free(tok);
+    it_dataset_destroy(ds);
+    if (tok) it_tokenizer_destroy(tok);
     it_context_destroy(ctx);
     return 0;
 }

@@ -150,7 +150,9 @@ static void layout(void) {
         const it__jv *fmt = it__st_meta(&f, "format");
         CHECK(fmt && strcmp(fmt->str, "pt") == 0, "__metadata__ format pt");
     }
-    it__st_free(&f);
+    free(f.buf); /* the test's (it_test_read_file), not the context's */
+    f.buf = NULL;
+    it__st_free(ctx, &f);
     r = it_safetensors_inspect(ctx, p, NULL, NULL);
     CHECK(r == IT_OK, "inspect");
     ck_free(&a);

@@ -37,7 +37,7 @@ static void test_bin_round_trip(it_context *ctx, int vocab, size_t n, uint32_t m
     free(raw);
     CHECK(it_token_file_read(ctx, path, &back, &n_back) == IT_OK, "read: %s", it_context_last_error(ctx));
     CHECK(n_back == n && memcmp(back, ids, n * sizeof(int32_t)) == 0, "vocab %d: %zu tokens round-trip", vocab, n);
-    it_ids_free(back);
+    it_ids_free(ctx, back);
     free(ids);
     remove(path);
 }
@@ -108,7 +108,7 @@ static void test_bin_errors(it_context *ctx) {
     /* zero tokens is a valid file, but not a dataset */
     CHECK(it_token_file_write(ctx, path, ids, 0, 1000) == IT_OK, "write 0 tokens");
     CHECK(it_token_file_read(ctx, path, &back, &i) == IT_OK && i == 0, "read 0 tokens");
-    it_ids_free(back);
+    it_ids_free(ctx, back);
     CHECK(it_dataset_from_bin(ctx, path, 1000, 4, &ds) == IT_ERR_FORMAT && msg_has(ctx, path, "empty"), "empty .bin dataset");
     free(bad);
     free(raw);
@@ -142,7 +142,7 @@ static void test_dataset_files(it_context *ctx) {
     CHECK(n == 81 && tok[0] == 'a', "train split %zu", n);
     tok = it_dataset_tokens(ds, IT_SPLIT_VAL, &n);
     CHECK(n == 9 && tok[0] == 'a' + 81 % 26, "val split %zu", n);
-    it_dataset_free(ds);
+    it_dataset_destroy(ds);
     CHECK(it_dataset_load(ctx, txt, NULL, 256, 8, &ds) == IT_ERR_INVALID_ARGUMENT && msg_has(ctx, "needs a tokenizer", NULL),
           "text without tokenizer");
     text[30] = 0xC8; /* byte 200 with a model vocab of 128 */
@@ -151,7 +151,7 @@ static void test_dataset_files(it_context *ctx) {
               msg_has(ctx, "[0, 128)", NULL), "text id >= model vocab");
     CHECK(it_dataset_from_ids(ctx, NULL, 0, 256, 8, "empty buffer", &ds) == IT_ERR_FORMAT && msg_has(ctx, "empty buffer", "empty"),
           "empty id buffer");
-    it_tokenizer_free(byte);
+    it_tokenizer_destroy(byte);
     remove(txt);
 }
 
@@ -178,9 +178,9 @@ static void test_dataset_auto_and_text(it_context *ctx) {
     tb = it_dataset_tokens(b, IT_SPLIT_TRAIN, &nb);
     CHECK(na == nb && memcmp(ta, tb, na * sizeof(int32_t)) == 0, "text and bin agree");
     CHECK(it_dataset_vocab(b) == 256, "vocab");
-    it_dataset_free(a);
-    it_dataset_free(b);
-    it_tokenizer_free(byte);
+    it_dataset_destroy(a);
+    it_dataset_destroy(b);
+    it_tokenizer_destroy(byte);
     remove(bin);
 }
 
@@ -247,7 +247,7 @@ static void test_batches(it_context *ctx) {
               msg_has(ctx, "validation split has 1000 tokens", "T + 1 = 1001"), "window longer than the split");
     CHECK(it_dataset_batch(ds, IT_SPLIT_INVALID, &rng, B, T, in, tg) == IT_ERR_INVALID_ARGUMENT, "bad split");
     CHECK(it_dataset_eval_batches(ds, IT_SPLIT_VAL, B, 1000) == 0, "no eval batches for a too-long window");
-    it_dataset_free(ds);
+    it_dataset_destroy(ds);
     ids[4321] = N;
     CHECK(it_dataset_from_ids(ctx, ids, N, N, T, "positions", &ds) == IT_ERR_RANGE &&
               msg_has(ctx, "token 4321 is 10000", "[0, 10000)"), "id == vocab in a buffer");

@@ -59,7 +59,7 @@ static int round_trip(it_context *ctx, const it_tokenizer *tok, const uint8_t *t
     ok = need == n && it_tokenizer_decode(tok, ids, k, back, need) == n && (n == 0 || memcmp(back, text, n) == 0);
     if (n_ids) *n_ids = k;
     free(back);
-    it_ids_free(ids);
+    it_ids_free(ctx, ids);
     return ok;
 }
 
@@ -136,13 +136,13 @@ static void test_byte(it_context *ctx) {
     CHECK(it_tokenizer_encode(ctx, tok, buf, sizeof buf, &ids, &n) == IT_OK && n == sizeof buf, "encode n %zu", n);
     for (i = 0; i < n; i++) ok &= ids[i] == buf[i];
     CHECK(ok, "byte ids equal byte values");
-    it_ids_free(ids);
+    it_ids_free(ctx, ids);
     CHECK(round_trip(ctx, tok, buf, sizeof buf, NULL), "byte round trip");
     CHECK(round_trip(ctx, tok, NULL, 0, NULL), "empty round trip");
     CHECK(it_tokenizer_token_bytes(tok, 65, &len)[0] == 'A' && len == 1, "token 65");
     CHECK(it_tokenizer_token_bytes(tok, 256, &len) == NULL && len == 0, "id 256 invalid");
     CHECK(it_tokenizer_token_bytes(tok, -1, &len) == NULL && len == 0, "id -1 invalid");
-    it_tokenizer_free(tok);
+    it_tokenizer_destroy(tok);
 }
 
 static void test_tie_order(it_context *ctx) {
@@ -158,19 +158,19 @@ static void test_tie_order(it_context *ctx) {
     CHECK(len == 2 && memcmp(b, "ab", 2) == 0, "merge 1 is 'ab', got %.*s", (int)len, (const char *)b);
     b = it_tokenizer_token_bytes(tok, 258, &len);
     CHECK(len == 3 && memcmp(b, " cd", 3) == 0, "merge 2 is ' cd', got %.*s", (int)len, (const char *)b);
-    it_tokenizer_free(tok);
+    it_tokenizer_destroy(tok);
     /* asking for more merges than the text has: a smaller vocabulary and a warning */
     it_test_log_count = 0;
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)text, strlen(text), 1000, &tok) == IT_OK, "train short");
     CHECK(it_tokenizer_vocab_size(tok) == 259, "vocab %d", it_tokenizer_vocab_size(tok));
     CHECK(it_test_log_count == 1, "one warning, got %d", it_test_log_count);
-    it_tokenizer_free(tok);
+    it_tokenizer_destroy(tok);
     /* "aaaa": the overlapping pair counts 3, one merge leaves "a a a a" -> "aa aa" */
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)"aaaa", 4, 258, &tok) == IT_OK, "train aaaa");
     CHECK(it_tokenizer_vocab_size(tok) == 258, "aaaa vocab %d", it_tokenizer_vocab_size(tok));
     b = it_tokenizer_token_bytes(tok, 257, &len);
     CHECK(len == 4, "aaaa second merge is 4 bytes, got %zu", len);
-    it_tokenizer_free(tok);
+    it_tokenizer_destroy(tok);
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)text, 5, 255, &tok) == IT_ERR_INVALID_ARGUMENT && !tok,
           "vocab 255 rejected");
     CHECK(it_tokenizer_train_bpe(ctx, (const uint8_t *)text, 5, IT_TOKENIZER_MAX_VOCAB + 1, &tok) ==
@@ -212,12 +212,12 @@ static void test_shakespeare(it_context *ctx) {
     CHECK(it_tokenizer_vocab_size(tok) == 2048, "vocab %d", it_tokenizer_vocab_size(tok));
     CHECK(it_tokenizer_train_bpe(ctx, text, n, 2048, &tok2) == IT_OK, "train again");
     CHECK(same_tokenizer(tok, tok2), "training is deterministic");
-    it_tokenizer_free(tok2);
+    it_tokenizer_destroy(tok2);
     /* a prefix of the merge list: training to a smaller vocab gives the first merges */
     CHECK(it_tokenizer_train_bpe(ctx, text, n, 1024, &tok2) == IT_OK, "train 1024");
     for (i = 256; i < 1024; i++) ok &= tok->merge_l[i - 256] == tok2->merge_l[i - 256] && tok->merge_r[i - 256] == tok2->merge_r[i - 256];
     CHECK(ok, "vocab 1024 merges are a prefix of vocab 2048 merges");
-    it_tokenizer_free(tok2);
+    it_tokenizer_destroy(tok2);
     t2 = now_seconds();
     CHECK(round_trip(ctx, tok, text, n, &n_ids), "tinyshakespeare round trip");
     t3 = now_seconds();
@@ -230,7 +230,7 @@ static void test_shakespeare(it_context *ctx) {
     k2 = naive_encode(tok, text, n, ref);
     CHECK(k == k2 && memcmp(ids, ref, k * sizeof(int32_t)) == 0, "heap encoder matches naive (%zu vs %zu ids)", k, k2);
     free(ref);
-    it_ids_free(ids);
+    it_ids_free(ctx, ids);
     g_shakespeare_tok = tok;
     free(text);
 }
@@ -253,7 +253,7 @@ static void test_random_round_trips(it_context *ctx) {
         ok &= round_trip(ctx, t, buf, n, NULL);
         if (iter < 60 && it_tokenizer_encode(ctx, t, buf, n, &ids, &k) == IT_OK) {
             same &= naive_encode(t, buf, n, ref) == k && memcmp(ref, ids, k * sizeof(int32_t)) == 0;
-            it_ids_free(ids);
+            it_ids_free(ctx, ids);
         }
     }
     CHECK(ok, "300 random byte strings round-trip (zeros, invalid UTF-8, long runs)");
@@ -264,7 +264,7 @@ static void test_random_round_trips(it_context *ctx) {
     CHECK(round_trip(ctx, small, buf, 5000, NULL), "5000 spaces");
     memset(buf, 'e', 5000);
     CHECK(g_shakespeare_tok && round_trip(ctx, g_shakespeare_tok, buf, 5000, NULL), "5000 letters");
-    it_tokenizer_free(small);
+    it_tokenizer_destroy(small);
 }
 
 static void test_decode_cap(void) {
@@ -292,14 +292,14 @@ static void test_save_load(it_context *ctx) {
         CHECK(it_tokenizer_save(ctx, g_shakespeare_tok, path) == IT_OK, "save: %s", it_context_last_error(ctx));
         CHECK(it_tokenizer_load(ctx, path, &back) == IT_OK, "load: %s", it_context_last_error(ctx));
         CHECK(back && same_tokenizer(back, g_shakespeare_tok), "loaded tokenizer is identical");
-        it_tokenizer_free(back);
+        it_tokenizer_destroy(back);
         back = NULL;
     }
     CHECK(it_tokenizer_byte(ctx, &tok) == IT_OK, "byte");
     CHECK(it_tokenizer_save(ctx, tok, path) == IT_OK, "save byte");
     CHECK(it_tokenizer_load(ctx, path, &back) == IT_OK && it_tokenizer_vocab_size(back) == 256, "load byte");
-    it_tokenizer_free(back);
-    it_tokenizer_free(tok);
+    it_tokenizer_destroy(back);
+    it_tokenizer_destroy(tok);
     CHECK(it_tokenizer_save(ctx, g_shakespeare_tok ? g_shakespeare_tok : tok, "/nonexistent/dir/tok.ittk") == IT_ERR_IO ||
               !g_shakespeare_tok, "save to a missing directory fails");
     remove(path);
@@ -327,7 +327,7 @@ static int load_fails(it_context *ctx, const char *path, it_result expect, const
     const char *msg = it_context_last_error(ctx);
     int ok = r == expect && tok == NULL && strstr(msg, path) != NULL && (!needle || strstr(msg, needle) != NULL);
     if (!ok) printf("  load '%s': result %d (%s), message: %s\n", path, (int)r, it_result_string(r), msg);
-    if (r == IT_OK) it_tokenizer_free(tok);
+    if (r == IT_OK) it_tokenizer_destroy(tok);
     return ok;
 }
 
@@ -345,7 +345,7 @@ static void test_hostile_files(it_context *ctx) {
     CHECK(it_tokenizer_save(ctx, tok, good) == IT_OK, "save small");
     buf = it_test_read_file(good, &n);
     CHECK(buf && n == 28 + 8 * (size_t)(it_tokenizer_vocab_size(tok) - 256) && n > 200, "file size %zu", n);
-    it_tokenizer_free(tok);
+    it_tokenizer_destroy(tok);
     bad = (uint8_t *)malloc(n);
     for (i = 0; i < n; i++) { /* every truncation */
         it_test_write_file(path, buf, i);
@@ -420,7 +420,7 @@ static void test_hostile_files(it_context *ctx) {
         size_t len;
         it_tokenizer_token_bytes(tok, 263, &len);
         CHECK(len == 256, "token 263 is 256 bytes, got %zu", len);
-        it_tokenizer_free(tok);
+        it_tokenizer_destroy(tok);
     }
     remove(path);
     remove(good);
@@ -435,7 +435,7 @@ int main(void) {
     test_decode_cap();
     test_save_load(ctx);
     test_hostile_files(ctx);
-    it_tokenizer_free(g_shakespeare_tok);
+    it_tokenizer_destroy(g_shakespeare_tok);
     it_context_destroy(ctx);
     return it_test_finish();
 }

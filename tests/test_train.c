@@ -248,8 +248,8 @@ static void test_learns(void) {
     CHECK(val < 0.6 * log(256.0), "validation loss %.3f fell well below ln(256) = %.3f", val, log(256.0));
     it_optimizer_destroy(opt);
     it_model_destroy(m);
-    it_dataset_free(ds);
-    it_tokenizer_free(tok);
+    it_dataset_destroy(ds);
+    it_tokenizer_destroy(tok);
     it_context_destroy(ctx);
 }
 

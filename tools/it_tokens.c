@@ -41,9 +41,9 @@ int main(int argc, char **argv) {
         it_token_file_write(ctx, out, ids, n, it_tokenizer_vocab_size(tok)) != IT_OK)
         return 1;
     printf("%s: %zu bytes -> %zu tokens (vocab %d) in %s\n", in, size, n, it_tokenizer_vocab_size(tok), out);
-    it_ids_free(ids);
-    it_file_free(text);
-    it_tokenizer_free(tok);
+    it_ids_free(ctx, ids);
+    it_file_free(ctx, text);
+    it_tokenizer_destroy(tok);
     it_context_destroy(ctx);
     return 0;
 }

@@ -24,12 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     memset(&f, 0, sizeof f);
     f.label = "fuzz";
-    f.buf = (unsigned char *)malloc(size + 1);
+    f.buf = (unsigned char *)it__alloc(ctx, size + 1); /* it__st_free releases it */
+    if (!f.buf) return 0;
     memcpy(f.buf, data, size);
     f.size = size;
     it__st_parse(ctx, &f);
-    it__st_free(&f);
-    if (it__json_parse(&j, (const char *)data, size) == 0 && j.v[0].type == IT__J_OBJ) {
+    it__st_free(ctx, &f);
+    if (it__json_parse(ctx, &j, (const char *)data, size) == 0 && j.v[0].type == IT__J_OBJ) {
         it_model_config c;
         it_trainer_state ts;
         it__config_parse(ctx, "fuzz", &j, &c);
