@@ -15,7 +15,7 @@ EXAMPLES = autograd train generate bench
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: all examples fuzz test test-unit test-cli test-compile test-compile-arm64 asan clean check-deps train generate bench
+.PHONY: all examples fuzz test test-unit test-cli test-docs test-compile test-compile-arm64 asan clean check-deps train generate bench
 all: examples
 examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-inspect $(BUILD)/paired_export
 
@@ -43,6 +43,11 @@ test-unit: $(TEST_BINS)
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
 test-cli: $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-inspect
 	@status=0; for s in tests/cli_test.sh tests/cli_hostile.sh; do echo "== $$s"; bash $$s $(BUILD) || status=1; done; exit $$status
+
+# The README's example program and the header's EXAMPLE: one text, compiled, run, and printing
+# what examples/autograd.c prints.
+test-docs: $(BUILD)/autograd
+	@echo "== tests/docs_test.sh"; CC="$(CC)" bash tests/docs_test.sh $(BUILD)
 
 # Both headers, implementation included, in every language mode we promise, with and without
 # IRONTENSOR_STATIC; -pedantic -Werror so nothing slips.
@@ -76,7 +81,7 @@ test-compile-arm64: | $(BUILD)
 	  echo "compile ok: clang --target=aarch64-linux-gnu"; \
 	else echo "note: no aarch64 C library headers (Debian: libc6-dev-arm64-cross); arm64 compile test skipped"; fi
 
-test: examples test-compile test-compile-arm64 test-unit test-cli check-deps check-shaders test-metal $(FRAGMENT_TESTS)
+test: examples test-compile test-compile-arm64 test-unit test-cli test-docs check-deps check-shaders test-metal $(FRAGMENT_TESTS)
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.

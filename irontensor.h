@@ -31,22 +31,32 @@
                             the library allocates goes through the context's allocator.
      IT_ASSERT(c)           assert used for internal invariants (default: prints and aborts)
 
-   EXAMPLE: build a graph, run backward, read a gradient
-         it_context *ctx;
-         it_context_create(&(it_context_desc){0}, &ctx);
-         it_tensor *w = it_param(ctx, "w", 2, (int[]){4, 3});        // [out=4, in=3]
-         it_graph  *g = it_graph_create(ctx);
-         it_tensor *x = it_input(g, "x", IT_F32, 2, (int[]){2, 3});   // [batch=2, in=3]
-         it_tensor *y = it_matmul(g, x, w, 0, 1);                      // x @ w^T: [2, 4]
-         it_tensor *loss = it_mean(g, it_mul(g, y, y));
-         it_graph_backward(g, loss);                                   // derive backward graph
-         it_graph_plan(g);                                             // lay out the arena
-         it_param_init_normal(ctx, 0.02f, 1234);                        // seeded weights
-         memcpy(it_data(x), my_inputs, 6 * sizeof(float));
-         it_graph_zero_grads(g);
-         it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
-         printf("loss %f dL/dw[0] %f\n", it_data(loss)[0], it_grad(w)[0]);
-         it_context_destroy(ctx);
+   EXAMPLE: build a graph, run backward, read a gradient (the README's program, character for
+   character; make test compiles and runs both)
+         #define IRONTENSOR_IMPLEMENTATION
+         #include "irontensor.h"
+         #include <stdio.h>
+         #include <string.h>
+
+         int main(void) {
+             float inputs[6] = {1, 2, 3, 4, 5, 6};                         // 2 rows of 3 features
+             it_context *ctx;
+             if (it_context_create(NULL, &ctx) != IT_OK) return 1;
+             it_tensor *w = it_param(ctx, "w", 2, (int[]){4, 3});           // weights [out=4, in=3]
+             it_graph  *g = it_graph_create(ctx);
+             it_tensor *x = it_input(g, "x", IT_F32, 2, (int[]){2, 3});      // a batch of 2 inputs
+             it_tensor *y = it_matmul(g, x, w, 0, 1);                         // y = x @ w^T: [2, 4]
+             it_tensor *loss = it_mean(g, it_mul(g, y, y));
+             it_graph_backward(g, loss);                                      // derive the backward graph
+             if (it_graph_plan(g) != IT_OK) return 1;                         // lay out all memory
+             it_param_init_normal(ctx, 0.5f, 1234);                           // seeded weights
+             memcpy(it_data(x), inputs, sizeof inputs);
+             it_zero_grads(ctx);                                              // gradients accumulate
+             it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+             printf("loss %f, dL/dw[0][0] %f\n", it_data(loss)[0], it_grad(w)[0]);
+             it_context_destroy(ctx);
+             return 0;
+         }
 
    MEMORY
      The context owns everything. Every byte the library allocates comes from the context's
@@ -238,6 +248,7 @@ IT_API it_result it_params_alloc(it_context *ctx);
 /* Every parameter ~ N(0, std) from a seeded generator, in declaration order. */
 IT_API it_result it_param_init_normal(it_context *ctx, float std, uint64_t seed);
 IT_API void it_param_fill(it_tensor *param, float value);
+/* Zeroes every parameter gradient (they accumulate over runs): once per optimizer step. */
 IT_API void it_zero_grads(it_context *ctx);
 
 /* ------------------------------------------------------------------------------------------------
@@ -346,7 +357,6 @@ typedef enum it_run_mode { IT_RUN_INVALID = 0, IT_RUN_FORWARD, IT_RUN_FORWARD_BA
 /* Runs the planned graph on the context's backend. Parameter gradients ACCUMULATE (gradient
    accumulation over micro-batches); call it_zero_grads between optimizer steps. */
 IT_API it_result it_graph_run(it_graph *g, it_run_mode mode);
-IT_API void it_graph_zero_grads(it_graph *g); /* = it_zero_grads(ctx of g) */
 IT_API int it_graph_node_count(const it_graph *g);
 /* Prints the node list with shapes and arena offsets. */
 IT_API void it_graph_print(const it_graph *g);
@@ -3847,7 +3857,6 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
     }
     return r;
 }
-IT_API void it_graph_zero_grads(it_graph *g) { it_zero_grads(g->ctx); }
 
 /* >>cpu ------------------------------------------------------------------------------------------
    The CPU backend: each node's kernel split over the pool. Work is cut into disjoint output

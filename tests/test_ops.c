@@ -199,7 +199,7 @@ static void run_case(const tcase *c, const case_data *d, int n_threads, run_resu
     for (j = 0; j < i_count(c); j++) memcpy(it_data_i32(ids[j]), d->ids[j], inum(c, j) * sizeof(int32_t));
     res->nout = it_tensor_numel(out);
     memcpy(it_data(r), d->r, res->nout * sizeof(float));
-    it_graph_zero_grads(g);
+    it_zero_grads(ctx);
     res->status = it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
     res->out = (float *)malloc(res->nout * sizeof(float));
     memcpy(res->out, it_data(out), res->nout * sizeof(float));
@@ -1179,7 +1179,7 @@ static void test_run_twice(void) {
     CHECK(it_graph_plan(g) == IT_OK, "plan");
     for (i = 0; i < 12; i++) it_data(x)[i] = (float)(0.1 * i - 0.5);
     for (i = 0; i < 16; i++) it_data(w)[i] = (float)(0.1 * i - 0.4);
-    it_graph_zero_grads(g);
+    it_zero_grads(ctx);
     CHECK(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "first run");
     memcpy(gx1, it_grad(x), sizeof gx1);
     memcpy(gw1, it_grad(w), sizeof gw1);
@@ -1188,9 +1188,9 @@ static void test_run_twice(void) {
     for (i = 0; i < 16; i++) ok_w &= it_test_close(it_grad(w)[i], 2.0 * gw1[i], 1e-6, 1e-7);
     CHECK(ok_x, "input gradient changed on a second run (it must be recomputed, not accumulated)");
     CHECK(ok_w, "parameter gradient did not accumulate over two runs");
-    it_graph_zero_grads(g);
+    it_zero_grads(ctx);
     for (i = 0; i < 16; i++) ok_w &= it_grad(w)[i] == 0.0f;
-    CHECK(ok_w, "it_graph_zero_grads left a non-zero parameter gradient");
+    CHECK(ok_w, "it_zero_grads left a non-zero parameter gradient");
     it_context_destroy(ctx);
     group_end("two runs (param grads accumulate)");
 }

@@ -333,7 +333,7 @@ int main(int argc, char **argv) {
 
     memcpy(it_data_i32(gtrain.tokens), tokens, sizeof tokens);
     memcpy(it_data_i32(gtrain.targets), targets, sizeof targets);
-    it_graph_zero_grads(gtrain.graph);
+    it_zero_grads(ctx);
     if (it_graph_run(gtrain.graph, IT_RUN_FORWARD_BACKWARD) != IT_OK) die(ctx, "train run");
     dims[0] = 1;
     dump_add(d, "loss", "F32", 1, dims, it_data(gtrain.loss));
