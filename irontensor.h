@@ -482,7 +482,8 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
 IT_API void it_optimizer_destroy(it_optimizer *opt);
 /* One update of every parameter from the gradient block. grad_scale multiplies the gradients
    (1/k after accumulating k micro-batches); clipping applies to the scaled gradient. Returns the
-   scaled gradient's global norm (before clipping) in *grad_norm when not NULL. */
+   scaled gradient's global norm (before clipping) in *grad_norm when not NULL. lr and grad_scale
+   must be finite and >= 0 (else IT_ERR_INVALID_ARGUMENT and nothing changes). */
 IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
 
 /* ------------------------------------------------------------------------------------------------
@@ -571,8 +572,9 @@ IT_API it_result it_token_file_write(it_context *ctx, const char *path, const in
 /* *out_ids is allocated from ctx's allocator (at least one element) and is the caller's: release
    it with it_ids_free(ctx, ids). No vocabulary check here: it_dataset_* does that. */
 IT_API it_result it_token_file_read(it_context *ctx, const char *path, int32_t **out_ids, size_t *out_n);
-/* *is_token_file = 1 when the file starts with an llm.c magic, 0 for anything else (text). An
-   error naming the file when it cannot be read or is not a regular file (a FIFO, a directory). */
+/* *is_token_file = 1 when the file holds token ids: it starts with an llm.c magic, or its name
+   ends in .bin (nanoGPT's headerless uint16 layout; a .bin is never text); 0 for anything else
+   (text). An error naming the file when it cannot be read or is not a regular file. */
 IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_token_file);
 /* The library's whole-file reader, for programs that read a text themselves: regular files only
    (never blocks on a FIFO), at most max_bytes (0 = no cap), one spare zero byte after the n bytes.
@@ -606,12 +608,18 @@ IT_API it_result it_dataset_from_bin(it_context *ctx, const char *path, int voca
 /* A text file encoded with tok; vocab <= 0 means the tokenizer's vocabulary. */
 IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab,
                                       int min_seq, it_dataset **out);
-/* Either of the two above: a file starting with an llm.c token-file magic is a .bin, anything
-   else is text (and needs tok). */
+/* One of the above by content: a file starting with an llm.c token-file magic is an llm.c .bin;
+   another file named *.bin is nanoGPT's headerless layout (raw little-endian uint16 ids: its size
+   must be even, every id < vocab), read with a notice to the logger; anything else is text (and
+   needs tok). A .bin is never tokenised as text. */
 IT_API it_result it_dataset_load(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab, int min_seq,
                                  it_dataset **out);
 /* A dataset belongs to the context that made it: released with it, or earlier by this. */
 IT_API void it_dataset_destroy(it_dataset *ds); /* NULL is fine */
+/* A separate validation file (nanoGPT's train.bin / val.bin): afterwards ds's whole sequence is
+   the training split and val's whole sequence the validation split. val is consumed (destroyed,
+   on failure too); both must have the same vocab. */
+IT_API it_result it_dataset_set_validation(it_dataset *ds, it_dataset *val);
 IT_API int it_dataset_vocab(const it_dataset *ds);
 /* The tokens of a split and their count. */
 IT_API const int32_t *it_dataset_tokens(const it_dataset *ds, it_split split, size_t *n);
@@ -698,7 +706,10 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
      "irontensor.crc32_data"    CRC-32 (zlib.crc32) of the data region, 8 lowercase hex digits
      "irontensor.crc32_header"  CRC-32 of the first 8 + N bytes with these 8 digits read as "00000000"
    The JSON files carry "irontensor_crc32": CRC-32 of the whole file with its 8 digits read as zeros.
-   Loads verify every checksum present; files from other tools (no checksum) are accepted.
+   Loads verify every checksum present; files from other tools (no checksum) are accepted. A
+   config.json whose checksum does not match was edited by hand (Hugging Face users do): that is
+   a warning naming the file, and every field is validated as usual. Loads also check that every
+   weight and optimizer value is finite (and AdamW's exp_avg_sq >= 0), naming the first bad tensor.
 
    ATOMIC SAVES: everything is written into DIR.tmp-<pid>, each file and the directory fsynced; then
    an existing DIR is renamed to DIR.old-<pid>, DIR.tmp-<pid> to DIR, the parent fsynced and the old
@@ -721,6 +732,15 @@ typedef struct it_checkpoint_options {
     const char *tokenizer_path; /* copied verbatim to DIR/tokenizer.bin; NULL = byte-level, none */
 } it_checkpoint_options;
 
+/* What a file held when a run used it, so a resume can tell a different file from the same one:
+   its size and the CRC-32 of its bytes. size 0 = not recorded (checkpoints from before it). */
+typedef struct it_file_fingerprint {
+    int64_t size;
+    uint32_t crc32; /* zlib.crc32 of the whole file */
+} it_file_fingerprint;
+/* Reads the regular file at path once. */
+IT_API it_result it_file_fingerprint_compute(it_context *ctx, const char *path, it_file_fingerprint *out);
+
 /* Everything a resumed run needs beyond the weights and the optimizer state. Saves happen at
    optimizer-step boundaries (gradients are not saved), so accum_index is normally 0. */
 typedef struct it_trainer_state {
@@ -731,13 +751,22 @@ typedef struct it_trainer_state {
     int accum_steps;             /* micro-batches per optimizer step (1 = none) */
     int accum_index;             /* micro-batches already accumulated toward the next step */
     it_optimizer_desc optimizer; /* kind and hyperparameters; written from opt->desc when opt is given */
-    char schedule[IT_CHECKPOINT_NAME_MAX]; /* "cosine", "wsd", ... */
-    float base_lr, min_lr_ratio, decay_frac;
-    int warmup_steps, total_steps;
+    it_schedule schedule;        /* the learning rate of every step; total_steps is the run's length */
     it_rng data_rng;             /* data loader position: batches are a pure function of it */
     it_rng rng;                  /* any other randomness of the run */
     float best_val_loss;         /* NaN = none */
+    /* what the run was trained on ("" / size 0 = not recorded): the tokenizer kind ("byte",
+       "bpe", or "none" for a token file), the training and validation files, tokenizer.bin */
+    char tokenizer[IT_CHECKPOINT_NAME_MAX];
+    it_file_fingerprint data, val_data, tokenizer_file;
 } it_trainer_state;
+/* Every field in the range a run can have (what train's flags accept): batch, seq >= 1 with
+   batch * (seq + 1) within int, accum_steps >= 1 and 0 <= accum_index < accum_steps, a known
+   optimizer with betas and momentum in [0, 1) and eps, weight decay, clip >= 0, a known schedule
+   kind, base_lr > 0, total_steps >= 1, 0 <= step <= total_steps, warmup_steps >= 0, min_lr_ratio
+   and decay_frac in [0, 1], every float finite (best_val_loss NaN = none, else >= 0).
+   IT_ERR_RANGE naming the field and its value. Loads and saves run it. */
+IT_API it_result it_trainer_state_check(it_context *ctx, const it_trainer_state *ts);
 
 /* Writes DIR atomically (see above). opt and ts may be NULL (then optimizer.safetensors /
    trainer_state.json are not written); o may be NULL (f32, no tokenizer). */
@@ -763,7 +792,8 @@ IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir);
 IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const char *prefix, int keep);
 /* "PARENT/PREFIX%08lld" into buf; returns what snprintf returns. */
 IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const char *prefix, int64_t step);
-/* Path of DIR/tokenizer.bin into buf and 1 when the file exists, else 0. */
+/* Path of DIR/tokenizer.bin into buf and 1 when something by that name exists (a directory or a
+   FIFO too, so the caller loads it and reports it instead of silently going byte-level), else 0. */
 IT_API int it_checkpoint_tokenizer_path(const char *dir, char *buf, size_t size);
 
 /* One tensor of a safetensors file, for inspection. l2 is the L2 norm for F32/BF16/F16, else NaN. */
@@ -980,7 +1010,8 @@ IT_API void it_cpu_sgd_update(float *p, float *buf, const float *g, size_t n, fl
                               float grad_scale);
 /* Sampling from logits [V]: temperature, then top-k (0 = off), then top-p nucleus (1 = off);
    coin is a uniform number in [0, 1). scratch needs V floats and V ints. temperature <= 0 means
-   greedy (argmax). */
+   greedy (argmax). Non-finite logits: when some are +inf the coin picks uniformly among those;
+   a NaN logit has probability 0; when every logit is NaN or -inf the result is 0. */
 IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_k, float top_p, float coin,
                          float *scratch_probs, int *scratch_index);
 /* Sum of squares in double (gradient-norm clipping). */
@@ -1689,15 +1720,23 @@ static void it__sort_desc(int *idx, const float *val, int n) {
 }
 IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_k, float top_p, float coin,
                          float *probs, int *index) {
-    int i, keep;
+    int i, keep, n_inf = 0;
     float m = -FLT_MAX, sum = 0.0f, cum = 0.0f;
     if (temperature <= 0.0f) return it_cpu_argmax(logits, V);
-    for (i = 0; i < V; i++) m = logits[i] > m ? logits[i] : m;
+    for (i = 0; i < V; i++) n_inf += logits[i] > FLT_MAX;
+    if (n_inf) { /* +inf outweighs everything: the coin picks among the +inf logits alone */
+        int pick = (int)(coin * (float)n_inf);
+        pick = pick < 0 ? 0 : pick >= n_inf ? n_inf - 1 : pick;
+        for (i = 0; i < V; i++)
+            if (logits[i] > FLT_MAX && pick-- == 0) return i;
+    }
+    for (i = 0; i < V; i++) m = logits[i] > m ? logits[i] : m; /* NaN never compares greater */
     for (i = 0; i < V; i++) {
-        probs[i] = expf((logits[i] - m) / temperature);
+        probs[i] = logits[i] == logits[i] ? expf((logits[i] - m) / temperature) : 0.0f; /* NaN: probability 0 */
         sum += probs[i];
         index[i] = i;
     }
+    if (!(sum > 0.0f)) return 0; /* every logit NaN or -inf: nothing to weigh */
     for (i = 0; i < V; i++) probs[i] /= sum;
     it__sort_desc(index, probs, V);
     keep = (top_k > 0 && top_k < V) ? top_k : V;
@@ -5035,6 +5074,9 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     it__optim_job job;
     double norm = 0.0;
     int i;
+    if (!(lr >= 0.0f && lr <= FLT_MAX) || !(grad_scale >= 0.0f && grad_scale <= FLT_MAX)) /* NaN fails both */
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: lr %g and grad_scale %g must be finite and >= 0; "
+                                "update skipped", (double)lr, (double)grad_scale);
     if (ctx->backend->optimizer_step) { /* the device does it all, in its own queue */
         it_result r;
         opt->step++;
@@ -6025,14 +6067,17 @@ IT_API it_result it_token_file_write(it_context *ctx, const char *path, const in
     return r;
 }
 
-IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_token_file) {
+/* What a data file holds: text, an llm.c token file (its magic), or nanoGPT's raw uint16 ids (a
+   .bin without the magic: nanoGPT's prepare.py writes no header). */
+enum { IT__TOKENS_NONE = 0, IT__TOKENS_LLMC, IT__TOKENS_RAW16 };
+static it_result it__token_file_kind(it_context *ctx, const char *path, int *kind) {
     uint8_t head[4] = {0, 0, 0, 0};
     uint32_t magic;
     uint64_t size;
-    size_t got = 0;
+    size_t got = 0, len = strlen(path);
     int fd;
     it_result r = it__io_open_regular(ctx, path, "data file", &fd, &size, NULL);
-    *is_token_file = 0;
+    *kind = IT__TOKENS_NONE;
     if (r != IT_OK) return r;
     if (it__io_read_all(fd, head, 4, &got) != 0) {
         r = it_context_error(ctx, IT_ERR_IO, "data file '%s': read failed: %s", path, strerror(errno));
@@ -6042,8 +6087,15 @@ IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_
     close(fd);
     if (got == 0) return it_context_error(ctx, IT_ERR_FORMAT, "data file '%s' is empty", path);
     magic = it__data_get_u32(head);
-    *is_token_file = got == 4 && (magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32);
+    if (got == 4 && (magic == IT_TOKEN_FILE_MAGIC_U16 || magic == IT_TOKEN_FILE_MAGIC_U32)) *kind = IT__TOKENS_LLMC;
+    else if (len > 4 && strcmp(path + len - 4, ".bin") == 0) *kind = IT__TOKENS_RAW16;
     return IT_OK;
+}
+IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_token_file) {
+    int kind;
+    it_result r = it__token_file_kind(ctx, path, &kind);
+    *is_token_file = kind != IT__TOKENS_NONE;
+    return r;
 }
 
 IT_API it_result it_file_read(it_context *ctx, const char *path, size_t max_bytes, uint8_t **bytes, size_t *n) {
@@ -6220,14 +6272,61 @@ IT_API it_result it_dataset_from_text(it_context *ctx, const char *path, const i
     return it__ds_make(ctx, ids, n_ids, vocab > 0 ? vocab : it_tokenizer_vocab_size(tok), min_seq, path, out);
 }
 
+/* nanoGPT's prepare.py writes np.uint16 ids with no header: the file is the ids. */
+static it_result it__ds_from_raw_u16(it_context *ctx, const char *path, int vocab, int min_seq, it_dataset **out) {
+    uint8_t *bytes;
+    size_t n, i;
+    int32_t *ids;
+    it_result r = it__io_read_file(ctx, path, "data file", 0, &bytes, &n, NULL);
+    if (r != IT_OK) return r;
+    if (n % 2) {
+        it__free(ctx, bytes);
+        return it_context_error(ctx, IT_ERR_FORMAT, "data file '%s' is neither an llm.c token file (no magic) nor nanoGPT's "
+                                "raw uint16 ids (%zu bytes, an odd size)", path, n);
+    }
+    ids = (int32_t *)it__alloc_array(ctx, n / 2, sizeof(int32_t));
+    if (!ids) {
+        it__free(ctx, bytes);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "data file '%s': out of memory", path);
+    }
+    for (i = 0; i < n / 2; i++) ids[i] = (int32_t)(bytes[2 * i] | (uint32_t)bytes[2 * i + 1] << 8);
+    it__free(ctx, bytes);
+    it_log(ctx, IT_LOG_INFO, "data file '%s' has no llm.c header: read as nanoGPT's raw uint16 token ids (%zu tokens)",
+           path, n / 2);
+    return it__ds_make(ctx, ids, n / 2, vocab, min_seq, path, out);
+}
 IT_API it_result it_dataset_load(it_context *ctx, const char *path, const it_tokenizer *tok, int vocab, int min_seq,
                                  it_dataset **out) {
-    int is_bin;
-    it_result r = it_token_file_probe(ctx, path, &is_bin);
+    int kind;
+    it_result r = it__token_file_kind(ctx, path, &kind);
     *out = NULL;
     if (r != IT_OK) return r;
-    return is_bin ? it_dataset_from_bin(ctx, path, vocab, min_seq, out)
-                  : it_dataset_from_text(ctx, path, tok, vocab, min_seq, out);
+    return kind == IT__TOKENS_LLMC  ? it_dataset_from_bin(ctx, path, vocab, min_seq, out)
+         : kind == IT__TOKENS_RAW16 ? it__ds_from_raw_u16(ctx, path, vocab, min_seq, out)
+                                    : it_dataset_from_text(ctx, path, tok, vocab, min_seq, out);
+}
+IT_API it_result it_dataset_set_validation(it_dataset *ds, it_dataset *val) {
+    int32_t *ids;
+    it_result r = IT_OK;
+    if (!ds || !val) {
+        it_dataset_destroy(val);
+        return it_context_error(ds ? ds->ctx : NULL, IT_ERR_INVALID_ARGUMENT, "it_dataset_set_validation: no dataset");
+    }
+    if (val->vocab != ds->vocab)
+        r = it_context_error(ds->ctx, IT_ERR_INVALID_ARGUMENT, "validation data '%s' has vocab %d but '%s' has %d", val->name,
+                             val->vocab, ds->name, ds->vocab);
+    else if (!(ids = (int32_t *)it__alloc_array(ds->ctx, ds->n + val->n, sizeof(int32_t))))
+        r = it_context_error(ds->ctx, IT_ERR_OUT_OF_MEMORY, "validation data '%s': out of memory", val->name);
+    else {
+        memcpy(ids, ds->ids, ds->n * sizeof(int32_t));
+        memcpy(ids + ds->n, val->ids, val->n * sizeof(int32_t));
+        it__free(ds->ctx, ds->ids);
+        ds->ids = ids;
+        ds->n_train = ds->n;
+        ds->n += val->n;
+    }
+    it_dataset_destroy(val);
+    return r;
 }
 
 IT_API void it_dataset_destroy(it_dataset *ds) {
@@ -7111,6 +7210,36 @@ static int it__little_endian(void) {
 }
 
 /* >>ckfiles  checkpoint directories (files themselves go through >>io) -------------------------- */
+/* Size and CRC-32 of a regular file, read in chunks (data files can be large); never blocks. */
+IT_API it_result it_file_fingerprint_compute(it_context *ctx, const char *path, it_file_fingerprint *out) {
+    it__crc *crc;
+    unsigned char *chunk;
+    uint32_t c = 0;
+    uint64_t size, total = 0;
+    int fd;
+    it_result r = it__io_open_regular(ctx, path, "file", &fd, &size, NULL);
+    memset(out, 0, sizeof *out);
+    if (r != IT_OK) return r;
+    crc = (it__crc *)it__alloc(ctx, sizeof(it__crc));
+    chunk = (unsigned char *)it__alloc(ctx, IT__CK_CHUNK);
+    if (!crc || !chunk) r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "'%s': out of memory", path);
+    else it__crc_init(crc);
+    while (r == IT_OK) {
+        size_t got = 0;
+        if (it__io_read_all(fd, chunk, IT__CK_CHUNK, &got) != 0)
+            r = it_context_error(ctx, IT_ERR_IO, "'%s': read failed: %s", path, strerror(errno));
+        if (got == 0) break;
+        c = it__crc_update(crc, c, chunk, got);
+        total += got;
+    }
+    close(fd);
+    it__free(ctx, crc);
+    it__free(ctx, chunk);
+    if (r != IT_OK) return r;
+    out->size = (int64_t)total;
+    out->crc32 = c;
+    return IT_OK;
+}
 static int it__dir_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -7485,6 +7614,14 @@ static void it__rng_json(it__buf *b, const char *key, const it_rng *r) {
     it__buf_printf(b, ",\n  \"%s\": [\"%llu\", \"%llu\", \"%llu\", \"%llu\"]", key, (unsigned long long)r->s[0],
                    (unsigned long long)r->s[1], (unsigned long long)r->s[2], (unsigned long long)r->s[3]);
 }
+/* Only fingerprints that were recorded are written ("size": 0 would claim an empty file). */
+static void it__fingerprint_json(it__buf *b, const char *key, const it_file_fingerprint *f) {
+    char hex[9];
+    if (f->size <= 0) return;
+    hex[8] = 0;
+    it__hex8(hex, f->crc32);
+    it__buf_printf(b, ",\n  \"%s\": {\"size\": %lld, \"crc32\": \"%s\"}", key, (long long)f->size, hex);
+}
 static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_optimizer *opt) {
     const it_optimizer_desc *d = opt ? &opt->desc : &ts->optimizer;
     it__buf_puts(b, "{\n  \"format\": \"irontensor-trainer-state\",\n  \"version\": 1");
@@ -7507,27 +7644,39 @@ static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_op
     it__buf_printf(b, ", \"decay_vectors\": %s, \"clip_norm\": ", d->decay_vectors ? "true" : "false");
     it__json_put_float(b, d->clip_norm);
     it__buf_puts(b, "},\n  \"schedule\": {\"kind\": ");
-    it__json_put_string(b, ts->schedule);
+    it__json_put_string(b, it_schedule_name(ts->schedule.kind));
     it__buf_puts(b, ", \"base_lr\": ");
-    it__json_put_float(b, ts->base_lr);
-    it__buf_printf(b, ", \"warmup_steps\": %d, \"total_steps\": %d, \"min_lr_ratio\": ", ts->warmup_steps, ts->total_steps);
-    it__json_put_float(b, ts->min_lr_ratio);
+    it__json_put_float(b, ts->schedule.base_lr);
+    it__buf_printf(b, ", \"warmup_steps\": %d, \"total_steps\": %d, \"min_lr_ratio\": ", ts->schedule.warmup_steps,
+                   ts->schedule.total_steps);
+    it__json_put_float(b, ts->schedule.min_lr_ratio);
     it__buf_puts(b, ", \"decay_frac\": ");
-    it__json_put_float(b, ts->decay_frac);
+    it__json_put_float(b, ts->schedule.decay_frac);
     it__buf_puts(b, "}");
     it__rng_json(b, "data_rng", &ts->data_rng);
     it__rng_json(b, "rng", &ts->rng);
     it__buf_puts(b, ",\n  \"best_val_loss\": ");
     it__json_put_float(b, ts->best_val_loss);
+    if (ts->tokenizer[0]) {
+        it__buf_puts(b, ",\n  \"tokenizer\": ");
+        it__json_put_string(b, ts->tokenizer);
+    }
+    it__fingerprint_json(b, "data", &ts->data);
+    it__fingerprint_json(b, "val_data", &ts->val_data);
+    it__fingerprint_json(b, "tokenizer_file", &ts->tokenizer_file);
 }
 
 /* >>ckread ------------------------------------------------------------------------------------ */
-/* Reads and parses a JSON file whose root must be an object; verifies "irontensor_crc32" when present. */
-static it_result it__json_file_read(it_context *ctx, const char *path, unsigned char **buf, it__json *j, int *missing) {
+/* Reads and parses a JSON file whose root must be an object; verifies "irontensor_crc32" when present.
+   edited != NULL (config.json): people edit Hugging Face configs by hand, so a mismatch is a
+   warning naming the file and sets *edited; every field is still validated by the parser. */
+static it_result it__json_file_read(it_context *ctx, const char *path, unsigned char **buf, it__json *j, int *missing,
+                                    int *edited) {
     size_t size;
     int c;
     it_result r = it__io_read_file(ctx, path, "checkpoint file", IT__CK_MAX_JSON_FILE, buf, &size, missing);
     memset(j, 0, sizeof *j);
+    if (edited) *edited = 0;
     if (r != IT_OK) return r;
     if (it__json_parse(ctx, j, (const char *)*buf, size)) return it_context_error(ctx, IT_ERR_FORMAT, "%s: JSON: %s", path, j->err);
     if (j->v[0].type != IT__J_OBJ) return it_context_error(ctx, IT_ERR_FORMAT, "%s: the JSON root is not an object", path);
@@ -7549,7 +7698,11 @@ static it_result it__json_file_read(it_context *ctx, const char *path, unsigned 
         it__crc_init(crc);
         got = it__crc_with_hole(crc, *buf, size, j->v[c].raw_begin + 1);
         it__free(ctx, crc);
-        if (got != want)
+        if (got != want && edited) {
+            *edited = 1;
+            it_log(ctx, IT_LOG_WARN, "%s: checksum mismatch (stored %08lx, computed %08lx): the file was edited; using it, "
+                   "every field is still checked", path, (unsigned long)want, (unsigned long)got);
+        } else if (got != want)
             return it_context_error(ctx, IT_ERR_FORMAT, "%s: checksum mismatch (stored %08lx, computed %08lx): corrupt file", path,
                                     (unsigned long)want, (unsigned long)got);
     }
@@ -7697,15 +7850,67 @@ static it_result it__rng_parse(it_context *ctx, const char *path, const it__json
             return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\"[%d] is not a decimal 64-bit string", path, key, k);
     return IT_OK;
 }
+/* 0 when every field of ts is in range, else 1 with the first bad field in why. */
+static int it__trainer_state_why(const it_trainer_state *ts, char *why, size_t size) {
+    const it_optimizer_desc *o = &ts->optimizer;
+    const it_schedule *s = &ts->schedule;
+#define IT__TS_BAD(cond, ...)                   \
+    do {                                        \
+        if (cond) {                             \
+            snprintf(why, size, __VA_ARGS__);   \
+            return 1;                           \
+        }                                       \
+    } while (0)
+    IT__TS_BAD(ts->batch < 1 || ts->seq < 1 || ts->seq >= INT32_MAX || (int64_t)ts->batch * ((int64_t)ts->seq + 1) > INT32_MAX,
+               "batch %d x seq %d: both must be >= 1 and batch * (seq + 1) at most %d", ts->batch, ts->seq, INT32_MAX);
+    IT__TS_BAD(ts->accum_steps < 1, "accum_steps is %d (must be >= 1)", ts->accum_steps);
+    IT__TS_BAD(ts->accum_index < 0 || ts->accum_index >= ts->accum_steps, "accum_index is %d (must be in [0, accum_steps %d))",
+               ts->accum_index, ts->accum_steps);
+    IT__TS_BAD(ts->step < 0 || ts->tokens_seen < 0, "step %lld and tokens_seen %lld must be >= 0", (long long)ts->step,
+               (long long)ts->tokens_seen);
+    IT__TS_BAD(o->kind < IT_OPTIMIZER_INVALID || o->kind >= IT_OPTIMIZER_COUNT, "optimizer kind %d is unknown", (int)o->kind);
+    IT__TS_BAD(!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) || !(o->momentum >= 0 && o->momentum < 1),
+               "optimizer beta1 %g, beta2 %g, momentum %g: each must be in [0, 1)", (double)o->beta1, (double)o->beta2,
+               (double)o->momentum);
+    IT__TS_BAD(!(o->eps >= 0 && o->eps <= FLT_MAX) || !(o->weight_decay >= 0 && o->weight_decay <= FLT_MAX) ||
+                   !(o->clip_norm >= 0 && o->clip_norm <= FLT_MAX),
+               "optimizer eps %g, weight_decay %g, clip_norm %g: each must be finite and >= 0", (double)o->eps,
+               (double)o->weight_decay, (double)o->clip_norm);
+    IT__TS_BAD(s->kind < IT_SCHEDULE_DEFAULT || s->kind >= IT_SCHEDULE_COUNT, "schedule kind %d is unknown", (int)s->kind);
+    IT__TS_BAD(!(s->base_lr > 0 && s->base_lr <= FLT_MAX), "schedule base_lr is %g (must be finite and > 0)", (double)s->base_lr);
+    IT__TS_BAD(s->total_steps < 1, "schedule total_steps is %d (must be >= 1)", s->total_steps);
+    IT__TS_BAD(ts->step > s->total_steps, "step %lld is past the run's total_steps %d", (long long)ts->step, s->total_steps);
+    IT__TS_BAD(s->warmup_steps < 0, "schedule warmup_steps is %d (must be >= 0)", s->warmup_steps);
+    IT__TS_BAD(!(s->min_lr_ratio >= 0 && s->min_lr_ratio <= 1), "schedule min_lr_ratio is %g (must be in [0, 1])",
+               (double)s->min_lr_ratio);
+    IT__TS_BAD(!(s->decay_frac >= 0 && s->decay_frac <= 1), "schedule decay_frac is %g (must be in [0, 1])", (double)s->decay_frac);
+    IT__TS_BAD(!isnan(ts->best_val_loss) && !(ts->best_val_loss >= 0 && ts->best_val_loss <= FLT_MAX),
+               "best_val_loss is %g (must be NaN for none, or finite and >= 0)", (double)ts->best_val_loss);
+    IT__TS_BAD(ts->data.size < 0 || ts->val_data.size < 0 || ts->tokenizer_file.size < 0, "a file fingerprint has a negative size");
+#undef IT__TS_BAD
+    return 0;
+}
+IT_API it_result it_trainer_state_check(it_context *ctx, const it_trainer_state *ts) {
+    char why[200];
+    if (!ts) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_trainer_state_check: no state");
+    if (it__trainer_state_why(ts, why, sizeof why)) return it_context_error(ctx, IT_ERR_RANGE, "trainer state: %s", why);
+    return IT_OK;
+}
 static it_result it__trainer_parse(it_context *ctx, const char *path, const it__json *j, it_trainer_state *out) {
     static const char *const known[] = {"format", "version", "step", "tokens_seen", "seed", "batch", "seq", "accum_steps",
                                         "accum_index", "optimizer", "schedule", "data_rng", "rng", "best_val_loss",
-                                        "irontensor_crc32"};
+                                        "tokenizer", "data", "val_data", "tokenizer_file", "irontensor_crc32"};
+    static const char *const prints[] = {"data", "val_data", "tokenizer_file"};
     it_trainer_state ts;
+    it_file_fingerprint *print_fields[3];
+    char why[200];
     int64_t v = 0;
     int c, o, s, k;
     const char *str;
     memset(&ts, 0, sizeof ts);
+    print_fields[0] = &ts.data;
+    print_fields[1] = &ts.val_data;
+    print_fields[2] = &ts.tokenizer_file;
     for (c = j->v[0].first; c >= 0; c = j->v[c].next) {
         for (k = 0; k < (int)(sizeof known / sizeof known[0]); k++)
             if (strcmp(j->v[c].key, known[k]) == 0) break;
@@ -7744,16 +7949,17 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     s = it__jfield(ctx, path, j, 0, "schedule", IT__J_OBJ, 1);
     if (s < 0) return IT_ERR_FORMAT;
     str = it__jstr(j, s, "kind");
-    if (!str || strlen(str) >= sizeof ts.schedule)
-        return it_context_error(ctx, IT_ERR_FORMAT, "%s: schedule kind missing or longer than %d bytes", path, IT_CHECKPOINT_NAME_MAX - 1);
-    strcpy(ts.schedule, str);
-    if (it__jfloat(ctx, path, j, s, "base_lr", 1, &ts.base_lr) < 0 || it__jfloat(ctx, path, j, s, "min_lr_ratio", 1, &ts.min_lr_ratio) < 0 ||
-        it__jfloat(ctx, path, j, s, "decay_frac", 1, &ts.decay_frac) < 0)
+    if (!str || it_schedule_parse(str, &ts.schedule.kind) != IT_OK)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: schedule kind \"%.40s\" unknown (constant, cosine, linear, invsqrt, wsd)",
+                                path, str ? str : "(none)");
+    if (it__jfloat(ctx, path, j, s, "base_lr", 1, &ts.schedule.base_lr) < 0 ||
+        it__jfloat(ctx, path, j, s, "min_lr_ratio", 1, &ts.schedule.min_lr_ratio) < 0 ||
+        it__jfloat(ctx, path, j, s, "decay_frac", 1, &ts.schedule.decay_frac) < 0)
         return IT_ERR_FORMAT;
     if (it__jint(ctx, path, j, s, "warmup_steps", 1, INT32_MIN, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
-    ts.warmup_steps = (int)v;
+    ts.schedule.warmup_steps = (int)v;
     if (it__jint(ctx, path, j, s, "total_steps", 1, INT32_MIN, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
-    ts.total_steps = (int)v;
+    ts.schedule.total_steps = (int)v;
     if (it__rng_parse(ctx, path, j, "data_rng", &ts.data_rng) != IT_OK || it__rng_parse(ctx, path, j, "rng", &ts.rng) != IT_OK)
         return IT_ERR_FORMAT;
     ts.best_val_loss = NAN;
@@ -7761,6 +7967,24 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     if (c < 0) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"best_val_loss\" is missing", path);
     if (j->v[c].type != IT__J_NULL && it__jfloat(ctx, path, j, 0, "best_val_loss", 1, &ts.best_val_loss) < 0) return IT_ERR_FORMAT;
 #undef IT__TS_INT
+    /* what the run was trained on: optional (older checkpoints do not record it) */
+    str = it__jstr(j, 0, "tokenizer");
+    if (it__jget(j, 0, "tokenizer") >= 0 && (!str || !*str || strlen(str) >= sizeof ts.tokenizer))
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"tokenizer\" must be a name of 1 to %d bytes", path,
+                                IT_CHECKPOINT_NAME_MAX - 1);
+    if (str) strcpy(ts.tokenizer, str);
+    for (k = 0; k < 3; k++) {
+        int f = it__jfield(ctx, path, j, 0, prints[k], IT__J_OBJ, 0), h;
+        if (f == -1) continue;
+        if (f < 0) return IT_ERR_FORMAT;
+        if (it__jint(ctx, path, j, f, "size", 1, 1, INT64_MAX, &v) < 0) return IT_ERR_FORMAT;
+        print_fields[k]->size = v;
+        h = it__jget(j, f, "crc32");
+        if (h < 0 || j->v[h].type != IT__J_STR || it__parse_hex8(j->v[h].str, j->v[h].len, &print_fields[k]->crc32))
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\".crc32 is not 8 lowercase hex digits", path, prints[k]);
+    }
+    if (it__trainer_state_why(&ts, why, sizeof why))
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, why);
     *out = ts;
     return IT_OK;
 }
@@ -7850,13 +8074,14 @@ static it_result it__ck_match(it_context *ctx, it__st_file *f, const it__ck_map 
             snprintf(name, sizeof name, "%s%s%s", e->name, suffixes[s][0] ? "." : "", suffixes[s]);
             if (!found) return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' is missing", f->label, name);
             if (t->ndim != e->ndim || t->shape[0] != e->dims[0] || (e->ndim == 2 && t->shape[1] != e->dims[1])) {
-                char got[96];
+                char got[96], want[64];
                 int n = 0, d;
                 for (d = 0; d < t->ndim && n < 80; d++) n += snprintf(got + n, sizeof got - (size_t)n, d ? ", %llu" : "%llu", (unsigned long long)t->shape[d]);
                 if (!t->ndim) got[0] = 0;
-                return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': shape [%s] but the config needs [%llu%s%llu]", f->label,
-                                        name, got, (unsigned long long)e->dims[0], e->ndim == 2 ? ", " : "",
-                                        e->ndim == 2 ? (unsigned long long)e->dims[1] : 0ull);
+                if (e->ndim == 2) snprintf(want, sizeof want, "%llu, %llu", (unsigned long long)e->dims[0], (unsigned long long)e->dims[1]);
+                else snprintf(want, sizeof want, "%llu", (unsigned long long)e->dims[0]);
+                return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': shape [%s] but the config needs [%s]", f->label,
+                                        name, got, want);
             }
             if (f32_only ? strcmp(it__st_dtypes[t->dtype].name, "F32") != 0 : !it__st_is_float(t->dtype))
                 return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': dtype %s is not supported here (%s)", f->label, name,
@@ -7867,13 +8092,43 @@ static it_result it__ck_match(it_context *ctx, it__st_file *f, const it__ck_map 
         if (!f->t[i].used) return it_context_error(ctx, IT_ERR_FORMAT, "%s: unknown tensor '%.100s' (not in the model)", f->label, f->t[i].name);
     return IT_OK;
 }
+/* Every value finite (one NaN weight makes every output NaN; one in the optimizer state spreads to
+   every weight it touches on the next step) and exp_avg_sq >= 0 (its square root is taken). One
+   pass over the data, before anything is copied. */
+static it_result it__st_check_values(it_context *ctx, const it__st_file *f) {
+    float *tmp = (float *)it__alloc(ctx, IT__CK_CHUNK * sizeof(float));
+    int i;
+    if (!tmp) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", f->label);
+    for (i = 0; i < f->n_t; i++) {
+        const it__st_tensor *t = &f->t[i];
+        size_t nl = strlen(t->name);
+        int nonneg = nl > 11 && strcmp(t->name + nl - 11, ".exp_avg_sq") == 0;
+        uint64_t at = 0;
+        if (!it__st_is_float(t->dtype)) continue;
+        while (at < t->numel) {
+            size_t len = (size_t)(t->numel - at < IT__CK_CHUNK ? t->numel - at : IT__CK_CHUNK), k;
+            it__st_to_f32(tmp, f->data + t->begin, t->dtype, (size_t)at, len);
+            for (k = 0; k < len; k++)
+                if (!isfinite(tmp[k]) || (nonneg && tmp[k] < 0.0f)) {
+                    it_result r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' element %llu is %g (%s)", f->label,
+                                                   t->name, (unsigned long long)(at + k), (double)tmp[k],
+                                                   isfinite(tmp[k]) ? "a second moment must be >= 0" : "values must be finite");
+                    it__free(ctx, tmp);
+                    return r;
+                }
+            at += len;
+        }
+    }
+    it__free(ctx, tmp);
+    return IT_OK;
+}
 /* want: 0 = do not read, 1 = read when present, 2 = required. */
 static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_optim, int want_ts, it__ck_read *rd) {
     static char dummy;
     char path[4200];
     unsigned char *buf = NULL;
     it__json j;
-    int missing = 0;
+    int missing = 0, config_edited = 0;
     it_result r;
     const char *kind;
     (void)dummy;
@@ -7882,7 +8137,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir, 0)) != IT_OK) return r;
     /* config.json */
     it__path_join(path, sizeof path, rd->dir, "config.json");
-    r = it__json_file_read(ctx, path, &buf, &j, NULL);
+    r = it__json_file_read(ctx, path, &buf, &j, NULL, &config_edited);
     if (r == IT_OK) r = it__config_parse(ctx, path, &j, &rd->cfg);
     it__json_free(&j);
     if (buf) it__free(ctx, buf);
@@ -7904,6 +8159,12 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
             if (kind && strcmp(kind, "model") != 0) r = it_context_error(ctx, IT_ERR_FORMAT, "%s: holds \"%s\", not model weights", label, kind);
         }
         if (r == IT_OK) r = it__ck_match(ctx, &rd->model, &rd->map, (const char **)none, 1, 0);
+        if (r != IT_OK && config_edited) { /* the shapes follow the config: say which file is the suspect */
+            char first[600];
+            snprintf(first, sizeof first, "%s", it_context_last_error(ctx));
+            r = it_context_error(ctx, r, "%s (%s/config.json was edited: its checksum does not match)", first, rd->dir);
+        }
+        if (r == IT_OK) r = it__st_check_values(ctx, &rd->model);
         if (r != IT_OK) {
             it__st_free(ctx, &rd->model);
             it__free(ctx, label);
@@ -7931,6 +8192,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
             else {
                 rd->opt_step = (int)step;
                 r = it__ck_match(ctx, &rd->optim, &rd->map, names, it__ck_state_names(rd->opt_kind, names), 1);
+                if (r == IT_OK) r = it__st_check_values(ctx, &rd->optim);
                 rd->have_optim = r == IT_OK;
             }
         }
@@ -7940,7 +8202,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     /* trainer_state.json */
     if (want_ts) {
         it__path_join(path, sizeof path, rd->dir, "trainer_state.json");
-        r = it__json_file_read(ctx, path, &buf, &j, &missing);
+        r = it__json_file_read(ctx, path, &buf, &j, &missing, NULL);
         if (r != IT_OK && missing && want_ts == 1) r = IT_OK;
         else if (r == IT_OK) {
             r = it__trainer_parse(ctx, path, &j, &rd->ts);
@@ -7961,10 +8223,11 @@ IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_
     char d[4096], path[4200];
     unsigned char *buf = NULL;
     it__json j;
+    int edited;
     it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
     if (r != IT_OK) return r;
     it__path_join(path, sizeof path, d, "config.json");
-    r = it__json_file_read(ctx, path, &buf, &j, NULL);
+    r = it__json_file_read(ctx, path, &buf, &j, NULL, &edited);
     if (r == IT_OK) r = it__config_parse(ctx, path, &j, out);
     it__json_free(&j);
     if (buf) it__free(ctx, buf);
@@ -7977,7 +8240,7 @@ IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *d
     it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
     if (r != IT_OK) return r;
     it__path_join(path, sizeof path, d, "trainer_state.json");
-    r = it__json_file_read(ctx, path, &buf, &j, NULL);
+    r = it__json_file_read(ctx, path, &buf, &j, NULL, NULL);
     if (r == IT_OK) r = it__trainer_parse(ctx, path, &j, out);
     it__json_free(&j);
     if (buf) it__free(ctx, buf);
@@ -8162,6 +8425,7 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     if (dt != IT_DTYPE_INVALID && dt != IT_F32 && dt != IT_BF16)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
     if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
+    if (ts && (r = it_trainer_state_check(ctx, ts)) != IT_OK) return r; /* a save must load back */
     if ((r = it__ck_split(ctx, dir, clean, parent, base, sizeof base)) != IT_OK) return r;
     if ((r = it_checkpoint_recover(ctx, clean)) != IT_OK) return r;
     it__sync(m->ctx); /* a device may still be writing the shared blocks */
@@ -8270,7 +8534,7 @@ IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const 
 IT_API int it_checkpoint_tokenizer_path(const char *dir, char *buf, size_t size) {
     struct stat st;
     if (it__path_join(buf, size, dir, "tokenizer.bin")) return 0;
-    return stat(buf, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(buf, &st) == 0; /* anything by that name: the loader says why a non-file is wrong */
 }
 IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_safetensors_fn fn, void *user) {
     it__st_file f;

@@ -47,6 +47,15 @@ static int number(const char *flag, const char *s, double min, double max, doubl
     }
     return 1;
 }
+/* Counts and seeds: 1.5 is refused, not truncated to 1. */
+static int whole_number(const char *flag, const char *s, double min, double max, double *out) {
+    if (!number(flag, s, min, max, out)) return 0;
+    if (*out != (double)(long long)*out || strpbrk(s, ".eE")) {
+        fprintf(stderr, "generate: %s expects a whole number, got '%s'\n", flag, s);
+        return 0;
+    }
+    return 1;
+}
 static void log_below_errors(it_log_level level, const char *message, void *user) {
     (void)user;
     if (level < IT_LOG_ERROR) fprintf(stderr, "irontensor: %s\n", message);
@@ -66,7 +75,7 @@ int main(int argc, char **argv) {
     int32_t *ids = NULL, *context;
     size_t n_prompt = 0, n, start;
     float *probs;
-    int *order, i, V, T, new_tokens;
+    int *order, i, V, T, new_tokens, has_tok;
     char tok_path[4200];
     double t0, t_first = 0;
 
@@ -81,18 +90,23 @@ int main(int argc, char **argv) {
             temperature = 0;
             continue;
         }
+        if (strncmp(f, "--", 2) != 0) {
+            fprintf(stderr, "generate: unexpected argument '%s'%s (see --help)\n", f,
+                    i > 1 && !strcmp(argv[i - 1], "--greedy") ? " (--greedy takes no value)" : "");
+            return 2;
+        }
         if (!v) {
             fprintf(stderr, "generate: %s needs a value (see --help)\n", f);
             return 2;
         }
         if (!strcmp(f, "--checkpoint")) checkpoint = v;
         else if (!strcmp(f, "--prompt")) prompt = v;
-        else if (!strcmp(f, "--max-new-tokens")) ok = number(f, v, 0, 1e7, &max_new);
+        else if (!strcmp(f, "--max-new-tokens")) ok = whole_number(f, v, 0, 1e7, &max_new);
         else if (!strcmp(f, "--temperature")) ok = number(f, v, 0, 100, &temperature);
-        else if (!strcmp(f, "--top-k")) ok = number(f, v, 0, 1e9, &top_k);
+        else if (!strcmp(f, "--top-k")) ok = whole_number(f, v, 0, 1e9, &top_k);
         else if (!strcmp(f, "--top-p")) ok = number(f, v, 0, 1, &top_p);
-        else if (!strcmp(f, "--seed")) ok = number(f, v, 0, 1e18, &seed);
-        else if (!strcmp(f, "--threads")) ok = number(f, v, 0, 256, &threads);
+        else if (!strcmp(f, "--seed")) ok = whole_number(f, v, 0, 1e18, &seed);
+        else if (!strcmp(f, "--threads")) ok = whole_number(f, v, 0, 256, &threads);
         else {
             fprintf(stderr, "generate: unknown flag '%s' (see --help)\n", f);
             return 2;
@@ -117,8 +131,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
         return 1;
     }
-    if (it_checkpoint_tokenizer_path(checkpoint, tok_path, sizeof tok_path) ? it_tokenizer_load(ctx, tok_path, &tok)
-                                                                              : it_tokenizer_byte(ctx, &tok)) {
+    /* a checkpoint without tokenizer.bin is byte-level: only right for a 256-token vocabulary */
+    has_tok = it_checkpoint_tokenizer_path(checkpoint, tok_path, sizeof tok_path);
+    if (!has_tok && config.vocab_size != 256) {
+        fprintf(stderr, "generate: %s has a vocabulary of %d tokens but no tokenizer.bin (bytes would be the wrong "
+                        "tokens)\n", checkpoint, config.vocab_size);
+        return 1;
+    }
+    if (has_tok ? it_tokenizer_load(ctx, tok_path, &tok) : it_tokenizer_byte(ctx, &tok)) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
         return 1;
     }

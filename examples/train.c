@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 typedef struct options {
-    const char *data, *preset, *tokenizer, *optimizer, *schedule, *save, *resume, *backend;
+    const char *data, *val_data, *preset, *tokenizer, *optimizer, *schedule, *save, *resume, *backend;
+    const char *given[64]; /* the flags on the command line (--resume refuses those that conflict) */
+    int n_given, allow_new_data;
     it_model_config model;
     int steps, batch, seq, warmup, accum, threads, eval_every, eval_batches, save_every, stop_after, keep, log_every;
     float lr, beta1, beta2, wd, min_lr_ratio, clip;
@@ -38,7 +40,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: train [flags]\n"
             "data\n"
-            "  --data PATH           text file, or an llm.c .bin token file (default: irontensor.h)\n"
+            "  --data PATH           text file, or a .bin token file: llm.c's (with its header) or nanoGPT's\n"
+            "                        (raw uint16 ids, no header) (default: irontensor.h)\n"
+            "  --val-data PATH       a separate validation file (nanoGPT's val.bin); default: the last 10%% of --data\n"
             "  --tokenizer byte|bpe  byte-level (vocab 256) or BPE trained on the data to --vocab (default byte)\n"
             "model (a preset, then overrides)\n"
             "  --preset NAME         %s (default shakespeare)\n"
@@ -69,8 +73,10 @@ static void usage(FILE *f) {
             "  --stop-after K        end this invocation after K steps, saving to --save (the run's total\n"
             "                        stays --steps; continue it with --resume)\n"
             "  --resume DIR          continue the run saved in DIR: model, optimizer, schedule, data order\n"
-            "                        and RNG come from the checkpoint (pass the same --data); the result is\n"
-            "                        bit-identical to a run that never stopped\n"
+            "                        and RNG come from the checkpoint; the result is bit-identical to a run\n"
+            "                        that never stopped. --data is required and must be the same file (size\n"
+            "                        and CRC-32 are recorded); a flag that conflicts with the checkpoint is refused\n"
+            "  --allow-new-data      with --resume: continue on a --data / --val-data other than the run's\n"
             "  --help                this text\n",
             it_model_preset_names());
 }
@@ -142,13 +148,19 @@ static int parse_args(int argc, char **argv, options *o) {
             exit(0);
         }
         if (strncmp(f, "--", 2) != 0) return fail_usage("unexpected argument '%s'%s", f, "");
+        if (!strcmp(f, "--allow-new-data")) { /* the one flag without a value */
+            o->allow_new_data = 1;
+            continue;
+        }
         if (!v) return fail_usage("%s needs a value%s", f, "");
+        if (o->n_given < (int)(sizeof o->given / sizeof o->given[0])) o->given[o->n_given++] = f;
         model_int = !strcmp(f, "--vocab") ? &o->model.vocab_size : !strcmp(f, "--dim") ? &o->model.dim
                   : !strcmp(f, "--layers") ? &o->model.n_layers : !strcmp(f, "--heads") ? &o->model.n_heads
                   : !strcmp(f, "--kv-heads") ? &o->model.n_kv_heads : !strcmp(f, "--ffn") ? &o->model.ffn_dim
                   : !strcmp(f, "--max-seq") ? &o->model.max_seq : NULL;
         if (model_int) ok = parse_int(f, v, 1, model_int);
         else if (!strcmp(f, "--data")) o->data = v;
+        else if (!strcmp(f, "--val-data")) o->val_data = v;
         else if (!strcmp(f, "--preset")) o->preset = v;
         else if (!strcmp(f, "--tokenizer")) o->tokenizer = v;
         else if (!strcmp(f, "--optimizer")) o->optimizer = v;
@@ -191,6 +203,14 @@ static int parse_args(int argc, char **argv, options *o) {
     if (o->min_lr_ratio > 1.0f) return fail_usage("--min-lr-ratio must be at most 1%s%s", "", "");
     if (o->stop_after && !o->save) return fail_usage("--stop-after needs --save DIR to continue from%s%s", "", "");
     if (o->save_every && !o->save) return fail_usage("--save-every needs --save DIR%s%s", "", "");
+    if (o->allow_new_data && !o->resume) return fail_usage("--allow-new-data only applies to --resume%s%s", "", "");
+    if (o->lr <= 0.0f) return fail_usage("--lr must be greater than 0%s%s", "", "");
+    return 0;
+}
+static int given(const options *o, const char *flag) {
+    int i;
+    for (i = 0; i < o->n_given; i++)
+        if (!strcmp(o->given[i], flag)) return 1;
     return 0;
 }
 
@@ -354,6 +374,100 @@ static int model_config_from_flags(options *o) {
     return 1;
 }
 
+/* --resume takes the model, optimizer, schedule and data order from the checkpoint, so a flag that
+   says otherwise would be silently ignored: each one given with a different value is refused,
+   naming the flag and both values. Returns 1 when there is a conflict (after printing it). */
+static int conflict(const char *flag, const char *given_value, const char *saved_value, const char *dir) {
+    if (!strcmp(given_value, saved_value)) return 0;
+    fprintf(stderr, "train: %s %s conflicts with the checkpoint %s, which has %s; omit %s to continue that run\n", flag,
+            given_value, dir, saved_value, flag);
+    return 1;
+}
+static int conflict_int(const options *o, const char *flag, long long given_value, long long saved_value) {
+    char a[32], b[32];
+    if (!given(o, flag)) return 0;
+    snprintf(a, sizeof a, "%lld", given_value);
+    snprintf(b, sizeof b, "%lld", saved_value);
+    return conflict(flag, a, b, o->resume);
+}
+static int conflict_float(const options *o, const char *flag, float given_value, float saved_value) {
+    char a[32], b[32];
+    if (!given(o, flag) || given_value == saved_value) return 0;
+    snprintf(a, sizeof a, "%g", (double)given_value);
+    snprintf(b, sizeof b, "%g", (double)saved_value);
+    if (!strcmp(a, b)) snprintf(b, sizeof b, "%.9g", (double)saved_value);
+    return conflict(flag, a, b, o->resume);
+}
+static int resume_conflicts(const options *o, const it_model_config *m, const it_trainer_state *ts) {
+    const it_optimizer_desc *od = &ts->optimizer;
+    const it_schedule *sc = &ts->schedule;
+    int bad = 0;
+    bad |= conflict_int(o, "--vocab", o->model.vocab_size, m->vocab_size);
+    bad |= conflict_int(o, "--dim", o->model.dim, m->dim);
+    bad |= conflict_int(o, "--layers", o->model.n_layers, m->n_layers);
+    bad |= conflict_int(o, "--heads", o->model.n_heads, m->n_heads);
+    bad |= conflict_int(o, "--kv-heads", o->model.n_kv_heads, m->n_kv_heads);
+    bad |= conflict_int(o, "--ffn", o->model.ffn_dim, m->ffn_dim);
+    bad |= conflict_int(o, "--max-seq", o->model.max_seq, m->max_seq);
+    bad |= conflict_int(o, "--batch", o->batch, ts->batch);
+    bad |= conflict_int(o, "--seq", o->seq, ts->seq);
+    bad |= conflict_int(o, "--accum", o->accum, ts->accum_steps);
+    bad |= conflict_int(o, "--warmup", o->warmup, sc->warmup_steps);
+    bad |= conflict_float(o, "--lr", o->lr, sc->base_lr);
+    bad |= conflict_float(o, "--min-lr-ratio", o->min_lr_ratio, sc->min_lr_ratio);
+    bad |= conflict_float(o, "--wd", o->wd, od->weight_decay);
+    bad |= conflict_float(o, "--clip", o->clip, od->clip_norm);
+    bad |= conflict_float(o, "--beta1", o->beta1, od->kind == IT_OPTIMIZER_SGD ? od->momentum : od->beta1);
+    bad |= conflict_float(o, "--beta2", o->beta2, od->beta2);
+    if (given(o, "--seed") && o->seed != ts->seed) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%llu", o->seed);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)ts->seed);
+        bad |= conflict("--seed", a, b, o->resume);
+    }
+    if (given(o, "--optimizer")) bad |= conflict("--optimizer", o->optimizer, it_optimizer_name(od->kind), o->resume);
+    if (given(o, "--schedule")) bad |= conflict("--schedule", o->schedule, it_schedule_name(sc->kind), o->resume);
+    if (given(o, "--tokenizer") && ts->tokenizer[0]) bad |= conflict("--tokenizer", o->tokenizer, ts->tokenizer, o->resume);
+    if (given(o, "--preset")) {
+        it_model_config p;
+        char a[160], b[160];
+        if (it_model_preset(o->preset, &p) != IT_OK) {
+            fprintf(stderr, "train: unknown preset '%s' (known: %s)\n", o->preset, it_model_preset_names());
+            return 1;
+        }
+        snprintf(a, sizeof a, "(dim %d, %d layers, %d/%d heads, ffn %d)", p.dim, p.n_layers, p.n_heads, p.n_kv_heads, p.ffn_dim);
+        snprintf(b, sizeof b, "(dim %d, %d layers, %d/%d heads, ffn %d)", m->dim, m->n_layers, m->n_heads, m->n_kv_heads,
+                 m->ffn_dim);
+        if (strcmp(a, b) || p.arch != m->arch) {
+            fprintf(stderr, "train: --preset %s conflicts with the checkpoint %s, which has %s (the preset: %s); omit "
+                            "--preset to continue that run\n", o->preset, o->resume, b, a);
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+/* The file a flag names against the fingerprint the run recorded for it: the same file, or (only
+   with --allow-new-data) a different one, said so. *now gets the file's fingerprint. */
+static int check_same_file(it_context *ctx, const options *o, const char *flag, const char *path,
+                           const it_file_fingerprint *saved, it_file_fingerprint *now) {
+    if (it_file_fingerprint_compute(ctx, path, now) != IT_OK) {
+        fprintf(stderr, "train: %s %s: %s\n", flag, path, it_context_last_error(ctx));
+        return 0;
+    }
+    if (saved->size == 0) {
+        fprintf(stderr, "train: note: %s records no fingerprint of its %s file, so %s %s cannot be checked\n", o->resume,
+                flag + 2, flag, path);
+        return 1;
+    }
+    if (saved->size == now->size && saved->crc32 == now->crc32) return 1;
+    fprintf(stderr, "train: %s %s (%lld bytes, crc32 %08lx) is not the file the run in %s was trained on (%lld bytes, crc32 "
+                    "%08lx)%s\n", flag, path, (long long)now->size, (unsigned long)now->crc32, o->resume,
+            (long long)saved->size, (unsigned long)saved->crc32,
+            o->allow_new_data ? "; continuing on it (--allow-new-data)" : "; pass --allow-new-data to continue on it anyway");
+    return o->allow_new_data;
+}
+
 /* Reads DIR/loss.csv (written by an earlier invocation) so a resumed run's curve is whole. */
 static void curve_load(curve *c, const char *dir, int up_to_step) {
     char path[4200], line[256];
@@ -415,36 +529,75 @@ int main(int argc, char **argv) {
 
     /* 1. what to train: from the flags, or (--resume) from the checkpoint */
     if (o.resume) {
-        int steps_given = 0, i;
-        for (i = 1; i < argc; i++) steps_given |= !strcmp(argv[i], "--steps");
-        if (it_checkpoint_read_config(ctx, o.resume, &o.model) != IT_OK ||
+        it_model_config saved;
+        it_file_fingerprint now;
+        int has_tok = it_checkpoint_tokenizer_path(o.resume, tok_path, sizeof tok_path);
+        if (!given(&o, "--data")) {
+            fprintf(stderr, "train: --resume needs --data: the file the run was trained on (the checkpoint records its "
+                            "size and CRC-32)\n");
+            return 2;
+        }
+        if (it_checkpoint_read_config(ctx, o.resume, &saved) != IT_OK ||
             it_checkpoint_read_trainer_state(ctx, o.resume, &ts) != IT_OK) {
             fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
             return 1;
         }
+        if (!ts.tokenizer[0]) snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", has_tok ? "bpe" : "byte"); /* older saves */
+        if (given(&o, "--steps") && o.steps != ts.schedule.total_steps) {
+            fprintf(stderr, "train: --steps %d differs from the resumed run's total %d (the schedule depends on it); "
+                            "omit --steps to continue that run\n", o.steps, ts.schedule.total_steps);
+            return 1;
+        }
+        if (resume_conflicts(&o, &saved, &ts)) return 1;
+        if (ts.step >= ts.schedule.total_steps) { /* only a whole checkpoint may be called complete */
+            if (it_checkpoint_validate(ctx, o.resume) != IT_OK) {
+                fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+                return 1;
+            }
+            fprintf(stderr, "train: the run in %s is already complete (step %lld of %d): nothing to train\n", o.resume,
+                    (long long)ts.step, ts.schedule.total_steps);
+            return 0;
+        }
+        if (!check_same_file(ctx, &o, "--data", o.data, &ts.data, &now)) return 1;
+        ts.data = now; /* the checkpoint now describes what this run trains on */
+        if (o.val_data) {
+            if (!check_same_file(ctx, &o, "--val-data", o.val_data, &ts.val_data, &now)) return 1;
+            ts.val_data = now;
+        } else if (ts.val_data.size > 0 && !o.allow_new_data) {
+            fprintf(stderr, "train: the run in %s was validated on a separate --val-data file (%lld bytes, crc32 %08lx); "
+                            "pass it again (or --allow-new-data to use the last 10%% of --data)\n", o.resume,
+                    (long long)ts.val_data.size, (unsigned long)ts.val_data.crc32);
+            return 1;
+        }
+        o.model = saved;
         od = ts.optimizer;
-        it_schedule_parse(ts.schedule, &sched.kind);
-        sched.base_lr = ts.base_lr;
-        sched.warmup_steps = ts.warmup_steps;
-        sched.total_steps = ts.total_steps;
-        sched.min_lr_ratio = ts.min_lr_ratio;
-        sched.decay_frac = ts.decay_frac;
+        sched = ts.schedule;
         o.batch = ts.batch;
         o.seq = ts.seq;
         o.accum = ts.accum_steps;
         o.seed = ts.seed;
-        if (steps_given && o.steps != ts.total_steps) {
-            fprintf(stderr, "train: --steps %d differs from the resumed run's total %d (the schedule depends on it); "
-                            "omit --steps to continue that run\n", o.steps, ts.total_steps);
-            return 1;
-        }
-        o.steps = ts.total_steps;
+        o.steps = ts.schedule.total_steps;
         first_step = (int)ts.step;
-        if (!it_checkpoint_tokenizer_path(o.resume, tok_path, sizeof tok_path)) {
-            tok_path[0] = 0; /* byte-level run: no tokenizer file */
-        } else if (it_tokenizer_load(ctx, tok_path, &tok) != IT_OK) {
-            fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
-            return 1;
+        if (has_tok) {
+            if (it_tokenizer_load(ctx, tok_path, &tok) != IT_OK ||
+                it_file_fingerprint_compute(ctx, tok_path, &now) != IT_OK) {
+                fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+                return 1;
+            }
+            if (ts.tokenizer_file.size && (now.size != ts.tokenizer_file.size || now.crc32 != ts.tokenizer_file.crc32)) {
+                fprintf(stderr, "train: --resume %s: %s is not the tokenizer the run was trained with (%lld bytes, crc32 %08lx; "
+                                "the run recorded %lld bytes, crc32 %08lx)\n", o.resume, tok_path, (long long)now.size,
+                        (unsigned long)now.crc32, (long long)ts.tokenizer_file.size, (unsigned long)ts.tokenizer_file.crc32);
+                return 1;
+            }
+        } else {
+            tok_path[0] = 0;
+            if (!strcmp(ts.tokenizer, "bpe") || (strcmp(ts.tokenizer, "none") && o.model.vocab_size != 256)) {
+                fprintf(stderr, "train: --resume %s: tokenizer.bin is missing, and the run's %s tokenizer (vocab %d) is "
+                                "needed to read --data; bytes would be the wrong tokens\n", o.resume, ts.tokenizer,
+                        o.model.vocab_size);
+                return 1;
+            }
         }
     } else {
         if (!model_config_from_flags(&o)) return 1;
@@ -473,9 +626,14 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* 2. data: bytes -> tokenizer -> ids -> 90/10 split */
+    /* 2. data: bytes -> tokenizer -> ids -> 90/10 split (or --val-data) */
     if (it_token_file_probe(ctx, o.data, &is_bin) != IT_OK) { /* a FIFO or a directory is refused, never read */
         fprintf(stderr, "train: cannot open --data: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    if (!o.resume && !is_bin && !strcmp(o.tokenizer, "byte") && o.model.vocab_size != 256) {
+        fprintf(stderr, "train: --vocab %d needs --tokenizer bpe: the byte tokenizer has 256 tokens (a token file "
+                        "as --data may have any vocabulary)\n", o.model.vocab_size);
         return 1;
     }
     if (!is_bin && !tok) {
@@ -502,6 +660,23 @@ int main(int argc, char **argv) {
         fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
         return 1;
     }
+    if (o.val_data) { /* the whole of --data trains, the whole of --val-data validates */
+        it_dataset *val = NULL;
+        if (it_dataset_load(ctx, o.val_data, tok, o.model.vocab_size, o.seq, &val) != IT_OK ||
+            it_dataset_set_validation(ds, val) != IT_OK) {
+            fprintf(stderr, "train: --val-data: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+    }
+    if (!o.resume) { /* what this run trains on, so a resume can tell the same files from others */
+        snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", is_bin ? "none" : o.tokenizer);
+        if (it_file_fingerprint_compute(ctx, o.data, &ts.data) != IT_OK ||
+            (o.val_data && it_file_fingerprint_compute(ctx, o.val_data, &ts.val_data) != IT_OK) ||
+            (tok_path[0] && it_file_fingerprint_compute(ctx, tok_path, &ts.tokenizer_file) != IT_OK)) {
+            fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+    }
 
     /* 3. model, graphs (one for training, one for evaluation: same parameters), optimizer */
     if (it_model_create(ctx, &o.model, &model) != IT_OK ||
@@ -512,10 +687,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (o.resume) {
+        it_trainer_state checked = ts; /* with the fingerprints of the files this invocation uses */
         if (it_checkpoint_load(ctx, model, opt, &ts, o.resume) != IT_OK) {
             fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
             return 1;
         }
+        memcpy(ts.tokenizer, checked.tokenizer, sizeof ts.tokenizer);
+        ts.data = checked.data;
+        ts.val_data = checked.val_data;
         fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
     } else {
         it_model_init(model, o.seed);
@@ -542,12 +721,7 @@ int main(int argc, char **argv) {
     ts.accum_steps = o.accum;
     ts.accum_index = 0;
     ts.optimizer = opt->desc;
-    snprintf(ts.schedule, sizeof ts.schedule, "%s", it_schedule_name(sched.kind));
-    ts.base_lr = sched.base_lr;
-    ts.min_lr_ratio = sched.min_lr_ratio;
-    ts.decay_frac = sched.decay_frac;
-    ts.warmup_steps = sched.warmup_steps;
-    ts.total_steps = sched.total_steps;
+    ts.schedule = sched;
     if (!o.resume) ts.best_val_loss = NAN;
     memset(&ck, 0, sizeof ck);
     ck.tokenizer_path = tok_path[0] ? tok_path : NULL;

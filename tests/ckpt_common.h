@@ -55,12 +55,12 @@ static __attribute__((unused)) it_trainer_state ck_ts(void) {
     ts.batch = 4;
     ts.seq = 16;
     ts.accum_steps = 2;
-    strcpy(ts.schedule, "cosine");
-    ts.base_lr = 3e-4f;
-    ts.min_lr_ratio = 0.1f;
-    ts.decay_frac = 0.2f;
-    ts.warmup_steps = 5;
-    ts.total_steps = 40;
+    ts.schedule.kind = IT_SCHEDULE_COSINE;
+    ts.schedule.base_lr = 3e-4f;
+    ts.schedule.min_lr_ratio = 0.1f;
+    ts.schedule.decay_frac = 0.2f;
+    ts.schedule.warmup_steps = 5;
+    ts.schedule.total_steps = 40;
     it_rng_seed(&ts.data_rng, 7);
     it_rng_seed(&ts.rng, 0xFFFFFFFFFFFFFFFFULL);
     ts.best_val_loss = 2.345678f;

@@ -80,9 +80,11 @@ static void it_test_remove_tree(const char *path) {
 /* Tests provoke errors on purpose, so the fixture context counts log messages instead of printing
    them; it_test_log_shown = 1 (e.g. from a command-line flag) prints warnings and errors. */
 static int it_test_log_count, it_test_log_shown;
+static char it_test_last_warning[1024]; /* the latest warning, for loads that must warn */
 static void it_test_quiet_log(it_log_level level, const char *message, void *user) {
     (void)user;
     it_test_log_count++;
+    if (level == IT_LOG_WARN) snprintf(it_test_last_warning, sizeof it_test_last_warning, "%s", message);
     if (it_test_log_shown && level >= IT_LOG_WARN) fprintf(stderr, "  [log] %s\n", message);
 }
 /* A context with n_threads workers (0 = all cores) and the quiet logger; a test that cannot

@@ -55,8 +55,354 @@ static void hostile_data_loss(const char *tmp) {
 }
 
 /* ---- silently wrong (cases 10-15, 22: resume state, token files, checkpoint values) ----------- */
+/* A small Llama with AdamW after one update from random gradients and the trainer state of a run
+   at step 20 of 40, so every file of a checkpoint has real values. */
+typedef struct hostile_run {
+    it_context *ctx;
+    it_model *m;
+    it_optimizer *opt;
+    it_trainer_state ts;
+} hostile_run;
+static void hostile_run_make(hostile_run *h) {
+    it_model_config c;
+    it_optimizer_desc od;
+    it_rng rng;
+    size_t i;
+    memset(h, 0, sizeof *h);
+    memset(&c, 0, sizeof c);
+    c.arch = IT_ARCH_LLAMA;
+    c.vocab_size = 64;
+    c.dim = 32;
+    c.n_layers = 1;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.ffn_dim = 48;
+    c.max_seq = 16;
+    c.rope_theta = 10000.0f;
+    c.norm_eps = 1e-6f;
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_ADAMW;
+    h->ctx = it_test_context(1);
+    if (it_model_create(h->ctx, &c, &h->m) != IT_OK || it_model_init(h->m, 1) != IT_OK ||
+        it_optimizer_create(h->ctx, &od, &h->opt) != IT_OK)
+        exit(2);
+    it_rng_seed(&rng, 3);
+    for (i = 0; i < it_param_numel(h->ctx); i++) it_grad_block(h->ctx)[i] = it_rng_normal(&rng);
+    if (it_optimizer_step(h->opt, 1e-3f, 1.0f, NULL) != IT_OK) exit(2);
+    h->ts.step = 20;
+    h->ts.batch = 2;
+    h->ts.seq = 16;
+    h->ts.accum_steps = 1;
+    h->ts.optimizer = h->opt->desc;
+    h->ts.schedule.kind = IT_SCHEDULE_COSINE;
+    h->ts.schedule.base_lr = 1e-3f;
+    h->ts.schedule.warmup_steps = 5;
+    h->ts.schedule.total_steps = 40;
+    h->ts.schedule.min_lr_ratio = 0.1f;
+    it_rng_seed(&h->ts.data_rng, 7);
+    h->ts.best_val_loss = NAN;
+}
+static void hostile_run_free(hostile_run *h) {
+    it_context_destroy(h->ctx);
+    memset(h, 0, sizeof *h);
+}
+/* Replaces the first `from` with `to` in a JSON file this library wrote (to == NULL: no edit);
+   restamp: a fresh irontensor_crc32 (computed with its 8 digits as zeros), so only the value
+   checks stand between the edit and a load. */
+static void hostile_json_replace(const char *path, const char *from, const char *to, int restamp) {
+    size_t n = 0;
+    unsigned char *buf = it_test_read_file(path, &n);
+    char *text, *at, *crc;
+    if (!buf) exit(2);
+    buf[n] = 0;
+    text = (char *)malloc(n + (to ? strlen(to) : 0) + 1);
+    at = to ? strstr((char *)buf, from) : NULL;
+    if (to && !at) {
+        fprintf(stderr, "hostile_json_edit: '%s' not in %s\n", from, path);
+        exit(2);
+    }
+    if (at) {
+        memcpy(text, buf, (size_t)(at - (char *)buf));
+        strcpy(text + (at - (char *)buf), to);
+        strcat(text, at + strlen(from));
+    } else
+        strcpy(text, (char *)buf);
+    crc = strstr(text, "\"irontensor_crc32\": \"");
+    if (!crc) exit(2);
+    crc += strlen("\"irontensor_crc32\": \"");
+    if (restamp) {
+        memcpy(crc, "00000000", 8);
+        it__hex8(crc, it__data_crc32((const uint8_t *)text, strlen(text)));
+    }
+    it_test_write_file(path, text, strlen(text));
+    free(text);
+    free(buf);
+}
+/* Replaces the last f32 value of a safetensors file this library wrote with v and stamps fresh
+   checksums (data CRC, then the header CRC with its own digits as zeros), as a writer that
+   produced that value would. */
+static void hostile_st_set_last(const char *path, float v) {
+    size_t n = 0, header_n;
+    unsigned char *buf = it_test_read_file(path, &n);
+    char *data_crc, *header_crc, last;
+    if (!buf || n < 12) exit(2);
+    header_n = (size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16;
+    memcpy(buf + n - 4, &v, 4);
+    last = (char)buf[8 + header_n - 1];
+    buf[8 + header_n - 1] = 0; /* a terminator for strstr, for a moment */
+    data_crc = strstr((char *)buf + 8, "\"irontensor.crc32_data\":\"");
+    header_crc = strstr((char *)buf + 8, "\"irontensor.crc32_header\":\"");
+    if (!data_crc || !header_crc) exit(2);
+    buf[8 + header_n - 1] = (unsigned char)last;
+    data_crc += strlen("\"irontensor.crc32_data\":\"");
+    header_crc += strlen("\"irontensor.crc32_header\":\"");
+    it__hex8(data_crc, it__data_crc32(buf + 8 + header_n, n - 8 - header_n));
+    memcpy(header_crc, "00000000", 8);
+    it__hex8(header_crc, it__data_crc32(buf, 8 + header_n));
+    it_test_write_file(path, buf, n);
+    free(buf);
+}
+static int hostile_make_fifo(void *path) {
+    return it_tokenizer_load(it_test_context(1), (const char *)path, &(it_tokenizer *){NULL}) == IT_OK ? 0 : 3;
+}
+
+/* case 12: trainer_state.json values out of range are refused even with a valid checksum */
+static void hostile_trainer_state_values(const char *tmp) {
+    static const char *const edits[][3] = {
+        {"\"base_lr\": 0.001", "\"base_lr\": -1.0", "base_lr"},
+        {"\"kind\": \"cosine\"", "\"kind\": \"bogus\"", "bogus"},
+        {"\"accum_steps\": 1", "\"accum_steps\": 0", "accum_steps"},
+        {"\"step\": 20,", "\"step\": 50,", "past the run's total_steps"},
+        {"\"total_steps\": 40", "\"total_steps\": -5", "total_steps"},
+        {"\"warmup_steps\": 5", "\"warmup_steps\": -100", "warmup_steps"},
+        {"\"min_lr_ratio\": 0.1", "\"min_lr_ratio\": 5.0", "min_lr_ratio"},
+        {"\"batch\": 2,", "\"batch\": 2147483647,", "batch"},
+        {"\"seq\": 16,", "\"seq\": 2147483647,", "seq"},
+        {"\"beta2\": 0.999", "\"beta2\": 1.5", "beta2"},
+    };
+    hostile_run h;
+    it_trainer_state got, bad;
+    char dir[300], path[400];
+    size_t i;
+    hostile_run_make(&h);
+    snprintf(dir, sizeof dir, "%s/ts_values", tmp);
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    CHECK(it_checkpoint_save(h.ctx, h.m, h.opt, &h.ts, dir, NULL) == IT_OK, "case 12: save: %s", it_context_last_error(h.ctx));
+    hostile_json_replace(path, NULL, NULL, 1);
+    CHECK(it_checkpoint_read_trainer_state(h.ctx, dir, &got) == IT_OK && got.schedule.kind == IT_SCHEDULE_COSINE &&
+              got.schedule.total_steps == 40,
+          "case 12: a re-stamped, unchanged trainer_state.json must load: %s", it_context_last_error(h.ctx));
+    for (i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        it_result r;
+        CHECK(it_checkpoint_save(h.ctx, h.m, h.opt, &h.ts, dir, NULL) == IT_OK, "case 12: save");
+        hostile_json_replace(path, edits[i][0], edits[i][1], 1);
+        r = it_checkpoint_read_trainer_state(h.ctx, dir, &got);
+        CHECK(r != IT_OK && strstr(it_context_last_error(h.ctx), "trainer_state.json") &&
+                  strstr(it_context_last_error(h.ctx), edits[i][2]),
+              "case 12: %s must be refused naming the file and %s, got %d '%s'", edits[i][1], edits[i][2], (int)r,
+              it_context_last_error(h.ctx));
+        CHECK(it_checkpoint_load(h.ctx, h.m, h.opt, &got, dir) != IT_OK, "case 12: it_checkpoint_load accepted %s", edits[i][1]);
+        CHECK(it_checkpoint_validate(h.ctx, dir) != IT_OK, "case 12: it_checkpoint_validate accepted %s", edits[i][1]);
+    }
+    /* the same rules apply to a state in memory, and a save refuses one that could not load back */
+    bad = h.ts;
+    bad.schedule.base_lr = NAN;
+    CHECK(it_trainer_state_check(h.ctx, &h.ts) == IT_OK, "case 12: a good state fails the check: %s", it_context_last_error(h.ctx));
+    CHECK(it_trainer_state_check(h.ctx, &bad) == IT_ERR_RANGE && strstr(it_context_last_error(h.ctx), "base_lr"),
+          "case 12: base_lr NaN passes the check");
+    bad = h.ts;
+    bad.accum_index = 1;
+    CHECK(it_trainer_state_check(h.ctx, &bad) != IT_OK, "case 12: accum_index 1 with accum_steps 1 passes the check");
+    bad = h.ts;
+    bad.schedule.kind = IT_SCHEDULE_COUNT;
+    CHECK(it_checkpoint_save(h.ctx, h.m, h.opt, &bad, dir, NULL) != IT_OK && strstr(it_context_last_error(h.ctx), "schedule"),
+          "case 12: a save with an unknown schedule kind was written");
+    CHECK(it_checkpoint_read_trainer_state(h.ctx, dir, &got) != IT_OK || got.schedule.kind == IT_SCHEDULE_COSINE,
+          "case 12: the refused save replaced the checkpoint");
+    /* fingerprints round-trip; old files without them read as "not recorded" */
+    h.ts.data.size = 200000;
+    h.ts.data.crc32 = 0xf761d063u;
+    h.ts.tokenizer_file.size = 1234;
+    h.ts.tokenizer_file.crc32 = 7;
+    snprintf(h.ts.tokenizer, sizeof h.ts.tokenizer, "bpe");
+    CHECK(it_checkpoint_save(h.ctx, h.m, h.opt, &h.ts, dir, NULL) == IT_OK &&
+              it_checkpoint_read_trainer_state(h.ctx, dir, &got) == IT_OK && got.data.size == 200000 &&
+              got.data.crc32 == 0xf761d063u && got.tokenizer_file.size == 1234 && got.tokenizer_file.crc32 == 7 &&
+              got.val_data.size == 0 && !strcmp(got.tokenizer, "bpe"),
+          "case 10: data and tokenizer fingerprints do not round-trip: %s", it_context_last_error(h.ctx));
+    hostile_run_free(&h);
+}
+
+/* case 14: a non-finite weight or optimizer value, or a negative second moment, fails the load */
+static void hostile_nonfinite_checkpoint(const char *tmp) {
+    static const char *const files[] = {"model.safetensors", "optimizer.safetensors", "optimizer.safetensors"};
+    const float values[] = {NAN, INFINITY, -1.0f};
+    static const char *const names[] = {"finite", "finite", ">= 0"};
+    hostile_run h;
+    it_trainer_state got;
+    char dir[300], path[400];
+    int i;
+    float *before;
+    size_t n;
+    hostile_run_make(&h);
+    n = it_param_numel(h.ctx);
+    before = (float *)malloc(n * sizeof(float));
+    snprintf(dir, sizeof dir, "%s/nonfinite", tmp);
+    for (i = 0; i < 3; i++) {
+        it_result r;
+        CHECK(it_checkpoint_save(h.ctx, h.m, h.opt, &h.ts, dir, NULL) == IT_OK, "case 14: save");
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        hostile_st_set_last(path, values[i]);
+        memcpy(before, it_param_block(h.ctx), n * sizeof(float));
+        r = it_checkpoint_load(h.ctx, h.m, h.opt, &got, dir);
+        CHECK(r != IT_OK && strstr(it_context_last_error(h.ctx), files[i]) && strstr(it_context_last_error(h.ctx), "tensor '") &&
+                  strstr(it_context_last_error(h.ctx), names[i]),
+              "case 14: %g at the end of %s must fail the load naming the file and tensor, got %d '%s'", (double)values[i],
+              files[i], (int)r, it_context_last_error(h.ctx));
+        CHECK(memcmp(before, it_param_block(h.ctx), n * sizeof(float)) == 0, "case 14: the failed load changed the weights");
+        CHECK(it_checkpoint_validate(h.ctx, dir) != IT_OK, "case 14: validate (it-inspect) accepts %g in %s", (double)values[i],
+              files[i]);
+    }
+    free(before);
+    hostile_run_free(&h);
+}
+
+/* case 15: no NaN learning rate reaches the weights; sampling with +inf / NaN logits */
+static void hostile_optimizer_and_sampling(void) {
+    const float bad_lr[] = {NAN, -1e-3f, INFINITY}, bad_scale[] = {NAN, -1.0f, INFINITY};
+    const float inf_logits[4] = {0.0f, INFINITY, 1.0f, INFINITY};
+    float nan_logits[4], probs[4];
+    int index[4], i, seen[4] = {0, 0, 0, 0};
+    hostile_run h;
+    size_t n;
+    float *before;
+    hostile_run_make(&h);
+    n = it_param_numel(h.ctx);
+    before = (float *)malloc(n * sizeof(float));
+    memcpy(before, it_param_block(h.ctx), n * sizeof(float));
+    for (i = 0; i < 3; i++) {
+        CHECK(it_optimizer_step(h.opt, bad_lr[i], 1.0f, NULL) == IT_ERR_INVALID_ARGUMENT, "case 15: lr %g accepted", (double)bad_lr[i]);
+        CHECK(it_optimizer_step(h.opt, 1e-3f, bad_scale[i], NULL) == IT_ERR_INVALID_ARGUMENT, "case 15: grad_scale %g accepted",
+              (double)bad_scale[i]);
+    }
+    CHECK(memcmp(before, it_param_block(h.ctx), n * sizeof(float)) == 0 && h.opt->step == 1,
+          "case 15: a refused step changed the weights or the step count");
+    CHECK(it_optimizer_step(h.opt, 0.0f, 1.0f, NULL) == IT_OK, "case 15: lr 0 is a valid (no-op) rate");
+    for (i = 0; i < 100; i++) seen[it_cpu_sample(inf_logits, 4, 1.0f, 0, 1.0f, (float)i / 100.0f, probs, index)]++;
+    CHECK(seen[0] == 0 && seen[2] == 0 && seen[1] == 50 && seen[3] == 50,
+          "case 15: with two +inf logits the coin must pick among them evenly: %d %d %d %d", seen[0], seen[1], seen[2], seen[3]);
+    nan_logits[0] = NAN;
+    nan_logits[1] = 1.0f;
+    nan_logits[2] = NAN;
+    nan_logits[3] = 2.0f;
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < 100; i++) seen[it_cpu_sample(nan_logits, 4, 1.0f, 0, 1.0f, (float)i / 100.0f, probs, index)]++;
+    CHECK(seen[0] == 0 && seen[2] == 0 && seen[1] > 0 && seen[3] > seen[1],
+          "case 15: NaN logits must never be sampled: %d %d %d %d", seen[0], seen[1], seen[2], seen[3]);
+    free(before);
+    hostile_run_free(&h);
+}
+
+/* case 22: a hand-edited config.json loads with a warning naming it; its fields still count */
+static void hostile_edited_config(const char *tmp) {
+    hostile_run h;
+    it_model_config c;
+    it_trainer_state got;
+    char dir[300], path[400];
+    hostile_run_make(&h);
+    snprintf(dir, sizeof dir, "%s/edited_config", tmp);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(it_checkpoint_save(h.ctx, h.m, h.opt, &h.ts, dir, NULL) == IT_OK, "case 22: save");
+    hostile_json_replace(path, "\"use_cache\": true", "\"use_cache\": false", 0); /* what a Hugging Face user does */
+    it_test_last_warning[0] = 0;
+    CHECK(it_checkpoint_read_config(h.ctx, dir, &c) == IT_OK && c.dim == 32, "case 22: an edited config.json is refused: %s",
+          it_context_last_error(h.ctx));
+    CHECK(strstr(it_test_last_warning, "config.json") && strstr(it_test_last_warning, "checksum"),
+          "case 22: the edit gave no warning naming config.json: '%s'", it_test_last_warning);
+    CHECK(it_checkpoint_load(h.ctx, h.m, h.opt, &got, dir) == IT_OK, "case 22: load of an edited config.json: %s",
+          it_context_last_error(h.ctx));
+    hostile_json_replace(path, "\"hidden_size\": 32", "\"hidden_size\": -32", 0);
+    CHECK(it_checkpoint_read_config(h.ctx, dir, &c) != IT_OK && strstr(it_context_last_error(h.ctx), "hidden_size") &&
+              strstr(it_context_last_error(h.ctx), "config.json"),
+          "case 22: an edited field must still be validated: %s", it_context_last_error(h.ctx));
+    hostile_run_free(&h);
+}
+
+/* case 13: nanoGPT's headerless .bin is read as uint16 ids (or refused), never as text */
+static void hostile_raw_token_files(const char *tmp) {
+    it_context *ctx = it_test_context(1);
+    it_dataset *ds = NULL, *val = NULL;
+    unsigned char raw[4000];
+    char path[300], odd[300], big[300], valpath[300];
+    size_t n_train = 0, n_val = 0, i;
+    const int32_t *t;
+    for (i = 0; i < 2000; i++) {
+        raw[2 * i] = (unsigned char)(i % 200);
+        raw[2 * i + 1] = 0;
+    }
+    snprintf(path, sizeof path, "%s/train.bin", tmp);
+    it_test_write_file(path, raw, sizeof raw);
+    CHECK(it_dataset_load(ctx, path, NULL, 256, 16, &ds) == IT_OK, "case 13: raw uint16 .bin: %s", it_context_last_error(ctx));
+    if (ds) {
+        t = it_dataset_tokens(ds, IT_SPLIT_TRAIN, &n_train);
+        it_dataset_tokens(ds, IT_SPLIT_VAL, &n_val);
+        CHECK(n_train + n_val == 2000 && t[0] == 0 && t[199] == 199 && t[200] == 0,
+              "case 13: the .bin must be 2000 uint16 ids, got %zu + %zu", n_train, n_val);
+    }
+    snprintf(odd, sizeof odd, "%s/odd.bin", tmp);
+    it_test_write_file(odd, raw, 3999);
+    CHECK(it_dataset_load(ctx, odd, NULL, 256, 16, &val) != IT_OK && strstr(it_context_last_error(ctx), "odd"),
+          "case 13: an odd-sized .bin must be refused: %s", it_context_last_error(ctx));
+    raw[1] = 1; /* id 256 */
+    snprintf(big, sizeof big, "%s/big.bin", tmp);
+    it_test_write_file(big, raw, sizeof raw);
+    CHECK(it_dataset_load(ctx, big, NULL, 256, 16, &val) != IT_OK && strstr(it_context_last_error(ctx), "256"),
+          "case 13: an id >= vocab in a raw .bin must be refused: %s", it_context_last_error(ctx));
+    raw[1] = 0;
+    /* a separate validation file: the whole of each file is its split */
+    snprintf(valpath, sizeof valpath, "%s/val.bin", tmp);
+    it_test_write_file(valpath, raw, 1000);
+    val = NULL;
+    CHECK(ds && it_dataset_load(ctx, valpath, NULL, 256, 16, &val) == IT_OK, "case 13: val.bin: %s", it_context_last_error(ctx));
+    if (ds && val) {
+        CHECK(it_dataset_set_validation(ds, val) == IT_OK, "case 13: set_validation: %s", it_context_last_error(ctx));
+        it_dataset_tokens(ds, IT_SPLIT_TRAIN, &n_train);
+        it_dataset_tokens(ds, IT_SPLIT_VAL, &n_val);
+        CHECK(n_train == 2000 && n_val == 500, "case 13: --val-data splits are %zu + %zu, want 2000 + 500", n_train, n_val);
+    }
+    it_dataset_destroy(ds);
+    it_context_destroy(ctx);
+}
+
+/* case 11: a tokenizer.bin that is a directory or a FIFO is an error (not a silent byte-level
+   model, not a hang) */
+static void hostile_tokenizer_not_a_file(const char *tmp) {
+    it_context *ctx = it_test_context(1);
+    it_tokenizer *tok = NULL;
+    char dir[300], path[400];
+    int status;
+    snprintf(dir, sizeof dir, "%s/tokdir", tmp);
+    snprintf(path, sizeof path, "%s/tokenizer.bin", dir);
+    mkdir(dir, 0755);
+    CHECK(!it_checkpoint_tokenizer_path(dir, path, sizeof path), "case 11: tokenizer_path found a tokenizer in an empty dir");
+    mkdir(path, 0755);
+    CHECK(it_checkpoint_tokenizer_path(dir, path, sizeof path), "case 11: a tokenizer.bin directory is not reported");
+    CHECK(it_tokenizer_load(ctx, path, &tok) != IT_OK && strstr(it_context_last_error(ctx), "not a regular file"),
+          "case 11: a directory as tokenizer.bin: %s", it_context_last_error(ctx));
+    rmdir(path);
+    CHECK(mkfifo(path, 0644) == 0, "case 11: mkfifo");
+    status = hostile_run_child(10, NULL, hostile_make_fifo, path);
+    CHECK(status == 3, "case 11: a FIFO as tokenizer.bin must fail at once (child status %d; -1 = hung)", status);
+    it_context_destroy(ctx);
+}
+
 static void hostile_silently_wrong(const char *tmp) {
-    (void)tmp;
+    hostile_trainer_state_values(tmp);
+    hostile_nonfinite_checkpoint(tmp);
+    hostile_optimizer_and_sampling();
+    hostile_edited_config(tmp);
+    hostile_raw_token_files(tmp);
+    hostile_tokenizer_not_a_file(tmp);
 }
 
 /* ---- hangs, aborts, undefined behaviour (cases 16-20: RNG, big configs, FIFOs, sizes, NULL) --- */

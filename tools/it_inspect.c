@@ -40,8 +40,8 @@ int main(int argc, char **argv) {
     }
     if (it_checkpoint_read_trainer_state(ctx, argv[1], &ts) == IT_OK)
         printf("trainer: step %lld, tokens %lld, optimizer %s, schedule %s lr %g warmup %d total %d, batch %d x seq %d, accum %d\n",
-               (long long)ts.step, (long long)ts.tokens_seen, it_optimizer_name(ts.optimizer.kind), ts.schedule, (double)ts.base_lr,
-               ts.warmup_steps, ts.total_steps, ts.batch, ts.seq, ts.accum_steps);
+               (long long)ts.step, (long long)ts.tokens_seen, it_optimizer_name(ts.optimizer.kind), it_schedule_name(ts.schedule.kind),
+               (double)ts.schedule.base_lr, ts.schedule.warmup_steps, ts.schedule.total_steps, ts.batch, ts.seq, ts.accum_steps);
     else
         printf("trainer: no trainer state\n");
     if (it_checkpoint_tokenizer_path(argv[1], path, sizeof path)) printf("tokenizer: %s\n", path);
