@@ -919,6 +919,25 @@ struct it_backend {
     void (*destroy)(it_backend *be);
 };
 
+/* A matmul node's matrix products, worked out once for every backend: c [M, N] (+)= op(a) @ op(b)
+   as in it_cpu_matmul, over `batch` slices that start stride_* floats apart (stride 0: one matrix
+   shared by every slice). Forward: one product, out = op(in0) @ op(in1). Backward: one product
+   per input that has a gradient, d(in0) first; each accumulates into the gradient (c), and a or b
+   is d(out). Returns how many products were written to gemms. */
+typedef struct it_gemm {
+    it_tensor *c, *a, *b;
+    int M, N, K, trans_a, trans_b, accumulate, batch;
+    size_t stride_c, stride_a, stride_b;
+} it_gemm;
+IT_API int it_matmul_gemms(const it_node *n, int backward, it_gemm gemms[2]);
+
+/* The optimizer's policies, for a backend that runs the update itself (optimizer_step): the weight
+   decay a parameter gets (desc.weight_decay for matrices; vectors, i.e. norm weights and biases,
+   only with desc.decay_vectors), and the check of the scaled gradient norm before any update: a
+   non-finite norm means the run diverged, and the update is skipped with this error. */
+IT_API float it_optimizer_param_decay(const it_optimizer *opt, const it_tensor *param);
+IT_API it_result it_optimizer_check_norm(it_optimizer *opt, double norm);
+
 /* Registers op's kernels (backward may be NULL for an op only ever run forward). */
 IT_API void it_backend_set_op(it_backend *be, it_op op, it_kernel_fn forward, it_kernel_fn backward);
 
@@ -3851,6 +3870,38 @@ IT_API void it_graph_print(const it_graph *g) {
 }
 
 /* >>run ----------------------------------------------------------------------------------------- */
+/* The class ids a node reads, if any: embedding ids index the table's rows; cross-entropy targets
+   index the vocabulary, and may be ignore_index. */
+typedef struct it__ids_use { it_tensor *ids; int limit, has_ignore, ignore_index; const char *what; } it__ids_use;
+static int it__node_ids(const it_node *n, it__ids_use *u) {
+    memset(u, 0, sizeof *u);
+    switch (n->op) {
+    case IT_OP_EMBEDDING: u->ids = n->in[1], u->limit = n->in[0]->dims[0], u->what = "embedding ids"; return 1;
+    case IT_OP_CROSS_ENTROPY: u->ids = n->in[1], u->limit = n->in[0]->dims[n->in[0]->ndim - 1]; break;
+    case IT_OP_LINEAR_CROSS_ENTROPY: u->ids = n->in[2], u->limit = n->in[1]->dims[0]; break;
+    default: return 0;
+    }
+    u->has_ignore = 1, u->ignore_index = n->iparam[0], u->what = "targets";
+    return 1;
+}
+/* Ids are inputs (no op makes i32 values) that the caller wrote before the run, so they are
+   checked here, once for every backend and before any kernel runs: the error names the first bad
+   position, and a kernel never indexes outside its table. */
+static it_result it__check_ids(it_graph *g) {
+    it__ids_use u;
+    size_t i;
+    int k;
+    for (k = 0; k < g->n_nodes; k++) {
+        const int32_t *ids;
+        if (!it__node_ids(&g->nodes[k], &u)) continue;
+        ids = it_data_i32(u.ids);
+        for (i = 0; i < u.ids->numel; i++)
+            if ((ids[i] < 0 || ids[i] >= u.limit) && !(u.has_ignore && ids[i] == u.ignore_index))
+                return it_context_error(g->ctx, IT_ERR_RANGE, "%s '%s': value %ld at position %zu is outside [0, %d)",
+                                        u.what, u.ids->name, (long)ids[i], i, u.limit);
+    }
+    return IT_OK;
+}
 IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
     it_backend *be = g->ctx->backend;
     int i, p, z = 0;
@@ -3864,6 +3915,7 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         return it_context_error(g->ctx, IT_ERR_STATE,
                                 "it_graph_run: the graph was planned for another backend than the context's ('%s'); "
                                 "set the backend before building graphs", be->name);
+    if ((r = it__check_ids(g)) != IT_OK) return r;
     if (be->begin_step && (r = be->begin_step(be, mode)) != IT_OK) return r;
     for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
         const it_node *n = &g->nodes[i];
@@ -3895,6 +3947,46 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         if (r == IT_OK) r = r2;
     }
     return r;
+}
+
+/* What a node means independently of where it runs, computed here once for every backend. */
+static it_gemm it__gemm_of(it_tensor *c, it_tensor *a, it_tensor *b, int M, int N, int K, int trans_a, int trans_b,
+                           int accumulate, int batch, size_t stride_c, size_t stride_a, size_t stride_b) {
+    it_gemm p;
+    p.c = c, p.a = a, p.b = b;
+    p.M = M, p.N = N, p.K = K;
+    p.trans_a = trans_a, p.trans_b = trans_b, p.accumulate = accumulate, p.batch = batch;
+    p.stride_c = stride_c, p.stride_a = stride_a, p.stride_b = stride_b;
+    return p;
+}
+/* a [..., M, K] (or [..., K, M] when transposed), b [..., K, N] or a shared 2-D b */
+IT_API int it_matmul_gemms(const it_node *n, int backward, it_gemm gemms[2]) {
+    it_tensor *a = n->in[0], *b = n->in[1], *dc = n->out->grad, *da = a->grad, *db = b->grad;
+    int ta = n->iparam[0], tb = n->iparam[1], M, N, K, batch, count = 0;
+    size_t sa, sb, sc;
+    IT__REQUIRE(n->op == IT_OP_MATMUL, __FILE__, __LINE__, "it_matmul_gemms: node is %s, not matmul", it_op_name(n->op));
+    M = ta ? a->dims[a->ndim - 1] : a->dims[a->ndim - 2];
+    K = ta ? a->dims[a->ndim - 2] : a->dims[a->ndim - 1];
+    N = tb ? b->dims[b->ndim - 2] : b->dims[b->ndim - 1];
+    batch = (int)(a->numel / ((size_t)M * K));
+    sa = (size_t)M * K;
+    sb = b->ndim == 2 ? 0 : (size_t)K * N;
+    sc = (size_t)M * N;
+    if (b->ndim == 2 && !ta) { /* a linear layer: fold the leading dims into M, one big product */
+        M *= batch;
+        batch = 1;
+    }
+    if (!backward) {
+        gemms[0] = it__gemm_of(n->out, a, b, M, N, K, ta, tb, 0, batch, sc, sa, sb);
+        return 1;
+    }
+    if (da) /* dA = dC op(B)^T, or for a stored transposed, dA = op(B) dC^T */
+        gemms[count++] = !ta ? it__gemm_of(da, dc, b, M, K, N, 0, !tb, 1, batch, sa, sc, sb)
+                             : it__gemm_of(da, b, dc, K, M, N, tb, 1, 1, batch, sa, sb, sc);
+    if (db) /* dB = op(A)^T dC, or for b stored transposed, dB = dC^T op(A) */
+        gemms[count++] = !tb ? it__gemm_of(db, a, dc, K, N, M, !ta, 0, 1, batch, sb, sa, sc)
+                             : it__gemm_of(db, dc, a, N, K, M, 1, ta, 1, batch, sb, sc, sa);
+    return count;
 }
 
 /* >>cpu ------------------------------------------------------------------------------------------
@@ -3959,53 +4051,27 @@ static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }
 #define IT__IN(n, i) it_data((n)->in[i])
 #define IT__DIN(n, i) it_grad((n)->in[i])
 
-/* --- matmul: a [..., M, K], b [..., K, N] or shared 2-D b --- */
-typedef struct it__mm_shape { int M, N, K, batch, shared_b; size_t sa, sb, sc; } it__mm_shape;
-static it__mm_shape it__mm_shape_of(const it_node *n) {
-    it__mm_shape s;
-    const it_tensor *a = n->in[0], *b = n->in[1];
-    int ta = n->iparam[0], tb = n->iparam[1];
-    s.M = ta ? it__last(a) : a->dims[a->ndim - 2];
-    s.K = ta ? a->dims[a->ndim - 2] : it__last(a);
-    s.N = tb ? b->dims[b->ndim - 2] : it__last(b);
-    s.batch = (int)(a->numel / ((size_t)s.M * s.K));
-    s.shared_b = b->ndim == 2;
-    s.sa = (size_t)s.M * s.K;
-    s.sb = s.shared_b ? 0 : (size_t)s.K * s.N;
-    s.sc = (size_t)s.M * s.N;
-    if (s.shared_b && !ta) { /* a linear layer: fold the leading dims into M, one big product */
-        s.M *= s.batch;
-        s.batch = 1;
+/* --- matmul: the products it_matmul_gemms describes, slice by slice --- */
+static it_result it__cpu_matmul_run(it_graph *g, const it_node *n, int backward) {
+    it_gemm gemms[2];
+    int count = it_matmul_gemms(n, backward, gemms), k, i;
+    for (k = 0; k < count; k++) {
+        const it_gemm *p = &gemms[k];
+        float *c = it_data(p->c);
+        const float *a = it_data(p->a), *b = it_data(p->b);
+        for (i = 0; i < p->batch; i++)
+            it__gemm(g->ctx, c + i * p->stride_c, a + i * p->stride_a, b + i * p->stride_b, p->M, p->N, p->K,
+                     p->trans_a, p->trans_b, p->accumulate);
     }
-    return s;
+    return IT_OK;
 }
 static it_result it__cpu_matmul_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    it__mm_shape s = it__mm_shape_of(n);
-    int i;
     (void)be;
-    for (i = 0; i < s.batch; i++)
-        it__gemm(g->ctx, it_data(n->out) + i * s.sc, IT__IN(n, 0) + i * s.sa, IT__IN(n, 1) + i * s.sb, s.M, s.N, s.K,
-                 n->iparam[0], n->iparam[1], 0);
-    return IT_OK;
+    return it__cpu_matmul_run(g, n, 0);
 }
 static it_result it__cpu_matmul_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    it__mm_shape s = it__mm_shape_of(n);
-    int ta = n->iparam[0], tb = n->iparam[1], i;
-    float *dc = it_grad(n->out), *da = IT__DIN(n, 0), *db = IT__DIN(n, 1);
-    const float *a = IT__IN(n, 0), *b = IT__IN(n, 1);
     (void)be;
-    for (i = 0; i < s.batch; i++) {
-        const float *ai = a + i * s.sa, *bi = b + i * s.sb, *dci = dc + i * s.sc;
-        if (da) { /* dA = dC op(B)^T, or for a stored transposed, dA = op(B) dC^T */
-            if (!ta) it__gemm(g->ctx, da + i * s.sa, dci, bi, s.M, s.K, s.N, 0, !tb, 1);
-            else it__gemm(g->ctx, da + i * s.sa, bi, dci, s.K, s.M, s.N, tb, 1, 1);
-        }
-        if (db) { /* dB = op(A)^T dC, or for b stored transposed, dB = dC^T op(A) */
-            if (!tb) it__gemm(g->ctx, db + i * s.sb, ai, dci, s.K, s.N, s.M, !ta, 0, 1);
-            else it__gemm(g->ctx, db + i * s.sb, dci, ai, s.N, s.K, s.M, 1, ta, 1);
-        }
-    }
-    return IT_OK;
+    return it__cpu_matmul_run(g, n, 1);
 }
 
 /* --- add / mul with b broadcast over a's leading dims --- */
@@ -4104,21 +4170,8 @@ static void it__embedding_fwd_rows(const void *job, size_t r0, size_t r1) {
     it_cpu_embedding_forward(it_data(n->out) + r0 * C, it_data_i32(n->in[1]) + r0, IT__IN(n, 0), (int)(r1 - r0), C,
                              n->in[0]->dims[0]);
 }
-/* Checks ids once, on the calling thread, so the error names the first bad position. */
-static it_result it__check_ids(it_graph *g, const it_tensor *ids_t, const int32_t *ids, size_t count, int limit,
-                               int has_ignore, int ignore_index, const char *what) {
-    size_t i;
-    for (i = 0; i < count; i++)
-        if ((ids[i] < 0 || ids[i] >= limit) && !(has_ignore && ids[i] == ignore_index))
-            return it_context_error(g->ctx, IT_ERR_RANGE, "%s '%s': value %ld at position %zu is outside [0, %d)", what,
-                                    ids_t->name, (long)ids[i], i, limit);
-    return IT_OK;
-}
 static it_result it__cpu_embedding_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    it_result r;
-    (void)be;
-    r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), n->in[1]->numel, n->in[0]->dims[0], 0, 0, "embedding ids");
-    if (r != IT_OK) return r;
+    (void)be; /* the ids were checked by it_graph_run */
     it__parallel(g->ctx, n, n->in[1]->numel, (size_t)n->in[0]->dims[1], it__embedding_fwd_rows);
     return IT_OK;
 }
@@ -4326,9 +4379,7 @@ static void it__cross_entropy_bwd_rows(const void *job, size_t r0, size_t r1) {
 static it_result it__cpu_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int count;
     size_t N = n->in[1]->numel;
-    it_result r = it__check_ids(g, n->in[1], it_data_i32(n->in[1]), N, it__last(n->in[0]), 1, n->iparam[0], "targets");
     (void)be;
-    if (r != IT_OK) return r;
     it__parallel(g->ctx, n, N, (size_t)it__last(n->in[0]) * 4, it__cross_entropy_fwd_rows);
     it_data(n->out)[0] = it__mean_of_counted(it_data(n->saved[0]), it_data_i32(n->in[1]), N, n->iparam[0], &count);
     return IT_OK;
@@ -4449,8 +4500,6 @@ static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0, count;
     it__cpu_backend *cpu = (it__cpu_backend *)be->impl;
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
-    it_result r = it__check_ids(g, n->in[2], it_data_i32(n->in[2]), (size_t)N, V, 1, n->iparam[0], "targets");
-    if (r != IT_OK) return r;
     if (cpu->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out && n->scratch->numel >= (size_t)V) {
         const int32_t *targets = it_data_i32(n->in[2]);
         for (count = 0, v0 = 0; v0 < N; v0++) count += targets[v0] != n->iparam[0];
@@ -5040,6 +5089,13 @@ IT_API void it_optimizer_destroy(it_optimizer *opt) {
     opt->ctx->backend->buffer_free(opt->ctx->backend, opt->state);
     it__free(opt->ctx, opt);
 }
+IT_API float it_optimizer_param_decay(const it_optimizer *opt, const it_tensor *param) {
+    return (param->ndim >= 2 || opt->desc.decay_vectors) ? opt->desc.weight_decay : 0.0f;
+}
+IT_API it_result it_optimizer_check_norm(it_optimizer *opt, double norm) {
+    if (isfinite(norm)) return IT_OK;
+    return it_context_error(opt->ctx, IT_ERR_RANGE, "optimizer: gradient norm is %g (diverged); update skipped", norm);
+}
 /* The update is elementwise, so the pool splits the flat block; each worker walks the parameters
    whose ranges overlap its share, so weight decay can differ per parameter. */
 typedef struct it__optim_job { it_optimizer *opt; float lr, scale; } it__optim_job;
@@ -5054,7 +5110,7 @@ static void it__optim_part(void *arg, int part, int n_parts) {
     for (i = 0; i < ctx->n_params; i++) {
         it_tensor *p = ctx->params[i];
         size_t p0 = p->offset / sizeof(float), p1 = p0 + p->numel, lo = IT__MAX(p0, begin), hi = IT__MIN(p1, end);
-        float wd = (p->ndim >= 2 || d->decay_vectors) ? d->weight_decay : 0.0f;
+        float wd = it_optimizer_param_decay(opt, p);
         float *w = ctx->param_block + lo, *m = opt->state + lo;
         const float *gr = ctx->grad_block + lo;
         if (lo >= hi) continue;
@@ -5074,11 +5130,11 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     it__optim_job job;
     double norm = 0.0;
     int i;
+    it_result r;
     if (!(lr >= 0.0f && lr <= FLT_MAX) || !(grad_scale >= 0.0f && grad_scale <= FLT_MAX)) /* NaN fails both */
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: lr %g and grad_scale %g must be finite and >= 0; "
                                 "update skipped", (double)lr, (double)grad_scale);
     if (ctx->backend->optimizer_step) { /* the device does it all, in its own queue */
-        it_result r;
         opt->step++;
         r = ctx->backend->optimizer_step(ctx->backend, opt, lr, grad_scale, grad_norm);
         if (r != IT_OK) opt->step--;
@@ -5089,8 +5145,7 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
         for (i = 0; i < ctx->n_params; i++) /* per parameter, fixed order: independent of threads */
             norm += it_cpu_sum_squares(it_grad(ctx->params[i]), ctx->params[i]->numel);
         norm = sqrt(norm) * grad_scale;
-        if (!isfinite(norm))
-            return it_context_error(ctx, IT_ERR_RANGE, "optimizer: gradient norm is %g (diverged); update skipped", norm);
+        if ((r = it_optimizer_check_norm(opt, norm)) != IT_OK) return r;
     }
     if (grad_norm) *grad_norm = (float)norm;
     job.opt = opt;

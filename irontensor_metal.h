@@ -669,66 +669,29 @@ static int it__mtl_last(const it_tensor *t) { return it_tensor_dim(t, -1); }
 static size_t it__mtl_rows(const it_tensor *t) { return it_tensor_numel(t) / (size_t)it__mtl_last(t); }
 static it_tensor *it__mtl_grad(it_tensor *t) { return it_grad_tensor(t); }
 
-/* ids are inputs the caller wrote before the run: checked here like the CPU backend does */
-static it_result it__mtl_check_ids(it__mtl *m, it_tensor *ids, int limit, int has_ignore, int ignore, const char *what) {
-    const int32_t *d = it_data_i32(ids);
-    size_t i, n = it_tensor_numel(ids);
-    if (it_tensor_block(ids, NULL) != IT_BLOCK_INPUTS) return IT_OK; /* produced on the GPU: not readable yet */
-    for (i = 0; i < n; i++)
-        if ((d[i] < 0 || d[i] >= limit) && !(has_ignore && d[i] == ignore))
-            return it_context_error(m->ctx, IT_ERR_RANGE, "%s '%s': value %ld at position %zu is outside [0, %d)", what,
-                                    it_tensor_name(ids), (long)d[i], i, limit);
-    return IT_OK;
-}
-
-typedef struct it__mtl_mm { int M, N, K, batch; size_t sa, sb, sc; } it__mtl_mm;
-static it__mtl_mm it__mtl_mm_shape(const it_node *n) {
-    it__mtl_mm s;
-    it_tensor *a = n->in[0], *b = n->in[1];
-    int ta = n->iparam[0], tb = n->iparam[1], shared = it_tensor_ndim(b) == 2;
-    s.M = ta ? it_tensor_dim(a, -1) : it_tensor_dim(a, -2);
-    s.K = ta ? it_tensor_dim(a, -2) : it_tensor_dim(a, -1);
-    s.N = tb ? it_tensor_dim(b, -2) : it_tensor_dim(b, -1);
-    s.batch = (int)(it_tensor_numel(a) / ((size_t)s.M * s.K));
-    s.sa = (size_t)s.M * s.K;
-    s.sb = shared ? 0 : (size_t)s.K * s.N;
-    s.sc = (size_t)s.M * s.N;
-    if (shared && !ta) { /* a linear layer: one product over every leading index */
-        s.M *= s.batch;
-        s.batch = 1;
+/* the products it_matmul_gemms describes, each one it__mtl_gemm over its slices */
+static it_result it__mtl_matmul_run(it_backend *be, const it_node *n, int backward) {
+    it__mtl *m = IT__MTL_M;
+    it_gemm gemms[2];
+    int count = it_matmul_gemms(n, backward, gemms), k;
+    for (k = 0; k < count; k++) {
+        const it_gemm *p = &gemms[k];
+        it__mtl_arg a, b, c;
+        IT__MTL_T(p->c, c);
+        IT__MTL_T(p->a, a);
+        IT__MTL_T(p->b, b);
+        IT__MTL_TRY(it__mtl_gemm(m, c, a, b, p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate, p->batch,
+                                 p->stride_c, p->stride_a, p->stride_b));
     }
-    return s;
+    return IT_OK;
 }
 static it_result it__mtl_matmul_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    it__mtl *m = IT__MTL_M;
-    it__mtl_mm s = it__mtl_mm_shape(n);
-    it__mtl_arg a, b, c;
     (void)g;
-    IT__MTL_T(n->in[0], a);
-    IT__MTL_T(n->in[1], b);
-    IT__MTL_T(n->out, c);
-    return it__mtl_gemm(m, c, a, b, s.M, s.N, s.K, n->iparam[0], n->iparam[1], 0, s.batch, s.sc, s.sa, s.sb);
+    return it__mtl_matmul_run(be, n, 0);
 }
 static it_result it__mtl_matmul_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    it__mtl *m = IT__MTL_M;
-    it__mtl_mm s = it__mtl_mm_shape(n);
-    int ta = n->iparam[0], tb = n->iparam[1];
-    it__mtl_arg a, b, dc, da, db;
     (void)g;
-    IT__MTL_T(n->in[0], a);
-    IT__MTL_T(n->in[1], b);
-    IT__MTL_T(it__mtl_grad(n->out), dc);
-    if (it__mtl_grad(n->in[0])) { /* dA = dC op(B)^T, or for a stored transposed, dA = op(B) dC^T */
-        IT__MTL_T(it__mtl_grad(n->in[0]), da);
-        if (!ta) IT__MTL_TRY(it__mtl_gemm(m, da, dc, b, s.M, s.K, s.N, 0, !tb, 1, s.batch, s.sa, s.sc, s.sb));
-        else IT__MTL_TRY(it__mtl_gemm(m, da, b, dc, s.K, s.M, s.N, tb, 1, 1, s.batch, s.sa, s.sb, s.sc));
-    }
-    if (it__mtl_grad(n->in[1])) { /* dB = op(A)^T dC, or for b stored transposed, dB = dC^T op(A) */
-        IT__MTL_T(it__mtl_grad(n->in[1]), db);
-        if (!tb) IT__MTL_TRY(it__mtl_gemm(m, db, a, dc, s.K, s.N, s.M, !ta, 0, 1, s.batch, s.sb, s.sa, s.sc));
-        else IT__MTL_TRY(it__mtl_gemm(m, db, dc, a, s.N, s.K, s.M, 1, ta, 1, s.batch, s.sb, s.sc, s.sa));
-    }
-    return IT_OK;
+    return it__mtl_matmul_run(be, n, 1);
 }
 
 static it_result it__mtl_binary_fwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -854,7 +817,6 @@ static it_result it__mtl_embedding_fwd(it_backend *be, it_graph *g, const it_nod
     p.N = (unsigned)it_tensor_numel(n->in[1]);
     p.C = (unsigned)it_tensor_dim(n->in[0], 1);
     p.V = (unsigned)it_tensor_dim(n->in[0], 0);
-    IT__MTL_TRY(it__mtl_check_ids(m, n->in[1], (int)p.V, 0, 0, "embedding ids"));
     IT__MTL_T(n->out, x[0]);
     IT__MTL_T(n->in[1], x[1]);
     IT__MTL_T(n->in[0], x[2]);
@@ -1152,7 +1114,6 @@ static it_result it__mtl_cross_entropy_fwd(it_backend *be, it_graph *g, const it
     p.N = (unsigned)it_tensor_numel(n->in[1]);
     p.V = p.chunk = p.ld = (unsigned)it__mtl_last(n->in[0]);
     p.ignore_index = n->iparam[0];
-    IT__MTL_TRY(it__mtl_check_ids(m, n->in[1], (int)p.V, 1, p.ignore_index, "targets"));
     IT__MTL_TRY(it__mtl_temp(m, (size_t)3 * p.N * sizeof(float), &state, NULL));
     IT__MTL_T(n->in[0], logits);
     IT__MTL_TRY(it__mtl_cross_entropy_stats(m, state, logits, n->in[1], &p));
@@ -1185,7 +1146,6 @@ static it_result it__mtl_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
     p.N = (unsigned)N;
     p.V = (unsigned)V;
     p.ignore_index = n->iparam[0];
-    IT__MTL_TRY(it__mtl_check_ids(m, n->in[2], V, 1, p.ignore_index, "targets"));
     IT__MTL_TRY(it__mtl_temp(m, (size_t)3 * p.N * sizeof(float), &state, NULL));
     IT__MTL_T(n->in[0], x);
     IT__MTL_T(n->in[1], w);
@@ -1404,8 +1364,7 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
         IT__MTL_TRY(it__mtl_dispatch(m, IT__K_CLIP, args, 2, &na, sizeof na, it__size(1, 1, 1), it__size(tg, 1, 1), 0));
         IT__MTL_TRY(it__mtl_synchronize(be));
         norm = (double)m->optr[0];
-        if (!isfinite(norm))
-            return it_context_error(ctx, IT_ERR_RANGE, "optimizer: gradient norm is %g (diverged); update skipped", norm);
+        IT__MTL_TRY(it_optimizer_check_norm(opt, norm));
         if (grad_norm) *grad_norm = (float)norm;
         gs.off = 1 * sizeof(float); /* grad_scale, times the clip factor when clipping */
         kscale = 1.0f;
@@ -1420,7 +1379,7 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
     oa.momentum = d->momentum;
     for (i = 0; i < n_params;) { /* runs of neighbouring parameters with the same decay: one dispatch each */
         it_tensor *p = it_param_at(ctx, i);
-        float wd = (it_tensor_ndim(p) >= 2 || d->decay_vectors) ? d->weight_decay : 0.0f;
+        float wd = it_optimizer_param_decay(opt, p);
         size_t p0, p1, off;
         int j = i + 1;
         it_tensor_block(p, &off);
@@ -1428,7 +1387,7 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
         p1 = p0 + it_tensor_numel(p);
         for (; j < n_params; j++) {
             it_tensor *q = it_param_at(ctx, j);
-            float wq = (it_tensor_ndim(q) >= 2 || d->decay_vectors) ? d->weight_decay : 0.0f;
+            float wq = it_optimizer_param_decay(opt, q);
             size_t qo;
             if (wq != wd) break;
             it_tensor_block(q, &qo);

@@ -71,6 +71,11 @@ static void test_optimizer_by_hand(it_optimizer_kind kind) {
     d.momentum = kind == IT_OPTIMIZER_SGD ? 0.5f : 0.0f;
     d.weight_decay = wd;
     it_optimizer_create(ctx, &d, &opt);
+    CHECK(it_optimizer_param_decay(opt, w) == wd && it_optimizer_param_decay(opt, b) == 0.0f,
+          "the decay policy backends share: matrices decay, vectors do not");
+    opt->desc.decay_vectors = 1;
+    CHECK(it_optimizer_param_decay(opt, b) == wd, "vectors too with decay_vectors");
+    opt->desc.decay_vectors = 0;
     for (i = 0; i < 9; i++) it_data(w)[i] = w0[i] = 0.1f * (float)(i - 4);
     for (i = 0; i < 3; i++) it_data(b)[i] = b0[i] = 1.0f + 0.5f * (float)i;
     {
