@@ -32,7 +32,7 @@ $(BUILD)/it-%: tools/it_%.c $(HEADERS) | $(BUILD)
 $(BUILD)/paired_export: benchmarks/paired_export.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -D_DEFAULT_SOURCE -I. $< -o $@ $(LDLIBS)
 
-$(BUILD)/test_%: tests/test_%.c tests/it_test.h $(HEADERS) | $(BUILD)
+$(BUILD)/test_%: tests/test_%.c tests/it_test.h tests/it_count_alloc.h $(HEADERS) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -I. $< -o $@ $(LDLIBS)
 
 # Every test program ends with "N passed, N failed"; a failing program fails the target but the

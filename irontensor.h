@@ -941,6 +941,16 @@ IT_API it_result it_optimizer_check_norm(it_optimizer *opt, double norm);
 /* Registers op's kernels (backward may be NULL for an op only ever run forward). */
 IT_API void it_backend_set_op(it_backend *be, it_op op, it_kernel_fn forward, it_kernel_fn backward);
 
+/* Memory for a backend's own bookkeeping from the context's allocator (with its user pointer), so
+   an application's allocator sees every byte: 64-byte aligned, NULL when out of memory. Freeing
+   NULL is fine. */
+IT_API void *it_context_alloc(it_context *ctx, size_t size);
+IT_API void it_context_free(it_context *ctx, void *p);
+/* Grows *array (element size elem) to hold at least `need` items, doubling its capacity
+   (allocate, copy, free: the allocator has no realloc hook). IT_OK, or IT_ERR_OUT_OF_MEMORY with
+   *array and *cap as they were. */
+IT_API it_result it_context_grow(it_context *ctx, void **array, int *cap, int need, size_t elem);
+
 /* The context's backend (the CPU backend unless it_context_set_backend changed it). */
 IT_API it_backend *it_context_backend(it_context *ctx);
 /* Takes ownership; the previous non-CPU backend is destroyed. NULL restores the CPU backend. */
@@ -2801,6 +2811,11 @@ static it_result it__grow_array(it_context *ctx, void **array, int *cap, int nee
     *array = bigger;
     *cap = new_cap;
     return IT_OK;
+}
+IT_API void *it_context_alloc(it_context *ctx, size_t size) { return it__alloc(ctx, size); }
+IT_API void it_context_free(it_context *ctx, void *p) { it__free(ctx, p); }
+IT_API it_result it_context_grow(it_context *ctx, void **array, int *cap, int need, size_t elem) {
+    return it__grow_array(ctx, array, cap, need, elem);
 }
 /* it__grow_array for graph building (programmer-sized, tiny): out of memory aborts. */
 static void it__grow(it_context *ctx, void **array, int *cap, int need, size_t elem) {

@@ -373,16 +373,9 @@ typedef struct it__mtl {
 static it_result it__mtl_fail(it__mtl *m, it_result r, const char *fmt, const char *detail) {
     return it_context_error(m->ctx, r, fmt, detail ? detail : "");
 }
-static void *it__mtl_grow(void *p, int *cap, int need, size_t elem) {
-    void *q;
-    int nc;
-    if (need <= *cap) return p;
-    nc = *cap ? *cap * 2 : 16;
-    while (nc < need) nc *= 2;
-    q = realloc(p, (size_t)nc * elem);
-    if (q) *cap = nc;
-    return q;
-}
+/* Every byte of the backend's bookkeeping comes from the context's allocator (it_context_alloc),
+   and its arrays grow through the core's helper. */
+#define IT__MTL_GROW(m, array, n, cap) it_context_grow((m)->ctx, (void **)&(array), &(cap), (n) + 1, sizeof *(array))
 
 /* >>metal_buffers ------------------------------------------------------------------------------- */
 static id it__mtl_new_buffer(it__mtl *m, size_t size) {
@@ -392,12 +385,9 @@ static id it__mtl_new_buffer(it__mtl *m, size_t size) {
 }
 static void *it__mtl_buffer_create(it_backend *be, size_t size) {
     it__mtl *m = (it__mtl *)be->impl;
-    it__mtl_buffer *nb;
     id b;
     void *p;
-    nb = (it__mtl_buffer *)it__mtl_grow(m->bufs, &m->cap_bufs, m->n_bufs + 1, sizeof *nb);
-    if (!nb) return NULL;
-    m->bufs = nb;
+    if (IT__MTL_GROW(m, m->bufs, m->n_bufs, m->cap_bufs) != IT_OK) return NULL;
     b = it__mtl_new_buffer(m, size);
     if (!b) return NULL;
     p = IT__MSG0(contents, b);
@@ -449,15 +439,12 @@ static it_result it__mtl_temp(it__mtl *m, size_t bytes, it__mtl_arg *out, void *
     if (m->tused + need > m->tcap) {
         size_t cap = m->tcap * 2 > need ? m->tcap * 2 : need + 4096;
         id nb = it__mtl_new_buffer(m, cap);
-        id *r;
         if (!nb) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: cannot allocate %zu bytes of temporaries", cap);
         if (m->tbuf) {
-            r = (id *)it__mtl_grow(m->retired, &m->cap_retired, m->n_retired + 1, sizeof(id));
-            if (!r) {
+            if (IT__MTL_GROW(m, m->retired, m->n_retired, m->cap_retired) != IT_OK) {
                 it__release(nb);
                 return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
             }
-            m->retired = r;
             m->retired[m->n_retired++] = m->tbuf;
         }
         m->tbuf = nb;
@@ -545,9 +532,7 @@ static id it__mtl_matrix_get(it__mtl *m, it__mtl_arg a, it__NSUInteger rows, it_
     for (i = 0; i < m->n_mats; i++)
         if (m->mats[i].buf == a.buf && m->mats[i].off == a.off && m->mats[i].rows == rows && m->mats[i].cols == cols)
             return m->mats[i].matrix;
-    mm = (it__mtl_matrix *)it__mtl_grow(m->mats, &m->cap_mats, m->n_mats + 1, sizeof *mm);
-    if (!mm) return NULL;
-    m->mats = mm;
+    if (IT__MTL_GROW(m, m->mats, m->n_mats, m->cap_mats) != IT_OK) return NULL;
     desc = IT__MSG(matrixDescriptor, it__cls.MPSMatrixDescriptor, rows, cols, cols * (it__NSUInteger)sizeof(float),
                    (it__MPSDataType)IT__MPS_FLOAT32); /* autoreleased: keep it */
     if (!desc) return NULL;
@@ -576,9 +561,7 @@ static id it__mtl_gemm_get(it__mtl *m, int tl, int tr, it__NSUInteger M, it__NSU
         if (m->gemms[i].tl == tl && m->gemms[i].tr == tr && m->gemms[i].M == M && m->gemms[i].N == N &&
             m->gemms[i].K == K && m->gemms[i].beta == beta)
             return m->gemms[i].kernel;
-    g = (it__mtl_gemmk *)it__mtl_grow(m->gemms, &m->cap_gemms, m->n_gemms + 1, sizeof *g);
-    if (!g) return NULL;
-    m->gemms = g;
+    if (IT__MTL_GROW(m, m->gemms, m->n_gemms, m->cap_gemms) != IT_OK) return NULL;
     k = IT__MSG0(alloc, it__cls.MPSMatrixMultiplication);
     k = IT__MSG(initMatMul, k, m->device, (BOOL)(tl != 0), (BOOL)(tr != 0), M, N, K, 1.0, beta);
     if (!k) return NULL;
@@ -1443,15 +1426,15 @@ static void it__mtl_destroy(it_backend *be) {
     it__release(m->library);
     it__release(m->queue);
     it__release(m->device);
-    free(m->mats);
-    free(m->gemms);
-    free(m->bufs);
-    free(m->retired);
-    free(m);
+    it_context_free(m->ctx, m->mats);
+    it_context_free(m->ctx, m->gemms);
+    it_context_free(m->ctx, m->bufs);
+    it_context_free(m->ctx, m->retired);
+    it_context_free(m->ctx, m);
 }
 /* the library source: shaders.h's line arrays joined in order */
-static char *it__mtl_source(void) {
-    char *src = (char *)malloc((size_t)IT_SHADER_TOTAL_SIZE + 1), *p = src;
+static char *it__mtl_source(it_context *ctx) {
+    char *src = (char *)it_context_alloc(ctx, (size_t)IT_SHADER_TOTAL_SIZE + 1), *p = src;
     int i, j;
     if (!src) return NULL;
     for (i = 0; i < IT_SHADER_FILE_COUNT; i++)
@@ -1485,10 +1468,10 @@ static it_result it__mtl_setup(it__mtl *m) {
                  MPSSupportsMTLDevice(m->device);
     m->queue = IT__MSG0(newCommandQueue, m->device);
     if (!m->queue) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: newCommandQueue returned nil");
-    src = it__mtl_source();
+    src = it__mtl_source(m->ctx);
     if (!src) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
     str = IT__MSG(stringWithUTF8String, it__cls.NSString, src);
-    free(src);
+    it_context_free(m->ctx, src);
     opts = IT__MSG0(alloc, it__cls.MTLCompileOptions);
     opts = IT__MSG0(init, opts);
     IT__MSG(setFastMathEnabled, opts, (BOOL)1); /* the kernels clamp what fast math would break */
@@ -1547,7 +1530,8 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     if (desc && desc->device_index != 0)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "metal: device_index %d: only the default device (0) is supported",
                                 desc->device_index);
-    m = (it__mtl *)calloc(1, sizeof *m);
+    m = (it__mtl *)it_context_alloc(ctx, sizeof *m);
+    if (m) memset(m, 0, sizeof *m);
     if (!m) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
     m->ctx = ctx;
     m->use_mps = !(desc && desc->no_mps);

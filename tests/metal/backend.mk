@@ -11,7 +11,7 @@
 CLANG14 ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null || echo clang)
 LLVM_NM ?= $(shell command -v llvm-nm-14 2>/dev/null || command -v llvm-nm 2>/dev/null || echo llvm-nm)
 ITB_OUT := $(BUILD)/metal/backend
-ITB_DEPS := irontensor.h irontensor_metal.h shaders.h shaders/it_kernel_args.h tests/metal/fake/fake_metal.h
+ITB_DEPS := irontensor.h irontensor_metal.h shaders.h shaders/it_kernel_args.h tests/metal/fake/fake_metal.h tests/it_count_alloc.h
 ITB_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DIT_METAL_FAKE -I.
 ITB_KOBJS := $(ITM_NAMES:%=$(ITM_OUT)/obj/%.o) $(ITM_OUT)/obj/itemu_rt.o
 ITB_RESOURCE := $(shell $(CLANG14) -print-resource-dir 2>/dev/null)/include

@@ -18,12 +18,20 @@
      transposed matmuls through the tiled kernel, chunked fused cross-entropy, broadcasts);
    - error paths (no device, compile failure with the log, a failing command buffer) and, on the
      fake, each validation the fake performs triggered on purpose; no objects alive at the end;
+   - one allocator: a context with a counting allocator trains a step on the backend (the
+     backend's bookkeeping, its library source and every core allocation through the hooks with
+     their user pointer), and it_context_destroy frees every byte; neither header calls malloc,
+     calloc or realloc itself (trapped around the implementations);
    - every kernel in shaders/ is dispatched by the training and op runs (no dead kernels).
    Ends with "N passed, N failed". */
+#include "../it_count_alloc.h" /* first: a counting allocator, and malloc/calloc/realloc trapped */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../../irontensor.h"
 #define IRONTENSOR_METAL_IMPLEMENTATION
 #include "../../irontensor_metal.h"
+#undef malloc
+#undef calloc
+#undef realloc
 #ifdef IT_METAL_FAKE
 #include "fake/fake_metal.h"
 #define TAG "fake-metal"
@@ -138,6 +146,70 @@ static void side_free(side *s) {
     it_model_graph_destroy(&s->mg);
     if (s->model) it_model_destroy(s->model);
     if (s->ctx) it_context_destroy(s->ctx);
+}
+
+/* The backend's life on a counting allocator: every byte back at it_context_destroy, nothing
+   allocated around the hooks. */
+static void allocator_life(void) {
+    it_context_desc d;
+    it_context *ctx;
+    it_backend *be;
+    it_model_config cfg;
+    it_model *model;
+    it_model_graph mg;
+    it_optimizer_desc od;
+    it_optimizer *opt;
+    it_decoder *dec;
+    const float *logits;
+    long raw = g_raw_allocs;
+    int i;
+    check(raw > 0, "the malloc trap saw the default allocator of the earlier contexts (%ld calls)", raw);
+    memset(&g_count, 0, sizeof g_count);
+    memset(&d, 0, sizeof d);
+    d.n_threads = 1;
+    d.logger.log = quiet_logger;
+    d.allocator.alloc = count_alloc;
+    d.allocator.free = count_free;
+    d.allocator.user = &g_count;
+    if (it_context_create(&d, &ctx) != IT_OK) {
+        check(0, "context with a counting allocator");
+        return;
+    }
+    check(it_metal_backend_create(ctx, NULL, &be) == IT_OK, "metal backend on a counting allocator: %s", it_context_last_error(ctx));
+    it_context_set_backend(ctx, be);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = IT_ARCH_LLAMA;
+    cfg.vocab_size = 61;
+    cfg.dim = 32;
+    cfg.n_layers = 1;
+    cfg.n_heads = 4;
+    cfg.n_kv_heads = 2;
+    cfg.ffn_dim = 48;
+    cfg.max_seq = 8;
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_ADAMW;
+    od.clip_norm = 1.0f;
+    check(it_model_create(ctx, &cfg, &model) == IT_OK && it_model_graph_create(model, IT_PURPOSE_TRAIN, 2, 8, &mg) == IT_OK &&
+              it_model_init(model, 5) == IT_OK && it_optimizer_create(ctx, &od, &opt) == IT_OK,
+          "model, graph and optimizer on the backend: %s", it_context_last_error(ctx));
+    for (i = 0; i < 16; i++) {
+        it_data_i32(mg.tokens)[i] = (int32_t)(i * 7 % 61);
+        it_data_i32(mg.targets)[i] = (int32_t)((i * 7 + 3) % 61);
+    }
+    it_zero_grads(ctx);
+    check(it_graph_run(mg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK && it_optimizer_step(opt, 1e-3f, 1.0f, NULL) == IT_OK,
+          "a training step on the backend: %s", it_context_last_error(ctx));
+    check(it_decoder_create(model, 8, &dec) == IT_OK && it_decoder_feed(dec, it_data_i32(mg.tokens), 2, &logits) == IT_OK,
+          "a decoder beside the backend");
+    check(g_count.allocs > 20 && g_count.live > 0, "the backend's life allocated through the hooks (%ld blocks)", g_count.allocs);
+    it_context_destroy(ctx); /* the model, optimizer, decoder and backend with it */
+    printf(TAG " allocator: %ld allocations, %ld frees, %zu bytes in all, %zu live after destroy, %ld raw\n", g_count.allocs,
+           g_count.frees, g_count.total, g_count.live, g_raw_allocs - raw);
+    check(g_count.live == 0 && g_count.allocs == g_count.frees, "every byte freed by it_context_destroy (%zu bytes in %ld blocks left)",
+          g_count.live, g_count.allocs - g_count.frees);
+    check(g_count.wrong_user == 0 && g_count.null_frees == 0, "user pointer on every call (%ld wrong), no NULL frees (%ld)",
+          g_count.wrong_user, g_count.null_frees);
+    check(g_raw_allocs == raw, "no raw malloc/calloc/realloc in irontensor.h or irontensor_metal.h (%ld)", g_raw_allocs - raw);
 }
 
 /* Three training steps in the order a training loop makes the calls: it_zero_grads, the forward
@@ -501,6 +573,7 @@ static void negative_validations(void) {
 
 int main(void) {
     it_model_config llama, gpt2;
+    count_alloc_trap_unused();
     setvbuf(stdout, NULL, _IOLBF, 0);
 #ifdef IT_METAL_FAKE
     fake_metal_install();
@@ -549,6 +622,7 @@ int main(void) {
     }
     optimizer_guard();
     ops_compare();
+    allocator_life();
 #ifdef IT_METAL_FAKE
     check(fake_metal_validation_errors() == 0, "no validation errors from the training and op runs (%s)",
           fake_metal_last_validation());
