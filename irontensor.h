@@ -227,9 +227,13 @@ IT_API float *it_grad(it_tensor *t);
 typedef struct it_rng { uint64_t s[4]; } it_rng;
 IT_API void it_rng_seed(it_rng *r, uint64_t seed);
 IT_API uint64_t it_rng_u64(it_rng *r);
-IT_API uint32_t it_rng_below(it_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
+/* Uniform in [0, n), unbiased; always returns (a bounded rejection loop: see the implementation). */
+IT_API uint32_t it_rng_below(it_rng *r, uint32_t n);
 IT_API float it_rng_uniform(it_rng *r);              /* [0, 1) with 24 random bits */
 IT_API float it_rng_normal(it_rng *r);               /* N(0, 1), Box-Muller in double */
+/* 0 for the all-zero state, the one state xoshiro never leaves (every draw is 0); it_rng_seed
+   never produces it, and checkpoint loads refuse it. */
+IT_API int it_rng_valid(const it_rng *r);
 
 /* ------------------------------------------------------------------------------------------------
    >>params  parameters belong to the context and are shared by every graph
@@ -1188,15 +1192,22 @@ IT_API uint64_t it_rng_u64(it_rng *r) {
     s[3] = it__rotl(s[3], 45);
     return result;
 }
+/* A draw is rejected with probability below n / 2^32 <= 1/2, so a real xoshiro stream needs more
+   than this many redraws with probability below 2^-64; only a broken state (all zeros) gets there,
+   and then the last draw is returned rather than looping forever. */
+#define IT__RNG_MAX_REDRAWS 64
 IT_API uint32_t it_rng_below(it_rng *r, uint32_t n) {
     /* Lemire's multiply-shift with rejection: no modulo bias */
     uint64_t m = (uint64_t)(uint32_t)(it_rng_u64(r) >> 32) * n;
     if ((uint32_t)m < n) {
         uint32_t threshold = (uint32_t)(-n) % n;
-        while ((uint32_t)m < threshold) m = (uint64_t)(uint32_t)(it_rng_u64(r) >> 32) * n;
+        int redraws = 0;
+        while ((uint32_t)m < threshold && redraws++ < IT__RNG_MAX_REDRAWS)
+            m = (uint64_t)(uint32_t)(it_rng_u64(r) >> 32) * n;
     }
     return (uint32_t)(m >> 32);
 }
+IT_API int it_rng_valid(const it_rng *r) { return (r->s[0] | r->s[1] | r->s[2] | r->s[3]) != 0; }
 IT_API float it_rng_uniform(it_rng *r) { return (float)(it_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
 IT_API float it_rng_normal(it_rng *r) {
     double u1 = ((double)(it_rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740992.0); /* (0, 1] */
@@ -6449,6 +6460,9 @@ IT_API it_result it_dataset_batch(it_dataset *ds, it_split split, it_rng *rng, i
     int b;
     it_result r = it__ds_split(ds, split, B, T, &tok, &len);
     if (r != IT_OK) return r;
+    if (!it_rng_valid(rng)) /* it would pick window 0 forever */
+        return it_context_error(ds->ctx, IT_ERR_INVALID_ARGUMENT, "data '%s': the batch generator is in the all-zero "
+                                "state (seed it with it_rng_seed)", ds->name);
     for (b = 0; b < B; b++) {
         size_t start = (size_t)it__ds_below(rng, (uint64_t)(len - (size_t)T));
         memcpy(inputs + (size_t)b * T, tok + start, (size_t)T * sizeof(int32_t));
@@ -7918,6 +7932,9 @@ static it_result it__rng_parse(it_context *ctx, const char *path, const it__json
     for (e = j->v[a].first; e >= 0; e = j->v[e].next, k++)
         if (j->v[e].type != IT__J_STR || it__parse_u64_dec(j->v[e].str, &r->s[k]))
             return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\"[%d] is not a decimal 64-bit string", path, key, k);
+    if (!it_rng_valid(r))
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is the all-zero state, which a xoshiro generator "
+                                "never leaves (every draw would be 0)", path, key);
     return IT_OK;
 }
 /* 0 when every field of ts is in range, else 1 with the first bad field in why. */

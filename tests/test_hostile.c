@@ -5,6 +5,7 @@
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #include "tests/it_test.h"
+#include "tests/ckpt_common.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -486,8 +487,106 @@ static void hostile_fifos(const char *tmp) {
     }
 }
 
+/* Replaces the first occurrence of `from` with `to` in the JSON file at path and recomputes its
+   "irontensor_crc32" (over the whole text with its own 8 digits as zeros), so the edit reaches the
+   field validation instead of failing the checksum. 0 on success. */
+static int hostile_edit_json(const char *path, const char *from, const char *to) {
+    size_t n = 0, nf = strlen(from), nt = strlen(to), out_n;
+    unsigned char *buf = it_test_read_file(path, &n), *out;
+    char *at, *crc;
+    it__crc table;
+    if (!buf) return -1;
+    buf[n] = 0;
+    at = strstr((char *)buf, from);
+    out = (unsigned char *)malloc(n + nt + 1);
+    if (!at || !out) {
+        free(buf);
+        free(out);
+        return -1;
+    }
+    out_n = (size_t)(at - (char *)buf);
+    memcpy(out, buf, out_n);
+    memcpy(out + out_n, to, nt);
+    memcpy(out + out_n + nt, at + nf, n - out_n - nf);
+    out_n = n - nf + nt;
+    out[out_n] = 0;
+    free(buf);
+    crc = strstr((char *)out, "\"irontensor_crc32\": \"");
+    if (!crc) {
+        free(out);
+        return -1;
+    }
+    crc += strlen("\"irontensor_crc32\": \"");
+    memcpy(crc, "00000000", 8);
+    it__crc_init(&table);
+    it__hex8(crc, it__crc_update(&table, 0, out, out_n));
+    it_test_write_file(path, out, out_n);
+    free(out);
+    return 0;
+}
+
+/* Case 16: the all-zero xoshiro state. */
+static int hostile_zero_rng_child(void *arg) {
+    it_rng r;
+    uint32_t sum = 0;
+    int i;
+    (void)arg;
+    memset(&r, 0, sizeof r);
+    for (i = 0; i < 1000; i++) sum += it_rng_below(&r, 3) + it_rng_below(&r, 1000000007u);
+    return sum < 2000 ? 0 : 3; /* it returned: that is the point; the values are in range */
+}
+static void hostile_zero_rng(const char *tmp) {
+    it_rng zero, seeded;
+    char dir[512], path[600];
+    it_model_config cfg = ck_llama();
+    ck_setup s;
+    it_trainer_state ts = ck_ts(), back;
+    int got;
+    memset(&zero, 0, sizeof zero);
+    it_rng_seed(&seeded, 0);
+    CHECK(!it_rng_valid(&zero) && it_rng_valid(&seeded), "case 16: it_rng_valid(zero) %d, (seeded) %d",
+          it_rng_valid(&zero), it_rng_valid(&seeded));
+    got = hostile_run_child(5, NULL, hostile_zero_rng_child, NULL);
+    CHECK(got == 0, "case 16: it_rng_below on the all-zero state: %s (status %d)", got == -1 ? "hangs" : "fails", got);
+
+    snprintf(dir, sizeof dir, "%s/zero_rng", tmp);
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    s = ck_make(&cfg, 3, IT_OPTIMIZER_ADAMW, 1);
+    CHECK(it_checkpoint_save(s.ctx, s.m, s.opt, &ts, dir, NULL) == IT_OK, "case 16: save: %s", it_context_last_error(s.ctx));
+    {
+        char from[200];
+        snprintf(from, sizeof from, "\"data_rng\": [\"%llu\"", (unsigned long long)ts.data_rng.s[0]);
+        CHECK(hostile_edit_json(path, from, "\"data_rng\": [\"0\"") == 0, "case 16: cannot edit %s", path);
+        snprintf(from, sizeof from, "\"%llu\", \"%llu\", \"%llu\"]", (unsigned long long)ts.data_rng.s[1],
+                 (unsigned long long)ts.data_rng.s[2], (unsigned long long)ts.data_rng.s[3]);
+        CHECK(hostile_edit_json(path, from, "\"0\", \"0\", \"0\"]") == 0, "case 16: cannot edit %s", path);
+    }
+    CHECK(hostile_file_contains(path, "\"data_rng\": [\"0\", \"0\", \"0\", \"0\"]"), "case 16: the edit did not land");
+    CHECK(it_checkpoint_read_trainer_state(s.ctx, dir, &back) != IT_OK &&
+              strstr(it_context_last_error(s.ctx), "data_rng") && strstr(it_context_last_error(s.ctx), "all-zero"),
+          "case 16: a zero data_rng is accepted or not named: '%s'", it_context_last_error(s.ctx));
+    CHECK(it_checkpoint_load(s.ctx, s.m, s.opt, &back, dir) != IT_OK && strstr(it_context_last_error(s.ctx), "data_rng"),
+          "case 16: it_checkpoint_load accepts a zero data_rng: '%s'", it_context_last_error(s.ctx));
+    {
+        int32_t *ids = (int32_t *)malloc(4000 * sizeof(int32_t)), in[16], out[16];
+        it_dataset *ds = NULL;
+        int i;
+        for (i = 0; i < 4000; i++) ids[i] = i % 64;
+        if (it_dataset_from_ids(s.ctx, ids, 4000, 64, 8, "zero-rng ids", &ds) == IT_OK) {
+            CHECK(it_dataset_batch(ds, IT_SPLIT_TRAIN, &zero, 2, 8, in, out) == IT_ERR_INVALID_ARGUMENT,
+                  "case 16: it_dataset_batch draws from the all-zero generator");
+            it_dataset_free(ds);
+        } else {
+            CHECK(0, "case 16: dataset: %s", it_context_last_error(s.ctx));
+        }
+        free(ids);
+    }
+    ck_free(&s);
+}
+
 static void hostile_hangs_and_ub(const char *tmp) {
     hostile_fifos(tmp);
+    hostile_zero_rng(tmp);
 }
 
 int main(void) {
