@@ -2772,6 +2772,8 @@ struct it_context {
     char last_error[1024];
     it_tensor **params;
     int n_params, cap_params;
+    int *param_slots; /* it_param_find's hash table: param index + 1 per slot, 0 = empty */
+    int n_param_slots; /* a power of two, more than twice n_params */
     size_t param_numel;
     float *param_block, *grad_block;
     it_graph **graphs;
@@ -3018,6 +3020,30 @@ IT_API it_tensor *it_keep(it_tensor *t) {
 }
 
 /* >>params -------------------------------------------------------------------------------------- */
+/* Parameter names in an open-addressing hash table (FNV-1a, linear probing), so a model with
+   thousands of layers finds each of its parameters in constant time. */
+static size_t it__name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 32));
+}
+static void it__param_slot_put(int *slots, int n_slots, const char *name, int index) {
+    size_t at = it__name_hash(name) & (size_t)(n_slots - 1);
+    while (slots[at]) at = (at + 1) & (size_t)(n_slots - 1);
+    slots[at] = index + 1;
+}
+static void it__param_index_add(it_context *ctx, int index) {
+    if (2 * (ctx->n_params + 1) > ctx->n_param_slots) { /* rebuild at twice the size */
+        int n = ctx->n_param_slots ? 2 * ctx->n_param_slots : 64, i;
+        int *slots = (int *)it__calloc(ctx, sizeof(int) * (size_t)n);
+        if (!slots) it__fail(__FILE__, __LINE__, "out of memory for the parameter table");
+        for (i = 0; i < index; i++) it__param_slot_put(slots, n, ctx->params[i]->name, i);
+        it__free(ctx, ctx->param_slots);
+        ctx->param_slots = slots;
+        ctx->n_param_slots = n;
+    }
+    it__param_slot_put(ctx->param_slots, ctx->n_param_slots, ctx->params[index]->name, index);
+}
 IT_API it_tensor *it_param(it_context *ctx, const char *name, int ndim, const int *dims) {
     it_tensor *t;
     IT__REQUIRE(!ctx->param_block, __FILE__, __LINE__,
@@ -3032,14 +3058,17 @@ IT_API it_tensor *it_param(it_context *ctx, const char *name, int ndim, const in
     ctx->param_numel += IT__ALIGN_UP(t->numel, IT__ALIGN / sizeof(float));
     it__grow(ctx, (void **)&ctx->params, &ctx->cap_params, ctx->n_params + 1, sizeof(it_tensor *));
     ctx->params[ctx->n_params++] = t;
+    it__param_index_add(ctx, ctx->n_params - 1);
     return t;
 }
 IT_API int it_param_count(const it_context *ctx) { return ctx->n_params; }
 IT_API it_tensor *it_param_at(it_context *ctx, int i) { return (i >= 0 && i < ctx->n_params) ? ctx->params[i] : NULL; }
 IT_API it_tensor *it_param_find(it_context *ctx, const char *name) {
-    int i;
-    for (i = 0; i < ctx->n_params; i++)
-        if (strcmp(ctx->params[i]->name, name) == 0) return ctx->params[i];
+    size_t at;
+    if (!ctx->n_param_slots) return NULL;
+    for (at = it__name_hash(name) & (size_t)(ctx->n_param_slots - 1); ctx->param_slots[at];
+         at = (at + 1) & (size_t)(ctx->n_param_slots - 1))
+        if (strcmp(ctx->params[ctx->param_slots[at] - 1]->name, name) == 0) return ctx->params[ctx->param_slots[at] - 1];
     return NULL;
 }
 IT_API size_t it_param_numel(const it_context *ctx) { return ctx->param_numel; }
@@ -3223,6 +3252,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     it__free(ctx, ctx->scratch);
     it__free(ctx, ctx->scratch_mem);
     it__free(ctx, ctx->params);
+    it__free(ctx, ctx->param_slots);
     it__free(ctx, ctx->graphs);
     it__free(ctx, ctx->owned);
     it__free(ctx, ctx->threads);
@@ -3742,51 +3772,63 @@ static int it__lives_overlap(const it__placed *a, const it__placed *b) {
            (b->first2 >= 0 && it__overlaps(a->first, a->last, b->first2, b->last2)) ||
            (a->first2 >= 0 && b->first2 >= 0 && it__overlaps(a->first2, a->last2, b->first2, b->last2));
 }
+/* Stable merge sort of bufs by size, largest first (equal sizes keep graph order, so plans are
+   reproducible); O(n log n) for graphs of any depth. tmp holds n pointers. */
+static void it__sort_by_size(it_tensor **bufs, it_tensor **tmp, int n) {
+    int width, i;
+    for (width = 1; width < n; width *= 2) {
+        for (i = 0; i < n; i += 2 * width) {
+            int a = i, mid = IT__MIN(i + width, n), b = mid, end = IT__MIN(i + 2 * width, n), k = i;
+            while (a < mid && b < end) tmp[k++] = it_tensor_nbytes(bufs[b]) > it_tensor_nbytes(bufs[a]) ? bufs[b++] : bufs[a++];
+            while (a < mid) tmp[k++] = bufs[a++];
+            while (b < end) tmp[k++] = bufs[b++];
+        }
+        memcpy(bufs, tmp, sizeof(it_tensor *) * (size_t)n);
+    }
+}
 static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int no_reuse) {
     it__placed *placed = (it__placed *)it__alloc(g->ctx, sizeof(it__placed) * (size_t)(n + 1));
+    it__placed **live = (it__placed **)it__alloc(g->ctx, sizeof(it__placed *) * (size_t)(n + 1));
+    it_tensor **tmp = (it_tensor **)it__alloc(g->ctx, sizeof(it_tensor *) * (size_t)(n + 1));
     size_t total = 0;
-    int i, j, k, n_placed = 0;
-    if (!placed) it__fail(__FILE__, __LINE__, "out of memory while planning");
-    /* largest first (insertion sort: a graph has hundreds of buffers, not millions) */
-    for (i = 1; i < n; i++)
-        for (j = i; j > 0 && it_tensor_nbytes(bufs[j]) > it_tensor_nbytes(bufs[j - 1]); j--) {
-            it_tensor *tmp = bufs[j];
-            bufs[j] = bufs[j - 1];
-            bufs[j - 1] = tmp;
-        }
+    int i, k, n_placed = 0;
+    if (!placed || !live || !tmp) {
+        it__free(g->ctx, placed);
+        it__free(g->ctx, live);
+        it__free(g->ctx, tmp);
+        return (size_t)-1;
+    }
+    it__sort_by_size(bufs, tmp, n);
     for (i = 0; i < n; i++) {
         it_tensor *t = bufs[i];
-        size_t size = IT__ALIGN_UP(it_tensor_nbytes(t), (size_t)IT__ALIGN), offset = 0;
+        size_t size = IT__ALIGN_UP(it_tensor_nbytes(t), (size_t)IT__ALIGN), offset = total;
         it__placed me;
         me.first = t->first_step, me.last = t->last_step, me.first2 = t->first2, me.last2 = t->last2;
-        if (no_reuse) {
-            offset = total;
-        } else {
-            /* scan placed buffers that are alive at the same time, in offset order, for a gap */
-            int moved = 1;
+        if (!no_reuse) {
+            /* the placed buffers alive at the same time, then the lowest offset clear of them all:
+               move past each collision and rescan until none is left */
+            int n_live = 0, moved = 1;
+            for (k = 0; k < n_placed; k++)
+                if (it__lives_overlap(&me, &placed[k])) live[n_live++] = &placed[k];
+            offset = 0;
             while (moved) {
                 moved = 0;
-                for (k = 0; k < n_placed; k++) {
-                    it__placed *q = &placed[k];
-                    if (!it__lives_overlap(&me, q)) continue;
-                    if (offset < q->offset + q->size && q->offset < offset + size) {
-                        offset = q->offset + q->size; /* collides: move past it and rescan */
+                for (k = 0; k < n_live; k++)
+                    if (offset < live[k]->offset + live[k]->size && live[k]->offset < offset + size) {
+                        offset = live[k]->offset + live[k]->size;
                         moved = 1;
                     }
-                }
             }
         }
         t->offset = offset;
-        placed[n_placed].offset = offset;
-        placed[n_placed].size = size;
-        placed[n_placed].first = t->first_step;
-        placed[n_placed].last = t->last_step;
-        placed[n_placed].first2 = t->first2;
-        placed[n_placed].last2 = t->last2;
-        n_placed++;
+        me.offset = offset;
+        me.size = size;
+        placed[n_placed++] = me;
         if (offset + size > total) total = offset + size;
     }
     it__free(g->ctx, placed);
+    it__free(g->ctx, live);
+    it__free(g->ctx, tmp);
     return total;
 }
 
@@ -3808,6 +3850,11 @@ static it_result it__check_backend_supports(it_graph *g, it_backend *be) {
     }
     return IT_OK;
 }
+static int it__zero_item_cmp(const void *a, const void *b) {
+    int x = ((const it__zero_item *)a)->step, y = ((const it__zero_item *)b)->step;
+    return x < y ? -1 : x > y;
+}
+
 IT_API it_result it_graph_plan(it_graph *g) { return it_graph_plan_ex(g, 0); }
 IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     it_context *ctx = g->ctx;
@@ -3842,6 +3889,10 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
         }
     }
     arena_bytes = it__pack(g, bufs, n_bufs, no_reuse);
+    if (arena_bytes == (size_t)-1) {
+        it__free(ctx, bufs);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_graph_plan: out of memory for the packing of %d buffers", n_bufs);
+    }
     /* gradient buffers are cleared at the step that first accumulates into them */
     g->zero_items = (it__zero_item *)it__alloc(ctx, sizeof(it__zero_item) * ((size_t)n_bufs + 1));
     if (!g->zero_items) {
@@ -3855,6 +3906,8 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
             g->zero_items[g->n_zero_items].t = bufs[i];
             g->n_zero_items++;
         }
+    /* in step order, so a run walks them once (buffers cleared at one step are disjoint: any order) */
+    qsort(g->zero_items, (size_t)g->n_zero_items, sizeof(it__zero_item), it__zero_item_cmp);
     it__free(ctx, bufs);
     g->arena = (unsigned char *)ctx->backend->buffer_create(ctx->backend, IT__MAX(arena_bytes, 1));
     g->inputs = (unsigned char *)ctx->backend->buffer_create(ctx->backend, IT__MAX(input_bytes, 1));
@@ -3946,8 +3999,8 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
     for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
         const it_node *n = &g->nodes[i];
         if (mode == IT_RUN_FORWARD_BACKWARD) /* the loss node's input gradients live from its forward */
-            for (z = 0; z < g->n_zero_items && r == IT_OK; z++)
-                if (g->zero_items[z].step == i) r = be->fill(be, g->zero_items[z].t, 0.0f);
+            for (; z < g->n_zero_items && g->zero_items[z].step <= i && r == IT_OK; z++)
+                r = be->fill(be, g->zero_items[z].t, 0.0f);
         if (r != IT_OK) break;
         r = be->forward[n->op](be, g, n); /* it_graph_plan checked that the kernels exist */
     }
@@ -3955,8 +4008,8 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         r = be->fill(be, it__root(g->loss->grad), 1.0f); /* d(loss)/d(loss) */
         for (p = 0; p < g->n_sched && r == IT_OK; p++) {
             const it_node *n = &g->nodes[g->sched[p] < 0 ? -1 - g->sched[p] : g->sched[p]];
-            for (z = 0; z < g->n_zero_items && r == IT_OK; z++)
-                if (g->zero_items[z].step == g->n_nodes + p) r = be->fill(be, g->zero_items[z].t, 0.0f);
+            for (; z < g->n_zero_items && g->zero_items[z].step <= g->n_nodes + p && r == IT_OK; z++)
+                r = be->fill(be, g->zero_items[z].t, 0.0f);
             if (r != IT_OK) break;
             if (g->sched[p] < 0) /* recomputing a checkpoint segment's forward */
                 r = be->forward[n->op](be, g, n);
