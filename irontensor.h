@@ -232,7 +232,7 @@ IT_API uint32_t it_rng_below(it_rng *r, uint32_t n);
 IT_API float it_rng_uniform(it_rng *r);              /* [0, 1) with 24 random bits */
 IT_API float it_rng_normal(it_rng *r);               /* N(0, 1), Box-Muller in double */
 /* 0 for the all-zero state, the one state xoshiro never leaves (every draw is 0); it_rng_seed
-   never produces it, and checkpoint loads refuse it. */
+   never produces it, and checkpoint loads refuse it for data_rng. */
 IT_API int it_rng_valid(const it_rng *r);
 
 /* ------------------------------------------------------------------------------------------------
@@ -7092,6 +7092,8 @@ typedef struct it__st_file {
     int meta; /* JSON index of __metadata__, -1 if none */
     it__st_tensor *t;
     int n_t;
+    it__st_tensor **by_name; /* t sorted by name, for it__st_find */
+    uint64_t header_len; /* N: the JSON header's bytes after the 8-byte length */
     const unsigned char *data;
     uint64_t data_len;
 } it__st_file;
@@ -7099,7 +7101,9 @@ typedef struct it__st_file {
 static void it__st_free(it_context *ctx, it__st_file *f) {
     it__json_free(&f->json);
     it__free(ctx, f->t);
+    it__free(ctx, f->by_name);
     it__free(ctx, f->buf);
+    f->by_name = NULL;
     f->t = NULL;
     f->buf = NULL;
 }
@@ -7120,193 +7124,256 @@ static int it__j_u64(const it__jv *v, uint64_t *out) {
     return 0;
 }
 
-/* Parses and validates a whole safetensors file held in f->buf[0, f->size): header bounds, JSON,
-   every entry, offsets (sorted, contiguous from 0, covering the data exactly) and the irontensor
-   checksums when present. f->buf stays owned by f. */
-static it_result it__st_parse(it_context *ctx, it__st_file *f) {
+/* One tensor entry of the header (JSON index c): dtype, shape, data_offsets within the data region. */
+static it_result it__st_parse_entry(it_context *ctx, it__st_file *f, int c, it__st_tensor *t) {
+    const char *L = f->label;
+    const it__jv *e = &f->json.v[c];
+    int dt, sh, off, d;
+    uint64_t bytes;
+    memset(t, 0, sizeof *t);
+    t->name = e->key;
+    if (e->type != IT__J_OBJ) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': entry is not an object", L, e->key);
+        return IT_ERR_FORMAT;
+    }
+    dt = it__jget(&f->json, c, "dtype");
+    sh = it__jget(&f->json, c, "shape");
+    off = it__jget(&f->json, c, "data_offsets");
+    if (dt < 0 || sh < 0 || off < 0 || e->n != 3) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': needs exactly dtype, shape and data_offsets", L, e->key);
+        return IT_ERR_FORMAT;
+    }
+    t->dtype = -1;
+    if (f->json.v[dt].type == IT__J_STR)
+        for (d = 0; d < IT__ST_N_DTYPES; d++)
+            if (strcmp(f->json.v[dt].str, it__st_dtypes[d].name) == 0) t->dtype = d;
+    if (t->dtype < 0) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': unknown dtype %.40s", L, e->key,
+                         f->json.v[dt].type == IT__J_STR ? f->json.v[dt].str : "(not a string)");
+        return IT_ERR_FORMAT;
+    }
+    if (f->json.v[sh].type != IT__J_ARR || f->json.v[sh].n > IT__ST_MAX_DIMS) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape is not an array of at most 8 sizes", L, e->key);
+        return IT_ERR_FORMAT;
+    }
+    t->numel = 1;
+    for (d = f->json.v[sh].first; d >= 0; d = f->json.v[d].next) {
+        uint64_t s;
+        if (it__j_u64(&f->json.v[d], &s)) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape holds a non-integer or negative size", L, e->key);
+            return IT_ERR_FORMAT;
+        }
+        if (s && t->numel > ((uint64_t)1 << 53) / s) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape overflows", L, e->key);
+            return IT_ERR_FORMAT;
+        }
+        t->shape[t->ndim++] = s;
+        t->numel *= s;
+    }
+    if (f->json.v[off].type != IT__J_ARR || f->json.v[off].n != 2 ||
+        it__j_u64(&f->json.v[f->json.v[off].first], &t->begin) ||
+        it__j_u64(&f->json.v[f->json.v[f->json.v[off].first].next], &t->end)) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data_offsets must be two non-negative integers", L, e->key);
+        return IT_ERR_FORMAT;
+    }
+    bytes = t->numel * (uint64_t)it__st_dtypes[t->dtype].size;
+    if (t->end < t->begin || t->end - t->begin != bytes) {
+        it_context_error(ctx, IT_ERR_FORMAT,
+                         "%s: tensor '%.80s': data_offsets [%llu, %llu] do not hold %llu elements of %s (%llu bytes)", L,
+                         e->key, (unsigned long long)t->begin, (unsigned long long)t->end, (unsigned long long)t->numel,
+                         it__st_dtypes[t->dtype].name, (unsigned long long)bytes);
+        return IT_ERR_FORMAT;
+    }
+    if (t->end > f->data_len) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data_offsets end %llu beyond the %llu-byte data region", L,
+                         e->key, (unsigned long long)t->end, (unsigned long long)f->data_len);
+        return IT_ERR_FORMAT;
+    }
+    return IT_OK;
+}
+
+/* The 8-byte header length N against the limit and the file's size. */
+static it_result it__st_check_length(it_context *ctx, const char *L, uint64_t N, uint64_t file_size) {
+    if (N > IT__ST_MAX_HEADER) return it_context_error(ctx, IT_ERR_FORMAT, "%s: header length %llu exceeds the 100 MB limit", L, (unsigned long long)N);
+    if (N > file_size - 8)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: header length %llu runs past the end of the %llu-byte file", L,
+                                (unsigned long long)N, (unsigned long long)file_size);
+    return IT_OK;
+}
+/* Step 1: the 8-byte length and the JSON header in f->buf[0, 8 + N), for a file of file_size bytes
+   (the data need not be in memory: it__st_read_header reads only this much). */
+static it_result it__st_parse_header(it_context *ctx, it__st_file *f, uint64_t file_size) {
     const char *L = f->label;
     uint64_t N = 0;
-    int i, c, root, ti = 0;
-    it__st_tensor **order = NULL;
-    const it__jv *hcrc, *dcrc;
-    it_result r = IT_ERR_FORMAT;
+    int i;
     f->meta = -1;
-    if (f->size < 8) return it_context_error(ctx, IT_ERR_FORMAT, "%s: %lu bytes, too short for the 8-byte header length", L, (unsigned long)f->size);
+    if (file_size < 8) return it_context_error(ctx, IT_ERR_FORMAT, "%s: %llu bytes, too short for the 8-byte header length", L, (unsigned long long)file_size);
     for (i = 7; i >= 0; i--) N = N << 8 | f->buf[i];
-    if (N > IT__ST_MAX_HEADER) return it_context_error(ctx, IT_ERR_FORMAT, "%s: header length %llu exceeds the 100 MB limit", L, (unsigned long long)N);
-    if (N > f->size - 8)
-        return it_context_error(ctx, IT_ERR_FORMAT, "%s: header length %llu runs past the end of the %lu-byte file", L,
-                                (unsigned long long)N, (unsigned long)f->size);
+    if (it__st_check_length(ctx, L, N, file_size) != IT_OK) return IT_ERR_FORMAT;
     if (N < 2 || f->buf[8] != '{') return it_context_error(ctx, IT_ERR_FORMAT, "%s: the header does not start with '{'", L);
     if (it__json_parse(ctx, &f->json, (const char *)f->buf + 8, (size_t)N))
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: header JSON: %s", L, f->json.err);
-    root = 0;
+    f->header_len = N;
     f->data = f->buf + 8 + N;
-    f->data_len = (uint64_t)f->size - 8 - N;
-    if (f->json.v[root].n > 0) {
-        f->t = (it__st_tensor *)it__alloc(ctx, sizeof(it__st_tensor) * (size_t)f->json.v[root].n);
-        order = (it__st_tensor **)it__alloc(ctx, sizeof(it__st_tensor *) * (size_t)f->json.v[root].n);
-        if (!f->t || !order) {
-            r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %d tensors", L, f->json.v[root].n);
-            goto done;
-        }
+    f->data_len = file_size - 8 - N;
+    return IT_OK;
+}
+static int it__st_cmp_name(const void *a, const void *b) {
+    return strcmp((*(const it__st_tensor *const *)a)->name, (*(const it__st_tensor *const *)b)->name);
+}
+/* Step 2: every entry (and __metadata__, whose values must be strings) into f->t. */
+static it_result it__st_parse_entries(it_context *ctx, it__st_file *f) {
+    const char *L = f->label;
+    int c, m, ti = 0, n = f->json.v[0].n;
+    if (n > 0) {
+        f->t = (it__st_tensor *)it__alloc(ctx, sizeof(it__st_tensor) * (size_t)n);
+        if (!f->t) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %d tensors", L, n);
     }
-    for (c = f->json.v[root].first; c >= 0; c = f->json.v[c].next) {
+    for (c = f->json.v[0].first; c >= 0; c = f->json.v[c].next) {
         const it__jv *e = &f->json.v[c];
-        it__st_tensor *t;
-        int m, dt, sh, off, d;
-        uint64_t bytes;
         if (strcmp(e->key, "__metadata__") == 0) {
-            if (e->type != IT__J_OBJ) {
-                it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ is not an object", L);
-                goto done;
-            }
+            if (e->type != IT__J_OBJ) return it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ is not an object", L);
             for (m = e->first; m >= 0; m = f->json.v[m].next)
-                if (f->json.v[m].type != IT__J_STR) {
-                    it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ value '%.80s' is not a string", L, f->json.v[m].key);
-                    goto done;
-                }
+                if (f->json.v[m].type != IT__J_STR)
+                    return it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ value '%.80s' is not a string", L, f->json.v[m].key);
             f->meta = c;
             continue;
         }
-        t = &f->t[ti];
-        memset(t, 0, sizeof *t);
-        t->name = e->key;
-        if (e->type != IT__J_OBJ) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': entry is not an object", L, e->key);
-            goto done;
-        }
-        dt = it__jget(&f->json, c, "dtype");
-        sh = it__jget(&f->json, c, "shape");
-        off = it__jget(&f->json, c, "data_offsets");
-        if (dt < 0 || sh < 0 || off < 0 || e->n != 3) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': needs exactly dtype, shape and data_offsets", L, e->key);
-            goto done;
-        }
-        t->dtype = -1;
-        if (f->json.v[dt].type == IT__J_STR)
-            for (d = 0; d < IT__ST_N_DTYPES; d++)
-                if (strcmp(f->json.v[dt].str, it__st_dtypes[d].name) == 0) t->dtype = d;
-        if (t->dtype < 0) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': unknown dtype %.40s", L, e->key,
-                             f->json.v[dt].type == IT__J_STR ? f->json.v[dt].str : "(not a string)");
-            goto done;
-        }
-        if (f->json.v[sh].type != IT__J_ARR || f->json.v[sh].n > IT__ST_MAX_DIMS) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape is not an array of at most 8 sizes", L, e->key);
-            goto done;
-        }
-        t->numel = 1;
-        for (d = f->json.v[sh].first; d >= 0; d = f->json.v[d].next) {
-            uint64_t s;
-            if (it__j_u64(&f->json.v[d], &s)) {
-                it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape holds a non-integer or negative size", L, e->key);
-                goto done;
-            }
-            if (s && t->numel > ((uint64_t)1 << 53) / s) {
-                it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': shape overflows", L, e->key);
-                goto done;
-            }
-            t->shape[t->ndim++] = s;
-            t->numel *= s;
-        }
-        if (f->json.v[off].type != IT__J_ARR || f->json.v[off].n != 2 ||
-            it__j_u64(&f->json.v[f->json.v[off].first], &t->begin) ||
-            it__j_u64(&f->json.v[f->json.v[f->json.v[off].first].next], &t->end)) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data_offsets must be two non-negative integers", L, e->key);
-            goto done;
-        }
-        bytes = t->numel * (uint64_t)it__st_dtypes[t->dtype].size;
-        if (t->end < t->begin || t->end - t->begin != bytes) {
-            it_context_error(ctx, IT_ERR_FORMAT,
-                             "%s: tensor '%.80s': data_offsets [%llu, %llu] do not hold %llu elements of %s (%llu bytes)", L,
-                             e->key, (unsigned long long)t->begin, (unsigned long long)t->end, (unsigned long long)t->numel,
-                             it__st_dtypes[t->dtype].name, (unsigned long long)bytes);
-            goto done;
-        }
-        if (t->end > f->data_len) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data_offsets end %llu beyond the %llu-byte data region", L,
-                             e->key, (unsigned long long)t->end, (unsigned long long)f->data_len);
-            goto done;
-        }
-        order[ti] = t;
-        ti++;
+        if (it__st_parse_entry(ctx, f, c, &f->t[ti]) != IT_OK) return IT_ERR_FORMAT;
+        f->n_t = ++ti;
     }
-    f->n_t = ti;
+    if (ti > 0) { /* a name index, so matching a deep model's tensors is n log n */
+        f->by_name = (it__st_tensor **)it__alloc(ctx, sizeof(it__st_tensor *) * (size_t)ti);
+        if (!f->by_name) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %d tensors", L, ti);
+        for (c = 0; c < ti; c++) f->by_name[c] = &f->t[c];
+        qsort(f->by_name, (size_t)ti, sizeof(it__st_tensor *), it__st_cmp_name);
+    }
+    return IT_OK;
+}
+/* Step 3: the tensors tile the data region exactly: sorted by offset, contiguous from 0, no gap,
+   no overlap, nothing after the last. */
+static it_result it__st_check_layout(it_context *ctx, it__st_file *f) {
+    const char *L = f->label;
+    it__st_tensor **order = NULL;
+    uint64_t at = 0;
+    int i, ti = f->n_t;
+    it_result r = IT_OK;
+    if (ti > 0) {
+        order = (it__st_tensor **)it__alloc(ctx, sizeof(it__st_tensor *) * (size_t)ti);
+        if (!order) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %d tensors", L, ti);
+        for (i = 0; i < ti; i++) order[i] = &f->t[i];
+    }
     if (ti > 1) qsort(order, (size_t)ti, sizeof(it__st_tensor *), it__st_cmp_offset);
-    {
-        uint64_t at = 0;
-        for (i = 0; i < ti; i++) {
-            if (order[i]->begin != at) {
-                it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data starts at %llu, expected %llu (%s)", L,
+    for (i = 0; i < ti && r == IT_OK; i++) {
+        if (order[i]->begin != at)
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.80s': data starts at %llu, expected %llu (%s)", L,
                                  order[i]->name, (unsigned long long)order[i]->begin, (unsigned long long)at,
                                  order[i]->begin < at ? "overlaps the previous tensor" : "gap before it");
-                goto done;
-            }
-            at = order[i]->end;
-        }
-        if (at != f->data_len) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: tensors cover %llu bytes but the data region holds %llu (%s)", L,
+        at = order[i]->end;
+    }
+    if (r == IT_OK && at != f->data_len)
+        r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensors cover %llu bytes but the data region holds %llu (%s)", L,
                              (unsigned long long)at, (unsigned long long)f->data_len,
                              at < f->data_len ? "trailing bytes" : "truncated");
-            goto done;
-        }
-    }
-    hcrc = it__st_meta(f, "irontensor.crc32_header");
-    dcrc = it__st_meta(f, "irontensor.crc32_data");
-    if (!hcrc && !dcrc && f->meta >= 0) /* our files always carry both: a damaged key must not disable the check */
-        for (c = f->json.v[f->meta].first; c >= 0; c = f->json.v[c].next)
-            if (strncmp(f->json.v[c].key, "irontensor", 10) == 0) {
-                it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor file without its checksums (damaged metadata key?)", L);
-                goto done;
-            }
-    if (hcrc || dcrc) {
-        it__crc *crc = (it__crc *)it__alloc(ctx, sizeof(it__crc));
-        uint32_t want, got;
-        if (!crc) {
-            r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", L);
-            goto done;
-        }
-        it__crc_init(crc);
-        if (!hcrc || !dcrc || it__parse_hex8(hcrc->str, hcrc->len, &want) ||
-            hcrc->raw_end - hcrc->raw_begin != 10) {
-            it__free(ctx, crc);
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_header / crc32_data missing or not 8 hex digits", L);
-            goto done;
-        }
-        /* the header checksum reads its own 8 digits as zeros */
-        got = it__crc_update(crc, 0, f->buf, 8 + hcrc->raw_begin + 1);
-        got = it__crc_update(crc, got, "00000000", 8);
-        got = it__crc_update(crc, got, f->buf + 8 + hcrc->raw_end - 1, (size_t)(N - (hcrc->raw_end - 1)));
-        if (got != want) {
-            it__free(ctx, crc);
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: header checksum mismatch (stored %08lx, computed %08lx): corrupt header", L,
-                             (unsigned long)want, (unsigned long)got);
-            goto done;
-        }
-        if (it__parse_hex8(dcrc->str, dcrc->len, &want)) {
-            it__free(ctx, crc);
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_data is not 8 hex digits", L);
-            goto done;
-        }
-        got = it__crc_update(crc, 0, f->data, (size_t)f->data_len);
-        it__free(ctx, crc);
-        if (got != want) {
-            it_context_error(ctx, IT_ERR_FORMAT, "%s: data checksum mismatch (stored %08lx, computed %08lx): corrupt tensor data", L,
-                             (unsigned long)want, (unsigned long)got);
-            goto done;
-        }
-    }
-    r = IT_OK;
-done:
     if (order) it__free(ctx, order);
+    return r;
+}
+/* Step 4: the irontensor checksums of the header and of the data, when present (files this library
+   wrote always carry both: a damaged key must not disable the check). */
+static it_result it__st_check_checksums(it_context *ctx, it__st_file *f) {
+    const char *L = f->label;
+    const it__jv *hcrc = it__st_meta(f, "irontensor.crc32_header"), *dcrc = it__st_meta(f, "irontensor.crc32_data");
+    it__crc *crc;
+    uint32_t want, got;
+    int c;
+    if (!hcrc && !dcrc) {
+        if (f->meta >= 0)
+            for (c = f->json.v[f->meta].first; c >= 0; c = f->json.v[c].next)
+                if (strncmp(f->json.v[c].key, "irontensor", 10) == 0)
+                    return it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor file without its checksums (damaged metadata key?)", L);
+        return IT_OK;
+    }
+    if (!hcrc || !dcrc || it__parse_hex8(hcrc->str, hcrc->len, &want) || hcrc->raw_end - hcrc->raw_begin != 10)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_header / crc32_data missing or not 8 hex digits", L);
+    crc = (it__crc *)it__alloc(ctx, sizeof(it__crc));
+    if (!crc) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", L);
+    it__crc_init(crc);
+    /* the header checksum reads its own 8 digits as zeros */
+    got = it__crc_update(crc, 0, f->buf, 8 + hcrc->raw_begin + 1);
+    got = it__crc_update(crc, got, "00000000", 8);
+    got = it__crc_update(crc, got, f->buf + 8 + hcrc->raw_end - 1, (size_t)(f->header_len - (hcrc->raw_end - 1)));
+    if (got != want) {
+        it__free(ctx, crc);
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: header checksum mismatch (stored %08lx, computed %08lx): corrupt header", L,
+                                (unsigned long)want, (unsigned long)got);
+    }
+    if (it__parse_hex8(dcrc->str, dcrc->len, &want)) {
+        it__free(ctx, crc);
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.crc32_data is not 8 hex digits", L);
+    }
+    got = it__crc_update(crc, 0, f->data, (size_t)f->data_len);
+    it__free(ctx, crc);
+    if (got != want)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: data checksum mismatch (stored %08lx, computed %08lx): corrupt tensor data", L,
+                                (unsigned long)want, (unsigned long)got);
+    return IT_OK;
+}
+/* Parses and validates a whole safetensors file held in f->buf[0, f->size), in four steps. f->buf
+   stays owned by f. */
+static it_result it__st_parse(it_context *ctx, it__st_file *f) {
+    it_result r = it__st_parse_header(ctx, f, f->size);
+    if (r == IT_OK) r = it__st_parse_entries(ctx, f);
+    if (r == IT_OK) r = it__st_check_layout(ctx, f);
+    if (r == IT_OK) r = it__st_check_checksums(ctx, f);
+    return r;
+}
+/* Only the header of the safetensors file at path (steps 1-3: names, dtypes, shapes, layout
+   against the file's size), without reading the data: cheap checks before anything is built. */
+static it_result it__st_read_header(it_context *ctx, const char *path, it__st_file *f, int *missing) {
+    unsigned char len8[8];
+    uint64_t size, N = 0;
+    size_t got;
+    int fd, i;
+    it_result r = it__io_open_regular(ctx, path, "safetensors file", &fd, &size, missing);
+    if (r != IT_OK) return r;
+    if (it__io_read_all(fd, len8, 8, &got) != 0 || got != 8) {
+        close(fd);
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %llu bytes, too short for the 8-byte header length", f->label,
+                                (unsigned long long)size);
+    }
+    for (i = 7; i >= 0; i--) N = N << 8 | len8[i];
+    if (it__st_check_length(ctx, f->label, N, size) != IT_OK) {
+        close(fd);
+        return IT_ERR_FORMAT;
+    }
+    f->buf = (unsigned char *)it__alloc(ctx, (size_t)N + 9);
+    if (!f->buf) {
+        close(fd);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", f->label);
+    }
+    memcpy(f->buf, len8, 8);
+    r = it__io_read_all(fd, f->buf + 8, (size_t)N, &got) != 0 || got != (size_t)N
+            ? it_context_error(ctx, IT_ERR_IO, "%s: cannot read the %llu-byte header", f->label, (unsigned long long)N)
+            : IT_OK;
+    close(fd);
+    if (r != IT_OK) return r;
+    f->buf[8 + N] = 0;
+    f->size = (size_t)N + 8;
+    r = it__st_parse_header(ctx, f, size);
+    if (r == IT_OK) r = it__st_parse_entries(ctx, f);
+    if (r == IT_OK) r = it__st_check_layout(ctx, f);
     return r;
 }
 
 static const it__st_tensor *it__st_find(const it__st_file *f, const char *name) {
-    int i;
-    for (i = 0; i < f->n_t; i++)
-        if (strcmp(f->t[i].name, name) == 0) return &f->t[i];
+    int lo = 0, hi = f->n_t - 1;
+    if (!f->by_name) return NULL;
+    while (lo <= hi) { /* binary search of the name index */
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->by_name[mid]->name, name);
+        if (c == 0) return f->by_name[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
     return NULL;
 }
 static float it__f16_to_f32(uint16_t h) {
@@ -7480,6 +7547,32 @@ static void it__ck_fmt(char *out, size_t size, const char *fmt, int layer) {
     else snprintf(out, size, "%s", fmt);
 }
 /* The checkpoint tensors of a config, sorted by name (the file order). */
+/* How many checkpoint tensors a config implies: it__ck_map_build's count, without building it. */
+static uint64_t it__ck_map_count(const it_model_config *c) {
+    uint64_t per_layer = c->arch == IT_ARCH_GPT2 ? 12 : 9, outside = c->arch == IT_ARCH_GPT2 ? 4 : 2;
+    return outside + per_layer * (uint64_t)(c->n_layers > 0 ? c->n_layers : 0) + (c->untied ? 1 : 0);
+}
+/* Before anything is built from a config: model.safetensors's header (read alone, not the data)
+   holds at least as many tensors as the config implies, so a 1 KB config.json claiming 100000 layers is
+   refused at once. A missing file passes when `missing_ok` (a bare Hugging Face config). */
+static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_model_config *c, int missing_ok) {
+    char path[4200];
+    it__st_file f;
+    int missing = 0;
+    it_result r;
+    uint64_t want = it__ck_map_count(c);
+    if (it__path_join(path, sizeof path, dir, "model.safetensors")) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
+    memset(&f, 0, sizeof f);
+    f.label = path;
+    r = it__st_read_header(ctx, path, &f, &missing);
+    if (r != IT_OK && missing && missing_ok) r = IT_OK;
+    else if (r == IT_OK && want > (uint64_t)f.n_t) /* fewer is for the full match to name */
+        r = it_context_error(ctx, IT_ERR_FORMAT, "checkpoint %s: config.json describes %d layers (%llu tensors) but "
+                             "model.safetensors holds %d tensors", dir, c->n_layers, (unsigned long long)want, f.n_t);
+    f.label = NULL;
+    it__st_free(ctx, &f);
+    return r;
+}
 static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it__ck_map *m) {
     uint64_t C = (uint64_t)c->dim, V = (uint64_t)c->vocab_size, F = (uint64_t)c->ffn_dim;
     uint64_t KV = C / (uint64_t)c->n_heads * (uint64_t)c->n_kv_heads;
@@ -7542,6 +7635,7 @@ static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it_
     }
     if (c->untied) IT__CK1("lm_head.weight", "lm_head.weight", 2, V, C);
 #undef IT__CK1
+    IT_ASSERT((uint64_t)m->n == it__ck_map_count(c)); /* the two must describe the same files */
     qsort(m->e, (size_t)m->n, sizeof(it__ck_entry), it__ck_cmp);
     return IT_OK;
 }
@@ -7978,14 +8072,16 @@ static int it__parse_u64_dec(const char *s, uint64_t *out) {
     *out = v;
     return 0;
 }
-static it_result it__rng_parse(it_context *ctx, const char *path, const it__json *j, const char *key, it_rng *r) {
+/* `live`: the generator must be usable (data_rng draws every batch); "rng" may still be all zeros,
+   as runs that never draw from it save it. */
+static it_result it__rng_parse(it_context *ctx, const char *path, const it__json *j, const char *key, it_rng *r, int live) {
     int a = it__jget(j, 0, key), e, k = 0;
     if (a < 0 || j->v[a].type != IT__J_ARR || j->v[a].n != 4)
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" must be an array of 4 decimal strings", path, key);
     for (e = j->v[a].first; e >= 0; e = j->v[e].next, k++)
         if (j->v[e].type != IT__J_STR || it__parse_u64_dec(j->v[e].str, &r->s[k]))
             return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\"[%d] is not a decimal 64-bit string", path, key, k);
-    if (!it_rng_valid(r))
+    if (live && !it_rng_valid(r))
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is the all-zero state, which a xoshiro generator "
                                 "never leaves (every draw would be 0)", path, key);
     return IT_OK;
@@ -8100,7 +8196,7 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     ts.schedule.warmup_steps = (int)v;
     if (it__jint(ctx, path, j, s, "total_steps", 1, INT32_MIN, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
     ts.schedule.total_steps = (int)v;
-    if (it__rng_parse(ctx, path, j, "data_rng", &ts.data_rng) != IT_OK || it__rng_parse(ctx, path, j, "rng", &ts.rng) != IT_OK)
+    if (it__rng_parse(ctx, path, j, "data_rng", &ts.data_rng, 1) != IT_OK || it__rng_parse(ctx, path, j, "rng", &ts.rng, 0) != IT_OK)
         return IT_ERR_FORMAT;
     ts.best_val_loss = NAN;
     c = it__jget(j, 0, "best_val_loss");
@@ -8283,6 +8379,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     if (buf) it__free(ctx, buf);
     buf = NULL;
     if (r != IT_OK) return r;
+    if ((r = it__ck_check_header(ctx, rd->dir, &rd->cfg, 0)) != IT_OK) return r;
     if ((r = it__ck_map_build(ctx, &rd->cfg, &rd->map)) != IT_OK) return r;
     /* model.safetensors */
     {
@@ -8371,6 +8468,7 @@ IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_
     if (r == IT_OK) r = it__config_parse(ctx, path, &j, out);
     it__json_free(&j);
     if (buf) it__free(ctx, buf);
+    if (r == IT_OK) r = it__ck_check_header(ctx, d, out, 1);
     return r;
 }
 IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *dir, it_trainer_state *out) {

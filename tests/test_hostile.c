@@ -407,23 +407,6 @@ static void hostile_silently_wrong(const char *tmp) {
 }
 
 /* ---- hangs, aborts, undefined behaviour (cases 16-20: RNG, big configs, FIFOs, sizes, NULL) --- */
-static void hostile_silent_logger(it_log_level level, const char *message, void *user) {
-    (void)level;
-    (void)message;
-    (void)user;
-}
-static it_context *hostile_quiet_context(void) {
-    it_context *ctx = NULL;
-    it_context_desc d;
-    memset(&d, 0, sizeof d);
-    d.n_threads = 1;
-    d.logger.log = hostile_silent_logger;
-    if (it_context_create(&d, &ctx) != IT_OK) {
-        fprintf(stderr, "cannot create a context\n");
-        _exit(250);
-    }
-    return ctx;
-}
 /* Case 18: each reader given a FIFO (no writer ever opens it) must return an error naming the FIFO
    rather than block; `path` is the FIFO, `dir` a checkpoint directory whose config.json or
    model.safetensors is one. Exit 0 = refused with the right message, 1 = accepted, 2 = wrong text. */
@@ -433,7 +416,7 @@ typedef struct hostile_fifo_case {
 } hostile_fifo_case;
 static int hostile_fifo_child(void *arg) {
     const hostile_fifo_case *c = (const hostile_fifo_case *)arg;
-    it_context *ctx = hostile_quiet_context();
+    it_context *ctx = it_test_context(1);
     it_tokenizer *tok = NULL;
     it_dataset *ds = NULL;
     it_model_config cfg;
@@ -473,7 +456,7 @@ static void hostile_fifos(const char *tmp) {
         CHECK(got == 0, "case 18: %s reader given a FIFO: %s (child status %d)", names[i],
               got == -1 ? "hung" : got == 1 ? "accepted it" : "wrong message or crash", got);
         if (i == 4) { /* a real config for the next case so only model.safetensors is the FIFO */
-            it_context *ctx = hostile_quiet_context();
+            it_context *ctx = it_test_context(1);
             it_model_config cfg;
             it_model *m = NULL;
             unlink(inner);
@@ -538,7 +521,7 @@ static int hostile_zero_rng_child(void *arg) {
 static void hostile_zero_rng(const char *tmp) {
     it_rng zero, seeded;
     char dir[512], path[600];
-    it_model_config cfg = ck_llama();
+    it_model_config cfg = it_test_llama();
     ck_setup s;
     it_trainer_state ts = ck_ts(), back;
     int got;
@@ -575,7 +558,7 @@ static void hostile_zero_rng(const char *tmp) {
         if (it_dataset_from_ids(s.ctx, ids, 4000, 64, 8, "zero-rng ids", &ds) == IT_OK) {
             CHECK(it_dataset_batch(ds, IT_SPLIT_TRAIN, &zero, 2, 8, in, out) == IT_ERR_INVALID_ARGUMENT,
                   "case 16: it_dataset_batch draws from the all-zero generator");
-            it_dataset_free(ds);
+            it_dataset_destroy(ds);
         } else {
             CHECK(0, "case 16: dataset: %s", it_context_last_error(s.ctx));
         }
@@ -584,9 +567,40 @@ static void hostile_zero_rng(const char *tmp) {
     ck_free(&s);
 }
 
+/* Case 17: a 1 KB config.json claiming 100000 layers beside a 2-layer model.safetensors is refused
+   by reading the safetensors header alone, before a model is built (it used to run for minutes). */
+static int hostile_deep_config_child(void *arg) {
+    const char *dir = (const char *)arg;
+    it_context *ctx = it_test_context(1);
+    it_model_config cfg;
+    if (it_checkpoint_read_config(ctx, dir, &cfg) == IT_OK) return 1;
+    if (!strstr(it_context_last_error(ctx), "100000 layers")) {
+        fprintf(stderr, "message: %s\n", it_context_last_error(ctx));
+        return 2;
+    }
+    return it_checkpoint_validate(ctx, dir) == IT_OK ? 3 : 0;
+}
+static void hostile_deep_config(const char *tmp) {
+    char dir[512], path[600], err[600];
+    it_model_config cfg = it_test_llama();
+    ck_setup s = ck_make(&cfg, 5, IT_OPTIMIZER_INVALID, 0);
+    int got;
+    snprintf(dir, sizeof dir, "%s/deep_config", tmp);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    snprintf(err, sizeof err, "%s/deep_config.err", tmp);
+    CHECK(it_checkpoint_save(s.ctx, s.m, NULL, NULL, dir, NULL) == IT_OK, "case 17: save: %s", it_context_last_error(s.ctx));
+    ck_free(&s);
+    CHECK(hostile_edit_json(path, "\"num_hidden_layers\": 2,", "\"num_hidden_layers\": 100000,") == 0,
+          "case 17: cannot edit %s", path);
+    got = hostile_run_child(5, err, hostile_deep_config_child, dir);
+    CHECK(got == 0, "case 17: config.json with 100000 layers: %s (status %d)",
+          got == -1 ? "still running after 5 s" : got == 1 ? "accepted" : "wrong message or crash", got);
+}
+
 static void hostile_hangs_and_ub(const char *tmp) {
     hostile_fifos(tmp);
     hostile_zero_rng(tmp);
+    hostile_deep_config(tmp);
 }
 
 int main(void) {
