@@ -290,13 +290,31 @@ IT_API it_tensor *it_embedding_at(const char *file, int line, it_graph *g, it_te
 IT_API it_tensor *it_rmsnorm_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, float eps);
 /* x [..., C], w [C], b [C] (b may be NULL) -> [..., C] */
 IT_API it_tensor *it_layernorm_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, it_tensor *b, float eps);
+/* RoPE frequency scaling, as Hugging Face's rope_scaling / rope_parameters "rope_type":
+   linear divides every frequency by factor (positions stretched); llama3 (Llama 3.1+) divides
+   only the low frequencies, wavelengths above original_max_positions / low_freq_factor, by factor,
+   keeps those below original_max_positions / high_freq_factor, and blends in between. */
+typedef enum it_rope_kind { IT_ROPE_DEFAULT = 0, IT_ROPE_LINEAR, IT_ROPE_LLAMA3, IT_ROPE_KIND_COUNT } it_rope_kind;
+typedef struct it_rope_scaling {
+    it_rope_kind kind;
+    float factor;                    /* linear, llama3: > 0 */
+    float low_freq_factor, high_freq_factor; /* llama3: high > low > 0 */
+    int original_max_positions;      /* llama3: the context length the model was trained at */
+} it_rope_scaling;
 /* x [B, T, H, D], D even; Hugging Face half-split rotation, position = pos_offset + t. */
 IT_API it_tensor *it_rope_at(const char *file, int line, it_graph *g, it_tensor *x, float theta, int pos_offset);
+/* The same with the frequencies scaled (scaling NULL or IT_ROPE_DEFAULT: it_rope). */
+IT_API it_tensor *it_rope_scaled_at(const char *file, int line, it_graph *g, it_tensor *x, float theta,
+                                    const it_rope_scaling *scaling, int pos_offset);
 /* softmax over the last dim */
 IT_API it_tensor *it_softmax_at(const char *file, int line, it_graph *g, it_tensor *x);
 /* Causal self-attention with grouped-query heads: q [B, T, Hq, D], k and v [B, T, Hkv, D] with
    Hkv dividing Hq; scale 1/sqrt(D). Out [B, T, Hq, D]. */
 IT_API it_tensor *it_attention_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k, it_tensor *v);
+/* The same where query t sees only keys t - window + 1 .. t (sliding-window attention, Mistral);
+   window 0 = every earlier key (it_attention). */
+IT_API it_tensor *it_attention_window_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k,
+                                         it_tensor *v, int window);
 IT_API it_tensor *it_silu_at(const char *file, int line, it_graph *g, it_tensor *x);
 IT_API it_tensor *it_gelu_at(const char *file, int line, it_graph *g, it_tensor *x); /* tanh approximation (GPT-2) */
 /* silu(gate) * up, same shapes */
@@ -326,6 +344,8 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
 #define it_rope(...) it_rope_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_softmax(...) it_softmax_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_attention(...) it_attention_at(__FILE__, __LINE__, __VA_ARGS__)
+#define it_attention_window(...) it_attention_window_at(__FILE__, __LINE__, __VA_ARGS__)
+#define it_rope_scaled(...) it_rope_scaled_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_silu(...) it_silu_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_gelu(...) it_gelu_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_swiglu(...) it_swiglu_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -371,13 +391,43 @@ IT_API void it_graph_print(const it_graph *g);
 ------------------------------------------------------------------------------------------------ */
 typedef enum it_arch { IT_ARCH_INVALID = 0, IT_ARCH_LLAMA, IT_ARCH_GPT2, IT_ARCH_COUNT } it_arch;
 
+/* The Hugging Face model families the Llama and GPT-2 code covers, with their config.json
+   "model_type" and "architectures" names. Each is the Llama block plus a few flags:
+   Mistral = sliding-window attention, Qwen2 = q/k/v biases, Qwen3 = per-head q/k RMSNorm. */
+#define IT_MODEL_FAMILY_LIST                                             \
+    X(IT_FAMILY_LLAMA, IT_ARCH_LLAMA, "llama", "LlamaForCausalLM")       \
+    X(IT_FAMILY_MISTRAL, IT_ARCH_LLAMA, "mistral", "MistralForCausalLM") \
+    X(IT_FAMILY_QWEN2, IT_ARCH_LLAMA, "qwen2", "Qwen2ForCausalLM")       \
+    X(IT_FAMILY_QWEN3, IT_ARCH_LLAMA, "qwen3", "Qwen3ForCausalLM")       \
+    X(IT_FAMILY_GPT2, IT_ARCH_GPT2, "gpt2", "GPT2LMHeadModel")
+typedef enum it_model_family {
+    IT_FAMILY_DEFAULT = 0, /* the arch's own: llama or gpt2 */
+#define X(id, arch, model_type, architecture) id,
+    IT_MODEL_FAMILY_LIST
+#undef X
+    IT_FAMILY_COUNT
+} it_model_family;
+IT_API const char *it_model_family_type(it_model_family f);         /* "qwen2"; NULL when unknown */
+IT_API const char *it_model_family_architecture(it_model_family f); /* "Qwen2ForCausalLM" */
+
 typedef struct it_model_config {
     it_arch arch;
     int vocab_size, dim, n_layers, n_heads, n_kv_heads, ffn_dim, max_seq;
     int untied;       /* 0 = the head shares the embedding table (default), 1 = own lm_head */
     float rope_theta; /* Llama; 0 = 10000 */
     float norm_eps;   /* 0 = 1e-5 */
+    /* Llama-family options (all 0 = IronTensor's own Llama): */
+    int head_dim;       /* per-head size; 0 = dim / n_heads (Qwen3, Llama 3.2 set it explicitly) */
+    int qkv_bias;       /* q, k, v projections have biases (Qwen2; Llama's attention_bias) */
+    int o_bias;         /* the output projection has a bias (Llama's attention_bias) */
+    int mlp_bias;       /* gate, up, down have biases (Llama's mlp_bias) */
+    int qk_norm;        /* RMSNorm over each head's q and k before RoPE (Qwen3) */
+    int sliding_window; /* a query sees only the last sliding_window keys, itself included (Mistral); 0 = all */
+    it_rope_scaling rope_scaling;
+    it_model_family family; /* the Hugging Face family a checkpoint's config.json names */
 } it_model_config;
+/* dim / n_heads unless the config sets head_dim. */
+IT_API int it_model_head_dim(const it_model_config *cfg);
 
 /* "tiny", "small", "medium", "shakespeare" (IronTensor's Llama presets) and "gpt2-tiny".
    Returns IT_ERR_INVALID_ARGUMENT for an unknown name. */
@@ -398,10 +448,12 @@ typedef struct it_model {
                                  far less memory, one more forward of the layers per step */
 } it_model;
 
-/* Per-layer parameter slots (Llama uses the first nine, GPT-2 the norms, projections and biases). */
+/* Per-layer parameter slots (Llama uses the first nine and the biases / q-k norms its config asks
+   for, GPT-2 the norms, projections and biases). */
 enum {
     IT_LP_ATTN_NORM, IT_LP_Q, IT_LP_K, IT_LP_V, IT_LP_O, IT_LP_MLP_NORM, IT_LP_GATE, IT_LP_UP, IT_LP_DOWN,
     IT_LP_ATTN_NORM_B, IT_LP_Q_B, IT_LP_K_B, IT_LP_V_B, IT_LP_O_B, IT_LP_MLP_NORM_B, IT_LP_UP_B, IT_LP_DOWN_B,
+    IT_LP_GATE_B, IT_LP_Q_NORM, IT_LP_K_NORM, /* Llama's mlp_bias; Qwen3's per-head norms [head_dim] */
     IT_MODEL_LAYER_PARAMS
 };
 
@@ -882,9 +934,12 @@ typedef struct it_node {
     it_tensor *saved[2];      /* written by forward, read by backward (rstd, mean, log-sum-exp) */
     it_tensor *scratch;       /* forward temporary (planned, lives for this node only) */
     it_tensor *bwd_scratch;   /* backward temporary */
-    float fparam[2];          /* eps, theta, scale */
-    int iparam[4];            /* transposes, pos_offset, ignore_index, chunk */
+    float fparam[5];          /* eps, theta, scale; rope: theta, scaling factor, low / high freq factors */
+    int iparam[4];            /* transposes, pos_offset, ignore_index, chunk; rope: pos_offset, scaling
+                                 kind, original max positions; attention: window */
 } it_node;
+/* The frequency scaling of a rope node (the fields it_rope_scaled stored in fparam / iparam). */
+IT_API it_rope_scaling it_node_rope_scaling(const it_node *n);
 /* Where a tensor's bytes live: which block and the byte offset inside it (GPU backends bind
    block buffers at offsets). */
 typedef enum it_block {
@@ -991,19 +1046,23 @@ IT_API void it_cpu_layernorm_backward(float *dx, float *dw, float *db, const flo
                                       const float *w, const float *mean, const float *rstd, int N, int C);
 /* x, out [B, T, H, D]; pair (i, i + D/2) rotated by (pos_offset + t) * theta^(-2i/D).
    out may equal x (in place). Backward is the inverse rotation, accumulated. */
-IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta, int pos_offset);
-IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta, int pos_offset);
+/* scaling may be NULL (no scaling) */
+IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta,
+                                const it_rope_scaling *scaling, int pos_offset);
+IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta,
+                                 const it_rope_scaling *scaling, int pos_offset);
 /* x, out [N, C]; softmax over C */
 IT_API void it_cpu_softmax_forward(float *out, const float *x, int N, int C);
 IT_API void it_cpu_softmax_backward(float *dx, const float *dout, const float *out, int N, int C);
 /* Causal attention, GQA: q, out [B, T, Hq, D]; k, v [B, T, Hkv, D]; lse [B, Hq, T] (saved:
    log-sum-exp of each query row's scaled scores, so backward recomputes probabilities without a
-   T x T matrix). Query head h reads kv head h / (Hq / Hkv). */
+   T x T matrix). Query head h reads kv head h / (Hq / Hkv). window > 0: query t sees keys
+   t - window + 1 .. t only (sliding-window attention); 0 = every key up to t. */
 IT_API void it_cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                                     int B, int T, int Hq, int Hkv, int D);
+                                     int B, int T, int Hq, int Hkv, int D, int window);
 IT_API void it_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                       const float *k, const float *v, const float *out, const float *lse,
-                                      int B, int T, int Hq, int Hkv, int D);
+                                      int B, int T, int Hq, int Hkv, int D, int window);
 /* Elementwise activations over n values. */
 IT_API void it_cpu_silu_forward(float *out, const float *x, size_t n);
 IT_API void it_cpu_silu_backward(float *dx, const float *dout, const float *x, size_t n);
@@ -1397,10 +1456,39 @@ IT_API void it_cpu_layernorm_backward(float *dx, float *dw, float *db, const flo
     }
 }
 
-/* The angle of pair i at position p: p * theta^(-2i/D), computed in double so every backend can
-   meet the same tolerance. */
-static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int D, float theta, int pos_offset,
-                            float direction, int accumulate, int t0, int t1) {
+/* NULL when the scaling is usable, else why not. */
+static const char *it__rope_scaling_problem(const it_rope_scaling *s) {
+    if (s->kind == IT_ROPE_DEFAULT) return NULL;
+    if (s->kind < 0 || s->kind >= IT_ROPE_KIND_COUNT) return "rope scaling kind is unknown";
+    if (!(s->factor > 0.0f) || !isfinite(s->factor)) return "rope scaling factor must be a positive number";
+    if (s->kind == IT_ROPE_LLAMA3 &&
+        (!(s->low_freq_factor > 0.0f) || !(s->high_freq_factor > s->low_freq_factor) || !isfinite(s->high_freq_factor) ||
+         s->original_max_positions < 1))
+        return "llama3 rope scaling needs high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings >= 1";
+    return NULL;
+}
+/* The frequency of pair i of D: theta^(-2i/D), then scaled as Hugging Face's rope types do
+   (transformers' _compute_linear_scaling / _compute_llama3_parameters, written out from the
+   formulas). In double so every backend can meet the same tolerance. */
+static double it__rope_freq(float theta, const it_rope_scaling *scaling, int i, int D) {
+    double freq = pow((double)theta, -2.0 * i / (double)D), wavelen, low_wavelen, high_wavelen, smooth;
+    if (!scaling || scaling->kind == IT_ROPE_DEFAULT) return freq;
+    if (scaling->kind == IT_ROPE_LINEAR) return freq / scaling->factor;
+    /* llama3: long wavelengths (low frequencies) are stretched by factor, short ones kept, and the
+       band between blends the two by where the wavelength falls */
+    wavelen = 2.0 * 3.14159265358979323846 / freq;
+    low_wavelen = scaling->original_max_positions / (double)scaling->low_freq_factor;
+    high_wavelen = scaling->original_max_positions / (double)scaling->high_freq_factor;
+    if (wavelen > low_wavelen) return freq / scaling->factor;
+    if (wavelen < high_wavelen) return freq;
+    smooth = (scaling->original_max_positions / wavelen - scaling->low_freq_factor) /
+             ((double)scaling->high_freq_factor - scaling->low_freq_factor);
+    return (1.0 - smooth) * freq / scaling->factor + smooth * freq;
+}
+/* The angle of pair i at position p is p * it__rope_freq(i). */
+static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int D, float theta,
+                            const it_rope_scaling *scaling, int pos_offset, float direction, int accumulate, int t0,
+                            int t1) {
     enum { BLOCK = 64 }; /* the angles of one position, a block of pairs at a time */
     float cs[BLOCK], sn[BLOCK];
     int b, t, h, i, i0, len, half = D / 2;
@@ -1408,7 +1496,7 @@ static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int
         for (i0 = 0; i0 < half; i0 += BLOCK) {
             len = half - i0 < BLOCK ? half - i0 : BLOCK;
             for (i = 0; i < len; i++) {
-                double angle = (double)(pos_offset + t) * pow((double)theta, -2.0 * (i0 + i) / (double)D);
+                double angle = (double)(pos_offset + t) * it__rope_freq(theta, scaling, i0 + i, D);
                 cs[i] = (float)cos(angle), sn[i] = (float)sin(angle) * direction;
             }
             for (b = 0; b < B; b++)
@@ -1430,11 +1518,13 @@ static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int
                 }
         }
 }
-IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta, int pos_offset) {
-    it__rope_rotate(out, x, B, T, H, D, theta, pos_offset, 1.0f, 0, 0, T);
+IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta,
+                                const it_rope_scaling *scaling, int pos_offset) {
+    it__rope_rotate(out, x, B, T, H, D, theta, scaling, pos_offset, 1.0f, 0, 0, T);
 }
-IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta, int pos_offset) {
-    it__rope_rotate(dx, dout, B, T, H, D, theta, pos_offset, -1.0f, 1, 0, T); /* inverse rotation */
+IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta,
+                                 const it_rope_scaling *scaling, int pos_offset) {
+    it__rope_rotate(dx, dout, B, T, H, D, theta, scaling, pos_offset, -1.0f, 1, 0, T); /* inverse rotation */
 }
 
 IT_API void it_cpu_softmax_forward(float *out, const float *x, int N, int C) {
@@ -1465,10 +1555,12 @@ static float it__dot(const float *a, const float *b, int n) {
     return s;
 }
 
+/* The first key query t may see: 0, or t - window + 1 under a sliding window. */
+static int it__attention_first_key(int t, int window) { return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0; }
 /* One (batch, query head) slice of causal attention, online softmax in one pass (no T-long
-   buffer): out_t = sum_s softmax_s(q_t . k_s / sqrt(D)) v_s over s <= t. */
+   buffer): out_t = sum_s softmax_s(q_t . k_s / sqrt(D)) v_s over first_key(t) <= s <= t. */
 static void it__attention_forward_head(float *out, float *lse, const float *q, const float *k, const float *v,
-                                       int b, int h, int T, int Hq, int Hkv, int D) {
+                                       int b, int h, int T, int Hq, int Hkv, int D, int window) {
     int t, s, d, kvh = h / (Hq / Hkv);
     float scale = 1.0f / sqrtf((float)D);
     for (t = 0; t < T; t++) {
@@ -1476,7 +1568,7 @@ static void it__attention_forward_head(float *out, float *lse, const float *q, c
         float *ot = out + (((size_t)b * T + t) * Hq + h) * D;
         float m = -FLT_MAX, l = 0.0f;
         for (d = 0; d < D; d++) ot[d] = 0.0f;
-        for (s = 0; s <= t; s++) {
+        for (s = it__attention_first_key(t, window); s <= t; s++) {
             const float *ks = k + (((size_t)b * T + s) * Hkv + kvh) * D;
             const float *vs = v + (((size_t)b * T + s) * Hkv + kvh) * D;
             float x = it__dot(qt, ks, D) * scale, p;
@@ -1495,16 +1587,16 @@ static void it__attention_forward_head(float *out, float *lse, const float *q, c
     }
 }
 IT_API void it_cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                                     int B, int T, int Hq, int Hkv, int D) {
+                                     int B, int T, int Hq, int Hkv, int D, int window) {
     int b, h;
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hq; h++) it__attention_forward_head(out, lse, q, k, v, b, h, T, Hq, Hkv, D);
+        for (h = 0; h < Hq; h++) it__attention_forward_head(out, lse, q, k, v, b, h, T, Hq, Hkv, D, window);
 }
 /* Backward for every query head that shares kv head `kvh` (they all accumulate into the same dk,
    dv rows, so one worker owns the group). P is recomputed from the saved log-sum-exp. */
 static void it__attention_backward_group(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                          const float *k, const float *v, const float *out, const float *lse,
-                                         int b, int kvh, int T, int Hq, int Hkv, int D) {
+                                         int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
     int group = Hq / Hkv, h, t, s, d;
     float scale = 1.0f / sqrtf((float)D);
     for (h = kvh * group; h < (kvh + 1) * group; h++)
@@ -1514,7 +1606,7 @@ static void it__attention_backward_group(float *dq, float *dk, float *dv, const 
             float *dqt = dq ? dq + qi : NULL;
             float L = lse[((size_t)b * Hq + h) * T + t];
             float Dt = it__dot(dot, out + qi, D); /* sum_s p_s dp_s */
-            for (s = 0; s <= t; s++) {
+            for (s = it__attention_first_key(t, window); s <= t; s++) {
                 size_t ki = (((size_t)b * T + s) * Hkv + kvh) * D;
                 float p = expf(it__dot(qt, k + ki, D) * scale - L);
                 float dp = it__dot(dot, v + ki, D);
@@ -1529,11 +1621,11 @@ static void it__attention_backward_group(float *dq, float *dk, float *dv, const 
 }
 IT_API void it_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                       const float *k, const float *v, const float *out, const float *lse,
-                                      int B, int T, int Hq, int Hkv, int D) {
+                                      int B, int T, int Hq, int Hkv, int D, int window) {
     int b, kvh;
     for (b = 0; b < B; b++)
         for (kvh = 0; kvh < Hkv; kvh++)
-            it__attention_backward_group(dq, dk, dv, dout, q, k, v, out, lse, b, kvh, T, Hq, Hkv, D);
+            it__attention_backward_group(dq, dk, dv, dout, q, k, v, out, lse, b, kvh, T, Hq, Hkv, D, window);
 }
 
 static float it__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -2542,7 +2634,7 @@ static void it__fa_gemm(const it__sgemm_isa *g, const it__scratch *sc, float *c,
     if (m > 0 && n > 0 && K > 0) it__sgemm_block(g, sc, c, ldc, a, rsa, csa, b, rsb, csb, m, n, K, acc);
 }
 static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse, const float *q, const float *k,
-                                   const float *v, int b, int h, int T, int Hq, int Hkv, int D) {
+                                   const float *v, int b, int h, int T, int Hq, int Hkv, int D, int window) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int kvh = h / (Hq / Hkv), i0, j0, r;
     ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
@@ -2557,20 +2649,22 @@ static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse
             m[r] = -FLT_MAX;
             l[r] = 0.0f;
         }
-        for (j0 = 0; j0 < i0 + mi; j0 += IT__FA_BK) {
+        /* key tiles from the one holding the tile's first visible key */
+        for (j0 = it__attention_first_key(i0, window) / IT__FA_BK * IT__FA_BK; j0 < i0 + mi; j0 += IT__FA_BK) {
             int nj = IT__MIN(IT__FA_BK, T - j0);
             it__fa_gemm(&g, sc, S, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* Q K^T */
-            for (r = 0; r < mi; r++) {
+            for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
                 float *sr = S + r * IT__FA_BK, mn, corr;
-                int valid = IT__MIN(nj, i0 + r - j0 + 1), d;
-                if (valid <= 0) {
+                int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0), d;
+                if (valid <= first) {
                     memset(sr, 0, sizeof(float) * (size_t)nj);
                     continue;
                 }
-                mn = it__vmax(sr, valid) * scale;
+                mn = it__vmax(sr + first, valid - first) * scale;
                 if (mn < m[r]) mn = m[r];
                 corr = expf(m[r] - mn);
-                l[r] = l[r] * corr + it__vexp(sr, sr, valid, scale, mn, 1.0f);
+                l[r] = l[r] * corr + it__vexp(sr + first, sr + first, valid - first, scale, mn, 1.0f);
+                if (first) memset(sr, 0, sizeof(float) * (size_t)first);
                 if (valid < nj) memset(sr + valid, 0, sizeof(float) * (size_t)(nj - valid));
                 if (corr != 1.0f) {
                     float *orow = ob + (i0 + r) * qs;
@@ -2590,7 +2684,7 @@ static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse
 }
 static void it__flash_backward_group(const it__scratch *sc, float *dq, float *dk, float *dv, const float *dout,
                                      const float *q, const float *k, const float *v, const float *out,
-                                     const float *lse, int b, int kvh, int T, int Hq, int Hkv, int D) {
+                                     const float *lse, int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int group = Hq / Hkv, h, i0, j0, r, c;
     ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
@@ -2604,14 +2698,17 @@ static void it__flash_backward_group(const it__scratch *sc, float *dq, float *dk
             size_t qoff = (size_t)b * T * qs + (size_t)h * D;
             const float *qb = q + qoff, *dob = dout + qoff, *obuf = out + qoff, *lb = lse + ((size_t)b * Hq + h) * T;
             float *dqb = dq ? dq + qoff : NULL;
-            for (i0 = (j0 / IT__FA_BQ) * IT__FA_BQ; i0 < T; i0 += IT__FA_BQ) {
+            /* query tiles up to the last query that still sees this key tile */
+            int i_end = window > 0 ? IT__MIN(T, j0 + nj + window - 1) : T;
+            for (i0 = (j0 / IT__FA_BQ) * IT__FA_BQ; i0 < i_end; i0 += IT__FA_BQ) {
                 int mi = IT__MIN(IT__FA_BQ, T - i0);
                 it__fa_gemm(&g, sc, P, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* S */
-                for (r = 0; r < mi; r++) {
+                for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
                     float *pr = P + r * IT__FA_BK;
-                    int valid = IT__MIN(nj, i0 + r - j0 + 1);
-                    if (valid < 0) valid = 0;
-                    it__vexp(pr, pr, valid, scale, lb[i0 + r], 1.0f);
+                    int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0);
+                    if (valid < first) valid = first;
+                    it__vexp(pr + first, pr + first, valid - first, scale, lb[i0 + r], 1.0f);
+                    if (first) memset(pr, 0, sizeof(float) * (size_t)IT__MIN(first, nj));
                     if (valid < nj) memset(pr + valid, 0, sizeof(float) * (size_t)(nj - valid));
                     delta[r] = it__dot(dob + (i0 + r) * qs, obuf + (i0 + r) * qs, D);
                 }
@@ -3457,21 +3554,47 @@ IT_API it_tensor *it_layernorm_at(const char *file, int line, it_graph *g, it_te
     n->fparam[0] = eps;
     return n->out;
 }
-IT_API it_tensor *it_rope_at(const char *file, int line, it_graph *g, it_tensor *x, float theta, int pos_offset) {
+IT_API it_tensor *it_rope_scaled_at(const char *file, int line, it_graph *g, it_tensor *x, float theta,
+                                    const it_rope_scaling *scaling, int pos_offset) {
+    static const it_rope_scaling none = {IT_ROPE_DEFAULT, 0.0f, 0.0f, 0.0f, 0};
     char sx[64];
     it_node *n;
+    if (!scaling) scaling = &none;
     it__check_graph_tensor(file, line, "rope", g, x, "x");
     IT__REQUIRE(x->ndim == 4 && x->dims[3] % 2 == 0, file, line, "rope: x %s must be [B, T, H, D] with D even",
                 IT__SHAPE(x, sx));
     IT__REQUIRE(theta > 0.0f && pos_offset >= 0, file, line, "rope: theta %g must be > 0 and pos_offset %d >= 0",
                 (double)theta, pos_offset);
+    IT__REQUIRE(!it__rope_scaling_problem(scaling), file, line, "rope: %s", it__rope_scaling_problem(scaling));
     n = it__node_add(g, IT_OP_ROPE, it__act_like(g, x), 1, x, NULL, NULL);
     n->fparam[0] = theta;
+    n->fparam[1] = scaling->factor;
+    n->fparam[2] = scaling->low_freq_factor;
+    n->fparam[3] = scaling->high_freq_factor;
     n->iparam[0] = pos_offset;
+    n->iparam[1] = (int)scaling->kind;
+    n->iparam[2] = scaling->original_max_positions;
     return n->out;
+}
+IT_API it_tensor *it_rope_at(const char *file, int line, it_graph *g, it_tensor *x, float theta, int pos_offset) {
+    return it_rope_scaled_at(file, line, g, x, theta, NULL, pos_offset);
+}
+/* A rope node's scaling, as it_rope_scaled_at stored it (backends read it from here). */
+IT_API it_rope_scaling it_node_rope_scaling(const it_node *n) {
+    it_rope_scaling s;
+    s.kind = (it_rope_kind)n->iparam[1];
+    s.factor = n->fparam[1];
+    s.low_freq_factor = n->fparam[2];
+    s.high_freq_factor = n->fparam[3];
+    s.original_max_positions = n->iparam[2];
+    return s;
 }
 IT_API it_tensor *it_attention_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k,
                                   it_tensor *v) {
+    return it_attention_window_at(file, line, g, q, k, v, 0);
+}
+IT_API it_tensor *it_attention_window_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k,
+                                         it_tensor *v, int window) {
     char sq[64], sk[64], sv[64];
     int lse_dims[3];
     it_node *n;
@@ -3486,7 +3609,9 @@ IT_API it_tensor *it_attention_at(const char *file, int line, it_graph *g, it_te
                 "attention: q %s, k %s, v %s must be [B, T, Hq, D], [B, T, Hkv, D], [B, T, Hkv, D] with Hkv "
                 "dividing Hq",
                 IT__SHAPE(q, sq), IT__SHAPE(k, sk), IT__SHAPE(v, sv));
+    IT__REQUIRE(window >= 0, file, line, "attention: window %d must be >= 0 (0 = no window)", window);
     n = it__node_add(g, IT_OP_ATTENTION, it__act_like(g, q), 3, q, k, v);
+    n->iparam[0] = window;
     lse_dims[0] = q->dims[0];
     lse_dims[1] = q->dims[2];
     lse_dims[2] = q->dims[1];
@@ -4321,10 +4446,11 @@ static it_result it__cpu_norm_bwd(it_backend *be, it_graph *g, const it_node *n)
 static void it__rope_t(const it_node *n, size_t t0, size_t t1, int backward) {
     const it_tensor *x = n->in[0];
     int B = x->dims[0], T = x->dims[1], H = x->dims[2], D = x->dims[3];
+    it_rope_scaling scaling = it_node_rope_scaling(n);
     if (backward)
-        it__rope_rotate(IT__DIN(n, 0), it_grad(n->out), B, T, H, D, n->fparam[0], n->iparam[0], -1.0f, 1, (int)t0, (int)t1);
+        it__rope_rotate(IT__DIN(n, 0), it_grad(n->out), B, T, H, D, n->fparam[0], &scaling, n->iparam[0], -1.0f, 1, (int)t0, (int)t1);
     else
-        it__rope_rotate(it_data(n->out), IT__IN(n, 0), B, T, H, D, n->fparam[0], n->iparam[0], 1.0f, 0, (int)t0, (int)t1);
+        it__rope_rotate(it_data(n->out), IT__IN(n, 0), B, T, H, D, n->fparam[0], &scaling, n->iparam[0], 1.0f, 0, (int)t0, (int)t1);
 }
 static void it__rope_fwd_t(const void *job, size_t t0, size_t t1) { it__rope_t((const it_node *)job, t0, t1, 0); }
 static void it__rope_bwd_t(const void *job, size_t t0, size_t t1) { it__rope_t((const it_node *)job, t0, t1, 1); }
@@ -4382,11 +4508,11 @@ static void it__attention_part(void *arg, int part, int n_parts) {
     for (i = i0; i < i1; i++)
         if (!j->backward)
             it__flash_forward_head(sc, it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
-                                   (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D);
+                                   (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D, n->iparam[0]);
         else
             it__flash_backward_group(sc, IT__DIN(n, 0), IT__DIN(n, 1), IT__DIN(n, 2), it_grad(n->out), IT__IN(n, 0),
                                      IT__IN(n, 1), IT__IN(n, 2), it_data(n->out), it_data(n->saved[0]),
-                                     (int)(i / (size_t)Hkv), (int)(i % (size_t)Hkv), T, Hq, Hkv, D);
+                                     (int)(i / (size_t)Hkv), (int)(i % (size_t)Hkv), T, Hq, Hkv, D, n->iparam[0]);
 }
 static void it__attention_run(it_graph *g, const it_node *n, int backward) {
     const it_tensor *q = n->in[0];
@@ -4706,55 +4832,136 @@ static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
 }
 
 /* >>models -------------------------------------------------------------------------------------- */
-typedef struct it__preset { const char *name; it_model_config config; } it__preset;
+typedef struct it__preset {
+    const char *name;
+    it_arch arch;
+    int vocab_size, dim, n_layers, n_heads, n_kv_heads, ffn_dim, max_seq;
+} it__preset;
 static const it__preset it__presets[] = {
-    /* IronTensor's presets: the parameter counts in the comments are asserted by the tests */
-    {"tiny", {IT_ARCH_LLAMA, 32000, 256, 4, 4, 4, 512, 512, 0, 10000.0f, 1e-5f}},          /* 10,815,744 */
-    {"small", {IT_ARCH_LLAMA, 32000, 512, 8, 8, 8, 1024, 2048, 0, 10000.0f, 1e-5f}},       /* 37,364,224 */
-    {"medium", {IT_ARCH_LLAMA, 32000, 1024, 16, 16, 16, 2816, 2048, 0, 10000.0f, 1e-5f}},  /* 238,322,688 */
-    {"shakespeare", {IT_ARCH_LLAMA, 2048, 256, 6, 8, 8, 512, 512, 0, 10000.0f, 1e-5f}},    /* 4,459,776 */
-    {"gpt2-tiny", {IT_ARCH_GPT2, 256, 128, 4, 4, 4, 512, 256, 0, 0.0f, 1e-5f}},            /* byte-level */
+    /* IronTensor's presets (untied heads off, rope theta 10000, norm eps 1e-5): the parameter
+       counts in the comments are asserted by the tests */
+    {"tiny", IT_ARCH_LLAMA, 32000, 256, 4, 4, 4, 512, 512},          /* 10,815,744 */
+    {"small", IT_ARCH_LLAMA, 32000, 512, 8, 8, 8, 1024, 2048},       /* 37,364,224 */
+    {"medium", IT_ARCH_LLAMA, 32000, 1024, 16, 16, 16, 2816, 2048},  /* 238,322,688 */
+    {"shakespeare", IT_ARCH_LLAMA, 2048, 256, 6, 8, 8, 512, 512},    /* 4,459,776 */
+    {"gpt2-tiny", IT_ARCH_GPT2, 256, 128, 4, 4, 4, 512, 256},        /* byte-level */
 };
 IT_API it_result it_model_preset(const char *name, it_model_config *out) {
     size_t i;
     for (i = 0; i < sizeof it__presets / sizeof it__presets[0]; i++)
         if (name && strcmp(name, it__presets[i].name) == 0) {
-            *out = it__presets[i].config;
+            const it__preset *p = &it__presets[i];
+            memset(out, 0, sizeof *out);
+            out->arch = p->arch;
+            out->vocab_size = p->vocab_size;
+            out->dim = p->dim;
+            out->n_layers = p->n_layers;
+            out->n_heads = p->n_heads;
+            out->n_kv_heads = p->n_kv_heads;
+            out->ffn_dim = p->ffn_dim;
+            out->max_seq = p->max_seq;
+            out->rope_theta = p->arch == IT_ARCH_LLAMA ? 10000.0f : 0.0f;
+            out->norm_eps = 1e-5f;
             return IT_OK;
         }
     return IT_ERR_INVALID_ARGUMENT;
 }
 IT_API const char *it_model_preset_names(void) { return "tiny, small, medium, shakespeare, gpt2-tiny"; }
 
+typedef struct it__family_info { it_model_family id; it_arch arch; const char *model_type, *architecture; } it__family_info;
+static const it__family_info it__families[] = {
+#define X(id, arch, model_type, architecture) {id, arch, model_type, architecture},
+    IT_MODEL_FAMILY_LIST
+#undef X
+};
+static const it__family_info *it__family(it_model_family f) {
+    size_t i;
+    for (i = 0; i < sizeof it__families / sizeof it__families[0]; i++)
+        if (it__families[i].id == f) return &it__families[i];
+    return NULL;
+}
+/* The family a config means: its own, or its arch's when it names none. */
+static it_model_family it__config_family(const it_model_config *c) {
+    if (c->family != IT_FAMILY_DEFAULT) return c->family;
+    return c->arch == IT_ARCH_GPT2 ? IT_FAMILY_GPT2 : IT_FAMILY_LLAMA;
+}
+IT_API const char *it_model_family_type(it_model_family f) {
+    const it__family_info *fi = it__family(f);
+    return fi ? fi->model_type : NULL;
+}
+IT_API const char *it_model_family_architecture(it_model_family f) {
+    const it__family_info *fi = it__family(f);
+    return fi ? fi->architecture : NULL;
+}
+IT_API int it_model_head_dim(const it_model_config *c) {
+    return c->head_dim > 0 ? c->head_dim : (c->n_heads > 0 ? c->dim / c->n_heads : 0);
+}
+
+/* NULL when the Llama options are what the config's Hugging Face family can express (so every
+   model saves as a config.json transformers loads), else why not. */
+static const char *it__family_problem(const it_model_config *c) {
+    switch (it__config_family(c)) {
+    case IT_FAMILY_LLAMA:
+        if (c->qkv_bias != c->o_bias) return "llama: attention_bias covers q, k, v and o together";
+        if (c->qk_norm || c->sliding_window) return "llama has no q/k norms or sliding window (qwen3, mistral have)";
+        return NULL;
+    case IT_FAMILY_MISTRAL:
+        return c->qkv_bias || c->o_bias || c->mlp_bias || c->qk_norm ? "mistral has no biases or q/k norms" : NULL;
+    case IT_FAMILY_QWEN2:
+        return !c->qkv_bias || c->o_bias || c->mlp_bias || c->qk_norm || c->sliding_window
+                   ? "qwen2 has q, k, v biases and nothing else of the Llama options but rope scaling"
+                   : NULL;
+    case IT_FAMILY_QWEN3:
+        return !c->qk_norm || c->qkv_bias != c->o_bias || c->mlp_bias || c->sliding_window
+                   ? "qwen3 has q/k norms, optional attention_bias (q, k, v, o) and no mlp bias or window"
+                   : NULL;
+    default: return NULL;
+    }
+}
 IT_API it_result it_model_config_check(it_context *ctx, const it_model_config *c) {
     const char *why = NULL;
     char buf[160];
+    const it__family_info *family = it__family(it__config_family(c));
+    int llama_options = c->head_dim || c->qkv_bias || c->o_bias || c->mlp_bias || c->qk_norm || c->sliding_window ||
+                        c->rope_scaling.kind != IT_ROPE_DEFAULT;
     if (c->arch != IT_ARCH_LLAMA && c->arch != IT_ARCH_GPT2) why = "arch must be llama or gpt2";
+    else if (!family || family->arch != c->arch) why = "the model family does not match the arch";
     else if (c->vocab_size < 2) why = "vocab must be at least 2";
     else if (c->dim < 2 || c->n_layers < 1 || c->n_heads < 1 || c->n_kv_heads < 1 || c->ffn_dim < 1 || c->max_seq < 1)
         why = "dim, layers, heads, kv-heads, ffn and max-seq must be positive";
-    else if (c->dim % c->n_heads != 0) {
+    else if (c->head_dim < 0 || c->sliding_window < 0) why = "head_dim and sliding_window must not be negative";
+    else if (c->head_dim == 0 && c->dim % c->n_heads != 0) {
         snprintf(buf, sizeof buf, "heads (%d) must divide dim (%d)", c->n_heads, c->dim);
         why = buf;
     } else if (c->n_heads % c->n_kv_heads != 0) {
         snprintf(buf, sizeof buf, "kv-heads (%d) must divide heads (%d)", c->n_kv_heads, c->n_heads);
         why = buf;
-    } else if ((c->dim / c->n_heads) % 2 != 0) {
-        snprintf(buf, sizeof buf, "head size dim/heads = %d must be even (RoPE rotates pairs)", c->dim / c->n_heads);
+    } else if (it_model_head_dim(c) % 2 != 0) {
+        snprintf(buf, sizeof buf, "head size %d must be even (RoPE rotates pairs)", it_model_head_dim(c));
         why = buf;
-    } else if (c->arch == IT_ARCH_GPT2 && c->n_kv_heads != c->n_heads)
+    } else if ((double)it_model_head_dim(c) * c->n_heads > INT32_MAX / 2)
+        why = "heads x head size is too large";
+    else if (c->arch == IT_ARCH_GPT2 && c->n_kv_heads != c->n_heads)
         why = "GPT-2 has no grouped-query attention: kv-heads must equal heads";
+    else if (c->arch == IT_ARCH_GPT2 && llama_options)
+        why = "head_dim, the Llama biases, q/k norms, sliding windows and rope scaling are Llama-family options";
+    else if (it__rope_scaling_problem(&c->rope_scaling))
+        why = it__rope_scaling_problem(&c->rope_scaling);
+    else if (c->arch == IT_ARCH_LLAMA && it__family_problem(c))
+        why = it__family_problem(c);
     if (!why) return IT_OK;
     return ctx ? it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "model config: %s", why) : IT_ERR_INVALID_ARGUMENT;
 }
 IT_API size_t it_model_config_param_count(const it_model_config *c) {
-    size_t C = (size_t)c->dim, kv = C / (size_t)c->n_heads * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim;
-    size_t V = (size_t)c->vocab_size, per_layer, total;
+    size_t C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), q = hd * (size_t)c->n_heads;
+    size_t kv = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim, V = (size_t)c->vocab_size, per_layer, total;
     if (c->arch == IT_ARCH_GPT2) {
         per_layer = 4 * C + (C * C + C) * 4 + (C * F + F) + (F * C + C); /* 2 LayerNorms, q k v o, MLP */
         total = V * C + (size_t)c->max_seq * C + per_layer * (size_t)c->n_layers + 2 * C;
     } else {
-        per_layer = 2 * C + C * C * 2 + C * kv * 2 + 3 * C * F;
+        per_layer = 2 * C + C * q * 2 + C * kv * 2 + 3 * C * F; /* 2 norms, q o, k v, MLP */
+        per_layer += (c->qkv_bias ? q + 2 * kv : 0) + (c->o_bias ? C : 0) + (c->mlp_bias ? 2 * F + C : 0) +
+                     (c->qk_norm ? 2 * hd : 0);
         total = V * C + per_layer * (size_t)c->n_layers + C;
     }
     return total + (c->untied ? V * C : 0);
@@ -4772,7 +4979,7 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
     it_model_config c = *cfg;
     it_model *m;
     it_result r;
-    int l, C, kv, F;
+    int l, C, Q, kv, F, hd;
     *out = NULL;
     if (!c.rope_theta) c.rope_theta = 10000.0f;
     if (!c.norm_eps) c.norm_eps = 1e-5f;
@@ -4788,21 +4995,38 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
     m->ctx = ctx;
     m->config = c;
     C = c.dim;
-    kv = C / c.n_heads * c.n_kv_heads;
+    hd = it_model_head_dim(&c);
+    Q = hd * c.n_heads;
+    kv = hd * c.n_kv_heads;
     F = c.ffn_dim;
     if (c.arch == IT_ARCH_LLAMA) {
         m->embed = it__model_param(ctx, "model.embed_tokens.weight", 0, 2, c.vocab_size, C);
         for (l = 0; l < c.n_layers; l++) {
             it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
             p[IT_LP_ATTN_NORM] = it__model_param(ctx, "model.layers.%d.input_layernorm.weight", l, 1, C, 0);
-            p[IT_LP_Q] = it__model_param(ctx, "model.layers.%d.self_attn.q_proj.weight", l, 2, C, C);
+            p[IT_LP_Q] = it__model_param(ctx, "model.layers.%d.self_attn.q_proj.weight", l, 2, Q, C);
             p[IT_LP_K] = it__model_param(ctx, "model.layers.%d.self_attn.k_proj.weight", l, 2, kv, C);
             p[IT_LP_V] = it__model_param(ctx, "model.layers.%d.self_attn.v_proj.weight", l, 2, kv, C);
-            p[IT_LP_O] = it__model_param(ctx, "model.layers.%d.self_attn.o_proj.weight", l, 2, C, C);
+            p[IT_LP_O] = it__model_param(ctx, "model.layers.%d.self_attn.o_proj.weight", l, 2, C, Q);
+            if (c.qkv_bias) {
+                p[IT_LP_Q_B] = it__model_param(ctx, "model.layers.%d.self_attn.q_proj.bias", l, 1, Q, 0);
+                p[IT_LP_K_B] = it__model_param(ctx, "model.layers.%d.self_attn.k_proj.bias", l, 1, kv, 0);
+                p[IT_LP_V_B] = it__model_param(ctx, "model.layers.%d.self_attn.v_proj.bias", l, 1, kv, 0);
+            }
+            if (c.o_bias) p[IT_LP_O_B] = it__model_param(ctx, "model.layers.%d.self_attn.o_proj.bias", l, 1, C, 0);
+            if (c.qk_norm) {
+                p[IT_LP_Q_NORM] = it__model_param(ctx, "model.layers.%d.self_attn.q_norm.weight", l, 1, hd, 0);
+                p[IT_LP_K_NORM] = it__model_param(ctx, "model.layers.%d.self_attn.k_norm.weight", l, 1, hd, 0);
+            }
             p[IT_LP_MLP_NORM] = it__model_param(ctx, "model.layers.%d.post_attention_layernorm.weight", l, 1, C, 0);
             p[IT_LP_GATE] = it__model_param(ctx, "model.layers.%d.mlp.gate_proj.weight", l, 2, F, C);
             p[IT_LP_UP] = it__model_param(ctx, "model.layers.%d.mlp.up_proj.weight", l, 2, F, C);
             p[IT_LP_DOWN] = it__model_param(ctx, "model.layers.%d.mlp.down_proj.weight", l, 2, C, F);
+            if (c.mlp_bias) {
+                p[IT_LP_GATE_B] = it__model_param(ctx, "model.layers.%d.mlp.gate_proj.bias", l, 1, F, 0);
+                p[IT_LP_UP_B] = it__model_param(ctx, "model.layers.%d.mlp.up_proj.bias", l, 1, F, 0);
+                p[IT_LP_DOWN_B] = it__model_param(ctx, "model.layers.%d.mlp.down_proj.bias", l, 1, C, 0);
+            }
         }
         m->final_norm = it__model_param(ctx, "model.norm.weight", 0, 1, C, 0);
         m->head = c.untied ? it__model_param(ctx, "lm_head.weight", 0, 2, c.vocab_size, C) : m->embed;
@@ -4857,7 +5081,7 @@ IT_API it_result it_model_init(it_model *m, uint64_t seed) {
             if (!p[i]) continue;
             if (i == IT_LP_O || i == IT_LP_DOWN) /* residual projections: keep the stream's variance flat */
                 for (j = 0; j < p[i]->numel; j++) it_data(p[i])[j] *= residual_scale;
-            else if (i == IT_LP_ATTN_NORM || i == IT_LP_MLP_NORM)
+            else if (i == IT_LP_ATTN_NORM || i == IT_LP_MLP_NORM || i == IT_LP_Q_NORM || i == IT_LP_K_NORM)
                 it_param_fill(p[i], 1.0f);
             else if (p[i]->ndim == 1)
                 it_param_fill(p[i], 0.0f); /* biases */
@@ -4875,7 +5099,7 @@ static it_tensor *it__linear(it_graph *g, const it_model *m, it_tensor *x, it_te
 }
 static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it_tensor *positions, int B, int T) {
     const it_model_config *c = &m->config;
-    int l, hd = c->dim / c->n_heads;
+    int l, hd = it_model_head_dim(c);
     int qdims[4], kvdims[4], flat[3];
     it_tensor *x = it_embedding(g, m->embed, tokens);
     qdims[0] = kvdims[0] = flat[0] = B;
@@ -4883,7 +5107,7 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
     qdims[2] = c->n_heads;
     kvdims[2] = c->n_kv_heads;
     qdims[3] = kvdims[3] = hd;
-    flat[2] = c->dim;
+    flat[2] = c->n_heads * hd;
     if (positions) x = it_add(g, x, it_embedding(g, m->pos_embed, positions));
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS, *h, *q, *k, *v, *a;
@@ -4894,15 +5118,19 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
         q = it_reshape(g, it__linear(g, m, h, p[IT_LP_Q], p[IT_LP_Q_B]), 4, qdims);
         k = it_reshape(g, it__linear(g, m, h, p[IT_LP_K], p[IT_LP_K_B]), 4, kvdims);
         v = it_reshape(g, it__linear(g, m, h, p[IT_LP_V], p[IT_LP_V_B]), 4, kvdims);
-        if (llama) {
-            q = it_rope(g, q, c->rope_theta, 0);
-            k = it_rope(g, k, c->rope_theta, 0);
+        if (c->qk_norm) { /* Qwen3: each head's q and k normalised over its own D values */
+            q = it_rmsnorm(g, q, p[IT_LP_Q_NORM], c->norm_eps);
+            k = it_rmsnorm(g, k, p[IT_LP_K_NORM], c->norm_eps);
         }
-        a = it_reshape(g, it_attention(g, q, k, v), 3, flat);
+        if (llama) {
+            q = it_rope_scaled(g, q, c->rope_theta, &c->rope_scaling, 0);
+            k = it_rope_scaled(g, k, c->rope_theta, &c->rope_scaling, 0);
+        }
+        a = it_reshape(g, it_attention_window(g, q, k, v, c->sliding_window), 3, flat);
         x = it_add(g, x, it__linear(g, m, a, p[IT_LP_O], p[IT_LP_O_B]));
         if (llama) {
             h = it_rmsnorm(g, x, p[IT_LP_MLP_NORM], c->norm_eps);
-            h = it_swiglu(g, it__linear(g, m, h, p[IT_LP_GATE], NULL), it__linear(g, m, h, p[IT_LP_UP], NULL));
+            h = it_swiglu(g, it__linear(g, m, h, p[IT_LP_GATE], p[IT_LP_GATE_B]), it__linear(g, m, h, p[IT_LP_UP], p[IT_LP_UP_B]));
         } else {
             h = it_layernorm(g, x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], c->norm_eps);
             h = it_gelu(g, it__linear(g, m, h, p[IT_LP_UP], p[IT_LP_UP_B]));
@@ -4969,13 +5197,13 @@ struct it_decoder {
     int max_seq, pos;
     float *kcache, *vcache;                    /* [n_layers, max_seq, Hkv * D] */
     float *x, *h, *q, *k, *v, *att, *f1, *f2;  /* [max_seq, ...] work rows */
-    float *stat0, *stat1, *scores, *logits;    /* [max_seq], [max_seq], [max_seq], [vocab] */
+    float *stat0, *stat1, *scores, *logits;    /* [max_seq * heads], [max_seq], [max_seq], [vocab] */
 };
 IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
     it_context *ctx = m->ctx;
     const it_model_config *c = &m->config;
-    size_t S, C = (size_t)c->dim, KV = C / (size_t)c->n_heads * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim;
-    size_t L = (size_t)c->n_layers, total, off = 0;
+    size_t S, C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), Q = hd * (size_t)c->n_heads;
+    size_t KV = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim, L = (size_t)c->n_layers, total, off = 0;
     it_decoder *d;
     float *block;
     *out = NULL;
@@ -4985,7 +5213,7 @@ IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
         if (r != IT_OK) return r;
     }
     S = (size_t)max_seq;
-    total = 2 * L * S * KV + S * (4 * C + 2 * KV + 2 * F) + 3 * S + (size_t)c->vocab_size + 16 * 14;
+    total = 2 * L * S * KV + S * (2 * C + 2 * Q + 2 * KV + 2 * F) + S * ((size_t)c->n_heads + 2) + (size_t)c->vocab_size + 16 * 14;
     d = (it_decoder *)it__calloc(ctx, sizeof(it_decoder));
     block = (float *)it__alloc(ctx, total * sizeof(float));
     if (!d || !block) {
@@ -4998,13 +5226,13 @@ IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
     IT__DEC_TAKE(vcache, L * S * KV);
     IT__DEC_TAKE(x, S * C);
     IT__DEC_TAKE(h, S * C);
-    IT__DEC_TAKE(q, S * C);
-    IT__DEC_TAKE(att, S * C);
+    IT__DEC_TAKE(q, S * Q);
+    IT__DEC_TAKE(att, S * Q);
     IT__DEC_TAKE(k, S * KV);
     IT__DEC_TAKE(v, S * KV);
     IT__DEC_TAKE(f1, S * F);
     IT__DEC_TAKE(f2, S * F);
-    IT__DEC_TAKE(stat0, S);
+    IT__DEC_TAKE(stat0, S * (size_t)c->n_heads); /* per row, or per row and head (q/k norms) */
     IT__DEC_TAKE(stat1, S);
     IT__DEC_TAKE(scores, S);
     IT__DEC_TAKE(logits, c->vocab_size);
@@ -5031,7 +5259,7 @@ IT_API int it_decoder_vocab(const it_decoder *d) { return d->model->config.vocab
    Per query and head: the scores q K^T and the weighted sum of values through the SGEMM with the
    cache's row stride (as flash attention does), the softmax through the vector max and exp. */
 static void it__decoder_attention(const it__scratch *sc, float *out, float *scores, const float *q, const float *k,
-                                  const float *v, int n, int p0, int Hq, int Hkv, int D) {
+                                  const float *v, int n, int p0, int Hq, int Hkv, int D, int window) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int t, h, d, group = Hq / Hkv;
     ptrdiff_t ld = (ptrdiff_t)Hkv * D; /* between one cached position and the next */
@@ -5040,7 +5268,9 @@ static void it__decoder_attention(const it__scratch *sc, float *out, float *scor
         for (h = 0; h < Hq; h++) {
             const float *qt = q + ((size_t)t * Hq + h) * D, *kh = k + (size_t)(h / group) * D, *vh = v + (size_t)(h / group) * D;
             float *ot = out + ((size_t)t * Hq + h) * D, m, inv_sum;
-            int len = p0 + t + 1;
+            int first = it__attention_first_key(p0 + t, window), len = p0 + t + 1 - first; /* keys first .. p0 + t */
+            kh += (ptrdiff_t)first * ld;
+            vh += (ptrdiff_t)first * ld;
             it__fa_gemm(&g, sc, scores, len, qt, D, 1, kh, 1, ld, 1, len, D, 0); /* scores [1, len] = q K^T */
             m = it__vmax(scores, len);
             inv_sum = 1.0f / it__vexp(scores, scores, len, scale, m * scale, 1.0f); /* exp(scale (s - max)) */
@@ -5064,7 +5294,7 @@ static void it__decoder_norm(it_decoder *d, float *out, const float *x, it_tenso
 IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, const float **logits) {
     it_model *m = d->model;
     const it_model_config *c = &m->config;
-    int C = c->dim, hd = c->dim / c->n_heads, KV = hd * c->n_kv_heads, F = c->ffn_dim, p0 = d->pos, i, l;
+    int C = c->dim, hd = it_model_head_dim(c), KV = hd * c->n_kv_heads, F = c->ffn_dim, p0 = d->pos, i, l;
     int llama = c->arch == IT_ARCH_LLAMA;
     if (n < 1 || p0 + n > d->max_seq)
         return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
@@ -5085,18 +5315,24 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
         it__decoder_linear(d, d->q, d->h, p[IT_LP_Q], p[IT_LP_Q_B], n);
         it__decoder_linear(d, kc + (size_t)p0 * KV, d->h, p[IT_LP_K], p[IT_LP_K_B], n);
         it__decoder_linear(d, vc + (size_t)p0 * KV, d->h, p[IT_LP_V], p[IT_LP_V_B], n);
+        if (c->qk_norm) { /* per head: n * heads rows of hd values */
+            it_cpu_rmsnorm_forward(d->q, d->stat0, d->q, it_data(p[IT_LP_Q_NORM]), n * c->n_heads, hd, c->norm_eps);
+            it_cpu_rmsnorm_forward(kc + (size_t)p0 * KV, d->stat0, kc + (size_t)p0 * KV, it_data(p[IT_LP_K_NORM]),
+                                   n * c->n_kv_heads, hd, c->norm_eps);
+        }
         if (llama) {
-            it_cpu_rope_forward(d->q, d->q, 1, n, c->n_heads, hd, c->rope_theta, p0);
-            it_cpu_rope_forward(kc + (size_t)p0 * KV, kc + (size_t)p0 * KV, 1, n, c->n_kv_heads, hd, c->rope_theta, p0);
+            it_cpu_rope_forward(d->q, d->q, 1, n, c->n_heads, hd, c->rope_theta, &c->rope_scaling, p0);
+            it_cpu_rope_forward(kc + (size_t)p0 * KV, kc + (size_t)p0 * KV, 1, n, c->n_kv_heads, hd, c->rope_theta,
+                                &c->rope_scaling, p0);
         }
         it__decoder_attention(&m->ctx->scratch[0], d->att, d->scores, d->q, kc, vc, n, p0, c->n_heads, c->n_kv_heads,
-                              hd); /* on the calling thread: worker 0's scratch */
+                              hd, c->sliding_window); /* on the calling thread: worker 0's scratch */
         it__decoder_linear(d, d->h, d->att, p[IT_LP_O], p[IT_LP_O_B], n);
         it_cpu_add_forward(d->x, d->x, d->h, rows);
         it__decoder_norm(d, d->h, d->x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n);
         if (llama) {
-            it__decoder_linear(d, d->f1, d->h, p[IT_LP_GATE], NULL, n);
-            it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], NULL, n);
+            it__decoder_linear(d, d->f1, d->h, p[IT_LP_GATE], p[IT_LP_GATE_B], n);
+            it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], p[IT_LP_UP_B], n);
             it__swiglu_forward_fast(d->f1, d->f1, d->f2, (size_t)n * F);
         } else {
             it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], p[IT_LP_UP_B], n);
@@ -7574,9 +7810,9 @@ static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_
     return r;
 }
 static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it__ck_map *m) {
-    uint64_t C = (uint64_t)c->dim, V = (uint64_t)c->vocab_size, F = (uint64_t)c->ffn_dim;
-    uint64_t KV = C / (uint64_t)c->n_heads * (uint64_t)c->n_kv_heads;
-    int l, cap = 4 + 16 * c->n_layers;
+    uint64_t C = (uint64_t)c->dim, V = (uint64_t)c->vocab_size, F = (uint64_t)c->ffn_dim, HD = (uint64_t)it_model_head_dim(c);
+    uint64_t Q = HD * (uint64_t)c->n_heads, KV = HD * (uint64_t)c->n_kv_heads;
+    int l, cap = 4 + IT_MODEL_LAYER_PARAMS * c->n_layers;
     char a[IT_MAX_NAME], b[IT_MAX_NAME], d[IT_MAX_NAME], k[96];
     memset(m, 0, sizeof *m);
     m->e = (it__ck_entry *)it__alloc(ctx, sizeof(it__ck_entry) * (size_t)cap);
@@ -7593,14 +7829,29 @@ static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it_
         IT__CK1("model.embed_tokens.weight", "model.embed_tokens.weight", 2, V, C);
         for (l = 0; l < c->n_layers; l++) {
             IT__CK1("model.layers.%d.input_layernorm.weight", "model.layers.%d.input_layernorm.weight", 1, C, 0);
-            IT__CK1("model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.q_proj.weight", 2, C, C);
+            IT__CK1("model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.q_proj.weight", 2, Q, C);
             IT__CK1("model.layers.%d.self_attn.k_proj.weight", "model.layers.%d.self_attn.k_proj.weight", 2, KV, C);
             IT__CK1("model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.v_proj.weight", 2, KV, C);
-            IT__CK1("model.layers.%d.self_attn.o_proj.weight", "model.layers.%d.self_attn.o_proj.weight", 2, C, C);
+            IT__CK1("model.layers.%d.self_attn.o_proj.weight", "model.layers.%d.self_attn.o_proj.weight", 2, C, Q);
+            if (c->qkv_bias) {
+                IT__CK1("model.layers.%d.self_attn.q_proj.bias", "model.layers.%d.self_attn.q_proj.bias", 1, Q, 0);
+                IT__CK1("model.layers.%d.self_attn.k_proj.bias", "model.layers.%d.self_attn.k_proj.bias", 1, KV, 0);
+                IT__CK1("model.layers.%d.self_attn.v_proj.bias", "model.layers.%d.self_attn.v_proj.bias", 1, KV, 0);
+            }
+            if (c->o_bias) IT__CK1("model.layers.%d.self_attn.o_proj.bias", "model.layers.%d.self_attn.o_proj.bias", 1, C, 0);
+            if (c->qk_norm) {
+                IT__CK1("model.layers.%d.self_attn.q_norm.weight", "model.layers.%d.self_attn.q_norm.weight", 1, HD, 0);
+                IT__CK1("model.layers.%d.self_attn.k_norm.weight", "model.layers.%d.self_attn.k_norm.weight", 1, HD, 0);
+            }
             IT__CK1("model.layers.%d.post_attention_layernorm.weight", "model.layers.%d.post_attention_layernorm.weight", 1, C, 0);
             IT__CK1("model.layers.%d.mlp.gate_proj.weight", "model.layers.%d.mlp.gate_proj.weight", 2, F, C);
             IT__CK1("model.layers.%d.mlp.up_proj.weight", "model.layers.%d.mlp.up_proj.weight", 2, F, C);
             IT__CK1("model.layers.%d.mlp.down_proj.weight", "model.layers.%d.mlp.down_proj.weight", 2, C, F);
+            if (c->mlp_bias) {
+                IT__CK1("model.layers.%d.mlp.gate_proj.bias", "model.layers.%d.mlp.gate_proj.bias", 1, F, 0);
+                IT__CK1("model.layers.%d.mlp.up_proj.bias", "model.layers.%d.mlp.up_proj.bias", 1, F, 0);
+                IT__CK1("model.layers.%d.mlp.down_proj.bias", "model.layers.%d.mlp.down_proj.bias", 1, C, 0);
+            }
         }
         l = 0;
         IT__CK1("model.norm.weight", "model.norm.weight", 1, C, 0);
@@ -7817,17 +8068,41 @@ static it_result it__json_file_write(it_context *ctx, const char *path, it__buf 
 }
 static void it__config_json(it__buf *b, const it_model_config *c, int bf16) {
     const char *dt = bf16 ? "bfloat16" : "float32";
-    if (c->arch == IT_ARCH_LLAMA) {
-        it__buf_puts(b, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n");
+    if (c->arch == IT_ARCH_LLAMA) { /* the transformers 4.x dialect, which 5.x reads too */
+        it_model_family family = it__config_family(c);
+        const it_rope_scaling *rs = &c->rope_scaling;
+        it__buf_printf(b, "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n", it_model_family_architecture(family),
+                       it_model_family_type(family));
         it__buf_printf(b, "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n", c->vocab_size, c->dim, c->ffn_dim);
         it__buf_printf(b, "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n",
                        c->n_layers, c->n_heads, c->n_kv_heads);
-        it__buf_printf(b, "  \"head_dim\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": ", c->dim / c->n_heads, c->max_seq);
+        it__buf_printf(b, "  \"head_dim\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": ", it_model_head_dim(c), c->max_seq);
         it__json_put_float(b, c->norm_eps);
         it__buf_puts(b, ",\n  \"rope_theta\": ");
         it__json_put_float(b, c->rope_theta);
-        it__buf_puts(b, ",\n  \"rope_scaling\": null,\n  \"hidden_act\": \"silu\",\n  \"attention_bias\": false,\n  \"mlp_bias\": false,\n");
-        it__buf_puts(b, "  \"attention_dropout\": 0.0,\n  \"pretraining_tp\": 1,\n");
+        if (rs->kind == IT_ROPE_DEFAULT) it__buf_puts(b, ",\n  \"rope_scaling\": null");
+        else {
+            it__buf_printf(b, ",\n  \"rope_scaling\": {\"rope_type\": \"%s\", \"factor\": ", rs->kind == IT_ROPE_LINEAR ? "linear" : "llama3");
+            it__json_put_float(b, rs->factor);
+            if (rs->kind == IT_ROPE_LLAMA3) {
+                it__buf_puts(b, ", \"low_freq_factor\": ");
+                it__json_put_float(b, rs->low_freq_factor);
+                it__buf_puts(b, ", \"high_freq_factor\": ");
+                it__json_put_float(b, rs->high_freq_factor);
+                it__buf_printf(b, ", \"original_max_position_embeddings\": %d", rs->original_max_positions);
+            }
+            it__buf_puts(b, "}");
+        }
+        it__buf_puts(b, ",\n  \"hidden_act\": \"silu\",\n");
+        if (family != IT_FAMILY_QWEN2) it__buf_printf(b, "  \"attention_bias\": %s,\n", c->o_bias ? "true" : "false");
+        if (family == IT_FAMILY_LLAMA) it__buf_printf(b, "  \"mlp_bias\": %s,\n  \"pretraining_tp\": 1,\n", c->mlp_bias ? "true" : "false");
+        if (family == IT_FAMILY_MISTRAL) {
+            if (c->sliding_window) it__buf_printf(b, "  \"sliding_window\": %d,\n", c->sliding_window);
+            else it__buf_puts(b, "  \"sliding_window\": null,\n");
+        }
+        if (family == IT_FAMILY_QWEN2 || family == IT_FAMILY_QWEN3)
+            it__buf_puts(b, "  \"use_sliding_window\": false,\n  \"sliding_window\": null,\n");
+        it__buf_puts(b, "  \"attention_dropout\": 0.0,\n");
     } else {
         it__buf_puts(b, "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n");
         it__buf_printf(b, "  \"vocab_size\": %d,\n  \"n_embd\": %d,\n  \"n_inner\": %d,\n  \"n_layer\": %d,\n  \"n_head\": %d,\n",
@@ -7987,12 +8262,72 @@ static const char *it__jstr(const it__json *j, int obj, const char *key) {
     int i = it__jget(j, obj, key);
     return i >= 0 && j->v[i].type == IT__J_STR ? j->v[i].str : NULL;
 }
-/* HF config -> it_model_config. Llama (model_type "llama") or GPT-2 ("gpt2"); unsupported
-   features (rope_scaling, biases in Llama, other activations) are refused. */
+/* The rope settings of a Llama-family config in either dialect: transformers 5.x nests them in
+   "rope_parameters" {rope_theta, rope_type, factor, ...}; 4.x has a top-level "rope_theta" and an
+   optional "rope_scaling" {rope_type (or "type"), factor, ...}. */
+static it_result it__config_parse_rope(it_context *ctx, const char *path, const it__json *j, it_model_config *c) {
+    int params = it__jget(j, 0, "rope_parameters"), scaling = it__jget(j, 0, "rope_scaling"), obj = -1;
+    const char *type = NULL;
+    float partial = 1.0f;
+    int64_t v = 0;
+    c->rope_theta = 10000.0f;
+    if (it__jfloat(ctx, path, j, 0, "rope_theta", 0, &c->rope_theta) < 0) return IT_ERR_FORMAT;
+    if (params >= 0 && j->v[params].type == IT__J_OBJ) obj = params;
+    else if (params >= 0 && j->v[params].type != IT__J_NULL)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"rope_parameters\" must be an object", path);
+    if (obj < 0 && scaling >= 0 && j->v[scaling].type == IT__J_OBJ) obj = scaling;
+    else if (obj < 0 && scaling >= 0 && j->v[scaling].type != IT__J_NULL)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"rope_scaling\" must be an object or null", path);
+    if (obj < 0) return IT_OK;
+    if (it__jfloat(ctx, path, j, obj, "rope_theta", 0, &c->rope_theta) < 0) return IT_ERR_FORMAT;
+    if (it__jfloat(ctx, path, j, obj, "partial_rotary_factor", 0, &partial) < 0) return IT_ERR_FORMAT;
+    if (partial != 1.0f)
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: partial_rotary_factor %g (only full rotation)", path, (double)partial);
+    type = it__jstr(j, obj, "rope_type");
+    if (!type) type = it__jstr(j, obj, "type");
+    if (!type || strcmp(type, "default") == 0) return IT_OK;
+    if (strcmp(type, "linear") == 0) c->rope_scaling.kind = IT_ROPE_LINEAR;
+    else if (strcmp(type, "llama3") == 0) c->rope_scaling.kind = IT_ROPE_LLAMA3;
+    else
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: rope type \"%.40s\" is not supported (default, linear, llama3)",
+                                path, type);
+    if (it__jfloat(ctx, path, j, obj, "factor", 1, &c->rope_scaling.factor) < 0) return IT_ERR_FORMAT;
+    if (c->rope_scaling.kind == IT_ROPE_LLAMA3) {
+        if (it__jfloat(ctx, path, j, obj, "low_freq_factor", 1, &c->rope_scaling.low_freq_factor) < 0 ||
+            it__jfloat(ctx, path, j, obj, "high_freq_factor", 1, &c->rope_scaling.high_freq_factor) < 0 ||
+            it__jint(ctx, path, j, obj, "original_max_position_embeddings", 1, 1, INT32_MAX, &v) < 0)
+            return IT_ERR_FORMAT;
+        c->rope_scaling.original_max_positions = (int)v;
+    }
+    if (it__rope_scaling_problem(&c->rope_scaling))
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, it__rope_scaling_problem(&c->rope_scaling));
+    return IT_OK;
+}
+/* "layer_types" (transformers 5.x): every layer the same kind, matching the sliding window. */
+static it_result it__config_parse_layer_types(it_context *ctx, const char *path, const it__json *j, const it_model_config *c) {
+    int arr = it__jget(j, 0, "layer_types"), e, n = 0;
+    if (arr < 0 || j->v[arr].type == IT__J_NULL) return IT_OK;
+    if (j->v[arr].type != IT__J_ARR) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"layer_types\" must be a list", path);
+    for (e = j->v[arr].first; e >= 0; e = j->v[e].next, n++) {
+        const char *want = c->sliding_window ? "sliding_attention" : "full_attention";
+        if (j->v[e].type != IT__J_STR) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"layer_types\" holds a non-string", path);
+        if (strcmp(j->v[e].str, want) != 0)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: layer %d is \"%.40s\" but the model's layers are all \"%s\" "
+                                    "(mixed attention kinds are not supported)", path, n, j->v[e].str, want);
+    }
+    if (n != c->n_layers)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"layer_types\" lists %d layers, num_hidden_layers is %d", path, n, c->n_layers);
+    return IT_OK;
+}
+/* Hugging Face config.json -> it_model_config: the families of IT_MODEL_FAMILY_LIST, in the
+   transformers 4.x and 5.x dialects. Anything the code cannot compute exactly (another
+   activation, rope type, mixed layer kinds, Qwen's per-layer windows) is refused by name. */
 static it_result it__config_parse(it_context *ctx, const char *path, const it__json *j, it_model_config *out) {
     const char *mt = it__jstr(j, 0, "model_type"), *act;
     int64_t v = 0;
-    int tie = 1, b, i;
+    int tie = 1, b, i, arch_list;
+    size_t f;
+    const it__family_info *family = NULL;
     it_model_config c;
     memset(&c, 0, sizeof c);
 #define IT__CFG_INT(key, field, req)                                         \
@@ -8001,8 +8336,21 @@ static it_result it__config_parse(it_context *ctx, const char *path, const it__j
         if (it__jget(j, 0, key) >= 0 && j->v[it__jget(j, 0, key)].type != IT__J_NULL) field = (int)v; \
     } while (0)
     if (!mt) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"model_type\" is missing", path);
-    if (strcmp(mt, "llama") == 0) {
-        c.arch = IT_ARCH_LLAMA;
+    for (f = 0; f < sizeof it__families / sizeof it__families[0]; f++)
+        if (strcmp(mt, it__families[f].model_type) == 0) family = &it__families[f];
+    if (!family)
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: model_type \"%.40s\" is not supported (llama, mistral, qwen2, "
+                                "qwen3, gpt2)", path, mt);
+    arch_list = it__jget(j, 0, "architectures");
+    if (arch_list >= 0 && j->v[arch_list].type == IT__J_ARR)
+        for (i = j->v[arch_list].first; i >= 0; i = j->v[i].next)
+            if (j->v[i].type != IT__J_STR || strcmp(j->v[i].str, family->architecture) != 0)
+                return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: architecture \"%.60s\" is not supported (a %s config "
+                                        "must name %s)", path, j->v[i].type == IT__J_STR ? j->v[i].str : "?", mt,
+                                        family->architecture);
+    c.arch = family->arch;
+    c.family = family->id;
+    if (c.arch == IT_ARCH_LLAMA) {
         IT__CFG_INT("vocab_size", c.vocab_size, 1);
         IT__CFG_INT("hidden_size", c.dim, 1);
         IT__CFG_INT("intermediate_size", c.ffn_dim, 1);
@@ -8011,26 +8359,34 @@ static it_result it__config_parse(it_context *ctx, const char *path, const it__j
         c.n_kv_heads = c.n_heads;
         IT__CFG_INT("num_key_value_heads", c.n_kv_heads, 0);
         IT__CFG_INT("max_position_embeddings", c.max_seq, 1);
-        c.norm_eps = 1e-6f; /* LlamaConfig's defaults */
-        c.rope_theta = 10000.0f;
+        c.norm_eps = 1e-6f; /* the configs' defaults */
         if (it__jfloat(ctx, path, j, 0, "rms_norm_eps", 0, &c.norm_eps) < 0) return IT_ERR_FORMAT;
-        if (it__jfloat(ctx, path, j, 0, "rope_theta", 0, &c.rope_theta) < 0) return IT_ERR_FORMAT;
+        if (it__config_parse_rope(ctx, path, j, &c) != IT_OK) return IT_ERR_FORMAT;
         tie = 0;
         act = it__jstr(j, 0, "hidden_act");
-        if (act && strcmp(act, "silu") != 0) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" (only silu)", path, act);
-        i = it__jget(j, 0, "rope_scaling");
-        if (i >= 0 && j->v[i].type != IT__J_NULL) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: rope_scaling is not supported", path);
-        b = 0;
-        if (it__jbool(ctx, path, j, 0, "attention_bias", &b) < 0) return IT_ERR_FORMAT;
-        if (b) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: attention_bias is not supported", path);
-        if (it__jbool(ctx, path, j, 0, "mlp_bias", &b) < 0) return IT_ERR_FORMAT;
-        if (b) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: mlp_bias is not supported", path);
-        v = 0;
+        if (act && strcmp(act, "silu") != 0) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: hidden_act \"%.40s\" (only silu)", path, act);
+        v = 0; /* explicit head_dim; the usual dim / heads is stored as 0 */
         if (it__jint(ctx, path, j, 0, "head_dim", 0, 1, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
-        if (v && c.n_heads && v * c.n_heads != c.dim)
-            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: head_dim %lld is not hidden_size / num_attention_heads", path, (long long)v);
-    } else if (strcmp(mt, "gpt2") == 0) {
-        c.arch = IT_ARCH_GPT2;
+        if (v && (c.dim % c.n_heads != 0 || v != c.dim / c.n_heads)) c.head_dim = (int)v;
+        b = 0;
+        if (family->id != IT_FAMILY_QWEN2 && it__jbool(ctx, path, j, 0, "attention_bias", &b) < 0) return IT_ERR_FORMAT;
+        c.qkv_bias = c.o_bias = b;
+        if (family->id == IT_FAMILY_QWEN2) c.qkv_bias = 1; /* Qwen2: q, k, v always carry biases, o never */
+        b = 0;
+        if (family->id == IT_FAMILY_LLAMA && it__jbool(ctx, path, j, 0, "mlp_bias", &b) < 0) return IT_ERR_FORMAT;
+        c.mlp_bias = b;
+        c.qk_norm = family->id == IT_FAMILY_QWEN3;
+        if (family->id == IT_FAMILY_MISTRAL) {
+            if (it__jint(ctx, path, j, 0, "sliding_window", 0, 1, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
+            c.sliding_window = it__jget(j, 0, "sliding_window") >= 0 && j->v[it__jget(j, 0, "sliding_window")].type == IT__J_NUM ? (int)v : 0;
+            if (c.sliding_window >= c.max_seq) c.sliding_window = 0; /* a window past every position is no window */
+        } else if (family->id == IT_FAMILY_QWEN2 || family->id == IT_FAMILY_QWEN3) {
+            b = 0;
+            if (it__jbool(ctx, path, j, 0, "use_sliding_window", &b) < 0) return IT_ERR_FORMAT;
+            if (b) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: use_sliding_window (Qwen's per-layer windows) is not supported", path);
+        }
+        if (it__config_parse_layer_types(ctx, path, j, &c) != IT_OK) return IT_ERR_FORMAT;
+    } else {
         IT__CFG_INT("vocab_size", c.vocab_size, 1);
         IT__CFG_INT("n_embd", c.dim, 1);
         IT__CFG_INT("n_layer", c.n_layers, 1);
@@ -8044,17 +8400,25 @@ static it_result it__config_parse(it_context *ctx, const char *path, const it__j
         if (it__jfloat(ctx, path, j, 0, "layer_norm_epsilon", 0, &c.norm_eps) < 0) return IT_ERR_FORMAT;
         act = it__jstr(j, 0, "activation_function");
         if (act && strcmp(act, "gelu_new") != 0 && strcmp(act, "gelu_pytorch_tanh") != 0)
-            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: activation_function \"%s\" (only gelu_new)", path, act);
-    } else
-        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: model_type \"%.40s\" (llama and gpt2 are supported)", path, mt);
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: activation_function \"%.40s\" (only gelu_new)", path, act);
+        b = 0;
+        if (it__jbool(ctx, path, j, 0, "scale_attn_by_inverse_layer_idx", &b) < 0) return IT_ERR_FORMAT;
+        if (b) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: scale_attn_by_inverse_layer_idx is not supported", path);
+        b = 1;
+        if (it__jbool(ctx, path, j, 0, "scale_attn_weights", &b) < 0) return IT_ERR_FORMAT;
+        if (!b) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: scale_attn_weights false is not supported", path);
+    }
 #undef IT__CFG_INT
     if (it__jbool(ctx, path, j, 0, "tie_word_embeddings", &tie) < 0) return IT_ERR_FORMAT;
     c.untied = !tie;
     if (!(c.norm_eps > 0.0f) || !(c.rope_theta > 0.0f))
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: norm epsilon and rope_theta must be positive", path);
+    if (c.family == IT_FAMILY_LLAMA || c.family == IT_FAMILY_GPT2) c.family = IT_FAMILY_DEFAULT; /* the arch's own */
     if (it_model_config_check(NULL, &c) != IT_OK) {
+        char why[512];
         it_model_config_check(ctx, &c);
-        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, it_context_last_error(ctx));
+        snprintf(why, sizeof why, "%.400s", it_context_last_error(ctx));
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, why);
     }
     *out = c;
     return IT_OK;
@@ -8265,15 +8629,27 @@ typedef struct it__ck_read {
     char dir[4096];
     it_model_config cfg;
     it__ck_map map;
-    it__st_file model, optim;
+    it__st_file *model; /* model.safetensors, or every shard of model.safetensors.index.json */
+    int n_model;
+    char *model_labels; /* IT__CK_LABEL bytes per file */
+    it__st_file optim;
     int have_optim, have_ts;
     it_optimizer_kind opt_kind;
     int opt_step;
     it_trainer_state ts;
 } it__ck_read;
+static void it__ck_free_model(it_context *ctx, it__ck_read *rd) {
+    int i;
+    for (i = 0; i < rd->n_model; i++) it__st_free(ctx, &rd->model[i]);
+    it__free(ctx, rd->model);
+    it__free(ctx, rd->model_labels);
+    rd->model = NULL;
+    rd->model_labels = NULL;
+    rd->n_model = 0;
+}
 static void it__ck_read_free(it_context *ctx, it__ck_read *rd) {
     it__ck_map_free(ctx, &rd->map);
-    it__st_free(ctx, &rd->model);
+    it__ck_free_model(ctx, rd);
     it__st_free(ctx, &rd->optim);
 }
 static it_result it__ck_read_st(it_context *ctx, const char *dir, const char *file, it__st_file *f, char *label, size_t lsize,
@@ -8284,26 +8660,52 @@ static it_result it__ck_read_st(it_context *ctx, const char *dir, const char *fi
     r = it__io_read_file(ctx, label, "checkpoint file", 0, &f->buf, &f->size, missing);
     return r != IT_OK ? r : it__st_parse(ctx, f);
 }
-/* Every entry present once, with its shape and an accepted dtype; nothing else in the file. */
-static it_result it__ck_match(it_context *ctx, it__st_file *f, const it__ck_map *map, const char **suffixes, int n_suffix,
-                              int f32_only) {
-    int i, s, k;
+/* Tensors a real file may carry that hold no weights: GPT-2's causal-mask buffers, the rotary
+   frequencies older Llama files saved. Skipped by name. */
+static int it__ck_no_weights(const it__ck_map *map, const char *name) {
+    size_t n = strlen(name);
+#define IT__ENDS(suffix) (n >= sizeof(suffix) - 1 && strcmp(name + n - (sizeof(suffix) - 1), suffix) == 0)
+    return map->gpt2 ? IT__ENDS(".attn.bias") || IT__ENDS(".attn.masked_bias") : IT__ENDS(".rotary_emb.inv_freq");
+#undef IT__ENDS
+}
+/* The tensor called name in any of the n files (*file set to its file), or NULL. */
+static const it__st_tensor *it__ck_find(const it__st_file *files, int n, const char *name, const it__st_file **file) {
+    int i;
+    for (i = 0; i < n; i++) {
+        const it__st_tensor *t = it__st_find(&files[i], name);
+        if (t) {
+            if (file) *file = &files[i];
+            return t;
+        }
+    }
+    return NULL;
+}
+/* Every entry present once across the n files, with its shape and an accepted dtype; nothing else
+   in them but tensors that hold no weights. */
+static it_result it__ck_match(it_context *ctx, it__st_file *files, int n_files, const it__ck_map *map, const char **suffixes,
+                              int n_suffix, int f32_only) {
+    int i, s, k, fi;
     char name[160];
-    for (i = 0; i < f->n_t; i++) f->t[i].used = 0;
+    for (fi = 0; fi < n_files; fi++)
+        for (i = 0; i < files[fi].n_t; i++) files[fi].t[i].used = 0;
     for (i = 0; i < map->n; i++)
         for (s = 0; s < n_suffix; s++) {
             const it__ck_entry *e = &map->e[i];
             it__st_tensor *t = NULL;
             int found = 0;
+            const it__st_file *f = &files[0];
             for (k = 0; k < 2; k++) { /* GPT-2 files may omit "transformer." */
                 const char *base = k == 0 ? e->name : (map->gpt2 && strncmp(e->name, "transformer.", 12) == 0 ? e->name + 12 : NULL);
-                const it__st_tensor *hit;
-                if (!base) continue;
-                snprintf(name, sizeof name, "%s%s%s", base, suffixes[s][0] ? "." : "", suffixes[s]);
-                hit = it__st_find(f, name);
-                if (hit) {
-                    if (t) return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' appears twice (with and without \"transformer.\")", f->label, name);
+                for (fi = 0; base && fi < n_files; fi++) {
+                    const it__st_tensor *hit;
+                    snprintf(name, sizeof name, "%s%s%s", base, suffixes[s][0] ? "." : "", suffixes[s]);
+                    hit = it__st_find(&files[fi], name);
+                    if (!hit) continue;
+                    if (t)
+                        return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' appears twice (%s)", files[fi].label, name,
+                                                f == &files[fi] ? "with and without \"transformer.\"" : "in two shards");
                     t = (it__st_tensor *)hit;
+                    f = &files[fi];
                     found = 1;
                 }
             }
@@ -8324,8 +8726,11 @@ static it_result it__ck_match(it_context *ctx, it__st_file *f, const it__ck_map 
                                         it__st_dtypes[t->dtype].name, f32_only ? "F32 only" : "F32, BF16 or F16");
             t->used = 1;
         }
-    for (i = 0; i < f->n_t; i++)
-        if (!f->t[i].used) return it_context_error(ctx, IT_ERR_FORMAT, "%s: unknown tensor '%.100s' (not in the model)", f->label, f->t[i].name);
+    for (fi = 0; fi < n_files; fi++)
+        for (i = 0; i < files[fi].n_t; i++)
+            if (!files[fi].t[i].used && !it__ck_no_weights(map, files[fi].t[i].name))
+                return it_context_error(ctx, IT_ERR_FORMAT, "%s: unknown tensor '%.100s' (not in the model)", files[fi].label,
+                                        files[fi].t[i].name);
     return IT_OK;
 }
 /* Every value finite (one NaN weight makes every output NaN; one in the optimizer state spreads to
@@ -8358,6 +8763,95 @@ static it_result it__st_check_values(it_context *ctx, const it__st_file *f) {
     it__free(ctx, tmp);
     return IT_OK;
 }
+#define IT__CK_LABEL 4200
+#define IT__CK_MAX_SHARDS 4096
+/* A shard name from an index: a plain file name in the model directory, nothing that climbs out. */
+static int it__ck_shard_name_ok(const char *name) {
+    size_t n = strlen(name);
+    return n > 12 && n < 256 && name[0] != '.' && !strchr(name, '/') && !strchr(name, '\\') &&
+           strcmp(name + n - 12, ".safetensors") == 0;
+}
+/* model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: shard file}}. Reads
+   every shard named, then checks the map against what the shards hold. */
+static it_result it__ck_read_shards(it_context *ctx, it__ck_read *rd, const char *index_path) {
+    unsigned char *buf = NULL;
+    it__json j;
+    it_result r = it__json_file_read(ctx, index_path, &buf, &j, NULL, NULL);
+    int map = -1, e, i, n = 0;
+    const char **names = NULL;
+    if (r == IT_OK) {
+        map = it__jget(&j, 0, "weight_map");
+        if (map < 0 || j.v[map].type != IT__J_OBJ || j.v[map].n < 1)
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"weight_map\" must be an object naming at least one tensor", index_path);
+    }
+    if (r == IT_OK && !(names = (const char **)it__alloc(ctx, sizeof(char *) * (size_t)j.v[map].n)))
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    for (e = r == IT_OK ? j.v[map].first : -1; e >= 0 && r == IT_OK; e = j.v[e].next) { /* the distinct shard names */
+        if (j.v[e].type != IT__J_STR || !it__ck_shard_name_ok(j.v[e].str)) {
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.100s' maps to %s, not a .safetensors file in the directory",
+                                 index_path, j.v[e].key, j.v[e].type == IT__J_STR ? "a bad name" : "a non-string");
+            break;
+        }
+        for (i = 0; i < n && strcmp(names[i], j.v[e].str) != 0; i++) {}
+        if (i == n) names[n++] = j.v[e].str;
+        if (n > IT__CK_MAX_SHARDS) r = it_context_error(ctx, IT_ERR_FORMAT, "%s: more than %d shards", index_path, IT__CK_MAX_SHARDS);
+    }
+    if (r == IT_OK) {
+        rd->model = (it__st_file *)it__alloc(ctx, sizeof(it__st_file) * (size_t)n);
+        rd->model_labels = (char *)it__alloc(ctx, (size_t)IT__CK_LABEL * (size_t)n);
+        if (!rd->model || !rd->model_labels) r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+        else memset(rd->model, 0, sizeof(it__st_file) * (size_t)n);
+    }
+    for (i = 0; i < n && r == IT_OK; i++) {
+        r = it__ck_read_st(ctx, rd->dir, names[i], &rd->model[i], rd->model_labels + (size_t)i * IT__CK_LABEL, IT__CK_LABEL, NULL);
+        rd->n_model = i + 1;
+    }
+    for (e = r == IT_OK ? j.v[map].first : -1; e >= 0 && r == IT_OK; e = j.v[e].next) { /* the map matches the shards */
+        const it__st_file *in = NULL;
+        if (!it__ck_find(rd->model, rd->n_model, j.v[e].key, &in) || strcmp(strrchr(in->label, '/') + 1, j.v[e].str) != 0)
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.100s' is not in %s, where the index says it is", index_path,
+                                 j.v[e].key, j.v[e].str);
+    }
+    for (i = 0; i < rd->n_model && r == IT_OK; i++) /* and the shards hold nothing the map does not list */
+        for (e = 0; e < rd->model[i].n_t && r == IT_OK; e++)
+            if (it__jget(&j, map, rd->model[i].t[e].name) < 0)
+                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.100s' is not in the index %s", rd->model[i].label,
+                                     rd->model[i].t[e].name, index_path);
+    it__free(ctx, (void *)names);
+    it__json_free(&j);
+    it__free(ctx, buf);
+    return r;
+}
+/* The model's weights: model.safetensors, else the shards of model.safetensors.index.json; each
+   file structurally valid (it__st_parse) and, together, exactly the tensors of the map. */
+static it_result it__ck_read_model(it_context *ctx, it__ck_read *rd) {
+    static const char *const none[1] = {""};
+    char index_path[IT__CK_LABEL];
+    int missing = 0, i;
+    it_result r;
+    rd->model = (it__st_file *)it__alloc(ctx, sizeof(it__st_file));
+    rd->model_labels = (char *)it__alloc(ctx, IT__CK_LABEL);
+    if (!rd->model || !rd->model_labels) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    memset(rd->model, 0, sizeof(it__st_file));
+    rd->n_model = 1;
+    r = it__ck_read_st(ctx, rd->dir, "model.safetensors", &rd->model[0], rd->model_labels, IT__CK_LABEL, &missing);
+    if (r != IT_OK && missing) {
+        struct stat st;
+        it__path_join(index_path, sizeof index_path, rd->dir, "model.safetensors.index.json");
+        if (stat(index_path, &st) != 0) return r; /* neither: the error names model.safetensors */
+        it__ck_free_model(ctx, rd);
+        r = it__ck_read_shards(ctx, rd, index_path);
+    }
+    for (i = 0; i < rd->n_model && r == IT_OK; i++) {
+        const it__jv *c = rd->model[i].meta >= 0 ? it__st_meta(&rd->model[i], "irontensor.content") : NULL;
+        if (c && strcmp(c->str, "model") != 0)
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: holds \"%s\", not model weights", rd->model[i].label, c->str);
+    }
+    if (r == IT_OK) r = it__ck_match(ctx, rd->model, rd->n_model, &rd->map, (const char **)none, 1, 0);
+    for (i = 0; i < rd->n_model && r == IT_OK; i++) r = it__st_check_values(ctx, &rd->model[i]);
+    for (i = 0; i < rd->n_model; i++) rd->model[i].label = NULL; /* the labels are freed with rd */
+    return r;
+}
 /* want: 0 = do not read, 1 = read when present, 2 = required. */
 static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_optim, int want_ts, it__ck_read *rd) {
     static char dummy;
@@ -8366,7 +8860,6 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     it__json j;
     int missing = 0, config_edited = 0;
     it_result r;
-    const char *kind;
     (void)dummy;
     memset(rd, 0, sizeof *rd);
     if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
@@ -8381,34 +8874,15 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     if (r != IT_OK) return r;
     if ((r = it__ck_check_header(ctx, rd->dir, &rd->cfg, 0)) != IT_OK) return r;
     if ((r = it__ck_map_build(ctx, &rd->cfg, &rd->map)) != IT_OK) return r;
-    /* model.safetensors */
-    {
-        static const char *const none[1] = {""};
-        char *label = (char *)it__alloc(ctx, 4200);
-        if (!label) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
-        r = it__ck_read_st(ctx, rd->dir, "model.safetensors", &rd->model, label, 4200, NULL);
-        if (r == IT_OK) {
-            kind = NULL;
-            if (rd->model.meta >= 0) {
-                const it__jv *c = it__st_meta(&rd->model, "irontensor.content");
-                kind = c ? c->str : NULL;
-            }
-            if (kind && strcmp(kind, "model") != 0) r = it_context_error(ctx, IT_ERR_FORMAT, "%s: holds \"%s\", not model weights", label, kind);
-        }
-        if (r == IT_OK) r = it__ck_match(ctx, &rd->model, &rd->map, (const char **)none, 1, 0);
-        if (r != IT_OK && config_edited) { /* the shapes follow the config: say which file is the suspect */
-            char first[600];
-            snprintf(first, sizeof first, "%s", it_context_last_error(ctx));
-            r = it_context_error(ctx, r, "%s (%s/config.json was edited: its checksum does not match)", first, rd->dir);
-        }
-        if (r == IT_OK) r = it__st_check_values(ctx, &rd->model);
-        if (r != IT_OK) {
-            it__st_free(ctx, &rd->model);
-            it__free(ctx, label);
-            return r;
-        }
-        rd->model.label = NULL;
-        it__free(ctx, label);
+    r = it__ck_read_model(ctx, rd);
+    if (r != IT_OK && config_edited) { /* the shapes follow the config: say which file is the suspect */
+        char first[600];
+        snprintf(first, sizeof first, "%.500s", it_context_last_error(ctx));
+        r = it_context_error(ctx, r, "%s (%s/config.json was edited: its checksum does not match)", first, rd->dir);
+    }
+    if (r != IT_OK) {
+        it__ck_read_free(ctx, rd);
+        return r;
     }
     /* optimizer.safetensors */
     if (want_optim) {
@@ -8428,7 +8902,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
                 r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer_step missing or not a step", label);
             else {
                 rd->opt_step = (int)step;
-                r = it__ck_match(ctx, &rd->optim, &rd->map, names, it__ck_state_names(rd->opt_kind, names), 1);
+                r = it__ck_match(ctx, &rd->optim, 1, &rd->map, names, it__ck_state_names(rd->opt_kind, names), 1);
                 if (r == IT_OK) r = it__st_check_values(ctx, &rd->optim);
                 rd->have_optim = r == IT_OK;
             }
@@ -8491,9 +8965,16 @@ IT_API it_result it_checkpoint_validate(it_context *ctx, const char *dir) {
     return r;
 }
 static int it__cfg_same(const it_model_config *a, const it_model_config *b) {
+    const it_rope_scaling *ra = &a->rope_scaling, *rb = &b->rope_scaling;
     int same = a->arch == b->arch && a->vocab_size == b->vocab_size && a->dim == b->dim && a->n_layers == b->n_layers &&
                a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->ffn_dim == b->ffn_dim &&
                a->max_seq == b->max_seq && !a->untied == !b->untied && a->norm_eps == b->norm_eps;
+    same = same && it_model_head_dim(a) == it_model_head_dim(b) && !a->qkv_bias == !b->qkv_bias && !a->o_bias == !b->o_bias &&
+           !a->mlp_bias == !b->mlp_bias && !a->qk_norm == !b->qk_norm && a->sliding_window == b->sliding_window &&
+           it__config_family(a) == it__config_family(b) && ra->kind == rb->kind &&
+           (ra->kind == IT_ROPE_DEFAULT || (ra->factor == rb->factor && ra->low_freq_factor == rb->low_freq_factor &&
+                                            ra->high_freq_factor == rb->high_freq_factor &&
+                                            ra->original_max_positions == rb->original_max_positions));
     return same && (a->arch != IT_ARCH_LLAMA || a->rope_theta == b->rope_theta);
 }
 IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *opt, it_trainer_state *ts, const char *dir) {
@@ -8530,7 +9011,8 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
     }
     /* validated: apply */
     for (s = 0; s < (opt ? 2 : 1); s++) {
-        it__st_file *f = s == 0 ? &rd.model : &rd.optim;
+        it__st_file *files = s == 0 ? rd.model : &rd.optim;
+        int n_files = s == 0 ? rd.n_model : 1;
         const char *names[2] = {"", ""};
         int n_names = s == 0 ? 1 : it__ck_state_names(rd.opt_kind, names), q;
         for (q = 0; q < n_names; q++) {
@@ -8539,10 +9021,11 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
                 const it__ck_entry *e = &rd.map.e[i];
                 char name[160];
                 const it__st_tensor *t;
+                const it__st_file *f = NULL;
                 uint64_t total = it__ck_numel(e), at = 0;
                 snprintf(name, sizeof name, "%s%s%s", e->name, names[q][0] ? "." : "", names[q]);
-                t = it__st_find(f, name);
-                if (!t) t = it__st_find(f, name + 12); /* GPT-2 without "transformer." (validated) */
+                t = it__ck_find(files, n_files, name, &f);
+                if (!t) t = it__ck_find(files, n_files, name + 12, &f); /* GPT-2 without "transformer." (validated) */
                 while (at < total) {
                     size_t len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
                     it__st_to_f32(tmp, f->data + t->begin, t->dtype, (size_t)at, len);

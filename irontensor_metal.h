@@ -931,6 +931,9 @@ static it_result it__mtl_rope(it_backend *be, const it_node *n, int backward) {
     it__mtl_kernel k = backward ? IT__K_ROPE_BWD : IT__K_ROPE;
     it__NSUInteger tx;
     it_tensor *in = n->in[0];
+    if (it_node_rope_scaling(n).kind != IT_ROPE_DEFAULT) /* the kernel computes theta^(-2i/D) only */
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal: rope with frequency scaling (linear, llama3) is not "
+                                "implemented on Metal yet; use the CPU backend for this model");
     memset(&p, 0, sizeof p);
     p.B = (unsigned)it_tensor_dim(in, 0);
     p.T = (unsigned)it_tensor_dim(in, 1);
@@ -982,6 +985,9 @@ static it_result it__mtl_softmax_bwd(it_backend *be, it_graph *g, const it_node 
 }
 
 static it_result it__mtl_attention_args(it__mtl *m, const it_node *n, it_attention_args *p) {
+    if (n->iparam[0] > 0) /* the kernels attend to every earlier key */
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal: sliding-window attention (window %d) is not "
+                                "implemented on Metal yet; use the CPU backend for this model", n->iparam[0]);
     memset(p, 0, sizeof *p);
     p->B = (unsigned)it_tensor_dim(n->in[0], 0);
     p->T = (unsigned)it_tensor_dim(n->in[0], 1);

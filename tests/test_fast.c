@@ -72,7 +72,7 @@ static void test_lion(void) {
 
 /* flash attention against the reference kernels, in one worker's scratch */
 static it__scratch flash_scratch;
-static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
+static void flash_case(int B, int T, int Hq, int Hkv, int D, int level, int window) {
     size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
     float *q = alloc_f(nq), *k = alloc_f(nk), *v = alloc_f(nk), *o1 = alloc_f(nq), *o2 = alloc_f(nq);
     float *l1 = alloc_f(nl), *l2 = alloc_f(nl), *dout = alloc_f(nq);
@@ -83,24 +83,24 @@ static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
     fill(q, nq, 2.0f), fill(k, nk, 2.0f), fill(v, nk, 1.0f), fill(dout, nq, 1.0f);
     fill(dq1, nq, 0.5f), fill(dk1, nk, 0.5f), fill(dv1, nk, 0.5f); /* backward accumulates */
     memcpy(dq2, dq1, nq * 4), memcpy(dk2, dk1, nk * 4), memcpy(dv2, dv1, nk * 4);
-    it_cpu_attention_forward(o1, l1, q, k, v, B, T, Hq, Hkv, D);
+    it_cpu_attention_forward(o1, l1, q, k, v, B, T, Hq, Hkv, D, window);
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hq; h++) it__flash_forward_head(&flash_scratch, o2, l2, q, k, v, b, h, T, Hq, Hkv, D);
+        for (h = 0; h < Hq; h++) it__flash_forward_head(&flash_scratch, o2, l2, q, k, v, b, h, T, Hq, Hkv, D, window);
     w = worst(o2, o1, nq, 2e-5, 2e-6);
-    CHECK(w <= 1.0, "flash forward out B%d T%d Hq%d Hkv%d D%d level %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, w);
+    CHECK(w <= 1.0, "flash forward out B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, window, w);
     w = worst(l2, l1, nl, 2e-6, 2e-6);
-    CHECK(w <= 1.0, "flash forward lse B%d T%d Hq%d Hkv%d D%d level %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, w);
-    it_cpu_attention_backward(dq1, dk1, dv1, dout, q, k, v, o1, l1, B, T, Hq, Hkv, D);
+    CHECK(w <= 1.0, "flash forward lse B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, window, w);
+    it_cpu_attention_backward(dq1, dk1, dv1, dout, q, k, v, o1, l1, B, T, Hq, Hkv, D, window);
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hkv; h++) it__flash_backward_group(&flash_scratch, dq2, dk2, dv2, dout, q, k, v, o1, l1, b, h, T, Hq, Hkv, D);
+        for (h = 0; h < Hkv; h++) it__flash_backward_group(&flash_scratch, dq2, dk2, dv2, dout, q, k, v, o1, l1, b, h, T, Hq, Hkv, D, window);
     w = worst(dq2, dq1, nq, 1e-4, 1e-5);
-    CHECK(w <= 1.0, "flash backward dq B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
+    CHECK(w <= 1.0, "flash backward dq B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g", B, T, Hq, Hkv, D, level, window, w);
     w = worst(dk2, dk1, nk, 1e-4, 1e-5);
-    CHECK(w <= 1.0, "flash backward dk B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
+    CHECK(w <= 1.0, "flash backward dk B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g", B, T, Hq, Hkv, D, level, window, w);
     w = worst(dv2, dv1, nk, 1e-4, 1e-5);
-    CHECK(w <= 1.0, "flash backward dv B%d T%d Hq%d Hkv%d D%d level %d: %.3g", B, T, Hq, Hkv, D, level, w);
+    CHECK(w <= 1.0, "flash backward dv B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g", B, T, Hq, Hkv, D, level, window, w);
     /* NULL gradients are skipped */
-    it__flash_backward_group(&flash_scratch, NULL, dk2, NULL, dout, q, k, v, o1, l1, 0, 0, T, Hq, Hkv, D);
+    it__flash_backward_group(&flash_scratch, NULL, dk2, NULL, dout, q, k, v, o1, l1, 0, 0, T, Hq, Hkv, D, window);
     it__sgemm_force_isa = 0;
     free(q), free(k), free(v), free(o1), free(o2), free(l1), free(l2), free(dout);
     free(dq1), free(dq2), free(dk1), free(dk2), free(dv1), free(dv2);
@@ -108,7 +108,9 @@ static void flash_case(int B, int T, int Hq, int Hkv, int D, int level) {
 static void test_flash(void) {
     static const int shapes[][5] = {{1, 1, 1, 1, 2},  {2, 7, 4, 2, 6},   {1, 64, 2, 2, 8},   {1, 65, 4, 1, 10},
                                     {2, 130, 3, 3, 16}, {1, 200, 4, 2, 64}, {1, 129, 2, 1, 34}};
-    int s, level;
+    /* no window; windows shorter than, across and longer than a 64-key tile (sliding-window attention) */
+    static const int windows[] = {0, 1, 5, 64, 70};
+    int s, level, w;
     float *mem = NULL;
     if (posix_memalign((void **)&mem, 64, IT__SCRATCH_FLOATS * sizeof(float))) {
         CHECK(0, "flash: out of memory");
@@ -117,7 +119,8 @@ static void test_flash(void) {
     it__scratch_init(&flash_scratch, mem);
     for (level = 1; level <= 3; level++)
         for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
-            flash_case(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], level);
+            for (w = 0; w < (int)(sizeof windows / sizeof windows[0]); w++)
+                flash_case(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], level, windows[w]);
     free(mem);
 }
 

@@ -211,12 +211,12 @@ static void test_rope(void) {
     int i;
     group_begin();
     fill(x, NE, 1.0f);
-    it_cpu_rope_forward(y, x, B, T, H, D, 10000.0f, 5);
+    it_cpu_rope_forward(y, x, B, T, H, D, 10000.0f, NULL, 5);
     memcpy(z, x, sizeof z);
-    it_cpu_rope_forward(z, z, B, T, H, D, 10000.0f, 5);
+    it_cpu_rope_forward(z, z, B, T, H, D, 10000.0f, NULL, 5);
     CHECK(memcmp(y, z, sizeof y) == 0, "rope_forward in place differs from out of place");
     for (i = 0; i < NE; i++) back[i] = 0.0f;
-    it_cpu_rope_backward(back, y, B, T, H, D, 10000.0f, 5);
+    it_cpu_rope_backward(back, y, B, T, H, D, 10000.0f, NULL, 5);
     for (i = 0; i < NE; i++) want[i] = x[i];
     check_all("rope_backward(rope_forward(x)) == x", back, want, NE, 1e-5, 1e-6);
     /* pos_offset p with T rows equals offset 0 on a sequence shifted by p: row t=0 at offset 2 ==
@@ -224,8 +224,8 @@ static void test_rope(void) {
     {
         float x1[1 * 3 * 1 * 4], y1[12], y2[4];
         fill(x1, 12, 1.0f);
-        it_cpu_rope_forward(y1, x1, 1, 3, 1, 4, 100.0f, 0);
-        it_cpu_rope_forward(y2, x1 + 8, 1, 1, 1, 4, 100.0f, 2);
+        it_cpu_rope_forward(y1, x1, 1, 3, 1, 4, 100.0f, NULL, 0);
+        it_cpu_rope_forward(y2, x1 + 8, 1, 1, 1, 4, 100.0f, NULL, 2);
         for (i = 0; i < 4; i++) want[i] = y1[8 + i];
         check_all("rope pos_offset shifts positions", y2, want, 4, 1e-6, 1e-7);
     }
@@ -251,7 +251,7 @@ static void test_softmax_attention(void) {
     fill(q, NQ, 1.5f);
     fill(k, NK, 1.5f);
     fill(v, NK, 1.0f);
-    it_cpu_attention_forward(out, lse, q, k, v, B, T, HQ, HKV, D);
+    it_cpu_attention_forward(out, lse, q, k, v, B, T, HQ, HKV, D, 0);
     for (h = 0; h < HQ; h++)
         for (t = 0; t < T; t++) {
             double sc[T], m = -1e300, z = 0.0;

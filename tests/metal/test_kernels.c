@@ -366,12 +366,12 @@ static void test_rope(void) {
     float *dx = frandn(n, 1.0f), *rdx = fcopy(dx, n), *inplace = fcopy(x, n);
     it_rope_args p = {(unsigned)B, (unsigned)T, (unsigned)H, (unsigned)D, theta, pos, {0, 0}};
     dispatch(); BUF(0, out, n); BUF(1, x, n); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)D / 2, (unsigned)H, (unsigned)(B * T), 5, 2, 1);
-    it_cpu_rope_forward(ref, x, B, T, H, D, theta, pos);
+    it_cpu_rope_forward(ref, x, B, T, H, D, theta, NULL, pos);
     RUNCHECK("it_rope_forward_f32", max_err(out, ref, n), 1e-4);
     dispatch(); BUF(0, inplace, n); BUF(1, inplace, n); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)D / 2, (unsigned)H, (unsigned)(B * T), 5, 2, 1);
     RUNCHECK("it_rope_forward_f32", max_err(inplace, ref, n), 1e-4);
     dispatch(); BUF(0, dx, n); BUF(1, dout, n); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)D / 2, (unsigned)H, (unsigned)(B * T), 5, 2, 1);
-    it_cpu_rope_backward(rdx, dout, B, T, H, D, theta, pos);
+    it_cpu_rope_backward(rdx, dout, B, T, H, D, theta, NULL, pos);
     RUNCHECK("it_rope_backward_f32", max_err(dx, rdx, n), 1e-4);
     tfree_all();
 }
@@ -388,7 +388,7 @@ static void test_attention(int B, int T, int Hq, int Hkv, int D) {
     int ok;
     dispatch(); BUF(0, out, nq); BUF(1, lse, nl); BUF(2, q, nq); BUF(3, k, nk); BUF(4, v, nk); ARGS(5, p);
     itemu_set_threadgroups(&g_d, (unsigned)(T + 3) / 4, (unsigned)Hq, (unsigned)B, 128, 1, 1);
-    it_cpu_attention_forward(rout, rlse, q, k, v, B, T, Hq, Hkv, D);
+    it_cpu_attention_forward(rout, rlse, q, k, v, B, T, Hq, Hkv, D, 0);
     ok = run("it_attention_forward_f32");
     e = max_err(out, rout, nq);
     if (max_err(lse, rlse, nl) > e) e = max_err(lse, rlse, nl);
@@ -410,7 +410,7 @@ static void test_attention(int B, int T, int Hq, int Hkv, int D) {
                 }
         result("it_attention_backward_delta_f32", ok, max_err(delta, rdelta, nl), TOL);
     }
-    it_cpu_attention_backward(rdq, rdk, rdv, dout, q, k, v, rout, rlse, B, T, Hq, Hkv, D);
+    it_cpu_attention_backward(rdq, rdk, rdv, dout, q, k, v, rout, rlse, B, T, Hq, Hkv, D, 0);
     dispatch(); BUF(0, dq, nq); BUF(1, dout, nq); BUF(2, q, nq); BUF(3, k, nk); BUF(4, v, nk); BUF(5, rlse, nl); BUF(6, delta, nl); ARGS(7, p);
     itemu_set_threadgroups(&g_d, (unsigned)(T + 3) / 4, (unsigned)Hq, (unsigned)B, 128, 1, 1);
     RUNCHECK("it_attention_backward_dq_f32", max_err(dq, rdq, nq), 5e-5);

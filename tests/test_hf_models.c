@@ -1,0 +1,365 @@
+/* test_hf_models.c - Hugging Face model directories written by transformers itself
+   (tests/fixtures/hf_models/, made by tests/fixtures/make_hf_model_fixtures.py on the device
+   machine): Llama with llama3 and linear rope scaling, an explicit head_dim, attention and MLP
+   biases, bf16 weights in three shards; Mistral's sliding window; Qwen2's q/k/v biases; Qwen3's
+   q/k norms; GPT-2 in f32 and f16. For each, in both config dialects (transformers 5.x as saved,
+   4.x as config_v4.json): the logits of a 14-token sequence to 1e-4 relative, the causal-LM loss
+   and every parameter's gradient, the KV-cache decoder's greedy continuation id for id, and a
+   save + reload that keeps the model (config keys included). */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../irontensor.h"
+#include "it_test.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FIXTURES "tests/fixtures/hf_models/"
+
+/* ---- reading reference.safetensors through the public inspection API ----------------------- */
+typedef struct ref_tensor {
+    char name[128];
+    char dtype[8];
+    int64_t numel;
+    uint64_t begin;
+} ref_tensor;
+typedef struct reference {
+    unsigned char *file;
+    size_t size;
+    uint64_t data_start;
+    ref_tensor t[128];
+    int n;
+} reference;
+static void ref_collect(const it_safetensors_tensor_info *info, void *user) {
+    reference *r = (reference *)user;
+    ref_tensor *t;
+    int d;
+    if (r->n == 128) return;
+    t = &r->t[r->n++];
+    snprintf(t->name, sizeof t->name, "%s", info->name);
+    snprintf(t->dtype, sizeof t->dtype, "%s", info->dtype);
+    t->numel = 1;
+    for (d = 0; d < info->ndim; d++) t->numel *= info->shape[d];
+    t->begin = info->offset_begin;
+}
+static int ref_load(it_context *ctx, const char *dir, reference *r) {
+    char path[512];
+    uint64_t header = 0;
+    int i;
+    memset(r, 0, sizeof *r);
+    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
+    if (it_safetensors_inspect(ctx, path, ref_collect, r) != IT_OK) return 0;
+    r->file = it_test_read_file(path, &r->size);
+    for (i = 0; i < 8 && r->file && r->size >= 8; i++) header |= (uint64_t)r->file[i] << (8 * i);
+    r->data_start = 8 + header;
+    return r->file != NULL;
+}
+static const ref_tensor *ref_find(const reference *r, const char *name) {
+    int i;
+    for (i = 0; i < r->n; i++)
+        if (strcmp(r->t[i].name, name) == 0) return &r->t[i];
+    return NULL;
+}
+static const float *ref_f32(const reference *r, const char *name, int64_t *numel) {
+    const ref_tensor *t = ref_find(r, name);
+    if (!t || strcmp(t->dtype, "F32") != 0) return NULL;
+    if (numel) *numel = t->numel;
+    return (const float *)(const void *)(r->file + r->data_start + t->begin);
+}
+static int ref_ids(const reference *r, const char *name, int32_t *out, int cap) {
+    const ref_tensor *t = ref_find(r, name);
+    int i;
+    if (!t || strcmp(t->dtype, "I64") != 0 || t->numel > cap) return 0;
+    for (i = 0; i < (int)t->numel; i++) {
+        int64_t v;
+        memcpy(&v, r->file + r->data_start + t->begin + 8 * (size_t)i, 8);
+        out[i] = (int32_t)v;
+    }
+    return (int)t->numel;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+static it_context *quiet_context(void) {
+    it_context_desc d;
+    it_context *ctx;
+    memset(&d, 0, sizeof d);
+    d.n_threads = 2;
+    d.logger.min_level = IT_LOG_COUNT;
+    it_context_create(&d, &ctx);
+    return ctx;
+}
+/* Largest |got - want| / (atol + rtol |want|) over n values: <= 1 passes. */
+static double worst(const float *got, const float *want, size_t n, double rtol, double atol) {
+    double w = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (atol + rtol * fabs((double)want[i]));
+        if (!(e <= w)) w = e; /* NaN counts as worst */
+    }
+    return w;
+}
+/* A copy of the fixture directory with config_v4.json as its config.json. */
+static void make_v4_copy(const char *dir, const char *copy) {
+    static const char *files[] = {"config_v4.json", "generation_config.json", "model.safetensors",
+                                  "model.safetensors.index.json", "model-00001-of-00003.safetensors",
+                                  "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "reference.safetensors"};
+    size_t i;
+    mkdir(copy, 0755);
+    for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char from[512], to[512];
+        size_t n;
+        unsigned char *buf;
+        snprintf(from, sizeof from, "%s/%s", dir, files[i]);
+        snprintf(to, sizeof to, "%s/%s", copy, i == 0 ? "config.json" : files[i]);
+        buf = it_test_read_file(from, &n);
+        if (buf) it_test_write_file(to, buf, n);
+        free(buf);
+    }
+}
+/* The checkpoint name of model parameter p and, for GPT-2's q/k/v (stored fused as c_attn), which
+   third of the fused columns it is (0, 1, 2; -1 for a plain tensor). */
+static void hf_name(const it_model *m, const char *p, char *out, size_t size, int *third) {
+    *third = -1;
+    if (m->config.arch == IT_ARCH_LLAMA || strcmp(p, "lm_head.weight") == 0) {
+        snprintf(out, size, "%s", p);
+        return;
+    }
+    {
+        const char *attn = strstr(p, ".attn.");
+        if (attn && (attn[6] == 'q' || attn[6] == 'k' || attn[6] == 'v') && attn[7] == '.') {
+            *third = attn[6] == 'q' ? 0 : attn[6] == 'k' ? 1 : 2;
+            snprintf(out, size, "transformer.%.*s.attn.c_attn.%s", (int)(attn - p), p, attn + 8);
+            return;
+        }
+    }
+    snprintf(out, size, "transformer.%s", p);
+}
+
+/* ---- one fixture ---------------------------------------------------------------------------- */
+static void check_model(const char *name, const char *dir, const char *dialect, const char *save_dir) {
+    it_context *ctx = quiet_context();
+    reference ref;
+    it_model_config cfg;
+    it_model *m = NULL;
+    it_model_graph lg, tg;
+    int32_t ids[64], prompt[16], greedy[16];
+    int T, P, G, i, p;
+    int64_t n;
+    const float *want;
+    if (!ref_load(ctx, dir, &ref)) {
+        CHECK(0, "%s: cannot read its reference.safetensors: %s", name, it_context_last_error(ctx));
+        it_context_destroy(ctx);
+        return;
+    }
+    T = ref_ids(&ref, "input_ids", ids, 64);
+    P = ref_ids(&ref, "prompt_ids", prompt, 16);
+    G = ref_ids(&ref, "greedy_ids", greedy, 16);
+    CHECK(T == 14 && P == 5 && G == 8, "%s: reference ids %d %d %d", name, T, P, G);
+    if (it_checkpoint_read_config(ctx, dir, &cfg) != IT_OK || it_model_create(ctx, &cfg, &m) != IT_OK ||
+        it_checkpoint_load(ctx, m, NULL, NULL, dir) != IT_OK) {
+        CHECK(0, "%s (%s): cannot load: %s", name, dialect, it_context_last_error(ctx));
+        goto done;
+    }
+    /* logits of the whole sequence */
+    if (it_model_graph_create(m, IT_PURPOSE_LOGITS, 1, T, &lg) == IT_OK) {
+        memcpy(it_data_i32(lg.tokens), ids, sizeof(int32_t) * (size_t)T);
+        CHECK(it_graph_run(lg.graph, IT_RUN_FORWARD) == IT_OK, "%s: logits run: %s", name, it_context_last_error(ctx));
+        want = ref_f32(&ref, "logits", &n);
+        CHECK(want && n == (int64_t)T * cfg.vocab_size, "%s: reference logits", name);
+        if (want) {
+            double w = worst(it_data(lg.logits), want, (size_t)n, 1e-4, 1e-5);
+            CHECK(w <= 1.0, "%s (%s): logits differ from transformers': %.3g of the tolerance (1e-4 rel)", name, dialect, w);
+        }
+        it_model_graph_destroy(&lg);
+    } else
+        CHECK(0, "%s: logits graph: %s", name, it_context_last_error(ctx));
+    /* the causal-LM loss (labels = input_ids, shifted) and every parameter's gradient */
+    if (it_model_graph_create(m, IT_PURPOSE_TRAIN, 1, T - 1, &tg) == IT_OK) {
+        for (i = 0; i < T - 1; i++) {
+            it_data_i32(tg.tokens)[i] = ids[i];
+            it_data_i32(tg.targets)[i] = ids[i + 1];
+        }
+        it_zero_grads(ctx);
+        CHECK(it_graph_run(tg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "%s: train run: %s", name, it_context_last_error(ctx));
+        want = ref_f32(&ref, "loss", NULL);
+        if (want) CHECK_CLOSE(it_data(tg.loss)[0], want[0], 1e-5, 1e-6, "loss");
+        for (p = 0; p < it_param_count(ctx); p++) {
+            it_tensor *t = it_param_at(ctx, p);
+            char key[200], ck[160];
+            int third;
+            size_t k, cnt = it_tensor_numel(t);
+            float *got = it_grad(t), *slice;
+            hf_name(m, it_tensor_name(t), ck, sizeof ck, &third);
+            snprintf(key, sizeof key, "grad.%s", ck);
+            want = ref_f32(&ref, key, &n);
+            if (!want && !cfg.untied && t == m->embed) want = NULL;
+            CHECK(want != NULL, "%s: no reference gradient %s", name, key);
+            if (!want || !got) continue;
+            slice = (float *)malloc(cnt * sizeof(float));
+            if (third < 0) memcpy(slice, want, cnt * sizeof(float));
+            else if (t->ndim == 2) /* [C, 3C]: columns third * C .. */
+                for (k = 0; k < cnt; k++) {
+                    size_t C = (size_t)t->dims[1], r = k / C, c = k % C;
+                    slice[k] = want[r * 3 * C + (size_t)third * C + c];
+                }
+            else
+                memcpy(slice, want + (size_t)third * cnt, cnt * sizeof(float));
+            {
+                double w = worst(got, slice, cnt, 1e-3, 2e-5);
+                CHECK(w <= 1.0, "%s (%s): gradient of %s differs from transformers': %.3g of the tolerance", name, dialect,
+                      it_tensor_name(t), w);
+            }
+            free(slice);
+        }
+        it_model_graph_destroy(&tg);
+    } else
+        CHECK(0, "%s: train graph: %s", name, it_context_last_error(ctx));
+    /* greedy decoding through the KV cache: transformers' generate(do_sample=False), id for id */
+    {
+        it_decoder *d;
+        if (it_decoder_create(m, 0, &d) == IT_OK) {
+            const float *logits;
+            int32_t tok[16];
+            int ok = it_decoder_feed(d, prompt, P, &logits) == IT_OK, g;
+            for (g = 0; g < G && ok; g++) {
+                int best = 0, v;
+                for (v = 1; v < cfg.vocab_size; v++)
+                    if (logits[v] > logits[best]) best = v;
+                tok[g] = best;
+                ok = it_decoder_feed(d, &tok[g], 1, &logits) == IT_OK;
+            }
+            CHECK(ok && memcmp(tok, greedy, sizeof(int32_t) * (size_t)G) == 0,
+                  "%s (%s): greedy ids differ from transformers' (first %d vs %d)", name, dialect, tok[0], greedy[0]);
+            it_decoder_destroy(d);
+        } else
+            CHECK(0, "%s: decoder: %s", name, it_context_last_error(ctx));
+    }
+    /* save and reload: the config keys survive (same model), the weights too */
+    if (save_dir) {
+        it_model_config back;
+        CHECK(it_checkpoint_save(ctx, m, NULL, NULL, save_dir, NULL) == IT_OK, "%s: save: %s", name, it_context_last_error(ctx));
+        CHECK(it_checkpoint_read_config(ctx, save_dir, &back) == IT_OK && it__cfg_same(&back, &cfg),
+              "%s: the saved config.json reads back as another model: %s", name, it_context_last_error(ctx));
+        {
+            it_context *ctx2 = quiet_context();
+            it_model *m2;
+            if (it_model_create(ctx2, &back, &m2) == IT_OK && it_checkpoint_load(ctx2, m2, NULL, NULL, save_dir) == IT_OK) {
+                size_t same = 1;
+                for (p = 0; p < it_param_count(ctx); p++)
+                    same = same && memcmp(it_data(it_param_at(ctx, p)), it_data(it_param_at(ctx2, p)),
+                                          it_tensor_numel(it_param_at(ctx, p)) * sizeof(float)) == 0;
+                CHECK(same, "%s: the saved weights differ after a reload", name);
+            } else
+                CHECK(0, "%s: reload: %s", name, it_context_last_error(ctx2));
+            it_context_destroy(ctx2);
+        }
+    }
+done:
+    free(ref.file);
+    it_context_destroy(ctx);
+}
+
+/* What a config says, read in both dialects. */
+static void check_configs(void) {
+    it_context *ctx = quiet_context();
+    it_model_config c;
+    CHECK(it_checkpoint_read_config(ctx, FIXTURES "llama_llama3", &c) == IT_OK, "llama3 config: %s", it_context_last_error(ctx));
+    CHECK(c.rope_scaling.kind == IT_ROPE_LLAMA3 && c.rope_scaling.factor == 8.0f && c.rope_scaling.low_freq_factor == 1.0f &&
+              c.rope_scaling.high_freq_factor == 4.0f && c.rope_scaling.original_max_positions == 16 &&
+              c.rope_theta == 500000.0f && it_model_head_dim(&c) == 16 && c.untied,
+          "llama3 config: rope %d factor %g theta %g head_dim %d", (int)c.rope_scaling.kind, (double)c.rope_scaling.factor,
+          (double)c.rope_theta, it_model_head_dim(&c));
+    CHECK(it_checkpoint_read_config(ctx, FIXTURES "llama_bias_bf16_sharded", &c) == IT_OK && c.qkv_bias && c.o_bias &&
+              c.mlp_bias && c.rope_scaling.kind == IT_ROPE_LINEAR && !c.untied,
+          "linear/bias config");
+    CHECK(it_checkpoint_read_config(ctx, FIXTURES "mistral_window", &c) == IT_OK && c.family == IT_FAMILY_MISTRAL &&
+              c.sliding_window == 4,
+          "mistral config: window %d", c.sliding_window);
+    CHECK(it_checkpoint_read_config(ctx, FIXTURES "qwen2", &c) == IT_OK && c.family == IT_FAMILY_QWEN2 && c.qkv_bias &&
+              !c.o_bias && c.rope_theta == 1e6f && c.norm_eps == 1e-6f,
+          "qwen2 config");
+    CHECK(it_checkpoint_read_config(ctx, FIXTURES "qwen3", &c) == IT_OK && c.family == IT_FAMILY_QWEN3 && c.qk_norm &&
+              it_model_head_dim(&c) == 16,
+          "qwen3 config");
+    it_context_destroy(ctx);
+}
+
+/* Configs and index files the loader must refuse, each by name. */
+static void check_refusals(const char *tmp) {
+    static const struct { const char *json, *fragment; } bad[] = {
+        {"{\"model_type\": \"llama\", \"architectures\": [\"LlamaForSequenceClassification\"], \"vocab_size\": 96, "
+         "\"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+         "\"max_position_embeddings\": 64}", "LlamaForSequenceClassification"},
+        {"{\"model_type\": \"llama\", \"vocab_size\": 96, \"hidden_size\": 32, \"intermediate_size\": 64, "
+         "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 64, "
+         "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}}", "yarn"},
+        {"{\"model_type\": \"llama\", \"vocab_size\": 96, \"hidden_size\": 32, \"intermediate_size\": 64, "
+         "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 64, "
+         "\"rope_parameters\": {\"rope_type\": \"llama3\", \"rope_theta\": 10000.0, \"factor\": 8.0}}", "low_freq_factor"},
+        {"{\"model_type\": \"qwen2\", \"vocab_size\": 96, \"hidden_size\": 32, \"intermediate_size\": 64, "
+         "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 64, "
+         "\"use_sliding_window\": true, \"sliding_window\": 8}", "use_sliding_window"},
+        {"{\"model_type\": \"qwen3\", \"vocab_size\": 96, \"hidden_size\": 32, \"intermediate_size\": 64, "
+         "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 64, "
+         "\"layer_types\": [\"full_attention\", \"sliding_attention\"]}", "sliding_attention"},
+        {"{\"model_type\": \"gemma\", \"vocab_size\": 96}", "gemma"},
+        {"{\"model_type\": \"llama\", \"vocab_size\": 96, \"hidden_size\": 32, \"intermediate_size\": 64, "
+         "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 64, \"hidden_act\": \"gelu\"}", "gelu"},
+    };
+    it_context *ctx = quiet_context();
+    char dir[512], path[600];
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        it_model_config c;
+        snprintf(dir, sizeof dir, "%s/bad%zu", tmp, i);
+        mkdir(dir, 0755);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        it_test_write_file(path, bad[i].json, strlen(bad[i].json));
+        CHECK(it_checkpoint_read_config(ctx, dir, &c) < 0 && strstr(it_context_last_error(ctx), bad[i].fragment),
+              "bad config %zu: '%s' (want a message naming %s)", i, it_context_last_error(ctx), bad[i].fragment);
+    }
+    {   /* a sharded model whose index points outside the directory, at a missing shard, or lies */
+        static const char *index[] = {
+            "{\"weight_map\": {\"model.embed_tokens.weight\": \"../../etc/passwd.safetensors\"}}",
+            "{\"weight_map\": {\"model.embed_tokens.weight\": \"model-00009-of-00009.safetensors\"}}",
+            "{\"weight_map\": {\"model.embed_tokens.weight\": \"model-00003-of-00003.safetensors\"}}",
+            "{\"weight_map\": []}",
+        };
+        static const char *fragment[] = {"not a .safetensors file", "model-00009-of-00009", "where the index says", "weight_map"};
+        const char *src = FIXTURES "llama_bias_bf16_sharded";
+        for (i = 0; i < sizeof index / sizeof index[0]; i++) {
+            it_model_config c;
+            it_model *m;
+            it_context *c2 = quiet_context();
+            snprintf(dir, sizeof dir, "%s/shards%zu", tmp, i);
+            make_v4_copy(src, dir);
+            snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+            it_test_write_file(path, index[i], strlen(index[i]));
+            CHECK(it_checkpoint_read_config(c2, dir, &c) == IT_OK && it_model_create(c2, &c, &m) == IT_OK &&
+                      it_checkpoint_load(c2, m, NULL, NULL, dir) < 0 && strstr(it_context_last_error(c2), fragment[i]),
+                  "bad index %zu: '%s' (want '%s')", i, it_context_last_error(c2), fragment[i]);
+            it_context_destroy(c2);
+        }
+    }
+    it_context_destroy(ctx);
+}
+
+int main(void) {
+    static const char *models[] = {"llama_llama3", "llama_bias_bf16_sharded", "mistral_window", "qwen2",
+                                   "qwen3", "gpt2", "gpt2_f16"};
+    char tmp[] = "/tmp/it_hf_models_XXXXXX", dir[512], save[512], cmd[600];
+    size_t i;
+    if (!mkdtemp(tmp)) return 2;
+    check_configs();
+    for (i = 0; i < sizeof models / sizeof models[0]; i++) {
+        snprintf(dir, sizeof dir, FIXTURES "%s", models[i]);
+        snprintf(save, sizeof save, "%s/saved-%s", tmp, models[i]);
+        check_model(models[i], dir, "5.x config", save);
+        snprintf(save, sizeof save, "%s/v4-%s", tmp, models[i]);
+        make_v4_copy(dir, save);
+        check_model(models[i], save, "4.x config", NULL);
+    }
+    check_refusals(tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    return it_test_finish();
+}
