@@ -74,7 +74,11 @@
 
    ERRORS
      Mistakes in how the library is called (shapes that do not fit, NULL tensors) are programmer
-     errors: a check prints file, line and the shapes, then aborts. Failures of the environment
+     errors: a check prints file, line and the shapes, then aborts. The same holds for NULL
+     pointers: a pointer argument may be NULL only where its comment says so (a destroy of NULL,
+     an empty input with n = 0, a NULL desc for defaults); any other NULL stops with the function
+     and the argument named. it_context_last_error(NULL) returns a fixed message instead, so a
+     failed it_context_create can still be reported. Failures of the environment
      (memory, files, bad data such as a token id out of range) return an it_result < 0; the
      detail is in it_context_last_error() and goes to the logger.
 
@@ -1171,6 +1175,9 @@ static void it__fail(const char *file, int line, const char *fmt, ...) {
     do {                                   \
         if (!(cond)) it__fail(file, line, __VA_ARGS__); \
     } while (0)
+/* The NULL contract (header, ERRORS): a pointer the docs do not allow to be NULL is a programmer
+   error, stopped here with the function and the argument named. */
+#define IT__NOT_NULL(p, fn) IT__REQUIRE((p) != NULL, __FILE__, __LINE__, "%s: %s is NULL", fn, #p)
 
 /* Default allocation: malloc, aligned by hand (posix_memalign is not C99) to 64 bytes so SIMD
    loads and GPU buffers are happy; the original pointer sits just before the aligned block. */
@@ -1854,6 +1861,8 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
                          float *probs, int *index) {
     int i, keep, n_inf = 0;
     float m = -FLT_MAX, sum = 0.0f, cum = 0.0f;
+    IT__REQUIRE(V > 0, __FILE__, __LINE__, "it_cpu_sample: V = %d, there is nothing to sample from", V);
+    IT__NOT_NULL(logits, "it_cpu_sample");
     if (temperature <= 0.0f) return it_cpu_argmax(logits, V);
     for (i = 0; i < V; i++) n_inf += logits[i] > FLT_MAX;
     if (n_inf) { /* +inf outweighs everything: the coin picks among the +inf logits alone */
@@ -2972,14 +2981,19 @@ IT_API void it_log(it_context *ctx, it_log_level level, const char *fmt, ...) {
     ctx->logger.log(level, buf, ctx->logger.user);
 }
 IT_API it_result it_context_error(it_context *ctx, it_result r, const char *fmt, ...) {
+    char message[sizeof ctx->last_error]; /* the arguments may point into last_error itself */
     va_list ap;
+    IT__NOT_NULL(ctx, "it_context_error");
     va_start(ap, fmt);
-    vsnprintf(ctx->last_error, sizeof ctx->last_error, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    memcpy(ctx->last_error, message, sizeof message);
     if (IT_LOG_ERROR >= ctx->logger.min_level) ctx->logger.log(IT_LOG_ERROR, ctx->last_error, ctx->logger.user);
     return r;
 }
-IT_API const char *it_context_last_error(const it_context *ctx) { return ctx->last_error; }
+IT_API const char *it_context_last_error(const it_context *ctx) {
+    return ctx ? ctx->last_error : "no context (it_context_create failed or was not called)";
+}
 IT_API int it_context_threads(const it_context *ctx) { return ctx->n_threads; }
 
 static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx);
@@ -3006,6 +3020,7 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
     it_allocator alloc;
     it_context *ctx;
     long cores;
+    IT__NOT_NULL(out_ctx, "it_context_create");
     *out_ctx = NULL;
     memset(&d, 0, sizeof d);
     if (desc) d = *desc;
@@ -3285,7 +3300,9 @@ static unsigned char *it__block_base(it_tensor *t) {
 }
 
 IT_API it_graph *it_graph_create(it_context *ctx) {
-    it_graph *g = (it_graph *)it__calloc(ctx, sizeof(it_graph));
+    it_graph *g;
+    IT__NOT_NULL(ctx, "it_graph_create");
+    g = (it_graph *)it__calloc(ctx, sizeof(it_graph));
     if (!g) it__fail(__FILE__, __LINE__, "out of memory creating a graph");
     g->ctx = ctx;
     it__grow(ctx, (void **)&ctx->graphs, &ctx->cap_graphs, ctx->n_graphs + 1, sizeof(it_graph *));
@@ -6245,8 +6262,14 @@ static size_t it__tok_encode_chunk(const it_tokenizer *t, const uint8_t *s, int 
 
 IT_API it_result it_tokenizer_encode(it_context *ctx, const it_tokenizer *tok, const uint8_t *text, size_t n,
                                      int32_t **out_ids, size_t *out_n) {
-    int32_t *ids = (int32_t *)it__alloc_array(ctx, n, sizeof(int32_t));
+    int32_t *ids;
     size_t pos, k = 0;
+    IT__NOT_NULL(ctx, "it_tokenizer_encode");
+    IT__NOT_NULL(tok, "it_tokenizer_encode");
+    IT__NOT_NULL(out_ids, "it_tokenizer_encode");
+    IT__NOT_NULL(out_n, "it_tokenizer_encode");
+    IT__REQUIRE(text || n == 0, __FILE__, __LINE__, "it_tokenizer_encode: text is NULL with n = %zu", n);
+    ids = (int32_t *)it__alloc_array(ctx, n, sizeof(int32_t));
     *out_ids = NULL;
     *out_n = 0;
     if (!ids) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer: cannot allocate ids for %zu bytes", n);
@@ -6605,7 +6628,11 @@ static it_result it__ds_make(it_context *ctx, int32_t *ids, size_t n, int vocab,
 
 IT_API it_result it_dataset_from_ids(it_context *ctx, const int32_t *ids, size_t n, int vocab, int min_seq,
                                      const char *name, it_dataset **out) {
-    int32_t *copy = (int32_t *)it__alloc_array(ctx, n, sizeof(int32_t));
+    int32_t *copy;
+    IT__NOT_NULL(ctx, "it_dataset_from_ids");
+    IT__NOT_NULL(out, "it_dataset_from_ids");
+    IT__REQUIRE(ids || n == 0, __FILE__, __LINE__, "it_dataset_from_ids: ids is NULL with n = %zu", n);
+    copy = (int32_t *)it__alloc_array(ctx, n, sizeof(int32_t));
     *out = NULL;
     if (!copy) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "data '%s': out of memory", name ? name : "");
     if (n) memcpy(copy, ids, n * sizeof(int32_t));

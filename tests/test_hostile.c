@@ -597,10 +597,59 @@ static void hostile_deep_config(const char *tmp) {
           got == -1 ? "still running after 5 s" : got == 1 ? "accepted" : "wrong message or crash", got);
 }
 
+/* Case 20: the NULL contract (a checked abort naming the function and the argument) and
+   it_context_error given its own last message as an argument. */
+static int hostile_null_child(void *arg) {
+    int which = *(const int *)arg;
+    it_context *ctx = which == 0 ? NULL : it_test_context(1);
+    it_tokenizer *tok = NULL;
+    it_dataset *ds = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    float logits[1] = {0.0f}, probs[1];
+    int index[1];
+    switch (which) {
+    case 0: it_context_create(NULL, NULL); break;
+    case 1: it_graph_create(NULL); break;
+    case 2: it_dataset_from_ids(ctx, NULL, 5, 256, 1, "null ids", &ds); break;
+    case 3:
+        if (it_tokenizer_byte(ctx, &tok) != IT_OK) return 4;
+        it_tokenizer_encode(ctx, tok, NULL, 5, &ids, &n);
+        break;
+    default: it_cpu_sample(logits, 0, 1.0f, 0, 1.0f, 0.5f, probs, index); break;
+    }
+    return 0; /* returned: the NULL went unnoticed */
+}
+static void hostile_null_contract(const char *tmp) {
+    static const char *calls[] = {"it_context_create", "it_graph_create", "it_dataset_from_ids", "it_tokenizer_encode",
+                                  "it_cpu_sample"};
+    static const char *args[] = {"out_ctx is NULL", "ctx is NULL", "ids is NULL", "text is NULL", "V = 0"};
+    char err[600];
+    int i;
+    for (i = 0; i < 5; i++) {
+        int got;
+        snprintf(err, sizeof err, "%s/null_%d.err", tmp, i);
+        got = hostile_run_child(5, err, hostile_null_child, &i);
+        CHECK(got == 128 + SIGABRT && hostile_file_contains(err, calls[i]) && hostile_file_contains(err, args[i]),
+              "case 20: %s with a NULL / empty argument: status %d (want a checked abort naming '%s')", calls[i], got,
+              args[i]);
+    }
+    CHECK(strstr(it_context_last_error(NULL), "no context") != NULL, "case 20: it_context_last_error(NULL)");
+    {
+        it_context *ctx = it_test_context(1);
+        it_context_error(ctx, IT_ERR_IO, "first problem");
+        it_context_error(ctx, IT_ERR_IO, "%s: %s", "some/path", it_context_last_error(ctx));
+        CHECK(strcmp(it_context_last_error(ctx), "some/path: first problem") == 0,
+              "case 20: it_context_error formatting its own message: '%s'", it_context_last_error(ctx));
+        it_context_destroy(ctx);
+    }
+}
+
 static void hostile_hangs_and_ub(const char *tmp) {
     hostile_fifos(tmp);
     hostile_zero_rng(tmp);
     hostile_deep_config(tmp);
+    hostile_null_contract(tmp);
 }
 
 int main(void) {
