@@ -89,12 +89,22 @@
    CHECKPOINTS
      A directory: config.json (Hugging Face keys), model.safetensors (Hugging Face names),
      optimizer.safetensors and trainer_state.json (bit-exact resume), tokenizer.bin (BPE). Saves
-     are atomic, loads validate everything first. Details at the >>checkpoints banner.
+     are atomic and never delete what they did not write; loads validate everything first.
+     Details at the >>checkpoints banner.
 
    CHANGES
      0.1.0  tensors, graph + autograd, planner, CPU backend (SGEMM), models, optimizers,
             schedules, tokenizers, datasets, checkpoints.
 */
+/* The implementation's checkpoint writer needs POSIX 2008 (openat/unlinkat/fstatat, O_NOFOLLOW,
+   fcntl locks, kill). Feature macros count only before the first system header, so this sits
+   above every #include; a file that set its own (or included a header first) keeps its choice,
+   and the implementation stops with a message if POSIX 2008 is then not visible. Apple headers
+   show everything unless a macro narrows them, so none is set there. */
+#if defined(IRONTENSOR_IMPLEMENTATION) && !defined(IRONTENSOR_H) && !defined(__APPLE__) && !defined(_POSIX_C_SOURCE) && \
+    !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #ifndef IRONTENSOR_H
 #define IRONTENSOR_H
 
@@ -756,7 +766,10 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
      optimizer.safetensors  (with an optimizer) f32 state under the parameter's checkpoint name:
                             NAME.exp_avg and NAME.exp_avg_sq (AdamW), NAME.momentum (Lion, SGD).
      trainer_state.json     (with a trainer state) it_trainer_state below, RNG words as decimal strings.
-     tokenizer.bin          (when it_checkpoint_options.tokenizer_path is set) a verbatim copy.
+     tokenizer.bin          (when it_checkpoint_options.tokenizer or tokenizer_path is set) the BPE tokenizer.
+     irontensor.checkpoint  the marker: {"format": "irontensor checkpoint", "irontensor_version",
+                            "run_id"}; what makes DIR replaceable by a later save (SAFETY below).
+     loss.csv, loss.svg     (written by examples/train.c after the save) the run's curves.
 
    SAFETENSORS exactly as the Rust reference writes it: 8-byte little-endian header length N (a
    multiple of 8: the JSON is padded with spaces), N bytes of JSON {"__metadata__": {string: string},
@@ -776,7 +789,28 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
    copy removed. A crash at any point leaves a whole checkpoint: DIR, or (crash between the two
    renames) DIR.old-<pid>. Loads and it_checkpoint_read_* fall back to the newest DIR.old-* when DIR
    is missing (read only, with a warning); it_checkpoint_recover renames it back, and every save
-   recovers and removes stale DIR.tmp-* / DIR.old-* first. One writer per DIR at a time.
+   recovers and removes stale DIR.tmp-* / DIR.old-* first.
+
+   SAFETY: a save never deletes what it did not write.
+     - It replaces only a missing path, an empty directory, or an IronTensor checkpoint: a directory
+       holding the marker irontensor.checkpoint, or (checkpoints from before the marker) a
+       config.json carrying "irontensor_version", and nothing but the files listed in LAYOUT
+       (regular files). Anything else (a user's main.c, a Hugging Face download, a subdirectory)
+       is refused before anything is written, naming the directory and the foreign entry.
+     - Symbolic links are never followed: DIR, a snapshot or a temporary that is a link is refused
+       or left alone; removal opens the directory with O_NOFOLLOW and unlinks by name (unlinkat),
+       only the names in LAYOUT.
+     - Stale temporaries (DIR.tmp-PID, DIR.old-PID and, from older versions of train.c,
+       DIR.tokenizer-PID.bin) are removed only when process PID is gone (kill(PID, 0) fails with
+       ESRCH) or is this process.
+     - Locking: a save holds an fcntl lock on PARENT/.BASE.lock (created once and left in place)
+       for its whole duration; a second process saving to DIR waits up to
+       it_checkpoint_options.lock_wait_ms (default 30 s) and then fails, naming the lock. Threads of
+       one process are not excluded from each other: save one DIR from one thread at a time.
+     - A save refuses (IT_ERR_RANGE) weights or optimizer state that are not finite, naming the
+       tensor; the previous checkpoint in DIR stays as it was.
+     - it_checkpoint_prune removes only PARENT/PREFIX<digits> directories that carry the marker
+       (with it_checkpoint_prune_run: and this run's id), never with an empty prefix.
 
    LOADS validate everything before touching the model (header length against the file size, JSON
    syntax and bounds, known dtypes, every expected tensor present exactly once with its shape, no
@@ -787,9 +821,16 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
 ------------------------------------------------------------------------------------------------ */
 #define IT_CHECKPOINT_NAME_MAX 32
 
+#define IT_CHECKPOINT_RUN_ID_MAX 64 /* bytes of a run id, its terminating zero included */
+
 typedef struct it_checkpoint_options {
     it_dtype dtype;             /* model.safetensors: 0 or IT_F32 = f32, IT_BF16 = bf16 (state stays f32) */
     const char *tokenizer_path; /* copied verbatim to DIR/tokenizer.bin; NULL = byte-level, none */
+    const it_tokenizer *tokenizer; /* or: written to DIR/tokenizer.bin (it_tokenizer_save's format); not both */
+    const char *run_id;         /* recorded in the marker (letters, digits, '.', '_', '-'; shorter than
+                                   IT_CHECKPOINT_RUN_ID_MAX); NULL = none. it_checkpoint_prune_run
+                                   removes only snapshots of one run id. */
+    int lock_wait_ms;           /* how long to wait for another process's save of DIR: 0 = 30000, < 0 = not at all */
 } it_checkpoint_options;
 
 /* What a file held when a run used it, so a resume can tell a different file from the same one:
@@ -800,6 +841,9 @@ typedef struct it_file_fingerprint {
 } it_file_fingerprint;
 /* Reads the regular file at path once. */
 IT_API it_result it_file_fingerprint_compute(it_context *ctx, const char *path, it_file_fingerprint *out);
+/* The fingerprint of the file it_tokenizer_save would write for tok, without writing it (train
+   records it for the tokenizer.bin its checkpoints carry). */
+IT_API it_result it_tokenizer_fingerprint(it_context *ctx, const it_tokenizer *tok, it_file_fingerprint *out);
 
 /* Everything a resumed run needs beyond the weights and the optimizer state. Saves happen at
    optimizer-step boundaries (gradients are not saved), so accum_index is normally 0. */
@@ -828,8 +872,9 @@ typedef struct it_trainer_state {
    IT_ERR_RANGE naming the field and its value. Loads and saves run it. */
 IT_API it_result it_trainer_state_check(it_context *ctx, const it_trainer_state *ts);
 
-/* Writes DIR atomically (see above). opt and ts may be NULL (then optimizer.safetensors /
-   trainer_state.json are not written); o may be NULL (f32, no tokenizer). */
+/* Writes DIR atomically and safely (see ATOMIC SAVES and SAFETY above). opt and ts may be NULL
+   (then optimizer.safetensors / trainer_state.json are not written); o may be NULL (f32, no
+   tokenizer, no run id, the default lock wait). */
 IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt,
                                     const it_trainer_state *ts, const char *dir, const it_checkpoint_options *o);
 /* config.json -> *out (so the model can be created before loading). Also reads plain Hugging Face
@@ -847,8 +892,21 @@ IT_API it_result it_checkpoint_validate(it_context *ctx, const char *dir);
 /* When DIR is missing but DIR.old-* exists (a save was killed between its renames): renames the
    newest back to DIR. Removes stale DIR.tmp-* and DIR.old-* directories. IT_OK when nothing to do. */
 IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir);
-/* Keep-last-K for --save-every: among the directories PARENT/PREFIX<digits> (the digits are the step,
-   as it_checkpoint_path writes them) removes all but the `keep` highest steps. keep < 1 is an error. */
+/* Whether a save may write DIR, without writing it (SAFETY above): IT_OK when DIR is missing (its
+   parent existing and writable), an empty directory or an IronTensor checkpoint; otherwise an
+   error naming DIR and the reason ('', '/', '.', a file, a link, a foreign file, a read-only or
+   missing parent). Call it before a long run, so a run that cannot save never starts. */
+IT_API it_result it_checkpoint_check_target(it_context *ctx, const char *dir);
+/* The run id recorded in DIR's marker into buf (size >= IT_CHECKPOINT_RUN_ID_MAX); "" when DIR has
+   no marker (a checkpoint from before it) or the save gave none. */
+IT_API it_result it_checkpoint_read_run_id(it_context *ctx, const char *dir, char *buf, size_t size);
+/* Keep-last-K for --save-every: among the checkpoints PARENT/PREFIX<digits> (the digits are the
+   step, as it_checkpoint_path writes them) that carry the marker and, when run_id is not NULL, that
+   run id, removes all but the `keep` highest steps. Directories without the marker, of another run,
+   links, or holding a file this library did not write are left alone. keep < 1 or an empty prefix
+   is an error. */
+IT_API it_result it_checkpoint_prune_run(it_context *ctx, const char *parent, const char *prefix, const char *run_id, int keep);
+/* it_checkpoint_prune_run with run_id NULL (every marked checkpoint of PREFIX). */
 IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const char *prefix, int keep);
 /* "PARENT/PREFIX%08lld" into buf; returns what snprintf returns. */
 IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const char *prefix, int64_t step);
@@ -1140,6 +1198,11 @@ IT_API int it_cpu_argmax(const float *x, int n);
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <dirent.h>
+#include <signal.h>
+#include <time.h>
+#if !defined(AT_FDCWD) || !defined(O_NOFOLLOW)
+#error "irontensor.h: the implementation needs POSIX 2008 (openat, O_NOFOLLOW): include irontensor.h before any system header, or define _POSIX_C_SOURCE 200809L first"
+#endif
 
 /* >>util ---------------------------------------------------------------------------------------- */
 #if defined(IT_MALLOC) != defined(IT_FREE)
@@ -6308,12 +6371,14 @@ IT_API size_t it_tokenizer_decode(const it_tokenizer *tok, const int32_t *ids, s
     return total;
 }
 
-IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, const char *path) {
+/* The bytes of the tokenizer file (header, merges, CRC-32) in a fresh buffer of *size bytes; NULL
+   when out of memory. One writer for it_tokenizer_save and it_tokenizer_fingerprint. */
+static uint8_t *it__tokenizer_bytes(it_context *ctx, const it_tokenizer *tok, size_t *out_size) {
     size_t size = IT__TOK_HEADER + 8 * (size_t)tok->n_merges + 4;
     uint8_t *buf = (uint8_t *)it__alloc(ctx, size);
-    it_result res;
     int r;
-    if (!buf) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "saving tokenizer '%s': out of memory", path);
+    *out_size = size;
+    if (!buf) return NULL;
     it__data_put_u32(buf + 0, IT__TOK_MAGIC);
     it__data_put_u32(buf + 4, IT__TOK_VERSION);
     it__data_put_u32(buf + 8, (uint32_t)tok->vocab);
@@ -6325,9 +6390,26 @@ IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, con
         it__data_put_u32(buf + IT__TOK_HEADER + 8 * (size_t)r + 4, (uint32_t)tok->merge_r[r]);
     }
     it__data_put_u32(buf + size - 4, it__data_crc32(buf, size - 4));
+    return buf;
+}
+IT_API it_result it_tokenizer_save(it_context *ctx, const it_tokenizer *tok, const char *path) {
+    size_t size;
+    uint8_t *buf = it__tokenizer_bytes(ctx, tok, &size);
+    it_result res;
+    if (!buf) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "saving tokenizer '%s': out of memory", path);
     res = it__io_write_atomic(ctx, path, "tokenizer file", buf, size);
     it__free(ctx, buf);
     return res;
+}
+IT_API it_result it_tokenizer_fingerprint(it_context *ctx, const it_tokenizer *tok, it_file_fingerprint *out) {
+    size_t size;
+    uint8_t *buf = it__tokenizer_bytes(ctx, tok, &size);
+    memset(out, 0, sizeof *out);
+    if (!buf) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer fingerprint: out of memory");
+    out->size = (int64_t)size;
+    out->crc32 = it__data_crc32(buf, size);
+    it__free(ctx, buf);
+    return IT_OK;
 }
 
 IT_API it_result it_tokenizer_load(it_context *ctx, const char *path, it_tokenizer **out) {
@@ -7711,20 +7793,6 @@ static int it__dir_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
-/* Removes a flat directory (regular files only: checkpoints have no subdirectories). */
-static int it__remove_dir(const char *path) {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char p[4096];
-    int rc = 0;
-    if (!d) return -1;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (it__path_join(p, sizeof p, path, e->d_name) || unlink(p) != 0) rc = -1;
-    }
-    closedir(d);
-    return rmdir(path) != 0 ? -1 : rc;
-}
 /* DIR without trailing slashes, its parent and its last component. */
 static it_result it__ck_split(it_context *ctx, const char *dir, char *clean, char *parent, char *base, size_t size) {
     size_t n = dir ? strlen(dir) : 0;
@@ -7748,6 +7816,224 @@ static it_result it__ck_split(it_context *ctx, const char *dir, char *clean, cha
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: '%s' does not name a directory to write", dir);
     return IT_OK;
 }
+/* >>cksafe  what a save may replace, how it removes, stale temporaries, the writer's lock ---------
+   The rules are stated at the >>checkpoints banner (SAFETY). Every removal goes through
+   it__ck_remove_owned: the directory is opened with O_NOFOLLOW, its entries are examined with
+   fstatat(AT_SYMLINK_NOFOLLOW) and removed with unlinkat, by name, only when the name is one this
+   library writes. */
+#define IT__CK_MARKER "irontensor.checkpoint"
+#define IT__CK_LOCK_WAIT_MS 30000
+static const char *const it__ck_own_files[] = {IT__CK_MARKER,      "config.json",        "model.safetensors",
+                                               "optimizer.safetensors", "trainer_state.json", "tokenizer.bin",
+                                               "loss.csv",           "loss.svg"};
+/* One of the names above, or its atomic-write temporary NAME.tmp-<pid> (it__io_tmp_name), which a
+   killed save can leave inside DIR.tmp-PID. */
+static int it__ck_own_file(const char *name) {
+    size_t i, n;
+    for (i = 0; i < sizeof it__ck_own_files / sizeof it__ck_own_files[0]; i++) {
+        n = strlen(it__ck_own_files[i]);
+        if (strncmp(name, it__ck_own_files[i], n) != 0) continue;
+        if (name[n] == 0) return 1;
+        if (strncmp(name + n, ".tmp-", 5) == 0 && name[n + 5] && strspn(name + n + 5, "0123456789") == strlen(name + n + 5)) return 1;
+    }
+    return 0;
+}
+/* A directory opened without following a link in its last component; -1 (errno set) otherwise. */
+static int it__ck_open_dir(const char *path) { return open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW); }
+
+/* What a directory holds, as far as replacing it goes. */
+typedef struct it__ck_scan {
+    int entries;       /* names other than . and .. */
+    int marker;        /* IT__CK_MARKER, a regular file */
+    int legacy;        /* a config.json carrying "irontensor_version" (saved before the marker existed) */
+    char foreign[256]; /* the first entry that is not a regular file named in it__ck_own_files; "" if none */
+} it__ck_scan;
+/* 1 when the regular file `name` in directory dfd contains `needle` within its first 64 KB. */
+static int it__ck_file_has(int dfd, const char *name, const char *needle) {
+    char buf[65536];
+    size_t got = 0;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK), found;
+    if (fd < 0) return 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+        if (got == sizeof buf - 1) break;
+    }
+    close(fd);
+    buf[got] = 0;
+    found = strstr(buf, needle) != NULL;
+    return found;
+}
+/* Scans the directory at path (never through a link). -1 with errno when it cannot be opened. */
+static int it__ck_scan_dir(const char *path, it__ck_scan *s) {
+    int dfd = it__ck_open_dir(path);
+    DIR *d;
+    struct dirent *e;
+    memset(s, 0, sizeof *s);
+    if (dfd < 0) return -1;
+    if (!(d = fdopendir(dfd))) {
+        close(dfd);
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        int regular;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        s->entries++;
+        regular = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+        if (!regular || !it__ck_own_file(e->d_name)) {
+            if (!s->foreign[0]) snprintf(s->foreign, sizeof s->foreign, "%.200s%s", e->d_name, regular ? "" : " (not a regular file)");
+            continue;
+        }
+        if (strcmp(e->d_name, IT__CK_MARKER) == 0) s->marker = 1;
+        if (strcmp(e->d_name, "config.json") == 0) s->legacy = it__ck_file_has(dirfd(d), "config.json", "\"irontensor_version\"");
+    }
+    closedir(d);
+    return 0;
+}
+/* Removes the directory at path when everything in it is a regular file named in it__ck_own_files:
+   0. Otherwise -1 with errno, or with the first foreign entry in foreign, and nothing removed (an
+   entry that appears between the scan and the removal stops it part-way: ours gone, it kept). */
+static int it__ck_remove_owned(const char *path, char *foreign, size_t fsize) {
+    it__ck_scan s;
+    int dfd, rc = 0;
+    DIR *d;
+    struct dirent *e;
+    if (foreign && fsize) foreign[0] = 0;
+    if (it__ck_scan_dir(path, &s) != 0) return -1;
+    if (s.foreign[0]) { /* nothing is removed from a directory that is not wholly ours */
+        if (foreign && fsize) snprintf(foreign, fsize, "%s", s.foreign);
+        return -1;
+    }
+    if ((dfd = it__ck_open_dir(path)) < 0) return -1;
+    if (!(d = fdopendir(dfd))) {
+        close(dfd);
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (it__ck_own_file(e->d_name) && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+            if (unlinkat(dirfd(d), e->d_name, 0) != 0) rc = -1;
+        } else { /* appeared since the scan */
+            if (foreign && fsize && !foreign[0]) snprintf(foreign, fsize, "%s", e->d_name);
+            rc = -1;
+        }
+    }
+    closedir(d);
+    return rc == 0 ? rmdir(path) : rc; /* rmdir does not follow a link put in path's place */
+}
+/* Whether a save may write clean (split by it__ck_split into parent): IT_OK or an error naming
+   clean and the reason. Touches nothing but a probe directory it removes at once. */
+static it_result it__ck_check_target(it_context *ctx, const char *clean, const char *parent) {
+    struct stat st;
+    it__ck_scan s;
+    char probe[4200];
+    if (stat(parent, &st) != 0)
+        return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: the parent directory %s %s", clean, parent,
+                                errno == ENOENT ? "does not exist" : strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: %s is not a directory", clean, parent);
+    if (lstat(clean, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                    "checkpoint %s: is a symbolic link; a save never writes or removes through a link "
+                                    "(give the directory it points to, if that is what you mean)", clean);
+        if (!S_ISDIR(st.st_mode))
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint %s: exists and is not a directory", clean);
+        if (it__ck_scan_dir(clean, &s) != 0)
+            return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot list: %s", clean, strerror(errno));
+        if (s.foreign[0])
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                    "checkpoint %s: refusing to replace a directory holding '%s', which IronTensor did not "
+                                    "write (a save replaces only a missing path, an empty directory or a checkpoint); "
+                                    "nothing was changed", clean, s.foreign);
+        if (s.entries && !s.marker && !s.legacy)
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                    "checkpoint %s: refusing to replace a directory that is not an IronTensor checkpoint "
+                                    "(no %s, and no config.json with irontensor_version); nothing was changed", clean,
+                                    IT__CK_MARKER);
+        if (access(clean, W_OK | X_OK) != 0)
+            return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot replace it: %s", clean, strerror(errno));
+    } else if (errno != ENOENT) {
+        return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: %s", clean, strerror(errno));
+    }
+    /* a writable parent: tried, not predicted from mode bits (root, read-only mounts, ACLs) */
+    snprintf(probe, sizeof probe, "%s.probe-%ld", clean, (long)getpid());
+    if (mkdir(probe, 0700) != 0 && errno != EEXIST)
+        return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot write in %s: %s", clean, parent, strerror(errno));
+    rmdir(probe);
+    return IT_OK;
+}
+/* 1 when the process that named a temporary is gone (or is this one): its leftovers are stale. */
+static int it__ck_pid_gone(long pid) {
+    if (pid <= 0) return 0;
+    if (pid == (long)getpid()) return 1;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+/* "BASE<tag><digits><tail>" -> the digits as a pid, else -1. */
+static long it__ck_tagged_pid(const char *name, const char *base, const char *tag, const char *tail) {
+    size_t bl = strlen(base), tl = strlen(tag), nd, tail_len = strlen(tail);
+    const char *digits;
+    long pid = 0;
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, tag, tl) != 0) return -1;
+    digits = name + bl + tl;
+    nd = strspn(digits, "0123456789");
+    if (nd == 0 || nd > 9 || strcmp(digits + nd, tail) != 0 || strlen(digits) != nd + tail_len) return -1;
+    for (; nd; nd--, digits++) pid = pid * 10 + (*digits - '0');
+    return pid;
+}
+
+/* The lock of one save target: an fcntl write lock on PARENT/.BASE.lock, released by close or by the
+   process's death. A lock file removed while we waited (prune removes a snapshot's) is re-opened. */
+static it_result it__ck_lock(it_context *ctx, const char *clean, const char *parent, const char *base, int wait_ms, int *out_fd) {
+    char path[4200], name[1100];
+    int waited = 0, fd = -1;
+    if (wait_ms == 0) wait_ms = IT__CK_LOCK_WAIT_MS;
+    snprintf(name, sizeof name, ".%s.lock", base);
+    if (it__path_join(path, sizeof path, parent, name)) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
+    for (;;) {
+        struct flock fl;
+        struct stat a, b;
+        if (fd < 0 && (fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644)) < 0)
+            return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot open the lock file %s: %s", clean, path, strerror(errno));
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fcntl(fd, F_SETLK, &fl) == 0) {
+            if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+                *out_fd = fd;
+                return IT_OK;
+            }
+            close(fd); /* locked a file that is no longer there */
+            fd = -1;
+            continue;
+        }
+        if (errno != EACCES && errno != EAGAIN) {
+            it_result r = it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot lock %s: %s", clean, path, strerror(errno));
+            close(fd);
+            return r;
+        }
+        if (wait_ms < 0 || waited >= wait_ms) {
+            close(fd);
+            return it_context_error(ctx, IT_ERR_IO,
+                                    "checkpoint %s: another process is saving it (it holds %s; waited %d ms); not saved", clean,
+                                    path, waited);
+        }
+        {
+            struct timespec ts;
+            ts.tv_sec = 0;
+            ts.tv_nsec = 20 * 1000000L;
+            nanosleep(&ts, NULL);
+            waited += 20;
+        }
+    }
+}
+static void it__ck_unlock(int fd) {
+    if (fd >= 0) close(fd); /* closing releases the fcntl lock */
+}
+
 /* CRC-32 of data[0, n) with the 8 bytes at `hole` read as ASCII zeros (a checksum stored inside
    the bytes it covers). */
 static uint32_t it__crc_with_hole(const it__crc *c, const unsigned char *data, size_t n, size_t hole) {
@@ -9070,33 +9356,126 @@ done:
     return r;
 }
 
-/* Stale DIR.tmp-* and DIR.old-* siblings: restore the newest old copy when DIR is missing, remove the rest. */
-IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
-    char clean[4096], parent[4096], base[1024], p[4200], keep[4200];
-    size_t bl;
+/* Under clean's lock: when clean is missing, renames the newest stale DIR.old-PID back (a save
+   killed between its two renames); then removes the stale DIR.tmp-PID, DIR.old-PID and
+   DIR.tokenizer-PID.bin of processes that are gone. A live process's temporaries, links and
+   directories holding foreign files are left alone. */
+static it_result it__ck_recover_locked(it_context *ctx, const char *clean, const char *parent, const char *base) {
+    char p[4200], keep[4200], foreign[256];
+    long best_time = -1;
+    struct stat st;
     DIR *d;
     struct dirent *e;
-    it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
-    if (r != IT_OK) return r;
+    int missing = lstat(clean, &st) != 0 && errno == ENOENT, pass;
     keep[0] = 0;
-    if (!it__dir_exists(clean)) {
-        if (it__ck_resolve(ctx, clean, keep, sizeof keep, 1) == IT_OK) {
+    for (pass = missing ? 0 : 1; pass < 2; pass++) { /* 0: find the copy to restore, 1: remove the rest */
+        if (pass == 1 && keep[0]) {
             if (rename(keep, clean) != 0)
                 return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot restore %s: %s", clean, keep, strerror(errno));
             it__fsync_path(parent);
             it_log(ctx, IT_LOG_WARN, "checkpoint %s restored from %s", clean, keep);
         }
+        if (!(d = opendir(parent))) return IT_OK; /* nothing to recover where nothing can be listed */
+        while ((e = readdir(d)) != NULL) {
+            long pid = it__ck_tagged_pid(e->d_name, base, ".old-", "");
+            int is_dir = 1;
+            if (pid < 0 && pass == 1 && (pid = it__ck_tagged_pid(e->d_name, base, ".tmp-", "")) < 0) {
+                if ((pid = it__ck_tagged_pid(e->d_name, base, ".tokenizer-", ".bin")) < 0) continue;
+                is_dir = 0;
+            }
+            if (pid < 0 || !it__ck_pid_gone(pid)) continue; /* a live process's save in progress */
+            if (it__path_join(p, sizeof p, parent, e->d_name) || lstat(p, &st) != 0) continue;
+            if (pass == 0) {
+                if (S_ISDIR(st.st_mode) && ((long)st.st_mtime > best_time || ((long)st.st_mtime == best_time && strcmp(p, keep) > 0))) {
+                    best_time = (long)st.st_mtime;
+                    snprintf(keep, sizeof keep, "%s", p);
+                }
+            } else if (is_dir && S_ISDIR(st.st_mode)) {
+                if (it__ck_remove_owned(p, foreign, sizeof foreign) != 0)
+                    it_log(ctx, IT_LOG_WARN, "checkpoint %s: left the stale %s: %s%s", clean, p, foreign[0] ? "it holds " : "",
+                           foreign[0] ? foreign : strerror(errno));
+            } else if (!is_dir && S_ISREG(st.st_mode) && unlink(p) != 0) {
+                it_log(ctx, IT_LOG_WARN, "checkpoint %s: cannot remove the stale %s: %s", clean, p, strerror(errno));
+            }
+        }
+        closedir(d);
     }
-    bl = strlen(base);
-    d = opendir(parent);
-    while (d && (e = readdir(d)) != NULL) {
-        const char *tail = e->d_name + bl;
-        if (strncmp(e->d_name, base, bl) != 0 || (strncmp(tail, ".old-", 5) != 0 && strncmp(tail, ".tmp-", 5) != 0)) continue;
-        if (strspn(tail + 5, "0123456789") != strlen(tail + 5) || !tail[5]) continue;
-        if (it__path_join(p, sizeof p, parent, e->d_name) == 0 && it__dir_exists(p) && it__remove_dir(p) != 0)
-            it_log(ctx, IT_LOG_WARN, "checkpoint: cannot remove stale %s", p);
+    return IT_OK;
+}
+IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
+    char clean[4096], parent[4096], base[1024];
+    int lock = -1;
+    it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
+    if (r != IT_OK) return r;
+    if ((r = it__ck_lock(ctx, clean, parent, base, 0, &lock)) != IT_OK) return r;
+    r = it__ck_recover_locked(ctx, clean, parent, base);
+    it__ck_unlock(lock);
+    return r;
+}
+
+static int it__ck_run_id_ok(const char *id) {
+    size_t n = strlen(id);
+    return n > 0 && n < IT_CHECKPOINT_RUN_ID_MAX &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+/* DIR's marker: 1 with its run id in buf ("" when it has none), 0 when DIR has no marker (not a
+   regular file named so), -1 when the marker is damaged (error set). size >= IT_CHECKPOINT_RUN_ID_MAX. */
+static int it__ck_marker_read(it_context *ctx, const char *dir, char *buf, size_t size) {
+    char path[4200];
+    unsigned char *text = NULL;
+    it__json j;
+    struct stat st;
+    const char *fmt, *id;
+    int rc = 1, c;
+    buf[0] = 0;
+    if (it__path_join(path, sizeof path, dir, IT__CK_MARKER) || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if (it__json_file_read(ctx, path, &text, &j, NULL, NULL) != IT_OK) {
+        rc = -1;
+    } else if (!(fmt = it__jstr(&j, 0, "format")) || strcmp(fmt, "irontensor checkpoint") != 0) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"format\" is not \"irontensor checkpoint\"", path);
+        rc = -1;
+    } else if ((c = it__jget(&j, 0, "run_id")) >= 0 && j.v[c].type != IT__J_NULL) {
+        id = j.v[c].type == IT__J_STR ? j.v[c].str : NULL;
+        if (!id || !it__ck_run_id_ok(id) || strlen(id) >= size) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: \"run_id\" is not a run id (letters, digits, '.', '_', '-')", path);
+            rc = -1;
+        } else {
+            strcpy(buf, id);
+        }
     }
-    if (d) closedir(d);
+    it__json_free(&j);
+    if (text) it__free(ctx, text);
+    return rc;
+}
+static void it__ck_marker_json(it__buf *b, const char *run_id) {
+    it__buf_puts(b, "{\n  \"format\": \"irontensor checkpoint\",\n  \"irontensor_version\": \"" IT_VERSION_STRING "\",\n  \"run_id\": ");
+    if (run_id) it__json_put_string(b, run_id);
+    else it__buf_puts(b, "null");
+}
+/* Weights or optimizer state that are not finite would replace a good checkpoint with a useless one
+   (a diverged run): refused before anything is written, naming the first such tensor. */
+static it_result it__ck_check_finite(it_context *ctx, const it_model *m, const it_optimizer *opt, const char *clean) {
+    it_context *mc = m->ctx;
+    const float *block = it_param_block(mc);
+    size_t numel = it_param_numel(mc), k, copies = opt ? opt->state_numel / (numel ? numel : 1) : 0, q;
+    int i;
+    for (q = 0; q <= copies; q++) {
+        const float *x = q == 0 ? block : opt->state + (q - 1) * numel;
+        for (k = 0; k < numel && isfinite(x[k]); k++) {}
+        if (k == numel) continue;
+        for (i = 0; i < it_param_count(mc); i++) {
+            it_tensor *t = it_param_at(mc, i);
+            size_t at = (size_t)(it_data(t) - block);
+            if (k >= at && k < at + it_tensor_numel(t))
+                return it_context_error(ctx, IT_ERR_RANGE,
+                                        "checkpoint %s: %s of parameter '%s' holds %g at element %lu (the run diverged?); "
+                                        "not saved, the checkpoint already there (if any) is unchanged",
+                                        clean, q == 0 ? "the weight" : "the optimizer state", it_tensor_name(t), (double)x[k],
+                                        (unsigned long)(k - at));
+        }
+        return it_context_error(ctx, IT_ERR_RANGE, "checkpoint %s: a value that is not finite at element %lu; not saved", clean,
+                                (unsigned long)k);
+    }
     return IT_OK;
 }
 
@@ -9110,7 +9489,7 @@ static it_result it__copy_file(it_context *ctx, const char *from, const char *to
     return r;
 }
 static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
-                                  const char *tmp, int bf16, const char *tokenizer) {
+                                  const char *tmp, int bf16, const it_checkpoint_options *o) {
     char path[4200];
     it__ck_map map;
     it__st_item *items = NULL;
@@ -9153,30 +9532,26 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
         it__path_join(path, sizeof path, tmp, "trainer_state.json");
         if ((r = it__json_file_write(ctx, path, &b)) != IT_OK) goto done;
     }
-    if (tokenizer) {
-        it__path_join(path, sizeof path, tmp, "tokenizer.bin");
-        if ((r = it__copy_file(ctx, tokenizer, path)) != IT_OK) goto done;
-    }
+    it__path_join(path, sizeof path, tmp, "tokenizer.bin");
+    if (o && o->tokenizer_path && (r = it__copy_file(ctx, o->tokenizer_path, path)) != IT_OK) goto done;
+    if (o && o->tokenizer && (r = it_tokenizer_save(ctx, o->tokenizer, path)) != IT_OK) goto done; /* fsynced */
+    it__buf_free(&b); /* the marker last: a directory carrying it was written whole */
+    it__ck_marker_json(&b, o ? o->run_id : NULL);
+    it__path_join(path, sizeof path, tmp, IT__CK_MARKER);
+    if ((r = it__json_file_write(ctx, path, &b)) != IT_OK) goto done;
 done:
     it__buf_free(&b);
     if (items) it__free(ctx, items);
     it__ck_map_free(ctx, &map);
     return r;
 }
-IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
-                                    const char *dir, const it_checkpoint_options *o) {
-    char clean[4096], parent[4096], base[1024], tmp[4200], old[4200];
-    it_dtype dt = o ? o->dtype : IT_DTYPE_INVALID;
+/* Under clean's lock, clean checked: write DIR.tmp-PID, move DIR aside to DIR.old-PID, rename the
+   new one in, remove the old one (only its own files). */
+static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
+                                    const char *clean, const char *parent, const it_checkpoint_options *o, int bf16) {
+    char tmp[4200], old[4200], foreign[256];
+    struct stat st;
     it_result r;
-    if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
-    if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
-    if (dt != IT_DTYPE_INVALID && dt != IT_F32 && dt != IT_BF16)
-        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
-    if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
-    if (ts && (r = it_trainer_state_check(ctx, ts)) != IT_OK) return r; /* a save must load back */
-    if ((r = it__ck_split(ctx, dir, clean, parent, base, sizeof base)) != IT_OK) return r;
-    if ((r = it_checkpoint_recover(ctx, clean)) != IT_OK) return r;
-    it__sync(m->ctx); /* a device may still be writing the shared blocks */
     {
         char suffix[64];
         size_t cl = strlen(clean);
@@ -9186,17 +9561,16 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
         memcpy(old, tmp, cl + 1 + strlen(suffix));
         memcpy(old + cl + 1, "old", 3);
     }
-    if (it__dir_exists(tmp)) it__remove_dir(tmp);
     if (mkdir(tmp, 0755) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    r = it__ck_write_all(ctx, m, opt, ts, tmp, dt == IT_BF16, o ? o->tokenizer_path : NULL);
+    r = it__ck_write_all(ctx, m, opt, ts, tmp, bf16, o);
     if (r != IT_OK) {
-        it__remove_dir(tmp);
+        it__ck_remove_owned(tmp, NULL, 0);
         return r;
     }
-    if (it__dir_exists(clean)) {
+    if (lstat(clean, &st) == 0) {
         if (rename(clean, old) != 0) {
             r = it_context_error(ctx, IT_ERR_IO, "checkpoint %s: cannot move the previous checkpoint aside: %s", clean, strerror(errno));
-            it__remove_dir(tmp);
+            it__ck_remove_owned(tmp, NULL, 0);
             return r;
         }
         it__fsync_path(parent); /* the old copy is now reachable under its new name */
@@ -9205,8 +9579,53 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
         if (!it__dir_exists(clean)) rename(old, clean); /* the rename itself failed: put the old one back */
         return r;
     }
-    if (it__dir_exists(old) && it__remove_dir(old) != 0) it_log(ctx, IT_LOG_WARN, "checkpoint: cannot remove %s", old);
+    if (lstat(old, &st) == 0 && it__ck_remove_owned(old, foreign, sizeof foreign) != 0)
+        it_log(ctx, IT_LOG_WARN, "checkpoint %s: kept the previous copy %s: %s%s", clean, old, foreign[0] ? "it holds " : "",
+               foreign[0] ? foreign : strerror(errno));
     return IT_OK;
+}
+IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
+                                    const char *dir, const it_checkpoint_options *o) {
+    char clean[4096], parent[4096], base[1024];
+    it_dtype dt = o ? o->dtype : IT_DTYPE_INVALID;
+    int lock = -1;
+    it_result r;
+    if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
+    if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
+    if (dt != IT_DTYPE_INVALID && dt != IT_F32 && dt != IT_BF16)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
+    if (o && o->tokenizer && o->tokenizer_path)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: give tokenizer or tokenizer_path, not both");
+    if (o && o->run_id && !it__ck_run_id_ok(o->run_id))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                "it_checkpoint_save: run_id '%.80s' is not 1-%d letters, digits, '.', '_' or '-'", o->run_id,
+                                IT_CHECKPOINT_RUN_ID_MAX - 1);
+    if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
+    if (ts && (r = it_trainer_state_check(ctx, ts)) != IT_OK) return r; /* a save must load back */
+    if ((r = it__ck_split(ctx, dir, clean, parent, base, sizeof base)) != IT_OK) return r;
+    it__sync(m->ctx); /* a device may still be writing the shared blocks */
+    if ((r = it__ck_check_finite(ctx, m, opt, clean)) != IT_OK) return r;
+    if ((r = it__ck_check_target(ctx, clean, parent)) != IT_OK) return r; /* before a lock file is created */
+    if ((r = it__ck_lock(ctx, clean, parent, base, o ? o->lock_wait_ms : 0, &lock)) != IT_OK) return r;
+    r = it__ck_recover_locked(ctx, clean, parent, base);
+    if (r == IT_OK) r = it__ck_check_target(ctx, clean, parent); /* again: another writer may have gone first */
+    if (r == IT_OK) r = it__ck_save_locked(ctx, m, opt, ts, clean, parent, o, dt == IT_BF16);
+    it__ck_unlock(lock);
+    return r;
+}
+IT_API it_result it_checkpoint_check_target(it_context *ctx, const char *dir) {
+    char clean[4096], parent[4096], base[1024];
+    it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
+    return r != IT_OK ? r : it__ck_check_target(ctx, clean, parent);
+}
+IT_API it_result it_checkpoint_read_run_id(it_context *ctx, const char *dir, char *buf, size_t size) {
+    char path[4096];
+    it_result r;
+    if (!buf || size < IT_CHECKPOINT_RUN_ID_MAX)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_read_run_id: buf needs IT_CHECKPOINT_RUN_ID_MAX bytes");
+    buf[0] = 0;
+    if ((r = it__ck_resolve(ctx, dir, path, sizeof path, 0)) != IT_OK) return r;
+    return it__ck_marker_read(ctx, path, buf, size) < 0 ? IT_ERR_FORMAT : IT_OK;
 }
 
 typedef struct it__prune_item { int64_t step; char name[256]; } it__prune_item;
@@ -9214,7 +9633,32 @@ static int it__prune_cmp(const void *a, const void *b) {
     int64_t x = ((const it__prune_item *)a)->step, y = ((const it__prune_item *)b)->step;
     return x < y ? -1 : x > y;
 }
-IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const char *prefix, int keep) {
+/* Removes one pruned snapshot under its own lock (skipped, with a warning, while another process
+   writes it), then its lock file. */
+static it_result it__prune_one(it_context *ctx, const char *parent, const char *name) {
+    char p[4200], lock_path[4200], lock_name[300], foreign[256];
+    int lock = -1;
+    snprintf(lock_name, sizeof lock_name, ".%s.lock", name);
+    if (it__path_join(p, sizeof p, parent, name) || it__path_join(lock_path, sizeof lock_path, parent, lock_name))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_prune: path too long");
+    if (it__ck_lock(ctx, p, parent, name, -1, &lock) != IT_OK) {
+        it_log(ctx, IT_LOG_WARN, "it_checkpoint_prune: %s is being written by another process; kept", p);
+        return IT_OK;
+    }
+    if (it__ck_remove_owned(p, foreign, sizeof foreign) != 0) {
+        if (foreign[0]) it_log(ctx, IT_LOG_WARN, "it_checkpoint_prune: kept %s: it holds '%s', which IronTensor did not write", p, foreign);
+        else {
+            it_result r = it_context_error(ctx, IT_ERR_IO, "it_checkpoint_prune: cannot remove %s: %s", p, strerror(errno));
+            it__ck_unlock(lock);
+            return r;
+        }
+    } else {
+        unlink(lock_path); /* while held: a waiter re-opens (it__ck_lock checks the inode) */
+    }
+    it__ck_unlock(lock);
+    return IT_OK;
+}
+IT_API it_result it_checkpoint_prune_run(it_context *ctx, const char *parent, const char *prefix, const char *run_id, int keep) {
     DIR *d;
     struct dirent *e;
     it__prune_item *items = NULL;
@@ -9222,15 +9666,20 @@ IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const 
     size_t pl = prefix ? strlen(prefix) : 0;
     it_result r = IT_OK;
     if (keep < 1 || !parent) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_prune: keep must be >= 1");
+    if (pl == 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                "it_checkpoint_prune: an empty prefix would match every numbered directory in %s", parent);
     d = opendir(parent);
     if (!d) return it_context_error(ctx, IT_ERR_IO, "%s: cannot list: %s", parent, strerror(errno));
     while ((e = readdir(d)) != NULL) {
         const char *digits = e->d_name + pl;
         uint64_t step;
-        char p[4200];
-        if (strncmp(e->d_name, prefix ? prefix : "", pl) != 0 || strlen(e->d_name) >= 256) continue;
+        char p[4200], id[IT_CHECKPOINT_RUN_ID_MAX];
+        struct stat st;
+        if (strncmp(e->d_name, prefix, pl) != 0 || strlen(e->d_name) >= 256) continue;
         if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 18) continue;
-        if (it__path_join(p, sizeof p, parent, e->d_name) || !it__dir_exists(p)) continue;
+        if (it__path_join(p, sizeof p, parent, e->d_name) || lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (it__ck_marker_read(ctx, p, id, sizeof id) != 1 || (run_id && strcmp(id, run_id) != 0)) continue; /* not this run's */
         step = 0;
         for (; *digits; digits++) step = step * 10 + (uint64_t)(*digits - '0');
         if (n == cap) {
@@ -9254,14 +9703,13 @@ IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const 
     closedir(d);
     if (r == IT_OK && n > keep) {
         qsort(items, (size_t)n, sizeof(it__prune_item), it__prune_cmp);
-        for (i = 0; i < n - keep; i++) {
-            char p[4200];
-            it__path_join(p, sizeof p, parent, items[i].name);
-            if (it__remove_dir(p) != 0) r = it_context_error(ctx, IT_ERR_IO, "it_checkpoint_prune: cannot remove %s", p);
-        }
+        for (i = 0; i < n - keep && r == IT_OK; i++) r = it__prune_one(ctx, parent, items[i].name);
     }
     if (items) it__free(ctx, items);
     return r;
+}
+IT_API it_result it_checkpoint_prune(it_context *ctx, const char *parent, const char *prefix, int keep) {
+    return it_checkpoint_prune_run(ctx, parent, prefix, NULL, keep);
 }
 IT_API int it_checkpoint_path(char *buf, size_t size, const char *parent, const char *prefix, int64_t step) {
     /* assembled by hand: snprintf with unbounded %s trips -Wformat-truncation in users' -Werror builds */

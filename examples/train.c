@@ -10,14 +10,19 @@
         update with the gradients averaged and clipped
      4. every --eval-every steps: mean validation loss over fixed batches
    It writes loss.csv and loss.svg, and a checkpoint when --save is given. The last line is
-   "final step=N train_loss=X val_loss=Y". */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, isatty, getrusage, mkdir under -std=c99 */
+   "final step=N train_loss=X val_loss=Y".
+   Saving is careful (README "Checkpoints"): the --save target is checked before anything runs,
+   a checkpoint is written only while the loss is finite, and SIGINT / SIGTERM finish the step,
+   save and exit 130 / 143 (a second one exits at once). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, isatty, getrusage, mkdir, sigaction under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #define IRONTENSOR_METAL_IMPLEMENTATION
 #include "irontensor_metal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +72,8 @@ static void usage(FILE *f) {
             "  --eval-batches N      validation batches per evaluation (default 8)\n"
             "  --log-every N         progress lines when not on a terminal (default 10)\n"
             "checkpoints (a directory: model.safetensors, config.json, optimizer and trainer state)\n"
-            "  --save DIR            write a checkpoint to DIR at the end (loss.csv and loss.svg go there too)\n"
+            "  --save DIR            write a checkpoint to DIR at the end (loss.csv and loss.svg go there too);\n"
+            "                        DIR must be new, empty or a checkpoint (missing parents are created)\n"
             "  --save-every N        also every N steps: DIR is updated and DIR.stepNNNNNNNN kept (default 0)\n"
             "  --keep K              how many DIR.step* checkpoints --save-every keeps (default 3)\n"
             "  --stop-after K        end this invocation after K steps, saving to --save (the run's total\n"
@@ -75,8 +81,11 @@ static void usage(FILE *f) {
             "  --resume DIR          continue the run saved in DIR: model, optimizer, schedule, data order\n"
             "                        and RNG come from the checkpoint; the result is bit-identical to a run\n"
             "                        that never stopped. --data is required and must be the same file (size\n"
-            "                        and CRC-32 are recorded); a flag that conflicts with the checkpoint is refused\n"
+            "                        and CRC-32 are recorded); a flag that conflicts with the checkpoint is refused.\n"
+            "                        Saves back into DIR unless --save names another directory\n"
             "  --allow-new-data      with --resume: continue on a --data / --val-data other than the run's\n"
+            "  SIGINT (Ctrl-C) or SIGTERM: the step finishes, the checkpoint is saved (with --save), exit 130\n"
+            "                        or 143; a second signal exits at once\n"
             "  --help                this text\n",
             it_model_preset_names());
 }
@@ -201,6 +210,7 @@ static int parse_args(int argc, char **argv, options *o) {
     if (strcmp(o->backend, "cpu") && strcmp(o->backend, "metal"))
         return fail_usage("--backend must be cpu or metal, got '%s'%s", o->backend, "");
     if (o->min_lr_ratio > 1.0f) return fail_usage("--min-lr-ratio must be at most 1%s%s", "", "");
+    if (!o->save && o->resume) o->save = o->resume; /* a resumed run saves back where it came from */
     if (o->stop_after && !o->save) return fail_usage("--stop-after needs --save DIR to continue from%s%s", "", "");
     if (o->save_every && !o->save) return fail_usage("--save-every needs --save DIR%s%s", "", "");
     if (o->allow_new_data && !o->resume) return fail_usage("--allow-new-data only applies to --resume%s%s", "", "");
@@ -212,6 +222,31 @@ static int given(const options *o, const char *flag) {
     for (i = 0; i < o->n_given; i++)
         if (!strcmp(o->given[i], flag)) return 1;
     return 0;
+}
+
+/* SIGINT / SIGTERM: the first asks the loop to stop after this step (and save); a second exits at
+   once. Only async-signal-safe calls here. */
+static volatile sig_atomic_t stop_signal = 0;
+static void on_stop_signal(int sig) {
+    static const char first[] = "\ntrain: interrupted: finishing this step, then saving (interrupt again to quit at once)\n";
+    static const char again[] = "\ntrain: interrupted again: exiting now, nothing more is saved\n";
+    ssize_t ignored;
+    if (stop_signal) {
+        ignored = write(2, again, sizeof again - 1);
+        _exit(128 + sig);
+    }
+    stop_signal = sig;
+    ignored = write(2, first, sizeof first - 1);
+    (void)ignored;
+}
+static void catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 /* The library logs warnings and info here; its errors this program reports itself, with context. */
@@ -486,6 +521,93 @@ static void curve_load(curve *c, const char *dir, int up_to_step) {
     fclose(f);
 }
 
+/* PARENT and BASE of a --save path (trailing slashes dropped): snapshots are PARENT/BASE.stepN. */
+static void split_save_path(const char *save, char *parent, size_t psize, char *base, size_t bsize) {
+    size_t n = strlen(save);
+    const char *slash;
+    while (n > 1 && save[n - 1] == '/') n--;
+    snprintf(base, bsize, "%.*s", (int)n, save);
+    slash = strrchr(base, '/');
+    if (!slash) {
+        snprintf(parent, psize, ".");
+    } else {
+        snprintf(parent, psize, "%.*s", slash == base ? 1 : (int)(slash - base), base);
+        memmove(base, slash + 1, strlen(slash + 1) + 1);
+    }
+}
+
+/* Before anything runs: create --save's missing parents (saying so), then ask the library whether
+   the target may be written, so a run that cannot save never starts. */
+static int prepare_save_target(it_context *ctx, const char *save, const char *parent) {
+    struct stat st;
+    if (stat(parent, &st) != 0 && errno == ENOENT) {
+        if (mkdir_p(parent) != 0) {
+            fprintf(stderr, "train: --save %s: cannot create the directory %s: %s\n", save, parent, strerror(errno));
+            return 0;
+        }
+        fprintf(stderr, "train: created %s for --save %s\n", parent, save);
+    }
+    if (it_checkpoint_check_target(ctx, save) != IT_OK) {
+        fprintf(stderr, "train: --save %s: %s\n", save, it_context_last_error(ctx));
+        return 0;
+    }
+    return 1;
+}
+
+/* The --save-every snapshots PARENT/PREFIX<step> this invocation will write that already exist must
+   be replaceable too: checked now, not at their step. */
+static int check_snapshot_targets(it_context *ctx, const char *parent, const char *prefix, int first_step, int last_step,
+                                  int every) {
+    DIR *d = opendir(parent);
+    struct dirent *e;
+    size_t pl = strlen(prefix);
+    int ok = 1;
+    while (d && ok && (e = readdir(d)) != NULL) {
+        const char *digits = e->d_name + pl;
+        char path[4500];
+        long long step = 0;
+        if (strncmp(e->d_name, prefix, pl) != 0 || !*digits || strspn(digits, "0123456789") != strlen(digits) ||
+            strlen(digits) > 12)
+            continue;
+        for (; *digits; digits++) step = step * 10 + (*digits - '0');
+        if (step <= first_step || step > last_step || step % every != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        if (it_checkpoint_check_target(ctx, path) != IT_OK) {
+            fprintf(stderr, "train: --save-every would replace %s at step %lld: %s\n", path, step, it_context_last_error(ctx));
+            ok = 0;
+        }
+    }
+    if (d) closedir(d);
+    return ok;
+}
+
+/* A checkpoint must hold weights the run can go on from: the step's training loss finite and, on
+   the weights just updated, one validation batch with a finite loss and finite gradients. (Loss
+   alone is not enough: after --lr 1e30 the model outputs a uniform, finite ln(vocab) and only the
+   next backward overflows.) The probe goes through the training graph and leaves nothing behind:
+   the gradient block is zeroed before every step, and no data-order state is touched. A diverged
+   run is stopped here, before its weights replace the last good checkpoint. */
+static int weights_usable(it_context *ctx, it_model_graph *train, it_dataset *ds, int step, float train_loss,
+                          const char *last_good) {
+    float probe_loss = NAN;
+    double grad_sq = NAN;
+    if (isfinite(train_loss)) {
+        it_zero_grads(ctx);
+        if (it_dataset_eval_batch(ds, IT_SPLIT_VAL, 0, train->batch, train->seq, it_data_i32(train->tokens),
+                                  it_data_i32(train->targets)) == IT_OK &&
+            it_graph_run(train->graph, IT_RUN_FORWARD_BACKWARD) == IT_OK) {
+            probe_loss = it_data(train->loss)[0];
+            grad_sq = it_cpu_sum_squares(it_grad_block(ctx), it_param_numel(ctx));
+        }
+        it_zero_grads(ctx);
+    }
+    if (isfinite(train_loss) && isfinite(probe_loss) && isfinite(grad_sq)) return 1;
+    fprintf(stderr, "\ntrain: step %d: not finite (training loss %g; after the update: validation loss %g, squared "
+                    "gradient norm %g): the run diverged; not saving it, %s; stopping (try a lower --lr)\n",
+            step, (double)train_loss, (double)probe_loss, grad_sq, last_good);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     options o;
     it_context *ctx = NULL;
@@ -501,7 +623,9 @@ int main(int argc, char **argv) {
     it_checkpoint_options ck;
     curve c;
     char csv_path[4200], svg_path[4200], title[256], tok_path[4200] = "";
-    int code, step, first_step = 0, last_step, tty = isatty(1), is_bin;
+    char save_parent[4200] = ".", save_base[1024] = "", snap_prefix[1100] = "", run_id[IT_CHECKPOINT_RUN_ID_MAX] = "";
+    char last_good[4400] = "no checkpoint of this run was written";
+    int code, step, first_step = 0, last_step, tty = isatty(1), is_bin, save_tokenizer = 0, interrupted = 0;
     float last_loss = 0.0f, val_loss = -1.0f;
     double t_start, tokens_per_step;
     const char *out_dir;
@@ -522,6 +646,12 @@ int main(int argc, char **argv) {
             return 1;
         }
         it_context_set_backend(ctx, metal);
+    }
+    if (o.save) {
+        split_save_path(o.save, save_parent, sizeof save_parent, save_base, sizeof save_base);
+        snprintf(snap_prefix, sizeof snap_prefix, "%s.step", save_base);
+        if (o.resume && o.save == o.resume) fprintf(stderr, "train: no --save given: saving back into %s\n", o.resume);
+        else if (!prepare_save_target(ctx, o.save, save_parent)) return 1; /* saving back: checked once it has loaded */
     }
     memset(&ts, 0, sizeof ts);
     memset(&od, 0, sizeof od);
@@ -590,6 +720,7 @@ int main(int argc, char **argv) {
                         (unsigned long)now.crc32, (long long)ts.tokenizer_file.size, (unsigned long)ts.tokenizer_file.crc32);
                 return 1;
             }
+            save_tokenizer = 1;
         } else {
             tok_path[0] = 0;
             if (!strcmp(ts.tokenizer, "bpe") || (strcmp(ts.tokenizer, "none") && o.model.vocab_size != 256)) {
@@ -599,6 +730,11 @@ int main(int argc, char **argv) {
                 return 1;
             }
         }
+        if (it_checkpoint_read_run_id(ctx, o.resume, run_id, sizeof run_id) != IT_OK) { /* its snapshots stay this run's */
+            fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+            return 1;
+        }
+        snprintf(last_good, sizeof last_good, "the checkpoint %s (step %d) is kept", o.resume, first_step);
     } else {
         if (!model_config_from_flags(&o)) return 1;
         od.kind = it_optimizer_from_name(o.optimizer);
@@ -621,6 +757,10 @@ int main(int argc, char **argv) {
         sched.min_lr_ratio = o.min_lr_ratio;
         it_rng_seed(&ts.data_rng, o.seed ^ 0x5EEDDA7Aull); /* data order: its own stream, apart from init */
     }
+    if (!run_id[0]) /* names this run's --save-every snapshots, so pruning leaves other runs' alone */
+        snprintf(run_id, sizeof run_id, "%lx-%lx", (unsigned long)time(NULL), (unsigned long)getpid());
+    last_step = o.stop_after ? (first_step + o.stop_after < o.steps ? first_step + o.stop_after : o.steps) : o.steps;
+    if (o.save_every && !check_snapshot_targets(ctx, save_parent, snap_prefix, first_step, last_step, o.save_every)) return 1;
     if (it_model_config_check(ctx, &o.model) != IT_OK) {
         fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
         return 1;
@@ -647,13 +787,7 @@ int main(int argc, char **argv) {
         if (!strcmp(o.tokenizer, "bpe")) {
             if (it_tokenizer_vocab_size(tok) < o.model.vocab_size)
                 o.model.vocab_size = it_tokenizer_vocab_size(tok); /* small corpus: fewer merges than asked */
-            if (o.save) { /* the checkpoint carries its tokenizer */
-                snprintf(tok_path, sizeof tok_path, "%s.tokenizer-%d.bin", o.save, (int)getpid());
-                if (it_tokenizer_save(ctx, tok, tok_path) != IT_OK) {
-                    fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
-                    return 1;
-                }
-            }
+            save_tokenizer = 1; /* the checkpoint carries its tokenizer */
         }
     }
     if (it_dataset_load(ctx, o.data, tok, o.model.vocab_size, o.seq, &ds) != IT_OK) {
@@ -672,7 +806,7 @@ int main(int argc, char **argv) {
         snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", is_bin ? "none" : o.tokenizer);
         if (it_file_fingerprint_compute(ctx, o.data, &ts.data) != IT_OK ||
             (o.val_data && it_file_fingerprint_compute(ctx, o.val_data, &ts.val_data) != IT_OK) ||
-            (tok_path[0] && it_file_fingerprint_compute(ctx, tok_path, &ts.tokenizer_file) != IT_OK)) {
+            (save_tokenizer && it_tokenizer_fingerprint(ctx, tok, &ts.tokenizer_file) != IT_OK)) {
             fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
             return 1;
         }
@@ -696,6 +830,7 @@ int main(int argc, char **argv) {
         ts.data = checked.data;
         ts.val_data = checked.val_data;
         fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
+        if (o.save == o.resume && !prepare_save_target(ctx, o.save, save_parent)) return 1;
     } else {
         it_model_init(model, o.seed);
     }
@@ -708,7 +843,7 @@ int main(int argc, char **argv) {
         it_dataset_tokens(ds, IT_SPLIT_TRAIN, &ntrain);
         it_dataset_tokens(ds, IT_SPLIT_VAL, &nval);
         fprintf(stderr, "data: %s, %zu train + %zu validation tokens (%s)\n", o.data, ntrain, nval,
-                is_bin ? "token file" : tok_path[0] ? "bpe" : "byte");
+                is_bin ? "token file" : save_tokenizer ? "bpe" : "byte");
     }
     fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
             it_param_numel(ctx) * 4 / 1e6, it_param_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6,
@@ -724,7 +859,9 @@ int main(int argc, char **argv) {
     ts.schedule = sched;
     if (!o.resume) ts.best_val_loss = NAN;
     memset(&ck, 0, sizeof ck);
-    ck.tokenizer_path = tok_path[0] ? tok_path : NULL;
+    ck.tokenizer_path = o.resume && save_tokenizer ? tok_path : NULL; /* a resumed run's tokenizer.bin, verbatim */
+    ck.tokenizer = !o.resume && save_tokenizer ? tok : NULL;          /* a fresh BPE run's, from memory */
+    ck.run_id = run_id;
 
     /* 4. the loop */
     out_dir = o.save ? o.save : ".";
@@ -732,13 +869,13 @@ int main(int argc, char **argv) {
     snprintf(svg_path, sizeof svg_path, "%s/loss.svg", out_dir);
     memset(&c, 0, sizeof c);
     if (o.resume) curve_load(&c, o.resume, first_step);
-    last_step = o.stop_after ? (first_step + o.stop_after < o.steps ? first_step + o.stop_after : o.steps) : o.steps;
     tokens_per_step = (double)o.batch * o.seq * o.accum;
+    catch_stop_signals();
     t_start = now_seconds();
     for (step = first_step; step < last_step; step++) {
         float lr = it_schedule_lr(&sched, step), norm = 0.0f;
         double loss_sum = 0.0;
-        int k;
+        int k, stopping;
         it_zero_grads(ctx);
         for (k = 0; k < o.accum; k++) { /* gradients of k micro-batches add up in the gradient block */
             it_result r = it_dataset_batch(ds, IT_SPLIT_TRAIN, &ts.data_rng, o.batch, o.seq,
@@ -782,25 +919,31 @@ int main(int argc, char **argv) {
             if (val_loss >= 0 && tty) fprintf(stdout, "\n");
             fflush(stdout);
         }
-        if (o.save && ((o.save_every && (step + 1) % o.save_every == 0) || step + 1 == last_step)) {
-            char snapshot[4200], parent[4200], prefix[512];
-            const char *slash = strrchr(o.save, '/');
+        stopping = stop_signal != 0; /* read once: a signal after this point stops the next step */
+        if (o.save && ((o.save_every && (step + 1) % o.save_every == 0) || step + 1 == last_step || stopping)) {
+            char snapshot[4200];
+            if (!weights_usable(ctx, &train, ds, step + 1, last_loss, last_good)) return 1;
             /* the atomic save replaces DIR whole, so the curve is written after it */
             if (it_checkpoint_save(ctx, model, opt, &ts, o.save, &ck) != IT_OK) {
                 fprintf(stderr, "\ntrain: saving %s: %s\n", o.save, it_context_last_error(ctx));
                 return 1;
             }
+            snprintf(last_good, sizeof last_good, "the checkpoint %s (step %d) is kept", o.save, step + 1);
             write_csv(&c, csv_path);
             if (o.save_every && (step + 1) % o.save_every == 0) { /* history: DIR.stepNNNNNNNN, last K kept */
-                snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - o.save) : 1, slash ? o.save : ".");
-                snprintf(prefix, sizeof prefix, "%s.step", slash ? slash + 1 : o.save);
-                it_checkpoint_path(snapshot, sizeof snapshot, parent, prefix, step + 1);
+                it_checkpoint_path(snapshot, sizeof snapshot, save_parent, snap_prefix, step + 1);
                 if (it_checkpoint_save(ctx, model, opt, &ts, snapshot, &ck) != IT_OK ||
-                    it_checkpoint_prune(ctx, parent, prefix, o.keep) != IT_OK) {
+                    it_checkpoint_prune_run(ctx, save_parent, snap_prefix, run_id, o.keep) != IT_OK) {
                     fprintf(stderr, "\ntrain: saving %s: %s\n", snapshot, it_context_last_error(ctx));
                     return 1;
                 }
             }
+        }
+        if (stopping) {
+            interrupted = stop_signal;
+            last_step = step + 1;
+            if (tty) fprintf(stdout, "\n");
+            break;
         }
     }
     if (!o.save && mkdir_p(out_dir) != 0) return 1;
@@ -809,9 +952,12 @@ int main(int argc, char **argv) {
              o.steps);
     write_svg(&c, svg_path, title);
     fprintf(stderr, "wrote %s and %s%s%s\n", csv_path, svg_path, o.save ? ", checkpoint " : "", o.save ? o.save : "");
-    if (tok_path[0] && !o.resume) remove(tok_path); /* copied into the checkpoint */
-    printf("%s step=%d train_loss=%.4f val_loss=%.4f\n", last_step == o.steps ? "final" : "stopped", last_step,
-           last_loss, val_loss);
+    if (interrupted)
+        fprintf(stderr, "train: %s at step %d of %d%s%s\n", interrupted == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                last_step, o.steps, o.save ? "; continue with --resume " : " (no --save: nothing to resume from)",
+                o.save ? o.save : "");
+    printf("%s step=%d train_loss=%.4f val_loss=%.4f\n", interrupted ? "interrupted" : last_step == o.steps ? "final" : "stopped",
+           last_step, last_loss, val_loss);
 
     free(c.step);
     free(c.train);
@@ -823,5 +969,5 @@ int main(int argc, char **argv) {
     it_dataset_destroy(ds);
     if (tok) it_tokenizer_destroy(tok);
     it_context_destroy(ctx);
-    return 0;
+    return interrupted ? 128 + interrupted : 0;
 }

@@ -40,6 +40,138 @@ expect() {
 }
 
 # ---- data loss (cases 1-9) ---------------------------------------------------------------------
+T="$B/train"
+d="$tmp/dl"
+mkdir -p "$d"
+# a check that needs no command: check "what" condition...
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass; else fail "$what"; fi
+}
+# no "step N/" line: the run was refused before training
+not_trained() { ! grep -q "^step " "$tmp/out"; }
+valid_checkpoint() { test -s "$1/model.safetensors" && "$B/it-inspect" "$1" 2>/dev/null | grep -q "^valid: yes"; }
+
+# 1. an ordinary directory is refused before training, naming it and a foreign file; nothing touched
+mkdir -p "$d/myproject/src"
+echo 'int main(void) { return 0; }' >"$d/myproject/main.c"
+echo 'my project' >"$d/myproject/README"
+echo 'int a;' >"$d/myproject/src/a.c"
+expect 1 "myproject.*\(main.c\|README\|src\)" -- "$T" --data "$tmp/data.txt" $small --save "$d/myproject"
+check "case 1: refused before training" not_trained
+check "case 1: the project's files are untouched" \
+    test "$(cat "$d/myproject/main.c" "$d/myproject/README" "$d/myproject/src/a.c")" = "$(printf 'int main(void) { return 0; }\nmy project\nint a;')"
+check "case 1: nothing written into the project" test ! -e "$d/myproject/model.safetensors"
+
+# 2. a --save that is a link, or a snapshot that is one, leaves what it points to alone
+mkdir -p "$d/victim" "$d/victim2"
+echo 'years of work' >"$d/victim/thesis.tex"
+echo 'more work' >"$d/victim2/notes.txt"
+ln -s "$d/victim" "$d/savelink"
+expect 1 "symbolic link" -- "$T" --data "$tmp/data.txt" $small --save "$d/savelink"
+check "case 2: the link's target is untouched" test "$(cat "$d/victim/thesis.tex")" = "years of work"
+ln -s "$d/victim2" "$d/ck2.step00000001"
+expect 1 "ck2.step00000001.*symbolic link" -- "$T" --data "$tmp/data.txt" $small --save "$d/ck2" --save-every 1 --keep 1
+check "case 2: refused before training" not_trained
+check "case 2: a snapshot link's target is untouched" test "$(cat "$d/victim2/notes.txt")" = "more work"
+
+# 3. pruning keeps a user's PREFIX<digits> directory and other runs' snapshots
+mkdir -p "$d/ck3.step00000001"
+echo 'keep me' >"$d/ck3.step00000001/notes.txt"
+run 60 "$T" --data "$tmp/data.txt" $small --steps 4 --save "$d/ck3" --save-every 2 --keep 1
+check "case 3: a --save-every 2 run succeeds (exit $got)" test "$got" = 0
+check "case 3: the user's ck3.step00000001/notes.txt is kept" test "$(cat "$d/ck3.step00000001/notes.txt" 2>/dev/null)" = "keep me"
+check "case 3: keep 1 kept the newest snapshot" test -d "$d/ck3.step00000004" -a ! -e "$d/ck3.step00000002"
+run 60 "$T" --data "$tmp/data.txt" $small --steps 6 --save "$d/old" --save-every 1 --keep 2 # an older run: steps 5, 6
+run 60 "$T" --data "$tmp/data.txt" $small --steps 3 --save "$d/old" --save-every 1 --keep 1 # a new one beside it
+check "case 3: the new run's fresh snapshot survives the older run's higher-numbered ones" test -d "$d/old.step00000003"
+check "case 3: the older run's snapshots are left alone" test -d "$d/old.step00000005" -a -d "$d/old.step00000006"
+
+# 4. a target that cannot be written is refused at start-up; missing parents are created
+for target in '' / . "$tmp/data.txt"; do
+    expect 1 "checkpoint" -- "$T" --data "$tmp/data.txt" $small --save "$target"
+    check "case 4: --save '$target' refused before training" not_trained
+done
+mkdir -p "$d/ro"
+chmod 555 "$d/ro"
+ro="$d/ro"
+if touch "$d/ro/probe" 2>/dev/null; then rm -f "$d/ro/probe"; ro=/proc; fi # root writes through mode bits
+expect 1 "cannot write" -- "$T" --data "$tmp/data.txt" $small --save "$ro/ck"
+check "case 4: a read-only parent refused before training" not_trained
+expect 0 "created" -- "$T" --data "$tmp/data.txt" $small --save "$d/new/deeper/ck"
+check "case 4: missing parents created, checkpoint written" test -s "$d/new/deeper/ck/model.safetensors"
+
+# 5. SIGINT / SIGTERM: the step finishes, the checkpoint and the curve are saved, exit 130 / 143
+long="--dim 32 --layers 1 --heads 2 --ffn 32 --batch 2 --seq 16 --eval-batches 1 --steps 1000000 --log-every 1"
+# start_training DIR: a long run in the background, $pid (train itself, not a `timeout` in between,
+# which would relay the signal and then SIGKILL after -k), once its first step is printed; a
+# watchdog kills it after 60 s. stop_training: waits for it, its status in $got.
+start_training() {
+    "$T" --data "$tmp/data.txt" $long --save "$1" >"$tmp/out" 2>"$tmp/err" &
+    pid=$!
+    (sleep 60; kill -KILL "$pid") >/dev/null 2>&1 &
+    watchdog=$!
+    for _ in $(seq 300); do grep -q "^step " "$tmp/out" 2>/dev/null && break; sleep 0.1; done
+}
+stop_training() {
+    wait "$pid"
+    got=$?
+    kill "$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null
+}
+for sig in INT:130 TERM:143; do
+    dir="$d/sig${sig%:*}"
+    start_training "$dir"
+    kill -"${sig%:*}" "$pid"
+    stop_training
+    check "case 5: SIG${sig%:*} exits ${sig#*:} (got $got)" test "$got" = "${sig#*:}"
+    check "case 5: SIG${sig%:*} saved the checkpoint" valid_checkpoint "$dir"
+    check "case 5: SIG${sig%:*} saved loss.csv and loss.svg" test -s "$dir/loss.csv" -a -s "$dir/loss.svg"
+    check "case 5: SIG${sig%:*} says where" grep -q "resume $dir" "$tmp/err"
+done
+# a second signal exits at once: both arrive while the process is stopped, so the second is
+# handled before the step can finish
+start_training "$d/sig2"
+kill -STOP "$pid"
+kill -INT "$pid"
+kill -TERM "$pid"
+kill -CONT "$pid"
+stop_training
+check "case 5: a second signal exits at once (got $got)" test "$got" = 130 -o "$got" = 143
+check "case 5: ... saying so" grep -q "interrupted again" "$tmp/err"
+check "case 5: ... with nothing saved" test ! -e "$d/sig2/model.safetensors"
+
+# 6. --resume DIR without --save saves back into DIR, saying so
+run 60 "$T" --data "$tmp/data.txt" $small --steps 6 --stop-after 3 --save "$d/res"
+expect 0 "saving back into" -- "$T" --data "$tmp/data.txt" --resume "$d/res"
+check "case 6: the resumed run's progress was saved" grep -q '"step": 6' "$d/res/trainer_state.json"
+
+# 7. no DIR.tokenizer-PID.bin left by a failed run; stale temporaries of dead processes cleaned
+expect 1 "" -- "$T" --data "$tmp/data.txt" $small --tokenizer bpe --vocab 300 --seq 1000000 --save "$d/tok"
+check "case 7: a failed BPE run leaves no tokenizer temporary" test -z "$(ls -a "$d" | grep '^tok\.tokenizer-')"
+(exit 0) & gone=$!
+wait "$gone"
+mkdir -p "$d/ck7.tmp-$gone" "$d/ck7.old-$gone"
+echo '{}' >"$d/ck7.tmp-$gone/config.json"
+echo 'x' >"$d/ck7.tokenizer-$gone.bin"
+run 60 "$T" --data "$tmp/data.txt" $small --save "$d/ck7"
+check "case 7: a dead process's temporaries are removed by the next save" \
+    test ! -e "$d/ck7.tmp-$gone" -a ! -e "$d/ck7.old-$gone" -a ! -e "$d/ck7.tokenizer-$gone.bin"
+
+# 8. two runs saving to one directory: both finish, every save whole (the lock; C test: case 8)
+timeout -k 2 120 "$T" --data "$tmp/data.txt" $small --steps 30 --save-every 1 --keep 2 --save "$d/two" >"$tmp/out8a" 2>&1 &
+a=$!
+timeout -k 2 120 "$T" --data "$tmp/data.txt" $small --steps 30 --save-every 1 --keep 2 --save "$d/two" >"$tmp/out8b" 2>&1 &
+b=$!
+wait "$a"; ga=$?
+wait "$b"; gb=$?
+check "case 8: two runs saving to one directory both finish (exit $ga, $gb)" test "$ga" = 0 -a "$gb" = 0
+check "case 8: the checkpoint is whole" valid_checkpoint "$d/two"
+
+# 9. a diverged step is not saved; the last good checkpoint is kept, and the run says so
+expect 1 "not finite" -- "$T" --data "$tmp/data.txt" $small --lr 1e30 --save-every 1 --save "$d/div"
+check "case 9: no exploded snapshot" test ! -e "$d/div.step00000001" -a ! -e "$d/div/model.safetensors"
 
 # ---- silently wrong (cases 10-15, 22) ----------------------------------------------------------
 # case 10: --resume refuses every flag that conflicts with the checkpoint (naming the flag and both
@@ -53,7 +185,7 @@ for flag in "--dim 64" "--layers 2" "--heads 4" "--kv-heads 1" "--ffn 64" "--max
     set -- $flag
     expect 1 "$1 $2 conflicts with the checkpoint .* which has " -- "$B/train" --data "$tmp/data.txt" --resume "$tmp/r10" $flag
 done
-expect 0 "resumed" -- "$B/train" --data "$tmp/data.txt" --resume "$tmp/r10" --dim 32 --batch 2 --optimizer adamw
+expect 0 "resumed" -- "$B/train" --data "$tmp/data.txt" --resume "$tmp/r10" --dim 32 --batch 2 --optimizer adamw --save "$tmp/r10c" # r10 stays at step 1 (without --save it would save back)
 expect 2 "needs --data" -- "$B/train" --resume "$tmp/r10" --save "$tmp/r10"
 expect 1 "is not the file the run .* was trained on.*--allow-new-data" -- \
     "$B/train" --data "$tmp/other.txt" --resume "$tmp/r10" --save "$tmp/r10"

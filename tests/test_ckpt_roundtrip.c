@@ -193,9 +193,13 @@ static void recovery(void) {
     it_model_config c = it_test_llama();
     ck_setup a = ck_make(&c, 51, IT_OPTIMIZER_INVALID, 0), b = ck_make(&c, 52, IT_OPTIMIZER_INVALID, 0);
     size_t n = it_param_numel(a.ctx);
+    pid_t gone;
     snprintf(dir, sizeof dir, "%s/rec", root);
-    snprintf(old, sizeof old, "%s.old-12345", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp-12345", dir);
+    gone = fork(); /* leftovers of a process that is gone (recovery keeps a live one's) */
+    if (gone == 0) _exit(0);
+    waitpid(gone, NULL, 0);
+    snprintf(old, sizeof old, "%s.old-%ld", dir, (long)gone);
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", dir, (long)gone);
     CHECK(it_checkpoint_save(a.ctx, a.m, NULL, NULL, dir, NULL) == IT_OK, "recovery save");
     CHECK(rename(dir, old) == 0, "rename");
     mkdir(tmp, 0755); /* a half-written save */

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How a child ended: its exit code, 128 + signal when killed, or -1 when it outran the alarm. */
@@ -50,9 +52,412 @@ static int hostile_file_contains(const char *path, const char *fragment) {
     return found;
 }
 
+/* ---- data loss helpers ---------------------------------------------------------------------- */
+/* The fixture Llama with seeded weights (and, with_opt, an AdamW optimizer), in a quiet context of
+   one thread: each case runs in a child, and a fork keeps only the calling thread. */
+typedef struct hostile_model {
+    it_context *ctx;
+    it_model *m;
+    it_optimizer *opt;
+} hostile_model;
+static hostile_model hostile_model_make(int with_opt) {
+    hostile_model h;
+    it_model_config c = it_test_llama();
+    memset(&h, 0, sizeof h);
+    h.ctx = it_test_context(1);
+    if (it_model_create(h.ctx, &c, &h.m) != IT_OK || it_model_init(h.m, 7) != IT_OK) {
+        fprintf(stderr, "hostile: cannot build the test model: %s\n", it_context_last_error(h.ctx));
+        exit(2);
+    }
+    if (with_opt) {
+        it_optimizer_desc od;
+        memset(&od, 0, sizeof od);
+        od.kind = IT_OPTIMIZER_ADAMW;
+        if (it_optimizer_create(h.ctx, &od, &h.opt) != IT_OK) exit(2);
+    }
+    return h;
+}
+static void hostile_model_free(hostile_model *h) {
+    if (h->opt) it_optimizer_destroy(h->opt);
+    it_model_destroy(h->m);
+    it_context_destroy(h->ctx);
+}
+static it_result hostile_save(hostile_model *h, const char *dir, const char *run_id) {
+    it_checkpoint_options o;
+    memset(&o, 0, sizeof o);
+    o.run_id = run_id;
+    return it_checkpoint_save(h->ctx, h->m, h->opt, NULL, dir, &o);
+}
+/* dir/name := text (dir/name built here) */
+static void hostile_put(const char *dir, const char *name, const char *text) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    it_test_write_file(p, text, strlen(text));
+}
+/* 1 when dir/name (name may be "") exists as anything, a link included; never follows it. */
+static int hostile_exists(const char *dir, const char *name) {
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s%s%s", dir, name[0] ? "/" : "", name);
+    return lstat(p, &st) == 0;
+}
+/* 1 when dir/name holds exactly text. */
+static int hostile_holds(const char *dir, const char *name, const char *text) {
+    char p[1200];
+    size_t n = 0;
+    unsigned char *buf;
+    int same;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    buf = it_test_read_file(p, &n);
+    same = buf && n == strlen(text) && memcmp(buf, text, n) == 0;
+    free(buf);
+    return same;
+}
+/* The pid of a child that has exited and been reaped: a process that is surely gone. */
+static long hostile_dead_pid(void) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    waitpid(pid, NULL, 0);
+    return (long)pid;
+}
+static void hostile_mkdirf(char *out, size_t size, const char *tmp, const char *name) {
+    snprintf(out, size, "%s/%s", tmp, name);
+    mkdir(out, 0755);
+}
+/* A case of hostile_data_loss, run in a child (a hang or crash is a failure, not a stuck suite):
+   0 when every check inside passed. */
+typedef struct hostile_case_arg {
+    const char *tmp;
+    void (*fn)(const char *tmp);
+} hostile_case_arg;
+static int hostile_case_child(void *arg) {
+    const hostile_case_arg *a = (const hostile_case_arg *)arg;
+    int before = it_test_failed;
+    a->fn(a->tmp);
+    return it_test_failed > before;
+}
+static void hostile_case(const char *tmp, const char *what, unsigned seconds, void (*fn)(const char *tmp)) {
+    hostile_case_arg a;
+    int rc;
+    a.tmp = tmp;
+    a.fn = fn;
+    rc = hostile_run_child(seconds, NULL, hostile_case_child, &a);
+    CHECK(rc == 0, "data loss, %s: %s", what, rc == 1 ? "checks failed (above)" : rc < 0 ? "hung" : "crashed or could not run");
+}
+
+/* 1. an ordinary directory (or a checkpoint a user added to, or a Hugging Face download) is never
+   replaced: refused, naming it and the foreign file, nothing touched; what may be replaced is. */
+static void hostile_case1_foreign_dir(const char *tmp) {
+    hostile_model h = hostile_model_make(0);
+    char proj[600], src[700], ck[600], hf[600], empty[600], p[700];
+    it_result r;
+    hostile_mkdirf(proj, sizeof proj, tmp, "myproject");
+    hostile_put(proj, "main.c", "int main(void) { return 0; }\n");
+    hostile_put(proj, "README", "my project\n");
+    snprintf(src, sizeof src, "%s/src", proj);
+    mkdir(src, 0755);
+    hostile_put(src, "a.c", "int a;\n");
+    r = hostile_save(&h, proj, NULL);
+    CHECK(r != IT_OK && strstr(it_context_last_error(h.ctx), "myproject") &&
+              (strstr(it_context_last_error(h.ctx), "main.c") || strstr(it_context_last_error(h.ctx), "README") ||
+               strstr(it_context_last_error(h.ctx), "src")),
+          "case 1: save over a project directory: %d %s", r, it_context_last_error(h.ctx));
+    CHECK(hostile_holds(proj, "main.c", "int main(void) { return 0; }\n") && hostile_holds(proj, "README", "my project\n") &&
+              hostile_holds(src, "a.c", "int a;\n") && !hostile_exists(proj, "model.safetensors"),
+          "case 1: the project's files are untouched");
+    CHECK(it_checkpoint_check_target(h.ctx, proj) != IT_OK, "case 1: check_target refuses the project directory");
+    /* a checkpoint the user added a file to */
+    snprintf(ck, sizeof ck, "%s/ck1", tmp);
+    CHECK(hostile_save(&h, ck, NULL) == IT_OK, "case 1: first save: %s", it_context_last_error(h.ctx));
+    hostile_put(ck, "notes.txt", "why this run matters\n");
+    r = hostile_save(&h, ck, NULL);
+    CHECK(r != IT_OK && strstr(it_context_last_error(h.ctx), "notes.txt"), "case 1: a checkpoint holding notes.txt: %s",
+          it_context_last_error(h.ctx));
+    CHECK(hostile_holds(ck, "notes.txt", "why this run matters\n") && it_checkpoint_load(h.ctx, h.m, NULL, NULL, ck) == IT_OK,
+          "case 1: notes.txt and the checkpoint both intact");
+    /* a Hugging Face download: config.json without irontensor_version */
+    hostile_mkdirf(hf, sizeof hf, tmp, "hf-model");
+    hostile_put(hf, "config.json", "{\"model_type\": \"llama\"}\n");
+    hostile_put(hf, "model.safetensors", "weights from elsewhere");
+    r = hostile_save(&h, hf, NULL);
+    CHECK(r != IT_OK && strstr(it_context_last_error(h.ctx), "not an IronTensor checkpoint"), "case 1: a Hugging Face download: %s",
+          it_context_last_error(h.ctx));
+    CHECK(hostile_holds(hf, "model.safetensors", "weights from elsewhere"), "case 1: the download is untouched");
+    /* what a save may replace: an empty directory, a checkpoint, one saved before the marker existed */
+    hostile_mkdirf(empty, sizeof empty, tmp, "empty");
+    CHECK(hostile_save(&h, empty, NULL) == IT_OK && hostile_exists(empty, "irontensor.checkpoint"), "case 1: an empty directory: %s",
+          it_context_last_error(h.ctx));
+    CHECK(hostile_save(&h, empty, NULL) == IT_OK, "case 1: a checkpoint: %s", it_context_last_error(h.ctx));
+    snprintf(p, sizeof p, "%s/irontensor.checkpoint", empty);
+    CHECK(unlink(p) == 0 && hostile_save(&h, empty, NULL) == IT_OK && hostile_exists(empty, "irontensor.checkpoint"),
+          "case 1: a checkpoint without the marker (config.json with irontensor_version): %s", it_context_last_error(h.ctx));
+    hostile_model_free(&h);
+}
+
+/* 2. links are never followed: a target, snapshot or temporary that is a link leaves what it points
+   to alone. */
+static void hostile_case2_links(const char *tmp) {
+    hostile_model h = hostile_model_make(0);
+    char victim[600], vck[600], link[600], parent[600], snap[700], stale[700];
+    int i;
+    hostile_mkdirf(victim, sizeof victim, tmp, "victim");
+    hostile_put(victim, "thesis.tex", "years of work\n");
+    hostile_put(victim, "config.json", "{\"mine\": 1}\n");
+    snprintf(vck, sizeof vck, "%s/victim-ck", tmp); /* a real checkpoint, reachable through links */
+    CHECK(hostile_save(&h, vck, NULL) == IT_OK, "case 2: victim checkpoint: %s", it_context_last_error(h.ctx));
+    snprintf(link, sizeof link, "%s/savelink", tmp);
+    CHECK(symlink(victim, link) == 0, "case 2: symlink");
+    CHECK(hostile_save(&h, link, NULL) != IT_OK && strstr(it_context_last_error(h.ctx), "symbolic link"),
+          "case 2: --save savelink -> victim: %s", it_context_last_error(h.ctx));
+    CHECK(hostile_holds(victim, "thesis.tex", "years of work\n") && hostile_holds(victim, "config.json", "{\"mine\": 1}\n"),
+          "case 2: the victim's files are untouched");
+    unlink(link);
+    CHECK(symlink(vck, link) == 0 && hostile_save(&h, link, NULL) != IT_OK, "case 2: a link to a checkpoint is refused too");
+    CHECK(it_checkpoint_validate(h.ctx, vck) == IT_OK, "case 2: the linked checkpoint is intact: %s", it_context_last_error(h.ctx));
+    /* snapshots: ck.step00000001 -> victim-ck among real ones; pruning removes only the real ones */
+    hostile_mkdirf(parent, sizeof parent, tmp, "runs2");
+    snprintf(snap, sizeof snap, "%s/ck.step00000001", parent);
+    CHECK(symlink(vck, snap) == 0, "case 2: snapshot symlink");
+    for (i = 2; i <= 3; i++) {
+        it_checkpoint_path(snap, sizeof snap, parent, "ck.step", i);
+        CHECK(hostile_save(&h, snap, NULL) == IT_OK, "case 2: snapshot %d: %s", i, it_context_last_error(h.ctx));
+    }
+    CHECK(it_checkpoint_prune(h.ctx, parent, "ck.step", 1) == IT_OK, "case 2: prune: %s", it_context_last_error(h.ctx));
+    CHECK(hostile_exists(parent, "ck.step00000001") && it_checkpoint_validate(h.ctx, vck) == IT_OK,
+          "case 2: the snapshot link and the checkpoint it points to are left alone");
+    CHECK(!hostile_exists(parent, "ck.step00000002") && hostile_exists(parent, "ck.step00000003"), "case 2: real snapshots pruned");
+    /* a stale temporary that is a link */
+    snprintf(stale, sizeof stale, "%s/ck.tmp-%ld", parent, hostile_dead_pid());
+    CHECK(symlink(victim, stale) == 0, "case 2: stale link");
+    snprintf(snap, sizeof snap, "%s/ck", parent);
+    CHECK(hostile_save(&h, snap, NULL) == IT_OK, "case 2: save beside a stale link: %s", it_context_last_error(h.ctx));
+    CHECK(hostile_holds(victim, "thesis.tex", "years of work\n") && hostile_holds(victim, "config.json", "{\"mine\": 1}\n"),
+          "case 2: a DIR.tmp-PID link is not followed");
+    hostile_model_free(&h);
+}
+
+/* 3. pruning removes only this run's marked snapshots, never on an empty prefix. */
+static void hostile_case3_prune(const char *tmp) {
+    hostile_model h = hostile_model_make(0);
+    char parent[600], p[700], notes[700];
+    int i;
+    hostile_mkdirf(parent, sizeof parent, tmp, "runs3");
+    snprintf(notes, sizeof notes, "%s/ck.step00000001", parent); /* the user's, named like a snapshot */
+    mkdir(notes, 0755);
+    hostile_put(notes, "notes.txt", "keep me\n");
+    for (i = 2; i <= 3; i++) {
+        it_checkpoint_path(p, sizeof p, parent, "ck.step", i);
+        CHECK(hostile_save(&h, p, "runB") == IT_OK, "case 3: snapshot %d: %s", i, it_context_last_error(h.ctx));
+    }
+    for (i = 5; i <= 6; i++) { /* an older run's, higher-numbered */
+        it_checkpoint_path(p, sizeof p, parent, "ck.step", i);
+        CHECK(hostile_save(&h, p, "runA") == IT_OK, "case 3: old run's snapshot %d: %s", i, it_context_last_error(h.ctx));
+    }
+    CHECK(it_checkpoint_prune_run(h.ctx, parent, "ck.step", "runB", 1) == IT_OK, "case 3: prune_run: %s", it_context_last_error(h.ctx));
+    CHECK(hostile_holds(notes, "notes.txt", "keep me\n"), "case 3: the user's ck.step00000001/notes.txt is kept");
+    CHECK(!hostile_exists(parent, "ck.step00000002") && hostile_exists(parent, "ck.step00000003"),
+          "case 3: this run's newest snapshot is kept, its older one removed");
+    CHECK(hostile_exists(parent, "ck.step00000005") && hostile_exists(parent, "ck.step00000006"), "case 3: the older run's are kept");
+    CHECK(!hostile_exists(parent, ".ck.step00000002.lock"), "case 3: a pruned snapshot's lock file goes with it");
+    {
+        char id[IT_CHECKPOINT_RUN_ID_MAX];
+        it_checkpoint_path(p, sizeof p, parent, "ck.step", 3);
+        CHECK(it_checkpoint_read_run_id(h.ctx, p, id, sizeof id) == IT_OK && strcmp(id, "runB") == 0, "case 3: read_run_id");
+    }
+    /* an empty or NULL prefix matches every numbered directory: refused */
+    snprintf(p, sizeof p, "%s/123", parent);
+    CHECK(hostile_save(&h, p, NULL) == IT_OK, "case 3: 123/");
+    snprintf(p, sizeof p, "%s/456", parent);
+    mkdir(p, 0755);
+    hostile_put(p, "data.csv", "1,2\n");
+    CHECK(it_checkpoint_prune(h.ctx, parent, "", 1) == IT_ERR_INVALID_ARGUMENT &&
+              it_checkpoint_prune(h.ctx, parent, NULL, 1) == IT_ERR_INVALID_ARGUMENT,
+          "case 3: prune with an empty prefix is refused");
+    CHECK(hostile_exists(parent, "123") && hostile_holds(p, "data.csv", "1,2\n"), "case 3: 123/ and 456/ kept");
+    /* this run's snapshot that the user added a file to is kept whole */
+    it_checkpoint_path(p, sizeof p, parent, "ck.step", 3);
+    hostile_put(p, "notes.txt", "best one\n");
+    it_checkpoint_path(p, sizeof p, parent, "ck.step", 4);
+    CHECK(hostile_save(&h, p, "runB") == IT_OK && it_checkpoint_prune_run(h.ctx, parent, "ck.step", "runB", 1) == IT_OK,
+          "case 3: prune again: %s", it_context_last_error(h.ctx));
+    it_checkpoint_path(p, sizeof p, parent, "ck.step", 3);
+    CHECK(hostile_holds(p, "notes.txt", "best one\n") && hostile_exists(p, "model.safetensors"),
+          "case 3: a snapshot holding a user's file is not pruned");
+    hostile_model_free(&h);
+}
+
+/* 4. a target that cannot be written is refused up front, with the reason. */
+static void hostile_case4_targets(const char *tmp) {
+    hostile_model h = hostile_model_make(0);
+    static const char *const bad[] = {"", "/", ".", "..", "./", "a/.."};
+    char p[700], ro[600];
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(it_checkpoint_check_target(h.ctx, bad[i]) != IT_OK && hostile_save(&h, bad[i], NULL) != IT_OK,
+              "case 4: '%s' refused", bad[i]);
+    snprintf(p, sizeof p, "%s/afile", tmp);
+    it_test_write_file(p, "x", 1);
+    CHECK(it_checkpoint_check_target(h.ctx, p) != IT_OK && strstr(it_context_last_error(h.ctx), "not a directory"),
+          "case 4: an existing file: %s", it_context_last_error(h.ctx));
+    CHECK(hostile_save(&h, p, NULL) != IT_OK && hostile_holds(tmp, "afile", "x"), "case 4: the file is kept");
+    snprintf(p, sizeof p, "%s/no/such/parent/ck", tmp);
+    CHECK(it_checkpoint_check_target(h.ctx, p) != IT_OK && strstr(it_context_last_error(h.ctx), "does not exist"),
+          "case 4: a missing parent: %s", it_context_last_error(h.ctx));
+    hostile_mkdirf(ro, sizeof ro, tmp, "readonly");
+    chmod(ro, 0555);
+    if (geteuid() == 0) snprintf(ro, sizeof ro, "/proc"); /* root writes through mode bits; /proc refuses anyone */
+    snprintf(p, sizeof p, "%s/ck", ro);
+    CHECK(it_checkpoint_check_target(h.ctx, p) != IT_OK && strstr(it_context_last_error(h.ctx), "cannot write"),
+          "case 4: a read-only parent (%s): %s", ro, it_context_last_error(h.ctx));
+    snprintf(p, sizeof p, "%s/fresh", tmp);
+    CHECK(it_checkpoint_check_target(h.ctx, p) == IT_OK && !hostile_exists(p, ""), "case 4: a new directory is fine, and not created");
+    hostile_model_free(&h);
+}
+
+/* 7. stale temporaries of processes that are gone are removed before a save; a live process's
+   are not, nor a stale one holding a user's file. */
+static void hostile_case7_stale(const char *tmp) {
+    hostile_model h = hostile_model_make(0);
+    char parent[600], ck[700], name[800], live_tmp[100], foreign_tmp[100];
+    long dead = hostile_dead_pid(), dead2 = hostile_dead_pid();
+    hostile_mkdirf(parent, sizeof parent, tmp, "runs7");
+    snprintf(ck, sizeof ck, "%s/ck", parent);
+    CHECK(hostile_save(&h, ck, NULL) == IT_OK, "case 7: save: %s", it_context_last_error(h.ctx));
+    snprintf(name, sizeof name, "%s/ck.tmp-%ld", parent, dead);
+    mkdir(name, 0755);
+    hostile_put(name, "config.json", "{}");
+    hostile_put(name, "model.safetensors", "half");
+    snprintf(name, sizeof name, "%s/ck.old-%ld", parent, dead);
+    mkdir(name, 0755);
+    hostile_put(name, "model.safetensors", "old");
+    snprintf(name, sizeof name, "ck.tokenizer-%ld.bin", dead);
+    hostile_put(parent, name, "tok");
+    snprintf(live_tmp, sizeof live_tmp, "ck.tmp-%ld", (long)getppid()); /* the test's parent: alive */
+    snprintf(name, sizeof name, "%s/%s", parent, live_tmp);
+    mkdir(name, 0755);
+    hostile_put(name, "config.json", "{}");
+    snprintf(foreign_tmp, sizeof foreign_tmp, "ck.tmp-%ld", dead2);
+    snprintf(name, sizeof name, "%s/%s", parent, foreign_tmp);
+    mkdir(name, 0755);
+    hostile_put(name, "notes.txt", "mine");
+    CHECK(hostile_save(&h, ck, NULL) == IT_OK, "case 7: save over stale temporaries: %s", it_context_last_error(h.ctx));
+    snprintf(name, sizeof name, "ck.tmp-%ld", dead);
+    CHECK(!hostile_exists(parent, name), "case 7: a dead process's %s removed", name);
+    snprintf(name, sizeof name, "ck.old-%ld", dead);
+    CHECK(!hostile_exists(parent, name), "case 7: a dead process's %s removed", name);
+    snprintf(name, sizeof name, "ck.tokenizer-%ld.bin", dead);
+    CHECK(!hostile_exists(parent, name), "case 7: a dead process's %s removed", name);
+    CHECK(hostile_exists(parent, live_tmp), "case 7: a live process's %s kept", live_tmp);
+    snprintf(name, sizeof name, "%s/%s", parent, foreign_tmp);
+    CHECK(hostile_holds(name, "notes.txt", "mine"), "case 7: a stale temporary holding a user's file is kept");
+    hostile_model_free(&h);
+}
+
+/* 8. two writers: the second waits for the first's lock, or fails naming it; never deletes the
+   first's live temporary. */
+static void hostile_case8_lock(const char *tmp) {
+    hostile_model h = hostile_model_make(0);
+    char parent[600], ck[700], lockp[700], child_tmp[700];
+    int ready[2], k;
+    pid_t pid, writers[2];
+    struct timespec t0, t1;
+    hostile_mkdirf(parent, sizeof parent, tmp, "runs8");
+    snprintf(ck, sizeof ck, "%s/ck", parent);
+    snprintf(lockp, sizeof lockp, "%s/.ck.lock", parent);
+    if (pipe(ready) != 0) exit(2);
+    pid = fork();
+    if (pid == 0) { /* a writer in the middle of its save: holds the lock, its temporary half-written */
+        struct flock fl;
+        int fd = open(lockp, O_RDWR | O_CREAT, 0644);
+        char name[700];
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0) _exit(3);
+        snprintf(name, sizeof name, "%s/ck.tmp-%ld", parent, (long)getpid());
+        mkdir(name, 0755);
+        hostile_put(name, "config.json", "{}");
+        if (write(ready[1], "r", 1) != 1) _exit(3);
+        usleep(1500 * 1000);
+        _exit(0);
+    }
+    {
+        char c;
+        CHECK(read(ready[0], &c, 1) == 1, "case 8: the first writer started");
+    }
+    snprintf(child_tmp, sizeof child_tmp, "ck.tmp-%ld", (long)pid);
+    {
+        it_checkpoint_options o;
+        memset(&o, 0, sizeof o);
+        o.lock_wait_ms = -1;
+        CHECK(it_checkpoint_save(h.ctx, h.m, NULL, NULL, ck, &o) != IT_OK && strstr(it_context_last_error(h.ctx), "another process"),
+              "case 8: a second writer that will not wait fails: %s", it_context_last_error(h.ctx));
+        CHECK(hostile_exists(parent, child_tmp), "case 8: the first writer's temporary is untouched");
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        o.lock_wait_ms = 20000;
+        CHECK(it_checkpoint_save(h.ctx, h.m, NULL, NULL, ck, &o) == IT_OK, "case 8: a waiting writer saves after the first: %s",
+              it_context_last_error(h.ctx));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        CHECK(t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) * 1e-9 > 0.5, "case 8: it waited for the lock");
+    }
+    waitpid(pid, NULL, 0);
+    /* two real writers, saving in turns */
+    for (k = 0; k < 2; k++) {
+        writers[k] = fork();
+        if (writers[k] == 0) {
+            hostile_model w = hostile_model_make(0);
+            int i;
+            for (i = 0; i < 15; i++)
+                if (hostile_save(&w, ck, NULL) != IT_OK) {
+                    fprintf(stderr, "case 8: writer %d, save %d: %s\n", k, i, it_context_last_error(w.ctx));
+                    _exit(1);
+                }
+            _exit(0);
+        }
+    }
+    for (k = 0; k < 2; k++) {
+        int status = 0;
+        waitpid(writers[k], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "case 8: concurrent writer %d had a save fail", k);
+    }
+    CHECK(it_checkpoint_validate(h.ctx, ck) == IT_OK, "case 8: the checkpoint is whole: %s", it_context_last_error(h.ctx));
+    close(ready[0]);
+    close(ready[1]);
+    hostile_model_free(&h);
+}
+
+/* 9. weights or optimizer state that are not finite are not saved; the good checkpoint stays. */
+static void hostile_case9_nonfinite(const char *tmp) {
+    hostile_model h = hostile_model_make(1), back = hostile_model_make(1);
+    char ck[600];
+    it_tensor *w = it_param_at(h.ctx, 1);
+    float good = it_data(w)[3];
+    snprintf(ck, sizeof ck, "%s/ck9", tmp);
+    CHECK(hostile_save(&h, ck, NULL) == IT_OK, "case 9: a good save: %s", it_context_last_error(h.ctx));
+    it_data(w)[3] = NAN;
+    CHECK(hostile_save(&h, ck, NULL) == IT_ERR_RANGE && strstr(it_context_last_error(h.ctx), it_tensor_name(w)),
+          "case 9: NaN weight refused, naming %s: %s", it_tensor_name(w), it_context_last_error(h.ctx));
+    it_data(w)[3] = good;
+    h.opt->state[5] = INFINITY;
+    CHECK(hostile_save(&h, ck, NULL) == IT_ERR_RANGE && strstr(it_context_last_error(h.ctx), "optimizer state"),
+          "case 9: infinite optimizer state refused: %s", it_context_last_error(h.ctx));
+    CHECK(it_checkpoint_load(back.ctx, back.m, back.opt, NULL, ck) == IT_OK && it_data(it_param_at(back.ctx, 1))[3] == good &&
+              back.opt->state[5] == 0.0f,
+          "case 9: the last good checkpoint is kept: %s", it_context_last_error(back.ctx));
+    hostile_model_free(&h);
+    hostile_model_free(&back);
+}
+
 /* ---- data loss (cases 1-9: what a save may replace, symlinks, pruning, locks, temporaries) ---- */
+/* (cases 5 and 6 are train.c's: tests/cli_hostile.sh) */
 static void hostile_data_loss(const char *tmp) {
-    (void)tmp;
+    hostile_case(tmp, "case 1 (a foreign directory)", 60, hostile_case1_foreign_dir);
+    hostile_case(tmp, "case 2 (links)", 60, hostile_case2_links);
+    hostile_case(tmp, "case 3 (pruning)", 60, hostile_case3_prune);
+    hostile_case(tmp, "case 4 (bad targets)", 60, hostile_case4_targets);
+    hostile_case(tmp, "case 7 (stale temporaries)", 60, hostile_case7_stale);
+    hostile_case(tmp, "case 8 (two writers)", 90, hostile_case8_lock);
+    hostile_case(tmp, "case 9 (not finite)", 60, hostile_case9_nonfinite);
 }
 
 /* ---- silently wrong (cases 10-15, 22: resume state, token files, checkpoint values) ----------- */
