@@ -835,6 +835,17 @@ int main(int argc, char **argv) {
         it_model_init(model, o.seed);
     }
 
+    { /* evaluating past the split's end repeats the same batches: minutes for the same number */
+        size_t available = it_dataset_eval_batches(ds, IT_SPLIT_VAL, o.batch, o.seq);
+        if (available && (size_t)o.eval_batches > available) {
+            fprintf(stderr, "train: note: --eval-batches %d is more than the validation split holds (%zu batches of %d x %d); "
+                            "using %zu\n", o.eval_batches, available, o.batch, o.seq, available);
+            o.eval_batches = (int)available;
+        }
+    }
+    if (sched.warmup_steps > sched.total_steps)
+        fprintf(stderr, "train: warning: the warmup (%d steps) is longer than the run (%d steps): the learning rate "
+                        "never reaches --lr %g\n", sched.warmup_steps, sched.total_steps, (double)sched.base_lr);
     fprintf(stderr, "model: %s %d layers, dim %d, %d heads (%d kv), ffn %d, vocab %d: %zu parameters\n",
             o.model.arch == IT_ARCH_LLAMA ? "llama" : "gpt2", o.model.n_layers, o.model.dim, o.model.n_heads,
             o.model.n_kv_heads, o.model.ffn_dim, o.model.vocab_size, it_model_config_param_count(&o.model));
@@ -888,7 +899,8 @@ int main(int argc, char **argv) {
             loss_sum += it_data(train.loss)[0];
         }
         if (it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm) != IT_OK) { /* averaged, clipped */
-            fprintf(stderr, "\ntrain: step %d: %s\n", step + 1, it_context_last_error(ctx));
+            fprintf(stderr, "\ntrain: step %d: %s; stopping (a lower --lr or --clip may help)\n", step + 1,
+                    it_context_last_error(ctx));
             return 1;
         }
         ts.step = step + 1;

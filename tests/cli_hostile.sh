@@ -268,5 +268,32 @@ else
     fail "case 18: could not make a checkpoint to damage (train exit $got)"
 fi
 
+# case 21: clear messages
+run 60 "$B/train" --data "$tmp/data.txt" $small --save "$tmp/m21"
+sed -e 's/"num_attention_heads": 2/"num_attention_heads": 3/' -e '/"head_dim"/d' "$tmp/m21/config.json" >"$tmp/m21.config"
+mv "$tmp/m21.config" "$tmp/m21/config.json"
+expect 1 "m21/config.json: .*heads (3) must divide dim (32)" -- "$B/train" --data "$tmp/data.txt" --resume "$tmp/m21"
+expect 1 "m21/config.json: .*heads (3) must divide dim (32)" -- "$B/generate" --checkpoint "$tmp/m21"
+expect 1 "m21/config.json: .*heads (3) must divide dim (32)" -- "$B/it-inspect" "$tmp/m21"
+expect 1 "; stopping" -- "$B/train" --data "$tmp/data.txt" $small --steps 20 --lr 1e30 --clip 0 --warmup 0
+expect 2 "unexpected argument '5' (--greedy takes no value)" -- "$B/generate" --checkpoint "$tmp/r12" --greedy 5
+for flag in "--seed 1.5" "--threads 0.5" "--max-new-tokens 2.5" "--top-k 1e1"; do
+    expect 1 "expects a whole number" -- "$B/generate" --checkpoint "$tmp/r12" --max-new-tokens 2 $flag
+done
+for flag in "--seed 1.5" "--threads 0.5" "--steps 2.5"; do
+    expect 1 "expects a whole number" -- "$B/train" --data "$tmp/data.txt" $small $flag
+done
+expect 0 "--eval-batches 1000000000 is more than the validation split holds (624 batches of 2 x 16); using 624" -- \
+    "$B/train" --data "$tmp/data.txt" $small --eval-batches 1000000000
+expect 0 "the warmup (50 steps) is longer than the run (3 steps)" -- "$B/train" --data "$tmp/data.txt" $small --warmup 50
+expect 0 "usage: it-inspect" -- "$B/it-inspect" --help
+expect 2 "usage: it-inspect" -- "$B/it-inspect" --bogus
+printf 'garbage' >"$tmp/r11/tokenizer.bin"
+expect 1 "valid: NO: tokenizer file .*truncated" -- "$B/it-inspect" "$tmp/r11"
+rm "$tmp/r11/tokenizer.bin"
+expect 1 "valid: NO: the run used a BPE tokenizer but .*tokenizer.bin is missing" -- "$B/it-inspect" "$tmp/r11"
+mkdir "$tmp/r12.tmp-999999"
+expect 0 "r12.tmp-999999 is a save that did not finish" -- "$B/it-inspect" "$tmp/r12"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

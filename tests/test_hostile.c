@@ -802,7 +802,53 @@ static void hostile_tokenizer_not_a_file(const char *tmp) {
     it_context_destroy(ctx);
 }
 
+/* case 21: a 1-D tensor of the wrong shape is reported with the 1-D shape the config needs. The
+   header of model.safetensors is rewritten as another tool would write it (no irontensor keys, so
+   no checksums) with model.norm.weight as [16, 2]: the same 32 values, the wrong shape. */
+static void hostile_one_dim_shape_message(const char *tmp) {
+    hostile_run h;
+    char dir[300], path[400], *header, *at, *k;
+    unsigned char *buf, *out;
+    size_t n = 0, header_n, data_n, new_n, i;
+    const char *from = "\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[32]";
+    const char *to = "\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[16,2]";
+    hostile_run_make(&h);
+    snprintf(dir, sizeof dir, "%s/one_dim", tmp);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(it_checkpoint_save(h.ctx, h.m, NULL, NULL, dir, NULL) == IT_OK, "case 21: save");
+    buf = it_test_read_file(path, &n);
+    if (!buf) exit(2);
+    header_n = (size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16;
+    data_n = n - 8 - header_n;
+    header = (char *)malloc(header_n + 16);
+    memcpy(header, buf + 8, header_n);
+    header[header_n] = 0;
+    while ((k = strstr(header, "irontensor.")) != NULL) k[0] = 'x';
+    at = strstr(header, from);
+    CHECK(at != NULL, "case 21: model.norm.weight [32] not in the header");
+    if (at) {
+        memmove(at + strlen(to), at + strlen(from), strlen(at + strlen(from)) + 1);
+        memcpy(at, to, strlen(to));
+    }
+    new_n = strlen(header);
+    while (new_n > 0 && header[new_n - 1] == ' ') new_n--;
+    while (new_n % 8) header[new_n++] = ' ';
+    out = (unsigned char *)malloc(8 + new_n + data_n);
+    for (i = 0; i < 8; i++) out[i] = (unsigned char)((uint64_t)new_n >> (8 * i));
+    memcpy(out + 8, header, new_n);
+    memcpy(out + 8 + new_n, buf + 8 + header_n, data_n);
+    it_test_write_file(path, out, 8 + new_n + data_n);
+    CHECK(it_checkpoint_load(h.ctx, h.m, NULL, NULL, dir) != IT_OK &&
+              strstr(it_context_last_error(h.ctx), "'model.norm.weight': shape [16, 2] but the config needs [32]"),
+          "case 21: the 1-D shape message is wrong: %s", it_context_last_error(h.ctx));
+    free(out);
+    free(header);
+    free(buf);
+    hostile_run_free(&h);
+}
+
 static void hostile_silently_wrong(const char *tmp) {
+    hostile_one_dim_shape_message(tmp);
     hostile_trainer_state_values(tmp);
     hostile_nonfinite_checkpoint(tmp);
     hostile_optimizer_and_sampling();
