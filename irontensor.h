@@ -8099,8 +8099,12 @@ static void it__ck_fmt(char *out, size_t size, const char *fmt, int layer) {
 /* How many checkpoint tensors a config implies: it__ck_map_build's count, without building it. */
 static uint64_t it__ck_map_count(const it_model_config *c) {
     uint64_t per_layer = c->arch == IT_ARCH_GPT2 ? 12 : 9, outside = c->arch == IT_ARCH_GPT2 ? 4 : 2;
+    if (c->arch == IT_ARCH_LLAMA) /* the Llama-family options' biases and norms */
+        per_layer += (c->qkv_bias ? 3 : 0) + (c->o_bias ? 1 : 0) + (c->qk_norm ? 2 : 0) + (c->mlp_bias ? 3 : 0);
     return outside + per_layer * (uint64_t)(c->n_layers > 0 ? c->n_layers : 0) + (c->untied ? 1 : 0);
 }
+static it_result it__json_file_read(it_context *ctx, const char *path, unsigned char **buf, it__json *j, int *missing,
+                                    int *edited);
 /* Before anything is built from a config: model.safetensors's header (read alone, not the data)
    holds at least as many tensors as the config implies, so a 1 KB config.json claiming 100000 layers is
    refused at once. A missing file passes when `missing_ok` (a bare Hugging Face config). */
@@ -8114,10 +8118,27 @@ static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_
     memset(&f, 0, sizeof f);
     f.label = path;
     r = it__st_read_header(ctx, path, &f, &missing);
+    if (r != IT_OK && missing) { /* a sharded model: the index's weight_map lists every tensor */
+        char index_path[4200];
+        unsigned char *buf = NULL;
+        it__json j;
+        int map, index_missing = 0;
+        it__path_join(index_path, sizeof index_path, dir, "model.safetensors.index.json");
+        if (it__json_file_read(ctx, index_path, &buf, &j, &index_missing, NULL) == IT_OK) {
+            map = it__jget(&j, 0, "weight_map");
+            f.n_t = map >= 0 && j.v[map].type == IT__J_OBJ ? j.v[map].n : 0;
+            r = IT_OK;
+            path[0] = 0;
+            snprintf(path, sizeof path, "%s", index_path);
+        } else if (!index_missing)
+            r = IT_ERR_FORMAT; /* the index is unreadable: its error stands */
+        it__json_free(&j);
+        it__free(ctx, buf);
+    }
     if (r != IT_OK && missing && missing_ok) r = IT_OK;
     else if (r == IT_OK && want > (uint64_t)f.n_t) /* fewer is for the full match to name */
         r = it_context_error(ctx, IT_ERR_FORMAT, "checkpoint %s: config.json describes %d layers (%llu tensors) but "
-                             "model.safetensors holds %d tensors", dir, c->n_layers, (unsigned long long)want, f.n_t);
+                             "%s holds %d tensors", dir, c->n_layers, (unsigned long long)want, path, f.n_t);
     f.label = NULL;
     it__st_free(ctx, &f);
     return r;

@@ -317,28 +317,37 @@ static void check_refusals(const char *tmp) {
         CHECK(it_checkpoint_read_config(ctx, dir, &c) < 0 && strstr(it_context_last_error(ctx), bad[i].fragment),
               "bad config %zu: '%s' (want a message naming %s)", i, it_context_last_error(ctx), bad[i].fragment);
     }
-    {   /* a sharded model whose index points outside the directory, at a missing shard, or lies */
-        static const char *index[] = {
-            "{\"weight_map\": {\"model.embed_tokens.weight\": \"../../etc/passwd.safetensors\"}}",
-            "{\"weight_map\": {\"model.embed_tokens.weight\": \"model-00009-of-00009.safetensors\"}}",
-            "{\"weight_map\": {\"model.embed_tokens.weight\": \"model-00003-of-00003.safetensors\"}}",
-            "{\"weight_map\": []}",
-        };
-        static const char *fragment[] = {"not a .safetensors file", "model-00009-of-00009", "where the index says", "weight_map"};
-        const char *src = FIXTURES "llama_bias_bf16_sharded";
-        for (i = 0; i < sizeof index / sizeof index[0]; i++) {
+    {   /* a sharded model whose index points outside the directory, at a missing shard, at the wrong
+           shard, or holds no map: the real index with one entry's file replaced */
+        static const char *swap[] = {"../../etc/passwd.safetensors", "model-00009-of-00009.safetensors",
+                                     "model-00003-of-00003.safetensors", NULL};
+        static const char *fragment[] = {"not a .safetensors file", "model-00009-of-00009", "where the index says",
+                                         "model.safetensors.index.json"};
+        const char *src = FIXTURES "llama_bias_bf16_sharded", *first = "model-00001-of-00003.safetensors";
+        size_t n;
+        char *index;
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", src);
+        index = (char *)it_test_read_file(path, &n);
+        for (i = 0; index && i < sizeof swap / sizeof swap[0]; i++) {
             it_model_config c;
             it_model *m;
             it_context *c2 = quiet_context();
+            char text[8192];
+            const char *at;
+            index[n] = 0;
+            at = strstr(strstr(index, "weight_map"), first);
+            if (swap[i] && at) snprintf(text, sizeof text, "%.*s%s%s", (int)(at - index), index, swap[i], at + strlen(first));
+            else snprintf(text, sizeof text, "{\"weight_map\": []}");
             snprintf(dir, sizeof dir, "%s/shards%zu", tmp, i);
             make_v4_copy(src, dir);
             snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-            it_test_write_file(path, index[i], strlen(index[i]));
-            CHECK(it_checkpoint_read_config(c2, dir, &c) == IT_OK && it_model_create(c2, &c, &m) == IT_OK &&
-                      it_checkpoint_load(c2, m, NULL, NULL, dir) < 0 && strstr(it_context_last_error(c2), fragment[i]),
+            it_test_write_file(path, text, strlen(text));
+            CHECK((it_checkpoint_read_config(c2, dir, &c) < 0 || it_model_create(c2, &c, &m) != IT_OK ||
+                   it_checkpoint_load(c2, m, NULL, NULL, dir) < 0) && strstr(it_context_last_error(c2), fragment[i]),
                   "bad index %zu: '%s' (want '%s')", i, it_context_last_error(c2), fragment[i]);
             it_context_destroy(c2);
         }
+        free(index);
     }
     it_context_destroy(ctx);
 }
