@@ -89,12 +89,21 @@ asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-unit
 	$(MAKE) test-metal-asan
 
-# libFuzzer over the safetensors + JSON loader (clang). FUZZ_SECONDS=20 for CI's short run.
+# libFuzzer (clang) over every in-memory entry point a file reaches: safetensors, config.json,
+# trainer_state.json, tokenizer.bin, llm.c token files. Each target starts from its seeds in
+# tests/fuzz/corpus/<target>/ (real files) and gets FUZZ_SECONDS / 5 (CI: FUZZ_SECONDS=20).
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = safetensors config trainer_state tokenizer token_file
+FUZZ_EACH = $(shell expr $(FUZZ_SECONDS) / 5 \| 1)
 fuzz: | $(BUILD)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_safetensors.c -o $(BUILD)/fuzz_safetensors $(LDLIBS)
-	@mkdir -p $(BUILD)/fuzz-corpus
-	$(BUILD)/fuzz_safetensors $(BUILD)/fuzz-corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 2>&1 | tail -3
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_$$t.c -o $(BUILD)/fuzz_$$t $(LDLIBS); \
+	  mkdir -p $(BUILD)/fuzz-corpus/$$t; \
+	  echo "fuzz_$$t: $(FUZZ_EACH) s"; \
+	  $(BUILD)/fuzz_$$t $(BUILD)/fuzz-corpus/$$t tests/fuzz/corpus/$$t -max_total_time=$(FUZZ_EACH) -max_len=16384 \
+	    >$(BUILD)/fuzz_$$t.log 2>&1 || { tail -40 $(BUILD)/fuzz_$$t.log; exit 1; }; \
+	  tail -1 $(BUILD)/fuzz_$$t.log; \
+	done
 
 clean:
 	rm -rf $(BUILD)
