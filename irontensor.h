@@ -337,8 +337,9 @@ IT_API it_tensor *it_swiglu_at(const char *file, int line, it_graph *g, it_tenso
    Targets out of range (other than ignore_index) fail the run with IT_ERR_RANGE. */
 IT_API it_tensor *it_cross_entropy_at(const char *file, int line, it_graph *g, it_tensor *logits, it_tensor *targets, int ignore_index);
 /* Fused head + loss: x [..., C], w [V, C], targets i32 [...] -> scalar mean cross-entropy of
-   x @ w^T. The logits are computed `chunk` vocabulary rows at a time (0 = a default) and never
-   materialised whole. */
+   x @ w^T. The logits are computed `chunk` vocabulary rows at a time (0 = the default below) and
+   never materialised whole. */
+#define IT_LINEAR_CROSS_ENTROPY_CHUNK 2048 /* vocab rows: 8 MB of logits per 1024 tokens */
 IT_API it_tensor *it_linear_cross_entropy_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, it_tensor *targets,
                                           int ignore_index, int chunk);
 IT_API it_tensor *it_sum_at(const char *file, int line, it_graph *g, it_tensor *x);  /* -> scalar [1] */
@@ -457,9 +458,7 @@ typedef struct it_model {
     it_model_config config;
     it_tensor *embed, *pos_embed, *final_norm, *final_norm_bias, *head; /* head == embed when tied */
     it_tensor **layer_params; /* n_layers x IT_MODEL_LAYER_PARAMS, NULL where the arch has none */
-    int recompute_layers;     /* 1 = graphs made after this keep only each layer's input for the
-                                 backward and recompute the layer inside it (it_graph_checkpoint_*):
-                                 far less memory, one more forward of the layers per step */
+    int recompute_layers;     /* read-only: it_model_set_recompute_layers sets it */
 } it_model;
 
 /* Per-layer parameter slots (Llama uses the first nine and the biases / q-k norms its config asks
@@ -478,6 +477,10 @@ IT_API void it_model_destroy(it_model *m);
 /* Seeded init: weights ~ N(0, 0.02), residual output projections scaled by 1/sqrt(2 layers),
    norm weights 1, biases 0. Same seed, same weights, on every platform. */
 IT_API it_result it_model_init(it_model *m, uint64_t seed);
+/* on = 1: graphs made after this keep only each layer's input for the backward and recompute the
+   layer inside it (activation checkpointing, it_graph_checkpoint_*): far less memory for one more
+   forward of the layers per step. Graphs made before keep what they were planned with. */
+IT_API void it_model_set_recompute_layers(it_model *m, int on);
 
 /* A planned graph for batches of [batch, seq] tokens. */
 typedef struct it_model_graph {
@@ -530,7 +533,9 @@ typedef enum it_optimizer_kind {
     IT_OPTIMIZER_COUNT
 } it_optimizer_kind;
 IT_API const char *it_optimizer_name(it_optimizer_kind k);
-IT_API it_optimizer_kind it_optimizer_from_name(const char *name); /* IT_OPTIMIZER_INVALID if unknown */
+/* Name (as it_optimizer_name prints it) to kind; IT_ERR_INVALID_ARGUMENT for an unknown name (as
+   it_schedule_parse). */
+IT_API it_result it_optimizer_parse(const char *name, it_optimizer_kind *out);
 
 typedef struct it_optimizer_desc {
     it_optimizer_kind kind; /* 0 = AdamW */
@@ -3078,31 +3083,43 @@ static it_result it__scratch_create(it_context *ctx) {
     return IT_OK;
 }
 
+#define IT__MAX_THREADS 256 /* the pool's size is capped here, whatever n_threads asks */
+/* Every default of it_context_desc in one place (a NULL desc is all zeros): no allocator = aligned
+   malloc/free, no logger = stderr from INFO up, n_threads 0 = all cores. */
+static it_context_desc it__context_desc_defaults(const it_context_desc *desc) {
+    it_context_desc d;
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    if (!d.allocator.alloc && !d.allocator.free) {
+        d.allocator.alloc = it__default_alloc;
+        d.allocator.free = it__default_free;
+    }
+    if (!d.logger.log) {
+        d.logger.log = it__stderr_logger;
+        if (d.logger.min_level == IT_LOG_DEBUG) d.logger.min_level = IT_LOG_INFO;
+    }
+    if (d.n_threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        d.n_threads = cores > 0 ? (int)IT__MIN(cores, IT__MAX_THREADS) : 1;
+    }
+    if (d.n_threads > IT__MAX_THREADS) d.n_threads = IT__MAX_THREADS;
+    return d;
+}
 IT_API it_result it_context_create(const it_context_desc *desc, it_context **out_ctx) {
     it_context_desc d;
     it_allocator alloc;
     it_context *ctx;
-    long cores;
     IT__NOT_NULL(out_ctx, "it_context_create");
     *out_ctx = NULL;
-    memset(&d, 0, sizeof d);
-    if (desc) d = *desc;
+    if (desc && !desc->allocator.alloc != !desc->allocator.free) return IT_ERR_INVALID_ARGUMENT; /* both hooks or neither */
+    d = it__context_desc_defaults(desc);
     alloc = d.allocator;
-    if (!alloc.alloc != !alloc.free) return IT_ERR_INVALID_ARGUMENT; /* both hooks or neither */
-    if (!alloc.alloc) {
-        alloc.alloc = it__default_alloc;
-        alloc.free = it__default_free;
-    }
     ctx = (it_context *)alloc.alloc(sizeof(it_context), alloc.user);
     if (!ctx) return IT_ERR_OUT_OF_MEMORY;
     memset(ctx, 0, sizeof *ctx);
     ctx->alloc = alloc;
     ctx->logger = d.logger;
-    if (!ctx->logger.log) ctx->logger.log = it__stderr_logger;
-    if (!d.logger.log && d.logger.min_level == IT_LOG_DEBUG) ctx->logger.min_level = IT_LOG_INFO;
-    cores = sysconf(_SC_NPROCESSORS_ONLN);
-    ctx->n_threads = d.n_threads > 0 ? d.n_threads : (int)(cores > 0 ? cores : 1);
-    if (ctx->n_threads > 256) ctx->n_threads = 256;
+    ctx->n_threads = d.n_threads;
     ctx->threads = (pthread_t *)it__calloc(ctx, sizeof(pthread_t) * (size_t)ctx->n_threads);
     ctx->starts = (it__worker_start *)it__calloc(ctx, sizeof(it__worker_start) * (size_t)ctx->n_threads);
     if (!ctx->threads || !ctx->starts) {
@@ -3735,7 +3752,7 @@ IT_API it_tensor *it_linear_cross_entropy_at(const char *file, int line, it_grap
                 "linear_cross_entropy: x %s has %d rows but targets %s have %zu entries", IT__SHAPE(x, sx), rows,
                 IT__SHAPE(targets, st), targets->numel);
     IT__REQUIRE(chunk >= 0, file, line, "linear_cross_entropy: chunk %d must be >= 0", chunk);
-    if (chunk == 0) chunk = 2048; /* 2048 vocab rows: 8 MB of logits per 1024 tokens */
+    if (chunk == 0) chunk = IT_LINEAR_CROSS_ENTROPY_CHUNK;
     if (chunk > w->dims[0]) chunk = w->dims[0];
     n = it__node_add(g, IT_OP_LINEAR_CROSS_ENTROPY, it__act(g, IT_KIND_ACTIVATION, 1, it__scalar_dims), 3, x, w,
                      targets);
@@ -4288,9 +4305,14 @@ static void it__range_part(void *arg, int part, int n_parts) {
     it__split(task->count, part, n_parts, &begin, &end);
     if (begin < end) task->fn(task->job, begin, end);
 }
+/* Thread thresholds: below these, waking the pool's workers costs more than the work they would
+   share, so the calling thread does it alone. */
+#define IT__PARALLEL_MIN_WORK 32768          /* it__parallel: items x work per item (~ flops) */
+#define IT__GEMM_PARALLEL_MIN_MACS 1048576.0 /* it__gemm: M N K multiply-adds (~1 MFLOP) */
+#define IT__OPTIMIZER_PARALLEL_MIN 65536     /* it_optimizer_step: parameter scalars updated */
 /* How many parts `count` items of `work_per_item` are worth splitting into. */
 static int it__parallel_parts(const it_context *ctx, size_t count, size_t work_per_item) {
-    if (count * work_per_item < 32768) return 1; /* waking workers costs more than the work */
+    if (count * work_per_item < IT__PARALLEL_MIN_WORK) return 1;
     return (int)IT__MIN((size_t)ctx->n_threads, IT__MAX(count, 1));
 }
 /* Runs fn over [0, count) split across the pool; small jobs stay on the calling thread. */
@@ -4317,7 +4339,7 @@ static void it__gemm_part(void *arg, int part, int n_parts) {
 static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                      int trans_b, int accumulate) {
     it__gemm_job job;
-    int parts = (double)M * N * K < 1048576.0 ? 1 : ctx->n_threads; /* below ~1 MFLOP a hand-off costs more */
+    int parts = (double)M * N * K < IT__GEMM_PARALLEL_MIN_MACS ? 1 : ctx->n_threads;
     job.scratch = ctx->scratch;
     job.c = c;
     job.a = a;
@@ -5055,14 +5077,19 @@ static it_tensor *it__model_param(it_context *ctx, const char *fmt, int layer, i
     snprintf(name, sizeof name, fmt, layer);
     return it_param(ctx, name, ndim, dims);
 }
-IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it_model **out) {
+/* Every default of it_model_config in one place: rope_theta 0 = 10000, norm_eps 0 = 1e-5. */
+static it_model_config it__model_config_defaults(const it_model_config *cfg) {
     it_model_config c = *cfg;
+    if (!c.rope_theta) c.rope_theta = 10000.0f;
+    if (!c.norm_eps) c.norm_eps = 1e-5f;
+    return c;
+}
+IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it_model **out) {
+    it_model_config c = it__model_config_defaults(cfg);
     it_model *m;
     it_result r;
     int l, C, Q, kv, F, hd;
     *out = NULL;
-    if (!c.rope_theta) c.rope_theta = 10000.0f;
-    if (!c.norm_eps) c.norm_eps = 1e-5f;
     if ((r = it_model_config_check(ctx, &c)) != IT_OK) return r;
     if (ctx->param_block)
         return it_context_error(ctx, IT_ERR_STATE, "it_model_create: the context's parameters are already allocated");
@@ -5148,6 +5175,7 @@ IT_API void it_model_destroy(it_model *m) {
     it__free(m->ctx, m->layer_params);
     it__free(m->ctx, m);
 }
+IT_API void it_model_set_recompute_layers(it_model *m, int on) { m->recompute_layers = on != 0; }
 IT_API it_result it_model_init(it_model *m, uint64_t seed) {
     it_context *ctx = m->ctx;
     int l, i;
@@ -5440,23 +5468,32 @@ IT_API const char *it_optimizer_name(it_optimizer_kind k) {
     default: return "invalid";
     }
 }
-IT_API it_optimizer_kind it_optimizer_from_name(const char *name) {
+IT_API it_result it_optimizer_parse(const char *name, it_optimizer_kind *out) {
     int k;
     for (k = 1; k < IT_OPTIMIZER_COUNT; k++)
-        if (name && strcmp(name, it_optimizer_name((it_optimizer_kind)k)) == 0) return (it_optimizer_kind)k;
-    return IT_OPTIMIZER_INVALID;
+        if (name && strcmp(name, it_optimizer_name((it_optimizer_kind)k)) == 0) {
+            *out = (it_optimizer_kind)k;
+            return IT_OK;
+        }
+    return IT_ERR_INVALID_ARGUMENT;
 }
-IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *desc, it_optimizer **out) {
-    it_optimizer *opt;
+/* Every default of it_optimizer_desc in one place: kind 0 = AdamW, betas 0 = the optimizer's own
+   (Lion 0.9/0.99, AdamW 0.9/0.999), eps 0 = 1e-8. The optimizer keeps the resolved desc. */
+static it_optimizer_desc it__optimizer_desc_defaults(const it_optimizer_desc *desc) {
     it_optimizer_desc d = *desc;
-    it_result r;
-    *out = NULL;
     if (!d.kind) d.kind = IT_OPTIMIZER_ADAMW;
-    if (d.kind <= IT_OPTIMIZER_INVALID || d.kind >= IT_OPTIMIZER_COUNT)
-        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: unknown kind %d", (int)d.kind);
     if (!d.beta1) d.beta1 = 0.9f;
     if (!d.beta2) d.beta2 = d.kind == IT_OPTIMIZER_LION ? 0.99f : 0.999f;
     if (!d.eps) d.eps = 1e-8f;
+    return d;
+}
+IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *desc, it_optimizer **out) {
+    it_optimizer *opt;
+    it_optimizer_desc d = it__optimizer_desc_defaults(desc);
+    it_result r;
+    *out = NULL;
+    if (d.kind <= IT_OPTIMIZER_INVALID || d.kind >= IT_OPTIMIZER_COUNT)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: unknown kind %d", (int)d.kind);
     if (d.beta1 < 0 || d.beta1 >= 1 || d.beta2 < 0 || d.beta2 >= 1 || d.weight_decay < 0 || d.clip_norm < 0 ||
         d.momentum < 0 || d.momentum >= 1)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
@@ -5548,7 +5585,7 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     job.scale = grad_scale;
     if (opt->desc.clip_norm > 0.0f && norm > opt->desc.clip_norm) job.scale *= (float)(opt->desc.clip_norm / norm);
     opt->step++;
-    it__pool_run(&ctx->pool, it__optim_part, &job, ctx->param_numel < 65536 ? 1 : ctx->n_threads);
+    it__pool_run(&ctx->pool, it__optim_part, &job, ctx->param_numel < IT__OPTIMIZER_PARALLEL_MIN ? 1 : ctx->n_threads);
     return IT_OK;
 }
 
@@ -6912,10 +6949,21 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out) {
     return IT_ERR_INVALID_ARGUMENT;
 }
 
-IT_API float it_schedule_lr(const it_schedule *s, int step) {
+/* Every default of it_schedule in one place: kind 0 = cosine, decay_frac 0 = 0.2, a negative
+   warmup = none. */
+static it_schedule it__schedule_defaults(const it_schedule *sched) {
+    it_schedule s = *sched;
+    if (s.kind == IT_SCHEDULE_DEFAULT) s.kind = IT_SCHEDULE_COSINE;
+    if (!(s.decay_frac > 0.0f)) s.decay_frac = 0.2f;
+    if (s.warmup_steps < 0) s.warmup_steps = 0;
+    return s;
+}
+IT_API float it_schedule_lr(const it_schedule *sched, int step) {
+    it_schedule resolved = it__schedule_defaults(sched);
+    const it_schedule *s = &resolved;
     double base = s->base_lr, floor_lr = (double)s->base_lr * (double)s->min_lr_ratio, p, lr;
-    int warm = s->warmup_steps > 0 ? s->warmup_steps : 0, total = s->total_steps;
-    it_schedule_kind kind = s->kind == IT_SCHEDULE_DEFAULT ? IT_SCHEDULE_COSINE : s->kind;
+    int warm = s->warmup_steps, total = s->total_steps;
+    it_schedule_kind kind = s->kind;
     if (step < 0) step = 0;
     if (kind == IT_SCHEDULE_CONSTANT) return s->base_lr;
     if (step < warm) return (float)(base * (double)(step + 1) / (double)warm);
@@ -6927,7 +6975,7 @@ IT_API float it_schedule_lr(const it_schedule *s, int step) {
     if (total <= 0) return s->base_lr;
     if (step >= total) return (float)floor_lr;
     if (kind == IT_SCHEDULE_WSD) {
-        double frac = s->decay_frac > 0.0f ? (double)s->decay_frac : 0.2;
+        double frac = s->decay_frac;
         int decay = (int)(frac * total + 0.5), start = total - decay;
         if (start < warm) start = warm;
         if (step < start) return s->base_lr;
@@ -8871,8 +8919,7 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     o = it__jfield(ctx, path, j, 0, "optimizer", IT__J_OBJ, 1);
     if (o < 0) return IT_ERR_FORMAT;
     str = it__jstr(j, o, "kind");
-    ts.optimizer.kind = it_optimizer_from_name(str);
-    if (!ts.optimizer.kind) return it_context_error(ctx, IT_ERR_FORMAT, "%s: optimizer kind \"%.40s\" unknown", path, str ? str : "(none)");
+    if (it_optimizer_parse(str, &ts.optimizer.kind) != IT_OK) return it_context_error(ctx, IT_ERR_FORMAT, "%s: optimizer kind \"%.40s\" unknown", path, str ? str : "(none)");
     if (it__jfloat(ctx, path, j, o, "beta1", 1, &ts.optimizer.beta1) < 0 || it__jfloat(ctx, path, j, o, "beta2", 1, &ts.optimizer.beta2) < 0 ||
         it__jfloat(ctx, path, j, o, "eps", 1, &ts.optimizer.eps) < 0 || it__jfloat(ctx, path, j, o, "momentum", 1, &ts.optimizer.momentum) < 0 ||
         it__jfloat(ctx, path, j, o, "weight_decay", 1, &ts.optimizer.weight_decay) < 0 ||
@@ -9229,8 +9276,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
         else if (r == IT_OK) {
             k = it__st_meta(&rd->optim, "irontensor.optimizer");
             st = it__st_meta(&rd->optim, "irontensor.optimizer_step");
-            rd->opt_kind = k ? it_optimizer_from_name(k->str) : IT_OPTIMIZER_INVALID;
-            if (!rd->opt_kind)
+            if (!k || it_optimizer_parse(k->str, &rd->opt_kind) != IT_OK)
                 r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer missing or unknown", label);
             else if (!st || it__parse_u64_dec(st->str, &step) || step > INT32_MAX)
                 r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer_step missing or not a step", label);

@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: %s\n", it_context_last_error(ctx));
         return 1;
     }
-    model->recompute_layers = recompute;
+    it_model_set_recompute_layers(model, recompute);
     if (it_model_graph_create(model, IT_PURPOSE_TRAIN, batch, seq, &train) != IT_OK || it_model_init(model, 1234) != IT_OK) {
         fprintf(stderr, "bench: %s\n", it_context_last_error(ctx));
         return 1;

@@ -737,8 +737,7 @@ int main(int argc, char **argv) {
         snprintf(last_good, sizeof last_good, "the checkpoint %s (step %d) is kept", o.resume, first_step);
     } else {
         if (!model_config_from_flags(&o)) return 1;
-        od.kind = it_optimizer_from_name(o.optimizer);
-        if (!od.kind) {
+        if (it_optimizer_parse(o.optimizer, &od.kind) != IT_OK) {
             fprintf(stderr, "train: unknown --optimizer '%s' (lion, adamw, sgd)\n", o.optimizer);
             return 1;
         }

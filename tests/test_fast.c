@@ -271,7 +271,7 @@ static void test_recompute(it_arch arch) {
     cfg.max_seq = T;
     it_model_create(ctx, &cfg, &m);
     for (i = 0; i < 2; i++) {
-        m->recompute_layers = i;
+        it_model_set_recompute_layers(m, i);
         CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, B, T, &mg[i]) == IT_OK, "train graph %d", i);
         arena[i] = it_graph_stats(mg[i].graph).arena_bytes;
     }
