@@ -3014,11 +3014,17 @@ static void it__grow(it_context *ctx, void **array, int *cap, int need, size_t e
    tokenizers, datasets) takes its memory from the context's allocator and is released with the
    context, so callers may destroy it early (it_*_destroy) but never have to. */
 typedef struct it__owned { void *object; void (*release)(void *object); } it__owned;
-static void it__own(it_context *ctx, void *object, void (*release)(void *)) {
-    it__grow(ctx, (void **)&ctx->owned, &ctx->cap_owned, ctx->n_owned + 1, sizeof(it__owned));
+/* Records object as the context's; when that runs out of memory the object is released at once
+   and the error is IT_ERR_OUT_OF_MEMORY naming `what`. */
+static it_result it__own(it_context *ctx, void *object, void (*release)(void *), const char *what) {
+    if (it__grow_array(ctx, (void **)&ctx->owned, &ctx->cap_owned, ctx->n_owned + 1, sizeof(it__owned)) != IT_OK) {
+        release(object);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    }
     ctx->owned[ctx->n_owned].object = object;
     ctx->owned[ctx->n_owned].release = release;
     ctx->n_owned++;
+    return IT_OK;
 }
 static void it__disown(it_context *ctx, void *object) {
     int i;
@@ -5165,7 +5171,7 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
         m->final_norm_bias = it__model_param(ctx, "ln_f.bias", 0, 1, C, 0);
         m->head = c.untied ? it__model_param(ctx, "lm_head.weight", 0, 2, c.vocab_size, C) : m->embed;
     }
-    it__own(ctx, m, (void (*)(void *))it_model_destroy);
+    if (it__own(ctx, m, (void (*)(void *))it_model_destroy, "it_model_create") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
     *out = m;
     return IT_OK;
 }
@@ -5349,7 +5355,8 @@ IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
     d->ctx = ctx;
     d->model = m;
     d->max_seq = max_seq;
-    it__own(ctx, d, (void (*)(void *))it_decoder_destroy);
+    if (it__own(ctx, d, (void (*)(void *))it_decoder_destroy, "it_decoder_create") != IT_OK)
+        return IT_ERR_OUT_OF_MEMORY;
     *out = d;
     return IT_OK;
 }
@@ -5511,7 +5518,7 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
                                 opt->state_numel * sizeof(float));
     }
     memset(opt->state, 0, IT__MAX(opt->state_numel, 1) * sizeof(float));
-    it__own(ctx, opt, (void (*)(void *))it_optimizer_destroy);
+    if (it__own(ctx, opt, (void (*)(void *))it_optimizer_destroy, "optimizer") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
     *out = opt;
     return IT_OK;
 }
@@ -5993,7 +6000,7 @@ static it_result it__tok_build(it_context *ctx, const int32_t *ml, const int32_t
         memcpy(t->bytes + off + t->tok_len[ml[r]], t->bytes + t->tok_off[mr[r]], t->tok_len[mr[r]]);
         off += t->tok_len[id];
     }
-    it__own(ctx, t, (void (*)(void *))it_tokenizer_destroy);
+    if (it__own(ctx, t, (void (*)(void *))it_tokenizer_destroy, "tokenizer") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
     *out = t;
     return IT_OK;
 oom:
@@ -6740,7 +6747,7 @@ static it_result it__ds_make(it_context *ctx, int32_t *ids, size_t n, int vocab,
     ds->n_train = n - n_val;
     ds->vocab = vocab;
     snprintf(ds->name, sizeof(ds->name), "%s", name);
-    it__own(ctx, ds, (void (*)(void *))it_dataset_destroy);
+    if (it__own(ctx, ds, (void (*)(void *))it_dataset_destroy, "dataset") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
     *out = ds;
     return IT_OK;
 }
@@ -8407,7 +8414,8 @@ static it_result it__st_write(it_context *ctx, const char *path, it__st_item *it
         off += bytes;
     }
     it__buf_puts(&h, "}");
-    while (h.n % 8) it__buf_puts(&h, " "); /* the Rust writer's padding: data starts 8-aligned */
+    /* the Rust writer's padding: data starts 8-aligned (a failed buffer no longer grows) */
+    while (!h.failed && h.n % 8) it__buf_puts(&h, " ");
     if (h.failed) {
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", path);
         goto done;

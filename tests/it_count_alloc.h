@@ -40,11 +40,18 @@ static void count_alloc_trap_unused(void) { (void)trap_calloc; (void)trap_reallo
 typedef struct count_stats {
     long allocs, frees, null_frees, wrong_user;
     size_t live, peak, total;
+    long fail_at; /* > 0: the call that would be allocation number fail_at returns NULL (once) */
+    long failed;  /* allocations refused that way */
 } count_stats;
 static count_stats g_count;
 static void *count_alloc(size_t size, void *user) {
     void *base;
     if (user != &g_count) g_count.wrong_user++;
+    if (g_count.fail_at > 0 && g_count.allocs + 1 == g_count.fail_at) {
+        g_count.fail_at = 0;
+        g_count.failed++;
+        return NULL;
+    }
     if (posix_memalign(&base, 64, 64 + size) != 0) return NULL;
     memcpy(base, &size, sizeof size);
     g_count.allocs++;

@@ -6,7 +6,10 @@
    freed although the tokenizers, datasets and decoder were never destroyed by hand. malloc, calloc
    and realloc are trapped by macros around the implementation, so a raw allocation anywhere in
    the library is counted: there must be none (and the trap is shown to work on a default
-   context, whose allocator is malloc). Ends with "N passed, N failed". */
+   context, whose allocator is malloc). Then out of memory at every allocation in turn of the
+   tokenizer, token-file, dataset, decoder and checkpoint paths: an error each time, never a hang
+   or a leak (this found the checkpoint writer's header padding looping forever once its buffer
+   had failed). Ends with "N passed, N failed". */
 #include "it_count_alloc.h" /* first: the counting allocator and the malloc trap */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../irontensor.h"
@@ -159,11 +162,77 @@ static void early_destroy(void) {
           "destroyed early, then the context: balanced (%ld allocations, %ld frees)", g_count.allocs, g_count.frees);
 }
 
+/* Out of memory anywhere in the paths that report it (tokenizers, token files, datasets,
+   checkpoints, decoder): pass n makes the n-th allocation after the model exists fail. Every
+   call returns IT_OK or an error, a refused allocation is never swallowed (some call of the pass
+   fails), and the context still frees every byte. Runs until a pass allocates fewer than n. */
+static void oom_sweep(void) {
+    static const int32_t some_ids[64] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    char dir[256], tokfile[256], binfile[256];
+    long n, runs = 0, leaks = 0, swallowed = 0, first_leak = 0, first_swallow = 0;
+    it_test_tmp_path(dir, sizeof dir, "alloc_oom_ck");
+    it_test_tmp_path(tokfile, sizeof tokfile, "alloc_oom.ittk");
+    it_test_tmp_path(binfile, sizeof binfile, "alloc_oom.bin");
+    for (n = 1; n < 100000; n++) {
+        it_context *ctx;
+        it_model_config cfg = it_test_llama();
+        it_model *m = NULL;
+        it_tokenizer *tok = NULL, *back = NULL;
+        it_dataset *ds = NULL;
+        it_decoder *dec = NULL;
+        int32_t *ids = NULL, *rids = NULL;
+        size_t n_ids = 0, n_r = 0;
+        int failures = 0;
+        memset(&g_count, 0, sizeof g_count);
+        ctx = counted_context(1);
+        if (!ctx) return;
+        cfg.n_layers = 1;
+        if (it_model_create(ctx, &cfg, &m) != IT_OK || it_model_init(m, 3) != IT_OK) {
+            CHECK(0, "oom sweep: model");
+            it_context_destroy(ctx);
+            return;
+        }
+        g_count.fail_at = g_count.allocs + n;
+        failures += it_tokenizer_train_bpe(ctx, (const uint8_t *)g_text, sizeof g_text - 1, 280, &tok) != IT_OK;
+        if (tok) {
+            failures += it_tokenizer_save(ctx, tok, tokfile) != IT_OK;
+            failures += it_tokenizer_load(ctx, tokfile, &back) != IT_OK;
+            failures += it_tokenizer_encode(ctx, tok, (const uint8_t *)g_text, sizeof g_text - 1, &ids, &n_ids) != IT_OK;
+        }
+        failures += it_token_file_write(ctx, binfile, some_ids, 64, 64) != IT_OK;
+        failures += it_token_file_read(ctx, binfile, &rids, &n_r) != IT_OK;
+        failures += it_dataset_from_ids(ctx, some_ids, 64, 64, 2, "oom", &ds) != IT_OK;
+        failures += it_decoder_create(m, 4, &dec) != IT_OK;
+        failures += it_checkpoint_save(ctx, m, NULL, NULL, dir, NULL) != IT_OK;
+        failures += it_checkpoint_load(ctx, m, NULL, NULL, dir) != IT_OK;
+        it_ids_free(ctx, ids);
+        it_ids_free(ctx, rids);
+        if (!g_count.failed) { /* this pass allocated fewer than n times: every allocation was tried */
+            it_context_destroy(ctx);
+            break;
+        }
+        runs++;
+        if (!failures && !swallowed++) first_swallow = n;
+        it_context_destroy(ctx);
+        if (g_count.live && !leaks++) first_leak = n;
+    }
+    printf("out-of-memory sweep: %ld passes (one refused allocation each), %ld leaked (first at %ld), %ld swallowed (first at %ld)\n",
+           runs, leaks, first_leak, swallowed, first_swallow);
+    CHECK(runs > 50, "the sweep refused every allocation of the paths in turn (%ld)", runs);
+    CHECK(leaks == 0, "no bytes left after a refused allocation (%ld passes leaked; first: allocation %ld)", leaks, first_leak);
+    CHECK(swallowed == 0, "a refused allocation always surfaces as an error (%ld passes did not; first: allocation %ld)",
+          swallowed, first_swallow);
+    it_test_remove_tree(dir);
+    remove(tokfile);
+    remove(binfile);
+}
+
 int main(void) {
     it_context *plain;
     count_alloc_trap_unused();
     whole_life();
     early_destroy();
+    oom_sweep();
     /* the trap works: a default context allocates through malloc, and that is counted */
     g_raw_allocs = 0;
     if (it_context_create(NULL, &plain) == IT_OK) it_context_destroy(plain);
