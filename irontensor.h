@@ -260,9 +260,23 @@ IT_API it_tensor *it_param_find(it_context *ctx, const char *name);
 IT_API size_t it_param_numel(const it_context *ctx);
 IT_API float *it_param_block(it_context *ctx);
 IT_API float *it_grad_block(it_context *ctx);
-/* Allocates the parameter and gradient blocks now (it_graph_plan also does it); after this no
-   new parameter may be declared. */
+/* Allocates the parameter block now (it_graph_plan also does it); after this no new parameter
+   may be declared. Gradients are not allocated here: see it_grads_alloc. */
 IT_API it_result it_params_alloc(it_context *ctx);
+/* Trainable parameters (the default) have a gradient and optimizer state; a frozen one (a LoRA
+   base weight) has neither: no gradient memory, no optimizer memory, backward stops at it and
+   it_grad() of it is NULL. Set it before any graph reads the parameter and before the gradients
+   are laid out (the first it_graph_backward, it_grads_alloc or it_optimizer_create): IT_ERR_STATE
+   after that, IT_ERR_INVALID_ARGUMENT for a tensor that is not a parameter. */
+IT_API it_result it_param_set_trainable(it_tensor *param, int trainable);
+IT_API int it_param_trainable(const it_tensor *param);
+/* Gradients exist only for trainable parameters and only once something needs them: the plan of
+   a graph with a backward, or an optimizer (forward-only graphs and the decoder never allocate
+   them). The gradient block holds the trainable parameters in declaration order, each on a
+   64-byte boundary, so with every parameter trainable it is laid out exactly like the parameter
+   block. it_grads_alloc allocates it now; it_grad_numel is its size in floats. */
+IT_API it_result it_grads_alloc(it_context *ctx);
+IT_API size_t it_grad_numel(const it_context *ctx);
 /* Every parameter ~ N(0, std) from a seeded generator, in declaration order. */
 IT_API it_result it_param_init_normal(it_context *ctx, float std, uint64_t seed);
 IT_API void it_param_fill(it_tensor *param, float value);
@@ -549,7 +563,8 @@ typedef struct it_optimizer_desc {
 typedef struct it_optimizer {
     it_context *ctx;
     it_optimizer_desc desc;
-    float *state;    /* one block: m (and v for AdamW) per parameter, laid out like the parameters */
+    float *state;    /* one block: m (and v for AdamW) per trainable parameter, laid out like the
+                        gradient block (it_grad_numel floats each) */
     size_t state_numel;
     int step;        /* updates applied so far */
 } it_optimizer;
@@ -2950,6 +2965,8 @@ struct it_context {
     int n_param_slots; /* a power of two, more than twice n_params */
     size_t param_numel;
     float *param_block, *grad_block;
+    size_t grad_numel;   /* floats of the gradient block: the trainable parameters, aligned */
+    int grads_laid_out;  /* gradient tensors and offsets fixed: trainability can no longer change */
     it_graph **graphs;
     int n_graphs, cap_graphs;
     struct it__owned *owned; /* models and optimizers, released by it_context_destroy */
@@ -3274,26 +3291,71 @@ IT_API float *it_param_block(it_context *ctx) { return ctx->param_block; }
 IT_API float *it_grad_block(it_context *ctx) { return ctx->grad_block; }
 IT_API it_result it_params_alloc(it_context *ctx) {
     size_t bytes = IT__MAX(ctx->param_numel, 1) * sizeof(float);
-    int i;
     if (ctx->param_block) return IT_OK;
     ctx->param_block = (float *)ctx->backend->buffer_create(ctx->backend, bytes);
-    ctx->grad_block = (float *)ctx->backend->buffer_create(ctx->backend, bytes);
-    if (!ctx->param_block || !ctx->grad_block) {
-        if (ctx->param_block) ctx->backend->buffer_free(ctx->backend, ctx->param_block);
-        if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
-        ctx->param_block = ctx->grad_block = NULL;
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for parameters and gradients",
-                                2 * bytes);
-    }
+    if (!ctx->param_block)
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for parameters", bytes);
     memset(ctx->param_block, 0, bytes);
-    memset(ctx->grad_block, 0, bytes);
-    for (i = 0; i < ctx->n_params; i++) { /* each parameter's gradient mirrors it in the grad block */
+    return IT_OK;
+}
+IT_API it_result it_param_set_trainable(it_tensor *param, int trainable) {
+    it_context *ctx;
+    if (!param) return IT_ERR_INVALID_ARGUMENT;
+    ctx = param->ctx;
+    if (param->kind != IT_KIND_PARAM)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_param_set_trainable: '%s' is not a parameter", param->name);
+    if (param->requires_grad == !!trainable) return IT_OK;
+    if (ctx->grads_laid_out)
+        return it_context_error(ctx, IT_ERR_STATE,
+                                "it_param_set_trainable('%s'): the gradients are already laid out (set trainability before "
+                                "the first it_graph_backward, it_grads_alloc or it_optimizer_create)", param->name);
+    if (param->consumers > 0) /* a graph recorded which of its tensors need gradients when it was built */
+        return it_context_error(ctx, IT_ERR_STATE,
+                                "it_param_set_trainable('%s'): a graph already reads it (set trainability before building "
+                                "graphs)", param->name);
+    param->requires_grad = !!trainable;
+    return IT_OK;
+}
+IT_API int it_param_trainable(const it_tensor *param) {
+    return param && param->kind == IT_KIND_PARAM && param->requires_grad;
+}
+IT_API size_t it_grad_numel(const it_context *ctx) {
+    size_t n = 0;
+    int i;
+    if (ctx->grads_laid_out) return ctx->grad_numel;
+    for (i = 0; i < ctx->n_params; i++)
+        if (ctx->params[i]->requires_grad) n += IT__ALIGN_UP(ctx->params[i]->numel, IT__ALIGN / sizeof(float));
+    return n;
+}
+/* Gives every trainable parameter its gradient tensor at its offset in the gradient block (no
+   memory yet: deriving a backward needs only the tensors). Fixes which parameters are trainable. */
+static void it__grads_layout(it_context *ctx) {
+    size_t at = 0;
+    int i;
+    if (ctx->grads_laid_out) return;
+    for (i = 0; i < ctx->n_params; i++) {
         it_tensor *p = ctx->params[i];
+        if (!p->requires_grad) continue;
         p->grad = it__tensor_new(ctx, NULL, IT_KIND_GRADIENT, IT_F32, p->ndim, p->dims, NULL);
         it__set_name(p->grad->name, "d", p->name);
         p->grad->block = IT_BLOCK_GRADS;
-        p->grad->offset = p->offset;
+        p->grad->offset = at * sizeof(float);
+        at += IT__ALIGN_UP(p->numel, IT__ALIGN / sizeof(float));
     }
+    ctx->grad_numel = at;
+    ctx->grads_laid_out = 1;
+}
+IT_API it_result it_grads_alloc(it_context *ctx) {
+    size_t bytes;
+    it_result r = it_params_alloc(ctx); /* parameters first: none may be declared once gradients exist */
+    if (r != IT_OK) return r;
+    it__grads_layout(ctx);
+    if (ctx->grad_block) return IT_OK;
+    bytes = IT__MAX(ctx->grad_numel, 1) * sizeof(float);
+    ctx->grad_block = (float *)ctx->backend->buffer_create(ctx->backend, bytes);
+    if (!ctx->grad_block)
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for gradients", bytes);
+    memset(ctx->grad_block, 0, bytes);
     return IT_OK;
 }
 IT_API it_result it_param_init_normal(it_context *ctx, float std, uint64_t seed) {
@@ -3319,7 +3381,7 @@ IT_API void it_zero_grads(it_context *ctx) {
     if (ctx->grad_block) {
         if (ctx->backend->zero_grads && ctx->backend->zero_grads(ctx->backend) == IT_OK) return;
         it__sync(ctx);
-        memset(ctx->grad_block, 0, IT__MAX(ctx->param_numel, 1) * sizeof(float));
+        memset(ctx->grad_block, 0, IT__MAX(ctx->grad_numel, 1) * sizeof(float));
     }
 }
 
@@ -3825,7 +3887,7 @@ static it_tensor *it__ensure_grad(it_graph *g, it_tensor *t) {
         t->grad->view_of = base_grad;
         t->grad->block = base_grad->block;
     } else {
-        IT__REQUIRE(t->kind != IT_KIND_PARAM, __FILE__, __LINE__, "parameter '%s' has no gradient block", t->name);
+        IT__REQUIRE(t->kind != IT_KIND_PARAM, __FILE__, __LINE__, "parameter '%s' has no gradient tensor", t->name);
         t->grad = it__tensor_new(g->ctx, g, IT_KIND_GRADIENT, IT_F32, t->ndim, t->dims, NULL);
     }
     it__set_name(t->grad->name, "d", t->name);
@@ -3841,8 +3903,9 @@ IT_API void it_graph_backward(it_graph *g, it_tensor *loss) {
     IT__REQUIRE(!g->loss && !g->planned, __FILE__, __LINE__, "it_graph_backward: called twice or after planning");
     IT__REQUIRE(loss->requires_grad, __FILE__, __LINE__,
                 "it_graph_backward: '%s' does not depend on any parameter or float input", loss->name);
-    r = it_params_alloc(g->ctx); /* parameter gradients live in the gradient block */
+    r = it_params_alloc(g->ctx);
     IT__REQUIRE(r == IT_OK, __FILE__, __LINE__, "it_graph_backward: %s", it_context_last_error(g->ctx));
+    it__grads_layout(g->ctx); /* trainable parameters' gradient tensors; their memory comes with the plan */
     g->loss = loss;
     it_keep(loss);
     flows = (unsigned char *)it__calloc(g->ctx, (size_t)g->n_nodes + 1);
@@ -4091,7 +4154,7 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     size_t input_bytes = 0, unplanned = 0, arena_bytes;
     it_result r;
     if (g->planned) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: the graph is already planned");
-    r = it_params_alloc(ctx);
+    r = g->loss ? it_grads_alloc(ctx) : it_params_alloc(ctx); /* gradients only for a graph with a backward */
     if (r != IT_OK) return r;
     if (g->open_seg) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: a checkpoint segment is still open");
     if ((r = it__check_backend_supports(g, ctx->backend)) != IT_OK) return r;
@@ -5505,12 +5568,12 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
         d.momentum < 0 || d.momentum >= 1)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
                                 "optimizer: betas and momentum must be in [0, 1), weight decay and clip >= 0");
-    if ((r = it_params_alloc(ctx)) != IT_OK) return r;
+    if ((r = it_grads_alloc(ctx)) != IT_OK) return r;
     opt = (it_optimizer *)it__calloc(ctx, sizeof(it_optimizer));
     if (!opt) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: out of memory");
     opt->ctx = ctx;
     opt->desc = d;
-    opt->state_numel = ctx->param_numel * (d.kind == IT_OPTIMIZER_ADAMW ? 2 : 1);
+    opt->state_numel = ctx->grad_numel * (d.kind == IT_OPTIMIZER_ADAMW ? 2 : 1); /* laid out like the gradients */
     opt->state = (float *)ctx->backend->buffer_create(ctx->backend, IT__MAX(opt->state_numel, 1) * sizeof(float));
     if (!opt->state) {
         it__free(ctx, opt);
@@ -5535,24 +5598,29 @@ IT_API it_result it_optimizer_check_norm(it_optimizer *opt, double norm) {
     if (isfinite(norm)) return IT_OK;
     return it_context_error(opt->ctx, IT_ERR_RANGE, "optimizer: gradient norm is %g (diverged); update skipped", norm);
 }
-/* The update is elementwise, so the pool splits the flat block; each worker walks the parameters
-   whose ranges overlap its share, so weight decay can differ per parameter. */
+/* The update is elementwise, so the pool splits the flat gradient block (the state is laid out
+   like it); each worker walks the trainable parameters whose gradients overlap its share, so
+   weight decay can differ per parameter. Frozen parameters have no gradient and stay untouched. */
 typedef struct it__optim_job { it_optimizer *opt; float lr, scale; } it__optim_job;
 static void it__optim_part(void *arg, int part, int n_parts) {
     it__optim_job *job = (it__optim_job *)arg;
     it_optimizer *opt = job->opt;
     it_context *ctx = opt->ctx;
     const it_optimizer_desc *d = &opt->desc;
-    size_t begin, end, total = ctx->param_numel;
+    size_t begin, end, total = ctx->grad_numel;
     int i;
     it__split(total, part, n_parts, &begin, &end);
     for (i = 0; i < ctx->n_params; i++) {
         it_tensor *p = ctx->params[i];
-        size_t p0 = p->offset / sizeof(float), p1 = p0 + p->numel, lo = IT__MAX(p0, begin), hi = IT__MIN(p1, end);
-        float wd = it_optimizer_param_decay(opt, p);
-        float *w = ctx->param_block + lo, *m = opt->state + lo;
-        const float *gr = ctx->grad_block + lo;
+        float wd = it_optimizer_param_decay(opt, p), *w, *m;
+        const float *gr;
+        size_t g0, g1, lo, hi;
+        if (!p->grad) continue;
+        g0 = p->grad->offset / sizeof(float), g1 = g0 + p->numel, lo = IT__MAX(g0, begin), hi = IT__MIN(g1, end);
         if (lo >= hi) continue;
+        w = ctx->param_block + p->offset / sizeof(float) + (lo - g0);
+        m = opt->state + lo;
+        gr = ctx->grad_block + lo;
         switch (d->kind) {
         case IT_OPTIMIZER_LION: it__lion_fast(w, m, gr, hi - lo, job->lr, d->beta1, d->beta2, wd, job->scale); break;
         case IT_OPTIMIZER_ADAMW:
@@ -5582,7 +5650,7 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     it__sync(ctx);
     if (opt->desc.clip_norm > 0.0f || grad_norm) {
         for (i = 0; i < ctx->n_params; i++) /* per parameter, fixed order: independent of threads */
-            norm += it_cpu_sum_squares(it_grad(ctx->params[i]), ctx->params[i]->numel);
+            if (ctx->params[i]->grad) norm += it_cpu_sum_squares(it_grad(ctx->params[i]), ctx->params[i]->numel);
         norm = sqrt(norm) * grad_scale;
         if ((r = it_optimizer_check_norm(opt, norm)) != IT_OK) return r;
     }
@@ -5592,7 +5660,7 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     job.scale = grad_scale;
     if (opt->desc.clip_norm > 0.0f && norm > opt->desc.clip_norm) job.scale *= (float)(opt->desc.clip_norm / norm);
     opt->step++;
-    it__pool_run(&ctx->pool, it__optim_part, &job, ctx->param_numel < IT__OPTIMIZER_PARALLEL_MIN ? 1 : ctx->n_threads);
+    it__pool_run(&ctx->pool, it__optim_part, &job, ctx->grad_numel < IT__OPTIMIZER_PARALLEL_MIN ? 1 : ctx->n_threads);
     return IT_OK;
 }
 
@@ -8321,7 +8389,22 @@ static void it__ck_scatter(const it__ck_entry *e, float *base, uint64_t first, s
         n -= (size_t)run;
     }
 }
-/* Optimizer state suffixes per kind, and where each lives in opt->state (in units of param_numel). */
+/* Optimizer state suffixes per kind, and where each lives in opt->state (in units of it_grad_numel,
+   which is it_param_numel: see it__ck_optimizer_supported). */
+/* The state is laid out like the gradient block, which matches the parameter block (what the map's
+   offsets address) only when every parameter is trainable; a partly frozen model's state is
+   refused rather than written or read at the wrong offsets. */
+static it_result it__ck_optimizer_supported(it_context *ctx, const it_model *m, const char *what) {
+    int i;
+    for (i = 0; i < it_param_count(m->ctx); i++) {
+        it_tensor *p = it_param_at(m->ctx, i);
+        if (!it_param_trainable(p))
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED,
+                                    "%s: optimizer state of a model with frozen parameters ('%s' is frozen) is not "
+                                    "supported; save or load the weights without the optimizer", what, it_tensor_name(p));
+    }
+    return IT_OK;
+}
 static int it__ck_state_names(it_optimizer_kind kind, const char **names) {
     if (kind == IT_OPTIMIZER_ADAMW) {
         names[0] = "exp_avg";
@@ -9371,6 +9454,7 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
     int i, s;
     float *tmp = NULL;
     if (!m) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_load: no model");
+    if (opt && (r = it__ck_optimizer_supported(ctx, m, "it_checkpoint_load")) != IT_OK) return r;
     r = it__ck_read_all(ctx, dir, opt ? 2 : 0, ts ? 2 : 0, &rd);
     if (r != IT_OK) goto done;
     if (!it__cfg_same(&rd.cfg, &m->config)) {
@@ -9404,7 +9488,7 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
         const char *names[2] = {"", ""};
         int n_names = s == 0 ? 1 : it__ck_state_names(rd.opt_kind, names), q;
         for (q = 0; q < n_names; q++) {
-            float *base = s == 0 ? it_param_block(m->ctx) : opt->state + (size_t)q * it_param_numel(m->ctx);
+            float *base = s == 0 ? it_param_block(m->ctx) : opt->state + (size_t)q * it_grad_numel(m->ctx);
             for (i = 0; i < rd.map.n; i++) {
                 const it__ck_entry *e = &rd.map.e[i];
                 char name[160];
@@ -9596,7 +9680,7 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
             for (i = 0; i < map.n; i++, n++) {
                 snprintf(items[n].name, sizeof items[n].name, "%s.%s", map.e[i].name, names[q]);
                 items[n].e = &map.e[i];
-                items[n].base = opt->state + (size_t)q * it_param_numel(m->ctx);
+                items[n].base = opt->state + (size_t)q * it_grad_numel(m->ctx);
             }
         it__path_join(path, sizeof path, tmp, "optimizer.safetensors");
         if ((r = it__st_write(ctx, path, items, n, 0, "optimizer", opt)) != IT_OK) goto done;
@@ -9667,6 +9751,7 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     it_result r;
     if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
     if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
+    if (opt && (r = it__ck_optimizer_supported(ctx, m, "it_checkpoint_save")) != IT_OK) return r;
     if (dt != IT_DTYPE_INVALID && dt != IT_F32 && dt != IT_BF16)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
     if (o && o->tokenizer && o->tokenizer_path)

@@ -1307,7 +1307,7 @@ static it_result it__mtl_block(it__mtl *m, const void *ptr, const char *what, it
 static it_result it__mtl_zero_grads(it_backend *be) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg gb;
-    size_t n = it_param_numel(m->ctx);
+    size_t n = it_grad_numel(m->ctx);
     if (!it_grad_block(m->ctx)) return IT_OK;
     IT__MTL_TRY(it__mtl_block(m, it_grad_block(m->ctx), "gradient", &gb));
     return it__mtl_flat(m, IT__K_FILL, &gb, 1, (unsigned)(n ? n : 1), 0.0f, 0);
@@ -1317,7 +1317,7 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
     it__mtl *m = IT__MTL_M;
     it_context *ctx = opt->ctx;
     const it_optimizer_desc *d = &opt->desc;
-    size_t total = it_param_numel(ctx);
+    size_t total = it_grad_numel(ctx); /* the gradient block; the state is laid out like it */
     it__mtl_arg P, G, S, gs, args[5];
     it_optimizer_args oa;
     float kscale = grad_scale;
@@ -1366,15 +1366,22 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
     oa.eps = d->eps;
     oa.grad_scale = kscale;
     oa.momentum = d->momentum;
-    for (i = 0; i < n_params;) { /* runs of neighbouring parameters with the same decay: one dispatch each */
+    for (i = 0; i < n_params;) { /* runs of neighbouring trainable parameters with the same decay: one dispatch each */
         it_tensor *p = it_param_at(ctx, i);
         float wd = it_optimizer_param_decay(opt, p);
-        size_t p0, p1, off;
+        size_t p0, p1, g0, off;
         int j = i + 1;
+        if (!it_param_trainable(p)) { /* frozen: no gradient, no state, never updated */
+            i++;
+            continue;
+        }
         it_tensor_block(p, &off);
         p0 = off / sizeof(float);
         p1 = p0 + it_tensor_numel(p);
-        for (; j < n_params; j++) {
+        it_tensor_block(it_grad_tensor(p), &off);
+        g0 = off / sizeof(float);
+        /* a run stops at a frozen parameter: past it, gradient and parameter offsets differ */
+        for (; j < n_params && it_param_trainable(it_param_at(ctx, j)); j++) {
             it_tensor *q = it_param_at(ctx, j);
             float wq = it_optimizer_param_decay(opt, q);
             size_t qo;
@@ -1392,12 +1399,12 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
         args[0] = P;
         args[0].off = p0 * sizeof(float);
         args[1] = S;
-        args[1].off = p0 * sizeof(float);
+        args[1].off = g0 * sizeof(float);
         if (d->kind == IT_OPTIMIZER_ADAMW) {
             args[2] = S;
-            args[2].off = (total + p0) * sizeof(float);
+            args[2].off = (total + g0) * sizeof(float);
             args[3] = G;
-            args[3].off = p0 * sizeof(float);
+            args[3].off = g0 * sizeof(float);
             args[4] = gs;
             IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ADAMW, args, 5, &oa, sizeof oa, it__size(oa.n, 1, 1),
                                          it__size(it__mtl_tg(m, IT__K_ADAMW, 256), 1, 1), 1));
@@ -1406,7 +1413,7 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
             if (d->kind != IT_OPTIMIZER_LION && d->kind != IT_OPTIMIZER_SGD)
                 return it__mtl_fail(m, IT_ERR_INVALID_ARGUMENT, "metal: unknown optimizer kind%s", NULL);
             args[2] = G;
-            args[2].off = p0 * sizeof(float);
+            args[2].off = g0 * sizeof(float);
             args[3] = gs;
             IT__MTL_TRY(it__mtl_dispatch(m, k, args, 4, &oa, sizeof oa, it__size(oa.n, 1, 1),
                                          it__size(it__mtl_tg(m, k, 256), 1, 1), 1));

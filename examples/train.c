@@ -856,7 +856,7 @@ int main(int argc, char **argv) {
                 is_bin ? "token file" : save_tokenizer ? "bpe" : "byte");
     }
     fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
-            it_param_numel(ctx) * 4 / 1e6, it_param_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6,
+            it_param_numel(ctx) * 4 / 1e6, it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6,
             it_graph_stats(train.graph).arena_bytes / 1e6, it_graph_stats(eval.graph).arena_bytes / 1e6);
 
     /* the trainer state a checkpoint records (data_rng advances as batches are drawn) */

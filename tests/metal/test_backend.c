@@ -76,12 +76,14 @@ static double worst_param_err(it_context *a, it_context *b, int grads, const cha
     for (i = 0; grads && i < it_param_count(b); i++) {
         it_tensor *p = it_param_at(b, i);
         size_t j;
+        if (!it_grad(p)) continue; /* frozen */
         for (j = 0; j < it_tensor_numel(p); j++) gmax = fabs(it_grad(p)[j]) > gmax ? fabs(it_grad(p)[j]) : gmax;
     }
     for (i = 0; i < it_param_count(a); i++) {
         it_tensor *pa = it_param_at(a, i), *pb = it_param_at(b, i);
         double e;
         if (!grads && zero_grad_param(it_tensor_name(pa))) continue;
+        if (grads && !it_grad(pa) && !it_grad(pb)) continue; /* frozen on both sides */
         e = grads ? rel_err(it_grad(pa), it_grad(pb), it_tensor_numel(pa), 1e-3 * gmax)
                   : rel_err(it_data(pa), it_data(pb), it_tensor_numel(pa), 0.0);
         if (e > w) {
@@ -125,12 +127,20 @@ typedef struct run_cfg {
     float momentum;    /* SGD */
     float grad_scale;  /* it_optimizer_step's scale (1/k after k micro-batches) */
     int want_norm;     /* pass grad_norm */
+    int freeze;        /* freeze the embedding, the head and layer 0 (no gradient, no state) */
 } run_cfg;
 static int side_make(side *s, int metal, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
     it_optimizer_desc od;
     memset(s, 0, sizeof *s);
     if (!(s->ctx = new_ctx(metal))) return 0;
     if (it_model_create(s->ctx, cfg, &s->model) != IT_OK) return 0;
+    if (rc->freeze) {
+        int k;
+        if (it_param_set_trainable(s->model->embed, 0) != IT_OK || it_param_set_trainable(s->model->head, 0) != IT_OK)
+            return 0;
+        for (k = 0; k < IT_MODEL_LAYER_PARAMS; k++)
+            if (s->model->layer_params[k] && it_param_set_trainable(s->model->layer_params[k], 0) != IT_OK) return 0;
+    }
     if (it_model_graph_create(s->model, IT_PURPOSE_TRAIN, B, T, &s->mg) != IT_OK) return 0;
     if (it_model_init(s->model, 1234) != IT_OK) return 0;
     memset(&od, 0, sizeof od);
@@ -290,6 +300,18 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
 #endif
     }
     printf("  %s: %lu MPS matmul encodes per step (inside the same command buffer)\n", name, mps0);
+    if (rc->freeze) { /* frozen parameters: no gradient, and the GPU update never touched them */
+        int same = 1, none = 1;
+        for (i = 0; i < it_param_count(m.ctx); i++) {
+            it_tensor *pm = it_param_at(m.ctx, i), *pc = it_param_at(c.ctx, i);
+            if (it_param_trainable(pm)) continue;
+            none &= !it_grad(pm);
+            same &= memcmp(it_data(pm), it_data(pc), it_tensor_numel(pm) * sizeof(float)) == 0;
+        }
+        check(none && same, "%s: frozen parameters have no gradient and are bit-identical to the CPU's (never updated)", name);
+        check(m.opt->state_numel == c.opt->state_numel && c.opt->state_numel < it_param_numel(c.ctx) * (rc->kind == IT_OPTIMIZER_ADAMW ? 2 : 1),
+              "%s: optimizer state only for the trainable parameters", name);
+    }
     side_free(&c);
     side_free(&m);
 }
@@ -619,6 +641,10 @@ int main(void) {
         clip.kind = IT_OPTIMIZER_SGD; /* linear in the clip scale: the strictest check of it */
         clip.momentum = 0.9f;
         train_compare("gpt2-sgd-clip", &gpt2, &clip, 2, 8);
+        adamw.freeze = 1; /* the optimizer's dispatch runs skip frozen parameters; state follows the gradients */
+        train_compare("llama-gqa-adamw-frozen", &llama, &adamw, 2, 8);
+        lion.freeze = 1;
+        train_compare("gpt2-lion-frozen", &gpt2, &lion, 2, 8);
     }
     optimizer_guard();
     ops_compare();
