@@ -1239,6 +1239,11 @@ IT_API int it_cpu_argmax(const float *x, int n);
     } while (0)
 #endif
 #define IT__ALIGN 64
+/* Path buffers: a path the caller gives (a checkpoint directory, its parent) fits IT__PATH_MAX
+   bytes (longer ones are refused); a file the library names inside it ("/config.json",
+   ".tmp-<pid>", a lock or shard name) fits IT__PATH_NAMED. */
+#define IT__PATH_MAX 4096
+#define IT__PATH_NAMED (IT__PATH_MAX + 104)
 #define IT__ALIGN_UP(x, a) (((x) + ((a) - 1)) / (a) * (a))
 #define IT__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define IT__MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -5841,7 +5846,7 @@ static it_result it__write_file(it_context *ctx, const char *path, const void *d
 /* Publishes a finished temporary file or directory under its final name: fsync of `tmp`, rename,
    fsync of the parent directory so the rename itself survives a crash. */
 static it_result it__io_publish(it_context *ctx, const char *tmp, const char *final_path) {
-    char parent[4096];
+    char parent[IT__PATH_MAX];
     if (it__fsync_path(tmp) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (rename(tmp, final_path) != 0)
         return it_context_error(ctx, IT_ERR_IO, "%s: cannot rename %s into place: %s", final_path, tmp, strerror(errno));
@@ -5856,7 +5861,7 @@ static int it__io_tmp_name(const char *path, char *out, size_t size) {
 }
 /* Writes one whole file atomically: path.tmp-<pid>, fsync, rename over `path`, fsync of the parent. */
 static it_result it__io_write_atomic(it_context *ctx, const char *path, const char *what, const void *data, size_t n) {
-    char tmp[4200];
+    char tmp[IT__PATH_NAMED];
     it_result r;
     if (!path || !path[0]) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "%s: no path given", what);
     if (it__io_tmp_name(path, tmp, sizeof tmp) != 0)
@@ -6619,7 +6624,7 @@ IT_API it_result it_token_file_write(it_context *ctx, const char *path, const in
     uint8_t header[IT_TOKEN_FILE_HEADER_INTS * 4], buf[4096];
     int wide = vocab > 65536, i, fd, failed;
     size_t k, fill = 0, width = wide ? 4 : 2;
-    char tmp[4200];
+    char tmp[IT__PATH_NAMED];
     it_result r;
     if (vocab <= 0)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "token file '%s': vocab %d must be positive", path,
@@ -8053,7 +8058,7 @@ static int it__ck_remove_owned(const char *path, char *foreign, size_t fsize) {
 static it_result it__ck_check_target(it_context *ctx, const char *clean, const char *parent) {
     struct stat st;
     it__ck_scan s;
-    char probe[4200];
+    char probe[IT__PATH_NAMED];
     if (stat(parent, &st) != 0)
         return it_context_error(ctx, IT_ERR_IO, "checkpoint %s: the parent directory %s %s", clean, parent,
                                 errno == ENOENT ? "does not exist" : strerror(errno));
@@ -8111,7 +8116,7 @@ static long it__ck_tagged_pid(const char *name, const char *base, const char *ta
 /* The lock of one save target: an fcntl write lock on PARENT/.BASE.lock, released by close or by the
    process's death. A lock file removed while we waited (prune removes a snapshot's) is re-opened. */
 static it_result it__ck_lock(it_context *ctx, const char *clean, const char *parent, const char *base, int wait_ms, int *out_fd) {
-    char path[4200], name[1100];
+    char path[IT__PATH_NAMED], name[1100];
     int waited = 0, fd = -1;
     if (wait_ms == 0) wait_ms = IT__CK_LOCK_WAIT_MS;
     snprintf(name, sizeof name, ".%s.lock", base);
@@ -8232,7 +8237,7 @@ static it_result it__json_file_read(it_context *ctx, const char *path, unsigned 
    holds at least as many tensors as the config implies, so a 1 KB config.json claiming 100000 layers is
    refused at once. A missing file passes when `missing_ok` (a bare Hugging Face config). */
 static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_model_config *c, int missing_ok) {
-    char path[4200];
+    char path[IT__PATH_NAMED];
     it__st_file f;
     int missing = 0;
     it_result r;
@@ -8242,7 +8247,7 @@ static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_
     f.label = path;
     r = it__st_read_header(ctx, path, &f, &missing);
     if (r != IT_OK && missing) { /* a sharded model: the index's weight_map lists every tensor */
-        char index_path[4200];
+        char index_path[IT__PATH_NAMED];
         unsigned char *buf = NULL;
         it__json j;
         int map, index_missing = 0;
@@ -9064,7 +9069,7 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
 /* DIR itself, or (DIR missing after a save was killed between its renames) the newest DIR.old-*. */
 /* quiet: "nothing there" is an answer, not an error (recovery probes with it). */
 static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, size_t size, int quiet) {
-    char clean[4096], parent[4096], base[1024], best[1024];
+    char clean[IT__PATH_MAX], parent[IT__PATH_MAX], base[1024], best[1024];
     size_t bl;
     long best_time = -1;
     DIR *d;
@@ -9080,7 +9085,7 @@ static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, siz
     bl = strlen(base);
     best[0] = 0;
     while (d && (e = readdir(d)) != NULL) {
-        char p[4096];
+        char p[IT__PATH_MAX];
         struct stat st;
         if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".old-", 5) != 0) continue;
         if (it__path_join(p, sizeof p, parent, e->d_name) || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
@@ -9098,7 +9103,7 @@ static it_result it__ck_resolve(it_context *ctx, const char *dir, char *out, siz
 
 /* Everything read and validated, nothing applied yet. */
 typedef struct it__ck_read {
-    char dir[4096];
+    char dir[IT__PATH_MAX];
     it_model_config cfg;
     it__ck_map map;
     it__st_file *model; /* model.safetensors, or every shard of model.safetensors.index.json */
@@ -9235,7 +9240,7 @@ static it_result it__st_check_values(it_context *ctx, const it__st_file *f) {
     it__free(ctx, tmp);
     return IT_OK;
 }
-#define IT__CK_LABEL 4200
+#define IT__CK_LABEL IT__PATH_NAMED
 #define IT__CK_MAX_SHARDS 4096
 /* A shard name from an index: a plain file name in the model directory, nothing that climbs out. */
 static int it__ck_shard_name_ok(const char *name) {
@@ -9327,7 +9332,7 @@ static it_result it__ck_read_model(it_context *ctx, it__ck_read *rd) {
 /* want: 0 = do not read, 1 = read when present, 2 = required. */
 static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_optim, int want_ts, it__ck_read *rd) {
     static char dummy;
-    char path[4200];
+    char path[IT__PATH_NAMED];
     unsigned char *buf = NULL;
     it__json j;
     int missing = 0, config_edited = 0;
@@ -9358,7 +9363,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     }
     /* optimizer.safetensors */
     if (want_optim) {
-        char label[4200];
+        char label[IT__PATH_NAMED];
         const it__jv *k, *st;
         const char *names[2];
         uint64_t step;
@@ -9402,7 +9407,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
 
 /* >>ckapi ------------------------------------------------------------------------------------- */
 IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_model_config *out) {
-    char d[4096], path[4200];
+    char d[IT__PATH_MAX], path[IT__PATH_NAMED];
     unsigned char *buf = NULL;
     it__json j;
     int edited;
@@ -9417,7 +9422,7 @@ IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_
     return r;
 }
 IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *dir, it_trainer_state *out) {
-    char d[4096], path[4200];
+    char d[IT__PATH_MAX], path[IT__PATH_NAMED];
     unsigned char *buf = NULL;
     it__json j;
     it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
@@ -9520,7 +9525,7 @@ done:
    DIR.tokenizer-PID.bin of processes that are gone. A live process's temporaries, links and
    directories holding foreign files are left alone. */
 static it_result it__ck_recover_locked(it_context *ctx, const char *clean, const char *parent, const char *base) {
-    char p[4200], keep[4200], foreign[256];
+    char p[IT__PATH_NAMED], keep[IT__PATH_NAMED], foreign[256];
     long best_time = -1;
     struct stat st;
     DIR *d;
@@ -9562,7 +9567,7 @@ static it_result it__ck_recover_locked(it_context *ctx, const char *clean, const
     return IT_OK;
 }
 IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
-    char clean[4096], parent[4096], base[1024];
+    char clean[IT__PATH_MAX], parent[IT__PATH_MAX], base[1024];
     int lock = -1;
     it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
     if (r != IT_OK) return r;
@@ -9580,7 +9585,7 @@ static int it__ck_run_id_ok(const char *id) {
 /* DIR's marker: 1 with its run id in buf ("" when it has none), 0 when DIR has no marker (not a
    regular file named so), -1 when the marker is damaged (error set). size >= IT_CHECKPOINT_RUN_ID_MAX. */
 static int it__ck_marker_read(it_context *ctx, const char *dir, char *buf, size_t size) {
-    char path[4200];
+    char path[IT__PATH_NAMED];
     unsigned char *text = NULL;
     it__json j;
     struct stat st;
@@ -9649,7 +9654,7 @@ static it_result it__copy_file(it_context *ctx, const char *from, const char *to
 }
 static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
                                   const char *tmp, int bf16, const it_checkpoint_options *o) {
-    char path[4200];
+    char path[IT__PATH_NAMED];
     it__ck_map map;
     it__st_item *items = NULL;
     it__buf b;
@@ -9708,7 +9713,7 @@ done:
    new one in, remove the old one (only its own files). */
 static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
                                     const char *clean, const char *parent, const it_checkpoint_options *o, int bf16) {
-    char tmp[4200], old[4200], foreign[256];
+    char tmp[IT__PATH_NAMED], old[IT__PATH_NAMED], foreign[256];
     struct stat st;
     it_result r;
     {
@@ -9716,7 +9721,7 @@ static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it
         size_t cl = strlen(clean);
         snprintf(suffix, sizeof suffix, ".tmp-%ld", (long)getpid());
         memcpy(tmp, clean, cl);
-        strcpy(tmp + cl, suffix); /* clean < 4096 and suffix < 64 fit the 4200 bytes */
+        strcpy(tmp + cl, suffix); /* clean < IT__PATH_MAX and suffix < 64 fit IT__PATH_NAMED */
         memcpy(old, tmp, cl + 1 + strlen(suffix));
         memcpy(old + cl + 1, "old", 3);
     }
@@ -9745,7 +9750,7 @@ static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it
 }
 IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
                                     const char *dir, const it_checkpoint_options *o) {
-    char clean[4096], parent[4096], base[1024];
+    char clean[IT__PATH_MAX], parent[IT__PATH_MAX], base[1024];
     it_dtype dt = o ? o->dtype : IT_DTYPE_INVALID;
     int lock = -1;
     it_result r;
@@ -9774,12 +9779,12 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     return r;
 }
 IT_API it_result it_checkpoint_check_target(it_context *ctx, const char *dir) {
-    char clean[4096], parent[4096], base[1024];
+    char clean[IT__PATH_MAX], parent[IT__PATH_MAX], base[1024];
     it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
     return r != IT_OK ? r : it__ck_check_target(ctx, clean, parent);
 }
 IT_API it_result it_checkpoint_read_run_id(it_context *ctx, const char *dir, char *buf, size_t size) {
-    char path[4096];
+    char path[IT__PATH_MAX];
     it_result r;
     if (!buf || size < IT_CHECKPOINT_RUN_ID_MAX)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_read_run_id: buf needs IT_CHECKPOINT_RUN_ID_MAX bytes");
@@ -9796,7 +9801,7 @@ static int it__prune_cmp(const void *a, const void *b) {
 /* Removes one pruned snapshot under its own lock (skipped, with a warning, while another process
    writes it), then its lock file. */
 static it_result it__prune_one(it_context *ctx, const char *parent, const char *name) {
-    char p[4200], lock_path[4200], lock_name[300], foreign[256];
+    char p[IT__PATH_NAMED], lock_path[IT__PATH_NAMED], lock_name[300], foreign[256];
     int lock = -1;
     snprintf(lock_name, sizeof lock_name, ".%s.lock", name);
     if (it__path_join(p, sizeof p, parent, name) || it__path_join(lock_path, sizeof lock_path, parent, lock_name))
@@ -9834,7 +9839,7 @@ IT_API it_result it_checkpoint_prune_run(it_context *ctx, const char *parent, co
     while ((e = readdir(d)) != NULL) {
         const char *digits = e->d_name + pl;
         uint64_t step;
-        char p[4200], id[IT_CHECKPOINT_RUN_ID_MAX];
+        char p[IT__PATH_NAMED], id[IT_CHECKPOINT_RUN_ID_MAX];
         struct stat st;
         if (strncmp(e->d_name, prefix, pl) != 0 || strlen(e->d_name) >= 256) continue;
         if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 18) continue;
