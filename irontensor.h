@@ -1184,8 +1184,9 @@ IT_API void it_cpu_sgd_update(float *p, float *buf, const float *g, size_t n, fl
                               float grad_scale);
 /* Sampling from logits [V]: temperature, then top-k (0 = off), then top-p nucleus (1 = off);
    coin is a uniform number in [0, 1). scratch needs V floats and V ints. temperature <= 0 means
-   greedy (argmax). Non-finite logits: when some are +inf the coin picks uniformly among those;
-   a NaN logit has probability 0; when every logit is NaN or -inf the result is 0. */
+   greedy (argmax). Non-finite logits: when some are +inf the coin picks uniformly among those
+   (greedy: the first); a NaN logit has probability 0 and is never the argmax; when every logit is
+   NaN or -inf the result is 0. */
 IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_k, float top_p, float coin,
                          float *scratch_probs, int *scratch_index);
 /* Sum of squares in double (gradient-norm clipping). */
@@ -1951,7 +1952,10 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
     float m = -FLT_MAX, sum = 0.0f, cum = 0.0f;
     IT__REQUIRE(V > 0, __FILE__, __LINE__, "it_cpu_sample: V = %d, there is nothing to sample from", V);
     IT__NOT_NULL(logits, "it_cpu_sample");
-    if (temperature <= 0.0f) return it_cpu_argmax(logits, V);
+    if (temperature <= 0.0f) { /* argmax, where a NaN first logit would win: start at the first number */
+        for (i = 0; i < V && logits[i] != logits[i]; i++) continue;
+        return i == V ? 0 : i + it_cpu_argmax(logits + i, V - i);
+    }
     for (i = 0; i < V; i++) n_inf += logits[i] > FLT_MAX;
     if (n_inf) { /* +inf outweighs everything: the coin picks among the +inf logits alone */
         int pick = (int)(coin * (float)n_inf);

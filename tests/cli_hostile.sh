@@ -230,6 +230,12 @@ grep -q "data: .*train.bin, 180000 train + 20000 validation tokens (token file)"
 expect 0 "180000 train + 20000 validation\|200000 train + 20000 validation" -- \
     "$B/train" --data "$tmp/train.bin" --val-data "$tmp/val.bin" $small
 grep -q "200000 train + 20000 validation" "$tmp/err" && pass || fail "case 13: --val-data is not the validation split"
+run 60 "$B/train" --data "$tmp/train.bin" --val-data "$tmp/val.bin" $small --stop-after 1 --save "$tmp/r13"
+expect 1 "validated on a separate --val-data file" -- "$B/train" --data "$tmp/train.bin" --resume "$tmp/r13" --save "$tmp/r13"
+expect 1 "--val-data .*is not the file the run" -- \
+    "$B/train" --data "$tmp/train.bin" --val-data "$tmp/train.bin" --resume "$tmp/r13" --save "$tmp/r13"
+expect 0 "200000 train + 20000 validation" -- \
+    "$B/train" --data "$tmp/train.bin" --val-data "$tmp/val.bin" --resume "$tmp/r13" --save "$tmp/r13"
 head -c 3001 "$tmp/train.bin" >"$tmp/odd.bin"
 expect 1 "odd size" -- "$B/train" --data "$tmp/odd.bin" $small
 cp "$tmp/data.txt" "$tmp/text.bin"

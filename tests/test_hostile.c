@@ -705,6 +705,9 @@ static void hostile_optimizer_and_sampling(void) {
     for (i = 0; i < 100; i++) seen[it_cpu_sample(nan_logits, 4, 1.0f, 0, 1.0f, (float)i / 100.0f, probs, index)]++;
     CHECK(seen[0] == 0 && seen[2] == 0 && seen[1] > 0 && seen[3] > seen[1],
           "case 15: NaN logits must never be sampled: %d %d %d %d", seen[0], seen[1], seen[2], seen[3]);
+    CHECK(it_cpu_sample(nan_logits, 4, 0.0f, 0, 1.0f, 0.5f, probs, index) == 3,
+          "case 15: greedy decoding picked a NaN logit (got %d, want 3)", it_cpu_sample(nan_logits, 4, 0.0f, 0, 1.0f, 0.5f, probs, index));
+    CHECK(it_cpu_sample(inf_logits, 4, 0.0f, 0, 1.0f, 0.5f, probs, index) == 1, "case 15: greedy with +inf logits is not the first +inf");
     free(before);
     hostile_run_free(&h);
 }
