@@ -314,8 +314,10 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(ROPE_BWD, "it_rope_backward_f32") X(SOFTMAX, "it_softmax_forward_f32")                                \
     X(SOFTMAX_BWD, "it_softmax_backward_f32") X(ATTN, "it_attention_forward_f32")                           \
     X(ATTN_DELTA, "it_attention_backward_delta_f32") X(ATTN_DQ, "it_attention_backward_dq_f32")             \
-    X(ATTN_DKV, "it_attention_backward_dkv_f32") X(CE_STATS, "it_ce_stats_f32") X(CE_FINISH, "it_ce_finish_f32") \
-    X(CE_MEAN, "it_ce_mean_f32") X(CE_SCALE, "it_ce_dloss_scale_f32") X(CE_DLOGITS, "it_ce_dlogits_scaled_f32") \
+    X(ATTN_DKV, "it_attention_backward_dkv_f32") X(CROSS_ENTROPY_STATS, "it_cross_entropy_stats_f32")     \
+    X(CROSS_ENTROPY_FINISH, "it_cross_entropy_finish_f32") X(CROSS_ENTROPY_MEAN, "it_cross_entropy_mean_f32") \
+    X(CROSS_ENTROPY_SCALE, "it_cross_entropy_dloss_scale_f32")                                              \
+    X(CROSS_ENTROPY_DLOGITS, "it_cross_entropy_dlogits_scaled_f32")                                         \
     X(MATMUL, "it_matmul_f32") X(SUMSQ, "it_sum_squares_partial_f32") X(CLIP, "it_grad_clip_scale_f32")            \
     X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")
 
@@ -1052,52 +1054,52 @@ static it_result it__mtl_attention_bwd(it_backend *be, it_graph *g, const it_nod
 
 /* cross-entropy and the fused head: statistics per vocabulary chunk in a transient state [3, N],
    then lse, losses and the mean over counted rows; backward scales by d(loss)/count on the GPU */
-static it_result it__mtl_cross_entropy_tail(it__mtl *m, const it_node *n, it_tensor *targets, it__mtl_arg state, it_ce_args *p) {
+static it_result it__mtl_cross_entropy_tail(it__mtl *m, const it_node *n, it_tensor *targets, it__mtl_arg state, it_cross_entropy_args *p) {
     it__mtl_arg x[4];
     IT__MTL_T(n->saved[0], x[0]);
     IT__MTL_T(n->saved[1], x[1]);
     x[2] = state;
     IT__MTL_T(targets, x[3]);
-    IT__MTL_TRY(it__mtl_dispatch(m, IT__K_CE_FINISH, x, 4, p, sizeof *p, it__size(p->N, 1, 1),
-                                 it__size(it__mtl_tg(m, IT__K_CE_FINISH, 64), 1, 1), 1));
+    IT__MTL_TRY(it__mtl_dispatch(m, IT__K_CROSS_ENTROPY_FINISH, x, 4, p, sizeof *p, it__size(p->N, 1, 1),
+                                 it__size(it__mtl_tg(m, IT__K_CROSS_ENTROPY_FINISH, 64), 1, 1), 1));
     IT__MTL_T(n->out, x[0]);
     IT__MTL_T(n->saved[0], x[1]);
     IT__MTL_T(targets, x[2]);
-    return it__mtl_dispatch(m, IT__K_CE_MEAN, x, 3, p, sizeof *p, it__size(1, 1, 1),
-                            it__size(it__mtl_tg(m, IT__K_CE_MEAN, 256), 1, 1), 0);
+    return it__mtl_dispatch(m, IT__K_CROSS_ENTROPY_MEAN, x, 3, p, sizeof *p, it__size(1, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_CROSS_ENTROPY_MEAN, 256), 1, 1), 0);
 }
-static it_result it__mtl_cross_entropy_stats(it__mtl *m, it__mtl_arg state, it__mtl_arg logits, it_tensor *targets, it_ce_args *p) {
+static it_result it__mtl_cross_entropy_stats(it__mtl *m, it__mtl_arg state, it__mtl_arg logits, it_tensor *targets, it_cross_entropy_args *p) {
     it__mtl_arg x[3];
     x[0] = state;
     x[1] = logits;
     IT__MTL_T(targets, x[2]);
-    return it__mtl_dispatch(m, IT__K_CE_STATS, x, 3, p, sizeof *p, it__size(p->N, 1, 1),
-                            it__size(it__mtl_tg(m, IT__K_CE_STATS, p->chunk < 256 ? p->chunk : 256), 1, 1), 0);
+    return it__mtl_dispatch(m, IT__K_CROSS_ENTROPY_STATS, x, 3, p, sizeof *p, it__size(p->N, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_CROSS_ENTROPY_STATS, p->chunk < 256 ? p->chunk : 256), 1, 1), 0);
 }
-static it_result it__mtl_cross_entropy_scale(it__mtl *m, const it_node *n, it_tensor *targets, it_ce_args *p, it__mtl_arg *scale) {
+static it_result it__mtl_cross_entropy_scale(it__mtl *m, const it_node *n, it_tensor *targets, it_cross_entropy_args *p, it__mtl_arg *scale) {
     it__mtl_arg x[3];
     IT__MTL_TRY(it__mtl_temp(m, sizeof(float), scale, NULL));
     x[0] = *scale;
     IT__MTL_T(it__mtl_grad(n->out), x[1]);
     IT__MTL_T(targets, x[2]);
-    return it__mtl_dispatch(m, IT__K_CE_SCALE, x, 3, p, sizeof *p, it__size(1, 1, 1),
-                            it__size(it__mtl_tg(m, IT__K_CE_SCALE, 256), 1, 1), 0);
+    return it__mtl_dispatch(m, IT__K_CROSS_ENTROPY_SCALE, x, 3, p, sizeof *p, it__size(1, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_CROSS_ENTROPY_SCALE, 256), 1, 1), 0);
 }
 static it_result it__mtl_cross_entropy_dlogits(it__mtl *m, it__mtl_arg dlogits, it__mtl_arg logits, const it_node *n,
-                                    it_tensor *targets, it__mtl_arg scale, it_ce_args *p) {
+                                    it_tensor *targets, it__mtl_arg scale, it_cross_entropy_args *p) {
     it__mtl_arg x[5];
     x[0] = dlogits;
     x[1] = logits;
     IT__MTL_T(n->saved[1], x[2]);
     IT__MTL_T(targets, x[3]);
     x[4] = scale;
-    return it__mtl_dispatch(m, IT__K_CE_DLOGITS, x, 5, p, sizeof *p, it__size(p->chunk, p->N, 1),
-                            it__size(it__mtl_tg(m, IT__K_CE_DLOGITS, 64), 4, 1), 1);
+    return it__mtl_dispatch(m, IT__K_CROSS_ENTROPY_DLOGITS, x, 5, p, sizeof *p, it__size(p->chunk, p->N, 1),
+                            it__size(it__mtl_tg(m, IT__K_CROSS_ENTROPY_DLOGITS, 64), 4, 1), 1);
 }
 static it_result it__mtl_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg state, logits;
-    it_ce_args p;
+    it_cross_entropy_args p;
     (void)g;
     memset(&p, 0, sizeof p);
     p.N = (unsigned)it_tensor_numel(n->in[1]);
@@ -1111,7 +1113,7 @@ static it_result it__mtl_cross_entropy_fwd(it_backend *be, it_graph *g, const it
 static it_result it__mtl_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg scale, dlogits, logits;
-    it_ce_args p;
+    it_cross_entropy_args p;
     (void)g;
     if (!it__mtl_grad(n->in[0])) return IT_OK;
     memset(&p, 0, sizeof p);
@@ -1127,7 +1129,7 @@ static it_result it__mtl_cross_entropy_bwd(it_backend *be, it_graph *g, const it
 static it_result it__mtl_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg state, x, w, scratch, wc;
-    it_ce_args p;
+    it_cross_entropy_args p;
     int N = (int)it_tensor_numel(n->in[2]), C = it__mtl_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
     int chunk = n->iparam[1], v0;
     (void)g;
@@ -1153,7 +1155,7 @@ static it_result it__mtl_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
 static it_result it__mtl_linear_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg scale, x, w, scratch, wc, dx, dw;
-    it_ce_args p;
+    it_cross_entropy_args p;
     it_tensor *tdx = it__mtl_grad(n->in[0]), *tdw = it__mtl_grad(n->in[1]);
     int N = (int)it_tensor_numel(n->in[2]), C = it__mtl_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
     int chunk = n->iparam[1], v0;

@@ -49,11 +49,11 @@ kernel void it_add_scalar_f32(device float *dx [[buffer(0)]],
 }
 
 // out [1] = mean of losses [N] over the rows whose target is not ignore_index (0 when none).
-// dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (T, 1, 1); args it_ce_args (N, ignore_index).
-kernel void it_ce_mean_f32(device float *out [[buffer(0)]],
+// dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (T, 1, 1); args it_cross_entropy_args (N, ignore_index).
+kernel void it_cross_entropy_mean_f32(device float *out [[buffer(0)]],
                            device const float *losses [[buffer(1)]],
                            device const int *targets [[buffer(2)]],
-                           constant it_ce_args &p [[buffer(3)]],
+                           constant it_cross_entropy_args &p [[buffer(3)]],
                            uint tid [[thread_index_in_threadgroup]],
                            uint ntg [[threads_per_threadgroup]],
                            uint lane [[thread_index_in_simdgroup]],
@@ -73,11 +73,11 @@ kernel void it_ce_mean_f32(device float *out [[buffer(0)]],
 
 // scale [1] = dout[0] / count, count = rows whose target is not ignore_index (0 when none): the
 // factor every dlogit carries, computed where d(loss) lives.
-// dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (T, 1, 1); args it_ce_args (N, ignore_index).
-kernel void it_ce_dloss_scale_f32(device float *scale [[buffer(0)]],
+// dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (T, 1, 1); args it_cross_entropy_args (N, ignore_index).
+kernel void it_cross_entropy_dloss_scale_f32(device float *scale [[buffer(0)]],
                                   device const float *dout [[buffer(1)]],
                                   device const int *targets [[buffer(2)]],
-                                  constant it_ce_args &p [[buffer(3)]],
+                                  constant it_cross_entropy_args &p [[buffer(3)]],
                                   uint tid [[thread_index_in_threadgroup]],
                                   uint ntg [[threads_per_threadgroup]],
                                   uint lane [[thread_index_in_simdgroup]],
@@ -92,13 +92,13 @@ kernel void it_ce_dloss_scale_f32(device float *scale [[buffer(0)]],
 
 // The cross-entropy backward of one chunk, the factor read from the device: dlogits [N, ld] (=, or += when
 // accumulate) scale[0] * (softmax - onehot) over the chunk's columns, 0 for ignored rows.
-// dispatchThreads(chunk, N, 1), threadsPerThreadgroup (64, 4, 1); args it_ce_args.
-kernel void it_ce_dlogits_scaled_f32(device float *dlogits [[buffer(0)]],
+// dispatchThreads(chunk, N, 1), threadsPerThreadgroup (64, 4, 1); args it_cross_entropy_args.
+kernel void it_cross_entropy_dlogits_scaled_f32(device float *dlogits [[buffer(0)]],
                                      device const float *logits [[buffer(1)]],
                                      device const float *lse [[buffer(2)]],
                                      device const int *targets [[buffer(3)]],
                                      device const float *scale [[buffer(4)]],
-                                     constant it_ce_args &p [[buffer(5)]],
+                                     constant it_cross_entropy_args &p [[buffer(5)]],
                                      uint2 pos [[thread_position_in_grid]]) {
     uint j = pos.x, n = pos.y;
     if (j >= p.chunk || n >= p.N) return;

@@ -1,8 +1,8 @@
 // cross_entropy.metal - cross-entropy over vocabulary chunks. The fused linear + cross-entropy is
 // a loop over chunks of w's rows: logits chunk = x @ w_chunk^T (it_matmul_*, or MPS), then
-// it_ce_stats_f32 merges the chunk into per-row running statistics, as an online softmax; after
-// the last chunk it_ce_finish_f32 writes loss and lse. Backward per chunk: recompute the logits,
-// it_ce_dlogits_scaled_f32 (backend.metal: the loss scale is a device value) turns them into
+// it_cross_entropy_stats_f32 merges the chunk into per-row running statistics, as an online softmax; after
+// the last chunk it_cross_entropy_finish_f32 writes loss and lse. Backward per chunk: recompute the logits,
+// it_cross_entropy_dlogits_scaled_f32 (backend.metal: the loss scale is a device value) turns them into
 // dlogits in place, then dx += dlogits @ w_chunk and dw_chunk += dlogits^T @ x (two GEMMs).
 // Plain cross-entropy is the same with one chunk = V.
 // state [3, N]: running max, running sum of exp(logit - max), the target's logit.
@@ -17,10 +17,10 @@ using namespace metal;
 
 // logits [N, ld] hold vocabulary columns [v0, v0 + chunk); targets [N] (int). v0 == 0 starts
 // the statistics afresh. dispatchThreadgroups(N, 1, 1), threadsPerThreadgroup (T, 1, 1).
-kernel void it_ce_stats_f32(device float *state [[buffer(0)]],
+kernel void it_cross_entropy_stats_f32(device float *state [[buffer(0)]],
                             device const float *logits [[buffer(1)]],
                             device const int *targets [[buffer(2)]],
-                            constant it_ce_args &p [[buffer(3)]],
+                            constant it_cross_entropy_args &p [[buffer(3)]],
                             uint row [[threadgroup_position_in_grid]],
                             uint tid [[thread_index_in_threadgroup]],
                             uint ntg [[threads_per_threadgroup]],
@@ -50,11 +50,11 @@ kernel void it_ce_stats_f32(device float *state [[buffer(0)]],
 
 // losses, lse [N]: lse = max + log(sum); loss = lse - target logit, 0 where target ==
 // ignore_index (lse is still written). dispatchThreads(N, 1, 1), threadsPerThreadgroup (64, 1, 1).
-kernel void it_ce_finish_f32(device float *losses [[buffer(0)]],
+kernel void it_cross_entropy_finish_f32(device float *losses [[buffer(0)]],
                              device float *lse [[buffer(1)]],
                              device const float *state [[buffer(2)]],
                              device const int *targets [[buffer(3)]],
-                             constant it_ce_args &p [[buffer(4)]],
+                             constant it_cross_entropy_args &p [[buffer(4)]],
                              uint n [[thread_position_in_grid]]) {
     if (n >= p.N) return;
     float l = state[n] + log(state[p.N + n]);

@@ -44,13 +44,13 @@ typedef struct it_attention_args {
 
 /* cross_entropy.metal: a chunk of logits [N, chunk] (row stride ld) holding vocabulary columns
    [v0, v0 + chunk) of V; state [3, N] = running max, running sum of exp, target logit. */
-typedef struct it_ce_args {
+typedef struct it_cross_entropy_args {
     unsigned int N, V, v0, chunk;
     unsigned int ld;
     int ignore_index;
     unsigned int accumulate; /* dlogits: 1 = +=, 0 = = */
     unsigned int pad_;
-} it_ce_args;
+} it_cross_entropy_args;
 
 /* matmul.metal: c [M, N] (+)= op(a) @ op(b); batch strides in elements (0 = shared operand) */
 typedef struct it_matmul_args {

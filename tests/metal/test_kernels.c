@@ -442,7 +442,7 @@ static void test_matmul(int M, int N, int K, int ta, int tb, int acc, int batch)
 }
 
 /* ---- cross-entropy ----------------------------------------------------------------------------- */
-static void ce_args(it_ce_args *p, int N, int V, int v0, int chunk, int ignore, int acc) {
+static void set_cross_entropy_args(it_cross_entropy_args *p, int N, int V, int v0, int chunk, int ignore, int acc) {
     p->N = (unsigned)N; p->V = (unsigned)V; p->v0 = (unsigned)v0; p->chunk = (unsigned)chunk; p->ld = (unsigned)chunk;
     p->ignore_index = ignore; p->accumulate = (unsigned)acc;
 }
@@ -464,7 +464,7 @@ static void test_cross_entropy(void) {
     float *logits = frandn((size_t)N * V, 3.0f), *state = fzeros(3 * (size_t)N), *loss = fzeros(N), *lse = fzeros(N);
     float *rloss = fzeros(N), *rlse = fzeros(N), *dl = frandn((size_t)N * V, 1.0f), *rdl = fcopy(dl, (size_t)N * V);
     float dscale[1] = {1.0f / 8.0f}; /* the loss gradient's factor, a device value */
-    it_ce_args p;
+    it_cross_entropy_args p;
     int n, ok = 1, v0;
     double e;
     const char *gfail = NULL;
@@ -472,23 +472,23 @@ static void test_cross_entropy(void) {
     t[2] = ignore;
     t[4] = V - 1;
     /* plain cross-entropy: one chunk of the whole vocabulary */
-    ce_args(&p, N, V, 0, V, ignore, 1);
+    set_cross_entropy_args(&p, N, V, 0, V, ignore, 1);
     dispatch(); BUF(0, state, 3 * N); BUF(1, logits, (size_t)N * V); BUF(2, t, N); ARGS(3, p);
     itemu_set_threadgroups(&g_d, (unsigned)N, 1, 1, 48, 1, 1);
-    ok &= run("it_ce_stats_f32");
+    ok &= run("it_cross_entropy_stats_f32");
     dispatch(); BUF(0, loss, N); BUF(1, lse, N); BUF(2, state, 3 * N); BUF(3, t, N); ARGS(4, p);
     itemu_set_threads(&g_d, (unsigned)N, 1, 1, 64, 1, 1);
-    ok &= run("it_ce_finish_f32");
+    ok &= run("it_cross_entropy_finish_f32");
     it_cpu_cross_entropy_forward(rloss, rlse, logits, t, N, V, ignore);
     lse[2] = rlse[2] = 0.0f; /* ignored row: the CPU reference writes 0, the kernel the real lse */
     e = max_err(loss, rloss, N);
     if (max_err(lse, rlse, N) > e) e = max_err(lse, rlse, N);
-    result("it_ce_stats_f32", ok, e, TOL);
-    result("it_ce_finish_f32", ok, e, TOL);
+    result("it_cross_entropy_stats_f32", ok, e, TOL);
+    result("it_cross_entropy_finish_f32", ok, e, TOL);
     dispatch(); BUF(0, dl, (size_t)N * V); BUF(1, logits, (size_t)N * V); BUF(2, rlse, N); BUF(3, t, N); BUF(4, dscale, 1);
     ARGS(5, p); itemu_set_threads(&g_d, (unsigned)V, (unsigned)N, 1, 16, 4, 1);
     it_cpu_cross_entropy_backward(rdl, logits, rlse, t, dscale[0], N, V, ignore);
-    RUNCHECK("it_ce_dlogits_scaled_f32", max_err(dl, rdl, (size_t)N * V), TOL);
+    RUNCHECK("it_cross_entropy_dlogits_scaled_f32", max_err(dl, rdl, (size_t)N * V), TOL);
 
     /* fused linear + cross-entropy over vocabulary chunks: GEMM, stats; GEMM, dlogits, GEMMs */
     {
@@ -500,32 +500,32 @@ static void test_cross_entropy(void) {
         for (v0 = 0; v0 < V; v0 += chunk) {
             int cv = V - v0 < chunk ? V - v0 : chunk;
             gemm(scratch, x, w + (size_t)v0 * C, N, cv, C, 0, 1, 0, &gfail);
-            ce_args(&p, N, V, v0, cv, ignore, 0);
+            set_cross_entropy_args(&p, N, V, v0, cv, ignore, 0);
             dispatch(); BUF(0, state, 3 * N); BUF(1, scratch, (size_t)N * cv); BUF(2, t, N); ARGS(3, p);
             itemu_set_threadgroups(&g_d, (unsigned)N, 1, 1, 32, 1, 1);
-            ok &= run("it_ce_stats_f32");
+            ok &= run("it_cross_entropy_stats_f32");
         }
         dispatch(); BUF(0, loss, N); BUF(1, lse, N); BUF(2, state, 3 * N); BUF(3, t, N); ARGS(4, p);
         itemu_set_threads(&g_d, (unsigned)N, 1, 1, 64, 1, 1);
-        ok &= run("it_ce_finish_f32");
+        ok &= run("it_cross_entropy_finish_f32");
         it_cpu_linear_cross_entropy_forward(rloss, rlse, cscr, x, w, t, N, C, V, chunk, ignore);
         e = max_err(loss, rloss, N);
         if (max_err(lse, rlse, N) > e) e = max_err(lse, rlse, N);
-        result("it_ce_stats_f32", ok && !gfail, e, TOL);
+        result("it_cross_entropy_stats_f32", ok && !gfail, e, TOL);
         for (v0 = 0; v0 < V; v0 += chunk) {
             int cv = V - v0 < chunk ? V - v0 : chunk;
             gemm(scratch, x, w + (size_t)v0 * C, N, cv, C, 0, 1, 0, &gfail);
-            ce_args(&p, N, V, v0, cv, ignore, 0);
+            set_cross_entropy_args(&p, N, V, v0, cv, ignore, 0);
             dispatch(); BUF(0, scratch, (size_t)N * cv); BUF(1, scratch, (size_t)N * cv); BUF(2, lse, N); BUF(3, t, N);
             BUF(4, dscale, 1); ARGS(5, p); itemu_set_threads(&g_d, (unsigned)cv, (unsigned)N, 1, 16, 4, 1);
-            ok &= run("it_ce_dlogits_scaled_f32");
+            ok &= run("it_cross_entropy_dlogits_scaled_f32");
             gemm(dx, scratch, w + (size_t)v0 * C, N, C, cv, 0, 0, 1, &gfail);
             gemm(dw + (size_t)v0 * C, scratch, x, cv, C, N, 1, 0, 1, &gfail);
         }
         it_cpu_linear_cross_entropy_backward(rdx, rdw, cscr, x, w, t, rlse, 0.5f, N, C, V, chunk, ignore);
         e = max_err(dx, rdx, (size_t)N * C);
         if (max_err(dw, rdw, (size_t)V * C) > e) e = max_err(dw, rdw, (size_t)V * C);
-        result("it_ce_dlogits_scaled_f32", ok && !gfail, e, TOL);
+        result("it_cross_entropy_dlogits_scaled_f32", ok && !gfail, e, TOL);
         if (gfail) printf("  linear cross-entropy: %s failed\n", gfail);
     }
     tfree_all();
