@@ -15,9 +15,9 @@ EXAMPLES = autograd train generate bench
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: all examples fuzz test test-unit test-cli test-docs test-compile test-compile-arm64 asan clean check-deps train generate bench
+.PHONY: all examples fuzz test test-unit test-cli test-docs test-compile test-compile-arm64 asan clean check-deps check-unicode train generate bench
 all: examples
-examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-inspect $(BUILD)/paired_export
+examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/paired_export
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -41,7 +41,7 @@ test-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
 
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
-test-cli: $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-inspect
+test-cli: $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect
 	@status=0; for s in tests/cli_test.sh tests/cli_hostile.sh; do echo "== $$s"; bash $$s $(BUILD) || status=1; done; exit $$status
 
 # The README's example program and the header's EXAMPLE: one text, compiled, run, and printing
@@ -69,6 +69,15 @@ check-deps: $(BUILD)/test_planner
 	if [ "$$tls" -ge 4096 ]; then echo "TLS segment of $(BUILD)/test_planner is $$tls bytes (limit 4096)"; exit 1; \
 	else echo "thread-local storage ok: $$tls bytes"; fi
 
+# The Unicode tables inside irontensor.h (the tokenizer's regex classes and NFC) against the Unicode
+# Character Database they were generated from (Debian: apt-get install unicode-data). To regenerate
+# after a data update: build/gen_unicode $(UNICODE_DATA) irontensor.h
+UNICODE_DATA ?= /usr/share/unicode
+$(BUILD)/gen_unicode: tools/gen_unicode.c | $(BUILD)
+	$(CC) $(CFLAGS) -pedantic $< -o $@
+check-unicode: $(BUILD)/gen_unicode
+	$(BUILD)/gen_unicode --check $(UNICODE_DATA) irontensor.h
+
 # The Metal kernels are proven on Linux by the emulator suite (tests/metal/metal.mk).
 # Suites that live in their own fragments join when their fragment exists.
 FRAGMENT_TESTS = $(if $(wildcard tests/metal/backend.mk),test-metal-backend) $(if $(wildcard tests/parity/parity.mk),test-parity)
@@ -81,7 +90,7 @@ test-compile-arm64: | $(BUILD)
 	  echo "compile ok: clang --target=aarch64-linux-gnu"; \
 	else echo "note: no aarch64 C library headers (Debian: libc6-dev-arm64-cross); arm64 compile test skipped"; fi
 
-test: examples test-compile test-compile-arm64 test-unit test-cli test-docs check-deps check-shaders test-metal $(FRAGMENT_TESTS)
+test: examples test-compile test-compile-arm64 test-unit test-cli test-docs check-deps check-unicode check-shaders test-metal $(FRAGMENT_TESTS)
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.

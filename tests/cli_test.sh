@@ -87,5 +87,27 @@ expect 1 "config.json" -- "$B/generate" --checkpoint "$tmp/split-adamw"
 expect 1 "--top-p expects a number" -- "$B/generate" --checkpoint "$tmp/split-lion" --top-p 2
 expect 1 "at least one token" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt ""
 
+# build/it-tokenize: Hugging Face tokenizers from the command line (ids checked in test_hf_tokenizer)
+hf=tests/fixtures/hf_tokenizers
+printf 'Hello world, caf\xc3\xa9 \xf0\x9f\x98\x80!\n' >"$tmp/hello.txt"
+"$B/it-tokenize" --tokenizer $hf/gpt2 <"$tmp/hello.txt" >"$tmp/hello.ids"
+"$B/it-tokenize" --tokenizer $hf/gpt2 --decode <"$tmp/hello.ids" >"$tmp/hello.back"
+if cmp -s "$tmp/hello.txt" "$tmp/hello.back" && grep -q '^[0-9]*\(,[0-9]*\)*$' "$tmp/hello.ids"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "FAIL: it-tokenize encode/decode does not round-trip"
+fi
+if [ "$(printf hi | "$B/it-tokenize" --tokenizer $hf/llama3/tokenizer.json | cut -d, -f1)" = 0 ] &&
+   [ "$(printf hi | "$B/it-tokenize" --tokenizer $hf/llama3 --no-special | cut -d, -f1)" != 0 ]; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "FAIL: it-tokenize --no-special does not drop the BOS template"
+fi
+expect 1 "is not an id" -- sh -c "echo 1,99999999 | $B/it-tokenize --tokenizer $hf/gpt2 --decode"
+expect 1 "cannot open" -- "$B/it-tokenize" --tokenizer "$tmp/nowhere.json"
+expect 1 "not valid UTF-8" -- sh -c "printf 'a\\377' | $B/it-tokenize --tokenizer $hf/gpt2"
+expect 2 "unknown argument '--bogus'" -- "$B/it-tokenize" --tokenizer $hf/gpt2 --bogus
+expect 2 "usage" -- "$B/it-tokenize"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
