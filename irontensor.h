@@ -13923,9 +13923,9 @@ IT_API it_result it_tokenizer_load_hf(it_context *ctx, const char *path, it_toke
         if (!t->bytes) goto oom;
     }
     (void)total;
-    L.hf = NULL;
-    it__own(ctx, t, (void (*)(void *))it_tokenizer_destroy);
-    *out = t;
+    L.hf = NULL; /* t holds it now */
+    r = it__own(ctx, t, (void (*)(void *))it_tokenizer_destroy, "tokenizer"); /* on failure t is released */
+    if (r == IT_OK) *out = t;
     t = NULL;
     goto done;
 oom:
@@ -13995,7 +13995,7 @@ IT_API it_result it_token_stream_create(it_context *ctx, const it_tokenizer *tok
     s->ctx = s->text.ctx = ctx;
     s->tok = tok;
     s->flags = flags;
-    it__own(ctx, s, (void (*)(void *))it_token_stream_destroy);
+    if (it__own(ctx, s, (void (*)(void *))it_token_stream_destroy, "token stream") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
     *out = s;
     return IT_OK;
 }
