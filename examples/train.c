@@ -672,7 +672,14 @@ int main(int argc, char **argv) {
             fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
             return 1;
         }
-        if (!ts.tokenizer[0]) snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", has_tok ? "bpe" : "byte"); /* older saves */
+        if (!ts.tokenizer[0]) { /* saved before the kind was recorded: tokenizer.bin, or what --data holds */
+            int tokens = 0;
+            if (!has_tok && it_token_file_probe(ctx, o.data, &tokens) != IT_OK) {
+                fprintf(stderr, "train: cannot open --data: %s\n", it_context_last_error(ctx));
+                return 1;
+            }
+            snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", has_tok ? "bpe" : tokens ? "none" : "byte");
+        }
         if (given(&o, "--steps") && o.steps != ts.schedule.total_steps) {
             fprintf(stderr, "train: --steps %d differs from the resumed run's total %d (the schedule depends on it); "
                             "omit --steps to continue that run\n", o.steps, ts.schedule.total_steps);
