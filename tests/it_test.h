@@ -7,6 +7,7 @@
 #ifndef IT_TEST_H
 #define IT_TEST_H
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,24 @@ static int it_test_close(double got, double want, double rtol, double atol) {
 #define CHECK_CLOSE(got, want, rtol, atol, what)                                                      \
     CHECK(it_test_close((got), (want), (rtol), (atol)), "%s: got %.9g want %.9g (rtol %g atol %g)",   \
           (what), (double)(got), (double)(want), (double)(rtol), (double)(atol))
+
+/* The tests' own random numbers (SplitMix64), so test data does not depend on the library under
+   test. A program may set it_test_rng_state to start elsewhere (test_ops reseeds it per case). */
+static uint64_t it_test_rng_state = 0x1234567ull;
+static uint64_t it_test_rng_u64(void) {
+    uint64_t z = (it_test_rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double it_test_uniform(void) { return (double)(it_test_rng_u64() >> 11) * (1.0 / 9007199254740992.0); } /* [0, 1) */
+static float it_test_signed(void) { return (float)((double)(it_test_rng_u64() >> 11) * (2.0 / 9007199254740992.0) - 1.0); } /* [-1, 1) */
+static int it_test_below(int n) { return (int)(it_test_rng_u64() % (uint64_t)n); } /* [0, n), n > 0 */
+/* x[i] = scale * uniform[-1, 1) */
+static void it_test_fill(float *x, size_t n, float scale) {
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = scale * it_test_signed();
+}
 
 /* A whole file into a malloc'd buffer (NULL and *n = 0 when it cannot be opened). */
 static unsigned char *it_test_read_file(const char *path, size_t *n) {
@@ -137,7 +156,10 @@ static it_model_config it_test_gpt2(void) {
 #endif
 
 static int it_test_finish(void) {
-    (void)it_test_close; /* not every program compares floats or handles files */
+    (void)it_test_close; /* not every program compares floats, draws numbers or handles files */
+    (void)it_test_uniform;
+    (void)it_test_below;
+    (void)it_test_fill;
     (void)it_test_read_file;
     (void)it_test_write_file;
     (void)it_test_remove_tree;

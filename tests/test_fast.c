@@ -6,15 +6,6 @@
 #include "irontensor.h"
 #include "it_test.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(void) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-static void fill(float *x, size_t n, float scale) {
-    size_t i;
-    for (i = 0; i < n; i++) x[i] = frand() * scale;
-}
 static float *alloc_f(size_t n) { return (float *)calloc(n ? n : 1, sizeof(float)); }
 /* largest |a - b| / (atol + rtol |b|); <= 1 passes */
 static double worst(const float *a, const float *b, size_t n, double rtol, double atol) {
@@ -30,7 +21,7 @@ static double worst(const float *a, const float *b, size_t n, double rtol, doubl
 static void test_vexp(void) {
     float x[203], y[203];
     int level, i, n;
-    for (i = 0; i < 203; i++) x[i] = frand() * 40.0f;
+    for (i = 0; i < 203; i++) x[i] = it_test_signed() * 40.0f;
     x[3] = -200.0f, x[4] = -FLT_MAX, x[5] = 0.0f, x[6] = 80.0f;
     for (level = 1; level <= 3; level++) {
         it__sgemm_force_isa = level;
@@ -59,7 +50,7 @@ static void test_lion(void) {
     static float p1[N], p2[N], m1[N], m2[N], g[N];
     int level;
     for (level = 1; level <= 3; level++) {
-        fill(p1, N, 1.0f), fill(m1, N, 0.01f), fill(g, N, 0.1f);
+        it_test_fill(p1, N, 1.0f), it_test_fill(m1, N, 0.01f), it_test_fill(g, N, 0.1f);
         m1[3] = g[3] = 0.0f; /* sign(0) = 0 */
         memcpy(p2, p1, sizeof p1), memcpy(m2, m1, sizeof m1);
         it__sgemm_force_isa = level;
@@ -80,8 +71,8 @@ static void flash_case(int B, int T, int Hq, int Hkv, int D, int level, int wind
     int b, h;
     double w;
     it__sgemm_force_isa = level;
-    fill(q, nq, 2.0f), fill(k, nk, 2.0f), fill(v, nk, 1.0f), fill(dout, nq, 1.0f);
-    fill(dq1, nq, 0.5f), fill(dk1, nk, 0.5f), fill(dv1, nk, 0.5f); /* backward accumulates */
+    it_test_fill(q, nq, 2.0f), it_test_fill(k, nk, 2.0f), it_test_fill(v, nk, 1.0f), it_test_fill(dout, nq, 1.0f);
+    it_test_fill(dq1, nq, 0.5f), it_test_fill(dk1, nk, 0.5f), it_test_fill(dv1, nk, 0.5f); /* backward accumulates */
     memcpy(dq2, dq1, nq * 4), memcpy(dk2, dk1, nk * 4), memcpy(dv2, dv1, nk * 4);
     it_cpu_attention_forward(o1, l1, q, k, v, B, T, Hq, Hkv, D, window);
     for (b = 0; b < B; b++)
@@ -145,7 +136,7 @@ static void test_fused_loss(int threads) {
         it_graph_plan(g[i]);
     }
     it_param_init_normal(ctx, 0.5f, 7);
-    fill(x0, N * C, 1.0f);
+    it_test_fill(x0, N * C, 1.0f);
     for (i = 0; i < 2; i++) {
         int r;
         memcpy(it_data(x[i]), x0, sizeof x0);
@@ -310,7 +301,7 @@ static void test_swiglu(void) {
     static float g[N], u[N], d[N], out[N], dg[N], du[N];
     static const int lens[] = {1, 7, 255, 256, 257, N};
     int level, li, i;
-    fill(g, N, 12.0f), fill(u, N, 2.0f), fill(d, N, 1.0f);
+    it_test_fill(g, N, 12.0f), it_test_fill(u, N, 2.0f), it_test_fill(d, N, 1.0f);
     g[0] = -100.0f, g[2] = 100.0f, g[5] = 0.0f, g[300] = -90.0f, g[301] = 89.0f;
     for (level = 1; level <= 3; level++)
         for (li = 0; li < (int)(sizeof lens / sizeof lens[0]); li++) {

@@ -23,17 +23,6 @@
 #define GRAD_RTOL 1e-3
 #define FD_H 1e-5
 
-/* ---- a test-local generator, so data does not depend on the library under test ---- */
-static uint64_t t_state = 0x1234567ull;
-static uint64_t t_next(void) {
-    uint64_t z = (t_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double t_uniform(void) { return (double)(t_next() >> 11) * (1.0 / 9007199254740992.0); } /* [0, 1) */
-static int t_below(int n) { return (int)(t_next() % (uint64_t)n); }
-
 /* ---- cases: each group of ops is a static table of these, written with designated initialisers ---- */
 typedef struct tcase tcase;
 typedef it_tensor *(*build_fn)(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c);
@@ -109,20 +98,20 @@ typedef struct case_data {
 static void make_data(const tcase *c, case_data *d, size_t nout, uint64_t seed) {
     int j;
     size_t i;
-    t_state = seed;
+    it_test_rng_state = seed;
     for (j = 0; j < f_count(c); j++) {
         size_t n = fnum(c, j);
         double scale = c->f[j].scale != 0.0 ? c->f[j].scale : 1.0;
         d->f[j] = (float *)malloc(n * sizeof(float));
-        for (i = 0; i < n; i++) d->f[j][i] = (float)(c->f[j].shift + scale * (2.0 * t_uniform() - 1.0));
+        for (i = 0; i < n; i++) d->f[j][i] = (float)(c->f[j].shift + scale * (2.0 * it_test_uniform() - 1.0));
     }
     for (j = 0; j < i_count(c); j++) {
         size_t n = inum(c, j), every = (size_t)c->i[j].ignore_every;
         d->ids[j] = (int32_t *)malloc(n * sizeof(int32_t));
-        for (i = 0; i < n; i++) d->ids[j][i] = (every && i % every == 1) ? c->ignore : t_below(c->i[j].limit);
+        for (i = 0; i < n; i++) d->ids[j][i] = (every && i % every == 1) ? c->ignore : it_test_below(c->i[j].limit);
     }
     d->r = (float *)malloc(nout * sizeof(float));
-    for (i = 0; i < nout; i++) d->r[i] = (float)(2.0 * t_uniform() - 1.0);
+    for (i = 0; i < nout; i++) d->r[i] = (float)(2.0 * it_test_uniform() - 1.0);
 }
 static void free_data(const tcase *c, case_data *d) {
     int j;
@@ -295,9 +284,9 @@ static void check_case(const tcase *c, uint64_t seed) {
         double *want = (double *)malloc(count * sizeof(double));
         float *got = (float *)malloc(count * sizeof(float));
         CHECK(r1.has_grad[j], "%s: float tensor %d has no gradient", c->name, j);
-        t_state = seed ^ 0xABCDEFull ^ (uint64_t)j;
+        it_test_rng_state = seed ^ 0xABCDEFull ^ (uint64_t)j;
         for (k = 0; k < count; k++) {
-            size_t idx = count == n ? k : (k == 0 ? 0 : k == 1 ? n - 1 : (size_t)t_below((int)n));
+            size_t idx = count == n ? k : (k == 0 ? 0 : k == 1 ? n - 1 : (size_t)it_test_below((int)n));
             double keep = fd[j][idx], lp, lm;
             fd[j][idx] = keep + FD_H;
             lp = ref_loss(c, fd, d.ids, d.r, scratch, nout);

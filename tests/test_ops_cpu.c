@@ -9,18 +9,6 @@
 #include "it_test.h"
 #include <float.h>
 
-static uint64_t t_state = 0xC0FFEEull;
-static uint64_t t_next(void) {
-    uint64_t z = (t_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static float t_rand(void) { return (float)((double)(t_next() >> 11) * (2.0 / 9007199254740992.0) - 1.0); }
-static void fill(float *x, size_t n, float scale) {
-    size_t i;
-    for (i = 0; i < n; i++) x[i] = scale * t_rand();
-}
 
 static int g_passed, g_failed;
 static void group_begin(void) {
@@ -62,9 +50,9 @@ static void test_matmul(void) {
                     float *a = (float *)malloc(sizeof(float) * M * K), *b = (float *)malloc(sizeof(float) * K * N);
                     float *c = (float *)malloc(sizeof(float) * M * N);
                     double *want = (double *)malloc(sizeof(double) * M * N);
-                    fill(a, (size_t)M * K, 1.0f);
-                    fill(b, (size_t)K * N, 1.0f);
-                    for (m = 0; m < M * N; m++) c[m] = acc ? t_rand() : NAN; /* acc = 0 must not read c */
+                    it_test_fill(a, (size_t)M * K, 1.0f);
+                    it_test_fill(b, (size_t)K * N, 1.0f);
+                    for (m = 0; m < M * N; m++) c[m] = acc ? it_test_signed() : NAN; /* acc = 0 must not read c */
                     for (m = 0; m < M; m++)
                         for (n = 0; n < N; n++) {
                             double sum = acc ? c[m * N + n] : 0.0;
@@ -90,9 +78,9 @@ static void test_elementwise(void) {
     double want[N], want2[N];
     int i;
     group_begin();
-    fill(a, N, 2.0f);
-    fill(b, N, 2.0f);
-    fill(dout, N, 1.0f);
+    it_test_fill(a, N, 2.0f);
+    it_test_fill(b, N, 2.0f);
+    it_test_fill(dout, N, 1.0f);
     it_cpu_add_forward(out, a, b, N);
     for (i = 0; i < N; i++) want[i] = (double)a[i] + b[i];
     check_all("add", out, want, N, 1e-7, 0);
@@ -147,8 +135,8 @@ static void test_embedding(void) {
     int i, c;
     long r;
     group_begin();
-    fill(table, 15, 1.0f);
-    fill(dout, 12, 1.0f);
+    it_test_fill(table, 15, 1.0f);
+    it_test_fill(dout, 12, 1.0f);
     r = it_cpu_embedding_forward(out, ids, table, 4, 3, 5);
     CHECK(r == -1, "embedding_forward: all ids valid, returned %ld", r);
     for (i = 0; i < 4; i++)
@@ -176,9 +164,9 @@ static void test_norms(void) {
     double want[N * C], wr[N];
     int n, c;
     group_begin();
-    fill(x, N * C, 2.0f);
-    fill(w, C, 1.0f);
-    fill(b, C, 1.0f);
+    it_test_fill(x, N * C, 2.0f);
+    it_test_fill(w, C, 1.0f);
+    it_test_fill(b, C, 1.0f);
     it_cpu_rmsnorm_forward(out, rstd, x, w, N, C, 1e-5f);
     for (n = 0; n < N; n++) {
         double ss = 0.0;
@@ -210,7 +198,7 @@ static void test_rope(void) {
     double want[NE];
     int i;
     group_begin();
-    fill(x, NE, 1.0f);
+    it_test_fill(x, NE, 1.0f);
     it_cpu_rope_forward(y, x, B, T, H, D, 10000.0f, NULL, 5);
     memcpy(z, x, sizeof z);
     it_cpu_rope_forward(z, z, B, T, H, D, 10000.0f, NULL, 5);
@@ -223,7 +211,7 @@ static void test_rope(void) {
        row t=2 at offset 0 */
     {
         float x1[1 * 3 * 1 * 4], y1[12], y2[4];
-        fill(x1, 12, 1.0f);
+        it_test_fill(x1, 12, 1.0f);
         it_cpu_rope_forward(y1, x1, 1, 3, 1, 4, 100.0f, NULL, 0);
         it_cpu_rope_forward(y2, x1 + 8, 1, 1, 1, 4, 100.0f, NULL, 2);
         for (i = 0; i < 4; i++) want[i] = y1[8 + i];
@@ -239,7 +227,7 @@ static void test_softmax_attention(void) {
     double want[NQ], wl[B * HQ * T];
     int t, s, h, d, r;
     group_begin();
-    fill(x, 21, 5.0f);
+    it_test_fill(x, 21, 5.0f);
     it_cpu_softmax_forward(sm, x, 3, 7);
     for (r = 0; r < 3; r++) {
         double m = -1e300, z = 0.0;
@@ -248,9 +236,9 @@ static void test_softmax_attention(void) {
         for (s = 0; s < 7; s++) want[r * 7 + s] = exp(x[r * 7 + s] - m) / z;
     }
     check_all("softmax_forward", sm, want, 21, 1e-5, 1e-7);
-    fill(q, NQ, 1.5f);
-    fill(k, NK, 1.5f);
-    fill(v, NK, 1.0f);
+    it_test_fill(q, NQ, 1.5f);
+    it_test_fill(k, NK, 1.5f);
+    it_test_fill(v, NK, 1.0f);
     it_cpu_attention_forward(out, lse, q, k, v, B, T, HQ, HKV, D, 0);
     for (h = 0; h < HQ; h++)
         for (t = 0; t < T; t++) {
@@ -286,8 +274,8 @@ static void test_cross_entropy(void) {
     long r;
     char what[80];
     group_begin();
-    fill(x, N * C, 1.0f);
-    fill(w, V * C, 1.0f);
+    it_test_fill(x, N * C, 1.0f);
+    it_test_fill(w, V * C, 1.0f);
     it_cpu_matmul(logits, x, w, N, V, C, 0, 1, 0);
     r = it_cpu_cross_entropy_forward(losses, lse, logits, targets, N, V, -100);
     CHECK(r == -1, "cross_entropy_forward returned %ld for valid targets", r);
@@ -368,7 +356,7 @@ static void test_reductions(void) {
         for (li = 0; li < (int)(sizeof lens / sizeof lens[0]); li++)
             for (trial = 0; trial < 6; trial++) {
                 int n = lens[li], want = 0, got;
-                for (i = 0; i < n; i++) z[i] = (float)(int)(t_rand() * 8.0f); /* few distinct values: many ties */
+                for (i = 0; i < n; i++) z[i] = (float)(int)(it_test_signed() * 8.0f); /* few distinct values: many ties */
                 if (trial == 1) z[n / 2] = 100.0f, z[n - 1] = 100.0f;
                 if (trial == 2)
                     for (i = 0; i < n; i += 3) z[i] = NAN;
@@ -455,13 +443,13 @@ static void test_sample(void) {
     /* pseudo-random coins: loose agreement with the softmax */
     {
         int count[V] = {0}, bad = -1, n = 100000;
-        uint64_t save = t_state;
+        uint64_t save = it_test_rng_state;
         softmax_t(logits, V, 1.0, p);
-        for (i = 0; i < n; i++) count[it_cpu_sample(logits, V, 1.0f, 0, 1.0f, (t_rand() + 1.0f) * 0.5f * 0.9999999f, probs, index)]++;
+        for (i = 0; i < n; i++) count[it_cpu_sample(logits, V, 1.0f, 0, 1.0f, (it_test_signed() + 1.0f) * 0.5f * 0.9999999f, probs, index)]++;
         for (i = 0; i < V; i++)
             if (fabs((double)count[i] / n - p[i]) > 0.01) bad = i;
         CHECK(bad < 0, "random coins: token %d frequency off", bad);
-        t_state = save;
+        it_test_rng_state = save;
     }
     group_end("it_cpu_sample");
 }
@@ -476,11 +464,11 @@ static void test_optimizers(void) {
     char what[64];
     group_begin();
     /* Lion */
-    fill(p, N, 1.0f);
+    it_test_fill(p, N, 1.0f);
     for (i = 0; i < N; i++) m[i] = 0.0f;
     for (step = 1; step <= 3; step++) {
         float lr = 0.01f, b1 = 0.9f, b2 = 0.99f, wd = 0.1f, gs = 0.5f;
-        fill(g, N, 1.0f);
+        it_test_fill(g, N, 1.0f);
         for (i = 0; i < N; i++) {
             double gi = (double)g[i] * gs, c = (double)b1 * m[i] + (1.0 - (double)b1) * gi;
             wp[i] = p[i] - (double)lr * ((c > 0 ? 1.0 : c < 0 ? -1.0 : 0.0) + (double)wd * p[i]);
@@ -493,11 +481,11 @@ static void test_optimizers(void) {
         check_all(what, m, wm, N, 1e-6, 1e-6);
     }
     /* AdamW */
-    fill(p, N, 1.0f);
+    it_test_fill(p, N, 1.0f);
     for (i = 0; i < N; i++) m[i] = v[i] = 0.0f;
     for (step = 1; step <= 4; step++) {
         float lr = 0.001f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, gs = 2.0f;
-        fill(g, N, 1.0f);
+        it_test_fill(g, N, 1.0f);
         for (i = 0; i < N; i++) {
             double gi = (double)g[i] * gs;
             wm[i] = (double)b1 * m[i] + (1.0 - (double)b1) * gi;
@@ -514,11 +502,11 @@ static void test_optimizers(void) {
         check_all(what, v, wv, N, 1e-6, 1e-6);
     }
     /* SGD with momentum, PyTorch semantics */
-    fill(p, N, 1.0f);
+    it_test_fill(p, N, 1.0f);
     for (i = 0; i < N; i++) m[i] = 0.0f;
     for (step = 1; step <= 3; step++) {
         float lr = 0.1f, mom = 0.9f, wd = 0.01f, gs = 0.25f;
-        fill(g, N, 1.0f);
+        it_test_fill(g, N, 1.0f);
         for (i = 0; i < N; i++) {
             double gi = (double)g[i] * gs + (double)wd * p[i];
             wm[i] = (double)mom * m[i] + gi;
@@ -585,7 +573,7 @@ static void test_bf16(void) {
     /* round-to-nearest: the bf16 result is the nearest representable value for random floats */
     ok = 1;
     for (i = 0; i < 20000; i++) {
-        float f = from_bits((uint32_t)t_next() & 0xBFFFFFFFu), r; /* finite, random exponent below 2^64 */
+        float f = from_bits((uint32_t)it_test_rng_u64() & 0xBFFFFFFFu), r; /* finite, random exponent below 2^64 */
         uint16_t b = it_f32_to_bf16(f);
         double lo, hi;
         uint32_t u;
@@ -689,6 +677,7 @@ static void test_rng(void) {
 }
 
 int main(void) {
+    it_test_rng_state = 0xC0FFEEull; /* this program's stream, as before the generator moved to it_test.h */
     test_matmul();
     test_elementwise();
     test_embedding();
