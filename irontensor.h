@@ -388,7 +388,8 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
 #define it_input(...) it_input_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Differentiate: append the backward of every node that leads to `loss` (a scalar). Call once,
-   after the forward graph is complete. d(loss) is seeded with 1. */
+   after the forward graph is complete. d(loss) is seeded with 1. When the parameter and gradient
+   blocks cannot be allocated here, it_graph_plan returns that error (IT_ERR_OUT_OF_MEMORY). */
 IT_API void it_graph_backward(it_graph *g, it_tensor *loss);
 
 typedef struct it_plan_stats {
@@ -3331,6 +3332,8 @@ IT_API it_tensor *it_param(it_context *ctx, const char *name, int ndim, const in
     t->block = IT_BLOCK_PARAMS;
     t->offset = ctx->param_numel * sizeof(float);
     /* every parameter starts on a 64-byte boundary: SIMD and GPU offsets stay aligned */
+    IT__REQUIRE(ctx->param_numel <= (size_t)-1 / 64 - t->numel, __FILE__, __LINE__,
+                "parameter '%s': the parameter block would exceed the address space", t->name);
     ctx->param_numel += IT__ALIGN_UP(t->numel, IT__ALIGN / sizeof(float));
     it__grow(ctx, (void **)&ctx->params, &ctx->cap_params, ctx->n_params + 1, sizeof(it_tensor *));
     ctx->params[ctx->n_params++] = t;
@@ -3458,6 +3461,7 @@ struct it_graph {
     int *bwd_nodes; /* node indices in backward order */
     int n_bwd;
     int planned;
+    it_result build_error; /* an environment failure while defining (it_graph_backward's allocation), reported by it_graph_plan */
     unsigned char *arena, *inputs;
     it_plan_stats stats;
     it__zero_item *zero_items; /* gradient buffers cleared at the step that first writes them */
@@ -3486,6 +3490,8 @@ static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind ki
     t->numel = 1;
     for (i = 0; i < ndim; i++) {
         IT__REQUIRE(dims[i] > 0, __FILE__, __LINE__, "tensor '%s': dim %d is %d (must be > 0)", t->name, i, dims[i]);
+        IT__REQUIRE(t->numel <= (size_t)-1 / 16 / (size_t)dims[i], __FILE__, __LINE__,
+                    "tensor '%s': its element count overflows at dim %d (%d): too large to address", t->name, i, dims[i]);
         t->dims[i] = dims[i];
         t->numel *= (size_t)dims[i];
     }
@@ -3965,7 +3971,10 @@ IT_API void it_graph_backward(it_graph *g, it_tensor *loss) {
     IT__REQUIRE(loss->requires_grad, __FILE__, __LINE__,
                 "it_graph_backward: '%s' does not depend on any parameter or float input", loss->name);
     r = it_params_alloc(g->ctx);
-    IT__REQUIRE(r == IT_OK, __FILE__, __LINE__, "it_graph_backward: %s", it_context_last_error(g->ctx));
+    if (r != IT_OK) { /* the environment, not the caller: it_graph_plan reports it as a result */
+        g->build_error = r;
+        return;
+    }
     it__grads_layout(g->ctx); /* trainable parameters' gradient tensors; their memory comes with the plan */
     g->loss = loss;
     it_keep(loss);
@@ -4215,6 +4224,9 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     size_t input_bytes = 0, unplanned = 0, arena_bytes;
     it_result r;
     if (g->planned) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: the graph is already planned");
+    if (g->build_error != IT_OK)
+        return it_context_error(ctx, g->build_error, "it_graph_plan: it_graph_backward could not allocate the parameter "
+                                "block: %s", it_context_last_error(ctx));
     r = g->loss ? it_grads_alloc(ctx) : it_params_alloc(ctx); /* gradients only for a graph with a backward */
     if (r != IT_OK) return r;
     if (g->open_seg) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: a checkpoint segment is still open");
@@ -5150,6 +5162,7 @@ static const char *it__family_problem(const it_model_config *c) {
     default: return NULL;
     }
 }
+static double it__config_param_count(const it_model_config *c);
 IT_API it_result it_model_config_check(it_context *ctx, const it_model_config *c) {
     const char *why = NULL;
     char buf[160];
@@ -5181,23 +5194,32 @@ IT_API it_result it_model_config_check(it_context *ctx, const it_model_config *c
         why = it__rope_scaling_problem(&c->rope_scaling);
     else if (c->arch == IT_ARCH_LLAMA && it__family_problem(c))
         why = it__family_problem(c);
+    else if (it__config_param_count(c) > (double)((size_t)-1 / 64)) {
+        /* weights, gradients and two optimizer states of 4 bytes, with alignment, must be addressable */
+        snprintf(buf, sizeof buf, "%.3g parameters: their weights, gradients and optimizer state would not fit "
+                 "in this machine's address space", it__config_param_count(c));
+        why = buf;
+    }
     if (!why) return IT_OK;
     return ctx ? it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "model config: %s", why) : IT_ERR_INVALID_ARGUMENT;
 }
-IT_API size_t it_model_config_param_count(const it_model_config *c) {
-    size_t C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), q = hd * (size_t)c->n_heads;
-    size_t kv = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim, V = (size_t)c->vocab_size, per_layer, total;
+/* The parameter count in double, so a config whose count would wrap size_t is still measured
+   (it_model_config_check refuses it); exact below 2^53. */
+static double it__config_param_count(const it_model_config *c) {
+    double C = (double)c->dim, hd = (double)it_model_head_dim(c), q = hd * (double)c->n_heads;
+    double kv = hd * (double)c->n_kv_heads, F = (double)c->ffn_dim, V = (double)c->vocab_size, per_layer, total;
     if (c->arch == IT_ARCH_GPT2) {
         per_layer = 4 * C + (C * C + C) * 4 + (C * F + F) + (F * C + C); /* 2 LayerNorms, q k v o, MLP */
-        total = V * C + (size_t)c->max_seq * C + per_layer * (size_t)c->n_layers + 2 * C;
+        total = V * C + (double)c->max_seq * C + per_layer * (double)c->n_layers + 2 * C;
     } else {
         per_layer = 2 * C + C * q * 2 + C * kv * 2 + 3 * C * F; /* 2 norms, q o, k v, MLP */
         per_layer += (c->qkv_bias ? q + 2 * kv : 0) + (c->o_bias ? C : 0) + (c->mlp_bias ? 2 * F + C : 0) +
                      (c->qk_norm ? 2 * hd : 0);
-        total = V * C + per_layer * (size_t)c->n_layers + C;
+        total = V * C + per_layer * (double)c->n_layers + C;
     }
     return total + (c->untied ? V * C : 0);
 }
+IT_API size_t it_model_config_param_count(const it_model_config *c) { return (size_t)it__config_param_count(c); }
 
 static it_tensor *it__model_param(it_context *ctx, const char *fmt, int layer, int ndim, int d0, int d1) {
     char name[IT_MAX_NAME];

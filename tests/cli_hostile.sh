@@ -257,6 +257,10 @@ expect 0 "valid: yes" -- "$B/it-inspect" "$tmp/r12"
 
 # ---- hangs (case 18) and messages (case 21) ----------------------------------------------------
 
+# case 19: sizes the machine cannot hold are errors (exit 1, named), never an abort
+expect 1 "cannot allocate" -- "$B/train" --data "$tmp/data.txt" $small --ffn 1000000000
+expect 1 "address space" -- "$B/train" --data "$tmp/data.txt" $small --dim 1000000000
+
 # case 18: a FIFO (no writer) as the data, a checkpoint's config.json or model.safetensors, or a
 # tokenizer is refused at once, naming it; no tool blocks on it
 mkfifo "$tmp/fifo"

@@ -1092,11 +1092,66 @@ static void hostile_null_contract(const char *tmp) {
     }
 }
 
+/* Case 19: sizes. An element count that wraps is a checked abort naming the tensor; a model whose
+   blocks cannot be allocated is an IT_ERR_OUT_OF_MEMORY from it_graph_plan (it_graph_backward used
+   to abort); a parameter count past the address space is refused by the config check. */
+static int hostile_wrapping_input_child(void *arg) {
+    it_context *ctx = it_test_context(1);
+    it_graph *g = it_graph_create(ctx);
+    (void)arg;
+    it_input(g, "huge", IT_F32, 4, (int[]){65536, 65536, 65536, 65536});
+    return 0; /* returned: the count wrapped to 0 unnoticed */
+}
+static int hostile_huge_model_child(void *arg) {
+    it_context *ctx = it_test_context(1);
+    it_model_config c = it_test_llama();
+    it_model *m = NULL;
+    it_model_graph mg;
+    int which = *(const int *)arg;
+    it_result r;
+    if (which == 0) { /* vocab 2147483647 x dim 4096: 70 TB of weights and gradients */
+        c.vocab_size = 2147483647;
+        c.dim = 4096;
+        c.n_heads = 32;
+        c.n_kv_heads = 32;
+    } else { /* a 1e9-wide MLP: 6 TB */
+        c.ffn_dim = 1000000000;
+    }
+    c.n_layers = 1;
+    if ((r = it_model_create(ctx, &c, &m)) != IT_OK) return 3;
+    r = it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 8, &mg);
+    if (r != IT_ERR_OUT_OF_MEMORY || !strstr(it_context_last_error(ctx), "cannot allocate")) {
+        fprintf(stderr, "plan: %d '%s'\n", (int)r, it_context_last_error(ctx));
+        return 2;
+    }
+    return it_model_init(m, 1) == IT_ERR_OUT_OF_MEMORY ? 0 : 4;
+}
+static void hostile_sizes(const char *tmp) {
+    char err[600];
+    it_model_config c = it_test_llama();
+    int got, i;
+    snprintf(err, sizeof err, "%s/wrap.err", tmp);
+    got = hostile_run_child(10, err, hostile_wrapping_input_child, NULL);
+    CHECK(got == 128 + SIGABRT && hostile_file_contains(err, "'huge'") && hostile_file_contains(err, "overflows"),
+          "case 19: it_input with 65536^4 elements: status %d (want a checked abort naming the tensor)", got);
+    for (i = 0; i < 2; i++) {
+        snprintf(err, sizeof err, "%s/huge_%d.err", tmp, i);
+        got = hostile_run_child(30, err, hostile_huge_model_child, &i);
+        CHECK(got == 0, "case 19: %s: status %d (want IT_ERR_OUT_OF_MEMORY from plan and init, no abort)",
+              i == 0 ? "vocab 2147483647" : "ffn 1e9", got);
+    }
+    c.dim = 1000000000;
+    c.n_heads = 2;
+    c.n_kv_heads = 2;
+    CHECK(it_model_config_check(NULL, &c) == IT_ERR_INVALID_ARGUMENT, "case 19: dim 1e9 passes the config check");
+}
+
 static void hostile_hangs_and_ub(const char *tmp) {
     hostile_fifos(tmp);
     hostile_zero_rng(tmp);
     hostile_deep_config(tmp);
     hostile_null_contract(tmp);
+    hostile_sizes(tmp);
 }
 
 int main(void) {
