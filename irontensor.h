@@ -388,8 +388,9 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
 #define it_input(...) it_input_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Differentiate: append the backward of every node that leads to `loss` (a scalar). Call once,
-   after the forward graph is complete. d(loss) is seeded with 1. When the parameter and gradient
-   blocks cannot be allocated here, it_graph_plan returns that error (IT_ERR_OUT_OF_MEMORY). */
+   after the forward graph is complete. d(loss) is seeded with 1. When the parameter block cannot
+   be allocated here, it_graph_plan returns that error (IT_ERR_OUT_OF_MEMORY), as it does for the
+   gradients it allocates itself. */
 IT_API void it_graph_backward(it_graph *g, it_tensor *loss);
 
 typedef struct it_plan_stats {
