@@ -2052,7 +2052,7 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
    Fast SGEMM behind it_cpu_matmul: c [M, N] = (accumulate ? c : 0) + op(a) @ op(b).
 
    Goto/BLIS structure: a KC x NC panel of op(b) and an MC x KC block of op(a) are packed into
-   per-thread buffers (micro-panels NR columns / MR rows wide, zero padded), then a register-tiled
+   per-worker buffers (micro-panels NR columns / MR rows wide, zero padded), then a register-tiled
    MR x NR micro-kernel streams them. Transposes are absorbed by the packing, so one kernel serves
    all four cases; edge tiles go through a small buffer. The kernel is picked at run time
    (AVX-512F 8x32, AVX2+FMA 6x16, NEON 8x12, portable 4x8), so users build with plain `cc -O2`.
