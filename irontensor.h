@@ -6317,115 +6317,152 @@ static size_t it__tok_hash_bytes(const uint8_t *s, size_t n) {
     return (size_t)(h ^ (h >> 32));
 }
 
+/* The training text as distinct words (pre-tokenizer chunks) with their frequencies, and each
+   word's current symbols (bytes at first, merged ids as training goes) in one array. */
+typedef struct it__bpe_words {
+    size_t n_words, total_syms;
+    size_t *start, *off; /* word w: text[start[w] ..], its symbols at sym[off[w] ..] */
+    int32_t *len, *sym;  /* len[w]: current symbol count (it shrinks as merges apply) */
+    int64_t *freq;
+} it__bpe_words;
+static void it__bpe_words_free(it_context *ctx, it__bpe_words *w) {
+    it__free(ctx, w->start);
+    it__free(ctx, w->off);
+    it__free(ctx, w->len);
+    it__free(ctx, w->freq);
+    it__free(ctx, w->sym);
+}
+/* Step 1: split the text into chunks and count each distinct one (an open-addressing table of
+   word indices); then lay out every word's bytes as its first symbols. 0 = out of memory. */
+static int it__bpe_count_words(it_context *ctx, const uint8_t *text, size_t n, size_t n_chunks, it__bpe_words *w) {
+    size_t wcap = 16, pos, i;
+    int32_t *wmap;
+    while (wcap < n_chunks * 2) wcap *= 2;
+    wmap = (int32_t *)it__alloc_array(ctx, wcap, sizeof(int32_t));
+    w->start = (size_t *)it__alloc_array(ctx, n_chunks, sizeof(size_t));
+    w->off = (size_t *)it__alloc_array(ctx, n_chunks, sizeof(size_t));
+    w->len = (int32_t *)it__alloc_array(ctx, n_chunks, sizeof(int32_t));
+    w->freq = (int64_t *)it__alloc_array(ctx, n_chunks, sizeof(int64_t));
+    if (!wmap || !w->start || !w->off || !w->len || !w->freq) {
+        it__free(ctx, wmap);
+        return 0;
+    }
+    for (i = 0; i < wcap; i++) wmap[i] = -1;
+    for (pos = 0; pos < n;) {
+        size_t len = it__tok_chunk(text + pos, n - pos), h = it__tok_hash_bytes(text + pos, len) & (wcap - 1);
+        for (; wmap[h] >= 0; h = (h + 1) & (wcap - 1)) {
+            int32_t k = wmap[h];
+            if ((size_t)w->len[k] == len && memcmp(text + w->start[k], text + pos, len) == 0) break;
+        }
+        if (wmap[h] < 0) {
+            wmap[h] = (int32_t)w->n_words;
+            w->start[w->n_words] = pos;
+            w->len[w->n_words] = (int32_t)len;
+            w->freq[w->n_words] = 0;
+            w->off[w->n_words] = w->total_syms;
+            w->total_syms += len;
+            w->n_words++;
+        }
+        w->freq[wmap[h]]++;
+        pos += len;
+    }
+    it__free(ctx, wmap);
+    w->sym = (int32_t *)it__alloc_array(ctx, w->total_syms, sizeof(int32_t));
+    if (!w->sym) return 0;
+    for (i = 0; i < w->n_words; i++) {
+        int32_t j, *s = w->sym + w->off[i];
+        for (j = 0; j < w->len[i]; j++) s[j] = text[w->start[i] + (size_t)j];
+    }
+    return 1;
+}
+/* Step 2: every adjacent pair of every word, weighted by the word's frequency, into the pair table
+   and the heap. 0 = out of memory. */
+static int it__bpe_count_pairs(it__bpe *b, const it__bpe_words *w) {
+    size_t i;
+    for (i = 0; i < w->n_words; i++) {
+        const int32_t *s = w->sym + w->off[i];
+        int32_t j;
+        for (j = 0; j + 1 < w->len[i]; j++)
+            if (!it__bpe_add(b, s[j], s[j + 1], w->freq[i], (int32_t)i, -1)) return 0;
+    }
+    for (i = 0; i < (size_t)b->n_pairs; i++)
+        if (b->pairs[i].count > 0 && !it__bpe_push(b, (int32_t)i, b->pairs[i].count)) return 0;
+    return 1;
+}
+/* Step 3, one merge: (A, B) -> Z in every word that holds the pair, non-overlapping, left to right,
+   rewritten in place; the neighbouring pairs' counts move from (x, A) / (B, y) to (x, Z) / (Z, y)
+   and the pairs that gained are re-filed in the heap. 0 = out of memory. */
+static int it__bpe_apply_merge(it_context *ctx, it__bpe *b, it__bpe_words *w, int32_t pair, int32_t Z, int merge) {
+    int32_t A = (int32_t)(b->pairs[pair].key >> 32), B = (int32_t)(uint32_t)b->pairs[pair].key, k;
+    int32_t *list = b->pairs[pair].words, n_list = b->pairs[pair].n_words; /* (A, B) only loses now: stable */
+    size_t i;
+    b->n_touched = 0;
+    for (k = 0; k < n_list; k++) {
+        int32_t word = list[k], *s = w->sym + w->off[word], len = w->len[word], ii = 0, j = 0;
+        int64_t f = w->freq[word];
+        while (ii < len) {
+            if (ii + 1 < len && s[ii] == A && s[ii + 1] == B) {
+                if (j > 0 && (!it__bpe_add(b, s[j - 1], A, -f, word, -1) || !it__bpe_add(b, s[j - 1], Z, f, word, merge)))
+                    return 0;
+                if (ii + 2 < len && (!it__bpe_add(b, B, s[ii + 2], -f, word, -1) ||
+                                     !it__bpe_add(b, Z, s[ii + 2], f, word, merge)))
+                    return 0;
+                if (!it__bpe_add(b, A, B, -f, word, -1)) return 0;
+                s[j++] = Z;
+                ii += 2;
+            } else {
+                s[j++] = s[ii++];
+            }
+        }
+        w->len[word] = j;
+    }
+    /* the pairs array may have moved while new pairs were created: index again */
+    it__free(ctx, b->pairs[pair].words);
+    b->pairs[pair].words = NULL;
+    b->pairs[pair].n_words = b->pairs[pair].cap_words = 0;
+    b->pairs[pair].count = 0;
+    for (i = 0; i < b->n_touched; i++)
+        if (b->pairs[b->touched[i]].count > 0 && !it__bpe_push(b, b->touched[i], b->pairs[b->touched[i]].count)) return 0;
+    return 1;
+}
+
 IT_API it_result it_tokenizer_train_bpe(it_context *ctx, const uint8_t *text, size_t n, int vocab_size,
                                         it_tokenizer **out) {
     it__bpe b;
-    size_t n_chunks = 0, pos, wcap = 16, i, total_syms = 0, n_words = 0;
-    int32_t *wmap = NULL, *wlen = NULL, *sym = NULL, *ml = NULL, *mr = NULL;
-    size_t *wstart = NULL, *woff = NULL;
-    int64_t *wfreq = NULL;
+    it__bpe_words words;
+    size_t n_chunks = 0, pos, i;
+    int32_t *ml = NULL, *mr = NULL;
     int n_target = vocab_size - 256, n_merges = 0;
     it_result res = IT_OK;
     *out = NULL;
     memset(&b, 0, sizeof(b));
+    memset(&words, 0, sizeof(words));
     b.ctx = ctx;
     if (vocab_size < 256 || vocab_size > IT_TOKENIZER_MAX_VOCAB)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "bpe training: vocab_size %d is outside [256, %d]",
                                 vocab_size, IT_TOKENIZER_MAX_VOCAB);
-    /* 1. distinct chunks and their frequencies */
     for (pos = 0; pos < n; pos += it__tok_chunk(text + pos, n - pos)) n_chunks++;
     if (n_chunks > 0x3FFFFFFF) /* word indices are int32 */
         return it_context_error(ctx, IT_ERR_RANGE, "bpe training: %zu bytes of text is too much (%zu chunks; at "
                                 "most 2^30)", n, n_chunks);
-    while (wcap < n_chunks * 2) wcap *= 2;
-    wmap = (int32_t *)it__alloc_array(ctx, wcap, sizeof(int32_t));
-    wstart = (size_t *)it__alloc_array(ctx, n_chunks, sizeof(size_t));
-    woff = (size_t *)it__alloc_array(ctx, n_chunks, sizeof(size_t));
-    wlen = (int32_t *)it__alloc_array(ctx, n_chunks, sizeof(int32_t));
-    wfreq = (int64_t *)it__alloc_array(ctx, n_chunks, sizeof(int64_t));
     ml = (int32_t *)it__alloc_array(ctx, (size_t)n_target, sizeof(int32_t));
     mr = (int32_t *)it__alloc_array(ctx, (size_t)n_target, sizeof(int32_t));
     b.pmask = 4095;
     b.pmap = (int32_t *)it__alloc_array(ctx, b.pmask + 1, sizeof(int32_t));
-    if (!wmap || !wstart || !woff || !wlen || !wfreq || !ml || !mr || !b.pmap) goto oom;
-    for (i = 0; i < wcap; i++) wmap[i] = -1;
+    if (!ml || !mr || !b.pmap) goto oom;
     for (i = 0; i <= b.pmask; i++) b.pmap[i] = -1;
-    for (pos = 0; pos < n;) {
-        size_t len = it__tok_chunk(text + pos, n - pos), h = it__tok_hash_bytes(text + pos, len) & (wcap - 1);
-        for (; wmap[h] >= 0; h = (h + 1) & (wcap - 1)) {
-            int32_t w = wmap[h];
-            if ((size_t)wlen[w] == len && memcmp(text + wstart[w], text + pos, len) == 0) break;
-        }
-        if (wmap[h] < 0) {
-            wmap[h] = (int32_t)n_words;
-            wstart[n_words] = pos;
-            wlen[n_words] = (int32_t)len;
-            wfreq[n_words] = 0;
-            woff[n_words] = total_syms;
-            total_syms += len;
-            n_words++;
-        }
-        wfreq[wmap[h]]++;
-        pos += len;
-    }
-    it__free(ctx, wmap);
-    wmap = NULL;
-    /* 2. symbols and initial pair counts */
-    sym = (int32_t *)it__alloc_array(ctx, total_syms, sizeof(int32_t));
-    if (!sym) goto oom;
-    for (i = 0; i < n_words; i++) {
-        int32_t j, *s = sym + woff[i];
-        for (j = 0; j < wlen[i]; j++) s[j] = text[wstart[i] + (size_t)j];
-        for (j = 0; j + 1 < wlen[i]; j++)
-            if (!it__bpe_add(&b, s[j], s[j + 1], wfreq[i], (int32_t)i, -1)) goto oom;
-    }
-    for (i = 0; i < (size_t)b.n_pairs; i++)
-        if (b.pairs[i].count > 0 && !it__bpe_push(&b, (int32_t)i, b.pairs[i].count)) goto oom;
-    /* 3. merges */
+    if (!it__bpe_count_words(ctx, text, n, n_chunks, &words) || !it__bpe_count_pairs(&b, &words)) goto oom;
+    /* step 3: the most frequent pair becomes the next token, until the vocabulary is full */
     while (n_merges < n_target && b.n_heap > 0) {
         it__bpe_entry e = it__bpe_pop(&b);
-        int32_t A, B, Z = 256 + n_merges, k, *list;
-        int32_t n_list;
         if (b.pairs[e.pair].count != e.count) { /* stale: counts only fall, so re-file it */
             if (b.pairs[e.pair].count > 0 && !it__bpe_push(&b, e.pair, b.pairs[e.pair].count)) goto oom;
             continue;
         }
         if (e.count <= 0) continue;
-        A = (int32_t)(b.pairs[e.pair].key >> 32);
-        B = (int32_t)(uint32_t)b.pairs[e.pair].key;
-        ml[n_merges] = A;
-        mr[n_merges] = B;
-        list = b.pairs[e.pair].words; /* (A, B) only loses occurrences now: its list is stable */
-        n_list = b.pairs[e.pair].n_words;
-        b.n_touched = 0;
-        for (k = 0; k < n_list; k++) {
-            int32_t w = list[k], *s = sym + woff[w], len = wlen[w], ii = 0, j = 0;
-            int64_t f = wfreq[w];
-            while (ii < len) { /* non-overlapping, left to right, rewritten in place (j <= ii) */
-                if (ii + 1 < len && s[ii] == A && s[ii + 1] == B) {
-                    if (j > 0 && (!it__bpe_add(&b, s[j - 1], A, -f, w, -1) ||
-                                  !it__bpe_add(&b, s[j - 1], Z, f, w, n_merges)))
-                        goto oom;
-                    if (ii + 2 < len && (!it__bpe_add(&b, B, s[ii + 2], -f, w, -1) ||
-                                         !it__bpe_add(&b, Z, s[ii + 2], f, w, n_merges)))
-                        goto oom;
-                    if (!it__bpe_add(&b, A, B, -f, w, -1)) goto oom;
-                    s[j++] = Z;
-                    ii += 2;
-                } else {
-                    s[j++] = s[ii++];
-                }
-            }
-            wlen[w] = j;
-        }
-        /* the pairs array may have moved while new pairs were created: index again */
-        it__free(ctx, b.pairs[e.pair].words);
-        b.pairs[e.pair].words = NULL;
-        b.pairs[e.pair].n_words = b.pairs[e.pair].cap_words = 0;
-        b.pairs[e.pair].count = 0;
-        for (i = 0; i < b.n_touched; i++)
-            if (b.pairs[b.touched[i]].count > 0 && !it__bpe_push(&b, b.touched[i], b.pairs[b.touched[i]].count))
-                goto oom;
+        ml[n_merges] = (int32_t)(b.pairs[e.pair].key >> 32);
+        mr[n_merges] = (int32_t)(uint32_t)b.pairs[e.pair].key;
+        if (!it__bpe_apply_merge(ctx, &b, &words, e.pair, 256 + n_merges, n_merges)) goto oom;
         n_merges++;
     }
     if (n_merges < n_target)
@@ -6441,12 +6478,7 @@ done:
     it__free(ctx, b.pmap);
     it__free(ctx, b.heap);
     it__free(ctx, b.touched);
-    it__free(ctx, wmap);
-    it__free(ctx, wstart);
-    it__free(ctx, woff);
-    it__free(ctx, wlen);
-    it__free(ctx, wfreq);
-    it__free(ctx, sym);
+    it__bpe_words_free(ctx, &words);
     it__free(ctx, ml);
     it__free(ctx, mr);
     return res;
@@ -6534,7 +6566,6 @@ IT_API it_result it_tokenizer_encode(it_context *ctx, const it_tokenizer *tok, c
     IT__NOT_NULL(out_ids, "it_tokenizer_encode");
     IT__NOT_NULL(out_n, "it_tokenizer_encode");
     IT__REQUIRE(text || n == 0, __FILE__, __LINE__, "it_tokenizer_encode: text is NULL with n = %zu", n);
-    ids = (int32_t *)it__alloc_array(ctx, n, sizeof(int32_t));
     *out_ids = NULL;
     *out_n = 0;
     if (tok->hf) return it__hf_encode(ctx, tok->hf, text, n, 0, out_ids, out_n);
