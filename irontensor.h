@@ -9456,25 +9456,80 @@ static it_result it__ck_read_model(it_context *ctx, it__ck_read *rd) {
     return r;
 }
 /* want: 0 = do not read, 1 = read when present, 2 = required. */
-static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_optim, int want_ts, it__ck_read *rd) {
-    static char dummy;
+/* Step 1: DIR/config.json into *cfg. A checksum mismatch is a hand edit (a warning, the fields are
+   still checked); *edited (optional) says so. */
+static it_result it__ck_read_config(it_context *ctx, const char *dir, it_model_config *cfg, int *edited) {
     char path[IT__PATH_NAMED];
     unsigned char *buf = NULL;
     it__json j;
-    int missing = 0, config_edited = 0;
+    int was_edited = 0;
     it_result r;
-    (void)dummy;
+    it__path_join(path, sizeof path, dir, "config.json");
+    r = it__json_file_read(ctx, path, &buf, &j, NULL, &was_edited);
+    if (edited) *edited = was_edited;
+    if (r == IT_OK) r = it__config_parse(ctx, path, &j, cfg);
+    it__json_free(&j);
+    if (buf) it__free(ctx, buf);
+    return r;
+}
+/* Step 3: optimizer.safetensors (want 1: if present, 2: required): its optimizer kind and step in
+   the metadata, every state tensor of the map, finite values. */
+static it_result it__ck_read_optimizer(it_context *ctx, it__ck_read *rd, int want) {
+    char label[IT__PATH_NAMED];
+    const it__jv *k, *st;
+    const char *names[2];
+    uint64_t step;
+    int missing = 0;
+    it_result r = it__ck_read_st(ctx, rd->dir, "optimizer.safetensors", &rd->optim, label, sizeof label, &missing);
+    if (r != IT_OK && missing && want == 1) r = IT_OK;
+    else if (r == IT_OK) {
+        k = it__st_meta(&rd->optim, "irontensor.optimizer");
+        st = it__st_meta(&rd->optim, "irontensor.optimizer_step");
+        if (!k || it_optimizer_parse(k->str, &rd->opt_kind) != IT_OK)
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer missing or unknown", label);
+        else if (!st || it__parse_u64_dec(st->str, &step) || step > INT32_MAX)
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer_step missing or not a step", label);
+        else {
+            rd->opt_step = (int)step;
+            r = it__ck_match(ctx, &rd->optim, 1, &rd->map, names, it__ck_state_names(rd->opt_kind, names), 1);
+            if (r == IT_OK) r = it__st_check_values(ctx, &rd->optim);
+            rd->have_optim = r == IT_OK;
+        }
+    }
+    rd->optim.label = NULL;
+    return r;
+}
+/* Step 4: trainer_state.json (want 1: if present, 2: required), every field validated, and its
+   optimizer kind the one optimizer.safetensors holds. */
+static it_result it__ck_read_trainer(it_context *ctx, it__ck_read *rd, int want) {
+    char path[IT__PATH_NAMED];
+    unsigned char *buf = NULL;
+    it__json j;
+    int missing = 0;
+    it_result r;
+    it__path_join(path, sizeof path, rd->dir, "trainer_state.json");
+    r = it__json_file_read(ctx, path, &buf, &j, &missing, NULL);
+    if (r != IT_OK && missing && want == 1) r = IT_OK;
+    else if (r == IT_OK) {
+        r = it__trainer_parse(ctx, path, &j, &rd->ts);
+        rd->have_ts = r == IT_OK;
+        if (r == IT_OK && rd->have_optim && rd->ts.optimizer.kind != rd->opt_kind)
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: optimizer \"%s\" but optimizer.safetensors holds \"%s\" state", path,
+                                 it_optimizer_name(rd->ts.optimizer.kind), it_optimizer_name(rd->opt_kind));
+    }
+    it__json_free(&j);
+    if (buf) it__free(ctx, buf);
+    return r;
+}
+/* The whole checkpoint in steps: config (checked against model.safetensors's header before the map
+   is built), model weights, optimizer state, trainer state. want_*: 0 skip, 1 if present, 2 required. */
+static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_optim, int want_ts, it__ck_read *rd) {
+    int config_edited = 0;
+    it_result r;
     memset(rd, 0, sizeof *rd);
     if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
     if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir, 0)) != IT_OK) return r;
-    /* config.json */
-    it__path_join(path, sizeof path, rd->dir, "config.json");
-    r = it__json_file_read(ctx, path, &buf, &j, NULL, &config_edited);
-    if (r == IT_OK) r = it__config_parse(ctx, path, &j, &rd->cfg);
-    it__json_free(&j);
-    if (buf) it__free(ctx, buf);
-    buf = NULL;
-    if (r != IT_OK) return r;
+    if ((r = it__ck_read_config(ctx, rd->dir, &rd->cfg, &config_edited)) != IT_OK) return r;
     if ((r = it__ck_check_header(ctx, rd->dir, &rd->cfg, 0)) != IT_OK) return r;
     if ((r = it__ck_map_build(ctx, &rd->cfg, &rd->map)) != IT_OK) return r;
     r = it__ck_read_model(ctx, rd);
@@ -9487,63 +9542,16 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
         it__ck_read_free(ctx, rd);
         return r;
     }
-    /* optimizer.safetensors */
-    if (want_optim) {
-        char label[IT__PATH_NAMED];
-        const it__jv *k, *st;
-        const char *names[2];
-        uint64_t step;
-        r = it__ck_read_st(ctx, rd->dir, "optimizer.safetensors", &rd->optim, label, sizeof label, &missing);
-        if (r != IT_OK && missing && want_optim == 1) r = IT_OK;
-        else if (r == IT_OK) {
-            k = it__st_meta(&rd->optim, "irontensor.optimizer");
-            st = it__st_meta(&rd->optim, "irontensor.optimizer_step");
-            if (!k || it_optimizer_parse(k->str, &rd->opt_kind) != IT_OK)
-                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer missing or unknown", label);
-            else if (!st || it__parse_u64_dec(st->str, &step) || step > INT32_MAX)
-                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer_step missing or not a step", label);
-            else {
-                rd->opt_step = (int)step;
-                r = it__ck_match(ctx, &rd->optim, 1, &rd->map, names, it__ck_state_names(rd->opt_kind, names), 1);
-                if (r == IT_OK) r = it__st_check_values(ctx, &rd->optim);
-                rd->have_optim = r == IT_OK;
-            }
-        }
-        rd->optim.label = NULL;
-        if (r != IT_OK) return r;
-    }
-    /* trainer_state.json */
-    if (want_ts) {
-        it__path_join(path, sizeof path, rd->dir, "trainer_state.json");
-        r = it__json_file_read(ctx, path, &buf, &j, &missing, NULL);
-        if (r != IT_OK && missing && want_ts == 1) r = IT_OK;
-        else if (r == IT_OK) {
-            r = it__trainer_parse(ctx, path, &j, &rd->ts);
-            rd->have_ts = r == IT_OK;
-            if (r == IT_OK && rd->have_optim && rd->ts.optimizer.kind != rd->opt_kind)
-                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: optimizer \"%s\" but optimizer.safetensors holds \"%s\" state", path,
-                                     it_optimizer_name(rd->ts.optimizer.kind), it_optimizer_name(rd->opt_kind));
-        }
-        it__json_free(&j);
-        if (buf) it__free(ctx, buf);
-        if (r != IT_OK) return r;
-    }
+    if (want_optim && (r = it__ck_read_optimizer(ctx, rd, want_optim)) != IT_OK) return r;
+    if (want_ts && (r = it__ck_read_trainer(ctx, rd, want_ts)) != IT_OK) return r;
     return IT_OK;
 }
 
 /* >>ckapi ------------------------------------------------------------------------------------- */
 IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_model_config *out) {
-    char d[IT__PATH_MAX], path[IT__PATH_NAMED];
-    unsigned char *buf = NULL;
-    it__json j;
-    int edited;
+    char d[IT__PATH_MAX];
     it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
-    if (r != IT_OK) return r;
-    it__path_join(path, sizeof path, d, "config.json");
-    r = it__json_file_read(ctx, path, &buf, &j, NULL, &edited);
-    if (r == IT_OK) r = it__config_parse(ctx, path, &j, out);
-    it__json_free(&j);
-    if (buf) it__free(ctx, buf);
+    if (r == IT_OK) r = it__ck_read_config(ctx, d, out, NULL);
     if (r == IT_OK) r = it__ck_check_header(ctx, d, out, 1);
     return r;
 }
