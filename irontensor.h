@@ -8244,7 +8244,6 @@ static long it__ck_tagged_pid(const char *name, const char *base, const char *ta
 static it_result it__ck_lock(it_context *ctx, const char *clean, const char *parent, const char *base, int wait_ms, int *out_fd) {
     char path[IT__PATH_NAMED], name[1100];
     int waited = 0, fd = -1;
-    if (wait_ms == 0) wait_ms = IT__CK_LOCK_WAIT_MS;
     snprintf(name, sizeof name, ".%s.lock", base);
     if (it__path_join(path, sizeof path, parent, name)) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
     for (;;) {
@@ -9705,7 +9704,7 @@ IT_API it_result it_checkpoint_recover(it_context *ctx, const char *dir) {
     int lock = -1;
     it_result r = it__ck_split(ctx, dir, clean, parent, base, sizeof base);
     if (r != IT_OK) return r;
-    if ((r = it__ck_lock(ctx, clean, parent, base, 0, &lock)) != IT_OK) return r;
+    if ((r = it__ck_lock(ctx, clean, parent, base, IT__CK_LOCK_WAIT_MS, &lock)) != IT_OK) return r;
     r = it__ck_recover_locked(ctx, clean, parent, base);
     it__ck_unlock(lock);
     return r;
@@ -9831,10 +9830,10 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
         if ((r = it__json_file_write(ctx, path, &b)) != IT_OK) goto done;
     }
     it__path_join(path, sizeof path, tmp, "tokenizer.bin");
-    if (o && o->tokenizer_path && (r = it__copy_file(ctx, o->tokenizer_path, path)) != IT_OK) goto done;
-    if (o && o->tokenizer && (r = it_tokenizer_save(ctx, o->tokenizer, path)) != IT_OK) goto done; /* fsynced */
+    if (o->tokenizer_path && (r = it__copy_file(ctx, o->tokenizer_path, path)) != IT_OK) goto done;
+    if (o->tokenizer && (r = it_tokenizer_save(ctx, o->tokenizer, path)) != IT_OK) goto done; /* fsynced */
     it__buf_free(&b); /* the marker last: a directory carrying it was written whole */
-    it__ck_marker_json(&b, o ? o->run_id : NULL);
+    it__ck_marker_json(&b, o->run_id);
     it__path_join(path, sizeof path, tmp, IT__CK_MARKER);
     if ((r = it__json_file_write(ctx, path, &b)) != IT_OK) goto done;
 done:
@@ -9882,20 +9881,32 @@ static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it
                foreign[0] ? foreign : strerror(errno));
     return IT_OK;
 }
+/* Every default of it_checkpoint_options in one place (NULL = all zeros): dtype 0 = f32,
+   lock_wait_ms 0 = 30 s. */
+static it_checkpoint_options it__checkpoint_options_defaults(const it_checkpoint_options *o) {
+    it_checkpoint_options d;
+    memset(&d, 0, sizeof d);
+    if (o) d = *o;
+    if (d.dtype == IT_DTYPE_INVALID) d.dtype = IT_F32;
+    if (d.lock_wait_ms == 0) d.lock_wait_ms = IT__CK_LOCK_WAIT_MS;
+    return d;
+}
 IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
-                                    const char *dir, const it_checkpoint_options *o) {
+                                    const char *dir, const it_checkpoint_options *options) {
     char clean[IT__PATH_MAX], parent[IT__PATH_MAX], base[1024];
-    it_dtype dt = o ? o->dtype : IT_DTYPE_INVALID;
+    it_checkpoint_options resolved = it__checkpoint_options_defaults(options);
+    const it_checkpoint_options *o = &resolved;
+    it_dtype dt = o->dtype;
     int lock = -1;
     it_result r;
     if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
     if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
     if (opt && (r = it__ck_optimizer_supported(ctx, m, "it_checkpoint_save")) != IT_OK) return r;
-    if (dt != IT_DTYPE_INVALID && dt != IT_F32 && dt != IT_BF16)
+    if (dt != IT_F32 && dt != IT_BF16)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
-    if (o && o->tokenizer && o->tokenizer_path)
+    if (o->tokenizer && o->tokenizer_path)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: give tokenizer or tokenizer_path, not both");
-    if (o && o->run_id && !it__ck_run_id_ok(o->run_id))
+    if (o->run_id && !it__ck_run_id_ok(o->run_id))
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
                                 "it_checkpoint_save: run_id '%.80s' is not 1-%d letters, digits, '.', '_' or '-'", o->run_id,
                                 IT_CHECKPOINT_RUN_ID_MAX - 1);
@@ -9905,7 +9916,7 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     it__sync(m->ctx); /* a device may still be writing the shared blocks */
     if ((r = it__ck_check_finite(ctx, m, opt, clean)) != IT_OK) return r;
     if ((r = it__ck_check_target(ctx, clean, parent)) != IT_OK) return r; /* before a lock file is created */
-    if ((r = it__ck_lock(ctx, clean, parent, base, o ? o->lock_wait_ms : 0, &lock)) != IT_OK) return r;
+    if ((r = it__ck_lock(ctx, clean, parent, base, o->lock_wait_ms, &lock)) != IT_OK) return r;
     r = it__ck_recover_locked(ctx, clean, parent, base);
     if (r == IT_OK) r = it__ck_check_target(ctx, clean, parent); /* again: another writer may have gone first */
     if (r == IT_OK) r = it__ck_save_locked(ctx, m, opt, ts, clean, parent, o, dt == IT_BF16);

@@ -88,22 +88,25 @@ static it_result hostile_save(hostile_model *h, const char *dir, const char *run
     o.run_id = run_id;
     return it_checkpoint_save(h->ctx, h->m, h->opt, NULL, dir, &o);
 }
+/* The path buffers of the helpers below: dir/name, each part a test's own buffer (under 1300
+   bytes), so -O2's format-truncation check holds. */
+#define HOSTILE_PATH 2600
 /* dir/name := text (dir/name built here) */
 static void hostile_put(const char *dir, const char *name, const char *text) {
-    char p[1200];
+    char p[HOSTILE_PATH];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     it_test_write_file(p, text, strlen(text));
 }
 /* 1 when dir/name (name may be "") exists as anything, a link included; never follows it. */
 static int hostile_exists(const char *dir, const char *name) {
-    char p[1200];
+    char p[HOSTILE_PATH];
     struct stat st;
     snprintf(p, sizeof p, "%s%s%s", dir, name[0] ? "/" : "", name);
     return lstat(p, &st) == 0;
 }
 /* 1 when dir/name holds exactly text. */
 static int hostile_holds(const char *dir, const char *name, const char *text) {
-    char p[1200];
+    char p[HOSTILE_PATH];
     size_t n = 0;
     unsigned char *buf;
     int same;
