@@ -11629,7 +11629,11 @@ static int it__bytes_reserve(it__bytes *b, size_t extra) {
     size_t cap;
     uint8_t *q;
     if (b->failed) return 0;
-    if (b->n + extra <= b->cap) return 1;
+    if (b->n + extra <= b->cap && b->n + extra >= b->n) return 1;
+    if (extra > ((size_t)-1 >> 2) - b->n) { /* no such size: fail rather than double forever */
+        b->failed = 1;
+        return 0;
+    }
     cap = b->cap ? b->cap : 64;
     while (cap < b->n + extra) cap *= 2;
     q = (uint8_t *)it__realloc(b->ctx, b->p, b->n, cap);
@@ -13869,15 +13873,14 @@ static it_result it__hf_load(it__hfl *L, const char *config_path) {
 }
 
 /* The bytes one token stands for on its own (streaming while generating): the decoder's per-token
-   steps, with ByteFallback's <0xXX> as its byte and no first-token stripping. */
-static void it__hf_token_raw(const it__hf *hf, int32_t id, it__bytes *out) {
+   steps, with ByteFallback's <0xXX> as its byte and no first-token stripping. cur_ and next_ are
+   the caller's scratch buffers (reused from token to token). */
+static void it__hf_token_raw(const it__hf *hf, int32_t id, it__bytes *cur_, it__bytes *next_, it__bytes *out) {
     const uint8_t *s = it__hf_s(hf, hf->token[id]);
     size_t n = hf->token[id].len, i, len;
     int k;
-    it__bytes cur, next, tmp;
-    memset(&cur, 0, sizeof cur);
-    memset(&next, 0, sizeof next);
-    cur.ctx = next.ctx = hf->ctx;
+    it__bytes cur = *cur_, next = *next_, tmp;
+    cur.n = next.n = 0;
     it__bytes_put(&cur, s, n);
     for (k = 0; k < hf->n_dec; k++) {
         const it__hf_step *st = &hf->dec[k];
@@ -13919,8 +13922,8 @@ static void it__hf_token_raw(const it__hf *hf, int32_t id, it__bytes *out) {
     if (!hf->has_decoder) it__bytes_put(out, s, n);
     else it__bytes_put(out, cur.p, cur.n);
     if (cur.failed || next.failed) out->failed = 1;
-    it__bytes_free(&cur);
-    it__bytes_free(&next);
+    *cur_ = cur; /* the buffers may have grown or swapped */
+    *next_ = next;
 }
 
 IT_API it_result it_tokenizer_load_hf(it_context *ctx, const char *path, it_tokenizer **out) {
@@ -13973,20 +13976,26 @@ IT_API it_result it_tokenizer_load_hf(it_context *ctx, const char *path, it_toke
     t->tok_len = (uint16_t *)it__alloc_array(ctx, (size_t)t->vocab, sizeof(uint16_t));
     if (!t->tok_off || !t->tok_len) goto oom;
     {
-        it__bytes raw;
+        it__bytes raw, cur, next;
         memset(&raw, 0, sizeof raw);
-        raw.ctx = ctx;
+        memset(&cur, 0, sizeof cur);
+        memset(&next, 0, sizeof next);
+        raw.ctx = cur.ctx = next.ctx = ctx;
         for (id = 0; id < t->vocab; id++) {
             size_t before = raw.n;
             t->tok_off[id] = (uint32_t)raw.n;
-            if (L.hf->kind[id]) it__hf_token_raw(L.hf, id, &raw);
+            if (L.hf->kind[id]) it__hf_token_raw(L.hf, id, &cur, &next, &raw);
             if (raw.n - before > 65535 || raw.n > 0xFFFFFFFFu) {
                 it__bytes_free(&raw);
+                it__bytes_free(&cur);
+                it__bytes_free(&next);
                 r = it__hfl_err(&L, IT_ERR_FORMAT, "token %ld is longer than 65535 bytes", (long)id);
                 goto done;
             }
             t->tok_len[id] = (uint16_t)(raw.n - before);
         }
+        it__bytes_free(&cur);
+        it__bytes_free(&next);
         if (raw.failed) {
             it__bytes_free(&raw);
             goto oom;
@@ -14083,7 +14092,9 @@ static int it__stream_decode(it_token_stream *s, const int32_t *ids, int n, it__
     out->n = 0;
     need = it_tokenizer_decode_flags(s->tok, ids, (size_t)n, s->flags, NULL, 0);
     if (need == (size_t)-1 || !it__bytes_reserve(out, need + 1)) return -1;
-    out->n = it_tokenizer_decode_flags(s->tok, ids, (size_t)n, s->flags, out->p, need);
+    need = it_tokenizer_decode_flags(s->tok, ids, (size_t)n, s->flags, out->p, need);
+    if (need == (size_t)-1) return -1; /* the second decoding can run out of memory too */
+    out->n = need;
     return 0;
 }
 /* Does s end in U+FFFD or in a sequence that more bytes could complete? */

@@ -2,9 +2,14 @@
    produced (tests/fixtures/hf_tokenizers, written by tests/fixtures/make_tokenizer_fixtures.py)
    for five tokenizers of the three families, through tokenizer.json and through the model
    directory (what transformers' AutoTokenizer gave); streaming decode; NFC and the regex engine on
-   their own; long words (encoding is not quadratic); hostile tokenizer.json files. */
+   their own; long words (encoding is not quadratic); hostile tokenizer.json files; out of memory
+   at every allocation in turn of loading, encoding, decoding and streaming. */
+#include "it_count_alloc.h" /* first: the counting allocator (and its malloc trap, undone below) */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../irontensor.h"
+#undef malloc
+#undef calloc
+#undef realloc
 #include "it_test.h"
 #include <time.h>
 
@@ -383,6 +388,69 @@ static void test_hostile(it_context *ctx) {
     CHECK(it_tokenizer_load_hf(ctx, FIXTURES "/no_such_dir", &tok) == IT_ERR_IO, "a missing path is IT_ERR_IO");
 }
 
+
+/* Out of memory at allocation n of a pass (load a directory, encode with specials, decode both
+   ways, stream), for every n: each refusal surfaces as an error, and destroying the context
+   leaves no byte behind. Also: no raw malloc in the library. */
+static void test_oom_sweep(const char *name) {
+    static const char text[] = "Hello <|endoftext|> w\xC3\xB6rld caf\xC3\xA9 \xF0\x9F\x98\x80 it's 12345!\n  <s>x";
+    char dir[256];
+    long n, runs = 0, leaks = 0, swallowed = 0, first_leak = 0, first_swallow = 0;
+    snprintf(dir, sizeof dir, FIXTURES "/%s", name);
+    g_raw_allocs = 0; /* the other tests' contexts use the default allocator, which is malloc */
+    for (n = 1; n < 200000; n++) {
+        it_context_desc d;
+        it_context *ctx = NULL;
+        it_tokenizer *tok = NULL;
+        it_token_stream *st = NULL;
+        int32_t *ids = NULL;
+        size_t n_ids = 0, k;
+        int failures = 0;
+        memset(&g_count, 0, sizeof g_count);
+        memset(&d, 0, sizeof d);
+        d.n_threads = 1;
+        d.allocator.alloc = count_alloc;
+        d.allocator.free = count_free;
+        d.allocator.user = &g_count;
+        d.logger.log = it_test_quiet_log;
+        if (it_context_create(&d, &ctx) != IT_OK) return;
+        g_count.fail_at = g_count.allocs + n;
+        if (it_tokenizer_load_hf(ctx, dir, &tok) != IT_OK) failures++;
+        else {
+            if (it_tokenizer_encode(ctx, tok, (const uint8_t *)text, sizeof text - 1, &ids, &n_ids) != IT_OK) failures++;
+            else {
+                failures += it_tokenizer_decode_flags(tok, ids, n_ids, 0, NULL, 0) == (size_t)-1;
+                failures += it_tokenizer_decode_flags(tok, ids, n_ids, IT_TOKENIZE_NO_SPECIAL, NULL, 0) == (size_t)-1;
+                if (it_token_stream_create(ctx, tok, 0, &st) != IT_OK) failures++;
+                else
+                    for (k = 0; k < n_ids; k++) {
+                        const char *piece;
+                        size_t len;
+                        if (it_token_stream_push(st, ids[k], &piece, &len) != IT_OK) {
+                            failures++;
+                            break;
+                        }
+                    }
+            }
+            it_ids_free(ctx, ids);
+        }
+        if (!g_count.failed) { /* fewer than n allocations: every one was refused once */
+            it_context_destroy(ctx);
+            break;
+        }
+        runs++;
+        if (!failures && !swallowed++) first_swallow = n;
+        it_context_destroy(ctx);
+        if (g_count.live && !leaks++) first_leak = n;
+    }
+    printf("%s: out-of-memory sweep: %ld passes, %ld leaked (first at %ld), %ld swallowed (first at %ld)\n", name, runs,
+           leaks, first_leak, swallowed, first_swallow);
+    CHECK(runs > 50, "%s: the sweep refused every allocation in turn (%ld)", name, runs);
+    CHECK(leaks == 0, "%s: no bytes left after a refused allocation (first: allocation %ld)", name, first_leak);
+    CHECK(swallowed == 0, "%s: a refused allocation always surfaces as an error (first: allocation %ld)", name, first_swallow);
+    CHECK(g_raw_allocs == 0, "no raw malloc/calloc/realloc in the library (%ld)", g_raw_allocs);
+}
+
 int main(void) {
     it_context *ctx = it_test_context(1);
     size_t n = 0;
@@ -398,6 +466,10 @@ int main(void) {
     for (f = 0; f < N_FAMILIES; f++) test_family(ctx, FAMILIES[f], jkey(jkey(0, "families"), FAMILIES[f]));
     test_long_words(ctx);
     test_hostile(ctx);
+    test_oom_sweep("gpt2");
+    test_oom_sweep("sp");
+    test_oom_sweep("qwen2");
+    count_alloc_trap_unused();
     it__json_free(&cases);
     free(cases_text);
     it_context_destroy(ctx);

@@ -119,8 +119,11 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "it-tokenize: out of memory decoding\n");
                 rc = 1;
             } else {
-                it_tokenizer_decode_flags(tok, ids, n_ids, flags, text, need);
-                fwrite(text, 1, need, stdout);
+                if (it_tokenizer_decode_flags(tok, ids, n_ids, flags, text, need) != need) {
+                    fprintf(stderr, "it-tokenize: out of memory decoding\n");
+                    rc = 1;
+                } else
+                    fwrite(text, 1, need, stdout);
             }
             free(text);
         }
