@@ -15,7 +15,7 @@ EXAMPLES = autograd train generate bench
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: all examples fuzz test test-unit test-cli test-docs test-compile test-compile-arm64 asan clean check-deps check-unicode train generate bench
+.PHONY: check-banners all examples fuzz test test-unit test-cli test-docs test-compile test-compile-arm64 asan clean check-deps check-unicode train generate bench
 all: examples
 examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/paired_export
 
@@ -58,6 +58,10 @@ test-compile: | $(BUILD)
 	  then echo "compile ok: $$mode $$static"; else echo "compile FAILED: $$mode $$static"; status=1; fi; \
 	done; done; exit $$status
 
+# The table of contents at the top of irontensor.h lists every section banner in order.
+check-banners:
+	@bash tests/banners_test.sh irontensor.h
+
 # No dependency beyond libc, libm, pthreads (and the loader): checked on a real binary.
 check-deps: $(BUILD)/test_planner
 	@extra=$$(ldd $(BUILD)/test_planner | grep -v -E 'linux-vdso|libc\.so|libm\.so|libpthread|ld-linux' || true); \
@@ -90,7 +94,7 @@ test-compile-arm64: | $(BUILD)
 	  echo "compile ok: clang --target=aarch64-linux-gnu"; \
 	else echo "note: no aarch64 C library headers (Debian: libc6-dev-arm64-cross); arm64 compile test skipped"; fi
 
-test: examples test-compile test-compile-arm64 test-unit test-cli test-docs check-deps check-unicode check-shaders test-metal $(FRAGMENT_TESTS)
+test: check-banners examples test-compile test-compile-arm64 test-unit test-cli test-docs check-deps check-unicode check-shaders test-metal $(FRAGMENT_TESTS)
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.

@@ -5,15 +5,16 @@
    Lion/AdamW/SGD, learning-rate schedules, byte-level and BPE tokenizers, llm.c token files and
    Hugging Face-readable safetensors checkpoints. The Metal backend lives in irontensor_metal.h.
 
-   SECTIONS (search for the banner, e.g. ">>planner")
+   SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
      declarations  >>results >>context >>tensors >>rng >>params >>graph >>models >>optimizers
                    >>tokenizers >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
                    >>cpu_kernels
-     implementation >>util >>cpu_kernels >>sgemm >>threads >>context >>tensors >>params >>graph
-                   >>autograd >>planner >>run >>cpu >>models >>optimizers >>io >>tokenizers >>dataset
-                   >>schedules >>json >>crc32 >>safetensors >>ckfiles >>ckwrite >>ckread >>ckapi
-                   >>hf_tokenizers (>>unicode >>regex >>hf_load >>hf_encode >>hf_decode >>hf_api
-                   >>token_stream)
+     implementation >>util >>results >>rng >>dtypes >>cpu_kernels >>sgemm >>fast_kernels >>threads
+                   >>context >>tensors >>params >>graph >>autograd >>planner >>run >>cpu >>models
+                   >>decoder >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
+                   >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
+                   >>ckwrite >>ckread >>ckapi >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
+                   >>hf_decode >>hf_api >>token_stream >>end
 
    USAGE
      In exactly one C or C++ file:
@@ -821,7 +822,7 @@ IT_API const char *it_schedule_name(it_schedule_kind kind);
 IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
 
 /* ------------------------------------------------------------------------------------------------
-   >>checkpoints  a directory a Python user can open directly (DESIGN §6)
+   >>checkpoints  a directory a Python user can open directly (numpy, torch or transformers)
 
    LAYOUT of a checkpoint directory DIR
      config.json            Hugging Face LlamaConfig / GPT2Config keys (LlamaForCausalLM,
@@ -1303,7 +1304,8 @@ IT_API int it_cpu_argmax(const float *x, int n);
 #define IT__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define IT__MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* Programmer errors: print where the caller was and what was wrong, then abort (STYLE: errors). */
+/* Programmer errors: print where the caller was and what was wrong, then abort: a misuse is a bug
+   in the caller, not a condition to handle, so it must not pass quietly. */
 static void it__fail(const char *file, int line, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "%s:%d: irontensor: ", file, line);
@@ -5951,7 +5953,7 @@ static it_result it__io_write_atomic(it_context *ctx, const char *path, const ch
     return r;
 }
 
-/* >>tokenizers >>token_files >>dataset >>schedules ------------------------------------------------
+/* Little-endian helpers for the token files and the tokenizer file that follow -----------------
    Training utilities. Needs <errno.h> (strerror(errno) in file errors) besides the headers the
    implementation already includes. */
 

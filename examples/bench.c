@@ -1,4 +1,4 @@
-/* bench.c - IronTensor's benchmark protocol on the CPU backend (DESIGN §7, issue 5).
+/* bench.c - IronTensor's benchmark protocol on the CPU backend (interleaved repetitions, median and spread, the fraction of the machine's limit).
 
    `tiny` Llama preset, fp32, random token ids, Lion (lr 3e-4, betas 0.9/0.99, wd 0.1), clip 1.0,
    cosine schedule with 5 warmup steps; 5 warmup steps are discarded, then N timed steps. Prints the
