@@ -8360,6 +8360,16 @@ static uint64_t it__ck_map_count(const it_model_config *c) {
 }
 static it_result it__json_file_read(it_context *ctx, const char *path, unsigned char **buf, it__json *j, int *missing,
                                     int *edited);
+/* 1 when DIR holds no model.safetensors but a model.safetensors.index.json (a sharded model, as
+   save_pretrained writes large ones); the index's path into index_path when given. */
+static int it__ck_sharded(const char *dir, char *index_path, size_t size) {
+    char path[IT__PATH_NAMED];
+    struct stat st;
+    if (it__path_join(path, sizeof path, dir, "model.safetensors") || lstat(path, &st) == 0 || errno != ENOENT) return 0;
+    if (it__path_join(path, sizeof path, dir, "model.safetensors.index.json") || lstat(path, &st) != 0) return 0;
+    if (index_path) snprintf(index_path, size, "%s", path);
+    return 1;
+}
 /* Before anything is built from a config: model.safetensors's header (read alone, not the data)
    holds at least as many tensors as the config implies, so a 1 KB config.json claiming 100000 layers is
    refused at once. A missing file passes when `missing_ok` (a bare Hugging Face config). */
@@ -8372,13 +8382,15 @@ static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_
     if (it__path_join(path, sizeof path, dir, "model.safetensors")) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: path too long");
     memset(&f, 0, sizeof f);
     f.label = path;
-    r = it__st_read_header(ctx, path, &f, &missing);
-    if (r != IT_OK && missing) { /* a sharded model: the index's weight_map lists every tensor */
+    if (!it__ck_sharded(dir, NULL, 0)) r = it__st_read_header(ctx, path, &f, &missing);
+    else { /* a sharded model: the index's weight_map lists every tensor */
         char index_path[IT__PATH_NAMED];
         unsigned char *buf = NULL;
         it__json j;
         int map, index_missing = 0;
         it__path_join(index_path, sizeof index_path, dir, "model.safetensors.index.json");
+        missing = 1;
+        r = IT_ERR_IO;
         if (it__json_file_read(ctx, index_path, &buf, &j, &index_missing, NULL) == IT_OK) {
             map = it__jget(&j, 0, "weight_map");
             f.n_t = map >= 0 && j.v[map].type == IT__J_OBJ ? j.v[map].n : 0;
@@ -9438,14 +9450,11 @@ static it_result it__ck_read_model(it_context *ctx, it__ck_read *rd) {
     if (!rd->model || !rd->model_labels) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
     memset(rd->model, 0, sizeof(it__st_file));
     rd->n_model = 1;
-    r = it__ck_read_st(ctx, rd->dir, "model.safetensors", &rd->model[0], rd->model_labels, IT__CK_LABEL, &missing);
-    if (r != IT_OK && missing) {
-        struct stat st;
-        it__path_join(index_path, sizeof index_path, rd->dir, "model.safetensors.index.json");
-        if (stat(index_path, &st) != 0) return r; /* neither: the error names model.safetensors */
+    if (it__ck_sharded(rd->dir, index_path, sizeof index_path)) {
         it__ck_free_model(ctx, rd);
         r = it__ck_read_shards(ctx, rd, index_path);
-    }
+    } else /* missing too: the error names model.safetensors */
+        r = it__ck_read_st(ctx, rd->dir, "model.safetensors", &rd->model[0], rd->model_labels, IT__CK_LABEL, &missing);
     for (i = 0; i < rd->n_model && r == IT_OK; i++) {
         const it__jv *c = rd->model[i].meta >= 0 ? it__st_meta(&rd->model[i], "irontensor.content") : NULL;
         if (c && strcmp(c->str, "model") != 0)
