@@ -9,9 +9,9 @@
      declarations  >>results >>context >>tensors >>rng >>params >>graph >>models >>optimizers
                    >>tokenizers >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
                    >>cpu_kernels
-     implementation >>util >>results >>rng >>dtypes >>cpu_kernels >>sgemm >>fast_kernels >>threads
-                   >>context >>tensors >>params >>graph >>autograd >>planner >>run >>cpu >>models
-                   >>decoder >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
+     implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
+                   >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
+                   >>sgemm >>fast_kernels >>cpu; >>models >>decoder >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
                    >>ckwrite >>ckread >>ckapi >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
                    >>hf_decode >>hf_api >>token_stream >>end
@@ -1465,1424 +1465,6 @@ IT_API void it_bf16_to_f32_array(float *out, const uint16_t *in, size_t n) {
     for (i = 0; i < n; i++) out[i] = it_bf16_to_f32(in[i]);
 }
 
-/* >>cpu_kernels ---------------------------------------------------------------------------------
-   The specification. Plain loops, one thread, no allocation. The CPU backend runs them over row
-   ranges on its pool (and swaps in the blocked SGEMM for matmul); the Metal kernels are tested
-   against them. */
-
-/* Rows [i0, i1) of c = op(a) @ op(b). Strides come from the full M, N, K. */
-static void it__matmul_rows(float *c, const float *a, const float *b, int i0, int i1, int M, int N, int K,
-                            int trans_a, int trans_b, int accumulate) {
-    int i, j, k;
-    for (i = i0; i < i1; i++) {
-        float *ci = c + (size_t)i * N;
-        if (!accumulate) memset(ci, 0, sizeof(float) * (size_t)N);
-        if (!trans_b) { /* c_i += a_ik * b_k: rows of b are contiguous */
-            for (k = 0; k < K; k++) {
-                float aik = trans_a ? a[(size_t)k * M + i] : a[(size_t)i * K + k];
-                const float *bk = b + (size_t)k * N;
-                for (j = 0; j < N; j++) ci[j] += aik * bk[j];
-            }
-        } else { /* c_ij += a_i . b_j: rows of b are contiguous along k */
-            for (j = 0; j < N; j++) {
-                const float *bj = b + (size_t)j * K;
-                float sum = 0.0f;
-                if (!trans_a) {
-                    const float *ai = a + (size_t)i * K;
-                    for (k = 0; k < K; k++) sum += ai[k] * bj[k];
-                } else {
-                    for (k = 0; k < K; k++) sum += a[(size_t)k * M + i] * bj[k];
-                }
-                ci[j] += sum;
-            }
-        }
-    }
-}
-IT_API void it_cpu_matmul(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
-                          int trans_b, int accumulate) {
-    it__matmul_rows(c, a, b, 0, M, M, N, K, trans_a, trans_b, accumulate);
-}
-
-IT_API void it_cpu_add_forward(float *out, const float *a, const float *b, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) out[i] = a[i] + b[i];
-}
-IT_API void it_cpu_mul_forward(float *out, const float *a, const float *b, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) out[i] = a[i] * b[i];
-}
-IT_API void it_cpu_mul_backward(float *da, float *db, const float *dout, const float *a, const float *b, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (da) da[i] += dout[i] * b[i];
-        if (db) db[i] += dout[i] * a[i];
-    }
-}
-IT_API void it_cpu_scale_forward(float *out, const float *a, float s, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) out[i] = s * a[i];
-}
-IT_API void it_cpu_axpy(float *y, float alpha, const float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) y[i] += alpha * x[i];
-}
-
-IT_API long it_cpu_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C, int V) {
-    int n;
-    for (n = 0; n < N; n++) {
-        if (ids[n] < 0 || ids[n] >= V) return n;
-        memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, sizeof(float) * (size_t)C);
-    }
-    return -1;
-}
-IT_API void it_cpu_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int C) {
-    int n;
-    for (n = 0; n < N; n++) it_cpu_axpy(dtable + (size_t)ids[n] * C, 1.0f, dout + (size_t)n * C, (size_t)C);
-}
-
-IT_API void it_cpu_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *xn = x + (size_t)n * C;
-        float *on = out + (size_t)n * C;
-        float ss = 0.0f, r;
-        for (c = 0; c < C; c++) ss += xn[c] * xn[c];
-        r = 1.0f / sqrtf(ss / (float)C + eps);
-        for (c = 0; c < C; c++) on[c] = xn[c] * r * w[c];
-        rstd[n] = r;
-    }
-}
-IT_API void it_cpu_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
-                                    const float *rstd, int N, int C) {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *xn = x + (size_t)n * C, *dn = dout + (size_t)n * C;
-        float r = rstd[n], dot = 0.0f, k;
-        for (c = 0; c < C; c++) dot += dn[c] * w[c] * xn[c];
-        /* d/dx of x r w: r (dout w) - x r^3 (sum dout w x) / C */
-        k = dot * r * r * r / (float)C;
-        if (dx) {
-            float *dxn = dx + (size_t)n * C;
-            for (c = 0; c < C; c++) dxn[c] += dn[c] * w[c] * r - xn[c] * k;
-        }
-        if (dw)
-            for (c = 0; c < C; c++) dw[c] += dn[c] * xn[c] * r;
-    }
-}
-
-IT_API void it_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
-                                     const float *b, int N, int C, float eps) {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *xn = x + (size_t)n * C;
-        float *on = out + (size_t)n * C;
-        float m = 0.0f, v = 0.0f, r;
-        for (c = 0; c < C; c++) m += xn[c];
-        m /= (float)C;
-        for (c = 0; c < C; c++) v += (xn[c] - m) * (xn[c] - m);
-        r = 1.0f / sqrtf(v / (float)C + eps);
-        for (c = 0; c < C; c++) on[c] = (xn[c] - m) * r * w[c] + (b ? b[c] : 0.0f);
-        mean[n] = m;
-        rstd[n] = r;
-    }
-}
-IT_API void it_cpu_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
-                                      const float *w, const float *mean, const float *rstd, int N, int C) {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *xn = x + (size_t)n * C, *dn = dout + (size_t)n * C;
-        float m = mean[n], r = rstd[n], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (c = 0; c < C; c++) {
-            float norm = (xn[c] - m) * r, dnorm = w[c] * dn[c];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
-        }
-        dnorm_mean /= (float)C;
-        dnorm_norm_mean /= (float)C;
-        for (c = 0; c < C; c++) {
-            float norm = (xn[c] - m) * r, dnorm = w[c] * dn[c];
-            if (db) db[c] += dn[c];
-            if (dw) dw[c] += norm * dn[c];
-            if (dx) dx[(size_t)n * C + c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * r;
-        }
-    }
-}
-
-/* NULL when the scaling is usable, else why not. */
-static const char *it__rope_scaling_problem(const it_rope_scaling *s) {
-    if (s->kind == IT_ROPE_DEFAULT) return NULL;
-    if (s->kind < 0 || s->kind >= IT_ROPE_KIND_COUNT) return "rope scaling kind is unknown";
-    if (!(s->factor > 0.0f) || !isfinite(s->factor)) return "rope scaling factor must be a positive number";
-    if (s->kind == IT_ROPE_LLAMA3 &&
-        (!(s->low_freq_factor > 0.0f) || !(s->high_freq_factor > s->low_freq_factor) || !isfinite(s->high_freq_factor) ||
-         s->original_max_positions < 1))
-        return "llama3 rope scaling needs high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings >= 1";
-    return NULL;
-}
-/* The frequency of pair i of D: theta^(-2i/D), then scaled as Hugging Face's rope types do
-   (transformers' _compute_linear_scaling / _compute_llama3_parameters, written out from the
-   formulas). In double so every backend can meet the same tolerance. */
-static double it__rope_freq(float theta, const it_rope_scaling *scaling, int i, int D) {
-    double freq = pow((double)theta, -2.0 * i / (double)D), wavelen, low_wavelen, high_wavelen, smooth;
-    if (!scaling || scaling->kind == IT_ROPE_DEFAULT) return freq;
-    if (scaling->kind == IT_ROPE_LINEAR) return freq / scaling->factor;
-    /* llama3: long wavelengths (low frequencies) are stretched by factor, short ones kept, and the
-       band between blends the two by where the wavelength falls */
-    wavelen = 2.0 * 3.14159265358979323846 / freq;
-    low_wavelen = scaling->original_max_positions / (double)scaling->low_freq_factor;
-    high_wavelen = scaling->original_max_positions / (double)scaling->high_freq_factor;
-    if (wavelen > low_wavelen) return freq / scaling->factor;
-    if (wavelen < high_wavelen) return freq;
-    smooth = (scaling->original_max_positions / wavelen - scaling->low_freq_factor) /
-             ((double)scaling->high_freq_factor - scaling->low_freq_factor);
-    return (1.0 - smooth) * freq / scaling->factor + smooth * freq;
-}
-/* The angle of pair i at position p is p * it__rope_freq(i). */
-static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int D, float theta,
-                            const it_rope_scaling *scaling, int pos_offset, float direction, int accumulate, int t0,
-                            int t1) {
-    enum { BLOCK = 64 }; /* the angles of one position, a block of pairs at a time */
-    float cs[BLOCK], sn[BLOCK];
-    int b, t, h, i, i0, len, half = D / 2;
-    for (t = t0; t < t1; t++)
-        for (i0 = 0; i0 < half; i0 += BLOCK) {
-            len = half - i0 < BLOCK ? half - i0 : BLOCK;
-            for (i = 0; i < len; i++) {
-                double angle = (double)(pos_offset + t) * it__rope_freq(theta, scaling, i0 + i, D);
-                cs[i] = (float)cos(angle), sn[i] = (float)sin(angle) * direction;
-            }
-            for (b = 0; b < B; b++)
-                for (h = 0; h < H; h++) { /* pairs (i, i + half) of one head's row; out may equal x */
-                    size_t base = (((size_t)b * T + t) * H + h) * D + (size_t)i0;
-                    const float *x0 = x + base, *x1 = x0 + half;
-                    float *y0 = out + base, *y1 = y0 + half;
-                    if (accumulate) /* the backward: dx += rotated dout */
-                        for (i = 0; i < len; i++) {
-                            y0[i] += x0[i] * cs[i] - x1[i] * sn[i];
-                            y1[i] += x0[i] * sn[i] + x1[i] * cs[i];
-                        }
-                    else
-                        for (i = 0; i < len; i++) {
-                            float a = x0[i], c = x1[i];
-                            y0[i] = a * cs[i] - c * sn[i];
-                            y1[i] = a * sn[i] + c * cs[i];
-                        }
-                }
-        }
-}
-IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta,
-                                const it_rope_scaling *scaling, int pos_offset) {
-    it__rope_rotate(out, x, B, T, H, D, theta, scaling, pos_offset, 1.0f, 0, 0, T);
-}
-IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta,
-                                 const it_rope_scaling *scaling, int pos_offset) {
-    it__rope_rotate(dx, dout, B, T, H, D, theta, scaling, pos_offset, -1.0f, 1, 0, T); /* inverse rotation */
-}
-
-IT_API void it_cpu_softmax_forward(float *out, const float *x, int N, int C) {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *xn = x + (size_t)n * C;
-        float *on = out + (size_t)n * C;
-        float m = -FLT_MAX, sum = 0.0f;
-        for (c = 0; c < C; c++) m = xn[c] > m ? xn[c] : m;
-        for (c = 0; c < C; c++) sum += (on[c] = expf(xn[c] - m));
-        for (c = 0; c < C; c++) on[c] /= sum;
-    }
-}
-IT_API void it_cpu_softmax_backward(float *dx, const float *dout, const float *out, int N, int C) {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *dn = dout + (size_t)n * C, *on = out + (size_t)n * C;
-        float dot = 0.0f;
-        for (c = 0; c < C; c++) dot += dn[c] * on[c];
-        for (c = 0; c < C; c++) dx[(size_t)n * C + c] += on[c] * (dn[c] - dot);
-    }
-}
-
-static float it__dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-    int i;
-    for (i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* The first key query t may see: 0, or t - window + 1 under a sliding window. */
-static int it__attention_first_key(int t, int window) { return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0; }
-/* One (batch, query head) slice of causal attention, online softmax in one pass (no T-long
-   buffer): out_t = sum_s softmax_s(q_t . k_s / sqrt(D)) v_s over first_key(t) <= s <= t. */
-static void it__attention_forward_head(float *out, float *lse, const float *q, const float *k, const float *v,
-                                       int b, int h, int T, int Hq, int Hkv, int D, int window) {
-    int t, s, d, kvh = h / (Hq / Hkv);
-    float scale = 1.0f / sqrtf((float)D);
-    for (t = 0; t < T; t++) {
-        const float *qt = q + (((size_t)b * T + t) * Hq + h) * D;
-        float *ot = out + (((size_t)b * T + t) * Hq + h) * D;
-        float m = -FLT_MAX, l = 0.0f;
-        for (d = 0; d < D; d++) ot[d] = 0.0f;
-        for (s = it__attention_first_key(t, window); s <= t; s++) {
-            const float *ks = k + (((size_t)b * T + s) * Hkv + kvh) * D;
-            const float *vs = v + (((size_t)b * T + s) * Hkv + kvh) * D;
-            float x = it__dot(qt, ks, D) * scale, p;
-            if (x > m) { /* new running max: rescale what has been accumulated */
-                float correction = expf(m - x);
-                l *= correction;
-                for (d = 0; d < D; d++) ot[d] *= correction;
-                m = x;
-            }
-            p = expf(x - m);
-            l += p;
-            for (d = 0; d < D; d++) ot[d] += p * vs[d];
-        }
-        for (d = 0; d < D; d++) ot[d] /= l;
-        lse[((size_t)b * Hq + h) * T + t] = m + logf(l);
-    }
-}
-IT_API void it_cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                                     int B, int T, int Hq, int Hkv, int D, int window) {
-    int b, h;
-    for (b = 0; b < B; b++)
-        for (h = 0; h < Hq; h++) it__attention_forward_head(out, lse, q, k, v, b, h, T, Hq, Hkv, D, window);
-}
-/* Backward for every query head that shares kv head `kvh` (they all accumulate into the same dk,
-   dv rows, so one worker owns the group). P is recomputed from the saved log-sum-exp. */
-static void it__attention_backward_group(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                                         const float *k, const float *v, const float *out, const float *lse,
-                                         int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
-    int group = Hq / Hkv, h, t, s, d;
-    float scale = 1.0f / sqrtf((float)D);
-    for (h = kvh * group; h < (kvh + 1) * group; h++)
-        for (t = 0; t < T; t++) {
-            size_t qi = (((size_t)b * T + t) * Hq + h) * D;
-            const float *qt = q + qi, *dot = dout + qi;
-            float *dqt = dq ? dq + qi : NULL;
-            float L = lse[((size_t)b * Hq + h) * T + t];
-            float Dt = it__dot(dot, out + qi, D); /* sum_s p_s dp_s */
-            for (s = it__attention_first_key(t, window); s <= t; s++) {
-                size_t ki = (((size_t)b * T + s) * Hkv + kvh) * D;
-                float p = expf(it__dot(qt, k + ki, D) * scale - L);
-                float dp = it__dot(dot, v + ki, D);
-                float ds = p * (dp - Dt) * scale;
-                for (d = 0; d < D; d++) {
-                    if (dqt) dqt[d] += ds * k[ki + d];
-                    if (dk) dk[ki + d] += ds * qt[d];
-                    if (dv) dv[ki + d] += p * dot[d];
-                }
-            }
-        }
-}
-IT_API void it_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                                      const float *k, const float *v, const float *out, const float *lse,
-                                      int B, int T, int Hq, int Hkv, int D, int window) {
-    int b, kvh;
-    for (b = 0; b < B; b++)
-        for (kvh = 0; kvh < Hkv; kvh++)
-            it__attention_backward_group(dq, dk, dv, dout, q, k, v, out, lse, b, kvh, T, Hq, Hkv, D, window);
-}
-
-static float it__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-IT_API void it_cpu_silu_forward(float *out, const float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) out[i] = x[i] * it__sigmoid(x[i]);
-}
-static float it__silu_grad(float x) {
-    float s = it__sigmoid(x);
-    return s * (1.0f + x * (1.0f - s));
-}
-IT_API void it_cpu_silu_backward(float *dx, const float *dout, const float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) dx[i] += dout[i] * it__silu_grad(x[i]);
-}
-#define IT__GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-IT_API void it_cpu_gelu_forward(float *out, const float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        float xi = x[i], u = IT__GELU_K * (xi + 0.044715f * xi * xi * xi);
-        out[i] = 0.5f * xi * (1.0f + tanhf(u));
-    }
-}
-IT_API void it_cpu_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        float xi = x[i], u = IT__GELU_K * (xi + 0.044715f * xi * xi * xi), th = tanhf(u);
-        float du = IT__GELU_K * (1.0f + 3.0f * 0.044715f * xi * xi);
-        dx[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * du);
-    }
-}
-IT_API void it_cpu_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) out[i] = gate[i] * it__sigmoid(gate[i]) * up[i];
-}
-IT_API void it_cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
-                                   const float *up, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (dgate) dgate[i] += dout[i] * up[i] * it__silu_grad(gate[i]);
-        if (dup) dup[i] += dout[i] * gate[i] * it__sigmoid(gate[i]);
-    }
-}
-
-static float it__row_logsumexp(const float *x, int n) {
-    float m = -FLT_MAX, sum = 0.0f;
-    int i;
-    for (i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    for (i = 0; i < n; i++) sum += expf(x[i] - m);
-    return m + logf(sum);
-}
-IT_API long it_cpu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
-                                         int N, int V, int ignore_index) {
-    int n;
-    for (n = 0; n < N; n++) {
-        const float *ln = logits + (size_t)n * V;
-        int t = targets[n];
-        if (t == ignore_index) {
-            losses[n] = 0.0f;
-            lse[n] = 0.0f;
-            continue;
-        }
-        if (t < 0 || t >= V) return n;
-        lse[n] = it__row_logsumexp(ln, V);
-        losses[n] = lse[n] - ln[t];
-    }
-    return -1;
-}
-IT_API void it_cpu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse,
-                                          const int32_t *targets, float dloss_scale, int N, int V, int ignore_index) {
-    int n, v;
-    for (n = 0; n < N; n++) {
-        const float *ln = logits + (size_t)n * V;
-        float *dn = dlogits + (size_t)n * V;
-        if (targets[n] == ignore_index) continue;
-        for (v = 0; v < V; v++) dn[v] += dloss_scale * (expf(ln[v] - lse[n]) - (v == targets[n] ? 1.0f : 0.0f));
-    }
-}
-
-/* Fused head + loss over vocab chunks. Per row we keep a running max (in lse) and a running sum of
-   exponentials (in losses), merged chunk by chunk like an online softmax; the target's logit is a
-   single dot product, so it needs no chunk at all. */
-IT_API long it_cpu_linear_cross_entropy_forward(float *losses, float *lse, float *scratch, const float *x,
-                                                const float *w, const int32_t *targets, int N, int C, int V,
-                                                int chunk, int ignore_index) {
-    int n, v0, j;
-    for (n = 0; n < N; n++) {
-        if (targets[n] != ignore_index && (targets[n] < 0 || targets[n] >= V)) return n;
-        lse[n] = -FLT_MAX;
-        losses[n] = 0.0f;
-    }
-    for (v0 = 0; v0 < V; v0 += chunk) {
-        int cv = IT__MIN(chunk, V - v0);
-        it_cpu_matmul(scratch, x, w + (size_t)v0 * C, N, cv, C, 0, 1, 0); /* [N, cv] logits */
-        for (n = 0; n < N; n++) {
-            const float *sn = scratch + (size_t)n * cv;
-            float m = lse[n], s = losses[n], cm = -FLT_MAX;
-            for (j = 0; j < cv; j++) cm = sn[j] > cm ? sn[j] : cm;
-            if (cm > m) {
-                s *= expf(m - cm);
-                m = cm;
-            }
-            for (j = 0; j < cv; j++) s += expf(sn[j] - m);
-            lse[n] = m;
-            losses[n] = s;
-        }
-    }
-    for (n = 0; n < N; n++) {
-        lse[n] += logf(losses[n]);
-        if (targets[n] == ignore_index) {
-            losses[n] = 0.0f;
-            continue;
-        }
-        losses[n] = lse[n] - it__dot(x + (size_t)n * C, w + (size_t)targets[n] * C, C);
-    }
-    return -1;
-}
-IT_API void it_cpu_linear_cross_entropy_backward(float *dx, float *dw, float *scratch, const float *x,
-                                                 const float *w, const int32_t *targets, const float *lse,
-                                                 float dloss_scale, int N, int C, int V, int chunk,
-                                                 int ignore_index) {
-    int n, v0, j;
-    for (v0 = 0; v0 < V; v0 += chunk) {
-        int cv = IT__MIN(chunk, V - v0);
-        it_cpu_matmul(scratch, x, w + (size_t)v0 * C, N, cv, C, 0, 1, 0);
-        for (n = 0; n < N; n++) { /* scratch becomes dlogits for this chunk */
-            float *sn = scratch + (size_t)n * cv;
-            int t = targets[n];
-            if (t == ignore_index) {
-                memset(sn, 0, sizeof(float) * (size_t)cv);
-                continue;
-            }
-            for (j = 0; j < cv; j++) sn[j] = dloss_scale * (expf(sn[j] - lse[n]) - (v0 + j == t ? 1.0f : 0.0f));
-        }
-        if (dx) it_cpu_matmul(dx, scratch, w + (size_t)v0 * C, N, C, cv, 0, 0, 1);         /* [N,cv]@[cv,C] */
-        if (dw) it_cpu_matmul(dw + (size_t)v0 * C, scratch, x, cv, C, N, 1, 0, 1);         /* [cv,N]@[N,C] */
-    }
-}
-
-IT_API double it_cpu_sum_squares(const float *x, size_t n) {
-    double s = 0.0;
-    size_t i;
-    for (i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return s;
-}
-/* The first position of the largest value; NaNs never win (nothing compares greater than a NaN, so
-   a NaN first element does). The plain loop compiles to a select through x[best], a ~7-cycle chain
-   per element (50 us of a decoded token at vocab 32000), so blocks of 16 are first reduced in four
-   independent lanes and only a block that beats the best so far is scanned in order. */
-IT_API int it_cpu_argmax(const float *x, int n) {
-    int i = 1, k, best = 0;
-    float top;
-    if (n <= 0) return 0;
-    top = x[0];
-    for (; i + 16 <= n; i += 16) {
-        float m[4];
-        m[0] = m[1] = m[2] = m[3] = top;
-        for (k = 0; k < 16; k++) m[k & 3] = x[i + k] > m[k & 3] ? x[i + k] : m[k & 3];
-        if (m[0] > top || m[1] > top || m[2] > top || m[3] > top)
-            for (k = i; k < i + 16; k++)
-                if (x[k] > top) top = x[k], best = k;
-    }
-    for (; i < n; i++)
-        if (x[i] > top) top = x[i], best = i;
-    return best;
-}
-
-IT_API void it_cpu_lion_update(float *p, float *m, const float *g, size_t n, float lr, float beta1, float beta2,
-                               float wd, float grad_scale) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        float gi = g[i] * grad_scale, c = beta1 * m[i] + (1.0f - beta1) * gi;
-        float sign = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f);
-        p[i] -= lr * (sign + wd * p[i]);
-        m[i] = beta2 * m[i] + (1.0f - beta2) * gi;
-    }
-}
-IT_API void it_cpu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1,
-                                float beta2, float eps, float wd, int t, float grad_scale) {
-    size_t i;
-    float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
-    for (i = 0; i < n; i++) {
-        float gi = g[i] * grad_scale;
-        m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
-        v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        p[i] -= lr * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
-    }
-}
-IT_API void it_cpu_sgd_update(float *p, float *buf, const float *g, size_t n, float lr, float momentum, float wd,
-                              float grad_scale) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        float gi = g[i] * grad_scale + wd * p[i];
-        buf[i] = momentum * buf[i] + gi;
-        p[i] -= lr * buf[i];
-    }
-}
-
-/* Heap sort of indices by descending value (ties: lower index first); no comparator context
-   needed, no allocation. */
-static int it__ranks_before(const float *val, int a, int b) { return val[a] > val[b] || (val[a] == val[b] && a < b); }
-static void it__sift_down(int *idx, const float *val, int start, int end) {
-    int root = start;
-    while (2 * root + 1 < end) {
-        int child = 2 * root + 1, swap = root, tmp;
-        if (it__ranks_before(val, idx[swap], idx[child])) swap = child; /* min-heap on rank order */
-        if (child + 1 < end && it__ranks_before(val, idx[swap], idx[child + 1])) swap = child + 1;
-        if (swap == root) return;
-        tmp = idx[root];
-        idx[root] = idx[swap];
-        idx[swap] = tmp;
-        root = swap;
-    }
-}
-static void it__sort_desc(int *idx, const float *val, int n) {
-    int start, end, tmp;
-    for (start = n / 2 - 1; start >= 0; start--) it__sift_down(idx, val, start, n);
-    for (end = n - 1; end > 0; end--) {
-        tmp = idx[0];
-        idx[0] = idx[end];
-        idx[end] = tmp;
-        it__sift_down(idx, val, 0, end);
-    }
-}
-IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_k, float top_p, float coin,
-                         float *probs, int *index) {
-    int i, keep, n_inf = 0;
-    float m = -FLT_MAX, sum = 0.0f, cum = 0.0f;
-    IT__REQUIRE(V > 0, __FILE__, __LINE__, "it_cpu_sample: V = %d, there is nothing to sample from", V);
-    IT__NOT_NULL(logits, "it_cpu_sample");
-    if (temperature <= 0.0f) { /* argmax, where a NaN first logit would win: start at the first number */
-        for (i = 0; i < V && logits[i] != logits[i]; i++) continue;
-        return i == V ? 0 : i + it_cpu_argmax(logits + i, V - i);
-    }
-    for (i = 0; i < V; i++) n_inf += logits[i] > FLT_MAX;
-    if (n_inf) { /* +inf outweighs everything: the coin picks among the +inf logits alone */
-        int pick = (int)(coin * (float)n_inf);
-        pick = pick < 0 ? 0 : pick >= n_inf ? n_inf - 1 : pick;
-        for (i = 0; i < V; i++)
-            if (logits[i] > FLT_MAX && pick-- == 0) return i;
-    }
-    for (i = 0; i < V; i++) m = logits[i] > m ? logits[i] : m; /* NaN never compares greater */
-    for (i = 0; i < V; i++) {
-        probs[i] = logits[i] == logits[i] ? expf((logits[i] - m) / temperature) : 0.0f; /* NaN: probability 0 */
-        sum += probs[i];
-        index[i] = i;
-    }
-    if (!(sum > 0.0f)) return 0; /* every logit NaN or -inf: nothing to weigh */
-    for (i = 0; i < V; i++) probs[i] /= sum;
-    it__sort_desc(index, probs, V);
-    keep = (top_k > 0 && top_k < V) ? top_k : V;
-    sum = 0.0f;
-    for (i = 0; i < keep; i++) sum += probs[index[i]];
-    if (top_p < 1.0f) { /* smallest prefix whose mass (within the top-k) reaches top_p */
-        for (i = 0; i < keep; i++) {
-            cum += probs[index[i]] / sum;
-            if (cum >= top_p) {
-                keep = i + 1;
-                break;
-            }
-        }
-        sum = 0.0f;
-        for (i = 0; i < keep; i++) sum += probs[index[i]];
-    }
-    cum = 0.0f;
-    for (i = 0; i < keep; i++) {
-        cum += probs[index[i]] / sum;
-        if (coin < cum) return index[i];
-    }
-    return index[keep - 1];
-}
-
-/* >>sgemm ---------------------------------------------------------------------------------------
-   Fast SGEMM behind it_cpu_matmul: c [M, N] = (accumulate ? c : 0) + op(a) @ op(b).
-
-   Goto/BLIS structure: a KC x NC panel of op(b) and an MC x KC block of op(a) are packed into
-   per-worker buffers (micro-panels NR columns / MR rows wide, zero padded), then a register-tiled
-   MR x NR micro-kernel streams them. Transposes are absorbed by the packing, so one kernel serves
-   all four cases; edge tiles go through a small buffer. The kernel is picked at run time
-   (AVX-512F 8x32, AVX2+FMA 6x16, NEON 8x12, portable 4x8), so users build with plain `cc -O2`.
-
-   it__sgemm_part(part, n_parts, ...) computes one share of c: the tile grid is split over M and/or
-   N into n_parts disjoint, balanced rectangles, so a thread pool calls it once per worker with no
-   synchronization. Nothing is allocated here: the packing buffers are the calling worker's
-   it__scratch, which the context allocates once per pool worker (no thread-local storage, so a
-   host program's own threads pay nothing for them).
------------------------------------------------------------------------------------------------- */
-
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define IT__SGEMM_X86 1
-#include <immintrin.h>
-#endif
-#if defined(__aarch64__) && defined(__ARM_NEON)
-#define IT__SGEMM_NEON 1
-#include <arm_neon.h>
-#endif
-
-/* Blocking. KC x NR of b (one micro-panel, re-read by every MR strip) stays in L1, the MC x KC block
-   of a in L2, the KC x NC panel of b in L2/L3. MC and NC are multiples of every MR / NR below. */
-#define IT__SGEMM_KC 256
-#define IT__SGEMM_MC 192
-#define IT__SGEMM_NC 1536
-#define IT__SGEMM_MAXMR 8
-#define IT__SGEMM_MAXNR 32
-
-/* One pool worker's scratch: the packed MC x KC block of op(a) and KC x NC panel of op(b) for
-   it__sgemm_block, and the two query x key tiles of flash attention (>>fast_kernels). Every buffer
-   starts on a 64-byte boundary. Part p of a pool job runs on worker p, so it uses scratch[p]. */
-typedef struct it__scratch { float *pack_a, *pack_b, *tile_s, *tile_dp; } it__scratch;
-#define IT__FA_BQ 64 /* flash attention's query and key tile rows */
-#define IT__FA_BK 64
-/* + 32 floats of slack each: tr8 stores whole 8-lane rows, past the end of a narrower last strip */
-#define IT__SCRATCH_PACK_A (IT__SGEMM_MC * IT__SGEMM_KC + 32)
-#define IT__SCRATCH_PACK_B (IT__SGEMM_KC * (IT__SGEMM_NC + IT__SGEMM_MAXNR) + 32)
-#define IT__SCRATCH_TILE (IT__FA_BQ * IT__FA_BK)
-#define IT__SCRATCH_FLOATS (IT__SCRATCH_PACK_A + IT__SCRATCH_PACK_B + 2 * IT__SCRATCH_TILE) /* a multiple of 16 */
-/* Carves one worker's buffers out of IT__SCRATCH_FLOATS floats at mem (64-byte aligned). */
-static void it__scratch_init(it__scratch *s, float *mem) {
-    s->pack_a = mem;
-    s->pack_b = s->pack_a + IT__SCRATCH_PACK_A;
-    s->tile_s = s->pack_b + IT__SCRATCH_PACK_B;
-    s->tile_dp = s->tile_s + IT__SCRATCH_TILE;
-}
-
-/* The kernel writes a full MR x NR tile: c = tile, or c += tile when add. tr8 transposes an 8 x 8
-   tile for packing: d[k * ds + r] = s[min(r, nrows - 1) * ss + k], all 8 lanes of each output row
-   stored (with ds < 8 the spill is overwritten by the next store, in ascending k, or lands in the
-   buffers' slack). */
-typedef void (*it__sgemm_kernel_fn)(int kc, const float *pa, const float *pb, float *c, int ldc, int add);
-
-typedef void (*it__sgemm_tr8_fn)(const float *s, ptrdiff_t ss, int nrows, float *d, ptrdiff_t ds);
-typedef struct it__sgemm_isa {
-    int mr, nr;
-    it__sgemm_kernel_fn kernel;
-    it__sgemm_tr8_fn tr8; /* NULL: scalar transposing packs */
-    /* the few-rows path: c[j] (+)= x . b[j K ..] for j < n, b's rows contiguous */
-    void (*dots)(float *c, const float *x, const float *b, int K, int n, int accumulate);
-    const char *name;
-} it__sgemm_isa;
-
-/* 0 = pick the best kernel this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512) to cover
-   every path on one machine. A request the CPU cannot run falls back to the automatic choice. */
-static int it__sgemm_force_isa = 0;
-
-/* ---- portable kernel: 4 x 8, GCC/clang vector extensions where available, else scalar loops --- */
-#define IT__SGEMM_GEN_MR 4
-#define IT__SGEMM_GEN_NR 8
-#if defined(__GNUC__) || defined(__clang__)
-typedef float it__v4f __attribute__((vector_size(16)));
-static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
-    it__v4f c00 = {0, 0, 0, 0}, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-    int k, j;
-    for (k = 0; k < kc; k++) {
-        it__v4f b0, b1;
-        memcpy(&b0, pb, 16);
-        memcpy(&b1, pb + 4, 16);
-        c00 += pa[0] * b0;
-        c01 += pa[0] * b1;
-        c10 += pa[1] * b0;
-        c11 += pa[1] * b1;
-        c20 += pa[2] * b0;
-        c21 += pa[2] * b1;
-        c30 += pa[3] * b0;
-        c31 += pa[3] * b1;
-        pa += 4;
-        pb += 8;
-    }
-    {
-        it__v4f rows[4][2];
-        rows[0][0] = c00, rows[0][1] = c01, rows[1][0] = c10, rows[1][1] = c11;
-        rows[2][0] = c20, rows[2][1] = c21, rows[3][0] = c30, rows[3][1] = c31;
-        for (k = 0; k < 4; k++) {
-            float t[8];
-            memcpy(t, rows[k], 32);
-            if (add)
-                for (j = 0; j < 8; j++) c[k * ldc + j] += t[j];
-            else
-                for (j = 0; j < 8; j++) c[k * ldc + j] = t[j];
-        }
-    }
-}
-#else
-static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
-    float acc[4][8] = {{0}};
-    int k, i, j;
-    for (k = 0; k < kc; k++, pa += 4, pb += 8)
-        for (i = 0; i < 4; i++)
-            for (j = 0; j < 8; j++) acc[i][j] += pa[i] * pb[j];
-    for (i = 0; i < 4; i++)
-        for (j = 0; j < 8; j++) c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
-}
-#endif
-
-/* dot products for the few-rows path (it__sgemm_small_tb) */
-static float it__sgemm_dot_generic(const float *x, const float *y, int K) {
-    float s = 0.0f;
-    int k = 0;
-#if defined(__GNUC__) || defined(__clang__)
-    it__v4f s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0, xv[4], yv[4];
-    float t[4];
-    for (; k + 16 <= K; k += 16) {
-        memcpy(xv, x + k, sizeof xv);
-        memcpy(yv, y + k, sizeof yv);
-        s0 += xv[0] * yv[0], s1 += xv[1] * yv[1], s2 += xv[2] * yv[2], s3 += xv[3] * yv[3];
-    }
-    s0 += s1 + s2 + s3;
-    memcpy(t, &s0, sizeof t);
-    s = (t[0] + t[1]) + (t[2] + t[3]);
-#endif
-    for (; k < K; k++) s += x[k] * y[k];
-    return s;
-}
-/* c[j] (+)= x . b[j K ..] for j < n, one dot product at a time */
-static void it__sgemm_dots_each(float (*dot)(const float *, const float *, int), float *c, const float *x,
-                                const float *b, int K, int n, int accumulate) {
-    int j;
-    for (j = 0; j < n; j++) {
-        float s = dot(x, b + (size_t)j * K, K);
-        c[j] = accumulate ? c[j] + s : s;
-    }
-}
-static void it__sgemm_dots_generic(float *c, const float *x, const float *b, int K, int n, int accumulate) {
-    it__sgemm_dots_each(it__sgemm_dot_generic, c, x, b, K, n, accumulate);
-}
-
-#ifdef IT__SGEMM_X86
-/* ---- AVX2 + FMA: 6 x 16, 12 ymm accumulators ------------------------------------------------ */
-#define IT__AVX2_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define IT__AVX2_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
-#define IT__AVX2_FMA(i)                                  \
-    {                                                    \
-        __m256 ai = _mm256_broadcast_ss(pa + (i));       \
-        c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);      \
-        c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);      \
-    }
-#define IT__AVX2_STORE(i)                                                                       \
-    if (add) {                                                                                  \
-        c##i##0 = _mm256_add_ps(c##i##0, _mm256_loadu_ps(c + (i) * ldc));                       \
-        c##i##1 = _mm256_add_ps(c##i##1, _mm256_loadu_ps(c + (i) * ldc + 8));                   \
-    }                                                                                           \
-    _mm256_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
-    _mm256_storeu_ps(c + (i) * ldc + 8, c##i##1);
-__attribute__((target("avx2,fma"))) static void it__sgemm_kernel_avx2(int kc, const float *pa, const float *pb,
-                                                                       float *c, int ldc, int add) {
-    IT__AVX2_ROWS(IT__AVX2_DECL)
-    int k;
-    for (k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
-        IT__AVX2_ROWS(IT__AVX2_FMA)
-        pa += 6;
-        pb += 16;
-    }
-    IT__AVX2_ROWS(IT__AVX2_STORE)
-}
-
-/* ---- AVX-512F: 8 x 32, 16 zmm accumulators; the broadcasts fold into the FMAs ---------------- */
-#define IT__AVX512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define IT__AVX512_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
-#define IT__AVX512_FMA(i)                                \
-    {                                                    \
-        __m512 ai = _mm512_set1_ps(pa[i]);               \
-        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);      \
-        c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);      \
-    }
-#define IT__AVX512_STORE(i)                                                                     \
-    if (add) {                                                                                  \
-        c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(c + (i) * ldc));                       \
-        c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(c + (i) * ldc + 16));                  \
-    }                                                                                           \
-    _mm512_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
-    _mm512_storeu_ps(c + (i) * ldc + 16, c##i##1);
-__attribute__((target("avx512f"))) static void it__sgemm_kernel_avx512(int kc, const float *pa, const float *pb,
-                                                                        float *c, int ldc, int add) {
-    IT__AVX512_ROWS(IT__AVX512_DECL)
-    int k;
-    for (k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
-        IT__AVX512_ROWS(IT__AVX512_FMA)
-        pa += 8;
-        pb += 32;
-    }
-    IT__AVX512_ROWS(IT__AVX512_STORE)
-}
-
-/* 8 x 8 transpose for the packing routines (AVX is implied by both kernels above) */
-__attribute__((target("avx"))) static void it__sgemm_tr8_avx(const float *s, ptrdiff_t ss, int nrows, float *d,
-                                                              ptrdiff_t ds) {
-    __m256 r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6, t7;
-#define IT__TR_ROW(i) _mm256_loadu_ps(s + IT__MIN(i, nrows - 1) * ss)
-    r0 = IT__TR_ROW(0), r1 = IT__TR_ROW(1), r2 = IT__TR_ROW(2), r3 = IT__TR_ROW(3);
-    r4 = IT__TR_ROW(4), r5 = IT__TR_ROW(5), r6 = IT__TR_ROW(6), r7 = IT__TR_ROW(7);
-#undef IT__TR_ROW
-    t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    r4 = _mm256_shuffle_ps(t4, t6, 0x44), r5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    r6 = _mm256_shuffle_ps(t5, t7, 0x44), r7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(d + 0 * ds, _mm256_permute2f128_ps(r0, r4, 0x20));
-    _mm256_storeu_ps(d + 1 * ds, _mm256_permute2f128_ps(r1, r5, 0x20));
-    _mm256_storeu_ps(d + 2 * ds, _mm256_permute2f128_ps(r2, r6, 0x20));
-    _mm256_storeu_ps(d + 3 * ds, _mm256_permute2f128_ps(r3, r7, 0x20));
-    _mm256_storeu_ps(d + 4 * ds, _mm256_permute2f128_ps(r0, r4, 0x31));
-    _mm256_storeu_ps(d + 5 * ds, _mm256_permute2f128_ps(r1, r5, 0x31));
-    _mm256_storeu_ps(d + 6 * ds, _mm256_permute2f128_ps(r2, r6, 0x31));
-    _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(r3, r7, 0x31));
-}
-
-__attribute__((target("avx2,fma"))) static float it__sgemm_dot_avx2(const float *x, const float *y, int K) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    __m128 h;
-    float s;
-    int k = 0;
-    for (; k + 32 <= K; k += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(y + k + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), _mm256_loadu_ps(y + k + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), _mm256_loadu_ps(y + k + 24), s3);
-    }
-    for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
-    s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-    h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    s = _mm_cvtss_f32(h);
-    for (; k < K; k++) s += x[k] * y[k];
-    return s;
-}
-static void it__sgemm_dots_avx2(float *c, const float *x, const float *b, int K, int n, int accumulate) {
-    it__sgemm_dots_each(it__sgemm_dot_avx2, c, x, b, K, n, accumulate);
-}
-/* Rows of b in order (one sequential stream for the prefetcher), two independent sums per row to
-   hide the FMA latency; the K tail is a masked load, so no scalar loop. A 64-byte load that straddles
-   two cache lines costs two (measured: half the speed streaming a 32 MB head), so rows that are not
-   64-byte aligned (the library's own blocks are) take the 32-byte path. */
-__attribute__((target("avx512f"))) static void it__sgemm_dots_avx512(float *c, const float *x, const float *b, int K,
-                                                                      int n, int accumulate) {
-    int j, k;
-    if (((uintptr_t)b & 63) || (K & 15)) {
-        it__sgemm_dots_avx2(c, x, b, K, n, accumulate);
-        return;
-    }
-    for (j = 0; j < n; j++) {
-        const float *bj = b + (size_t)j * K;
-        __m512 s0 = _mm512_setzero_ps(), s1 = s0;
-        float r;
-        for (k = 0; k + 32 <= K; k += 32) {
-            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), _mm512_loadu_ps(bj + k), s0);
-            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(bj + k + 16), s1);
-        }
-        for (; k < K; k += 16) {
-            __mmask16 m = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1u);
-            s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + k), _mm512_maskz_loadu_ps(m, bj + k), s0);
-        }
-        r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-        c[j] = accumulate ? c[j] + r : r;
-    }
-}
-#endif /* IT__SGEMM_X86 */
-
-#ifdef IT__SGEMM_NEON
-/* ---- NEON: 8 x 12, 24 q-register accumulators, lane-indexed FMAs ---------------------------- */
-#define IT__NEON_ROWS4(X, q, base) X(q, base, 0) X(q, base, 1) X(q, base, 2) X(q, base, 3)
-#define IT__NEON_DECL(q, base, l) \
-    float32x4_t c##base##l##0 = vdupq_n_f32(0), c##base##l##1 = vdupq_n_f32(0), c##base##l##2 = vdupq_n_f32(0);
-#define IT__NEON_FMA(q, base, l)                                  \
-    c##base##l##0 = vfmaq_laneq_f32(c##base##l##0, b0, q, l);     \
-    c##base##l##1 = vfmaq_laneq_f32(c##base##l##1, b1, q, l);     \
-    c##base##l##2 = vfmaq_laneq_f32(c##base##l##2, b2, q, l);
-#define IT__NEON_STORE(q, base, l)                                                  \
-    {                                                                               \
-        float *cr = c + ((base) * 4 + (l)) * ldc;                                   \
-        if (add) {                                                                  \
-            c##base##l##0 = vaddq_f32(c##base##l##0, vld1q_f32(cr));                \
-            c##base##l##1 = vaddq_f32(c##base##l##1, vld1q_f32(cr + 4));            \
-            c##base##l##2 = vaddq_f32(c##base##l##2, vld1q_f32(cr + 8));            \
-        }                                                                           \
-        vst1q_f32(cr, c##base##l##0);                                               \
-        vst1q_f32(cr + 4, c##base##l##1);                                           \
-        vst1q_f32(cr + 8, c##base##l##2);                                           \
-    }
-static void it__sgemm_kernel_neon(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
-    IT__NEON_ROWS4(IT__NEON_DECL, a0, 0)
-    IT__NEON_ROWS4(IT__NEON_DECL, a1, 1)
-    int k;
-    for (k = 0; k < kc; k++) {
-        float32x4_t a0 = vld1q_f32(pa), a1 = vld1q_f32(pa + 4);
-        float32x4_t b0 = vld1q_f32(pb), b1 = vld1q_f32(pb + 4), b2 = vld1q_f32(pb + 8);
-        IT__NEON_ROWS4(IT__NEON_FMA, a0, 0)
-        IT__NEON_ROWS4(IT__NEON_FMA, a1, 1)
-        pa += 8;
-        pb += 12;
-    }
-    IT__NEON_ROWS4(IT__NEON_STORE, a0, 0)
-    IT__NEON_ROWS4(IT__NEON_STORE, a1, 1)
-}
-#endif /* IT__SGEMM_NEON */
-
-static it__sgemm_isa it__sgemm_pick_isa(void) {
-    it__sgemm_isa g;
-    int force = it__sgemm_force_isa;
-    g.mr = IT__SGEMM_GEN_MR, g.nr = IT__SGEMM_GEN_NR, g.kernel = it__sgemm_kernel_generic, g.tr8 = NULL;
-    g.dots = it__sgemm_dots_generic;
-    g.name = "generic";
-    if (force == 1) return g;
-#if defined(IT__SGEMM_X86)
-    __builtin_cpu_init();
-    if (force != 2 && __builtin_cpu_supports("avx512f")) {
-        g.mr = 8, g.nr = 32, g.kernel = it__sgemm_kernel_avx512, g.tr8 = it__sgemm_tr8_avx, g.dots = it__sgemm_dots_avx512;
-        g.name = "avx512";
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        g.mr = 6, g.nr = 16, g.kernel = it__sgemm_kernel_avx2, g.tr8 = it__sgemm_tr8_avx, g.dots = it__sgemm_dots_avx2;
-        g.name = "avx2";
-    }
-#elif defined(IT__SGEMM_NEON)
-    g.mr = 8, g.nr = 12, g.kernel = it__sgemm_kernel_neon, g.name = "neon";
-#endif
-    return g;
-}
-
-/* ---- packing. op(a)(i, k) = a[i * rsa + k * csa]; op(b)(k, j) = b[k * rsb + j * csb].
-   A micro-panel is kc rows of w floats (w = MR for a, NR for b), zero padded past the edge. ---- */
-/* d[k * w + r] = s[k * ss + r]: the panel's width is contiguous in the source (op(a) transposed,
-   op(b) not); constant-size copies so the compiler emits plain vector moves */
-static void it__sgemm_pack_n(float *d, const float *s, ptrdiff_t ss, int rows, int kc, int w) {
-    int k, r;
-#define IT__PACK_N_CASE(W)                                                      \
-    case W:                                                                     \
-        for (k = 0; k < kc; k++) memcpy(d + k * (W), s + k * ss, (W) * sizeof(float)); \
-        return;
-    if (rows == w) switch (w) {
-        IT__PACK_N_CASE(4) IT__PACK_N_CASE(6) IT__PACK_N_CASE(8) IT__PACK_N_CASE(12) IT__PACK_N_CASE(16)
-        IT__PACK_N_CASE(32)
-        default: break;
-        }
-#undef IT__PACK_N_CASE
-    for (k = 0; k < kc; k++) {
-        for (r = 0; r < rows; r++) d[k * w + r] = s[k * ss + r];
-        for (; r < w; r++) d[k * w + r] = 0.0f;
-    }
-}
-
-
-/* d[k * w + r] = s[r * ss + k]: the panel's width is strided in the source (op(a) as stored,
-   op(b) transposed) */
-static void it__sgemm_pack_t(float *d, const float *s, ptrdiff_t ss, int rows, int kc, int w, it__sgemm_tr8_fn tr8) {
-    int k = 0, r, r0;
-    if (tr8 && rows == w && (w % 8 == 0 || w == 6)) {
-        for (r0 = 0; r0 < w; r0 += 8)
-            for (k = 0; k + 8 <= kc; k += 8) tr8(s + r0 * ss + k, ss, IT__MIN(8, w - r0), d + k * w + r0, w);
-    }
-    for (r = 0; r < rows; r++)
-        for (r0 = k; r0 < kc; r0++) d[r0 * w + r] = s[r * ss + r0];
-    for (; r < w; r++)
-        for (r0 = k; r0 < kc; r0++) d[r0 * w + r] = 0.0f;
-}
-
-static void it__sgemm_pack_a(float *dst, const float *a, ptrdiff_t rsa, ptrdiff_t csa, int mc, int kc, int mr,
-                             it__sgemm_tr8_fn tr8) {
-    int i0;
-    for (i0 = 0; i0 < mc; i0 += mr, dst += (size_t)mr * kc) {
-        int rows = IT__MIN(mr, mc - i0);
-        if (csa == 1)
-            it__sgemm_pack_t(dst, a + i0 * rsa, rsa, rows, kc, mr, tr8);
-        else
-            it__sgemm_pack_n(dst, a + i0 * rsa, csa, rows, kc, mr);
-    }
-}
-
-static void it__sgemm_pack_b(float *dst, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int kc, int nc, int nr,
-                             it__sgemm_tr8_fn tr8) {
-    int j0;
-    for (j0 = 0; j0 < nc; j0 += nr, dst += (size_t)nr * kc) {
-        int cols = IT__MIN(nr, nc - j0);
-        if (csb == 1)
-            it__sgemm_pack_n(dst, b + j0 * csb, rsb, cols, kc, nr);
-        else
-            it__sgemm_pack_t(dst, b + j0 * csb, csb, cols, kc, nr, tr8);
-    }
-}
-
-/* One rectangle of c [m, n] (ldc), all of K, on the calling thread, packing into its scratch. */
-static void it__sgemm_block(const it__sgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc,
-                            const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
-                            ptrdiff_t csb, int m, int n, int K, int accumulate) {
-    const int mr = g->mr, nr = g->nr;
-    float *pa = scratch->pack_a, *pb = scratch->pack_b;
-    float edge[IT__SGEMM_MAXMR * IT__SGEMM_MAXNR];
-    int jc, pc, ic, jr, ir, i, j;
-    for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
-        int nc = IT__MIN(IT__SGEMM_NC, n - jc);
-        for (pc = 0; pc < K; pc += IT__SGEMM_KC) {
-            int kc = IT__MIN(IT__SGEMM_KC, K - pc), add = accumulate || pc > 0;
-            it__sgemm_pack_b(pb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, nr, g->tr8);
-            for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
-                int mc = IT__MIN(IT__SGEMM_MC, m - ic);
-                it__sgemm_pack_a(pa, a + ic * rsa + pc * csa, rsa, csa, mc, kc, mr, g->tr8);
-                for (jr = 0; jr < nc; jr += nr) {
-                    const float *pbj = pb + (size_t)jr * kc;
-                    int cols = IT__MIN(nr, nc - jr);
-                    for (ir = 0; ir < mc; ir += mr) {
-                        const float *pai = pa + (size_t)ir * kc;
-                        float *cij = c + (ic + ir) * ldc + jc + jr;
-                        int rows = IT__MIN(mr, mc - ir);
-                        if (rows == mr && cols == nr) {
-                            g->kernel(kc, pai, pbj, cij, (int)ldc, add);
-                        } else {
-                            g->kernel(kc, pai, pbj, edge, nr, 0);
-                            for (i = 0; i < rows; i++)
-                                for (j = 0; j < cols; j++)
-                                    cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* A few rows against a transposed b (decode: one token times a weight matrix [N, K]): packing b
-   would cost more than the product itself, so each value is a dot product of two contiguous rows. */
-#define IT__SGEMM_SMALL_M 4
-static void it__sgemm_small_tb(const it__sgemm_isa *g, float *c, const float *a, const float *b, int M, int N, int K,
-                               int n0, int n1, int accumulate) {
-    int i;
-    for (i = 0; i < M; i++) g->dots(c + (size_t)i * N + n0, a + (size_t)i * K, b + (size_t)n0 * K, K, n1 - n0, accumulate);
-}
-
-/* Splits the MR x NR tile grid into pm x pn = n_parts rectangles; picks the factorisation whose
-   largest share (padded multiply-adds plus a packing penalty) is smallest. */
-static void it__sgemm_grid(int M, int N, int K, int mr, int nr, int n_parts, int *pm_out, int *pn_out) {
-    int mt = (M + mr - 1) / mr, nt = (N + nr - 1) / nr, pm, best_pm = 1;
-    double best = -1.0;
-    for (pm = 1; pm <= n_parts; pm++) {
-        int pn;
-        double rows, cols, cost;
-        if (n_parts % pm) continue;
-        pn = n_parts / pm;
-        if (pm > mt || pn > nt) continue;
-        rows = (double)((mt + pm - 1) / pm) * mr;
-        cols = (double)((nt + pn - 1) / pn) * nr;
-        /* multiply-adds run ~16x faster per element than packing; every share packs its own rows of
-           op(a) (once per NC panel) and its own columns of op(b) */
-        cost = rows * cols * K + 16.0 * K * (rows * ((cols + IT__SGEMM_NC - 1) / IT__SGEMM_NC) + cols);
-        if (best < 0 || cost < best) best = cost, best_pm = pm;
-    }
-    if (best < 0) { /* more parts than tiles: split the longer tile dimension only */
-        best_pm = mt >= nt ? n_parts : 1;
-    }
-    *pm_out = best_pm;
-    *pn_out = n_parts / best_pm;
-}
-
-static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, float *c, const float *a,
-                           const float *b, int M, int N, int K, int trans_a, int trans_b, int accumulate) {
-    it__sgemm_isa g = it__sgemm_pick_isa();
-    int pm, pn, mt, nt, pi, pj, m0, m1, n0, n1, i;
-    ptrdiff_t rsa = trans_a ? 1 : K, csa = trans_a ? M : 1, rsb = trans_b ? 1 : N, csb = trans_b ? K : 1;
-    if (M <= 0 || N <= 0 || n_parts <= 0 || part < 0 || part >= n_parts) return;
-    if (M < IT__SGEMM_SMALL_M && trans_b && !trans_a) { /* columns in runs of 16: whole cache lines of c */
-        int units = (N + 15) / 16;
-        n0 = (int)((long long)units * part / n_parts) * 16;
-        n1 = IT__MIN(N, (int)((long long)units * (part + 1) / n_parts) * 16);
-        if (n0 < n1) it__sgemm_small_tb(&g, c, a, b, M, N, K, n0, n1, accumulate);
-        return;
-    }
-    it__sgemm_grid(M, N, K, g.mr, g.nr, n_parts, &pm, &pn);
-    mt = (M + g.mr - 1) / g.mr, nt = (N + g.nr - 1) / g.nr;
-    pi = part / pn, pj = part % pn;
-    m0 = (int)((long long)mt * pi / pm) * g.mr, m1 = IT__MIN(M, (int)((long long)mt * (pi + 1) / pm) * g.mr);
-    n0 = (int)((long long)nt * pj / pn) * g.nr, n1 = IT__MIN(N, (int)((long long)nt * (pj + 1) / pn) * g.nr);
-    if (m0 >= m1 || n0 >= n1) return;
-    if (K <= 0) {
-        if (!accumulate)
-            for (i = m0; i < m1; i++) memset(c + (size_t)i * N + n0, 0, sizeof(float) * (size_t)(n1 - n0));
-        return;
-    }
-    it__sgemm_block(&g, scratch, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb,
-                    m1 - m0, n1 - n0, K, accumulate);
-}
-
-/* >>fast_kernels ---------------------------------------------------------------------------------
-   What the CPU backend runs instead of the reference loops where it matters: a vector exp for the
-   softmax-shaped reductions (the fused loss takes N x V of them per pass) and SwiGLU, and flash
-   attention.
-   The reference kernels above stay the specification; the tests hold these to them. */
-
-/* y[i] = mul * exp(xs * x[i] - shift), returns the sum of exp(xs * x[i] - shift). y may equal x.
-   The vector versions use Cephes' expf polynomial (within 2 ulp of expf), with exp of anything
-   below -87.3 flushed to 0. */
-static float it__vexp_scalar(float *y, const float *x, int n, float xs, float shift, float mul) {
-    float sum = 0.0f;
-    int i;
-    for (i = 0; i < n; i++) {
-        float e = expf(xs * x[i] - shift);
-        sum += e;
-        y[i] = mul * e;
-    }
-    return sum;
-}
-static float it__vmax_scalar(const float *x, int n) {
-    float m = -FLT_MAX;
-    int i;
-    for (i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-#ifdef IT__SGEMM_X86
-#define IT__EXP_HI 88.3762626647949f
-#define IT__EXP_LO -87.3365447504f
-#define IT__EXP_POLY(V, FMA, SET1, MUL, ADD, SUB, ROUND, CVT, SHL, CASTI, ADDI, SET1I, r, xv, out)     \
-    {                                                                                                   \
-        V fx = ROUND(MUL(xv, SET1(1.44269504088896341f)));                                              \
-        V rr = SUB(SUB(xv, MUL(fx, SET1(0.693359375f))), MUL(fx, SET1(-2.12194440e-4f)));               \
-        V p = SET1(1.9875691500e-4f);                                                                   \
-        p = FMA(p, rr, SET1(1.3981999507e-3f));                                                         \
-        p = FMA(p, rr, SET1(8.3334519073e-3f));                                                         \
-        p = FMA(p, rr, SET1(4.1665795894e-2f));                                                         \
-        p = FMA(p, rr, SET1(1.6666665459e-1f));                                                         \
-        p = FMA(p, rr, SET1(5.0000001201e-1f));                                                         \
-        p = FMA(p, MUL(rr, rr), ADD(rr, SET1(1.0f)));                                                   \
-        out = MUL(p, CASTI(SHL(ADDI(CVT(fx), SET1I(127)), 23)));                                        \
-    }
-#define IT__R512(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-/* exp of 16 lanes, 0 below IT__EXP_LO */
-__attribute__((target("avx512f"))) static inline __m512 it__exp_avx512(__m512 xv) {
-    __mmask16 live = _mm512_cmp_ps_mask(xv, _mm512_set1_ps(IT__EXP_LO), _CMP_GE_OQ);
-    __m512 e;
-    xv = _mm512_min_ps(_mm512_max_ps(xv, _mm512_set1_ps(IT__EXP_LO)), _mm512_set1_ps(IT__EXP_HI));
-    IT__EXP_POLY(__m512, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_sub_ps, IT__R512,
-                 _mm512_cvtps_epi32, _mm512_slli_epi32, _mm512_castsi512_ps, _mm512_add_epi32, _mm512_set1_epi32, rr,
-                 xv, e)
-    return _mm512_maskz_mov_ps(live, e);
-}
-/* whole vectors, then one masked tail (see it__vmax_avx512 for why not a mask per vector) */
-__attribute__((target("avx512f"))) static float it__vexp_avx512(float *y, const float *x, int n, float xs,
-                                                                 float shift, float mul) {
-    __m512 acc = _mm512_setzero_ps(), vxs = _mm512_set1_ps(xs), vsh = _mm512_set1_ps(shift), vmul = _mm512_set1_ps(mul);
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 e = it__exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(x + i), vxs, vsh));
-        acc = _mm512_add_ps(acc, e);
-        _mm512_storeu_ps(y + i, _mm512_mul_ps(e, vmul));
-    }
-    if (i < n) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
-        __m512 e = _mm512_maskz_mov_ps(k, it__exp_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, x + i), vxs, vsh)));
-        acc = _mm512_add_ps(acc, e);
-        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(e, vmul));
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-/* Whole vectors into two maxima, then one masked tail: a mask rebuilt every iteration measured
-   ~16 cycles per vector on this VM's AMD EPYC, four times slower than the memory. */
-__attribute__((target("avx512f"))) static float it__vmax_avx512(const float *x, int n) {
-    __m512 m0 = _mm512_set1_ps(-FLT_MAX), m1 = m0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
-        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
-    }
-    for (; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-        m0 = _mm512_mask_max_ps(m0, k, m0, _mm512_maskz_loadu_ps(k, x + i));
-    }
-    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
-}
-#define IT__R256(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-__attribute__((target("avx2,fma"))) static float it__vexp_avx2(float *y, const float *x, int n, float xs, float shift,
-                                                                float mul) {
-    __m256 acc = _mm256_setzero_ps(), vxs = _mm256_set1_ps(xs), vsh = _mm256_set1_ps(shift), vmul = _mm256_set1_ps(mul);
-    __m128 h;
-    float sum;
-    int i;
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256 xv = _mm256_fmsub_ps(_mm256_loadu_ps(x + i), vxs, vsh), e;
-        __m256 live = _mm256_cmp_ps(xv, _mm256_set1_ps(IT__EXP_LO), _CMP_GE_OQ);
-        xv = _mm256_min_ps(_mm256_max_ps(xv, _mm256_set1_ps(IT__EXP_LO)), _mm256_set1_ps(IT__EXP_HI));
-        IT__EXP_POLY(__m256, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, IT__R256,
-                     _mm256_cvtps_epi32, _mm256_slli_epi32, _mm256_castsi256_ps, _mm256_add_epi32, _mm256_set1_epi32,
-                     rr, xv, e)
-        e = _mm256_and_ps(e, live);
-        acc = _mm256_add_ps(acc, e);
-        _mm256_storeu_ps(y + i, _mm256_mul_ps(e, vmul));
-    }
-    h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    sum = _mm_cvtss_f32(h);
-    return sum + it__vexp_scalar(y + i, x + i, n - i, xs, shift, mul);
-}
-__attribute__((target("avx2"))) static float it__vmax_avx2(const float *x, int n) {
-    __m256 m = _mm256_set1_ps(-FLT_MAX);
-    __m128 h;
-    float r;
-    int i;
-    for (i = 0; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
-    h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    r = _mm_cvtss_f32(h);
-    for (; i < n; i++) r = x[i] > r ? x[i] : r;
-    return r;
-}
-#endif
-#ifdef IT__SGEMM_X86
-/* 0 scalar, 1 AVX2, 2 AVX-512: the same choice (and the same test override) as the SGEMM's. */
-static int it__vec_level(void) {
-    int force = it__sgemm_force_isa;
-    if (force == 1) return 0;
-    __builtin_cpu_init();
-    if (force != 2 && __builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-    return 0;
-}
-#endif
-static float it__vexp(float *y, const float *x, int n, float xs, float shift, float mul) {
-    if (n <= 0) return 0.0f;
-#ifdef IT__SGEMM_X86
-    switch (it__vec_level()) {
-    case 2: return it__vexp_avx512(y, x, n, xs, shift, mul);
-    case 1: return it__vexp_avx2(y, x, n, xs, shift, mul);
-    default: break;
-    }
-#endif
-    return it__vexp_scalar(y, x, n, xs, shift, mul);
-}
-static float it__vmax(const float *x, int n) {
-#ifdef IT__SGEMM_X86
-    switch (it__vec_level()) {
-    case 2: return n > 0 ? it__vmax_avx512(x, n) : -FLT_MAX;
-    case 1: return it__vmax_avx2(x, n);
-    default: break;
-    }
-#endif
-    return it__vmax_scalar(x, n);
-}
-
-/* SwiGLU through the vector exp: sigmoid(g) = 1 / (1 + exp(-g)), one exp per element in the forward
-   and in the backward (the reference loops call expf once and twice). A block at a time on the stack. */
-#define IT__EW_BLOCK 256
-static void it__swiglu_forward_fast(float *out, const float *gate, const float *up, size_t n) {
-    float e[IT__EW_BLOCK];
-    size_t i0;
-    int i, len;
-    for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
-        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
-        it__vexp(e, gate + i0, len, -1.0f, 0.0f, 1.0f);
-        for (i = 0; i < len; i++) out[i0 + i] = gate[i0 + i] / (1.0f + e[i]) * up[i0 + i];
-    }
-}
-static void it__swiglu_backward_fast(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
-                                     size_t n) {
-    float s[IT__EW_BLOCK];
-    size_t i0;
-    int i, len;
-    for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
-        const float *g = gate + i0, *u = up + i0, *d = dout + i0;
-        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
-        it__vexp(s, g, len, -1.0f, 0.0f, 1.0f);
-        for (i = 0; i < len; i++) s[i] = 1.0f / (1.0f + s[i]); /* sigmoid(g) */
-        if (dgate) /* d silu(g) / dg = s (1 + g (1 - s)) */
-            for (i = 0; i < len; i++) dgate[i0 + i] += d[i] * u[i] * s[i] * (1.0f + g[i] * (1.0f - s[i]));
-        if (dup)
-            for (i = 0; i < len; i++) dup[i0 + i] += d[i] * g[i] * s[i];
-    }
-}
-
-/* Lion over a flat range, 16 lanes at a time (the update is elementwise; same arithmetic as
-   it_cpu_lion_update, so results are bitwise equal: no FMA contraction, same operation order). */
-#ifdef IT__SGEMM_X86
-__attribute__((target("avx512f"))) static size_t it__lion_avx512(float *p, float *m, const float *g, size_t n, float lr,
-                                                                  float beta1, float beta2, float wd, float grad_scale) {
-    __m512 vb1 = _mm512_set1_ps(beta1), vb1c = _mm512_set1_ps(1.0f - beta1), vb2 = _mm512_set1_ps(beta2);
-    __m512 vb2c = _mm512_set1_ps(1.0f - beta2), vlr = _mm512_set1_ps(lr), vwd = _mm512_set1_ps(wd);
-    __m512 vgs = _mm512_set1_ps(grad_scale), one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
-    size_t i;
-    for (i = 0; i + 16 <= n; i += 16) {
-        __m512 gi = _mm512_mul_ps(_mm512_loadu_ps(g + i), vgs), mi = _mm512_loadu_ps(m + i), pi = _mm512_loadu_ps(p + i);
-        __m512 c = _mm512_add_ps(_mm512_mul_ps(vb1, mi), _mm512_mul_ps(vb1c, gi));
-        __m512 sign = _mm512_sub_ps(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(c, zero, _CMP_GT_OQ), one),
-                                    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), one));
-        pi = _mm512_sub_ps(pi, _mm512_mul_ps(vlr, _mm512_add_ps(sign, _mm512_mul_ps(vwd, pi))));
-        _mm512_storeu_ps(p + i, pi);
-        _mm512_storeu_ps(m + i, _mm512_add_ps(_mm512_mul_ps(vb2, mi), _mm512_mul_ps(vb2c, gi)));
-    }
-    return i;
-}
-#endif
-static void it__lion_fast(float *p, float *m, const float *g, size_t n, float lr, float beta1, float beta2, float wd,
-                          float grad_scale) {
-    size_t done = 0;
-#ifdef IT__SGEMM_X86
-    if (it__vec_level() == 2) done = it__lion_avx512(p, m, g, n, lr, beta1, beta2, wd, grad_scale);
-#endif
-    if (done < n) it_cpu_lion_update(p + done, m + done, g + done, n - done, lr, beta1, beta2, wd, grad_scale);
-}
-
-/* Flash attention (Dao et al.; FlashAttention-2's loop order) for the layout [B, T, H, D]: query
-   tiles of IT__FA_BQ rows against key tiles of IT__FA_BK, every product through the blocked SGEMM
-   with the head's row stride, an online softmax over key tiles, the log-sum-exp saved. No T x T
-   matrix: the only temporaries are two BQ x BK tiles in the worker's scratch. Forward owns one
-   (batch, query head); backward owns one (batch, kv head) with every query head of its group, so
-   dk, dv and dq rows have one writer each. Results match the reference kernels to rounding. */
-
-/* c [m, n] (ldc) (+)= op(a) op(b) with the strides of it__sgemm_block */
-static void it__fa_gemm(const it__sgemm_isa *g, const it__scratch *sc, float *c, ptrdiff_t ldc, const float *a,
-                        ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n,
-                        int K, int acc) {
-    if (m > 0 && n > 0 && K > 0) it__sgemm_block(g, sc, c, ldc, a, rsa, csa, b, rsb, csb, m, n, K, acc);
-}
-static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse, const float *q, const float *k,
-                                   const float *v, int b, int h, int T, int Hq, int Hkv, int D, int window) {
-    it__sgemm_isa g = it__sgemm_pick_isa();
-    int kvh = h / (Hq / Hkv), i0, j0, r;
-    ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
-    const float *qb = q + (size_t)b * T * qs + (size_t)h * D;
-    const float *kb = k + (size_t)b * T * ks + (size_t)kvh * D, *vb = v + (size_t)b * T * ks + (size_t)kvh * D;
-    float *ob = out + (size_t)b * T * qs + (size_t)h * D, *lb = lse + ((size_t)b * Hq + h) * T;
-    float scale = 1.0f / sqrtf((float)D), *S = sc->tile_s, m[IT__FA_BQ], l[IT__FA_BQ];
-    for (i0 = 0; i0 < T; i0 += IT__FA_BQ) {
-        int mi = IT__MIN(IT__FA_BQ, T - i0);
-        for (r = 0; r < mi; r++) {
-            memset(ob + (i0 + r) * qs, 0, sizeof(float) * (size_t)D);
-            m[r] = -FLT_MAX;
-            l[r] = 0.0f;
-        }
-        /* key tiles from the one holding the tile's first visible key */
-        for (j0 = it__attention_first_key(i0, window) / IT__FA_BK * IT__FA_BK; j0 < i0 + mi; j0 += IT__FA_BK) {
-            int nj = IT__MIN(IT__FA_BK, T - j0);
-            it__fa_gemm(&g, sc, S, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* Q K^T */
-            for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
-                float *sr = S + r * IT__FA_BK, mn, corr;
-                int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0), d;
-                if (valid <= first) {
-                    memset(sr, 0, sizeof(float) * (size_t)nj);
-                    continue;
-                }
-                mn = it__vmax(sr + first, valid - first) * scale;
-                if (mn < m[r]) mn = m[r];
-                corr = expf(m[r] - mn);
-                l[r] = l[r] * corr + it__vexp(sr + first, sr + first, valid - first, scale, mn, 1.0f);
-                if (first) memset(sr, 0, sizeof(float) * (size_t)first);
-                if (valid < nj) memset(sr + valid, 0, sizeof(float) * (size_t)(nj - valid));
-                if (corr != 1.0f) {
-                    float *orow = ob + (i0 + r) * qs;
-                    for (d = 0; d < D; d++) orow[d] *= corr;
-                }
-                m[r] = mn;
-            }
-            it__fa_gemm(&g, sc, ob + i0 * qs, qs, S, IT__FA_BK, 1, vb + j0 * ks, ks, 1, mi, D, nj, 1); /* O += P V */
-        }
-        for (r = 0; r < mi; r++) {
-            float *orow = ob + (i0 + r) * qs, inv = 1.0f / l[r];
-            int d;
-            for (d = 0; d < D; d++) orow[d] *= inv;
-            lb[i0 + r] = m[r] + logf(l[r]);
-        }
-    }
-}
-static void it__flash_backward_group(const it__scratch *sc, float *dq, float *dk, float *dv, const float *dout,
-                                     const float *q, const float *k, const float *v, const float *out,
-                                     const float *lse, int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
-    it__sgemm_isa g = it__sgemm_pick_isa();
-    int group = Hq / Hkv, h, i0, j0, r, c;
-    ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
-    size_t kvoff = (size_t)b * T * ks + (size_t)kvh * D;
-    const float *kb = k + kvoff, *vb = v + kvoff;
-    float *dkb = dk ? dk + kvoff : NULL, *dvb = dv ? dv + kvoff : NULL;
-    float scale = 1.0f / sqrtf((float)D), *P = sc->tile_s, *dS = sc->tile_dp, delta[IT__FA_BQ];
-    for (j0 = 0; j0 < T; j0 += IT__FA_BK) {
-        int nj = IT__MIN(IT__FA_BK, T - j0);
-        for (h = kvh * group; h < (kvh + 1) * group; h++) {
-            size_t qoff = (size_t)b * T * qs + (size_t)h * D;
-            const float *qb = q + qoff, *dob = dout + qoff, *obuf = out + qoff, *lb = lse + ((size_t)b * Hq + h) * T;
-            float *dqb = dq ? dq + qoff : NULL;
-            /* query tiles up to the last query that still sees this key tile */
-            int i_end = window > 0 ? IT__MIN(T, j0 + nj + window - 1) : T;
-            for (i0 = (j0 / IT__FA_BQ) * IT__FA_BQ; i0 < i_end; i0 += IT__FA_BQ) {
-                int mi = IT__MIN(IT__FA_BQ, T - i0);
-                it__fa_gemm(&g, sc, P, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* S */
-                for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
-                    float *pr = P + r * IT__FA_BK;
-                    int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0);
-                    if (valid < first) valid = first;
-                    it__vexp(pr + first, pr + first, valid - first, scale, lb[i0 + r], 1.0f);
-                    if (first) memset(pr, 0, sizeof(float) * (size_t)IT__MIN(first, nj));
-                    if (valid < nj) memset(pr + valid, 0, sizeof(float) * (size_t)(nj - valid));
-                    delta[r] = it__dot(dob + (i0 + r) * qs, obuf + (i0 + r) * qs, D);
-                }
-                if (dvb) it__fa_gemm(&g, sc, dvb + j0 * ks, ks, P, 1, IT__FA_BK, dob + i0 * qs, qs, 1, nj, D, mi, 1);
-                if (!dqb && !dkb) continue;
-                it__fa_gemm(&g, sc, dS, IT__FA_BK, dob + i0 * qs, qs, 1, vb + j0 * ks, 1, ks, mi, nj, D, 0); /* dP */
-                for (r = 0; r < mi; r++) {
-                    float *sr = dS + r * IT__FA_BK, *pr = P + r * IT__FA_BK, dl = delta[r];
-                    for (c = 0; c < nj; c++) sr[c] = pr[c] * (sr[c] - dl) * scale;
-                }
-                if (dqb) it__fa_gemm(&g, sc, dqb + i0 * qs, qs, dS, IT__FA_BK, 1, kb + j0 * ks, ks, 1, mi, D, nj, 1);
-                if (dkb) it__fa_gemm(&g, sc, dkb + j0 * ks, ks, dS, 1, IT__FA_BK, qb + i0 * qs, qs, 1, nj, D, mi, 1);
-            }
-        }
-    }
-}
-
 /* >>threads -------------------------------------------------------------------------------------
    A fixed pool: the caller is worker 0, n_threads - 1 pthreads wait on a condition variable. A job
    is a function called once per part; the caller returns when every part is done.
@@ -3005,6 +1587,33 @@ struct it_tensor {
     int first2, last2;         /* planner: a second lifetime (recomputed inside a checkpoint), -1 if none */
     int seg, crosses;          /* planner: segment of its first writer, read outside that segment */
 };
+/* Blocking. KC x NR of b (one micro-panel, re-read by every MR strip) stays in L1, the MC x KC block
+   of a in L2, the KC x NC panel of b in L2/L3. MC and NC are multiples of every MR / NR below. */
+#define IT__SGEMM_KC 256
+#define IT__SGEMM_MC 192
+#define IT__SGEMM_NC 1536
+#define IT__SGEMM_MAXMR 8
+#define IT__SGEMM_MAXNR 32
+
+/* One pool worker's scratch: the packed MC x KC block of op(a) and KC x NC panel of op(b) for
+   it__sgemm_block, and the two query x key tiles of flash attention (>>fast_kernels). Every buffer
+   starts on a 64-byte boundary. Part p of a pool job runs on worker p, so it uses scratch[p]. */
+typedef struct it__scratch { float *pack_a, *pack_b, *tile_s, *tile_dp; } it__scratch;
+#define IT__FA_BQ 64 /* flash attention's query and key tile rows */
+#define IT__FA_BK 64
+/* + 32 floats of slack each: tr8 stores whole 8-lane rows, past the end of a narrower last strip */
+#define IT__SCRATCH_PACK_A (IT__SGEMM_MC * IT__SGEMM_KC + 32)
+#define IT__SCRATCH_PACK_B (IT__SGEMM_KC * (IT__SGEMM_NC + IT__SGEMM_MAXNR) + 32)
+#define IT__SCRATCH_TILE (IT__FA_BQ * IT__FA_BK)
+#define IT__SCRATCH_FLOATS (IT__SCRATCH_PACK_A + IT__SCRATCH_PACK_B + 2 * IT__SCRATCH_TILE) /* a multiple of 16 */
+/* Carves one worker's buffers out of IT__SCRATCH_FLOATS floats at mem (64-byte aligned). */
+static void it__scratch_init(it__scratch *s, float *mem) {
+    s->pack_a = mem;
+    s->pack_b = s->pack_a + IT__SCRATCH_PACK_A;
+    s->tile_s = s->pack_b + IT__SCRATCH_PACK_B;
+    s->tile_dp = s->tile_s + IT__SCRATCH_TILE;
+}
+
 
 /* The CPU backend's own state (its functions are at >>cpu): the table, first, so the it_backend *
    the context hands around is this struct, and what the run in progress told the backend. */
@@ -3789,6 +2398,17 @@ IT_API it_tensor *it_layernorm_at(const char *file, int line, it_graph *g, it_te
     n->fparam[0] = eps;
     return n->out;
 }
+/* NULL when the scaling is usable, else why not. */
+static const char *it__rope_scaling_problem(const it_rope_scaling *s) {
+    if (s->kind == IT_ROPE_DEFAULT) return NULL;
+    if (s->kind < 0 || s->kind >= IT_ROPE_KIND_COUNT) return "rope scaling kind is unknown";
+    if (!(s->factor > 0.0f) || !isfinite(s->factor)) return "rope scaling factor must be a positive number";
+    if (s->kind == IT_ROPE_LLAMA3 &&
+        (!(s->low_freq_factor > 0.0f) || !(s->high_freq_factor > s->low_freq_factor) || !isfinite(s->high_freq_factor) ||
+         s->original_max_positions < 1))
+        return "llama3 rope scaling needs high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings >= 1";
+    return NULL;
+}
 IT_API it_tensor *it_rope_scaled_at(const char *file, int line, it_graph *g, it_tensor *x, float theta,
                                     const it_rope_scaling *scaling, int pos_offset) {
     static const it_rope_scaling none = {IT_ROPE_DEFAULT, 0.0f, 0.0f, 0.0f, 0};
@@ -4433,6 +3053,1386 @@ IT_API int it_matmul_gemms(const it_node *n, int backward, it_gemm gemms[2]) {
         gemms[count++] = !tb ? it__gemm_of(db, a, dc, K, N, M, !ta, 0, 1, batch, sb, sa, sc)
                              : it__gemm_of(db, dc, a, N, K, M, 1, ta, 1, batch, sb, sc, sa);
     return count;
+}
+
+/* >>cpu_kernels ---------------------------------------------------------------------------------
+   The specification. Plain loops, one thread, no allocation. The CPU backend runs them over row
+   ranges on its pool (and swaps in the blocked SGEMM for matmul); the Metal kernels are tested
+   against them. */
+
+/* Rows [i0, i1) of c = op(a) @ op(b). Strides come from the full M, N, K. */
+static void it__matmul_rows(float *c, const float *a, const float *b, int i0, int i1, int M, int N, int K,
+                            int trans_a, int trans_b, int accumulate) {
+    int i, j, k;
+    for (i = i0; i < i1; i++) {
+        float *ci = c + (size_t)i * N;
+        if (!accumulate) memset(ci, 0, sizeof(float) * (size_t)N);
+        if (!trans_b) { /* c_i += a_ik * b_k: rows of b are contiguous */
+            for (k = 0; k < K; k++) {
+                float aik = trans_a ? a[(size_t)k * M + i] : a[(size_t)i * K + k];
+                const float *bk = b + (size_t)k * N;
+                for (j = 0; j < N; j++) ci[j] += aik * bk[j];
+            }
+        } else { /* c_ij += a_i . b_j: rows of b are contiguous along k */
+            for (j = 0; j < N; j++) {
+                const float *bj = b + (size_t)j * K;
+                float sum = 0.0f;
+                if (!trans_a) {
+                    const float *ai = a + (size_t)i * K;
+                    for (k = 0; k < K; k++) sum += ai[k] * bj[k];
+                } else {
+                    for (k = 0; k < K; k++) sum += a[(size_t)k * M + i] * bj[k];
+                }
+                ci[j] += sum;
+            }
+        }
+    }
+}
+IT_API void it_cpu_matmul(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                          int trans_b, int accumulate) {
+    it__matmul_rows(c, a, b, 0, M, M, N, K, trans_a, trans_b, accumulate);
+}
+
+IT_API void it_cpu_add_forward(float *out, const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+IT_API void it_cpu_mul_forward(float *out, const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+IT_API void it_cpu_mul_backward(float *da, float *db, const float *dout, const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (da) da[i] += dout[i] * b[i];
+        if (db) db[i] += dout[i] * a[i];
+    }
+}
+IT_API void it_cpu_scale_forward(float *out, const float *a, float s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = s * a[i];
+}
+IT_API void it_cpu_axpy(float *y, float alpha, const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+IT_API long it_cpu_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C, int V) {
+    int n;
+    for (n = 0; n < N; n++) {
+        if (ids[n] < 0 || ids[n] >= V) return n;
+        memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, sizeof(float) * (size_t)C);
+    }
+    return -1;
+}
+IT_API void it_cpu_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int C) {
+    int n;
+    for (n = 0; n < N; n++) it_cpu_axpy(dtable + (size_t)ids[n] * C, 1.0f, dout + (size_t)n * C, (size_t)C);
+}
+
+IT_API void it_cpu_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+    int n, c;
+    for (n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C;
+        float *on = out + (size_t)n * C;
+        float ss = 0.0f, r;
+        for (c = 0; c < C; c++) ss += xn[c] * xn[c];
+        r = 1.0f / sqrtf(ss / (float)C + eps);
+        for (c = 0; c < C; c++) on[c] = xn[c] * r * w[c];
+        rstd[n] = r;
+    }
+}
+IT_API void it_cpu_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                                    const float *rstd, int N, int C) {
+    int n, c;
+    for (n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C, *dn = dout + (size_t)n * C;
+        float r = rstd[n], dot = 0.0f, k;
+        for (c = 0; c < C; c++) dot += dn[c] * w[c] * xn[c];
+        /* d/dx of x r w: r (dout w) - x r^3 (sum dout w x) / C */
+        k = dot * r * r * r / (float)C;
+        if (dx) {
+            float *dxn = dx + (size_t)n * C;
+            for (c = 0; c < C; c++) dxn[c] += dn[c] * w[c] * r - xn[c] * k;
+        }
+        if (dw)
+            for (c = 0; c < C; c++) dw[c] += dn[c] * xn[c] * r;
+    }
+}
+
+IT_API void it_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                                     const float *b, int N, int C, float eps) {
+    int n, c;
+    for (n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C;
+        float *on = out + (size_t)n * C;
+        float m = 0.0f, v = 0.0f, r;
+        for (c = 0; c < C; c++) m += xn[c];
+        m /= (float)C;
+        for (c = 0; c < C; c++) v += (xn[c] - m) * (xn[c] - m);
+        r = 1.0f / sqrtf(v / (float)C + eps);
+        for (c = 0; c < C; c++) on[c] = (xn[c] - m) * r * w[c] + (b ? b[c] : 0.0f);
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+IT_API void it_cpu_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                                      const float *w, const float *mean, const float *rstd, int N, int C) {
+    int n, c;
+    for (n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C, *dn = dout + (size_t)n * C;
+        float m = mean[n], r = rstd[n], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (c = 0; c < C; c++) {
+            float norm = (xn[c] - m) * r, dnorm = w[c] * dn[c];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * norm;
+        }
+        dnorm_mean /= (float)C;
+        dnorm_norm_mean /= (float)C;
+        for (c = 0; c < C; c++) {
+            float norm = (xn[c] - m) * r, dnorm = w[c] * dn[c];
+            if (db) db[c] += dn[c];
+            if (dw) dw[c] += norm * dn[c];
+            if (dx) dx[(size_t)n * C + c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * r;
+        }
+    }
+}
+
+/* The frequency of pair i of D: theta^(-2i/D), then scaled as Hugging Face's rope types do
+   (transformers' _compute_linear_scaling / _compute_llama3_parameters, written out from the
+   formulas). In double so every backend can meet the same tolerance. */
+static double it__rope_freq(float theta, const it_rope_scaling *scaling, int i, int D) {
+    double freq = pow((double)theta, -2.0 * i / (double)D), wavelen, low_wavelen, high_wavelen, smooth;
+    if (!scaling || scaling->kind == IT_ROPE_DEFAULT) return freq;
+    if (scaling->kind == IT_ROPE_LINEAR) return freq / scaling->factor;
+    /* llama3: long wavelengths (low frequencies) are stretched by factor, short ones kept, and the
+       band between blends the two by where the wavelength falls */
+    wavelen = 2.0 * 3.14159265358979323846 / freq;
+    low_wavelen = scaling->original_max_positions / (double)scaling->low_freq_factor;
+    high_wavelen = scaling->original_max_positions / (double)scaling->high_freq_factor;
+    if (wavelen > low_wavelen) return freq / scaling->factor;
+    if (wavelen < high_wavelen) return freq;
+    smooth = (scaling->original_max_positions / wavelen - scaling->low_freq_factor) /
+             ((double)scaling->high_freq_factor - scaling->low_freq_factor);
+    return (1.0 - smooth) * freq / scaling->factor + smooth * freq;
+}
+/* The angle of pair i at position p is p * it__rope_freq(i). */
+static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int D, float theta,
+                            const it_rope_scaling *scaling, int pos_offset, float direction, int accumulate, int t0,
+                            int t1) {
+    enum { BLOCK = 64 }; /* the angles of one position, a block of pairs at a time */
+    float cs[BLOCK], sn[BLOCK];
+    int b, t, h, i, i0, len, half = D / 2;
+    for (t = t0; t < t1; t++)
+        for (i0 = 0; i0 < half; i0 += BLOCK) {
+            len = half - i0 < BLOCK ? half - i0 : BLOCK;
+            for (i = 0; i < len; i++) {
+                double angle = (double)(pos_offset + t) * it__rope_freq(theta, scaling, i0 + i, D);
+                cs[i] = (float)cos(angle), sn[i] = (float)sin(angle) * direction;
+            }
+            for (b = 0; b < B; b++)
+                for (h = 0; h < H; h++) { /* pairs (i, i + half) of one head's row; out may equal x */
+                    size_t base = (((size_t)b * T + t) * H + h) * D + (size_t)i0;
+                    const float *x0 = x + base, *x1 = x0 + half;
+                    float *y0 = out + base, *y1 = y0 + half;
+                    if (accumulate) /* the backward: dx += rotated dout */
+                        for (i = 0; i < len; i++) {
+                            y0[i] += x0[i] * cs[i] - x1[i] * sn[i];
+                            y1[i] += x0[i] * sn[i] + x1[i] * cs[i];
+                        }
+                    else
+                        for (i = 0; i < len; i++) {
+                            float a = x0[i], c = x1[i];
+                            y0[i] = a * cs[i] - c * sn[i];
+                            y1[i] = a * sn[i] + c * cs[i];
+                        }
+                }
+        }
+}
+IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta,
+                                const it_rope_scaling *scaling, int pos_offset) {
+    it__rope_rotate(out, x, B, T, H, D, theta, scaling, pos_offset, 1.0f, 0, 0, T);
+}
+IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta,
+                                 const it_rope_scaling *scaling, int pos_offset) {
+    it__rope_rotate(dx, dout, B, T, H, D, theta, scaling, pos_offset, -1.0f, 1, 0, T); /* inverse rotation */
+}
+
+IT_API void it_cpu_softmax_forward(float *out, const float *x, int N, int C) {
+    int n, c;
+    for (n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C;
+        float *on = out + (size_t)n * C;
+        float m = -FLT_MAX, sum = 0.0f;
+        for (c = 0; c < C; c++) m = xn[c] > m ? xn[c] : m;
+        for (c = 0; c < C; c++) sum += (on[c] = expf(xn[c] - m));
+        for (c = 0; c < C; c++) on[c] /= sum;
+    }
+}
+IT_API void it_cpu_softmax_backward(float *dx, const float *dout, const float *out, int N, int C) {
+    int n, c;
+    for (n = 0; n < N; n++) {
+        const float *dn = dout + (size_t)n * C, *on = out + (size_t)n * C;
+        float dot = 0.0f;
+        for (c = 0; c < C; c++) dot += dn[c] * on[c];
+        for (c = 0; c < C; c++) dx[(size_t)n * C + c] += on[c] * (dn[c] - dot);
+    }
+}
+
+static float it__dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* The first key query t may see: 0, or t - window + 1 under a sliding window. */
+static int it__attention_first_key(int t, int window) { return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0; }
+/* One (batch, query head) slice of causal attention, online softmax in one pass (no T-long
+   buffer): out_t = sum_s softmax_s(q_t . k_s / sqrt(D)) v_s over first_key(t) <= s <= t. */
+static void it__attention_forward_head(float *out, float *lse, const float *q, const float *k, const float *v,
+                                       int b, int h, int T, int Hq, int Hkv, int D, int window) {
+    int t, s, d, kvh = h / (Hq / Hkv);
+    float scale = 1.0f / sqrtf((float)D);
+    for (t = 0; t < T; t++) {
+        const float *qt = q + (((size_t)b * T + t) * Hq + h) * D;
+        float *ot = out + (((size_t)b * T + t) * Hq + h) * D;
+        float m = -FLT_MAX, l = 0.0f;
+        for (d = 0; d < D; d++) ot[d] = 0.0f;
+        for (s = it__attention_first_key(t, window); s <= t; s++) {
+            const float *ks = k + (((size_t)b * T + s) * Hkv + kvh) * D;
+            const float *vs = v + (((size_t)b * T + s) * Hkv + kvh) * D;
+            float x = it__dot(qt, ks, D) * scale, p;
+            if (x > m) { /* new running max: rescale what has been accumulated */
+                float correction = expf(m - x);
+                l *= correction;
+                for (d = 0; d < D; d++) ot[d] *= correction;
+                m = x;
+            }
+            p = expf(x - m);
+            l += p;
+            for (d = 0; d < D; d++) ot[d] += p * vs[d];
+        }
+        for (d = 0; d < D; d++) ot[d] /= l;
+        lse[((size_t)b * Hq + h) * T + t] = m + logf(l);
+    }
+}
+IT_API void it_cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                     int B, int T, int Hq, int Hkv, int D, int window) {
+    int b, h;
+    for (b = 0; b < B; b++)
+        for (h = 0; h < Hq; h++) it__attention_forward_head(out, lse, q, k, v, b, h, T, Hq, Hkv, D, window);
+}
+/* Backward for every query head that shares kv head `kvh` (they all accumulate into the same dk,
+   dv rows, so one worker owns the group). P is recomputed from the saved log-sum-exp. */
+static void it__attention_backward_group(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                         const float *k, const float *v, const float *out, const float *lse,
+                                         int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
+    int group = Hq / Hkv, h, t, s, d;
+    float scale = 1.0f / sqrtf((float)D);
+    for (h = kvh * group; h < (kvh + 1) * group; h++)
+        for (t = 0; t < T; t++) {
+            size_t qi = (((size_t)b * T + t) * Hq + h) * D;
+            const float *qt = q + qi, *dot = dout + qi;
+            float *dqt = dq ? dq + qi : NULL;
+            float L = lse[((size_t)b * Hq + h) * T + t];
+            float Dt = it__dot(dot, out + qi, D); /* sum_s p_s dp_s */
+            for (s = it__attention_first_key(t, window); s <= t; s++) {
+                size_t ki = (((size_t)b * T + s) * Hkv + kvh) * D;
+                float p = expf(it__dot(qt, k + ki, D) * scale - L);
+                float dp = it__dot(dot, v + ki, D);
+                float ds = p * (dp - Dt) * scale;
+                for (d = 0; d < D; d++) {
+                    if (dqt) dqt[d] += ds * k[ki + d];
+                    if (dk) dk[ki + d] += ds * qt[d];
+                    if (dv) dv[ki + d] += p * dot[d];
+                }
+            }
+        }
+}
+IT_API void it_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                      const float *k, const float *v, const float *out, const float *lse,
+                                      int B, int T, int Hq, int Hkv, int D, int window) {
+    int b, kvh;
+    for (b = 0; b < B; b++)
+        for (kvh = 0; kvh < Hkv; kvh++)
+            it__attention_backward_group(dq, dk, dv, dout, q, k, v, out, lse, b, kvh, T, Hq, Hkv, D, window);
+}
+
+static float it__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+IT_API void it_cpu_silu_forward(float *out, const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = x[i] * it__sigmoid(x[i]);
+}
+static float it__silu_grad(float x) {
+    float s = it__sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+IT_API void it_cpu_silu_backward(float *dx, const float *dout, const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dx[i] += dout[i] * it__silu_grad(x[i]);
+}
+#define IT__GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+IT_API void it_cpu_gelu_forward(float *out, const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float xi = x[i], u = IT__GELU_K * (xi + 0.044715f * xi * xi * xi);
+        out[i] = 0.5f * xi * (1.0f + tanhf(u));
+    }
+}
+IT_API void it_cpu_gelu_backward(float *dx, const float *dout, const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float xi = x[i], u = IT__GELU_K * (xi + 0.044715f * xi * xi * xi), th = tanhf(u);
+        float du = IT__GELU_K * (1.0f + 3.0f * 0.044715f * xi * xi);
+        dx[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * du);
+    }
+}
+IT_API void it_cpu_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = gate[i] * it__sigmoid(gate[i]) * up[i];
+}
+IT_API void it_cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                                   const float *up, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (dgate) dgate[i] += dout[i] * up[i] * it__silu_grad(gate[i]);
+        if (dup) dup[i] += dout[i] * gate[i] * it__sigmoid(gate[i]);
+    }
+}
+
+static float it__row_logsumexp(const float *x, int n) {
+    float m = -FLT_MAX, sum = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (i = 0; i < n; i++) sum += expf(x[i] - m);
+    return m + logf(sum);
+}
+IT_API long it_cpu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
+                                         int N, int V, int ignore_index) {
+    int n;
+    for (n = 0; n < N; n++) {
+        const float *ln = logits + (size_t)n * V;
+        int t = targets[n];
+        if (t == ignore_index) {
+            losses[n] = 0.0f;
+            lse[n] = 0.0f;
+            continue;
+        }
+        if (t < 0 || t >= V) return n;
+        lse[n] = it__row_logsumexp(ln, V);
+        losses[n] = lse[n] - ln[t];
+    }
+    return -1;
+}
+IT_API void it_cpu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse,
+                                          const int32_t *targets, float dloss_scale, int N, int V, int ignore_index) {
+    int n, v;
+    for (n = 0; n < N; n++) {
+        const float *ln = logits + (size_t)n * V;
+        float *dn = dlogits + (size_t)n * V;
+        if (targets[n] == ignore_index) continue;
+        for (v = 0; v < V; v++) dn[v] += dloss_scale * (expf(ln[v] - lse[n]) - (v == targets[n] ? 1.0f : 0.0f));
+    }
+}
+
+/* Fused head + loss over vocab chunks. Per row we keep a running max (in lse) and a running sum of
+   exponentials (in losses), merged chunk by chunk like an online softmax; the target's logit is a
+   single dot product, so it needs no chunk at all. */
+IT_API long it_cpu_linear_cross_entropy_forward(float *losses, float *lse, float *scratch, const float *x,
+                                                const float *w, const int32_t *targets, int N, int C, int V,
+                                                int chunk, int ignore_index) {
+    int n, v0, j;
+    for (n = 0; n < N; n++) {
+        if (targets[n] != ignore_index && (targets[n] < 0 || targets[n] >= V)) return n;
+        lse[n] = -FLT_MAX;
+        losses[n] = 0.0f;
+    }
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        int cv = IT__MIN(chunk, V - v0);
+        it_cpu_matmul(scratch, x, w + (size_t)v0 * C, N, cv, C, 0, 1, 0); /* [N, cv] logits */
+        for (n = 0; n < N; n++) {
+            const float *sn = scratch + (size_t)n * cv;
+            float m = lse[n], s = losses[n], cm = -FLT_MAX;
+            for (j = 0; j < cv; j++) cm = sn[j] > cm ? sn[j] : cm;
+            if (cm > m) {
+                s *= expf(m - cm);
+                m = cm;
+            }
+            for (j = 0; j < cv; j++) s += expf(sn[j] - m);
+            lse[n] = m;
+            losses[n] = s;
+        }
+    }
+    for (n = 0; n < N; n++) {
+        lse[n] += logf(losses[n]);
+        if (targets[n] == ignore_index) {
+            losses[n] = 0.0f;
+            continue;
+        }
+        losses[n] = lse[n] - it__dot(x + (size_t)n * C, w + (size_t)targets[n] * C, C);
+    }
+    return -1;
+}
+IT_API void it_cpu_linear_cross_entropy_backward(float *dx, float *dw, float *scratch, const float *x,
+                                                 const float *w, const int32_t *targets, const float *lse,
+                                                 float dloss_scale, int N, int C, int V, int chunk,
+                                                 int ignore_index) {
+    int n, v0, j;
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        int cv = IT__MIN(chunk, V - v0);
+        it_cpu_matmul(scratch, x, w + (size_t)v0 * C, N, cv, C, 0, 1, 0);
+        for (n = 0; n < N; n++) { /* scratch becomes dlogits for this chunk */
+            float *sn = scratch + (size_t)n * cv;
+            int t = targets[n];
+            if (t == ignore_index) {
+                memset(sn, 0, sizeof(float) * (size_t)cv);
+                continue;
+            }
+            for (j = 0; j < cv; j++) sn[j] = dloss_scale * (expf(sn[j] - lse[n]) - (v0 + j == t ? 1.0f : 0.0f));
+        }
+        if (dx) it_cpu_matmul(dx, scratch, w + (size_t)v0 * C, N, C, cv, 0, 0, 1);         /* [N,cv]@[cv,C] */
+        if (dw) it_cpu_matmul(dw + (size_t)v0 * C, scratch, x, cv, C, N, 1, 0, 1);         /* [cv,N]@[N,C] */
+    }
+}
+
+IT_API double it_cpu_sum_squares(const float *x, size_t n) {
+    double s = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+/* The first position of the largest value; NaNs never win (nothing compares greater than a NaN, so
+   a NaN first element does). The plain loop compiles to a select through x[best], a ~7-cycle chain
+   per element (50 us of a decoded token at vocab 32000), so blocks of 16 are first reduced in four
+   independent lanes and only a block that beats the best so far is scanned in order. */
+IT_API int it_cpu_argmax(const float *x, int n) {
+    int i = 1, k, best = 0;
+    float top;
+    if (n <= 0) return 0;
+    top = x[0];
+    for (; i + 16 <= n; i += 16) {
+        float m[4];
+        m[0] = m[1] = m[2] = m[3] = top;
+        for (k = 0; k < 16; k++) m[k & 3] = x[i + k] > m[k & 3] ? x[i + k] : m[k & 3];
+        if (m[0] > top || m[1] > top || m[2] > top || m[3] > top)
+            for (k = i; k < i + 16; k++)
+                if (x[k] > top) top = x[k], best = k;
+    }
+    for (; i < n; i++)
+        if (x[i] > top) top = x[i], best = i;
+    return best;
+}
+
+IT_API void it_cpu_lion_update(float *p, float *m, const float *g, size_t n, float lr, float beta1, float beta2,
+                               float wd, float grad_scale) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float gi = g[i] * grad_scale, c = beta1 * m[i] + (1.0f - beta1) * gi;
+        float sign = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f);
+        p[i] -= lr * (sign + wd * p[i]);
+        m[i] = beta2 * m[i] + (1.0f - beta2) * gi;
+    }
+}
+IT_API void it_cpu_adamw_update(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1,
+                                float beta2, float eps, float wd, int t, float grad_scale) {
+    size_t i;
+    float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
+    for (i = 0; i < n; i++) {
+        float gi = g[i] * grad_scale;
+        m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
+        v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        p[i] -= lr * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
+    }
+}
+IT_API void it_cpu_sgd_update(float *p, float *buf, const float *g, size_t n, float lr, float momentum, float wd,
+                              float grad_scale) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float gi = g[i] * grad_scale + wd * p[i];
+        buf[i] = momentum * buf[i] + gi;
+        p[i] -= lr * buf[i];
+    }
+}
+
+/* Heap sort of indices by descending value (ties: lower index first); no comparator context
+   needed, no allocation. */
+static int it__ranks_before(const float *val, int a, int b) { return val[a] > val[b] || (val[a] == val[b] && a < b); }
+static void it__sift_down(int *idx, const float *val, int start, int end) {
+    int root = start;
+    while (2 * root + 1 < end) {
+        int child = 2 * root + 1, swap = root, tmp;
+        if (it__ranks_before(val, idx[swap], idx[child])) swap = child; /* min-heap on rank order */
+        if (child + 1 < end && it__ranks_before(val, idx[swap], idx[child + 1])) swap = child + 1;
+        if (swap == root) return;
+        tmp = idx[root];
+        idx[root] = idx[swap];
+        idx[swap] = tmp;
+        root = swap;
+    }
+}
+static void it__sort_desc(int *idx, const float *val, int n) {
+    int start, end, tmp;
+    for (start = n / 2 - 1; start >= 0; start--) it__sift_down(idx, val, start, n);
+    for (end = n - 1; end > 0; end--) {
+        tmp = idx[0];
+        idx[0] = idx[end];
+        idx[end] = tmp;
+        it__sift_down(idx, val, 0, end);
+    }
+}
+IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_k, float top_p, float coin,
+                         float *probs, int *index) {
+    int i, keep, n_inf = 0;
+    float m = -FLT_MAX, sum = 0.0f, cum = 0.0f;
+    IT__REQUIRE(V > 0, __FILE__, __LINE__, "it_cpu_sample: V = %d, there is nothing to sample from", V);
+    IT__NOT_NULL(logits, "it_cpu_sample");
+    if (temperature <= 0.0f) { /* argmax, where a NaN first logit would win: start at the first number */
+        for (i = 0; i < V && logits[i] != logits[i]; i++) continue;
+        return i == V ? 0 : i + it_cpu_argmax(logits + i, V - i);
+    }
+    for (i = 0; i < V; i++) n_inf += logits[i] > FLT_MAX;
+    if (n_inf) { /* +inf outweighs everything: the coin picks among the +inf logits alone */
+        int pick = (int)(coin * (float)n_inf);
+        pick = pick < 0 ? 0 : pick >= n_inf ? n_inf - 1 : pick;
+        for (i = 0; i < V; i++)
+            if (logits[i] > FLT_MAX && pick-- == 0) return i;
+    }
+    for (i = 0; i < V; i++) m = logits[i] > m ? logits[i] : m; /* NaN never compares greater */
+    for (i = 0; i < V; i++) {
+        probs[i] = logits[i] == logits[i] ? expf((logits[i] - m) / temperature) : 0.0f; /* NaN: probability 0 */
+        sum += probs[i];
+        index[i] = i;
+    }
+    if (!(sum > 0.0f)) return 0; /* every logit NaN or -inf: nothing to weigh */
+    for (i = 0; i < V; i++) probs[i] /= sum;
+    it__sort_desc(index, probs, V);
+    keep = (top_k > 0 && top_k < V) ? top_k : V;
+    sum = 0.0f;
+    for (i = 0; i < keep; i++) sum += probs[index[i]];
+    if (top_p < 1.0f) { /* smallest prefix whose mass (within the top-k) reaches top_p */
+        for (i = 0; i < keep; i++) {
+            cum += probs[index[i]] / sum;
+            if (cum >= top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        sum = 0.0f;
+        for (i = 0; i < keep; i++) sum += probs[index[i]];
+    }
+    cum = 0.0f;
+    for (i = 0; i < keep; i++) {
+        cum += probs[index[i]] / sum;
+        if (coin < cum) return index[i];
+    }
+    return index[keep - 1];
+}
+
+/* >>sgemm ---------------------------------------------------------------------------------------
+   Fast SGEMM behind it_cpu_matmul: c [M, N] = (accumulate ? c : 0) + op(a) @ op(b).
+
+   Goto/BLIS structure: a KC x NC panel of op(b) and an MC x KC block of op(a) are packed into
+   per-worker buffers (micro-panels NR columns / MR rows wide, zero padded), then a register-tiled
+   MR x NR micro-kernel streams them. Transposes are absorbed by the packing, so one kernel serves
+   all four cases; edge tiles go through a small buffer. The kernel is picked at run time
+   (AVX-512F 8x32, AVX2+FMA 6x16, NEON 8x12, portable 4x8), so users build with plain `cc -O2`.
+
+   it__sgemm_part(part, n_parts, ...) computes one share of c: the tile grid is split over M and/or
+   N into n_parts disjoint, balanced rectangles, so a thread pool calls it once per worker with no
+   synchronization. Nothing is allocated here: the packing buffers are the calling worker's
+   it__scratch, which the context allocates once per pool worker (no thread-local storage, so a
+   host program's own threads pay nothing for them).
+------------------------------------------------------------------------------------------------ */
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define IT__SGEMM_X86 1
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define IT__SGEMM_NEON 1
+#include <arm_neon.h>
+#endif
+
+/* The kernel writes a full MR x NR tile: c = tile, or c += tile when add. tr8 transposes an 8 x 8
+   tile for packing: d[k * ds + r] = s[min(r, nrows - 1) * ss + k], all 8 lanes of each output row
+   stored (with ds < 8 the spill is overwritten by the next store, in ascending k, or lands in the
+   buffers' slack). */
+typedef void (*it__sgemm_kernel_fn)(int kc, const float *pa, const float *pb, float *c, int ldc, int add);
+
+typedef void (*it__sgemm_tr8_fn)(const float *s, ptrdiff_t ss, int nrows, float *d, ptrdiff_t ds);
+typedef struct it__sgemm_isa {
+    int mr, nr;
+    it__sgemm_kernel_fn kernel;
+    it__sgemm_tr8_fn tr8; /* NULL: scalar transposing packs */
+    /* the few-rows path: c[j] (+)= x . b[j K ..] for j < n, b's rows contiguous */
+    void (*dots)(float *c, const float *x, const float *b, int K, int n, int accumulate);
+    const char *name;
+} it__sgemm_isa;
+
+/* 0 = pick the best kernel this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512) to cover
+   every path on one machine. A request the CPU cannot run falls back to the automatic choice. */
+static int it__sgemm_force_isa = 0;
+
+/* ---- portable kernel: 4 x 8, GCC/clang vector extensions where available, else scalar loops --- */
+#define IT__SGEMM_GEN_MR 4
+#define IT__SGEMM_GEN_NR 8
+#if defined(__GNUC__) || defined(__clang__)
+typedef float it__v4f __attribute__((vector_size(16)));
+static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+    it__v4f c00 = {0, 0, 0, 0}, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    int k, j;
+    for (k = 0; k < kc; k++) {
+        it__v4f b0, b1;
+        memcpy(&b0, pb, 16);
+        memcpy(&b1, pb + 4, 16);
+        c00 += pa[0] * b0;
+        c01 += pa[0] * b1;
+        c10 += pa[1] * b0;
+        c11 += pa[1] * b1;
+        c20 += pa[2] * b0;
+        c21 += pa[2] * b1;
+        c30 += pa[3] * b0;
+        c31 += pa[3] * b1;
+        pa += 4;
+        pb += 8;
+    }
+    {
+        it__v4f rows[4][2];
+        rows[0][0] = c00, rows[0][1] = c01, rows[1][0] = c10, rows[1][1] = c11;
+        rows[2][0] = c20, rows[2][1] = c21, rows[3][0] = c30, rows[3][1] = c31;
+        for (k = 0; k < 4; k++) {
+            float t[8];
+            memcpy(t, rows[k], 32);
+            if (add)
+                for (j = 0; j < 8; j++) c[k * ldc + j] += t[j];
+            else
+                for (j = 0; j < 8; j++) c[k * ldc + j] = t[j];
+        }
+    }
+}
+#else
+static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+    float acc[4][8] = {{0}};
+    int k, i, j;
+    for (k = 0; k < kc; k++, pa += 4, pb += 8)
+        for (i = 0; i < 4; i++)
+            for (j = 0; j < 8; j++) acc[i][j] += pa[i] * pb[j];
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 8; j++) c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+#endif
+
+/* dot products for the few-rows path (it__sgemm_small_tb) */
+static float it__sgemm_dot_generic(const float *x, const float *y, int K) {
+    float s = 0.0f;
+    int k = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    it__v4f s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0, xv[4], yv[4];
+    float t[4];
+    for (; k + 16 <= K; k += 16) {
+        memcpy(xv, x + k, sizeof xv);
+        memcpy(yv, y + k, sizeof yv);
+        s0 += xv[0] * yv[0], s1 += xv[1] * yv[1], s2 += xv[2] * yv[2], s3 += xv[3] * yv[3];
+    }
+    s0 += s1 + s2 + s3;
+    memcpy(t, &s0, sizeof t);
+    s = (t[0] + t[1]) + (t[2] + t[3]);
+#endif
+    for (; k < K; k++) s += x[k] * y[k];
+    return s;
+}
+/* c[j] (+)= x . b[j K ..] for j < n, one dot product at a time */
+static void it__sgemm_dots_each(float (*dot)(const float *, const float *, int), float *c, const float *x,
+                                const float *b, int K, int n, int accumulate) {
+    int j;
+    for (j = 0; j < n; j++) {
+        float s = dot(x, b + (size_t)j * K, K);
+        c[j] = accumulate ? c[j] + s : s;
+    }
+}
+static void it__sgemm_dots_generic(float *c, const float *x, const float *b, int K, int n, int accumulate) {
+    it__sgemm_dots_each(it__sgemm_dot_generic, c, x, b, K, n, accumulate);
+}
+
+#ifdef IT__SGEMM_X86
+/* ---- AVX2 + FMA: 6 x 16, 12 ymm accumulators ------------------------------------------------ */
+#define IT__AVX2_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define IT__AVX2_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+#define IT__AVX2_FMA(i)                                  \
+    {                                                    \
+        __m256 ai = _mm256_broadcast_ss(pa + (i));       \
+        c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);      \
+        c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);      \
+    }
+#define IT__AVX2_STORE(i)                                                                       \
+    if (add) {                                                                                  \
+        c##i##0 = _mm256_add_ps(c##i##0, _mm256_loadu_ps(c + (i) * ldc));                       \
+        c##i##1 = _mm256_add_ps(c##i##1, _mm256_loadu_ps(c + (i) * ldc + 8));                   \
+    }                                                                                           \
+    _mm256_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
+    _mm256_storeu_ps(c + (i) * ldc + 8, c##i##1);
+__attribute__((target("avx2,fma"))) static void it__sgemm_kernel_avx2(int kc, const float *pa, const float *pb,
+                                                                       float *c, int ldc, int add) {
+    IT__AVX2_ROWS(IT__AVX2_DECL)
+    int k;
+    for (k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
+        IT__AVX2_ROWS(IT__AVX2_FMA)
+        pa += 6;
+        pb += 16;
+    }
+    IT__AVX2_ROWS(IT__AVX2_STORE)
+}
+
+/* ---- AVX-512F: 8 x 32, 16 zmm accumulators; the broadcasts fold into the FMAs ---------------- */
+#define IT__AVX512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define IT__AVX512_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define IT__AVX512_FMA(i)                                \
+    {                                                    \
+        __m512 ai = _mm512_set1_ps(pa[i]);               \
+        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);      \
+        c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);      \
+    }
+#define IT__AVX512_STORE(i)                                                                     \
+    if (add) {                                                                                  \
+        c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(c + (i) * ldc));                       \
+        c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(c + (i) * ldc + 16));                  \
+    }                                                                                           \
+    _mm512_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
+    _mm512_storeu_ps(c + (i) * ldc + 16, c##i##1);
+__attribute__((target("avx512f"))) static void it__sgemm_kernel_avx512(int kc, const float *pa, const float *pb,
+                                                                        float *c, int ldc, int add) {
+    IT__AVX512_ROWS(IT__AVX512_DECL)
+    int k;
+    for (k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+        IT__AVX512_ROWS(IT__AVX512_FMA)
+        pa += 8;
+        pb += 32;
+    }
+    IT__AVX512_ROWS(IT__AVX512_STORE)
+}
+
+/* 8 x 8 transpose for the packing routines (AVX is implied by both kernels above) */
+__attribute__((target("avx"))) static void it__sgemm_tr8_avx(const float *s, ptrdiff_t ss, int nrows, float *d,
+                                                              ptrdiff_t ds) {
+    __m256 r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6, t7;
+#define IT__TR_ROW(i) _mm256_loadu_ps(s + IT__MIN(i, nrows - 1) * ss)
+    r0 = IT__TR_ROW(0), r1 = IT__TR_ROW(1), r2 = IT__TR_ROW(2), r3 = IT__TR_ROW(3);
+    r4 = IT__TR_ROW(4), r5 = IT__TR_ROW(5), r6 = IT__TR_ROW(6), r7 = IT__TR_ROW(7);
+#undef IT__TR_ROW
+    t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    r4 = _mm256_shuffle_ps(t4, t6, 0x44), r5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    r6 = _mm256_shuffle_ps(t5, t7, 0x44), r7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(d + 0 * ds, _mm256_permute2f128_ps(r0, r4, 0x20));
+    _mm256_storeu_ps(d + 1 * ds, _mm256_permute2f128_ps(r1, r5, 0x20));
+    _mm256_storeu_ps(d + 2 * ds, _mm256_permute2f128_ps(r2, r6, 0x20));
+    _mm256_storeu_ps(d + 3 * ds, _mm256_permute2f128_ps(r3, r7, 0x20));
+    _mm256_storeu_ps(d + 4 * ds, _mm256_permute2f128_ps(r0, r4, 0x31));
+    _mm256_storeu_ps(d + 5 * ds, _mm256_permute2f128_ps(r1, r5, 0x31));
+    _mm256_storeu_ps(d + 6 * ds, _mm256_permute2f128_ps(r2, r6, 0x31));
+    _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(r3, r7, 0x31));
+}
+
+__attribute__((target("avx2,fma"))) static float it__sgemm_dot_avx2(const float *x, const float *y, int K) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    __m128 h;
+    float s;
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(y + k + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), _mm256_loadu_ps(y + k + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), _mm256_loadu_ps(y + k + 24), s3);
+    }
+    for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
+    s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    s = _mm_cvtss_f32(h);
+    for (; k < K; k++) s += x[k] * y[k];
+    return s;
+}
+static void it__sgemm_dots_avx2(float *c, const float *x, const float *b, int K, int n, int accumulate) {
+    it__sgemm_dots_each(it__sgemm_dot_avx2, c, x, b, K, n, accumulate);
+}
+/* Rows of b in order (one sequential stream for the prefetcher), two independent sums per row to
+   hide the FMA latency; the K tail is a masked load, so no scalar loop. A 64-byte load that straddles
+   two cache lines costs two (measured: half the speed streaming a 32 MB head), so rows that are not
+   64-byte aligned (the library's own blocks are) take the 32-byte path. */
+__attribute__((target("avx512f"))) static void it__sgemm_dots_avx512(float *c, const float *x, const float *b, int K,
+                                                                      int n, int accumulate) {
+    int j, k;
+    if (((uintptr_t)b & 63) || (K & 15)) {
+        it__sgemm_dots_avx2(c, x, b, K, n, accumulate);
+        return;
+    }
+    for (j = 0; j < n; j++) {
+        const float *bj = b + (size_t)j * K;
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+        float r;
+        for (k = 0; k + 32 <= K; k += 32) {
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), _mm512_loadu_ps(bj + k), s0);
+            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(bj + k + 16), s1);
+        }
+        for (; k < K; k += 16) {
+            __mmask16 m = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1u);
+            s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + k), _mm512_maskz_loadu_ps(m, bj + k), s0);
+        }
+        r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+        c[j] = accumulate ? c[j] + r : r;
+    }
+}
+#endif /* IT__SGEMM_X86 */
+
+#ifdef IT__SGEMM_NEON
+/* ---- NEON: 8 x 12, 24 q-register accumulators, lane-indexed FMAs ---------------------------- */
+#define IT__NEON_ROWS4(X, q, base) X(q, base, 0) X(q, base, 1) X(q, base, 2) X(q, base, 3)
+#define IT__NEON_DECL(q, base, l) \
+    float32x4_t c##base##l##0 = vdupq_n_f32(0), c##base##l##1 = vdupq_n_f32(0), c##base##l##2 = vdupq_n_f32(0);
+#define IT__NEON_FMA(q, base, l)                                  \
+    c##base##l##0 = vfmaq_laneq_f32(c##base##l##0, b0, q, l);     \
+    c##base##l##1 = vfmaq_laneq_f32(c##base##l##1, b1, q, l);     \
+    c##base##l##2 = vfmaq_laneq_f32(c##base##l##2, b2, q, l);
+#define IT__NEON_STORE(q, base, l)                                                  \
+    {                                                                               \
+        float *cr = c + ((base) * 4 + (l)) * ldc;                                   \
+        if (add) {                                                                  \
+            c##base##l##0 = vaddq_f32(c##base##l##0, vld1q_f32(cr));                \
+            c##base##l##1 = vaddq_f32(c##base##l##1, vld1q_f32(cr + 4));            \
+            c##base##l##2 = vaddq_f32(c##base##l##2, vld1q_f32(cr + 8));            \
+        }                                                                           \
+        vst1q_f32(cr, c##base##l##0);                                               \
+        vst1q_f32(cr + 4, c##base##l##1);                                           \
+        vst1q_f32(cr + 8, c##base##l##2);                                           \
+    }
+static void it__sgemm_kernel_neon(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+    IT__NEON_ROWS4(IT__NEON_DECL, a0, 0)
+    IT__NEON_ROWS4(IT__NEON_DECL, a1, 1)
+    int k;
+    for (k = 0; k < kc; k++) {
+        float32x4_t a0 = vld1q_f32(pa), a1 = vld1q_f32(pa + 4);
+        float32x4_t b0 = vld1q_f32(pb), b1 = vld1q_f32(pb + 4), b2 = vld1q_f32(pb + 8);
+        IT__NEON_ROWS4(IT__NEON_FMA, a0, 0)
+        IT__NEON_ROWS4(IT__NEON_FMA, a1, 1)
+        pa += 8;
+        pb += 12;
+    }
+    IT__NEON_ROWS4(IT__NEON_STORE, a0, 0)
+    IT__NEON_ROWS4(IT__NEON_STORE, a1, 1)
+}
+#endif /* IT__SGEMM_NEON */
+
+static it__sgemm_isa it__sgemm_pick_isa(void) {
+    it__sgemm_isa g;
+    int force = it__sgemm_force_isa;
+    g.mr = IT__SGEMM_GEN_MR, g.nr = IT__SGEMM_GEN_NR, g.kernel = it__sgemm_kernel_generic, g.tr8 = NULL;
+    g.dots = it__sgemm_dots_generic;
+    g.name = "generic";
+    if (force == 1) return g;
+#if defined(IT__SGEMM_X86)
+    __builtin_cpu_init();
+    if (force != 2 && __builtin_cpu_supports("avx512f")) {
+        g.mr = 8, g.nr = 32, g.kernel = it__sgemm_kernel_avx512, g.tr8 = it__sgemm_tr8_avx, g.dots = it__sgemm_dots_avx512;
+        g.name = "avx512";
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        g.mr = 6, g.nr = 16, g.kernel = it__sgemm_kernel_avx2, g.tr8 = it__sgemm_tr8_avx, g.dots = it__sgemm_dots_avx2;
+        g.name = "avx2";
+    }
+#elif defined(IT__SGEMM_NEON)
+    g.mr = 8, g.nr = 12, g.kernel = it__sgemm_kernel_neon, g.name = "neon";
+#endif
+    return g;
+}
+
+/* ---- packing. op(a)(i, k) = a[i * rsa + k * csa]; op(b)(k, j) = b[k * rsb + j * csb].
+   A micro-panel is kc rows of w floats (w = MR for a, NR for b), zero padded past the edge. ---- */
+/* d[k * w + r] = s[k * ss + r]: the panel's width is contiguous in the source (op(a) transposed,
+   op(b) not); constant-size copies so the compiler emits plain vector moves */
+static void it__sgemm_pack_n(float *d, const float *s, ptrdiff_t ss, int rows, int kc, int w) {
+    int k, r;
+#define IT__PACK_N_CASE(W)                                                      \
+    case W:                                                                     \
+        for (k = 0; k < kc; k++) memcpy(d + k * (W), s + k * ss, (W) * sizeof(float)); \
+        return;
+    if (rows == w) switch (w) {
+        IT__PACK_N_CASE(4) IT__PACK_N_CASE(6) IT__PACK_N_CASE(8) IT__PACK_N_CASE(12) IT__PACK_N_CASE(16)
+        IT__PACK_N_CASE(32)
+        default: break;
+        }
+#undef IT__PACK_N_CASE
+    for (k = 0; k < kc; k++) {
+        for (r = 0; r < rows; r++) d[k * w + r] = s[k * ss + r];
+        for (; r < w; r++) d[k * w + r] = 0.0f;
+    }
+}
+
+
+/* d[k * w + r] = s[r * ss + k]: the panel's width is strided in the source (op(a) as stored,
+   op(b) transposed) */
+static void it__sgemm_pack_t(float *d, const float *s, ptrdiff_t ss, int rows, int kc, int w, it__sgemm_tr8_fn tr8) {
+    int k = 0, r, r0;
+    if (tr8 && rows == w && (w % 8 == 0 || w == 6)) {
+        for (r0 = 0; r0 < w; r0 += 8)
+            for (k = 0; k + 8 <= kc; k += 8) tr8(s + r0 * ss + k, ss, IT__MIN(8, w - r0), d + k * w + r0, w);
+    }
+    for (r = 0; r < rows; r++)
+        for (r0 = k; r0 < kc; r0++) d[r0 * w + r] = s[r * ss + r0];
+    for (; r < w; r++)
+        for (r0 = k; r0 < kc; r0++) d[r0 * w + r] = 0.0f;
+}
+
+static void it__sgemm_pack_a(float *dst, const float *a, ptrdiff_t rsa, ptrdiff_t csa, int mc, int kc, int mr,
+                             it__sgemm_tr8_fn tr8) {
+    int i0;
+    for (i0 = 0; i0 < mc; i0 += mr, dst += (size_t)mr * kc) {
+        int rows = IT__MIN(mr, mc - i0);
+        if (csa == 1)
+            it__sgemm_pack_t(dst, a + i0 * rsa, rsa, rows, kc, mr, tr8);
+        else
+            it__sgemm_pack_n(dst, a + i0 * rsa, csa, rows, kc, mr);
+    }
+}
+
+static void it__sgemm_pack_b(float *dst, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int kc, int nc, int nr,
+                             it__sgemm_tr8_fn tr8) {
+    int j0;
+    for (j0 = 0; j0 < nc; j0 += nr, dst += (size_t)nr * kc) {
+        int cols = IT__MIN(nr, nc - j0);
+        if (csb == 1)
+            it__sgemm_pack_n(dst, b + j0 * csb, rsb, cols, kc, nr);
+        else
+            it__sgemm_pack_t(dst, b + j0 * csb, csb, cols, kc, nr, tr8);
+    }
+}
+
+/* One rectangle of c [m, n] (ldc), all of K, on the calling thread, packing into its scratch. */
+static void it__sgemm_block(const it__sgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc,
+                            const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
+                            ptrdiff_t csb, int m, int n, int K, int accumulate) {
+    const int mr = g->mr, nr = g->nr;
+    float *pa = scratch->pack_a, *pb = scratch->pack_b;
+    float edge[IT__SGEMM_MAXMR * IT__SGEMM_MAXNR];
+    int jc, pc, ic, jr, ir, i, j;
+    for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
+        int nc = IT__MIN(IT__SGEMM_NC, n - jc);
+        for (pc = 0; pc < K; pc += IT__SGEMM_KC) {
+            int kc = IT__MIN(IT__SGEMM_KC, K - pc), add = accumulate || pc > 0;
+            it__sgemm_pack_b(pb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, nr, g->tr8);
+            for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
+                int mc = IT__MIN(IT__SGEMM_MC, m - ic);
+                it__sgemm_pack_a(pa, a + ic * rsa + pc * csa, rsa, csa, mc, kc, mr, g->tr8);
+                for (jr = 0; jr < nc; jr += nr) {
+                    const float *pbj = pb + (size_t)jr * kc;
+                    int cols = IT__MIN(nr, nc - jr);
+                    for (ir = 0; ir < mc; ir += mr) {
+                        const float *pai = pa + (size_t)ir * kc;
+                        float *cij = c + (ic + ir) * ldc + jc + jr;
+                        int rows = IT__MIN(mr, mc - ir);
+                        if (rows == mr && cols == nr) {
+                            g->kernel(kc, pai, pbj, cij, (int)ldc, add);
+                        } else {
+                            g->kernel(kc, pai, pbj, edge, nr, 0);
+                            for (i = 0; i < rows; i++)
+                                for (j = 0; j < cols; j++)
+                                    cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* A few rows against a transposed b (decode: one token times a weight matrix [N, K]): packing b
+   would cost more than the product itself, so each value is a dot product of two contiguous rows. */
+#define IT__SGEMM_SMALL_M 4
+static void it__sgemm_small_tb(const it__sgemm_isa *g, float *c, const float *a, const float *b, int M, int N, int K,
+                               int n0, int n1, int accumulate) {
+    int i;
+    for (i = 0; i < M; i++) g->dots(c + (size_t)i * N + n0, a + (size_t)i * K, b + (size_t)n0 * K, K, n1 - n0, accumulate);
+}
+
+/* Splits the MR x NR tile grid into pm x pn = n_parts rectangles; picks the factorisation whose
+   largest share (padded multiply-adds plus a packing penalty) is smallest. */
+static void it__sgemm_grid(int M, int N, int K, int mr, int nr, int n_parts, int *pm_out, int *pn_out) {
+    int mt = (M + mr - 1) / mr, nt = (N + nr - 1) / nr, pm, best_pm = 1;
+    double best = -1.0;
+    for (pm = 1; pm <= n_parts; pm++) {
+        int pn;
+        double rows, cols, cost;
+        if (n_parts % pm) continue;
+        pn = n_parts / pm;
+        if (pm > mt || pn > nt) continue;
+        rows = (double)((mt + pm - 1) / pm) * mr;
+        cols = (double)((nt + pn - 1) / pn) * nr;
+        /* multiply-adds run ~16x faster per element than packing; every share packs its own rows of
+           op(a) (once per NC panel) and its own columns of op(b) */
+        cost = rows * cols * K + 16.0 * K * (rows * ((cols + IT__SGEMM_NC - 1) / IT__SGEMM_NC) + cols);
+        if (best < 0 || cost < best) best = cost, best_pm = pm;
+    }
+    if (best < 0) { /* more parts than tiles: split the longer tile dimension only */
+        best_pm = mt >= nt ? n_parts : 1;
+    }
+    *pm_out = best_pm;
+    *pn_out = n_parts / best_pm;
+}
+
+static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, float *c, const float *a,
+                           const float *b, int M, int N, int K, int trans_a, int trans_b, int accumulate) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    int pm, pn, mt, nt, pi, pj, m0, m1, n0, n1, i;
+    ptrdiff_t rsa = trans_a ? 1 : K, csa = trans_a ? M : 1, rsb = trans_b ? 1 : N, csb = trans_b ? K : 1;
+    if (M <= 0 || N <= 0 || n_parts <= 0 || part < 0 || part >= n_parts) return;
+    if (M < IT__SGEMM_SMALL_M && trans_b && !trans_a) { /* columns in runs of 16: whole cache lines of c */
+        int units = (N + 15) / 16;
+        n0 = (int)((long long)units * part / n_parts) * 16;
+        n1 = IT__MIN(N, (int)((long long)units * (part + 1) / n_parts) * 16);
+        if (n0 < n1) it__sgemm_small_tb(&g, c, a, b, M, N, K, n0, n1, accumulate);
+        return;
+    }
+    it__sgemm_grid(M, N, K, g.mr, g.nr, n_parts, &pm, &pn);
+    mt = (M + g.mr - 1) / g.mr, nt = (N + g.nr - 1) / g.nr;
+    pi = part / pn, pj = part % pn;
+    m0 = (int)((long long)mt * pi / pm) * g.mr, m1 = IT__MIN(M, (int)((long long)mt * (pi + 1) / pm) * g.mr);
+    n0 = (int)((long long)nt * pj / pn) * g.nr, n1 = IT__MIN(N, (int)((long long)nt * (pj + 1) / pn) * g.nr);
+    if (m0 >= m1 || n0 >= n1) return;
+    if (K <= 0) {
+        if (!accumulate)
+            for (i = m0; i < m1; i++) memset(c + (size_t)i * N + n0, 0, sizeof(float) * (size_t)(n1 - n0));
+        return;
+    }
+    it__sgemm_block(&g, scratch, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb,
+                    m1 - m0, n1 - n0, K, accumulate);
+}
+
+/* >>fast_kernels ---------------------------------------------------------------------------------
+   What the CPU backend runs instead of the reference loops where it matters: a vector exp for the
+   softmax-shaped reductions (the fused loss takes N x V of them per pass) and SwiGLU, and flash
+   attention.
+   The reference kernels above stay the specification; the tests hold these to them. */
+
+/* y[i] = mul * exp(xs * x[i] - shift), returns the sum of exp(xs * x[i] - shift). y may equal x.
+   The vector versions use Cephes' expf polynomial (within 2 ulp of expf), with exp of anything
+   below -87.3 flushed to 0. */
+static float it__vexp_scalar(float *y, const float *x, int n, float xs, float shift, float mul) {
+    float sum = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) {
+        float e = expf(xs * x[i] - shift);
+        sum += e;
+        y[i] = mul * e;
+    }
+    return sum;
+}
+static float it__vmax_scalar(const float *x, int n) {
+    float m = -FLT_MAX;
+    int i;
+    for (i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+#ifdef IT__SGEMM_X86
+#define IT__EXP_HI 88.3762626647949f
+#define IT__EXP_LO -87.3365447504f
+#define IT__EXP_POLY(V, FMA, SET1, MUL, ADD, SUB, ROUND, CVT, SHL, CASTI, ADDI, SET1I, r, xv, out)     \
+    {                                                                                                   \
+        V fx = ROUND(MUL(xv, SET1(1.44269504088896341f)));                                              \
+        V rr = SUB(SUB(xv, MUL(fx, SET1(0.693359375f))), MUL(fx, SET1(-2.12194440e-4f)));               \
+        V p = SET1(1.9875691500e-4f);                                                                   \
+        p = FMA(p, rr, SET1(1.3981999507e-3f));                                                         \
+        p = FMA(p, rr, SET1(8.3334519073e-3f));                                                         \
+        p = FMA(p, rr, SET1(4.1665795894e-2f));                                                         \
+        p = FMA(p, rr, SET1(1.6666665459e-1f));                                                         \
+        p = FMA(p, rr, SET1(5.0000001201e-1f));                                                         \
+        p = FMA(p, MUL(rr, rr), ADD(rr, SET1(1.0f)));                                                   \
+        out = MUL(p, CASTI(SHL(ADDI(CVT(fx), SET1I(127)), 23)));                                        \
+    }
+#define IT__R512(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* exp of 16 lanes, 0 below IT__EXP_LO */
+__attribute__((target("avx512f"))) static inline __m512 it__exp_avx512(__m512 xv) {
+    __mmask16 live = _mm512_cmp_ps_mask(xv, _mm512_set1_ps(IT__EXP_LO), _CMP_GE_OQ);
+    __m512 e;
+    xv = _mm512_min_ps(_mm512_max_ps(xv, _mm512_set1_ps(IT__EXP_LO)), _mm512_set1_ps(IT__EXP_HI));
+    IT__EXP_POLY(__m512, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_sub_ps, IT__R512,
+                 _mm512_cvtps_epi32, _mm512_slli_epi32, _mm512_castsi512_ps, _mm512_add_epi32, _mm512_set1_epi32, rr,
+                 xv, e)
+    return _mm512_maskz_mov_ps(live, e);
+}
+/* whole vectors, then one masked tail (see it__vmax_avx512 for why not a mask per vector) */
+__attribute__((target("avx512f"))) static float it__vexp_avx512(float *y, const float *x, int n, float xs,
+                                                                 float shift, float mul) {
+    __m512 acc = _mm512_setzero_ps(), vxs = _mm512_set1_ps(xs), vsh = _mm512_set1_ps(shift), vmul = _mm512_set1_ps(mul);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = it__exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(x + i), vxs, vsh));
+        acc = _mm512_add_ps(acc, e);
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(e, vmul));
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 e = _mm512_maskz_mov_ps(k, it__exp_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, x + i), vxs, vsh)));
+        acc = _mm512_add_ps(acc, e);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(e, vmul));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+/* Whole vectors into two maxima, then one masked tail: a mask rebuilt every iteration measured
+   ~16 cycles per vector on this VM's AMD EPYC, four times slower than the memory. */
+__attribute__((target("avx512f"))) static float it__vmax_avx512(const float *x, int n) {
+    __m512 m0 = _mm512_set1_ps(-FLT_MAX), m1 = m0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        m0 = _mm512_mask_max_ps(m0, k, m0, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+#define IT__R256(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+__attribute__((target("avx2,fma"))) static float it__vexp_avx2(float *y, const float *x, int n, float xs, float shift,
+                                                                float mul) {
+    __m256 acc = _mm256_setzero_ps(), vxs = _mm256_set1_ps(xs), vsh = _mm256_set1_ps(shift), vmul = _mm256_set1_ps(mul);
+    __m128 h;
+    float sum;
+    int i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_fmsub_ps(_mm256_loadu_ps(x + i), vxs, vsh), e;
+        __m256 live = _mm256_cmp_ps(xv, _mm256_set1_ps(IT__EXP_LO), _CMP_GE_OQ);
+        xv = _mm256_min_ps(_mm256_max_ps(xv, _mm256_set1_ps(IT__EXP_LO)), _mm256_set1_ps(IT__EXP_HI));
+        IT__EXP_POLY(__m256, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, IT__R256,
+                     _mm256_cvtps_epi32, _mm256_slli_epi32, _mm256_castsi256_ps, _mm256_add_epi32, _mm256_set1_epi32,
+                     rr, xv, e)
+        e = _mm256_and_ps(e, live);
+        acc = _mm256_add_ps(acc, e);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(e, vmul));
+    }
+    h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    sum = _mm_cvtss_f32(h);
+    return sum + it__vexp_scalar(y + i, x + i, n - i, xs, shift, mul);
+}
+__attribute__((target("avx2"))) static float it__vmax_avx2(const float *x, int n) {
+    __m256 m = _mm256_set1_ps(-FLT_MAX);
+    __m128 h;
+    float r;
+    int i;
+    for (i = 0; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    r = _mm_cvtss_f32(h);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+#endif
+#ifdef IT__SGEMM_X86
+/* 0 scalar, 1 AVX2, 2 AVX-512: the same choice (and the same test override) as the SGEMM's. */
+static int it__vec_level(void) {
+    int force = it__sgemm_force_isa;
+    if (force == 1) return 0;
+    __builtin_cpu_init();
+    if (force != 2 && __builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+#endif
+static float it__vexp(float *y, const float *x, int n, float xs, float shift, float mul) {
+    if (n <= 0) return 0.0f;
+#ifdef IT__SGEMM_X86
+    switch (it__vec_level()) {
+    case 2: return it__vexp_avx512(y, x, n, xs, shift, mul);
+    case 1: return it__vexp_avx2(y, x, n, xs, shift, mul);
+    default: break;
+    }
+#endif
+    return it__vexp_scalar(y, x, n, xs, shift, mul);
+}
+static float it__vmax(const float *x, int n) {
+#ifdef IT__SGEMM_X86
+    switch (it__vec_level()) {
+    case 2: return n > 0 ? it__vmax_avx512(x, n) : -FLT_MAX;
+    case 1: return it__vmax_avx2(x, n);
+    default: break;
+    }
+#endif
+    return it__vmax_scalar(x, n);
+}
+
+/* SwiGLU through the vector exp: sigmoid(g) = 1 / (1 + exp(-g)), one exp per element in the forward
+   and in the backward (the reference loops call expf once and twice). A block at a time on the stack. */
+#define IT__EW_BLOCK 256
+static void it__swiglu_forward_fast(float *out, const float *gate, const float *up, size_t n) {
+    float e[IT__EW_BLOCK];
+    size_t i0;
+    int i, len;
+    for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
+        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
+        it__vexp(e, gate + i0, len, -1.0f, 0.0f, 1.0f);
+        for (i = 0; i < len; i++) out[i0 + i] = gate[i0 + i] / (1.0f + e[i]) * up[i0 + i];
+    }
+}
+static void it__swiglu_backward_fast(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                                     size_t n) {
+    float s[IT__EW_BLOCK];
+    size_t i0;
+    int i, len;
+    for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
+        const float *g = gate + i0, *u = up + i0, *d = dout + i0;
+        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
+        it__vexp(s, g, len, -1.0f, 0.0f, 1.0f);
+        for (i = 0; i < len; i++) s[i] = 1.0f / (1.0f + s[i]); /* sigmoid(g) */
+        if (dgate) /* d silu(g) / dg = s (1 + g (1 - s)) */
+            for (i = 0; i < len; i++) dgate[i0 + i] += d[i] * u[i] * s[i] * (1.0f + g[i] * (1.0f - s[i]));
+        if (dup)
+            for (i = 0; i < len; i++) dup[i0 + i] += d[i] * g[i] * s[i];
+    }
+}
+
+/* Lion over a flat range, 16 lanes at a time (the update is elementwise; same arithmetic as
+   it_cpu_lion_update, so results are bitwise equal: no FMA contraction, same operation order). */
+#ifdef IT__SGEMM_X86
+__attribute__((target("avx512f"))) static size_t it__lion_avx512(float *p, float *m, const float *g, size_t n, float lr,
+                                                                  float beta1, float beta2, float wd, float grad_scale) {
+    __m512 vb1 = _mm512_set1_ps(beta1), vb1c = _mm512_set1_ps(1.0f - beta1), vb2 = _mm512_set1_ps(beta2);
+    __m512 vb2c = _mm512_set1_ps(1.0f - beta2), vlr = _mm512_set1_ps(lr), vwd = _mm512_set1_ps(wd);
+    __m512 vgs = _mm512_set1_ps(grad_scale), one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    size_t i;
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 gi = _mm512_mul_ps(_mm512_loadu_ps(g + i), vgs), mi = _mm512_loadu_ps(m + i), pi = _mm512_loadu_ps(p + i);
+        __m512 c = _mm512_add_ps(_mm512_mul_ps(vb1, mi), _mm512_mul_ps(vb1c, gi));
+        __m512 sign = _mm512_sub_ps(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(c, zero, _CMP_GT_OQ), one),
+                                    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), one));
+        pi = _mm512_sub_ps(pi, _mm512_mul_ps(vlr, _mm512_add_ps(sign, _mm512_mul_ps(vwd, pi))));
+        _mm512_storeu_ps(p + i, pi);
+        _mm512_storeu_ps(m + i, _mm512_add_ps(_mm512_mul_ps(vb2, mi), _mm512_mul_ps(vb2c, gi)));
+    }
+    return i;
+}
+#endif
+static void it__lion_fast(float *p, float *m, const float *g, size_t n, float lr, float beta1, float beta2, float wd,
+                          float grad_scale) {
+    size_t done = 0;
+#ifdef IT__SGEMM_X86
+    if (it__vec_level() == 2) done = it__lion_avx512(p, m, g, n, lr, beta1, beta2, wd, grad_scale);
+#endif
+    if (done < n) it_cpu_lion_update(p + done, m + done, g + done, n - done, lr, beta1, beta2, wd, grad_scale);
+}
+
+/* Flash attention (Dao et al.; FlashAttention-2's loop order) for the layout [B, T, H, D]: query
+   tiles of IT__FA_BQ rows against key tiles of IT__FA_BK, every product through the blocked SGEMM
+   with the head's row stride, an online softmax over key tiles, the log-sum-exp saved. No T x T
+   matrix: the only temporaries are two BQ x BK tiles in the worker's scratch. Forward owns one
+   (batch, query head); backward owns one (batch, kv head) with every query head of its group, so
+   dk, dv and dq rows have one writer each. Results match the reference kernels to rounding. */
+
+/* c [m, n] (ldc) (+)= op(a) op(b) with the strides of it__sgemm_block */
+static void it__fa_gemm(const it__sgemm_isa *g, const it__scratch *sc, float *c, ptrdiff_t ldc, const float *a,
+                        ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n,
+                        int K, int acc) {
+    if (m > 0 && n > 0 && K > 0) it__sgemm_block(g, sc, c, ldc, a, rsa, csa, b, rsb, csb, m, n, K, acc);
+}
+static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse, const float *q, const float *k,
+                                   const float *v, int b, int h, int T, int Hq, int Hkv, int D, int window) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    int kvh = h / (Hq / Hkv), i0, j0, r;
+    ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
+    const float *qb = q + (size_t)b * T * qs + (size_t)h * D;
+    const float *kb = k + (size_t)b * T * ks + (size_t)kvh * D, *vb = v + (size_t)b * T * ks + (size_t)kvh * D;
+    float *ob = out + (size_t)b * T * qs + (size_t)h * D, *lb = lse + ((size_t)b * Hq + h) * T;
+    float scale = 1.0f / sqrtf((float)D), *S = sc->tile_s, m[IT__FA_BQ], l[IT__FA_BQ];
+    for (i0 = 0; i0 < T; i0 += IT__FA_BQ) {
+        int mi = IT__MIN(IT__FA_BQ, T - i0);
+        for (r = 0; r < mi; r++) {
+            memset(ob + (i0 + r) * qs, 0, sizeof(float) * (size_t)D);
+            m[r] = -FLT_MAX;
+            l[r] = 0.0f;
+        }
+        /* key tiles from the one holding the tile's first visible key */
+        for (j0 = it__attention_first_key(i0, window) / IT__FA_BK * IT__FA_BK; j0 < i0 + mi; j0 += IT__FA_BK) {
+            int nj = IT__MIN(IT__FA_BK, T - j0);
+            it__fa_gemm(&g, sc, S, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* Q K^T */
+            for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
+                float *sr = S + r * IT__FA_BK, mn, corr;
+                int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0), d;
+                if (valid <= first) {
+                    memset(sr, 0, sizeof(float) * (size_t)nj);
+                    continue;
+                }
+                mn = it__vmax(sr + first, valid - first) * scale;
+                if (mn < m[r]) mn = m[r];
+                corr = expf(m[r] - mn);
+                l[r] = l[r] * corr + it__vexp(sr + first, sr + first, valid - first, scale, mn, 1.0f);
+                if (first) memset(sr, 0, sizeof(float) * (size_t)first);
+                if (valid < nj) memset(sr + valid, 0, sizeof(float) * (size_t)(nj - valid));
+                if (corr != 1.0f) {
+                    float *orow = ob + (i0 + r) * qs;
+                    for (d = 0; d < D; d++) orow[d] *= corr;
+                }
+                m[r] = mn;
+            }
+            it__fa_gemm(&g, sc, ob + i0 * qs, qs, S, IT__FA_BK, 1, vb + j0 * ks, ks, 1, mi, D, nj, 1); /* O += P V */
+        }
+        for (r = 0; r < mi; r++) {
+            float *orow = ob + (i0 + r) * qs, inv = 1.0f / l[r];
+            int d;
+            for (d = 0; d < D; d++) orow[d] *= inv;
+            lb[i0 + r] = m[r] + logf(l[r]);
+        }
+    }
+}
+static void it__flash_backward_group(const it__scratch *sc, float *dq, float *dk, float *dv, const float *dout,
+                                     const float *q, const float *k, const float *v, const float *out,
+                                     const float *lse, int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    int group = Hq / Hkv, h, i0, j0, r, c;
+    ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
+    size_t kvoff = (size_t)b * T * ks + (size_t)kvh * D;
+    const float *kb = k + kvoff, *vb = v + kvoff;
+    float *dkb = dk ? dk + kvoff : NULL, *dvb = dv ? dv + kvoff : NULL;
+    float scale = 1.0f / sqrtf((float)D), *P = sc->tile_s, *dS = sc->tile_dp, delta[IT__FA_BQ];
+    for (j0 = 0; j0 < T; j0 += IT__FA_BK) {
+        int nj = IT__MIN(IT__FA_BK, T - j0);
+        for (h = kvh * group; h < (kvh + 1) * group; h++) {
+            size_t qoff = (size_t)b * T * qs + (size_t)h * D;
+            const float *qb = q + qoff, *dob = dout + qoff, *obuf = out + qoff, *lb = lse + ((size_t)b * Hq + h) * T;
+            float *dqb = dq ? dq + qoff : NULL;
+            /* query tiles up to the last query that still sees this key tile */
+            int i_end = window > 0 ? IT__MIN(T, j0 + nj + window - 1) : T;
+            for (i0 = (j0 / IT__FA_BQ) * IT__FA_BQ; i0 < i_end; i0 += IT__FA_BQ) {
+                int mi = IT__MIN(IT__FA_BQ, T - i0);
+                it__fa_gemm(&g, sc, P, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* S */
+                for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
+                    float *pr = P + r * IT__FA_BK;
+                    int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0);
+                    if (valid < first) valid = first;
+                    it__vexp(pr + first, pr + first, valid - first, scale, lb[i0 + r], 1.0f);
+                    if (first) memset(pr, 0, sizeof(float) * (size_t)IT__MIN(first, nj));
+                    if (valid < nj) memset(pr + valid, 0, sizeof(float) * (size_t)(nj - valid));
+                    delta[r] = it__dot(dob + (i0 + r) * qs, obuf + (i0 + r) * qs, D);
+                }
+                if (dvb) it__fa_gemm(&g, sc, dvb + j0 * ks, ks, P, 1, IT__FA_BK, dob + i0 * qs, qs, 1, nj, D, mi, 1);
+                if (!dqb && !dkb) continue;
+                it__fa_gemm(&g, sc, dS, IT__FA_BK, dob + i0 * qs, qs, 1, vb + j0 * ks, 1, ks, mi, nj, D, 0); /* dP */
+                for (r = 0; r < mi; r++) {
+                    float *sr = dS + r * IT__FA_BK, *pr = P + r * IT__FA_BK, dl = delta[r];
+                    for (c = 0; c < nj; c++) sr[c] = pr[c] * (sr[c] - dl) * scale;
+                }
+                if (dqb) it__fa_gemm(&g, sc, dqb + i0 * qs, qs, dS, IT__FA_BK, 1, kb + j0 * ks, ks, 1, mi, D, nj, 1);
+                if (dkb) it__fa_gemm(&g, sc, dkb + j0 * ks, ks, dS, 1, IT__FA_BK, qb + i0 * qs, qs, 1, nj, D, mi, 1);
+            }
+        }
+    }
 }
 
 /* >>cpu ------------------------------------------------------------------------------------------
