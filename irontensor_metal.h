@@ -13,7 +13,9 @@
      Switch the backend on before the first graph is planned (parameters, gradients, optimizer
      state and arenas are Metal buffers from then on).
 
-   BUILD (macOS 14+, Apple silicon or x86-64; the library is compiled as MSL 3.1)
+   BUILD (macOS 13+ on an Apple GPU, M1 or later: the kernels assume 32-wide SIMD groups, so an
+   Intel Mac's AMD or Intel GPU is refused with IT_ERR_BACKEND_UNAVAILABLE; the x86-64 build is
+   supported for Intel hosts of such a device; the library is compiled as MSL 3.0)
      cc -O2 -std=c99 train.c -o train -framework Foundation -framework Metal \
         -framework MetalPerformanceShaders -framework CoreGraphics -lobjc
      (CoreGraphics: without it MTLCreateSystemDefaultDevice can return nil in command-line tools.)
@@ -39,7 +41,14 @@
      every node encodes dispatches (small arguments through setBytes), matmuls go to
      MPSMatrixMultiplication (descriptors, matrices and kernels cached per shape and offset; our
      tiled kernel for batched products), end_step commits, synchronize waits and turns a failed
-     command buffer into IT_ERR_BACKEND with Metal's error text.
+     command buffer into IT_ERR_BACKEND with Metal's error text. MPS does not promise to ignore C
+     when beta is 0, so a product that overwrites C zeroes it first (a NaN left in a reused arena
+     would otherwise survive 0 * NaN).
+   - Limits checked on the host: Apple GPUs only (MTLGPUFamilyApple7 and a threadExecutionWidth
+     of 32 for every pipeline, else IT_ERR_BACKEND_UNAVAILABLE naming the width); tensors and
+     blocks below 2^31 elements (the kernels' 32-bit grid-stride counters would wrap), else
+     IT_ERR_UNSUPPORTED. The library asks for MSL 3.0; a kernel needing bfloat (MSL 3.1) must sit
+     behind #if defined(__HAVE_BFLOAT__), so an older compiler drops it instead of the library.
    - Per-step temporaries (cross-entropy statistics, attention delta, embedding sort order) come
      from one transient buffer sized during the first step: no buffer is created after it.
    - The optimizer: the backend's optimizer_step and zero_grads hooks keep the update on the GPU.
@@ -123,7 +132,9 @@ typedef struct it__MTLSize { it__NSUInteger width, height, depth; } it__MTLSize;
 typedef uint32_t it__MPSDataType;
 #define IT__MPS_FLOAT32 0x10000020u /* MPSDataTypeFloat32 = MPSDataTypeFloatBit | 32 */
 #define IT__MTL_STORAGE_SHARED 0u   /* MTLResourceStorageModeShared | MTLResourceCPUCacheModeDefaultCache */
-#define IT__MTL_LANGUAGE_3_1 0x30001ul /* MTLLanguageVersion3_1 (macOS 14) */
+#define IT__MTL_LANGUAGE_3_0 0x30000ul /* MTLLanguageVersion3_0 (macOS 13): what the f32 kernels need */
+#define IT__MTL_FAMILY_APPLE7 1007L    /* MTLGPUFamilyApple7: M1 and later, every Apple-silicon Mac */
+#define IT__MTL_SIMD_WIDTH 32ul        /* the kernels' SIMD-group width (it_reduce.h, attention tiles) */
 #define IT__MTL_STATUS_COMPLETED 4ul
 #define IT__MTL_STATUS_ERROR 5ul
 
@@ -155,6 +166,7 @@ void objc_autoreleasePoolPop(void *pool);
     X(setFastMathEnabled, "setFastMathEnabled:", void, (id, SEL, BOOL), 0)                                   \
     X(setLanguageVersion, "setLanguageVersion:", void, (id, SEL, it__NSUInteger), 0)                         \
     X(maxThreadsPerThreadgroup, "maxThreadsPerThreadgroup", it__MTLSize, (id, SEL), 1)                        \
+    X(supportsFamily, "supportsFamily:", BOOL, (id, SEL, long), 0)                                            \
     X(maxTotalThreadsPerThreadgroup, "maxTotalThreadsPerThreadgroup", it__NSUInteger, (id, SEL), 0)           \
     X(threadExecutionWidth, "threadExecutionWidth", it__NSUInteger, (id, SEL), 0)                             \
     X(staticThreadgroupMemoryLength, "staticThreadgroupMemoryLength", it__NSUInteger, (id, SEL), 0)           \
@@ -416,11 +428,24 @@ static void it__mtl_buffer_free(it_backend *be, void *ptr) {
             return;
         }
 }
+/* The kernels index with 32-bit counters, and grid-stride loops (i += stride) wrap when n comes
+   within one stride of 2^32: every size the backend dispatches over is checked here first, so a
+   tensor or block of 2^31 elements or more is refused instead of looping forever or truncated by
+   an (unsigned) cast. */
+#define IT__MTL_MAX_ELEMENTS 0x7FFFFFFFul
+static it_result it__mtl_check_count(it__mtl *m, size_t n, const char *what) {
+    if (n <= IT__MTL_MAX_ELEMENTS) return IT_OK;
+    return it_context_error(m->ctx, IT_ERR_UNSUPPORTED,
+                            "metal: %s has %zu elements; the Metal kernels index with 32-bit counters (at most 2^31 - 1)",
+                            what, n);
+}
 /* the buffer and byte offset a tensor binds at */
 static it_result it__mtl_t(it__mtl *m, it_tensor *t, it__mtl_arg *out) {
     size_t off = 0;
     unsigned char *p = (unsigned char *)it_data_raw(t), *base;
     int i;
+    it_result r = it__mtl_check_count(m, it_tensor_numel(t), it_tensor_name(t));
+    if (r != IT_OK) return r;
     if (it_tensor_block(t, &off) == IT_BLOCK_NONE || !p)
         return it__mtl_fail(m, IT_ERR_STATE, "metal: tensor '%s' has no storage yet (plan the graph first)", it_tensor_name(t));
     base = p - off;
@@ -598,6 +623,9 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
         id C = it__mtl_matrix_get(m, c, (it__NSUInteger)M, (it__NSUInteger)N);
         id G = it__mtl_gemm_get(m, ta, tb, (it__NSUInteger)M, (it__NSUInteger)N, (it__NSUInteger)K, acc ? 1.0 : 0.0);
         if (!A || !B || !C || !G) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: cannot create MPS matmul objects");
+        /* MPS does not promise to ignore C at beta 0, and an arena output may hold a NaN from the
+           buffer's last use: it would survive 0 * NaN. Zero C first (one fill). */
+        if (!acc && (r = it__mtl_flat(m, IT__K_FILL, &c, 1, (unsigned)M * (unsigned)N, 0.0f, 0)) != IT_OK) return r;
         if (!m->in_step && (r = it__mtl_open_step(m)) != IT_OK) return r;
         it__mtl_end_encoder(m); /* MPS encodes its own passes into the command buffer */
         IT__MSG(encodeMatMul, G, m->cb, A, B, C);
@@ -1311,6 +1339,7 @@ static it_result it__mtl_zero_grads(it_backend *be) {
     it__mtl_arg gb;
     size_t n = it_grad_numel(m->ctx);
     if (!it_grad_block(m->ctx)) return IT_OK;
+    IT__MTL_TRY(it__mtl_check_count(m, n, "the gradient block"));
     IT__MTL_TRY(it__mtl_block(m, it_grad_block(m->ctx), "gradient", &gb));
     return it__mtl_flat(m, IT__K_FILL, &gb, 1, (unsigned)(n ? n : 1), 0.0f, 0);
 }
@@ -1326,7 +1355,7 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
     int i, n_params = it_param_count(ctx);
     if (!it_param_block(ctx) || !it_grad_block(ctx) || !opt->state)
         return it__mtl_fail(m, IT_ERR_STATE, "metal: optimizer step before the parameter blocks exist%s", NULL);
-    if (total > 0xFFFFFFFFu) return it__mtl_fail(m, IT_ERR_UNSUPPORTED, "metal: over 2^32 parameters%s", NULL);
+    IT__MTL_TRY(it__mtl_check_count(m, total, "the gradient block"));
     IT__MTL_TRY(it__mtl_block(m, it_param_block(ctx), "parameter", &P));
     IT__MTL_TRY(it__mtl_block(m, it_grad_block(ctx), "gradient", &G));
     IT__MTL_TRY(it__mtl_block(m, opt->state, "optimizer state", &S));
@@ -1466,6 +1495,7 @@ static it_result it__mtl_setup(it__mtl *m) {
     char *src;
     int k;
     it__MTLSize lim;
+    it__NSUInteger width;
     it__mtl_objc_init();
     if (!it__cls.NSString || !it__cls.MTLCompileOptions)
         return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
@@ -1475,6 +1505,13 @@ static it_result it__mtl_setup(it__mtl *m) {
         return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
                                 "Metal backend unavailable: no Metal device (MTLCreateSystemDefaultDevice returned nil; "
                                 "command-line tools also need -framework CoreGraphics)");
+    /* The kernels are written for Apple GPUs: 32-wide SIMD groups (it_reduce.h's partial slots,
+       attention's lane-per-key tiles) and Apple7's simdgroup functions. An Intel Mac's default
+       device is often an AMD (64-wide) or Intel (8/16-wide) GPU: refused, never silently wrong. */
+    if (!IT__MSG(supportsFamily, m->device, IT__MTL_FAMILY_APPLE7))
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
+                                "Metal backend unavailable: the device is not an Apple GPU (MTLGPUFamilyApple7: M1 or later); "
+                                "the kernels assume Apple's 32-wide SIMD groups");
     lim = IT__MSG0(maxThreadsPerThreadgroup, m->device); /* a struct return: _stret on x86-64 */
     if (lim.width < 256)
         return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE,
@@ -1490,7 +1527,7 @@ static it_result it__mtl_setup(it__mtl *m) {
     opts = IT__MSG0(alloc, it__cls.MTLCompileOptions);
     opts = IT__MSG0(init, opts);
     IT__MSG(setFastMathEnabled, opts, (BOOL)1); /* the kernels clamp what fast math would break */
-    IT__MSG(setLanguageVersion, opts, (it__NSUInteger)IT__MTL_LANGUAGE_3_1);
+    IT__MSG(setLanguageVersion, opts, (it__NSUInteger)IT__MTL_LANGUAGE_3_0); /* bf16 kernels: __HAVE_BFLOAT__ */
     m->library = IT__MSG(newLibraryWithSource, m->device, str, opts, &err);
     it__release(opts);
     if (!m->library) {
@@ -1515,6 +1552,12 @@ static it_result it__mtl_setup(it__mtl *m) {
         }
         m->max_threads[k] = IT__MSG0(maxTotalThreadsPerThreadgroup, m->pso[k]);
         m->stats.pipelines++;
+        if ((width = IT__MSG0(threadExecutionWidth, m->pso[k])) != IT__MTL_SIMD_WIDTH) {
+            char buf[160];
+            snprintf(buf, sizeof buf, "%s runs %lu-wide SIMD groups", it__mtl_kernel_names[k], width);
+            return it__mtl_fail(m, IT_ERR_BACKEND_UNAVAILABLE,
+                                "Metal backend unavailable: %s; the kernels need 32 (Apple GPUs)", buf);
+        }
     }
     m->obuf = it__mtl_new_buffer(m, (IT__MTL_OBUF_PARTIALS + IT__MTL_PARTIALS) * sizeof(float));
     m->optr = m->obuf ? (float *)IT__MSG0(contents, m->obuf) : NULL;

@@ -442,7 +442,77 @@ static void ops_compare(void) {
     it_context_destroy(ctx[1]);
 }
 
+/* MPS does not promise to ignore C at beta 0 (the fake reads it): an output arena holding NaN from
+   an earlier use must not leak into a product that overwrites it. */
+static void mps_beta_zero(void) {
+    it_context *ctx[2];
+    it_graph *g[2];
+    it_tensor *x[2], *w[2], *y[2];
+    int s, i, finite = 1;
+    double e;
+    ctx[0] = new_ctx(0);
+    ctx[1] = new_ctx(1);
+    if (!ctx[0] || !ctx[1]) {
+        check(0, "mps beta 0: contexts");
+        return;
+    }
+    for (s = 0; s < 2; s++) {
+        g[s] = it_graph_create(ctx[s]);
+        w[s] = it_param(ctx[s], "w", 2, (int[]){5, 7});
+        x[s] = it_input(g[s], "x", IT_F32, 2, (int[]){3, 7});
+        y[s] = it_matmul(g[s], x[s], w[s], 0, 1); /* one product: MPS, beta 0 */
+        check(it_graph_plan(g[s]) == IT_OK, "mps beta 0: plan");
+        it_param_init_normal(ctx[s], 0.5f, 9);
+        for (i = 0; i < 21; i++) it_data(x[s])[i] = (float)(i % 5) - 2.0f;
+        for (i = 0; i < 15; i++) it_data(y[s])[i] = NAN; /* what a reused arena may hold */
+        check(it_graph_run(g[s], IT_RUN_FORWARD) == IT_OK, "mps beta 0: run (%s)", it_context_last_error(ctx[s]));
+    }
+    for (i = 0; i < 15; i++) finite &= isfinite(it_data(y[1])[i]);
+    e = rel_err(it_data(y[1]), it_data(y[0]), 15, 0.0);
+    check(finite && e <= 1e-6, "a NaN left in an MPS output does not survive a beta-0 product (finite %d, err %.2e)", finite, e);
+    it_context_destroy(ctx[0]);
+    it_context_destroy(ctx[1]);
+}
+
 #ifdef IT_METAL_FAKE
+/* Finding 4: bf16 kernels sit behind __HAVE_BFLOAT__ and the library asks for MSL 3.0, so a
+   compiler without bfloat drops them instead of rejecting the whole library. */
+static void bfloat_isolation(void) {
+    static const char guarded[] = "#if defined(__HAVE_BFLOAT__)\nkernel void it_fill_f32(device bfloat *out) {}\n#endif\n"
+                                  "kernel void it_sum_f32(device float *out) {}\n";
+    static const char bare[] = "kernel void it_fill_f32(device bfloat *out) {}\n";
+    void *pool = objc_autoreleasePoolPush();
+    id dev = MTLCreateSystemDefaultDevice(), opts, src, lib, err = NULL, fn;
+    it_context *ctx = new_ctx(1);
+    check(ctx && fake_metal_last_language() == 0x30000ul, "the backend compiles its library as MSL 3.0 (asked for 0x%lx)",
+          fake_metal_last_language());
+    it_context_destroy(ctx);
+    opts = IT__MSG0(alloc, it__cls.MTLCompileOptions);
+    opts = IT__MSG0(init, opts);
+    IT__MSG(setLanguageVersion, opts, (it__NSUInteger)IT__MTL_LANGUAGE_3_0);
+    src = IT__MSG(stringWithUTF8String, it__cls.NSString, bare);
+    lib = IT__MSG(newLibraryWithSource, dev, src, opts, &err);
+    check(!lib && err, "an unguarded bfloat kernel takes an MSL 3.0 library down (the failure being fixed)");
+    err = NULL;
+    src = IT__MSG(stringWithUTF8String, it__cls.NSString, guarded);
+    lib = IT__MSG(newLibraryWithSource, dev, src, opts, &err);
+    check(lib != NULL, "a bfloat kernel behind __HAVE_BFLOAT__ compiles at MSL 3.0");
+    if (lib) {
+        id name = IT__MSG(stringWithUTF8String, it__cls.NSString, "it_fill_f32");
+        fn = IT__MSG(newFunctionWithName, lib, name);
+        check(fn == NULL, "... and is absent from that library (the f32 kernels stay)");
+        it__release(fn);
+        name = IT__MSG(stringWithUTF8String, it__cls.NSString, "it_sum_f32");
+        fn = IT__MSG(newFunctionWithName, lib, name);
+        check(fn != NULL, "the unguarded kernel of that library is there");
+        it__release(fn);
+        it__release(lib);
+    }
+    it__release(opts);
+    it__release(dev);
+    objc_autoreleasePoolPop(pool);
+}
+
 static void errors_backend(void) {
     fake_metal_config *cfg = fake_metal_config_get();
     it_context *ctx = new_ctx(0);
@@ -463,7 +533,35 @@ static void errors_backend(void) {
     check(r == IT_ERR_BACKEND_UNAVAILABLE, "pipelines below the tiled kernels' 256 threads -> unavailable: %s",
           it_context_last_error(ctx));
     cfg->max_threads = 0;
+    cfg->simd_width = 64; /* an AMD GPU (an Intel Mac's default device) */
+    r = it_metal_backend_create(ctx, NULL, &be);
+    check(r == IT_ERR_BACKEND_UNAVAILABLE && !be && strstr(it_context_last_error(ctx), "64-wide SIMD groups"),
+          "a 64-wide GPU -> IT_ERR_BACKEND_UNAVAILABLE: %s", it_context_last_error(ctx));
+    if (r == IT_ERR_BACKEND_UNAVAILABLE) printf("  refused: %s\n", it_context_last_error(ctx));
+    cfg->simd_width = 16; /* an Intel GPU */
+    r = it_metal_backend_create(ctx, NULL, &be);
+    check(r == IT_ERR_BACKEND_UNAVAILABLE && strstr(it_context_last_error(ctx), "16-wide"), "a 16-wide GPU is refused: %s",
+          it_context_last_error(ctx));
+    cfg->simd_width = 0;
+    cfg->apple_family = -1; /* not an Apple GPU at all */
+    r = it_metal_backend_create(ctx, NULL, &be);
+    check(r == IT_ERR_BACKEND_UNAVAILABLE && strstr(it_context_last_error(ctx), "not an Apple GPU"),
+          "a device without MTLGPUFamilyApple7 is refused: %s", it_context_last_error(ctx));
+    cfg->apple_family = 0;
+    check(fake_metal_live_objects(NULL, 0) == 0, "the refused backends released every object (%d alive)",
+          fake_metal_live_objects(NULL, 0));
     it_context_destroy(ctx);
+    ctx = new_ctx(1);
+    if (ctx) { /* sizes past the kernels' 32-bit counters are refused on the host */
+        it__mtl *m = (it__mtl *)it_context_backend(ctx)->impl;
+        check(it__mtl_check_count(m, IT__MTL_MAX_ELEMENTS, "a tensor") == IT_OK, "2^31 - 1 elements are indexable");
+        r = it__mtl_check_count(m, (size_t)IT__MTL_MAX_ELEMENTS + 1, "tensor 'huge'");
+        check(r == IT_ERR_UNSUPPORTED && strstr(it_context_last_error(ctx), "tensor 'huge' has 2147483648 elements"),
+              "2^31 elements -> IT_ERR_UNSUPPORTED: %s", it_context_last_error(ctx));
+        r = it__mtl_check_count(m, (size_t)0xFFFFFFFFu - 100, "tensor 'wraps'"); /* a grid-stride loop would wrap */
+        check(r == IT_ERR_UNSUPPORTED, "a size within one stride of 2^32 is refused");
+        it_context_destroy(ctx);
+    }
     {   /* a command buffer that fails on the GPU: IT_ERR_BACKEND with Metal's text, then recovery */
         it_context *mc = new_ctx(1);
         it_graph *g = it_graph_create(mc);
@@ -648,6 +746,7 @@ int main(void) {
     }
     optimizer_guard();
     ops_compare();
+    mps_beta_zero();
     allocator_life();
 #ifdef IT_METAL_FAKE
     check(fake_metal_validation_errors() == 0, "no validation errors from the training and op runs (%s)",
@@ -660,6 +759,7 @@ int main(void) {
         printf("fake-metal: %d kernels in shaders/, %d never dispatched by the backend\n", total, missing);
     }
     errors_backend();
+    bfloat_isolation();
     {
         char buf[256];
         int live = fake_metal_live_objects(buf, sizeof buf);

@@ -136,19 +136,35 @@ static void obj_release(id self) {
     o->str = NULL;
 }
 
-/* ---- autorelease pools ------------------------------------------------------------------------ */
+/* ---- autorelease pools ------------------------------------------------------------------------
+   A stack of pools as in Apple's runtime: popping a pool releases what was autoreleased since its
+   push, and pops every pool pushed after it too (an outer pool popped first, e.g. the host's
+   @autoreleasepool around a library call that left its own pool open). Popping a pool that is no
+   longer open is objc's fatal "Invalid or prematurely-freed autorelease pool": reported here. */
+#define FAKE_MAX_POOLS 256
 static id g_pool[8192];
 static int g_pool_top, g_pool_depth;
+static long g_pool_token[FAKE_MAX_POOLS], g_pool_serial;
+static int g_pool_mark[FAKE_MAX_POOLS];
 void *objc_autoreleasePoolPush(void) {
+    if (g_pool_depth >= FAKE_MAX_POOLS) { verr("objc_autoreleasePoolPush: over %d nested pools", FAKE_MAX_POOLS); return NULL; }
+    g_pool_token[g_pool_depth] = ++g_pool_serial;
+    g_pool_mark[g_pool_depth] = g_pool_top;
     g_pool_depth++;
-    return (void *)(intptr_t)(g_pool_top + 1);
+    return (void *)(intptr_t)g_pool_serial;
 }
 void objc_autoreleasePoolPop(void *token) {
-    int mark = (int)(intptr_t)token - 1;
-    if (!g_pool_depth || mark < 0 || mark > g_pool_top) { verr("objc_autoreleasePoolPop with a bad token"); return; }
-    while (g_pool_top > mark) obj_release(g_pool[--g_pool_top]);
-    g_pool_depth--;
+    int k;
+    for (k = g_pool_depth - 1; k >= 0 && g_pool_token[k] != (long)(intptr_t)token; k--) continue;
+    if (k < 0) {
+        verr("objc_autoreleasePoolPop: pool %ld is not open (an outer pool was popped first: \"Invalid or "
+             "prematurely-freed autorelease pool\", fatal on macOS)", (long)(intptr_t)token);
+        return;
+    }
+    while (g_pool_top > g_pool_mark[k]) obj_release(g_pool[--g_pool_top]);
+    g_pool_depth = k; /* the pools pushed after it go with it */
 }
+int fake_metal_pool_depth(void) { return g_pool_depth; }
 static id autoreleased(id x) {
     if (!g_pool_depth) verr("%s autoreleased with no autorelease pool in place (leaks on macOS)", object_getClassName(x));
     else if (g_pool_top < 8192) g_pool[g_pool_top++] = x;
@@ -226,21 +242,51 @@ static id dev_buffer(id self, SEL cmd, it__NSUInteger len, it__NSUInteger opts) 
     return b;
 }
 static it__MTLSize dev_max_threads(id self, SEL cmd) { O(self, cmd); return it__size(1024, 1024, 1024); }
+/* MTLGPUFamily: Apple1..9 = 1001..1009, Common1..3 = 3001..3003, Mac2 = 5002, Metal3 = 5001 */
+static BOOL dev_family(id self, SEL cmd, long family) {
+    int apple = g_cfg.apple_family ? g_cfg.apple_family : 9;
+    O(self, cmd);
+    if (family >= 1001 && family <= 1009) return (BOOL)(apple > 0 && family - 1000 <= apple);
+    return (BOOL)((family >= 3001 && family <= 3003) || family == 5001 || family == 5002);
+}
+/* The source as a compiler at language version lang sees it: below MSL 3.1 __HAVE_BFLOAT__ is not
+   defined, so the lines between "#if defined(__HAVE_BFLOAT__)" and its #endif drop out (nested
+   #if/#endif counted). A fresh malloc'd string. */
+static it__NSUInteger g_last_language;
+unsigned long fake_metal_last_language(void) { return g_last_language; }
+static char *preprocess_bfloat(const char *src, it__NSUInteger lang) {
+    char *out = strdup(src), *w = out;
+    const char *p = src;
+    int skip = 0; /* depth inside a dropped region */
+    if (!lang || lang >= 0x30001) return out;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) + 1 : strlen(p);
+        const char *q = p;
+        while (q < p + len && (*q == ' ' || *q == '\t')) q++;
+        if (!skip && !strncmp(q, "#if defined(__HAVE_BFLOAT__)", 28)) skip = 1;
+        else if (skip && !strncmp(q, "#if", 3)) skip++;
+        else if (skip && !strncmp(q, "#endif", 6)) { skip--; p += len; continue; }
+        if (!skip) { memcpy(w, p, len); w += len; }
+        p += len;
+    }
+    *w = 0;
+    return out;
+}
 static id dev_library(id self, SEL cmd, id source, id options, id *error) {
-    const char *src, *p;
+    const char *p;
+    char *src;
     int found = 0;
     id lib;
+    it__NSUInteger lang = 0;
     O(self, cmd);
-    src = O(source, cmd)->str;
-    if (options) {
-        Obj *op = O(options, cmd);
-        if (op->lang && op->lang < 0x30001) {
-            if (error) *error = autoreleased(make_error("program_source: bfloat requires Metal 3.1 (languageVersion too low)"));
-            return NULL;
-        }
-    }
-    if (g_cfg.compile_error) {
-        if (error) *error = autoreleased(make_error(g_cfg.compile_error));
+    if (options) lang = O(options, cmd)->lang;
+    g_last_language = lang;
+    src = preprocess_bfloat(O(source, cmd)->str, lang);
+    if (g_cfg.compile_error || (lang && lang < 0x30001 && strstr(src, "bfloat"))) {
+        if (error) *error = autoreleased(make_error(g_cfg.compile_error ? g_cfg.compile_error :
+                                                    "program_source: error: 'bfloat' requires Metal 3.1 (languageVersion too low)"));
+        free(src);
         return NULL;
     }
     /* the source must be what the emulator was built from: every kernel in it is registered */
@@ -258,15 +304,17 @@ static id dev_library(id self, SEL cmd, id source, id options, id *error) {
             char m[300];
             snprintf(m, sizeof m, "program_source: kernel '%s' is not built into the emulator", name);
             if (error) *error = autoreleased(make_error(m));
+            free(src);
             return NULL;
         }
     }
     if (!found) {
         if (error) *error = autoreleased(make_error("program_source: no kernels"));
+        free(src);
         return NULL;
     }
     lib = new_obj("FakeMTLLibrary", K_LIBRARY);
-    raw(lib)->str = strdup(src);
+    raw(lib)->str = src;
     return lib;
 }
 static id lib_function(id self, SEL cmd, id name) {
@@ -294,7 +342,7 @@ static id dev_pipeline(id self, SEL cmd, id fn, id *error) {
     return p;
 }
 static it__NSUInteger pso_max(id self, SEL cmd) { return O(self, cmd)->max_threads; }
-static it__NSUInteger pso_width(id self, SEL cmd) { O(self, cmd); return 32; }
+static it__NSUInteger pso_width(id self, SEL cmd) { O(self, cmd); return g_cfg.simd_width ? g_cfg.simd_width : 32; }
 static it__NSUInteger pso_static(id self, SEL cmd) { O(self, cmd); return 0; }
 static void *buf_contents(id self, SEL cmd) { return O(self, cmd)->contents; }
 static it__NSUInteger buf_length(id self, SEL cmd) { return O(self, cmd)->length; }
@@ -502,7 +550,8 @@ static void run_gemm(const Cmd *k) {
             double acc = 0;
             for (i = 0; i < o->K; i++)
                 acc += (double)(o->tl ? *at(A, i, r) : *at(A, r, i)) * (double)(o->tr ? *at(B, c, i) : *at(B, i, c));
-            *at(C, r, c) = (float)(o->alpha * acc + (o->beta != 0 ? o->beta * (double)*at(C, r, c) : 0.0));
+            /* MPS does not promise to skip C at beta 0: the fake reads it (0 * NaN = NaN stays) */
+            *at(C, r, c) = (float)(o->alpha * acc + o->beta * (double)*at(C, r, c));
         }
 }
 
@@ -577,6 +626,7 @@ static void cb_commit(id self, SEL cmd) {
 static void cb_wait(id self, SEL cmd) {
     Obj *o = O(self, cmd), *q;
     if (!o->committed) { verr("waitUntilCompleted on a command buffer that was never committed (hangs on Metal)"); return; }
+    g_count.waits++;
     q = O(o->queue, cmd);
     while (q->npending) { /* everything committed before it, in order */
         id c = q->pending[0];
@@ -618,7 +668,7 @@ int fake_metal_install(void) {
     c = mk("FakeMTLDevice", root);
     ADD(c, name, dev_name); ADD(c, newCommandQueue, dev_queue); ADD(c, newBufferWithLength, dev_buffer);
     ADD(c, newLibraryWithSource, dev_library); ADD(c, newComputePipelineState, dev_pipeline);
-    ADD(c, maxThreadsPerThreadgroup, dev_max_threads);
+    ADD(c, maxThreadsPerThreadgroup, dev_max_threads); ADD(c, supportsFamily, dev_family);
     objc_registerClassPair(c);
     c = mk("FakeMTLLibrary", root); ADD(c, newFunctionWithName, lib_function); objc_registerClassPair(c);
     c = mk("FakeMTLFunction", root); objc_registerClassPair(c);

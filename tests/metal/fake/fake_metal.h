@@ -13,6 +13,7 @@
 
 typedef struct fake_metal_counters {
     unsigned long command_buffers, dispatches, buffer_allocs, mps_encodes;
+    unsigned long waits; /* waitUntilCompleted calls: each is a CPU stall on a real GPU */
 } fake_metal_counters;
 
 typedef struct fake_metal_config {
@@ -21,9 +22,16 @@ typedef struct fake_metal_config {
     long fail_dispatch;       /* > 0: the n-th executed dispatch from now fails (GPU error) */
     unsigned long max_threads;/* pipelines' maxTotalThreadsPerThreadgroup (0 = 1024) */
     int quiet;                /* do not print validation messages (negative tests count them) */
+    unsigned long simd_width; /* pipelines' threadExecutionWidth (0 = 32, Apple GPUs; AMD: 64, Intel: 8/16) */
+    int apple_family;         /* highest MTLGPUFamilyAppleN the device supports (0 = 9, an M3; -1 = none) */
 } fake_metal_config;
 
 int fake_metal_install(void);
+/* autorelease pools open right now (the host's and the library's): a public function of the
+   library must return with the depth it was called with */
+int fake_metal_pool_depth(void);
+/* the MTLLanguageVersion of the last newLibraryWithSource: (0 = no options) */
+unsigned long fake_metal_last_language(void);
 fake_metal_config *fake_metal_config_get(void);
 fake_metal_counters fake_metal_counters_get(void);
 int fake_metal_validation_errors(void);
