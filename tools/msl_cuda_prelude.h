@@ -1,0 +1,208 @@
+/* msl_cuda_prelude.h - the Metal Shading Language, as much of it as shaders/ uses, spelled in CUDA C++.
+   tools/msl2cuda.c puts this file in front of the translated kernels (shaders_cuda.h); NVRTC
+   compiles both at CUDA backend creation. The translator rewrites only what a prelude cannot:
+   kernel signatures ([[buffer(n)]] -> parameters, attributes -> the locals below), `threadgroup`
+   arrays -> __shared__, `inline` helpers -> __device__. Everything else is here.
+
+   What is faithful, and what is checked instead (tools/msl2cuda.c says the same):
+   - simdgroups are warps: Metal's simdgroup s of a threadgroup is lanes 32s..32s+31 of its linear
+     thread index, CUDA's warp w is the same lanes of the block's linear index (x fastest), so
+     simd_* collectives are warp shuffles over the lanes the group has (a partial last warp, as in
+     a 24-thread group, reduces over its 24 lanes, like Metal).
+   - dispatchThreads (a grid in threads, edge groups smaller) is a launch rounded up to whole
+     blocks; the threads past the grid return before the kernel body, and the attributes report
+     the edge group's real size. Collectives in such an edge group cannot match Metal's lane
+     numbering, so a kernel that has them traps there, and the host refuses such a dispatch first.
+   - precise:: math is computed in double (fast math, which NVRTC gets like Metal's default
+     compile, never touches it); everything else follows --use_fast_math as Metal's fast math does.
+   Under IT_MSL_CUDA_HOST_CHECK the file compiles with a host C++ compiler against
+   tests/cuda/cuda_stub.h (the CI check that every translated kernel is well-formed C++). */
+#ifndef IT_MSL_CUDA_PRELUDE_H
+#define IT_MSL_CUDA_PRELUDE_H
+
+typedef unsigned int uint;
+typedef unsigned short ushort;
+typedef unsigned char uchar;
+typedef unsigned long ulong; /* MSL ulong is 64 bits: so is unsigned long on 64-bit Linux (host and NVRTC) */
+static_assert(sizeof(ulong) == 8, "ulong must be 64 bits");
+#define FLT_MAX 3.402823466e+38f
+#define FLT_MIN 1.175494351e-38f
+#define FLT_EPSILON 1.192092896e-07f
+#define IT__MSL_FULL_MASK 0xffffffffu
+
+/* The launch as Metal saw it: threads_x/y/z is dispatchThreads' grid (nonuniform = 1), or zero
+   for dispatchThreadgroups. The host passes it as every kernel's last parameter. */
+struct it__msl_dispatch {
+    unsigned int threads_x, threads_y, threads_z, nonuniform;
+};
+
+/* ---- vector types with MSL's constructors and component-wise operators ---- */
+#define IT__MSL_VEC2(V, T)                                                                                      \
+    struct V {                                                                                                  \
+        T x, y;                                                                                                 \
+        __device__ V() : x(0), y(0) {}                                                                          \
+        __device__ explicit V(T s) : x(s), y(s) {}                                                              \
+        __device__ V(T a, T b) : x(a), y(b) {}                                                                  \
+    };                                                                                                          \
+    __device__ inline V operator+(V a, V b) { return V(a.x + b.x, a.y + b.y); }                                 \
+    __device__ inline V operator-(V a, V b) { return V(a.x - b.x, a.y - b.y); }                                 \
+    __device__ inline V operator*(V a, V b) { return V(a.x * b.x, a.y * b.y); }                                 \
+    __device__ inline V operator/(V a, V b) { return V(a.x / b.x, a.y / b.y); }                                 \
+    __device__ inline V operator*(V a, T s) { return V(a.x * s, a.y * s); }                                     \
+    __device__ inline V operator*(T s, V a) { return V(a.x * s, a.y * s); }                                     \
+    __device__ inline V operator/(V a, T s) { return V(a.x / s, a.y / s); }                                     \
+    __device__ inline V &operator+=(V &a, V b) { a.x += b.x; a.y += b.y; return a; }                            \
+    __device__ inline V &operator*=(V &a, T s) { a.x *= s; a.y *= s; return a; }
+#define IT__MSL_VEC3(V, T)                                                                                      \
+    struct V {                                                                                                  \
+        T x, y, z;                                                                                              \
+        __device__ V() : x(0), y(0), z(0) {}                                                                    \
+        __device__ explicit V(T s) : x(s), y(s), z(s) {}                                                        \
+        __device__ V(T a, T b, T c) : x(a), y(b), z(c) {}                                                       \
+    };                                                                                                          \
+    __device__ inline V operator+(V a, V b) { return V(a.x + b.x, a.y + b.y, a.z + b.z); }                      \
+    __device__ inline V operator-(V a, V b) { return V(a.x - b.x, a.y - b.y, a.z - b.z); }                      \
+    __device__ inline V operator*(V a, V b) { return V(a.x * b.x, a.y * b.y, a.z * b.z); }                      \
+    __device__ inline V operator*(V a, T s) { return V(a.x * s, a.y * s, a.z * s); }                            \
+    __device__ inline V operator*(T s, V a) { return V(a.x * s, a.y * s, a.z * s); }
+#define IT__MSL_VEC4(V, T)                                                                                      \
+    struct V {                                                                                                  \
+        T x, y, z, w;                                                                                           \
+        __device__ V() : x(0), y(0), z(0), w(0) {}                                                              \
+        __device__ explicit V(T s) : x(s), y(s), z(s), w(s) {}                                                  \
+        __device__ V(T a, T b, T c, T d) : x(a), y(b), z(c), w(d) {}                                            \
+    };                                                                                                          \
+    __device__ inline V operator+(V a, V b) { return V(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }           \
+    __device__ inline V operator-(V a, V b) { return V(a.x - b.x, a.y - b.y, a.z - b.z, a.w - b.w); }           \
+    __device__ inline V operator*(V a, V b) { return V(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w); }           \
+    __device__ inline V operator*(V a, T s) { return V(a.x * s, a.y * s, a.z * s, a.w * s); }                   \
+    __device__ inline V operator*(T s, V a) { return V(a.x * s, a.y * s, a.z * s, a.w * s); }
+IT__MSL_VEC2(it__msl_float2, float)
+IT__MSL_VEC3(it__msl_float3, float)
+IT__MSL_VEC4(it__msl_float4, float)
+IT__MSL_VEC2(it__msl_uint2, unsigned int)
+IT__MSL_VEC3(it__msl_uint3, unsigned int)
+IT__MSL_VEC4(it__msl_uint4, unsigned int)
+IT__MSL_VEC2(it__msl_int2, int)
+IT__MSL_VEC3(it__msl_int3, int)
+IT__MSL_VEC4(it__msl_int4, int)
+/* CUDA's own float2 ... are plain structs without constructors: MSL's names mean ours from here on */
+#define float2 it__msl_float2
+#define float3 it__msl_float3
+#define float4 it__msl_float4
+#define uint2 it__msl_uint2
+#define uint3 it__msl_uint3
+#define uint4 it__msl_uint4
+#define int2 it__msl_int2
+#define int3 it__msl_int3
+#define int4 it__msl_int4
+
+/* ---- the threadgroup as Metal describes it (edge groups of dispatchThreads are smaller) ---- */
+__device__ inline unsigned int it__msl_edge(unsigned int grid, unsigned int block, unsigned int dim) {
+    unsigned int left = grid - block * dim;
+    return left < dim ? left : dim;
+}
+__device__ inline it__msl_uint3 it__msl_group_size(it__msl_dispatch d) {
+    if (!d.nonuniform) return it__msl_uint3(blockDim.x, blockDim.y, blockDim.z);
+    return it__msl_uint3(it__msl_edge(d.threads_x, blockIdx.x, blockDim.x), it__msl_edge(d.threads_y, blockIdx.y, blockDim.y),
+                         it__msl_edge(d.threads_z, blockIdx.z, blockDim.z));
+}
+__device__ inline it__msl_uint3 it__msl_thread_position(void) {
+    return it__msl_uint3(blockIdx.x * blockDim.x + threadIdx.x, blockIdx.y * blockDim.y + threadIdx.y,
+                         blockIdx.z * blockDim.z + threadIdx.z);
+}
+/* a thread dispatchThreads would not have made */
+__device__ inline bool it__msl_outside_grid(it__msl_dispatch d) {
+    it__msl_uint3 p = it__msl_thread_position();
+    return d.nonuniform && (p.x >= d.threads_x || p.y >= d.threads_y || p.z >= d.threads_z);
+}
+__device__ inline bool it__msl_edge_group(it__msl_dispatch d) {
+    it__msl_uint3 s = it__msl_group_size(d);
+    return s.x != blockDim.x || s.y != blockDim.y || s.z != blockDim.z;
+}
+__device__ inline unsigned int it__msl_thread_index(it__msl_dispatch d) {
+    it__msl_uint3 s = it__msl_group_size(d);
+    return threadIdx.x + s.x * (threadIdx.y + s.y * threadIdx.z);
+}
+__device__ inline unsigned int it__msl_group_threads(it__msl_dispatch d) {
+    it__msl_uint3 s = it__msl_group_size(d);
+    return s.x * s.y * s.z;
+}
+
+/* ---- simdgroups: the warp's lanes that exist (a group of 24 threads has a 24-lane simdgroup) ---- */
+__device__ inline unsigned int it__msl_linear_tid(void) { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
+__device__ inline unsigned int it__msl_lanes(void) {
+    unsigned int total = blockDim.x * blockDim.y * blockDim.z, base = it__msl_linear_tid() & ~31u;
+    return total - base < 32u ? total - base : 32u;
+}
+__device__ inline unsigned int it__msl_lanes_mask(void) {
+    unsigned int n = it__msl_lanes();
+    return n >= 32u ? IT__MSL_FULL_MASK : (1u << n) - 1u;
+}
+
+/* ---- barriers ---- */
+namespace metal {
+enum class mem_flags { mem_none = 0, mem_device = 1, mem_threadgroup = 2, mem_texture = 4 };
+__device__ inline mem_flags operator|(mem_flags a, mem_flags b) { return (mem_flags)((int)a | (int)b); }
+/* __syncthreads orders shared and global memory for the block: covers every mem_flags value */
+__device__ inline void threadgroup_barrier(mem_flags) { __syncthreads(); }
+__device__ inline void simdgroup_barrier(mem_flags) { __syncwarp(it__msl_lanes_mask()); }
+} // namespace metal
+
+namespace metal {
+/* reductions over the simdgroup, the same value in every lane. A full warp: an xor butterfly
+   (each step combines a and b in both lanes, and + max min commute: every lane ends with the same
+   bits). A partial warp: a tree towards lane 0 over the lanes that exist, then a broadcast. */
+template <class T, class Op> __device__ inline T it__msl_reduce(T v, Op op) {
+    unsigned int n = it__msl_lanes(), lane = it__msl_linear_tid() & 31u, mask = it__msl_lanes_mask(), o;
+    if (n == 32u) {
+        for (o = 16u; o; o >>= 1) v = op(v, __shfl_xor_sync(IT__MSL_FULL_MASK, v, (int)o));
+        return v;
+    }
+    for (o = 16u; o; o >>= 1) {
+        T other = __shfl_down_sync(mask, v, o);
+        if (lane + o < n) v = op(v, other);
+    }
+    return __shfl_sync(mask, v, 0);
+}
+struct it__msl_add { template <class T> __device__ T operator()(T a, T b) const { return a + b; } };
+struct it__msl_mul { template <class T> __device__ T operator()(T a, T b) const { return a * b; } };
+struct it__msl_max { template <class T> __device__ T operator()(T a, T b) const { return a > b ? a : b; } };
+struct it__msl_min { template <class T> __device__ T operator()(T a, T b) const { return a < b ? a : b; } };
+template <class T> __device__ inline T simd_sum(T v) { return it__msl_reduce(v, it__msl_add()); }
+template <class T> __device__ inline T simd_product(T v) { return it__msl_reduce(v, it__msl_mul()); }
+template <class T> __device__ inline T simd_max(T v) { return it__msl_reduce(v, it__msl_max()); }
+template <class T> __device__ inline T simd_min(T v) { return it__msl_reduce(v, it__msl_min()); }
+template <class T> __device__ inline T simd_shuffle(T v, ushort lane) { return __shfl_sync(it__msl_lanes_mask(), v, (int)lane); }
+template <class T> __device__ inline T simd_broadcast(T v, ushort lane) { return __shfl_sync(it__msl_lanes_mask(), v, (int)lane); }
+template <class T> __device__ inline T simd_broadcast_first(T v) { return __shfl_sync(it__msl_lanes_mask(), v, 0); }
+template <class T> __device__ inline T simd_shuffle_down(T v, ushort d) { return __shfl_down_sync(it__msl_lanes_mask(), v, (unsigned int)d); }
+template <class T> __device__ inline T simd_shuffle_up(T v, ushort d) { return __shfl_up_sync(it__msl_lanes_mask(), v, (unsigned int)d); }
+template <class T> __device__ inline T simd_shuffle_xor(T v, ushort m) { return __shfl_xor_sync(it__msl_lanes_mask(), v, (int)m); }
+
+/* ---- math MSL has and CUDA spells differently ---- */
+template <class T> __device__ inline T clamp(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); }
+__device__ inline float saturate(float x) { return clamp(x, 0.0f, 1.0f); }
+__device__ inline float mix(float a, float b, float t) { return a + (b - a) * t; }
+template <class T> __device__ inline T select(T a, T b, bool c) { return c ? b : a; }
+/* precise:: survives fast math on Apple GPUs; --use_fast_math maps powf/sinf/cosf to
+   approximations, the double functions it leaves alone */
+namespace precise {
+__device__ inline float pow(float a, float b) { return (float)::pow((double)a, (double)b); }
+__device__ inline float sin(float a) { return (float)::sin((double)a); }
+__device__ inline float cos(float a) { return (float)::cos((double)a); }
+__device__ inline float exp(float a) { return (float)::exp((double)a); }
+__device__ inline float log(float a) { return (float)::log((double)a); }
+__device__ inline float sqrt(float a) { return (float)::sqrt((double)a); }
+__device__ inline float tanh(float a) { return (float)::tanh((double)a); }
+} // namespace precise
+namespace fast {
+__device__ inline float exp(float a) { return __expf(a); }
+__device__ inline float log(float a) { return __logf(a); }
+__device__ inline float sin(float a) { return __sinf(a); }
+__device__ inline float cos(float a) { return __cosf(a); }
+__device__ inline float pow(float a, float b) { return __powf(a, b); }
+} // namespace fast
+} // namespace metal
+
+#endif /* IT_MSL_CUDA_PRELUDE_H */
