@@ -7,14 +7,14 @@
 
    SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
      declarations  >>results >>context >>tensors >>rng >>params >>graph >>models >>optimizers
-                   >>tokenizers >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
+                   >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
                    >>cpu_kernels
      implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
                    >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
                    >>sgemm >>fast_kernels >>cpu; >>models >>decoder >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
                    >>ckwrite >>ckread >>ckapi >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
-                   >>hf_decode >>hf_api >>token_stream >>end
+                   >>hf_decode >>hf_api >>token_stream >>chat >>end
 
    USAGE
      In exactly one C or C++ file:
@@ -696,6 +696,87 @@ typedef struct it_token_stream it_token_stream;
 IT_API it_result it_token_stream_create(it_context *ctx, const it_tokenizer *tok, int flags, it_token_stream **out);
 IT_API it_result it_token_stream_push(it_token_stream *s, int32_t id, const char **text, size_t *len);
 IT_API void it_token_stream_destroy(it_token_stream *s); /* NULL is fine */
+
+/* ------------------------------------------------------------------------------------------------
+   >>chat  chat templates: the `chat_template` of tokenizer_config.json (or chat_template.jinja)
+   is Jinja, which this library does not interpret. As llama.cpp does (src/llama-chat.cpp), the
+   common templates are recognised by markers in their text and rendered by built-in code that
+   gives, character for character, what transformers' apply_chat_template(..., tokenize=False)
+   gives for the published templates (tests/test_chat.c against renderings made by transformers):
+     chatml   <|im_start|>ROLE\nCONTENT<|im_end|>\n ...; a default system message the template
+              writes when the conversation opens without one is taken from the template text
+              (Qwen2.5, SmolLM2); plain ChatML has none (OpenHermes)
+     llama3   BOS <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT(trimmed)<|eot_id|> ...;
+              Llama 3.1 / 3.2 / 3.3 templates also always open with a system header holding
+              "Cutting Knowledge Date: December 2023\nToday Date: DATE\n\n" and the system text
+     llama2   Llama-2-chat: BOS[INST] <<SYS>>\nSYSTEM\n<</SYS>>\n\nUSER [/INST] ASSISTANT EOS ...
+     mistral  Mistral-7B-Instruct v0.1 / v0.2, Mixtral-8x7B-Instruct: BOS[INST] USER [/INST]ASSISTANTEOS
+              (no system message: the template refuses one)
+     zephyr   Zephyr, TinyLlama-Chat: <|ROLE|>\nCONTENT EOS\n ... <|assistant|>\n
+     gemma    Gemma 1 / 2: BOS<start_of_turn>ROLE\nCONTENT(trimmed)<end_of_turn>\n, assistant
+              written as "model" (no system message: the template refuses one)
+   A template with one of these markers but built differently (Mistral's v3 / v7 tools templates,
+   Phi-4's <|im_sep|>, Gemma 3's merged system turn, ...) is not recognised: a clear error, never a
+   rendering that might differ. Roles are "system", "user" and "assistant"; tool messages and tool
+   definitions are not rendered (IT_ERR_UNSUPPORTED). Where the template raises (roles that do not
+   alternate, a system message it does not take) it_chat_apply fails the same way.
+------------------------------------------------------------------------------------------------ */
+#define IT_CHAT_FORMAT_LIST(X)                                                            \
+    X(IT_CHAT_CHATML, "chatml") X(IT_CHAT_LLAMA3, "llama3") X(IT_CHAT_LLAMA2, "llama2") \
+    X(IT_CHAT_MISTRAL, "mistral") X(IT_CHAT_ZEPHYR, "zephyr") X(IT_CHAT_GEMMA, "gemma")
+typedef enum it_chat_format {
+    IT_CHAT_UNKNOWN = 0,
+#define IT__CHAT_ENUM(name, text) name,
+    IT_CHAT_FORMAT_LIST(IT__CHAT_ENUM)
+#undef IT__CHAT_ENUM
+    IT_CHAT_FORMAT_COUNT
+} it_chat_format;
+IT_API const char *it_chat_format_name(it_chat_format f); /* "chatml", ...; "unknown" outside the list */
+IT_API const char *it_chat_format_names(void);            /* "chatml, llama3, ..." for help texts */
+/* Name (as it_chat_format_name prints it) to format; IT_ERR_INVALID_ARGUMENT for an unknown name. */
+IT_API it_result it_chat_format_parse(const char *name, it_chat_format *out);
+/* The format a template's Jinja text is recognised as; IT_CHAT_UNKNOWN when none (a pure function). */
+IT_API it_chat_format it_chat_template_detect(const char *jinja);
+
+#define IT_CHAT_TOKEN_MAX 64   /* bytes of a bos / eos token string, its zero included */
+#define IT_CHAT_SYSTEM_MAX 1024 /* bytes of a template's default system message, its zero included */
+/* What a rendering needs besides the messages. Zero-initialised plus a format it renders that
+   format with no BOS / EOS text; it_chat_template_load fills it from a model directory. */
+typedef struct it_chat_template {
+    it_chat_format format;
+    char bos_token[IT_CHAT_TOKEN_MAX]; /* the text the template's bos_token / eos_token stand for */
+    char eos_token[IT_CHAT_TOKEN_MAX]; /* ("<s>", "</s>"; tokenizer_config.json's); "" = none */
+    char default_system[IT_CHAT_SYSTEM_MAX]; /* chatml: written when messages[0] is not a system message */
+    int knowledge_header; /* llama3: the Llama 3.1+ system header (above) */
+    char date[32];        /* its "Today Date"; "" = today, "%d %b %Y" in English (as transformers' strftime_now) */
+} it_chat_template;
+typedef struct it_chat_message {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content; /* UTF-8 */
+} it_chat_message;
+
+/* Recognises `jinja` (len bytes) into out->format and its details (default system message,
+   knowledge header and its default date); out's bos / eos strings are left as they are. An
+   unrecognised template is IT_ERR_UNSUPPORTED with a message that says so and lists the names a
+   caller may pass instead. */
+IT_API it_result it_chat_template_parse(it_context *ctx, const char *jinja, size_t len, it_chat_template *out);
+/* From a model directory: the template is chat_template.jinja when present, else tokenizer_config.json's
+   "chat_template" (a string, or a list of {"name", "template"} of which "default" is used);
+   bos_token / eos_token from tokenizer_config.json (a string or {"content": ...}). name != NULL
+   (a format name, e.g. from --chat-template) overrides the template text, which then need not
+   exist. No template and no name: IT_ERR_UNSUPPORTED saying so. Malformed files: IT_ERR_FORMAT. */
+IT_API it_result it_chat_template_load(it_context *ctx, const char *dir, const char *name, it_chat_template *out);
+/* Renders n >= 1 messages (add_generation_prompt: the opening of the assistant's reply after them)
+   into out, at most cap bytes, zero-terminated when cap > 0; *out_len = the rendering's length
+   (without the zero) even when it did not fit, like snprintf: call with cap 0 to size the
+   buffer. Encode the text with IT_TOKENIZE_NO_SPECIAL (the template already wrote BOS where the
+   model wants it), as transformers does. Errors: IT_ERR_INVALID_ARGUMENT for what the template
+   refuses (the message says which rule), IT_ERR_UNSUPPORTED for a role outside the three. */
+IT_API it_result it_chat_apply(it_context *ctx, const it_chat_template *t, const it_chat_message *messages, int n,
+                               int add_generation_prompt, char *out, size_t cap, size_t *out_len);
+/* The text that ends a turn of the model's ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", or the
+   EOS token): generation stops there (look its id up with it_tokenizer_find). "" when unknown. */
+IT_API const char *it_chat_template_end_of_turn(const it_chat_template *t);
 
 /* ------------------------------------------------------------------------------------------------
    >>token_files  llm.c's .bin layout (karpathy/llm.c dev/data/data_common.py, write_datafile, and
@@ -14158,6 +14239,401 @@ IT_API it_result it_token_stream_push(it_token_stream *s, int32_t id, const char
     }
     it__bytes_free(&now);
     return IT_OK;
+}
+
+/* >>chat  recognising chat templates by their text and rendering the built-in ones ---------------
+   Detection follows llama.cpp's idea (src/llama-chat.cpp: markers such as <|im_start|> or [INST]
+   decide) with the variants that would render differently refused; the renderers reproduce the
+   published Jinja templates, which transformers runs with trim_blocks and lstrip_blocks. */
+static const char *const it__chat_names[] = {
+    "unknown",
+#define IT__CHAT_NAME(name, text) text,
+    IT_CHAT_FORMAT_LIST(IT__CHAT_NAME)
+#undef IT__CHAT_NAME
+};
+IT_API const char *it_chat_format_name(it_chat_format f) {
+    return f > IT_CHAT_UNKNOWN && f < IT_CHAT_FORMAT_COUNT ? it__chat_names[f] : "unknown";
+}
+IT_API const char *it_chat_format_names(void) { return "chatml, llama3, llama2, mistral, zephyr, gemma"; }
+IT_API it_result it_chat_format_parse(const char *name, it_chat_format *out) {
+    int f;
+    for (f = 1; f < IT_CHAT_FORMAT_COUNT; f++)
+        if (name && strcmp(name, it__chat_names[f]) == 0) {
+            *out = (it_chat_format)f;
+            return IT_OK;
+        }
+    return IT_ERR_INVALID_ARGUMENT;
+}
+IT_API it_chat_format it_chat_template_detect(const char *t) {
+#define IT__HAS(s) (strstr(t, s) != NULL)
+    if (!t) return IT_CHAT_UNKNOWN;
+    if (IT__HAS("<|im_start|>")) return IT__HAS("<|im_sep|>") ? IT_CHAT_UNKNOWN : IT_CHAT_CHATML; /* Phi-4 */
+    if (IT__HAS("[INST]")) {
+        /* Mistral's later templates (system message at the last turn, tools, [SYSTEM_PROMPT]) and
+           Llama-2 derivatives that do not strip or that write BOS once: different renderings */
+        if (IT__HAS("[SYSTEM_PROMPT]") || IT__HAS("[AVAILABLE_TOOLS]") || IT__HAS("' [INST] '")) return IT_CHAT_UNKNOWN;
+        if (IT__HAS("<<SYS>>"))
+            return IT__HAS("bos_token + '[INST] '") && IT__HAS(".strip()") ? IT_CHAT_LLAMA2 : IT_CHAT_UNKNOWN;
+        return IT__HAS("strip") || IT__HAS("trim") || IT__HAS("system_message") ? IT_CHAT_UNKNOWN : IT_CHAT_MISTRAL;
+    }
+    if (IT__HAS("<|user|>") && IT__HAS("<|assistant|>")) /* Phi-3 ends turns with <|end|>, Falcon 3 with \n */
+        return IT__HAS("eos_token") && !IT__HAS("<|end|>") ? IT_CHAT_ZEPHYR : IT_CHAT_UNKNOWN;
+    if (IT__HAS("<start_of_turn>")) return IT__HAS("first_user_prefix") ? IT_CHAT_UNKNOWN : IT_CHAT_GEMMA; /* Gemma 3 */
+    if (IT__HAS("<|start_header_id|>") && IT__HAS("<|end_header_id|>")) return IT_CHAT_LLAMA3;
+    return IT_CHAT_UNKNOWN;
+#undef IT__HAS
+}
+
+/* The body of a Jinja string literal that follows `prefix` in the template (prefix itself written
+   as the template writes it), up to `end`, unescaped into out: the literal must be plain text (no
+   quote, no expression) or it is not taken. 1 when found. */
+static int it__chat_literal_after(const char *t, const char *prefix, const char *end, char *out, size_t cap) {
+    const char *at = t;
+    while ((at = strstr(at, prefix)) != NULL) {
+        const char *p = at + strlen(prefix), *stop = strstr(p, end);
+        size_t n = 0;
+        at = p;
+        if (p[0] == '\\' && p[1] == 'n') p += 2; /* the newline after the role, escaped or literal */
+        else if (p[0] == '\n') p += 1;
+        else continue;
+        if (!stop || stop <= p) continue;
+        for (; p < stop; p++) {
+            char c = *p;
+            if (c == '\'' || c == '"' || c == '{' || c == '}' || c == '+') break;
+            if (c == '\\') {
+                c = *++p;
+                c = c == 'n' ? '\n' : c == 't' ? '\t' : c;
+                if (p >= stop) break;
+            }
+            if (n + 1 >= cap) return 0;
+            out[n++] = c;
+        }
+        if (p != stop || n == 0) continue;
+        out[n] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+IT_API it_result it_chat_template_parse(it_context *ctx, const char *jinja, size_t len, it_chat_template *out) {
+    char *text;
+    it_chat_format f;
+    IT__NOT_NULL(out, "it_chat_template_parse");
+    if (!jinja) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat template: no text given");
+    text = (char *)it__alloc(ctx, len + 1);
+    if (!text) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "chat template: out of memory");
+    memcpy(text, jinja, len);
+    text[len] = 0;
+    f = strlen(text) == len ? it_chat_template_detect(text) : IT_CHAT_UNKNOWN;
+    out->format = f;
+    out->default_system[0] = 0;
+    out->knowledge_header = 0;
+    out->date[0] = 0;
+    if (f == IT_CHAT_CHATML)
+        it__chat_literal_after(text, "<|im_start|>system", "<|im_end|>", out->default_system, sizeof out->default_system);
+    if (f == IT_CHAT_LLAMA3 && strstr(text, "Cutting Knowledge Date")) {
+        out->knowledge_header = 1;
+        /* Llama 3.1 writes a fixed date unless the caller passes one; 3.2 asks strftime_now (today) */
+        if (!strstr(text, "strftime_now")) {
+            const char *d = strstr(text, "set date_string = \"");
+            size_t n = 0;
+            if (d)
+                for (d += 19; d[n] && d[n] != '"' && n + 1 < sizeof out->date; n++) out->date[n] = d[n];
+            if (!d || d[n] != '"') {
+                out->format = IT_CHAT_UNKNOWN;
+                it__free(ctx, text);
+                return it_context_error(ctx, IT_ERR_UNSUPPORTED, "chat template: a Llama 3 template with a knowledge-date "
+                                        "header but neither strftime_now nor a default date_string");
+            }
+            out->date[n] = 0;
+        }
+    }
+    it__free(ctx, text);
+    if (out->format == IT_CHAT_UNKNOWN)
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "chat template not recognised (%lu bytes starting \"%.60s\"): "
+                                "the built-in formats are %s; pass one by name (--chat-template NAME) if the model uses it",
+                                (unsigned long)len, jinja, it_chat_format_names());
+    return IT_OK;
+}
+
+/* tokenizer_config.json's bos_token / eos_token: a string, {"content": string} or null. */
+static it_result it__chat_token(it_context *ctx, const char *path, const it__json *j, const char *key, char *out, size_t cap) {
+    int v = it__jget(j, 0, key);
+    out[0] = 0;
+    if (v >= 0 && j->v[v].type == IT__J_OBJ) v = it__jget(j, v, "content");
+    if (v < 0 || j->v[v].type == IT__J_NULL) return IT_OK;
+    if (j->v[v].type != IT__J_STR)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is neither a string, {\"content\": string} nor null", path, key);
+    if (j->v[v].len >= cap)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is %lu bytes, longer than the %d allowed", path, key,
+                                (unsigned long)j->v[v].len, (int)cap - 1);
+    memcpy(out, j->v[v].str, j->v[v].len + 1);
+    return IT_OK;
+}
+IT_API it_result it_chat_template_load(it_context *ctx, const char *dir, const char *name, it_chat_template *out) {
+    char path[IT__PATH_NAMED], jinja_path[IT__PATH_NAMED];
+    unsigned char *buf = NULL, *jinja = NULL;
+    size_t jinja_len = 0;
+    it__json j;
+    int missing = 0, jinja_missing = 0, tv = -1;
+    it_result r;
+    IT__NOT_NULL(out, "it_chat_template_load");
+    memset(out, 0, sizeof *out);
+    memset(&j, 0, sizeof j);
+    if (!dir || it__path_join(path, sizeof path, dir, "tokenizer_config.json") ||
+        it__path_join(jinja_path, sizeof jinja_path, dir, "chat_template.jinja"))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat template: the directory path is missing or too long");
+    if (name && it_chat_format_parse(name, &out->format) != IT_OK)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat template '%.60s' is not a built-in one (%s)", name,
+                                it_chat_format_names());
+    r = it__io_read_file(ctx, path, "tokenizer config", 16u << 20, &buf, &jinja_len, &missing);
+    if (r != IT_OK && !missing) return r;
+    if (r == IT_OK) {
+        if (it__json_parse(ctx, &j, (const char *)buf, jinja_len) || j.v[0].type != IT__J_OBJ) {
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, j.err[0] ? j.err : "the JSON root is not an object");
+            goto done;
+        }
+        if ((r = it__chat_token(ctx, path, &j, "bos_token", out->bos_token, sizeof out->bos_token)) != IT_OK ||
+            (r = it__chat_token(ctx, path, &j, "eos_token", out->eos_token, sizeof out->eos_token)) != IT_OK)
+            goto done;
+        tv = it__jget(&j, 0, "chat_template");
+        if (tv >= 0 && j.v[tv].type == IT__J_ARR) { /* [{"name": "default", "template": ...}, {"name": "tool_use", ...}] */
+            int e, found = -1;
+            for (e = j.v[tv].first; e >= 0; e = j.v[e].next) {
+                const char *n = it__jstr(&j, e, "name");
+                int body = it__jget(&j, e, "template");
+                if (j.v[e].type != IT__J_OBJ || !n || body < 0 || j.v[body].type != IT__J_STR) {
+                    r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"chat_template\" is a list whose entries are not all "
+                                         "{\"name\": string, \"template\": string}", path);
+                    goto done;
+                }
+                if (strcmp(n, "default") == 0) found = body;
+            }
+            if (found < 0 && !name) {
+                r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"chat_template\" is a list with no \"default\" entry", path);
+                goto done;
+            }
+            tv = found;
+        } else if (tv >= 0 && j.v[tv].type == IT__J_NULL)
+            tv = -1;
+        else if (tv >= 0 && j.v[tv].type != IT__J_STR) {
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"chat_template\" is neither a string nor a list", path);
+            goto done;
+        }
+    }
+    r = IT_OK;
+    if (name) goto done; /* the caller's choice wins over the text */
+    /* transformers writes the template beside the config since 4.43; that file wins */
+    r = it__io_read_file(ctx, jinja_path, "chat template", 16u << 20, &jinja, &jinja_len, &jinja_missing);
+    if (r != IT_OK && !jinja_missing) goto done;
+    if (r == IT_OK) r = it_chat_template_parse(ctx, (const char *)jinja, jinja_len, out);
+    else if (tv >= 0) r = it_chat_template_parse(ctx, j.v[tv].str, j.v[tv].len, out);
+    else
+        r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s has no chat template (no chat_template.jinja, no \"chat_template\" "
+                             "in tokenizer_config.json): pass one by name (%s)", dir, it_chat_format_names());
+done:
+    it__json_free(&j);
+    it__free(ctx, buf);
+    it__free(ctx, jinja);
+    return r;
+}
+
+/* Output in the snprintf manner: everything counted, what fits written. */
+typedef struct it__chat_out { char *p; size_t cap, n; } it__chat_out;
+static void it__chat_put(it__chat_out *o, const char *s, size_t n) {
+    if (o->n < o->cap) memcpy(o->p + o->n, s, o->n + n < o->cap ? n : o->cap - o->n);
+    o->n += n;
+}
+static void it__chat_puts(it__chat_out *o, const char *s) { it__chat_put(o, s, strlen(s)); }
+/* Python's str.strip() (Jinja's trim): the characters str.isspace() accepts, at both ends. */
+static size_t it__chat_space_at(const unsigned char *p, size_t n) {
+    uint32_t c;
+    int len;
+    if (n == 0) return 0;
+    if (*p == ' ' || (*p >= 0x09 && *p <= 0x0D) || (*p >= 0x1C && *p <= 0x1F)) return 1;
+    len = it__utf8_len(p, n);
+    if (len < 2) return 0;
+    c = len == 2 ? ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F)
+                 : len == 3 ? ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F) : 0;
+    return (c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+            c == 0x202F || c == 0x205F || c == 0x3000) ? (size_t)len : 0;
+}
+static void it__chat_trimmed(const char *s, const char **begin, size_t *len) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), k;
+    while ((k = it__chat_space_at(p, n)) != 0) p += k, n -= k;
+    for (;;) { /* the last character: step back over continuation bytes */
+        size_t back = 1;
+        while (back < n && back < 3 && (p[n - back] & 0xC0) == 0x80) back++;
+        if (n == 0 || it__chat_space_at(p + n - back, back) != back) break;
+        n -= back;
+    }
+    *begin = (const char *)p;
+    *len = n;
+}
+static void it__chat_put_trimmed(it__chat_out *o, const char *s) {
+    const char *b;
+    size_t n;
+    it__chat_trimmed(s, &b, &n);
+    it__chat_put(o, b, n);
+}
+/* Today as strftime("%d %b %Y") gives it in the C locale ("02 Dec 2026"). */
+static void it__chat_today(char *out, size_t cap) {
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!localtime_r(&now, &tm)) memset(&tm, 0, sizeof tm);
+    snprintf(out, cap, "%02d %s %d", tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900);
+}
+
+IT_API it_result it_chat_apply(it_context *ctx, const it_chat_template *t, const it_chat_message *m, int n,
+                               int add_generation_prompt, char *out, size_t cap, size_t *out_len) {
+    it__chat_out o;
+    const char *name;
+    int i, first = 0, has_system;
+    IT__NOT_NULL(t, "it_chat_apply");
+    IT__NOT_NULL(out_len, "it_chat_apply");
+    *out_len = 0;
+    if (cap) out[0] = 0;
+    o.p = out;
+    o.cap = cap ? cap - 1 : 0;
+    o.n = 0;
+    name = it_chat_format_name(t->format);
+    if (t->format <= IT_CHAT_UNKNOWN || t->format >= IT_CHAT_FORMAT_COUNT)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat: the template has no known format (%d)", (int)t->format);
+    if (n < 1 || !m) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat: no messages to render");
+    for (i = 0; i < n; i++) {
+        if (!m[i].role || !m[i].content)
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat: message %d has no %s", i, m[i].role ? "content" : "role");
+        if (strcmp(m[i].role, "system") != 0 && strcmp(m[i].role, "user") != 0 && strcmp(m[i].role, "assistant") != 0)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "chat: message %d has role \"%.40s\"; the built-in templates "
+                                    "render system, user and assistant messages only", i, m[i].role);
+        if (it__utf8_check((const uint8_t *)m[i].content, strlen(m[i].content)) != strlen(m[i].content))
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat: message %d is not valid UTF-8", i);
+    }
+    has_system = strcmp(m[0].role, "system") == 0;
+    /* the [INST] and Gemma templates take at most a leading system message, then raise unless the
+       roles alternate user / assistant from the first turn */
+    if (t->format == IT_CHAT_LLAMA2 || t->format == IT_CHAT_MISTRAL || t->format == IT_CHAT_GEMMA) {
+        first = has_system;
+        if (has_system && t->format != IT_CHAT_LLAMA2)
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat: the %s template does not take a system message", name);
+        for (i = first; i < n; i++)
+            if ((strcmp(m[i].role, "user") == 0) != ((i - first) % 2 == 0))
+                return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat: the %s template needs roles that alternate "
+                                        "user/assistant/user/... (message %d is %s)", name, i, m[i].role);
+    }
+    switch (t->format) {
+    case IT_CHAT_CHATML:
+        if (t->default_system[0] && !has_system) {
+            it__chat_puts(&o, "<|im_start|>system\n");
+            it__chat_puts(&o, t->default_system);
+            it__chat_puts(&o, "<|im_end|>\n");
+        }
+        for (i = 0; i < n; i++) {
+            it__chat_puts(&o, "<|im_start|>");
+            it__chat_puts(&o, m[i].role);
+            it__chat_puts(&o, "\n");
+            it__chat_puts(&o, m[i].content);
+            it__chat_puts(&o, "<|im_end|>\n");
+        }
+        if (add_generation_prompt) it__chat_puts(&o, "<|im_start|>assistant\n");
+        break;
+    case IT_CHAT_LLAMA3:
+        it__chat_puts(&o, t->bos_token);
+        if (t->knowledge_header) { /* the system header always comes first, holding the system text */
+            char today[32];
+            if (!t->date[0]) it__chat_today(today, sizeof today);
+            it__chat_puts(&o, "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ");
+            it__chat_puts(&o, t->date[0] ? t->date : today);
+            it__chat_puts(&o, "\n\n");
+            if (has_system) it__chat_put_trimmed(&o, m[0].content);
+            it__chat_puts(&o, "<|eot_id|>");
+            first = has_system;
+        }
+        for (i = first; i < n; i++) {
+            it__chat_puts(&o, "<|start_header_id|>");
+            it__chat_puts(&o, m[i].role);
+            it__chat_puts(&o, "<|end_header_id|>\n\n");
+            it__chat_put_trimmed(&o, m[i].content);
+            it__chat_puts(&o, "<|eot_id|>");
+        }
+        if (add_generation_prompt) it__chat_puts(&o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        break;
+    case IT_CHAT_LLAMA2: /* the system text joins the first user turn; each part is stripped whole */
+        for (i = first; i < n; i++) {
+            const char *content = m[i].content;
+            char *joined = NULL;
+            if (i == first && has_system) {
+                size_t a = strlen(m[0].content), b = strlen(content);
+                joined = (char *)it__alloc(ctx, a + b + 32);
+                if (!joined) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "chat: out of memory");
+                memcpy(joined, "<<SYS>>\n", 8);
+                memcpy(joined + 8, m[0].content, a);
+                memcpy(joined + 8 + a, "\n<</SYS>>\n\n", 11);
+                memcpy(joined + 19 + a, content, b + 1);
+                content = joined;
+            }
+            if (strcmp(m[i].role, "user") == 0) {
+                it__chat_puts(&o, t->bos_token);
+                it__chat_puts(&o, "[INST] ");
+                it__chat_put_trimmed(&o, content);
+                it__chat_puts(&o, " [/INST]");
+            } else {
+                it__chat_puts(&o, " ");
+                it__chat_put_trimmed(&o, content);
+                it__chat_puts(&o, " ");
+                it__chat_puts(&o, t->eos_token);
+            }
+            it__free(ctx, joined);
+        }
+        break;
+    case IT_CHAT_MISTRAL:
+        it__chat_puts(&o, t->bos_token);
+        for (i = 0; i < n; i++) {
+            int user = strcmp(m[i].role, "user") == 0;
+            if (user) it__chat_puts(&o, "[INST] ");
+            it__chat_puts(&o, m[i].content);
+            it__chat_puts(&o, user ? " [/INST]" : t->eos_token);
+        }
+        break;
+    case IT_CHAT_ZEPHYR:
+        for (i = 0; i < n; i++) {
+            it__chat_puts(&o, "<|");
+            it__chat_puts(&o, m[i].role);
+            it__chat_puts(&o, "|>\n");
+            it__chat_puts(&o, m[i].content);
+            it__chat_puts(&o, t->eos_token);
+            it__chat_puts(&o, "\n");
+        }
+        if (add_generation_prompt) it__chat_puts(&o, "<|assistant|>\n");
+        break;
+    case IT_CHAT_GEMMA:
+        it__chat_puts(&o, t->bos_token);
+        for (i = 0; i < n; i++) {
+            it__chat_puts(&o, "<start_of_turn>");
+            it__chat_puts(&o, strcmp(m[i].role, "assistant") == 0 ? "model" : m[i].role);
+            it__chat_puts(&o, "\n");
+            it__chat_put_trimmed(&o, m[i].content);
+            it__chat_puts(&o, "<end_of_turn>\n");
+        }
+        if (add_generation_prompt) it__chat_puts(&o, "<start_of_turn>model\n");
+        break;
+    default: break;
+    }
+    if (cap) out[o.n < o.cap ? o.n : o.cap] = 0;
+    *out_len = o.n;
+    return IT_OK;
+}
+IT_API const char *it_chat_template_end_of_turn(const it_chat_template *t) {
+    IT__NOT_NULL(t, "it_chat_template_end_of_turn");
+    switch (t->format) {
+    case IT_CHAT_CHATML: return "<|im_end|>";
+    case IT_CHAT_LLAMA3: return "<|eot_id|>";
+    case IT_CHAT_GEMMA: return "<end_of_turn>";
+    case IT_CHAT_LLAMA2: case IT_CHAT_MISTRAL: case IT_CHAT_ZEPHYR: return t->eos_token;
+    default: return "";
+    }
 }
 
 /* >>end ----------------------------------------------------------------------------------------- */
