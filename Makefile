@@ -87,13 +87,15 @@ check-unicode: $(BUILD)/gen_unicode
 FRAGMENT_TESTS = $(if $(wildcard tests/metal/backend.mk),test-metal-backend) $(if $(wildcard tests/parity/parity.mk),test-parity) \
                  $(if $(wildcard tests/cuda/cuda.mk),test-cuda)
 # The header (implementation included: SGEMM, vector exp, flash attention) for arm64, where the x86
-# intrinsics drop out and NEON / scalar paths remain; skipped when clang cannot target aarch64.
+# intrinsics drop out and NEON / scalar paths remain (the quantised products twice: plain NEON and
+# armv8.2-a's sdot); skipped when clang cannot target aarch64.
 # Debian's cross C library (libc6-dev-arm64-cross) keeps its headers where clang does not look by itself.
 ARM64_INCLUDE = $(if $(wildcard /usr/aarch64-linux-gnu/include/stdio.h),-isystem /usr/aarch64-linux-gnu/include)
 test-compile-arm64: | $(BUILD)
 	@if printf '#include <stdio.h>\n#include <pthread.h>\nint x;\n' | $(CLANG) --target=aarch64-linux-gnu $(ARM64_INCLUDE) -x c -c - -o /dev/null 2>/dev/null; then \
 	  $(CLANG) --target=aarch64-linux-gnu $(ARM64_INCLUDE) -O2 -std=c99 -Wall -Wextra -Werror -pedantic -I. -c tests/compile_test.c -o $(BUILD)/compile_test_arm64.o && \
 	  $(CLANG) --target=aarch64-linux-gnu $(ARM64_INCLUDE) -O2 -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I. -fsyntax-only tests/test_fast.c && \
+	  $(CLANG) --target=aarch64-linux-gnu -march=armv8.2-a+dotprod $(ARM64_INCLUDE) -O2 -std=c99 -Wall -Wextra -Werror -pedantic -I. -c tests/compile_test.c -o $(BUILD)/compile_test_arm64_dotprod.o && \
 	  echo "compile ok: clang --target=aarch64-linux-gnu"; \
 	else echo "note: no aarch64 C library headers (Debian: libc6-dev-arm64-cross); arm64 compile test skipped"; fi
 

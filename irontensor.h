@@ -6,12 +6,12 @@
    Hugging Face-readable safetensors checkpoints. The Metal backend lives in irontensor_metal.h.
 
    SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
-     declarations  >>results >>context >>tensors >>rng >>params >>graph >>models >>optimizers
+     declarations  >>results >>context >>tensors >>rng >>params >>graph >>quant >>models >>optimizers
                    >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
                    >>cpu_kernels
      implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
                    >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
-                   >>sgemm >>fast_kernels >>cpu; >>models >>decoder >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
+                   >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
                    >>ckwrite >>ckread >>ckapi >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
                    >>hf_decode >>hf_api >>token_stream >>chat >>end
@@ -418,6 +418,58 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode);
 IT_API int it_graph_node_count(const it_graph *g);
 /* Prints the node list with shapes and arena offsets. */
 IT_API void it_graph_print(const it_graph *g);
+
+/* ------------------------------------------------------------------------------------------------
+   >>quant  weight storage for inference: f32, bf16 and llama.cpp's Q8_0 / Q4_0 blocks, and the
+   products of quantised weights with activations (decode and prompt batches).
+   Blocks of 32 consecutive weights of a row, byte for byte as ggml lays them out (so GGUF export
+   is a copy): Q8_0 = fp16 scale d + 32 int8 q (34 bytes), w = d q, d = max|x| / 127;
+   Q4_0 = fp16 scale d + 16 bytes (18 bytes), weight j in the low nibble of byte j and j + 16 in the
+   high nibble, w = d (q - 8), d = (the value of largest magnitude) / -8,
+   q = min(15, (int8)(x / d + 8.5)). A row's length must be a multiple of 32.
+------------------------------------------------------------------------------------------------ */
+/* X(id, name, weights per block, bytes per block) */
+#define IT_WEIGHT_TYPE_LIST(X)          \
+    X(IT_WEIGHT_F32, "f32", 1, 4)       \
+    X(IT_WEIGHT_BF16, "bf16", 1, 2)     \
+    X(IT_WEIGHT_Q8_0, "q8_0", 32, 34)   \
+    X(IT_WEIGHT_Q4_0, "q4_0", 32, 18)
+typedef enum it_weight_type {
+    IT_WEIGHT_INVALID = 0,
+#define IT__WEIGHT_ENUM(id, name, block, bytes) id,
+    IT_WEIGHT_TYPE_LIST(IT__WEIGHT_ENUM)
+#undef IT__WEIGHT_ENUM
+    IT_WEIGHT_COUNT
+} it_weight_type;
+#define IT_QBLOCK 32 /* weights per Q8_0 / Q4_0 block */
+typedef struct it_block_q8_0 { uint16_t d; int8_t qs[IT_QBLOCK]; } it_block_q8_0;      /* 34 bytes */
+typedef struct it_block_q4_0 { uint16_t d; uint8_t qs[IT_QBLOCK / 2]; } it_block_q4_0; /* 18 bytes */
+
+IT_API const char *it_weight_type_name(it_weight_type t); /* "q8_0"; "invalid" when unknown */
+IT_API it_weight_type it_weight_type_from_name(const char *name); /* IT_WEIGHT_INVALID when unknown */
+IT_API int it_weight_type_block(it_weight_type t);          /* weights per block: 1 or 32; 0 when unknown */
+IT_API size_t it_weight_type_block_bytes(it_weight_type t); /* bytes per block; 0 when unknown */
+/* Bytes of a [rows, cols] matrix stored as t; 0 when cols is not a multiple of the block (or t
+   is unknown, or the size does not fit in a size_t). */
+IT_API size_t it_weight_bytes(it_weight_type t, size_t rows, size_t cols);
+/* IEEE half precision (the block scales, GGUF's F16): round to nearest even, exact back. */
+IT_API uint16_t it_f32_to_f16(float f);
+IT_API float it_f16_to_f32(uint16_t h);
+/* n weights (a multiple of t's block) to t's layout and back. Quantising refuses a NaN or infinite
+   weight with IT_ERR_RANGE (out is then unspecified). */
+IT_API it_result it_weights_quantize(it_weight_type t, void *out, const float *in, size_t n);
+IT_API void it_weights_dequantize(it_weight_type t, float *out, const void *in, size_t n);
+/* y [n, rows] = x [n, cols] @ W^T for W [rows, cols] stored as t, on the context's thread pool.
+   Q8_0 / Q4_0: each row of x is first quantised to int8 per block of 32 (scale max|x| / 127, kept
+   in f32), then the products are integer dot products (AVX-512 VNNI, AVX2, NEON or portable,
+   chosen at run time); bf16 and f32 multiply in f32. `scratch` holds the quantised activations:
+   it_weights_matmul_scratch(t, n, cols) bytes (0 for f32 and bf16: then it may be NULL). */
+IT_API size_t it_weights_matmul_scratch(it_weight_type t, int n, int cols);
+IT_API void it_weights_matmul(it_context *ctx, float *y, const float *x, const void *w, it_weight_type t, int n, int rows,
+                              int cols, void *scratch);
+/* The kernel set it_weights_matmul uses on this CPU: "avx512vnni", "avx2", "neon-dotprod", "neon",
+   "generic". */
+IT_API const char *it_weights_isa(void);
 
 /* ------------------------------------------------------------------------------------------------
    >>models  Llama (RMSNorm pre-norm, RoPE, GQA, SwiGLU, optional tied head, no biases) and GPT-2
@@ -5157,6 +5209,485 @@ static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
     it_backend_set_op(be, IT_OP_SUM, it__cpu_reduce_fwd, it__cpu_reduce_bwd);
     it_backend_set_op(be, IT_OP_MEAN, it__cpu_reduce_fwd, it__cpu_reduce_bwd);
     it_backend_set_op(be, IT_OP_RESHAPE, it__cpu_nothing, it__cpu_nothing); /* a view: nothing to compute */
+}
+
+/* >>quant ---------------------------------------------------------------------------------------
+   Weight blocks (their layouts are at the >>quant declarations) and their products with
+   activations. The quantised products follow ggml's scheme: each row of activations is quantised
+   once, per block of 32, to int8 with a scale (ggml keeps it in fp16; f32 costs nothing here and
+   loses less), and every block's integer dot product is then scaled by the two scales:
+       Q8_0:  y = sum_b dw_b dx_b sum_j qw_bj qx_bj
+       Q4_0:  y = sum_b dw_b dx_b (sum_j nib_bj qx_bj - 8 sum_j qx_bj)   (nib = the stored nibble)
+   so each weight byte is read once and there is no float work inside a block. The x86 byte
+   products multiply unsigned by signed bytes (vpdpbusd, vpmaddubsw): Q4_0's nibbles are unsigned
+   already and the -8 is applied through the activation block's sum; Q8_0 multiplies |w| by x with
+   w's sign moved onto it (sign(x, w)), as ggml's AVX2 code does. Activations are rounded to the
+   nearest int8, ties to even; |qx| <= 127, so no 16-bit pair sum of vpmaddubsw can saturate
+   (2 * 128 * 127 < 32768). */
+static const struct {
+    const char *name;
+    int block;
+    size_t bytes;
+} it__weight_types[IT_WEIGHT_COUNT] = {
+    {"invalid", 0, 0},
+#define IT__WEIGHT_ROW(id, name, block, bytes) {name, block, bytes},
+    IT_WEIGHT_TYPE_LIST(IT__WEIGHT_ROW)
+#undef IT__WEIGHT_ROW
+};
+static int it__weight_type_ok(it_weight_type t) { return t > IT_WEIGHT_INVALID && t < IT_WEIGHT_COUNT; }
+IT_API const char *it_weight_type_name(it_weight_type t) { return it__weight_types[it__weight_type_ok(t) ? t : 0].name; }
+IT_API it_weight_type it_weight_type_from_name(const char *name) {
+    int t;
+    for (t = 1; name && t < IT_WEIGHT_COUNT; t++)
+        if (strcmp(name, it__weight_types[t].name) == 0) return (it_weight_type)t;
+    return IT_WEIGHT_INVALID;
+}
+IT_API int it_weight_type_block(it_weight_type t) { return it__weight_types[it__weight_type_ok(t) ? t : 0].block; }
+IT_API size_t it_weight_type_block_bytes(it_weight_type t) { return it__weight_types[it__weight_type_ok(t) ? t : 0].bytes; }
+IT_API size_t it_weight_bytes(it_weight_type t, size_t rows, size_t cols) {
+    size_t block, bytes, row_bytes;
+    if (!it__weight_type_ok(t)) return 0;
+    block = (size_t)it__weight_types[t].block;
+    bytes = it__weight_types[t].bytes;
+    if (cols % block || cols / block > SIZE_MAX / bytes) return 0;
+    row_bytes = cols / block * bytes;
+    if (row_bytes && rows > SIZE_MAX / row_bytes) return 0;
+    return rows * row_bytes;
+}
+
+IT_API uint16_t it_f32_to_f16(float f) {
+    uint32_t u, sign, a;
+    memcpy(&u, &f, 4);
+    sign = (u >> 16) & 0x8000u;
+    a = u & 0x7FFFFFFFu;
+    if (a >= 0x7F800000u) return (uint16_t)(sign | 0x7C00u | (a > 0x7F800000u ? 0x200u : 0u)); /* inf, quiet NaN */
+    if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* 65520 and up round past 65504: inf */
+    if (a < 0x38800000u) { /* below 2^-14: a multiple of 2^-24 (subnormal), exact scaling then rounding */
+        float v;
+        memcpy(&v, &a, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(v * 16777216.0f)); /* 1024 is the smallest normal's code */
+    }
+    a += 0xFFFu + ((a >> 13) & 1u); /* round the 13 dropped bits to nearest, ties to even */
+    return (uint16_t)(sign | ((a - 0x38000000u) >> 13)); /* exponent bias 127 -> 15 */
+}
+IT_API float it_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu, u;
+    float f;
+    if (e == 0) {
+        f = (float)m * 5.9604644775390625e-8f; /* 2^-24 */
+        return sign ? -f : f;
+    }
+    u = sign | (e == 31 ? 0x7F800000u : (e + 112u) << 23) | (m << 13);
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref, block by block (same arithmetic, so the
+   same bytes for the same floats). */
+static void it__quantize_q8_0(it_block_q8_0 *y, const float *x, size_t n_blocks) {
+    size_t b;
+    int j;
+    for (b = 0; b < n_blocks; b++, x += IT_QBLOCK) {
+        float amax = 0.0f, d, id;
+        for (j = 0; j < IT_QBLOCK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+        d = amax / 127.0f;
+        id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = it_f32_to_f16(d);
+        for (j = 0; j < IT_QBLOCK; j++) y[b].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+static void it__quantize_q4_0(it_block_q4_0 *y, const float *x, size_t n_blocks) {
+    size_t b;
+    int j;
+    for (b = 0; b < n_blocks; b++, x += IT_QBLOCK) {
+        float amax = 0.0f, max = 0.0f, d, id;
+        for (j = 0; j < IT_QBLOCK; j++)
+            if (fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
+        d = max / -8.0f;
+        id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = it_f32_to_f16(d);
+        for (j = 0; j < IT_QBLOCK / 2; j++) {
+            int lo = (int8_t)(x[j] * id + 8.5f), hi = (int8_t)(x[j + IT_QBLOCK / 2] * id + 8.5f);
+            y[b].qs[j] = (uint8_t)(IT__MIN(15, lo) | IT__MIN(15, hi) << 4);
+        }
+    }
+}
+IT_API it_result it_weights_quantize(it_weight_type t, void *out, const float *in, size_t n) {
+    size_t i, block = (size_t)it_weight_type_block(t);
+    IT_ASSERT(block && n % block == 0);
+    for (i = 0; i < n; i++) /* the block formulas are defined for finite values only */
+        if (!(fabsf(in[i]) <= FLT_MAX)) return IT_ERR_RANGE;
+    switch (t) {
+    case IT_WEIGHT_F32: memcpy(out, in, n * sizeof(float)); break;
+    case IT_WEIGHT_BF16: it_f32_to_bf16_array((uint16_t *)out, in, n); break;
+    case IT_WEIGHT_Q8_0: it__quantize_q8_0((it_block_q8_0 *)out, in, n / IT_QBLOCK); break;
+    default: it__quantize_q4_0((it_block_q4_0 *)out, in, n / IT_QBLOCK); break;
+    }
+    return IT_OK;
+}
+IT_API void it_weights_dequantize(it_weight_type t, float *out, const void *in, size_t n) {
+    size_t b, block = (size_t)it_weight_type_block(t);
+    int j;
+    IT_ASSERT(block && n % block == 0);
+    if (t == IT_WEIGHT_F32) memcpy(out, in, n * sizeof(float));
+    else if (t == IT_WEIGHT_BF16) it_bf16_to_f32_array(out, (const uint16_t *)in, n);
+    else if (t == IT_WEIGHT_Q8_0) {
+        const it_block_q8_0 *x = (const it_block_q8_0 *)in;
+        for (b = 0; b < n / IT_QBLOCK; b++, out += IT_QBLOCK) {
+            float d = it_f16_to_f32(x[b].d);
+            for (j = 0; j < IT_QBLOCK; j++) out[j] = d * x[b].qs[j];
+        }
+    } else {
+        const it_block_q4_0 *x = (const it_block_q4_0 *)in;
+        for (b = 0; b < n / IT_QBLOCK; b++, out += IT_QBLOCK) {
+            float d = it_f16_to_f32(x[b].d);
+            for (j = 0; j < IT_QBLOCK / 2; j++) {
+                out[j] = d * ((x[b].qs[j] & 15) - 8);
+                out[j + IT_QBLOCK / 2] = d * ((x[b].qs[j] >> 4) - 8);
+            }
+        }
+    }
+}
+
+/* One block of quantised activations: x_j ~ d qs[j]; dsum = d * sum_j qs[j] (Q4_0's -8 term). */
+typedef struct it__qact {
+    int8_t qs[IT_QBLOCK];
+    float d, dsum;
+} it__qact;
+/* 2^23 + 2^22: adding and subtracting it rounds a float of magnitude < 2^22 to an integer, ties to
+   even, in the default rounding mode (no libm call per activation) */
+#define IT__ROUND_MAGIC 12582912.0f
+static void it__quantize_acts(it__qact *y, const float *x, int n_blocks) {
+    int b, j;
+    for (b = 0; b < n_blocks; b++, x += IT_QBLOCK) {
+        float amax = 0.0f, id;
+        int sum = 0;
+        for (j = 0; j < IT_QBLOCK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+        y[b].d = amax / 127.0f;
+        id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        for (j = 0; j < IT_QBLOCK; j++) {
+            int q = (int)(x[j] * id + IT__ROUND_MAGIC - IT__ROUND_MAGIC); /* IEEE order: never folded */
+            q = q > 127 ? 127 : q < -127 ? -127 : q; /* |x id| <= 127 up to rounding of id */
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].dsum = y[b].d * (float)sum;
+    }
+}
+
+/* ---- dot products of one weight row with one row of activations ----------------------------- */
+static float it__qdot_q8_0_generic(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q8_0 *w = (const it_block_q8_0 *)wv;
+    float s = 0.0f;
+    int b, j;
+    for (b = 0; b < n_blocks; b++) {
+        int32_t acc = 0;
+        for (j = 0; j < IT_QBLOCK; j++) acc += w[b].qs[j] * x[b].qs[j];
+        s += it_f16_to_f32(w[b].d) * x[b].d * (float)acc;
+    }
+    return s;
+}
+static float it__qdot_q4_0_generic(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q4_0 *w = (const it_block_q4_0 *)wv;
+    float s = 0.0f;
+    int b, j;
+    for (b = 0; b < n_blocks; b++) {
+        int32_t acc = 0;
+        for (j = 0; j < IT_QBLOCK / 2; j++)
+            acc += ((w[b].qs[j] & 15) - 8) * x[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + IT_QBLOCK / 2];
+        s += it_f16_to_f32(w[b].d) * x[b].d * (float)acc;
+    }
+    return s;
+}
+static float it__dot_bf16_generic(const uint16_t *w, const float *x, int n) {
+    float s = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) s += it_bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+#ifdef IT__SGEMM_X86
+#define IT__HSUM256(v, out)                                                                   \
+    {                                                                                         \
+        __m128 h_ = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));      \
+        h_ = _mm_add_ps(h_, _mm_movehl_ps(h_, h_));                                           \
+        out = _mm_cvtss_f32(_mm_add_ss(h_, _mm_movehdup_ps(h_)));                             \
+    }
+/* A Q4_0 block's 16 bytes -> its 32 nibbles in weight order (low nibbles, then high) as bytes. */
+#define IT__Q4_NIBBLES(qs) \
+    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)(qs)), 4), \
+                                      _mm_loadu_si128((const __m128i *)(qs))), _mm256_set1_epi8(15))
+/* Two blocks per iteration into two accumulators (the FMA's latency is longer than a block's
+   loads and byte products). PRODUCT(b) is block b's 8 int32 partial sums; Q4_0 also sums
+   dw_b * dsum_b for its -8 (OFFSET 1). */
+#define IT__QDOT_BODY(PRODUCT, OFFSET)                                                                   \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                                      \
+    float s, off = 0.0f;                                                                                 \
+    int b;                                                                                               \
+    for (b = 0; b + 1 < n_blocks; b += 2) {                                                              \
+        float d0 = _cvtsh_ss(w[b].d), d1 = _cvtsh_ss(w[b + 1].d);                                        \
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * x[b].d), _mm256_cvtepi32_ps(PRODUCT(b)), acc0);        \
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * x[b + 1].d), _mm256_cvtepi32_ps(PRODUCT(b + 1)), acc1); \
+        if (OFFSET) off += d0 * x[b].dsum + d1 * x[b + 1].dsum;                                          \
+    }                                                                                                    \
+    if (b < n_blocks) {                                                                                  \
+        float d0 = _cvtsh_ss(w[b].d);                                                                    \
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * x[b].d), _mm256_cvtepi32_ps(PRODUCT(b)), acc0);        \
+        if (OFFSET) off += d0 * x[b].dsum;                                                               \
+    }                                                                                                    \
+    acc0 = _mm256_add_ps(acc0, acc1);                                                                    \
+    IT__HSUM256(acc0, s)                                                                                 \
+    return s - 8.0f * off;
+#define IT__XQ(b) _mm256_loadu_si256((const __m256i *)x[b].qs)
+#define IT__WQ8(b) _mm256_loadu_si256((const __m256i *)w[b].qs)
+#define IT__Q8_AVX2(b) \
+    _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(IT__WQ8(b), IT__WQ8(b)), _mm256_sign_epi8(IT__XQ(b), IT__WQ8(b))), ones)
+#define IT__Q4_AVX2(b) _mm256_madd_epi16(_mm256_maddubs_epi16(IT__Q4_NIBBLES(w[b].qs), IT__XQ(b)), ones)
+#define IT__Q8_VNNI(b) \
+    _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(IT__WQ8(b), IT__WQ8(b)), _mm256_sign_epi8(IT__XQ(b), IT__WQ8(b)))
+#define IT__Q4_VNNI(b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), IT__Q4_NIBBLES(w[b].qs), IT__XQ(b))
+#define IT__AVX2 __attribute__((target("avx2,fma,f16c")))
+#define IT__VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+IT__AVX2 static float it__qdot_q8_0_avx2(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q8_0 *w = (const it_block_q8_0 *)wv;
+    const __m256i ones = _mm256_set1_epi16(1);
+    IT__QDOT_BODY(IT__Q8_AVX2, 0)
+}
+IT__AVX2 static float it__qdot_q4_0_avx2(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q4_0 *w = (const it_block_q4_0 *)wv;
+    const __m256i ones = _mm256_set1_epi16(1);
+    IT__QDOT_BODY(IT__Q4_AVX2, 1)
+}
+IT__VNNI static float it__qdot_q8_0_vnni(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q8_0 *w = (const it_block_q8_0 *)wv;
+    IT__QDOT_BODY(IT__Q8_VNNI, 0)
+}
+IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q4_0 *w = (const it_block_q4_0 *)wv;
+    IT__QDOT_BODY(IT__Q4_VNNI, 1)
+}
+/* it__quantize_acts in 8 lanes: the same products x * id, rounded by cvtps (nearest, ties to even,
+   the default MXCSR mode), so the same bytes as the portable loop */
+IT__AVX2 static void it__quantize_acts_avx2(it__qact *y, const float *x, int n_blocks) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); /* undoes the packs' lane interleave */
+    int b;
+    for (b = 0; b < n_blocks; b++, x += IT_QBLOCK) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                                 _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        __m256i i0, i1, i2, i3, sum;
+        __m128i s4;
+        float amax, id;
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+        y[b].d = amax / 127.0f;
+        id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, _mm256_set1_ps(id)));
+        i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, _mm256_set1_ps(id)));
+        i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, _mm256_set1_ps(id)));
+        i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, _mm256_set1_ps(id)));
+        sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+        y[b].dsum = y[b].d * (float)_mm_cvtsi128_si32(s4);
+        _mm256_storeu_si256((__m256i *)y[b].qs,
+                            _mm256_permutevar8x32_epi32(_mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3)), order));
+    }
+}
+/* bf16 -> f32 is a 16-bit shift: widen, shift, multiply-add in f32. */
+IT__AVX2 static float it__dot_bf16_avx2(const uint16_t *w, const float *x, int n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    float s;
+    int i = 0;
+#define IT__BF16X8(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(IT__BF16X8(w + i), _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(IT__BF16X8(w + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
+    }
+#undef IT__BF16X8
+    acc0 = _mm256_add_ps(acc0, acc1);
+    IT__HSUM256(acc0, s)
+    for (; i < n; i++) s += it_bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float it__dot_bf16_avx512(const uint16_t *w, const float *x, int n) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    int i = 0;
+#define IT__BF16X16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm512_fmadd_ps(IT__BF16X16(w + i), _mm512_loadu_ps(x + i), acc0);
+        acc1 = _mm512_fmadd_ps(IT__BF16X16(w + i + 16), _mm512_loadu_ps(x + i + 16), acc1);
+    }
+    for (; i < n; i += 16) { /* masked tail */
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 wf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i)), 16));
+        acc0 = _mm512_fmadd_ps(wf, _mm512_maskz_loadu_ps(m, x + i), acc0);
+    }
+#undef IT__BF16X16
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+#undef IT__XQ
+#undef IT__WQ8
+#undef IT__Q8_AVX2
+#undef IT__Q4_AVX2
+#undef IT__Q8_VNNI
+#undef IT__Q4_VNNI
+#undef IT__AVX2
+#undef IT__VNNI
+#endif /* IT__SGEMM_X86 */
+
+#ifdef IT__SGEMM_NEON
+/* sum of the 32 byte products a . b; sdot where the target has it (armv8.2-a+dotprod, every Apple
+   chip), else widening multiplies (|a b| <= 128 * 127, so a pair fits in int16) */
+static inline int32_t it__neon_dot32(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), a0, b0), a1, b1));
+#else
+    int16x8_t p0 = vmlal_s8(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)), vget_high_s8(a0), vget_high_s8(b0));
+    int16x8_t p1 = vmlal_s8(vmull_s8(vget_low_s8(a1), vget_low_s8(b1)), vget_high_s8(a1), vget_high_s8(b1));
+    return vaddvq_s32(vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)));
+#endif
+}
+static float it__qdot_q8_0_neon(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q8_0 *w = (const it_block_q8_0 *)wv;
+    float s = 0.0f;
+    int b;
+    for (b = 0; b < n_blocks; b++) {
+        int32_t acc = it__neon_dot32(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs), vld1q_s8(x[b].qs + 16));
+        s += it_f16_to_f32(w[b].d) * x[b].d * (float)acc;
+    }
+    return s;
+}
+static float it__qdot_q4_0_neon(const void *wv, const it__qact *x, int n_blocks) {
+    const it_block_q4_0 *w = (const it_block_q4_0 *)wv;
+    const int8x16_t eight = vdupq_n_s8(8);
+    float s = 0.0f;
+    int b;
+    for (b = 0; b < n_blocks; b++) {
+        uint8x16_t raw = vld1q_u8(w[b].qs);
+        int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(15))), eight);
+        int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);
+        int32_t acc = it__neon_dot32(lo, hi, vld1q_s8(x[b].qs), vld1q_s8(x[b].qs + 16));
+        s += it_f16_to_f32(w[b].d) * x[b].d * (float)acc;
+    }
+    return s;
+}
+#endif /* IT__SGEMM_NEON */
+
+typedef struct it__quant_isa {
+    float (*dot_q8_0)(const void *w, const it__qact *x, int n_blocks);
+    float (*dot_q4_0)(const void *w, const it__qact *x, int n_blocks);
+    float (*dot_bf16)(const uint16_t *w, const float *x, int n);
+    void (*quantize_acts)(it__qact *y, const float *x, int n_blocks);
+    const char *name;
+} it__quant_isa;
+#ifdef IT__SGEMM_X86
+#include <cpuid.h>
+/* CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows "f16c") */
+static int it__cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+}
+#endif
+/* 0 = the best this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512 VNNI) to cover every
+   path on one machine. A request the CPU cannot run falls back to the automatic choice. */
+static int it__quant_force_isa = 0;
+static it__quant_isa it__quant_pick_isa(void) {
+    it__quant_isa q;
+    int force = it__quant_force_isa;
+    q.dot_q8_0 = it__qdot_q8_0_generic, q.dot_q4_0 = it__qdot_q4_0_generic, q.dot_bf16 = it__dot_bf16_generic;
+    q.quantize_acts = it__quantize_acts;
+    q.name = "generic";
+    if (force == 1) return q;
+#if defined(IT__SGEMM_X86)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !it__cpu_has_f16c()) return q;
+    q.dot_q8_0 = it__qdot_q8_0_avx2, q.dot_q4_0 = it__qdot_q4_0_avx2, q.dot_bf16 = it__dot_bf16_avx2;
+    q.quantize_acts = it__quantize_acts_avx2;
+    q.name = "avx2";
+    if (force == 2) return q;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        q.dot_bf16 = it__dot_bf16_avx512;
+    if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
+        q.dot_q8_0 = it__qdot_q8_0_vnni, q.dot_q4_0 = it__qdot_q4_0_vnni;
+        q.name = "avx512vnni";
+    }
+#elif defined(IT__SGEMM_NEON)
+    q.dot_q8_0 = it__qdot_q8_0_neon, q.dot_q4_0 = it__qdot_q4_0_neon;
+#if defined(__ARM_FEATURE_DOTPROD)
+    q.name = "neon-dotprod";
+#else
+    q.name = "neon";
+#endif
+#endif
+    return q;
+}
+IT_API const char *it_weights_isa(void) { return it__quant_pick_isa().name; }
+
+/* ---- matrix products: weight rows split over the pool; each row is read once and dotted with
+   every activation row while it is in L1 (a prompt batch costs little more than one token) ---- */
+typedef struct it__qmatmul_job {
+    float *y;
+    const float *x;     /* f32 activations (f32, bf16 weights) */
+    const it__qact *xq; /* quantised activations (Q8_0, Q4_0) */
+    const unsigned char *w;
+    it_weight_type type;
+    int n, rows, cols;
+    size_t row_bytes;
+    it__quant_isa isa;
+} it__qmatmul_job;
+static void it__qmatmul_rows(const void *job, size_t begin, size_t end) {
+    const it__qmatmul_job *j = (const it__qmatmul_job *)job;
+    int nb = j->cols / IT_QBLOCK, i;
+    size_t r;
+    for (r = begin; r < end; r++) {
+        const unsigned char *wr = j->w + r * j->row_bytes;
+        for (i = 0; i < j->n; i++) {
+            float *yi = j->y + (size_t)i * j->rows + r;
+            switch (j->type) {
+            case IT_WEIGHT_Q8_0: *yi = j->isa.dot_q8_0(wr, j->xq + (size_t)i * nb, nb); break;
+            case IT_WEIGHT_Q4_0: *yi = j->isa.dot_q4_0(wr, j->xq + (size_t)i * nb, nb); break;
+            default: *yi = j->isa.dot_bf16((const uint16_t *)wr, j->x + (size_t)i * j->cols, j->cols); break;
+            }
+        }
+    }
+}
+IT_API size_t it_weights_matmul_scratch(it_weight_type t, int n, int cols) {
+    if (t != IT_WEIGHT_Q8_0 && t != IT_WEIGHT_Q4_0) return 0;
+    return (size_t)n * (size_t)(cols / IT_QBLOCK) * sizeof(it__qact);
+}
+/* The product with activations already quantised (xq: n rows of cols / 32 blocks; the decoder
+   quantises a row once for the q, k and v projections). x is read for f32 and bf16 weights. */
+static void it__weights_matmul_q(it_context *ctx, float *y, const float *x, const it__qact *xq, const void *w,
+                                 it_weight_type t, int n, int rows, int cols) {
+    it__qmatmul_job job;
+    if (t == IT_WEIGHT_F32) {
+        it__gemm(ctx, y, x, (const float *)w, n, rows, cols, 0, 1, 0);
+        return;
+    }
+    job.y = y;
+    job.x = x;
+    job.xq = xq;
+    job.w = (const unsigned char *)w;
+    job.type = t;
+    job.n = n;
+    job.rows = rows;
+    job.cols = cols;
+    job.row_bytes = it_weight_bytes(t, 1, (size_t)cols);
+    job.isa = it__quant_pick_isa();
+    it__parallel(ctx, &job, (size_t)rows, (size_t)cols * (size_t)n, it__qmatmul_rows);
+}
+IT_API void it_weights_matmul(it_context *ctx, float *y, const float *x, const void *w, it_weight_type t, int n, int rows,
+                              int cols, void *scratch) {
+    int i;
+    IT_ASSERT(it__weight_type_ok(t) && n >= 0 && rows >= 0 && cols % it_weight_type_block(t) == 0);
+    IT_ASSERT(scratch || !it_weights_matmul_scratch(t, n, cols));
+    if (t == IT_WEIGHT_Q8_0 || t == IT_WEIGHT_Q4_0)
+        for (i = 0; i < n; i++) it__quant_pick_isa().quantize_acts((it__qact *)scratch + (size_t)i * (cols / IT_QBLOCK), x + (size_t)i * cols, cols / IT_QBLOCK);
+    it__weights_matmul_q(ctx, y, x, (const it__qact *)scratch, w, t, n, rows, cols);
 }
 
 /* >>models -------------------------------------------------------------------------------------- */
