@@ -255,7 +255,21 @@ sed 's/"use_cache": true/"use_cache": false/' "$tmp/r12/config.json" >"$tmp/conf
 expect 0 "config.json: checksum mismatch" -- "$B/generate" --checkpoint "$tmp/r12" --prompt "a" --max-new-tokens 2
 expect 0 "valid: yes" -- "$B/it-inspect" "$tmp/r12"
 
-# ---- hangs (case 18) and messages (case 21) ----------------------------------------------------
+# ---- hangs (cases 17, 18) and messages (case 21) -----------------------------------------------
+
+# case 17: a config.json claiming 100000 layers beside a 1-layer model.safetensors is refused at
+# once by every tool that reads it; a 4000-layer model plans in about a second (the quadratic
+# packing took minutes), so a 30 s limit catches a regression
+cp -R "$tmp/r12" "$tmp/r17"
+sed 's/"num_hidden_layers": 1,/"num_hidden_layers": 100000,/' "$tmp/r12/config.json" >"$tmp/r17/config.json"
+grep -q '"num_hidden_layers": 100000,' "$tmp/r17/config.json" && pass || fail "case 17: could not edit the config"
+expect 1 "100000 layers" -- "$B/generate" --checkpoint "$tmp/r17" --prompt "a" --max-new-tokens 2
+expect 1 "100000 layers" -- "$B/it-inspect" "$tmp/r17"
+expect 1 "100000 layers" -- "$T" --data "$tmp/data.txt" --resume "$tmp/r17" --steps 4
+run 30 "$T" --data "$tmp/data.txt" --dim 8 --layers 4000 --heads 2 --ffn 8 --batch 1 --seq 8 --steps 1 \
+    --eval-batches 1 --save "$tmp/deep4000"
+[ "$got" = 0 ] && grep -q "^final step=1 " "$tmp/out" && pass ||
+    fail "case 17: train --layers 4000 -> exit $got (124: still planning after 30 s)"
 
 # case 19: sizes the machine cannot hold are errors (exit 1, named), never an abort
 expect 1 "cannot allocate" -- "$B/train" --data "$tmp/data.txt" $small --ffn 1000000000

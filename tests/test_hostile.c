@@ -1045,6 +1045,20 @@ static void hostile_deep_config(const char *tmp) {
     got = hostile_run_child(5, err, hostile_deep_config_child, dir);
     CHECK(got == 0, "case 17: config.json with 100000 layers: %s (status %d)",
           got == -1 ? "still running after 5 s" : got == 1 ? "accepted" : "wrong message or crash", got);
+    /* the right layer count but a width the weights do not have: refused from the header's shapes,
+       before a model of that width is built (it used to pass until the weights were loaded) */
+    CHECK(hostile_edit_json(path, "\"num_hidden_layers\": 100000,", "\"num_hidden_layers\": 2,") == 0 &&
+              hostile_edit_json(path, "\"hidden_size\": 32,", "\"hidden_size\": 65536,") == 0,
+          "case 17: cannot edit %s", path);
+    {
+        it_context *ctx = it_test_context(1);
+        it_model_config c;
+        it_result r = it_checkpoint_read_config(ctx, dir, &c);
+        CHECK(r == IT_ERR_FORMAT && strstr(it_context_last_error(ctx), "model.safetensors") &&
+                  strstr(it_context_last_error(ctx), "but the config needs [64, 65536]"),
+              "case 17: config.json with hidden_size 65536 beside dim-32 weights: %d %s", r, it_context_last_error(ctx));
+        it_context_destroy(ctx);
+    }
 }
 
 /* Case 20: the NULL contract (a checked abort naming the function and the argument) and
