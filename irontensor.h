@@ -1286,6 +1286,12 @@ IT_API it_result it_context_grow(it_context *ctx, void **array, int *cap, int ne
 IT_API it_backend *it_context_backend(it_context *ctx);
 /* Takes ownership; the previous non-CPU backend is destroyed. NULL restores the CPU backend. */
 IT_API void it_context_set_backend(it_context *ctx, it_backend *be);
+/* Waits until the backend has finished what it queued and returns its verdict (a GPU error, an
+   optimizer update it skipped for a non-finite norm). A no-op on the CPU backend. it_graph_run
+   waits by itself; a GPU's it_optimizer_step may not (Metal: one wait per training step), so call
+   this before reading parameters or optimizer state on the CPU. The library's own readers
+   (checkpoints, the decoder) do. */
+IT_API it_result it_context_synchronize(it_context *ctx);
 
 /* ------------------------------------------------------------------------------------------------
    >>cpu_kernels  the reference kernels, llm.c shape: outputs, then inputs, then sizes. Every other
@@ -1978,6 +1984,9 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
 }
 
 IT_API it_backend *it_context_backend(it_context *ctx) { return ctx->backend; }
+IT_API it_result it_context_synchronize(it_context *ctx) {
+    return ctx->backend->synchronize ? ctx->backend->synchronize(ctx->backend) : IT_OK;
+}
 IT_API void it_context_set_backend(it_context *ctx, it_backend *be) {
     if (ctx->backend != &ctx->cpu.be && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
     ctx->backend = be ? be : &ctx->cpu.be;

@@ -37,10 +37,12 @@
      objc_msgSend_stret on x86-64 only (arm64 has no _stret).
    - Memory: shared storage. buffer_create returns the MTLBuffer's contents; a pointer -> buffer
      map lets a tensor bind as (its block's buffer, byte offset) from it_tensor_block().
-   - A step (it_graph_run) is ONE command buffer: begin_step makes it inside an autorelease pool,
-     every node encodes dispatches (small arguments through setBytes), matmuls go to
-     MPSMatrixMultiplication (descriptors, matrices and kernels cached per shape and offset; our
-     tiled kernel for batched products), end_step commits, synchronize waits and turns a failed
+   - A step (it_graph_run): every node encodes dispatches (small arguments through setBytes),
+     matmuls go to MPSMatrixMultiplication (descriptors, matrices and kernels cached per shape
+     and offset; our tiled kernel for batched products). Command buffers are cut every
+     ops_per_command_buffer operations (128 by default) and committed as they fill, nobody
+     waiting (macOS ends a command buffer that runs too long on a display GPU); end_step commits
+     the last, synchronize waits once, on the last (one queue runs them in order) and turns a failed
      command buffer into IT_ERR_BACKEND with Metal's error text. MPS does not promise to ignore C
      when beta is 0, so a product that overwrites C zeroes it first (a NaN left in a reused arena
      would otherwise survive 0 * NaN).
@@ -51,26 +53,29 @@
      behind #if defined(__HAVE_BFLOAT__), so an older compiler drops it instead of the library.
    - Per-step temporaries (cross-entropy statistics, attention delta, embedding sort order) come
      from one transient buffer sized during the first step: no buffer is created after it.
-   - The optimizer: the backend's optimizer_step and zero_grads hooks keep the update on the GPU.
-     it_graph_run commits and waits on its command buffer before returning (its outputs and
-     gradients are readable then), so the update cannot join it; it_optimizer_step is its own
-     command buffer instead: Lion, AdamW or SGD (shaders/optimizer.metal) over runs of
-     neighbouring parameters with the same weight decay (matrices decayed, vectors only with
-     decay_vectors, as it__optim_part), AdamW's bias correction from opt->step. It waits before
-     returning, so the parameters and state are readable on the CPU afterwards (checkpoints, the
-     decoder) exactly as with the CPU path. With clip_norm > 0 or grad_norm requested, a first
-     command buffer computes the norm of the scaled gradient and the clip scale
-     (shaders/grad_norm.metal: partial sums of squares, then one group), the host reads the norm
-     back and returns IT_ERR_RANGE before anything is updated when it is not finite; the update
-     then reads the clip scale from the device. Fast-math caveat: the library is compiled with
-     fast math, which lets the compiler assume finite values, so no kernel tests for Inf/NaN; the
-     test is the host's, on the value read back (without clip_norm and grad_norm nothing is
-     checked, as on the CPU). The norm is summed in float on the GPU (double on the CPU): a
-     gradient norm above ~1e19 overflows to Inf there, i.e. IT_ERR_RANGE where the CPU would clip.
-     it_zero_grads is one fill of the gradient block encoded into a command buffer left open:
-     the next it_graph_run continues it, so zeroing costs no command buffer and no wait (the
-     CPU sees the old gradients until that run or a synchronize). A training step in the usual
-     order (zero, run, optimizer) is 2 command buffers and 2 waits, 3 with clipping or the norm.
+   - Autorelease pools: Metal returns command buffers and encoders autoreleased. Each is made in a
+     pool of its own and retained while held, begin_step .. end_step bracket one it_graph_run with
+     a pool, and every other entry point pops what it pushed: no pool of the library is open when
+     a public function returns, so an Objective-C or Swift host's @autoreleasepool, run loop or
+     GCD queue may pop around any call (tests: each call inside a host pool on the fake).
+   - The optimizer: the backend's optimizer_step and zero_grads hooks keep the update on the GPU,
+     Lion, AdamW or SGD (shaders/optimizer.metal) over runs of neighbouring parameters with the
+     same weight decay (matrices decayed, vectors only with decay_vectors, as it__optim_part),
+     AdamW's bias correction from opt->step. it_zero_grads is one fill of the gradient block
+     encoded into a command buffer left open (retained, no pool): the next run continues it.
+     it_optimizer_step encodes the whole update and commits it WITHOUT waiting: with clip_norm > 0
+     or grad_norm requested, a norm pass (shaders/grad_norm.metal: partial sums of squares, then
+     one group) writes the norm, the clip scale and a skip flag the update kernels read, so a
+     non-finite norm leaves parameters and state untouched on the GPU. Finiteness is tested on
+     the bits of stored values (fast math lets the compiler fold float tests for Inf/NaN). The
+     host reads the verdict with the next wait (the next run's loss read-back, or
+     it_context_synchronize): a skipped update is IT_ERR_RANGE there, and opt->step is put back,
+     as the CPU path leaves it. So a training step in the usual order (zero, run, optimizer)
+     waits ONCE; a requested grad_norm adds the wait that reads it back before it_optimizer_step
+     returns (IT_ERR_RANGE at once then). Parameters and optimizer state are readable on the CPU
+     after a synchronize (checkpoints and the decoder synchronize themselves). The norm is
+     summed in float on the GPU (double on the CPU): a gradient norm above ~1e19 overflows to Inf
+     there, i.e. a skipped update where the CPU would clip.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_METAL_H
@@ -84,7 +89,12 @@ extern "C" {
 typedef struct it_metal_desc {
     int device_index; /* 0 = the system default device (the only one supported) */
     int no_mps;       /* 1 = matmuls through our tiled kernel instead of MPS */
+    /* A step is cut into command buffers of at most this many dispatches and MPS products
+       (0 = IT_METAL_DEFAULT_OPS_PER_COMMAND_BUFFER), committed as they fill without waiting:
+       macOS ends a command buffer that runs too long on a GPU that also drives a display. */
+    int ops_per_command_buffer;
 } it_metal_desc;
+#define IT_METAL_DEFAULT_OPS_PER_COMMAND_BUFFER 128
 
 /* 1 when this build can create a Metal backend (Apple platforms, or the Linux fake). */
 IT_API int it_metal_available(void);
@@ -95,6 +105,7 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
 /* Counters since the backend was made (the test suite prints them per step). */
 typedef struct it_metal_stats {
     unsigned long command_buffers, dispatches, mps_encodes, buffers_created, pipelines;
+    unsigned long waits; /* waitUntilCompleted: each one a CPU stall until the GPU drains */
 } it_metal_stats;
 IT_API it_metal_stats it_metal_backend_stats(const it_backend *be);
 
@@ -360,11 +371,16 @@ typedef struct it__mtl {
     int use_mps;
     it__mtl_buffer *bufs;
     int n_bufs, cap_bufs;
-    /* the step being encoded */
-    void *pool;
-    id cb, enc; /* cb retained (+1); enc autoreleased, lives in the pool */
-    id pending; /* committed, not yet waited on (+1) */
-    int in_step;
+    /* The command buffer being encoded and its compute encoder, both retained (+1): neither lives
+       in an autorelease pool, so both survive the host's pools between calls (it_zero_grads
+       leaves them open for the next run). */
+    id cb, enc;
+    unsigned cb_ops, ops_per_cb; /* dispatches and MPS products in cb; the cut-off */
+    void *run_pool;              /* begin_step .. end_step: one it_graph_run, never across calls */
+    id *pending;                 /* committed, not yet waited on (+1 each), in commit order */
+    int n_pending, cap_pending;
+    /* an optimizer step whose finiteness check runs on the GPU: read at the next wait */
+    struct it_optimizer *opt_check;
     /* per-step temporaries: bump allocation from one buffer; grows only in the first step */
     id tbuf;
     unsigned char *tptr;
@@ -375,14 +391,16 @@ typedef struct it__mtl {
     int n_mats, cap_mats;
     it__mtl_gemmk *gemms;
     int n_gemms, cap_gemms;
-    /* the optimizer's small device values: [0] norm, [1] clip scale, [2] 1.0f, then the partial
-       sums of squares (made once, at creation) */
+    /* the optimizer's small device values (made once, at creation): [0] norm, [1] clip scale,
+       [2] skip flag (the clip kernel's { scale, skip }), [4] 1.0f, [5] 0.0f (the pair bound when
+       nothing is clipped), then the partial sums of squares */
     id obuf;
     float *optr;
     it_metal_stats stats;
 } it__mtl;
 #define IT__MTL_PARTIALS 1024 /* most partial sums of squares (threadgroups) in the norm pass */
-#define IT__MTL_OBUF_PARTIALS 4 /* float index where the partials start (16-byte aligned) */
+#define IT__MTL_OBUF_UNCLIPPED 4 /* float index of the constant { 1, 0 } pair */
+#define IT__MTL_OBUF_PARTIALS 8  /* float index where the partials start (16-byte aligned) */
 
 static it_result it__mtl_fail(it__mtl *m, it_result r, const char *fmt, const char *detail) {
     return it_context_error(m->ctx, r, fmt, detail ? detail : "");
@@ -390,6 +408,17 @@ static it_result it__mtl_fail(it__mtl *m, it_result r, const char *fmt, const ch
 /* Every byte of the backend's bookkeeping comes from the context's allocator (it_context_alloc),
    and its arrays grow through the core's helper. */
 #define IT__MTL_GROW(m, array, n, cap) it_context_grow((m)->ctx, (void **)&(array), &(cap), (n) + 1, sizeof *(array))
+/* bind a tensor or return its error; return an error from an expression */
+#define IT__MTL_T(t, slot)                                            \
+    do {                                                              \
+        it_result r_ = it__mtl_t(m, (t), &(slot));                    \
+        if (r_ != IT_OK) return r_;                                   \
+    } while (0)
+#define IT__MTL_TRY(expr)                                             \
+    do {                                                              \
+        it_result r_ = (expr);                                        \
+        if (r_ != IT_OK) return r_;                                   \
+    } while (0)
 
 /* >>metal_buffers ------------------------------------------------------------------------------- */
 static id it__mtl_new_buffer(it__mtl *m, size_t size) {
@@ -420,6 +449,7 @@ static void it__mtl_buffer_free(it_backend *be, void *ptr) {
     it__mtl *m = (it__mtl *)be->impl;
     int i;
     if (!ptr) return;
+    if (m->opt_check && m->opt_check->state == ptr) m->opt_check = NULL; /* its optimizer is going away */
     for (i = 0; i < m->n_bufs; i++)
         if (m->bufs[i].ptr == (unsigned char *)ptr) {
             it__mtl_drop_cached(m, m->bufs[i].buf); /* MPS matrices on it go with it */
@@ -488,20 +518,58 @@ static it_result it__mtl_temp(it__mtl *m, size_t bytes, it__mtl_arg *out, void *
 }
 
 /* >>metal_encode -------------------------------------------------------------------------------- */
-static it_result it__mtl_open_step(it__mtl *m);
+/* Autorelease pools: Metal hands out the command buffer and the encoder autoreleased (+0). Each
+   is made inside a pool of its own and retained, so no pool of the library is open when a public
+   function returns: an Objective-C host's @autoreleasepool (or a run loop's) may pop around any
+   call. */
 static it_result it__mtl_synchronize(it_backend *be);
+static it_result it__mtl_cmdbuf(it__mtl *m) {
+    void *pool;
+    if (m->cb) return IT_OK;
+    pool = objc_autoreleasePoolPush();
+    m->cb = IT__MSG0(commandBuffer, m->queue);
+    if (m->cb) IT__MSG0(retain, m->cb);
+    objc_autoreleasePoolPop(pool);
+    if (!m->cb) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: commandBuffer returned nil");
+    m->stats.command_buffers++;
+    m->cb_ops = 0;
+    return IT_OK;
+}
 static it_result it__mtl_encoder(it__mtl *m) {
-    it_result r;
-    if (!m->in_step && (r = it__mtl_open_step(m)) != IT_OK) return r;
-    if (!m->enc) {
-        m->enc = IT__MSG0(computeCommandEncoder, m->cb);
-        if (!m->enc) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: computeCommandEncoder returned nil");
-    }
+    void *pool;
+    IT__MTL_TRY(it__mtl_cmdbuf(m));
+    if (m->enc) return IT_OK;
+    pool = objc_autoreleasePoolPush();
+    m->enc = IT__MSG0(computeCommandEncoder, m->cb);
+    if (m->enc) IT__MSG0(retain, m->enc);
+    objc_autoreleasePoolPop(pool);
+    if (!m->enc) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: computeCommandEncoder returned nil");
     return IT_OK;
 }
 static void it__mtl_end_encoder(it__mtl *m) {
-    if (m->enc) IT__MSG0(endEncoding, m->enc);
+    if (!m->enc) return;
+    IT__MSG0(endEncoding, m->enc);
+    it__release(m->enc);
     m->enc = NULL;
+}
+/* Commits the open command buffer without waiting; it joins the pending list. */
+static it_result it__mtl_commit(it__mtl *m) {
+    void *pool;
+    if (!m->cb) return IT_OK;
+    if (IT__MTL_GROW(m, m->pending, m->n_pending, m->cap_pending) != IT_OK)
+        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
+    pool = objc_autoreleasePoolPush();
+    it__mtl_end_encoder(m);
+    IT__MSG0(commit, m->cb);
+    objc_autoreleasePoolPop(pool);
+    m->pending[m->n_pending++] = m->cb;
+    m->cb = NULL;
+    return IT_OK;
+}
+/* After every dispatch and MPS product: a full command buffer is committed and the next one
+   opened on demand (the watchdog cut; the queue keeps them in order, nobody waits). */
+static it_result it__mtl_op_encoded(it__mtl *m) {
+    return ++m->cb_ops >= m->ops_per_cb ? it__mtl_commit(m) : IT_OK;
 }
 /* threads per group for row kernels: a multiple of the SIMD width, at most the pipeline's limit */
 static it__NSUInteger it__mtl_tg(it__mtl *m, it__mtl_kernel k, it__NSUInteger want) {
@@ -528,7 +596,7 @@ static it_result it__mtl_dispatch(it__mtl *m, it__mtl_kernel k, const it__mtl_ar
     if (threads) IT__MSG(dispatchThreads, m->enc, grid, tg);
     else IT__MSG(dispatchThreadgroups, m->enc, grid, tg);
     m->stats.dispatches++;
-    return IT_OK;
+    return it__mtl_op_encoded(m);
 }
 static it_result it__mtl_flat(it__mtl *m, it__mtl_kernel k, const it__mtl_arg *args, int n, unsigned count, float alpha,
                               unsigned nb) {
@@ -626,11 +694,11 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
         /* MPS does not promise to ignore C at beta 0, and an arena output may hold a NaN from the
            buffer's last use: it would survive 0 * NaN. Zero C first (one fill). */
         if (!acc && (r = it__mtl_flat(m, IT__K_FILL, &c, 1, (unsigned)M * (unsigned)N, 0.0f, 0)) != IT_OK) return r;
-        if (!m->in_step && (r = it__mtl_open_step(m)) != IT_OK) return r;
+        if ((r = it__mtl_cmdbuf(m)) != IT_OK) return r;
         it__mtl_end_encoder(m); /* MPS encodes its own passes into the command buffer */
         IT__MSG(encodeMatMul, G, m->cb, A, B, C);
         m->stats.mps_encodes++;
-        return IT_OK;
+        return it__mtl_op_encoded(m);
     } else {
         it_matmul_args p;
         it__mtl_arg args[3];
@@ -667,16 +735,6 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
 }
 
 /* >>metal_ops  one forward and one backward per op, mirroring >>cpu in irontensor.h -------------- */
-#define IT__MTL_T(t, slot)                                            \
-    do {                                                              \
-        it_result r_ = it__mtl_t(m, (t), &(slot));                    \
-        if (r_ != IT_OK) return r_;                                   \
-    } while (0)
-#define IT__MTL_TRY(expr)                                             \
-    do {                                                              \
-        it_result r_ = (expr);                                        \
-        if (r_ != IT_OK) return r_;                                   \
-    } while (0)
 #define IT__MTL_M ((it__mtl *)be->impl)
 static int it__mtl_last(const it_tensor *t) { return it_tensor_dim(t, -1); }
 static size_t it__mtl_rows(const it_tensor *t) { return it_tensor_numel(t) / (size_t)it__mtl_last(t); }
@@ -1251,62 +1309,65 @@ static it_result it__mtl_fill(it_backend *be, it_tensor *t, float value) {
     return it__mtl_flat(m, IT__K_FILL, &x, 1, (unsigned)it_tensor_numel(t), value, 0);
 }
 
-/* >>metal_step  command buffer per step ------------------------------------------------------------ */
-/* a command buffer for what follows: a run (begin_step) or a call outside one (the optimizer) */
-static it_result it__mtl_open_step(it__mtl *m) {
-    if (m->in_step) return IT_OK;
-    if (m->pending) IT__MTL_TRY(it__mtl_synchronize(&m->be)); /* one step in flight: temporaries are reused */
-    m->pool = objc_autoreleasePoolPush();
-    m->cb = IT__MSG0(commandBuffer, m->queue);
-    if (!m->cb) {
-        objc_autoreleasePoolPop(m->pool);
-        m->pool = NULL;
-        return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: commandBuffer returned nil");
-    }
-    IT__MSG0(retain, m->cb); /* +0 from the queue: ours until synchronize */
-    m->stats.command_buffers++;
-    m->in_step = 1;
-    m->tused = 0;
-    m->tpeak = 0;
-    return IT_OK;
-}
+/* >>metal_step  command buffers, pools and the one wait ------------------------------------------ */
+/* it_graph_run: begin_step .. end_step bracket the run's encoding with one pool (MPS descriptors
+   and whatever Metal autoreleases while encoding); end_step commits, the core's synchronize
+   waits. */
 static it_result it__mtl_begin_step(it_backend *be, it_run_mode mode) {
+    it__mtl *m = IT__MTL_M;
     (void)mode; /* no kernel here produces gradients in a forward (IT_OP_LOSS_GRADS_IN_FORWARD) */
-    return it__mtl_open_step(IT__MTL_M);
+    m->run_pool = objc_autoreleasePoolPush();
+    return IT_OK;
 }
 static it_result it__mtl_end_step(it_backend *be) {
     it__mtl *m = IT__MTL_M;
-    if (!m->in_step) return IT_OK;
-    it__mtl_end_encoder(m);
-    IT__MSG0(commit, m->cb);
-    m->pending = m->cb;
-    m->cb = NULL;
-    m->in_step = 0;
-    objc_autoreleasePoolPop(m->pool); /* encoders and descriptors made during the step */
-    m->pool = NULL;
-    return IT_OK;
+    it_result r = it__mtl_commit(m);
+    if (m->run_pool) objc_autoreleasePoolPop(m->run_pool);
+    m->run_pool = NULL;
+    return r;
 }
+/* An optimizer step encoded with its finiteness check on the GPU (clipping, no norm requested):
+   the update kernels skipped themselves when the norm was not finite. The host learns it here, on
+   the norm read back with the next wait, and undoes the step count as the CPU path would. */
+static it_result it__mtl_optimizer_verdict(it__mtl *m) {
+    struct it_optimizer *opt = m->opt_check;
+    float norm = m->optr[0];
+    m->opt_check = NULL;
+    if (!opt || (m->optr[2] == 0.0f && isfinite(norm))) return IT_OK;
+    opt->step--;
+    return it_context_error(m->ctx, IT_ERR_RANGE,
+                            "optimizer: gradient norm is %g (diverged); the update of step %d was skipped on the GPU "
+                            "(parameters and state unchanged; reported at the next wait)", (double)norm, opt->step + 1);
+}
+/* Commits what is open and waits once, on the last command buffer (one queue runs them in order);
+   a failed one becomes IT_ERR_BACKEND with Metal's text. Then temporaries are free again. */
 static it_result it__mtl_synchronize(it_backend *be) {
     it__mtl *m = IT__MTL_M;
-    it_result r = IT_OK;
+    it_result r = it__mtl_commit(m);
     int i;
-    if (m->in_step) it__mtl_end_step(be);
-    if (m->pending) {
-        id cb = m->pending;
-        it__NSUInteger st;
+    if (m->n_pending) {
         void *pool = objc_autoreleasePoolPush();
-        IT__MSG0(waitUntilCompleted, cb);
-        st = IT__MSG0(status, cb);
-        if (st != IT__MTL_STATUS_COMPLETED) {
-            id err = IT__MSG0(error, cb), desc = err ? IT__MSG0(localizedDescription, err) : NULL;
-            const char *text = desc ? IT__MSG0(UTF8String, desc) : NULL;
-            char buf[1024];
-            snprintf(buf, sizeof buf, "status %lu: %s", st, text ? text : "no error object");
-            r = it__mtl_fail(m, IT_ERR_BACKEND, "metal: the command buffer failed (%s)", buf);
+        IT__MSG0(waitUntilCompleted, m->pending[m->n_pending - 1]);
+        m->stats.waits++;
+        for (i = 0; i < m->n_pending; i++) {
+            id cb = m->pending[i];
+            it__NSUInteger st = IT__MSG0(status, cb);
+            if (st != IT__MTL_STATUS_COMPLETED && st != IT__MTL_STATUS_ERROR) { /* not promised by Metal: wait */
+                IT__MSG0(waitUntilCompleted, cb);
+                m->stats.waits++;
+                st = IT__MSG0(status, cb);
+            }
+            if (st != IT__MTL_STATUS_COMPLETED && r == IT_OK) {
+                id err = IT__MSG0(error, cb), desc = err ? IT__MSG0(localizedDescription, err) : NULL;
+                const char *text = desc ? IT__MSG0(UTF8String, desc) : NULL;
+                char buf[1024];
+                snprintf(buf, sizeof buf, "status %lu: %s", st, text ? text : "no error object");
+                r = it__mtl_fail(m, IT_ERR_BACKEND, "metal: the command buffer failed (%s)", buf);
+            }
+            it__release(cb);
         }
+        m->n_pending = 0;
         objc_autoreleasePoolPop(pool);
-        it__release(cb);
-        m->pending = NULL;
     }
     for (i = 0; i < m->n_retired; i++) it__release(m->retired[i]);
     if (m->n_retired) { /* the first step outgrew the temporaries: one buffer of the peak size */
@@ -1318,6 +1379,11 @@ static it_result it__mtl_synchronize(it_backend *be) {
             m->tptr = (unsigned char *)IT__MSG0(contents, nb);
             m->tcap = m->tpeak;
         }
+    }
+    m->tused = m->tpeak = 0; /* nothing in flight uses a temporary now */
+    if (m->opt_check) {
+        it_result v = it__mtl_optimizer_verdict(m);
+        if (r == IT_OK) r = v;
     }
     return r;
 }
@@ -1334,6 +1400,7 @@ static it_result it__mtl_block(it__mtl *m, const void *ptr, const char *what, it
         }
     return it__mtl_fail(m, IT_ERR_STATE, "metal: the %s block is not a Metal buffer (was the backend switched on late?)", what);
 }
+/* one fill into the open command buffer (left open for the next run: no commit, no wait) */
 static it_result it__mtl_zero_grads(it_backend *be) {
     it__mtl *m = IT__MTL_M;
     it__mtl_arg gb;
@@ -1343,9 +1410,35 @@ static it_result it__mtl_zero_grads(it_backend *be) {
     IT__MTL_TRY(it__mtl_block(m, it_grad_block(m->ctx), "gradient", &gb));
     return it__mtl_flat(m, IT__K_FILL, &gb, 1, (unsigned)(n ? n : 1), 0.0f, 0);
 }
+static it_result it__mtl_optimizer_encode(it__mtl *m, struct it_optimizer *opt, float lr, float grad_scale, int norm_pass);
+/* The whole update in one command buffer, committed without a wait: the norm pass (clip_norm or
+   grad_norm) writes { scale, skip } for the update kernels, which skip themselves on a non-finite
+   norm. Only a requested grad_norm waits here (its value is read back before returning); with
+   clipping alone the norm is checked at the next wait (the next run's loss read-back), so a
+   training step (zero, run, optimizer) waits once. */
 static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale,
                                         float *grad_norm) {
     it__mtl *m = IT__MTL_M;
+    int norm_pass = grad_norm || opt->desc.clip_norm > 0.0f;
+    it_result r = IT_OK;
+    void *pool;
+    if (m->opt_check) IT__MTL_TRY(it__mtl_synchronize(be)); /* the verdict on the previous update comes first */
+    pool = objc_autoreleasePoolPush();
+    r = it__mtl_optimizer_encode(m, opt, lr, grad_scale, norm_pass);
+    if (r == IT_OK) r = it__mtl_commit(m);
+    objc_autoreleasePoolPop(pool);
+    if (r != IT_OK || !norm_pass) return r;
+    if (!grad_norm) {
+        m->opt_check = opt;
+        return IT_OK;
+    }
+    IT__MTL_TRY(it__mtl_synchronize(be));
+    /* skipped on the GPU: the clip kernel stored +Inf as the norm with the skip flag */
+    IT__MTL_TRY(it_optimizer_check_norm(opt, (double)m->optr[0]));
+    *grad_norm = m->optr[0];
+    return IT_OK;
+}
+static it_result it__mtl_optimizer_encode(it__mtl *m, struct it_optimizer *opt, float lr, float grad_scale, int norm_pass) {
     it_context *ctx = opt->ctx;
     const it_optimizer_desc *d = &opt->desc;
     size_t total = it_grad_numel(ctx); /* the gradient block; the state is laid out like it */
@@ -1360,11 +1453,10 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
     IT__MTL_TRY(it__mtl_block(m, it_grad_block(ctx), "gradient", &G));
     IT__MTL_TRY(it__mtl_block(m, opt->state, "optimizer state", &S));
     gs.buf = m->obuf;
-    gs.off = 2 * sizeof(float); /* the constant 1.0f: no clip scale */
-    if (grad_norm || d->clip_norm > 0.0f) { /* the norm pass, read back before anything is updated */
+    gs.off = IT__MTL_OBUF_UNCLIPPED * sizeof(float); /* { 1, 0 }: no clip scale, never skipped */
+    if (norm_pass) { /* partial sums of squares, then norm, clip scale and skip flag */
         it_grad_norm_args na;
         it__NSUInteger np = (it__NSUInteger)((total + 255) / 256), tg;
-        double norm;
         if (np > IT__MTL_PARTIALS) np = IT__MTL_PARTIALS;
         if (!np) np = 1;
         memset(&na, 0, sizeof na);
@@ -1382,11 +1474,7 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
         args[1].off = IT__MTL_OBUF_PARTIALS * sizeof(float);
         tg = it__mtl_tg(m, IT__K_CLIP, 256);
         IT__MTL_TRY(it__mtl_dispatch(m, IT__K_CLIP, args, 2, &na, sizeof na, it__size(1, 1, 1), it__size(tg, 1, 1), 0));
-        IT__MTL_TRY(it__mtl_synchronize(be));
-        norm = (double)m->optr[0];
-        IT__MTL_TRY(it_optimizer_check_norm(opt, norm));
-        if (grad_norm) *grad_norm = (float)norm;
-        gs.off = 1 * sizeof(float); /* grad_scale, times the clip factor when clipping */
+        gs.off = 1 * sizeof(float); /* grad_scale times the clip factor, and the skip flag */
         kscale = 1.0f;
     }
     memset(&oa, 0, sizeof oa);
@@ -1450,14 +1538,14 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
                                          it__size(it__mtl_tg(m, k, 256), 1, 1), 1));
         }
     }
-    return it__mtl_synchronize(be);
+    return IT_OK;
 }
 
 /* >>metal_create ------------------------------------------------------------------------------------ */
 static void it__mtl_destroy(it_backend *be) {
     it__mtl *m = IT__MTL_M;
     int i;
-    it__mtl_synchronize(be);
+    it__mtl_synchronize(be); /* commits and waits: nothing is open or pending after it */
     for (i = 0; i < m->n_mats; i++) {
         it__release(m->mats[i].matrix);
         it__release(m->mats[i].desc);
@@ -1474,6 +1562,7 @@ static void it__mtl_destroy(it_backend *be) {
     it_context_free(m->ctx, m->gemms);
     it_context_free(m->ctx, m->bufs);
     it_context_free(m->ctx, m->retired);
+    it_context_free(m->ctx, m->pending);
     it_context_free(m->ctx, m);
 }
 /* the library source: shaders.h's line arrays joined in order */
@@ -1563,7 +1652,7 @@ static it_result it__mtl_setup(it__mtl *m) {
     m->optr = m->obuf ? (float *)IT__MSG0(contents, m->obuf) : NULL;
     if (!m->optr) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: cannot allocate the optimizer's buffer");
     memset(m->optr, 0, (IT__MTL_OBUF_PARTIALS + IT__MTL_PARTIALS) * sizeof(float));
-    m->optr[2] = 1.0f;
+    m->optr[IT__MTL_OBUF_UNCLIPPED] = 1.0f;
     /* fixed-geometry kernels: 256 threads (matmul), 128 (attention) */
     if (m->max_threads[IT__K_MATMUL] < 256 || m->max_threads[IT__K_ATTN] < 128 || m->max_threads[IT__K_ATTN_DQ] < 128 ||
         m->max_threads[IT__K_ATTN_DKV] < 128)
@@ -1593,6 +1682,8 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     if (!m) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
     m->ctx = ctx;
     m->use_mps = !(desc && desc->no_mps);
+    m->ops_per_cb = desc && desc->ops_per_command_buffer > 0 ? (unsigned)desc->ops_per_command_buffer
+                                                              : IT_METAL_DEFAULT_OPS_PER_COMMAND_BUFFER;
     be = &m->be;
     be->name = "metal";
     be->impl = m;

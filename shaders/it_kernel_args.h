@@ -60,8 +60,9 @@ typedef struct it_matmul_args {
     unsigned int pad_[3];
 } it_matmul_args;
 
-/* optimizer.metal: n values; the effective gradient scale is grad_scale * gscale[0] (a device
-   value, so clipping computed on the GPU needs no round trip) */
+/* optimizer.metal: n values; the effective gradient scale is grad_scale * gscale[0], and
+   gscale[1] != 0 skips the update (device values, so clipping and the finiteness check computed
+   on the GPU need no round trip) */
 typedef struct it_optimizer_args {
     unsigned int n;
     int step;   /* AdamW, t >= 1 */

@@ -7,17 +7,21 @@
    - Llama (GQA) and GPT-2, Lion, AdamW and SGD (momentum), plus a clipping case per model (a tiny
      clip_norm, the norm read back, decayed vectors, grad_scale 1/2), 3 training steps each in a
      training loop's order (it_zero_grads, run, it_optimizer_step, the last two on the GPU through
-     the backend's hooks): loss, gradients, gradient norm, parameters and optimizer state match
-     the CPU backend; one line per step:
-       fake-metal model=NAME step=N loss_cpu=X loss_metal=Y cmdbufs=A dispatches=B allocs=C
-     (cmdbufs and dispatches: per step, the optimizer's included; allocs: Metal buffers created
-     in the step, 0 after the first)
+     the backend's hooks), each call inside a host autorelease pool: loss, gradients, gradient
+     norm, parameters and optimizer state match the CPU backend; one line per step:
+       fake-metal model=NAME step=N loss_cpu=X loss_metal=Y cmdbufs=A waits=W dispatches=B allocs=C
+     (per step, the optimizer's included; waits=1 with clipping on, 2 when the norm is read back;
+     a run with a 16-operation command buffer cut; allocs: Metal buffers created in the step, 0
+     after the first)
    - the optimizer's guard: a non-finite gradient norm is IT_ERR_RANGE with nothing updated, on
      both backends; it_zero_grads clears the gradient block;
    - every op the backend implements, forward and backward, on a small graph (incl. batched and
      transposed matmuls through the tiled kernel, chunked fused cross-entropy, broadcasts);
-   - error paths (no device, compile failure with the log, a failing command buffer) and, on the
-     fake, each validation the fake performs triggered on purpose; no objects alive at the end;
+   - error paths (no device, compile failure with the log, a failing command buffer, a GPU that is
+     not an Apple one or runs 64- or 16-wide SIMD groups, sizes past 32-bit counters), an MPS
+     output holding NaN before a beta-0 product, bfloat kernels dropped below MSL 3.1 and, on the
+     fake, each validation the fake performs triggered on purpose (a library pool outliving the
+     host's among them); no objects alive at the end;
    - one allocator: a context with a counting allocator trains a step on the backend (the
      backend's bookkeeping, its library source and every core allocation through the hooks with
      their user pointer), and it_context_destroy frees every byte; neither header calls malloc,
@@ -53,6 +57,24 @@ static void check(int ok, const char *fmt, ...) {
     va_end(ap);
 }
 static void quiet_logger(it_log_level level, const char *msg, void *user) { (void)user; (void)level; (void)msg; }
+
+/* Like an Objective-C or Swift host: each call of the library inside the host's own
+   @autoreleasepool. The library must return with no pool of its own open (on the fake the depth is
+   checked; a pool the library left open is popped by the host's, and the library's own pop later
+   is a validation error, as it is objc's fatal "Invalid autorelease pools"). */
+#ifdef IT_METAL_FAKE
+#define POOL_DEPTH() fake_metal_pool_depth()
+#else
+#define POOL_DEPTH() 0
+#endif
+#define HOSTED(what, call)                                                                          \
+    do {                                                                                            \
+        void *host_pool_ = objc_autoreleasePoolPush();                                              \
+        int host_depth_ = POOL_DEPTH();                                                             \
+        call;                                                                                       \
+        check(POOL_DEPTH() == host_depth_, "%s returns with no autorelease pool of its own open", what); \
+        objc_autoreleasePoolPop(host_pool_);                                                        \
+    } while (0)
 
 /* max |a - b| over a tensor, relative to max(the tensor's largest |b|, floor) */
 static double rel_err(const float *a, const float *b, size_t n, double floor) {
@@ -94,7 +116,7 @@ static double worst_param_err(it_context *a, it_context *b, int grads, const cha
     return w;
 }
 
-static it_context *new_ctx(int metal) {
+static it_context *new_ctx_ops(int metal, int ops_per_command_buffer) {
     it_context_desc d;
     it_context *ctx;
     memset(&d, 0, sizeof d);
@@ -103,7 +125,10 @@ static it_context *new_ctx(int metal) {
     if (it_context_create(&d, &ctx) != IT_OK) return NULL;
     if (metal) {
         it_backend *be;
-        if (it_metal_backend_create(ctx, NULL, &be) != IT_OK) {
+        it_metal_desc md;
+        memset(&md, 0, sizeof md);
+        md.ops_per_command_buffer = ops_per_command_buffer;
+        if (it_metal_backend_create(ctx, &md, &be) != IT_OK) {
             printf("metal backend: %s\n", it_context_last_error(ctx));
             it_context_destroy(ctx);
             return NULL;
@@ -112,6 +137,7 @@ static it_context *new_ctx(int metal) {
     }
     return ctx;
 }
+static it_context *new_ctx(int metal) { return new_ctx_ops(metal, 0); }
 
 typedef struct side {
     it_context *ctx;
@@ -128,11 +154,12 @@ typedef struct run_cfg {
     float grad_scale;  /* it_optimizer_step's scale (1/k after k micro-batches) */
     int want_norm;     /* pass grad_norm */
     int freeze;        /* freeze the embedding, the head and layer 0 (no gradient, no state) */
+    int ops_per_cb;    /* it_metal_desc.ops_per_command_buffer (0 = the default) */
 } run_cfg;
 static int side_make(side *s, int metal, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
     it_optimizer_desc od;
     memset(s, 0, sizeof *s);
-    if (!(s->ctx = new_ctx(metal))) return 0;
+    if (!(s->ctx = new_ctx_ops(metal, rc->ops_per_cb))) return 0;
     if (it_model_create(s->ctx, cfg, &s->model) != IT_OK) return 0;
     if (rc->freeze) {
         int k;
@@ -223,14 +250,18 @@ static void allocator_life(void) {
 }
 
 /* Three training steps in the order a training loop makes the calls: it_zero_grads, the forward
-   and backward run, it_optimizer_step. On Metal the zeroing is the head of the run's command
-   buffer; the optimizer adds one command buffer (two when the norm is read back: clip_norm or
-   grad_norm). Counters are printed per step. */
+   and backward run, it_optimizer_step, each inside a host autorelease pool. On Metal the zeroing
+   heads the run's command buffers and the optimizer's update (norm pass, clip scale, skip flag
+   included) is committed without a wait, so the step waits once, at the run's loss read-back;
+   a requested grad_norm adds the wait that reads it back. Command buffers are cut every
+   ops_per_cb operations (the watchdog). Counters are printed per step; the comparison of
+   parameters and state afterwards synchronizes outside the counted step. */
 static void train_compare(const char *name, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
     side c, m;
     it_rng rng;
-    int step, i, readback = rc->want_norm || rc->clip_norm > 0.0f;
-    unsigned long mps0 = 0, want_cb = 2ul + (readback ? 1ul : 0ul);
+    int step, i;
+    unsigned long mps0 = 0, want_waits = rc->want_norm ? 2ul : 1ul;
+    unsigned long per_cb = rc->ops_per_cb ? (unsigned long)rc->ops_per_cb : IT_METAL_DEFAULT_OPS_PER_COMMAND_BUFFER;
     float gsc = rc->grad_scale ? rc->grad_scale : 1.0f;
     int ok = side_make(&c, 0, cfg, rc, B, T) && side_make(&m, 1, cfg, rc, B, T);
     check(ok, "%s: both contexts, models, graphs and optimizers are made", name);
@@ -248,16 +279,17 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
         const char *where = "";
         float lc, lm, nc = -1.0f, nm = -2.0f;
         double ge, pe;
-        it_result r_c, r_m;
+        unsigned long cbs, ops;
+        it_result r_c, r_m = IT_OK;
         it_zero_grads(c.ctx);
-        it_zero_grads(m.ctx);
+        HOSTED("it_zero_grads", it_zero_grads(m.ctx));
         for (i = 0; i < B * T; i++) { /* the same batch into both */
             int32_t tok = (int32_t)it_rng_below(&rng, (uint32_t)cfg->vocab_size);
             it_data_i32(c.mg.tokens)[i] = it_data_i32(m.mg.tokens)[i] = tok;
-            it_data_i32(c.mg.targets)[i] = it_data_i32(m.mg.targets)[i] = (tok * 7 + 3) % cfg->vocab_size;
+            it_data_i32(c.mg.targets)[i] = it_data_i32(m.mg.targets)[i] = (int32_t)((tok * 7 + 3) % cfg->vocab_size);
         }
         r_c = it_graph_run(c.mg.graph, IT_RUN_FORWARD_BACKWARD);
-        r_m = it_graph_run(m.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        HOSTED("it_graph_run", r_m = it_graph_run(m.mg.graph, IT_RUN_FORWARD_BACKWARD));
         check(r_c == IT_OK && r_m == IT_OK, "%s step %d: runs (%s)", name, step, it_context_last_error(m.ctx));
         lc = it_data(c.mg.loss)[0];
         lm = it_data(m.mg.loss)[0];
@@ -265,8 +297,14 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
         ge = worst_param_err(m.ctx, c.ctx, 1, &where);
         check(ge <= 1e-4, "%s step %d: gradients match the CPU (worst %.2e in %s)", name, step, ge, where);
         r_c = it_optimizer_step(c.opt, 1e-3f, gsc, rc->want_norm ? &nc : NULL);
-        r_m = it_optimizer_step(m.opt, 1e-3f, gsc, rc->want_norm ? &nm : NULL);
+        HOSTED("it_optimizer_step", r_m = it_optimizer_step(m.opt, 1e-3f, gsc, rc->want_norm ? &nm : NULL));
+        s1 = it_metal_backend_stats(it_context_backend(m.ctx));
+#ifdef IT_METAL_FAKE
+        f1 = fake_metal_counters_get();
+#endif
         check(r_c == IT_OK && r_m == IT_OK, "%s step %d: optimizer steps (%s)", name, step, it_context_last_error(m.ctx));
+        HOSTED("it_context_synchronize", r_m = it_context_synchronize(m.ctx)); /* the update done: compare */
+        check(r_m == IT_OK, "%s step %d: the update completes (%s)", name, step, it_context_last_error(m.ctx));
         check(c.opt->step == step && m.opt->step == step, "%s step %d: both optimizers count the step", name, step);
         if (rc->want_norm) {
             check(fabs((double)nc - nm) <= 1e-4 * fabs((double)nc), "%s step %d: gradient norm %.7g vs CPU %.7g", name, step,
@@ -279,27 +317,28 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
               it_optimizer_name(rc->kind), pe, where);
         pe = rel_err(m.opt->state, c.opt->state, c.opt->state_numel, 1e-30);
         check(pe <= 1e-4, "%s step %d: optimizer state matches the CPU (%.2e)", name, step, pe);
-        s1 = it_metal_backend_stats(it_context_backend(m.ctx));
-        printf("%s model=%s step=%d loss_cpu=%.6f loss_metal=%.6f cmdbufs=%lu dispatches=%lu allocs=%lu", TAG, name, step, lc,
-               lm, s1.command_buffers - s0.command_buffers, s1.dispatches - s0.dispatches,
-               s1.buffers_created - s0.buffers_created);
+        cbs = s1.command_buffers - s0.command_buffers;
+        ops = (s1.dispatches - s0.dispatches) + (s1.mps_encodes - s0.mps_encodes);
+        printf("%s model=%s step=%d loss_cpu=%.6f loss_metal=%.6f cmdbufs=%lu waits=%lu dispatches=%lu allocs=%lu", TAG, name,
+               step, lc, lm, cbs, s1.waits - s0.waits, s1.dispatches - s0.dispatches, s1.buffers_created - s0.buffers_created);
         if (rc->want_norm) printf(" norm_cpu=%.6f norm_metal=%.6f", nc, nm);
         printf("\n");
-        check(s1.command_buffers - s0.command_buffers == want_cb,
-              "%s step %d: %lu command buffers per step (zeroing + forward + backward, the optimizer%s)", name, step, want_cb,
-              readback ? ", its norm pass" : "");
+        check(s1.waits - s0.waits == want_waits, "%s step %d: %lu wait(s) per training step (got %lu)", name, step, want_waits,
+              s1.waits - s0.waits);
+        /* the run and the optimizer each end a command buffer; between, one per ops_per_cb operations */
+        check(cbs >= 2 && cbs <= ops / per_cb + 2 && cbs * per_cb >= ops, "%s step %d: %lu command buffers for %lu operations "
+              "(at most %lu each)", name, step, cbs, ops, per_cb);
         if (step > 1) check(s1.buffers_created == s0.buffers_created, "%s step %d: no buffer created after the first step", name, step);
         mps0 = s1.mps_encodes - s0.mps_encodes;
 #ifdef IT_METAL_FAKE /* what the fake saw equals what the backend counted */
-        f1 = fake_metal_counters_get();
         check(f1.command_buffers - f0.command_buffers == s1.command_buffers - s0.command_buffers &&
                   f1.dispatches - f0.dispatches == s1.dispatches - s0.dispatches &&
                   f1.buffer_allocs - f0.buffer_allocs == s1.buffers_created - s0.buffers_created &&
-                  f1.mps_encodes - f0.mps_encodes == s1.mps_encodes - s0.mps_encodes,
+                  f1.mps_encodes - f0.mps_encodes == s1.mps_encodes - s0.mps_encodes && f1.waits - f0.waits == s1.waits - s0.waits,
               "%s step %d: the fake's counters agree with the backend's", name, step);
 #endif
     }
-    printf("  %s: %lu MPS matmul encodes per step (inside the same command buffer)\n", name, mps0);
+    printf("  %s: %lu MPS matmul encodes per step\n", name, mps0);
     if (rc->freeze) { /* frozen parameters: no gradient, and the GPU update never touched them */
         int same = 1, none = 1;
         for (i = 0; i < it_param_count(m.ctx); i++) {
@@ -318,11 +357,12 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
 
 /* The optimizer's guard, on both backends: a non-finite gradient norm is IT_ERR_RANGE with nothing
    updated (parameters, state and the step count) when the norm is computed (clip or grad_norm);
-   zero_grads clears the block on the device. */
+   zero_grads clears the block on the device. Mode 2 (clipping, no norm requested): Metal skips the
+   update on the GPU and reports it at the next wait (it_context_synchronize), the CPU at once. */
 static void optimizer_guard(void) {
     int metal, mode;
     for (metal = 0; metal <= 1; metal++)
-        for (mode = 0; mode < 2; mode++) {
+        for (mode = 0; mode < 3; mode++) {
             it_context *ctx = new_ctx(metal);
             it_graph *g;
             it_tensor *w, *v, *loss;
@@ -345,7 +385,7 @@ static void optimizer_guard(void) {
             it_param_init_normal(ctx, 0.5f, 3);
             memset(&od, 0, sizeof od);
             od.kind = IT_OPTIMIZER_ADAMW;
-            od.clip_norm = mode == 0 ? 1.0f : 0.0f; /* mode 1: no clip, the norm requested */
+            od.clip_norm = mode != 1 ? 1.0f : 0.0f; /* mode 1: no clip, the norm requested */
             it_optimizer_create(ctx, &od, &opt);
             it_zero_grads(ctx);
             check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "guard %s: run", label);
@@ -354,14 +394,23 @@ static void optimizer_guard(void) {
             it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
             memcpy(before_w, it_data(w), sizeof before_w);
             memcpy(before_s, opt->state, sizeof before_s);
-            it_grad(w)[17] = mode == 0 ? INFINITY : NAN; /* the shared block: written by the CPU after the run */
-            r = it_optimizer_step(opt, 1e-2f, 1.0f, &norm);
+            it_grad(w)[17] = mode != 1 ? INFINITY : NAN; /* the shared block: written by the CPU after the run */
+            r = it_optimizer_step(opt, 1e-2f, 1.0f, mode == 2 ? NULL : &norm);
+            if (mode == 2) { /* Metal: the GPU skipped it; the verdict comes with the next wait */
+                it_result r2 = it_context_synchronize(ctx);
+                check(metal ? (r == IT_OK && r2 == IT_ERR_RANGE) : (r == IT_ERR_RANGE && r2 == IT_OK),
+                      "guard %s (clip, no norm): the skip is reported by %s (r=%d, sync %d): %s", label,
+                      metal ? "the next wait" : "it_optimizer_step", (int)r, (int)r2, it_context_last_error(ctx));
+                if (metal && r2 == IT_ERR_RANGE) printf("  deferred verdict: %s\n", it_context_last_error(ctx));
+                r = metal ? r2 : r;
+            }
             for (j = 0; j < 300; j++) same &= before_w[j] == it_data(w)[j] && before_s[j] == opt->state[j];
             check(r == IT_ERR_RANGE && same && opt->step == 1,
                   "guard %s (%s): a %s gradient is IT_ERR_RANGE, nothing updated (r=%d, step %d): %s", label,
-                  mode == 0 ? "clip" : "grad_norm", mode == 0 ? "inf" : "nan", (int)r, opt->step, it_context_last_error(ctx));
+                  mode == 0 ? "clip" : mode == 1 ? "grad_norm" : "clip, no norm", mode != 1 ? "inf" : "nan", (int)r,
+                  opt->step, it_context_last_error(ctx));
             it_zero_grads(ctx);
-            if (metal) it_context_backend(ctx)->synchronize(it_context_backend(ctx)); /* the fill is deferred to the next run */
+            if (metal) it_context_synchronize(ctx); /* the fill is deferred to the next run */
             for (j = 0; j < 300; j++) zero &= it_grad(w)[j] == 0.0f;
             for (j = 0; j < 7; j++) zero &= it_grad(v)[j] == 0.0f;
             check(zero, "guard %s: it_zero_grads clears the gradient block", label);
@@ -670,6 +719,17 @@ static void negative_validations(void) {
         it__release(C);
         it__release(G);
     }
+    {   /* finding 2's failure: a pool the library leaves open across a call, inside the host's */
+        void *host = objc_autoreleasePoolPush(), *lib = objc_autoreleasePoolPush();
+        id held = IT__MSG0(commandBuffer, queue); /* +0: lives in the library's pool, not retained */
+        objc_autoreleasePoolPop(host);            /* the host's @autoreleasepool ends first */
+        n = fake_metal_validation_errors();
+        IT__MSG0(status, held);
+        expect_validation("an object the host's pool freed", "use after release", n);
+        n = fake_metal_validation_errors();
+        objc_autoreleasePoolPop(lib);
+        expect_validation("library pool popped after the host's", "is not open", n);
+    }
     objc_autoreleasePoolPop(pool);
     n = fake_metal_validation_errors();
     IT__MSG0(commandBuffer, queue); /* autoreleased with no pool in place */
@@ -724,15 +784,20 @@ int main(void) {
         sgd = lion;
         sgd.kind = IT_OPTIMIZER_SGD;
         sgd.momentum = 0.9f;
-        clip = adamw; /* a tiny clip: every step clips; the norm read back; decayed vectors; a 1/2 scale */
+        clip = adamw; /* a tiny clip: every step clips; decayed vectors; a 1/2 scale; the clip scale on the GPU */
         clip.clip_norm = 1e-3f;
-        clip.want_norm = 1;
         clip.decay_vectors = 1;
         clip.grad_scale = 0.5f;
         train_compare("llama-gqa-lion", &llama, &lion, 2, 8);
         train_compare("llama-gqa-adamw", &llama, &adamw, 2, 8);
         train_compare("llama-gqa-sgd", &llama, &sgd, 2, 8);
         train_compare("llama-gqa-adamw-clip", &llama, &clip, 2, 8);
+        clip.want_norm = 1; /* the norm read back as well: a second wait */
+        train_compare("llama-gqa-adamw-clip-norm", &llama, &clip, 2, 8);
+        clip.want_norm = 0;
+        clip.ops_per_cb = 16; /* the watchdog cut: many command buffers, still one wait */
+        train_compare("llama-gqa-adamw-clip-cut16", &llama, &clip, 2, 8);
+        clip.ops_per_cb = 0;
         train_compare("gpt2-lion", &gpt2, &lion, 2, 8);
         train_compare("gpt2-adamw", &gpt2, &adamw, 2, 8);
         train_compare("gpt2-sgd", &gpt2, &sgd, 2, 8);

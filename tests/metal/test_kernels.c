@@ -534,7 +534,7 @@ static void test_cross_entropy(void) {
 /* ---- optimizers, gradient norm ------------------------------------------------------------------ */
 static void test_optimizers(void) {
     const size_t n = 1003;
-    float *p0 = frandn(n, 1.0f), *g = frandn(n, 1.0f), *m0 = frandn(n, 0.1f), *v0 = fzeros(n), *gs = fzeros(1);
+    float *p0 = frandn(n, 1.0f), *g = frandn(n, 1.0f), *m0 = frandn(n, 0.1f), *v0 = fzeros(n), *gs = fzeros(2);
     float *p = fcopy(p0, n), *m = fcopy(m0, n), *v, *rp = fcopy(p0, n), *rm = fcopy(m0, n), *rv;
     it_optimizer_args a;
     double e;
@@ -545,17 +545,17 @@ static void test_optimizers(void) {
     rv = fcopy(v0, n);
     g[7] = 0.0f;
     m[7] = rm[7] = 0.0f; /* sign(0) = 0 */
-    gs[0] = 0.8f;        /* the device-side scale (from clipping) */
+    gs[0] = 0.8f;        /* the device-side scale (from clipping); gs[1] = 0: not skipped */
     memset(&a, 0, sizeof a);
     a.n = (unsigned)n; a.lr = 3e-4f; a.beta1 = 0.9f; a.beta2 = 0.99f; a.wd = 0.1f; a.grad_scale = 0.5f;
-    dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, g, n); BUF(3, gs, 1); ARGS(4, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
+    dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, g, n); BUF(3, gs, 2); ARGS(4, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
     it_cpu_lion_update(rp, rm, g, n, a.lr, a.beta1, a.beta2, a.wd, a.grad_scale * gs[0]);
     ok = run("it_lion_update_f32");
     e = max_err(p, rp, n);
     if (max_err(m, rm, n) > e) e = max_err(m, rm, n);
     result("it_lion_update_f32", ok, e, 1e-6);
     a.beta2 = 0.999f; a.eps = 1e-8f; a.step = 3; a.lr = 1e-3f;
-    dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, v, n); BUF(3, g, n); BUF(4, gs, 1); ARGS(5, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
+    dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, v, n); BUF(3, g, n); BUF(4, gs, 2); ARGS(5, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
     it_cpu_adamw_update(rp, rm, rv, g, n, a.lr, a.beta1, a.beta2, a.eps, a.wd, a.step, a.grad_scale * gs[0]);
     ok = run("it_adamw_update_f32");
     e = max_err(p, rp, n);
@@ -563,18 +563,32 @@ static void test_optimizers(void) {
     if (max_err(v, rv, n) > e) e = max_err(v, rv, n);
     result("it_adamw_update_f32", ok, e, 1e-6);
     a.momentum = 0.9f; a.lr = 0.01f;
-    dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, g, n); BUF(3, gs, 1); ARGS(4, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
+    dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, g, n); BUF(3, gs, 2); ARGS(4, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
     it_cpu_sgd_update(rp, rm, g, n, a.lr, a.momentum, a.wd, a.grad_scale * gs[0]);
     ok = run("it_sgd_update_f32");
     e = max_err(p, rp, n);
     if (max_err(m, rm, n) > e) e = max_err(m, rm, n);
     result("it_sgd_update_f32", ok, e, 1e-6);
+    gs[1] = 1.0f; /* a non-finite norm: every update leaves parameters and state as they were */
+    {
+        float *p1 = fcopy(p, n), *m1 = fcopy(m, n), *v1 = fcopy(v, n);
+        dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, g, n); BUF(3, gs, 2); ARGS(4, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
+        ok = run("it_lion_update_f32");
+        dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, v, n); BUF(3, g, n); BUF(4, gs, 2); ARGS(5, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
+        ok &= run("it_adamw_update_f32");
+        dispatch(); BUF(0, p, n); BUF(1, m, n); BUF(2, g, n); BUF(3, gs, 2); ARGS(4, a); itemu_set_threads(&g_d, (unsigned)n, 1, 1, 256, 1, 1);
+        ok &= run("it_sgd_update_f32");
+        e = max_err(p, p1, n);
+        if (max_err(m, m1, n) > e) e = max_err(m, m1, n);
+        if (max_err(v, v1, n) > e) e = max_err(v, v1, n);
+        result("it_sgd_update_f32", ok, e, 0.0); /* skip flag: all three kernels */
+    }
     tfree_all();
 }
 static void test_grad_norm(void) {
     const size_t n = 5003;
     const unsigned G = 7;
-    float *x = frandn(n, 1.0f), *partials = fzeros(G), *out = fzeros(2);
+    float *x = frandn(n, 1.0f), *partials = fzeros(G), *out = fzeros(3);
     it_grad_norm_args a = {(unsigned)n, G, 0.0f, 0.5f};
     /* expected values computed the way it_optimizer_step does (norm of the scaled gradient) */
     double norm = sqrt(it_cpu_sum_squares(x, n)) * a.extra_scale, e;
@@ -582,16 +596,28 @@ static void test_grad_norm(void) {
     dispatch(); BUF(0, partials, G); BUF(1, x, n); ARGS(2, a); itemu_set_threadgroups(&g_d, G, 1, 1, 96, 1, 1);
     ok = run("it_sum_squares_partial_f32");
     a.max_norm = (float)(norm / 3.0);
-    dispatch(); BUF(0, out, 2); BUF(1, partials, G); ARGS(2, a); itemu_set_threadgroups(&g_d, 1, 1, 1, 64, 1, 1);
+    dispatch(); BUF(0, out, 3); BUF(1, partials, G); ARGS(2, a); itemu_set_threadgroups(&g_d, 1, 1, 1, 64, 1, 1);
     ok &= run("it_grad_clip_scale_f32");
     e = fabs(out[0] - norm) / norm;
     result("it_sum_squares_partial_f32", ok, e, TOL);
     e = fabs(out[1] - a.extra_scale * (norm / 3.0) / norm) / (0.5 / 3.0);
     result("it_grad_clip_scale_f32", ok, e, TOL);
     a.max_norm = (float)(norm * 2.0); /* no clipping: only the extra scale */
-    dispatch(); BUF(0, out, 2); BUF(1, partials, G); ARGS(2, a); itemu_set_threadgroups(&g_d, 1, 1, 1, 64, 1, 1);
+    dispatch(); BUF(0, out, 3); BUF(1, partials, G); ARGS(2, a); itemu_set_threadgroups(&g_d, 1, 1, 1, 64, 1, 1);
     ok = run("it_grad_clip_scale_f32");
-    result("it_grad_clip_scale_f32", ok, fabs(out[1] - 0.5), TOL);
+    result("it_grad_clip_scale_f32", ok, fabs(out[1] - 0.5) + out[2], TOL);
+    /* a non-finite gradient value (Inf, then NaN) in the middle: skip = 1, scale 0, norm +Inf */
+    {
+        int k;
+        for (k = 0; k < 2; k++) {
+            x[2501] = k == 0 ? INFINITY : NAN;
+            dispatch(); BUF(0, partials, G); BUF(1, x, n); ARGS(2, a); itemu_set_threadgroups(&g_d, G, 1, 1, 96, 1, 1);
+            ok = run("it_sum_squares_partial_f32");
+            dispatch(); BUF(0, out, 3); BUF(1, partials, G); ARGS(2, a); itemu_set_threadgroups(&g_d, 1, 1, 1, 64, 1, 1);
+            ok &= run("it_grad_clip_scale_f32");
+            result("it_grad_clip_scale_f32", ok && out[2] == 1.0f && out[1] == 0.0f && isinf(out[0]), 0.0, 0.0);
+        }
+    }
     tfree_all();
 }
 
