@@ -6,12 +6,12 @@
    Hugging Face-readable safetensors checkpoints. The Metal backend lives in irontensor_metal.h.
 
    SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
-     declarations  >>results >>context >>tensors >>rng >>params >>graph >>quant >>models >>optimizers
+     declarations  >>results >>context >>tensors >>rng >>params >>graph >>quant >>models >>batch >>optimizers
                    >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
                    >>cpu_kernels
      implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
                    >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
-                   >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
+                   >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>paged >>batch >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
                    >>ckwrite >>ckread >>ckapi >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
                    >>hf_decode >>hf_api >>token_stream >>chat >>end
@@ -592,6 +592,164 @@ IT_API int it_decoder_vocab(const it_decoder *d);
    last one's logits [vocab] (valid until the next call). IT_ERR_RANGE past max_seq or for an id
    outside the vocabulary (the cache is unchanged then). */
 IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, const float **logits);
+
+/* ------------------------------------------------------------------------------------------------
+   >>batch  many sequences at once: a batch of (token, position, sequence) rows as llama.cpp's
+   llama_batch; a paged KV cache (vLLM's PagedAttention layout: fixed-size blocks from one pool, a
+   block table per sequence, reference-counted blocks shared between sequences with a common
+   prefix, copy-on-write of a shared block before it is written); and a continuous batcher
+   (it_generator) that decodes one token for every running sequence in one batched pass per step,
+   with per-sequence sampling, RNG and stop rules, sequences joining and leaving between steps.
+
+   POSITIONS. A sequence's tokens sit at positions 0, 1, ... of its cache: a batch row for
+   sequence s must have pos = it_kv_seq_len(s) plus the number of earlier rows of s in the batch.
+   it_kv_seq_shift drops the oldest blocks and re-rotates the kept keys (RoPE is a rotation, so
+   key(p) rotated by -n is key(p - n)), as llama.cpp's context shift does; the positions of the
+   kept tokens go down by the same n. GPT-2's learned positions cannot be shifted
+   (IT_ERR_UNSUPPORTED).
+------------------------------------------------------------------------------------------------ */
+#define IT_KV_BLOCK_SIZE 16 /* tokens per cache block (vLLM's default) */
+
+/* A batch: rows of (token, position, sequence id, logits wanted). Made through a context like
+   every object; the arrays may also be filled directly (n_tokens <= capacity). */
+typedef struct it_batch {
+    it_context *ctx;
+    int n_tokens, capacity;
+    int32_t *token, *pos, *seq;
+    int8_t *logits; /* 1 = compute this row's logits (it_batch_logits) */
+} it_batch;
+IT_API it_result it_batch_create(it_context *ctx, int capacity, it_batch **out);
+IT_API void it_batch_destroy(it_batch *b); /* NULL is fine */
+IT_API void it_batch_clear(it_batch *b);
+/* Appends one row; IT_ERR_RANGE when the batch is full. */
+IT_API it_result it_batch_add(it_batch *b, int32_t token, int pos, int seq, int logits);
+
+typedef struct it_batch_decoder_desc {
+    int max_seqs;    /* sequence ids 0 .. max_seqs - 1; 0 = 16 */
+    int max_context; /* tokens one sequence may hold; 0 = the model's max_seq (the most allowed) */
+    int n_blocks;    /* blocks in the pool; 0 = enough for every sequence to hold max_context */
+    int block_size;  /* tokens per block; 0 = IT_KV_BLOCK_SIZE */
+    int max_batch;   /* rows in one it_batch_decode; 0 = 512 */
+    int max_logits;  /* rows with logits in one it_batch_decode; 0 = max_seqs */
+} it_batch_decoder_desc;
+/* The paged counterpart of it_decoder: every allocation happens at create (the pool, block tables,
+   work rows for max_batch tokens); a decode allocates nothing. The same layer code as it_decoder
+   (>>decoder), so a sequence decoded here gives the contiguous decoder's logits to rounding (the
+   tests check the greedy tokens are equal for Llama GQA and GPT-2). Belongs to the model's
+   context. */
+typedef struct it_batch_decoder it_batch_decoder;
+IT_API it_result it_batch_decoder_create(it_model *m, const it_batch_decoder_desc *desc, it_batch_decoder **out);
+IT_API void it_batch_decoder_destroy(it_batch_decoder *d); /* NULL is fine */
+/* Runs every row of the batch in one pass (each weight matrix read once for all rows): appends
+   each row's k and v to its sequence's blocks (taking free blocks, copying a shared partly filled
+   block first), attends each row to its sequence's keys up to its position, and computes the
+   logits of the rows that ask. Errors change nothing: IT_ERR_RANGE for a bad token, sequence id,
+   position or a sequence past max_context ("context full"); IT_ERR_INVALID_ARGUMENT for more rows
+   than max_batch or more logits rows than max_logits; IT_ERR_OUT_OF_MEMORY when the pool has too
+   few free blocks for the batch (the message says how many it needs and has). */
+IT_API it_result it_batch_decode(it_batch_decoder *d, const it_batch *b);
+/* Logits [vocab] of row i of the last decoded batch, NULL when that row did not ask for them.
+   Valid until the next it_batch_decode. */
+IT_API const float *it_batch_logits(const it_batch_decoder *d, int i);
+IT_API int it_batch_decoder_vocab(const it_batch_decoder *d);
+IT_API int it_batch_decoder_max_context(const it_batch_decoder *d);
+IT_API int it_batch_decoder_max_seqs(const it_batch_decoder *d);
+
+/* The cache of one sequence. */
+IT_API int it_kv_seq_len(const it_batch_decoder *d, int seq); /* tokens held; 0 for a bad id */
+/* Block id of the sequence's i-th block (tokens i * block_size ...), -1 past its end. */
+IT_API int it_kv_seq_block(const it_batch_decoder *d, int seq, int i);
+/* dst (which must be empty) gets src's first n tokens (n < 0: all of them) by sharing src's
+   blocks: nothing is copied until one of them writes into a shared block. n samples of one
+   prompt, or requests with one system prompt, hold the prefix once. */
+IT_API it_result it_kv_seq_fork(it_batch_decoder *d, int src, int dst, int n);
+/* Empties the sequence, releasing its blocks (a block shared with another stays with it). */
+IT_API void it_kv_seq_clear(it_batch_decoder *d, int seq);
+/* Context shift: drops the oldest n tokens (n a multiple of the block size, at most the length)
+   and re-rotates the kept keys to positions 0 .. len - n - 1. A kept block shared with another
+   sequence is copied first (IT_ERR_OUT_OF_MEMORY when there is no free block for that; nothing
+   changes). Llama family only. */
+IT_API it_result it_kv_seq_shift(it_batch_decoder *d, int seq, int n);
+/* Free blocks it_batch_decode would need to append n tokens to seq (new blocks + a copy-on-write). */
+IT_API int it_kv_seq_blocks_needed(const it_batch_decoder *d, int seq, int n);
+typedef struct it_kv_stats {
+    int n_blocks, free_blocks, shared_blocks; /* shared: held by more than one sequence */
+    int block_size;
+    size_t block_bytes; /* k and v of one block, every layer */
+} it_kv_stats;
+IT_API it_kv_stats it_kv_cache_stats(const it_batch_decoder *d);
+
+/* Sampling: temperature (<= 0: greedy), then top-k (0 = off), top-p (0 or 1 = off), min-p (0 = off:
+   tokens under min_p times the most likely one's probability are dropped, as llama.cpp and
+   transformers' min_p). */
+typedef struct it_sampling {
+    float temperature;
+    int top_k;
+    float top_p, min_p;
+    uint64_t seed;
+} it_sampling;
+/* One token from logits [V] under s with the generator r; scratch: 2 V floats and V ints. */
+IT_API int32_t it_sample(const it_sampling *s, it_rng *r, const float *logits, int V, float *scratch, int *scratch_index);
+
+/* Why a sequence ended. */
+#define IT_FINISH_LIST(X)                                                          \
+    X(IT_FINISH_NONE, "none")              /* still running */                      \
+    X(IT_FINISH_STOP, "stop")              /* sampled a stop token (EOS) */         \
+    X(IT_FINISH_LENGTH, "length")          /* max_tokens generated */               \
+    X(IT_FINISH_CONTEXT, "context_full")   /* max_context reached, no shift asked */ \
+    X(IT_FINISH_CANCELLED, "cancelled")    /* it_generator_cancel */                \
+    X(IT_FINISH_CACHE_FULL, "cache_full")  /* no free block for its next token */
+typedef enum it_finish_reason {
+#define IT__FINISH_ENUM(id, text) id,
+    IT_FINISH_LIST(IT__FINISH_ENUM)
+#undef IT__FINISH_ENUM
+    IT_FINISH_COUNT
+} it_finish_reason;
+IT_API const char *it_finish_reason_name(it_finish_reason r);
+
+typedef struct it_generator_desc {
+    it_batch_decoder_desc cache; /* max_seqs is the most sequences running at once */
+    int context_shift;           /* 1: a sequence at max_context drops its oldest block and goes on */
+} it_generator_desc;
+typedef struct it_request {
+    const int32_t *prompt; /* copied at submit */
+    int n_prompt;          /* >= 1 and < max_context */
+    int max_tokens;        /* tokens to generate; 0 = until a stop token or the context ends */
+    int n;                 /* samples of the prompt, sharing its blocks; 0 = 1 */
+    it_sampling sampling;  /* sample i draws from seed + i */
+    const int32_t *stop_ids; /* tokens that end a sample (EOS, end of turn); copied */
+    int n_stop_ids;
+    void *user;            /* handed back in every event */
+} it_request;
+/* One step's news of one sample: a new token (token >= 0) and/or its end (finish != NONE; token
+   -1 when it ended without a new one: cancelled, context or cache full). A stop token is
+   reported (token = the stop id, finish = STOP) so the caller can decide to hide it. */
+typedef struct it_generation_event {
+    int id;        /* the sample's id from it_generator_submit */
+    int index;     /* which of the request's n samples */
+    int32_t token;
+    it_finish_reason finish;
+    void *user;
+} it_generation_event;
+typedef struct it_generator it_generator;
+IT_API it_result it_generator_create(it_model *m, const it_generator_desc *desc, it_generator **out);
+IT_API void it_generator_destroy(it_generator *g); /* NULL is fine */
+/* Queues a request; ids[0 .. n - 1] get the ids of its samples (unique for the generator's life).
+   It joins the running sequences at a later step, when there are free sequence slots and blocks
+   for its prompt. Blocks of the prompt that an earlier running sequence already holds (the same
+   first tokens, whole blocks) are shared, not recomputed. IT_ERR_RANGE for a prompt that does not
+   fit the context (or an id outside the vocabulary), IT_ERR_INVALID_ARGUMENT for n above max_seqs. */
+IT_API it_result it_generator_submit(it_generator *g, const it_request *req, int *ids);
+/* Ends a sample now (its event comes from the next step, finish CANCELLED). Unknown ids: nothing. */
+IT_API void it_generator_cancel(it_generator *g, int id);
+/* One step: admits queued requests, builds one batch (a token for every running sample, then
+   prompt chunks up to max_batch rows), decodes it, samples. *events (valid until the next step)
+   gets what happened; a finished sample's blocks are released at once. */
+IT_API it_result it_generator_step(it_generator *g, const it_generation_event **events, int *n_events);
+IT_API int it_generator_pending(const it_generator *g); /* samples queued or running */
+IT_API it_batch_decoder *it_generator_decoder(it_generator *g);
+/* Prompt tokens the last step computed, and prompt tokens skipped so far by sharing blocks. */
+IT_API void it_generator_counts(const it_generator *g, int64_t *prompt_computed, int64_t *prompt_shared);
 
 /* ------------------------------------------------------------------------------------------------
    >>optimizers  Lion, AdamW, SGD over the flat parameter block, with global-norm clipping and
@@ -6229,32 +6387,16 @@ struct it_decoder {
     float *kcache, *vcache;                    /* [n_layers, max_seq, Hkv * D] */
     float *x, *h, *q, *k, *v, *att, *f1, *f2;  /* [max_seq, ...] work rows */
     float *stat0, *stat1, *scores, *logits;    /* [max_seq * heads], [max_seq], [max_seq], [vocab] */
+    int32_t *positions;                        /* [max_seq] of the rows in one call */
 };
-IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
-    it_context *ctx = m->ctx;
-    const it_model_config *c = &m->config;
-    size_t S, C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), Q = hd * (size_t)c->n_heads;
-    size_t KV = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim, L = (size_t)c->n_layers, total, off = 0;
-    it_decoder *d;
-    float *block;
-    *out = NULL;
-    if (max_seq <= 0 || max_seq > c->max_seq) max_seq = c->max_seq;
-    if (!ctx->param_block) {
-        it_result r = it_params_alloc(ctx);
-        if (r != IT_OK) return r;
-    }
-    S = (size_t)max_seq;
-    total = 2 * L * S * KV + S * (2 * C + 2 * Q + 2 * KV + 2 * F) + S * ((size_t)c->n_heads + 2) + (size_t)c->vocab_size + 16 * 14;
-    d = (it_decoder *)it__calloc(ctx, sizeof(it_decoder));
-    block = (float *)it__alloc(ctx, total * sizeof(float));
-    if (!d || !block) {
-        it__free(ctx, d);
-        it__free(ctx, block);
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate %zu bytes", total * 4);
-    }
-#define IT__DEC_TAKE(field, count) (d->field = block + off, off += IT__ALIGN_UP((size_t)(count), 16))
-    IT__DEC_TAKE(kcache, L * S * KV);
-    IT__DEC_TAKE(vcache, L * S * KV);
+/* The work rows of one pass of up to S tokens (x, h, q, att, k, v, f1, f2, the norm statistics,
+   the positions) carved from block at float offset off; returns the offset after them. With
+   block NULL it only counts. The contiguous and the batch decoder both carve theirs here. */
+static size_t it__decoder_rows(it_decoder *d, float *block, size_t off, size_t S) {
+    const it_model_config *c = &d->model->config;
+    size_t C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), Q = hd * (size_t)c->n_heads;
+    size_t KV = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim;
+#define IT__DEC_TAKE(field, count) (d->field = block ? block + off : NULL, off += IT__ALIGN_UP((size_t)(count), 16))
     IT__DEC_TAKE(x, S * C);
     IT__DEC_TAKE(h, S * C);
     IT__DEC_TAKE(q, S * Q);
@@ -6265,13 +6407,39 @@ IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
     IT__DEC_TAKE(f2, S * F);
     IT__DEC_TAKE(stat0, S * (size_t)c->n_heads); /* per row, or per row and head (q/k norms) */
     IT__DEC_TAKE(stat1, S);
-    IT__DEC_TAKE(scores, S);
-    IT__DEC_TAKE(logits, c->vocab_size);
 #undef IT__DEC_TAKE
-    IT_ASSERT(off <= total);
+    d->positions = block ? (int32_t *)(block + off) : NULL;
+    return off + IT__ALIGN_UP(S, 16);
+}
+IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
+    it_context *ctx = m->ctx;
+    const it_model_config *c = &m->config;
+    size_t S, KV = (size_t)it_model_head_dim(c) * (size_t)c->n_kv_heads, L = (size_t)c->n_layers, cache, total;
+    it_decoder *d;
+    float *block;
+    *out = NULL;
+    if (max_seq <= 0 || max_seq > c->max_seq) max_seq = c->max_seq;
+    if (!ctx->param_block) {
+        it_result r = it_params_alloc(ctx);
+        if (r != IT_OK) return r;
+    }
+    S = (size_t)max_seq;
+    d = (it_decoder *)it__calloc(ctx, sizeof(it_decoder));
+    if (!d) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: out of memory");
     d->ctx = ctx;
     d->model = m;
     d->max_seq = max_seq;
+    cache = IT__ALIGN_UP(L * S * KV, 16); /* each of k and v */
+    total = it__decoder_rows(d, NULL, 2 * cache, S) + IT__ALIGN_UP(S, 16) + (size_t)c->vocab_size;
+    block = (float *)it__alloc(ctx, total * sizeof(float));
+    if (!block) {
+        it__free(ctx, d);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate %zu bytes", total * 4);
+    }
+    d->kcache = block;
+    d->vcache = block + cache;
+    d->scores = block + it__decoder_rows(d, block, 2 * cache, S);
+    d->logits = d->scores + IT__ALIGN_UP(S, 16);
     if (it__own(ctx, d, (void (*)(void *))it_decoder_destroy, "it_decoder_create") != IT_OK)
         return IT_ERR_OUT_OF_MEMORY;
     *out = d;
@@ -6323,42 +6491,45 @@ static void it__decoder_norm(it_decoder *d, float *out, const float *x, it_tenso
     if (c->arch == IT_ARCH_LLAMA) it_cpu_rmsnorm_forward(out, d->stat0, x, it_data(w), n, c->dim, c->norm_eps);
     else it_cpu_layernorm_forward(out, d->stat0, d->stat1, x, it_data(w), b ? it_data(b) : NULL, n, c->dim, c->norm_eps);
 }
-IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, const float **logits) {
+/* Token embeddings of n rows into d->x, plus GPT-2's learned position of each row. */
+static void it__decoder_embed(it_decoder *d, const int32_t *tokens, const int32_t *pos, int n) {
     it_model *m = d->model;
     const it_model_config *c = &m->config;
-    int C = c->dim, hd = it_model_head_dim(c), KV = hd * c->n_kv_heads, F = c->ffn_dim, p0 = d->pos, i, l;
-    int llama = c->arch == IT_ARCH_LLAMA;
-    if (n < 1 || p0 + n > d->max_seq)
-        return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
-                                d->max_seq);
-    it__sync(m->ctx); /* the decoder reads the parameters on the CPU */
-    for (i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: token %ld at %d is outside [0, %d)",
-                                    (long)tokens[i], i, c->vocab_size);
+    int C = c->dim, i;
     it_cpu_embedding_forward(d->x, tokens, it_data(m->embed), n, C, c->vocab_size);
-    if (!llama)
-        for (i = 0; i < n; i++) it_cpu_add_forward(d->x + (size_t)i * C, d->x + (size_t)i * C, it_data(m->pos_embed) + (size_t)(p0 + i) * C, (size_t)C);
+    if (c->arch != IT_ARCH_LLAMA)
+        for (i = 0; i < n; i++)
+            it_cpu_add_forward(d->x + (size_t)i * C, d->x + (size_t)i * C, it_data(m->pos_embed) + (size_t)pos[i] * C, (size_t)C);
+}
+/* One pass of the n rows in d->x through every layer, row i at position pos[i]. Per layer, attend
+   gets the new rows' q, k, v in d->q, d->k, d->v (k after RoPE) and writes d->att [n, Hq * D]:
+   the contiguous decoder keeps k and v in its cache, the batch decoder in each sequence's blocks
+   (>>paged). Everything else is the same code for both. */
+typedef void (*it__decoder_attend_fn)(void *self, int layer, int n, const int32_t *pos);
+static void it__decoder_layers(it_decoder *d, int n, const int32_t *pos, it__decoder_attend_fn attend, void *self) {
+    it_model *m = d->model;
+    const it_model_config *c = &m->config;
+    int hd = it_model_head_dim(c), Q = hd * c->n_heads, KV = hd * c->n_kv_heads, F = c->ffn_dim, i, l;
+    int llama = c->arch == IT_ARCH_LLAMA;
+    size_t rows = (size_t)n * c->dim;
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
-        float *kc = d->kcache + (size_t)l * d->max_seq * KV, *vc = d->vcache + (size_t)l * d->max_seq * KV;
-        size_t rows = (size_t)n * C;
         it__decoder_norm(d, d->h, d->x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], n);
         it__decoder_linear(d, d->q, d->h, p[IT_LP_Q], p[IT_LP_Q_B], n);
-        it__decoder_linear(d, kc + (size_t)p0 * KV, d->h, p[IT_LP_K], p[IT_LP_K_B], n);
-        it__decoder_linear(d, vc + (size_t)p0 * KV, d->h, p[IT_LP_V], p[IT_LP_V_B], n);
+        it__decoder_linear(d, d->k, d->h, p[IT_LP_K], p[IT_LP_K_B], n);
+        it__decoder_linear(d, d->v, d->h, p[IT_LP_V], p[IT_LP_V_B], n);
         if (c->qk_norm) { /* per head: n * heads rows of hd values */
             it_cpu_rmsnorm_forward(d->q, d->stat0, d->q, it_data(p[IT_LP_Q_NORM]), n * c->n_heads, hd, c->norm_eps);
-            it_cpu_rmsnorm_forward(kc + (size_t)p0 * KV, d->stat0, kc + (size_t)p0 * KV, it_data(p[IT_LP_K_NORM]),
-                                   n * c->n_kv_heads, hd, c->norm_eps);
+            it_cpu_rmsnorm_forward(d->k, d->stat0, d->k, it_data(p[IT_LP_K_NORM]), n * c->n_kv_heads, hd, c->norm_eps);
         }
-        if (llama) {
-            it_cpu_rope_forward(d->q, d->q, 1, n, c->n_heads, hd, c->rope_theta, &c->rope_scaling, p0);
-            it_cpu_rope_forward(kc + (size_t)p0 * KV, kc + (size_t)p0 * KV, 1, n, c->n_kv_heads, hd, c->rope_theta,
-                                &c->rope_scaling, p0);
-        }
-        it__decoder_attention(&m->ctx->scratch[0], d->att, d->scores, d->q, kc, vc, n, p0, c->n_heads, c->n_kv_heads,
-                              hd, c->sliding_window); /* on the calling thread: worker 0's scratch */
+        if (llama) /* each row at its own position (one batch may hold many sequences) */
+            for (i = 0; i < n; i++) {
+                it_cpu_rope_forward(d->q + (size_t)i * Q, d->q + (size_t)i * Q, 1, 1, c->n_heads, hd, c->rope_theta,
+                                    &c->rope_scaling, pos[i]);
+                it_cpu_rope_forward(d->k + (size_t)i * KV, d->k + (size_t)i * KV, 1, 1, c->n_kv_heads, hd, c->rope_theta,
+                                    &c->rope_scaling, pos[i]);
+            }
+        attend(self, l, n, pos);
         it__decoder_linear(d, d->h, d->att, p[IT_LP_O], p[IT_LP_O_B], n);
         it_cpu_add_forward(d->x, d->x, d->h, rows);
         it__decoder_norm(d, d->h, d->x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n);
@@ -6373,13 +6544,765 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
         it__decoder_linear(d, d->h, d->f1, p[IT_LP_DOWN], p[IT_LP_DOWN_B], n);
         it_cpu_add_forward(d->x, d->x, d->h, rows);
     }
-    {
-        const float *last = d->x + (size_t)(n - 1) * C;
-        it__decoder_norm(d, d->h, last, m->final_norm, m->final_norm_bias, 1);
-        it__gemm(m->ctx, d->logits, d->h, it_data(m->head), 1, c->vocab_size, C, 0, 1, 0);
-    }
+}
+/* logits [n, vocab] of n final hidden rows x [n, C]: the final norm into d->h, then the head in one
+   product (the head's weights read once for all n rows). */
+static void it__decoder_head(it_decoder *d, float *logits, const float *x, int n) {
+    it_model *m = d->model;
+    it__decoder_norm(d, d->h, x, m->final_norm, m->final_norm_bias, n);
+    it__gemm(m->ctx, logits, d->h, it_data(m->head), n, m->config.vocab_size, m->config.dim, 0, 1, 0);
+}
+/* The contiguous cache: the new rows go to positions pos[0] .. pos[0] + n - 1 of the layer's cache. */
+static void it__decoder_attend_cache(void *self, int l, int n, const int32_t *pos) {
+    it_decoder *d = (it_decoder *)self;
+    const it_model_config *c = &d->model->config;
+    int hd = it_model_head_dim(c);
+    size_t KV = (size_t)hd * c->n_kv_heads, p0 = (size_t)pos[0];
+    float *kc = d->kcache + (size_t)l * d->max_seq * KV, *vc = d->vcache + (size_t)l * d->max_seq * KV;
+    memcpy(kc + p0 * KV, d->k, sizeof(float) * (size_t)n * KV);
+    memcpy(vc + p0 * KV, d->v, sizeof(float) * (size_t)n * KV);
+    it__decoder_attention(&d->model->ctx->scratch[0], d->att, d->scores, d->q, kc, vc, n, (int)p0, c->n_heads,
+                          c->n_kv_heads, hd, c->sliding_window); /* on the calling thread: worker 0's scratch */
+}
+/* Checks n token ids against the vocabulary (IT_ERR_RANGE naming the first bad one). */
+static it_result it__decoder_check_ids(it_context *ctx, const char *fn, const int32_t *tokens, int n, int vocab) {
+    int i;
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= vocab)
+            return it_context_error(ctx, IT_ERR_RANGE, "%s: token %ld at %d is outside [0, %d)", fn, (long)tokens[i], i, vocab);
+    return IT_OK;
+}
+IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, const float **logits) {
+    it_model *m = d->model;
+    const it_model_config *c = &m->config;
+    int p0 = d->pos, i;
+    it_result r;
+    if (n < 1 || p0 + n > d->max_seq)
+        return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
+                                d->max_seq);
+    it__sync(m->ctx); /* the decoder reads the parameters on the CPU */
+    if ((r = it__decoder_check_ids(m->ctx, "it_decoder_feed", tokens, n, c->vocab_size)) != IT_OK) return r;
+    for (i = 0; i < n; i++) d->positions[i] = p0 + i;
+    it__decoder_embed(d, tokens, d->positions, n);
+    it__decoder_layers(d, n, d->positions, it__decoder_attend_cache, d);
+    it__decoder_head(d, d->logits, d->x + (size_t)(n - 1) * c->dim, 1);
     d->pos = p0 + n;
     *logits = d->logits;
+    return IT_OK;
+}
+
+/* >>paged  the paged KV cache and the batch decoder -----------------------------------------------
+   Each pool holds n_blocks blocks; block b keeps, for every layer l, block_size rows of k (or v):
+   pool + b * block_floats + (l * block_size + slot) * KV. So a block is one contiguous run of
+   floats per pool (copy-on-write is two memcpy), and one layer's keys in a block are block_size
+   rows with the row stride of the contiguous cache. A sequence's block table lists its blocks in
+   position order; refs counts the tables that hold a block; free blocks sit on a stack. */
+struct it_batch_decoder {
+    it_context *ctx;         /* owner (the model's): released with it */
+    it_decoder rows;         /* the model and the work rows for max_batch tokens (no cache of its own) */
+    int max_seqs, max_context, n_blocks, block_size, max_batch, max_logits, max_table;
+    size_t block_floats;     /* n_layers * block_size * KV */
+    float *kpool, *vpool;
+    int32_t *refs;           /* [n_blocks] */
+    int32_t *free_stack;     /* [n_blocks], n_free on it */
+    int n_free;
+    int32_t *tables;         /* [max_seqs, max_table] */
+    int32_t *len;            /* [max_seqs] tokens held */
+    int32_t *added;          /* [max_seqs] rows of each sequence in the batch being decoded */
+    float *logits;           /* [max_logits, vocab] */
+    int32_t *logit_slot;     /* [max_batch] row -> logits row, -1 */
+    float *last_rows;        /* [max_logits, dim] hidden rows that go through the head */
+    float *scores;           /* [n_threads, max_context] one worker's attention weights */
+    const it_batch *batch;   /* during it_batch_decode: the rows the attention reads */
+    int n_rows;              /* rows of the last decoded batch */
+};
+
+IT_API it_result it_batch_create(it_context *ctx, int capacity, it_batch **out) {
+    it_batch *b;
+    *out = NULL;
+    if (capacity < 1) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_batch_create: capacity %d < 1", capacity);
+    b = (it_batch *)it__calloc(ctx, sizeof(it_batch));
+    if (b) b->token = (int32_t *)it__alloc_array(ctx, (size_t)capacity * 3 + (size_t)capacity / 4 + 1, sizeof(int32_t));
+    if (!b || !b->token) {
+        it__free(ctx, b);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_create: out of memory for %d rows", capacity);
+    }
+    b->ctx = ctx;
+    b->capacity = capacity;
+    b->pos = b->token + capacity;
+    b->seq = b->pos + capacity;
+    b->logits = (int8_t *)(b->seq + capacity);
+    if (it__own(ctx, b, (void (*)(void *))it_batch_destroy, "it_batch_create") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
+    *out = b;
+    return IT_OK;
+}
+IT_API void it_batch_destroy(it_batch *b) {
+    if (!b) return;
+    it__disown(b->ctx, b);
+    it__free(b->ctx, b->token); /* the start of the one array */
+    it__free(b->ctx, b);
+}
+IT_API void it_batch_clear(it_batch *b) { b->n_tokens = 0; }
+IT_API it_result it_batch_add(it_batch *b, int32_t token, int pos, int seq, int logits) {
+    int i = b->n_tokens;
+    if (i >= b->capacity)
+        return it_context_error(b->ctx, IT_ERR_RANGE, "it_batch_add: the batch is full (%d rows)", b->capacity);
+    b->token[i] = token, b->pos[i] = pos, b->seq[i] = seq, b->logits[i] = (int8_t)(logits != 0);
+    b->n_tokens = i + 1;
+    return IT_OK;
+}
+
+IT_API it_result it_batch_decoder_create(it_model *m, const it_batch_decoder_desc *desc, it_batch_decoder **out) {
+    it_context *ctx = m->ctx;
+    const it_model_config *c = &m->config;
+    it_batch_decoder_desc o;
+    size_t KV = (size_t)it_model_head_dim(c) * (size_t)c->n_kv_heads, total, off, pool, i;
+    it_batch_decoder *d;
+    float *block;
+    *out = NULL;
+    if (desc) o = *desc;
+    else memset(&o, 0, sizeof o);
+    if (!o.max_seqs) o.max_seqs = 16;
+    if (!o.max_context) o.max_context = c->max_seq;
+    if (!o.block_size) o.block_size = IT_KV_BLOCK_SIZE;
+    if (!o.max_batch) o.max_batch = 512;
+    if (!o.max_logits) o.max_logits = o.max_seqs;
+    if (o.max_seqs < 1 || o.max_seqs > 65536 || o.max_context < 1 || o.max_context > c->max_seq || o.block_size < 1 ||
+        o.block_size > 4096 || o.max_batch < 1 || o.max_batch > 65536 || o.max_logits < 1 || o.max_logits > o.max_batch ||
+        o.n_blocks < 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
+                                "it_batch_decoder_create: max_seqs %d (1..65536), max_context %d (1..%d, the model's "
+                                "max_seq), block_size %d (1..4096), max_batch %d (1..65536), max_logits %d (1..max_batch), "
+                                "n_blocks %d (>= 0)", o.max_seqs, o.max_context, c->max_seq, o.block_size, o.max_batch,
+                                o.max_logits, o.n_blocks);
+    if (!ctx->param_block) {
+        it_result r = it_params_alloc(ctx);
+        if (r != IT_OK) return r;
+    }
+    d = (it_batch_decoder *)it__calloc(ctx, sizeof(it_batch_decoder));
+    if (!d) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_decoder_create: out of memory");
+    d->ctx = d->rows.ctx = ctx;
+    d->rows.model = m;
+    d->rows.max_seq = o.max_batch;
+    d->max_seqs = o.max_seqs, d->max_context = o.max_context, d->block_size = o.block_size;
+    d->max_batch = o.max_batch, d->max_logits = o.max_logits;
+    d->max_table = (o.max_context + o.block_size - 1) / o.block_size;
+    d->n_blocks = o.n_blocks ? o.n_blocks : d->max_seqs * d->max_table;
+    d->block_floats = (size_t)c->n_layers * (size_t)o.block_size * KV;
+    /* one allocation: the two pools, then the work rows, logits, head rows, scores, int arrays */
+    pool = IT__ALIGN_UP((size_t)d->n_blocks * d->block_floats, 16);
+    off = it__decoder_rows(&d->rows, NULL, 2 * pool, (size_t)o.max_batch);
+    total = off + IT__ALIGN_UP((size_t)o.max_logits * c->vocab_size, 16) + IT__ALIGN_UP((size_t)o.max_logits * c->dim, 16) +
+            IT__ALIGN_UP((size_t)ctx->n_threads * o.max_context, 16) + 2 * (size_t)d->n_blocks +
+            (size_t)d->max_seqs * (d->max_table + 2) + (size_t)o.max_batch + 16;
+    if ((double)d->n_blocks * (double)d->block_floats > 1e15 ||
+        !(block = (float *)it__alloc_array(ctx, total, sizeof(float)))) {
+        it__free(ctx, d);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_decoder_create: cannot allocate %.0f bytes for %d "
+                                "blocks of %d tokens", (double)total * 4, d->n_blocks, o.block_size);
+    }
+    d->kpool = block;
+    d->vpool = block + pool;
+    it__decoder_rows(&d->rows, block, 2 * pool, (size_t)o.max_batch);
+    d->logits = block + off;
+    d->last_rows = d->logits + IT__ALIGN_UP((size_t)o.max_logits * c->vocab_size, 16);
+    d->scores = d->last_rows + IT__ALIGN_UP((size_t)o.max_logits * c->dim, 16);
+    d->refs = (int32_t *)(d->scores + IT__ALIGN_UP((size_t)ctx->n_threads * o.max_context, 16));
+    d->free_stack = d->refs + d->n_blocks;
+    d->tables = d->free_stack + d->n_blocks;
+    d->len = d->tables + (size_t)d->max_seqs * d->max_table;
+    d->added = d->len + d->max_seqs;
+    d->logit_slot = d->added + d->max_seqs;
+    for (i = 0; i < (size_t)d->n_blocks; i++) d->refs[i] = 0, d->free_stack[i] = d->n_blocks - 1 - (int32_t)i;
+    d->n_free = d->n_blocks;
+    memset(d->len, 0, sizeof(int32_t) * (size_t)d->max_seqs);
+    if (it__own(ctx, d, (void (*)(void *))it_batch_decoder_destroy, "it_batch_decoder_create") != IT_OK)
+        return IT_ERR_OUT_OF_MEMORY;
+    *out = d;
+    return IT_OK;
+}
+IT_API void it_batch_decoder_destroy(it_batch_decoder *d) {
+    if (!d) return;
+    it__disown(d->ctx, d);
+    it__free(d->ctx, d->kpool); /* the start of the one block */
+    it__free(d->ctx, d);
+}
+IT_API int it_batch_decoder_vocab(const it_batch_decoder *d) { return d->rows.model->config.vocab_size; }
+IT_API int it_batch_decoder_max_context(const it_batch_decoder *d) { return d->max_context; }
+IT_API int it_batch_decoder_max_seqs(const it_batch_decoder *d) { return d->max_seqs; }
+
+static int it__kv_valid_seq(const it_batch_decoder *d, int seq) { return seq >= 0 && seq < d->max_seqs; }
+static int32_t *it__kv_table(const it_batch_decoder *d, int seq) { return d->tables + (size_t)seq * d->max_table; }
+static int it__kv_blocks_of(const it_batch_decoder *d, int n_tokens) { return (n_tokens + d->block_size - 1) / d->block_size; }
+IT_API int it_kv_seq_len(const it_batch_decoder *d, int seq) { return it__kv_valid_seq(d, seq) ? d->len[seq] : 0; }
+IT_API int it_kv_seq_block(const it_batch_decoder *d, int seq, int i) {
+    if (!it__kv_valid_seq(d, seq) || i < 0 || i >= it__kv_blocks_of(d, d->len[seq])) return -1;
+    return it__kv_table(d, seq)[i];
+}
+IT_API int it_kv_seq_blocks_needed(const it_batch_decoder *d, int seq, int n) {
+    int len, fresh, cow;
+    if (!it__kv_valid_seq(d, seq) || n <= 0) return 0;
+    len = d->len[seq];
+    fresh = it__kv_blocks_of(d, len + n) - it__kv_blocks_of(d, len);
+    cow = len % d->block_size && d->refs[it__kv_table(d, seq)[len / d->block_size]] > 1; /* writes into a shared block */
+    return fresh + cow;
+}
+IT_API it_kv_stats it_kv_cache_stats(const it_batch_decoder *d) {
+    it_kv_stats s;
+    int i;
+    s.n_blocks = d->n_blocks, s.free_blocks = d->n_free, s.shared_blocks = 0, s.block_size = d->block_size;
+    s.block_bytes = 2 * d->block_floats * sizeof(float);
+    for (i = 0; i < d->n_blocks; i++) s.shared_blocks += d->refs[i] > 1;
+    return s;
+}
+static int32_t it__kv_take(it_batch_decoder *d) {
+    int32_t b;
+    IT_ASSERT(d->n_free > 0); /* callers count the blocks they need first */
+    b = d->free_stack[--d->n_free];
+    d->refs[b] = 1;
+    return b;
+}
+static void it__kv_release(it_batch_decoder *d, int32_t b) {
+    if (--d->refs[b] == 0) d->free_stack[d->n_free++] = b;
+}
+/* Block i of seq is shared: give seq its own copy (k and v of every layer). */
+static void it__kv_copy_on_write(it_batch_decoder *d, int seq, int i) {
+    int32_t *table = it__kv_table(d, seq), old = table[i], fresh = it__kv_take(d);
+    memcpy(d->kpool + (size_t)fresh * d->block_floats, d->kpool + (size_t)old * d->block_floats, d->block_floats * sizeof(float));
+    memcpy(d->vpool + (size_t)fresh * d->block_floats, d->vpool + (size_t)old * d->block_floats, d->block_floats * sizeof(float));
+    it__kv_release(d, old);
+    table[i] = fresh;
+}
+IT_API it_result it_kv_seq_fork(it_batch_decoder *d, int src, int dst, int n) {
+    int i, nb;
+    if (!it__kv_valid_seq(d, src) || !it__kv_valid_seq(d, dst) || src == dst)
+        return it_context_error(d->ctx, IT_ERR_RANGE, "it_kv_seq_fork: sequences %d -> %d (ids 0..%d, different)", src, dst,
+                                d->max_seqs - 1);
+    if (d->len[dst]) return it_context_error(d->ctx, IT_ERR_STATE, "it_kv_seq_fork: sequence %d is not empty", dst);
+    if (n < 0) n = d->len[src];
+    if (n > d->len[src])
+        return it_context_error(d->ctx, IT_ERR_RANGE, "it_kv_seq_fork: %d tokens of sequence %d, which holds %d", n, src,
+                                d->len[src]);
+    nb = it__kv_blocks_of(d, n);
+    for (i = 0; i < nb; i++) d->refs[it__kv_table(d, dst)[i] = it__kv_table(d, src)[i]]++;
+    d->len[dst] = n;
+    return IT_OK;
+}
+IT_API void it_kv_seq_clear(it_batch_decoder *d, int seq) {
+    int i, nb;
+    if (!it__kv_valid_seq(d, seq)) return;
+    nb = it__kv_blocks_of(d, d->len[seq]);
+    for (i = 0; i < nb; i++) it__kv_release(d, it__kv_table(d, seq)[i]);
+    d->len[seq] = 0;
+}
+IT_API it_result it_kv_seq_shift(it_batch_decoder *d, int seq, int n) {
+    const it_model_config *c = &d->rows.model->config;
+    int hd = it_model_head_dim(c), KV = hd * c->n_kv_heads, i, l, nb, drop, freed = 0, copies = 0;
+    int32_t *table;
+    if (!it__kv_valid_seq(d, seq)) return it_context_error(d->ctx, IT_ERR_RANGE, "it_kv_seq_shift: sequence %d", seq);
+    if (c->arch != IT_ARCH_LLAMA)
+        return it_context_error(d->ctx, IT_ERR_UNSUPPORTED, "it_kv_seq_shift: GPT-2's learned positions cannot be "
+                                "shifted (only rotary keys can be re-rotated)");
+    if (n <= 0 || n % d->block_size || n > d->len[seq])
+        return it_context_error(d->ctx, IT_ERR_INVALID_ARGUMENT, "it_kv_seq_shift: %d tokens of sequence %d (which holds "
+                                "%d): a multiple of the block size %d, at most the length", n, seq, d->len[seq], d->block_size);
+    table = it__kv_table(d, seq);
+    nb = it__kv_blocks_of(d, d->len[seq]), drop = n / d->block_size;
+    for (i = 0; i < nb; i++) {
+        if (i < drop) freed += d->refs[table[i]] == 1;
+        else copies += d->refs[table[i]] > 1; /* re-rotating a shared block would move the other's keys */
+    }
+    if (copies > d->n_free + freed)
+        return it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "it_kv_seq_shift: sequence %d shares %d blocks and needs "
+                                "copies of them, %d blocks free", seq, copies, d->n_free + freed);
+    for (i = 0; i < drop; i++) it__kv_release(d, table[i]);
+    memmove(table, table + drop, sizeof(int32_t) * (size_t)(nb - drop));
+    d->len[seq] -= n;
+    for (i = 0; i < nb - drop; i++) {
+        int rows = IT__MIN(d->block_size, d->len[seq] - i * d->block_size);
+        if (d->refs[table[i]] > 1) it__kv_copy_on_write(d, seq, i);
+        for (l = 0; l < c->n_layers; l++) { /* rows x one position each, rotated by -n */
+            float *k = d->kpool + (size_t)table[i] * d->block_floats + (size_t)l * d->block_size * KV;
+            it_cpu_rope_forward(k, k, rows, 1, c->n_kv_heads, hd, c->rope_theta, &c->rope_scaling, -n);
+        }
+    }
+    return IT_OK;
+}
+
+/* Attention of one query row and head over its sequence's blocks: out [D] for the query at
+   position p against keys first .. p, block by block through the block table (the scores of a
+   block through the SGEMM with the cache's row stride, as it__decoder_attention does for the
+   contiguous cache; the softmax over all of them; the values accumulated block by block). */
+static void it__paged_attention_row(const it__scratch *sc, float *out, float *scores, const float *q, const float *kpool,
+                                    const float *vpool, const int32_t *table, int p, int block_size, size_t block_floats,
+                                    size_t layer_offset, int kv_head, int Hkv, int D, int window) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    ptrdiff_t ld = (ptrdiff_t)Hkv * D;
+    int first = it__attention_first_key(p, window), len = p + 1 - first, j0, d, acc = 0;
+    float scale = 1.0f / sqrtf((float)D), m, inv_sum;
+    for (j0 = first; j0 <= p;) {
+        int blk = j0 / block_size, j1 = IT__MIN(p + 1, (blk + 1) * block_size);
+        const float *kb = kpool + (size_t)table[blk] * block_floats + layer_offset + (size_t)(j0 - blk * block_size) * ld +
+                          (size_t)kv_head * D;
+        it__fa_gemm(&g, sc, scores + (j0 - first), j1 - j0, q, D, 1, kb, 1, ld, 1, j1 - j0, D, 0); /* q K^T */
+        j0 = j1;
+    }
+    m = it__vmax(scores, len);
+    inv_sum = 1.0f / it__vexp(scores, scores, len, scale, m * scale, 1.0f); /* exp(scale (s - max)) */
+    for (j0 = first; j0 <= p;) {
+        int blk = j0 / block_size, j1 = IT__MIN(p + 1, (blk + 1) * block_size);
+        const float *vb = vpool + (size_t)table[blk] * block_floats + layer_offset + (size_t)(j0 - blk * block_size) * ld +
+                          (size_t)kv_head * D;
+        it__fa_gemm(&g, sc, out, D, scores + (j0 - first), j1 - j0, 1, vb, ld, 1, 1, D, j1 - j0, acc); /* += p V */
+        acc = 1;
+        j0 = j1;
+    }
+    for (d = 0; d < D; d++) out[d] *= inv_sum;
+}
+typedef struct it__paged_job { it_batch_decoder *d; int layer, n; } it__paged_job;
+/* The (row, head) pairs of a batch split over the pool: every pair writes its own output row. */
+static void it__paged_attention_part(void *arg, int part, int n_parts) {
+    it__paged_job *job = (it__paged_job *)arg;
+    it_batch_decoder *d = job->d;
+    const it_model_config *c = &d->rows.model->config;
+    int hd = it_model_head_dim(c), Hq = c->n_heads, group = Hq / c->n_kv_heads;
+    size_t begin, end, item, layer_offset = (size_t)job->layer * d->block_size * (size_t)hd * c->n_kv_heads;
+    it__split((size_t)job->n * Hq, part, n_parts, &begin, &end);
+    for (item = begin; item < end; item++) {
+        int i = (int)(item / Hq), h = (int)(item % Hq), seq = d->batch->seq[i];
+        it__paged_attention_row(&d->ctx->scratch[part], d->rows.att + ((size_t)i * Hq + h) * hd,
+                                d->scores + (size_t)part * d->max_context, d->rows.q + ((size_t)i * Hq + h) * hd, d->kpool,
+                                d->vpool, it__kv_table(d, seq), d->batch->pos[i], d->block_size, d->block_floats,
+                                layer_offset, h / group, c->n_kv_heads, hd, c->sliding_window);
+    }
+}
+/* The batch's new k, v rows into their blocks, then every row's attention. */
+static void it__paged_attend(void *self, int l, int n, const int32_t *pos) {
+    it_batch_decoder *d = (it_batch_decoder *)self;
+    const it_model_config *c = &d->rows.model->config;
+    size_t KV = (size_t)it_model_head_dim(c) * c->n_kv_heads;
+    it__paged_job job;
+    int i;
+    for (i = 0; i < n; i++) {
+        int p = pos[i];
+        size_t at = (size_t)it__kv_table(d, d->batch->seq[i])[p / d->block_size] * d->block_floats +
+                    ((size_t)l * d->block_size + (size_t)(p % d->block_size)) * KV;
+        memcpy(d->kpool + at, d->rows.k + (size_t)i * KV, sizeof(float) * KV);
+        memcpy(d->vpool + at, d->rows.v + (size_t)i * KV, sizeof(float) * KV);
+    }
+    job.d = d, job.layer = l, job.n = n;
+    it__pool_run(&d->ctx->pool, it__paged_attention_part, &job, IT__MIN(d->ctx->n_threads, n * c->n_heads));
+}
+IT_API it_result it_batch_decode(it_batch_decoder *d, const it_batch *b) {
+    it_model *m = d->rows.model;
+    const it_model_config *c = &m->config;
+    int n = b->n_tokens, i, s, n_logits = 0, need = 0;
+    it_result r;
+    if (n < 1 || n > d->max_batch)
+        return it_context_error(d->ctx, IT_ERR_INVALID_ARGUMENT, "it_batch_decode: %d rows (1..%d, max_batch)", n, d->max_batch);
+    if ((r = it__decoder_check_ids(d->ctx, "it_batch_decode", b->token, n, c->vocab_size)) != IT_OK) return r;
+    memset(d->added, 0, sizeof(int32_t) * (size_t)d->max_seqs);
+    for (i = 0; i < n; i++) {
+        int seq = b->seq[i], want;
+        if (!it__kv_valid_seq(d, seq))
+            return it_context_error(d->ctx, IT_ERR_RANGE, "it_batch_decode: row %d: sequence %d outside 0..%d", i, seq,
+                                    d->max_seqs - 1);
+        want = d->len[seq] + d->added[seq];
+        if (want >= d->max_context)
+            return it_context_error(d->ctx, IT_ERR_RANGE, "it_batch_decode: row %d: sequence %d is full (context full: "
+                                    "%d tokens, max_context)", i, seq, d->max_context);
+        if (b->pos[i] != want)
+            return it_context_error(d->ctx, IT_ERR_RANGE, "it_batch_decode: row %d: position %d of sequence %d, expected "
+                                    "%d (its length plus its earlier rows)", i, b->pos[i], seq, want);
+        d->added[seq]++;
+        n_logits += b->logits[i] != 0;
+    }
+    if (n_logits > d->max_logits)
+        return it_context_error(d->ctx, IT_ERR_INVALID_ARGUMENT, "it_batch_decode: %d rows ask for logits (max_logits %d)",
+                                n_logits, d->max_logits);
+    for (s = 0; s < d->max_seqs; s++) need += it_kv_seq_blocks_needed(d, s, d->added[s]);
+    if (need > d->n_free)
+        return it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_decode: the KV pool is exhausted: the batch needs "
+                                "%d free blocks, %d of %d are free", need, d->n_free, d->n_blocks);
+    for (s = 0; s < d->max_seqs; s++) { /* every block the rows will write, owned by their sequence alone */
+        int len = d->len[s], nb = it__kv_blocks_of(d, len), grow = it__kv_blocks_of(d, len + d->added[s]);
+        if (!d->added[s]) continue;
+        if (len % d->block_size && d->refs[it__kv_table(d, s)[nb - 1]] > 1) it__kv_copy_on_write(d, s, nb - 1);
+        for (i = nb; i < grow; i++) it__kv_table(d, s)[i] = it__kv_take(d);
+    }
+    it__sync(d->ctx); /* the decoder reads the parameters on the CPU */
+    d->batch = b;
+    it__decoder_embed(&d->rows, b->token, b->pos, n);
+    it__decoder_layers(&d->rows, n, b->pos, it__paged_attend, d);
+    d->batch = NULL;
+    for (i = 0, n_logits = 0; i < n; i++) { /* the rows that ask, through the head together */
+        d->logit_slot[i] = b->logits[i] ? n_logits : -1;
+        if (b->logits[i])
+            memcpy(d->last_rows + (size_t)n_logits++ * c->dim, d->rows.x + (size_t)i * c->dim, sizeof(float) * (size_t)c->dim);
+    }
+    if (n_logits) it__decoder_head(&d->rows, d->logits, d->last_rows, n_logits);
+    for (s = 0; s < d->max_seqs; s++) d->len[s] += d->added[s];
+    d->n_rows = n;
+    return IT_OK;
+}
+IT_API const float *it_batch_logits(const it_batch_decoder *d, int i) {
+    if (i < 0 || i >= d->n_rows || d->logit_slot[i] < 0) return NULL;
+    return d->logits + (size_t)d->logit_slot[i] * d->rows.model->config.vocab_size;
+}
+
+/* >>batch  sampling and the continuous batcher ----------------------------------------------------
+   A sample (one of a request's n) lives in a slot = a sequence id of the batch decoder. States:
+   prefill (its prompt goes in, chunk by chunk), waiting (a sibling of a prefilling sample: it is
+   forked from that one's blocks once the prompt is in, and samples from the same logits),
+   decoding (its last sampled token goes in next step). A step puts one row per decoding sample
+   first, so prompts never delay tokens already streaming, then prompt chunks up to max_batch. */
+IT_API const char *it_finish_reason_name(it_finish_reason r) {
+    switch (r) {
+#define IT__FINISH_CASE(id, text) case id: return text;
+        IT_FINISH_LIST(IT__FINISH_CASE)
+#undef IT__FINISH_CASE
+    default: return "invalid";
+    }
+}
+IT_API int32_t it_sample(const it_sampling *s, it_rng *r, const float *logits, int V, float *scratch, int *scratch_index) {
+    float top_p = s->top_p > 0.0f && s->top_p < 1.0f ? s->top_p : 1.0f;
+    const float *l = logits;
+    if (s->temperature <= 0.0f) return it_cpu_sample(logits, V, 0.0f, 0, 1.0f, 0.0f, scratch, scratch_index);
+    if (s->min_p > 0.0f && s->min_p <= 1.0f) { /* p_i >= min_p p_max  <=>  l_i >= l_max + T log(min_p) */
+        float m = -FLT_MAX, cut, *masked = scratch + V;
+        int i;
+        for (i = 0; i < V; i++) m = logits[i] > m ? logits[i] : m;
+        cut = m + s->temperature * logf(s->min_p);
+        for (i = 0; i < V; i++) masked[i] = logits[i] >= cut ? logits[i] : -INFINITY;
+        l = masked;
+    }
+    return it_cpu_sample(l, V, s->temperature, s->top_k, top_p, it_rng_uniform(r), scratch, scratch_index);
+}
+
+enum { IT__GEN_FREE = 0, IT__GEN_PREFILL, IT__GEN_WAITING, IT__GEN_DECODING };
+typedef struct it__gen_request {
+    int32_t *prompt, *stop_ids; /* copies, one allocation */
+    int n_prompt, n_stop_ids, max_tokens, n, first_id, admitted, live;
+    it_sampling sampling;
+    void *user;
+    int8_t *cancelled;          /* [n] before admission */
+} it__gen_request;
+typedef struct it__gen_slot {
+    int state, id, index, generated, cancel;
+    int prefilled;              /* prompt tokens in the cache */
+    int32_t next;               /* the token to feed next (decoding) */
+    int leader;                 /* waiting: the slot whose prompt it shares */
+    it__gen_request *req;
+    it_rng rng;
+} it__gen_slot;
+struct it_generator {
+    it_context *ctx;
+    it_batch_decoder *dec;
+    it_batch *batch;
+    int context_shift, next_id, vocab;
+    it__gen_slot *slots;        /* [max_seqs] */
+    int32_t *tokens;            /* [max_seqs, max_context]: what each slot's cache holds */
+    it__gen_request **queue;    /* every request with live samples, in submit order */
+    int n_queue, cap_queue;
+    it_generation_event *events;
+    int n_events, cap_events;
+    float *probs;               /* [2 vocab] */
+    int *order;                 /* [vocab] */
+    int64_t prompt_computed, prompt_shared;
+};
+IT_API it_result it_generator_create(it_model *m, const it_generator_desc *desc, it_generator **out) {
+    it_context *ctx = m->ctx;
+    it_generator_desc o;
+    it_generator *g;
+    it_result r;
+    int S, T, V = m->config.vocab_size;
+    *out = NULL;
+    if (desc) o = *desc;
+    else memset(&o, 0, sizeof o);
+    g = (it_generator *)it__calloc(ctx, sizeof(it_generator));
+    if (!g) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_generator_create: out of memory");
+    g->ctx = ctx;
+    if ((r = it_batch_decoder_create(m, &o.cache, &g->dec)) != IT_OK) {
+        it__free(ctx, g);
+        return r;
+    }
+    S = g->dec->max_seqs, T = g->dec->max_context;
+    g->context_shift = o.context_shift;
+    g->vocab = V;
+    g->slots = (it__gen_slot *)it__calloc(ctx, sizeof(it__gen_slot) * (size_t)S);
+    g->tokens = (int32_t *)it__alloc_array(ctx, (size_t)S * T, sizeof(int32_t));
+    g->probs = (float *)it__alloc_array(ctx, 2 * (size_t)V, sizeof(float));
+    g->order = (int *)it__alloc_array(ctx, (size_t)V, sizeof(int));
+    r = g->slots && g->tokens && g->probs && g->order ? it_batch_create(ctx, g->dec->max_batch, &g->batch) : IT_ERR_OUT_OF_MEMORY;
+    if (r == IT_OK) r = it__own(ctx, g, (void (*)(void *))it_generator_destroy, "it_generator_create");
+    else {
+        it_generator_destroy(g);
+        if (r == IT_ERR_OUT_OF_MEMORY) it_context_error(ctx, r, "it_generator_create: out of memory");
+    }
+    if (r != IT_OK) return r;
+    *out = g;
+    return IT_OK;
+}
+static void it__gen_request_free(it_generator *g, it__gen_request *q) {
+    int i;
+    for (i = 0; i < g->n_queue; i++)
+        if (g->queue[i] == q) {
+            memmove(g->queue + i, g->queue + i + 1, sizeof(*g->queue) * (size_t)(g->n_queue - i - 1));
+            g->n_queue--;
+            break;
+        }
+    it__free(g->ctx, q->prompt);
+    it__free(g->ctx, q);
+}
+IT_API void it_generator_destroy(it_generator *g) {
+    if (!g) return;
+    it__disown(g->ctx, g);
+    while (g->n_queue) it__gen_request_free(g, g->queue[0]);
+    it__free(g->ctx, g->queue);
+    it__free(g->ctx, g->events);
+    it_batch_destroy(g->batch);
+    it_batch_decoder_destroy(g->dec);
+    it__free(g->ctx, g->slots);
+    it__free(g->ctx, g->tokens);
+    it__free(g->ctx, g->probs);
+    it__free(g->ctx, g->order);
+    it__free(g->ctx, g);
+}
+IT_API it_batch_decoder *it_generator_decoder(it_generator *g) { return g->dec; }
+IT_API void it_generator_counts(const it_generator *g, int64_t *prompt_computed, int64_t *prompt_shared) {
+    if (prompt_computed) *prompt_computed = g->prompt_computed;
+    if (prompt_shared) *prompt_shared = g->prompt_shared;
+}
+IT_API int it_generator_pending(const it_generator *g) {
+    int i, j, n = 0;
+    for (i = 0; i < g->dec->max_seqs; i++) n += g->slots[i].state != IT__GEN_FREE;
+    for (i = 0; i < g->n_queue; i++)
+        if (!g->queue[i]->admitted)
+            for (j = 0; j < g->queue[i]->n; j++) n += !g->queue[i]->cancelled[j];
+    return n;
+}
+IT_API it_result it_generator_submit(it_generator *g, const it_request *req, int *ids) {
+    it_batch_decoder *d = g->dec;
+    int n = req->n ? req->n : 1, i;
+    size_t words;
+    it__gen_request *q;
+    it_result r;
+    if (!req->prompt || req->n_prompt < 1 || req->n_prompt >= d->max_context)
+        return it_context_error(g->ctx, IT_ERR_RANGE, "it_generator_submit: a prompt of %d tokens (1..%d: the context "
+                                "holds %d, one is left for the answer)", req->n_prompt, d->max_context - 1, d->max_context);
+    if (n < 1 || n > d->max_seqs || req->max_tokens < 0 || req->n_stop_ids < 0 || (req->n_stop_ids && !req->stop_ids))
+        return it_context_error(g->ctx, IT_ERR_INVALID_ARGUMENT, "it_generator_submit: n %d (1..%d, max_seqs), max_tokens "
+                                "%d and n_stop_ids %d (>= 0)", n, d->max_seqs, req->max_tokens, req->n_stop_ids);
+    if ((r = it__decoder_check_ids(g->ctx, "it_generator_submit", req->prompt, req->n_prompt, g->vocab)) != IT_OK) return r;
+    if (it__grow_array(g->ctx, (void **)&g->queue, &g->cap_queue, g->n_queue + 1, sizeof(*g->queue)) != IT_OK ||
+        !(q = (it__gen_request *)it__calloc(g->ctx, sizeof(it__gen_request))))
+        return it_context_error(g->ctx, IT_ERR_OUT_OF_MEMORY, "it_generator_submit: out of memory");
+    words = (size_t)req->n_prompt + (size_t)req->n_stop_ids + (size_t)n / 4 + 1;
+    if (!(q->prompt = (int32_t *)it__alloc_array(g->ctx, words, sizeof(int32_t)))) {
+        it__free(g->ctx, q);
+        return it_context_error(g->ctx, IT_ERR_OUT_OF_MEMORY, "it_generator_submit: out of memory for %d tokens", req->n_prompt);
+    }
+    q->stop_ids = q->prompt + req->n_prompt;
+    q->cancelled = (int8_t *)(q->stop_ids + req->n_stop_ids);
+    memcpy(q->prompt, req->prompt, sizeof(int32_t) * (size_t)req->n_prompt);
+    if (req->n_stop_ids) memcpy(q->stop_ids, req->stop_ids, sizeof(int32_t) * (size_t)req->n_stop_ids);
+    memset(q->cancelled, 0, (size_t)n);
+    q->n_prompt = req->n_prompt, q->n_stop_ids = req->n_stop_ids, q->max_tokens = req->max_tokens, q->n = n;
+    q->sampling = req->sampling, q->user = req->user, q->first_id = g->next_id, q->live = n;
+    g->next_id += n;
+    for (i = 0; i < n; i++) ids[i] = q->first_id + i;
+    g->queue[g->n_queue++] = q;
+    return IT_OK;
+}
+IT_API void it_generator_cancel(it_generator *g, int id) {
+    int i;
+    for (i = 0; i < g->dec->max_seqs; i++)
+        if (g->slots[i].state != IT__GEN_FREE && g->slots[i].id == id) g->slots[i].cancel = 1;
+    for (i = 0; i < g->n_queue; i++) {
+        it__gen_request *q = g->queue[i];
+        if (!q->admitted && id >= q->first_id && id < q->first_id + q->n) q->cancelled[id - q->first_id] = 1;
+    }
+}
+static void it__gen_event(it_generator *g, int id, int index, int32_t token, it_finish_reason finish, void *user) {
+    it_generation_event *e;
+    /* the array only grows while a step reports: at most one event per sample alive */
+    if (it__grow_array(g->ctx, (void **)&g->events, &g->cap_events, g->n_events + 1, sizeof(*g->events)) != IT_OK) return;
+    e = &g->events[g->n_events++];
+    e->id = id, e->index = index, e->token = token, e->finish = finish, e->user = user;
+}
+/* A sample ends: its event, its blocks back to the pool, its request freed with its last sample. */
+static void it__gen_finish(it_generator *g, int s, int32_t token, it_finish_reason why) {
+    it__gen_slot *sl = &g->slots[s];
+    it__gen_event(g, sl->id, sl->index, token, why, sl->req->user);
+    it_kv_seq_clear(g->dec, s);
+    if (--sl->req->live == 0) it__gen_request_free(g, sl->req);
+    memset(sl, 0, sizeof(*sl));
+}
+/* The longest run of whole blocks at the start of prompt that a running slot's cache holds. */
+static int it__gen_shared_prefix(it_generator *g, const int32_t *prompt, int n_prompt, int *from) {
+    it_batch_decoder *d = g->dec;
+    int s, best = 0, B = d->block_size;
+    for (s = 0; s < d->max_seqs; s++) {
+        const int32_t *t = g->tokens + (size_t)s * d->max_context;
+        int held = d->len[s], n = 0;
+        if (g->slots[s].state == IT__GEN_FREE || g->slots[s].state == IT__GEN_WAITING) continue;
+        while (n + B <= held && n + B < n_prompt && !memcmp(t + n, prompt + n, sizeof(int32_t) * (size_t)B)) n += B;
+        if (n > best) best = n, *from = s;
+    }
+    return best;
+}
+/* Moves queued requests into free slots, first come first served, while slots and blocks last. */
+static void it__gen_admit(it_generator *g) {
+    it_batch_decoder *d = g->dec;
+    int qi, s, i;
+    for (qi = 0; qi < g->n_queue; qi++) {
+        it__gen_request *q = g->queue[qi];
+        int want = 0, free_slots = 0, from = -1, shared, blocks, leader = -1, running = 0;
+        if (q->admitted) continue;
+        for (i = 0; i < q->n; i++) want += !q->cancelled[i];
+        for (s = 0; s < d->max_seqs; s++) free_slots += g->slots[s].state == IT__GEN_FREE, running += g->slots[s].state != IT__GEN_FREE;
+        if (want == 0) { /* every sample cancelled while queued */
+            for (i = 0; i < q->n; i++) it__gen_event(g, q->first_id + i, i, -1, IT_FINISH_CANCELLED, q->user);
+            it__gen_request_free(g, q);
+            qi--;
+            continue;
+        }
+        if (free_slots < want) return;
+        shared = it__gen_shared_prefix(g, q->prompt, q->n_prompt, &from);
+        blocks = it__kv_blocks_of(d, q->n_prompt) - shared / d->block_size + want; /* + each sample's first write */
+        if (blocks > d->n_free) {
+            if (running) return; /* wait for running samples to give blocks back */
+            for (i = 0; i < q->n; i++) /* the pool can never hold this prompt */
+                it__gen_event(g, q->first_id + i, i, -1, q->cancelled[i] ? IT_FINISH_CANCELLED : IT_FINISH_CACHE_FULL, q->user);
+            it__gen_request_free(g, q);
+            qi--;
+            continue;
+        }
+        q->admitted = 1;
+        q->live = want;
+        for (i = 0, s = 0; i < q->n; i++) {
+            it__gen_slot *sl;
+            if (q->cancelled[i]) {
+                it__gen_event(g, q->first_id + i, i, -1, IT_FINISH_CANCELLED, q->user);
+                continue;
+            }
+            while (g->slots[s].state != IT__GEN_FREE) s++;
+            sl = &g->slots[s];
+            sl->id = q->first_id + i, sl->index = i, sl->req = q;
+            it_rng_seed(&sl->rng, q->sampling.seed + (uint64_t)i);
+            if (leader < 0) {
+                leader = s;
+                sl->state = IT__GEN_PREFILL;
+                memcpy(g->tokens + (size_t)s * d->max_context, q->prompt, sizeof(int32_t) * (size_t)q->n_prompt);
+                if (shared) it_kv_seq_fork(d, from, s, shared); /* cannot fail: s is empty, from holds them */
+                sl->prefilled = shared;
+                g->prompt_shared += shared;
+            } else {
+                sl->state = IT__GEN_WAITING;
+                sl->leader = leader;
+            }
+            s++;
+        }
+    }
+}
+/* A sampled token of slot s: report it, and end the sample on a stop token or at max_tokens. */
+static void it__gen_sampled(it_generator *g, int s, const float *logits) {
+    it__gen_slot *sl = &g->slots[s];
+    it__gen_request *q = sl->req;
+    int32_t t = it_sample(&q->sampling, &sl->rng, logits, g->vocab, g->probs, g->order);
+    int i;
+    sl->generated++;
+    for (i = 0; i < q->n_stop_ids; i++)
+        if (q->stop_ids[i] == t) {
+            it__gen_finish(g, s, t, IT_FINISH_STOP);
+            return;
+        }
+    if (q->max_tokens && sl->generated >= q->max_tokens) {
+        it__gen_finish(g, s, t, IT_FINISH_LENGTH);
+        return;
+    }
+    it__gen_event(g, sl->id, sl->index, t, IT_FINISH_NONE, q->user);
+    sl->state = IT__GEN_DECODING;
+    sl->next = t;
+}
+IT_API it_result it_generator_step(it_generator *g, const it_generation_event **events, int *n_events) {
+    it_batch_decoder *d = g->dec;
+    it_batch *b = g->batch;
+    int s, i, free_blocks, T = d->max_context;
+    it_result r;
+    g->n_events = 0;
+    for (s = 0; s < d->max_seqs; s++) /* cancellations first: their blocks serve this step */
+        if (g->slots[s].state != IT__GEN_FREE && g->slots[s].cancel) it__gen_finish(g, s, -1, IT_FINISH_CANCELLED);
+    for (s = 0; s < d->max_seqs; s++) /* a waiting sample whose leader went away prefills itself */
+        if (g->slots[s].state == IT__GEN_WAITING && g->slots[g->slots[s].leader].req != g->slots[s].req) {
+            g->slots[s].state = IT__GEN_PREFILL;
+            memcpy(g->tokens + (size_t)s * T, g->slots[s].req->prompt, sizeof(int32_t) * (size_t)g->slots[s].req->n_prompt);
+        }
+    it__gen_admit(g);
+    it_batch_clear(b);
+    free_blocks = d->n_free;
+    for (s = 0; s < d->max_seqs; s++) { /* one row per decoding sample */
+        it__gen_slot *sl = &g->slots[s];
+        int need;
+        if (sl->state != IT__GEN_DECODING) continue;
+        if (d->len[s] >= T) {
+            if (!g->context_shift || d->rows.model->config.arch != IT_ARCH_LLAMA || T <= d->block_size) {
+                it__gen_finish(g, s, -1, IT_FINISH_CONTEXT);
+                continue;
+            }
+            if (it_kv_seq_shift(d, s, d->block_size) != IT_OK) { /* no block to copy a shared one into */
+                it__gen_finish(g, s, -1, IT_FINISH_CACHE_FULL);
+                continue;
+            }
+            memmove(g->tokens + (size_t)s * T, g->tokens + (size_t)s * T + d->block_size, sizeof(int32_t) * (size_t)(T - d->block_size));
+            free_blocks = d->n_free;
+        }
+        need = it_kv_seq_blocks_needed(d, s, 1);
+        if (need > free_blocks) {
+            it__gen_finish(g, s, -1, IT_FINISH_CACHE_FULL);
+            continue;
+        }
+        free_blocks -= need;
+        g->tokens[(size_t)s * T + d->len[s]] = sl->next;
+        it_batch_add(b, sl->next, d->len[s], s, 1);
+    }
+    for (s = 0; s < d->max_seqs && b->n_tokens < b->capacity; s++) { /* then prompt chunks */
+        it__gen_slot *sl = &g->slots[s];
+        int chunk, need;
+        if (sl->state != IT__GEN_PREFILL) continue;
+        chunk = IT__MIN(sl->req->n_prompt - sl->prefilled, b->capacity - b->n_tokens);
+        while (chunk > 0 && (need = it_kv_seq_blocks_needed(d, s, chunk)) > free_blocks)
+            chunk = IT__MIN(chunk - 1, (d->len[s] / d->block_size + free_blocks) * d->block_size - d->len[s]);
+        if (chunk <= 0) continue; /* waits for blocks */
+        free_blocks -= it_kv_seq_blocks_needed(d, s, chunk);
+        for (i = 0; i < chunk; i++)
+            it_batch_add(b, sl->req->prompt[sl->prefilled + i], sl->prefilled + i, s, sl->prefilled + i == sl->req->n_prompt - 1);
+        sl->prefilled += chunk;
+        g->prompt_computed += chunk;
+    }
+    if (b->n_tokens) {
+        if ((r = it_batch_decode(d, b)) != IT_OK) return r;
+        for (i = 0; i < b->n_tokens; i++) {
+            const float *logits = it_batch_logits(d, i);
+            int j;
+            if (!logits) continue;
+            s = b->seq[i];
+            if (g->slots[s].state == IT__GEN_PREFILL) /* the prompt is in: its waiting siblings share it */
+                for (j = 0; j < d->max_seqs; j++)
+                    if (g->slots[j].state == IT__GEN_WAITING && g->slots[j].leader == s && g->slots[j].req == g->slots[s].req) {
+                        it_kv_seq_fork(d, s, j, -1);
+                        memcpy(g->tokens + (size_t)j * T, g->tokens + (size_t)s * T, sizeof(int32_t) * (size_t)d->len[s]);
+                        g->prompt_shared += d->len[s];
+                        it__gen_sampled(g, j, logits);
+                    }
+            it__gen_sampled(g, s, logits);
+        }
+    } else if (it_generator_pending(g) && !g->n_events) {
+        for (s = 0; s < d->max_seqs; s++) /* nothing can move: the pool is too small for what is running */
+            if (g->slots[s].state == IT__GEN_PREFILL) it__gen_finish(g, s, -1, IT_FINISH_CACHE_FULL);
+    }
+    *events = g->events;
+    *n_events = g->n_events;
     return IT_OK;
 }
 
