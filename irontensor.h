@@ -1296,6 +1296,26 @@ typedef void (*it_safetensors_fn)(const it_safetensors_tensor_info *info, void *
    order. fn may be NULL (validation only). */
 IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_safetensors_fn fn, void *user);
 
+/* GENERATION CONFIG: what a Hugging Face model directory's generation_config.json says about
+   decoding, as transformers' GenerationConfig reads it: eos_token_id (an id or a list of them),
+   bos_token_id, pad_token_id, do_sample and the default sampling (temperature, top_k, top_p,
+   min_p, repetition_penalty, max_new_tokens). Without the file the ids come from config.json
+   (GenerationConfig.from_model_config), and a file without eos_token_id takes config.json's.
+   Neither file: everything unset, IT_OK. A present key of the wrong type or out of range
+   (a negative id, temperature < 0, top_p outside [0, 1], repetition_penalty <= 0, more than
+   IT_GENERATION_MAX_EOS eos ids) is IT_ERR_FORMAT naming the file and the key. The ids are not
+   checked against a vocabulary (the caller knows it). */
+#define IT_GENERATION_MAX_EOS 16
+typedef struct it_generation_config {
+    int n_eos;
+    int32_t eos_ids[IT_GENERATION_MAX_EOS];
+    int32_t bos_id, pad_id; /* -1 = not given */
+    int do_sample;          /* -1 = not given, else 0 or 1 */
+    float temperature, top_p, min_p, repetition_penalty; /* < 0 = not given */
+    int top_k, max_new_tokens;                           /* -1 = not given */
+} it_generation_config;
+IT_API it_result it_generation_config_read(it_context *ctx, const char *dir, it_generation_config *out);
+
 /* ------------------------------------------------------------------------------------------------
    >>ops  the op table: one X-macro, so the enum, the names and what the core knows of each op
    cannot drift apart. X(op, name, flags): the flags are it_op_flag bits.
@@ -1543,6 +1563,15 @@ IT_API void it_cpu_sgd_update(float *p, float *buf, const float *g, size_t n, fl
    NaN or -inf the result is 0. */
 IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_k, float top_p, float coin,
                          float *scratch_probs, int *scratch_index);
+/* The same with min-p after top-p (transformers' MinPLogitsWarper): tokens whose probability is
+   below min_p times the most likely one's are dropped (0 = off). */
+IT_API int it_cpu_sample_min_p(const float *logits, int V, float temperature, int top_k, float top_p, float min_p,
+                               float coin, float *scratch_probs, int *scratch_index);
+/* transformers' RepetitionPenaltyLogitsProcessor, in place: the logit of every token that occurs in
+   ids[0..n) (once, however often it occurs) is divided by penalty when positive, multiplied when
+   negative; penalty 1 changes nothing. seen needs V bytes, all zero, and is left so. Ids outside
+   [0, V) are skipped. */
+IT_API void it_cpu_repetition_penalty(float *logits, int V, const int32_t *ids, size_t n, float penalty, unsigned char *seen);
 /* Sum of squares in double (gradient-norm clipping). */
 IT_API double it_cpu_sum_squares(const float *x, size_t n);
 /* Index of the largest value (first on ties). */
@@ -4030,6 +4059,22 @@ static void it__sort_desc(int *idx, const float *val, int n) {
 }
 IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_k, float top_p, float coin,
                          float *probs, int *index) {
+    return it_cpu_sample_min_p(logits, V, temperature, top_k, top_p, 0.0f, coin, probs, index);
+}
+IT_API void it_cpu_repetition_penalty(float *logits, int V, const int32_t *ids, size_t n, float penalty, unsigned char *seen) {
+    size_t i;
+    IT__REQUIRE(penalty > 0.0f, __FILE__, __LINE__, "it_cpu_repetition_penalty: penalty %g must be > 0", (double)penalty);
+    for (i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= V || seen[id]) continue;
+        seen[id] = 1;
+        logits[id] = logits[id] > 0.0f ? logits[id] / penalty : logits[id] * penalty;
+    }
+    for (i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < V) seen[ids[i]] = 0;
+}
+IT_API int it_cpu_sample_min_p(const float *logits, int V, float temperature, int top_k, float top_p, float min_p,
+                               float coin, float *probs, int *index) {
     int i, keep, n_inf = 0;
     float m = -FLT_MAX, sum = 0.0f, cum = 0.0f;
     IT__REQUIRE(V > 0, __FILE__, __LINE__, "it_cpu_sample: V = %d, there is nothing to sample from", V);
@@ -4065,6 +4110,13 @@ IT_API int it_cpu_sample(const float *logits, int V, float temperature, int top_
                 break;
             }
         }
+        sum = 0.0f;
+        for (i = 0; i < keep; i++) sum += probs[index[i]];
+    }
+    if (min_p > 0.0f) { /* the most likely token always stays */
+        float floor = min_p * probs[index[0]];
+        for (i = 1; i < keep && probs[index[i]] >= floor; i++) continue;
+        keep = i;
         sum = 0.0f;
         for (i = 0; i < keep; i++) sum += probs[index[i]];
     }
@@ -11798,6 +11850,113 @@ IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_sa
     if (tmp) it__free(ctx, tmp);
     it__st_free(ctx, &f);
     return r;
+}
+
+/* generation_config.json (and config.json's ids without it): see GENERATION CONFIG above. */
+static int it__gen_id(it_context *ctx, const char *path, const it__jv *v, const char *key, int32_t *out) {
+    if (v->type != IT__J_NUM || !v->is_int || v->i64 < 0 || v->i64 > INT32_MAX) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" must be a token id (an integer >= 0)%s", path, key,
+                         v->type == IT__J_NUM ? "" : ", or a list of them");
+        return -1;
+    }
+    *out = (int32_t)v->i64;
+    return 0;
+}
+/* The ids of one file: eos (an id or a list), bos, pad. Absent or null keys leave the fields alone. */
+static it_result it__gen_ids(it_context *ctx, const char *path, const it__json *j, it_generation_config *g) {
+    static const char *const keys[2] = {"bos_token_id", "pad_token_id"};
+    int32_t *fields[2];
+    int e = it__jget(j, 0, "eos_token_id"), k;
+    fields[0] = &g->bos_id;
+    fields[1] = &g->pad_id;
+    if (e >= 0 && j->v[e].type == IT__J_ARR) {
+        int c, n = 0;
+        if (j->v[e].n > IT_GENERATION_MAX_EOS)
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"eos_token_id\" lists %d ids, more than the %d supported", path,
+                                    j->v[e].n, IT_GENERATION_MAX_EOS);
+        for (c = j->v[e].first; c >= 0; c = j->v[c].next)
+            if (it__gen_id(ctx, path, &j->v[c], "eos_token_id", &g->eos_ids[n++])) return IT_ERR_FORMAT;
+        g->n_eos = n;
+    } else if (e >= 0 && j->v[e].type != IT__J_NULL) {
+        if (it__gen_id(ctx, path, &j->v[e], "eos_token_id", &g->eos_ids[0])) return IT_ERR_FORMAT;
+        g->n_eos = 1;
+    }
+    for (k = 0; k < 2; k++) {
+        int v = it__jget(j, 0, keys[k]);
+        if (v >= 0 && j->v[v].type != IT__J_NULL && it__gen_id(ctx, path, &j->v[v], keys[k], fields[k])) return IT_ERR_FORMAT;
+    }
+    return IT_OK;
+}
+/* A number key in [lo, hi] (lo_open: lo itself excluded) into *out; absent or null leaves it. */
+static int it__gen_float(it_context *ctx, const char *path, const it__json *j, const char *key, double lo, int lo_open,
+                         double hi, float *out) {
+    float f = 0.0f;
+    int got = it__jfloat(ctx, path, j, 0, key, 0, &f);
+    if (got < 0) return -1;
+    if (got == 0) return 0;
+    if (!(f >= lo && f <= hi) || (lo_open && f == lo)) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is %g, outside %s%g, %g]", path, key, (double)f, lo_open ? "(" : "[", lo, hi);
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+IT_API it_result it_generation_config_read(it_context *ctx, const char *dir, it_generation_config *out) {
+    char path[IT__PATH_NAMED], model_path[IT__PATH_NAMED];
+    unsigned char *buf = NULL;
+    it__json j;
+    int missing = 0, flag = -1;
+    int64_t top_k = -1, max_new = -1;
+    it_result r;
+    IT__NOT_NULL(out, "it_generation_config_read");
+    memset(out, 0, sizeof *out);
+    out->bos_id = out->pad_id = -1;
+    out->do_sample = out->top_k = out->max_new_tokens = -1;
+    out->temperature = out->top_p = out->min_p = out->repetition_penalty = -1.0f;
+    if (!dir || it__path_join(path, sizeof path, dir, "generation_config.json") ||
+        it__path_join(model_path, sizeof model_path, dir, "config.json"))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "generation config: the directory path is missing or too long");
+    r = it__json_file_read(ctx, path, &buf, &j, &missing, NULL);
+    if (r == IT_OK) {
+        if ((r = it__gen_ids(ctx, path, &j, out)) != IT_OK || it__jbool(ctx, path, &j, 0, "do_sample", &flag) < 0 ||
+            it__gen_float(ctx, path, &j, "temperature", 0, 0, 1e6, &out->temperature) ||
+            it__gen_float(ctx, path, &j, "top_p", 0, 0, 1, &out->top_p) ||
+            it__gen_float(ctx, path, &j, "min_p", 0, 0, 1, &out->min_p) ||
+            it__gen_float(ctx, path, &j, "repetition_penalty", 0, 1, 1e6, &out->repetition_penalty) ||
+            it__jint(ctx, path, &j, 0, "top_k", 0, 0, INT32_MAX, &top_k) < 0 ||
+            it__jint(ctx, path, &j, 0, "max_new_tokens", 0, 0, INT32_MAX, &max_new) < 0)
+            r = IT_ERR_FORMAT;
+        out->do_sample = flag;
+        out->top_k = (int)top_k;
+        out->max_new_tokens = (int)max_new;
+    }
+    it__json_free(&j);
+    it__free(ctx, buf);
+    buf = NULL;
+    if (r != IT_OK && !missing) return r;
+    if (missing || out->n_eos == 0) { /* the model config's ids fill what generation_config.json left out */
+        it_generation_config from_model;
+        memset(&from_model, 0, sizeof from_model);
+        from_model.bos_id = from_model.pad_id = -1;
+        size_t size;
+        missing = 0;
+        memset(&j, 0, sizeof j);
+        /* read as it is: loading the model verified (or warned about) its checksum already */
+        r = it__io_read_file(ctx, model_path, "model config", IT__CK_MAX_JSON_FILE, &buf, &size, &missing);
+        if (r == IT_OK && (it__json_parse(ctx, &j, (const char *)buf, size) || j.v[0].type != IT__J_OBJ))
+            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", model_path, j.err[0] ? j.err : "the JSON root is not an object");
+        if (r == IT_OK) r = it__gen_ids(ctx, model_path, &j, &from_model);
+        it__json_free(&j);
+        it__free(ctx, buf);
+        if (r != IT_OK && !missing) return r;
+        if (out->n_eos == 0) {
+            out->n_eos = from_model.n_eos;
+            memcpy(out->eos_ids, from_model.eos_ids, sizeof out->eos_ids);
+        }
+        if (out->bos_id < 0) out->bos_id = from_model.bos_id;
+        if (out->pad_id < 0) out->pad_id = from_model.pad_id;
+    }
+    return IT_OK;
 }
 
 /* >>hf_tokenizers  Hugging Face tokenizer.json: Unicode tables, a small regex engine, the loader,

@@ -319,5 +319,60 @@ expect 1 "valid: NO: the run used a BPE tokenizer but .*tokenizer.bin is missing
 mkdir "$tmp/r12.tmp-999999"
 expect 0 "r12.tmp-999999 is a save that did not finish" -- "$B/it-inspect" "$tmp/r12"
 
+# ---- Hugging Face model directories (issue 18): bad ids, bad files, flags that contradict -------
+G="$B/generate"
+hfm=tests/fixtures/hf_models
+cp -r "$hfm/qwen2" "$tmp/q2"
+for bad in "1,,2" "-1" "+1" "1, 2" "1,2," ",1" "" "1.5" "0x10" "abc"; do
+    expect 1 "--ids expects token ids separated by commas" -- "$G" --model "$tmp/q2" --ids "$bad" --print-ids
+done
+expect 1 "item 1 ('99999999999') is outside the vocabulary \[0, 96)" -- "$G" --model "$tmp/q2" --ids 99999999999 --print-ids
+expect 1 "item 2 ('96') is outside the vocabulary" -- "$G" --model "$tmp/q2" --ids 5,96 --print-ids
+expect 1 "--max-new-tokens expects a number in \[0, 1e+07\]" -- "$G" --model "$tmp/q2" --ids 1 --max-new-tokens 99999999999
+expect 0 "0 new tokens" -- "$G" --model "$tmp/q2" --ids 1 --max-new-tokens 0 --print-ids
+expect 2 "--prompt, --ids and --chat are alternatives" -- "$G" --model "$tmp/q2" --ids 1 --prompt hi
+expect 2 "--prompt, --ids and --chat are alternatives" -- "$G" --model "$tmp/q2" --ids 1 --chat
+expect 2 "--print-ids and --chat are alternatives" -- "$G" --model "$tmp/q2" --chat --print-ids
+expect 2 "--print-ids and --stop" -- "$G" --model "$tmp/q2" --ids 1 --print-ids --stop x
+expect 2 "--system only applies to --chat" -- "$G" --model "$tmp/q2" --ids 1 --system "be nice"
+expect 2 "--stop needs a non-empty string" -- "$G" --model "$tmp/q2" --ids 1 --stop ""
+expect 2 "--greedy and --temperature 0.5 contradict" -- "$G" --model "$tmp/q2" --ids 1 --greedy --temperature 0.5
+expect 1 "--min-p expects a number in \[0, 1\]" -- "$G" --model "$tmp/q2" --ids 1 --min-p 2
+expect 1 "--repeat-penalty expects a number" -- "$G" --model "$tmp/q2" --ids 1 --repeat-penalty 0
+expect 1 "vocabulary of 96 tokens but no tokenizer" -- "$G" --model "$tmp/q2" --prompt "hello"
+expect 1 "--chat needs the model's tokenizer\|no tokenizer" -- "$G" --model "$tmp/q2" --chat
+# generation_config.json: corrupt, truncated, wrong types, ids outside the vocabulary, a directory
+for bad in '{"eos_token_id": [2, 3' 'garbage' '{"eos_token_id": "2"}' '{"eos_token_id": [2, -1]}' '{"eos_token_id": 1.5}' \
+    '{"temperature": -1}' '{"top_p": 1.5}' '{"top_k": "40"}' '{"repetition_penalty": 0}' '{"do_sample": 1}' \
+    '{"max_new_tokens": -5}' '{"eos_token_id": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}'; do
+    printf '%s' "$bad" >"$tmp/q2/generation_config.json"
+    expect 1 "generation_config.json" -- "$G" --model "$tmp/q2" --ids 1 --print-ids
+done
+printf '{"eos_token_id": 96}' >"$tmp/q2/generation_config.json"
+expect 1 "eos_token_id 96 is outside the vocabulary of 96" -- "$G" --model "$tmp/q2" --ids 1 --print-ids
+rm "$tmp/q2/generation_config.json" && mkdir "$tmp/q2/generation_config.json"
+expect 1 "generation_config.json.*not a regular file" -- "$G" --model "$tmp/q2" --ids 1 --print-ids
+rmdir "$tmp/q2/generation_config.json"
+expect 0 "new tokens" -- "$G" --model "$tmp/q2" --ids 1 --print-ids  # no generation_config.json: config.json's ids
+# tokenizer_config.json and its chat template: a model directory with a tokenizer (ours, plus qwen2's json)
+run 120 "$B/train" --data "$tmp/data.txt" --tokenizer bpe --vocab 701 $small --stop-after 1 --save "$tmp/hfc"
+cp tests/fixtures/hf_tokenizers/qwen2/tokenizer.json "$tmp/hfc/"
+expect 1 "has no chat template" -- sh -c "echo hi | $G --model $tmp/hfc --chat"
+expect 0 "chat template chatml" -- sh -c "echo hi | $G --model $tmp/hfc --chat --chat-template chatml --max-new-tokens 3"
+expect 1 "not a built-in one" -- sh -c "echo hi | $G --model $tmp/hfc --chat --chat-template vicuna"
+for bad in '{"chat_template": 3}' '{"chat_template": "{{ messages }}"}' '{"chat_template": "<|im_start|>",' \
+    '{"bos_token": [1], "chat_template": "<|im_start|>"}'; do
+    printf '%s' "$bad" >"$tmp/hfc/tokenizer_config.json"
+    expect 1 "tokenizer_config.json\|not recognised" -- sh -c "echo hi | $G --model $tmp/hfc --chat --max-new-tokens 3"
+done
+printf '{"chat_template": "{{ messages }}"}' >"$tmp/hfc/tokenizer_config.json"
+expect 1 "pass one by name (--chat-template NAME)" -- sh -c "echo hi | $G --model $tmp/hfc --chat --max-new-tokens 3"
+rm "$tmp/hfc/tokenizer_config.json"
+printf '{"chat_template": "<start_of_turn>"}' >"$tmp/hfc/tokenizer_config.json"
+expect 1 "does not take a system message" -- sh -c "echo hi | $G --model $tmp/hfc --chat --system sys --max-new-tokens 3"
+# a conversation longer than the model's context is refused, not cut
+python3 -c 'print(" ".join("w%d" % i for i in range(2000)))' >"$tmp/long_message.txt"
+expect 1 "the model's context only" -- sh -c "$G --model $tmp/hfc --chat --max-new-tokens 3 <$tmp/long_message.txt"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -81,11 +81,61 @@ else
     failed=$((failed + 1)); echo "FAIL: greedy generation is not deterministic or lost the prompt"
 fi
 expect 0 "12 new tokens" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt "x" --max-new-tokens 12 --temperature 0.9 --top-k 5 --top-p 0.9
-expect 2 "--checkpoint DIR is required" -- "$B/generate" --prompt hi
+expect 2 "--model DIR is required" -- "$B/generate" --prompt hi
 expect 1 "nowhere" -- "$B/generate" --checkpoint "$tmp/nowhere"
 expect 1 "config.json" -- "$B/generate" --checkpoint "$tmp/split-adamw"
 expect 1 "--top-p expects a number" -- "$B/generate" --checkpoint "$tmp/split-lion" --top-p 2
 expect 1 "at least one token" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt ""
+
+# build/generate --model on the Hugging Face fixtures: --print-ids gives transformers' greedy ids
+# (generate(do_sample=False) without an EOS stop) for every architecture
+hfm=tests/fixtures/hf_models
+ref_ids() { python3 -c '
+import json, struct, sys
+f = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", f[:8])[0]; h = json.loads(f[8:8 + n])
+b, e = h[sys.argv[2]]["data_offsets"]
+print(",".join(str(v) for v in struct.unpack("<%dq" % ((e - b) // 8), f[8 + n + b:8 + n + e])))' "$1/reference.safetensors" "$2"; }
+for m in llama_llama3 llama_bias_bf16_sharded mistral_window qwen2 qwen3 gpt2 gpt2_f16; do
+    want=$(ref_ids "$hfm/$m" greedy_ids)
+    got=$("$B/generate" --model "$hfm/$m" --ids "$(ref_ids "$hfm/$m" prompt_ids)" --greedy --max-new-tokens 8 --print-ids \
+        --ignore-eos 2>/dev/null)
+    if [ -n "$want" ] && [ "$got" = "$want" ]; then passed=$((passed + 1)); else
+        failed=$((failed + 1)); echo "FAIL: generate --print-ids on $m: '$got', transformers '$want'"; fi
+done
+# the EOS ids of generation_config.json ([2, 3] in the fixtures) end the generation, unprinted
+want=$(ref_ids "$hfm/llama_llama3" greedy_ids)
+got=$("$B/generate" --model "$hfm/llama_llama3" --ids "$(ref_ids "$hfm/llama_llama3" prompt_ids)" --greedy --max-new-tokens 8 \
+    --print-ids 2>/dev/null)
+if [ "$want" = "6,83,31,0,17,83,70,3" ] && [ "$got" = "6,83,31,0,17,83,70" ]; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: generate did not stop at eos_token_id 3: '$got'"; fi
+
+# a model with a Hugging Face tokenizer and chat template: a checkpoint of ours (vocabulary 701) with
+# the qwen2 fixture's tokenizer.json, Qwen2.5's template, a generation_config.json
+"$B/train" --data "$tmp/text.txt" --tokenizer bpe --vocab 701 $small --save "$tmp/hfdir" >/dev/null 2>&1
+cp tests/fixtures/hf_tokenizers/qwen2/tokenizer.json "$tmp/hfdir/"
+python3 -c '
+import json, sys
+c = json.load(open("tests/fixtures/hf_tokenizers/qwen2/tokenizer_config.json"))
+c["chat_template"] = open("tests/fixtures/chat_templates/qwen2.5.jinja").read()
+json.dump(c, open(sys.argv[1] + "/tokenizer_config.json", "w"))
+json.dump({"eos_token_id": [2, 0], "temperature": 0.7, "top_k": 20, "max_new_tokens": 30}, open(sys.argv[1] + "/generation_config.json", "w"))' "$tmp/hfdir"
+utf8() { python3 -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' <"$1"; }
+printf 'Hello there\nHow are you?\n' | "$B/generate" --model "$tmp/hfdir" --chat --system "Be brief." >"$tmp/chat.out" 2>"$tmp/chat.err"
+if [ $? = 0 ] && grep -q "chat template chatml" "$tmp/chat.err" && [ "$(grep -c 'context tokens' "$tmp/chat.err")" = 2 ] &&
+   utf8 "$tmp/chat.out"; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: generate --chat:"; head -5 "$tmp/chat.err"; fi
+# --stop: the text up to the stop string, which is not printed, even when it spans tokens
+"$B/generate" --model "$tmp/hfdir" --prompt "static int" --max-new-tokens 40 --greedy --repeat-penalty 1.3 >"$tmp/nostop.out" 2>/dev/null
+stop=$(python3 -c 'import sys; t = open(sys.argv[1], encoding="utf-8").read()[len("static int"):]; print(t[len(t) // 2:len(t) // 2 + 3])' "$tmp/nostop.out")
+"$B/generate" --model "$tmp/hfdir" --prompt "static int" --max-new-tokens 40 --greedy --repeat-penalty 1.3 --stop "$stop" >"$tmp/stop.out" 2>/dev/null
+if python3 -c '
+import sys
+a, b, stop = open(sys.argv[1], encoding="utf-8").read(), open(sys.argv[2], encoding="utf-8").read(), sys.argv[3]
+cut = a.index(stop, len("static int"))
+sys.exit(0 if len(stop) == 3 and b == a[:cut] + "\n" else 1)' "$tmp/nostop.out" "$tmp/stop.out" "$stop" && utf8 "$tmp/nostop.out"; then
+    passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: --stop '$stop': '$(cat "$tmp/stop.out")' vs '$(cat "$tmp/nostop.out")'"; fi
+expect 0 "20 new tokens" -- "$B/generate" --model "$tmp/hfdir" --prompt "x" --max-new-tokens 20 --min-p 0.05 --repeat-penalty 1.1 --ignore-eos
+expect 0 "30 new tokens" -- "$B/generate" --model "$tmp/hfdir" --prompt "x" --ignore-eos
 
 # build/it-tokenize: Hugging Face tokenizers from the command line (ids checked in test_hf_tokenizer)
 hf=tests/fixtures/hf_tokenizers

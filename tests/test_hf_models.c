@@ -352,6 +352,60 @@ static void check_refusals(const char *tmp) {
     it_context_destroy(ctx);
 }
 
+/* generation_config.json as transformers writes it (the fixtures: eos [2, 3], bos 1), its other
+   forms, the config.json fallback, and files it must refuse, each naming the key. */
+static void check_generation_config(const char *tmp) {
+    static const struct { const char *json, *fragment; } bad[] = {
+        {"{\"eos_token_id\": \"2\"}", "eos_token_id"},          {"{\"eos_token_id\": [2, -1]}", "eos_token_id"},
+        {"{\"eos_token_id\": [2, [3]]}", "eos_token_id"},         {"{\"eos_token_id\": 2147483648}", "eos_token_id"},
+        {"{\"bos_token_id\": true}", "bos_token_id"},             {"{\"temperature\": -0.5}", "temperature"},
+        {"{\"top_p\": 1.01}", "top_p"},                           {"{\"min_p\": -1}", "min_p"},
+        {"{\"repetition_penalty\": 0}", "repetition_penalty"},    {"{\"top_k\": 2.5}", "top_k"},
+        {"{\"max_new_tokens\": -1}", "max_new_tokens"},           {"{\"do_sample\": \"yes\"}", "do_sample"},
+        {"{\"temperature\": 1e39}", "temperature"},               {"{\"eos_token_id\": [2,", "generation_config.json"},
+        {"[]", "generation_config.json"},                          {"", "generation_config.json"},
+        {"{\"eos_token_id\": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}", "more than the 16"},
+    };
+    it_context *ctx = quiet_context();
+    it_generation_config g;
+    char dir[512], path[600];
+    size_t i;
+    CHECK(it_generation_config_read(ctx, FIXTURES "llama_llama3", &g) == IT_OK && g.n_eos == 2 && g.eos_ids[0] == 2 &&
+              g.eos_ids[1] == 3 && g.bos_id == 1 && g.pad_id == -1 && g.do_sample == -1 && g.temperature < 0 && g.top_k == -1,
+          "fixture generation_config.json: %s", it_context_last_error(ctx));
+    snprintf(dir, sizeof dir, "%s/gen", tmp);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    it_test_write_file(path, "{\"eos_token_id\": 7, \"pad_token_id\": null, \"do_sample\": true, \"temperature\": 0.6, "
+                             "\"top_p\": 0.9, \"top_k\": 20, \"min_p\": 0.05, \"repetition_penalty\": 1.1, \"max_new_tokens\": 64}", 171);
+    CHECK(it_generation_config_read(ctx, dir, &g) == IT_OK && g.n_eos == 1 && g.eos_ids[0] == 7 && g.pad_id == -1 &&
+              g.do_sample == 1 && g.temperature == 0.6f && g.top_p == 0.9f && g.top_k == 20 && g.min_p == 0.05f &&
+              g.repetition_penalty == 1.1f && g.max_new_tokens == 64,
+          "every field: %s", it_context_last_error(ctx));
+    /* no eos in generation_config.json, or no such file: config.json's ids */
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    it_test_write_file(path, "{\"eos_token_id\": [5, 6], \"bos_token_id\": 4}", 43);
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    it_test_write_file(path, "{\"temperature\": 0.5}", 20);
+    CHECK(it_generation_config_read(ctx, dir, &g) == IT_OK && g.n_eos == 2 && g.eos_ids[1] == 6 && g.bos_id == 4 &&
+              g.temperature == 0.5f, "eos from config.json: %s", it_context_last_error(ctx));
+    remove(path);
+    CHECK(it_generation_config_read(ctx, dir, &g) == IT_OK && g.n_eos == 2 && g.temperature < 0, "no generation_config.json");
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        it_test_write_file(path, bad[i].json, strlen(bad[i].json));
+        CHECK(it_generation_config_read(ctx, dir, &g) == IT_ERR_FORMAT && strstr(it_context_last_error(ctx), bad[i].fragment),
+              "bad generation config %zu: '%s' (want '%s')", i, it_context_last_error(ctx), bad[i].fragment);
+    }
+    remove(path);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    it_test_write_file(path, "{\"eos_token_id\": -3}", 20);
+    CHECK(it_generation_config_read(ctx, dir, &g) == IT_ERR_FORMAT && strstr(it_context_last_error(ctx), "config.json"),
+          "bad config.json id: %s", it_context_last_error(ctx));
+    remove(path);
+    CHECK(it_generation_config_read(ctx, dir, &g) == IT_OK && g.n_eos == 0 && g.bos_id == -1, "neither file");
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     static const char *models[] = {"llama_llama3", "llama_bias_bf16_sharded", "mistral_window", "qwen2",
                                    "qwen3", "gpt2", "gpt2_f16"};
@@ -368,6 +422,7 @@ int main(void) {
         check_model(models[i], save, "4.x config", NULL);
     }
     check_refusals(tmp);
+    check_generation_config(tmp);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     return it_test_finish();

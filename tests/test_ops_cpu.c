@@ -451,6 +451,44 @@ static void test_sample(void) {
         CHECK(bad < 0, "random coins: token %d frequency off", bad);
         it_test_rng_state = save;
     }
+    /* min-p 0.3 after top-k 5: tokens below 0.3 x the top probability (among the five) dropped */
+    {
+        float counts_probs[V];
+        int count[V] = {0}, bad = -1, n = 20000, j;
+        double top, kept = 0.0;
+        softmax_t(logits, V, 0.8, p);
+        top = p[1];
+        for (i = 0; i < V; i++) want[i] = 0.0;
+        for (i = 0; i < V; i++) { /* the top five are 1, 4, 3, 7, 0 */
+            int in_top5 = i == 1 || i == 4 || i == 3 || i == 7 || i == 0;
+            if (in_top5 && p[i] >= 0.3 * top) kept += (want[i] = p[i]);
+        }
+        for (i = 0; i < V; i++) want[i] /= kept;
+        for (i = 0; i < n; i++) {
+            j = it_cpu_sample_min_p(logits, V, 0.8f, 5, 1.0f, 0.3f, (float)((i + 0.5) / n), counts_probs, index);
+            if (j >= 0 && j < V) count[j]++;
+        }
+        for (i = 0; i < V; i++)
+            if (fabs((double)count[i] / n - want[i]) > 2.0 / n + 1e-4) bad = i;
+        CHECK(bad < 0 && want[7] == 0.0 && want[3] > 0.0, "min_p 0.3: token %d frequency off", bad);
+        ok = 1;
+        for (i = 0; i < 50; i++) ok &= it_cpu_sample_min_p(logits, V, 5.0f, 0, 1.0f, 1.0f, (float)i / 50.0f, probs, index) == am ||
+                                     it_cpu_sample_min_p(logits, V, 5.0f, 0, 1.0f, 1.0f, (float)i / 50.0f, probs, index) == 4;
+        CHECK(ok, "min_p 1 keeps only the tied most likely tokens");
+    }
+    /* repetition penalty: transformers' rule, each repeated token once */
+    {
+        float x[V];
+        unsigned char seen[V] = {0};
+        int32_t ids[6] = {1, 2, 1, 1, 99, -4};
+        memcpy(x, logits, sizeof x);
+        it_cpu_repetition_penalty(x, V, ids, 6, 2.0f, seen);
+        CHECK(x[1] == 1.0f && x[2] == -2.0f && x[0] == logits[0] && x[4] == logits[4], "repetition penalty: %g %g", (double)x[1],
+              (double)x[2]);
+        ok = 1;
+        for (i = 0; i < V; i++) ok &= seen[i] == 0;
+        CHECK(ok, "repetition penalty leaves its scratch zero");
+    }
     group_end("it_cpu_sample");
 }
 
