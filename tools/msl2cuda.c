@@ -175,7 +175,7 @@ static int synchronizes(const char *s, size_t a, size_t b) {
 /* words refused anywhere (prefix match when the entry ends in '*') */
 static const char *const refused[] = {"atomic*", "memory_order*", "texture1d*", "texture2d*", "texture3d*", "sampler",
                                       "simdgroup_matrix*", "simdgroup_float8x8", "half", "bfloat", "imageblock*",
-                                      "threadgroup_imageblock", "as_type", "ray_data", "visible_function_table",
+                                      "threadgroup_imageblock", "ray_data", "visible_function_table",
                                       "intersection_function_table"};
 static const char *refused_word(const char *s, size_t len) {
     size_t k;

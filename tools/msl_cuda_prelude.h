@@ -185,6 +185,10 @@ template <class T> __device__ inline T clamp(T x, T lo, T hi) { return x < lo ? 
 __device__ inline float saturate(float x) { return clamp(x, 0.0f, 1.0f); }
 __device__ inline float mix(float a, float b, float t) { return a + (b - a) * t; }
 template <class T> __device__ inline T select(T a, T b, bool c) { return c ? b : a; }
+/* as_type: a bit cast between 32-bit types (finiteness tests on stored bits survive fast math) */
+template <class T, class U> __device__ inline T as_type(U u);
+template <> __device__ inline unsigned int as_type<unsigned int, float>(float u) { return __float_as_uint(u); }
+template <> __device__ inline float as_type<float, unsigned int>(unsigned int u) { return __uint_as_float(u); }
 /* precise:: survives fast math on Apple GPUs; --use_fast_math maps powf/sinf/cosf to
    approximations, the double functions it leaves alone */
 namespace precise {

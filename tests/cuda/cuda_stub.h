@@ -28,6 +28,8 @@ template <class T> T __shfl_up_sync(unsigned int mask, T v, unsigned int delta, 
 using std::exp; using std::log; using std::sqrt; using std::tanh; using std::pow; using std::sin; using std::cos;
 using std::fma; using std::fabs; using std::floor; using std::ceil;
 float rsqrt(float x);
+unsigned int __float_as_uint(float x);
+float __uint_as_float(unsigned int x);
 float __expf(float x);
 float __logf(float x);
 float __sinf(float x);
