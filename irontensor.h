@@ -584,6 +584,21 @@ IT_API void it_model_graph_destroy(it_model_graph *mg);
    earlier by it_decoder_destroy (before the model's). */
 typedef struct it_decoder it_decoder;
 IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out);
+/* A decoder whose linear layers (and head) multiply from their own copy of the weights stored as
+   bf16, Q8_0 or Q4_0 (>>quant): the copy is made here, from the parameters as they are now
+   (re-create the decoder after changing them); norms, biases and the embedding rows stay f32.
+   Every linear layer's input size must be a multiple of 32 for Q8_0 / Q4_0 (IT_ERR_UNSUPPORTED
+   names the tensor otherwise). */
+typedef struct it_decoder_desc {
+    int max_seq;            /* cache positions; 0 (or more than the model's) = the model's max_seq */
+    it_weight_type weights; /* the attention and MLP projections; 0 = f32 (the parameters themselves) */
+    it_weight_type head;    /* the output head (tied or not); 0 = the same as weights */
+} it_decoder_desc;
+IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, it_decoder **out);
+IT_API it_weight_type it_decoder_weights(const it_decoder *d); /* the projections' type */
+/* Bytes of weights one decoded token reads: every projection and the head, in their storage
+   types (the memory-bandwidth bound of decode is read bandwidth / this). */
+IT_API size_t it_decoder_weight_bytes(const it_decoder *d);
 IT_API void it_decoder_destroy(it_decoder *d);
 IT_API void it_decoder_reset(it_decoder *d);       /* empty the cache: position 0 */
 IT_API int it_decoder_pos(const it_decoder *d);    /* tokens in the cache */
@@ -6431,11 +6446,23 @@ IT_API void it_model_graph_destroy(it_model_graph *mg) {
    KV-cache generation. Per layer the cache holds k (after RoPE) and v for every position so far,
    [max_seq, Hkv, D]. A call runs the n new rows through the same kernels as the graph (SGEMM for
    the projections, the reference norm / rope / activation kernels) and attends each new query to
-   the cached keys up to its own position. Only the last row goes through the head. */
+   the cached keys up to its own position. Only the last row goes through the head. A quantised
+   decoder keeps its projections as it__dec_weight copies (>>quant) and quantises each row of
+   activations once for all the projections that read it. */
+typedef struct it__dec_weight {
+    it_tensor *param;    /* f32: multiply straight from the parameter */
+    const void *data;    /* otherwise: [rows, cols] in `type`, inside the decoder's weight block */
+    it_weight_type type; /* 0 = not a projection of this architecture */
+    int rows, cols;      /* out, in */
+} it__dec_weight;
 struct it_decoder {
     it_context *ctx; /* owner (the model's): released with it */
     it_model *model;
     int max_seq, pos;
+    it__dec_weight *lin; /* [n_layers * IT_MODEL_LAYER_PARAMS] by parameter slot; NULL: f32 parameters */
+    it__dec_weight head;
+    unsigned char *weight_mem; /* every quantised copy (NULL for an f32 decoder) */
+    it__qact *xq;              /* [rows, widest input / 32] quantised activation rows (a work row) */
     float *kcache, *vcache;                    /* [n_layers, max_seq, Hkv * D] */
     float *x, *h, *q, *k, *v, *att, *f1, *f2;  /* [max_seq, ...] work rows */
     float *stat0, *stat1, *scores, *logits;    /* [max_seq * heads], [max_seq], [max_seq], [vocab] */
@@ -6459,16 +6486,117 @@ static size_t it__decoder_rows(it_decoder *d, float *block, size_t off, size_t S
     IT__DEC_TAKE(f2, S * F);
     IT__DEC_TAKE(stat0, S * (size_t)c->n_heads); /* per row, or per row and head (q/k norms) */
     IT__DEC_TAKE(stat1, S);
+    d->xq = block ? (it__qact *)(block + off) : NULL;
+    off += IT__ALIGN_UP(S * (IT__MAX(IT__MAX(C, Q), F) / IT_QBLOCK) * (sizeof(it__qact) / sizeof(float)), 16);
 #undef IT__DEC_TAKE
     d->positions = block ? (int32_t *)(block + off) : NULL;
     return off + IT__ALIGN_UP(S, 16);
 }
+/* The projections a layer of this architecture has (GPT-2: no gate). */
+static int it__decoder_is_projection(const it_model_config *c, int slot) {
+    return slot == IT_LP_Q || slot == IT_LP_K || slot == IT_LP_V || slot == IT_LP_O || slot == IT_LP_UP || slot == IT_LP_DOWN ||
+           (slot == IT_LP_GATE && c->arch == IT_ARCH_LLAMA);
+}
+/* w as a [rows = out, cols = in] matrix of `type`: Llama and the head store [out, in], GPT-2's
+   projections [in, out]. */
+static it__dec_weight it__decoder_weight_of(const it_model *m, it_tensor *w, it_weight_type type) {
+    it__dec_weight dw;
+    int out_in = m->config.arch == IT_ARCH_LLAMA || w == m->head;
+    memset(&dw, 0, sizeof dw);
+    if (!w) return dw; /* a slot the architecture does not have */
+    dw.param = w;
+    dw.data = NULL;
+    dw.type = type;
+    dw.rows = out_in ? w->dims[0] : w->dims[1];
+    dw.cols = out_in ? w->dims[1] : w->dims[0];
+    return dw;
+}
+/* Rows [begin, end) of one matrix into its storage type (GPT-2's [in, out] read by column). */
+typedef struct it__decoder_quantize_job { const it__dec_weight *w; int transposed; it_result result; } it__decoder_quantize_job;
+static void it__decoder_quantize_rows(const void *job, size_t begin, size_t end) {
+    it__decoder_quantize_job *j = (it__decoder_quantize_job *)job;
+    const it__dec_weight *w = j->w;
+    size_t row_bytes = it_weight_bytes(w->type, 1, (size_t)w->cols), block_bytes = it_weight_type_block_bytes(w->type), r;
+    const float *src = it_data(w->param);
+    float part[IT_QBLOCK];
+    int k, i, block = it_weight_type_block(w->type);
+    for (r = begin; r < end; r++) {
+        unsigned char *dst = (unsigned char *)w->data + r * row_bytes;
+        if (!j->transposed) {
+            if (it_weights_quantize(w->type, dst, src + r * (size_t)w->cols, (size_t)w->cols) != IT_OK) j->result = IT_ERR_RANGE;
+            continue;
+        }
+        for (k = 0; k < w->cols; k += IT_QBLOCK) { /* a block's worth of the row from a column of [in, out] */
+            int len = IT__MIN(IT_QBLOCK, w->cols - k);
+            for (i = 0; i < len; i++) part[i] = src[(size_t)(k + i) * (size_t)w->rows + r];
+            if (it_weights_quantize(w->type, dst + (size_t)(k / block) * block_bytes, part, (size_t)len) != IT_OK)
+                j->result = IT_ERR_RANGE;
+        }
+    }
+}
+/* Makes w's copy at *mem (advanced past it); every part of the pool quantises a share of the rows. */
+static it_result it__decoder_quantize(it_decoder *d, it__dec_weight *w, unsigned char **mem) {
+    it__decoder_quantize_job job;
+    if (w->type == IT_WEIGHT_F32) return IT_OK;
+    w->data = *mem;
+    *mem += IT__ALIGN_UP(it_weight_bytes(w->type, (size_t)w->rows, (size_t)w->cols), 64);
+    job.w = w;
+    job.transposed = d->model->config.arch != IT_ARCH_LLAMA && w->param != d->model->head;
+    job.result = IT_OK; /* parts only ever write IT_ERR_RANGE here */
+    it__parallel(d->ctx, &job, (size_t)w->rows, (size_t)w->cols * 8, it__decoder_quantize_rows);
+    if (job.result != IT_OK)
+        return it_context_error(d->ctx, IT_ERR_RANGE, "it_decoder_create: %s holds a NaN or infinite weight, which %s cannot store",
+                                w->param->name, it_weight_type_name(w->type));
+    return IT_OK;
+}
+/* The weight table and the quantised copies the desc asks for (nothing for an all-f32 decoder). */
+static it_result it__decoder_weights_init(it_decoder *d, const it_decoder_desc *desc) {
+    const it_model_config *c = &d->model->config;
+    it_weight_type wt = desc->weights ? desc->weights : IT_WEIGHT_F32, ht = desc->head ? desc->head : wt;
+    size_t n = (size_t)c->n_layers * IT_MODEL_LAYER_PARAMS, i, bytes = 0;
+    unsigned char *mem;
+    it_result r;
+    if (!it__weight_type_ok(wt) || !it__weight_type_ok(ht))
+        return it_context_error(d->ctx, IT_ERR_INVALID_ARGUMENT, "it_decoder_create: unknown weight type %d / %d", (int)wt, (int)ht);
+    d->head = it__decoder_weight_of(d->model, d->model->head, ht);
+    if (wt == IT_WEIGHT_F32 && ht == IT_WEIGHT_F32) return IT_OK;
+    if (!(d->lin = (it__dec_weight *)it__calloc(d->ctx, n * sizeof(it__dec_weight))))
+        return it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate the weight table");
+    for (i = 0; i <= n; i++) {
+        it__dec_weight *w = i < n ? &d->lin[i] : &d->head;
+        if (i < n && !it__decoder_is_projection(c, (int)(i % IT_MODEL_LAYER_PARAMS))) continue;
+        if (i < n) *w = it__decoder_weight_of(d->model, d->model->layer_params[i], wt);
+        if (w->type == IT_WEIGHT_F32) continue;
+        if (!it_weight_bytes(w->type, (size_t)w->rows, (size_t)w->cols))
+            return it_context_error(d->ctx, IT_ERR_UNSUPPORTED, "it_decoder_create: %s has %d inputs, not a multiple of %s's "
+                                    "block of %d", w->param->name, w->cols, it_weight_type_name(w->type), it_weight_type_block(w->type));
+        bytes += IT__ALIGN_UP(it_weight_bytes(w->type, (size_t)w->rows, (size_t)w->cols), 64);
+    }
+    if (!(d->weight_mem = mem = (unsigned char *)it__alloc(d->ctx, bytes)))
+        return it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate %zu bytes of quantised weights", bytes);
+    for (i = 0; i <= n; i++)
+        if ((i == n || d->lin[i].type) && (r = it__decoder_quantize(d, i < n ? &d->lin[i] : &d->head, &mem)) != IT_OK) return r;
+    return IT_OK;
+}
+/* Slot `slot` of layer l as the decoder multiplies it. */
+static it__dec_weight it__decoder_weight(const it_decoder *d, int l, int slot) {
+    if (d->lin) return d->lin[(size_t)l * IT_MODEL_LAYER_PARAMS + slot];
+    return it__decoder_weight_of(d->model, d->model->layer_params[(size_t)l * IT_MODEL_LAYER_PARAMS + slot], IT_WEIGHT_F32);
+}
 IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
+    it_decoder_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.max_seq = max_seq;
+    return it_decoder_create_ex(m, &desc, out);
+}
+IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, it_decoder **out) {
     it_context *ctx = m->ctx;
+    int max_seq = desc->max_seq;
     const it_model_config *c = &m->config;
     size_t S, KV = (size_t)it_model_head_dim(c) * (size_t)c->n_kv_heads, L = (size_t)c->n_layers, cache, total;
     it_decoder *d;
     float *block;
+    it_result r;
     *out = NULL;
     if (max_seq <= 0 || max_seq > c->max_seq) max_seq = c->max_seq;
     if (!ctx->param_block) {
@@ -6494,6 +6622,10 @@ IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
     d->logits = d->scores + IT__ALIGN_UP(S, 16);
     if (it__own(ctx, d, (void (*)(void *))it_decoder_destroy, "it_decoder_create") != IT_OK)
         return IT_ERR_OUT_OF_MEMORY;
+    if ((r = it__decoder_weights_init(d, desc)) != IT_OK) {
+        it_decoder_destroy(d);
+        return r;
+    }
     *out = d;
     return IT_OK;
 }
@@ -6501,11 +6633,26 @@ IT_API void it_decoder_destroy(it_decoder *d) {
     if (!d) return;
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kcache); /* the start of the one block */
+    if (d->lin) it__free(d->ctx, d->lin);
+    if (d->weight_mem) it__free(d->ctx, d->weight_mem);
     it__free(d->ctx, d);
 }
 IT_API void it_decoder_reset(it_decoder *d) { d->pos = 0; }
 IT_API int it_decoder_pos(const it_decoder *d) { return d->pos; }
 IT_API int it_decoder_vocab(const it_decoder *d) { return d->model->config.vocab_size; }
+IT_API it_weight_type it_decoder_weights(const it_decoder *d) { return it__decoder_weight(d, 0, IT_LP_Q).type; }
+IT_API size_t it_decoder_weight_bytes(const it_decoder *d) {
+    const it_model_config *c = &d->model->config;
+    size_t bytes = it_weight_bytes(d->head.type, (size_t)d->head.rows, (size_t)d->head.cols);
+    int l, s;
+    for (l = 0; l < c->n_layers; l++)
+        for (s = 0; s < IT_MODEL_LAYER_PARAMS; s++)
+            if (it__decoder_is_projection(c, s)) {
+                it__dec_weight w = it__decoder_weight(d, l, s);
+                bytes += it_weight_bytes(w.type, (size_t)w.rows, (size_t)w.cols);
+            }
+    return bytes;
+}
 
 /* out [n, Hq, D] for queries at positions p0 .. p0 + n - 1 against cached k, v [p0 + n, Hkv, D].
    Per query and head: the scores q K^T and the weighted sum of values through the SGEMM with the
@@ -6530,13 +6677,28 @@ static void it__decoder_attention(const it__scratch *sc, float *out, float *scor
             for (d = 0; d < D; d++) ot[d] *= inv_sum;
         }
 }
-/* y [n, out] = x [n, in] @ W (Llama's [out, in] weights: transposed; GPT-2's [in, out]: not) + b */
-static void it__decoder_linear(it_decoder *d, float *y, const float *x, it_tensor *w, it_tensor *b, int n) {
-    int llama = d->model->config.arch == IT_ARCH_LLAMA, i;
-    int out_dim = llama ? w->dims[0] : w->dims[1], in_dim = llama ? w->dims[1] : w->dims[0];
-    it__gemm(d->model->ctx, y, x, it_data(w), n, out_dim, in_dim, 0, llama, 0);
+/* The rows x [n, in] as int8 blocks in d->xq for the Q8_0 / Q4_0 projections that read them next
+   (nothing for f32 and bf16). */
+static void it__decoder_quantize_acts(it_decoder *d, const float *x, const it__dec_weight *w, int n) {
+    int i, nb = w->cols / IT_QBLOCK;
+    it__quant_isa isa;
+    if (w->type != IT_WEIGHT_Q8_0 && w->type != IT_WEIGHT_Q4_0) return;
+    isa = it__quant_pick_isa();
+    for (i = 0; i < n; i++) isa.quantize_acts(d->xq + (size_t)i * nb, x + (size_t)i * w->cols, nb);
+}
+/* y [n, out] = x [n, in] @ W + b: f32 from the parameter (Llama's [out, in]: transposed; GPT-2's
+   [in, out]: not), otherwise from the decoder's [out, in] copy (Q8_0 / Q4_0 read d->xq, which the
+   caller filled from x with it__decoder_quantize_acts) */
+static void it__decoder_linear(it_decoder *d, float *y, const float *x, const it__dec_weight *w, it_tensor *b, int n) {
+    it_context *ctx = d->model->ctx;
+    int i;
+    if (w->type == IT_WEIGHT_F32)
+        it__gemm(ctx, y, x, it_data(w->param), n, w->rows, w->cols, 0,
+                 d->model->config.arch == IT_ARCH_LLAMA || w->param == d->model->head, 0);
+    else
+        it__weights_matmul_q(ctx, y, x, d->xq, w->data, w->type, n, w->rows, w->cols);
     if (b)
-        for (i = 0; i < n; i++) it_cpu_add_forward(y + (size_t)i * out_dim, y + (size_t)i * out_dim, it_data(b), (size_t)out_dim);
+        for (i = 0; i < n; i++) it_cpu_add_forward(y + (size_t)i * w->rows, y + (size_t)i * w->rows, it_data(b), (size_t)w->rows);
 }
 static void it__decoder_norm(it_decoder *d, float *out, const float *x, it_tensor *w, it_tensor *b, int n) {
     const it_model_config *c = &d->model->config;
@@ -6566,10 +6728,15 @@ static void it__decoder_layers(it_decoder *d, int n, const int32_t *pos, it__dec
     size_t rows = (size_t)n * c->dim;
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+        it__dec_weight wq = it__decoder_weight(d, l, IT_LP_Q), wk = it__decoder_weight(d, l, IT_LP_K);
+        it__dec_weight wv = it__decoder_weight(d, l, IT_LP_V), wo = it__decoder_weight(d, l, IT_LP_O);
+        it__dec_weight wg = it__decoder_weight(d, l, IT_LP_GATE), wu = it__decoder_weight(d, l, IT_LP_UP);
+        it__dec_weight wd = it__decoder_weight(d, l, IT_LP_DOWN);
         it__decoder_norm(d, d->h, d->x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], n);
-        it__decoder_linear(d, d->q, d->h, p[IT_LP_Q], p[IT_LP_Q_B], n);
-        it__decoder_linear(d, d->k, d->h, p[IT_LP_K], p[IT_LP_K_B], n);
-        it__decoder_linear(d, d->v, d->h, p[IT_LP_V], p[IT_LP_V_B], n);
+        it__decoder_quantize_acts(d, d->h, &wq, n); /* once for q, k and v */
+        it__decoder_linear(d, d->q, d->h, &wq, p[IT_LP_Q_B], n);
+        it__decoder_linear(d, d->k, d->h, &wk, p[IT_LP_K_B], n);
+        it__decoder_linear(d, d->v, d->h, &wv, p[IT_LP_V_B], n);
         if (c->qk_norm) { /* per head: n * heads rows of hd values */
             it_cpu_rmsnorm_forward(d->q, d->stat0, d->q, it_data(p[IT_LP_Q_NORM]), n * c->n_heads, hd, c->norm_eps);
             it_cpu_rmsnorm_forward(d->k, d->stat0, d->k, it_data(p[IT_LP_K_NORM]), n * c->n_kv_heads, hd, c->norm_eps);
@@ -6582,18 +6749,21 @@ static void it__decoder_layers(it_decoder *d, int n, const int32_t *pos, it__dec
                                     &c->rope_scaling, pos[i]);
             }
         attend(self, l, n, pos);
-        it__decoder_linear(d, d->h, d->att, p[IT_LP_O], p[IT_LP_O_B], n);
+        it__decoder_quantize_acts(d, d->att, &wo, n);
+        it__decoder_linear(d, d->h, d->att, &wo, p[IT_LP_O_B], n);
         it_cpu_add_forward(d->x, d->x, d->h, rows);
         it__decoder_norm(d, d->h, d->x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n);
+        it__decoder_quantize_acts(d, d->h, &wu, n); /* once for gate and up */
         if (llama) {
-            it__decoder_linear(d, d->f1, d->h, p[IT_LP_GATE], p[IT_LP_GATE_B], n);
-            it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], p[IT_LP_UP_B], n);
+            it__decoder_linear(d, d->f1, d->h, &wg, p[IT_LP_GATE_B], n);
+            it__decoder_linear(d, d->f2, d->h, &wu, p[IT_LP_UP_B], n);
             it__swiglu_forward_fast(d->f1, d->f1, d->f2, (size_t)n * F);
         } else {
-            it__decoder_linear(d, d->f2, d->h, p[IT_LP_UP], p[IT_LP_UP_B], n);
+            it__decoder_linear(d, d->f2, d->h, &wu, p[IT_LP_UP_B], n);
             it_cpu_gelu_forward(d->f1, d->f2, (size_t)n * F);
         }
-        it__decoder_linear(d, d->h, d->f1, p[IT_LP_DOWN], p[IT_LP_DOWN_B], n);
+        it__decoder_quantize_acts(d, d->f1, &wd, n);
+        it__decoder_linear(d, d->h, d->f1, &wd, p[IT_LP_DOWN_B], n);
         it_cpu_add_forward(d->x, d->x, d->h, rows);
     }
 }
@@ -6601,8 +6771,10 @@ static void it__decoder_layers(it_decoder *d, int n, const int32_t *pos, it__dec
    product (the head's weights read once for all n rows). */
 static void it__decoder_head(it_decoder *d, float *logits, const float *x, int n) {
     it_model *m = d->model;
+    it__dec_weight head = d->head.param ? d->head : it__decoder_weight_of(m, m->head, IT_WEIGHT_F32);
     it__decoder_norm(d, d->h, x, m->final_norm, m->final_norm_bias, n);
-    it__gemm(m->ctx, logits, d->h, it_data(m->head), n, m->config.vocab_size, m->config.dim, 0, 1, 0);
+    it__decoder_quantize_acts(d, d->h, &head, n);
+    it__decoder_linear(d, logits, d->h, &head, NULL, n);
 }
 /* The contiguous cache: the new rows go to positions pos[0] .. pos[0] + n - 1 of the layer's cache. */
 static void it__decoder_attend_cache(void *self, int l, int n, const int32_t *pos) {

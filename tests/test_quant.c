@@ -200,6 +200,214 @@ static void test_acts(void) {
     it__quant_force_isa = 0;
 }
 
+
+/* ---- the quantised decoder ---------------------------------------------------------------- */
+/* Replaces every projection (and the head) of m by its dequantised `type` copy, in place, so an f32
+   decoder on m multiplies by exactly the weights a `type` decoder stores. */
+static void dequantise_projections(it_model *m, it_weight_type type) {
+    const it_model_config *c = &m->config;
+    int l, s;
+    for (l = 0; l <= c->n_layers; l++)
+        for (s = 0; s < IT_MODEL_LAYER_PARAMS; s++) {
+            it_tensor *w = l < c->n_layers ? m->layer_params[l * IT_MODEL_LAYER_PARAMS + s] : (s == 0 ? m->head : NULL);
+            int gpt2 = c->arch == IT_ARCH_GPT2 && l < c->n_layers, rows, cols, r, k;
+            float *tmp;
+            void *q;
+            if (!w || (l < c->n_layers && !it__decoder_is_projection(c, s))) continue;
+            rows = gpt2 ? w->dims[1] : w->dims[0], cols = gpt2 ? w->dims[0] : w->dims[1];
+            tmp = (float *)malloc(sizeof(float) * rows * cols);
+            q = malloc(it_weight_bytes(IT_WEIGHT_F32, rows, cols));
+            for (r = 0; r < rows; r++) /* as [rows = out, cols = in] */
+                for (k = 0; k < cols; k++) tmp[r * cols + k] = gpt2 ? it_data(w)[k * rows + r] : it_data(w)[r * cols + k];
+            it_weights_quantize(type, q, tmp, (size_t)rows * cols);
+            it_weights_dequantize(type, tmp, q, (size_t)rows * cols);
+            for (r = 0; r < rows; r++)
+                for (k = 0; k < cols; k++) it_data(w)[gpt2 ? k * rows + r : r * cols + k] = tmp[r * cols + k];
+            free(tmp), free(q);
+        }
+}
+static double max_abs_diff(const float *a, const float *b, int n, double *scale) {
+    double d = 0, s = 0;
+    int i;
+    for (i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i])), s = fmax(s, fabs((double)b[i]));
+    if (scale) *scale = s;
+    return d;
+}
+/* Logits of a quantised decoder against an f32 decoder on the dequantised weights, for a prompt
+   batch and then single tokens, Llama (GQA) and GPT-2 (its [in, out] weights are transposed into
+   blocks). bf16 multiplies in f32: equal to rounding. Q8_0 / Q4_0 also round the activations to
+   int8: close, not equal. */
+static void test_decoder_types(void) {
+    static const int32_t prompt[5] = {3, 17, 42, 9, 60};
+    int arch, t, i;
+    for (arch = 0; arch < 2; arch++)
+        for (t = IT_WEIGHT_BF16; t <= IT_WEIGHT_Q4_0; t++) {
+            it_context *ctx = it_test_context(2);
+            it_model_config c = arch ? it_test_gpt2() : it_test_llama();
+            it_model *m;
+            it_decoder *dq, *df;
+            it_decoder_desc desc;
+            const float *lq, *lf;
+            double worst = 0, scale = 0, tol = t == IT_WEIGHT_BF16 ? 1e-5 : t == IT_WEIGHT_Q8_0 ? 0.02 : 0.05;
+            size_t want_bytes;
+            if (!arch) c.dim = 64, c.ffn_dim = 96; /* projections' inputs: multiples of 32 */
+            memset(&desc, 0, sizeof desc);
+            desc.weights = (it_weight_type)t;
+            CHECK(it_model_create(ctx, &c, &m) == IT_OK && it_model_init(m, 5) == IT_OK, "model");
+            CHECK(it_decoder_create_ex(m, &desc, &dq) == IT_OK, "%s decoder: %s", it_weight_type_name(desc.weights), it_context_last_error(ctx));
+            CHECK(it_decoder_weights(dq) == desc.weights, "decoder weight type");
+            {
+                int hd = c.dim / c.n_heads, proj = c.dim * hd * c.n_heads + 2 * c.dim * hd * c.n_kv_heads + hd * c.n_heads * c.dim +
+                                                   (arch ? 2 : 3) * c.dim * c.ffn_dim;
+                want_bytes = it_weight_bytes(desc.weights, 1, (size_t)proj) * c.n_layers +
+                             it_weight_bytes(desc.weights, (size_t)c.vocab_size, (size_t)c.dim);
+            }
+            CHECK(it_decoder_weight_bytes(dq) == want_bytes, "weight bytes per token %zu, want %zu", it_decoder_weight_bytes(dq), want_bytes);
+            dequantise_projections(m, desc.weights);
+            CHECK(it_decoder_create(m, 0, &df) == IT_OK, "f32 decoder");
+            CHECK(it_decoder_feed(dq, prompt, 5, &lq) == IT_OK && it_decoder_feed(df, prompt, 5, &lf) == IT_OK, "prompt");
+            worst = fmax(worst, max_abs_diff(lq, lf, c.vocab_size, &scale) / scale);
+            for (i = 0; i < 6; i++) {
+                int32_t tok = (int32_t)(7 * i + 1);
+                CHECK(it_decoder_feed(dq, &tok, 1, &lq) == IT_OK && it_decoder_feed(df, &tok, 1, &lf) == IT_OK, "token %d", i);
+                worst = fmax(worst, max_abs_diff(lq, lf, c.vocab_size, &scale) / scale);
+            }
+            printf("decoder %-5s %-4s vs f32 on its dequantised weights: logits within %.2g of their range\n", arch ? "gpt2" : "llama",
+                   it_weight_type_name(desc.weights), worst);
+            CHECK(worst <= tol, "%s %s decoder: logits differ by %.3g of their range (tolerance %g)", arch ? "gpt2" : "llama",
+                  it_weight_type_name(desc.weights), worst, tol);
+            it_context_destroy(ctx);
+        }
+}
+/* A prompt fed as one batch gives the logits of the same prompt fed token by token (each row's
+   activations are quantised on their own). */
+static void test_decoder_batch(void) {
+    static const int32_t prompt[7] = {1, 5, 9, 2, 33, 63, 0};
+    it_context *ctx = it_test_context(2);
+    it_model_config c = it_test_llama();
+    it_model *m;
+    it_decoder *a, *b;
+    it_decoder_desc desc;
+    const float *la, *lb;
+    double scale;
+    int i;
+    c.dim = 64, c.ffn_dim = 96;
+    memset(&desc, 0, sizeof desc);
+    desc.weights = IT_WEIGHT_Q4_0;
+    desc.head = IT_WEIGHT_Q8_0;
+    it_model_create(ctx, &c, &m);
+    it_model_init(m, 9);
+    CHECK(it_decoder_create_ex(m, &desc, &a) == IT_OK && it_decoder_create_ex(m, &desc, &b) == IT_OK, "decoders");
+    CHECK(it_decoder_feed(a, prompt, 7, &la) == IT_OK, "batch");
+    for (i = 0; i < 7; i++) CHECK(it_decoder_feed(b, prompt + i, 1, &lb) == IT_OK, "token %d", i);
+    CHECK(max_abs_diff(la, lb, c.vocab_size, &scale) <= 1e-5 * scale, "q4_0 batch vs token by token: %.3g",
+          max_abs_diff(la, lb, c.vocab_size, &scale));
+    CHECK(it_decoder_weight_bytes(a) == (size_t)c.n_layers * it_weight_bytes(IT_WEIGHT_Q4_0, 1, 64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 96) +
+                                            it_weight_bytes(IT_WEIGHT_Q8_0, 64, 64),
+          "mixed types: weight bytes %zu", it_decoder_weight_bytes(a));
+    it_context_destroy(ctx);
+}
+/* What a quantised decoder cannot take: a clear error, nothing left behind. */
+static void test_decoder_refusals(void) {
+    it_context *ctx = it_test_context(1);
+    it_model_config c = it_test_llama(); /* ffn 48: the down projection's 48 inputs are not whole blocks */
+    it_model *m;
+    it_decoder *d = NULL;
+    it_decoder_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.weights = IT_WEIGHT_Q8_0;
+    it_model_create(ctx, &c, &m);
+    it_model_init(m, 1);
+    CHECK(it_decoder_create_ex(m, &desc, &d) == IT_ERR_UNSUPPORTED && !d, "ffn 48 with q8_0 is refused");
+    CHECK(strstr(it_context_last_error(ctx), "down_proj") && strstr(it_context_last_error(ctx), "48"), "the error names it: %s",
+          it_context_last_error(ctx));
+    desc.weights = IT_WEIGHT_BF16; /* bf16 has no blocks: any size */
+    CHECK(it_decoder_create_ex(m, &desc, &d) == IT_OK && d, "bf16 takes ffn 48");
+    it_decoder_destroy(d);
+    desc.weights = (it_weight_type)77;
+    CHECK(it_decoder_create_ex(m, &desc, &d) == IT_ERR_INVALID_ARGUMENT, "an unknown type is refused");
+    desc.weights = IT_WEIGHT_F32;
+    desc.head = IT_WEIGHT_Q8_0;
+    it_data(m->head)[5] = NAN;
+    CHECK(it_decoder_create_ex(m, &desc, &d) == IT_ERR_RANGE && strstr(it_context_last_error(ctx), "lm_head"),
+          "a NaN weight is refused: %s", it_context_last_error(ctx));
+    it_context_destroy(ctx);
+}
+
+/* Greedy decoding of a small trained model (bytes of tinyshakespeare, or of this library's source
+   when the data set is not there): the Q8_0 decoder picks the f32 decoder's token at every step
+   where the f32 margin between the two best tokens is at least 0.3 (both decoders are fed the f32
+   choice, so one close call does not end the comparison). Q4_0 and bf16 are reported. */
+static void test_decoder_greedy_trained(void) {
+    enum { B = 8, T = 64, STEPS = 150, GEN = 48 };
+    it_context *ctx = it_test_context(2);
+    it_model_config c;
+    it_model *m;
+    it_model_graph train;
+    it_optimizer *opt;
+    it_optimizer_desc od;
+    it_dataset *ds = NULL;
+    it_rng rng;
+    size_t n = 0, i;
+    unsigned char *text = it_test_read_file("../shared/data/tinyshakespeare.txt", &n);
+    int32_t *ids;
+    int step, t;
+    if (!text) text = it_test_read_file("irontensor.h", &n);
+    n = n > 200000 ? 200000 : n;
+    ids = (int32_t *)malloc(sizeof(int32_t) * (n + 1));
+    for (i = 0; i < n; i++) ids[i] = text[i];
+    CHECK(n > 10000 && it_dataset_from_ids(ctx, ids, n, 256, T, "text", &ds) == IT_OK, "data set of %zu bytes", n);
+    memset(&c, 0, sizeof c);
+    c.arch = IT_ARCH_LLAMA, c.vocab_size = 256, c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2;
+    c.ffn_dim = 128, c.max_seq = 128;
+    it_model_create(ctx, &c, &m);
+    it_model_graph_create(m, IT_PURPOSE_TRAIN, B, T, &train);
+    it_model_init(m, 3);
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_ADAMW, od.beta2 = 0.95f, od.clip_norm = 1.0f;
+    it_optimizer_create(ctx, &od, &opt);
+    it_rng_seed(&rng, 11);
+    for (step = 0; step < STEPS; step++) {
+        it_dataset_batch(ds, IT_SPLIT_TRAIN, &rng, B, T, it_data_i32(train.tokens), it_data_i32(train.targets));
+        it_zero_grads(ctx);
+        it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD);
+        it_optimizer_step(opt, 3e-3f, 1.0f, NULL);
+    }
+    printf("trained %d steps: loss %.3f (ln 256 = %.3f)\n", STEPS, it_data(train.loss)[0], log(256.0));
+    for (t = IT_WEIGHT_BF16; t <= IT_WEIGHT_Q4_0; t++) {
+        it_decoder *df, *dq;
+        it_decoder_desc desc;
+        const float *lf, *lq;
+        int32_t tok[16];
+        int compared = 0, agree = 0, k;
+        memset(&desc, 0, sizeof desc);
+        desc.weights = (it_weight_type)t;
+        CHECK(it_decoder_create(m, 0, &df) == IT_OK && it_decoder_create_ex(m, &desc, &dq) == IT_OK, "decoders");
+        for (k = 0; k < 16; k++) tok[k] = ids[1000 + k];
+        it_decoder_feed(df, tok, 16, &lf);
+        it_decoder_feed(dq, tok, 16, &lq);
+        for (step = 0; step < GEN; step++) {
+            int best = 0, second = -1, best_q = 0, v;
+            for (v = 1; v < c.vocab_size; v++) {
+                if (lf[v] > lf[best]) second = best, best = v;
+                else if (second < 0 || lf[v] > lf[second]) second = v;
+                if (lq[v] > lq[best_q]) best_q = v;
+            }
+            if (lf[best] - lf[second] >= 0.3f) compared++, agree += best == best_q;
+            tok[0] = best;
+            it_decoder_feed(df, tok, 1, &lf);
+            it_decoder_feed(dq, tok, 1, &lq);
+        }
+        printf("greedy %s vs f32: %d of %d clear steps agree\n", it_weight_type_name(desc.weights), agree, compared);
+        if (t == IT_WEIGHT_Q8_0) CHECK(compared >= GEN / 2 && agree == compared, "q8_0 greedy: %d of %d clear steps agree", agree, compared);
+        if (t == IT_WEIGHT_BF16) CHECK(agree == compared, "bf16 greedy: %d of %d clear steps agree", agree, compared);
+        it_decoder_destroy(dq);
+        it_decoder_destroy(df);
+    }
+    free(ids), free(text);
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     it_context *ctx = it_test_context(2);
     printf("kernels on this CPU: %s\n", it_weights_isa());
@@ -208,5 +416,9 @@ int main(void) {
     test_acts();
     test_matmul(ctx);
     it_context_destroy(ctx);
+    test_decoder_types();
+    test_decoder_batch();
+    test_decoder_refusals();
+    test_decoder_greedy_trained();
     return it_test_finish();
 }
