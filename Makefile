@@ -85,7 +85,8 @@ check-unicode: $(BUILD)/gen_unicode
 # The Metal kernels are proven on Linux by the emulator suite (tests/metal/metal.mk).
 # Suites that live in their own fragments join when their fragment exists.
 FRAGMENT_TESTS = $(if $(wildcard tests/metal/backend.mk),test-metal-backend) $(if $(wildcard tests/parity/parity.mk),test-parity) \
-                 $(if $(wildcard tests/cuda/cuda.mk),test-cuda)
+                 $(if $(wildcard tests/cuda/cuda.mk),test-cuda) \
+                 $(if $(wildcard tests/mpi/mpi.mk),test-mpi)
 # The header (implementation included: SGEMM, vector exp, flash attention) for arm64, where the x86
 # intrinsics drop out and NEON / scalar paths remain (the quantised products twice: plain NEON and
 # armv8.2-a's sdot); skipped when clang cannot target aarch64.
@@ -132,6 +133,7 @@ clean:
 -include tests/metal/backend.mk
 -include tests/parity/parity.mk
 -include tests/cuda/cuda.mk
+-include tests/mpi/mpi.mk
 
 # IronTensor's benchmark protocol (DESIGN §7): build/bench, PyTorch's torch_tiny.py (skipped when
 # torch is missing) and the GEMM benchmark (OpenBLAS beside ours when libopenblas-dev is installed),

@@ -7,11 +7,11 @@
 
    SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
      declarations  >>results >>context >>tensors >>rng >>params >>graph >>quant >>models >>batch >>optimizers
-                   >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
+                   >>comm >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
                    >>cpu_kernels
      implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
                    >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
-                   >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>paged >>batch >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
+                   >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>paged >>batch >>comm >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
                    >>ckwrite >>ckread >>ckapi >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
                    >>hf_decode >>hf_api >>token_stream >>chat >>end
@@ -176,10 +176,14 @@ typedef struct it_logger {
     it_log_level min_level; /* 0 = IT_LOG_DEBUG is filtered: default shows INFO and above */
 } it_logger;
 
+typedef struct it_comm it_comm; /* data parallelism across processes: >>comm */
+
 typedef struct it_context_desc {
     int n_threads;          /* CPU worker threads; 0 = all cores */
     it_allocator allocator; /* zero = aligned malloc/free */
     it_logger logger;       /* zero = stderr */
+    it_comm *comm;          /* the ranks of a data-parallel run (>>comm); NULL = this process alone */
+    size_t grad_bucket_floats; /* data parallel: gradient floats per all-reduce bucket; 0 = 1M (4 MB) */
 } it_context_desc;
 
 typedef struct it_context it_context;
@@ -791,13 +795,17 @@ typedef struct it_optimizer_desc {
     float weight_decay;
     int decay_vectors;      /* 0 = decay only matrices (not norms, biases); 1 = everything */
     float clip_norm;        /* global gradient-norm clip; 0 = off */
+    int zero_stage;         /* 1 = ZeRO-1 over the context's communicator (>>comm): this rank keeps
+                               the state of its part of the gradient block only; 0 = all of it */
 } it_optimizer_desc;
 typedef struct it_optimizer {
     it_context *ctx;
     it_optimizer_desc desc;
-    float *state;    /* one block: m (and v for AdamW) per trainable parameter, laid out like the
-                        gradient block (it_grad_numel floats each) */
+    float *state;    /* one block: m (and v for AdamW) for the gradient floats [shard_begin,
+                        shard_end), laid out like the gradient block (shard_end - shard_begin
+                        floats each) */
     size_t state_numel;
+    size_t shard_begin, shard_end; /* all of the gradient block, or (ZeRO-1) this rank's part */
     int step;        /* updates applied so far */
 } it_optimizer;
 IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *desc, it_optimizer **out);
@@ -807,6 +815,86 @@ IT_API void it_optimizer_destroy(it_optimizer *opt);
    scaled gradient's global norm (before clipping) in *grad_norm when not NULL. lr and grad_scale
    must be finite and >= 0 (else IT_ERR_INVALID_ARGUMENT and nothing changes). */
 IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
+/* With a communicator of N > 1 ranks the step first waits for the gradient sync (>>comm) and
+   updates with the average over the ranks (the summed block times grad_scale / N).
+   ZeRO-1 checkpoints: it_optimizer_gather_state (every rank calls it) makes the state whole on
+   every rank, as a checkpoint save or load needs it; it_optimizer_shard_state keeps this rank's
+   part again. Both are no-ops without ZeRO-1. */
+IT_API it_result it_optimizer_gather_state(it_optimizer *opt);
+IT_API it_result it_optimizer_shard_state(it_optimizer *opt);
+
+/* ------------------------------------------------------------------------------------------------
+   >>comm  data-parallel training over several processes (ranks) through a communicator the
+   context is given (it_context_desc.comm). The library only calls the table below; an existing
+   engine implements it: MPI in irontensor_mpi.h (compiled with mpicc), NCCL later. Without one
+   the context has a built-in communicator of one rank, and nothing below costs anything.
+
+   A step over N ranks: each rank runs its micro-batches on its own data; before the last one
+   the caller arms the gradient sync (it_grad_sync_arm), and during that backward the gradient
+   block is summed across ranks in buckets (it_context_desc.grad_bucket_floats), each started as
+   soon as the last node that writes its gradients has run (the CPU backend runs nodes in order,
+   so the runner knows; other backends sum after the run). it_optimizer_step waits for them and
+   every rank applies the same update to the same average, so the gradient norm, and clipping,
+   are the global ones and the weights stay identical on every rank.
+   ZeRO-1 (it_optimizer_desc.zero_stage = 1): each rank keeps the optimizer state of 1/N of the
+   gradient block; the step reduce-scatters the gradients, updates that part of the weights and
+   all-gathers them (parts cut by it_comm_part).
+
+   Every function returns IT_OK, or < 0 with the reason (the rank, the timeout, the engine's
+   message) in error[]; a rank that cannot go on calls abort, which ends every rank.
+------------------------------------------------------------------------------------------------ */
+struct it_comm {
+    int rank, size; /* this process, and how many there are; rank 0 writes checkpoints */
+    void *user;     /* the implementation's state */
+    /* Sums n floats over every rank, in place, without waiting: *request names the operation
+       for wait / test, and the buffer is the communicator's until it has finished. */
+    it_result (*all_reduce_start)(it_comm *c, float *buf, size_t n, int *request);
+    /* *done = 1 when the request has finished (it is then released, as by wait); lets the engine
+       progress. May be NULL: the library then only calls wait. */
+    it_result (*test)(it_comm *c, int request, int *done);
+    it_result (*wait)(it_comm *c, int request);
+    it_result (*broadcast)(it_comm *c, void *buf, size_t bytes, int root);
+    it_result (*barrier)(it_comm *c);
+    /* n floats on every rank, cut in `size` parts by it_comm_part: afterwards part `rank` holds
+       the sum of that part over the ranks (the other parts are undefined). */
+    it_result (*reduce_scatter_sum)(it_comm *c, float *buf, size_t n);
+    /* Part `rank` of buf holds this rank's values: afterwards every part holds its owner's. */
+    it_result (*all_gather)(it_comm *c, float *buf, size_t n);
+    /* Ends every rank with exit status `code` after a failure this rank cannot recover from.
+       Does not return. */
+    void (*abort)(it_comm *c, int code);
+    char error[512]; /* what the last failed call met */
+};
+/* The context's communicator: the one it was given, or its own one-rank one. Never NULL. */
+IT_API it_comm *it_context_comm(it_context *ctx);
+/* Part `rank` of n floats cut in `size` parts: [*begin, *end), each part but the last a multiple
+   of 16 floats (64 bytes), the last part the rest (possibly empty). */
+IT_API void it_comm_part(size_t n, int size, int rank, size_t *begin, size_t *end);
+/* Blocking conveniences over the table (all_reduce_start + wait). */
+IT_API it_result it_comm_all_reduce_sum(it_comm *c, float *buf, size_t n);
+IT_API it_result it_comm_broadcast(it_comm *c, void *buf, size_t bytes, int root);
+IT_API it_result it_comm_barrier(it_comm *c);
+/* c->abort(c, code) when the communicator has one (it does not return); the one-rank communicator
+   has none, so this returns and the caller exits as usual. */
+IT_API void it_comm_abort(it_comm *c, int code);
+
+/* The next forward + backward run of g is the step's last micro-batch: its gradients are summed
+   across ranks while the backward runs (see above). No-op with one rank or with ZeRO-1 (whose
+   reduce-scatter runs in it_optimizer_step). */
+IT_API it_result it_grad_sync_arm(it_graph *g);
+/* Starts every bucket not started yet and waits for all: afterwards the gradient block holds the
+   sum over the ranks. it_optimizer_step calls it; IT_OK at once with one rank. An error (a rank
+   gone, a timeout) goes to last-error with the communicator's message. */
+IT_API it_result it_grad_sync_wait(it_context *ctx);
+/* What the gradient sync did so far (this rank): payload bytes summed by all-reduce or reduce-
+   scatter + all-gather, seconds spent blocked waiting for them, steps synced. */
+typedef struct it_grad_sync_stats {
+    int buckets;           /* all-reduce buckets the gradient block is cut into */
+    int64_t steps;         /* optimizer steps that synced */
+    double bytes;          /* gradient (and ZeRO-1 weight) payload bytes */
+    double wait_seconds;   /* time blocked in the communicator (what overlap did not hide) */
+} it_grad_sync_stats;
+IT_API it_grad_sync_stats it_grad_sync_get_stats(it_context *ctx);
 
 /* ------------------------------------------------------------------------------------------------
    >>tokenizers  byte-level (id = byte value, vocab 256) and byte-level BPE trained on a text.
@@ -1205,6 +1293,7 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
 #define IT_CHECKPOINT_NAME_MAX 32
 
 #define IT_CHECKPOINT_RUN_ID_MAX 64 /* bytes of a run id, its terminating zero included */
+#define IT_CHECKPOINT_MAX_RANKS 256  /* data-parallel ranks whose data positions a checkpoint keeps */
 
 typedef struct it_checkpoint_options {
     it_dtype dtype;             /* model.safetensors: 0 or IT_F32 = f32, IT_BF16 = bf16 (state stays f32) */
@@ -1241,6 +1330,10 @@ typedef struct it_trainer_state {
     it_schedule schedule;        /* the learning rate of every step; total_steps is the run's length */
     it_rng data_rng;             /* data loader position: batches are a pure function of it */
     it_rng rng;                  /* any other randomness of the run */
+    /* a data-parallel run (>>comm): how many ranks saved it (0 or 1 = one process), and the data
+       loader position of ranks 1 .. world_size - 1 (rank 0's is data_rng) */
+    int world_size;
+    it_rng rank_data_rng[IT_CHECKPOINT_MAX_RANKS - 1];
     float best_val_loss;         /* NaN = none */
     /* what the run was trained on ("" / size 0 = not recorded): the tokenizer kind ("byte",
        "bpe", or "none" for a token file), the training and validation files, tokenizer.bin */
@@ -1966,6 +2059,25 @@ typedef struct it__cpu_backend {
     it_run_mode run_mode; /* of the run in progress (begin_step) */
     int loss_grads_done;  /* the loss node's forward already wrote its input gradients */
 } it__cpu_backend;
+/* The gradient sync of a data-parallel step (>>comm): the gradient block cut into buckets of
+   whole parameters, and what the armed run has started. */
+typedef struct it__grad_bucket {
+    size_t begin, end; /* floats of the gradient block */
+    int ready_at;      /* the armed run's position (forward node i, or n_nodes + backward step) after
+                          which no node writes these gradients again; -1 = none writes them */
+    int request;       /* the communicator's id while started */
+    int started;
+} it__grad_bucket;
+typedef struct it__grad_sync {
+    it__grad_bucket *buckets;
+    int n_buckets;
+    int *order;         /* bucket indices by ready_at: the armed run starts them in this order */
+    int next;           /* order[next] is the next bucket to start */
+    it_graph *armed;    /* the graph whose next run is the step's last micro-batch */
+    int zero;           /* a ZeRO-1 optimizer exists: its step reduce-scatters the block instead */
+    size_t bucket_floats;
+    it_grad_sync_stats stats;
+} it__grad_sync;
 struct it_context {
     it_allocator alloc;
     it_logger logger;
@@ -1990,6 +2102,9 @@ struct it_context {
     int n_owned, cap_owned;
     it__cpu_backend cpu;
     it_backend *backend;
+    it_comm *comm;       /* the desc's, or own_comm: one rank */
+    it_comm own_comm;
+    it__grad_sync gsync;
 };
 
 static void *it__alloc(it_context *ctx, size_t size) { return ctx->alloc.alloc(size, ctx->alloc.user); }
@@ -2105,6 +2220,8 @@ IT_API const char *it_context_last_error(const it_context *ctx) {
 IT_API int it_context_threads(const it_context *ctx) { return ctx->n_threads; }
 
 static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx);
+static void it__comm_single_init(it_comm *c);             /* >>comm */
+static it_result it__grad_sync_after(it_graph *g, int t); /* >>comm: the runner's hook */
 
 /* The workers' scratch (SGEMM packing, flash-attention tiles): one block from the context's
    allocator, IT__SCRATCH_FLOATS per worker. Pages the kernels never touch cost no memory. */
@@ -2181,6 +2298,9 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
     }
     it__cpu_backend_init(&ctx->cpu, ctx);
     ctx->backend = &ctx->cpu.be;
+    it__comm_single_init(&ctx->own_comm);
+    ctx->comm = d.comm ? d.comm : &ctx->own_comm;
+    ctx->gsync.bucket_floats = d.grad_bucket_floats ? d.grad_bucket_floats : (size_t)1 << 20;
     *out_ctx = ctx;
     return IT_OK;
 }
@@ -2534,6 +2654,8 @@ IT_API void it_context_destroy(it_context *ctx) {
     }
     if (ctx->param_block) ctx->backend->buffer_free(ctx->backend, ctx->param_block);
     if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
+    it__free(ctx, ctx->gsync.buckets);
+    it__free(ctx, ctx->gsync.order);
     if (ctx->backend != &ctx->cpu.be && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
     it__pool_stop(&ctx->pool);
     it__free(ctx, ctx->scratch);
@@ -3481,6 +3603,7 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
                 r = be->fill(be, g->zero_items[z].t, 0.0f);
         if (r != IT_OK) break;
         r = be->forward[n->op](be, g, n); /* it_graph_plan checked that the kernels exist */
+        if (r == IT_OK && g->ctx->gsync.armed == g) r = it__grad_sync_after(g, i);
     }
     if (r == IT_OK && mode == IT_RUN_FORWARD_BACKWARD) {
         r = be->fill(be, it__root(g->loss->grad), 1.0f); /* d(loss)/d(loss) */
@@ -3493,8 +3616,10 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
                 r = be->forward[n->op](be, g, n);
             else
                 r = be->backward[n->op](be, g, n);
+            if (r == IT_OK && g->ctx->gsync.armed == g) r = it__grad_sync_after(g, g->n_nodes + p);
         }
     }
+    if (g->ctx->gsync.armed == g) g->ctx->gsync.armed = NULL; /* it_grad_sync_wait starts what is left */
     if (be->end_step) {
         it_result r2 = be->end_step(be);
         if (r == IT_OK) r = r2;
@@ -7530,6 +7655,265 @@ IT_API it_result it_generator_step(it_generator *g, const it_generation_event **
     return IT_OK;
 }
 
+/* >>comm ----------------------------------------------------------------------------------------
+   The one-rank communicator every context has, the blocking helpers, and the gradient sync: the
+   block cut into buckets of whole parameters (from the last declared, which the backward reaches
+   first), the runner's hook that starts a bucket once no later node writes its gradients, and
+   the ZeRO-1 parts of the optimizer step. The overlap follows PyTorch DDP's gradient buckets;
+   the sharded update llm.c's -z 1. */
+static it_result it__single_all_reduce_start(it_comm *c, float *buf, size_t n, int *request) {
+    (void)c, (void)buf, (void)n;
+    *request = 0;
+    return IT_OK; /* the sum over one rank is the buffer itself */
+}
+static it_result it__single_test(it_comm *c, int request, int *done) {
+    (void)c, (void)request;
+    *done = 1;
+    return IT_OK;
+}
+static it_result it__single_wait(it_comm *c, int request) { return (void)c, (void)request, IT_OK; }
+static it_result it__single_broadcast(it_comm *c, void *buf, size_t bytes, int root) {
+    return (void)c, (void)buf, (void)bytes, (void)root, IT_OK;
+}
+static it_result it__single_barrier(it_comm *c) { return (void)c, IT_OK; }
+static it_result it__single_floats(it_comm *c, float *buf, size_t n) { return (void)c, (void)buf, (void)n, IT_OK; }
+static void it__comm_single_init(it_comm *c) {
+    memset(c, 0, sizeof *c);
+    c->rank = 0, c->size = 1;
+    c->all_reduce_start = it__single_all_reduce_start;
+    c->test = it__single_test;
+    c->wait = it__single_wait;
+    c->broadcast = it__single_broadcast;
+    c->barrier = it__single_barrier;
+    c->reduce_scatter_sum = it__single_floats;
+    c->all_gather = it__single_floats;
+    /* abort stays NULL: with one rank the caller's own exit ends the run (it_comm_abort returns) */
+}
+IT_API it_comm *it_context_comm(it_context *ctx) {
+    IT__NOT_NULL(ctx, "it_context_comm");
+    return ctx->comm;
+}
+IT_API void it_comm_part(size_t n, int size, int rank, size_t *begin, size_t *end) {
+    size_t part = size > 0 ? ((n + (size_t)size - 1) / (size_t)size + 15) / 16 * 16 : n;
+    *begin = IT__MIN((size_t)rank * part, n);
+    *end = IT__MIN(*begin + part, n);
+}
+IT_API it_result it_comm_all_reduce_sum(it_comm *c, float *buf, size_t n) {
+    int request;
+    it_result r = c->all_reduce_start(c, buf, n, &request);
+    return r == IT_OK ? c->wait(c, request) : r;
+}
+IT_API it_result it_comm_broadcast(it_comm *c, void *buf, size_t bytes, int root) { return c->broadcast(c, buf, bytes, root); }
+IT_API it_result it_comm_barrier(it_comm *c) { return c->barrier(c); }
+IT_API void it_comm_abort(it_comm *c, int code) {
+    if (c && c->abort) c->abort(c, code);
+}
+
+static double it__seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static it_result it__comm_failed(it_context *ctx, it_result r, const char *what) {
+    return it_context_error(ctx, r, "data parallel (rank %d of %d): %s: %s", ctx->comm->rank, ctx->comm->size, what,
+                            ctx->comm->error[0] ? ctx->comm->error : it_result_string(r));
+}
+
+/* Buckets of about bucket_floats, made once the gradient block is laid out: walking the
+   trainable parameters from the last declared (the backward's first) to the first, a bucket
+   closes when it is big enough. Each covers [offset of its first parameter, offset of the next
+   bucket), so together they cover the whole block, padding included. */
+static it_result it__grad_sync_buckets(it_context *ctx) {
+    it__grad_sync *gs = &ctx->gsync;
+    size_t *offs, hi;
+    int i, n = 0, j;
+    if (gs->buckets) return IT_OK;
+    if (!ctx->grad_block) return it_context_error(ctx, IT_ERR_STATE, "gradient sync: the gradients are not allocated yet");
+    offs = (size_t *)it__alloc_array(ctx, (size_t)ctx->n_params + 1, sizeof(size_t));
+    gs->buckets = (it__grad_bucket *)it__alloc_array(ctx, (size_t)ctx->n_params + 1, sizeof(it__grad_bucket));
+    gs->order = (int *)it__alloc_array(ctx, (size_t)ctx->n_params + 1, sizeof(int));
+    if (!offs || !gs->buckets || !gs->order) {
+        it__free(ctx, offs), it__free(ctx, gs->buckets), it__free(ctx, gs->order);
+        gs->buckets = NULL, gs->order = NULL;
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "gradient sync: out of memory");
+    }
+    for (i = 0; i < ctx->n_params; i++)
+        if (ctx->params[i]->grad) offs[n++] = ctx->params[i]->grad->offset / sizeof(float);
+    hi = ctx->grad_numel;
+    gs->n_buckets = 0;
+    for (j = n - 1; j >= 0; j--)
+        if (hi - offs[j] >= gs->bucket_floats || j == 0) {
+            it__grad_bucket *b = &gs->buckets[gs->n_buckets++];
+            memset(b, 0, sizeof *b);
+            b->begin = j == 0 ? 0 : offs[j], b->end = hi;
+            hi = b->begin;
+        }
+    it__free(ctx, offs);
+    gs->stats.buckets = gs->n_buckets;
+    return IT_OK;
+}
+/* The bucket holding gradient float `off` (buckets run from the block's end to its start). */
+static int it__grad_bucket_of(const it__grad_sync *gs, size_t off) {
+    int lo = 0, hi = gs->n_buckets - 1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (off >= gs->buckets[mid].begin) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+/* A node that writes t's gradient at run position `at`: its bucket is final no earlier. */
+static void it__grad_sync_mark(it__grad_sync *gs, it_tensor *t, int at) {
+    it__grad_bucket *b;
+    if (!t) return;
+    t = it__root(t);
+    if (t->kind != IT_KIND_PARAM || !t->grad) return;
+    b = &gs->buckets[it__grad_bucket_of(gs, t->grad->offset / sizeof(float))];
+    if (at > b->ready_at) b->ready_at = at;
+}
+IT_API it_result it_grad_sync_arm(it_graph *g) {
+    it_context *ctx;
+    it__grad_sync *gs;
+    int i, k, p;
+    it_result r;
+    IT__NOT_NULL(g, "it_grad_sync_arm");
+    ctx = g->ctx, gs = &ctx->gsync;
+    if (ctx->comm->size == 1 || gs->zero) return IT_OK;
+    if (!g->planned) return it_context_error(ctx, IT_ERR_STATE, "it_grad_sync_arm: plan the graph first");
+    if ((r = it__grad_sync_buckets(ctx)) != IT_OK) return r;
+    for (i = 0; i < gs->n_buckets; i++)
+        if (gs->buckets[i].started == 1)
+            return it_context_error(ctx, IT_ERR_STATE, "it_grad_sync_arm: the last step's sync was not waited for "
+                                    "(it_optimizer_step or it_grad_sync_wait)");
+    if (ctx->backend != &ctx->cpu.be) return IT_OK; /* a device's nodes finish later: everything is summed after the run */
+    for (i = 0; i < gs->n_buckets; i++) gs->buckets[i].ready_at = -1, gs->buckets[i].started = 0;
+    for (i = 0; i < g->n_nodes; i++) /* a loss that writes its inputs' gradients in its forward */
+        if (it_op_flags(g->nodes[i].op) & IT_OP_LOSS_GRADS_IN_FORWARD)
+            for (k = 0; k < g->nodes[i].n_in; k++) it__grad_sync_mark(gs, g->nodes[i].in[k], i);
+    for (p = 0; p < g->n_sched; p++)
+        if (g->sched[p] >= 0) { /* a backward (recomputed forwards write no gradients) */
+            const it_node *n = &g->nodes[g->sched[p]];
+            for (k = 0; k < n->n_in; k++) it__grad_sync_mark(gs, n->in[k], g->n_nodes + p);
+        }
+    for (i = 0; i < gs->n_buckets; i++) { /* start order: by ready_at (insertion sort: few buckets) */
+        int b = i, j = i;
+        for (; j > 0 && gs->buckets[gs->order[j - 1]].ready_at > gs->buckets[b].ready_at; j--) gs->order[j] = gs->order[j - 1];
+        gs->order[j] = b;
+    }
+    gs->next = 0;
+    gs->armed = g;
+    return IT_OK;
+}
+static it_result it__grad_bucket_start(it_context *ctx, it__grad_bucket *b) {
+    it_result r = ctx->comm->all_reduce_start(ctx->comm, ctx->grad_block + b->begin, b->end - b->begin, &b->request);
+    if (r != IT_OK) return it__comm_failed(ctx, r, "starting a gradient all-reduce");
+    b->started = 1;
+    ctx->gsync.stats.bytes += (double)(b->end - b->begin) * sizeof(float);
+    return IT_OK;
+}
+/* After run position t of the armed graph: start the buckets that are final, and let the engine
+   progress the ones in flight. */
+static it_result it__grad_sync_after(it_graph *g, int t) {
+    it_context *ctx = g->ctx;
+    it__grad_sync *gs = &ctx->gsync;
+    it_comm *c = ctx->comm;
+    it_result r;
+    int i, done;
+    for (; gs->next < gs->n_buckets && gs->buckets[gs->order[gs->next]].ready_at <= t; gs->next++)
+        if ((r = it__grad_bucket_start(ctx, &gs->buckets[gs->order[gs->next]])) != IT_OK) return r;
+    for (i = 0; c->test && i < gs->next; i++) {
+        it__grad_bucket *b = &gs->buckets[gs->order[i]];
+        if (b->started != 1) continue;
+        if ((r = c->test(c, b->request, &done)) != IT_OK) return it__comm_failed(ctx, r, "a gradient all-reduce");
+        if (done) b->started = 2;
+    }
+    return IT_OK;
+}
+IT_API it_result it_grad_sync_wait(it_context *ctx) {
+    it__grad_sync *gs = &ctx->gsync;
+    it_result r = IT_OK;
+    double t0;
+    int i;
+    IT__NOT_NULL(ctx, "it_grad_sync_wait");
+    if (ctx->comm->size == 1) return IT_OK;
+    it__sync(ctx); /* a device may still be writing gradients */
+    if ((r = it__grad_sync_buckets(ctx)) != IT_OK) return r;
+    gs->armed = NULL;
+    t0 = it__seconds();
+    for (i = 0; i < gs->n_buckets && r == IT_OK; i++)
+        if (!gs->buckets[i].started) r = it__grad_bucket_start(ctx, &gs->buckets[i]);
+    for (i = 0; i < gs->n_buckets; i++) { /* every started one is waited for, even after an error */
+        it__grad_bucket *b = &gs->buckets[i];
+        if (b->started == 1) {
+            it_result w = ctx->comm->wait(ctx->comm, b->request);
+            if (w != IT_OK && r == IT_OK) r = it__comm_failed(ctx, w, "waiting for a gradient all-reduce");
+        }
+        b->started = 0;
+    }
+    gs->stats.wait_seconds += it__seconds() - t0;
+    gs->stats.steps++;
+    return r;
+}
+IT_API it_grad_sync_stats it_grad_sync_get_stats(it_context *ctx) {
+    IT__NOT_NULL(ctx, "it_grad_sync_get_stats");
+    if (ctx->comm->size > 1 && !ctx->gsync.buckets && ctx->grad_block && !ctx->gsync.zero) it__grad_sync_buckets(ctx);
+    return ctx->gsync.stats;
+}
+
+/* ZeRO-1: sum the block so that this rank's part is whole (the rest is left undefined). */
+static it_result it__zero_reduce_scatter(it_context *ctx) {
+    double t0 = it__seconds();
+    it_result r;
+    it__sync(ctx);
+    r = ctx->comm->reduce_scatter_sum(ctx->comm, ctx->grad_block, ctx->grad_numel);
+    ctx->gsync.stats.wait_seconds += it__seconds() - t0;
+    ctx->gsync.stats.bytes += (double)ctx->grad_numel * sizeof(float);
+    ctx->gsync.stats.steps++;
+    return r == IT_OK ? IT_OK : it__comm_failed(ctx, r, "reduce-scatter of the gradients");
+}
+/* The squared norm of this rank's part to the global one. A double travels as two floats (its
+   float value and the remainder), so the sum keeps about 48 bits. */
+static it_result it__zero_norm_sum(it_context *ctx, double *sum_squares) {
+    float parts[2];
+    it_result r;
+    parts[0] = (float)*sum_squares;
+    parts[1] = (float)(*sum_squares - (double)parts[0]);
+    if ((r = it_comm_all_reduce_sum(ctx->comm, parts, 2)) != IT_OK) return it__comm_failed(ctx, r, "summing the gradient norm");
+    *sum_squares = (double)parts[0] + (double)parts[1];
+    return IT_OK;
+}
+/* Squares of p's gradient inside the gradient floats [begin, end). */
+static double it__grad_sum_squares(const it_tensor *p, size_t begin, size_t end) {
+    size_t g0 = p->grad->offset / sizeof(float), lo = IT__MAX(g0, begin), hi = IT__MIN(g0 + p->numel, end);
+    return lo < hi ? it_cpu_sum_squares(p->ctx->grad_block + lo, hi - lo) : 0.0;
+}
+/* After updating the weights of the gradient floats [begin, end): every rank's updated part is
+   gathered through the gradient block (laid out like the trainable weights, and no longer
+   needed), then copied back. Afterwards the gradient block holds the weights. */
+static it_result it__zero_all_gather_weights(it_context *ctx, size_t begin, size_t end) {
+    double t0 = it__seconds();
+    it_result r;
+    int i;
+    for (i = 0; i < ctx->n_params; i++) {
+        it_tensor *p = ctx->params[i];
+        size_t g0, lo, hi;
+        if (!p->grad) continue;
+        g0 = p->grad->offset / sizeof(float), lo = IT__MAX(g0, begin), hi = IT__MIN(g0 + p->numel, end);
+        if (lo < hi) memcpy(ctx->grad_block + lo, ctx->param_block + p->offset / sizeof(float) + (lo - g0), (hi - lo) * sizeof(float));
+    }
+    r = ctx->comm->all_gather(ctx->comm, ctx->grad_block, ctx->grad_numel);
+    ctx->gsync.stats.wait_seconds += it__seconds() - t0;
+    ctx->gsync.stats.bytes += (double)ctx->grad_numel * sizeof(float);
+    if (r != IT_OK) return it__comm_failed(ctx, r, "all-gather of the updated weights");
+    for (i = 0; i < ctx->n_params; i++) {
+        it_tensor *p = ctx->params[i];
+        if (p->grad)
+            memcpy(ctx->param_block + p->offset / sizeof(float), ctx->grad_block + p->grad->offset / sizeof(float),
+                   p->numel * sizeof(float));
+    }
+    return IT_OK;
+}
+
 /* >>optimizers ---------------------------------------------------------------------------------- */
 IT_API const char *it_optimizer_name(it_optimizer_kind k) {
     switch (k) {
@@ -7558,6 +7942,19 @@ static it_optimizer_desc it__optimizer_desc_defaults(const it_optimizer_desc *de
     if (!d.eps) d.eps = 1e-8f;
     return d;
 }
+/* Zeroed state for the gradient floats [shard_begin, shard_end): m (and v for AdamW) laid out
+   like that part of the gradient block. */
+static it_result it__optimizer_state_alloc(it_optimizer *opt) {
+    it_context *ctx = opt->ctx;
+    size_t floats = (opt->shard_end - opt->shard_begin) * (opt->desc.kind == IT_OPTIMIZER_ADAMW ? 2 : 1);
+    float *state = (float *)ctx->backend->buffer_create(ctx->backend, IT__MAX(floats, 1) * sizeof(float));
+    if (!state)
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: cannot allocate %zu bytes of state", floats * sizeof(float));
+    memset(state, 0, IT__MAX(floats, 1) * sizeof(float));
+    opt->state = state;
+    opt->state_numel = floats;
+    return IT_OK;
+}
 IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *desc, it_optimizer **out) {
     it_optimizer *opt;
     it_optimizer_desc d = it__optimizer_desc_defaults(desc);
@@ -7569,20 +7966,25 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
         d.momentum < 0 || d.momentum >= 1)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT,
                                 "optimizer: betas and momentum must be in [0, 1), weight decay and clip >= 0");
+    if (d.zero_stage < 0 || d.zero_stage > 1)
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "optimizer: ZeRO stage %d (0 = off, 1 = sharded optimizer state)",
+                                d.zero_stage);
+    if (d.zero_stage && ctx->backend->optimizer_step)
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "optimizer: ZeRO-1 runs the update on the CPU; the '%s' backend "
+                                "updates on its device", ctx->backend->name);
     if ((r = it_grads_alloc(ctx)) != IT_OK) return r;
     opt = (it_optimizer *)it__calloc(ctx, sizeof(it_optimizer));
     if (!opt) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: out of memory");
     opt->ctx = ctx;
     opt->desc = d;
-    opt->state_numel = ctx->grad_numel * (d.kind == IT_OPTIMIZER_ADAMW ? 2 : 1); /* laid out like the gradients */
-    opt->state = (float *)ctx->backend->buffer_create(ctx->backend, IT__MAX(opt->state_numel, 1) * sizeof(float));
-    if (!opt->state) {
+    opt->shard_end = ctx->grad_numel;
+    if (d.zero_stage) it_comm_part(ctx->grad_numel, ctx->comm->size, ctx->comm->rank, &opt->shard_begin, &opt->shard_end);
+    if ((r = it__optimizer_state_alloc(opt)) != IT_OK) {
         it__free(ctx, opt);
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: cannot allocate %zu bytes of state",
-                                opt->state_numel * sizeof(float));
+        return r;
     }
-    memset(opt->state, 0, IT__MAX(opt->state_numel, 1) * sizeof(float));
     if (it__own(ctx, opt, (void (*)(void *))it_optimizer_destroy, "optimizer") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
+    if (d.zero_stage && ctx->comm->size > 1) ctx->gsync.zero = 1;
     *out = opt;
     return IT_OK;
 }
@@ -7602,15 +8004,18 @@ IT_API it_result it_optimizer_check_norm(it_optimizer *opt, double norm) {
 /* The update is elementwise, so the pool splits the flat gradient block (the state is laid out
    like it); each worker walks the trainable parameters whose gradients overlap its share, so
    weight decay can differ per parameter. Frozen parameters have no gradient and stay untouched. */
-typedef struct it__optim_job { it_optimizer *opt; float lr, scale; } it__optim_job;
+/* The job updates the gradient floats [begin, end): everything, or (ZeRO-1) this rank's part,
+   inside the range the state covers. */
+typedef struct it__optim_job { it_optimizer *opt; float lr, scale; size_t begin, end; } it__optim_job;
 static void it__optim_part(void *arg, int part, int n_parts) {
     it__optim_job *job = (it__optim_job *)arg;
     it_optimizer *opt = job->opt;
     it_context *ctx = opt->ctx;
     const it_optimizer_desc *d = &opt->desc;
-    size_t begin, end, total = ctx->grad_numel;
+    size_t begin, end, state_len = opt->shard_end - opt->shard_begin;
     int i;
-    it__split(total, part, n_parts, &begin, &end);
+    it__split(job->end - job->begin, part, n_parts, &begin, &end);
+    begin += job->begin, end += job->begin;
     for (i = 0; i < ctx->n_params; i++) {
         it_tensor *p = ctx->params[i];
         float wd = it_optimizer_param_decay(opt, p), *w, *m;
@@ -7620,13 +8025,13 @@ static void it__optim_part(void *arg, int part, int n_parts) {
         g0 = p->grad->offset / sizeof(float), g1 = g0 + p->numel, lo = IT__MAX(g0, begin), hi = IT__MIN(g1, end);
         if (lo >= hi) continue;
         w = ctx->param_block + p->offset / sizeof(float) + (lo - g0);
-        m = opt->state + lo;
+        m = opt->state + (lo - opt->shard_begin);
         gr = ctx->grad_block + lo;
         switch (d->kind) {
         case IT_OPTIMIZER_LION: it__lion_fast(w, m, gr, hi - lo, job->lr, d->beta1, d->beta2, wd, job->scale); break;
         case IT_OPTIMIZER_ADAMW:
-            it_cpu_adamw_update(w, m, opt->state + total + lo, gr, hi - lo, job->lr, d->beta1, d->beta2, d->eps, wd,
-                                opt->step, job->scale);
+            it_cpu_adamw_update(w, m, m + state_len, gr, hi - lo, job->lr, d->beta1, d->beta2, d->eps, wd, opt->step,
+                                job->scale);
             break;
         case IT_OPTIMIZER_SGD: it_cpu_sgd_update(w, m, gr, hi - lo, job->lr, d->momentum, wd, job->scale); break;
         default: IT_ASSERT(0);
@@ -7642,6 +8047,13 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     if (!(lr >= 0.0f && lr <= FLT_MAX) || !(grad_scale >= 0.0f && grad_scale <= FLT_MAX)) /* NaN fails both */
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: lr %g and grad_scale %g must be finite and >= 0; "
                                 "update skipped", (double)lr, (double)grad_scale);
+    grad_scale /= (float)ctx->comm->size; /* the gradient block holds the sum over the ranks */
+    job.begin = 0, job.end = ctx->grad_numel;
+    if (ctx->gsync.zero) { /* ZeRO-1: this rank sums, clips and updates its part only */
+        if ((r = it__zero_reduce_scatter(ctx)) != IT_OK) return r;
+        it_comm_part(ctx->grad_numel, ctx->comm->size, ctx->comm->rank, &job.begin, &job.end);
+    } else if ((r = it_grad_sync_wait(ctx)) != IT_OK)
+        return r;
     if (ctx->backend->optimizer_step) { /* the device does it all, in its own queue */
         opt->step++;
         r = ctx->backend->optimizer_step(ctx->backend, opt, lr, grad_scale, grad_norm);
@@ -7651,7 +8063,8 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     it__sync(ctx);
     if (opt->desc.clip_norm > 0.0f || grad_norm) {
         for (i = 0; i < ctx->n_params; i++) /* per parameter, fixed order: independent of threads */
-            if (ctx->params[i]->grad) norm += it_cpu_sum_squares(it_grad(ctx->params[i]), ctx->params[i]->numel);
+            if (ctx->params[i]->grad) norm += it__grad_sum_squares(ctx->params[i], job.begin, job.end);
+        if (ctx->gsync.zero && (r = it__zero_norm_sum(ctx, &norm)) != IT_OK) return r;
         norm = sqrt(norm) * grad_scale;
         if ((r = it_optimizer_check_norm(opt, norm)) != IT_OK) return r;
     }
@@ -7661,7 +8074,56 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     job.scale = grad_scale;
     if (opt->desc.clip_norm > 0.0f && norm > opt->desc.clip_norm) job.scale *= (float)(opt->desc.clip_norm / norm);
     opt->step++;
-    it__pool_run(&ctx->pool, it__optim_part, &job, ctx->grad_numel < IT__OPTIMIZER_PARALLEL_MIN ? 1 : ctx->n_threads);
+    it__pool_run(&ctx->pool, it__optim_part, &job, job.end - job.begin < IT__OPTIMIZER_PARALLEL_MIN ? 1 : ctx->n_threads);
+    if (ctx->gsync.zero) return it__zero_all_gather_weights(ctx, job.begin, job.end);
+    return IT_OK;
+}
+IT_API it_result it_optimizer_gather_state(it_optimizer *opt) {
+    it_context *ctx;
+    float *part;
+    size_t b, len, total;
+    int twice;
+    it_result r;
+    IT__NOT_NULL(opt, "it_optimizer_gather_state");
+    ctx = opt->ctx, total = ctx->grad_numel, b = opt->shard_begin, len = opt->shard_end - opt->shard_begin;
+    if (b == 0 && len == total) return IT_OK;
+    twice = opt->desc.kind == IT_OPTIMIZER_ADAMW;
+    part = opt->state;
+    opt->shard_begin = 0, opt->shard_end = total;
+    if ((r = it__optimizer_state_alloc(opt)) != IT_OK) { /* the part stays as it was */
+        opt->state = part, opt->shard_begin = b, opt->shard_end = b + len;
+        return r;
+    }
+    memcpy(opt->state + b, part, len * sizeof(float));
+    if (twice) memcpy(opt->state + total + b, part + len, len * sizeof(float));
+    ctx->backend->buffer_free(ctx->backend, part);
+    if ((r = ctx->comm->all_gather(ctx->comm, opt->state, total)) != IT_OK ||
+        (twice && (r = ctx->comm->all_gather(ctx->comm, opt->state + total, total)) != IT_OK))
+        return it__comm_failed(ctx, r, "all-gather of the optimizer state");
+    return IT_OK;
+}
+IT_API it_result it_optimizer_shard_state(it_optimizer *opt) {
+    it_context *ctx;
+    float *whole;
+    size_t b, e, old_b, old_len;
+    it_result r;
+    IT__NOT_NULL(opt, "it_optimizer_shard_state");
+    ctx = opt->ctx;
+    if (!opt->desc.zero_stage) return IT_OK;
+    it_comm_part(ctx->grad_numel, ctx->comm->size, ctx->comm->rank, &b, &e);
+    if (b == opt->shard_begin && e == opt->shard_end) return IT_OK;
+    if (b < opt->shard_begin || e > opt->shard_end)
+        return it_context_error(ctx, IT_ERR_STATE, "it_optimizer_shard_state: the state holds %zu..%zu, not this rank's part %zu..%zu",
+                                opt->shard_begin, opt->shard_end, b, e);
+    whole = opt->state, old_b = opt->shard_begin, old_len = opt->shard_end - opt->shard_begin;
+    opt->shard_begin = b, opt->shard_end = e;
+    if ((r = it__optimizer_state_alloc(opt)) != IT_OK) {
+        opt->state = whole, opt->shard_begin = old_b, opt->shard_end = old_b + old_len;
+        return r;
+    }
+    memcpy(opt->state, whole + (b - old_b), (e - b) * sizeof(float));
+    if (opt->desc.kind == IT_OPTIMIZER_ADAMW) memcpy(opt->state + (e - b), whole + old_len + (b - old_b), (e - b) * sizeof(float));
+    ctx->backend->buffer_free(ctx->backend, whole);
     return IT_OK;
 }
 
@@ -10474,8 +10936,12 @@ static void it__ck_scatter(const it__ck_entry *e, float *base, uint64_t first, s
 /* The state is laid out like the gradient block, which matches the parameter block (what the map's
    offsets address) only when every parameter is trainable; a partly frozen model's state is
    refused rather than written or read at the wrong offsets. */
-static it_result it__ck_optimizer_supported(it_context *ctx, const it_model *m, const char *what) {
+static it_result it__ck_optimizer_supported(it_context *ctx, const it_model *m, const it_optimizer *opt, const char *what) {
     int i;
+    if (opt->shard_begin != 0 || opt->shard_end != opt->ctx->grad_numel)
+        return it_context_error(ctx, IT_ERR_STATE, "%s: the optimizer state is sharded (ZeRO-1: this rank holds gradient "
+                                "floats %zu..%zu of %zu); call it_optimizer_gather_state on every rank first", what,
+                                opt->shard_begin, opt->shard_end, opt->ctx->grad_numel);
     for (i = 0; i < it_param_count(m->ctx); i++) {
         it_tensor *p = it_param_at(m->ctx, i);
         if (!it_param_trainable(p))
@@ -10669,9 +11135,24 @@ static void it__config_json(it__buf *b, const it_model_config *c, int bf16) {
     it__buf_puts(b, "  \"bos_token_id\": null,\n  \"eos_token_id\": null,\n  \"initializer_range\": 0.02,\n  \"use_cache\": true,\n");
     it__buf_printf(b, "  \"irontensor_version\": \"%s\"", IT_VERSION_STRING);
 }
-static void it__rng_json(it__buf *b, const char *key, const it_rng *r) {
-    it__buf_printf(b, ",\n  \"%s\": [\"%llu\", \"%llu\", \"%llu\", \"%llu\"]", key, (unsigned long long)r->s[0],
+static void it__rng_words_json(it__buf *b, const it_rng *r) {
+    it__buf_printf(b, "[\"%llu\", \"%llu\", \"%llu\", \"%llu\"]", (unsigned long long)r->s[0],
                    (unsigned long long)r->s[1], (unsigned long long)r->s[2], (unsigned long long)r->s[3]);
+}
+static void it__rng_json(it__buf *b, const char *key, const it_rng *r) {
+    it__buf_printf(b, ",\n  \"%s\": ", key);
+    it__rng_words_json(b, r);
+}
+/* A data-parallel run's ranks 1..N-1 each draw their own windows: every position is kept. */
+static void it__rank_rngs_json(it__buf *b, const it_trainer_state *ts) {
+    int r;
+    if (ts->world_size <= 1) return;
+    it__buf_printf(b, ",\n  \"world_size\": %d,\n  \"rank_data_rng\": [", ts->world_size);
+    for (r = 1; r < ts->world_size; r++) {
+        it__buf_puts(b, r > 1 ? ", " : "");
+        it__rng_words_json(b, &ts->rank_data_rng[r - 1]);
+    }
+    it__buf_puts(b, "]");
 }
 /* Only fingerprints that were recorded are written ("size": 0 would claim an empty file). */
 static void it__fingerprint_json(it__buf *b, const char *key, const it_file_fingerprint *f) {
@@ -10714,6 +11195,7 @@ static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_op
     it__buf_puts(b, "}");
     it__rng_json(b, "data_rng", &ts->data_rng);
     it__rng_json(b, "rng", &ts->rng);
+    it__rank_rngs_json(b, ts);
     it__buf_puts(b, ",\n  \"best_val_loss\": ");
     it__json_put_float(b, ts->best_val_loss);
     if (ts->tokenizer[0]) {
@@ -10991,8 +11473,10 @@ static int it__parse_u64_dec(const char *s, uint64_t *out) {
 }
 /* `live`: the generator must be usable (data_rng draws every batch); "rng" may still be all zeros,
    as runs that never draw from it save it. */
-static it_result it__rng_parse(it_context *ctx, const char *path, const it__json *j, const char *key, it_rng *r, int live) {
-    int a = it__jget(j, 0, key), e, k = 0;
+/* The JSON value a (an array of 4 decimal strings) into r; `key` names it in errors. */
+static it_result it__rng_parse_value(it_context *ctx, const char *path, const it__json *j, int a, const char *key,
+                                     it_rng *r, int live) {
+    int e, k = 0;
     if (a < 0 || j->v[a].type != IT__J_ARR || j->v[a].n != 4)
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" must be an array of 4 decimal strings", path, key);
     for (e = j->v[a].first; e >= 0; e = j->v[e].next, k++)
@@ -11001,6 +11485,31 @@ static it_result it__rng_parse(it_context *ctx, const char *path, const it__json
     if (live && !it_rng_valid(r))
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\" is the all-zero state, which a xoshiro generator "
                                 "never leaves (every draw would be 0)", path, key);
+    return IT_OK;
+}
+static it_result it__rng_parse(it_context *ctx, const char *path, const it__json *j, const char *key, it_rng *r, int live) {
+    return it__rng_parse_value(ctx, path, j, it__jget(j, 0, key), key, r, live);
+}
+/* "world_size" (optional, 1..IT_CHECKPOINT_MAX_RANKS) and, when it is above 1, "rank_data_rng":
+   one live generator for each rank but 0. */
+static it_result it__rank_rngs_parse(it_context *ctx, const char *path, const it__json *j, it_trainer_state *ts) {
+    int64_t v = 1;
+    int a, e, r = 1;
+    char key[48];
+    if (it__jint(ctx, path, j, 0, "world_size", 0, 1, IT_CHECKPOINT_MAX_RANKS, &v) < 0) return IT_ERR_FORMAT;
+    ts->world_size = (int)v;
+    a = it__jget(j, 0, "rank_data_rng");
+    if (v == 1) {
+        if (a >= 0) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"rank_data_rng\" without a \"world_size\" above 1", path);
+        return IT_OK;
+    }
+    if (a < 0 || j->v[a].type != IT__J_ARR || j->v[a].n != (int)v - 1)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"rank_data_rng\" must be an array of world_size - 1 = %d "
+                                "generators (ranks 1..%d)", path, (int)v - 1, (int)v - 1);
+    for (e = j->v[a].first; e >= 0; e = j->v[e].next, r++) {
+        snprintf(key, sizeof key, "rank_data_rng[%d] (rank %d)", r - 1, r);
+        if (it__rng_parse_value(ctx, path, j, e, key, &ts->rank_data_rng[r - 1], 1) != IT_OK) return IT_ERR_FORMAT;
+    }
     return IT_OK;
 }
 /* 0 when every field of ts is in range, else 1 with the first bad field in why. */
@@ -11040,6 +11549,13 @@ static int it__trainer_state_why(const it_trainer_state *ts, char *why, size_t s
     IT__TS_BAD(!isnan(ts->best_val_loss) && !(ts->best_val_loss >= 0 && ts->best_val_loss <= FLT_MAX),
                "best_val_loss is %g (must be NaN for none, or finite and >= 0)", (double)ts->best_val_loss);
     IT__TS_BAD(ts->data.size < 0 || ts->val_data.size < 0 || ts->tokenizer_file.size < 0, "a file fingerprint has a negative size");
+    IT__TS_BAD(ts->world_size < 0 || ts->world_size > IT_CHECKPOINT_MAX_RANKS, "world_size is %d (must be in [0, %d])",
+               ts->world_size, IT_CHECKPOINT_MAX_RANKS);
+    {
+        int r;
+        for (r = 1; r < ts->world_size; r++)
+            IT__TS_BAD(!it_rng_valid(&ts->rank_data_rng[r - 1]), "rank %d's data_rng is the all-zero state", r);
+    }
 #undef IT__TS_BAD
     return 0;
 }
@@ -11052,7 +11568,8 @@ IT_API it_result it_trainer_state_check(it_context *ctx, const it_trainer_state 
 static it_result it__trainer_parse(it_context *ctx, const char *path, const it__json *j, it_trainer_state *out) {
     static const char *const known[] = {"format", "version", "step", "tokens_seen", "seed", "batch", "seq", "accum_steps",
                                         "accum_index", "optimizer", "schedule", "data_rng", "rng", "best_val_loss",
-                                        "tokenizer", "data", "val_data", "tokenizer_file", "irontensor_crc32"};
+                                        "tokenizer", "data", "val_data", "tokenizer_file", "world_size",
+                                        "rank_data_rng", "irontensor_crc32"};
     static const char *const prints[] = {"data", "val_data", "tokenizer_file"};
     it_trainer_state ts;
     it_file_fingerprint *print_fields[3];
@@ -11112,7 +11629,8 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     ts.schedule.warmup_steps = (int)v;
     if (it__jint(ctx, path, j, s, "total_steps", 1, INT32_MIN, INT32_MAX, &v) < 0) return IT_ERR_FORMAT;
     ts.schedule.total_steps = (int)v;
-    if (it__rng_parse(ctx, path, j, "data_rng", &ts.data_rng, 1) != IT_OK || it__rng_parse(ctx, path, j, "rng", &ts.rng, 0) != IT_OK)
+    if (it__rng_parse(ctx, path, j, "data_rng", &ts.data_rng, 1) != IT_OK || it__rng_parse(ctx, path, j, "rng", &ts.rng, 0) != IT_OK ||
+        it__rank_rngs_parse(ctx, path, j, &ts) != IT_OK)
         return IT_ERR_FORMAT;
     ts.best_val_loss = NAN;
     c = it__jget(j, 0, "best_val_loss");
@@ -11534,7 +12052,7 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
     int i, s;
     float *tmp = NULL;
     if (!m) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_load: no model");
-    if (opt && (r = it__ck_optimizer_supported(ctx, m, "it_checkpoint_load")) != IT_OK) return r;
+    if (opt && (r = it__ck_optimizer_supported(ctx, m, opt, "it_checkpoint_load")) != IT_OK) return r;
     r = it__ck_read_all(ctx, dir, opt ? 2 : 0, ts ? 2 : 0, &rd);
     if (r != IT_OK) goto done;
     if (!it__cfg_same(&rd.cfg, &m->config)) {
@@ -11843,7 +12361,7 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     it_result r;
     if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
     if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
-    if (opt && (r = it__ck_optimizer_supported(ctx, m, "it_checkpoint_save")) != IT_OK) return r;
+    if (opt && (r = it__ck_optimizer_supported(ctx, m, opt, "it_checkpoint_save")) != IT_OK) return r;
     if (dt != IT_F32 && dt != IT_BF16)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
     if (o->tokenizer && o->tokenizer_path)

@@ -66,3 +66,17 @@ static __attribute__((unused)) it_trainer_state ck_ts(void) {
     ts.best_val_loss = 2.345678f;
     return ts;
 }
+/* s with the first occurrence of `from` replaced by `to`, malloc'd (a test stops when it is missing). */
+static __attribute__((unused)) char *replace(const char *s, const char *from, const char *to) {
+    const char *at = strstr(s, from);
+    char *out;
+    if (!at) {
+        fprintf(stderr, "replace: '%s' not found\n", from);
+        exit(2);
+    }
+    out = (char *)malloc(strlen(s) + strlen(to) + 1);
+    memcpy(out, s, (size_t)(at - s));
+    strcpy(out + (at - s), to);
+    strcat(out, at + strlen(from));
+    return out;
+}

@@ -71,19 +71,6 @@ static void put_st(int file, const char *header, const unsigned char *data, size
     put(file, b, 8 + N + data_n);
     free(b);
 }
-static char *replace(const char *s, const char *from, const char *to) { /* first occurrence */
-    const char *at = strstr(s, from);
-    char *out;
-    if (!at) {
-        fprintf(stderr, "replace: '%s' not found\n", from);
-        exit(2);
-    }
-    out = (char *)malloc(strlen(s) + strlen(to) + 1);
-    memcpy(out, s, (size_t)(at - s));
-    strcpy(out + (at - s), to);
-    strcat(out, at + strlen(from));
-    return out;
-}
 /* The model file's header without the irontensor checksums (a "foreign" file), and its data. */
 static char *plain_header(size_t *data_off) {
     uint64_t N = 0;
