@@ -11,11 +11,11 @@ TEST_CFLAGS = $(OPT) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
 HEADERS = irontensor.h irontensor_metal.h
 
-EXAMPLES = autograd train generate bench
+EXAMPLES = autograd train generate bench serve
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
-.PHONY: check-banners all examples fuzz test test-unit test-cli test-docs test-compile test-compile-arm64 asan clean check-deps check-unicode train generate bench
+.PHONY: check-banners all examples fuzz test test-unit test-cli test-serve test-docs test-compile test-compile-arm64 asan clean check-deps check-unicode train generate bench
 all: examples
 examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/paired_export
 
@@ -43,6 +43,13 @@ test-unit: $(TEST_BINS)
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
 test-cli: $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect
 	@status=0; for s in tests/cli_test.sh tests/cli_hostile.sh; do echo "== $$s"; bash $$s $(BUILD) || status=1; done; exit $$status
+
+# build/serve on 127.0.0.1: curl, hostile requests and the official `openai` npm client driven by
+# node (tests/serve_test.sh; it runs `npm ci` in tests/serve when the package is not installed).
+$(BUILD)/serve_make_model: tests/serve/make_model.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+test-serve: $(BUILD)/serve $(BUILD)/serve_make_model
+	@echo "== tests/serve_test.sh"; bash tests/serve_test.sh $(BUILD)
 
 # The README's example program and the header's EXAMPLE: one text, compiled, run, and printing
 # what examples/autograd.c prints.
@@ -100,7 +107,7 @@ test-compile-arm64: | $(BUILD)
 	  echo "compile ok: clang --target=aarch64-linux-gnu"; \
 	else echo "note: no aarch64 C library headers (Debian: libc6-dev-arm64-cross); arm64 compile test skipped"; fi
 
-test: check-banners examples test-compile test-compile-arm64 test-unit test-cli test-docs check-deps check-unicode check-shaders test-metal $(FRAGMENT_TESTS)
+test: check-banners examples test-compile test-compile-arm64 test-unit test-cli test-serve test-docs check-deps check-unicode check-shaders test-metal $(FRAGMENT_TESTS)
 	@echo "make test: all suites passed"
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
