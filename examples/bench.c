@@ -6,9 +6,13 @@
    (time to first token and decode tokens/s for 5- and 20-token prompts, 100 greedy tokens through
    the KV-cache decoder), the planned arena, and one machine-readable line:
      bench step_ms=X tok_s=Y peak_rss_mb=Z arena_mb=A decode_tok_s=D
+   Then (unless --no-quant) the quantised-decode table: tokens/s at f32, bf16, Q8_0 and Q4_0 for
+   `tiny` and SmolLM2-135M's shape, on one thread and on --threads, against the bound read
+   bandwidth / weight bytes per token, and per model one line
+     bench_quant model=NAME bw_gbs=B f32_tok_s=.. bf16_tok_s=.. q8_0_tok_s=.. q4_0_tok_s=.. q8_0_bound_frac=.. q4_0_bound_frac=..
 
      cc -O2 -std=c99 -Wall -I. examples/bench.c -o build/bench -lm -lpthread
-     build/bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute]
+     build/bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute] [--no-quant]
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
@@ -19,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -72,6 +77,137 @@ static it_result generate(it_decoder *dec, const int32_t *prompt, int n_prompt, 
     return IT_OK;
 }
 
+/* ---- quantised decode: tokens/s at f32, bf16, Q8_0 and Q4_0 against the memory-bandwidth bound --
+   Decode reads every projection and the head once per token, so tokens/s can at most reach
+   read bandwidth / weight bytes per token (it_decoder_weight_bytes). The bandwidth is measured here,
+   in the same run and with the same threads: each thread sums its share of a buffer far larger
+   than the caches (the best of a few passes: what the memory system gives a streaming read). */
+typedef struct bw_part { const uint64_t *p; size_t n; uint64_t sum; } bw_part;
+static void *bw_read(void *arg) {
+    bw_part *b = (bw_part *)arg;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    size_t i;
+    for (i = 0; i + 8 <= b->n; i += 8) { /* eight independent sums: loads, not adds, set the pace */
+        s0 += b->p[i], s1 += b->p[i + 1], s2 += b->p[i + 2], s3 += b->p[i + 3];
+        s4 += b->p[i + 4], s5 += b->p[i + 5], s6 += b->p[i + 6], s7 += b->p[i + 7];
+    }
+    b->sum = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+    return NULL;
+}
+static double read_bandwidth_gbs(int threads, int passes) {
+    enum { MAX_T = 64 };
+    size_t bytes = (size_t)512 << 20, n = bytes / 8, i;
+    uint64_t *buf = (uint64_t *)malloc(bytes);
+    pthread_t th[MAX_T];
+    bw_part parts[MAX_T];
+    double best = 0.0;
+    int p, t;
+    if (!buf || threads < 1 || threads > MAX_T) return 0.0;
+    for (i = 0; i < n; i++) buf[i] = i; /* touch every page */
+    for (p = 0; p < passes; p++) {
+        double t0 = now_seconds(), gbs;
+        for (t = 0; t < threads; t++) {
+            parts[t].p = buf + n / threads * t;
+            parts[t].n = n / threads;
+            if (t) pthread_create(&th[t], NULL, bw_read, &parts[t]);
+        }
+        bw_read(&parts[0]);
+        for (t = 1; t < threads; t++) pthread_join(th[t], NULL);
+        gbs = bytes / (now_seconds() - t0) / 1e9;
+        if (gbs > best) best = gbs;
+        if (parts[0].sum == 42) printf(" "); /* keeps the sums alive */
+    }
+    free(buf);
+    return best;
+}
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+/* Decode tokens/s of one decoder: a 5-token prompt, then n_gen greedy tokens, only those timed. */
+static double decode_rate(it_decoder *dec, int n_gen) {
+    static const int32_t prompt[5] = {1, 2, 3, 4, 5};
+    double ttft, rate;
+    if (generate(dec, prompt, 5, n_gen + 1, &ttft, &rate) != IT_OK) return 0.0;
+    return rate;
+}
+/* The table for one model shape and thread count; returns 0 on success. Repetitions interleave
+   the four types (f32 bf16 q8_0 q4_0 f32 bf16 ...) so a change in the machine's load hits them all. */
+#define N_QTYPES 4
+static int quant_table(const char *name, const it_model_config *cfg, int threads, int reps, int n_gen, double *bw_out,
+                       double *rate_out, double *frac_out) {
+    static const it_weight_type types[N_QTYPES] = {IT_WEIGHT_F32, IT_WEIGHT_BF16, IT_WEIGHT_Q8_0, IT_WEIGHT_Q4_0};
+    it_context_desc cd;
+    it_context *ctx;
+    it_model *model;
+    it_decoder *dec[N_QTYPES];
+    double rates[N_QTYPES][16], bw;
+    int t, r;
+    memset(&cd, 0, sizeof cd);
+    cd.n_threads = threads;
+    if (it_context_create(&cd, &ctx) != IT_OK) return 1;
+    if (it_model_create(ctx, cfg, &model) != IT_OK || it_model_init(model, 7) != IT_OK) {
+        fprintf(stderr, "bench: %s: %s\n", name, it_context_last_error(ctx));
+        return 1;
+    }
+    for (t = 0; t < N_QTYPES; t++) {
+        it_decoder_desc dd;
+        memset(&dd, 0, sizeof dd);
+        dd.max_seq = 5 + n_gen + 2;
+        dd.weights = types[t];
+        if (it_decoder_create_ex(model, &dd, &dec[t]) != IT_OK) {
+            fprintf(stderr, "bench: %s %s: %s\n", name, it_weight_type_name(types[t]), it_context_last_error(ctx));
+            return 1;
+        }
+        decode_rate(dec[t], 2); /* page everything in */
+    }
+    bw = read_bandwidth_gbs(threads, 5);
+    for (r = 0; r < reps; r++)
+        for (t = 0; t < N_QTYPES; t++) rates[t][r] = decode_rate(dec[t], n_gen);
+    for (t = 0; t < N_QTYPES; t++) {
+        double mb = it_decoder_weight_bytes(dec[t]) / 1e6, bound = bw * 1e3 / mb, med;
+        qsort(rates[t], (size_t)reps, sizeof(double), cmp_double);
+        med = rates[t][reps / 2];
+        printf("  %-12s %7d %-6s %10.1f %10.1f %7.1f-%-7.1f %10.1f %8.0f%%\n", name, threads, it_weight_type_name(types[t]), mb,
+               med, rates[t][0], rates[t][reps - 1], bound, 100.0 * med / bound);
+        rate_out[t] = med;
+        frac_out[t] = med / bound;
+        it_decoder_destroy(dec[t]);
+    }
+    *bw_out = bw;
+    fflush(stdout);
+    it_context_destroy(ctx);
+    return 0;
+}
+/* tiny and SmolLM2-135M's shape (random weights), on one thread and on `threads`; the last line
+   per model is bench_quant at `threads`. */
+static int quant_bench(int threads, int quick) {
+    it_model_config shapes[2];
+    const char *names[2] = {"tiny", "smollm-135m"};
+    int m, ti, reps = quick ? 3 : 7, n_gen = quick ? 16 : 48;
+    it_model_preset("tiny", &shapes[0]);
+    memset(&shapes[1], 0, sizeof shapes[1]);
+    shapes[1].arch = IT_ARCH_LLAMA, shapes[1].vocab_size = 49152, shapes[1].dim = 576, shapes[1].n_layers = 30;
+    shapes[1].n_heads = 9, shapes[1].n_kv_heads = 3, shapes[1].ffn_dim = 1536, shapes[1].max_seq = 2048;
+    shapes[1].rope_theta = 100000.0f; /* SmolLM2-135M's config.json: tied, head dim 64 */
+    printf("\nquantised decode (greedy, batch 1, %d tokens after a 5-token prompt, median of %d interleaved runs; kernels %s;\n"
+           "bound = read bandwidth / weight bytes per token, bandwidth measured in this run with the same threads)\n",
+           n_gen, reps, it_weights_isa());
+    printf("  %-12s %7s %-6s %10s %10s %15s %10s %9s\n", "model", "threads", "type", "MB/token", "tok/s", "min-max", "bound",
+           "of bound");
+    for (m = 0; m < 2; m++) {
+        double bw = 0, rate[N_QTYPES], frac[N_QTYPES];
+        int counts[2] = {1, threads};
+        for (ti = threads > 1 ? 0 : 1; ti < 2; ti++) {
+            if (quant_table(names[m], &shapes[m], counts[ti], reps, n_gen, &bw, rate, frac)) return 1;
+            printf("  %-12s %7d read bandwidth %.1f GB/s\n", names[m], counts[ti], bw);
+        }
+        printf("bench_quant model=%s bw_gbs=%.1f f32_tok_s=%.1f bf16_tok_s=%.1f q8_0_tok_s=%.1f q4_0_tok_s=%.1f "
+               "q8_0_bound_frac=%.2f q4_0_bound_frac=%.2f\n", names[m], bw, rate[0], rate[1], rate[2], rate[3], frac[2], frac[3]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int recompute = 1, steps = 50, warmup = 5, vocab = 32000, batch = 16, seq = 256, threads = 2, n_gen = 100, i, step;
     it_context_desc cd;
@@ -88,10 +224,11 @@ int main(int argc, char **argv) {
     static const int prompt_lens[2] = {5, 20};
     int32_t prompt[64];
     it_plan_stats st;
-    int use_metal = 0;
+    int use_metal = 0, quant = 1, quick = 0;
 
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) steps = 5, warmup = 2;
+        if (!strcmp(argv[i], "--quick")) steps = 5, warmup = 2, quick = 1;
+        else if (!strcmp(argv[i], "--no-quant")) quant = 0;
         else if (!strcmp(argv[i], "--steps")) steps = arg_int(argc, argv, &i, "--steps");
         else if (!strcmp(argv[i], "--vocab")) vocab = arg_int(argc, argv, &i, "--vocab");
         else if (!strcmp(argv[i], "--batch")) batch = arg_int(argc, argv, &i, "--batch");
@@ -103,7 +240,7 @@ int main(int argc, char **argv) {
             use_metal = !strcmp(argv[++i], "metal");
         else {
             fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
-                            "[--no-recompute] [--backend cpu|metal]\n");
+                            "[--no-recompute] [--backend cpu|metal] [--no-quant]\n");
             return 2;
         }
     }
@@ -212,5 +349,5 @@ int main(int argc, char **argv) {
     it_optimizer_destroy(opt);
     it_model_destroy(model);
     it_context_destroy(ctx);
-    return 0;
+    return quant ? quant_bench(threads, quick) : 0;
 }

@@ -35,6 +35,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: generate --model DIR [--prompt TEXT | --ids 1,2,3 | --chat [--system TEXT]]\n"
                "                [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --min-p M]\n"
                "                [--repeat-penalty R] [--stop STR]... [--print-ids] [--seed S] [--threads N]\n"
+               "                [--quant f32|bf16|q8_0|q4_0]\n"
                "  --model DIR           a Hugging Face model directory or a train --save checkpoint (required;\n"
                "                        --checkpoint DIR is the same)\n"
                "  --prompt TEXT         the text to continue (default \"\\n\")\n"
@@ -54,7 +55,9 @@ static void usage(FILE *f) {
                "  --stop STR            stop when the text produces STR (not printed); up to %d, may span tokens\n"
                "  --ignore-eos          do not stop at the end-of-sequence ids\n"
                "  --seed S              sampling seed (default 1)\n"
-               "  --threads N           CPU threads, 0 = all cores (default 0)\n",
+               "  --threads N           CPU threads, 0 = all cores (default 0)\n"
+               "  --quant TYPE          decode with the projections and head stored as TYPE: f32 (default), bf16,\n"
+               "                        q8_0 or q4_0 (llama.cpp's blocks; quantised once when the model loads)\n",
             it_chat_format_names(), MAX_STOPS);
 }
 
@@ -393,6 +396,7 @@ int main(int argc, char **argv) {
     double max_new = -1, temperature = -1, top_k = -1, top_p = -1, min_p = -1, repeat_penalty = -1, seed = 1, threads = 0;
     int n_stops = 0, print_ids = 0, chat_mode = 0, ignore_eos = 0, greedy = 0, i, status = 0;
     it_context_desc desc;
+    it_decoder_desc dec_desc = {0, IT_WEIGHT_F32, IT_WEIGHT_INVALID}; /* --quant */
     it_context *ctx;
     it_model_config config;
     it_model *model;
@@ -446,6 +450,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(f, "--repeat-penalty")) ok = number(f, v, 0.01, 100, &repeat_penalty);
         else if (!strcmp(f, "--seed")) ok = whole_number(f, v, 0, 1e18, &seed);
         else if (!strcmp(f, "--threads")) ok = whole_number(f, v, 0, 256, &threads);
+        else if (!strcmp(f, "--quant")) {
+            if (!(dec_desc.weights = it_weight_type_from_name(v))) {
+                fprintf(stderr, "generate: --quant '%s' is not one of f32, bf16, q8_0, q4_0\n", v);
+                return 2;
+            }
+        }
         else {
             fprintf(stderr, "generate: unknown flag '%s' (see --help)\n", f);
             return 2;
@@ -485,7 +495,7 @@ int main(int argc, char **argv) {
     /* the model: config first (to declare the parameters), then the validated weights */
     if (it_checkpoint_read_config(ctx, model_dir, &config) != IT_OK || it_model_create(ctx, &config, &model) != IT_OK ||
         it_checkpoint_load(ctx, model, NULL, NULL, model_dir) != IT_OK ||
-        it_decoder_create(model, config.max_seq, &g.dec) != IT_OK ||
+        (dec_desc.max_seq = config.max_seq, it_decoder_create_ex(model, &dec_desc, &g.dec)) != IT_OK ||
         it_generation_config_read(ctx, model_dir, &gen_cfg) != IT_OK) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
         return 1;

@@ -86,6 +86,14 @@ expect 1 "nowhere" -- "$B/generate" --checkpoint "$tmp/nowhere"
 expect 1 "config.json" -- "$B/generate" --checkpoint "$tmp/split-adamw"
 expect 1 "--top-p expects a number" -- "$B/generate" --checkpoint "$tmp/split-lion" --top-p 2
 expect 1 "at least one token" -- "$B/generate" --checkpoint "$tmp/split-lion" --prompt ""
+# --quant: the projections and head decoded from bf16 / Q8_0 / Q4_0 copies; an unknown type and a
+# layer whose inputs are not whole blocks of 32 are clear errors
+for q in f32 bf16 q8_0 q4_0; do
+    expect 0 "12 new tokens" -- "$B/generate" --checkpoint "$tmp/run" --prompt "x" --max-new-tokens 12 --greedy --quant $q
+done
+expect 2 "--quant 'q5' is not one of" -- "$B/generate" --checkpoint "$tmp/split-lion" --quant q5
+expect 1 "down_proj.weight has 48 inputs, not a multiple of q4_0's block of 32" -- "$B/generate" --checkpoint "$tmp/split-lion" --quant q4_0
+expect 0 "4 new tokens" -- "$B/generate" --checkpoint "$tmp/split-lion" --max-new-tokens 4 --quant bf16
 
 # build/generate --model on the Hugging Face fixtures: --print-ids gives transformers' greedy ids
 # (generate(do_sample=False) without an EOS stop) for every architecture
