@@ -81,7 +81,13 @@
      pointers: a pointer argument may be NULL only where its comment says so (a destroy of NULL,
      an empty input with n = 0, a NULL desc for defaults); any other NULL stops with the function
      and the argument named. it_context_last_error(NULL) returns a fixed message instead, so a
-     failed it_context_create can still be reported. Failures of the environment
+     failed it_context_create can still be reported. Destroying twice is a programmer error
+     too: every it_*_destroy takes NULL, and a destroyed object's struct stays, marked dead,
+     among its context's 256 most recently destroyed objects, so destroying it again (or handing
+     a destroy another kind of object) stops with the function named instead of freeing memory
+     twice. Not checked, and undefined as with free(): older dangling pointers, pointers the
+     library did not make, and every pointer of a context after it_context_destroy (the context's
+     own included: destroy it once). Failures of the environment
      (memory, files, bad data such as a token id out of range) return an it_result < 0; the
      detail is in it_context_last_error() and goes to the logger.
 
@@ -808,8 +814,9 @@ typedef struct it_optimizer {
     size_t shard_begin, shard_end; /* all of the gradient block, or (ZeRO-1) this rank's part */
     int step;        /* updates applied so far */
 } it_optimizer;
+/* desc NULL (or zeroed) is AdamW with the defaults above. */
 IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *desc, it_optimizer **out);
-IT_API void it_optimizer_destroy(it_optimizer *opt);
+IT_API void it_optimizer_destroy(it_optimizer *opt); /* NULL is fine */
 /* One update of every parameter from the gradient block. grad_scale multiplies the gradients
    (1/k after accumulating k micro-batches); clipping applies to the scaled gradient. Returns the
    scaled gradient's global norm (before clipping) in *grad_norm when not NULL. lr and grad_scale
@@ -2078,6 +2085,7 @@ typedef struct it__grad_sync {
     size_t bucket_floats;
     it_grad_sync_stats stats;
 } it__grad_sync;
+#define IT__RETIRED 256 /* destroyed objects a context keeps marked dead (it__object_retire) */
 struct it_context {
     it_allocator alloc;
     it_logger logger;
@@ -2100,6 +2108,8 @@ struct it_context {
     int n_graphs, cap_graphs;
     struct it__owned *owned; /* models and optimizers, released by it_context_destroy */
     int n_owned, cap_owned;
+    void *retired[IT__RETIRED]; /* the latest destroyed objects, kept marked dead (it__object_retire) */
+    unsigned n_retired;
     it__cpu_backend cpu;
     it_backend *backend;
     it_comm *comm;       /* the desc's, or own_comm: one rank */
@@ -2182,6 +2192,84 @@ static void it__disown(it_context *ctx, void *object) {
             ctx->owned[i] = ctx->owned[--ctx->n_owned];
             return;
         }
+}
+
+/* The destroy contract (header, ERRORS). Every object a context makes sits behind a header that
+   names its kind and says whether it is alive, so a destroy can tell a live object from one that
+   is gone: a destroyed object's contents are freed at once, but its own struct stays, marked dead,
+   among the context's latest IT__RETIRED destroyed objects (a quarantine, as AddressSanitizer
+   keeps freed memory). Destroying it again, or passing another kind of object, is a programmer
+   error that stops with the function named, instead of freeing memory twice. Object kinds made
+   through it__object_new are checked; kinds added later should use it too. */
+#define IT__OBJECT_LIVE 0x4C495645u /* "LIVE" */
+#define IT__OBJECT_DEAD 0x44454144u /* "DEAD" */
+#define IT__OBJECT_KIND_LIST(X) \
+    X(IT__OBJ_GRAPH, "graph") X(IT__OBJ_MODEL, "model") X(IT__OBJ_OPTIMIZER, "optimizer") X(IT__OBJ_DECODER, "decoder") \
+    X(IT__OBJ_TOKENIZER, "tokenizer") X(IT__OBJ_DATASET, "dataset") X(IT__OBJ_TOKEN_STREAM, "token stream") \
+    X(IT__OBJ_BATCH, "batch") X(IT__OBJ_BATCH_DECODER, "batch decoder") X(IT__OBJ_GENERATOR, "generator")
+typedef enum it__object_kind {
+    IT__OBJ_NONE = 0,
+#define IT__OBJECT_ENUM(id, name) id,
+    IT__OBJECT_KIND_LIST(IT__OBJECT_ENUM)
+#undef IT__OBJECT_ENUM
+    IT__OBJ_COUNT
+} it__object_kind;
+static const char *it__object_kind_name(int kind) {
+    static const char *const names[IT__OBJ_COUNT] = {
+        "?",
+#define IT__OBJECT_NAME(id, name) name,
+        IT__OBJECT_KIND_LIST(IT__OBJECT_NAME)
+#undef IT__OBJECT_NAME
+    };
+    return kind > IT__OBJ_NONE && kind < IT__OBJ_COUNT ? names[kind] : "?";
+}
+typedef struct it__object_header {
+    uint32_t state; /* IT__OBJECT_LIVE, or IT__OBJECT_DEAD once destroyed */
+    int kind;       /* it__object_kind */
+    it_context *ctx;
+} it__object_header;
+#define IT__OBJECT_HEADER_BYTES IT__ALIGN /* the object after it keeps the allocator's alignment */
+static it__object_header *it__object_header_of(const void *object) {
+    return (it__object_header *)((unsigned char *)(uintptr_t)object - IT__OBJECT_HEADER_BYTES);
+}
+/* A zeroed object of `size` bytes behind its header, alive; NULL when out of memory. */
+static void *it__object_new(it_context *ctx, it__object_kind kind, size_t size) {
+    unsigned char *p;
+    it__object_header *h;
+    if (size > (size_t)-1 - IT__OBJECT_HEADER_BYTES) return NULL;
+    p = (unsigned char *)it__calloc(ctx, IT__OBJECT_HEADER_BYTES + size);
+    if (!p) return NULL;
+    h = (it__object_header *)p;
+    h->state = IT__OBJECT_LIVE;
+    h->kind = (int)kind;
+    h->ctx = ctx;
+    return p + IT__OBJECT_HEADER_BYTES;
+}
+/* Stops unless object is a live object of this kind; fn names the call in the message. */
+static void it__object_check(const void *object, it__object_kind kind, const char *fn) {
+    const it__object_header *h = it__object_header_of(object);
+    const char *want = it__object_kind_name((int)kind), *is = it__object_kind_name(h->kind);
+    if (h->state == IT__OBJECT_LIVE && h->kind == (int)kind) return;
+    if (h->state == IT__OBJECT_DEAD && h->kind == (int)kind)
+        it__fail(__FILE__, __LINE__, "%s: this %s was already destroyed (destroyed twice, or used after its destroy)", fn, want);
+    if (h->state == IT__OBJECT_LIVE || h->state == IT__OBJECT_DEAD)
+        it__fail(__FILE__, __LINE__, "%s: the pointer is a %s%s, not a %s", fn, h->state == IT__OBJECT_DEAD ? "destroyed " : "",
+                 is, want);
+    it__fail(__FILE__, __LINE__, "%s: the pointer is not a %s this library made", fn, want);
+}
+/* Frees an object that was never handed out (a create that failed half-way). NULL is fine. */
+static void it__object_drop(it_context *ctx, void *object) {
+    if (object) it__free(ctx, it__object_header_of(object));
+}
+/* The end of a destroy, after its contents are freed: the struct is marked dead and kept among
+   the latest retired objects; the oldest of those is freed for good. */
+static void it__object_retire(void *object) {
+    it__object_header *h = it__object_header_of(object);
+    it_context *ctx = h->ctx;
+    unsigned slot = ctx->n_retired++ % IT__RETIRED;
+    h->state = IT__OBJECT_DEAD;
+    it__free(ctx, ctx->retired[slot]);
+    ctx->retired[slot] = h;
 }
 
 /* Waits for the backend before the CPU reads shared blocks (a no-op on the CPU backend). */
@@ -2595,7 +2683,7 @@ static unsigned char *it__block_base(it_tensor *t) {
 IT_API it_graph *it_graph_create(it_context *ctx) {
     it_graph *g;
     IT__NOT_NULL(ctx, "it_graph_create");
-    g = (it_graph *)it__calloc(ctx, sizeof(it_graph));
+    g = (it_graph *)it__object_new(ctx, IT__OBJ_GRAPH, sizeof(it_graph));
     if (!g) it__fail(__FILE__, __LINE__, "out of memory creating a graph");
     g->ctx = ctx;
     it__grow(ctx, (void **)&ctx->graphs, &ctx->cap_graphs, ctx->n_graphs + 1, sizeof(it_graph *));
@@ -2614,7 +2702,7 @@ static void it__graph_free(it_graph *g) {
     it__free(ctx, g->zero_items);
     it__free(ctx, g->segs);
     it__free(ctx, g->sched);
-    it__free(ctx, g);
+    it__object_retire(g);
 }
 IT_API void it_graph_checkpoint_begin(it_graph *g) {
     IT__REQUIRE(!g->open_seg && !g->planned, __FILE__, __LINE__,
@@ -2633,6 +2721,7 @@ IT_API void it_graph_destroy(it_graph *g) {
     it_context *ctx;
     int i;
     if (!g) return;
+    it__object_check(g, IT__OBJ_GRAPH, "it_graph_destroy");
     ctx = g->ctx;
     for (i = 0; i < ctx->n_graphs; i++)
         if (ctx->graphs[i] == g) {
@@ -2666,6 +2755,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     it__free(ctx, ctx->owned);
     it__free(ctx, ctx->threads);
     it__free(ctx, ctx->starts);
+    for (i = 0; i < IT__RETIRED; i++) it__free(ctx, ctx->retired[i]);
     alloc = ctx->alloc;
     alloc.free(ctx, alloc.user);
 }
@@ -6366,10 +6456,10 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
     if ((r = it_model_config_check(ctx, &c)) != IT_OK) return r;
     if (ctx->param_block)
         return it_context_error(ctx, IT_ERR_STATE, "it_model_create: the context's parameters are already allocated");
-    m = (it_model *)it__calloc(ctx, sizeof(it_model));
+    m = (it_model *)it__object_new(ctx, IT__OBJ_MODEL, sizeof(it_model));
     if (m) m->layer_params = (it_tensor **)it__calloc(ctx, sizeof(it_tensor *) * (size_t)c.n_layers * IT_MODEL_LAYER_PARAMS);
     if (!m || !m->layer_params) {
-        it__free(ctx, m);
+        it__object_drop(ctx, m);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_model_create: out of memory");
     }
     m->ctx = ctx;
@@ -6444,9 +6534,10 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
 }
 IT_API void it_model_destroy(it_model *m) {
     if (!m) return;
+    it__object_check(m, IT__OBJ_MODEL, "it_model_destroy");
     it__disown(m->ctx, m);
     it__free(m->ctx, m->layer_params);
-    it__free(m->ctx, m);
+    it__object_retire(m);
 }
 IT_API void it_model_set_recompute_layers(it_model *m, int on) { m->recompute_layers = on != 0; }
 IT_API it_result it_model_init(it_model *m, uint64_t seed) {
@@ -6729,7 +6820,7 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
         if (r != IT_OK) return r;
     }
     S = (size_t)max_seq;
-    d = (it_decoder *)it__calloc(ctx, sizeof(it_decoder));
+    d = (it_decoder *)it__object_new(ctx, IT__OBJ_DECODER, sizeof(it_decoder));
     if (!d) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: out of memory");
     d->ctx = ctx;
     d->model = m;
@@ -6738,7 +6829,7 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
     total = it__decoder_rows(d, NULL, 2 * cache, S) + IT__ALIGN_UP(S, 16) + (size_t)c->vocab_size;
     block = (float *)it__alloc(ctx, total * sizeof(float));
     if (!block) {
-        it__free(ctx, d);
+        it__object_drop(ctx, d);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate %zu bytes", total * 4);
     }
     d->kcache = block;
@@ -6756,11 +6847,12 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
 }
 IT_API void it_decoder_destroy(it_decoder *d) {
     if (!d) return;
+    it__object_check(d, IT__OBJ_DECODER, "it_decoder_destroy");
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kcache); /* the start of the one block */
     if (d->lin) it__free(d->ctx, d->lin);
     if (d->weight_mem) it__free(d->ctx, d->weight_mem);
-    it__free(d->ctx, d);
+    it__object_retire(d);
 }
 IT_API void it_decoder_reset(it_decoder *d) { d->pos = 0; }
 IT_API int it_decoder_pos(const it_decoder *d) { return d->pos; }
@@ -6970,10 +7062,10 @@ IT_API it_result it_batch_create(it_context *ctx, int capacity, it_batch **out) 
     it_batch *b;
     *out = NULL;
     if (capacity < 1) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_batch_create: capacity %d < 1", capacity);
-    b = (it_batch *)it__calloc(ctx, sizeof(it_batch));
+    b = (it_batch *)it__object_new(ctx, IT__OBJ_BATCH, sizeof(it_batch));
     if (b) b->token = (int32_t *)it__alloc_array(ctx, (size_t)capacity * 3 + (size_t)capacity / 4 + 1, sizeof(int32_t));
     if (!b || !b->token) {
-        it__free(ctx, b);
+        it__object_drop(ctx, b);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_create: out of memory for %d rows", capacity);
     }
     b->ctx = ctx;
@@ -6987,9 +7079,10 @@ IT_API it_result it_batch_create(it_context *ctx, int capacity, it_batch **out) 
 }
 IT_API void it_batch_destroy(it_batch *b) {
     if (!b) return;
+    it__object_check(b, IT__OBJ_BATCH, "it_batch_destroy");
     it__disown(b->ctx, b);
     it__free(b->ctx, b->token); /* the start of the one array */
-    it__free(b->ctx, b);
+    it__object_retire(b);
 }
 IT_API void it_batch_clear(it_batch *b) { b->n_tokens = 0; }
 IT_API it_result it_batch_add(it_batch *b, int32_t token, int pos, int seq, int logits) {
@@ -7028,7 +7121,7 @@ IT_API it_result it_batch_decoder_create(it_model *m, const it_batch_decoder_des
         it_result r = it_params_alloc(ctx);
         if (r != IT_OK) return r;
     }
-    d = (it_batch_decoder *)it__calloc(ctx, sizeof(it_batch_decoder));
+    d = (it_batch_decoder *)it__object_new(ctx, IT__OBJ_BATCH_DECODER, sizeof(it_batch_decoder));
     if (!d) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_decoder_create: out of memory");
     d->ctx = d->rows.ctx = ctx;
     d->rows.model = m;
@@ -7046,7 +7139,7 @@ IT_API it_result it_batch_decoder_create(it_model *m, const it_batch_decoder_des
             (size_t)d->max_seqs * (d->max_table + 2) + (size_t)o.max_batch + 16;
     if ((double)d->n_blocks * (double)d->block_floats > 1e15 ||
         !(block = (float *)it__alloc_array(ctx, total, sizeof(float)))) {
-        it__free(ctx, d);
+        it__object_drop(ctx, d);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_decoder_create: cannot allocate %.0f bytes for %d "
                                 "blocks of %d tokens", (double)total * 4, d->n_blocks, o.block_size);
     }
@@ -7072,9 +7165,10 @@ IT_API it_result it_batch_decoder_create(it_model *m, const it_batch_decoder_des
 }
 IT_API void it_batch_decoder_destroy(it_batch_decoder *d) {
     if (!d) return;
+    it__object_check(d, IT__OBJ_BATCH_DECODER, "it_batch_decoder_destroy");
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kpool); /* the start of the one block */
-    it__free(d->ctx, d);
+    it__object_retire(d);
 }
 IT_API int it_batch_decoder_vocab(const it_batch_decoder *d) { return d->rows.model->config.vocab_size; }
 IT_API int it_batch_decoder_max_context(const it_batch_decoder *d) { return d->max_context; }
@@ -7368,11 +7462,11 @@ IT_API it_result it_generator_create(it_model *m, const it_generator_desc *desc,
     *out = NULL;
     if (desc) o = *desc;
     else memset(&o, 0, sizeof o);
-    g = (it_generator *)it__calloc(ctx, sizeof(it_generator));
+    g = (it_generator *)it__object_new(ctx, IT__OBJ_GENERATOR, sizeof(it_generator));
     if (!g) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_generator_create: out of memory");
     g->ctx = ctx;
     if ((r = it_batch_decoder_create(m, &o.cache, &g->dec)) != IT_OK) {
-        it__free(ctx, g);
+        it__object_drop(ctx, g);
         return r;
     }
     S = g->dec->max_seqs, T = g->dec->max_context;
@@ -7405,6 +7499,7 @@ static void it__gen_request_free(it_generator *g, it__gen_request *q) {
 }
 IT_API void it_generator_destroy(it_generator *g) {
     if (!g) return;
+    it__object_check(g, IT__OBJ_GENERATOR, "it_generator_destroy");
     it__disown(g->ctx, g);
     while (g->n_queue) it__gen_request_free(g, g->queue[0]);
     it__free(g->ctx, g->queue);
@@ -7415,7 +7510,7 @@ IT_API void it_generator_destroy(it_generator *g) {
     it__free(g->ctx, g->tokens);
     it__free(g->ctx, g->probs);
     it__free(g->ctx, g->order);
-    it__free(g->ctx, g);
+    it__object_retire(g);
 }
 IT_API it_batch_decoder *it_generator_decoder(it_generator *g) { return g->dec; }
 IT_API void it_generator_counts(const it_generator *g, int64_t *prompt_computed, int64_t *prompt_shared) {
@@ -7935,7 +8030,9 @@ IT_API it_result it_optimizer_parse(const char *name, it_optimizer_kind *out) {
 /* Every default of it_optimizer_desc in one place: kind 0 = AdamW, betas 0 = the optimizer's own
    (Lion 0.9/0.99, AdamW 0.9/0.999), eps 0 = 1e-8. The optimizer keeps the resolved desc. */
 static it_optimizer_desc it__optimizer_desc_defaults(const it_optimizer_desc *desc) {
-    it_optimizer_desc d = *desc;
+    it_optimizer_desc d;
+    if (desc) d = *desc;
+    else memset(&d, 0, sizeof d); /* NULL: every default, as a zeroed desc */
     if (!d.kind) d.kind = IT_OPTIMIZER_ADAMW;
     if (!d.beta1) d.beta1 = 0.9f;
     if (!d.beta2) d.beta2 = d.kind == IT_OPTIMIZER_LION ? 0.99f : 0.999f;
@@ -7973,14 +8070,14 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
         return it_context_error(ctx, IT_ERR_UNSUPPORTED, "optimizer: ZeRO-1 runs the update on the CPU; the '%s' backend "
                                 "updates on its device", ctx->backend->name);
     if ((r = it_grads_alloc(ctx)) != IT_OK) return r;
-    opt = (it_optimizer *)it__calloc(ctx, sizeof(it_optimizer));
+    opt = (it_optimizer *)it__object_new(ctx, IT__OBJ_OPTIMIZER, sizeof(it_optimizer));
     if (!opt) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: out of memory");
     opt->ctx = ctx;
     opt->desc = d;
     opt->shard_end = ctx->grad_numel;
     if (d.zero_stage) it_comm_part(ctx->grad_numel, ctx->comm->size, ctx->comm->rank, &opt->shard_begin, &opt->shard_end);
     if ((r = it__optimizer_state_alloc(opt)) != IT_OK) {
-        it__free(ctx, opt);
+        it__object_drop(ctx, opt);
         return r;
     }
     if (it__own(ctx, opt, (void (*)(void *))it_optimizer_destroy, "optimizer") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
@@ -7990,9 +8087,10 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
 }
 IT_API void it_optimizer_destroy(it_optimizer *opt) {
     if (!opt) return;
+    it__object_check(opt, IT__OBJ_OPTIMIZER, "it_optimizer_destroy");
     it__disown(opt->ctx, opt);
     opt->ctx->backend->buffer_free(opt->ctx->backend, opt->state);
-    it__free(opt->ctx, opt);
+    it__object_retire(opt);
 }
 IT_API float it_optimizer_param_decay(const it_optimizer *opt, const it_tensor *param) {
     return (param->ndim >= 2 || opt->desc.decay_vectors) ? opt->desc.weight_decay : 0.0f;
@@ -8451,6 +8549,7 @@ static int32_t it__tok_rank(const it_tokenizer *t, int32_t l, int32_t r) {
 IT_API void it_tokenizer_destroy(it_tokenizer *tok) {
     it_context *ctx;
     if (!tok) return;
+    it__object_check(tok, IT__OBJ_TOKENIZER, "it_tokenizer_destroy");
     ctx = tok->ctx;
     it__disown(ctx, tok);
     it__free(ctx, tok->merge_l);
@@ -8461,7 +8560,7 @@ IT_API void it_tokenizer_destroy(it_tokenizer *tok) {
     it__free(ctx, tok->map_key);
     it__free(ctx, tok->map_val);
     it__hf_free(tok->hf);
-    it__free(ctx, tok);
+    it__object_retire(tok);
 }
 
 /* Builds a tokenizer from a merge list, validating it (the list may come from a hostile file):
@@ -8477,9 +8576,8 @@ static it_result it__tok_build(it_context *ctx, const int32_t *ml, const int32_t
     if (n_merges < 0 || n_merges > IT_TOKENIZER_MAX_VOCAB - 256)
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: %d merges, more than the limit of %d", origin, n_merges,
                                 IT_TOKENIZER_MAX_VOCAB - 256);
-    t = (it_tokenizer *)it__alloc(ctx, sizeof(it_tokenizer));
+    t = (it_tokenizer *)it__object_new(ctx, IT__OBJ_TOKENIZER, sizeof(it_tokenizer));
     if (!t) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", origin);
-    memset(t, 0, sizeof(*t));
     t->ctx = ctx;
     t->n_merges = n_merges;
     t->vocab = 256 + n_merges;
@@ -9313,12 +9411,11 @@ static it_result it__ds_make(it_context *ctx, int32_t *ids, size_t n, int vocab,
                                 "each split needs seq + 1 = %d tokens: at least %zu tokens are needed",
                                 name, n, n_val, min_seq + 1, need);
     }
-    ds = (it_dataset *)it__alloc(ctx, sizeof(it_dataset));
+    ds = (it_dataset *)it__object_new(ctx, IT__OBJ_DATASET, sizeof(it_dataset));
     if (!ds) {
         it__free(ctx, ids);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "data '%s': out of memory", name);
     }
-    memset(ds, 0, sizeof(*ds));
     ds->ctx = ctx;
     ds->ids = ids;
     ds->n = n;
@@ -9432,9 +9529,10 @@ IT_API it_result it_dataset_set_validation(it_dataset *ds, it_dataset *val) {
 
 IT_API void it_dataset_destroy(it_dataset *ds) {
     if (!ds) return;
+    it__object_check(ds, IT__OBJ_DATASET, "it_dataset_destroy");
     it__disown(ds->ctx, ds);
     it__free(ds->ctx, ds->ids);
-    it__free(ds->ctx, ds);
+    it__object_retire(ds);
 }
 IT_API int it_dataset_vocab(const it_dataset *ds) { return ds->vocab; }
 
@@ -16533,9 +16631,8 @@ IT_API it_result it_tokenizer_load_hf(it_context *ctx, const char *path, it_toke
     r = it__hf_load(&L, config);
     if (r != IT_OK) goto done;
     /* the it_tokenizer around it: vocab = the id space, token bytes for streaming */
-    t = (it_tokenizer *)it__alloc(ctx, sizeof(it_tokenizer));
+    t = (it_tokenizer *)it__object_new(ctx, IT__OBJ_TOKENIZER, sizeof(it_tokenizer));
     if (!t) goto oom;
-    memset(t, 0, sizeof *t);
     t->ctx = ctx;
     t->hf = L.hf;
     t->vocab = L.hf->n_ids;
@@ -16637,10 +16734,9 @@ struct it_token_stream {
     it__bytes text;
 };
 IT_API it_result it_token_stream_create(it_context *ctx, const it_tokenizer *tok, int flags, it_token_stream **out) {
-    it_token_stream *s = (it_token_stream *)it__alloc(ctx, sizeof(it_token_stream));
+    it_token_stream *s = (it_token_stream *)it__object_new(ctx, IT__OBJ_TOKEN_STREAM, sizeof(it_token_stream));
     *out = NULL;
     if (!s) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "token stream: out of memory");
-    memset(s, 0, sizeof *s);
     s->ctx = s->text.ctx = ctx;
     s->tok = tok;
     s->flags = flags;
@@ -16650,9 +16746,10 @@ IT_API it_result it_token_stream_create(it_context *ctx, const it_tokenizer *tok
 }
 IT_API void it_token_stream_destroy(it_token_stream *s) {
     if (!s) return;
+    it__object_check(s, IT__OBJ_TOKEN_STREAM, "it_token_stream_destroy");
     it__disown(s->ctx, s);
     it__bytes_free(&s->text);
-    it__free(s->ctx, s);
+    it__object_retire(s);
 }
 static int it__stream_decode(it_token_stream *s, const int32_t *ids, int n, it__bytes *out) {
     size_t need;

@@ -1099,12 +1099,109 @@ static void hostile_null_contract(const char *tmp) {
               args[i]);
     }
     CHECK(strstr(it_context_last_error(NULL), "no context") != NULL, "case 20: it_context_last_error(NULL)");
+    {   /* a NULL desc means the defaults (the contract's one allowed NULL besides destroy and n = 0) */
+        it_context *ctx = it_test_context(1);
+        it_model_config c = it_test_llama();
+        it_model *m;
+        it_optimizer *opt = NULL;
+        CHECK(it_model_create(ctx, &c, &m) == IT_OK && it_optimizer_create(ctx, NULL, &opt) == IT_OK && opt &&
+                  opt->desc.kind == IT_OPTIMIZER_ADAMW && opt->desc.beta2 == 0.999f,
+              "case 20: it_optimizer_create with a NULL desc: %s", it_context_last_error(ctx));
+        it_optimizer_destroy(NULL); /* NULL is fine for every destroy */
+        it_model_destroy(NULL);
+        it_graph_destroy(NULL);
+        it_decoder_destroy(NULL);
+        it_tokenizer_destroy(NULL);
+        it_dataset_destroy(NULL);
+        it_token_stream_destroy(NULL);
+        it_context_destroy(ctx);
+        it_context_destroy(NULL);
+    }
     {
         it_context *ctx = it_test_context(1);
         it_context_error(ctx, IT_ERR_IO, "first problem");
         it_context_error(ctx, IT_ERR_IO, "%s: %s", "some/path", it_context_last_error(ctx));
         CHECK(strcmp(it_context_last_error(ctx), "some/path: first problem") == 0,
               "case 20: it_context_error formatting its own message: '%s'", it_context_last_error(ctx));
+        it_context_destroy(ctx);
+    }
+}
+
+/* Case 20, double destroy: a destroyed object stays marked dead among the context's latest
+   destroyed ones, so destroying it again (or passing another kind of object) is a checked abort
+   naming the function, never a second free. Each call runs in a child. */
+static int hostile_double_destroy_child(void *arg) {
+    int which = *(const int *)arg;
+    it_context *ctx = it_test_context(1);
+    it_model_config c = it_test_llama();
+    it_model *m = NULL;
+    it_model_graph mg;
+    it_optimizer *opt = NULL;
+    it_decoder *d = NULL;
+    it_tokenizer *tok = NULL;
+    it_dataset *ds = NULL;
+    it_token_stream *ts = NULL;
+    it_graph *g;
+    int32_t ids[64];
+    int i;
+    for (i = 0; i < 64; i++) ids[i] = i;
+    if (it_model_create(ctx, &c, &m) != IT_OK || it_tokenizer_byte(ctx, &tok) != IT_OK) return 4;
+    switch (which) {
+    case 0: g = it_graph_create(ctx), it_graph_destroy(g), it_graph_destroy(g); break;
+    case 1: it_model_destroy(m), it_model_destroy(m); break;
+    case 2:
+        if (it_optimizer_create(ctx, NULL, &opt) != IT_OK) return 4;
+        it_optimizer_destroy(opt), it_optimizer_destroy(opt);
+        break;
+    case 3:
+        if (it_decoder_create(m, 8, &d) != IT_OK) return 4;
+        it_decoder_destroy(d), it_decoder_destroy(d);
+        break;
+    case 4: it_tokenizer_destroy(tok), it_tokenizer_destroy(tok); break;
+    case 5:
+        if (it_dataset_from_ids(ctx, ids, 64, 256, 2, "ids", &ds) != IT_OK) return 4;
+        it_dataset_destroy(ds), it_dataset_destroy(ds);
+        break;
+    case 6:
+        if (it_token_stream_create(ctx, tok, 0, &ts) != IT_OK) return 4;
+        it_token_stream_destroy(ts), it_token_stream_destroy(ts);
+        break;
+    case 7: /* the graph inside a model graph destroyed by hand first */
+        if (it_model_graph_create(m, IT_PURPOSE_EVAL, 1, 4, &mg) != IT_OK) return 4;
+        it_graph_destroy(mg.graph), it_model_graph_destroy(&mg);
+        break;
+    default: it_model_destroy((it_model *)(void *)tok); break; /* another kind of object */
+    }
+    return 0; /* returned: the second destroy went unnoticed */
+}
+static void hostile_double_destroy(const char *tmp) {
+    static const char *want[] = {
+        "it_graph_destroy: this graph was already destroyed", "it_model_destroy: this model was already destroyed",
+        "it_optimizer_destroy: this optimizer was already destroyed", "it_decoder_destroy: this decoder was already destroyed",
+        "it_tokenizer_destroy: this tokenizer was already destroyed", "it_dataset_destroy: this dataset was already destroyed",
+        "it_token_stream_destroy: this token stream was already destroyed",
+        "it_graph_destroy: this graph was already destroyed", "it_model_destroy: the pointer is a tokenizer, not a model"};
+    char err[600];
+    int i, got;
+    for (i = 0; i < (int)(sizeof want / sizeof want[0]); i++) {
+        snprintf(err, sizeof err, "%s/double_%d.err", tmp, i);
+        got = hostile_run_child(10, err, hostile_double_destroy_child, &i);
+        CHECK(got == 128 + SIGABRT && hostile_file_contains(err, want[i]),
+              "case 20: double destroy %d: status %d (want a checked abort saying '%s')", i, got, want[i]);
+    }
+    {   /* the kept structs are bounded: a thousand destroyed streams keep at most IT__RETIRED */
+        it_context *ctx = it_test_context(1);
+        it_tokenizer *tok;
+        it_token_stream *ts;
+        int kept = 0;
+        CHECK(it_tokenizer_byte(ctx, &tok) == IT_OK, "case 20: tokenizer");
+        for (i = 0; i < 1000; i++) {
+            if (it_token_stream_create(ctx, tok, 0, &ts) != IT_OK) break;
+            it_token_stream_destroy(ts);
+        }
+        for (i = 0; i < IT__RETIRED; i++) kept += ctx->retired[i] != NULL;
+        CHECK(kept == IT__RETIRED && ctx->n_retired == 1000, "case 20: %d structs kept after 1000 destroys (want %d)", kept,
+              IT__RETIRED);
         it_context_destroy(ctx);
     }
 }
@@ -1168,6 +1265,7 @@ static void hostile_hangs_and_ub(const char *tmp) {
     hostile_zero_rng(tmp);
     hostile_deep_config(tmp);
     hostile_null_contract(tmp);
+    hostile_double_destroy(tmp);
     hostile_sizes(tmp);
 }
 
