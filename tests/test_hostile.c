@@ -1114,6 +1114,9 @@ static void hostile_null_contract(const char *tmp) {
         it_tokenizer_destroy(NULL);
         it_dataset_destroy(NULL);
         it_token_stream_destroy(NULL);
+        it_batch_destroy(NULL);
+        it_batch_decoder_destroy(NULL);
+        it_generator_destroy(NULL);
         it_context_destroy(ctx);
         it_context_destroy(NULL);
     }
@@ -1141,6 +1144,9 @@ static int hostile_double_destroy_child(void *arg) {
     it_tokenizer *tok = NULL;
     it_dataset *ds = NULL;
     it_token_stream *ts = NULL;
+    it_batch *b = NULL;
+    it_batch_decoder *bd = NULL;
+    it_generator *gen = NULL;
     it_graph *g;
     int32_t ids[64];
     int i;
@@ -1170,6 +1176,18 @@ static int hostile_double_destroy_child(void *arg) {
         if (it_model_graph_create(m, IT_PURPOSE_EVAL, 1, 4, &mg) != IT_OK) return 4;
         it_graph_destroy(mg.graph), it_model_graph_destroy(&mg);
         break;
+    case 8:
+        if (it_batch_create(ctx, 4, &b) != IT_OK) return 4;
+        it_batch_destroy(b), it_batch_destroy(b);
+        break;
+    case 9:
+        if (it_batch_decoder_create(m, NULL, &bd) != IT_OK) return 4;
+        it_batch_decoder_destroy(bd), it_batch_decoder_destroy(bd);
+        break;
+    case 10:
+        if (it_generator_create(m, NULL, &gen) != IT_OK) return 4;
+        it_generator_destroy(gen), it_generator_destroy(gen);
+        break;
     default: it_model_destroy((it_model *)(void *)tok); break; /* another kind of object */
     }
     return 0; /* returned: the second destroy went unnoticed */
@@ -1180,7 +1198,9 @@ static void hostile_double_destroy(const char *tmp) {
         "it_optimizer_destroy: this optimizer was already destroyed", "it_decoder_destroy: this decoder was already destroyed",
         "it_tokenizer_destroy: this tokenizer was already destroyed", "it_dataset_destroy: this dataset was already destroyed",
         "it_token_stream_destroy: this token stream was already destroyed",
-        "it_graph_destroy: this graph was already destroyed", "it_model_destroy: the pointer is a tokenizer, not a model"};
+        "it_graph_destroy: this graph was already destroyed", "it_batch_destroy: this batch was already destroyed",
+        "it_batch_decoder_destroy: this batch decoder was already destroyed",
+        "it_generator_destroy: this generator was already destroyed", "it_model_destroy: the pointer is a tokenizer, not a model"};
     char err[600];
     int i, got;
     for (i = 0; i < (int)(sizeof want / sizeof want[0]); i++) {
