@@ -7,13 +7,13 @@
 
    SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
      declarations  >>results >>context >>tensors >>rng >>params >>graph >>quant >>models >>batch >>optimizers
-                   >>comm >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>ops >>backend
+                   >>comm >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>lora >>ops >>backend
                    >>cpu_kernels
      implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
                    >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
                    >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>paged >>batch >>comm >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
-                   >>ckwrite >>ckread >>ckapi >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
+                   >>ckwrite >>ckread >>ckapi >>lora >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
                    >>hf_decode >>hf_api >>token_stream >>chat >>end
 
    USAGE
@@ -321,6 +321,14 @@ IT_API void it_graph_checkpoint_end(it_graph *g);
    b may be 2-D and shared by every leading index of a (a linear layer: it_matmul(x, W, 0, 1)).
    Out [..., M, N]. */
 IT_API it_tensor *it_matmul_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b, int trans_a, int trans_b);
+/* A linear layer with a LoRA adapter (Hu et al. 2021), one node: y = x W^T + scale (x A^T) B^T.
+   x [..., in]; W [out, in] (w_in_out = 0, Llama) or [in, out] (w_in_out = 1, GPT-2's Conv1D);
+   A [r, in]; B [out, r]. The base product x W^T is the matmul op's kernel, called by the LoRA
+   kernel through the backend's op table (so a backend's own matmul, or another weight format's,
+   serves it); the branch adds into y without an [N, out] temporary, and its backward produces
+   dA, dB and the branch's share of dx in one pass. W is normally frozen (it_param_set_trainable). */
+IT_API it_tensor *it_lora_linear_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, it_tensor *a,
+                                    it_tensor *b, float scale, int w_in_out);
 /* add / mul: b has a's shape, or a suffix of it (broadcast over a's leading dims: biases). */
 IT_API it_tensor *it_add_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b);
 IT_API it_tensor *it_mul_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b);
@@ -377,6 +385,7 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
 /* Graph builders are macros that pass the caller's file and line, so a shape error points at the
    line that built the bad node. */
 #define it_matmul(...) it_matmul_at(__FILE__, __LINE__, __VA_ARGS__)
+#define it_lora_linear(...) it_lora_linear_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_add(...) it_add_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_mul(...) it_mul_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_scale(...) it_scale_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -542,6 +551,7 @@ typedef struct it_model {
     it_tensor *embed, *pos_embed, *final_norm, *final_norm_bias, *head; /* head == embed when tied */
     it_tensor **layer_params; /* n_layers x IT_MODEL_LAYER_PARAMS, NULL where the arch has none */
     int recompute_layers;     /* read-only: it_model_set_recompute_layers sets it */
+    struct it_lora *lora;     /* the attached LoRA adapter (it_lora_create), or NULL */
 } it_model;
 
 /* Per-layer parameter slots (Llama uses the first nine and the biases / q-k norms its config asks
@@ -1432,6 +1442,79 @@ typedef struct it_generation_config {
 IT_API it_result it_generation_config_read(it_context *ctx, const char *dir, it_generation_config *out);
 
 /* ------------------------------------------------------------------------------------------------
+   >>lora  LoRA adapters (Hu et al. 2021) on a model's linear layers, in PEFT's format, so an
+   adapter moves both ways between IronTensor and Hugging Face's peft.
+
+   An adapter adds y += scale (x A^T) B^T to chosen projections: A [r, in], B [out, r], scale =
+   alpha / r (rsLoRA: alpha / sqrt(r), Kalajdzievski 2023). Targets are PEFT's module names:
+   Llama family q_proj k_proj v_proj o_proj gate_proj up_proj down_proj; GPT-2 c_attn (q, k and v:
+   one A, B's rows q | k | v), c_proj (attention output and MLP down), c_fc; "all-linear" is every
+   projection (not the head). it_lora_create freezes every base parameter, so gradients and
+   optimizer state exist for A and B only; graphs and decoders made afterwards include the adapter
+   (unmerged), until it_lora_merge folds scale B A into W.
+
+   DIRECTORY (what PEFT's save_pretrained writes, plus what a resume needs)
+     adapter_config.json        peft_type "LORA", r, lora_alpha, lora_dropout, target_modules,
+                                use_rslora, layers_to_transform, bias "none", fan_in_fan_out
+                                (true for GPT-2), base_model_name_or_path, task_type "CAUSAL_LM"
+     adapter_model.safetensors  f32, PEFT's keys: base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight,
+                                ...lora_B.weight (GPT-2: base_model.model.transformer.h.N.attn.c_attn...)
+     optimizer.safetensors, trainer_state.json, irontensor.checkpoint, loss.csv, loss.svg
+                                as for checkpoints (state for A and B only, under their adapter keys)
+   Saves are atomic and safe exactly as checkpoint saves (>>checkpoints: ATOMIC SAVES, SAFETY).
+   Loads validate everything first: the config (peft_type, r >= 1 and at most IT_LORA_MAX_RANK,
+   finite alpha, dropout in [0, 1), known targets for the model's architecture, layers inside the
+   model, no DoRA / bias / other PEFT options that change the arithmetic), every key present once
+   with its shape, no unknown key, finite values; then copy.
+------------------------------------------------------------------------------------------------ */
+#define IT_LORA_MAX_RANK 4096
+#define IT_LORA_MAX_LAYERS 256 /* layers a config may list (layers_to_transform) */
+typedef struct it_lora_config {
+    int rank;              /* r, 1 .. IT_LORA_MAX_RANK */
+    float alpha;           /* lora_alpha; 0 = 2 r (scale 2) */
+    int use_rslora;        /* scale alpha / sqrt(r) instead of alpha / r */
+    float dropout;         /* lora_dropout, recorded; training with dropout > 0 is not implemented (IT_ERR_UNSUPPORTED) */
+    char targets[256];     /* comma-separated PEFT module names, or "all-linear"; "" = q_proj,v_proj (c_attn for GPT-2) */
+    int last_layers;       /* 0 = every layer (or the list below); N = only the last N layers */
+    int n_layers;          /* > 0: exactly these layer indices (PEFT's layers_to_transform) */
+    int layers[IT_LORA_MAX_LAYERS];
+    char base_model[512];  /* base_model_name_or_path, written to adapter_config.json; "" = null */
+} it_lora_config;
+typedef struct it_lora it_lora;
+
+/* Declares A and B for every target of cfg in m's context (before its parameters are allocated),
+   freezes the base, attaches the adapter to m. A ~ Kaiming-uniform as PEFT initialises it (bound
+   1/sqrt(in)), B = 0, from it_lora_init once parameters exist. The context releases it. Errors:
+   IT_ERR_INVALID_ARGUMENT naming the bad field (unknown target, rank, layer), IT_ERR_STATE once
+   the parameters are allocated or an adapter is already attached. */
+IT_API it_result it_lora_create(it_model *m, const it_lora_config *cfg, it_lora **out);
+IT_API void it_lora_destroy(it_lora *l); /* detaches it; its parameters stay in the context */
+/* A ~ U(-1/sqrt(in), 1/sqrt(in)) seeded, B = 0: the model's output is unchanged at step 0. */
+IT_API it_result it_lora_init(it_lora *l, uint64_t seed);
+IT_API float it_lora_scale(const it_lora *l);
+IT_API const it_lora_config *it_lora_get_config(const it_lora *l);
+/* Number of adapted projections, and the A and B of one (layer, IT_LP_* slot); NULL when that
+   projection has none. GPT-2's q, k and v share one A. */
+IT_API int it_lora_count(const it_lora *l);
+IT_API it_result it_lora_pair(const it_lora *l, int layer, int slot, it_tensor **a, it_tensor **b);
+/* adapter_config.json of DIR -> *out (so the adapter can be created before its weights load). */
+IT_API it_result it_lora_read_config(it_context *ctx, const char *dir, it_lora_config *out);
+/* Validates DIR against l (config, shapes, values), then copies A and B (and, when given, the
+   optimizer state of A and B and the trainer state, as it_checkpoint_load does). */
+IT_API it_result it_lora_load(it_context *ctx, it_lora *l, it_optimizer *opt, it_trainer_state *ts, const char *dir);
+/* it_lora_read_config + it_lora_create + it_lora_load: attach the adapter in DIR to m (whose
+   parameters are not yet allocated; load the base weights afterwards with it_checkpoint_load). */
+IT_API it_result it_lora_attach(it_model *m, const char *dir, it_lora **out);
+/* Writes DIR atomically and safely (as it_checkpoint_save; o's dtype must be f32, its tokenizer
+   options are ignored). opt and ts may be NULL. */
+IT_API it_result it_lora_save(it_context *ctx, const it_lora *l, const it_optimizer *opt, const it_trainer_state *ts,
+                              const char *dir, const it_checkpoint_options *o);
+/* Folds the adapter into the base: W += scale B A for every adapted projection (W^T for GPT-2),
+   then detaches it (graphs and decoders made afterwards run the plain model; save it with
+   it_checkpoint_save). */
+IT_API it_result it_lora_merge(it_lora *l);
+
+/* ------------------------------------------------------------------------------------------------
    >>ops  the op table: one X-macro, so the enum, the names and what the core knows of each op
    cannot drift apart. X(op, name, flags): the flags are it_op_flag bits.
 ------------------------------------------------------------------------------------------------ */
@@ -1444,6 +1527,7 @@ typedef enum it_op_flag {
     IT_OP_BACKWARD_READS_IN0 = 1 << 0,
     IT_OP_BACKWARD_READS_IN1 = 1 << 1,
     IT_OP_BACKWARD_READS_IN2 = 1 << 2,
+    IT_OP_BACKWARD_READS_IN3 = 1 << 3,
     IT_OP_BACKWARD_READS_OUT = 1 << 4,
     IT_OP_LOSS_GRADS_IN_FORWARD = 1 << 5
 } it_op_flag;
@@ -1467,7 +1551,8 @@ typedef enum it_op_flag {
     X(IT_OP_LINEAR_CROSS_ENTROPY, "linear_cross_entropy", IT__BWD_IN012 | IT_OP_LOSS_GRADS_IN_FORWARD) \
     X(IT_OP_SUM, "sum", 0)                                                                         \
     X(IT_OP_MEAN, "mean", 0)                                                                       \
-    X(IT_OP_RESHAPE, "reshape", 0)
+    X(IT_OP_RESHAPE, "reshape", 0)                                                                 \
+    X(IT_OP_LORA, "lora", IT__BWD_IN012 | IT_OP_BACKWARD_READS_IN3)
 
 typedef enum it_op {
     IT_OP_INVALID = 0,
@@ -1687,6 +1772,14 @@ IT_API int it_cpu_sample_min_p(const float *logits, int V, float temperature, in
    negative; penalty 1 changes nothing. seen needs V bytes, all zero, and is left so. Ids outside
    [0, V) are skipped. */
 IT_API void it_cpu_repetition_penalty(float *logits, int V, const int32_t *ids, size_t n, float penalty, unsigned char *seen);
+/* LoRA linear (it_lora_linear), the reference: x [N, in], w [out, in] (or [in, out] when w_in_out),
+   a [r, in], b [out, r]; out [N, out] = x w^T + scale (x a^T) b^T; xa [N, r] saved = scale x a^T.
+   Backward accumulates dx [N, in], da [r, in], db [out, r] (each may be NULL) from dout [N, out]. */
+IT_API void it_cpu_lora_forward(float *out, float *xa, const float *x, const float *w, const float *a, const float *b,
+                                int N, int in, int out_dim, int r, float scale, int w_in_out);
+IT_API void it_cpu_lora_backward(float *dx, float *da, float *db, const float *dout, const float *x, const float *w,
+                                 const float *a, const float *b, const float *xa, int N, int in, int out_dim, int r,
+                                 float scale, int w_in_out);
 /* Sum of squares in double (gradient-norm clipping). */
 IT_API double it_cpu_sum_squares(const float *x, size_t n);
 /* Index of the largest value (first on ties). */
@@ -2848,6 +2941,44 @@ IT_API it_tensor *it_matmul_at(const char *file, int line, it_graph *g, it_tenso
     n->iparam[0] = trans_a;
     n->iparam[1] = trans_b;
     return out;
+}
+
+IT_API it_tensor *it_lora_linear_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, it_tensor *a,
+                                    it_tensor *b, float scale, int w_in_out) {
+    char sx[64], sw[64], sa[64], sb[64];
+    int in, out_dim, r, dims[IT_MAX_DIMS], i;
+    it_node *n;
+    it__check_graph_tensor(file, line, "lora", g, x, "x");
+    it__check_graph_tensor(file, line, "lora", g, w, "w");
+    it__check_graph_tensor(file, line, "lora", g, a, "a");
+    it__check_graph_tensor(file, line, "lora", g, b, "b");
+    it__check_dtype(file, line, "lora", x, IT_F32, "x");
+    IT__REQUIRE(w->ndim == 2 && a->ndim == 2 && b->ndim == 2, file, line, "lora: w %s, a %s, b %s must be matrices",
+                IT__SHAPE(w, sw), IT__SHAPE(a, sa), IT__SHAPE(b, sb));
+    in = x->dims[x->ndim - 1];
+    out_dim = w_in_out ? w->dims[1] : w->dims[0];
+    r = a->dims[0];
+    IT__REQUIRE((w_in_out ? w->dims[0] : w->dims[1]) == in && a->dims[1] == in && b->dims[0] == out_dim && b->dims[1] == r,
+                file, line, "lora: x %s, w %s%s, a %s, b %s: want w [out, in] (or [in, out]), a [r, in], b [out, r]",
+                IT__SHAPE(x, sx), IT__SHAPE(w, sw), w_in_out ? " (in, out)" : "", IT__SHAPE(a, sa), IT__SHAPE(b, sb));
+    IT__REQUIRE(isfinite(scale), file, line, "lora: scale %g is not finite", (double)scale);
+    for (i = 0; i < x->ndim - 1; i++) dims[i] = x->dims[i];
+    dims[x->ndim - 1] = out_dim;
+    n = it__node_add(g, IT_OP_LORA, it__act(g, IT_KIND_ACTIVATION, x->ndim, dims), 3, x, w, a);
+    n->in[3] = b; /* a fourth input: it__node_add takes three */
+    n->n_in = 4;
+    b->consumers++;
+    if (b->requires_grad) n->out->requires_grad = 1;
+    /* the base product is a matmul node's: iparam as it_matmul stores them (x @ op(w)) */
+    n->iparam[0] = 0;
+    n->iparam[1] = !w_in_out;
+    n->iparam[2] = IT_OP_MATMUL; /* the base product's op (another weight format names its own) */
+    n->fparam[0] = scale;
+    dims[0] = (int)it__rows(x);
+    dims[1] = r;
+    n->saved[0] = it__act(g, IT_KIND_SAVED, 2, dims);     /* scale x A^T, read by the backward for dB */
+    n->bwd_scratch = it__act(g, IT_KIND_SCRATCH, 2, dims); /* dout B */
+    return n->out;
 }
 
 /* b matches a's shape or a suffix of it. */
@@ -4199,6 +4330,52 @@ IT_API void it_cpu_linear_cross_entropy_backward(float *dx, float *dw, float *sc
         }
         if (dx) it_cpu_matmul(dx, scratch, w + (size_t)v0 * C, N, C, cv, 0, 0, 1);         /* [N,cv]@[cv,C] */
         if (dw) it_cpu_matmul(dw + (size_t)v0 * C, scratch, x, cv, C, N, 1, 0, 1);         /* [cv,N]@[N,C] */
+    }
+}
+
+/* LoRA: plain loops, the specification of the CPU backend's fused kernel (it__cpu_lora_*). */
+IT_API void it_cpu_lora_forward(float *out, float *xa, const float *x, const float *w, const float *a, const float *b,
+                                int N, int in, int out_dim, int r, float scale, int w_in_out) {
+    int n, o, k, i;
+    for (n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * in;
+        float *un = xa + (size_t)n * r;
+        for (k = 0; k < r; k++) {
+            float s = 0.0f;
+            for (i = 0; i < in; i++) s += xn[i] * a[(size_t)k * in + i];
+            un[k] = scale * s;
+        }
+        for (o = 0; o < out_dim; o++) {
+            float s = 0.0f;
+            for (i = 0; i < in; i++) s += xn[i] * (w_in_out ? w[(size_t)i * out_dim + o] : w[(size_t)o * in + i]);
+            for (k = 0; k < r; k++) s += un[k] * b[(size_t)o * r + k];
+            out[(size_t)n * out_dim + o] = s;
+        }
+    }
+}
+IT_API void it_cpu_lora_backward(float *dx, float *da, float *db, const float *dout, const float *x, const float *w,
+                                 const float *a, const float *b, const float *xa, int N, int in, int out_dim, int r,
+                                 float scale, int w_in_out) {
+    int n, o, k, i;
+    for (n = 0; n < N; n++) {
+        const float *dn = dout + (size_t)n * out_dim, *xn = x + (size_t)n * in;
+        for (k = 0; k < r; k++) {
+            float du = 0.0f; /* d(loss) / d(x a^T)[n, k] = scale (dout b)[n, k] */
+            for (o = 0; o < out_dim; o++) du += dn[o] * b[(size_t)o * r + k];
+            du *= scale;
+            if (db)
+                for (o = 0; o < out_dim; o++) db[(size_t)o * r + k] += dn[o] * xa[(size_t)n * r + k];
+            if (da)
+                for (i = 0; i < in; i++) da[(size_t)k * in + i] += du * xn[i];
+            if (dx)
+                for (i = 0; i < in; i++) dx[(size_t)n * in + i] += du * a[(size_t)k * in + i];
+        }
+        if (dx)
+            for (i = 0; i < in; i++) {
+                float s = 0.0f;
+                for (o = 0; o < out_dim; o++) s += dn[o] * (w_in_out ? w[(size_t)i * out_dim + o] : w[(size_t)o * in + i]);
+                dx[(size_t)n * in + i] += s;
+            }
     }
 }
 
@@ -5746,6 +5923,48 @@ static it_result it__cpu_reduce_bwd(it_backend *be, it_graph *g, const it_node *
     return IT_OK;
 }
 
+/* --- lora: the base product through the op table, then the branch added into the same output --- */
+/* The base product as the node of its own op: the LoRA node's x, w and iparam are laid out as that
+   op's (in[0], in[1], the transposes), so a copy with the op replaced is that node. */
+static it_node it__lora_base_node(const it_node *n) {
+    it_node base = *n;
+    base.op = (it_op)n->iparam[2];
+    base.n_in = 2;
+    base.in[2] = base.in[3] = NULL;
+    base.saved[0] = base.saved[1] = base.scratch = base.bwd_scratch = NULL;
+    return base;
+}
+static int it__lora_rows(const it_node *n) { return (int)it__rows(n->in[0]); }
+static it_result it__cpu_lora_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it_node base = it__lora_base_node(n);
+    int N = it__lora_rows(n), in = it__last(n->in[0]), out_dim = it__last(n->out), r = n->in[2]->dims[0];
+    float *u = it_data(n->saved[0]);
+    it_result res;
+    if (!be->forward[base.op] || !be->backward[base.op])
+        return it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "lora: backend %s has no %s kernel for the base product", be->name,
+                                it_op_name(base.op));
+    if ((res = be->forward[base.op](be, g, &base)) != IT_OK) return res; /* y = x W^T */
+    it__gemm(g->ctx, u, IT__IN(n, 0), IT__IN(n, 2), N, r, in, 0, 1, 0); /* u = x A^T [N, r] */
+    it_cpu_scale_forward(u, u, n->fparam[0], (size_t)N * r);              /* u = scale x A^T */
+    it__gemm(g->ctx, it_data(n->out), u, IT__IN(n, 3), N, out_dim, r, 0, 1, 1); /* y += u B^T */
+    return IT_OK;
+}
+static it_result it__cpu_lora_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it_node base = it__lora_base_node(n);
+    int N = it__lora_rows(n), in = it__last(n->in[0]), out_dim = it__last(n->out), r = n->in[2]->dims[0];
+    const float *dy = it_grad(n->out), *u = it_data(n->saved[0]);
+    float *du = it_data(n->bwd_scratch), *dx = IT__DIN(n, 0), *da = IT__DIN(n, 2), *db = IT__DIN(n, 3);
+    it_result res = be->backward[base.op](be, g, &base); /* dx += dy W (and dW when W trains) */
+    if (res != IT_OK) return res;
+    if (db) it__gemm(g->ctx, db, dy, u, out_dim, r, N, 1, 0, 1); /* dB += dy^T u */
+    if (!da && !dx) return IT_OK;
+    it__gemm(g->ctx, du, dy, IT__IN(n, 3), N, r, out_dim, 0, 0, 0); /* du = dy B [N, r] */
+    it_cpu_scale_forward(du, du, n->fparam[0], (size_t)N * r);
+    if (da) it__gemm(g->ctx, da, du, IT__IN(n, 0), r, in, N, 1, 0, 1); /* dA += du^T x */
+    if (dx) it__gemm(g->ctx, dx, du, IT__IN(n, 2), N, in, r, 0, 0, 1); /* dx += du A */
+    return IT_OK;
+}
+
 /* --- reshape: a view; its gradient is a view of the source's gradient, so nothing to do --- */
 static it_result it__cpu_nothing(it_backend *be, it_graph *g, const it_node *n) {
     (void)be; (void)g; (void)n;
@@ -5805,6 +6024,7 @@ static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
     it_backend_set_op(be, IT_OP_SUM, it__cpu_reduce_fwd, it__cpu_reduce_bwd);
     it_backend_set_op(be, IT_OP_MEAN, it__cpu_reduce_fwd, it__cpu_reduce_bwd);
     it_backend_set_op(be, IT_OP_RESHAPE, it__cpu_nothing, it__cpu_nothing); /* a view: nothing to compute */
+    it_backend_set_op(be, IT_OP_LORA, it__cpu_lora_fwd, it__cpu_lora_bwd);
 }
 
 /* >>quant ---------------------------------------------------------------------------------------
@@ -6564,10 +6784,16 @@ IT_API it_result it_model_init(it_model *m, uint64_t seed) {
     return IT_OK;
 }
 
-/* y = x W^T for Llama's [out, in] weights, y = x W + b for GPT-2's [in, out] Conv1D weights. */
-static it_tensor *it__linear(it_graph *g, const it_model *m, it_tensor *x, it_tensor *w, it_tensor *b) {
-    it_tensor *y = it_matmul(g, x, w, 0, m->config.arch == IT_ARCH_LLAMA);
-    return b ? it_add(g, y, b) : y;
+static void it__lora_lookup(const it_model *m, int layer, int slot, it_tensor **a, it_tensor **b, float *scale);
+/* Projection `slot` of layer l: y = x W^T for Llama's [out, in] weights, y = x W for GPT-2's [in,
+   out] Conv1D weights, plus the bias when it has one; through the LoRA op when an adapter is on it. */
+static it_tensor *it__linear(it_graph *g, const it_model *m, it_tensor *x, int l, int slot, int bias_slot) {
+    it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS, *a, *b, *y;
+    float scale;
+    int llama = m->config.arch == IT_ARCH_LLAMA;
+    it__lora_lookup(m, l, slot, &a, &b, &scale);
+    y = a ? it_lora_linear(g, x, p[slot], a, b, scale, !llama) : it_matmul(g, x, p[slot], 0, llama);
+    return p[bias_slot] ? it_add(g, y, p[bias_slot]) : y;
 }
 static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it_tensor *positions, int B, int T) {
     const it_model_config *c = &m->config;
@@ -6587,9 +6813,9 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
         if (m->recompute_layers) it_graph_checkpoint_begin(g);
         h = llama ? it_rmsnorm(g, x, p[IT_LP_ATTN_NORM], c->norm_eps)
                   : it_layernorm(g, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], c->norm_eps);
-        q = it_reshape(g, it__linear(g, m, h, p[IT_LP_Q], p[IT_LP_Q_B]), 4, qdims);
-        k = it_reshape(g, it__linear(g, m, h, p[IT_LP_K], p[IT_LP_K_B]), 4, kvdims);
-        v = it_reshape(g, it__linear(g, m, h, p[IT_LP_V], p[IT_LP_V_B]), 4, kvdims);
+        q = it_reshape(g, it__linear(g, m, h, l, IT_LP_Q, IT_LP_Q_B), 4, qdims);
+        k = it_reshape(g, it__linear(g, m, h, l, IT_LP_K, IT_LP_K_B), 4, kvdims);
+        v = it_reshape(g, it__linear(g, m, h, l, IT_LP_V, IT_LP_V_B), 4, kvdims);
         if (c->qk_norm) { /* Qwen3: each head's q and k normalised over its own D values */
             q = it_rmsnorm(g, q, p[IT_LP_Q_NORM], c->norm_eps);
             k = it_rmsnorm(g, k, p[IT_LP_K_NORM], c->norm_eps);
@@ -6599,15 +6825,15 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
             k = it_rope_scaled(g, k, c->rope_theta, &c->rope_scaling, 0);
         }
         a = it_reshape(g, it_attention_window(g, q, k, v, c->sliding_window), 3, flat);
-        x = it_add(g, x, it__linear(g, m, a, p[IT_LP_O], p[IT_LP_O_B]));
+        x = it_add(g, x, it__linear(g, m, a, l, IT_LP_O, IT_LP_O_B));
         if (llama) {
             h = it_rmsnorm(g, x, p[IT_LP_MLP_NORM], c->norm_eps);
-            h = it_swiglu(g, it__linear(g, m, h, p[IT_LP_GATE], p[IT_LP_GATE_B]), it__linear(g, m, h, p[IT_LP_UP], p[IT_LP_UP_B]));
+            h = it_swiglu(g, it__linear(g, m, h, l, IT_LP_GATE, IT_LP_GATE_B), it__linear(g, m, h, l, IT_LP_UP, IT_LP_UP_B));
         } else {
             h = it_layernorm(g, x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], c->norm_eps);
-            h = it_gelu(g, it__linear(g, m, h, p[IT_LP_UP], p[IT_LP_UP_B]));
+            h = it_gelu(g, it__linear(g, m, h, l, IT_LP_UP, IT_LP_UP_B));
         }
-        x = it_add(g, x, it__linear(g, m, h, p[IT_LP_DOWN], p[IT_LP_DOWN_B]));
+        x = it_add(g, x, it__linear(g, m, h, l, IT_LP_DOWN, IT_LP_DOWN_B));
         if (m->recompute_layers) it_graph_checkpoint_end(g);
     }
     return c->arch == IT_ARCH_LLAMA ? it_rmsnorm(g, x, m->final_norm, c->norm_eps)
@@ -6670,6 +6896,8 @@ typedef struct it__dec_weight {
     const void *data;    /* otherwise: [rows, cols] in `type`, inside the decoder's weight block */
     it_weight_type type; /* 0 = not a projection of this architecture */
     int rows, cols;      /* out, in */
+    it_tensor *lora_a, *lora_b; /* the projection's LoRA adapter (unmerged), or NULL */
+    float lora_scale;
 } it__dec_weight;
 struct it_decoder {
     it_context *ctx; /* owner (the model's): released with it */
@@ -6683,6 +6911,8 @@ struct it_decoder {
     float *x, *h, *q, *k, *v, *att, *f1, *f2;  /* [max_seq, ...] work rows */
     float *stat0, *stat1, *scores, *logits;    /* [max_seq * heads], [max_seq], [max_seq], [vocab] */
     int32_t *positions;                        /* [max_seq] of the rows in one call */
+    float *lora_u;                             /* [max_seq, lora rank]: x A^T of an adapted projection */
+    struct it_lora *lora;                      /* the adapter the rows were sized for (lora_u) */
 };
 /* The work rows of one pass of up to S tokens (x, h, q, att, k, v, f1, f2, the norm statistics,
    the positions) carved from block at float offset off; returns the offset after them. With
@@ -6704,6 +6934,8 @@ static size_t it__decoder_rows(it_decoder *d, float *block, size_t off, size_t S
     IT__DEC_TAKE(stat1, S);
     d->xq = block ? (it__qact *)(block + off) : NULL;
     off += IT__ALIGN_UP(S * (IT__MAX(IT__MAX(C, Q), F) / IT_QBLOCK) * (sizeof(it__qact) / sizeof(float)), 16);
+    d->lora = d->model->lora;
+    IT__DEC_TAKE(lora_u, S * (d->lora ? (size_t)it_lora_get_config(d->lora)->rank : 0));
 #undef IT__DEC_TAKE
     d->positions = block ? (int32_t *)(block + off) : NULL;
     return off + IT__ALIGN_UP(S, 16);
@@ -6796,8 +7028,11 @@ static it_result it__decoder_weights_init(it_decoder *d, const it_decoder_desc *
 }
 /* Slot `slot` of layer l as the decoder multiplies it. */
 static it__dec_weight it__decoder_weight(const it_decoder *d, int l, int slot) {
-    if (d->lin) return d->lin[(size_t)l * IT_MODEL_LAYER_PARAMS + slot];
-    return it__decoder_weight_of(d->model, d->model->layer_params[(size_t)l * IT_MODEL_LAYER_PARAMS + slot], IT_WEIGHT_F32);
+    it__dec_weight w = d->lin ? d->lin[(size_t)l * IT_MODEL_LAYER_PARAMS + slot]
+                              : it__decoder_weight_of(d->model, d->model->layer_params[(size_t)l * IT_MODEL_LAYER_PARAMS + slot],
+                                                      IT_WEIGHT_F32);
+    it__lora_lookup(d->model, l, slot, &w.lora_a, &w.lora_b, &w.lora_scale);
+    return w;
 }
 IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
     it_decoder_desc desc;
@@ -6914,6 +7149,12 @@ static void it__decoder_linear(it_decoder *d, float *y, const float *x, const it
                  d->model->config.arch == IT_ARCH_LLAMA || w->param == d->model->head, 0);
     else
         it__weights_matmul_q(ctx, y, x, d->xq, w->data, w->type, n, w->rows, w->cols);
+    if (w->lora_a) { /* the adapter's branch, unmerged: y += scale (x A^T) B^T */
+        int r = w->lora_a->dims[0];
+        it__gemm(ctx, d->lora_u, x, it_data(w->lora_a), n, r, w->cols, 0, 1, 0);
+        it_cpu_scale_forward(d->lora_u, d->lora_u, w->lora_scale, (size_t)n * r);
+        it__gemm(ctx, y, d->lora_u, it_data(w->lora_b), n, w->rows, r, 0, 1, 1);
+    }
     if (b)
         for (i = 0; i < n; i++) it_cpu_add_forward(y + (size_t)i * w->rows, y + (size_t)i * w->rows, it_data(b), (size_t)w->rows);
 }
@@ -7005,9 +7246,14 @@ static void it__decoder_attend_cache(void *self, int l, int n, const int32_t *po
     it__decoder_attention(&d->model->ctx->scratch[0], d->att, d->scores, d->q, kc, vc, n, (int)p0, c->n_heads,
                           c->n_kv_heads, hd, c->sliding_window); /* on the calling thread: worker 0's scratch */
 }
-/* Checks n token ids against the vocabulary (IT_ERR_RANGE naming the first bad one). */
-static it_result it__decoder_check_ids(it_context *ctx, const char *fn, const int32_t *tokens, int n, int vocab) {
+/* Checks n token ids against the vocabulary (IT_ERR_RANGE naming the first bad one), and that the
+   model's LoRA adapter is the one the work rows were sized for. */
+static it_result it__decoder_check_ids(it_context *ctx, const char *fn, const int32_t *tokens, int n, int vocab,
+                                       const it_decoder *rows) {
     int i;
+    if (rows && rows->lora != rows->model->lora)
+        return it_context_error(ctx, IT_ERR_STATE, "%s: the model's LoRA adapter changed since the decoder was created "
+                                "(attached, merged or destroyed): create a new one", fn);
     for (i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= vocab)
             return it_context_error(ctx, IT_ERR_RANGE, "%s: token %ld at %d is outside [0, %d)", fn, (long)tokens[i], i, vocab);
@@ -7022,7 +7268,7 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
         return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
                                 d->max_seq);
     it__sync(m->ctx); /* the decoder reads the parameters on the CPU */
-    if ((r = it__decoder_check_ids(m->ctx, "it_decoder_feed", tokens, n, c->vocab_size)) != IT_OK) return r;
+    if ((r = it__decoder_check_ids(m->ctx, "it_decoder_feed", tokens, n, c->vocab_size, d)) != IT_OK) return r;
     for (i = 0; i < n; i++) d->positions[i] = p0 + i;
     it__decoder_embed(d, tokens, d->positions, n);
     it__decoder_layers(d, n, d->positions, it__decoder_attend_cache, d);
@@ -7343,7 +7589,7 @@ IT_API it_result it_batch_decode(it_batch_decoder *d, const it_batch *b) {
     it_result r;
     if (n < 1 || n > d->max_batch)
         return it_context_error(d->ctx, IT_ERR_INVALID_ARGUMENT, "it_batch_decode: %d rows (1..%d, max_batch)", n, d->max_batch);
-    if ((r = it__decoder_check_ids(d->ctx, "it_batch_decode", b->token, n, c->vocab_size)) != IT_OK) return r;
+    if ((r = it__decoder_check_ids(d->ctx, "it_batch_decode", b->token, n, c->vocab_size, &d->rows)) != IT_OK) return r;
     memset(d->added, 0, sizeof(int32_t) * (size_t)d->max_seqs);
     for (i = 0; i < n; i++) {
         int seq = b->seq[i], want;
@@ -7537,7 +7783,7 @@ IT_API it_result it_generator_submit(it_generator *g, const it_request *req, int
     if (n < 1 || n > d->max_seqs || req->max_tokens < 0 || req->n_stop_ids < 0 || (req->n_stop_ids && !req->stop_ids))
         return it_context_error(g->ctx, IT_ERR_INVALID_ARGUMENT, "it_generator_submit: n %d (1..%d, max_seqs), max_tokens "
                                 "%d and n_stop_ids %d (>= 0)", n, d->max_seqs, req->max_tokens, req->n_stop_ids);
-    if ((r = it__decoder_check_ids(g->ctx, "it_generator_submit", req->prompt, req->n_prompt, g->vocab)) != IT_OK) return r;
+    if ((r = it__decoder_check_ids(g->ctx, "it_generator_submit", req->prompt, req->n_prompt, g->vocab, NULL)) != IT_OK) return r;
     if (it__grow_array(g->ctx, (void **)&g->queue, &g->cap_queue, g->n_queue + 1, sizeof(*g->queue)) != IT_OK ||
         !(q = (it__gen_request *)it__calloc(g->ctx, sizeof(it__gen_request))))
         return it_context_error(g->ctx, IT_ERR_OUT_OF_MEMORY, "it_generator_submit: out of memory");
@@ -10556,7 +10802,8 @@ static it_result it__ck_split(it_context *ctx, const char *dir, char *clean, cha
 #define IT__CK_LOCK_WAIT_MS 30000
 static const char *const it__ck_own_files[] = {IT__CK_MARKER,      "config.json",        "model.safetensors",
                                                "optimizer.safetensors", "trainer_state.json", "tokenizer.bin",
-                                               "loss.csv",           "loss.svg"};
+                                               "loss.csv",           "loss.svg",           "adapter_config.json",
+                                               "adapter_model.safetensors"};
 /* One of the names above, or its atomic-write temporary NAME.tmp-<pid> (it__io_tmp_name), which a
    killed save can leave inside DIR.tmp-PID. */
 static int it__ck_own_file(const char *name) {
@@ -12400,10 +12647,24 @@ done:
     it__ck_map_free(ctx, &map);
     return r;
 }
+/* What a save writes into the temporary directory (a checkpoint, a LoRA adapter): job is the
+   writer's own description of it. */
+typedef it_result (*it__ck_writer)(it_context *ctx, const void *job, const char *tmp);
+typedef struct it__ck_write_job {
+    const it_model *m;
+    const it_optimizer *opt;
+    const it_trainer_state *ts;
+    const it_checkpoint_options *o;
+    int bf16;
+} it__ck_write_job;
+static it_result it__ck_write_checkpoint(it_context *ctx, const void *job, const char *tmp) {
+    const it__ck_write_job *j = (const it__ck_write_job *)job;
+    return it__ck_write_all(ctx, j->m, j->opt, j->ts, tmp, j->bf16, j->o);
+}
 /* Under clean's lock, clean checked: write DIR.tmp-PID, move DIR aside to DIR.old-PID, rename the
    new one in, remove the old one (only its own files). */
-static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
-                                    const char *clean, const char *parent, const it_checkpoint_options *o, int bf16) {
+static it_result it__ck_save_locked(it_context *ctx, it__ck_writer write, const void *job, const char *clean,
+                                    const char *parent) {
     char tmp[IT__PATH_NAMED], old[IT__PATH_NAMED], foreign[256];
     struct stat st;
     it_result r;
@@ -12417,7 +12678,7 @@ static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it
         memcpy(old + cl + 1, "old", 3);
     }
     if (mkdir(tmp, 0755) != 0) return it_context_error(ctx, IT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    r = it__ck_write_all(ctx, m, opt, ts, tmp, bf16, o);
+    r = write(ctx, job, tmp);
     if (r != IT_OK) {
         it__ck_remove_owned(tmp, NULL, 0);
         return r;
@@ -12439,6 +12700,21 @@ static it_result it__ck_save_locked(it_context *ctx, const it_model *m, const it
                foreign[0] ? foreign : strerror(errno));
     return IT_OK;
 }
+/* The whole safe save of directory dir (SAFETY, ATOMIC SAVES at >>checkpoints) around a writer:
+   target check, lock, recovery of stale temporaries, the check again, the atomic write. */
+static it_result it__ck_save_dir(it_context *ctx, const char *dir, int lock_wait_ms, it__ck_writer write, const void *job) {
+    char clean[IT__PATH_MAX], parent[IT__PATH_MAX], base[1024];
+    int lock = -1;
+    it_result r;
+    if ((r = it__ck_split(ctx, dir, clean, parent, base, sizeof base)) != IT_OK) return r;
+    if ((r = it__ck_check_target(ctx, clean, parent)) != IT_OK) return r; /* before a lock file is created */
+    if ((r = it__ck_lock(ctx, clean, parent, base, lock_wait_ms, &lock)) != IT_OK) return r;
+    r = it__ck_recover_locked(ctx, clean, parent, base);
+    if (r == IT_OK) r = it__ck_check_target(ctx, clean, parent); /* again: another writer may have gone first */
+    if (r == IT_OK) r = it__ck_save_locked(ctx, write, job, clean, parent);
+    it__ck_unlock(lock);
+    return r;
+}
 /* Every default of it_checkpoint_options in one place (NULL = all zeros): dtype 0 = f32,
    lock_wait_ms 0 = 30 s. */
 static it_checkpoint_options it__checkpoint_options_defaults(const it_checkpoint_options *o) {
@@ -12455,7 +12731,7 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     it_checkpoint_options resolved = it__checkpoint_options_defaults(options);
     const it_checkpoint_options *o = &resolved;
     it_dtype dt = o->dtype;
-    int lock = -1;
+    it__ck_write_job job;
     it_result r;
     if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
     if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
@@ -12473,13 +12749,12 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     if ((r = it__ck_split(ctx, dir, clean, parent, base, sizeof base)) != IT_OK) return r;
     it__sync(m->ctx); /* a device may still be writing the shared blocks */
     if ((r = it__ck_check_finite(ctx, m, opt, clean)) != IT_OK) return r;
-    if ((r = it__ck_check_target(ctx, clean, parent)) != IT_OK) return r; /* before a lock file is created */
-    if ((r = it__ck_lock(ctx, clean, parent, base, o->lock_wait_ms, &lock)) != IT_OK) return r;
-    r = it__ck_recover_locked(ctx, clean, parent, base);
-    if (r == IT_OK) r = it__ck_check_target(ctx, clean, parent); /* again: another writer may have gone first */
-    if (r == IT_OK) r = it__ck_save_locked(ctx, m, opt, ts, clean, parent, o, dt == IT_BF16);
-    it__ck_unlock(lock);
-    return r;
+    job.m = m;
+    job.opt = opt;
+    job.ts = ts;
+    job.o = o;
+    job.bf16 = dt == IT_BF16;
+    return it__ck_save_dir(ctx, dir, o->lock_wait_ms, it__ck_write_checkpoint, &job);
 }
 IT_API it_result it_checkpoint_check_target(it_context *ctx, const char *dir) {
     char clean[IT__PATH_MAX], parent[IT__PATH_MAX], base[1024];
@@ -12744,6 +13019,680 @@ IT_API it_result it_generation_config_read(it_context *ctx, const char *dir, it_
         if (out->bos_id < 0) out->bos_id = from_model.bos_id;
         if (out->pad_id < 0) out->pad_id = from_model.pad_id;
     }
+    return IT_OK;
+}
+
+/* >>lora  adapters on the model's projections; PEFT's files (declarations at >>lora above) ------- */
+/* One adapted module as PEFT names it: GPT-2's c_attn covers three of the model's projections
+   (q, k, v: one A, B's rows stacked), every other module one. */
+typedef struct it__lora_module {
+    const char *target; /* the target_modules name: "q_proj", "c_attn", ... */
+    const char *path;   /* the module under the base model, %d = layer */
+    int slots[3], n_slots;
+} it__lora_module;
+static const it__lora_module it__lora_llama_modules[] = {
+    {"q_proj", "model.layers.%d.self_attn.q_proj", {IT_LP_Q}, 1},
+    {"k_proj", "model.layers.%d.self_attn.k_proj", {IT_LP_K}, 1},
+    {"v_proj", "model.layers.%d.self_attn.v_proj", {IT_LP_V}, 1},
+    {"o_proj", "model.layers.%d.self_attn.o_proj", {IT_LP_O}, 1},
+    {"gate_proj", "model.layers.%d.mlp.gate_proj", {IT_LP_GATE}, 1},
+    {"up_proj", "model.layers.%d.mlp.up_proj", {IT_LP_UP}, 1},
+    {"down_proj", "model.layers.%d.mlp.down_proj", {IT_LP_DOWN}, 1},
+};
+static const it__lora_module it__lora_gpt2_modules[] = {
+    {"c_attn", "transformer.h.%d.attn.c_attn", {IT_LP_Q, IT_LP_K, IT_LP_V}, 3},
+    {"c_proj", "transformer.h.%d.attn.c_proj", {IT_LP_O}, 1},
+    {"c_fc", "transformer.h.%d.mlp.c_fc", {IT_LP_UP}, 1},
+    {"c_proj", "transformer.h.%d.mlp.c_proj", {IT_LP_DOWN}, 1},
+};
+#define IT__LORA_KEY_PREFIX "base_model.model." /* PeftModelForCausalLM's prefix of every key */
+struct it_lora {
+    it_context *ctx;
+    it_model *model;
+    it_lora_config config;
+    float scale;
+    int n_adapted;
+    it_tensor **a, **b; /* [n_layers x IT_MODEL_LAYER_PARAMS]; NULL where not adapted */
+};
+static const it__lora_module *it__lora_modules(const it_model_config *c, int *n) {
+    if (c->arch == IT_ARCH_GPT2) {
+        *n = (int)(sizeof it__lora_gpt2_modules / sizeof it__lora_gpt2_modules[0]);
+        return it__lora_gpt2_modules;
+    }
+    *n = (int)(sizeof it__lora_llama_modules / sizeof it__lora_llama_modules[0]);
+    return it__lora_llama_modules;
+}
+static void it__lora_lookup(const it_model *m, int layer, int slot, it_tensor **a, it_tensor **b, float *scale) {
+    const it_lora *l = m->lora;
+    size_t at = (size_t)layer * IT_MODEL_LAYER_PARAMS + (size_t)slot;
+    *a = l ? l->a[at] : NULL;
+    *b = l ? l->b[at] : NULL;
+    *scale = l ? l->scale : 0.0f;
+}
+/* 1 when `name` is in the comma-separated list (or the list is "all-linear"). */
+static int it__lora_targets_has(const char *list, const char *name) {
+    size_t n = strlen(name);
+    const char *p = list;
+    if (strcmp(list, "all-linear") == 0) return 1;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0) return 1;
+        if (!end) break;
+        p = end + 1;
+    }
+    return 0;
+}
+/* The config with its defaults, checked against the model: NULL when usable, else why not. */
+static const char *it__lora_config_problem(const it_model_config *mc, it_lora_config *c, char *buf, size_t size) {
+    int n_modules, i, k;
+    const it__lora_module *mods = it__lora_modules(mc, &n_modules);
+    const char *p;
+    if (!c->targets[0]) snprintf(c->targets, sizeof c->targets, "%s", mc->arch == IT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj");
+    if (c->alpha == 0.0f) c->alpha = 2.0f * (float)c->rank;
+    if (c->rank < 1 || c->rank > IT_LORA_MAX_RANK) {
+        snprintf(buf, size, "rank r = %d must be in [1, %d]", c->rank, IT_LORA_MAX_RANK);
+        return buf;
+    }
+    if (!isfinite(c->alpha) || c->alpha <= 0.0f) return "lora_alpha must be a finite positive number";
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return "lora_dropout must be in [0, 1)";
+    if (c->last_layers < 0 || c->last_layers > mc->n_layers) {
+        snprintf(buf, size, "the last %d layers: the model has %d", c->last_layers, mc->n_layers);
+        return buf;
+    }
+    if (c->n_layers < 0 || c->n_layers > IT_LORA_MAX_LAYERS) return "too many layers listed";
+    for (i = 0; i < c->n_layers; i++)
+        if (c->layers[i] < 0 || c->layers[i] >= mc->n_layers) {
+            snprintf(buf, size, "layer %d is not in the model (layers 0..%d)", c->layers[i], mc->n_layers - 1);
+            return buf;
+        }
+    if (strcmp(c->targets, "all-linear") == 0) return NULL;
+    for (p = c->targets; *p;) { /* every listed name is a module of this architecture */
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        for (k = 0; k < n_modules; k++)
+            if (strlen(mods[k].target) == len && strncmp(mods[k].target, p, len) == 0) break;
+        if (k == n_modules) {
+            snprintf(buf, size, "unknown target module '%.*s' for a %s model (%s)", (int)(len < 64 ? len : 64), p,
+                     mc->arch == IT_ARCH_GPT2 ? "GPT-2" : "Llama-family",
+                     mc->arch == IT_ARCH_GPT2 ? "c_attn, c_proj, c_fc, or all-linear"
+                                              : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, or all-linear");
+            return buf;
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    return NULL;
+}
+static int it__lora_layer_on(const it_lora_config *c, int n_layers, int layer) {
+    int i;
+    if (c->n_layers > 0) {
+        for (i = 0; i < c->n_layers; i++)
+            if (c->layers[i] == layer) return 1;
+        return 0;
+    }
+    return c->last_layers == 0 || layer >= n_layers - c->last_layers;
+}
+/* Input and output size of projection `slot` (Llama W [out, in], GPT-2 W [in, out]). */
+static void it__lora_dims(const it_model *m, const it_tensor *w, int *in, int *out) {
+    int llama = m->config.arch == IT_ARCH_LLAMA;
+    *in = llama ? w->dims[1] : w->dims[0];
+    *out = llama ? w->dims[0] : w->dims[1];
+}
+IT_API it_result it_lora_create(it_model *m, const it_lora_config *cfg, it_lora **out) {
+    it_context *ctx;
+    it_lora *l;
+    char buf[200], name[IT_MAX_NAME], path[IT_MAX_NAME - 12]; /* "lora." path ".B2" fits a parameter name */
+    const char *why;
+    int n_modules, layer, k, s, i;
+    const it__lora_module *mods;
+    size_t cells;
+    IT__NOT_NULL(m, "it_lora_create");
+    IT__NOT_NULL(cfg, "it_lora_create");
+    IT__NOT_NULL(out, "it_lora_create");
+    ctx = m->ctx;
+    *out = NULL;
+    if (m->lora) return it_context_error(ctx, IT_ERR_STATE, "it_lora_create: the model already has an adapter");
+    if (ctx->param_block)
+        return it_context_error(ctx, IT_ERR_STATE, "it_lora_create: the context's parameters are already allocated (attach "
+                                "the adapter before loading the base weights or planning a graph)");
+    mods = it__lora_modules(&m->config, &n_modules);
+    cells = (size_t)m->config.n_layers * IT_MODEL_LAYER_PARAMS;
+    l = (it_lora *)it__calloc(ctx, sizeof(it_lora));
+    if (!l) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_lora_create: out of memory");
+    l->config = *cfg;
+    if ((why = it__lora_config_problem(&m->config, &l->config, buf, sizeof buf)) != NULL) {
+        it__free(ctx, l);
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "LoRA config: %s", why);
+    }
+    l->a = (it_tensor **)it__calloc(ctx, sizeof(it_tensor *) * cells);
+    l->b = (it_tensor **)it__calloc(ctx, sizeof(it_tensor *) * cells);
+    if (!l->a || !l->b) {
+        it__free(ctx, l->a);
+        it__free(ctx, l->b);
+        it__free(ctx, l);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_lora_create: out of memory");
+    }
+    l->ctx = ctx;
+    l->model = m;
+    l->scale = l->config.use_rslora ? l->config.alpha / sqrtf((float)l->config.rank) : l->config.alpha / (float)l->config.rank;
+    for (i = 0; i < it_param_count(ctx); i++) it_param_set_trainable(it_param_at(ctx, i), 0); /* the base is frozen */
+    for (layer = 0; layer < m->config.n_layers; layer++) {
+        it_tensor **p = m->layer_params + (size_t)layer * IT_MODEL_LAYER_PARAMS;
+        if (!it__lora_layer_on(&l->config, m->config.n_layers, layer)) continue;
+        for (k = 0; k < n_modules; k++) {
+            int in, out_dim, dims[2];
+            it_tensor *a;
+            if (!it__lora_targets_has(l->config.targets, mods[k].target)) continue;
+            snprintf(path, sizeof path, mods[k].path, layer);
+            it__lora_dims(m, p[mods[k].slots[0]], &in, &out_dim);
+            dims[0] = l->config.rank;
+            dims[1] = in;
+            snprintf(name, sizeof name, "lora.%s.A", path);
+            a = it_param(ctx, name, 2, dims);
+            for (s = 0; s < mods[k].n_slots; s++) {
+                int slot = mods[k].slots[s];
+                it__lora_dims(m, p[slot], &in, &out_dim);
+                dims[0] = out_dim;
+                dims[1] = l->config.rank;
+                snprintf(name, sizeof name, mods[k].n_slots > 1 ? "lora.%s.B%d" : "lora.%s.B", path, s);
+                l->a[(size_t)layer * IT_MODEL_LAYER_PARAMS + slot] = a;
+                l->b[(size_t)layer * IT_MODEL_LAYER_PARAMS + slot] = it_param(ctx, name, 2, dims);
+                l->n_adapted++;
+            }
+        }
+    }
+    if (l->n_adapted == 0) {
+        it__free(ctx, l->a);
+        it__free(ctx, l->b);
+        it__free(ctx, l);
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "LoRA config: targets '%s' select no projection of the model",
+                                cfg->targets);
+    }
+    if (it__own(ctx, l, (void (*)(void *))it_lora_destroy, "it_lora_create") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
+    m->lora = l;
+    *out = l;
+    return IT_OK;
+}
+IT_API void it_lora_destroy(it_lora *l) {
+    if (!l) return;
+    it__disown(l->ctx, l);
+    if (l->model && l->model->lora == l) l->model->lora = NULL;
+    it__free(l->ctx, l->a);
+    it__free(l->ctx, l->b);
+    it__free(l->ctx, l);
+}
+IT_API float it_lora_scale(const it_lora *l) { return l->scale; }
+IT_API const it_lora_config *it_lora_get_config(const it_lora *l) { return &l->config; }
+IT_API int it_lora_count(const it_lora *l) { return l->n_adapted; }
+IT_API it_result it_lora_pair(const it_lora *l, int layer, int slot, it_tensor **a, it_tensor **b) {
+    size_t at;
+    if (layer < 0 || layer >= l->model->config.n_layers || slot < 0 || slot >= IT_MODEL_LAYER_PARAMS)
+        return it_context_error(l->ctx, IT_ERR_RANGE, "it_lora_pair: layer %d slot %d is not in the model", layer, slot);
+    at = (size_t)layer * IT_MODEL_LAYER_PARAMS + (size_t)slot;
+    *a = l->a[at];
+    *b = l->b[at];
+    return IT_OK;
+}
+IT_API it_result it_lora_init(it_lora *l, uint64_t seed) {
+    it_rng rng;
+    size_t i, cells = (size_t)l->model->config.n_layers * IT_MODEL_LAYER_PARAMS, j;
+    it_result r = it_params_alloc(l->ctx);
+    if (r != IT_OK) return r;
+    it_rng_seed(&rng, seed);
+    for (i = 0; i < cells; i++) {
+        it_tensor *a = l->a[i];
+        if (!a) continue;
+        it_param_fill(l->b[i], 0.0f);
+        if (i > 0 && l->a[i - 1] == a) continue; /* GPT-2's q, k, v share one A */
+        /* PEFT: kaiming_uniform_(A, a=sqrt(5)): bound sqrt(6 / ((1 + 5) fan_in)) = 1 / sqrt(in) */
+        for (j = 0; j < a->numel; j++)
+            it_data(a)[j] = (2.0f * it_rng_uniform(&rng) - 1.0f) / sqrtf((float)a->dims[1]);
+    }
+    return IT_OK;
+}
+
+/* The adapter's file tensors as checkpoint map entries: ENTRY "MODULE.lora_A.weight" is one A,
+   "MODULE.lora_B.weight" one B or (GPT-2 c_attn) three stacked by rows, which as flat arrays is
+   their concatenation (one row of three parts). grads = 1 binds to the gradient block's offsets
+   (where the optimizer state sits), else to the parameter block's. */
+static it_result it__lora_map(it_context *ctx, const it_lora *l, int grads, it__ck_map *map) {
+    int n_modules, layer, k, s, half;
+    const it__lora_module *mods = it__lora_modules(&l->model->config, &n_modules);
+    char path[IT_MAX_NAME];
+    memset(map, 0, sizeof *map);
+    map->e = (it__ck_entry *)it__calloc(ctx, sizeof(it__ck_entry) * (size_t)(2 * l->n_adapted + 1));
+    if (!map->e) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "LoRA: out of memory");
+    for (layer = 0; layer < l->model->config.n_layers; layer++)
+        for (k = 0; k < n_modules; k++) {
+            size_t at = (size_t)layer * IT_MODEL_LAYER_PARAMS + (size_t)mods[k].slots[0];
+            if (!l->a[at]) continue;
+            snprintf(path, sizeof path, mods[k].path, layer);
+            for (half = 0; half < 2; half++) {
+                it__ck_entry *e = &map->e[map->n++];
+                int parts = half == 0 ? 1 : mods[k].n_slots;
+                uint64_t rows = 0;
+                snprintf(e->name, sizeof e->name, IT__LORA_KEY_PREFIX "%s.lora_%c.weight", path, half == 0 ? 'A' : 'B');
+                e->ndim = 2;
+                e->n_parts = parts;
+                e->rows = 1;
+                for (s = 0; s < parts; s++) {
+                    it_tensor *t = half == 0 ? l->a[at] : l->b[(size_t)layer * IT_MODEL_LAYER_PARAMS + (size_t)mods[k].slots[s]];
+                    size_t off;
+                    snprintf(e->part[s], IT_MAX_NAME, "%s", t->name);
+                    e->part_cols[s] = t->numel;
+                    e->dims[1] = (uint64_t)t->dims[1];
+                    rows += (uint64_t)t->dims[0];
+                    it_tensor_block(grads ? it_grad_tensor(t) : t, &off);
+                    e->part_off[s] = off / sizeof(float);
+                }
+                e->dims[0] = rows;
+            }
+        }
+    qsort(map->e, (size_t)map->n, sizeof(it__ck_entry), it__ck_cmp);
+    return IT_OK;
+}
+
+/* ---- adapter_config.json ---- */
+static void it__lora_config_json(it__buf *b, const it_lora *l) {
+    const it_lora_config *c = &l->config;
+    int n_modules, k, first = 1, i;
+    const it__lora_module *mods = it__lora_modules(&l->model->config, &n_modules);
+    it__buf_puts(b, "{\n  \"peft_type\": \"LORA\",\n  \"task_type\": \"CAUSAL_LM\",\n  \"base_model_name_or_path\": ");
+    if (c->base_model[0]) it__json_put_string(b, c->base_model);
+    else it__buf_puts(b, "null");
+    it__buf_printf(b, ",\n  \"r\": %d,\n  \"lora_alpha\": ", c->rank);
+    it__json_put_float(b, c->alpha);
+    it__buf_puts(b, ",\n  \"lora_dropout\": ");
+    it__json_put_float(b, c->dropout);
+    it__buf_puts(b, ",\n  \"target_modules\": [");
+    for (k = 0; k < n_modules; k++) { /* each name once, in the module table's order */
+        int seen = 0, j;
+        for (j = 0; j < k; j++) seen |= strcmp(mods[j].target, mods[k].target) == 0;
+        if (seen || !it__lora_targets_has(c->targets, mods[k].target)) continue;
+        it__buf_printf(b, "%s\"%s\"", first ? "" : ", ", mods[k].target);
+        first = 0;
+    }
+    it__buf_printf(b, "],\n  \"use_rslora\": %s,\n  \"use_dora\": false,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": %s",
+                   c->use_rslora ? "true" : "false", l->model->config.arch == IT_ARCH_GPT2 ? "true" : "false");
+    it__buf_puts(b, ",\n  \"layers_to_transform\": ");
+    if (c->n_layers == 0 && c->last_layers == 0) it__buf_puts(b, "null");
+    else {
+        int n = l->model->config.n_layers;
+        first = 1;
+        it__buf_puts(b, "[");
+        for (i = 0; i < n; i++)
+            if (it__lora_layer_on(c, n, i)) {
+                it__buf_printf(b, "%s%d", first ? "" : ", ", i);
+                first = 0;
+            }
+        it__buf_puts(b, "]");
+    }
+    it__buf_puts(b, ",\n  \"layers_pattern\": null,\n  \"rank_pattern\": {},\n  \"alpha_pattern\": {},\n  \"modules_to_save\": null"
+                    ",\n  \"init_lora_weights\": true,\n  \"inference_mode\": true\n}\n");
+}
+/* PEFT options that would change the arithmetic: each must be absent or at its neutral value. */
+static it_result it__lora_config_refuse(it_context *ctx, const char *path, const it__json *j) {
+    static const char *false_keys[] = {"use_dora", "lora_bias", "use_qalora"};
+    static const char *null_keys[] = {"modules_to_save", "layer_replication", "exclude_modules", "target_parameters",
+                                      "trainable_token_indices", "alora_invocation_tokens", "megatron_config"};
+    static const char *empty_keys[] = {"rank_pattern", "alpha_pattern"};
+    size_t i;
+    const char *bias = it__jstr(j, 0, "bias");
+    for (i = 0; i < sizeof false_keys / sizeof false_keys[0]; i++) {
+        int c = it__jget(j, 0, false_keys[i]);
+        if (c >= 0 && j->v[c].type != IT__J_FALSE && j->v[c].type != IT__J_NULL)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"%s\" is set: only plain LoRA is supported", path, false_keys[i]);
+    }
+    for (i = 0; i < sizeof null_keys / sizeof null_keys[0]; i++) {
+        int c = it__jget(j, 0, null_keys[i]);
+        if (c >= 0 && j->v[c].type != IT__J_NULL && !((j->v[c].type == IT__J_ARR || j->v[c].type == IT__J_OBJ) && j->v[c].n == 0))
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"%s\" is set: not supported (only LoRA on linear layers)", path,
+                                    null_keys[i]);
+    }
+    for (i = 0; i < sizeof empty_keys / sizeof empty_keys[0]; i++) {
+        int c = it__jget(j, 0, empty_keys[i]);
+        if (c >= 0 && j->v[c].type != IT__J_NULL && !(j->v[c].type == IT__J_OBJ && j->v[c].n == 0))
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"%s\" gives layers their own rank or alpha: not supported",
+                                    path, empty_keys[i]);
+    }
+    if (it__jget(j, 0, "bias") >= 0 && (!bias || strcmp(bias, "none") != 0))
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"bias\" must be \"none\" (trained biases are not supported)", path);
+    return IT_OK;
+}
+IT_API it_result it_lora_read_config(it_context *ctx, const char *dir, it_lora_config *out) {
+    char d[IT__PATH_MAX], path[IT__PATH_NAMED];
+    unsigned char *buf = NULL;
+    it__json j;
+    it_result r;
+    int64_t v = 0;
+    int c, e, tm;
+    const char *type;
+    IT__NOT_NULL(ctx, "it_lora_read_config");
+    IT__NOT_NULL(out, "it_lora_read_config");
+    memset(out, 0, sizeof *out);
+    if ((r = it__ck_resolve(ctx, dir, d, sizeof d, 0)) != IT_OK) return r;
+    it__path_join(path, sizeof path, d, "adapter_config.json");
+    r = it__json_file_read(ctx, path, &buf, &j, NULL, NULL);
+    if (r != IT_OK) goto done;
+    r = IT_ERR_FORMAT;
+    type = it__jstr(&j, 0, "peft_type");
+    if (!type || strcmp(type, "LORA") != 0) {
+        it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"peft_type\" is %s%s%s, not \"LORA\"", path, type ? "\"" : "",
+                         type ? type : "missing", type ? "\"" : "");
+        r = IT_ERR_UNSUPPORTED;
+        goto done;
+    }
+    if ((r = it__lora_config_refuse(ctx, path, &j)) != IT_OK) goto done;
+    r = IT_ERR_FORMAT;
+    if (it__jint(ctx, path, &j, 0, "r", 1, 1, IT_LORA_MAX_RANK, &v) < 0) goto done;
+    out->rank = (int)v;
+    out->alpha = 8.0f; /* PEFT's default */
+    if (it__jfloat(ctx, path, &j, 0, "lora_alpha", 0, &out->alpha) < 0) goto done;
+    if (it__jfloat(ctx, path, &j, 0, "lora_dropout", 0, &out->dropout) < 0) goto done;
+    if (it__jbool(ctx, path, &j, 0, "use_rslora", &out->use_rslora) < 0) goto done;
+    if (!(out->alpha > 0.0f) || !(out->dropout >= 0.0f && out->dropout < 1.0f)) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: lora_alpha must be > 0 and lora_dropout in [0, 1)", path);
+        goto done;
+    }
+    tm = it__jget(&j, 0, "target_modules");
+    if (tm >= 0 && j.v[tm].type == IT__J_STR) {
+        if (strcmp(j.v[tm].str, "all-linear") != 0) { /* a bare string is a regular expression to PEFT */
+            it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"target_modules\" is the pattern '%.80s': only a list of module "
+                             "names or \"all-linear\" is supported", path, j.v[tm].str);
+            r = IT_ERR_UNSUPPORTED;
+            goto done;
+        }
+        snprintf(out->targets, sizeof out->targets, "all-linear");
+    } else if (tm >= 0 && j.v[tm].type == IT__J_ARR && j.v[tm].n > 0) {
+        size_t at = 0;
+        for (e = j.v[tm].first; e >= 0; e = j.v[e].next) {
+            const char *name = j.v[e].type == IT__J_STR ? j.v[e].str : NULL;
+            if (!name || !name[0] || strchr(name, ',') || strlen(name) + at + 2 > sizeof out->targets) {
+                it_context_error(ctx, IT_ERR_FORMAT, "%s: \"target_modules\" must list module names (strings)", path);
+                goto done;
+            }
+            at += (size_t)snprintf(out->targets + at, sizeof out->targets - at, "%s%s", at ? "," : "", name);
+        }
+    } else {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"target_modules\" must be a non-empty list of module names", path);
+        goto done;
+    }
+    c = it__jget(&j, 0, "layers_to_transform");
+    if (c >= 0 && j.v[c].type == IT__J_NUM) {
+        if (!j.v[c].is_int || j.v[c].i64 < 0 || j.v[c].i64 > INT32_MAX) {
+            it_context_error(ctx, IT_ERR_FORMAT, "%s: \"layers_to_transform\" must be layer indices", path);
+            goto done;
+        }
+        out->n_layers = 1;
+        out->layers[0] = (int)j.v[c].i64;
+    } else if (c >= 0 && j.v[c].type == IT__J_ARR) {
+        for (e = j.v[c].first; e >= 0; e = j.v[e].next) {
+            if (j.v[e].type != IT__J_NUM || !j.v[e].is_int || j.v[e].i64 < 0 || j.v[e].i64 > INT32_MAX ||
+                out->n_layers == IT_LORA_MAX_LAYERS) {
+                it_context_error(ctx, IT_ERR_FORMAT, "%s: \"layers_to_transform\" must be at most %d layer indices", path,
+                                 IT_LORA_MAX_LAYERS);
+                goto done;
+            }
+            out->layers[out->n_layers++] = (int)j.v[e].i64;
+        }
+    } else if (c >= 0 && j.v[c].type != IT__J_NULL) {
+        it_context_error(ctx, IT_ERR_FORMAT, "%s: \"layers_to_transform\" must be null, an index or a list", path);
+        goto done;
+    }
+    type = it__jstr(&j, 0, "base_model_name_or_path");
+    if (type) snprintf(out->base_model, sizeof out->base_model, "%s", type);
+    r = IT_OK;
+done:
+    it__json_free(&j);
+    if (buf) it__free(ctx, buf);
+    return r;
+}
+static int it__lora_same_layers(const it_lora_config *a, const it_lora_config *b, int n_layers) {
+    int i;
+    for (i = 0; i < n_layers; i++)
+        if (it__lora_layer_on(a, n_layers, i) != it__lora_layer_on(b, n_layers, i)) return 0;
+    return 1;
+}
+
+/* ---- load ---- */
+IT_API it_result it_lora_load(it_context *ctx, it_lora *l, it_optimizer *opt, it_trainer_state *ts, const char *dir) {
+    char d[IT__PATH_MAX], label[IT__PATH_NAMED], olabel[IT__PATH_NAMED], buf[200];
+    it_lora_config fc;
+    it__st_file f, of;
+    it__ck_map map, gmap;
+    it_trainer_state state;
+    it_optimizer_kind kind = IT_OPTIMIZER_INVALID;
+    uint64_t step = 0;
+    float *tmp = NULL;
+    it_result r;
+    int i, q;
+    const char *names[2] = {"", ""}, *why;
+    IT__NOT_NULL(ctx, "it_lora_load");
+    IT__NOT_NULL(l, "it_lora_load");
+    memset(&f, 0, sizeof f);
+    memset(&of, 0, sizeof of);
+    memset(&map, 0, sizeof map);
+    memset(&gmap, 0, sizeof gmap);
+    if ((r = it__ck_resolve(ctx, dir, d, sizeof d, 0)) != IT_OK) return r;
+    if ((r = it_lora_read_config(ctx, d, &fc)) != IT_OK) return r;
+    if ((why = it__lora_config_problem(&l->model->config, &fc, buf, sizeof buf)) != NULL)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s/adapter_config.json: %s", d, why);
+    if (fc.rank != l->config.rank || fc.alpha != l->config.alpha || !fc.use_rslora != !l->config.use_rslora ||
+        !it__lora_same_layers(&fc, &l->config, l->model->config.n_layers))
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s/adapter_config.json: r %d, alpha %g%s differ from the adapter being "
+                                "loaded (r %d, alpha %g%s) or its layers do", d, fc.rank, (double)fc.alpha,
+                                fc.use_rslora ? " rslora" : "", l->config.rank, (double)l->config.alpha,
+                                l->config.use_rslora ? " rslora" : "");
+    if ((r = it_params_alloc(l->ctx)) != IT_OK) return r;
+    if ((r = it__lora_map(ctx, l, 0, &map)) != IT_OK) return r;
+    /* the adapter's modules: the file must hold exactly the tensors of the config's targets */
+    r = it__ck_read_st(ctx, d, "adapter_model.safetensors", &f, label, sizeof label, NULL);
+    if (r == IT_OK) r = it__ck_match(ctx, &f, 1, &map, names, 1, 0);
+    if (r == IT_OK) r = it__st_check_values(ctx, &f);
+    if (r == IT_OK && opt) {
+        const it__jv *k, *st;
+        if (opt->ctx != l->ctx) r = it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_lora_load: the optimizer is another context's");
+        if (r == IT_OK) r = it__ck_read_st(ctx, d, "optimizer.safetensors", &of, olabel, sizeof olabel, NULL);
+        if (r == IT_OK) {
+            k = it__st_meta(&of, "irontensor.optimizer");
+            st = it__st_meta(&of, "irontensor.optimizer_step");
+            if (!k || k->type != IT__J_STR || it_optimizer_parse(k->str, &kind) != IT_OK || kind != opt->desc.kind)
+                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: holds %s state, the optimizer is %s", olabel,
+                                     k && k->type == IT__J_STR ? k->str : "no known", it_optimizer_name(opt->desc.kind));
+            else if (!st || st->type != IT__J_STR || it__parse_u64_dec(st->str, &step) || step > INT32_MAX)
+                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: __metadata__ irontensor.optimizer_step missing or not a step", olabel);
+        }
+        if (r == IT_OK) r = it__ck_match(ctx, &of, 1, &map, names, it__ck_state_names(kind, names), 1);
+        if (r == IT_OK) r = it__st_check_values(ctx, &of);
+        if (r == IT_OK) r = it__lora_map(ctx, l, 1, &gmap);
+    }
+    if (r == IT_OK && ts) r = it_checkpoint_read_trainer_state(ctx, d, &state);
+    if (r == IT_OK && ts && opt && state.optimizer.kind != kind)
+        r = it_context_error(ctx, IT_ERR_FORMAT, "%s/trainer_state.json: names %s, optimizer.safetensors holds %s", d,
+                             it_optimizer_name(state.optimizer.kind), it_optimizer_name(kind));
+    if (r == IT_OK && !(tmp = (float *)it__alloc(ctx, IT__CK_CHUNK * sizeof(float))))
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "LoRA: out of memory");
+    /* validated: apply */
+    for (q = 0; r == IT_OK && q < (opt ? 1 + it__ck_state_names(kind, names) : 1); q++) {
+        const it__st_file *src = q == 0 ? &f : &of;
+        const it__ck_map *mp = q == 0 ? &map : &gmap;
+        float *base = q == 0 ? it_param_block(l->ctx) : opt->state + (size_t)(q - 1) * it_grad_numel(l->ctx);
+        if (q > 0) it__ck_state_names(kind, names);
+        for (i = 0; i < mp->n; i++) {
+            const it__ck_entry *e = &mp->e[i];
+            char name[200];
+            const it__st_tensor *t;
+            uint64_t total = it__ck_numel(e), at = 0;
+            snprintf(name, sizeof name, "%s%s%s", e->name, q ? "." : "", q ? names[q - 1] : "");
+            t = it__st_find(src, name);
+            while (at < total) {
+                size_t len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
+                it__st_to_f32(tmp, src->data + t->begin, t->dtype, (size_t)at, len);
+                it__ck_scatter(e, base, at, len, tmp);
+                at += len;
+            }
+        }
+    }
+    if (r == IT_OK && opt) opt->step = (int)step;
+    if (r == IT_OK && ts) *ts = state;
+    if (tmp) it__free(ctx, tmp);
+    f.label = of.label = NULL;
+    it__st_free(ctx, &f);
+    it__st_free(ctx, &of);
+    it__ck_map_free(ctx, &map);
+    it__ck_map_free(ctx, &gmap);
+    return r;
+}
+IT_API it_result it_lora_attach(it_model *m, const char *dir, it_lora **out) {
+    it_lora_config c;
+    it_result r;
+    IT__NOT_NULL(m, "it_lora_attach");
+    IT__NOT_NULL(out, "it_lora_attach");
+    *out = NULL;
+    if ((r = it_lora_read_config(m->ctx, dir, &c)) != IT_OK) return r;
+    if ((r = it_lora_create(m, &c, out)) != IT_OK) return r;
+    return it_lora_load(m->ctx, *out, NULL, NULL, dir);
+}
+
+/* ---- save ---- */
+typedef struct it__lora_save_job {
+    const it_lora *l;
+    const it_optimizer *opt;
+    const it_trainer_state *ts;
+    const char *run_id;
+} it__lora_save_job;
+static it_result it__lora_write(it_context *ctx, const void *job, const char *tmp) {
+    const it__lora_save_job *j = (const it__lora_save_job *)job;
+    char path[IT__PATH_NAMED];
+    it__ck_map map, gmap;
+    it__st_item *items = NULL;
+    it__buf b;
+    it_result r;
+    int i, q;
+    it__buf_init(&b, ctx);
+    memset(&gmap, 0, sizeof gmap);
+    if ((r = it__lora_map(ctx, j->l, 0, &map)) != IT_OK) return r;
+    if (j->opt && (r = it__lora_map(ctx, j->l, 1, &gmap)) != IT_OK) goto done;
+    items = (it__st_item *)it__alloc(ctx, sizeof(it__st_item) * (size_t)map.n * 2);
+    if (!items) {
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "LoRA save: out of memory");
+        goto done;
+    }
+    it__lora_config_json(&b, j->l); /* plain JSON, as peft writes it (no checksum key: peft would keep it as an option) */
+    it__path_join(path, sizeof path, tmp, "adapter_config.json");
+    if (b.failed) r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    else r = it__write_file(ctx, path, b.p, b.n);
+    if (r != IT_OK) goto done;
+    for (i = 0; i < map.n; i++) {
+        snprintf(items[i].name, sizeof items[i].name, "%s", map.e[i].name);
+        items[i].e = &map.e[i];
+        items[i].base = it_param_block(j->l->ctx);
+    }
+    it__path_join(path, sizeof path, tmp, "adapter_model.safetensors");
+    if ((r = it__st_write(ctx, path, items, map.n, 0, "lora adapter", NULL)) != IT_OK) goto done;
+    if (j->opt) {
+        const char *names[2];
+        int n_names = it__ck_state_names(j->opt->desc.kind, names), n = 0;
+        for (q = 0; q < n_names; q++)
+            for (i = 0; i < gmap.n; i++, n++) {
+                snprintf(items[n].name, sizeof items[n].name, "%s.%s", gmap.e[i].name, names[q]);
+                items[n].e = &gmap.e[i];
+                items[n].base = j->opt->state + (size_t)q * it_grad_numel(j->l->ctx);
+            }
+        it__path_join(path, sizeof path, tmp, "optimizer.safetensors");
+        if ((r = it__st_write(ctx, path, items, n, 0, "optimizer", j->opt)) != IT_OK) goto done;
+    }
+    if (j->ts) {
+        it__buf_free(&b);
+        it__trainer_json(&b, j->ts, j->opt);
+        it__path_join(path, sizeof path, tmp, "trainer_state.json");
+        if ((r = it__json_file_write(ctx, path, &b)) != IT_OK) goto done;
+    }
+    it__buf_free(&b); /* the marker last: a directory carrying it was written whole */
+    it__ck_marker_json(&b, j->run_id);
+    it__path_join(path, sizeof path, tmp, IT__CK_MARKER);
+    r = it__json_file_write(ctx, path, &b);
+done:
+    it__buf_free(&b);
+    if (items) it__free(ctx, items);
+    it__ck_map_free(ctx, &map);
+    it__ck_map_free(ctx, &gmap);
+    return r;
+}
+IT_API it_result it_lora_save(it_context *ctx, const it_lora *l, const it_optimizer *opt, const it_trainer_state *ts,
+                              const char *dir, const it_checkpoint_options *options) {
+    it_checkpoint_options o = it__checkpoint_options_defaults(options);
+    it__lora_save_job job;
+    const char *state_names[2];
+    size_t i, cells;
+    int q, copies;
+    it_result r;
+    IT__NOT_NULL(ctx, "it_lora_save");
+    IT__NOT_NULL(l, "it_lora_save");
+    if (!it_param_block(l->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_lora_save: the parameters are not allocated");
+    if (opt && (!opt->state || opt->ctx != l->ctx))
+        return it_context_error(ctx, IT_ERR_STATE, "it_lora_save: the optimizer has no state or is another context's");
+    if (o.dtype != IT_F32) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_lora_save: adapters are saved in f32");
+    if (o.run_id && !it__ck_run_id_ok(o.run_id))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_lora_save: run_id '%.80s' is not a run id", o.run_id);
+    if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "LoRA save: big-endian hosts are not supported");
+    if (ts && (r = it_trainer_state_check(ctx, ts)) != IT_OK) return r;
+    it__sync(l->ctx);
+    /* a diverged adapter must not replace a good one: every A, B (and their state) finite */
+    cells = (size_t)l->model->config.n_layers * IT_MODEL_LAYER_PARAMS;
+    copies = opt ? it__ck_state_names(opt->desc.kind, state_names) : 0;
+    for (i = 0; i < 2 * cells; i++) {
+        it_tensor *t = i < cells ? l->a[i] : l->b[i - cells];
+        size_t k, off;
+        if (!t) continue;
+        for (q = 0; q <= copies; q++) {
+            const float *x = it_data(t);
+            if (q > 0) {
+                it_tensor_block(it_grad_tensor(t), &off);
+                x = opt->state + (size_t)(q - 1) * it_grad_numel(l->ctx) + off / sizeof(float);
+            }
+            for (k = 0; k < t->numel; k++)
+                if (!isfinite(x[k]))
+                    return it_context_error(ctx, IT_ERR_RANGE, "LoRA save %s: %s of '%s' holds %g at element %lu (the run "
+                                            "diverged?); not saved, the adapter already there (if any) is unchanged", dir,
+                                            q ? "the optimizer state" : "the weight", t->name, (double)x[k], (unsigned long)k);
+        }
+    }
+    job.l = l;
+    job.opt = opt;
+    job.ts = ts;
+    job.run_id = o.run_id;
+    return it__ck_save_dir(ctx, dir, o.lock_wait_ms, it__lora_write, &job);
+}
+
+/* ---- merge ---- */
+IT_API it_result it_lora_merge(it_lora *l) {
+    it_model *m;
+    size_t i, cells;
+    IT__NOT_NULL(l, "it_lora_merge");
+    m = l->model;
+    if (!it_param_block(l->ctx)) return it_context_error(l->ctx, IT_ERR_STATE, "it_lora_merge: the parameters are not allocated");
+    if (m->lora != l) return it_context_error(l->ctx, IT_ERR_STATE, "it_lora_merge: the adapter is not attached (merged already?)");
+    it__sync(l->ctx);
+    cells = (size_t)m->config.n_layers * IT_MODEL_LAYER_PARAMS;
+    for (i = 0; i < cells; i++) {
+        it_tensor *w = m->layer_params[i], *a = l->a[i], *b = l->b[i];
+        int in, out_dim, r;
+        float *scaled;
+        if (!a) continue;
+        it__lora_dims(m, w, &in, &out_dim);
+        r = a->dims[0];
+        scaled = (float *)it__alloc(l->ctx, b->numel * sizeof(float));
+        if (!scaled) return it_context_error(l->ctx, IT_ERR_OUT_OF_MEMORY, "it_lora_merge: out of memory");
+        it_cpu_scale_forward(scaled, it_data(b), l->scale, b->numel);
+        if (m->config.arch == IT_ARCH_LLAMA) /* W [out, in] += (scale B) A */
+            it__gemm(l->ctx, it_data(w), scaled, it_data(a), out_dim, in, r, 0, 0, 1);
+        else /* Conv1D W [in, out] += A^T (scale B)^T */
+            it__gemm(l->ctx, it_data(w), it_data(a), scaled, in, out_dim, r, 1, 1, 1);
+        it__free(l->ctx, scaled);
+    }
+    m->lora = NULL; /* graphs and decoders made from now on run the merged weights alone */
     return IT_OK;
 }
 

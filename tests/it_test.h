@@ -139,6 +139,80 @@ static it_model_config it_test_llama(void) {
     c.norm_eps = 1e-6f;
     return c;
 }
+/* Reference tensors a fixture script wrote with safetensors (logits, gradients, ids), read through
+   the public inspection API; the data stay in the file's buffer. */
+typedef struct it_test_ref_tensor {
+    char name[128];
+    char dtype[8];
+    int64_t numel;
+    uint64_t begin;
+} it_test_ref_tensor;
+typedef struct it_test_reference {
+    unsigned char *file;
+    size_t size;
+    uint64_t data_start;
+    it_test_ref_tensor t[256];
+    int n;
+} it_test_reference;
+static void it_test_ref_collect(const it_safetensors_tensor_info *info, void *user) {
+    it_test_reference *r = (it_test_reference *)user;
+    it_test_ref_tensor *t;
+    int d;
+    if (r->n == 256) return;
+    t = &r->t[r->n++];
+    snprintf(t->name, sizeof t->name, "%s", info->name);
+    snprintf(t->dtype, sizeof t->dtype, "%s", info->dtype);
+    t->numel = 1;
+    for (d = 0; d < info->ndim; d++) t->numel *= info->shape[d];
+    t->begin = info->offset_begin;
+}
+/* DIR/FILE; 0 when it cannot be read. Free r->file afterwards. */
+static int it_test_ref_load(it_context *ctx, const char *dir, const char *file, it_test_reference *r) {
+    char path[512];
+    uint64_t header = 0;
+    int i;
+    memset(r, 0, sizeof *r);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (it_safetensors_inspect(ctx, path, it_test_ref_collect, r) != IT_OK) return 0;
+    r->file = it_test_read_file(path, &r->size);
+    for (i = 0; i < 8 && r->file && r->size >= 8; i++) header |= (uint64_t)r->file[i] << (8 * i);
+    r->data_start = 8 + header;
+    return r->file != NULL;
+}
+static const it_test_ref_tensor *it_test_ref_find(const it_test_reference *r, const char *name) {
+    int i;
+    for (i = 0; i < r->n; i++)
+        if (strcmp(r->t[i].name, name) == 0) return &r->t[i];
+    return NULL;
+}
+static const float *it_test_ref_f32(const it_test_reference *r, const char *name, int64_t *numel) {
+    const it_test_ref_tensor *t = it_test_ref_find(r, name);
+    if (!t || strcmp(t->dtype, "F32") != 0) return NULL;
+    if (numel) *numel = t->numel;
+    return (const float *)(const void *)(r->file + r->data_start + t->begin);
+}
+static int it_test_ref_ids(const it_test_reference *r, const char *name, int32_t *out, int cap) {
+    const it_test_ref_tensor *t = it_test_ref_find(r, name);
+    int i;
+    if (!t || strcmp(t->dtype, "I64") != 0 || t->numel > cap) return 0;
+    for (i = 0; i < (int)t->numel; i++) {
+        int64_t v;
+        memcpy(&v, r->file + r->data_start + t->begin + 8 * (size_t)i, 8);
+        out[i] = (int32_t)v;
+    }
+    return (int)t->numel;
+}
+
+/* Largest |got - want| / (atol + rtol |want|) over n values: <= 1 passes. */
+static double it_test_worst(const float *got, const float *want, size_t n, double rtol, double atol) {
+    double w = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (atol + rtol * fabs((double)want[i]));
+        if (!(e <= w)) w = e; /* NaN counts as worst */
+    }
+    return w;
+}
 /* GPT-2: learned positions, LayerNorm with biases, GELU MLP of 4 x dim, tied head. */
 static it_model_config it_test_gpt2(void) {
     it_model_config c;
@@ -168,6 +242,10 @@ static int it_test_finish(void) {
     (void)it_test_context;
     (void)it_test_llama;
     (void)it_test_gpt2;
+    (void)it_test_ref_load;
+    (void)it_test_ref_f32;
+    (void)it_test_ref_ids;
+    (void)it_test_worst;
 #endif
     printf("%d passed, %d failed\n", it_test_passed, it_test_failed);
     return it_test_failed ? 1 : 0;

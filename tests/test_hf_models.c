@@ -15,68 +15,6 @@
 
 #define FIXTURES "tests/fixtures/hf_models/"
 
-/* ---- reading reference.safetensors through the public inspection API ----------------------- */
-typedef struct ref_tensor {
-    char name[128];
-    char dtype[8];
-    int64_t numel;
-    uint64_t begin;
-} ref_tensor;
-typedef struct reference {
-    unsigned char *file;
-    size_t size;
-    uint64_t data_start;
-    ref_tensor t[128];
-    int n;
-} reference;
-static void ref_collect(const it_safetensors_tensor_info *info, void *user) {
-    reference *r = (reference *)user;
-    ref_tensor *t;
-    int d;
-    if (r->n == 128) return;
-    t = &r->t[r->n++];
-    snprintf(t->name, sizeof t->name, "%s", info->name);
-    snprintf(t->dtype, sizeof t->dtype, "%s", info->dtype);
-    t->numel = 1;
-    for (d = 0; d < info->ndim; d++) t->numel *= info->shape[d];
-    t->begin = info->offset_begin;
-}
-static int ref_load(it_context *ctx, const char *dir, reference *r) {
-    char path[512];
-    uint64_t header = 0;
-    int i;
-    memset(r, 0, sizeof *r);
-    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
-    if (it_safetensors_inspect(ctx, path, ref_collect, r) != IT_OK) return 0;
-    r->file = it_test_read_file(path, &r->size);
-    for (i = 0; i < 8 && r->file && r->size >= 8; i++) header |= (uint64_t)r->file[i] << (8 * i);
-    r->data_start = 8 + header;
-    return r->file != NULL;
-}
-static const ref_tensor *ref_find(const reference *r, const char *name) {
-    int i;
-    for (i = 0; i < r->n; i++)
-        if (strcmp(r->t[i].name, name) == 0) return &r->t[i];
-    return NULL;
-}
-static const float *ref_f32(const reference *r, const char *name, int64_t *numel) {
-    const ref_tensor *t = ref_find(r, name);
-    if (!t || strcmp(t->dtype, "F32") != 0) return NULL;
-    if (numel) *numel = t->numel;
-    return (const float *)(const void *)(r->file + r->data_start + t->begin);
-}
-static int ref_ids(const reference *r, const char *name, int32_t *out, int cap) {
-    const ref_tensor *t = ref_find(r, name);
-    int i;
-    if (!t || strcmp(t->dtype, "I64") != 0 || t->numel > cap) return 0;
-    for (i = 0; i < (int)t->numel; i++) {
-        int64_t v;
-        memcpy(&v, r->file + r->data_start + t->begin + 8 * (size_t)i, 8);
-        out[i] = (int32_t)v;
-    }
-    return (int)t->numel;
-}
-
 /* ---- helpers ---------------------------------------------------------------------------------- */
 static it_context *quiet_context(void) {
     it_context_desc d;
@@ -86,16 +24,6 @@ static it_context *quiet_context(void) {
     d.logger.min_level = IT_LOG_COUNT;
     it_context_create(&d, &ctx);
     return ctx;
-}
-/* Largest |got - want| / (atol + rtol |want|) over n values: <= 1 passes. */
-static double worst(const float *got, const float *want, size_t n, double rtol, double atol) {
-    double w = 0.0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]) / (atol + rtol * fabs((double)want[i]));
-        if (!(e <= w)) w = e; /* NaN counts as worst */
-    }
-    return w;
 }
 /* A copy of the fixture directory with config_v4.json as its config.json. */
 static void make_v4_copy(const char *dir, const char *copy) {
@@ -137,7 +65,7 @@ static void hf_name(const it_model *m, const char *p, char *out, size_t size, in
 /* ---- one fixture ---------------------------------------------------------------------------- */
 static void check_model(const char *name, const char *dir, const char *dialect, const char *save_dir) {
     it_context *ctx = quiet_context();
-    reference ref;
+    it_test_reference ref;
     it_model_config cfg;
     it_model *m = NULL;
     it_model_graph lg, tg;
@@ -145,14 +73,14 @@ static void check_model(const char *name, const char *dir, const char *dialect, 
     int T, P, G, i, p;
     int64_t n;
     const float *want;
-    if (!ref_load(ctx, dir, &ref)) {
+    if (!it_test_ref_load(ctx, dir, "reference.safetensors", &ref)) {
         CHECK(0, "%s: cannot read its reference.safetensors: %s", name, it_context_last_error(ctx));
         it_context_destroy(ctx);
         return;
     }
-    T = ref_ids(&ref, "input_ids", ids, 64);
-    P = ref_ids(&ref, "prompt_ids", prompt, 16);
-    G = ref_ids(&ref, "greedy_ids", greedy, 16);
+    T = it_test_ref_ids(&ref, "input_ids", ids, 64);
+    P = it_test_ref_ids(&ref, "prompt_ids", prompt, 16);
+    G = it_test_ref_ids(&ref, "greedy_ids", greedy, 16);
     CHECK(T == 14 && P == 5 && G == 8, "%s: reference ids %d %d %d", name, T, P, G);
     if (it_checkpoint_read_config(ctx, dir, &cfg) != IT_OK || it_model_create(ctx, &cfg, &m) != IT_OK ||
         it_checkpoint_load(ctx, m, NULL, NULL, dir) != IT_OK) {
@@ -163,10 +91,10 @@ static void check_model(const char *name, const char *dir, const char *dialect, 
     if (it_model_graph_create(m, IT_PURPOSE_LOGITS, 1, T, &lg) == IT_OK) {
         memcpy(it_data_i32(lg.tokens), ids, sizeof(int32_t) * (size_t)T);
         CHECK(it_graph_run(lg.graph, IT_RUN_FORWARD) == IT_OK, "%s: logits run: %s", name, it_context_last_error(ctx));
-        want = ref_f32(&ref, "logits", &n);
+        want = it_test_ref_f32(&ref, "logits", &n);
         CHECK(want && n == (int64_t)T * cfg.vocab_size, "%s: reference logits", name);
         if (want) {
-            double w = worst(it_data(lg.logits), want, (size_t)n, 1e-4, 1e-5);
+            double w = it_test_worst(it_data(lg.logits), want, (size_t)n, 1e-4, 1e-5);
             CHECK(w <= 1.0, "%s (%s): logits differ from transformers': %.3g of the tolerance (1e-4 rel)", name, dialect, w);
         }
         it_model_graph_destroy(&lg);
@@ -180,7 +108,7 @@ static void check_model(const char *name, const char *dir, const char *dialect, 
         }
         it_zero_grads(ctx);
         CHECK(it_graph_run(tg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "%s: train run: %s", name, it_context_last_error(ctx));
-        want = ref_f32(&ref, "loss", NULL);
+        want = it_test_ref_f32(&ref, "loss", NULL);
         if (want) CHECK_CLOSE(it_data(tg.loss)[0], want[0], 1e-5, 1e-6, "loss");
         for (p = 0; p < it_param_count(ctx); p++) {
             it_tensor *t = it_param_at(ctx, p);
@@ -190,7 +118,7 @@ static void check_model(const char *name, const char *dir, const char *dialect, 
             float *got = it_grad(t), *slice;
             hf_name(m, it_tensor_name(t), ck, sizeof ck, &third);
             snprintf(key, sizeof key, "grad.%s", ck);
-            want = ref_f32(&ref, key, &n);
+            want = it_test_ref_f32(&ref, key, &n);
             if (!want && !cfg.untied && t == m->embed) want = NULL;
             CHECK(want != NULL, "%s: no reference gradient %s", name, key);
             if (!want || !got) continue;
@@ -204,7 +132,7 @@ static void check_model(const char *name, const char *dir, const char *dialect, 
             else
                 memcpy(slice, want + (size_t)third * cnt, cnt * sizeof(float));
             {
-                double w = worst(got, slice, cnt, 1e-3, 2e-5);
+                double w = it_test_worst(got, slice, cnt, 1e-3, 2e-5);
                 CHECK(w <= 1.0, "%s (%s): gradient of %s differs from transformers': %.3g of the tolerance", name, dialect,
                       it_tensor_name(t), w);
             }

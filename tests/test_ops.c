@@ -909,6 +909,48 @@ static const tcase reduce_cases[] = {
     {.name = "mean", .f = {{.dims = {1}, .param = 1}}, .ip = {1}},
     {.name = "mean large", .f = {{.dims = {20, 1000}}}, .ip = {1}, .fd_samples = 24},
 };
+/* --- lora: f0 = x [..., in], f1 = W ([out, in], or [in, out] with ip[0] = 1), f2 = A [r, in],
+   f3 = B [out, r]; dp[0] = scale. y = x W^T + scale (x A^T) B^T, the unfused formula in double.
+   W is a trainable parameter here, so the base product's dW is checked too. --- */
+static void ref_lora(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
+    int in = flast(c, 0), r = c->f[2].dims[0], w_in_out = c->ip[0];
+    int out_dim = w_in_out ? c->f[1].dims[1] : c->f[1].dims[0];
+    size_t N = fnum(c, 0) / (size_t)in, n;
+    int o, k, i;
+    (void)ids;
+    for (n = 0; n < N; n++) {
+        const double *x = f[0] + n * in;
+        for (o = 0; o < out_dim; o++) {
+            double base = 0.0, branch = 0.0;
+            for (i = 0; i < in; i++) base += x[i] * (w_in_out ? f[1][(size_t)i * out_dim + o] : f[1][(size_t)o * in + i]);
+            for (k = 0; k < r; k++) {
+                double xa = 0.0;
+                for (i = 0; i < in; i++) xa += x[i] * f[2][(size_t)k * in + i];
+                branch += xa * f[3][(size_t)o * r + k];
+            }
+            out[n * out_dim + o] = base + (double)(float)c->dp[0] * branch;
+        }
+    }
+}
+static it_tensor *build_lora(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
+    (void)ids;
+    return it_lora_linear(g, f[0], f[1], f[2], f[3], (float)c->dp[0], c->ip[0]);
+}
+static const tcase lora_cases[] = {
+    {.name = "lora 2-D", .f = {{{5, 7}}, {{6, 7}, 1}, {{3, 7}, 1}, {{6, 3}, 1}}, .dp = {2.0}},
+    {.name = "lora rank 1, leading dims", .f = {{{2, 3, 4}}, {{5, 4}, 1}, {{1, 4}, 1}, {{5, 1}, 1}}, .dp = {0.5}},
+    {.name = "lora Conv1D [in, out]", .f = {{{4, 6}}, {{6, 9}, 1}, {{2, 6}, 1}, {{9, 2}, 1}}, .ip = {1}, .dp = {1.5}},
+    /* past the gemm threading threshold: 3 threads split every product */
+    {.name = "lora large", .f = {{{2, 64, 96}}, {{160, 96}, 1}, {{8, 96}, 1}, {{160, 8}, 1}}, .dp = {2.0}, .fd_samples = 24},
+    {.name = "lora large Conv1D", .f = {{{130, 96}}, {{96, 100}, 1}, {{16, 96}, 1}, {{100, 16}, 1}}, .ip = {1}, .dp = {0.25},
+     .fd_samples = 24},
+};
+static void test_lora(void) {
+    group_begin();
+    RUN_TABLE(lora_cases, build_lora, ref_lora);
+    group_end("lora (fused base + branch)");
+}
+
 static void test_reduce(void) {
     group_begin();
     RUN_TABLE(reduce_cases, build_reduce, ref_reduce);
@@ -1279,6 +1321,7 @@ int main(void) {
     test_cross_entropy();
     test_linear_cross_entropy();
     test_reduce();
+    test_lora();
     test_reshape();
     test_accumulation();
     test_run_twice();

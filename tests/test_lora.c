@@ -1,0 +1,608 @@
+/* test_lora.c - LoRA adapters (>>lora) against PEFT and against the library's own unfused graph.
+   1. PEFT parity, on the adapters peft itself wrote (tests/fixtures/peft/, made by
+      tests/fixtures/make_peft_fixtures.py): Llama with every projection, rsLoRA on the last layer
+      only, Qwen2 (biased q/v) and GPT-2's Conv1D layers. Logits with the adapter unmerged to 1e-5
+      relative, the causal-LM loss, the gradient of every A and B to 1e-4, the KV-cache decoder
+      with the adapter, merge_and_unload's logits after it_lora_merge (and merged == unmerged).
+   2. The fused op inside a model against the same model built from plain ops (x W^T + s (x A^T)
+      B^T), forward and every gradient; activation checkpointing gives the same bits.
+   3. Only A and B have gradients and optimizer state (the base is frozen).
+   4. Save -> load keeps every bit and PEFT's key names and shapes; a resumed run (optimizer state
+      of A and B, trainer state) continues bit-exactly; saves refuse a directory PEFT wrote.
+   5. Hostile adapters: every corrupt, truncated, wrong or unsupported input is refused, naming it. */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../irontensor.h"
+#include "it_test.h"
+
+#include <sys/stat.h>
+
+#define PEFT "tests/fixtures/peft/"
+#define HF "tests/fixtures/hf_models/"
+
+static it_context *ctx_new(void) { return it_test_context(2); }
+/* it_test_worst with the absolute tolerance relative to the tensor's scale: rtol (|want| + max|want|),
+   so elements near zero are held to the precision of the tensor as a whole (float32 sums in another
+   order differ by that much, not by rtol of each tiny element). */
+static double max_abs(const float *x, size_t n) {
+    double m = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) m = fabs((double)x[i]) > m ? fabs((double)x[i]) : m;
+    return m;
+}
+static double worst_scaled(const float *got, const float *want, size_t n, double rtol) {
+    return it_test_worst(got, want, n, rtol, rtol * max_abs(want, n) + 1e-30);
+}
+
+/* A model from an HF fixture with the adapter in adapter_dir attached (NULL: none). */
+static it_model *load_model(it_context *ctx, const char *base, const char *adapter_dir, it_lora **lora) {
+    char dir[256];
+    it_model_config cfg;
+    it_model *m = NULL;
+    snprintf(dir, sizeof dir, HF "%s", base);
+    if (lora) *lora = NULL;
+    if (it_checkpoint_read_config(ctx, dir, &cfg) != IT_OK || it_model_create(ctx, &cfg, &m) != IT_OK) return NULL;
+    if (adapter_dir && it_lora_attach(m, adapter_dir, lora) != IT_OK) return NULL;
+    if (it_checkpoint_load(ctx, m, NULL, NULL, dir) != IT_OK) return NULL;
+    return m;
+}
+/* A's and B's file name (PEFT's key) for a parameter: B0/B1/B2 (GPT-2's c_attn) share one key. */
+static void peft_key(const char *param, char *out, size_t size, int *part) {
+    size_t n = strlen(param);
+    *part = -1;
+    if (n > 3 && param[n - 3] == '.' && param[n - 2] == 'B' && param[n - 1] >= '0' && param[n - 1] <= '2') {
+        *part = param[n - 1] - '0';
+        n -= 1;
+    }
+    /* "lora.PATH.A" -> "base_model.model.PATH.lora_A.weight" */
+    snprintf(out, size, "base_model.model.%.*s.lora_%c.weight", (int)(n - 7), param + 5, param[n - 1]);
+}
+static int logits_of(it_model *m, const int32_t *ids, int T, float *out) {
+    it_model_graph lg;
+    int ok;
+    if (it_model_graph_create(m, IT_PURPOSE_LOGITS, 1, T, &lg) != IT_OK) return 0;
+    memcpy(it_data_i32(lg.tokens), ids, sizeof(int32_t) * (size_t)T);
+    ok = it_graph_run(lg.graph, IT_RUN_FORWARD) == IT_OK;
+    if (ok) memcpy(out, it_data(lg.logits), sizeof(float) * (size_t)T * (size_t)m->config.vocab_size);
+    it_model_graph_destroy(&lg);
+    return ok;
+}
+
+/* ---- 1. PEFT parity ------------------------------------------------------------------------- */
+static void check_peft(const char *name, const char *base, const char *tmp) {
+    it_context *ctx = ctx_new();
+    it_test_reference ref;
+    it_lora *lora;
+    it_model *m;
+    char adapter[256], saved[512];
+    int32_t ids[32];
+    int T, V, i, p, checked = 0, n_lora = 0;
+    int64_t n;
+    const float *want;
+    float *got;
+    snprintf(adapter, sizeof adapter, PEFT "%s", name);
+    if (!it_test_ref_load(ctx, adapter, "reference.safetensors", &ref)) {
+        CHECK(0, "%s: cannot read reference.safetensors: %s", name, it_context_last_error(ctx));
+        it_context_destroy(ctx);
+        return;
+    }
+    T = it_test_ref_ids(&ref, "input_ids", ids, 32);
+    m = load_model(ctx, base, adapter, &lora);
+    CHECK(m && lora && T == 12, "%s: load: %s", name, it_context_last_error(ctx));
+    if (!m || !lora) goto done;
+    V = m->config.vocab_size;
+    got = (float *)malloc(sizeof(float) * (size_t)T * (size_t)V);
+    /* logits with the adapter, unmerged */
+    want = it_test_ref_f32(&ref, "logits", &n);
+    CHECK(want && n == (int64_t)T * V && logits_of(m, ids, T, got), "%s: logits run: %s", name, it_context_last_error(ctx));
+    if (want) {
+        double w = worst_scaled(got, want, (size_t)n, 1e-5);
+        CHECK(w <= 1.0, "%s: logits with the adapter differ from PEFT's: %.3g of the tolerance (1e-5 rel)", name, w);
+    }
+    /* the KV-cache decoder with the adapter: the whole prompt, then the last position alone */
+    {
+        it_decoder *d;
+        const float *dl;
+        CHECK(it_decoder_create(m, 0, &d) == IT_OK, "%s: decoder", name);
+        CHECK(it_decoder_feed(d, ids, T - 1, &dl) == IT_OK, "%s: decoder feed", name);
+        CHECK(it_decoder_feed(d, ids + T - 1, 1, &dl) == IT_OK, "%s: decoder feed 1", name);
+        if (want) CHECK(worst_scaled(dl, want + (size_t)(T - 1) * V, (size_t)V, 1e-5) <= 1.0,
+                        "%s: the decoder's logits with the adapter differ from PEFT's", name);
+        it_decoder_destroy(d);
+    }
+    /* the loss and d loss / d A, B on the same batch (labels = input_ids, shifted) */
+    {
+        it_model_graph tg;
+        CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, 1, T - 1, &tg) == IT_OK, "%s: train graph", name);
+        for (i = 0; i < T - 1; i++) {
+            it_data_i32(tg.tokens)[i] = ids[i];
+            it_data_i32(tg.targets)[i] = ids[i + 1];
+        }
+        it_zero_grads(ctx);
+        CHECK(it_graph_run(tg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "%s: train run", name);
+        want = it_test_ref_f32(&ref, "loss", NULL);
+        if (want) CHECK_CLOSE(it_data(tg.loss)[0], want[0], 1e-5, 1e-6, "loss with the adapter");
+        for (p = 0; p < it_param_count(ctx); p++) {
+            it_tensor *t = it_param_at(ctx, p);
+            char key[200], grad_key[210];
+            int part;
+            size_t cnt = it_tensor_numel(t);
+            if (strncmp(it_tensor_name(t), "lora.", 5) == 0) n_lora++;
+            else {
+                CHECK(it_grad(t) == NULL, "%s: frozen base parameter %s has a gradient", name, it_tensor_name(t));
+                continue;
+            }
+            peft_key(it_tensor_name(t), key, sizeof key, &part);
+            snprintf(grad_key, sizeof grad_key, "grad.%s", key);
+            want = it_test_ref_f32(&ref, grad_key, &n);
+            CHECK(want != NULL && it_grad(t) != NULL, "%s: no reference gradient or no gradient for %s", name, grad_key);
+            if (!want || !it_grad(t)) continue;
+            {   /* GPT-2's B0..B2 are the rows q | k | v of one PEFT tensor: held to that tensor's scale */
+                double scale = max_abs(want, (size_t)n), w;
+                if (part >= 0) want += (size_t)part * cnt;
+                w = it_test_worst(it_grad(t), want, cnt, 1e-4, 1e-4 * scale);
+                CHECK(w <= 1.0, "%s: gradient of %s differs from PEFT's: %.3g of the tolerance (1e-4 rel)", name,
+                      it_tensor_name(t), w);
+            }
+            checked++;
+        }
+        CHECK(checked > 0 && checked == n_lora, "%s: %d of %d adapter tensors checked", name, checked, n_lora);
+        it_model_graph_destroy(&tg);
+    }
+    /* save: PEFT's key names and shapes, every bit back */
+    snprintf(saved, sizeof saved, "%s/%s", tmp, name);
+    CHECK(it_lora_save(ctx, lora, NULL, NULL, saved, NULL) == IT_OK, "%s: save: %s", name, it_context_last_error(ctx));
+    {
+        it_test_reference mine, theirs;
+        int k, same = it_test_ref_load(ctx, saved, "adapter_model.safetensors", &mine) &&
+                      it_test_ref_load(ctx, adapter, "adapter_model.safetensors", &theirs) && mine.n == theirs.n;
+        for (k = 0; same && k < mine.n; k++) {
+            const it_test_ref_tensor *t = it_test_ref_find(&theirs, mine.t[k].name);
+            same = t && t->numel == mine.t[k].numel &&
+                   memcmp(mine.file + mine.data_start + mine.t[k].begin, theirs.file + theirs.data_start + t->begin,
+                          (size_t)t->numel * 4) == 0;
+        }
+        CHECK(same, "%s: the saved adapter's keys, shapes or values differ from PEFT's file", name);
+        free(mine.file);
+        free(theirs.file);
+    }
+    {
+        it_lora_config a, b;
+        CHECK(it_lora_read_config(ctx, adapter, &a) == IT_OK && it_lora_read_config(ctx, saved, &b) == IT_OK &&
+                  a.rank == b.rank && a.alpha == b.alpha && a.use_rslora == b.use_rslora,
+              "%s: the saved adapter_config.json reads back differently", name);
+    }
+    /* merge: W += scale B A equals PEFT's merge_and_unload, and the unmerged logits */
+    {
+        float *merged = (float *)malloc(sizeof(float) * (size_t)T * (size_t)V), *unmerged = got;
+        CHECK(it_lora_merge(lora) == IT_OK && m->lora == NULL, "%s: merge: %s", name, it_context_last_error(ctx));
+        CHECK(logits_of(m, ids, T, merged), "%s: merged logits run", name);
+        want = it_test_ref_f32(&ref, "merged_logits", &n);
+        if (want) CHECK(worst_scaled(merged, want, (size_t)n, 1e-5) <= 1.0,
+                        "%s: merged logits differ from PEFT's merge_and_unload", name);
+        CHECK(worst_scaled(merged, unmerged, (size_t)T * V, 1e-5) <= 1.0, "%s: merged != unmerged", name);
+        CHECK(it_lora_merge(lora) == IT_ERR_STATE, "%s: a second merge must be refused", name);
+        free(merged);
+    }
+    free(got);
+done:
+    free(ref.file);
+    it_context_destroy(ctx);
+}
+
+/* ---- 2. the fused op against plain ops, in a whole model ------------------------------------ */
+/* Loss and every A/B gradient of a Llama (or GPT-2) test model with random A and B: fused
+   (it_model's graph) or unfused (the same computation rebuilt from it_matmul / it_scale / it_add
+   by temporarily hiding the adapter from the model and adding the branch by hand is not possible
+   without the model's body; so the unfused reference is one projection checked in isolation). */
+static void fused_vs_unfused(int w_in_out) {
+    it_context *c1 = ctx_new(), *c2 = ctx_new();
+    int N = 20, in = 24, out_dim = 18, r = 4, k;
+    float scale = 1.75f, *x = (float *)malloc(sizeof(float) * (size_t)N * in), *dy = (float *)malloc(sizeof(float) * (size_t)N * out_dim);
+    it_tensor *w[2], *a[2], *b[2], *xi[2], *y[2], *rr[2], *loss[2];
+    it_graph *g[2];
+    it_context *cs[2];
+    cs[0] = c1;
+    cs[1] = c2;
+    it_test_rng_state = 77;
+    it_test_fill(x, (size_t)N * in, 1.0f);
+    it_test_fill(dy, (size_t)N * out_dim, 1.0f);
+    for (k = 0; k < 2; k++) {
+        int wd[2];
+        wd[0] = w_in_out ? in : out_dim;
+        wd[1] = w_in_out ? out_dim : in;
+        w[k] = it_param(cs[k], "w", 2, wd);
+        a[k] = it_param(cs[k], "a", 2, (int[]){r, in});
+        b[k] = it_param(cs[k], "b", 2, (int[]){out_dim, r});
+        it_param_set_trainable(w[k], 0);
+        g[k] = it_graph_create(cs[k]);
+        xi[k] = it_input(g[k], "x", IT_F32, 2, (int[]){N, in});
+        rr[k] = it_input(g[k], "r", IT_F32, 2, (int[]){N, out_dim});
+        if (k == 0) y[k] = it_lora_linear(g[k], xi[k], w[k], a[k], b[k], scale, w_in_out);
+        else /* x W^T + s (x A^T) B^T from existing ops */
+            y[k] = it_add(g[k], it_matmul(g[k], xi[k], w[k], 0, !w_in_out),
+                          it_scale(g[k], it_matmul(g[k], it_matmul(g[k], xi[k], a[k], 0, 1), b[k], 0, 1), scale));
+        it_keep(y[k]);
+        loss[k] = it_sum(g[k], it_mul(g[k], y[k], rr[k]));
+        it_graph_backward(g[k], loss[k]);
+        CHECK(it_graph_plan(g[k]) == IT_OK, "plan");
+        it_param_init_normal(cs[k], 0.3f, 5);
+        memcpy(it_data(xi[k]), x, sizeof(float) * (size_t)N * in);
+        memcpy(it_data(rr[k]), dy, sizeof(float) * (size_t)N * out_dim);
+        it_zero_grads(cs[k]);
+        CHECK(it_graph_run(g[k], IT_RUN_FORWARD_BACKWARD) == IT_OK, "run");
+    }
+    CHECK(worst_scaled(it_data(y[0]), it_data(y[1]), (size_t)N * out_dim, 1e-5) <= 1.0, "fused forward != unfused (%d)", w_in_out);
+    CHECK(worst_scaled(it_grad(a[0]), it_grad(a[1]), a[0]->numel, 1e-5) <= 1.0, "fused dA != unfused (%d)", w_in_out);
+    CHECK(worst_scaled(it_grad(b[0]), it_grad(b[1]), b[0]->numel, 1e-5) <= 1.0, "fused dB != unfused (%d)", w_in_out);
+    CHECK(worst_scaled(it_grad(xi[0]), it_grad(xi[1]), (size_t)N * in, 1e-5) <= 1.0, "fused dx != unfused (%d)", w_in_out);
+    CHECK(it_grad(w[0]) == NULL, "the frozen base weight has a gradient");
+    free(x);
+    free(dy);
+    it_context_destroy(c1);
+    it_context_destroy(c2);
+}
+/* Reference kernels (it_cpu_lora_*) against the backend's fused kernel, through a graph. */
+static void reference_kernels(void) {
+    it_context *ctx = ctx_new();
+    int N = 9, in = 11, out_dim = 7, r = 3, w_in_out;
+    for (w_in_out = 0; w_in_out < 2; w_in_out++) {
+        it_tensor *w, *a, *b, *x, *y, *rr, *loss;
+        it_graph *g;
+        float *out = (float *)malloc(sizeof(float) * (size_t)N * out_dim), *xa = (float *)malloc(sizeof(float) * (size_t)N * r);
+        float *dx = (float *)calloc((size_t)N * in, sizeof(float)), *da = (float *)calloc((size_t)r * in, sizeof(float));
+        float *db = (float *)calloc((size_t)out_dim * r, sizeof(float));
+        it_context *c = ctx_new();
+        char nm[8];
+        snprintf(nm, sizeof nm, "w%d", w_in_out);
+        w = it_param(c, nm, 2, w_in_out ? (int[]){in, out_dim} : (int[]){out_dim, in});
+        a = it_param(c, "a", 2, (int[]){r, in});
+        b = it_param(c, "b", 2, (int[]){out_dim, r});
+        it_param_set_trainable(w, 0);
+        g = it_graph_create(c);
+        x = it_input(g, "x", IT_F32, 2, (int[]){N, in});
+        rr = it_input(g, "r", IT_F32, 2, (int[]){N, out_dim});
+        y = it_keep(it_lora_linear(g, x, w, a, b, 0.5f, w_in_out));
+        loss = it_sum(g, it_mul(g, y, rr));
+        it_graph_backward(g, loss);
+        it_graph_plan(g);
+        it_param_init_normal(c, 0.5f, 9);
+        it_test_fill(it_data(x), (size_t)N * in, 1.0f);
+        it_test_fill(it_data(rr), (size_t)N * out_dim, 1.0f);
+        it_zero_grads(c);
+        it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+        it_cpu_lora_forward(out, xa, it_data(x), it_data(w), it_data(a), it_data(b), N, in, out_dim, r, 0.5f, w_in_out);
+        it_cpu_lora_backward(dx, da, db, it_data(rr), it_data(x), it_data(w), it_data(a), it_data(b), xa, N, in, out_dim, r, 0.5f,
+                             w_in_out);
+        CHECK(worst_scaled(it_data(y), out, (size_t)N * out_dim, 1e-5) <= 1.0, "reference forward (%d)", w_in_out);
+        CHECK(worst_scaled(it_grad(x), dx, (size_t)N * in, 1e-5) <= 1.0, "reference dx (%d)", w_in_out);
+        CHECK(worst_scaled(it_grad(a), da, (size_t)r * in, 1e-5) <= 1.0, "reference dA (%d)", w_in_out);
+        CHECK(worst_scaled(it_grad(b), db, (size_t)out_dim * r, 1e-5) <= 1.0, "reference dB (%d)", w_in_out);
+        free(out);
+        free(xa);
+        free(dx);
+        free(da);
+        free(db);
+        it_context_destroy(c);
+    }
+    it_context_destroy(ctx);
+}
+
+/* ---- 3. lazy gradients and the model-level adapter ------------------------------------------ */
+static void model_adapter(int gpt2) {
+    it_context *ctx = ctx_new(), *ctx2 = ctx_new();
+    it_model_config mc = gpt2 ? it_test_gpt2() : it_test_llama();
+    it_lora_config lc;
+    it_model *m, *m2;
+    it_lora *l, *l2;
+    it_model_graph tg, tg2;
+    it_optimizer *opt;
+    size_t expect = 0;
+    int i, t;
+    memset(&lc, 0, sizeof lc);
+    lc.rank = 4;
+    lc.alpha = 8.0f;
+    snprintf(lc.targets, sizeof lc.targets, "all-linear");
+    CHECK(it_model_create(ctx, &mc, &m) == IT_OK && it_lora_create(m, &lc, &l) == IT_OK, "create: %s", it_context_last_error(ctx));
+    CHECK(it_lora_count(l) == mc.n_layers * (gpt2 ? 6 : 7), "all-linear adapts %d projections", it_lora_count(l));
+    for (i = 0; i < it_param_count(ctx); i++) {
+        it_tensor *p = it_param_at(ctx, i);
+        int is_lora = strncmp(it_tensor_name(p), "lora.", 5) == 0;
+        CHECK(it_param_trainable(p) == is_lora, "%s trainable %d", it_tensor_name(p), it_param_trainable(p));
+        if (is_lora) expect += (it_tensor_numel(p) + 15) / 16 * 16;
+    }
+    it_model_init(m, 1);
+    it_lora_init(l, 2);
+    {
+        it_tensor *a, *b;
+        it_lora_pair(l, 0, IT_LP_V, &a, &b);
+        CHECK(a && b && it_data(b)[0] == 0.0f && fabsf(it_data(a)[0]) <= 1.0f / sqrtf((float)mc.dim),
+              "init: B = 0, A within 1/sqrt(in)");
+        it_test_fill(it_data(b), it_tensor_numel(b), 0.1f); /* so the branch matters below */
+    }
+    CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 8, &tg) == IT_OK, "train graph");
+    CHECK(it_optimizer_create(ctx, &(it_optimizer_desc){IT_OPTIMIZER_ADAMW, 0, 0, 0, 0, 0, 0, 0}, &opt) == IT_OK, "opt");
+    CHECK(it_grad_numel(ctx) == expect && opt->state_numel == 2 * expect,
+          "gradients %zu and state %zu floats: want %zu and %zu (A and B only)", it_grad_numel(ctx), opt->state_numel, expect,
+          2 * expect);
+    /* the same model with recomputed layers: identical loss and adapter gradients */
+    CHECK(it_model_create(ctx2, &mc, &m2) == IT_OK && it_lora_create(m2, &lc, &l2) == IT_OK, "create 2");
+    it_model_set_recompute_layers(m2, 1);
+    CHECK(it_model_graph_create(m2, IT_PURPOSE_TRAIN, 2, 8, &tg2) == IT_OK, "train graph 2");
+    memcpy(it_param_block(ctx2), it_param_block(ctx), it_param_numel(ctx) * sizeof(float));
+    for (t = 0; t < 16; t++) {
+        it_data_i32(tg.tokens)[t] = it_data_i32(tg2.tokens)[t] = (t * 7 + 3) % mc.vocab_size;
+        it_data_i32(tg.targets)[t] = it_data_i32(tg2.targets)[t] = (t * 5 + 1) % mc.vocab_size;
+    }
+    it_zero_grads(ctx);
+    it_zero_grads(ctx2);
+    CHECK(it_graph_run(tg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK && it_graph_run(tg2.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK,
+          "runs");
+    CHECK(memcmp(it_data(tg.loss), it_data(tg2.loss), 4) == 0 &&
+              memcmp(it_grad_block(ctx), it_grad_block(ctx2), it_grad_numel(ctx) * sizeof(float)) == 0,
+          "%s: recomputed layers change the loss or the adapter gradients", gpt2 ? "gpt2" : "llama");
+    it_context_destroy(ctx);
+    it_context_destroy(ctx2);
+}
+
+/* ---- 4. resume: optimizer and trainer state of the adapter ---------------------------------- */
+static void train_steps(it_context *ctx, it_model_graph *tg, it_optimizer *opt, int from, int to) {
+    int s, t;
+    for (s = from; s < to; s++) {
+        for (t = 0; t < tg->batch * tg->seq; t++) {
+            it_data_i32(tg->tokens)[t] = (t * 11 + s * 3) % 64;
+            it_data_i32(tg->targets)[t] = (t * 13 + s * 5 + 1) % 64;
+        }
+        it_zero_grads(ctx);
+        it_graph_run(tg->graph, IT_RUN_FORWARD_BACKWARD);
+        it_optimizer_step(opt, 1e-2f, 1.0f, NULL);
+    }
+}
+static it_trainer_state state_at(int step) {
+    it_trainer_state ts;
+    memset(&ts, 0, sizeof ts);
+    ts.step = step;
+    ts.batch = 2;
+    ts.seq = 8;
+    ts.accum_steps = 1;
+    ts.optimizer.kind = IT_OPTIMIZER_ADAMW;
+    ts.schedule.kind = IT_SCHEDULE_CONSTANT;
+    ts.schedule.base_lr = 1e-2f;
+    ts.schedule.total_steps = 10;
+    ts.best_val_loss = NAN;
+    it_rng_seed(&ts.data_rng, 1);
+    it_rng_seed(&ts.rng, 2);
+    return ts;
+}
+static void resume(const char *tmp) {
+    char dir[512];
+    it_model_config mc = it_test_llama();
+    it_lora_config lc;
+    float *want = NULL;
+    int k;
+    size_t nb = 0;
+    memset(&lc, 0, sizeof lc);
+    lc.rank = 2;
+    lc.alpha = 4.0f;
+    snprintf(lc.targets, sizeof lc.targets, "q_proj,v_proj,down_proj");
+    lc.last_layers = 1;
+    snprintf(dir, sizeof dir, "%s/resume", tmp);
+    for (k = 0; k < 2; k++) { /* k = 0: 4 steps straight (saving at 2); k = 1: load at 2, 2 more */
+        it_context *ctx = ctx_new();
+        it_model *m;
+        it_lora *l;
+        it_model_graph tg;
+        it_optimizer *opt;
+        it_trainer_state ts = state_at(2), back;
+        it_model_create(ctx, &mc, &m);
+        CHECK(it_lora_create(m, &lc, &l) == IT_OK && it_lora_count(l) == 3, "last layer q, v, down: %d", l ? it_lora_count(l) : 0);
+        it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 8, &tg);
+        it_optimizer_create(ctx, &(it_optimizer_desc){IT_OPTIMIZER_ADAMW, 0, 0, 0, 0, 0, 0, 0}, &opt);
+        it_model_init(m, 3);
+        it_lora_init(l, 4);
+        if (k == 0) {
+            train_steps(ctx, &tg, opt, 0, 2);
+            CHECK(it_lora_save(ctx, l, opt, &ts, dir, NULL) == IT_OK, "save with state: %s", it_context_last_error(ctx));
+            train_steps(ctx, &tg, opt, 2, 4);
+            nb = it_param_numel(ctx);
+            want = (float *)malloc(nb * sizeof(float));
+            memcpy(want, it_param_block(ctx), nb * sizeof(float));
+        } else {
+            CHECK(it_lora_load(ctx, l, opt, &back, dir) == IT_OK, "load with state: %s", it_context_last_error(ctx));
+            CHECK(back.step == 2 && opt->step == 2, "resumed at step %lld / optimizer step %d", (long long)back.step, opt->step);
+            train_steps(ctx, &tg, opt, 2, 4);
+            CHECK(memcmp(want, it_param_block(ctx), nb * sizeof(float)) == 0, "a resumed adapter run differs from the straight run");
+            free(want);
+        }
+        it_context_destroy(ctx);
+    }
+}
+
+/* ---- 5. hostile adapters ---------------------------------------------------------------------- */
+static void write_text(const char *dir, const char *file, const char *text) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    it_test_write_file(p, text, strlen(text));
+}
+static void copy_file(const char *from_dir, const char *to_dir, const char *file) {
+    char a[600], b[600];
+    size_t n;
+    unsigned char *buf;
+    snprintf(a, sizeof a, "%s/%s", from_dir, file);
+    snprintf(b, sizeof b, "%s/%s", to_dir, file);
+    buf = it_test_read_file(a, &n);
+    if (buf) it_test_write_file(b, buf, n);
+    free(buf);
+}
+/* Attaching dir to the llama_llama3 fixture model must fail with a message containing fragment. */
+static void expect_refused(const char *dir, const char *fragment, const char *what) {
+    it_context *ctx = ctx_new();
+    it_lora *l = NULL;
+    it_model *m = load_model(ctx, "llama_llama3", dir, &l);
+    CHECK(m == NULL && strstr(it_context_last_error(ctx), fragment) != NULL, "%s: '%s' (want a message naming '%s')", what,
+          it_context_last_error(ctx), fragment);
+    it_context_destroy(ctx);
+}
+static void hostile(const char *tmp) {
+    static const struct { const char *edit_from, *edit_to, *fragment, *what; } edits[] = {
+        {"\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "peft_type", "another PEFT method"},
+        {"\"r\": 4", "\"r\": 0", "\"r\"", "rank 0"},
+        {"\"r\": 4", "\"r\": 100000000", "\"r\"", "huge rank"},
+        {"\"r\": 4", "\"r\": 4.5", "\"r\"", "fractional rank"},
+        {"\"r\": 4", "\"r\": \"4\"", "\"r\"", "rank as a string"},
+        {"\"r\": 4", "\"r\": 8", "shape", "rank that does not match the file's shapes"},
+        {"\"lora_alpha\": 8", "\"lora_alpha\": -8", "lora_alpha", "negative alpha"},
+        {"\"lora_dropout\": 0.0", "\"lora_dropout\": 1.5", "lora_dropout", "dropout past 1"},
+        {"\"k_proj\",", "\"kv_proj\",", "kv_proj", "unknown target"},
+        {"\"use_dora\": false", "\"use_dora\": true", "use_dora", "DoRA"},
+        {"\"bias\": \"none\"", "\"bias\": \"all\"", "bias", "trained biases"},
+        {"\"layers_to_transform\": null", "\"layers_to_transform\": [7]", "layer 7", "a layer the model lacks"},
+        {"\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 2}", "rank_pattern", "per-layer ranks"},
+        {"\"modules_to_save\": null", "\"modules_to_save\": [\"lm_head\"]", "modules_to_save", "modules_to_save"},
+        {"\"target_modules\": [", "\"target_modules\": \".*proj\", \"x\": [", "pattern", "a regex target"},
+        {"\"peft_type\": \"LORA\",", "\"peft_type\": \"LORA\"", "JSON", "invalid JSON"},
+        {"\"k_proj\",", "\"k_proj\", \"c_attn\",", "c_attn", "a GPT-2 target on a Llama model"},
+    };
+    const char *src = PEFT "llama_all";
+    char dir[512], path[600];
+    size_t i, n;
+    char *config;
+    snprintf(path, sizeof path, "%s/adapter_config.json", src);
+    config = (char *)it_test_read_file(path, &n);
+    for (i = 0; config && i < sizeof edits / sizeof edits[0]; i++) {
+        char text[8192];
+        const char *at;
+        config[n] = 0;
+        at = strstr(config, edits[i].edit_from);
+        CHECK(at != NULL, "fixture lacks '%s'", edits[i].edit_from);
+        if (!at) continue;
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - config), config, edits[i].edit_to, at + strlen(edits[i].edit_from));
+        snprintf(dir, sizeof dir, "%s/edit%zu", tmp, i);
+        mkdir(dir, 0755);
+        write_text(dir, "adapter_config.json", text);
+        copy_file(src, dir, "adapter_model.safetensors");
+        expect_refused(dir, edits[i].fragment, edits[i].what);
+    }
+    free(config);
+    /* the weights file: missing, truncated, a NaN, an extra tensor, a missing tensor */
+    {
+        unsigned char *st;
+        size_t sn, hl = 0;
+        int k;
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", src);
+        st = it_test_read_file(path, &sn);
+        for (k = 0; k < 8; k++) hl |= (size_t)st[k] << (8 * k);
+        snprintf(dir, sizeof dir, "%s/nofile", tmp);
+        mkdir(dir, 0755);
+        copy_file(src, dir, "adapter_config.json");
+        expect_refused(dir, "adapter_model.safetensors", "missing weights file");
+        snprintf(dir, sizeof dir, "%s/truncated", tmp);
+        mkdir(dir, 0755);
+        copy_file(src, dir, "adapter_config.json");
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        it_test_write_file(path, st, sn - 100);
+        expect_refused(dir, "adapter_model.safetensors", "truncated weights file");
+        snprintf(dir, sizeof dir, "%s/nan", tmp);
+        mkdir(dir, 0755);
+        copy_file(src, dir, "adapter_config.json");
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        {
+            float nan = NAN;
+            memcpy(st + 8 + hl + 4, &nan, 4);
+            it_test_write_file(path, st, sn);
+        }
+        expect_refused(dir, "finite", "a NaN weight");
+        free(st);
+        /* the base_model-less config of a qwen2 adapter (two targets) against llama_all's file:
+           the file holds tensors the config does not name */
+        snprintf(dir, sizeof dir, "%s/extra", tmp);
+        mkdir(dir, 0755);
+        snprintf(path, sizeof path, "%s/adapter_config.json", src);
+        config = (char *)it_test_read_file(path, &n);
+        config[n] = 0;
+        {
+            char text[8192];
+            const char *at = strstr(config, "\"target_modules\": [");
+            const char *end = strchr(at, ']');
+            snprintf(text, sizeof text, "%.*s\"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", \"gate_proj\", "
+                     "\"up_proj\"%s", (int)(at - config), config, end);
+            write_text(dir, "adapter_config.json", text);
+            copy_file(src, dir, "adapter_model.safetensors");
+            expect_refused(dir, "unknown tensor", "a tensor the config does not name");
+            snprintf(dir, sizeof dir, "%s/missing", tmp);
+            mkdir(dir, 0755);
+            snprintf(text, sizeof text, "%.*s\"target_modules\": [\"q_proj\"]%s", (int)(at - config), config, end + 1);
+            write_text(dir, "adapter_config.json", text);
+            copy_file(PEFT "qwen2_qv", dir, "adapter_model.safetensors"); /* r 2: q and v only */
+            expect_refused(dir, "", "another model's adapter");
+        }
+        free(config);
+    }
+    snprintf(dir, sizeof dir, "%s/none-such", tmp);
+    expect_refused(dir, "none-such", "a missing directory");
+    /* saves: a directory PEFT wrote (README.md) is never replaced; a diverged adapter is not saved */
+    {
+        it_context *ctx = ctx_new();
+        it_lora *l;
+        it_model *m = load_model(ctx, "llama_llama3", src, &l);
+        struct stat st;
+        snprintf(dir, sizeof dir, "%s/peft_copy", tmp);
+        mkdir(dir, 0755);
+        copy_file(src, dir, "adapter_config.json");
+        copy_file(src, dir, "adapter_model.safetensors");
+        copy_file(src, dir, "README.md");
+        CHECK(m && it_lora_save(ctx, l, NULL, NULL, dir, NULL) != IT_OK && strstr(it_context_last_error(ctx), "README.md"),
+              "saving over PEFT's own directory: '%s'", it_context_last_error(ctx));
+        snprintf(path, sizeof path, "%s/README.md", dir);
+        CHECK(stat(path, &st) == 0, "the refused save removed README.md");
+        if (m) {
+            it_tensor *a, *b;
+            it_lora_pair(l, 1, IT_LP_UP, &a, &b);
+            it_data(b)[3] = INFINITY;
+            snprintf(dir, sizeof dir, "%s/diverged", tmp);
+            CHECK(it_lora_save(ctx, l, NULL, NULL, dir, NULL) == IT_ERR_RANGE && strstr(it_context_last_error(ctx), "up_proj"),
+                  "a non-finite adapter is refused, naming the tensor: '%s'", it_context_last_error(ctx));
+            CHECK(stat(dir, &st) != 0, "a refused save left %s", dir);
+        }
+        it_context_destroy(ctx);
+    }
+    /* the library's own config checks */
+    {
+        it_context *ctx = ctx_new();
+        it_model_config mc = it_test_llama();
+        it_model *m;
+        it_lora *l;
+        it_lora_config lc;
+        it_model_create(ctx, &mc, &m);
+        memset(&lc, 0, sizeof lc);
+        lc.rank = 4;
+        lc.last_layers = 3;
+        CHECK(it_lora_create(m, &lc, &l) == IT_ERR_INVALID_ARGUMENT && strstr(it_context_last_error(ctx), "last 3"),
+              "last 3 of 2 layers: '%s'", it_context_last_error(ctx));
+        lc.last_layers = 0;
+        snprintf(lc.targets, sizeof lc.targets, "q_proj,c_fc");
+        CHECK(it_lora_create(m, &lc, &l) == IT_ERR_INVALID_ARGUMENT && strstr(it_context_last_error(ctx), "c_fc"),
+              "c_fc on Llama: '%s'", it_context_last_error(ctx));
+        snprintf(lc.targets, sizeof lc.targets, "q_proj");
+        CHECK(it_lora_create(m, &lc, &l) == IT_OK, "q_proj");
+        CHECK(it_lora_create(m, &lc, &l) == IT_ERR_STATE, "a second adapter on one model is refused");
+        it_context_destroy(ctx);
+    }
+}
+
+int main(void) {
+    char tmp[] = "/tmp/it_lora_XXXXXX";
+    if (!mkdtemp(tmp)) return 2;
+    check_peft("llama_all", "llama_llama3", tmp);
+    check_peft("llama_rslora_last", "llama_llama3", tmp);
+    check_peft("qwen2_qv", "qwen2", tmp);
+    check_peft("gpt2_all", "gpt2", tmp);
+    fused_vs_unfused(0);
+    fused_vs_unfused(1);
+    reference_kernels();
+    model_adapter(0);
+    model_adapter(1);
+    resume(tmp);
+    hostile(tmp);
+    it_test_remove_tree(tmp);
+    return it_test_finish();
+}
