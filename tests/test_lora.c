@@ -20,6 +20,7 @@
 #define HF "tests/fixtures/hf_models/"
 
 static it_context *ctx_new(void) { return it_test_context(2); }
+static const it_optimizer_desc adamw = {.kind = IT_OPTIMIZER_ADAMW};
 /* it_test_worst with the absolute tolerance relative to the tensor's scale: rtol (|want| + max|want|),
    so elements near zero are held to the precision of the tensor as a whole (float32 sums in another
    order differ by that much, not by rtol of each tiny element). */
@@ -320,7 +321,7 @@ static void model_adapter(int gpt2) {
         it_test_fill(it_data(b), it_tensor_numel(b), 0.1f); /* so the branch matters below */
     }
     CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 8, &tg) == IT_OK, "train graph");
-    CHECK(it_optimizer_create(ctx, &(it_optimizer_desc){IT_OPTIMIZER_ADAMW, 0, 0, 0, 0, 0, 0, 0}, &opt) == IT_OK, "opt");
+    CHECK(it_optimizer_create(ctx, &adamw, &opt) == IT_OK, "opt");
     CHECK(it_grad_numel(ctx) == expect && opt->state_numel == 2 * expect,
           "gradients %zu and state %zu floats: want %zu and %zu (A and B only)", it_grad_numel(ctx), opt->state_numel, expect,
           2 * expect);
@@ -396,7 +397,7 @@ static void resume(const char *tmp) {
         it_model_create(ctx, &mc, &m);
         CHECK(it_lora_create(m, &lc, &l) == IT_OK && it_lora_count(l) == 3, "last layer q, v, down: %d", l ? it_lora_count(l) : 0);
         it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 8, &tg);
-        it_optimizer_create(ctx, &(it_optimizer_desc){IT_OPTIMIZER_ADAMW, 0, 0, 0, 0, 0, 0, 0}, &opt);
+        it_optimizer_create(ctx, &adamw, &opt);
         it_model_init(m, 3);
         it_lora_init(l, 4);
         if (k == 0) {
