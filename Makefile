@@ -150,8 +150,15 @@ BENCH_ARGS ?=
 HAVE_OPENBLAS := $(shell printf '\043include <cblas.h>\nint main(void){return 0;}\n' | $(CC) -x c - -lopenblas -o /dev/null 2>/dev/null && echo yes)
 $(BUILD)/gemm_bench: benchmarks/gemm_bench.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $(if $(HAVE_OPENBLAS),-DIT_BENCH_OPENBLAS) $< -o $@ $(if $(HAVE_OPENBLAS),-lopenblas) $(LDLIBS)
-bench: $(BUILD)/bench $(BUILD)/gemm_bench
+bench: $(BUILD)/bench $(BUILD)/gemm_bench $(BUILD)/batch_bench
 	@bash benchmarks/bench.sh $(BUILD) $(BENCH_ARGS)
+	@echo "== batched generation: $(BUILD)/batch_bench"; $(BUILD)/batch_bench
+
+# Batched generation (README: serving): 1 / 4 / 16 concurrent sequences against 16 sequential runs.
+$(BUILD)/batch_bench: benchmarks/batch_bench.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+bench-batch: $(BUILD)/batch_bench
+	$(BUILD)/batch_bench
 
 # A small model on the library's own source: needs nothing but this repository.
 train: $(BUILD)/train

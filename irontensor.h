@@ -783,7 +783,8 @@ IT_API void it_generator_cancel(it_generator *g, int id);
 IT_API it_result it_generator_step(it_generator *g, const it_generation_event **events, int *n_events);
 IT_API int it_generator_pending(const it_generator *g); /* samples queued or running */
 IT_API it_batch_decoder *it_generator_decoder(it_generator *g);
-/* Prompt tokens the last step computed, and prompt tokens skipped so far by sharing blocks. */
+/* Prompt tokens computed so far, and prompt tokens not computed because their blocks were shared
+   (a request's n samples, or whole blocks a running sequence already held). */
 IT_API void it_generator_counts(const it_generator *g, int64_t *prompt_computed, int64_t *prompt_shared);
 
 /* ------------------------------------------------------------------------------------------------
@@ -4796,6 +4797,46 @@ __attribute__((target("avx512f"))) static void it__sgemm_dots_avx512(float *c, c
         c[j] = accumulate ? c[j] + r : r;
     }
 }
+/* c[0..3] (+)= the sums of s0..s3: one shuffle tree for the four (a horizontal sum each would cost
+   four times as much and dominate the 4 x 4 kernel below). */
+__attribute__((target("avx512f"))) static void it__sgemm_store4_avx512(float *c, __m512 s0, __m512 s1, __m512 s2, __m512 s3,
+                                                                       int accumulate) {
+    __m512 t01 = _mm512_add_ps(_mm512_unpacklo_ps(s0, s1), _mm512_unpackhi_ps(s0, s1)); /* per lane: s0 s1 s0 s1 */
+    __m512 t23 = _mm512_add_ps(_mm512_unpacklo_ps(s2, s3), _mm512_unpackhi_ps(s2, s3));
+    __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t01, t23, 0x44), _mm512_shuffle_ps(t01, t23, 0xEE)); /* s0 s1 s2 s3 */
+    __m128 r;
+    u = _mm512_add_ps(u, _mm512_shuffle_f32x4(u, u, 0x4E)); /* the four 128-bit lanes summed */
+    u = _mm512_add_ps(u, _mm512_shuffle_f32x4(u, u, 0xB1));
+    r = _mm512_castps512_ps128(u);
+    if (accumulate) r = _mm_add_ps(r, _mm_loadu_ps(c));
+    _mm_storeu_ps(c, r);
+}
+/* c[i ldc + j] (+)= a[i K ..] . b[j K ..] for 4 rows of a and 4 rows of b, K a multiple of 16: 16
+   accumulators, each chunk of a row of b loaded once for 4 rows of a (the few-rows path with
+   several rows: one token of each of several sequences against a weight matrix). */
+__attribute__((target("avx512f"))) static void it__sgemm_dots4x4_avx512(float *c, size_t ldc, const float *a,
+                                                                        const float *b, int K, int accumulate) {
+#define IT__D4_ROWS(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
+#define IT__D4_ALL(X) IT__D4_ROWS(X, 0) IT__D4_ROWS(X, 1) IT__D4_ROWS(X, 2) IT__D4_ROWS(X, 3)
+#define IT__D4_DECL(i, j) __m512 s##i##j = _mm512_setzero_ps();
+#define IT__D4_FMA(i, j) s##i##j = _mm512_fmadd_ps(a##i, b##j, s##i##j);
+#define IT__D4_STORE(i) it__sgemm_store4_avx512(c + (size_t)(i) * ldc, s##i##0, s##i##1, s##i##2, s##i##3, accumulate);
+    int k;
+    IT__D4_ALL(IT__D4_DECL)
+    for (k = 0; k < K; k += 16) {
+        __m512 a0 = _mm512_loadu_ps(a + k), a1 = _mm512_loadu_ps(a + K + k), a2 = _mm512_loadu_ps(a + 2 * (size_t)K + k),
+               a3 = _mm512_loadu_ps(a + 3 * (size_t)K + k);
+        __m512 b0 = _mm512_loadu_ps(b + k), b1 = _mm512_loadu_ps(b + K + k), b2 = _mm512_loadu_ps(b + 2 * (size_t)K + k),
+               b3 = _mm512_loadu_ps(b + 3 * (size_t)K + k);
+        IT__D4_ALL(IT__D4_FMA)
+    }
+    IT__D4_STORE(0) IT__D4_STORE(1) IT__D4_STORE(2) IT__D4_STORE(3)
+#undef IT__D4_ROWS
+#undef IT__D4_ALL
+#undef IT__D4_DECL
+#undef IT__D4_FMA
+#undef IT__D4_STORE
+}
 #endif /* IT__SGEMM_X86 */
 
 #ifdef IT__SGEMM_NEON
@@ -4957,13 +4998,33 @@ static void it__sgemm_block(const it__sgemm_isa *g, const it__scratch *scratch, 
     }
 }
 
-/* A few rows against a transposed b (decode: one token times a weight matrix [N, K]): packing b
-   would cost more than the product itself, so each value is a dot product of two contiguous rows. */
-#define IT__SGEMM_SMALL_M 4
+/* A few rows against a transposed b (decode: one token, or one token of each of a few sequences,
+   times a weight matrix [N, K]): packing b would cost more than the product itself, so each value
+   is a dot product of two contiguous rows. b goes by in blocks of rows small enough to stay in
+   cache while every row of a passes over them, so b is read from memory once for all M rows. */
+#define IT__SGEMM_SMALL_M 24
 static void it__sgemm_small_tb(const it__sgemm_isa *g, float *c, const float *a, const float *b, int M, int N, int K,
                                int n0, int n1, int accumulate) {
-    int i;
-    for (i = 0; i < M; i++) g->dots(c + (size_t)i * N + n0, a + (size_t)i * K, b + (size_t)n0 * K, K, n1 - n0, accumulate);
+    int i, j0, block = M == 1 ? n1 - n0 : IT__MAX(16, (int)(32768 / ((size_t)K * sizeof(float)))); /* ~32 KB of b */
+    for (j0 = n0; j0 < n1; j0 += block) {
+        int n = IT__MIN(block, n1 - j0);
+        i = 0;
+#ifdef IT__SGEMM_X86
+        if (g->dots == it__sgemm_dots_avx512 && !(K & 15)) /* quads of rows against quads of b's rows */
+            for (; i + 4 <= M; i += 4) {
+                int j = 0;
+                for (; j + 4 <= n; j += 4)
+                    it__sgemm_dots4x4_avx512(c + (size_t)i * N + j0 + j, (size_t)N, a + (size_t)i * K, b + (size_t)(j0 + j) * K, K,
+                                             accumulate);
+                if (j < n) {
+                    int r;
+                    for (r = 0; r < 4; r++)
+                        g->dots(c + (size_t)(i + r) * N + j0 + j, a + (size_t)(i + r) * K, b + (size_t)(j0 + j) * K, K, n - j, accumulate);
+                }
+            }
+#endif
+        for (; i < M; i++) g->dots(c + (size_t)i * N + j0, a + (size_t)i * K, b + (size_t)j0 * K, K, n, accumulate);
+    }
 }
 
 /* Splits the MR x NR tile grid into pm x pn = n_parts rectangles; picks the factorisation whose

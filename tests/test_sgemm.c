@@ -157,6 +157,12 @@ int main(void) {
     test_shape(2, 5, 48, 0);
     test_shape(3, 70, 16, 0);
     test_shape(1, 257, 272, 0);
+    /* one token of each of several sequences (batched decode): quads of rows through the 4 x 4
+       dot kernel, the leftover rows and columns through the single dots, b in cache-sized blocks */
+    test_shape(4, 37, 256, 0);
+    test_shape(7, 70, 48, 0);
+    test_shape(16, 1601, 64, 0);
+    test_shape(23, 101, 272, 1);
     /* concurrent parts on real threads, each with its own scratch */
     test_shape(257, 127, 300, 1);
     test_shape(65, 1601, 33, 1);
