@@ -981,6 +981,10 @@ IT_API const uint8_t *it_tokenizer_token_bytes(const it_tokenizer *tok, int32_t 
 /* Frees an id array that it_tokenizer_encode or it_token_file_read returned for this context.
    NULL is fine. */
 IT_API void it_ids_free(it_context *ctx, int32_t *ids);
+/* A list of token ids as people type it, "1,2,3": decimal ids in [0, vocab) separated by single
+   commas (no signs, spaces, empty items, or more digits than an id has). *out_ids as for
+   it_tokenizer_encode (release with it_ids_free). IT_ERR_INVALID_ARGUMENT naming the item and why. */
+IT_API it_result it_ids_parse(it_context *ctx, const char *text, int vocab, int32_t **out_ids, size_t *out_n);
 
 /* Hugging Face tokenizers (tokenizer.json, as the `tokenizers` library writes it), BPE models of
    three families: GPT-2 byte-level (ByteLevel pre-tokenizer and its regex); Llama-3 / Qwen2
@@ -1140,6 +1144,10 @@ IT_API it_result it_token_file_probe(it_context *ctx, const char *path, int *is_
    *bytes comes from ctx's allocator: release it with it_file_free(ctx, bytes). */
 IT_API it_result it_file_read(it_context *ctx, const char *path, size_t max_bytes, uint8_t **bytes, size_t *n);
 IT_API void it_file_free(it_context *ctx, uint8_t *bytes); /* NULL is fine */
+/* A float32 array as a NumPy .npy file (format 1.0: '<f4', C order, shape[0..ndim)), written
+   atomically (path.tmp-PID, then renamed over path: a reader never sees half a file). A path that
+   is a directory is refused, never replaced. */
+IT_API it_result it_npy_write_f32(it_context *ctx, const char *path, const float *data, int ndim, const int64_t *shape);
 /* The same from a whole file's bytes in memory; `path` only names it in messages. *out_ids as for
    it_token_file_read. */
 IT_API it_result it_token_file_parse(it_context *ctx, const char *path, const uint8_t *bytes, size_t n,
@@ -8749,6 +8757,45 @@ static uint32_t it__data_get_u32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+IT_API it_result it_npy_write_f32(it_context *ctx, const char *path, const float *data, int ndim, const int64_t *shape) {
+    char header[256];
+    struct stat st;
+    size_t count = 1, len, padded, i;
+    unsigned char *file;
+    it_result r;
+    int d;
+    if (!path || !path[0]) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, ".npy: no path given");
+    if (ndim < 1 || ndim > 8) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "%s: %d dimensions (1 to 8 here)", path, ndim);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "%s is a directory; give a file name for the .npy", path);
+    len = (size_t)snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    for (d = 0; d < ndim; d++) {
+        if (shape[d] < 0 || (shape[d] && count > ((size_t)-1 / 8) / (size_t)shape[d]))
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "%s: bad shape", path);
+        count *= (size_t)shape[d];
+        len += (size_t)snprintf(header + len, sizeof header - len, ndim == 1 ? "%lld,), }" : d + 1 < ndim ? "%lld, " : "%lld), }",
+                                (long long)shape[d]);
+    }
+    /* magic, version 1.0, header length, the dict padded with spaces and a newline to a multiple of 64 */
+    padded = (10 + len + 1 + 63) / 64 * 64;
+    file = (unsigned char *)it__alloc(ctx, padded + count * 4);
+    if (!file) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lu bytes", path, (unsigned long)(padded + count * 4));
+    memcpy(file, "\x93NUMPY\x01\x00", 8);
+    file[8] = (unsigned char)((padded - 10) & 0xFF);
+    file[9] = (unsigned char)((padded - 10) >> 8);
+    memcpy(file + 10, header, len);
+    memset(file + 10 + len, ' ', padded - 10 - len - 1);
+    file[padded - 1] = '\n';
+    for (i = 0; i < count; i++) { /* little-endian whatever the host */
+        uint32_t u;
+        memcpy(&u, &data[i], 4);
+        it__data_put_u32(file + padded + 4 * i, u);
+    }
+    r = it__io_write_atomic(ctx, path, ".npy file", file, padded + count * 4);
+    it__free(ctx, file);
+    return r;
+}
+
 /* >>crc32 ---------------------------------------------------------------------------------------
    CRC-32 as zlib.crc32 (reflected 0xEDB88320), slicing by 8. The table lives with the caller (no
    global state, nothing to race on). */
@@ -8784,6 +8831,39 @@ static uint32_t it__data_crc32(const uint8_t *p, size_t n) {
 }
 
 IT_API void it_ids_free(it_context *ctx, int32_t *ids) { it__free(ctx, ids); }
+IT_API it_result it_ids_parse(it_context *ctx, const char *text, int vocab, int32_t **out_ids, size_t *out_n) {
+    size_t cap = 1, k = 0, i;
+    const char *p = text;
+    *out_ids = NULL;
+    *out_n = 0;
+    if (!text || !text[0]) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "token ids: the list is empty");
+    for (i = 0; text[i]; i++) cap += text[i] == ',';
+    *out_ids = (int32_t *)it__alloc_array(ctx, cap, sizeof(int32_t));
+    if (!*out_ids) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "token ids: out of memory for %lu ids", (unsigned long)cap);
+    for (;;) {
+        const char *start = p;
+        int64_t v = 0;
+        int item_len = (int)(strcspn(start, ",") < 40 ? strcspn(start, ",") : 40);
+        for (; *p >= '0' && *p <= '9'; p++) /* saturates: a 30-digit id is still "outside the vocabulary" */
+            if (v < (int64_t)1 << 40) v = v * 10 + (*p - '0');
+        if (p == start || (*p != ',' && *p != 0)) {
+            it__free(ctx, *out_ids);
+            *out_ids = NULL;
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "token ids: item %lu ('%.*s') is not a decimal id (a list "
+                                    "looks like 1,2,3)", (unsigned long)k + 1, item_len, start);
+        }
+        if (v >= vocab) {
+            it__free(ctx, *out_ids);
+            *out_ids = NULL;
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "token ids: item %lu ('%.*s') is outside the vocabulary "
+                                    "[0, %d)", (unsigned long)k + 1, item_len, start, vocab);
+        }
+        (*out_ids)[k++] = (int32_t)v;
+        if (*p++ == 0) break;
+    }
+    *out_n = k;
+    return IT_OK;
+}
 
 /* >>tokenizers ---------------------------------------------------------------------------------- */
 struct it_tokenizer {

@@ -85,39 +85,6 @@ static int whole_number(const char *flag, const char *s, double min, double max,
     }
     return 1;
 }
-/* "1,2,3": decimal ids in [0, vocab), no empty item, no sign, no spaces. *out is malloc'd. */
-static int parse_ids(const char *s, int vocab, int32_t **out, size_t *n) {
-    size_t cap = 1, k = 0, i;
-    const char *p = s;
-    for (i = 0; s[i]; i++) cap += s[i] == ',';
-    *out = (int32_t *)malloc(cap * sizeof(int32_t));
-    if (!*out) return 0;
-    for (;;) {
-        long long v = 0;
-        const char *start = p;
-        while (*p >= '0' && *p <= '9') {
-            v = v * 10 + (*p - '0');
-            if (v >= vocab) break;
-            p++;
-        }
-        if (p == start || (*p != ',' && *p != 0) || v >= vocab) {
-            if (p != start && v >= vocab)
-                fprintf(stderr, "generate: --ids item %zu ('%.*s') is outside the vocabulary [0, %d)\n", k + 1,
-                        (int)strcspn(start, ","), start, vocab);
-            else
-                fprintf(stderr, "generate: --ids expects token ids separated by commas (e.g. 1,2,3); item %zu is '%.*s'\n",
-                        k + 1, (int)strcspn(start, ","), start);
-            free(*out);
-            *out = NULL;
-            return 0;
-        }
-        (*out)[k++] = (int32_t)v;
-        if (*p == 0) break;
-        p++;
-    }
-    *n = k;
-    return 1;
-}
 static void log_below_errors(it_log_level level, const char *message, void *user) {
     (void)user;
     if (level < IT_LOG_ERROR) fprintf(stderr, "irontensor: %s\n", message);
@@ -592,7 +559,15 @@ int main(int argc, char **argv) {
     }
 
     if (ids_arg) {
-        if (!parse_ids(ids_arg, g.V, &ids, &n_prompt)) return 1;
+        int32_t *parsed;
+        if (it_ids_parse(ctx, ids_arg, g.V, &parsed, &n_prompt) != IT_OK) {
+            fprintf(stderr, "generate: --ids: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        ids = (int32_t *)malloc(sizeof(int32_t) * n_prompt);
+        if (!ids) return 1;
+        memcpy(ids, parsed, sizeof(int32_t) * n_prompt);
+        it_ids_free(ctx, parsed);
     } else {
         int32_t *encoded = NULL;
         if (!prompt) prompt = "\n";

@@ -323,10 +323,12 @@ expect 0 "r12.tmp-999999 is a save that did not finish" -- "$B/it-inspect" "$tmp
 G="$B/generate"
 hfm=tests/fixtures/hf_models
 cp -r "$hfm/qwen2" "$tmp/q2"
-for bad in "1,,2" "-1" "+1" "1, 2" "1,2," ",1" "" "1.5" "0x10" "abc"; do
-    expect 1 "--ids expects token ids separated by commas" -- "$G" --model "$tmp/q2" --ids "$bad" --print-ids
+for bad in "1,,2" "-1" "+1" "1, 2" "1,2," ",1" "1.5" "0x10" "abc"; do
+    expect 1 "--ids: token ids: item [0-9] (.*) is not a decimal id" -- "$G" --model "$tmp/q2" --ids "$bad" --print-ids
 done
+expect 1 "--ids: token ids: the list is empty" -- "$G" --model "$tmp/q2" --ids "" --print-ids
 expect 1 "item 1 ('99999999999') is outside the vocabulary \[0, 96)" -- "$G" --model "$tmp/q2" --ids 99999999999 --print-ids
+expect 1 "item 1 ('99999999999999999999999999') is outside the vocabulary" -- "$G" --model "$tmp/q2" --ids 99999999999999999999999999 --print-ids
 expect 1 "item 2 ('96') is outside the vocabulary" -- "$G" --model "$tmp/q2" --ids 5,96 --print-ids
 expect 1 "--max-new-tokens expects a number in \[0, 1e+07\]" -- "$G" --model "$tmp/q2" --ids 1 --max-new-tokens 99999999999
 expect 0 "0 new tokens" -- "$G" --model "$tmp/q2" --ids 1 --max-new-tokens 0 --print-ids
@@ -371,8 +373,29 @@ rm "$tmp/hfc/tokenizer_config.json"
 printf '{"chat_template": "<start_of_turn>"}' >"$tmp/hfc/tokenizer_config.json"
 expect 1 "does not take a system message" -- sh -c "echo hi | $G --model $tmp/hfc --chat --system sys --max-new-tokens 3"
 # a conversation longer than the model's context is refused, not cut
-python3 -c 'print(" ".join("w%d" % i for i in range(2000)))' >"$tmp/long_message.txt"
+${PYTHON:-/usr/bin/python3} -c 'print(" ".join("w%d" % i for i in range(2000)))' >"$tmp/long_message.txt"
 expect 1 "the model's context only" -- sh -c "$G --model $tmp/hfc --chat --max-new-tokens 3 <$tmp/long_message.txt"
+
+# build/it-eval: bad ids, a bad .npy target (a directory is never replaced, a missing parent is an
+# error), a sequence longer than the model's context, missing flags
+E="$B/it-eval"
+mkdir -p "$tmp/npydir/keep" && echo precious >"$tmp/npydir/keep/file"
+expect 1 "is a directory" -- "$E" --model "$tmp/q2" --ids 1,2,3 --logits-out "$tmp/npydir"
+check "it-eval: the directory is untouched" test "$(cat "$tmp/npydir/keep/file")" = precious
+expect 1 "cannot create" -- "$E" --model "$tmp/q2" --ids 1,2,3 --logits-out "$tmp/no/such/dir/x.npy"
+echo old >"$tmp/old.npy"
+expect 0 "wrote" -- "$E" --model "$tmp/q2" --ids 1,2,3 --logits-out "$tmp/old.npy"
+check "it-eval: the old file was replaced whole" test "$(head -c 6 "$tmp/old.npy" | tail -c 5)" = NUMPY
+check "it-eval: no temporary left" test -z "$(ls "$tmp" | grep 'old.npy.tmp')"
+expect 1 "--ids: token ids: item 2 ('') is not a decimal id" -- "$E" --model "$tmp/q2" --ids 1,,2 --logits-out "$tmp/x.npy"
+expect 1 "item 2 ('-1') is not a decimal id" -- "$E" --model "$tmp/q2" --ids 1,-1 --logits-out "$tmp/x.npy"
+expect 1 "outside the vocabulary \[0, 96)" -- "$E" --model "$tmp/q2" --ids 99999999999 --logits-out "$tmp/x.npy"
+expect 1 "more than the model's max-seq of 64" -- "$E" --model "$tmp/q2" --ids "$(seq -s, 1 65 | sed 's/[0-9]*/1/g')" --logits-out "$tmp/x.npy"
+expect 2 "are required" -- "$E" --model "$tmp/q2" --ids 1
+expect 2 "unknown argument '--bogus'" -- "$E" --bogus
+expect 2 "needs a value" -- "$E" --model
+expect 1 "nowhere" -- "$E" --model "$tmp/nowhere" --ids 1 --logits-out "$tmp/x.npy"
+check "it-eval: nothing written on errors" test ! -e "$tmp/x.npy"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

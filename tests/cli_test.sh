@@ -98,7 +98,8 @@ expect 0 "4 new tokens" -- "$B/generate" --checkpoint "$tmp/split-lion" --max-ne
 # build/generate --model on the Hugging Face fixtures: --print-ids gives transformers' greedy ids
 # (generate(do_sample=False) without an EOS stop) for every architecture
 hfm=tests/fixtures/hf_models
-ref_ids() { python3 -c '
+PY=${PYTHON:-/usr/bin/python3} # Debian's, with numpy
+ref_ids() { $PY -c '
 import json, struct, sys
 f = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", f[:8])[0]; h = json.loads(f[8:8 + n])
 b, e = h[sys.argv[2]]["data_offsets"]
@@ -117,26 +118,45 @@ got=$("$B/generate" --model "$hfm/llama_llama3" --ids "$(ref_ids "$hfm/llama_lla
 if [ "$want" = "6,83,31,0,17,83,70,3" ] && [ "$got" = "6,83,31,0,17,83,70" ]; then passed=$((passed + 1)); else
     failed=$((failed + 1)); echo "FAIL: generate did not stop at eos_token_id 3: '$got'"; fi
 
+# build/it-eval: the logits of the fixtures' 14-token sequence, read back with numpy, equal
+# transformers' (reference.safetensors) to 1e-4 relative, and the loss line its loss
+for m in llama_llama3 llama_bias_bf16_sharded mistral_window qwen2 qwen3 gpt2 gpt2_f16; do
+    "$B/it-eval" --model "$hfm/$m" --ids "$(ref_ids "$hfm/$m" input_ids)" --logits-out "$tmp/$m.npy" >"$tmp/eval.out" 2>"$tmp/eval.err"
+    if [ $? = 0 ] && $PY -c '
+import json, struct, sys
+import numpy as np
+f = open(sys.argv[1] + "/reference.safetensors", "rb").read(); n = struct.unpack("<Q", f[:8])[0]; h = json.loads(f[8:8 + n])
+def ref(name):
+    b, e = h[name]["data_offsets"]
+    return np.frombuffer(f[8 + n + b:8 + n + e], dtype="<f4").reshape(h[name]["shape"])
+want, got = ref("logits").reshape(14, -1), np.load(sys.argv[2])
+assert got.dtype == np.dtype("<f4") and got.shape == want.shape and got.flags["C_CONTIGUOUS"], (got.dtype, got.shape)
+assert np.all(np.abs(got - want) <= 1e-5 + 1e-4 * np.abs(want)), np.max(np.abs(got - want))
+loss = float(open(sys.argv[3]).read().split()[1])
+assert abs(loss - float(ref("loss").reshape(-1)[0])) < 1e-4, loss' "$hfm/$m" "$tmp/$m.npy" "$tmp/eval.out"; then
+        passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: it-eval on $m:"; head -3 "$tmp/eval.err"; fi
+done
+
 # a model with a Hugging Face tokenizer and chat template: a checkpoint of ours (vocabulary 701) with
 # the qwen2 fixture's tokenizer.json, Qwen2.5's template, a generation_config.json
 "$B/train" --data "$tmp/text.txt" --tokenizer bpe --vocab 701 $small --save "$tmp/hfdir" >/dev/null 2>&1
 cp tests/fixtures/hf_tokenizers/qwen2/tokenizer.json "$tmp/hfdir/"
-python3 -c '
+$PY -c '
 import json, sys
 c = json.load(open("tests/fixtures/hf_tokenizers/qwen2/tokenizer_config.json"))
 c["chat_template"] = open("tests/fixtures/chat_templates/qwen2.5.jinja").read()
 json.dump(c, open(sys.argv[1] + "/tokenizer_config.json", "w"))
 json.dump({"eos_token_id": [2, 0], "temperature": 0.7, "top_k": 20, "max_new_tokens": 30}, open(sys.argv[1] + "/generation_config.json", "w"))' "$tmp/hfdir"
-utf8() { python3 -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' <"$1"; }
+utf8() { $PY -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' <"$1"; }
 printf 'Hello there\nHow are you?\n' | "$B/generate" --model "$tmp/hfdir" --chat --system "Be brief." >"$tmp/chat.out" 2>"$tmp/chat.err"
 if [ $? = 0 ] && grep -q "chat template chatml" "$tmp/chat.err" && [ "$(grep -c 'context tokens' "$tmp/chat.err")" = 2 ] &&
    utf8 "$tmp/chat.out"; then passed=$((passed + 1)); else
     failed=$((failed + 1)); echo "FAIL: generate --chat:"; head -5 "$tmp/chat.err"; fi
 # --stop: the text up to the stop string, which is not printed, even when it spans tokens
 "$B/generate" --model "$tmp/hfdir" --prompt "static int" --max-new-tokens 40 --greedy --repeat-penalty 1.3 >"$tmp/nostop.out" 2>/dev/null
-stop=$(python3 -c 'import sys; t = open(sys.argv[1], encoding="utf-8").read()[len("static int"):]; print(t[len(t) // 2:len(t) // 2 + 3])' "$tmp/nostop.out")
+stop=$($PY -c 'import sys; t = open(sys.argv[1], encoding="utf-8").read()[len("static int"):]; print(t[len(t) // 2:len(t) // 2 + 3])' "$tmp/nostop.out")
 "$B/generate" --model "$tmp/hfdir" --prompt "static int" --max-new-tokens 40 --greedy --repeat-penalty 1.3 --stop "$stop" >"$tmp/stop.out" 2>/dev/null
-if python3 -c '
+if $PY -c '
 import sys
 a, b, stop = open(sys.argv[1], encoding="utf-8").read(), open(sys.argv[2], encoding="utf-8").read(), sys.argv[3]
 cut = a.index(stop, len("static int"))

@@ -1289,12 +1289,90 @@ static void hostile_hangs_and_ub(const char *tmp) {
     hostile_sizes(tmp);
 }
 
+/* ---- issue 18: typed id lists, .npy targets, model-directory files that are FIFOs -------------- */
+static void hostile_ids_and_npy(const char *tmp) {
+    static const struct { const char *text; const char *fragment; } bad[] = {
+        {"", "empty"},          {"1,,2", "item 2 ('')"},  {",1", "item 1 ('')"},    {"1,", "item 2 ('')"},
+        {"-1", "item 1 ('-1')"}, {"+3", "item 1"},         {" 1", "item 1"},         {"1 ,2", "item 1 ('1 ')"},
+        {"0x1", "item 1"},       {"1e3", "item 1"},        {"100", "outside the vocabulary [0, 100)"},
+        {"99999999999999999999999999999", "outside"},
+    };
+    it_context *ctx = it_test_context(1);
+    int32_t *ids;
+    size_t n, i, size;
+    char path[512];
+    unsigned char *file;
+    float data[6] = {1.0f, -2.5f, 3.25f, 0.0f, -0.0f, 1e-30f};
+    int64_t shape[2] = {2, 3};
+    CHECK(it_ids_parse(ctx, "0,99,7", 100, &ids, &n) == IT_OK && n == 3 && ids[0] == 0 && ids[1] == 99 && ids[2] == 7,
+          "ids: a good list");
+    it_ids_free(ctx, ids);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ids = (int32_t *)1;
+        CHECK(it_ids_parse(ctx, bad[i].text, 100, &ids, &n) == IT_ERR_INVALID_ARGUMENT && ids == NULL &&
+                  strstr(it_context_last_error(ctx), bad[i].fragment),
+              "ids '%s': %s (want '%s')", bad[i].text, it_context_last_error(ctx), bad[i].fragment);
+    }
+    /* .npy: the exact v1.0 layout numpy writes, a directory refused, a file replaced whole */
+    snprintf(path, sizeof path, "%s/a.npy", tmp);
+    CHECK(it_npy_write_f32(ctx, path, data, 2, shape) == IT_OK, "npy write: %s", it_context_last_error(ctx));
+    file = it_test_read_file(path, &size);
+    /* 10 bytes of preamble + the dict + '\n' padded to 128 (a multiple of 64, as numpy pads) */
+    CHECK(file && size == 128 + 24 && memcmp(file, "\x93NUMPY\x01\x00\x76\x00", 10) == 0 &&
+              memcmp(file + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 59) == 0 && file[69] == ' ' &&
+              file[127] == '\n' && file[128] == 0x00 && file[131] == 0x3F,
+          "npy layout (size %zu)", size);
+    if (file && size == 152) {
+        float back[6];
+        int same = 1;
+        for (i = 0; i < 6; i++) {
+            uint32_t u = (uint32_t)file[128 + 4 * i] | (uint32_t)file[129 + 4 * i] << 8 | (uint32_t)file[130 + 4 * i] << 16 |
+                         (uint32_t)file[131 + 4 * i] << 24;
+            memcpy(&back[i], &u, 4);
+            same &= memcmp(&back[i], &data[i], 4) == 0;
+        }
+        CHECK(same, "npy data is the floats, little-endian");
+    }
+    free(file);
+    shape[0] = 6;
+    CHECK(it_npy_write_f32(ctx, path, data, 1, shape) == IT_OK, "npy rewrite");
+    file = it_test_read_file(path, &size);
+    CHECK(file && size == 128 + 24 && memcmp(file + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", 57) == 0,
+          "1-D npy shape");
+    free(file);
+    CHECK(it_npy_write_f32(ctx, tmp, data, 1, shape) == IT_ERR_INVALID_ARGUMENT && strstr(it_context_last_error(ctx), "is a directory"),
+          "npy over a directory: %s", it_context_last_error(ctx));
+    CHECK(it_npy_write_f32(ctx, path, data, 0, shape) == IT_ERR_INVALID_ARGUMENT, "npy with 0 dimensions");
+    shape[0] = -1;
+    CHECK(it_npy_write_f32(ctx, path, data, 1, shape) == IT_ERR_INVALID_ARGUMENT, "npy with a negative dimension");
+    /* generation_config.json, tokenizer_config.json and chat_template.jinja as FIFOs: refused at once */
+    {
+        char dir[512], fifo[600];
+        it_generation_config g;
+        it_chat_template t;
+        snprintf(dir, sizeof dir, "%s/fifo_model", tmp);
+        mkdir(dir, 0755);
+        snprintf(fifo, sizeof fifo, "%s/generation_config.json", dir);
+        CHECK(mkfifo(fifo, 0600) == 0 && it_generation_config_read(ctx, dir, &g) < 0 &&
+                  strstr(it_context_last_error(ctx), "is a FIFO"), "generation_config.json FIFO: %s", it_context_last_error(ctx));
+        snprintf(fifo, sizeof fifo, "%s/tokenizer_config.json", dir);
+        CHECK(mkfifo(fifo, 0600) == 0 && it_chat_template_load(ctx, dir, NULL, &t) < 0 &&
+                  strstr(it_context_last_error(ctx), "is a FIFO"), "tokenizer_config.json FIFO: %s", it_context_last_error(ctx));
+        remove(fifo);
+        snprintf(fifo, sizeof fifo, "%s/chat_template.jinja", dir);
+        CHECK(mkfifo(fifo, 0600) == 0 && it_chat_template_load(ctx, dir, NULL, &t) < 0 &&
+                  strstr(it_context_last_error(ctx), "is a FIFO"), "chat_template.jinja FIFO: %s", it_context_last_error(ctx));
+    }
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     char tmp[] = "/tmp/it_hostile_XXXXXX";
     if (!mkdtemp(tmp)) return 2;
     hostile_data_loss(tmp);
     hostile_silently_wrong(tmp);
     hostile_hangs_and_ub(tmp);
+    hostile_ids_and_npy(tmp);
     (void)hostile_run_child;
     (void)hostile_file_contains;
     it_test_remove_tree(tmp);
