@@ -1389,6 +1389,10 @@ IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *d
    and match opt's kind. ts NULL: trainer_state.json is not read; ts given: it must exist. */
 IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *opt, it_trainer_state *ts,
                                     const char *dir);
+/* A model from a directory in one call: it_checkpoint_read_config, it_model_create and
+   it_checkpoint_load (weights only) of a Hugging Face model directory or a checkpoint. On failure
+   *out = NULL (the parameters it declared stay in ctx, as after a failed it_checkpoint_load). */
+IT_API it_result it_model_load(it_context *ctx, const char *dir, it_model **out);
 /* The full validation of every file present, without a model (it-inspect). */
 IT_API it_result it_checkpoint_validate(it_context *ctx, const char *dir);
 /* When DIR is missing but DIR.old-* exists (a save was killed between its renames): renames the
@@ -13053,6 +13057,19 @@ IT_API it_result it_safetensors_inspect(it_context *ctx, const char *path, it_sa
     }
     if (tmp) it__free(ctx, tmp);
     it__st_free(ctx, &f);
+    return r;
+}
+
+IT_API it_result it_model_load(it_context *ctx, const char *dir, it_model **out) {
+    it_model_config config;
+    it_result r;
+    *out = NULL;
+    if ((r = it_checkpoint_read_config(ctx, dir, &config)) != IT_OK || (r = it_model_create(ctx, &config, out)) != IT_OK)
+        return r;
+    if ((r = it_checkpoint_load(ctx, *out, NULL, NULL, dir)) != IT_OK) {
+        it_model_destroy(*out);
+        *out = NULL;
+    }
     return r;
 }
 

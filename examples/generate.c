@@ -460,13 +460,13 @@ int main(int argc, char **argv) {
     g.ctx = ctx;
 
     /* the model: config first (to declare the parameters), then the validated weights */
-    if (it_checkpoint_read_config(ctx, model_dir, &config) != IT_OK || it_model_create(ctx, &config, &model) != IT_OK ||
-        it_checkpoint_load(ctx, model, NULL, NULL, model_dir) != IT_OK ||
-        (dec_desc.max_seq = config.max_seq, it_decoder_create_ex(model, &dec_desc, &g.dec)) != IT_OK ||
+    if (it_model_load(ctx, model_dir, &model) != IT_OK ||
+        (dec_desc.max_seq = model->config.max_seq, it_decoder_create_ex(model, &dec_desc, &g.dec)) != IT_OK ||
         it_generation_config_read(ctx, model_dir, &gen_cfg) != IT_OK) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
         return 1;
     }
+    config = model->config;
     g.V = config.vocab_size;
     g.T = config.max_seq;
 

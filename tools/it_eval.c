@@ -81,11 +81,11 @@ int main(int argc, char **argv) {
     desc.logger.log = log_below_errors;
     desc.logger.min_level = IT_LOG_INFO;
     if (it_context_create(&desc, &ctx) != IT_OK) return 1;
-    if (it_checkpoint_read_config(ctx, model_dir, &config) != IT_OK || it_model_create(ctx, &config, &model) != IT_OK ||
-        it_checkpoint_load(ctx, model, NULL, NULL, model_dir) != IT_OK) {
+    if (it_model_load(ctx, model_dir, &model) != IT_OK) {
         fprintf(stderr, "it-eval: %s\n", it_context_last_error(ctx));
         return 1;
     }
+    config = model->config;
     if (it_ids_parse(ctx, ids_arg, config.vocab_size, &ids, &n_ids) != IT_OK) {
         fprintf(stderr, "it-eval: --ids: %s\n", it_context_last_error(ctx));
         return 1;
