@@ -9,7 +9,7 @@ CFLAGS  ?= $(OPT) -std=c99 -Wall -Wextra -Werror
 # the tests use fork, pipe, usleep (POSIX) on top of C99
 TEST_CFLAGS = $(OPT) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
-HEADERS = irontensor.h irontensor_metal.h
+HEADERS = irontensor.h irontensor_metal.h irontensor_cuda.h shaders_cuda.h
 
 EXAMPLES = autograd train generate bench serve
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))

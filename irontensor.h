@@ -1639,6 +1639,12 @@ struct it_backend {
     it_result (*end_step)(it_backend *be);
     it_result (*synchronize)(it_backend *be);
     void (*destroy)(it_backend *be);
+    /* Optional, for a device with memory of its own (CUDA): buffer_create's pointer is then a host
+       mirror, and this is called before the host touches one: `bytes` at ptr (it_data and friends,
+       per tensor), or every block (ptr NULL: it__sync, before the core reads or writes whole
+       blocks). The backend copies the device's newer bytes in and uploads them again before its
+       next device work. NULL = shared memory (CPU, Metal). */
+    void (*host_access)(it_backend *be, const void *ptr, size_t bytes);
 };
 
 /* A matmul node's matrix products, worked out once for every backend: c [M, N] (+)= op(a) @ op(b)
@@ -1681,7 +1687,9 @@ IT_API void it_context_set_backend(it_context *ctx, it_backend *be);
    optimizer update it skipped for a non-finite norm). A no-op on the CPU backend. it_graph_run
    waits by itself; a GPU's it_optimizer_step may not (Metal: one wait per training step), so call
    this before reading parameters or optimizer state on the CPU. The library's own readers
-   (checkpoints, the decoder) do. */
+   (checkpoints, the decoder) do. A device with memory of its own (CUDA) also copies the
+   parameter, gradient and optimizer-state blocks to the host here (tensors read through it_data
+   need no call: the backend copies what they name). */
 IT_API it_result it_context_synchronize(it_context *ctx);
 
 /* ------------------------------------------------------------------------------------------------
@@ -2381,6 +2389,7 @@ static void it__object_retire(void *object) {
 /* Waits for the backend before the CPU reads shared blocks (a no-op on the CPU backend). */
 static void it__sync(it_context *ctx) {
     if (ctx->backend->synchronize) ctx->backend->synchronize(ctx->backend);
+    if (ctx->backend->host_access) ctx->backend->host_access(ctx->backend, NULL, 0);
 }
 
 static void it__stderr_logger(it_log_level level, const char *message, void *user) {
@@ -2501,7 +2510,9 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
 
 IT_API it_backend *it_context_backend(it_context *ctx) { return ctx->backend; }
 IT_API it_result it_context_synchronize(it_context *ctx) {
-    return ctx->backend->synchronize ? ctx->backend->synchronize(ctx->backend) : IT_OK;
+    it_result r = ctx->backend->synchronize ? ctx->backend->synchronize(ctx->backend) : IT_OK;
+    if (ctx->backend->host_access) ctx->backend->host_access(ctx->backend, NULL, 0);
+    return r;
 }
 IT_API void it_context_set_backend(it_context *ctx, it_backend *be) {
     if (ctx->backend != &ctx->cpu.be && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
@@ -2539,9 +2550,13 @@ static it_tensor *it__root(it_tensor *t) {
 static unsigned char *it__block_base(it_tensor *t);
 IT_API void *it_data_raw(it_tensor *t) {
     unsigned char *base;
+    it_backend *be;
     if (!t) return NULL;
     base = it__block_base(it__root(t));
-    return base ? base + it__root(t)->offset : NULL;
+    if (!base) return NULL;
+    be = t->ctx->backend;
+    if (be && be->host_access) be->host_access(be, base + it__root(t)->offset, it_tensor_nbytes(it__root(t)));
+    return base + it__root(t)->offset;
 }
 IT_API float *it_data(it_tensor *t) { return (float *)it_data_raw(t); }
 IT_API int32_t *it_data_i32(it_tensor *t) { return (int32_t *)it_data_raw(t); }

@@ -19,6 +19,8 @@
 #include "irontensor.h"
 #define IRONTENSOR_METAL_IMPLEMENTATION
 #include "irontensor_metal.h"
+#define IRONTENSOR_CUDA_IMPLEMENTATION
+#include "irontensor_cuda.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,7 +226,8 @@ int main(int argc, char **argv) {
     static const int prompt_lens[2] = {5, 20};
     int32_t prompt[64];
     it_plan_stats st;
-    int use_metal = 0, quant = 1, quick = 0;
+    int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0;
+    const char *preset = "tiny";
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) steps = 5, warmup = 2, quick = 1;
@@ -236,11 +239,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads")) threads = arg_int(argc, argv, &i, "--threads");
         else if (!strcmp(argv[i], "--gen")) n_gen = arg_int(argc, argv, &i, "--gen");
         else if (!strcmp(argv[i], "--no-recompute")) recompute = 0;
-        else if (!strcmp(argv[i], "--backend") && i + 1 < argc && (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "metal")))
-            use_metal = !strcmp(argv[++i], "metal");
+        else if (!strcmp(argv[i], "--backend") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "metal") || !strcmp(argv[i + 1], "cuda"))) {
+            use_metal = !strcmp(argv[i + 1], "metal");
+            use_cuda = !strcmp(argv[++i], "cuda");
+        } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
+        else if (!strcmp(argv[i], "--tf32")) tf32 = 1; /* CUDA: GEMMs on TF32 tensor cores */
         else {
             fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
-                            "[--no-recompute] [--backend cpu|metal] [--no-quant]\n");
+                            "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--no-quant]\n");
             return 2;
         }
     }
@@ -260,7 +267,21 @@ int main(int argc, char **argv) {
         }
         it_context_set_backend(ctx, metal);
     }
-    it_model_preset("tiny", &cfg);
+    if (use_cuda) { /* the training step on the GPU (one CUDA graph); the KV-cache decoder stays on the CPU */
+        it_backend *cuda;
+        it_cuda_desc cdesc;
+        memset(&cdesc, 0, sizeof cdesc);
+        cdesc.allow_tf32 = tf32;
+        if (it_cuda_backend_create(ctx, &cdesc, &cuda) != IT_OK) {
+            fprintf(stderr, "bench: --backend cuda: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        it_context_set_backend(ctx, cuda);
+    }
+    if (it_model_preset(preset, &cfg) != IT_OK) {
+        fprintf(stderr, "bench: --preset: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
     cfg.vocab_size = vocab;
     if (seq > cfg.max_seq) cfg.max_seq = seq;
     if (it_model_create(ctx, &cfg, &model) != IT_OK) {
@@ -290,8 +311,8 @@ int main(int argc, char **argv) {
     it_rng_seed(&rng, 42);
     st = it_graph_stats(train.graph);
 
-    printf("IronTensor-C bench: tiny Llama (dim %d, %d layers, %d heads, ffn %d, vocab %d), %zu parameters\n",
-           cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.vocab_size, it_model_config_param_count(&cfg));
+    printf("IronTensor-C bench: %s Llama (dim %d, %d layers, %d heads, ffn %d, vocab %d), %zu parameters\n",
+           preset, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.vocab_size, it_model_config_param_count(&cfg));
     printf("batch %d x seq %d, fp32, Lion lr 3e-4 betas 0.9/0.99 wd 0.1, clip 1.0, cosine (5 warmup), %d threads\n",
            batch, seq, it_context_threads(ctx));
     printf("planned arena %.1f MB (%.1f MB without reuse; layers %s), parameters %.1f MB (+ grads, + Lion state)\n",
@@ -319,6 +340,16 @@ int main(int argc, char **argv) {
     tok_s = (double)batch * seq * steps / elapsed;
     it_model_graph_destroy(&train);
 
+    if (use_cuda) { /* model FLOPs: 3x the forward's matrix products (weights, head, causal attention) */
+        it_cuda_stats cs = it_cuda_backend_stats(it_context_backend(ctx));
+        double C = cfg.dim, F = cfg.ffn_dim, KV = (double)cfg.dim / cfg.n_heads * cfg.n_kv_heads, L = cfg.n_layers;
+        double fwd = 2.0 * (L * (2 * C * C + 2 * C * KV + 3 * C * F) + (double)cfg.vocab_size * C) + L * 2.0 * C * (seq + 1);
+        double tflops = 3.0 * fwd * batch * seq / (elapsed / steps) * 1e-12;
+        printf("bench_cuda gpu=\"%s\" sm_%d%d driver=%d preset=%s step_ms=%.2f tok_s=%.0f tflops=%.1f gpu_peak_mb=%.1f "
+               "graph_launches=%lu captures=%lu tf32=%d\n", cs.device_name, cs.sm_major, cs.sm_minor, cs.driver_version, preset,
+               elapsed / steps * 1e3, (double)batch * seq * steps / elapsed, tflops, cs.device_peak_bytes / 1048576.0,
+               cs.graph_launches, cs.graph_captures, tf32);
+    }
     printf("\ntraining (%d warmup steps discarded, %d timed; loss %.3f -> %.3f)\n", warmup, steps, loss0, loss1);
     printf("  %-14s %12s %12s %16s\n", "", "step ms", "tokens/s", "peak RSS MB");
     printf("  %-14s %12.1f %12.0f %16.1f\n", "IronTensor-C", step_ms, tok_s, peak_rss_mb());

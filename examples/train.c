@@ -19,6 +19,8 @@
 #include "irontensor.h"
 #define IRONTENSOR_METAL_IMPLEMENTATION
 #include "irontensor_metal.h"
+#define IRONTENSOR_CUDA_IMPLEMENTATION
+#include "irontensor_cuda.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -66,7 +68,7 @@ static void usage(FILE *f) {
             "  --min-lr-ratio X      final lr as a fraction of --lr (default 0.1)\n"
             "  --seed N              initialisation and data order (default 1)\n"
             "  --threads N           CPU threads, 0 = all cores (default 0)\n"
-            "  --backend cpu|metal   where the step runs (default cpu)\n"
+            "  --backend cpu|metal|cuda  where the step runs (default cpu)\n"
             "evaluation and output\n"
             "  --eval-every N        validation loss every N steps, 0 = only at the end (default 50)\n"
             "  --eval-batches N      validation batches per evaluation (default 8)\n"
@@ -207,8 +209,8 @@ static int parse_args(int argc, char **argv, options *o) {
     }
     if (strcmp(o->tokenizer, "byte") && strcmp(o->tokenizer, "bpe"))
         return fail_usage("--tokenizer must be byte or bpe, got '%s'%s", o->tokenizer, "");
-    if (strcmp(o->backend, "cpu") && strcmp(o->backend, "metal"))
-        return fail_usage("--backend must be cpu or metal, got '%s'%s", o->backend, "");
+    if (strcmp(o->backend, "cpu") && strcmp(o->backend, "metal") && strcmp(o->backend, "cuda"))
+        return fail_usage("--backend must be cpu, metal or cuda, got '%s'%s", o->backend, "");
     if (o->min_lr_ratio > 1.0f) return fail_usage("--min-lr-ratio must be at most 1%s%s", "", "");
     if (!o->save && o->resume) o->save = o->resume; /* a resumed run saves back where it came from */
     if (o->stop_after && !o->save) return fail_usage("--stop-after needs --save DIR to continue from%s%s", "", "");
@@ -646,6 +648,14 @@ int main(int argc, char **argv) {
             return 1;
         }
         it_context_set_backend(ctx, metal);
+    }
+    if (!strcmp(o.backend, "cuda")) {
+        it_backend *cuda;
+        if (it_cuda_backend_create(ctx, NULL, &cuda) != IT_OK) {
+            fprintf(stderr, "train: --backend cuda: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        it_context_set_backend(ctx, cuda);
     }
     if (o.save) {
         split_save_path(o.save, save_parent, sizeof save_parent, save_base, sizeof save_base);

@@ -23,8 +23,8 @@ kernel void it_attention_forward_f32(device float *out [[buffer(0)]],
                                      uint tid [[thread_index_in_threadgroup]],
                                      uint lane [[thread_index_in_simdgroup]],
                                      uint sg [[simdgroup_index_in_threadgroup]]) {
-    threadgroup float ks[IT_ATTN_BK][IT_ATTN_MAX_D];
-    threadgroup float vs[IT_ATTN_BK][IT_ATTN_MAX_D];
+    threadgroup float ks[IT_ATTN_BK][IT_ATTN_TILE_LD]; // lane j scores key j: padded rows
+    threadgroup float vs[IT_ATTN_BK][IT_ATTN_TILE_LD];
     threadgroup float qs[IT_ATTN_NSG][IT_ATTN_MAX_D];
 
     const uint T = p.T, D = p.D, h = tg.y, b = tg.z, kvh = h / (p.Hq / p.Hkv);

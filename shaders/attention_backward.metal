@@ -40,8 +40,8 @@ kernel void it_attention_backward_dq_f32(device float *dq [[buffer(0)]],
                                          uint tid [[thread_index_in_threadgroup]],
                                          uint lane [[thread_index_in_simdgroup]],
                                          uint sg [[simdgroup_index_in_threadgroup]]) {
-    threadgroup float ks[IT_ATTB_TILE][IT_ATTN_MAX_D];
-    threadgroup float vs[IT_ATTB_TILE][IT_ATTN_MAX_D];
+    threadgroup float ks[IT_ATTB_TILE][IT_ATTN_TILE_LD]; // lane j reads key j: padded rows
+    threadgroup float vs[IT_ATTB_TILE][IT_ATTN_TILE_LD];
     threadgroup float qs[IT_ATTB_NSG][IT_ATTN_MAX_D];
     threadgroup float dos[IT_ATTB_NSG][IT_ATTN_MAX_D];
 
@@ -107,8 +107,8 @@ kernel void it_attention_backward_dkv_f32(device float *dk [[buffer(0)]],
                                           uint tid [[thread_index_in_threadgroup]],
                                           uint lane [[thread_index_in_simdgroup]],
                                           uint sg [[simdgroup_index_in_threadgroup]]) {
-    threadgroup float qs[IT_ATTB_TILE][IT_ATTN_MAX_D];
-    threadgroup float dos[IT_ATTB_TILE][IT_ATTN_MAX_D];
+    threadgroup float qs[IT_ATTB_TILE][IT_ATTN_TILE_LD]; // lane j reads query j: padded rows
+    threadgroup float dos[IT_ATTB_TILE][IT_ATTN_TILE_LD];
     threadgroup float ls[IT_ATTB_TILE];
     threadgroup float dls[IT_ATTB_TILE];
     threadgroup float ks[IT_ATTB_NSG][IT_ATTN_MAX_D];

@@ -36,6 +36,10 @@ typedef struct it_rope_args {
 /* attention.metal, attention_backward.metal: q [B, T, Hq, D]; k, v [B, T, Hkv, D];
    lse, delta [B, Hq, T]; D <= IT_ATTN_MAX_D */
 #define IT_ATTN_MAX_D 64
+/* the row length of attention tiles in threadgroup memory that lane j reads along row j: one
+   float of padding puts the 32 lanes' column d in 32 different banks (unpadded, 64 floats apart,
+   they all hit one bank: a 32-way conflict the H200 showed as the slowest kernels of a step) */
+#define IT_ATTN_TILE_LD (IT_ATTN_MAX_D + 1)
 typedef struct it_attention_args {
     unsigned int B, T, Hq, Hkv, D;
     float scale; /* 1/sqrt(D) */

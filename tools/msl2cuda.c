@@ -71,6 +71,7 @@ typedef struct {
     char name[128];
     char file[256];
     int line, n_binds, collectives;
+    unsigned writes; /* bit i: binding i is a pointer to memory the kernel may write */
     char value_type[MAX_BINDS][128]; /* "" = a pointer binding */
 } kernel_info;
 static kernel_info kernels[MAX_KERNELS];
@@ -215,7 +216,7 @@ typedef struct {
     char decl[640];
     char attr[64];
     char type[128], name[64];
-    int by_value;
+    int by_value, writes;
 } param;
 
 /* pp->decl = a type b name [= init;] (copies first: the parts live in pp) */
@@ -372,6 +373,7 @@ static size_t translate_kernel(const char *s, size_t i, size_t n, text *out) {
                     set_decl(pp, "const ", pp->type, " ", pp->name, "");
                 } else if (tl && pp->type[tl - 1] == '*') {
                     set_decl(pp, "", pp->type, "", pp->name, "");
+                    pp->writes = strncmp(pp->type, "const ", 6) != 0 && !strstr(pp->type, " const ");
                 } else {
                     fail_at(line, "kernel %s: [[buffer]] parameter '%s' is neither a pointer nor a reference", name, raw);
                 }
@@ -401,6 +403,7 @@ static size_t translate_kernel(const char *s, size_t i, size_t n, text *out) {
                 if (found++) fail_at(line, "kernel %s: two parameters bound at buffer(%d)", name, q);
                 else putf(out, "%s, ", ps[p].decl);
                 if (ps[p].by_value) snprintf(ki->value_type[q], sizeof ki->value_type[q], "%s", ps[p].type);
+                if (ps[p].writes) ki->writes |= 1u << q;
             }
         if (!found) fail_at(line, "kernel %s: no parameter at buffer(%d) (bindings must be 0..n-1)", name, q);
     }
@@ -594,7 +597,8 @@ int main(int argc, char **argv) {
     fputs("; do not edit (make shaders). */\n", f);
     fputs("/* it_cuda_source: the kernels as CUDA C++, one string per line, for NVRTC. it_cuda_kernels: every\n"
           "   kernel's bindings in order; value_size[i] is the size of a by-value argument (constant T &p in\n"
-          "   MSL), 0 for a pointer; collectives = 1 when it synchronizes the group (barriers, simd_*).\n"
+          "   MSL), 0 for a pointer; collectives = 1 when it synchronizes the group (barriers, simd_*);\n"
+          "   writes: the bindings it may write (pointers not to const).\n"
           "   Needs shaders/it_kernel_args.h first (the sizes are its structs'). */\n"
           "#ifndef IT_SHADERS_CUDA_H\n#define IT_SHADERS_CUDA_H\n\n"
           "#if defined(__GNUC__) || defined(__clang__)\n#define IT_SHADERS_CUDA_UNUSED __attribute__((unused))\n"
@@ -610,6 +614,7 @@ int main(int argc, char **argv) {
           "    int n_binds;\n"
           "    unsigned long value_size[IT_CUDA_MAX_BINDS];\n"
           "    int collectives;\n"
+          "    unsigned writes; /* bit i: binding i points to memory the kernel may write */\n"
           "    const char *where; /* file:line of `kernel void` */\n"
           "} it_cuda_kernel_info;\n\n",
           f);
@@ -621,7 +626,7 @@ int main(int argc, char **argv) {
             if (kernels[k].value_type[i][0]) fprintf(f, "%ssizeof(%s)", i ? ", " : "", kernels[k].value_type[i]);
             else fprintf(f, "%s0", i ? ", " : "");
         if (!kernels[k].n_binds) fputs("0", f);
-        fprintf(f, "}, %d, \"%s:%d\"},\n", kernels[k].collectives, kernels[k].file, kernels[k].line);
+        fprintf(f, "}, %d, 0x%xu, \"%s:%d\"},\n", kernels[k].collectives, kernels[k].writes, kernels[k].file, kernels[k].line);
     }
     fputs("};\n\n#endif /* IT_SHADERS_CUDA_H */\n", f);
     if (fclose(f) != 0) {

@@ -4,7 +4,10 @@
 #   test-cuda           every kernel translates; the translated source compiles with g++ and clang++
 #                       (-Wall -Wextra -Werror) against tests/cuda/cuda_stub.h; NVRTC compiles it for
 #                       sm_80 and sm_90 when libnvrtc is installed (skipped otherwise); the wrong kernels
-#                       in tests/cuda/bad/ are each refused with a message
+#                       in tests/cuda/bad/ are each refused with a message; then the real irontensor_cuda.h
+#                       on the fake driver (tests/cuda/fake_cuda.c: libcuda/NVRTC/cuBLAS stand-ins running the
+#                       kernels on the MSL emulator): training vs the CPU with CUDA graphs and without, the
+#                       driver's counters against the backend's, error paths, nothing left allocated
 CUDA_OUT := $(BUILD)/cuda
 CUDA_INPUTS := tools/msl_cuda_prelude.h shaders/it_kernel_args.h shaders/it_reduce.h $(sort $(wildcard shaders/*.metal))
 CUDA_BAD := $(sort $(wildcard tests/cuda/bad/*.metal))
@@ -27,7 +30,19 @@ $(CUDA_OUT)/nvrtc_check: tests/cuda/nvrtc_check.c shaders_cuda.h shaders/it_kern
 	@mkdir -p $(@D)
 	$(CC) -std=c99 -O1 -Wall -Wextra -Werror -I. -o $@ $< -ldl
 
-test-cuda: check-cuda-shaders $(CUDA_OUT)/nvrtc_check
+CUDA_DEPS := irontensor.h irontensor_cuda.h shaders_cuda.h shaders/it_kernel_args.h
+$(CUDA_OUT)/fake_cuda.o: tests/cuda/fake_cuda.c tests/cuda/fake_cuda.h tests/metal/itemu.h $(CUDA_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -O1 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I. -c $< -o $@
+$(CUDA_OUT)/test_cuda_backend_fake.o: tests/cuda/test_cuda_backend.c tests/cuda/fake_cuda.h $(CUDA_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -O1 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -DFAKE -I. -c $< -o $@
+# -rdynamic: the backend finds the stand-ins in the program itself (dlopen(NULL))
+$(CUDA_OUT)/test_cuda_backend_fake: $(CUDA_OUT)/test_cuda_backend_fake.o $(CUDA_OUT)/fake_cuda.o \
+    $(ITM_NAMES:%=$(ITM_OUT)/obj/%.o) $(ITM_OUT)/obj/itemu_rt.o
+	$(CXX) -rdynamic -o $@ $^ -lm -lpthread -ldl
+
+test-cuda: check-cuda-shaders $(CUDA_OUT)/nvrtc_check $(CUDA_OUT)/test_cuda_backend_fake
 	@echo "== translated kernels through g++ and clang++ against tests/cuda/cuda_stub.h"
 	$(CXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -include tests/cuda/cuda_stub.h -x c++ $(CUDA_OUT)/joined.cu
 	$(CLANGXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -include tests/cuda/cuda_stub.h -x c++ $(CUDA_OUT)/joined.cu
@@ -39,3 +54,7 @@ test-cuda: check-cuda-shaders $(CUDA_OUT)/nvrtc_check
 	    echo "msl2cuda ACCEPTED $$f (must be refused)"; fail=1; \
 	  else echo "msl2cuda refuses $$f: $$(head -1 $(CUDA_OUT)/bad.log | sed 's/.*error: //')"; fi; \
 	done; test $$fail = 0
+	@echo "== irontensor_cuda.h on the fake driver (kernels on the MSL emulator), CUDA graphs"
+	ITEMU_ORDER=7 ITEMU_GROUP_SEED=7 $(CUDA_OUT)/test_cuda_backend_fake
+	@echo "== the same without graphs (every record launched directly)"
+	ITEMU_ORDER=1 $(CUDA_OUT)/test_cuda_backend_fake --no-graphs --quick

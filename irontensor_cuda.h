@@ -1,0 +1,1802 @@
+/* irontensor_cuda.h - the CUDA backend for irontensor.h, in plain C over the CUDA driver API, NVRTC
+   and cuBLAS, all loaded with dlopen (no link-time dependency, no CUDA headers needed). MIT licence
+   (see irontensor.h); released with irontensor.h and carries its IT_VERSION_STRING.
+
+   USAGE
+     In one C file, after IRONTENSOR_IMPLEMENTATION:
+         #define IRONTENSOR_CUDA_IMPLEMENTATION
+         #include "irontensor_cuda.h"
+     then:
+         it_backend *cuda;
+         if (it_cuda_backend_create(ctx, NULL, &cuda) == IT_OK) it_context_set_backend(ctx, cuda);
+         else fprintf(stderr, "%s\n", it_context_last_error(ctx));   // stays on the CPU backend
+     Switch the backend on before the first graph is planned (parameters, gradients, optimizer
+     state and arenas then live on the GPU, with host mirrors).
+
+   BUILD (Linux, x86-64 or arm64, an NVIDIA driver; the CUDA toolkit's libnvrtc and libcublas at
+   run time, e.g. /usr/local/cuda/lib64 on LD_LIBRARY_PATH; nothing at build time)
+     cc -O2 -std=c99 train.c -o train -lm -lpthread -ldl
+   Without a driver, libraries or GPU, it_cuda_backend_create returns IT_ERR_BACKEND_UNAVAILABLE
+   with the reason; on other systems the implementation is a stub that says so.
+
+   HOW IT WORKS
+   - Kernels: the .metal files of shaders/, translated to CUDA C++ at build time by tools/msl2cuda.c
+     (shaders_cuda.h; one source of truth for Metal and CUDA), compiled by NVRTC at creation for
+     the device's architecture with --use_fast_math (Metal's default), loaded with
+     cuModuleLoadData. Each launch is checked against the kernel's signature from the generated
+     table (binding count, by-value sizes) before it is recorded.
+   - GEMMs: cuBLAS (column-major: row-major c = a @ b is c^T = b^T a^T), fp32; TF32 tensor cores
+     only with it_cuda_desc.allow_tf32 (PyTorch's allow_tf32 switch, off by default as there).
+   - Memory: cuMemAlloc (no managed memory) for every block, and a pinned host mirror that
+     buffer_create returns (the core and the user read and write it as before). Coherence goes
+     through the core's host_access hook: it_data() and friends copy the device's newer bytes of
+     that tensor in and mark them host-written; every host-written range is uploaded before the
+     next device work; it__sync (checkpoints, the decoder) does the same for whole parameter,
+     gradient and optimizer blocks. Input blocks (token ids) are uploaded every step.
+   - A step (it_graph_run) is recorded, not executed: every kernel launch, GEMM and copy becomes
+     a record (kernel, grid, argument bytes). At end_step the records are compared with the
+     steps seen before: the same records replay their CUDA graph (one cuGraphLaunch); new ones
+     are captured (cuStreamBeginCapture .. cuGraphInstantiate) and then launched. synchronize
+     waits once. Per-step temporaries come from one device buffer sized in the first step (a
+     growth retires the old one and the next step captures anew), host-computed temporaries
+     (the embedding backward's token order) from one pinned buffer the graph copies from.
+   - The optimizer runs on the GPU with the same kernels as Metal (shaders/optimizer.metal,
+     grad_norm.metal). With clipping or a requested norm, the norm is read back before any
+     update (a non-finite norm returns IT_ERR_RANGE and updates nothing, as on the CPU); without,
+     the update is launched and optimizer_step returns without waiting. it_zero_grads is one
+     memset on the stream.
+   - Not thread-safe: one thread drives a backend (as with every irontensor backend).
+*/
+#ifndef IRONTENSOR_CUDA_H
+#define IRONTENSOR_CUDA_H
+#include "irontensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct it_cuda_desc {
+    int device_index;     /* CUDA device ordinal (0 = the first) */
+    int allow_tf32;       /* 1 = GEMMs may use TF32 tensor cores (10-bit mantissa inputs) */
+    int no_graphs;        /* 1 = execute every step's records directly instead of a CUDA graph */
+    const char *libcuda;  /* NULL = "libcuda.so.1"; the tests point these at stand-ins */
+    const char *libnvrtc; /* NULL = libnvrtc.so.13, .12, libnvrtc.so */
+    const char *libcublas;/* NULL = libcublas.so.13, .12, libcublas.so */
+} it_cuda_desc;
+
+/* 1 when this build can create a CUDA backend (Linux); whether a GPU is there is create's job. */
+IT_API int it_cuda_available(void);
+/* Creates the backend; on failure *out is NULL, the context's last error says why, and the
+   context keeps its CPU backend. */
+IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *desc, it_backend **out);
+
+/* Counters since the backend was made. */
+typedef struct it_cuda_stats {
+    unsigned long steps, records, kernel_launches, gemms, graph_captures, graph_launches;
+    unsigned long uploads, downloads;
+    unsigned long long upload_bytes, download_bytes, device_bytes, device_peak_bytes; /* cuMemAlloc'd now, at most */
+    char device_name[128];
+    int sm_major, sm_minor, driver_version;
+} it_cuda_stats;
+IT_API it_cuda_stats it_cuda_backend_stats(const it_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IRONTENSOR_CUDA_H */
+
+#ifdef IRONTENSOR_CUDA_IMPLEMENTATION
+#ifndef IRONTENSOR_CUDA_IMPLEMENTATION_INCLUDED
+#define IRONTENSOR_CUDA_IMPLEMENTATION_INCLUDED
+
+#if !defined(__linux__)
+/* >>cuda_stub ----------------------------------------------------------------------------------- */
+IT_API int it_cuda_available(void) { return 0; }
+IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *desc, it_backend **out) {
+    (void)desc;
+    *out = NULL;
+    return it_context_error(ctx, IT_ERR_BACKEND_UNAVAILABLE,
+                            "CUDA backend unavailable: it is built for Linux only (the context keeps its CPU backend)");
+}
+IT_API it_cuda_stats it_cuda_backend_stats(const it_backend *be) {
+    it_cuda_stats s;
+    (void)be;
+    memset(&s, 0, sizeof s);
+    return s;
+}
+#else
+/* >>cuda_api  the few driver, NVRTC and cuBLAS entry points, declared here and loaded by name -------- */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "shaders/it_kernel_args.h" /* the kernels' argument structs, shared with MSL */
+#include "shaders_cuda.h"           /* the translated kernels and their signatures */
+
+typedef int it__CUresult; /* CUDA_SUCCESS = 0 */
+typedef int it__CUdevice;
+typedef unsigned long long it__CUdeviceptr;
+typedef struct it__CUctx *it__CUcontext;
+typedef struct it__CUmod *it__CUmodule;
+typedef struct it__CUfunc *it__CUfunction;
+typedef struct it__CUstrm *it__CUstream;
+typedef struct it__CUgrph *it__CUgraph;
+typedef struct it__CUgexec *it__CUgraphExec;
+typedef struct it__nvrtcProg *it__nvrtcProgram;
+typedef struct it__cublasCtx *it__cublasHandle;
+/* values from cuda.h / cublas_api.h (tests/cuda/abi_check.c compares them with the real headers) */
+#define IT__CU_ATTR_MULTIPROCESSOR_COUNT 16
+#define IT__CU_ATTR_CC_MAJOR 75
+#define IT__CU_ATTR_CC_MINOR 76
+#define IT__CU_FUNC_MAX_THREADS_PER_BLOCK 0
+#define IT__CU_STREAM_NON_BLOCKING 1
+#define IT__CU_CAPTURE_THREAD_LOCAL 1
+#define IT__CUBLAS_OP_N 0
+#define IT__CUBLAS_OP_T 1
+#define IT__CUBLAS_DEFAULT_MATH 0
+#define IT__CUBLAS_TF32_TENSOR_OP_MATH 3
+
+/* X(field, "symbol", return, (parameters)) */
+#define IT__CU_DRIVER(X)                                                                                        \
+    X(Init, "cuInit", it__CUresult, (unsigned))                                                                 \
+    X(DriverGetVersion, "cuDriverGetVersion", it__CUresult, (int *))                                            \
+    X(DeviceGetCount, "cuDeviceGetCount", it__CUresult, (int *))                                                \
+    X(DeviceGet, "cuDeviceGet", it__CUresult, (it__CUdevice *, int))                                            \
+    X(DeviceGetName, "cuDeviceGetName", it__CUresult, (char *, int, it__CUdevice))                              \
+    X(DeviceGetAttribute, "cuDeviceGetAttribute", it__CUresult, (int *, int, it__CUdevice))                     \
+    X(PrimaryCtxRetain, "cuDevicePrimaryCtxRetain", it__CUresult, (it__CUcontext *, it__CUdevice))              \
+    X(PrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", it__CUresult, (it__CUdevice))                          \
+    X(CtxSetCurrent, "cuCtxSetCurrent", it__CUresult, (it__CUcontext))                                          \
+    X(StreamCreate, "cuStreamCreate", it__CUresult, (it__CUstream *, unsigned))                                 \
+    X(StreamDestroy, "cuStreamDestroy_v2", it__CUresult, (it__CUstream))                                        \
+    X(StreamSynchronize, "cuStreamSynchronize", it__CUresult, (it__CUstream))                                   \
+    X(MemAlloc, "cuMemAlloc_v2", it__CUresult, (it__CUdeviceptr *, size_t))                                     \
+    X(MemFree, "cuMemFree_v2", it__CUresult, (it__CUdeviceptr))                                                 \
+    X(MemAllocHost, "cuMemAllocHost_v2", it__CUresult, (void **, size_t))                                       \
+    X(MemFreeHost, "cuMemFreeHost", it__CUresult, (void *))                                                     \
+    X(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", it__CUresult, (it__CUdeviceptr, const void *, size_t, it__CUstream)) \
+    X(MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", it__CUresult, (void *, it__CUdeviceptr, size_t, it__CUstream))   \
+    X(MemsetD32Async, "cuMemsetD32Async", it__CUresult, (it__CUdeviceptr, unsigned, size_t, it__CUstream))      \
+    X(ModuleLoadData, "cuModuleLoadData", it__CUresult, (it__CUmodule *, const void *))                         \
+    X(ModuleUnload, "cuModuleUnload", it__CUresult, (it__CUmodule))                                             \
+    X(ModuleGetFunction, "cuModuleGetFunction", it__CUresult, (it__CUfunction *, it__CUmodule, const char *))   \
+    X(FuncGetAttribute, "cuFuncGetAttribute", it__CUresult, (int *, int, it__CUfunction))                       \
+    X(LaunchKernel, "cuLaunchKernel", it__CUresult,                                                             \
+      (it__CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, it__CUstream, void **, void **)) \
+    X(StreamBeginCapture, "cuStreamBeginCapture_v2", it__CUresult, (it__CUstream, int))                         \
+    X(StreamEndCapture, "cuStreamEndCapture", it__CUresult, (it__CUstream, it__CUgraph *))                      \
+    X(GraphInstantiate, "cuGraphInstantiateWithFlags", it__CUresult, (it__CUgraphExec *, it__CUgraph, unsigned long long)) \
+    X(GraphLaunch, "cuGraphLaunch", it__CUresult, (it__CUgraphExec, it__CUstream))                              \
+    X(GraphExecDestroy, "cuGraphExecDestroy", it__CUresult, (it__CUgraphExec))                                  \
+    X(GraphDestroy, "cuGraphDestroy", it__CUresult, (it__CUgraph))                                              \
+    X(GetErrorString, "cuGetErrorString", it__CUresult, (it__CUresult, const char **))
+#define IT__CU_NVRTC(X)                                                                                         \
+    X(CreateProgram, "nvrtcCreateProgram", int,                                                                 \
+      (it__nvrtcProgram *, const char *, const char *, int, const char *const *, const char *const *))          \
+    X(CompileProgram, "nvrtcCompileProgram", int, (it__nvrtcProgram, int, const char *const *))                 \
+    X(GetProgramLogSize, "nvrtcGetProgramLogSize", int, (it__nvrtcProgram, size_t *))                           \
+    X(GetProgramLog, "nvrtcGetProgramLog", int, (it__nvrtcProgram, char *))                                     \
+    X(GetCUBINSize, "nvrtcGetCUBINSize", int, (it__nvrtcProgram, size_t *))                                     \
+    X(GetCUBIN, "nvrtcGetCUBIN", int, (it__nvrtcProgram, char *))                                               \
+    X(DestroyProgram, "nvrtcDestroyProgram", int, (it__nvrtcProgram *))
+#define IT__CU_CUBLAS(X)                                                                                        \
+    X(Create, "cublasCreate_v2", int, (it__cublasHandle *))                                                     \
+    X(Destroy, "cublasDestroy_v2", int, (it__cublasHandle))                                                     \
+    X(SetStream, "cublasSetStream_v2", int, (it__cublasHandle, it__CUstream))                                   \
+    X(SetMathMode, "cublasSetMathMode", int, (it__cublasHandle, int))                                           \
+    X(SetWorkspace, "cublasSetWorkspace_v2", int, (it__cublasHandle, void *, size_t))                           \
+    X(Sgemm, "cublasSgemm_v2", int,                                                                             \
+      (it__cublasHandle, int, int, int, int, int, const float *, const float *, int, const float *, int,         \
+       const float *, float *, int))                                                                            \
+    X(SgemmStridedBatched, "cublasSgemmStridedBatched", int,                                                    \
+      (it__cublasHandle, int, int, int, int, int, const float *, const float *, int, long long, const float *,   \
+       int, long long, const float *, float *, int, long long, int))
+
+#define IT__CU_FIELD(f, sym, R, P) R(*f) P;
+typedef struct it__cu_driver { IT__CU_DRIVER(IT__CU_FIELD) } it__cu_driver;
+typedef struct it__cu_nvrtc { IT__CU_NVRTC(IT__CU_FIELD) } it__cu_nvrtc;
+typedef struct it__cu_cublas { IT__CU_CUBLAS(IT__CU_FIELD) } it__cu_cublas;
+#undef IT__CU_FIELD
+
+/* >>cuda_backend  state -------------------------------------------------------------------------- */
+/* every kernel the backend launches: enum name, function name in shaders/ */
+#define IT__CU_KERNELS(X)                                                                                    \
+    X(FILL, "it_fill_f32") X(SUM, "it_sum_f32") X(ADD_SCALAR, "it_add_scalar_f32") X(ADD, "it_add_f32")       \
+    X(MUL, "it_mul_f32") X(MUL_BWD, "it_mul_backward_f32") X(SCALE, "it_scale_f32") X(AXPY, "it_axpy_f32")    \
+    X(SUM_ROWS, "it_sum_rows_f32") X(SILU, "it_silu_forward_f32") X(SILU_BWD, "it_silu_backward_f32")         \
+    X(GELU, "it_gelu_forward_f32") X(GELU_BWD, "it_gelu_backward_f32") X(SWIGLU, "it_swiglu_forward_f32")     \
+    X(SWIGLU_BWD, "it_swiglu_backward_f32") X(EMBED, "it_embedding_forward_f32")                            \
+    X(EMBED_BWD, "it_embedding_backward_f32") X(RMSNORM, "it_rmsnorm_forward_f32")                          \
+    X(RMSNORM_BWD, "it_rmsnorm_backward_f32") X(RMSNORM_DW, "it_rmsnorm_backward_dw_f32")                    \
+    X(LAYERNORM, "it_layernorm_forward_f32") X(LAYERNORM_BWD, "it_layernorm_backward_f32")                  \
+    X(LAYERNORM_DWDB, "it_layernorm_backward_dwdb_f32") X(ROPE, "it_rope_forward_f32")                      \
+    X(ROPE_BWD, "it_rope_backward_f32") X(SOFTMAX, "it_softmax_forward_f32")                                \
+    X(SOFTMAX_BWD, "it_softmax_backward_f32") X(ATTN, "it_attention_forward_f32")                           \
+    X(ATTN_DELTA, "it_attention_backward_delta_f32") X(ATTN_DQ, "it_attention_backward_dq_f32")             \
+    X(ATTN_DKV, "it_attention_backward_dkv_f32") X(CROSS_ENTROPY_STATS, "it_cross_entropy_stats_f32")     \
+    X(CROSS_ENTROPY_FINISH, "it_cross_entropy_finish_f32") X(CROSS_ENTROPY_MEAN, "it_cross_entropy_mean_f32") \
+    X(CROSS_ENTROPY_SCALE, "it_cross_entropy_dloss_scale_f32")                                              \
+    X(CROSS_ENTROPY_DLOGITS, "it_cross_entropy_dlogits_scaled_f32")                                         \
+    X(SUMSQ, "it_sum_squares_partial_f32") X(CLIP, "it_grad_clip_scale_f32")                               \
+    X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")
+typedef enum it__cu_kernel {
+#define IT__CU_KENUM(e, fn) IT__CUK_##e,
+    IT__CU_KERNELS(IT__CU_KENUM)
+#undef IT__CU_KENUM
+    IT__CUK_COUNT
+} it__cu_kernel;
+static const char *const it__cu_kernel_names[IT__CUK_COUNT] = {
+#define IT__CU_KNAME(e, fn) fn,
+    IT__CU_KERNELS(IT__CU_KNAME)
+#undef IT__CU_KNAME
+};
+
+typedef enum it__cu_kind { IT__CU_HOST_OTHER = 0, IT__CU_HOST_INPUTS, IT__CU_HOST_ARENA } it__cu_kind;
+typedef struct it__cu_range { size_t lo, hi; } it__cu_range;
+#define IT__CU_MAX_DIRTY 32
+typedef struct it__cu_buffer {
+    unsigned char *host; /* the pinned mirror buffer_create returned */
+    it__CUdeviceptr dev;
+    size_t size;
+    it__cu_kind kind;    /* learned when a tensor of the block is first bound */
+    int dev_newer;       /* the device wrote it since the host last copied it all */
+    int n_dirty;         /* host-written ranges, uploaded before the next device work */
+    it__cu_range dirty[IT__CU_MAX_DIRTY];
+} it__cu_buffer;
+
+/* One recorded operation of a step: what cuLaunchKernel / cuBLAS / a copy gets. Records are
+   compared byte for byte (zero-filled first) to find a step's CUDA graph again. */
+typedef enum it__cu_op { IT__CU_REC_KERNEL = 1, IT__CU_REC_GEMM, IT__CU_REC_MEMSET, IT__CU_REC_UPLOAD } it__cu_op;
+#define IT__CU_ARG_BYTES 256
+typedef struct it__cu_record {
+    int op, kernel;
+    unsigned grid[3], block[3];
+    unsigned short offset[IT_CUDA_MAX_BINDS + 1]; /* kernel: each argument's place in args */
+    int n_args;
+    /* gemm: column-major cuBLAS call */
+    int ta, tb, m, n, k, lda, ldb, ldc, batch;
+    long long sa, sb, sc;
+    float alpha, beta;
+    it__CUdeviceptr a, b, c; /* gemm operands; memset / upload destination in c */
+    size_t count;            /* memset: 32-bit words; upload: bytes */
+    const void *src;         /* upload: pinned host bytes */
+    unsigned value;          /* memset */
+    union { unsigned char b[IT__CU_ARG_BYTES]; unsigned long long align; } arg; /* the argument bytes, 8-aligned */
+} it__cu_record;
+typedef struct it__cu_graph {
+    it__cu_record *recs;
+    int n_recs;
+    unsigned long long hash;
+    it__CUgraphExec exec;
+    unsigned long last_used;
+} it__cu_graph;
+#define IT__CU_GRAPHS 8
+#define IT__CU_PARTIALS 1024 /* most partial sums of squares (threadgroups) in the norm pass */
+#define IT__CU_OBUF_PARTIALS 4
+#define IT__CU_WORKSPACE (32u << 20) /* cuBLAS workspace (fixed: graph capture must not allocate) */
+
+typedef struct it__cuda {
+    it_backend be;
+    it_context *ctx;
+    void *lib_cuda, *lib_nvrtc, *lib_cublas;
+    it__cu_driver cu;
+    it__cu_nvrtc rtc;
+    it__cu_cublas blas;
+    it__CUdevice dev;
+    it__CUcontext cuctx;
+    it__CUstream stream;
+    it__CUmodule module;
+    it__cublasHandle cublas;
+    it__CUdeviceptr workspace;
+    it__CUfunction fn[IT__CUK_COUNT];
+    const it_cuda_kernel_info *info[IT__CUK_COUNT];
+    int max_threads[IT__CUK_COUNT];
+    int use_graphs, internal, pending;
+    it__cu_buffer *bufs;
+    int n_bufs, cap_bufs;
+    /* the step being recorded */
+    int in_step;
+    it__cu_record *recs;
+    int n_recs, cap_recs;
+    it__cu_graph graphs[IT__CU_GRAPHS];
+    unsigned long clock;
+    /* per-step temporaries: device bytes, and pinned host bytes the step uploads */
+    it__CUdeviceptr tdev;
+    size_t tcap, tused, tpeak;
+    unsigned char *thost;
+    size_t hcap, hused, hpeak;
+    struct { it__CUdeviceptr p; size_t size; } *retired_dev;
+    void **retired_host;
+    int n_retired_dev, cap_retired_dev, n_retired_host, cap_retired_host;
+    /* the optimizer's small device values: [0] norm, [1] clip scale, [2] 1.0f, then partials */
+    it__CUdeviceptr obuf;
+    float *ohost; /* pinned: the norm read back */
+    it_cuda_stats stats;
+} it__cuda;
+
+#define IT__CU_GROW(m, array, n, cap) it_context_grow((m)->ctx, (void **)&(array), &(cap), (n) + 1, sizeof *(array))
+#define IT__CU_TRY(expr)                                          \
+    do {                                                          \
+        it_result r_ = (expr);                                    \
+        if (r_ != IT_OK) return r_;                               \
+    } while (0)
+/* a driver call: its error text in the context's last error */
+static it_result it__cu_check(it__cuda *m, it__CUresult r, const char *what) {
+    const char *s = NULL;
+    if (r == 0) return IT_OK;
+    if (m->cu.GetErrorString) m->cu.GetErrorString(r, &s);
+    return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: %s failed: error %d (%s)", what, r, s ? s : "unknown");
+}
+#define IT__CU_CALL(m, call, what) IT__CU_TRY(it__cu_check((m), (m)->cu.call, (what)))
+
+/* >>cuda_memory  device blocks, host mirrors, coherence ------------------------------------------ */
+/* every cuMemAlloc and cuMemFree of the backend, counted (it_cuda_stats: the true device peak) */
+static int it__cu_dev_alloc(it__cuda *m, it__CUdeviceptr *p, size_t bytes) {
+    if (m->cu.MemAlloc(p, bytes) != 0) return 0;
+    m->stats.device_bytes += bytes;
+    if (m->stats.device_bytes > m->stats.device_peak_bytes) m->stats.device_peak_bytes = m->stats.device_bytes;
+    return 1;
+}
+static void it__cu_dev_free(it__cuda *m, it__CUdeviceptr p, size_t bytes) {
+    if (!p) return;
+    m->cu.MemFree(p);
+    m->stats.device_bytes -= bytes;
+}
+static it__cu_buffer *it__cu_find(it__cuda *m, const void *p) {
+    int i;
+    for (i = 0; i < m->n_bufs; i++)
+        if ((const unsigned char *)p >= m->bufs[i].host && (const unsigned char *)p < m->bufs[i].host + (m->bufs[i].size ? m->bufs[i].size : 1))
+            return &m->bufs[i];
+    return NULL;
+}
+static void *it__cu_buffer_create(it_backend *be, size_t size) {
+    it__cuda *m = (it__cuda *)be->impl;
+    it__cu_buffer *b;
+    void *host = NULL;
+    it__CUdeviceptr dev = 0;
+    size_t bytes = size ? size : 16;
+    if (IT__CU_GROW(m, m->bufs, m->n_bufs, m->cap_bufs) != IT_OK) return NULL;
+    if (!it__cu_dev_alloc(m, &dev, bytes)) return NULL;
+    if (m->cu.MemAllocHost(&host, bytes) != 0) {
+        it__cu_dev_free(m, dev, bytes);
+        return NULL;
+    }
+    b = &m->bufs[m->n_bufs++];
+    memset(b, 0, sizeof *b);
+    b->host = (unsigned char *)host;
+    b->dev = dev;
+    b->size = size;
+    b->n_dirty = 1; /* the host writes it first (the core zeroes new blocks) */
+    b->dirty[0].lo = 0;
+    b->dirty[0].hi = size;
+    return host;
+}
+static it_result it__cu_synchronize(it_backend *be);
+static void it__cu_buffer_free(it_backend *be, void *ptr) {
+    it__cuda *m = (it__cuda *)be->impl;
+    int i;
+    if (!ptr) return;
+    for (i = 0; i < m->n_bufs; i++)
+        if (m->bufs[i].host == (unsigned char *)ptr) {
+            int g;
+            it__cu_synchronize(be); /* nothing in flight may still use it */
+            for (g = 0; g < IT__CU_GRAPHS; g++) /* graphs may name its address */
+                if (m->graphs[g].exec) {
+                    m->cu.GraphExecDestroy(m->graphs[g].exec);
+                    it_context_free(m->ctx, m->graphs[g].recs);
+                    memset(&m->graphs[g], 0, sizeof m->graphs[g]);
+                }
+            it__cu_dev_free(m, m->bufs[i].dev, m->bufs[i].size ? m->bufs[i].size : 16);
+            m->cu.MemFreeHost(m->bufs[i].host);
+            m->bufs[i] = m->bufs[--m->n_bufs];
+            return;
+        }
+}
+/* host -> device for every host-written range, on the stream before whatever follows */
+static it_result it__cu_flush(it__cuda *m) {
+    int i, j;
+    for (i = 0; i < m->n_bufs; i++) {
+        it__cu_buffer *b = &m->bufs[i];
+        for (j = 0; j < b->n_dirty; j++) {
+            size_t lo = b->dirty[j].lo, n = b->dirty[j].hi - lo;
+            if (!n) continue;
+            IT__CU_CALL(m, MemcpyHtoDAsync(b->dev + lo, b->host + lo, n, m->stream), "cuMemcpyHtoDAsync (host mirror)");
+            m->stats.uploads++;
+            m->stats.upload_bytes += n;
+            m->pending = 1;
+        }
+        b->n_dirty = 0;
+        if (b->kind == IT__CU_HOST_INPUTS) { /* token ids: the host may write them through any pointer it kept */
+            b->n_dirty = 1;
+            b->dirty[0].lo = 0;
+            b->dirty[0].hi = b->size;
+        }
+    }
+    return IT_OK;
+}
+static it_result it__cu_wait(it__cuda *m) {
+    if (!m->pending) return IT_OK;
+    m->pending = 0;
+    return it__cu_check(m, m->cu.StreamSynchronize(m->stream), "the stream (a kernel, copy or graph failed)");
+}
+static void it__cu_mark_dirty(it__cu_buffer *b, size_t lo, size_t hi) {
+    int j;
+    for (j = 0; j < b->n_dirty; j++) /* merge with an overlapping or touching range */
+        if (lo <= b->dirty[j].hi && hi >= b->dirty[j].lo) {
+            if (lo < b->dirty[j].lo) b->dirty[j].lo = lo;
+            if (hi > b->dirty[j].hi) b->dirty[j].hi = hi;
+            return;
+        }
+    b->dirty[b->n_dirty].lo = lo;
+    b->dirty[b->n_dirty].hi = hi;
+    b->n_dirty++;
+}
+static int it__cu_covered(const it__cu_buffer *b, size_t lo, size_t hi) {
+    int j;
+    for (j = 0; j < b->n_dirty; j++)
+        if (lo >= b->dirty[j].lo && hi <= b->dirty[j].hi) return 1;
+    return 0;
+}
+/* the whole buffer to the host, then all of it host-owned */
+static it_result it__cu_take_whole(it__cuda *m, it__cu_buffer *b) {
+    if (b->dev_newer) {
+        int j;
+        for (j = 0; j < b->n_dirty; j++) { /* the host's own writes go down first: the download keeps them */
+            IT__CU_CALL(m, MemcpyHtoDAsync(b->dev + b->dirty[j].lo, b->host + b->dirty[j].lo, b->dirty[j].hi - b->dirty[j].lo,
+                                           m->stream), "cuMemcpyHtoDAsync");
+            m->stats.uploads++;
+            m->stats.upload_bytes += b->dirty[j].hi - b->dirty[j].lo;
+        }
+        IT__CU_CALL(m, MemcpyDtoHAsync(b->host, b->dev, b->size, m->stream), "cuMemcpyDtoHAsync");
+        m->pending = 1;
+        IT__CU_TRY(it__cu_wait(m));
+        m->stats.downloads++;
+        m->stats.download_bytes += b->size;
+        b->dev_newer = 0;
+    }
+    b->n_dirty = 1;
+    b->dirty[0].lo = 0;
+    b->dirty[0].hi = b->size;
+    return IT_OK;
+}
+static void it__cu_host_access(it_backend *be, const void *ptr, size_t bytes) {
+    it__cuda *m = (it__cuda *)be->impl;
+    it__cu_buffer *b;
+    size_t lo, hi;
+    it_result r = IT_OK;
+    int i;
+    if (m->internal) return; /* the backend's own look-ups */
+    if (!ptr) { /* the core is about to read or write whole blocks: parameters, gradients, state */
+        for (i = 0; i < m->n_bufs && r == IT_OK; i++)
+            if (m->bufs[i].kind == IT__CU_HOST_OTHER) r = it__cu_take_whole(m, &m->bufs[i]);
+    } else if ((b = it__cu_find(m, ptr)) != NULL) {
+        lo = (size_t)((const unsigned char *)ptr - b->host);
+        hi = lo + bytes > b->size ? b->size : lo + bytes;
+        if (it__cu_covered(b, lo, hi)) return;
+        if (!b->dev_newer) {
+            if (b->n_dirty < IT__CU_MAX_DIRTY) it__cu_mark_dirty(b, lo, hi);
+            else r = it__cu_take_whole(m, b);
+        } else if (b->n_dirty >= IT__CU_MAX_DIRTY - 1) {
+            r = it__cu_take_whole(m, b);
+        } else {
+            int j;
+            for (j = 0; j < b->n_dirty && r == IT_OK; j++) /* overlapping host writes go down first */
+                if (b->dirty[j].lo < hi && b->dirty[j].hi > lo) {
+                    r = it__cu_check(m, m->cu.MemcpyHtoDAsync(b->dev + b->dirty[j].lo, b->host + b->dirty[j].lo,
+                                                              b->dirty[j].hi - b->dirty[j].lo, m->stream), "cuMemcpyHtoDAsync");
+                    m->stats.uploads++;
+                    m->stats.upload_bytes += b->dirty[j].hi - b->dirty[j].lo;
+                }
+            if (r == IT_OK) r = it__cu_check(m, m->cu.MemcpyDtoHAsync(b->host + lo, b->dev + lo, hi - lo, m->stream), "cuMemcpyDtoHAsync");
+            m->pending = 1;
+            if (r == IT_OK) r = it__cu_wait(m);
+            m->stats.downloads++;
+            m->stats.download_bytes += hi - lo;
+            if (r == IT_OK) it__cu_mark_dirty(b, lo, hi);
+        }
+    }
+    if (r != IT_OK) /* the hook cannot return an error: the log has it, and the data is what it was */
+        it_log(m->ctx, IT_LOG_ERROR, "cuda: copying a block to the host failed: %s", it_context_last_error(m->ctx));
+}
+/* a tensor's device address; the block's kind is learned here */
+static it_result it__cu_t(it__cuda *m, it_tensor *t, it__CUdeviceptr *out) {
+    size_t off = 0;
+    unsigned char *p;
+    it__cu_buffer *b;
+    it_block kind = it_tensor_block(t, &off);
+    m->internal = 1;
+    p = (unsigned char *)it_data_raw(t);
+    m->internal = 0;
+    if (kind == IT_BLOCK_NONE || !p)
+        return it_context_error(m->ctx, IT_ERR_STATE, "cuda: tensor '%s' has no storage yet (plan the graph first)", it_tensor_name(t));
+    b = it__cu_find(m, p);
+    if (!b)
+        return it_context_error(m->ctx, IT_ERR_STATE,
+                                "cuda: tensor '%s' is not in a CUDA buffer (was the backend switched on after planning?)",
+                                it_tensor_name(t));
+    if (kind == IT_BLOCK_INPUTS) b->kind = IT__CU_HOST_INPUTS;
+    else if (kind == IT_BLOCK_ARENA) b->kind = IT__CU_HOST_ARENA;
+    *out = b->dev + (size_t)(p - b->host);
+    return IT_OK;
+}
+static it_result it__cu_block(it__cuda *m, const void *host, const char *what, it__CUdeviceptr *out) {
+    it__cu_buffer *b = it__cu_find(m, host);
+    if (!b || b->host != (const unsigned char *)host)
+        return it_context_error(m->ctx, IT_ERR_STATE, "cuda: the %s block is not a CUDA buffer (was the backend switched on late?)", what);
+    *out = b->dev;
+    return IT_OK;
+}
+/* the device wrote at d: its buffer's host mirror is stale */
+static void it__cu_written(it__cuda *m, it__CUdeviceptr d) {
+    int i;
+    for (i = 0; i < m->n_bufs; i++)
+        if (d >= m->bufs[i].dev && d < m->bufs[i].dev + (m->bufs[i].size ? m->bufs[i].size : 16)) {
+            m->bufs[i].dev_newer = 1;
+            return;
+        }
+}
+/* bytes from the step's device temporaries (16-byte aligned); a growth retires the old buffer
+   until synchronize, which then makes one of the step's peak size */
+static it_result it__cu_temp(it__cuda *m, size_t bytes, it__CUdeviceptr *out) {
+    size_t need = (bytes + 15) & ~(size_t)15;
+    if (m->tused + need > m->tcap) {
+        size_t cap = m->tcap * 2 > need ? m->tcap * 2 : need + 4096;
+        it__CUdeviceptr nb = 0;
+        if (!it__cu_dev_alloc(m, &nb, cap))
+            return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes of temporaries", cap);
+        if (m->tdev) {
+            if (IT__CU_GROW(m, m->retired_dev, m->n_retired_dev, m->cap_retired_dev) != IT_OK) {
+                it__cu_dev_free(m, nb, cap);
+                return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+            }
+            m->retired_dev[m->n_retired_dev].p = m->tdev;
+            m->retired_dev[m->n_retired_dev++].size = m->tcap;
+        }
+        m->tdev = nb;
+        m->tcap = cap;
+        m->tused = 0;
+    }
+    *out = m->tdev + m->tused;
+    m->tused += need;
+    m->tpeak += need;
+    return IT_OK;
+}
+static it_result it__cu_host_temp(it__cuda *m, size_t bytes, void **out) {
+    size_t need = (bytes + 15) & ~(size_t)15;
+    if (m->hused + need > m->hcap) {
+        size_t cap = m->hcap * 2 > need ? m->hcap * 2 : need + 4096;
+        void *nb = NULL;
+        if (m->cu.MemAllocHost(&nb, cap) != 0)
+            return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu pinned bytes", cap);
+        if (m->thost) {
+            if (IT__CU_GROW(m, m->retired_host, m->n_retired_host, m->cap_retired_host) != IT_OK) {
+                m->cu.MemFreeHost(nb);
+                return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+            }
+            m->retired_host[m->n_retired_host++] = m->thost;
+        }
+        m->thost = (unsigned char *)nb;
+        m->hcap = cap;
+        m->hused = 0;
+    }
+    *out = m->thost + m->hused;
+    m->hused += need;
+    m->hpeak += need;
+    return IT_OK;
+}
+
+/* >>cuda_records  a step as records; executing them; CUDA graphs ----------------------------------- */
+static it_result it__cu_exec(it__cuda *m, const it__cu_record *r) {
+    switch (r->op) {
+    case IT__CU_REC_KERNEL: {
+        void *params[IT_CUDA_MAX_BINDS + 1];
+        int i;
+        for (i = 0; i < r->n_args; i++) params[i] = (void *)(r->arg.b + r->offset[i]);
+        m->stats.kernel_launches++;
+        return it__cu_check(m, m->cu.LaunchKernel(m->fn[r->kernel], r->grid[0], r->grid[1], r->grid[2], r->block[0], r->block[1],
+                                                  r->block[2], 0, m->stream, params, NULL),
+                            it__cu_kernel_names[r->kernel]);
+    }
+    case IT__CU_REC_GEMM: {
+        int s;
+        m->stats.gemms++;
+        if (r->batch == 1)
+            s = m->blas.Sgemm(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const float *)(uintptr_t)r->a, r->lda,
+                              (const float *)(uintptr_t)r->b, r->ldb, &r->beta, (float *)(uintptr_t)r->c, r->ldc);
+        else
+            s = m->blas.SgemmStridedBatched(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const float *)(uintptr_t)r->a,
+                                            r->lda, r->sa, (const float *)(uintptr_t)r->b, r->ldb, r->sb, &r->beta,
+                                            (float *)(uintptr_t)r->c, r->ldc, r->sc, r->batch);
+        if (s != 0) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cuBLAS sgemm failed (status %d)", s);
+        return IT_OK;
+    }
+    case IT__CU_REC_MEMSET:
+        return it__cu_check(m, m->cu.MemsetD32Async(r->c, r->value, r->count, m->stream), "cuMemsetD32Async");
+    case IT__CU_REC_UPLOAD:
+        m->stats.uploads++;
+        m->stats.upload_bytes += r->count;
+        return it__cu_check(m, m->cu.MemcpyHtoDAsync(r->c, r->src, r->count, m->stream), "cuMemcpyHtoDAsync (step temporaries)");
+    default: return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: bad record %d", r->op);
+    }
+}
+/* a record: kept for the step's graph, or (outside a step) executed now */
+static it_result it__cu_record_add(it__cuda *m, const it__cu_record *r) {
+    if (!m->in_step) {
+        IT__CU_TRY(it__cu_flush(m));
+        m->pending = 1;
+        return it__cu_exec(m, r);
+    }
+    if (IT__CU_GROW(m, m->recs, m->n_recs, m->cap_recs) != IT_OK) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    m->recs[m->n_recs++] = *r;
+    m->stats.records++;
+    return IT_OK;
+}
+static unsigned long long it__cu_hash(const it__cu_record *r, int n) {
+    const unsigned char *p = (const unsigned char *)r;
+    size_t i, len = (size_t)n * sizeof *r;
+    unsigned long long h = 1469598103934665603ull; /* FNV-1a */
+    for (i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+static void it__cu_graph_drop(it__cuda *m, it__cu_graph *g) {
+    if (g->exec) m->cu.GraphExecDestroy(g->exec);
+    it_context_free(m->ctx, g->recs);
+    memset(g, 0, sizeof *g);
+}
+/* the recorded step: its graph when these records were seen before, else captured now */
+static it_result it__cu_run_records(it__cuda *m) {
+    unsigned long long h;
+    it__cu_graph *g = NULL;
+    it__CUgraph graph = NULL;
+    it_result r = IT_OK;
+    int i;
+    if (!m->n_recs) return IT_OK;
+    m->pending = 1;
+    if (!m->use_graphs) {
+        for (i = 0; i < m->n_recs && r == IT_OK; i++) r = it__cu_exec(m, &m->recs[i]);
+        return r;
+    }
+    h = it__cu_hash(m->recs, m->n_recs);
+    m->clock++;
+    for (i = 0; i < IT__CU_GRAPHS; i++)
+        if (m->graphs[i].exec && m->graphs[i].hash == h && m->graphs[i].n_recs == m->n_recs &&
+            memcmp(m->graphs[i].recs, m->recs, (size_t)m->n_recs * sizeof *m->recs) == 0) {
+            m->graphs[i].last_used = m->clock;
+            m->stats.graph_launches++;
+            return it__cu_check(m, m->cu.GraphLaunch(m->graphs[i].exec, m->stream), "cuGraphLaunch");
+        }
+    for (i = 0; i < IT__CU_GRAPHS; i++) /* a free slot, or the least recently used */
+        if (!g || !m->graphs[i].exec || m->graphs[i].last_used < g->last_used) {
+            g = &m->graphs[i];
+            if (!g->exec) break;
+        }
+    it__cu_graph_drop(m, g);
+    IT__CU_CALL(m, StreamBeginCapture(m->stream, IT__CU_CAPTURE_THREAD_LOCAL), "cuStreamBeginCapture");
+    for (i = 0; i < m->n_recs && r == IT_OK; i++) r = it__cu_exec(m, &m->recs[i]);
+    {
+        it_result r2 = it__cu_check(m, m->cu.StreamEndCapture(m->stream, &graph), "cuStreamEndCapture");
+        if (r == IT_OK) r = r2;
+    }
+    if (r == IT_OK) r = it__cu_check(m, m->cu.GraphInstantiate(&g->exec, graph, 0), "cuGraphInstantiate");
+    if (graph) m->cu.GraphDestroy(graph);
+    if (r != IT_OK) {
+        g->exec = NULL;
+        return r;
+    }
+    g->recs = (it__cu_record *)it_context_alloc(m->ctx, (size_t)m->n_recs * sizeof *m->recs);
+    if (!g->recs) {
+        m->cu.GraphExecDestroy(g->exec);
+        g->exec = NULL;
+        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    }
+    memcpy(g->recs, m->recs, (size_t)m->n_recs * sizeof *m->recs);
+    g->n_recs = m->n_recs;
+    g->hash = h;
+    g->last_used = m->clock;
+    m->stats.graph_captures++;
+    m->stats.graph_launches++;
+    return it__cu_check(m, m->cu.GraphLaunch(g->exec, m->stream), "cuGraphLaunch");
+}
+
+/* One kernel launch, Metal's way: args[0..n-1] are bindings 0..n-1, then the argument struct.
+   threads = 1: dispatchThreads (grid in threads, edge groups smaller), 0: dispatchThreadgroups. */
+typedef struct it__cu_dim3 { unsigned x, y, z; } it__cu_dim3; /* MTLSize's role */
+static it__cu_dim3 it__cu_dim(unsigned x, unsigned y, unsigned z) {
+    it__cu_dim3 d;
+    d.x = x, d.y = y, d.z = z;
+    return d;
+}
+static it_result it__cu_launch(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr *args, int n, const void *params,
+                               size_t params_size, it__cu_dim3 grid, it__cu_dim3 group, int threads) {
+    const it_cuda_kernel_info *info = m->info[k];
+    unsigned gx = grid.x, gy = grid.y, gz = grid.z, tx = group.x, ty = group.y, tz = group.z;
+    it__cu_record r;
+    struct { unsigned x, y, z, nonuniform; } d;
+    size_t off = 0;
+    int i;
+    if (!gx || !gy || !gz) return IT_OK; /* an empty tensor: nothing to do */
+    if (n + 1 != info->n_binds || info->value_size[n] != params_size)
+        return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: %s takes %d bindings (%lu-byte arguments last), given %d + %zu bytes",
+                                info->name, info->n_binds, info->value_size[info->n_binds - 1], n, params_size);
+    if (tx * ty * tz > (unsigned)m->max_threads[k] || tz > 64)
+        return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: %s needs %u threads per block, the kernel allows %d", info->name,
+                                tx * ty * tz, m->max_threads[k]);
+    memset(&r, 0, sizeof r);
+    memset(&d, 0, sizeof d);
+    r.op = IT__CU_REC_KERNEL;
+    r.kernel = (int)k;
+    r.block[0] = tx, r.block[1] = ty, r.block[2] = tz;
+    if (threads) {
+        d.x = gx, d.y = gy, d.z = gz;
+        d.nonuniform = 1;
+        r.grid[0] = (gx + tx - 1) / tx, r.grid[1] = (gy + ty - 1) / ty, r.grid[2] = (gz + tz - 1) / tz;
+        if (info->collectives && (gx % tx || gy % ty || gz % tz))
+            return it_context_error(m->ctx, IT_ERR_BACKEND,
+                                    "cuda: %s synchronizes its group, and an edge group of this dispatchThreads grid "
+                                    "(%u x %u x %u, groups %u x %u x %u) would be partial", info->name, gx, gy, gz, tx, ty, tz);
+    } else {
+        r.grid[0] = gx, r.grid[1] = gy, r.grid[2] = gz;
+    }
+    if (r.grid[1] > 65535 || r.grid[2] > 65535)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: %s: a grid of %u x %u x %u blocks is over CUDA's 65535 in y and z",
+                                info->name, r.grid[0], r.grid[1], r.grid[2]);
+    for (i = 0; i < n; i++) { /* pointers, then the argument struct, then the dispatch: each 8-aligned */
+        r.offset[i] = (unsigned short)off;
+        memcpy(r.arg.b + off, &args[i], sizeof args[i]);
+        off += 8;
+        if (info->writes & (1u << i)) it__cu_written(m, args[i]);
+    }
+    r.offset[n] = (unsigned short)off;
+    memcpy(r.arg.b + off, params, params_size);
+    off += (params_size + 7) & ~(size_t)7;
+    r.offset[n + 1] = (unsigned short)off;
+    if (off + sizeof d > IT__CU_ARG_BYTES) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: %s: arguments too large", info->name);
+    memcpy(r.arg.b + off, &d, sizeof d);
+    r.n_args = n + 2;
+    return it__cu_record_add(m, &r);
+}
+/* threads per group for row kernels: a multiple of 32, at most the kernel's limit */
+static unsigned it__cu_tg(it__cuda *m, it__cu_kernel k, unsigned want) {
+    unsigned lim = (unsigned)m->max_threads[k];
+    if (want > lim) want = lim;
+    want = (want + 31) / 32 * 32;
+    if (want > lim) want = lim / 32 * 32;
+    return want ? want : 32;
+}
+static it_result it__cu_flat(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr *args, int n, unsigned count, float alpha,
+                             unsigned nb) {
+    it_elementwise_args p;
+    memset(&p, 0, sizeof p);
+    p.n = count;
+    p.nb = nb ? nb : count;
+    p.alpha = alpha;
+    return it__cu_launch(m, k, args, n, &p, sizeof p, it__cu_dim(count, 1, 1), it__cu_dim(it__cu_tg(m, k, 256), 1, 1), 1);
+}
+
+/* >>cuda_matmul  cuBLAS, row-major through column-major ------------------------------------------ */
+/* c [M, N] (+)= op(a) @ op(b), like it_cpu_matmul; batch > 1 walks element strides (0 = shared).
+   Column-major, c^T [N, M] = op(b)^T [N, K] op(a)^T [K, M]: b is cuBLAS's A, a its B. */
+static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K, int ta,
+                             int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
+    it__cu_record r;
+    int i;
+    if (M <= 0 || N <= 0 || batch <= 0) return IT_OK;
+    memset(&r, 0, sizeof r);
+    if (K <= 0) { /* an empty product: c = 0 unless accumulating */
+        for (i = 0; i < batch && !acc; i++) {
+            r.op = IT__CU_REC_MEMSET;
+            r.c = c + (size_t)i * sc * sizeof(float);
+            r.count = (size_t)M * N;
+            it__cu_written(m, r.c);
+            IT__CU_TRY(it__cu_record_add(m, &r));
+        }
+        return IT_OK;
+    }
+    r.op = IT__CU_REC_GEMM;
+    r.ta = tb ? IT__CUBLAS_OP_T : IT__CUBLAS_OP_N;
+    r.tb = ta ? IT__CUBLAS_OP_T : IT__CUBLAS_OP_N;
+    r.m = N;
+    r.n = M;
+    r.k = K;
+    r.a = b;
+    r.lda = tb ? K : N;
+    r.b = a;
+    r.ldb = ta ? M : K;
+    r.c = c;
+    r.ldc = N;
+    r.alpha = 1.0f;
+    r.beta = acc ? 1.0f : 0.0f;
+    r.batch = batch;
+    r.sa = (long long)sb;
+    r.sb = (long long)sa;
+    r.sc = (long long)sc;
+    it__cu_written(m, c);
+    if (batch > 1 && sc == 0) { /* a shared output accumulates over the batch: one product per item, in order */
+        r.batch = 1;
+        for (i = 0; i < batch; i++) {
+            r.a = b + (size_t)i * sb * sizeof(float);
+            r.b = a + (size_t)i * sa * sizeof(float);
+            r.beta = (acc || i > 0) ? 1.0f : 0.0f;
+            IT__CU_TRY(it__cu_record_add(m, &r));
+        }
+        return IT_OK;
+    }
+    return it__cu_record_add(m, &r);
+}
+
+/* >>cuda_ops  one forward and one backward per op: the Metal backend's dispatches, kernel for kernel ---- */
+#define IT__CU_T(t, slot)                                            \
+    do {                                                              \
+        it_result r_ = it__cu_t(m, (t), &(slot));                    \
+        if (r_ != IT_OK) return r_;                                   \
+    } while (0)
+#define IT__CU_M ((it__cuda *)be->impl)
+static int it__cu_last(const it_tensor *t) { return it_tensor_dim(t, -1); }
+static size_t it__cu_rows(const it_tensor *t) { return it_tensor_numel(t) / (size_t)it__cu_last(t); }
+
+/* the products it_matmul_gemms describes, each one it__cu_gemm over its slices */
+static it_result it__cu_matmul_run(it_backend *be, const it_node *n, int backward) {
+    it__cuda *m = IT__CU_M;
+    it_gemm gemms[2];
+    int count = it_matmul_gemms(n, backward, gemms), k;
+    for (k = 0; k < count; k++) {
+        const it_gemm *p = &gemms[k];
+        it__CUdeviceptr a, b, c;
+        IT__CU_T(p->c, c);
+        IT__CU_T(p->a, a);
+        IT__CU_T(p->b, b);
+        IT__CU_TRY(it__cu_gemm(m, c, a, b, p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate, p->batch,
+                                 p->stride_c, p->stride_a, p->stride_b));
+    }
+    return IT_OK;
+}
+static it_result it__cu_matmul_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)g;
+    return it__cu_matmul_run(be, n, 0);
+}
+static it_result it__cu_matmul_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)g;
+    return it__cu_matmul_run(be, n, 1);
+}
+
+static it_result it__cu_binary_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[3];
+    (void)g;
+    IT__CU_T(n->out, x[0]);
+    IT__CU_T(n->in[0], x[1]);
+    IT__CU_T(n->in[1], x[2]);
+    return it__cu_flat(m, n->op == IT_OP_ADD ? IT__CUK_ADD : IT__CUK_MUL, x, 3, (unsigned)it_tensor_numel(n->out), 0.0f,
+                        (unsigned)it_tensor_numel(n->in[1]));
+}
+/* x[0] [nb] += the sum over rows of x[1] [count / nb, nb] (bias gradients) */
+static it_result it__cu_sum_rows(it__cuda *m, it__CUdeviceptr *x, unsigned count, unsigned nb) {
+    it_elementwise_args p;
+    memset(&p, 0, sizeof p);
+    p.n = count;
+    p.nb = nb;
+    return it__cu_launch(m, IT__CUK_SUM_ROWS, x, 2, &p, sizeof p, it__cu_dim(nb, 1, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_SUM_ROWS, 256), 1, 1), 1);
+}
+
+static it_result it__cu_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    unsigned count = (unsigned)it_tensor_numel(n->in[0]), nb = (unsigned)it_tensor_numel(n->in[1]);
+    it_tensor *da = it_grad_tensor(n->in[0]), *db = it_grad_tensor(n->in[1]);
+    it__CUdeviceptr dout, a, b, x[5], tmp;
+    (void)g;
+    IT__CU_T(it_grad_tensor(n->out), dout);
+    IT__CU_T(n->in[0], a);
+    IT__CU_T(n->in[1], b);
+    if (n->op == IT_OP_ADD) {
+        if (da) { /* da += dout */
+            IT__CU_T(da, x[0]);
+            x[1] = dout;
+            IT__CU_TRY(it__cu_flat(m, IT__CUK_AXPY, x, 2, count, 1.0f, 0));
+        }
+        if (db) { /* db += dout summed over a's leading rows */
+            IT__CU_T(db, x[0]);
+            x[1] = dout;
+            IT__CU_TRY(it__cu_sum_rows(m, x, count, nb));
+        }
+        return IT_OK;
+    }
+    if (da && db && nb == count) { /* same shapes: one kernel for both */
+        IT__CU_T(da, x[0]);
+        IT__CU_T(db, x[1]);
+        x[2] = dout;
+        x[3] = a;
+        x[4] = b;
+        return it__cu_flat(m, IT__CUK_MUL_BWD, x, 5, count, 0.0f, 0);
+    }
+    IT__CU_TRY(it__cu_temp(m, (size_t)count * sizeof(float), &tmp));
+    if (da) { /* tmp = dout * b (broadcast); da += tmp */
+        x[0] = tmp;
+        x[1] = dout;
+        x[2] = b;
+        IT__CU_TRY(it__cu_flat(m, IT__CUK_MUL, x, 3, count, 0.0f, nb));
+        IT__CU_T(da, x[0]);
+        x[1] = tmp;
+        IT__CU_TRY(it__cu_flat(m, IT__CUK_AXPY, x, 2, count, 1.0f, 0));
+    }
+    if (db) { /* tmp = dout * a; db += rows of tmp */
+        x[0] = tmp;
+        x[1] = dout;
+        x[2] = a;
+        IT__CU_TRY(it__cu_flat(m, IT__CUK_MUL, x, 3, count, 0.0f, count));
+        IT__CU_T(db, x[0]);
+        x[1] = tmp;
+        IT__CU_TRY(it__cu_sum_rows(m, x, count, nb));
+    }
+    return IT_OK;
+}
+
+/* scale, silu, gelu, swiglu */
+static it_result it__cu_elementwise_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[3];
+    unsigned count = (unsigned)it_tensor_numel(n->out);
+    (void)g;
+    IT__CU_T(n->out, x[0]);
+    IT__CU_T(n->in[0], x[1]);
+    switch (n->op) {
+    case IT_OP_SCALE: return it__cu_flat(m, IT__CUK_SCALE, x, 2, count, n->fparam[0], 0);
+    case IT_OP_SILU: return it__cu_flat(m, IT__CUK_SILU, x, 2, count, 0.0f, 0);
+    case IT_OP_GELU: return it__cu_flat(m, IT__CUK_GELU, x, 2, count, 0.0f, 0);
+    default: IT__CU_T(n->in[1], x[2]); return it__cu_flat(m, IT__CUK_SWIGLU, x, 3, count, 0.0f, 0);
+    }
+}
+static it_result it__cu_elementwise_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[5];
+    unsigned count = (unsigned)it_tensor_numel(n->out);
+    it_tensor *dx = it_grad_tensor(n->in[0]);
+    (void)g;
+    if (n->op == IT_OP_SWIGLU) {
+        it_tensor *dup = it_grad_tensor(n->in[1]);
+        if (!dx && !dup) return IT_OK;
+        if (dx) IT__CU_T(dx, x[0]);
+        else IT__CU_TRY(it__cu_temp(m, (size_t)count * sizeof(float), &x[0]));  /* a sink */
+        if (dup) IT__CU_T(dup, x[1]);
+        else IT__CU_TRY(it__cu_temp(m, (size_t)count * sizeof(float), &x[1]));
+        IT__CU_T(it_grad_tensor(n->out), x[2]);
+        IT__CU_T(n->in[0], x[3]);
+        IT__CU_T(n->in[1], x[4]);
+        return it__cu_flat(m, IT__CUK_SWIGLU_BWD, x, 5, count, 0.0f, 0);
+    }
+    if (!dx) return IT_OK;
+    IT__CU_T(dx, x[0]);
+    IT__CU_T(it_grad_tensor(n->out), x[1]);
+    if (n->op == IT_OP_SCALE) return it__cu_flat(m, IT__CUK_AXPY, x, 2, count, n->fparam[0], 0);
+    IT__CU_T(n->in[0], x[2]);
+    return it__cu_flat(m, n->op == IT_OP_SILU ? IT__CUK_SILU_BWD : IT__CUK_GELU_BWD, x, 3, count, 0.0f, 0);
+}
+
+static it_result it__cu_embedding_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[3];
+    it_embedding_args p;
+    unsigned tx;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.C = (unsigned)it_tensor_dim(n->in[0], 1);
+    p.V = (unsigned)it_tensor_dim(n->in[0], 0);
+    IT__CU_T(n->out, x[0]);
+    IT__CU_T(n->in[1], x[1]);
+    IT__CU_T(n->in[0], x[2]);
+    tx = it__cu_tg(m, IT__CUK_EMBED, 64);
+    return it__cu_launch(m, IT__CUK_EMBED, x, 3, &p, sizeof p, it__cu_dim(p.C, p.N, 1),
+                            it__cu_dim(tx, m->max_threads[IT__CUK_EMBED] / tx >= 4 ? 4 : 1, 1), 1);
+}
+static it_result it__cu_embedding_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[4];
+    it_embedding_args p;
+    const int32_t *ids;
+    uint32_t *order, *tmp;
+    void *cpu = NULL;
+    unsigned i, w, N;
+    (void)g;
+    if (!it_grad_tensor(n->in[0])) return IT_OK;
+    if (it_tensor_block(n->in[1], NULL) != IT_BLOCK_INPUTS)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED,
+                                "cuda: embedding backward needs ids the host wrote ('%s' is computed on the GPU)",
+                                it_tensor_name(n->in[1]));
+    memset(&p, 0, sizeof p);
+    N = p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.C = (unsigned)it_tensor_dim(n->in[0], 1);
+    p.V = (unsigned)it_tensor_dim(n->in[0], 0);
+    /* order = stable argsort of the ids (bottom-up merge sort in the transient buffer): each table
+       row then has one writer and sums its tokens in position order, like the CPU */
+    IT__CU_TRY(it__cu_host_temp(m, (size_t)N * 2 * sizeof(uint32_t), &cpu)); /* pinned: the step's graph copies it */
+    IT__CU_TRY(it__cu_temp(m, (size_t)N * sizeof(uint32_t), &x[3]));
+    m->internal = 1; /* the ids the host wrote: its mirror is current */
+    ids = it_data_i32(n->in[1]);
+    m->internal = 0;
+    order = (uint32_t *)cpu;
+    tmp = order + N;
+    for (i = 0; i < N; i++) order[i] = i;
+    for (w = 1; w < N; w *= 2) {
+        unsigned lo;
+        uint32_t *t;
+        for (lo = 0; lo < N; lo += 2 * w) {
+            unsigned mid = lo + w < N ? lo + w : N, hi = lo + 2 * w < N ? lo + 2 * w : N, a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) tmp[o++] = ids[order[b]] < ids[order[a]] ? order[b++] : order[a++];
+            while (a < mid) tmp[o++] = order[a++];
+            while (b < hi) tmp[o++] = order[b++];
+        }
+        t = order;
+        order = tmp;
+        tmp = t;
+    }
+    if (order != (uint32_t *)cpu) memcpy(cpu, order, (size_t)N * sizeof(uint32_t));
+    {
+        it__cu_record up;
+        memset(&up, 0, sizeof up);
+        up.op = IT__CU_REC_UPLOAD;
+        up.c = x[3];
+        up.src = cpu;
+        up.count = (size_t)N * sizeof(uint32_t);
+        IT__CU_TRY(it__cu_record_add(m, &up));
+    }
+    IT__CU_T(it_grad_tensor(n->in[0]), x[0]);
+    IT__CU_T(it_grad_tensor(n->out), x[1]);
+    IT__CU_T(n->in[1], x[2]);
+    return it__cu_launch(m, IT__CUK_EMBED_BWD, x, 4, &p, sizeof p, it__cu_dim(N, 1, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_EMBED_BWD, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+
+static it_result it__cu_norm_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[6];
+    it_norm_args p;
+    it__cu_kernel k = n->op == IT_OP_RMSNORM ? IT__CUK_RMSNORM : IT__CUK_LAYERNORM;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__cu_rows(n->in[0]);
+    p.C = (unsigned)it__cu_last(n->in[0]);
+    p.eps = n->fparam[0];
+    p.has_bias = n->n_in > 2;
+    IT__CU_T(n->out, x[0]);
+    if (k == IT__CUK_RMSNORM) {
+        IT__CU_T(n->saved[0], x[1]);
+        IT__CU_T(n->in[0], x[2]);
+        IT__CU_T(n->in[1], x[3]);
+    } else {
+        IT__CU_T(n->saved[0], x[1]);
+        IT__CU_T(n->saved[1], x[2]);
+        IT__CU_T(n->in[0], x[3]);
+        IT__CU_T(n->in[1], x[4]);
+        IT__CU_T(n->in[n->n_in > 2 ? 2 : 1], x[5]); /* Metal wants b bound even when unused */
+    }
+    return it__cu_launch(m, k, x, k == IT__CUK_RMSNORM ? 4 : 6, &p, sizeof p, it__cu_dim(p.N, 1, 1),
+                            it__cu_dim(it__cu_tg(m, k, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+static it_result it__cu_norm_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[7];
+    it_norm_args p;
+    int rms = n->op == IT_OP_RMSNORM;
+    it_tensor *dx = it_grad_tensor(n->in[0]), *dw = it_grad_tensor(n->in[1]), *db = n->n_in > 2 ? it_grad_tensor(n->in[2]) : NULL;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__cu_rows(n->in[0]);
+    p.C = (unsigned)it__cu_last(n->in[0]);
+    p.eps = n->fparam[0];
+    p.has_bias = db != NULL;
+    if (dx) {
+        it__cu_kernel k = rms ? IT__CUK_RMSNORM_BWD : IT__CUK_LAYERNORM_BWD;
+        IT__CU_T(dx, x[0]);
+        IT__CU_T(it_grad_tensor(n->out), x[1]);
+        IT__CU_T(n->in[0], x[2]);
+        IT__CU_T(n->in[1], x[3]);
+        IT__CU_T(n->saved[0], x[4]);
+        if (!rms) IT__CU_T(n->saved[1], x[5]);
+        IT__CU_TRY(it__cu_launch(m, k, x, rms ? 5 : 6, &p, sizeof p, it__cu_dim(p.N, 1, 1),
+                                     it__cu_dim(it__cu_tg(m, k, p.C < 256 ? p.C : 256), 1, 1), 0));
+    }
+    if (rms && dw) {
+        IT__CU_T(dw, x[0]);
+        IT__CU_T(it_grad_tensor(n->out), x[1]);
+        IT__CU_T(n->in[0], x[2]);
+        IT__CU_T(n->saved[0], x[3]);
+        return it__cu_launch(m, IT__CUK_RMSNORM_DW, x, 4, &p, sizeof p, it__cu_dim(p.C, 1, 1),
+                                it__cu_dim(it__cu_tg(m, IT__CUK_RMSNORM_DW, 256), 1, 1), 1);
+    }
+    if (!rms && (dw || db)) {
+        if (dw) IT__CU_T(dw, x[0]);
+        else IT__CU_TRY(it__cu_temp(m, (size_t)p.C * sizeof(float), &x[0]));  /* a sink */
+        if (db) IT__CU_T(db, x[1]);
+        else x[1] = x[0];
+        IT__CU_T(it_grad_tensor(n->out), x[2]);
+        IT__CU_T(n->in[0], x[3]);
+        IT__CU_T(n->saved[0], x[4]);
+        IT__CU_T(n->saved[1], x[5]);
+        return it__cu_launch(m, IT__CUK_LAYERNORM_DWDB, x, 6, &p, sizeof p, it__cu_dim(p.C, 1, 1),
+                                it__cu_dim(it__cu_tg(m, IT__CUK_LAYERNORM_DWDB, 256), 1, 1), 1);
+    }
+    return IT_OK;
+}
+
+static it_result it__cu_rope(it_backend *be, const it_node *n, int backward) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[2];
+    it_rope_args p;
+    it__cu_kernel k = backward ? IT__CUK_ROPE_BWD : IT__CUK_ROPE;
+    unsigned tx;
+    it_tensor *in = n->in[0];
+    if (it_node_rope_scaling(n).kind != IT_ROPE_DEFAULT) /* the kernel computes theta^(-2i/D) only */
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: rope with frequency scaling (linear, llama3) is not "
+                                "implemented on CUDA yet; use the CPU backend for this model");
+    memset(&p, 0, sizeof p);
+    p.B = (unsigned)it_tensor_dim(in, 0);
+    p.T = (unsigned)it_tensor_dim(in, 1);
+    p.H = (unsigned)it_tensor_dim(in, 2);
+    p.D = (unsigned)it_tensor_dim(in, 3);
+    p.theta = n->fparam[0];
+    p.pos_offset = n->iparam[0];
+    if (backward) {
+        if (!it_grad_tensor(in)) return IT_OK;
+        IT__CU_T(it_grad_tensor(in), x[0]);
+        IT__CU_T(it_grad_tensor(n->out), x[1]);
+    } else {
+        IT__CU_T(n->out, x[0]);
+        IT__CU_T(in, x[1]);
+    }
+    tx = p.D / 2 < 32 ? p.D / 2 : 32;
+    return it__cu_launch(m, k, x, 2, &p, sizeof p, it__cu_dim(p.D / 2, p.H, (unsigned)p.B * p.T), it__cu_dim(tx, 4, 1), 1);
+}
+static it_result it__cu_rope_fwd(it_backend *be, it_graph *g, const it_node *n) { (void)g; return it__cu_rope(be, n, 0); }
+static it_result it__cu_rope_bwd(it_backend *be, it_graph *g, const it_node *n) { (void)g; return it__cu_rope(be, n, 1); }
+
+static it_result it__cu_softmax_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[2];
+    it_norm_args p;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__cu_rows(n->out);
+    p.C = (unsigned)it__cu_last(n->out);
+    IT__CU_T(n->out, x[0]);
+    IT__CU_T(n->in[0], x[1]);
+    return it__cu_launch(m, IT__CUK_SOFTMAX, x, 2, &p, sizeof p, it__cu_dim(p.N, 1, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_SOFTMAX, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+static it_result it__cu_softmax_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[3];
+    it_norm_args p;
+    (void)g;
+    if (!it_grad_tensor(n->in[0])) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it__cu_rows(n->out);
+    p.C = (unsigned)it__cu_last(n->out);
+    IT__CU_T(it_grad_tensor(n->in[0]), x[0]);
+    IT__CU_T(it_grad_tensor(n->out), x[1]);
+    IT__CU_T(n->out, x[2]);
+    return it__cu_launch(m, IT__CUK_SOFTMAX_BWD, x, 3, &p, sizeof p, it__cu_dim(p.N, 1, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_SOFTMAX_BWD, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
+
+static it_result it__cu_attention_args(it__cuda *m, const it_node *n, it_attention_args *p) {
+    if (n->iparam[0] > 0) /* the kernels attend to every earlier key */
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: sliding-window attention (window %d) is not "
+                                "implemented on CUDA yet; use the CPU backend for this model", n->iparam[0]);
+    memset(p, 0, sizeof *p);
+    p->B = (unsigned)it_tensor_dim(n->in[0], 0);
+    p->T = (unsigned)it_tensor_dim(n->in[0], 1);
+    p->Hq = (unsigned)it_tensor_dim(n->in[0], 2);
+    p->Hkv = (unsigned)it_tensor_dim(n->in[1], 2);
+    p->D = (unsigned)it_tensor_dim(n->in[0], 3);
+    p->scale = 1.0f / sqrtf((float)p->D);
+    if (p->D > IT_ATTN_MAX_D)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: attention head dim %u is above %d", p->D, IT_ATTN_MAX_D);
+    return IT_OK;
+}
+static it_result it__cu_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[5];
+    it_attention_args p;
+    (void)g;
+    IT__CU_TRY(it__cu_attention_args(m, n, &p));
+    IT__CU_T(n->out, x[0]);
+    IT__CU_T(n->saved[0], x[1]);
+    IT__CU_T(n->in[0], x[2]);
+    IT__CU_T(n->in[1], x[3]);
+    IT__CU_T(n->in[2], x[4]);
+    return it__cu_launch(m, IT__CUK_ATTN, x, 5, &p, sizeof p, it__cu_dim((p.T + 3) / 4, p.Hq, p.B), it__cu_dim(128, 1, 1), 0);
+}
+static it_result it__cu_attention_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[8], delta, dout, q, k, v, lse, sink;
+    it_attention_args p;
+    it_tensor *dq = it_grad_tensor(n->in[0]), *dk = it_grad_tensor(n->in[1]), *dv = it_grad_tensor(n->in[2]);
+    (void)g;
+    if (!dq && !dk && !dv) return IT_OK;
+    IT__CU_TRY(it__cu_attention_args(m, n, &p));
+    IT__CU_T(it_grad_tensor(n->out), dout);
+    IT__CU_T(n->in[0], q);
+    IT__CU_T(n->in[1], k);
+    IT__CU_T(n->in[2], v);
+    IT__CU_T(n->saved[0], lse);
+    IT__CU_TRY(it__cu_temp(m, (size_t)p.B * p.Hq * p.T * sizeof(float), &delta));
+    x[0] = delta;
+    x[1] = dout;
+    IT__CU_T(n->out, x[2]);
+    IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTN_DELTA, x, 3, &p, sizeof p, it__cu_dim(p.Hq, p.T, p.B),
+                                 it__cu_dim(p.Hq <= 32 ? p.Hq : 32, 4, 1), 1));
+    if (dq) {
+        IT__CU_T(dq, x[0]);
+        x[1] = dout, x[2] = q, x[3] = k, x[4] = v, x[5] = lse, x[6] = delta;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTN_DQ, x, 7, &p, sizeof p, it__cu_dim((p.T + 3) / 4, p.Hq, p.B),
+                                     it__cu_dim(128, 1, 1), 0));
+    }
+    if (dk || dv) {
+        if (!dk || !dv) IT__CU_TRY(it__cu_temp(m, it_tensor_nbytes(n->in[1]), &sink));
+        if (dk) IT__CU_T(dk, x[0]);
+        else x[0] = sink;
+        if (dv) IT__CU_T(dv, x[1]);
+        else x[1] = sink;
+        x[2] = dout, x[3] = q, x[4] = k, x[5] = v, x[6] = lse, x[7] = delta;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTN_DKV, x, 8, &p, sizeof p, it__cu_dim((p.T + 3) / 4, p.Hkv, p.B),
+                                     it__cu_dim(128, 1, 1), 0));
+    }
+    return IT_OK;
+}
+
+/* cross-entropy and the fused head: statistics per vocabulary chunk in a transient state [3, N],
+   then lse, losses and the mean over counted rows; backward scales by d(loss)/count on the GPU */
+static it_result it__cu_cross_entropy_tail(it__cuda *m, const it_node *n, it_tensor *targets, it__CUdeviceptr state, it_cross_entropy_args *p) {
+    it__CUdeviceptr x[4];
+    IT__CU_T(n->saved[0], x[0]);
+    IT__CU_T(n->saved[1], x[1]);
+    x[2] = state;
+    IT__CU_T(targets, x[3]);
+    IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_FINISH, x, 4, p, sizeof *p, it__cu_dim(p->N, 1, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_FINISH, 64), 1, 1), 1));
+    IT__CU_T(n->out, x[0]);
+    IT__CU_T(n->saved[0], x[1]);
+    IT__CU_T(targets, x[2]);
+    return it__cu_launch(m, IT__CUK_CROSS_ENTROPY_MEAN, x, 3, p, sizeof *p, it__cu_dim(1, 1, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_MEAN, 256), 1, 1), 0);
+}
+static it_result it__cu_cross_entropy_stats(it__cuda *m, it__CUdeviceptr state, it__CUdeviceptr logits, it_tensor *targets, it_cross_entropy_args *p) {
+    it__CUdeviceptr x[3];
+    x[0] = state;
+    x[1] = logits;
+    IT__CU_T(targets, x[2]);
+    return it__cu_launch(m, IT__CUK_CROSS_ENTROPY_STATS, x, 3, p, sizeof *p, it__cu_dim(p->N, 1, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_STATS, p->chunk < 256 ? p->chunk : 256), 1, 1), 0);
+}
+static it_result it__cu_cross_entropy_scale(it__cuda *m, const it_node *n, it_tensor *targets, it_cross_entropy_args *p, it__CUdeviceptr *scale) {
+    it__CUdeviceptr x[3];
+    IT__CU_TRY(it__cu_temp(m, sizeof(float), scale));
+    x[0] = *scale;
+    IT__CU_T(it_grad_tensor(n->out), x[1]);
+    IT__CU_T(targets, x[2]);
+    return it__cu_launch(m, IT__CUK_CROSS_ENTROPY_SCALE, x, 3, p, sizeof *p, it__cu_dim(1, 1, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_SCALE, 256), 1, 1), 0);
+}
+static it_result it__cu_cross_entropy_dlogits(it__cuda *m, it__CUdeviceptr dlogits, it__CUdeviceptr logits, const it_node *n,
+                                    it_tensor *targets, it__CUdeviceptr scale, it_cross_entropy_args *p) {
+    it__CUdeviceptr x[5];
+    x[0] = dlogits;
+    x[1] = logits;
+    IT__CU_T(n->saved[1], x[2]);
+    IT__CU_T(targets, x[3]);
+    x[4] = scale;
+    return it__cu_launch(m, IT__CUK_CROSS_ENTROPY_DLOGITS, x, 5, p, sizeof *p, it__cu_dim(p->chunk, p->N, 1),
+                            it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_DLOGITS, 64), 4, 1), 1);
+}
+static it_result it__cu_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr state, logits;
+    it_cross_entropy_args p;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.V = p.chunk = p.ld = (unsigned)it__cu_last(n->in[0]);
+    p.ignore_index = n->iparam[0];
+    IT__CU_TRY(it__cu_temp(m, (size_t)3 * p.N * sizeof(float), &state));
+    IT__CU_T(n->in[0], logits);
+    IT__CU_TRY(it__cu_cross_entropy_stats(m, state, logits, n->in[1], &p));
+    return it__cu_cross_entropy_tail(m, n, n->in[1], state, &p);
+}
+static it_result it__cu_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr scale, dlogits, logits;
+    it_cross_entropy_args p;
+    (void)g;
+    if (!it_grad_tensor(n->in[0])) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)it_tensor_numel(n->in[1]);
+    p.V = p.chunk = p.ld = (unsigned)it__cu_last(n->in[0]);
+    p.ignore_index = n->iparam[0];
+    p.accumulate = 1;
+    IT__CU_TRY(it__cu_cross_entropy_scale(m, n, n->in[1], &p, &scale));
+    IT__CU_T(it_grad_tensor(n->in[0]), dlogits);
+    IT__CU_T(n->in[0], logits);
+    return it__cu_cross_entropy_dlogits(m, dlogits, logits, n, n->in[1], scale, &p);
+}
+static it_result it__cu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr state, x, w, scratch, wc;
+    it_cross_entropy_args p;
+    int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
+    int chunk = n->iparam[1], v0;
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)N;
+    p.V = (unsigned)V;
+    p.ignore_index = n->iparam[0];
+    IT__CU_TRY(it__cu_temp(m, (size_t)3 * p.N * sizeof(float), &state));
+    IT__CU_T(n->in[0], x);
+    IT__CU_T(n->in[1], w);
+    IT__CU_T(n->scratch, scratch);
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        int cv = chunk < V - v0 ? chunk : V - v0;
+        wc = w;
+        wc+= (size_t)v0 * C * sizeof(float);
+        IT__CU_TRY(it__cu_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        p.v0 = (unsigned)v0;
+        p.chunk = p.ld = (unsigned)cv;
+        IT__CU_TRY(it__cu_cross_entropy_stats(m, state, scratch, n->in[2], &p));
+    }
+    return it__cu_cross_entropy_tail(m, n, n->in[2], state, &p);
+}
+static it_result it__cu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr scale, x, w, scratch, wc, dx, dw;
+    it_cross_entropy_args p;
+    it_tensor *tdx = it_grad_tensor(n->in[0]), *tdw = it_grad_tensor(n->in[1]);
+    int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
+    int chunk = n->iparam[1], v0;
+    (void)g;
+    if (!tdx && !tdw) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)N;
+    p.V = (unsigned)V;
+    p.ignore_index = n->iparam[0];
+    IT__CU_TRY(it__cu_cross_entropy_scale(m, n, n->in[2], &p, &scale));
+    IT__CU_T(n->in[0], x);
+    IT__CU_T(n->in[1], w);
+    IT__CU_T(n->bwd_scratch, scratch);
+    if (tdx) IT__CU_T(tdx, dx);
+    if (tdw) IT__CU_T(tdw, dw);
+    for (v0 = 0; v0 < V; v0 += chunk) {
+        int cv = chunk < V - v0 ? chunk : V - v0;
+        wc = w;
+        wc+= (size_t)v0 * C * sizeof(float);
+        IT__CU_TRY(it__cu_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        p.v0 = (unsigned)v0;
+        p.chunk = p.ld = (unsigned)cv;
+        IT__CU_TRY(it__cu_cross_entropy_dlogits(m, scratch, scratch, n, n->in[2], scale, &p)); /* in place */
+        if (tdx) IT__CU_TRY(it__cu_gemm(m, dx, scratch, wc, N, C, cv, 0, 0, 1, 1, 0, 0, 0)); /* dx += dl @ Wc */
+        if (tdw) {
+            it__CUdeviceptr dwc = dw;
+            dwc+= (size_t)v0 * C * sizeof(float);
+            IT__CU_TRY(it__cu_gemm(m, dwc, scratch, x, cv, C, N, 1, 0, 1, 1, 0, 0, 0)); /* dWc += dl^T x */
+        }
+    }
+    return IT_OK;
+}
+
+static it_result it__cu_reduce_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[2];
+    it_elementwise_args p;
+    size_t count = it_tensor_numel(n->in[0]);
+    (void)g;
+    memset(&p, 0, sizeof p);
+    p.n = (unsigned)count;
+    p.alpha = n->op == IT_OP_MEAN ? 1.0f / (float)count : 1.0f;
+    IT__CU_T(n->out, x[0]);
+    IT__CU_T(n->in[0], x[1]);
+    return it__cu_launch(m, IT__CUK_SUM, x, 2, &p, sizeof p, it__cu_dim(1, 1, 1), it__cu_dim(it__cu_tg(m, IT__CUK_SUM, 1024), 1, 1), 0);
+}
+static it_result it__cu_reduce_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[2];
+    size_t count = it_tensor_numel(n->in[0]);
+    (void)g;
+    if (!it_grad_tensor(n->in[0])) return IT_OK;
+    IT__CU_T(it_grad_tensor(n->in[0]), x[0]);
+    IT__CU_T(it_grad_tensor(n->out), x[1]);
+    return it__cu_flat(m, IT__CUK_ADD_SCALAR, x, 2, (unsigned)count, n->op == IT_OP_MEAN ? 1.0f / (float)count : 1.0f, 0);
+}
+static it_result it__cu_nothing(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be; (void)g; (void)n;
+    return IT_OK;
+}
+static it_result it__cu_fill(it_backend *be, it_tensor *t, float value) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x;
+    IT__CU_T(t, x);
+    return it__cu_flat(m, IT__CUK_FILL, &x, 1, (unsigned)it_tensor_numel(t), value, 0);
+}
+
+
+/* >>cuda_step  begin_step records, end_step launches the step's graph, synchronize waits ------------ */
+static it_result it__cu_begin_step(it_backend *be, it_run_mode mode) {
+    it__cuda *m = IT__CU_M;
+    (void)mode; /* no kernel here produces gradients in a forward (IT_OP_LOSS_GRADS_IN_FORWARD) */
+    if (m->in_step) return IT_OK;
+    if (m->pending) IT__CU_TRY(it__cu_synchronize(be)); /* one step in flight: temporaries are reused */
+    m->in_step = 1;
+    m->n_recs = 0;
+    m->tused = m->tpeak = 0;
+    m->hused = m->hpeak = 0;
+    return IT_OK;
+}
+static it_result it__cu_end_step(it_backend *be) {
+    it__cuda *m = IT__CU_M;
+    it_result r;
+    if (!m->in_step) return IT_OK;
+    m->in_step = 0;
+    m->stats.steps++;
+    IT__CU_TRY(it__cu_flush(m)); /* what the host wrote, before the step reads it */
+    r = it__cu_run_records(m);
+    m->n_recs = 0;
+    return r;
+}
+static it_result it__cu_synchronize(it_backend *be) {
+    it__cuda *m = IT__CU_M;
+    it_result r = IT_OK;
+    int i;
+    if (m->in_step) r = it__cu_end_step(be);
+    if (m->pending) {
+        it_result r2 = it__cu_wait(m);
+        if (r == IT_OK) r = r2;
+    }
+    if (m->n_retired_dev || m->n_retired_host) { /* the first step outgrew the temporaries: one buffer of the peak size */
+        it__CUdeviceptr nd = 0;
+        void *nh = NULL;
+        for (i = 0; i < m->n_retired_dev; i++) it__cu_dev_free(m, m->retired_dev[i].p, m->retired_dev[i].size);
+        for (i = 0; i < m->n_retired_host; i++) m->cu.MemFreeHost(m->retired_host[i]);
+        if (m->n_retired_dev && it__cu_dev_alloc(m, &nd, m->tpeak)) {
+            it__cu_dev_free(m, m->tdev, m->tcap);
+            m->tdev = nd;
+            m->tcap = m->tpeak;
+        }
+        if (m->n_retired_host && m->cu.MemAllocHost(&nh, m->hpeak) == 0) {
+            m->cu.MemFreeHost(m->thost);
+            m->thost = (unsigned char *)nh;
+            m->hcap = m->hpeak;
+        }
+        m->n_retired_dev = m->n_retired_host = 0;
+        for (i = 0; i < IT__CU_GRAPHS; i++) it__cu_graph_drop(m, &m->graphs[i]); /* they name the old addresses */
+    }
+    return r;
+}
+
+/* >>cuda_optimizer  it_optimizer_step and it_zero_grads on the GPU ------------------------------------ */
+static it_result it__cu_zero_grads(it_backend *be) {
+    it__cuda *m = IT__CU_M;
+    it__cu_record r;
+    size_t n = it_grad_numel(m->ctx);
+    if (!it_grad_block(m->ctx)) return IT_OK;
+    memset(&r, 0, sizeof r);
+    r.op = IT__CU_REC_MEMSET;
+    IT__CU_TRY(it__cu_block(m, it_grad_block(m->ctx), "gradient", &r.c));
+    r.count = n ? n : 1;
+    it__cu_written(m, r.c);
+    {   /* the host's pending writes to the gradients are moot: they are zero now */
+        it__cu_buffer *b = it__cu_find(m, it_grad_block(m->ctx));
+        if (b) b->n_dirty = 0;
+    }
+    return it__cu_record_add(m, &r);
+}
+static it_result it__cu_optimizer_step(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale, float *grad_norm) {
+    it__cuda *m = IT__CU_M;
+    it_context *ctx = opt->ctx;
+    const it_optimizer_desc *d = &opt->desc;
+    size_t total = it_grad_numel(ctx); /* the gradient block; the state is laid out like it */
+    it__CUdeviceptr P, G, S, gs, args[5];
+    it_optimizer_args oa;
+    float kscale = grad_scale;
+    int i, n_params = it_param_count(ctx);
+    if (!it_param_block(ctx) || !it_grad_block(ctx) || !opt->state)
+        return it_context_error(m->ctx, IT_ERR_STATE, "cuda: optimizer step before the parameter blocks exist");
+    if (total > 0xFFFFFFFFu) return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: over 2^32 parameters");
+    if (d->kind != IT_OPTIMIZER_LION && d->kind != IT_OPTIMIZER_SGD && d->kind != IT_OPTIMIZER_ADAMW)
+        return it_context_error(m->ctx, IT_ERR_INVALID_ARGUMENT, "cuda: unknown optimizer kind %d", (int)d->kind);
+    IT__CU_TRY(it__cu_block(m, it_param_block(ctx), "parameter", &P));
+    IT__CU_TRY(it__cu_block(m, it_grad_block(ctx), "gradient", &G));
+    IT__CU_TRY(it__cu_block(m, opt->state, "optimizer state", &S));
+    gs = m->obuf + 2 * sizeof(float); /* the constant 1.0f: no clip scale */
+    if (grad_norm || d->clip_norm > 0.0f) { /* the norm pass, read back before anything is updated */
+        it_grad_norm_args na;
+        unsigned np = (unsigned)((total + 255) / 256);
+        double norm;
+        if (np > IT__CU_PARTIALS) np = IT__CU_PARTIALS;
+        if (!np) np = 1;
+        memset(&na, 0, sizeof na);
+        na.n = (unsigned)total;
+        na.n_partials = np;
+        na.max_norm = d->clip_norm;
+        na.extra_scale = grad_scale;
+        args[0] = m->obuf + IT__CU_OBUF_PARTIALS * sizeof(float);
+        args[1] = G;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_SUMSQ, args, 2, &na, sizeof na, it__cu_dim(np, 1, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_SUMSQ, 256), 1, 1), 0));
+        args[0] = m->obuf;
+        args[1] = m->obuf + IT__CU_OBUF_PARTIALS * sizeof(float);
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_CLIP, args, 2, &na, sizeof na, it__cu_dim(1, 1, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_CLIP, 256), 1, 1), 0));
+        IT__CU_CALL(m, MemcpyDtoHAsync(m->ohost, m->obuf, 2 * sizeof(float), m->stream), "cuMemcpyDtoHAsync (norm)");
+        m->pending = 1;
+        IT__CU_TRY(it__cu_wait(m));
+        norm = (double)m->ohost[0];
+        IT__CU_TRY(it_optimizer_check_norm(opt, norm));
+        if (grad_norm) *grad_norm = (float)norm;
+        gs = m->obuf + 1 * sizeof(float); /* grad_scale, times the clip factor when clipping */
+        kscale = 1.0f;
+    }
+    memset(&oa, 0, sizeof oa);
+    oa.step = opt->step;
+    oa.lr = lr;
+    oa.beta1 = d->beta1;
+    oa.beta2 = d->beta2;
+    oa.eps = d->eps;
+    oa.grad_scale = kscale;
+    oa.momentum = d->momentum;
+    for (i = 0; i < n_params;) { /* runs of neighbouring trainable parameters with the same decay: one launch each */
+        it_tensor *p = it_param_at(ctx, i);
+        float wd = it_optimizer_param_decay(opt, p);
+        size_t p0, p1, g0, off;
+        int j = i + 1;
+        if (!it_param_trainable(p)) { /* frozen: no gradient, no state, never updated */
+            i++;
+            continue;
+        }
+        it_tensor_block(p, &off);
+        p0 = off / sizeof(float);
+        p1 = p0 + it_tensor_numel(p);
+        it_tensor_block(it_grad_tensor(p), &off);
+        g0 = off / sizeof(float);
+        /* a run stops at a frozen parameter: past it, gradient and parameter offsets differ */
+        for (; j < n_params && it_param_trainable(it_param_at(ctx, j)); j++) {
+            it_tensor *q = it_param_at(ctx, j);
+            size_t qo;
+            if (it_optimizer_param_decay(opt, q) != wd) break;
+            it_tensor_block(q, &qo);
+            /* the gap between parameters is alignment padding: zero, and zero under every update */
+            if (qo / sizeof(float) < p1) break;
+            p1 = qo / sizeof(float) + it_tensor_numel(q);
+        }
+        i = j;
+        if (p1 <= p0) continue;
+        oa.n = (unsigned)(p1 - p0);
+        oa.wd = wd;
+        args[0] = P + p0 * sizeof(float);
+        args[1] = S + g0 * sizeof(float);
+        if (d->kind == IT_OPTIMIZER_ADAMW) {
+            args[2] = S + (total + g0) * sizeof(float);
+            args[3] = G + g0 * sizeof(float);
+            args[4] = gs;
+            IT__CU_TRY(it__cu_launch(m, IT__CUK_ADAMW, args, 5, &oa, sizeof oa, it__cu_dim(oa.n, 1, 1),
+                                     it__cu_dim(it__cu_tg(m, IT__CUK_ADAMW, 256), 1, 1), 1));
+        } else {
+            args[2] = G + g0 * sizeof(float);
+            args[3] = gs;
+            it__cu_kernel k = d->kind == IT_OPTIMIZER_LION ? IT__CUK_LION : IT__CUK_SGD;
+            IT__CU_TRY(it__cu_launch(m, k, args, 4, &oa, sizeof oa, it__cu_dim(oa.n, 1, 1), it__cu_dim(it__cu_tg(m, k, 256), 1, 1), 1));
+        }
+    }
+    return IT_OK; /* launched, not waited on: a host read of the parameters copies them when it comes */
+}
+
+/* >>cuda_create  libraries, device, kernels ---------------------------------------------------------- */
+static void it__cu_destroy(it_backend *be) {
+    it__cuda *m = IT__CU_M;
+    int i;
+    if (m->stream) it__cu_synchronize(be);
+    for (i = 0; i < IT__CU_GRAPHS; i++) it__cu_graph_drop(m, &m->graphs[i]);
+    if (m->cu.MemFree) {
+        for (i = 0; i < m->n_bufs; i++) { /* blocks the context did not free */
+            it__cu_dev_free(m, m->bufs[i].dev, m->bufs[i].size);
+            m->cu.MemFreeHost(m->bufs[i].host);
+        }
+        it__cu_dev_free(m, m->tdev, m->tcap);
+        if (m->thost) m->cu.MemFreeHost(m->thost);
+        it__cu_dev_free(m, m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
+        if (m->ohost) m->cu.MemFreeHost(m->ohost);
+        it__cu_dev_free(m, m->workspace, IT__CU_WORKSPACE);
+    }
+    if (m->cublas) m->blas.Destroy(m->cublas);
+    if (m->module) m->cu.ModuleUnload(m->module);
+    if (m->stream) m->cu.StreamDestroy(m->stream);
+    if (m->cuctx) m->cu.PrimaryCtxRelease(m->dev);
+    if (m->lib_cublas) dlclose(m->lib_cublas);
+    if (m->lib_nvrtc) dlclose(m->lib_nvrtc);
+    if (m->lib_cuda) dlclose(m->lib_cuda);
+    it_context_free(m->ctx, m->bufs);
+    it_context_free(m->ctx, m->recs);
+    it_context_free(m->ctx, m->retired_dev);
+    it_context_free(m->ctx, m->retired_host);
+    it_context_free(m->ctx, m);
+}
+/* dlopen the first name that loads, then every symbol of the table (named in the error) */
+static it_result it__cu_load(it__cuda *m, void **lib, const char *const *names, int n_names, const char *what, void **fns,
+                             const char *const *syms, int n_syms) {
+    int i;
+    if (names[0]) n_names = 1; /* the caller's library, and no other */
+    for (i = 0; i < n_names && !*lib; i++)
+        if (names[i]) *lib = dlopen(names[i][0] ? names[i] : NULL, RTLD_NOW | RTLD_LOCAL); /* "": this program */
+    if (!*lib)
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: cannot load %s (%s): %s", what,
+                                names[0] ? names[0] : names[1], dlerror());
+    for (i = 0; i < n_syms; i++) {
+        void *f = dlsym(*lib, syms[i]);
+        if (!f)
+            return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: %s has no %s (too old?)", what,
+                                    syms[i]);
+        memcpy(&fns[i], &f, sizeof f); /* object pointer to function pointer, the POSIX dlsym way */
+    }
+    return IT_OK;
+}
+static it_result it__cu_setup(it__cuda *m, const it_cuda_desc *desc) {
+#define IT__CU_SYM(f, sym, R, P) sym,
+    static const char *const cu_syms[] = {IT__CU_DRIVER(IT__CU_SYM)};
+    static const char *const rtc_syms[] = {IT__CU_NVRTC(IT__CU_SYM)};
+    static const char *const blas_syms[] = {IT__CU_CUBLAS(IT__CU_SYM)};
+#undef IT__CU_SYM
+    const char *cu_names[2], *rtc_names[5], *blas_names[5];
+    char arch[64], *src, *log = NULL, *cubin = NULL;
+    const char *opts[4];
+    it__nvrtcProgram prog = NULL;
+    size_t len = 0, total = 0, i;
+    int count = 0, k, rc;
+    cu_names[0] = desc ? desc->libcuda : NULL, cu_names[1] = "libcuda.so.1";
+    rtc_names[0] = desc ? desc->libnvrtc : NULL, rtc_names[1] = "libnvrtc.so.13", rtc_names[2] = "libnvrtc.so.12";
+    rtc_names[3] = "libnvrtc.so", rtc_names[4] = "/usr/local/cuda/lib64/libnvrtc.so";
+    blas_names[0] = desc ? desc->libcublas : NULL, blas_names[1] = "libcublas.so.13", blas_names[2] = "libcublas.so.12";
+    blas_names[3] = "libcublas.so", blas_names[4] = "/usr/local/cuda/lib64/libcublas.so";
+    IT__CU_TRY(it__cu_load(m, &m->lib_cuda, cu_names, 2, "the CUDA driver", (void **)(void *)&m->cu, cu_syms,
+                           (int)(sizeof cu_syms / sizeof cu_syms[0])));
+    if (m->cu.Init(0) != 0 || m->cu.DeviceGetCount(&count) != 0 || count == 0)
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: the driver found no GPU");
+    k = desc ? desc->device_index : 0;
+    if (k < 0 || k >= count)
+        return it_context_error(m->ctx, IT_ERR_INVALID_ARGUMENT, "cuda: device_index %d: there are %d devices", k, count);
+    IT__CU_CALL(m, DeviceGet(&m->dev, k), "cuDeviceGet");
+    IT__CU_CALL(m, PrimaryCtxRetain(&m->cuctx, m->dev), "cuDevicePrimaryCtxRetain");
+    IT__CU_CALL(m, CtxSetCurrent(m->cuctx), "cuCtxSetCurrent");
+    m->cu.DeviceGetName(m->stats.device_name, (int)sizeof m->stats.device_name, m->dev);
+    m->cu.DeviceGetAttribute(&m->stats.sm_major, IT__CU_ATTR_CC_MAJOR, m->dev);
+    m->cu.DeviceGetAttribute(&m->stats.sm_minor, IT__CU_ATTR_CC_MINOR, m->dev);
+    m->cu.DriverGetVersion(&m->stats.driver_version);
+    IT__CU_CALL(m, StreamCreate(&m->stream, IT__CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    /* the kernels: shaders_cuda.h's lines joined, NVRTC for this device's architecture */
+    IT__CU_TRY(it__cu_load(m, &m->lib_nvrtc, rtc_names, 5, "NVRTC (libnvrtc, from the CUDA toolkit)", (void **)(void *)&m->rtc,
+                           rtc_syms, (int)(sizeof rtc_syms / sizeof rtc_syms[0])));
+    src = (char *)it_context_alloc(m->ctx, (size_t)IT_CUDA_SOURCE_SIZE + 1);
+    if (!src) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    for (i = 0; i < sizeof it_cuda_source / sizeof it_cuda_source[0]; i++) {
+        size_t l = strlen(it_cuda_source[i]);
+        memcpy(src + total, it_cuda_source[i], l);
+        total += l;
+    }
+    src[total] = 0;
+    snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d%d", m->stats.sm_major, m->stats.sm_minor);
+    opts[0] = arch;
+    opts[1] = "--use_fast_math"; /* Metal's default; the kernels clamp what fast math would break */
+    opts[2] = "--std=c++17";
+    opts[3] = "-default-device";
+    rc = m->rtc.CreateProgram(&prog, src, "shaders_cuda.cu", 0, NULL, NULL);
+    it_context_free(m->ctx, src);
+    if (rc != 0) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: nvrtcCreateProgram failed (%d)", rc);
+    rc = m->rtc.CompileProgram(prog, 4, opts);
+    if (rc != 0) {
+        if (m->rtc.GetProgramLogSize(prog, &len) == 0 && (log = (char *)it_context_alloc(m->ctx, len + 1)) != NULL) {
+            log[0] = 0;
+            m->rtc.GetProgramLog(prog, log);
+        }
+        it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: NVRTC did not compile the kernels (%s): %s", arch + 19, log ? log : "no log");
+        it_context_free(m->ctx, log);
+        m->rtc.DestroyProgram(&prog);
+        return IT_ERR_BACKEND;
+    }
+    if (m->rtc.GetCUBINSize(prog, &len) != 0 || (cubin = (char *)it_context_alloc(m->ctx, len)) == NULL ||
+        m->rtc.GetCUBIN(prog, cubin) != 0) {
+        it_context_free(m->ctx, cubin);
+        m->rtc.DestroyProgram(&prog);
+        return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: no CUBIN from NVRTC for %s", arch + 19);
+    }
+    m->rtc.DestroyProgram(&prog);
+    rc = m->cu.ModuleLoadData(&m->module, cubin);
+    it_context_free(m->ctx, cubin);
+    IT__CU_TRY(it__cu_check(m, rc, "cuModuleLoadData"));
+    for (k = 0; k < IT__CUK_COUNT; k++) {
+        int j;
+        for (j = 0; j < IT_CUDA_KERNEL_COUNT; j++)
+            if (!strcmp(it_cuda_kernels[j].name, it__cu_kernel_names[k])) m->info[k] = &it_cuda_kernels[j];
+        if (!m->info[k]) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: kernel %s is missing from shaders_cuda.h", it__cu_kernel_names[k]);
+        IT__CU_CALL(m, ModuleGetFunction(&m->fn[k], m->module, it__cu_kernel_names[k]), it__cu_kernel_names[k]);
+        IT__CU_CALL(m, FuncGetAttribute(&m->max_threads[k], IT__CU_FUNC_MAX_THREADS_PER_BLOCK, m->fn[k]), "cuFuncGetAttribute");
+    }
+    if (m->max_threads[IT__CUK_ATTN] < 128 || m->max_threads[IT__CUK_ATTN_DQ] < 128 || m->max_threads[IT__CUK_ATTN_DKV] < 128)
+        return it_context_error(m->ctx, IT_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: the attention kernels allow under 128 threads");
+    /* GEMMs */
+    IT__CU_TRY(it__cu_load(m, &m->lib_cublas, blas_names, 5, "cuBLAS (libcublas, from the CUDA toolkit)", (void **)(void *)&m->blas,
+                           blas_syms, (int)(sizeof blas_syms / sizeof blas_syms[0])));
+    if (m->blas.Create(&m->cublas) != 0) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cublasCreate failed");
+    if (!it__cu_dev_alloc(m, &m->workspace, IT__CU_WORKSPACE)) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: no memory for the cuBLAS workspace");
+    if (m->blas.SetStream(m->cublas, m->stream) != 0 || m->blas.SetWorkspace(m->cublas, (void *)(uintptr_t)m->workspace, IT__CU_WORKSPACE) != 0 ||
+        m->blas.SetMathMode(m->cublas, desc && desc->allow_tf32 ? IT__CUBLAS_TF32_TENSOR_OP_MATH : IT__CUBLAS_DEFAULT_MATH) != 0)
+        return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cuBLAS stream/workspace/math mode setup failed");
+    /* the optimizer's device values */
+    if (!it__cu_dev_alloc(m, &m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float)))
+        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: no memory for the optimizer's values");
+    IT__CU_CALL(m, MemAllocHost((void **)(void *)&m->ohost, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float)), "cuMemAllocHost");
+    memset(m->ohost, 0, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
+    m->ohost[2] = 1.0f;
+    IT__CU_CALL(m, MemcpyHtoDAsync(m->obuf, m->ohost, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float), m->stream), "cuMemcpyHtoDAsync");
+    m->pending = 1;
+    return it__cu_wait(m);
+}
+
+IT_API int it_cuda_available(void) { return 1; }
+IT_API it_cuda_stats it_cuda_backend_stats(const it_backend *be) {
+    it_cuda_stats s;
+    memset(&s, 0, sizeof s);
+    if (be && be->name && strcmp(be->name, "cuda") == 0) s = ((const it__cuda *)be->impl)->stats;
+    return s;
+}
+IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *desc, it_backend **out) {
+    it__cuda *m;
+    it_backend *be;
+    it_result r;
+    *out = NULL;
+    m = (it__cuda *)it_context_alloc(ctx, sizeof *m);
+    if (!m) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    memset(m, 0, sizeof *m);
+    m->ctx = ctx;
+    m->use_graphs = !(desc && desc->no_graphs);
+    be = &m->be;
+    be->name = "cuda";
+    be->impl = m;
+    r = it__cu_setup(m, desc);
+    if (r != IT_OK) {
+        it__cu_destroy(be);
+        return r;
+    }
+    be->buffer_create = it__cu_buffer_create;
+    be->buffer_free = it__cu_buffer_free;
+    be->fill = it__cu_fill;
+    be->optimizer_step = it__cu_optimizer_step;
+    be->zero_grads = it__cu_zero_grads;
+    be->begin_step = it__cu_begin_step;
+    be->end_step = it__cu_end_step;
+    be->synchronize = it__cu_synchronize;
+    be->destroy = it__cu_destroy;
+    be->host_access = it__cu_host_access;
+    it_backend_set_op(be, IT_OP_MATMUL, it__cu_matmul_fwd, it__cu_matmul_bwd);
+    it_backend_set_op(be, IT_OP_ADD, it__cu_binary_fwd, it__cu_binary_bwd);
+    it_backend_set_op(be, IT_OP_MUL, it__cu_binary_fwd, it__cu_binary_bwd);
+    it_backend_set_op(be, IT_OP_SCALE, it__cu_elementwise_fwd, it__cu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_EMBEDDING, it__cu_embedding_fwd, it__cu_embedding_bwd);
+    it_backend_set_op(be, IT_OP_RMSNORM, it__cu_norm_fwd, it__cu_norm_bwd);
+    it_backend_set_op(be, IT_OP_LAYERNORM, it__cu_norm_fwd, it__cu_norm_bwd);
+    it_backend_set_op(be, IT_OP_ROPE, it__cu_rope_fwd, it__cu_rope_bwd);
+    it_backend_set_op(be, IT_OP_SOFTMAX, it__cu_softmax_fwd, it__cu_softmax_bwd);
+    it_backend_set_op(be, IT_OP_ATTENTION, it__cu_attention_fwd, it__cu_attention_bwd);
+    it_backend_set_op(be, IT_OP_SILU, it__cu_elementwise_fwd, it__cu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_GELU, it__cu_elementwise_fwd, it__cu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_SWIGLU, it__cu_elementwise_fwd, it__cu_elementwise_bwd);
+    it_backend_set_op(be, IT_OP_CROSS_ENTROPY, it__cu_cross_entropy_fwd, it__cu_cross_entropy_bwd);
+    it_backend_set_op(be, IT_OP_LINEAR_CROSS_ENTROPY, it__cu_linear_cross_entropy_fwd, it__cu_linear_cross_entropy_bwd);
+    it_backend_set_op(be, IT_OP_SUM, it__cu_reduce_fwd, it__cu_reduce_bwd);
+    it_backend_set_op(be, IT_OP_MEAN, it__cu_reduce_fwd, it__cu_reduce_bwd);
+    it_backend_set_op(be, IT_OP_RESHAPE, it__cu_nothing, it__cu_nothing); /* a view: nothing to compute */
+    *out = be;
+    return IT_OK;
+}
+#undef IT__CU_T
+#undef IT__CU_TRY
+#undef IT__CU_M
+#undef IT__CU_CALL
+#endif /* __linux__ */
+#endif /* IRONTENSOR_CUDA_IMPLEMENTATION_INCLUDED */
+#endif /* IRONTENSOR_CUDA_IMPLEMENTATION */

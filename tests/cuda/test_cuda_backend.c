@@ -1,0 +1,413 @@
+/* test_cuda_backend.c - the real irontensor_cuda.h against the CPU backend, on a GPU (the device
+   machine; tests/cuda/device.sh) or on the fake driver (make test-cuda, FAKE: tests/cuda/fake_cuda.c
+   linked in, kernels on the MSL emulator).
+   - Llama (GQA) and GPT-2 with Lion, AdamW and SGD (momentum), and AdamW with clipping and the
+     norm read back: 3 training steps in a training loop's order (it_zero_grads, run,
+     it_optimizer_step): loss, gradients, parameters and optimizer state match the CPU to 1e-4;
+     one line per step with the backend's counters (records, launches, graph captures/launches,
+     bytes up and down); from step 2 on the step is a replay: no capture, one graph launch;
+   - greedy KV-cache decoding from the trained models: the same tokens as the CPU's;
+   - the optimizer's guard (a non-finite norm: IT_ERR_RANGE, nothing updated);
+   - host coherence: a host write through it_data after a step reaches the device, a read
+     after a device write sees it.
+   Ends with "N passed, N failed". */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../../irontensor.h"
+#define IRONTENSOR_CUDA_IMPLEMENTATION
+#include "../../irontensor_cuda.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef FAKE
+#include "fake_cuda.h"
+#define TAG "fake-cuda"
+#else
+#define TAG "cuda"
+#endif
+static int g_pass, g_fail;
+static void check(int ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (ok) g_pass++;
+    else {
+        g_fail++;
+        printf("FAIL: ");
+        vprintf(fmt, ap);
+        printf("\n");
+    }
+    va_end(ap);
+}
+static void quiet_logger(it_log_level level, const char *msg, void *user) { (void)user; (void)level; (void)msg; }
+static it_cuda_desc g_desc;
+static int g_quick;
+
+static double rel_err(const float *a, const float *b, size_t n, double floor) {
+    double d = 0, s = floor;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > d || e != e) d = e != e ? 1e30 : e;
+        if (fabs(b[i]) > s) s = fabs(b[i]);
+    }
+    return s > 0 ? d / s : d;
+}
+/* GPT-2's key bias has an exactly zero gradient: round-off there turns into +-lr under Lion/AdamW
+   (tests/metal/test_backend.c says the same), so it is compared on gradients only */
+static int zero_grad_param(const char *name) { return strstr(name, "attn.k.bias") != NULL; }
+static double worst_param_err(it_context *a, it_context *b, int grads, const char **where) {
+    int i;
+    double w = 0, gmax = 0;
+    for (i = 0; grads && i < it_param_count(b); i++) {
+        it_tensor *p = it_param_at(b, i);
+        size_t j;
+        if (!it_grad(p)) continue;
+        for (j = 0; j < it_tensor_numel(p); j++) gmax = fabs(it_grad(p)[j]) > gmax ? fabs(it_grad(p)[j]) : gmax;
+    }
+    for (i = 0; i < it_param_count(a); i++) {
+        it_tensor *pa = it_param_at(a, i), *pb = it_param_at(b, i);
+        double e;
+        if (!grads && zero_grad_param(it_tensor_name(pa))) continue;
+        if (grads && !it_grad(pa) && !it_grad(pb)) continue;
+        e = grads ? rel_err(it_grad(pa), it_grad(pb), it_tensor_numel(pa), 1e-3 * gmax)
+                  : rel_err(it_data(pa), it_data(pb), it_tensor_numel(pa), 0.0);
+        if (e > w) {
+            w = e;
+            *where = it_tensor_name(pa);
+        }
+    }
+    return w;
+}
+static it_context *new_ctx(int cuda) {
+    it_context_desc d;
+    it_context *ctx;
+    memset(&d, 0, sizeof d);
+    d.n_threads = 2;
+    d.logger.log = quiet_logger;
+    if (it_context_create(&d, &ctx) != IT_OK) return NULL;
+    if (cuda) {
+        it_backend *be;
+        if (it_cuda_backend_create(ctx, &g_desc, &be) != IT_OK) {
+            printf("cuda backend: %s\n", it_context_last_error(ctx));
+            it_context_destroy(ctx);
+            return NULL;
+        }
+        it_context_set_backend(ctx, be);
+    }
+    return ctx;
+}
+typedef struct side {
+    it_context *ctx;
+    it_model *model;
+    it_model_graph mg;
+    it_optimizer *opt;
+} side;
+typedef struct run_cfg {
+    it_optimizer_kind kind;
+    float clip_norm, momentum;
+    int want_norm;
+} run_cfg;
+static int side_make(side *s, int cuda, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
+    it_optimizer_desc od;
+    memset(s, 0, sizeof *s);
+    if (!(s->ctx = new_ctx(cuda))) return 0;
+    if (it_model_create(s->ctx, cfg, &s->model) != IT_OK) return 0;
+    if (it_model_graph_create(s->model, IT_PURPOSE_TRAIN, B, T, &s->mg) != IT_OK) return 0;
+    if (it_model_init(s->model, 1234) != IT_OK) return 0;
+    memset(&od, 0, sizeof od);
+    od.kind = rc->kind;
+    od.weight_decay = 0.1f;
+    od.clip_norm = rc->clip_norm;
+    od.momentum = rc->momentum;
+    return it_optimizer_create(s->ctx, &od, &s->opt) == IT_OK;
+}
+static void side_free(side *s) {
+    if (s->opt) it_optimizer_destroy(s->opt);
+    it_model_graph_destroy(&s->mg);
+    if (s->model) it_model_destroy(s->model);
+    if (s->ctx) it_context_destroy(s->ctx);
+}
+static void decode_compare(const char *name, side *c, side *g, int n_new) {
+    it_decoder *dc, *dg;
+    int32_t tc = 1, tg = 1;
+    int i, same = 1;
+    if (it_decoder_create(c->model, 2 + n_new, &dc) != IT_OK || it_decoder_create(g->model, 2 + n_new, &dg) != IT_OK) {
+        check(0, "%s: decoders", name);
+        return;
+    }
+    for (i = 0; i < n_new; i++) {
+        const float *lc, *lg;
+        int v, ac = 0, ag = 0;
+        if (it_decoder_feed(dc, &tc, 1, &lc) != IT_OK || it_decoder_feed(dg, &tg, 1, &lg) != IT_OK) {
+            same = 0;
+            break;
+        }
+        for (v = 1; v < c->model->config.vocab_size; v++) {
+            if (lc[v] > lc[ac]) ac = v;
+            if (lg[v] > lg[ag]) ag = v;
+        }
+        same &= ac == ag;
+        tc = ac, tg = ag;
+    }
+    check(same, "%s: %d greedy KV-cache decode tokens equal the CPU's", name, n_new);
+    printf("%s model=%s decode: %d greedy tokens %s\n", TAG, name, n_new, same ? "equal the CPU's" : "DIFFER");
+    it_decoder_destroy(dc);
+    it_decoder_destroy(dg);
+}
+static void train_compare(const char *name, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
+    side c, g;
+    it_rng rng;
+    int step, i;
+    int ok = side_make(&c, 0, cfg, rc, B, T) && side_make(&g, 1, cfg, rc, B, T);
+    check(ok, "%s: both contexts, models, graphs and optimizers are made", name);
+    if (!ok) {
+        side_free(&c);
+        side_free(&g);
+        return;
+    }
+    it_rng_seed(&rng, 99);
+    for (step = 1; step <= 3; step++) {
+        it_cuda_stats s0 = it_cuda_backend_stats(it_context_backend(g.ctx)), s1;
+#ifdef FAKE
+        fake_cuda_counters f0 = fake_cuda_counts;
+#endif
+        const char *where = "";
+        float lc, lg, nc = -1.0f, ng = -2.0f;
+        double ge, pe;
+        it_result r_c, r_g;
+        it_zero_grads(c.ctx);
+        it_zero_grads(g.ctx);
+        for (i = 0; i < B * T; i++) {
+            int32_t tok = (int32_t)it_rng_below(&rng, (uint32_t)cfg->vocab_size);
+            it_data_i32(c.mg.tokens)[i] = it_data_i32(g.mg.tokens)[i] = tok;
+            it_data_i32(c.mg.targets)[i] = it_data_i32(g.mg.targets)[i] = (tok * 7 + 3) % cfg->vocab_size;
+        }
+        r_c = it_graph_run(c.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        r_g = it_graph_run(g.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        check(r_c == IT_OK && r_g == IT_OK, "%s step %d: runs (%s)", name, step, it_context_last_error(g.ctx));
+        lc = it_data(c.mg.loss)[0];
+        lg = it_data(g.mg.loss)[0];
+        check(fabs((double)lc - lg) <= 1e-4 * fabs((double)lc), "%s step %d: loss %.7f vs CPU %.7f", name, step, lg, lc);
+        ge = worst_param_err(g.ctx, c.ctx, 1, &where);
+        check(ge <= 1e-4, "%s step %d: gradients match the CPU (worst %.2e in %s)", name, step, ge, where);
+        r_c = it_optimizer_step(c.opt, 1e-3f, 1.0f, rc->want_norm ? &nc : NULL);
+        r_g = it_optimizer_step(g.opt, 1e-3f, 1.0f, rc->want_norm ? &ng : NULL);
+        check(r_c == IT_OK && r_g == IT_OK, "%s step %d: optimizer steps (%s)", name, step, it_context_last_error(g.ctx));
+        if (rc->want_norm)
+            check(fabs((double)nc - ng) <= 1e-4 * fabs((double)nc) && (rc->clip_norm <= 0 || nc > rc->clip_norm),
+                  "%s step %d: gradient norm %.7g vs CPU %.7g (clipping at %g)", name, step, ng, nc, rc->clip_norm);
+        pe = worst_param_err(g.ctx, c.ctx, 0, &where);
+        check(pe <= 1e-4, "%s step %d: parameters match the CPU after %s (worst %.2e in %s)", name, step,
+              it_optimizer_name(rc->kind), pe, where);
+        it_context_synchronize(g.ctx); /* the state block is read directly */
+        pe = rel_err(g.opt->state, c.opt->state, c.opt->state_numel, 1e-30);
+        check(pe <= 1e-4, "%s step %d: optimizer state matches the CPU (%.2e)", name, step, pe);
+        s1 = it_cuda_backend_stats(it_context_backend(g.ctx));
+        printf("%s model=%s opt=%s step=%d loss_cpu=%.6f loss_cuda=%.6f records=%lu launches=%lu captures=%lu graph_launches=%lu "
+               "up=%llu down=%llu bytes\n", TAG, name, it_optimizer_name(rc->kind), step, lc, lg, s1.records - s0.records,
+               s1.kernel_launches - s0.kernel_launches, s1.graph_captures - s0.graph_captures,
+               s1.graph_launches - s0.graph_launches, s1.upload_bytes - s0.upload_bytes, s1.download_bytes - s0.download_bytes);
+#ifdef FAKE /* what the fake driver saw equals what the backend counted */
+        check(fake_cuda_counts.launches - f0.launches == s1.kernel_launches - s0.kernel_launches &&
+                  fake_cuda_counts.graph_launches - f0.graph_launches == s1.graph_launches - s0.graph_launches &&
+                  fake_cuda_counts.captures - f0.captures == s1.graph_captures - s0.graph_captures &&
+                  fake_cuda_counts.bytes_up - f0.bytes_up == s1.upload_bytes - s0.upload_bytes,
+              "%s step %d: the fake driver's counters agree with the backend's (launches %lu/%lu, graphs %lu/%lu, captures %lu/%lu, "
+              "bytes up %llu/%llu)", name, step, fake_cuda_counts.launches - f0.launches, s1.kernel_launches - s0.kernel_launches,
+              fake_cuda_counts.graph_launches - f0.graph_launches, s1.graph_launches - s0.graph_launches,
+              fake_cuda_counts.captures - f0.captures, s1.graph_captures - s0.graph_captures, fake_cuda_counts.bytes_up - f0.bytes_up,
+              s1.upload_bytes - s0.upload_bytes);
+#endif
+        if (step > 2 && !g_desc.no_graphs)
+            check(s1.graph_captures == s0.graph_captures && s1.graph_launches - s0.graph_launches == 1,
+                  "%s step %d: the step replays its CUDA graph (%lu captures, %lu launches)", name, step,
+                  s1.graph_captures - s0.graph_captures, s1.graph_launches - s0.graph_launches);
+    }
+    decode_compare(name, &c, &g, 12);
+    side_free(&c);
+    side_free(&g);
+}
+
+/* a non-finite norm: IT_ERR_RANGE, no update; host writes after a step reach the device */
+static void guard_and_coherence(void) {
+    it_context *ctx = new_ctx(1);
+    it_graph *g;
+    it_tensor *w, *x, *y, *loss;
+    it_optimizer *opt;
+    it_optimizer_desc od;
+    float before;
+    int i;
+    if (!ctx) {
+        check(0, "guard: a CUDA context");
+        return;
+    }
+    w = it_param(ctx, "w", 2, (int[]){4, 3});
+    g = it_graph_create(ctx);
+    x = it_input(g, "x", IT_F32, 2, (int[]){2, 3});
+    y = it_matmul(g, x, w, 0, 1);
+    loss = it_mean(g, it_mul(g, y, y));
+    it_graph_backward(g, loss);
+    check(it_graph_plan(g) == IT_OK, "guard: plan on CUDA (%s)", it_context_last_error(ctx));
+    it_param_init_normal(ctx, 0.5f, 7);
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_ADAMW;
+    od.clip_norm = 1.0f;
+    check(it_optimizer_create(ctx, &od, &opt) == IT_OK, "guard: optimizer");
+    for (i = 0; i < 6; i++) it_data(x)[i] = (float)i;
+    it_zero_grads(ctx);
+    check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "guard: run");
+    {   /* d(mean(y^2))/dw by hand from the same inputs */
+        double want = 0;
+        int r, k;
+        for (r = 0; r < 2; r++) {
+            double yr = 0;
+            for (k = 0; k < 3; k++) yr += it_data(x)[r * 3 + k] * it_data(w)[k];
+            want += 2.0 * yr * it_data(x)[r * 3] / 8.0;
+        }
+        check(fabs(it_grad(w)[0] - want) <= 1e-4 * (1 + fabs(want)), "coherence: the device's gradient reads back (%g vs %g)",
+              it_grad(w)[0], want);
+    }
+    it_grad(w)[0] = INFINITY; /* a host write into the gradient block ... */
+    before = it_data(w)[0];
+    check(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_ERR_RANGE, "guard: an infinite gradient is IT_ERR_RANGE on CUDA");
+    check(it_data(w)[0] == before && opt->step == 0, "guard: nothing updated, the step not counted");
+    it_data(x)[0] = 100.0f; /* ... and into the inputs, after a step: both reach the device */
+    it_zero_grads(ctx);
+    check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK && isfinite(it_grad(w)[0]) && fabs(it_grad(w)[0]) > 1.0f,
+          "coherence: new inputs reach the device and zeroed gradients stay zeroed (dw0 %g)", it_grad(w)[0]);
+    check(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_OK && it_data(w)[0] != before, "guard: a finite step updates");
+    it_context_destroy(ctx);
+}
+
+#ifdef FAKE
+/* the clear errors, each injected through the fake driver */
+static void expect_create_error(const char *what, const char *env, const char *val, const it_cuda_desc *d, it_result want,
+                                const char *needle) {
+    it_context *ctx;
+    it_backend *be = NULL;
+    it_result r;
+    it_context_desc cd;
+    memset(&cd, 0, sizeof cd);
+    cd.logger.log = quiet_logger;
+    if (it_context_create(&cd, &ctx) != IT_OK) return;
+    if (env) setenv(env, val, 1);
+    r = it_cuda_backend_create(ctx, d, &be);
+    if (env) unsetenv(env);
+    check(r == want && !be && strstr(it_context_last_error(ctx), needle) != NULL, "%s: %s (got %d: %s)", what, it_result_string(want),
+          (int)r, it_context_last_error(ctx));
+    printf(TAG " error path: %s -> %s\n", what, it_context_last_error(ctx));
+    check(it_context_backend(ctx) && strcmp(it_context_backend(ctx)->name, "cuda") != 0, "%s: the context keeps its CPU backend", what);
+    it_context_destroy(ctx);
+}
+static void error_paths(void) {
+    it_cuda_desc d = g_desc;
+    it_context *ctx;
+    it_model_config cfg;
+    it_model *model;
+    it_model_graph mg;
+    int i;
+    expect_create_error("no GPU", "FAKE_CUDA_DEVICES", "0", &g_desc, IT_ERR_BACKEND_UNAVAILABLE, "no GPU");
+    expect_create_error("NVRTC rejects the kernels", "FAKE_CUDA_COMPILE_FAIL", "1", &g_desc, IT_ERR_BACKEND, "rmsnorm.metal(20)");
+    d.libcuda = "/nonexistent/libcuda.so.1";
+    expect_create_error("no driver library", NULL, NULL, &d, IT_ERR_BACKEND_UNAVAILABLE, "/nonexistent/libcuda.so.1");
+    d = g_desc;
+    d.device_index = 3;
+    expect_create_error("a device that is not there", NULL, NULL, &d, IT_ERR_INVALID_ARGUMENT, "device_index 3");
+    /* a kernel that fails on the device: the run reports it, with the driver's text */
+    ctx = new_ctx(1);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = IT_ARCH_LLAMA;
+    cfg.vocab_size = 31;
+    cfg.dim = 32;
+    cfg.n_layers = 1;
+    cfg.n_heads = 2;
+    cfg.n_kv_heads = 1;
+    cfg.ffn_dim = 32;
+    cfg.max_seq = 8;
+    if (ctx && it_model_create(ctx, &cfg, &model) == IT_OK && it_model_graph_create(model, IT_PURPOSE_TRAIN, 1, 8, &mg) == IT_OK &&
+        it_model_init(model, 3) == IT_OK) {
+        it_result r;
+        for (i = 0; i < 8; i++) it_data_i32(mg.tokens)[i] = it_data_i32(mg.targets)[i] = i;
+        setenv("FAKE_CUDA_FAIL_KERNEL", "it_rmsnorm_forward_f32", 1);
+        r = it_graph_run(mg.graph, IT_RUN_FORWARD_BACKWARD);
+        unsetenv("FAKE_CUDA_FAIL_KERNEL");
+        check(r == IT_ERR_BACKEND && strstr(it_context_last_error(ctx), "error 719"), "a failing kernel: IT_ERR_BACKEND with the driver's error (%s)",
+              it_context_last_error(ctx));
+        printf(TAG " error path: a failing kernel -> %s\n", it_context_last_error(ctx));
+        /* as on CUDA, a launch failure is sticky: the context stays failed, and says so */
+        check(it_graph_run(mg.graph, IT_RUN_FORWARD_BACKWARD) == IT_ERR_BACKEND, "the next run after a failure reports it too (%s)",
+              it_context_last_error(ctx));
+        it_model_graph_destroy(&mg);
+    } else {
+        check(0, "error paths: a model on the fake");
+    }
+    if (ctx) it_context_destroy(ctx);
+    check(fake_cuda_live_allocations() == 0 && fake_cuda_counts.graphs_live == 0,
+          "every device and pinned allocation and every graph is released (%d allocations, %ld graphs live)",
+          fake_cuda_live_allocations(), fake_cuda_counts.graphs_live);
+}
+#endif
+
+int main(int argc, char **argv) {
+    it_model_config llama, gpt2;
+    run_cfg rc;
+    static const it_optimizer_kind kinds[3] = {IT_OPTIMIZER_LION, IT_OPTIMIZER_ADAMW, IT_OPTIMIZER_SGD};
+    int k;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    memset(&g_desc, 0, sizeof g_desc);
+#ifdef FAKE
+    g_desc.libcuda = g_desc.libnvrtc = g_desc.libcublas = ""; /* this program's own stand-ins */
+#endif
+    for (k = 1; k < argc; k++) {
+        if (!strcmp(argv[k], "--no-graphs")) g_desc.no_graphs = 1;
+        else if (!strcmp(argv[k], "--quick")) g_quick = 1; /* one model and optimizer: sanitizer runs */
+    }
+    {
+        it_context *ctx = new_ctx(1);
+        if (!ctx) {
+            printf("no CUDA backend here\n");
+            return 77;
+        }
+        {
+            it_cuda_stats s = it_cuda_backend_stats(it_context_backend(ctx));
+            printf("%s: %s, sm_%d%d, driver %d%s\n", TAG, s.device_name, s.sm_major, s.sm_minor, s.driver_version,
+                   g_desc.no_graphs ? ", no graphs" : ", CUDA graphs");
+        }
+        it_context_destroy(ctx);
+    }
+    memset(&llama, 0, sizeof llama);
+    llama.arch = IT_ARCH_LLAMA;
+    llama.vocab_size = 97;
+    llama.dim = 64;
+    llama.n_layers = 2;
+    llama.n_heads = 4;
+    llama.n_kv_heads = 2;
+    llama.ffn_dim = 96;
+    llama.max_seq = 32;
+    gpt2 = llama;
+    gpt2.arch = IT_ARCH_GPT2;
+    gpt2.n_kv_heads = 4;
+    gpt2.ffn_dim = 128;
+    for (k = 0; k < (g_quick ? 1 : 3); k++) {
+        memset(&rc, 0, sizeof rc);
+        rc.kind = kinds[k];
+        rc.momentum = kinds[k] == IT_OPTIMIZER_SGD ? 0.9f : 0.0f;
+        train_compare("llama-gqa", &llama, &rc, 2, 16);
+        train_compare("gpt2", &gpt2, &rc, 2, 16);
+    }
+    memset(&rc, 0, sizeof rc);
+    if (g_quick) goto done;
+    rc.kind = IT_OPTIMIZER_ADAMW;
+    rc.clip_norm = 0.05f;
+    rc.want_norm = 1;
+    train_compare("llama-gqa-clip", &llama, &rc, 2, 16);
+    train_compare("gpt2-clip", &gpt2, &rc, 2, 16);
+    guard_and_coherence();
+done:
+#ifdef FAKE
+    error_paths();
+#endif
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail != 0;
+}
