@@ -41,10 +41,12 @@
      growth retires the old one and the next step captures anew), host-computed temporaries
      (the embedding backward's token order) from one pinned buffer the graph copies from.
    - The optimizer runs on the GPU with the same kernels as Metal (shaders/optimizer.metal,
-     grad_norm.metal). With clipping or a requested norm, the norm is read back before any
-     update (a non-finite norm returns IT_ERR_RANGE and updates nothing, as on the CPU); without,
-     the update is launched and optimizer_step returns without waiting. it_zero_grads is one
-     memset on the stream.
+     grad_norm.metal), launched without a wait. With clipping, a norm pass writes { norm, clip
+     scale, skip flag } on the device and the update kernels read them there: a non-finite norm
+     updates nothing, and the verdict (IT_ERR_RANGE, opt->step put back, as on the CPU) comes with
+     the next wait, i.e. the next run's loss read-back or it_context_synchronize. A requested
+     grad_norm waits and reads it back at once. it_zero_grads is one memset on the stream. So a
+     training step in the usual order (zero, run, optimizer) waits once.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_CUDA_H
@@ -272,8 +274,12 @@ typedef struct it__cu_graph {
 } it__cu_graph;
 #define IT__CU_GRAPHS 8
 #define IT__CU_PARTIALS 1024 /* most partial sums of squares (threadgroups) in the norm pass */
-#define IT__CU_OBUF_PARTIALS 4
+#define IT__CU_OBUF_UNCLIPPED 4 /* float index of the constant { 1, 0 }: no clip scale, never skipped */
+#define IT__CU_OBUF_PARTIALS 8  /* float index where the partial sums of squares start */
 #define IT__CU_WORKSPACE (32u << 20) /* cuBLAS workspace (fixed: graph capture must not allocate) */
+/* The kernels index with 32-bit counters whose grid-stride loops wrap near 2^32: sizes from 2^31
+   on are refused (IT_ERR_UNSUPPORTED), as on Metal. */
+#define IT__CU_MAX_ELEMENTS 0x7FFFFFFFul
 
 typedef struct it__cuda {
     it_backend be;
@@ -308,9 +314,11 @@ typedef struct it__cuda {
     struct { it__CUdeviceptr p; size_t size; } *retired_dev;
     void **retired_host;
     int n_retired_dev, cap_retired_dev, n_retired_host, cap_retired_host;
-    /* the optimizer's small device values: [0] norm, [1] clip scale, [2] 1.0f, then partials */
+    /* the optimizer's small device values: [0] norm, [1] clip scale, [2] skip flag (the clip
+       kernel's { scale, skip }), [4] 1.0f, [5] 0.0f, then the partial sums of squares */
     it__CUdeviceptr obuf;
-    float *ohost; /* pinned: the norm read back */
+    float *ohost; /* pinned: norm, scale and skip flag copied back behind the update */
+    struct it_optimizer *opt_check; /* an update whose finiteness verdict the next wait reads */
     it_cuda_stats stats;
 } it__cuda;
 
@@ -380,6 +388,7 @@ static void it__cu_buffer_free(it_backend *be, void *ptr) {
         if (m->bufs[i].host == (unsigned char *)ptr) {
             int g;
             it__cu_synchronize(be); /* nothing in flight may still use it */
+            if (m->opt_check && m->opt_check->state == ptr) m->opt_check = NULL; /* its optimizer is going away */
             for (g = 0; g < IT__CU_GRAPHS; g++) /* graphs may name its address */
                 if (m->graphs[g].exec) {
                     m->cu.GraphExecDestroy(m->graphs[g].exec);
@@ -763,14 +772,16 @@ static unsigned it__cu_tg(it__cuda *m, it__cu_kernel k, unsigned want) {
     if (want > lim) want = lim / 32 * 32;
     return want ? want : 32;
 }
-static it_result it__cu_flat(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr *args, int n, unsigned count, float alpha,
-                             unsigned nb) {
+static it_result it__cu_flat(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr *args, int n, size_t count, float alpha,
+                             size_t nb) {
     it_elementwise_args p;
+    if (count > IT__CU_MAX_ELEMENTS)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: %s over %zu elements (2^31 or more)", it__cu_kernel_names[k], count);
     memset(&p, 0, sizeof p);
-    p.n = count;
-    p.nb = nb ? nb : count;
+    p.n = (unsigned)count;
+    p.nb = (unsigned)(nb ? nb : count);
     p.alpha = alpha;
-    return it__cu_launch(m, k, args, n, &p, sizeof p, it__cu_dim(count, 1, 1), it__cu_dim(it__cu_tg(m, k, 256), 1, 1), 1);
+    return it__cu_launch(m, k, args, n, &p, sizeof p, it__cu_dim((unsigned)count, 1, 1), it__cu_dim(it__cu_tg(m, k, 256), 1, 1), 1);
 }
 
 /* >>cuda_matmul  cuBLAS, row-major through column-major ------------------------------------------ */
@@ -1440,6 +1451,20 @@ static it_result it__cu_end_step(it_backend *be) {
     m->n_recs = 0;
     return r;
 }
+/* An update launched with its finiteness check on the GPU (clipping, no norm requested): the
+   update kernels skipped themselves when the norm was not finite. The host learns it at the next
+   wait, from the values copied back behind the update, and undoes the step count as the CPU path
+   would (the Metal backend does the same). */
+static it_result it__cu_optimizer_verdict(it__cuda *m) {
+    struct it_optimizer *opt = m->opt_check;
+    float norm = m->ohost[0];
+    m->opt_check = NULL;
+    if (!opt || (m->ohost[2] == 0.0f && isfinite(norm))) return IT_OK;
+    opt->step--;
+    return it_context_error(m->ctx, IT_ERR_RANGE,
+                            "optimizer: gradient norm is %g (diverged); the update of step %d was skipped on the GPU "
+                            "(parameters and state unchanged; reported at the next wait)", (double)norm, opt->step + 1);
+}
 static it_result it__cu_synchronize(it_backend *be) {
     it__cuda *m = IT__CU_M;
     it_result r = IT_OK;
@@ -1448,6 +1473,10 @@ static it_result it__cu_synchronize(it_backend *be) {
     if (m->pending) {
         it_result r2 = it__cu_wait(m);
         if (r == IT_OK) r = r2;
+    }
+    if (m->opt_check) {
+        it_result v = it__cu_optimizer_verdict(m);
+        if (r == IT_OK) r = v;
     }
     if (m->n_retired_dev || m->n_retired_host) { /* the first step outgrew the temporaries: one buffer of the peak size */
         it__CUdeviceptr nd = 0;
@@ -1487,6 +1516,11 @@ static it_result it__cu_zero_grads(it_backend *be) {
     }
     return it__cu_record_add(m, &r);
 }
+/* The whole update launched without a wait: with clip_norm > 0 or grad_norm, a norm pass
+   (shaders/grad_norm.metal) writes { norm, scale, skip } that the update kernels read on the
+   device, so a non-finite norm leaves parameters and state untouched there. A requested
+   grad_norm waits and reads it back before returning; with clipping alone the verdict comes with
+   the next wait (the next run's loss read-back), so a training step waits once. */
 static it_result it__cu_optimizer_step(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale, float *grad_norm) {
     it__cuda *m = IT__CU_M;
     it_context *ctx = opt->ctx;
@@ -1495,20 +1529,20 @@ static it_result it__cu_optimizer_step(it_backend *be, struct it_optimizer *opt,
     it__CUdeviceptr P, G, S, gs, args[5];
     it_optimizer_args oa;
     float kscale = grad_scale;
-    int i, n_params = it_param_count(ctx);
+    int i, n_params = it_param_count(ctx), norm_pass = grad_norm || d->clip_norm > 0.0f;
+    if (m->opt_check) IT__CU_TRY(it__cu_synchronize(be)); /* the verdict on the previous update comes first */
     if (!it_param_block(ctx) || !it_grad_block(ctx) || !opt->state)
         return it_context_error(m->ctx, IT_ERR_STATE, "cuda: optimizer step before the parameter blocks exist");
-    if (total > 0xFFFFFFFFu) return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: over 2^32 parameters");
+    if (total > IT__CU_MAX_ELEMENTS) return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: 2^31 or more parameters");
     if (d->kind != IT_OPTIMIZER_LION && d->kind != IT_OPTIMIZER_SGD && d->kind != IT_OPTIMIZER_ADAMW)
         return it_context_error(m->ctx, IT_ERR_INVALID_ARGUMENT, "cuda: unknown optimizer kind %d", (int)d->kind);
     IT__CU_TRY(it__cu_block(m, it_param_block(ctx), "parameter", &P));
     IT__CU_TRY(it__cu_block(m, it_grad_block(ctx), "gradient", &G));
     IT__CU_TRY(it__cu_block(m, opt->state, "optimizer state", &S));
-    gs = m->obuf + 2 * sizeof(float); /* the constant 1.0f: no clip scale */
-    if (grad_norm || d->clip_norm > 0.0f) { /* the norm pass, read back before anything is updated */
+    gs = m->obuf + IT__CU_OBUF_UNCLIPPED * sizeof(float);
+    if (norm_pass) { /* partial sums of squares, then norm, clip scale and skip flag */
         it_grad_norm_args na;
         unsigned np = (unsigned)((total + 255) / 256);
-        double norm;
         if (np > IT__CU_PARTIALS) np = IT__CU_PARTIALS;
         if (!np) np = 1;
         memset(&na, 0, sizeof na);
@@ -1524,13 +1558,8 @@ static it_result it__cu_optimizer_step(it_backend *be, struct it_optimizer *opt,
         args[1] = m->obuf + IT__CU_OBUF_PARTIALS * sizeof(float);
         IT__CU_TRY(it__cu_launch(m, IT__CUK_CLIP, args, 2, &na, sizeof na, it__cu_dim(1, 1, 1),
                                  it__cu_dim(it__cu_tg(m, IT__CUK_CLIP, 256), 1, 1), 0));
-        IT__CU_CALL(m, MemcpyDtoHAsync(m->ohost, m->obuf, 2 * sizeof(float), m->stream), "cuMemcpyDtoHAsync (norm)");
-        m->pending = 1;
-        IT__CU_TRY(it__cu_wait(m));
-        norm = (double)m->ohost[0];
-        IT__CU_TRY(it_optimizer_check_norm(opt, norm));
-        if (grad_norm) *grad_norm = (float)norm;
-        gs = m->obuf + 1 * sizeof(float); /* grad_scale, times the clip factor when clipping */
+        IT__CU_CALL(m, MemcpyDtoHAsync(m->ohost, m->obuf, 3 * sizeof(float), m->stream), "cuMemcpyDtoHAsync (norm)");
+        gs = m->obuf + 1 * sizeof(float); /* grad_scale times the clip factor, and the skip flag */
         kscale = 1.0f;
     }
     memset(&oa, 0, sizeof oa);
@@ -1584,7 +1613,16 @@ static it_result it__cu_optimizer_step(it_backend *be, struct it_optimizer *opt,
             IT__CU_TRY(it__cu_launch(m, k, args, 4, &oa, sizeof oa, it__cu_dim(oa.n, 1, 1), it__cu_dim(it__cu_tg(m, k, 256), 1, 1), 1));
         }
     }
-    return IT_OK; /* launched, not waited on: a host read of the parameters copies them when it comes */
+    if (!norm_pass) return IT_OK; /* launched, not waited on: a host read of the parameters copies them then */
+    if (!grad_norm) {
+        m->opt_check = opt;
+        return IT_OK;
+    }
+    IT__CU_TRY(it__cu_wait(m));
+    /* skipped on the GPU: the clip kernel stored +Inf as the norm with the skip flag */
+    IT__CU_TRY(it_optimizer_check_norm(opt, (double)m->ohost[0]));
+    *grad_norm = m->ohost[0];
+    return IT_OK;
 }
 
 /* >>cuda_create  libraries, device, kernels ---------------------------------------------------------- */
@@ -1731,7 +1769,7 @@ static it_result it__cu_setup(it__cuda *m, const it_cuda_desc *desc) {
         return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: no memory for the optimizer's values");
     IT__CU_CALL(m, MemAllocHost((void **)(void *)&m->ohost, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float)), "cuMemAllocHost");
     memset(m->ohost, 0, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
-    m->ohost[2] = 1.0f;
+    m->ohost[IT__CU_OBUF_UNCLIPPED] = 1.0f;
     IT__CU_CALL(m, MemcpyHtoDAsync(m->obuf, m->ohost, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float), m->stream), "cuMemcpyHtoDAsync");
     m->pending = 1;
     return it__cu_wait(m);

@@ -270,8 +270,17 @@ static void guard_and_coherence(void) {
     }
     it_grad(w)[0] = INFINITY; /* a host write into the gradient block ... */
     before = it_data(w)[0];
-    check(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_ERR_RANGE, "guard: an infinite gradient is IT_ERR_RANGE on CUDA");
+    { /* clipping alone: the update skips itself on the GPU, the next wait reports it */
+        it_result r1 = it_optimizer_step(opt, 1e-2f, 1.0f, NULL), r2 = it_context_synchronize(ctx);
+        check(r1 == IT_OK && r2 == IT_ERR_RANGE, "guard: an infinite gradient is IT_ERR_RANGE at the next wait on CUDA (%d, %d: %s)",
+              (int)r1, (int)r2, it_context_last_error(ctx));
+    }
     check(it_data(w)[0] == before && opt->step == 0, "guard: nothing updated, the step not counted");
+    {   /* with the norm requested the step waits and says so itself */
+        float norm = 0.0f;
+        check(it_optimizer_step(opt, 1e-2f, 1.0f, &norm) == IT_ERR_RANGE && it_data(w)[0] == before && opt->step == 0,
+              "guard: with grad_norm requested, IT_ERR_RANGE from it_optimizer_step itself");
+    }
     it_data(x)[0] = 100.0f; /* ... and into the inputs, after a step: both reach the device */
     it_zero_grads(ctx);
     check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK && isfinite(it_grad(w)[0]) && fabs(it_grad(w)[0]) > 1.0f,
