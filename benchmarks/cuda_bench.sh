@@ -9,7 +9,7 @@ export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64
 for preset in tiny small medium; do
   steps=20; [ $preset = medium ] && steps=10
   for r in $(seq "$reps"); do
-    "$B/bench" --backend cuda --preset $preset --batch 16 --seq 256 --steps $steps --gen 4 2>&1 | grep -E "^bench_cuda|error" || echo "bench failed ($preset)"
+    "$B/bench" --backend cuda --preset $preset --batch 16 --seq 256 --steps $steps --gen 4 --no-quant 2>&1 | grep -E "^bench_cuda|error" || echo "bench failed ($preset)"
     python3 benchmarks/torch_cuda.py --preset $preset --steps $steps 2>&1 | tail -1
   done
   python3 benchmarks/torch_cuda.py --preset $preset --steps $steps --bf16 2>&1 | tail -1
