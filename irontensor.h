@@ -10168,29 +10168,33 @@ static int it__jhex4(it__json *j, unsigned *out) {
     *out = v;
     return 0;
 }
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid (overlong, surrogate, > U+10FFFF). */
-static int it__utf8_len(const unsigned char *p, size_t n) {
-    unsigned c = p[0];
+/* The one UTF-8 validator (JSON strings, tokenizers' text, lossy decoding). The length of the
+   valid sequence at p (n >= 1 bytes left), or 0 when it is invalid (overlong, a surrogate, above
+   U+10FFFF, cut short); then *bad (may be NULL) gets how many bytes one replacement character
+   stands for: the lead byte and the continuation bytes that were still possible, as Rust's
+   String::from_utf8_lossy (and so tokenizers' decode) counts them. */
+static int it__utf8_seq(const unsigned char *p, size_t n, size_t *bad) {
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
     int len, i;
-    unsigned lo = 0x80, hi = 0xBF;
     if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    if (c >= 0xC2 && c <= 0xDF) len = 2; /* C0, C1: overlong */
     else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
+        if (c == 0xE0) lo = 0xA0; /* E0 80..9F: overlong */
+        if (c == 0xED) hi = 0x9F; /* ED A0..BF: surrogates */
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
+        if (c == 0xF0) lo = 0x90; /* F0 80..8F: overlong */
+        if (c == 0xF4) hi = 0x8F; /* F4 90..BF: above U+10FFFF */
     } else
-        return 0;
-    if (n < (size_t)len) return 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
-    return len;
+        len = 0; /* a continuation byte or F5..FF */
+    for (i = 1; i < len; i++)
+        if ((size_t)i >= n || p[i] < (i == 1 ? lo : 0x80u) || p[i] > (i == 1 ? hi : 0xBFu)) break;
+    if (len && i == len) return len;
+    if (bad) *bad = (size_t)i;
+    return 0;
 }
+static int it__utf8_len(const unsigned char *p, size_t n) { return it__utf8_seq(p, n, NULL); }
 /* Parses a string at j->pos (on the quote) into the arena. */
 static int it__jstring(it__json *j, const char **out, size_t *out_len) {
     char *dst = j->arena + j->arena_used;
@@ -15374,37 +15378,12 @@ static size_t it__utf8_put(uint8_t *d, uint32_t cp) {
 static size_t it__utf8_check(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
-        int k = s[i] < 0x80 ? 1 : it__utf8_len(s + i, n - i);
+        int k = it__utf8_len(s + i, n - i);
         if (!k) return i;
         i += (size_t)k;
     }
     return n;
 }
-/* How many bytes at s (n > 0 left) one replacement character stands for when the sequence there
-   is invalid: Rust's String::from_utf8_lossy (the lead byte and the continuation bytes that were
-   still possible). 0 when the sequence is valid. */
-static size_t it__utf8_bad_len(const uint8_t *s, size_t n) {
-    unsigned c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len, i;
-    if (c < 0x80) return 0;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return 1;
-    for (i = 1; i < len; i++) {
-        unsigned b = i < n ? s[i] : 0x100;
-        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) return i;
-    }
-    return 0;
-}
-
 /* A growable byte buffer and a growable uint32 buffer; `failed` sticks after an allocation fails. */
 typedef struct it__bytes {
     it_context *ctx; /* whose allocator */
@@ -15443,13 +15422,10 @@ static void it__bytes_cp(it__bytes *b, uint32_t cp) {
 }
 /* Appends s with every invalid UTF-8 sequence replaced by U+FFFD (String::from_utf8_lossy). */
 static void it__bytes_put_lossy(it__bytes *b, const uint8_t *s, size_t n) {
-    size_t i = 0, bad;
+    size_t i = 0, bad = 1;
     while (i < n) {
-        if (s[i] < 0x80) {
-            it__bytes_put(b, s + i, 1);
-            i++;
-        } else if ((bad = it__utf8_bad_len(s + i, n - i)) == 0) {
-            size_t k = (size_t)it__utf8_len(s + i, n - i);
+        size_t k = (size_t)it__utf8_seq(s + i, n - i, &bad);
+        if (k) {
             it__bytes_put(b, s + i, k);
             i += k;
         } else {
@@ -17885,13 +17861,13 @@ static int it__stream_decode(it_token_stream *s, const int32_t *ids, int n, it__
 }
 /* Does s end in U+FFFD or in a sequence that more bytes could complete? */
 static int it__utf8_unfinished(const uint8_t *s, size_t n) {
-    size_t k;
+    size_t k, bad = 0;
     if (n >= 3 && s[n - 3] == 0xEF && s[n - 2] == 0xBF && s[n - 1] == 0xBD) return 1;
     for (k = 1; k <= 3 && k <= n; k++) {
         uint8_t c = s[n - k];
         if ((c & 0xC0) == 0x80) continue;
         if (c < 0x80) return 0;
-        return it__utf8_bad_len(s + n - k, k) == k && (size_t)(c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2) > k;
+        return it__utf8_seq(s + n - k, k, &bad) == 0 && bad == k && (size_t)(c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2) > k;
     }
     return 0;
 }

@@ -451,6 +451,78 @@ static void test_oom_sweep(const char *name) {
     CHECK(g_raw_allocs == 0, "no raw malloc/calloc/realloc in the library (%ld)", g_raw_allocs);
 }
 
+
+/* The library's one UTF-8 validator (it__utf8_seq: JSON strings, tokenizer input, lossy decoding)
+   against a reference built from first principles: every code point encoded by hand must be
+   accepted with its length, and for every lead and second byte (with representative third and
+   fourth bytes, cut at every length) a sequence is valid exactly when it re-encodes a code point,
+   and an invalid one is replaced over its longest prefix that some code point's encoding starts
+   with (Unicode's maximal subpart, as String::from_utf8_lossy does). */
+static int ref_encode(uint32_t cp, uint8_t *d) {
+    if (cp < 0x80) return d[0] = (uint8_t)cp, 1;
+    if (cp < 0x800) return d[0] = (uint8_t)(0xC0 | cp >> 6), d[1] = (uint8_t)(0x80 | (cp & 0x3F)), 2;
+    if (cp < 0x10000) return d[0] = (uint8_t)(0xE0 | cp >> 12), d[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F)), d[2] = (uint8_t)(0x80 | (cp & 0x3F)), 3;
+    d[0] = (uint8_t)(0xF0 | cp >> 18), d[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+    d[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F)), d[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+static void test_utf8(void) {
+    static const uint8_t tail[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xF5, 0xFF};
+    /* prefix[k - 1]: the byte strings of length k (k < 4) some code point's encoding starts with */
+    uint8_t *prefix = (uint8_t *)calloc(1u << 24, 1); /* bit 0: one byte, bit 1: two, bit 2: three */
+    uint8_t *full = (uint8_t *)calloc(1u << 24, 1);   /* bit k: the first k + 1 bytes encode a code point */
+    uint32_t cp;
+    int accepted = 1, agree = 1, b0, b1, t2, t3, n;
+    for (cp = 0; cp <= 0x10FFFF; cp++) {
+        uint8_t e[4];
+        int len;
+        size_t bad = 0;
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        len = ref_encode(cp, e);
+        if (it__utf8_seq(e, (size_t)len, &bad) != len) accepted = 0;
+        if (len == 4) continue; /* 4-byte sequences are checked below through their first three bytes */
+        full[(uint32_t)e[0] << 16 | (uint32_t)(len > 1 ? e[1] : 0) << 8 | (len > 2 ? e[2] : 0)] |= (uint8_t)(1 << (len - 1));
+    }
+    for (cp = 0x80; cp <= 0x10FFFF; cp++) {
+        uint8_t e[4];
+        int len, k;
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        len = ref_encode(cp, e);
+        for (k = 1; k < len; k++) /* proper prefixes */
+            prefix[(uint32_t)e[0] << 16 | (uint32_t)(k > 1 ? e[1] : 0) << 8 | (k > 2 ? e[2] : 0)] |= (uint8_t)(1 << (k - 1));
+    }
+    CHECK(accepted, "utf8: a code point's own encoding was refused");
+    for (b0 = 0; b0 < 256; b0++)
+        for (b1 = 0; b1 < 256; b1++)
+            for (t2 = 0; t2 < (int)sizeof tail; t2++)
+                for (t3 = 0; t3 < (int)sizeof tail; t3++)
+                    for (n = 1; n <= 4; n++) {
+                        uint8_t s4[4] = {(uint8_t)b0, (uint8_t)b1, tail[t2], tail[t3]};
+                        int want_len = 0, k, got;
+                        size_t want_bad = 1, bad = 0;
+                        for (k = 1; k <= n && !want_len; k++) {
+                            if (k < 4) {
+                                uint32_t key = (uint32_t)s4[0] << 16 | (uint32_t)(k > 1 ? s4[1] : 0) << 8 | (k > 2 ? s4[2] : 0);
+                                if (full[key] & (1 << (k - 1))) want_len = k;
+                                else if (prefix[key] & (1 << (k - 1))) want_bad = (size_t)k;
+                                else break;
+                            } else if ((s4[3] & 0xC0) == 0x80) {
+                                want_len = 4; /* the first three bytes prefix a 4-byte encoding; any continuation ends it */
+                            }
+                        }
+                        got = it__utf8_seq(s4, (size_t)n, &bad);
+                        if (got != want_len || (!got && bad != want_bad)) {
+                            if (agree)
+                                fprintf(stderr, "utf8: %02X %02X %02X %02X (n %d): length %d bad %zu, want %d bad %zu\n", s4[0],
+                                        s4[1], s4[2], s4[3], n, got, bad, want_len, want_bad);
+                            agree = 0;
+                        }
+                    }
+    CHECK(agree, "utf8: the validator disagrees with the reference (first case above)");
+    free(prefix);
+    free(full);
+}
+
 int main(void) {
     it_context *ctx = it_test_context(1);
     size_t n = 0;
@@ -462,6 +534,7 @@ int main(void) {
         return 1;
     }
     test_nfc();
+    test_utf8();
     test_regex();
     for (f = 0; f < N_FAMILIES; f++) test_family(ctx, FAMILIES[f], jkey(jkey(0, "families"), FAMILIES[f]));
     test_long_words(ctx);
