@@ -17,7 +17,7 @@ TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
 .PHONY: check-banners all examples fuzz test test-unit test-cli test-serve test-docs test-compile test-compile-arm64 asan clean check-deps check-unicode train generate bench
 all: examples
-examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/paired_export
+examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/it-merge $(BUILD)/paired_export
 
 $(BUILD):
 	@mkdir -p $(BUILD)

@@ -10967,7 +10967,9 @@ static it_result it__ck_split(it_context *ctx, const char *dir, char *clean, cha
 static const char *const it__ck_own_files[] = {IT__CK_MARKER,      "config.json",        "model.safetensors",
                                                "optimizer.safetensors", "trainer_state.json", "tokenizer.bin",
                                                "loss.csv",           "loss.svg",           "adapter_config.json",
-                                               "adapter_model.safetensors"};
+                                               "adapter_model.safetensors", /* what it-merge carries over from its base: */
+                                               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                               "generation_config.json"};
 /* One of the names above, or its atomic-write temporary NAME.tmp-<pid> (it__io_tmp_name), which a
    killed save can leave inside DIR.tmp-PID. */
 static int it__ck_own_file(const char *name) {
