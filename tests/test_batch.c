@@ -581,6 +581,71 @@ static void test_min_p(void) {
     CHECK(strcmp(it_finish_reason_name(IT_FINISH_CONTEXT), "context_full") == 0, "finish names");
 }
 
+/* Past the context: with context_shift the generator drops the oldest block and goes on, token for
+   token what a manual paged run with the same shifts gives; without it (or for GPT-2) it ends with
+   context_full after the context's tokens. */
+static void test_generator_shift(void) {
+    int a;
+    for (a = 0; a < 2; a++) {
+        it_context *ctx = it_test_context(1);
+        it_model *m = small_model(ctx, a ? IT_ARCH_GPT2 : IT_ARCH_LLAMA, 32);
+        int V = m->config.vocab_size, shift, i, n_got, n_want;
+        for (shift = 0; shift < 2; shift++) {
+            it_generator_desc gd;
+            it_generator *g;
+            it_batch_decoder_desc bd = {0};
+            it_batch_decoder *d;
+            it_batch *b;
+            it_request rq;
+            int32_t prompt[6], got[64], want[64];
+            it_finish_reason why = IT_FINISH_NONE;
+            int id[1], step;
+            memset(&gd, 0, sizeof gd);
+            gd.cache.max_seqs = 2, gd.cache.block_size = 4, gd.cache.max_context = 16, gd.context_shift = shift;
+            bd = gd.cache;
+            CHECK(it_generator_create(m, &gd, &g) == IT_OK && it_batch_decoder_create(m, &bd, &d) == IT_OK &&
+                  it_batch_create(ctx, 16, &b) == IT_OK, "setup");
+            for (i = 0; i < 6; i++) prompt[i] = (int32_t)((i * 9 + 4) % V);
+            memset(&rq, 0, sizeof rq);
+            rq.prompt = prompt, rq.n_prompt = 6, rq.max_tokens = 40;
+            CHECK(it_generator_submit(g, &rq, id) == IT_OK, "submit");
+            for (step = 0, n_got = 0; step < 100 && it_generator_pending(g); step++) {
+                const it_generation_event *ev;
+                int n_ev, e;
+                CHECK(it_generator_step(g, &ev, &n_ev) == IT_OK, "step");
+                for (e = 0; e < n_ev; e++) {
+                    if (ev[e].token >= 0) got[n_got++] = ev[e].token;
+                    if (ev[e].finish) why = ev[e].finish;
+                }
+            }
+            /* the manual run: the same shifts by hand */
+            {
+                const float *l = feed(d, b, 0, prompt, 6);
+                for (n_want = 0; n_want < 40 && l;) {
+                    int32_t t = it_cpu_argmax(l, V);
+                    want[n_want++] = t;
+                    if (n_want == 40) break;
+                    if (it_kv_seq_len(d, 0) == 16) {
+                        if (!shift || a) break;
+                        it_kv_seq_shift(d, 0, 4);
+                    }
+                    l = feed(d, b, 0, &t, 1);
+                }
+            }
+            if (shift && !a) {
+                CHECK(why == IT_FINISH_LENGTH && n_got == 40, "llama with context shift: 40 tokens past a 16-token context "
+                      "(%d, %s)", n_got, it_finish_reason_name(why));
+            } else {
+                CHECK(why == IT_FINISH_CONTEXT && n_got == 11, "%s%s: context_full after 11 tokens (%d, %s)",
+                      a ? "gpt2" : "llama", shift ? " with shift asked" : "", n_got, it_finish_reason_name(why));
+            }
+            CHECK(n_got == n_want && !memcmp(got, want, sizeof(int32_t) * (size_t)(n_got < n_want ? n_got : n_want)),
+                  "generator tokens equal the manual run (%d vs %d)", n_got, n_want);
+        }
+        it_context_destroy(ctx);
+    }
+}
+
 int main(void) {
     test_equal_small();
     test_equal_hf();
@@ -589,6 +654,7 @@ int main(void) {
     test_shift();
     test_generator();
     test_generator_small_pool();
+    test_generator_shift();
     test_min_p();
     return it_test_finish();
 }
