@@ -690,6 +690,17 @@ IT_API int it_batch_decoder_vocab(const it_batch_decoder *d);
 IT_API int it_batch_decoder_max_context(const it_batch_decoder *d);
 IT_API int it_batch_decoder_max_seqs(const it_batch_decoder *d);
 
+/* The reference kernel of paged attention (plain loops: the specification the batch decoder's fast
+   path and the Metal kernel shaders/paged_attention.metal are tested against). One layer: out, q
+   [n, Hq, D]; row i belongs to sequence row_seq[i], whose block table is tables + row_seq[i] *
+   table_stride, sits at position row_pos[i] and attends to keys first .. row_pos[i] (first = 0, or
+   row_pos[i] - window + 1 under a sliding window); key p of that sequence is k + table[p /
+   block_size] * block_stride + (p % block_size) * Hkv * D (v alike); query head h reads kv head
+   h / (Hq / Hkv); scale 1/sqrt(D). */
+IT_API void it_cpu_paged_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *tables,
+                                           int table_stride, const int32_t *row_seq, const int32_t *row_pos, int n,
+                                           int block_size, size_t block_stride, int Hq, int Hkv, int D, int window);
+
 /* The cache of one sequence. */
 IT_API int it_kv_seq_len(const it_batch_decoder *d, int seq); /* tokens held; 0 for a bad id */
 /* Block id of the sequence's i-th block (tokens i * block_size ...), -1 past its end. */
@@ -7604,6 +7615,33 @@ IT_API it_result it_kv_seq_shift(it_batch_decoder *d, int seq, int n) {
         }
     }
     return IT_OK;
+}
+
+IT_API void it_cpu_paged_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *tables,
+                                           int table_stride, const int32_t *row_seq, const int32_t *row_pos, int n,
+                                           int block_size, size_t block_stride, int Hq, int Hkv, int D, int window) {
+    int i, h, p, d;
+    float scale = 1.0f / sqrtf((float)D);
+    for (i = 0; i < n; i++)
+        for (h = 0; h < Hq; h++) {
+            const int32_t *table = tables + (size_t)row_seq[i] * table_stride;
+            const float *qi = q + ((size_t)i * Hq + h) * D;
+            float *oi = out + ((size_t)i * Hq + h) * D, m = -FLT_MAX, sum = 0.0f;
+            int first = it__attention_first_key(row_pos[i], window), kvh = h / (Hq / Hkv);
+            for (p = first; p <= row_pos[i]; p++) { /* the largest score, then the weighted sum */
+                const float *kp = k + (size_t)table[p / block_size] * block_stride + ((size_t)(p % block_size) * Hkv + kvh) * D;
+                float sc = scale * it__dot(qi, kp, D);
+                m = sc > m ? sc : m;
+            }
+            for (d = 0; d < D; d++) oi[d] = 0.0f;
+            for (p = first; p <= row_pos[i]; p++) {
+                size_t at = (size_t)table[p / block_size] * block_stride + ((size_t)(p % block_size) * Hkv + kvh) * D;
+                float w = expf(scale * it__dot(qi, k + at, D) - m);
+                sum += w;
+                for (d = 0; d < D; d++) oi[d] += w * v[at + d];
+            }
+            for (d = 0; d < D; d++) oi[d] /= sum;
+        }
 }
 
 /* Attention of one query row and head over its sequence's blocks: out [D] for the query at

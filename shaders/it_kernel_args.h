@@ -46,6 +46,15 @@ typedef struct it_attention_args {
     unsigned int pad_[2];
 } it_attention_args;
 
+/* paged_attention.metal: out, q [n, Hq, D]; one layer's k, v pool (block b at b * block_stride
+   floats); tables [*, table_stride]; D <= IT_ATTN_MAX_D; window 0 = every earlier key */
+typedef struct it_paged_attention_args {
+    unsigned int n, Hq, Hkv, D;
+    unsigned int block_size, table_stride, block_stride, window;
+    float scale; /* 1/sqrt(D) */
+    unsigned int pad_[3];
+} it_paged_attention_args;
+
 /* cross_entropy.metal: a chunk of logits [N, chunk] (row stride ld) holding vocabulary columns
    [v0, v0 + chunk) of V; state [3, N] = running max, running sum of exp, target logit. */
 typedef struct it_cross_entropy_args {

@@ -646,7 +646,46 @@ static void test_generator_shift(void) {
     }
 }
 
+/* the batch decoder's paged attention (block by block through the SGEMM) against the reference
+   kernel on random pools: shuffled block tables, GQA, a sliding window, block sizes 1, 5 and 16 */
+static void test_paged_attention_kernel(void) {
+    enum { NSEQ = 3, ROWS = 7, HQ = 4, HKV = 2, D = 24, TABLE = 12 };
+    it_context *ctx = it_test_context(1);
+    static const int block_sizes[3] = {1, 5, 16};
+    int bi, window;
+    for (bi = 0; bi < 3; bi++)
+        for (window = 0; window <= 6; window += 6) {
+            int B = block_sizes[bi], n_blocks = NSEQ * TABLE, i, h;
+            size_t block_stride = (size_t)B * HKV * D;
+            float *k = (float *)calloc((size_t)n_blocks * block_stride, sizeof(float));
+            float *v = (float *)calloc((size_t)n_blocks * block_stride, sizeof(float));
+            float q[ROWS * HQ * D], want[ROWS * HQ * D], got[ROWS * HQ * D], scores[64];
+            int32_t tables[NSEQ * TABLE], row_seq[ROWS], row_pos[ROWS];
+            it_test_fill(k, (size_t)n_blocks * block_stride, 1.0f);
+            it_test_fill(v, (size_t)n_blocks * block_stride, 1.0f);
+            it_test_fill(q, ROWS * HQ * D, 1.0f);
+            for (i = 0; i < n_blocks; i++) tables[i] = i;
+            for (i = n_blocks - 1; i > 0; i--) { /* shuffled: a sequence's blocks anywhere in the pool */
+                int r = it_test_below(i + 1), t = tables[i];
+                tables[i] = tables[r], tables[r] = t;
+            }
+            for (i = 0; i < ROWS; i++) row_seq[i] = i % NSEQ, row_pos[i] = it_test_below(B * TABLE < 40 ? B * TABLE : 40);
+            row_pos[0] = 0;
+            it_cpu_paged_attention_forward(want, q, k, v, tables, TABLE, row_seq, row_pos, ROWS, B, block_stride, HQ, HKV, D, window);
+            for (i = 0; i < ROWS; i++) /* the fast path on the same data */
+                for (h = 0; h < HQ; h++)
+                    it__paged_attention_row(&ctx->scratch[0], got + ((size_t)i * HQ + h) * D, scores, q + ((size_t)i * HQ + h) * D,
+                                            k, v, tables + row_seq[i] * TABLE, row_pos[i], B, block_stride, 0, h / (HQ / HKV),
+                                            HKV, D, window);
+            CHECK(max_abs_diff(got, want, ROWS * HQ * D) < 1e-5, "paged attention fast path vs reference (block %d, window %d): %g",
+                  B, window, max_abs_diff(got, want, ROWS * HQ * D));
+            free(k), free(v);
+        }
+    it_context_destroy(ctx);
+}
+
 int main(void) {
+    test_paged_attention_kernel();
     test_equal_small();
     test_equal_hf();
     test_sharing();

@@ -376,6 +376,37 @@ static void test_rope(void) {
     tfree_all();
 }
 
+/* ---- paged attention (decode rows over a block-table KV cache) ------------------------------------ */
+static void test_paged_attention(int n, int Hq, int Hkv, int D, int block_size, int window) {
+    enum { NSEQ = 3, TABLE = 10 };
+    int n_blocks = NSEQ * TABLE, i, ok;
+    size_t block_stride = (size_t)block_size * Hkv * D, nq = (size_t)n * Hq * D;
+    float *k = frandn((size_t)n_blocks * block_stride, 1.0f), *v = frandn((size_t)n_blocks * block_stride, 1.0f);
+    float *q = frandn(nq, 1.0f), *out = fzeros(nq), *ref = fzeros(nq);
+    int32_t *tables = (int32_t *)talloc(sizeof(int32_t) * (size_t)n_blocks);
+    int32_t *row_seq = (int32_t *)talloc(sizeof(int32_t) * (size_t)n), *row_pos = (int32_t *)talloc(sizeof(int32_t) * (size_t)n);
+    it_paged_attention_args p = {(unsigned)n, (unsigned)Hq, (unsigned)Hkv, (unsigned)D, (unsigned)block_size, TABLE,
+                                 (unsigned)block_stride, (unsigned)window, 1.0f / sqrtf((float)D), {0, 0, 0}};
+    for (i = 0; i < n_blocks; i++) tables[i] = i;
+    for (i = n_blocks - 1; i > 0; i--) { /* a sequence's blocks anywhere in the pool */
+        int r = (int)it_rng_below(&g_rng, (uint32_t)i + 1), t = tables[i];
+        tables[i] = tables[r], tables[r] = t;
+    }
+    for (i = 0; i < n; i++) {
+        row_seq[i] = i % NSEQ;
+        row_pos[i] = (int)it_rng_below(&g_rng, (uint32_t)(block_size * TABLE < 80 ? block_size * TABLE : 80));
+    }
+    row_pos[0] = 0; /* one key */
+    if (n > 1) row_pos[1] = block_size * TABLE < 80 ? block_size * TABLE - 1 : 79; /* several tiles of 32 */
+    it_cpu_paged_attention_forward(ref, q, k, v, tables, TABLE, row_seq, row_pos, n, block_size, block_stride, Hq, Hkv, D, window);
+    dispatch();
+    BUF(0, out, nq); BUF(1, q, nq); BUF(2, k, (size_t)n_blocks * block_stride); BUF(3, v, (size_t)n_blocks * block_stride);
+    BUF(4, tables, (size_t)n_blocks); BUF(5, row_seq, (size_t)n); BUF(6, row_pos, (size_t)n); ARGS(7, p);
+    itemu_set_threadgroups(&g_d, (unsigned)n, (unsigned)Hq, 1, 32, 1, 1);
+    ok = run("it_paged_attention_f32");
+    result("it_paged_attention_f32", ok, max_err(out, ref, nq), TOL);
+}
+
 /* ---- attention --------------------------------------------------------------------------------- */
 static void test_attention(int B, int T, int Hq, int Hkv, int D) {
     size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
@@ -713,6 +744,9 @@ int main(void) {
     test_attention(2, 37, 4, 2, 16);
     test_attention(1, 9, 3, 1, 64);
     test_attention(1, 70, 2, 2, 40);
+    test_paged_attention(7, 4, 2, 16, 16, 0);
+    test_paged_attention(5, 3, 1, 64, 5, 0);
+    test_paged_attention(6, 2, 2, 40, 1, 9); /* one-token blocks, a sliding window */
     test_matmul(37, 45, 29, 0, 0, 0, 1);
     test_matmul(37, 45, 29, 1, 0, 1, 1);
     test_matmul(33, 17, 40, 0, 1, 0, 2);
