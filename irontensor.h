@@ -11306,12 +11306,26 @@ static it_result it__ck_holds_model(it_context *ctx, const it__st_file *f) {
 static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it__ck_map *m);
 static it_result it__ck_match(it_context *ctx, it__st_file *files, int n_files, const it__ck_map *map, const char **suffixes,
                               int n_suffix, int f32_only);
+/* A sharded model's model.safetensors.index.json, parsed once per load: the header check counts
+   its weight_map, the shard reader then uses it. */
+typedef struct it__ck_index {
+    unsigned char *buf;
+    it__json j;
+    int parsed;
+} it__ck_index;
+static void it__ck_index_free(it_context *ctx, it__ck_index *x) {
+    it__json_free(&x->j);
+    it__free(ctx, x->buf);
+    memset(x, 0, sizeof *x);
+}
 /* Before anything is built from a config: model.safetensors's header (read alone, not the data)
    holds at least as many tensors as the config implies, so a 1 KB config.json claiming 100000 layers is
    refused at once, and then exactly the tensors the config names, in its shapes (a config.json
    claiming dim 65536 is refused before gigabytes are allocated for it). A missing file passes
-   when `missing_ok` (a bare Hugging Face config). */
-static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_model_config *c, int missing_ok) {
+   when `missing_ok` (a bare Hugging Face config). A sharded model's index is parsed into *index
+   (NULL: parsed and dropped). */
+static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_model_config *c, int missing_ok,
+                                     it__ck_index *index) {
     char path[IT__PATH_NAMED];
     it__st_file f;
     int missing = 0;
@@ -11323,22 +11337,22 @@ static it_result it__ck_check_header(it_context *ctx, const char *dir, const it_
     if (!it__ck_sharded(dir, NULL, 0)) r = it__st_read_header(ctx, path, &f, &missing);
     else { /* a sharded model: the index's weight_map lists every tensor */
         char index_path[IT__PATH_NAMED];
-        unsigned char *buf = NULL;
-        it__json j;
+        it__ck_index x;
         int map, index_missing = 0;
+        memset(&x, 0, sizeof x);
         it__path_join(index_path, sizeof index_path, dir, "model.safetensors.index.json");
         missing = 1;
         r = IT_ERR_IO;
-        if (it__json_file_read(ctx, index_path, &buf, &j, &index_missing, NULL) == IT_OK) {
-            map = it__jget(&j, 0, "weight_map");
-            f.n_t = map >= 0 && j.v[map].type == IT__J_OBJ ? j.v[map].n : 0;
+        if (it__json_file_read(ctx, index_path, &x.buf, &x.j, &index_missing, NULL) == IT_OK) {
+            map = it__jget(&x.j, 0, "weight_map");
+            f.n_t = map >= 0 && x.j.v[map].type == IT__J_OBJ ? x.j.v[map].n : 0;
             r = IT_OK;
-            path[0] = 0;
+            x.parsed = 1;
             snprintf(path, sizeof path, "%s", index_path);
         } else if (!index_missing)
             r = IT_ERR_FORMAT; /* the index is unreadable: its error stands */
-        it__json_free(&j);
-        it__free(ctx, buf);
+        if (index && x.parsed) *index = x; /* the shard reader's now */
+        else it__ck_index_free(ctx, &x);
     }
     if (r != IT_OK && missing && missing_ok) r = IT_OK;
     else if (r == IT_OK && want > (uint64_t)f.n_t) /* fewer is for the full match to name */
@@ -12252,6 +12266,7 @@ typedef struct it__ck_read {
     int n_model;
     char *model_labels; /* IT__CK_LABEL bytes per file */
     it__st_file optim;
+    it__ck_index index; /* a sharded model's, from the header check */
     int have_optim, have_ts;
     it_optimizer_kind opt_kind;
     int opt_step;
@@ -12270,6 +12285,7 @@ static void it__ck_read_free(it_context *ctx, it__ck_read *rd) {
     it__ck_map_free(ctx, &rd->map);
     it__ck_free_model(ctx, rd);
     it__st_free(ctx, &rd->optim);
+    it__ck_index_free(ctx, &rd->index);
 }
 static it_result it__ck_read_st(it_context *ctx, const char *dir, const char *file, it__st_file *f, char *label, size_t lsize,
                                 int *missing) {
@@ -12393,26 +12409,26 @@ static int it__ck_shard_name_ok(const char *name) {
 /* model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: shard file}}. Reads
    every shard named, then checks the map against what the shards hold. */
 static it_result it__ck_read_shards(it_context *ctx, it__ck_read *rd, const char *index_path) {
-    unsigned char *buf = NULL;
-    it__json j;
-    it_result r = it__json_file_read(ctx, index_path, &buf, &j, NULL, NULL);
+    it_result r = rd->index.parsed ? IT_OK : it__json_file_read(ctx, index_path, &rd->index.buf, &rd->index.j, NULL, NULL);
+    it__json *j = &rd->index.j;
     int map = -1, e, i, n = 0;
     const char **names = NULL;
+    rd->index.parsed = r == IT_OK;
     if (r == IT_OK) {
-        map = it__jget(&j, 0, "weight_map");
-        if (map < 0 || j.v[map].type != IT__J_OBJ || j.v[map].n < 1)
+        map = it__jget(j, 0, "weight_map");
+        if (map < 0 || j->v[map].type != IT__J_OBJ || j->v[map].n < 1)
             r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"weight_map\" must be an object naming at least one tensor", index_path);
     }
-    if (r == IT_OK && !(names = (const char **)it__alloc(ctx, sizeof(char *) * (size_t)j.v[map].n)))
+    if (r == IT_OK && !(names = (const char **)it__alloc(ctx, sizeof(char *) * (size_t)j->v[map].n)))
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
-    for (e = r == IT_OK ? j.v[map].first : -1; e >= 0 && r == IT_OK; e = j.v[e].next) { /* the distinct shard names */
-        if (j.v[e].type != IT__J_STR || !it__ck_shard_name_ok(j.v[e].str)) {
+    for (e = r == IT_OK ? j->v[map].first : -1; e >= 0 && r == IT_OK; e = j->v[e].next) { /* the distinct shard names */
+        if (j->v[e].type != IT__J_STR || !it__ck_shard_name_ok(j->v[e].str)) {
             r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.100s' maps to %s, not a .safetensors file in the directory",
-                                 index_path, j.v[e].key, j.v[e].type == IT__J_STR ? "a bad name" : "a non-string");
+                                 index_path, j->v[e].key, j->v[e].type == IT__J_STR ? "a bad name" : "a non-string");
             break;
         }
-        for (i = 0; i < n && strcmp(names[i], j.v[e].str) != 0; i++) {}
-        if (i == n) names[n++] = j.v[e].str;
+        for (i = 0; i < n && strcmp(names[i], j->v[e].str) != 0; i++) {}
+        if (i == n) names[n++] = j->v[e].str;
         if (n > IT__CK_MAX_SHARDS) r = it_context_error(ctx, IT_ERR_FORMAT, "%s: more than %d shards", index_path, IT__CK_MAX_SHARDS);
     }
     if (r == IT_OK) {
@@ -12425,21 +12441,19 @@ static it_result it__ck_read_shards(it_context *ctx, it__ck_read *rd, const char
         r = it__ck_read_st(ctx, rd->dir, names[i], &rd->model[i], rd->model_labels + (size_t)i * IT__CK_LABEL, IT__CK_LABEL, NULL);
         rd->n_model = i + 1;
     }
-    for (e = r == IT_OK ? j.v[map].first : -1; e >= 0 && r == IT_OK; e = j.v[e].next) { /* the map matches the shards */
+    for (e = r == IT_OK ? j->v[map].first : -1; e >= 0 && r == IT_OK; e = j->v[e].next) { /* the map matches the shards */
         const it__st_file *in = NULL;
-        if (!it__ck_find(rd->model, rd->n_model, j.v[e].key, &in) || strcmp(strrchr(in->label, '/') + 1, j.v[e].str) != 0)
+        if (!it__ck_find(rd->model, rd->n_model, j->v[e].key, &in) || strcmp(strrchr(in->label, '/') + 1, j->v[e].str) != 0)
             r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.100s' is not in %s, where the index says it is", index_path,
-                                 j.v[e].key, j.v[e].str);
+                                 j->v[e].key, j->v[e].str);
     }
     for (i = 0; i < rd->n_model && r == IT_OK; i++) /* and the shards hold nothing the map does not list */
         for (e = 0; e < rd->model[i].n_t && r == IT_OK; e++)
-            if (it__jget(&j, map, rd->model[i].t[e].name) < 0)
+            if (it__jget(j, map, rd->model[i].t[e].name) < 0)
                 r = it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%.100s' is not in the index %s", rd->model[i].label,
                                      rd->model[i].t[e].name, index_path);
     it__free(ctx, (void *)names);
-    it__json_free(&j);
-    it__free(ctx, buf);
-    return r;
+    return r; /* the index is freed with rd */
 }
 /* The model's weights: model.safetensors, else the shards of model.safetensors.index.json; each
    file structurally valid (it__st_parse) and, together, exactly the tensors of the map. */
@@ -12539,7 +12553,7 @@ static it_result it__ck_read_all(it_context *ctx, const char *dir, int want_opti
     if (!it__little_endian()) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "checkpoint: big-endian hosts are not supported");
     if ((r = it__ck_resolve(ctx, dir, rd->dir, sizeof rd->dir, 0)) != IT_OK) return r;
     if ((r = it__ck_read_config(ctx, rd->dir, &rd->cfg, &config_edited)) != IT_OK) return r;
-    if ((r = it__ck_check_header(ctx, rd->dir, &rd->cfg, 0)) == IT_OK && (r = it__ck_map_build(ctx, &rd->cfg, &rd->map)) == IT_OK)
+    if ((r = it__ck_check_header(ctx, rd->dir, &rd->cfg, 0, &rd->index)) == IT_OK && (r = it__ck_map_build(ctx, &rd->cfg, &rd->map)) == IT_OK)
         r = it__ck_read_model(ctx, rd);
     if (r != IT_OK && config_edited) { /* the shapes follow the config: say which file is the suspect */
         char first[600];
@@ -12560,7 +12574,7 @@ IT_API it_result it_checkpoint_read_config(it_context *ctx, const char *dir, it_
     char d[IT__PATH_MAX];
     it_result r = it__ck_resolve(ctx, dir, d, sizeof d, 0);
     if (r == IT_OK) r = it__ck_read_config(ctx, d, out, NULL);
-    if (r == IT_OK) r = it__ck_check_header(ctx, d, out, 1);
+    if (r == IT_OK) r = it__ck_check_header(ctx, d, out, 1, NULL);
     return r;
 }
 IT_API it_result it_checkpoint_read_trainer_state(it_context *ctx, const char *dir, it_trainer_state *out) {
