@@ -7,14 +7,14 @@
 
    SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
      declarations  >>results >>context >>tensors >>rng >>params >>graph >>quant >>models >>batch >>optimizers
-                   >>comm >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>lora >>ops >>backend
+                   >>comm >>tokenizers >>chat >>token_files >>dataset >>schedules >>checkpoints >>lora >>gguf >>ops >>backend
                    >>cpu_kernels
      implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
                    >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
                    >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>paged >>batch >>comm >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
                    >>ckwrite >>ckread >>ckapi >>lora >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
-                   >>hf_decode >>hf_api >>token_stream >>chat >>end
+                   >>hf_decode >>hf_api >>token_stream >>chat >>gguf >>end
 
    USAGE
      In exactly one C or C++ file:
@@ -1537,6 +1537,35 @@ IT_API it_result it_lora_save(it_context *ctx, const it_lora *l, const it_optimi
    then detaches it (graphs and decoders made afterwards run the plain model; save it with
    it_checkpoint_save). */
 IT_API it_result it_lora_merge(it_lora *l);
+
+/* ------------------------------------------------------------------------------------------------
+   >>gguf  llama.cpp's GGUF v3 (ggml's docs/gguf.md): export of a Llama-family model with the keys
+   llama.cpp reads (general.*, llama.* hyperparameters, tokenizer.ggml.* of a byte-level BPE
+   tokenizer) and ggml's tensor names. Matrices in the chosen type, norms in F32; q_proj and k_proj
+   rows permuted per head from Hugging Face's half-split RoPE order to ggml's interleaved pairs, as
+   llama.cpp's convert_hf_to_gguf.py does (row 2i + j of a head comes from row j * D/2 + i).
+------------------------------------------------------------------------------------------------ */
+/* GGUF tensor types: ggml's numbers */
+typedef enum it_gguf_type {
+    IT_GGUF_F32 = 0,
+    IT_GGUF_F16 = 1,
+    IT_GGUF_Q4_0 = 2,
+    IT_GGUF_Q8_0 = 8,
+    IT_GGUF_BF16 = 30
+} it_gguf_type;
+typedef struct it_gguf_export_desc {
+    it_gguf_type type;               /* the matrices (embedding, projections, head); 0 = F32 */
+    const char *name;                /* general.name; NULL = "IronTensor-C model" */
+    const it_tokenizer *tokenizer;   /* NULL: no tokenizer.ggml.* keys */
+    int bos_id, eos_id;              /* tokenizer.ggml.bos/eos_token_id; -1 = not written */
+} it_gguf_export_desc;
+/* Writes m to `path` atomically (a temporary file, fsync, rename). An existing file at `path` is
+   replaced only when it is a GGUF file itself (IT_ERR_IO otherwise: nothing the library did not
+   write is lost). IT_ERR_UNSUPPORTED for what GGUF's llama architecture cannot express (GPT-2,
+   biases, q/k norms, llama3 rope scaling, a sliding window, rows that are not whole blocks of 32
+   for Q8_0 / Q4_0, a tokenizer that is not byte-level BPE), the reason in last-error. */
+IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, const char *path);
+IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for an unknown type */
 
 /* ------------------------------------------------------------------------------------------------
    >>ops  the op table: one X-macro, so the enum, the names and what the core knows of each op
@@ -18358,6 +18387,314 @@ IT_API const char *it_chat_template_end_of_turn(const it_chat_template *t) {
     case IT_CHAT_LLAMA2: case IT_CHAT_MISTRAL: case IT_CHAT_ZEPHYR: return t->eos_token;
     default: return "";
     }
+}
+
+/* >>gguf  the writer: metadata, tensor infos and data in one buffer, then one atomic write ------- */
+#define IT__GGUF_MAGIC 0x46554747u /* "GGUF" read as little-endian */
+#define IT__GGUF_ALIGN 32
+enum { IT__GGUF_U32 = 4, IT__GGUF_I32 = 5, IT__GGUF_F32V = 6, IT__GGUF_STRING = 8, IT__GGUF_ARRAY = 9 };
+IT_API const char *it_gguf_type_name(it_gguf_type t) {
+    switch (t) {
+    case IT_GGUF_F32: return "f32";
+    case IT_GGUF_F16: return "f16";
+    case IT_GGUF_Q4_0: return "q4_0";
+    case IT_GGUF_Q8_0: return "q8_0";
+    case IT_GGUF_BF16: return "bf16";
+    default: return "invalid";
+    }
+}
+typedef struct it__gguf {
+    it__bytes b;
+    uint64_t n_kv;
+} it__gguf;
+static void it__gguf_u32(it__gguf *g, uint32_t v) {
+    uint8_t p[4];
+    it__data_put_u32(p, v);
+    it__bytes_put(&g->b, p, 4);
+}
+static void it__gguf_u64(it__gguf *g, uint64_t v) {
+    it__gguf_u32(g, (uint32_t)v);
+    it__gguf_u32(g, (uint32_t)(v >> 32));
+}
+static void it__gguf_str(it__gguf *g, const void *s, size_t n) {
+    it__gguf_u64(g, n);
+    it__bytes_put(&g->b, s, n);
+}
+static void it__gguf_key(it__gguf *g, const char *key, uint32_t type) {
+    it__gguf_str(g, key, strlen(key));
+    it__gguf_u32(g, type);
+    g->n_kv++;
+}
+static void it__gguf_kv_u32(it__gguf *g, const char *key, uint32_t v) {
+    it__gguf_key(g, key, IT__GGUF_U32);
+    it__gguf_u32(g, v);
+}
+static void it__gguf_kv_f32(it__gguf *g, const char *key, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    it__gguf_key(g, key, IT__GGUF_F32V);
+    it__gguf_u32(g, u);
+}
+static void it__gguf_kv_str(it__gguf *g, const char *key, const char *s) {
+    it__gguf_key(g, key, IT__GGUF_STRING);
+    it__gguf_str(g, s, strlen(s));
+}
+static void it__gguf_array(it__gguf *g, const char *key, uint32_t elem_type, uint64_t n) {
+    it__gguf_key(g, key, IT__GGUF_ARRAY);
+    it__gguf_u32(g, elem_type);
+    it__gguf_u64(g, n);
+}
+static void it__gguf_pad(it__gguf *g) {
+    static const uint8_t zeros[IT__GGUF_ALIGN] = {0};
+    it__bytes_put(&g->b, zeros, (IT__GGUF_ALIGN - g->b.n % IT__GGUF_ALIGN) % IT__GGUF_ALIGN);
+}
+
+/* Appends n bytes as GPT-2's byte-level text (each byte one code point of bytes_to_unicode). */
+static void it__gguf_byte_level(it__bytes *out, const uint32_t *byte_char, const uint8_t *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) it__bytes_cp(out, byte_char[s[i]]);
+}
+/* Writes the string in t as a GGUF string and empties t. */
+static void it__gguf_flush(it__gguf *g, it__bytes *t) {
+    if (t->failed) g->b.failed = 1;
+    it__gguf_str(g, t->p, t->n);
+    t->n = 0;
+}
+/* tokenizer.ggml.*: llama.cpp's "gpt2" (byte-level BPE) model: tokens in id order, their types
+   (1 normal, 3 control, 4 user-defined), merges as "left right" by rank. A Hugging Face tokenizer
+   gives its own strings; the library's byte / BPE tokenizers their bytes, byte-level encoded. */
+static it_result it__gguf_tokenizer(it_context *ctx, it__gguf *g, const it_tokenizer *tok) {
+    it__hf map; /* only its byte table */
+    const it__hf *hf = tok->hf;
+    int i, n = hf ? hf->n_ids : tok->vocab, n_merges;
+    int32_t *pairs = NULL;
+    size_t slot;
+    it__bytes t; /* one string at a time */
+    it__hf_byte_map(&map);
+    if (hf) {
+        int byte_level = 0;
+        for (i = 0; i < hf->n_pre; i++) byte_level |= hf->pre[i].kind == IT__HFP_BYTELEVEL;
+        if (!byte_level)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer is not byte-level BPE (GGUF's "
+                                    "\"gpt2\" model); SentencePiece-style tokenizers are not exported");
+    }
+    it__gguf_kv_str(g, "tokenizer.ggml.model", "gpt2");
+    it__gguf_kv_str(g, "tokenizer.ggml.pre", "default");
+    memset(&t, 0, sizeof t);
+    t.ctx = ctx;
+    it__gguf_array(g, "tokenizer.ggml.tokens", IT__GGUF_STRING, (uint64_t)n);
+    for (i = 0; i < n; i++) {
+        if (!hf) it__gguf_byte_level(&t, map.byte_char, tok->bytes + tok->tok_off[i], tok->tok_len[i]);
+        else if (hf->token[i].len) it__bytes_put(&t, it__hf_s(hf, hf->token[i]), hf->token[i].len);
+        else { /* a hole in the id space: llama.cpp's converter names it the same way */
+            char pad[32];
+            snprintf(pad, sizeof pad, "[PAD%d]", i);
+            it__bytes_put(&t, pad, strlen(pad));
+        }
+        it__gguf_flush(g, &t);
+    }
+    it__gguf_array(g, "tokenizer.ggml.token_type", IT__GGUF_I32, (uint64_t)n);
+    for (i = 0; i < n; i++) it__gguf_u32(g, !hf || hf->kind[i] <= 1 ? 1u : hf->kind[i] == 2 ? 4u : 3u);
+    n_merges = hf ? hf->n_merges : tok->n_merges;
+    /* a Hugging Face merge table is a hash of (left, right) -> rank: the pairs back in rank order */
+    if (hf && !(pairs = (int32_t *)it__alloc_array(ctx, 2 * (size_t)(n_merges + 1), sizeof(int32_t)))) {
+        it__bytes_free(&t);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory for %d merges", n_merges);
+    }
+    for (slot = 0; hf && n_merges && slot <= hf->mmask; slot++)
+        if (hf->mrank[slot] >= 0 && hf->mrank[slot] < n_merges) {
+            pairs[2 * hf->mrank[slot]] = (int32_t)(hf->mkey[slot] >> 32);
+            pairs[2 * hf->mrank[slot] + 1] = (int32_t)(uint32_t)hf->mkey[slot];
+        }
+    it__gguf_array(g, "tokenizer.ggml.merges", IT__GGUF_STRING, (uint64_t)n_merges);
+    for (i = 0; i < n_merges; i++) { /* "left right" */
+        int k;
+        for (k = 0; k < 2; k++) {
+            int id = hf ? pairs[2 * i + k] : k ? tok->merge_r[i] : tok->merge_l[i];
+            if (k) it__bytes_put(&t, " ", 1);
+            if (hf) it__bytes_put(&t, it__hf_s(hf, hf->token[id]), hf->token[id].len);
+            else it__gguf_byte_level(&t, map.byte_char, tok->bytes + tok->tok_off[id], tok->tok_len[id]);
+        }
+        it__gguf_flush(g, &t);
+    }
+    it__free(ctx, pairs);
+    it__bytes_free(&t);
+    return IT_OK;
+}
+
+/* One tensor of the export: ggml's name, its source parameter [rows, cols] (row-major), the type,
+   and for q/k the heads whose rows are permuted. */
+typedef struct it__gguf_tensor {
+    char name[IT_MAX_NAME];
+    it_tensor *src;
+    it_gguf_type type;
+    int heads; /* 0: rows as they are */
+    size_t bytes;
+} it__gguf_tensor;
+static size_t it__gguf_bytes(it_gguf_type t, size_t rows, size_t cols) {
+    switch (t) {
+    case IT_GGUF_F32: return it_weight_bytes(IT_WEIGHT_F32, rows, cols);
+    case IT_GGUF_Q8_0: return it_weight_bytes(IT_WEIGHT_Q8_0, rows, cols);
+    case IT_GGUF_Q4_0: return it_weight_bytes(IT_WEIGHT_Q4_0, rows, cols);
+    default: return it_weight_bytes(IT_WEIGHT_BF16, rows, cols); /* F16 and BF16: 2 bytes */
+    }
+}
+/* Source row r of the tensor's output row r (HF half-split -> ggml interleaved within a head). */
+static size_t it__gguf_src_row(const it__gguf_tensor *t, size_t r) {
+    size_t hd, h, i, j;
+    if (!t->heads) return r;
+    hd = (size_t)t->src->dims[0] / (size_t)t->heads;
+    h = r / hd, i = (r % hd) / 2, j = r % 2;
+    return h * hd + j * (hd / 2) + i;
+}
+/* The tensor's data in its type, appended to the buffer. */
+static it_result it__gguf_data(it_context *ctx, it__gguf *g, const it__gguf_tensor *t) {
+    size_t rows = t->src->ndim == 2 ? (size_t)t->src->dims[0] : 1, cols = t->src->ndim == 2 ? (size_t)t->src->dims[1] : t->src->numel;
+    size_t row_bytes = t->bytes / rows, r, k;
+    const float *src = it_data(t->src);
+    if (!it__bytes_reserve(&g->b, t->bytes)) return IT_ERR_OUT_OF_MEMORY;
+    for (r = 0; r < rows; r++) {
+        const float *x = src + it__gguf_src_row(t, r) * cols;
+        uint8_t *out = g->b.p + g->b.n;
+        switch (t->type) {
+        case IT_GGUF_F32: memcpy(out, x, cols * 4); break;
+        case IT_GGUF_F16:
+            for (k = 0; k < cols; k++) {
+                uint16_t h = it_f32_to_f16(x[k]);
+                out[2 * k] = (uint8_t)h, out[2 * k + 1] = (uint8_t)(h >> 8);
+            }
+            break;
+        case IT_GGUF_BF16: it_f32_to_bf16_array((uint16_t *)(void *)out, x, cols); break;
+        default:
+            if (it_weights_quantize(t->type == IT_GGUF_Q8_0 ? IT_WEIGHT_Q8_0 : IT_WEIGHT_Q4_0, out, x, cols) != IT_OK)
+                return it_context_error(ctx, IT_ERR_RANGE, "it_gguf_export: %s holds a NaN or infinite weight", t->src->name);
+        }
+        g->b.n += row_bytes;
+    }
+    it__gguf_pad(g);
+    return IT_OK;
+}
+/* What the llama architecture of GGUF cannot hold, as a message (NULL: exportable). */
+static const char *it__gguf_unsupported(const it_model_config *c) {
+    if (c->arch != IT_ARCH_LLAMA) return "only Llama-family models export (GPT-2 does not)";
+    if (c->qkv_bias || c->o_bias || c->mlp_bias) return "projections with biases (Qwen2-style) are not exported";
+    if (c->qk_norm) return "per-head q/k norms (Qwen3-style) are not exported";
+    if (c->rope_scaling.kind == IT_ROPE_LLAMA3) return "llama3 rope scaling is not exported";
+    if (c->sliding_window && c->sliding_window < c->max_seq) return "sliding-window attention is not exported";
+    return NULL;
+}
+IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, const char *path) {
+    it_context *ctx = m->ctx;
+    const it_model_config *c = &m->config;
+    it_gguf_type mt = desc->type;
+    int hd = it_model_head_dim(c), n_t = 0, l, i, quantised = mt == IT_GGUF_Q8_0 || mt == IT_GGUF_Q4_0;
+    const char *why = it__gguf_unsupported(c);
+    it__gguf_tensor *ts;
+    it__gguf g;
+    uint64_t offset = 0;
+    it_result r = IT_OK;
+    uint8_t head[4];
+    int fd;
+    uint64_t size;
+    if (why) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: %s", why);
+    if (strcmp(it_gguf_type_name(mt), "invalid") == 0)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_gguf_export: unknown tensor type %d", (int)mt);
+    { /* an existing file is replaced only when it is a GGUF file */
+        struct stat st;
+        if (stat(path, &st) == 0 || errno != ENOENT) {
+            size_t got = 0;
+            int is_gguf;
+            if (it__io_open_regular(ctx, path, "it_gguf_export", &fd, &size, NULL) != IT_OK) return IT_ERR_IO;
+            is_gguf = it__io_read_all(fd, head, 4, &got) == 0 && got == 4 && it__data_get_u32(head) == IT__GGUF_MAGIC;
+            close(fd);
+            if (!is_gguf)
+                return it_context_error(ctx, IT_ERR_IO, "it_gguf_export: %s exists and is not a GGUF file: not replaced", path);
+        }
+    }
+    ts = (it__gguf_tensor *)it__calloc(ctx, sizeof(it__gguf_tensor) * ((size_t)c->n_layers * 9 + 3));
+    if (!ts) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory");
+#define IT__GGUF_T(src_, type_, heads_, ...) \
+    (snprintf(ts[n_t].name, IT_MAX_NAME, __VA_ARGS__), ts[n_t].src = (src_), ts[n_t].type = (type_), ts[n_t].heads = (heads_), n_t++)
+    IT__GGUF_T(m->embed, mt, 0, "token_embd.weight");
+    for (l = 0; l < c->n_layers; l++) {
+        it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+        IT__GGUF_T(p[IT_LP_ATTN_NORM], IT_GGUF_F32, 0, "blk.%d.attn_norm.weight", l);
+        IT__GGUF_T(p[IT_LP_Q], mt, c->n_heads, "blk.%d.attn_q.weight", l);
+        IT__GGUF_T(p[IT_LP_K], mt, c->n_kv_heads, "blk.%d.attn_k.weight", l);
+        IT__GGUF_T(p[IT_LP_V], mt, 0, "blk.%d.attn_v.weight", l);
+        IT__GGUF_T(p[IT_LP_O], mt, 0, "blk.%d.attn_output.weight", l);
+        IT__GGUF_T(p[IT_LP_MLP_NORM], IT_GGUF_F32, 0, "blk.%d.ffn_norm.weight", l);
+        IT__GGUF_T(p[IT_LP_GATE], mt, 0, "blk.%d.ffn_gate.weight", l);
+        IT__GGUF_T(p[IT_LP_UP], mt, 0, "blk.%d.ffn_up.weight", l);
+        IT__GGUF_T(p[IT_LP_DOWN], mt, 0, "blk.%d.ffn_down.weight", l);
+    }
+    IT__GGUF_T(m->final_norm, IT_GGUF_F32, 0, "output_norm.weight");
+    if (c->untied) IT__GGUF_T(m->head, mt, 0, "output.weight");
+#undef IT__GGUF_T
+    for (i = 0; i < n_t; i++) {
+        it_tensor *s = ts[i].src;
+        size_t rows = s->ndim == 2 ? (size_t)s->dims[0] : 1, cols = s->ndim == 2 ? (size_t)s->dims[1] : s->numel;
+        if (!(ts[i].bytes = it__gguf_bytes(ts[i].type, rows, cols))) {
+            it__free(ctx, ts);
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: %s has rows of %zu, not whole %s blocks of 32",
+                                    s->name, cols, it_gguf_type_name(ts[i].type));
+        }
+    }
+    it__sync(ctx); /* the parameters are read on the CPU */
+    memset(&g, 0, sizeof g);
+    g.b.ctx = ctx;
+    it__gguf_u32(&g, IT__GGUF_MAGIC);
+    it__gguf_u32(&g, 3);
+    it__gguf_u64(&g, (uint64_t)n_t);
+    it__gguf_u64(&g, 0); /* the key count, set at the end */
+    it__gguf_kv_str(&g, "general.architecture", "llama");
+    it__gguf_kv_str(&g, "general.name", desc->name ? desc->name : "IronTensor-C model");
+    it__gguf_kv_u32(&g, "general.file_type", mt == IT_GGUF_F32 ? 0u : mt == IT_GGUF_F16 ? 1u : mt == IT_GGUF_Q4_0 ? 2u : mt == IT_GGUF_Q8_0 ? 7u : 32u);
+    if (quantised) it__gguf_kv_u32(&g, "general.quantization_version", 2);
+    it__gguf_kv_u32(&g, "general.alignment", IT__GGUF_ALIGN);
+    it__gguf_kv_u32(&g, "llama.context_length", (uint32_t)c->max_seq);
+    it__gguf_kv_u32(&g, "llama.embedding_length", (uint32_t)c->dim);
+    it__gguf_kv_u32(&g, "llama.block_count", (uint32_t)c->n_layers);
+    it__gguf_kv_u32(&g, "llama.feed_forward_length", (uint32_t)c->ffn_dim);
+    it__gguf_kv_u32(&g, "llama.rope.dimension_count", (uint32_t)hd);
+    it__gguf_kv_u32(&g, "llama.attention.head_count", (uint32_t)c->n_heads);
+    it__gguf_kv_u32(&g, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads);
+    if (hd * c->n_heads != c->dim) {
+        it__gguf_kv_u32(&g, "llama.attention.key_length", (uint32_t)hd);
+        it__gguf_kv_u32(&g, "llama.attention.value_length", (uint32_t)hd);
+    }
+    it__gguf_kv_f32(&g, "llama.attention.layer_norm_rms_epsilon", c->norm_eps ? c->norm_eps : 1e-5f);
+    it__gguf_kv_f32(&g, "llama.rope.freq_base", c->rope_theta ? c->rope_theta : 10000.0f);
+    it__gguf_kv_u32(&g, "llama.vocab_size", (uint32_t)c->vocab_size);
+    if (c->rope_scaling.kind == IT_ROPE_LINEAR) {
+        it__gguf_kv_str(&g, "llama.rope.scaling.type", "linear");
+        it__gguf_kv_f32(&g, "llama.rope.scaling.factor", c->rope_scaling.factor);
+    }
+    if (desc->tokenizer) r = it__gguf_tokenizer(ctx, &g, desc->tokenizer);
+    if (desc->bos_id >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.bos_token_id", (uint32_t)desc->bos_id);
+    if (desc->eos_id >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.eos_token_id", (uint32_t)desc->eos_id);
+    for (i = 0; r == IT_OK && i < n_t; i++) { /* ggml's dims: innermost first */
+        it_tensor *s = ts[i].src;
+        it__gguf_str(&g, ts[i].name, strlen(ts[i].name));
+        it__gguf_u32(&g, (uint32_t)s->ndim);
+        if (s->ndim == 2) it__gguf_u64(&g, (uint64_t)s->dims[1]);
+        it__gguf_u64(&g, (uint64_t)s->dims[0]);
+        it__gguf_u32(&g, (uint32_t)ts[i].type);
+        it__gguf_u64(&g, offset);
+        offset += IT__ALIGN_UP(ts[i].bytes, IT__GGUF_ALIGN);
+    }
+    it__gguf_pad(&g);
+    for (i = 0; r == IT_OK && i < n_t; i++) r = it__gguf_data(ctx, &g, &ts[i]);
+    if (r == IT_OK && g.b.failed) r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory for %.0f bytes", (double)offset);
+    if (r == IT_OK) {
+        uint8_t *kv = g.b.p + 16;
+        it__data_put_u32(kv, (uint32_t)g.n_kv);
+        it__data_put_u32(kv + 4, (uint32_t)(g.n_kv >> 32));
+        r = it__io_write_atomic(ctx, path, "it_gguf_export", g.b.p, g.b.n);
+    }
+    it__bytes_free(&g.b);
+    it__free(ctx, ts);
+    return r;
 }
 
 /* >>end ----------------------------------------------------------------------------------------- */

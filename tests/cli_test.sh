@@ -189,5 +189,32 @@ expect 1 "not valid UTF-8" -- sh -c "printf 'a\\377' | $B/it-tokenize --tokenize
 expect 2 "unknown argument '--bogus'" -- "$B/it-tokenize" --tokenizer $hf/gpt2 --bogus
 expect 2 "usage" -- "$B/it-tokenize"
 
+# build/it-export-gguf: GGUF v3 files read back by tests/gguf_reader.py, an independent reader in
+# Python (metadata against config.json, every tensor against model.safetensors: F32 exact, F16/BF16
+# rounded, Q8_0/Q4_0 byte for byte as ggml's reference quantisers, the Q/K permutation undone), for
+# the byte tokenizer's checkpoint and for one with a Hugging Face tokenizer.json
+py=${PYTHON:-/usr/bin/python3}
+if "$py" -c 'import numpy' 2>/dev/null; then
+    for dir in run hfdir; do for t in f32 f16 bf16 q8_0 q4_0; do
+        if "$B/it-export-gguf" --model "$tmp/$dir" --type $t --out "$tmp/$dir-$t.gguf" >/dev/null 2>"$tmp/err" &&
+           "$py" tests/gguf_reader.py "$tmp/$dir-$t.gguf" "$tmp/$dir" >"$tmp/out" 2>&1 && grep -q " 0 failed" "$tmp/out" &&
+           grep -q "tokenizer: gpt2" "$tmp/out"; then passed=$((passed + 1)); else
+            failed=$((failed + 1)); echo "FAIL: it-export-gguf $dir $t does not read back:"; grep -v '^ok' "$tmp/err" "$tmp/out" | head -5; fi
+    done; done
+else
+    echo "note: $py has no numpy: the GGUF read-back checks are skipped"
+fi
+expect 2 "--type 'q5' is not one of" -- "$B/it-export-gguf" --model "$tmp/run" --type q5 --out "$tmp/x.gguf"
+expect 2 "are required" -- "$B/it-export-gguf" --model "$tmp/run" --type q8_0
+printf 'my notes' >"$tmp/notes.txt"
+expect 1 "is not a GGUF file: not replaced" -- "$B/it-export-gguf" --model "$tmp/run" --type q8_0 --out "$tmp/notes.txt"
+if [ "$(cat "$tmp/notes.txt")" = "my notes" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: a non-GGUF file was overwritten"; fi
+expect 0 "matrices q4_0" -- "$B/it-export-gguf" --model "$tmp/run" --type q4_0 --out "$tmp/run-q8_0.gguf" # replaces a GGUF file
+expect 1 "only Llama-family models" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/gpt2 --type f16 --out "$tmp/g.gguf" --no-tokenizer
+expect 1 "biases" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen2 --type f16 --out "$tmp/g.gguf" --no-tokenizer
+expect 1 "no tokenizer" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen3 --type f16 --out "$tmp/g.gguf"
+expect 1 "not whole q8_0 blocks" -- "$B/it-export-gguf" --model "$tmp/split-lion" --type q8_0 --out "$tmp/g.gguf"
+expect 1 "nowhere" -- "$B/it-export-gguf" --model "$tmp/nowhere" --type q8_0 --out "$tmp/g.gguf"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
