@@ -13,7 +13,12 @@
    "final step=N train_loss=X val_loss=Y".
    Saving is careful (README "Checkpoints"): the --save target is checked before anything runs,
    a checkpoint is written only while the loss is finite, and SIGINT / SIGTERM finish the step,
-   save and exit 130 / 143 (a second one exits at once). */
+   save and exit 130 / 143 (a second one exits at once).
+
+   Data-parallel (README "Data-parallel training"): the same file built with MPI,
+     mpicc -O2 -std=c99 -DIT_WITH_MPI -I. examples/train.c -o build/train_mpi -lm -lpthread
+     mpirun -np 2 build/train_mpi --threads 1 --batch 16 ...
+   runs one copy per rank; --batch is the global micro-batch, split evenly across the ranks. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, isatty, getrusage, mkdir, sigaction under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
@@ -21,6 +26,10 @@
 #include "irontensor_metal.h"
 #define IRONTENSOR_CUDA_IMPLEMENTATION
 #include "irontensor_cuda.h"
+#ifdef IT_WITH_MPI
+#define IRONTENSOR_MPI_IMPLEMENTATION
+#include "irontensor_mpi.h"
+#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,7 +51,8 @@ typedef struct options {
     int n_given, allow_new_data;
     it_model_config model;
     int steps, batch, seq, warmup, accum, threads, eval_every, eval_batches, save_every, stop_after, keep, log_every;
-    float lr, beta1, beta2, wd, min_lr_ratio, clip;
+    int zero;
+    float lr, beta1, beta2, wd, min_lr_ratio, clip, comm_timeout;
     unsigned long long seed;
 } options;
 
@@ -89,6 +99,9 @@ static void usage(FILE *f) {
             "                        and CRC-32 are recorded); a flag that conflicts with the checkpoint is refused.\n"
             "                        Saves back into DIR unless --save names another directory\n"
             "  --allow-new-data      with --resume: continue on a --data / --val-data other than the run's\n"
+            "data parallel (build/train_mpi under mpirun: README \"Data-parallel training\")\n"
+            "  --zero 0|1            1 = ZeRO-1: each rank keeps 1/N of the optimizer state (default 0)\n"
+            "  --comm-timeout S      how long a rank waits for the others before ending the job (default 60)\n"
             "  SIGINT (Ctrl-C) or SIGTERM: the step finishes, the checkpoint is saved (with --save), exit 130\n"
             "                        or 143; a second signal exits at once\n"
             "  --help                this text\n",
@@ -167,6 +180,8 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(f, "--save-every")) ok = parse_int(f, v, 0, &o->save_every);
         else if (!strcmp(f, "--keep")) ok = parse_int(f, v, 1, &o->keep);
         else if (!strcmp(f, "--stop-after")) ok = parse_int(f, v, 1, &o->stop_after);
+        else if (!strcmp(f, "--zero")) ok = parse_int(f, v, 0, &o->zero);
+        else if (!strcmp(f, "--comm-timeout")) ok = parse_float(f, v, 0.001f, &o->comm_timeout);
         else if (!strcmp(f, "--lr")) ok = parse_float(f, v, 0.0f, &o->lr);
         else if (!strcmp(f, "--beta1")) ok = parse_float(f, v, 0.0f, &o->beta1);
         else if (!strcmp(f, "--beta2")) ok = parse_float(f, v, 0.0f, &o->beta2);
@@ -193,6 +208,12 @@ static int parse_args(int argc, char **argv, options *o) {
     if (o->save_every && !o->save) return fail_usage("--save-every needs --save DIR%s%s", "", "");
     if (o->allow_new_data && !o->resume) return fail_usage("--allow-new-data only applies to --resume%s%s", "", "");
     if (o->lr <= 0.0f) return fail_usage("--lr must be greater than 0%s%s", "", "");
+    if (o->zero > 1) return fail_usage("--zero must be 0 or 1 (ZeRO-1: sharded optimizer state)%s%s", "", "");
+#ifndef IT_WITH_MPI
+    if (o->zero || o->comm_timeout > 0)
+        return fail_usage("%s is for the data-parallel build, build/train_mpi (make build/train_mpi; run it under mpirun)%s",
+                          o->zero ? "--zero" : "--comm-timeout", "");
+#endif
     return 0;
 }
 static int given(const options *o, const char *flag) {
@@ -202,20 +223,41 @@ static int given(const options *o, const char *flag) {
     return 0;
 }
 
-/* Mean loss over the first n fixed validation batches. */
+static it_comm *dp; /* the context's communicator (data parallel: see dp_* below); set in main */
+
+/* Mean loss over the first n fixed validation batches. With several ranks each one runs its own
+   rows of every batch (the eval graph holds batch / ranks of them) and the means are averaged. */
 static it_result evaluate(it_model_graph *eval, it_dataset *ds, int n, float *out) {
     double sum = 0.0;
-    int i;
-    size_t available = it_dataset_eval_batches(ds, IT_SPLIT_VAL, eval->batch, eval->seq);
-    for (i = 0; i < n; i++) {
-        it_result r = it_dataset_eval_batch(ds, IT_SPLIT_VAL, (size_t)i % (available ? available : 1), eval->batch,
-                                            eval->seq, it_data_i32(eval->tokens), it_data_i32(eval->targets));
+    int i, global = eval->batch * dp->size;
+    size_t rows = (size_t)eval->batch * eval->seq, available = it_dataset_eval_batches(ds, IT_SPLIT_VAL, global, eval->seq);
+    int32_t *tokens = it_data_i32(eval->tokens), *targets = it_data_i32(eval->targets);
+    it_result r = IT_OK;
+    if (dp->size > 1) { /* the whole batch, of which this rank copies its rows */
+        tokens = (int32_t *)malloc(rows * dp->size * sizeof(int32_t));
+        targets = (int32_t *)malloc(rows * dp->size * sizeof(int32_t));
+        if (!tokens || !targets) r = IT_ERR_OUT_OF_MEMORY;
+    }
+    for (i = 0; i < n && r == IT_OK; i++) {
+        r = it_dataset_eval_batch(ds, IT_SPLIT_VAL, (size_t)i % (available ? available : 1), global, eval->seq, tokens,
+                                  targets);
+        if (r == IT_OK && dp->size > 1) {
+            memcpy(it_data_i32(eval->tokens), tokens + rows * dp->rank, rows * sizeof(int32_t));
+            memcpy(it_data_i32(eval->targets), targets + rows * dp->rank, rows * sizeof(int32_t));
+        }
         if (r == IT_OK) r = it_graph_run(eval->graph, IT_RUN_FORWARD);
-        if (r != IT_OK) return r;
-        sum += it_data(eval->loss)[0];
+        if (r == IT_OK) sum += it_data(eval->loss)[0];
+    }
+    if (dp->size > 1) {
+        float mean = (float)(sum / n);
+        free(tokens);
+        free(targets);
+        if (r == IT_OK && (r = it_comm_all_reduce_sum(dp, &mean, 1)) != IT_OK)
+            fprintf(stderr, "\ntrain: rank %d: evaluation: %s\n", dp->rank, dp->error);
+        sum = (double)mean / dp->size * n;
     }
     *out = (float)(sum / n);
-    return IT_OK;
+    return r;
 }
 
 /* Model config: the preset, then the flags that were given. */
@@ -389,7 +431,187 @@ static int weights_usable(it_context *ctx, it_model_graph *train, it_dataset *ds
     return 0;
 }
 
+/* --- data parallel ---------------------------------------------------------------------------
+   Every rank runs this same program: its own data windows (the data RNG is seeded by rank), its
+   share of the global --batch, the same weights and updates (the library sums the gradients).
+   Rank 0 prints, writes loss.csv and the checkpoints; the others wait for it. In the plain build
+   the context's communicator has one rank and every function here does nothing. */
+
+/* 1 when ok holds on every rank. */
+static int dp_all_ok(int ok) {
+    float bad = ok ? 0.0f : 1.0f;
+    if (dp->size == 1) return ok;
+    if (it_comm_all_reduce_sum(dp, &bad, 1) != IT_OK) {
+        fprintf(stderr, "train: rank %d: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    return bad == 0.0f;
+}
+static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
+    const unsigned char *p = (const unsigned char *)data;
+    while (n--) h = (h ^ *p++) * 0x100000001B3ull;
+    return h;
+}
+#define FNV_START 0xCBF29CE484222325ull
+/* A rank's data stream: rank 0's is the one-process stream (so one rank trains exactly as
+   build/train does), every other rank mixes its rank (and, for a rank a resumed checkpoint did
+   not have, the step) into the seed. */
+static void dp_seed_data_rng(it_rng *rng, unsigned long long seed, int rank, int step) {
+    it_rng_seed(rng, (seed ^ 0x5EEDDA7Aull) + (uint64_t)rank * 0x9E3779B97F4A7C15ull + (uint64_t)step * 0xD1B54A32D192ED03ull);
+}
+/* After --resume: this rank's data position. The same world size continues every rank's own
+   stream (bit-exact); another one is said, and changes the data order only. */
+static void dp_resume_data_rng(it_trainer_state *ts, const options *o, int step) {
+    int saved = ts->world_size > 1 ? ts->world_size : 1;
+    if (dp->rank == 0 && saved != dp->size)
+        fprintf(stderr, "train: note: %s was saved by %d rank%s and this run has %d: the data order changes (ranks beyond "
+                        "the checkpoint's start new streams, streams of ranks no longer here end); the weights, optimizer, "
+                        "schedule and global batch continue unchanged\n", o->resume, saved, saved == 1 ? "" : "s", dp->size);
+    if (dp->rank > 0) {
+        if (dp->rank < saved) ts->data_rng = ts->rank_data_rng[dp->rank - 1];
+        else dp_seed_data_rng(&ts->data_rng, o->seed, dp->rank, step);
+    }
+}
+/* Everything every rank must agree on, one line each, compared with rank 0's: the model, the
+   flags that shape training, the data files and the weights themselves (after init or resume).
+   A rank started with other flags or files stops the job here, naming the first difference. */
+static int dp_check_config(it_context *ctx, const options *o, const it_optimizer_desc *od, const it_schedule *sc,
+                           const it_trainer_state *ts, int first_step) {
+    char mine[2048], root[2048], *a, *b;
+    const it_model_config *m = &o->model;
+    uint64_t weights = fnv1a(it_param_block(ctx), it_param_numel(ctx) * sizeof(float), FNV_START);
+    int len;
+    if (dp->size == 1) return 1;
+    len = snprintf(mine, sizeof mine,
+                   "model: arch %d vocab %d dim %d layers %d heads %d/%d ffn %d max_seq %d untied %d\n"
+                   "batch %d seq %d accum %d steps %d first_step %d seed %llu\n"
+                   "optimizer %s beta1 %.9g beta2 %.9g eps %.9g momentum %.9g wd %.9g clip %.9g zero %d\n"
+                   "schedule %s lr %.9g warmup %d total %d min_lr_ratio %.9g\n"
+                   "data %lld bytes crc32 %08lx, val_data %lld bytes crc32 %08lx, tokenizer %s\n"
+                   "weights fnv1a %016llx\n",
+                   (int)m->arch, m->vocab_size, m->dim, m->n_layers, m->n_heads, m->n_kv_heads, m->ffn_dim, m->max_seq,
+                   m->untied, o->batch, o->seq, o->accum, o->steps, first_step, o->seed, it_optimizer_name(od->kind),
+                   (double)od->beta1, (double)od->beta2, (double)od->eps, (double)od->momentum, (double)od->weight_decay,
+                   (double)od->clip_norm, od->zero_stage, it_schedule_name(sc->kind), (double)sc->base_lr, sc->warmup_steps,
+                   sc->total_steps, (double)sc->min_lr_ratio, (long long)ts->data.size, (unsigned long)ts->data.crc32,
+                   (long long)ts->val_data.size, (unsigned long)ts->val_data.crc32, ts->tokenizer,
+                   (unsigned long long)weights);
+    if (len < 0 || len >= (int)sizeof mine) return 0;
+    memcpy(root, mine, sizeof mine);
+    if (it_comm_broadcast(dp, root, sizeof root, 0) != IT_OK) {
+        fprintf(stderr, "train: rank %d: comparing the configuration: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    for (a = mine, b = root; strcmp(a, b) != 0;) { /* the first line that differs */
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la == lb && !strncmp(a, b, la)) {
+            a += la + 1, b += lb + 1;
+            continue;
+        }
+        fprintf(stderr, "train: rank %d was started differently from rank 0: here \"%.*s\", on rank 0 \"%.*s\"; every rank "
+                        "needs the same flags and the same --data file\n", dp->rank, (int)la, a, (int)lb, b);
+        break;
+    }
+    if (!dp_all_ok(strcmp(mine, root) == 0)) {
+        if (dp->rank == 0) fprintf(stderr, "train: the ranks disagree on the configuration (see above); stopping\n");
+        return 0;
+    }
+    if (dp->rank == 0)
+        fprintf(stderr, "data parallel: %d ranks, batch %d each (global %d), configuration hash %016llx agreed\n", dp->size,
+                o->batch / dp->size, o->batch, (unsigned long long)fnv1a(mine, strlen(mine), FNV_START));
+    return 1;
+}
+/* After a step: the training loss averaged over the ranks, and whether any rank was asked to
+   stop (a signal reaches the ranks at different moments; all of them stop after the same step). */
+static int dp_step_agree(float *loss, int *stop) {
+    float v[2];
+    if (dp->size == 1) return 1;
+    v[0] = *loss, v[1] = *stop ? 1.0f : 0.0f;
+    if (it_comm_all_reduce_sum(dp, v, 2) != IT_OK) {
+        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    *loss = v[0] / (float)dp->size, *stop = v[1] > 0.0f;
+    return 1;
+}
+/* Before rank 0 saves: every rank's data position into its trainer state (each rank's own stream
+   travels by a broadcast from that rank), ZeRO-1 state made whole, and the weights confirmed
+   identical on every rank (a difference would mean the sums were not the same everywhere). */
+static int dp_before_save(it_context *ctx, it_optimizer *opt, it_trainer_state *ts) {
+    uint64_t mine, root;
+    int r;
+    if (dp->size == 1) return 1;
+    ts->world_size = dp->size;
+    for (r = 1; r < dp->size; r++) {
+        it_rng stream = ts->data_rng;
+        if (it_comm_broadcast(dp, &stream, sizeof stream, r) != IT_OK) {
+            fprintf(stderr, "\ntrain: rank %d: collecting the data positions: %s\n", dp->rank, dp->error);
+            return 0;
+        }
+        if (dp->rank == 0) ts->rank_data_rng[r - 1] = stream;
+    }
+    root = mine = fnv1a(it_param_block(ctx), it_param_numel(ctx) * sizeof(float), FNV_START);
+    if (it_comm_broadcast(dp, &root, sizeof root, 0) != IT_OK) {
+        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    if (root != mine) fprintf(stderr, "\ntrain: rank %d's weights differ from rank 0's before the save\n", dp->rank);
+    if (!dp_all_ok(root == mine)) return 0;
+    if (it_optimizer_gather_state(opt) != IT_OK) {
+        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, it_context_last_error(ctx));
+        return 0;
+    }
+    return 1;
+}
+/* After rank 0's save: the others have waited for it here; ZeRO-1 keeps its part again. */
+static int dp_after_save(it_context *ctx, it_optimizer *opt) {
+    if (dp->size == 1) return 1;
+    if (!dp_all_ok(1)) return 0;
+    if (it_optimizer_shard_state(opt) != IT_OK) {
+        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, it_context_last_error(ctx));
+        return 0;
+    }
+    return 1;
+}
+/* The communication a run did, per step (rank 0, at the end). */
+static void dp_report(it_context *ctx, int steps, double seconds) {
+    it_grad_sync_stats st = it_grad_sync_get_stats(ctx);
+    double per_step = steps > 0 ? st.bytes / steps : 0, ring = per_step * 2.0 * (dp->size - 1) / dp->size;
+    if (dp->size == 1 || dp->rank != 0 || steps <= 0) return;
+    fprintf(stderr, "data parallel: %d ranks, %d gradient buckets, %.2f MB summed per step (a ring all-reduce sends "
+                    "about %.2f MB per rank), %.1f ms per step waiting for the other ranks (%.1f%% of the %.1f ms step)\n",
+            dp->size, st.buckets, per_step / 1e6, ring / 1e6, st.wait_seconds / steps * 1e3,
+            100.0 * st.wait_seconds / seconds, seconds / steps * 1e3);
+}
+
+static int train_main(int argc, char **argv);
 int main(int argc, char **argv) {
+#ifdef IT_WITH_MPI
+    it_mpi_desc md;
+    int code, i;
+    memset(&md, 0, sizeof md);
+    for (i = 1; i + 1 < argc; i++) /* needed before MPI starts; train_main checks the value */
+        if (!strcmp(argv[i], "--comm-timeout")) md.timeout_seconds = atof(argv[i + 1]);
+    if (it_mpi_init(&argc, &argv, &md, &dp) != IT_OK) return 1;
+    if (dp->size > 1) { /* which process is which rank: for an operator (and the tests) that must find one */
+        char host[256] = "?";
+        gethostname(host, sizeof host - 1);
+        fprintf(stderr, "data parallel: rank %d of %d is pid %ld on %s\n", dp->rank, dp->size, (long)getpid(), host);
+    }
+    if (dp->rank > 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 prints the progress */
+    code = train_main(argc, argv);
+    if (code != 0 && code != 128 + SIGINT && code != 128 + SIGTERM && dp->size > 1) {
+        fprintf(stderr, "train: rank %d of %d stops (exit %d): ending every rank\n", dp->rank, dp->size, code);
+        it_comm_abort(dp, code);
+    }
+    it_mpi_finalize(dp);
+    return code;
+#else
+    return train_main(argc, argv);
+#endif
+}
+
+static int train_main(int argc, char **argv) {
     options o;
     it_context *ctx = NULL;
     it_context_desc desc;
@@ -406,7 +628,14 @@ int main(int argc, char **argv) {
     char csv_path[4200], svg_path[4200], title[256], tok_path[4200] = "";
     char save_parent[4200] = ".", save_base[1024] = "", snap_prefix[1100] = "", run_id[IT_CHECKPOINT_RUN_ID_MAX] = "";
     char last_good[4400] = "no checkpoint of this run was written";
-    int code, step, first_step = 0, last_step, tty = isatty(1), is_bin, save_tokenizer = 0, interrupted = 0;
+    /* progress on one line when stdout is a terminal; mpirun hands every rank a pseudo-terminal
+       whatever the user's stdout is, so the data-parallel build prints whole lines */
+#ifdef IT_WITH_MPI
+    int tty = 0;
+#else
+    int tty = isatty(1);
+#endif
+    int code, step, first_step = 0, last_step, is_bin, save_tokenizer = 0, interrupted = 0;
     float last_loss = 0.0f, val_loss = -1.0f;
     double t_start, tokens_per_step;
     const char *out_dir;
@@ -416,9 +645,20 @@ int main(int argc, char **argv) {
     desc.n_threads = o.threads;
     desc.logger.log = log_below_errors;
     desc.logger.min_level = IT_LOG_INFO;
+    desc.comm = dp;
     if (it_context_create(&desc, &ctx) != IT_OK) {
         fprintf(stderr, "train: cannot create a context\n");
         return 1;
+    }
+    dp = it_context_comm(ctx);
+    if (o.batch % dp->size != 0) {
+        fprintf(stderr, "train: --batch %d must be a multiple of the %d ranks (each rank runs batch / ranks rows)\n", o.batch,
+                dp->size);
+        return 2;
+    }
+    if (o.save && dp->size > IT_CHECKPOINT_MAX_RANKS) {
+        fprintf(stderr, "train: %d ranks: a checkpoint keeps the data positions of at most %d\n", dp->size, IT_CHECKPOINT_MAX_RANKS);
+        return 2;
     }
     if (!strcmp(o.backend, "metal")) {
         it_backend *metal;
@@ -440,7 +680,7 @@ int main(int argc, char **argv) {
         split_save_path(o.save, save_parent, sizeof save_parent, save_base, sizeof save_base);
         snprintf(snap_prefix, sizeof snap_prefix, "%s.step", save_base);
         if (o.resume && o.save == o.resume) fprintf(stderr, "train: no --save given: saving back into %s\n", o.resume);
-        else if (!prepare_save_target(ctx, o.save, save_parent)) return 1; /* saving back: checked once it has loaded */
+        else if (dp->rank == 0 && !prepare_save_target(ctx, o.save, save_parent)) return 1; /* saving back: checked once it has loaded */
     }
     memset(&ts, 0, sizeof ts);
     memset(&od, 0, sizeof od);
@@ -550,12 +790,13 @@ int main(int argc, char **argv) {
         sched.warmup_steps = o.warmup;
         sched.total_steps = o.steps;
         sched.min_lr_ratio = o.min_lr_ratio;
-        it_rng_seed(&ts.data_rng, o.seed ^ 0x5EEDDA7Aull); /* data order: its own stream, apart from init */
+        dp_seed_data_rng(&ts.data_rng, o.seed, dp->rank, 0); /* data order: its own stream, apart from init */
     }
     if (!run_id[0]) /* names this run's --save-every snapshots, so pruning leaves other runs' alone */
         snprintf(run_id, sizeof run_id, "%lx-%lx", (unsigned long)time(NULL), (unsigned long)getpid());
     last_step = o.stop_after ? (first_step + o.stop_after < o.steps ? first_step + o.stop_after : o.steps) : o.steps;
-    if (o.save_every && !check_snapshot_targets(ctx, save_parent, snap_prefix, first_step, last_step, o.save_every)) return 1;
+    if (dp->rank == 0 && o.save_every && !check_snapshot_targets(ctx, save_parent, snap_prefix, first_step, last_step, o.save_every))
+        return 1;
     if (it_model_config_check(ctx, &o.model) != IT_OK) {
         fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
         return 1;
@@ -608,16 +849,18 @@ int main(int argc, char **argv) {
     }
 
     /* 3. model, graphs (one for training, one for evaluation: same parameters), optimizer */
+    od.zero_stage = o.zero; /* how the state is kept, not what it is: a resume may change it */
     if (it_model_create(ctx, &o.model, &model) != IT_OK ||
-        it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch, o.seq, &train) != IT_OK ||
-        it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch, o.seq, &eval) != IT_OK ||
+        it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch / dp->size, o.seq, &train) != IT_OK ||
+        it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch / dp->size, o.seq, &eval) != IT_OK ||
         it_optimizer_create(ctx, &od, &opt) != IT_OK) {
         fprintf(stderr, "train: %s\n", it_context_last_error(ctx));
         return 1;
     }
     if (o.resume) {
         it_trainer_state checked = ts; /* with the fingerprints of the files this invocation uses */
-        if (it_checkpoint_load(ctx, model, opt, &ts, o.resume) != IT_OK) {
+        if (it_optimizer_gather_state(opt) != IT_OK || it_checkpoint_load(ctx, model, opt, &ts, o.resume) != IT_OK ||
+            it_optimizer_shard_state(opt) != IT_OK) {
             fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
             return 1;
         }
@@ -625,10 +868,12 @@ int main(int argc, char **argv) {
         ts.data = checked.data;
         ts.val_data = checked.val_data;
         fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
-        if (o.save == o.resume && !prepare_save_target(ctx, o.save, save_parent)) return 1;
+        dp_resume_data_rng(&ts, &o, first_step);
+        if (dp->rank == 0 && o.save == o.resume && !prepare_save_target(ctx, o.save, save_parent)) return 1;
     } else {
         it_model_init(model, o.seed);
     }
+    if (!dp_check_config(ctx, &o, &od, &sched, &ts, first_step)) return 1;
 
     { /* evaluating past the split's end repeats the same batches: minutes for the same number */
         size_t available = it_dataset_eval_batches(ds, IT_SPLIT_VAL, o.batch, o.seq);
@@ -638,22 +883,24 @@ int main(int argc, char **argv) {
             o.eval_batches = (int)available;
         }
     }
-    if (sched.warmup_steps > sched.total_steps)
-        fprintf(stderr, "train: warning: the warmup (%d steps) is longer than the run (%d steps): the learning rate "
-                        "never reaches --lr %g\n", sched.warmup_steps, sched.total_steps, (double)sched.base_lr);
-    fprintf(stderr, "model: %s %d layers, dim %d, %d heads (%d kv), ffn %d, vocab %d: %zu parameters\n",
-            o.model.arch == IT_ARCH_LLAMA ? "llama" : "gpt2", o.model.n_layers, o.model.dim, o.model.n_heads,
-            o.model.n_kv_heads, o.model.ffn_dim, o.model.vocab_size, it_model_config_param_count(&o.model));
-    {
-        size_t ntrain, nval;
-        it_dataset_tokens(ds, IT_SPLIT_TRAIN, &ntrain);
-        it_dataset_tokens(ds, IT_SPLIT_VAL, &nval);
-        fprintf(stderr, "data: %s, %zu train + %zu validation tokens (%s)\n", o.data, ntrain, nval,
-                is_bin ? "token file" : save_tokenizer ? "bpe" : "byte");
+    if (dp->rank == 0) { /* what the run is: the same on every rank */
+        if (sched.warmup_steps > sched.total_steps)
+            fprintf(stderr, "train: warning: the warmup (%d steps) is longer than the run (%d steps): the learning rate "
+                            "never reaches --lr %g\n", sched.warmup_steps, sched.total_steps, (double)sched.base_lr);
+        fprintf(stderr, "model: %s %d layers, dim %d, %d heads (%d kv), ffn %d, vocab %d: %zu parameters\n",
+                o.model.arch == IT_ARCH_LLAMA ? "llama" : "gpt2", o.model.n_layers, o.model.dim, o.model.n_heads,
+                o.model.n_kv_heads, o.model.ffn_dim, o.model.vocab_size, it_model_config_param_count(&o.model));
+        {
+            size_t ntrain, nval;
+            it_dataset_tokens(ds, IT_SPLIT_TRAIN, &ntrain);
+            it_dataset_tokens(ds, IT_SPLIT_VAL, &nval);
+            fprintf(stderr, "data: %s, %zu train + %zu validation tokens (%s)\n", o.data, ntrain, nval,
+                    is_bin ? "token file" : save_tokenizer ? "bpe" : "byte");
+        }
+        fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
+                it_param_numel(ctx) * 4 / 1e6, it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6,
+                it_graph_stats(train.graph).arena_bytes / 1e6, it_graph_stats(eval.graph).arena_bytes / 1e6);
     }
-    fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
-            it_param_numel(ctx) * 4 / 1e6, it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6,
-            it_graph_stats(train.graph).arena_bytes / 1e6, it_graph_stats(eval.graph).arena_bytes / 1e6);
 
     /* the trainer state a checkpoint records (data_rng advances as batches are drawn) */
     ts.seed = o.seed;
@@ -684,8 +931,9 @@ int main(int argc, char **argv) {
         int k, stopping;
         it_zero_grads(ctx);
         for (k = 0; k < o.accum; k++) { /* gradients of k micro-batches add up in the gradient block */
-            it_result r = it_dataset_batch(ds, IT_SPLIT_TRAIN, &ts.data_rng, o.batch, o.seq,
+            it_result r = it_dataset_batch(ds, IT_SPLIT_TRAIN, &ts.data_rng, train.batch, o.seq,
                                            it_data_i32(train.tokens), it_data_i32(train.targets));
+            if (r == IT_OK && k == o.accum - 1) r = it_grad_sync_arm(train.graph); /* summed across ranks as it runs */
             if (r == IT_OK) r = it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD);
             if (r != IT_OK) {
                 fprintf(stderr, "\ntrain: step %d: %s\n", step + 1, it_context_last_error(ctx));
@@ -693,14 +941,16 @@ int main(int argc, char **argv) {
             }
             loss_sum += it_data(train.loss)[0];
         }
-        if (it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm) != IT_OK) { /* averaged, clipped */
-            fprintf(stderr, "\ntrain: step %d: %s; stopping (a lower --lr or --clip may help)\n", step + 1,
-                    it_context_last_error(ctx));
+        if ((code = it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm)) != IT_OK) { /* averaged, clipped */
+            fprintf(stderr, "\ntrain: step %d: %s; stopping%s\n", step + 1, it_context_last_error(ctx),
+                    code == IT_ERR_RANGE ? " (a lower --lr or --clip may help)" : "");
             return 1;
         }
         ts.step = step + 1;
         ts.tokens_seen += (int64_t)tokens_per_step;
         last_loss = (float)(loss_sum / o.accum);
+        stopping = stop_signal != 0; /* read once: a signal after this point stops the next step */
+        if (!dp_step_agree(&last_loss, &stopping)) return 1;
         val_loss = -1.0f;
         if ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == last_step) {
             if (evaluate(&eval, ds, o.eval_batches, &val_loss) != IT_OK) {
@@ -726,39 +976,45 @@ int main(int argc, char **argv) {
             if (val_loss >= 0 && tty) fprintf(stdout, "\n");
             fflush(stdout);
         }
-        stopping = stop_signal != 0; /* read once: a signal after this point stops the next step */
         if (o.save && ((o.save_every && (step + 1) % o.save_every == 0) || step + 1 == last_step || stopping)) {
             char snapshot[4200];
-            if (!weights_usable(ctx, &train, ds, step + 1, last_loss, last_good)) return 1;
-            /* the atomic save replaces DIR whole, so the curve is written after it */
-            if (it_checkpoint_save(ctx, model, opt, &ts, o.save, &ck) != IT_OK) {
-                fprintf(stderr, "\ntrain: saving %s: %s\n", o.save, it_context_last_error(ctx));
-                return 1;
-            }
-            snprintf(last_good, sizeof last_good, "the checkpoint %s (step %d) is kept", o.save, step + 1);
-            write_csv(&c, csv_path);
-            if (o.save_every && (step + 1) % o.save_every == 0) { /* history: DIR.stepNNNNNNNN, last K kept */
-                it_checkpoint_path(snapshot, sizeof snapshot, save_parent, snap_prefix, step + 1);
-                if (it_checkpoint_save(ctx, model, opt, &ts, snapshot, &ck) != IT_OK ||
-                    it_checkpoint_prune_run(ctx, save_parent, snap_prefix, run_id, o.keep) != IT_OK) {
-                    fprintf(stderr, "\ntrain: saving %s: %s\n", snapshot, it_context_last_error(ctx));
+            if (!dp_before_save(ctx, opt, &ts)) return 1;
+            if (dp->rank == 0) { /* the others wait for it in dp_after_save */
+                if (!weights_usable(ctx, &train, ds, step + 1, last_loss, last_good)) return 1;
+                /* the atomic save replaces DIR whole, so the curve is written after it */
+                if (it_checkpoint_save(ctx, model, opt, &ts, o.save, &ck) != IT_OK) {
+                    fprintf(stderr, "\ntrain: saving %s: %s\n", o.save, it_context_last_error(ctx));
                     return 1;
                 }
+                snprintf(last_good, sizeof last_good, "the checkpoint %s (step %d) is kept", o.save, step + 1);
+                write_csv(&c, csv_path);
+                if (o.save_every && (step + 1) % o.save_every == 0) { /* history: DIR.stepNNNNNNNN, last K kept */
+                    it_checkpoint_path(snapshot, sizeof snapshot, save_parent, snap_prefix, step + 1);
+                    if (it_checkpoint_save(ctx, model, opt, &ts, snapshot, &ck) != IT_OK ||
+                        it_checkpoint_prune_run(ctx, save_parent, snap_prefix, run_id, o.keep) != IT_OK) {
+                        fprintf(stderr, "\ntrain: saving %s: %s\n", snapshot, it_context_last_error(ctx));
+                        return 1;
+                    }
+                }
             }
+            if (!dp_after_save(ctx, opt)) return 1;
         }
         if (stopping) {
-            interrupted = stop_signal;
+            interrupted = stop_signal ? stop_signal : SIGTERM; /* another rank's signal stops this one too */
             last_step = step + 1;
             if (tty) fprintf(stdout, "\n");
             break;
         }
     }
-    if (!o.save && mkdir_p(out_dir) != 0) return 1;
-    write_csv(&c, csv_path);
-    snprintf(title, sizeof title, "%s: %zu parameters, %d steps", o.data, it_model_config_param_count(&o.model),
-             o.steps);
-    write_svg(&c, svg_path, title);
-    fprintf(stderr, "wrote %s and %s%s%s\n", csv_path, svg_path, o.save ? ", checkpoint " : "", o.save ? o.save : "");
+    dp_report(ctx, last_step - first_step, now_seconds() - t_start);
+    if (dp->rank == 0) { /* the curve is rank 0's: every rank has the same losses */
+        if (!o.save && mkdir_p(out_dir) != 0) return 1;
+        write_csv(&c, csv_path);
+        snprintf(title, sizeof title, "%s: %zu parameters, %d steps", o.data, it_model_config_param_count(&o.model),
+                 o.steps);
+        write_svg(&c, svg_path, title);
+        fprintf(stderr, "wrote %s and %s%s%s\n", csv_path, svg_path, o.save ? ", checkpoint " : "", o.save ? o.save : "");
+    }
     if (interrupted)
         fprintf(stderr, "train: %s at step %d of %d%s%s\n", interrupted == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
                 last_step, o.steps, o.save ? "; continue with --resume " : " (no --save: nothing to resume from)",

@@ -15,9 +15,9 @@ $(BUILD)/test_dp: tests/mpi/test_dp.c irontensor_mpi.h tests/it_test.h $(HEADERS
 
 .PHONY: test-mpi
 ifeq ($(HAVE_MPI),yes)
-test-mpi: $(BUILD)/train_mpi $(BUILD)/test_dp
-	@echo "== tests/mpi/test_dp.c (2 ranks)"; MPIRUN=$(MPIRUN) bash tests/mpi/mpi_run.sh 2 $(BUILD)/test_dp
-	@if [ -f tests/mpi/mpi_train.sh ]; then echo "== tests/mpi/mpi_train.sh"; MPIRUN=$(MPIRUN) bash tests/mpi/mpi_train.sh $(BUILD); fi
+test-mpi: $(BUILD)/train_mpi $(BUILD)/test_dp $(BUILD)/train
+	@echo "== tests/mpi/test_dp.c (2 ranks)"; MPIRUN=$(MPIRUN) bash tests/mpi/mpi_run.sh -np 2 $(BUILD)/test_dp
+	@echo "== tests/mpi/mpi_train.sh"; MPIRUN=$(MPIRUN) bash tests/mpi/mpi_train.sh $(BUILD)
 else
 test-mpi:
 	@echo "note: MPI is not installed (Debian: openmpi-bin libopenmpi-dev): the data-parallel tests are skipped"
