@@ -8276,7 +8276,7 @@ IT_API it_result it_grad_sync_arm(it_graph *g) {
     ctx = g->ctx, gs = &ctx->gsync;
     if (ctx->comm->size == 1 || gs->zero) return IT_OK;
     if (!g->planned) return it_context_error(ctx, IT_ERR_STATE, "it_grad_sync_arm: plan the graph first");
-    if ((r = it__grad_sync_buckets(ctx)) != IT_OK) return r;
+    if ((r = it__grad_sync_backend_ok(ctx)) != IT_OK || (r = it__grad_sync_buckets(ctx)) != IT_OK) return r;
     for (i = 0; i < gs->n_buckets; i++)
         if (gs->buckets[i].started == 1)
             return it_context_error(ctx, IT_ERR_STATE, "it_grad_sync_arm: the last step's sync was not waited for "
@@ -8299,6 +8299,14 @@ IT_API it_result it_grad_sync_arm(it_graph *g) {
     gs->next = 0;
     gs->armed = g;
     return IT_OK;
+}
+/* The communicator sums the blocks where the CPU sees them: the CPU backend's, and Metal's
+   unified memory (the same bytes). A backend that keeps a mirror of device memory (CUDA) would
+   need its own collective (NCCL, a later issue), so it is refused rather than summed stale. */
+static it_result it__grad_sync_backend_ok(it_context *ctx) {
+    if (ctx->backend == &ctx->cpu.be || !strcmp(ctx->backend->name, "metal")) return IT_OK;
+    return it_context_error(ctx, IT_ERR_UNSUPPORTED, "data parallel: the '%s' backend keeps its gradients in device memory; "
+                            "the communicator sums CPU (and Metal's unified) memory only", ctx->backend->name);
 }
 static it_result it__grad_bucket_start(it_context *ctx, it__grad_bucket *b) {
     it_result r = ctx->comm->all_reduce_start(ctx->comm, ctx->grad_block + b->begin, b->end - b->begin, &b->request);
@@ -8332,6 +8340,7 @@ IT_API it_result it_grad_sync_wait(it_context *ctx) {
     int i;
     IT__NOT_NULL(ctx, "it_grad_sync_wait");
     if (ctx->comm->size == 1) return IT_OK;
+    if ((r = it__grad_sync_backend_ok(ctx)) != IT_OK) return r;
     it__sync(ctx); /* a device may still be writing gradients */
     if ((r = it__grad_sync_buckets(ctx)) != IT_OK) return r;
     gs->armed = NULL;
