@@ -8267,6 +8267,14 @@ static void it__grad_sync_mark(it__grad_sync *gs, it_tensor *t, int at) {
     b = &gs->buckets[it__grad_bucket_of(gs, t->grad->offset / sizeof(float))];
     if (at > b->ready_at) b->ready_at = at;
 }
+/* The communicator sums the blocks where the CPU sees them: the CPU backend's, and Metal's
+   unified memory (the same bytes). A backend that keeps a mirror of device memory (CUDA) would
+   need its own collective (NCCL, a later issue), so it is refused rather than summed stale. */
+static it_result it__grad_sync_backend_ok(it_context *ctx) {
+    if (ctx->backend == &ctx->cpu.be || !strcmp(ctx->backend->name, "metal")) return IT_OK;
+    return it_context_error(ctx, IT_ERR_UNSUPPORTED, "data parallel: the '%s' backend keeps its gradients in device memory; "
+                            "the communicator sums CPU (and Metal's unified) memory only", ctx->backend->name);
+}
 IT_API it_result it_grad_sync_arm(it_graph *g) {
     it_context *ctx;
     it__grad_sync *gs;
@@ -8299,14 +8307,6 @@ IT_API it_result it_grad_sync_arm(it_graph *g) {
     gs->next = 0;
     gs->armed = g;
     return IT_OK;
-}
-/* The communicator sums the blocks where the CPU sees them: the CPU backend's, and Metal's
-   unified memory (the same bytes). A backend that keeps a mirror of device memory (CUDA) would
-   need its own collective (NCCL, a later issue), so it is refused rather than summed stale. */
-static it_result it__grad_sync_backend_ok(it_context *ctx) {
-    if (ctx->backend == &ctx->cpu.be || !strcmp(ctx->backend->name, "metal")) return IT_OK;
-    return it_context_error(ctx, IT_ERR_UNSUPPORTED, "data parallel: the '%s' backend keeps its gradients in device memory; "
-                            "the communicator sums CPU (and Metal's unified) memory only", ctx->backend->name);
 }
 static it_result it__grad_bucket_start(it_context *ctx, it__grad_bucket *b) {
     it_result r = ctx->comm->all_reduce_start(ctx->comm, ctx->grad_block + b->begin, b->end - b->begin, &b->request);
