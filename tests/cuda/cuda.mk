@@ -9,6 +9,7 @@
 #                       kernels on the MSL emulator): training vs the CPU with CUDA graphs and without, the
 #                       driver's counters against the backend's, error paths, nothing left allocated
 CUDA_OUT := $(BUILD)/cuda
+CUDA_INC ?= /usr/local/cuda/include
 CUDA_INPUTS := tools/msl_cuda_prelude.h shaders/it_kernel_args.h shaders/it_reduce.h $(sort $(wildcard shaders/*.metal))
 CUDA_BAD := $(sort $(wildcard tests/cuda/bad/*.metal))
 .PHONY: cuda-shaders check-cuda-shaders test-cuda
@@ -48,6 +49,10 @@ test-cuda: check-cuda-shaders $(CUDA_OUT)/nvrtc_check $(CUDA_OUT)/test_cuda_back
 	$(CLANGXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -include tests/cuda/cuda_stub.h -x c++ $(CUDA_OUT)/joined.cu
 	@echo "== NVRTC (the compile irontensor_cuda.h does at backend creation)"
 	@for a in sm_80 sm_90; do $(CUDA_OUT)/nvrtc_check $$a; r=$$?; [ $$r = 0 ] || [ $$r = 77 ] || exit 1; done
+	@if [ -f $(CUDA_INC)/cuda.h ] && [ -f $(CUDA_INC)/cublas_api.h ]; then \
+	  $(CC) -std=c99 -Wall -Wextra -Werror -I. -I$(CUDA_INC) -fsyntax-only tests/cuda/abi_check.c && \
+	  echo "abi_check: irontensor_cuda.h's constants and driver symbols agree with $(CUDA_INC)"; \
+	else echo "abi_check: no CUDA headers in $(CUDA_INC): skipped"; fi
 	@echo "== the translator refuses what it cannot translate faithfully"
 	@fail=0; for f in $(CUDA_BAD); do \
 	  if $(CUDA_OUT)/msl2cuda -o $(CUDA_OUT)/bad.h tools/msl_cuda_prelude.h $$f 2>$(CUDA_OUT)/bad.log; then \

@@ -1,0 +1,45 @@
+/* abi_check.c - irontensor_cuda.h declares the few CUDA values it needs instead of including the
+   toolkit's headers; where those headers are installed, make test-cuda compiles this file
+   (-fsyntax-only, nothing is linked or run): every value against the real one at compile time,
+   and every driver symbol the backend loads by name declared under that name. */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../../irontensor.h"
+#define IRONTENSOR_CUDA_IMPLEMENTATION
+#include "../../irontensor_cuda.h"
+#include <cuda.h>
+#include <cublas_api.h>
+#include <nvrtc.h>
+#include <stdio.h>
+
+#define SAME(ours, theirs) typedef char check_##ours[(ours) == (theirs) ? 1 : -1];
+SAME(IT__CU_ATTR_MULTIPROCESSOR_COUNT, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+SAME(IT__CU_ATTR_CC_MAJOR, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+SAME(IT__CU_ATTR_CC_MINOR, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
+SAME(IT__CU_FUNC_MAX_THREADS_PER_BLOCK, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK)
+SAME(IT__CU_STREAM_NON_BLOCKING, CU_STREAM_NON_BLOCKING)
+SAME(IT__CU_CAPTURE_THREAD_LOCAL, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+SAME(IT__CUBLAS_OP_N, CUBLAS_OP_N)
+SAME(IT__CUBLAS_OP_T, CUBLAS_OP_T)
+SAME(IT__CUBLAS_DEFAULT_MATH, CUBLAS_DEFAULT_MATH)
+SAME(IT__CUBLAS_TF32_TENSOR_OP_MATH, CUBLAS_TF32_TENSOR_OP_MATH)
+typedef char check_deviceptr[sizeof(it__CUdeviceptr) == sizeof(CUdeviceptr) ? 1 : -1];
+typedef char check_device[sizeof(it__CUdevice) == sizeof(CUdevice) ? 1 : -1];
+typedef char check_result[sizeof(it__CUresult) == sizeof(CUresult) ? 1 : -1];
+typedef char check_nvrtc[sizeof(int) == sizeof(nvrtcResult) ? 1 : -1];
+typedef char check_cublas[sizeof(int) == sizeof(cublasStatus_t) && sizeof(int) == sizeof(cublasOperation_t) ? 1 : -1];
+
+int main(void) {
+    /* every driver symbol the backend loads, by the name it loads (a misspelt one does not compile) */
+    void *syms[] = {(void *)&cuInit, (void *)&cuDriverGetVersion, (void *)&cuDeviceGetCount, (void *)&cuDeviceGet,
+                    (void *)&cuDeviceGetName, (void *)&cuDeviceGetAttribute, (void *)&cuDevicePrimaryCtxRetain,
+                    (void *)&cuDevicePrimaryCtxRelease_v2, (void *)&cuCtxSetCurrent, (void *)&cuStreamCreate,
+                    (void *)&cuStreamDestroy_v2, (void *)&cuStreamSynchronize, (void *)&cuMemAlloc_v2, (void *)&cuMemFree_v2,
+                    (void *)&cuMemAllocHost_v2, (void *)&cuMemFreeHost, (void *)&cuMemcpyHtoDAsync_v2,
+                    (void *)&cuMemcpyDtoHAsync_v2, (void *)&cuMemsetD32Async, (void *)&cuModuleLoadData, (void *)&cuModuleUnload,
+                    (void *)&cuModuleGetFunction, (void *)&cuFuncGetAttribute, (void *)&cuLaunchKernel,
+                    (void *)&cuStreamBeginCapture_v2, (void *)&cuStreamEndCapture, (void *)&cuGraphInstantiateWithFlags,
+                    (void *)&cuGraphLaunch, (void *)&cuGraphExecDestroy, (void *)&cuGraphDestroy, (void *)&cuGetErrorString};
+    printf("abi_check: %d driver entry points and %d constants agree with cuda.h / cublas_api.h (CUDA %d)\n",
+           (int)(sizeof syms / sizeof syms[0]), 10, CUDA_VERSION);
+    return 0;
+}
