@@ -266,6 +266,10 @@ grep -q '"num_hidden_layers": 100000,' "$tmp/r17/config.json" && pass || fail "c
 expect 1 "100000 layers" -- "$B/generate" --checkpoint "$tmp/r17" --prompt "a" --max-new-tokens 2
 expect 1 "100000 layers" -- "$B/it-inspect" "$tmp/r17"
 expect 1 "100000 layers" -- "$T" --data "$tmp/data.txt" --resume "$tmp/r17" --steps 4
+# the right layer count but a width the weights do not have: refused from the header's shapes
+sed 's/"hidden_size": 32,/"hidden_size": 65536,/' "$tmp/r12/config.json" >"$tmp/r17/config.json"
+expect 1 "but the config needs" -- "$B/generate" --checkpoint "$tmp/r17" --prompt "a" --max-new-tokens 2
+expect 1 "but the config needs" -- "$B/it-inspect" "$tmp/r17"
 run 30 "$T" --data "$tmp/data.txt" --dim 8 --layers 4000 --heads 2 --ffn 8 --batch 1 --seq 8 --steps 1 \
     --eval-batches 1 --save "$tmp/deep4000"
 [ "$got" = 0 ] && grep -q "^final step=1 " "$tmp/out" && pass ||
