@@ -9,7 +9,10 @@
      GET  /v1/models, GET /health
    Request fields: max_tokens (max_completion_tokens), temperature, top_p, top_k, min_p, stop (a
    string or up to 4), seed, n, stream (server-sent events, "data: {chunk}" ... "data: [DONE]"),
-   stream_options.include_usage; the response carries usage token counts. Fields this server
+   stream_options.include_usage; the response carries usage token counts. A sample ends at the
+   tokenizer's EOS, the chat template's end-of-turn token and every eos_token_id of the
+   directory's generation_config.json, whose temperature / top_k / top_p / min_p (do_sample false:
+   greedy) are the defaults of a request that leaves them out, as vLLM does. Fields this server
    cannot honour (logprobs, echo, non-zero presence / frequency penalties, tools) are refused with
    400, never ignored; other unknown fields are ignored as OpenAI's server does.
 
@@ -149,8 +152,10 @@ typedef struct server {
     it_chat_template chat;
     int has_chat;
     char chat_error[1200];
-    int32_t stop_ids[4];
+    int32_t stop_ids[IT_GENERATION_MAX_EOS + 2];
     int n_stop_ids;
+    double temperature, top_p, min_p; /* a request's defaults: generation_config.json's, else OpenAI's */
+    long long top_k;
     int ctx_len, parallel, vocab;
     double timeout;         /* seconds a request may take to arrive; idle keep-alive */
     char name[256];
@@ -163,6 +168,36 @@ static void log_warnings(it_log_level level, const char *message, void *user) {
     (void)user;
     if (level >= IT_LOG_WARN) fprintf(stderr, "irontensor: %s\n", message);
 }
+static void add_stop_id(server *S, int32_t id) {
+    int i;
+    for (i = 0; i < S->n_stop_ids; i++)
+        if (S->stop_ids[i] == id) return;
+    if (S->n_stop_ids < (int)(sizeof S->stop_ids / sizeof *S->stop_ids)) S->stop_ids[S->n_stop_ids++] = id;
+}
+/* generation_config.json (or config.json's ids): every EOS id stops a sample, and its sampling
+   settings are a request's defaults (what vLLM does with --generation-config auto); OpenAI's
+   defaults otherwise (temperature 1, top_p 1). */
+static int read_generation_config(server *S, const char *dir) {
+    it_generation_config gc;
+    int i;
+    S->temperature = 1.0, S->top_p = 1.0, S->min_p = 0.0, S->top_k = 0;
+    if (it_generation_config_read(S->ctx, dir, &gc) != IT_OK) return -1;
+    for (i = 0; i < gc.n_eos; i++) {
+        if (gc.eos_ids[i] >= 0 && gc.eos_ids[i] < it_tokenizer_vocab_size(S->tok)) add_stop_id(S, gc.eos_ids[i]);
+        else fprintf(stderr, "serve: eos_token_id %ld of %s is outside the tokenizer's %d ids: not used\n", (long)gc.eos_ids[i],
+                     dir, it_tokenizer_vocab_size(S->tok));
+    }
+    if (gc.temperature >= 0) S->temperature = gc.temperature;
+    if (gc.do_sample == 0) S->temperature = 0; /* greedy, as transformers' do_sample false */
+    if (gc.top_p >= 0) S->top_p = gc.top_p;
+    if (gc.min_p >= 0) S->min_p = gc.min_p;
+    if (gc.top_k >= 0) S->top_k = gc.top_k;
+    if (gc.repetition_penalty > 0 && gc.repetition_penalty != 1)
+        fprintf(stderr, "serve: generation_config.json asks for repetition_penalty %g, which this server does not apply\n",
+                (double)gc.repetition_penalty);
+    return 0;
+}
+
 /* config.json + weights, the tokenizer, the chat template, the stop tokens; 0 on success */
 static int load_model(server *S, const char *dir, const char *template_name, int threads, int context_shift) {
     it_context_desc desc;
@@ -198,11 +233,12 @@ static int load_model(server *S, const char *dir, const char *template_name, int
         return -1;
     }
     if (eos >= 0) S->stop_ids[S->n_stop_ids++] = eos;
+    if (read_generation_config(S, dir) != 0) goto fail;
     /* the chat template; without one /v1/chat/completions answers with the reason */
     if (it_chat_template_load(S->ctx, dir, template_name, &S->chat) == IT_OK) {
         int32_t eot = it_tokenizer_find(S->tok, it_chat_template_end_of_turn(&S->chat));
         S->has_chat = 1;
-        if (eot >= 0 && eot != eos) S->stop_ids[S->n_stop_ids++] = eot;
+        if (eot >= 0) add_stop_id(S, eot);
     } else {
         if (template_name) goto fail;
         snprintf(S->chat_error, sizeof S->chat_error, "this model has no chat template usable here: %s",
@@ -644,8 +680,8 @@ static void handle_generate(server *S, conn *c, const char *body, size_t len, in
     it_request rq;
     int32_t *prompt;
     size_t n_prompt = 0;
-    double temperature = 1.0, top_p = 1.0, min_p = 0.0;
-    long long max_tokens = chat ? 0 : 16, top_k = 0, n = 1, seed = -1, mt = -1;
+    double temperature = S->temperature, top_p = S->top_p, min_p = S->min_p;
+    long long max_tokens = chat ? 0 : 16, top_k = S->top_k, n = 1, seed = -1, mt = -1;
     int stream = 0, ids[MAX_CHOICES], i, v;
     memset(&f, 0, sizeof f);
     f.c = c;
@@ -657,8 +693,9 @@ static void handle_generate(server *S, conn *c, const char *body, size_t len, in
     }
     jb = (job *)calloc(1, sizeof *jb);
     field(&f, "model", T_BIT(IT__J_STR), "a string");
-    int_field(&f, "max_tokens", 1, S->ctx_len, &max_tokens);
-    int_field(&f, "max_completion_tokens", 1, S->ctx_len, &mt);
+    /* past the context: "length" at the context's end, or (--context-shift) on past it */
+    int_field(&f, "max_tokens", 1, 1 << 24, &max_tokens);
+    int_field(&f, "max_completion_tokens", 1, 1 << 24, &mt);
     if (mt > 0) max_tokens = mt;
     number_field(&f, "temperature", 0, 2, &temperature);
     number_field(&f, "top_p", 0, 1, &top_p);

@@ -151,6 +151,32 @@ sleep 0.2
 r=$(req "$url/health"); check "served once the idle connections are gone" [ "$(status "$r")" = 200 ]
 check "the server is still running" kill -0 "$pid"
 
+# ---- more servers: generation_config.json's EOS ids and defaults, --context-shift
+start() { # start DIR LOG FLAGS...: sets spid and sport
+    local dir=$1 log=$2; shift 2
+    "$B/serve" --model "$dir" --port 0 --threads 1 "$@" 2>"$log" &
+    spid=$!
+    for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
+    sport=$(grep -o '127\.0\.0\.1:[0-9]*' "$log" | head -1 | cut -d: -f2)
+}
+ld=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["vocab"].get("ld", -1))' "$model/tokenizer.json")
+cp -r "$model" "$work/model_gc"
+printf '{"eos_token_id": [%s, 99999], "do_sample": false}\n' "$ld" >"$work/model_gc/generation_config.json"
+start "$work/model_gc" "$work/log_gc"
+r=$(req "http://127.0.0.1:$sport/v1/completions" -d '{"prompt":"Hello world","max_tokens":7}')
+check "generation_config eos id ends the greedy run at once" has "$(body "$r")" '"text":"","logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":[0-9]*,"completion_tokens":1,'
+check "generation_config id outside the vocabulary: a warning" grep -q "eos_token_id 99999 .* not used" "$work/log_gc"
+kill "$spid"; wait "$spid" 2>/dev/null
+start "$model" "$work/log_shift" --ctx 24 --context-shift
+r=$(req "http://127.0.0.1:$sport/v1/completions" -d '{"prompt":"prompt number 1","max_tokens":40,"temperature":0}')
+check "--context-shift: 40 tokens past a 24-token context" has "$(body "$r")" '"finish_reason":"length"}],"usage":{"prompt_tokens":[0-9]*,"completion_tokens":40,'
+kill "$spid"; wait "$spid" 2>/dev/null
+start "$model" "$work/log_noshift" --ctx 24
+r=$(req "http://127.0.0.1:$sport/v1/completions" -d '{"prompt":"prompt number 1","max_tokens":40,"temperature":0}')
+n_tok=$(body "$r" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["usage"]["prompt_tokens"] + d["usage"]["completion_tokens"])')
+check "without --context-shift: the context's 24 positions and one more token, finish length" [ "$n_tok" = 25 ]
+kill "$spid"; wait "$spid" 2>/dev/null
+
 # ---- the official OpenAI client
 if command -v node >/dev/null; then
     if [ ! -d "$root/tests/serve/node_modules/openai" ] && command -v npm >/dev/null; then
