@@ -7513,9 +7513,10 @@ IT_API it_result it_batch_decoder_create(it_model *m, const it_batch_decoder_des
             (size_t)d->max_seqs * (d->max_table + 2) + (size_t)o.max_batch + 16;
     if ((double)d->n_blocks * (double)d->block_floats > 1e15 ||
         !(block = (float *)it__alloc_array(ctx, total, sizeof(float)))) {
+        int n_blocks = d->n_blocks;
         it__object_drop(ctx, d);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_batch_decoder_create: cannot allocate %.0f bytes for %d "
-                                "blocks of %d tokens", (double)total * 4, d->n_blocks, o.block_size);
+                                "blocks of %d tokens", (double)total * 4, n_blocks, o.block_size);
     }
     d->kpool = block;
     d->vpool = block + pool;
@@ -7849,7 +7850,7 @@ struct it_generator {
     it__gen_request **queue;    /* every request with live samples, in submit order */
     int n_queue, cap_queue;
     it_generation_event *events;
-    int n_events, cap_events;
+    int n_events, cap_events, events_lost; /* lost: the array could not grow (the step fails) */
     float *probs;               /* [2 vocab] */
     int *order;                 /* [vocab] */
     int64_t prompt_computed, prompt_shared;
@@ -7877,7 +7878,10 @@ IT_API it_result it_generator_create(it_model *m, const it_generator_desc *desc,
     g->tokens = (int32_t *)it__alloc_array(ctx, (size_t)S * T, sizeof(int32_t));
     g->probs = (float *)it__alloc_array(ctx, 2 * (size_t)V, sizeof(float));
     g->order = (int *)it__alloc_array(ctx, (size_t)V, sizeof(int));
-    r = g->slots && g->tokens && g->probs && g->order ? it_batch_create(ctx, g->dec->max_batch, &g->batch) : IT_ERR_OUT_OF_MEMORY;
+    r = g->slots && g->tokens && g->probs && g->order &&
+                it__grow_array(ctx, (void **)&g->events, &g->cap_events, 2 * S, sizeof(*g->events)) == IT_OK
+            ? it_batch_create(ctx, g->dec->max_batch, &g->batch)
+            : IT_ERR_OUT_OF_MEMORY;
     if (r == IT_OK) r = it__own(ctx, g, (void (*)(void *))it_generator_destroy, "it_generator_create");
     else {
         it_generator_destroy(g);
@@ -7970,8 +7974,11 @@ IT_API void it_generator_cancel(it_generator *g, int id) {
 }
 static void it__gen_event(it_generator *g, int id, int index, int32_t token, it_finish_reason finish, void *user) {
     it_generation_event *e;
-    /* the array only grows while a step reports: at most one event per sample alive */
-    if (it__grow_array(g->ctx, (void **)&g->events, &g->cap_events, g->n_events + 1, sizeof(*g->events)) != IT_OK) return;
+    /* reserved for one event per running sample at create; grows only for samples cancelled while queued */
+    if (it__grow_array(g->ctx, (void **)&g->events, &g->cap_events, g->n_events + 1, sizeof(*g->events)) != IT_OK) {
+        g->events_lost = 1;
+        return;
+    }
     e = &g->events[g->n_events++];
     e->id = id, e->index = index, e->token = token, e->finish = finish, e->user = user;
 }
@@ -8148,6 +8155,10 @@ IT_API it_result it_generator_step(it_generator *g, const it_generation_event **
     }
     *events = g->events;
     *n_events = g->n_events;
+    if (g->events_lost) { /* samples ended unreported: the caller cannot go on as if all were told */
+        g->events_lost = 0;
+        return it_context_error(g->ctx, IT_ERR_OUT_OF_MEMORY, "it_generator_step: out of memory for the step's events");
+    }
     return IT_OK;
 }
 
