@@ -11,7 +11,7 @@ TEST_CFLAGS = $(OPT) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g
 LDLIBS  = -lm -lpthread
 HEADERS = irontensor.h irontensor_metal.h irontensor_cuda.h shaders_cuda.h
 
-EXAMPLES = autograd train generate bench serve
+EXAMPLES = autograd train finetune generate bench serve
 TESTS    = $(sort $(basename $(notdir $(wildcard tests/test_*.c))))
 TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
@@ -44,8 +44,8 @@ test-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
 
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
-test-cli: $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/it-export-gguf
-	@status=0; for s in tests/cli_test.sh tests/cli_hostile.sh; do echo "== $$s"; bash $$s $(BUILD) || status=1; done; exit $$status
+test-cli: $(BUILD)/finetune $(BUILD)/it-merge $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/it-export-gguf
+	@status=0; for s in tests/cli_test.sh tests/cli_hostile.sh tests/lora_cli_test.sh; do echo "== $$s"; bash $$s $(BUILD) || status=1; done; exit $$status
 
 # build/serve on 127.0.0.1: curl, hostile requests and the official `openai` npm client driven by
 # node (tests/serve_test.sh; it runs `npm ci` in tests/serve when the package is not installed).

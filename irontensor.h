@@ -1538,6 +1538,35 @@ IT_API it_result it_lora_save(it_context *ctx, const it_lora *l, const it_optimi
    it_checkpoint_save). */
 IT_API it_result it_lora_merge(it_lora *l);
 
+/* Instruction data for fine-tuning: JSONL files in the formats MLX-LM and Hugging Face trainers
+   read, one example per line:
+     {"text": "..."}                                   every token is trained
+     {"prompt": "...", "completion": "..."}            the completion follows the prompt (+ EOS)
+     {"messages": [{"role": "user", "content": ...}, ...]}   rendered by the model's chat template
+   mask_prompt: the loss covers only the completion / the assistant turns (the other targets are
+   -1, the ignore index of the model's training graph). An example longer than max_tokens is cut
+   there (counted in truncated). A bad line (invalid JSON, a missing or non-string field, an empty
+   completion, no assistant turn, a template that refuses the conversation) is reported with the
+   file and line number and skipped, or with strict fails the load (IT_ERR_FORMAT). */
+typedef struct it_sft_options {
+    int mask_prompt;
+    int strict;
+    int max_tokens;               /* > 1: tokens kept per example (a row is max_tokens - 1 inputs) */
+    const it_chat_template *chat; /* renders "messages" lines; NULL = such lines are bad */
+} it_sft_options;
+typedef struct it_sft_data it_sft_data;
+IT_API it_result it_sft_load(it_context *ctx, const char *path, const it_tokenizer *tok, const it_sft_options *o,
+                             it_sft_data **out);
+IT_API void it_sft_destroy(it_sft_data *d);
+IT_API int it_sft_count(const it_sft_data *d);     /* examples kept */
+IT_API int it_sft_skipped(const it_sft_data *d);   /* bad lines skipped */
+IT_API int it_sft_truncated(const it_sft_data *d); /* examples cut to max_tokens */
+IT_API size_t it_sft_trained_tokens(const it_sft_data *d); /* targets that count, over all examples */
+/* Example i as one training row of seq positions: tokens[t] its token t (0 past its end),
+   targets[t] its token t + 1 where that is trained, else -1. */
+IT_API void it_sft_row(const it_sft_data *d, int i, int seq, int32_t *tokens, int32_t *targets);
+
+
 /* ------------------------------------------------------------------------------------------------
    >>gguf  llama.cpp's GGUF v3 (ggml's docs/gguf.md): export of a Llama-family model with the keys
    llama.cpp reads (general.*, llama.* hyperparameters, tokenizer.ggml.* of a byte-level BPE
@@ -13974,6 +14003,257 @@ IT_API it_result it_lora_merge(it_lora *l) {
     }
     m->lora = NULL; /* graphs and decoders made from now on run the merged weights alone */
     return IT_OK;
+}
+
+/* ---- instruction data (it_sft_*) ---- */
+struct it_sft_data {
+    it_context *ctx;
+    int32_t *ids;          /* every example's tokens, one after another */
+    unsigned char *train;  /* per token: 1 = predicting it counts in the loss */
+    size_t n_ids, cap_ids;
+    size_t *start;         /* example i is ids[start[i] .. start[i + 1]) */
+    int n, cap, skipped, truncated;
+};
+/* Room for n more tokens. */
+static it_result it__sft_reserve(it_sft_data *d, size_t n) {
+    size_t cap = d->cap_ids ? d->cap_ids : 4096;
+    int32_t *ni;
+    unsigned char *nt;
+    if (d->n_ids + n <= d->cap_ids) return IT_OK;
+    while (cap < d->n_ids + n) cap *= 2;
+    ni = (int32_t *)it__realloc(d->ctx, d->ids, d->n_ids * sizeof(int32_t), cap * sizeof(int32_t));
+    if (ni) d->ids = ni;
+    nt = ni ? (unsigned char *)it__realloc(d->ctx, d->train, d->n_ids, cap) : NULL;
+    if (!ni || !nt) return it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "fine-tuning data: out of memory");
+    d->train = nt;
+    d->cap_ids = cap;
+    return IT_OK;
+}
+/* Appends text's tokens (flags as it_tokenizer_encode_flags) with the given train mark. */
+static it_result it__sft_append(it_sft_data *d, const it_tokenizer *tok, const char *text, size_t len, int flags, int train) {
+    int32_t *ids = NULL;
+    size_t n = 0, i;
+    it_result r = it_tokenizer_encode_flags(d->ctx, tok, (const uint8_t *)text, len, flags, &ids, &n);
+    if (r != IT_OK) return r;
+    if ((r = it__sft_reserve(d, n)) != IT_OK) {
+        it_ids_free(d->ctx, ids);
+        return r;
+    }
+    for (i = 0; i < n; i++) {
+        d->ids[d->n_ids + i] = ids[i];
+        d->train[d->n_ids + i] = (unsigned char)train;
+    }
+    d->n_ids += n;
+    it_ids_free(d->ctx, ids);
+    return IT_OK;
+}
+/* One "messages" conversation: the rendering cut where each assistant turn begins and ends (the
+   template's text for the turns before it, with the assistant's opening, is a prefix of the text
+   with the turn), each piece tokenized on its own, the assistant pieces trained. */
+static it_result it__sft_messages(it_sft_data *d, const it_tokenizer *tok, const it_sft_options *o, const it__json *j, int arr,
+                                  const char **why) {
+    it_chat_message msgs[256];
+    char *text = NULL;
+    size_t done = 0, cap = 0, len;
+    int n = 0, e, k, assistant = 0;
+    it_result r = IT_OK;
+    for (e = j->v[arr].first; e >= 0; e = j->v[e].next) {
+        const char *role = it__jstr(j, e, "role"), *content = it__jstr(j, e, "content");
+        if (!role || !content) {
+            *why = "a message without a string \"role\" and \"content\"";
+            return IT_ERR_FORMAT;
+        }
+        if (n == 256) {
+            *why = "more than 256 messages";
+            return IT_ERR_FORMAT;
+        }
+        msgs[n].role = role;
+        msgs[n++].content = content;
+        assistant |= strcmp(role, "assistant") == 0;
+    }
+    if (!n || !assistant) {
+        *why = "no assistant message to learn from";
+        return IT_ERR_FORMAT;
+    }
+    for (k = 0; k < n && r == IT_OK; k++) {
+        int is_asst = strcmp(msgs[k].role, "assistant") == 0, pass;
+        if (!is_asst && k + 1 < n) continue; /* pieces end at assistant turns and at the end */
+        for (pass = is_asst ? 0 : 1; pass < 2 && r == IT_OK; pass++) {
+            /* pass 0: up to the assistant's opening (not trained); pass 1: through message k */
+            int upto = pass == 0 ? k : k + 1;
+            if ((r = it_chat_apply(d->ctx, o->chat, msgs, upto, pass == 0, NULL, 0, &len)) != IT_OK) break;
+            if (len + 1 > cap) {
+                char *nt = (char *)it__realloc(d->ctx, text, cap, len + 1);
+                if (!nt) {
+                    r = it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "fine-tuning data: out of memory");
+                    break;
+                }
+                text = nt;
+                cap = len + 1;
+            }
+            {
+                size_t prev = done;
+                char *before = (char *)it__alloc(d->ctx, done + 1);
+                if (!before) {
+                    r = it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "fine-tuning data: out of memory");
+                    break;
+                }
+                if (done) memcpy(before, text, done);
+                r = it_chat_apply(d->ctx, o->chat, msgs, upto, pass == 0, text, cap, &len);
+                if (r == IT_OK && (len < prev || memcmp(before, text, prev) != 0)) {
+                    *why = "the chat template does not render the conversation as a growing prefix";
+                    r = IT_ERR_FORMAT;
+                }
+                it__free(d->ctx, before);
+                if (r == IT_OK && len > prev)
+                    r = it__sft_append(d, tok, text + prev, len - prev, IT_TOKENIZE_NO_SPECIAL,
+                                       !o->mask_prompt || (pass == 1 && is_asst));
+                done = len;
+            }
+        }
+    }
+    it__free(d->ctx, text);
+    if (r != IT_OK && r != IT_ERR_FORMAT && r != IT_ERR_OUT_OF_MEMORY && !*why) *why = it_context_last_error(d->ctx);
+    return r;
+}
+/* One JSONL line into d (an example appended), or why it is bad. */
+static it_result it__sft_line(it_sft_data *d, const it_tokenizer *tok, const it_sft_options *o, const char *line, size_t len,
+                              const char **why) {
+    it__json j;
+    it_result r = IT_ERR_FORMAT;
+    int c;
+    int32_t bos, eos;
+    memset(&j, 0, sizeof j);
+    *why = NULL;
+    if (it__json_parse(d->ctx, &j, line, len) != 0) {
+        static char msg[240];
+        snprintf(msg, sizeof msg, "invalid JSON: %s", j.err);
+        *why = msg;
+    } else if (j.v[0].type != IT__J_OBJ) {
+        *why = "not a JSON object";
+    } else if ((c = it__jget(&j, 0, "text")) >= 0) {
+        if (j.v[c].type != IT__J_STR || j.v[c].len == 0) *why = "\"text\" is not a non-empty string";
+        else r = it__sft_append(d, tok, j.v[c].str, j.v[c].len, 0, 1);
+    } else if (it__jget(&j, 0, "prompt") >= 0 || it__jget(&j, 0, "completion") >= 0) {
+        int p = it__jget(&j, 0, "prompt"), q = it__jget(&j, 0, "completion");
+        if (p < 0 || j.v[p].type != IT__J_STR) *why = "\"prompt\" is missing or not a string";
+        else if (q < 0 || j.v[q].type != IT__J_STR) *why = "\"completion\" is missing or not a string";
+        else if (j.v[q].len == 0) *why = "the completion is empty";
+        else {
+            r = it__sft_append(d, tok, j.v[p].str, j.v[p].len, 0, !o->mask_prompt); /* with BOS, if the tokenizer adds one */
+            if (r == IT_OK) r = it__sft_append(d, tok, j.v[q].str, j.v[q].len, IT_TOKENIZE_NO_SPECIAL, 1);
+            it_tokenizer_bos_eos(tok, &bos, &eos);
+            if (r == IT_OK && eos >= 0 && (r = it__sft_reserve(d, 1)) == IT_OK) { /* the model learns to stop */
+                d->ids[d->n_ids] = eos;
+                d->train[d->n_ids++] = 1;
+            }
+        }
+    } else if ((c = it__jget(&j, 0, "messages")) >= 0) {
+        if (j.v[c].type != IT__J_ARR) *why = "\"messages\" is not a list";
+        else if (!o->chat) *why = "a \"messages\" line, but the model has no chat template";
+        else r = it__sft_messages(d, tok, o, &j, c, why);
+    } else {
+        *why = "none of \"text\", \"prompt\" / \"completion\" or \"messages\"";
+    }
+    it__json_free(&j);
+    return r;
+}
+IT_API it_result it_sft_load(it_context *ctx, const char *path, const it_tokenizer *tok, const it_sft_options *o,
+                             it_sft_data **out) {
+    unsigned char *buf = NULL;
+    size_t size = 0, at = 0;
+    int line_no = 0;
+    it_sft_data *d;
+    it_result r;
+    IT__NOT_NULL(ctx, "it_sft_load");
+    IT__NOT_NULL(tok, "it_sft_load");
+    IT__NOT_NULL(o, "it_sft_load");
+    IT__NOT_NULL(out, "it_sft_load");
+    *out = NULL;
+    if (o->max_tokens < 2) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_sft_load: max_tokens must be >= 2");
+    if ((r = it__io_read_file(ctx, path, "fine-tuning data", 0, &buf, &size, NULL)) != IT_OK) return r;
+    d = (it_sft_data *)it__calloc(ctx, sizeof(it_sft_data));
+    if (!d) {
+        it__free(ctx, buf);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    d->ctx = ctx;
+    while (at < size && r == IT_OK) {
+        size_t end = at, len;
+        size_t before = d->n_ids;
+        const char *why = NULL;
+        while (end < size && buf[end] != '\n') end++;
+        len = end - at;
+        if (len && buf[at + len - 1] == '\r') len--;
+        line_no++;
+        if (len > 0 && strspn((const char *)buf + at, " \t") < len) {
+            if (it_context_grow(ctx, (void **)&d->start, &d->cap, d->n + 2, sizeof(size_t)) != IT_OK) {
+                r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+                break;
+            }
+            d->start[d->n] = before;
+            r = it__sft_line(d, tok, o, (const char *)buf + at, len, &why);
+            if (r == IT_OK && d->n_ids - before < 2) {
+                why = "fewer than two tokens";
+                r = IT_ERR_FORMAT;
+            }
+            if (r == IT_ERR_FORMAT || (r != IT_OK && r != IT_ERR_OUT_OF_MEMORY && why)) {
+                d->n_ids = before; /* drop what the bad line appended */
+                if (o->strict) {
+                    r = it_context_error(ctx, IT_ERR_FORMAT, "%s:%d: %s", path, line_no, why ? why : it_context_last_error(ctx));
+                    break;
+                }
+                it_log(ctx, IT_LOG_WARN, "%s:%d: %s; line skipped", path, line_no, why ? why : it_context_last_error(ctx));
+                d->skipped++;
+                r = IT_OK;
+            } else if (r == IT_OK) {
+                if (d->n_ids - before > (size_t)o->max_tokens) {
+                    d->n_ids = before + (size_t)o->max_tokens;
+                    d->truncated++;
+                }
+                d->n++;
+                d->start[d->n] = d->n_ids;
+            }
+        }
+        at = end + 1;
+    }
+    it__free(ctx, buf);
+    if (r == IT_OK && d->n == 0) r = it_context_error(ctx, IT_ERR_FORMAT, "%s: no usable example (%d lines skipped)", path, d->skipped);
+    if (r != IT_OK) {
+        it_sft_destroy(d);
+        return r;
+    }
+    if (it__own(ctx, d, (void (*)(void *))it_sft_destroy, "it_sft_load") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
+    *out = d;
+    return IT_OK;
+}
+IT_API void it_sft_destroy(it_sft_data *d) {
+    if (!d) return;
+    it__disown(d->ctx, d);
+    it__free(d->ctx, d->ids);
+    it__free(d->ctx, d->train);
+    it__free(d->ctx, d->start);
+    it__free(d->ctx, d);
+}
+IT_API int it_sft_count(const it_sft_data *d) { return d->n; }
+IT_API int it_sft_skipped(const it_sft_data *d) { return d->skipped; }
+IT_API int it_sft_truncated(const it_sft_data *d) { return d->truncated; }
+IT_API size_t it_sft_trained_tokens(const it_sft_data *d) {
+    size_t total = 0;
+    int i;
+    for (i = 0; i < d->n; i++) {
+        size_t k;
+        for (k = d->start[i] + 1; k < d->start[i + 1]; k++) total += d->train[k];
+    }
+    return total;
+}
+IT_API void it_sft_row(const it_sft_data *d, int i, int seq, int32_t *tokens, int32_t *targets) {
+    size_t s = d->start[i], len = d->start[i + 1] - s;
+    int t;
+    for (t = 0; t < seq; t++) {
+        tokens[t] = (size_t)t < len ? d->ids[s + (size_t)t] : 0;
+        targets[t] = (size_t)t + 1 < len && d->train[s + (size_t)t + 1] ? d->ids[s + (size_t)t + 1] : -1;
+    }
 }
 
 /* >>hf_tokenizers  Hugging Face tokenizer.json: Unicode tables, a small regex engine, the loader,

@@ -590,6 +590,94 @@ static void hostile(const char *tmp) {
     }
 }
 
+
+/* ---- 6. JSONL instruction data (it_sft_*) with the byte tokenizer: ids = bytes ------------------ */
+/* The trained targets of example i as text ("" when none). */
+static void trained_text(const it_sft_data *d, int i, int seq, char *out, size_t size) {
+    int32_t tok[256], tgt[256];
+    size_t n = 0;
+    int t;
+    it_sft_row(d, i, seq, tok, tgt);
+    for (t = 0; t < seq && n + 1 < size; t++)
+        if (tgt[t] >= 0) out[n++] = (char)tgt[t];
+    out[n] = 0;
+}
+static void sft_data(const char *tmp) {
+    it_context *ctx = ctx_new();
+    it_tokenizer *tok;
+    it_sft_options o;
+    it_sft_data *d = NULL;
+    it_chat_template chat;
+    char path[600], got[512];
+    int32_t tokv[64], tgt[64];
+    const char *jsonl =
+        "{\"text\": \"hello\"}\n"
+        "{\"prompt\": \"ab\", \"completion\": \"cd\"}\n"
+        "\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"},"
+        " {\"role\": \"user\", \"content\": \"?\"}, {\"role\": \"assistant\", \"content\": \"ok\"}]}\n"
+        "{\"prompt\": \"x\", \"completion\": \"\"}\n"          /* line 5: empty completion */
+        "{\"prompt\": \"x\"\n"                                /* line 6: invalid JSON */
+        "{\"question\": \"x\"}\n"                             /* line 7: no known field */
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"only a question\"}]}\n" /* line 8: no assistant */
+        "{\"text\": \"a long line that is cut at the row's length\"}\r\n";
+    it_tokenizer_byte(ctx, &tok);
+    snprintf(path, sizeof path, "%s/data.jsonl", tmp);
+    it_test_write_file(path, jsonl, strlen(jsonl));
+    memset(&chat, 0, sizeof chat);
+    chat.format = IT_CHAT_CHATML;
+    memset(&o, 0, sizeof o);
+    o.mask_prompt = 1;
+    o.max_tokens = 17;
+    o.chat = &chat;
+    CHECK(it_sft_load(ctx, path, tok, &o, &d) == IT_OK, "load: %s", it_context_last_error(ctx));
+    if (!d) goto done;
+    CHECK(it_sft_count(d) == 4 && it_sft_skipped(d) == 4 && it_sft_truncated(d) == 2,
+          "4 examples, 4 bad lines skipped, 2 cut: %d %d %d", it_sft_count(d), it_sft_skipped(d), it_sft_truncated(d));
+    CHECK(strstr(it_test_last_warning, ":8: no assistant") != NULL, "the last bad line is named with its number: '%s'",
+          it_test_last_warning);
+    trained_text(d, 0, 16, got, sizeof got);
+    CHECK(strcmp(got, "ello") == 0, "text: every next token trained ('%s')", got);
+    it_sft_row(d, 1, 8, tokv, tgt);
+    CHECK(tokv[0] == 'a' && tokv[3] == 'd' && tokv[4] == 0 && tgt[0] == -1 && tgt[1] == 'c' && tgt[2] == 'd' && tgt[3] == -1 &&
+              tgt[7] == -1,
+          "prompt / completion: only the completion is a target, padding is ignored");
+    /* chatml: each assistant turn's content and its <|im_end|>\n, nothing of the user's (cut at 17 tokens) */
+    {
+        it_sft_data *full = NULL;
+        o.max_tokens = 200;
+        o.strict = 0;
+        CHECK(it_sft_load(ctx, path, tok, &o, &full) == IT_OK, "load 2");
+        trained_text(full, 2, 199, got, sizeof got);
+        CHECK(strcmp(got, "yo<|im_end|>\nok<|im_end|>\n") == 0, "messages: assistant turns only: '%s'", got);
+        o.mask_prompt = 0;
+        it_sft_destroy(full);
+        CHECK(it_sft_load(ctx, path, tok, &o, &full) == IT_OK, "load 3");
+        trained_text(full, 2, 199, got, sizeof got);
+        CHECK(strncmp(got, "|im_start|>user\nhi", 18) == 0, "without --mask-prompt every token after the first: '%.20s'", got);
+    }
+    /* strict: the first bad line stops the load, naming file and line */
+    o.strict = 1;
+    CHECK(it_sft_load(ctx, path, tok, &o, &d) == IT_ERR_FORMAT && strstr(it_context_last_error(ctx), "data.jsonl:5: the completion is empty"),
+          "strict: '%s'", it_context_last_error(ctx));
+    /* messages without a template, and files that hold nothing usable */
+    o.strict = 0;
+    o.chat = NULL;
+    {
+        it_sft_data *none = NULL;
+        const char *only_messages = "{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}\n";
+        it_test_write_file(path, only_messages, strlen(only_messages));
+        CHECK(it_sft_load(ctx, path, tok, &o, &none) == IT_ERR_FORMAT && strstr(it_context_last_error(ctx), "no usable example"),
+              "no usable example: '%s'", it_context_last_error(ctx));
+        CHECK(strstr(it_test_last_warning, "no chat template") != NULL, "messages without a template: '%s'", it_test_last_warning);
+        snprintf(path, sizeof path, "%s/none-such.jsonl", tmp);
+        CHECK(it_sft_load(ctx, path, tok, &o, &none) == IT_ERR_IO && strstr(it_context_last_error(ctx), "none-such.jsonl"),
+              "missing file: '%s'", it_context_last_error(ctx));
+    }
+done:
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     char tmp[] = "/tmp/it_lora_XXXXXX";
     if (!mkdtemp(tmp)) return 2;
@@ -604,6 +692,7 @@ int main(void) {
     model_adapter(1);
     resume(tmp);
     hostile(tmp);
+    sft_data(tmp);
     it_test_remove_tree(tmp);
     return it_test_finish();
 }

@@ -1,0 +1,498 @@
+/* finetune.c - adapt a pretrained model to instruction data: LoRA (PEFT's adapter format) or every
+   weight (--full).
+
+     cc -O2 -std=c99 -I. examples/finetune.c -o build/finetune -lm -lpthread
+     build/finetune --model DIR --data train.jsonl [--valid valid.jsonl] --lora-rank 8 --lora-alpha 16 \
+                    --lora-targets q_proj,v_proj [--lora-layers N] [--mask-prompt] --save ADAPTER_DIR
+
+   DIR is a Hugging Face model directory (or an IronTensor checkpoint) with its tokenizer. The data
+   are JSONL lines {"text"}, {"prompt", "completion"} or {"messages"} (the model's chat template),
+   it_sft_load's formats; each example is one row of --seq tokens (longer ones cut, counted; shorter
+   ones padded, the padding never in the loss). The loop is build/train's: the schedule's lr, --accum
+   micro-batches, one clipped optimizer update, the same progress line, loss.csv / loss.svg, saves
+   that are atomic and refuse what they did not write, SIGINT / SIGTERM finish the step and save,
+   and --resume continues bit-exactly (the adapter's optimizer state and the data position are in
+   the save). Validation (--valid) runs before the first step and every --eval-every steps, printed
+   as val_loss=X. The adapter in ADAPTER_DIR loads in peft (PeftModel.from_pretrained) and in
+   build/generate --model DIR --adapter ADAPTER_DIR; build/it-merge folds it into the weights. */
+#define _POSIX_C_SOURCE 200809L
+#define IRONTENSOR_IMPLEMENTATION
+#include "irontensor.h"
+
+#include <math.h>
+#define TRAIN_PROGRAM "finetune"
+#include "train_common.h"
+
+typedef struct options {
+    const char *model, *data, *valid, *save, *resume, *optimizer, *schedule, *targets, *chat_template;
+    int rank, layers, rslora, full, mask_prompt, pack, strict;
+    int steps, batch, seq, accum, warmup, eval_every, log_every, threads, stop_after;
+    float alpha, dropout, lr, wd, clip, min_lr_ratio;
+    unsigned long long seed;
+} options;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: finetune --model DIR --data train.jsonl [flags]\n"
+            "data\n"
+            "  --data FILE           JSONL: {\"text\"}, {\"prompt\", \"completion\"} or {\"messages\"} per line\n"
+            "  --valid FILE          validation JSONL, evaluated before the first step and every --eval-every\n"
+            "  --mask-prompt         loss only on completions / assistant turns\n"
+            "  --strict              a bad line stops the run (default: reported with its line number, skipped)\n"
+            "  --chat-template NAME  render \"messages\" with this format (%s) instead of the model's\n"
+            "  --pack                (not supported: see README)\n"
+            "adapter (default) or --full\n"
+            "  --lora-rank R         rank (default 8)\n"
+            "  --lora-alpha A        scale alpha / r (default 16)\n"
+            "  --rslora              scale alpha / sqrt(r) instead\n"
+            "  --lora-targets LIST   PEFT module names, or all-linear (default q_proj,v_proj; GPT-2 c_attn)\n"
+            "  --lora-layers N       only the last N layers (default all)\n"
+            "  --lora-dropout P      (only 0 is supported)\n"
+            "  --full                fine-tune every weight; --save then writes a model checkpoint\n"
+            "training (as build/train)\n"
+            "  --steps N --batch N --seq N --accum K (default 100, 4, 128, 1)\n"
+            "  --optimizer NAME --lr X --wd X --clip X --warmup N --schedule NAME --min-lr-ratio X\n"
+            "                        (default adamw, 1e-4 (1e-5 with --full), 0, 1, 10, cosine, 0.1)\n"
+            "  --eval-every N        steps between validations (default 0: before the first step and at the end)\n"
+            "  --stop-after N        stop (and save) after N steps of this invocation; --resume continues\n"
+            "  --log-every N --seed N --threads N\n"
+            "output\n"
+            "  --save DIR            the adapter (adapter_config.json, adapter_model.safetensors) or, with\n"
+            "                        --full, a checkpoint; plus the optimizer and trainer state for --resume\n"
+            "  --resume DIR          continue the run saved in DIR (its adapter, optimizer and data position);\n"
+            "                        give --data (the same file) and --mask-prompt / --chat-template again; saves\n"
+            "                        back into DIR unless --save says otherwise\n",
+            it_chat_format_names());
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    int i;
+    memset(o, 0, sizeof *o);
+    o->optimizer = "adamw";
+    o->schedule = "cosine";
+    o->targets = "";
+    o->rank = 8;
+    o->alpha = 16.0f;
+    o->steps = 100;
+    o->batch = 4;
+    o->seq = 128;
+    o->accum = 1;
+    o->warmup = 10;
+    o->lr = -1.0f;
+    o->clip = 1.0f;
+    o->min_lr_ratio = 0.1f;
+    o->log_every = 10;
+    o->seed = 1234;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int ok = 1, takes = 1;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return -1;
+        }
+        if (!strcmp(a, "--rslora")) o->rslora = 1, takes = 0;
+        else if (!strcmp(a, "--full")) o->full = 1, takes = 0;
+        else if (!strcmp(a, "--mask-prompt")) o->mask_prompt = 1, takes = 0;
+        else if (!strcmp(a, "--pack")) o->pack = 1, takes = 0;
+        else if (!strcmp(a, "--strict")) o->strict = 1, takes = 0;
+        else if (!v) {
+            fprintf(stderr, "finetune: %s needs a value (or is unknown; see --help)\n", a);
+            return 2;
+        } else if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--data")) o->data = v;
+        else if (!strcmp(a, "--valid")) o->valid = v;
+        else if (!strcmp(a, "--save")) o->save = v;
+        else if (!strcmp(a, "--resume")) o->resume = v;
+        else if (!strcmp(a, "--optimizer")) o->optimizer = v;
+        else if (!strcmp(a, "--schedule")) o->schedule = v;
+        else if (!strcmp(a, "--lora-targets")) o->targets = v;
+        else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--lora-rank")) ok = parse_int(a, v, 1, &o->rank);
+        else if (!strcmp(a, "--lora-layers")) ok = parse_int(a, v, 1, &o->layers);
+        else if (!strcmp(a, "--lora-alpha")) ok = parse_float(a, v, 1e-30f, &o->alpha);
+        else if (!strcmp(a, "--lora-dropout")) ok = parse_float(a, v, 0.0f, &o->dropout);
+        else if (!strcmp(a, "--steps")) ok = parse_int(a, v, 1, &o->steps);
+        else if (!strcmp(a, "--batch")) ok = parse_int(a, v, 1, &o->batch);
+        else if (!strcmp(a, "--seq")) ok = parse_int(a, v, 1, &o->seq);
+        else if (!strcmp(a, "--accum")) ok = parse_int(a, v, 1, &o->accum);
+        else if (!strcmp(a, "--warmup")) ok = parse_int(a, v, 0, &o->warmup);
+        else if (!strcmp(a, "--eval-every")) ok = parse_int(a, v, 0, &o->eval_every);
+        else if (!strcmp(a, "--log-every")) ok = parse_int(a, v, 1, &o->log_every);
+        else if (!strcmp(a, "--stop-after")) ok = parse_int(a, v, 1, &o->stop_after);
+        else if (!strcmp(a, "--threads")) ok = parse_int(a, v, 0, &o->threads);
+        else if (!strcmp(a, "--lr")) ok = parse_float(a, v, 1e-30f, &o->lr);
+        else if (!strcmp(a, "--wd")) ok = parse_float(a, v, 0.0f, &o->wd);
+        else if (!strcmp(a, "--clip")) ok = parse_float(a, v, 0.0f, &o->clip);
+        else if (!strcmp(a, "--min-lr-ratio")) ok = parse_float(a, v, 0.0f, &o->min_lr_ratio);
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            o->seed = strtoull(v, &end, 10);
+            ok = *v && !*end;
+            if (!ok) fprintf(stderr, "finetune: --seed expects a whole number, got '%s'\n", v);
+        } else {
+            fprintf(stderr, "finetune: unknown flag '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (!ok) return 2;
+        i += takes;
+    }
+    if (!o->model || !o->data) {
+        fprintf(stderr, "finetune: --model and --data are required (see --help)\n");
+        return 2;
+    }
+    if (o->pack) {
+        fprintf(stderr, "finetune: --pack is not supported: packed rows need attention kept inside each example (a "
+                        "document mask the attention op does not have yet); without it every example is its own row\n");
+        return 2;
+    }
+    if (o->dropout != 0.0f) {
+        fprintf(stderr, "finetune: --lora-dropout %g: LoRA dropout is not implemented (only 0)\n", (double)o->dropout);
+        return 2;
+    }
+    if (o->full && (o->resume == NULL) && (o->rank != 8 || o->layers || o->targets[0] || o->rslora))
+        fprintf(stderr, "finetune: --full fine-tunes every weight: the --lora-* flags are ignored\n");
+    if (o->lr < 0) o->lr = o->full ? 1e-5f : 1e-4f;
+    if (o->resume && !o->save) o->save = o->resume;
+    return 0;
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char p[4200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0;
+}
+/* A --full checkpoint of a Hugging Face model keeps its tokenizer and chat template beside it. */
+static void copy_hf_files(const char *from_dir, const char *to_dir) {
+    static const char *const names[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                        "generation_config.json"};
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char from[4200], to[4200], buf[65536];
+        FILE *in, *out;
+        size_t n;
+        snprintf(from, sizeof from, "%s/%s", from_dir, names[k]);
+        snprintf(to, sizeof to, "%s/%s", to_dir, names[k]);
+        if (!(in = fopen(from, "rb"))) continue;
+        if ((out = fopen(to, "wb")) != NULL) {
+            while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+                if (fwrite(buf, 1, n, out) != n) break;
+            if (fclose(out) != 0) fprintf(stderr, "finetune: writing %s failed\n", to);
+        }
+        fclose(in);
+    }
+}
+/* Mean loss over every validation example, batch rows at a time (the last batch padded with
+   fully masked rows, which count nothing). */
+static it_result validate(it_model_graph *eval, const it_sft_data *val, double *out) {
+    int n = it_sft_count(val), B = eval->batch, T = eval->seq, i, b;
+    double sum = 0.0;
+    size_t counted = 0;
+    for (i = 0; i < n; i += B) {
+        size_t batch_counted = 0, t;
+        it_result r;
+        for (b = 0; b < B; b++) {
+            int32_t *tok = it_data_i32(eval->tokens) + (size_t)b * T, *tgt = it_data_i32(eval->targets) + (size_t)b * T;
+            if (i + b < n) it_sft_row(val, i + b, T, tok, tgt);
+            else
+                for (t = 0; t < (size_t)T; t++) tok[t] = 0, tgt[t] = -1;
+        }
+        for (t = 0; t < (size_t)B * T; t++) batch_counted += it_data_i32(eval->targets)[t] >= 0;
+        if ((r = it_graph_run(eval->graph, IT_RUN_FORWARD)) != IT_OK) return r;
+        sum += (double)it_data(eval->loss)[0] * (double)batch_counted; /* the graph's loss is the batch mean */
+        counted += batch_counted;
+    }
+    *out = counted ? sum / (double)counted : 0.0;
+    return IT_OK;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    it_context *ctx = NULL;
+    it_context_desc desc;
+    it_tokenizer *tok = NULL;
+    it_model_config cfg;
+    it_model *model = NULL;
+    it_lora *lora = NULL;
+    it_lora_config lc;
+    it_chat_template chat;
+    it_sft_options so;
+    it_sft_data *train_data = NULL, *val_data = NULL;
+    it_model_graph train, eval;
+    it_optimizer *opt = NULL;
+    it_optimizer_desc od;
+    it_trainer_state ts;
+    it_checkpoint_options ck;
+    curve c;
+    char csv_path[4200], svg_path[4200], title[300], tok_path[4200], save_parent[4200] = ".", save_base[1024] = "";
+    int code, step, first_step = 0, stopped = 0, have_chat = 0, tty = isatty(1), interrupted = 0, rows_trained = 0;
+    double t_start, val_loss = -1.0, last_loss = 0.0;
+    it_file_fingerprint now;
+
+    if ((code = parse_args(argc, argv, &o)) != 0) return code < 0 ? 0 : code;
+    memset(&desc, 0, sizeof desc);
+    desc.n_threads = o.threads;
+    desc.logger.log = log_below_errors;
+    desc.logger.min_level = IT_LOG_INFO;
+    if (it_context_create(&desc, &ctx) != IT_OK) return 1;
+    if (o.save) {
+        split_save_path(o.save, save_parent, sizeof save_parent, save_base, sizeof save_base);
+        if (!(o.resume && !strcmp(o.save, o.resume)) && !prepare_save_target(ctx, o.save, save_parent)) return 1;
+    }
+    memset(&ts, 0, sizeof ts);
+    memset(&od, 0, sizeof od);
+
+    /* 1. the base model, its tokenizer and chat template */
+    if (it_checkpoint_read_config(ctx, o.model, &cfg) != IT_OK || it_model_create(ctx, &cfg, &model) != IT_OK) {
+        fprintf(stderr, "finetune: --model %s: %s\n", o.model, it_context_last_error(ctx));
+        return 1;
+    }
+    if (file_exists(o.model, "tokenizer.json")) {
+        if (it_tokenizer_load_hf(ctx, o.model, &tok) != IT_OK) tok = NULL;
+    } else if (file_exists(o.model, "tokenizer.bin")) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/tokenizer.bin", o.model);
+        if (it_tokenizer_load(ctx, p, &tok) != IT_OK) tok = NULL;
+    } else if (cfg.vocab_size == 256) {
+        it_tokenizer_byte(ctx, &tok);
+    } else {
+        fprintf(stderr, "finetune: %s has a vocabulary of %d tokens but no tokenizer.json or tokenizer.bin\n", o.model,
+                cfg.vocab_size);
+        return 1;
+    }
+    if (!tok) {
+        fprintf(stderr, "finetune: tokenizer of %s: %s\n", o.model, it_context_last_error(ctx));
+        return 1;
+    }
+    memset(&chat, 0, sizeof chat);
+    have_chat = it_chat_template_load(ctx, o.model, o.chat_template, &chat) == IT_OK;
+    if (o.chat_template && !have_chat) {
+        fprintf(stderr, "finetune: --chat-template %s: %s\n", o.chat_template, it_context_last_error(ctx));
+        return 1;
+    }
+
+    /* 2. the adapter (from the flags, or the resumed run's), then the base weights */
+    if (o.resume) {
+        if (it_checkpoint_read_trainer_state(ctx, o.resume, &ts) != IT_OK) {
+            fprintf(stderr, "finetune: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+            return 1;
+        }
+        o.full = !file_exists(o.resume, "adapter_config.json");
+        if (!o.full && (it_lora_read_config(ctx, o.resume, &lc) != IT_OK || it_lora_create(model, &lc, &lora) != IT_OK)) {
+            fprintf(stderr, "finetune: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+            return 1;
+        }
+        od = ts.optimizer;
+        o.batch = ts.batch;
+        o.seq = ts.seq;
+        o.accum = ts.accum_steps;
+        o.seed = ts.seed;
+        o.steps = ts.schedule.total_steps;
+        first_step = (int)ts.step;
+        if (first_step >= o.steps) {
+            fprintf(stderr, "finetune: the run in %s is already complete (step %d of %d)\n", o.resume, first_step, o.steps);
+            return 0;
+        }
+        if (it_file_fingerprint_compute(ctx, o.data, &now) != IT_OK ||
+            (ts.data.size && (now.size != ts.data.size || now.crc32 != ts.data.crc32))) {
+            fprintf(stderr, "finetune: --data %s is not the file the run in %s was trained on%s%s\n", o.data, o.resume,
+                    now.size ? "" : ": ", now.size ? "" : it_context_last_error(ctx));
+            return 1;
+        }
+    } else {
+        if (!o.full) {
+            memset(&lc, 0, sizeof lc);
+            lc.rank = o.rank;
+            lc.alpha = o.alpha;
+            lc.use_rslora = o.rslora;
+            lc.last_layers = o.layers;
+            snprintf(lc.targets, sizeof lc.targets, "%s", o.targets);
+            snprintf(lc.base_model, sizeof lc.base_model, "%s", o.model);
+            if (it_lora_create(model, &lc, &lora) != IT_OK) {
+                fprintf(stderr, "finetune: %s\n", it_context_last_error(ctx));
+                return 1;
+            }
+        }
+        if (it_optimizer_parse(o.optimizer, &od.kind) != IT_OK) {
+            fprintf(stderr, "finetune: unknown --optimizer '%s' (lion, adamw, sgd)\n", o.optimizer);
+            return 1;
+        }
+        od.weight_decay = o.wd;
+        od.clip_norm = o.clip;
+        if (od.kind == IT_OPTIMIZER_SGD) od.momentum = 0.9f;
+        if (it_schedule_parse(o.schedule, &ts.schedule.kind) != IT_OK) {
+            fprintf(stderr, "finetune: unknown --schedule '%s'\n", o.schedule);
+            return 1;
+        }
+        ts.schedule.base_lr = o.lr;
+        ts.schedule.warmup_steps = o.warmup < o.steps ? o.warmup : o.steps - 1;
+        ts.schedule.total_steps = o.steps;
+        ts.schedule.min_lr_ratio = o.min_lr_ratio;
+        ts.best_val_loss = NAN;
+        it_rng_seed(&ts.data_rng, o.seed ^ 0x5EEDDA7Aull);
+        it_rng_seed(&ts.rng, o.seed);
+        if (it_file_fingerprint_compute(ctx, o.data, &ts.data) != IT_OK) {
+            fprintf(stderr, "finetune: --data: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+    }
+    if (o.seq > cfg.max_seq) {
+        fprintf(stderr, "finetune: --seq %d is longer than the model's %d positions; using %d\n", o.seq, cfg.max_seq, cfg.max_seq);
+        o.seq = cfg.max_seq;
+    }
+    if (it_checkpoint_load(ctx, model, NULL, NULL, o.model) != IT_OK) {
+        fprintf(stderr, "finetune: --model %s: %s\n", o.model, it_context_last_error(ctx));
+        return 1;
+    }
+
+    /* 3. data: every example one row of seq inputs (seq + 1 tokens with the last target) */
+    memset(&so, 0, sizeof so);
+    so.mask_prompt = o.mask_prompt;
+    so.strict = o.strict;
+    so.max_tokens = o.seq + 1;
+    so.chat = have_chat ? &chat : NULL;
+    if (it_sft_load(ctx, o.data, tok, &so, &train_data) != IT_OK ||
+        (o.valid && it_sft_load(ctx, o.valid, tok, &so, &val_data) != IT_OK)) {
+        fprintf(stderr, "finetune: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    fprintf(stderr, "data: %s: %d examples (%d lines skipped, %d cut to %d tokens), %zu trained tokens%s\n", o.data,
+            it_sft_count(train_data), it_sft_skipped(train_data), it_sft_truncated(train_data), o.seq + 1,
+            it_sft_trained_tokens(train_data), o.mask_prompt ? " (prompts masked)" : "");
+    if (val_data)
+        fprintf(stderr, "data: %s: %d validation examples (%d skipped, %d cut)\n", o.valid, it_sft_count(val_data),
+                it_sft_skipped(val_data), it_sft_truncated(val_data));
+
+    /* 4. graphs and optimizer, the adapter's first values or the resumed state */
+    if (it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch, o.seq, &train) != IT_OK ||
+        (val_data && it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch, o.seq, &eval) != IT_OK) ||
+        it_optimizer_create(ctx, &od, &opt) != IT_OK) {
+        fprintf(stderr, "finetune: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    if (o.resume) {
+        it_trainer_state saved = ts;
+        it_result r = lora ? it_lora_load(ctx, lora, opt, &ts, o.resume) : it_checkpoint_load(ctx, model, opt, &ts, o.resume);
+        if (r != IT_OK) {
+            fprintf(stderr, "finetune: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
+            return 1;
+        }
+        ts.data = saved.data;
+        fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
+        if (o.save && !strcmp(o.save, o.resume) && !prepare_save_target(ctx, o.save, save_parent)) return 1;
+    } else if (lora) {
+        it_lora_init(lora, o.seed);
+    }
+    ts.seed = o.seed;
+    ts.batch = o.batch;
+    ts.seq = o.seq;
+    ts.accum_steps = o.accum;
+    ts.optimizer = opt->desc;
+    snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", file_exists(o.model, "tokenizer.json") ? "hf" : "bpe");
+    fprintf(stderr, "model: %s, %zu parameters; %s: %zu trainable (%.2f%%)\n", o.model, it_param_numel(ctx),
+            lora ? "LoRA" : "full fine-tune", it_grad_numel(ctx), 100.0 * (double)it_grad_numel(ctx) / (double)it_param_numel(ctx));
+    if (lora)
+        fprintf(stderr, "adapter: r %d, alpha %g (scale %g), %d projections (%s)%s\n", lc.rank, (double)it_lora_get_config(lora)->alpha,
+                (double)it_lora_scale(lora), it_lora_count(lora), it_lora_get_config(lora)->targets,
+                lc.last_layers ? ", last layers only" : "");
+    fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB\n", it_param_numel(ctx) * 4 / 1e6,
+            it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6, it_graph_stats(train.graph).arena_bytes / 1e6);
+    memset(&ck, 0, sizeof ck);
+    if (!lora && file_exists(o.model, "tokenizer.bin")) { /* a --full checkpoint carries its tokenizer */
+        snprintf(tok_path, sizeof tok_path, "%s/tokenizer.bin", o.model);
+        ck.tokenizer_path = tok_path;
+    }
+
+    /* 5. the loop (build/train's) */
+    snprintf(csv_path, sizeof csv_path, "%s/loss.csv", o.save ? o.save : ".");
+    snprintf(svg_path, sizeof svg_path, "%s/loss.svg", o.save ? o.save : ".");
+    memset(&c, 0, sizeof c);
+    if (o.resume) curve_load(&c, o.resume, first_step);
+    if (val_data && first_step == 0) {
+        if (validate(&eval, val_data, &val_loss) != IT_OK) {
+            fprintf(stderr, "finetune: validation: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        printf("step 0 val_loss=%.4f\n", val_loss);
+    }
+    catch_stop_signals();
+    t_start = now_seconds();
+    for (step = first_step; step < o.steps; step++) {
+        float lr = it_schedule_lr(&ts.schedule, step), norm = 0.0f;
+        double loss_sum = 0.0;
+        int k, b, stopping;
+        it_zero_grads(ctx);
+        for (k = 0; k < o.accum; k++) {
+            for (b = 0; b < o.batch; b++) /* examples drawn from the data stream: a pure function of data_rng */
+                it_sft_row(train_data, (int)it_rng_below(&ts.data_rng, (uint32_t)it_sft_count(train_data)), o.seq,
+                           it_data_i32(train.tokens) + (size_t)b * o.seq, it_data_i32(train.targets) + (size_t)b * o.seq);
+            if (it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD) != IT_OK) {
+                fprintf(stderr, "\nfinetune: step %d: %s\n", step + 1, it_context_last_error(ctx));
+                return 1;
+            }
+            loss_sum += it_data(train.loss)[0];
+            rows_trained += o.batch;
+        }
+        if (it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm) != IT_OK) {
+            fprintf(stderr, "\nfinetune: step %d: %s; stopping (a lower --lr may help)\n", step + 1, it_context_last_error(ctx));
+            return 1;
+        }
+        ts.step = step + 1;
+        ts.tokens_seen += (int64_t)o.batch * o.seq * o.accum;
+        last_loss = loss_sum / o.accum;
+        val_loss = -1.0;
+        if (val_data && ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == o.steps)) {
+            if (validate(&eval, val_data, &val_loss) != IT_OK) {
+                fprintf(stderr, "\nfinetune: validation: %s\n", it_context_last_error(ctx));
+                return 1;
+            }
+            if (!(ts.best_val_loss <= val_loss)) ts.best_val_loss = (float)val_loss;
+        }
+        curve_add(&c, step + 1, (float)last_loss, (float)val_loss);
+        {
+            double elapsed = now_seconds() - t_start;
+            char el[32], val[40] = "";
+            format_duration(el, sizeof el, elapsed);
+            if (val_loss >= 0) snprintf(val, sizeof val, " val_loss=%.4f", val_loss);
+            if ((step + 1) % o.log_every == 0 || step == first_step || val_loss >= 0 || step + 1 == o.steps)
+                fprintf(stdout, "step %d/%d loss %.4f%s lr %.2e norm %.2f %.0f ms/step %s mem %.0f MB\n", step + 1, o.steps,
+                        last_loss, val, lr, norm, 1000.0 * elapsed / (step + 1 - first_step), el, peak_rss_mb());
+            fflush(stdout);
+        }
+        stopping = stop_signal != 0 || (o.stop_after && step + 1 - first_step == o.stop_after && step + 1 < o.steps);
+        if (o.save && (step + 1 == o.steps || stopping)) {
+            it_result r;
+            if (!isfinite(last_loss)) {
+                fprintf(stderr, "\nfinetune: the loss is not finite: not saving\n");
+                return 1;
+            }
+            r = lora ? it_lora_save(ctx, lora, opt, &ts, o.save, &ck) : it_checkpoint_save(ctx, model, opt, &ts, o.save, &ck);
+            if (r != IT_OK) {
+                fprintf(stderr, "\nfinetune: saving %s: %s\n", o.save, it_context_last_error(ctx));
+                return 1;
+            }
+            write_csv(&c, csv_path);
+            if (!lora && file_exists(o.model, "tokenizer.json")) copy_hf_files(o.model, o.save);
+        }
+        if (stopping) {
+            interrupted = stop_signal;
+            stopped = 1;
+            break;
+        }
+    }
+    (void)tty;
+    if (!o.save) write_csv(&c, csv_path);
+    snprintf(title, sizeof title, "%s on %s: %s", o.model, o.data, lora ? "LoRA" : "full fine-tune");
+    write_svg(&c, svg_path, title);
+    if (interrupted)
+        fprintf(stderr, "finetune: %s at step %lld of %d%s%s\n", interrupted == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                (long long)ts.step, o.steps, o.save ? "; continue with --resume " : "", o.save ? o.save : "");
+    printf("%s step=%lld train_loss=%.4f val_loss=%.4f\n", interrupted ? "interrupted" : stopped ? "stopped" : "final", (long long)ts.step, last_loss,
+           val_loss);
+    free(c.step);
+    free(c.train);
+    free(c.val);
+    it_context_destroy(ctx);
+    (void)rows_trained;
+    return interrupted ? 128 + interrupted : 0;
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# build/finetune and build/it-merge from the command line: a LoRA fine-tune of a small model
+# build/train makes, its adapter in PEFT's layout, --resume bit-exact, validation lines, bad JSONL
+# lines named by file and line, --strict, refused flags, it-merge's merged model valid (and the
+# fixture adapter merged into its fixture base). Usage: tests/lora_cli_test.sh BUILD_DIR.
+# Ends with "N passed, N failed".
+set -u
+B=${1:-build}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+run() { # run SECONDS command...: output in $tmp/out, $tmp/err, status in $got
+    local seconds=$1
+    shift
+    timeout -k 2 "$seconds" "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+}
+expect() { # expect EXIT_CODE "fragment" -- command...
+    local want=$1 fragment=$2
+    shift 3
+    run 120 "$@"
+    if [ "$got" = "$want" ] && grep -q -- "$fragment" "$tmp/err" "$tmp/out"; then pass; else
+        fail "$* -> exit $got (want $want, message '$fragment'), output:"
+        sed 's/^/    /' "$tmp/err" | head -5
+    fi
+}
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass; else fail "$what"; fi
+}
+
+# a base model with a BPE tokenizer (tokenizer.bin), trained for a few steps
+for _ in 1 2 3 4; do cat README.md; done >"$tmp/corpus.txt"
+run 120 "$B/train" --data "$tmp/corpus.txt" --tokenizer bpe --vocab 300 --dim 32 --layers 2 --heads 2 --kv-heads 2 --ffn 64 \
+    --max-seq 64 --batch 2 --seq 32 --steps 3 --eval-batches 1 --save "$tmp/base"
+check "the base model trains (exit $got)" test "$got" = 0
+base="$tmp/base"
+{
+    echo '{"prompt": "Say hi:", "completion": " hi"}'
+    echo '{"text": "IronTensor trains small language models."}'
+    echo '{"prompt": "Say yes:", "completion": " yes"}'
+    echo '{"prompt": "Say no:"'
+    echo '{"prompt": "Say no:", "completion": ""}'
+    echo '{"prompt": "Say ok:", "completion": " ok"}'
+} >"$tmp/train.jsonl"
+head -1 "$tmp/train.jsonl" >"$tmp/valid.jsonl"
+F="$B/finetune"
+A=(--model "$base" --data "$tmp/train.jsonl" --mask-prompt --lora-rank 4 --lora-alpha 8 --lora-targets q_proj,v_proj,down_proj
+   --batch 2 --seq 24 --steps 6 --lr 1e-3)
+
+# bad lines are named and skipped; --strict stops at the first
+expect 0 "train.jsonl:4: invalid JSON" -- "$F" "${A[@]}" --save "$tmp/ad"
+check "the skipped lines are counted" grep -q "4 examples (2 lines skipped" "$tmp/err"
+check "the run ends with a final line" grep -q "^final step=6 train_loss=" "$tmp/out"
+for f in adapter_config.json adapter_model.safetensors optimizer.safetensors trainer_state.json loss.csv; do
+    check "the adapter directory holds $f" test -s "$tmp/ad/$f"
+done
+check "adapter_config.json is PEFT's LORA config" grep -q '"peft_type": "LORA"' "$tmp/ad/adapter_config.json"
+check "PEFT's key names" grep -q 'base_model.model.model.layers.1.mlp.down_proj.lora_B.weight' "$tmp/ad/adapter_model.safetensors"
+expect 1 "train.jsonl:4: invalid JSON" -- "$F" "${A[@]}" --strict
+# validation: before the first step and at the end, as val_loss=X
+expect 0 "step 0 val_loss=" -- "$F" "${A[@]}" --valid "$tmp/valid.jsonl" --eval-every 3
+check "validation every --eval-every steps" grep -q "^step 3/6 .*val_loss=" "$tmp/out"
+# --resume: 3 steps, then 3 more, equals 6 straight (adapter and optimizer state bit for bit)
+run 120 "$F" "${A[@]}" --save "$tmp/r" --stop-after 3
+check "--stop-after stops at step 3" grep -q "^stopped step=3" "$tmp/out"
+run 120 "$F" --model "$base" --data "$tmp/train.jsonl" --mask-prompt --resume "$tmp/r"
+check "resumed to the end" grep -q "^final step=6" "$tmp/out"
+check "resume is bit-exact (adapter)" cmp -s "$tmp/ad/adapter_model.safetensors" "$tmp/r/adapter_model.safetensors"
+check "resume is bit-exact (optimizer state)" cmp -s "$tmp/ad/optimizer.safetensors" "$tmp/r/optimizer.safetensors"
+run 120 "$F" "${A[@]}" --save "$tmp/r3" --stop-after 2
+expect 1 "not the file the run" -- "$F" --model "$base" --data "$tmp/valid.jsonl" --resume "$tmp/r3"
+# --full writes a checkpoint of every weight
+expect 0 "full fine-tune" -- "$F" "${A[@]}" --full --save "$tmp/full"
+check "--full saves a valid checkpoint" sh -c "'$B/it-inspect' '$tmp/full' | grep -q '^valid: yes'"
+# refused flags and targets, and a save target this library did not write
+expect 2 "--pack is not supported" -- "$F" "${A[@]}" --pack
+expect 2 "dropout" -- "$F" "${A[@]}" --lora-dropout 0.1
+expect 1 "unknown target module 'c_fc'" -- "$F" "${A[@]}" --lora-targets q_proj,c_fc
+expect 2 "--model and --data are required" -- "$F" --data "$tmp/train.jsonl"
+mkdir -p "$tmp/mine" && echo "keep me" >"$tmp/mine/notes.txt"
+expect 1 "notes.txt" -- "$F" "${A[@]}" --save "$tmp/mine"
+check "a refused save leaves the user's file" grep -q "keep me" "$tmp/mine/notes.txt"
+echo '{"prompt": 1}' >"$tmp/bad.jsonl"
+expect 1 "no usable example" -- "$F" --model "$base" --data "$tmp/bad.jsonl"
+# it-merge: our adapter into our base, and PEFT's fixture adapter into its fixture model
+expect 0 "merged 6 adapted projections" -- "$B/it-merge" --model "$base" --adapter "$tmp/ad" --out "$tmp/merged"
+check "the merged model is a valid checkpoint with its tokenizer" sh -c "'$B/it-inspect' '$tmp/merged' | grep -q '^valid: yes' && test -s '$tmp/merged/tokenizer.bin'"
+expect 0 "merged 14 adapted projections" -- "$B/it-merge" --model tests/fixtures/hf_models/llama_llama3 --adapter tests/fixtures/peft/llama_all --out "$tmp/m2"
+expect 1 "unknown target module 'c_attn'" -- "$B/it-merge" --model tests/fixtures/hf_models/llama_llama3 --adapter tests/fixtures/peft/gpt2_all --out "$tmp/m3"
+expect 1 "none: no such directory" -- "$B/it-merge" --model "$base" --adapter "$tmp/none" --out "$tmp/m4"
+expect 2 "required" -- "$B/it-merge" --model "$base"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
