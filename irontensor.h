@@ -1529,6 +1529,10 @@ IT_API it_result it_lora_load(it_context *ctx, it_lora *l, it_optimizer *opt, it
 /* it_lora_read_config + it_lora_create + it_lora_load: attach the adapter in DIR to m (whose
    parameters are not yet allocated; load the base weights afterwards with it_checkpoint_load). */
 IT_API it_result it_lora_attach(it_model *m, const char *dir, it_lora **out);
+/* it_model_load with the adapter in adapter_dir attached (NULL: none, then it is it_model_load):
+   the config, the model, the adapter, the base weights. *lora may be NULL. Unmerged inference:
+   graphs and decoders of the model run the adapter. */
+IT_API it_result it_lora_model_load(it_context *ctx, const char *dir, const char *adapter_dir, it_model **out, it_lora **lora);
 /* Writes DIR atomically and safely (as it_checkpoint_save; o's dtype must be f32, its tokenizer
    options are ignored). opt and ts may be NULL. */
 IT_API it_result it_lora_save(it_context *ctx, const it_lora *l, const it_optimizer *opt, const it_trainer_state *ts,
@@ -13862,6 +13866,25 @@ IT_API it_result it_lora_attach(it_model *m, const char *dir, it_lora **out) {
     if ((r = it_lora_read_config(m->ctx, dir, &c)) != IT_OK) return r;
     if ((r = it_lora_create(m, &c, out)) != IT_OK) return r;
     return it_lora_load(m->ctx, *out, NULL, NULL, dir);
+}
+
+IT_API it_result it_lora_model_load(it_context *ctx, const char *dir, const char *adapter_dir, it_model **out, it_lora **lora) {
+    it_model_config config;
+    it_lora *l = NULL;
+    it_result r;
+    IT__NOT_NULL(out, "it_lora_model_load");
+    *out = NULL;
+    if (lora) *lora = NULL;
+    if (!adapter_dir) return it_model_load(ctx, dir, out);
+    if ((r = it_checkpoint_read_config(ctx, dir, &config)) != IT_OK || (r = it_model_create(ctx, &config, out)) != IT_OK) return r;
+    if ((r = it_lora_attach(*out, adapter_dir, &l)) == IT_OK) r = it_checkpoint_load(ctx, *out, NULL, NULL, dir);
+    if (r != IT_OK) {
+        it_model_destroy(*out);
+        *out = NULL;
+        return r;
+    }
+    if (lora) *lora = l;
+    return IT_OK;
 }
 
 /* ---- save ---- */

@@ -419,7 +419,7 @@ int main(int argc, char **argv) {
     t_start = now_seconds();
     for (step = first_step; step < o.steps; step++) {
         float lr = it_schedule_lr(&ts.schedule, step), norm = 0.0f;
-        double loss_sum = 0.0;
+        double loss_sum = 0.0, t_step = now_seconds(); /* this step's time, validation excluded */
         int k, b, stopping;
         it_zero_grads(ctx);
         for (k = 0; k < o.accum; k++) {
@@ -440,6 +440,7 @@ int main(int argc, char **argv) {
         ts.step = step + 1;
         ts.tokens_seen += (int64_t)o.batch * o.seq * o.accum;
         last_loss = loss_sum / o.accum;
+        t_step = now_seconds() - t_step;
         val_loss = -1.0;
         if (val_data && ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == o.steps)) {
             if (validate(&eval, val_data, &val_loss) != IT_OK) {
@@ -455,8 +456,8 @@ int main(int argc, char **argv) {
             format_duration(el, sizeof el, elapsed);
             if (val_loss >= 0) snprintf(val, sizeof val, " val_loss=%.4f", val_loss);
             if ((step + 1) % o.log_every == 0 || step == first_step || val_loss >= 0 || step + 1 == o.steps)
-                fprintf(stdout, "step %d/%d loss %.4f%s lr %.2e norm %.2f %.0f ms/step %s mem %.0f MB\n", step + 1, o.steps,
-                        last_loss, val, lr, norm, 1000.0 * elapsed / (step + 1 - first_step), el, peak_rss_mb());
+                fprintf(stdout, "step %d/%d loss %.4f%s lr %.2e norm %.2f step_ms %.1f %s mem %.0f MB\n", step + 1, o.steps,
+                        last_loss, val, lr, norm, 1000.0 * t_step, el, peak_rss_mb());
             fflush(stdout);
         }
         stopping = stop_signal != 0 || (o.stop_after && step + 1 - first_step == o.stop_after && step + 1 < o.steps);

@@ -36,6 +36,8 @@ static void usage(FILE *f) {
                "                [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --min-p M]\n"
                "                [--repeat-penalty R] [--stop STR]... [--print-ids] [--seed S] [--threads N]\n"
                "                [--quant f32|bf16|q8_0|q4_0]\n"
+               "  --adapter DIR         a LoRA adapter (PEFT's adapter_config.json + adapter_model.safetensors,\n"
+               "                        e.g. from build/finetune), run unmerged on top of --model\n"
                "  --model DIR           a Hugging Face model directory or a train --save checkpoint (required;\n"
                "                        --checkpoint DIR is the same)\n"
                "  --prompt TEXT         the text to continue (default \"\\n\")\n"
@@ -358,7 +360,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt = NULL, *ids_arg = NULL, *system = NULL, *template_name = NULL;
+    const char *model_dir = NULL, *adapter_dir = NULL, *prompt = NULL, *ids_arg = NULL, *system = NULL, *template_name = NULL;
     const char *stops[MAX_STOPS];
     double max_new = -1, temperature = -1, top_k = -1, top_p = -1, min_p = -1, repeat_penalty = -1, seed = 1, threads = 0;
     int n_stops = 0, print_ids = 0, chat_mode = 0, ignore_eos = 0, greedy = 0, i, status = 0;
@@ -399,6 +401,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         if (!strcmp(f, "--model") || !strcmp(f, "--checkpoint")) model_dir = v;
+        else if (!strcmp(f, "--adapter")) adapter_dir = v;
         else if (!strcmp(f, "--prompt")) prompt = v;
         else if (!strcmp(f, "--ids")) ids_arg = v;
         else if (!strcmp(f, "--system")) system = v;
@@ -460,7 +463,7 @@ int main(int argc, char **argv) {
     g.ctx = ctx;
 
     /* the model: config first (to declare the parameters), then the validated weights */
-    if (it_model_load(ctx, model_dir, &model) != IT_OK ||
+    if (it_lora_model_load(ctx, model_dir, adapter_dir, &model, NULL) != IT_OK ||
         (dec_desc.max_seq = model->config.max_seq, it_decoder_create_ex(model, &dec_desc, &g.dec)) != IT_OK ||
         it_generation_config_read(ctx, model_dir, &gen_cfg) != IT_OK) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));

@@ -93,5 +93,18 @@ expect 0 "merged 14 adapted projections" -- "$B/it-merge" --model tests/fixtures
 expect 1 "unknown target module 'c_attn'" -- "$B/it-merge" --model tests/fixtures/hf_models/llama_llama3 --adapter tests/fixtures/peft/gpt2_all --out "$tmp/m3"
 expect 1 "none: no such directory" -- "$B/it-merge" --model "$base" --adapter "$tmp/none" --out "$tmp/m4"
 expect 2 "required" -- "$B/it-merge" --model "$base"
+# unmerged inference: generate and it-eval with --adapter; it-eval's logits equal the merged model's
+expect 0 "" -- "$B/generate" --model "$base" --adapter "$tmp/ad" --prompt "Say hi:" --max-new-tokens 3 --temperature 0
+expect 1 "none: no such directory" -- "$B/generate" --model "$base" --adapter "$tmp/none" --prompt "x"
+run 60 "$B/it-eval" --model "$base" --adapter "$tmp/ad" --ids 5,6,7,8,9 --logits-out "$tmp/unmerged.npy"
+check "it-eval --adapter runs (exit $got)" test "$got" = 0
+run 60 "$B/it-eval" --model "$tmp/merged" --ids 5,6,7,8,9 --logits-out "$tmp/merged.npy"
+check "it-eval of the merged model runs (exit $got)" test "$got" = 0
+if command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+    check "merged logits == unmerged (1e-5 of their scale)" /usr/bin/python3 -c "
+import numpy as np, sys
+a, b = np.load('$tmp/unmerged.npy'), np.load('$tmp/merged.npy')
+sys.exit(0 if a.shape == b.shape and np.abs(a - b).max() <= 1e-5 * np.abs(a).max() else 1)"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -19,8 +19,9 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: it-eval --model DIR --ids 1,2,3,... --logits-out FILE.npy [--threads N]\n"
+    fprintf(f, "usage: it-eval --model DIR [--adapter DIR] --ids 1,2,3,... --logits-out FILE.npy [--threads N]\n"
                "  --model DIR          a Hugging Face model directory or a train --save checkpoint\n"
+               "  --adapter DIR        a LoRA adapter (PEFT's files) applied unmerged\n"
                "  --ids LIST           the token ids of the sequence, comma-separated (at most the model's max-seq)\n"
                "  --logits-out FILE    where the float32 logits [T, vocab] go (.npy)\n"
                "  --threads N          CPU threads, 0 = all cores (default 0)\n");
@@ -31,7 +32,7 @@ static void log_below_errors(it_log_level level, const char *message, void *user
 }
 
 int main(int argc, char **argv) {
-    const char *model_dir = NULL, *ids_arg = NULL, *out_path = NULL;
+    const char *model_dir = NULL, *adapter_dir = NULL, *ids_arg = NULL, *out_path = NULL;
     long threads = 0;
     it_context_desc desc;
     it_context *ctx;
@@ -49,7 +50,7 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (strncmp(f, "--", 2) != 0 || (strcmp(f, "--model") && strcmp(f, "--ids") && strcmp(f, "--logits-out") &&
+        if (strncmp(f, "--", 2) != 0 || (strcmp(f, "--model") && strcmp(f, "--adapter") && strcmp(f, "--ids") && strcmp(f, "--logits-out") &&
                                          strcmp(f, "--threads"))) {
             fprintf(stderr, "it-eval: unknown argument '%s' (see --help)\n", f);
             return 2;
@@ -59,6 +60,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         if (!strcmp(f, "--model")) model_dir = v;
+        else if (!strcmp(f, "--adapter")) adapter_dir = v;
         else if (!strcmp(f, "--ids")) ids_arg = v;
         else if (!strcmp(f, "--logits-out")) out_path = v;
         else {
@@ -81,7 +83,7 @@ int main(int argc, char **argv) {
     desc.logger.log = log_below_errors;
     desc.logger.min_level = IT_LOG_INFO;
     if (it_context_create(&desc, &ctx) != IT_OK) return 1;
-    if (it_model_load(ctx, model_dir, &model) != IT_OK) {
+    if (it_lora_model_load(ctx, model_dir, adapter_dir, &model, NULL) != IT_OK) {
         fprintf(stderr, "it-eval: %s\n", it_context_last_error(ctx));
         return 1;
     }
