@@ -47,6 +47,8 @@
      the next wait, i.e. the next run's loss read-back or it_context_synchronize. A requested
      grad_norm waits and reads it back at once. it_zero_grads is one memset on the stream. So a
      training step in the usual order (zero, run, optimizer) waits once.
+   - IT_CUDA_PROFILE=1 in the environment: steps run record by record between CUDA events (no
+     graphs) and the GPU time per kernel is logged (info level) when the backend is destroyed.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_CUDA_H
@@ -110,6 +112,7 @@ IT_API it_cuda_stats it_cuda_backend_stats(const it_backend *be) {
 /* >>cuda_api  the few driver, NVRTC and cuBLAS entry points, declared here and loaded by name -------- */
 #include <dlfcn.h>
 #include <math.h>
+#include <stdlib.h> /* getenv */
 #include <stdio.h>
 #include <string.h>
 #include "shaders/it_kernel_args.h" /* the kernels' argument structs, shared with MSL */
@@ -124,6 +127,7 @@ typedef struct it__CUfunc *it__CUfunction;
 typedef struct it__CUstrm *it__CUstream;
 typedef struct it__CUgrph *it__CUgraph;
 typedef struct it__CUgexec *it__CUgraphExec;
+typedef struct it__CUevt *it__CUevent;
 typedef struct it__nvrtcProg *it__nvrtcProgram;
 typedef struct it__cublasCtx *it__cublasHandle;
 /* values from cuda.h / cublas_api.h (tests/cuda/abi_check.c compares them with the real headers) */
@@ -171,7 +175,12 @@ typedef struct it__cublasCtx *it__cublasHandle;
     X(GraphLaunch, "cuGraphLaunch", it__CUresult, (it__CUgraphExec, it__CUstream))                              \
     X(GraphExecDestroy, "cuGraphExecDestroy", it__CUresult, (it__CUgraphExec))                                  \
     X(GraphDestroy, "cuGraphDestroy", it__CUresult, (it__CUgraph))                                              \
-    X(GetErrorString, "cuGetErrorString", it__CUresult, (it__CUresult, const char **))
+    X(GetErrorString, "cuGetErrorString", it__CUresult, (it__CUresult, const char **))                          \
+    X(EventCreate, "cuEventCreate", it__CUresult, (it__CUevent *, unsigned))                                    \
+    X(EventRecord, "cuEventRecord", it__CUresult, (it__CUevent, it__CUstream))                                  \
+    X(EventSynchronize, "cuEventSynchronize", it__CUresult, (it__CUevent))                                      \
+    X(EventElapsedTime, "cuEventElapsedTime", it__CUresult, (float *, it__CUevent, it__CUevent))                \
+    X(EventDestroy, "cuEventDestroy_v2", it__CUresult, (it__CUevent))
 #define IT__CU_NVRTC(X)                                                                                         \
     X(CreateProgram, "nvrtcCreateProgram", int,                                                                 \
       (it__nvrtcProgram *, const char *, const char *, int, const char *const *, const char *const *))          \
@@ -320,6 +329,13 @@ typedef struct it__cuda {
     float *ohost; /* pinned: norm, scale and skip flag copied back behind the update */
     struct it_optimizer *opt_check; /* an update whose finiteness verdict the next wait reads */
     it_cuda_stats stats;
+    /* IT_CUDA_PROFILE=1: every step executed record by record between CUDA events, the GPU time
+       summed per kernel (GEMMs, memsets and copies each as one entry), logged at destroy */
+    int profile;
+    it__CUevent *events;
+    int n_events, cap_events;
+    double prof_ms[IT__CUK_COUNT + 3];
+    unsigned long prof_count[IT__CUK_COUNT + 3];
 } it__cuda;
 
 #define IT__CU_GROW(m, array, n, cap) it_context_grow((m)->ctx, (void **)&(array), &(cap), (n) + 1, sizeof *(array))
@@ -652,6 +668,49 @@ static void it__cu_graph_drop(it__cuda *m, it__cu_graph *g) {
     it_context_free(m->ctx, g->recs);
     memset(g, 0, sizeof *g);
 }
+/* the records one by one between events, each one's GPU time added to its kernel's entry */
+static int it__cu_prof_slot(const it__cu_record *r) {
+    return r->op == IT__CU_REC_KERNEL ? r->kernel : IT__CUK_COUNT + (r->op == IT__CU_REC_GEMM ? 0 : r->op == IT__CU_REC_MEMSET ? 1 : 2);
+}
+static it_result it__cu_profile_records(it__cuda *m) {
+    int i, need = m->n_recs + 1;
+    it_result r = IT_OK;
+    while (m->n_events < need) {
+        if (IT__CU_GROW(m, m->events, m->n_events, m->cap_events) != IT_OK) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+        IT__CU_CALL(m, EventCreate(&m->events[m->n_events], 0), "cuEventCreate");
+        m->n_events++;
+    }
+    IT__CU_CALL(m, EventRecord(m->events[0], m->stream), "cuEventRecord");
+    for (i = 0; i < m->n_recs && r == IT_OK; i++) {
+        r = it__cu_exec(m, &m->recs[i]);
+        if (r == IT_OK) r = it__cu_check(m, m->cu.EventRecord(m->events[i + 1], m->stream), "cuEventRecord");
+    }
+    if (r == IT_OK) r = it__cu_check(m, m->cu.EventSynchronize(m->events[m->n_recs]), "cuEventSynchronize");
+    for (i = 0; i < m->n_recs && r == IT_OK; i++) {
+        float ms = 0.0f;
+        r = it__cu_check(m, m->cu.EventElapsedTime(&ms, m->events[i], m->events[i + 1]), "cuEventElapsedTime");
+        m->prof_ms[it__cu_prof_slot(&m->recs[i])] += ms;
+        m->prof_count[it__cu_prof_slot(&m->recs[i])]++;
+    }
+    return r;
+}
+static void it__cu_profile_log(it__cuda *m) {
+    double total = 0.0;
+    int i, k, order[IT__CUK_COUNT + 3];
+    for (i = 0; i < IT__CUK_COUNT + 3; i++) order[i] = i, total += m->prof_ms[i];
+    for (i = 1; i < IT__CUK_COUNT + 3; i++) /* by time, largest first */
+        for (k = i; k > 0 && m->prof_ms[order[k]] > m->prof_ms[order[k - 1]]; k--) {
+            int t = order[k];
+            order[k] = order[k - 1];
+            order[k - 1] = t;
+        }
+    it_log(m->ctx, IT_LOG_INFO, "cuda profile: %.2f ms of GPU time in %lu steps", total, m->stats.steps);
+    for (i = 0; i < IT__CUK_COUNT + 3 && m->prof_ms[order[i]] > 0.0; i++) {
+        int s = order[i];
+        it_log(m->ctx, IT_LOG_INFO, "cuda profile: %6.2f%% %9.3f ms %7lu x  %s", 100.0 * m->prof_ms[s] / (total > 0 ? total : 1),
+               m->prof_ms[s], m->prof_count[s], s < IT__CUK_COUNT ? it__cu_kernel_names[s] : s == IT__CUK_COUNT ? "cuBLAS sgemm" : s == IT__CUK_COUNT + 1 ? "memset" : "host-to-device copy");
+    }
+}
 /* the recorded step: its graph when these records were seen before, else captured now */
 static it_result it__cu_run_records(it__cuda *m) {
     unsigned long long h;
@@ -661,6 +720,7 @@ static it_result it__cu_run_records(it__cuda *m) {
     int i;
     if (!m->n_recs) return IT_OK;
     m->pending = 1;
+    if (m->profile) return it__cu_profile_records(m);
     if (!m->use_graphs) {
         for (i = 0; i < m->n_recs && r == IT_OK; i++) r = it__cu_exec(m, &m->recs[i]);
         return r;
@@ -1638,6 +1698,9 @@ static void it__cu_destroy(it_backend *be) {
     it__cuda *m = IT__CU_M;
     int i;
     if (m->stream) it__cu_synchronize(be);
+    if (m->profile) it__cu_profile_log(m);
+    for (i = 0; i < m->n_events; i++) m->cu.EventDestroy(m->events[i]);
+    it_context_free(m->ctx, m->events);
     for (i = 0; i < IT__CU_GRAPHS; i++) it__cu_graph_drop(m, &m->graphs[i]);
     if (m->cu.MemFree) {
         for (i = 0; i < m->n_bufs; i++) { /* blocks the context did not free */
@@ -1800,6 +1863,7 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
     m->use_graphs = !(desc && desc->no_graphs);
+    m->profile = getenv("IT_CUDA_PROFILE") && getenv("IT_CUDA_PROFILE")[0] == '1';
     be = &m->be;
     be->name = "cuda";
     be->impl = m;

@@ -38,7 +38,9 @@ int main(void) {
                     (void *)&cuMemcpyDtoHAsync_v2, (void *)&cuMemsetD32Async, (void *)&cuModuleLoadData, (void *)&cuModuleUnload,
                     (void *)&cuModuleGetFunction, (void *)&cuFuncGetAttribute, (void *)&cuLaunchKernel,
                     (void *)&cuStreamBeginCapture_v2, (void *)&cuStreamEndCapture, (void *)&cuGraphInstantiateWithFlags,
-                    (void *)&cuGraphLaunch, (void *)&cuGraphExecDestroy, (void *)&cuGraphDestroy, (void *)&cuGetErrorString};
+                    (void *)&cuGraphLaunch, (void *)&cuGraphExecDestroy, (void *)&cuGraphDestroy, (void *)&cuGetErrorString,
+                    (void *)&cuEventCreate, (void *)&cuEventRecord, (void *)&cuEventSynchronize, (void *)&cuEventElapsedTime,
+                    (void *)&cuEventDestroy_v2};
     printf("abi_check: %d driver entry points and %d constants agree with cuda.h / cublas_api.h (CUDA %d)\n",
            (int)(sizeof syms / sizeof syms[0]), 10, CUDA_VERSION);
     return 0;

@@ -38,9 +38,11 @@ if [ "${BENCH:-0}" = 1 ]; then
   cc -O2 -std=c99 -Wall -Wextra -Werror -I. examples/bench.c -o build/bench -lm -lpthread -ldl &&
     bash benchmarks/cuda_bench.sh build "${REPS:-3}" 2>&1 | tee "$out/bench.txt"
 fi
-if [ "${PROFILE:-0}" = 1 ] && command -v nsys >/dev/null; then
-  echo "== nsys: where a tiny training step's GPU time goes"
-  timeout 120 nsys profile --cuda-graph-trace=node -o "$out/tiny" --force-overwrite true build/bench --backend cuda --steps 5 --gen 2 --no-quant >/dev/null 2>&1
-  timeout 60 nsys stats --report cuda_gpu_kern_sum --format csv "$out/tiny.nsys-rep" 2>/dev/null | head -25 | cut -c1-200 | tee "$out/profile.txt"
+if [ "${PROFILE:-0}" = 1 ]; then
+  for preset in tiny medium; do
+    echo "== IT_CUDA_PROFILE=1: where a $preset training step's GPU time goes (records timed one by one)"
+    cc -O2 -std=c99 -I. examples/bench.c -o build/bench -lm -lpthread -ldl 2>/dev/null
+    IT_CUDA_PROFILE=1 timeout 120 build/bench --backend cuda --preset $preset --steps 5 --gen 2 --no-quant 2>&1 | grep "cuda profile" | head -16 | tee "$out/profile_$preset.txt"
+  done
 fi
 exit $status

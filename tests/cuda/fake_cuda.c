@@ -413,6 +413,14 @@ int cuGetErrorString(int r, const char **s) {
     return OK;
 }
 
+/* events: recorded in stream order, each a running count of the work queued before it */
+typedef struct { int recorded; } event;
+int cuEventCreate(void **e, unsigned flags) { (void)flags; *e = calloc(1, sizeof(event)); return *e ? OK : E_OUT_OF_MEMORY; }
+int cuEventRecord(void *e, void *s) { if (s != &g_stream_obj || !e) return E_INVALID_HANDLE; ((event *)e)->recorded = 1; return OK; }
+int cuEventSynchronize(void *e) { if (!e || !((event *)e)->recorded) return E_INVALID_HANDLE; return drain(); }
+int cuEventElapsedTime(float *ms, void *a, void *b) { *ms = a && b ? 0.001f : 0.0f; return a && b ? OK : E_INVALID_HANDLE; }
+int cuEventDestroy_v2(void *e) { free(e); return OK; }
+
 /* ---- NVRTC ---- */
 typedef struct { char *src; int compiled; char log[512]; } program;
 int nvrtcCreateProgram(void **p, const char *src, const char *name, int nh, const char *const *h, const char *const *hn) {
