@@ -3,7 +3,8 @@
    IronTensor-C is a single-header library: tensors, a static graph with autograd, a liveness
    memory planner, a threaded CPU backend with a blocked SGEMM, Llama and GPT-2 models,
    Lion/AdamW/SGD, learning-rate schedules, byte-level and BPE tokenizers, llm.c token files and
-   Hugging Face-readable safetensors checkpoints. The Metal backend lives in irontensor_metal.h.
+   Hugging Face-readable safetensors checkpoints. The Metal backend lives in irontensor_metal.h,
+   the MPI communicator for data-parallel training (>>comm) in irontensor_mpi.h.
 
    SECTIONS (search for the banner, e.g. ">>planner"; tests/banners_test.sh keeps this list true)
      declarations  >>results >>context >>tensors >>rng >>params >>graph >>quant >>models >>batch >>optimizers

@@ -56,6 +56,13 @@ IT_API void it_mpi_finalize(it_comm *comm);
 #if defined(IRONTENSOR_MPI_IMPLEMENTATION) && !defined(IRONTENSOR_MPI_IMPLEMENTED)
 #define IRONTENSOR_MPI_IMPLEMENTED
 #include <limits.h>
+/* the C API only: without these, a C++ file would also get the deprecated MPI C++ bindings */
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
