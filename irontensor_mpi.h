@@ -98,7 +98,7 @@ static it_result it__mpi_fail(it_comm *c, int code, const char *what) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "MPI error %d", code);
-    snprintf(c->error, sizeof c->error, "%s failed on rank %d: %s", what, c->rank, text);
+    snprintf(c->error, sizeof c->error, "%s failed on rank %d: %.400s", what, c->rank, text);
     return IT_ERR_BACKEND;
 }
 /* Polls until every piece of q has finished or the deadline has passed. Polling (MPI_Testall,
@@ -108,8 +108,9 @@ static it_result it__mpi_finish(it__mpi *m, it__mpi_request *q) {
     double deadline = it__mpi_now() + m->timeout;
     long polls = 0;
     int done = 0, rc;
+    MPI_Status statuses[IT__MPI_PIECES]; /* not MPI_STATUSES_IGNORE: GCC takes MPICH's (MPI_Status *)1 for a buffer */
     while (!done) {
-        if ((rc = MPI_Testall(q->n, q->r, &done, MPI_STATUSES_IGNORE)) != MPI_SUCCESS) {
+        if ((rc = MPI_Testall(q->n, q->r, &done, statuses)) != MPI_SUCCESS) {
             q->used = 0;
             return it__mpi_fail(&m->comm, rc, q->what);
         }
@@ -167,6 +168,7 @@ static it_result it__mpi_all_reduce_start(it_comm *c, float *buf, size_t n, int 
 static it_result it__mpi_test(it_comm *c, int request, int *done) {
     it__mpi *m = (it__mpi *)c->user;
     it__mpi_request *q;
+    MPI_Status statuses[IT__MPI_PIECES];
     int rc;
     *done = 0;
     if (request < 0 || request >= IT__MPI_REQUESTS || !m->req[request].used) {
@@ -174,7 +176,7 @@ static it_result it__mpi_test(it_comm *c, int request, int *done) {
         return IT_ERR_STATE;
     }
     q = &m->req[request];
-    if ((rc = MPI_Testall(q->n, q->r, done, MPI_STATUSES_IGNORE)) != MPI_SUCCESS) {
+    if ((rc = MPI_Testall(q->n, q->r, done, statuses)) != MPI_SUCCESS) {
         q->used = 0;
         return it__mpi_fail(c, rc, q->what);
     }
