@@ -25,6 +25,7 @@ model=$work/model
 cp "$root/tests/fixtures/hf_tokenizers/qwen2/tokenizer.json" "$root/tests/fixtures/hf_tokenizers/qwen2/tokenizer_config.json" "$model/"
 cp "$root/tests/fixtures/chat_templates/chatml_openhermes.jinja" "$model/chat_template.jinja"
 
+: >"$work/log" # exists before the background shell opens it (the wait below greps it)
 "$B/serve" --model "$model" --port 0 --threads 1 --parallel 4 --timeout 2 --max-body 65536 --max-connections 12 \
     2>"$work/log" &
 pid=$!
@@ -154,6 +155,7 @@ check "the server is still running" kill -0 "$pid"
 # ---- more servers: generation_config.json's EOS ids and defaults, --context-shift
 start() { # start DIR LOG FLAGS...: sets spid and sport
     local dir=$1 log=$2; shift 2
+    : >"$log"
     "$B/serve" --model "$dir" --port 0 --threads 1 "$@" 2>"$log" &
     spid=$!
     for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
