@@ -380,6 +380,19 @@ expect 1 "does not take a system message" -- sh -c "echo hi | $G --model $tmp/hf
 ${PYTHON:-/usr/bin/python3} -c 'print(" ".join("w%d" % i for i in range(2000)))' >"$tmp/long_message.txt"
 expect 1 "the model's context only" -- sh -c "$G --model $tmp/hfc --chat --max-new-tokens 3 <$tmp/long_message.txt"
 
+# build/it-inspect: a broken generation_config.json makes the directory invalid (naming it); an
+# unrecognised chat template is reported, and the model still loads
+cp -r "$hfm/qwen2" "$tmp/q2i"
+printf '{"eos_token_id": [2,' >"$tmp/q2i/generation_config.json"
+expect 1 "valid: NO: .*generation_config.json" -- "$B/it-inspect" "$tmp/q2i"
+rm "$tmp/q2i/generation_config.json"
+printf '{"chat_template": "{{ messages }}"}' >"$tmp/q2i/tokenizer_config.json"
+expect 0 "chat template: chat template not recognised" -- "$B/it-inspect" "$tmp/q2i"
+printf '{"chat_template": 5}' >"$tmp/q2i/tokenizer_config.json"
+expect 0 "chat template: .*neither a string nor a list" -- "$B/it-inspect" "$tmp/q2i"
+rm "$tmp/q2i/model-"* 2>/dev/null; rm "$tmp/q2i/model.safetensors"
+expect 1 "valid: NO: .*model.safetensors" -- "$B/it-inspect" "$tmp/q2i"
+
 # build/it-eval: bad ids, a bad .npy target (a directory is never replaced, a missing parent is an
 # error), a sequence longer than the model's context, missing flags
 E="$B/it-eval"

@@ -167,6 +167,20 @@ sys.exit(0 if len(stop) == 3 and b == a[:cut] + "\n" else 1)' "$tmp/nostop.out" 
 expect 0 "20 new tokens" -- "$B/generate" --model "$tmp/hfdir" --prompt "x" --max-new-tokens 20 --min-p 0.05 --repeat-penalty 1.1 --ignore-eos
 expect 0 "30 new tokens" -- "$B/generate" --model "$tmp/hfdir" --prompt "x" --ignore-eos
 
+# build/it-inspect on Hugging Face directories: architecture, options, shards and dtype, tokenizer,
+# chat template, generation defaults
+expect 0 "weights: 34 tensors, .* dtype BF16 (3 shards)" -- "$B/it-inspect" "$hfm/llama_bias_bf16_sharded"
+expect 0 "model: LlamaForCausalLM, 2 layers, .*(linear scaling: factor 2), q/k/v biases, output bias, MLP biases" -- \
+    "$B/it-inspect" "$hfm/llama_bias_bf16_sharded"
+expect 0 "generation: eos 2, 3; bos 1" -- "$B/it-inspect" "$hfm/qwen3"
+expect 0 "model: Qwen3ForCausalLM.*head dim 16.*q/k norms" -- "$B/it-inspect" "$hfm/qwen3"
+expect 0 "model: MistralForCausalLM.*sliding window 4" -- "$B/it-inspect" "$hfm/mistral_window"
+expect 0 "weights: one file, .* dtype F16" -- "$B/it-inspect" "$hfm/gpt2_f16"
+expect 0 "tokenizer: none (a vocabulary of 96 tokens" -- "$B/it-inspect" "$hfm/gpt2"
+expect 0 "tokenizer: .*tokenizer.json (Hugging Face BPE, vocab 701, bos none, eos <|endoftext|> (0))" -- "$B/it-inspect" "$tmp/hfdir"
+expect 0 'chat template: chatml (default system message: "You are Qwen' -- "$B/it-inspect" "$tmp/hfdir"
+expect 0 "generation: eos 2, 0; bos none; temperature 0.7; top_k 20; max_new_tokens 30" -- "$B/it-inspect" "$tmp/hfdir"
+
 # build/it-tokenize: Hugging Face tokenizers from the command line (ids checked in test_hf_tokenizer)
 hf=tests/fixtures/hf_tokenizers
 printf 'Hello world, caf\xc3\xa9 \xf0\x9f\x98\x80!\n' >"$tmp/hello.txt"
