@@ -1276,6 +1276,8 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
                             NAME.exp_avg and NAME.exp_avg_sq (AdamW), NAME.momentum (Lion, SGD).
      trainer_state.json     (with a trainer state) it_trainer_state below, RNG words as decimal strings.
      tokenizer.bin          (when it_checkpoint_options.tokenizer or tokenizer_path is set) the BPE tokenizer.
+     tokenizer.json, tokenizer_config.json, chat_template.jinja, generation_config.json
+                            (with it_checkpoint_options.hf_files_dir) copied from the Hugging Face model.
      irontensor.checkpoint  the marker: {"format": "irontensor checkpoint", "irontensor_version",
                             "run_id"}; what makes DIR replaceable by a later save (SAFETY below).
      loss.csv, loss.svg     (written by examples/train.c after the save) the run's curves.
@@ -1341,6 +1343,10 @@ typedef struct it_checkpoint_options {
                                    IT_CHECKPOINT_RUN_ID_MAX); NULL = none. it_checkpoint_prune_run
                                    removes only snapshots of one run id. */
     int lock_wait_ms;           /* how long to wait for another process's save of DIR: 0 = 30000, < 0 = not at all */
+    const char *hf_files_dir;   /* a Hugging Face model directory whose tokenizer.json, tokenizer_config.json,
+                                   chat_template.jinja and generation_config.json (those present) are copied
+                                   verbatim into DIR, so a model trained further keeps its tokenizer, chat
+                                   template and end-of-sequence ids; NULL = none */
 } it_checkpoint_options;
 
 /* What a file held when a run used it, so a resume can tell a different file from the same one:
@@ -11085,12 +11091,15 @@ static it_result it__ck_split(it_context *ctx, const char *dir, char *clean, cha
    library writes. */
 #define IT__CK_MARKER "irontensor.checkpoint"
 #define IT__CK_LOCK_WAIT_MS 30000
+static const char *const it__ck_hf_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                              "chat_template.jinja", "generation_config.json"}; /* copied from hf_files_dir */
 static const char *const it__ck_own_files[] = {IT__CK_MARKER,      "config.json",        "model.safetensors",
                                                "optimizer.safetensors", "trainer_state.json", "tokenizer.bin",
                                                "loss.csv",           "loss.svg",           "adapter_config.json",
-                                               "adapter_model.safetensors", /* what it-merge carries over from its base: */
+                                               "adapter_model.safetensors", /* a model's own files, carried over by it-merge
+                                                                               and by saves with hf_files_dir: */
                                                "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                               "generation_config.json"};
+                                               "chat_template.jinja", "generation_config.json"};
 /* One of the names above, or its atomic-write temporary NAME.tmp-<pid> (it__io_tmp_name), which a
    killed save can leave inside DIR.tmp-PID. */
 static int it__ck_own_file(const char *name) {
@@ -12899,6 +12908,7 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
     it__buf b;
     it_result r;
     int i, q;
+    size_t k;
     it__buf_init(&b, ctx);
     if ((r = it__ck_map_build(ctx, &m->config, &map)) != IT_OK) return r;
     if ((r = it__ck_map_bind(m->ctx, &map)) != IT_OK) goto done;
@@ -12938,6 +12948,17 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
     it__path_join(path, sizeof path, tmp, "tokenizer.bin");
     if (o->tokenizer_path && (r = it__copy_file(ctx, o->tokenizer_path, path)) != IT_OK) goto done;
     if (o->tokenizer && (r = it_tokenizer_save(ctx, o->tokenizer, path)) != IT_OK) goto done; /* fsynced */
+    for (k = 0; o->hf_files_dir && k < sizeof it__ck_hf_files / sizeof it__ck_hf_files[0]; k++) {
+        char from[IT__PATH_NAMED];
+        struct stat st;
+        if (it__path_join(from, sizeof from, o->hf_files_dir, it__ck_hf_files[k]) ||
+            it__path_join(path, sizeof path, tmp, it__ck_hf_files[k])) {
+            r = it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "checkpoint: hf_files_dir '%.200s' is too long", o->hf_files_dir);
+            goto done;
+        }
+        if (lstat(from, &st) != 0 && errno == ENOENT) continue; /* a model need not have all four */
+        if ((r = it__copy_file(ctx, from, path)) != IT_OK) goto done;
+    }
     it__buf_free(&b); /* the marker last: a directory carrying it was written whole */
     it__ck_marker_json(&b, o->run_id);
     it__path_join(path, sizeof path, tmp, IT__CK_MARKER);

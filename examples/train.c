@@ -46,7 +46,7 @@
 #include "train_common.h"
 
 typedef struct options {
-    const char *data, *val_data, *preset, *tokenizer, *optimizer, *schedule, *save, *resume, *backend;
+    const char *data, *val_data, *preset, *tokenizer, *optimizer, *schedule, *save, *resume, *backend, *init_from;
     const char *given[64]; /* the flags on the command line (--resume refuses those that conflict) */
     int n_given, allow_new_data;
     it_model_config model;
@@ -99,6 +99,10 @@ static void usage(FILE *f) {
             "                        and CRC-32 are recorded); a flag that conflicts with the checkpoint is refused.\n"
             "                        Saves back into DIR unless --save names another directory\n"
             "  --allow-new-data      with --resume: continue on a --data / --val-data other than the run's\n"
+            "  --init-from DIR       start from the model in DIR (a Hugging Face model directory or a checkpoint):\n"
+            "                        its weights, config and tokenizer (tokenizer.json / tokenizer.bin); a fresh\n"
+            "                        optimizer, schedule and data; model-shape flags must agree with DIR's config.\n"
+            "                        --save keeps the tokenizer, chat template and generation_config.json\n"
             "data parallel (build/train_mpi under mpirun: README \"Data-parallel training\")\n"
             "  --zero 0|1            1 = ZeRO-1: each rank keeps 1/N of the optimizer state (default 0)\n"
             "  --comm-timeout S      how long a rank waits for the others before ending the job (default 60)\n"
@@ -114,6 +118,7 @@ static int fail_usage(const char *fmt, const char *a, const char *b) {
     fprintf(stderr, "\n(see train --help)\n");
     return 2;
 }
+static int given(const options *o, const char *flag);
 /* Returns 0 on success, the exit code otherwise (1 = bad value, 2 = usage). */
 static int parse_args(int argc, char **argv, options *o) {
     int i, *model_int = NULL;
@@ -167,6 +172,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(f, "--schedule")) o->schedule = v;
         else if (!strcmp(f, "--save")) o->save = v;
         else if (!strcmp(f, "--resume")) o->resume = v;
+        else if (!strcmp(f, "--init-from")) o->init_from = v;
         else if (!strcmp(f, "--backend")) o->backend = v;
         else if (!strcmp(f, "--steps")) ok = parse_int(f, v, 1, &o->steps);
         else if (!strcmp(f, "--batch")) ok = parse_int(f, v, 1, &o->batch);
@@ -214,6 +220,11 @@ static int parse_args(int argc, char **argv, options *o) {
         return fail_usage("%s is for the data-parallel build, build/train_mpi (make build/train_mpi; run it under mpirun)%s",
                           o->zero ? "--zero" : "--comm-timeout", "");
 #endif
+    if (o->init_from && o->resume)
+        return fail_usage("--init-from and --resume are alternatives: --resume continues a run, --init-from starts a new one "
+                          "from a model%s%s", "", "");
+    if (o->init_from && given(o, "--tokenizer"))
+        return fail_usage("--tokenizer does not apply to --init-from %s: the model brings its own%s", o->init_from, "");
     return 0;
 }
 static int given(const options *o, const char *flag) {
@@ -260,6 +271,37 @@ static it_result evaluate(it_model_graph *eval, it_dataset *ds, int n, float *ou
     return r;
 }
 
+/* The tokenizer a model directory brings: tokenizer.json (Hugging Face; *hf = 1), tokenizer.bin
+   (ours; its path in tok_path), or bytes for a 256-token vocabulary; none (*tok NULL) otherwise,
+   which only a token file as --data can use. 0 after printing an error. */
+static int load_model_tokenizer(it_context *ctx, const char *dir, const it_model_config *m, it_tokenizer **tok, char *tok_path,
+                                size_t size, int *hf) {
+    char json[4200];
+    struct stat st;
+    it_result r = IT_OK;
+    *tok = NULL;
+    *hf = 0;
+    tok_path[0] = 0;
+    snprintf(json, sizeof json, "%s/tokenizer.json", dir);
+    if (stat(json, &st) == 0) {
+        *hf = 1;
+        r = it_tokenizer_load_hf(ctx, dir, tok);
+    } else if (it_checkpoint_tokenizer_path(dir, tok_path, size))
+        r = it_tokenizer_load(ctx, tok_path, tok);
+    else if ((tok_path[0] = 0), m->vocab_size == 256)
+        r = it_tokenizer_byte(ctx, tok);
+    if (r != IT_OK) {
+        fprintf(stderr, "train: %s: %s\n", dir, it_context_last_error(ctx));
+        return 0;
+    }
+    if (*tok && it_tokenizer_vocab_size(*tok) > m->vocab_size) {
+        fprintf(stderr, "train: %s: the tokenizer has %d tokens but the model only %d\n", dir, it_tokenizer_vocab_size(*tok),
+                m->vocab_size);
+        return 0;
+    }
+    return 1;
+}
+
 /* Model config: the preset, then the flags that were given. */
 static int model_config_from_flags(options *o) {
     it_model_config base, ov = o->model;
@@ -288,16 +330,18 @@ static int model_config_from_flags(options *o) {
    naming the flag and both values. Returns 1 when there is a conflict (after printing it). */
 static int conflict(const char *flag, const char *given_value, const char *saved_value, const char *dir) {
     if (!strcmp(given_value, saved_value)) return 0;
-    fprintf(stderr, "train: %s %s conflicts with the checkpoint %s, which has %s; omit %s to continue that run\n", flag,
+    fprintf(stderr, "train: %s %s conflicts with the checkpoint %s, which has %s; omit %s to keep the checkpoint's\n", flag,
             given_value, dir, saved_value, flag);
     return 1;
 }
+/* The directory the model comes from: --resume's or --init-from's. */
+static const char *source_dir(const options *o) { return o->resume ? o->resume : o->init_from; }
 static int conflict_int(const options *o, const char *flag, long long given_value, long long saved_value) {
     char a[32], b[32];
     if (!given(o, flag)) return 0;
     snprintf(a, sizeof a, "%lld", given_value);
     snprintf(b, sizeof b, "%lld", saved_value);
-    return conflict(flag, a, b, o->resume);
+    return conflict(flag, a, b, source_dir(o));
 }
 static int conflict_float(const options *o, const char *flag, float given_value, float saved_value) {
     char a[32], b[32];
@@ -305,11 +349,10 @@ static int conflict_float(const options *o, const char *flag, float given_value,
     snprintf(a, sizeof a, "%g", (double)given_value);
     snprintf(b, sizeof b, "%g", (double)saved_value);
     if (!strcmp(a, b)) snprintf(b, sizeof b, "%.9g", (double)saved_value);
-    return conflict(flag, a, b, o->resume);
+    return conflict(flag, a, b, source_dir(o));
 }
-static int resume_conflicts(const options *o, const it_model_config *m, const it_trainer_state *ts) {
-    const it_optimizer_desc *od = &ts->optimizer;
-    const it_schedule *sc = &ts->schedule;
+/* The model-shape flags against the checkpoint's config (--resume and --init-from). */
+static int model_conflicts(const options *o, const it_model_config *m) {
     int bad = 0;
     bad |= conflict_int(o, "--vocab", o->model.vocab_size, m->vocab_size);
     bad |= conflict_int(o, "--dim", o->model.dim, m->dim);
@@ -318,6 +361,28 @@ static int resume_conflicts(const options *o, const it_model_config *m, const it
     bad |= conflict_int(o, "--kv-heads", o->model.n_kv_heads, m->n_kv_heads);
     bad |= conflict_int(o, "--ffn", o->model.ffn_dim, m->ffn_dim);
     bad |= conflict_int(o, "--max-seq", o->model.max_seq, m->max_seq);
+    if (given(o, "--preset")) {
+        it_model_config p;
+        char a[160], b[160];
+        if (it_model_preset(o->preset, &p) != IT_OK) {
+            fprintf(stderr, "train: unknown preset '%s' (known: %s)\n", o->preset, it_model_preset_names());
+            return 1;
+        }
+        snprintf(a, sizeof a, "(dim %d, %d layers, %d/%d heads, ffn %d)", p.dim, p.n_layers, p.n_heads, p.n_kv_heads, p.ffn_dim);
+        snprintf(b, sizeof b, "(dim %d, %d layers, %d/%d heads, ffn %d)", m->dim, m->n_layers, m->n_heads, m->n_kv_heads,
+                 m->ffn_dim);
+        if (strcmp(a, b) || p.arch != m->arch) {
+            fprintf(stderr, "train: --preset %s conflicts with the checkpoint %s, which has %s (the preset: %s); omit "
+                            "--preset to keep the checkpoint's\n", o->preset, source_dir(o), b, a);
+            bad = 1;
+        }
+    }
+    return bad;
+}
+static int resume_conflicts(const options *o, const it_model_config *m, const it_trainer_state *ts) {
+    const it_optimizer_desc *od = &ts->optimizer;
+    const it_schedule *sc = &ts->schedule;
+    int bad = model_conflicts(o, m);
     bad |= conflict_int(o, "--batch", o->batch, ts->batch);
     bad |= conflict_int(o, "--seq", o->seq, ts->seq);
     bad |= conflict_int(o, "--accum", o->accum, ts->accum_steps);
@@ -337,22 +402,6 @@ static int resume_conflicts(const options *o, const it_model_config *m, const it
     if (given(o, "--optimizer")) bad |= conflict("--optimizer", o->optimizer, it_optimizer_name(od->kind), o->resume);
     if (given(o, "--schedule")) bad |= conflict("--schedule", o->schedule, it_schedule_name(sc->kind), o->resume);
     if (given(o, "--tokenizer") && ts->tokenizer[0]) bad |= conflict("--tokenizer", o->tokenizer, ts->tokenizer, o->resume);
-    if (given(o, "--preset")) {
-        it_model_config p;
-        char a[160], b[160];
-        if (it_model_preset(o->preset, &p) != IT_OK) {
-            fprintf(stderr, "train: unknown preset '%s' (known: %s)\n", o->preset, it_model_preset_names());
-            return 1;
-        }
-        snprintf(a, sizeof a, "(dim %d, %d layers, %d/%d heads, ffn %d)", p.dim, p.n_layers, p.n_heads, p.n_kv_heads, p.ffn_dim);
-        snprintf(b, sizeof b, "(dim %d, %d layers, %d/%d heads, ffn %d)", m->dim, m->n_layers, m->n_heads, m->n_kv_heads,
-                 m->ffn_dim);
-        if (strcmp(a, b) || p.arch != m->arch) {
-            fprintf(stderr, "train: --preset %s conflicts with the checkpoint %s, which has %s (the preset: %s); omit "
-                            "--preset to continue that run\n", o->preset, o->resume, b, a);
-            bad = 1;
-        }
-    }
     return bad;
 }
 
@@ -626,6 +675,7 @@ static int train_main(int argc, char **argv) {
     it_checkpoint_options ck;
     curve c;
     char csv_path[4200], svg_path[4200], title[256], tok_path[4200] = "";
+    int hf_tokenizer = 0; /* the tokenizer is a Hugging Face tokenizer.json (--init-from, or its resume) */
     char save_parent[4200] = ".", save_base[1024] = "", snap_prefix[1100] = "", run_id[IT_CHECKPOINT_RUN_ID_MAX] = "";
     char last_good[4400] = "no checkpoint of this run was written";
     /* progress on one line when stdout is a terminal; mpirun hands every rank a pseudo-terminal
@@ -744,7 +794,9 @@ static int train_main(int argc, char **argv) {
         o.seed = ts.seed;
         o.steps = ts.schedule.total_steps;
         first_step = (int)ts.step;
-        if (has_tok) {
+        if (!strcmp(ts.tokenizer, "hf")) { /* a run started --init-from a Hugging Face model: its tokenizer.json */
+            if (!load_model_tokenizer(ctx, o.resume, &saved, &tok, tok_path, sizeof tok_path, &hf_tokenizer)) return 1;
+        } else if (has_tok) {
             if (it_tokenizer_load(ctx, tok_path, &tok) != IT_OK ||
                 it_file_fingerprint_compute(ctx, tok_path, &now) != IT_OK) {
                 fprintf(stderr, "train: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
@@ -772,7 +824,23 @@ static int train_main(int argc, char **argv) {
         }
         snprintf(last_good, sizeof last_good, "the checkpoint %s (step %d) is kept", o.resume, first_step);
     } else {
-        if (!model_config_from_flags(&o)) return 1;
+        if (o.init_from) { /* the imported model's config; shape flags may only repeat it */
+            it_model_config imported;
+            if (it_checkpoint_read_config(ctx, o.init_from, &imported) != IT_OK) {
+                fprintf(stderr, "train: --init-from %s: %s\n", o.init_from, it_context_last_error(ctx));
+                return 1;
+            }
+            if (model_conflicts(&o, &imported)) return 1;
+            if (o.seq > imported.max_seq) {
+                fprintf(stderr, "train: --seq %d is longer than the model's max-seq %d (%s)\n", o.seq, imported.max_seq,
+                        o.init_from);
+                return 2;
+            }
+            o.model = imported;
+            if (!load_model_tokenizer(ctx, o.init_from, &o.model, &tok, tok_path, sizeof tok_path, &hf_tokenizer)) return 1;
+            save_tokenizer = tok_path[0] != 0; /* tokenizer.bin, copied verbatim */
+        } else if (!model_config_from_flags(&o))
+            return 1;
         if (it_optimizer_parse(o.optimizer, &od.kind) != IT_OK) {
             fprintf(stderr, "train: unknown --optimizer '%s' (lion, adamw, sgd)\n", o.optimizer);
             return 1;
@@ -807,12 +875,17 @@ static int train_main(int argc, char **argv) {
         fprintf(stderr, "train: cannot open --data: %s\n", it_context_last_error(ctx));
         return 1;
     }
-    if (!o.resume && !is_bin && !strcmp(o.tokenizer, "byte") && o.model.vocab_size != 256) {
+    if (o.init_from && !is_bin && !tok) {
+        fprintf(stderr, "train: --init-from %s: the model has a vocabulary of %d tokens but no tokenizer (tokenizer.json or "
+                        "tokenizer.bin): --data must be a token file\n", o.init_from, o.model.vocab_size);
+        return 1;
+    }
+    if (!o.resume && !o.init_from && !is_bin && !strcmp(o.tokenizer, "byte") && o.model.vocab_size != 256) {
         fprintf(stderr, "train: --vocab %d needs --tokenizer bpe: the byte tokenizer has 256 tokens (a token file "
                         "as --data may have any vocabulary)\n", o.model.vocab_size);
         return 1;
     }
-    if (!is_bin && !tok) {
+    if (!is_bin && !tok && !o.init_from) {
         it_result r;
         r = !strcmp(o.tokenizer, "bpe") ? it_tokenizer_train_bpe_file(ctx, o.data, o.model.vocab_size, &tok)
                                         : it_tokenizer_byte(ctx, &tok);
@@ -839,7 +912,8 @@ static int train_main(int argc, char **argv) {
         }
     }
     if (!o.resume) { /* what this run trains on, so a resume can tell the same files from others */
-        snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", is_bin ? "none" : o.tokenizer);
+        snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s",
+                 is_bin ? "none" : hf_tokenizer ? "hf" : o.init_from ? (tok_path[0] ? "bpe" : "byte") : o.tokenizer);
         if (it_file_fingerprint_compute(ctx, o.data, &ts.data) != IT_OK ||
             (o.val_data && it_file_fingerprint_compute(ctx, o.val_data, &ts.val_data) != IT_OK) ||
             (save_tokenizer && it_tokenizer_fingerprint(ctx, tok, &ts.tokenizer_file) != IT_OK)) {
@@ -870,6 +944,12 @@ static int train_main(int argc, char **argv) {
         fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
         dp_resume_data_rng(&ts, &o, first_step);
         if (dp->rank == 0 && o.save == o.resume && !prepare_save_target(ctx, o.save, save_parent)) return 1;
+    } else if (o.init_from) {
+        if (it_checkpoint_load(ctx, model, NULL, NULL, o.init_from) != IT_OK) {
+            fprintf(stderr, "train: --init-from %s: %s\n", o.init_from, it_context_last_error(ctx));
+            return 1;
+        }
+        if (dp->rank == 0) fprintf(stderr, "initialised from %s (fresh optimizer and schedule)\n", o.init_from);
     } else {
         it_model_init(model, o.seed);
     }
@@ -895,7 +975,7 @@ static int train_main(int argc, char **argv) {
             it_dataset_tokens(ds, IT_SPLIT_TRAIN, &ntrain);
             it_dataset_tokens(ds, IT_SPLIT_VAL, &nval);
             fprintf(stderr, "data: %s, %zu train + %zu validation tokens (%s)\n", o.data, ntrain, nval,
-                    is_bin ? "token file" : save_tokenizer ? "bpe" : "byte");
+                    is_bin ? "token file" : hf_tokenizer ? "the model's tokenizer.json" : save_tokenizer ? "bpe" : "byte");
         }
         fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB train + %.1f MB eval\n",
                 it_param_numel(ctx) * 4 / 1e6, it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6,
@@ -912,8 +992,9 @@ static int train_main(int argc, char **argv) {
     ts.schedule = sched;
     if (!o.resume) ts.best_val_loss = NAN;
     memset(&ck, 0, sizeof ck);
-    ck.tokenizer_path = o.resume && save_tokenizer ? tok_path : NULL; /* a resumed run's tokenizer.bin, verbatim */
-    ck.tokenizer = !o.resume && save_tokenizer ? tok : NULL;          /* a fresh BPE run's, from memory */
+    ck.tokenizer_path = (o.resume || o.init_from) && save_tokenizer ? tok_path : NULL; /* tokenizer.bin, verbatim */
+    ck.tokenizer = !o.resume && !o.init_from && save_tokenizer ? tok : NULL;          /* a fresh BPE run's, from memory */
+    ck.hf_files_dir = hf_tokenizer ? source_dir(&o) : NULL; /* tokenizer.json, chat template, generation_config.json */
     ck.run_id = run_id;
 
     /* 4. the loop */

@@ -393,6 +393,23 @@ expect 0 "chat template: .*neither a string nor a list" -- "$B/it-inspect" "$tmp
 rm "$tmp/q2i/model-"* 2>/dev/null; rm "$tmp/q2i/model.safetensors"
 expect 1 "valid: NO: .*model.safetensors" -- "$B/it-inspect" "$tmp/q2i"
 
+# build/train --init-from: flags that contradict the imported model, data it cannot read
+I="--init-from $tmp/q2 --batch 2 --seq 16 --steps 2 --eval-batches 1"
+"$B/it-tokens" "$tmp/data.txt" "$tmp/bytes.bin" >/dev/null
+${PYTHON:-/usr/bin/python3} -c 'open(__import__("sys").argv[1], "w").write("ABCDEFGH" * 800)' "$tmp/upper.txt"
+"$B/it-tokens" "$tmp/upper.txt" "$tmp/upper.bin" >/dev/null
+expect 2 "--init-from and --resume are alternatives" -- "$B/train" --data "$tmp/upper.bin" $I --resume "$tmp/r12"
+expect 2 "--tokenizer does not apply to --init-from" -- "$B/train" --data "$tmp/upper.bin" $I --tokenizer bpe
+expect 1 "--dim 64 conflicts with the checkpoint .*q2, which has 32" -- "$B/train" --data "$tmp/upper.bin" $I --dim 64
+expect 1 "--preset tiny conflicts with the checkpoint" -- "$B/train" --data "$tmp/upper.bin" $I --preset tiny
+expect 2 "--seq 100 is longer than the model's max-seq 64" -- "$B/train" --data "$tmp/upper.bin" $I --seq 100
+expect 1 "no tokenizer .*--data must be a token file" -- "$B/train" --data "$tmp/data.txt" $I
+expect 1 "outside the vocabulary" -- "$B/train" --data "$tmp/bytes.bin" $I
+expect 1 "nowhere" -- "$B/train" --data "$tmp/upper.bin" --init-from "$tmp/nowhere" --steps 2
+expect 0 "initialised from" -- "$B/train" --data "$tmp/upper.bin" $I --dim 32 --layers 2
+expect 1 "not a Hugging Face\|cannot save\|refus\|foreign\|not an IronTensor" -- "$B/train" --data "$tmp/upper.bin" $I --save "$tmp/q2"
+check "train --init-from: the model directory is untouched" cmp -s "$tmp/q2/model.safetensors" "$hfm/qwen2/model.safetensors"
+
 # build/it-eval: bad ids, a bad .npy target (a directory is never replaced, a missing parent is an
 # error), a sequence longer than the model's context, missing flags
 E="$B/it-eval"

@@ -167,6 +167,34 @@ sys.exit(0 if len(stop) == 3 and b == a[:cut] + "\n" else 1)' "$tmp/nostop.out" 
 expect 0 "20 new tokens" -- "$B/generate" --model "$tmp/hfdir" --prompt "x" --max-new-tokens 20 --min-p 0.05 --repeat-penalty 1.1 --ignore-eos
 expect 0 "30 new tokens" -- "$B/generate" --model "$tmp/hfdir" --prompt "x" --ignore-eos
 
+# build/train --init-from: an imported model trains on (fresh optimizer, new data): the first step's
+# loss is the model's loss on that batch (a constant sequence, so every batch is the same: it-eval
+# gives its loss), and training lowers it
+$PY -c 'open(__import__("sys").argv[1], "w").write("A" * 6000)' "$tmp/aaa.txt"
+"$B/it-tokens" "$tmp/aaa.txt" "$tmp/aaa.bin" >/dev/null
+"$B/train" --init-from "$hfm/qwen2" --data "$tmp/aaa.bin" --batch 2 --seq 16 --steps 10 --lr 1e-2 --warmup 0 --eval-every 0 \
+    --eval-batches 1 --log-every 1 --save "$tmp/init1" >"$tmp/init.out" 2>"$tmp/init.err"
+"$B/it-eval" --model "$hfm/qwen2" --ids "$($PY -c 'print(",".join(["65"] * 17))')" --logits-out "$tmp/a.npy" >"$tmp/a.loss" 2>/dev/null
+if $PY -c '
+import re, sys
+steps = [float(m) for m in re.findall(r"^step \d+/10 loss ([0-9.]+)", open(sys.argv[1]).read(), re.M)]
+want = float(open(sys.argv[2]).read().split()[1])
+sys.exit(0 if len(steps) == 10 and abs(steps[0] - want) <= 6e-5 and steps[-1] < 0.5 * steps[0] else 1)' "$tmp/init.out" "$tmp/a.loss" &&
+   grep -q "initialised from $hfm/qwen2 (fresh optimizer and schedule)" "$tmp/init.err"; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: train --init-from: first loss vs it-eval's $(cat "$tmp/a.loss")"; grep "^step" "$tmp/init.out" | head -3; head -3 "$tmp/init.err"; fi
+expect 0 "valid: yes" -- "$B/it-inspect" "$tmp/init1"
+# from a model with a tokenizer.json: text data through it; the save carries the tokenizer, chat
+# template and generation_config.json, so generate --chat and --resume work on it
+expect 0 "data: .*(the model's tokenizer.json)" -- "$B/train" --init-from "$tmp/hfdir" --data "$tmp/text.txt" --batch 2 --seq 16 \
+    --steps 4 --stop-after 2 --eval-batches 1 --save "$tmp/ft"
+if [ -f "$tmp/ft/tokenizer.json" ] && cmp -s "$tmp/ft/tokenizer_config.json" "$tmp/hfdir/tokenizer_config.json" &&
+   cmp -s "$tmp/ft/generation_config.json" "$tmp/hfdir/generation_config.json" && [ ! -e "$tmp/ft/tokenizer.bin" ] &&
+   grep -q '"tokenizer": "hf"' "$tmp/ft/trainer_state.json"; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: the --init-from save lacks the model's tokenizer files: $(ls "$tmp/ft")"; fi
+expect 0 "chat template chatml" -- sh -c "echo hi | $B/generate --model $tmp/ft --chat --max-new-tokens 4"
+expect 0 "resumed .* at step 2 of 4" -- "$B/train" --resume "$tmp/ft" --data "$tmp/text.txt"
+expect 0 "valid: yes" -- "$B/it-inspect" "$tmp/ft"
+
 # build/it-inspect on Hugging Face directories: architecture, options, shards and dtype, tokenizer,
 # chat template, generation defaults
 expect 0 "weights: 34 tensors, .* dtype BF16 (3 shards)" -- "$B/it-inspect" "$hfm/llama_bias_bf16_sharded"
