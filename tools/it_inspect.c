@@ -135,7 +135,7 @@ static int print_tokenizer(it_context *ctx, const char *dir, const it_model_conf
     if (!hf && !it_checkpoint_tokenizer_path(dir, path, sizeof path)) {
         if (bpe_run) {
             printf("tokenizer: missing\n");
-            snprintf(why, why_size, "the run used a BPE tokenizer but %s/tokenizer.bin is missing", dir);
+            snprintf(why, why_size, "the run used a BPE tokenizer but %.4000s/tokenizer.bin is missing", dir);
             return 0;
         }
         if (token_file_run) printf("tokenizer: none (trained on a token file)\n");
@@ -158,7 +158,7 @@ static int print_tokenizer(it_context *ctx, const char *dir, const it_model_conf
     } else
         printf("tokenizer: %s (BPE, vocab %d)\n", path, it_tokenizer_vocab_size(tok));
     if (have_config && it_tokenizer_vocab_size(tok) > c->vocab_size) {
-        snprintf(why, why_size, "%s has %d tokens but the model's vocabulary is %d", path, it_tokenizer_vocab_size(tok), c->vocab_size);
+        snprintf(why, why_size, "%.4000s has %d tokens but the model's vocabulary is %d", path, it_tokenizer_vocab_size(tok), c->vocab_size);
         it_tokenizer_destroy(tok);
         return 0;
     }
