@@ -2400,7 +2400,8 @@ static void it__disown(it_context *ctx, void *object) {
 #define IT__OBJECT_KIND_LIST(X) \
     X(IT__OBJ_GRAPH, "graph") X(IT__OBJ_MODEL, "model") X(IT__OBJ_OPTIMIZER, "optimizer") X(IT__OBJ_DECODER, "decoder") \
     X(IT__OBJ_TOKENIZER, "tokenizer") X(IT__OBJ_DATASET, "dataset") X(IT__OBJ_TOKEN_STREAM, "token stream") \
-    X(IT__OBJ_BATCH, "batch") X(IT__OBJ_BATCH_DECODER, "batch decoder") X(IT__OBJ_GENERATOR, "generator")
+    X(IT__OBJ_BATCH, "batch") X(IT__OBJ_BATCH_DECODER, "batch decoder") X(IT__OBJ_GENERATOR, "generator") \
+    X(IT__OBJ_LORA, "LoRA adapter") X(IT__OBJ_SFT_DATA, "fine-tuning data")
 typedef enum it__object_kind {
     IT__OBJ_NONE = 0,
 #define IT__OBJECT_ENUM(id, name) id,
@@ -6923,6 +6924,7 @@ IT_API it_result it_model_create(it_context *ctx, const it_model_config *cfg, it
 IT_API void it_model_destroy(it_model *m) {
     if (!m) return;
     it__object_check(m, IT__OBJ_MODEL, "it_model_destroy");
+    if (m->lora) it_lora_destroy(m->lora); /* the adapter points at the model: it goes first */
     it__disown(m->ctx, m);
     it__free(m->ctx, m->layer_params);
     it__object_retire(m);
@@ -13493,11 +13495,11 @@ IT_API it_result it_lora_create(it_model *m, const it_lora_config *cfg, it_lora 
                                 "the adapter before loading the base weights or planning a graph)");
     mods = it__lora_modules(&m->config, &n_modules);
     cells = (size_t)m->config.n_layers * IT_MODEL_LAYER_PARAMS;
-    l = (it_lora *)it__calloc(ctx, sizeof(it_lora));
+    l = (it_lora *)it__object_new(ctx, IT__OBJ_LORA, sizeof(it_lora));
     if (!l) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_lora_create: out of memory");
     l->config = *cfg;
     if ((why = it__lora_config_problem(&m->config, &l->config, buf, sizeof buf)) != NULL) {
-        it__free(ctx, l);
+        it__object_drop(ctx, l);
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "LoRA config: %s", why);
     }
     l->a = (it_tensor **)it__calloc(ctx, sizeof(it_tensor *) * cells);
@@ -13505,7 +13507,7 @@ IT_API it_result it_lora_create(it_model *m, const it_lora_config *cfg, it_lora 
     if (!l->a || !l->b) {
         it__free(ctx, l->a);
         it__free(ctx, l->b);
-        it__free(ctx, l);
+        it__object_drop(ctx, l);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_lora_create: out of memory");
     }
     l->ctx = ctx;
@@ -13540,7 +13542,7 @@ IT_API it_result it_lora_create(it_model *m, const it_lora_config *cfg, it_lora 
     if (l->n_adapted == 0) {
         it__free(ctx, l->a);
         it__free(ctx, l->b);
-        it__free(ctx, l);
+        it__object_drop(ctx, l);
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "LoRA config: targets '%s' select no projection of the model",
                                 cfg->targets);
     }
@@ -13551,11 +13553,12 @@ IT_API it_result it_lora_create(it_model *m, const it_lora_config *cfg, it_lora 
 }
 IT_API void it_lora_destroy(it_lora *l) {
     if (!l) return;
+    it__object_check(l, IT__OBJ_LORA, "it_lora_destroy");
     it__disown(l->ctx, l);
-    if (l->model && l->model->lora == l) l->model->lora = NULL;
+    if (l->model->lora == l) l->model->lora = NULL;
     it__free(l->ctx, l->a);
     it__free(l->ctx, l->b);
-    it__free(l->ctx, l);
+    it__object_retire(l);
 }
 IT_API float it_lora_scale(const it_lora *l) { return l->scale; }
 IT_API const it_lora_config *it_lora_get_config(const it_lora *l) { return &l->config; }
@@ -14217,7 +14220,7 @@ IT_API it_result it_sft_load(it_context *ctx, const char *path, const it_tokeniz
     *out = NULL;
     if (o->max_tokens < 2) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_sft_load: max_tokens must be >= 2");
     if ((r = it__io_read_file(ctx, path, "fine-tuning data", 0, &buf, &size, NULL)) != IT_OK) return r;
-    d = (it_sft_data *)it__calloc(ctx, sizeof(it_sft_data));
+    d = (it_sft_data *)it__object_new(ctx, IT__OBJ_SFT_DATA, sizeof(it_sft_data));
     if (!d) {
         it__free(ctx, buf);
         return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -14274,11 +14277,12 @@ IT_API it_result it_sft_load(it_context *ctx, const char *path, const it_tokeniz
 }
 IT_API void it_sft_destroy(it_sft_data *d) {
     if (!d) return;
+    it__object_check(d, IT__OBJ_SFT_DATA, "it_sft_destroy");
     it__disown(d->ctx, d);
     it__free(d->ctx, d->ids);
     it__free(d->ctx, d->train);
     it__free(d->ctx, d->start);
-    it__free(d->ctx, d);
+    it__object_retire(d);
 }
 IT_API int it_sft_count(const it_sft_data *d) { return d->n; }
 IT_API int it_sft_skipped(const it_sft_data *d) { return d->skipped; }
