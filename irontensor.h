@@ -1606,6 +1606,17 @@ typedef struct it_gguf_export_desc {
    for Q8_0 / Q4_0, a tokenizer that is not byte-level BPE), the reason in last-error. */
 IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, const char *path);
 IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for an unknown type */
+/* Reads a GGUF file of a Llama-family model (llama.* keys; F32, F16, BF16, Q8_0 or Q4_0 tensors)
+   into a new model of ctx: the config from the keys, every parameter dequantised to f32 with the
+   Q/K permutation undone. *matrices (may be NULL) receives the projections' storage type (F32 for
+   F16 files: F16 has no decoder type), so it_decoder_create_ex can decode at the file's precision
+   (re-quantising Q8_0 / Q4_0 weights gives back the file's blocks). The tokenizer is not read.
+   Everything is validated before use: IT_ERR_FORMAT for a malformed file (truncated, counts or
+   sizes past the file, more than 4 dims, misaligned or overlapping data, an unknown value type),
+   IT_ERR_UNSUPPORTED for what this loader does not run (other architectures and tensor types,
+   tensors it does not know), the detail in last-error. */
+IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out, it_weight_type *matrices);
+
 
 /* ------------------------------------------------------------------------------------------------
    >>ops  the op table: one X-macro, so the enum, the names and what the core knows of each op
@@ -19043,6 +19054,299 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     }
     it__bytes_free(&g.b);
     it__free(ctx, ts);
+    return r;
+}
+
+/* >>gguf reading: a bounds-checked cursor over the whole file; every count is checked against the
+   bytes left before anything is allocated for it */
+typedef struct it__gguf_cur {
+    const uint8_t *p;
+    size_t n, at;
+    int bad; /* the first failure sticks: later reads return zeros */
+} it__gguf_cur;
+static const uint8_t *it__gguf_take(it__gguf_cur *c, size_t n) {
+    const uint8_t *q;
+    if (c->bad || n > c->n - c->at) {
+        c->bad = 1;
+        return NULL;
+    }
+    q = c->p + c->at;
+    c->at += n;
+    return q;
+}
+static uint32_t it__gguf_rd32(it__gguf_cur *c) {
+    const uint8_t *q = it__gguf_take(c, 4);
+    return q ? it__data_get_u32(q) : 0;
+}
+static uint64_t it__gguf_rd64(it__gguf_cur *c) {
+    uint64_t lo = it__gguf_rd32(c);
+    return lo | (uint64_t)it__gguf_rd32(c) << 32;
+}
+/* A string: its bytes (not NUL-terminated) and length. */
+static const char *it__gguf_rdstr(it__gguf_cur *c, size_t *len) {
+    uint64_t n = it__gguf_rd64(c);
+    const uint8_t *q = n <= c->n ? it__gguf_take(c, (size_t)n) : (c->bad = 1, (const uint8_t *)NULL);
+    *len = q ? (size_t)n : 0;
+    return (const char *)q;
+}
+static int it__gguf_key_is(const char *k, size_t n, const char *want) { return n == strlen(want) && memcmp(k, want, n) == 0; }
+/* Bytes of one value of a fixed-size type; 0 for strings and arrays, -1 for an unknown type. */
+static int it__gguf_value_size(uint32_t t) {
+    static const signed char sizes[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    return t < 13 ? sizes[t] : -1;
+}
+/* Skips one value of type t (arrays nest at most 4 deep). */
+static void it__gguf_skip(it__gguf_cur *c, uint32_t t, int depth) {
+    int size = it__gguf_value_size(t);
+    size_t len;
+    if (size < 0 || depth > 4) {
+        c->bad = 2; /* a type no reader knows */
+        return;
+    }
+    if (size > 0) it__gguf_take(c, (size_t)size);
+    else if (t == IT__GGUF_STRING) it__gguf_rdstr(c, &len);
+    else {
+        uint32_t et = it__gguf_rd32(c);
+        uint64_t n = it__gguf_rd64(c), i;
+        int es = it__gguf_value_size(et);
+        if (es < 0) c->bad = 2;
+        else if (es > 0) {
+            if (n > (c->n - c->at) / (size_t)es) c->bad = 1; /* more elements than bytes left */
+            else it__gguf_take(c, (size_t)n * (size_t)es);
+        } else
+            for (i = 0; i < n && !c->bad; i++) it__gguf_skip(c, et, depth + 1); /* each >= 8 bytes: bounded */
+    }
+}
+/* An integer-valued key (any unsigned / signed width) as a non-negative int64; -1 otherwise. */
+static int64_t it__gguf_int(it__gguf_cur *c, uint32_t t) {
+    switch (t) {
+    case 0: { const uint8_t *q = it__gguf_take(c, 1); return q ? (int64_t)q[0] : -1; }
+    case 2: { const uint8_t *q = it__gguf_take(c, 2); return q ? (int64_t)(q[0] | q[1] << 8) : -1; }
+    case 4: return (int64_t)it__gguf_rd32(c);
+    case 5: { int32_t v = (int32_t)it__gguf_rd32(c); return v < 0 ? -1 : v; }
+    case 10: { uint64_t v = it__gguf_rd64(c); return v > INT32_MAX ? -1 : (int64_t)v; }
+    case 11: { int64_t v = (int64_t)it__gguf_rd64(c); return v < 0 || v > INT32_MAX ? -1 : v; }
+    default: it__gguf_skip(c, t, 0); return -1;
+    }
+}
+static double it__gguf_float(it__gguf_cur *c, uint32_t t) {
+    if (t == IT__GGUF_F32V) {
+        uint32_t u = it__gguf_rd32(c);
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    if (t == 12) {
+        uint64_t u = it__gguf_rd64(c);
+        double d;
+        memcpy(&d, &u, 8);
+        return d;
+    }
+    it__gguf_skip(c, t, 0);
+    return NAN;
+}
+/* The tensors this loader knows: ggml's name -> the model's parameter. */
+static it_tensor *it__gguf_param(it_model *m, const char *name, int *heads) {
+    static const struct { const char *part; int slot; } parts[] = {
+        {"attn_norm", IT_LP_ATTN_NORM}, {"attn_q", IT_LP_Q}, {"attn_k", IT_LP_K}, {"attn_v", IT_LP_V}, {"attn_output", IT_LP_O},
+        {"ffn_norm", IT_LP_MLP_NORM}, {"ffn_gate", IT_LP_GATE}, {"ffn_up", IT_LP_UP}, {"ffn_down", IT_LP_DOWN}};
+    int layer, used = 0, i;
+    char part[IT_MAX_NAME];
+    *heads = 0;
+    if (!strcmp(name, "token_embd.weight")) return m->embed;
+    if (!strcmp(name, "output_norm.weight")) return m->final_norm;
+    if (!strcmp(name, "output.weight")) return m->config.untied ? m->head : NULL;
+    if (sscanf(name, "blk.%d.%63[a-z_].weight%n", &layer, part, &used) != 2 || name[used] || layer < 0 || layer >= m->config.n_layers)
+        return NULL;
+    for (i = 0; i < (int)(sizeof parts / sizeof parts[0]); i++)
+        if (!strcmp(part, parts[i].part)) {
+            *heads = parts[i].slot == IT_LP_Q ? m->config.n_heads : parts[i].slot == IT_LP_K ? m->config.n_kv_heads : 0;
+            return m->layer_params[(size_t)layer * IT_MODEL_LAYER_PARAMS + parts[i].slot];
+        }
+    return NULL;
+}
+typedef struct it__gguf_info {
+    char name[IT_MAX_NAME + 1];
+    int n_dims;
+    uint64_t dims[4];
+    uint32_t type;
+    uint64_t offset, bytes;
+} it__gguf_info;
+#define IT__GGUF_MAX_TENSORS 65536
+IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out, it_weight_type *matrices) {
+    unsigned char *file = NULL;
+    size_t size = 0, i, keylen;
+    it__gguf_cur c;
+    it__gguf_info *ti = NULL;
+    it_model_config cfg;
+    it_model *m = NULL;
+    uint64_t n_tensors, n_kv, k, align = IT__GGUF_ALIGN, data_start;
+    int64_t ctx_len = -1, dim = -1, layers = -1, ffn = -1, heads = -1, kv_heads = -1, rot = -1, key_len = -1, vocab = -1;
+    double eps = 1e-5, theta = 10000.0;
+    int arch_llama = 0, have_output = 0, version;
+    it_weight_type mt = IT_WEIGHT_F32;
+    it_result r = IT_OK;
+    const char *what = "it_gguf_load";
+    *out = NULL;
+    if ((r = it__io_read_file(ctx, path, what, 0, &file, &size, NULL)) != IT_OK) return r;
+#define IT__GGUF_FAIL(res, ...) do { r = it_context_error(ctx, res, __VA_ARGS__); goto done; } while (0)
+    c.p = file, c.n = size, c.at = 0, c.bad = 0;
+    if (it__gguf_rd32(&c) != IT__GGUF_MAGIC) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s is not a GGUF file (no 'GGUF' magic)", what, path);
+    version = (int)it__gguf_rd32(&c);
+    if (version != 2 && version != 3) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s is GGUF version %d (2 and 3 are read)", what, path, version);
+    n_tensors = it__gguf_rd64(&c);
+    n_kv = it__gguf_rd64(&c);
+    /* a tensor info is at least 8 + 4 + 8 + 4 + 8 bytes, a key-value pair at least 8 + 4 + 1 */
+    if (c.bad || n_tensors > IT__GGUF_MAX_TENSORS || n_tensors > (size - c.at) / 32 || n_kv > (size - c.at) / 13)
+        IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %llu tensors and %llu keys do not fit in its %zu bytes", what, path,
+                      (unsigned long long)n_tensors, (unsigned long long)n_kv, size);
+    for (k = 0; k < n_kv && !c.bad; k++) {
+        const char *key = it__gguf_rdstr(&c, &keylen);
+        uint32_t t = it__gguf_rd32(&c);
+        int64_t *slot = NULL;
+        if (c.bad) break;
+        if (it__gguf_key_is(key, keylen, "general.architecture") && t == IT__GGUF_STRING) {
+            size_t n;
+            const char *a = it__gguf_rdstr(&c, &n);
+            arch_llama = a && n == 5 && !memcmp(a, "llama", 5);
+            if (!arch_llama && a)
+                IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: architecture '%.*s' (only llama is read)", what, path, (int)IT__MIN(n, 64), a);
+            continue;
+        }
+        if (it__gguf_key_is(key, keylen, "general.alignment")) {
+            int64_t a = it__gguf_int(&c, t);
+            if (a <= 0 || a % 8 || a > 65536) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: general.alignment %lld is not a multiple of 8 (8..65536)", what, path, (long long)a);
+            align = (uint64_t)a;
+            continue;
+        }
+        if (it__gguf_key_is(key, keylen, "llama.attention.layer_norm_rms_epsilon")) { eps = it__gguf_float(&c, t); continue; }
+        if (it__gguf_key_is(key, keylen, "llama.rope.freq_base")) { theta = it__gguf_float(&c, t); continue; }
+        if (it__gguf_key_is(key, keylen, "llama.rope.scaling.type")) {
+            IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: rope scaling is not read", what, path);
+        }
+        if (it__gguf_key_is(key, keylen, "llama.context_length")) slot = &ctx_len;
+        else if (it__gguf_key_is(key, keylen, "llama.embedding_length")) slot = &dim;
+        else if (it__gguf_key_is(key, keylen, "llama.block_count")) slot = &layers;
+        else if (it__gguf_key_is(key, keylen, "llama.feed_forward_length")) slot = &ffn;
+        else if (it__gguf_key_is(key, keylen, "llama.attention.head_count")) slot = &heads;
+        else if (it__gguf_key_is(key, keylen, "llama.attention.head_count_kv")) slot = &kv_heads;
+        else if (it__gguf_key_is(key, keylen, "llama.rope.dimension_count")) slot = &rot;
+        else if (it__gguf_key_is(key, keylen, "llama.attention.key_length")) slot = &key_len;
+        else if (it__gguf_key_is(key, keylen, "llama.vocab_size")) slot = &vocab;
+        if (slot) {
+            if ((*slot = it__gguf_int(&c, t)) < 0 && !c.bad)
+                IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is not a non-negative integer", what, path, (int)keylen, key);
+        } else
+            it__gguf_skip(&c, t, 0);
+    }
+    if (c.bad == 2) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: key %llu has an unknown value type", what, path, (unsigned long long)k);
+    if (c.bad) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s is truncated or corrupt in its metadata (key %llu of %llu)", what, path,
+                             (unsigned long long)k, (unsigned long long)n_kv);
+    if (!arch_llama) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no general.architecture 'llama'", what, path);
+    if (dim <= 0 || layers <= 0 || ffn <= 0 || heads <= 0 || ctx_len <= 0)
+        IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s lacks llama.embedding_length / block_count / feed_forward_length / "
+                      "attention.head_count / context_length (or one is 0)", what, path);
+    if (!(eps > 0 && eps < 1) || !(theta > 0 && theta < 1e30))
+        IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: rms epsilon %g or rope freq_base %g out of range", what, path, eps, theta);
+    ti = (it__gguf_info *)it__calloc(ctx, sizeof(it__gguf_info) * (size_t)(n_tensors ? n_tensors : 1));
+    if (!ti) IT__GGUF_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %llu tensor infos", what, (unsigned long long)n_tensors);
+    for (i = 0; i < n_tensors; i++) {
+        size_t n;
+        const char *nm = it__gguf_rdstr(&c, &n);
+        uint64_t elems = 1;
+        int d;
+        if (c.bad) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s is truncated in tensor info %zu", what, path, i);
+        if (n == 0 || n > IT_MAX_NAME || memchr(nm, 0, n)) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: tensor %zu's name is empty, longer than %d bytes or holds a NUL", what, path, i, IT_MAX_NAME);
+        memcpy(ti[i].name, nm, n);
+        ti[i].n_dims = (int)it__gguf_rd32(&c);
+        if (ti[i].n_dims < 1 || ti[i].n_dims > 4) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %s has %d dims (1..4)", what, path, ti[i].name, ti[i].n_dims);
+        for (d = 0; d < ti[i].n_dims; d++) {
+            ti[i].dims[d] = it__gguf_rd64(&c);
+            if (ti[i].dims[d] == 0 || ti[i].dims[d] > (uint64_t)INT32_MAX || elems > UINT64_MAX / 64 / ti[i].dims[d])
+                IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %s has a dim of %llu", what, path, ti[i].name, (unsigned long long)ti[i].dims[d]);
+            elems *= ti[i].dims[d];
+        }
+        ti[i].type = it__gguf_rd32(&c);
+        ti[i].offset = it__gguf_rd64(&c);
+        if (c.bad) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s is truncated in tensor info %zu", what, path, i);
+        switch (ti[i].type) {
+        case IT_GGUF_F32: ti[i].bytes = elems * 4; break;
+        case IT_GGUF_F16: case IT_GGUF_BF16: ti[i].bytes = elems * 2; break;
+        case IT_GGUF_Q8_0: case IT_GGUF_Q4_0:
+            if (ti[i].dims[0] % IT_QBLOCK)
+                IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %s has rows of %llu, not whole blocks of 32", what, path, ti[i].name, (unsigned long long)ti[i].dims[0]);
+            ti[i].bytes = elems / IT_QBLOCK * (ti[i].type == IT_GGUF_Q8_0 ? 34u : 18u);
+            break;
+        default: IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: %s has ggml type %u (F32, F16, BF16, Q8_0 and Q4_0 are read)", what, path, ti[i].name, ti[i].type);
+        }
+        if (ti[i].offset % align) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %s's data offset %llu is not a multiple of the alignment %llu", what, path, ti[i].name, (unsigned long long)ti[i].offset, (unsigned long long)align);
+    }
+    data_start = ((uint64_t)c.at + align - 1) / align * align;
+    for (i = 0; i < n_tensors; i++) { /* inside the file; no two tensors share bytes */
+        size_t j;
+        if (data_start > size || ti[i].offset > size - data_start || ti[i].bytes > size - data_start - ti[i].offset)
+            IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %s's %llu bytes at offset %llu run past the end of the file (%zu bytes)", what, path, ti[i].name, (unsigned long long)ti[i].bytes, (unsigned long long)ti[i].offset, size);
+        for (j = 0; j < i; j++) {
+            if (!strcmp(ti[i].name, ti[j].name)) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: tensor %s appears twice", what, path, ti[i].name);
+            if (ti[i].offset < ti[j].offset + ti[j].bytes && ti[j].offset < ti[i].offset + ti[i].bytes)
+                IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: the data of %s and %s overlap", what, path, ti[i].name, ti[j].name);
+        }
+        if (!strcmp(ti[i].name, "token_embd.weight") && ti[i].n_dims == 2) vocab = vocab > 0 ? vocab : (int64_t)ti[i].dims[1];
+        have_output |= !strcmp(ti[i].name, "output.weight");
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = IT_ARCH_LLAMA;
+    cfg.vocab_size = (int)vocab, cfg.dim = (int)dim, cfg.n_layers = (int)layers, cfg.n_heads = (int)heads;
+    cfg.n_kv_heads = (int)(kv_heads > 0 ? kv_heads : heads), cfg.ffn_dim = (int)ffn, cfg.max_seq = (int)ctx_len;
+    cfg.untied = have_output, cfg.rope_theta = (float)theta, cfg.norm_eps = (float)eps;
+    cfg.head_dim = key_len > 0 ? (int)key_len : rot > 0 && rot * heads != dim ? (int)rot : 0;
+    if (rot > 0 && rot != it_model_head_dim(&cfg))
+        IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: rope over %lld of %d head dims (partial rotary) is not read", what, path, (long long)rot, it_model_head_dim(&cfg));
+    if (vocab <= 0) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s has no 2-dim token_embd.weight", what, path);
+    if ((r = it_model_config_check(ctx, &cfg)) != IT_OK) goto done;
+    if ((r = it_model_create(ctx, &cfg, &m)) != IT_OK || (r = it_params_alloc(ctx)) != IT_OK) goto done;
+    {
+        size_t expected = 3 + 9 * (size_t)cfg.n_layers - (cfg.untied ? 0 : 1);
+        if (n_tensors != expected)
+            IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has %llu tensors; a %d-layer llama model has %zu", what, path, (unsigned long long)n_tensors, cfg.n_layers, expected);
+    }
+    for (i = 0; i < n_tensors; i++) { /* every one known, its shape the parameter's reversed */
+        int heads_of, rows, cols;
+        it_tensor *p = it__gguf_param(m, ti[i].name, &heads_of);
+        const uint8_t *src = file + data_start + ti[i].offset;
+        float *dst;
+        size_t row_bytes, rr;
+        if (!p) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tensor %s is not part of a llama model here", what, path, ti[i].name);
+        rows = p->ndim == 2 ? p->dims[0] : 1, cols = p->ndim == 2 ? p->dims[1] : p->dims[0];
+        if (ti[i].n_dims != p->ndim || ti[i].dims[0] != (uint64_t)cols || (p->ndim == 2 && ti[i].dims[1] != (uint64_t)rows))
+            IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %s is [%llu, %llu] (ggml order), the config makes it [%d, %d]", what, path, ti[i].name, (unsigned long long)ti[i].dims[0], (unsigned long long)(ti[i].n_dims > 1 ? ti[i].dims[1] : 1), cols, rows);
+        if (ti[i].type == IT_GGUF_Q8_0 || ti[i].type == IT_GGUF_Q4_0) mt = ti[i].type == IT_GGUF_Q8_0 ? IT_WEIGHT_Q8_0 : IT_WEIGHT_Q4_0;
+        else if (ti[i].type == IT_GGUF_BF16 && p->ndim == 2 && mt == IT_WEIGHT_F32) mt = IT_WEIGHT_BF16;
+        row_bytes = (size_t)(ti[i].bytes / (uint64_t)rows);
+        dst = it_data(p);
+        for (rr = 0; rr < (size_t)rows; rr++) { /* file row rr is parameter row it__gguf_src_row(rr) */
+            it__gguf_tensor perm;
+            const uint8_t *s = src + rr * row_bytes;
+            float *d;
+            int kk;
+            perm.src = p, perm.heads = heads_of;
+            d = dst + it__gguf_src_row(&perm, rr) * (size_t)cols;
+            switch (ti[i].type) {
+            case IT_GGUF_F32: memcpy(d, s, (size_t)cols * 4); break;
+            case IT_GGUF_F16: for (kk = 0; kk < cols; kk++) d[kk] = it_f16_to_f32((uint16_t)(s[2 * kk] | s[2 * kk + 1] << 8)); break;
+            case IT_GGUF_BF16: for (kk = 0; kk < cols; kk++) d[kk] = it_bf16_to_f32((uint16_t)(s[2 * kk] | s[2 * kk + 1] << 8)); break;
+            default: it_weights_dequantize(ti[i].type == IT_GGUF_Q8_0 ? IT_WEIGHT_Q8_0 : IT_WEIGHT_Q4_0, d, s, (size_t)cols);
+            }
+        }
+    }
+    if (matrices) *matrices = mt;
+    *out = m;
+    m = NULL;
+done:
+#undef IT__GGUF_FAIL
+    if (m) it_model_destroy(m);
+    it__free(ctx, ti);
+    it_file_free(ctx, file);
     return r;
 }
 

@@ -39,7 +39,8 @@ static void usage(FILE *f) {
                "  --adapter DIR         a LoRA adapter (PEFT's adapter_config.json + adapter_model.safetensors,\n"
                "                        e.g. from build/finetune), run unmerged on top of --model\n"
                "  --model DIR           a Hugging Face model directory or a train --save checkpoint (required;\n"
-               "                        --checkpoint DIR is the same)\n"
+               "                        --checkpoint DIR is the same), or a GGUF file (NAME.gguf: Llama family,\n"
+               "                        F32/F16/BF16/Q8_0/Q4_0; its tokenizer is not read: --ids, or bytes at vocab 256)\n"
                "  --prompt TEXT         the text to continue (default \"\\n\")\n"
                "  --ids LIST            the prompt as token ids, comma-separated (no tokenizer needed)\n"
                "  --print-ids           print the generated ids, one line, comma-separated (instead of text)\n"
@@ -58,8 +59,8 @@ static void usage(FILE *f) {
                "  --ignore-eos          do not stop at the end-of-sequence ids\n"
                "  --seed S              sampling seed (default 1)\n"
                "  --threads N           CPU threads, 0 = all cores (default 0)\n"
-               "  --quant TYPE          decode with the projections and head stored as TYPE: f32 (default), bf16,\n"
-               "                        q8_0 or q4_0 (llama.cpp's blocks; quantised once when the model loads)\n",
+               "  --quant TYPE          decode with the projections and head stored as TYPE: f32 (default; a GGUF\n"
+               "                        file's own type), bf16, q8_0 or q4_0 (llama.cpp's blocks; made once at load)\n",
             it_chat_format_names(), MAX_STOPS);
 }
 
@@ -366,6 +367,8 @@ int main(int argc, char **argv) {
     int n_stops = 0, print_ids = 0, chat_mode = 0, ignore_eos = 0, greedy = 0, i, status = 0;
     it_context_desc desc;
     it_decoder_desc dec_desc = {0, IT_WEIGHT_F32, IT_WEIGHT_INVALID}; /* --quant */
+    it_weight_type gguf_weights = IT_WEIGHT_F32;
+    int quant_given = 0, is_gguf;
     it_context *ctx;
     it_model_config config;
     it_model *model;
@@ -421,6 +424,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(f, "--seed")) ok = whole_number(f, v, 0, 1e18, &seed);
         else if (!strcmp(f, "--threads")) ok = whole_number(f, v, 0, 256, &threads);
         else if (!strcmp(f, "--quant")) {
+            quant_given = 1;
             if (!(dec_desc.weights = it_weight_type_from_name(v))) {
                 fprintf(stderr, "generate: --quant '%s' is not one of f32, bf16, q8_0, q4_0\n", v);
                 return 2;
@@ -462,10 +466,23 @@ int main(int argc, char **argv) {
     memset(&text, 0, sizeof text);
     g.ctx = ctx;
 
-    /* the model: config first (to declare the parameters), then the validated weights */
-    if (it_lora_model_load(ctx, model_dir, adapter_dir, &model, NULL) != IT_OK ||
-        (dec_desc.max_seq = model->config.max_seq, it_decoder_create_ex(model, &dec_desc, &g.dec)) != IT_OK ||
-        it_generation_config_read(ctx, model_dir, &gen_cfg) != IT_OK) {
+    /* the model: config first (to declare the parameters), then the validated weights; a .gguf
+       file decodes at its own precision unless --quant says otherwise (it has no generation config
+       and its tokenizer is not read) */
+    is_gguf = strlen(model_dir) > 5 && !strcmp(model_dir + strlen(model_dir) - 5, ".gguf");
+    if (is_gguf && adapter_dir) {
+        fprintf(stderr, "generate: a LoRA adapter applies to a model directory, not to a GGUF file\n");
+        return 2;
+    }
+    if (is_gguf) {
+        memset(&gen_cfg, 0, sizeof gen_cfg);
+        gen_cfg.bos_id = gen_cfg.pad_id = gen_cfg.do_sample = gen_cfg.top_k = gen_cfg.max_new_tokens = -1;
+        gen_cfg.temperature = gen_cfg.top_p = gen_cfg.min_p = gen_cfg.repetition_penalty = -1;
+    }
+    if ((is_gguf ? it_gguf_load(ctx, model_dir, &model, &gguf_weights) : it_lora_model_load(ctx, model_dir, adapter_dir, &model, NULL)) != IT_OK ||
+        (dec_desc.max_seq = model->config.max_seq, !quant_given && is_gguf ? dec_desc.weights = gguf_weights : 0,
+         it_decoder_create_ex(model, &dec_desc, &g.dec)) != IT_OK ||
+        (!is_gguf && it_generation_config_read(ctx, model_dir, &gen_cfg) != IT_OK)) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
         return 1;
     }

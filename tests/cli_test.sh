@@ -246,6 +246,19 @@ if "$py" -c 'import numpy' 2>/dev/null; then
 else
     echo "note: $py has no numpy: the GGUF read-back checks are skipped"
 fi
+# generate --model FILE.gguf: an F32 export decodes to exactly the directory's greedy ids (the
+# permutation undone), a Q4_0 one at its own precision unless --quant says otherwise
+"$B/it-export-gguf" --model "$tmp/run" --type f32 --out "$tmp/run-f32.gguf" >/dev/null 2>&1
+"$B/it-export-gguf" --model "$tmp/run" --type q4_0 --out "$tmp/run-q4.gguf" >/dev/null 2>&1
+a=$("$B/generate" --model "$tmp/run" --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids 2>/dev/null)
+b=$("$B/generate" --model "$tmp/run-f32.gguf" --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids 2>/dev/null)
+c=$("$B/generate" --model "$tmp/run-q4.gguf" --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids 2>/dev/null)
+d=$("$B/generate" --model "$tmp/run-q4.gguf" --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids --quant q4_0 2>/dev/null)
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ -n "$c" ] && [ "$c" = "$d" ]; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: generate on GGUF: dir '$a', f32 gguf '$b', q4_0 gguf '$c' / --quant q4_0 '$d'"; fi
+expect 0 "12 new tokens" -- "$B/generate" --model "$tmp/run-q4.gguf" --prompt "x" --max-new-tokens 12 --greedy
+printf 'not a model' >"$tmp/notes.gguf"
+expect 1 "no 'GGUF' magic" -- "$B/generate" --model "$tmp/notes.gguf"
 expect 2 "--type 'q5' is not one of" -- "$B/it-export-gguf" --model "$tmp/run" --type q5 --out "$tmp/x.gguf"
 expect 2 "are required" -- "$B/it-export-gguf" --model "$tmp/run" --type q8_0
 printf 'my notes' >"$tmp/notes.txt"

@@ -1,0 +1,198 @@
+/* test_gguf.c - GGUF v3 import (it_gguf_load) against the export (it_gguf_export): every tensor type
+   round-trips (the loaded model exports to the same bytes; values within each type's rounding),
+   the config comes back, and hostile files (truncated anywhere, counts and sizes past the file,
+   more than 4 dims, huge strings and arrays, offsets that overflow or are misaligned, unknown value
+   and tensor types, duplicate or mis-shaped tensors, a bad alignment or architecture) are refused
+   with a clear error. (tests/gguf_reader.py checks the export against an independent reader.) */
+#define IRONTENSOR_IMPLEMENTATION
+#include "irontensor.h"
+#include "it_test.h"
+
+static it_model_config small_llama(void) {
+    it_model_config c = it_test_llama();
+    c.vocab_size = 256, c.dim = 64, c.ffn_dim = 96, c.max_seq = 32; /* rows of whole blocks */
+    return c;
+}
+static unsigned char *export_bytes(it_gguf_type type, int with_tokenizer, const char *path, size_t *n) {
+    it_context *ctx = it_test_context(1);
+    it_model_config c = small_llama();
+    it_model *m;
+    it_tokenizer *tok = NULL;
+    it_gguf_export_desc d;
+    memset(&d, 0, sizeof d);
+    d.type = type, d.bos_id = -1, d.eos_id = 1;
+    if (with_tokenizer) it_tokenizer_byte(ctx, &tok), d.tokenizer = tok;
+    it_model_create(ctx, &c, &m);
+    it_model_init(m, 21);
+    CHECK(it_gguf_export(m, &d, path) == IT_OK, "export %s: %s", it_gguf_type_name(type), it_context_last_error(ctx));
+    it_context_destroy(ctx);
+    return it_test_read_file(path, n);
+}
+static it_result load(const char *path, char *err, size_t errn, it_weight_type *mt) {
+    it_context *ctx = it_test_context(1);
+    it_model *m = NULL;
+    it_result r = it_gguf_load(ctx, path, &m, mt);
+    snprintf(err, errn, "%s", it_context_last_error(ctx));
+    CHECK((r == IT_OK) == (m != NULL), "a model exactly when the load succeeds");
+    it_context_destroy(ctx);
+    return r;
+}
+
+static void test_roundtrip(void) {
+    static const it_gguf_type types[] = {IT_GGUF_F32, IT_GGUF_F16, IT_GGUF_BF16, IT_GGUF_Q8_0, IT_GGUF_Q4_0};
+    static const it_weight_type want_mt[] = {IT_WEIGHT_F32, IT_WEIGHT_F32, IT_WEIGHT_BF16, IT_WEIGHT_Q8_0, IT_WEIGHT_Q4_0};
+    char a[512], b[512];
+    int t;
+    it_test_tmp_path(a, sizeof a, "rt_a.gguf");
+    it_test_tmp_path(b, sizeof b, "rt_b.gguf");
+    for (t = 0; t < 5; t++) {
+        it_context *c0 = it_test_context(1), *c1 = it_test_context(1);
+        it_model_config cfg = small_llama();
+        it_model *m0, *m1 = NULL;
+        it_weight_type mt = IT_WEIGHT_INVALID;
+        it_gguf_export_desc d;
+        unsigned char *fa, *fb;
+        size_t na, nb, i, j;
+        double worst = 0;
+        memset(&d, 0, sizeof d);
+        d.type = types[t], d.bos_id = d.eos_id = -1;
+        it_model_create(c0, &cfg, &m0);
+        it_model_init(m0, 4);
+        CHECK(it_gguf_export(m0, &d, a) == IT_OK, "export");
+        CHECK(it_gguf_load(c1, a, &m1, &mt) == IT_OK && m1, "load %s: %s", it_gguf_type_name(types[t]), it_context_last_error(c1));
+        if (!m1) continue;
+        CHECK(mt == want_mt[t], "%s: matrices come back as %s", it_gguf_type_name(types[t]), it_weight_type_name(mt));
+        CHECK(m1->config.dim == cfg.dim && m1->config.n_layers == cfg.n_layers && m1->config.n_heads == cfg.n_heads &&
+                  m1->config.n_kv_heads == cfg.n_kv_heads && m1->config.ffn_dim == cfg.ffn_dim && m1->config.vocab_size == cfg.vocab_size &&
+                  m1->config.max_seq == cfg.max_seq && m1->config.untied == cfg.untied && m1->config.rope_theta == cfg.rope_theta &&
+                  m1->config.norm_eps == cfg.norm_eps,
+              "%s: the config comes back", it_gguf_type_name(types[t]));
+        for (i = 0; i < (size_t)it_param_count(c0); i++) { /* every value within its type's rounding */
+            it_tensor *p0 = it_param_at(c0, (int)i), *p1 = it_param_find(c1, it_tensor_name(p0));
+            size_t cols = (size_t)p0->dims[p0->ndim - 1];
+            for (j = 0; p1 && j < p0->numel; j++) {
+                double x = it_data(p0)[j], y = it_data(p1)[j], amax = 0, bound;
+                size_t k, b0 = j / 32 * 32;
+                for (k = b0; k < b0 + 32 && k < p0->numel && cols % 32 == 0; k++) amax = fmax(amax, fabs(it_data(p0)[k]));
+                if (p0->ndim == 1 || types[t] == IT_GGUF_F32) bound = 0;
+                else if (types[t] == IT_GGUF_F16) bound = fabs(x) / 2048 + 3e-8;
+                else if (types[t] == IT_GGUF_BF16) bound = fabs(x) / 256;
+                else bound = types[t] == IT_GGUF_Q8_0 ? amax / 127 * 0.57 : amax / 8 * 1.01;
+                worst = fmax(worst, fabs(x - y) - bound);
+            }
+            CHECK(p1 != NULL, "%s is loaded", it_tensor_name(p0));
+        }
+        CHECK(worst <= 0, "%s: values within their rounding (worst excess %g)", it_gguf_type_name(types[t]), worst);
+        CHECK(it_gguf_export(m1, &d, b) == IT_OK, "re-export");
+        fa = it_test_read_file(a, &na), fb = it_test_read_file(b, &nb);
+        CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0, "%s: the loaded model exports to the same %zu bytes",
+              it_gguf_type_name(types[t]), na);
+        free(fa), free(fb);
+        it_context_destroy(c0);
+        it_context_destroy(c1);
+    }
+    remove(a), remove(b);
+}
+
+/* offset of the first occurrence of s in buf (the bytes of a name), or 0 when absent */
+static size_t find(const unsigned char *buf, size_t n, const char *s) {
+    size_t i, len = strlen(s);
+    for (i = 0; i + len <= n; i++)
+        if (!memcmp(buf + i, s, len)) return i;
+    return 0;
+}
+static void put64(unsigned char *p, uint64_t v) {
+    int i;
+    for (i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put32(unsigned char *p, uint32_t v) {
+    int i;
+    for (i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t get64(const unsigned char *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+typedef struct hostile { const char *what; it_result want; const char *fragment; } hostile;
+static void try_file(const char *path, const unsigned char *buf, size_t n, const hostile *h) {
+    char err[1024];
+    it_result r;
+    it_test_write_file(path, buf, n);
+    r = load(path, err, sizeof err, NULL);
+    CHECK(r == h->want && strstr(err, h->fragment), "%s: result %d (want %d), error '%s' (want '%s')", h->what, (int)r,
+          (int)h->want, err, h->fragment);
+}
+static void test_hostile(void) {
+    char path[512], bad[512];
+    size_t n, len, off, info;
+    unsigned char *good, *buf;
+    int fails = 0, crashes_none = 1;
+    it_test_tmp_path(path, sizeof path, "good.gguf");
+    it_test_tmp_path(bad, sizeof bad, "bad.gguf");
+    good = export_bytes(IT_GGUF_Q8_0, 1, path, &n);
+    if (!good) return;
+    buf = (unsigned char *)malloc(n);
+    { /* the good file loads */
+        char err[1024];
+        it_weight_type mt;
+        CHECK(load(path, err, sizeof err, &mt) == IT_OK && mt == IT_WEIGHT_Q8_0, "the exported file loads: %s", err);
+    }
+    /* truncated anywhere before the last tensor's data ends: an error, never a crash */
+    for (len = 0; len + 40 < n; len += len < 600 ? 1 : 97) {
+        char err[1024];
+        it_test_write_file(bad, good, len);
+        fails += load(bad, err, sizeof err, NULL) == IT_OK;
+    }
+    CHECK(fails == 0 && crashes_none, "%d truncated files loaded", fails);
+#define CASE(what_, want_, fragment_, edit)                 \
+    do {                                                    \
+        hostile h_;                                         \
+        h_.what = what_, h_.want = want_, h_.fragment = fragment_; \
+        memcpy(buf, good, n);                               \
+        edit;                                               \
+        try_file(bad, buf, n, &h_);                         \
+    } while (0)
+    CASE("bad magic", IT_ERR_FORMAT, "no 'GGUF' magic", buf[0] = 'X');
+    CASE("version 1", IT_ERR_UNSUPPORTED, "version 1", put32(buf + 4, 1));
+    CASE("a huge tensor count", IT_ERR_FORMAT, "do not fit", put64(buf + 8, (uint64_t)1 << 40));
+    CASE("a huge key count", IT_ERR_FORMAT, "do not fit", put64(buf + 16, (uint64_t)1 << 50));
+    CASE("a key of 2^62 bytes", IT_ERR_FORMAT, "truncated or corrupt in its metadata", put64(buf + 24, (uint64_t)1 << 62));
+    off = find(good, n, "general.architecture");
+    CASE("an unknown value type", IT_ERR_FORMAT, "unknown value type", put32(buf + off + 20, 77));
+    CASE("another architecture", IT_ERR_UNSUPPORTED, "architecture 'xlama'", buf[off + 20 + 4 + 8] = 'x');
+    off = find(good, n, "tokenizer.ggml.tokens");
+    CASE("an array of 2^60 strings", IT_ERR_FORMAT, "truncated or corrupt", put64(buf + off + 21 + 8, (uint64_t)1 << 60));
+    CASE("an array of an unknown type", IT_ERR_FORMAT, "unknown value type", put32(buf + off + 21 + 4, 99));
+    off = find(good, n, "general.alignment");
+    CASE("alignment 0", IT_ERR_FORMAT, "not a multiple of 8", put32(buf + off + 17 + 4, 0));
+    CASE("alignment 12", IT_ERR_FORMAT, "not a multiple of 8", put32(buf + off + 17 + 4, 12));
+    info = find(good, n, "blk.0.attn_q.weight") + 19; /* n_dims, dims[2], type, offset */
+    CASE("5 dims", IT_ERR_FORMAT, "has 5 dims", put32(buf + info, 5));
+    CASE("0 dims", IT_ERR_FORMAT, "has 0 dims", put32(buf + info, 0));
+    CASE("a dim of 2^40", IT_ERR_FORMAT, "has a dim of", put64(buf + info + 4, (uint64_t)1 << 40));
+    CASE("an unknown tensor type", IT_ERR_UNSUPPORTED, "ggml type 99", put32(buf + info + 20, 99));
+    CASE("a Q4_K tensor", IT_ERR_UNSUPPORTED, "ggml type 12", put32(buf + info + 20, 12));
+    CASE("an offset that overflows", IT_ERR_FORMAT, "run past the end", put64(buf + info + 24, UINT64_MAX - 31));
+    CASE("a misaligned offset", IT_ERR_FORMAT, "not a multiple of the alignment", put64(buf + info + 24, get64(good + info + 24) + 4));
+    CASE("overlapping data", IT_ERR_FORMAT, "overlap", put64(buf + info + 24, get64(good + info + 24) + 32));
+    CASE("rows that are not whole blocks", IT_ERR_FORMAT, "not whole blocks", put64(buf + info + 4, 48));
+    CASE("a shape the config does not make", IT_ERR_FORMAT, "the config makes it", put64(buf + info + 12, 32));
+    off = find(good, n, "blk.0.attn_v.weight");
+    CASE("a duplicate tensor", IT_ERR_FORMAT, "appears twice", buf[off + 11] = 'q');
+    CASE("an unknown tensor", IT_ERR_UNSUPPORTED, "is not part of a llama model", memcpy(buf + off, "blk.0.attn_z", 12));
+    CASE("one tensor more", IT_ERR_FORMAT, "it_gguf_load", put64(buf + 8, get64(good + 8) + 1));
+    off = find(good, n, "llama.embedding_length");
+    CASE("a negative embedding length", IT_ERR_FORMAT, "is not a non-negative integer", (put32(buf + off + 22, 5), put32(buf + off + 26, 0xFFFFFFFFu)));
+#undef CASE
+    free(buf);
+    free(good);
+    remove(path), remove(bad);
+}
+
+int main(void) {
+    test_roundtrip();
+    test_hostile();
+    return it_test_finish();
+}
