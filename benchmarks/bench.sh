@@ -22,6 +22,15 @@ echo
 echo "== PyTorch: benchmarks/torch_tiny.py ${args[*]:-}"
 if [ -x "$py" ]; then "$py" benchmarks/torch_tiny.py "${args[@]}" | tee "$theirs"; else echo "no $py: PyTorch skipped"; fi
 echo
+quick=; for a in "${args[@]}"; do [ "$a" = "--quick" ] && quick=--quick; done
+echo "== PyTorch f32 decode of the quantised-decode table's shapes: benchmarks/torch_decode.py --threads $threads $quick"
+if [ -x "$py" ]; then "$py" benchmarks/torch_decode.py --threads "$threads" $quick | tee -a "$theirs"; fi
+for m in tiny smollm-135m; do
+    q4=$(grep -m1 "^bench_quant model=$m " "$ours" | tr ' ' '\n' | sed -n 's/^q4_0_tok_s=//p')
+    tf=$(grep -m1 "^torch_quant model=$m " "$theirs" | tr ' ' '\n' | sed -n 's/^f32_tok_s=//p')
+    [ -n "$q4" ] && [ -n "$tf" ] && awk -v q="$q4" -v t="$tf" -v m="$m" 'BEGIN { printf "%s: our Q4_0 decode %.1f tok/s vs PyTorch f32 %.1f: %.1fx (target >= 5x: %s)\n", m, q, t, q / t, q >= 5 * t ? "met" : "NOT met" }'
+done
+echo
 echo "== GEMM: $build/gemm_bench --threads $threads"
 "$build/gemm_bench" --threads "$threads" --reps 3 --secs 0.1
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
