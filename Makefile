@@ -153,6 +153,9 @@ BENCH_ARGS ?=
 HAVE_OPENBLAS := $(shell printf '\043include <cblas.h>\nint main(void){return 0;}\n' | $(CC) -x c - -lopenblas -o /dev/null 2>/dev/null && echo yes)
 $(BUILD)/gemm_bench: benchmarks/gemm_bench.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $(if $(HAVE_OPENBLAS),-DIT_BENCH_OPENBLAS) $< -o $@ $(if $(HAVE_OPENBLAS),-lopenblas) $(LDLIBS)
+# Perplexity of a checkpoint at f32 / bf16 / Q8_0 / Q4_0 decode weights (README: quantised inference).
+$(BUILD)/quant_ppl: benchmarks/quant_ppl.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 bench: $(BUILD)/bench $(BUILD)/gemm_bench $(BUILD)/batch_bench
 	@bash benchmarks/bench.sh $(BUILD) $(BENCH_ARGS)
 	@echo "== batched generation: $(BUILD)/batch_bench"; $(BUILD)/batch_bench
