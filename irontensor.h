@@ -6591,9 +6591,21 @@ static int it__cpu_has_f16c(void) {
 /* 0 = the best this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512 VNNI) to cover every
    path on one machine. A request the CPU cannot run falls back to the automatic choice. */
 static int it__quant_force_isa = 0;
+static it__quant_isa it__quant_detect_isa(int force);
+/* The choice is made once per forced level and kept: CPUID is slow in virtual machines (measured
+   21 us a call on the project's VM, where asking per product cost a third of a decoded token). */
 static it__quant_isa it__quant_pick_isa(void) {
+    static it__quant_isa chosen[4];
+    static int known[4];
+    int force = it__quant_force_isa >= 0 && it__quant_force_isa <= 3 ? it__quant_force_isa : 0;
+    if (!known[force]) { /* threads racing here compute and store the same values */
+        chosen[force] = it__quant_detect_isa(force);
+        known[force] = 1;
+    }
+    return chosen[force];
+}
+static it__quant_isa it__quant_detect_isa(int force) {
     it__quant_isa q;
-    int force = it__quant_force_isa;
     q.dot_q8_0 = it__qdot_q8_0_generic, q.dot_q4_0 = it__qdot_q4_0_generic, q.dot_bf16 = it__dot_bf16_generic;
     q.quantize_acts = it__quantize_acts;
     q.name = "generic";
