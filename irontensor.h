@@ -19069,7 +19069,7 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     return r;
 }
 
-/* >>gguf reading: a bounds-checked cursor over the whole file; every count is checked against the
+/* GGUF reading (still >>gguf): a bounds-checked cursor over the whole file; every count is checked against the
    bytes left before anything is allocated for it */
 typedef struct it__gguf_cur {
     const uint8_t *p;
