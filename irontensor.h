@@ -735,7 +735,8 @@ typedef struct it_sampling {
     float top_p, min_p;
     uint64_t seed;
 } it_sampling;
-/* One token from logits [V] under s with the generator r; scratch: 2 V floats and V ints. */
+/* One token from logits [V] under s with the generator r (it_cpu_sample_min_p underneath; greedy
+   draws nothing); scratch: V floats and V ints. */
 IT_API int32_t it_sample(const it_sampling *s, it_rng *r, const float *logits, int V, float *scratch, int *scratch_index);
 
 /* Why a sequence ended. */
@@ -7875,18 +7876,11 @@ IT_API const char *it_finish_reason_name(it_finish_reason r) {
     }
 }
 IT_API int32_t it_sample(const it_sampling *s, it_rng *r, const float *logits, int V, float *scratch, int *scratch_index) {
+    /* one sampler for every path: min-p after top-k and top-p, in transformers' order */
     float top_p = s->top_p > 0.0f && s->top_p < 1.0f ? s->top_p : 1.0f;
-    const float *l = logits;
+    float min_p = s->min_p > 0.0f && s->min_p <= 1.0f ? s->min_p : 0.0f;
     if (s->temperature <= 0.0f) return it_cpu_sample(logits, V, 0.0f, 0, 1.0f, 0.0f, scratch, scratch_index);
-    if (s->min_p > 0.0f && s->min_p <= 1.0f) { /* p_i >= min_p p_max  <=>  l_i >= l_max + T log(min_p) */
-        float m = -FLT_MAX, cut, *masked = scratch + V;
-        int i;
-        for (i = 0; i < V; i++) m = logits[i] > m ? logits[i] : m;
-        cut = m + s->temperature * logf(s->min_p);
-        for (i = 0; i < V; i++) masked[i] = logits[i] >= cut ? logits[i] : -INFINITY;
-        l = masked;
-    }
-    return it_cpu_sample(l, V, s->temperature, s->top_k, top_p, it_rng_uniform(r), scratch, scratch_index);
+    return it_cpu_sample_min_p(logits, V, s->temperature, s->top_k, top_p, min_p, it_rng_uniform(r), scratch, scratch_index);
 }
 
 enum { IT__GEN_FREE = 0, IT__GEN_PREFILL, IT__GEN_WAITING, IT__GEN_DECODING };
