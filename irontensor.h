@@ -738,6 +738,12 @@ typedef struct it_sampling {
 /* One token from logits [V] under s with the generator r (it_cpu_sample_min_p underneath; greedy
    draws nothing); scratch: V floats and V ints. */
 IT_API int32_t it_sample(const it_sampling *s, it_rng *r, const float *logits, int V, float *scratch, int *scratch_index);
+/* Feeds n tokens like it_decoder_feed and picks the next token under s with r (it_sample; greedy
+   when s->temperature <= 0, r may then be NULL). On a device backend with a decoder (Metal) the
+   greedy pick runs on the device in the same command buffer, so a token costs one wait: the id
+   read back; otherwise the logits are read after that wait and sampled on the CPU. */
+IT_API it_result it_decoder_next(it_decoder *d, const int32_t *tokens, int n, const it_sampling *s, it_rng *r,
+                                 int32_t *next);
 
 /* Why a sequence ended. */
 #define IT_FINISH_LIST(X)                                                          \
@@ -1737,6 +1743,16 @@ struct it_backend {
        blocks). The backend copies the device's newer bytes in and uploads them again before its
        next device work. NULL = shared memory (CPU, Metal). */
     void (*host_access)(it_backend *be, const void *ptr, size_t bytes);
+    /* Optional: the KV-cache decoder on the device (it_decoder_*). decoder_create makes the
+       backend's state for a decoder of m with max_seq positions (desc: the weight types asked
+       for; a type or an attached LoRA adapter the device cannot run is its error); decoder_feed appends n checked
+       tokens at positions pos .. pos + n - 1, points *logits at the last row's logits [vocab] in
+       shared memory and, with greedy set, writes the argmax of those logits to *next; it returns
+       after the one wait. NULL hooks: the CPU decoder runs, reading the shared blocks. */
+    it_result (*decoder_create)(it_backend *be, it_model *m, const it_decoder_desc *desc, int max_seq, void **state);
+    it_result (*decoder_feed)(it_backend *be, void *state, const int32_t *tokens, int n, int pos, int greedy,
+                              const float **logits, int32_t *next);
+    void (*decoder_destroy)(it_backend *be, void *state);
 };
 
 /* A matmul node's matrix products, worked out once for every backend: c [M, N] (+)= op(a) @ op(b)
@@ -7107,6 +7123,9 @@ struct it_decoder {
     int32_t *positions;                        /* [max_seq] of the rows in one call */
     float *lora_u;                             /* [max_seq, lora rank]: x A^T of an adapted projection */
     struct it_lora *lora;                      /* the adapter the rows were sized for (lora_u) */
+    float *sample_scratch;                     /* [2 vocab] floats then [vocab] ints: it_decoder_next */
+    it_backend *device_be;                     /* the backend holding device_state (its decoder hooks) */
+    void *device_state;
 };
 /* The work rows of one pass of up to S tokens (x, h, q, att, k, v, f1, f2, the norm statistics,
    the positions) carved from block at float offset off; returns the offset after them. With
@@ -7255,7 +7274,8 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
     d->model = m;
     d->max_seq = max_seq;
     cache = IT__ALIGN_UP(L * S * KV, 16); /* each of k and v */
-    total = it__decoder_rows(d, NULL, 2 * cache, S) + IT__ALIGN_UP(S, 16) + (size_t)c->vocab_size;
+    total = it__decoder_rows(d, NULL, 2 * cache, S) + IT__ALIGN_UP(S, 16) + IT__ALIGN_UP((size_t)c->vocab_size, 16) +
+            3 * (size_t)c->vocab_size;
     block = (float *)it__alloc(ctx, total * sizeof(float));
     if (!block) {
         it__object_drop(ctx, d);
@@ -7265,11 +7285,19 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
     d->vcache = block + cache;
     d->scores = block + it__decoder_rows(d, block, 2 * cache, S);
     d->logits = d->scores + IT__ALIGN_UP(S, 16);
+    d->sample_scratch = d->logits + IT__ALIGN_UP((size_t)c->vocab_size, 16);
     if (it__own(ctx, d, (void (*)(void *))it_decoder_destroy, "it_decoder_create") != IT_OK)
         return IT_ERR_OUT_OF_MEMORY;
     if ((r = it__decoder_weights_init(d, desc)) != IT_OK) {
         it_decoder_destroy(d);
         return r;
+    }
+    if (ctx->backend->decoder_create) { /* the device keeps its own cache and work rows */
+        if ((r = ctx->backend->decoder_create(ctx->backend, m, desc, max_seq, &d->device_state)) != IT_OK) {
+            it_decoder_destroy(d);
+            return r;
+        }
+        d->device_be = ctx->backend;
     }
     *out = d;
     return IT_OK;
@@ -7277,6 +7305,7 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
 IT_API void it_decoder_destroy(it_decoder *d) {
     if (!d) return;
     it__object_check(d, IT__OBJ_DECODER, "it_decoder_destroy");
+    if (d->device_state && d->ctx->backend == d->device_be) d->device_be->decoder_destroy(d->device_be, d->device_state);
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kcache); /* the start of the one block */
     if (d->lin) it__free(d->ctx, d->lin);
@@ -7440,6 +7469,17 @@ static void it__decoder_attend_cache(void *self, int l, int n, const int32_t *po
     it__decoder_attention(&d->model->ctx->scratch[0], d->att, d->scores, d->q, kc, vc, n, (int)p0, c->n_heads,
                           c->n_kv_heads, hd, c->sliding_window); /* on the calling thread: worker 0's scratch */
 }
+/* The device's decoder (the backend's decoder hooks): the cache and work rows live there. */
+static it_result it__decoder_feed_device(it_decoder *d, const int32_t *tokens, int n, int greedy, const float **logits,
+                                         int32_t *next) {
+    it_result r;
+    if (d->ctx->backend != d->device_be)
+        return it_context_error(d->ctx, IT_ERR_STATE, "it_decoder_feed: the decoder was made on backend '%s', the context "
+                                "now has another; make decoders after it_context_set_backend", d->device_be->name);
+    r = d->device_be->decoder_feed(d->device_be, d->device_state, tokens, n, d->pos, greedy, logits, next);
+    if (r == IT_OK) d->pos += n;
+    return r;
+}
 /* Checks n token ids against the vocabulary (IT_ERR_RANGE naming the first bad one), and that the
    model's LoRA adapter is the one the work rows were sized for. */
 static it_result it__decoder_check_ids(it_context *ctx, const char *fn, const int32_t *tokens, int n, int vocab,
@@ -7461,14 +7501,38 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
     if (n < 1 || p0 + n > d->max_seq)
         return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
                                 d->max_seq);
-    it__sync(m->ctx); /* the decoder reads the parameters on the CPU */
     if ((r = it__decoder_check_ids(m->ctx, "it_decoder_feed", tokens, n, c->vocab_size, d)) != IT_OK) return r;
+    if (d->device_state) return it__decoder_feed_device(d, tokens, n, 0, logits, NULL);
+    it__sync(m->ctx); /* the decoder reads the parameters on the CPU */
     for (i = 0; i < n; i++) d->positions[i] = p0 + i;
     it__decoder_embed(d, tokens, d->positions, n);
     it__decoder_layers(d, n, d->positions, it__decoder_attend_cache, d);
     it__decoder_head(d, d->logits, d->x + (size_t)(n - 1) * c->dim, 1);
     d->pos = p0 + n;
     *logits = d->logits;
+    return IT_OK;
+}
+
+IT_API it_result it_decoder_next(it_decoder *d, const int32_t *tokens, int n, const it_sampling *s, it_rng *r,
+                                 int32_t *next) {
+    const float *logits;
+    int V = d->model->config.vocab_size, greedy;
+    it_result res;
+    IT__NOT_NULL(s, "it_decoder_next");
+    greedy = s->temperature <= 0.0f;
+    IT__REQUIRE(greedy || r, __FILE__, __LINE__, "it_decoder_next: sampling at temperature %g needs a generator",
+                (double)s->temperature);
+    if (d->device_state) {
+        if (n < 1 || d->pos + n > d->max_seq)
+            return it_context_error(d->ctx, IT_ERR_RANGE, "it_decoder_next: %d tokens at position %d exceed max_seq %d", n,
+                                    d->pos, d->max_seq);
+        if ((res = it__decoder_check_ids(d->ctx, "it_decoder_next", tokens, n, V, d)) != IT_OK) return res;
+        res = it__decoder_feed_device(d, tokens, n, greedy, &logits, next);
+        if (res != IT_OK || greedy) return res;
+    } else if ((res = it_decoder_feed(d, tokens, n, &logits)) != IT_OK) {
+        return res;
+    }
+    *next = it_sample(s, r, logits, V, d->sample_scratch, (int *)(d->sample_scratch + 2 * (size_t)V));
     return IT_OK;
 }
 

@@ -76,6 +76,15 @@
      after a synchronize (checkpoints and the decoder synchronize themselves). The norm is
      summed in float on the GPU (double on the CPU): a gradient norm above ~1e19 overflows to Inf
      there, i.e. a skipped update where the CPU would clip.
+   - The KV-cache decoder (it_decoder_*, through the backend's decoder hooks; >>metal_decoder):
+     caches, work rows, logits and ids in one shared buffer; a prompt in one call (the matmul
+     path), then a token per call through matrix x vector kernels (shaders/decode.metal) and the
+     training kernels for norms, rope and activations; it_decoder_next picks a greedy token on
+     the GPU (it_argmax_f32, NaN never wins, first on ties: it_cpu_sample's rule) in the same
+     command buffer, so a token is one command buffer and ONE wait (the id read back); a sampled
+     token is drawn on the CPU from the logits that wait made readable (no second wait). Llama
+     (GQA, biases, q/k norms, sliding windows) and GPT-2; head dim <= 64; RoPE scaling and weights
+     other than f32 are refused by name for now.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_METAL_H
@@ -342,7 +351,9 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(CROSS_ENTROPY_SCALE, "it_cross_entropy_dloss_scale_f32")                                              \
     X(CROSS_ENTROPY_DLOGITS, "it_cross_entropy_dlogits_scaled_f32")                                         \
     X(MATMUL, "it_matmul_f32") X(SUMSQ, "it_sum_squares_partial_f32") X(CLIP, "it_grad_clip_scale_f32")            \
-    X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")
+    X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")                \
+    X(MATVEC, "it_matvec_f32") X(VECMAT, "it_vecmat_f32") X(ATTN_DECODE, "it_attention_decode_f32")              \
+    X(ARGMAX, "it_argmax_f32")
 
 typedef enum it__mtl_kernel {
 #define IT__MTL_KENUM(e, fn) IT__K_##e,
@@ -878,22 +889,29 @@ static it_result it__mtl_elementwise_bwd(it_backend *be, it_graph *g, const it_n
     return it__mtl_flat(m, n->op == IT_OP_SILU ? IT__K_SILU_BWD : IT__K_GELU_BWD, x, 3, count, 0.0f, 0);
 }
 
-static it_result it__mtl_embedding_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    it__mtl *m = IT__MTL_M;
+/* out [N, C] = rows ids [N] of table [V, C] (the graph's embedding and the decoder's) */
+static it_result it__mtl_encode_embedding(it__mtl *m, it__mtl_arg out, it__mtl_arg ids, it__mtl_arg table, unsigned N,
+                                          unsigned C, unsigned V) {
     it__mtl_arg x[3];
     it_embedding_args p;
-    it__NSUInteger tx;
-    (void)g;
+    it__NSUInteger tx = it__mtl_tg(m, IT__K_EMBED, 64);
     memset(&p, 0, sizeof p);
-    p.N = (unsigned)it_tensor_numel(n->in[1]);
-    p.C = (unsigned)it_tensor_dim(n->in[0], 1);
-    p.V = (unsigned)it_tensor_dim(n->in[0], 0);
-    IT__MTL_T(n->out, x[0]);
-    IT__MTL_T(n->in[1], x[1]);
-    IT__MTL_T(n->in[0], x[2]);
-    tx = it__mtl_tg(m, IT__K_EMBED, 64);
+    p.N = N;
+    p.C = C;
+    p.V = V;
+    x[0] = out, x[1] = ids, x[2] = table;
     return it__mtl_dispatch(m, IT__K_EMBED, x, 3, &p, sizeof p, it__size(p.C, p.N, 1),
                             it__size(tx, m->max_threads[IT__K_EMBED] / tx >= 4 ? 4 : 1, 1), 1);
+}
+static it_result it__mtl_embedding_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg out, ids, table;
+    (void)g;
+    IT__MTL_T(n->out, out);
+    IT__MTL_T(n->in[1], ids);
+    IT__MTL_T(n->in[0], table);
+    return it__mtl_encode_embedding(m, out, ids, table, (unsigned)it_tensor_numel(n->in[1]), (unsigned)it_tensor_dim(n->in[0], 1),
+                                    (unsigned)it_tensor_dim(n->in[0], 0));
 }
 static it_result it__mtl_embedding_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
@@ -940,31 +958,38 @@ static it_result it__mtl_embedding_bwd(it_backend *be, it_graph *g, const it_nod
                             it__size(it__mtl_tg(m, IT__K_EMBED_BWD, p.C < 256 ? p.C : 256), 1, 1), 0);
 }
 
+/* out [N, C] = RMSNorm (stat0 = rstd) or LayerNorm (stat0 = mean, stat1 = rstd; b bound when
+   has_bias, any buffer otherwise: Metal wants every argument bound) of x; out may be x */
+static it_result it__mtl_encode_norm(it__mtl *m, int rms, it__mtl_arg out, it__mtl_arg stat0, it__mtl_arg stat1,
+                                     it__mtl_arg x, it__mtl_arg w, const it__mtl_arg *b, unsigned N, unsigned C, float eps) {
+    it__mtl_arg a[6];
+    it_norm_args p;
+    it__mtl_kernel k = rms ? IT__K_RMSNORM : IT__K_LAYERNORM;
+    memset(&p, 0, sizeof p);
+    p.N = N;
+    p.C = C;
+    p.eps = eps;
+    p.has_bias = b != NULL;
+    a[0] = out, a[1] = stat0;
+    if (rms) a[2] = x, a[3] = w;
+    else a[2] = stat1, a[3] = x, a[4] = w, a[5] = b ? *b : w;
+    return it__mtl_dispatch(m, k, a, rms ? 4 : 6, &p, sizeof p, it__size(p.N, 1, 1),
+                            it__size(it__mtl_tg(m, k, p.C < 256 ? p.C : 256), 1, 1), 0);
+}
 static it_result it__mtl_norm_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
-    it__mtl_arg x[6];
-    it_norm_args p;
-    it__mtl_kernel k = n->op == IT_OP_RMSNORM ? IT__K_RMSNORM : IT__K_LAYERNORM;
+    it__mtl_arg out, s0, s1, x, w, b;
+    int rms = n->op == IT_OP_RMSNORM;
     (void)g;
-    memset(&p, 0, sizeof p);
-    p.N = (unsigned)it__mtl_rows(n->in[0]);
-    p.C = (unsigned)it__mtl_last(n->in[0]);
-    p.eps = n->fparam[0];
-    p.has_bias = n->n_in > 2;
-    IT__MTL_T(n->out, x[0]);
-    if (k == IT__K_RMSNORM) {
-        IT__MTL_T(n->saved[0], x[1]);
-        IT__MTL_T(n->in[0], x[2]);
-        IT__MTL_T(n->in[1], x[3]);
-    } else {
-        IT__MTL_T(n->saved[0], x[1]);
-        IT__MTL_T(n->saved[1], x[2]);
-        IT__MTL_T(n->in[0], x[3]);
-        IT__MTL_T(n->in[1], x[4]);
-        IT__MTL_T(n->in[n->n_in > 2 ? 2 : 1], x[5]); /* Metal wants b bound even when unused */
-    }
-    return it__mtl_dispatch(m, k, x, k == IT__K_RMSNORM ? 4 : 6, &p, sizeof p, it__size(p.N, 1, 1),
-                            it__size(it__mtl_tg(m, k, p.C < 256 ? p.C : 256), 1, 1), 0);
+    IT__MTL_T(n->out, out);
+    IT__MTL_T(n->saved[0], s0);
+    if (!rms) IT__MTL_T(n->saved[1], s1);
+    else s1 = s0;
+    IT__MTL_T(n->in[0], x);
+    IT__MTL_T(n->in[1], w);
+    if (n->n_in > 2) IT__MTL_T(n->in[2], b);
+    return it__mtl_encode_norm(m, rms, out, s0, s1, x, w, n->n_in > 2 ? &b : NULL, (unsigned)it__mtl_rows(n->in[0]),
+                               (unsigned)it__mtl_last(n->in[0]), n->fparam[0]);
 }
 static it_result it__mtl_norm_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__mtl *m = IT__MTL_M;
@@ -1012,33 +1037,41 @@ static it_result it__mtl_norm_bwd(it_backend *be, it_graph *g, const it_node *n)
     return IT_OK;
 }
 
-static it_result it__mtl_rope(it_backend *be, const it_node *n, int backward) {
-    it__mtl *m = IT__MTL_M;
-    it__mtl_arg x[2];
+/* x [B, T, H, D] rotated into out (backward: the inverse rotation added to out); out may be x */
+static it_result it__mtl_encode_rope(it__mtl *m, int backward, it__mtl_arg out, it__mtl_arg x, unsigned B, unsigned T, unsigned H,
+                                     unsigned D, float theta, const it_rope_scaling *scaling, int pos_offset) {
+    it__mtl_arg a[2];
     it_rope_args p;
-    it__mtl_kernel k = backward ? IT__K_ROPE_BWD : IT__K_ROPE;
-    it__NSUInteger tx;
-    it_tensor *in = n->in[0];
-    if (it_node_rope_scaling(n).kind != IT_ROPE_DEFAULT) /* the kernel computes theta^(-2i/D) only */
+    it__NSUInteger tx = D / 2 < 32 ? D / 2 : 32;
+    if (scaling->kind != IT_ROPE_DEFAULT) /* the kernel computes theta^(-2i/D) only */
         return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal: rope with frequency scaling (linear, llama3) is not "
                                 "implemented on Metal yet; use the CPU backend for this model");
     memset(&p, 0, sizeof p);
-    p.B = (unsigned)it_tensor_dim(in, 0);
-    p.T = (unsigned)it_tensor_dim(in, 1);
-    p.H = (unsigned)it_tensor_dim(in, 2);
-    p.D = (unsigned)it_tensor_dim(in, 3);
-    p.theta = n->fparam[0];
-    p.pos_offset = n->iparam[0];
+    p.B = B;
+    p.T = T;
+    p.H = H;
+    p.D = D;
+    p.theta = theta;
+    p.pos_offset = pos_offset;
+    a[0] = out, a[1] = x;
+    return it__mtl_dispatch(m, backward ? IT__K_ROPE_BWD : IT__K_ROPE, a, 2, &p, sizeof p,
+                            it__size(p.D / 2, p.H, (it__NSUInteger)p.B * p.T), it__size(tx, 4, 1), 1);
+}
+static it_result it__mtl_rope(it_backend *be, const it_node *n, int backward) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_arg out, x;
+    it_tensor *in = n->in[0];
+    it_rope_scaling sc = it_node_rope_scaling(n);
     if (backward) {
         if (!it__mtl_grad(in)) return IT_OK;
-        IT__MTL_T(it__mtl_grad(in), x[0]);
-        IT__MTL_T(it__mtl_grad(n->out), x[1]);
+        IT__MTL_T(it__mtl_grad(in), out);
+        IT__MTL_T(it__mtl_grad(n->out), x);
     } else {
-        IT__MTL_T(n->out, x[0]);
-        IT__MTL_T(in, x[1]);
+        IT__MTL_T(n->out, out);
+        IT__MTL_T(in, x);
     }
-    tx = p.D / 2 < 32 ? p.D / 2 : 32;
-    return it__mtl_dispatch(m, k, x, 2, &p, sizeof p, it__size(p.D / 2, p.H, (it__NSUInteger)p.B * p.T), it__size(tx, 4, 1), 1);
+    return it__mtl_encode_rope(m, backward, out, x, (unsigned)it_tensor_dim(in, 0), (unsigned)it_tensor_dim(in, 1),
+                               (unsigned)it_tensor_dim(in, 2), (unsigned)it_tensor_dim(in, 3), n->fparam[0], &sc, n->iparam[0]);
 }
 static it_result it__mtl_rope_fwd(it_backend *be, it_graph *g, const it_node *n) { (void)g; return it__mtl_rope(be, n, 0); }
 static it_result it__mtl_rope_bwd(it_backend *be, it_graph *g, const it_node *n) { (void)g; return it__mtl_rope(be, n, 1); }
@@ -1541,6 +1574,231 @@ static it_result it__mtl_optimizer_encode(it__mtl *m, struct it_optimizer *opt, 
     return IT_OK;
 }
 
+/* >>metal_decoder  the KV-cache decoder on the GPU (it_decoder_* through the backend's hooks)
+   One shared buffer holds both caches [n_layers, max_seq, Hkv * D], the work rows for a prompt of
+   max_seq tokens, the logits and the token ids. A call writes the ids, encodes every layer (the
+   prompt's rows through the matmul path, one token's through matvec kernels), the last row's
+   head and, for a greedy pick, the argmax, then commits and waits once: a token costs one wait.
+   The weights are read where the parameter block has them. it__mtl_decoder_linear is the one
+   place a projection is chosen by the weight's layout and dtype: a quantised or bf16 weight
+   plugs in there (f32 only for now; anything else is refused by name).
+   ------------------------------------------------------------------------------------------------ */
+typedef struct it__mtl_decoder {
+    it__mtl *m;
+    it_model *model;
+    int max_seq;
+    id buf;
+    unsigned char *ptr;
+    size_t kcache, vcache, x, h, q, att, f1, f2, stat0, stat1, logits, ids, next; /* byte offsets in buf */
+} it__mtl_decoder;
+static it__mtl_arg it__mtl_dec_at(const it__mtl_decoder *d, size_t byte_offset) {
+    it__mtl_arg a;
+    a.buf = d->buf;
+    a.off = byte_offset;
+    return a;
+}
+/* y [n, out] (+)= x [n, in] op(W) + b. out_major: W is [out, in] (Llama's projections, every
+   head), else [in, out] (GPT-2's). One row: matvec / vecmat; more: the matmul path. */
+static it_result it__mtl_decoder_linear(it__mtl_decoder *d, it__mtl_arg y, it__mtl_arg x, it_tensor *w, it_tensor *b, int n,
+                                        int out_major, int accumulate) {
+    it__mtl *m = d->m;
+    it__mtl_arg W, B, a[4];
+    it_matvec_args p;
+    int out_dim = it_tensor_dim(w, out_major ? 0 : 1), in_dim = it_tensor_dim(w, out_major ? 1 : 0);
+    if (it_tensor_dtype(w) != IT_F32)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: weight '%s' is not f32 (no Metal kernel for its "
+                                "dtype yet)", it_tensor_name(w));
+    IT__MTL_T(w, W);
+    if (b) IT__MTL_T(b, B);
+    else B = W; /* bound, unused */
+    if (n > 1) {
+        IT__MTL_TRY(it__mtl_gemm(m, y, x, W, n, out_dim, in_dim, 0, out_major, accumulate, 1, 0, 0, 0));
+        if (!b) return IT_OK;
+        a[0] = y, a[1] = y, a[2] = B; /* y += b over the rows */
+        return it__mtl_flat(m, IT__K_ADD, a, 3, (unsigned)(n * out_dim), 0.0f, (unsigned)out_dim);
+    }
+    memset(&p, 0, sizeof p);
+    p.rows = (unsigned)it_tensor_dim(w, 0);
+    p.cols = (unsigned)it_tensor_dim(w, 1);
+    p.accumulate = (unsigned)accumulate;
+    p.has_bias = b != NULL;
+    a[0] = y, a[1] = W, a[2] = x, a[3] = B;
+    if (out_major) /* a simdgroup per row, 8 rows per group */
+        return it__mtl_dispatch(m, IT__K_MATVEC, a, 4, &p, sizeof p, it__size((p.rows + 7) / 8, 1, 1), it__size(256, 1, 1), 0);
+    return it__mtl_dispatch(m, IT__K_VECMAT, a, 4, &p, sizeof p, it__size(p.cols, 1, 1),
+                            it__size(it__mtl_tg(m, IT__K_VECMAT, 256), 1, 1), 1);
+}
+static it_result it__mtl_decoder_norm(it__mtl_decoder *d, it__mtl_arg out, it__mtl_arg x, it_tensor *w, it_tensor *b, int n) {
+    it__mtl *m = d->m;
+    const it_model_config *c = &d->model->config;
+    it__mtl_arg W, B;
+    IT__MTL_T(w, W);
+    if (b) IT__MTL_T(b, B);
+    return it__mtl_encode_norm(m, c->arch == IT_ARCH_LLAMA, out, it__mtl_dec_at(d, d->stat0), it__mtl_dec_at(d, d->stat1), x, W,
+                               b ? &B : NULL, (unsigned)n, (unsigned)c->dim, c->norm_eps);
+}
+/* Everything of one call, encoded; the ids are in place. */
+static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, int greedy) {
+    it__mtl *m = d->m;
+    it_model *md = d->model;
+    const it_model_config *c = &md->config;
+    int llama = c->arch == IT_ARCH_LLAMA, hd = it_model_head_dim(c), l;
+    size_t C = (size_t)c->dim, KV = (size_t)hd * c->n_kv_heads, S = (size_t)d->max_seq, F = (size_t)c->ffn_dim;
+    it__mtl_arg x = it__mtl_dec_at(d, d->x), h = it__mtl_dec_at(d, d->h), q = it__mtl_dec_at(d, d->q);
+    it__mtl_arg att = it__mtl_dec_at(d, d->att), f1 = it__mtl_dec_at(d, d->f1), f2 = it__mtl_dec_at(d, d->f2), t, a[5];
+    it_decode_attention_args ap;
+    IT__MTL_T(md->embed, t);
+    IT__MTL_TRY(it__mtl_encode_embedding(m, x, it__mtl_dec_at(d, d->ids), t, (unsigned)n, (unsigned)C, (unsigned)c->vocab_size));
+    if (!llama) { /* + the learned positions pos .. pos + n - 1 */
+        IT__MTL_T(md->pos_embed, t);
+        t.off += (size_t)pos * C * sizeof(float);
+        a[0] = x, a[1] = x, a[2] = t;
+        IT__MTL_TRY(it__mtl_flat(m, IT__K_ADD, a, 3, (unsigned)(n * C), 0.0f, (unsigned)(n * C)));
+    }
+    memset(&ap, 0, sizeof ap);
+    ap.n = (unsigned)n;
+    ap.p0 = (unsigned)pos;
+    ap.Hq = (unsigned)c->n_heads;
+    ap.Hkv = (unsigned)c->n_kv_heads;
+    ap.D = (unsigned)hd;
+    ap.window = c->sliding_window > 0 ? (unsigned)c->sliding_window : 0u;
+    ap.scale = 1.0f / sqrtf((float)hd);
+    for (l = 0; l < c->n_layers; l++) {
+        it_tensor **p = md->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+        size_t layer = (size_t)l * S * KV * sizeof(float);
+        it__mtl_arg kc = it__mtl_dec_at(d, d->kcache + layer), vc = it__mtl_dec_at(d, d->vcache + layer);
+        it__mtl_arg kn = it__mtl_dec_at(d, d->kcache + layer + (size_t)pos * KV * sizeof(float));
+        it__mtl_arg vn = it__mtl_dec_at(d, d->vcache + layer + (size_t)pos * KV * sizeof(float));
+        IT__MTL_TRY(it__mtl_decoder_norm(d, h, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], n));
+        IT__MTL_TRY(it__mtl_decoder_linear(d, q, h, p[IT_LP_Q], p[IT_LP_Q_B], n, llama, 0));
+        IT__MTL_TRY(it__mtl_decoder_linear(d, kn, h, p[IT_LP_K], p[IT_LP_K_B], n, llama, 0)); /* straight into the cache */
+        IT__MTL_TRY(it__mtl_decoder_linear(d, vn, h, p[IT_LP_V], p[IT_LP_V_B], n, llama, 0));
+        if (c->qk_norm) { /* per head: rows of hd values, in place */
+            IT__MTL_T(p[IT_LP_Q_NORM], t);
+            IT__MTL_TRY(it__mtl_encode_norm(m, 1, q, it__mtl_dec_at(d, d->stat0), t, q, t, NULL, (unsigned)(n * c->n_heads),
+                                            (unsigned)hd, c->norm_eps));
+            IT__MTL_T(p[IT_LP_K_NORM], t);
+            IT__MTL_TRY(it__mtl_encode_norm(m, 1, kn, it__mtl_dec_at(d, d->stat0), t, kn, t, NULL,
+                                            (unsigned)(n * c->n_kv_heads), (unsigned)hd, c->norm_eps));
+        }
+        if (llama) {
+            IT__MTL_TRY(it__mtl_encode_rope(m, 0, q, q, 1, (unsigned)n, (unsigned)c->n_heads, (unsigned)hd, c->rope_theta,
+                                            &c->rope_scaling, pos));
+            IT__MTL_TRY(it__mtl_encode_rope(m, 0, kn, kn, 1, (unsigned)n, (unsigned)c->n_kv_heads, (unsigned)hd, c->rope_theta,
+                                            &c->rope_scaling, pos));
+        }
+        a[0] = att, a[1] = q, a[2] = kc, a[3] = vc;
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ATTN_DECODE, a, 4, &ap, sizeof ap, it__size(ap.Hq, ap.n, 1), it__size(128, 1, 1), 0));
+        IT__MTL_TRY(it__mtl_decoder_linear(d, x, att, p[IT_LP_O], p[IT_LP_O_B], n, llama, 1)); /* x += attention out */
+        IT__MTL_TRY(it__mtl_decoder_norm(d, h, x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n));
+        if (llama) {
+            IT__MTL_TRY(it__mtl_decoder_linear(d, f1, h, p[IT_LP_GATE], p[IT_LP_GATE_B], n, 1, 0));
+            IT__MTL_TRY(it__mtl_decoder_linear(d, f2, h, p[IT_LP_UP], p[IT_LP_UP_B], n, 1, 0));
+            a[0] = f1, a[1] = f1, a[2] = f2;
+            IT__MTL_TRY(it__mtl_flat(m, IT__K_SWIGLU, a, 3, (unsigned)(n * F), 0.0f, 0));
+        } else {
+            IT__MTL_TRY(it__mtl_decoder_linear(d, f2, h, p[IT_LP_UP], p[IT_LP_UP_B], n, 0, 0));
+            a[0] = f1, a[1] = f2;
+            IT__MTL_TRY(it__mtl_flat(m, IT__K_GELU, a, 2, (unsigned)(n * F), 0.0f, 0));
+        }
+        IT__MTL_TRY(it__mtl_decoder_linear(d, x, f1, p[IT_LP_DOWN], p[IT_LP_DOWN_B], n, llama, 1)); /* x += mlp out */
+    }
+    x.off += (size_t)(n - 1) * C * sizeof(float); /* the last row through the head */
+    IT__MTL_TRY(it__mtl_decoder_norm(d, h, x, md->final_norm, md->final_norm_bias, 1));
+    IT__MTL_TRY(it__mtl_decoder_linear(d, it__mtl_dec_at(d, d->logits), h, md->head, NULL, 1, 1, 0));
+    if (greedy) {
+        it_matvec_args gp;
+        memset(&gp, 0, sizeof gp);
+        gp.cols = (unsigned)c->vocab_size;
+        a[0] = it__mtl_dec_at(d, d->next), a[1] = it__mtl_dec_at(d, d->logits);
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ARGMAX, a, 2, &gp, sizeof gp, it__size(1, 1, 1),
+                                     it__size(it__mtl_tg(m, IT__K_ARGMAX, 1024), 1, 1), 0));
+    }
+    return IT_OK;
+}
+static it_result it__mtl_decoder_feed(it_backend *be, void *state, const int32_t *tokens, int n, int pos, int greedy,
+                                      const float **logits, int32_t *next) {
+    it__mtl_decoder *d = (it__mtl_decoder *)state;
+    it_result r;
+    void *pool;
+    IT__MTL_TRY(it__mtl_synchronize(be)); /* a pending update must land before the weights are read; free if idle */
+    memcpy(d->ptr + d->ids, tokens, (size_t)n * sizeof(int32_t));
+    pool = objc_autoreleasePoolPush();
+    r = it__mtl_decoder_encode(d, n, pos, greedy);
+    objc_autoreleasePoolPop(pool);
+    if (r != IT_OK) { /* drop what was encoded: nothing of this call may run later */
+        it__mtl_synchronize(be);
+        return r;
+    }
+    IT__MTL_TRY(it__mtl_synchronize(be)); /* the one wait */
+    *logits = (const float *)(const void *)(d->ptr + d->logits);
+    if (greedy) *next = *(const int32_t *)(const void *)(d->ptr + d->next);
+    return IT_OK;
+}
+static void it__mtl_decoder_destroy(it_backend *be, void *state) {
+    it__mtl *m = IT__MTL_M;
+    it__mtl_decoder *d = (it__mtl_decoder *)state;
+    if (!d) return;
+    it__mtl_synchronize(be);
+    it__mtl_drop_cached(m, d->buf); /* MPS matrices made on it for prompts */
+    it__release(d->buf);
+    it_context_free(m->ctx, d);
+}
+static it_result it__mtl_decoder_create(it_backend *be, it_model *md, const it_decoder_desc *desc, int max_seq, void **state) {
+    it__mtl *m = IT__MTL_M;
+    const it_model_config *c = &md->config;
+    size_t S = (size_t)max_seq, C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), Q = hd * (size_t)c->n_heads;
+    size_t KV = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim, off = 0, cache = (size_t)c->n_layers * S * KV;
+    it__mtl_decoder *d;
+    it_weight_type wt = desc->weights ? desc->weights : IT_WEIGHT_F32, ht = desc->head ? desc->head : wt; /* 0 = f32 */
+    *state = NULL;
+    if (wt != IT_WEIGHT_F32 || ht != IT_WEIGHT_F32)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: only f32 weights run on Metal yet (asked for %s); "
+                                "quantised matvec kernels plug into it__mtl_decoder_linear",
+                                it_weight_type_name(wt != IT_WEIGHT_F32 ? wt : ht));
+    if (md->lora)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: a LoRA adapter is attached; merge it first "
+                                "(it_lora_merge) or decode on the CPU backend");
+    if (hd > IT_ATTN_MAX_D)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: head dim %zu is above %d", hd, IT_ATTN_MAX_D);
+    if (c->arch == IT_ARCH_LLAMA && c->rope_scaling.kind != IT_ROPE_DEFAULT)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: rope with frequency scaling (linear, llama3) is "
+                                "not implemented on Metal yet; use the CPU backend for this model");
+    IT__MTL_TRY(it__mtl_check_count(m, cache, "the decoder's KV cache"));
+    IT__MTL_TRY(it__mtl_check_count(m, S * (F > Q ? F : Q), "the decoder's work rows"));
+    d = (it__mtl_decoder *)it_context_alloc(m->ctx, sizeof *d);
+    if (!d) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal decoder: out of memory");
+    memset(d, 0, sizeof *d);
+    d->m = m;
+    d->model = md;
+    d->max_seq = max_seq;
+#define IT__MTL_DEC_TAKE(field, floats) (d->field = off, off += ((size_t)(floats) * sizeof(float) + 255) / 256 * 256)
+    IT__MTL_DEC_TAKE(kcache, cache);
+    IT__MTL_DEC_TAKE(vcache, cache);
+    IT__MTL_DEC_TAKE(x, S * C);
+    IT__MTL_DEC_TAKE(h, S * C);
+    IT__MTL_DEC_TAKE(q, S * Q);
+    IT__MTL_DEC_TAKE(att, S * Q);
+    IT__MTL_DEC_TAKE(f1, S * F);
+    IT__MTL_DEC_TAKE(f2, S * F);
+    IT__MTL_DEC_TAKE(stat0, S * (size_t)c->n_heads);
+    IT__MTL_DEC_TAKE(stat1, S);
+    IT__MTL_DEC_TAKE(logits, c->vocab_size);
+    IT__MTL_DEC_TAKE(ids, S);
+    IT__MTL_DEC_TAKE(next, 1);
+#undef IT__MTL_DEC_TAKE
+    d->buf = it__mtl_new_buffer(m, off);
+    d->ptr = d->buf ? (unsigned char *)IT__MSG0(contents, d->buf) : NULL;
+    if (!d->ptr) {
+        it__release(d->buf);
+        it_context_free(m->ctx, d);
+        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal decoder: cannot allocate %zu bytes", off);
+    }
+    memset(d->ptr, 0, off);
+    *state = d;
+    return IT_OK;
+}
+
 /* >>metal_create ------------------------------------------------------------------------------------ */
 static void it__mtl_destroy(it_backend *be) {
     it__mtl *m = IT__MTL_M;
@@ -1703,6 +1961,9 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     be->end_step = it__mtl_end_step;
     be->synchronize = it__mtl_synchronize;
     be->destroy = it__mtl_destroy;
+    be->decoder_create = it__mtl_decoder_create;
+    be->decoder_feed = it__mtl_decoder_feed;
+    be->decoder_destroy = it__mtl_decoder_destroy;
     it_backend_set_op(be, IT_OP_MATMUL, it__mtl_matmul_fwd, it__mtl_matmul_bwd);
     it_backend_set_op(be, IT_OP_ADD, it__mtl_binary_fwd, it__mtl_binary_bwd);
     it_backend_set_op(be, IT_OP_MUL, it__mtl_binary_fwd, it__mtl_binary_bwd);

@@ -84,6 +84,22 @@ typedef struct it_optimizer_args {
     unsigned int pad_[3];
 } it_optimizer_args;
 
+/* decode.metal: y [rows] (+)= W [rows, cols] x (matvec) or y [cols] (+)= x [rows] W (vecmat),
+   plus a bias when has_bias; argmax over cols values */
+typedef struct it_matvec_args {
+    unsigned int rows, cols;
+    unsigned int accumulate; /* 1: y += (a residual added in place) */
+    unsigned int has_bias;
+} it_matvec_args;
+
+/* decode.metal: n new queries q [n, Hq, D] at positions p0 .. p0 + n - 1 against the cache
+   k, v [S, Hkv, D]; window > 0: each query sees its last `window` positions only */
+typedef struct it_decode_attention_args {
+    unsigned int n, p0, Hq, Hkv, D, window;
+    float scale; /* 1/sqrt(D) */
+    unsigned int pad_;
+} it_decode_attention_args;
+
 /* grad_norm.metal: partial sums of squares over n values, then the clip scale */
 typedef struct it_grad_norm_args {
     unsigned int n;

@@ -89,10 +89,10 @@ $(ITM_OUT)/asan/itemu_rt.o: $(ITM_DIR)/itemu_rt.cpp $(ITM_DIR)/itemu.h
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -O1 -g -Wall -Wextra -Werror $(ITM_SAN) -c $< -o $@
 # the kernel tests: C, with the CPU reference kernels from irontensor.h in the same TU
-$(ITM_OUT)/obj/test_kernels.o: $(ITM_DIR)/test_kernels.c $(ITM_DIR)/itemu.h irontensor.h $(ITM_HDRS)
+$(ITM_OUT)/obj/test_kernels.o: $(ITM_DIR)/test_kernels.c $(wildcard $(ITM_DIR)/*.inc) $(ITM_DIR)/itemu.h irontensor.h $(ITM_HDRS)
 	@mkdir -p $(@D)
 	$(CC) -std=c99 -O2 -g -Wall -Wextra -Werror -I$(ITM_DIR) -Ishaders -c $< -o $@
-$(ITM_OUT)/asan/test_kernels.o: $(ITM_DIR)/test_kernels.c $(ITM_DIR)/itemu.h irontensor.h $(ITM_HDRS)
+$(ITM_OUT)/asan/test_kernels.o: $(ITM_DIR)/test_kernels.c $(wildcard $(ITM_DIR)/*.inc) $(ITM_DIR)/itemu.h irontensor.h $(ITM_HDRS)
 	@mkdir -p $(@D)
 	$(CC) -std=c99 -O1 -g -Wall -Wextra -Werror $(ITM_SAN) -I$(ITM_DIR) -Ishaders -c $< -o $@
 

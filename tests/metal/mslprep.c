@@ -287,7 +287,7 @@ int main(int argc, char **argv) {
                     for (c = 0; c < v[j].len; c++) nl += v[j].s[c] == '\n';
                     continue;
                 }
-                if (is(&v[j], "*") || is(&v[j], "&")) ptr = 1;
+                if ((is(&v[j], "*") || is(&v[j], "&")) && cut < 0) ptr = 1; /* not a '*' inside [N] */
                 if (is(&v[j], ",") || is(&v[j], "=")) bad = 1;
                 if (is(&v[j], "[") && cut < 0) cut = j;
                 if (cut < 0) {

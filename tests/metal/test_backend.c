@@ -1,4 +1,4 @@
-/* test_backend.c - the real irontensor_metal.h against the CPU backend.
+/* test_backend.c - the real irontensor_metal.h against the CPU backend (training and the KV-cache decoder).
 
    On Linux (IT_METAL_FAKE) it runs on fake Metal (tests/metal/fake/: GCC libobjc classes that
    validate like Metal and execute kernels on the itemu emulator); on a Mac the same file builds
@@ -26,7 +26,8 @@
      backend's bookkeeping, its library source and every core allocation through the hooks with
      their user pointer), and it_context_destroy frees every byte; neither header calls malloc,
      calloc or realloc itself (trapped around the implementations);
-   - every kernel in shaders/ is dispatched by the training and op runs (no dead kernels).
+   - every kernel in shaders/ is dispatched by the training, op and decode runs (no dead kernels),
+     but for a named list of kernels no Metal path uses yet (the paged batch decoder's).
    Ends with "N passed, N failed". */
 #include "../it_count_alloc.h" /* first: a counting allocator, and malloc/calloc/realloc trapped */
 #define IRONTENSOR_IMPLEMENTATION
@@ -491,6 +492,108 @@ static void ops_compare(void) {
     it_context_destroy(ctx[1]);
 }
 
+/* The KV-cache decoder on Metal against the CPU decoder of the same weights: the prompt in one
+   call (the matmul path), then one token per call (matvec kernels), greedy on the GPU; logits
+   within 1e-4 and the same tokens; one wait per token. Also: sampling (the logits read after the
+   wait), reset, a bad id, the decoder on a host pool. One line per model:
+     fake-metal decode model=NAME tokens=N cmdbufs_per_token=A waits_per_token=B dispatches_per_token=C */
+static void decode_compare(const char *name, const it_model_config *cfg) {
+    enum { PROMPT = 5, GEN = 8 };
+    it_context *ctx[2];
+    it_model *model[2];
+    it_decoder *dec[2];
+    const float *lg[2];
+    int32_t prompt[PROMPT], tok[2], bad = (int32_t)cfg->vocab_size;
+    it_sampling greedy, warm;
+    it_rng rng[2];
+    it_metal_stats s0, s1;
+    int s, i, same = 1, same_sampled = 1, V = cfg->vocab_size;
+    double e, worst = 0;
+    unsigned long cbs = 0, waits = 0, disp = 0, max_cbs = 0, max_waits = 0;
+    it_result r;
+    ctx[0] = new_ctx(0);
+    ctx[1] = new_ctx(1);
+    if (!ctx[0] || !ctx[1]) {
+        check(0, "decode %s: contexts", name);
+        return;
+    }
+    for (s = 0; s < 2; s++) {
+        check(it_model_create(ctx[s], cfg, &model[s]) == IT_OK && it_model_init(model[s], 4321) == IT_OK,
+              "decode %s: model (%s)", name, it_context_last_error(ctx[s]));
+        r = it_decoder_create(model[s], 0, &dec[s]);
+        check(r == IT_OK, "decode %s: decoder (%s)", name, it_context_last_error(ctx[s]));
+        if (r != IT_OK) return;
+    }
+    for (i = 0; i < PROMPT; i++) prompt[i] = (int32_t)((i * 13 + 5) % V);
+    for (s = 0; s < 2; s++)
+        HOSTED("it_decoder_feed", check(it_decoder_feed(dec[s], prompt, PROMPT, &lg[s]) == IT_OK, "decode %s: prompt (%s)", name,
+                                        it_context_last_error(ctx[s])));
+    e = rel_err(lg[1], lg[0], (size_t)V, 0.0);
+    check(e <= 1e-4, "decode %s: the prompt's logits match the CPU decoder (%.2e)", name, e);
+    memset(&greedy, 0, sizeof greedy);
+    tok[0] = tok[1] = (int32_t)it_cpu_argmax(lg[0], V);
+    for (i = 0; i < GEN; i++) {
+        int32_t in0 = tok[0], in1 = tok[1];
+        check(it_decoder_next(dec[0], &in0, 1, &greedy, NULL, &tok[0]) == IT_OK, "decode %s: cpu token %d", name, i);
+        s0 = it_metal_backend_stats(it_context_backend(ctx[1]));
+        HOSTED("it_decoder_next", r = it_decoder_next(dec[1], &in1, 1, &greedy, NULL, &tok[1]));
+        s1 = it_metal_backend_stats(it_context_backend(ctx[1]));
+        check(r == IT_OK, "decode %s: metal token %d (%s)", name, i, it_context_last_error(ctx[1]));
+        same &= tok[0] == tok[1];
+        cbs += s1.command_buffers - s0.command_buffers;
+        waits += s1.waits - s0.waits;
+        disp += s1.dispatches - s0.dispatches;
+        if (s1.command_buffers - s0.command_buffers > max_cbs) max_cbs = s1.command_buffers - s0.command_buffers;
+        if (s1.waits - s0.waits > max_waits) max_waits = s1.waits - s0.waits;
+        if (!same) break;
+    }
+    printf("%s decode model=%s tokens=%d cmdbufs_per_token=%lu waits_per_token=%lu dispatches_per_token=%lu\n", TAG, name, GEN,
+           cbs / GEN, waits / GEN, disp / GEN);
+    check(same, "decode %s: %d greedy tokens equal to the CPU decoder's (stopped at %d vs %d)", name, GEN, tok[1], tok[0]);
+    check(max_waits == 1 && waits == GEN && max_cbs == 1, "decode %s: one command buffer and one wait per token (%lu, %lu)",
+          name, max_cbs, max_waits);
+    /* the position and the cache: a reset and the same prompt give the same logits again */
+    for (s = 0; s < 2; s++) {
+        it_decoder_reset(dec[s]);
+        check(it_decoder_feed(dec[s], prompt, PROMPT, &lg[s]) == IT_OK && it_decoder_pos(dec[s]) == PROMPT,
+              "decode %s: reset and the prompt again", name);
+    }
+    e = rel_err(lg[1], lg[0], (size_t)V, 0.0);
+    worst = e > worst ? e : worst;
+    /* sampling: temperature, top-k, top-p from the same generator on both sides */
+    memset(&warm, 0, sizeof warm);
+    warm.temperature = 0.8f;
+    warm.top_k = 7;
+    warm.top_p = 0.95f;
+    it_rng_seed(&rng[0], 5);
+    it_rng_seed(&rng[1], 5);
+    tok[0] = tok[1] = prompt[0];
+    for (i = 0; i < GEN && same_sampled; i++) {
+        int32_t in0 = tok[0], in1 = tok[1];
+        check(it_decoder_next(dec[0], &in0, 1, &warm, &rng[0], &tok[0]) == IT_OK &&
+                  it_decoder_next(dec[1], &in1, 1, &warm, &rng[1], &tok[1]) == IT_OK,
+              "decode %s: sampled token %d", name, i);
+        same_sampled &= tok[0] == tok[1];
+    }
+    check(worst <= 1e-4 && same_sampled, "decode %s: after a reset the logits match (%.2e); %d sampled tokens equal", name,
+          worst, GEN);
+    {   /* weights the Metal decoder has no kernel for yet: refused by name, nothing made */
+        it_decoder_desc qd;
+        it_decoder *qdec = NULL;
+        memset(&qd, 0, sizeof qd);
+        qd.weights = IT_WEIGHT_Q8_0;
+        r = it_decoder_create_ex(model[1], &qd, &qdec);
+        check(r == IT_ERR_UNSUPPORTED && !qdec && strstr(it_context_last_error(ctx[1]), "q8_0"),
+              "decode %s: q8_0 weights on the Metal decoder -> IT_ERR_UNSUPPORTED: %s", name, it_context_last_error(ctx[1]));
+    }
+    /* a bad id: IT_ERR_RANGE and nothing fed */
+    i = it_decoder_pos(dec[1]);
+    check(it_decoder_next(dec[1], &bad, 1, &greedy, NULL, &tok[1]) == IT_ERR_RANGE && it_decoder_pos(dec[1]) == i,
+          "decode %s: an id outside the vocabulary is IT_ERR_RANGE, the position unchanged", name);
+    it_context_destroy(ctx[0]);
+    it_context_destroy(ctx[1]);
+}
+
 /* MPS does not promise to ignore C at beta 0 (the fake reads it): an output arena holding NaN from
    an earlier use must not leak into a product that overwrites it. */
 static void mps_beta_zero(void) {
@@ -812,16 +915,43 @@ int main(void) {
     optimizer_guard();
     ops_compare();
     mps_beta_zero();
+    {
+        it_model_config dl = llama, dg = gpt2, dq = llama, dm = llama;
+        dl.max_seq = dg.max_seq = dq.max_seq = dm.max_seq = 16;
+        decode_compare("llama-gqa", &dl);
+        decode_compare("gpt2", &dg);
+        dq.family = IT_FAMILY_QWEN3; /* q/k norms, attention biases, an explicit head dim */
+        dq.qk_norm = 1;
+        dq.qkv_bias = dq.o_bias = 1;
+        dq.head_dim = 16;
+        decode_compare("qwen3-like", &dq);
+        dm.family = IT_FAMILY_MISTRAL; /* a sliding window shorter than the prompt */
+        dm.sliding_window = 3;
+        decode_compare("mistral-window3", &dm);
+    }
     allocator_life();
 #ifdef IT_METAL_FAKE
     check(fake_metal_validation_errors() == 0, "no validation errors from the training and op runs (%s)",
           fake_metal_last_validation());
-    {   /* the reverse of test_kernels' coverage check: no kernel in shaders/ is dead code */
-        char names[2048];
-        int total, missing = fake_metal_undispatched_kernels(&total, names, sizeof names);
-        check(total > 0 && missing == 0, "every kernel in shaders/ is dispatched by the backend (%d of %d never: %s)",
-              missing, total, names);
-        printf("fake-metal: %d kernels in shaders/, %d never dispatched by the backend\n", total, missing);
+    {   /* the reverse of test_kernels' coverage check: no kernel in shaders/ is dead code, except
+           the ones named here with the reason (each still tested on the emulator by test_kernels) */
+        static const char *const not_yet[] = {
+            "it_paged_attention_f32", /* the batch decoder (>>paged) runs on the CPU; no Metal batch path yet */
+        };
+        char names[2048], *p, *q;
+        int total, missing = fake_metal_undispatched_kernels(&total, names, sizeof names), k, excused = 0;
+        for (k = 0; k < (int)(sizeof not_yet / sizeof not_yet[0]); k++)
+            if ((p = strstr(names, not_yet[k])) != NULL) { /* drop it from the list */
+                q = p + strlen(not_yet[k]);
+                if (*q == ',') q += 2;
+                else if (p > names) p -= 2;
+                memmove(p, q, strlen(q) + 1);
+                excused++;
+            }
+        check(total > 0 && missing == excused, "every kernel in shaders/ is dispatched by the backend (%d of %d never: %s)",
+              missing - excused, total, names);
+        printf("fake-metal: %d kernels in shaders/, %d never dispatched by the backend (%d excused: no Metal path uses "
+               "them yet)\n", total, missing - excused, excused);
     }
     errors_backend();
     bfloat_isolation();
