@@ -83,8 +83,8 @@
      the GPU (it_argmax_f32, NaN never wins, first on ties: it_cpu_sample's rule) in the same
      command buffer, so a token is one command buffer and ONE wait (the id read back); a sampled
      token is drawn on the CPU from the logits that wait made readable (no second wait). Llama
-     (GQA, biases, q/k norms, sliding windows) and GPT-2; head dim <= 64; RoPE scaling and weights
-     other than f32 are refused by name for now.
+     (GQA, biases, q/k norms, sliding windows, scaled RoPE) and GPT-2; head dim <= 64; weights
+     other than f32 and attached LoRA adapters are refused by name for now.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_METAL_H
@@ -1043,10 +1043,12 @@ static it_result it__mtl_encode_rope(it__mtl *m, int backward, it__mtl_arg out, 
     it__mtl_arg a[2];
     it_rope_args p;
     it__NSUInteger tx = D / 2 < 32 ? D / 2 : 32;
-    if (scaling->kind != IT_ROPE_DEFAULT) /* the kernel computes theta^(-2i/D) only */
-        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal: rope with frequency scaling (linear, llama3) is not "
-                                "implemented on Metal yet; use the CPU backend for this model");
     memset(&p, 0, sizeof p);
+    p.kind = (unsigned)scaling->kind;
+    p.factor = scaling->factor;
+    p.low_freq_factor = scaling->low_freq_factor;
+    p.high_freq_factor = scaling->high_freq_factor;
+    p.original_max_positions = scaling->original_max_positions;
     p.B = B;
     p.T = T;
     p.H = H;
@@ -1106,10 +1108,8 @@ static it_result it__mtl_softmax_bwd(it_backend *be, it_graph *g, const it_node 
 }
 
 static it_result it__mtl_attention_args(it__mtl *m, const it_node *n, it_attention_args *p) {
-    if (n->iparam[0] > 0) /* the kernels attend to every earlier key */
-        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal: sliding-window attention (window %d) is not "
-                                "implemented on Metal yet; use the CPU backend for this model", n->iparam[0]);
     memset(p, 0, sizeof *p);
+    p->window = n->iparam[0] > 0 ? (unsigned)n->iparam[0] : 0u;
     p->B = (unsigned)it_tensor_dim(n->in[0], 0);
     p->T = (unsigned)it_tensor_dim(n->in[0], 1);
     p->Hq = (unsigned)it_tensor_dim(n->in[0], 2);
@@ -1761,9 +1761,6 @@ static it_result it__mtl_decoder_create(it_backend *be, it_model *md, const it_d
                                 "(it_lora_merge) or decode on the CPU backend");
     if (hd > IT_ATTN_MAX_D)
         return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: head dim %zu is above %d", hd, IT_ATTN_MAX_D);
-    if (c->arch == IT_ARCH_LLAMA && c->rope_scaling.kind != IT_ROPE_DEFAULT)
-        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: rope with frequency scaling (linear, llama3) is "
-                                "not implemented on Metal yet; use the CPU backend for this model");
     IT__MTL_TRY(it__mtl_check_count(m, cache, "the decoder's KV cache"));
     IT__MTL_TRY(it__mtl_check_count(m, S * (F > Q ? F : Q), "the decoder's work rows"));
     d = (it__mtl_decoder *)it_context_alloc(m->ctx, sizeof *d);

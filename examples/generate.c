@@ -20,6 +20,8 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getline under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
+#define IRONTENSOR_METAL_IMPLEMENTATION
+#include "irontensor_metal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@ static void usage(FILE *f) {
                "                [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --min-p M]\n"
                "                [--repeat-penalty R] [--stop STR]... [--print-ids] [--seed S] [--threads N]\n"
                "                [--quant f32|bf16|q8_0|q4_0]\n"
+               "                [--backend cpu|metal]\n"
                "  --adapter DIR         a LoRA adapter (PEFT's adapter_config.json + adapter_model.safetensors,\n"
                "                        e.g. from build/finetune), run unmerged on top of --model\n"
                "  --model DIR           a Hugging Face model directory or a train --save checkpoint (required;\n"
@@ -60,7 +63,8 @@ static void usage(FILE *f) {
                "  --seed S              sampling seed (default 1)\n"
                "  --threads N           CPU threads, 0 = all cores (default 0)\n"
                "  --quant TYPE          decode with the projections and head stored as TYPE: f32 (default; a GGUF\n"
-               "                        file's own type), bf16, q8_0 or q4_0 (llama.cpp's blocks; made once at load)\n",
+               "                        file's own type), bf16, q8_0 or q4_0 (llama.cpp's blocks; made once at load)\n"
+               "  --backend cpu|metal   where the decoder runs (default cpu; metal: Apple GPUs, one wait per token)\n",
             it_chat_format_names(), MAX_STOPS);
 }
 
@@ -362,6 +366,7 @@ done:
 
 int main(int argc, char **argv) {
     const char *model_dir = NULL, *adapter_dir = NULL, *prompt = NULL, *ids_arg = NULL, *system = NULL, *template_name = NULL;
+    const char *backend = "cpu";
     const char *stops[MAX_STOPS];
     double max_new = -1, temperature = -1, top_k = -1, top_p = -1, min_p = -1, repeat_penalty = -1, seed = 1, threads = 0;
     int n_stops = 0, print_ids = 0, chat_mode = 0, ignore_eos = 0, greedy = 0, i, status = 0;
@@ -430,6 +435,13 @@ int main(int argc, char **argv) {
                 return 2;
             }
         }
+        else if (!strcmp(f, "--backend")) {
+            if (strcmp(v, "cpu") && strcmp(v, "metal")) {
+                fprintf(stderr, "generate: --backend must be cpu or metal, got '%s'\n", v);
+                return 2;
+            }
+            backend = v;
+        }
         else {
             fprintf(stderr, "generate: unknown flag '%s' (see --help)\n", f);
             return 2;
@@ -462,6 +474,15 @@ int main(int argc, char **argv) {
     desc.logger.log = log_below_errors;
     desc.logger.min_level = IT_LOG_INFO;
     if (it_context_create(&desc, &ctx) != IT_OK) return 1;
+    if (!strcmp(backend, "metal")) { /* before the model: its blocks become Metal buffers */
+        it_backend *metal;
+        if (it_metal_backend_create(ctx, NULL, &metal) != IT_OK) {
+            fprintf(stderr, "generate: --backend metal: %s\n", it_context_last_error(ctx));
+            it_context_destroy(ctx);
+            return 1;
+        }
+        it_context_set_backend(ctx, metal);
+    }
     memset(&g, 0, sizeof g);
     memset(&text, 0, sizeof text);
     g.ctx = ctx;

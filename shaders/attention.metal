@@ -49,7 +49,7 @@ kernel void it_attention_forward_f32(device float *out [[buffer(0)]],
         uint key = kb + lane;
         float s = 0.0f;
         for (uint d = 0; d < D; d++) s = fma(qs[sg][d], ks[lane][d], s);
-        bool ok = valid && key <= row;
+        bool ok = valid && key <= row && (p.window == 0u || row < key + p.window);
         s = ok ? s : -FLT_MAX;
         float m_new = max(m, simd_max(s));
         float pj = ok ? exp(s - m_new) : 0.0f;

@@ -75,7 +75,7 @@ kernel void it_attention_backward_dq_f32(device float *dq [[buffer(0)]],
             s = fma(qs[sg][d], ks[lane][d], s);
             dp = fma(dos[sg][d], vs[lane][d], dp);
         }
-        bool ok = valid && key <= row;
+        bool ok = valid && key <= row && (p.window == 0u || row < key + p.window);
         float P = ok ? exp(min(s * p.scale - L, 0.0f)) : 0.0f; // P <= 1: clamp guards fast-math exp
         float ds = P * (dp - Dt) * p.scale;
         uint nkeys = min((uint)IT_ATTB_TILE, T - kb);
@@ -148,7 +148,7 @@ kernel void it_attention_backward_dkv_f32(device float *dk [[buffer(0)]],
                 s = fma(qs[lane][d], ks[sg][d], s);
                 dp = fma(dos[lane][d], vs[sg][d], dp);
             }
-            bool ok = valid && t < T && t >= row;
+            bool ok = valid && t < T && t >= row && (p.window == 0u || t < row + p.window);
             float P = ok ? exp(min(s * p.scale - ls[lane], 0.0f)) : 0.0f;
             float ds = P * (dp - dls[lane]) * p.scale;
             uint nq = min((uint)IT_ATTB_TILE, T - qb);

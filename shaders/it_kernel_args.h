@@ -25,12 +25,17 @@ typedef struct it_norm_args {
     unsigned int has_bias; /* layernorm: b/db bound and used */
 } it_norm_args;
 
-/* rope.metal: x [B, T, H, D], D even */
+/* rope.metal: x [B, T, H, D], D even; the frequencies scaled as it_rope_scaling says (kind 0
+   default, 1 linear, 2 llama3: it_rope_kind) */
 typedef struct it_rope_args {
     unsigned int B, T, H, D;
     float theta;
     int pos_offset;
-    unsigned int pad_[2];
+    unsigned int kind;
+    float factor;
+    float low_freq_factor, high_freq_factor;
+    int original_max_positions;
+    unsigned int pad_;
 } it_rope_args;
 
 /* attention.metal, attention_backward.metal: q [B, T, Hq, D]; k, v [B, T, Hkv, D];
@@ -42,8 +47,9 @@ typedef struct it_rope_args {
 #define IT_ATTN_TILE_LD (IT_ATTN_MAX_D + 1)
 typedef struct it_attention_args {
     unsigned int B, T, Hq, Hkv, D;
-    float scale; /* 1/sqrt(D) */
-    unsigned int pad_[2];
+    float scale;         /* 1/sqrt(D) */
+    unsigned int window; /* > 0: query t sees keys t - window + 1 .. t only (a sliding window) */
+    unsigned int pad_;
 } it_attention_args;
 
 /* paged_attention.metal: out, q [n, Hq, D]; one layer's k, v pool (block b at b * block_stride

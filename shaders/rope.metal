@@ -1,14 +1,27 @@
 // rope.metal - rotary position embedding, Hugging Face half-split convention: the pair
-// (i, i + D/2) of each head is rotated by angle (pos_offset + t) * theta^(-2i/D).
+// (i, i + D/2) of each head is rotated by angle (pos_offset + t) * freq(i), freq(i) = theta^(-2i/D)
+// scaled as Hugging Face's rope types do (linear; llama3: long wavelengths stretched by factor,
+// short ones kept, the band between blended), like the CPU's it__rope_freq.
 #include <metal_stdlib>
 using namespace metal;
 #ifndef IT_KERNEL_ARGS_H
 #include "it_kernel_args.h"
 #endif
 
+inline float it_rope_freq(uint i, constant it_rope_args &p) {
+    float freq = precise::pow(p.theta, -2.0f * float(i) / float(p.D));
+    if (p.kind == 1u) return freq / p.factor;
+    if (p.kind != 2u) return freq;
+    float wavelen = 6.283185307179586f / freq, orig = float(p.original_max_positions);
+    if (wavelen > orig / p.low_freq_factor) return freq / p.factor;
+    if (wavelen < orig / p.high_freq_factor) return freq;
+    float smooth = (orig / wavelen - p.low_freq_factor) / (p.high_freq_factor - p.low_freq_factor);
+    return (1.0f - smooth) * freq / p.factor + smooth * freq;
+}
+
 // precise sin/cos: fast-math sin/cos lose accuracy on arguments of a few hundred radians
 inline float2 it_rope_cos_sin(uint i, uint t, constant it_rope_args &p) {
-    float freq = precise::pow(p.theta, -2.0f * float(i) / float(p.D));
+    float freq = it_rope_freq(i, p);
     float angle = float(p.pos_offset + (int)t) * freq;
     return float2(precise::cos(angle), precise::sin(angle));
 }

@@ -911,6 +911,23 @@ int main(void) {
         train_compare("llama-gqa-adamw-frozen", &llama, &adamw, 2, 8);
         lion.freeze = 1;
         train_compare("gpt2-lion-frozen", &gpt2, &lion, 2, 8);
+        lion.freeze = 0;
+        {   /* a sliding window in training (Mistral) */
+            it_model_config win = llama;
+            win.family = IT_FAMILY_MISTRAL;
+            win.sliding_window = 3;
+            train_compare("mistral-window3-lion", &win, &lion, 2, 8);
+        }
+        {   /* scaled RoPE in training (Llama 3.1+, and linear) */
+            it_model_config scaled = llama;
+            scaled.rope_theta = 500.0f;
+            scaled.rope_scaling.kind = IT_ROPE_LLAMA3;
+            scaled.rope_scaling.factor = 8.0f;
+            scaled.rope_scaling.low_freq_factor = 1.0f;
+            scaled.rope_scaling.high_freq_factor = 4.0f;
+            scaled.rope_scaling.original_max_positions = 64;
+            train_compare("llama3-rope-scaled-lion", &scaled, &lion, 2, 8);
+        }
     }
     optimizer_guard();
     ops_compare();
@@ -928,6 +945,13 @@ int main(void) {
         dm.family = IT_FAMILY_MISTRAL; /* a sliding window shorter than the prompt */
         dm.sliding_window = 3;
         decode_compare("mistral-window3", &dm);
+        dl.rope_scaling.kind = IT_ROPE_LLAMA3; /* Llama 3.1+'s scaled frequencies (a small band for head dim 8) */
+        dl.rope_scaling.factor = 8.0f;
+        dl.rope_scaling.low_freq_factor = 1.0f;
+        dl.rope_scaling.high_freq_factor = 4.0f;
+        dl.rope_scaling.original_max_positions = 64;
+        dl.rope_theta = 500.0f;
+        decode_compare("llama3-rope-scaled", &dl);
     }
     allocator_life();
 #ifdef IT_METAL_FAKE

@@ -364,7 +364,11 @@ static void test_rope(void) {
     size_t n = (size_t)B * T * H * D;
     float *x = frandn(n, 1.0f), *out = fzeros(n), *ref = fzeros(n), *dout = frandn(n, 1.0f);
     float *dx = frandn(n, 1.0f), *rdx = fcopy(dx, n), *inplace = fcopy(x, n);
-    it_rope_args p = {(unsigned)B, (unsigned)T, (unsigned)H, (unsigned)D, theta, pos, {0, 0}};
+    it_rope_args p;
+    static const it_rope_scaling scalings[2] = {{IT_ROPE_LINEAR, 4.0f, 0.0f, 0.0f, 0}, {IT_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 64}};
+    int k;
+    memset(&p, 0, sizeof p);
+    p.B = (unsigned)B, p.T = (unsigned)T, p.H = (unsigned)H, p.D = (unsigned)D, p.theta = theta, p.pos_offset = pos;
     dispatch(); BUF(0, out, n); BUF(1, x, n); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)D / 2, (unsigned)H, (unsigned)(B * T), 5, 2, 1);
     it_cpu_rope_forward(ref, x, B, T, H, D, theta, NULL, pos);
     RUNCHECK("it_rope_forward_f32", max_err(out, ref, n), 1e-4);
@@ -373,6 +377,21 @@ static void test_rope(void) {
     dispatch(); BUF(0, dx, n); BUF(1, dout, n); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)D / 2, (unsigned)H, (unsigned)(B * T), 5, 2, 1);
     it_cpu_rope_backward(rdx, dout, B, T, H, D, theta, NULL, pos);
     RUNCHECK("it_rope_backward_f32", max_err(dx, rdx, n), 1e-4);
+    for (k = 0; k < 2; k++) { /* scaled frequencies: linear, and llama3 with all three bands at D = 10 */
+        p.kind = (unsigned)scalings[k].kind;
+        p.factor = scalings[k].factor;
+        p.low_freq_factor = scalings[k].low_freq_factor;
+        p.high_freq_factor = scalings[k].high_freq_factor;
+        p.original_max_positions = scalings[k].original_max_positions;
+        p.theta = 500.0f; /* wavelengths 6 .. 780: below, inside and above llama3's 16 .. 64 band */
+        dispatch(); BUF(0, out, n); BUF(1, x, n); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)D / 2, (unsigned)H, (unsigned)(B * T), 5, 2, 1);
+        it_cpu_rope_forward(ref, x, B, T, H, D, p.theta, &scalings[k], pos);
+        RUNCHECK("it_rope_forward_f32", max_err(out, ref, n), 1e-4);
+        memcpy(rdx, dx, n * sizeof(float));
+        dispatch(); BUF(0, dx, n); BUF(1, dout, n); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)D / 2, (unsigned)H, (unsigned)(B * T), 5, 2, 1);
+        it_cpu_rope_backward(rdx, dout, B, T, H, D, p.theta, &scalings[k], pos);
+        RUNCHECK("it_rope_backward_f32", max_err(dx, rdx, n), 1e-4);
+    }
     tfree_all();
 }
 
@@ -408,18 +427,19 @@ static void test_paged_attention(int n, int Hq, int Hkv, int D, int block_size, 
 }
 
 /* ---- attention --------------------------------------------------------------------------------- */
-static void test_attention(int B, int T, int Hq, int Hkv, int D) {
+static void test_attention(int B, int T, int Hq, int Hkv, int D, int window) {
     size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
     float *q = frandn(nq, 1.0f), *k = frandn(nk, 1.0f), *v = frandn(nk, 1.0f);
     float *out = fzeros(nq), *lse = fzeros(nl), *rout = fzeros(nq), *rlse = fzeros(nl), *delta = fzeros(nl);
     float *dout = frandn(nq, 1.0f), *dq = frandn(nq, 0.1f), *dk = frandn(nk, 0.1f), *dv = frandn(nk, 0.1f);
     float *rdq = fcopy(dq, nq), *rdk = fcopy(dk, nk), *rdv = fcopy(dv, nk);
-    it_attention_args p = {(unsigned)B, (unsigned)T, (unsigned)Hq, (unsigned)Hkv, (unsigned)D, 1.0f / sqrtf((float)D), {0, 0}};
+    it_attention_args p = {(unsigned)B, (unsigned)T, (unsigned)Hq, (unsigned)Hkv, (unsigned)D, 1.0f / sqrtf((float)D),
+                           (unsigned)window, 0};
     double e;
     int ok;
     dispatch(); BUF(0, out, nq); BUF(1, lse, nl); BUF(2, q, nq); BUF(3, k, nk); BUF(4, v, nk); ARGS(5, p);
     itemu_set_threadgroups(&g_d, (unsigned)(T + 3) / 4, (unsigned)Hq, (unsigned)B, 128, 1, 1);
-    it_cpu_attention_forward(rout, rlse, q, k, v, B, T, Hq, Hkv, D, 0);
+    it_cpu_attention_forward(rout, rlse, q, k, v, B, T, Hq, Hkv, D, window);
     ok = run("it_attention_forward_f32");
     e = max_err(out, rout, nq);
     if (max_err(lse, rlse, nl) > e) e = max_err(lse, rlse, nl);
@@ -441,7 +461,7 @@ static void test_attention(int B, int T, int Hq, int Hkv, int D) {
                 }
         result("it_attention_backward_delta_f32", ok, max_err(delta, rdelta, nl), TOL);
     }
-    it_cpu_attention_backward(rdq, rdk, rdv, dout, q, k, v, rout, rlse, B, T, Hq, Hkv, D, 0);
+    it_cpu_attention_backward(rdq, rdk, rdv, dout, q, k, v, rout, rlse, B, T, Hq, Hkv, D, window);
     dispatch(); BUF(0, dq, nq); BUF(1, dout, nq); BUF(2, q, nq); BUF(3, k, nk); BUF(4, v, nk); BUF(5, rlse, nl); BUF(6, delta, nl); ARGS(7, p);
     itemu_set_threadgroups(&g_d, (unsigned)(T + 3) / 4, (unsigned)Hq, (unsigned)B, 128, 1, 1);
     RUNCHECK("it_attention_backward_dq_f32", max_err(dq, rdq, nq), 5e-5);
@@ -742,9 +762,11 @@ int main(void) {
     test_layernorm(4, 77, 32, 0);
     test_softmax();
     test_rope();
-    test_attention(2, 37, 4, 2, 16);
-    test_attention(1, 9, 3, 1, 64);
-    test_attention(1, 70, 2, 2, 40);
+    test_attention(2, 37, 4, 2, 16, 0);
+    test_attention(1, 9, 3, 1, 64, 0);
+    test_attention(1, 70, 2, 2, 40, 0);
+    test_attention(2, 45, 4, 2, 16, 7);  /* a sliding window shorter than a key tile */
+    test_attention(1, 70, 2, 1, 24, 40); /* ... and longer than one */
     test_paged_attention(7, 4, 2, 16, 16, 0);
     test_paged_attention(5, 3, 1, 64, 5, 0);
     test_paged_attention(6, 2, 2, 40, 1, 9); /* one-token blocks, a sliding window */
