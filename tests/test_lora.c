@@ -253,7 +253,7 @@ static void reference_kernels(void) {
         float *dx = (float *)calloc((size_t)N * in, sizeof(float)), *da = (float *)calloc((size_t)r * in, sizeof(float));
         float *db = (float *)calloc((size_t)out_dim * r, sizeof(float));
         it_context *c = ctx_new();
-        char nm[8];
+        char nm[16]; /* room for any int: -O1 with sanitizers checks the worst case */
         snprintf(nm, sizeof nm, "w%d", w_in_out);
         w = it_param(c, nm, 2, w_in_out ? (int[]){in, out_dim} : (int[]){out_dim, in});
         a = it_param(c, "a", 2, (int[]){r, in});
