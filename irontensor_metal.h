@@ -340,9 +340,9 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(GELU, "it_gelu_forward_f32") X(GELU_BWD, "it_gelu_backward_f32") X(SWIGLU, "it_swiglu_forward_f32")     \
     X(SWIGLU_BWD, "it_swiglu_backward_f32") X(EMBED, "it_embedding_forward_f32")                            \
     X(EMBED_BWD, "it_embedding_backward_f32") X(RMSNORM, "it_rmsnorm_forward_f32")                          \
-    X(RMSNORM_BWD, "it_rmsnorm_backward_f32") X(RMSNORM_DW, "it_rmsnorm_backward_dw_f32")                    \
+    X(RMSNORM_BWD, "it_rmsnorm_backward_f32") X(RMSNORM_DW, "it_rmsnorm_backward_dw_partial_f32")                    \
     X(LAYERNORM, "it_layernorm_forward_f32") X(LAYERNORM_BWD, "it_layernorm_backward_f32")                  \
-    X(LAYERNORM_DWDB, "it_layernorm_backward_dwdb_f32") X(ROPE, "it_rope_forward_f32")                      \
+    X(LAYERNORM_DWDB, "it_layernorm_backward_dwdb_partial_f32") X(ROPE, "it_rope_forward_f32")              \
     X(ROPE_BWD, "it_rope_backward_f32") X(SOFTMAX, "it_softmax_forward_f32")                                \
     X(SOFTMAX_BWD, "it_softmax_backward_f32") X(ATTN, "it_attention_forward_f32")                           \
     X(ATTN_DELTA, "it_attention_backward_delta_f32") X(ATTN_DQ, "it_attention_backward_dq_f32")             \
@@ -786,14 +786,43 @@ static it_result it__mtl_binary_fwd(it_backend *be, it_graph *g, const it_node *
     return it__mtl_flat(m, n->op == IT_OP_ADD ? IT__K_ADD : IT__K_MUL, x, 3, (unsigned)it_tensor_numel(n->out), 0.0f,
                         (unsigned)it_tensor_numel(n->in[1]));
 }
-/* x[0] [nb] += the sum over rows of x[1] [count / nb, nb] (bias gradients) */
-static it_result it__mtl_sum_rows(it__mtl *m, it__mtl_arg *x, unsigned count, unsigned nb) {
-    it_elementwise_args p;
+/* Column reductions (weight and bias gradients of norms and broadcast adds) in two passes, as
+   it_column_sum_args describes: a first kernel writes partials [n_blocks, C] over row blocks,
+   it_sum_rows_f32 then adds them in block order. C x n_blocks threads instead of C walking every
+   row, and the same sum on every run. */
+static it_column_sum_args it__mtl_column_args(unsigned N, unsigned C, unsigned *n_blocks) {
+    it_column_sum_args p;
     memset(&p, 0, sizeof p);
-    p.n = count;
-    p.nb = nb;
-    return it__mtl_dispatch(m, IT__K_SUM_ROWS, x, 2, &p, sizeof p, it__size(nb, 1, 1),
-                            it__size(it__mtl_tg(m, IT__K_SUM_ROWS, 256), 1, 1), 1);
+    p.N = N;
+    p.C = C;
+    p.block_rows = IT_COLUMN_BLOCK_ROWS(N);
+    *n_blocks = (N + p.block_rows - 1) / p.block_rows;
+    return p;
+}
+/* one pass of kernel k over (C, n_blocks) threads */
+static it_result it__mtl_column_pass(it__mtl *m, it__mtl_kernel k, const it__mtl_arg *x, int n, const it_column_sum_args *p) {
+    unsigned nb = (p->N + p->block_rows - 1) / p->block_rows;
+    return it__mtl_dispatch(m, k, x, n, p, sizeof *p, it__size(p->C, nb, 1), it__size(it__mtl_tg(m, k, p->C < 256 ? p->C : 256), 1, 1), 1);
+}
+/* the second pass: out [C] += partials [n_blocks, C] */
+static it_result it__mtl_sum_partials(it__mtl *m, it__mtl_arg out, it__mtl_arg partials, unsigned n_blocks, unsigned C) {
+    unsigned one;
+    it_column_sum_args p = it__mtl_column_args(n_blocks, C, &one);
+    it__mtl_arg x[2];
+    p.block_rows = n_blocks;
+    p.accumulate = 1;
+    x[0] = out, x[1] = partials;
+    return it__mtl_column_pass(m, IT__K_SUM_ROWS, x, 2, &p);
+}
+/* db [C] += the column sums of dout [N, C] (bias gradients) */
+static it_result it__mtl_sum_rows(it__mtl *m, it__mtl_arg db, it__mtl_arg dout, unsigned N, unsigned C) {
+    unsigned nb;
+    it_column_sum_args p = it__mtl_column_args(N, C, &nb);
+    it__mtl_arg x[2];
+    IT__MTL_TRY(it__mtl_temp(m, (size_t)nb * C * sizeof(float), &x[0], NULL));
+    x[1] = dout;
+    IT__MTL_TRY(it__mtl_column_pass(m, IT__K_SUM_ROWS, x, 2, &p));
+    return it__mtl_sum_partials(m, db, x[0], nb, C);
 }
 
 static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -813,8 +842,7 @@ static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *
         }
         if (db) { /* db += dout summed over a's leading rows */
             IT__MTL_T(db, x[0]);
-            x[1] = dout;
-            IT__MTL_TRY(it__mtl_sum_rows(m, x, count, nb));
+            IT__MTL_TRY(it__mtl_sum_rows(m, x[0], dout, count / nb, nb));
         }
         return IT_OK;
     }
@@ -842,8 +870,7 @@ static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *
         x[2] = a;
         IT__MTL_TRY(it__mtl_flat(m, IT__K_MUL, x, 3, count, 0.0f, count));
         IT__MTL_T(db, x[0]);
-        x[1] = tmp;
-        IT__MTL_TRY(it__mtl_sum_rows(m, x, count, nb));
+        IT__MTL_TRY(it__mtl_sum_rows(m, x[0], tmp, count / nb, nb));
     }
     return IT_OK;
 }
@@ -1014,25 +1041,38 @@ static it_result it__mtl_norm_bwd(it_backend *be, it_graph *g, const it_node *n)
         IT__MTL_TRY(it__mtl_dispatch(m, k, x, rms ? 5 : 6, &p, sizeof p, it__size(p.N, 1, 1),
                                      it__size(it__mtl_tg(m, k, p.C < 256 ? p.C : 256), 1, 1), 0));
     }
-    if (rms && dw) {
-        IT__MTL_T(dw, x[0]);
+    if (rms && dw) { /* dw += sum over rows of dout x rstd */
+        unsigned nb;
+        it_column_sum_args q = it__mtl_column_args(p.N, p.C, &nb);
+        IT__MTL_TRY(it__mtl_temp(m, (size_t)nb * p.C * sizeof(float), &x[0], NULL));
         IT__MTL_T(it__mtl_grad(n->out), x[1]);
         IT__MTL_T(n->in[0], x[2]);
         IT__MTL_T(n->saved[0], x[3]);
-        return it__mtl_dispatch(m, IT__K_RMSNORM_DW, x, 4, &p, sizeof p, it__size(p.C, 1, 1),
-                                it__size(it__mtl_tg(m, IT__K_RMSNORM_DW, 256), 1, 1), 1);
+        IT__MTL_TRY(it__mtl_column_pass(m, IT__K_RMSNORM_DW, x, 4, &q));
+        IT__MTL_T(dw, x[1]);
+        return it__mtl_sum_partials(m, x[1], x[0], nb, p.C);
     }
-    if (!rms && (dw || db)) {
-        if (dw) IT__MTL_T(dw, x[0]);
-        else IT__MTL_TRY(it__mtl_temp(m, (size_t)p.C * sizeof(float), &x[0], NULL)); /* a sink */
-        if (db) IT__MTL_T(db, x[1]);
-        else x[1] = x[0];
+    if (!rms && (dw || db)) { /* dw += sum dout xhat, db += sum dout: partials of both, then each sum */
+        unsigned nb;
+        it_column_sum_args q = it__mtl_column_args(p.N, p.C, &nb);
+        size_t part = (size_t)nb * p.C * sizeof(float);
+        q.has_bias = db != NULL;
+        IT__MTL_TRY(it__mtl_temp(m, part, &x[0], NULL));
+        if (db) IT__MTL_TRY(it__mtl_temp(m, part, &x[1], NULL));
+        else x[1] = x[0]; /* bound, never written */
         IT__MTL_T(it__mtl_grad(n->out), x[2]);
         IT__MTL_T(n->in[0], x[3]);
         IT__MTL_T(n->saved[0], x[4]);
         IT__MTL_T(n->saved[1], x[5]);
-        return it__mtl_dispatch(m, IT__K_LAYERNORM_DWDB, x, 6, &p, sizeof p, it__size(p.C, 1, 1),
-                                it__size(it__mtl_tg(m, IT__K_LAYERNORM_DWDB, 256), 1, 1), 1);
+        IT__MTL_TRY(it__mtl_column_pass(m, IT__K_LAYERNORM_DWDB, x, 6, &q));
+        if (dw) {
+            IT__MTL_T(dw, x[6]);
+            IT__MTL_TRY(it__mtl_sum_partials(m, x[6], x[0], nb, p.C));
+        }
+        if (db) {
+            IT__MTL_T(db, x[6]);
+            IT__MTL_TRY(it__mtl_sum_partials(m, x[6], x[1], nb, p.C));
+        }
     }
     return IT_OK;
 }

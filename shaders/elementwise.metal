@@ -58,15 +58,20 @@ kernel void it_axpy_f32(device float *y [[buffer(0)]],
     y[i] = fma(p.alpha, x[i], y[i]);
 }
 
-// db [C] += sum over rows of dout [rows, C]: the gradient of a bias broadcast by it_add_f32
-// (nb = C). One thread per column, rows in order: no atomics, deterministic.
-// dispatchThreads(C, 1, 1), threadsPerThreadgroup (256, 1, 1); args: n = rows * C, nb = C.
-kernel void it_sum_rows_f32(device float *db [[buffer(0)]],
-                            device const float *dout [[buffer(1)]],
-                            constant it_elementwise_args &p [[buffer(2)]],
-                            uint c [[thread_position_in_grid]]) {
-    if (c >= p.nb) return;
+// out [n_blocks, C] (=, or += when accumulate) = the sums of x [N, C] over each block of
+// block_rows rows, a column per thread, rows in order (no atomics, deterministic). The first pass
+// of a bias gradient (the gradient of a bias broadcast by it_add_f32) and the second pass of every
+// column reduction (x = the partials [n_blocks, C], block_rows >= n_blocks: one block, +=).
+// dispatchThreads(C, n_blocks, 1), threadsPerThreadgroup (256, 1, 1); args it_column_sum_args.
+kernel void it_sum_rows_f32(device float *out [[buffer(0)]],
+                            device const float *x [[buffer(1)]],
+                            constant it_column_sum_args &p [[buffer(2)]],
+                            uint2 pos [[thread_position_in_grid]]) {
+    uint c = pos.x, r0 = pos.y * p.block_rows;
+    if (c >= p.C || r0 >= p.N) return;
+    uint r1 = min(r0 + p.block_rows, p.N);
     float acc = 0.0f;
-    for (uint i = c; i < p.n; i += p.nb) acc += dout[i];
-    db[c] += acc;
+    for (uint r = r0; r < r1; r++) acc += x[(ulong)r * p.C + c];
+    ulong o = (ulong)pos.y * p.C + c;
+    out[o] = p.accumulate ? out[o] + acc : acc;
 }

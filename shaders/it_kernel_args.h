@@ -25,6 +25,20 @@ typedef struct it_norm_args {
     unsigned int has_bias; /* layernorm: b/db bound and used */
 } it_norm_args;
 
+/* rmsnorm.metal, layernorm.metal, elementwise.metal: column sums over x [N, C] in blocks of
+   block_rows rows (block b: rows b * block_rows ..), written as partials [n_blocks, C] that a
+   second pass (it_sum_rows_f32 with one block) adds in block order: weight and bias gradients
+   spread over C x n_blocks threads instead of C, and deterministic (a fixed order, no atomics).
+   IT_COLUMN_BLOCK_ROWS(N) is the block height both GPU backends use: 64 rows, taller past 1024
+   blocks (CUDA grids stop at 65535 in y; the second pass stays short). */
+typedef struct it_column_sum_args {
+    unsigned int N, C, block_rows;
+    unsigned int accumulate; /* it_sum_rows_f32: out += instead of = */
+    unsigned int has_bias;   /* layernorm: the db partials are written */
+    unsigned int pad_[3];
+} it_column_sum_args;
+#define IT_COLUMN_BLOCK_ROWS(N) ((N) > 64u * 1024u ? ((N) + 1023u) / 1024u : 64u)
+
 /* rope.metal: x [B, T, H, D], D even; the frequencies scaled as it_rope_scaling says (kind 0
    default, 1 linear, 2 llama3: it_rope_kind) */
 typedef struct it_rope_args {

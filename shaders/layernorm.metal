@@ -1,6 +1,6 @@
 // layernorm.metal - LayerNorm forward (saves mean and rstd) and backward (dx per row; dw, db per
-// column). The bias is optional: has_bias = 0 means b / db are not read or written (bind any
-// buffer there; Metal wants every declared argument bound).
+// column over row blocks). The bias is optional: has_bias = 0 means b / db are not read or
+// written (bind any buffer there; Metal wants every declared argument bound).
 #include <metal_stdlib>
 using namespace metal;
 #ifndef IT_KERNEL_ARGS_H
@@ -80,23 +80,28 @@ kernel void it_layernorm_backward_f32(device float *dx [[buffer(0)]],
     }
 }
 
-// dw [C] += sum_n dout xhat; db [C] += sum_n dout (when has_bias). One thread per column.
-// dispatchThreads(C, 1, 1), threadsPerThreadgroup (256, 1, 1).
-kernel void it_layernorm_backward_dwdb_f32(device float *dw [[buffer(0)]],
-                                           device float *db [[buffer(1)]],
-                                           device const float *dout [[buffer(2)]],
-                                           device const float *x [[buffer(3)]],
-                                           device const float *mean [[buffer(4)]],
-                                           device const float *rstd [[buffer(5)]],
-                                           constant it_norm_args &p [[buffer(6)]],
-                                           uint c [[thread_position_in_grid]]) {
-    if (c >= p.C) return;
+// The first pass of dw [C] += sum_n dout xhat and db [C] += sum_n dout (when has_bias):
+// pw, pb [n_blocks, C] = those sums over each block of block_rows rows, a column per thread,
+// rows in order; it_sum_rows_f32 adds the blocks in order (it_column_sum_args).
+// dispatchThreads(C, n_blocks, 1), threadsPerThreadgroup (256, 1, 1).
+kernel void it_layernorm_backward_dwdb_partial_f32(device float *pw [[buffer(0)]],
+                                                   device float *pb [[buffer(1)]],
+                                                   device const float *dout [[buffer(2)]],
+                                                   device const float *x [[buffer(3)]],
+                                                   device const float *mean [[buffer(4)]],
+                                                   device const float *rstd [[buffer(5)]],
+                                                   constant it_column_sum_args &p [[buffer(6)]],
+                                                   uint2 pos [[thread_position_in_grid]]) {
+    uint c = pos.x, r0 = pos.y * p.block_rows;
+    if (c >= p.C || r0 >= p.N) return;
+    uint r1 = min(r0 + p.block_rows, p.N);
     float aw = 0.0f, ab = 0.0f;
-    for (uint n = 0; n < p.N; n++) {
+    for (uint n = r0; n < r1; n++) {
         float g = dout[(ulong)n * p.C + c];
         aw = fma(g, (x[(ulong)n * p.C + c] - mean[n]) * rstd[n], aw);
         ab += g;
     }
-    dw[c] += aw;
-    if (p.has_bias) db[c] += ab;
+    ulong o = (ulong)pos.y * p.C + c;
+    pw[o] = aw;
+    if (p.has_bias) pb[o] = ab;
 }

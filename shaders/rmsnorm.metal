@@ -1,4 +1,4 @@
-// rmsnorm.metal - RMSNorm forward (saves rstd) and backward (dx per row, dw per column).
+// rmsnorm.metal - RMSNorm forward (saves rstd) and backward (dx per row; dw per column over row blocks).
 #include <metal_stdlib>
 using namespace metal;
 #ifndef IT_KERNEL_ARGS_H
@@ -57,16 +57,20 @@ kernel void it_rmsnorm_backward_f32(device float *dx [[buffer(0)]],
     for (uint c = tid; c < p.C; c += ntg) dx[base + c] += r * w[c] * dout[base + c] - k * x[base + c];
 }
 
-// dw [C] += sum over rows of dout x rstd; one thread per column, rows in order (no atomics).
-// dispatchThreads(C, 1, 1), threadsPerThreadgroup (256, 1, 1).
-kernel void it_rmsnorm_backward_dw_f32(device float *dw [[buffer(0)]],
-                                       device const float *dout [[buffer(1)]],
-                                       device const float *x [[buffer(2)]],
-                                       device const float *rstd [[buffer(3)]],
-                                       constant it_norm_args &p [[buffer(4)]],
-                                       uint c [[thread_position_in_grid]]) {
-    if (c >= p.C) return;
+// The first pass of dw [C] += sum over rows of dout x rstd: partials [n_blocks, C] = that sum
+// over each block of block_rows rows, a column per thread, rows in order; it_sum_rows_f32 adds
+// the blocks in order (it_column_sum_args).
+// dispatchThreads(C, n_blocks, 1), threadsPerThreadgroup (256, 1, 1).
+kernel void it_rmsnorm_backward_dw_partial_f32(device float *partials [[buffer(0)]],
+                                               device const float *dout [[buffer(1)]],
+                                               device const float *x [[buffer(2)]],
+                                               device const float *rstd [[buffer(3)]],
+                                               constant it_column_sum_args &p [[buffer(4)]],
+                                               uint2 pos [[thread_position_in_grid]]) {
+    uint c = pos.x, r0 = pos.y * p.block_rows;
+    if (c >= p.C || r0 >= p.N) return;
+    uint r1 = min(r0 + p.block_rows, p.N);
     float acc = 0.0f;
-    for (uint n = 0; n < p.N; n++) acc = fma(dout[(ulong)n * p.C + c] * x[(ulong)n * p.C + c], rstd[n], acc);
-    dw[c] += acc;
+    for (uint n = r0; n < r1; n++) acc = fma(dout[(ulong)n * p.C + c] * x[(ulong)n * p.C + c], rstd[n], acc);
+    partials[(ulong)pos.y * p.C + c] = acc;
 }

@@ -168,6 +168,53 @@ static void check(int cond, const char *what) {
     } while (0)
 #define TOL 2e-5  /* fp32 kernels: reordered sums, fma, libm vs fast math */
 
+/* ---- column reductions: a first pass writes partials [n_blocks, C], it_sum_rows_f32 adds them
+   (the backends' block rule, IT_COLUMN_BLOCK_ROWS, unless block_rows is given) ------------------ */
+static it_column_sum_args column_args(unsigned N, unsigned C, unsigned block_rows, unsigned *n_blocks) {
+    it_column_sum_args q;
+    memset(&q, 0, sizeof q);
+    q.N = N;
+    q.C = C;
+    q.block_rows = block_rows ? block_rows : IT_COLUMN_BLOCK_ROWS(N);
+    *n_blocks = (N + q.block_rows - 1) / q.block_rows;
+    return q;
+}
+/* Long fp32 column sums in two orders (the CPU's row by row, the GPU's by blocks) each err by up
+   to ~N eps sum|term|: past a few hundred rows that exceeds TOL on columns whose sum is near 1 */
+#define COLUMN_TOL(N) ((N) > 256 ? 1e-4 : TOL)
+/* partials start as NaN: a block the first pass leaves unwritten poisons the result */
+static float *fnan(size_t n) {
+    float *p = fzeros(n);
+    size_t i;
+    for (i = 0; i < n; i++) p[i] = nanf("");
+    return p;
+}
+/* the second pass: out [C] += partials [n_blocks, C], blocks in order */
+static int sum_partials(float *out, const float *partials, unsigned n_blocks, unsigned C) {
+    unsigned nb;
+    it_column_sum_args q = column_args(n_blocks, C, n_blocks, &nb);
+    q.accumulate = 1;
+    dispatch(); BUF(0, out, C); BUF(1, partials, (size_t)n_blocks * C); ARGS(2, q); itemu_set_threads(&g_d, C, 1, 1, 64, 1, 1);
+    return run("it_sum_rows_f32");
+}
+/* a bias gradient both ways: db [C] += the column sums of dout [N, C] */
+static void test_sum_rows(unsigned N, unsigned C, unsigned block_rows) {
+    unsigned nb, r, c;
+    it_column_sum_args q = column_args(N, C, block_rows, &nb);
+    float *dout = frandn((size_t)N * C, 1.0f), *db = frandn(C, 1.0f), *rdb = fzeros(C), *part = fnan((size_t)nb * C);
+    int ok;
+    for (c = 0; c < C; c++) {
+        double s = db[c];
+        for (r = 0; r < N; r++) s += dout[(size_t)r * C + c];
+        rdb[c] = (float)s;
+    }
+    dispatch(); BUF(0, part, (size_t)nb * C); BUF(1, dout, (size_t)N * C); ARGS(2, q); itemu_set_threads(&g_d, C, nb, 1, 64, 1, 1);
+    ok = run("it_sum_rows_f32");
+    ok &= sum_partials(db, part, nb, C);
+    result("it_sum_rows_f32", ok, max_err(db, rdb, C), COLUMN_TOL(N));
+    tfree_all();
+}
+
 /* ---- elementwise ------------------------------------------------------------------------------- */
 static void test_elementwise(void) {
     const unsigned n = 1003, nb = 17 * 59 == (int)n ? 59 : 1003;
@@ -200,19 +247,6 @@ static void test_elementwise(void) {
         int ok = run("it_mul_backward_f32");
         double e1 = max_err(da, rda, N), e2 = max_err(db, rdb, N);
         result("it_mul_backward_f32", ok, e1 > e2 ? e1 : e2, TOL);
-    }
-    {
-        float *db = frandn(C, 1.0f), *rdb = fzeros(C);
-        unsigned r, c;
-        for (c = 0; c < C; c++) {
-            double s = db[c];
-            for (r = 0; r < rows; r++) s += dout[(size_t)r * C + c];
-            rdb[c] = (float)s;
-        }
-        p.nb = C;
-        dispatch(); BUF(0, db, C); BUF(1, dout, N); ARGS(2, p); itemu_set_threads(&g_d, C, 1, 1, 32, 1, 1);
-        RUNCHECK("it_sum_rows_f32", max_err(db, rdb, C), TOL);
-        p.nb = (unsigned)N;
     }
     dispatch(); BUF(0, out, N); BUF(1, a, N); ARGS(2, p); itemu_set_threads(&g_d, (unsigned)N, 1, 1, 256, 1, 1);
     it_cpu_scale_forward(ref, a, p.alpha, N);
@@ -307,9 +341,16 @@ static void test_rmsnorm(int N, int C, unsigned tg) {
     itemu_set_threadgroups(&g_d, (unsigned)N, 1, 1, tg, 1, 1);
     it_cpu_rmsnorm_backward(rdx, rdw, dout, x, w, rrstd, N, C);
     RUNCHECK("it_rmsnorm_backward_f32", max_err(dx, rdx, NC), TOL);
-    dispatch(); BUF(0, dw, C); BUF(1, dout, NC); BUF(2, x, NC); BUF(3, rrstd, N); ARGS(4, p);
-    itemu_set_threads(&g_d, (unsigned)C, 1, 1, 64, 1, 1);
-    RUNCHECK("it_rmsnorm_backward_dw_f32", max_err(dw, rdw, (size_t)C), TOL);
+    {
+        unsigned nb;
+        it_column_sum_args q = column_args((unsigned)N, (unsigned)C, 0, &nb);
+        float *part = fnan((size_t)nb * C);
+        dispatch(); BUF(0, part, (size_t)nb * C); BUF(1, dout, NC); BUF(2, x, NC); BUF(3, rrstd, N); ARGS(4, q);
+        itemu_set_threads(&g_d, (unsigned)C, nb, 1, 64, 1, 1);
+        ok = run("it_rmsnorm_backward_dw_partial_f32");
+        ok &= sum_partials(dw, part, nb, (unsigned)C);
+        result("it_rmsnorm_backward_dw_partial_f32", ok, max_err(dw, rdw, (size_t)C), COLUMN_TOL(N));
+    }
     tfree_all();
 }
 static void test_layernorm(int N, int C, unsigned tg, int has_bias) {
@@ -334,12 +375,21 @@ static void test_layernorm(int N, int C, unsigned tg, int has_bias) {
     itemu_set_threadgroups(&g_d, (unsigned)N, 1, 1, tg, 1, 1);
     it_cpu_layernorm_backward(rdx, rdw, has_bias ? rdb : NULL, dout, x, w, rmean, rrstd, N, C);
     RUNCHECK("it_layernorm_backward_f32", max_err(dx, rdx, NC), TOL);
-    dispatch(); BUF(0, dw, C); BUF(1, db, C); BUF(2, dout, NC); BUF(3, x, NC); BUF(4, rmean, N); BUF(5, rrstd, N); ARGS(6, p);
-    itemu_set_threads(&g_d, (unsigned)C, 1, 1, 64, 1, 1);
-    ok = run("it_layernorm_backward_dwdb_f32");
-    e = max_err(dw, rdw, C);
-    if (max_err(db, rdb, C) > e) e = max_err(db, rdb, C);
-    result("it_layernorm_backward_dwdb_f32", ok, e, TOL);
+    {
+        unsigned nb;
+        it_column_sum_args q = column_args((unsigned)N, (unsigned)C, 0, &nb);
+        float *pw = fnan((size_t)nb * C), *pb = fnan((size_t)nb * C);
+        q.has_bias = (unsigned)has_bias;
+        dispatch(); BUF(0, pw, (size_t)nb * C); BUF(1, pb, (size_t)nb * C); BUF(2, dout, NC); BUF(3, x, NC); BUF(4, rmean, N);
+        BUF(5, rrstd, N); ARGS(6, q);
+        itemu_set_threads(&g_d, (unsigned)C, nb, 1, 64, 1, 1);
+        ok = run("it_layernorm_backward_dwdb_partial_f32");
+        ok &= sum_partials(dw, pw, nb, (unsigned)C);
+        if (has_bias) ok &= sum_partials(db, pb, nb, (unsigned)C);
+        e = max_err(dw, rdw, C);
+        if (max_err(db, rdb, C) > e) e = max_err(db, rdb, C); /* without a bias: db untouched on both sides */
+        result("it_layernorm_backward_dwdb_partial_f32", ok, e, COLUMN_TOL(N));
+    }
     tfree_all();
 }
 static void test_softmax(void) {
@@ -758,8 +808,14 @@ int main(void) {
     test_embedding();
     test_rmsnorm(7, 203, 80); /* 80 threads: a partial last simdgroup */
     test_rmsnorm(3, 1000, 256);
+    test_rmsnorm(1000, 37, 64); /* 16 row blocks for dw, the last one partial */
     test_layernorm(6, 150, 96, 1);
     test_layernorm(4, 77, 32, 0);
+    test_layernorm(1000, 45, 64, 1);
+    test_layernorm(300, 19, 32, 0);
+    test_sum_rows(17, 59, 5);     /* 4 blocks, the last one of 2 rows */
+    test_sum_rows(1000, 37, 0);   /* the backends' 64-row blocks */
+    test_sum_rows(66000, 5, 0);   /* past 1024 blocks of 64: taller blocks (65 rows, 1016 blocks) */
     test_softmax();
     test_rope();
     test_attention(2, 37, 4, 2, 16, 0);
