@@ -218,9 +218,9 @@ typedef struct it__cu_cublas { IT__CU_CUBLAS(IT__CU_FIELD) } it__cu_cublas;
     X(GELU, "it_gelu_forward_f32") X(GELU_BWD, "it_gelu_backward_f32") X(SWIGLU, "it_swiglu_forward_f32")     \
     X(SWIGLU_BWD, "it_swiglu_backward_f32") X(EMBED, "it_embedding_forward_f32")                            \
     X(EMBED_BWD, "it_embedding_backward_f32") X(RMSNORM, "it_rmsnorm_forward_f32")                          \
-    X(RMSNORM_BWD, "it_rmsnorm_backward_f32") X(RMSNORM_DW, "it_rmsnorm_backward_dw_f32")                    \
+    X(RMSNORM_BWD, "it_rmsnorm_backward_f32") X(RMSNORM_DW, "it_rmsnorm_backward_dw_partial_f32")                    \
     X(LAYERNORM, "it_layernorm_forward_f32") X(LAYERNORM_BWD, "it_layernorm_backward_f32")                  \
-    X(LAYERNORM_DWDB, "it_layernorm_backward_dwdb_f32") X(ROPE, "it_rope_forward_f32")                      \
+    X(LAYERNORM_DWDB, "it_layernorm_backward_dwdb_partial_f32") X(ROPE, "it_rope_forward_f32")              \
     X(ROPE_BWD, "it_rope_backward_f32") X(SOFTMAX, "it_softmax_forward_f32")                                \
     X(SOFTMAX_BWD, "it_softmax_backward_f32") X(ATTN, "it_attention_forward_f32")                           \
     X(ATTN_DELTA, "it_attention_backward_delta_f32") X(ATTN_DQ, "it_attention_backward_dq_f32")             \
@@ -940,14 +940,42 @@ static it_result it__cu_binary_fwd(it_backend *be, it_graph *g, const it_node *n
     return it__cu_flat(m, n->op == IT_OP_ADD ? IT__CUK_ADD : IT__CUK_MUL, x, 3, (unsigned)it_tensor_numel(n->out), 0.0f,
                         (unsigned)it_tensor_numel(n->in[1]));
 }
-/* x[0] [nb] += the sum over rows of x[1] [count / nb, nb] (bias gradients) */
-static it_result it__cu_sum_rows(it__cuda *m, it__CUdeviceptr *x, unsigned count, unsigned nb) {
-    it_elementwise_args p;
+/* Column reductions in two passes, as it_column_sum_args describes (the Metal backend's way): a
+   first kernel writes partials [n_blocks, C] over row blocks, it_sum_rows_f32 adds them in block
+   order. */
+static it_column_sum_args it__cu_column_args(unsigned N, unsigned C, unsigned *n_blocks) {
+    it_column_sum_args p;
     memset(&p, 0, sizeof p);
-    p.n = count;
-    p.nb = nb;
-    return it__cu_launch(m, IT__CUK_SUM_ROWS, x, 2, &p, sizeof p, it__cu_dim(nb, 1, 1),
-                            it__cu_dim(it__cu_tg(m, IT__CUK_SUM_ROWS, 256), 1, 1), 1);
+    p.N = N;
+    p.C = C;
+    p.block_rows = IT_COLUMN_BLOCK_ROWS(N);
+    *n_blocks = (N + p.block_rows - 1) / p.block_rows;
+    return p;
+}
+/* one pass of kernel k over (C, n_blocks) threads */
+static it_result it__cu_column_pass(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr *x, int n, const it_column_sum_args *p) {
+    unsigned nb = (p->N + p->block_rows - 1) / p->block_rows;
+    return it__cu_launch(m, k, x, n, p, sizeof *p, it__cu_dim(p->C, nb, 1), it__cu_dim(it__cu_tg(m, k, p->C < 256 ? p->C : 256), 1, 1), 1);
+}
+/* the second pass: out [C] += partials [n_blocks, C] */
+static it_result it__cu_sum_partials(it__cuda *m, it__CUdeviceptr out, it__CUdeviceptr partials, unsigned n_blocks, unsigned C) {
+    unsigned one;
+    it_column_sum_args p = it__cu_column_args(n_blocks, C, &one);
+    it__CUdeviceptr x[2];
+    p.block_rows = n_blocks;
+    p.accumulate = 1;
+    x[0] = out, x[1] = partials;
+    return it__cu_column_pass(m, IT__CUK_SUM_ROWS, x, 2, &p);
+}
+/* db [C] += the column sums of dout [N, C] (bias gradients) */
+static it_result it__cu_sum_rows(it__cuda *m, it__CUdeviceptr db, it__CUdeviceptr dout, unsigned N, unsigned C) {
+    unsigned nb;
+    it_column_sum_args p = it__cu_column_args(N, C, &nb);
+    it__CUdeviceptr x[2];
+    IT__CU_TRY(it__cu_temp(m, (size_t)nb * C * sizeof(float), &x[0]));
+    x[1] = dout;
+    IT__CU_TRY(it__cu_column_pass(m, IT__CUK_SUM_ROWS, x, 2, &p));
+    return it__cu_sum_partials(m, db, x[0], nb, C);
 }
 
 static it_result it__cu_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -967,8 +995,7 @@ static it_result it__cu_binary_bwd(it_backend *be, it_graph *g, const it_node *n
         }
         if (db) { /* db += dout summed over a's leading rows */
             IT__CU_T(db, x[0]);
-            x[1] = dout;
-            IT__CU_TRY(it__cu_sum_rows(m, x, count, nb));
+            IT__CU_TRY(it__cu_sum_rows(m, x[0], dout, count / nb, nb));
         }
         return IT_OK;
     }
@@ -996,8 +1023,7 @@ static it_result it__cu_binary_bwd(it_backend *be, it_graph *g, const it_node *n
         x[2] = a;
         IT__CU_TRY(it__cu_flat(m, IT__CUK_MUL, x, 3, count, 0.0f, count));
         IT__CU_T(db, x[0]);
-        x[1] = tmp;
-        IT__CU_TRY(it__cu_sum_rows(m, x, count, nb));
+        IT__CU_TRY(it__cu_sum_rows(m, x[0], tmp, count / nb, nb));
     }
     return IT_OK;
 }
@@ -1183,17 +1209,27 @@ static it_result it__cu_norm_bwd(it_backend *be, it_graph *g, const it_node *n) 
         IT__CU_T(n->saved[0], x[3]);
         return it__cu_gemm(m, x[0], x[3], prod, 1, (int)p.C, (int)p.N, 0, 0, 1, 1, 0, 0, 0);
     }
-    if (!rms && (dw || db)) {
-        if (dw) IT__CU_T(dw, x[0]);
-        else IT__CU_TRY(it__cu_temp(m, (size_t)p.C * sizeof(float), &x[0]));  /* a sink */
-        if (db) IT__CU_T(db, x[1]);
-        else x[1] = x[0];
+    if (!rms && (dw || db)) { /* dw += sum dout xhat, db += sum dout: partials of both, then each sum */
+        unsigned nb;
+        it_column_sum_args q = it__cu_column_args(p.N, p.C, &nb);
+        size_t part = (size_t)nb * p.C * sizeof(float);
+        q.has_bias = db != NULL;
+        IT__CU_TRY(it__cu_temp(m, part, &x[0]));
+        if (db) IT__CU_TRY(it__cu_temp(m, part, &x[1]));
+        else x[1] = x[0]; /* bound, never written */
         IT__CU_T(it_grad_tensor(n->out), x[2]);
         IT__CU_T(n->in[0], x[3]);
         IT__CU_T(n->saved[0], x[4]);
         IT__CU_T(n->saved[1], x[5]);
-        return it__cu_launch(m, IT__CUK_LAYERNORM_DWDB, x, 6, &p, sizeof p, it__cu_dim(p.C, 1, 1),
-                                it__cu_dim(it__cu_tg(m, IT__CUK_LAYERNORM_DWDB, 256), 1, 1), 1);
+        IT__CU_TRY(it__cu_column_pass(m, IT__CUK_LAYERNORM_DWDB, x, 6, &q));
+        if (dw) {
+            IT__CU_T(dw, x[6]);
+            IT__CU_TRY(it__cu_sum_partials(m, x[6], x[0], nb, p.C));
+        }
+        if (db) {
+            IT__CU_T(db, x[6]);
+            IT__CU_TRY(it__cu_sum_partials(m, x[6], x[1], nb, p.C));
+        }
     }
     return IT_OK;
 }
