@@ -12,7 +12,7 @@
                    >>cpu_kernels
      implementation >>util >>results >>rng >>dtypes >>threads >>context >>tensors >>params >>graph
                    >>autograd >>planner >>run, then the CPU backend as one block: >>cpu_kernels
-                   >>sgemm >>fast_kernels >>cpu; >>quant >>models >>decoder >>paged >>batch >>comm >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
+                   >>sgemm >>bf16 >>fast_kernels >>cpu; >>quant >>models >>decoder >>paged >>batch >>comm >>optimizers >>io >>crc32 >>tokenizers >>token_files >>dataset
                    >>schedules >>checkpoints >>json >>safetensors >>ckfiles >>cksafe >>ckmap
                    >>ckwrite >>ckread >>ckapi >>lora >>hf_tokenizers >>unicode >>regex >>hf_load >>hf_encode
                    >>hf_decode >>hf_api >>token_stream >>chat >>gguf >>end
@@ -191,6 +191,8 @@ typedef struct it_context_desc {
     it_logger logger;       /* zero = stderr */
     it_comm *comm;          /* the ranks of a data-parallel run (>>comm); NULL = this process alone */
     size_t grad_bucket_floats; /* data parallel: gradient floats per all-reduce bucket; 0 = 1M (4 MB) */
+    int compute_dtype;      /* an it_dtype: 0 or IT_F32 = fp32 products; IT_BF16 = mixed precision
+                               (it_context_set_compute_dtype) */
 } it_context_desc;
 
 typedef struct it_context it_context;
@@ -230,6 +232,17 @@ IT_API uint16_t it_f32_to_bf16(float f);
 IT_API float it_bf16_to_f32(uint16_t h);
 IT_API void it_f32_to_bf16_array(uint16_t *out, const float *in, size_t n);
 IT_API void it_bf16_to_f32_array(float *out, const uint16_t *in, size_t n);
+/* Mixed precision. IT_BF16: every graph's matrix products (matmul, the fused head + loss, LoRA
+   linears, forward and backward) round both operands to bf16 and sum in fp32; the parameters and
+   their gradients (fp32 master weights), optimizer state, activations between ops, norms,
+   softmax, attention and the loss statistics stay fp32 (the >>bf16 banner has the kernels).
+   IT_F32 (the default) is plain fp32. It applies from the next run; the decoder and it_lora_merge
+   stay fp32. A backend without bf16 products (it_backend.bf16_compute) refuses a bf16 run with
+   IT_ERR_UNSUPPORTED instead of computing in fp32. IT_ERR_INVALID_ARGUMENT for other dtypes. */
+IT_API it_result it_context_set_compute_dtype(it_context *ctx, it_dtype dtype);
+IT_API it_dtype it_context_compute_dtype(const it_context *ctx);
+/* The bf16 product kernel the CPU backend runs here: "amx", "avx512bf16" or "portable". */
+IT_API const char *it_bf16_kernel_name(void);
 
 IT_API const char *it_tensor_name(const it_tensor *t);
 IT_API it_dtype it_tensor_dtype(const it_tensor *t);
@@ -1753,6 +1766,9 @@ struct it_backend {
     it_result (*decoder_feed)(it_backend *be, void *state, const int32_t *tokens, int n, int pos, int greedy,
                               const float **logits, int32_t *next);
     void (*decoder_destroy)(it_backend *be, void *state);
+    /* 1 = the kernels honour it_context_compute_dtype (IT_BF16: bf16 operands, fp32 sums in every
+       matrix product); 0 = fp32 only, and a bf16 run is refused. */
+    int bf16_compute;
 };
 
 /* A matmul node's matrix products, worked out once for every backend: c [M, N] (+)= op(a) @ op(b)
@@ -2337,6 +2353,7 @@ struct it_context {
     it_comm *comm;       /* the desc's, or own_comm: one rank */
     it_comm own_comm;
     it__grad_sync gsync;
+    it_dtype compute_dtype; /* IT_F32 or IT_BF16 (it_context_set_compute_dtype) */
 };
 
 static void *it__alloc(it_context *ctx, size_t size) { return ctx->alloc.alloc(size, ctx->alloc.user); }
@@ -2581,6 +2598,8 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
     IT__NOT_NULL(out_ctx, "it_context_create");
     *out_ctx = NULL;
     if (desc && !desc->allocator.alloc != !desc->allocator.free) return IT_ERR_INVALID_ARGUMENT; /* both hooks or neither */
+    if (desc && desc->compute_dtype != 0 && desc->compute_dtype != IT_F32 && desc->compute_dtype != IT_BF16)
+        return IT_ERR_INVALID_ARGUMENT;
     d = it__context_desc_defaults(desc);
     alloc = d.allocator;
     ctx = (it_context *)alloc.alloc(sizeof(it_context), alloc.user);
@@ -2589,6 +2608,7 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
     ctx->alloc = alloc;
     ctx->logger = d.logger;
     ctx->n_threads = d.n_threads;
+    ctx->compute_dtype = d.compute_dtype == IT_BF16 ? IT_BF16 : IT_F32;
     ctx->threads = (pthread_t *)it__calloc(ctx, sizeof(pthread_t) * (size_t)ctx->n_threads);
     ctx->starts = (it__worker_start *)it__calloc(ctx, sizeof(it__worker_start) * (size_t)ctx->n_threads);
     if (!ctx->threads || !ctx->starts) {
@@ -3952,6 +3972,9 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         return it_context_error(g->ctx, IT_ERR_STATE,
                                 "it_graph_run: the graph was planned for another backend than the context's ('%s'); "
                                 "set the backend before building graphs", be->name);
+    if (g->ctx->compute_dtype == IT_BF16 && !be->bf16_compute)
+        return it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "it_graph_run: the '%s' backend has no bf16 compute (compute dtype bf16)",
+                                be->name);
     if ((r = it__check_ids(g)) != IT_OK) return r;
     if (be->begin_step && (r = be->begin_step(be, mode)) != IT_OK) return r;
     for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
@@ -5216,6 +5239,361 @@ static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, fl
                     m1 - m0, n1 - n0, K, accumulate);
 }
 
+/* >>bf16 ----------------------------------------------------------------------------------------
+   bf16 mixed precision on the CPU (it_context_set_compute_dtype(ctx, IT_BF16)): the graph's matrix
+   products (matmul, the fused head + loss, LoRA linears) take their operands rounded to bf16
+   (round to nearest even) and sum the products in fp32. Everything else stays fp32: the
+   parameters and their gradients (master weights), optimizer state, activations between ops,
+   norms, softmax and attention, the loss and its statistics.
+
+   The structure is the SGEMM's (>>sgemm: Goto/BLIS blocks, packing into the worker's scratch, the
+   same partition of c over the pool), with the conversion to bf16 done by the packing, so no bf16
+   copy of any tensor is ever kept. K goes in pairs: a packed panel of width w is [kpad / 2][w][2]
+   bf16 ("VNNI" order: the two k values of one row side by side in 32 bits), which is what
+   VDPBF16PS multiplies against a broadcast pair and what an AMX B tile is. KC is twice the
+   SGEMM's, so a bf16 panel takes the bytes of an fp32 one (the same cache footprint). Kernels,
+   chosen at run time once (CPUID is slow in VMs):
+     amx         TDPBF16PS: 32 x 32 of c in four 16 x 16 tiles, A in two 16 x 32 tiles of rows
+                 (its own packing: [32][kpad]), B in two 16-pair tiles read straight from the VNNI
+                 panel; Linux grants the tile state on request (arch_prctl ARCH_REQ_XCOMP_PERM)
+     avx512bf16  VDPBF16PS: 8 x 32, 16 zmm accumulators, one broadcast pair per row
+     portable    4 x 16 plain C: bf16 -> f32 is exact and so is a product of two bf16 values, so
+                 this is the specification the others are tested against (to fp32 summation order)
+   Intel's SDM (VDPBF16PS, VCVTNE2PS2BF16, TDPBF16PS, LDTILECFG) and the Linux kernel's
+   Documentation/arch/x86/xstate.rst are where the layouts and the permission request come from;
+   the vector conversion treats f32 denormals (< 1.2e-38) as zero, the portable one keeps them.
+------------------------------------------------------------------------------------------------ */
+#define IT__BGEMM_KC (2 * IT__SGEMM_KC) /* bf16 elements of K per block */
+#define IT__BGEMM_MAXMR 32
+#define IT__BGEMM_MAXNR 32
+/* the packed blocks live in the SGEMM's scratch buffers: MC and NC must be multiples of every bf16
+   MR / NR, and a bf16 KC x NC panel is no bigger than an fp32 one */
+typedef char it__bgemm_scratch_fits[(IT__SGEMM_MC % IT__BGEMM_MAXMR == 0 && IT__SGEMM_NC % IT__BGEMM_MAXNR == 0) ? 1 : -1];
+
+/* The kernel computes a full MR x NR tile over kpad (even; a multiple of 32 for AMX) bf16 of K:
+   c = tile, or c += tile when add. Packing: rs/ks are the source's strides between the panel's
+   rows and along K; `rows` (<= w) real rows, kc real k values, zeros up to w and kpad. */
+typedef void (*it__bgemm_kernel_fn)(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc, int add);
+typedef void (*it__bgemm_pack_fn)(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad, int w);
+typedef struct it__bgemm_isa {
+    int level; /* IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX */
+    int mr, nr, kalign;
+    it__bgemm_kernel_fn kernel;
+    it__bgemm_pack_fn pack_pairs; /* [kpad / 2][w][2]: b's panels, and a's unless pack_rows */
+    it__bgemm_pack_fn pack_rows;  /* [w][kpad]: a's panels for AMX; NULL = pack_pairs */
+    void (*begin)(void), (*end)(void); /* per block on the calling thread (AMX: tile configuration) */
+    const char *name;
+} it__bgemm_isa;
+enum { IT__BF16_AUTO = 0, IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX, IT__BF16_LEVEL_COUNT };
+static const char *const it__bf16_level_names[IT__BF16_LEVEL_COUNT] = {"auto", "portable", "avx512bf16", "amx"};
+/* 0 = the best this CPU runs; tests set a level to cover every path the machine has. A level the
+   CPU cannot run is refused by it__bgemm_pick_isa's caller (it__bgemm_level_available). */
+static int it__bgemm_force_isa = IT__BF16_AUTO;
+
+/* ---- portable ---- */
+static void it__bgemm_pack_pairs_portable(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc,
+                                          int kpad, int w) {
+    int p, r, t;
+    for (p = 0; p < kpad / 2; p++)
+        for (r = 0; r < w; r++)
+            for (t = 0; t < 2; t++) {
+                int k = 2 * p + t;
+                d[((size_t)p * w + r) * 2 + t] = r < rows && k < kc ? it_f32_to_bf16(s[r * rs + k * ks]) : 0;
+            }
+}
+#define IT__BGEMM_GEN_MR 4
+#define IT__BGEMM_GEN_NR 16
+static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc, int add) {
+    float acc[IT__BGEMM_GEN_MR][IT__BGEMM_GEN_NR] = {{0}}, b0[IT__BGEMM_GEN_NR], b1[IT__BGEMM_GEN_NR];
+    int p, i, j;
+    for (p = 0; p < kpad / 2; p++, pa += 2 * IT__BGEMM_GEN_MR, pb += 2 * IT__BGEMM_GEN_NR) {
+        for (j = 0; j < IT__BGEMM_GEN_NR; j++) b0[j] = it_bf16_to_f32(pb[2 * j]), b1[j] = it_bf16_to_f32(pb[2 * j + 1]);
+        for (i = 0; i < IT__BGEMM_GEN_MR; i++) {
+            float a0 = it_bf16_to_f32(pa[2 * i]), a1 = it_bf16_to_f32(pa[2 * i + 1]);
+            for (j = 0; j < IT__BGEMM_GEN_NR; j++) acc[i][j] += a0 * b0[j] + a1 * b1[j];
+        }
+    }
+    for (i = 0; i < IT__BGEMM_GEN_MR; i++)
+        for (j = 0; j < IT__BGEMM_GEN_NR; j++) c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+#ifdef IT__SGEMM_X86
+#include <cpuid.h>
+#define IT__BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+/* 16 floats at s (n of them real, the rest zero): a masked load never touches the lanes it skips */
+IT__BF16_TARGET static __m512 it__bf16_load16(const float *s, int n) {
+    return n >= 16 ? _mm512_loadu_ps(s) : _mm512_maskz_loadu_ps((__mmask16)((1u << IT__MAX(n, 0)) - 1u), s);
+}
+/* The panel's rows contiguous in the source (op(b) as stored, op(a) transposed): the two k rows of
+   a pair convert together and interleave with one word permutation. Otherwise (K contiguous: a
+   weight [N, K] read as op(b) = W^T, or a row-major op(a)) each row's k values convert 32 at a time
+   into 16 pairs, stored w pairs apart. */
+IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows,
+                                                        int kc, int kpad, int w) {
+    int p, r, q;
+    if (rs == 1 && w % 16 == 0) {
+        const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                                    22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        for (p = 0; p < kpad / 2; p++)
+            for (r = 0; r < w; r += 16) {
+                int n = rows - r, k = 2 * p;
+                __m512 even = k < kc ? it__bf16_load16(s + r + k * ks, n) : _mm512_setzero_ps();
+                __m512 odd = k + 1 < kc ? it__bf16_load16(s + r + (k + 1) * ks, n) : _mm512_setzero_ps();
+                __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even); /* even in the low half */
+                _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), _mm512_permutexvar_epi16(interleave, both));
+            }
+        return;
+    }
+    if (ks == 1) {
+        uint32_t *d32 = (uint32_t *)(void *)d, pairs[16];
+        for (r = 0; r < w; r++)
+            for (p = 0; p < kpad / 2; p += 16) {
+                int n = r < rows ? kc - 2 * p : 0, np = IT__MIN(16, kpad / 2 - p);
+                const float *row = s + r * rs + 2 * p;
+                __m512 lo = it__bf16_load16(row, n), hi = it__bf16_load16(row + 16, n - 16);
+                _mm512_storeu_si512((void *)pairs, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+                for (q = 0; q < np; q++) d32[(size_t)(p + q) * w + r] = pairs[q];
+            }
+        return;
+    }
+    it__bgemm_pack_pairs_portable(d, s, rs, ks, rows, kc, kpad, w);
+}
+static void it__bgemm_pack_rows_portable(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc,
+                                         int kpad, int w) {
+    int r, k;
+    for (r = 0; r < w; r++)
+        for (k = 0; k < kpad; k++) d[(size_t)r * kpad + k] = r < rows && k < kc ? it_f32_to_bf16(s[r * rs + k * ks]) : 0;
+}
+/* AMX's A tiles: rows of op(a) with K contiguous; a row-major a converts 32 floats at a time */
+IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows,
+                                                       int kc, int kpad, int w) {
+    int r, k;
+    if (ks != 1) {
+        it__bgemm_pack_rows_portable(d, s, rs, ks, rows, kc, kpad, w);
+        return;
+    }
+    for (r = 0; r < w; r++)
+        for (k = 0; k < kpad; k += 32) {
+            int n = r < rows ? kc - k : 0;
+            __m512 lo = it__bf16_load16(s + r * rs + k, n), hi = it__bf16_load16(s + r * rs + k + 16, n - 16);
+            _mm512_storeu_si512((void *)(d + (size_t)r * kpad + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+}
+
+/* ---- AVX512-BF16: 8 x 32; each k pair of a row is one 32-bit broadcast against two B vectors ---- */
+#define IT__BF16_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define IT__BF16_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define IT__BF16_DP(i)                                                   \
+    {                                                                    \
+        int32_t pair;                                                    \
+        __m512bh ai;                                                     \
+        memcpy(&pair, pa + 2 * (i), 4);                                  \
+        ai = (__m512bh)_mm512_set1_epi32(pair);                          \
+        c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                     \
+        c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                     \
+    }
+IT__BF16_TARGET static void it__bgemm_kernel_avx512(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc,
+                                                    int add) {
+    IT__BF16_ROWS(IT__BF16_DECL)
+    int p;
+    for (p = 0; p < kpad / 2; p++, pa += 16, pb += 64) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)pb), b1 = (__m512bh)_mm512_loadu_si512((const void *)(pb + 32));
+        IT__BF16_ROWS(IT__BF16_DP)
+    }
+    IT__AVX512_ROWS(IT__AVX512_STORE)
+}
+#undef IT__BF16_ROWS
+#undef IT__BF16_DECL
+#undef IT__BF16_DP
+
+/* ---- AMX: c 32 x 32 = tiles 0..3, A rows 0-15 / 16-31 in tiles 4 / 5, B columns 0-15 / 16-31
+   in tiles 6 / 7 (a 16-pair B tile row is 64 bytes of the 128-byte VNNI panel row). ---- */
+#if defined(__linux__) && defined(__x86_64__)
+#define IT__BF16_AMX_OK 1
+/* Linux hands out the 8 KB tile state only to a process that asks (Documentation/arch/x86/
+   xstate.rst): arch_prctl(ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18), syscall 158.
+   A raw syscall, so no header beyond the compiler's is needed. 0 = granted. */
+static long it__amx_request(void) {
+    long ret;
+    __asm__ __volatile__("syscall" : "=a"(ret) : "0"(158L), "D"(0x1023L), "S"(18L) : "rcx", "r11", "memory");
+    return ret;
+}
+/* LDTILECFG's 64 bytes: palette 1, then colsb[16] (uint16) at byte 16 and rows[16] at byte 48;
+   all eight tiles are 16 rows of 64 bytes */
+static unsigned char it__amx_config[64];
+__attribute__((target("amx-tile"))) static void it__amx_begin(void) {
+    int t;
+    if (!it__amx_config[0]) { /* workers racing here write the same bytes */
+        unsigned char cfg[64];
+        memset(cfg, 0, sizeof cfg);
+        for (t = 0; t < 8; t++) cfg[16 + 2 * t] = 64, cfg[48 + t] = 16;
+        cfg[0] = 1;
+        memcpy(it__amx_config, cfg, sizeof cfg);
+    }
+    _tile_loadconfig(it__amx_config);
+}
+__attribute__((target("amx-tile"))) static void it__amx_end(void) { _tile_release(); }
+__attribute__((target("amx-tile,amx-bf16"))) static void it__bgemm_kernel_amx(int kpad, const uint16_t *pa, const uint16_t *pb,
+                                                                              float *c, int ldc, int add) {
+    const long cs = (long)ldc * 4, as = (long)kpad * 2;
+    int k;
+    if (add) {
+        _tile_loadd(0, c, cs);
+        _tile_loadd(1, c + 16, cs);
+        _tile_loadd(2, c + 16 * (size_t)ldc, cs);
+        _tile_loadd(3, c + 16 * (size_t)ldc + 16, cs);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (k = 0; k < kpad; k += 32) {
+        _tile_loadd(4, pa + k, as);
+        _tile_loadd(5, pa + 16 * (size_t)kpad + k, as);
+        _tile_loadd(6, pb + (size_t)k * 32, 128);
+        _tile_loadd(7, pb + (size_t)k * 32 + 32, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, cs);
+    _tile_stored(1, c + 16, cs);
+    _tile_stored(2, c + 16 * (size_t)ldc, cs);
+    _tile_stored(3, c + 16 * (size_t)ldc + 16, cs);
+}
+#endif
+#endif /* IT__SGEMM_X86 */
+
+/* The best level this CPU (and OS) runs, detected once. */
+static int it__bgemm_cpu_level(void) {
+    static int level;
+    if (!level) {
+        int best = IT__BF16_PORTABLE;
+#ifdef IT__SGEMM_X86
+        unsigned a, b, c, d;
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
+            (a >> 5 & 1u)) { /* CPUID.(7,1):EAX[5] AVX512_BF16 */
+            best = IT__BF16_AVX512;
+#ifdef IT__BF16_AMX_OK
+            /* CPUID.(7,0):EDX[22] AMX-BF16, [24] AMX-TILE, and the kernel's permission */
+            if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1u) && (d >> 24 & 1u) && it__amx_request() == 0)
+                best = IT__BF16_AMX;
+#endif
+        }
+#endif
+        level = best; /* threads racing here store the same value */
+    }
+    return level;
+}
+static int it__bgemm_level_available(int level) { return level >= IT__BF16_AUTO && level <= it__bgemm_cpu_level(); }
+
+static it__bgemm_isa it__bgemm_pick_isa(void) {
+    it__bgemm_isa g;
+    int level = it__bgemm_force_isa != IT__BF16_AUTO && it__bgemm_level_available(it__bgemm_force_isa) ? it__bgemm_force_isa
+                                                                                                       : it__bgemm_cpu_level();
+    memset(&g, 0, sizeof g);
+    g.level = IT__BF16_PORTABLE, g.mr = IT__BGEMM_GEN_MR, g.nr = IT__BGEMM_GEN_NR, g.kalign = 2;
+    g.kernel = it__bgemm_kernel_portable, g.pack_pairs = it__bgemm_pack_pairs_portable;
+#ifdef IT__SGEMM_X86
+    if (level >= IT__BF16_AVX512) {
+        g.level = IT__BF16_AVX512, g.mr = 8, g.nr = 32;
+        g.kernel = it__bgemm_kernel_avx512, g.pack_pairs = it__bgemm_pack_pairs_avx512;
+    }
+#ifdef IT__BF16_AMX_OK
+    if (level >= IT__BF16_AMX) {
+        g.level = IT__BF16_AMX, g.mr = 32, g.nr = 32, g.kalign = 32;
+        g.kernel = it__bgemm_kernel_amx, g.pack_rows = it__bgemm_pack_rows_avx512;
+        g.begin = it__amx_begin, g.end = it__amx_end;
+    }
+#endif
+#endif
+    (void)level; /* only the portable kernel elsewhere */
+    g.name = it__bf16_level_names[g.level];
+    return g;
+}
+
+/* One rectangle of c [m, n] (ldc), all of K, on the calling thread: it__sgemm_block with bf16 panels. */
+static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc, const float *a,
+                            ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n, int K,
+                            int accumulate) {
+    const int mr = g->mr, nr = g->nr;
+    uint16_t *pa = (uint16_t *)(void *)scratch->pack_a, *pb = (uint16_t *)(void *)scratch->pack_b;
+    float edge[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
+    int jc, pc, ic, jr, ir, i, j;
+    if (g->begin) g->begin();
+    for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
+        int nc = IT__MIN(IT__SGEMM_NC, n - jc);
+        for (pc = 0; pc < K; pc += IT__BGEMM_KC) {
+            int kc = IT__MIN(IT__BGEMM_KC, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
+            int add = accumulate || pc > 0;
+            for (jr = 0; jr < nc; jr += nr) /* op(b)'s panel: rows are its columns j, strided csb */
+                g->pack_pairs(pb + (size_t)jr * kpad, b + pc * rsb + (jc + jr) * csb, csb, rsb, IT__MIN(nr, nc - jr), kc, kpad, nr);
+            for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
+                int mc = IT__MIN(IT__SGEMM_MC, m - ic);
+                for (ir = 0; ir < mc; ir += mr)
+                    (g->pack_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, a + (ic + ir) * rsa + pc * csa, rsa, csa,
+                                                                  IT__MIN(mr, mc - ir), kc, kpad, mr);
+                for (jr = 0; jr < nc; jr += nr) {
+                    int cols = IT__MIN(nr, nc - jr);
+                    for (ir = 0; ir < mc; ir += mr) {
+                        float *cij = c + (ic + ir) * ldc + jc + jr;
+                        int rows = IT__MIN(mr, mc - ir);
+                        if (rows == mr && cols == nr) {
+                            g->kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
+                        } else {
+                            g->kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
+                            for (i = 0; i < rows; i++)
+                                for (j = 0; j < cols; j++)
+                                    cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if (g->end) g->end();
+}
+
+/* One share of c = (accumulate ? c : 0) + op(a) @ op(b) in bf16 x bf16 -> fp32, as it__sgemm_part:
+   the tile grid split over n_parts disjoint rectangles. */
+static void it__bgemm_part(int part, int n_parts, const it__scratch *scratch, float *c, const float *a, const float *b, int M,
+                           int N, int K, int trans_a, int trans_b, int accumulate) {
+    it__bgemm_isa g = it__bgemm_pick_isa();
+    int pm, pn, mt, nt, pi, pj, m0, m1, n0, n1, i;
+    ptrdiff_t rsa = trans_a ? 1 : K, csa = trans_a ? M : 1, rsb = trans_b ? 1 : N, csb = trans_b ? K : 1;
+    if (M <= 0 || N <= 0 || n_parts <= 0 || part < 0 || part >= n_parts) return;
+    it__sgemm_grid(M, N, K, g.mr, g.nr, n_parts, &pm, &pn);
+    mt = (M + g.mr - 1) / g.mr, nt = (N + g.nr - 1) / g.nr;
+    pi = part / pn, pj = part % pn;
+    m0 = (int)((long long)mt * pi / pm) * g.mr, m1 = IT__MIN(M, (int)((long long)mt * (pi + 1) / pm) * g.mr);
+    n0 = (int)((long long)nt * pj / pn) * g.nr, n1 = IT__MIN(N, (int)((long long)nt * (pj + 1) / pn) * g.nr);
+    if (m0 >= m1 || n0 >= n1) return;
+    if (K <= 0) {
+        if (!accumulate)
+            for (i = m0; i < m1; i++) memset(c + (size_t)i * N + n0, 0, sizeof(float) * (size_t)(n1 - n0));
+        return;
+    }
+    it__bgemm_block(&g, scratch, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb, m1 - m0, n1 - n0,
+                    K, accumulate);
+}
+
+IT_API it_result it_context_set_compute_dtype(it_context *ctx, it_dtype dtype) {
+    IT__NOT_NULL(ctx, "it_context_set_compute_dtype");
+    if (dtype != IT_F32 && dtype != IT_BF16)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_context_set_compute_dtype: %s is not a compute dtype (f32 or bf16)",
+                                it_dtype_name(dtype));
+    ctx->compute_dtype = dtype;
+    return IT_OK;
+}
+IT_API it_dtype it_context_compute_dtype(const it_context *ctx) {
+    IT__NOT_NULL(ctx, "it_context_compute_dtype");
+    return ctx->compute_dtype;
+}
+IT_API const char *it_bf16_kernel_name(void) { return it__bgemm_pick_isa().name; }
+
 /* >>fast_kernels ---------------------------------------------------------------------------------
    What the CPU backend runs instead of the reference loops where it matters: a vector exp for the
    softmax-shaped reductions (the fused loss takes N x V of them per pass) and SwiGLU, and flash
@@ -5601,6 +5979,26 @@ static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, 
     it__pool_run(&ctx->pool, it__gemm_part, &job, parts);
 }
 
+/* The same product with bf16 operands and fp32 sums (>>bf16), over the pool. */
+static void it__bgemm_job_part(void *arg, int part, int n_parts) {
+    it__gemm_job *j = (it__gemm_job *)arg;
+    it__bgemm_part(part, n_parts, &j->scratch[part], j->c, j->a, j->b, j->M, j->N, j->K, j->trans_a, j->trans_b, j->accumulate);
+}
+/* A graph kernel's matrix product in the context's compute dtype: fp32 (it__gemm) or bf16. */
+static void it__gemm_compute(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                             int trans_b, int accumulate) {
+    it__gemm_job job;
+    if (ctx->compute_dtype != IT_BF16) {
+        it__gemm(ctx, c, a, b, M, N, K, trans_a, trans_b, accumulate);
+        return;
+    }
+    job.scratch = ctx->scratch;
+    job.c = c, job.a = a, job.b = b;
+    job.M = M, job.N = N, job.K = K;
+    job.trans_a = trans_a, job.trans_b = trans_b, job.accumulate = accumulate;
+    it__pool_run(&ctx->pool, it__bgemm_job_part, &job, (double)M * N * K < IT__GEMM_PARALLEL_MIN_MACS ? 1 : ctx->n_threads);
+}
+
 static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }
 #define IT__IN(n, i) it_data((n)->in[i])
 #define IT__DIN(n, i) it_grad((n)->in[i])
@@ -5614,7 +6012,7 @@ static it_result it__cpu_matmul_run(it_graph *g, const it_node *n, int backward)
         float *c = it_data(p->c);
         const float *a = it_data(p->a), *b = it_data(p->b);
         for (i = 0; i < p->batch; i++)
-            it__gemm(g->ctx, c + i * p->stride_c, a + i * p->stride_a, b + i * p->stride_b, p->M, p->N, p->K,
+            it__gemm_compute(g->ctx, c + i * p->stride_c, a + i * p->stride_a, b + i * p->stride_b, p->M, p->N, p->K,
                      p->trans_a, p->trans_b, p->accumulate);
     }
     return IT_OK;
@@ -6045,10 +6443,10 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
         job.row0 = r0;
-        it__gemm(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);                  /* logits [R, V] */
+        it__gemm_compute(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);                  /* logits [R, V] */
         it__parallel(g->ctx, &job, (size_t)R, (size_t)V * 8, it__linear_cross_entropy_fused_rows); /* -> dlogits */
-        if (dx) it__gemm(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
-        if (dw) it__gemm(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
+        if (dx) it__gemm_compute(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
+        if (dw) it__gemm_compute(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
     }
 }
 static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -6067,7 +6465,7 @@ static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
     for (v0 = 0; v0 < V; v0 += chunk) {
         job.vocab0 = v0;
         job.n_vocab = IT__MIN(chunk, V - v0);
-        it__gemm(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 0, 1, 0);
+        it__gemm_compute(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 0, 1, 0);
         it__parallel(g->ctx, &job, (size_t)N, (size_t)job.n_vocab * 8, it__linear_cross_entropy_merge_rows);
     }
     it__parallel(g->ctx, n, (size_t)N, (size_t)C, it__linear_cross_entropy_finish_rows);
@@ -6089,10 +6487,10 @@ static it_result it__cpu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, c
         const float *wc = IT__IN(n, 1) + (size_t)v0 * C;
         job.vocab0 = v0;
         job.n_vocab = cv;
-        it__gemm(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 0, 1, 0);            /* logits [N, cv] */
+        it__gemm_compute(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 0, 1, 0);            /* logits [N, cv] */
         it__parallel(g->ctx, &job, (size_t)N, (size_t)cv * 8, it__linear_cross_entropy_dlogits_rows); /* -> dlogits */
-        if (dx) it__gemm(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
-        if (dw) it__gemm(g->ctx, dw + (size_t)v0 * C, scratch, IT__IN(n, 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
+        if (dx) it__gemm_compute(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
+        if (dw) it__gemm_compute(g->ctx, dw + (size_t)v0 * C, scratch, IT__IN(n, 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
     }
     return IT_OK;
 }
@@ -6141,9 +6539,9 @@ static it_result it__cpu_lora_fwd(it_backend *be, it_graph *g, const it_node *n)
         return it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "lora: backend %s has no %s kernel for the base product", be->name,
                                 it_op_name(base.op));
     if ((res = be->forward[base.op](be, g, &base)) != IT_OK) return res; /* y = x W^T */
-    it__gemm(g->ctx, u, IT__IN(n, 0), IT__IN(n, 2), N, r, in, 0, 1, 0); /* u = x A^T [N, r] */
+    it__gemm_compute(g->ctx, u, IT__IN(n, 0), IT__IN(n, 2), N, r, in, 0, 1, 0); /* u = x A^T [N, r] */
     it_cpu_scale_forward(u, u, n->fparam[0], (size_t)N * r);              /* u = scale x A^T */
-    it__gemm(g->ctx, it_data(n->out), u, IT__IN(n, 3), N, out_dim, r, 0, 1, 1); /* y += u B^T */
+    it__gemm_compute(g->ctx, it_data(n->out), u, IT__IN(n, 3), N, out_dim, r, 0, 1, 1); /* y += u B^T */
     return IT_OK;
 }
 static it_result it__cpu_lora_bwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -6153,12 +6551,12 @@ static it_result it__cpu_lora_bwd(it_backend *be, it_graph *g, const it_node *n)
     float *du = it_data(n->bwd_scratch), *dx = IT__DIN(n, 0), *da = IT__DIN(n, 2), *db = IT__DIN(n, 3);
     it_result res = be->backward[base.op](be, g, &base); /* dx += dy W (and dW when W trains) */
     if (res != IT_OK) return res;
-    if (db) it__gemm(g->ctx, db, dy, u, out_dim, r, N, 1, 0, 1); /* dB += dy^T u */
+    if (db) it__gemm_compute(g->ctx, db, dy, u, out_dim, r, N, 1, 0, 1); /* dB += dy^T u */
     if (!da && !dx) return IT_OK;
-    it__gemm(g->ctx, du, dy, IT__IN(n, 3), N, r, out_dim, 0, 0, 0); /* du = dy B [N, r] */
+    it__gemm_compute(g->ctx, du, dy, IT__IN(n, 3), N, r, out_dim, 0, 0, 0); /* du = dy B [N, r] */
     it_cpu_scale_forward(du, du, n->fparam[0], (size_t)N * r);
-    if (da) it__gemm(g->ctx, da, du, IT__IN(n, 0), r, in, N, 1, 0, 1); /* dA += du^T x */
-    if (dx) it__gemm(g->ctx, dx, du, IT__IN(n, 2), N, in, r, 0, 0, 1); /* dx += du A */
+    if (da) it__gemm_compute(g->ctx, da, du, IT__IN(n, 0), r, in, N, 1, 0, 1); /* dA += du^T x */
+    if (dx) it__gemm_compute(g->ctx, dx, du, IT__IN(n, 2), N, in, r, 0, 0, 1); /* dx += du A */
     return IT_OK;
 }
 
@@ -6198,6 +6596,7 @@ static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
     memset(cpu, 0, sizeof *cpu);
     cpu->ctx = ctx;
     be->name = "cpu";
+    be->bf16_compute = 1;
     be->impl = cpu;
     be->buffer_create = it__cpu_buffer_create;
     be->buffer_free = it__cpu_buffer_free;

@@ -1,0 +1,234 @@
+/* test_bf16.c - bf16 mixed precision (>>bf16): the bf16 x bf16 -> fp32 products at every kernel
+   level this CPU runs (portable always; AVX512-BF16 and AMX where present, each forced in turn)
+   against a double-precision reference, and the mode through graphs: a matmul's output is the
+   product of the bf16-rounded operands, a model's loss and gradients in bf16 mode against the
+   fp32 mode and against finite differences, the API's refusals. No timings.
+   cc -O2 -std=c99 -D_DEFAULT_SOURCE -I. tests/test_bf16.c -lm -lpthread */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../irontensor.h"
+#include "it_test.h"
+
+static double bf16_round(float x) { return (double)it_bf16_to_f32(it_f32_to_bf16(x)); }
+
+/* ref = (acc ? c0 : 0) + op(a) op(b) in double with the operands rounded to bf16 (rounded = 1) or
+   as given; bound = |c0| + sum |a b| for the tolerance */
+static void reference(double *ref, double *bound, const float *c0, const float *a, const float *b, int M, int N, int K, int ta,
+                      int tb, int acc, int rounded) {
+    int i, j, k;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            double s = acc ? c0[(size_t)i * N + j] : 0.0, t = fabs(s);
+            for (k = 0; k < K; k++) {
+                float x = ta ? a[(size_t)k * M + i] : a[(size_t)i * K + k], y = tb ? b[(size_t)j * K + k] : b[(size_t)k * N + j];
+                double p = rounded ? bf16_round(x) * bf16_round(y) : (double)x * y;
+                s += p, t += fabs(p);
+            }
+            ref[(size_t)i * N + j] = s, bound[(size_t)i * N + j] = t;
+        }
+}
+
+#define MAX_PARTS 3
+#define GUARD 32
+static it__scratch scratch[MAX_PARTS];
+
+/* Worst error against the two references, each as a fraction of its tolerance (> 1 fails):
+   fp32 summation of exact bf16 products, 2 (K + 2) eps_f32 of the bound; and the unrounded
+   product, where rounding each operand to bf16's 8 significant bits (unit roundoff 2^-8) adds up
+   to 2^-7 of the bound on top. */
+static void product_case(int level, int M, int N, int K, int ta, int tb, int acc, int parts) {
+    size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N, i;
+    float *a = (float *)malloc(na * sizeof(float)), *b = (float *)malloc(nb * sizeof(float));
+    float *c0 = (float *)malloc(nc * sizeof(float)), *c = (float *)malloc((nc + GUARD) * sizeof(float));
+    double *ref = (double *)malloc(nc * sizeof(double)), *bound = (double *)malloc(nc * sizeof(double));
+    double *ref_f = (double *)malloc(nc * sizeof(double)), *bound_f = (double *)malloc(nc * sizeof(double));
+    double worst = 0.0, worst_f = 0.0, tol = 2.0 * (K + 2) * FLT_EPSILON, tol_f = tol + 1.0 / 128.0;
+    int p, guard_ok = 1;
+    it_test_fill(a, na, 1.0f);
+    it_test_fill(b, nb, 1.0f);
+    it_test_fill(c0, nc, 1.0f);
+    for (i = 0; i < nc; i++) c[i] = acc ? c0[i] : 777.0f; /* without acc the old contents must not matter */
+    for (i = nc; i < nc + GUARD; i++) c[i] = 12345.0f;
+    reference(ref, bound, c0, a, b, M, N, K, ta, tb, acc, 1);
+    reference(ref_f, bound_f, c0, a, b, M, N, K, ta, tb, acc, 0);
+    it__bgemm_force_isa = level;
+    for (p = 0; p < parts; p++) it__bgemm_part(p, parts, &scratch[p], c, a, b, M, N, K, ta, tb, acc);
+    it__bgemm_force_isa = IT__BF16_AUTO;
+    for (i = 0; i < nc; i++) {
+        double e = fabs((double)c[i] - ref[i]) / (tol * bound[i] + 1e-30), ef = fabs((double)c[i] - ref_f[i]) / (tol_f * bound_f[i] + 1e-30);
+        if (!(e <= worst)) worst = e; /* a NaN stays the worst */
+        if (!(ef <= worst_f)) worst_f = ef;
+    }
+    for (i = nc; i < nc + GUARD; i++) guard_ok &= c[i] == 12345.0f;
+    CHECK(worst <= 1.0 && worst_f <= 1.0 && guard_ok,
+          "%s M=%d N=%d K=%d ta=%d tb=%d acc=%d parts=%d: error %.3g of the bf16-operand tolerance, %.3g of the f32-operand one%s",
+          it__bf16_level_names[level], M, N, K, ta, tb, acc, parts, worst, worst_f, guard_ok ? "" : ", wrote past c");
+    free(a), free(b), free(c0), free(c), free(ref), free(bound), free(ref_f), free(bound_f);
+}
+
+static void test_products(void) {
+    static const int shapes[][3] = {{1, 1, 1},    {3, 5, 7},      {8, 32, 2},   {33, 31, 33},   {64, 64, 64},
+                                    {17, 100, 9}, {40, 70, 600},  {5, 1600, 3}, {96, 48, 1030}, {2, 3, 513}};
+    int level, s, t, acc;
+    float *mem = NULL;
+    for (s = 0; s < MAX_PARTS; s++) {
+        if (posix_memalign((void **)&mem, 64, IT__SCRATCH_FLOATS * sizeof(float))) exit(2);
+        it__scratch_init(&scratch[s], mem);
+    }
+    for (level = IT__BF16_PORTABLE; level < IT__BF16_LEVEL_COUNT; level++) {
+        int before = it_test_failed;
+        if (!it__bgemm_level_available(level)) {
+            printf("  bf16 products, %s: not on this CPU, skipped\n", it__bf16_level_names[level]);
+            continue;
+        }
+        it__bgemm_force_isa = level;
+        CHECK(strcmp(it_bf16_kernel_name(), it__bf16_level_names[level]) == 0, "forced %s, runs %s", it__bf16_level_names[level],
+              it_bf16_kernel_name());
+        it__bgemm_force_isa = IT__BF16_AUTO;
+        for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+            for (t = 0; t < 4; t++)
+                for (acc = 0; acc < 2; acc++)
+                    product_case(level, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, acc, 1 + (s + t + acc) % MAX_PARTS);
+        printf("  bf16 products, %s: %s\n", it__bf16_level_names[level], it_test_failed == before ? "ok" : "FAILED");
+    }
+    for (s = 0; s < MAX_PARTS; s++) free(scratch[s].pack_a);
+}
+
+/* The mode through a graph: y = x W^T is the product of the rounded operands (an ignored mode
+   would give the fp32 product, which differs from it by far more than the tolerance here). */
+static void test_matmul_node(void) {
+    it_context *ctx = it_test_context(2);
+    it_tensor *w = it_param(ctx, "w", 2, (int[]){24, 40}), *x, *y;
+    it_graph *g = it_graph_create(ctx);
+    double worst = 0.0, moved = 0.0;
+    int i, j, k;
+    x = it_input(g, "x", IT_F32, 2, (int[]){10, 40});
+    y = it_keep(it_matmul(g, x, w, 0, 1));
+    CHECK(it_graph_plan(g) == IT_OK, "plan: %s", it_context_last_error(ctx));
+    it_test_fill(it_data(w), 24 * 40, 1.0f);
+    it_test_fill(it_data(x), 10 * 40, 1.0f);
+    CHECK(it_context_compute_dtype(ctx) == IT_F32, "the default compute dtype is f32");
+    CHECK(it_context_set_compute_dtype(ctx, IT_BF16) == IT_OK, "set bf16: %s", it_context_last_error(ctx));
+    CHECK(it_graph_run(g, IT_RUN_FORWARD) == IT_OK, "run: %s", it_context_last_error(ctx));
+    for (i = 0; i < 10; i++)
+        for (j = 0; j < 24; j++) {
+            double s = 0, t = 0, f = 0;
+            for (k = 0; k < 40; k++) {
+                double p = bf16_round(it_data(x)[i * 40 + k]) * bf16_round(it_data(w)[j * 40 + k]);
+                s += p, t += fabs(p), f += (double)it_data(x)[i * 40 + k] * it_data(w)[j * 40 + k];
+            }
+            worst = IT__MAX(worst, fabs(it_data(y)[i * 24 + j] - s) / (2.0 * 42 * FLT_EPSILON * t));
+            moved = IT__MAX(moved, fabs(f - s));
+        }
+    CHECK(worst <= 1.0, "bf16 matmul node: error %.3g of the tolerance", worst);
+    CHECK(moved > 1e-3, "the test's operands are not all bf16 values (max |fp32 - bf16 product| %.3g)", moved);
+    CHECK(it_context_set_compute_dtype(ctx, IT_I32) == IT_ERR_INVALID_ARGUMENT, "i32 is no compute dtype");
+    CHECK(strstr(it_context_last_error(ctx), "i32") != NULL, "the refusal names the dtype: %s", it_context_last_error(ctx));
+    CHECK(it_context_compute_dtype(ctx) == IT_BF16, "a refused set changes nothing");
+    it_context_destroy(ctx);
+}
+
+/* A backend that has only fp32 products refuses a bf16 run instead of silently running fp32. */
+static void free_backend(it_backend *be) { free(be); }
+static void test_backend_refusal(void) {
+    it_context *ctx = it_test_context(1);
+    it_backend *be = (it_backend *)malloc(sizeof *be);
+    it_tensor *w = it_param(ctx, "w", 2, (int[]){4, 4}), *x;
+    it_graph *g;
+    it_context_desc d;
+    it_context *bad = NULL;
+    *be = *it_context_backend(ctx);
+    be->name = "fp32-only";
+    be->destroy = free_backend;
+    be->bf16_compute = 0;
+    it_context_set_backend(ctx, be);
+    g = it_graph_create(ctx);
+    x = it_input(g, "x", IT_F32, 2, (int[]){2, 4});
+    it_keep(it_matmul(g, x, w, 0, 1));
+    CHECK(it_graph_plan(g) == IT_OK, "plan: %s", it_context_last_error(ctx));
+    CHECK(it_graph_run(g, IT_RUN_FORWARD) == IT_OK, "an fp32 run on it: %s", it_context_last_error(ctx));
+    it_context_set_compute_dtype(ctx, IT_BF16);
+    CHECK(it_graph_run(g, IT_RUN_FORWARD) == IT_ERR_UNSUPPORTED, "a bf16 run on an fp32-only backend is refused");
+    CHECK(strstr(it_context_last_error(ctx), "fp32-only") && strstr(it_context_last_error(ctx), "bf16"),
+          "the refusal names the backend and bf16: %s", it_context_last_error(ctx));
+    it_context_destroy(ctx);
+    memset(&d, 0, sizeof d);
+    d.compute_dtype = IT_I32;
+    CHECK(it_context_create(&d, &bad) == IT_ERR_INVALID_ARGUMENT && bad == NULL, "a desc with compute_dtype i32 is refused");
+    d.compute_dtype = IT_BF16;
+    d.logger.log = it_test_quiet_log;
+    CHECK(it_context_create(&d, &bad) == IT_OK && it_context_compute_dtype(bad) == IT_BF16, "desc.compute_dtype = bf16");
+    it_context_destroy(bad);
+}
+
+/* A small Llama (GQA, untied head, SwiGLU, RoPE) through the training graph in both modes. The
+   stated tolerances: the loss within 1% (bf16 keeps 8 bits of each operand); the gradient block
+   within 5% of its norm and at cosine >= 0.998 of the fp32 one; and a few directional finite
+   differences of the fp32 loss (double-sided, step 1e-2 along the normalised gradient... of the
+   bf16 mode) within 5% of the bf16 mode's directional derivative. */
+static void test_model_gradients(void) {
+    it_context *ctx = it_test_context(2);
+    it_model_config cfg = it_test_llama();
+    it_model *m = NULL;
+    it_model_graph mg;
+    size_t n, i;
+    float *g32, *g16, *p, *p0;
+    double loss32, loss16, dot = 0, n32 = 0, n16 = 0, diff = 0;
+    int t, dir;
+    CHECK(it_model_create(ctx, &cfg, &m) == IT_OK, "model: %s", it_context_last_error(ctx));
+    CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 16, &mg) == IT_OK, "graph: %s", it_context_last_error(ctx));
+    it_model_init(m, 3);
+    for (t = 0; t < 32; t++) it_data_i32(mg.tokens)[t] = it_test_below(cfg.vocab_size), it_data_i32(mg.targets)[t] = it_test_below(cfg.vocab_size);
+    n = it_grad_numel(ctx);
+    g32 = (float *)malloc(n * sizeof(float)), g16 = (float *)malloc(n * sizeof(float));
+    it_zero_grads(ctx);
+    it_graph_run(mg.graph, IT_RUN_FORWARD_BACKWARD);
+    loss32 = it_data(mg.loss)[0];
+    memcpy(g32, it_grad_block(ctx), n * sizeof(float));
+    it_context_set_compute_dtype(ctx, IT_BF16);
+    it_zero_grads(ctx);
+    CHECK(it_graph_run(mg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "bf16 run: %s", it_context_last_error(ctx));
+    loss16 = it_data(mg.loss)[0];
+    memcpy(g16, it_grad_block(ctx), n * sizeof(float));
+    for (i = 0; i < n; i++) dot += (double)g32[i] * g16[i], n32 += (double)g32[i] * g32[i], n16 += (double)g16[i] * g16[i],
+                           diff += ((double)g32[i] - g16[i]) * ((double)g32[i] - g16[i]);
+    CHECK(loss16 != loss32, "bf16 mode changes the loss (%.9g both): the mode is not ignored", loss32);
+    CHECK_CLOSE(loss16, loss32, 0.01, 0.0, "bf16 loss vs fp32 loss");
+    CHECK(sqrt(diff / n32) <= 0.05, "bf16 gradient vs fp32: relative error %.3g (<= 0.05)", sqrt(diff / n32));
+    CHECK(dot / sqrt(n32 * n16) >= 0.998, "bf16 gradient vs fp32: cosine %.6f (>= 0.998)", dot / sqrt(n32 * n16));
+    /* directional finite differences of the fp32 loss: along the bf16 gradient, and along two
+       random directions; the parameter block and the gradient block share one layout here (every
+       parameter trainable) */
+    it_context_set_compute_dtype(ctx, IT_F32);
+    p = it_param_block(ctx);
+    p0 = (float *)malloc(n * sizeof(float));
+    CHECK(it_param_numel(ctx) == n, "parameter and gradient blocks alike");
+    memcpy(p0, p, n * sizeof(float));
+    for (dir = 0; dir < 3; dir++) {
+        double h = 1e-2, norm = 0, lp, lm, fd, an = 0;
+        float *u = (float *)malloc(n * sizeof(float));
+        for (i = 0; i < n; i++) u[i] = dir == 0 ? g16[i] : it_test_signed() * (g16[i] != 0.0f), norm += (double)u[i] * u[i];
+        for (i = 0; i < n; i++) u[i] = (float)(u[i] / sqrt(norm)), an += (double)u[i] * g16[i];
+        for (i = 0; i < n; i++) p[i] = (float)(p0[i] + h * u[i]);
+        it_graph_run(mg.graph, IT_RUN_FORWARD);
+        lp = it_data(mg.loss)[0];
+        for (i = 0; i < n; i++) p[i] = (float)(p0[i] - h * u[i]);
+        it_graph_run(mg.graph, IT_RUN_FORWARD);
+        lm = it_data(mg.loss)[0];
+        fd = (lp - lm) / (2 * h);
+        CHECK(fabs(fd - an) <= 0.05 * sqrt(n16) + 1e-4, "direction %d: finite difference %.6g, bf16 gradient %.6g (|g| %.4g)", dir, fd,
+              an, sqrt(n16));
+        memcpy(p, p0, n * sizeof(float));
+        free(u);
+    }
+    free(g32), free(g16), free(p0);
+    it_context_destroy(ctx);
+}
+
+int main(void) {
+    printf("bf16 kernel on this CPU: %s\n", it_bf16_kernel_name());
+    test_products();
+    test_matmul_node();
+    test_backend_refusal();
+    test_model_gradients();
+    return it_test_finish();
+}
