@@ -426,6 +426,11 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
    be allocated here, it_graph_plan returns that error (IT_ERR_OUT_OF_MEMORY), as it does for the
    gradients it allocates itself. */
 IT_API void it_graph_backward(it_graph *g, it_tensor *loss);
+/* The backward computes the gradients of weight * loss (default 1; the loss's value is not
+   scaled). A data-parallel rank whose loss is the mean over its own counted targets weighs it by
+   its share of the step's counted targets (ranks x its count / all ranks' count), so the average
+   over the ranks is the gradient of the whole batch's mean. Finite, >= 0; set before a run. */
+IT_API void it_graph_set_loss_weight(it_graph *g, float weight);
 
 typedef struct it_plan_stats {
     size_t arena_bytes;      /* planned size of the arena (activations, gradients, saved) */
@@ -2887,6 +2892,7 @@ struct it_graph {
     int *sched;                /* backward phase: node index, or -1 - node for a recomputed forward */
     int n_sched;
     it_backend *backend;       /* the one it was planned for: its kernels were checked, it made the arena */
+    float loss_weight;         /* d(weighted loss)/d(loss), the backward's seed (it_graph_set_loss_weight) */
 };
 
 static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind kind, it_dtype dtype, int ndim,
@@ -2936,6 +2942,7 @@ IT_API it_graph *it_graph_create(it_context *ctx) {
     g = (it_graph *)it__object_new(ctx, IT__OBJ_GRAPH, sizeof(it_graph));
     if (!g) it__fail(__FILE__, __LINE__, "out of memory creating a graph");
     g->ctx = ctx;
+    g->loss_weight = 1.0f;
     it__grow(ctx, (void **)&ctx->graphs, &ctx->cap_graphs, ctx->n_graphs + 1, sizeof(it_graph *));
     ctx->graphs[ctx->n_graphs++] = g;
     return g;
@@ -3430,6 +3437,12 @@ static it_tensor *it__ensure_grad(it_graph *g, it_tensor *t) {
     return t->grad;
 }
 
+IT_API void it_graph_set_loss_weight(it_graph *g, float weight) {
+    IT__NOT_NULL(g, "it_graph_set_loss_weight");
+    IT__REQUIRE(weight >= 0.0f && weight <= 3.4e38f, __FILE__, __LINE__,
+                "it_graph_set_loss_weight: the weight must be finite and >= 0 (got %g)", (double)weight);
+    g->loss_weight = weight;
+}
 IT_API void it_graph_backward(it_graph *g, it_tensor *loss) {
     unsigned char *flows;
     int i, j;
@@ -3987,7 +4000,7 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         if (r == IT_OK && g->ctx->gsync.armed == g) r = it__grad_sync_after(g, i);
     }
     if (r == IT_OK && mode == IT_RUN_FORWARD_BACKWARD) {
-        r = be->fill(be, it__root(g->loss->grad), 1.0f); /* d(loss)/d(loss) */
+        r = be->fill(be, it__root(g->loss->grad), g->loss_weight); /* d(weight * loss)/d(loss) */
         for (p = 0; p < g->n_sched && r == IT_OK; p++) {
             const it_node *n = &g->nodes[g->sched[p] < 0 ? -1 - g->sched[p] : g->sched[p]];
             for (; z < g->n_zero_items && g->zero_items[z].step <= g->n_nodes + p && r == IT_OK; z++)
@@ -6439,7 +6452,7 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
     rows = (int)IT__MIN((size_t)N, n->scratch->numel / (size_t)V);
-    job.dloss_scale = count ? 1.0f / (float)count : 0.0f;
+    job.dloss_scale = count ? g->loss_weight / (float)count : 0.0f; /* the seed it_graph_run fills after this forward */
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
         job.row0 = r0;

@@ -26,10 +26,6 @@
 #include "irontensor_metal.h"
 #define IRONTENSOR_CUDA_IMPLEMENTATION
 #include "irontensor_cuda.h"
-#ifdef IT_WITH_MPI
-#define IRONTENSOR_MPI_IMPLEMENTATION
-#include "irontensor_mpi.h"
-#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -214,12 +210,7 @@ static int parse_args(int argc, char **argv, options *o) {
     if (o->save_every && !o->save) return fail_usage("--save-every needs --save DIR%s%s", "", "");
     if (o->allow_new_data && !o->resume) return fail_usage("--allow-new-data only applies to --resume%s%s", "", "");
     if (o->lr <= 0.0f) return fail_usage("--lr must be greater than 0%s%s", "", "");
-    if (o->zero > 1) return fail_usage("--zero must be 0 or 1 (ZeRO-1: sharded optimizer state)%s%s", "", "");
-#ifndef IT_WITH_MPI
-    if (o->zero || o->comm_timeout > 0)
-        return fail_usage("%s is for the data-parallel build, build/train_mpi (make build/train_mpi; run it under mpirun)%s",
-                          o->zero ? "--zero" : "--comm-timeout", "");
-#endif
+    if (!dp_flags_ok(o->zero, o->comm_timeout)) return 2;
     if (o->init_from && o->resume)
         return fail_usage("--init-from and --resume are alternatives: --resume continues a run, --init-from starts a new one "
                           "from a model%s%s", "", "");
@@ -233,8 +224,6 @@ static int given(const options *o, const char *flag) {
         if (!strcmp(o->given[i], flag)) return 1;
     return 0;
 }
-
-static it_comm *dp; /* the context's communicator (data parallel: see dp_* below); set in main */
 
 /* Mean loss over the first n fixed validation batches. With several ranks each one runs its own
    rows of every batch (the eval graph holds batch / ranks of them) and the means are averaged. */
@@ -480,28 +469,9 @@ static int weights_usable(it_context *ctx, it_model_graph *train, it_dataset *ds
     return 0;
 }
 
-/* --- data parallel ---------------------------------------------------------------------------
-   Every rank runs this same program: its own data windows (the data RNG is seeded by rank), its
-   share of the global --batch, the same weights and updates (the library sums the gradients).
-   Rank 0 prints, writes loss.csv and the checkpoints; the others wait for it. In the plain build
-   the context's communicator has one rank and every function here does nothing. */
+/* --- data parallel (train_common.h has what build/finetune shares) ---------------------------
+   Each rank draws its own data windows: the data RNG is seeded by rank. */
 
-/* 1 when ok holds on every rank. */
-static int dp_all_ok(int ok) {
-    float bad = ok ? 0.0f : 1.0f;
-    if (dp->size == 1) return ok;
-    if (it_comm_all_reduce_sum(dp, &bad, 1) != IT_OK) {
-        fprintf(stderr, "train: rank %d: %s\n", dp->rank, dp->error);
-        return 0;
-    }
-    return bad == 0.0f;
-}
-static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
-    const unsigned char *p = (const unsigned char *)data;
-    while (n--) h = (h ^ *p++) * 0x100000001B3ull;
-    return h;
-}
-#define FNV_START 0xCBF29CE484222325ull
 /* A rank's data stream: rank 0's is the one-process stream (so one rank trains exactly as
    build/train does), every other rank mixes its rank (and, for a rank a resumed checkpoint did
    not have, the step) into the seed. */
@@ -521,17 +491,15 @@ static void dp_resume_data_rng(it_trainer_state *ts, const options *o, int step)
         else dp_seed_data_rng(&ts->data_rng, o->seed, dp->rank, step);
     }
 }
-/* Everything every rank must agree on, one line each, compared with rank 0's: the model, the
-   flags that shape training, the data files and the weights themselves (after init or resume).
-   A rank started with other flags or files stops the job here, naming the first difference. */
-static int dp_check_config(it_context *ctx, const options *o, const it_optimizer_desc *od, const it_schedule *sc,
-                           const it_trainer_state *ts, int first_step) {
-    char mine[2048], root[2048], *a, *b;
+/* Everything every rank must agree on (dp_check_config): the model, the flags that shape
+   training, the data files and the weights themselves (after init or resume). */
+static int dp_check_train_config(it_context *ctx, const options *o, const it_optimizer_desc *od, const it_schedule *sc,
+                                 const it_trainer_state *ts, int first_step) {
+    char config[2048];
     const it_model_config *m = &o->model;
-    uint64_t weights = fnv1a(it_param_block(ctx), it_param_numel(ctx) * sizeof(float), FNV_START);
     int len;
     if (dp->size == 1) return 1;
-    len = snprintf(mine, sizeof mine,
+    len = snprintf(config, sizeof config,
                    "model: arch %d vocab %d dim %d layers %d heads %d/%d ffn %d max_seq %d untied %d\n"
                    "batch %d seq %d accum %d steps %d first_step %d seed %llu\n"
                    "optimizer %s beta1 %.9g beta2 %.9g eps %.9g momentum %.9g wd %.9g clip %.9g zero %d\n"
@@ -544,50 +512,13 @@ static int dp_check_config(it_context *ctx, const options *o, const it_optimizer
                    (double)od->clip_norm, od->zero_stage, it_schedule_name(sc->kind), (double)sc->base_lr, sc->warmup_steps,
                    sc->total_steps, (double)sc->min_lr_ratio, (long long)ts->data.size, (unsigned long)ts->data.crc32,
                    (long long)ts->val_data.size, (unsigned long)ts->val_data.crc32, ts->tokenizer,
-                   (unsigned long long)weights);
-    if (len < 0 || len >= (int)sizeof mine) return 0;
-    memcpy(root, mine, sizeof mine);
-    if (it_comm_broadcast(dp, root, sizeof root, 0) != IT_OK) {
-        fprintf(stderr, "train: rank %d: comparing the configuration: %s\n", dp->rank, dp->error);
-        return 0;
-    }
-    for (a = mine, b = root; strcmp(a, b) != 0;) { /* the first line that differs */
-        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
-        if (la == lb && !strncmp(a, b, la)) {
-            a += la + 1, b += lb + 1;
-            continue;
-        }
-        fprintf(stderr, "train: rank %d was started differently from rank 0: here \"%.*s\", on rank 0 \"%.*s\"; every rank "
-                        "needs the same flags and the same --data file\n", dp->rank, (int)la, a, (int)lb, b);
-        break;
-    }
-    if (!dp_all_ok(strcmp(mine, root) == 0)) {
-        if (dp->rank == 0) fprintf(stderr, "train: the ranks disagree on the configuration (see above); stopping\n");
-        return 0;
-    }
-    if (dp->rank == 0)
-        fprintf(stderr, "data parallel: %d ranks, batch %d each (global %d), configuration hash %016llx agreed\n", dp->size,
-                o->batch / dp->size, o->batch, (unsigned long long)fnv1a(mine, strlen(mine), FNV_START));
-    return 1;
-}
-/* After a step: the training loss averaged over the ranks, and whether any rank was asked to
-   stop (a signal reaches the ranks at different moments; all of them stop after the same step). */
-static int dp_step_agree(float *loss, int *stop) {
-    float v[2];
-    if (dp->size == 1) return 1;
-    v[0] = *loss, v[1] = *stop ? 1.0f : 0.0f;
-    if (it_comm_all_reduce_sum(dp, v, 2) != IT_OK) {
-        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, dp->error);
-        return 0;
-    }
-    *loss = v[0] / (float)dp->size, *stop = v[1] > 0.0f;
-    return 1;
+                   (unsigned long long)dp_weights_hash(ctx));
+    if (len < 0 || len >= (int)sizeof config) return 0;
+    return dp_check_config(config, o->batch);
 }
 /* Before rank 0 saves: every rank's data position into its trainer state (each rank's own stream
-   travels by a broadcast from that rank), ZeRO-1 state made whole, and the weights confirmed
-   identical on every rank (a difference would mean the sums were not the same everywhere). */
-static int dp_before_save(it_context *ctx, it_optimizer *opt, it_trainer_state *ts) {
-    uint64_t mine, root;
+   travels by a broadcast from that rank), then dp_before_save. */
+static int dp_collect_data_rngs(it_trainer_state *ts) {
     int r;
     if (dp->size == 1) return 1;
     ts->world_size = dp->size;
@@ -599,66 +530,11 @@ static int dp_before_save(it_context *ctx, it_optimizer *opt, it_trainer_state *
         }
         if (dp->rank == 0) ts->rank_data_rng[r - 1] = stream;
     }
-    root = mine = fnv1a(it_param_block(ctx), it_param_numel(ctx) * sizeof(float), FNV_START);
-    if (it_comm_broadcast(dp, &root, sizeof root, 0) != IT_OK) {
-        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, dp->error);
-        return 0;
-    }
-    if (root != mine) fprintf(stderr, "\ntrain: rank %d's weights differ from rank 0's before the save\n", dp->rank);
-    if (!dp_all_ok(root == mine)) return 0;
-    if (it_optimizer_gather_state(opt) != IT_OK) {
-        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, it_context_last_error(ctx));
-        return 0;
-    }
     return 1;
-}
-/* After rank 0's save: the others have waited for it here; ZeRO-1 keeps its part again. */
-static int dp_after_save(it_context *ctx, it_optimizer *opt) {
-    if (dp->size == 1) return 1;
-    if (!dp_all_ok(1)) return 0;
-    if (it_optimizer_shard_state(opt) != IT_OK) {
-        fprintf(stderr, "\ntrain: rank %d: %s\n", dp->rank, it_context_last_error(ctx));
-        return 0;
-    }
-    return 1;
-}
-/* The communication a run did, per step (rank 0, at the end). */
-static void dp_report(it_context *ctx, int steps, double seconds) {
-    it_grad_sync_stats st = it_grad_sync_get_stats(ctx);
-    double per_step = steps > 0 ? st.bytes / steps : 0, ring = per_step * 2.0 * (dp->size - 1) / dp->size;
-    if (dp->size == 1 || dp->rank != 0 || steps <= 0) return;
-    fprintf(stderr, "data parallel: %d ranks, %d gradient buckets, %.2f MB summed per step (a ring all-reduce sends "
-                    "about %.2f MB per rank), %.1f ms per step waiting for the other ranks (%.1f%% of the %.1f ms step)\n",
-            dp->size, st.buckets, per_step / 1e6, ring / 1e6, st.wait_seconds / steps * 1e3,
-            100.0 * st.wait_seconds / seconds, seconds / steps * 1e3);
 }
 
 static int train_main(int argc, char **argv);
-int main(int argc, char **argv) {
-#ifdef IT_WITH_MPI
-    it_mpi_desc md;
-    int code, i;
-    memset(&md, 0, sizeof md);
-    for (i = 1; i + 1 < argc; i++) /* needed before MPI starts; train_main checks the value */
-        if (!strcmp(argv[i], "--comm-timeout")) md.timeout_seconds = atof(argv[i + 1]);
-    if (it_mpi_init(&argc, &argv, &md, &dp) != IT_OK) return 1;
-    if (dp->size > 1) { /* which process is which rank: for an operator (and the tests) that must find one */
-        char host[256] = "?";
-        gethostname(host, sizeof host - 1);
-        fprintf(stderr, "data parallel: rank %d of %d is pid %ld on %s\n", dp->rank, dp->size, (long)getpid(), host);
-    }
-    if (dp->rank > 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 prints the progress */
-    code = train_main(argc, argv);
-    if (code != 0 && code != 128 + SIGINT && code != 128 + SIGTERM && dp->size > 1) {
-        fprintf(stderr, "train: rank %d of %d stops (exit %d): ending every rank\n", dp->rank, dp->size, code);
-        it_comm_abort(dp, code);
-    }
-    it_mpi_finalize(dp);
-    return code;
-#else
-    return train_main(argc, argv);
-#endif
-}
+int main(int argc, char **argv) { return dp_main(argc, argv, train_main); }
 
 static int train_main(int argc, char **argv) {
     options o;
@@ -953,7 +829,7 @@ static int train_main(int argc, char **argv) {
     } else {
         it_model_init(model, o.seed);
     }
-    if (!dp_check_config(ctx, &o, &od, &sched, &ts, first_step)) return 1;
+    if (!dp_check_train_config(ctx, &o, &od, &sched, &ts, first_step)) return 1;
 
     { /* evaluating past the split's end repeats the same batches: minutes for the same number */
         size_t available = it_dataset_eval_batches(ds, IT_SPLIT_VAL, o.batch, o.seq);
@@ -1059,7 +935,7 @@ static int train_main(int argc, char **argv) {
         }
         if (o.save && ((o.save_every && (step + 1) % o.save_every == 0) || step + 1 == last_step || stopping)) {
             char snapshot[4200];
-            if (!dp_before_save(ctx, opt, &ts)) return 1;
+            if (!dp_collect_data_rngs(&ts) || !dp_before_save(ctx, opt)) return 1;
             if (dp->rank == 0) { /* the others wait for it in dp_after_save */
                 if (!weights_usable(ctx, &train, ds, step + 1, last_loss, last_good)) return 1;
                 /* the atomic save replaces DIR whole, so the curve is written after it */

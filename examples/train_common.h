@@ -1,7 +1,10 @@
 /* train_common.h - what build/train and build/finetune share: flag parsing of numbers, the signal
    handling that finishes a step and saves, the logger, time and peak memory, the loss curve
-   (loss.csv, loss.svg) and the --save target's preparation. Included by one example each (static
-   functions); the including file defines TRAIN_PROGRAM, the name its messages start with. */
+   (loss.csv, loss.svg), the --save target's preparation, and data-parallel training (dp_*: the
+   ranks' agreement on the configuration, the loss and stopping, rank-0 saves, the MPI start-up;
+   with -DIT_WITH_MPI, built by mpicc, it runs over irontensor_mpi.h). Included by one example each
+   (static functions) after irontensor.h's implementation; the including file defines
+   TRAIN_PROGRAM, the name its messages start with. */
 #ifndef TRAIN_COMMON_H
 #define TRAIN_COMMON_H
 #ifndef TRAIN_PROGRAM
@@ -16,6 +19,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef IT_WITH_MPI
+#define IRONTENSOR_MPI_IMPLEMENTATION
+#include "irontensor_mpi.h"
+#endif
 
 static int parse_int(const char *flag, const char *s, int min, int *out) {
     char *end;
@@ -239,6 +246,171 @@ static int prepare_save_target(it_context *ctx, const char *save, const char *pa
         return 0;
     }
     return 1;
+}
+
+/* --- data parallel ---------------------------------------------------------------------------
+   Every rank runs the same program on its share of the global --batch; the library sums the
+   gradients, so every rank applies the same update to the same weights. Rank 0 prints, writes
+   loss.csv and the checkpoints; the others wait for it. In the plain build the context's
+   communicator has one rank and every dp_ function does nothing. */
+static it_comm *dp; /* the context's communicator: set by dp_main, then by the program from its context */
+
+/* 1 when ok holds on every rank. */
+static int dp_all_ok(int ok) {
+    float bad = ok ? 0.0f : 1.0f;
+    if (dp->size == 1) return ok;
+    if (it_comm_all_reduce_sum(dp, &bad, 1) != IT_OK) {
+        fprintf(stderr, TRAIN_PROGRAM ": rank %d: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    return bad == 0.0f;
+}
+static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
+    const unsigned char *p = (const unsigned char *)data;
+    while (n--) h = (h ^ *p++) * 0x100000001B3ull;
+    return h;
+}
+#define FNV_START 0xCBF29CE484222325ull
+static uint64_t dp_weights_hash(it_context *ctx) {
+    return fnv1a(it_param_block(ctx), it_param_numel(ctx) * sizeof(float), FNV_START);
+}
+
+/* --zero and --comm-timeout: the plain build is one process, they belong to the MPI build. 0
+   after printing why. */
+static int dp_flags_ok(int zero, float comm_timeout) {
+    if (zero > 1) {
+        fprintf(stderr, TRAIN_PROGRAM ": --zero must be 0 or 1 (ZeRO-1: sharded optimizer state)\n");
+        return 0;
+    }
+#ifndef IT_WITH_MPI
+    if (zero || comm_timeout > 0) {
+        fprintf(stderr, TRAIN_PROGRAM ": %s is for the data-parallel build, build/" TRAIN_PROGRAM "_mpi (make build/"
+                TRAIN_PROGRAM "_mpi; run it under mpirun)\n", zero ? "--zero" : "--comm-timeout");
+        return 0;
+    }
+#else
+    (void)comm_timeout;
+#endif
+    return 1;
+}
+
+/* config: everything every rank must agree on, one line each (the model, the flags that shape
+   training, the data files, the weights after init or resume), compared with rank 0's. A rank
+   started with other flags or files stops the job here, naming the first line that differs. */
+static int dp_check_config(const char *config, int batch) {
+    char root[4096];
+    const char *a, *b;
+    size_t n = strlen(config);
+    if (dp->size == 1) return 1;
+    if (n >= sizeof root) {
+        fprintf(stderr, TRAIN_PROGRAM ": the configuration to compare is longer than %zu bytes\n", sizeof root - 1);
+        return 0;
+    }
+    memset(root, 0, sizeof root);
+    memcpy(root, config, n);
+    if (it_comm_broadcast(dp, root, sizeof root, 0) != IT_OK) {
+        fprintf(stderr, TRAIN_PROGRAM ": rank %d: comparing the configuration: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    for (a = config, b = root; strcmp(a, b) != 0;) { /* the first line that differs */
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la == lb && !strncmp(a, b, la)) {
+            a += la + 1, b += lb + 1;
+            continue;
+        }
+        fprintf(stderr, TRAIN_PROGRAM ": rank %d was started differently from rank 0: here \"%.*s\", on rank 0 \"%.*s\"; "
+                        "every rank needs the same flags and the same --data file\n", dp->rank, (int)la, a, (int)lb, b);
+        break;
+    }
+    if (!dp_all_ok(strcmp(config, root) == 0)) {
+        if (dp->rank == 0) fprintf(stderr, TRAIN_PROGRAM ": the ranks disagree on the configuration (see above); stopping\n");
+        return 0;
+    }
+    if (dp->rank == 0)
+        fprintf(stderr, "data parallel: %d ranks, batch %d each (global %d), configuration hash %016llx agreed\n", dp->size,
+                batch / dp->size, batch, (unsigned long long)fnv1a(config, n, FNV_START));
+    return 1;
+}
+/* After a step: *loss summed over the ranks and divided by their number (each rank passes its
+   own), and whether any rank was asked to stop (a signal reaches the ranks at different moments;
+   all of them stop after the same step). */
+static int dp_step_agree(float *loss, int *stop) {
+    float v[2];
+    if (dp->size == 1) return 1;
+    v[0] = *loss, v[1] = *stop ? 1.0f : 0.0f;
+    if (it_comm_all_reduce_sum(dp, v, 2) != IT_OK) {
+        fprintf(stderr, "\n" TRAIN_PROGRAM ": rank %d: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    *loss = v[0] / (float)dp->size, *stop = v[1] > 0.0f;
+    return 1;
+}
+/* Before rank 0 saves (every rank calls it): the weights confirmed identical on every rank (a
+   difference would mean the sums were not the same everywhere) and ZeRO-1's state made whole. */
+static int dp_before_save(it_context *ctx, it_optimizer *opt) {
+    uint64_t mine, root;
+    if (dp->size == 1) return 1;
+    root = mine = dp_weights_hash(ctx);
+    if (it_comm_broadcast(dp, &root, sizeof root, 0) != IT_OK) {
+        fprintf(stderr, "\n" TRAIN_PROGRAM ": rank %d: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    if (root != mine) fprintf(stderr, "\n" TRAIN_PROGRAM ": rank %d's weights differ from rank 0's before the save\n", dp->rank);
+    if (!dp_all_ok(root == mine)) return 0;
+    if (it_optimizer_gather_state(opt) != IT_OK) {
+        fprintf(stderr, "\n" TRAIN_PROGRAM ": rank %d: %s\n", dp->rank, it_context_last_error(ctx));
+        return 0;
+    }
+    return 1;
+}
+/* After rank 0's save: the others have waited for it here; ZeRO-1 keeps its part again. */
+static int dp_after_save(it_context *ctx, it_optimizer *opt) {
+    if (dp->size == 1) return 1;
+    if (!dp_all_ok(1)) return 0;
+    if (it_optimizer_shard_state(opt) != IT_OK) {
+        fprintf(stderr, "\n" TRAIN_PROGRAM ": rank %d: %s\n", dp->rank, it_context_last_error(ctx));
+        return 0;
+    }
+    return 1;
+}
+/* The communication a run did, per step (rank 0, at the end). */
+static void dp_report(it_context *ctx, int steps, double seconds) {
+    it_grad_sync_stats st = it_grad_sync_get_stats(ctx);
+    double per_step = steps > 0 ? st.bytes / steps : 0, ring = per_step * 2.0 * (dp->size - 1) / dp->size;
+    if (dp->size == 1 || dp->rank != 0 || steps <= 0) return;
+    fprintf(stderr, "data parallel: %d ranks, %d gradient buckets, %.2f MB summed per step (a ring all-reduce sends "
+                    "about %.2f MB per rank), %.1f ms per step waiting for the other ranks (%.1f%% of the %.1f ms step)\n",
+            dp->size, st.buckets, per_step / 1e6, ring / 1e6, st.wait_seconds / steps * 1e3,
+            100.0 * st.wait_seconds / seconds, seconds / steps * 1e3);
+}
+
+/* main: with MPI every rank starts here, and the program's own main runs between MPI's start and
+   end. A rank that fails ends every rank at once (the others would otherwise wait for it until
+   --comm-timeout). Without MPI it is the program's main. */
+static int dp_main(int argc, char **argv, int (*program_main)(int argc, char **argv)) {
+#ifdef IT_WITH_MPI
+    it_mpi_desc md;
+    int code, i;
+    memset(&md, 0, sizeof md);
+    for (i = 1; i + 1 < argc; i++) /* needed before MPI starts; the program checks the value */
+        if (!strcmp(argv[i], "--comm-timeout")) md.timeout_seconds = atof(argv[i + 1]);
+    if (it_mpi_init(&argc, &argv, &md, &dp) != IT_OK) return 1;
+    if (dp->size > 1) { /* which process is which rank: for an operator (and the tests) that must find one */
+        char host[256] = "?";
+        gethostname(host, sizeof host - 1);
+        fprintf(stderr, "data parallel: rank %d of %d is pid %ld on %s\n", dp->rank, dp->size, (long)getpid(), host);
+    }
+    if (dp->rank > 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 prints the progress */
+    code = program_main(argc, argv);
+    if (code != 0 && code != 128 + SIGINT && code != 128 + SIGTERM && dp->size > 1) {
+        fprintf(stderr, TRAIN_PROGRAM ": rank %d of %d stops (exit %d): ending every rank\n", dp->rank, dp->size, code);
+        it_comm_abort(dp, code);
+    }
+    it_mpi_finalize(dp);
+    return code;
+#else
+    return program_main(argc, argv);
+#endif
 }
 
 #endif

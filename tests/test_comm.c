@@ -1,8 +1,9 @@
 /* The communicator interface without MPI (tests/mpi/ has the multi-rank suite): the parts
    it_comm_part cuts, the one-rank communicator every context has (the gradient sync costs
    nothing and changes no bit), ZeRO-1 over one rank, the checks of the optimizer's ZeRO stage,
-   and the data-parallel fields of trainer_state.json (world_size, every rank's data RNG): the
-   round trip and each hostile value refused with the field named. */
+   the data-parallel fields of trainer_state.json (world_size, every rank's data RNG): the
+   round trip and each hostile value refused with the field named; and the loss weight a rank
+   gives its share of the batch (it_graph_set_loss_weight). */
 #include "ckpt_common.h"
 
 static void test_parts(void) {
@@ -153,9 +154,80 @@ static void test_trainer_state_ranks(void) {
     ck_free(&s);
 }
 
+
+/* The gradients of weight * loss, through the fused head of a model's training graph and through
+   a plain it_cross_entropy, with ignored targets: a power-of-two weight scales every gradient
+   exactly (each backward op is linear in its incoming gradient), 0 gives none, 0.3 scales to
+   float rounding, and the loss's value never changes. */
+static void grads_at(it_context *ctx, it_graph *g, const float *loss, float weight, float *grads, float *loss_out) {
+    size_t n = it_grad_numel(ctx);
+    it_zero_grads(ctx);
+    it_graph_set_loss_weight(g, weight);
+    CHECK(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "run: %s", it_context_last_error(ctx));
+    memcpy(grads, it_grad_block(ctx), n * sizeof(float));
+    *loss_out = *loss;
+}
+static void check_weighted(it_context *ctx, it_graph *g, const float *loss, const char *what) {
+    size_t n = it_grad_numel(ctx), i, exact = 0, zero = 0, nonzero = 0;
+    float *g1 = (float *)malloc(n * sizeof(float)), *gw = (float *)malloc(n * sizeof(float)), l1, lw;
+    if (!g1 || !gw) exit(2);
+    grads_at(ctx, g, loss, 1.0f, g1, &l1);
+    for (i = 0; i < n; i++) nonzero += g1[i] != 0.0f;
+    grads_at(ctx, g, loss, 0.25f, gw, &lw);
+    for (i = 0; i < n; i++) exact += gw[i] == 0.25f * g1[i];
+    CHECK(exact == n && lw == l1 && nonzero > n / 2, "%s: weight 0.25: %zu of %zu gradients exactly 0.25x (%zu nonzero), "
+          "loss %g vs %g", what, exact, n, nonzero, (double)lw, (double)l1);
+    grads_at(ctx, g, loss, 0.3f, gw, &lw);
+    { /* rounded differently along the way: the difference against the gradient's norm */
+        double diff = 0.0, norm = 0.0;
+        for (i = 0; i < n; i++) {
+            double d = (double)gw[i] - 0.3 * (double)g1[i];
+            diff += d * d, norm += 0.09 * (double)g1[i] * (double)g1[i];
+        }
+        CHECK(sqrt(diff) <= 1e-6 * sqrt(norm) && lw == l1, "%s: weight 0.3: |difference| / |gradient| = %.3g", what,
+              sqrt(diff / norm));
+    }
+    grads_at(ctx, g, loss, 0.0f, gw, &lw);
+    for (i = 0; i < n; i++) zero += gw[i] == 0.0f;
+    CHECK(zero == n && lw == l1, "%s: weight 0: %zu of %zu gradients zero", what, zero, n);
+    it_graph_set_loss_weight(g, 1.0f);
+    free(g1), free(gw);
+}
+static void test_loss_weight(void) {
+    it_model_config c = it_test_llama();
+    it_context *ctx = it_test_context(1);
+    it_model *m;
+    it_model_graph mg;
+    int k;
+    if (it_model_create(ctx, &c, &m) != IT_OK || it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 8, &mg) != IT_OK) exit(2);
+    it_model_init(m, 5);
+    for (k = 0; k < 16; k++) it_data_i32(mg.tokens)[k] = (k * 7 + 1) % 64, it_data_i32(mg.targets)[k] = k % 3 ? (k * 5) % 64 : -1;
+    check_weighted(ctx, mg.graph, it_data(mg.loss), "model graph (fused head)");
+    it_context_destroy(ctx);
+    { /* logits = x W^T, then it_cross_entropy with ignore index -1 */
+        int xd[2] = {6, 8}, wd[2] = {11, 8}, td[1] = {6};
+        it_graph *g;
+        it_tensor *x, *w, *t, *loss;
+        ctx = it_test_context(1);
+        w = it_param(ctx, "w", 2, wd);
+        g = it_graph_create(ctx);
+        x = it_input(g, "x", IT_F32, 2, xd);
+        t = it_input(g, "t", IT_I32, 1, td);
+        loss = it_cross_entropy(g, it_matmul(g, x, w, 0, 1), t, -1);
+        it_graph_backward(g, loss);
+        if (it_graph_plan(g) != IT_OK) exit(2);
+        for (k = 0; k < 88; k++) it_data(w)[k] = sinf(0.37f * (float)k);
+        for (k = 0; k < 48; k++) it_data(x)[k] = cosf(0.53f * (float)k);
+        for (k = 0; k < 6; k++) it_data_i32(t)[k] = k == 2 ? -1 : (k * 4) % 11;
+        check_weighted(ctx, g, it_data(loss), "it_cross_entropy");
+        it_context_destroy(ctx);
+    }
+}
+
 int main(void) {
     test_parts();
     test_one_rank();
     test_trainer_state_ranks();
+    test_loss_weight();
     return it_test_finish();
 }
