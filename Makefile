@@ -24,6 +24,7 @@ $(BUILD):
 
 $(BUILD)/%: examples/%.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+$(BUILD)/train $(BUILD)/finetune: examples/train_common.h
 
 $(BUILD)/it-%: tools/it_%.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)

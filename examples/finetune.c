@@ -14,7 +14,15 @@
    and --resume continues bit-exactly (the adapter's optimizer state and the data position are in
    the save). Validation (--valid) runs before the first step and every --eval-every steps, printed
    as val_loss=X. The adapter in ADAPTER_DIR loads in peft (PeftModel.from_pretrained) and in
-   build/generate --model DIR --adapter ADAPTER_DIR; build/it-merge folds it into the weights. */
+   build/generate --model DIR --adapter ADAPTER_DIR; build/it-merge folds it into the weights.
+
+   Data-parallel (README "Data-parallel training"): the same file built with MPI,
+     mpicc -O2 -std=c99 -DIT_WITH_MPI -I. examples/finetune.c -o build/finetune_mpi -lm -lpthread
+     mpirun -np 2 build/finetune_mpi --threads 1 --batch 8 ...
+   runs one copy per rank. Every rank draws the same global batch of --batch examples (one data
+   stream) and trains its share of the rows, weighted by its share of the batch's counted targets,
+   so N ranks train as one process with the whole batch does (to rounding), and a resume may
+   change the number of ranks without changing which examples are trained. */
 #define _POSIX_C_SOURCE 200809L
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
@@ -26,8 +34,8 @@
 typedef struct options {
     const char *model, *data, *valid, *save, *resume, *optimizer, *schedule, *targets, *chat_template;
     int rank, layers, rslora, full, mask_prompt, pack, strict;
-    int steps, batch, seq, accum, warmup, eval_every, log_every, threads, stop_after;
-    float alpha, dropout, lr, wd, clip, min_lr_ratio;
+    int steps, batch, seq, accum, warmup, eval_every, log_every, threads, stop_after, zero;
+    float alpha, dropout, lr, wd, clip, min_lr_ratio, comm_timeout;
     unsigned long long seed;
 } options;
 
@@ -56,6 +64,9 @@ static void usage(FILE *f) {
             "  --eval-every N        steps between validations (default 0: before the first step and at the end)\n"
             "  --stop-after N        stop (and save) after N steps of this invocation; --resume continues\n"
             "  --log-every N --seed N --threads N\n"
+            "data parallel (build/finetune_mpi under mpirun: README \"Data-parallel training\")\n"
+            "  --zero 0|1            1 = ZeRO-1: each rank keeps 1/N of the optimizer state (default 0)\n"
+            "  --comm-timeout S      how long a rank waits for the others before ending the job (default 60)\n"
             "output\n"
             "  --save DIR            the adapter (adapter_config.json, adapter_model.safetensors) or, with\n"
             "                        --full, a checkpoint; plus the optimizer and trainer state for --resume\n"
@@ -120,6 +131,8 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--log-every")) ok = parse_int(a, v, 1, &o->log_every);
         else if (!strcmp(a, "--stop-after")) ok = parse_int(a, v, 1, &o->stop_after);
         else if (!strcmp(a, "--threads")) ok = parse_int(a, v, 0, &o->threads);
+        else if (!strcmp(a, "--zero")) ok = parse_int(a, v, 0, &o->zero);
+        else if (!strcmp(a, "--comm-timeout")) ok = parse_float(a, v, 0.001f, &o->comm_timeout);
         else if (!strcmp(a, "--lr")) ok = parse_float(a, v, 1e-30f, &o->lr);
         else if (!strcmp(a, "--wd")) ok = parse_float(a, v, 0.0f, &o->wd);
         else if (!strcmp(a, "--clip")) ok = parse_float(a, v, 0.0f, &o->clip);
@@ -140,6 +153,7 @@ static int parse_args(int argc, char **argv, options *o) {
         fprintf(stderr, "finetune: --model and --data are required (see --help)\n");
         return 2;
     }
+    if (!dp_flags_ok(o->zero, o->comm_timeout)) return 2;
     if (o->pack) {
         fprintf(stderr, "finetune: --pack is not supported: packed rows need attention kept inside each example (a "
                         "document mask the attention op does not have yet); without it every example is its own row\n");
@@ -183,12 +197,12 @@ static void copy_hf_files(const char *from_dir, const char *to_dir) {
     }
 }
 /* Mean loss over every validation example, batch rows at a time (the last batch padded with
-   fully masked rows, which count nothing). */
+   fully masked rows, which count nothing). With several ranks each one runs its rows of every
+   global batch (the eval graph holds batch / ranks of them) and the sums are added up. */
 static it_result validate(it_model_graph *eval, const it_sft_data *val, double *out) {
     int n = it_sft_count(val), B = eval->batch, T = eval->seq, i, b;
-    double sum = 0.0;
-    size_t counted = 0;
-    for (i = 0; i < n; i += B) {
+    double sums[2] = {0.0, 0.0}; /* loss x counted targets, counted targets */
+    for (i = B * dp->rank; i < n; i += B * dp->size) {
         size_t batch_counted = 0, t;
         it_result r;
         for (b = 0; b < B; b++) {
@@ -199,14 +213,80 @@ static it_result validate(it_model_graph *eval, const it_sft_data *val, double *
         }
         for (t = 0; t < (size_t)B * T; t++) batch_counted += it_data_i32(eval->targets)[t] >= 0;
         if ((r = it_graph_run(eval->graph, IT_RUN_FORWARD)) != IT_OK) return r;
-        sum += (double)it_data(eval->loss)[0] * (double)batch_counted; /* the graph's loss is the batch mean */
-        counted += batch_counted;
+        sums[0] += (double)it_data(eval->loss)[0] * (double)batch_counted; /* the graph's loss is the batch mean */
+        sums[1] += (double)batch_counted;
     }
-    *out = counted ? sum / (double)counted : 0.0;
+    if (!dp_sum_doubles(sums, 2)) return IT_ERR_BACKEND;
+    *out = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
     return IT_OK;
 }
 
-int main(int argc, char **argv) {
+/* One micro-batch: every rank draws the same --batch examples from the one data stream (a pure
+   function of data_rng) into rows[], and copies its own rows (batch / ranks of them) into the
+   graph. Returns the loss weight of this rank's rows: ranks x its counted targets / the batch's
+   (1 with one process), so that the average over the ranks is the whole batch's mean. */
+static float draw_micro_batch(it_model_graph *train, const it_sft_data *data, it_rng *data_rng, int batch, int32_t *tokens,
+                              int32_t *targets) {
+    size_t T = (size_t)train->seq, rows = (size_t)train->batch, first = rows * (size_t)dp->rank, t;
+    size_t all = 0, mine = 0;
+    int b;
+    for (b = 0; b < batch; b++)
+        it_sft_row(data, (int)it_rng_below(data_rng, (uint32_t)it_sft_count(data)), (int)T, tokens + (size_t)b * T,
+                   targets + (size_t)b * T);
+    for (t = 0; t < (size_t)batch * T; t++)
+        if (targets[t] >= 0) all++, mine += t >= first * T && t < (first + rows) * T;
+    memcpy(it_data_i32(train->tokens), tokens + first * T, rows * T * sizeof(int32_t));
+    memcpy(it_data_i32(train->targets), targets + first * T, rows * T * sizeof(int32_t));
+    return all ? (float)((double)dp->size * (double)mine / (double)all) : 1.0f;
+}
+
+/* The data-parallel configuration check (dp_check_config): the model and its weights, the
+   adapter, the flags that shape training and the data as tokenised. */
+static int dp_check_finetune_config(it_context *ctx, const options *o, const it_model_config *m, const it_lora *lora,
+                                    const it_optimizer_desc *od, const it_trainer_state *ts, const it_sft_data *train_data,
+                                    const it_sft_data *val_data, int first_step) {
+    char config[3072], adapter[400];
+    const it_lora_config *lc = lora ? it_lora_get_config(lora) : NULL;
+    it_file_fingerprint valid;
+    int len;
+    if (dp->size == 1) return 1;
+    memset(&valid, 0, sizeof valid);
+    if (o->valid && it_file_fingerprint_compute(ctx, o->valid, &valid) != IT_OK) {
+        fprintf(stderr, "finetune: --valid: %s\n", it_context_last_error(ctx));
+        return 0;
+    }
+    if (lc)
+        snprintf(adapter, sizeof adapter, "LoRA rank %d alpha %.9g rslora %d targets %s last_layers %d", lc->rank,
+                 (double)lc->alpha, lc->use_rslora, lc->targets, lc->last_layers);
+    else
+        snprintf(adapter, sizeof adapter, "full fine-tune");
+    len = snprintf(config, sizeof config,
+                   "model: arch %d vocab %d dim %d layers %d heads %d/%d ffn %d max_seq %d untied %d\n"
+                   "adapter: %s\n"
+                   "batch %d seq %d accum %d steps %d first_step %d seed %llu\n"
+                   "optimizer %s beta1 %.9g beta2 %.9g eps %.9g momentum %.9g wd %.9g clip %.9g zero %d\n"
+                   "schedule %s lr %.9g warmup %d total %d min_lr_ratio %.9g\n"
+                   "data %lld bytes crc32 %08lx, valid %lld bytes crc32 %08lx\n"
+                   "examples: mask_prompt %d strict %d chat_template %s: %d train (%zu counted targets), %d valid\n"
+                   "weights fnv1a %016llx\n",
+                   (int)m->arch, m->vocab_size, m->dim, m->n_layers, m->n_heads, m->n_kv_heads, m->ffn_dim, m->max_seq,
+                   m->untied, adapter, o->batch, o->seq, o->accum, o->steps, first_step, o->seed,
+                   it_optimizer_name(od->kind), (double)od->beta1, (double)od->beta2, (double)od->eps, (double)od->momentum,
+                   (double)od->weight_decay, (double)od->clip_norm, od->zero_stage, it_schedule_name(ts->schedule.kind),
+                   (double)ts->schedule.base_lr, ts->schedule.warmup_steps, ts->schedule.total_steps,
+                   (double)ts->schedule.min_lr_ratio, (long long)ts->data.size, (unsigned long)ts->data.crc32,
+                   (long long)valid.size, (unsigned long)valid.crc32, o->mask_prompt, o->strict,
+                   o->chat_template ? o->chat_template : "(the model's)", it_sft_count(train_data),
+                   it_sft_trained_tokens(train_data), val_data ? it_sft_count(val_data) : 0,
+                   (unsigned long long)dp_weights_hash(ctx));
+    if (len < 0 || len >= (int)sizeof config) return 0;
+    return dp_check_config(config, o->batch);
+}
+
+static int finetune_main(int argc, char **argv);
+int main(int argc, char **argv) { return dp_main(argc, argv, finetune_main); }
+
+static int finetune_main(int argc, char **argv) {
     options o;
     it_context *ctx = NULL;
     it_context_desc desc;
@@ -228,16 +308,24 @@ int main(int argc, char **argv) {
     int code, step, first_step = 0, stopped = 0, have_chat = 0, tty = isatty(1), interrupted = 0, rows_trained = 0;
     double t_start, val_loss = -1.0, last_loss = 0.0;
     it_file_fingerprint now;
+    int32_t *batch_tokens = NULL, *batch_targets = NULL; /* the global micro-batch, of which this rank trains its rows */
 
     if ((code = parse_args(argc, argv, &o)) != 0) return code < 0 ? 0 : code;
     memset(&desc, 0, sizeof desc);
     desc.n_threads = o.threads;
     desc.logger.log = log_below_errors;
     desc.logger.min_level = IT_LOG_INFO;
+    desc.comm = dp;
     if (it_context_create(&desc, &ctx) != IT_OK) return 1;
-    if (o.save) {
+    dp = it_context_comm(ctx);
+    if (o.save && dp->size > IT_CHECKPOINT_MAX_RANKS) {
+        fprintf(stderr, "finetune: %d ranks: a save keeps the data positions of at most %d\n", dp->size, IT_CHECKPOINT_MAX_RANKS);
+        return 2;
+    }
+    if (o.save) { /* rank 0 writes every save; the others wait for it */
         split_save_path(o.save, save_parent, sizeof save_parent, save_base, sizeof save_base);
-        if (!(o.resume && !strcmp(o.save, o.resume)) && !prepare_save_target(ctx, o.save, save_parent)) return 1;
+        if (dp->rank == 0 && !(o.resume && !strcmp(o.save, o.resume)) && !prepare_save_target(ctx, o.save, save_parent))
+            return 1;
     }
     memset(&ts, 0, sizeof ts);
     memset(&od, 0, sizeof od);
@@ -293,6 +381,11 @@ int main(int argc, char **argv) {
             fprintf(stderr, "finetune: the run in %s is already complete (step %d of %d)\n", o.resume, first_step, o.steps);
             return 0;
         }
+        if (dp->rank == 0 && (ts.world_size > 1 ? ts.world_size : 1) != dp->size)
+            fprintf(stderr, "finetune: note: %s was saved by %d rank%s and this run has %d: each step trains the same "
+                            "examples, split over the ranks differently (only the summation order changes); the adapter, "
+                            "optimizer, schedule and global batch continue unchanged\n", o.resume,
+                    ts.world_size > 1 ? ts.world_size : 1, ts.world_size > 1 ? "s" : "", dp->size);
         if (it_file_fingerprint_compute(ctx, o.data, &now) != IT_OK ||
             (ts.data.size && (now.size != ts.data.size || now.crc32 != ts.data.crc32))) {
             fprintf(stderr, "finetune: --data %s is not the file the run in %s was trained on%s%s\n", o.data, o.resume,
@@ -356,30 +449,45 @@ int main(int argc, char **argv) {
         fprintf(stderr, "finetune: %s\n", it_context_last_error(ctx));
         return 1;
     }
-    fprintf(stderr, "data: %s: %d examples (%d lines skipped, %d cut to %d tokens), %zu trained tokens%s\n", o.data,
+    if (o.batch % dp->size != 0) {
+        fprintf(stderr, "finetune: --batch %d must be a multiple of the %d ranks (each rank runs batch / ranks rows)\n",
+                o.batch, dp->size);
+        return 2;
+    }
+    batch_tokens = (int32_t *)malloc((size_t)o.batch * (size_t)o.seq * sizeof(int32_t));
+    batch_targets = (int32_t *)malloc((size_t)o.batch * (size_t)o.seq * sizeof(int32_t));
+    if (!batch_tokens || !batch_targets) {
+        fprintf(stderr, "finetune: out of memory\n");
+        return 1;
+    }
+    if (dp->rank == 0) fprintf(stderr, "data: %s: %d examples (%d lines skipped, %d cut to %d tokens), %zu trained tokens%s\n", o.data,
             it_sft_count(train_data), it_sft_skipped(train_data), it_sft_truncated(train_data), o.seq + 1,
             it_sft_trained_tokens(train_data), o.mask_prompt ? " (prompts masked)" : "");
-    if (val_data)
+    if (val_data && dp->rank == 0)
         fprintf(stderr, "data: %s: %d validation examples (%d skipped, %d cut)\n", o.valid, it_sft_count(val_data),
                 it_sft_skipped(val_data), it_sft_truncated(val_data));
 
     /* 4. graphs and optimizer, the adapter's first values or the resumed state */
-    if (it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch, o.seq, &train) != IT_OK ||
-        (val_data && it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch, o.seq, &eval) != IT_OK) ||
+    od.zero_stage = o.zero; /* how the state is kept, not what it is: a resume may change it */
+    if (it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch / dp->size, o.seq, &train) != IT_OK ||
+        (val_data && it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch / dp->size, o.seq, &eval) != IT_OK) ||
         it_optimizer_create(ctx, &od, &opt) != IT_OK) {
         fprintf(stderr, "finetune: %s\n", it_context_last_error(ctx));
         return 1;
     }
     if (o.resume) {
         it_trainer_state saved = ts;
-        it_result r = lora ? it_lora_load(ctx, lora, opt, &ts, o.resume) : it_checkpoint_load(ctx, model, opt, &ts, o.resume);
+        it_result r = it_optimizer_gather_state(opt); /* ZeRO-1: the whole state loads, then this rank keeps its part */
+        if (r == IT_OK)
+            r = lora ? it_lora_load(ctx, lora, opt, &ts, o.resume) : it_checkpoint_load(ctx, model, opt, &ts, o.resume);
+        if (r == IT_OK) r = it_optimizer_shard_state(opt);
         if (r != IT_OK) {
             fprintf(stderr, "finetune: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
             return 1;
         }
         ts.data = saved.data;
-        fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
-        if (o.save && !strcmp(o.save, o.resume) && !prepare_save_target(ctx, o.save, save_parent)) return 1;
+        if (dp->rank == 0) fprintf(stderr, "resumed %s at step %d of %d\n", o.resume, first_step, o.steps);
+        if (dp->rank == 0 && o.save && !strcmp(o.save, o.resume) && !prepare_save_target(ctx, o.save, save_parent)) return 1;
     } else if (lora) {
         it_lora_init(lora, o.seed);
     }
@@ -389,13 +497,15 @@ int main(int argc, char **argv) {
     ts.accum_steps = o.accum;
     ts.optimizer = opt->desc;
     snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", file_exists(o.model, "tokenizer.json") ? "hf" : "bpe");
-    fprintf(stderr, "model: %s, %zu parameters; %s: %zu trainable (%.2f%%)\n", o.model, it_param_numel(ctx),
+    if (!dp_check_finetune_config(ctx, &o, &cfg, lora, &opt->desc, &ts, train_data, val_data, first_step)) return 1;
+    if (dp->rank == 0) fprintf(stderr, "model: %s, %zu parameters; %s: %zu trainable (%.2f%%)\n", o.model, it_param_numel(ctx),
             lora ? "LoRA" : "full fine-tune", it_grad_numel(ctx), 100.0 * (double)it_grad_numel(ctx) / (double)it_param_numel(ctx));
-    if (lora)
+    if (lora && dp->rank == 0)
         fprintf(stderr, "adapter: r %d, alpha %g (scale %g), %d projections (%s)%s\n", lc.rank, (double)it_lora_get_config(lora)->alpha,
                 (double)it_lora_scale(lora), it_lora_count(lora), it_lora_get_config(lora)->targets,
                 lc.last_layers ? ", last layers only" : "");
-    fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB\n", it_param_numel(ctx) * 4 / 1e6,
+    if (dp->rank == 0)
+        fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB\n", it_param_numel(ctx) * 4 / 1e6,
             it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6, it_graph_stats(train.graph).arena_bytes / 1e6);
     memset(&ck, 0, sizeof ck);
     if (!lora && file_exists(o.model, "tokenizer.bin")) { /* a --full checkpoint carries its tokenizer */
@@ -420,18 +530,20 @@ int main(int argc, char **argv) {
     for (step = first_step; step < o.steps; step++) {
         float lr = it_schedule_lr(&ts.schedule, step), norm = 0.0f;
         double loss_sum = 0.0, t_step = now_seconds(); /* this step's time, validation excluded */
-        int k, b, stopping;
+        int k, stopping;
         it_zero_grads(ctx);
         for (k = 0; k < o.accum; k++) {
-            for (b = 0; b < o.batch; b++) /* examples drawn from the data stream: a pure function of data_rng */
-                it_sft_row(train_data, (int)it_rng_below(&ts.data_rng, (uint32_t)it_sft_count(train_data)), o.seq,
-                           it_data_i32(train.tokens) + (size_t)b * o.seq, it_data_i32(train.targets) + (size_t)b * o.seq);
-            if (it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD) != IT_OK) {
+            float weight = draw_micro_batch(&train, train_data, &ts.data_rng, o.batch, batch_tokens, batch_targets);
+            it_result r = IT_OK;
+            it_graph_set_loss_weight(train.graph, weight);
+            if (k == o.accum - 1) r = it_grad_sync_arm(train.graph); /* summed across ranks as it runs */
+            if (r == IT_OK) r = it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD);
+            if (r != IT_OK) {
                 fprintf(stderr, "\nfinetune: step %d: %s\n", step + 1, it_context_last_error(ctx));
                 return 1;
             }
-            loss_sum += it_data(train.loss)[0];
-            rows_trained += o.batch;
+            loss_sum += (double)it_data(train.loss)[0] * weight; /* this rank's share of the batch's mean */
+            rows_trained += train.batch;
         }
         if (it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm) != IT_OK) {
             fprintf(stderr, "\nfinetune: step %d: %s; stopping (a lower --lr may help)\n", step + 1, it_context_last_error(ctx));
@@ -439,7 +551,12 @@ int main(int argc, char **argv) {
         }
         ts.step = step + 1;
         ts.tokens_seen += (int64_t)o.batch * o.seq * o.accum;
-        last_loss = loss_sum / o.accum;
+        {
+            float agreed = (float)(loss_sum / o.accum);
+            stopping = stop_signal != 0 || (o.stop_after && step + 1 - first_step == o.stop_after && step + 1 < o.steps);
+            if (!dp_step_agree(&agreed, &stopping)) return 1;
+            last_loss = dp->size > 1 ? agreed : loss_sum / o.accum;
+        }
         t_step = now_seconds() - t_step;
         val_loss = -1.0;
         if (val_data && ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == o.steps)) {
@@ -460,20 +577,28 @@ int main(int argc, char **argv) {
                         last_loss, val, lr, norm, 1000.0 * t_step, el, peak_rss_mb());
             fflush(stdout);
         }
-        stopping = stop_signal != 0 || (o.stop_after && step + 1 - first_step == o.stop_after && step + 1 < o.steps);
         if (o.save && (step + 1 == o.steps || stopping)) {
             it_result r;
             if (!isfinite(last_loss)) {
                 fprintf(stderr, "\nfinetune: the loss is not finite: not saving\n");
                 return 1;
             }
-            r = lora ? it_lora_save(ctx, lora, opt, &ts, o.save, &ck) : it_checkpoint_save(ctx, model, opt, &ts, o.save, &ck);
-            if (r != IT_OK) {
-                fprintf(stderr, "\nfinetune: saving %s: %s\n", o.save, it_context_last_error(ctx));
-                return 1;
+            if (!dp_before_save(ctx, opt)) return 1;
+            if (dp->size > 1) { /* the ranks share one data stream: each one's position is data_rng */
+                int rk;
+                ts.world_size = dp->size;
+                for (rk = 1; rk < dp->size; rk++) ts.rank_data_rng[rk - 1] = ts.data_rng;
             }
-            write_csv(&c, csv_path);
-            if (!lora && file_exists(o.model, "tokenizer.json")) copy_hf_files(o.model, o.save);
+            if (dp->rank == 0) { /* the others wait for it in dp_after_save */
+                r = lora ? it_lora_save(ctx, lora, opt, &ts, o.save, &ck) : it_checkpoint_save(ctx, model, opt, &ts, o.save, &ck);
+                if (r != IT_OK) {
+                    fprintf(stderr, "\nfinetune: saving %s: %s\n", o.save, it_context_last_error(ctx));
+                    return 1;
+                }
+                write_csv(&c, csv_path);
+                if (!lora && file_exists(o.model, "tokenizer.json")) copy_hf_files(o.model, o.save);
+            }
+            if (!dp_after_save(ctx, opt)) return 1;
         }
         if (stopping) {
             interrupted = stop_signal;
@@ -482,9 +607,12 @@ int main(int argc, char **argv) {
         }
     }
     (void)tty;
-    if (!o.save) write_csv(&c, csv_path);
-    snprintf(title, sizeof title, "%s on %s: %s", o.model, o.data, lora ? "LoRA" : "full fine-tune");
-    write_svg(&c, svg_path, title);
+    dp_report(ctx, opt, (int)ts.step - first_step, now_seconds() - t_start);
+    if (dp->rank == 0) { /* the curve is rank 0's: every rank has the same losses */
+        if (!o.save) write_csv(&c, csv_path);
+        snprintf(title, sizeof title, "%s on %s: %s", o.model, o.data, lora ? "LoRA" : "full fine-tune");
+        write_svg(&c, svg_path, title);
+    }
     if (interrupted)
         fprintf(stderr, "finetune: %s at step %lld of %d%s%s\n", interrupted == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
                 (long long)ts.step, o.steps, o.save ? "; continue with --resume " : "", o.save ? o.save : "");
@@ -493,6 +621,8 @@ int main(int argc, char **argv) {
     free(c.step);
     free(c.train);
     free(c.val);
+    free(batch_tokens);
+    free(batch_targets);
     it_context_destroy(ctx);
     (void)rows_trained;
     return interrupted ? 128 + interrupted : 0;

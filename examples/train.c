@@ -248,13 +248,11 @@ static it_result evaluate(it_model_graph *eval, it_dataset *ds, int n, float *ou
         if (r == IT_OK) r = it_graph_run(eval->graph, IT_RUN_FORWARD);
         if (r == IT_OK) sum += it_data(eval->loss)[0];
     }
-    if (dp->size > 1) {
-        float mean = (float)(sum / n);
+    if (dp->size > 1) { /* the ranks' means, averaged */
         free(tokens);
         free(targets);
-        if (r == IT_OK && (r = it_comm_all_reduce_sum(dp, &mean, 1)) != IT_OK)
-            fprintf(stderr, "\ntrain: rank %d: evaluation: %s\n", dp->rank, dp->error);
-        sum = (double)mean / dp->size * n;
+        if (r == IT_OK && !dp_sum_doubles(&sum, 1)) r = IT_ERR_BACKEND;
+        sum /= dp->size;
     }
     *out = (float)(sum / n);
     return r;
@@ -963,7 +961,7 @@ static int train_main(int argc, char **argv) {
             break;
         }
     }
-    dp_report(ctx, last_step - first_step, now_seconds() - t_start);
+    dp_report(ctx, opt, last_step - first_step, now_seconds() - t_start);
     if (dp->rank == 0) { /* the curve is rank 0's: every rank has the same losses */
         if (!o.save && mkdir_p(out_dir) != 0) return 1;
         write_csv(&c, csv_path);

@@ -331,6 +331,21 @@ static int dp_check_config(const char *config, int batch) {
                 batch / dp->size, batch, (unsigned long long)fnv1a(config, n, FNV_START));
     return 1;
 }
+/* Sums n doubles over the ranks in place. A double travels as two floats (its float value and
+   the remainder), so the sum keeps about 48 bits. */
+static int dp_sum_doubles(double *v, int n) {
+    float parts[16];
+    int i;
+    if (dp->size == 1) return 1;
+    if (n > 8) return 0;
+    for (i = 0; i < n; i++) parts[2 * i] = (float)v[i], parts[2 * i + 1] = (float)(v[i] - (double)parts[2 * i]);
+    if (it_comm_all_reduce_sum(dp, parts, (size_t)(2 * n)) != IT_OK) {
+        fprintf(stderr, "\n" TRAIN_PROGRAM ": rank %d: %s\n", dp->rank, dp->error);
+        return 0;
+    }
+    for (i = 0; i < n; i++) v[i] = (double)parts[2 * i] + (double)parts[2 * i + 1];
+    return 1;
+}
 /* After a step: *loss summed over the ranks and divided by their number (each rank passes its
    own), and whether any rank was asked to stop (a signal reaches the ranks at different moments;
    all of them stop after the same step). */
@@ -373,15 +388,17 @@ static int dp_after_save(it_context *ctx, it_optimizer *opt) {
     }
     return 1;
 }
-/* The communication a run did, per step (rank 0, at the end). */
-static void dp_report(it_context *ctx, int steps, double seconds) {
+/* The communication a run did, per step, and the optimizer state a rank keeps (rank 0, at the end). */
+static void dp_report(it_context *ctx, const it_optimizer *opt, int steps, double seconds) {
     it_grad_sync_stats st = it_grad_sync_get_stats(ctx);
     double per_step = steps > 0 ? st.bytes / steps : 0, ring = per_step * 2.0 * (dp->size - 1) / dp->size;
     if (dp->size == 1 || dp->rank != 0 || steps <= 0) return;
     fprintf(stderr, "data parallel: %d ranks, %d gradient buckets, %.2f MB summed per step (a ring all-reduce sends "
-                    "about %.2f MB per rank), %.1f ms per step waiting for the other ranks (%.1f%% of the %.1f ms step)\n",
+                    "about %.2f MB per rank), %.1f ms per step waiting for the other ranks (%.1f%% of the %.1f ms step); "
+                    "optimizer state %zu floats per rank%s\n",
             dp->size, st.buckets, per_step / 1e6, ring / 1e6, st.wait_seconds / steps * 1e3,
-            100.0 * st.wait_seconds / seconds, seconds / steps * 1e3);
+            100.0 * st.wait_seconds / seconds, seconds / steps * 1e3, opt->state_numel,
+            opt->desc.zero_stage ? " (ZeRO-1: its part)" : "");
 }
 
 /* main: with MPI every rank starts here, and the program's own main runs between MPI's start and
