@@ -47,6 +47,11 @@
      the next wait, i.e. the next run's loss read-back or it_context_synchronize. A requested
      grad_norm waits and reads it back at once. it_zero_grads is one memset on the stream. So a
      training step in the usual order (zero, run, optimizer) waits once.
+   - The fused head + loss (it_linear_cross_entropy) of a forward + backward run does its backward
+     in the forward, in blocks of rows with all vocabulary logits (the CPU's fused path): logits
+     once per step, not twice. A block is at most IT_CUDA_HEAD_BLOCK_FLOATS floats of temporary
+     (define it before the implementation; 16M = 64 MB by default, the tests use a small one so
+     several blocks run).
    - IT_CUDA_PROFILE=1 in the environment: steps run record by record between CUDA events (no
      graphs) and the GPU time per kernel is logged (info level) when the backend is destroyed.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
@@ -328,6 +333,8 @@ typedef struct it__cuda {
     it__CUdeviceptr obuf;
     float *ohost; /* pinned: norm, scale and skip flag copied back behind the update */
     struct it_optimizer *opt_check; /* an update whose finiteness verdict the next wait reads */
+    it_run_mode run_mode;           /* of the graph run being recorded */
+    const it_node *loss_grads_done; /* the fused head + loss whose backward its forward did */
     it_cuda_stats stats;
     /* IT_CUDA_PROFILE=1: every step executed record by record between CUDA events, the GPU time
        summed per kernel (GEMMs, memsets and copies each as one entry), logged at destroy */
@@ -1434,13 +1441,76 @@ static it_result it__cu_cross_entropy_bwd(it_backend *be, it_graph *g, const it_
     IT__CU_T(n->in[0], logits);
     return it__cu_cross_entropy_dlogits(m, dlogits, logits, n, n->in[1], scale, &p);
 }
+/* The loss of a forward + backward run (IT_OP_LOSS_GRADS_IN_FORWARD), as the CPU's fused path
+   does it: blocks of R rows with all V logits each (a temporary of at most IT_CUDA_HEAD_BLOCK_FLOATS),
+   statistics, loss and lse of the block, dlogits in place, then dx and dW from them. The
+   backward then has nothing left to do, and the logits are computed once instead of twice (the
+   recomputation was a fifth of a `tiny` step's product FLOPs). d(loss) is 1 here, as the core
+   seeds it: the scale is 1 / count, from the constant 1.0 the optimizer's values hold. */
+#ifndef IT_CUDA_HEAD_BLOCK_FLOATS
+#define IT_CUDA_HEAD_BLOCK_FLOATS (16u << 20) /* 64 MB of logits per block: 524 rows at V = 32000 */
+#endif
+static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n) {
+    it__CUdeviceptr state, scale, logits, x, w, targets, dx = 0, dw = 0, y[6];
+    it_cross_entropy_args p;
+    it_tensor *tdx = it_grad_tensor(n->in[0]), *tdw = it_grad_tensor(n->in[1]);
+    int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0), r0;
+    int R = (int)(IT_CUDA_HEAD_BLOCK_FLOATS / (unsigned)V);
+    if (R < 1) R = 1;
+    if (R > N) R = N;
+    memset(&p, 0, sizeof p);
+    p.N = (unsigned)N;
+    p.ignore_index = n->iparam[0];
+    IT__CU_TRY(it__cu_temp(m, sizeof(float), &scale));
+    y[0] = scale;
+    y[1] = m->obuf + IT__CU_OBUF_UNCLIPPED * sizeof(float); /* 1.0f */
+    IT__CU_T(n->in[2], y[2]);
+    IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_SCALE, y, 3, &p, sizeof p, it__cu_dim(1, 1, 1),
+                             it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_SCALE, 256), 1, 1), 0));
+    IT__CU_TRY(it__cu_temp(m, (size_t)3 * R * sizeof(float), &state));
+    IT__CU_TRY(it__cu_temp(m, (size_t)R * V * sizeof(float), &logits));
+    IT__CU_T(n->in[0], x);
+    IT__CU_T(n->in[1], w);
+    IT__CU_T(n->in[2], targets);
+    if (tdx) IT__CU_T(tdx, dx);
+    if (tdw) IT__CU_T(tdw, dw);
+    p.V = p.chunk = p.ld = (unsigned)V;
+    for (r0 = 0; r0 < N; r0 += R) { /* one stream: the block's temporaries are free again when the next starts */
+        int rows = R < N - r0 ? R : N - r0;
+        size_t row_off = (size_t)r0 * sizeof(float);
+        it__CUdeviceptr xr = x + (size_t)r0 * C * sizeof(float);
+        p.N = (unsigned)rows;
+        IT__CU_TRY(it__cu_gemm(m, logits, xr, w, rows, V, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [rows, V] */
+        y[0] = state, y[1] = logits, y[2] = targets + (size_t)r0 * sizeof(int32_t);
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_STATS, y, 3, &p, sizeof p, it__cu_dim(p.N, 1, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_STATS, 256), 1, 1), 0));
+        IT__CU_T(n->saved[0], y[0]);
+        IT__CU_T(n->saved[1], y[1]);
+        y[0] += row_off, y[1] += row_off, y[2] = state, y[3] = targets + (size_t)r0 * sizeof(int32_t);
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_FINISH, y, 4, &p, sizeof p, it__cu_dim(p.N, 1, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_FINISH, 64), 1, 1), 1));
+        y[4] = scale, y[2] = y[1], y[3] = targets + (size_t)r0 * sizeof(int32_t), y[0] = y[1] = logits;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_DLOGITS, y, 5, &p, sizeof p, it__cu_dim(p.chunk, p.N, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_DLOGITS, 64), 4, 1), 1)); /* in place */
+        if (tdx) IT__CU_TRY(it__cu_gemm(m, dx + (size_t)r0 * C * sizeof(float), logits, w, rows, C, V, 0, 0, 1, 1, 0, 0, 0));
+        if (tdw) IT__CU_TRY(it__cu_gemm(m, dw, logits, xr, V, C, rows, 1, 0, 1, 1, 0, 0, 0)); /* dW += dl^T x */
+    }
+    p.N = (unsigned)N;
+    IT__CU_T(n->out, y[0]);
+    IT__CU_T(n->saved[0], y[1]);
+    y[2] = targets;
+    IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_MEAN, y, 3, &p, sizeof p, it__cu_dim(1, 1, 1),
+                             it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_MEAN, 256), 1, 1), 0));
+    m->loss_grads_done = n;
+    return IT_OK;
+}
 static it_result it__cu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it__cuda *m = IT__CU_M;
     it__CUdeviceptr state, x, w, scratch, wc;
     it_cross_entropy_args p;
     int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
     int chunk = n->iparam[1], v0;
-    (void)g;
+    if (m->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out) return it__cu_linear_cross_entropy_fused(m, n);
     memset(&p, 0, sizeof p);
     p.N = (unsigned)N;
     p.V = (unsigned)V;
@@ -1468,6 +1538,10 @@ static it_result it__cu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, co
     int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
     int chunk = n->iparam[1], v0;
     (void)g;
+    if (m->loss_grads_done == n) { /* done in the forward (it__cu_linear_cross_entropy_fused) */
+        m->loss_grads_done = NULL;
+        return IT_OK;
+    }
     if (!tdx && !tdw) return IT_OK;
     memset(&p, 0, sizeof p);
     p.N = (unsigned)N;
@@ -1535,7 +1609,8 @@ static it_result it__cu_fill(it_backend *be, it_tensor *t, float value) {
 /* >>cuda_step  begin_step records, end_step launches the step's graph, synchronize waits ------------ */
 static it_result it__cu_begin_step(it_backend *be, it_run_mode mode) {
     it__cuda *m = IT__CU_M;
-    (void)mode; /* no kernel here produces gradients in a forward (IT_OP_LOSS_GRADS_IN_FORWARD) */
+    m->run_mode = mode; /* the fused head + loss produces its input gradients in a forward + backward run */
+    m->loss_grads_done = NULL;
     if (m->in_step) return IT_OK;
     if (m->pending) IT__CU_TRY(it__cu_synchronize(be)); /* one step in flight: temporaries are reused */
     m->in_step = 1;

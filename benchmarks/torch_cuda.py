@@ -4,7 +4,7 @@ torch.set_default_device): B x T random token ids, Lion (lr 3e-4, betas 0.9/0.99
 matrices; multi-tensor torch._foreach ops, as a tuned optimizer would be), clip_grad_norm_ 1.0
 (foreach), cosine schedule with 5 warmup steps, 5 warmup steps discarded, then N timed steps,
 torch.cuda.synchronize() around each step. fp32 eager by default (TF32 off, PyTorch's default for
-matmuls), or --bf16 (autocast) and --compile. Prints one machine-readable line:
+matmuls; --tf32 allows it), or --bf16 (autocast) and --compile. Prints one machine-readable line:
   torch_cuda preset=P mode=M step_ms=X tok_s=Y peak_mb=Z tflops=F
 peak_mb is torch.cuda.max_memory_allocated (the caching allocator's true high-water mark).
 """
@@ -30,14 +30,15 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores in fp32 matmuls")
     o = p.parse_args()
     a = A()
     a.vocab, a.dim, a.layers, a.heads, a.kv_heads, a.ffn = PRESETS[o.preset]
     a.theta = 10000.0
     torch.manual_seed(1)
     torch.set_default_device("cuda")
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = o.tf32
+    torch.backends.cudnn.allow_tf32 = o.tf32
     model = Llama(a)
     params = list(model.parameters())
     decay = [q.dim() >= 2 for q in params]
@@ -87,7 +88,7 @@ def main():
     KV = C // a.heads * a.kv_heads
     fwd = 2.0 * (L * (2 * C * C + 2 * C * KV + 3 * C * F) + V * C) + L * 2.0 * C * (T + 1)
     tflops = 3 * fwd * o.batch * T / med * 1e-12
-    mode = ("bf16" if o.bf16 else "fp32") + ("+compile" if o.compile else "")
+    mode = ("bf16" if o.bf16 else "tf32" if o.tf32 else "fp32") + ("+compile" if o.compile else "")
     print(f"torch_cuda preset={o.preset} mode={mode} step_ms={med * 1e3:.2f} spread_ms={(times[-1] - times[0]) * 1e3:.2f} "
           f"tok_s={o.batch * T / med:.0f} peak_mb={torch.cuda.max_memory_allocated() / 2**20:.1f} tflops={tflops:.1f} "
           f"loss={loss.item():.3f} torch={torch.__version__}", flush=True)

@@ -37,7 +37,7 @@ $(CUDA_OUT)/fake_cuda.o: tests/cuda/fake_cuda.c tests/cuda/fake_cuda.h tests/met
 	$(CC) -std=c99 -O1 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I. -c $< -o $@
 $(CUDA_OUT)/test_cuda_backend_fake.o: tests/cuda/test_cuda_backend.c tests/cuda/fake_cuda.h $(CUDA_DEPS)
 	@mkdir -p $(@D)
-	$(CC) -std=c99 -O1 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -DFAKE -I. -c $< -o $@
+	$(CC) -std=c99 -O1 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -DFAKE -DIT_CUDA_HEAD_BLOCK_FLOATS=1000 -I. -c $< -o $@
 # -rdynamic: the backend finds the stand-ins in the program itself (dlopen(NULL))
 $(CUDA_OUT)/test_cuda_backend_fake: $(CUDA_OUT)/test_cuda_backend_fake.o $(CUDA_OUT)/fake_cuda.o \
     $(ITM_NAMES:%=$(ITM_OUT)/obj/%.o) $(ITM_OUT)/obj/itemu_rt.o

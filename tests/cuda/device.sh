@@ -14,7 +14,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 cc -std=c99 -O2 -g -Wall -Wextra -Werror -Itests/metal -Ishaders -c tests/metal/test_kernels.c -o build/cuda/test_kernels.o &&
 cc -std=c99 -O2 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I. -c tests/cuda/itemu_cuda.c -o build/cuda/itemu_cuda.o &&
 cc -o build/cuda/test_kernels_cuda build/cuda/test_kernels.o build/cuda/itemu_cuda.o -lm -lpthread -ldl &&
-cc -std=c99 -O2 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I. tests/cuda/test_cuda_backend.c -o build/cuda/test_cuda_backend -lm -lpthread -ldl ||
+cc -std=c99 -O2 -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -DIT_CUDA_HEAD_BLOCK_FLOATS=1000 -I. tests/cuda/test_cuda_backend.c -o build/cuda/test_cuda_backend -lm -lpthread -ldl ||
   { echo "device.sh: build failed"; exit 1; }
 echo "== kernel suite on CUDA";              build/cuda/test_kernels_cuda > "$out/kernels.txt" 2>&1 || status=1; tail -60 "$out/kernels.txt"
 echo "== backend vs CPU (CUDA graphs)";      build/cuda/test_cuda_backend > "$out/backend.txt" 2>&1 || status=1; grep -E "FAIL|passed|cuda:|step=3|decode" "$out/backend.txt" | head -60
