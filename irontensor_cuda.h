@@ -1248,10 +1248,13 @@ static it_result it__cu_rope(it_backend *be, const it_node *n, int backward) {
     it__cu_kernel k = backward ? IT__CUK_ROPE_BWD : IT__CUK_ROPE;
     unsigned tx;
     it_tensor *in = n->in[0];
-    if (it_node_rope_scaling(n).kind != IT_ROPE_DEFAULT) /* the kernel computes theta^(-2i/D) only */
-        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: rope with frequency scaling (linear, llama3) is not "
-                                "implemented on CUDA yet; use the CPU backend for this model");
+    it_rope_scaling sc = it_node_rope_scaling(n);
     memset(&p, 0, sizeof p);
+    p.kind = (unsigned)sc.kind; /* linear / llama3 frequency scaling, as it_cpu_rope_* does it */
+    p.factor = sc.factor;
+    p.low_freq_factor = sc.low_freq_factor;
+    p.high_freq_factor = sc.high_freq_factor;
+    p.original_max_positions = sc.original_max_positions;
     p.B = (unsigned)it_tensor_dim(in, 0);
     p.T = (unsigned)it_tensor_dim(in, 1);
     p.H = (unsigned)it_tensor_dim(in, 2);
@@ -1302,10 +1305,8 @@ static it_result it__cu_softmax_bwd(it_backend *be, it_graph *g, const it_node *
 }
 
 static it_result it__cu_attention_args(it__cuda *m, const it_node *n, it_attention_args *p) {
-    if (n->iparam[0] > 0) /* the kernels attend to every earlier key */
-        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: sliding-window attention (window %d) is not "
-                                "implemented on CUDA yet; use the CPU backend for this model", n->iparam[0]);
     memset(p, 0, sizeof *p);
+    p->window = n->iparam[0] > 0 ? (unsigned)n->iparam[0] : 0u; /* 0: every earlier key */
     p->B = (unsigned)it_tensor_dim(n->in[0], 0);
     p->T = (unsigned)it_tensor_dim(n->in[0], 1);
     p->Hq = (unsigned)it_tensor_dim(n->in[0], 2);

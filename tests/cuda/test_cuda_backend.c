@@ -412,6 +412,25 @@ int main(int argc, char **argv) {
     rc.want_norm = 1;
     train_compare("llama-gqa-clip", &llama, &rc, 2, 16);
     train_compare("gpt2-clip", &gpt2, &rc, 2, 16);
+    rc.kind = IT_OPTIMIZER_LION;
+    rc.clip_norm = 0.0f;
+    rc.want_norm = 0;
+    {   /* a sliding window shorter than the sequence (Mistral) */
+        it_model_config win = llama;
+        win.family = IT_FAMILY_MISTRAL;
+        win.sliding_window = 3;
+        train_compare("mistral-window3", &win, &rc, 2, 16);
+    }
+    {   /* Llama 3.1+'s scaled RoPE frequencies (a band of them scaled for head dim 16) */
+        it_model_config scaled = llama;
+        scaled.rope_theta = 500.0f;
+        scaled.rope_scaling.kind = IT_ROPE_LLAMA3;
+        scaled.rope_scaling.factor = 8.0f;
+        scaled.rope_scaling.low_freq_factor = 1.0f;
+        scaled.rope_scaling.high_freq_factor = 4.0f;
+        scaled.rope_scaling.original_max_positions = 16;
+        train_compare("llama3-rope-scaled", &scaled, &rc, 2, 16);
+    }
     guard_and_coherence();
 done:
 #ifdef FAKE
