@@ -25,8 +25,13 @@
      the device's architecture with --use_fast_math (Metal's default), loaded with
      cuModuleLoadData. Each launch is checked against the kernel's signature from the generated
      table (binding count, by-value sizes) before it is recorded.
-   - GEMMs: cuBLAS (column-major: row-major c = a @ b is c^T = b^T a^T), fp32; TF32 tensor cores
-     only with it_cuda_desc.allow_tf32 (PyTorch's allow_tf32 switch, off by default as there).
+   - GEMMs: cuBLAS's cublasGemmEx (column-major: row-major c = a @ b is c^T = b^T a^T) on fp32
+     matrices; the compute type is fp32 by default, TF32 tensor cores with it_cuda_desc.allow_tf32
+     (PyTorch's allow_tf32 switch, off by default as there), bf16 tensor cores with bf16_matmuls
+     (CUBLAS_COMPUTE_32F_FAST_16BF: the inputs are down-converted on the fly, to bf16 or, where
+     cuBLAS picks it for a shape, to the finer TF32; sums and outputs fp32). That is mixed
+     precision as autocast does it for matrix products, without a bf16 copy of anything:
+     parameters, gradients, optimizer state and activations stay fp32.
    - Memory: cuMemAlloc (no managed memory) for every block, and a pinned host mirror that
      buffer_create returns (the core and the user read and write it as before). Coherence goes
      through the core's host_access hook: it_data() and friends copy the device's newer bytes of
@@ -67,6 +72,8 @@ extern "C" {
 typedef struct it_cuda_desc {
     int device_index;     /* CUDA device ordinal (0 = the first) */
     int allow_tf32;       /* 1 = GEMMs may use TF32 tensor cores (10-bit mantissa inputs) */
+    int bf16_matmuls;     /* 1 = GEMMs take their fp32 operands down-converted to bf16 on the tensor cores
+                             (fp32 sums and outputs, fp32 master weights); over allow_tf32 */
     int no_graphs;        /* 1 = execute every step's records directly instead of a CUDA graph */
     const char *libcuda;  /* NULL = "libcuda.so.1"; the tests point these at stand-ins */
     const char *libnvrtc; /* NULL = libnvrtc.so.13, .12, libnvrtc.so */
@@ -146,6 +153,11 @@ typedef struct it__cublasCtx *it__cublasHandle;
 #define IT__CUBLAS_OP_T 1
 #define IT__CUBLAS_DEFAULT_MATH 0
 #define IT__CUBLAS_TF32_TENSOR_OP_MATH 3
+#define IT__CUDA_R_32F 0
+#define IT__CUBLAS_COMPUTE_32F 68
+#define IT__CUBLAS_COMPUTE_32F_FAST_16BF 75
+#define IT__CUBLAS_COMPUTE_32F_FAST_TF32 77
+#define IT__CUBLAS_GEMM_DEFAULT (-1)
 
 /* X(field, "symbol", return, (parameters)) */
 #define IT__CU_DRIVER(X)                                                                                        \
@@ -201,12 +213,12 @@ typedef struct it__cublasCtx *it__cublasHandle;
     X(SetStream, "cublasSetStream_v2", int, (it__cublasHandle, it__CUstream))                                   \
     X(SetMathMode, "cublasSetMathMode", int, (it__cublasHandle, int))                                           \
     X(SetWorkspace, "cublasSetWorkspace_v2", int, (it__cublasHandle, void *, size_t))                           \
-    X(Sgemm, "cublasSgemm_v2", int,                                                                             \
-      (it__cublasHandle, int, int, int, int, int, const float *, const float *, int, const float *, int,         \
-       const float *, float *, int))                                                                            \
-    X(SgemmStridedBatched, "cublasSgemmStridedBatched", int,                                                    \
-      (it__cublasHandle, int, int, int, int, int, const float *, const float *, int, long long, const float *,   \
-       int, long long, const float *, float *, int, long long, int))
+    X(GemmEx, "cublasGemmEx", int,                                                                              \
+      (it__cublasHandle, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int,  \
+       const void *, void *, int, int, int, int))                                                               \
+    X(GemmStridedBatchedEx, "cublasGemmStridedBatchedEx", int,                                                  \
+      (it__cublasHandle, int, int, int, int, int, const void *, const void *, int, int, long long, const void *, \
+       int, int, long long, const void *, void *, int, int, long long, int, int, int))
 
 #define IT__CU_FIELD(f, sym, R, P) R(*f) P;
 typedef struct it__cu_driver { IT__CU_DRIVER(IT__CU_FIELD) } it__cu_driver;
@@ -312,6 +324,7 @@ typedef struct it__cuda {
     const it_cuda_kernel_info *info[IT__CUK_COUNT];
     int max_threads[IT__CUK_COUNT];
     int use_graphs, internal, pending;
+    int compute_type; /* cuBLAS's: fp32, TF32 (allow_tf32) or bf16 (bf16_matmuls) products of fp32 matrices */
     it__cu_buffer *bufs;
     int n_bufs, cap_bufs;
     /* the step being recorded */
@@ -632,14 +645,17 @@ static it_result it__cu_exec(it__cuda *m, const it__cu_record *r) {
     case IT__CU_REC_GEMM: {
         int s;
         m->stats.gemms++;
+        /* fp32 matrices in and out; the compute type says how the tensor cores may round the inputs */
         if (r->batch == 1)
-            s = m->blas.Sgemm(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const float *)(uintptr_t)r->a, r->lda,
-                              (const float *)(uintptr_t)r->b, r->ldb, &r->beta, (float *)(uintptr_t)r->c, r->ldc);
+            s = m->blas.GemmEx(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const void *)(uintptr_t)r->a, IT__CUDA_R_32F,
+                               r->lda, (const void *)(uintptr_t)r->b, IT__CUDA_R_32F, r->ldb, &r->beta, (void *)(uintptr_t)r->c,
+                               IT__CUDA_R_32F, r->ldc, m->compute_type, IT__CUBLAS_GEMM_DEFAULT);
         else
-            s = m->blas.SgemmStridedBatched(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const float *)(uintptr_t)r->a,
-                                            r->lda, r->sa, (const float *)(uintptr_t)r->b, r->ldb, r->sb, &r->beta,
-                                            (float *)(uintptr_t)r->c, r->ldc, r->sc, r->batch);
-        if (s != 0) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cuBLAS sgemm failed (status %d)", s);
+            s = m->blas.GemmStridedBatchedEx(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const void *)(uintptr_t)r->a,
+                                             IT__CUDA_R_32F, r->lda, r->sa, (const void *)(uintptr_t)r->b, IT__CUDA_R_32F, r->ldb,
+                                             r->sb, &r->beta, (void *)(uintptr_t)r->c, IT__CUDA_R_32F, r->ldc, r->sc, r->batch,
+                                             m->compute_type, IT__CUBLAS_GEMM_DEFAULT);
+        if (s != 0) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cuBLAS gemm failed (status %d)", s);
         return IT_OK;
     }
     case IT__CU_REC_MEMSET:
@@ -715,7 +731,7 @@ static void it__cu_profile_log(it__cuda *m) {
     for (i = 0; i < IT__CUK_COUNT + 3 && m->prof_ms[order[i]] > 0.0; i++) {
         int s = order[i];
         it_log(m->ctx, IT_LOG_INFO, "cuda profile: %6.2f%% %9.3f ms %7lu x  %s", 100.0 * m->prof_ms[s] / (total > 0 ? total : 1),
-               m->prof_ms[s], m->prof_count[s], s < IT__CUK_COUNT ? it__cu_kernel_names[s] : s == IT__CUK_COUNT ? "cuBLAS sgemm" : s == IT__CUK_COUNT + 1 ? "memset" : "host-to-device copy");
+               m->prof_ms[s], m->prof_count[s], s < IT__CUK_COUNT ? it__cu_kernel_names[s] : s == IT__CUK_COUNT ? "cuBLAS gemm" : s == IT__CUK_COUNT + 1 ? "memset" : "host-to-device copy");
     }
 }
 /* the recorded step: its graph when these records were seen before, else captured now */
@@ -1945,7 +1961,7 @@ static it_result it__cu_setup(it__cuda *m, const it_cuda_desc *desc) {
     if (m->blas.Create(&m->cublas) != 0) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cublasCreate failed");
     if (!it__cu_dev_alloc(m, &m->workspace, IT__CU_WORKSPACE)) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: no memory for the cuBLAS workspace");
     if (m->blas.SetStream(m->cublas, m->stream) != 0 || m->blas.SetWorkspace(m->cublas, (void *)(uintptr_t)m->workspace, IT__CU_WORKSPACE) != 0 ||
-        m->blas.SetMathMode(m->cublas, desc && desc->allow_tf32 ? IT__CUBLAS_TF32_TENSOR_OP_MATH : IT__CUBLAS_DEFAULT_MATH) != 0)
+        m->blas.SetMathMode(m->cublas, IT__CUBLAS_DEFAULT_MATH) != 0) /* the compute type of each call decides */
         return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cuBLAS stream/workspace/math mode setup failed");
     /* the optimizer's device values */
     if (!it__cu_dev_alloc(m, &m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float)))
@@ -1975,6 +1991,8 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
     m->use_graphs = !(desc && desc->no_graphs);
+    m->compute_type = desc && desc->bf16_matmuls ? IT__CUBLAS_COMPUTE_32F_FAST_16BF
+                      : desc && desc->allow_tf32 ? IT__CUBLAS_COMPUTE_32F_FAST_TF32 : IT__CUBLAS_COMPUTE_32F;
     m->profile = getenv("IT_CUDA_PROFILE") && getenv("IT_CUDA_PROFILE")[0] == '1';
     be = &m->be;
     be->name = "cuda";

@@ -22,11 +22,18 @@ SAME(IT__CUBLAS_OP_N, CUBLAS_OP_N)
 SAME(IT__CUBLAS_OP_T, CUBLAS_OP_T)
 SAME(IT__CUBLAS_DEFAULT_MATH, CUBLAS_DEFAULT_MATH)
 SAME(IT__CUBLAS_TF32_TENSOR_OP_MATH, CUBLAS_TF32_TENSOR_OP_MATH)
+SAME(IT__CUDA_R_32F, CUDA_R_32F)
+SAME(IT__CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F)
+SAME(IT__CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_COMPUTE_32F_FAST_16BF)
+SAME(IT__CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_32F_FAST_TF32)
+SAME(IT__CUBLAS_GEMM_DEFAULT, CUBLAS_GEMM_DEFAULT)
 typedef char check_deviceptr[sizeof(it__CUdeviceptr) == sizeof(CUdeviceptr) ? 1 : -1];
 typedef char check_device[sizeof(it__CUdevice) == sizeof(CUdevice) ? 1 : -1];
 typedef char check_result[sizeof(it__CUresult) == sizeof(CUresult) ? 1 : -1];
 typedef char check_nvrtc[sizeof(int) == sizeof(nvrtcResult) ? 1 : -1];
 typedef char check_cublas[sizeof(int) == sizeof(cublasStatus_t) && sizeof(int) == sizeof(cublasOperation_t) ? 1 : -1];
+typedef char check_cublas_ex[sizeof(int) == sizeof(cudaDataType) && sizeof(int) == sizeof(cublasComputeType_t) &&
+                             sizeof(int) == sizeof(cublasGemmAlgo_t) ? 1 : -1]; /* cublasGemmEx's enum arguments as int */
 
 int main(void) {
     /* every driver symbol the backend loads, by the name it loads (a misspelt one does not compile) */
@@ -42,6 +49,6 @@ int main(void) {
                     (void *)&cuEventCreate, (void *)&cuEventRecord, (void *)&cuEventSynchronize, (void *)&cuEventElapsedTime,
                     (void *)&cuEventDestroy_v2};
     printf("abi_check: %d driver entry points and %d constants agree with cuda.h / cublas_api.h (CUDA %d)\n",
-           (int)(sizeof syms / sizeof syms[0]), 10, CUDA_VERSION);
+           (int)(sizeof syms / sizeof syms[0]), 15, CUDA_VERSION);
     return 0;
 }

@@ -10,8 +10,8 @@
    - stream capture records instead of queueing; a synchronize, allocation or free during capture
      fails (900, as CUDA's capture does); cuGraphLaunch queues the captured work, whose kernel
      arguments were copied at capture and whose host copies read their source when they run;
-   - cuBLAS: column-major sgemm (strided batches) in double accumulation, leading dimensions and
-     operand bounds checked; capture needs cublasSetWorkspace first;
+   - cuBLAS: column-major cublasGemmEx on fp32 matrices (strided batches) in double accumulation (fast-bf16
+     inputs rounded to bf16 first), leading dimensions and operand bounds checked; capture needs cublasSetWorkspace first;
    - NVRTC "compiles" by checking that every kernel of the table is defined in the source, for the
      architecture the fake device reports (sm_90), and returns a marker the module loader checks.
    FAKE_CUDA_DEVICES=0, FAKE_CUDA_COMPILE_FAIL=1 and FAKE_CUDA_FAIL_KERNEL=name inject failures. */
@@ -101,6 +101,7 @@ typedef struct {
     unsigned value;
     int ta, tb, m, nn, k, lda, ldb, ldc, batch;
     long long sa, sb, sc;
+    int compute; /* cuBLAS compute type */
     float alpha, beta;
     const float *a, *b;
     float *c;
@@ -120,6 +121,17 @@ static int enqueue(const op *o) {
     push(g_capturing ? &g_capture : &g_queue, o);
     return OK;
 }
+/* CUBLAS_COMPUTE_32F_FAST_16BF modelled as bf16 inputs, rounded to nearest even (the real
+   library may pick TF32 for a shape instead: finer, never coarser); TF32 is not modelled */
+static double gemm_input(float x, int compute) {
+    uint32_t u;
+    if (compute != 75) return x;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7F800000u) != 0x7F800000u) u += 0x7FFFu + ((u >> 16) & 1u);
+    u &= 0xFFFF0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
 static void gemm_run(const op *o) {
     int bi, i, j, l;
     for (bi = 0; bi < o->batch; bi++) {
@@ -129,8 +141,8 @@ static void gemm_run(const op *o) {
             for (i = 0; i < o->m; i++) {
                 double s = 0;
                 for (l = 0; l < o->k; l++) {
-                    double x = o->ta ? A[l + (size_t)i * o->lda] : A[i + (size_t)l * o->lda];
-                    double y = o->tb ? B[j + (size_t)l * o->ldb] : B[l + (size_t)j * o->ldb];
+                    double x = gemm_input(o->ta ? A[l + (size_t)i * o->lda] : A[i + (size_t)l * o->lda], o->compute);
+                    double y = gemm_input(o->tb ? B[j + (size_t)l * o->ldb] : B[l + (size_t)j * o->ldb], o->compute);
                     s += x * y;
                 }
                 C[i + (size_t)j * o->ldc] = (float)(o->alpha * s + (o->beta != 0.0f ? o->beta * C[i + (size_t)j * o->ldc] : 0.0));
@@ -487,32 +499,38 @@ static int gemm_check(blas *h, const op *o) {
         return 14;
     }
     if (o->m <= 0 || o->nn <= 0 || o->k <= 0 || o->lda < ra || o->ldb < rb || o->ldc < o->m) {
-        note("sgemm: m %d n %d k %d lda %d ldb %d ldc %d", o->m, o->nn, o->k, o->lda, o->ldb, o->ldc);
+        note("gemm: m %d n %d k %d lda %d ldb %d ldc %d", o->m, o->nn, o->k, o->lda, o->ldb, o->ldc);
         return 7;
     }
     if (!find_block((unsigned long long)(uintptr_t)(o->a + last_a), ((size_t)(ca - 1) * o->lda + ra) * 4, 0) ||
         !find_block((unsigned long long)(uintptr_t)(o->b + last_b), ((size_t)(cb - 1) * o->ldb + rb) * 4, 0) ||
         !find_block((unsigned long long)(uintptr_t)(o->c + last_c), ((size_t)(o->nn - 1) * o->ldc + o->m) * 4, 0)) {
-        note("sgemm: an operand is outside device memory");
+        note("gemm: an operand is outside device memory");
         return 7;
     }
     return 0;
 }
-int cublasSgemmStridedBatched(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
-                              long long sa, const float *B, int ldb, long long sb, const float *beta, float *C, int ldc,
-                              long long sc, int batch) {
+/* fp32 matrices only (CUDA_R_32F = 0), compute type fp32 (68), fast bf16 (75) or fast TF32 (77), the default algorithm */
+int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha, const void *A, int at, int lda,
+                               long long sa, const void *B, int bt, int ldb, long long sb, const void *beta, void *C, int ct,
+                               int ldc, long long sc, int batch, int compute, int algo) {
     op o;
     int r;
+    if (at != 0 || bt != 0 || ct != 0 || (compute != 68 && compute != 75 && compute != 77) || algo != -1) {
+        note("gemm: types %d %d %d, compute type %d, algorithm %d", at, bt, ct, compute, algo);
+        return 7;
+    }
     memset(&o, 0, sizeof o);
     o.kind = OP_GEMM;
-    o.ta = ta, o.tb = tb, o.m = m, o.nn = n, o.k = k, o.lda = lda, o.ldb = ldb, o.ldc = ldc, o.batch = batch;
-    o.sa = sa, o.sb = sb, o.sc = sc, o.alpha = *alpha, o.beta = *beta, o.a = A, o.b = B, o.c = C;
+    o.ta = ta, o.tb = tb, o.m = m, o.nn = n, o.k = k, o.lda = lda, o.ldb = ldb, o.ldc = ldc, o.batch = batch, o.compute = compute;
+    o.sa = sa, o.sb = sb, o.sc = sc, o.alpha = *(const float *)alpha, o.beta = *(const float *)beta;
+    o.a = (const float *)A, o.b = (const float *)B, o.c = (float *)C;
     if (batch < 1 || (batch > 1 && sc == 0)) return 7;
     if ((r = gemm_check((blas *)h, &o)) != 0) return r;
     fake_cuda_counts.gemms++;
     return enqueue(&o);
 }
-int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda, const float *B,
-                   int ldb, const float *beta, float *C, int ldc) {
-    return cublasSgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+int cublasGemmEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha, const void *A, int at, int lda, const void *B,
+                 int bt, int ldb, const void *beta, void *C, int ct, int ldc, int compute, int algo) {
+    return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0, 1, compute, algo);
 }
