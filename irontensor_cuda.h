@@ -27,11 +27,9 @@
      table (binding count, by-value sizes) before it is recorded.
    - GEMMs: cuBLAS's cublasGemmEx (column-major: row-major c = a @ b is c^T = b^T a^T) on fp32
      matrices; the compute type is fp32 by default, TF32 tensor cores with it_cuda_desc.allow_tf32
-     (PyTorch's allow_tf32 switch, off by default as there), bf16 tensor cores with bf16_matmuls
-     (CUBLAS_COMPUTE_32F_FAST_16BF: the inputs are down-converted on the fly, to bf16 or, where
-     cuBLAS picks it for a shape, to the finer TF32; sums and outputs fp32). That is mixed
-     precision as autocast does it for matrix products, without a bf16 copy of anything:
-     parameters, gradients, optimizer state and activations stay fp32.
+     (PyTorch's allow_tf32 switch, off by default as there). Not bf16: cuBLAS's "fast bf16" compute
+     type on fp32 matrices ran our shapes as TF32 on the H200 (same speed, TF32's precision), so
+     bf16 needs bf16 operands, i.e. conversion kernels; not done yet.
    - Memory: cuMemAlloc (no managed memory) for every block, and a pinned host mirror that
      buffer_create returns (the core and the user read and write it as before). Coherence goes
      through the core's host_access hook: it_data() and friends copy the device's newer bytes of
@@ -55,8 +53,9 @@
    - The fused head + loss (it_linear_cross_entropy) of a forward + backward run does its backward
      in the forward, in blocks of rows with all vocabulary logits (the CPU's fused path): logits
      once per step, not twice. A block is at most IT_CUDA_HEAD_BLOCK_FLOATS floats of temporary
-     (define it before the implementation; 16M = 64 MB by default, the tests use a small one so
-     several blocks run).
+     (define it before the implementation; 64M = 256 MB by default, 0 = vocabulary chunks in the
+     forward and their logits recomputed in the backward; the tests use a small one so several
+     blocks run).
    - IT_CUDA_PROFILE=1 in the environment: steps run record by record between CUDA events (no
      graphs) and the GPU time per kernel is logged (info level) when the backend is destroyed.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
@@ -72,8 +71,6 @@ extern "C" {
 typedef struct it_cuda_desc {
     int device_index;     /* CUDA device ordinal (0 = the first) */
     int allow_tf32;       /* 1 = GEMMs may use TF32 tensor cores (10-bit mantissa inputs) */
-    int bf16_matmuls;     /* 1 = GEMMs take their fp32 operands down-converted to bf16 on the tensor cores
-                             (fp32 sums and outputs, fp32 master weights); over allow_tf32 */
     int no_graphs;        /* 1 = execute every step's records directly instead of a CUDA graph */
     const char *libcuda;  /* NULL = "libcuda.so.1"; the tests point these at stand-ins */
     const char *libnvrtc; /* NULL = libnvrtc.so.13, .12, libnvrtc.so */
@@ -155,7 +152,6 @@ typedef struct it__cublasCtx *it__cublasHandle;
 #define IT__CUBLAS_TF32_TENSOR_OP_MATH 3
 #define IT__CUDA_R_32F 0
 #define IT__CUBLAS_COMPUTE_32F 68
-#define IT__CUBLAS_COMPUTE_32F_FAST_16BF 75
 #define IT__CUBLAS_COMPUTE_32F_FAST_TF32 77
 #define IT__CUBLAS_GEMM_DEFAULT (-1)
 
@@ -324,7 +320,7 @@ typedef struct it__cuda {
     const it_cuda_kernel_info *info[IT__CUK_COUNT];
     int max_threads[IT__CUK_COUNT];
     int use_graphs, internal, pending;
-    int compute_type; /* cuBLAS's: fp32, TF32 (allow_tf32) or bf16 (bf16_matmuls) products of fp32 matrices */
+    int compute_type; /* cuBLAS's: fp32, or TF32 (allow_tf32) products of fp32 matrices */
     it__cu_buffer *bufs;
     int n_bufs, cap_bufs;
     /* the step being recorded */
@@ -1465,7 +1461,7 @@ static it_result it__cu_cross_entropy_bwd(it_backend *be, it_graph *g, const it_
    recomputation was a fifth of a `tiny` step's product FLOPs). d(loss) is 1 here, as the core
    seeds it: the scale is 1 / count, from the constant 1.0 the optimizer's values hold. */
 #ifndef IT_CUDA_HEAD_BLOCK_FLOATS
-#define IT_CUDA_HEAD_BLOCK_FLOATS (16u << 20) /* 64 MB of logits per block: 524 rows at V = 32000 */
+#define IT_CUDA_HEAD_BLOCK_FLOATS (64u << 20) /* 256 MB of logits per block: 2097 rows at V = 32000 */
 #endif
 static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n) {
     it__CUdeviceptr state, scale, logits, x, w, targets, dx = 0, dw = 0, y[6];
@@ -1527,7 +1523,8 @@ static it_result it__cu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, co
     it_cross_entropy_args p;
     int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0);
     int chunk = n->iparam[1], v0;
-    if (m->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out) return it__cu_linear_cross_entropy_fused(m, n);
+    if (IT_CUDA_HEAD_BLOCK_FLOATS > 0 && m->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out)
+        return it__cu_linear_cross_entropy_fused(m, n);
     memset(&p, 0, sizeof p);
     p.N = (unsigned)N;
     p.V = (unsigned)V;
@@ -1991,8 +1988,7 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
     m->use_graphs = !(desc && desc->no_graphs);
-    m->compute_type = desc && desc->bf16_matmuls ? IT__CUBLAS_COMPUTE_32F_FAST_16BF
-                      : desc && desc->allow_tf32 ? IT__CUBLAS_COMPUTE_32F_FAST_TF32 : IT__CUBLAS_COMPUTE_32F;
+    m->compute_type = desc && desc->allow_tf32 ? IT__CUBLAS_COMPUTE_32F_FAST_TF32 : IT__CUBLAS_COMPUTE_32F;
     m->profile = getenv("IT_CUDA_PROFILE") && getenv("IT_CUDA_PROFILE")[0] == '1';
     be = &m->be;
     be->name = "cuda";

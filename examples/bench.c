@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
     static const int prompt_lens[2] = {5, 20};
     int32_t prompt[64];
     it_plan_stats st;
-    int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0, bf16 = 0;
+    int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0;
     const char *preset = "tiny";
 
     for (i = 1; i < argc; i++) {
@@ -245,10 +245,9 @@ int main(int argc, char **argv) {
             use_cuda = !strcmp(argv[++i], "cuda");
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1; /* CUDA: GEMMs on TF32 tensor cores */
-        else if (!strcmp(argv[i], "--bf16")) bf16 = 1; /* CUDA: GEMMs on bf16 tensor cores (fp32 sums, master weights) */
         else {
             fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
-                            "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--bf16] [--no-quant]\n");
+                            "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--no-quant]\n");
             return 2;
         }
     }
@@ -273,7 +272,6 @@ int main(int argc, char **argv) {
         it_cuda_desc cdesc;
         memset(&cdesc, 0, sizeof cdesc);
         cdesc.allow_tf32 = tf32;
-        cdesc.bf16_matmuls = bf16;
         if (it_cuda_backend_create(ctx, &cdesc, &cuda) != IT_OK) {
             fprintf(stderr, "bench: --backend cuda: %s\n", it_context_last_error(ctx));
             return 1;
@@ -348,9 +346,9 @@ int main(int argc, char **argv) {
         double fwd = 2.0 * (L * (2 * C * C + 2 * C * KV + 3 * C * F) + (double)cfg.vocab_size * C) + L * 2.0 * C * (seq + 1);
         double tflops = 3.0 * fwd * batch * seq / (elapsed / steps) * 1e-12;
         printf("bench_cuda gpu=\"%s\" sm_%d%d driver=%d preset=%s step_ms=%.2f tok_s=%.0f tflops=%.1f gpu_peak_mb=%.1f "
-               "graph_launches=%lu captures=%lu tf32=%d bf16=%d recompute=%d loss=%.3f\n", cs.device_name, cs.sm_major, cs.sm_minor,
+               "graph_launches=%lu captures=%lu tf32=%d recompute=%d loss=%.3f\n", cs.device_name, cs.sm_major, cs.sm_minor,
                cs.driver_version, preset, elapsed / steps * 1e3, (double)batch * seq * steps / elapsed, tflops,
-               cs.device_peak_bytes / 1048576.0, cs.graph_launches, cs.graph_captures, tf32, bf16, recompute, loss1);
+               cs.device_peak_bytes / 1048576.0, cs.graph_launches, cs.graph_captures, tf32, recompute, loss1);
     }
     printf("\ntraining (%d warmup steps discarded, %d timed; loss %.3f -> %.3f)\n", warmup, steps, loss0, loss1);
     printf("  %-14s %12s %12s %16s\n", "", "step ms", "tokens/s", "peak RSS MB");

@@ -10,8 +10,9 @@
    - stream capture records instead of queueing; a synchronize, allocation or free during capture
      fails (900, as CUDA's capture does); cuGraphLaunch queues the captured work, whose kernel
      arguments were copied at capture and whose host copies read their source when they run;
-   - cuBLAS: column-major cublasGemmEx on fp32 matrices (strided batches) in double accumulation (fast-bf16
-     inputs rounded to bf16 first), leading dimensions and operand bounds checked; capture needs cublasSetWorkspace first;
+   - cuBLAS: column-major cublasGemmEx on fp32 matrices (strided batches) in double accumulation, compute
+     type fp32 or TF32 (not modelled), leading dimensions and operand bounds checked; capture needs
+     cublasSetWorkspace first;
    - NVRTC "compiles" by checking that every kernel of the table is defined in the source, for the
      architecture the fake device reports (sm_90), and returns a marker the module loader checks.
    FAKE_CUDA_DEVICES=0, FAKE_CUDA_COMPILE_FAIL=1 and FAKE_CUDA_FAIL_KERNEL=name inject failures. */
@@ -121,17 +122,6 @@ static int enqueue(const op *o) {
     push(g_capturing ? &g_capture : &g_queue, o);
     return OK;
 }
-/* CUBLAS_COMPUTE_32F_FAST_16BF modelled as bf16 inputs, rounded to nearest even (the real
-   library may pick TF32 for a shape instead: finer, never coarser); TF32 is not modelled */
-static double gemm_input(float x, int compute) {
-    uint32_t u;
-    if (compute != 75) return x;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7F800000u) != 0x7F800000u) u += 0x7FFFu + ((u >> 16) & 1u);
-    u &= 0xFFFF0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
 static void gemm_run(const op *o) {
     int bi, i, j, l;
     for (bi = 0; bi < o->batch; bi++) {
@@ -141,8 +131,8 @@ static void gemm_run(const op *o) {
             for (i = 0; i < o->m; i++) {
                 double s = 0;
                 for (l = 0; l < o->k; l++) {
-                    double x = gemm_input(o->ta ? A[l + (size_t)i * o->lda] : A[i + (size_t)l * o->lda], o->compute);
-                    double y = gemm_input(o->tb ? B[j + (size_t)l * o->ldb] : B[l + (size_t)j * o->ldb], o->compute);
+                    double x = o->ta ? A[l + (size_t)i * o->lda] : A[i + (size_t)l * o->lda]; /* TF32 is not modelled */
+                    double y = o->tb ? B[j + (size_t)l * o->ldb] : B[l + (size_t)j * o->ldb];
                     s += x * y;
                 }
                 C[i + (size_t)j * o->ldc] = (float)(o->alpha * s + (o->beta != 0.0f ? o->beta * C[i + (size_t)j * o->ldc] : 0.0));
@@ -510,13 +500,13 @@ static int gemm_check(blas *h, const op *o) {
     }
     return 0;
 }
-/* fp32 matrices only (CUDA_R_32F = 0), compute type fp32 (68), fast bf16 (75) or fast TF32 (77), the default algorithm */
+/* fp32 matrices only (CUDA_R_32F = 0), compute type fp32 (68) or fast TF32 (77), the default algorithm */
 int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha, const void *A, int at, int lda,
                                long long sa, const void *B, int bt, int ldb, long long sb, const void *beta, void *C, int ct,
                                int ldc, long long sc, int batch, int compute, int algo) {
     op o;
     int r;
-    if (at != 0 || bt != 0 || ct != 0 || (compute != 68 && compute != 75 && compute != 77) || algo != -1) {
+    if (at != 0 || bt != 0 || ct != 0 || (compute != 68 && compute != 77) || algo != -1) {
         note("gemm: types %d %d %d, compute type %d, algorithm %d", at, bt, ct, compute, algo);
         return 7;
     }
