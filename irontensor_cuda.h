@@ -343,6 +343,8 @@ typedef struct it__cuda {
     float *ohost; /* pinned: norm, scale and skip flag copied back behind the update */
     struct it_optimizer *opt_check; /* an update whose finiteness verdict the next wait reads */
     it_run_mode run_mode;           /* of the graph run being recorded */
+    it__CUdeviceptr head;           /* the fused head's logits block, its own buffer: a growing temporary */
+    size_t head_cap;                /* arena would hold its old sizes too until the step ran */
     const it_node *loss_grads_done; /* the fused head + loss whose backward its forward did */
     it_cuda_stats stats;
     /* IT_CUDA_PROFILE=1: every step executed record by record between CUDA events, the GPU time
@@ -1481,7 +1483,19 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
     IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_SCALE, y, 3, &p, sizeof p, it__cu_dim(1, 1, 1),
                              it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_SCALE, 256), 1, 1), 0));
     IT__CU_TRY(it__cu_temp(m, (size_t)3 * R * sizeof(float), &state));
-    IT__CU_TRY(it__cu_temp(m, (size_t)R * V * sizeof(float), &logits));
+    if (m->head_cap < (size_t)R * V * sizeof(float)) { /* an earlier one stays until synchronize: recorded work names it */
+        size_t bytes = (size_t)R * V * sizeof(float);
+        it__CUdeviceptr nb = 0;
+        if (IT__CU_GROW(m, m->retired_dev, m->n_retired_dev, m->cap_retired_dev) != IT_OK || !it__cu_dev_alloc(m, &nb, bytes))
+            return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes for the head's logits", bytes);
+        if (m->head) {
+            m->retired_dev[m->n_retired_dev].p = m->head;
+            m->retired_dev[m->n_retired_dev++].size = m->head_cap;
+        }
+        m->head = nb;
+        m->head_cap = bytes;
+    }
+    logits = m->head;
     IT__CU_T(n->in[0], x);
     IT__CU_T(n->in[1], w);
     IT__CU_T(n->in[2], targets);
@@ -1833,6 +1847,7 @@ static void it__cu_destroy(it_backend *be) {
             m->cu.MemFreeHost(m->bufs[i].host);
         }
         it__cu_dev_free(m, m->tdev, m->tcap);
+        it__cu_dev_free(m, m->head, m->head_cap);
         if (m->thost) m->cu.MemFreeHost(m->thost);
         it__cu_dev_free(m, m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
         if (m->ohost) m->cu.MemFreeHost(m->ohost);
