@@ -4714,7 +4714,10 @@ IT_API int it_cpu_sample_min_p(const float *logits, int V, float temperature, in
    Goto/BLIS structure: a KC x NC panel of op(b) and an MC x KC block of op(a) are packed into
    per-worker buffers (micro-panels NR columns / MR rows wide, zero padded), then a register-tiled
    MR x NR micro-kernel streams them. Transposes are absorbed by the packing, so one kernel serves
-   all four cases; edge tiles go through a small buffer. The kernel is picked at run time
+   all four cases; edge tiles go through a small buffer. Where op(a)'s rows are a's own rows
+   (contiguous in k: a not transposed) the x86 and portable kernels read them in place instead: their
+   loads are broadcasts of one float, so a packed panel buys nothing there, while packing means an
+   8 x 8 transpose of every block of a (and, split over N, every worker packing all of a again). The kernel is picked at run time
    (AVX-512F 8x32, AVX2+FMA 6x16, NEON 8x12, portable 4x8), so users build with plain `cc -O2`.
 
    it__sgemm_part(part, n_parts, ...) computes one share of c: the tile grid is split over M and/or
@@ -4733,17 +4736,20 @@ IT_API int it_cpu_sample_min_p(const float *logits, int V, float temperature, in
 #include <arm_neon.h>
 #endif
 
-/* The kernel writes a full MR x NR tile: c = tile, or c += tile when add. tr8 transposes an 8 x 8
+/* The kernel writes a full MR x NR tile: c = tile, or c += tile when add. It reads op(a)(i, k) at
+   a[i * ars + k * aks]: a packed micro-panel is (ars, aks) = (1, MR), a's own rows (lda, 1). tr8 transposes an 8 x 8
    tile for packing: d[k * ds + r] = s[min(r, nrows - 1) * ss + k], all 8 lanes of each output row
    stored (with ds < 8 the spill is overwritten by the next store, in ascending k, or lands in the
    buffers' slack). */
-typedef void (*it__sgemm_kernel_fn)(int kc, const float *pa, const float *pb, float *c, int ldc, int add);
+typedef void (*it__sgemm_kernel_fn)(int kc, const float *a, ptrdiff_t ars, ptrdiff_t aks, const float *pb, float *c,
+                                    int ldc, int add);
 
 typedef void (*it__sgemm_tr8_fn)(const float *s, ptrdiff_t ss, int nrows, float *d, ptrdiff_t ds);
 typedef struct it__sgemm_isa {
     int mr, nr;
     it__sgemm_kernel_fn kernel;
     it__sgemm_tr8_fn tr8; /* NULL: scalar transposing packs */
+    int direct_a;         /* the kernel takes any (ars, aks), so a's rows are read in place */
     /* the few-rows path: c[j] (+)= x . b[j K ..] for j < n, b's rows contiguous */
     void (*dots)(float *c, const float *x, const float *b, int K, int n, int accumulate);
     const char *name;
@@ -4758,22 +4764,24 @@ static int it__sgemm_force_isa = 0;
 #define IT__SGEMM_GEN_NR 8
 #if defined(__GNUC__) || defined(__clang__)
 typedef float it__v4f __attribute__((vector_size(16)));
-static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+static void it__sgemm_kernel_generic(int kc, const float *pa, ptrdiff_t ars, ptrdiff_t aks, const float *pb, float *c,
+                                     int ldc, int add) {
     it__v4f c00 = {0, 0, 0, 0}, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     int k, j;
     for (k = 0; k < kc; k++) {
         it__v4f b0, b1;
+        float a0 = pa[0], a1 = pa[ars], a2 = pa[2 * ars], a3 = pa[3 * ars];
         memcpy(&b0, pb, 16);
         memcpy(&b1, pb + 4, 16);
-        c00 += pa[0] * b0;
-        c01 += pa[0] * b1;
-        c10 += pa[1] * b0;
-        c11 += pa[1] * b1;
-        c20 += pa[2] * b0;
-        c21 += pa[2] * b1;
-        c30 += pa[3] * b0;
-        c31 += pa[3] * b1;
-        pa += 4;
+        c00 += a0 * b0;
+        c01 += a0 * b1;
+        c10 += a1 * b0;
+        c11 += a1 * b1;
+        c20 += a2 * b0;
+        c21 += a2 * b1;
+        c30 += a3 * b0;
+        c31 += a3 * b1;
+        pa += aks;
         pb += 8;
     }
     {
@@ -4791,12 +4799,13 @@ static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, f
     }
 }
 #else
-static void it__sgemm_kernel_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+static void it__sgemm_kernel_generic(int kc, const float *pa, ptrdiff_t ars, ptrdiff_t aks, const float *pb, float *c,
+                                     int ldc, int add) {
     float acc[4][8] = {{0}};
     int k, i, j;
-    for (k = 0; k < kc; k++, pa += 4, pb += 8)
+    for (k = 0; k < kc; k++, pa += aks, pb += 8)
         for (i = 0; i < 4; i++)
-            for (j = 0; j < 8; j++) acc[i][j] += pa[i] * pb[j];
+            for (j = 0; j < 8; j++) acc[i][j] += pa[i * ars] * pb[j];
     for (i = 0; i < 4; i++)
         for (j = 0; j < 8; j++) c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
@@ -4840,7 +4849,7 @@ static void it__sgemm_dots_generic(float *c, const float *x, const float *b, int
 #define IT__AVX2_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
 #define IT__AVX2_FMA(i)                                  \
     {                                                    \
-        __m256 ai = _mm256_broadcast_ss(pa + (i));       \
+        __m256 ai = _mm256_broadcast_ss(pa + (i) * ars); \
         c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);      \
         c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);      \
     }
@@ -4851,14 +4860,21 @@ static void it__sgemm_dots_generic(float *c, const float *x, const float *b, int
     }                                                                                           \
     _mm256_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
     _mm256_storeu_ps(c + (i) * ldc + 8, c##i##1);
-__attribute__((target("avx2,fma"))) static void it__sgemm_kernel_avx2(int kc, const float *pa, const float *pb,
-                                                                       float *c, int ldc, int add) {
+/* The tile's rows of c are asked for first: their loads (c += tile) and stores then find them in
+   cache after the k loop, instead of stalling on memory at its end (the loss's dW += streams 32 MB
+   of c through the kernel with a short K). */
+#define IT__PREFETCH_C(i, last) \
+    _mm_prefetch((const char *)(c + (i) * ldc), _MM_HINT_T0), _mm_prefetch((const char *)(c + (i) * ldc + (last)), _MM_HINT_T0);
+#define IT__AVX2_PREFETCH(i) IT__PREFETCH_C(i, 15)
+__attribute__((target("avx2,fma"))) static void it__sgemm_kernel_avx2(int kc, const float *pa, ptrdiff_t ars, ptrdiff_t aks,
+                                                                       const float *pb, float *c, int ldc, int add) {
     IT__AVX2_ROWS(IT__AVX2_DECL)
     int k;
+    IT__AVX2_ROWS(IT__AVX2_PREFETCH)
     for (k = 0; k < kc; k++) {
         __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
         IT__AVX2_ROWS(IT__AVX2_FMA)
-        pa += 6;
+        pa += aks;
         pb += 16;
     }
     IT__AVX2_ROWS(IT__AVX2_STORE)
@@ -4869,7 +4885,7 @@ __attribute__((target("avx2,fma"))) static void it__sgemm_kernel_avx2(int kc, co
 #define IT__AVX512_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
 #define IT__AVX512_FMA(i)                                \
     {                                                    \
-        __m512 ai = _mm512_set1_ps(pa[i]);               \
+        __m512 ai = _mm512_set1_ps(pa[(i) * ars]);       \
         c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);      \
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);      \
     }
@@ -4880,14 +4896,16 @@ __attribute__((target("avx2,fma"))) static void it__sgemm_kernel_avx2(int kc, co
     }                                                                                           \
     _mm512_storeu_ps(c + (i) * ldc, c##i##0);                                                   \
     _mm512_storeu_ps(c + (i) * ldc + 16, c##i##1);
-__attribute__((target("avx512f"))) static void it__sgemm_kernel_avx512(int kc, const float *pa, const float *pb,
-                                                                        float *c, int ldc, int add) {
+#define IT__AVX512_PREFETCH(i) IT__PREFETCH_C(i, 31)
+__attribute__((target("avx512f"))) static void it__sgemm_kernel_avx512(int kc, const float *pa, ptrdiff_t ars, ptrdiff_t aks,
+                                                                        const float *pb, float *c, int ldc, int add) {
     IT__AVX512_ROWS(IT__AVX512_DECL)
     int k;
+    IT__AVX512_ROWS(IT__AVX512_PREFETCH)
     for (k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
         IT__AVX512_ROWS(IT__AVX512_FMA)
-        pa += 8;
+        pa += aks;
         pb += 32;
     }
     IT__AVX512_ROWS(IT__AVX512_STORE)
@@ -5032,10 +5050,13 @@ __attribute__((target("avx512f"))) static void it__sgemm_dots4x4_avx512(float *c
         vst1q_f32(cr + 4, c##base##l##1);                                           \
         vst1q_f32(cr + 8, c##base##l##2);                                           \
     }
-static void it__sgemm_kernel_neon(int kc, const float *pa, const float *pb, float *c, int ldc, int add) {
+/* packed a only (ars = 1, aks = 8: direct_a is 0): a's column of 8 is two vector loads */
+static void it__sgemm_kernel_neon(int kc, const float *pa, ptrdiff_t ars, ptrdiff_t aks, const float *pb, float *c,
+                                  int ldc, int add) {
     IT__NEON_ROWS4(IT__NEON_DECL, a0, 0)
     IT__NEON_ROWS4(IT__NEON_DECL, a1, 1)
     int k;
+    (void)ars, (void)aks;
     for (k = 0; k < kc; k++) {
         float32x4_t a0 = vld1q_f32(pa), a1 = vld1q_f32(pa + 4);
         float32x4_t b0 = vld1q_f32(pb), b1 = vld1q_f32(pb + 4), b2 = vld1q_f32(pb + 8);
@@ -5054,6 +5075,7 @@ static it__sgemm_isa it__sgemm_pick_isa(void) {
     int force = it__sgemm_force_isa;
     g.mr = IT__SGEMM_GEN_MR, g.nr = IT__SGEMM_GEN_NR, g.kernel = it__sgemm_kernel_generic, g.tr8 = NULL;
     g.dots = it__sgemm_dots_generic;
+    g.direct_a = 1;
     g.name = "generic";
     if (force == 1) return g;
 #if defined(IT__SGEMM_X86)
@@ -5067,6 +5089,7 @@ static it__sgemm_isa it__sgemm_pick_isa(void) {
     }
 #elif defined(IT__SGEMM_NEON)
     g.mr = 8, g.nr = 12, g.kernel = it__sgemm_kernel_neon, g.name = "neon";
+    g.direct_a = 0;
 #endif
     return g;
 }
@@ -5137,6 +5160,7 @@ static void it__sgemm_block(const it__sgemm_isa *g, const it__scratch *scratch, 
                             const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
                             ptrdiff_t csb, int m, int n, int K, int accumulate) {
     const int mr = g->mr, nr = g->nr;
+    const int direct = g->direct_a && csa == 1; /* op(a)'s whole strips read in place, not packed */
     float *pa = scratch->pack_a, *pb = scratch->pack_b;
     float edge[IT__SGEMM_MAXMR * IT__SGEMM_MAXNR];
     int jc, pc, ic, jr, ir, i, j;
@@ -5146,19 +5170,23 @@ static void it__sgemm_block(const it__sgemm_isa *g, const it__scratch *scratch, 
             int kc = IT__MIN(IT__SGEMM_KC, K - pc), add = accumulate || pc > 0;
             it__sgemm_pack_b(pb, b + pc * rsb + jc * csb, rsb, csb, kc, nc, nr, g->tr8);
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
-                int mc = IT__MIN(IT__SGEMM_MC, m - ic);
-                it__sgemm_pack_a(pa, a + ic * rsa + pc * csa, rsa, csa, mc, kc, mr, g->tr8);
+                int mc = IT__MIN(IT__SGEMM_MC, m - ic), whole = direct ? mc / mr * mr : 0;
+                /* packed: the strips the kernel cannot read in place (all, or the short last one,
+                   which the kernel would read past the end of a without its zero padding) */
+                it__sgemm_pack_a(pa + (size_t)whole * kc, a + (ic + whole) * rsa + pc * csa, rsa, csa, mc - whole, kc, mr,
+                                 g->tr8);
                 for (jr = 0; jr < nc; jr += nr) {
                     const float *pbj = pb + (size_t)jr * kc;
                     int cols = IT__MIN(nr, nc - jr);
                     for (ir = 0; ir < mc; ir += mr) {
-                        const float *pai = pa + (size_t)ir * kc;
+                        const float *ai = ir < whole ? a + (ic + ir) * rsa + pc : pa + (size_t)ir * kc;
+                        ptrdiff_t ars = ir < whole ? rsa : 1, aks = ir < whole ? 1 : mr;
                         float *cij = c + (ic + ir) * ldc + jc + jr;
                         int rows = IT__MIN(mr, mc - ir);
                         if (rows == mr && cols == nr) {
-                            g->kernel(kc, pai, pbj, cij, (int)ldc, add);
+                            g->kernel(kc, ai, ars, aks, pbj, cij, (int)ldc, add);
                         } else {
-                            g->kernel(kc, pai, pbj, edge, nr, 0);
+                            g->kernel(kc, ai, ars, aks, pbj, edge, nr, 0);
                             for (i = 0; i < rows; i++)
                                 for (j = 0; j < cols; j++)
                                     cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
@@ -6452,6 +6480,9 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
     rows = (int)IT__MIN((size_t)N, n->scratch->numel / (size_t)V);
+    /* whole k panels of the SGEMM in dW += dl^T x (K = rows): a 262-row block would end in a 6-deep
+       panel that streams all of dW [V, C] through the kernel once more for 6 multiply-adds a value */
+    if (rows > IT__SGEMM_KC) rows -= rows % IT__SGEMM_KC;
     job.dloss_scale = count ? g->loss_weight / (float)count : 0.0f; /* the seed it_graph_run fills after this forward */
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
