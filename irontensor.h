@@ -6474,15 +6474,19 @@ static void it__linear_cross_entropy_fused_rows(const void *job, size_t r0, size
         sn[t] -= scale;
     }
 }
-static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int count) {
-    int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], rows, r0;
-    float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->scratch);
-    const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
-    it__cross_entropy_job job = it__cross_entropy_job_of(n);
-    rows = (int)IT__MIN((size_t)N, n->scratch->numel / (size_t)V);
+/* The fused pass's block of token rows (build/bench times the pass's products on their own). */
+static int it__linear_cross_entropy_rows(const it_node *n) {
+    int rows = (int)IT__MIN(n->in[2]->numel, n->scratch->numel / (size_t)n->in[1]->dims[0]);
     /* whole k panels of the SGEMM in dW += dl^T x (K = rows): a 262-row block would end in a 6-deep
        panel that streams all of dW [V, C] through the kernel once more for 6 multiply-adds a value */
     if (rows > IT__SGEMM_KC) rows -= rows % IT__SGEMM_KC;
+    return rows;
+}
+static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int count) {
+    int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], rows = it__linear_cross_entropy_rows(n), r0;
+    float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->scratch);
+    const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
+    it__cross_entropy_job job = it__cross_entropy_job_of(n);
     job.dloss_scale = count ? g->loss_weight / (float)count : 0.0f; /* the seed it_graph_run fills after this forward */
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);

@@ -3,6 +3,11 @@
 # benchmark in one invocation, then the two frameworks side by side with ratios (DESIGN section 7).
 #   bash benchmarks/bench.sh BUILD_DIR [flags for both: --quick --steps N --vocab V --batch B --seq T --threads K]
 # The machine and its load are printed first: the numbers mean little on a busy machine.
+# Last, the fp32 step against PyTorch's in interleaved pairs (ours, PyTorch, ours, PyTorch ...) at
+# vocab 32000 and 256: BENCH_PAIRS pairs (default 3) of BENCH_PAIR_STEPS timed steps each (default
+# 10; 3 with --quick), each run's median step, then the median and spread of each side and of the
+# per-pair ratios. One pair on a shared machine swung 0.46x to 0.90x; pairs taken back to back see
+# the same load.
 set -u
 build=${1:-build}
 shift || true
@@ -38,6 +43,45 @@ echo
 
 # key=value fields of the machine-readable lines
 field() { grep -m1 "^$1 " "$2" | tr ' ' '\n' | sed -n "s/^$3=//p"; }
+
+# The interleaved pairs (see the top). The other flags (--batch, --seq, --threads) go to both.
+pairs=${BENCH_PAIRS:-3}
+pair_steps=${BENCH_PAIR_STEPS:-10}
+[ -n "$quick" ] && pair_steps=${BENCH_PAIR_STEPS:-3}
+pair_args=()
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[$i]}" in
+    --quick) ;;
+    --steps | --vocab) i=$((i + 1)) ;;
+    *) pair_args+=("${args[$i]}") ;;
+    esac
+done
+pair_log=$(mktemp)
+trap 'rm -f "$ours" "$theirs" "$pair_log"' EXIT
+if [ -x "$py" ] && "$py" -c 'import torch' 2>/dev/null; then
+    for vocab in 32000 256; do
+        echo "== fp32 step, interleaved pairs at vocab $vocab: $pairs x (build/bench, torch_tiny.py) --steps $pair_steps ${pair_args[*]:-}"
+        for ((p = 1; p <= pairs; p++)); do
+            "$build/bench" --no-quant --gen 2 --steps "$pair_steps" --vocab "$vocab" "${pair_args[@]}" >"$ours.pair" || { echo "bench: build/bench failed"; exit 1; }
+            "$py" benchmarks/torch_tiny.py --gen 2 --steps "$pair_steps" --vocab "$vocab" "${pair_args[@]}" >"$theirs.pair" || { echo "bench: torch_tiny.py failed"; exit 1; }
+            o=$(field bench_flops "$ours.pair" step_median_ms) g=$(field bench_flops "$ours.pair" gflops) t=$(field torch "$theirs.pair" step_median_ms)
+            echo "pair $p: ours $o ms ($g GFLOP/s), PyTorch $t ms, ratio $(awk -v o="$o" -v t="$t" 'BEGIN { printf "%.2f", o / t }') (load $(cut -d' ' -f1 /proc/loadavg))"
+            echo "$vocab $o $t" >>"$pair_log"
+        done
+        rm -f "$ours.pair" "$theirs.pair"
+        # median and min-max of ours, PyTorch's and the per-pair ratios
+        awk -v v="$vocab" 'BEGIN { n = 0 } $1 == v { o[n] = $2; t[n] = $3; r[n] = $2 / $3; n++ }
+            function med(a, n,   i, j, x) { for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] > a[j]; j--) { x = a[j]; a[j] = a[j - 1]; a[j - 1] = x }
+                                          return n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2 }
+            END { mo = med(o, n); lo = o[0]; ho = o[n - 1]; mt = med(t, n); lt = t[0]; ht = t[n - 1]; mr = med(r, n)
+                  printf "vocab %s, %d pairs: ours %.1f ms (%.1f-%.1f), PyTorch %.1f ms (%.1f-%.1f), ours / PyTorch %.2fx (%.2f-%.2f)  target <= 0.5x: %s\n",
+                         v, n, mo, lo, ho, mt, lt, ht, mr, r[0], r[n - 1], mr <= 0.5 ? "met" : "NOT met" }' "$pair_log"
+    done
+    echo
+else
+    echo "== fp32 step pairs against PyTorch skipped: $py cannot import torch"
+fi
+
 o_step=$(field bench "$ours" step_ms) o_tok=$(field bench "$ours" tok_s) o_rss=$(field bench "$ours" peak_rss_mb)
 o_dec=$(field bench "$ours" decode_tok_s) o_arena=$(field bench "$ours" arena_mb)
 o_t5=$(field bench_inference "$ours" ttft5_ms) o_t20=$(field bench_inference "$ours" ttft20_ms)

@@ -3,12 +3,13 @@ build/bench runs - RMSNorm pre-norm, half-split RoPE, GQA, SwiGLU, tied head, fp
 step: random token ids, Lion (lr 3e-4, betas 0.9/0.99, wd 0.1 on matrices), global-norm clip 1.0,
 cosine schedule with 5 warmup steps, 5 warmup steps discarded, then N timed steps. Then greedy
 generation of 100 tokens with a KV cache after 5- and 20-token prompts (prompt as one batch).
-Written independently of the C code. Ends with one machine-readable line:
-  torch step_ms=X tok_s=Y peak_rss_mb=Z decode_tok_s=D ttft5_ms=A ttft20_ms=B
+Written independently of the C code. Ends with one machine-readable line (step_ms is the mean of the
+timed steps, step_median_ms and the min / max their median and spread):
+  torch step_ms=X tok_s=Y peak_rss_mb=Z decode_tok_s=D ttft5_ms=A ttft20_ms=B step_median_ms=M step_min_ms=.. step_max_ms=..
 
   /usr/bin/python3 benchmarks/torch_tiny.py [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K]
 """
-import argparse, math, resource, sys, time
+import argparse, math, resource, statistics, sys, time
 
 try:
     import torch
@@ -85,7 +86,7 @@ def main():
     opt = Lion([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=3e-4,
                betas=(0.9, 0.99), weight_decay=0.1)
     total = a.warmup + a.steps
-    elapsed, first, last = 0.0, None, None
+    elapsed, first, last, times = 0.0, None, None, []
     for step in range(total):
         x = torch.randint(0, a.vocab, (a.batch, a.seq))
         y = torch.randint(0, a.vocab, (a.batch, a.seq))
@@ -98,7 +99,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step >= a.warmup:
-            elapsed += time.perf_counter() - t0
+            times.append(time.perf_counter() - t0)
+            elapsed += times[-1]
         last = loss.item()
         first = last if first is None else first
     step_ms = elapsed / a.steps * 1e3
@@ -117,7 +119,8 @@ def main():
         rates.append(rate)
         print(f"inference prompt {n}: TTFT {ttft:.2f} ms, {rate:.1f} tok/s")
     print(f"torch step_ms={step_ms:.1f} tok_s={tok_s:.0f} peak_rss_mb={rss:.1f} decode_tok_s={sum(rates) / 2:.1f} "
-          f"ttft5_ms={ttfts[0]:.2f} ttft20_ms={ttfts[1]:.2f}")
+          f"ttft5_ms={ttfts[0]:.2f} ttft20_ms={ttfts[1]:.2f} step_median_ms={statistics.median(times) * 1e3:.1f} "
+          f"step_min_ms={min(times) * 1e3:.1f} step_max_ms={max(times) * 1e3:.1f}")
 
 
 if __name__ == "__main__":

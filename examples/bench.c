@@ -6,6 +6,11 @@
    (time to first token and decode tokens/s for 5- and 20-token prompts, 100 greedy tokens through
    the KV-cache decoder), the planned arena, and one machine-readable line:
      bench step_ms=X tok_s=Y peak_rss_mb=Z arena_mb=A decode_tok_s=D
+   Between the timed steps (A B A B ...) it times the step's own matrix products alone on the same
+   buffers (the GEMM benchmark on the same shapes) and the SGEMM micro-kernel on cache-resident
+   panels (the machine's measured limit), and prints the step's achieved GFLOP/s against both:
+     bench_flops model_gflop=F executed_gflop=E step_median_ms=S step_min_ms=.. step_max_ms=..
+                 gflops=G gemm_gflops=M gemm_min=.. gemm_max=.. ratio=G/M peak_gflops=P peak_frac=G/P
    Then (unless --no-quant) the quantised-decode table: tokens/s at f32, bf16, Q8_0 and Q4_0 for
    `tiny` and SmolLM2-135M's shape, on one thread and on --threads, against the bound read
    bandwidth / weight bytes per token, and per model one line
@@ -210,6 +215,154 @@ static int quant_bench(int threads, int quick) {
     return 0;
 }
 
+/* ---- the step's arithmetic, and its products timed on their own --------------------------------
+   Model FLOPs of one training step, counted from the graph (what the step has to compute; the
+   forward that checkpointing recomputes is extra work, shown as executed FLOPs beside it):
+     matmul nodes:  2 M N K (x batch) for each product it_matmul_gemms lists: the forward's one, the
+                    backward's dA and dB (only the gradients wanted);
+     fused head + loss (it__linear_cross_entropy_fused): 3 products of 2 N V C: logits, dx, dW, in
+                    blocks of R token rows;
+     attention:     per batch row and query head, P = the (query, visible key) pairs (T (T + 1) / 2
+                    when causal without a window); forward 4 D P (q.k and p v), backward 8 D P (twice
+                    the forward, the usual convention; flash attention really does 10 D P, as it
+                    recomputes the scores).
+   The step's GEMMs are kept as a list of distinct products (shape, transposes, accumulate) with
+   their count per step, each with the buffers of its first occurrence; one pass times each once. */
+typedef struct step_gemm {
+    float *c;
+    const float *a, *b;
+    int M, N, K, trans_a, trans_b, accumulate, batch;
+    size_t stride_c, stride_a, stride_b;
+    int count; /* occurrences per step */
+} step_gemm;
+typedef struct step_work {
+    step_gemm gemms[64];
+    int n_gemms;
+    double gemm_flop, attention_flop, recompute_flop; /* model FLOPs = gemm_flop + attention_flop */
+} step_work;
+static void add_gemm(step_work *w, step_gemm p, int count) {
+    int i;
+    w->gemm_flop += 2.0 * p.M * p.N * (double)p.K * p.batch * count;
+    for (i = 0; i < w->n_gemms; i++) {
+        step_gemm *q = &w->gemms[i];
+        if (q->M == p.M && q->N == p.N && q->K == p.K && q->trans_a == p.trans_a && q->trans_b == p.trans_b &&
+            q->accumulate == p.accumulate && q->batch == p.batch) {
+            q->count += count;
+            return;
+        }
+    }
+    if (w->n_gemms == (int)(sizeof w->gemms / sizeof w->gemms[0])) {
+        fprintf(stderr, "bench: more distinct products than the table holds\n");
+        exit(1);
+    }
+    p.count = count;
+    w->gemms[w->n_gemms++] = p;
+}
+static step_gemm gemm_of(float *c, const float *a, const float *b, int M, int N, int K, int ta, int tb, int acc) {
+    step_gemm p;
+    memset(&p, 0, sizeof p);
+    p.c = c, p.a = a, p.b = b, p.M = M, p.N = N, p.K = K, p.trans_a = ta, p.trans_b = tb, p.accumulate = acc, p.batch = 1;
+    return p;
+}
+/* FLOPs of a node's forward when it is a matmul or attention (what recomputing it costs) */
+static double forward_flop(const it_node *n) {
+    if (n->op == IT_OP_MATMUL) {
+        it_gemm gm[2];
+        int k, count = it_matmul_gemms(n, 0, gm);
+        double f = 0;
+        for (k = 0; k < count; k++) f += 2.0 * gm[k].M * gm[k].N * (double)gm[k].K * gm[k].batch;
+        return f;
+    }
+    if (n->op == IT_OP_ATTENTION) {
+        const it_tensor *q = n->in[0];
+        int B = q->dims[0], T = q->dims[1], H = q->dims[2], D = q->dims[3], t;
+        double pairs = 0;
+        for (t = 0; t < T; t++) pairs += t + 1 - it__attention_first_key(t, n->iparam[0]);
+        return 4.0 * D * pairs * B * H;
+    }
+    return 0;
+}
+static void step_work_of(const it_graph *g, step_work *w) {
+    int i, k, count;
+    memset(w, 0, sizeof *w);
+    for (i = 0; i < g->n_nodes; i++) {
+        const it_node *n = &g->nodes[i];
+        it_gemm gm[2];
+        if (n->op == IT_OP_MATMUL)
+            for (k = 0; k < 2; k++) {
+                int j;
+                count = it_matmul_gemms(n, k, gm);
+                for (j = 0; j < count; j++) {
+                    step_gemm p = gemm_of(it_data(gm[j].c), it_data(gm[j].a), it_data(gm[j].b), gm[j].M, gm[j].N, gm[j].K,
+                                          gm[j].trans_a, gm[j].trans_b, gm[j].accumulate);
+                    p.batch = gm[j].batch, p.stride_c = gm[j].stride_c, p.stride_a = gm[j].stride_a, p.stride_b = gm[j].stride_b;
+                    add_gemm(w, p, 1);
+                }
+            }
+        else if (n->op == IT_OP_ATTENTION)
+            w->attention_flop += 3.0 * forward_flop(n); /* forward + a backward of twice as much */
+        else if (n->op == IT_OP_LINEAR_CROSS_ENTROPY) {
+            int N = (int)n->in[2]->numel, C = n->in[0]->dims[n->in[0]->ndim - 1], V = n->in[1]->dims[0];
+            int R = it__linear_cross_entropy_rows(n), r0;
+            float *scratch = it_data(n->scratch), *dx = it_grad(n->in[0]), *dw = it_grad(n->in[1]);
+            const float *x = it_data(n->in[0]), *wt = it_data(n->in[1]);
+            for (r0 = 0; r0 < N; r0 += R) {
+                int rows = N - r0 < R ? N - r0 : R;
+                add_gemm(w, gemm_of(scratch, x, wt, rows, V, C, 0, 1, 0), 1); /* logits */
+                add_gemm(w, gemm_of(dx, scratch, wt, rows, C, V, 0, 0, 1), 1); /* dx += dl W */
+                add_gemm(w, gemm_of(dw, scratch, x, V, C, rows, 1, 0, 1), 1);  /* dW += dl^T x */
+            }
+        }
+    }
+    for (i = 0; i < g->n_sched; i++)
+        if (g->sched[i] < 0) w->recompute_flop += forward_flop(&g->nodes[-1 - g->sched[i]]);
+}
+/* Seconds the step's GEMMs take on their own: each distinct product once, times its count. It runs
+   on the graph's own buffers between steps: products write only activations and gradients, which
+   the next step recomputes (its it_zero_grads clears the gradients first). */
+static double gemm_pass_seconds(it_context *ctx, const step_work *w) {
+    double total = 0;
+    int i, j;
+    for (i = 0; i < w->n_gemms; i++) {
+        const step_gemm *p = &w->gemms[i];
+        double t0 = now_seconds();
+        for (j = 0; j < p->batch; j++)
+            it__gemm_compute(ctx, p->c + j * p->stride_c, p->a + j * p->stride_a, p->b + j * p->stride_b, p->M, p->N, p->K,
+                             p->trans_a, p->trans_b, p->accumulate); /* as the graph's kernels call it */
+        total += (now_seconds() - t0) * p->count;
+    }
+    return total;
+}
+/* The machine's limit for these products: the SGEMM micro-kernel alone, every worker repeating one
+   tile on panels that stay in L1 (no packing, no memory traffic), in GFLOP/s over all threads. */
+typedef struct peak_job { const it__scratch *scratch; int reps; } peak_job;
+static void peak_part(void *arg, int part, int n_parts) {
+    const peak_job *j = (const peak_job *)arg;
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    float *pa = j->scratch[part].pack_a, *pb = j->scratch[part].pack_b, c[IT__SGEMM_MAXMR * IT__SGEMM_MAXNR];
+    int i;
+    (void)n_parts;
+    memset(c, 0, sizeof c);
+    for (i = 0; i < g.mr * 256; i++) pa[i] = 1e-3f;
+    for (i = 0; i < g.nr * 256; i++) pb[i] = 1e-3f;
+    for (i = 0; i < j->reps; i++) g.kernel(256, pa, 1, g.mr, pb, c, g.nr, 1);
+}
+static double kernel_peak_gflops(it_context *ctx) {
+    it__sgemm_isa g = it__sgemm_pick_isa();
+    peak_job job;
+    double t0;
+    job.scratch = ctx->scratch;
+    job.reps = 10000; /* ~10 ms a thread at 100+ GFLOP/s */
+    t0 = now_seconds();
+    it__pool_run(&ctx->pool, peak_part, &job, ctx->n_threads);
+    return 2.0 * g.mr * g.nr * 256.0 * job.reps * ctx->n_threads / (now_seconds() - t0) * 1e-9;
+}
+/* sorts x: x[0] and x[n - 1] are then the min and max */
+static double median_of(double *x, int n) {
+    qsort(x, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
 int main(int argc, char **argv) {
     int recompute = 1, steps = 50, warmup = 5, vocab = 32000, batch = 16, seq = 256, threads = 2, n_gen = 100, i, step;
     it_context_desc cd;
@@ -226,6 +379,8 @@ int main(int argc, char **argv) {
     static const int prompt_lens[2] = {5, 20};
     int32_t prompt[64];
     it_plan_stats st;
+    step_work work;
+    double *step_s, *gemm_gflops, *peak_gflops, model_flop;
     int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0;
     const char *preset = "tiny";
 
@@ -310,6 +465,12 @@ int main(int argc, char **argv) {
     sched.total_steps = warmup + steps;
     it_rng_seed(&rng, 42);
     st = it_graph_stats(train.graph);
+    step_work_of(train.graph, &work);
+    model_flop = work.gemm_flop + work.attention_flop;
+    step_s = (double *)calloc((size_t)steps, sizeof(double));
+    gemm_gflops = (double *)calloc((size_t)steps, sizeof(double));
+    peak_gflops = (double *)calloc((size_t)steps, sizeof(double));
+    if (!step_s || !gemm_gflops || !peak_gflops) return 1;
 
     printf("IronTensor-C bench: %s Llama (dim %d, %d layers, %d heads, ffn %d, vocab %d), %zu parameters\n",
            preset, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.vocab_size, it_model_config_param_count(&cfg));
@@ -332,9 +493,13 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench: step %d: %s\n", step, it_context_last_error(ctx));
             return 1;
         }
-        if (step >= warmup) elapsed += now_seconds() - t0;
+        if (step >= warmup) step_s[step - warmup] = now_seconds() - t0, elapsed += step_s[step - warmup];
         if (step == 0) loss0 = it_data(train.loss)[0];
         loss1 = it_data(train.loss)[0];
+        if (step >= warmup && !use_metal && !use_cuda) { /* B of the A B pairs: the products alone, the limit */
+            gemm_gflops[step - warmup] = work.gemm_flop / gemm_pass_seconds(ctx, &work) * 1e-9;
+            peak_gflops[step - warmup] = ctx->compute_dtype == IT_BF16 ? 0.0 : kernel_peak_gflops(ctx); /* an fp32 limit */
+        }
     }
     step_ms = elapsed / steps * 1e3;
     tok_s = (double)batch * seq * steps / elapsed;
@@ -353,6 +518,29 @@ int main(int argc, char **argv) {
     printf("\ntraining (%d warmup steps discarded, %d timed; loss %.3f -> %.3f)\n", warmup, steps, loss0, loss1);
     printf("  %-14s %12s %12s %16s\n", "", "step ms", "tokens/s", "peak RSS MB");
     printf("  %-14s %12.1f %12.0f %16.1f\n", "IronTensor-C", step_ms, tok_s, peak_rss_mb());
+    if (!use_metal && !use_cuda) {
+        double med = median_of(step_s, steps), gemm = median_of(gemm_gflops, steps), peak = median_of(peak_gflops, steps);
+        double achieved = model_flop / med * 1e-9;
+        printf("\nstep arithmetic (SGEMM kernel %s, %d threads): %.1f GFLOP a step = matmuls and head %.1f + attention %.1f",
+               it__sgemm_pick_isa().name, it_context_threads(ctx), model_flop * 1e-9, work.gemm_flop * 1e-9,
+               work.attention_flop * 1e-9);
+        if (work.recompute_flop > 0) printf(" (+%.1f recomputed forward, not counted)", work.recompute_flop * 1e-9);
+        printf("\n  %-44s %8.1f ms median (%.1f-%.1f) -> %6.1f GFLOP/s\n", "step", med * 1e3, step_s[0] * 1e3,
+               step_s[steps - 1] * 1e3, achieved);
+        printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f)\n", "its products alone (GEMM, same shapes/buffers)", gemm,
+               gemm_gflops[0], gemm_gflops[steps - 1]);
+        printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f)\n", "SGEMM micro-kernel on L1-resident panels", peak,
+               peak_gflops[0], peak_gflops[steps - 1]);
+        printf("  step / products alone %.2f (target >= 0.75: %s), step / kernel peak %.2f; %d distinct products, "
+               "interleaved with the steps\n", achieved / gemm, achieved >= 0.75 * gemm ? "met" : "NOT met", peak > 0 ? achieved / peak : 0.0,
+               work.n_gemms);
+        printf("bench_flops model_gflop=%.2f executed_gflop=%.2f step_median_ms=%.1f step_min_ms=%.1f step_max_ms=%.1f "
+               "gflops=%.1f gemm_gflops=%.1f gemm_min=%.1f gemm_max=%.1f ratio=%.2f peak_gflops=%.1f peak_frac=%.2f\n",
+               model_flop * 1e-9, (model_flop + work.recompute_flop) * 1e-9, med * 1e3, step_s[0] * 1e3,
+               step_s[steps - 1] * 1e3, achieved, gemm, gemm_gflops[0], gemm_gflops[steps - 1], achieved / gemm, peak,
+               peak > 0 ? achieved / peak : 0.0);
+    }
+    free(step_s), free(gemm_gflops), free(peak_gflops);
     fflush(stdout);
 
     if (it_decoder_create(model, cfg.max_seq, &dec) != IT_OK) {
