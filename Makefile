@@ -17,7 +17,7 @@ TEST_BINS = $(TESTS:%=$(BUILD)/%)
 
 .PHONY: check-banners all examples fuzz test test-unit test-cli test-serve test-docs test-compile test-compile-arm64 asan clean check-deps check-unicode train generate bench
 all: examples
-examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/it-merge $(BUILD)/it-export-gguf $(BUILD)/paired_export
+examples: $(EXAMPLES:%=$(BUILD)/%) $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/it-merge $(BUILD)/it-export-gguf $(BUILD)/it-quantize $(BUILD)/paired_export
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -45,7 +45,7 @@ test-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; ./$$t || status=1; done; exit $$status
 
 # The command-line programs on bad input: clear messages, non-zero exits, no crashes.
-test-cli: $(BUILD)/finetune $(BUILD)/it-merge $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/it-export-gguf
+test-cli: $(BUILD)/finetune $(BUILD)/it-merge $(BUILD)/train $(BUILD)/bench $(BUILD)/generate $(BUILD)/it-tokens $(BUILD)/it-tokenize $(BUILD)/it-inspect $(BUILD)/it-eval $(BUILD)/it-export-gguf $(BUILD)/it-quantize
 	@status=0; for s in tests/cli_test.sh tests/cli_hostile.sh tests/lora_cli_test.sh; do echo "== $$s"; bash $$s $(BUILD) || status=1; done; exit $$status
 
 # build/serve on 127.0.0.1: curl, hostile requests and the official `openai` npm client driven by

@@ -571,6 +571,8 @@ typedef struct it_model {
     it_tensor **layer_params; /* n_layers x IT_MODEL_LAYER_PARAMS, NULL where the arch has none */
     int recompute_layers;     /* read-only: it_model_set_recompute_layers sets it */
     struct it_lora *lora;     /* the attached LoRA adapter (it_lora_create), or NULL */
+    it_weight_type stored_weights; /* the type the loaded file stored the decoder's matrices in (a quantised
+                                      checkpoint, a GGUF file), for it_decoder_desc.weights; 0 = floats */
 } it_model;
 
 /* Per-layer parameter slots (Llama uses the first nine and the biases / q-k norms its config asks
@@ -1348,6 +1350,18 @@ IT_API it_result it_schedule_parse(const char *name, it_schedule_kind *out);
      - it_checkpoint_prune removes only PARENT/PREFIX<digits> directories that carry the marker
        (with it_checkpoint_prune_run: and this run's id), never with an empty prefix.
 
+   QUANTISED WEIGHTS (it_checkpoint_options.weights, build/it-quantize): model.safetensors stores the
+   matrices the decoder multiplies (every q/k/v/o/gate/up/down projection, GPT-2's c_attn / c_proj /
+   c_fc, and the head: lm_head.weight, or the embedding when tied) in a >>quant type, the rest (norms,
+   biases, positions, an untied embedding) as dtype says. __metadata__ "irontensor.weights" names the
+   type ("bf16", "q8_0", "q4_0"). bf16 matrices are BF16 tensors of their usual shape. Q8_0 / Q4_0
+   matrices are U8 tensors [out, in / 32 * block bytes]: row o holds the blocks of output o along
+   the input, llama.cpp's bytes (for GPT-2's Conv1D [in, out] weights that is the transpose, the
+   orientation the decoder multiplies). Loads check the type, that each matrix is U8 with exactly
+   the config's rows and blocks per row and finite block scales, dequantise into the f32
+   parameters and set it_model.stored_weights, so a decoder created with it re-quantises to the
+   file's own blocks (the round trip is exact).
+
    LOADS validate everything before touching the model (header length against the file size, JSON
    syntax and bounds, known dtypes, every expected tensor present exactly once with its shape, no
    unknown tensor, offsets in order, non-overlapping and covering the data exactly, checksums, the
@@ -1372,6 +1386,9 @@ typedef struct it_checkpoint_options {
                                    chat_template.jinja and generation_config.json (those present) are copied
                                    verbatim into DIR, so a model trained further keeps its tokenizer, chat
                                    template and end-of-sequence ids; NULL = none */
+    it_weight_type weights;     /* the matrices the decoder multiplies (QUANTISED WEIGHTS below) stored as
+                                   IT_WEIGHT_BF16, _Q8_0 or _Q4_0 for inference; 0 or IT_WEIGHT_F32 = as
+                                   dtype says. Not with an optimizer or a trainer state. */
 } it_checkpoint_options;
 
 /* What a file held when a run used it, so a resume can tell a different file from the same one:
@@ -1639,7 +1656,8 @@ IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for a
    Everything is validated before use: IT_ERR_FORMAT for a malformed file (truncated, counts or
    sizes past the file, more than 4 dims, misaligned or overlapping data, an unknown value type),
    IT_ERR_UNSUPPORTED for what this loader does not run (other architectures and tensor types,
-   tensors it does not know), the detail in last-error. */
+   tensors it does not know), the detail in last-error. The model's stored_weights is *matrices
+   (0 for F32). */
 IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out, it_weight_type *matrices);
 
 
@@ -11861,7 +11879,7 @@ typedef struct it__ck_entry {
 typedef struct it__ck_map {
     it__ck_entry *e;
     int n;
-    int gpt2;
+    int gpt2, untied;
 } it__ck_map;
 
 static void it__ck_add(it__ck_map *m, const char *ck, const char *p0, const char *p1, const char *p2, int ndim,
@@ -12002,6 +12020,7 @@ static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it_
     m->e = (it__ck_entry *)it__alloc(ctx, sizeof(it__ck_entry) * (size_t)cap);
     if (!m->e) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
     m->gpt2 = c->arch == IT_ARCH_GPT2;
+    m->untied = c->untied;
 #define IT__CK1(ckfmt, pfmt, nd, d0, d1)                  \
     do {                                                  \
         it__ck_fmt(k, sizeof k, ckfmt, l);                \
@@ -12074,6 +12093,33 @@ static it_result it__ck_map_build(it_context *ctx, const it_model_config *c, it_
     qsort(m->e, (size_t)m->n, sizeof(it__ck_entry), it__ck_cmp);
     return IT_OK;
 }
+/* QUANTISED WEIGHTS (>>checkpoints): how entry e is stored when the decoder's matrices are: 0 =
+   as floats (norms, biases, positions, an untied embedding); 1 = a matrix multiplied as it is stored,
+   [out, in]; 2 = GPT-2's Conv1D [in, out], stored transposed, so that blocks run along the input.
+   *rows, *cols (optional): the stored matrix's out and in. */
+static int it__ck_matrix_kind(const it__ck_map *m, const it__ck_entry *e, uint64_t *rows, uint64_t *cols) {
+    size_t n = strlen(e->name);
+    int kind = 0;
+#define IT__ENDS(suffix) (n >= sizeof(suffix) - 1 && strcmp(e->name + n - (sizeof(suffix) - 1), suffix) == 0)
+    if (e->ndim != 2) return 0;
+    if (strcmp(e->name, "lm_head.weight") == 0) kind = 1;
+    else if (!m->gpt2) kind = IT__ENDS("_proj.weight") || (!m->untied && strcmp(e->name, "model.embed_tokens.weight") == 0);
+    else if (IT__ENDS(".c_attn.weight") || IT__ENDS(".c_proj.weight") || IT__ENDS(".c_fc.weight")) kind = 2;
+    else kind = !m->untied && strcmp(e->name, "transformer.wte.weight") == 0;
+#undef IT__ENDS
+    if (rows) *rows = e->dims[kind == 2 ? 1 : 0];
+    if (cols) *cols = e->dims[kind == 2 ? 0 : 1];
+    return kind;
+}
+/* The type a file's "irontensor.weights" names (IT_WEIGHT_F32 when absent: floats of any dtype). */
+static it_result it__ck_file_weights(it_context *ctx, const it__st_file *f, it_weight_type *out) {
+    const it__jv *v = f->meta >= 0 ? it__st_meta(f, "irontensor.weights") : NULL;
+    *out = v ? it_weight_type_from_name(v->str) : IT_WEIGHT_F32;
+    if (!*out)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: irontensor.weights \"%.40s\" is not a weight type (bf16, q8_0 or q4_0)",
+                                f->label, v->str);
+    return IT_OK;
+}
 /* Finds every part among ctx's parameters and records its offset; the sizes must agree. */
 static it_result it__ck_map_bind(it_context *ctx, it__ck_map *m) {
     int i, k;
@@ -12116,6 +12162,25 @@ static void it__ck_scatter(const it__ck_entry *e, float *base, uint64_t first, s
         n -= (size_t)run;
     }
 }
+/* Element `at` of the transpose ([rows, cols]) of an entry [cols, rows]: its index in the entry. */
+static uint64_t it__ck_transposed(uint64_t at, uint64_t rows, uint64_t cols) { return at % cols * rows + at / cols; }
+/* Entry e from its Q8_0 / Q4_0 rows t of file f (validated by it__ck_check_stored) into the block
+   at base, through tmp (IT__CK_CHUNK floats, a multiple of the block). */
+static void it__ck_dequantize_entry(it_context *ctx, const it__ck_map *map, const it__ck_entry *e, const it__st_tensor *t,
+                                    const it__st_file *f, float *base, float *tmp) {
+    it_weight_type wt = IT_WEIGHT_F32;
+    uint64_t rows, cols, at, total, k;
+    int kind = it__ck_matrix_kind(map, e, &rows, &cols);
+    size_t len;
+    it__ck_file_weights(ctx, f, &wt);
+    for (at = 0, total = rows * cols; at < total; at += len) {
+        len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
+        it_weights_dequantize(wt, tmp, f->data + t->begin + at / IT_QBLOCK * it_weight_type_block_bytes(wt), len);
+        if (kind == 1) it__ck_scatter(e, base, at, len, tmp);
+        else
+            for (k = 0; k < len; k++) it__ck_scatter(e, base, it__ck_transposed(at + k, rows, cols), 1, tmp + k);
+    }
+}
 /* Optimizer state suffixes per kind, and where each lives in opt->state (in units of it_grad_numel,
    which is it_param_numel: see it__ck_optimizer_supported). */
 /* The state is laid out like the gradient block, which matches the parameter block (what the map's
@@ -12151,26 +12216,41 @@ typedef struct it__st_item {
     char name[128];
     const it__ck_entry *e;
     const float *base;
+    it_weight_type type; /* 0: the file's float dtype; else a decoder matrix stored as this (QUANTISED WEIGHTS) */
+    int kind;            /* it__ck_matrix_kind: 2 = stored transposed */
+    uint64_t rows, cols; /* the stored matrix, when type is set */
 } it__st_item;
 static int it__st_item_cmp(const void *a, const void *b) {
     return strcmp(((const it__st_item *)a)->name, ((const it__st_item *)b)->name);
 }
-/* One pass over the data of every item, converted to the file dtype: CRC (fd < 0) or write. */
-static int it__st_stream(const it__st_item *items, int n, int bf16, float *chunk, uint16_t *half, const it__crc *crc,
+/* An item's storage type: its own, else the file's f32 or bf16. */
+static it_weight_type it__st_item_type(const it__st_item *item, int bf16) {
+    return item->type ? item->type : bf16 ? IT_WEIGHT_BF16 : IT_WEIGHT_F32;
+}
+/* One pass over the data of every item, converted to its storage type: CRC (fd < 0) or write.
+   packed holds IT__CK_CHUNK * 2 bytes (a chunk as bf16, or as Q8_0 / Q4_0 blocks: a chunk is
+   whole blocks, and whole rows are whole blocks). */
+static int it__st_stream(const it__st_item *items, int n, int bf16, float *chunk, uint16_t *packed, const it__crc *crc,
                          uint32_t *crc_out, int fd) {
     int i;
     uint32_t c = 0;
+    size_t k;
     for (i = 0; i < n; i++) {
         uint64_t total = it__ck_numel(items[i].e), at = 0;
+        it_weight_type type = it__st_item_type(&items[i], bf16);
         while (at < total) {
             size_t len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
             const void *bytes = chunk;
             size_t nbytes = len * 4;
-            it__ck_gather(items[i].e, items[i].base, at, len, chunk);
-            if (bf16) {
-                it_f32_to_bf16_array(half, chunk, len);
-                bytes = half;
-                nbytes = len * 2;
+            if (items[i].kind == 2 && it_weight_type_block(type) > 1) /* GPT-2's Conv1D weight as [out, in] blocks */
+                for (k = 0; k < len; k++)
+                    it__ck_gather(items[i].e, items[i].base, it__ck_transposed(at + k, items[i].rows, items[i].cols), 1, chunk + k);
+            else
+                it__ck_gather(items[i].e, items[i].base, at, len, chunk);
+            if (type != IT_WEIGHT_F32) {
+                it_weights_quantize(type, packed, chunk, len); /* finite: the save checked */
+                bytes = packed;
+                nbytes = it_weight_bytes(type, 1, len);
             }
             if (fd < 0) c = it__crc_update(crc, c, bytes, nbytes);
             else if (it__write_all(fd, bytes, nbytes) != 0) return -1;
@@ -12181,13 +12261,13 @@ static int it__st_stream(const it__st_item *items, int n, int bf16, float *chunk
     return 0;
 }
 static it_result it__st_write(it_context *ctx, const char *path, it__st_item *items, int n, int bf16,
-                              const char *content, const it_optimizer *opt) {
+                              const char *content, const it_optimizer *opt, it_weight_type weights) {
     it__buf h;
     it__crc *crc;
     float *chunk;
     uint16_t *half;
     uint64_t off = 0, N;
-    size_t hole, es = bf16 ? 2 : 4;
+    size_t hole;
     uint32_t dcrc = 0;
     unsigned char len8[8];
     char hex[9];
@@ -12213,17 +12293,22 @@ static it_result it__st_write(it_context *ctx, const char *path, it__st_item *it
         it__json_put_string(&h, it_optimizer_name(opt->desc.kind));
         it__buf_printf(&h, ",\"irontensor.optimizer_step\":\"%d\"", opt->step);
     }
+    if (weights && weights != IT_WEIGHT_F32) it__buf_printf(&h, ",\"irontensor.weights\":\"%s\"", it_weight_type_name(weights));
     it__buf_printf(&h, ",\"irontensor.version\":\"%s\",\"irontensor.crc32_data\":\"%s\",\"irontensor.crc32_header\":\"",
                    IT_VERSION_STRING, hex);
     hole = h.n;
     it__buf_puts(&h, "00000000\"}");
     for (i = 0; i < n; i++) {
         const it__ck_entry *e = items[i].e;
-        uint64_t bytes = it__ck_numel(e) * es;
+        it_weight_type type = it__st_item_type(&items[i], bf16);
+        int blocks = type == IT_WEIGHT_Q8_0 || type == IT_WEIGHT_Q4_0; /* U8 [out, row bytes] */
+        uint64_t bytes = it_weight_bytes(type, 1, (size_t)it__ck_numel(e));
         it__buf_puts(&h, ",");
         it__json_put_string(&h, items[i].name);
-        it__buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[%llu", bf16 ? "BF16" : "F32", (unsigned long long)e->dims[0]);
-        if (e->ndim == 2) it__buf_printf(&h, ",%llu", (unsigned long long)e->dims[1]);
+        it__buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[%llu", blocks ? "U8" : type == IT_WEIGHT_BF16 ? "BF16" : "F32",
+                       (unsigned long long)(blocks ? items[i].rows : e->dims[0]));
+        if (blocks) it__buf_printf(&h, ",%llu", (unsigned long long)it_weight_bytes(type, 1, (size_t)items[i].cols));
+        else if (e->ndim == 2) it__buf_printf(&h, ",%llu", (unsigned long long)e->dims[1]);
         it__buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + bytes));
         off += bytes;
     }
@@ -12937,6 +13022,31 @@ static const it__st_tensor *it__ck_find(const it__st_file *files, int n, const c
     }
     return NULL;
 }
+/* Matrix t of a file whose decoder matrices are wt (QUANTISED WEIGHTS), rows x cols as the decoder
+   multiplies it: BF16 in the config's shape, or U8 [rows, cols / 32 blocks of wt's bytes]. */
+static it_result it__ck_check_stored(it_context *ctx, const it__st_file *f, const it__st_tensor *t, it_weight_type wt,
+                                     uint64_t rows, uint64_t cols) {
+    uint64_t row_bytes = cols / IT_QBLOCK * it_weight_type_block_bytes(wt);
+    const char *dtype = it__st_dtypes[t->dtype].name;
+    if (wt == IT_WEIGHT_BF16)
+        return strcmp(dtype, "BF16") == 0 ? IT_OK
+                                          : it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': dtype %s, but irontensor.weights "
+                                                             "says the matrices are bf16 (BF16)", f->label, t->name, dtype);
+    if (cols % IT_QBLOCK)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': the config's matrix has %llu inputs, not whole %s blocks of %d",
+                                f->label, t->name, (unsigned long long)cols, it_weight_type_name(wt), IT_QBLOCK);
+    if (strcmp(dtype, "U8") != 0)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': dtype %s, but irontensor.weights says the matrices are %s "
+                                "(U8 blocks)", f->label, t->name, dtype, it_weight_type_name(wt));
+    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != row_bytes)
+        return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s': shape [%llu, %llu] but the config's %llu x %llu matrix as %s "
+                                "is [%llu, %llu] (%llu blocks of %d bytes per row)", f->label, t->name,
+                                (unsigned long long)t->shape[0], (unsigned long long)(t->ndim > 1 ? t->shape[1] : 0),
+                                (unsigned long long)rows, (unsigned long long)cols, it_weight_type_name(wt), (unsigned long long)rows,
+                                (unsigned long long)row_bytes, (unsigned long long)(cols / IT_QBLOCK),
+                                (int)it_weight_type_block_bytes(wt));
+    return IT_OK;
+}
 /* Every entry present once across the n files, with its shape and an accepted dtype; nothing else
    in them but tensors that hold no weights. */
 static it_result it__ck_match(it_context *ctx, it__st_file *files, int n_files, const it__ck_map *map, const char **suffixes,
@@ -12968,6 +13078,19 @@ static it_result it__ck_match(it_context *ctx, it__st_file *files, int n_files, 
             }
             snprintf(name, sizeof name, "%s%s%s", e->name, suffixes[s][0] ? "." : "", suffixes[s]);
             if (!found) return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' is missing", f->label, name);
+            if (!f32_only) { /* a quantised file's matrices (QUANTISED WEIGHTS) */
+                it_weight_type wt;
+                uint64_t rows, cols;
+                int kind = it__ck_matrix_kind(map, e, &rows, &cols);
+                if (it__ck_file_weights(ctx, f, &wt) != IT_OK) return IT_ERR_FORMAT;
+                if (wt != IT_WEIGHT_F32 && kind) {
+                    if (it__ck_check_stored(ctx, f, t, wt, rows, cols) != IT_OK) return IT_ERR_FORMAT;
+                    if (wt != IT_WEIGHT_BF16) { /* bf16: the shape is checked below, as any float tensor's */
+                        t->used = 1;
+                        continue;
+                    }
+                }
+            }
             if (t->ndim != e->ndim || t->shape[0] != e->dims[0] || (e->ndim == 2 && t->shape[1] != e->dims[1])) {
                 char got[96], want[64];
                 int n = 0, d;
@@ -13002,6 +13125,21 @@ static it_result it__st_check_values(it_context *ctx, const it__st_file *f) {
         size_t nl = strlen(t->name);
         int nonneg = nl > 11 && strcmp(t->name + nl - 11, ".exp_avg_sq") == 0;
         uint64_t at = 0;
+        if (strcmp(it__st_dtypes[t->dtype].name, "U8") == 0) { /* Q8_0 / Q4_0 blocks (it__ck_check_stored) */
+            it_weight_type wt = IT_WEIGHT_F32;
+            size_t bytes;
+            it__ck_file_weights(ctx, f, &wt); /* validated by the match */
+            bytes = it_weight_type_block_bytes(wt);
+            for (at = 0; bytes > 1 && at + bytes <= t->numel; at += bytes) {
+                const unsigned char *d = f->data + t->begin + at; /* the block's fp16 scale first */
+                if (((d[0] | d[1] << 8) & 0x7C00) == 0x7C00) {
+                    it__free(ctx, tmp);
+                    return it_context_error(ctx, IT_ERR_FORMAT, "%s: tensor '%s' block %llu has an infinite or NaN scale (values must "
+                                            "be finite)", f->label, t->name, (unsigned long long)(at / bytes));
+                }
+            }
+            continue;
+        }
         if (!it__st_is_float(t->dtype)) continue;
         while (at < t->numel) {
             size_t len = (size_t)(t->numel - at < IT__CK_CHUNK ? t->numel - at : IT__CK_CHUNK), k;
@@ -13281,6 +13419,10 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
                 snprintf(name, sizeof name, "%s%s%s", e->name, names[q][0] ? "." : "", names[q]);
                 t = it__ck_find(files, n_files, name, &f);
                 if (!t) t = it__ck_find(files, n_files, name + 12, &f); /* GPT-2 without "transformer." (validated) */
+                if (strcmp(it__st_dtypes[t->dtype].name, "U8") == 0) {
+                    it__ck_dequantize_entry(ctx, &rd.map, e, t, f, base, tmp);
+                    continue;
+                }
                 while (at < total) {
                     size_t len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
                     it__st_to_f32(tmp, f->data + t->begin, t->dtype, (size_t)at, len);
@@ -13292,6 +13434,8 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
     }
     if (opt) opt->step = rd.opt_step;
     if (ts) *ts = rd.ts;
+    it__ck_file_weights(ctx, &rd.model[0], &m->stored_weights); /* validated */
+    if (m->stored_weights == IT_WEIGHT_F32) m->stored_weights = IT_WEIGHT_INVALID;
 done:
     if (tmp) it__free(ctx, tmp);
     it__ck_read_free(ctx, &rd);
@@ -13430,6 +13574,29 @@ static it_result it__copy_file(it_context *ctx, const char *from, const char *to
     it__free(ctx, buf);
     return r;
 }
+/* QUANTISED WEIGHTS: a known type, for inference only (no optimizer or trainer state: a run resumed
+   from rounded weights would not be the run that was saved), every Q8_0 / Q4_0 matrix's input
+   whole blocks of 32. */
+static it_result it__ck_weights_supported(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
+                                          it_weight_type w) {
+    it__ck_map map;
+    uint64_t rows, cols;
+    it_result r = IT_OK;
+    int i;
+    if (!w || w == IT_WEIGHT_F32) return IT_OK;
+    if (!it__weight_type_ok(w))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: weights %d is not a weight type", (int)w);
+    if (opt || ts)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: %s weights are for inference; save the %s "
+                                "with f32 or bf16 weights", it_weight_type_name(w), opt ? "optimizer state" : "trainer state");
+    if (w == IT_WEIGHT_BF16 || (r = it__ck_map_build(ctx, &m->config, &map)) != IT_OK) return r;
+    for (i = 0; i < map.n && r == IT_OK; i++)
+        if (it__ck_matrix_kind(&map, &map.e[i], &rows, &cols) && cols % IT_QBLOCK)
+            r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_checkpoint_save: %s has %llu inputs, not a multiple of %s's block of %d",
+                                 map.e[i].name, (unsigned long long)cols, it_weight_type_name(w), IT_QBLOCK);
+    it__ck_map_free(ctx, &map);
+    return r;
+}
 static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_optimizer *opt, const it_trainer_state *ts,
                                   const char *tmp, int bf16, const it_checkpoint_options *o) {
     char path[IT__PATH_NAMED];
@@ -13442,7 +13609,7 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
     it__buf_init(&b, ctx);
     if ((r = it__ck_map_build(ctx, &m->config, &map)) != IT_OK) return r;
     if ((r = it__ck_map_bind(m->ctx, &map)) != IT_OK) goto done;
-    items = (it__st_item *)it__alloc(ctx, sizeof(it__st_item) * (size_t)map.n * 2);
+    items = (it__st_item *)it__calloc(ctx, sizeof(it__st_item) * (size_t)map.n * 2); /* type 0: floats */
     if (!items) {
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
         goto done;
@@ -13454,9 +13621,11 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
         snprintf(items[i].name, sizeof items[i].name, "%s", map.e[i].name);
         items[i].e = &map.e[i];
         items[i].base = it_param_block(m->ctx);
+        items[i].kind = it__ck_matrix_kind(&map, &map.e[i], &items[i].rows, &items[i].cols);
+        items[i].type = o->weights != IT_WEIGHT_F32 && items[i].kind ? o->weights : IT_WEIGHT_INVALID;
     }
     it__path_join(path, sizeof path, tmp, "model.safetensors");
-    if ((r = it__st_write(ctx, path, items, map.n, bf16, "model", NULL)) != IT_OK) goto done;
+    if ((r = it__st_write(ctx, path, items, map.n, bf16, "model", NULL, o->weights)) != IT_OK) goto done;
     if (opt) {
         const char *names[2];
         int n_names = it__ck_state_names(opt->desc.kind, names), n = 0;
@@ -13465,9 +13634,10 @@ static it_result it__ck_write_all(it_context *ctx, const it_model *m, const it_o
                 snprintf(items[n].name, sizeof items[n].name, "%s.%s", map.e[i].name, names[q]);
                 items[n].e = &map.e[i];
                 items[n].base = opt->state + (size_t)q * it_grad_numel(m->ctx);
+                items[n].type = IT_WEIGHT_INVALID; /* optimizer state: f32 */
             }
         it__path_join(path, sizeof path, tmp, "optimizer.safetensors");
-        if ((r = it__st_write(ctx, path, items, n, 0, "optimizer", opt)) != IT_OK) goto done;
+        if ((r = it__st_write(ctx, path, items, n, 0, "optimizer", opt, IT_WEIGHT_F32)) != IT_OK) goto done;
     }
     if (ts) {
         it__buf_free(&b);
@@ -13590,6 +13760,7 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     if (opt && (r = it__ck_optimizer_supported(ctx, m, opt, "it_checkpoint_save")) != IT_OK) return r;
     if (dt != IT_F32 && dt != IT_BF16)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: dtype must be f32 or bf16");
+    if ((r = it__ck_weights_supported(ctx, m, opt, ts, o->weights)) != IT_OK) return r;
     if (o->tokenizer && o->tokenizer_path)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_checkpoint_save: give tokenizer or tokenizer_path, not both");
     if (o->run_id && !it__ck_run_id_ok(o->run_id))
@@ -14459,7 +14630,7 @@ static it_result it__lora_write(it_context *ctx, const void *job, const char *tm
     memset(&gmap, 0, sizeof gmap);
     if ((r = it__lora_map(ctx, j->l, 0, &map)) != IT_OK) return r;
     if (j->opt && (r = it__lora_map(ctx, j->l, 1, &gmap)) != IT_OK) goto done;
-    items = (it__st_item *)it__alloc(ctx, sizeof(it__st_item) * (size_t)map.n * 2);
+    items = (it__st_item *)it__calloc(ctx, sizeof(it__st_item) * (size_t)map.n * 2); /* type 0: floats */
     if (!items) {
         r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "LoRA save: out of memory");
         goto done;
@@ -14475,7 +14646,7 @@ static it_result it__lora_write(it_context *ctx, const void *job, const char *tm
         items[i].base = it_param_block(j->l->ctx);
     }
     it__path_join(path, sizeof path, tmp, "adapter_model.safetensors");
-    if ((r = it__st_write(ctx, path, items, map.n, 0, "lora adapter", NULL)) != IT_OK) goto done;
+    if ((r = it__st_write(ctx, path, items, map.n, 0, "lora adapter", NULL, IT_WEIGHT_F32)) != IT_OK) goto done;
     if (j->opt) {
         const char *names[2];
         int n_names = it__ck_state_names(j->opt->desc.kind, names), n = 0;
@@ -14486,7 +14657,7 @@ static it_result it__lora_write(it_context *ctx, const void *job, const char *tm
                 items[n].base = j->opt->state + (size_t)q * it_grad_numel(j->l->ctx);
             }
         it__path_join(path, sizeof path, tmp, "optimizer.safetensors");
-        if ((r = it__st_write(ctx, path, items, n, 0, "optimizer", j->opt)) != IT_OK) goto done;
+        if ((r = it__st_write(ctx, path, items, n, 0, "optimizer", j->opt, IT_WEIGHT_F32)) != IT_OK) goto done;
     }
     if (j->ts) {
         it__buf_free(&b);
@@ -19857,6 +20028,7 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
         }
     }
     if (matrices) *matrices = mt;
+    m->stored_weights = mt == IT_WEIGHT_F32 ? IT_WEIGHT_INVALID : mt;
     *out = m;
     m = NULL;
 done:

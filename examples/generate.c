@@ -62,8 +62,9 @@ static void usage(FILE *f) {
                "  --ignore-eos          do not stop at the end-of-sequence ids\n"
                "  --seed S              sampling seed (default 1)\n"
                "  --threads N           CPU threads, 0 = all cores (default 0)\n"
-               "  --quant TYPE          decode with the projections and head stored as TYPE: f32 (default; a GGUF\n"
-               "                        file's own type), bf16, q8_0 or q4_0 (llama.cpp's blocks; made once at load)\n"
+               "  --quant TYPE          decode with the projections and head stored as TYPE: f32 (default; an\n"
+               "                        it-quantize directory's or a GGUF file's own type), bf16, q8_0 or q4_0\n"
+               "                        (llama.cpp's blocks; made once at load)\n"
                "  --backend cpu|metal   where the decoder runs (default cpu; metal: Apple GPUs, one wait per token)\n",
             it_chat_format_names(), MAX_STOPS);
 }
@@ -372,7 +373,6 @@ int main(int argc, char **argv) {
     int n_stops = 0, print_ids = 0, chat_mode = 0, ignore_eos = 0, greedy = 0, i, status = 0;
     it_context_desc desc;
     it_decoder_desc dec_desc = {0, IT_WEIGHT_F32, IT_WEIGHT_INVALID}; /* --quant */
-    it_weight_type gguf_weights = IT_WEIGHT_F32;
     int quant_given = 0, is_gguf;
     it_context *ctx;
     it_model_config config;
@@ -488,8 +488,8 @@ int main(int argc, char **argv) {
     g.ctx = ctx;
 
     /* the model: config first (to declare the parameters), then the validated weights; a .gguf
-       file decodes at its own precision unless --quant says otherwise (it has no generation config
-       and its tokenizer is not read) */
+       file or an it-quantize directory decodes at its own precision unless --quant says otherwise
+       (a .gguf has no generation config and its tokenizer is not read) */
     is_gguf = strlen(model_dir) > 5 && !strcmp(model_dir + strlen(model_dir) - 5, ".gguf");
     if (is_gguf && adapter_dir) {
         fprintf(stderr, "generate: a LoRA adapter applies to a model directory, not to a GGUF file\n");
@@ -500,8 +500,8 @@ int main(int argc, char **argv) {
         gen_cfg.bos_id = gen_cfg.pad_id = gen_cfg.do_sample = gen_cfg.top_k = gen_cfg.max_new_tokens = -1;
         gen_cfg.temperature = gen_cfg.top_p = gen_cfg.min_p = gen_cfg.repetition_penalty = -1;
     }
-    if ((is_gguf ? it_gguf_load(ctx, model_dir, &model, &gguf_weights) : it_lora_model_load(ctx, model_dir, adapter_dir, &model, NULL)) != IT_OK ||
-        (dec_desc.max_seq = model->config.max_seq, !quant_given && is_gguf ? dec_desc.weights = gguf_weights : 0,
+    if ((is_gguf ? it_gguf_load(ctx, model_dir, &model, NULL) : it_lora_model_load(ctx, model_dir, adapter_dir, &model, NULL)) != IT_OK ||
+        (dec_desc.max_seq = model->config.max_seq, !quant_given && model->stored_weights ? dec_desc.weights = model->stored_weights : 0,
          it_decoder_create_ex(model, &dec_desc, &g.dec)) != IT_OK ||
         (!is_gguf && it_generation_config_read(ctx, model_dir, &gen_cfg) != IT_OK)) {
         fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));

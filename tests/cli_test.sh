@@ -273,5 +273,47 @@ expect 1 "no tokenizer" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/
 expect 1 "not whole q8_0 blocks" -- "$B/it-export-gguf" --model "$tmp/split-lion" --type q8_0 --out "$tmp/g.gguf"
 expect 1 "nowhere" -- "$B/it-export-gguf" --model "$tmp/nowhere" --type q8_0 --out "$tmp/g.gguf"
 
+# build/it-quantize: a smaller model directory (the decoder's matrices as bf16 / Q8_0 / Q4_0 in
+# model.safetensors, its tokenizer.json and generation config copied) that generate decodes at its
+# own type, to the ids --quant TYPE gives on the original, and that it-eval reads
+for t in bf16 q8_0 q4_0; do
+    "$B/it-quantize" --model "$tmp/hfdir" --type $t --out "$tmp/hfdir-$t" >"$tmp/out" 2>"$tmp/err"
+    a=$("$B/generate" --model "$tmp/hfdir" --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids --quant $t 2>/dev/null)
+    b=$("$B/generate" --model "$tmp/hfdir-$t" --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids 2>/dev/null)
+    if grep -q "matrices $t" "$tmp/out" && [ -n "$a" ] && [ "$a" = "$b" ] && [ -f "$tmp/hfdir-$t/tokenizer.json" ] &&
+       [ -f "$tmp/hfdir-$t/generation_config.json" ]; then passed=$((passed + 1)); else
+        failed=$((failed + 1)); echo "FAIL: it-quantize $t: '$a' (--quant) vs '$b' (the directory)"; head -3 "$tmp/err"; fi
+done
+expect 0 "12 new tokens" -- "$B/generate" --model "$tmp/hfdir-q4_0" --prompt "static int" --max-new-tokens 12 --greedy
+# GPT-2 (Conv1D weights: the blocks run along the input, so they are stored transposed)
+for t in q8_0 q4_0; do
+    "$B/it-quantize" --model tests/fixtures/hf_models/gpt2 --type $t --out "$tmp/gpt2-$t" >/dev/null 2>&1
+    a=$("$B/generate" --model tests/fixtures/hf_models/gpt2 --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids --quant $t 2>/dev/null)
+    b=$("$B/generate" --model "$tmp/gpt2-$t" --ids 1,2,3 --greedy --max-new-tokens 12 --print-ids 2>/dev/null)
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then passed=$((passed + 1)); else
+        failed=$((failed + 1)); echo "FAIL: it-quantize gpt2 $t: '$a' (--quant) vs '$b' (the directory)"; fi
+done
+# tests/quant_dir_reader.py reads the files with numpy alone: the blocks byte for byte as ggml's
+# reference quantisers make them of the original's rows, everything else unchanged
+if "$py" -c 'import numpy' 2>/dev/null; then
+    for pair in "hfdir-bf16 hfdir" "hfdir-q8_0 hfdir" "hfdir-q4_0 hfdir" "gpt2-q8_0 tests/fixtures/hf_models/gpt2" "gpt2-q4_0 tests/fixtures/hf_models/gpt2"; do
+        set -- $pair
+        m=$2; [ "$m" = hfdir ] && m="$tmp/hfdir"
+        if "$py" tests/quant_dir_reader.py "$tmp/$1" "$m" >"$tmp/out" 2>&1 && grep -q " 0 failed" "$tmp/out"; then passed=$((passed + 1)); else
+            failed=$((failed + 1)); echo "FAIL: quant_dir_reader.py $1:"; grep -v '^ok' "$tmp/out" | head -5; fi
+    done
+fi
+expect 0 "loss" -- "$B/it-eval" --model "$tmp/hfdir-q8_0" --ids 1,2,3,4,5 --logits-out "$tmp/q.npy"
+expect 0 "matrices q8_0" -- "$B/it-quantize" --model "$tmp/run" --type q8_0 --out "$tmp/run-q"
+expect 0 "matrices q4_0" -- "$B/it-quantize" --model "$tmp/run-q" --type q4_0 --out "$tmp/run-q" # replaces its own output
+expect 2 "--type 'q5_1' is not one of" -- "$B/it-quantize" --model "$tmp/run" --type q5_1 --out "$tmp/x"
+expect 2 "are required" -- "$B/it-quantize" --model "$tmp/run" --type q8_0
+expect 2 "unknown flag '--bogus'" -- "$B/it-quantize" --model "$tmp/run" --type q8_0 --out "$tmp/x" --bogus 1
+mkdir -p "$tmp/mine" && printf 'int main;' >"$tmp/mine/main.c"
+expect 1 "main.c" -- "$B/it-quantize" --model "$tmp/run" --type q8_0 --out "$tmp/mine"
+if [ "$(cat "$tmp/mine/main.c")" = "int main;" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: it-quantize replaced a user's file"; fi
+expect 1 "not a multiple of q8_0's block of 32" -- "$B/it-quantize" --model "$tmp/split-lion" --type q8_0 --out "$tmp/x"
+expect 1 "nowhere" -- "$B/it-quantize" --model "$tmp/nowhere" --type q8_0 --out "$tmp/x"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -334,6 +334,209 @@ static void test_decoder_refusals(void) {
     it_context_destroy(ctx);
 }
 
+/* ---- quantised checkpoints (>>checkpoints: QUANTISED WEIGHTS) ------------------------------ */
+/* The model.safetensors of DIR with fresh checksums after `edit` changed it (a writer that produced
+   those bytes): the header's `from` replaced by `to` (same length), or the data byte at data_at set. */
+static void st_edit(const char *dir, const char *from, const char *to, long data_at, unsigned char value) {
+    char path[512], *data_crc, *header_crc, *hit, last;
+    size_t n = 0, header_n;
+    unsigned char *buf;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    buf = it_test_read_file(path, &n);
+    if (!buf || n < 16) exit(2);
+    header_n = (size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16;
+    last = (char)buf[8 + header_n - 1];
+    buf[8 + header_n - 1] = 0; /* a terminator for strstr, for a moment */
+    data_crc = strstr((char *)buf + 8, "\"irontensor.crc32_data\":\"");
+    header_crc = strstr((char *)buf + 8, "\"irontensor.crc32_header\":\"");
+    hit = from ? strstr((char *)buf + 8, from) : NULL;
+    if (!data_crc || !header_crc || (from && (!hit || strlen(from) != strlen(to)))) exit(2);
+    if (hit) memcpy(hit, to, strlen(to));
+    buf[8 + header_n - 1] = (unsigned char)last;
+    if (data_at >= 0) buf[8 + header_n + (size_t)data_at] = value;
+    data_crc += strlen("\"irontensor.crc32_data\":\"");
+    header_crc += strlen("\"irontensor.crc32_header\":\"");
+    it__hex8(data_crc, it__data_crc32(buf + 8 + header_n, n - 8 - header_n));
+    memcpy(header_crc, "00000000", 8);
+    it__hex8(header_crc, it__data_crc32(buf, 8 + header_n));
+    it_test_write_file(path, buf, n);
+    free(buf);
+}
+static int same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    unsigned char *x = it_test_read_file(a, &na), *y = it_test_read_file(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x), free(y);
+    return same;
+}
+/* DIR loads (in a context of its own) and says its matrices are `type`. */
+static int loads_as(const char *dir, it_weight_type type) {
+    it_context *lc = it_test_context(1);
+    it_model *m = NULL;
+    int ok = it_model_load(lc, dir, &m) == IT_OK && m->stored_weights == type;
+    it_context_destroy(lc);
+    return ok;
+}
+/* A model saved with its decoder matrices as bf16 / Q8_0 / Q4_0 loads back with exactly the
+   dequantised weights (the rest unchanged), says its type, decodes to the same logits as a decoder
+   of that type on the original, and saves again to the same bytes. Llama untied with GQA, Llama
+   tied (the embedding is the head), GPT-2 (Conv1D weights stored transposed). */
+static void test_quantised_checkpoint(void) {
+    static const int32_t prompt[4] = {3, 17, 42, 9};
+    char dir[256], again[256], a[300], b[300];
+    int model, t;
+    it_test_tmp_path(dir, sizeof dir, "quant_ck");
+    it_test_tmp_path(again, sizeof again, "quant_ck_again");
+    for (model = 0; model < 3; model++)
+        for (t = IT_WEIGHT_BF16; t <= IT_WEIGHT_Q4_0; t++) {
+            it_context *ctx = it_test_context(2), *ctx2 = it_test_context(2);
+            it_model_config c = model == 2 ? it_test_gpt2() : it_test_llama();
+            it_model *m, *back;
+            it_decoder *d0, *d1;
+            it_decoder_desc desc;
+            it_checkpoint_options o;
+            const float *l0, *l1;
+            int same = 1;
+            const char *name = model == 0 ? "llama untied" : model == 1 ? "llama tied" : "gpt2";
+            if (model < 2) c.dim = 64, c.ffn_dim = 96, c.untied = model == 0;
+            memset(&desc, 0, sizeof desc);
+            desc.weights = (it_weight_type)t;
+            memset(&o, 0, sizeof o);
+            o.weights = (it_weight_type)t;
+            CHECK(it_model_create(ctx, &c, &m) == IT_OK && it_model_init(m, 11) == IT_OK, "model");
+            CHECK(it_decoder_create_ex(m, &desc, &d0) == IT_OK, "decoder");
+            CHECK(it_checkpoint_save(ctx, m, NULL, NULL, dir, &o) == IT_OK, "%s %s save: %s", name, it_weight_type_name(o.weights),
+                  it_context_last_error(ctx));
+            CHECK(it_model_load(ctx2, dir, &back) == IT_OK, "%s %s load: %s", name, it_weight_type_name(o.weights), it_context_last_error(ctx2));
+            if (!back) {
+                it_context_destroy(ctx), it_context_destroy(ctx2);
+                continue;
+            }
+            CHECK(back->stored_weights == desc.weights, "%s: stored_weights %d, want %d", name, (int)back->stored_weights, t);
+            dequantise_projections(m, desc.weights); /* what the load must give */
+            same = it_param_numel(ctx) == it_param_numel(ctx2) && /* the same parameters in the same order */
+                   memcmp(it_param_block(ctx), it_param_block(ctx2), it_param_numel(ctx) * sizeof(float)) == 0;
+            CHECK(same, "%s %s: the loaded weights are the dequantised ones, bit for bit", name, it_weight_type_name(desc.weights));
+            desc.weights = back->stored_weights;
+            CHECK(it_decoder_create_ex(back, &desc, &d1) == IT_OK, "decoder of the loaded model");
+            CHECK(it_decoder_weight_bytes(d1) == it_decoder_weight_bytes(d0) &&
+                      memcmp(d0->weight_mem, d1->weight_mem, it_decoder_weight_bytes(d0)) == 0,
+                  "%s %s: re-quantising the loaded weights gives the file's blocks", name, it_weight_type_name(desc.weights));
+            CHECK(it_decoder_feed(d0, prompt, 4, &l0) == IT_OK && it_decoder_feed(d1, prompt, 4, &l1) == IT_OK &&
+                      memcmp(l0, l1, sizeof(float) * (size_t)c.vocab_size) == 0,
+                  "%s %s: the same logits as the original's decoder", name, it_weight_type_name(desc.weights));
+            CHECK(it_checkpoint_save(ctx2, back, NULL, NULL, again, &o) == IT_OK, "save the loaded model");
+            snprintf(a, sizeof a, "%s/model.safetensors", dir);
+            snprintf(b, sizeof b, "%s/model.safetensors", again);
+            CHECK(same_file(a, b), "%s %s: saved again, the same bytes", name, it_weight_type_name(desc.weights));
+            it_context_destroy(ctx), it_context_destroy(ctx2);
+        }
+    it_test_remove_tree(dir);
+    it_test_remove_tree(again);
+}
+/* Hostile quantised checkpoints, each with valid checksums (a writer that meant it): an unknown
+   type, the wrong block size, the wrong number of blocks per row, a matrix with the wrong rows, an
+   infinite block scale, and truncation anywhere; saves that cannot be done. Each is refused with
+   the reason, never a crash. */
+static void test_quantised_checkpoint_hostile(void) {
+    it_context *ctx = it_test_context(1);
+    it_model_config c = it_test_llama(), other;
+    it_model *m, *m2, *back = NULL;
+    it_checkpoint_options o;
+    char dir[256], dir2[256], path[400], cfg[400], cfg_saved[400];
+    size_t n = 0, cut;
+    unsigned char *good, *cfg_good;
+    size_t cfg_n = 0;
+    int k, refused = 0;
+    it_result r;
+    c.dim = 64, c.ffn_dim = 96;
+    it_test_tmp_path(dir, sizeof dir, "quant_hostile");
+    it_test_tmp_path(dir2, sizeof dir2, "quant_hostile_other");
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    memset(&o, 0, sizeof o);
+    o.weights = IT_WEIGHT_Q8_0;
+    it_model_create(ctx, &c, &m);
+    it_model_init(m, 3);
+    CHECK(it_checkpoint_save(ctx, m, NULL, NULL, dir, &o) == IT_OK, "save: %s", it_context_last_error(ctx));
+    good = it_test_read_file(path, &n);
+    cfg_good = it_test_read_file(cfg, &cfg_n);
+#define EXPECT_REFUSED(what, needle)                                                                                   \
+    do {                                                                                                               \
+        it_context *lc = it_test_context(1);                                                                           \
+        back = NULL;                                                                                                   \
+        r = it_model_load(lc, dir, &back);                                                                             \
+        CHECK(r == IT_ERR_FORMAT && !back && strstr(it_context_last_error(lc), needle), "%s: refused (%d) naming '%s': %s", \
+              what, (int)r, needle, it_context_last_error(lc));                                                       \
+        it_context_destroy(lc);                                                                                        \
+        it_test_write_file(path, good, n);                                                                             \
+        it_test_write_file(cfg, cfg_good, cfg_n);                                                                      \
+    } while (0)
+    st_edit(dir, "\"irontensor.weights\":\"q8_0\"", "\"irontensor.weights\":\"q5_1\"", -1, 0);
+    EXPECT_REFUSED("an unknown type", "q5_1");
+    st_edit(dir, "\"irontensor.weights\":\"q8_0\"", "\"irontensor.weights\":\"q4_0\"", -1, 0);
+    EXPECT_REFUSED("Q8_0 blocks read as Q4_0", "blocks of 18 bytes");
+    st_edit(dir, "\"irontensor.weights\":\"q8_0\"", "\"irontensor.weights\":\"f32\" ", -1, 0);
+    EXPECT_REFUSED("blocks in a file of floats", "lm_head.weight': shape [64, 68] but the config needs [64, 64]");
+    st_edit(dir, NULL, NULL, 1, 0x7C); /* the first tensor by name, lm_head.weight: block 0's scale (high byte) = inf */
+    EXPECT_REFUSED("an infinite scale", "scale");
+    /* the config of a model with other shapes over these weights (config.json edited by hand) */
+    for (k = 0; k < 2; k++) {
+        it_context *oc = it_test_context(1);
+        other = c;
+        if (k == 0) other.ffn_dim = 64; /* the down projection: 2 blocks per row, not 3 */
+        else other.n_kv_heads = 4;      /* k_proj: 64 rows, not 32 */
+        it_model_create(oc, &other, &m2);
+        it_model_init(m2, 4);
+        CHECK(it_checkpoint_save(oc, m2, NULL, NULL, dir2, NULL) == IT_OK, "the other model");
+        snprintf(cfg_saved, sizeof cfg_saved, "%s/config.json", dir2);
+        {
+            size_t on = 0;
+            unsigned char *ob = it_test_read_file(cfg_saved, &on);
+            it_test_write_file(cfg, ob, on);
+            free(ob);
+        }
+        if (k == 0) EXPECT_REFUSED("the wrong number of blocks per row", "(2 blocks of 34 bytes per row)");
+        else EXPECT_REFUSED("a matrix with the wrong rows", "k_proj.weight': shape [32, 68]");
+        it_context_destroy(oc);
+    }
+    for (cut = 0; cut < n; cut += n / 97 + 1) { /* truncated anywhere */
+        it_context *lc = it_test_context(1);
+        it_test_write_file(path, good, cut);
+        back = NULL;
+        refused += it_model_load(lc, dir, &back) != IT_OK && !back;
+        it_context_destroy(lc);
+    }
+    it_test_write_file(path, good, n);
+    CHECK(refused == (int)((n - 1) / (n / 97 + 1) + 1), "every truncation refused (%d)", refused);
+    CHECK(loads_as(dir, IT_WEIGHT_Q8_0), "the restored file loads");
+    /* saves that cannot be done */
+    o.weights = (it_weight_type)77;
+    CHECK(it_checkpoint_save(ctx, m, NULL, NULL, dir, &o) == IT_ERR_INVALID_ARGUMENT, "an unknown type is refused");
+    o.weights = IT_WEIGHT_Q4_0;
+    {
+        it_trainer_state ts;
+        memset(&ts, 0, sizeof ts);
+        CHECK(it_checkpoint_save(ctx, m, NULL, &ts, dir, &o) == IT_ERR_INVALID_ARGUMENT && strstr(it_context_last_error(ctx), "inference"),
+              "quantised weights with a trainer state are refused: %s", it_context_last_error(ctx));
+    }
+    {
+        it_context *oc = it_test_context(1);
+        other = it_test_llama(); /* ffn 48 */
+        it_model_create(oc, &other, &m2);
+        it_model_init(m2, 5);
+        CHECK(it_checkpoint_save(oc, m2, NULL, NULL, dir, &o) == IT_ERR_UNSUPPORTED && strstr(it_context_last_error(oc), "down_proj"),
+              "48 inputs are not whole blocks: %s", it_context_last_error(oc));
+        it_context_destroy(oc);
+    }
+    CHECK(loads_as(dir, IT_WEIGHT_Q8_0), "the refused saves left the checkpoint as it was");
+#undef EXPECT_REFUSED
+    free(good), free(cfg_good);
+    it_test_remove_tree(dir);
+    it_test_remove_tree(dir2);
+    it_context_destroy(ctx);
+}
+
 /* Greedy decoding of a small trained model (bytes of tinyshakespeare, or of this library's source
    when the data set is not there): the Q8_0 decoder picks the f32 decoder's token at every step
    where the f32 margin between the two best tokens is at least 0.3 (both decoders are fed the f32
@@ -419,6 +622,8 @@ int main(void) {
     test_decoder_types();
     test_decoder_batch();
     test_decoder_refusals();
+    test_quantised_checkpoint();
+    test_quantised_checkpoint_hostile();
     test_decoder_greedy_trained();
     return it_test_finish();
 }
