@@ -544,23 +544,11 @@ static void hostile_json_replace(const char *path, const char *from, const char 
    checksums (data CRC, then the header CRC with its own digits as zeros), as a writer that
    produced that value would. */
 static void hostile_st_set_last(const char *path, float v) {
-    size_t n = 0, header_n;
+    size_t n = 0;
     unsigned char *buf = it_test_read_file(path, &n);
-    char *data_crc, *header_crc, last;
     if (!buf || n < 12) exit(2);
-    header_n = (size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16;
     memcpy(buf + n - 4, &v, 4);
-    last = (char)buf[8 + header_n - 1];
-    buf[8 + header_n - 1] = 0; /* a terminator for strstr, for a moment */
-    data_crc = strstr((char *)buf + 8, "\"irontensor.crc32_data\":\"");
-    header_crc = strstr((char *)buf + 8, "\"irontensor.crc32_header\":\"");
-    if (!data_crc || !header_crc) exit(2);
-    buf[8 + header_n - 1] = (unsigned char)last;
-    data_crc += strlen("\"irontensor.crc32_data\":\"");
-    header_crc += strlen("\"irontensor.crc32_header\":\"");
-    it__hex8(data_crc, it__data_crc32(buf + 8 + header_n, n - 8 - header_n));
-    memcpy(header_crc, "00000000", 8);
-    it__hex8(header_crc, it__data_crc32(buf, 8 + header_n));
+    it_test_st_restamp(buf, n);
     it_test_write_file(path, buf, n);
     free(buf);
 }
