@@ -6884,6 +6884,53 @@ static float it__dot_bf16_generic(const uint16_t *w, const float *x, int n) {
     return s;
 }
 
+/* ---- eight rows interleaved (the CPU decoder's copies) ---------------------------------------
+   The same blocks regrouped so that one pass over a group of 8 rows produces the 8 outputs in the
+   8 lanes of a vector (the idea of llama.cpp's block_q4_0x8 repacking; our own layout): for rows
+   8G .. 8G + 7 and block b, 8 x (block bytes) bytes hold the 8 fp16 scales, then the quants in
+   4-byte pieces, piece k of row r at 16 + 32 k + 4 r (Q8_0: 8 pieces of a row's 32 bytes; Q4_0: 4
+   pieces of its 16). A lane r of a vector holding piece k of the 8 rows times the activation bytes
+   of that piece, broadcast, is row r's partial dot product: no horizontal sums, and the 8 scales
+   convert in one instruction. Groups follow each other, blocks in order inside a group; the last
+   rows % 8 rows stay in llama.cpp's row layout after them. Same bytes in all. */
+static void it__weights_interleave(it_weight_type t, unsigned char *out, const unsigned char *in, int rows, int cols) {
+    size_t bbytes = it_weight_type_block_bytes(t), nb = (size_t)(cols / IT_QBLOCK), row_bytes = nb * bbytes, G, b;
+    size_t groups = (size_t)(rows / 8), pieces = (bbytes - 2) / 4, k;
+    int r;
+    for (G = 0; G < groups; G++)
+        for (b = 0; b < nb; b++) {
+            unsigned char *p = out + (G * nb + b) * 8 * bbytes;
+            for (r = 0; r < 8; r++) {
+                const unsigned char *src = in + (G * 8 + (size_t)r) * row_bytes + b * bbytes;
+                memcpy(p + 2 * r, src, 2);
+                for (k = 0; k < pieces; k++) memcpy(p + 16 + 32 * k + 4 * (size_t)r, src + 2 + 4 * k, 4);
+            }
+        }
+    memcpy(out + groups * 8 * row_bytes, in + groups * 8 * row_bytes, (size_t)(rows % 8) * row_bytes);
+}
+/* y[0..7]: the 8 rows of an interleaved group dotted with x, in the portable generic kernels' order
+   (the same integer sums, the same float steps) */
+static void it__qdot8_generic(float *y, const void *group, const it__qact *x, int n_blocks, it_weight_type t) {
+    const unsigned char *p = (const unsigned char *)group;
+    size_t bb = 8 * it_weight_type_block_bytes(t);
+    int b, r, k;
+    for (r = 0; r < 8; r++) y[r] = 0.0f;
+    for (b = 0; b < n_blocks; b++, p += bb)
+        for (r = 0; r < 8; r++) {
+            int32_t acc = 0;
+            for (k = 0; k < IT_QBLOCK / 2; k++) {
+                const unsigned char *q = p + 16 + 32 * (k / 4) + 4 * r + k % 4; /* byte k of row r's quants */
+                if (t == IT_WEIGHT_Q8_0)
+                    acc += (int8_t)q[0] * x[b].qs[k] + (int8_t)q[128] * x[b].qs[k + 16]; /* byte k + 16: 4 pieces on */
+                else
+                    acc += ((q[0] & 15) - 8) * x[b].qs[k] + ((q[0] >> 4) - 8) * x[b].qs[k + IT_QBLOCK / 2];
+            }
+            y[r] += it_f16_to_f32((uint16_t)(p[2 * r] | p[2 * r + 1] << 8)) * x[b].d * (float)acc;
+        }
+}
+static void it__qdot8_q8_0_generic(float *y, const void *g, const it__qact *x, int n) { it__qdot8_generic(y, g, x, n, IT_WEIGHT_Q8_0); }
+static void it__qdot8_q4_0_generic(float *y, const void *g, const it__qact *x, int n) { it__qdot8_generic(y, g, x, n, IT_WEIGHT_Q4_0); }
+
 #ifdef IT__SGEMM_X86
 #define IT__HSUM256(v, out)                                                                   \
     {                                                                                         \
@@ -6944,6 +6991,56 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
     const it_block_q4_0 *w = (const it_block_q4_0 *)wv;
     IT__QDOT_BODY(IT__Q4_VNNI, 1)
 }
+/* An interleaved group of 8 rows (it__weights_interleave) against one row of activations: per
+   block, each 32-byte piece vector (4 bytes of every row) meets its 4 activation bytes broadcast,
+   so lane r sums row r; the 8 scales convert in one vcvtph2ps. DP(acc, u8, s8) adds the byte
+   products of unsigned u8 and signed s8 in 4-byte groups. Q8_0 moves w's sign onto x (|w| times
+   sign(x, w)) as the row kernels do; Q4_0's nibbles are unsigned and its -8 comes from dsum. Two
+   float accumulators (even and odd blocks) hide the FMA latency. */
+#define IT__QDOT8(NAME, TARGET, Q4, DP, SETUP)                                                                   \
+    TARGET static void NAME(float *y, const void *group, const it__qact *x, int n_blocks) {                       \
+        const unsigned char *p = (const unsigned char *)group;                                                   \
+        const __m256i m4 = _mm256_set1_epi8(15);                                                                 \
+        __m256 f0 = _mm256_setzero_ps(), f1 = f0, off = f0;                                                      \
+        int b, k;                                                                                                \
+        int32_t lo, hi;                                                                                          \
+        SETUP                                                                                                    \
+        for (b = 0; b < n_blocks; b++, p += (Q4) ? 8 * sizeof(it_block_q4_0) : 8 * sizeof(it_block_q8_0)) {      \
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));               \
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0;                                                        \
+            __m256 dot;                                                                                          \
+            for (k = 0; k < ((Q4) ? 4 : 8); k += (Q4) ? 1 : 2) {                                                 \
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 16 + 32 * k));         \
+                memcpy(&lo, x[b].qs + 4 * k, 4);                                                                 \
+                if (Q4) {                                                                                        \
+                    memcpy(&hi, x[b].qs + 16 + 4 * k, 4);                                                        \
+                    a0 = DP(a0, _mm256_and_si256(q0, m4), _mm256_set1_epi32(lo));                                \
+                    a1 = DP(a1, _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_set1_epi32(hi));          \
+                } else {                                                                                         \
+                    const __m256i q1 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 48 + 32 * k));     \
+                    memcpy(&hi, x[b].qs + 4 * k + 4, 4);                                                         \
+                    a0 = DP(a0, _mm256_sign_epi8(q0, q0), _mm256_sign_epi8(_mm256_set1_epi32(lo), q0));          \
+                    a1 = DP(a1, _mm256_sign_epi8(q1, q1), _mm256_sign_epi8(_mm256_set1_epi32(hi), q1));          \
+                }                                                                                                \
+            }                                                                                                    \
+            dot = _mm256_cvtepi32_ps(_mm256_add_epi32(a0, a1));                                                  \
+            if (b & 1) f1 = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[b].d)), dot, f1);                \
+            else f0 = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[b].d)), dot, f0);                      \
+            if (Q4) off = _mm256_fmadd_ps(dw, _mm256_set1_ps(x[b].dsum), off);                                   \
+        }                                                                                                        \
+        _mm256_storeu_ps(y, _mm256_fnmadd_ps(_mm256_set1_ps(8.0f), off, _mm256_add_ps(f0, f1)));                \
+    }
+#define IT__DP_AVX2(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
+#define IT__DP_VNNI(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#define IT__ONES const __m256i ones = _mm256_set1_epi16(1);
+IT__QDOT8(it__qdot8_q8_0_avx2, IT__AVX2, 0, IT__DP_AVX2, IT__ONES)
+IT__QDOT8(it__qdot8_q4_0_avx2, IT__AVX2, 1, IT__DP_AVX2, IT__ONES)
+IT__QDOT8(it__qdot8_q8_0_vnni, IT__VNNI, 0, IT__DP_VNNI, )
+IT__QDOT8(it__qdot8_q4_0_vnni, IT__VNNI, 1, IT__DP_VNNI, )
+#undef IT__QDOT8
+#undef IT__DP_AVX2
+#undef IT__DP_VNNI
+#undef IT__ONES
 /* it__quantize_acts in 8 lanes: the same products x * id, rounded by cvtps (nearest, ties to even,
    the default MXCSR mode), so the same bytes as the portable loop */
 IT__AVX2 static void it__quantize_acts_avx2(it__qact *y, const float *x, int n_blocks) {
@@ -7059,6 +7156,10 @@ typedef struct it__quant_isa {
     float (*dot_q8_0)(const void *w, const it__qact *x, int n_blocks);
     float (*dot_q4_0)(const void *w, const it__qact *x, int n_blocks);
     float (*dot_bf16)(const uint16_t *w, const float *x, int n);
+    /* eight interleaved rows (it__weights_interleave) into y[0..7] */
+    void (*dot8_q8_0)(float *y, const void *group, const it__qact *x, int n_blocks);
+    void (*dot8_q4_0)(float *y, const void *group, const it__qact *x, int n_blocks);
+    int interleave; /* 1: the CPU decoder keeps its Q8_0 / Q4_0 copies interleaved (SIMD dot8 kernels) */
     void (*quantize_acts)(it__qact *y, const float *x, int n_blocks);
     const char *name;
 } it__quant_isa;
@@ -7089,6 +7190,8 @@ static it__quant_isa it__quant_pick_isa(void) {
 static it__quant_isa it__quant_detect_isa(int force) {
     it__quant_isa q;
     q.dot_q8_0 = it__qdot_q8_0_generic, q.dot_q4_0 = it__qdot_q4_0_generic, q.dot_bf16 = it__dot_bf16_generic;
+    q.dot8_q8_0 = it__qdot8_q8_0_generic, q.dot8_q4_0 = it__qdot8_q4_0_generic;
+    q.interleave = 0; /* the row kernels (NEON's sdot ones too) are faster than the portable dot8 */
     q.quantize_acts = it__quantize_acts;
     q.name = "generic";
     if (force == 1) return q;
@@ -7096,6 +7199,8 @@ static it__quant_isa it__quant_detect_isa(int force) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !it__cpu_has_f16c()) return q;
     q.dot_q8_0 = it__qdot_q8_0_avx2, q.dot_q4_0 = it__qdot_q4_0_avx2, q.dot_bf16 = it__dot_bf16_avx2;
+    q.dot8_q8_0 = it__qdot8_q8_0_avx2, q.dot8_q4_0 = it__qdot8_q4_0_avx2;
+    q.interleave = 1;
     q.quantize_acts = it__quantize_acts_avx2;
     q.name = "avx2";
     if (force == 2) return q;
@@ -7103,6 +7208,7 @@ static it__quant_isa it__quant_detect_isa(int force) {
         q.dot_bf16 = it__dot_bf16_avx512;
     if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
         q.dot_q8_0 = it__qdot_q8_0_vnni, q.dot_q4_0 = it__qdot_q4_0_vnni;
+        q.dot8_q8_0 = it__qdot8_q8_0_vnni, q.dot8_q4_0 = it__qdot8_q4_0_vnni;
         q.name = "avx512vnni";
     }
 #elif defined(IT__SGEMM_NEON)
@@ -7126,14 +7232,19 @@ typedef struct it__qmatmul_job {
     const unsigned char *w;
     it_weight_type type;
     int n, rows, cols;
+    int interleaved; /* w is it__weights_interleave's layout: units are groups of 8 rows, then the rest */
     size_t row_bytes;
     it__quant_isa isa;
 } it__qmatmul_job;
 static void it__qmatmul_rows(const void *job, size_t begin, size_t end) {
     const it__qmatmul_job *j = (const it__qmatmul_job *)job;
     int nb = j->cols / IT_QBLOCK, i;
-    size_t r;
-    for (r = begin; r < end; r++) {
+    size_t r, groups = j->interleaved ? (size_t)(j->rows / 8) : 0, u;
+    for (u = begin; u < end && u < groups; u++) /* unit u < groups: rows 8u .. 8u + 7 in one pass */
+        for (i = 0; i < j->n; i++)
+            (j->type == IT_WEIGHT_Q8_0 ? j->isa.dot8_q8_0 : j->isa.dot8_q4_0)(j->y + (size_t)i * j->rows + 8 * u,
+                                                                              j->w + 8 * u * j->row_bytes, j->xq + (size_t)i * nb, nb);
+    for (r = u + groups * 7; u < end; u++, r++) { /* the rows after the groups, one by one (unit u is row u + 7 groups) */
         const unsigned char *wr = j->w + r * j->row_bytes;
         for (i = 0; i < j->n; i++) {
             float *yi = j->y + (size_t)i * j->rows + r;
@@ -7150,9 +7261,10 @@ IT_API size_t it_weights_matmul_scratch(it_weight_type t, int n, int cols) {
     return (size_t)n * (size_t)(cols / IT_QBLOCK) * sizeof(it__qact);
 }
 /* The product with activations already quantised (xq: n rows of cols / 32 blocks; the decoder
-   quantises a row once for the q, k and v projections). x is read for f32 and bf16 weights. */
+   quantises a row once for the q, k and v projections). x is read for f32 and bf16 weights;
+   interleaved: Q8_0 / Q4_0 w is in it__weights_interleave's layout. */
 static void it__weights_matmul_q(it_context *ctx, float *y, const float *x, const it__qact *xq, const void *w,
-                                 it_weight_type t, int n, int rows, int cols) {
+                                 it_weight_type t, int n, int rows, int cols, int interleaved) {
     it__qmatmul_job job;
     if (t == IT_WEIGHT_F32) {
         it__gemm(ctx, y, x, (const float *)w, n, rows, cols, 0, 1, 0);
@@ -7168,7 +7280,9 @@ static void it__weights_matmul_q(it_context *ctx, float *y, const float *x, cons
     job.cols = cols;
     job.row_bytes = it_weight_bytes(t, 1, (size_t)cols);
     job.isa = it__quant_pick_isa();
-    it__parallel(ctx, &job, (size_t)rows, (size_t)cols * (size_t)n, it__qmatmul_rows);
+    job.interleaved = interleaved && (t == IT_WEIGHT_Q8_0 || t == IT_WEIGHT_Q4_0);
+    it__parallel(ctx, &job, job.interleaved ? (size_t)(rows / 8 + rows % 8) : (size_t)rows, (size_t)cols * (size_t)n,
+                 it__qmatmul_rows);
 }
 IT_API void it_weights_matmul(it_context *ctx, float *y, const float *x, const void *w, it_weight_type t, int n, int rows,
                               int cols, void *scratch) {
@@ -7177,7 +7291,7 @@ IT_API void it_weights_matmul(it_context *ctx, float *y, const float *x, const v
     IT_ASSERT(scratch || !it_weights_matmul_scratch(t, n, cols));
     if (t == IT_WEIGHT_Q8_0 || t == IT_WEIGHT_Q4_0)
         for (i = 0; i < n; i++) it__quant_pick_isa().quantize_acts((it__qact *)scratch + (size_t)i * (cols / IT_QBLOCK), x + (size_t)i * cols, cols / IT_QBLOCK);
-    it__weights_matmul_q(ctx, y, x, (const it__qact *)scratch, w, t, n, rows, cols);
+    it__weights_matmul_q(ctx, y, x, (const it__qact *)scratch, w, t, n, rows, cols, 0);
 }
 
 /* >>models -------------------------------------------------------------------------------------- */
@@ -7571,6 +7685,7 @@ typedef struct it__dec_weight {
     const void *data;    /* otherwise: [rows, cols] in `type`, inside the decoder's weight block */
     it_weight_type type; /* 0 = not a projection of this architecture */
     int rows, cols;      /* out, in */
+    int interleaved;     /* Q8_0 / Q4_0 data in it__weights_interleave's layout (a CPU decoder's copy) */
     it_tensor *lora_a, *lora_b; /* the projection's LoRA adapter (unmerged), or NULL */
     float lora_scale;
 } it__dec_weight;
@@ -7673,6 +7788,18 @@ static it_result it__decoder_quantize(it_decoder *d, it__dec_weight *w, unsigned
     if (job.result != IT_OK)
         return it_context_error(d->ctx, IT_ERR_RANGE, "it_decoder_create: %s holds a NaN or infinite weight, which %s cannot store",
                                 w->param->name, it_weight_type_name(w->type));
+    /* a CPU decoder whose kernels have the 8-row passes regroups the blocks for them; a device
+       decoder reads llama.cpp's rows */
+    if ((w->type == IT_WEIGHT_Q8_0 || w->type == IT_WEIGHT_Q4_0) && w->rows >= 8 && !d->ctx->backend->decoder_create &&
+        it__quant_pick_isa().interleave) {
+        size_t bytes = it_weight_bytes(w->type, (size_t)w->rows, (size_t)w->cols);
+        unsigned char *plain = (unsigned char *)it__alloc(d->ctx, bytes);
+        if (!plain) return it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate %zu bytes", bytes);
+        memcpy(plain, w->data, bytes);
+        it__weights_interleave(w->type, (unsigned char *)w->data, plain, w->rows, w->cols);
+        it__free(d->ctx, plain);
+        w->interleaved = 1;
+    }
     return IT_OK;
 }
 /* The weight table and the quantised copies the desc asks for (nothing for an all-f32 decoder). */
@@ -7836,7 +7963,7 @@ static void it__decoder_linear(it_decoder *d, float *y, const float *x, const it
         it__gemm(ctx, y, x, it_data(w->param), n, w->rows, w->cols, 0,
                  d->model->config.arch == IT_ARCH_LLAMA || w->param == d->model->head, 0);
     else
-        it__weights_matmul_q(ctx, y, x, d->xq, w->data, w->type, n, w->rows, w->cols);
+        it__weights_matmul_q(ctx, y, x, d->xq, w->data, w->type, n, w->rows, w->cols, w->interleaved);
     if (w->lora_a) { /* the adapter's branch, unmerged: y += scale (x A^T) B^T */
         int r = w->lora_a->dims[0];
         it__gemm(ctx, d->lora_u, x, it_data(w->lora_a), n, r, w->cols, 0, 1, 0);

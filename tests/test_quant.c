@@ -134,20 +134,25 @@ static void test_matmul(it_context *ctx) {
         int n = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
         float *w = (float *)malloc(sizeof(float) * rows * cols), *wd = (float *)malloc(sizeof(float) * rows * cols);
         float *x = (float *)malloc(sizeof(float) * n * cols), *y = (float *)malloc(sizeof(float) * n * rows);
-        float *y_first = (float *)malloc(sizeof(float) * n * rows);
+        float *y_first = (float *)malloc(sizeof(float) * n * rows), *y8 = (float *)malloc(sizeof(float) * n * rows);
         unsigned char *wq = (unsigned char *)malloc(it_weight_bytes(IT_WEIGHT_F32, rows, cols));
+        unsigned char *wi = (unsigned char *)malloc(it_weight_bytes(IT_WEIGHT_F32, rows, cols));
         it_test_fill(w, (size_t)rows * cols, 0.1f);
         it_test_fill(x, (size_t)n * cols, 2.0f);
         for (i = 0; i < n * cols; i += 37) x[i] *= 30.0f; /* outliers: some blocks with a coarse scale */
         for (t = IT_WEIGHT_F32; t <= IT_WEIGHT_Q4_0; t++) {
             it_weight_type type = (it_weight_type)t;
             void *scratch = malloc(it_weights_matmul_scratch(type, n, cols) + 1);
+            int blocks = type == IT_WEIGHT_Q8_0 || type == IT_WEIGHT_Q4_0;
             it_weights_quantize(type, wq, w, (size_t)rows * cols);
             it_weights_dequantize(type, wd, wq, (size_t)rows * cols);
+            if (blocks) it__weights_interleave(type, wi, wq, rows, cols); /* the CPU decoder's layout */
             for (level = 1; level <= 3; level++) {
-                double worst = 0, spread = 0;
+                double worst = 0, spread = 0, worst8 = 0;
                 it__quant_force_isa = level;
                 it_weights_matmul(ctx, y, x, wq, type, n, rows, cols, scratch);
+                /* the interleaved groups of 8 rows, from the activations just quantised into scratch */
+                if (blocks) it__weights_matmul_q(ctx, y8, x, (const it__qact *)scratch, wi, type, n, rows, cols, 1);
                 for (i = 0; i < n; i++)
                     for (r = 0; r < rows; r++) {
                         double want = 0, bound = 0, mag = 0;
@@ -165,6 +170,7 @@ static void test_matmul(it_context *ctx) {
                         }
                         bound = bound * (1 + 1e-5) + 4e-6 * mag + 1e-30;
                         worst = fmax(worst, fabs(y[(size_t)i * rows + r] - want) / bound);
+                        if (blocks) worst8 = fmax(worst8, fabs(y8[(size_t)i * rows + r] - want) / bound);
                         if (level == 1) y_first[(size_t)i * rows + r] = y[(size_t)i * rows + r];
                         else spread = fmax(spread, fabs(y[(size_t)i * rows + r] - y_first[(size_t)i * rows + r]) / (4e-6 * mag + 1e-30));
                     }
@@ -172,11 +178,17 @@ static void test_matmul(it_context *ctx) {
                       cols, rows, cols, it__quant_pick_isa().name, worst);
                 CHECK(spread <= 1.0, "%s [%d x %d] %s differs from the portable kernel: %.3g", it_weight_type_name(type), rows,
                       cols, it__quant_pick_isa().name, spread);
+                if (!blocks) continue;
+                CHECK(worst8 <= 1.0, "%s [%d x %d] interleaved with %s: error %.3g of its bound", it_weight_type_name(type), rows,
+                      cols, it__quant_pick_isa().name, worst8);
+                if (level == 1) /* the portable 8-row pass makes the row kernel's sums in its order */
+                    CHECK(memcmp(y8, y, sizeof(float) * n * rows) == 0, "%s [%d x %d] interleaved portable differs from the rows'",
+                          it_weight_type_name(type), rows, cols);
             }
             it__quant_force_isa = 0;
             free(scratch);
         }
-        free(w), free(wd), free(x), free(y), free(y_first), free(wq);
+        free(w), free(wd), free(x), free(y), free(y_first), free(y8), free(wq), free(wi);
     }
 }
 
