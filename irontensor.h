@@ -687,6 +687,8 @@ typedef struct it_batch_decoder_desc {
     int block_size;  /* tokens per block; 0 = IT_KV_BLOCK_SIZE */
     int max_batch;   /* rows in one it_batch_decode; 0 = 512 */
     int max_logits;  /* rows with logits in one it_batch_decode; 0 = max_seqs */
+    it_weight_type weights, head; /* as it_decoder_desc's: the projections (and head) stored as bf16, Q8_0
+                                     or Q4_0 for the decode (>>quant), copied at create; 0 = f32 */
 } it_batch_decoder_desc;
 /* The paged counterpart of it_decoder: every allocation happens at create (the pool, block tables,
    work rows for max_batch tokens); a decode allocates nothing. The same layer code as it_decoder
@@ -8257,6 +8259,17 @@ IT_API it_result it_batch_decoder_create(it_model *m, const it_batch_decoder_des
     memset(d->len, 0, sizeof(int32_t) * (size_t)d->max_seqs);
     if (it__own(ctx, d, (void (*)(void *))it_batch_decoder_destroy, "it_batch_decoder_create") != IT_OK)
         return IT_ERR_OUT_OF_MEMORY;
+    { /* the quantised copies, made as the contiguous decoder makes them (its layer code reads them) */
+        it_decoder_desc wd;
+        it_result r;
+        memset(&wd, 0, sizeof wd);
+        wd.weights = o.weights;
+        wd.head = o.head;
+        if ((r = it__decoder_weights_init(&d->rows, &wd)) != IT_OK) {
+            it_batch_decoder_destroy(d);
+            return r;
+        }
+    }
     *out = d;
     return IT_OK;
 }
@@ -8265,6 +8278,8 @@ IT_API void it_batch_decoder_destroy(it_batch_decoder *d) {
     it__object_check(d, IT__OBJ_BATCH_DECODER, "it_batch_decoder_destroy");
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kpool); /* the start of the one block */
+    if (d->rows.lin) it__free(d->ctx, d->rows.lin);
+    if (d->rows.weight_mem) it__free(d->ctx, d->rows.weight_mem);
     it__object_retire(d);
 }
 IT_API int it_batch_decoder_vocab(const it_batch_decoder *d) { return d->rows.model->config.vocab_size; }

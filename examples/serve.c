@@ -58,7 +58,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: serve --model DIR [--port 8080] [--host 127.0.0.1] [--parallel N] [--ctx N]\n"
                "             [--threads N] [--chat-template NAME] [--context-shift] [--timeout S]\n"
-               "             [--max-body BYTES] [--max-connections N] [--alias NAME]\n"
+               "             [--max-body BYTES] [--max-connections N] [--alias NAME] [--quant TYPE]\n"
                "  --model DIR           a model directory: config.json, model.safetensors and tokenizer.json\n"
                "                        (Hugging Face) or tokenizer.bin (build/train); required\n"
                "  --port P              TCP port (default 8080; 0 = any free port, printed at start)\n"
@@ -71,7 +71,9 @@ static void usage(FILE *f) {
                "  --timeout S           seconds a request may take to arrive, and idle keep-alive (default 10)\n"
                "  --max-body BYTES      largest request body (default 1048576)\n"
                "  --max-connections N   open connections (default 64)\n"
-               "  --alias NAME          the model's name in responses (default: the directory's name)\n",
+               "  --alias NAME          the model's name in responses (default: the directory's name)\n"
+               "  --quant TYPE          decode with the projections and head as f32, bf16, q8_0 or q4_0 (llama.cpp's\n"
+               "                        blocks, made at start; default: an it-quantize directory's own type, else f32)\n",
             it_chat_format_names());
 }
 
@@ -157,6 +159,7 @@ typedef struct server {
     double temperature, top_p, min_p; /* a request's defaults: generation_config.json's, else OpenAI's */
     long long top_k;
     int ctx_len, parallel, vocab;
+    it_weight_type quant; /* --quant; 0 = the model's stored type (it-quantize), else f32 */
     double timeout;         /* seconds a request may take to arrive; idle keep-alive */
     char name[256];
     long created;
@@ -252,6 +255,7 @@ static int load_model(server *S, const char *dir, const char *template_name, int
     memset(&gd, 0, sizeof gd);
     gd.cache.max_seqs = S->parallel;
     gd.cache.max_context = S->ctx_len;
+    gd.cache.weights = S->quant ? S->quant : S->model->stored_weights;
     gd.context_shift = context_shift;
     if (context_shift && cfg.arch != IT_ARCH_LLAMA) {
         fprintf(stderr, "serve: --context-shift needs rotary positions; this model (GPT-2) has learned ones\n");
@@ -938,6 +942,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(f, "--host")) host = v;
         else if (!strcmp(f, "--chat-template")) template_name = v;
         else if (!strcmp(f, "--alias")) alias = v;
+        else if (!strcmp(f, "--quant")) {
+            if (!(S.quant = it_weight_type_from_name(v))) {
+                fprintf(stderr, "serve: --quant '%s' is not one of f32, bf16, q8_0, q4_0\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(f, "--port")) num = &port, lo = 0, hi = 65535;
         else if (!strcmp(f, "--threads")) num = &threads, lo = 0, hi = 256;
         else if (!strcmp(f, "--timeout")) num = &timeout_s, lo = 1, hi = 3600;

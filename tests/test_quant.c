@@ -319,6 +319,55 @@ static void test_decoder_batch(void) {
           "mixed types: weight bytes %zu", it_decoder_weight_bytes(a));
     it_context_destroy(ctx);
 }
+/* The paged batch decoder on quantised copies (it_batch_decoder_desc.weights, serve --quant): two
+   sequences in one batch give the contiguous quantised decoder's logits (the same blocks, the same
+   layer code; the paged attention rounds differently), for a prompt and then single tokens. */
+static void test_batch_decoder_quant(void) {
+    static const int32_t prompt[2][4] = {{3, 17, 42, 9}, {5, 1, 60, 33}};
+    int t, s, i, step;
+    for (t = IT_WEIGHT_Q8_0; t <= IT_WEIGHT_Q4_0; t++) {
+        it_context *ctx = it_test_context(2);
+        it_model_config c = it_test_llama();
+        it_model *m;
+        it_decoder *one[2];
+        it_batch_decoder *bd;
+        it_batch_decoder_desc bdesc;
+        it_decoder_desc desc;
+        it_batch *b;
+        double worst = 0, scale;
+        c.dim = 64, c.ffn_dim = 96;
+        memset(&desc, 0, sizeof desc);
+        memset(&bdesc, 0, sizeof bdesc);
+        desc.weights = bdesc.weights = (it_weight_type)t;
+        bdesc.max_seqs = 2;
+        it_model_create(ctx, &c, &m);
+        it_model_init(m, 21);
+        CHECK(it_decoder_create_ex(m, &desc, &one[0]) == IT_OK && it_decoder_create_ex(m, &desc, &one[1]) == IT_OK &&
+                  it_batch_decoder_create(m, &bdesc, &bd) == IT_OK && it_batch_create(ctx, 16, &b) == IT_OK,
+              "%s decoders: %s", it_weight_type_name(desc.weights), it_context_last_error(ctx));
+        for (step = 0; step < 4; step++) {
+            it_batch_clear(b);
+            for (s = 0; s < 2; s++) {
+                const float *l; /* the contiguous decoder's, read from one[s]->logits below */
+                int32_t tok = (int32_t)(11 * step + 7 * s + 2);
+                if (step == 0) {
+                    for (i = 0; i < 4; i++) it_batch_add(b, prompt[s][i], i, s, i == 3);
+                    it_decoder_feed(one[s], prompt[s], 4, &l);
+                } else {
+                    it_batch_add(b, tok, 3 + step, s, 1);
+                    it_decoder_feed(one[s], &tok, 1, &l);
+                }
+            }
+            CHECK(it_batch_decode(bd, b) == IT_OK, "batch decode: %s", it_context_last_error(ctx));
+            for (s = 0; s < 2; s++) /* the batch's logits rows: each prompt's last, then one per sequence */
+                worst = fmax(worst, max_abs_diff(it_batch_logits(bd, step == 0 ? 4 * s + 3 : s), one[s]->logits, c.vocab_size,
+                                                 &scale) / scale);
+        }
+        CHECK(worst <= 1e-5, "%s batch decoder vs the contiguous one: logits differ by %.3g of their range",
+              it_weight_type_name(desc.weights), worst);
+        it_context_destroy(ctx);
+    }
+}
 /* What a quantised decoder cannot take: a clear error, nothing left behind. */
 static void test_decoder_refusals(void) {
     it_context *ctx = it_test_context(1);
@@ -628,6 +677,7 @@ int main(void) {
     test_decoder_types();
     test_decoder_batch();
     test_decoder_refusals();
+    test_batch_decoder_quant();
     test_quantised_checkpoint();
     test_quantised_checkpoint_hostile();
     test_decoder_greedy_trained();
