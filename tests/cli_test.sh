@@ -270,6 +270,11 @@ expect 0 "matrices q4_0" -- "$B/it-export-gguf" --model "$tmp/run" --type q4_0 -
 expect 1 "only Llama-family models" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/gpt2 --type f16 --out "$tmp/g.gguf" --no-tokenizer
 expect 1 "biases" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen2 --type f16 --out "$tmp/g.gguf" --no-tokenizer
 expect 1 "no tokenizer" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen3 --type f16 --out "$tmp/g.gguf"
+# what GGUF's llama architecture cannot say is refused, naming the piece (issue 14's export gaps)
+expect 1 "per-head q/k norms (Qwen3-style) are not exported" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen3 --type f16 --out "$tmp/g.gguf" --no-tokenizer
+expect 1 "llama3 rope scaling is not exported" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/llama_llama3 --type f16 --out "$tmp/g.gguf" --no-tokenizer
+expect 1 "sliding-window attention is not exported" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/mistral_window --type f16 --out "$tmp/g.gguf" --no-tokenizer
+if [ ! -e "$tmp/g.gguf" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: a refused export left $tmp/g.gguf"; fi
 expect 1 "not whole q8_0 blocks" -- "$B/it-export-gguf" --model "$tmp/split-lion" --type q8_0 --out "$tmp/g.gguf"
 expect 1 "nowhere" -- "$B/it-export-gguf" --model "$tmp/nowhere" --type q8_0 --out "$tmp/g.gguf"
 
