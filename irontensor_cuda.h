@@ -27,9 +27,12 @@
      table (binding count, by-value sizes) before it is recorded.
    - GEMMs: cuBLAS's cublasGemmEx (column-major: row-major c = a @ b is c^T = b^T a^T) on fp32
      matrices; the compute type is fp32 by default, TF32 tensor cores with it_cuda_desc.allow_tf32
-     (PyTorch's allow_tf32 switch, off by default as there). Not bf16: cuBLAS's "fast bf16" compute
-     type on fp32 matrices ran our shapes as TF32 on the H200 (same speed, TF32's precision), so
-     bf16 needs bf16 operands, i.e. conversion kernels; not done yet.
+     (PyTorch's allow_tf32 switch, off by default as there). bf16 mixed precision is the core's
+     (it_context_set_compute_dtype(ctx, IT_BF16), as on the CPU): the graph's matrix products
+     (matmul, the fused head + loss) round both operands to bf16 (shaders/bf16.metal, the CPU's
+     it_f32_to_bf16 rule) into one staging buffer and multiply bf16 x bf16 with fp32 sums;
+     parameters, gradients, optimizer state, activations and every other op stay fp32. (cuBLAS's
+     "fast bf16" compute type on fp32 matrices is not that: on the H200 it ran our shapes as TF32.)
    - Memory: cuMemAlloc (no managed memory) for every block, and a pinned host mirror that
      buffer_create returns (the core and the user read and write it as before). Coherence goes
      through the core's host_access hook: it_data() and friends copy the device's newer bytes of
@@ -151,6 +154,7 @@ typedef struct it__cublasCtx *it__cublasHandle;
 #define IT__CUBLAS_DEFAULT_MATH 0
 #define IT__CUBLAS_TF32_TENSOR_OP_MATH 3
 #define IT__CUDA_R_32F 0
+#define IT__CUDA_R_16BF 14
 #define IT__CUBLAS_COMPUTE_32F 68
 #define IT__CUBLAS_COMPUTE_32F_FAST_TF32 77
 #define IT__CUBLAS_GEMM_DEFAULT (-1)
@@ -242,7 +246,8 @@ typedef struct it__cu_cublas { IT__CU_CUBLAS(IT__CU_FIELD) } it__cu_cublas;
     X(CROSS_ENTROPY_SCALE, "it_cross_entropy_dloss_scale_f32")                                              \
     X(CROSS_ENTROPY_DLOGITS, "it_cross_entropy_dlogits_scaled_f32")                                         \
     X(SUMSQ, "it_sum_squares_partial_f32") X(CLIP, "it_grad_clip_scale_f32")                               \
-    X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")
+    X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")                \
+    X(F32_TO_BF16, "it_f32_to_bf16")
 typedef enum it__cu_kernel {
 #define IT__CU_KENUM(e, fn) IT__CUK_##e,
     IT__CU_KERNELS(IT__CU_KENUM)
@@ -279,6 +284,7 @@ typedef struct it__cu_record {
     int n_args;
     /* gemm: column-major cuBLAS call */
     int ta, tb, m, n, k, lda, ldb, ldc, batch;
+    int abtype; /* gemm: CUDA data type of both operands, fp32 or bf16 (c is fp32) */
     long long sa, sb, sc;
     float alpha, beta;
     it__CUdeviceptr a, b, c; /* gemm operands; memset / upload destination in c */
@@ -343,8 +349,8 @@ typedef struct it__cuda {
     float *ohost; /* pinned: norm, scale and skip flag copied back behind the update */
     struct it_optimizer *opt_check; /* an update whose finiteness verdict the next wait reads */
     it_run_mode run_mode;           /* of the graph run being recorded */
-    it__CUdeviceptr head;           /* the fused head's logits block, its own buffer: a growing temporary */
-    size_t head_cap;                /* arena would hold its old sizes too until the step ran */
+    it__CUdeviceptr head, stage;    /* the fused head's logits block; bf16 operands (it__cu_own_buffer) */
+    size_t head_cap, stage_cap;
     const it_node *loss_grads_done; /* the fused head + loss whose backward its forward did */
     it_cuda_stats stats;
     /* IT_CUDA_PROFILE=1: every step executed record by record between CUDA events, the GPU time
@@ -643,16 +649,18 @@ static it_result it__cu_exec(it__cuda *m, const it__cu_record *r) {
     case IT__CU_REC_GEMM: {
         int s;
         m->stats.gemms++;
-        /* fp32 matrices in and out; the compute type says how the tensor cores may round the inputs */
+        /* c is fp32; fp32 operands multiply as the compute type says (fp32 or TF32), bf16 ones
+           exactly (a product of two bf16 values fits fp32), summed in fp32 */
+        int ct = r->abtype == IT__CUDA_R_16BF ? IT__CUBLAS_COMPUTE_32F : m->compute_type;
         if (r->batch == 1)
-            s = m->blas.GemmEx(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const void *)(uintptr_t)r->a, IT__CUDA_R_32F,
-                               r->lda, (const void *)(uintptr_t)r->b, IT__CUDA_R_32F, r->ldb, &r->beta, (void *)(uintptr_t)r->c,
-                               IT__CUDA_R_32F, r->ldc, m->compute_type, IT__CUBLAS_GEMM_DEFAULT);
+            s = m->blas.GemmEx(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const void *)(uintptr_t)r->a, r->abtype,
+                               r->lda, (const void *)(uintptr_t)r->b, r->abtype, r->ldb, &r->beta, (void *)(uintptr_t)r->c,
+                               IT__CUDA_R_32F, r->ldc, ct, IT__CUBLAS_GEMM_DEFAULT);
         else
             s = m->blas.GemmStridedBatchedEx(m->cublas, r->ta, r->tb, r->m, r->n, r->k, &r->alpha, (const void *)(uintptr_t)r->a,
-                                             IT__CUDA_R_32F, r->lda, r->sa, (const void *)(uintptr_t)r->b, IT__CUDA_R_32F, r->ldb,
+                                             r->abtype, r->lda, r->sa, (const void *)(uintptr_t)r->b, r->abtype, r->ldb,
                                              r->sb, &r->beta, (void *)(uintptr_t)r->c, IT__CUDA_R_32F, r->ldc, r->sc, r->batch,
-                                             m->compute_type, IT__CUBLAS_GEMM_DEFAULT);
+                                             ct, IT__CUBLAS_GEMM_DEFAULT);
         if (s != 0) return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cuBLAS gemm failed (status %d)", s);
         return IT_OK;
     }
@@ -868,9 +876,10 @@ static it_result it__cu_flat(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr
 /* >>cuda_matmul  cuBLAS, row-major through column-major ------------------------------------------ */
 /* c [M, N] (+)= op(a) @ op(b), like it_cpu_matmul; batch > 1 walks element strides (0 = shared).
    Column-major, c^T [N, M] = op(b)^T [N, K] op(a)^T [K, M]: b is cuBLAS's A, a its B. */
-static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K, int ta,
-                             int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
+static it_result it__cu_gemm_typed(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K,
+                                   int ta, int tb, int acc, int batch, size_t sc, size_t sa, size_t sb, int abtype) {
     it__cu_record r;
+    size_t es = abtype == IT__CUDA_R_16BF ? 2 : sizeof(float); /* operand element size */
     int i;
     if (M <= 0 || N <= 0 || batch <= 0) return IT_OK;
     memset(&r, 0, sizeof r);
@@ -885,6 +894,7 @@ static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, 
         return IT_OK;
     }
     r.op = IT__CU_REC_GEMM;
+    r.abtype = abtype;
     r.ta = tb ? IT__CUBLAS_OP_T : IT__CUBLAS_OP_N;
     r.tb = ta ? IT__CUBLAS_OP_T : IT__CUBLAS_OP_N;
     r.m = N;
@@ -906,14 +916,54 @@ static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, 
     if (batch > 1 && sc == 0) { /* a shared output accumulates over the batch: one product per item, in order */
         r.batch = 1;
         for (i = 0; i < batch; i++) {
-            r.a = b + (size_t)i * sb * sizeof(float);
-            r.b = a + (size_t)i * sa * sizeof(float);
+            r.a = b + (size_t)i * sb * es;
+            r.b = a + (size_t)i * sa * es;
             r.beta = (acc || i > 0) ? 1.0f : 0.0f;
             IT__CU_TRY(it__cu_record_add(m, &r));
         }
         return IT_OK;
     }
     return it__cu_record_add(m, &r);
+}
+static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K, int ta,
+                             int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
+    return it__cu_gemm_typed(m, c, a, b, M, N, K, ta, tb, acc, batch, sc, sa, sb, IT__CUDA_R_32F);
+}
+/* A device buffer of the backend's own (the head's logits block, the bf16 operands), grown to at
+   least `bytes`: an older one stays until synchronize, since recorded work may still name it
+   (the growing temporaries would also keep every smaller size until the step ran). */
+static it_result it__cu_own_buffer(it__cuda *m, it__CUdeviceptr *buf, size_t *cap, size_t bytes, const char *what) {
+    it__CUdeviceptr nb = 0;
+    if (*cap >= bytes) return IT_OK;
+    if (IT__CU_GROW(m, m->retired_dev, m->n_retired_dev, m->cap_retired_dev) != IT_OK || !it__cu_dev_alloc(m, &nb, bytes))
+        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes for %s", bytes, what);
+    if (*buf) {
+        m->retired_dev[m->n_retired_dev].p = *buf;
+        m->retired_dev[m->n_retired_dev++].size = *cap;
+    }
+    *buf = nb;
+    *cap = bytes;
+    return IT_OK;
+}
+/* A graph's matrix product in the context's compute dtype, like the CPU's it__gemm_compute: fp32,
+   or (IT_BF16) both operands rounded to bf16 by it_f32_to_bf16 into one staging buffer, then a
+   bf16 x bf16 product with fp32 sums. The stream runs in order, so every product reuses the
+   staging buffer: its size is the largest pair of operands, not a step's worth. */
+static it_result it__cu_gemm_compute(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K,
+                                     int ta, int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
+    size_t na, nb, b_off;
+    it__CUdeviceptr x[2];
+    if (it_context_compute_dtype(m->ctx) != IT_BF16 || M <= 0 || N <= 0 || K <= 0 || batch <= 0)
+        return it__cu_gemm(m, c, a, b, M, N, K, ta, tb, acc, batch, sc, sa, sb);
+    na = (size_t)M * K + (size_t)(batch - 1) * sa; /* every element the batch's slices read */
+    nb = (size_t)K * N + (size_t)(batch - 1) * sb;
+    b_off = (na * 2 + 255) & ~(size_t)255;
+    IT__CU_TRY(it__cu_own_buffer(m, &m->stage, &m->stage_cap, b_off + nb * 2, "the bf16 operands"));
+    x[0] = m->stage, x[1] = a;
+    IT__CU_TRY(it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, na, 0.0f, 0));
+    x[0] = m->stage + b_off, x[1] = b;
+    IT__CU_TRY(it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, nb, 0.0f, 0));
+    return it__cu_gemm_typed(m, c, m->stage, m->stage + b_off, M, N, K, ta, tb, acc, batch, sc, sa, sb, IT__CUDA_R_16BF);
 }
 
 /* >>cuda_ops  one forward and one backward per op: the Metal backend's dispatches, kernel for kernel ---- */
@@ -937,8 +987,8 @@ static it_result it__cu_matmul_run(it_backend *be, const it_node *n, int backwar
         IT__CU_T(p->c, c);
         IT__CU_T(p->a, a);
         IT__CU_T(p->b, b);
-        IT__CU_TRY(it__cu_gemm(m, c, a, b, p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate, p->batch,
-                                 p->stride_c, p->stride_a, p->stride_b));
+        IT__CU_TRY(it__cu_gemm_compute(m, c, a, b, p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate, p->batch,
+                                         p->stride_c, p->stride_a, p->stride_b));
     }
     return IT_OK;
 }
@@ -1483,18 +1533,7 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
     IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_SCALE, y, 3, &p, sizeof p, it__cu_dim(1, 1, 1),
                              it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_SCALE, 256), 1, 1), 0));
     IT__CU_TRY(it__cu_temp(m, (size_t)3 * R * sizeof(float), &state));
-    if (m->head_cap < (size_t)R * V * sizeof(float)) { /* an earlier one stays until synchronize: recorded work names it */
-        size_t bytes = (size_t)R * V * sizeof(float);
-        it__CUdeviceptr nb = 0;
-        if (IT__CU_GROW(m, m->retired_dev, m->n_retired_dev, m->cap_retired_dev) != IT_OK || !it__cu_dev_alloc(m, &nb, bytes))
-            return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes for the head's logits", bytes);
-        if (m->head) {
-            m->retired_dev[m->n_retired_dev].p = m->head;
-            m->retired_dev[m->n_retired_dev++].size = m->head_cap;
-        }
-        m->head = nb;
-        m->head_cap = bytes;
-    }
+    IT__CU_TRY(it__cu_own_buffer(m, &m->head, &m->head_cap, (size_t)R * V * sizeof(float), "the head's logits"));
     logits = m->head;
     IT__CU_T(n->in[0], x);
     IT__CU_T(n->in[1], w);
@@ -1507,7 +1546,7 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
         size_t row_off = (size_t)r0 * sizeof(float);
         it__CUdeviceptr xr = x + (size_t)r0 * C * sizeof(float);
         p.N = (unsigned)rows;
-        IT__CU_TRY(it__cu_gemm(m, logits, xr, w, rows, V, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [rows, V] */
+        IT__CU_TRY(it__cu_gemm_compute(m, logits, xr, w, rows, V, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [rows, V] */
         y[0] = state, y[1] = logits, y[2] = targets + (size_t)r0 * sizeof(int32_t);
         IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_STATS, y, 3, &p, sizeof p, it__cu_dim(p.N, 1, 1),
                                  it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_STATS, 256), 1, 1), 0));
@@ -1519,8 +1558,8 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
         y[4] = scale, y[2] = y[1], y[3] = targets + (size_t)r0 * sizeof(int32_t), y[0] = y[1] = logits;
         IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_DLOGITS, y, 5, &p, sizeof p, it__cu_dim(p.chunk, p.N, 1),
                                  it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_DLOGITS, 64), 4, 1), 1)); /* in place */
-        if (tdx) IT__CU_TRY(it__cu_gemm(m, dx + (size_t)r0 * C * sizeof(float), logits, w, rows, C, V, 0, 0, 1, 1, 0, 0, 0));
-        if (tdw) IT__CU_TRY(it__cu_gemm(m, dw, logits, xr, V, C, rows, 1, 0, 1, 1, 0, 0, 0)); /* dW += dl^T x */
+        if (tdx) IT__CU_TRY(it__cu_gemm_compute(m, dx + (size_t)r0 * C * sizeof(float), logits, w, rows, C, V, 0, 0, 1, 1, 0, 0, 0));
+        if (tdw) IT__CU_TRY(it__cu_gemm_compute(m, dw, logits, xr, V, C, rows, 1, 0, 1, 1, 0, 0, 0)); /* dW += dl^T x */
     }
     p.N = (unsigned)N;
     IT__CU_T(n->out, y[0]);
@@ -1551,7 +1590,7 @@ static it_result it__cu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, co
         int cv = chunk < V - v0 ? chunk : V - v0;
         wc = w;
         wc+= (size_t)v0 * C * sizeof(float);
-        IT__CU_TRY(it__cu_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        IT__CU_TRY(it__cu_gemm_compute(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
         p.v0 = (unsigned)v0;
         p.chunk = p.ld = (unsigned)cv;
         IT__CU_TRY(it__cu_cross_entropy_stats(m, state, scratch, n->in[2], &p));
@@ -1585,15 +1624,15 @@ static it_result it__cu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, co
         int cv = chunk < V - v0 ? chunk : V - v0;
         wc = w;
         wc+= (size_t)v0 * C * sizeof(float);
-        IT__CU_TRY(it__cu_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        IT__CU_TRY(it__cu_gemm_compute(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
         p.v0 = (unsigned)v0;
         p.chunk = p.ld = (unsigned)cv;
         IT__CU_TRY(it__cu_cross_entropy_dlogits(m, scratch, scratch, n, n->in[2], scale, &p)); /* in place */
-        if (tdx) IT__CU_TRY(it__cu_gemm(m, dx, scratch, wc, N, C, cv, 0, 0, 1, 1, 0, 0, 0)); /* dx += dl @ Wc */
+        if (tdx) IT__CU_TRY(it__cu_gemm_compute(m, dx, scratch, wc, N, C, cv, 0, 0, 1, 1, 0, 0, 0)); /* dx += dl @ Wc */
         if (tdw) {
             it__CUdeviceptr dwc = dw;
             dwc+= (size_t)v0 * C * sizeof(float);
-            IT__CU_TRY(it__cu_gemm(m, dwc, scratch, x, cv, C, N, 1, 0, 1, 1, 0, 0, 0)); /* dWc += dl^T x */
+            IT__CU_TRY(it__cu_gemm_compute(m, dwc, scratch, x, cv, C, N, 1, 0, 1, 1, 0, 0, 0)); /* dWc += dl^T x */
         }
     }
     return IT_OK;
@@ -1848,6 +1887,7 @@ static void it__cu_destroy(it_backend *be) {
         }
         it__cu_dev_free(m, m->tdev, m->tcap);
         it__cu_dev_free(m, m->head, m->head_cap);
+        it__cu_dev_free(m, m->stage, m->stage_cap);
         if (m->thost) m->cu.MemFreeHost(m->thost);
         it__cu_dev_free(m, m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
         if (m->ohost) m->cu.MemFreeHost(m->ohost);
@@ -2023,6 +2063,7 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     be->synchronize = it__cu_synchronize;
     be->destroy = it__cu_destroy;
     be->host_access = it__cu_host_access;
+    be->bf16_compute = 1; /* it_context_set_compute_dtype(ctx, IT_BF16): it__cu_gemm_compute */
     it_backend_set_op(be, IT_OP_MATMUL, it__cu_matmul_fwd, it__cu_matmul_bwd);
     it_backend_set_op(be, IT_OP_ADD, it__cu_binary_fwd, it__cu_binary_bwd);
     it_backend_set_op(be, IT_OP_MUL, it__cu_binary_fwd, it__cu_binary_bwd);

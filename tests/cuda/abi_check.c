@@ -23,6 +23,7 @@ SAME(IT__CUBLAS_OP_T, CUBLAS_OP_T)
 SAME(IT__CUBLAS_DEFAULT_MATH, CUBLAS_DEFAULT_MATH)
 SAME(IT__CUBLAS_TF32_TENSOR_OP_MATH, CUBLAS_TF32_TENSOR_OP_MATH)
 SAME(IT__CUDA_R_32F, CUDA_R_32F)
+SAME(IT__CUDA_R_16BF, CUDA_R_16BF)
 SAME(IT__CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F)
 SAME(IT__CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_32F_FAST_TF32)
 SAME(IT__CUBLAS_GEMM_DEFAULT, CUBLAS_GEMM_DEFAULT)
@@ -48,6 +49,6 @@ int main(void) {
                     (void *)&cuEventCreate, (void *)&cuEventRecord, (void *)&cuEventSynchronize, (void *)&cuEventElapsedTime,
                     (void *)&cuEventDestroy_v2};
     printf("abi_check: %d driver entry points and %d constants agree with cuda.h / cublas_api.h (CUDA %d)\n",
-           (int)(sizeof syms / sizeof syms[0]), 14, CUDA_VERSION);
+           (int)(sizeof syms / sizeof syms[0]), 15, CUDA_VERSION);
     return 0;
 }

@@ -10,8 +10,8 @@
    - stream capture records instead of queueing; a synchronize, allocation or free during capture
      fails (900, as CUDA's capture does); cuGraphLaunch queues the captured work, whose kernel
      arguments were copied at capture and whose host copies read their source when they run;
-   - cuBLAS: column-major cublasGemmEx on fp32 matrices (strided batches) in double accumulation, compute
-     type fp32 or TF32 (not modelled), leading dimensions and operand bounds checked; capture needs
+   - cuBLAS: column-major cublasGemmEx on fp32 matrices (strided batches) in double accumulation, fp32
+     operands (compute type fp32 or TF32, TF32 not modelled) or bf16 ones, leading dimensions and operand bounds checked; capture needs
      cublasSetWorkspace first;
    - NVRTC "compiles" by checking that every kernel of the table is defined in the source, for the
      architecture the fake device reports (sm_90), and returns a marker the module loader checks.
@@ -103,8 +103,9 @@ typedef struct {
     int ta, tb, m, nn, k, lda, ldb, ldc, batch;
     long long sa, sb, sc;
     int compute; /* cuBLAS compute type */
+    int abtype;  /* CUDA_R_32F (0) or CUDA_R_16BF (14) operands */
     float alpha, beta;
-    const float *a, *b;
+    const void *a, *b;
     float *c;
 } op;
 typedef struct { op *ops; int n, cap; } oplist;
@@ -122,17 +123,27 @@ static int enqueue(const op *o) {
     push(g_capturing ? &g_capture : &g_queue, o);
     return OK;
 }
+/* operand element e: an fp32 value, or a bf16 one (its 16 bits, the top half of an fp32) */
+static double gemm_elem(const void *base, size_t e, int type) {
+    if (type == 14) {
+        uint32_t u = (uint32_t)((const uint16_t *)base)[e] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    return ((const float *)base)[e];
+}
 static void gemm_run(const op *o) {
     int bi, i, j, l;
     for (bi = 0; bi < o->batch; bi++) {
-        const float *A = o->a + bi * o->sa, *B = o->b + bi * o->sb;
+        size_t A = (size_t)bi * o->sa, B = (size_t)bi * o->sb; /* element offsets of this item */
         float *C = o->c + bi * o->sc;
         for (j = 0; j < o->nn; j++)
             for (i = 0; i < o->m; i++) {
                 double s = 0;
                 for (l = 0; l < o->k; l++) {
-                    double x = o->ta ? A[l + (size_t)i * o->lda] : A[i + (size_t)l * o->lda]; /* TF32 is not modelled */
-                    double y = o->tb ? B[j + (size_t)l * o->ldb] : B[l + (size_t)j * o->ldb];
+                    double x = gemm_elem(o->a, A + (o->ta ? l + (size_t)i * o->lda : i + (size_t)l * o->lda), o->abtype); /* TF32 is not modelled */
+                    double y = gemm_elem(o->b, B + (o->tb ? j + (size_t)l * o->ldb : l + (size_t)j * o->ldb), o->abtype);
                     s += x * y;
                 }
                 C[i + (size_t)j * o->ldc] = (float)(o->alpha * s + (o->beta != 0.0f ? o->beta * C[i + (size_t)j * o->ldc] : 0.0));
@@ -483,6 +494,7 @@ int cublasSetWorkspace_v2(void *h, void *w, size_t n) {
 }
 static int gemm_check(blas *h, const op *o) {
     long long last_a = (long long)(o->batch - 1) * o->sa, last_b = (long long)(o->batch - 1) * o->sb, last_c = (long long)(o->batch - 1) * o->sc;
+    size_t es = o->abtype == 14 ? 2 : 4;
     int ra = o->ta ? o->k : o->m, ca = o->ta ? o->m : o->k, rb = o->tb ? o->nn : o->k, cb = o->tb ? o->k : o->nn;
     if (g_capturing && !h->workspace) {
         note("cuBLAS in a capture without cublasSetWorkspace");
@@ -492,29 +504,31 @@ static int gemm_check(blas *h, const op *o) {
         note("gemm: m %d n %d k %d lda %d ldb %d ldc %d", o->m, o->nn, o->k, o->lda, o->ldb, o->ldc);
         return 7;
     }
-    if (!find_block((unsigned long long)(uintptr_t)(o->a + last_a), ((size_t)(ca - 1) * o->lda + ra) * 4, 0) ||
-        !find_block((unsigned long long)(uintptr_t)(o->b + last_b), ((size_t)(cb - 1) * o->ldb + rb) * 4, 0) ||
+    if (!find_block((unsigned long long)(uintptr_t)o->a + (unsigned long long)last_a * es, ((size_t)(ca - 1) * o->lda + ra) * es, 0) ||
+        !find_block((unsigned long long)(uintptr_t)o->b + (unsigned long long)last_b * es, ((size_t)(cb - 1) * o->ldb + rb) * es, 0) ||
         !find_block((unsigned long long)(uintptr_t)(o->c + last_c), ((size_t)(o->nn - 1) * o->ldc + o->m) * 4, 0)) {
         note("gemm: an operand is outside device memory");
         return 7;
     }
     return 0;
 }
-/* fp32 matrices only (CUDA_R_32F = 0), compute type fp32 (68) or fast TF32 (77), the default algorithm */
+/* c fp32 (CUDA_R_32F = 0); a and b both fp32 with compute type fp32 (68) or fast TF32 (77), or both bf16
+   (CUDA_R_16BF = 14) with compute type fp32; the default algorithm */
 int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha, const void *A, int at, int lda,
                                long long sa, const void *B, int bt, int ldb, long long sb, const void *beta, void *C, int ct,
                                int ldc, long long sc, int batch, int compute, int algo) {
     op o;
     int r;
-    if (at != 0 || bt != 0 || ct != 0 || (compute != 68 && compute != 77) || algo != -1) {
+    if (at != bt || (at != 0 && at != 14) || ct != 0 || (compute != 68 && (compute != 77 || at != 0)) || algo != -1) {
         note("gemm: types %d %d %d, compute type %d, algorithm %d", at, bt, ct, compute, algo);
         return 7;
     }
     memset(&o, 0, sizeof o);
     o.kind = OP_GEMM;
     o.ta = ta, o.tb = tb, o.m = m, o.nn = n, o.k = k, o.lda = lda, o.ldb = ldb, o.ldc = ldc, o.batch = batch, o.compute = compute;
+    o.abtype = at;
     o.sa = sa, o.sb = sb, o.sc = sc, o.alpha = *(const float *)alpha, o.beta = *(const float *)beta;
-    o.a = (const float *)A, o.b = (const float *)B, o.c = (float *)C;
+    o.a = A, o.b = B, o.c = (float *)C;
     if (batch < 1 || (batch > 1 && sc == 0)) return 7;
     if ((r = gemm_check((blas *)h, &o)) != 0) return r;
     fake_cuda_counts.gemms++;

@@ -41,6 +41,8 @@ static void check(int ok, const char *fmt, ...) {
 }
 static void quiet_logger(it_log_level level, const char *msg, void *user) { (void)user; (void)level; (void)msg; }
 static it_cuda_desc g_desc;
+static it_dtype g_dtype = IT_F32; /* the contexts' compute dtype (IT_BF16: bf16 matrix products on both sides) */
+static double g_tol = 1e-4;      /* CUDA against the CPU: loss, gradients, parameters, state */
 static int g_quick;
 
 static double rel_err(const float *a, const float *b, size_t n, double floor) {
@@ -85,6 +87,7 @@ static it_context *new_ctx(int cuda) {
     memset(&d, 0, sizeof d);
     d.n_threads = 2;
     d.logger.log = quiet_logger;
+    d.compute_dtype = g_dtype;
     if (it_context_create(&d, &ctx) != IT_OK) return NULL;
     if (cuda) {
         it_backend *be;
@@ -188,21 +191,21 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
         check(r_c == IT_OK && r_g == IT_OK, "%s step %d: runs (%s)", name, step, it_context_last_error(g.ctx));
         lc = it_data(c.mg.loss)[0];
         lg = it_data(g.mg.loss)[0];
-        check(fabs((double)lc - lg) <= 1e-4 * fabs((double)lc), "%s step %d: loss %.7f vs CPU %.7f", name, step, lg, lc);
+        check(fabs((double)lc - lg) <= g_tol * fabs((double)lc), "%s step %d: loss %.7f vs CPU %.7f", name, step, lg, lc);
         ge = worst_param_err(g.ctx, c.ctx, 1, &where);
-        check(ge <= 1e-4, "%s step %d: gradients match the CPU (worst %.2e in %s)", name, step, ge, where);
+        check(ge <= g_tol, "%s step %d: gradients match the CPU (worst %.2e in %s)", name, step, ge, where);
         r_c = it_optimizer_step(c.opt, 1e-3f, 1.0f, rc->want_norm ? &nc : NULL);
         r_g = it_optimizer_step(g.opt, 1e-3f, 1.0f, rc->want_norm ? &ng : NULL);
         check(r_c == IT_OK && r_g == IT_OK, "%s step %d: optimizer steps (%s)", name, step, it_context_last_error(g.ctx));
         if (rc->want_norm)
-            check(fabs((double)nc - ng) <= 1e-4 * fabs((double)nc) && (rc->clip_norm <= 0 || nc > rc->clip_norm),
+            check(fabs((double)nc - ng) <= g_tol * fabs((double)nc) && (rc->clip_norm <= 0 || nc > rc->clip_norm),
                   "%s step %d: gradient norm %.7g vs CPU %.7g (clipping at %g)", name, step, ng, nc, rc->clip_norm);
         pe = worst_param_err(g.ctx, c.ctx, 0, &where);
-        check(pe <= 1e-4, "%s step %d: parameters match the CPU after %s (worst %.2e in %s)", name, step,
+        check(pe <= g_tol, "%s step %d: parameters match the CPU after %s (worst %.2e in %s)", name, step,
               it_optimizer_name(rc->kind), pe, where);
         it_context_synchronize(g.ctx); /* the state block is read directly */
         pe = rel_err(g.opt->state, c.opt->state, c.opt->state_numel, 1e-30);
-        check(pe <= 1e-4, "%s step %d: optimizer state matches the CPU (%.2e)", name, step, pe);
+        check(pe <= g_tol, "%s step %d: optimizer state matches the CPU (%.2e)", name, step, pe);
         s1 = it_cuda_backend_stats(it_context_backend(g.ctx));
         printf("%s model=%s opt=%s step=%d loss_cpu=%.6f loss_cuda=%.6f records=%lu launches=%lu captures=%lu graph_launches=%lu "
                "up=%llu down=%llu bytes\n", TAG, name, it_optimizer_name(rc->kind), step, lc, lg, s1.records - s0.records,
@@ -287,6 +290,110 @@ static void guard_and_coherence(void) {
           "coherence: new inputs reach the device and zeroed gradients stay zeroed (dw0 %g)", it_grad(w)[0]);
     check(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_OK && it_data(w)[0] != before, "guard: a finite step updates");
     it_context_destroy(ctx);
+}
+
+/* bf16 compute (it_context_set_compute_dtype): y = x @ w^T and the weight gradient of sum(y * r)
+   from operands rounded by it_f32_to_bf16 and fp32 sums, against double loops over the rounded
+   values (exact products, so only the sums' order differs); the fp32 product of the same inputs
+   must be measurably different, so the rounding is seen to happen */
+static double bf16_round(float f) { return it_bf16_to_f32(it_f32_to_bf16(f)); }
+static void bf16_matmuls(void) {
+    enum { M = 24, K = 40, N = 16 };
+    it_context *ctx;
+    it_graph *g;
+    it_tensor *w, *x, *r, *y, *loss;
+    double worst = 0.0, fp32_gap = 0.0;
+    int i, j, k;
+    g_dtype = IT_BF16;
+    ctx = new_ctx(1);
+    g_dtype = IT_F32;
+    if (!ctx) {
+        check(0, "bf16: a CUDA context");
+        return;
+    }
+    w = it_param(ctx, "w", 2, (int[]){N, K});
+    g = it_graph_create(ctx);
+    x = it_input(g, "x", IT_F32, 2, (int[]){M, K});
+    r = it_input(g, "r", IT_F32, 2, (int[]){M, N});
+    y = it_matmul(g, x, w, 0, 1);
+    loss = it_sum(g, it_mul(g, y, r));
+    it_graph_backward(g, loss);
+    check(it_graph_plan_ex(g, 1) == IT_OK, "bf16: plan (%s)", it_context_last_error(ctx)); /* no reuse: y stays readable */
+    it_param_init_normal(ctx, 1.0f, 11);
+    for (i = 0; i < M * K; i++) it_data(x)[i] = (float)sin(0.37 * i + 0.1) * 1.7f;
+    for (i = 0; i < M * N; i++) it_data(r)[i] = (float)cos(0.91 * i) * 0.8f;
+    it_zero_grads(ctx);
+    check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "bf16: run (%s)", it_context_last_error(ctx));
+    for (i = 0; i < M; i++) /* y [M, N] = x w^T */
+        for (j = 0; j < N; j++) {
+            double want = 0.0, exact = 0.0;
+            for (k = 0; k < K; k++) {
+                want += bf16_round(it_data(x)[i * K + k]) * bf16_round(it_data(w)[j * K + k]);
+                exact += (double)it_data(x)[i * K + k] * it_data(w)[j * K + k];
+            }
+            worst = fmax(worst, fabs(it_data(y)[i * N + j] - want) / (1.0 + fabs(want)));
+            fp32_gap = fmax(fp32_gap, fabs(exact - want) / (1.0 + fabs(want)));
+        }
+    for (j = 0; j < N; j++) /* dw [N, K] = r^T x (dy = r, an fp32 gradient rounded as an operand) */
+        for (k = 0; k < K; k++) {
+            double want = 0.0;
+            for (i = 0; i < M; i++) want += bf16_round(it_data(r)[i * N + j]) * bf16_round(it_data(x)[i * K + k]);
+            worst = fmax(worst, fabs(it_grad(w)[j * K + k] - want) / (1.0 + fabs(want)));
+        }
+    check(worst <= 2e-6 && fp32_gap >= 1e-3, "bf16: products of bf16-rounded operands with fp32 sums (worst %.2g; fp32's differ by %.2g)",
+          worst, fp32_gap);
+    it_context_destroy(ctx);
+}
+
+/* A resume onto the GPU: a checkpoint saved from one CUDA context (parameters and optimizer state
+   read back from the device) and loaded into a fresh one (written by the host into its blocks,
+   which must reach the device before the next step) continues exactly as the original does. */
+static void resume_compare(const char *name, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
+    side a, b;
+    it_rng rng;
+    char dir[] = "/tmp/it_cuda_resume_XXXXXX", path[64];
+    int step, i, ok = side_make(&a, 1, cfg, rc, B, T) && side_make(&b, 1, cfg, rc, B, T) && mkdtemp(dir) != NULL;
+    check(ok, "%s resume: two CUDA sides and a directory", name);
+    it_rng_seed(&rng, 7);
+    for (step = 1; ok && step <= 3; step++) {
+        const char *where = "";
+        double pe;
+        float la, lb;
+        for (i = 0; i < B * T; i++) {
+            int32_t tok = (int32_t)it_rng_below(&rng, (uint32_t)cfg->vocab_size);
+            it_data_i32(a.mg.tokens)[i] = it_data_i32(b.mg.tokens)[i] = tok;
+            it_data_i32(a.mg.targets)[i] = it_data_i32(b.mg.targets)[i] = (tok * 5 + 1) % cfg->vocab_size;
+        }
+        if (step == 3) { /* b takes a's state through the checkpoint */
+            snprintf(path, sizeof path, "%s/ckpt", dir);
+            ok = it_checkpoint_save(a.ctx, a.model, a.opt, NULL, path, NULL) == IT_OK &&
+                 it_checkpoint_load(b.ctx, b.model, b.opt, NULL, path) == IT_OK;
+            check(ok, "%s resume: save from the GPU, load into a fresh GPU context (%s / %s)", name, it_context_last_error(a.ctx),
+                  it_context_last_error(b.ctx));
+            if (!ok) break;
+        }
+        it_zero_grads(a.ctx);
+        it_graph_run(a.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        it_optimizer_step(a.opt, 1e-3f, 1.0f, NULL);
+        if (step < 3) continue; /* b trains only after the load */
+        it_zero_grads(b.ctx);
+        it_graph_run(b.mg.graph, IT_RUN_FORWARD_BACKWARD);
+        it_optimizer_step(b.opt, 1e-3f, 1.0f, NULL);
+        la = it_data(a.mg.loss)[0];
+        lb = it_data(b.mg.loss)[0];
+        pe = worst_param_err(b.ctx, a.ctx, 0, &where);
+        check(la == lb && pe <= 1e-6 && a.opt->step == b.opt->step,
+              "%s resume: the resumed GPU step equals the original (loss %.7f vs %.7f, parameters %.2e in %s, step %d vs %d)", name,
+              lb, la, pe, where, b.opt->step, a.opt->step);
+        printf("%s model=%s resume: loss after the load %.6f, the original's %.6f\n", TAG, name, lb, la);
+    }
+    if (ok) {
+        char cmd[96];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0) printf("%s: could not remove %s\n", TAG, dir);
+    }
+    side_free(&a);
+    side_free(&b);
 }
 
 #ifdef FAKE
@@ -405,6 +512,25 @@ int main(int argc, char **argv) {
         train_compare("llama-gqa", &llama, &rc, 2, 16);
         train_compare("gpt2", &gpt2, &rc, 2, 16);
     }
+    {   /* bf16 mixed precision (it_context_set_compute_dtype) on both sides: the products' operands
+           rounded to bf16 by the same rule, sums in fp32 in different orders; a value an ulp apart
+           can round one bf16 step apart in the next product, so the sides drift: 1e-2 of each
+           tensor's largest value, with SGD (AdamW's first steps turn near-zero gradients into
+           +-lr); bf16_matmuls checks one product exactly */
+        memset(&rc, 0, sizeof rc);
+        rc.kind = IT_OPTIMIZER_SGD;
+        rc.momentum = 0.9f;
+        g_dtype = IT_BF16;
+        g_tol = 1e-2;
+        train_compare("llama-gqa-bf16", &llama, &rc, 2, 16);
+        train_compare("gpt2-bf16", &gpt2, &rc, 2, 16);
+        g_dtype = IT_F32;
+        g_tol = 1e-4;
+        bf16_matmuls();
+    }
+    memset(&rc, 0, sizeof rc);
+    rc.kind = IT_OPTIMIZER_ADAMW;
+    resume_compare("llama-gqa", &llama, &rc, 2, 16);
     memset(&rc, 0, sizeof rc);
     if (g_quick) goto done;
     rc.kind = IT_OPTIMIZER_ADAMW;

@@ -794,6 +794,7 @@ static void check_coverage(void) {
 
 #include "test_backend_kernels.inc" /* the glue kernels irontensor_metal.h adds (shaders/backend.metal) */
 #include "test_decode_kernels.inc"  /* the KV-cache decoder's kernels (shaders/decode.metal) */
+#include "test_bf16_kernels.inc"    /* the bf16 operands' conversion (shaders/bf16.metal) */
 
 int main(void) {
     double t0 = now_ms();
@@ -835,6 +836,7 @@ int main(void) {
     test_grad_norm();
     test_backend_kernels();
     test_decode_kernels();
+    test_bf16_kernels();
     print_results();
     if (!getenv("ITEMU_CUDA")) /* the emulator's own diagnostics: tests/cuda/itemu_cuda.c runs the suite on a GPU */
         test_negative();
