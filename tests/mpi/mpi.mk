@@ -36,5 +36,5 @@ endif
 
 # benchmarks/dp_bench.sh: one process against 2 ranks (and ZeRO-1) on this machine (README "Data-parallel training").
 .PHONY: bench-dp
-bench-dp: $(BUILD)/train $(BUILD)/train_mpi
+bench-dp: $(BUILD)/train $(BUILD)/train_mpi $(BUILD)/finetune $(BUILD)/finetune_mpi
 	@bash benchmarks/dp_bench.sh $(BUILD) $(DP_BENCH_ARGS)
