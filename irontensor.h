@@ -896,8 +896,10 @@ IT_API it_result it_optimizer_shard_state(it_optimizer *opt);
    every rank applies the same update to the same average, so the gradient norm, and clipping,
    are the global ones and the weights stay identical on every rank.
    ZeRO-1 (it_optimizer_desc.zero_stage = 1): each rank keeps the optimizer state of 1/N of the
-   gradient block; the step reduce-scatters the gradients, updates that part of the weights and
-   all-gathers them (parts cut by it_comm_part).
+   gradient block; the gradients are reduced to the rank that owns them, that part of the weights
+   updated and all-gathered (parts cut by it_comm_part). With a reduce_start in the table the
+   buckets (cut at the parts' edges too) are reduced to their owner while the backward runs, as
+   above; without one the step reduce-scatters the whole block after it.
 
    Every function returns IT_OK, or < 0 with the reason (the rank, the timeout, the engine's
    message) in error[]; a rank that cannot go on calls abort, which ends every rank.
@@ -919,6 +921,10 @@ struct it_comm {
     it_result (*reduce_scatter_sum)(it_comm *c, float *buf, size_t n);
     /* Part `rank` of buf holds this rank's values: afterwards every part holds its owner's. */
     it_result (*all_gather)(it_comm *c, float *buf, size_t n);
+    /* Sums n floats over every rank into rank `root`'s buf, without waiting (as all_reduce_start;
+       the other ranks' buffers are left undefined). May be NULL: ZeRO-1 then sums after the
+       backward with reduce_scatter_sum instead of overlapping. */
+    it_result (*reduce_start)(it_comm *c, float *buf, size_t n, int root, int *request);
     /* Ends every rank with exit status `code` after a failure this rank cannot recover from.
        Does not return. */
     void (*abort)(it_comm *c, int code);
@@ -938,11 +944,13 @@ IT_API it_result it_comm_barrier(it_comm *c);
 IT_API void it_comm_abort(it_comm *c, int code);
 
 /* The next forward + backward run of g is the step's last micro-batch: its gradients are summed
-   across ranks while the backward runs (see above). No-op with one rank or with ZeRO-1 (whose
-   reduce-scatter runs in it_optimizer_step). */
+   across ranks while the backward runs (see above; with ZeRO-1, reduced to their owners). No-op
+   with one rank, or with ZeRO-1 over a communicator without reduce_start (whose reduce-scatter
+   runs in it_optimizer_step). */
 IT_API it_result it_grad_sync_arm(it_graph *g);
 /* Starts every bucket not started yet and waits for all: afterwards the gradient block holds the
-   sum over the ranks. it_optimizer_step calls it; IT_OK at once with one rank. An error (a rank
+   sum over the ranks (with ZeRO-1, this rank's part does). it_optimizer_step calls it; IT_OK at
+   once with one rank (and with ZeRO-1 without reduce_start). An error (a rank
    gone, a timeout) goes to last-error with the communicator's message. */
 IT_API it_result it_grad_sync_wait(it_context *ctx);
 /* What the gradient sync did so far (this rank): payload bytes summed by all-reduce or reduce-
@@ -2337,6 +2345,7 @@ typedef struct it__grad_bucket {
                           which no node writes these gradients again; -1 = none writes them */
     int request;       /* the communicator's id while started */
     int started;
+    int owner;         /* ZeRO-1: the rank whose part holds the bucket, and whom it is reduced to */
 } it__grad_bucket;
 typedef struct it__grad_sync {
     it__grad_bucket *buckets;
@@ -2344,7 +2353,8 @@ typedef struct it__grad_sync {
     int *order;         /* bucket indices by ready_at: the armed run starts them in this order */
     int next;           /* order[next] is the next bucket to start */
     it_graph *armed;    /* the graph whose next run is the step's last micro-batch */
-    int zero;           /* a ZeRO-1 optimizer exists: its step reduce-scatters the block instead */
+    int zero;           /* a ZeRO-1 optimizer exists: buckets are reduced to their owner (or, without
+                           the communicator's reduce_start, its step reduce-scatters the block) */
     size_t bucket_floats;
     it_grad_sync_stats stats;
 } it__grad_sync;
@@ -8960,15 +8970,34 @@ static it_result it__comm_failed(it_context *ctx, it_result r, const char *what)
    trainable parameters from the last declared (the backward's first) to the first, a bucket
    closes when it is big enough. Each covers [offset of its first parameter, offset of the next
    bucket), so together they cover the whole block, padding included. */
+static int it__zero_overlaps(const it_context *ctx) { return ctx->gsync.zero && ctx->comm->reduce_start != NULL; }
+/* ZeRO-1's buckets: each one cut again where a rank's part begins, so that it has one owner. */
+static void it__grad_buckets_cut_at_parts(it_context *ctx, it__grad_bucket *old) {
+    it__grad_sync *gs = &ctx->gsync;
+    int i, r, n_old = gs->n_buckets, size = ctx->comm->size;
+    memcpy(old, gs->buckets, (size_t)n_old * sizeof *old);
+    gs->n_buckets = 0;
+    for (i = 0; i < n_old; i++) { /* from the block's end, as the buckets run */
+        size_t hi = old[i].end, pb, pe;
+        for (r = size - 1; r >= 0; r--) {
+            it_comm_part(ctx->grad_numel, size, r, &pb, &pe);
+            if (pb >= hi || pe <= old[i].begin) continue;
+            gs->buckets[gs->n_buckets] = old[i];
+            gs->buckets[gs->n_buckets].begin = IT__MAX(pb, old[i].begin), gs->buckets[gs->n_buckets].end = hi;
+            gs->buckets[gs->n_buckets++].owner = r;
+            hi = IT__MAX(pb, old[i].begin);
+        }
+    }
+}
 static it_result it__grad_sync_buckets(it_context *ctx) {
     it__grad_sync *gs = &ctx->gsync;
-    size_t *offs, hi;
+    size_t *offs, hi, cap = (size_t)ctx->n_params + 1 + (it__zero_overlaps(ctx) ? (size_t)ctx->comm->size : 0);
     int i, n = 0, j;
     if (gs->buckets) return IT_OK;
     if (!ctx->grad_block) return it_context_error(ctx, IT_ERR_STATE, "gradient sync: the gradients are not allocated yet");
-    offs = (size_t *)it__alloc_array(ctx, (size_t)ctx->n_params + 1, sizeof(size_t));
-    gs->buckets = (it__grad_bucket *)it__alloc_array(ctx, (size_t)ctx->n_params + 1, sizeof(it__grad_bucket));
-    gs->order = (int *)it__alloc_array(ctx, (size_t)ctx->n_params + 1, sizeof(int));
+    offs = (size_t *)it__alloc_array(ctx, cap, sizeof(size_t));
+    gs->buckets = (it__grad_bucket *)it__alloc_array(ctx, cap, sizeof(it__grad_bucket));
+    gs->order = (int *)it__alloc_array(ctx, cap, sizeof(int));
     if (!offs || !gs->buckets || !gs->order) {
         it__free(ctx, offs), it__free(ctx, gs->buckets), it__free(ctx, gs->order);
         gs->buckets = NULL, gs->order = NULL;
@@ -8985,6 +9014,16 @@ static it_result it__grad_sync_buckets(it_context *ctx) {
             b->begin = j == 0 ? 0 : offs[j], b->end = hi;
             hi = b->begin;
         }
+    if (it__zero_overlaps(ctx)) {
+        it__grad_bucket *old = (it__grad_bucket *)it__alloc_array(ctx, cap, sizeof(it__grad_bucket));
+        if (!old) {
+            it__free(ctx, offs), it__free(ctx, gs->buckets), it__free(ctx, gs->order);
+            gs->buckets = NULL, gs->order = NULL;
+            return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "gradient sync: out of memory");
+        }
+        it__grad_buckets_cut_at_parts(ctx, old);
+        it__free(ctx, old);
+    }
     it__free(ctx, offs);
     gs->stats.buckets = gs->n_buckets;
     return IT_OK;
@@ -8999,14 +9038,17 @@ static int it__grad_bucket_of(const it__grad_sync *gs, size_t off) {
     }
     return lo;
 }
-/* A node that writes t's gradient at run position `at`: its bucket is final no earlier. */
+/* A node that writes t's gradient at run position `at`: its buckets (one, or with ZeRO-1's cuts
+   every one it overlaps) are final no earlier. */
 static void it__grad_sync_mark(it__grad_sync *gs, it_tensor *t, int at) {
-    it__grad_bucket *b;
+    size_t begin, end;
+    int i;
     if (!t) return;
     t = it__root(t);
     if (t->kind != IT_KIND_PARAM || !t->grad) return;
-    b = &gs->buckets[it__grad_bucket_of(gs, t->grad->offset / sizeof(float))];
-    if (at > b->ready_at) b->ready_at = at;
+    begin = t->grad->offset / sizeof(float), end = begin + t->numel;
+    for (i = it__grad_bucket_of(gs, end - 1); i < gs->n_buckets && gs->buckets[i].end > begin; i++)
+        if (at > gs->buckets[i].ready_at) gs->buckets[i].ready_at = at;
 }
 /* The communicator sums the blocks where the CPU sees them: the CPU backend's, and Metal's
    unified memory (the same bytes). A backend that keeps a mirror of device memory (CUDA) would
@@ -9023,7 +9065,7 @@ IT_API it_result it_grad_sync_arm(it_graph *g) {
     it_result r;
     IT__NOT_NULL(g, "it_grad_sync_arm");
     ctx = g->ctx, gs = &ctx->gsync;
-    if (ctx->comm->size == 1 || gs->zero) return IT_OK;
+    if (ctx->comm->size == 1 || (gs->zero && !it__zero_overlaps(ctx))) return IT_OK;
     if (!g->planned) return it_context_error(ctx, IT_ERR_STATE, "it_grad_sync_arm: plan the graph first");
     if ((r = it__grad_sync_backend_ok(ctx)) != IT_OK || (r = it__grad_sync_buckets(ctx)) != IT_OK) return r;
     for (i = 0; i < gs->n_buckets; i++)
@@ -9050,8 +9092,10 @@ IT_API it_result it_grad_sync_arm(it_graph *g) {
     return IT_OK;
 }
 static it_result it__grad_bucket_start(it_context *ctx, it__grad_bucket *b) {
-    it_result r = ctx->comm->all_reduce_start(ctx->comm, ctx->grad_block + b->begin, b->end - b->begin, &b->request);
-    if (r != IT_OK) return it__comm_failed(ctx, r, "starting a gradient all-reduce");
+    it_comm *c = ctx->comm;
+    it_result r = it__zero_overlaps(ctx) ? c->reduce_start(c, ctx->grad_block + b->begin, b->end - b->begin, b->owner, &b->request)
+                                         : c->all_reduce_start(c, ctx->grad_block + b->begin, b->end - b->begin, &b->request);
+    if (r != IT_OK) return it__comm_failed(ctx, r, it__zero_overlaps(ctx) ? "starting a gradient reduce" : "starting a gradient all-reduce");
     b->started = 1;
     ctx->gsync.stats.bytes += (double)(b->end - b->begin) * sizeof(float);
     return IT_OK;
@@ -9080,7 +9124,7 @@ IT_API it_result it_grad_sync_wait(it_context *ctx) {
     double t0;
     int i;
     IT__NOT_NULL(ctx, "it_grad_sync_wait");
-    if (ctx->comm->size == 1) return IT_OK;
+    if (ctx->comm->size == 1 || (gs->zero && !it__zero_overlaps(ctx))) return IT_OK; /* the step reduce-scatters */
     if ((r = it__grad_sync_backend_ok(ctx)) != IT_OK) return r;
     it__sync(ctx); /* a device may still be writing gradients */
     if ((r = it__grad_sync_buckets(ctx)) != IT_OK) return r;
@@ -9102,7 +9146,8 @@ IT_API it_result it_grad_sync_wait(it_context *ctx) {
 }
 IT_API it_grad_sync_stats it_grad_sync_get_stats(it_context *ctx) {
     IT__NOT_NULL(ctx, "it_grad_sync_get_stats");
-    if (ctx->comm->size > 1 && !ctx->gsync.buckets && ctx->grad_block && !ctx->gsync.zero) it__grad_sync_buckets(ctx);
+    if (ctx->comm->size > 1 && !ctx->gsync.buckets && ctx->grad_block && (!ctx->gsync.zero || it__zero_overlaps(ctx)))
+        it__grad_sync_buckets(ctx);
     return ctx->gsync.stats;
 }
 
@@ -9207,6 +9252,7 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
     it_optimizer *opt;
     it_optimizer_desc d = it__optimizer_desc_defaults(desc);
     it_result r;
+    int i;
     *out = NULL;
     if (d.kind <= IT_OPTIMIZER_INVALID || d.kind >= IT_OPTIMIZER_COUNT)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: unknown kind %d", (int)d.kind);
@@ -9217,6 +9263,11 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
     if (d.zero_stage < 0 || d.zero_stage > 1)
         return it_context_error(ctx, IT_ERR_UNSUPPORTED, "optimizer: ZeRO stage %d (0 = off, 1 = sharded optimizer state)",
                                 d.zero_stage);
+    if (d.zero_stage && ctx->comm->size > 1 && !ctx->gsync.zero)
+        for (i = 0; i < ctx->gsync.n_buckets; i++) /* its buckets are cut differently */
+            if (ctx->gsync.buckets[i].started == 1)
+                return it_context_error(ctx, IT_ERR_STATE, "optimizer: ZeRO-1 while a gradient sync is in flight "
+                                        "(it_grad_sync_wait first)");
     if (d.zero_stage && ctx->backend->optimizer_step)
         return it_context_error(ctx, IT_ERR_UNSUPPORTED, "optimizer: ZeRO-1 runs the update on the CPU; the '%s' backend "
                                 "updates on its device", ctx->backend->name);
@@ -9232,7 +9283,11 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
         return r;
     }
     if (it__own(ctx, opt, (void (*)(void *))it_optimizer_destroy, "optimizer") != IT_OK) return IT_ERR_OUT_OF_MEMORY;
-    if (d.zero_stage && ctx->comm->size > 1) ctx->gsync.zero = 1;
+    if (d.zero_stage && ctx->comm->size > 1 && !ctx->gsync.zero) { /* buckets made before are made again, cut at the parts */
+        ctx->gsync.zero = 1;
+        it__free(ctx, ctx->gsync.buckets), it__free(ctx, ctx->gsync.order);
+        ctx->gsync.buckets = NULL, ctx->gsync.order = NULL, ctx->gsync.n_buckets = 0;
+    }
     *out = opt;
     return IT_OK;
 }
@@ -9299,7 +9354,7 @@ IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale
     grad_scale /= (float)ctx->comm->size; /* the gradient block holds the sum over the ranks */
     job.begin = 0, job.end = ctx->grad_numel;
     if (ctx->gsync.zero) { /* ZeRO-1: this rank sums, clips and updates its part only */
-        if ((r = it__zero_reduce_scatter(ctx)) != IT_OK) return r;
+        if ((r = it__zero_overlaps(ctx) ? it_grad_sync_wait(ctx) : it__zero_reduce_scatter(ctx)) != IT_OK) return r;
         it_comm_part(ctx->grad_numel, ctx->comm->size, ctx->comm->rank, &job.begin, &job.end);
     } else if ((r = it_grad_sync_wait(ctx)) != IT_OK)
         return r;

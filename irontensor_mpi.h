@@ -144,26 +144,39 @@ static it__mpi_request *it__mpi_new_request(it__mpi *m, const char *what, size_t
     return NULL;
 }
 
-static it_result it__mpi_all_reduce_start(it_comm *c, float *buf, size_t n, int *request) {
+/* Starts the sum of n floats over the ranks, in pieces: onto every rank (root < 0, MPI_Iallreduce)
+   or onto rank root (MPI_Ireduce; ZeRO-1 sends each gradient bucket to the rank that owns it). */
+static it_result it__mpi_sum_start(it_comm *c, float *buf, size_t n, int root, int *request) {
     it__mpi *m = (it__mpi *)c->user;
+    const char *what = root < 0 ? "all-reduce" : "reduce";
     it__mpi_request *q;
     size_t done;
     int rc;
     if (n > IT__MPI_PIECE * IT__MPI_PIECES) {
-        snprintf(c->error, sizeof c->error, "all-reduce of %zu floats: more than %zu at once", n, IT__MPI_PIECE * IT__MPI_PIECES);
+        snprintf(c->error, sizeof c->error, "%s of %zu floats: more than %zu at once", what, n, IT__MPI_PIECE * IT__MPI_PIECES);
         return IT_ERR_RANGE;
     }
-    if (!(q = it__mpi_new_request(m, "all-reduce", n, request))) return IT_ERR_STATE;
+    if (!(q = it__mpi_new_request(m, what, n, request))) return IT_ERR_STATE;
     for (done = 0; done < n || q->n == 0; q->n++) {
         size_t piece = n - done < IT__MPI_PIECE ? n - done : IT__MPI_PIECE;
-        rc = MPI_Iallreduce(MPI_IN_PLACE, buf + done, (int)piece, MPI_FLOAT, MPI_SUM, m->world, &q->r[q->n]);
+        if (root < 0)
+            rc = MPI_Iallreduce(MPI_IN_PLACE, buf + done, (int)piece, MPI_FLOAT, MPI_SUM, m->world, &q->r[q->n]);
+        else /* in place on the root; the others' buffers are only sent */
+            rc = MPI_Ireduce(c->rank == root ? MPI_IN_PLACE : (void *)(buf + done), buf + done, (int)piece, MPI_FLOAT,
+                             MPI_SUM, root, m->world, &q->r[q->n]);
         if (rc != MPI_SUCCESS) {
             q->used = 0;
-            return it__mpi_fail(c, rc, "MPI_Iallreduce");
+            return it__mpi_fail(c, rc, root < 0 ? "MPI_Iallreduce" : "MPI_Ireduce");
         }
         done += piece;
     }
     return IT_OK;
+}
+static it_result it__mpi_all_reduce_start(it_comm *c, float *buf, size_t n, int *request) {
+    return it__mpi_sum_start(c, buf, n, -1, request);
+}
+static it_result it__mpi_reduce_start(it_comm *c, float *buf, size_t n, int root, int *request) {
+    return it__mpi_sum_start(c, buf, n, root, request);
 }
 static it_result it__mpi_test(it_comm *c, int request, int *done) {
     it__mpi *m = (it__mpi *)c->user;
@@ -316,6 +329,7 @@ IT_API it_result it_mpi_init(int *argc, char ***argv, const it_mpi_desc *desc, i
     m->comm.barrier = it__mpi_barrier;
     m->comm.reduce_scatter_sum = it__mpi_reduce_scatter;
     m->comm.all_gather = it__mpi_all_gather;
+    m->comm.reduce_start = it__mpi_reduce_start;
     m->comm.abort = it__mpi_abort;
     *out = &m->comm;
     return IT_OK;

@@ -3,9 +3,10 @@
    batch B, and a data-parallel one with B / N rows (its own rows of the same batch) whose
    gradients are summed across ranks. The losses and weights must agree (to 1e-6 relative: only
    the summation order differs) for Lion and AdamW, with accumulation and a clip that is active;
-   ZeRO-1 must equal plain data-parallel; every rank must hold bit-identical weights; the
-   all-reduce buckets must start during the backward; ZeRO-1's gathered state must equal plain
-   data-parallel's. Built with mpicc by tests/mpi/mpi.mk. */
+   ZeRO-1 must equal plain data-parallel, with its buckets reduced to their owners during the
+   backward and without (a communicator with no reduce_start: one reduce-scatter after it); every
+   rank must hold bit-identical weights; the all-reduce buckets must start during the backward;
+   ZeRO-1's gathered state must equal plain data-parallel's. Built with mpicc by tests/mpi/mpi.mk. */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../../irontensor.h"
 #define IRONTENSOR_MPI_IMPLEMENTATION
@@ -125,13 +126,14 @@ static void check_case(const char *name, it_optimizer_kind kind, int accum, floa
 }
 
 /* ZeRO-1 and plain data-parallel: the same weights, and the same optimizer state once gathered;
-   the sharded state is 1/N of it. */
-static void check_zero_equals_plain(it_optimizer_kind kind) {
+   the sharded state is 1/N of it. zc: ZeRO-1's communicator (the MPI one, or a copy without
+   reduce_start). */
+static void check_zero_equals_plain(it_optimizer_kind kind, it_comm *zc) {
     run plain, zero;
     int N = comm->size, rows = B / N;
     size_t n;
     run_create(&plain, comm, rows, kind, 0, 1.0f, 0);
-    run_create(&zero, comm, rows, kind, 1, 1.0f, 0);
+    run_create(&zero, zc, rows, kind, 1, 1.0f, zc->reduce_start ? 1024 : 0);
     CHECK(zero.opt->state_numel * (size_t)N <= plain.opt->state_numel + (size_t)N * 16 * 2,
           "ZeRO-1 state %zu floats on this rank, plain %zu: not 1/%d", zero.opt->state_numel, plain.opt->state_numel, N);
     run_train(&plain, comm->rank * rows, rows, 2, 3e-3f);
@@ -153,19 +155,22 @@ static void check_zero_equals_plain(it_optimizer_kind kind) {
     CHECK(rel_diff(it_param_block(zero.ctx), it_param_block(plain.ctx), n) < 1e-6, "after gather + shard: weights differ by %.3g",
           rel_diff(it_param_block(zero.ctx), it_param_block(plain.ctx), n));
     if (comm->rank == 0)
-        printf("zero-1 %s: state %zu floats per rank vs %zu, weights relative difference %.2e\n", it_optimizer_name(kind),
-               zero.opt->state_numel, plain.opt->state_numel, rel_diff(it_param_block(zero.ctx), it_param_block(plain.ctx), n));
+        printf("zero-1 %s (%s): state %zu floats per rank vs %zu, weights relative difference %.2e\n", it_optimizer_name(kind),
+               zc->reduce_start ? "buckets reduced during the backward" : "one reduce-scatter after it", zero.opt->state_numel,
+               plain.opt->state_numel, rel_diff(it_param_block(zero.ctx), it_param_block(plain.ctx), n));
     it_context_destroy(plain.ctx);
     it_context_destroy(zero.ctx);
 }
 
 /* Small buckets: several of them, every one started by the runner during the armed run (none
-   left for the wait), the first of them well before the backward's end. */
-static void check_overlap(void) {
+   left for the wait), the first of them well before the backward's end. With ZeRO-1 each bucket
+   lies inside its owner's part, and together they tile the block. */
+static void check_overlap(int zero) {
     run x;
     it__grad_sync *gs;
-    int i, started = 0, last_position, earliest = 1 << 30;
-    run_create(&x, comm, B / comm->size, IT_OPTIMIZER_ADAMW, 0, 0.0f, 1024);
+    int i, started = 0, last_position, earliest = 1 << 30, owned = 1;
+    size_t covered = 0;
+    run_create(&x, comm, B / comm->size, IT_OPTIMIZER_ADAMW, zero, 0.0f, 1024);
     it_zero_grads(x.ctx);
     memset(it_data_i32(x.g.tokens), 0, sizeof(int32_t) * (B / comm->size) * T);
     memset(it_data_i32(x.g.targets), 0, sizeof(int32_t) * (B / comm->size) * T);
@@ -174,16 +179,24 @@ static void check_overlap(void) {
     gs = &x.ctx->gsync;
     last_position = x.g.graph->n_nodes + x.g.graph->n_sched - 1;
     for (i = 0; i < gs->n_buckets; i++) {
+        size_t pb, pe;
         started += gs->buckets[i].started != 0;
         if (gs->buckets[i].ready_at < earliest) earliest = gs->buckets[i].ready_at;
+        it_comm_part(it_grad_numel(x.ctx), comm->size, gs->buckets[i].owner, &pb, &pe);
+        owned &= !zero || (gs->buckets[i].begin >= pb && gs->buckets[i].end <= pe);
+        covered += gs->buckets[i].end - gs->buckets[i].begin;
     }
+    CHECK(owned && covered == it_grad_numel(x.ctx), "zero %d: buckets inside their owner's part (%d), covering %zu of %zu floats",
+          zero, owned, covered, it_grad_numel(x.ctx));
     CHECK(gs->n_buckets > 3, "%d buckets of 1024 floats", gs->n_buckets);
     CHECK(started == gs->n_buckets, "%d of %d buckets started during the run", started, gs->n_buckets);
     CHECK(earliest < last_position - 5, "the first bucket was final at position %d of %d", earliest, last_position);
     CHECK(it_grad_sync_wait(x.ctx) == IT_OK, "wait");
     CHECK(it_grad_sync_get_stats(x.ctx).bytes >= (double)it_grad_numel(x.ctx) * 4, "bytes counted");
+    CHECK(it_optimizer_step(x.opt, 1e-3f, 1.0f, NULL) == IT_OK, "step after the wait: %s", it_context_last_error(x.ctx));
     if (comm->rank == 0)
-        printf("overlap: %d buckets, the first final at run position %d of %d\n", gs->n_buckets, earliest, last_position);
+        printf("overlap%s: %d buckets, the first final at run position %d of %d\n", zero ? " (ZeRO-1, reduced to owners)" : "",
+               gs->n_buckets, earliest, last_position);
     it_context_destroy(x.ctx);
 }
 
@@ -200,9 +213,13 @@ int main(int argc, char **argv) {
     check_case("lion accum 3 clip 0.05", IT_OPTIMIZER_LION, 3, 0.05f, 0);
     check_case("adamw zero-1 accum 2 clip 0.05", IT_OPTIMIZER_ADAMW, 2, 0.05f, 1);
     if (comm->size > 1) { /* one rank has nothing to shard or to overlap */
-        check_zero_equals_plain(IT_OPTIMIZER_ADAMW);
-        check_zero_equals_plain(IT_OPTIMIZER_LION);
-        check_overlap();
+        it_comm no_reduce = *comm; /* the same ranks, without reduce_start */
+        no_reduce.reduce_start = NULL;
+        check_zero_equals_plain(IT_OPTIMIZER_ADAMW, comm);
+        check_zero_equals_plain(IT_OPTIMIZER_LION, comm);
+        check_zero_equals_plain(IT_OPTIMIZER_ADAMW, &no_reduce);
+        check_overlap(0);
+        check_overlap(1);
     }
     code = it_test_failed ? 1 : 0;
     {   /* one verdict for the job: the sum of every rank's failures */
