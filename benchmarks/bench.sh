@@ -5,7 +5,7 @@
 # The machine and its load are printed first: the numbers mean little on a busy machine.
 # Last, the fp32 step against PyTorch's in interleaved pairs (ours, PyTorch, ours, PyTorch ...) at
 # vocab 32000 and 256: BENCH_PAIRS pairs (default 3) of BENCH_PAIR_STEPS timed steps each (default
-# 10; 3 with --quick), each run's median step, then the median and spread of each side and of the
+# 10; 3 with --quick) after BENCH_PAIR_WARMUP discarded ones (default 5), each run's median step, then the median and spread of each side and of the
 # per-pair ratios. One pair on a shared machine swung 0.46x to 0.90x; pairs taken back to back see
 # the same load.
 set -u
@@ -48,22 +48,23 @@ field() { grep -m1 "^$1 " "$2" | tr ' ' '\n' | sed -n "s/^$3=//p"; }
 pairs=${BENCH_PAIRS:-3}
 pair_steps=${BENCH_PAIR_STEPS:-10}
 [ -n "$quick" ] && pair_steps=${BENCH_PAIR_STEPS:-3}
+pair_warmup=${BENCH_PAIR_WARMUP:-5}
 pair_args=()
 for ((i = 0; i < ${#args[@]}; i++)); do
     case "${args[$i]}" in
     --quick) ;;
-    --steps | --vocab) i=$((i + 1)) ;;
+    --steps | --vocab | --warmup) i=$((i + 1)) ;;
     *) pair_args+=("${args[$i]}") ;;
     esac
 done
 pair_log=$(mktemp)
-trap 'rm -f "$ours" "$theirs" "$pair_log"' EXIT
+trap 'rm -f "$ours" "$theirs" "$pair_log" "$ours.pair" "$theirs.pair"' EXIT
 if [ -x "$py" ] && "$py" -c 'import torch' 2>/dev/null; then
     for vocab in 32000 256; do
-        echo "== fp32 step, interleaved pairs at vocab $vocab: $pairs x (build/bench, torch_tiny.py) --steps $pair_steps ${pair_args[*]:-}"
+        echo "== fp32 step, interleaved pairs at vocab $vocab: $pairs x (build/bench, torch_tiny.py) --warmup $pair_warmup --steps $pair_steps ${pair_args[*]:-}"
         for ((p = 1; p <= pairs; p++)); do
-            "$build/bench" --no-quant --gen 2 --steps "$pair_steps" --vocab "$vocab" "${pair_args[@]}" >"$ours.pair" || { echo "bench: build/bench failed"; exit 1; }
-            "$py" benchmarks/torch_tiny.py --gen 2 --steps "$pair_steps" --vocab "$vocab" "${pair_args[@]}" >"$theirs.pair" || { echo "bench: torch_tiny.py failed"; exit 1; }
+            "$build/bench" --no-quant --gen 2 --warmup "$pair_warmup" --steps "$pair_steps" --vocab "$vocab" "${pair_args[@]}" >"$ours.pair" || { echo "bench: build/bench failed"; exit 1; }
+            "$py" benchmarks/torch_tiny.py --gen 2 --warmup "$pair_warmup" --steps "$pair_steps" --vocab "$vocab" "${pair_args[@]}" >"$theirs.pair" || { echo "bench: torch_tiny.py failed"; exit 1; }
             o=$(field bench_flops "$ours.pair" step_median_ms) g=$(field bench_flops "$ours.pair" gflops) t=$(field torch "$theirs.pair" step_median_ms)
             echo "pair $p: ours $o ms ($g GFLOP/s), PyTorch $t ms, ratio $(awk -v o="$o" -v t="$t" 'BEGIN { printf "%.2f", o / t }') (load $(cut -d' ' -f1 /proc/loadavg))"
             echo "$vocab $o $t" >>"$pair_log"

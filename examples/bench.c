@@ -17,7 +17,7 @@
      bench_quant model=NAME bw_gbs=B f32_tok_s=.. bf16_tok_s=.. q8_0_tok_s=.. q4_0_tok_s=.. q8_0_bound_frac=.. q4_0_bound_frac=..
 
      cc -O2 -std=c99 -Wall -I. examples/bench.c -o build/bench -lm -lpthread
-     build/bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute] [--no-quant]
+     build/bench [--quick] [--steps N] [--warmup N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute] [--no-quant]
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
@@ -388,6 +388,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--quick")) steps = 5, warmup = 2, quick = 1;
         else if (!strcmp(argv[i], "--no-quant")) quant = 0;
         else if (!strcmp(argv[i], "--steps")) steps = arg_int(argc, argv, &i, "--steps");
+        else if (!strcmp(argv[i], "--warmup")) warmup = arg_int(argc, argv, &i, "--warmup");
         else if (!strcmp(argv[i], "--vocab")) vocab = arg_int(argc, argv, &i, "--vocab");
         else if (!strcmp(argv[i], "--batch")) batch = arg_int(argc, argv, &i, "--batch");
         else if (!strcmp(argv[i], "--seq")) seq = arg_int(argc, argv, &i, "--seq");
@@ -401,7 +402,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1; /* CUDA: GEMMs on TF32 tensor cores */
         else {
-            fprintf(stderr, "usage: bench [--quick] [--steps N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
+            fprintf(stderr, "usage: bench [--quick] [--steps N] [--warmup N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
                             "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--no-quant]\n");
             return 2;
         }
