@@ -343,6 +343,19 @@ IT_API it_tensor *it_matmul_at(const char *file, int line, it_graph *g, it_tenso
    dA, dB and the branch's share of dx in one pass. W is normally frozen (it_param_set_trainable). */
 IT_API it_tensor *it_lora_linear_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w, it_tensor *a,
                                     it_tensor *b, float scale, int w_in_out);
+/* The same with LoRA dropout on the branch's input (PEFT's lora_dropout, training only):
+   y = x W^T + scale (dropout(x) A^T) B^T, dropout(x) = x * mask, each mask value 1 / (1 - p) with
+   probability 1 - p, else 0. The mask is not stored: it is a function of the graph's dropout seed,
+   the run (it_graph_set_dropout_seed), and A (its name), so a layer recomputed under activation
+   checkpointing, and the backward, see the same mask; adapters sharing A (GPT-2's c_attn q, k, v)
+   share it, as PEFT's one module does. 0 <= p < 1. */
+IT_API it_tensor *it_lora_linear_dropout_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w,
+                                            it_tensor *a, it_tensor *b, float scale, int w_in_out, float p);
+/* y = x W^T for a parameter W [out, in] stored as bf16 / Q8_0 / Q4_0 (it_param_set_storage):
+   forward and backward multiply with W dequantised to f32 (into one buffer the context keeps for
+   the largest such W, made at plan time), so y and dx equal the f32 graph on the dequantised
+   weights; W has no gradient. x [..., in] -> [..., out]. */
+IT_API it_tensor *it_matmul_quant_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w);
 /* add / mul: b has a's shape, or a suffix of it (broadcast over a's leading dims: biases). */
 IT_API it_tensor *it_add_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b);
 IT_API it_tensor *it_mul_at(const char *file, int line, it_graph *g, it_tensor *a, it_tensor *b);
@@ -378,6 +391,15 @@ IT_API it_tensor *it_attention_at(const char *file, int line, it_graph *g, it_te
    window 0 = every earlier key (it_attention). */
 IT_API it_tensor *it_attention_window_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k,
                                          it_tensor *v, int window);
+/* Packed sequences: several examples one after another in each row, as Hugging Face's packing
+   with position_ids (DataCollatorWithFlattening). positions i32 [B, T] is each token's position
+   inside its example: 0 where an example starts, then +1 per token (it_graph_run refuses anything
+   else with IT_ERR_RANGE). Attention keeps every query inside its own example (a document mask:
+   query t sees keys t - positions[t] .. t, and the window if any); RoPE rotates by positions[t]. */
+IT_API it_tensor *it_attention_packed_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k,
+                                         it_tensor *v, it_tensor *positions, int window);
+IT_API it_tensor *it_rope_packed_at(const char *file, int line, it_graph *g, it_tensor *x, float theta,
+                                    const it_rope_scaling *scaling, it_tensor *positions);
 IT_API it_tensor *it_silu_at(const char *file, int line, it_graph *g, it_tensor *x);
 IT_API it_tensor *it_gelu_at(const char *file, int line, it_graph *g, it_tensor *x); /* tanh approximation (GPT-2) */
 /* silu(gate) * up, same shapes */
@@ -400,6 +422,8 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
    line that built the bad node. */
 #define it_matmul(...) it_matmul_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_lora_linear(...) it_lora_linear_at(__FILE__, __LINE__, __VA_ARGS__)
+#define it_lora_linear_dropout(...) it_lora_linear_dropout_at(__FILE__, __LINE__, __VA_ARGS__)
+#define it_matmul_quant(...) it_matmul_quant_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_add(...) it_add_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_mul(...) it_mul_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_scale(...) it_scale_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -410,6 +434,8 @@ IT_API it_tensor *it_reshape_at(const char *file, int line, it_graph *g, it_tens
 #define it_softmax(...) it_softmax_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_attention(...) it_attention_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_attention_window(...) it_attention_window_at(__FILE__, __LINE__, __VA_ARGS__)
+#define it_attention_packed(...) it_attention_packed_at(__FILE__, __LINE__, __VA_ARGS__)
+#define it_rope_packed(...) it_rope_packed_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_rope_scaled(...) it_rope_scaled_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_silu(...) it_silu_at(__FILE__, __LINE__, __VA_ARGS__)
 #define it_gelu(...) it_gelu_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -442,6 +468,8 @@ typedef struct it_plan_stats {
     int n_buffers;           /* arena buffers placed */
     size_t pack_steps;       /* the packing's inner steps (tree nodes visited, spans searched and
                                 moved): about n_buffers * log2(n_steps) * 10 for a layered model */
+    size_t dequant_bytes;    /* the largest quantised weight it dequantises (matmul_quant), in f32:
+                                one buffer of the context, outside the arena */
 } it_plan_stats;
 
 /* Plan: liveness of every buffer, packed into one arena; allocates the arena and inputs (and the
@@ -455,6 +483,13 @@ typedef enum it_run_mode { IT_RUN_INVALID = 0, IT_RUN_FORWARD, IT_RUN_FORWARD_BA
 /* Runs the planned graph on the context's backend. Parameter gradients ACCUMULATE (gradient
    accumulation over micro-batches); call it_zero_grads between optimizer steps. */
 IT_API it_result it_graph_run(it_graph *g, it_run_mode mode);
+/* Dropout (it_lora_linear_dropout): run k after this call (k = 0, 1, ...) draws its masks from
+   (seed, k); a training loop that sets a seed from its step before each step's runs replays every
+   mask on --resume. A graph never given one starts from seed 0 and still draws new masks each run. */
+IT_API void it_graph_set_dropout_seed(it_graph *g, uint64_t seed);
+/* The stream run k since the seed was set draws adapter matrix a's dropout mask from (feed it to
+   it_cpu_dropout_mask to see that mask). */
+IT_API uint64_t it_graph_dropout_stream(const it_graph *g, const it_tensor *a, int64_t run);
 IT_API int it_graph_node_count(const it_graph *g);
 /* Prints the node list with shapes and arena offsets. */
 IT_API void it_graph_print(const it_graph *g);
@@ -510,6 +545,14 @@ IT_API void it_weights_matmul(it_context *ctx, float *y, const float *x, const v
 /* The kernel set it_weights_matmul uses on this CPU: "avx512vnni", "avx2", "neon-dotprod", "neon",
    "generic". */
 IT_API const char *it_weights_isa(void);
+/* A frozen [rows, cols] parameter kept as bf16, Q8_0 or Q4_0 in the parameter block instead of f32
+   (QLoRA's frozen base: it_model_set_base_storage); set before the block is allocated, cols a
+   multiple of 32 for Q8_0 / Q4_0. Its bytes are then that type's (it_data is not f32): checkpoint
+   loads quantise into it, and the only op that reads it is it_matmul_quant (it_matmul and the LoRA
+   op route to it). IT_ERR_STATE once allocated or when trainable, IT_ERR_INVALID_ARGUMENT for a
+   shape the type cannot hold. F32 (or 0) keeps f32. */
+IT_API it_result it_param_set_storage(it_tensor *param, it_weight_type type);
+IT_API it_weight_type it_param_storage(const it_tensor *param); /* IT_WEIGHT_F32 unless set */
 
 /* ------------------------------------------------------------------------------------------------
    >>models  Llama (RMSNorm pre-norm, RoPE, GQA, SwiGLU, optional tied head, no biases) and GPT-2
@@ -570,6 +613,7 @@ typedef struct it_model {
     it_tensor *embed, *pos_embed, *final_norm, *final_norm_bias, *head; /* head == embed when tied */
     it_tensor **layer_params; /* n_layers x IT_MODEL_LAYER_PARAMS, NULL where the arch has none */
     int recompute_layers;     /* read-only: it_model_set_recompute_layers sets it */
+    int packed;               /* read-only: it_model_set_packed sets it */
     struct it_lora *lora;     /* the attached LoRA adapter (it_lora_create), or NULL */
     it_weight_type stored_weights; /* the type the loaded file stored the decoder's matrices in (a quantised
                                       checkpoint, a GGUF file), for it_decoder_desc.weights; 0 = floats */
@@ -595,6 +639,19 @@ IT_API it_result it_model_init(it_model *m, uint64_t seed);
    layer inside it (activation checkpointing, it_graph_checkpoint_*): far less memory for one more
    forward of the layers per step. Graphs made before keep what they were planned with. */
 IT_API void it_model_set_recompute_layers(it_model *m, int on);
+/* on = 1: graphs made after this take packed rows, several examples one after another in each
+   (it_sft_pack_row): the caller fills it_model_graph.positions with each token's position inside
+   its example, and attention, RoPE and GPT-2's learned positions stay inside each example
+   (it_attention_packed / it_rope_packed), so every example gets the logits, loss and gradients it
+   would get alone in a row. Graphs made before keep what they were planned with. */
+IT_API void it_model_set_packed(it_model *m, int on);
+/* QLoRA (Dettmers et al. 2023): every projection of a Llama-family model (q k v o gate up down)
+   kept as bf16, Q8_0 or Q4_0 (it_param_set_storage) instead of f32 - the frozen base of a LoRA
+   fine-tune (call after it_lora_create froze it, before the parameters are allocated). Checkpoint
+   loads quantise the weights as they copy them; graphs multiply through it_matmul_quant (the LoRA
+   op's base product too). Such a model cannot be saved as a checkpoint, merged, initialised or
+   decoded (each refuses, naming the type): load the base in f32 for those. */
+IT_API it_result it_model_set_base_storage(it_model *m, it_weight_type type);
 
 /* A planned graph for batches of [batch, seq] tokens. */
 typedef struct it_model_graph {
@@ -602,6 +659,9 @@ typedef struct it_model_graph {
     it_graph *graph;
     int batch, seq;
     it_tensor *tokens;  /* i32 [batch, seq], filled by the caller */
+    it_tensor *positions; /* i32 [batch, seq]: packed graphs: filled by the caller (it_model_set_packed);
+                             GPT-2's unpacked graphs: 0 .. seq - 1, filled by it_model_graph_create;
+                             else NULL */
     it_tensor *targets; /* i32 [batch, seq] (training and eval graphs) */
     it_tensor *loss;    /* scalar mean cross-entropy (training and eval graphs) */
     it_tensor *logits;  /* f32 [batch, seq, vocab] (logits graphs) */
@@ -1435,6 +1495,14 @@ typedef struct it_trainer_state {
        "bpe", or "none" for a token file), the training and validation files, tokenizer.bin */
     char tokenizer[IT_CHECKPOINT_NAME_MAX];
     it_file_fingerprint data, val_data, tokenizer_file;
+    /* how a fine-tuning run (build/finetune) made rows of its JSONL data, so a resume makes the
+       same ones: recorded = 0: not a fine-tuning run (or saved before this was kept) */
+    struct {
+        int recorded;
+        int mask_prompt, pack; /* --mask-prompt, --pack */
+        char chat_template[IT_CHECKPOINT_NAME_MAX]; /* --chat-template's name; "" = the model's own template */
+        char base_storage[IT_CHECKPOINT_NAME_MAX];  /* --quant: the frozen base's type (QLoRA); "" = f32 */
+    } sft;
 } it_trainer_state;
 /* Every field in the range a run can have (what train's flags accept): batch, seq >= 1 with
    batch * (seq + 1) within int, accum_steps >= 1 and 0 <= accum_index < accum_steps, a known
@@ -1556,7 +1624,7 @@ typedef struct it_lora_config {
     int rank;              /* r, 1 .. IT_LORA_MAX_RANK */
     float alpha;           /* lora_alpha; 0 = 2 r (scale 2) */
     int use_rslora;        /* scale alpha / sqrt(r) instead of alpha / r */
-    float dropout;         /* lora_dropout, recorded; training with dropout > 0 is not implemented (IT_ERR_UNSUPPORTED) */
+    float dropout;         /* lora_dropout: on the branch's input in training graphs (it_lora_linear_dropout), 0 = none */
     char targets[256];     /* comma-separated PEFT module names, or "all-linear"; "" = q_proj,v_proj (c_attn for GPT-2) */
     int last_layers;       /* 0 = every layer (or the list below); N = only the last N layers */
     int n_layers;          /* > 0: exactly these layer indices (PEFT's layers_to_transform) */
@@ -1628,6 +1696,16 @@ IT_API size_t it_sft_trained_tokens(const it_sft_data *d); /* targets that count
 /* Example i as one training row of seq positions: tokens[t] its token t (0 past its end),
    targets[t] its token t + 1 where that is trained, else -1. */
 IT_API void it_sft_row(const it_sft_data *d, int i, int seq, int32_t *tokens, int32_t *targets);
+/* Positions example i fills in a packed row: its tokens but the last (which is only a target), at
+   least 1, at most seq. */
+IT_API int it_sft_row_length(const it_sft_data *d, int i, int seq);
+/* A packed row (--pack, a graph of it_model_set_packed): examples order[0], order[1], ... one
+   after another while they fit in seq positions (the first always goes in, cut to seq), each with
+   tokens, targets as it_sft_row gives them and positions 0, 1, ... of its own; the rest of the row
+   is padding (token 0, target -1, positions counting on from 0 as an example of its own). Returns
+   how many of the n_order examples it placed (>= 1 when n_order >= 1). */
+IT_API int it_sft_pack_row(const it_sft_data *d, const int *order, int n_order, int seq, int32_t *tokens,
+                           int32_t *targets, int32_t *positions);
 
 
 /* ------------------------------------------------------------------------------------------------
@@ -1709,7 +1787,11 @@ typedef enum it_op_flag {
     X(IT_OP_SUM, "sum", 0)                                                                         \
     X(IT_OP_MEAN, "mean", 0)                                                                       \
     X(IT_OP_RESHAPE, "reshape", 0)                                                                 \
-    X(IT_OP_LORA, "lora", IT__BWD_IN012 | IT_OP_BACKWARD_READS_IN3)
+    X(IT_OP_LORA, "lora", IT__BWD_IN012 | IT_OP_BACKWARD_READS_IN3)                                \
+    X(IT_OP_ROPE_PACKED, "rope_packed", IT_OP_BACKWARD_READS_IN1)                                  \
+    X(IT_OP_LORA_DROPOUT, "lora_dropout", IT__BWD_IN012 | IT_OP_BACKWARD_READS_IN3)                \
+    X(IT_OP_MATMUL_QUANT, "matmul_quant", IT_OP_BACKWARD_READS_IN1)                                \
+    X(IT_OP_ATTENTION_PACKED, "attention_packed", IT__BWD_IN012 | IT_OP_BACKWARD_READS_IN3 | IT_OP_BACKWARD_READS_OUT)
 
 typedef enum it_op {
     IT_OP_INVALID = 0,
@@ -1885,6 +1967,11 @@ IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H,
                                 const it_rope_scaling *scaling, int pos_offset);
 IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta,
                                  const it_rope_scaling *scaling, int pos_offset);
+/* The same rotated by positions[b, t] (i32 [B, T], it_rope_packed) instead of pos_offset + t. */
+IT_API void it_cpu_rope_packed_forward(float *out, const float *x, const int32_t *positions, int B, int T, int H, int D,
+                                       float theta, const it_rope_scaling *scaling);
+IT_API void it_cpu_rope_packed_backward(float *dx, const float *dout, const int32_t *positions, int B, int T, int H,
+                                        int D, float theta, const it_rope_scaling *scaling);
 /* x, out [N, C]; softmax over C */
 IT_API void it_cpu_softmax_forward(float *out, const float *x, int N, int C);
 IT_API void it_cpu_softmax_backward(float *dx, const float *dout, const float *out, int N, int C);
@@ -1897,6 +1984,13 @@ IT_API void it_cpu_attention_forward(float *out, float *lse, const float *q, con
 IT_API void it_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                       const float *k, const float *v, const float *out, const float *lse,
                                       int B, int T, int Hq, int Hkv, int D, int window);
+/* The same over packed rows (it_attention_packed): query t of row b sees only the keys of its own
+   example, t - positions[b, t] .. t (and the window). */
+IT_API void it_cpu_attention_packed_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                            const int32_t *positions, int B, int T, int Hq, int Hkv, int D, int window);
+IT_API void it_cpu_attention_packed_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                             const float *k, const float *v, const float *out, const float *lse,
+                                             const int32_t *positions, int B, int T, int Hq, int Hkv, int D, int window);
 /* Elementwise activations over n values. */
 IT_API void it_cpu_silu_forward(float *out, const float *x, size_t n);
 IT_API void it_cpu_silu_backward(float *dx, const float *dout, const float *x, size_t n);
@@ -1958,6 +2052,10 @@ IT_API void it_cpu_lora_forward(float *out, float *xa, const float *x, const flo
 IT_API void it_cpu_lora_backward(float *dx, float *da, float *db, const float *dout, const float *x, const float *w,
                                  const float *a, const float *b, const float *xa, int N, int in, int out_dim, int r,
                                  float scale, int w_in_out);
+/* A dropout mask (it_lora_linear_dropout): element j of a stream is 1 / (1 - p) when the 24-bit
+   uniform u = splitmix64(stream + j) / 2^64 (its top 24 bits) is >= p, else 0. A pure function:
+   the kernels regenerate it instead of storing it. */
+IT_API void it_cpu_dropout_mask(float *mask, uint64_t stream, size_t n, float p);
 /* Sum of squares in double (gradient-norm clipping). */
 IT_API double it_cpu_sum_squares(const float *x, size_t n);
 /* Index of the largest value (first on ties). */
@@ -2300,6 +2398,7 @@ struct it_tensor {
     int first_step, last_step; /* planner: lifetime in steps */
     int first2, last2;         /* planner: a second lifetime (recomputed inside a checkpoint), -1 if none */
     int seg, crosses;          /* planner: segment of its first writer, read outside that segment */
+    it_weight_type storage;    /* parameters: 0 = f32, else how it_param_set_storage stores it */
 };
 /* Blocking. KC x NR of b (one micro-panel, re-read by every MR strip) stays in L1, the MC x KC block
    of a in L2, the KC x NC panel of b in L2/L3. MC and NC are multiples of every MR / NR below. */
@@ -2360,6 +2459,8 @@ typedef struct it__grad_sync {
 } it__grad_sync;
 #define IT__RETIRED 256 /* destroyed objects a context keeps marked dead (it__object_retire) */
 struct it_context {
+    float *dequant;        /* matmul_quant's dequantised weight: the largest one a planned graph reads */
+    size_t dequant_floats;
     it_allocator alloc;
     it_logger logger;
     int n_threads;
@@ -2695,7 +2796,10 @@ IT_API int it_tensor_dim(const it_tensor *t, int i) {
     return (i >= 0 && i < t->ndim) ? t->dims[i] : 1;
 }
 IT_API size_t it_tensor_numel(const it_tensor *t) { return t->numel; }
-IT_API size_t it_tensor_nbytes(const it_tensor *t) { return t->numel * it_dtype_size(t->dtype); }
+IT_API size_t it_tensor_nbytes(const it_tensor *t) {
+    if (t->storage > IT_WEIGHT_F32) return it_weight_bytes(t->storage, (size_t)t->dims[0], (size_t)t->dims[1]);
+    return t->numel * it_dtype_size(t->dtype);
+}
 IT_API char *it_tensor_shape_string(const it_tensor *t, char *buf, size_t size) {
     size_t used = 0;
     int i;
@@ -2750,9 +2854,13 @@ IT_API it_tensor *it_keep(it_tensor *t) {
 /* >>params -------------------------------------------------------------------------------------- */
 /* Parameter names in an open-addressing hash table (FNV-1a, linear probing), so a model with
    thousands of layers finds each of its parameters in constant time. */
-static size_t it__name_hash(const char *s) {
+static uint64_t it__name_hash64(const char *s) {
     uint64_t h = 1469598103934665603ull;
     while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+static size_t it__name_hash(const char *s) {
+    uint64_t h = it__name_hash64(s);
     return (size_t)(h ^ (h >> 32));
 }
 static void it__param_slot_put(int *slots, int n_slots, const char *name, int index) {
@@ -2834,6 +2942,40 @@ IT_API it_result it_param_set_trainable(it_tensor *param, int trainable) {
 IT_API int it_param_trainable(const it_tensor *param) {
     return param && param->kind == IT_KIND_PARAM && param->requires_grad;
 }
+/* Floats a parameter takes in the block: its numel, or its stored bytes rounded up. */
+static size_t it__param_floats(const it_tensor *p) {
+    if (p->storage <= IT_WEIGHT_F32) return p->numel;
+    return (it_weight_bytes(p->storage, (size_t)p->dims[0], (size_t)p->dims[1]) + sizeof(float) - 1) / sizeof(float);
+}
+IT_API it_result it_param_set_storage(it_tensor *param, it_weight_type type) {
+    it_context *ctx;
+    size_t at = 0;
+    int i;
+    if (!param) return IT_ERR_INVALID_ARGUMENT;
+    ctx = param->ctx;
+    if (type == IT_WEIGHT_INVALID) type = IT_WEIGHT_F32;
+    if (param->kind != IT_KIND_PARAM || type < IT_WEIGHT_F32 || type >= IT_WEIGHT_COUNT)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_param_set_storage('%s'): not a parameter, or an unknown type",
+                                param->name);
+    if (ctx->param_block || param->requires_grad)
+        return it_context_error(ctx, IT_ERR_STATE, "it_param_set_storage('%s'): %s", param->name,
+                                ctx->param_block ? "the parameter block is already allocated (set storage before it is)"
+                                                 : "the parameter is trainable (only a frozen weight can be stored quantised)");
+    if (type != IT_WEIGHT_F32 && (param->ndim != 2 || !it_weight_bytes(type, (size_t)param->dims[0], (size_t)param->dims[1])))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_param_set_storage('%s'): a %s matrix needs rows of a multiple "
+                                "of %d values (it has %d dims, the last %d)", param->name, it_weight_type_name(type),
+                                it_weight_type_block(type), param->ndim, param->dims[param->ndim - 1]);
+    param->storage = type;
+    for (i = 0; i < ctx->n_params; i++) { /* lay the block out again: this parameter's size changed */
+        ctx->params[i]->offset = at * sizeof(float);
+        at += IT__ALIGN_UP(it__param_floats(ctx->params[i]), IT__ALIGN / sizeof(float));
+    }
+    ctx->param_numel = at;
+    return IT_OK;
+}
+IT_API it_weight_type it_param_storage(const it_tensor *param) {
+    return param && param->storage > IT_WEIGHT_F32 ? param->storage : IT_WEIGHT_F32;
+}
 IT_API size_t it_grad_numel(const it_context *ctx) {
     size_t n = 0;
     int i;
@@ -2881,8 +3023,20 @@ IT_API it_result it_param_init_normal(it_context *ctx, float std, uint64_t seed)
     if (r != IT_OK) return r;
     it_rng_seed(&rng, seed);
     for (i = 0; i < ctx->n_params; i++) {
-        float *d = it_data(ctx->params[i]);
-        for (j = 0; j < ctx->params[i]->numel; j++) d[j] = std * it_rng_normal(&rng);
+        it_tensor *p = ctx->params[i];
+        float *d = it_data(p);
+        if (p->storage > IT_WEIGHT_F32) { /* the same draws, quantised a row at a time */
+            size_t cols = (size_t)p->dims[1], row_bytes = it_weight_bytes(p->storage, 1, cols), rw;
+            float *row = (float *)it__alloc(ctx, cols * sizeof(float));
+            if (!row) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_param_init_normal: out of memory");
+            for (rw = 0; rw < (size_t)p->dims[0]; rw++) {
+                for (j = 0; j < cols; j++) row[j] = std * it_rng_normal(&rng);
+                it_weights_quantize(p->storage, (unsigned char *)d + rw * row_bytes, row, cols);
+            }
+            it__free(ctx, row);
+            continue;
+        }
+        for (j = 0; j < p->numel; j++) d[j] = std * it_rng_normal(&rng);
     }
     return IT_OK;
 }
@@ -2923,6 +3077,8 @@ struct it_graph {
     int n_sched;
     it_backend *backend;       /* the one it was planned for: its kernels were checked, it made the arena */
     float loss_weight;         /* d(weighted loss)/d(loss), the backward's seed (it_graph_set_loss_weight) */
+    uint64_t dropout_seed;     /* it_graph_set_dropout_seed */
+    int64_t dropout_run;       /* runs since then: the running (or next) run's index */
 };
 
 static it_tensor *it__tensor_new(it_context *ctx, it_graph *g, it_tensor_kind kind, it_dtype dtype, int ndim,
@@ -3036,6 +3192,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     it__pool_stop(&ctx->pool);
     it__free(ctx, ctx->scratch);
     it__free(ctx, ctx->scratch_mem);
+    it__free(ctx, ctx->dequant);
     it__free(ctx, ctx->params);
     it__free(ctx, ctx->param_slots);
     it__free(ctx, ctx->graphs);
@@ -3166,12 +3323,66 @@ IT_API it_tensor *it_lora_linear_at(const char *file, int line, it_graph *g, it_
     /* the base product is a matmul node's: iparam as it_matmul stores them (x @ op(w)) */
     n->iparam[0] = 0;
     n->iparam[1] = !w_in_out;
-    n->iparam[2] = IT_OP_MATMUL; /* the base product's op (another weight format names its own) */
+    IT__REQUIRE(w->storage <= IT_WEIGHT_F32 || !w_in_out, file, line, "lora: a quantised w %s must be [out, in]", IT__SHAPE(w, sw));
+    /* the base product's op: another weight format names its own */
+    n->iparam[2] = w->storage > IT_WEIGHT_F32 ? IT_OP_MATMUL_QUANT : IT_OP_MATMUL;
     n->fparam[0] = scale;
     dims[0] = (int)it__rows(x);
     dims[1] = r;
     n->saved[0] = it__act(g, IT_KIND_SAVED, 2, dims);     /* scale x A^T, read by the backward for dB */
     n->bwd_scratch = it__act(g, IT_KIND_SCRATCH, 2, dims); /* dout B */
+    return n->out;
+}
+/* The node that made out becomes a node of op (a variant built on another op's checks and
+   layout: rope_packed, attention_packed, lora_dropout), named after it. */
+static it_node *it__node_retype(it_graph *g, it_tensor *out, it_op op) {
+    it_node *n = &g->nodes[out->producer];
+    n->op = op;
+    snprintf(out->name, sizeof out->name, "%s_%d", it_op_name(op), out->producer);
+    return n;
+}
+/* A packed op's positions: input `slot` of its node, i32 [B, T] for x [B, T, ...]. */
+static void it__add_positions_input(const char *file, int line, it_graph *g, it_node *n, int slot, it_tensor *x,
+                                    it_tensor *positions) {
+    char sx[64], sp[64];
+    const char *op = it_op_name(n->op);
+    it__check_graph_tensor(file, line, op, g, positions, "positions");
+    it__check_dtype(file, line, op, positions, IT_I32, "positions");
+    IT__REQUIRE(positions->ndim == 2 && positions->dims[0] == x->dims[0] && positions->dims[1] == x->dims[1], file, line,
+                "%s: positions %s must be [B, T] of x %s", op, IT__SHAPE(positions, sp), IT__SHAPE(x, sx));
+    n->in[slot] = positions;
+    n->n_in = slot + 1;
+    positions->consumers++;
+}
+IT_API it_tensor *it_lora_linear_dropout_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w,
+                                            it_tensor *a, it_tensor *b, float scale, int w_in_out, float p) {
+    it_tensor *out = it_lora_linear_at(file, line, g, x, w, a, b, scale, w_in_out);
+    it_node *n = it__node_retype(g, out, IT_OP_LORA_DROPOUT); /* the lora node, the dropped-out input in scratch */
+    int dims[2];
+    IT__REQUIRE(p >= 0.0f && p < 1.0f, file, line, "lora_dropout: p %g must be in [0, 1)", (double)p);
+    n->fparam[1] = p;
+    dims[0] = (int)it__rows(x);
+    dims[1] = x->dims[x->ndim - 1];
+    n->scratch = it__act(g, IT_KIND_SCRATCH, 2, dims); /* dropout(x) */
+    dims[1] += a->dims[0];
+    n->bwd_scratch = it__act(g, IT_KIND_SCRATCH, 2, dims); /* dout B [N, r], then dropout(x) or du A [N, in] */
+    return out;
+}
+IT_API it_tensor *it_matmul_quant_at(const char *file, int line, it_graph *g, it_tensor *x, it_tensor *w) {
+    char sx[64], sw[64];
+    int dims[IT_MAX_DIMS], i;
+    it_node *n;
+    it__check_graph_tensor(file, line, "matmul_quant", g, x, "x");
+    it__check_graph_tensor(file, line, "matmul_quant", g, w, "w");
+    it__check_dtype(file, line, "matmul_quant", x, IT_F32, "x");
+    IT__REQUIRE(w->kind == IT_KIND_PARAM && w->storage > IT_WEIGHT_F32 && w->ndim == 2 && w->dims[1] == x->dims[x->ndim - 1],
+                file, line, "matmul_quant: w %s must be a parameter stored quantised (it_param_set_storage), [out, in] for x %s",
+                IT__SHAPE(w, sw), IT__SHAPE(x, sx));
+    for (i = 0; i < x->ndim - 1; i++) dims[i] = x->dims[i];
+    dims[x->ndim - 1] = w->dims[0];
+    n = it__node_add(g, IT_OP_MATMUL_QUANT, it__act(g, IT_KIND_ACTIVATION, x->ndim, dims), 2, x, w, NULL);
+    n->iparam[0] = 0; /* x @ W^T, as a matmul node would store it */
+    n->iparam[1] = 1;
     return n->out;
 }
 
@@ -3317,6 +3528,13 @@ IT_API it_tensor *it_rope_scaled_at(const char *file, int line, it_graph *g, it_
 IT_API it_tensor *it_rope_at(const char *file, int line, it_graph *g, it_tensor *x, float theta, int pos_offset) {
     return it_rope_scaled_at(file, line, g, x, theta, NULL, pos_offset);
 }
+IT_API it_tensor *it_rope_packed_at(const char *file, int line, it_graph *g, it_tensor *x, float theta,
+                                    const it_rope_scaling *scaling, it_tensor *positions) {
+    it_tensor *out = it_rope_scaled_at(file, line, g, x, theta, scaling, 0);
+    /* rope's node with the positions as a second input */
+    it__add_positions_input(file, line, g, it__node_retype(g, out, IT_OP_ROPE_PACKED), 1, x, positions);
+    return out;
+}
 /* A rope node's scaling, as it_rope_scaled_at stored it (backends read it from here). */
 IT_API it_rope_scaling it_node_rope_scaling(const it_node *n) {
     it_rope_scaling s;
@@ -3355,6 +3573,13 @@ IT_API it_tensor *it_attention_window_at(const char *file, int line, it_graph *g
     lse_dims[2] = q->dims[1];
     n->saved[0] = it__act(g, IT_KIND_SAVED, 3, lse_dims);
     return n->out;
+}
+IT_API it_tensor *it_attention_packed_at(const char *file, int line, it_graph *g, it_tensor *q, it_tensor *k,
+                                         it_tensor *v, it_tensor *positions, int window) {
+    it_tensor *out = it_attention_window_at(file, line, g, q, k, v, window);
+    /* attention's node with the positions as a fourth input */
+    it__add_positions_input(file, line, g, it__node_retype(g, out, IT_OP_ATTENTION_PACKED), 3, q, positions);
+    return out;
 }
 static int it__scalar_dims[1] = {1};
 IT_API it_tensor *it_cross_entropy_at(const char *file, int line, it_graph *g, it_tensor *logits, it_tensor *targets,
@@ -3844,6 +4069,26 @@ static size_t it__pack(it_graph *g, it_tensor **bufs, int n, int n_steps, int no
     return total;
 }
 
+/* The quantised weights a graph multiplies by (matmul_quant, and a LoRA node's base through it)
+   are dequantised one at a time into the context's buffer: it must hold the largest. */
+static it_result it__dequant_reserve(it_graph *g) {
+    it_context *ctx = g->ctx;
+    size_t need = 0;
+    int i;
+    for (i = 0; i < g->n_nodes; i++) {
+        const it_node *n = &g->nodes[i];
+        if (n->op == IT_OP_MATMUL_QUANT || ((n->op == IT_OP_LORA || n->op == IT_OP_LORA_DROPOUT) && n->iparam[2] == IT_OP_MATMUL_QUANT))
+            need = IT__MAX(need, n->in[1]->numel);
+    }
+    g->stats.dequant_bytes = need * sizeof(float);
+    if (need <= ctx->dequant_floats) return IT_OK;
+    it__free(ctx, ctx->dequant);
+    ctx->dequant_floats = 0;
+    if (!(ctx->dequant = (float *)it__alloc(ctx, need * sizeof(float))))
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_graph_plan: no memory for a %zu-float dequantised weight", need);
+    ctx->dequant_floats = need;
+    return IT_OK;
+}
 /* Before anything is allocated: every op the graph runs has a kernel on this backend (ggml's
    supports_op), so an unsupported op fails here, named, instead of in the middle of a step. */
 static it_result it__check_backend_supports(it_graph *g, it_backend *be) {
@@ -3882,6 +4127,7 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     if (r != IT_OK) return r;
     if (g->open_seg) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: a checkpoint segment is still open");
     if ((r = it__check_backend_supports(g, ctx->backend)) != IT_OK) return r;
+    if ((r = it__dequant_reserve(g)) != IT_OK) return r;
     seg_of = (int *)it__alloc(ctx, sizeof(int) * ((size_t)g->n_nodes + 1));
     if (!seg_of || it__build_schedule(g, seg_of) != 0) {
         it__free(ctx, seg_of);
@@ -3987,12 +4233,33 @@ static int it__node_ids(const it_node *n, it__ids_use *u) {
 /* Ids are inputs (no op makes i32 values) that the caller wrote before the run, so they are
    checked here, once for every backend and before any kernel runs: the error names the first bad
    position, and a kernel never indexes outside its table. */
+/* A packed op's positions (i32 [B, T]): every row a run of examples, each counting 0, 1, 2, ...
+   (the first key a query sees is t - positions[t], so anything else would read outside its row
+   or its example). */
+static it_result it__check_packed_positions(it_graph *g, it_tensor *positions) {
+    const int32_t *p = it_data_i32(positions);
+    int B = positions->dims[0], T = positions->dims[1], b, t;
+    for (b = 0; b < B; b++)
+        for (t = 0; t < T; t++) {
+            int32_t v = p[(size_t)b * T + t], want = t ? p[(size_t)b * T + t - 1] + 1 : 0;
+            if (v != 0 && v != want)
+                return it_context_error(g->ctx, IT_ERR_RANGE,
+                                        "positions '%s': value %ld at row %d, position %d must be 0 (an example starts) "
+                                        "or %ld (the next of its example)", positions->name, (long)v, b, t, (long)want);
+        }
+    return IT_OK;
+}
 static it_result it__check_ids(it_graph *g) {
     it__ids_use u;
     size_t i;
     int k;
     for (k = 0; k < g->n_nodes; k++) {
         const int32_t *ids;
+        const it_node *n = &g->nodes[k];
+        if (n->op == IT_OP_ROPE_PACKED || n->op == IT_OP_ATTENTION_PACKED) {
+            it_result r = it__check_packed_positions(g, n->in[n->op == IT_OP_ROPE_PACKED ? 1 : 3]);
+            if (r != IT_OK) return r;
+        }
         if (!it__node_ids(&g->nodes[k], &u)) continue;
         ids = it_data_i32(u.ids);
         for (i = 0; i < u.ids->numel; i++)
@@ -4001,6 +4268,16 @@ static it_result it__check_ids(it_graph *g) {
                                         u.what, u.ids->name, (long)ids[i], i, u.limit);
     }
     return IT_OK;
+}
+IT_API void it_graph_set_dropout_seed(it_graph *g, uint64_t seed) {
+    g->dropout_seed = seed;
+    g->dropout_run = 0;
+}
+IT_API uint64_t it_graph_dropout_stream(const it_graph *g, const it_tensor *a, int64_t run) {
+    uint64_t z = g->dropout_seed ^ it__name_hash64(a->name), r = (uint64_t)run;
+    uint64_t mixed_run = it__splitmix64(&r);
+    z ^= mixed_run;
+    return it__splitmix64(&z);
 }
 IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
     it_backend *be = g->ctx->backend;
@@ -4052,6 +4329,7 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         it_result r2 = be->synchronize(be);
         if (r == IT_OK) r = r2;
     }
+    g->dropout_run++; /* the next run draws new dropout masks */
     return r;
 }
 
@@ -4256,21 +4534,24 @@ static double it__rope_freq(float theta, const it_rope_scaling *scaling, int i, 
              ((double)scaling->high_freq_factor - scaling->low_freq_factor);
     return (1.0 - smooth) * freq / scaling->factor + smooth * freq;
 }
-/* The angle of pair i at position p is p * it__rope_freq(i). */
-static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int D, float theta,
-                            const it_rope_scaling *scaling, int pos_offset, float direction, int accumulate, int t0,
-                            int t1) {
+/* The angle of pair i at position p is p * it__rope_freq(i); p = pos_offset + t, or positions[b, t]
+   in a packed row (positions not NULL). */
+static void it__rope_rotate(float *out, const float *x, const int32_t *positions, int B, int T, int H, int D,
+                            float theta, const it_rope_scaling *scaling, int pos_offset, float direction, int accumulate,
+                            int t0, int t1) {
     enum { BLOCK = 64 }; /* the angles of one position, a block of pairs at a time */
     float cs[BLOCK], sn[BLOCK];
-    int b, t, h, i, i0, len, half = D / 2;
+    int b, t, h, i, i0, len, half = D / 2, p, angles_of = -1;
     for (t = t0; t < t1; t++)
-        for (i0 = 0; i0 < half; i0 += BLOCK) {
+        for (i0 = 0; i0 < half; i0 += BLOCK, angles_of = -1) {
             len = half - i0 < BLOCK ? half - i0 : BLOCK;
-            for (i = 0; i < len; i++) {
-                double angle = (double)(pos_offset + t) * it__rope_freq(theta, scaling, i0 + i, D);
-                cs[i] = (float)cos(angle), sn[i] = (float)sin(angle) * direction;
-            }
-            for (b = 0; b < B; b++)
+            for (b = 0; b < B; b++) {
+                p = positions ? positions[(size_t)b * T + t] : pos_offset + t;
+                for (i = 0; p != angles_of && i < len; i++) { /* unpacked rows share one position's angles */
+                    double angle = (double)p * it__rope_freq(theta, scaling, i0 + i, D);
+                    cs[i] = (float)cos(angle), sn[i] = (float)sin(angle) * direction;
+                }
+                angles_of = p;
                 for (h = 0; h < H; h++) { /* pairs (i, i + half) of one head's row; out may equal x */
                     size_t base = (((size_t)b * T + t) * H + h) * D + (size_t)i0;
                     const float *x0 = x + base, *x1 = x0 + half;
@@ -4287,15 +4568,24 @@ static void it__rope_rotate(float *out, const float *x, int B, int T, int H, int
                             y1[i] = a * sn[i] + c * cs[i];
                         }
                 }
+            }
         }
 }
 IT_API void it_cpu_rope_forward(float *out, const float *x, int B, int T, int H, int D, float theta,
                                 const it_rope_scaling *scaling, int pos_offset) {
-    it__rope_rotate(out, x, B, T, H, D, theta, scaling, pos_offset, 1.0f, 0, 0, T);
+    it__rope_rotate(out, x, NULL, B, T, H, D, theta, scaling, pos_offset, 1.0f, 0, 0, T);
 }
 IT_API void it_cpu_rope_backward(float *dx, const float *dout, int B, int T, int H, int D, float theta,
                                  const it_rope_scaling *scaling, int pos_offset) {
-    it__rope_rotate(dx, dout, B, T, H, D, theta, scaling, pos_offset, -1.0f, 1, 0, T); /* inverse rotation */
+    it__rope_rotate(dx, dout, NULL, B, T, H, D, theta, scaling, pos_offset, -1.0f, 1, 0, T); /* inverse rotation */
+}
+IT_API void it_cpu_rope_packed_forward(float *out, const float *x, const int32_t *positions, int B, int T, int H, int D,
+                                       float theta, const it_rope_scaling *scaling) {
+    it__rope_rotate(out, x, positions, B, T, H, D, theta, scaling, 0, 1.0f, 0, 0, T);
+}
+IT_API void it_cpu_rope_packed_backward(float *dx, const float *dout, const int32_t *positions, int B, int T, int H,
+                                        int D, float theta, const it_rope_scaling *scaling) {
+    it__rope_rotate(dx, dout, positions, B, T, H, D, theta, scaling, 0, -1.0f, 1, 0, T);
 }
 
 IT_API void it_cpu_softmax_forward(float *out, const float *x, int N, int C) {
@@ -4328,18 +4618,25 @@ static float it__dot(const float *a, const float *b, int n) {
 
 /* The first key query t may see: 0, or t - window + 1 under a sliding window. */
 static int it__attention_first_key(int t, int window) { return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0; }
+/* In a packed row (row_positions: the row's positions, NULL = one sequence) query t's example
+   starts at t - row_positions[t]: no key before it is seen either. */
+static int it__packed_first_key(int t, int window, const int32_t *row_positions) {
+    int first = it__attention_first_key(t, window);
+    return row_positions && t - row_positions[t] > first ? t - row_positions[t] : first;
+}
 /* One (batch, query head) slice of causal attention, online softmax in one pass (no T-long
    buffer): out_t = sum_s softmax_s(q_t . k_s / sqrt(D)) v_s over first_key(t) <= s <= t. */
 static void it__attention_forward_head(float *out, float *lse, const float *q, const float *k, const float *v,
-                                       int b, int h, int T, int Hq, int Hkv, int D, int window) {
+                                       const int32_t *positions, int b, int h, int T, int Hq, int Hkv, int D, int window) {
     int t, s, d, kvh = h / (Hq / Hkv);
     float scale = 1.0f / sqrtf((float)D);
+    const int32_t *row_positions = positions ? positions + (size_t)b * T : NULL;
     for (t = 0; t < T; t++) {
         const float *qt = q + (((size_t)b * T + t) * Hq + h) * D;
         float *ot = out + (((size_t)b * T + t) * Hq + h) * D;
         float m = -FLT_MAX, l = 0.0f;
         for (d = 0; d < D; d++) ot[d] = 0.0f;
-        for (s = it__attention_first_key(t, window); s <= t; s++) {
+        for (s = it__packed_first_key(t, window, row_positions); s <= t; s++) {
             const float *ks = k + (((size_t)b * T + s) * Hkv + kvh) * D;
             const float *vs = v + (((size_t)b * T + s) * Hkv + kvh) * D;
             float x = it__dot(qt, ks, D) * scale, p;
@@ -4357,19 +4654,25 @@ static void it__attention_forward_head(float *out, float *lse, const float *q, c
         lse[((size_t)b * Hq + h) * T + t] = m + logf(l);
     }
 }
-IT_API void it_cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                                     int B, int T, int Hq, int Hkv, int D, int window) {
+IT_API void it_cpu_attention_packed_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                            const int32_t *positions, int B, int T, int Hq, int Hkv, int D, int window) {
     int b, h;
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hq; h++) it__attention_forward_head(out, lse, q, k, v, b, h, T, Hq, Hkv, D, window);
+        for (h = 0; h < Hq; h++) it__attention_forward_head(out, lse, q, k, v, positions, b, h, T, Hq, Hkv, D, window);
+}
+IT_API void it_cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                     int B, int T, int Hq, int Hkv, int D, int window) {
+    it_cpu_attention_packed_forward(out, lse, q, k, v, NULL, B, T, Hq, Hkv, D, window);
 }
 /* Backward for every query head that shares kv head `kvh` (they all accumulate into the same dk,
    dv rows, so one worker owns the group). P is recomputed from the saved log-sum-exp. */
 static void it__attention_backward_group(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                          const float *k, const float *v, const float *out, const float *lse,
-                                         int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
+                                         const int32_t *positions, int b, int kvh, int T, int Hq, int Hkv, int D,
+                                         int window) {
     int group = Hq / Hkv, h, t, s, d;
     float scale = 1.0f / sqrtf((float)D);
+    const int32_t *row_positions = positions ? positions + (size_t)b * T : NULL;
     for (h = kvh * group; h < (kvh + 1) * group; h++)
         for (t = 0; t < T; t++) {
             size_t qi = (((size_t)b * T + t) * Hq + h) * D;
@@ -4377,7 +4680,7 @@ static void it__attention_backward_group(float *dq, float *dk, float *dv, const 
             float *dqt = dq ? dq + qi : NULL;
             float L = lse[((size_t)b * Hq + h) * T + t];
             float Dt = it__dot(dot, out + qi, D); /* sum_s p_s dp_s */
-            for (s = it__attention_first_key(t, window); s <= t; s++) {
+            for (s = it__packed_first_key(t, window, row_positions); s <= t; s++) {
                 size_t ki = (((size_t)b * T + s) * Hkv + kvh) * D;
                 float p = expf(it__dot(qt, k + ki, D) * scale - L);
                 float dp = it__dot(dot, v + ki, D);
@@ -4390,13 +4693,18 @@ static void it__attention_backward_group(float *dq, float *dk, float *dv, const 
             }
         }
 }
-IT_API void it_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                                      const float *k, const float *v, const float *out, const float *lse,
-                                      int B, int T, int Hq, int Hkv, int D, int window) {
+IT_API void it_cpu_attention_packed_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                             const float *k, const float *v, const float *out, const float *lse,
+                                             const int32_t *positions, int B, int T, int Hq, int Hkv, int D, int window) {
     int b, kvh;
     for (b = 0; b < B; b++)
         for (kvh = 0; kvh < Hkv; kvh++)
-            it__attention_backward_group(dq, dk, dv, dout, q, k, v, out, lse, b, kvh, T, Hq, Hkv, D, window);
+            it__attention_backward_group(dq, dk, dv, dout, q, k, v, out, lse, positions, b, kvh, T, Hq, Hkv, D, window);
+}
+IT_API void it_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                      const float *k, const float *v, const float *out, const float *lse,
+                                      int B, int T, int Hq, int Hkv, int D, int window) {
+    it_cpu_attention_packed_backward(dq, dk, dv, dout, q, k, v, out, lse, NULL, B, T, Hq, Hkv, D, window);
 }
 
 static float it__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -4582,6 +4890,16 @@ IT_API void it_cpu_lora_backward(float *dx, float *da, float *db, const float *d
     }
 }
 
+/* Element j's keep factor: 0 or 1 / (1 - p). */
+static float it__dropout_factor(uint64_t stream, size_t j, float p) {
+    uint64_t z = stream + (uint64_t)j;
+    float u = (float)(it__splitmix64(&z) >> 40) * (1.0f / 16777216.0f);
+    return u >= p ? 1.0f / (1.0f - p) : 0.0f;
+}
+IT_API void it_cpu_dropout_mask(float *mask, uint64_t stream, size_t n, float p) {
+    size_t j;
+    for (j = 0; j < n; j++) mask[j] = it__dropout_factor(stream, j, p);
+}
 IT_API double it_cpu_sum_squares(const float *x, size_t n) {
     double s = 0.0;
     size_t i;
@@ -5895,7 +6213,8 @@ static void it__fa_gemm(const it__sgemm_isa *g, const it__scratch *sc, float *c,
     if (m > 0 && n > 0 && K > 0) it__sgemm_block(g, sc, c, ldc, a, rsa, csa, b, rsb, csb, m, n, K, acc);
 }
 static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse, const float *q, const float *k,
-                                   const float *v, int b, int h, int T, int Hq, int Hkv, int D, int window) {
+                                   const float *v, const int32_t *positions, int b, int h, int T, int Hq, int Hkv, int D,
+                                   int window) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int kvh = h / (Hq / Hkv), i0, j0, r;
     ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
@@ -5903,6 +6222,7 @@ static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse
     const float *kb = k + (size_t)b * T * ks + (size_t)kvh * D, *vb = v + (size_t)b * T * ks + (size_t)kvh * D;
     float *ob = out + (size_t)b * T * qs + (size_t)h * D, *lb = lse + ((size_t)b * Hq + h) * T;
     float scale = 1.0f / sqrtf((float)D), *S = sc->tile_s, m[IT__FA_BQ], l[IT__FA_BQ];
+    const int32_t *rp = positions ? positions + (size_t)b * T : NULL; /* a packed row's positions */
     for (i0 = 0; i0 < T; i0 += IT__FA_BQ) {
         int mi = IT__MIN(IT__FA_BQ, T - i0);
         for (r = 0; r < mi; r++) {
@@ -5910,13 +6230,14 @@ static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse
             m[r] = -FLT_MAX;
             l[r] = 0.0f;
         }
-        /* key tiles from the one holding the tile's first visible key */
-        for (j0 = it__attention_first_key(i0, window) / IT__FA_BK * IT__FA_BK; j0 < i0 + mi; j0 += IT__FA_BK) {
+        /* key tiles from the one holding the tile's first visible key (first keys never decrease
+           along a row: an example starts after the previous one) */
+        for (j0 = it__packed_first_key(i0, window, rp) / IT__FA_BK * IT__FA_BK; j0 < i0 + mi; j0 += IT__FA_BK) {
             int nj = IT__MIN(IT__FA_BK, T - j0);
             it__fa_gemm(&g, sc, S, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* Q K^T */
             for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
                 float *sr = S + r * IT__FA_BK, mn, corr;
-                int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0), d;
+                int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__packed_first_key(i0 + r, window, rp) - j0), d;
                 if (valid <= first) {
                     memset(sr, 0, sizeof(float) * (size_t)nj);
                     continue;
@@ -5945,9 +6266,11 @@ static void it__flash_forward_head(const it__scratch *sc, float *out, float *lse
 }
 static void it__flash_backward_group(const it__scratch *sc, float *dq, float *dk, float *dv, const float *dout,
                                      const float *q, const float *k, const float *v, const float *out,
-                                     const float *lse, int b, int kvh, int T, int Hq, int Hkv, int D, int window) {
+                                     const float *lse, const int32_t *positions, int b, int kvh, int T, int Hq, int Hkv,
+                                     int D, int window) {
     it__sgemm_isa g = it__sgemm_pick_isa();
     int group = Hq / Hkv, h, i0, j0, r, c;
+    const int32_t *rp = positions ? positions + (size_t)b * T : NULL; /* a packed row's positions */
     ptrdiff_t qs = (ptrdiff_t)Hq * D, ks = (ptrdiff_t)Hkv * D;
     size_t kvoff = (size_t)b * T * ks + (size_t)kvh * D;
     const float *kb = k + kvoff, *vb = v + kvoff;
@@ -5966,7 +6289,7 @@ static void it__flash_backward_group(const it__scratch *sc, float *dq, float *dk
                 it__fa_gemm(&g, sc, P, IT__FA_BK, qb + i0 * qs, qs, 1, kb + j0 * ks, 1, ks, mi, nj, D, 0); /* S */
                 for (r = 0; r < mi; r++) { /* row r sees the tile's keys [first, valid) */
                     float *pr = P + r * IT__FA_BK;
-                    int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__attention_first_key(i0 + r, window) - j0);
+                    int valid = IT__MIN(nj, i0 + r - j0 + 1), first = IT__MAX(0, it__packed_first_key(i0 + r, window, rp) - j0);
                     if (valid < first) valid = first;
                     it__vexp(pr + first, pr + first, valid - first, scale, lb[i0 + r], 1.0f);
                     if (first) memset(pr, 0, sizeof(float) * (size_t)IT__MIN(first, nj));
@@ -6266,10 +6589,13 @@ static void it__rope_t(const it_node *n, size_t t0, size_t t1, int backward) {
     const it_tensor *x = n->in[0];
     int B = x->dims[0], T = x->dims[1], H = x->dims[2], D = x->dims[3];
     it_rope_scaling scaling = it_node_rope_scaling(n);
+    const int32_t *positions = n->op == IT_OP_ROPE_PACKED ? it_data_i32(n->in[1]) : NULL;
     if (backward)
-        it__rope_rotate(IT__DIN(n, 0), it_grad(n->out), B, T, H, D, n->fparam[0], &scaling, n->iparam[0], -1.0f, 1, (int)t0, (int)t1);
+        it__rope_rotate(IT__DIN(n, 0), it_grad(n->out), positions, B, T, H, D, n->fparam[0], &scaling, n->iparam[0], -1.0f,
+                        1, (int)t0, (int)t1);
     else
-        it__rope_rotate(it_data(n->out), IT__IN(n, 0), B, T, H, D, n->fparam[0], &scaling, n->iparam[0], 1.0f, 0, (int)t0, (int)t1);
+        it__rope_rotate(it_data(n->out), IT__IN(n, 0), positions, B, T, H, D, n->fparam[0], &scaling, n->iparam[0], 1.0f,
+                        0, (int)t0, (int)t1);
 }
 static void it__rope_fwd_t(const void *job, size_t t0, size_t t1) { it__rope_t((const it_node *)job, t0, t1, 0); }
 static void it__rope_bwd_t(const void *job, size_t t0, size_t t1) { it__rope_t((const it_node *)job, t0, t1, 1); }
@@ -6322,15 +6648,16 @@ static void it__attention_part(void *arg, int part, int n_parts) {
     const it__scratch *sc = &j->scratch[part];
     const it_tensor *q = n->in[0];
     int T = q->dims[1], Hq = q->dims[2], D = q->dims[3], Hkv = n->in[1]->dims[2];
+    const int32_t *positions = n->op == IT_OP_ATTENTION_PACKED ? it_data_i32(n->in[3]) : NULL;
     size_t i, i0, i1;
     it__split(j->count, part, n_parts, &i0, &i1);
     for (i = i0; i < i1; i++)
         if (!j->backward)
             it__flash_forward_head(sc, it_data(n->out), it_data(n->saved[0]), IT__IN(n, 0), IT__IN(n, 1), IT__IN(n, 2),
-                                   (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D, n->iparam[0]);
+                                   positions, (int)(i / (size_t)Hq), (int)(i % (size_t)Hq), T, Hq, Hkv, D, n->iparam[0]);
         else
             it__flash_backward_group(sc, IT__DIN(n, 0), IT__DIN(n, 1), IT__DIN(n, 2), it_grad(n->out), IT__IN(n, 0),
-                                     IT__IN(n, 1), IT__IN(n, 2), it_data(n->out), it_data(n->saved[0]),
+                                     IT__IN(n, 1), IT__IN(n, 2), it_data(n->out), it_data(n->saved[0]), positions,
                                      (int)(i / (size_t)Hkv), (int)(i % (size_t)Hkv), T, Hq, Hkv, D, n->iparam[0]);
 }
 static void it__attention_run(it_graph *g, const it_node *n, int backward) {
@@ -6596,6 +6923,42 @@ static it_result it__cpu_reduce_bwd(it_backend *be, it_graph *g, const it_node *
     return IT_OK;
 }
 
+/* --- matmul_quant: W dequantised into the context's buffer, then the f32 SGEMM --- */
+typedef struct it__dequant_job {
+    float *out;
+    const unsigned char *w;
+    it_weight_type type;
+    size_t cols, row_bytes;
+} it__dequant_job;
+static void it__dequant_rows(const void *job, size_t r0, size_t r1) {
+    const it__dequant_job *j = (const it__dequant_job *)job;
+    size_t r;
+    for (r = r0; r < r1; r++) it_weights_dequantize(j->type, j->out + r * j->cols, j->w + r * j->row_bytes, j->cols);
+}
+static const float *it__dequant_weight(it_graph *g, const it_tensor *w) {
+    it__dequant_job job;
+    job.out = g->ctx->dequant; /* it__dequant_reserve sized it at plan time */
+    job.w = (const unsigned char *)it_data_raw((it_tensor *)w);
+    job.type = w->storage;
+    job.cols = (size_t)w->dims[1];
+    job.row_bytes = it_weight_bytes(w->storage, 1, job.cols);
+    it__parallel(g->ctx, &job, (size_t)w->dims[0], job.cols, it__dequant_rows);
+    return job.out;
+}
+static it_result it__cpu_matmul_quant_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    const float *w = it__dequant_weight(g, n->in[1]);
+    (void)be;
+    it__gemm_compute(g->ctx, it_data(n->out), IT__IN(n, 0), w, (int)it__rows(n->in[0]), n->in[1]->dims[0], n->in[1]->dims[1], 0, 1, 0);
+    return IT_OK;
+}
+static it_result it__cpu_matmul_quant_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    (void)be;
+    if (IT__DIN(n, 0)) /* dx += dy W; W itself has no gradient */
+        it__gemm_compute(g->ctx, IT__DIN(n, 0), it_grad(n->out), it__dequant_weight(g, n->in[1]), (int)it__rows(n->in[0]),
+                 n->in[1]->dims[1], n->in[1]->dims[0], 0, 0, 1);
+    return IT_OK;
+}
+
 /* --- lora: the base product through the op table, then the branch added into the same output --- */
 /* The base product as the node of its own op: the LoRA node's x, w and iparam are laid out as that
    op's (in[0], in[1], the transposes), so a copy with the op replaced is that node. */
@@ -6608,16 +6971,49 @@ static it_node it__lora_base_node(const it_node *n) {
     return base;
 }
 static int it__lora_rows(const it_node *n) { return (int)it__rows(n->in[0]); }
+/* LoRA dropout: out (+)= src * mask over rows of `in` values, the mask regenerated from its stream
+   (element j of row n is element n * in + j of the stream). */
+typedef struct it__dropout_job {
+    float *out;
+    const float *src;
+    uint64_t stream;
+    float p;
+    size_t in;
+    int accumulate;
+} it__dropout_job;
+static void it__dropout_rows(const void *job, size_t r0, size_t r1) {
+    const it__dropout_job *j = (const it__dropout_job *)job;
+    size_t k;
+    for (k = r0 * j->in; k < r1 * j->in; k++) {
+        float v = j->src[k] * it__dropout_factor(j->stream, k, j->p);
+        j->out[k] = j->accumulate ? j->out[k] + v : v;
+    }
+}
+static void it__lora_dropout(it_graph *g, const it_node *n, float *out, const float *src, int accumulate) {
+    it__dropout_job job;
+    job.out = out;
+    job.src = src;
+    job.stream = it_graph_dropout_stream(g, n->in[2], g->dropout_run);
+    job.p = n->fparam[1];
+    job.in = (size_t)it__last(n->in[0]);
+    job.accumulate = accumulate;
+    it__parallel(g->ctx, &job, (size_t)it__lora_rows(n), job.in * 4, it__dropout_rows);
+}
 static it_result it__cpu_lora_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it_node base = it__lora_base_node(n);
     int N = it__lora_rows(n), in = it__last(n->in[0]), out_dim = it__last(n->out), r = n->in[2]->dims[0];
     float *u = it_data(n->saved[0]);
+    const float *branch_x = IT__IN(n, 0); /* x, or dropout(x) */
     it_result res;
     if (!be->forward[base.op] || !be->backward[base.op])
         return it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "lora: backend %s has no %s kernel for the base product", be->name,
                                 it_op_name(base.op));
     if ((res = be->forward[base.op](be, g, &base)) != IT_OK) return res; /* y = x W^T */
-    it__gemm_compute(g->ctx, u, IT__IN(n, 0), IT__IN(n, 2), N, r, in, 0, 1, 0); /* u = x A^T [N, r] */
+    if (n->op == IT_OP_LORA_DROPOUT) {
+        it__lora_dropout(g, n, it_data(n->scratch), IT__IN(n, 0), 0);
+        branch_x = it_data(n->scratch);
+    }
+    it__gemm_compute(g->ctx, u, branch_x, IT__IN(n, 2), N, r, in, 0, 1, 0); /* u = x A^T [N, r] */
     it_cpu_scale_forward(u, u, n->fparam[0], (size_t)N * r);              /* u = scale x A^T */
     it__gemm_compute(g->ctx, it_data(n->out), u, IT__IN(n, 3), N, out_dim, r, 0, 1, 1); /* y += u B^T */
     return IT_OK;
@@ -6633,6 +7029,18 @@ static it_result it__cpu_lora_bwd(it_backend *be, it_graph *g, const it_node *n)
     if (!da && !dx) return IT_OK;
     it__gemm_compute(g->ctx, du, dy, IT__IN(n, 3), N, r, out_dim, 0, 0, 0); /* du = dy B [N, r] */
     it_cpu_scale_forward(du, du, n->fparam[0], (size_t)N * r);
+    if (n->op == IT_OP_LORA_DROPOUT) { /* the branch saw x * mask: dA from it, dx through the mask */
+        float *rows = du + (size_t)N * r; /* [N, in] after du in the backward scratch */
+        if (da) {
+            it__lora_dropout(g, n, rows, IT__IN(n, 0), 0);
+            it__gemm_compute(g->ctx, da, du, rows, r, in, N, 1, 0, 1); /* dA += du^T dropout(x) */
+        }
+        if (dx) {
+            it__gemm_compute(g->ctx, rows, du, IT__IN(n, 2), N, in, r, 0, 0, 0); /* du A */
+            it__lora_dropout(g, n, dx, rows, 1);                         /* dx += (du A) * mask */
+        }
+        return IT_OK;
+    }
     if (da) it__gemm_compute(g->ctx, da, du, IT__IN(n, 0), r, in, N, 1, 0, 1); /* dA += du^T x */
     if (dx) it__gemm_compute(g->ctx, dx, du, IT__IN(n, 2), N, in, r, 0, 0, 1); /* dx += du A */
     return IT_OK;
@@ -6688,8 +7096,10 @@ static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
     it_backend_set_op(be, IT_OP_RMSNORM, it__cpu_norm_fwd, it__cpu_norm_bwd);
     it_backend_set_op(be, IT_OP_LAYERNORM, it__cpu_norm_fwd, it__cpu_norm_bwd);
     it_backend_set_op(be, IT_OP_ROPE, it__cpu_rope_fwd, it__cpu_rope_bwd);
+    it_backend_set_op(be, IT_OP_ROPE_PACKED, it__cpu_rope_fwd, it__cpu_rope_bwd);
     it_backend_set_op(be, IT_OP_SOFTMAX, it__cpu_softmax_fwd, it__cpu_softmax_bwd);
     it_backend_set_op(be, IT_OP_ATTENTION, it__cpu_attention_fwd, it__cpu_attention_bwd);
+    it_backend_set_op(be, IT_OP_ATTENTION_PACKED, it__cpu_attention_fwd, it__cpu_attention_bwd);
     it_backend_set_op(be, IT_OP_SILU, it__cpu_elementwise_fwd, it__cpu_elementwise_bwd);
     it_backend_set_op(be, IT_OP_GELU, it__cpu_elementwise_fwd, it__cpu_elementwise_bwd);
     it_backend_set_op(be, IT_OP_SWIGLU, it__cpu_elementwise_fwd, it__cpu_elementwise_bwd);
@@ -6699,6 +7109,8 @@ static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
     it_backend_set_op(be, IT_OP_MEAN, it__cpu_reduce_fwd, it__cpu_reduce_bwd);
     it_backend_set_op(be, IT_OP_RESHAPE, it__cpu_nothing, it__cpu_nothing); /* a view: nothing to compute */
     it_backend_set_op(be, IT_OP_LORA, it__cpu_lora_fwd, it__cpu_lora_bwd);
+    it_backend_set_op(be, IT_OP_LORA_DROPOUT, it__cpu_lora_fwd, it__cpu_lora_bwd);
+    it_backend_set_op(be, IT_OP_MATMUL_QUANT, it__cpu_matmul_quant_fwd, it__cpu_matmul_quant_bwd);
 }
 
 /* >>quant ---------------------------------------------------------------------------------------
@@ -7561,12 +7973,37 @@ IT_API void it_model_destroy(it_model *m) {
     it__object_retire(m);
 }
 IT_API void it_model_set_recompute_layers(it_model *m, int on) { m->recompute_layers = on != 0; }
+IT_API void it_model_set_packed(it_model *m, int on) { m->packed = on != 0; }
+/* The type the model's projections are stored as (it_model_set_base_storage), 0 when f32. */
+static it_weight_type it__model_stored_base(const it_model *m) {
+    size_t i, cells = (size_t)m->config.n_layers * IT_MODEL_LAYER_PARAMS;
+    for (i = 0; i < cells; i++)
+        if (m->layer_params[i] && m->layer_params[i]->storage > IT_WEIGHT_F32) return m->layer_params[i]->storage;
+    return (it_weight_type)0;
+}
+IT_API it_result it_model_set_base_storage(it_model *m, it_weight_type type) {
+    static const int projections[] = {IT_LP_Q, IT_LP_K, IT_LP_V, IT_LP_O, IT_LP_GATE, IT_LP_UP, IT_LP_DOWN};
+    int l, k;
+    it_result r;
+    if (m->config.arch != IT_ARCH_LLAMA)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "it_model_set_base_storage: Llama-family models only (GPT-2's Conv1D "
+                                "weights are [in, out])");
+    for (l = 0; l < m->config.n_layers; l++)
+        for (k = 0; k < (int)(sizeof projections / sizeof projections[0]); k++) {
+            it_tensor *w = m->layer_params[(size_t)l * IT_MODEL_LAYER_PARAMS + projections[k]];
+            if ((r = it_param_set_storage(w, type)) != IT_OK) return r;
+        }
+    return IT_OK;
+}
 IT_API it_result it_model_init(it_model *m, uint64_t seed) {
     it_context *ctx = m->ctx;
     int l, i;
     float residual_scale = 1.0f / sqrtf(2.0f * (float)m->config.n_layers);
-    it_result r = it_param_init_normal(ctx, 0.02f, seed);
-    if (r != IT_OK) return r;
+    it_result r;
+    if (it__model_stored_base(m)) /* the residual scaling below is of f32 weights */
+        return it_context_error(ctx, IT_ERR_STATE, "it_model_init: the base is stored as %s: load its weights (it_checkpoint_load)",
+                                it_weight_type_name(it__model_stored_base(m)));
+    if ((r = it_param_init_normal(ctx, 0.02f, seed)) != IT_OK) return r;
     for (l = 0; l < m->config.n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
         size_t j;
@@ -7587,16 +8024,22 @@ IT_API it_result it_model_init(it_model *m, uint64_t seed) {
 
 static void it__lora_lookup(const it_model *m, int layer, int slot, it_tensor **a, it_tensor **b, float *scale);
 /* Projection `slot` of layer l: y = x W^T for Llama's [out, in] weights, y = x W for GPT-2's [in,
-   out] Conv1D weights, plus the bias when it has one; through the LoRA op when an adapter is on it. */
-static it_tensor *it__linear(it_graph *g, const it_model *m, it_tensor *x, int l, int slot, int bias_slot) {
+   out] Conv1D weights, plus the bias when it has one; through the LoRA op when an adapter is on it
+   (with its dropout in training graphs, as PEFT's train mode). */
+static it_tensor *it__linear(it_graph *g, const it_model *m, it_tensor *x, int l, int slot, int bias_slot, int training) {
     it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS, *a, *b, *y;
-    float scale;
+    float scale, dropout = m->lora && training ? it_lora_get_config(m->lora)->dropout : 0.0f;
     int llama = m->config.arch == IT_ARCH_LLAMA;
     it__lora_lookup(m, l, slot, &a, &b, &scale);
-    y = a ? it_lora_linear(g, x, p[slot], a, b, scale, !llama) : it_matmul(g, x, p[slot], 0, llama);
+    if (a && dropout > 0.0f) y = it_lora_linear_dropout(g, x, p[slot], a, b, scale, !llama, dropout);
+    else if (a) y = it_lora_linear(g, x, p[slot], a, b, scale, !llama);
+    else y = p[slot]->storage > IT_WEIGHT_F32 ? it_matmul_quant(g, x, p[slot]) : it_matmul(g, x, p[slot], 0, llama);
     return p[bias_slot] ? it_add(g, y, p[bias_slot]) : y;
 }
-static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it_tensor *positions, int B, int T) {
+/* positions: GPT-2's learned positions read them; with m->packed they also keep attention and RoPE
+   inside each example. */
+static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it_tensor *positions, int B, int T,
+                                 int training) {
     const it_model_config *c = &m->config;
     int l, hd = it_model_head_dim(c);
     int qdims[4], kvdims[4], flat[3];
@@ -7607,34 +8050,39 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
     kvdims[2] = c->n_kv_heads;
     qdims[3] = kvdims[3] = hd;
     flat[2] = c->n_heads * hd;
-    if (positions) x = it_add(g, x, it_embedding(g, m->pos_embed, positions));
+    if (m->pos_embed) x = it_add(g, x, it_embedding(g, m->pos_embed, positions));
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS, *h, *q, *k, *v, *a;
         int llama = c->arch == IT_ARCH_LLAMA;
         if (m->recompute_layers) it_graph_checkpoint_begin(g);
         h = llama ? it_rmsnorm(g, x, p[IT_LP_ATTN_NORM], c->norm_eps)
                   : it_layernorm(g, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], c->norm_eps);
-        q = it_reshape(g, it__linear(g, m, h, l, IT_LP_Q, IT_LP_Q_B), 4, qdims);
-        k = it_reshape(g, it__linear(g, m, h, l, IT_LP_K, IT_LP_K_B), 4, kvdims);
-        v = it_reshape(g, it__linear(g, m, h, l, IT_LP_V, IT_LP_V_B), 4, kvdims);
+        q = it_reshape(g, it__linear(g, m, h, l, IT_LP_Q, IT_LP_Q_B, training), 4, qdims);
+        k = it_reshape(g, it__linear(g, m, h, l, IT_LP_K, IT_LP_K_B, training), 4, kvdims);
+        v = it_reshape(g, it__linear(g, m, h, l, IT_LP_V, IT_LP_V_B, training), 4, kvdims);
         if (c->qk_norm) { /* Qwen3: each head's q and k normalised over its own D values */
             q = it_rmsnorm(g, q, p[IT_LP_Q_NORM], c->norm_eps);
             k = it_rmsnorm(g, k, p[IT_LP_K_NORM], c->norm_eps);
         }
-        if (llama) {
+        if (llama && m->packed) {
+            q = it_rope_packed(g, q, c->rope_theta, &c->rope_scaling, positions);
+            k = it_rope_packed(g, k, c->rope_theta, &c->rope_scaling, positions);
+        } else if (llama) {
             q = it_rope_scaled(g, q, c->rope_theta, &c->rope_scaling, 0);
             k = it_rope_scaled(g, k, c->rope_theta, &c->rope_scaling, 0);
         }
-        a = it_reshape(g, it_attention_window(g, q, k, v, c->sliding_window), 3, flat);
-        x = it_add(g, x, it__linear(g, m, a, l, IT_LP_O, IT_LP_O_B));
+        a = m->packed ? it_attention_packed(g, q, k, v, positions, c->sliding_window)
+                      : it_attention_window(g, q, k, v, c->sliding_window);
+        a = it_reshape(g, a, 3, flat);
+        x = it_add(g, x, it__linear(g, m, a, l, IT_LP_O, IT_LP_O_B, training));
         if (llama) {
             h = it_rmsnorm(g, x, p[IT_LP_MLP_NORM], c->norm_eps);
-            h = it_swiglu(g, it__linear(g, m, h, l, IT_LP_GATE, IT_LP_GATE_B), it__linear(g, m, h, l, IT_LP_UP, IT_LP_UP_B));
+            h = it_swiglu(g, it__linear(g, m, h, l, IT_LP_GATE, IT_LP_GATE_B, training), it__linear(g, m, h, l, IT_LP_UP, IT_LP_UP_B, training));
         } else {
             h = it_layernorm(g, x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], c->norm_eps);
-            h = it_gelu(g, it__linear(g, m, h, l, IT_LP_UP, IT_LP_UP_B));
+            h = it_gelu(g, it__linear(g, m, h, l, IT_LP_UP, IT_LP_UP_B, training));
         }
-        x = it_add(g, x, it__linear(g, m, h, l, IT_LP_DOWN, IT_LP_DOWN_B));
+        x = it_add(g, x, it__linear(g, m, h, l, IT_LP_DOWN, IT_LP_DOWN_B, training));
         if (m->recompute_layers) it_graph_checkpoint_end(g);
     }
     return c->arch == IT_ARCH_LLAMA ? it_rmsnorm(g, x, m->final_norm, c->norm_eps)
@@ -7660,8 +8108,9 @@ IT_API it_result it_model_graph_create(it_model *m, it_graph_purpose purpose, in
     dims[0] = batch;
     dims[1] = seq;
     out->tokens = it_input(out->graph, "tokens", IT_I32, 2, dims);
-    if (m->config.arch == IT_ARCH_GPT2) positions = it_input(out->graph, "positions", IT_I32, 2, dims);
-    x = it__model_body(m, out->graph, out->tokens, positions, batch, seq);
+    if (m->config.arch == IT_ARCH_GPT2 || m->packed) positions = it_input(out->graph, "positions", IT_I32, 2, dims);
+    out->positions = positions;
+    x = it__model_body(m, out->graph, out->tokens, positions, batch, seq, purpose == IT_PURPOSE_TRAIN);
     if (purpose == IT_PURPOSE_LOGITS) {
         out->logits = it_keep(it_name(it_matmul(out->graph, x, m->head, 0, 1), "logits"));
     } else {
@@ -7675,7 +8124,7 @@ IT_API it_result it_model_graph_create(it_model *m, it_graph_purpose purpose, in
         memset(out, 0, sizeof *out);
         return r;
     }
-    if (positions) /* learned positions read 0..seq-1; filled once, inputs persist across runs */
+    if (positions && !m->packed) /* learned positions read 0..seq-1; filled once, inputs persist across runs */
         for (b = 0; b < batch; b++)
             for (t = 0; t < seq; t++) it_data_i32(positions)[b * seq + t] = t;
     return IT_OK;
@@ -7859,6 +8308,10 @@ IT_API it_result it_decoder_create(it_model *m, int max_seq, it_decoder **out) {
 }
 IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, it_decoder **out) {
     it_context *ctx = m->ctx;
+    if (it__model_stored_base(m))
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_decoder_create: the base is stored as %s for fine-tuning: decode from the "
+                                "model loaded in f32 (it_decoder_desc.weights quantises the decoder's own copy)",
+                                it_weight_type_name(it__model_stored_base(m)));
     int max_seq = desc->max_seq;
     const it_model_config *c = &m->config;
     size_t S, KV = (size_t)it_model_head_dim(c) * (size_t)c->n_kv_heads, L = (size_t)c->n_layers, cache, total;
@@ -12672,6 +13125,16 @@ static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_op
     it__fingerprint_json(b, "data", &ts->data);
     it__fingerprint_json(b, "val_data", &ts->val_data);
     it__fingerprint_json(b, "tokenizer_file", &ts->tokenizer_file);
+    if (ts->sft.recorded) {
+        it__buf_printf(b, ",\n  \"sft\": {\"mask_prompt\": %s, \"pack\": %s, \"chat_template\": ",
+                       ts->sft.mask_prompt ? "true" : "false", ts->sft.pack ? "true" : "false");
+        it__json_put_string(b, ts->sft.chat_template);
+        if (ts->sft.base_storage[0]) {
+            it__buf_puts(b, ", \"base_storage\": ");
+            it__json_put_string(b, ts->sft.base_storage);
+        }
+        it__buf_puts(b, "}");
+    }
 }
 
 /* >>ckread ------------------------------------------------------------------------------------ */
@@ -13036,7 +13499,7 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     static const char *const known[] = {"format", "version", "step", "tokens_seen", "seed", "batch", "seq", "accum_steps",
                                         "accum_index", "optimizer", "schedule", "data_rng", "rng", "best_val_loss",
                                         "tokenizer", "data", "val_data", "tokenizer_file", "world_size",
-                                        "rank_data_rng", "irontensor_crc32"};
+                                        "rank_data_rng", "sft", "irontensor_crc32"};
     static const char *const prints[] = {"data", "val_data", "tokenizer_file"};
     it_trainer_state ts;
     it_file_fingerprint *print_fields[3];
@@ -13119,6 +13582,21 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
         h = it__jget(j, f, "crc32");
         if (h < 0 || j->v[h].type != IT__J_STR || it__parse_hex8(j->v[h].str, j->v[h].len, &print_fields[k]->crc32))
             return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"%s\".crc32 is not 8 lowercase hex digits", path, prints[k]);
+    }
+    if ((c = it__jfield(ctx, path, j, 0, "sft", IT__J_OBJ, 0)) != -1) { /* optional: fine-tuning runs */
+        if (c < 0 || it__jbool(ctx, path, j, c, "mask_prompt", &ts.sft.mask_prompt) < 0 ||
+            it__jbool(ctx, path, j, c, "pack", &ts.sft.pack) < 0)
+            return IT_ERR_FORMAT;
+        str = it__jstr(j, c, "chat_template");
+        if (!str || strlen(str) >= sizeof ts.sft.chat_template)
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"sft\".chat_template must be a string of at most %d bytes", path,
+                                    IT_CHECKPOINT_NAME_MAX - 1);
+        strcpy(ts.sft.chat_template, str);
+        str = it__jstr(j, c, "base_storage");
+        if (it__jget(j, c, "base_storage") >= 0 && (!str || it_weight_type_from_name(str) == IT_WEIGHT_INVALID))
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"sft\".base_storage must name a weight type (bf16, q8_0, q4_0)", path);
+        if (str) snprintf(ts.sft.base_storage, sizeof ts.sft.base_storage, "%s", str);
+        ts.sft.recorded = 1;
     }
     if (it__trainer_state_why(&ts, why, sizeof why))
         return it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, why);
@@ -13610,12 +14088,39 @@ IT_API it_result it_checkpoint_load(it_context *ctx, it_model *m, it_optimizer *
             for (i = 0; i < rd.map.n; i++) {
                 const it__ck_entry *e = &rd.map.e[i];
                 char name[160];
+                it_tensor *stored;
                 const it__st_tensor *t;
                 const it__st_file *f = NULL;
                 uint64_t total = it__ck_numel(e), at = 0;
                 snprintf(name, sizeof name, "%s%s%s", e->name, names[q][0] ? "." : "", names[q]);
                 t = it__ck_find(files, n_files, name, &f);
                 if (!t) t = it__ck_find(files, n_files, name + 12, &f); /* GPT-2 without "transformer." (validated) */
+                stored = s == 0 && e->n_parts == 1 ? it_param_find(m->ctx, e->part[0]) : NULL;
+                if (stored && stored->storage > IT_WEIGHT_F32) { /* QLoRA's base: f32 one tensor at a time, then quantised */
+                    it__ck_entry whole = *e;
+                    float *staging = (float *)it__alloc(ctx, (size_t)total * sizeof(float));
+                    whole.part_off[0] = 0;
+                    if (!staging) {
+                        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory for '%s'", e->name);
+                        goto done;
+                    }
+                    if (strcmp(it__st_dtypes[t->dtype].name, "U8") == 0) /* a quantised checkpoint's blocks */
+                        it__ck_dequantize_entry(ctx, &rd.map, &whole, t, f, staging, tmp);
+                    else
+                        for (; at < total; at += IT__CK_CHUNK) {
+                            size_t len = (size_t)(total - at < IT__CK_CHUNK ? total - at : IT__CK_CHUNK);
+                            it__st_to_f32(tmp, f->data + t->begin, t->dtype, (size_t)at, len);
+                            it__ck_scatter(&whole, staging, at, len, tmp);
+                        }
+                    r = it_weights_quantize(stored->storage, it_data_raw(stored), staging, (size_t)total);
+                    it__free(ctx, staging);
+                    if (r != IT_OK) {
+                        r = it_context_error(ctx, r, "%s: '%s' holds a value that is not finite: it cannot be stored as %s", rd.dir,
+                                             e->name, it_weight_type_name(stored->storage));
+                        goto done;
+                    }
+                    continue;
+                }
                 if (strcmp(it__st_dtypes[t->dtype].name, "U8") == 0) {
                     it__ck_dequantize_entry(ctx, &rd.map, e, t, f, base, tmp);
                     continue;
@@ -13953,6 +14458,9 @@ IT_API it_result it_checkpoint_save(it_context *ctx, const it_model *m, const it
     it__ck_write_job job;
     it_result r;
     if (!m || !it_param_block(m->ctx)) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: no model, or its parameters are not allocated");
+    if (it__model_stored_base(m))
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_checkpoint_save: the base is stored as %s for fine-tuning (QLoRA): save "
+                                "the adapter (it_lora_save), or load the model in f32 to save it", it_weight_type_name(it__model_stored_base(m)));
     if (opt && !opt->state) return it_context_error(ctx, IT_ERR_STATE, "it_checkpoint_save: the optimizer has no state");
     if (opt && (r = it__ck_optimizer_supported(ctx, m, opt, "it_checkpoint_save")) != IT_OK) return r;
     if (dt != IT_F32 && dt != IT_BF16)
@@ -14927,6 +15435,9 @@ IT_API it_result it_lora_merge(it_lora *l) {
     m = l->model;
     if (!it_param_block(l->ctx)) return it_context_error(l->ctx, IT_ERR_STATE, "it_lora_merge: the parameters are not allocated");
     if (m->lora != l) return it_context_error(l->ctx, IT_ERR_STATE, "it_lora_merge: the adapter is not attached (merged already?)");
+    if (it__model_stored_base(m))
+        return it_context_error(l->ctx, IT_ERR_UNSUPPORTED, "it_lora_merge: the base is stored as %s: merge into the model loaded "
+                                "in f32 (build/it-merge)", it_weight_type_name(it__model_stored_base(m)));
     it__sync(l->ctx);
     cells = (size_t)m->config.n_layers * IT_MODEL_LAYER_PARAMS;
     for (i = 0; i < cells; i++) {
@@ -15199,6 +15710,23 @@ IT_API void it_sft_row(const it_sft_data *d, int i, int seq, int32_t *tokens, in
         tokens[t] = (size_t)t < len ? d->ids[s + (size_t)t] : 0;
         targets[t] = (size_t)t + 1 < len && d->train[s + (size_t)t + 1] ? d->ids[s + (size_t)t + 1] : -1;
     }
+}
+IT_API int it_sft_row_length(const it_sft_data *d, int i, int seq) {
+    size_t len = d->start[i + 1] - d->start[i];
+    return len <= 1 ? 1 : len - 1 < (size_t)seq ? (int)(len - 1) : seq;
+}
+IT_API int it_sft_pack_row(const it_sft_data *d, const int *order, int n_order, int seq, int32_t *tokens,
+                           int32_t *targets, int32_t *positions) {
+    int used = 0, placed = 0, t;
+    for (; placed < n_order; placed++) {
+        int len = it_sft_row_length(d, order[placed], seq);
+        if (used + len > seq) break;
+        it_sft_row(d, order[placed], len, tokens + used, targets + used); /* its row, cut where the next begins */
+        for (t = 0; t < len; t++) positions[used + t] = t;
+        used += len;
+    }
+    for (t = used; t < seq; t++) tokens[t] = 0, targets[t] = -1, positions[t] = t - used;
+    return placed;
 }
 
 /* >>hf_tokenizers  Hugging Face tokenizer.json: Unicode tables, a small regex engine, the loader,

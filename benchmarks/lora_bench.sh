@@ -4,9 +4,10 @@
 #   1. a base model: Llama, byte vocabulary, dim 512, 8 layers, 8 heads, ffn 1376 (25.7M
 #      parameters), written by build/train after one step (a checkpoint transformers and peft load);
 #   2. JSONL text rows of tinyshakespeare, each longer than --seq, so every row is full;
-#   3. build/finetune, LoRA rank 8 on all seven projections, and --full, same batch 4 x seq 128,
-#      AdamW, interleaved A B A B; each run's steps after the first two timed (per step), peak RSS
-#      from the kernel (getrusage: the process's high-water mark);
+#   3. build/finetune, LoRA rank 8 on all seven projections, QLoRA (the same on a Q4_0 and a Q8_0
+#      base, --quant), and --full, same batch 4 x seq 128, AdamW, interleaved A B C D A B C D; each
+#      run's steps after the first two timed (per step), peak RSS from the kernel (getrusage: the
+#      process's high-water mark);
 #   4. with python3 + torch + peft importable (PEFT_PYTHON=...): the same model, adapter and batch in
 #      PyTorch (benchmarks/peft_step.py), torch.set_num_threads = IronTensor's threads.
 # Prints one line per configuration: median ms/step, spread (min-max), peak RSS MB.
@@ -42,6 +43,8 @@ run() {
 }
 for rep in $(seq "$REPS"); do
     run lora --lora-rank 8 --lora-alpha 16 --lora-targets all-linear
+    run q4 --lora-rank 8 --lora-alpha 16 --lora-targets all-linear --quant q4_0
+    run q8 --lora-rank 8 --lora-alpha 16 --lora-targets all-linear --quant q8_0
     run full --full
 done
 summary() { # NAME LABEL
@@ -52,6 +55,8 @@ summary() { # NAME LABEL
 }
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $THREADS threads; steps $STEPS x $REPS runs each"
 summary lora "IronTensor LoRA r8 all-linear"
+summary q4 "IronTensor QLoRA r8, Q4_0 base"
+summary q8 "IronTensor QLoRA r8, Q8_0 base"
 summary full "IronTensor full fine-tune"
 median() { sort -n "$1" | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 awk -v a="$(median "$tmp/lora.ms")" -v b="$(median "$tmp/full.ms")" 'BEGIN {printf "LoRA / full step time (medians): %.2f\n", a / b}'

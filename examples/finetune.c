@@ -8,7 +8,9 @@
    DIR is a Hugging Face model directory (or an IronTensor checkpoint) with its tokenizer. The data
    are JSONL lines {"text"}, {"prompt", "completion"} or {"messages"} (the model's chat template),
    it_sft_load's formats; each example is one row of --seq tokens (longer ones cut, counted; shorter
-   ones padded, the padding never in the loss). The loop is build/train's: the schedule's lr, --accum
+   ones padded, the padding never in the loss), or with --pack several examples share a row, each
+   seeing only itself (it_model_set_packed: a document mask and positions restarting per example).
+   The loop is build/train's: the schedule's lr, --accum
    micro-batches, one clipped optimizer update, the same progress line, loss.csv / loss.svg, saves
    that are atomic and refuse what they did not write, SIGINT / SIGTERM finish the step and save,
    and --resume continues bit-exactly (the adapter's optimizer state and the data position are in
@@ -32,11 +34,13 @@
 #include "train_common.h"
 
 typedef struct options {
-    const char *model, *data, *valid, *save, *resume, *optimizer, *schedule, *targets, *chat_template;
+    const char *model, *data, *valid, *save, *resume, *optimizer, *schedule, *targets, *chat_template, *quant;
     int rank, layers, rslora, full, mask_prompt, pack, strict;
     int steps, batch, seq, accum, warmup, eval_every, log_every, threads, stop_after, zero;
     float alpha, dropout, lr, wd, clip, min_lr_ratio, comm_timeout;
     unsigned long long seed;
+    char saved_chat_template[IT_CHECKPOINT_NAME_MAX]; /* --resume: the run's --chat-template */
+    char saved_quant[IT_CHECKPOINT_NAME_MAX];         /* --resume: the run's --quant */
 } options;
 
 static void usage(FILE *f) {
@@ -48,14 +52,15 @@ static void usage(FILE *f) {
             "  --mask-prompt         loss only on completions / assistant turns\n"
             "  --strict              a bad line stops the run (default: reported with its line number, skipped)\n"
             "  --chat-template NAME  render \"messages\" with this format (%s) instead of the model's\n"
-            "  --pack                (not supported: see README)\n"
+            "  --pack                several examples per row, attention and loss kept inside each one\n"
             "adapter (default) or --full\n"
             "  --lora-rank R         rank (default 8)\n"
             "  --lora-alpha A        scale alpha / r (default 16)\n"
             "  --rslora              scale alpha / sqrt(r) instead\n"
             "  --lora-targets LIST   PEFT module names, or all-linear (default q_proj,v_proj; GPT-2 c_attn)\n"
             "  --lora-layers N       only the last N layers (default all)\n"
-            "  --lora-dropout P      (only 0 is supported)\n"
+            "  --lora-dropout P      dropout on the adapter's input while training (default 0)\n"
+            "  --quant TYPE          QLoRA: keep the frozen base's projections as bf16, q8_0 or q4_0 (Llama family)\n"
             "  --full                fine-tune every weight; --save then writes a model checkpoint\n"
             "training (as build/train)\n"
             "  --steps N --batch N --seq N --accum K (default 100, 4, 128, 1)\n"
@@ -71,8 +76,9 @@ static void usage(FILE *f) {
             "  --save DIR            the adapter (adapter_config.json, adapter_model.safetensors) or, with\n"
             "                        --full, a checkpoint; plus the optimizer and trainer state for --resume\n"
             "  --resume DIR          continue the run saved in DIR (its adapter, optimizer and data position);\n"
-            "                        give --data (the same file) and --mask-prompt / --chat-template again; saves\n"
-            "                        back into DIR unless --save says otherwise\n",
+            "                        give --data (the same file) again; --mask-prompt / --chat-template / --pack\n"
+            "                        are restored from the run (a different one is refused); saves back into\n"
+            "                        DIR unless --save says otherwise\n",
             it_chat_format_names());
 }
 
@@ -118,6 +124,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--schedule")) o->schedule = v;
         else if (!strcmp(a, "--lora-targets")) o->targets = v;
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--quant")) o->quant = v;
         else if (!strcmp(a, "--lora-rank")) ok = parse_int(a, v, 1, &o->rank);
         else if (!strcmp(a, "--lora-layers")) ok = parse_int(a, v, 1, &o->layers);
         else if (!strcmp(a, "--lora-alpha")) ok = parse_float(a, v, 1e-30f, &o->alpha);
@@ -154,13 +161,16 @@ static int parse_args(int argc, char **argv, options *o) {
         return 2;
     }
     if (!dp_flags_ok(o->zero, o->comm_timeout)) return 2;
-    if (o->pack) {
-        fprintf(stderr, "finetune: --pack is not supported: packed rows need attention kept inside each example (a "
-                        "document mask the attention op does not have yet); without it every example is its own row\n");
+    if (!(o->dropout < 1.0f)) {
+        fprintf(stderr, "finetune: --lora-dropout %g must be in [0, 1)\n", (double)o->dropout);
         return 2;
     }
-    if (o->dropout != 0.0f) {
-        fprintf(stderr, "finetune: --lora-dropout %g: LoRA dropout is not implemented (only 0)\n", (double)o->dropout);
+    if (o->quant && (it_weight_type_from_name(o->quant) == IT_WEIGHT_INVALID || !strcmp(o->quant, "f32"))) {
+        fprintf(stderr, "finetune: --quant %s: expected bf16, q8_0 or q4_0\n", o->quant);
+        return 2;
+    }
+    if (o->quant && o->full) {
+        fprintf(stderr, "finetune: --quant keeps the base frozen: it cannot go with --full\n");
         return 2;
     }
     if (o->full && (o->resume == NULL) && (o->rank != 8 || o->layers || o->targets[0] || o->rslora))
@@ -196,22 +206,77 @@ static void copy_hf_files(const char *from_dir, const char *to_dir) {
         fclose(in);
     }
 }
-/* Mean loss over every validation example, batch rows at a time (the last batch padded with
-   fully masked rows, which count nothing). With several ranks each one runs its rows of every
-   global batch (the eval graph holds batch / ranks of them) and the sums are added up. */
-static it_result validate(it_model_graph *eval, const it_sft_data *val, double *out) {
-    int n = it_sft_count(val), B = eval->batch, T = eval->seq, i, b;
+/* One row of seq positions: example order[0] (it_sft_row), or with packed rows as many of order[0
+   .. n_order) as fit (it_sft_pack_row, positions[] too); n_order 0: a fully masked row, which
+   counts nothing. Returns how many examples it took. */
+static int fill_row(const it_sft_data *d, const int *order, int n_order, int seq, int packed, int32_t *tokens,
+                    int32_t *targets, int32_t *positions) {
+    int t;
+    if (packed) return it_sft_pack_row(d, order, n_order, seq, tokens, targets, positions);
+    if (n_order) it_sft_row(d, order[0], seq, tokens, targets);
+    else
+        for (t = 0; t < seq; t++) tokens[t] = 0, targets[t] = -1;
+    return n_order ? 1 : 0;
+}
+/* A row from the data stream (a pure function of data_rng): the examples a packed row takes are
+   drawn ahead on a copy, then the stream advances by the ones it used, so the next row starts
+   with the first that did not fit and a resume draws the same rows. draws: seq ints. */
+static void draw_row(const it_sft_data *d, it_rng *data_rng, int seq, int packed, int32_t *tokens, int32_t *targets,
+                     int32_t *positions, int *draws) {
+    it_rng ahead = *data_rng;
+    int k, n = packed ? seq : 1, used;
+    for (k = 0; k < n; k++) draws[k] = (int)it_rng_below(&ahead, (uint32_t)it_sft_count(d));
+    used = fill_row(d, draws, n, seq, packed, tokens, targets, positions);
+    for (k = 0; k < used; k++) it_rng_below(data_rng, (uint32_t)it_sft_count(d));
+}
+/* --resume: the rows are made as the run made them. A flag given again must agree with the run;
+   one left out is taken from it. Returns 0 (after saying why) on a mismatch. */
+static int restore_data_options(options *o, const it_trainer_state *ts) {
+    const char *saved_chat = ts->sft.chat_template[0] ? ts->sft.chat_template : NULL;
+    if (!ts->sft.recorded) return 1; /* saved before runs recorded them: the flags as given */
+    if ((o->mask_prompt && !ts->sft.mask_prompt) || (o->pack && !ts->sft.pack) ||
+        (o->chat_template && (!saved_chat || strcmp(o->chat_template, saved_chat) != 0)) ||
+        (o->quant && strcmp(o->quant, ts->sft.base_storage) != 0)) {
+        fprintf(stderr, "finetune: --resume %s: the run was trained with %s, %s, %s%s and %s%s; resume it without other data "
+                "flags\n", o->resume, ts->sft.mask_prompt ? "--mask-prompt" : "no --mask-prompt", ts->sft.pack ? "--pack" : "no --pack",
+                saved_chat ? "--chat-template " : "the model's chat template", saved_chat ? saved_chat : "",
+                ts->sft.base_storage[0] ? "--quant " : "an f32 base", ts->sft.base_storage);
+        return 0;
+    }
+    if (dp->rank == 0) {
+        if (ts->sft.mask_prompt && !o->mask_prompt) fprintf(stderr, "resume: --mask-prompt, as the run was trained\n");
+        if (ts->sft.pack && !o->pack) fprintf(stderr, "resume: --pack, as the run was trained\n");
+        if (saved_chat && !o->chat_template) fprintf(stderr, "resume: --chat-template %s, as the run was trained\n", saved_chat);
+        if (ts->sft.base_storage[0] && !o->quant) fprintf(stderr, "resume: --quant %s, as the run was trained\n", ts->sft.base_storage);
+    }
+    o->mask_prompt = ts->sft.mask_prompt;
+    o->pack = ts->sft.pack;
+    snprintf(o->saved_chat_template, sizeof o->saved_chat_template, "%s", ts->sft.chat_template);
+    o->chat_template = saved_chat ? o->saved_chat_template : NULL;
+    snprintf(o->saved_quant, sizeof o->saved_quant, "%s", ts->sft.base_storage);
+    o->quant = o->saved_quant[0] ? o->saved_quant : NULL;
+    return 1;
+}
+/* Mean loss over every validation example in file order, a global batch of batch rows at a time
+   (the last padded with fully masked rows, which count nothing). With several ranks each one runs
+   its rows of every global batch (the eval graph holds batch / ranks of them) and the sums are
+   added up; every rank makes every row (packed rows hold a varying number of examples), keeping
+   its own. order: 0 .. n - 1; spare: 3 x seq ints for the other ranks' rows. */
+static it_result validate(it_model_graph *eval, const it_sft_data *val, const int *order, int32_t *spare, double *out) {
+    int n = it_sft_count(val), B = eval->batch, T = eval->seq, i = 0, b, packed = eval->model->packed;
     double sums[2] = {0.0, 0.0}; /* loss x counted targets, counted targets */
-    for (i = B * dp->rank; i < n; i += B * dp->size) {
+    while (i < n) {
         size_t batch_counted = 0, t;
         it_result r;
-        for (b = 0; b < B; b++) {
-            int32_t *tok = it_data_i32(eval->tokens) + (size_t)b * T, *tgt = it_data_i32(eval->targets) + (size_t)b * T;
-            if (i + b < n) it_sft_row(val, i + b, T, tok, tgt);
-            else
-                for (t = 0; t < (size_t)T; t++) tok[t] = 0, tgt[t] = -1;
+        for (b = 0; b < B * dp->size; b++) {
+            int mine = b / B == dp->rank;
+            size_t at = (size_t)(b % B) * (size_t)T;
+            i += fill_row(val, order + i, n - i, T, packed, mine ? it_data_i32(eval->tokens) + at : spare,
+                          mine ? it_data_i32(eval->targets) + at : spare + T,
+                          packed ? (mine ? it_data_i32(eval->positions) + at : spare + 2 * T) : NULL);
         }
         for (t = 0; t < (size_t)B * T; t++) batch_counted += it_data_i32(eval->targets)[t] >= 0;
+        if (!batch_counted) continue; /* this rank's rows of the last batch are padding */
         if ((r = it_graph_run(eval->graph, IT_RUN_FORWARD)) != IT_OK) return r;
         sums[0] += (double)it_data(eval->loss)[0] * (double)batch_counted; /* the graph's loss is the batch mean */
         sums[1] += (double)batch_counted;
@@ -221,22 +286,24 @@ static it_result validate(it_model_graph *eval, const it_sft_data *val, double *
     return IT_OK;
 }
 
-/* One micro-batch: every rank draws the same --batch examples from the one data stream (a pure
-   function of data_rng) into rows[], and copies its own rows (batch / ranks of them) into the
-   graph. Returns the loss weight of this rank's rows: ranks x its counted targets / the batch's
-   (1 with one process), so that the average over the ranks is the whole batch's mean. */
+/* One micro-batch: every rank draws the same --batch rows from the one data stream (a pure
+   function of data_rng) into tokens / targets / positions [batch, seq], and copies its own rows
+   (batch / ranks of them) into the graph. Returns the loss weight of this rank's rows: ranks x
+   its counted targets / the batch's (1 with one process), so that the average over the ranks is
+   the whole batch's mean. */
 static float draw_micro_batch(it_model_graph *train, const it_sft_data *data, it_rng *data_rng, int batch, int32_t *tokens,
-                              int32_t *targets) {
+                              int32_t *targets, int32_t *positions, int *draws) {
     size_t T = (size_t)train->seq, rows = (size_t)train->batch, first = rows * (size_t)dp->rank, t;
     size_t all = 0, mine = 0;
-    int b;
+    int b, packed = train->model->packed;
     for (b = 0; b < batch; b++)
-        it_sft_row(data, (int)it_rng_below(data_rng, (uint32_t)it_sft_count(data)), (int)T, tokens + (size_t)b * T,
-                   targets + (size_t)b * T);
+        draw_row(data, data_rng, (int)T, packed, tokens + (size_t)b * T, targets + (size_t)b * T,
+                 packed ? positions + (size_t)b * T : NULL, draws);
     for (t = 0; t < (size_t)batch * T; t++)
         if (targets[t] >= 0) all++, mine += t >= first * T && t < (first + rows) * T;
     memcpy(it_data_i32(train->tokens), tokens + first * T, rows * T * sizeof(int32_t));
     memcpy(it_data_i32(train->targets), targets + first * T, rows * T * sizeof(int32_t));
+    if (packed) memcpy(it_data_i32(train->positions), positions + first * T, rows * T * sizeof(int32_t));
     return all ? (float)((double)dp->size * (double)mine / (double)all) : 1.0f;
 }
 
@@ -256,8 +323,9 @@ static int dp_check_finetune_config(it_context *ctx, const options *o, const it_
         return 0;
     }
     if (lc)
-        snprintf(adapter, sizeof adapter, "LoRA rank %d alpha %.9g rslora %d targets %s last_layers %d", lc->rank,
-                 (double)lc->alpha, lc->use_rslora, lc->targets, lc->last_layers);
+        snprintf(adapter, sizeof adapter, "LoRA rank %d alpha %.9g rslora %d targets %s last_layers %d dropout %.9g base %s",
+                 lc->rank, (double)lc->alpha, lc->use_rslora, lc->targets, lc->last_layers, (double)lc->dropout,
+                 o->quant ? o->quant : "f32");
     else
         snprintf(adapter, sizeof adapter, "full fine-tune");
     len = snprintf(config, sizeof config,
@@ -267,7 +335,7 @@ static int dp_check_finetune_config(it_context *ctx, const options *o, const it_
                    "optimizer %s beta1 %.9g beta2 %.9g eps %.9g momentum %.9g wd %.9g clip %.9g zero %d\n"
                    "schedule %s lr %.9g warmup %d total %d min_lr_ratio %.9g\n"
                    "data %lld bytes crc32 %08lx, valid %lld bytes crc32 %08lx\n"
-                   "examples: mask_prompt %d strict %d chat_template %s: %d train (%zu counted targets), %d valid\n"
+                   "examples: mask_prompt %d pack %d strict %d chat_template %s: %d train (%zu counted targets), %d valid\n"
                    "weights fnv1a %016llx\n",
                    (int)m->arch, m->vocab_size, m->dim, m->n_layers, m->n_heads, m->n_kv_heads, m->ffn_dim, m->max_seq,
                    m->untied, adapter, o->batch, o->seq, o->accum, o->steps, first_step, o->seed,
@@ -275,7 +343,7 @@ static int dp_check_finetune_config(it_context *ctx, const options *o, const it_
                    (double)od->weight_decay, (double)od->clip_norm, od->zero_stage, it_schedule_name(ts->schedule.kind),
                    (double)ts->schedule.base_lr, ts->schedule.warmup_steps, ts->schedule.total_steps,
                    (double)ts->schedule.min_lr_ratio, (long long)ts->data.size, (unsigned long)ts->data.crc32,
-                   (long long)valid.size, (unsigned long)valid.crc32, o->mask_prompt, o->strict,
+                   (long long)valid.size, (unsigned long)valid.crc32, o->mask_prompt, o->pack, o->strict,
                    o->chat_template ? o->chat_template : "(the model's)", it_sft_count(train_data),
                    it_sft_trained_tokens(train_data), val_data ? it_sft_count(val_data) : 0,
                    (unsigned long long)dp_weights_hash(ctx));
@@ -305,10 +373,13 @@ static int finetune_main(int argc, char **argv) {
     it_checkpoint_options ck;
     curve c;
     char csv_path[4200], svg_path[4200], title[300], tok_path[4200], save_parent[4200] = ".", save_base[1024] = "";
+    int *file_order = NULL, *draws = NULL, n_order, i;
+    int32_t *row = NULL;
     int code, step, first_step = 0, stopped = 0, have_chat = 0, tty = isatty(1), interrupted = 0, rows_trained = 0;
     double t_start, val_loss = -1.0, last_loss = 0.0;
     it_file_fingerprint now;
-    int32_t *batch_tokens = NULL, *batch_targets = NULL; /* the global micro-batch, of which this rank trains its rows */
+    int32_t *batch_tokens = NULL, *batch_targets = NULL, *batch_positions = NULL; /* the global micro-batch, of which
+                                                                                     this rank trains its rows */
 
     if ((code = parse_args(argc, argv, &o)) != 0) return code < 0 ? 0 : code;
     memset(&desc, 0, sizeof desc);
@@ -352,12 +423,6 @@ static int finetune_main(int argc, char **argv) {
         fprintf(stderr, "finetune: tokenizer of %s: %s\n", o.model, it_context_last_error(ctx));
         return 1;
     }
-    memset(&chat, 0, sizeof chat);
-    have_chat = it_chat_template_load(ctx, o.model, o.chat_template, &chat) == IT_OK;
-    if (o.chat_template && !have_chat) {
-        fprintf(stderr, "finetune: --chat-template %s: %s\n", o.chat_template, it_context_last_error(ctx));
-        return 1;
-    }
 
     /* 2. the adapter (from the flags, or the resumed run's), then the base weights */
     if (o.resume) {
@@ -365,6 +430,7 @@ static int finetune_main(int argc, char **argv) {
             fprintf(stderr, "finetune: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
             return 1;
         }
+        if (!restore_data_options(&o, &ts)) return 1;
         o.full = !file_exists(o.resume, "adapter_config.json");
         if (!o.full && (it_lora_read_config(ctx, o.resume, &lc) != IT_OK || it_lora_create(model, &lc, &lora) != IT_OK)) {
             fprintf(stderr, "finetune: --resume %s: %s\n", o.resume, it_context_last_error(ctx));
@@ -398,6 +464,7 @@ static int finetune_main(int argc, char **argv) {
             lc.rank = o.rank;
             lc.alpha = o.alpha;
             lc.use_rslora = o.rslora;
+            lc.dropout = o.dropout;
             lc.last_layers = o.layers;
             snprintf(lc.targets, sizeof lc.targets, "%s", o.targets);
             snprintf(lc.base_model, sizeof lc.base_model, "%s", o.model);
@@ -429,6 +496,16 @@ static int finetune_main(int argc, char **argv) {
             return 1;
         }
     }
+    memset(&chat, 0, sizeof chat);
+    have_chat = it_chat_template_load(ctx, o.model, o.chat_template, &chat) == IT_OK;
+    if (o.chat_template && !have_chat) {
+        fprintf(stderr, "finetune: --chat-template %s: %s\n", o.chat_template, it_context_last_error(ctx));
+        return 1;
+    }
+    if (o.quant && it_model_set_base_storage(model, it_weight_type_from_name(o.quant)) != IT_OK) {
+        fprintf(stderr, "finetune: --quant %s: %s\n", o.quant, it_context_last_error(ctx));
+        return 1;
+    }
     if (o.seq > cfg.max_seq) {
         fprintf(stderr, "finetune: --seq %d is longer than the model's %d positions; using %d\n", o.seq, cfg.max_seq, cfg.max_seq);
         o.seq = cfg.max_seq;
@@ -456,7 +533,8 @@ static int finetune_main(int argc, char **argv) {
     }
     batch_tokens = (int32_t *)malloc((size_t)o.batch * (size_t)o.seq * sizeof(int32_t));
     batch_targets = (int32_t *)malloc((size_t)o.batch * (size_t)o.seq * sizeof(int32_t));
-    if (!batch_tokens || !batch_targets) {
+    batch_positions = (int32_t *)malloc((size_t)o.batch * (size_t)o.seq * sizeof(int32_t));
+    if (!batch_tokens || !batch_targets || !batch_positions) {
         fprintf(stderr, "finetune: out of memory\n");
         return 1;
     }
@@ -466,9 +544,27 @@ static int finetune_main(int argc, char **argv) {
     if (val_data && dp->rank == 0)
         fprintf(stderr, "data: %s: %d validation examples (%d skipped, %d cut)\n", o.valid, it_sft_count(val_data),
                 it_sft_skipped(val_data), it_sft_truncated(val_data));
+    n_order = it_sft_count(train_data);
+    if (val_data && it_sft_count(val_data) > n_order) n_order = it_sft_count(val_data);
+    file_order = (int *)malloc(sizeof(int) * (size_t)n_order);
+    draws = (int *)malloc(sizeof(int) * (size_t)o.seq);
+    row = (int32_t *)malloc(sizeof(int32_t) * 3 * (size_t)o.seq);
+    if (!file_order || !draws || !row) {
+        fprintf(stderr, "finetune: out of memory\n");
+        return 1;
+    }
+    for (i = 0; i < n_order; i++) file_order[i] = i;
+    if (o.pack && dp->rank == 0) { /* how full packed rows are: the training file packed in its own order */
+        int rows = 0;
+        for (i = 0; i < it_sft_count(train_data); rows++)
+            i += it_sft_pack_row(train_data, file_order + i, it_sft_count(train_data) - i, o.seq, row, row + o.seq, row + 2 * o.seq);
+        fprintf(stderr, "data: --pack: %d examples in %d rows of %d (%.1f a row)\n", it_sft_count(train_data), rows, o.seq,
+                (double)it_sft_count(train_data) / rows);
+    }
 
     /* 4. graphs and optimizer, the adapter's first values or the resumed state */
     od.zero_stage = o.zero; /* how the state is kept, not what it is: a resume may change it */
+    it_model_set_packed(model, o.pack);
     if (it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch / dp->size, o.seq, &train) != IT_OK ||
         (val_data && it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch / dp->size, o.seq, &eval) != IT_OK) ||
         it_optimizer_create(ctx, &od, &opt) != IT_OK) {
@@ -492,6 +588,11 @@ static int finetune_main(int argc, char **argv) {
         it_lora_init(lora, o.seed);
     }
     ts.seed = o.seed;
+    ts.sft.recorded = 1;
+    ts.sft.mask_prompt = o.mask_prompt;
+    ts.sft.pack = o.pack;
+    snprintf(ts.sft.chat_template, sizeof ts.sft.chat_template, "%s", o.chat_template ? o.chat_template : "");
+    snprintf(ts.sft.base_storage, sizeof ts.sft.base_storage, "%s", o.quant ? o.quant : "");
     ts.batch = o.batch;
     ts.seq = o.seq;
     ts.accum_steps = o.accum;
@@ -501,12 +602,17 @@ static int finetune_main(int argc, char **argv) {
     if (dp->rank == 0) fprintf(stderr, "model: %s, %zu parameters; %s: %zu trainable (%.2f%%)\n", o.model, it_param_numel(ctx),
             lora ? "LoRA" : "full fine-tune", it_grad_numel(ctx), 100.0 * (double)it_grad_numel(ctx) / (double)it_param_numel(ctx));
     if (lora && dp->rank == 0)
-        fprintf(stderr, "adapter: r %d, alpha %g (scale %g), %d projections (%s)%s\n", lc.rank, (double)it_lora_get_config(lora)->alpha,
-                (double)it_lora_scale(lora), it_lora_count(lora), it_lora_get_config(lora)->targets,
-                lc.last_layers ? ", last layers only" : "");
-    if (dp->rank == 0)
-        fprintf(stderr, "memory: parameters %.1f MB, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB\n", it_param_numel(ctx) * 4 / 1e6,
-            it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6, it_graph_stats(train.graph).arena_bytes / 1e6);
+        fprintf(stderr, "adapter: r %d, alpha %g (scale %g), %d projections (%s)%s, dropout %g\n", lc.rank,
+                (double)it_lora_get_config(lora)->alpha, (double)it_lora_scale(lora), it_lora_count(lora),
+                it_lora_get_config(lora)->targets, lc.last_layers ? ", last layers only" : "", (double)it_lora_get_config(lora)->dropout);
+    if (dp->rank == 0) {
+        fprintf(stderr, "memory: parameters %.1f MB%s%s, gradients %.1f MB, optimizer %.1f MB, arena %.1f MB",
+                it_param_numel(ctx) * 4 / 1e6, o.quant ? " with the base in " : "", o.quant ? o.quant : "",
+                it_grad_numel(ctx) * 4 / 1e6, opt->state_numel * 4 / 1e6, it_graph_stats(train.graph).arena_bytes / 1e6);
+        if (it_graph_stats(train.graph).dequant_bytes)
+            fprintf(stderr, ", dequantised weight %.1f MB", it_graph_stats(train.graph).dequant_bytes / 1e6);
+        fprintf(stderr, "\n");
+    }
     memset(&ck, 0, sizeof ck);
     if (!lora && file_exists(o.model, "tokenizer.bin")) { /* a --full checkpoint carries its tokenizer */
         snprintf(tok_path, sizeof tok_path, "%s/tokenizer.bin", o.model);
@@ -519,7 +625,7 @@ static int finetune_main(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     if (o.resume) curve_load(&c, o.resume, first_step);
     if (val_data && first_step == 0) {
-        if (validate(&eval, val_data, &val_loss) != IT_OK) {
+        if (validate(&eval, val_data, file_order, row, &val_loss) != IT_OK) {
             fprintf(stderr, "finetune: validation: %s\n", it_context_last_error(ctx));
             return 1;
         }
@@ -532,8 +638,12 @@ static int finetune_main(int argc, char **argv) {
         double loss_sum = 0.0, t_step = now_seconds(); /* this step's time, validation excluded */
         int k, stopping;
         it_zero_grads(ctx);
+        /* LoRA dropout masks: a function of the run's seed and the step (then the micro-batch), so
+           a resumed run draws the same ones */
+        it_graph_set_dropout_seed(train.graph, ts.seed * 0x9E3779B97F4A7C15ull + (uint64_t)step);
         for (k = 0; k < o.accum; k++) {
-            float weight = draw_micro_batch(&train, train_data, &ts.data_rng, o.batch, batch_tokens, batch_targets);
+            float weight = draw_micro_batch(&train, train_data, &ts.data_rng, o.batch, batch_tokens, batch_targets, batch_positions,
+                                            draws);
             it_result r = IT_OK;
             it_graph_set_loss_weight(train.graph, weight);
             if (k == o.accum - 1) r = it_grad_sync_arm(train.graph); /* summed across ranks as it runs */
@@ -560,7 +670,7 @@ static int finetune_main(int argc, char **argv) {
         t_step = now_seconds() - t_step;
         val_loss = -1.0;
         if (val_data && ((o.eval_every && (step + 1) % o.eval_every == 0) || step + 1 == o.steps)) {
-            if (validate(&eval, val_data, &val_loss) != IT_OK) {
+            if (validate(&eval, val_data, file_order, row, &val_loss) != IT_OK) {
                 fprintf(stderr, "\nfinetune: validation: %s\n", it_context_last_error(ctx));
                 return 1;
             }
@@ -618,11 +728,15 @@ static int finetune_main(int argc, char **argv) {
                 (long long)ts.step, o.steps, o.save ? "; continue with --resume " : "", o.save ? o.save : "");
     printf("%s step=%lld train_loss=%.4f val_loss=%.4f\n", interrupted ? "interrupted" : stopped ? "stopped" : "final", (long long)ts.step, last_loss,
            val_loss);
+    free(file_order);
+    free(draws);
+    free(row);
     free(c.step);
     free(c.train);
     free(c.val);
     free(batch_tokens);
     free(batch_targets);
+    free(batch_positions);
     it_context_destroy(ctx);
     (void)rows_trained;
     return interrupted ? 128 + interrupted : 0;

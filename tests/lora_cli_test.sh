@@ -73,12 +73,49 @@ check "resume is bit-exact (adapter)" cmp -s "$tmp/ad/adapter_model.safetensors"
 check "resume is bit-exact (optimizer state)" cmp -s "$tmp/ad/optimizer.safetensors" "$tmp/r/optimizer.safetensors"
 run 120 "$F" "${A[@]}" --save "$tmp/r3" --stop-after 2
 expect 1 "not the file the run" -- "$F" --model "$base" --data "$tmp/valid.jsonl" --resume "$tmp/r3"
+# --resume records --mask-prompt / --pack / --chat-template: left out they are restored, a different one is refused
+expect 1 "trained with --mask-prompt, no --pack, the model's chat template and an f32 base" -- "$F" --model "$base" --data "$tmp/train.jsonl" --pack --resume "$tmp/r3"
+expect 1 "trained with --mask-prompt, no --pack, the model's chat template and an f32 base" -- "$F" --model "$base" --data "$tmp/train.jsonl" --chat-template chatml --resume "$tmp/r3"
+expect 0 "resume: --mask-prompt, as the run was trained" -- "$F" --model "$base" --data "$tmp/train.jsonl" --resume "$tmp/r3" --save "$tmp/r3b"
+check "resumed without the flag equals the straight run" cmp -s "$tmp/ad/adapter_model.safetensors" "$tmp/r3b/adapter_model.safetensors"
+check "the trainer state records the data options" grep -q '"sft": {"mask_prompt": true, "pack": false, "chat_template": ""}' "$tmp/r3/trainer_state.json"
+# --pack: several examples a row, each seeing only itself: the validation loss is the unpacked one
+grep -v 'Say no' "$tmp/train.jsonl" >"$tmp/valid4.jsonl"
+run 120 "$F" "${A[@]}" --valid "$tmp/valid4.jsonl" --steps 1
+unpacked=$(sed -n 's/^step 0 val_loss=//p' "$tmp/out")
+expect 0 "data: --pack: 4 examples in 3 rows of 24" -- "$F" "${A[@]}" --valid "$tmp/valid4.jsonl" --steps 1 --pack
+packed=$(sed -n 's/^step 0 val_loss=//p' "$tmp/out")
+check "packed validation loss $packed == unpacked $unpacked" awk -v a="$packed" -v b="$unpacked" 'BEGIN { d = a - b; exit !(a != "" && d * d <= 4e-8) }'
+run 120 "$F" "${A[@]}" --pack --save "$tmp/p6"
+check "a packed run trains (exit $got)" test "$got" = 0
+run 120 "$F" "${A[@]}" --pack --save "$tmp/p3" --stop-after 3
+expect 0 "resume: --pack, as the run was trained" -- "$F" --model "$base" --data "$tmp/train.jsonl" --resume "$tmp/p3"
+check "a packed resume is bit-exact" cmp -s "$tmp/p6/adapter_model.safetensors" "$tmp/p3/adapter_model.safetensors"
+check "packed rows train differently from one example a row" sh -c "! cmp -s '$tmp/p6/adapter_model.safetensors' '$tmp/ad/adapter_model.safetensors'"
+# QLoRA: the frozen base's projections stored as q4_0 (and bf16); resume restores --quant
+expect 0 "parameters .* MB with the base in q4_0, .*dequantised weight" -- "$F" "${A[@]}" --quant q4_0 --save "$tmp/q6"
+run 120 "$F" "${A[@]}" --quant q4_0 --save "$tmp/q3" --stop-after 3
+expect 0 "resume: --quant q4_0, as the run was trained" -- "$F" --model "$base" --data "$tmp/train.jsonl" --resume "$tmp/q3"
+check "a QLoRA resume is bit-exact" cmp -s "$tmp/q6/adapter_model.safetensors" "$tmp/q3/adapter_model.safetensors"
+check "a q4_0 base trains another adapter than the f32 base" sh -c "! cmp -s '$tmp/q6/adapter_model.safetensors' '$tmp/ad/adapter_model.safetensors'"
+expect 1 "and --quant q4_0" -- "$F" --model "$base" --data "$tmp/train.jsonl" --quant q8_0 --resume "$tmp/q3"
+expect 0 "with the base in bf16" -- "$F" "${A[@]}" --quant bf16 --steps 2
+expect 0 "" -- "$B/generate" --model "$base" --adapter "$tmp/q6" --prompt "Say hi:" --max-new-tokens 3 --temperature 0
+expect 2 "expected bf16, q8_0 or q4_0" -- "$F" "${A[@]}" --quant f16
+expect 2 "cannot go with --full" -- "$F" "${A[@]}" --quant q8_0 --full
 # --full writes a checkpoint of every weight
 expect 0 "full fine-tune" -- "$F" "${A[@]}" --full --save "$tmp/full"
 check "--full saves a valid checkpoint" sh -c "'$B/it-inspect' '$tmp/full' | grep -q '^valid: yes'"
 # refused flags and targets, and a save target this library did not write
-expect 2 "--pack is not supported" -- "$F" "${A[@]}" --pack
-expect 2 "dropout" -- "$F" "${A[@]}" --lora-dropout 0.1
+expect 2 "lora-dropout 1 must be in .0, 1)" -- "$F" "${A[@]}" --lora-dropout 1
+# LoRA dropout: recorded in adapter_config.json, masks replayed on --resume
+run 120 "$F" "${A[@]}" --lora-dropout 0.2 --save "$tmp/d6"
+check "a run with dropout trains (exit $got)" test "$got" = 0
+check "adapter_config.json records lora_dropout" grep -q '"lora_dropout": 0.2' "$tmp/d6/adapter_config.json"
+run 120 "$F" "${A[@]}" --lora-dropout 0.2 --save "$tmp/d3" --stop-after 3
+run 120 "$F" --model "$base" --data "$tmp/train.jsonl" --resume "$tmp/d3"
+check "a resumed run with dropout is bit-exact" cmp -s "$tmp/d6/adapter_model.safetensors" "$tmp/d3/adapter_model.safetensors"
+check "dropout changes the training" sh -c "! cmp -s '$tmp/d6/adapter_model.safetensors' '$tmp/ad/adapter_model.safetensors'"
 expect 1 "unknown target module 'c_fc'" -- "$F" "${A[@]}" --lora-targets q_proj,c_fc
 expect 2 "--model and --data are required" -- "$F" --data "$tmp/train.jsonl"
 mkdir -p "$tmp/mine" && echo "keep me" >"$tmp/mine/notes.txt"

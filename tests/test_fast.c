@@ -76,14 +76,14 @@ static void flash_case(int B, int T, int Hq, int Hkv, int D, int level, int wind
     memcpy(dq2, dq1, nq * 4), memcpy(dk2, dk1, nk * 4), memcpy(dv2, dv1, nk * 4);
     it_cpu_attention_forward(o1, l1, q, k, v, B, T, Hq, Hkv, D, window);
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hq; h++) it__flash_forward_head(&flash_scratch, o2, l2, q, k, v, b, h, T, Hq, Hkv, D, window);
+        for (h = 0; h < Hq; h++) it__flash_forward_head(&flash_scratch, o2, l2, q, k, v, NULL, b, h, T, Hq, Hkv, D, window);
     w = worst(o2, o1, nq, 2e-5, 2e-6);
     CHECK(w <= 1.0, "flash forward out B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, window, w);
     w = worst(l2, l1, nl, 2e-6, 2e-6);
     CHECK(w <= 1.0, "flash forward lse B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g of tolerance", B, T, Hq, Hkv, D, level, window, w);
     it_cpu_attention_backward(dq1, dk1, dv1, dout, q, k, v, o1, l1, B, T, Hq, Hkv, D, window);
     for (b = 0; b < B; b++)
-        for (h = 0; h < Hkv; h++) it__flash_backward_group(&flash_scratch, dq2, dk2, dv2, dout, q, k, v, o1, l1, b, h, T, Hq, Hkv, D, window);
+        for (h = 0; h < Hkv; h++) it__flash_backward_group(&flash_scratch, dq2, dk2, dv2, dout, q, k, v, o1, l1, NULL, b, h, T, Hq, Hkv, D, window);
     w = worst(dq2, dq1, nq, 1e-4, 1e-5);
     CHECK(w <= 1.0, "flash backward dq B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g", B, T, Hq, Hkv, D, level, window, w);
     w = worst(dk2, dk1, nk, 1e-4, 1e-5);
@@ -91,7 +91,7 @@ static void flash_case(int B, int T, int Hq, int Hkv, int D, int level, int wind
     w = worst(dv2, dv1, nk, 1e-4, 1e-5);
     CHECK(w <= 1.0, "flash backward dv B%d T%d Hq%d Hkv%d D%d level %d window %d: %.3g", B, T, Hq, Hkv, D, level, window, w);
     /* NULL gradients are skipped */
-    it__flash_backward_group(&flash_scratch, NULL, dk2, NULL, dout, q, k, v, o1, l1, 0, 0, T, Hq, Hkv, D, window);
+    it__flash_backward_group(&flash_scratch, NULL, dk2, NULL, dout, q, k, v, o1, l1, NULL, 0, 0, T, Hq, Hkv, D, window);
     it__sgemm_force_isa = 0;
     free(q), free(k), free(v), free(o1), free(o2), free(l1), free(l2), free(dout);
     free(dq1), free(dq2), free(dk1), free(dk2), free(dv1), free(dv2);

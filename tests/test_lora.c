@@ -9,7 +9,14 @@
    3. Only A and B have gradients and optimizer state (the base is frozen).
    4. Save -> load keeps every bit and PEFT's key names and shapes; a resumed run (optimizer state
       of A and B, trainer state) continues bit-exactly; saves refuse a directory PEFT wrote.
-   5. Hostile adapters: every corrupt, truncated, wrong or unsupported input is refused, naming it. */
+   5. Hostile adapters: every corrupt, truncated, wrong or unsupported input is refused, naming it.
+   6. JSONL instruction data, masks, truncation, bad lines.
+   7. Packed rows (--pack): each example in a packed row gets the logits, the loss share and the
+      gradient share it gets alone in a row (Llama with GQA across flash-attention tiles, GPT-2's
+      learned positions), to 1e-5; it_sft_pack_row's layout; bad positions refused.
+   8. QLoRA: a base stored as bf16 / Q8_0 / Q4_0 gives the loss, logits and A / B gradients of the
+      f32 model whose weights are the dequantised ones (1e-5), no base gradient, a smaller
+      parameter block; what such a model cannot do is refused. */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../irontensor.h"
 #include "it_test.h"
@@ -190,38 +197,45 @@ done:
     it_context_destroy(ctx);
 }
 
-/* ---- 2. the fused op against plain ops, in a whole model ------------------------------------ */
-/* Loss and every A/B gradient of a Llama (or GPT-2) test model with random A and B: fused
-   (it_model's graph) or unfused (the same computation rebuilt from it_matmul / it_scale / it_add
-   by temporarily hiding the adapter from the model and adding the branch by hand is not possible
-   without the model's body; so the unfused reference is one projection checked in isolation). */
-static void fused_vs_unfused(int w_in_out) {
-    it_context *c1 = ctx_new(), *c2 = ctx_new();
-    int N = 20, in = 24, out_dim = 18, r = 4, k;
-    float scale = 1.75f, *x = (float *)malloc(sizeof(float) * (size_t)N * in), *dy = (float *)malloc(sizeof(float) * (size_t)N * out_dim);
-    it_tensor *w[2], *a[2], *b[2], *xi[2], *y[2], *rr[2], *loss[2];
-    it_graph *g[2];
+/* ---- 2. the fused op against plain ops ------------------------------------------------------ */
+/* One projection, fused (it_lora_linear, or it_lora_linear_dropout when p > 0) against
+   x W^T + s (x A^T) B^T from it_matmul / it_scale / it_add (with dropout: x * M from it_mul, M the
+   mask it_cpu_dropout_mask gives for the graph's stream): forward, dA, dB, dx. With dropout, a new
+   run draws a new mask and the same seed the same one. */
+static void fused_vs_unfused(int w_in_out, float p) {
     it_context *cs[2];
-    cs[0] = c1;
-    cs[1] = c2;
+    int N = 20, in = 24, out_dim = 18, r = 4, k, zeros = 0;
+    float scale = 1.75f, *x = (float *)malloc(sizeof(float) * (size_t)N * in), *dy = (float *)malloc(sizeof(float) * (size_t)N * out_dim);
+    float *mask = (float *)malloc(sizeof(float) * (size_t)N * in), *first = (float *)malloc(sizeof(float) * (size_t)N * out_dim);
+    it_tensor *w[2], *a[2], *b[2], *xi[2], *y[2], *rr[2], *loss[2], *mi = NULL;
+    it_graph *g[2];
     it_test_rng_state = 77;
     it_test_fill(x, (size_t)N * in, 1.0f);
     it_test_fill(dy, (size_t)N * out_dim, 1.0f);
     for (k = 0; k < 2; k++) {
         int wd[2];
+        cs[k] = ctx_new();
         wd[0] = w_in_out ? in : out_dim;
         wd[1] = w_in_out ? out_dim : in;
         w[k] = it_param(cs[k], "w", 2, wd);
-        a[k] = it_param(cs[k], "a", 2, (int[]){r, in});
+        a[k] = it_param(cs[k], "lora.a.A", 2, (int[]){r, in});
         b[k] = it_param(cs[k], "b", 2, (int[]){out_dim, r});
         it_param_set_trainable(w[k], 0);
         g[k] = it_graph_create(cs[k]);
         xi[k] = it_input(g[k], "x", IT_F32, 2, (int[]){N, in});
         rr[k] = it_input(g[k], "r", IT_F32, 2, (int[]){N, out_dim});
-        if (k == 0) y[k] = it_lora_linear(g[k], xi[k], w[k], a[k], b[k], scale, w_in_out);
-        else /* x W^T + s (x A^T) B^T from existing ops */
+        if (k == 0)
+            y[k] = p > 0.0f ? it_lora_linear_dropout(g[k], xi[k], w[k], a[k], b[k], scale, w_in_out, p)
+                            : it_lora_linear(g[k], xi[k], w[k], a[k], b[k], scale, w_in_out);
+        else {
+            it_tensor *branch_x = xi[k];
+            if (p > 0.0f) {
+                mi = it_input(g[k], "mask", IT_F32, 2, (int[]){N, in});
+                branch_x = it_mul(g[k], xi[k], mi);
+            }
             y[k] = it_add(g[k], it_matmul(g[k], xi[k], w[k], 0, !w_in_out),
-                          it_scale(g[k], it_matmul(g[k], it_matmul(g[k], xi[k], a[k], 0, 1), b[k], 0, 1), scale));
+                          it_scale(g[k], it_matmul(g[k], it_matmul(g[k], branch_x, a[k], 0, 1), b[k], 0, 1), scale));
+        }
         it_keep(y[k]);
         loss[k] = it_sum(g[k], it_mul(g[k], y[k], rr[k]));
         it_graph_backward(g[k], loss[k]);
@@ -229,18 +243,38 @@ static void fused_vs_unfused(int w_in_out) {
         it_param_init_normal(cs[k], 0.3f, 5);
         memcpy(it_data(xi[k]), x, sizeof(float) * (size_t)N * in);
         memcpy(it_data(rr[k]), dy, sizeof(float) * (size_t)N * out_dim);
+    }
+    if (p > 0.0f) {
+        it_graph_set_dropout_seed(g[0], 42);
+        it_cpu_dropout_mask(mask, it_graph_dropout_stream(g[0], a[0], 0), (size_t)N * in, p);
+        memcpy(it_data(mi), mask, sizeof(float) * (size_t)N * in);
+        for (k = 0; k < N * in; k++) zeros += mask[k] == 0.0f;
+        CHECK(zeros > N * in * p / 2 && zeros < N * in * p * 3 / 2 && mask[0] * (1.0f - p) == (mask[0] != 0.0f),
+              "about p of the mask is 0, the rest 1 / (1 - p): %d of %d", zeros, N * in);
+    }
+    for (k = 0; k < 2; k++) {
         it_zero_grads(cs[k]);
         CHECK(it_graph_run(g[k], IT_RUN_FORWARD_BACKWARD) == IT_OK, "run");
     }
-    CHECK(worst_scaled(it_data(y[0]), it_data(y[1]), (size_t)N * out_dim, 1e-5) <= 1.0, "fused forward != unfused (%d)", w_in_out);
-    CHECK(worst_scaled(it_grad(a[0]), it_grad(a[1]), a[0]->numel, 1e-5) <= 1.0, "fused dA != unfused (%d)", w_in_out);
-    CHECK(worst_scaled(it_grad(b[0]), it_grad(b[1]), b[0]->numel, 1e-5) <= 1.0, "fused dB != unfused (%d)", w_in_out);
-    CHECK(worst_scaled(it_grad(xi[0]), it_grad(xi[1]), (size_t)N * in, 1e-5) <= 1.0, "fused dx != unfused (%d)", w_in_out);
+    CHECK(worst_scaled(it_data(y[0]), it_data(y[1]), (size_t)N * out_dim, 1e-5) <= 1.0, "fused forward != unfused (%d, p %g)", w_in_out, (double)p);
+    CHECK(worst_scaled(it_grad(a[0]), it_grad(a[1]), a[0]->numel, 1e-5) <= 1.0, "fused dA != unfused (%d, p %g)", w_in_out, (double)p);
+    CHECK(worst_scaled(it_grad(b[0]), it_grad(b[1]), b[0]->numel, 1e-5) <= 1.0, "fused dB != unfused (%d, p %g)", w_in_out, (double)p);
+    CHECK(worst_scaled(it_grad(xi[0]), it_grad(xi[1]), (size_t)N * in, 1e-5) <= 1.0, "fused dx != unfused (%d, p %g)", w_in_out, (double)p);
     CHECK(it_grad(w[0]) == NULL, "the frozen base weight has a gradient");
+    if (p > 0.0f) {
+        memcpy(first, it_data(y[0]), sizeof(float) * (size_t)N * out_dim);
+        it_graph_run(g[0], IT_RUN_FORWARD);
+        CHECK(memcmp(first, it_data(y[0]), sizeof(float) * (size_t)N * out_dim) != 0, "the next run draws another mask");
+        it_graph_set_dropout_seed(g[0], 42);
+        it_graph_run(g[0], IT_RUN_FORWARD);
+        CHECK(memcmp(first, it_data(y[0]), sizeof(float) * (size_t)N * out_dim) == 0, "the same seed replays the mask");
+    }
     free(x);
     free(dy);
-    it_context_destroy(c1);
-    it_context_destroy(c2);
+    free(mask);
+    free(first);
+    it_context_destroy(cs[0]);
+    it_context_destroy(cs[1]);
 }
 /* Reference kernels (it_cpu_lora_*) against the backend's fused kernel, through a graph. */
 static void reference_kernels(void) {
@@ -289,7 +323,7 @@ static void reference_kernels(void) {
 }
 
 /* ---- 3. lazy gradients and the model-level adapter ------------------------------------------ */
-static void model_adapter(int gpt2) {
+static void model_adapter(int gpt2, float dropout) {
     it_context *ctx = ctx_new(), *ctx2 = ctx_new();
     it_model_config mc = gpt2 ? it_test_gpt2() : it_test_llama();
     it_lora_config lc;
@@ -302,6 +336,7 @@ static void model_adapter(int gpt2) {
     memset(&lc, 0, sizeof lc);
     lc.rank = 4;
     lc.alpha = 8.0f;
+    lc.dropout = dropout;
     snprintf(lc.targets, sizeof lc.targets, "all-linear");
     CHECK(it_model_create(ctx, &mc, &m) == IT_OK && it_lora_create(m, &lc, &l) == IT_OK, "create: %s", it_context_last_error(ctx));
     CHECK(it_lora_count(l) == mc.n_layers * (gpt2 ? 6 : 7), "all-linear adapts %d projections", it_lora_count(l));
@@ -336,11 +371,26 @@ static void model_adapter(int gpt2) {
     }
     it_zero_grads(ctx);
     it_zero_grads(ctx2);
+    it_graph_set_dropout_seed(tg.graph, 7); /* with dropout: the recomputed layers replay the masks */
+    it_graph_set_dropout_seed(tg2.graph, 7);
     CHECK(it_graph_run(tg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK && it_graph_run(tg2.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK,
           "runs");
     CHECK(memcmp(it_data(tg.loss), it_data(tg2.loss), 4) == 0 &&
               memcmp(it_grad_block(ctx), it_grad_block(ctx2), it_grad_numel(ctx) * sizeof(float)) == 0,
-          "%s: recomputed layers change the loss or the adapter gradients", gpt2 ? "gpt2" : "llama");
+          "%s (dropout %g): recomputed layers change the loss or the adapter gradients", gpt2 ? "gpt2" : "llama", (double)dropout);
+    if (dropout > 0.0f) { /* the masks matter: another run's differ, and eval graphs have none */
+        float first = it_data(tg.loss)[0];
+        it_model_graph eg;
+        CHECK(it_graph_run(tg.graph, IT_RUN_FORWARD) == IT_OK && it_data(tg.loss)[0] != first, "a second run draws new masks");
+        CHECK(it_model_graph_create(m, IT_PURPOSE_EVAL, 2, 8, &eg) == IT_OK, "eval graph");
+        memcpy(it_data_i32(eg.tokens), it_data_i32(tg.tokens), 16 * sizeof(int32_t));
+        memcpy(it_data_i32(eg.targets), it_data_i32(tg.targets), 16 * sizeof(int32_t));
+        it_graph_run(eg.graph, IT_RUN_FORWARD);
+        it_graph_run(tg.graph, IT_RUN_FORWARD);
+        first = it_data(eg.loss)[0];
+        it_graph_run(eg.graph, IT_RUN_FORWARD);
+        CHECK(it_data(eg.loss)[0] == first && it_data(tg.loss)[0] != first, "evaluation runs without dropout");
+    }
     it_context_destroy(ctx);
     it_context_destroy(ctx2);
 }
@@ -678,6 +728,260 @@ done:
     it_context_destroy(ctx);
 }
 
+/* ---- 7. packed rows -------------------------------------------------------------------------- */
+/* Two rows of T = 80 holding six examples (the Llama's flash tiles are 64 rows: examples cross
+   them); row 1 ends in 6 positions of padding. Targets: random ids, some -1 (a masked prompt). */
+enum { PACK_T = 80, PACK_EXAMPLES = 6 };
+static const int pack_len[PACK_EXAMPLES] = {30, 41, 9, 3, 61, 10}, pack_row_of[PACK_EXAMPLES] = {0, 0, 0, 1, 1, 1};
+static void packed_vs_alone(int gpt2) {
+    it_context *cp = ctx_new(), *ca = ctx_new();
+    it_model_config mc = gpt2 ? it_test_gpt2() : it_test_llama();
+    it_model *mp, *ma;
+    it_model_graph tp, ta, lp, la;
+    int32_t tok[2 * PACK_T], tgt[2 * PACK_T], pos[2 * PACK_T];
+    int start[PACK_EXAMPLES], counted[PACK_EXAMPLES], total = 0, e, t, at[2] = {0, 0};
+    size_t np, i, V;
+    double loss_alone = 0.0, *grad_alone;
+    float *g_alone;
+    mc.max_seq = PACK_T;
+    CHECK(it_model_create(cp, &mc, &mp) == IT_OK && it_model_create(ca, &mc, &ma) == IT_OK, "create");
+    it_model_set_packed(mp, 1);
+    if (!gpt2) it_model_set_recompute_layers(mp, 1); /* the recomputed layers replay the packed ops too */
+    CHECK(it_model_graph_create(mp, IT_PURPOSE_TRAIN, 2, PACK_T, &tp) == IT_OK &&
+              it_model_graph_create(mp, IT_PURPOSE_LOGITS, 2, PACK_T, &lp) == IT_OK &&
+              it_model_graph_create(ma, IT_PURPOSE_TRAIN, 1, PACK_T, &ta) == IT_OK &&
+              it_model_graph_create(ma, IT_PURPOSE_LOGITS, 1, PACK_T, &la) == IT_OK,
+          "graphs: %s", it_context_last_error(cp));
+    CHECK(tp.positions && lp.positions && (gpt2 ? ta.positions != NULL : ta.positions == NULL), "positions inputs");
+    it_model_init(mp, 11);
+    np = it_param_numel(cp);
+    memcpy(it_param_block(ca), it_param_block(cp), np * sizeof(float));
+    it_test_rng_state = 99;
+    for (e = 0; e < PACK_EXAMPLES; e++) { /* example e at row pack_row_of[e], from position start[e] */
+        int r = pack_row_of[e];
+        start[e] = r * PACK_T + at[r];
+        counted[e] = 0;
+        for (t = 0; t < pack_len[e]; t++) {
+            tok[start[e] + t] = it_test_below(mc.vocab_size);
+            tgt[start[e] + t] = t % 7 == 2 ? -1 : it_test_below(mc.vocab_size);
+            pos[start[e] + t] = t;
+            counted[e] += tgt[start[e] + t] >= 0;
+        }
+        at[r] += pack_len[e];
+        total += counted[e];
+    }
+    for (t = at[1]; t < PACK_T; t++) tok[PACK_T + t] = 5, tgt[PACK_T + t] = -1, pos[PACK_T + t] = t - at[1]; /* padding */
+    CHECK(at[0] == PACK_T && at[1] == PACK_T - 6, "layout");
+    memcpy(it_data_i32(tp.tokens), tok, sizeof tok);
+    memcpy(it_data_i32(tp.targets), tgt, sizeof tgt);
+    memcpy(it_data_i32(tp.positions), pos, sizeof pos);
+    memcpy(it_data_i32(lp.tokens), tok, sizeof tok);
+    memcpy(it_data_i32(lp.positions), pos, sizeof pos);
+    it_zero_grads(cp);
+    CHECK(it_graph_run(tp.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK && it_graph_run(lp.graph, IT_RUN_FORWARD) == IT_OK,
+          "packed runs: %s", it_context_last_error(cp));
+    /* each example alone in a row of its own: its logits, and loss and gradients weighted by its
+       share of the counted targets */
+    V = (size_t)mc.vocab_size;
+    grad_alone = (double *)calloc(it_grad_numel(ca), sizeof(double));
+    g_alone = (float *)malloc(it_grad_numel(ca) * sizeof(float));
+    for (e = 0; e < PACK_EXAMPLES; e++) {
+        for (t = 0; t < PACK_T; t++) {
+            int inside = t < pack_len[e];
+            it_data_i32(ta.tokens)[t] = it_data_i32(la.tokens)[t] = inside ? tok[start[e] + t] : 7;
+            it_data_i32(ta.targets)[t] = inside ? tgt[start[e] + t] : -1;
+        }
+        it_zero_grads(ca);
+        CHECK(it_graph_run(ta.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK && it_graph_run(la.graph, IT_RUN_FORWARD) == IT_OK,
+              "alone runs");
+        loss_alone += (double)it_data(ta.loss)[0] * counted[e] / total;
+        for (i = 0; i < it_grad_numel(ca); i++) grad_alone[i] += (double)it_grad_block(ca)[i] * counted[e] / total;
+        CHECK(worst_scaled(it_data(lp.logits) + (size_t)start[e] * V, it_data(la.logits), (size_t)pack_len[e] * V, 1e-5) <= 1.0,
+              "%s: example %d's logits packed != alone", gpt2 ? "gpt2" : "llama", e);
+    }
+    for (i = 0; i < it_grad_numel(ca); i++) g_alone[i] = (float)grad_alone[i];
+    CHECK(fabs(it_data(tp.loss)[0] - loss_alone) <= 1e-5 * fabs(loss_alone), "%s: packed loss %.8f, alone %.8f",
+          gpt2 ? "gpt2" : "llama", (double)it_data(tp.loss)[0], loss_alone);
+    /* every parameter's gradient to 1e-5 of its own scale; GPT-2's key bias has a gradient of zero
+       up to rounding (it shifts all of a query's scores alike), so no tensor is held to less than
+       1e-5 of a hundredth of the largest gradient */
+    for (i = 0; i < (size_t)it_param_count(cp); i++) {
+        it_tensor *p = it_param_at(cp, (int)i), *q = it_param_at(ca, (int)i);
+        size_t off = (size_t)(it_grad(q) - it_grad_block(ca)), n = it_tensor_numel(p);
+        double scale = max_abs(g_alone + off, n), floor = 1e-2 * max_abs(g_alone, it_grad_numel(ca));
+        CHECK(it_test_worst(it_grad(p), g_alone + off, n, 1e-5, 1e-5 * (scale > floor ? scale : floor)) <= 1.0,
+              "%s: d%s packed != alone", gpt2 ? "gpt2" : "llama", it_tensor_name(p));
+    }
+    /* positions that do not count 0, 1, 2, ... from an example's start are refused before any kernel */
+    it_data_i32(tp.positions)[PACK_T + 4] = 9;
+    CHECK(it_graph_run(tp.graph, IT_RUN_FORWARD_BACKWARD) == IT_ERR_RANGE &&
+              strstr(it_context_last_error(cp), "value 9 at row 1, position 4 must be 0"),
+          "bad positions: '%s'", it_context_last_error(cp));
+    it_data_i32(tp.positions)[PACK_T + 4] = pos[PACK_T + 4];
+    it_data_i32(tp.positions)[0] = 1;
+    CHECK(it_graph_run(tp.graph, IT_RUN_FORWARD) == IT_ERR_RANGE && strstr(it_context_last_error(cp), "row 0, position 0"),
+          "a row must start an example: '%s'", it_context_last_error(cp));
+    free(grad_alone);
+    free(g_alone);
+    it_context_destroy(cp);
+    it_context_destroy(ca);
+}
+/* it_sft_pack_row: examples in the order given while they fit, the rest padding. */
+static void pack_rows(const char *tmp) {
+    it_context *ctx = ctx_new();
+    it_tokenizer *tok;
+    it_sft_options o;
+    it_sft_data *d = NULL;
+    char path[600];
+    int32_t tk[12], tg[12], ps[12], alone_tok[12], alone_tgt[12];
+    int order[3] = {0, 1, 2}, placed, t;
+    const char *jsonl = "{\"prompt\": \"ab\", \"completion\": \"cd\"}\n{\"text\": \"xyz\"}\n{\"text\": \"0123456789abcdef\"}\n";
+    it_tokenizer_byte(ctx, &tok);
+    snprintf(path, sizeof path, "%s/pack.jsonl", tmp);
+    it_test_write_file(path, jsonl, strlen(jsonl));
+    memset(&o, 0, sizeof o);
+    o.mask_prompt = 1;
+    o.max_tokens = 13;
+    CHECK(it_sft_load(ctx, path, tok, &o, &d) == IT_OK, "load: %s", it_context_last_error(ctx));
+    if (!d) goto done;
+    CHECK(it_sft_row_length(d, 0, 12) == 3 && it_sft_row_length(d, 1, 12) == 2 && it_sft_row_length(d, 2, 12) == 12,
+          "row lengths: tokens - 1, cut to seq");
+    placed = it_sft_pack_row(d, order, 3, 12, tk, tg, ps);
+    CHECK(placed == 2, "two examples fit in 12 positions, the third (12) does not: %d", placed);
+    it_sft_row(d, 0, 3, alone_tok, alone_tgt);
+    CHECK(!memcmp(tk, alone_tok, 3 * sizeof(int32_t)) && !memcmp(tg, alone_tgt, 3 * sizeof(int32_t)), "example 0 as alone");
+    it_sft_row(d, 1, 2, alone_tok, alone_tgt);
+    CHECK(!memcmp(tk + 3, alone_tok, 2 * sizeof(int32_t)) && !memcmp(tg + 3, alone_tgt, 2 * sizeof(int32_t)), "example 1 as alone");
+    CHECK(tg[0] == -1 && tg[1] == 'c' && tg[2] == 'd' && tg[3] == 'y' && tg[4] == 'z', "targets stay inside each example");
+    for (t = 0; t < 12; t++)
+        CHECK(ps[t] == (t < 3 ? t : t < 5 ? t - 3 : t - 5) && (t < 5 || (tk[t] == 0 && tg[t] == -1)), "position %d: %d", t, ps[t]);
+    placed = it_sft_pack_row(d, order + 2, 1, 12, tk, tg, ps);
+    CHECK(placed == 1 && ps[11] == 11 && tg[11] == 'c', "an example of the row's length fills it (cut at 13 tokens)");
+done:
+    it_context_destroy(ctx);
+}
+
+/* ---- 8. QLoRA: a quantised frozen base ---------------------------------------------------------- */
+static int is_projection_name(const char *name) {
+    static const char *const proj[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    size_t k;
+    if (strncmp(name, "lora.", 5) == 0) return 0;
+    for (k = 0; k < sizeof proj / sizeof proj[0]; k++)
+        if (strstr(name, proj[k])) return 1;
+    return 0;
+}
+static void qlora(const char *tmp, it_weight_type type) {
+    it_context *cq = ctx_new(), *cd = ctx_new(), *c0 = ctx_new();
+    it_model_config mc = it_test_llama();
+    it_lora_config lc;
+    it_model *mq, *md, *m0;
+    it_lora *lq, *ld;
+    it_model_graph tq, td, gq, gd;
+    char dir[600];
+    int i, t;
+    size_t proj = 0, proj_bytes = 0;
+    const char *tn = it_weight_type_name(type);
+    mc.ffn_dim = 64; /* every projection's input a multiple of 32 (Q8_0 / Q4_0 blocks) */
+    snprintf(dir, sizeof dir, "%s/qbase_%s", tmp, tn);
+    /* the f32 base, saved as a checkpoint */
+    it_model_create(c0, &mc, &m0);
+    it_model_init(m0, 21);
+    CHECK(it_checkpoint_save(c0, m0, NULL, NULL, dir, NULL) == IT_OK, "save the base: %s", it_context_last_error(c0));
+    memset(&lc, 0, sizeof lc);
+    lc.rank = 4;
+    lc.alpha = 8.0f;
+    snprintf(lc.targets, sizeof lc.targets, "q_proj,v_proj,down_proj"); /* the other four: matmul_quant alone */
+    CHECK(it_model_create(cq, &mc, &mq) == IT_OK && it_lora_create(mq, &lc, &lq) == IT_OK, "create q");
+    CHECK(it_model_set_base_storage(mq, type) == IT_OK, "%s base: %s", tn, it_context_last_error(cq));
+    CHECK(it_checkpoint_load(cq, mq, NULL, NULL, dir) == IT_OK, "%s: load: %s", tn, it_context_last_error(cq));
+    /* the reference: f32 weights equal to the dequantised ones */
+    CHECK(it_model_create(cd, &mc, &md) == IT_OK && it_lora_create(md, &lc, &ld) == IT_OK, "create d");
+    CHECK(it_checkpoint_load(cd, md, NULL, NULL, dir) == IT_OK, "load d");
+    for (i = 0; i < it_param_count(cd); i++) {
+        it_tensor *p = it_param_at(cd, i), *q = it_param_find(cq, it_tensor_name(p));
+        size_t n = it_tensor_numel(p);
+        if (is_projection_name(it_tensor_name(p))) {
+            void *blk = malloc(it_weight_bytes(type, 1, n));
+            CHECK(it_param_storage(q) == type && it_tensor_nbytes(q) == it_weight_bytes(type, (size_t)it_tensor_dim(p, 0),
+                                                                                          (size_t)it_tensor_dim(p, 1)),
+                  "%s is stored as %s", it_tensor_name(q), tn);
+            it_weights_quantize(type, blk, it_data(p), n);
+            it_weights_dequantize(type, it_data(p), blk, n);
+            free(blk);
+            proj += n;
+            proj_bytes += it_weight_bytes(type, (size_t)it_tensor_dim(p, 0), (size_t)it_tensor_dim(p, 1));
+        }
+    }
+    CHECK(it_param_numel(cq) * 4 <= it_param_numel(cd) * 4 - proj * 4 + proj_bytes + (size_t)it_param_count(cq) * 64 &&
+              it_param_numel(cq) * 4 + proj * 4 - proj_bytes >= it_param_numel(cd) * 4 - (size_t)it_param_count(cq) * 64,
+          "%s: the parameter block is %zu bytes, the f32 one %zu: projections %zu bytes instead of %zu", tn, it_param_numel(cq) * 4,
+          it_param_numel(cd) * 4, proj_bytes, proj * 4);
+    it_lora_init(lq, 5);
+    for (i = 0; i < it_param_count(cq); i++) { /* the same adapter in both, B non-zero so the branch counts */
+        it_tensor *p = it_param_at(cq, i);
+        if (strncmp(it_tensor_name(p), "lora.", 5)) continue;
+        if (it_tensor_name(p)[strlen(it_tensor_name(p)) - 1] == 'B') it_test_fill(it_data(p), it_tensor_numel(p), 0.05f);
+        memcpy(it_data(it_param_find(cd, it_tensor_name(p))), it_data(p), it_tensor_numel(p) * sizeof(float));
+    }
+    CHECK(it_model_graph_create(mq, IT_PURPOSE_TRAIN, 2, 8, &tq) == IT_OK && it_model_graph_create(md, IT_PURPOSE_TRAIN, 2, 8, &td) == IT_OK &&
+              it_model_graph_create(mq, IT_PURPOSE_LOGITS, 1, 8, &gq) == IT_OK && it_model_graph_create(md, IT_PURPOSE_LOGITS, 1, 8, &gd) == IT_OK,
+          "%s graphs: %s", tn, it_context_last_error(cq));
+    CHECK(it_graph_stats(tq.graph).dequant_bytes == (size_t)mc.ffn_dim * mc.dim * 4, "the dequantised buffer holds the largest projection");
+    for (t = 0; t < 16; t++) {
+        it_data_i32(tq.tokens)[t] = it_data_i32(td.tokens)[t] = (t * 7 + 3) % mc.vocab_size;
+        it_data_i32(tq.targets)[t] = it_data_i32(td.targets)[t] = (t * 5 + 1) % mc.vocab_size;
+        if (t < 8) it_data_i32(gq.tokens)[t] = it_data_i32(gd.tokens)[t] = (t * 3 + 2) % mc.vocab_size;
+    }
+    it_zero_grads(cq);
+    it_zero_grads(cd);
+    CHECK(it_graph_run(tq.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK && it_graph_run(td.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK &&
+              it_graph_run(gq.graph, IT_RUN_FORWARD) == IT_OK && it_graph_run(gd.graph, IT_RUN_FORWARD) == IT_OK,
+          "%s runs: %s", tn, it_context_last_error(cq));
+    CHECK(fabs(it_data(tq.loss)[0] - it_data(td.loss)[0]) <= 1e-5 * fabs(it_data(td.loss)[0]), "%s: loss %.7f vs dequantised f32 %.7f",
+          tn, (double)it_data(tq.loss)[0], (double)it_data(td.loss)[0]);
+    CHECK(worst_scaled(it_data(gq.logits), it_data(gd.logits), (size_t)8 * mc.vocab_size, 1e-5) <= 1.0, "%s: logits", tn);
+    CHECK(it_grad_numel(cq) == it_grad_numel(cd), "%s: gradients for the adapter only", tn);
+    CHECK(worst_scaled(it_grad_block(cq), it_grad_block(cd), it_grad_numel(cq), 1e-5) <= 1.0, "%s: A and B gradients", tn);
+    for (i = 0; i < it_param_count(cq); i++)
+        if (is_projection_name(it_tensor_name(it_param_at(cq, i))) && it_grad(it_param_at(cq, i)))
+            CHECK(0, "%s: the stored base %s has a gradient", tn, it_tensor_name(it_param_at(cq, i)));
+    /* what a stored base cannot do */
+    {
+        it_decoder *dec = NULL;
+        char out[600];
+        snprintf(out, sizeof out, "%s/qsave", tmp);
+        CHECK(it_checkpoint_save(cq, mq, NULL, NULL, out, NULL) == IT_ERR_UNSUPPORTED && strstr(it_context_last_error(cq), tn),
+              "save refused: '%s'", it_context_last_error(cq));
+        CHECK(it_decoder_create(mq, 16, &dec) == IT_ERR_UNSUPPORTED, "decoder refused: '%s'", it_context_last_error(cq));
+        CHECK(it_lora_merge(lq) == IT_ERR_UNSUPPORTED, "merge refused: '%s'", it_context_last_error(cq));
+        CHECK(it_model_init(mq, 1) == IT_ERR_STATE, "init refused: '%s'", it_context_last_error(cq));
+        CHECK(it_param_set_storage(it_param_find(cq, "model.layers.0.mlp.up_proj.weight"), IT_WEIGHT_F32) == IT_ERR_STATE,
+              "storage is fixed once the block exists");
+    }
+    it_model_graph_destroy(&tq);
+    it_model_graph_destroy(&td);
+    it_model_graph_destroy(&gq);
+    it_model_graph_destroy(&gd);
+    it_context_destroy(cq);
+    it_context_destroy(cd);
+    it_context_destroy(c0);
+}
+static void qlora_refusals(void) {
+    it_context *ctx = ctx_new();
+    it_model_config gc = it_test_gpt2();
+    it_model *g2;
+    it_tensor *odd = it_param(ctx, "odd", 2, (int[]){4, 20}), *trainable = it_param(ctx, "trainable", 2, (int[]){4, 32});
+    it_param_set_trainable(odd, 0);
+    CHECK(it_param_set_storage(odd, IT_WEIGHT_Q8_0) == IT_ERR_INVALID_ARGUMENT && strstr(it_context_last_error(ctx), "multiple of 32"),
+          "rows of 20: '%s'", it_context_last_error(ctx));
+    CHECK(it_param_set_storage(odd, IT_WEIGHT_BF16) == IT_OK, "bf16 has no blocks");
+    CHECK(it_param_set_storage(trainable, IT_WEIGHT_Q4_0) == IT_ERR_STATE && strstr(it_context_last_error(ctx), "trainable"),
+          "trainable: '%s'", it_context_last_error(ctx));
+    it_model_create(ctx, &gc, &g2);
+    CHECK(it_model_set_base_storage(g2, IT_WEIGHT_Q8_0) == IT_ERR_UNSUPPORTED, "GPT-2: '%s'", it_context_last_error(ctx));
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     char tmp[] = "/tmp/it_lora_XXXXXX";
     if (!mkdtemp(tmp)) return 2;
@@ -685,14 +989,25 @@ int main(void) {
     check_peft("llama_rslora_last", "llama_llama3", tmp);
     check_peft("qwen2_qv", "qwen2", tmp);
     check_peft("gpt2_all", "gpt2", tmp);
-    fused_vs_unfused(0);
-    fused_vs_unfused(1);
+    fused_vs_unfused(0, 0.0f);
+    fused_vs_unfused(1, 0.0f);
+    fused_vs_unfused(0, 0.25f);
+    fused_vs_unfused(1, 0.25f);
     reference_kernels();
-    model_adapter(0);
-    model_adapter(1);
+    model_adapter(0, 0.0f);
+    model_adapter(1, 0.0f);
+    model_adapter(0, 0.1f);
+    model_adapter(1, 0.1f);
     resume(tmp);
     hostile(tmp);
     sft_data(tmp);
+    packed_vs_alone(0);
+    packed_vs_alone(1);
+    pack_rows(tmp);
+    qlora(tmp, IT_WEIGHT_BF16);
+    qlora(tmp, IT_WEIGHT_Q8_0);
+    qlora(tmp, IT_WEIGHT_Q4_0);
+    qlora_refusals();
     it_test_remove_tree(tmp);
     return it_test_finish();
 }

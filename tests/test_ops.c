@@ -36,10 +36,12 @@ typedef struct fspec {
     double scale, shift;
 } fspec;
 /* An i32 tensor: ids uniform in [0, limit); with ignore_every k, the entries 1, 1 + k, 1 + 2k, ...
-   hold the case's `ignore` value instead. */
+   hold the case's `ignore` value instead. packed: the positions of packed rows instead
+   (it_attention_packed): each row of the last dim a run of examples of random lengths 1 .. limit,
+   each counting 0, 1, 2, ... */
 typedef struct ispec {
     int dims[4];
-    int limit, ignore_every;
+    int limit, ignore_every, packed;
 } ispec;
 
 struct tcase {
@@ -108,6 +110,15 @@ static void make_data(const tcase *c, case_data *d, size_t nout, uint64_t seed) 
     for (j = 0; j < i_count(c); j++) {
         size_t n = inum(c, j), every = (size_t)c->i[j].ignore_every;
         d->ids[j] = (int32_t *)malloc(n * sizeof(int32_t));
+        if (c->i[j].packed) { /* examples of 1 .. limit tokens, restarting at every row */
+            size_t T = (size_t)c->i[j].dims[rank_of(c->i[j].dims) - 1];
+            int len = 0, at = 0;
+            for (i = 0; i < n; i++) {
+                if (i % T == 0 || at == len) len = 1 + it_test_below(c->i[j].limit), at = 0;
+                d->ids[j][i] = at++;
+            }
+            continue;
+        }
         for (i = 0; i < n; i++) d->ids[j][i] = (every && i % every == 1) ? c->ignore : it_test_below(c->i[j].limit);
     }
     d->r = (float *)malloc(nout * sizeof(float));
@@ -598,16 +609,17 @@ static void test_norms(void) {
     group_end("rmsnorm, layernorm (+/- bias)");
 }
 
-/* --- rope: x [B, T, H, D]; dp[0] theta, ip[0] pos_offset --- */
+/* --- rope: x [B, T, H, D]; dp[0] theta, ip[0] pos_offset; packed: positions i32 [B, T] --- */
 static void ref_rope(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
     int B = c->f[0].dims[0], T = c->f[0].dims[1], H = c->f[0].dims[2], D = c->f[0].dims[3], half = D / 2, b, t, h, i;
-    (void)ids;
+    const int32_t *positions = c->i[0].packed ? ids[0] : NULL;
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++)
             for (h = 0; h < H; h++)
                 for (i = 0; i < half; i++) {
                     size_t base = (((size_t)b * T + t) * H + h) * D;
-                    double ang = (double)(c->ip[0] + t) * pow(c->dp[0], -2.0 * i / D);
+                    double p = positions ? positions[b * T + t] : c->ip[0] + t;
+                    double ang = p * pow(c->dp[0], -2.0 * i / D);
                     double x0 = f[0][base + i], x1 = f[0][base + i + half];
                     out[base + i] = x0 * cos(ang) - x1 * sin(ang);
                     out[base + i + half] = x1 * cos(ang) + x0 * sin(ang);
@@ -624,10 +636,20 @@ static const tcase rope_cases[] = {
     {.name = "rope", .f = {{.dims = {3, 1, 1, 8}}}, .dp = {500000.0f}, .ip = {17}},
     {.name = "rope", .f = {{.dims = {2, 64, 4, 32}}}, .dp = {10000.0f}, .ip = {5}, .fd_samples = 24},
 };
+static it_tensor *build_rope_packed(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
+    return it_rope_packed(g, f[0], (float)c->dp[0], NULL, ids[0]);
+}
+static const tcase rope_packed_cases[] = {
+    {.name = "rope_packed", .f = {{.dims = {2, 9, 2, 4}}}, .i = {{.dims = {2, 9}, .limit = 4, .packed = 1}}, .dp = {10000.0f}},
+    {.name = "rope_packed", .f = {{.dims = {3, 5, 1, 6}}}, .i = {{.dims = {3, 5}, .limit = 2, .packed = 1}}, .dp = {100.0f}},
+    {.name = "rope_packed", .f = {{.dims = {2, 64, 4, 32}}}, .i = {{.dims = {2, 64}, .limit = 20, .packed = 1}},
+     .dp = {10000.0f}, .fd_samples = 24},
+};
 static void test_rope(void) {
     group_begin();
     RUN_TABLE(rope_cases, build_rope, ref_rope);
-    group_end("rope (theta, pos_offset)");
+    RUN_TABLE(rope_packed_cases, build_rope_packed, ref_rope);
+    group_end("rope (theta, pos_offset), rope_packed (positions per token)");
 }
 
 /* --- softmax over the last dim --- */
@@ -659,29 +681,33 @@ static void test_softmax(void) {
     group_end("softmax");
 }
 
-/* --- causal attention, GQA: q [B, T, Hq, D], k, v [B, T, Hkv, D] --- */
+/* --- causal attention, GQA: q [B, T, Hq, D], k, v [B, T, Hkv, D]; packed: positions i32 [B, T]
+   (query t sees keys t - positions[t] .. t), ip[0] a sliding window --- */
 static void ref_attention(const tcase *c, double *const *f, int32_t *const *ids, double *out) {
     int B = c->f[0].dims[0], T = c->f[0].dims[1], Hq = c->f[0].dims[2], D = c->f[0].dims[3], Hkv = c->f[1].dims[2];
-    int b, t, s, h, d;
+    int b, t, s, h, d, s0;
     double sc = 1.0 / sqrt((double)D), *p = (double *)malloc(sizeof(double) * (size_t)T);
-    (void)ids;
+    const int32_t *positions = c->i[0].packed ? ids[0] : NULL;
     for (b = 0; b < B; b++)
         for (h = 0; h < Hq; h++) {
             int kh = h / (Hq / Hkv);
             for (t = 0; t < T; t++) {
                 const double *q = f[0] + (((size_t)b * T + t) * Hq + h) * D;
                 double m = -1e300, z = 0.0;
-                for (s = 0; s <= t; s++) {
+                s0 = positions ? t - positions[b * T + t] : 0; /* the first key of t's example */
+                if (c->ip[0] > 0 && t - c->ip[0] + 1 > s0) s0 = t - c->ip[0] + 1;
+                for (s = 0; s < s0; s++) p[s] = 0.0;
+                for (s = s0; s <= t; s++) {
                     const double *k = f[1] + (((size_t)b * T + s) * Hkv + kh) * D;
                     double dot = 0.0;
                     for (d = 0; d < D; d++) dot += q[d] * k[d];
                     p[s] = dot * sc;
                     m = p[s] > m ? p[s] : m;
                 }
-                for (s = 0; s <= t; s++) z += (p[s] = exp(p[s] - m));
+                for (s = s0; s <= t; s++) z += (p[s] = exp(p[s] - m));
                 for (d = 0; d < D; d++) {
                     double acc = 0.0;
-                    for (s = 0; s <= t; s++) acc += p[s] / z * f[2][(((size_t)b * T + s) * Hkv + kh) * D + d];
+                    for (s = s0; s <= t; s++) acc += p[s] / z * f[2][(((size_t)b * T + s) * Hkv + kh) * D + d];
                     out[(((size_t)b * T + t) * Hq + h) * D + d] = acc;
                 }
             }
@@ -692,6 +718,9 @@ static it_tensor *build_attention(it_graph *g, it_tensor **f, it_tensor **ids, c
     (void)ids;
     (void)c;
     return it_attention(g, f[0], f[1], f[2]);
+}
+static it_tensor *build_attention_packed(it_graph *g, it_tensor **f, it_tensor **ids, const tcase *c) {
+    return it_attention_packed(g, f[0], f[1], f[2], ids[0], c->ip[0]);
 }
 /* q [B, T, Hq, D], k and v [B, T, Hkv, D]: Hq / Hkv query heads share a kv head */
 typedef struct attention_shape {
@@ -732,7 +761,30 @@ static void test_attention(void) {
                    .fd_samples = a->fd_samples};
         run(&c);
     }
-    group_end("attention (causal, GQA 1/2/4)");
+    /* packed rows: examples of random lengths, the flash kernel's 64-row tiles crossing them */
+    for (s = 0; s < sizeof attention_shapes / sizeof attention_shapes[0]; s++) {
+        const attention_shape *a = &attention_shapes[s];
+        tcase c = {.name = "attention_packed",
+                   .f = {{.dims = {a->B, a->T, a->Hq, a->D}, .scale = 1.5},
+                         {.dims = {a->B, a->T, a->Hkv, a->D}, .scale = 1.5},
+                         {.dims = {a->B, a->T, a->Hkv, a->D}}},
+                   .i = {{.dims = {a->B, a->T}, .limit = 1 + a->T / 3, .packed = 1}},
+                   .ip = {(int)(s % 3 == 2) * 3}, /* a window of 3 on some */
+                   .build = build_attention_packed,
+                   .ref = ref_attention,
+                   .fd_samples = a->fd_samples};
+        run(&c);
+    }
+    {
+        tcase c = {.name = "attention_packed across tiles",
+                   .f = {{.dims = {2, 150, 2, 8}, .scale = 1.5}, {.dims = {2, 150, 1, 8}, .scale = 1.5}, {.dims = {2, 150, 1, 8}}},
+                   .i = {{.dims = {2, 150}, .limit = 70, .packed = 1}},
+                   .build = build_attention_packed,
+                   .ref = ref_attention,
+                   .fd_samples = 24};
+        run(&c);
+    }
+    group_end("attention (causal, GQA 1/2/4), attention_packed (a document mask, +/- window)");
 }
 
 /* --- silu, gelu, swiglu: ip[0] = 0 silu, 1 gelu, 2 swiglu --- */
