@@ -96,6 +96,14 @@ check "the save records the 2 ranks and their data positions" $?
 grep -q 'summed per step' "$tmp/two.err"
 check "the data-parallel report is printed" $?
 
+# 1b. packed rows (--pack): every rank packs the same global batch and trains its rows, validation too
+"$B/finetune" $A --pack --save "$tmp/one_packed" >"$tmp/onep.out" 2>"$tmp/onep.err"
+check "one process, --pack (exit $?)" $?
+run -np 2 "$B/finetune_mpi" $A --pack --save "$tmp/two_packed" >"$tmp/twop.out" 2>"$tmp/twop.err"
+check "2 ranks, --pack (exit $?)" $?
+msg=$(same "$tmp/two_packed" "$tmp/one_packed" $adapter optimizer.safetensors 2>&1)
+check "--pack: 2 ranks == one process: losses, validation losses, adapter and optimizer state to 1e-6 ($msg)" $?
+
 # 2. ZeRO-1: half the optimizer state per rank, the same training
 run -np 2 "$B/finetune_mpi" $A --zero 1 --save "$tmp/zero" >"$tmp/zero.out" 2>"$tmp/zero.err"
 code=$?
