@@ -1872,12 +1872,13 @@ struct it_backend {
        next device work. NULL = shared memory (CPU, Metal). */
     void (*host_access)(it_backend *be, const void *ptr, size_t bytes);
     /* Optional: the KV-cache decoder on the device (it_decoder_*). decoder_create makes the
-       backend's state for a decoder of m with max_seq positions (desc: the weight types asked
-       for; a type or an attached LoRA adapter the device cannot run is its error); decoder_feed appends n checked
+       backend's state for the decoder dec (its model, max_seq and weights: f32 parameters, or
+       copies in bf16 / Q8_0 / Q4_0 the core made in a buffer of this backend's buffer_create; a
+       type or an attached LoRA adapter the device cannot run is its error); decoder_feed appends n checked
        tokens at positions pos .. pos + n - 1, points *logits at the last row's logits [vocab] in
        shared memory and, with greedy set, writes the argmax of those logits to *next; it returns
        after the one wait. NULL hooks: the CPU decoder runs, reading the shared blocks. */
-    it_result (*decoder_create)(it_backend *be, it_model *m, const it_decoder_desc *desc, int max_seq, void **state);
+    it_result (*decoder_create)(it_backend *be, const it_decoder *dec, void **state);
     it_result (*decoder_feed)(it_backend *be, void *state, const int32_t *tokens, int n, int pos, int greedy,
                               const float **logits, int32_t *next);
     void (*decoder_destroy)(it_backend *be, void *state);
@@ -1885,6 +1886,20 @@ struct it_backend {
        matrix product); 0 = fp32 only, and a bf16 run is refused. */
     int bf16_compute;
 };
+/* What a backend's decoder hooks read of a decoder: its model and cache length, and each
+   projection as the decoder multiplies it (layer -1: the output head; slot an IT_LP_* of a
+   projection). rows x cols = out x in; data is NULL for f32 (multiply from param: Llama's and the
+   head's [out, in], GPT-2's projections [in, out]), else the core's [out, in] copy in `type`, inside
+   a buffer of the backend's buffer_create. A slot the architecture lacks has type 0. */
+typedef struct it_decoder_weight {
+    it_tensor *param;
+    const void *data;
+    it_weight_type type;
+    int rows, cols;
+} it_decoder_weight;
+IT_API it_model *it_decoder_model(const it_decoder *d);
+IT_API int it_decoder_max_seq(const it_decoder *d);
+IT_API it_decoder_weight it_decoder_projection(const it_decoder *d, int layer, int slot);
 
 /* A matmul node's matrix products, worked out once for every backend: c [M, N] (+)= op(a) @ op(b)
    as in it_cpu_matmul, over `batch` slices that start stride_* floats apart (stride 0: one matrix
@@ -8157,6 +8172,8 @@ struct it_decoder {
     it__dec_weight *lin; /* [n_layers * IT_MODEL_LAYER_PARAMS] by parameter slot; NULL: f32 parameters */
     it__dec_weight head;
     unsigned char *weight_mem; /* every quantised copy (NULL for an f32 decoder) */
+    it_backend *weight_be;     /* made by this backend's buffer_create (a device decoder reads the copies in
+                                  place: Metal's shared memory); NULL: it__alloc */
     it__qact *xq;              /* [rows, widest input / 32] quantised activation rows (a work row) */
     float *kcache, *vcache;                    /* [n_layers, max_seq, Hkv * D] */
     float *x, *h, *q, *k, *v, *att, *f1, *f2;  /* [max_seq, ...] work rows */
@@ -8286,7 +8303,13 @@ static it_result it__decoder_weights_init(it_decoder *d, const it_decoder_desc *
                                     "block of %d", w->param->name, w->cols, it_weight_type_name(w->type), it_weight_type_block(w->type));
         bytes += IT__ALIGN_UP(it_weight_bytes(w->type, (size_t)w->rows, (size_t)w->cols), 64);
     }
-    if (!(d->weight_mem = mem = (unsigned char *)it__alloc(d->ctx, bytes)))
+    if (d->ctx->backend->decoder_create) { /* the device multiplies from these bytes */
+        d->weight_be = d->ctx->backend;
+        d->weight_mem = (unsigned char *)d->weight_be->buffer_create(d->weight_be, bytes);
+    } else {
+        d->weight_mem = (unsigned char *)it__alloc(d->ctx, bytes);
+    }
+    if (!(mem = d->weight_mem))
         return it_context_error(d->ctx, IT_ERR_OUT_OF_MEMORY, "it_decoder_create: cannot allocate %zu bytes of quantised weights", bytes);
     for (i = 0; i <= n; i++)
         if ((i == n || d->lin[i].type) && (r = it__decoder_quantize(d, i < n ? &d->lin[i] : &d->head, &mem)) != IT_OK) return r;
@@ -8350,7 +8373,7 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
         return r;
     }
     if (ctx->backend->decoder_create) { /* the device keeps its own cache and work rows */
-        if ((r = ctx->backend->decoder_create(ctx->backend, m, desc, max_seq, &d->device_state)) != IT_OK) {
+        if ((r = ctx->backend->decoder_create(ctx->backend, d, &d->device_state)) != IT_OK) {
             it_decoder_destroy(d);
             return r;
         }
@@ -8366,10 +8389,23 @@ IT_API void it_decoder_destroy(it_decoder *d) {
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kcache); /* the start of the one block */
     if (d->lin) it__free(d->ctx, d->lin);
-    if (d->weight_mem) it__free(d->ctx, d->weight_mem);
+    if (d->weight_mem && !d->weight_be) it__free(d->ctx, d->weight_mem);
+    else if (d->weight_mem && d->ctx->backend == d->weight_be) d->weight_be->buffer_free(d->weight_be, d->weight_mem);
     it__object_retire(d);
 }
 IT_API void it_decoder_reset(it_decoder *d) { d->pos = 0; }
+IT_API it_model *it_decoder_model(const it_decoder *d) { return d->model; }
+IT_API int it_decoder_max_seq(const it_decoder *d) { return d->max_seq; }
+IT_API it_decoder_weight it_decoder_projection(const it_decoder *d, int layer, int slot) {
+    it__dec_weight w = layer < 0 ? d->head : it__decoder_weight(d, layer, slot);
+    it_decoder_weight out;
+    out.param = w.param;
+    out.data = w.data;
+    out.type = w.type;
+    out.rows = w.rows;
+    out.cols = w.cols;
+    return out;
+}
 IT_API int it_decoder_pos(const it_decoder *d) { return d->pos; }
 IT_API int it_decoder_vocab(const it_decoder *d) { return d->model->config.vocab_size; }
 IT_API it_weight_type it_decoder_weights(const it_decoder *d) { return it__decoder_weight(d, 0, IT_LP_Q).type; }

@@ -83,8 +83,10 @@
      the GPU (it_argmax_f32, NaN never wins, first on ties: it_cpu_sample's rule) in the same
      command buffer, so a token is one command buffer and ONE wait (the id read back); a sampled
      token is drawn on the CPU from the logits that wait made readable (no second wait). Llama
-     (GQA, biases, q/k norms, sliding windows, scaled RoPE) and GPT-2; head dim <= 64; weights
-     other than f32 and attached LoRA adapters are refused by name for now.
+     (GQA, biases, q/k norms, sliding windows, scaled RoPE) and GPT-2; head dim <= 64; weights f32
+     (the parameters) or the core's bf16 / Q8_0 / Q4_0 copies (shaders/quant_matvec.metal: a
+     simdgroup per output row, each weight byte read once a token; int8 activations for Q8_0 /
+     Q4_0 as on the CPU); an attached LoRA adapter is refused (merge it first).
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_METAL_H
@@ -353,7 +355,8 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(MATMUL, "it_matmul_f32") X(SUMSQ, "it_sum_squares_partial_f32") X(CLIP, "it_grad_clip_scale_f32")            \
     X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")                \
     X(MATVEC, "it_matvec_f32") X(VECMAT, "it_vecmat_f32") X(ATTN_DECODE, "it_attention_decode_f32")              \
-    X(ARGMAX, "it_argmax_f32")
+    X(ARGMAX, "it_argmax_f32") X(QUANTIZE_ACTS, "it_quantize_acts_q8_f32") X(MATVEC_Q8_0, "it_matvec_q8_0")        \
+    X(MATVEC_Q4_0, "it_matvec_q4_0") X(MATVEC_BF16, "it_matvec_bf16")
 
 typedef enum it__mtl_kernel {
 #define IT__MTL_KENUM(e, fn) IT__K_##e,
@@ -499,6 +502,19 @@ static it_result it__mtl_t(it__mtl *m, it_tensor *t, it__mtl_arg *out) {
     return it__mtl_fail(m, IT_ERR_STATE,
                         "metal: tensor '%s' is not in a Metal buffer (was the backend switched on after planning?)",
                         it_tensor_name(t));
+}
+/* the buffer and byte offset of `bytes` at p inside one of our buffers (the decoder's weight
+   copies, made by buffer_create); `of` names them in the error */
+static it_result it__mtl_locate(it__mtl *m, const void *p, size_t bytes, it_tensor *of, it__mtl_arg *out) {
+    const unsigned char *c = (const unsigned char *)p;
+    int i;
+    for (i = 0; i < m->n_bufs; i++)
+        if (c >= m->bufs[i].ptr && c + bytes <= m->bufs[i].ptr + m->bufs[i].size) {
+            out->buf = m->bufs[i].buf;
+            out->off = (size_t)(c - m->bufs[i].ptr);
+            return IT_OK;
+        }
+    return it__mtl_fail(m, IT_ERR_STATE, "metal: the stored copy of '%s' is not in a Metal buffer", it_tensor_name(of));
 }
 /* bytes from the step's transient buffer (16-byte aligned). The first step may outgrow it: the
    old buffer is kept alive until the step completes and synchronize makes one of the peak size. */
@@ -1619,17 +1635,21 @@ static it_result it__mtl_optimizer_encode(it__mtl *m, struct it_optimizer *opt, 
    max_seq tokens, the logits and the token ids. A call writes the ids, encodes every layer (the
    prompt's rows through the matmul path, one token's through matvec kernels), the last row's
    head and, for a greedy pick, the argmax, then commits and waits once: a token costs one wait.
-   The weights are read where the parameter block has them. it__mtl_decoder_linear is the one
-   place a projection is chosen by the weight's layout and dtype: a quantised or bf16 weight
-   plugs in there (f32 only for now; anything else is refused by name).
+   f32 weights are read where the parameter block has them; bf16, Q8_0 and Q4_0 ones are the
+   core's copies (it_decoder_create_ex makes them in a buffer of this backend: shared memory, read
+   in place). it__mtl_decoder_linear is the one place a projection's kernel is chosen by its type
+   and layout (shaders/decode.metal for f32, shaders/quant_matvec.metal for the rest); as in the
+   CPU decoder, the input rows of a Q8_0 / Q4_0 projection are quantised to int8 once for every
+   projection that reads them (it__mtl_decoder_quantize_acts), a prompt's rows too.
    ------------------------------------------------------------------------------------------------ */
 typedef struct it__mtl_decoder {
     it__mtl *m;
+    const it_decoder *dec; /* the core's decoder: model, max_seq, the weight table */
     it_model *model;
     int max_seq;
     id buf;
     unsigned char *ptr;
-    size_t kcache, vcache, x, h, q, att, f1, f2, stat0, stat1, logits, ids, next; /* byte offsets in buf */
+    size_t kcache, vcache, x, h, q, att, f1, f2, xq, stat0, stat1, logits, ids, next; /* byte offsets in buf */
 } it__mtl_decoder;
 static it__mtl_arg it__mtl_dec_at(const it__mtl_decoder *d, size_t byte_offset) {
     it__mtl_arg a;
@@ -1637,32 +1657,53 @@ static it__mtl_arg it__mtl_dec_at(const it__mtl_decoder *d, size_t byte_offset) 
     a.off = byte_offset;
     return a;
 }
-/* y [n, out] (+)= x [n, in] op(W) + b. out_major: W is [out, in] (Llama's projections, every
-   head), else [in, out] (GPT-2's). One row: matvec / vecmat; more: the matmul path. */
-static it_result it__mtl_decoder_linear(it__mtl_decoder *d, it__mtl_arg y, it__mtl_arg x, it_tensor *w, it_tensor *b, int n,
-                                        int out_major, int accumulate) {
+/* The rows x [n, in] as int8 blocks in the xq rows for the Q8_0 / Q4_0 projection w that reads
+   them next (nothing for f32 and bf16): it__decoder_quantize_acts on the GPU. */
+static it_result it__mtl_decoder_quantize_acts(it__mtl_decoder *d, it__mtl_arg x, const it_decoder_weight *w, int n) {
+    it__mtl_arg a[2];
+    it_matvec_args p;
+    unsigned blocks = (unsigned)(n * (w->cols / IT_QBLOCK));
+    if (w->type != IT_WEIGHT_Q8_0 && w->type != IT_WEIGHT_Q4_0) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.rows = (unsigned)n;
+    p.cols = (unsigned)w->cols;
+    a[0] = it__mtl_dec_at(d, d->xq), a[1] = x;
+    return it__mtl_dispatch(d->m, IT__K_QUANTIZE_ACTS, a, 2, &p, sizeof p, it__size((blocks + 7) / 8, 1, 1), it__size(256, 1, 1), 0);
+}
+/* y [n, out] (+)= x [n, in] W^T + b for the projection w (it_decoder_projection: [out, in] = rows x
+   cols). f32: the parameter, [out, in] for Llama and every head, [in, out] for GPT-2's
+   projections; one row through matvec / vecmat, more through the matmul path. bf16, Q8_0, Q4_0:
+   the core's [out, in] copy, a simdgroup per output row and grid y over the n rows (Q8_0 / Q4_0
+   read the xq rows it__mtl_decoder_quantize_acts filled from x). */
+static it_result it__mtl_decoder_linear(it__mtl_decoder *d, it__mtl_arg y, it__mtl_arg x, const it_decoder_weight *w, it_tensor *b,
+                                        int n, int accumulate) {
     it__mtl *m = d->m;
     it__mtl_arg W, B, a[4];
     it_matvec_args p;
-    int out_dim = it_tensor_dim(w, out_major ? 0 : 1), in_dim = it_tensor_dim(w, out_major ? 1 : 0);
-    if (it_tensor_dtype(w) != IT_F32)
-        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: weight '%s' is not f32 (no Metal kernel for its "
-                                "dtype yet)", it_tensor_name(w));
-    IT__MTL_T(w, W);
+    int out_major = d->model->config.arch == IT_ARCH_LLAMA || w->param == d->model->head;
+    it__mtl_kernel k = w->type == IT_WEIGHT_Q8_0 ? IT__K_MATVEC_Q8_0 : w->type == IT_WEIGHT_Q4_0 ? IT__K_MATVEC_Q4_0
+                                                                                              : IT__K_MATVEC_BF16;
+    if (w->type == IT_WEIGHT_F32) IT__MTL_T(w->param, W);
+    else IT__MTL_TRY(it__mtl_locate(m, w->data, it_weight_bytes(w->type, (size_t)w->rows, (size_t)w->cols), w->param, &W));
     if (b) IT__MTL_T(b, B);
     else B = W; /* bound, unused */
-    if (n > 1) {
-        IT__MTL_TRY(it__mtl_gemm(m, y, x, W, n, out_dim, in_dim, 0, out_major, accumulate, 1, 0, 0, 0));
-        if (!b) return IT_OK;
-        a[0] = y, a[1] = y, a[2] = B; /* y += b over the rows */
-        return it__mtl_flat(m, IT__K_ADD, a, 3, (unsigned)(n * out_dim), 0.0f, (unsigned)out_dim);
-    }
     memset(&p, 0, sizeof p);
-    p.rows = (unsigned)it_tensor_dim(w, 0);
-    p.cols = (unsigned)it_tensor_dim(w, 1);
     p.accumulate = (unsigned)accumulate;
     p.has_bias = b != NULL;
-    a[0] = y, a[1] = W, a[2] = x, a[3] = B;
+    a[0] = y, a[1] = W, a[2] = w->type == IT_WEIGHT_Q8_0 || w->type == IT_WEIGHT_Q4_0 ? it__mtl_dec_at(d, d->xq) : x, a[3] = B;
+    if (w->type != IT_WEIGHT_F32) {
+        p.rows = (unsigned)w->rows;
+        p.cols = (unsigned)w->cols;
+        return it__mtl_dispatch(m, k, a, 4, &p, sizeof p, it__size((p.rows + 7) / 8, (unsigned)n, 1), it__size(256, 1, 1), 0);
+    }
+    if (n > 1) {
+        IT__MTL_TRY(it__mtl_gemm(m, y, x, W, n, w->rows, w->cols, 0, out_major, accumulate, 1, 0, 0, 0));
+        if (!b) return IT_OK;
+        a[0] = y, a[1] = y, a[2] = B; /* y += b over the rows */
+        return it__mtl_flat(m, IT__K_ADD, a, 3, (unsigned)(n * w->rows), 0.0f, (unsigned)w->rows);
+    }
+    p.rows = (unsigned)it_tensor_dim(w->param, 0); /* the parameter's own layout */
+    p.cols = (unsigned)it_tensor_dim(w->param, 1);
     if (out_major) /* a simdgroup per row, 8 rows per group */
         return it__mtl_dispatch(m, IT__K_MATVEC, a, 4, &p, sizeof p, it__size((p.rows + 7) / 8, 1, 1), it__size(256, 1, 1), 0);
     return it__mtl_dispatch(m, IT__K_VECMAT, a, 4, &p, sizeof p, it__size(p.cols, 1, 1),
@@ -1687,6 +1728,7 @@ static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, int 
     it__mtl_arg x = it__mtl_dec_at(d, d->x), h = it__mtl_dec_at(d, d->h), q = it__mtl_dec_at(d, d->q);
     it__mtl_arg att = it__mtl_dec_at(d, d->att), f1 = it__mtl_dec_at(d, d->f1), f2 = it__mtl_dec_at(d, d->f2), t, a[5];
     it_decode_attention_args ap;
+    it_decoder_weight head = it_decoder_projection(d->dec, -1, 0);
     IT__MTL_T(md->embed, t);
     IT__MTL_TRY(it__mtl_encode_embedding(m, x, it__mtl_dec_at(d, d->ids), t, (unsigned)n, (unsigned)C, (unsigned)c->vocab_size));
     if (!llama) { /* + the learned positions pos .. pos + n - 1 */
@@ -1709,10 +1751,15 @@ static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, int 
         it__mtl_arg kc = it__mtl_dec_at(d, d->kcache + layer), vc = it__mtl_dec_at(d, d->vcache + layer);
         it__mtl_arg kn = it__mtl_dec_at(d, d->kcache + layer + (size_t)pos * KV * sizeof(float));
         it__mtl_arg vn = it__mtl_dec_at(d, d->vcache + layer + (size_t)pos * KV * sizeof(float));
+        it_decoder_weight wq = it_decoder_projection(d->dec, l, IT_LP_Q), wk = it_decoder_projection(d->dec, l, IT_LP_K);
+        it_decoder_weight wv = it_decoder_projection(d->dec, l, IT_LP_V), wo = it_decoder_projection(d->dec, l, IT_LP_O);
+        it_decoder_weight wg = it_decoder_projection(d->dec, l, IT_LP_GATE), wu = it_decoder_projection(d->dec, l, IT_LP_UP);
+        it_decoder_weight wd = it_decoder_projection(d->dec, l, IT_LP_DOWN);
         IT__MTL_TRY(it__mtl_decoder_norm(d, h, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], n));
-        IT__MTL_TRY(it__mtl_decoder_linear(d, q, h, p[IT_LP_Q], p[IT_LP_Q_B], n, llama, 0));
-        IT__MTL_TRY(it__mtl_decoder_linear(d, kn, h, p[IT_LP_K], p[IT_LP_K_B], n, llama, 0)); /* straight into the cache */
-        IT__MTL_TRY(it__mtl_decoder_linear(d, vn, h, p[IT_LP_V], p[IT_LP_V_B], n, llama, 0));
+        IT__MTL_TRY(it__mtl_decoder_quantize_acts(d, h, &wq, n)); /* once for q, k and v */
+        IT__MTL_TRY(it__mtl_decoder_linear(d, q, h, &wq, p[IT_LP_Q_B], n, 0));
+        IT__MTL_TRY(it__mtl_decoder_linear(d, kn, h, &wk, p[IT_LP_K_B], n, 0)); /* straight into the cache */
+        IT__MTL_TRY(it__mtl_decoder_linear(d, vn, h, &wv, p[IT_LP_V_B], n, 0));
         if (c->qk_norm) { /* per head: rows of hd values, in place */
             IT__MTL_T(p[IT_LP_Q_NORM], t);
             IT__MTL_TRY(it__mtl_encode_norm(m, 1, q, it__mtl_dec_at(d, d->stat0), t, q, t, NULL, (unsigned)(n * c->n_heads),
@@ -1729,23 +1776,27 @@ static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, int 
         }
         a[0] = att, a[1] = q, a[2] = kc, a[3] = vc;
         IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ATTN_DECODE, a, 4, &ap, sizeof ap, it__size(ap.Hq, ap.n, 1), it__size(128, 1, 1), 0));
-        IT__MTL_TRY(it__mtl_decoder_linear(d, x, att, p[IT_LP_O], p[IT_LP_O_B], n, llama, 1)); /* x += attention out */
+        IT__MTL_TRY(it__mtl_decoder_quantize_acts(d, att, &wo, n));
+        IT__MTL_TRY(it__mtl_decoder_linear(d, x, att, &wo, p[IT_LP_O_B], n, 1)); /* x += attention out */
         IT__MTL_TRY(it__mtl_decoder_norm(d, h, x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n));
+        IT__MTL_TRY(it__mtl_decoder_quantize_acts(d, h, &wu, n)); /* once for gate and up */
         if (llama) {
-            IT__MTL_TRY(it__mtl_decoder_linear(d, f1, h, p[IT_LP_GATE], p[IT_LP_GATE_B], n, 1, 0));
-            IT__MTL_TRY(it__mtl_decoder_linear(d, f2, h, p[IT_LP_UP], p[IT_LP_UP_B], n, 1, 0));
+            IT__MTL_TRY(it__mtl_decoder_linear(d, f1, h, &wg, p[IT_LP_GATE_B], n, 0));
+            IT__MTL_TRY(it__mtl_decoder_linear(d, f2, h, &wu, p[IT_LP_UP_B], n, 0));
             a[0] = f1, a[1] = f1, a[2] = f2;
             IT__MTL_TRY(it__mtl_flat(m, IT__K_SWIGLU, a, 3, (unsigned)(n * F), 0.0f, 0));
         } else {
-            IT__MTL_TRY(it__mtl_decoder_linear(d, f2, h, p[IT_LP_UP], p[IT_LP_UP_B], n, 0, 0));
+            IT__MTL_TRY(it__mtl_decoder_linear(d, f2, h, &wu, p[IT_LP_UP_B], n, 0));
             a[0] = f1, a[1] = f2;
             IT__MTL_TRY(it__mtl_flat(m, IT__K_GELU, a, 2, (unsigned)(n * F), 0.0f, 0));
         }
-        IT__MTL_TRY(it__mtl_decoder_linear(d, x, f1, p[IT_LP_DOWN], p[IT_LP_DOWN_B], n, llama, 1)); /* x += mlp out */
+        IT__MTL_TRY(it__mtl_decoder_quantize_acts(d, f1, &wd, n));
+        IT__MTL_TRY(it__mtl_decoder_linear(d, x, f1, &wd, p[IT_LP_DOWN_B], n, 1)); /* x += mlp out */
     }
     x.off += (size_t)(n - 1) * C * sizeof(float); /* the last row through the head */
     IT__MTL_TRY(it__mtl_decoder_norm(d, h, x, md->final_norm, md->final_norm_bias, 1));
-    IT__MTL_TRY(it__mtl_decoder_linear(d, it__mtl_dec_at(d, d->logits), h, md->head, NULL, 1, 1, 0));
+    IT__MTL_TRY(it__mtl_decoder_quantize_acts(d, h, &head, 1));
+    IT__MTL_TRY(it__mtl_decoder_linear(d, it__mtl_dec_at(d, d->logits), h, &head, NULL, 1, 0));
     if (greedy) {
         it_matvec_args gp;
         memset(&gp, 0, sizeof gp);
@@ -1784,18 +1835,22 @@ static void it__mtl_decoder_destroy(it_backend *be, void *state) {
     it__release(d->buf);
     it_context_free(m->ctx, d);
 }
-static it_result it__mtl_decoder_create(it_backend *be, it_model *md, const it_decoder_desc *desc, int max_seq, void **state) {
+static it_result it__mtl_decoder_create(it_backend *be, const it_decoder *dec, void **state) {
     it__mtl *m = IT__MTL_M;
+    it_model *md = it_decoder_model(dec);
     const it_model_config *c = &md->config;
-    size_t S = (size_t)max_seq, C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), Q = hd * (size_t)c->n_heads;
+    size_t S = (size_t)it_decoder_max_seq(dec), C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), Q = hd * (size_t)c->n_heads;
     size_t KV = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim, off = 0, cache = (size_t)c->n_layers * S * KV;
+    size_t widest = C > Q ? (C > F ? C : F) : (Q > F ? Q : F);
     it__mtl_decoder *d;
-    it_weight_type wt = desc->weights ? desc->weights : IT_WEIGHT_F32, ht = desc->head ? desc->head : wt; /* 0 = f32 */
+    int l, slot;
     *state = NULL;
-    if (wt != IT_WEIGHT_F32 || ht != IT_WEIGHT_F32)
-        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: only f32 weights run on Metal yet (asked for %s); "
-                                "quantised matvec kernels plug into it__mtl_decoder_linear",
-                                it_weight_type_name(wt != IT_WEIGHT_F32 ? wt : ht));
+    for (l = -1; l < c->n_layers; l++) /* every copy is one of our buffers (the core made it with buffer_create) */
+        for (slot = 0; slot < (l < 0 ? 1 : IT_MODEL_LAYER_PARAMS); slot++) {
+            it_decoder_weight w = it_decoder_projection(dec, l, slot);
+            it__mtl_arg a;
+            if (w.data) IT__MTL_TRY(it__mtl_locate(m, w.data, it_weight_bytes(w.type, (size_t)w.rows, (size_t)w.cols), w.param, &a));
+        }
     if (md->lora)
         return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "metal decoder: a LoRA adapter is attached; merge it first "
                                 "(it_lora_merge) or decode on the CPU backend");
@@ -1807,8 +1862,9 @@ static it_result it__mtl_decoder_create(it_backend *be, it_model *md, const it_d
     if (!d) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal decoder: out of memory");
     memset(d, 0, sizeof *d);
     d->m = m;
+    d->dec = dec;
     d->model = md;
-    d->max_seq = max_seq;
+    d->max_seq = it_decoder_max_seq(dec);
 #define IT__MTL_DEC_TAKE(field, floats) (d->field = off, off += ((size_t)(floats) * sizeof(float) + 255) / 256 * 256)
     IT__MTL_DEC_TAKE(kcache, cache);
     IT__MTL_DEC_TAKE(vcache, cache);
@@ -1818,6 +1874,7 @@ static it_result it__mtl_decoder_create(it_backend *be, it_model *md, const it_d
     IT__MTL_DEC_TAKE(att, S * Q);
     IT__MTL_DEC_TAKE(f1, S * F);
     IT__MTL_DEC_TAKE(f2, S * F);
+    IT__MTL_DEC_TAKE(xq, S * (widest / IT_QBLOCK) * IT_QACT_BYTES / sizeof(float)); /* IT_QACT_BYTES: a multiple of 4 */
     IT__MTL_DEC_TAKE(stat0, S * (size_t)c->n_heads);
     IT__MTL_DEC_TAKE(stat1, S);
     IT__MTL_DEC_TAKE(logits, c->vocab_size);

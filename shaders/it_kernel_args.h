@@ -112,6 +112,13 @@ typedef struct it_matvec_args {
     unsigned int has_bias;
 } it_matvec_args;
 
+/* quant_matvec.metal: weights in blocks of IT_QBLOCK (irontensor.h's >>quant); activations for Q8_0
+   and Q4_0 weights quantised per block to IT_QACT_BYTES: 32 int8 values, then their float scale */
+#ifndef IT_QBLOCK
+#define IT_QBLOCK 32
+#endif
+#define IT_QACT_BYTES (IT_QBLOCK + 4)
+
 /* decode.metal: n new queries q [n, Hq, D] at positions p0 .. p0 + n - 1 against the cache
    k, v [S, Hkv, D]; window > 0: each query sees its last `window` positions only */
 typedef struct it_decode_attention_args {

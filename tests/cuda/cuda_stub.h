@@ -26,7 +26,7 @@ template <class T> T __shfl_down_sync(unsigned int mask, T v, unsigned int delta
 template <class T> T __shfl_up_sync(unsigned int mask, T v, unsigned int delta, int width = 32);
 /* CUDA's float overloads of the math library and its integer min/max */
 using std::exp; using std::log; using std::sqrt; using std::tanh; using std::pow; using std::sin; using std::cos;
-using std::fma; using std::fabs; using std::floor; using std::ceil;
+using std::fma; using std::fabs; using std::floor; using std::ceil; using std::rint;
 float rsqrt(float x);
 unsigned int __float_as_uint(float x);
 float __uint_as_float(unsigned int x);

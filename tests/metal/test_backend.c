@@ -495,9 +495,11 @@ static void ops_compare(void) {
 /* The KV-cache decoder on Metal against the CPU decoder of the same weights: the prompt in one
    call (the matmul path), then one token per call (matvec kernels), greedy on the GPU; logits
    within 1e-4 and the same tokens; one wait per token. Also: sampling (the logits read after the
-   wait), reset, a bad id, the decoder on a host pool. One line per model:
+   wait), reset, a bad id, the decoder on a host pool. With weights bf16 / Q8_0 / Q4_0 both sides
+   decode from the same quantised copies (the CPU's quantised decoder is the reference, not f32).
+   One line per model:
      fake-metal decode model=NAME tokens=N cmdbufs_per_token=A waits_per_token=B dispatches_per_token=C */
-static void decode_compare(const char *name, const it_model_config *cfg) {
+static void decode_compare(const char *name, const it_model_config *cfg, it_weight_type weights) {
     enum { PROMPT = 5, GEN = 8 };
     it_context *ctx[2];
     it_model *model[2];
@@ -511,6 +513,12 @@ static void decode_compare(const char *name, const it_model_config *cfg) {
     double e, worst = 0;
     unsigned long cbs = 0, waits = 0, disp = 0, max_cbs = 0, max_waits = 0;
     it_result r;
+    it_decoder_desc desc;
+    char full_name[64];
+    snprintf(full_name, sizeof full_name, "%s%s%s", name, weights ? "-" : "", weights ? it_weight_type_name(weights) : "");
+    name = full_name;
+    memset(&desc, 0, sizeof desc);
+    desc.weights = weights;
     ctx[0] = new_ctx(0);
     ctx[1] = new_ctx(1);
     if (!ctx[0] || !ctx[1]) {
@@ -520,7 +528,7 @@ static void decode_compare(const char *name, const it_model_config *cfg) {
     for (s = 0; s < 2; s++) {
         check(it_model_create(ctx[s], cfg, &model[s]) == IT_OK && it_model_init(model[s], 4321) == IT_OK,
               "decode %s: model (%s)", name, it_context_last_error(ctx[s]));
-        r = it_decoder_create(model[s], 0, &dec[s]);
+        r = it_decoder_create_ex(model[s], &desc, &dec[s]);
         check(r == IT_OK, "decode %s: decoder (%s)", name, it_context_last_error(ctx[s]));
         if (r != IT_OK) return;
     }
@@ -577,15 +585,6 @@ static void decode_compare(const char *name, const it_model_config *cfg) {
     }
     check(worst <= 1e-4 && same_sampled, "decode %s: after a reset the logits match (%.2e); %d sampled tokens equal", name,
           worst, GEN);
-    {   /* weights the Metal decoder has no kernel for yet: refused by name, nothing made */
-        it_decoder_desc qd;
-        it_decoder *qdec = NULL;
-        memset(&qd, 0, sizeof qd);
-        qd.weights = IT_WEIGHT_Q8_0;
-        r = it_decoder_create_ex(model[1], &qd, &qdec);
-        check(r == IT_ERR_UNSUPPORTED && !qdec && strstr(it_context_last_error(ctx[1]), "q8_0"),
-              "decode %s: q8_0 weights on the Metal decoder -> IT_ERR_UNSUPPORTED: %s", name, it_context_last_error(ctx[1]));
-    }
     /* a bad id: IT_ERR_RANGE and nothing fed */
     i = it_decoder_pos(dec[1]);
     check(it_decoder_next(dec[1], &bad, 1, &greedy, NULL, &tok[1]) == IT_ERR_RANGE && it_decoder_pos(dec[1]) == i,
@@ -935,23 +934,34 @@ int main(void) {
     {
         it_model_config dl = llama, dg = gpt2, dq = llama, dm = llama;
         dl.max_seq = dg.max_seq = dq.max_seq = dm.max_seq = 16;
-        decode_compare("llama-gqa", &dl);
-        decode_compare("gpt2", &dg);
+        decode_compare("llama-gqa", &dl, 0);
+        decode_compare("gpt2", &dg, 0);
         dq.family = IT_FAMILY_QWEN3; /* q/k norms, attention biases, an explicit head dim */
         dq.qk_norm = 1;
         dq.qkv_bias = dq.o_bias = 1;
         dq.head_dim = 16;
-        decode_compare("qwen3-like", &dq);
+        decode_compare("qwen3-like", &dq, 0);
         dm.family = IT_FAMILY_MISTRAL; /* a sliding window shorter than the prompt */
         dm.sliding_window = 3;
-        decode_compare("mistral-window3", &dm);
+        decode_compare("mistral-window3", &dm, 0);
         dl.rope_scaling.kind = IT_ROPE_LLAMA3; /* Llama 3.1+'s scaled frequencies (a small band for head dim 8) */
         dl.rope_scaling.factor = 8.0f;
         dl.rope_scaling.low_freq_factor = 1.0f;
         dl.rope_scaling.high_freq_factor = 4.0f;
         dl.rope_scaling.original_max_positions = 64;
         dl.rope_theta = 500.0f;
-        decode_compare("llama3-rope-scaled", &dl);
+        decode_compare("llama3-rope-scaled", &dl, 0);
+        {   /* weights in their storage types: every input width a multiple of 32 (Q8_0 / Q4_0 blocks) */
+            it_model_config ql = llama, qg = gpt2;
+            ql.ffn_dim = 64;
+            ql.max_seq = qg.max_seq = 16;
+            decode_compare("llama-gqa", &ql, IT_WEIGHT_Q8_0);
+            decode_compare("llama-gqa", &ql, IT_WEIGHT_Q4_0);
+            decode_compare("llama-gqa", &ql, IT_WEIGHT_BF16);
+            decode_compare("gpt2", &qg, IT_WEIGHT_Q4_0); /* [in, out] weights: the core's copies are [out, in] */
+            dq.ffn_dim = 64;
+            decode_compare("qwen3-like", &dq, IT_WEIGHT_Q8_0); /* biases and q/k norms beside quantised products */
+        }
     }
     allocator_life();
 #ifdef IT_METAL_FAKE
