@@ -28,6 +28,15 @@ inline float it_f16_bits_to_f32(uint h) {
 // The signed value of byte k (0..3) of a word (int8 two's complement).
 inline int it_i8(uint word, uint k) { return int(((word >> (8u * k)) & 0xFFu) ^ 0x80u) - 128; }
 
+// The four lanes of a block add their integer sums; the block's first lane (owner) returns
+// d_w d_x sum, the CPU's per-block product, the others 0. Every lane calls it (shuffles).
+inline float it_qblock_sum(int acc, bool owner, device const uchar *wblock, device const uchar *xblock) {
+    acc += simd_shuffle_xor(acc, 1);
+    acc += simd_shuffle_xor(acc, 2);
+    if (!owner) return 0.0f;
+    return it_f16_bits_to_f32(*(device const ushort *)wblock) * *(device const float *)(xblock + IT_QBLOCK) * float(acc);
+}
+
 // y [n, rows] (+)= the rows' output plus the bias, lane 0 of each simdgroup writing.
 inline void it_matvec_store(device float *y, device const float *b, constant it_matvec_args &p, uint row, uint t, float s,
                             uint lane) {
@@ -58,8 +67,7 @@ kernel void it_quantize_acts_q8_f32(device uchar *xq [[buffer(0)]],
 }
 
 // y [n, rows] (+)= W x (+ b), W [rows, cols] Q8_0 (34-byte blocks: fp16 d, 32 int8), x as xq.
-// Each lane takes a quarter block (8 weights, four 16-bit loads); the four lanes of a block add
-// their integer sums, and one adds d_w d_x sum, per block as the CPU does.
+// Each lane takes a quarter block (8 weights, four 16-bit loads); it_qblock_sum joins the quarters.
 // dispatchThreadgroups(ceil(rows / 8), n, 1), threadsPerThreadgroup (256, 1, 1).
 kernel void it_matvec_q8_0(device float *y [[buffer(0)]],
                            device const uchar *w [[buffer(1)]],
@@ -85,13 +93,7 @@ kernel void it_matvec_q8_0(device float *y [[buffer(0)]],
                 acc += it_i8(ww, 0) * it_i8(xx, 0) + it_i8(ww, 1) * it_i8(xx, 1);
             }
         }
-        acc += simd_shuffle_xor(acc, 1);
-        acc += simd_shuffle_xor(acc, 2);
-        if (i < quarters && part == 0u) {
-            float dw = it_f16_bits_to_f32(*(device const ushort *)(wr + blk * 34u));
-            float dx = *(device const float *)(xr + blk * IT_QACT_BYTES + IT_QBLOCK);
-            s += dw * dx * float(acc);
-        }
+        s += it_qblock_sum(acc, i < quarters && part == 0u, wr + blk * 34u, xr + blk * IT_QACT_BYTES);
     }
     it_matvec_store(y, b, p, row, g.y, simd_sum(s), lane);
 }
@@ -125,13 +127,7 @@ kernel void it_matvec_q4_0(device float *y [[buffer(0)]],
                 acc += (int(byte & 15u) - 8) * it_i8(lo, k) + (int(byte >> 4) - 8) * it_i8(hi, k);
             }
         }
-        acc += simd_shuffle_xor(acc, 1);
-        acc += simd_shuffle_xor(acc, 2);
-        if (i < quarters && part == 0u) {
-            float dw = it_f16_bits_to_f32(*(device const ushort *)(wr + blk * 18u));
-            float dx = *(device const float *)(xr + blk * IT_QACT_BYTES + IT_QBLOCK);
-            s += dw * dx * float(acc);
-        }
+        s += it_qblock_sum(acc, i < quarters && part == 0u, wr + blk * 18u, xr + blk * IT_QACT_BYTES);
     }
     it_matvec_store(y, b, p, row, g.y, simd_sum(s), lane);
 }
