@@ -821,11 +821,18 @@ typedef struct it_sampling {
    draws nothing); scratch: V floats and V ints. */
 IT_API int32_t it_sample(const it_sampling *s, it_rng *r, const float *logits, int V, float *scratch, int *scratch_index);
 /* Feeds n tokens like it_decoder_feed and picks the next token under s with r (it_sample; greedy
-   when s->temperature <= 0, r may then be NULL). On a device backend with a decoder (Metal) the
-   greedy pick runs on the device in the same command buffer, so a token costs one wait: the id
-   read back; otherwise the logits are read after that wait and sampled on the CPU. */
+   when s->temperature <= 0, r may then be NULL), after the decoder's repetition penalty. On a
+   device backend with a decoder (Metal) the penalty and the pick (greedy, or it_sample's draw
+   from the same r) run on the device in the same command buffer, so a token costs one wait: the
+   id read back. */
 IT_API it_result it_decoder_next(it_decoder *d, const int32_t *tokens, int n, const it_sampling *s, it_rng *r,
                                  int32_t *next);
+/* transformers' RepetitionPenaltyLogitsProcessor before each pick of it_decoder_next: the logits of
+   the tokens in the decoder's cache (everything fed since the last reset, this call's tokens
+   included), each once, are divided by penalty when positive and multiplied when negative
+   (it_cpu_repetition_penalty). penalty finite and > 0, else IT_ERR_INVALID_ARGUMENT; 1 = off, the
+   default. it_decoder_feed's logits are never penalised. */
+IT_API it_result it_decoder_set_repetition_penalty(it_decoder *d, float penalty);
 
 /* Why a sequence ended. */
 #define IT_FINISH_LIST(X)                                                          \
@@ -1839,6 +1846,14 @@ IT_API it_tensor *it_grad_tensor(it_tensor *t); /* the gradient tensor, NULL if 
 /* An op's kernel: forward writes the node's output (and saved tensors), backward accumulates into
    the gradients of the inputs that have one (it_grad_tensor is NULL for the others). */
 typedef it_result (*it_kernel_fn)(it_backend *be, it_graph *g, const it_node *node);
+/* What a device decoder picks after a feed (it_decoder_next): the repetition penalty over the ids
+   in its cache (1 = off), then the argmax (sampling.temperature <= 0) or it_sample's draw with
+   coin, the uniform number it_sample would take from the generator; top_p and min_p as it_sample
+   reads them (1 and 0 when off). */
+typedef struct it_decoder_pick {
+    it_sampling sampling;
+    float coin, repetition_penalty;
+} it_decoder_pick;
 struct it_backend {
     const char *name;
     void *impl;
@@ -1876,11 +1891,12 @@ struct it_backend {
        copies in bf16 / Q8_0 / Q4_0 the core made in a buffer of this backend's buffer_create; a
        type or an attached LoRA adapter the device cannot run is its error); decoder_feed appends n checked
        tokens at positions pos .. pos + n - 1, points *logits at the last row's logits [vocab] in
-       shared memory and, with greedy set, writes the argmax of those logits to *next; it returns
-       after the one wait. NULL hooks: the CPU decoder runs, reading the shared blocks. */
+       shared memory and, with a pick, writes the token it picks from them to *next (the logits
+       then hold the penalised values); it returns after the one wait. NULL hooks: the CPU
+       decoder runs, reading the shared blocks. */
     it_result (*decoder_create)(it_backend *be, const it_decoder *dec, void **state);
-    it_result (*decoder_feed)(it_backend *be, void *state, const int32_t *tokens, int n, int pos, int greedy,
-                              const float **logits, int32_t *next);
+    it_result (*decoder_feed)(it_backend *be, void *state, const int32_t *tokens, int n, int pos,
+                              const it_decoder_pick *pick, const float **logits, int32_t *next);
     void (*decoder_destroy)(it_backend *be, void *state);
     /* 1 = the kernels honour it_context_compute_dtype (IT_BF16: bf16 operands, fp32 sums in every
        matrix product); 0 = fp32 only, and a bf16 run is refused. */
@@ -8181,7 +8197,11 @@ struct it_decoder {
     int32_t *positions;                        /* [max_seq] of the rows in one call */
     float *lora_u;                             /* [max_seq, lora rank]: x A^T of an adapted projection */
     struct it_lora *lora;                      /* the adapter the rows were sized for (lora_u) */
-    float *sample_scratch;                     /* [2 vocab] floats then [vocab] ints: it_decoder_next */
+    float *sample_scratch;                     /* it_decoder_next: [vocab] probabilities, [vocab] the penalised
+                                                  logits, then [vocab] ints */
+    int32_t *history;                          /* [max_seq] the ids in the cache (the repetition penalty's) */
+    unsigned char *seen;                       /* [vocab] zeros: it_cpu_repetition_penalty's */
+    float repetition_penalty;                  /* 1 = off */
     it_backend *device_be;                     /* the backend holding device_state (its decoder hooks) */
     void *device_state;
 };
@@ -8355,7 +8375,7 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
     d->max_seq = max_seq;
     cache = IT__ALIGN_UP(L * S * KV, 16); /* each of k and v */
     total = it__decoder_rows(d, NULL, 2 * cache, S) + IT__ALIGN_UP(S, 16) + IT__ALIGN_UP((size_t)c->vocab_size, 16) +
-            3 * (size_t)c->vocab_size;
+            3 * (size_t)c->vocab_size + IT__ALIGN_UP(S, 16) + IT__ALIGN_UP((size_t)c->vocab_size / 4 + 1, 16);
     block = (float *)it__alloc(ctx, total * sizeof(float));
     if (!block) {
         it__object_drop(ctx, d);
@@ -8366,6 +8386,10 @@ IT_API it_result it_decoder_create_ex(it_model *m, const it_decoder_desc *desc, 
     d->scores = block + it__decoder_rows(d, block, 2 * cache, S);
     d->logits = d->scores + IT__ALIGN_UP(S, 16);
     d->sample_scratch = d->logits + IT__ALIGN_UP((size_t)c->vocab_size, 16);
+    d->history = (int32_t *)(d->sample_scratch + 3 * (size_t)c->vocab_size);
+    d->seen = (unsigned char *)(d->history + IT__ALIGN_UP(S, 16));
+    memset(d->seen, 0, (size_t)c->vocab_size);
+    d->repetition_penalty = 1.0f;
     if (it__own(ctx, d, (void (*)(void *))it_decoder_destroy, "it_decoder_create") != IT_OK)
         return IT_ERR_OUT_OF_MEMORY;
     if ((r = it__decoder_weights_init(d, desc)) != IT_OK) {
@@ -8563,15 +8587,17 @@ static void it__decoder_attend_cache(void *self, int l, int n, const int32_t *po
                           c->n_kv_heads, hd, c->sliding_window); /* on the calling thread: worker 0's scratch */
 }
 /* The device's decoder (the backend's decoder hooks): the cache and work rows live there. */
-static it_result it__decoder_feed_device(it_decoder *d, const int32_t *tokens, int n, int greedy, const float **logits,
-                                         int32_t *next) {
+static it_result it__decoder_feed_device(it_decoder *d, const int32_t *tokens, int n, const it_decoder_pick *pick,
+                                         const float **logits, int32_t *next) {
     it_result r;
     if (d->ctx->backend != d->device_be)
         return it_context_error(d->ctx, IT_ERR_STATE, "it_decoder_feed: the decoder was made on backend '%s', the context "
                                 "now has another; make decoders after it_context_set_backend", d->device_be->name);
-    r = d->device_be->decoder_feed(d->device_be, d->device_state, tokens, n, d->pos, greedy, logits, next);
-    if (r == IT_OK) d->pos += n;
-    return r;
+    r = d->device_be->decoder_feed(d->device_be, d->device_state, tokens, n, d->pos, pick, logits, next);
+    if (r != IT_OK) return r;
+    memcpy(d->history + d->pos, tokens, sizeof(int32_t) * (size_t)n);
+    d->pos += n;
+    return IT_OK;
 }
 /* Checks n token ids against the vocabulary (IT_ERR_RANGE naming the first bad one), and that the
    model's LoRA adapter is the one the work rows were sized for. */
@@ -8595,15 +8621,30 @@ IT_API it_result it_decoder_feed(it_decoder *d, const int32_t *tokens, int n, co
         return it_context_error(m->ctx, IT_ERR_RANGE, "it_decoder_feed: %d tokens at position %d exceed max_seq %d", n, p0,
                                 d->max_seq);
     if ((r = it__decoder_check_ids(m->ctx, "it_decoder_feed", tokens, n, c->vocab_size, d)) != IT_OK) return r;
-    if (d->device_state) return it__decoder_feed_device(d, tokens, n, 0, logits, NULL);
+    if (d->device_state) return it__decoder_feed_device(d, tokens, n, NULL, logits, NULL);
     it__sync(m->ctx); /* the decoder reads the parameters on the CPU */
     for (i = 0; i < n; i++) d->positions[i] = p0 + i;
     it__decoder_embed(d, tokens, d->positions, n);
     it__decoder_layers(d, n, d->positions, it__decoder_attend_cache, d);
     it__decoder_head(d, d->logits, d->x + (size_t)(n - 1) * c->dim, 1);
+    memcpy(d->history + p0, tokens, sizeof(int32_t) * (size_t)n);
     d->pos = p0 + n;
     *logits = d->logits;
     return IT_OK;
+}
+IT_API it_result it_decoder_set_repetition_penalty(it_decoder *d, float penalty) {
+    if (!(penalty > 0.0f && penalty <= FLT_MAX))
+        return it_context_error(d->ctx, IT_ERR_INVALID_ARGUMENT, "it_decoder_set_repetition_penalty: %g is not a finite "
+                                "number > 0 (1 = off)", (double)penalty);
+    d->repetition_penalty = penalty;
+    return IT_OK;
+}
+/* s as it_sample reads it: top_p outside (0, 1) is 1 (off), min_p outside (0, 1] is 0 (off). */
+static it_sampling it__sampling_read(const it_sampling *s) {
+    it_sampling c = *s;
+    c.top_p = s->top_p > 0.0f && s->top_p < 1.0f ? s->top_p : 1.0f;
+    c.min_p = s->min_p > 0.0f && s->min_p <= 1.0f ? s->min_p : 0.0f;
+    return c;
 }
 
 IT_API it_result it_decoder_next(it_decoder *d, const int32_t *tokens, int n, const it_sampling *s, it_rng *r,
@@ -8611,6 +8652,7 @@ IT_API it_result it_decoder_next(it_decoder *d, const int32_t *tokens, int n, co
     const float *logits;
     int V = d->model->config.vocab_size, greedy;
     it_result res;
+    it_decoder_pick pick;
     IT__NOT_NULL(s, "it_decoder_next");
     greedy = s->temperature <= 0.0f;
     IT__REQUIRE(greedy || r, __FILE__, __LINE__, "it_decoder_next: sampling at temperature %g needs a generator",
@@ -8620,10 +8662,17 @@ IT_API it_result it_decoder_next(it_decoder *d, const int32_t *tokens, int n, co
             return it_context_error(d->ctx, IT_ERR_RANGE, "it_decoder_next: %d tokens at position %d exceed max_seq %d", n,
                                     d->pos, d->max_seq);
         if ((res = it__decoder_check_ids(d->ctx, "it_decoder_next", tokens, n, V, d)) != IT_OK) return res;
-        res = it__decoder_feed_device(d, tokens, n, greedy, &logits, next);
-        if (res != IT_OK || greedy) return res;
-    } else if ((res = it_decoder_feed(d, tokens, n, &logits)) != IT_OK) {
-        return res;
+        pick.sampling = it__sampling_read(s);
+        pick.coin = greedy ? 0.0f : it_rng_uniform(r); /* the one draw it_sample makes */
+        pick.repetition_penalty = d->repetition_penalty;
+        return it__decoder_feed_device(d, tokens, n, &pick, &logits, next);
+    }
+    if ((res = it_decoder_feed(d, tokens, n, &logits)) != IT_OK) return res;
+    if (d->repetition_penalty != 1.0f) { /* on a copy: the logits it_decoder_feed pointed at stay as they were */
+        float *penalised = d->sample_scratch + V;
+        memcpy(penalised, logits, sizeof(float) * (size_t)V);
+        it_cpu_repetition_penalty(penalised, V, d->history, (size_t)d->pos, d->repetition_penalty, d->seen);
+        logits = penalised;
     }
     *next = it_sample(s, r, logits, V, d->sample_scratch, (int *)(d->sample_scratch + 2 * (size_t)V));
     return IT_OK;
@@ -9047,10 +9096,9 @@ IT_API const char *it_finish_reason_name(it_finish_reason r) {
 }
 IT_API int32_t it_sample(const it_sampling *s, it_rng *r, const float *logits, int V, float *scratch, int *scratch_index) {
     /* one sampler for every path: min-p after top-k and top-p, in transformers' order */
-    float top_p = s->top_p > 0.0f && s->top_p < 1.0f ? s->top_p : 1.0f;
-    float min_p = s->min_p > 0.0f && s->min_p <= 1.0f ? s->min_p : 0.0f;
-    if (s->temperature <= 0.0f) return it_cpu_sample(logits, V, 0.0f, 0, 1.0f, 0.0f, scratch, scratch_index);
-    return it_cpu_sample_min_p(logits, V, s->temperature, s->top_k, top_p, min_p, it_rng_uniform(r), scratch, scratch_index);
+    it_sampling c = it__sampling_read(s);
+    if (c.temperature <= 0.0f) return it_cpu_sample(logits, V, 0.0f, 0, 1.0f, 0.0f, scratch, scratch_index);
+    return it_cpu_sample_min_p(logits, V, c.temperature, c.top_k, c.top_p, c.min_p, it_rng_uniform(r), scratch, scratch_index);
 }
 
 enum { IT__GEN_FREE = 0, IT__GEN_PREFILL, IT__GEN_WAITING, IT__GEN_DECODING };

@@ -79,10 +79,11 @@
    - The KV-cache decoder (it_decoder_*, through the backend's decoder hooks; >>metal_decoder):
      caches, work rows, logits and ids in one shared buffer; a prompt in one call (the matmul
      path), then a token per call through matrix x vector kernels (shaders/decode.metal) and the
-     training kernels for norms, rope and activations; it_decoder_next picks a greedy token on
-     the GPU (it_argmax_f32, NaN never wins, first on ties: it_cpu_sample's rule) in the same
-     command buffer, so a token is one command buffer and ONE wait (the id read back); a sampled
-     token is drawn on the CPU from the logits that wait made readable (no second wait). Llama
+     training kernels for norms, rope and activations; it_decoder_next picks the token on the
+     GPU in the same command buffer (the repetition penalty, then it_argmax_f32: NaN never wins,
+     first on ties, or it_sample_f32: it_cpu_sample_min_p's temperature / top-k / top-p / min-p
+     with the same uniform draw from the host's generator, the cuts found by bisection over the
+     sorted order's keys), so a token is one command buffer and ONE wait (the id read back). Llama
      (GQA, biases, q/k norms, sliding windows, scaled RoPE) and GPT-2; head dim <= 64; weights f32
      (the parameters) or the core's bf16 / Q8_0 / Q4_0 copies (shaders/quant_matvec.metal: a
      simdgroup per output row, each weight byte read once a token; int8 activations for Q8_0 /
@@ -356,7 +357,8 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")                \
     X(MATVEC, "it_matvec_f32") X(VECMAT, "it_vecmat_f32") X(ATTN_DECODE, "it_attention_decode_f32")              \
     X(ARGMAX, "it_argmax_f32") X(QUANTIZE_ACTS, "it_quantize_acts_q8_f32") X(MATVEC_Q8_0, "it_matvec_q8_0")        \
-    X(MATVEC_Q4_0, "it_matvec_q4_0") X(MATVEC_BF16, "it_matvec_bf16")
+    X(MATVEC_Q4_0, "it_matvec_q4_0") X(MATVEC_BF16, "it_matvec_bf16") X(REPETITION_PENALTY, "it_repetition_penalty_f32")  \
+    X(SAMPLE, "it_sample_f32")
 
 typedef enum it__mtl_kernel {
 #define IT__MTL_KENUM(e, fn) IT__K_##e,
@@ -1632,9 +1634,11 @@ static it_result it__mtl_optimizer_encode(it__mtl *m, struct it_optimizer *opt, 
 
 /* >>metal_decoder  the KV-cache decoder on the GPU (it_decoder_* through the backend's hooks)
    One shared buffer holds both caches [n_layers, max_seq, Hkv * D], the work rows for a prompt of
-   max_seq tokens, the logits and the token ids. A call writes the ids, encodes every layer (the
-   prompt's rows through the matmul path, one token's through matvec kernels), the last row's
-   head and, for a greedy pick, the argmax, then commits and waits once: a token costs one wait.
+   max_seq tokens, the logits and the ids of every token in the cache. A call writes its ids,
+   encodes every layer (the prompt's rows through the matmul path, one token's through matvec
+   kernels), the last row's head and, for it_decoder_next, the pick (shaders/sample.metal: the
+   repetition penalty over the cache's ids, then it_argmax_f32 or it_sample_f32 with the host's
+   uniform draw), then commits and waits once: a token costs one wait, greedy or sampled.
    f32 weights are read where the parameter block has them; bf16, Q8_0 and Q4_0 ones are the
    core's copies (it_decoder_create_ex makes them in a buffer of this backend: shared memory, read
    in place). it__mtl_decoder_linear is the one place a projection's kernel is chosen by its type
@@ -1649,7 +1653,7 @@ typedef struct it__mtl_decoder {
     int max_seq;
     id buf;
     unsigned char *ptr;
-    size_t kcache, vcache, x, h, q, att, f1, f2, xq, stat0, stat1, logits, ids, next; /* byte offsets in buf */
+    size_t kcache, vcache, x, h, q, att, f1, f2, xq, stat0, stat1, logits, probs, seen, ids, next; /* byte offsets in buf */
 } it__mtl_decoder;
 static it__mtl_arg it__mtl_dec_at(const it__mtl_decoder *d, size_t byte_offset) {
     it__mtl_arg a;
@@ -1718,8 +1722,40 @@ static it_result it__mtl_decoder_norm(it__mtl_decoder *d, it__mtl_arg out, it__m
     return it__mtl_encode_norm(m, c->arch == IT_ARCH_LLAMA, out, it__mtl_dec_at(d, d->stat0), it__mtl_dec_at(d, d->stat1), x, W,
                                b ? &B : NULL, (unsigned)n, (unsigned)c->dim, c->norm_eps);
 }
-/* Everything of one call, encoded; the ids are in place. */
-static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, int greedy) {
+/* The pick after the head (it_decoder_pick): the repetition penalty over ids [0, pos + n) in place,
+   then the argmax or the draw into next. */
+static it_result it__mtl_decoder_pick(it__mtl_decoder *d, int n_ids, const it_decoder_pick *pick) {
+    it__mtl *m = d->m;
+    it_sample_args sp;
+    it__mtl_arg a[4];
+    memset(&sp, 0, sizeof sp);
+    sp.V = (unsigned)d->model->config.vocab_size;
+    sp.n_ids = (unsigned)n_ids;
+    sp.penalty = pick->repetition_penalty;
+    sp.temperature = pick->sampling.temperature;
+    sp.top_k = pick->sampling.top_k > 0 ? (unsigned)pick->sampling.top_k : 0u;
+    sp.top_p = pick->sampling.top_p;
+    sp.min_p = pick->sampling.min_p;
+    sp.coin = pick->coin;
+    if (sp.penalty != 1.0f) {
+        a[0] = it__mtl_dec_at(d, d->logits), a[1] = it__mtl_dec_at(d, d->ids), a[2] = it__mtl_dec_at(d, d->seen);
+        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_REPETITION_PENALTY, a, 3, &sp, sizeof sp, it__size(1, 1, 1),
+                                     it__size(it__mtl_tg(m, IT__K_REPETITION_PENALTY, 1024), 1, 1), 0));
+    }
+    a[0] = it__mtl_dec_at(d, d->next), a[1] = it__mtl_dec_at(d, d->logits);
+    if (sp.temperature <= 0.0f) {
+        it_matvec_args gp;
+        memset(&gp, 0, sizeof gp);
+        gp.cols = sp.V;
+        return it__mtl_dispatch(m, IT__K_ARGMAX, a, 2, &gp, sizeof gp, it__size(1, 1, 1),
+                                it__size(it__mtl_tg(m, IT__K_ARGMAX, 1024), 1, 1), 0);
+    }
+    a[2] = it__mtl_dec_at(d, d->probs);
+    return it__mtl_dispatch(m, IT__K_SAMPLE, a, 3, &sp, sizeof sp, it__size(1, 1, 1), it__size(it__mtl_tg(m, IT__K_SAMPLE, 1024), 1, 1),
+                            0);
+}
+/* Everything of one call, encoded; the ids are in place (at positions pos .. pos + n - 1). */
+static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, const it_decoder_pick *pick) {
     it__mtl *m = d->m;
     it_model *md = d->model;
     const it_model_config *c = &md->config;
@@ -1730,7 +1766,8 @@ static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, int 
     it_decode_attention_args ap;
     it_decoder_weight head = it_decoder_projection(d->dec, -1, 0);
     IT__MTL_T(md->embed, t);
-    IT__MTL_TRY(it__mtl_encode_embedding(m, x, it__mtl_dec_at(d, d->ids), t, (unsigned)n, (unsigned)C, (unsigned)c->vocab_size));
+    IT__MTL_TRY(it__mtl_encode_embedding(m, x, it__mtl_dec_at(d, d->ids + (size_t)pos * sizeof(int32_t)), t, (unsigned)n,
+                                         (unsigned)C, (unsigned)c->vocab_size));
     if (!llama) { /* + the learned positions pos .. pos + n - 1 */
         IT__MTL_T(md->pos_embed, t);
         t.off += (size_t)pos * C * sizeof(float);
@@ -1797,25 +1834,17 @@ static it_result it__mtl_decoder_encode(it__mtl_decoder *d, int n, int pos, int 
     IT__MTL_TRY(it__mtl_decoder_norm(d, h, x, md->final_norm, md->final_norm_bias, 1));
     IT__MTL_TRY(it__mtl_decoder_quantize_acts(d, h, &head, 1));
     IT__MTL_TRY(it__mtl_decoder_linear(d, it__mtl_dec_at(d, d->logits), h, &head, NULL, 1, 0));
-    if (greedy) {
-        it_matvec_args gp;
-        memset(&gp, 0, sizeof gp);
-        gp.cols = (unsigned)c->vocab_size;
-        a[0] = it__mtl_dec_at(d, d->next), a[1] = it__mtl_dec_at(d, d->logits);
-        IT__MTL_TRY(it__mtl_dispatch(m, IT__K_ARGMAX, a, 2, &gp, sizeof gp, it__size(1, 1, 1),
-                                     it__size(it__mtl_tg(m, IT__K_ARGMAX, 1024), 1, 1), 0));
-    }
-    return IT_OK;
+    return pick ? it__mtl_decoder_pick(d, pos + n, pick) : IT_OK;
 }
-static it_result it__mtl_decoder_feed(it_backend *be, void *state, const int32_t *tokens, int n, int pos, int greedy,
-                                      const float **logits, int32_t *next) {
+static it_result it__mtl_decoder_feed(it_backend *be, void *state, const int32_t *tokens, int n, int pos,
+                                      const it_decoder_pick *pick, const float **logits, int32_t *next) {
     it__mtl_decoder *d = (it__mtl_decoder *)state;
     it_result r;
     void *pool;
     IT__MTL_TRY(it__mtl_synchronize(be)); /* a pending update must land before the weights are read; free if idle */
-    memcpy(d->ptr + d->ids, tokens, (size_t)n * sizeof(int32_t));
+    memcpy(d->ptr + d->ids + (size_t)pos * sizeof(int32_t), tokens, (size_t)n * sizeof(int32_t)); /* the cache's ids */
     pool = objc_autoreleasePoolPush();
-    r = it__mtl_decoder_encode(d, n, pos, greedy);
+    r = it__mtl_decoder_encode(d, n, pos, pick);
     objc_autoreleasePoolPop(pool);
     if (r != IT_OK) { /* drop what was encoded: nothing of this call may run later */
         it__mtl_synchronize(be);
@@ -1823,7 +1852,7 @@ static it_result it__mtl_decoder_feed(it_backend *be, void *state, const int32_t
     }
     IT__MTL_TRY(it__mtl_synchronize(be)); /* the one wait */
     *logits = (const float *)(const void *)(d->ptr + d->logits);
-    if (greedy) *next = *(const int32_t *)(const void *)(d->ptr + d->next);
+    if (pick) *next = *(const int32_t *)(const void *)(d->ptr + d->next);
     return IT_OK;
 }
 static void it__mtl_decoder_destroy(it_backend *be, void *state) {
@@ -1878,6 +1907,8 @@ static it_result it__mtl_decoder_create(it_backend *be, const it_decoder *dec, v
     IT__MTL_DEC_TAKE(stat0, S * (size_t)c->n_heads);
     IT__MTL_DEC_TAKE(stat1, S);
     IT__MTL_DEC_TAKE(logits, c->vocab_size);
+    IT__MTL_DEC_TAKE(probs, c->vocab_size);
+    IT__MTL_DEC_TAKE(seen, c->vocab_size); /* uints, all zero between calls */
     IT__MTL_DEC_TAKE(ids, S);
     IT__MTL_DEC_TAKE(next, 1);
 #undef IT__MTL_DEC_TAKE

@@ -9,8 +9,9 @@
    tokenizer.json (Hugging Face) or tokenizer.bin (build/train's BPE), or the byte-level one for a
    256-token vocabulary. generation_config.json gives the end-of-sequence ids and the default
    sampling (flags win over it). The prompt is processed in one batch into a KV cache, then each
-   new token is one step, sampled from the last position's logits: repetition penalty, then
-   temperature, top-k, top-p, min-p (transformers' order); --greedy takes the argmax. Output
+   new token is one step, sampled from the last position's logits by it_decoder_next (on the GPU
+   with --backend metal: one wait a token): repetition penalty over the tokens the model sees,
+   then temperature, top-k, top-p, min-p (transformers' order); --greedy takes the argmax. Output
    streams as it is generated, always whole UTF-8 characters; it stops at an end-of-sequence id
    (not printed), at a --stop string (not printed, found even when it spans tokens), or after
    --max-new-tokens. Past max-seq tokens the model sees the last max-seq (the cache is refilled
@@ -57,7 +58,7 @@ static void usage(FILE *f) {
                "  --top-k K             sample among the K most likely tokens, 0 = all (default 40)\n"
                "  --top-p P             then among the smallest set with mass >= P, 1 = all (default 0.95)\n"
                "  --min-p M             then drop tokens below M x the most likely one's probability (default 0)\n"
-               "  --repeat-penalty R    divide the logits of tokens already in the context by R (default 1 = off)\n"
+               "  --repeat-penalty R    divide the logits of tokens the model sees by R (default 1 = off)\n"
                "  --stop STR            stop when the text produces STR (not printed); up to %d, may span tokens\n"
                "  --ignore-eos          do not stop at the end-of-sequence ids\n"
                "  --seed S              sampling seed (default 1)\n"
@@ -199,14 +200,10 @@ typedef struct generator {
     it_decoder *dec;
     const it_tokenizer *tok;
     int V, T;
-    float temperature, top_p, min_p, repeat_penalty;
-    int top_k;
+    it_sampling sampling; /* the repetition penalty is the decoder's (it_decoder_set_repetition_penalty) */
     int32_t stop_ids[IT_GENERATION_MAX_EOS + 2];
     int n_stop_ids;
     it_rng rng;
-    float *logits_copy, *probs;
-    int *order;
-    unsigned char *seen;
     int32_t *fed; /* the tokens in the decoder's cache, in order */
     size_t n_fed, fed_cap;
 } generator;
@@ -217,14 +214,15 @@ static int is_stop_id(const generator *g, int32_t id) {
         if (g->stop_ids[i] == id) return 1;
     return 0;
 }
-/* Feeds context[0..n) so the cache holds its last T tokens; tokens already in the cache (a common
-   prefix, as a chat's next turn has) are not fed again. */
-static it_result feed_context(generator *g, const int32_t *context, size_t n, const float **logits) {
+/* Feeds context[0..n) so the cache holds its last T tokens and picks the token after them into
+   *next; tokens already in the cache (a common prefix, as a chat's next turn has) are not fed
+   again. */
+static it_result feed_context(generator *g, const int32_t *context, size_t n, int32_t *next) {
     size_t start = n > (size_t)g->T ? n - (size_t)g->T : 0, keep = 0;
     it_result r;
     if (start == 0 && g->n_fed < n && memcmp(g->fed, context, g->n_fed * sizeof(int32_t)) == 0) keep = g->n_fed;
     if (keep == 0) it_decoder_reset(g->dec);
-    r = it_decoder_feed(g->dec, context + start + keep, (int)(n - start - keep), logits);
+    r = it_decoder_next(g->dec, context + start + keep, (int)(n - start - keep), &g->sampling, &g->rng, next);
     if (r != IT_OK) return r;
     if (!grow_ids(&g->fed, &g->fed_cap, n)) return IT_ERR_OUT_OF_MEMORY;
     g->n_fed = n - start;
@@ -234,24 +232,15 @@ static it_result feed_context(generator *g, const int32_t *context, size_t n, co
 /* Generates up to max_new tokens after context[0..n_prompt) (context has room for them), writing
    them to context and, through `text`, as text (text NULL: ids only). Returns the number made. */
 static long generate(generator *g, int32_t *context, size_t n_prompt, long max_new, out_text *text, double *t_first) {
-    const float *logits;
     it_token_stream *stream = NULL;
     double t0 = now_seconds();
     size_t n = n_prompt;
     long made = 0;
-    if (feed_context(g, context, n_prompt, &logits) != IT_OK) goto fail;
+    int32_t next;
+    if (feed_context(g, context, n_prompt, &next) != IT_OK) goto fail;
     *t_first = now_seconds() - t0;
     if (text && g->tok && it_token_stream_create(g->ctx, g->tok, 0, &stream) != IT_OK) goto fail;
     while (made < max_new && !(text && text->stopped)) {
-        int32_t next;
-        const float *l = logits;
-        if (g->repeat_penalty != 1.0f) {
-            memcpy(g->logits_copy, logits, sizeof(float) * (size_t)g->V);
-            it_cpu_repetition_penalty(g->logits_copy, g->V, context, n, g->repeat_penalty, g->seen);
-            l = g->logits_copy;
-        }
-        next = it_cpu_sample_min_p(l, g->V, g->temperature, g->top_k, g->top_p, g->min_p, it_rng_uniform(&g->rng), g->probs,
-                                   g->order);
         if (is_stop_id(g, next)) break;
         context[n++] = next;
         made++;
@@ -261,11 +250,12 @@ static long generate(generator *g, int32_t *context, size_t n_prompt, long max_n
             if (it_token_stream_push(stream, next, &piece, &len) != IT_OK || !out_push(text, piece, len)) goto fail;
         }
         if (made == max_new || (text && text->stopped)) break;
-        if (it_decoder_pos(g->dec) < g->T) {
-            if (it_decoder_feed(g->dec, &next, 1, &logits) != IT_OK) goto fail; /* one step: the cache holds the rest */
+        if (it_decoder_pos(g->dec) < g->T) { /* one step: the cache holds the rest */
+            int32_t last = next;
+            if (it_decoder_next(g->dec, &last, 1, &g->sampling, &g->rng, &next) != IT_OK) goto fail;
             if (!grow_ids(&g->fed, &g->fed_cap, g->n_fed + 1)) goto fail;
-            g->fed[g->n_fed++] = next;
-        } else if (feed_context(g, context, n, &logits) != IT_OK) /* full: refill from the last T tokens */
+            g->fed[g->n_fed++] = last;
+        } else if (feed_context(g, context, n, &next) != IT_OK) /* full: refill from the last T tokens */
             goto fail;
     }
     if (text && !out_finish(text)) goto fail;
@@ -543,12 +533,17 @@ int main(int argc, char **argv) {
     if (min_p < 0) min_p = gen_cfg.min_p >= 0 ? gen_cfg.min_p : 0;
     if (repeat_penalty < 0) repeat_penalty = gen_cfg.repetition_penalty > 0 ? gen_cfg.repetition_penalty : 1;
     if (max_new < 0) max_new = gen_cfg.max_new_tokens >= 0 ? gen_cfg.max_new_tokens : 200;
-    g.temperature = (float)temperature;
-    g.top_k = (int)top_k;
-    g.top_p = (float)top_p;
-    g.min_p = (float)min_p;
-    g.repeat_penalty = (float)repeat_penalty;
+    g.sampling.temperature = (float)temperature;
+    g.sampling.top_k = (int)top_k;
+    /* --top-p 0: the smallest set with mass >= 0, the most likely token alone (it_sampling reads 0
+       as off, so ask for the least positive mass) */
+    g.sampling.top_p = top_p > 0 ? (float)top_p : FLT_MIN;
+    g.sampling.min_p = (float)min_p;
     it_rng_seed(&g.rng, (uint64_t)seed);
+    if (it_decoder_set_repetition_penalty(g.dec, (float)repeat_penalty) != IT_OK) {
+        fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
 
     /* where to stop: the model's end-of-sequence ids (generation_config.json / config.json, else the
        tokenizer's eos_token) and, in a chat, the template's end of turn */
@@ -566,14 +561,6 @@ int main(int argc, char **argv) {
             it_tokenizer_bos_eos(tok, &bos, &eos);
             if (eos >= 0) g.stop_ids[g.n_stop_ids++] = eos;
         }
-    }
-    g.logits_copy = (float *)malloc(sizeof(float) * (size_t)g.V);
-    g.probs = (float *)malloc(sizeof(float) * (size_t)g.V);
-    g.order = (int *)malloc(sizeof(int) * (size_t)g.V);
-    g.seen = (unsigned char *)calloc((size_t)g.V, 1);
-    if (!g.logits_copy || !g.probs || !g.order || !g.seen) {
-        fprintf(stderr, "generate: out of memory\n");
-        return 1;
     }
     text.stops = stops;
     text.n_stops = n_stops;
@@ -648,10 +635,6 @@ int main(int argc, char **argv) {
     free(context);
 done:
     free(ids);
-    free(g.logits_copy);
-    free(g.probs);
-    free(g.order);
-    free(g.seen);
     free(g.fed);
     free(text.pending);
     free(text.reply);

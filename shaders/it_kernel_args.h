@@ -112,6 +112,13 @@ typedef struct it_matvec_args {
     unsigned int has_bias;
 } it_matvec_args;
 
+/* sample.metal: a token from logits [V] (it_cpu_sample_min_p: temperature > 0, top_k 0 = off,
+   top_p 1 = off, min_p 0 = off, coin in [0, 1)); the repetition penalty over ids [n_ids] */
+typedef struct it_sample_args {
+    unsigned int V, n_ids, top_k;
+    float temperature, top_p, min_p, coin, penalty;
+} it_sample_args;
+
 /* quant_matvec.metal: weights in blocks of IT_QBLOCK (irontensor.h's >>quant); activations for Q8_0
    and Q4_0 weights quantised per block to IT_QACT_BYTES: 32 int8 values, then their float scale */
 #ifndef IT_QBLOCK

@@ -581,6 +581,58 @@ static void test_min_p(void) {
     CHECK(strcmp(it_finish_reason_name(IT_FINISH_CONTEXT), "context_full") == 0, "finish names");
 }
 
+/* it_decoder_next with a repetition penalty: each pick is it_sample on the fed logits after
+   it_cpu_repetition_penalty over every id in the cache (prompt and generated), greedy and sampled
+   from the same generator; it_decoder_feed's logits stay unpenalised; bad penalties refused. */
+static void test_decoder_next_penalty(void) {
+    it_context *ctx = it_test_context(1);
+    it_model *m = small_model(ctx, IT_ARCH_LLAMA, MAXT);
+    it_decoder *a, *b;
+    int32_t ids[MAXT], next_a, next_b;
+    const float *logits;
+    float *copy, *scratch;
+    int *index, V, i, n = 3, same = 1, moved = 0;
+    unsigned char *seen;
+    it_sampling s = {0};
+    it_rng ra, rb, before;
+    CHECK(it_decoder_create(m, MAXT, &a) == IT_OK && it_decoder_create(m, MAXT, &b) == IT_OK, "penalty: decoders");
+    V = it_decoder_vocab(a);
+    copy = (float *)malloc(sizeof(float) * (size_t)V);
+    scratch = (float *)malloc(sizeof(float) * (size_t)V);
+    index = (int *)malloc(sizeof(int) * (size_t)V);
+    seen = (unsigned char *)calloc((size_t)V, 1);
+    CHECK(it_decoder_set_repetition_penalty(a, 0.0f) == IT_ERR_INVALID_ARGUMENT &&
+              it_decoder_set_repetition_penalty(a, -1.0f) == IT_ERR_INVALID_ARGUMENT &&
+              it_decoder_set_repetition_penalty(a, INFINITY) == IT_ERR_INVALID_ARGUMENT &&
+              it_decoder_set_repetition_penalty(a, 1.8f) == IT_OK,
+          "penalty: 0, negative, inf refused; 1.8 taken");
+    ids[0] = 1, ids[1] = 7, ids[2] = 1; /* a repeated id */
+    it_rng_seed(&ra, 9);
+    it_rng_seed(&rb, 9);
+    s.temperature = 0.0f;
+    for (i = 0; i < 8 && n < MAXT; i++, n++) {
+        int32_t want;
+        if (i == 4) s.temperature = 0.9f, s.top_k = 20, s.top_p = 0.9f; /* then sampled */
+        CHECK(it_decoder_next(a, i ? &ids[n - 1] : ids, i ? 1 : n, &s, &ra, &next_a) == IT_OK, "penalty: next %d", i);
+        CHECK(it_decoder_feed(b, i ? &ids[n - 1] : ids, i ? 1 : n, &logits) == IT_OK, "penalty: feed %d", i);
+        memcpy(copy, logits, sizeof(float) * (size_t)V);
+        it_cpu_repetition_penalty(copy, V, ids, (size_t)n, 1.8f, seen);
+        before = rb;
+        want = it_sample(&s, &rb, copy, V, scratch, index);
+        next_b = it_sample(&s, &before, logits, V, scratch, index); /* the same draw, unpenalised */
+        same &= next_a == want;
+        moved += next_b != want;
+        ids[n] = next_a;
+    }
+    CHECK(same, "penalty: every pick is it_sample after it_cpu_repetition_penalty over the cache's ids");
+    CHECK(moved > 0, "penalty: it changed %d of 8 picks against the unpenalised logits", moved);
+    free(copy);
+    free(scratch);
+    free(index);
+    free(seen);
+    it_context_destroy(ctx);
+}
+
 /* Past the context: with context_shift the generator drops the oldest block and goes on, token for
    token what a manual paged run with the same shifts gives; without it (or for GPT-2) it ends with
    context_full after the context's tokens. */
@@ -695,5 +747,6 @@ int main(void) {
     test_generator_small_pool();
     test_generator_shift();
     test_min_p();
+    test_decoder_next_penalty();
     return it_test_finish();
 }

@@ -568,23 +568,47 @@ static void decode_compare(const char *name, const it_model_config *cfg, it_weig
     }
     e = rel_err(lg[1], lg[0], (size_t)V, 0.0);
     worst = e > worst ? e : worst;
-    /* sampling: temperature, top-k, top-p from the same generator on both sides */
+    /* sampling on the GPU (it_sample_f32 after the repetition penalty over the cache's ids):
+       temperature, top-k, top-p, min-p from the same generator on both sides, one wait a token */
     memset(&warm, 0, sizeof warm);
     warm.temperature = 0.8f;
     warm.top_k = 7;
     warm.top_p = 0.95f;
+    warm.min_p = 0.02f;
     it_rng_seed(&rng[0], 5);
     it_rng_seed(&rng[1], 5);
+    check(it_decoder_set_repetition_penalty(dec[1], 0.0f) == IT_ERR_INVALID_ARGUMENT &&
+              it_decoder_set_repetition_penalty(dec[1], NAN) == IT_ERR_INVALID_ARGUMENT,
+          "decode %s: a repetition penalty of 0 or NaN is IT_ERR_INVALID_ARGUMENT", name);
+    for (s = 0; s < 2; s++) check(it_decoder_set_repetition_penalty(dec[s], 1.3f) == IT_OK, "decode %s: penalty", name);
     tok[0] = tok[1] = prompt[0];
+    cbs = waits = disp = max_cbs = max_waits = 0;
     for (i = 0; i < GEN && same_sampled; i++) {
         int32_t in0 = tok[0], in1 = tok[1];
-        check(it_decoder_next(dec[0], &in0, 1, &warm, &rng[0], &tok[0]) == IT_OK &&
-                  it_decoder_next(dec[1], &in1, 1, &warm, &rng[1], &tok[1]) == IT_OK,
-              "decode %s: sampled token %d", name, i);
+        check(it_decoder_next(dec[0], &in0, 1, &warm, &rng[0], &tok[0]) == IT_OK, "decode %s: cpu sampled token %d", name, i);
+        s0 = it_metal_backend_stats(it_context_backend(ctx[1]));
+        HOSTED("it_decoder_next", r = it_decoder_next(dec[1], &in1, 1, &warm, &rng[1], &tok[1]));
+        s1 = it_metal_backend_stats(it_context_backend(ctx[1]));
+        check(r == IT_OK, "decode %s: metal sampled token %d (%s)", name, i, it_context_last_error(ctx[1]));
         same_sampled &= tok[0] == tok[1];
+        cbs += s1.command_buffers - s0.command_buffers;
+        waits += s1.waits - s0.waits;
+        disp += s1.dispatches - s0.dispatches;
+        if (s1.command_buffers - s0.command_buffers > max_cbs) max_cbs = s1.command_buffers - s0.command_buffers;
+        if (s1.waits - s0.waits > max_waits) max_waits = s1.waits - s0.waits;
     }
-    check(worst <= 1e-4 && same_sampled, "decode %s: after a reset the logits match (%.2e); %d sampled tokens equal", name,
-          worst, GEN);
+    printf("%s decode model=%s-sampled tokens=%d cmdbufs_per_token=%lu waits_per_token=%lu dispatches_per_token=%lu\n", TAG, name,
+           i, cbs / (unsigned long)(i ? i : 1), waits / (unsigned long)(i ? i : 1), disp / (unsigned long)(i ? i : 1));
+    check(worst <= 1e-4 && same_sampled, "decode %s: after a reset the logits match (%.2e); %d sampled tokens (top-k, top-p, "
+          "min-p, repetition penalty 1.3) equal to the CPU decoder's", name, worst, GEN);
+    check(max_waits == 1 && waits == (unsigned long)i && max_cbs == 1, "decode %s: sampled on the GPU: one command buffer and "
+          "one wait per token (%lu, %lu)", name, max_cbs, max_waits);
+    {   /* the penalty before a greedy pick (it_argmax_f32 on the penalised logits) */
+        int32_t in0 = tok[0], in1 = tok[1];
+        check(it_decoder_next(dec[0], &in0, 1, &greedy, NULL, &tok[0]) == IT_OK &&
+                  it_decoder_next(dec[1], &in1, 1, &greedy, NULL, &tok[1]) == IT_OK && tok[0] == tok[1],
+              "decode %s: a greedy token after the repetition penalty equal to the CPU's (%d vs %d)", name, tok[1], tok[0]);
+    }
     /* a bad id: IT_ERR_RANGE and nothing fed */
     i = it_decoder_pos(dec[1]);
     check(it_decoder_next(dec[1], &bad, 1, &greedy, NULL, &tok[1]) == IT_ERR_RANGE && it_decoder_pos(dec[1]) == i,
