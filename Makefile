@@ -159,6 +159,7 @@ $(BUILD)/quant_ppl: benchmarks/quant_ppl.c $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 bench: $(BUILD)/bench $(BUILD)/gemm_bench $(BUILD)/batch_bench
 	@bash benchmarks/bench.sh $(BUILD) $(BENCH_ARGS)
+	@bash benchmarks/bf16_bench.sh $(BUILD) $(BENCH_ARGS)
 	@echo "== batched generation: $(BUILD)/batch_bench"; $(BUILD)/batch_bench
 
 # Batched generation (README: serving): 1 / 4 / 16 concurrent sequences against 16 sequential runs.

@@ -243,6 +243,9 @@ IT_API it_result it_context_set_compute_dtype(it_context *ctx, it_dtype dtype);
 IT_API it_dtype it_context_compute_dtype(const it_context *ctx);
 /* The bf16 product kernel the CPU backend runs here: "amx", "avx512bf16" or "portable". */
 IT_API const char *it_bf16_kernel_name(void);
+/* Rounds every parameter to its nearest bf16 value (ties to even), in place: the starting point of
+   a run whose weights are kept in bf16 (it_optimizer_desc.bf16_weights). */
+IT_API void it_params_round_bf16(it_context *ctx);
 
 IT_API const char *it_tensor_name(const it_tensor *t);
 IT_API it_dtype it_tensor_dtype(const it_tensor *t);
@@ -922,6 +925,11 @@ typedef struct it_optimizer_desc {
     float clip_norm;        /* global gradient-norm clip; 0 = off */
     int zero_stage;         /* 1 = ZeRO-1 over the context's communicator (>>comm): this rank keeps
                                the state of its part of the gradient block only; 0 = all of it */
+    int bf16_weights;       /* 1 = the weights themselves are kept as bf16 values (no fp32 master
+                               copy, llm.c's choice): after each update every trained parameter is
+                               rounded stochastically to bf16, the noise a hash of (step, index), so
+                               runs and resumes repeat bit for bit on any thread count. Start from
+                               bf16 values (it_params_round_bf16). CPU updates only. */
 } it_optimizer_desc;
 typedef struct it_optimizer {
     it_context *ctx;
@@ -1510,6 +1518,7 @@ typedef struct it_trainer_state {
         char chat_template[IT_CHECKPOINT_NAME_MAX]; /* --chat-template's name; "" = the model's own template */
         char base_storage[IT_CHECKPOINT_NAME_MAX];  /* --quant: the frozen base's type (QLoRA); "" = f32 */
     } sft;
+    it_dtype compute_dtype;      /* the run's it_context_compute_dtype: 0 / IT_F32, or IT_BF16 */
 } it_trainer_state;
 /* Every field in the range a run can have (what train's flags accept): batch, seq >= 1 with
    batch * (seq + 1) within int, accum_steps >= 1 and 0 <= accum_index < accum_steps, a known
@@ -6014,6 +6023,31 @@ IT_API it_dtype it_context_compute_dtype(const it_context *ctx) {
 }
 IT_API const char *it_bf16_kernel_name(void) { return it__bgemm_pick_isa().name; }
 
+IT_API void it_params_round_bf16(it_context *ctx) {
+    size_t i;
+    IT__NOT_NULL(ctx, "it_params_round_bf16");
+    it__sync(ctx);
+    for (i = 0; i < ctx->param_numel && ctx->param_block; i++) ctx->param_block[i] = it_bf16_to_f32(it_f32_to_bf16(ctx->param_block[i]));
+}
+/* Stochastic rounding to bf16 (llm.c's weights update): w lies between two bf16 values, and goes
+   to the upper one with probability (w - lower) / (upper - lower). Adding 16 random bits to the 16
+   bits that bf16 drops, then truncating, does exactly that. The random bits are a SplitMix64 hash
+   of (step, index of the float in the gradient block): no state to save, the same on any number of
+   threads and after a resume. Infinities and NaNs stay as they are. */
+static void it__round_bf16_stochastic(float *w, size_t n, int step, size_t first) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint64_t z = ((uint64_t)(uint32_t)step << 40 ^ (uint64_t)(first + i)) + 0x9E3779B97F4A7C15ull;
+        uint32_t u;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        memcpy(&u, w + i, 4);
+        if ((u & 0x7F800000u) != 0x7F800000u) u = (u + (uint32_t)(z & 0xFFFFu)) & 0xFFFF0000u;
+        memcpy(w + i, &u, 4);
+    }
+}
+
 /* >>fast_kernels ---------------------------------------------------------------------------------
    What the CPU backend runs instead of the reference loops where it matters: a vector exp for the
    softmax-shaped reductions (the fused loss takes N x V of them per pass) and SwiGLU, and flash
@@ -9808,6 +9842,11 @@ IT_API it_result it_optimizer_create(it_context *ctx, const it_optimizer_desc *d
     if (d.zero_stage && ctx->backend->optimizer_step)
         return it_context_error(ctx, IT_ERR_UNSUPPORTED, "optimizer: ZeRO-1 runs the update on the CPU; the '%s' backend "
                                 "updates on its device", ctx->backend->name);
+    if (d.bf16_weights && ctx->backend->optimizer_step)
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "optimizer: bf16 weights (stochastic rounding) are updated on the CPU; "
+                                "the '%s' backend updates on its device", ctx->backend->name);
+    if (d.bf16_weights != 0 && d.bf16_weights != 1)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "optimizer: bf16_weights is %d (0 or 1)", d.bf16_weights);
     if ((r = it_grads_alloc(ctx)) != IT_OK) return r;
     opt = (it_optimizer *)it__object_new(ctx, IT__OBJ_OPTIMIZER, sizeof(it_optimizer));
     if (!opt) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "optimizer: out of memory");
@@ -9877,6 +9916,7 @@ static void it__optim_part(void *arg, int part, int n_parts) {
         case IT_OPTIMIZER_SGD: it_cpu_sgd_update(w, m, gr, hi - lo, job->lr, d->momentum, wd, job->scale); break;
         default: IT_ASSERT(0);
         }
+        if (d->bf16_weights) it__round_bf16_stochastic(w, hi - lo, opt->step, lo);
     }
 }
 IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale, float *grad_norm) {
@@ -13187,6 +13227,7 @@ static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_op
     it__json_put_float(b, d->weight_decay);
     it__buf_printf(b, ", \"decay_vectors\": %s, \"clip_norm\": ", d->decay_vectors ? "true" : "false");
     it__json_put_float(b, d->clip_norm);
+    if (d->bf16_weights) it__buf_puts(b, ", \"bf16_weights\": true"); /* written only when set: fp32 runs' files as before */
     it__buf_puts(b, "},\n  \"schedule\": {\"kind\": ");
     it__json_put_string(b, it_schedule_name(ts->schedule.kind));
     it__buf_puts(b, ", \"base_lr\": ");
@@ -13219,6 +13260,7 @@ static void it__trainer_json(it__buf *b, const it_trainer_state *ts, const it_op
         }
         it__buf_puts(b, "}");
     }
+    if (ts->compute_dtype == IT_BF16) it__buf_puts(b, ",\n  \"compute_dtype\": \"bf16\"");
 }
 
 /* >>ckread ------------------------------------------------------------------------------------ */
@@ -13563,6 +13605,10 @@ static int it__trainer_state_why(const it_trainer_state *ts, char *why, size_t s
     IT__TS_BAD(!isnan(ts->best_val_loss) && !(ts->best_val_loss >= 0 && ts->best_val_loss <= FLT_MAX),
                "best_val_loss is %g (must be NaN for none, or finite and >= 0)", (double)ts->best_val_loss);
     IT__TS_BAD(ts->data.size < 0 || ts->val_data.size < 0 || ts->tokenizer_file.size < 0, "a file fingerprint has a negative size");
+    IT__TS_BAD(ts->compute_dtype != 0 && ts->compute_dtype != IT_F32 && ts->compute_dtype != IT_BF16,
+               "compute_dtype is %d (f32 or bf16)", (int)ts->compute_dtype);
+    IT__TS_BAD(ts->optimizer.bf16_weights != 0 && ts->optimizer.bf16_weights != 1, "optimizer bf16_weights is %d (0 or 1)",
+               ts->optimizer.bf16_weights);
     IT__TS_BAD(ts->world_size < 0 || ts->world_size > IT_CHECKPOINT_MAX_RANKS, "world_size is %d (must be in [0, %d])",
                ts->world_size, IT_CHECKPOINT_MAX_RANKS);
     {
@@ -13583,7 +13629,7 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     static const char *const known[] = {"format", "version", "step", "tokens_seen", "seed", "batch", "seq", "accum_steps",
                                         "accum_index", "optimizer", "schedule", "data_rng", "rng", "best_val_loss",
                                         "tokenizer", "data", "val_data", "tokenizer_file", "world_size",
-                                        "rank_data_rng", "sft", "irontensor_crc32"};
+                                        "rank_data_rng", "sft", "irontensor_crc32", "compute_dtype"};
     static const char *const prints[] = {"data", "val_data", "tokenizer_file"};
     it_trainer_state ts;
     it_file_fingerprint *print_fields[3];
@@ -13627,6 +13673,7 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
         it__jfloat(ctx, path, j, o, "weight_decay", 1, &ts.optimizer.weight_decay) < 0 ||
         it__jfloat(ctx, path, j, o, "clip_norm", 1, &ts.optimizer.clip_norm) < 0 ||
         it__jbool(ctx, path, j, o, "decay_vectors", &ts.optimizer.decay_vectors) < 0 ||
+        it__jbool(ctx, path, j, o, "bf16_weights", &ts.optimizer.bf16_weights) < 0 ||
         it__jint(ctx, path, j, o, "step", 1, 0, INT32_MAX, &v) < 0)
         return IT_ERR_FORMAT;
     s = it__jfield(ctx, path, j, 0, "schedule", IT__J_OBJ, 1);
@@ -13650,6 +13697,13 @@ static it_result it__trainer_parse(it_context *ctx, const char *path, const it__
     c = it__jget(j, 0, "best_val_loss");
     if (c < 0) return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"best_val_loss\" is missing", path);
     if (j->v[c].type != IT__J_NULL && it__jfloat(ctx, path, j, 0, "best_val_loss", 1, &ts.best_val_loss) < 0) return IT_ERR_FORMAT;
+    ts.compute_dtype = IT_F32; /* optional: absent in fp32 runs and older checkpoints */
+    if (it__jget(j, 0, "compute_dtype") >= 0) {
+        str = it__jstr(j, 0, "compute_dtype");
+        if (!str || (strcmp(str, "f32") && strcmp(str, "bf16")))
+            return it_context_error(ctx, IT_ERR_FORMAT, "%s: \"compute_dtype\" must be \"f32\" or \"bf16\"", path);
+        ts.compute_dtype = strcmp(str, "bf16") ? IT_F32 : IT_BF16;
+    }
 #undef IT__TS_INT
     /* what the run was trained on: optional (older checkpoints do not record it) */
     str = it__jstr(j, 0, "tokenizer");

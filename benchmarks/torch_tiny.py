@@ -68,16 +68,10 @@ def generate(model, prompt, n_gen, max_seq):
     return (t1 - t0) * 1e3, (n_gen - 1) / (t2 - t1)
 
 
-def main():
-    p = argparse.ArgumentParser()
-    for name, default in [("steps", 50), ("warmup", 5), ("vocab", 32000), ("batch", 16), ("seq", 256), ("threads", 2),
-                          ("gen", 100), ("seed", 1)]:
-        p.add_argument("--" + name, type=int, default=default)
-    p.add_argument("--quick", action="store_true")
-    a = p.parse_args()
-    if a.quick:
-        a.steps, a.warmup = 5, 2
-    a.dim, a.layers, a.heads, a.kv_heads, a.ffn, a.theta, a.max_seq = 256, 4, 4, 4, 512, 10000.0, max(512, a.seq)
+def train(a, autocast_dtype=None):
+    """The benchmark's training steps; autocast_dtype (torch.bfloat16) runs forward and loss under
+    torch.autocast on the CPU (benchmarks/torch_bf16.py). Returns the model, ms per timed step,
+    tokens/s and the first and last loss."""
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     model = Llama(a)
@@ -93,7 +87,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(step, 3e-4, 5, total)
         t0 = time.perf_counter()
-        loss = model(x, y)
+        with torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+            loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -103,8 +98,20 @@ def main():
             elapsed += times[-1]
         last = loss.item()
         first = last if first is None else first
-    step_ms = elapsed / a.steps * 1e3
-    tok_s = a.batch * a.seq * a.steps / elapsed
+    return model, elapsed / a.steps * 1e3, a.batch * a.seq * a.steps / elapsed, first, last
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for name, default in [("steps", 50), ("warmup", 5), ("vocab", 32000), ("batch", 16), ("seq", 256), ("threads", 2),
+                          ("gen", 100), ("seed", 1)]:
+        p.add_argument("--" + name, type=int, default=default)
+    p.add_argument("--quick", action="store_true")
+    a = p.parse_args()
+    if a.quick:
+        a.steps, a.warmup = 5, 2
+    a.dim, a.layers, a.heads, a.kv_heads, a.ffn, a.theta, a.max_seq = 256, 4, 4, 4, 512, 10000.0, max(512, a.seq)
+    model, step_ms, tok_s, first, last = train(a)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch} x seq {a.seq}, vocab {a.vocab}")
     print(f"training ({a.warmup} warmup discarded, {a.steps} timed; loss {first:.3f} -> {last:.3f}): "

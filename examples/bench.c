@@ -11,6 +11,10 @@
    panels (the machine's measured limit), and prints the step's achieved GFLOP/s against both:
      bench_flops model_gflop=F executed_gflop=E step_median_ms=S step_min_ms=.. step_max_ms=..
                  gflops=G gemm_gflops=M gemm_min=.. gemm_max=.. ratio=G/M peak_gflops=P peak_frac=G/P
+   --dtype bf16 runs the step in bf16 mixed precision (it_context_set_compute_dtype) and adds
+     bench_bf16 kernel=K step_ms=X tok_s=Y peak_rss_mb=Z step_gflops=G gemm_bf16_gflops=M frac_of_gemm=G/M
+   (M: the step's own products timed alone, in bf16; benchmarks/bf16_bench.sh interleaves this run with the
+   fp32 step and PyTorch's bf16 autocast).
    Then (unless --no-quant) the quantised-decode table: tokens/s at f32, bf16, Q8_0 and Q4_0 for
    `tiny` and SmolLM2-135M's shape, on one thread and on --threads, against the bound read
    bandwidth / weight bytes per token, and per model one line
@@ -18,6 +22,7 @@
 
      cc -O2 -std=c99 -Wall -I. examples/bench.c -o build/bench -lm -lpthread
      build/bench [--quick] [--steps N] [--warmup N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute] [--no-quant]
+                 [--dtype f32|bf16] [--bf16-kernel portable|avx512bf16|amx]
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
@@ -381,7 +386,7 @@ int main(int argc, char **argv) {
     it_plan_stats st;
     step_work work;
     double *step_s, *gemm_gflops, *peak_gflops, model_flop;
-    int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0;
+    int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0, bf16 = 0;
     const char *preset = "tiny";
 
     for (i = 1; i < argc; i++) {
@@ -401,9 +406,22 @@ int main(int argc, char **argv) {
             use_cuda = !strcmp(argv[++i], "cuda");
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1; /* CUDA: GEMMs on TF32 tensor cores */
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc && (!strcmp(argv[i + 1], "f32") || !strcmp(argv[i + 1], "bf16")))
+            bf16 = !strcmp(argv[++i], "bf16"); /* bf16: mixed-precision step (it_context_set_compute_dtype) */
+        else if (!strcmp(argv[i], "--bf16-kernel") && i + 1 < argc) { /* a lower level than the CPU's best (>>bf16) */
+            int level;
+            for (level = IT__BF16_PORTABLE; level < IT__BF16_LEVEL_COUNT; level++)
+                if (!strcmp(argv[i + 1], it__bf16_level_names[level])) break;
+            if (level == IT__BF16_LEVEL_COUNT || !it__bgemm_level_available(level)) {
+                fprintf(stderr, "bench: --bf16-kernel %s: not a kernel this CPU runs (portable, avx512bf16, amx)\n", argv[i + 1]);
+                return 2;
+            }
+            it__bgemm_force_isa = level;
+            i++;
+        }
         else {
             fprintf(stderr, "usage: bench [--quick] [--steps N] [--warmup N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
-                            "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--no-quant]\n");
+                            "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--dtype f32|bf16] [--bf16-kernel NAME] [--no-quant]\n");
             return 2;
         }
     }
@@ -414,6 +432,7 @@ int main(int argc, char **argv) {
 
     memset(&cd, 0, sizeof cd);
     cd.n_threads = threads;
+    cd.compute_dtype = bf16 ? IT_BF16 : IT_F32;
     if (it_context_create(&cd, &ctx) != IT_OK) return 1;
     if (use_metal) { /* the training step and the KV-cache decoder on the GPU */
         it_backend *metal;
@@ -475,8 +494,8 @@ int main(int argc, char **argv) {
 
     printf("IronTensor-C bench: %s Llama (dim %d, %d layers, %d heads, ffn %d, vocab %d), %zu parameters\n",
            preset, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.vocab_size, it_model_config_param_count(&cfg));
-    printf("batch %d x seq %d, fp32, Lion lr 3e-4 betas 0.9/0.99 wd 0.1, clip 1.0, cosine (5 warmup), %d threads\n",
-           batch, seq, it_context_threads(ctx));
+    printf("batch %d x seq %d, %s, Lion lr 3e-4 betas 0.9/0.99 wd 0.1, clip 1.0, cosine (5 warmup), %d threads\n",
+           batch, seq, bf16 ? "bf16 mixed precision (bf16 products, fp32 weights and sums)" : "fp32", it_context_threads(ctx));
     printf("planned arena %.1f MB (%.1f MB without reuse; layers %s), parameters %.1f MB (+ grads, + Lion state)\n",
            st.arena_bytes / 1048576.0, st.unplanned_bytes / 1048576.0,
            recompute ? "recomputed in the backward" : "kept for the backward", st.param_bytes / 1048576.0);
@@ -540,6 +559,9 @@ int main(int argc, char **argv) {
                model_flop * 1e-9, (model_flop + work.recompute_flop) * 1e-9, med * 1e3, step_s[0] * 1e3,
                step_s[steps - 1] * 1e3, achieved, gemm, gemm_gflops[0], gemm_gflops[steps - 1], achieved / gemm, peak,
                peak > 0 ? achieved / peak : 0.0);
+        if (bf16) /* the products above ran in bf16 too: the step against its own bf16 products */
+            printf("bench_bf16 kernel=%s step_ms=%.1f tok_s=%.0f peak_rss_mb=%.1f step_gflops=%.1f gemm_bf16_gflops=%.1f "
+                   "frac_of_gemm=%.2f\n", it_bf16_kernel_name(), med * 1e3, tok_s, peak_rss_mb(), achieved, gemm, achieved / gemm);
     }
     free(step_s), free(gemm_gflops), free(peak_gflops);
     fflush(stdout);

@@ -41,6 +41,8 @@ typedef struct options {
     unsigned long long seed;
     char saved_chat_template[IT_CHECKPOINT_NAME_MAX]; /* --resume: the run's --chat-template */
     char saved_quant[IT_CHECKPOINT_NAME_MAX];         /* --resume: the run's --quant */
+    it_dtype dtype, save_dtype; /* --dtype (the matrix products), --save-dtype (a --full checkpoint's weights) */
+    int dtype_given;
 } options;
 
 static void usage(FILE *f) {
@@ -69,12 +71,15 @@ static void usage(FILE *f) {
             "  --eval-every N        steps between validations (default 0: before the first step and at the end)\n"
             "  --stop-after N        stop (and save) after N steps of this invocation; --resume continues\n"
             "  --log-every N --seed N --threads N\n"
+            "  --dtype f32|bf16      bf16 = mixed precision: bf16 operands, fp32 sums in the matrix products;\n"
+            "                        weights, gradients and optimizer state stay fp32 (default f32)\n"
             "data parallel (build/finetune_mpi under mpirun: README \"Data-parallel training\")\n"
             "  --zero 0|1            1 = ZeRO-1: each rank keeps 1/N of the optimizer state (default 0)\n"
             "  --comm-timeout S      how long a rank waits for the others before ending the job (default 60)\n"
             "output\n"
             "  --save DIR            the adapter (adapter_config.json, adapter_model.safetensors) or, with\n"
             "                        --full, a checkpoint; plus the optimizer and trainer state for --resume\n"
+            "  --save-dtype f32|bf16 with --full: the checkpoint's weights (default f32; adapters are saved in f32)\n"
             "  --resume DIR          continue the run saved in DIR (its adapter, optimizer and data position);\n"
             "                        give --data (the same file) again; --mask-prompt / --chat-template / --pack\n"
             "                        are restored from the run (a different one is refused); saves back into\n"
@@ -100,6 +105,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->min_lr_ratio = 0.1f;
     o->log_every = 10;
     o->seed = 1234;
+    o->dtype = o->save_dtype = IT_F32;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1, takes = 1;
@@ -138,6 +144,8 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--log-every")) ok = parse_int(a, v, 1, &o->log_every);
         else if (!strcmp(a, "--stop-after")) ok = parse_int(a, v, 1, &o->stop_after);
         else if (!strcmp(a, "--threads")) ok = parse_int(a, v, 0, &o->threads);
+        else if (!strcmp(a, "--dtype")) ok = parse_dtype(a, v, &o->dtype), o->dtype_given = 1;
+        else if (!strcmp(a, "--save-dtype")) ok = parse_dtype(a, v, &o->save_dtype);
         else if (!strcmp(a, "--zero")) ok = parse_int(a, v, 0, &o->zero);
         else if (!strcmp(a, "--comm-timeout")) ok = parse_float(a, v, 0.001f, &o->comm_timeout);
         else if (!strcmp(a, "--lr")) ok = parse_float(a, v, 1e-30f, &o->lr);
@@ -437,6 +445,12 @@ static int finetune_main(int argc, char **argv) {
             return 1;
         }
         od = ts.optimizer;
+        if (o.dtype_given && o.dtype != (ts.compute_dtype == IT_BF16 ? IT_BF16 : IT_F32)) {
+            fprintf(stderr, "finetune: --dtype %s conflicts with the run in %s, which has %s; omit --dtype to keep it\n",
+                    it_dtype_name(o.dtype), o.resume, ts.compute_dtype == IT_BF16 ? "bf16" : "f32");
+            return 1;
+        }
+        o.dtype = ts.compute_dtype == IT_BF16 ? IT_BF16 : IT_F32;
         o.batch = ts.batch;
         o.seq = ts.seq;
         o.accum = ts.accum_steps;
@@ -597,6 +611,10 @@ static int finetune_main(int argc, char **argv) {
     ts.seq = o.seq;
     ts.accum_steps = o.accum;
     ts.optimizer = opt->desc;
+    ts.compute_dtype = o.dtype;
+    if (it_context_set_compute_dtype(ctx, o.dtype) != IT_OK) return 1;
+    if (o.dtype == IT_BF16)
+        fprintf(stderr, "precision: bf16 mixed (bf16 operands, fp32 sums: the %s kernel), fp32 weights\n", it_bf16_kernel_name());
     snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", file_exists(o.model, "tokenizer.json") ? "hf" : "bpe");
     if (!dp_check_finetune_config(ctx, &o, &cfg, lora, &opt->desc, &ts, train_data, val_data, first_step)) return 1;
     if (dp->rank == 0) fprintf(stderr, "model: %s, %zu parameters; %s: %zu trainable (%.2f%%)\n", o.model, it_param_numel(ctx),
@@ -614,6 +632,11 @@ static int finetune_main(int argc, char **argv) {
         fprintf(stderr, "\n");
     }
     memset(&ck, 0, sizeof ck);
+    if (o.save_dtype == IT_BF16 && lora) {
+        fprintf(stderr, "finetune: --save-dtype bf16 applies to --full checkpoints; adapters are saved in f32\n");
+        return 2;
+    }
+    ck.dtype = o.save_dtype;
     if (!lora && file_exists(o.model, "tokenizer.bin")) { /* a --full checkpoint carries its tokenizer */
         snprintf(tok_path, sizeof tok_path, "%s/tokenizer.bin", o.model);
         ck.tokenizer_path = tok_path;

@@ -48,6 +48,8 @@ typedef struct options {
     it_model_config model;
     int steps, batch, seq, warmup, accum, threads, eval_every, eval_batches, save_every, stop_after, keep, log_every;
     int zero;
+    it_dtype dtype, save_dtype; /* --dtype (the matrix products) and --save-dtype (model.safetensors) */
+    int master_weights;         /* --master-weights: 1 = fp32 weights; 0 = bf16 weights, stochastic rounding */
     float lr, beta1, beta2, wd, min_lr_ratio, clip, comm_timeout;
     unsigned long long seed;
 } options;
@@ -78,6 +80,11 @@ static void usage(FILE *f) {
             "  --seed N              initialisation and data order (default 1)\n"
             "  --threads N           CPU threads, 0 = all cores (default 0)\n"
             "  --backend cpu|metal|cuda  where the step runs (default cpu)\n"
+            "  --dtype f32|bf16      precision of the matrix products: bf16 = mixed precision, bf16 operands with\n"
+            "                        fp32 sums; weights, gradients, optimizer state, norms, softmax and loss stay\n"
+            "                        fp32 (default f32; CPU backend)\n"
+            "  --master-weights 1|0  with --dtype bf16: 0 keeps the weights themselves in bf16, each update rounded\n"
+            "                        stochastically (llm.c); 1 = fp32 master weights (default 1)\n"
             "evaluation and output\n"
             "  --eval-every N        validation loss every N steps, 0 = only at the end (default 50)\n"
             "  --eval-batches N      validation batches per evaluation (default 8)\n"
@@ -87,6 +94,9 @@ static void usage(FILE *f) {
             "                        DIR must be new, empty or a checkpoint (missing parents are created)\n"
             "  --save-every N        also every N steps: DIR is updated and DIR.stepNNNNNNNN kept (default 0)\n"
             "  --keep K              how many DIR.step* checkpoints --save-every keeps (default 3)\n"
+            "  --save-dtype f32|bf16 model.safetensors in f32 or bf16 (optimizer state stays f32; default f32). With\n"
+            "                        fp32 master weights a bf16 save rounds them, so --resume continues from rounded\n"
+            "                        weights; --master-weights 0 saves exactly\n"
             "  --stop-after K        end this invocation after K steps, saving to --save (the run's total\n"
             "                        stays --steps; continue it with --resume)\n"
             "  --resume DIR          continue the run saved in DIR: model, optimizer, schedule, data order\n"
@@ -139,6 +149,8 @@ static int parse_args(int argc, char **argv, options *o) {
     o->clip = 1.0f;
     o->min_lr_ratio = 0.1f;
     o->seed = 1;
+    o->dtype = o->save_dtype = IT_F32;
+    o->master_weights = 1;
     o->model.vocab_size = -1; /* -1 = not given: from the preset (or the tokenizer) */
     o->model.dim = o->model.n_layers = o->model.n_heads = o->model.n_kv_heads = o->model.ffn_dim = o->model.max_seq = -1;
     for (i = 1; i < argc; i++) {
@@ -183,6 +195,9 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(f, "--keep")) ok = parse_int(f, v, 1, &o->keep);
         else if (!strcmp(f, "--stop-after")) ok = parse_int(f, v, 1, &o->stop_after);
         else if (!strcmp(f, "--zero")) ok = parse_int(f, v, 0, &o->zero);
+        else if (!strcmp(f, "--dtype")) ok = parse_dtype(f, v, &o->dtype);
+        else if (!strcmp(f, "--save-dtype")) ok = parse_dtype(f, v, &o->save_dtype);
+        else if (!strcmp(f, "--master-weights")) ok = parse_int(f, v, 0, &o->master_weights);
         else if (!strcmp(f, "--comm-timeout")) ok = parse_float(f, v, 0.001f, &o->comm_timeout);
         else if (!strcmp(f, "--lr")) ok = parse_float(f, v, 0.0f, &o->lr);
         else if (!strcmp(f, "--beta1")) ok = parse_float(f, v, 0.0f, &o->beta1);
@@ -211,6 +226,9 @@ static int parse_args(int argc, char **argv, options *o) {
     if (o->allow_new_data && !o->resume) return fail_usage("--allow-new-data only applies to --resume%s%s", "", "");
     if (o->lr <= 0.0f) return fail_usage("--lr must be greater than 0%s%s", "", "");
     if (!dp_flags_ok(o->zero, o->comm_timeout)) return 2;
+    if (o->master_weights > 1) return fail_usage("--master-weights must be 1 (fp32 weights) or 0 (bf16 weights)%s%s", "", "");
+    if (!o->master_weights && o->dtype != IT_BF16 && !o->resume)
+        return fail_usage("--master-weights 0 keeps the weights in bf16: it needs --dtype bf16%s%s", "", "");
     if (o->init_from && o->resume)
         return fail_usage("--init-from and --resume are alternatives: --resume continues a run, --init-from starts a new one "
                           "from a model%s%s", "", "");
@@ -321,6 +339,17 @@ static int conflict(const char *flag, const char *given_value, const char *saved
             given_value, dir, saved_value, flag);
     return 1;
 }
+/* A resumed run keeps saving model.safetensors in the dtype its checkpoint has, unless --save-dtype
+   says otherwise. */
+static void note_bf16_tensor(const it_safetensors_tensor_info *info, void *user) {
+    if (!strcmp(info->dtype, "BF16")) *(int *)user = 1;
+}
+static it_dtype saved_model_dtype(it_context *ctx, const char *dir) {
+    char path[4200];
+    int bf16 = 0;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    return it_safetensors_inspect(ctx, path, note_bf16_tensor, &bf16) == IT_OK && bf16 ? IT_BF16 : IT_F32;
+}
 /* The directory the model comes from: --resume's or --init-from's. */
 static const char *source_dir(const options *o) { return o->resume ? o->resume : o->init_from; }
 static int conflict_int(const options *o, const char *flag, long long given_value, long long saved_value) {
@@ -389,6 +418,9 @@ static int resume_conflicts(const options *o, const it_model_config *m, const it
     if (given(o, "--optimizer")) bad |= conflict("--optimizer", o->optimizer, it_optimizer_name(od->kind), o->resume);
     if (given(o, "--schedule")) bad |= conflict("--schedule", o->schedule, it_schedule_name(sc->kind), o->resume);
     if (given(o, "--tokenizer") && ts->tokenizer[0]) bad |= conflict("--tokenizer", o->tokenizer, ts->tokenizer, o->resume);
+    if (given(o, "--dtype"))
+        bad |= conflict("--dtype", it_dtype_name(o->dtype), it_dtype_name(ts->compute_dtype == IT_BF16 ? IT_BF16 : IT_F32), o->resume);
+    bad |= conflict_int(o, "--master-weights", o->master_weights, !od->bf16_weights);
     return bad;
 }
 
@@ -660,6 +692,8 @@ static int train_main(int argc, char **argv) {
             return 1;
         }
         o.model = saved;
+        o.dtype = ts.compute_dtype == IT_BF16 ? IT_BF16 : IT_F32;
+        if (!given(&o, "--save-dtype")) o.save_dtype = saved_model_dtype(ctx, o.resume);
         od = ts.optimizer;
         sched = ts.schedule;
         o.batch = ts.batch;
@@ -798,6 +832,15 @@ static int train_main(int argc, char **argv) {
 
     /* 3. model, graphs (one for training, one for evaluation: same parameters), optimizer */
     od.zero_stage = o.zero; /* how the state is kept, not what it is: a resume may change it */
+    if (!o.resume) od.bf16_weights = !o.master_weights;
+    if (it_context_set_compute_dtype(ctx, o.dtype) != IT_OK) {
+        fprintf(stderr, "train: --dtype: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    if (o.dtype == IT_BF16 && !it_context_backend(ctx)->bf16_compute) {
+        fprintf(stderr, "train: --dtype bf16: the %s backend has no bf16 compute yet (use --backend cpu)\n", o.backend);
+        return 2;
+    }
     if (it_model_create(ctx, &o.model, &model) != IT_OK ||
         it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch / dp->size, o.seq, &train) != IT_OK ||
         it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch / dp->size, o.seq, &eval) != IT_OK ||
@@ -827,6 +870,7 @@ static int train_main(int argc, char **argv) {
     } else {
         it_model_init(model, o.seed);
     }
+    if (od.bf16_weights && !o.resume) it_params_round_bf16(ctx); /* bf16 weights start as bf16 values */
     if (!dp_check_train_config(ctx, &o, &od, &sched, &ts, first_step)) return 1;
 
     { /* evaluating past the split's end repeats the same batches: minutes for the same number */
@@ -838,6 +882,10 @@ static int train_main(int argc, char **argv) {
         }
     }
     if (dp->rank == 0) { /* what the run is: the same on every rank */
+        if (o.dtype == IT_BF16)
+            fprintf(stderr, "precision: bf16 mixed (bf16 operands, fp32 sums: the %s kernel), %s weights%s\n", it_bf16_kernel_name(),
+                    od.bf16_weights ? "bf16 (stochastic rounding)" : "fp32 master",
+                    o.save_dtype == IT_BF16 && !od.bf16_weights ? "; --save-dtype bf16 rounds them in the checkpoint" : "");
         if (sched.warmup_steps > sched.total_steps)
             fprintf(stderr, "train: warning: the warmup (%d steps) is longer than the run (%d steps): the learning rate "
                             "never reaches --lr %g\n", sched.warmup_steps, sched.total_steps, (double)sched.base_lr);
@@ -864,8 +912,10 @@ static int train_main(int argc, char **argv) {
     ts.accum_index = 0;
     ts.optimizer = opt->desc;
     ts.schedule = sched;
+    ts.compute_dtype = o.dtype;
     if (!o.resume) ts.best_val_loss = NAN;
     memset(&ck, 0, sizeof ck);
+    ck.dtype = o.save_dtype;
     ck.tokenizer_path = (o.resume || o.init_from) && save_tokenizer ? tok_path : NULL; /* tokenizer.bin, verbatim */
     ck.tokenizer = !o.resume && !o.init_from && save_tokenizer ? tok : NULL;          /* a fresh BPE run's, from memory */
     ck.hf_files_dir = hf_tokenizer ? source_dir(&o) : NULL; /* tokenizer.json, chat template, generation_config.json */

@@ -51,6 +51,16 @@ static int parse_float(const char *flag, const char *s, float min, float *out) {
     return 1;
 }
 
+/* --dtype / --save-dtype: f32 or bf16 */
+static int parse_dtype(const char *flag, const char *s, it_dtype *out) {
+    if (!strcmp(s, "f32") || !strcmp(s, "bf16")) {
+        *out = strcmp(s, "f32") ? IT_BF16 : IT_F32;
+        return 1;
+    }
+    fprintf(stderr, TRAIN_PROGRAM ": %s expects f32 or bf16, got '%s'\n", flag, s);
+    return 0;
+}
+
 /* SIGINT / SIGTERM: the first asks the loop to stop after this step (and save); a second exits at
    once. Only async-signal-safe calls here. */
 static volatile sig_atomic_t stop_signal = 0;

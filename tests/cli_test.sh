@@ -70,6 +70,40 @@ for optim in lion adamw; do
         failed=$((failed + 1)); echo "FAIL: $optim resume is not bit-identical:"; tail -1 "$tmp/straight.out" "$tmp/resumed.out"
     fi
 done
+# bf16 mixed precision (--dtype bf16): the same bit-for-bit resume with fp32 master weights (f32
+# save) and with the weights kept in bf16 by stochastic rounding (--master-weights 0, bf16 save:
+# exact, so the resumed run's saves stay bf16 without being asked); bf16 changes the numbers.
+for mode in "lion 1 f32" "adamw 0 bf16"; do
+    set -- $mode
+    run="--data $tmp/text.txt --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --batch 2 --seq 16 --accum 2
+         --eval-batches 2 --optimizer $1 --lr 1e-3 --warmup 5 --steps 40 --dtype bf16 --master-weights $2 --save-dtype $3"
+    "$B/train" $run --save "$tmp/bf16-straight" >"$tmp/straight.out" 2>/dev/null
+    "$B/train" $run --stop-after 20 --save "$tmp/bf16-split" >/dev/null 2>&1
+    "$B/train" --data "$tmp/text.txt" --eval-batches 2 --resume "$tmp/bf16-split" >"$tmp/resumed.out" 2>"$tmp/resumed.err"
+    if cmp -s "$tmp/bf16-straight/model.safetensors" "$tmp/bf16-split/model.safetensors" &&
+       cmp -s "$tmp/bf16-straight/optimizer.safetensors" "$tmp/bf16-split/optimizer.safetensors" &&
+       [ "$(tail -1 "$tmp/straight.out")" = "$(tail -1 "$tmp/resumed.out")" ] &&
+       grep -q "final step=40" "$tmp/resumed.out" && grep -q "precision: bf16 mixed" "$tmp/resumed.err" &&
+       grep -q '"compute_dtype": "bf16"' "$tmp/bf16-split/trainer_state.json" &&
+       { [ "$3" = f32 ] || "$B/it-inspect" "$tmp/bf16-split" | grep -q "BF16"; } &&
+       { [ "$1" != lion ] || ! cmp -s "$tmp/straight-lion/model.safetensors" "$tmp/bf16-straight/model.safetensors"; }; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); echo "FAIL: bf16 ($mode) resume is not bit-identical:"; tail -1 "$tmp/straight.out" "$tmp/resumed.out"
+    fi
+    rm -rf "$tmp/bf16-straight" "$tmp/bf16-split"
+done
+"$B/train" --data "$tmp/text.txt" --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --batch 2 --seq 16 --accum 2 \
+    --eval-batches 2 --optimizer lion --lr 1e-3 --warmup 5 --steps 40 --dtype bf16 --stop-after 20 --save "$tmp/bf16-run" >/dev/null 2>&1
+expect 1 "expects f32 or bf16, got 'f16'" -- "$B/train" --data "$tmp/text.txt" $small --dtype f16
+expect 1 "expects f32 or bf16, got 'half'" -- "$B/train" --data "$tmp/text.txt" $small --save-dtype half
+expect 2 "it needs --dtype bf16" -- "$B/train" --data "$tmp/text.txt" $small --master-weights 0
+expect 2 "--master-weights must be 1" -- "$B/train" --data "$tmp/text.txt" $small --dtype bf16 --master-weights 2
+expect 1 "--dtype f32 conflicts with the checkpoint" -- "$B/train" --data "$tmp/text.txt" --resume "$tmp/bf16-run" --dtype f32
+expect 1 "--master-weights 0 conflicts with the checkpoint" -- "$B/train" --data "$tmp/text.txt" --resume "$tmp/bf16-run" \
+    --master-weights 0
+expect 1 "--dtype bf16 conflicts with the checkpoint" -- "$B/train" --data "$tmp/text.txt" --resume "$tmp/split-lion" --dtype bf16
+expect 2 "expects f32 or bf16" -- "$B/finetune" --model "$tmp/split-lion" --data "$tmp/text.txt" --dtype f8
 expect 1 "differs from the resumed run's total" -- "$B/train" --data "$tmp/text.txt" --resume "$tmp/split-lion" --steps 50
 expect 1 "nowhere: no such directory" -- "$B/train" --data "$tmp/text.txt" --resume "$tmp/nowhere"
 expect 0 "valid: yes" -- "$B/it-inspect" "$tmp/split-adamw"

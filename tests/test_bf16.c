@@ -2,7 +2,8 @@
    level this CPU runs (portable always; AVX512-BF16 and AMX where present, each forced in turn)
    against a double-precision reference, and the mode through graphs: a matmul's output is the
    product of the bf16-rounded operands, a model's loss and gradients in bf16 mode against the
-   fp32 mode and against finite differences, the API's refusals. No timings.
+   fp32 mode and against finite differences, the API's refusals; weights kept in bf16 by stochastic
+   rounding, and the run's precision in trainer_state.json. No timings.
    cc -O2 -std=c99 -D_DEFAULT_SOURCE -I. tests/test_bf16.c -lm -lpthread */
 #define IRONTENSOR_IMPLEMENTATION
 #include "../irontensor.h"
@@ -224,11 +225,113 @@ static void test_model_gradients(void) {
     it_context_destroy(ctx);
 }
 
+/* Weights kept in bf16 (it_optimizer_desc.bf16_weights): after every update each parameter is a
+   bf16 value; the rounding is unbiased (the mean of many roundings of one value is that value, to
+   the statistical error: 1 + 1/3 of a bf16 step over 65536 indices, 4 standard errors allowed);
+   the same run on 1 and 2 threads gives the same bits. */
+static int is_bf16_value(float x) { return it_bf16_to_f32(it_f32_to_bf16(x)) == x; }
+static void sr_run(int threads, float *out, size_t *n_out) {
+    it_context *ctx = it_test_context(threads);
+    it_tensor *w = it_param(ctx, "w", 2, (int[]){256, 300}), *x;
+    it_graph *g = it_graph_create(ctx);
+    it_optimizer_desc od;
+    it_optimizer *opt = NULL;
+    int step;
+    size_t i, n = 256 * 300, not_bf16 = 0;
+    x = it_input(g, "x", IT_F32, 2, (int[]){8, 300});
+    it_graph_backward(g, it_mean(g, it_mul(g, it_matmul(g, x, w, 0, 1), it_matmul(g, x, w, 0, 1))));
+    CHECK(it_graph_plan(g) == IT_OK, "plan: %s", it_context_last_error(ctx));
+    it_param_init_normal(ctx, 0.02f, 5);
+    it_params_round_bf16(ctx);
+    for (i = 0; i < n; i++) not_bf16 += !is_bf16_value(it_data(w)[i]);
+    CHECK(not_bf16 == 0, "it_params_round_bf16 left %zu values that are not bf16", not_bf16);
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_ADAMW, od.bf16_weights = 1;
+    CHECK(it_optimizer_create(ctx, &od, &opt) == IT_OK, "optimizer: %s", it_context_last_error(ctx));
+    it_context_set_compute_dtype(ctx, IT_BF16);
+    for (step = 0; step < 3; step++) {
+        for (i = 0; i < 8 * 300; i++) it_data(x)[i] = (float)((i * 37 + (size_t)step * 11) % 101) / 50.0f - 1.0f;
+        it_zero_grads(ctx);
+        it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+        CHECK(it_optimizer_step(opt, 1e-3f, 1.0f, NULL) == IT_OK, "step: %s", it_context_last_error(ctx));
+    }
+    for (i = 0; i < n; i++) not_bf16 += !is_bf16_value(it_data(w)[i]);
+    CHECK(not_bf16 == 0, "after 3 updates %zu of %zu weights are not bf16 values", not_bf16, n);
+    memcpy(out, it_data(w), n * sizeof(float));
+    *n_out = n;
+    od.bf16_weights = 2;
+    CHECK(it_optimizer_create(ctx, &od, &opt) == IT_ERR_INVALID_ARGUMENT, "bf16_weights 2 is refused");
+    it_context_destroy(ctx);
+}
+static void test_stochastic_rounding(void) {
+    static float w1[256 * 300], w2[256 * 300], v[65536];
+    size_t n1, n2, i, strays = 0;
+    double mean = 0, step = 1.0 / 128, x = 1.0 + step / 3, up = 0;
+    sr_run(1, w1, &n1);
+    sr_run(2, w2, &n2);
+    CHECK(n1 == n2 && memcmp(w1, w2, n1 * sizeof(float)) == 0, "bf16 weights on 1 and 2 threads differ");
+    for (i = 0; i < 65536; i++) v[i] = (float)x;
+    it__round_bf16_stochastic(v, 65536, 7, 0);
+    for (i = 0; i < 65536; i++) {
+        strays += v[i] != 1.0f && v[i] != (float)(1.0 + step);
+        if (v[i] != 1.0f) up++;
+        mean += v[i];
+    }
+    CHECK(strays == 0, "%zu roundings of %.9g went to neither bf16 neighbour", strays, x);
+    mean /= 65536;
+    CHECK(fabs(mean - x) <= 4 * step * sqrt((1.0 / 3) * (2.0 / 3) / 65536), "stochastic rounding mean %.9g, value %.9g", mean, x);
+    CHECK(up > 0 && up < 65536, "both neighbours occur (%g of 65536 up)", up);
+}
+
+/* trainer_state.json keeps the run's precision (so --resume continues in bf16): compute_dtype and
+   the optimizer's bf16_weights round trip; out-of-range values are refused by the check. */
+static void test_trainer_state_fields(void) {
+    it_context *ctx = it_test_context(1);
+    it_model_config cfg = it_test_llama();
+    it_model *m = NULL;
+    it_optimizer *opt = NULL;
+    it_optimizer_desc od;
+    it_trainer_state ts, back;
+    char dir[256];
+    it_test_tmp_path(dir, sizeof dir, "bf16_ckpt");
+    it_test_remove_tree(dir);
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_LION, od.bf16_weights = 1;
+    CHECK(it_model_create(ctx, &cfg, &m) == IT_OK && it_model_init(m, 1) == IT_OK && it_optimizer_create(ctx, &od, &opt) == IT_OK,
+          "setup: %s", it_context_last_error(ctx));
+    memset(&ts, 0, sizeof ts);
+    ts.batch = 2, ts.seq = 8, ts.accum_steps = 1, ts.seed = 3, ts.best_val_loss = NAN;
+    ts.optimizer = opt->desc;
+    ts.schedule.kind = IT_SCHEDULE_COSINE, ts.schedule.base_lr = 1e-3f, ts.schedule.total_steps = 10;
+    it_rng_seed(&ts.data_rng, 1);
+    it_rng_seed(&ts.rng, 2);
+    ts.compute_dtype = IT_BF16;
+    CHECK(it_checkpoint_save(ctx, m, opt, &ts, dir, NULL) == IT_OK, "save: %s", it_context_last_error(ctx));
+    memset(&back, 0, sizeof back);
+    CHECK(it_checkpoint_read_trainer_state(ctx, dir, &back) == IT_OK, "read: %s", it_context_last_error(ctx));
+    CHECK(back.compute_dtype == IT_BF16 && back.optimizer.bf16_weights == 1, "compute_dtype %d, bf16_weights %d read back",
+          (int)back.compute_dtype, back.optimizer.bf16_weights);
+    ts.compute_dtype = IT_F32, ts.optimizer.bf16_weights = 0;
+    CHECK(it_checkpoint_save(ctx, m, NULL, &ts, dir, NULL) == IT_OK, "save f32: %s", it_context_last_error(ctx));
+    CHECK(it_checkpoint_read_trainer_state(ctx, dir, &back) == IT_OK && back.compute_dtype == IT_F32 && !back.optimizer.bf16_weights,
+          "an f32 run reads back as f32");
+    ts.compute_dtype = IT_I32;
+    CHECK(it_trainer_state_check(ctx, &ts) == IT_ERR_RANGE && strstr(it_context_last_error(ctx), "compute_dtype"),
+          "compute_dtype i32 is refused: %s", it_context_last_error(ctx));
+    ts.compute_dtype = IT_BF16, ts.optimizer.bf16_weights = 5;
+    CHECK(it_trainer_state_check(ctx, &ts) == IT_ERR_RANGE && strstr(it_context_last_error(ctx), "bf16_weights"),
+          "bf16_weights 5 is refused: %s", it_context_last_error(ctx));
+    it_test_remove_tree(dir);
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     printf("bf16 kernel on this CPU: %s\n", it_bf16_kernel_name());
     test_products();
     test_matmul_node();
     test_backend_refusal();
     test_model_gradients();
+    test_stochastic_rounding();
+    test_trainer_state_fields();
     return it_test_finish();
 }
