@@ -5715,8 +5715,9 @@ typedef struct it__bgemm_isa {
 } it__bgemm_isa;
 enum { IT__BF16_AUTO = 0, IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX, IT__BF16_LEVEL_COUNT };
 static const char *const it__bf16_level_names[IT__BF16_LEVEL_COUNT] = {"auto", "portable", "avx512bf16", "amx"};
-/* 0 = the best this CPU runs; tests set a level to cover every path the machine has. A level the
-   CPU cannot run is refused by it__bgemm_pick_isa's caller (it__bgemm_level_available). */
+/* 0 = the best this CPU runs; tests (and bench --bf16-kernel) set a level to cover every path the
+   machine has, asking it__bgemm_level_available first: a level the CPU cannot run falls back to
+   the automatic choice. */
 static int it__bgemm_force_isa = IT__BF16_AUTO;
 
 /* ---- portable ---- */
@@ -5760,16 +5761,18 @@ IT__BF16_TARGET static __m512 it__bf16_load16(const float *s, int n) {
 IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows,
                                                         int kc, int kpad, int w) {
     int p, r, q;
-    if (rs == 1 && w % 16 == 0) {
+    if (rs == 1 && w % 8 == 0) { /* 16 rows at a time; an 8-wide panel (a's, MR 8) uses the first half */
         const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
                                                     22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
         for (p = 0; p < kpad / 2; p++)
             for (r = 0; r < w; r += 16) {
-                int n = rows - r, k = 2 * p;
+                int width = IT__MIN(16, w - r), n = IT__MIN(rows - r, width), k = 2 * p;
                 __m512 even = k < kc ? it__bf16_load16(s + r + k * ks, n) : _mm512_setzero_ps();
                 __m512 odd = k + 1 < kc ? it__bf16_load16(s + r + (k + 1) * ks, n) : _mm512_setzero_ps();
                 __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even); /* even in the low half */
-                _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), _mm512_permutexvar_epi16(interleave, both));
+                __m512i pairs = _mm512_permutexvar_epi16(interleave, both);
+                if (width == 16) _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), pairs);
+                else _mm256_storeu_si256((__m256i *)(void *)(d + ((size_t)p * w + r) * 2), _mm512_castsi512_si256(pairs));
             }
         return;
     }
