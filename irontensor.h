@@ -5707,9 +5707,10 @@ typedef void (*it__bgemm_pack_fn)(uint16_t *d, const float *s, ptrdiff_t rs, ptr
 typedef struct it__bgemm_isa {
     int level; /* IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX */
     int mr, nr, kalign;
-    it__bgemm_kernel_fn kernel;
-    it__bgemm_pack_fn pack_pairs; /* [kpad / 2][w][2]: b's panels, and a's unless pack_rows */
-    it__bgemm_pack_fn pack_rows;  /* [w][kpad]: a's panels for AMX; NULL = pack_pairs */
+    it__bgemm_kernel_fn kernel;      /* a's panels in pairs [kpad / 2][mr][2]; NULL = always rows */
+    it__bgemm_kernel_fn kernel_rows; /* a's panels as rows [mr][kpad]; NULL = always pairs */
+    it__bgemm_pack_fn pack_pairs;    /* [kpad / 2][w][2]: b's panels, and a's for `kernel` */
+    it__bgemm_pack_fn pack_rows;     /* [w][kpad]: a's panels for `kernel_rows` */
     void (*begin)(void), (*end)(void); /* per block on the calling thread (AMX: tile configuration) */
     const char *name;
 } it__bgemm_isa;
@@ -5796,7 +5797,8 @@ static void it__bgemm_pack_rows_portable(uint16_t *d, const float *s, ptrdiff_t 
     for (r = 0; r < w; r++)
         for (k = 0; k < kpad; k++) d[(size_t)r * kpad + k] = r < rows && k < kc ? it_f32_to_bf16(s[r * rs + k * ks]) : 0;
 }
-/* AMX's A tiles: rows of op(a) with K contiguous; a row-major a converts 32 floats at a time */
+/* a's panel as rows [w][kpad] (AMX's A tiles, the AVX-512 rows kernel): a row-major a converts 32
+   floats at a time, the last block of a row stored under a mask (kpad is only even here) */
 IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows,
                                                        int kc, int kpad, int w) {
     int r, k;
@@ -5808,7 +5810,9 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const float 
         for (k = 0; k < kpad; k += 32) {
             int n = r < rows ? kc - k : 0;
             __m512 lo = it__bf16_load16(s + r * rs + k, n), hi = it__bf16_load16(s + r * rs + k + 16, n - 16);
-            _mm512_storeu_si512((void *)(d + (size_t)r * kpad + k), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            if (kpad - k >= 32) _mm512_storeu_si512((void *)(d + (size_t)r * kpad + k), v);
+            else _mm512_mask_storeu_epi16((void *)(d + (size_t)r * kpad + k), (__mmask32)((1u << (kpad - k)) - 1u), v);
         }
 }
 
@@ -5834,9 +5838,32 @@ IT__BF16_TARGET static void it__bgemm_kernel_avx512(int kpad, const uint16_t *pa
     }
     IT__AVX512_ROWS(IT__AVX512_STORE)
 }
+/* The same with a's panel as rows [8][kpad]: row i's pair p is 32 bits at pa + i kpad + 2p (eight
+   broadcast streams, 8 KB of L1 at kpad 512). A row-major op(a) then packs by plain conversion of
+   contiguous floats, no scatter of pairs. */
+#define IT__BF16_DP_ROWS(i)                                              \
+    {                                                                    \
+        int32_t pair;                                                    \
+        __m512bh ai;                                                     \
+        memcpy(&pair, pa + (size_t)(i) * kpad + 2 * p, 4);               \
+        ai = (__m512bh)_mm512_set1_epi32(pair);                          \
+        c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                     \
+        c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                     \
+    }
+IT__BF16_TARGET static void it__bgemm_kernel_avx512_rows(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc,
+                                                         int add) {
+    IT__BF16_ROWS(IT__BF16_DECL)
+    int p;
+    for (p = 0; p < kpad / 2; p++, pb += 64) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)pb), b1 = (__m512bh)_mm512_loadu_si512((const void *)(pb + 32));
+        IT__BF16_ROWS(IT__BF16_DP_ROWS)
+    }
+    IT__AVX512_ROWS(IT__AVX512_STORE)
+}
 #undef IT__BF16_ROWS
 #undef IT__BF16_DECL
 #undef IT__BF16_DP
+#undef IT__BF16_DP_ROWS
 
 /* ---- AMX: c 32 x 32 = tiles 0..3, A rows 0-15 / 16-31 in tiles 4 / 5, B columns 0-15 / 16-31
    in tiles 6 / 7 (a 16-pair B tile row is 64 bytes of the 128-byte VNNI panel row). ---- */
@@ -5933,11 +5960,12 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
     if (level >= IT__BF16_AVX512) {
         g.level = IT__BF16_AVX512, g.mr = 8, g.nr = 32;
         g.kernel = it__bgemm_kernel_avx512, g.pack_pairs = it__bgemm_pack_pairs_avx512;
+        g.kernel_rows = it__bgemm_kernel_avx512_rows, g.pack_rows = it__bgemm_pack_rows_avx512;
     }
 #ifdef IT__BF16_AMX_OK
     if (level >= IT__BF16_AMX) {
         g.level = IT__BF16_AMX, g.mr = 32, g.nr = 32, g.kalign = 32;
-        g.kernel = it__bgemm_kernel_amx, g.pack_rows = it__bgemm_pack_rows_avx512;
+        g.kernel = NULL, g.kernel_rows = it__bgemm_kernel_amx;
         g.begin = it__amx_begin, g.end = it__amx_end;
     }
 #endif
@@ -5954,7 +5982,9 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
     const int mr = g->mr, nr = g->nr;
     uint16_t *pa = (uint16_t *)(void *)scratch->pack_a, *pb = (uint16_t *)(void *)scratch->pack_b;
     float edge[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
-    int jc, pc, ic, jr, ir, i, j;
+    /* a's panels as rows when a is row-major (a plain conversion) or the kernel takes only rows */
+    int a_rows = g->kernel_rows && (!g->kernel || csa == 1), jc, pc, ic, jr, ir, i, j;
+    it__bgemm_kernel_fn kernel = a_rows ? g->kernel_rows : g->kernel;
     if (g->begin) g->begin();
     for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
         int nc = IT__MIN(IT__SGEMM_NC, n - jc);
@@ -5966,17 +5996,17 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
                 int mc = IT__MIN(IT__SGEMM_MC, m - ic);
                 for (ir = 0; ir < mc; ir += mr)
-                    (g->pack_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, a + (ic + ir) * rsa + pc * csa, rsa, csa,
-                                                                  IT__MIN(mr, mc - ir), kc, kpad, mr);
+                    (a_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, a + (ic + ir) * rsa + pc * csa, rsa, csa,
+                                                            IT__MIN(mr, mc - ir), kc, kpad, mr);
                 for (jr = 0; jr < nc; jr += nr) {
                     int cols = IT__MIN(nr, nc - jr);
                     for (ir = 0; ir < mc; ir += mr) {
                         float *cij = c + (ic + ir) * ldc + jc + jr;
                         int rows = IT__MIN(mr, mc - ir);
                         if (rows == mr && cols == nr) {
-                            g->kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
+                            kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
                         } else {
-                            g->kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
+                            kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
                             for (i = 0; i < rows; i++)
                                 for (j = 0; j < cols; j++)
                                     cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];

@@ -13,8 +13,10 @@
                  gflops=G gemm_gflops=M gemm_min=.. gemm_max=.. ratio=G/M peak_gflops=P peak_frac=G/P
    --dtype bf16 runs the step in bf16 mixed precision (it_context_set_compute_dtype) and adds
      bench_bf16 kernel=K step_ms=X tok_s=Y peak_rss_mb=Z step_gflops=G gemm_bf16_gflops=M frac_of_gemm=G/M
-   (M: the step's own products timed alone, in bf16; benchmarks/bf16_bench.sh interleaves this run with the
-   fp32 step and PyTorch's bf16 autocast).
+   (M: the step's own products timed alone, in bf16) and, after the timed steps, as many pairs of
+   steps alternating fp32 and bf16 in this process:
+     bench_bf16_pairs pairs=P f32_ms=.. bf16_ms=.. ratio=R ratio_min=.. ratio_max=..
+   (benchmarks/bf16_bench.sh runs it between our fp32 bench and PyTorch's bf16 autocast).
    Then (unless --no-quant) the quantised-decode table: tokens/s at f32, bf16, Q8_0 and Q4_0 for
    `tiny` and SmolLM2-135M's shape, on one thread and on --threads, against the bound read
    bandwidth / weight bytes per token, and per model one line
@@ -368,6 +370,33 @@ static double median_of(double *x, int n) {
     return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
+/* --dtype bf16: `pairs` more steps in each precision, alternating (fp32, bf16, fp32, ...) in this
+   process, so both see the same load within seconds: on a shared machine adjacent steps compare far
+   better than separate runs. The median and range of the per-pair ratios bf16 / fp32. */
+static it_result paired_steps(it_context *ctx, it_model_graph *mg, it_optimizer *opt, it_rng *rng, int vocab, int pairs) {
+    double t[2][64], ratio[64], t0;
+    size_t n = it_tensor_numel(mg->tokens), j;
+    int p, mode;
+    it_result r;
+    pairs = pairs < 64 ? pairs : 64;
+    for (p = 0; p < pairs; p++)
+        for (mode = 0; mode < 2; mode++) {
+            for (j = 0; j < n; j++) it_data_i32(mg->tokens)[j] = (int32_t)it_rng_below(rng, (uint32_t)vocab);
+            for (j = 0; j < n; j++) it_data_i32(mg->targets)[j] = (int32_t)it_rng_below(rng, (uint32_t)vocab);
+            it_context_set_compute_dtype(ctx, mode ? IT_BF16 : IT_F32);
+            t0 = now_seconds();
+            it_zero_grads(ctx);
+            if ((r = it_graph_run(mg->graph, IT_RUN_FORWARD_BACKWARD)) != IT_OK || (r = it_optimizer_step(opt, 3e-4f, 1.0f, NULL)) != IT_OK)
+                return r;
+            t[mode][p] = now_seconds() - t0;
+        }
+    for (p = 0; p < pairs; p++) ratio[p] = t[1][p] / t[0][p];
+    printf("bench_bf16_pairs pairs=%d f32_ms=%.1f bf16_ms=%.1f ratio=%.3f", pairs, median_of(t[0], pairs) * 1e3,
+           median_of(t[1], pairs) * 1e3, median_of(ratio, pairs));
+    printf(" ratio_min=%.3f ratio_max=%.3f\n", ratio[0], ratio[pairs - 1]);
+    return IT_OK;
+}
+
 int main(int argc, char **argv) {
     int recompute = 1, steps = 50, warmup = 5, vocab = 32000, batch = 16, seq = 256, threads = 2, n_gen = 100, i, step;
     it_context_desc cd;
@@ -523,6 +552,10 @@ int main(int argc, char **argv) {
     }
     step_ms = elapsed / steps * 1e3;
     tok_s = (double)batch * seq * steps / elapsed;
+    if (bf16 && paired_steps(ctx, &train, opt, &rng, vocab, steps | 1) != IT_OK) {
+        fprintf(stderr, "bench: paired steps: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
     it_model_graph_destroy(&train);
 
     if (use_cuda) { /* model FLOPs: 3x the forward's matrix products (weights, head, causal attention) */
