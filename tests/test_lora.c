@@ -945,6 +945,31 @@ static void qlora(const char *tmp, it_weight_type type) {
     for (i = 0; i < it_param_count(cq); i++)
         if (is_projection_name(it_tensor_name(it_param_at(cq, i))) && it_grad(it_param_at(cq, i)))
             CHECK(0, "%s: the stored base %s has a gradient", tn, it_tensor_name(it_param_at(cq, i)));
+    /* a quantised checkpoint (it-quantize's blocks) as the base: dequantised, then stored again */
+    if (type == IT_WEIGHT_Q8_0) {
+        it_context *c2 = ctx_new();
+        it_model *m2;
+        it_lora *l2;
+        it_checkpoint_options qo;
+        char qdir[640];
+        memset(&qo, 0, sizeof qo);
+        qo.weights = type;
+        snprintf(qdir, sizeof qdir, "%s_file", dir);
+        CHECK(it_checkpoint_save(c0, m0, NULL, NULL, qdir, &qo) == IT_OK, "save q8_0 blocks: %s", it_context_last_error(c0));
+        CHECK(it_model_create(c2, &mc, &m2) == IT_OK && it_lora_create(m2, &lc, &l2) == IT_OK &&
+                  it_model_set_base_storage(m2, type) == IT_OK && it_checkpoint_load(c2, m2, NULL, NULL, qdir) == IT_OK,
+              "a q8_0 base from a quantised checkpoint: %s", it_context_last_error(c2));
+        { /* the file's blocks dequantised and stored again are the blocks quantising the f32 weights gave */
+            int same = 1;
+            for (i = 0; i < it_param_count(c2); i++) {
+                it_tensor *p2 = it_param_at(c2, i);
+                if (is_projection_name(it_tensor_name(p2)))
+                    same &= memcmp(it_data_raw(p2), it_data_raw(it_param_find(cq, it_tensor_name(p2))), it_tensor_nbytes(p2)) == 0;
+            }
+            CHECK(same, "q8_0 base from a quantised checkpoint == from the f32 one, block for block");
+        }
+        it_context_destroy(c2);
+    }
     /* what a stored base cannot do */
     {
         it_decoder *dec = NULL;
