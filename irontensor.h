@@ -2096,6 +2096,9 @@ IT_API void it_cpu_lora_backward(float *dx, float *da, float *db, const float *d
    uniform u = splitmix64(stream + j) / 2^64 (its top 24 bits) is >= p, else 0. A pure function:
    the kernels regenerate it instead of storing it. */
 IT_API void it_cpu_dropout_mask(float *mask, uint64_t stream, size_t n, float p);
+/* The base product of a LoRA node as a node of its own op (n->iparam[2], x @ op(w)): every
+   backend runs it through its op table before the branch. */
+IT_API it_node it_lora_base_node(const it_node *n);
 /* Sum of squares in double (gradient-norm clipping). */
 IT_API double it_cpu_sum_squares(const float *x, size_t n);
 /* Index of the largest value (first on ties). */
@@ -7060,7 +7063,7 @@ static it_result it__cpu_matmul_quant_bwd(it_backend *be, it_graph *g, const it_
 /* --- lora: the base product through the op table, then the branch added into the same output --- */
 /* The base product as the node of its own op: the LoRA node's x, w and iparam are laid out as that
    op's (in[0], in[1], the transposes), so a copy with the op replaced is that node. */
-static it_node it__lora_base_node(const it_node *n) {
+IT_API it_node it_lora_base_node(const it_node *n) {
     it_node base = *n;
     base.op = (it_op)n->iparam[2];
     base.n_in = 2;
@@ -7098,7 +7101,7 @@ static void it__lora_dropout(it_graph *g, const it_node *n, float *out, const fl
     it__parallel(g->ctx, &job, (size_t)it__lora_rows(n), job.in * 4, it__dropout_rows);
 }
 static it_result it__cpu_lora_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    it_node base = it__lora_base_node(n);
+    it_node base = it_lora_base_node(n);
     int N = it__lora_rows(n), in = it__last(n->in[0]), out_dim = it__last(n->out), r = n->in[2]->dims[0];
     float *u = it_data(n->saved[0]);
     const float *branch_x = IT__IN(n, 0); /* x, or dropout(x) */
@@ -7117,7 +7120,7 @@ static it_result it__cpu_lora_fwd(it_backend *be, it_graph *g, const it_node *n)
     return IT_OK;
 }
 static it_result it__cpu_lora_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    it_node base = it__lora_base_node(n);
+    it_node base = it_lora_base_node(n);
     int N = it__lora_rows(n), in = it__last(n->in[0]), out_dim = it__last(n->out), r = n->in[2]->dims[0];
     const float *dy = it_grad(n->out), *u = it_data(n->saved[0]);
     float *du = it_data(n->bwd_scratch), *dx = IT__DIN(n, 0), *da = IT__DIN(n, 2), *db = IT__DIN(n, 3);

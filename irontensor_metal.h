@@ -358,7 +358,7 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(MATVEC, "it_matvec_f32") X(VECMAT, "it_vecmat_f32") X(ATTN_DECODE, "it_attention_decode_f32")              \
     X(ARGMAX, "it_argmax_f32") X(QUANTIZE_ACTS, "it_quantize_acts_q8_f32") X(MATVEC_Q8_0, "it_matvec_q8_0")        \
     X(MATVEC_Q4_0, "it_matvec_q4_0") X(MATVEC_BF16, "it_matvec_bf16") X(REPETITION_PENALTY, "it_repetition_penalty_f32")  \
-    X(SAMPLE, "it_sample_f32")
+    X(SAMPLE, "it_sample_f32") X(LORA_DOWN, "it_lora_down_f32") X(LORA_UP, "it_lora_up_f32")
 
 typedef enum it__mtl_kernel {
 #define IT__MTL_KENUM(e, fn) IT__K_##e,
@@ -822,25 +822,43 @@ static it_result it__mtl_column_pass(it__mtl *m, it__mtl_kernel k, const it__mtl
     unsigned nb = (p->N + p->block_rows - 1) / p->block_rows;
     return it__mtl_dispatch(m, k, x, n, p, sizeof *p, it__size(p->C, nb, 1), it__size(it__mtl_tg(m, k, p->C < 256 ? p->C : 256), 1, 1), 1);
 }
-/* the second pass: out [C] += partials [n_blocks, C] */
-static it_result it__mtl_sum_partials(it__mtl *m, it__mtl_arg out, it__mtl_arg partials, unsigned n_blocks, unsigned C) {
-    unsigned one;
-    it_column_sum_args p = it__mtl_column_args(n_blocks, C, &one);
-    it__mtl_arg x[2];
-    p.block_rows = n_blocks;
-    p.accumulate = 1;
-    x[0] = out, x[1] = partials;
-    return it__mtl_column_pass(m, IT__K_SUM_ROWS, x, 2, &p);
+/* Kernel k (bindings x[0..n-1], its n_out outputs first) adds column sums into out[0..n_out-1]
+   (out[1] NULL: never written, layernorm without a bias). One row block: straight into the
+   outputs; more: partials in the step's temporaries, then out[j] += their sum, blocks in order. */
+static it_result it__mtl_columns(it__mtl *m, it__mtl_kernel k, it__mtl_arg *x, int n, int n_out, const it__mtl_arg *const *out,
+                                 it_column_sum_args p) {
+    unsigned nb = (p.N + p.block_rows - 1) / p.block_rows;
+    int j;
+    if (nb == 1) {
+        p.accumulate = 1;
+        for (j = 0; j < n_out; j++) x[j] = out[j] ? *out[j] : *out[0];
+        return it__mtl_column_pass(m, k, x, n, &p);
+    }
+    for (j = 0; j < n_out; j++)
+        if (!out[j]) x[j] = x[0]; /* bound, never written */
+        else IT__MTL_TRY(it__mtl_temp(m, (size_t)nb * p.C * sizeof(float), &x[j], NULL));
+    IT__MTL_TRY(it__mtl_column_pass(m, k, x, n, &p));
+    for (j = 0; j < n_out; j++) {
+        it_column_sum_args q;
+        it__mtl_arg y[2];
+        unsigned one;
+        if (!out[j]) continue;
+        q = it__mtl_column_args(nb, p.C, &one);
+        q.block_rows = nb;
+        q.accumulate = 1;
+        y[0] = *out[j], y[1] = x[j];
+        IT__MTL_TRY(it__mtl_column_pass(m, IT__K_SUM_ROWS, y, 2, &q));
+    }
+    return IT_OK;
 }
 /* db [C] += the column sums of dout [N, C] (bias gradients) */
 static it_result it__mtl_sum_rows(it__mtl *m, it__mtl_arg db, it__mtl_arg dout, unsigned N, unsigned C) {
     unsigned nb;
-    it_column_sum_args p = it__mtl_column_args(N, C, &nb);
+    const it__mtl_arg *out[1];
     it__mtl_arg x[2];
-    IT__MTL_TRY(it__mtl_temp(m, (size_t)nb * C * sizeof(float), &x[0], NULL));
+    out[0] = &db;
     x[1] = dout;
-    IT__MTL_TRY(it__mtl_column_pass(m, IT__K_SUM_ROWS, x, 2, &p));
-    return it__mtl_sum_partials(m, db, x[0], nb, C);
+    return it__mtl_columns(m, IT__K_SUM_ROWS, x, 2, 1, out, it__mtl_column_args(N, C, &nb));
 }
 
 static it_result it__mtl_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -1061,36 +1079,31 @@ static it_result it__mtl_norm_bwd(it_backend *be, it_graph *g, const it_node *n)
     }
     if (rms && dw) { /* dw += sum over rows of dout x rstd */
         unsigned nb;
-        it_column_sum_args q = it__mtl_column_args(p.N, p.C, &nb);
-        IT__MTL_TRY(it__mtl_temp(m, (size_t)nb * p.C * sizeof(float), &x[0], NULL));
+        it__mtl_arg w;
+        const it__mtl_arg *out[1];
+        IT__MTL_T(dw, w);
+        out[0] = &w;
         IT__MTL_T(it__mtl_grad(n->out), x[1]);
         IT__MTL_T(n->in[0], x[2]);
         IT__MTL_T(n->saved[0], x[3]);
-        IT__MTL_TRY(it__mtl_column_pass(m, IT__K_RMSNORM_DW, x, 4, &q));
-        IT__MTL_T(dw, x[1]);
-        return it__mtl_sum_partials(m, x[1], x[0], nb, p.C);
+        return it__mtl_columns(m, IT__K_RMSNORM_DW, x, 4, 1, out, it__mtl_column_args(p.N, p.C, &nb));
     }
-    if (!rms && (dw || db)) { /* dw += sum dout xhat, db += sum dout: partials of both, then each sum */
+    if (!rms && (dw || db)) { /* dw += sum dout xhat, db += sum dout */
         unsigned nb;
+        it__mtl_arg w, b;
+        const it__mtl_arg *out[2];
         it_column_sum_args q = it__mtl_column_args(p.N, p.C, &nb);
-        size_t part = (size_t)nb * p.C * sizeof(float);
+        if (dw) IT__MTL_T(dw, w);
+        else IT__MTL_TRY(it__mtl_temp(m, (size_t)p.C * sizeof(float), &w, NULL)); /* a sink */
+        if (db) IT__MTL_T(db, b);
+        out[0] = &w;
+        out[1] = db ? &b : NULL;
         q.has_bias = db != NULL;
-        IT__MTL_TRY(it__mtl_temp(m, part, &x[0], NULL));
-        if (db) IT__MTL_TRY(it__mtl_temp(m, part, &x[1], NULL));
-        else x[1] = x[0]; /* bound, never written */
         IT__MTL_T(it__mtl_grad(n->out), x[2]);
         IT__MTL_T(n->in[0], x[3]);
         IT__MTL_T(n->saved[0], x[4]);
         IT__MTL_T(n->saved[1], x[5]);
-        IT__MTL_TRY(it__mtl_column_pass(m, IT__K_LAYERNORM_DWDB, x, 6, &q));
-        if (dw) {
-            IT__MTL_T(dw, x[6]);
-            IT__MTL_TRY(it__mtl_sum_partials(m, x[6], x[0], nb, p.C));
-        }
-        if (db) {
-            IT__MTL_T(db, x[6]);
-            IT__MTL_TRY(it__mtl_sum_partials(m, x[6], x[1], nb, p.C));
-        }
+        return it__mtl_columns(m, IT__K_LAYERNORM_DWDB, x, 6, 2, out, q);
     }
     return IT_OK;
 }
@@ -1389,6 +1402,88 @@ static it_result it__mtl_reduce_bwd(it_backend *be, it_graph *g, const it_node *
     IT__MTL_T(it__mtl_grad(n->out), x[1]);
     return it__mtl_flat(m, IT__K_ADD_SCALAR, x, 2, (unsigned)count, n->op == IT_OP_MEAN ? 1.0f / (float)count : 1.0f, 0);
 }
+/* lora: the base product through the backend's own op (MPS), then the rank-r branch in
+   shaders/lora.metal, as >>cpu's it__cpu_lora_* does it: y = x W^T; u = scale x A^T [N, r]
+   (saved); y += u B^T in place. Backward: the base op's (dx += dy W); dB += dy^T u and
+   dA += du^T x as MPS products over the rows; du = scale dy B, dx += du A. */
+static it_result it__mtl_lora_down(it__mtl *m, it__mtl_arg u, it__mtl_arg x, it__mtl_arg mat, unsigned N, unsigned K, unsigned r,
+                                   unsigned ld_row, unsigned ld_col, float scale) {
+    it__mtl_arg a[3];
+    it_lora_args p;
+    it__NSUInteger tx = it__mtl_tg(m, IT__K_LORA_DOWN, 32 * (r < 8 ? r : 8));
+    memset(&p, 0, sizeof p);
+    p.N = N, p.K = K, p.r = r, p.ld_row = ld_row, p.ld_col = ld_col, p.scale = scale;
+    a[0] = u, a[1] = x, a[2] = mat;
+    return it__mtl_dispatch(m, IT__K_LORA_DOWN, a, 3, &p, sizeof p, it__size(N, (r + tx / 32 - 1) / (tx / 32), 1),
+                            it__size(tx, 1, 1), 0);
+}
+static it_result it__mtl_lora_up(it__mtl *m, it__mtl_arg y, it__mtl_arg u, it__mtl_arg mat, unsigned N, unsigned K, unsigned r,
+                                 unsigned ld_row, unsigned ld_col) {
+    it__mtl_arg a[3];
+    it_lora_args p;
+    it__NSUInteger tx = it__mtl_tg(m, IT__K_LORA_UP, 64);
+    memset(&p, 0, sizeof p);
+    p.N = N, p.K = K, p.r = r, p.ld_row = ld_row, p.ld_col = ld_col, p.scale = 1.0f;
+    a[0] = y, a[1] = u, a[2] = mat;
+    return it__mtl_dispatch(m, IT__K_LORA_UP, a, 3, &p, sizeof p, it__size(K, N, 1),
+                            it__size(tx, m->max_threads[IT__K_LORA_UP] / tx >= 4 ? 4 : 1, 1), 1);
+}
+/* the base product as its own op's node, when this backend has that op */
+static it_result it__mtl_lora_base(it_backend *be, const it_node *n, it_node *base) {
+    *base = it_lora_base_node(n);
+    if (!be->forward[base->op] || !be->backward[base->op])
+        return it_context_error(IT__MTL_M->ctx, IT_ERR_UNSUPPORTED, "metal: lora over a '%s' base product is not implemented",
+                                it_op_name(base->op));
+    return IT_OK;
+}
+static it_result it__mtl_lora_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it_node base;
+    it__mtl_arg y, u, x, a, b;
+    unsigned N = (unsigned)it__mtl_rows(n->in[0]), in = (unsigned)it__mtl_last(n->in[0]), out = (unsigned)it__mtl_last(n->out);
+    unsigned r = (unsigned)it_tensor_dim(n->in[2], 0);
+    IT__MTL_TRY(it__mtl_lora_base(be, n, &base));
+    IT__MTL_TRY(be->forward[base.op](be, g, &base)); /* y = x W^T */
+    IT__MTL_T(n->out, y);
+    IT__MTL_T(n->saved[0], u);
+    IT__MTL_T(n->in[0], x);
+    IT__MTL_T(n->in[2], a);
+    IT__MTL_T(n->in[3], b);
+    IT__MTL_TRY(it__mtl_lora_down(m, u, x, a, N, in, r, in, 1, n->fparam[0])); /* u = scale x A^T */
+    return it__mtl_lora_up(m, y, u, b, N, out, r, r, 1);                      /* y += u B^T */
+}
+static it_result it__mtl_lora_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__mtl *m = IT__MTL_M;
+    it_node base;
+    it__mtl_arg dy, u, du, x, a, b, d;
+    it_tensor *dx = it__mtl_grad(n->in[0]), *da = it__mtl_grad(n->in[2]), *db = it__mtl_grad(n->in[3]);
+    unsigned N = (unsigned)it__mtl_rows(n->in[0]), in = (unsigned)it__mtl_last(n->in[0]), out = (unsigned)it__mtl_last(n->out);
+    unsigned r = (unsigned)it_tensor_dim(n->in[2], 0);
+    IT__MTL_TRY(it__mtl_lora_base(be, n, &base));
+    IT__MTL_TRY(be->backward[base.op](be, g, &base)); /* dx += dy W (and dW when W trains) */
+    IT__MTL_T(it__mtl_grad(n->out), dy);
+    IT__MTL_T(n->saved[0], u);
+    if (db) { /* dB [out, r] += dy^T u */
+        IT__MTL_T(db, d);
+        IT__MTL_TRY(it__mtl_gemm(m, d, dy, u, (int)out, (int)r, (int)N, 1, 0, 1, 1, 0, 0, 0));
+    }
+    if (!da && !dx) return IT_OK;
+    IT__MTL_T(n->bwd_scratch, du);
+    IT__MTL_T(n->in[0], x);
+    IT__MTL_T(n->in[2], a);
+    IT__MTL_T(n->in[3], b);
+    IT__MTL_TRY(it__mtl_lora_down(m, du, dy, b, N, out, r, 1, r, n->fparam[0])); /* du = scale dy B */
+    if (da) { /* dA [r, in] += du^T x */
+        IT__MTL_T(da, d);
+        IT__MTL_TRY(it__mtl_gemm(m, d, du, x, (int)r, (int)in, (int)N, 1, 0, 1, 1, 0, 0, 0));
+    }
+    if (dx) { /* dx += du A */
+        IT__MTL_T(dx, d);
+        IT__MTL_TRY(it__mtl_lora_up(m, d, du, a, N, in, r, 1, in));
+    }
+    return IT_OK;
+}
+
 static it_result it__mtl_nothing(it_backend *be, it_graph *g, const it_node *n) {
     (void)be; (void)g; (void)n;
     return IT_OK;
@@ -2106,6 +2201,7 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     it_backend_set_op(be, IT_OP_LINEAR_CROSS_ENTROPY, it__mtl_linear_cross_entropy_fwd, it__mtl_linear_cross_entropy_bwd);
     it_backend_set_op(be, IT_OP_SUM, it__mtl_reduce_fwd, it__mtl_reduce_bwd);
     it_backend_set_op(be, IT_OP_MEAN, it__mtl_reduce_fwd, it__mtl_reduce_bwd);
+    it_backend_set_op(be, IT_OP_LORA, it__mtl_lora_fwd, it__mtl_lora_bwd);
     it_backend_set_op(be, IT_OP_RESHAPE, it__mtl_nothing, it__mtl_nothing); /* a view: nothing to compute */
     *out = be;
     return IT_OK;

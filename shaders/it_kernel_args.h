@@ -29,11 +29,12 @@ typedef struct it_norm_args {
    block_rows rows (block b: rows b * block_rows ..), written as partials [n_blocks, C] that a
    second pass (it_sum_rows_f32 with one block) adds in block order: weight and bias gradients
    spread over C x n_blocks threads instead of C, and deterministic (a fixed order, no atomics).
+   With one block there is no second pass: the first adds straight into the gradient.
    IT_COLUMN_BLOCK_ROWS(N) is the block height both GPU backends use: 64 rows, taller past 1024
    blocks (CUDA grids stop at 65535 in y; the second pass stays short). */
 typedef struct it_column_sum_args {
     unsigned int N, C, block_rows;
-    unsigned int accumulate; /* it_sum_rows_f32: out += instead of = */
+    unsigned int accumulate; /* out += instead of = */
     unsigned int has_bias;   /* layernorm: the db partials are written */
     unsigned int pad_[3];
 } it_column_sum_args;
@@ -133,6 +134,16 @@ typedef struct it_decode_attention_args {
     float scale; /* 1/sqrt(D) */
     unsigned int pad_;
 } it_decode_attention_args;
+
+/* lora.metal: the rank-r branch of a LoRA linear over N rows. down: u [N, r] = scale x [N, K] M^T;
+   up: y [N, K] += u [N, r] M^T. The matrix M is read at mat[row * ld_row + col * ld_col], so A,
+   B and their transposes bind as they are stored. */
+typedef struct it_lora_args {
+    unsigned int N, K, r;
+    unsigned int ld_row, ld_col;
+    float scale;
+    unsigned int pad_[2];
+} it_lora_args;
 
 /* grad_norm.metal: partial sums of squares over n values, then the clip scale */
 typedef struct it_grad_norm_args {

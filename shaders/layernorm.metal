@@ -81,8 +81,9 @@ kernel void it_layernorm_backward_f32(device float *dx [[buffer(0)]],
 }
 
 // The first pass of dw [C] += sum_n dout xhat and db [C] += sum_n dout (when has_bias):
-// pw, pb [n_blocks, C] = those sums over each block of block_rows rows, a column per thread,
-// rows in order; it_sum_rows_f32 adds the blocks in order (it_column_sum_args).
+// pw, pb [n_blocks, C] (=, or += when accumulate) those sums over each block of block_rows rows,
+// a column per thread, rows in order; it_sum_rows_f32 adds the blocks in order
+// (it_column_sum_args). One block: pw, pb = dw, db, accumulate.
 // dispatchThreads(C, n_blocks, 1), threadsPerThreadgroup (256, 1, 1).
 kernel void it_layernorm_backward_dwdb_partial_f32(device float *pw [[buffer(0)]],
                                                    device float *pb [[buffer(1)]],
@@ -102,6 +103,6 @@ kernel void it_layernorm_backward_dwdb_partial_f32(device float *pw [[buffer(0)]
         ab += g;
     }
     ulong o = (ulong)pos.y * p.C + c;
-    pw[o] = aw;
-    if (p.has_bias) pb[o] = ab;
+    pw[o] = p.accumulate ? pw[o] + aw : aw;
+    if (p.has_bias) pb[o] = p.accumulate ? pb[o] + ab : ab;
 }

@@ -57,9 +57,10 @@ kernel void it_rmsnorm_backward_f32(device float *dx [[buffer(0)]],
     for (uint c = tid; c < p.C; c += ntg) dx[base + c] += r * w[c] * dout[base + c] - k * x[base + c];
 }
 
-// The first pass of dw [C] += sum over rows of dout x rstd: partials [n_blocks, C] = that sum
-// over each block of block_rows rows, a column per thread, rows in order; it_sum_rows_f32 adds
-// the blocks in order (it_column_sum_args).
+// The first pass of dw [C] += sum over rows of dout x rstd: partials [n_blocks, C] (=, or +=
+// when accumulate) that sum over each block of block_rows rows, a column per thread, rows in
+// order; it_sum_rows_f32 adds the blocks in order (it_column_sum_args). One block: partials = dw,
+// accumulate.
 // dispatchThreads(C, n_blocks, 1), threadsPerThreadgroup (256, 1, 1).
 kernel void it_rmsnorm_backward_dw_partial_f32(device float *partials [[buffer(0)]],
                                                device const float *dout [[buffer(1)]],
@@ -72,5 +73,6 @@ kernel void it_rmsnorm_backward_dw_partial_f32(device float *partials [[buffer(0
     uint r1 = min(r0 + p.block_rows, p.N);
     float acc = 0.0f;
     for (uint n = r0; n < r1; n++) acc = fma(dout[(ulong)n * p.C + c] * x[(ulong)n * p.C + c], rstd[n], acc);
-    partials[(ulong)pos.y * p.C + c] = acc;
+    ulong o = (ulong)pos.y * p.C + c;
+    partials[o] = p.accumulate ? partials[o] + acc : acc;
 }

@@ -156,7 +156,35 @@ typedef struct run_cfg {
     int want_norm;     /* pass grad_norm */
     int freeze;        /* freeze the embedding, the head and layer 0 (no gradient, no state) */
     int ops_per_cb;    /* it_metal_desc.ops_per_command_buffer (0 = the default) */
+    int lora_rank;     /* > 0: a LoRA fine-tune (base frozen, A and B train) of lora_targets */
+    const char *lora_targets;
 } run_cfg;
+/* A LoRA adapter on s's model (before its parameters exist); after it_lora_init, B gets small
+   seeded values instead of PEFT's zeros, so the first step already runs every branch term
+   (dA, and dx through A, are zero while B is). */
+static int side_lora(side *s, const run_cfg *rc, int initialised) {
+    it_lora_config lc;
+    it_lora *l;
+    int n_b = 0, layer, slot;
+    if (!rc->lora_rank) return 1;
+    if (!initialised) {
+        memset(&lc, 0, sizeof lc);
+        lc.rank = rc->lora_rank;
+        lc.alpha = 3.0f * (float)rc->lora_rank; /* scale 3 */
+        snprintf(lc.targets, sizeof lc.targets, "%s", rc->lora_targets);
+        return it_lora_create(s->model, &lc, &l) == IT_OK;
+    }
+    if (it_lora_init(s->model->lora, 77) != IT_OK) return 0;
+    for (layer = 0; layer < s->model->config.n_layers; layer++)
+        for (slot = 0; slot < IT_MODEL_LAYER_PARAMS; slot++) {
+            it_tensor *a, *b;
+            size_t j;
+            if (it_lora_pair(s->model->lora, layer, slot, &a, &b) != IT_OK || !b) continue;
+            for (j = 0; j < it_tensor_numel(b); j++) it_data(b)[j] = 0.05f * sinf((float)(j * 7 + (size_t)slot));
+            n_b++;
+        }
+    return n_b == it_lora_count(s->model->lora);
+}
 static int side_make(side *s, int metal, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
     it_optimizer_desc od;
     memset(s, 0, sizeof *s);
@@ -169,8 +197,9 @@ static int side_make(side *s, int metal, const it_model_config *cfg, const run_c
         for (k = 0; k < IT_MODEL_LAYER_PARAMS; k++)
             if (s->model->layer_params[k] && it_param_set_trainable(s->model->layer_params[k], 0) != IT_OK) return 0;
     }
+    if (!side_lora(s, rc, 0)) return 0;
     if (it_model_graph_create(s->model, IT_PURPOSE_TRAIN, B, T, &s->mg) != IT_OK) return 0;
-    if (it_model_init(s->model, 1234) != IT_OK) return 0;
+    if (it_model_init(s->model, 1234) != IT_OK || !side_lora(s, rc, 1)) return 0;
     memset(&od, 0, sizeof od);
     od.kind = rc->kind;
     od.weight_decay = 0.1f;
@@ -340,7 +369,7 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
 #endif
     }
     printf("  %s: %lu MPS matmul encodes per step\n", name, mps0);
-    if (rc->freeze) { /* frozen parameters: no gradient, and the GPU update never touched them */
+    if (rc->freeze || rc->lora_rank) { /* frozen parameters: no gradient, and the GPU update never touched them */
         int same = 1, none = 1;
         for (i = 0; i < it_param_count(m.ctx); i++) {
             it_tensor *pm = it_param_at(m.ctx, i), *pc = it_param_at(c.ctx, i);
@@ -930,11 +959,27 @@ int main(void) {
         clip.kind = IT_OPTIMIZER_SGD; /* linear in the clip scale: the strictest check of it */
         clip.momentum = 0.9f;
         train_compare("gpt2-sgd-clip", &gpt2, &clip, 2, 8);
+        /* over 64 rows: the column reductions (norm weights, biases) in two passes, partials then
+           their sum; the runs above have one row block (one pass) */
+        train_compare("llama-gqa-lion-72rows", &llama, &lion, 9, 8);
+        train_compare("gpt2-lion-96rows", &gpt2, &lion, 12, 8);
         adamw.freeze = 1; /* the optimizer's dispatch runs skip frozen parameters; state follows the gradients */
         train_compare("llama-gqa-adamw-frozen", &llama, &adamw, 2, 8);
         lion.freeze = 1;
         train_compare("gpt2-lion-frozen", &gpt2, &lion, 2, 8);
         lion.freeze = 0;
+        {   /* LoRA fine-tunes: the fused branch on the GPU (shaders/lora.metal), the base frozen */
+            run_cfg lora = lion;
+            lora.kind = IT_OPTIMIZER_ADAMW;
+            lora.clip_norm = 0.05f; /* clipping on: still one wait */
+            lora.lora_rank = 4;
+            lora.lora_targets = "all-linear";
+            train_compare("llama-gqa-lora-adamw-clip", &llama, &lora, 2, 8);
+            lora = lion;
+            lora.lora_rank = 3;
+            lora.lora_targets = "c_attn,c_proj,c_fc"; /* GPT-2's [in, out] base weights */
+            train_compare("gpt2-lora-lion", &gpt2, &lora, 2, 8);
+        }
         {   /* a sliding window in training (Mistral) */
             it_model_config win = llama;
             win.family = IT_FAMILY_MISTRAL;

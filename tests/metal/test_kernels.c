@@ -197,20 +197,39 @@ static int sum_partials(float *out, const float *partials, unsigned n_blocks, un
     dispatch(); BUF(0, out, C); BUF(1, partials, (size_t)n_blocks * C); ARGS(2, q); itemu_set_threads(&g_d, C, 1, 1, 64, 1, 1);
     return run("it_sum_rows_f32");
 }
-/* a bias gradient both ways: db [C] += the column sums of dout [N, C] */
+/* The first pass over (C, n_blocks) threads: into the outputs out[0..n_out-1] themselves
+   (accumulate) for one block, else into NaN-poisoned partials that sum_partials then adds. The
+   caller has bound its inputs (and the argument struct goes at index `at`); out[j] NULL: never
+   written. */
+static int columns(const char *kernel, it_column_sum_args q, int at, int n_out, float *const *out) {
+    unsigned nb = (q.N + q.block_rows - 1) / q.block_rows;
+    float *part[2];
+    int j, ok;
+    q.accumulate = nb == 1;
+    for (j = 0; j < n_out; j++) {
+        part[j] = nb == 1 ? (out[j] ? out[j] : out[0]) : fnan((size_t)nb * q.C);
+        BUF(j, part[j], (size_t)nb * q.C);
+    }
+    ARGS(at, q);
+    itemu_set_threads(&g_d, q.C, nb, 1, 64, 1, 1);
+    ok = run(kernel);
+    for (j = 0; nb > 1 && j < n_out; j++)
+        if (out[j]) ok &= sum_partials(out[j], part[j], nb, q.C);
+    return ok;
+}
+/* a bias gradient: db [C] += the column sums of dout [N, C] */
 static void test_sum_rows(unsigned N, unsigned C, unsigned block_rows) {
     unsigned nb, r, c;
     it_column_sum_args q = column_args(N, C, block_rows, &nb);
-    float *dout = frandn((size_t)N * C, 1.0f), *db = frandn(C, 1.0f), *rdb = fzeros(C), *part = fnan((size_t)nb * C);
+    float *dout = frandn((size_t)N * C, 1.0f), *db = frandn(C, 1.0f), *rdb = fzeros(C);
     int ok;
     for (c = 0; c < C; c++) {
         double s = db[c];
         for (r = 0; r < N; r++) s += dout[(size_t)r * C + c];
         rdb[c] = (float)s;
     }
-    dispatch(); BUF(0, part, (size_t)nb * C); BUF(1, dout, (size_t)N * C); ARGS(2, q); itemu_set_threads(&g_d, C, nb, 1, 64, 1, 1);
-    ok = run("it_sum_rows_f32");
-    ok &= sum_partials(db, part, nb, C);
+    dispatch(); BUF(1, dout, (size_t)N * C);
+    ok = columns("it_sum_rows_f32", q, 2, 1, &db);
     result("it_sum_rows_f32", ok, max_err(db, rdb, C), COLUMN_TOL(N));
     tfree_all();
 }
@@ -344,11 +363,8 @@ static void test_rmsnorm(int N, int C, unsigned tg) {
     {
         unsigned nb;
         it_column_sum_args q = column_args((unsigned)N, (unsigned)C, 0, &nb);
-        float *part = fnan((size_t)nb * C);
-        dispatch(); BUF(0, part, (size_t)nb * C); BUF(1, dout, NC); BUF(2, x, NC); BUF(3, rrstd, N); ARGS(4, q);
-        itemu_set_threads(&g_d, (unsigned)C, nb, 1, 64, 1, 1);
-        ok = run("it_rmsnorm_backward_dw_partial_f32");
-        ok &= sum_partials(dw, part, nb, (unsigned)C);
+        dispatch(); BUF(1, dout, NC); BUF(2, x, NC); BUF(3, rrstd, N);
+        ok = columns("it_rmsnorm_backward_dw_partial_f32", q, 4, 1, &dw);
         result("it_rmsnorm_backward_dw_partial_f32", ok, max_err(dw, rdw, (size_t)C), COLUMN_TOL(N));
     }
     tfree_all();
@@ -378,14 +394,12 @@ static void test_layernorm(int N, int C, unsigned tg, int has_bias) {
     {
         unsigned nb;
         it_column_sum_args q = column_args((unsigned)N, (unsigned)C, 0, &nb);
-        float *pw = fnan((size_t)nb * C), *pb = fnan((size_t)nb * C);
+        float *out[2];
+        out[0] = dw;
+        out[1] = has_bias ? db : NULL;
         q.has_bias = (unsigned)has_bias;
-        dispatch(); BUF(0, pw, (size_t)nb * C); BUF(1, pb, (size_t)nb * C); BUF(2, dout, NC); BUF(3, x, NC); BUF(4, rmean, N);
-        BUF(5, rrstd, N); ARGS(6, q);
-        itemu_set_threads(&g_d, (unsigned)C, nb, 1, 64, 1, 1);
-        ok = run("it_layernorm_backward_dwdb_partial_f32");
-        ok &= sum_partials(dw, pw, nb, (unsigned)C);
-        if (has_bias) ok &= sum_partials(db, pb, nb, (unsigned)C);
+        dispatch(); BUF(2, dout, NC); BUF(3, x, NC); BUF(4, rmean, N); BUF(5, rrstd, N);
+        ok = columns("it_layernorm_backward_dwdb_partial_f32", q, 6, 2, out);
         e = max_err(dw, rdw, C);
         if (max_err(db, rdb, C) > e) e = max_err(db, rdb, C); /* without a bias: db untouched on both sides */
         result("it_layernorm_backward_dwdb_partial_f32", ok, e, COLUMN_TOL(N));
@@ -795,6 +809,7 @@ static void check_coverage(void) {
 #include "test_backend_kernels.inc" /* the glue kernels irontensor_metal.h adds (shaders/backend.metal) */
 #include "test_decode_kernels.inc"  /* the KV-cache decoder's kernels (shaders/decode.metal) */
 #include "test_bf16_kernels.inc"    /* the bf16 operands' conversion (shaders/bf16.metal) */
+#include "test_lora_kernels.inc"    /* the LoRA branch (shaders/lora.metal) */
 
 int main(void) {
     double t0 = now_ms();
@@ -814,6 +829,7 @@ int main(void) {
     test_layernorm(4, 77, 32, 0);
     test_layernorm(1000, 45, 64, 1);
     test_layernorm(300, 19, 32, 0);
+    test_sum_rows(17, 59, 0);     /* one block: straight into db */
     test_sum_rows(17, 59, 5);     /* 4 blocks, the last one of 2 rows */
     test_sum_rows(1000, 37, 0);   /* the backends' 64-row blocks */
     test_sum_rows(66000, 5, 0);   /* past 1024 blocks of 64: taller blocks (65 rows, 1016 blocks) */
@@ -837,6 +853,7 @@ int main(void) {
     test_backend_kernels();
     test_decode_kernels();
     test_bf16_kernels();
+    test_lora_kernels();
     print_results();
     if (!getenv("ITEMU_CUDA")) /* the emulator's own diagnostics: tests/cuda/itemu_cuda.c runs the suite on a GPU */
         test_negative();
