@@ -1013,7 +1013,7 @@ static it_result it__cu_binary_fwd(it_backend *be, it_graph *g, const it_node *n
 }
 /* Column reductions in two passes, as it_column_sum_args describes (the Metal backend's way): a
    first kernel writes partials [n_blocks, C] over row blocks, it_sum_rows_f32 adds them in block
-   order. */
+   order; one block adds straight into the gradient. */
 static it_column_sum_args it__cu_column_args(unsigned N, unsigned C, unsigned *n_blocks) {
     it_column_sum_args p;
     memset(&p, 0, sizeof p);
@@ -1028,25 +1028,43 @@ static it_result it__cu_column_pass(it__cuda *m, it__cu_kernel k, const it__CUde
     unsigned nb = (p->N + p->block_rows - 1) / p->block_rows;
     return it__cu_launch(m, k, x, n, p, sizeof *p, it__cu_dim(p->C, nb, 1), it__cu_dim(it__cu_tg(m, k, p->C < 256 ? p->C : 256), 1, 1), 1);
 }
-/* the second pass: out [C] += partials [n_blocks, C] */
-static it_result it__cu_sum_partials(it__cuda *m, it__CUdeviceptr out, it__CUdeviceptr partials, unsigned n_blocks, unsigned C) {
-    unsigned one;
-    it_column_sum_args p = it__cu_column_args(n_blocks, C, &one);
-    it__CUdeviceptr x[2];
-    p.block_rows = n_blocks;
-    p.accumulate = 1;
-    x[0] = out, x[1] = partials;
-    return it__cu_column_pass(m, IT__CUK_SUM_ROWS, x, 2, &p);
+/* Kernel k (bindings x[0..n-1], its n_out outputs first) adds column sums into out[0..n_out-1]
+   (out[1] NULL: never written, layernorm without a bias). One row block: straight into the
+   outputs; more: partials in the step's temporaries, then out[j] += their sum, blocks in order. */
+static it_result it__cu_columns(it__cuda *m, it__cu_kernel k, it__CUdeviceptr *x, int n, int n_out, const it__CUdeviceptr *const *out,
+                                it_column_sum_args p) {
+    unsigned nb = (p.N + p.block_rows - 1) / p.block_rows;
+    int j;
+    if (nb == 1) {
+        p.accumulate = 1;
+        for (j = 0; j < n_out; j++) x[j] = out[j] ? *out[j] : *out[0];
+        return it__cu_column_pass(m, k, x, n, &p);
+    }
+    for (j = 0; j < n_out; j++)
+        if (!out[j]) x[j] = x[0]; /* bound, never written */
+        else IT__CU_TRY(it__cu_temp(m, (size_t)nb * p.C * sizeof(float), &x[j]));
+    IT__CU_TRY(it__cu_column_pass(m, k, x, n, &p));
+    for (j = 0; j < n_out; j++) {
+        it_column_sum_args q;
+        it__CUdeviceptr y[2];
+        unsigned one;
+        if (!out[j]) continue;
+        q = it__cu_column_args(nb, p.C, &one);
+        q.block_rows = nb;
+        q.accumulate = 1;
+        y[0] = *out[j], y[1] = x[j];
+        IT__CU_TRY(it__cu_column_pass(m, IT__CUK_SUM_ROWS, y, 2, &q));
+    }
+    return IT_OK;
 }
 /* db [C] += the column sums of dout [N, C] (bias gradients) */
 static it_result it__cu_sum_rows(it__cuda *m, it__CUdeviceptr db, it__CUdeviceptr dout, unsigned N, unsigned C) {
     unsigned nb;
-    it_column_sum_args p = it__cu_column_args(N, C, &nb);
+    const it__CUdeviceptr *out[1];
     it__CUdeviceptr x[2];
-    IT__CU_TRY(it__cu_temp(m, (size_t)nb * C * sizeof(float), &x[0]));
+    out[0] = &db;
     x[1] = dout;
-    IT__CU_TRY(it__cu_column_pass(m, IT__CUK_SUM_ROWS, x, 2, &p));
-    return it__cu_sum_partials(m, db, x[0], nb, C);
+    return it__cu_columns(m, IT__CUK_SUM_ROWS, x, 2, 1, out, it__cu_column_args(N, C, &nb));
 }
 
 static it_result it__cu_binary_bwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -1280,27 +1298,22 @@ static it_result it__cu_norm_bwd(it_backend *be, it_graph *g, const it_node *n) 
         IT__CU_T(n->saved[0], x[3]);
         return it__cu_gemm(m, x[0], x[3], prod, 1, (int)p.C, (int)p.N, 0, 0, 1, 1, 0, 0, 0);
     }
-    if (!rms && (dw || db)) { /* dw += sum dout xhat, db += sum dout: partials of both, then each sum */
+    if (!rms && (dw || db)) { /* dw += sum dout xhat, db += sum dout */
         unsigned nb;
+        it__CUdeviceptr w, b;
+        const it__CUdeviceptr *out[2];
         it_column_sum_args q = it__cu_column_args(p.N, p.C, &nb);
-        size_t part = (size_t)nb * p.C * sizeof(float);
+        if (dw) IT__CU_T(dw, w);
+        else IT__CU_TRY(it__cu_temp(m, (size_t)p.C * sizeof(float), &w)); /* a sink */
+        if (db) IT__CU_T(db, b);
+        out[0] = &w;
+        out[1] = db ? &b : NULL;
         q.has_bias = db != NULL;
-        IT__CU_TRY(it__cu_temp(m, part, &x[0]));
-        if (db) IT__CU_TRY(it__cu_temp(m, part, &x[1]));
-        else x[1] = x[0]; /* bound, never written */
         IT__CU_T(it_grad_tensor(n->out), x[2]);
         IT__CU_T(n->in[0], x[3]);
         IT__CU_T(n->saved[0], x[4]);
         IT__CU_T(n->saved[1], x[5]);
-        IT__CU_TRY(it__cu_column_pass(m, IT__CUK_LAYERNORM_DWDB, x, 6, &q));
-        if (dw) {
-            IT__CU_T(dw, x[6]);
-            IT__CU_TRY(it__cu_sum_partials(m, x[6], x[0], nb, p.C));
-        }
-        if (db) {
-            IT__CU_T(db, x[6]);
-            IT__CU_TRY(it__cu_sum_partials(m, x[6], x[1], nb, p.C));
-        }
+        return it__cu_columns(m, IT__CUK_LAYERNORM_DWDB, x, 6, 2, out, q);
     }
     return IT_OK;
 }

@@ -536,6 +536,7 @@ int main(int argc, char **argv) {
     rc.kind = IT_OPTIMIZER_ADAMW;
     rc.clip_norm = 0.05f;
     rc.want_norm = 1;
+    train_compare("gpt2-clip-96rows", &gpt2, &rc, 3, 32); /* over 64 rows: layernorm and bias gradients in two passes */
     train_compare("llama-gqa-clip", &llama, &rc, 2, 16);
     train_compare("gpt2-clip", &gpt2, &rc, 2, 16);
     rc.kind = IT_OPTIMIZER_LION;
