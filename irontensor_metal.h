@@ -700,8 +700,14 @@ static id it__mtl_gemm_get(it__mtl *m, int tl, int tr, it__NSUInteger M, it__NSU
     return k;
 }
 /* c [M, N] (+)= op(a) @ op(b), like it_cpu_matmul; batch > 1 walks element strides (0 = shared) */
+/* bf16 mixed precision (it_context_set_compute_dtype): a graph run's matrix products round their
+   operands to bf16 and sum in fp32, as the CPU's; the decoder stays fp32. */
+static int it__mtl_bf16(const it__mtl *m) { return it_context_compute_dtype(m->ctx) == IT_BF16; }
+/* c [M, N] (+)= op(a) op(b) over `batch` slices (strides in floats): MPS for one fp32 product, our
+   tiled kernel for batches and for bf16 operands (bf16: rounded as the tiles are staged; MPS takes
+   matrices of one MPSDataType, and a bf16 copy of every f32 operand is what this avoids) */
 static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_arg b, int M, int N, int K, int ta,
-                              int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
+                              int tb, int acc, int batch, size_t sc, size_t sa, size_t sb, int bf16) {
     if (M <= 0 || N <= 0 || batch <= 0) return IT_OK;
     if (K <= 0) { /* an empty product: c = 0 unless accumulating */
         it_result r = IT_OK;
@@ -713,7 +719,7 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
         }
         return r;
     }
-    if (m->use_mps && batch == 1) {
+    if (m->use_mps && batch == 1 && !bf16) {
         it_result r;
         id A = it__mtl_matrix_get(m, a, (it__NSUInteger)(ta ? K : M), (it__NSUInteger)(ta ? M : K));
         id B = it__mtl_matrix_get(m, b, (it__NSUInteger)(tb ? N : K), (it__NSUInteger)(tb ? K : N));
@@ -740,6 +746,7 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
         p.trans_a = (unsigned)ta;
         p.trans_b = (unsigned)tb;
         p.accumulate = (unsigned)acc;
+        p.bf16 = (unsigned)bf16;
         p.batch_stride_a = (unsigned)sa;
         p.batch_stride_b = (unsigned)sb;
         p.batch_stride_c = (unsigned)sc;
@@ -781,7 +788,7 @@ static it_result it__mtl_matmul_run(it_backend *be, const it_node *n, int backwa
         IT__MTL_T(p->a, a);
         IT__MTL_T(p->b, b);
         IT__MTL_TRY(it__mtl_gemm(m, c, a, b, p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate, p->batch,
-                                 p->stride_c, p->stride_a, p->stride_b));
+                                 p->stride_c, p->stride_a, p->stride_b, it__mtl_bf16(m)));
     }
     return IT_OK;
 }
@@ -1335,7 +1342,7 @@ static it_result it__mtl_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
         int cv = chunk < V - v0 ? chunk : V - v0;
         wc = w;
         wc.off += (size_t)v0 * C * sizeof(float);
-        IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0, it__mtl_bf16(m))); /* logits [N, cv] */
         p.v0 = (unsigned)v0;
         p.chunk = p.ld = (unsigned)cv;
         IT__MTL_TRY(it__mtl_cross_entropy_stats(m, state, scratch, n->in[2], &p));
@@ -1365,15 +1372,15 @@ static it_result it__mtl_linear_cross_entropy_bwd(it_backend *be, it_graph *g, c
         int cv = chunk < V - v0 ? chunk : V - v0;
         wc = w;
         wc.off += (size_t)v0 * C * sizeof(float);
-        IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0)); /* logits [N, cv] */
+        IT__MTL_TRY(it__mtl_gemm(m, scratch, x, wc, N, cv, C, 0, 1, 0, 1, 0, 0, 0, it__mtl_bf16(m))); /* logits [N, cv] */
         p.v0 = (unsigned)v0;
         p.chunk = p.ld = (unsigned)cv;
         IT__MTL_TRY(it__mtl_cross_entropy_dlogits(m, scratch, scratch, n, n->in[2], scale, &p)); /* in place */
-        if (tdx) IT__MTL_TRY(it__mtl_gemm(m, dx, scratch, wc, N, C, cv, 0, 0, 1, 1, 0, 0, 0)); /* dx += dl @ Wc */
+        if (tdx) IT__MTL_TRY(it__mtl_gemm(m, dx, scratch, wc, N, C, cv, 0, 0, 1, 1, 0, 0, 0, it__mtl_bf16(m))); /* dx += dl @ Wc */
         if (tdw) {
             it__mtl_arg dwc = dw;
             dwc.off += (size_t)v0 * C * sizeof(float);
-            IT__MTL_TRY(it__mtl_gemm(m, dwc, scratch, x, cv, C, N, 1, 0, 1, 1, 0, 0, 0)); /* dWc += dl^T x */
+            IT__MTL_TRY(it__mtl_gemm(m, dwc, scratch, x, cv, C, N, 1, 0, 1, 1, 0, 0, 0, it__mtl_bf16(m))); /* dWc += dl^T x */
         }
     }
     return IT_OK;
@@ -1413,6 +1420,7 @@ static it_result it__mtl_lora_down(it__mtl *m, it__mtl_arg u, it__mtl_arg x, it_
     it__NSUInteger tx = it__mtl_tg(m, IT__K_LORA_DOWN, 32 * (r < 8 ? r : 8));
     memset(&p, 0, sizeof p);
     p.N = N, p.K = K, p.r = r, p.ld_row = ld_row, p.ld_col = ld_col, p.scale = scale;
+    p.bf16 = (unsigned)it__mtl_bf16(m);
     a[0] = u, a[1] = x, a[2] = mat;
     return it__mtl_dispatch(m, IT__K_LORA_DOWN, a, 3, &p, sizeof p, it__size(N, (r + tx / 32 - 1) / (tx / 32), 1),
                             it__size(tx, 1, 1), 0);
@@ -1424,6 +1432,7 @@ static it_result it__mtl_lora_up(it__mtl *m, it__mtl_arg y, it__mtl_arg u, it__m
     it__NSUInteger tx = it__mtl_tg(m, IT__K_LORA_UP, 64);
     memset(&p, 0, sizeof p);
     p.N = N, p.K = K, p.r = r, p.ld_row = ld_row, p.ld_col = ld_col, p.scale = 1.0f;
+    p.bf16 = (unsigned)it__mtl_bf16(m);
     a[0] = y, a[1] = u, a[2] = mat;
     return it__mtl_dispatch(m, IT__K_LORA_UP, a, 3, &p, sizeof p, it__size(K, N, 1),
                             it__size(tx, m->max_threads[IT__K_LORA_UP] / tx >= 4 ? 4 : 1, 1), 1);
@@ -1465,7 +1474,7 @@ static it_result it__mtl_lora_bwd(it_backend *be, it_graph *g, const it_node *n)
     IT__MTL_T(n->saved[0], u);
     if (db) { /* dB [out, r] += dy^T u */
         IT__MTL_T(db, d);
-        IT__MTL_TRY(it__mtl_gemm(m, d, dy, u, (int)out, (int)r, (int)N, 1, 0, 1, 1, 0, 0, 0));
+        IT__MTL_TRY(it__mtl_gemm(m, d, dy, u, (int)out, (int)r, (int)N, 1, 0, 1, 1, 0, 0, 0, it__mtl_bf16(m)));
     }
     if (!da && !dx) return IT_OK;
     IT__MTL_T(n->bwd_scratch, du);
@@ -1475,7 +1484,7 @@ static it_result it__mtl_lora_bwd(it_backend *be, it_graph *g, const it_node *n)
     IT__MTL_TRY(it__mtl_lora_down(m, du, dy, b, N, out, r, 1, r, n->fparam[0])); /* du = scale dy B */
     if (da) { /* dA [r, in] += du^T x */
         IT__MTL_T(da, d);
-        IT__MTL_TRY(it__mtl_gemm(m, d, du, x, (int)r, (int)in, (int)N, 1, 0, 1, 1, 0, 0, 0));
+        IT__MTL_TRY(it__mtl_gemm(m, d, du, x, (int)r, (int)in, (int)N, 1, 0, 1, 1, 0, 0, 0, it__mtl_bf16(m)));
     }
     if (dx) { /* dx += du A */
         IT__MTL_T(dx, d);
@@ -1796,7 +1805,7 @@ static it_result it__mtl_decoder_linear(it__mtl_decoder *d, it__mtl_arg y, it__m
         return it__mtl_dispatch(m, k, a, 4, &p, sizeof p, it__size((p.rows + 7) / 8, (unsigned)n, 1), it__size(256, 1, 1), 0);
     }
     if (n > 1) {
-        IT__MTL_TRY(it__mtl_gemm(m, y, x, W, n, w->rows, w->cols, 0, out_major, accumulate, 1, 0, 0, 0));
+        IT__MTL_TRY(it__mtl_gemm(m, y, x, W, n, w->rows, w->cols, 0, out_major, accumulate, 1, 0, 0, 0, 0));
         if (!b) return IT_OK;
         a[0] = y, a[1] = y, a[2] = B; /* y += b over the rows */
         return it__mtl_flat(m, IT__K_ADD, a, 3, (unsigned)(n * w->rows), 0.0f, (unsigned)w->rows);
@@ -2165,6 +2174,7 @@ IT_API it_result it_metal_backend_create(it_context *ctx, const it_metal_desc *d
     be = &m->be;
     be->name = "metal";
     be->impl = m;
+    be->bf16_compute = 1; /* every graph product honours the compute dtype (it__mtl_bf16) */
     pool = objc_autoreleasePoolPush();
     r = it__mtl_setup(m);
     objc_autoreleasePoolPop(pool);

@@ -86,12 +86,14 @@ typedef struct it_cross_entropy_args {
     unsigned int pad_;
 } it_cross_entropy_args;
 
-/* matmul.metal: c [M, N] (+)= op(a) @ op(b); batch strides in elements (0 = shared operand) */
+/* matmul.metal: c [M, N] (+)= op(a) @ op(b); batch strides in elements (0 = shared operand);
+   bf16: both operands rounded to bf16 as they are read, fp32 sums (it_context_set_compute_dtype) */
 typedef struct it_matmul_args {
     unsigned int M, N, K;
     unsigned int trans_a, trans_b, accumulate;
     unsigned int batch_stride_a, batch_stride_b, batch_stride_c;
-    unsigned int pad_[3];
+    unsigned int bf16;
+    unsigned int pad_[2];
 } it_matmul_args;
 
 /* optimizer.metal: n values; the effective gradient scale is grad_scale * gscale[0], and
@@ -137,12 +139,14 @@ typedef struct it_decode_attention_args {
 
 /* lora.metal: the rank-r branch of a LoRA linear over N rows. down: u [N, r] = scale x [N, K] M^T;
    up: y [N, K] += u [N, r] M^T. The matrix M is read at mat[row * ld_row + col * ld_col], so A,
-   B and their transposes bind as they are stored. */
+   B and their transposes bind as they are stored. bf16: both factors of every product rounded to
+   bf16, fp32 sums (as it_matmul_args.bf16). */
 typedef struct it_lora_args {
     unsigned int N, K, r;
     unsigned int ld_row, ld_col;
     float scale;
-    unsigned int pad_[2];
+    unsigned int bf16;
+    unsigned int pad_;
 } it_lora_args;
 
 /* grad_norm.metal: partial sums of squares over n values, then the clip scale */

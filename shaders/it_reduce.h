@@ -1,6 +1,6 @@
 // it_reduce.h - threadgroup reductions shared by shaders/*.metal: simd_* inside each simdgroup,
 // then across simdgroups through threadgroup memory. Every thread of the group must call them
-// (they contain barriers). Each .metal file includes this header behind #ifndef IT_REDUCE_H; the
+// (they contain barriers). Also the bf16 rounding of mixed precision's matrix products. Each .metal file includes this header behind #ifndef IT_REDUCE_H; the
 // joined library source (shaders.h) puts it right after it_kernel_args.h.
 #ifndef IT_REDUCE_H
 #define IT_REDUCE_H
@@ -40,5 +40,14 @@ inline uint it_tg_argmax(float v, uint i, threadgroup float *vals, threadgroup u
     uint wi = lane < nsg ? idxs[lane] : 0xFFFFFFFFu;
     float gm = simd_max(w);
     return simd_min(w == gm ? wi : 0xFFFFFFFFu);
+}
+// v rounded to the nearest bf16 (ties to even), returned as the float it is: the operand rounding of
+// bf16 mixed precision (it_f32_to_bf16 in irontensor.h, bit for bit; NaN stays a quiet NaN). Plain
+// integer arithmetic on the float's bits: no 16-bit float type (MSL 3.1's), so it runs on any device.
+inline float it_bf16_round(float v) {
+    uint u = as_type<uint>(v);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return as_type<float>((u | 0x00400000u) & 0xFFFF0000u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return as_type<float>(u & 0xFFFF0000u);
 }
 #endif // IT_REDUCE_H

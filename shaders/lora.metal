@@ -3,11 +3,15 @@
 // and the projection up added into y in place, so the branch never makes an [N, out] temporary.
 // The backward runs the same two kernels with other strides (du = scale dy B, dx += du A); dA and
 // dB are products over the rows (MPS). Each reads its matrix through (ld_row, ld_col), so A, B
-// and their transposes need no copy.
+// and their transposes need no copy. With p.bf16 both factors of every product are rounded to
+// bf16 (bf16 mixed precision, as the CPU's LoRA products).
 #include <metal_stdlib>
 using namespace metal;
 #ifndef IT_KERNEL_ARGS_H
 #include "it_kernel_args.h"
+#endif
+#ifndef IT_REDUCE_H
+#include "it_reduce.h"
 #endif
 
 // u [N, r] = scale * x [N, K] M^T, M (k, i) = mat[k * ld_row + i * ld_col]: the forward's
@@ -28,7 +32,10 @@ kernel void it_lora_down_f32(device float *u [[buffer(0)]],
     device const float *xn = x + (ulong)n * p.K;
     device const float *mk = mat + (ulong)k * p.ld_row;
     float s = 0.0f;
-    for (uint i = lane; i < p.K; i += width) s = fma(xn[i], mk[(ulong)i * p.ld_col], s);
+    for (uint i = lane; i < p.K; i += width) {
+        float xv = xn[i], mv = mk[(ulong)i * p.ld_col];
+        s = p.bf16 ? fma(it_bf16_round(xv), it_bf16_round(mv), s) : fma(xv, mv, s);
+    }
     s = simd_sum(s);
     if (lane == 0) u[(ulong)n * p.r + k] = p.scale * s;
 }
@@ -47,6 +54,9 @@ kernel void it_lora_up_f32(device float *y [[buffer(0)]],
     device const float *un = u + (ulong)n * p.r;
     device const float *md = mat + (ulong)d * p.ld_row;
     float s = 0.0f;
-    for (uint k = 0; k < p.r; k++) s = fma(un[k], md[(ulong)k * p.ld_col], s);
+    for (uint k = 0; k < p.r; k++) {
+        float uv = un[k], mv = md[(ulong)k * p.ld_col];
+        s = p.bf16 ? fma(it_bf16_round(uv), it_bf16_round(mv), s) : fma(uv, mv, s);
+    }
     y[(ulong)n * p.K + d] += s;
 }

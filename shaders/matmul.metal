@@ -1,10 +1,16 @@
 // matmul.metal - tiled threadgroup-memory GEMM for the shapes and dtypes MPS does not take:
-// c [M, N] (+)= op(a) @ op(b), every transpose case, fp32 throughout. op(a) [M, K]: a is [M, K], or [K, M] when trans_a; op(b) [K, N]: b is [K, N], or
-// [N, K] when trans_b. Batched over grid z with element strides (0 = operand shared by the batch).
+// c [M, N] (+)= op(a) @ op(b), every transpose case, fp32 sums; with p.bf16 the operands are
+// rounded to bf16 as the tiles are staged (bf16 mixed precision: MPSMatrixMultiplication takes
+// matrices of one MPSDataType, and ours are f32). op(a) [M, K]: a is [M, K], or [K, M] when
+// trans_a; op(b) [K, N]: b is [K, N], or [N, K] when trans_b. Batched over grid z with element
+// strides (0 = operand shared by the batch).
 #include <metal_stdlib>
 using namespace metal;
 #ifndef IT_KERNEL_ARGS_H
 #include "it_kernel_args.h"
+#endif
+#ifndef IT_REDUCE_H
+#include "it_reduce.h"
 #endif
 
 #define IT_MM_TM 32 // rows of c per threadgroup
@@ -28,14 +34,16 @@ inline void it_gemm_tile(device float *c, device const float *a, device const fl
             // trans_a reads a [K, M] along m (contiguous); otherwise a [M, K] along k
             if (p.trans_a) { kk = i % IT_MM_TK; mm = i / IT_MM_TK; gk = k0 + kk; gm = m0 + mm; }
             bool in = gk < K && gm < M;
-            as[kk][mm] = in ? (p.trans_a ? a[(ulong)gk * M + gm] : a[(ulong)gm * K + gk]) : 0.0f;
+            float v = in ? (p.trans_a ? a[(ulong)gk * M + gm] : a[(ulong)gm * K + gk]) : 0.0f;
+            as[kk][mm] = p.bf16 ? it_bf16_round(v) : v;
         }
         for (uint i = tid; i < IT_MM_TK * IT_MM_TN; i += 256) {
             uint kk = i / IT_MM_TN, nn = i % IT_MM_TN;
             if (p.trans_b) { kk = i % IT_MM_TK; nn = i / IT_MM_TK; }
             uint gk = k0 + kk, gn = n0 + nn;
             bool in = gk < K && gn < N;
-            bs[kk][nn] = in ? (p.trans_b ? b[(ulong)gn * K + gk] : b[(ulong)gk * N + gn]) : 0.0f;
+            float v = in ? (p.trans_b ? b[(ulong)gn * K + gk] : b[(ulong)gk * N + gn]) : 0.0f;
+            bs[kk][nn] = p.bf16 ? it_bf16_round(v) : v;
         }
         threadgroup_barrier(mem_flags::mem_threadgroup);
         for (uint kk = 0; kk < IT_MM_TK; kk++) {

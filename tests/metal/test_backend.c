@@ -156,6 +156,7 @@ typedef struct run_cfg {
     int want_norm;     /* pass grad_norm */
     int freeze;        /* freeze the embedding, the head and layer 0 (no gradient, no state) */
     int ops_per_cb;    /* it_metal_desc.ops_per_command_buffer (0 = the default) */
+    int bf16;          /* it_context_set_compute_dtype(IT_BF16) on both sides: bf16 products, fp32 sums */
     int lora_rank;     /* > 0: a LoRA fine-tune (base frozen, A and B train) of lora_targets */
     const char *lora_targets;
 } run_cfg;
@@ -189,6 +190,7 @@ static int side_make(side *s, int metal, const it_model_config *cfg, const run_c
     it_optimizer_desc od;
     memset(s, 0, sizeof *s);
     if (!(s->ctx = new_ctx_ops(metal, rc->ops_per_cb))) return 0;
+    if (rc->bf16 && it_context_set_compute_dtype(s->ctx, IT_BF16) != IT_OK) return 0;
     if (it_model_create(s->ctx, cfg, &s->model) != IT_OK) return 0;
     if (rc->freeze) {
         int k;
@@ -309,6 +311,11 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
         const char *where = "";
         float lc, lm, nc = -1.0f, nm = -2.0f;
         double ge, pe;
+        /* bf16: step 1 starts from bit-identical parameters and matches as tightly as fp32 (one
+           product left unrounded would show there); later steps start from parameters that differ
+           in the last fp32 bits, which flips the bf16 rounding of a few operands (2^-9 relative
+           each): bf16's own resolution, 1e-2 */
+        double tol = rc->bf16 && step > 1 ? 1e-2 : 1e-4;
         unsigned long cbs, ops;
         it_result r_c, r_m = IT_OK;
         it_zero_grads(c.ctx);
@@ -325,7 +332,7 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
         lm = it_data(m.mg.loss)[0];
         check(fabs((double)lc - lm) <= 1e-4 * fabs((double)lc), "%s step %d: loss %.7f vs CPU %.7f", name, step, lm, lc);
         ge = worst_param_err(m.ctx, c.ctx, 1, &where);
-        check(ge <= 1e-4, "%s step %d: gradients match the CPU (worst %.2e in %s)", name, step, ge, where);
+        check(ge <= tol, "%s step %d: gradients match the CPU (worst %.2e in %s, tolerance %.0e)", name, step, ge, where, tol);
         r_c = it_optimizer_step(c.opt, 1e-3f, gsc, rc->want_norm ? &nc : NULL);
         HOSTED("it_optimizer_step", r_m = it_optimizer_step(m.opt, 1e-3f, gsc, rc->want_norm ? &nm : NULL));
         s1 = it_metal_backend_stats(it_context_backend(m.ctx));
@@ -343,10 +350,10 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
                 check(nc > rc->clip_norm, "%s step %d: clipping triggers (norm %g > clip %g)", name, step, nc, rc->clip_norm);
         }
         pe = worst_param_err(m.ctx, c.ctx, 0, &where);
-        check(pe <= 1e-4, "%s step %d: parameters match the CPU after %s (worst %.2e in %s)", name, step,
+        check(pe <= tol, "%s step %d: parameters match the CPU after %s (worst %.2e in %s)", name, step,
               it_optimizer_name(rc->kind), pe, where);
         pe = rel_err(m.opt->state, c.opt->state, c.opt->state_numel, 1e-30);
-        check(pe <= 1e-4, "%s step %d: optimizer state matches the CPU (%.2e)", name, step, pe);
+        check(pe <= tol, "%s step %d: optimizer state matches the CPU (%.2e)", name, step, pe);
         cbs = s1.command_buffers - s0.command_buffers;
         ops = (s1.dispatches - s0.dispatches) + (s1.mps_encodes - s0.mps_encodes);
         printf("%s model=%s step=%d loss_cpu=%.6f loss_metal=%.6f cmdbufs=%lu waits=%lu dispatches=%lu allocs=%lu", TAG, name,
@@ -369,6 +376,7 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
 #endif
     }
     printf("  %s: %lu MPS matmul encodes per step\n", name, mps0);
+    if (rc->bf16) check(mps0 == 0, "%s: bf16 products run on the tiled kernel, not MPS (%lu MPS encodes)", name, mps0);
     if (rc->freeze || rc->lora_rank) { /* frozen parameters: no gradient, and the GPU update never touched them */
         int same = 1, none = 1;
         for (i = 0; i < it_param_count(m.ctx); i++) {
@@ -979,6 +987,19 @@ int main(void) {
             lora.lora_rank = 3;
             lora.lora_targets = "c_attn,c_proj,c_fc"; /* GPT-2's [in, out] base weights */
             train_compare("gpt2-lora-lion", &gpt2, &lora, 2, 8);
+            lora.bf16 = 1;
+            train_compare("gpt2-lora-lion-bf16", &gpt2, &lora, 2, 8);
+        }
+        {   /* bf16 mixed precision (issue 17): every graph product on our tiled kernel with bf16
+               operands and fp32 sums, against the CPU's bf16 products; no MPS */
+            run_cfg b = lion;
+            b.bf16 = 1;
+            train_compare("llama-gqa-lion-bf16", &llama, &b, 2, 8);
+            b = adamw;
+            b.freeze = 0;
+            b.bf16 = 1;
+            b.clip_norm = 0.05f;
+            train_compare("gpt2-adamw-clip-bf16", &gpt2, &b, 2, 8);
         }
         {   /* a sliding window in training (Mistral) */
             it_model_config win = llama;

@@ -540,16 +540,32 @@ static void test_attention(int B, int T, int Hq, int Hkv, int D, int window) {
 }
 
 /* ---- matmul ------------------------------------------------------------------------------------ */
-static void test_matmul(int M, int N, int K, int ta, int tb, int acc, int batch) {
+/* x rounded to bf16 (it_f32_to_bf16, the CPU's rounding), as floats: the operands a bf16 product
+   sees; with a tie (1 + 2^-8, halfway: to even, 1) and a value rounding up at index 1, 2 */
+static float *fbf16(const float *x, size_t n) {
+    float *p = fzeros(n);
+    size_t i;
+    for (i = 0; i < n; i++) p[i] = it_bf16_to_f32(it_f32_to_bf16(x[i]));
+    return p;
+}
+static void test_matmul(int M, int N, int K, int ta, int tb, int acc, int batch, int bf16) {
     size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
     float *a = frandn(na * batch, 1.0f), *b = frandn(nb, 1.0f), *c = frandn(nc * batch, 1.0f), *ref = fcopy(c, nc * batch);
+    const float *ra = a, *rb = b;
     it_matmul_args p;
     int i;
     memset(&p, 0, sizeof p);
     p.M = (unsigned)M; p.N = (unsigned)N; p.K = (unsigned)K;
     p.trans_a = (unsigned)ta; p.trans_b = (unsigned)tb; p.accumulate = (unsigned)acc;
     p.batch_stride_a = (unsigned)na; p.batch_stride_b = 0; p.batch_stride_c = (unsigned)nc; /* b shared: a linear layer */
-    for (i = 0; i < batch; i++) it_cpu_matmul(ref + nc * i, a + na * i, b, M, N, K, ta, tb, acc);
+    p.bf16 = (unsigned)bf16;
+    if (bf16) { /* the reference multiplies the rounded operands in fp32 */
+        a[1] = 1.00390625f;      /* a tie: to even (1) */
+        a[2] = 1.01171875f;      /* halfway above an odd bf16: up (1.015625) */
+        ra = fbf16(a, na * batch);
+        rb = fbf16(b, nb);
+    }
+    for (i = 0; i < batch; i++) it_cpu_matmul(ref + nc * i, ra + na * i, rb, M, N, K, ta, tb, acc);
     dispatch(); BUF(0, c, nc * batch); BUF(1, a, na * batch); BUF(2, b, nb); ARGS(3, p);
     itemu_set_threadgroups(&g_d, (unsigned)(N + 31) / 32, (unsigned)(M + 31) / 32, (unsigned)batch, 256, 1, 1);
     RUNCHECK("it_matmul_f32", max_err(c, ref, nc * batch), 2e-5 * sqrt((double)K));
@@ -843,10 +859,12 @@ int main(void) {
     test_paged_attention(7, 4, 2, 16, 16, 0);
     test_paged_attention(5, 3, 1, 64, 5, 0);
     test_paged_attention(6, 2, 2, 40, 1, 9); /* one-token blocks, a sliding window */
-    test_matmul(37, 45, 29, 0, 0, 0, 1);
-    test_matmul(37, 45, 29, 1, 0, 1, 1);
-    test_matmul(33, 17, 40, 0, 1, 0, 2);
-    test_matmul(5, 70, 19, 1, 1, 1, 1);
+    test_matmul(37, 45, 29, 0, 0, 0, 1, 0);
+    test_matmul(37, 45, 29, 1, 0, 1, 1, 0);
+    test_matmul(33, 17, 40, 0, 1, 0, 2, 0);
+    test_matmul(5, 70, 19, 1, 1, 1, 1, 0);
+    test_matmul(37, 45, 29, 0, 1, 0, 1, 1); /* bf16 operands, fp32 sums: against the rounded operands */
+    test_matmul(33, 17, 40, 1, 0, 1, 2, 1);
     test_cross_entropy();
     test_optimizers();
     test_grad_norm();
