@@ -712,19 +712,16 @@ static const char *const it_shader_bf16_metal[] = {
     "#ifndef IT_KERNEL_ARGS_H\n",
     "#include \"it_kernel_args.h\"\n",
     "#endif\n",
+    "#ifndef IT_REDUCE_H\n",
+    "#include \"it_reduce.h\"\n",
+    "#endif\n",
     "\n",
     "kernel void it_f32_to_bf16(device ushort *out [[buffer(0)]],\n",
     "                           device const float *in [[buffer(1)]],\n",
     "                           constant it_elementwise_args &p [[buffer(2)]],\n",
     "                           uint i [[thread_position_in_grid]]) {\n",
     "    if (i >= p.n) return;\n",
-    "    uint u = as_type<uint>(in[i]); // bits: no float arithmetic for fast math to change\n",
-    "    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0u) {\n",
-    "        out[i] = (ushort)((u >> 16) | 0x0040u);\n",
-    "        return;\n",
-    "    }\n",
-    "    u += 0x7FFFu + ((u >> 16) & 1u);\n",
-    "    out[i] = (ushort)(u >> 16);\n",
+    "    out[i] = (ushort)(as_type<uint>(it_bf16_round(in[i])) >> 16); // it_reduce.h: the rounding on the bits\n",
     "}\n",
 };
 
@@ -2047,7 +2044,7 @@ typedef struct it_shader_file {
 } it_shader_file;
 
 #define IT_SHADER_FILE_COUNT 22
-#define IT_SHADER_TOTAL_SIZE 102967L /* bytes of all files joined */
+#define IT_SHADER_TOTAL_SIZE 102826L /* bytes of all files joined */
 
 static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNUSED = {
     {"it_kernel_args.h", it_shader_it_kernel_args_h, 161, 7051L},
@@ -2056,7 +2053,7 @@ static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNU
     {"attention.metal", it_shader_attention_metal, 74, 3879L},
     {"attention_backward.metal", it_shader_attention_backward_metal, 175, 9255L},
     {"backend.metal", it_shader_backend_metal, 113, 6085L},
-    {"bf16.metal", it_shader_bf16_metal, 25, 1273L},
+    {"bf16.metal", it_shader_bf16_metal, 22, 1132L},
     {"cross_entropy.metal", it_shader_cross_entropy_metal, 63, 3460L},
     {"decode.metal", it_shader_decode_metal, 131, 7063L},
     {"elementwise.metal", it_shader_elementwise_metal, 77, 3524L},

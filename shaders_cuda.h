@@ -848,18 +848,15 @@ static const char *const it_cuda_source[] IT_SHADERS_CUDA_UNUSED = {
     "#ifndef IT_KERNEL_ARGS_H\n",
     "#include \"it_kernel_args.h\"\n",
     "#endif\n",
+    "#ifndef IT_REDUCE_H\n",
+    "#include \"it_reduce.h\"\n",
+    "#endif\n",
     "\n",
     "extern \"C\" __global__ void it_f32_to_bf16(ushort *out, const float *in, const it_elementwise_args p, const it__msl_dispatch it__d) { if (it__msl_outside_grid(it__d)) return; const uint i = (uint)it__msl_thread_position().x; \n",
-    "#line 16 \"shaders/bf16.metal\"\n",
+    "#line 19 \"shaders/bf16.metal\"\n",
     "\n",
     "    if (i >= p.n) return;\n",
-    "    uint u = as_type<uint>(in[i]); // bits: no float arithmetic for fast math to change\n",
-    "    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0u) {\n",
-    "        out[i] = (ushort)((u >> 16) | 0x0040u);\n",
-    "        return;\n",
-    "    }\n",
-    "    u += 0x7FFFu + ((u >> 16) & 1u);\n",
-    "    out[i] = (ushort)(u >> 16);\n",
+    "    out[i] = (ushort)(as_type<uint>(it_bf16_round(in[i])) >> 16); // it_reduce.h: the rounding on the bits\n",
     "}\n",
     "#line 1 \"shaders/cross_entropy.metal\"\n",
     "// cross_entropy.metal - cross-entropy over vocabulary chunks. The fused linear + cross-entropy is\n",
@@ -1948,7 +1945,7 @@ static const char *const it_cuda_source[] IT_SHADERS_CUDA_UNUSED = {
     "    for (uint c = tid; c < p.C; c += ntg) dx[base + c] += out[base + c] * (dout[base + c] - d);\n",
     "}\n",
 };
-#define IT_CUDA_SOURCE_SIZE 113121UL /* bytes of the joined lines */
+#define IT_CUDA_SOURCE_SIZE 112980UL /* bytes of the joined lines */
 
 #define IT_CUDA_MAX_BINDS 16
 typedef struct it_cuda_kernel_info {
@@ -1978,7 +1975,7 @@ static const it_cuda_kernel_info it_cuda_kernels[IT_CUDA_KERNEL_COUNT] IT_SHADER
     {"it_cross_entropy_mean_f32", 4, {0, 0, 0, sizeof(it_cross_entropy_args)}, 1, 0x1u, "shaders/backend.metal:53"},
     {"it_cross_entropy_dloss_scale_f32", 4, {0, 0, 0, sizeof(it_cross_entropy_args)}, 1, 0x1u, "shaders/backend.metal:77"},
     {"it_cross_entropy_dlogits_scaled_f32", 6, {0, 0, 0, 0, 0, sizeof(it_cross_entropy_args)}, 0, 0x1u, "shaders/backend.metal:96"},
-    {"it_f32_to_bf16", 3, {0, 0, sizeof(it_elementwise_args)}, 0, 0x1u, "shaders/bf16.metal:13"},
+    {"it_f32_to_bf16", 3, {0, 0, sizeof(it_elementwise_args)}, 0, 0x1u, "shaders/bf16.metal:16"},
     {"it_cross_entropy_stats_f32", 4, {0, 0, 0, sizeof(it_cross_entropy_args)}, 1, 0x1u, "shaders/cross_entropy.metal:20"},
     {"it_cross_entropy_finish_f32", 5, {0, 0, 0, 0, sizeof(it_cross_entropy_args)}, 0, 0x3u, "shaders/cross_entropy.metal:53"},
     {"it_matvec_f32", 5, {0, 0, 0, 0, sizeof(it_matvec_args)}, 1, 0x1u, "shaders/decode.metal:16"},

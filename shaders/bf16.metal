@@ -9,17 +9,14 @@ using namespace metal;
 #ifndef IT_KERNEL_ARGS_H
 #include "it_kernel_args.h"
 #endif
+#ifndef IT_REDUCE_H
+#include "it_reduce.h"
+#endif
 
 kernel void it_f32_to_bf16(device ushort *out [[buffer(0)]],
                            device const float *in [[buffer(1)]],
                            constant it_elementwise_args &p [[buffer(2)]],
                            uint i [[thread_position_in_grid]]) {
     if (i >= p.n) return;
-    uint u = as_type<uint>(in[i]); // bits: no float arithmetic for fast math to change
-    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0u) {
-        out[i] = (ushort)((u >> 16) | 0x0040u);
-        return;
-    }
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    out[i] = (ushort)(u >> 16);
+    out[i] = (ushort)(as_type<uint>(it_bf16_round(in[i])) >> 16); // it_reduce.h: the rounding on the bits
 }
