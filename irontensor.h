@@ -1756,13 +1756,26 @@ IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for a
    into a new model of ctx: the config from the keys, every parameter dequantised to f32 with the
    Q/K permutation undone. *matrices (may be NULL) receives the projections' storage type (F32 for
    F16 files: F16 has no decoder type), so it_decoder_create_ex can decode at the file's precision
-   (re-quantising Q8_0 / Q4_0 weights gives back the file's blocks). The tokenizer is not read.
+   (re-quantising Q8_0 / Q4_0 weights gives back the file's blocks). The tokenizer: it_gguf_load_tokenizer.
    Everything is validated before use: IT_ERR_FORMAT for a malformed file (truncated, counts or
    sizes past the file, more than 4 dims, misaligned or overlapping data, an unknown value type),
    IT_ERR_UNSUPPORTED for what this loader does not run (other architectures and tensor types,
    tensors it does not know), the detail in last-error. The model's stored_weights is *matrices
    (0 for F32). */
 IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out, it_weight_type *matrices);
+/* The tokenizer of a GGUF file: tokenizer.ggml.model "gpt2" (byte-level BPE) with tokenizer.ggml.pre
+   "gpt2", "llama-bpe" (Llama 3) or "qwen2", read into a Hugging Face tokenizer (the one
+   it_tokenizer_load_hf makes from the same tokenizer.json: it encodes and decodes alike). Token
+   types 1 (normal) and 2 (unknown) are the vocabulary, 3 (control) special added tokens, 4
+   (user-defined) added tokens, 5 (unused, llama.cpp's "[PADi]") holes; the merges are checked
+   against the vocabulary; bos / eos ids give it_tokenizer_bos_eos, add_bos_token /
+   add_eos_token add them when encoding. The tokens must be as many as token_embd.weight's rows.
+   chat (may be NULL) receives tokenizer.chat_template when it_chat_template_parse recognises it
+   (format IT_CHAT_UNKNOWN otherwise), with the bos / eos tokens' text. IT_ERR_UNSUPPORTED names
+   a model or pre value not read (SentencePiece "llama" among them); IT_ERR_FORMAT names the key
+   or token that is malformed (wrong value types, counts past the file or not matching, ids out
+   of range, empty, NUL-holding or non-UTF-8 tokens, merges of unknown tokens). */
+IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_tokenizer **out, it_chat_template *chat);
 
 
 /* ------------------------------------------------------------------------------------------------
@@ -11974,11 +11987,12 @@ static void it__buf_free(it__buf *b) {
     it__free(b->ctx, b->p);
     it__buf_init(b, b->ctx);
 }
-/* A JSON string literal: quotes, \" \\ and control characters escaped, UTF-8 passed through. */
-static void it__json_put_string(it__buf *b, const char *s) {
+/* A JSON string literal of n bytes: quotes, \" \\ and control characters escaped, UTF-8 passed through. */
+static void it__json_put_string_n(it__buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
+    const char *end = s + n;
     it__buf_put(b, "\"", 1);
-    for (; *s; s++) {
+    for (; s < end; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[7];
         if (c == '"' || c == '\\') {
@@ -11998,6 +12012,7 @@ static void it__json_put_string(it__buf *b, const char *s) {
     }
     it__buf_put(b, "\"", 1);
 }
+static void it__json_put_string(it__buf *b, const char *s) { it__json_put_string_n(b, s, strlen(s)); }
 /* The shortest decimal that reads back as the same float; null for NaN and infinities. */
 static void it__json_put_float(it__buf *b, float f) {
     char tmp[48];
@@ -18224,7 +18239,7 @@ typedef struct it__hf_str {
 } it__hf_str;
 typedef struct it__hf_step {
     int kind;
-    it__hf_str a, b;  /* Prepend: a; Replace: pattern a, content b; Split: literal a; Strip (decoder): a */
+    it__hf_str a, b;  /* Prepend: a; Replace: pattern a, content b; Split: literal or regex source a; Strip (decoder): a */
     int left, right;  /* Strip: normalizer flags, or decoder start / stop counts */
     int rx;           /* Split / ByteLevel regex: index in it__hf.rx, -1 for a literal */
     int behavior, invert, add_prefix_space, use_regex, prepend_scheme, split;
@@ -18429,7 +18444,7 @@ static int it__hfl_pattern(it__hfl *L, int obj, const char *where, int regex_ok,
         return -1;
     }
     st->rx = L->hf->n_rx++;
-    return 0;
+    return it__hfl_str(L, &st->a, L->j.v[r].str, L->j.v[r].len); /* its source names it in a GGUF export */
 }
 
 /* GPT-2's pre-tokenizer pattern, which ByteLevel uses when use_regex is true. */
@@ -19719,40 +19734,23 @@ static void it__hf_token_raw(const it__hf *hf, int32_t id, it__bytes *cur_, it__
     *next_ = next;
 }
 
-IT_API it_result it_tokenizer_load_hf(it_context *ctx, const char *path, it_tokenizer **out) {
+/* A tokenizer from the text of a tokenizer.json (size bytes; `name` names it in messages) and the
+   tokenizer_config.json at config_path (NULL: none). The GGUF loader builds its tokenizer here too. */
+static it_result it__hf_tokenizer_make(it_context *ctx, const char *name, const char *json, size_t size, const char *config,
+                                       it_tokenizer **out) {
     it__hfl L;
-    struct stat st;
-    char json_path[4096], config_path[4096];
-    const char *config = NULL;
-    unsigned char *buf = NULL;
-    size_t size, total = 0;
     it_tokenizer *t = NULL;
     it_result r;
     int32_t id;
     *out = NULL;
     memset(&L, 0, sizeof L);
     L.ctx = ctx;
-    if (!path || !path[0]) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "tokenizer: no path given");
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* a model directory */
-        if (it__path_join(json_path, sizeof json_path, path, "tokenizer.json") ||
-            it__path_join(config_path, sizeof config_path, path, "tokenizer_config.json"))
-            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "tokenizer: path '%.200s...' is too long", path);
-        if (stat(config_path, &st) == 0) config = config_path;
-    } else if (strlen(path) < sizeof json_path)
-        memcpy(json_path, path, strlen(path) + 1);
-    else
-        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "tokenizer: path '%.200s...' is too long", path);
-    L.path = json_path;
-    r = it__io_read_file(ctx, json_path, "tokenizer", IT__HF_MAX_FILE, &buf, &size, NULL);
-    if (r != IT_OK) return r;
+    L.path = name;
     L.hf = (it__hf *)it__alloc(ctx, sizeof(it__hf));
-    if (!L.hf) {
-        it__free(ctx, buf);
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer '%s': out of memory", json_path);
-    }
+    if (!L.hf) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer '%s': out of memory", name);
     memset(L.hf, 0, sizeof *L.hf);
     L.hf->ctx = L.hf->strs.ctx = ctx;
-    if (it__json_parse(ctx, &L.j, (const char *)buf, size)) {
+    if (it__json_parse(ctx, &L.j, json, size)) {
         r = it__hfl_err(&L, IT_ERR_FORMAT, "JSON: %s", L.j.err);
         goto done;
     }
@@ -19792,18 +19790,16 @@ IT_API it_result it_tokenizer_load_hf(it_context *ctx, const char *path, it_toke
             it__bytes_free(&raw);
             goto oom;
         }
-        total = raw.n;
         t->bytes = raw.p ? raw.p : (uint8_t *)it__alloc(ctx, 1);
         if (!t->bytes) goto oom;
     }
-    (void)total;
     L.hf = NULL; /* t holds it now */
     r = it__own(ctx, t, (void (*)(void *))it_tokenizer_destroy, "tokenizer"); /* on failure t is released */
     if (r == IT_OK) *out = t;
     t = NULL;
     goto done;
 oom:
-    r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer '%s': out of memory", json_path);
+    r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "tokenizer '%s': out of memory", name);
 done:
     if (t) {
         t->hf = NULL;
@@ -19811,6 +19807,30 @@ done:
     }
     it__hf_free(L.hf);
     it__json_free(&L.j);
+    return r;
+}
+
+IT_API it_result it_tokenizer_load_hf(it_context *ctx, const char *path, it_tokenizer **out) {
+    struct stat st;
+    char json_path[4096], config_path[4096];
+    const char *config = NULL;
+    unsigned char *buf = NULL;
+    size_t size;
+    it_result r;
+    *out = NULL;
+    if (!path || !path[0]) return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "tokenizer: no path given");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* a model directory */
+        if (it__path_join(json_path, sizeof json_path, path, "tokenizer.json") ||
+            it__path_join(config_path, sizeof config_path, path, "tokenizer_config.json"))
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "tokenizer: path '%.200s...' is too long", path);
+        if (stat(config_path, &st) == 0) config = config_path;
+    } else if (strlen(path) < sizeof json_path)
+        memcpy(json_path, path, strlen(path) + 1);
+    else
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "tokenizer: path '%.200s...' is too long", path);
+    r = it__io_read_file(ctx, json_path, "tokenizer", IT__HF_MAX_FILE, &buf, &size, NULL);
+    if (r != IT_OK) return r;
+    r = it__hf_tokenizer_make(ctx, json_path, (const char *)buf, size, config, out);
     it__free(ctx, buf);
     return r;
 }
@@ -20339,7 +20359,7 @@ IT_API const char *it_chat_template_end_of_turn(const it_chat_template *t) {
 /* >>gguf  the writer: metadata, tensor infos and data in one buffer, then one atomic write ------- */
 #define IT__GGUF_MAGIC 0x46554747u /* "GGUF" read as little-endian */
 #define IT__GGUF_ALIGN 32
-enum { IT__GGUF_U32 = 4, IT__GGUF_I32 = 5, IT__GGUF_F32V = 6, IT__GGUF_STRING = 8, IT__GGUF_ARRAY = 9 };
+enum { IT__GGUF_U32 = 4, IT__GGUF_I32 = 5, IT__GGUF_F32V = 6, IT__GGUF_BOOL = 7, IT__GGUF_STRING = 8, IT__GGUF_ARRAY = 9 };
 IT_API const char *it_gguf_type_name(it_gguf_type t) {
     switch (t) {
     case IT_GGUF_F32: return "f32";
@@ -20407,41 +20427,93 @@ static void it__gguf_flush(it__gguf *g, it__bytes *t) {
     it__gguf_str(g, t->p, t->n);
     t->n = 0;
 }
-/* tokenizer.ggml.*: llama.cpp's "gpt2" (byte-level BPE) model: tokens in id order, their types
-   (1 normal, 3 control, 4 user-defined), merges as "left right" by rank. A Hugging Face tokenizer
-   gives its own strings; the library's byte / BPE tokenizers their bytes, byte-level encoded. */
-static it_result it__gguf_tokenizer(it_context *ctx, it__gguf *g, const it_tokenizer *tok) {
+/* llama.cpp's names for byte-level BPE pre-tokenizers (tokenizer.ggml.pre) and the Hugging Face
+   pieces each stands for: a Split with this regex (NULL: ByteLevel's own GPT-2 regex), NFC first
+   or not, ignore_merges. The export names a tokenizer by them and the import rebuilds them. */
+static const struct {
+    const char *pre, *regex;
+    int nfc, ignore_merges;
+} it__gguf_pres[] = {
+    {"gpt2", NULL, 0, 0},
+    {"llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", 0, 1},
+    {"qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", 1, 0}};
+#define IT__GGUF_N_PRES ((int)(sizeof it__gguf_pres / sizeof it__gguf_pres[0]))
+/* Which of it__gguf_pres a Hugging Face tokenizer is (-1: none). */
+static int it__gguf_pre_of(const it__hf *hf) {
+    int k;
+    for (k = 0; k < IT__GGUF_N_PRES; k++) {
+        const char *rx = it__gguf_pres[k].regex;
+        int nfc = it__gguf_pres[k].nfc;
+        if (hf->byte_fallback || hf->ignore_merges != it__gguf_pres[k].ignore_merges || hf->n_norm != nfc ||
+            (nfc && hf->norm[0].kind != IT__HFN_NFC))
+            continue;
+        if (!rx && hf->n_pre == 1 && hf->pre[0].kind == IT__HFP_BYTELEVEL && hf->pre[0].use_regex && !hf->pre[0].add_prefix_space)
+            return k;
+        if (rx && hf->n_pre == 2 && hf->pre[0].kind == IT__HFP_SPLIT && hf->pre[0].rx >= 0 && hf->pre[0].behavior == IT__HFS_ISOLATED &&
+            !hf->pre[0].invert && hf->pre[0].a.len == strlen(rx) && !memcmp(it__hf_s(hf, hf->pre[0].a), rx, strlen(rx)) &&
+            hf->pre[1].kind == IT__HFP_BYTELEVEL && !hf->pre[1].use_regex && !hf->pre[1].add_prefix_space)
+            return k;
+    }
+    return -1;
+}
+/* tokenizer.ggml.*: llama.cpp's "gpt2" (byte-level BPE) model: tokens in id order, padded to the
+   model's vocabulary with unused "[PADi]" tokens as llama.cpp's converter does, their types
+   (1 normal, 3 control, 4 user-defined, 5 unused), merges as "left right" by rank, the
+   pre-tokenizer's name, and add_bos_token / add_eos_token from a one-token template. A Hugging
+   Face tokenizer gives its own strings; the library's byte / BPE tokenizers their bytes,
+   byte-level encoded. *bos / *eos: the ids to write (-1 none), set from the template when unset. */
+static it_result it__gguf_tokenizer(it_context *ctx, it__gguf *g, const it_tokenizer *tok, int vocab, int *bos, int *eos) {
     it__hf map; /* only its byte table */
     const it__hf *hf = tok->hf;
-    int i, n = hf ? hf->n_ids : tok->vocab, n_merges;
+    int i, n = hf ? hf->n_ids : tok->vocab, n_merges, pre = 0;
     int32_t *pairs = NULL;
     size_t slot;
     it__bytes t; /* one string at a time */
     it__hf_byte_map(&map);
+    if (n > vocab)
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_gguf_export: the tokenizer has %d tokens, the model's "
+                                "vocabulary only %d", n, vocab);
     if (hf) {
-        int byte_level = 0;
-        for (i = 0; i < hf->n_pre; i++) byte_level |= hf->pre[i].kind == IT__HFP_BYTELEVEL;
-        if (!byte_level)
-            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer is not byte-level BPE (GGUF's "
-                                    "\"gpt2\" model); SentencePiece-style tokenizers are not exported");
+        int k, *ids[2];
+        if ((pre = it__gguf_pre_of(hf)) < 0)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer is not one of the byte-level BPE "
+                                    "set-ups GGUF names (tokenizer.ggml.pre gpt2, llama-bpe, qwen2); SentencePiece-style "
+                                    "tokenizers are not exported");
+        if (hf->n_tmpl_pre > 1 || hf->n_tmpl_post > 1)
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer's template adds more than one "
+                                    "token before or after the text (GGUF has add_bos_token / add_eos_token only)");
+        ids[0] = bos, ids[1] = eos;
+        for (k = 0; k < 2; k++) {
+            int n_side = k ? hf->n_tmpl_post : hf->n_tmpl_pre;
+            int32_t id = n_side ? hf->tmpl[k ? hf->n_tmpl_pre : 0] : -1;
+            if (n_side && *ids[k] >= 0 && *ids[k] != id)
+                return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer's template adds token %d, "
+                                        "but the %s id is %d", (int)id, k ? "eos" : "bos", *ids[k]);
+            if (n_side) *ids[k] = id;
+        }
+        it__gguf_key(g, "tokenizer.ggml.add_bos_token", IT__GGUF_BOOL);
+        it__bytes_put(&g->b, hf->n_tmpl_pre ? "\1" : "\0", 1);
+        it__gguf_key(g, "tokenizer.ggml.add_eos_token", IT__GGUF_BOOL);
+        it__bytes_put(&g->b, hf->n_tmpl_post ? "\1" : "\0", 1);
     }
     it__gguf_kv_str(g, "tokenizer.ggml.model", "gpt2");
-    it__gguf_kv_str(g, "tokenizer.ggml.pre", "default");
+    /* the library's own BPE splits by its own rule, which llama.cpp does not know: "default" */
+    it__gguf_kv_str(g, "tokenizer.ggml.pre", hf || !tok->n_merges ? it__gguf_pres[pre].pre : "default");
     memset(&t, 0, sizeof t);
     t.ctx = ctx;
-    it__gguf_array(g, "tokenizer.ggml.tokens", IT__GGUF_STRING, (uint64_t)n);
-    for (i = 0; i < n; i++) {
-        if (!hf) it__gguf_byte_level(&t, map.byte_char, tok->bytes + tok->tok_off[i], tok->tok_len[i]);
+    it__gguf_array(g, "tokenizer.ggml.tokens", IT__GGUF_STRING, (uint64_t)vocab);
+    for (i = 0; i < vocab; i++) {
+        char pad[32];
+        snprintf(pad, sizeof pad, "[PAD%d]", i); /* a hole in the id space: llama.cpp's converter's name */
+        if (i >= n) it__bytes_put(&t, pad, strlen(pad));
+        else if (!hf) it__gguf_byte_level(&t, map.byte_char, tok->bytes + tok->tok_off[i], tok->tok_len[i]);
         else if (hf->token[i].len) it__bytes_put(&t, it__hf_s(hf, hf->token[i]), hf->token[i].len);
-        else { /* a hole in the id space: llama.cpp's converter names it the same way */
-            char pad[32];
-            snprintf(pad, sizeof pad, "[PAD%d]", i);
-            it__bytes_put(&t, pad, strlen(pad));
-        }
+        else it__bytes_put(&t, pad, strlen(pad));
         it__gguf_flush(g, &t);
     }
-    it__gguf_array(g, "tokenizer.ggml.token_type", IT__GGUF_I32, (uint64_t)n);
-    for (i = 0; i < n; i++) it__gguf_u32(g, !hf || hf->kind[i] <= 1 ? 1u : hf->kind[i] == 2 ? 4u : 3u);
+    it__gguf_array(g, "tokenizer.ggml.token_type", IT__GGUF_I32, (uint64_t)vocab);
+    for (i = 0; i < vocab; i++)
+        it__gguf_u32(g, i >= n || (hf && !hf->kind[i]) ? 5u : !hf || hf->kind[i] == 1 ? 1u : hf->kind[i] == 2 ? 4u : 3u);
     n_merges = hf ? hf->n_merges : tok->n_merges;
     /* a Hugging Face merge table is a hash of (left, right) -> rank: the pairs back in rank order */
     if (hf && !(pairs = (int32_t *)it__alloc_array(ctx, 2 * (size_t)(n_merges + 1), sizeof(int32_t)))) {
@@ -20617,9 +20689,12 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
         it__gguf_kv_str(&g, "llama.rope.scaling.type", "linear");
         it__gguf_kv_f32(&g, "llama.rope.scaling.factor", c->rope_scaling.factor);
     }
-    if (desc->tokenizer) r = it__gguf_tokenizer(ctx, &g, desc->tokenizer);
-    if (desc->bos_id >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.bos_token_id", (uint32_t)desc->bos_id);
-    if (desc->eos_id >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.eos_token_id", (uint32_t)desc->eos_id);
+    {
+        int bos = desc->bos_id, eos = desc->eos_id;
+        if (desc->tokenizer) r = it__gguf_tokenizer(ctx, &g, desc->tokenizer, c->vocab_size, &bos, &eos);
+        if (bos >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+        if (eos >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    }
     for (i = 0; r == IT_OK && i < n_t; i++) { /* ggml's dims: innermost first */
         it_tensor *s = ts[i].src;
         it__gguf_str(&g, ts[i].name, strlen(ts[i].name));
@@ -20937,6 +21012,267 @@ done:
     it_file_free(ctx, file);
     return r;
 }
+
+/* >>gguf tokenizer import: the tokenizer.ggml.* keys of a "gpt2" (byte-level BPE) model are written
+   back as the tokenizer.json they stand for (the pieces of it__gguf_pres for the pre-tokenizer) and
+   read by the Hugging Face loader, so encoding, decoding and every check of the vocabulary and the
+   merges are that loader's. What GGUF says on top (bos / eos ids, add_bos_token / add_eos_token)
+   is set on the result. */
+typedef struct it__gguf_tok_keys {
+    const char *model, *pre, *chat; /* strings in the file, not terminated */
+    size_t model_n, pre_n, chat_n;
+    size_t tokens_at, types_at, merges_at; /* where the arrays' elements start */
+    uint64_t n_tokens, n_types, n_merges;
+    int has_tokens, has_types, has_merges;
+    int64_t bos, eos, unk; /* -1: absent */
+    int add_bos, add_eos;
+    uint64_t embd_rows; /* token_embd.weight's rows; 0: no such tensor */
+} it__gguf_tok_keys;
+#define IT__GGUF_TOK_FAIL(res, ...) do { r = it_context_error(ctx, res, __VA_ARGS__); goto done; } while (0)
+/* The value type names of docs/gguf.md, for messages. */
+static const char *it__gguf_vtype_name(uint32_t t) {
+    static const char *const names[13] = {"a uint8", "an int8", "a uint16", "an int16", "a uint32", "an int32", "a float32",
+                                          "a bool", "a string", "an array", "a uint64", "an int64", "a float64"};
+    return t < 13 ? names[t] : "an unknown type";
+}
+/* Walks the metadata and the tensor infos of a GGUF file, keeping the tokenizer keys. */
+static it_result it__gguf_tok_scan(it_context *ctx, const char *path, const uint8_t *file, size_t size, it__gguf_tok_keys *K) {
+    it__gguf_cur c;
+    uint64_t n_tensors, n_kv, k;
+    it_result r = IT_OK;
+    const char *what = "it_gguf_load_tokenizer";
+    memset(K, 0, sizeof *K);
+    K->bos = K->eos = K->unk = -1;
+    c.p = file, c.n = size, c.at = 0, c.bad = 0;
+    if (it__gguf_rd32(&c) != IT__GGUF_MAGIC) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s is not a GGUF file (no 'GGUF' magic)", what, path);
+    k = it__gguf_rd32(&c);
+    if (k != 2 && k != 3) IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s is GGUF version %llu (2 and 3 are read)", what, path, (unsigned long long)k);
+    n_tensors = it__gguf_rd64(&c);
+    n_kv = it__gguf_rd64(&c);
+    if (c.bad || n_tensors > (size - c.at) / 32 || n_kv > (size - c.at) / 13)
+        IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %llu tensors and %llu keys do not fit in its %zu bytes", what, path,
+                          (unsigned long long)n_tensors, (unsigned long long)n_kv, size);
+    for (k = 0; k < n_kv && !c.bad; k++) {
+        size_t keylen, n;
+        const char *key = it__gguf_rdstr(&c, &keylen);
+        uint32_t t = it__gguf_rd32(&c);
+        const char *name = keylen > 15 && !memcmp(key, "tokenizer.ggml.", 15) ? key + 15 : NULL;
+        const char **str = NULL;
+        size_t *str_n = NULL;
+        int64_t *id = NULL;
+        if (c.bad) break;
+        if (name && it__gguf_key_is(name, keylen - 15, "model")) str = &K->model, str_n = &K->model_n;
+        else if (name && it__gguf_key_is(name, keylen - 15, "pre")) str = &K->pre, str_n = &K->pre_n;
+        else if (it__gguf_key_is(key, keylen, "tokenizer.chat_template")) str = &K->chat, str_n = &K->chat_n;
+        else if (name && it__gguf_key_is(name, keylen - 15, "bos_token_id")) id = &K->bos;
+        else if (name && it__gguf_key_is(name, keylen - 15, "eos_token_id")) id = &K->eos;
+        else if (name && it__gguf_key_is(name, keylen - 15, "unknown_token_id")) id = &K->unk;
+        if (str) {
+            if (t != IT__GGUF_STRING)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected a string", what, path, (int)keylen, key,
+                                  it__gguf_vtype_name(t));
+            *str = it__gguf_rdstr(&c, &n);
+            *str_n = n;
+        } else if (id) {
+            if (t > 5 && t != 10 && t != 11)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected an integer", what, path, (int)keylen, key, it__gguf_vtype_name(t));
+            if ((*id = it__gguf_int(&c, t)) < 0 && !c.bad)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is negative or too large", what, path, (int)keylen, key);
+        } else if (name && (it__gguf_key_is(name, keylen - 15, "add_bos_token") || it__gguf_key_is(name, keylen - 15, "add_eos_token"))) {
+            const uint8_t *b;
+            if (t != IT__GGUF_BOOL)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected a bool", what, path, (int)keylen, key, it__gguf_vtype_name(t));
+            if ((b = it__gguf_take(&c, 1)) && b[0] > 1)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %u, not a bool (0 or 1)", what, path, (int)keylen, key, b[0]);
+            if (b) *(name[4] == 'b' ? &K->add_bos : &K->add_eos) = b[0];
+        } else if (name && (it__gguf_key_is(name, keylen - 15, "tokens") || it__gguf_key_is(name, keylen - 15, "merges") ||
+                            it__gguf_key_is(name, keylen - 15, "token_type"))) {
+            int is_types = name[5] == '_';
+            uint32_t want = is_types ? IT__GGUF_I32 : IT__GGUF_STRING, et;
+            uint64_t count, i;
+            if (t != IT__GGUF_ARRAY)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected an array", what, path, (int)keylen, key, it__gguf_vtype_name(t));
+            et = it__gguf_rd32(&c);
+            count = it__gguf_rd64(&c);
+            if (!c.bad && et != want)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is an array of elements each %s, expected %s", what, path, (int)keylen, key,
+                                  it__gguf_vtype_name(et), it__gguf_vtype_name(want));
+            /* a string is at least 8 bytes, an int32 4: a count past what is left is a lie */
+            if (!c.bad && count > (size - c.at) / (is_types ? 4 : 8))
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s claims %llu elements, more than the %zu bytes left hold", what, path,
+                                  (int)keylen, key, (unsigned long long)count, size - c.at);
+            if (name[0] == 't' && !is_types) K->tokens_at = c.at, K->n_tokens = count, K->has_tokens = 1;
+            else if (is_types) K->types_at = c.at, K->n_types = count, K->has_types = 1;
+            else K->merges_at = c.at, K->n_merges = count, K->has_merges = 1;
+            if (is_types) it__gguf_take(&c, (size_t)count * 4);
+            else
+                for (i = 0; i < count && !c.bad; i++) it__gguf_rdstr(&c, &n);
+        } else
+            it__gguf_skip(&c, t, 0);
+    }
+    if (c.bad == 2) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: key %llu has an unknown value type", what, path, (unsigned long long)k);
+    for (k = 0; k < n_tensors && !c.bad; k++) { /* token_embd.weight's rows: the vocabulary the tokens must fill */
+        size_t n;
+        const char *nm = it__gguf_rdstr(&c, &n);
+        uint32_t nd = it__gguf_rd32(&c), d;
+        uint64_t dims[4] = {0, 0, 0, 0};
+        if (!c.bad && (nd < 1 || nd > 4)) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tensor %llu has %u dims (1..4)", what, path, (unsigned long long)k, nd);
+        for (d = 0; d < nd && !c.bad; d++) dims[d] = it__gguf_rd64(&c);
+        it__gguf_take(&c, 12); /* type, offset */
+        if (!c.bad && nd == 2 && it__gguf_key_is(nm, n, "token_embd.weight")) K->embd_rows = dims[1];
+    }
+    if (c.bad) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s is truncated or corrupt in its metadata or tensor infos", what, path);
+done:
+    return r;
+}
+
+IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_tokenizer **out, it_chat_template *chat) {
+    unsigned char *file = NULL;
+    size_t size = 0;
+    it__gguf_tok_keys K;
+    it__gguf_cur c;
+    it__buf j;
+    int32_t *type = NULL;
+    uint64_t i;
+    int pre = -1, first;
+    it_result r;
+    char name[600];
+    const char *what = "it_gguf_load_tokenizer";
+    *out = NULL;
+    if (chat) memset(chat, 0, sizeof *chat);
+    it__buf_init(&j, ctx);
+    if ((r = it__io_read_file(ctx, path, what, 0, &file, &size, NULL)) != IT_OK) return r;
+    if ((r = it__gguf_tok_scan(ctx, path, file, size, &K)) != IT_OK) goto done;
+    if (!K.model) IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no tokenizer (no tokenizer.ggml.model)", what, path);
+    if (!(K.model_n == 4 && !memcmp(K.model, "gpt2", 4)))
+        IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tokenizer.ggml.model '%.*s' is not read (only 'gpt2', byte-level BPE%s)", what,
+                          path, (int)IT__MIN(K.model_n, 64), K.model,
+                          K.model_n == 5 && !memcmp(K.model, "llama", 5) ? "; SentencePiece 'llama' is not read yet" : "");
+    if (!K.pre) IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no tokenizer.ggml.pre (the split before BPE is unknown)", what, path);
+    for (i = 0; i < (uint64_t)IT__GGUF_N_PRES; i++)
+        if (it__gguf_key_is(K.pre, K.pre_n, it__gguf_pres[i].pre)) pre = (int)i;
+    if (pre < 0)
+        IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tokenizer.ggml.pre '%.*s' is not read (gpt2, llama-bpe and qwen2 are)", what,
+                          path, (int)IT__MIN(K.pre_n, 64), K.pre);
+    if (!K.has_tokens || !K.n_tokens) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s has no tokenizer.ggml.tokens", what, path);
+    if (K.n_tokens > IT_TOKENIZER_MAX_VOCAB)
+        IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %llu tokens, more than the limit of %d", what, path, (unsigned long long)K.n_tokens, IT_TOKENIZER_MAX_VOCAB);
+    if (K.has_types && K.n_types != K.n_tokens)
+        IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.token_type has %llu entries for %llu tokens", what, path,
+                          (unsigned long long)K.n_types, (unsigned long long)K.n_tokens);
+    if (K.embd_rows && K.embd_rows != K.n_tokens)
+        IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.tokens has %llu tokens but token_embd.weight %llu rows", what, path,
+                          (unsigned long long)K.n_tokens, (unsigned long long)K.embd_rows);
+    {
+        int64_t *ids[3];
+        static const char *const keys[3] = {"bos_token_id", "eos_token_id", "unknown_token_id"};
+        ids[0] = &K.bos, ids[1] = &K.eos, ids[2] = &K.unk;
+        for (i = 0; i < 3; i++)
+            if (*ids[i] >= (int64_t)K.n_tokens)
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.%s %lld is outside the %llu tokens", what, path, keys[i],
+                                  (long long)*ids[i], (unsigned long long)K.n_tokens);
+        if ((K.add_bos && K.bos < 0) || (K.add_eos && K.eos < 0))
+            IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.add_%s_token is set but there is no %s_token_id", what, path,
+                              K.add_bos && K.bos < 0 ? "bos" : "eos", K.add_bos && K.bos < 0 ? "bos" : "eos");
+    }
+    type = (int32_t *)it__alloc_array(ctx, (size_t)K.n_tokens, sizeof(int32_t));
+    if (!type) IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %llu token types", what, (unsigned long long)K.n_tokens);
+    for (i = 0; i < K.n_tokens; i++) {
+        type[i] = K.has_types ? (int32_t)it__data_get_u32(file + K.types_at + 4 * i) : 1;
+        if (type[i] < 1 || type[i] > 5)
+            IT__GGUF_TOK_FAIL(type[i] == 6 ? IT_ERR_UNSUPPORTED : IT_ERR_FORMAT, "%s: %s: token %llu has type %d (%s)", what, path,
+                              (unsigned long long)i, (int)type[i],
+                              type[i] == 6 ? "a byte token, which byte-level BPE has none of" : "1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused");
+    }
+    /* the tokenizer.json: model.vocab (normal and unknown tokens), added_tokens (control and
+       user-defined), the pre-tokenizer of its name, ByteLevel decoding */
+    it__buf_puts(&j, "{\"model\":{\"type\":\"BPE\",\"ignore_merges\":");
+    it__buf_puts(&j, it__gguf_pres[pre].ignore_merges ? "true" : "false");
+    if (K.unk >= 0 && (type[K.unk] == 1 || type[K.unk] == 2)) it__buf_puts(&j, ",\"unk_token\":"); /* its string follows */
+    for (c.p = file, c.n = size, c.bad = 0, first = 1; first >= 0; first--) { /* pass 1: unk_token; pass 0: vocab */
+        c.at = K.tokens_at;
+        if (!first) it__buf_puts(&j, ",\"vocab\":{");
+        for (i = 0; i < K.n_tokens; i++) {
+            size_t n;
+            const char *s = it__gguf_rdstr(&c, &n);
+            if (first) {
+                if (n == 0 || memchr(s, 0, n) || it__utf8_check((const uint8_t *)s, n) != n)
+                    IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: token %llu is %s", what, path, (unsigned long long)i,
+                                      n == 0 ? "empty" : memchr(s, 0, n) ? "holding a NUL byte" : "not valid UTF-8");
+                if ((int64_t)i == K.unk && (type[i] == 1 || type[i] == 2)) it__json_put_string_n(&j, s, n);
+                continue;
+            }
+            if (type[i] != 1 && type[i] != 2) continue;
+            if (j.p[j.n - 1] != '{') it__buf_put(&j, ",", 1);
+            it__json_put_string_n(&j, s, n);
+            it__buf_printf(&j, ":%llu", (unsigned long long)i);
+        }
+    }
+    it__buf_puts(&j, "},\"merges\":[");
+    c.at = K.merges_at;
+    for (i = 0; K.has_merges && i < K.n_merges; i++) {
+        size_t n;
+        const char *s = it__gguf_rdstr(&c, &n);
+        if (it__utf8_check((const uint8_t *)s, n) != n || memchr(s, 0, n))
+            IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: merge %llu is not valid UTF-8 or holds a NUL byte", what, path, (unsigned long long)i);
+        if (i) it__buf_put(&j, ",", 1);
+        it__json_put_string_n(&j, s, n);
+    }
+    it__buf_puts(&j, "]},\"added_tokens\":[");
+    c.at = K.tokens_at;
+    for (i = 0, first = 1; i < K.n_tokens; i++) {
+        size_t n;
+        const char *s = it__gguf_rdstr(&c, &n);
+        if (type[i] != 3 && type[i] != 4) continue;
+        it__buf_printf(&j, "%s{\"id\":%llu,\"content\":", first ? "" : ",", (unsigned long long)i);
+        it__json_put_string_n(&j, s, n);
+        it__buf_puts(&j, type[i] == 3 ? ",\"special\":true,\"normalized\":false}" : ",\"special\":false,\"normalized\":true}");
+        first = 0;
+    }
+    it__buf_puts(&j, "],\"normalizer\":");
+    it__buf_puts(&j, it__gguf_pres[pre].nfc ? "{\"type\":\"NFC\"}" : "null");
+    if (!it__gguf_pres[pre].regex)
+        it__buf_puts(&j, ",\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}");
+    else {
+        it__buf_puts(&j, ",\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":");
+        it__json_put_string(&j, it__gguf_pres[pre].regex);
+        it__buf_puts(&j, "},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}");
+    }
+    it__buf_puts(&j, ",\"decoder\":{\"type\":\"ByteLevel\"}}");
+    if (j.failed) IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for the tokenizer of %s", what, path);
+    snprintf(name, sizeof name, "%.500s (tokenizer.ggml.*)", path);
+    if ((r = it__hf_tokenizer_make(ctx, name, (const char *)j.p, j.n, NULL, out)) != IT_OK) goto done;
+    {
+        it__hf *hf = (*out)->hf;
+        hf->bos_id = (int32_t)K.bos, hf->eos_id = (int32_t)K.eos;
+        if (K.add_bos || K.add_eos) { /* as a one-token template */
+            if (!(hf->tmpl = (int32_t *)it__alloc_array(ctx, 2, sizeof(int32_t)))) {
+                it_tokenizer_destroy(*out);
+                *out = NULL;
+                IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+            }
+            if (K.add_bos) hf->tmpl[hf->n_tmpl_pre++] = (int32_t)K.bos;
+            if (K.add_eos) hf->tmpl[hf->n_tmpl_pre + hf->n_tmpl_post++] = (int32_t)K.eos;
+        }
+    }
+    if (chat && K.chat) { /* an unrecognised template leaves the format unknown: only a chat needs it */
+        size_t n;
+        const uint8_t *s;
+        if (it_chat_template_parse(ctx, K.chat, K.chat_n, chat) != IT_OK) memset(chat, 0, sizeof *chat);
+        else {
+            s = it_tokenizer_token_bytes(*out, (int32_t)K.bos, &n);
+            if (K.bos >= 0 && s && n < IT_CHAT_TOKEN_MAX) memcpy(chat->bos_token, s, n), chat->bos_token[n] = 0;
+            s = it_tokenizer_token_bytes(*out, (int32_t)K.eos, &n);
+            if (K.eos >= 0 && s && n < IT_CHAT_TOKEN_MAX) memcpy(chat->eos_token, s, n), chat->eos_token[n] = 0;
+        }
+    }
+done:
+    it__buf_free(&j);
+    it__free(ctx, type);
+    it_file_free(ctx, file);
+    return r;
+}
+#undef IT__GGUF_TOK_FAIL
 
 /* >>end ----------------------------------------------------------------------------------------- */
 #endif /* IRONTENSOR_IMPLEMENTATION_INCLUDED */

@@ -3,7 +3,9 @@
    the config comes back, and hostile files (truncated anywhere, counts and sizes past the file,
    more than 4 dims, huge strings and arrays, offsets that overflow or are misaligned, unknown value
    and tensor types, duplicate or mis-shaped tensors, a bad alignment or architecture) are refused
-   with a clear error. (tests/gguf_reader.py checks the export against an independent reader.) */
+   with a clear error; the tokenizer (it_gguf_load_tokenizer) of the Hugging Face fixtures encodes
+   and decodes as their tokenizer.json does, and hostile tokenizer metadata is refused by name.
+   (tests/gguf_reader.py checks the export against an independent reader.) */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #include "it_test.h"
@@ -191,8 +193,209 @@ static void test_hostile(void) {
     remove(path), remove(bad);
 }
 
+/* >> the tokenizer: a Hugging Face fixture exported (it_gguf_export, as build/it-export-gguf does)
+   and read back (it_gguf_load_tokenizer) encodes and decodes every string of cases.json as the
+   tokenizer.json does, with and without special tokens; bos / eos and the template come back. */
+#define TOK_FIXTURES "tests/fixtures/hf_tokenizers"
+static const char *const TOK_FAMILIES[] = {"gpt2", "llama3", "qwen2"};
+/* GGUF has no lstrip / rstrip for added tokens: text next to such a token may split differently,
+   so the strings holding one are left out of the comparison (and counted). */
+static int touches_stripped_token(const it_tokenizer *t, const char *s) {
+    int k;
+    for (k = 0; k < t->hf->n_added; k++) {
+        const it__hf_added *a = &t->hf->added[k];
+        char content[256];
+        if (!(a->lstrip || a->rstrip) || a->content.len >= sizeof content) continue;
+        memcpy(content, it__hf_s(t->hf, a->content), a->content.len), content[a->content.len] = 0;
+        if (strstr(s, content)) return 1;
+    }
+    return 0;
+}
+/* Exports a 1-layer model whose vocabulary is the fixture tokenizer's (plus `extra` rows) to path. */
+static void export_with_tokenizer(const char *family, int extra, int bos, const char *path) {
+    it_context *ctx = it_test_context(1);
+    it_model_config c = small_llama();
+    it_model *m;
+    it_tokenizer *tok;
+    it_gguf_export_desc d;
+    char dir[256];
+    snprintf(dir, sizeof dir, TOK_FIXTURES "/%s", family);
+    CHECK(it_tokenizer_load_hf(ctx, dir, &tok) == IT_OK, "%s: %s", dir, it_context_last_error(ctx));
+    c.vocab_size = it_tokenizer_vocab_size(tok) + extra, c.n_layers = 1;
+    memset(&d, 0, sizeof d);
+    d.type = IT_GGUF_F32, d.tokenizer = tok, d.bos_id = bos, d.eos_id = -1;
+    it_model_create(ctx, &c, &m);
+    it_model_init(m, 3);
+    CHECK(it_gguf_export(m, &d, path) == IT_OK, "export %s: %s", family, it_context_last_error(ctx));
+    it_context_destroy(ctx);
+}
+static void test_tokenizer_roundtrip(void) {
+    it_context *ctx = it_test_context(1);
+    it__json cases;
+    unsigned char *text;
+    size_t n = 0;
+    char path[512];
+    int f, arr;
+    it_test_tmp_path(path, sizeof path, "tok.gguf");
+    text = it_test_read_file(TOK_FIXTURES "/cases.json", &n);
+    if (!text || it__json_parse(ctx, &cases, (const char *)text, n)) {
+        CHECK(0, "cannot read " TOK_FIXTURES "/cases.json (run from the repository root)");
+        free(text);
+        it_context_destroy(ctx);
+        return;
+    }
+    arr = it__jget(&cases, 0, "strings");
+    for (f = 0; f < 3; f++) {
+        it_tokenizer *hf = NULL, *gg = NULL;
+        it_chat_template chat;
+        char dir[256];
+        int c, k, bad = 0, strings = 0, skipped = 0;
+        int32_t b0, e0, b1, e1, id;
+        snprintf(dir, sizeof dir, TOK_FIXTURES "/%s", TOK_FAMILIES[f]);
+        export_with_tokenizer(TOK_FAMILIES[f], 5, -1, path); /* 5 rows more: unused [PADi] tokens */
+        CHECK(it_tokenizer_load_hf(ctx, dir, &hf) == IT_OK, "%s", it_context_last_error(ctx));
+        if (it_gguf_load_tokenizer(ctx, path, &gg, &chat) != IT_OK) {
+            CHECK(0, "%s: the exported tokenizer loads: %s", TOK_FAMILIES[f], it_context_last_error(ctx));
+            continue;
+        }
+        CHECK(it_tokenizer_vocab_size(gg) == it_tokenizer_vocab_size(hf), "%s: vocab %d, tokenizer.json's %d", TOK_FAMILIES[f],
+              it_tokenizer_vocab_size(gg), it_tokenizer_vocab_size(hf));
+        for (id = 0; id < it_tokenizer_vocab_size(hf); id++) { /* every token's bytes and kind */
+            size_t la, lb;
+            const uint8_t *a = it_tokenizer_token_bytes(hf, id, &la), *b = it_tokenizer_token_bytes(gg, id, &lb);
+            bad += la != lb || (la && memcmp(a, b, la)) || it_tokenizer_is_special(hf, id) != it_tokenizer_is_special(gg, id);
+        }
+        CHECK(bad == 0, "%s: %d tokens differ in bytes or kind", TOK_FAMILIES[f], bad);
+        it_tokenizer_bos_eos(hf, &b0, &e0), it_tokenizer_bos_eos(gg, &b1, &e1);
+        CHECK(b1 == (hf->hf->n_tmpl_pre ? hf->hf->tmpl[0] : -1), "%s: bos %d comes from the template", TOK_FAMILIES[f], (int)b1);
+        (void)b0, (void)e0, (void)e1;
+        for (c = cases.v[arr].first; c >= 0; c = cases.v[c].next) {
+            const char *s = cases.v[c].str;
+            size_t len = cases.v[c].len;
+            if (touches_stripped_token(hf, s)) {
+                skipped++;
+                continue;
+            }
+            for (k = 0; k < 2; k++) { /* with the template's BOS / EOS, then without */
+                int32_t *ia = NULL, *ib = NULL;
+                size_t na = 0, nb = 0, da, db;
+                uint8_t *oa, *ob;
+                it_result ra = it_tokenizer_encode_flags(ctx, hf, (const uint8_t *)s, len, k, &ia, &na);
+                it_result rb = it_tokenizer_encode_flags(ctx, gg, (const uint8_t *)s, len, k, &ib, &nb);
+                int same = ra == rb && na == nb && (!na || !memcmp(ia, ib, na * sizeof(int32_t)));
+                if (same && ra == IT_OK) { /* decoding, keeping and skipping special tokens */
+                    da = it_tokenizer_decode_flags(hf, ia, na, k, NULL, 0), db = it_tokenizer_decode_flags(gg, ia, na, k, NULL, 0);
+                    oa = (uint8_t *)malloc(da + 1), ob = (uint8_t *)malloc(db + 1);
+                    it_tokenizer_decode_flags(hf, ia, na, k, oa, da), it_tokenizer_decode_flags(gg, ia, na, k, ob, db);
+                    same = da == db && !memcmp(oa, ob, da);
+                    free(oa), free(ob);
+                }
+                if (!same && bad++ < 3) fprintf(stderr, "  %s: \"%.40s\" (flags %d) differs\n", TOK_FAMILIES[f], s, k);
+                it_ids_free(ctx, ia), it_ids_free(ctx, ib);
+            }
+            strings++;
+        }
+        CHECK(bad == 0 && strings > 200 && skipped < 20, "%s: %d of %d strings encode or decode differently (%d next to an lstrip / "
+              "rstrip token left out)", TOK_FAMILIES[f], bad, strings, skipped);
+        it_tokenizer_destroy(hf), it_tokenizer_destroy(gg);
+    }
+    it__json_free(&cases);
+    free(text);
+    remove(path);
+    it_context_destroy(ctx);
+}
+
+/* Hostile tokenizer metadata: every edit of a good file is a clear error naming the thing. */
+static void try_tokenizer(const char *path, const unsigned char *buf, size_t n, const hostile *h) {
+    it_context *ctx = it_test_context(1);
+    it_tokenizer *tok = NULL;
+    it_result r;
+    it_test_write_file(path, buf, n);
+    r = it_gguf_load_tokenizer(ctx, path, &tok, NULL);
+    CHECK(r == h->want && strstr(it_context_last_error(ctx), h->fragment) && (r == IT_OK) == (tok != NULL),
+          "tokenizer, %s: result %d (want %d), error '%s' (want '%s')", h->what, (int)r, (int)h->want, it_context_last_error(ctx), h->fragment);
+    it_context_destroy(ctx);
+}
+/* Offset of the value of key `key` (after its name and type). */
+static size_t value_of(const unsigned char *buf, size_t n, const char *key) { return find(buf, n, key) + strlen(key) + 4; }
+static void test_tokenizer_hostile(void) {
+    char path[512], bad[512];
+    unsigned char *good, *buf;
+    size_t n, len, tokens, merges, types, embd;
+    int fails = 0;
+    it_test_tmp_path(path, sizeof path, "tok_good.gguf");
+    it_test_tmp_path(bad, sizeof bad, "tok_bad.gguf");
+    export_with_tokenizer("gpt2", 0, 0, path);
+    if (!(good = it_test_read_file(path, &n))) return;
+    buf = (unsigned char *)malloc(n);
+    { /* the good file loads */
+        hostile h;
+        h.what = "the good file", h.want = IT_OK, h.fragment = "";
+        try_tokenizer(bad, good, n, &h);
+    }
+    for (len = 0; len < n; len += len < 2000 ? 7 : 331) { /* truncated in the metadata: an error */
+        it_context *ctx = it_test_context(1);
+        it_tokenizer *tok = NULL;
+        it_test_write_file(bad, good, len);
+        fails += it_gguf_load_tokenizer(ctx, bad, &tok, NULL) == IT_OK && len < find(good, n, "token_embd.weight");
+        it_context_destroy(ctx);
+    }
+    CHECK(fails == 0, "%d truncated files gave a tokenizer", fails);
+    tokens = value_of(good, n, "tokenizer.ggml.tokens"); /* elem type, count, then strings */
+    merges = value_of(good, n, "tokenizer.ggml.merges");
+    types = value_of(good, n, "tokenizer.ggml.token_type");
+    embd = find(good, n, "token_embd.weight") + 17; /* n_dims, dims[0], dims[1] */
+#define TCASE(what_, want_, fragment_, edit)                       \
+    do {                                                           \
+        hostile h_;                                                \
+        h_.what = what_, h_.want = want_, h_.fragment = fragment_; \
+        memcpy(buf, good, n);                                      \
+        edit;                                                      \
+        try_tokenizer(bad, buf, n, &h_);                           \
+    } while (0)
+    TCASE("another model", IT_ERR_UNSUPPORTED, "tokenizer.ggml.model 'bert' is not read",
+          memcpy(buf + value_of(good, n, "tokenizer.ggml.model") + 8, "bert", 4));
+    TCASE("another pre", IT_ERR_UNSUPPORTED, "tokenizer.ggml.pre 'xpt2' is not read", buf[value_of(good, n, "tokenizer.ggml.pre") + 8] = 'x');
+    TCASE("model as a uint32", IT_ERR_FORMAT, "tokenizer.ggml.model is a uint32, expected a string",
+          put32(buf + value_of(good, n, "tokenizer.ggml.model") - 4, 4));
+    TCASE("tokens as a string", IT_ERR_FORMAT, "tokenizer.ggml.tokens is a string, expected an array", put32(buf + tokens - 4, 8));
+    TCASE("tokens of int32", IT_ERR_FORMAT, "tokenizer.ggml.tokens is an array of elements each an int32, expected a string", put32(buf + tokens, 5));
+    TCASE("2^60 tokens", IT_ERR_FORMAT, "tokenizer.ggml.tokens claims 1152921504606846976 elements", put64(buf + tokens + 4, (uint64_t)1 << 60));
+    TCASE("2^40 merges", IT_ERR_FORMAT, "tokenizer.ggml.merges claims", put64(buf + merges + 4, (uint64_t)1 << 40));
+    TCASE("a token count that is not the embedding's", IT_ERR_FORMAT, "but token_embd.weight 603 rows",
+          put64(buf + embd + 12, get64(good + embd + 12) + 1));
+    TCASE("a non-UTF-8 token", IT_ERR_FORMAT, "token 0 is not valid UTF-8", buf[tokens + 12 + 8] = 0xFF);
+    TCASE("a token holding a NUL", IT_ERR_FORMAT, "token 0 is holding a NUL byte", buf[tokens + 12 + 8] = 0);
+    { /* two tokens of the same length made equal */
+        size_t at = tokens + 12, next = 0;
+        int k;
+        for (k = 0; k < 50; k++, at = next) {
+            next = at + 8 + get64(good + at);
+            if (k > 0 && get64(good + at) == get64(good + next)) break;
+        }
+        TCASE("a duplicate token", IT_ERR_FORMAT, "duplicate key", memcpy(buf + next + 8, good + at + 8, get64(good + at)));
+    }
+    TCASE("a merge of unknown tokens", IT_ERR_FORMAT, "model.merges[0]", memcpy(buf + merges + 12 + 8, "\xc3\xbf\xc3\xbf", 4));
+    TCASE("a non-UTF-8 merge", IT_ERR_FORMAT, "merge 0 is not valid UTF-8", (buf[merges + 12 + 8] = 0xC3, buf[merges + 12 + 9] = 0x20));
+    TCASE("an unknown token type", IT_ERR_FORMAT, "token 2 has type 9", put32(buf + types + 12 + 8, 9));
+    TCASE("a byte token", IT_ERR_UNSUPPORTED, "token 2 has type 6 (a byte token", put32(buf + types + 12 + 8, 6));
+    TCASE("token types of uint8", IT_ERR_FORMAT, "token_type is an array of elements each a uint8, expected an int32", put32(buf + types, 0));
+    TCASE("a bos id out of range", IT_ERR_FORMAT, "tokenizer.ggml.bos_token_id 99999 is outside",
+          put32(buf + value_of(good, n, "tokenizer.ggml.bos_token_id"), 99999));
+    TCASE("add_bos_token 7", IT_ERR_FORMAT, "add_bos_token is 7, not a bool", buf[value_of(good, n, "tokenizer.ggml.add_bos_token")] = 7);
+    TCASE("add_bos_token as uint8", IT_ERR_FORMAT, "add_bos_token is a uint8, expected a bool",
+          put32(buf + value_of(good, n, "tokenizer.ggml.add_bos_token") - 4, 0));
+    TCASE("no tokenizer", IT_ERR_UNSUPPORTED, "has no tokenizer", memcpy(buf + find(good, n, "tokenizer.ggml.model"), "tokenizer.ggml.MODEL", 20));
+#undef TCASE
+    free(buf);
+    free(good);
+    remove(path), remove(bad);
+}
+
 int main(void) {
     test_roundtrip();
     test_hostile();
+    test_tokenizer_roundtrip();
+    test_tokenizer_hostile();
     return it_test_finish();
 }
