@@ -1770,8 +1770,9 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
    (user-defined) added tokens, 5 (unused, llama.cpp's "[PADi]") holes; the merges are checked
    against the vocabulary; bos / eos ids give it_tokenizer_bos_eos, add_bos_token /
    add_eos_token add them when encoding. The tokens must be as many as token_embd.weight's rows.
-   chat (may be NULL) receives tokenizer.chat_template when it_chat_template_parse recognises it
-   (format IT_CHAT_UNKNOWN otherwise), with the bos / eos tokens' text. IT_ERR_UNSUPPORTED names
+   A file without tokenizer.ggml.model has no tokenizer: IT_OK with *out NULL.
+   chat (may be NULL) receives the bos / eos tokens' text and tokenizer.chat_template when
+   it_chat_template_parse recognises it (format IT_CHAT_UNKNOWN otherwise). IT_ERR_UNSUPPORTED names
    a model or pre value not read (SentencePiece "llama" among them); IT_ERR_FORMAT names the key
    or token that is malformed (wrong value types, counts past the file or not matching, ids out
    of range, empty, NUL-holding or non-UTF-8 tokens, merges of unknown tokens). */
@@ -21143,7 +21144,7 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
     it__buf_init(&j, ctx);
     if ((r = it__io_read_file(ctx, path, what, 0, &file, &size, NULL)) != IT_OK) return r;
     if ((r = it__gguf_tok_scan(ctx, path, file, size, &K)) != IT_OK) goto done;
-    if (!K.model) IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no tokenizer (no tokenizer.ggml.model)", what, path);
+    if (!K.model) goto done; /* no tokenizer: IT_OK, *out NULL */
     if (!(K.model_n == 4 && !memcmp(K.model, "gpt2", 4)))
         IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tokenizer.ggml.model '%.*s' is not read (only 'gpt2', byte-level BPE%s)", what,
                           path, (int)IT__MIN(K.model_n, 64), K.model,
@@ -21255,16 +21256,15 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
             if (K.add_eos) hf->tmpl[hf->n_tmpl_pre + hf->n_tmpl_post++] = (int32_t)K.eos;
         }
     }
-    if (chat && K.chat) { /* an unrecognised template leaves the format unknown: only a chat needs it */
+    if (chat) { /* the bos / eos text; an unrecognised template leaves the format unknown (only a chat needs it) */
+        it_chat_template parsed;
         size_t n;
-        const uint8_t *s;
-        if (it_chat_template_parse(ctx, K.chat, K.chat_n, chat) != IT_OK) memset(chat, 0, sizeof *chat);
-        else {
-            s = it_tokenizer_token_bytes(*out, (int32_t)K.bos, &n);
-            if (K.bos >= 0 && s && n < IT_CHAT_TOKEN_MAX) memcpy(chat->bos_token, s, n), chat->bos_token[n] = 0;
-            s = it_tokenizer_token_bytes(*out, (int32_t)K.eos, &n);
-            if (K.eos >= 0 && s && n < IT_CHAT_TOKEN_MAX) memcpy(chat->eos_token, s, n), chat->eos_token[n] = 0;
-        }
+        const uint8_t *s = it_tokenizer_token_bytes(*out, (int32_t)K.bos, &n);
+        if (K.bos >= 0 && s && n < IT_CHAT_TOKEN_MAX) memcpy(chat->bos_token, s, n), chat->bos_token[n] = 0;
+        s = it_tokenizer_token_bytes(*out, (int32_t)K.eos, &n);
+        if (K.eos >= 0 && s && n < IT_CHAT_TOKEN_MAX) memcpy(chat->eos_token, s, n), chat->eos_token[n] = 0;
+        parsed = *chat;
+        if (K.chat && it_chat_template_parse(ctx, K.chat, K.chat_n, &parsed) == IT_OK) *chat = parsed;
     }
 done:
     it__buf_free(&j);

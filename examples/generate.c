@@ -44,7 +44,7 @@ static void usage(FILE *f) {
                "                        e.g. from build/finetune), run unmerged on top of --model\n"
                "  --model DIR           a Hugging Face model directory or a train --save checkpoint (required;\n"
                "                        --checkpoint DIR is the same), or a GGUF file (NAME.gguf: Llama family,\n"
-               "                        F32/F16/BF16/Q8_0/Q4_0; its tokenizer is not read: --ids, or bytes at vocab 256)\n"
+               "                        F32/F16/BF16/Q8_0/Q4_0, its gpt2 BPE tokenizer and chat template)\n"
                "  --prompt TEXT         the text to continue (default \"\\n\")\n"
                "  --ids LIST            the prompt as token ids, comma-separated (no tokenizer needed)\n"
                "  --print-ids           print the generated ids, one line, comma-separated (instead of text)\n"
@@ -364,6 +364,7 @@ int main(int argc, char **argv) {
     it_context_desc desc;
     it_decoder_desc dec_desc = {0, IT_WEIGHT_F32, IT_WEIGHT_INVALID}; /* --quant */
     int quant_given = 0, is_gguf;
+    it_chat_template gguf_chat; /* a .gguf file's tokenizer.chat_template */
     it_context *ctx;
     it_model_config config;
     it_model *model;
@@ -479,7 +480,7 @@ int main(int argc, char **argv) {
 
     /* the model: config first (to declare the parameters), then the validated weights; a .gguf
        file or an it-quantize directory decodes at its own precision unless --quant says otherwise
-       (a .gguf has no generation config and its tokenizer is not read) */
+       (a .gguf has no generation config: its tokenizer's eos id stops generation) */
     is_gguf = strlen(model_dir) > 5 && !strcmp(model_dir + strlen(model_dir) - 5, ".gguf");
     if (is_gguf && adapter_dir) {
         fprintf(stderr, "generate: a LoRA adapter applies to a model directory, not to a GGUF file\n");
@@ -501,9 +502,19 @@ int main(int argc, char **argv) {
     g.V = config.vocab_size;
     g.T = config.max_seq;
 
-    /* the tokenizer: tokenizer.json, tokenizer.bin, bytes for a 256-token vocabulary; --ids with
-       --print-ids needs none */
-    if (file_exists(model_dir, "tokenizer.json")) {
+    /* the tokenizer: a .gguf file's own, tokenizer.json, tokenizer.bin, bytes for a 256-token
+       vocabulary; --ids with --print-ids needs none (a GGUF tokenizer this library does not read
+       is then only a notice) */
+    if (is_gguf && it_gguf_load_tokenizer(ctx, model_dir, &tok, &gguf_chat) != IT_OK) {
+        tok = NULL;
+        if (!(ids_arg && print_ids)) {
+            fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        fprintf(stderr, "generate: notice: the weights alone (--ids): %s\n", it_context_last_error(ctx));
+    } else if (tok) {
+        /* the GGUF file's */
+    } else if (file_exists(model_dir, "tokenizer.json")) {
         if (it_tokenizer_load_hf(ctx, model_dir, &tok) != IT_OK) tok = NULL, status = 1;
     } else if (it_checkpoint_tokenizer_path(model_dir, tok_path, sizeof tok_path)) {
         if (it_tokenizer_load(ctx, tok_path, &tok) != IT_OK) tok = NULL, status = 1;
@@ -575,7 +586,18 @@ int main(int argc, char **argv) {
             fprintf(stderr, "generate: --chat needs the model's tokenizer\n");
             return 1;
         }
-        if (it_chat_template_load(ctx, model_dir, template_name, &tmpl) != IT_OK) {
+        if (is_gguf) { /* tokenizer.chat_template, or the format --chat-template names */
+            tmpl = gguf_chat;
+            if (template_name && it_chat_format_parse(template_name, &tmpl.format) != IT_OK) {
+                fprintf(stderr, "generate: --chat-template '%s' is not one of %s\n", template_name, it_chat_format_names());
+                return 2;
+            }
+            if (tmpl.format == IT_CHAT_UNKNOWN) {
+                fprintf(stderr, "generate: %s has no tokenizer.chat_template this library recognises; name one with "
+                                "--chat-template (%s)\n", model_dir, it_chat_format_names());
+                return 1;
+            }
+        } else if (it_chat_template_load(ctx, model_dir, template_name, &tmpl) != IT_OK) {
             fprintf(stderr, "generate: %s\n", it_context_last_error(ctx));
             return 1;
         }

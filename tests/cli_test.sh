@@ -293,6 +293,16 @@ d=$("$B/generate" --model "$tmp/run-q4.gguf" --ids 1,2,3 --greedy --max-new-toke
 if [ -n "$a" ] && [ "$a" = "$b" ] && [ -n "$c" ] && [ "$c" = "$d" ]; then passed=$((passed + 1)); else
     failed=$((failed + 1)); echo "FAIL: generate on GGUF: dir '$a', f32 gguf '$b', q4_0 gguf '$c' / --quant q4_0 '$d'"; fi
 expect 0 "12 new tokens" -- "$B/generate" --model "$tmp/run-q4.gguf" --prompt "x" --max-new-tokens 12 --greedy
+# the GGUF file's own tokenizer (hfdir's is Qwen2's tokenizer.json: tokenizer.ggml.pre qwen2): a text
+# prompt, no --ids, gives the directory's ids; without the tokenizer keys, a clear error
+"$B/it-export-gguf" --model "$tmp/hfdir" --type f32 --out "$tmp/hfdir-tok.gguf" >/dev/null 2>&1
+"$B/it-export-gguf" --model "$tmp/hfdir" --type f32 --out "$tmp/hfdir-notok.gguf" --no-tokenizer >/dev/null 2>&1
+a=$("$B/generate" --model "$tmp/hfdir" --prompt "Hello, world 123 é" --greedy --ignore-eos --max-new-tokens 8 --print-ids 2>/dev/null)
+b=$("$B/generate" --model "$tmp/hfdir-tok.gguf" --prompt "Hello, world 123 é" --greedy --ignore-eos --max-new-tokens 8 --print-ids 2>/dev/null)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: generate with the GGUF tokenizer: dir '$a', gguf '$b'"; fi
+expect 0 "8 new tokens" -- "$B/generate" --model "$tmp/hfdir-tok.gguf" --prompt "Hello" --greedy --ignore-eos --max-new-tokens 8
+expect 1 "but no tokenizer" -- "$B/generate" --model "$tmp/hfdir-notok.gguf" --prompt "Hello" --max-new-tokens 2
 printf 'not a model' >"$tmp/notes.gguf"
 expect 1 "no 'GGUF' magic" -- "$B/generate" --model "$tmp/notes.gguf"
 expect 2 "--type 'q5' is not one of" -- "$B/it-export-gguf" --model "$tmp/run" --type q5 --out "$tmp/x.gguf"

@@ -179,9 +179,16 @@ def main():
     check(abs(meta["llama.rope.freq_base"] - theta) <= 1e-6 * theta, "rope.freq_base %g" % meta["llama.rope.freq_base"])
     if "tokenizer.ggml.tokens" in meta:
         n = len(meta["tokenizer.ggml.tokens"])
-        check(meta["tokenizer.ggml.model"] == "gpt2" and n <= cfg["vocab_size"] and len(meta["tokenizer.ggml.token_type"]) == n,
-              "tokenizer: gpt2, %d tokens, %d merges" % (n, len(meta["tokenizer.ggml.merges"])))
+        check(meta["tokenizer.ggml.model"] == "gpt2" and n == cfg["vocab_size"] and len(meta["tokenizer.ggml.token_type"]) == n,
+              "tokenizer: gpt2, %d tokens (the embedding's rows), %d merges" % (n, len(meta["tokenizer.ggml.merges"])))
         check(all(" " in m for m in meta["tokenizer.ggml.merges"]), "every merge is 'left right'")
+        check(set(meta["tokenizer.ggml.token_type"]) <= {1, 3, 4, 5}, "token types are normal, control, user-defined or unused")
+        check(meta["tokenizer.ggml.pre"] in ("gpt2", "llama-bpe", "qwen2", "default"), "pre-tokenizer '%s'" % meta["tokenizer.ggml.pre"])
+        for k in ("bos", "eos"):
+            if "tokenizer.ggml.%s_token_id" % k in meta:
+                check(0 <= meta["tokenizer.ggml.%s_token_id" % k] < n, "%s id inside the tokens" % k)
+            if "tokenizer.ggml.add_%s_token" % k in meta:
+                check(isinstance(meta["tokenizer.ggml.add_%s_token" % k], bool), "add_%s_token is a bool" % k)
         try:
             tj = json.load(open(model_dir + "/tokenizer.json", encoding="utf-8"))
         except FileNotFoundError:
@@ -192,6 +199,10 @@ def main():
             by_id = {i: t for t, i in vocab.items()}
             toks = meta["tokenizer.ggml.tokens"]
             check(all(toks[i] == by_id.get(i, "[PAD%d]" % i) for i in range(n)), "tokens are tokenizer.json's, in id order")
+            special = {t["id"] for t in tj.get("added_tokens", []) if t["special"]}
+            types = meta["tokenizer.ggml.token_type"]
+            check(all((types[i] == 3) == (i in special) and (types[i] == 5) == (i not in by_id) for i in range(n)),
+                  "control tokens are the special added tokens, unused ones the [PADi]")
             merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"].get("merges", [])]
             check(meta["tokenizer.ggml.merges"] == merges, "merges are tokenizer.json's, in rank order")
     st = safetensors(model_dir + "/model.safetensors")

@@ -385,8 +385,16 @@ static void test_tokenizer_hostile(void) {
     TCASE("add_bos_token 7", IT_ERR_FORMAT, "add_bos_token is 7, not a bool", buf[value_of(good, n, "tokenizer.ggml.add_bos_token")] = 7);
     TCASE("add_bos_token as uint8", IT_ERR_FORMAT, "add_bos_token is a uint8, expected a bool",
           put32(buf + value_of(good, n, "tokenizer.ggml.add_bos_token") - 4, 0));
-    TCASE("no tokenizer", IT_ERR_UNSUPPORTED, "has no tokenizer", memcpy(buf + find(good, n, "tokenizer.ggml.model"), "tokenizer.ggml.MODEL", 20));
 #undef TCASE
+    { /* no tokenizer.ggml.model: no tokenizer, and no error */
+        it_context *ctx = it_test_context(1);
+        it_tokenizer *tok = (it_tokenizer *)1;
+        memcpy(buf, good, n);
+        memcpy(buf + find(good, n, "tokenizer.ggml.model"), "tokenizer.ggml.MODEL", 20);
+        it_test_write_file(bad, buf, n);
+        CHECK(it_gguf_load_tokenizer(ctx, bad, &tok, NULL) == IT_OK && tok == NULL, "no tokenizer.ggml.model: IT_OK, no tokenizer");
+        it_context_destroy(ctx);
+    }
     free(buf);
     free(good);
     remove(path), remove(bad);
