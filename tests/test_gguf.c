@@ -118,6 +118,15 @@ static uint64_t get64(const unsigned char *p) {
     return v;
 }
 typedef struct hostile { const char *what; it_result want; const char *fragment; } hostile;
+/* One hostile case: `good` (n bytes) copied to buf, edited, written to `bad` and loaded by try_. */
+#define EDIT_CASE(try_, what_, want_, fragment_, edit)             \
+    do {                                                           \
+        hostile h_;                                                \
+        h_.what = what_, h_.want = want_, h_.fragment = fragment_; \
+        memcpy(buf, good, n);                                      \
+        edit;                                                      \
+        try_(bad, buf, n, &h_);                                    \
+    } while (0)
 static void try_file(const char *path, const unsigned char *buf, size_t n, const hostile *h) {
     char err[1024];
     it_result r;
@@ -148,14 +157,7 @@ static void test_hostile(void) {
         fails += load(bad, err, sizeof err, NULL) == IT_OK;
     }
     CHECK(fails == 0 && crashes_none, "%d truncated files loaded", fails);
-#define CASE(what_, want_, fragment_, edit)                 \
-    do {                                                    \
-        hostile h_;                                         \
-        h_.what = what_, h_.want = want_, h_.fragment = fragment_; \
-        memcpy(buf, good, n);                               \
-        edit;                                               \
-        try_file(bad, buf, n, &h_);                         \
-    } while (0)
+#define CASE(what_, want_, fragment_, edit) EDIT_CASE(try_file, what_, want_, fragment_, edit)
     CASE("bad magic", IT_ERR_FORMAT, "no 'GGUF' magic", buf[0] = 'X');
     CASE("version 1", IT_ERR_UNSUPPORTED, "version 1", put32(buf + 4, 1));
     CASE("a huge tensor count", IT_ERR_FORMAT, "do not fit", put64(buf + 8, (uint64_t)1 << 40));
@@ -345,14 +347,7 @@ static void test_tokenizer_hostile(void) {
     merges = value_of(good, n, "tokenizer.ggml.merges");
     types = value_of(good, n, "tokenizer.ggml.token_type");
     embd = find(good, n, "token_embd.weight") + 17; /* n_dims, dims[0], dims[1] */
-#define TCASE(what_, want_, fragment_, edit)                       \
-    do {                                                           \
-        hostile h_;                                                \
-        h_.what = what_, h_.want = want_, h_.fragment = fragment_; \
-        memcpy(buf, good, n);                                      \
-        edit;                                                      \
-        try_tokenizer(bad, buf, n, &h_);                           \
-    } while (0)
+#define TCASE(what_, want_, fragment_, edit) EDIT_CASE(try_tokenizer, what_, want_, fragment_, edit)
     TCASE("another model", IT_ERR_UNSUPPORTED, "tokenizer.ggml.model 'bert' is not read",
           memcpy(buf + value_of(good, n, "tokenizer.ggml.model") + 8, "bert", 4));
     TCASE("another pre", IT_ERR_UNSUPPORTED, "tokenizer.ggml.pre 'xpt2' is not read", buf[value_of(good, n, "tokenizer.ggml.pre") + 8] = 'x');
