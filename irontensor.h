@@ -21014,7 +21014,7 @@ done:
     return r;
 }
 
-/* >>gguf tokenizer import: the tokenizer.ggml.* keys of a "gpt2" (byte-level BPE) model are written
+/* GGUF tokenizer import (still >>gguf): the tokenizer.ggml.* keys of a "gpt2" (byte-level BPE) model are written
    back as the tokenizer.json they stand for (the pieces of it__gguf_pres for the pre-tokenizer) and
    read by the Hugging Face loader, so encoding, decoding and every check of the vocabulary and the
    merges are that loader's. What GGUF says on top (bos / eos ids, add_bos_token / add_eos_token)
