@@ -8385,6 +8385,15 @@ static it_result it__decoder_quantize(it_decoder *d, it__dec_weight *w, unsigned
     return IT_OK;
 }
 /* The weight table and the quantised copies the desc asks for (nothing for an all-f32 decoder). */
+/* Frees what it__decoder_weights_init made: the weight table and the quantised copies, from the
+   allocator that made them (a device decoder's copies live in a buffer of its backend). */
+static void it__decoder_weights_free(it_decoder *d) {
+    if (d->lin) it__free(d->ctx, d->lin);
+    if (d->weight_mem && !d->weight_be) it__free(d->ctx, d->weight_mem);
+    else if (d->weight_mem && d->ctx->backend == d->weight_be) d->weight_be->buffer_free(d->weight_be, d->weight_mem);
+    d->lin = NULL;
+    d->weight_mem = NULL;
+}
 static it_result it__decoder_weights_init(it_decoder *d, const it_decoder_desc *desc) {
     const it_model_config *c = &d->model->config;
     it_weight_type wt = desc->weights ? desc->weights : IT_WEIGHT_F32, ht = desc->head ? desc->head : wt;
@@ -8496,9 +8505,7 @@ IT_API void it_decoder_destroy(it_decoder *d) {
     if (d->device_state && d->ctx->backend == d->device_be) d->device_be->decoder_destroy(d->device_be, d->device_state);
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kcache); /* the start of the one block */
-    if (d->lin) it__free(d->ctx, d->lin);
-    if (d->weight_mem && !d->weight_be) it__free(d->ctx, d->weight_mem);
-    else if (d->weight_mem && d->ctx->backend == d->weight_be) d->weight_be->buffer_free(d->weight_be, d->weight_mem);
+    it__decoder_weights_free(d);
     it__object_retire(d);
 }
 IT_API void it_decoder_reset(it_decoder *d) { d->pos = 0; }
@@ -8910,8 +8917,7 @@ IT_API void it_batch_decoder_destroy(it_batch_decoder *d) {
     it__object_check(d, IT__OBJ_BATCH_DECODER, "it_batch_decoder_destroy");
     it__disown(d->ctx, d);
     it__free(d->ctx, d->kpool); /* the start of the one block */
-    if (d->rows.lin) it__free(d->ctx, d->rows.lin);
-    if (d->rows.weight_mem) it__free(d->ctx, d->rows.weight_mem);
+    it__decoder_weights_free(&d->rows);
     it__object_retire(d);
 }
 IT_API int it_batch_decoder_vocab(const it_batch_decoder *d) { return d->rows.model->config.vocab_size; }
