@@ -597,7 +597,7 @@ static void test_quantised_checkpoint_hostile(void) {
    where the f32 margin between the two best tokens is at least 0.3 (both decoders are fed the f32
    choice, so one close call does not end the comparison). Q4_0 and bf16 are reported. */
 static void test_decoder_greedy_trained(void) {
-    enum { B = 8, T = 64, STEPS = 150, GEN = 48 };
+    enum { B = 8, T = 64, STEPS = 150, GEN = 96 };
     it_context *ctx = it_test_context(2);
     it_model_config c;
     it_model *m;
@@ -657,7 +657,9 @@ static void test_decoder_greedy_trained(void) {
             it_decoder_feed(dq, tok, 1, &lq);
         }
         printf("greedy %s vs f32: %d of %d clear steps agree\n", it_weight_type_name(desc.weights), agree, compared);
-        if (t == IT_WEIGHT_Q8_0) CHECK(compared >= GEN / 2 && agree == compared, "q8_0 greedy: %d of %d clear steps agree", agree, compared);
+        /* at least a quarter of the steps must be clear, so the check cannot pass by comparing nothing (the
+           fallback corpus, irontensor.h, changes with every commit: its margins move) */
+        if (t == IT_WEIGHT_Q8_0) CHECK(compared >= GEN / 4 && agree == compared, "q8_0 greedy: %d of %d clear steps agree", agree, compared);
         if (t == IT_WEIGHT_BF16) CHECK(agree == compared, "bf16 greedy: %d of %d clear steps agree", agree, compared);
         it_decoder_destroy(dq);
         it_decoder_destroy(df);
