@@ -947,7 +947,13 @@ IT_API void it_optimizer_destroy(it_optimizer *opt); /* NULL is fine */
 /* One update of every parameter from the gradient block. grad_scale multiplies the gradients
    (1/k after accumulating k micro-batches); clipping applies to the scaled gradient. Returns the
    scaled gradient's global norm (before clipping) in *grad_norm when not NULL. lr and grad_scale
-   must be finite and >= 0 (else IT_ERR_INVALID_ARGUMENT and nothing changes). */
+   must be finite and >= 0 (else IT_ERR_INVALID_ARGUMENT and nothing changes). A non-finite norm
+   (clipping on, or grad_norm asked for) is IT_ERR_RANGE with nothing updated.
+   A backend that queues the update without waiting (Metal) learns the norm at its next wait:
+   *grad_norm is NaN when the call returns and is written by the next it_graph_run,
+   it_context_synchronize or it_optimizer_step (so the float must outlive the call), and a
+   non-finite norm is IT_ERR_RANGE from that call. it_context_synchronize reads it at once, at
+   the price of a second wait; the CPU and CUDA backends write it before returning. */
 IT_API it_result it_optimizer_step(it_optimizer *opt, float lr, float grad_scale, float *grad_norm);
 /* With a communicator of N > 1 ranks the step first waits for the gradient sync (>>comm) and
    updates with the average over the ranks (the summed block times grad_scale / N).
@@ -1977,7 +1983,8 @@ IT_API it_backend *it_context_backend(it_context *ctx);
 /* Takes ownership; the previous non-CPU backend is destroyed. NULL restores the CPU backend. */
 IT_API void it_context_set_backend(it_context *ctx, it_backend *be);
 /* Waits until the backend has finished what it queued and returns its verdict (a GPU error, an
-   optimizer update it skipped for a non-finite norm). A no-op on the CPU backend. it_graph_run
+   optimizer update it skipped for a non-finite norm); a queued it_optimizer_step's grad_norm is
+   written here. A no-op on the CPU backend. it_graph_run
    waits by itself; a GPU's it_optimizer_step may not (Metal: one wait per training step), so call
    this before reading parameters or optimizer state on the CPU. The library's own readers
    (checkpoints, the decoder) do. A device with memory of its own (CUDA) also copies the

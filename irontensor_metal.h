@@ -68,11 +68,11 @@
      one group) writes the norm, the clip scale and a skip flag the update kernels read, so a
      non-finite norm leaves parameters and state untouched on the GPU. Finiteness is tested on
      the bits of stored values (fast math lets the compiler fold float tests for Inf/NaN). The
-     host reads the verdict with the next wait (the next run's loss read-back, or
-     it_context_synchronize): a skipped update is IT_ERR_RANGE there, and opt->step is put back,
+     host reads the norm with the next wait (the next run's loss read-back, or
+     it_context_synchronize): a requested grad_norm is written there (NaN until then: the float
+     must outlive the call), a skipped update is IT_ERR_RANGE there, and opt->step is put back,
      as the CPU path leaves it. So a training step in the usual order (zero, run, optimizer)
-     waits ONCE; a requested grad_norm adds the wait that reads it back before it_optimizer_step
-     returns (IT_ERR_RANGE at once then). Parameters and optimizer state are readable on the CPU
+     waits ONCE, with or without grad_norm. Parameters and optimizer state are readable on the CPU
      after a synchronize (checkpoints and the decoder synchronize themselves). The norm is
      summed in float on the GPU (double on the CPU): a gradient norm above ~1e19 overflows to Inf
      there, i.e. a skipped update where the CPU would clip.
@@ -395,8 +395,10 @@ typedef struct it__mtl {
     void *run_pool;              /* begin_step .. end_step: one it_graph_run, never across calls */
     id *pending;                 /* committed, not yet waited on (+1 each), in commit order */
     int n_pending, cap_pending;
-    /* an optimizer step whose finiteness check runs on the GPU: read at the next wait */
+    /* an optimizer step whose norm pass ran on the GPU: its finiteness verdict, and the norm
+       the caller asked for (grad_norm, NULL if not), are read at the next wait */
     struct it_optimizer *opt_check;
+    float *norm_out;
     /* per-step temporaries: bump allocation from one buffer; grows only in the first step */
     id tbuf;
     unsigned char *tptr;
@@ -465,7 +467,10 @@ static void it__mtl_buffer_free(it_backend *be, void *ptr) {
     it__mtl *m = (it__mtl *)be->impl;
     int i;
     if (!ptr) return;
-    if (m->opt_check && m->opt_check->state == ptr) m->opt_check = NULL; /* its optimizer is going away */
+    if (m->opt_check && m->opt_check->state == ptr) { /* its optimizer is going away: so is the verdict */
+        m->opt_check = NULL;
+        m->norm_out = NULL;
+    }
     for (i = 0; i < m->n_bufs; i++)
         if (m->bufs[i].ptr == (unsigned char *)ptr) {
             it__mtl_drop_cached(m, m->bufs[i].buf); /* MPS matrices on it go with it */
@@ -1521,13 +1526,16 @@ static it_result it__mtl_end_step(it_backend *be) {
     m->run_pool = NULL;
     return r;
 }
-/* An optimizer step encoded with its finiteness check on the GPU (clipping, no norm requested):
-   the update kernels skipped themselves when the norm was not finite. The host learns it here, on
-   the norm read back with the next wait, and undoes the step count as the CPU path would. */
+/* An optimizer step encoded with its norm pass on the GPU (clipping, or grad_norm requested): the
+   update kernels skipped themselves when the norm was not finite. The host learns it here, on the
+   norm read back with the next wait: the caller's grad_norm gets the value (the non-finite one of
+   a skipped update too), and a skip undoes the step count as the CPU path would. */
 static it_result it__mtl_optimizer_verdict(it__mtl *m) {
     struct it_optimizer *opt = m->opt_check;
     float norm = m->optr[0];
+    if (m->norm_out) *m->norm_out = norm;
     m->opt_check = NULL;
+    m->norm_out = NULL;
     if (!opt || (m->optr[2] == 0.0f && isfinite(norm))) return IT_OK;
     opt->step--;
     return it_context_error(m->ctx, IT_ERR_RANGE,
@@ -1607,10 +1615,10 @@ static it_result it__mtl_zero_grads(it_backend *be) {
 }
 static it_result it__mtl_optimizer_encode(it__mtl *m, struct it_optimizer *opt, float lr, float grad_scale, int norm_pass);
 /* The whole update in one command buffer, committed without a wait: the norm pass (clip_norm or
-   grad_norm) writes { scale, skip } for the update kernels, which skip themselves on a non-finite
-   norm. Only a requested grad_norm waits here (its value is read back before returning); with
-   clipping alone the norm is checked at the next wait (the next run's loss read-back), so a
-   training step (zero, run, optimizer) waits once. */
+   grad_norm) writes { norm, scale, skip } for the update kernels, which skip themselves on a
+   non-finite norm. Nothing is read back here: the norm is checked, and a requested grad_norm
+   written (NaN until then), at the next wait (the next run's loss read-back, or
+   it_context_synchronize), so a training step (zero, run, optimizer) waits once, norm or not. */
 static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt, float lr, float grad_scale,
                                         float *grad_norm) {
     it__mtl *m = IT__MTL_M;
@@ -1623,14 +1631,9 @@ static it_result it__mtl_optimizer_step(it_backend *be, struct it_optimizer *opt
     if (r == IT_OK) r = it__mtl_commit(m);
     objc_autoreleasePoolPop(pool);
     if (r != IT_OK || !norm_pass) return r;
-    if (!grad_norm) {
-        m->opt_check = opt;
-        return IT_OK;
-    }
-    IT__MTL_TRY(it__mtl_synchronize(be));
-    /* skipped on the GPU: the clip kernel stored +Inf as the norm with the skip flag */
-    IT__MTL_TRY(it_optimizer_check_norm(opt, (double)m->optr[0]));
-    *grad_norm = m->optr[0];
+    m->opt_check = opt;
+    m->norm_out = grad_norm;
+    if (grad_norm) *grad_norm = NAN; /* not known before the GPU has run the norm pass */
     return IT_OK;
 }
 static it_result it__mtl_optimizer_encode(it__mtl *m, struct it_optimizer *opt, float lr, float grad_scale, int norm_pass) {

@@ -566,6 +566,26 @@ static int dp_collect_data_rngs(it_trainer_state *ts) {
 static int train_main(int argc, char **argv);
 int main(int argc, char **argv) { return dp_main(argc, argv, train_main); }
 
+/* A step's progress line. Its gradient norm comes from it_optimizer_step, or, on a backend that
+   queues the update (Metal: one wait per step), from the next wait: such a line is printed after
+   the next step's first run. */
+typedef struct progress_line {
+    int pending; /* filled in, not printed yet */
+    int step, steps, tty;
+    float loss, val_loss, lr; /* val_loss < 0: no evaluation at this step */
+    double rate, mem_mb;
+    char elapsed[32], eta[32];
+} progress_line;
+static void progress_print(progress_line *p, float norm) {
+    char val[32] = "";
+    if (p->val_loss >= 0) snprintf(val, sizeof val, " val %.4f", p->val_loss);
+    fprintf(stdout, "%sstep %d/%d loss %.4f%s lr %.2e norm %.2f %.0f tok/s %s eta %s mem %.0f MB%s", p->tty ? "\r" : "", p->step,
+            p->steps, p->loss, val, p->lr, norm, p->rate, p->elapsed, p->eta, p->mem_mb, p->tty ? "\033[K" : "\n");
+    if (p->val_loss >= 0 && p->tty) fprintf(stdout, "\n");
+    fflush(stdout);
+    p->pending = 0;
+}
+
 static int train_main(int argc, char **argv) {
     options o;
     it_context *ctx = NULL;
@@ -592,9 +612,10 @@ static int train_main(int argc, char **argv) {
     int tty = isatty(1);
 #endif
     int code, step, first_step = 0, last_step, is_bin, save_tokenizer = 0, interrupted = 0;
-    float last_loss = 0.0f, val_loss = -1.0f;
+    float last_loss = 0.0f, val_loss = -1.0f, norm = 0.0f;
     double t_start, tokens_per_step;
     const char *out_dir;
+    progress_line line;
 
     if ((code = parse_args(argc, argv, &o)) != 0) return code;
     memset(&desc, 0, sizeof desc);
@@ -926,12 +947,13 @@ static int train_main(int argc, char **argv) {
     snprintf(csv_path, sizeof csv_path, "%s/loss.csv", out_dir);
     snprintf(svg_path, sizeof svg_path, "%s/loss.svg", out_dir);
     memset(&c, 0, sizeof c);
+    memset(&line, 0, sizeof line);
     if (o.resume) curve_load(&c, o.resume, first_step);
     tokens_per_step = (double)o.batch * o.seq * o.accum;
     catch_stop_signals();
     t_start = now_seconds();
     for (step = first_step; step < last_step; step++) {
-        float lr = it_schedule_lr(&sched, step), norm = 0.0f;
+        float lr = it_schedule_lr(&sched, step);
         double loss_sum = 0.0;
         int k, stopping;
         it_zero_grads(ctx);
@@ -940,12 +962,15 @@ static int train_main(int argc, char **argv) {
                                            it_data_i32(train.tokens), it_data_i32(train.targets));
             if (r == IT_OK && k == o.accum - 1) r = it_grad_sync_arm(train.graph); /* summed across ranks as it runs */
             if (r == IT_OK) r = it_graph_run(train.graph, IT_RUN_FORWARD_BACKWARD);
+            if (line.pending) progress_print(&line, norm); /* the run's wait wrote the last step's norm */
             if (r != IT_OK) {
                 fprintf(stderr, "\ntrain: step %d: %s\n", step + 1, it_context_last_error(ctx));
                 return 1;
             }
             loss_sum += it_data(train.loss)[0];
         }
+        /* norm outlives the iteration: a backend that queues the update (Metal) writes it at its
+           next wait, NaN until then (it_optimizer_step) */
         if ((code = it_optimizer_step(opt, lr, 1.0f / (float)o.accum, &norm)) != IT_OK) { /* averaged, clipped */
             fprintf(stderr, "\ntrain: step %d: %s; stopping%s\n", step + 1, it_context_last_error(ctx),
                     code == IT_ERR_RANGE ? " (a lower --lr or --clip may help)" : "");
@@ -968,18 +993,21 @@ static int train_main(int argc, char **argv) {
         {
             double elapsed = now_seconds() - t_start, rate = tokens_per_step * (step + 1 - first_step) / elapsed;
             double eta = elapsed / (step + 1 - first_step) * (last_step - step - 1);
-            char el[32], et[32], val[32] = "";
-            format_duration(el, sizeof el, elapsed);
-            format_duration(et, sizeof et, eta);
-            if (val_loss >= 0) snprintf(val, sizeof val, " val %.4f", val_loss);
-            if (tty)
-                fprintf(stdout, "\rstep %d/%d loss %.4f%s lr %.2e norm %.2f %.0f tok/s %s eta %s mem %.0f MB\033[K",
-                        step + 1, o.steps, last_loss, val, lr, norm, rate, el, et, peak_rss_mb());
-            else if ((step + 1) % o.log_every == 0 || step == first_step || val_loss >= 0 || step + 1 == last_step)
-                fprintf(stdout, "step %d/%d loss %.4f%s lr %.2e norm %.2f %.0f tok/s %s eta %s mem %.0f MB\n",
-                        step + 1, o.steps, last_loss, val, lr, norm, rate, el, et, peak_rss_mb());
-            if (val_loss >= 0 && tty) fprintf(stdout, "\n");
-            fflush(stdout);
+            if (tty || (step + 1) % o.log_every == 0 || step == first_step || val_loss >= 0 || step + 1 == last_step) {
+                line.step = step + 1, line.steps = o.steps, line.tty = tty, line.val_loss = val_loss;
+                line.loss = last_loss, line.lr = lr, line.rate = rate, line.mem_mb = peak_rss_mb();
+                format_duration(line.elapsed, sizeof line.elapsed, elapsed);
+                format_duration(line.eta, sizeof line.eta, eta);
+                line.pending = 1;
+                /* a queued norm (NaN): printed after the next run's wait, or now after a synchronize
+                   when no run follows (whose verdict, a skipped last update, is an error too) */
+                if (isnan(norm) && (step + 1 == last_step || stopping) && (code = it_context_synchronize(ctx)) != IT_OK) {
+                    progress_print(&line, norm);
+                    fprintf(stderr, "\ntrain: step %d: %s; stopping\n", step + 1, it_context_last_error(ctx));
+                    return 1;
+                }
+                if (!isnan(norm)) progress_print(&line, norm);
+            }
         }
         if (o.save && ((o.save_every && (step + 1) % o.save_every == 0) || step + 1 == last_step || stopping)) {
             char snapshot[4200];

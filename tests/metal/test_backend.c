@@ -10,11 +10,13 @@
      the backend's hooks), each call inside a host autorelease pool: loss, gradients, gradient
      norm, parameters and optimizer state match the CPU backend; one line per step:
        fake-metal model=NAME step=N loss_cpu=X loss_metal=Y cmdbufs=A waits=W dispatches=B allocs=C
-     (per step, the optimizer's included; waits=1 with clipping on, 2 when the norm is read back;
+     (per step, the optimizer's included; waits=1, with clipping on and the norm asked for too:
+     Metal writes it at the next wait, NaN until then, and it equals the CPU's;
      a run with a 16-operation command buffer cut; allocs: Metal buffers created in the step, 0
      after the first)
    - the optimizer's guard: a non-finite gradient norm is IT_ERR_RANGE with nothing updated, on
-     both backends; it_zero_grads clears the gradient block;
+     both backends (Metal: from the next wait); a grad_norm asked for is written by the next run's
+     wait without a wait of its own; it_zero_grads clears the gradient block;
    - every op the backend implements, forward and backward, on a small graph (incl. batched and
      transposed matmuls through the tiled kernel, chunked fused cross-entropy, broadcasts);
    - error paths (no device, compile failure with the log, a failing command buffer, a GPU that is
@@ -285,14 +287,15 @@ static void allocator_life(void) {
    and backward run, it_optimizer_step, each inside a host autorelease pool. On Metal the zeroing
    heads the run's command buffers and the optimizer's update (norm pass, clip scale, skip flag
    included) is committed without a wait, so the step waits once, at the run's loss read-back;
-   a requested grad_norm adds the wait that reads it back. Command buffers are cut every
+   a requested grad_norm is written at the next wait (NaN until then), here the synchronize after
+   the counted step. Command buffers are cut every
    ops_per_cb operations (the watchdog). Counters are printed per step; the comparison of
    parameters and state afterwards synchronizes outside the counted step. */
 static void train_compare(const char *name, const it_model_config *cfg, const run_cfg *rc, int B, int T) {
     side c, m;
     it_rng rng;
     int step, i;
-    unsigned long mps0 = 0, want_waits = rc->want_norm ? 2ul : 1ul;
+    unsigned long mps0 = 0, want_waits = 1;
     unsigned long per_cb = rc->ops_per_cb ? (unsigned long)rc->ops_per_cb : IT_METAL_DEFAULT_OPS_PER_COMMAND_BUFFER;
     float gsc = rc->grad_scale ? rc->grad_scale : 1.0f;
     int ok = side_make(&c, 0, cfg, rc, B, T) && side_make(&m, 1, cfg, rc, B, T);
@@ -340,6 +343,7 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
         f1 = fake_metal_counters_get();
 #endif
         check(r_c == IT_OK && r_m == IT_OK, "%s step %d: optimizer steps (%s)", name, step, it_context_last_error(m.ctx));
+        if (rc->want_norm) check(isnan(nm), "%s step %d: the norm is NaN until the next wait (%g)", name, step, nm);
         HOSTED("it_context_synchronize", r_m = it_context_synchronize(m.ctx)); /* the update done: compare */
         check(r_m == IT_OK, "%s step %d: the update completes (%s)", name, step, it_context_last_error(m.ctx));
         check(c.opt->step == step && m.opt->step == step, "%s step %d: both optimizers count the step", name, step);
@@ -395,10 +399,13 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
 
 /* The optimizer's guard, on both backends: a non-finite gradient norm is IT_ERR_RANGE with nothing
    updated (parameters, state and the step count) when the norm is computed (clip or grad_norm);
-   zero_grads clears the block on the device. Mode 2 (clipping, no norm requested): Metal skips the
-   update on the GPU and reports it at the next wait (it_context_synchronize), the CPU at once. */
+   zero_grads clears the block on the device. Metal skips the update on the GPU and reports it at
+   the next wait (it_context_synchronize), the CPU at once. Mode 1 (grad_norm, no clip) first takes
+   a finite step asking for the norm: on Metal NaN when it_optimizer_step returns, no wait taken,
+   then the next run's one wait writes it, equal to the CPU's. */
 static void optimizer_guard(void) {
     int metal, mode;
+    float cpu_first_norm = -1.0f;
     for (metal = 0; metal <= 1; metal++)
         for (mode = 0; mode < 3; mode++) {
             it_context *ctx = new_ctx(metal);
@@ -427,19 +434,38 @@ static void optimizer_guard(void) {
             it_optimizer_create(ctx, &od, &opt);
             it_zero_grads(ctx);
             check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "guard %s: run", label);
-            check(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_OK && opt->step == 1, "guard %s: a finite step", label);
-            it_zero_grads(ctx);
-            it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+            if (mode == 1) { /* the norm of a finite step, from the next run's wait */
+                float first_norm = -1.0f;
+                unsigned long w0 = metal ? it_metal_backend_stats(it_context_backend(ctx)).waits : 0, w1, w2;
+                check(it_optimizer_step(opt, 1e-2f, 1.0f, &first_norm) == IT_OK && opt->step == 1, "guard %s: a finite step", label);
+                w1 = metal ? it_metal_backend_stats(it_context_backend(ctx)).waits : 0;
+                if (metal) check(isnan(first_norm) && w1 == w0, "guard metal: grad_norm NaN until the next wait, none taken (%g, %lu waits)",
+                                 first_norm, w1 - w0);
+                it_zero_grads(ctx);
+                it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+                w2 = metal ? it_metal_backend_stats(it_context_backend(ctx)).waits : 0;
+                if (!metal) cpu_first_norm = first_norm;
+                check(first_norm > 0.0f && fabs((double)first_norm - cpu_first_norm) <= 1e-5 * cpu_first_norm &&
+                          (!metal || w2 - w1 == 1),
+                      "guard %s: the next run's one wait writes grad_norm %.7g (CPU %.7g, %lu waits)", label, first_norm,
+                      cpu_first_norm, w2 - w1);
+            } else {
+                check(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_OK && opt->step == 1, "guard %s: a finite step", label);
+                it_zero_grads(ctx);
+                it_graph_run(g, IT_RUN_FORWARD_BACKWARD);
+            }
             memcpy(before_w, it_data(w), sizeof before_w);
             memcpy(before_s, opt->state, sizeof before_s);
             it_grad(w)[17] = mode != 1 ? INFINITY : NAN; /* the shared block: written by the CPU after the run */
             r = it_optimizer_step(opt, 1e-2f, 1.0f, mode == 2 ? NULL : &norm);
-            if (mode == 2) { /* Metal: the GPU skipped it; the verdict comes with the next wait */
+            { /* Metal: the GPU skipped it; the verdict (and a grad_norm asked for) comes with the next wait */
                 it_result r2 = it_context_synchronize(ctx);
                 check(metal ? (r == IT_OK && r2 == IT_ERR_RANGE) : (r == IT_ERR_RANGE && r2 == IT_OK),
-                      "guard %s (clip, no norm): the skip is reported by %s (r=%d, sync %d): %s", label,
+                      "guard %s (mode %d): the skip is reported by %s (r=%d, sync %d): %s", label, mode,
                       metal ? "the next wait" : "it_optimizer_step", (int)r, (int)r2, it_context_last_error(ctx));
-                if (metal && r2 == IT_ERR_RANGE) printf("  deferred verdict: %s\n", it_context_last_error(ctx));
+                if (metal && mode != 2)
+                    check(!isfinite(norm), "guard metal (mode %d): the wait writes the non-finite grad_norm (%g)", mode, norm);
+                if (metal && r2 == IT_ERR_RANGE && mode == 2) printf("  deferred verdict: %s\n", it_context_last_error(ctx));
                 r = metal ? r2 : r;
             }
             for (j = 0; j < 300; j++) same &= before_w[j] == it_data(w)[j] && before_s[j] == opt->state[j];
@@ -955,7 +981,7 @@ int main(void) {
         train_compare("llama-gqa-adamw", &llama, &adamw, 2, 8);
         train_compare("llama-gqa-sgd", &llama, &sgd, 2, 8);
         train_compare("llama-gqa-adamw-clip", &llama, &clip, 2, 8);
-        clip.want_norm = 1; /* the norm read back as well: a second wait */
+        clip.want_norm = 1; /* the norm asked for as well: read back with the next wait, still one wait a step */
         train_compare("llama-gqa-adamw-clip-norm", &llama, &clip, 2, 8);
         clip.want_norm = 0;
         clip.ops_per_cb = 16; /* the watchdog cut: many command buffers, still one wait */
