@@ -4,7 +4,8 @@
 #   test-metal-backend   Linux: the real backend on fake Metal (GCC libobjc classes in
 #                        tests/metal/fake/ executing kernels on the itemu emulator), built twice:
 #                        objc_msg_lookup dispatch, and objc_msgSend/_stret trampolines (the macOS
-#                        x86-64 calling sequence); the Apple cross-compiles; the compile-time
+#                        x86-64 calling sequence); build/train on fake Metal against the CPU
+#                        (train_fake.sh); the Apple cross-compiles; the compile-time
 #                        signature check. macOS: the same test_backend.c on the real GPU.
 #   metal-apple-check    irontensor_metal.h -> arm64-apple-macos and x86_64-apple-macos objects
 #                        (-std=c99 -pedantic -Wall -Wextra -Werror, stub headers), _stret only on x86-64
@@ -40,6 +41,12 @@ $(ITB_OUT)/test_backend_msgsend: $(ITB_OUT)/test_backend_msgsend.o $(ITB_OUT)/fa
     tests/metal/fake/msgsend_x86_64.S $(ITB_KOBJS)
 	$(CXX) -o $@ $^ -lobjc -lm -lpthread -ldl
 
+# build/train itself on fake Metal (tests/metal/train_fake.sh compares it with the CPU's)
+$(ITB_OUT)/train_fake: tests/metal/fake/train_fake.c examples/train.c examples/train_common.h $(ITB_DEPS) \
+    $(ITB_OUT)/fake_metal.o $(ITB_KOBJS)
+	$(CC) $(ITB_CFLAGS) -c $< -o $@.o
+	$(CXX) -o $@ $@.o $(ITB_OUT)/fake_metal.o $(ITB_KOBJS) -lobjc -lm -lpthread -ldl
+
 metal-apple-check: tests/metal/fake/apple_check.c irontensor_metal.h
 	@mkdir -p $(ITB_OUT)
 	@for t in arm64 x86_64; do \
@@ -59,9 +66,11 @@ metal-bad-signature: tests/metal/fake/bad_signature.c irontensor_metal.h
 	  echo "metal-bad-signature: a float alpha/beta fake method COMPILED (must be rejected)"; exit 1; \
 	else echo "metal-bad-signature: rejected at compile time: $$(grep -m1 -o 'fake bad_init[^"]*' $(ITB_OUT)/bad_signature.log)"; fi
 
-test-metal-backend: $(ITB_OUT)/test_backend $(ITB_OUT)/test_backend_msgsend metal-apple-check metal-bad-signature
+test-metal-backend: $(ITB_OUT)/test_backend $(ITB_OUT)/test_backend_msgsend $(ITB_OUT)/train_fake metal-apple-check metal-bad-signature
 	@echo "== Metal backend on fake Metal (objc_msg_lookup dispatch)"
 	ITEMU_ORDER=7 ITEMU_GROUP_SEED=7 $(ITB_OUT)/test_backend
 	@echo "== Metal backend on fake Metal (objc_msgSend / objc_msgSend_stret trampolines: the macOS x86-64 path)"
 	ITEMU_ORDER=1 $(ITB_OUT)/test_backend_msgsend
+	@echo "== build/train on fake Metal against the CPU"
+	sh tests/metal/train_fake.sh $(ITB_OUT)/train_fake
 endif
