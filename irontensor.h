@@ -5822,10 +5822,35 @@ static void it__bgemm_pack_rows_portable(uint16_t *d, const float *s, ptrdiff_t 
         for (k = 0; k < kpad; k++) d[(size_t)r * kpad + k] = r < rows && k < kc ? it_f32_to_bf16(s[r * rs + k * ks]) : 0;
 }
 /* a's panel as rows [w][kpad] (AMX's A tiles, the AVX-512 rows kernel): a row-major a converts 32
-   floats at a time, the last block of a row stored under a mask (kpad is only even here) */
+   floats at a time, the last block of a row stored under a mask (kpad is only even here). A
+   transposed a (the weight gradients' dY^T, the head's dlogits^T: the panel's rows contiguous, K
+   strided) makes its pairs as pack_pairs does, 16 rows by 16 pairs into a block of 32-bit words,
+   and transposes the block on the way out: the scalar loop would read one float per cache line. */
 IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows,
                                                        int kc, int kpad, int w) {
     int r, k;
+    if (ks != 1 && rs == 1 && w % 16 == 0) {
+        const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                                    22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        uint32_t *d32 = (uint32_t *)(void *)d, block[16][16]; /* [pair][row] */
+        int half = kpad / 2, p0, q, i;
+        for (r = 0; r < w; r += 16) {
+            int n = rows - r; /* real rows of this block; <= 0 gives zeros */
+            for (p0 = 0; p0 < half; p0 += 16) {
+                int np = IT__MIN(16, half - p0);
+                for (q = 0; q < np; q++) {
+                    __m512 even, odd;
+                    k = 2 * (p0 + q);
+                    even = k < kc ? it__bf16_load16(s + r + k * ks, n) : _mm512_setzero_ps();
+                    odd = k + 1 < kc ? it__bf16_load16(s + r + (k + 1) * ks, n) : _mm512_setzero_ps();
+                    _mm512_storeu_si512((void *)block[q], _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even)));
+                }
+                for (i = 0; i < 16; i++)
+                    for (q = 0; q < np; q++) d32[(size_t)(r + i) * half + p0 + q] = block[q][i];
+            }
+        }
+        return;
+    }
     if (ks != 1) {
         it__bgemm_pack_rows_portable(d, s, rs, ks, rows, kc, kpad, w);
         return;

@@ -26,7 +26,7 @@ def main():
         p.add_argument("--" + name, type=int, default=default)
     a = p.parse_args()
     a.dim, a.layers, a.heads, a.kv_heads, a.ffn, a.theta, a.max_seq = 256, 4, 4, 4, 512, 10000.0, max(512, a.seq)
-    _, step_ms, tok_s, first, last = train(a, torch.bfloat16)
+    _, step_ms, tok_s, first, last, _ = train(a, torch.bfloat16)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     onednn = int(torch.backends.mkldnn.is_available())
     print(f"PyTorch {torch.__version__} bf16 autocast, {torch.get_num_threads()} threads, batch {a.batch} x seq {a.seq}, "

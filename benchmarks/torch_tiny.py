@@ -71,7 +71,7 @@ def generate(model, prompt, n_gen, max_seq):
 def train(a, autocast_dtype=None):
     """The benchmark's training steps; autocast_dtype (torch.bfloat16) runs forward and loss under
     torch.autocast on the CPU (benchmarks/torch_bf16.py). Returns the model, ms per timed step,
-    tokens/s and the first and last loss."""
+    tokens/s, the first and last loss and the timed steps' seconds."""
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     model = Llama(a)
@@ -98,7 +98,7 @@ def train(a, autocast_dtype=None):
             elapsed += times[-1]
         last = loss.item()
         first = last if first is None else first
-    return model, elapsed / a.steps * 1e3, a.batch * a.seq * a.steps / elapsed, first, last
+    return model, elapsed / a.steps * 1e3, a.batch * a.seq * a.steps / elapsed, first, last, times
 
 
 def main():
@@ -111,7 +111,7 @@ def main():
     if a.quick:
         a.steps, a.warmup = 5, 2
     a.dim, a.layers, a.heads, a.kv_heads, a.ffn, a.theta, a.max_seq = 256, 4, 4, 4, 512, 10000.0, max(512, a.seq)
-    model, step_ms, tok_s, first, last = train(a)
+    model, step_ms, tok_s, first, last, times = train(a)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch} x seq {a.seq}, vocab {a.vocab}")
     print(f"training ({a.warmup} warmup discarded, {a.steps} timed; loss {first:.3f} -> {last:.3f}): "

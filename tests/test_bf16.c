@@ -94,6 +94,46 @@ static void test_products(void) {
     for (s = 0; s < MAX_PARTS; s++) free(scratch[s].pack_a);
 }
 
+/* The AVX-512 packings against the portable ones, bit for bit (the values here hold no f32
+   denormals, the one input where the two conversions differ): a row-major source, a transposed one
+   (the rows pack's 16 x 16 word transpose, which only the amx level uses in a product), a strided
+   one; short panels, odd K, K padding, a partial last block of pairs. */
+static void test_packing(void) {
+#ifdef IT__SGEMM_X86
+    enum { LD = 600, GUARD_WORDS = 64 };
+    static const int cases[][4] = {/* w, rows, kc, kpad */ {16, 16, 32, 32}, {32, 32, 64, 64}, {32, 27, 61, 64}, {32, 5, 3, 32},
+                                   {16, 0, 10, 32},  {32, 32, 512, 512}, {8, 8, 30, 30},  {32, 17, 34, 34}, {16, 16, 2, 2},
+                                   {32, 32, 66, 96}};
+    static const ptrdiff_t strides[][2] = {{LD, 1}, {1, LD}, {2, LD + 1}}; /* rs, ks */
+    float *src = (float *)malloc((size_t)LD * LD * sizeof(float));
+    uint16_t *want = (uint16_t *)malloc((32 * 512 + GUARD_WORDS) * sizeof(uint16_t));
+    uint16_t *got = (uint16_t *)malloc((32 * 512 + GUARD_WORDS) * sizeof(uint16_t));
+    int c, st, rows_layout, before = it_test_failed;
+    if (!it__bgemm_level_available(IT__BF16_AVX512)) {
+        printf("  bf16 packing, avx512bf16: not on this CPU, skipped\n");
+        free(src), free(want), free(got);
+        return;
+    }
+    it_test_fill(src, (size_t)LD * LD, 1.0f);
+    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++)
+        for (st = 0; st < 3; st++)
+            for (rows_layout = 0; rows_layout < 2; rows_layout++) {
+                int w = cases[c][0], rows = cases[c][1], kc = cases[c][2], kpad = cases[c][3];
+                size_t n = (size_t)w * kpad;
+                ptrdiff_t rs = strides[st][0], ks = strides[st][1];
+                memset(want, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
+                memset(got, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
+                (rows_layout ? it__bgemm_pack_rows_portable : it__bgemm_pack_pairs_portable)(want, src, rs, ks, rows, kc, kpad, w);
+                (rows_layout ? it__bgemm_pack_rows_avx512 : it__bgemm_pack_pairs_avx512)(got, src, rs, ks, rows, kc, kpad, w);
+                CHECK(memcmp(want, got, (n + GUARD_WORDS) * sizeof(uint16_t)) == 0,
+                      "avx512 pack_%s w=%d rows=%d kc=%d kpad=%d rs=%ld ks=%ld differs from the portable one (or wrote past the panel)",
+                      rows_layout ? "rows" : "pairs", w, rows, kc, kpad, (long)rs, (long)ks);
+            }
+    printf("  bf16 packing, avx512bf16 vs portable: %s\n", it_test_failed == before ? "ok" : "FAILED");
+    free(src), free(want), free(got);
+#endif
+}
+
 /* The mode through a graph: y = x W^T is the product of the rounded operands (an ignored mode
    would give the fp32 product, which differs from it by far more than the tolerance here). */
 static void test_matmul_node(void) {
@@ -328,6 +368,7 @@ static void test_trainer_state_fields(void) {
 int main(void) {
     printf("bf16 kernel on this CPU: %s\n", it_bf16_kernel_name());
     test_products();
+    test_packing();
     test_matmul_node();
     test_backend_refusal();
     test_model_gradients();
