@@ -38,13 +38,13 @@ if [ $carried = 0 ]; then
     make BUILD="$build" "$build/test_bf16" "$build/bench" -j2 >"$out/build.log" 2>&1 || { say "build failed"; tail -20 "$out/build.log"; exit 1; }
 fi
 
-timeout 120 "$build/test_bf16" >"$out/test_bf16.log" 2>&1
+timeout 60 "$build/test_bf16" >"$out/test_bf16.log" 2>&1
 say "== test_bf16 exit $?: $(grep -E '^bf16 kernel on this CPU|bf16 products, |passed, ' "$out/test_bf16.log" | tr '\n' ';')"
 grep -q 'bf16 products, amx: ok' "$out/test_bf16.log" && say "== the amx kernel ran and matched the reference" ||
     say "== the amx kernel did NOT pass (or did not run): see test_bf16.log"
 
 # oneDNN's choice for a bf16 linear of the head's shape under autocast (its verbose log names the ISA)
-ONEDNN_VERBOSE=1 timeout 60 "$PYTHON" -c '
+ONEDNN_VERBOSE=1 timeout 40 "$PYTHON" -c '
 import torch
 torch.set_num_threads('"$threads"')
 x, lin = torch.randn(4096, 256), torch.nn.Linear(256, 2048, bias=False)
@@ -60,10 +60,10 @@ run_bench() { # log, seconds, bf16_bench.sh arguments
     say "== bf16_bench.sh $* (exit $?)"
     grep -E '^(round|bf16 step|our |PyTorch bf16|bench_bf16|== load)' "$out/$log" | tee -a "$out/summary.txt"
 }
-run_bench bench_t$threads.log 170 --threads "$threads" --rounds 3 --steps 3 --warmup 2 --gen 8 --torch-fp32
-timeout 60 "$build/bench" --no-quant --dtype bf16 --bf16-kernel avx512bf16 --threads "$threads" --steps 3 --warmup 2 --gen 8 \
+run_bench bench_t$threads.log 120 --threads "$threads" --rounds 3 --steps 3 --warmup 2 --gen 8 --torch-fp32
+timeout 40 "$build/bench" --no-quant --dtype bf16 --bf16-kernel avx512bf16 --threads "$threads" --steps 3 --warmup 2 --gen 8 \
     "${extra[@]}" >"$out/kernel_avx512bf16.log" 2>&1
 say "== the same host with the AVX512-BF16 kernel forced, $threads threads (exit $?):"
 grep -E '^bench_bf16' "$out/kernel_avx512bf16.log" | tee -a "$out/summary.txt"
-run_bench bench_t2.log 150 --threads 2 --batch 4 --rounds 2 --steps 3 --warmup 1 --gen 8 --torch-fp32
+run_bench bench_t2.log 90 --threads 2 --batch 4 --rounds 2 --steps 3 --warmup 1 --gen 8 --torch-fp32
 say "== done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
