@@ -59,6 +59,13 @@
      (define it before the implementation; 64M = 256 MB by default, 0 = vocabulary chunks in the
      forward and their logits recomputed in the backward; the tests use a small one so several
      blocks run).
+   - The KV-cache decoder (it_decoder_*, through the core's decoder hooks; >>cuda_decoder) runs on
+     the GPU as on Metal, with the same kernels (shaders/decode.metal, quant_matvec.metal,
+     sample.metal): caches and work rows in device memory, the prompt in one call (cuBLAS), then a
+     token per call through matvec kernels, f32 or the core's bf16 / Q8_0 / Q4_0 copies;
+     it_decoder_next picks the token on the GPU (argmax, or the sampler with the host's uniform
+     draw). A call launches its records in order (no graph: the position changes every token),
+     copies the logits and the id back and waits once.
    - IT_CUDA_PROFILE=1 in the environment: steps run record by record between CUDA events (no
      graphs) and the GPU time per kernel is logged (info level) when the backend is destroyed.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
@@ -90,6 +97,7 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
 typedef struct it_cuda_stats {
     unsigned long steps, records, kernel_launches, gemms, graph_captures, graph_launches;
     unsigned long uploads, downloads;
+    unsigned long waits; /* the host waiting for the stream (cuStreamSynchronize): one per decoded token */
     unsigned long long upload_bytes, download_bytes, device_bytes, device_peak_bytes; /* cuMemAlloc'd now, at most */
     char device_name[128];
     int sm_major, sm_minor, driver_version;
@@ -248,15 +256,21 @@ typedef struct it__cu_cublas { IT__CU_CUBLAS(IT__CU_FIELD) } it__cu_cublas;
     X(SUMSQ, "it_sum_squares_partial_f32") X(CLIP, "it_grad_clip_scale_f32")                               \
     X(LION, "it_lion_update_f32") X(ADAMW, "it_adamw_update_f32") X(SGD, "it_sgd_update_f32")                \
     X(F32_TO_BF16, "it_f32_to_bf16")
+/* the KV-cache decoder's (>>cuda_decoder): shaders/decode.metal, quant_matvec.metal, sample.metal */
+#define IT__CU_DECODER_KERNELS(X)                                                                            \
+    X(MATVEC, "it_matvec_f32") X(VECMAT, "it_vecmat_f32") X(ATTN_DECODE, "it_attention_decode_f32")          \
+    X(ARGMAX, "it_argmax_f32") X(QUANTIZE_ACTS, "it_quantize_acts_q8_f32") X(MATVEC_Q8_0, "it_matvec_q8_0")    \
+    X(MATVEC_Q4_0, "it_matvec_q4_0") X(MATVEC_BF16, "it_matvec_bf16")                                        \
+    X(REPETITION_PENALTY, "it_repetition_penalty_f32") X(SAMPLE, "it_sample_f32")
 typedef enum it__cu_kernel {
 #define IT__CU_KENUM(e, fn) IT__CUK_##e,
-    IT__CU_KERNELS(IT__CU_KENUM)
+    IT__CU_KERNELS(IT__CU_KENUM) IT__CU_DECODER_KERNELS(IT__CU_KENUM)
 #undef IT__CU_KENUM
     IT__CUK_COUNT
 } it__cu_kernel;
 static const char *const it__cu_kernel_names[IT__CUK_COUNT] = {
 #define IT__CU_KNAME(e, fn) fn,
-    IT__CU_KERNELS(IT__CU_KNAME)
+    IT__CU_KERNELS(IT__CU_KNAME) IT__CU_DECODER_KERNELS(IT__CU_KNAME)
 #undef IT__CU_KNAME
 };
 
@@ -466,6 +480,7 @@ static it_result it__cu_flush(it__cuda *m) {
 static it_result it__cu_wait(it__cuda *m) {
     if (!m->pending) return IT_OK;
     m->pending = 0;
+    m->stats.waits++;
     return it__cu_check(m, m->cu.StreamSynchronize(m->stream), "the stream (a kernel, copy or graph failed)");
 }
 static void it__cu_mark_dirty(it__cu_buffer *b, size_t lo, size_t hi) {
@@ -1884,6 +1899,388 @@ static it_result it__cu_optimizer_step(it_backend *be, struct it_optimizer *opt,
     return IT_OK;
 }
 
+/* >>cuda_decoder  the KV-cache decoder on the GPU (it_decoder_* through the backend's hooks) ---------
+   irontensor_metal.h's >>metal_decoder, launch for launch, on the same kernels (shaders/decode.metal,
+   quant_matvec.metal, sample.metal through msl2cuda). One device block (cuMemAlloc) holds both
+   caches [n_layers, max_seq, Hkv * D], the work rows for a prompt of max_seq tokens, the logits,
+   the sampling scratch and the ids of every token in the cache; a pinned host block holds the ids
+   on their way up and the logits and picked id on their way back. A call records the ids' upload,
+   every layer (a prompt's rows through cuBLAS, one token's through matvec kernels), the last row's
+   head and, for it_decoder_next, the pick (the repetition penalty over the cache's ids, then
+   it_argmax_f32 or it_sample_f32 with the host's uniform draw); then it uploads what the host
+   wrote (parameters after a load or a step's optimizer on the host), launches the records in
+   order, queues the logits' and the id's copy back and waits once: a token costs one wait, greedy
+   or sampled. The records are launched directly, not as a CUDA graph: every token's differ (the
+   position is a by-value argument of the attention, rope and embedding kernels), and a capture per
+   token costs more than the launches it would save. f32 weights are read where the parameter
+   block has them; bf16, Q8_0 and Q4_0 ones are the core's copies in a buffer of this backend
+   (it_decoder_create_ex made them with buffer_create: uploaded by the first call's flush).
+   ------------------------------------------------------------------------------------------------ */
+typedef struct it__cu_decoder {
+    it__cuda *m;
+    const it_decoder *dec; /* the core's decoder: model, max_seq, the weight table */
+    it_model *model;
+    int max_seq;
+    it__CUdeviceptr buf;
+    size_t bytes;
+    size_t kcache, vcache, x, h, q, att, f1, f2, xq, stat0, stat1, logits, probs, seen, ids, next; /* byte offsets in buf */
+    unsigned char *host; /* pinned: ids [max_seq], then logits [vocab], then the picked id */
+    size_t host_bytes, host_logits, host_next;
+} it__cu_decoder;
+/* The device address of `bytes` at the host pointer p, which must lie inside one of our buffers
+   (the core's quantised copies). */
+static it_result it__cu_decoder_locate(it__cuda *m, const void *p, size_t bytes, const it_tensor *param, it__CUdeviceptr *out) {
+    it__cu_buffer *b = it__cu_find(m, p);
+    if (!b || (size_t)((const unsigned char *)p - b->host) + bytes > b->size)
+        return it_context_error(m->ctx, IT_ERR_STATE, "cuda decoder: the copy of '%s' is not inside one CUDA buffer (was the "
+                                "decoder made before the backend was switched on?)", it_tensor_name((it_tensor *)param));
+    *out = b->dev + (size_t)((const unsigned char *)p - b->host);
+    return IT_OK;
+}
+/* a projection's weights on the device: the f32 parameter, or the core's copy */
+static it_result it__cu_decoder_weight(it__cuda *m, const it_decoder_weight *w, it__CUdeviceptr *out) {
+    if (w->type == IT_WEIGHT_F32) return it__cu_t(m, w->param, out);
+    return it__cu_decoder_locate(m, w->data, it_weight_bytes(w->type, (size_t)w->rows, (size_t)w->cols), w->param, out);
+}
+/* The rows x [n, in] as int8 blocks in the xq rows for the Q8_0 / Q4_0 projection w that reads
+   them next (nothing for f32 and bf16): it__decoder_quantize_acts on the GPU. */
+static it_result it__cu_decoder_quantize_acts(it__cu_decoder *d, it__CUdeviceptr x, const it_decoder_weight *w, int n) {
+    it__CUdeviceptr a[2];
+    it_matvec_args p;
+    unsigned blocks = (unsigned)(n * (w->cols / IT_QBLOCK));
+    if (w->type != IT_WEIGHT_Q8_0 && w->type != IT_WEIGHT_Q4_0) return IT_OK;
+    memset(&p, 0, sizeof p);
+    p.rows = (unsigned)n;
+    p.cols = (unsigned)w->cols;
+    a[0] = d->buf + d->xq, a[1] = x;
+    return it__cu_launch(d->m, IT__CUK_QUANTIZE_ACTS, a, 2, &p, sizeof p, it__cu_dim((blocks + 7) / 8, 1, 1), it__cu_dim(256, 1, 1), 0);
+}
+/* y [n, out] (+)= x [n, in] W^T + b for the projection w (it_decoder_projection: [out, in] = rows x
+   cols). f32: the parameter, [out, in] for Llama and every head, [in, out] for GPT-2's
+   projections; one row through matvec / vecmat, more through cuBLAS (fp32, whatever the context's
+   compute dtype: the decoder is fp32, as on the CPU and Metal). bf16, Q8_0, Q4_0: the core's
+   [out, in] copy, a warp per output row and grid y over the n rows (Q8_0 / Q4_0 read the xq rows
+   it__cu_decoder_quantize_acts filled from x). */
+static it_result it__cu_decoder_linear(it__cu_decoder *d, it__CUdeviceptr y, it__CUdeviceptr x, const it_decoder_weight *w, it_tensor *b,
+                                       int n, int accumulate) {
+    it__cuda *m = d->m;
+    it__CUdeviceptr W, B, a[4];
+    it_matvec_args p;
+    int out_major = d->model->config.arch == IT_ARCH_LLAMA || w->param == d->model->head;
+    int quantised = w->type == IT_WEIGHT_Q8_0 || w->type == IT_WEIGHT_Q4_0;
+    IT__CU_TRY(it__cu_decoder_weight(m, w, &W));
+    if (b) IT__CU_TRY(it__cu_t(m, b, &B));
+    else B = W; /* bound, unused */
+    memset(&p, 0, sizeof p);
+    p.accumulate = (unsigned)accumulate;
+    p.has_bias = b != NULL;
+    a[0] = y, a[1] = W, a[2] = quantised ? d->buf + d->xq : x, a[3] = B;
+    if (w->type != IT_WEIGHT_F32) {
+        it__cu_kernel k = w->type == IT_WEIGHT_Q8_0 ? IT__CUK_MATVEC_Q8_0 : w->type == IT_WEIGHT_Q4_0 ? IT__CUK_MATVEC_Q4_0
+                          : IT__CUK_MATVEC_BF16;
+        if (w->type != IT_WEIGHT_BF16 && !quantised)
+            return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda decoder: %s weights of '%s' have no kernel",
+                                    it_weight_type_name(w->type), it_tensor_name(w->param));
+        p.rows = (unsigned)w->rows;
+        p.cols = (unsigned)w->cols;
+        return it__cu_launch(m, k, a, 4, &p, sizeof p, it__cu_dim((p.rows + 7) / 8, (unsigned)n, 1), it__cu_dim(256, 1, 1), 0);
+    }
+    if (n > 1) {
+        IT__CU_TRY(it__cu_gemm(m, y, x, W, n, w->rows, w->cols, 0, out_major, accumulate, 1, 0, 0, 0));
+        if (!b) return IT_OK;
+        a[0] = y, a[1] = y, a[2] = B; /* y += b over the rows */
+        return it__cu_flat(m, IT__CUK_ADD, a, 3, (size_t)n * (size_t)w->rows, 0.0f, (size_t)w->rows);
+    }
+    p.rows = (unsigned)it_tensor_dim(w->param, 0); /* the parameter's own layout */
+    p.cols = (unsigned)it_tensor_dim(w->param, 1);
+    if (out_major) /* a warp per row, 8 rows per block */
+        return it__cu_launch(m, IT__CUK_MATVEC, a, 4, &p, sizeof p, it__cu_dim((p.rows + 7) / 8, 1, 1), it__cu_dim(256, 1, 1), 0);
+    return it__cu_launch(m, IT__CUK_VECMAT, a, 4, &p, sizeof p, it__cu_dim(p.cols, 1, 1),
+                         it__cu_dim(it__cu_tg(m, IT__CUK_VECMAT, 256), 1, 1), 1);
+}
+/* out [N, C] = norm(x) w (+ b): RMSNorm (Llama) or LayerNorm (GPT-2), the training kernels */
+static it_result it__cu_decoder_norm_rows(it__cu_decoder *d, int rms, it__CUdeviceptr out, it__CUdeviceptr x, it_tensor *w,
+                                          it_tensor *b, unsigned N, unsigned C, float eps) {
+    it__cuda *m = d->m;
+    it__CUdeviceptr a[6], W, B;
+    it_norm_args p;
+    it__cu_kernel k = rms ? IT__CUK_RMSNORM : IT__CUK_LAYERNORM;
+    IT__CU_TRY(it__cu_t(m, w, &W));
+    if (b) IT__CU_TRY(it__cu_t(m, b, &B));
+    else B = W; /* bound, unused */
+    memset(&p, 0, sizeof p);
+    p.N = N;
+    p.C = C;
+    p.eps = eps;
+    p.has_bias = b != NULL;
+    a[0] = out, a[1] = d->buf + d->stat0;
+    if (rms) a[2] = x, a[3] = W;
+    else a[2] = d->buf + d->stat1, a[3] = x, a[4] = W, a[5] = B;
+    return it__cu_launch(m, k, a, rms ? 4 : 6, &p, sizeof p, it__cu_dim(N, 1, 1), it__cu_dim(it__cu_tg(m, k, C < 256 ? C : 256), 1, 1), 0);
+}
+/* rows [T, H, D] rotated in place at positions pos .. pos + T - 1 */
+static it_result it__cu_decoder_rope(it__cu_decoder *d, it__CUdeviceptr rows, unsigned T, unsigned H, int pos) {
+    const it_model_config *c = &d->model->config;
+    it__CUdeviceptr a[2];
+    it_rope_args p;
+    memset(&p, 0, sizeof p);
+    p.kind = (unsigned)c->rope_scaling.kind;
+    p.factor = c->rope_scaling.factor;
+    p.low_freq_factor = c->rope_scaling.low_freq_factor;
+    p.high_freq_factor = c->rope_scaling.high_freq_factor;
+    p.original_max_positions = c->rope_scaling.original_max_positions;
+    p.B = 1;
+    p.T = T;
+    p.H = H;
+    p.D = (unsigned)it_model_head_dim(c);
+    p.theta = c->rope_theta;
+    p.pos_offset = pos;
+    a[0] = rows, a[1] = rows;
+    return it__cu_launch(d->m, IT__CUK_ROPE, a, 2, &p, sizeof p, it__cu_dim(p.D / 2, p.H, p.T), it__cu_dim(p.D / 2 < 32 ? p.D / 2 : 32, 4, 1), 1);
+}
+/* The pick after the head (it_decoder_pick): the repetition penalty over ids [0, n_ids) in place,
+   then the argmax or the draw into next. */
+static it_result it__cu_decoder_pick(it__cu_decoder *d, int n_ids, const it_decoder_pick *pick) {
+    it__cuda *m = d->m;
+    it_sample_args sp;
+    it__CUdeviceptr a[3];
+    memset(&sp, 0, sizeof sp);
+    sp.V = (unsigned)d->model->config.vocab_size;
+    sp.n_ids = (unsigned)n_ids;
+    sp.penalty = pick->repetition_penalty;
+    sp.temperature = pick->sampling.temperature;
+    sp.top_k = pick->sampling.top_k > 0 ? (unsigned)pick->sampling.top_k : 0u;
+    sp.top_p = pick->sampling.top_p;
+    sp.min_p = pick->sampling.min_p;
+    sp.coin = pick->coin;
+    if (sp.penalty != 1.0f) {
+        a[0] = d->buf + d->logits, a[1] = d->buf + d->ids, a[2] = d->buf + d->seen;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_REPETITION_PENALTY, a, 3, &sp, sizeof sp, it__cu_dim(1, 1, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_REPETITION_PENALTY, 1024), 1, 1), 0));
+    }
+    a[0] = d->buf + d->next, a[1] = d->buf + d->logits;
+    if (sp.temperature <= 0.0f) {
+        it_matvec_args gp;
+        memset(&gp, 0, sizeof gp);
+        gp.cols = sp.V;
+        return it__cu_launch(m, IT__CUK_ARGMAX, a, 2, &gp, sizeof gp, it__cu_dim(1, 1, 1), it__cu_dim(it__cu_tg(m, IT__CUK_ARGMAX, 1024), 1, 1), 0);
+    }
+    a[2] = d->buf + d->probs;
+    return it__cu_launch(m, IT__CUK_SAMPLE, a, 3, &sp, sizeof sp, it__cu_dim(1, 1, 1), it__cu_dim(it__cu_tg(m, IT__CUK_SAMPLE, 1024), 1, 1), 0);
+}
+/* Every record of one call: the ids' upload, the layers, the head, the pick. */
+static it_result it__cu_decoder_encode(it__cu_decoder *d, int n, int pos, const it_decoder_pick *pick) {
+    it__cuda *m = d->m;
+    it_model *md = d->model;
+    const it_model_config *c = &md->config;
+    int llama = c->arch == IT_ARCH_LLAMA, hd = it_model_head_dim(c), l;
+    size_t C = (size_t)c->dim, KV = (size_t)hd * c->n_kv_heads, S = (size_t)d->max_seq, F = (size_t)c->ffn_dim;
+    it__CUdeviceptr x = d->buf + d->x, h = d->buf + d->h, q = d->buf + d->q, att = d->buf + d->att;
+    it__CUdeviceptr f1 = d->buf + d->f1, f2 = d->buf + d->f2, t, a[4];
+    it_decode_attention_args ap;
+    it_embedding_args ep;
+    it__cu_record up;
+    unsigned tx;
+    it_decoder_weight head = it_decoder_projection(d->dec, -1, 0);
+    memset(&up, 0, sizeof up); /* the ids of this call, into the cache's ids */
+    up.op = IT__CU_REC_UPLOAD;
+    up.c = d->buf + d->ids + (size_t)pos * sizeof(int32_t);
+    up.src = d->host + (size_t)pos * sizeof(int32_t);
+    up.count = (size_t)n * sizeof(int32_t);
+    IT__CU_TRY(it__cu_record_add(m, &up));
+    memset(&ep, 0, sizeof ep);
+    ep.N = (unsigned)n;
+    ep.C = (unsigned)C;
+    ep.V = (unsigned)c->vocab_size;
+    IT__CU_TRY(it__cu_t(m, md->embed, &t));
+    a[0] = x, a[1] = up.c, a[2] = t;
+    tx = it__cu_tg(m, IT__CUK_EMBED, 64);
+    IT__CU_TRY(it__cu_launch(m, IT__CUK_EMBED, a, 3, &ep, sizeof ep, it__cu_dim(ep.C, ep.N, 1),
+                             it__cu_dim(tx, m->max_threads[IT__CUK_EMBED] / tx >= 4 ? 4 : 1, 1), 1));
+    if (!llama) { /* + the learned positions pos .. pos + n - 1 */
+        IT__CU_TRY(it__cu_t(m, md->pos_embed, &t));
+        a[0] = x, a[1] = x, a[2] = t + (size_t)pos * C * sizeof(float);
+        IT__CU_TRY(it__cu_flat(m, IT__CUK_ADD, a, 3, (size_t)n * C, 0.0f, (size_t)n * C));
+    }
+    memset(&ap, 0, sizeof ap);
+    ap.n = (unsigned)n;
+    ap.p0 = (unsigned)pos;
+    ap.Hq = (unsigned)c->n_heads;
+    ap.Hkv = (unsigned)c->n_kv_heads;
+    ap.D = (unsigned)hd;
+    ap.window = c->sliding_window > 0 ? (unsigned)c->sliding_window : 0u;
+    ap.scale = 1.0f / sqrtf((float)hd);
+    for (l = 0; l < c->n_layers; l++) {
+        it_tensor **p = md->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+        size_t layer = (size_t)l * S * KV * sizeof(float), here = (size_t)pos * KV * sizeof(float);
+        it__CUdeviceptr kc = d->buf + d->kcache + layer, vc = d->buf + d->vcache + layer, kn = kc + here, vn = vc + here;
+        it_decoder_weight wq = it_decoder_projection(d->dec, l, IT_LP_Q), wk = it_decoder_projection(d->dec, l, IT_LP_K);
+        it_decoder_weight wv = it_decoder_projection(d->dec, l, IT_LP_V), wo = it_decoder_projection(d->dec, l, IT_LP_O);
+        it_decoder_weight wg = it_decoder_projection(d->dec, l, IT_LP_GATE), wu = it_decoder_projection(d->dec, l, IT_LP_UP);
+        it_decoder_weight wd = it_decoder_projection(d->dec, l, IT_LP_DOWN);
+        IT__CU_TRY(it__cu_decoder_norm_rows(d, llama, h, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], (unsigned)n, (unsigned)C, c->norm_eps));
+        IT__CU_TRY(it__cu_decoder_quantize_acts(d, h, &wq, n)); /* once for q, k and v */
+        IT__CU_TRY(it__cu_decoder_linear(d, q, h, &wq, p[IT_LP_Q_B], n, 0));
+        IT__CU_TRY(it__cu_decoder_linear(d, kn, h, &wk, p[IT_LP_K_B], n, 0)); /* straight into the cache */
+        IT__CU_TRY(it__cu_decoder_linear(d, vn, h, &wv, p[IT_LP_V_B], n, 0));
+        if (c->qk_norm) { /* per head: rows of hd values, in place */
+            IT__CU_TRY(it__cu_decoder_norm_rows(d, 1, q, q, p[IT_LP_Q_NORM], NULL, (unsigned)(n * c->n_heads), (unsigned)hd, c->norm_eps));
+            IT__CU_TRY(it__cu_decoder_norm_rows(d, 1, kn, kn, p[IT_LP_K_NORM], NULL, (unsigned)(n * c->n_kv_heads), (unsigned)hd,
+                                                c->norm_eps));
+        }
+        if (llama) {
+            IT__CU_TRY(it__cu_decoder_rope(d, q, (unsigned)n, (unsigned)c->n_heads, pos));
+            IT__CU_TRY(it__cu_decoder_rope(d, kn, (unsigned)n, (unsigned)c->n_kv_heads, pos));
+        }
+        a[0] = att, a[1] = q, a[2] = kc, a[3] = vc;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTN_DECODE, a, 4, &ap, sizeof ap, it__cu_dim(ap.Hq, ap.n, 1), it__cu_dim(128, 1, 1), 0));
+        IT__CU_TRY(it__cu_decoder_quantize_acts(d, att, &wo, n));
+        IT__CU_TRY(it__cu_decoder_linear(d, x, att, &wo, p[IT_LP_O_B], n, 1)); /* x += attention out */
+        IT__CU_TRY(it__cu_decoder_norm_rows(d, llama, h, x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], (unsigned)n, (unsigned)C, c->norm_eps));
+        IT__CU_TRY(it__cu_decoder_quantize_acts(d, h, &wu, n)); /* once for gate and up */
+        if (llama) {
+            IT__CU_TRY(it__cu_decoder_linear(d, f1, h, &wg, p[IT_LP_GATE_B], n, 0));
+            IT__CU_TRY(it__cu_decoder_linear(d, f2, h, &wu, p[IT_LP_UP_B], n, 0));
+            a[0] = f1, a[1] = f1, a[2] = f2;
+            IT__CU_TRY(it__cu_flat(m, IT__CUK_SWIGLU, a, 3, (size_t)n * F, 0.0f, 0));
+        } else {
+            IT__CU_TRY(it__cu_decoder_linear(d, f2, h, &wu, p[IT_LP_UP_B], n, 0));
+            a[0] = f1, a[1] = f2;
+            IT__CU_TRY(it__cu_flat(m, IT__CUK_GELU, a, 2, (size_t)n * F, 0.0f, 0));
+        }
+        IT__CU_TRY(it__cu_decoder_quantize_acts(d, f1, &wd, n));
+        IT__CU_TRY(it__cu_decoder_linear(d, x, f1, &wd, p[IT_LP_DOWN_B], n, 1)); /* x += mlp out */
+    }
+    x += (size_t)(n - 1) * C * sizeof(float); /* the last row through the head */
+    IT__CU_TRY(it__cu_decoder_norm_rows(d, llama, h, x, md->final_norm, md->final_norm_bias, 1, (unsigned)C, c->norm_eps));
+    IT__CU_TRY(it__cu_decoder_quantize_acts(d, h, &head, 1));
+    IT__CU_TRY(it__cu_decoder_linear(d, d->buf + d->logits, h, &head, NULL, 1, 0));
+    return pick ? it__cu_decoder_pick(d, pos + n, pick) : IT_OK;
+}
+static it_result it__cu_decoder_feed(it_backend *be, void *state, const int32_t *tokens, int n, int pos,
+                                     const it_decoder_pick *pick, const float **logits, int32_t *next) {
+    it__cuda *m = IT__CU_M;
+    it__cu_decoder *d = (it__cu_decoder *)state;
+    size_t V = (size_t)d->model->config.vocab_size;
+    it_result r, r2;
+    int i;
+    IT__CU_TRY(it__cu_synchronize(be)); /* a step or update in flight ends first (and reports its error) */
+    memcpy(d->host + (size_t)pos * sizeof(int32_t), tokens, (size_t)n * sizeof(int32_t));
+    m->in_step = 1; /* record, so that nothing of a call that fails to encode runs */
+    m->n_recs = 0;
+    r = it__cu_decoder_encode(d, n, pos, pick);
+    m->in_step = 0;
+    if (r == IT_OK) r = it__cu_flush(m); /* what the host wrote (weights, a loaded checkpoint) goes first */
+    m->pending = 1;
+    if (r == IT_OK && m->profile) r = it__cu_profile_records(m);
+    else
+        for (i = 0; i < m->n_recs && r == IT_OK; i++) r = it__cu_exec(m, &m->recs[i]);
+    m->n_recs = 0;
+    if (r == IT_OK)
+        r = it__cu_check(m, m->cu.MemcpyDtoHAsync(d->host + d->host_logits, d->buf + d->logits, V * sizeof(float), m->stream),
+                         "cuMemcpyDtoHAsync (the logits)");
+    if (r == IT_OK && pick)
+        r = it__cu_check(m, m->cu.MemcpyDtoHAsync(d->host + d->host_next, d->buf + d->next, sizeof(int32_t), m->stream),
+                         "cuMemcpyDtoHAsync (the picked id)");
+    r2 = it__cu_wait(m); /* the one wait (also after a failed launch: nothing of this call stays in flight) */
+    if (r == IT_OK) r = r2;
+    if (r != IT_OK) return r;
+    m->stats.downloads++;
+    m->stats.download_bytes += V * sizeof(float) + (pick ? sizeof(int32_t) : 0);
+    *logits = (const float *)(const void *)(d->host + d->host_logits);
+    if (pick) memcpy(next, d->host + d->host_next, sizeof *next);
+    return IT_OK;
+}
+static void it__cu_decoder_destroy(it_backend *be, void *state) {
+    it__cuda *m = IT__CU_M;
+    it__cu_decoder *d = (it__cu_decoder *)state;
+    if (!d) return;
+    it__cu_synchronize(be); /* nothing in flight may still use its blocks */
+    it__cu_dev_free(m, d->buf, d->bytes);
+    if (d->host) m->cu.MemFreeHost(d->host);
+    it_context_free(m->ctx, d);
+}
+static it_result it__cu_decoder_create(it_backend *be, const it_decoder *dec, void **state) {
+    static const it__cu_kernel needs_256[] = {IT__CUK_MATVEC, IT__CUK_QUANTIZE_ACTS, IT__CUK_MATVEC_Q8_0, IT__CUK_MATVEC_Q4_0,
+                                              IT__CUK_MATVEC_BF16};
+    it__cuda *m = IT__CU_M;
+    it_model *md = it_decoder_model(dec);
+    const it_model_config *c = &md->config;
+    size_t S = (size_t)it_decoder_max_seq(dec), C = (size_t)c->dim, hd = (size_t)it_model_head_dim(c), Q = hd * (size_t)c->n_heads;
+    size_t KV = hd * (size_t)c->n_kv_heads, F = (size_t)c->ffn_dim, V = (size_t)c->vocab_size, off = 0, cache = (size_t)c->n_layers * S * KV;
+    size_t widest = C > Q ? (C > F ? C : F) : (Q > F ? Q : F), k;
+    it__cu_decoder *d;
+    int l, slot;
+    *state = NULL;
+    if (md->lora)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda decoder: a LoRA adapter is attached; merge it first "
+                                "(it_lora_merge) or decode on the CPU backend");
+    if (hd > IT_ATTN_MAX_D)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda decoder: head dim %zu is above %d", hd, IT_ATTN_MAX_D);
+    if (cache > IT__CU_MAX_ELEMENTS || S * (F > Q ? (F > C ? F : C) : (Q > C ? Q : C)) > IT__CU_MAX_ELEMENTS)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda decoder: a KV cache of %zu floats or work rows of %zu x %zu "
+                                "(2^31 or more) are over the kernels' 32-bit indices", cache, S, widest);
+    if (m->max_threads[IT__CUK_ATTN_DECODE] < 128)
+        return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda decoder: it_attention_decode_f32 allows %d threads per block, it needs 128",
+                                m->max_threads[IT__CUK_ATTN_DECODE]);
+    for (k = 0; k < sizeof needs_256 / sizeof needs_256[0]; k++)
+        if (m->max_threads[needs_256[k]] < 256)
+            return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda decoder: %s allows %d threads per block, it needs 256",
+                                    it__cu_kernel_names[needs_256[k]], m->max_threads[needs_256[k]]);
+    for (l = -1; l < c->n_layers; l++) /* every weight is on the device now: a late backend switch is an error here, not mid-decode */
+        for (slot = 0; slot < (l < 0 ? 1 : IT_MODEL_LAYER_PARAMS); slot++) {
+            it_decoder_weight w = it_decoder_projection(dec, l, slot);
+            it__CUdeviceptr p;
+            if (w.type) IT__CU_TRY(it__cu_decoder_weight(m, &w, &p));
+        }
+    d = (it__cu_decoder *)it_context_alloc(m->ctx, sizeof *d);
+    if (!d) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda decoder: out of memory");
+    memset(d, 0, sizeof *d);
+    d->m = m;
+    d->dec = dec;
+    d->model = md;
+    d->max_seq = it_decoder_max_seq(dec);
+#define IT__CU_DEC_TAKE(field, floats) (d->field = off, off += ((size_t)(floats) * sizeof(float) + 255) / 256 * 256)
+    IT__CU_DEC_TAKE(kcache, cache);
+    IT__CU_DEC_TAKE(vcache, cache);
+    IT__CU_DEC_TAKE(x, S * C);
+    IT__CU_DEC_TAKE(h, S * C);
+    IT__CU_DEC_TAKE(q, S * Q);
+    IT__CU_DEC_TAKE(att, S * Q);
+    IT__CU_DEC_TAKE(f1, S * F);
+    IT__CU_DEC_TAKE(f2, S * F);
+    IT__CU_DEC_TAKE(xq, S * (widest / IT_QBLOCK) * IT_QACT_BYTES / sizeof(float)); /* IT_QACT_BYTES: a multiple of 4 */
+    IT__CU_DEC_TAKE(stat0, S * (size_t)c->n_heads);
+    IT__CU_DEC_TAKE(stat1, S);
+    IT__CU_DEC_TAKE(logits, V);
+    IT__CU_DEC_TAKE(probs, V);
+    IT__CU_DEC_TAKE(seen, V); /* uints, all zero between calls */
+    IT__CU_DEC_TAKE(ids, S);
+    IT__CU_DEC_TAKE(next, 1);
+#undef IT__CU_DEC_TAKE
+    d->bytes = off;
+    d->host_logits = (S * sizeof(int32_t) + 15) & ~(size_t)15;
+    d->host_next = d->host_logits + V * sizeof(float);
+    d->host_bytes = d->host_next + sizeof(int32_t);
+    if (!it__cu_dev_alloc(m, &d->buf, d->bytes)) {
+        it_context_free(m->ctx, d);
+        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda decoder: cannot allocate %zu bytes of device memory", off);
+    }
+    if (m->cu.MemAllocHost((void **)(void *)&d->host, d->host_bytes) != 0) {
+        it__cu_dev_free(m, d->buf, d->bytes);
+        it_context_free(m->ctx, d);
+        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda decoder: cannot allocate %zu pinned bytes", d->host_bytes);
+    }
+    memset(d->host, 0, d->host_bytes);
+    if (m->cu.MemsetD32Async(d->buf, 0, d->bytes / 4, m->stream) != 0) { /* queued: the first call's wait sees a failure */
+        it__cu_decoder_destroy(be, d);
+        return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda decoder: cuMemsetD32Async of its block failed");
+    }
+    m->pending = 1;
+    *state = d;
+    return IT_OK;
+}
+
 /* >>cuda_create  libraries, device, kernels ---------------------------------------------------------- */
 static void it__cu_destroy(it_backend *be) {
     it__cuda *m = IT__CU_M;
@@ -2077,6 +2474,9 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     be->destroy = it__cu_destroy;
     be->host_access = it__cu_host_access;
     be->bf16_compute = 1; /* it_context_set_compute_dtype(ctx, IT_BF16): it__cu_gemm_compute */
+    be->decoder_create = it__cu_decoder_create; /* it_decoder_* on the GPU (>>cuda_decoder) */
+    be->decoder_feed = it__cu_decoder_feed;
+    be->decoder_destroy = it__cu_decoder_destroy;
     it_backend_set_op(be, IT_OP_MATMUL, it__cu_matmul_fwd, it__cu_matmul_bwd);
     it_backend_set_op(be, IT_OP_ADD, it__cu_binary_fwd, it__cu_binary_bwd);
     it_backend_set_op(be, IT_OP_MUL, it__cu_binary_fwd, it__cu_binary_bwd);

@@ -10,7 +10,7 @@
    256-token vocabulary. generation_config.json gives the end-of-sequence ids and the default
    sampling (flags win over it). The prompt is processed in one batch into a KV cache, then each
    new token is one step, sampled from the last position's logits by it_decoder_next (on the GPU
-   with --backend metal: one wait a token): repetition penalty over the tokens the model sees,
+   with --backend metal or cuda: one wait a token): repetition penalty over the tokens the model sees,
    then temperature, top-k, top-p, min-p (transformers' order); --greedy takes the argmax. Output
    streams as it is generated, always whole UTF-8 characters; it stops at an end-of-sequence id
    (not printed), at a --stop string (not printed, found even when it spans tokens), or after
@@ -23,6 +23,8 @@
 #include "irontensor.h"
 #define IRONTENSOR_METAL_IMPLEMENTATION
 #include "irontensor_metal.h"
+#define IRONTENSOR_CUDA_IMPLEMENTATION
+#include "irontensor_cuda.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,7 +41,7 @@ static void usage(FILE *f) {
                "                [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --min-p M]\n"
                "                [--repeat-penalty R] [--stop STR]... [--print-ids] [--seed S] [--threads N]\n"
                "                [--quant f32|bf16|q8_0|q4_0]\n"
-               "                [--backend cpu|metal]\n"
+               "                [--backend cpu|metal|cuda]\n"
                "  --adapter DIR         a LoRA adapter (PEFT's adapter_config.json + adapter_model.safetensors,\n"
                "                        e.g. from build/finetune), run unmerged on top of --model\n"
                "  --model DIR           a Hugging Face model directory or a train --save checkpoint (required;\n"
@@ -66,7 +68,8 @@ static void usage(FILE *f) {
                "  --quant TYPE          decode with the projections and head stored as TYPE: f32 (default; an\n"
                "                        it-quantize directory's or a GGUF file's own type), bf16, q8_0 or q4_0\n"
                "                        (llama.cpp's blocks; made once at load)\n"
-               "  --backend cpu|metal   where the decoder runs (default cpu; metal: Apple GPUs, one wait per token)\n",
+               "  --backend cpu|metal|cuda  where the decoder runs (default cpu; metal: Apple GPUs, cuda: NVIDIA\n"
+               "                        GPUs through the driver, NVRTC and cuBLAS; one wait per token)\n",
             it_chat_format_names(), MAX_STOPS);
 }
 
@@ -427,8 +430,8 @@ int main(int argc, char **argv) {
             }
         }
         else if (!strcmp(f, "--backend")) {
-            if (strcmp(v, "cpu") && strcmp(v, "metal")) {
-                fprintf(stderr, "generate: --backend must be cpu or metal, got '%s'\n", v);
+            if (strcmp(v, "cpu") && strcmp(v, "metal") && strcmp(v, "cuda")) {
+                fprintf(stderr, "generate: --backend must be cpu, metal or cuda, got '%s'\n", v);
                 return 2;
             }
             backend = v;
@@ -473,6 +476,15 @@ int main(int argc, char **argv) {
             return 1;
         }
         it_context_set_backend(ctx, metal);
+    }
+    if (!strcmp(backend, "cuda")) { /* before the model: its blocks get device copies */
+        it_backend *cuda;
+        if (it_cuda_backend_create(ctx, NULL, &cuda) != IT_OK) {
+            fprintf(stderr, "generate: --backend cuda: %s\n", it_context_last_error(ctx));
+            it_context_destroy(ctx);
+            return 1;
+        }
+        it_context_set_backend(ctx, cuda);
     }
     memset(&g, 0, sizeof g);
     memset(&text, 0, sizeof text);

@@ -45,9 +45,10 @@ expect 1 "unknown preset" -- "$B/train" --preset enormous
 expect 1 "Metal backend unavailable" -- "$B/train" --backend metal
 expect 1 "Metal backend unavailable" -- "$B/bench" --backend metal
 expect 1 "Metal backend unavailable" -- "$B/generate" --backend metal --model "$tmp/missing"
-expect 2 "--backend must be cpu or metal, got 'gpu'" -- "$B/generate" --backend gpu --model "$tmp/missing"
+expect 2 "--backend must be cpu, metal or cuda, got 'gpu'" -- "$B/generate" --backend gpu --model "$tmp/missing"
 expect 1 "CUDA backend unavailable" -- "$B/train" --backend cuda
 expect 1 "CUDA backend unavailable" -- "$B/bench" --backend cuda
+expect 1 "CUDA backend unavailable" -- "$B/generate" --backend cuda --model "$tmp/missing"
 expect 0 "final step=2 train_loss=" -- "$B/train" --data "$tmp/text.txt" $small --save "$tmp/run"
 expect 0 "usage: train" -- "$B/train" --help
 [ -s "$tmp/run/loss.csv" ] && grep -q "<svg" "$tmp/run/loss.svg" && passed=$((passed + 1)) || {

@@ -7,7 +7,9 @@
 #                       in tests/cuda/bad/ are each refused with a message; then the real irontensor_cuda.h
 #                       on the fake driver (tests/cuda/fake_cuda.c: libcuda/NVRTC/cuBLAS stand-ins running the
 #                       kernels on the MSL emulator): training vs the CPU with CUDA graphs and without, the
-#                       driver's counters against the backend's, error paths, nothing left allocated
+#                       driver's counters against the backend's, error paths, nothing left allocated; the
+#                       GPU decoder against the CPU's; build/generate --backend cuda on the fake as a
+#                       shared library (tests/cuda/generate_compare.sh)
 CUDA_OUT := $(BUILD)/cuda
 CUDA_INC ?= /usr/local/cuda/include
 CUDA_INPUTS := tools/msl_cuda_prelude.h shaders/it_kernel_args.h shaders/it_reduce.h $(sort $(wildcard shaders/*.metal))
@@ -43,7 +45,25 @@ $(CUDA_OUT)/test_cuda_backend_fake: $(CUDA_OUT)/test_cuda_backend_fake.o $(CUDA_
     $(ITM_NAMES:%=$(ITM_OUT)/obj/%.o) $(ITM_OUT)/obj/itemu_rt.o
 	$(CXX) -rdynamic -o $@ $^ -lm -lpthread -ldl
 
-test-cuda: check-cuda-shaders $(CUDA_OUT)/nvrtc_check $(CUDA_OUT)/test_cuda_backend_fake
+# The fake driver as a shared library (libcuda.so.1, with libnvrtc.so.13 and libcublas.so.13 links
+# to it), so that the command-line programs load it as they would the real ones: position-
+# independent builds of the fake and the emulator's objects
+CUDA_FAKELIB := $(CUDA_OUT)/fakelib
+$(CUDA_FAKELIB)/%.o: $(ITM_OUT)/pp/%.cpp $(ITM_SHIM)
+	@mkdir -p $(@D)
+	$(CXX) $(ITM_KFLAGS) -O1 -fPIC -c $< -o $@
+$(CUDA_FAKELIB)/itemu_rt.o: $(ITM_DIR)/itemu_rt.cpp $(ITM_DIR)/itemu.h
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -fPIC -Wall -Wextra -Werror -c $< -o $@
+$(CUDA_FAKELIB)/fake_cuda.o: tests/cuda/fake_cuda.c tests/cuda/fake_cuda.h tests/metal/itemu.h $(CUDA_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -O1 -fPIC -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I. -c $< -o $@
+$(CUDA_FAKELIB)/libcuda.so.1: $(CUDA_FAKELIB)/fake_cuda.o $(ITM_NAMES:%=$(CUDA_FAKELIB)/%.o) $(CUDA_FAKELIB)/itemu_rt.o
+	$(CXX) -shared -o $@ $^ -lm -lpthread -ldl
+	ln -sf libcuda.so.1 $(CUDA_FAKELIB)/libnvrtc.so.13
+	ln -sf libcuda.so.1 $(CUDA_FAKELIB)/libcublas.so.13
+
+test-cuda: check-cuda-shaders $(CUDA_OUT)/nvrtc_check $(CUDA_OUT)/test_cuda_backend_fake $(CUDA_FAKELIB)/libcuda.so.1 $(BUILD)/generate
 	@echo "== translated kernels through g++ and clang++ against tests/cuda/cuda_stub.h"
 	$(CXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -include tests/cuda/cuda_stub.h -x c++ $(CUDA_OUT)/joined.cu
 	$(CLANGXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -include tests/cuda/cuda_stub.h -x c++ $(CUDA_OUT)/joined.cu
@@ -63,3 +83,5 @@ test-cuda: check-cuda-shaders $(CUDA_OUT)/nvrtc_check $(CUDA_OUT)/test_cuda_back
 	ITEMU_ORDER=7 ITEMU_GROUP_SEED=7 $(CUDA_OUT)/test_cuda_backend_fake
 	@echo "== the same without graphs (every record launched directly)"
 	ITEMU_ORDER=1 $(CUDA_OUT)/test_cuda_backend_fake --no-graphs --quick
+	@echo "== build/generate --backend cuda on the fake driver: the same ids as --backend cpu"
+	LD_LIBRARY_PATH=$(CUDA_FAKELIB) bash tests/cuda/generate_compare.sh $(BUILD)

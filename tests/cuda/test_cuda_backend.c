@@ -7,6 +7,10 @@
      one line per step with the backend's counters (records, launches, graph captures/launches,
      bytes up and down); from step 2 on the step is a replay: no capture, one graph launch;
    - greedy KV-cache decoding from the trained models: the same tokens as the CPU's;
+   - the GPU decoder (the backend's decoder hooks) against the CPU decoder: Llama GQA and GPT-2 in
+     f32, bf16, Q8_0 and Q4_0, a sliding window, q/k norms: prompt logits to 1e-4, greedy and
+     sampled tokens equal, one wait and the same launches per token (the fake's counters agree);
+     a LoRA adapter refused, a failed stream reported with the position unchanged;
    - the optimizer's guard (a non-finite norm: IT_ERR_RANGE, nothing updated);
    - host coherence: a host write through it_data after a step reaches the device, a read
      after a device write sees it.
@@ -44,6 +48,7 @@ static it_cuda_desc g_desc;
 static it_dtype g_dtype = IT_F32; /* the contexts' compute dtype (IT_BF16: bf16 matrix products on both sides) */
 static double g_tol = 1e-4;      /* CUDA against the CPU: loss, gradients, parameters, state */
 static int g_quick;
+static int g_decode_only; /* --decode: only the GPU decoder's comparisons (device and sanitizer runs) */
 
 static double rel_err(const float *a, const float *b, size_t n, double floor) {
     double d = 0, s = floor;
@@ -230,6 +235,181 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
     decode_compare(name, &c, &g, 12);
     side_free(&c);
     side_free(&g);
+}
+
+/* The KV-cache decoder on the GPU (the backend's decoder hooks) against the CPU decoder of the same
+   weights: the prompt in one call (cuBLAS), then one token per call (matvec kernels), greedy on
+   the GPU; logits within 1e-4 and the same tokens; one wait per token and the same launches for
+   every token. Then: reset, sampling on the GPU (top-k, top-p, min-p, repetition penalty: the
+   same tokens from the same generator), greedy after the penalty, a bad id. With weights bf16 /
+   Q8_0 / Q4_0 both sides decode from the same quantised copies (the CPU's quantised decoder is
+   the reference). One line per model:
+     cuda decode model=NAME tokens=N waits_per_token=A launches_per_token=B bytes_down_per_token=C */
+static void decoder_compare(const char *name, const it_model_config *cfg, it_weight_type weights) {
+    enum { PROMPT = 5, GEN = 8 };
+    it_context *ctx[2];
+    it_model *model[2];
+    it_decoder *dec[2];
+    const float *lg[2];
+    int32_t prompt[PROMPT], tok[2], bad = (int32_t)cfg->vocab_size;
+    it_sampling greedy, warm;
+    it_rng rng[2];
+    it_cuda_stats s0, s1;
+    int s, i, same = 1, same_sampled = 1, V = cfg->vocab_size, even = 1;
+    double e, worst = 0;
+    unsigned long waits = 0, max_waits = 0, launches = 0, first_launches = 0;
+    unsigned long long down = 0;
+    it_result r;
+    it_decoder_desc desc;
+    char full_name[64];
+#ifdef FAKE
+    fake_cuda_counters f0;
+    int fake_agrees = 1;
+#endif
+    snprintf(full_name, sizeof full_name, "%s%s%s", name, weights ? "-" : "", weights ? it_weight_type_name(weights) : "");
+    name = full_name;
+    memset(&desc, 0, sizeof desc);
+    desc.weights = weights;
+    ctx[0] = new_ctx(0);
+    ctx[1] = new_ctx(1);
+    if (!ctx[0] || !ctx[1]) {
+        check(0, "decode %s: contexts", name);
+        return;
+    }
+    for (s = 0; s < 2; s++) {
+        check(it_model_create(ctx[s], cfg, &model[s]) == IT_OK && it_model_init(model[s], 4321) == IT_OK, "decode %s: model (%s)",
+              name, it_context_last_error(ctx[s]));
+        r = it_decoder_create_ex(model[s], &desc, &dec[s]);
+        check(r == IT_OK, "decode %s: decoder (%s)", name, it_context_last_error(ctx[s]));
+        if (r != IT_OK) goto out;
+    }
+    for (i = 0; i < PROMPT; i++) prompt[i] = (int32_t)((i * 13 + 5) % V);
+    for (s = 0; s < 2; s++)
+        check(it_decoder_feed(dec[s], prompt, PROMPT, &lg[s]) == IT_OK, "decode %s: prompt (%s)", name, it_context_last_error(ctx[s]));
+    e = rel_err(lg[1], lg[0], (size_t)V, 0.0);
+    check(e <= 1e-4, "decode %s: the prompt's logits match the CPU decoder (%.2e)", name, e);
+    memset(&greedy, 0, sizeof greedy);
+    tok[0] = tok[1] = (int32_t)it_cpu_argmax(lg[0], V);
+    for (i = 0; i < GEN; i++) {
+        int32_t in0 = tok[0], in1 = tok[1];
+        check(it_decoder_next(dec[0], &in0, 1, &greedy, NULL, &tok[0]) == IT_OK, "decode %s: cpu token %d", name, i);
+        s0 = it_cuda_backend_stats(it_context_backend(ctx[1]));
+#ifdef FAKE
+        f0 = fake_cuda_counts;
+#endif
+        r = it_decoder_next(dec[1], &in1, 1, &greedy, NULL, &tok[1]);
+        s1 = it_cuda_backend_stats(it_context_backend(ctx[1]));
+        check(r == IT_OK, "decode %s: cuda token %d (%s)", name, i, it_context_last_error(ctx[1]));
+        same &= tok[0] == tok[1];
+        waits += s1.waits - s0.waits;
+        if (s1.waits - s0.waits > max_waits) max_waits = s1.waits - s0.waits;
+        launches += s1.kernel_launches - s0.kernel_launches;
+        if (!i) first_launches = s1.kernel_launches - s0.kernel_launches;
+        even &= s1.kernel_launches - s0.kernel_launches == first_launches && first_launches > 0;
+        down += s1.download_bytes - s0.download_bytes;
+#ifdef FAKE
+        fake_agrees &= fake_cuda_counts.synchronizes - f0.synchronizes == s1.waits - s0.waits &&
+                       fake_cuda_counts.launches - f0.launches == s1.kernel_launches - s0.kernel_launches &&
+                       fake_cuda_counts.bytes_down - f0.bytes_down == s1.download_bytes - s0.download_bytes &&
+                       fake_cuda_counts.captures == f0.captures && fake_cuda_counts.graph_launches == f0.graph_launches;
+#endif
+        if (!same) break;
+    }
+    printf("%s decode model=%s tokens=%d waits_per_token=%lu launches_per_token=%lu bytes_down_per_token=%llu\n", TAG, name, GEN,
+           waits / GEN, launches / GEN, down / GEN);
+    check(same, "decode %s: %d greedy tokens equal to the CPU decoder's (stopped at %d vs %d)", name, GEN, tok[1], tok[0]);
+    check(max_waits == 1 && waits == GEN, "decode %s: one wait per token (at most %lu, %lu in all)", name, max_waits, waits);
+    check(even && down == (unsigned long long)GEN * ((size_t)V * sizeof(float) + sizeof(int32_t)),
+          "decode %s: every token the same %lu launches and only the logits and the id copied back (%llu bytes)", name,
+          first_launches, down);
+#ifdef FAKE
+    check(fake_agrees, "decode %s: the fake driver saw the waits, launches and copies the backend counted, and no graph", name);
+#endif
+    /* the position and the cache: a reset and the same prompt give the same logits again */
+    for (s = 0; s < 2; s++) {
+        it_decoder_reset(dec[s]);
+        check(it_decoder_feed(dec[s], prompt, PROMPT, &lg[s]) == IT_OK && it_decoder_pos(dec[s]) == PROMPT,
+              "decode %s: reset and the prompt again", name);
+    }
+    e = rel_err(lg[1], lg[0], (size_t)V, 0.0);
+    worst = e > worst ? e : worst;
+    for (i = 0; i < 4; i++) { /* one token a call (the matvec path): its logits too, not only their argmax */
+        int32_t t1 = (int32_t)((i * 29 + 3) % V);
+        for (s = 0; s < 2; s++)
+            check(it_decoder_feed(dec[s], &t1, 1, &lg[s]) == IT_OK, "decode %s: token %d fed (%s)", name, i, it_context_last_error(ctx[s]));
+        e = rel_err(lg[1], lg[0], (size_t)V, 0.0);
+        worst = e > worst ? e : worst;
+    }
+    /* sampling on the GPU (it_sample_f32 after the repetition penalty over the cache's ids) */
+    memset(&warm, 0, sizeof warm);
+    warm.temperature = 0.8f;
+    warm.top_k = 7;
+    warm.top_p = 0.95f;
+    warm.min_p = 0.02f;
+    it_rng_seed(&rng[0], 5);
+    it_rng_seed(&rng[1], 5);
+    for (s = 0; s < 2; s++) check(it_decoder_set_repetition_penalty(dec[s], 1.3f) == IT_OK, "decode %s: penalty", name);
+    tok[0] = tok[1] = prompt[0];
+    waits = max_waits = 0;
+    for (i = 0; i < GEN && same_sampled; i++) {
+        int32_t in0 = tok[0], in1 = tok[1];
+        check(it_decoder_next(dec[0], &in0, 1, &warm, &rng[0], &tok[0]) == IT_OK, "decode %s: cpu sampled token %d", name, i);
+        s0 = it_cuda_backend_stats(it_context_backend(ctx[1]));
+        r = it_decoder_next(dec[1], &in1, 1, &warm, &rng[1], &tok[1]);
+        s1 = it_cuda_backend_stats(it_context_backend(ctx[1]));
+        check(r == IT_OK, "decode %s: cuda sampled token %d (%s)", name, i, it_context_last_error(ctx[1]));
+        same_sampled &= tok[0] == tok[1];
+        waits += s1.waits - s0.waits;
+        if (s1.waits - s0.waits > max_waits) max_waits = s1.waits - s0.waits;
+    }
+    check(worst <= 1e-4 && same_sampled, "decode %s: after a reset the logits of the prompt and of 4 single tokens match (%.2e); %d sampled tokens (top-k, top-p, "
+          "min-p, repetition penalty 1.3) equal to the CPU decoder's", name, worst, GEN);
+    check(max_waits == 1 && waits == (unsigned long)i, "decode %s: sampled on the GPU: one wait per token (%lu)", name, max_waits);
+    {   /* the penalty before a greedy pick (it_argmax_f32 on the penalised logits) */
+        int32_t in0 = tok[0], in1 = tok[1];
+        check(it_decoder_next(dec[0], &in0, 1, &greedy, NULL, &tok[0]) == IT_OK &&
+                  it_decoder_next(dec[1], &in1, 1, &greedy, NULL, &tok[1]) == IT_OK && tok[0] == tok[1],
+              "decode %s: a greedy token after the repetition penalty equal to the CPU's (%d vs %d)", name, tok[1], tok[0]);
+    }
+    /* a bad id: IT_ERR_RANGE and nothing fed; feeding past max_seq: IT_ERR_RANGE */
+    i = it_decoder_pos(dec[1]);
+    check(it_decoder_next(dec[1], &bad, 1, &greedy, NULL, &tok[1]) == IT_ERR_RANGE && it_decoder_pos(dec[1]) == i,
+          "decode %s: an id outside the vocabulary is IT_ERR_RANGE, the position unchanged", name);
+out:
+    it_context_destroy(ctx[0]);
+    it_context_destroy(ctx[1]);
+}
+/* What the GPU decoder refuses, with a reason: an attached LoRA adapter (merge it first) */
+static void decoder_refusals(void) {
+    it_context *ctx = new_ctx(1);
+    it_model_config cfg;
+    it_model *model;
+    it_lora *lora;
+    it_lora_config lc;
+    it_decoder *dec = NULL;
+    it_result r;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = IT_ARCH_LLAMA;
+    cfg.vocab_size = 31;
+    cfg.dim = 32;
+    cfg.n_layers = 1;
+    cfg.n_heads = 2;
+    cfg.n_kv_heads = 1;
+    cfg.ffn_dim = 32;
+    cfg.max_seq = 8;
+    memset(&lc, 0, sizeof lc);
+    lc.rank = 2;
+    if (!ctx || it_model_create(ctx, &cfg, &model) != IT_OK || it_lora_create(model, &lc, &lora) != IT_OK ||
+        it_model_init(model, 3) != IT_OK) {
+        check(0, "decoder refusals: a model with a LoRA adapter (%s)", ctx ? it_context_last_error(ctx) : "no context");
+        if (ctx) it_context_destroy(ctx);
+        return;
+    }
+    r = it_decoder_create(model, 8, &dec);
+    check(r == IT_ERR_UNSUPPORTED && !dec && strstr(it_context_last_error(ctx), "LoRA"),
+          "a decoder of a model with a LoRA adapter is IT_ERR_UNSUPPORTED, naming it (%s)", it_context_last_error(ctx));
+    printf(TAG " error path: decoder with LoRA -> %s\n", it_context_last_error(ctx));
+    it_context_destroy(ctx);
 }
 
 /* a non-finite norm: IT_ERR_RANGE, no update; host writes after a step reach the device */
@@ -454,6 +634,24 @@ static void error_paths(void) {
         /* as on CUDA, a launch failure is sticky: the context stays failed, and says so */
         check(it_graph_run(mg.graph, IT_RUN_FORWARD_BACKWARD) == IT_ERR_BACKEND, "the next run after a failure reports it too (%s)",
               it_context_last_error(ctx));
+        {   /* the GPU decoder on the failed stream: the feed reports it, the position stays, nothing leaks */
+            it_decoder *dec = NULL;
+            const float *logits = NULL;
+            int32_t ids[2] = {1, 2}, next = -1;
+            it_sampling greedy;
+            memset(&greedy, 0, sizeof greedy);
+            check(it_decoder_create(model, 8, &dec) == IT_OK, "a decoder after the failure is made (%s)", it_context_last_error(ctx));
+            if (dec) {
+                r = it_decoder_feed(dec, ids, 2, &logits);
+                check(r == IT_ERR_BACKEND && strstr(it_context_last_error(ctx), "error 719") && it_decoder_pos(dec) == 0,
+                      "a decoder feed on the failed stream: IT_ERR_BACKEND with the driver's error, position 0 (%s)",
+                      it_context_last_error(ctx));
+                printf(TAG " error path: decoding on a failed stream -> %s\n", it_context_last_error(ctx));
+                check(it_decoder_next(dec, ids, 1, &greedy, NULL, &next) == IT_ERR_BACKEND && it_decoder_pos(dec) == 0,
+                      "it_decoder_next on the failed stream: IT_ERR_BACKEND, position 0");
+                it_decoder_destroy(dec);
+            }
+        }
         it_model_graph_destroy(&mg);
     } else {
         check(0, "error paths: a model on the fake");
@@ -478,6 +676,7 @@ int main(int argc, char **argv) {
     for (k = 1; k < argc; k++) {
         if (!strcmp(argv[k], "--no-graphs")) g_desc.no_graphs = 1;
         else if (!strcmp(argv[k], "--quick")) g_quick = 1; /* one model and optimizer: sanitizer runs */
+        else if (!strcmp(argv[k], "--decode")) g_decode_only = 1;
     }
     {
         it_context *ctx = new_ctx(1);
@@ -505,6 +704,7 @@ int main(int argc, char **argv) {
     gpt2.arch = IT_ARCH_GPT2;
     gpt2.n_kv_heads = 4;
     gpt2.ffn_dim = 128;
+    if (g_decode_only) goto done;
     for (k = 0; k < (g_quick ? 1 : 3); k++) {
         memset(&rc, 0, sizeof rc);
         rc.kind = kinds[k];
@@ -560,6 +760,23 @@ int main(int argc, char **argv) {
     }
     guard_and_coherence();
 done:
+    {   /* the KV-cache decoder on the GPU: f32, and the quantised copies the Metal kernels read */
+        static const it_weight_type wts[4] = {IT_WEIGHT_F32, IT_WEIGHT_BF16, IT_WEIGHT_Q8_0, IT_WEIGHT_Q4_0};
+        it_model_config win = llama, qwen = llama;
+        win.family = IT_FAMILY_MISTRAL;
+        win.sliding_window = 3; /* shorter than prompt + tokens */
+        qwen.family = IT_FAMILY_QWEN3;
+        qwen.qk_norm = 1;
+        for (k = 0; k < (g_quick ? 1 : 4); k++) {
+            decoder_compare("llama-gqa", &llama, wts[k]);
+            decoder_compare("gpt2", &gpt2, wts[k]);
+        }
+        if (!g_quick) {
+            decoder_compare("mistral-window3", &win, 0);
+            decoder_compare("qwen3-qk-norm", &qwen, 0);
+        }
+        decoder_refusals();
+    }
 #ifdef FAKE
     error_paths();
 #endif
