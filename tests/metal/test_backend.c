@@ -780,11 +780,13 @@ static void errors_backend(void) {
     r = it_metal_backend_create(ctx, NULL, &be);
     check(r == IT_ERR_BACKEND_UNAVAILABLE && strstr(it_context_last_error(ctx), "16-wide"), "a 16-wide GPU is refused: %s",
           it_context_last_error(ctx));
+    if (r == IT_ERR_BACKEND_UNAVAILABLE) printf("  refused: %s\n", it_context_last_error(ctx));
     cfg->simd_width = 0;
     cfg->apple_family = -1; /* not an Apple GPU at all */
     r = it_metal_backend_create(ctx, NULL, &be);
     check(r == IT_ERR_BACKEND_UNAVAILABLE && strstr(it_context_last_error(ctx), "not an Apple GPU"),
           "a device without MTLGPUFamilyApple7 is refused: %s", it_context_last_error(ctx));
+    if (r == IT_ERR_BACKEND_UNAVAILABLE) printf("  refused: %s\n", it_context_last_error(ctx));
     cfg->apple_family = 0;
     check(fake_metal_live_objects(NULL, 0) == 0, "the refused backends released every object (%d alive)",
           fake_metal_live_objects(NULL, 0));
@@ -796,6 +798,7 @@ static void errors_backend(void) {
         r = it__mtl_check_count(m, (size_t)IT__MTL_MAX_ELEMENTS + 1, "tensor 'huge'");
         check(r == IT_ERR_UNSUPPORTED && strstr(it_context_last_error(ctx), "tensor 'huge' has 2147483648 elements"),
               "2^31 elements -> IT_ERR_UNSUPPORTED: %s", it_context_last_error(ctx));
+        if (r == IT_ERR_UNSUPPORTED) printf("  refused: %s\n", it_context_last_error(ctx));
         r = it__mtl_check_count(m, (size_t)0xFFFFFFFFu - 100, "tensor 'wraps'"); /* a grid-stride loop would wrap */
         check(r == IT_ERR_UNSUPPORTED, "a size within one stride of 2^32 is refused");
         it_context_destroy(ctx);
