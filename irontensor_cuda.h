@@ -249,7 +249,8 @@ typedef struct it__cu_cublas { IT__CU_CUBLAS(IT__CU_FIELD) } it__cu_cublas;
     X(ROPE_BWD, "it_rope_backward_f32") X(SOFTMAX, "it_softmax_forward_f32")                                \
     X(SOFTMAX_BWD, "it_softmax_backward_f32") X(ATTN, "it_attention_forward_f32")                           \
     X(ATTN_DELTA, "it_attention_backward_delta_f32") X(ATTN_DQ, "it_attention_backward_dq_f32")             \
-    X(ATTN_DKV, "it_attention_backward_dkv_f32") X(CROSS_ENTROPY_STATS, "it_cross_entropy_stats_f32")     \
+    X(ATTN_DKV, "it_attention_backward_dkv_f32") X(ATTS_SOFTMAX, "it_attention_scores_softmax_f32")        \
+    X(ATTS_BWD, "it_attention_scores_backward_f32") X(CROSS_ENTROPY_STATS, "it_cross_entropy_stats_f32")  \
     X(CROSS_ENTROPY_FINISH, "it_cross_entropy_finish_f32") X(CROSS_ENTROPY_MEAN, "it_cross_entropy_mean_f32") \
     X(CROSS_ENTROPY_SCALE, "it_cross_entropy_dloss_scale_f32")                                              \
     X(CROSS_ENTROPY_DLOGITS, "it_cross_entropy_dlogits_scaled_f32")                                         \
@@ -365,6 +366,9 @@ typedef struct it__cuda {
     it_run_mode run_mode;           /* of the graph run being recorded */
     it__CUdeviceptr head, stage;    /* the fused head's logits block; bf16 operands (it__cu_own_buffer) */
     size_t head_cap, stage_cap;
+    it__CUdeviceptr scores;         /* attention as products: scores and their gradients (it__cu_own_buffer) */
+    size_t scores_cap;
+    size_t scores_floats;           /* most floats of scores in one chunk of batch rows; 0 = the tiled kernels */
     const it_node *loss_grads_done; /* the fused head + loss whose backward its forward did */
     it_cuda_stats stats;
     /* IT_CUDA_PROFILE=1: every step executed record by record between CUDA events, the GPU time
@@ -890,24 +894,16 @@ static it_result it__cu_flat(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr
 
 /* >>cuda_matmul  cuBLAS, row-major through column-major ------------------------------------------ */
 /* c [M, N] (+)= op(a) @ op(b), like it_cpu_matmul; batch > 1 walks element strides (0 = shared).
-   Column-major, c^T [N, M] = op(b)^T [N, K] op(a)^T [K, M]: b is cuBLAS's A, a its B. */
-static it_result it__cu_gemm_typed(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K,
-                                   int ta, int tb, int acc, int batch, size_t sc, size_t sa, size_t sb, int abtype) {
+   Column-major, c^T [N, M] = op(b)^T [N, K] op(a)^T [K, M]: b is cuBLAS's A, a its B. lda, ldb,
+   ldc are the row strides of a, b, c as stored (a is [M, K], or [K, M] when ta; b [K, N], or
+   [N, K] when tb), so a product can read one head of a [B, T, H, D] tensor. */
+static it_result it__cu_gemm_ld(it__cuda *m, it__CUdeviceptr c, int ldc, it__CUdeviceptr a, int lda, it__CUdeviceptr b, int ldb,
+                                int M, int N, int K, int ta, int tb, int acc, int batch, size_t sc, size_t sa, size_t sb, int abtype) {
     it__cu_record r;
     size_t es = abtype == IT__CUDA_R_16BF ? 2 : sizeof(float); /* operand element size */
     int i;
-    if (M <= 0 || N <= 0 || batch <= 0) return IT_OK;
+    if (M <= 0 || N <= 0 || K <= 0 || batch <= 0) return IT_OK;
     memset(&r, 0, sizeof r);
-    if (K <= 0) { /* an empty product: c = 0 unless accumulating */
-        for (i = 0; i < batch && !acc; i++) {
-            r.op = IT__CU_REC_MEMSET;
-            r.c = c + (size_t)i * sc * sizeof(float);
-            r.count = (size_t)M * N;
-            it__cu_written(m, r.c);
-            IT__CU_TRY(it__cu_record_add(m, &r));
-        }
-        return IT_OK;
-    }
     r.op = IT__CU_REC_GEMM;
     r.abtype = abtype;
     r.ta = tb ? IT__CUBLAS_OP_T : IT__CUBLAS_OP_N;
@@ -916,11 +912,11 @@ static it_result it__cu_gemm_typed(it__cuda *m, it__CUdeviceptr c, it__CUdevicep
     r.n = M;
     r.k = K;
     r.a = b;
-    r.lda = tb ? K : N;
+    r.lda = ldb;
     r.b = a;
-    r.ldb = ta ? M : K;
+    r.ldb = lda;
     r.c = c;
-    r.ldc = N;
+    r.ldc = ldc;
     r.alpha = 1.0f;
     r.beta = acc ? 1.0f : 0.0f;
     r.batch = batch;
@@ -939,6 +935,24 @@ static it_result it__cu_gemm_typed(it__cuda *m, it__CUdeviceptr c, it__CUdevicep
         return IT_OK;
     }
     return it__cu_record_add(m, &r);
+}
+static it_result it__cu_gemm_typed(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K,
+                                   int ta, int tb, int acc, int batch, size_t sc, size_t sa, size_t sb, int abtype) {
+    it__cu_record r;
+    int i;
+    if (M <= 0 || N <= 0 || batch <= 0) return IT_OK;
+    if (K <= 0) { /* an empty product: c = 0 unless accumulating */
+        memset(&r, 0, sizeof r);
+        for (i = 0; i < batch && !acc; i++) {
+            r.op = IT__CU_REC_MEMSET;
+            r.c = c + (size_t)i * sc * sizeof(float);
+            r.count = (size_t)M * N;
+            it__cu_written(m, r.c);
+            IT__CU_TRY(it__cu_record_add(m, &r));
+        }
+        return IT_OK;
+    }
+    return it__cu_gemm_ld(m, c, N, a, ta ? M : K, b, tb ? K : N, M, N, K, ta, tb, acc, batch, sc, sa, sb, abtype);
 }
 static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K, int ta,
                              int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
@@ -1409,12 +1423,9 @@ static it_result it__cu_attention_args(it__cuda *m, const it_node *n, it_attenti
         return it_context_error(m->ctx, IT_ERR_UNSUPPORTED, "cuda: attention head dim %u is above %d", p->D, IT_ATTN_MAX_D);
     return IT_OK;
 }
-static it_result it__cu_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
-    it__cuda *m = IT__CU_M;
+static it_result it__cu_attention_tiled_fwd(it__cuda *m, const it_node *n, const it_attention_args *pp) {
     it__CUdeviceptr x[5];
-    it_attention_args p;
-    (void)g;
-    IT__CU_TRY(it__cu_attention_args(m, n, &p));
+    it_attention_args p = *pp;
     IT__CU_T(n->out, x[0]);
     IT__CU_T(n->saved[0], x[1]);
     IT__CU_T(n->in[0], x[2]);
@@ -1422,25 +1433,16 @@ static it_result it__cu_attention_fwd(it_backend *be, it_graph *g, const it_node
     IT__CU_T(n->in[2], x[4]);
     return it__cu_launch(m, IT__CUK_ATTN, x, 5, &p, sizeof p, it__cu_dim((p.T + 3) / 4, p.Hq, p.B), it__cu_dim(128, 1, 1), 0);
 }
-static it_result it__cu_attention_bwd(it_backend *be, it_graph *g, const it_node *n) {
-    it__cuda *m = IT__CU_M;
-    it__CUdeviceptr x[8], delta, dout, q, k, v, lse, sink;
-    it_attention_args p;
+/* the tiled backward's dQ and dK / dV kernels, after delta */
+static it_result it__cu_attention_tiled_bwd(it__cuda *m, const it_node *n, const it_attention_args *pp, it__CUdeviceptr delta) {
+    it__CUdeviceptr x[8], dout, q, k, v, lse, sink;
+    it_attention_args p = *pp;
     it_tensor *dq = it_grad_tensor(n->in[0]), *dk = it_grad_tensor(n->in[1]), *dv = it_grad_tensor(n->in[2]);
-    (void)g;
-    if (!dq && !dk && !dv) return IT_OK;
-    IT__CU_TRY(it__cu_attention_args(m, n, &p));
     IT__CU_T(it_grad_tensor(n->out), dout);
     IT__CU_T(n->in[0], q);
     IT__CU_T(n->in[1], k);
     IT__CU_T(n->in[2], v);
     IT__CU_T(n->saved[0], lse);
-    IT__CU_TRY(it__cu_temp(m, (size_t)p.B * p.Hq * p.T * sizeof(float), &delta));
-    x[0] = delta;
-    x[1] = dout;
-    IT__CU_T(n->out, x[2]);
-    IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTN_DELTA, x, 3, &p, sizeof p, it__cu_dim(p.Hq, p.T, p.B),
-                                 it__cu_dim(p.Hq <= 32 ? p.Hq : 32, 4, 1), 1));
     if (dq) {
         IT__CU_T(dq, x[0]);
         x[1] = dout, x[2] = q, x[3] = k, x[4] = v, x[5] = lse, x[6] = delta;
@@ -1458,6 +1460,160 @@ static it_result it__cu_attention_bwd(it_backend *be, it_graph *g, const it_node
                                      it__cu_dim(128, 1, 1), 0));
     }
     return IT_OK;
+}
+
+
+/* Attention as matrix products (the default): per chunk of nb batch rows, for each query head h
+   (kv head g = h / (Hq / Hkv)), S_h = Q_h K_g^T as one cuBLAS product batched over the chunk's rows,
+   the softmax rows (shaders/attention_scores.metal), then O_h = P_h V_g. The backward recomputes
+   S from Q and K (no T x T matrix is kept between forward and backward, as with the tiled kernels),
+   forms dP = dO V^T, turns both into P and dS in one elementwise pass, and accumulates
+   dV_g += P_h^T dO_h, dQ_h += dS_h K_g, dK_g += dS_h^T Q_h. The products run on the tensor cores
+   (TF32 with allow_tf32, else fp32; never bf16: the CPU's bf16 mode keeps attention in fp32) where
+   the tiled kernels (attention.metal, one simdgroup per row on the FP32 pipes) reached about 2.4
+   TFLOP/s at `medium` on the H200. The price is memory: the scores (and in the backward their
+   gradients) of a chunk, at most IT_CUDA_ATTN_SCORES_FLOATS floats each (IT_CUDA_ATTN_SCORES in
+   the environment overrides it; 0 = always the tiled kernels), one backend buffer every attention
+   node reuses (the stream runs in order). Where one batch row's scores, Hq T^2 floats, are over
+   it, the tiled kernels run instead. The masked half of S is computed and zeroed: the products
+   have no causal shape. */
+#ifndef IT_CUDA_ATTN_SCORES_FLOATS
+#define IT_CUDA_ATTN_SCORES_FLOATS (16u << 20) /* 64 MB: all 16 rows of `medium` (16 heads x 256^2) at once */
+#endif
+/* the batch rows per chunk, 0 = the tiled kernels */
+static unsigned it__cu_attention_chunk(const it__cuda *m, const it_attention_args *p) {
+    size_t per_row = (size_t)p->Hq * p->T * p->T, nb;
+    if (!m->scores_floats || per_row > m->scores_floats) return 0;
+    nb = m->scores_floats / per_row;
+    return nb < p->B ? (unsigned)nb : p->B;
+}
+static it_attention_scores_args it__cu_scores_args(const it_attention_args *p, unsigned b0, unsigned nb) {
+    it_attention_scores_args a;
+    memset(&a, 0, sizeof a);
+    a.T = p->T, a.Hq = p->Hq, a.nb = nb, a.b0 = b0;
+    a.scale = p->scale, a.window = p->window;
+    a.rows = p->Hq * nb * p->T;
+    return a;
+}
+/* c_h (+)= x_h y_g^T (T x T per batch row, into the scores) or c (+)= op(s_h) y (T x D): one
+   product per query head over the chunk's nb batch rows. Tensors [B, T, H, D] are addressed from
+   batch row b0, head h: row stride H D, batch stride T H D; scores [Hq, nb, T, T]. */
+typedef struct it__cu_heads {
+    it__CUdeviceptr base;
+    unsigned H;
+} it__cu_heads;
+static it__CUdeviceptr it__cu_head_at(const it__cu_heads *x, const it_attention_args *p, unsigned b0, unsigned h) {
+    return x->base + ((size_t)b0 * p->T * x->H * p->D + (size_t)h * p->D) * sizeof(float);
+}
+static it_result it__cu_scores_product(it__cuda *m, it__CUdeviceptr s, const it__cu_heads *x, const it__cu_heads *y,
+                                       const it_attention_args *p, unsigned b0, unsigned nb) {
+    unsigned h, rep = p->Hq / p->Hkv, T = p->T;
+    size_t tt = (size_t)T * T;
+    for (h = 0; h < p->Hq; h++) {
+        unsigned hy = y->H == p->Hq ? h : h / rep;
+        IT__CU_TRY(it__cu_gemm_ld(m, s + (size_t)h * nb * tt * sizeof(float), (int)T, it__cu_head_at(x, p, b0, h),
+                                  (int)(x->H * p->D), it__cu_head_at(y, p, b0, hy), (int)(y->H * p->D), (int)T, (int)T,
+                                  (int)p->D, 0, 1, 0, (int)nb, tt, (size_t)T * x->H * p->D, (size_t)T * y->H * p->D,
+                                  IT__CUDA_R_32F));
+    }
+    return IT_OK;
+}
+/* c [T, D] (+)= op(s_h) [T, T] y [T, D] for every query head h; a c or y with Hkv heads is read
+   at h's kv head (a kv gradient accumulates its group's query heads: acc = 1 there) */
+static it_result it__cu_scores_apply(it__cuda *m, const it__cu_heads *c, it__CUdeviceptr s, int ts, const it__cu_heads *y,
+                                     const it_attention_args *p, unsigned b0, unsigned nb, int acc) {
+    unsigned h, rep = p->Hq / p->Hkv, T = p->T;
+    size_t tt = (size_t)T * T;
+    for (h = 0; h < p->Hq; h++) {
+        unsigned hc = c->H == p->Hq ? h : h / rep, hy = y->H == p->Hq ? h : h / rep; /* kv heads gather their group */
+        IT__CU_TRY(it__cu_gemm_ld(m, it__cu_head_at(c, p, b0, hc), (int)(c->H * p->D), s + (size_t)h * nb * tt * sizeof(float),
+                                  (int)T, it__cu_head_at(y, p, b0, hy), (int)(y->H * p->D), (int)T, (int)p->D, (int)T, ts, 0,
+                                  acc, (int)nb, (size_t)T * c->H * p->D, tt, (size_t)T * y->H * p->D, IT__CUDA_R_32F));
+    }
+    return IT_OK;
+}
+static it_result it__cu_attention_products_fwd(it__cuda *m, const it_node *n, const it_attention_args *p, unsigned nb) {
+    it__cu_heads q, k, v, out;
+    it__CUdeviceptr x[2];
+    unsigned b0;
+    IT__CU_T(n->in[0], q.base);
+    IT__CU_T(n->in[1], k.base);
+    IT__CU_T(n->in[2], v.base);
+    IT__CU_T(n->out, out.base);
+    q.H = out.H = p->Hq, k.H = v.H = p->Hkv;
+    IT__CU_TRY(it__cu_own_buffer(m, &m->scores, &m->scores_cap, (size_t)nb * p->Hq * p->T * p->T * sizeof(float),
+                                 "the attention scores"));
+    IT__CU_T(n->saved[0], x[1]);
+    for (b0 = 0; b0 < p->B; b0 += nb) {
+        unsigned rows = p->B - b0 < nb ? p->B - b0 : nb;
+        it_attention_scores_args a = it__cu_scores_args(p, b0, rows);
+        IT__CU_TRY(it__cu_scores_product(m, m->scores, &q, &k, p, b0, rows));
+        x[0] = m->scores;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTS_SOFTMAX, x, 2, &a, sizeof a, it__cu_dim((a.rows + 3) / 4, 1, 1),
+                                 it__cu_dim(128, 1, 1), 0));
+        IT__CU_TRY(it__cu_scores_apply(m, &out, m->scores, 0, &v, p, b0, rows, 0));
+    }
+    return IT_OK;
+}
+static it_result it__cu_attention_products_bwd(it__cuda *m, const it_node *n, const it_attention_args *p, unsigned nb,
+                                               it__CUdeviceptr delta) {
+    it__cu_heads q, k, v, dout, dq, dk, dv;
+    it_tensor *tdq = it_grad_tensor(n->in[0]), *tdk = it_grad_tensor(n->in[1]), *tdv = it_grad_tensor(n->in[2]);
+    size_t chunk = (size_t)nb * p->Hq * p->T * p->T * sizeof(float);
+    it__CUdeviceptr x[4], ds;
+    unsigned b0;
+    IT__CU_T(n->in[0], q.base);
+    IT__CU_T(n->in[1], k.base);
+    IT__CU_T(n->in[2], v.base);
+    IT__CU_T(it_grad_tensor(n->out), dout.base);
+    q.H = dout.H = dq.H = p->Hq, k.H = v.H = dk.H = dv.H = p->Hkv;
+    if (tdq) IT__CU_T(tdq, dq.base);
+    if (tdk) IT__CU_T(tdk, dk.base);
+    if (tdv) IT__CU_T(tdv, dv.base);
+    IT__CU_TRY(it__cu_own_buffer(m, &m->scores, &m->scores_cap, 2 * chunk, "the attention scores and their gradients"));
+    ds = m->scores + chunk;
+    IT__CU_T(n->saved[0], x[2]);
+    x[3] = delta;
+    for (b0 = 0; b0 < p->B; b0 += nb) {
+        unsigned rows = p->B - b0 < nb ? p->B - b0 : nb;
+        it_attention_scores_args a = it__cu_scores_args(p, b0, rows);
+        IT__CU_TRY(it__cu_scores_product(m, m->scores, &q, &k, p, b0, rows)); /* S again */
+        IT__CU_TRY(it__cu_scores_product(m, ds, &dout, &v, p, b0, rows));     /* dP = dO V^T */
+        x[0] = m->scores, x[1] = ds;
+        IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTS_BWD, x, 4, &a, sizeof a, it__cu_dim(a.rows * p->T, 1, 1),
+                                 it__cu_dim(it__cu_tg(m, IT__CUK_ATTS_BWD, 256), 1, 1), 1));
+        /* the gradients accumulate (+=), as the tiled kernels' and the CPU's */
+        if (tdv) IT__CU_TRY(it__cu_scores_apply(m, &dv, m->scores, 1, &dout, p, b0, rows, 1));
+        if (tdq) IT__CU_TRY(it__cu_scores_apply(m, &dq, ds, 0, &k, p, b0, rows, 1));
+        if (tdk) IT__CU_TRY(it__cu_scores_apply(m, &dk, ds, 1, &q, p, b0, rows, 1));
+    }
+    return IT_OK;
+}
+static it_result it__cu_attention_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it_attention_args p;
+    unsigned nb;
+    (void)g;
+    IT__CU_TRY(it__cu_attention_args(m, n, &p));
+    nb = it__cu_attention_chunk(m, &p);
+    return nb ? it__cu_attention_products_fwd(m, n, &p, nb) : it__cu_attention_tiled_fwd(m, n, &p);
+}
+static it_result it__cu_attention_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    it__CUdeviceptr x[3], delta;
+    it_attention_args p;
+    unsigned nb;
+    (void)g;
+    if (!it_grad_tensor(n->in[0]) && !it_grad_tensor(n->in[1]) && !it_grad_tensor(n->in[2])) return IT_OK;
+    IT__CU_TRY(it__cu_attention_args(m, n, &p));
+    IT__CU_TRY(it__cu_temp(m, (size_t)p.B * p.Hq * p.T * sizeof(float), &delta)); /* delta = rowsum(dO * O) */
+    x[0] = delta;
+    IT__CU_T(it_grad_tensor(n->out), x[1]);
+    IT__CU_T(n->out, x[2]);
+    IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTN_DELTA, x, 3, &p, sizeof p, it__cu_dim(p.Hq, p.T, p.B),
+                             it__cu_dim(p.Hq <= 32 ? p.Hq : 32, 4, 1), 1));
+    nb = it__cu_attention_chunk(m, &p);
+    return nb ? it__cu_attention_products_bwd(m, n, &p, nb, delta) : it__cu_attention_tiled_bwd(m, n, &p, delta);
 }
 
 /* cross-entropy and the fused head: statistics per vocabulary chunk in a transient state [3, N],
@@ -2298,6 +2454,7 @@ static void it__cu_destroy(it_backend *be) {
         it__cu_dev_free(m, m->tdev, m->tcap);
         it__cu_dev_free(m, m->head, m->head_cap);
         it__cu_dev_free(m, m->stage, m->stage_cap);
+        it__cu_dev_free(m, m->scores, m->scores_cap);
         if (m->thost) m->cu.MemFreeHost(m->thost);
         it__cu_dev_free(m, m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
         if (m->ohost) m->cu.MemFreeHost(m->ohost);
@@ -2455,6 +2612,17 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     m->use_graphs = !(desc && desc->no_graphs);
     m->compute_type = desc && desc->allow_tf32 ? IT__CUBLAS_COMPUTE_32F_FAST_TF32 : IT__CUBLAS_COMPUTE_32F;
     m->profile = getenv("IT_CUDA_PROFILE") && getenv("IT_CUDA_PROFILE")[0] == '1';
+    m->scores_floats = IT_CUDA_ATTN_SCORES_FLOATS;
+    if (getenv("IT_CUDA_ATTN_SCORES")) { /* a benchmark's or test's choice: floats per chunk, 0 = the tiled kernels */
+        char *end;
+        unsigned long long v = strtoull(getenv("IT_CUDA_ATTN_SCORES"), &end, 10);
+        if (*end || end == getenv("IT_CUDA_ATTN_SCORES") || v > IT__CU_MAX_ELEMENTS) {
+            it_context_free(ctx, m);
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "cuda: IT_CUDA_ATTN_SCORES=%s: not a count of floats below 2^31",
+                                    getenv("IT_CUDA_ATTN_SCORES"));
+        }
+        m->scores_floats = (size_t)v;
+    }
     be = &m->be;
     be->name = "cuda";
     be->impl = m;

@@ -16,7 +16,8 @@
    (M: the step's own products timed alone, in bf16) and, after the timed steps, as many pairs of
    steps alternating fp32 and bf16 in this process:
      bench_bf16_pairs pairs=P f32_ms=.. bf16_ms=.. ratio=R ratio_min=.. ratio_max=..
-   (benchmarks/bf16_bench.sh runs it between our fp32 bench and PyTorch's bf16 autocast).
+   (benchmarks/bf16_bench.sh runs it between our fp32 bench and PyTorch's bf16 autocast); --pairs N
+   sets their number (default steps | 1, 0 = none: a profile of the bf16 steps alone).
    Then (unless --no-quant) the quantised-decode table: tokens/s at f32, bf16, Q8_0 and Q4_0 for
    `tiny` and SmolLM2-135M's shape, on one thread and on --threads, against the bound read
    bandwidth / weight bytes per token, and per model one line
@@ -26,7 +27,7 @@
 
      cc -O2 -std=c99 -Wall -I. examples/bench.c -o build/bench -lm -lpthread
      build/bench [--quick] [--steps N] [--warmup N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute] [--no-quant]
-                 [--dtype f32|bf16] [--bf16-kernel portable|avx512bf16|amx]
+                 [--dtype f32|bf16 [--pairs N]] [--bf16-kernel portable|avx512bf16|amx]
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
@@ -506,13 +507,14 @@ int main(int argc, char **argv) {
     it_plan_stats st;
     step_work work;
     double *step_s, *gemm_gflops, *peak_gflops, model_flop;
-    int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0, bf16 = 0;
+    int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0, bf16 = 0, pairs = -1;
     const char *preset = "tiny";
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) steps = 5, warmup = 2, quick = 1;
         else if (!strcmp(argv[i], "--no-quant")) quant = 0;
         else if (!strcmp(argv[i], "--steps")) steps = arg_int(argc, argv, &i, "--steps");
+        else if (!strcmp(argv[i], "--pairs")) pairs = arg_int(argc, argv, &i, "--pairs");
         else if (!strcmp(argv[i], "--warmup")) warmup = arg_int(argc, argv, &i, "--warmup");
         else if (!strcmp(argv[i], "--vocab")) vocab = arg_int(argc, argv, &i, "--vocab");
         else if (!strcmp(argv[i], "--batch")) batch = arg_int(argc, argv, &i, "--batch");
@@ -541,7 +543,7 @@ int main(int argc, char **argv) {
         }
         else {
             fprintf(stderr, "usage: bench [--quick] [--steps N] [--warmup N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] "
-                            "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--dtype f32|bf16] [--bf16-kernel NAME] [--no-quant]\n");
+                            "[--no-recompute] [--backend cpu|metal|cuda] [--preset NAME] [--tf32] [--dtype f32|bf16] [--pairs N] [--bf16-kernel NAME] [--no-quant]\n");
             return 2;
         }
     }
@@ -643,7 +645,7 @@ int main(int argc, char **argv) {
     }
     step_ms = elapsed / steps * 1e3;
     tok_s = (double)batch * seq * steps / elapsed;
-    if (bf16 && paired_steps(ctx, &train, opt, &rng, vocab, steps | 1) != IT_OK) {
+    if (bf16 && pairs && paired_steps(ctx, &train, opt, &rng, vocab, pairs < 0 ? steps | 1 : pairs) != IT_OK) {
         fprintf(stderr, "bench: paired steps: %s\n", it_context_last_error(ctx));
         return 1;
     }
@@ -655,9 +657,9 @@ int main(int argc, char **argv) {
         double fwd = 2.0 * (L * (2 * C * C + 2 * C * KV + 3 * C * F) + (double)cfg.vocab_size * C) + L * 2.0 * C * (seq + 1);
         double tflops = 3.0 * fwd * batch * seq / (elapsed / steps) * 1e-12;
         printf("bench_cuda gpu=\"%s\" sm_%d%d driver=%d preset=%s step_ms=%.2f tok_s=%.0f tflops=%.1f gpu_peak_mb=%.1f "
-               "graph_launches=%lu captures=%lu tf32=%d recompute=%d loss=%.3f\n", cs.device_name, cs.sm_major, cs.sm_minor,
+               "graph_launches=%lu captures=%lu tf32=%d bf16=%d recompute=%d loss=%.3f\n", cs.device_name, cs.sm_major, cs.sm_minor,
                cs.driver_version, preset, elapsed / steps * 1e3, (double)batch * seq * steps / elapsed, tflops,
-               cs.device_peak_bytes / 1048576.0, cs.graph_launches, cs.graph_captures, tf32, recompute, loss1);
+               cs.device_peak_bytes / 1048576.0, cs.graph_launches, cs.graph_captures, tf32, bf16, recompute, loss1);
     }
     printf("\ntraining (%d warmup steps discarded, %d timed; loss %.3f -> %.3f)\n", warmup, steps, loss0, loss1);
     printf("  %-14s %12s %12s %16s\n", "", "step ms", "tokens/s", "peak RSS MB");

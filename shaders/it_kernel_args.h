@@ -60,6 +60,17 @@ typedef struct it_rope_args {
    float of padding puts the 32 lanes' column d in 32 different banks (unpadded, 64 floats apart,
    they all hit one bank: a 32-way conflict the H200 showed as the slowest kernels of a step) */
 #define IT_ATTN_TILE_LD (IT_ATTN_MAX_D + 1)
+
+/* attention_scores.metal: the row steps between attention's matrix products (the CUDA backend's
+   attention as cuBLAS products): scores [Hq, nb, T, T], query head h and batch row b0 + j at
+   (h * nb + j) * T * T, for the nb batch rows from b0; lse, delta [B, Hq, T] as above */
+typedef struct it_attention_scores_args {
+    unsigned int T, Hq, nb, b0;
+    float scale;         /* 1/sqrt(D) */
+    unsigned int window; /* as it_attention_args.window */
+    unsigned int rows;   /* Hq * nb * T */
+    unsigned int pad_;
+} it_attention_scores_args;
 typedef struct it_attention_args {
     unsigned int B, T, Hq, Hkv, D;
     float scale;         /* 1/sqrt(D) */

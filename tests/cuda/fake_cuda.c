@@ -187,6 +187,13 @@ static int run_kernel(const op *o) {
     }
     return 1;
 }
+static unsigned long g_kernel_runs[IT_CUDA_KERNEL_COUNT];
+unsigned long fake_cuda_kernel_runs(const char *name) {
+    int i;
+    for (i = 0; i < IT_CUDA_KERNEL_COUNT; i++)
+        if (!strcmp(it_cuda_kernels[i].name, name)) return g_kernel_runs[i];
+    return 0;
+}
 static int drain(void) {
     int i;
     for (i = 0; i < g_queue.n; i++) {
@@ -196,6 +203,7 @@ static int drain(void) {
         case OP_KERNEL:
             if (!run_kernel(o)) g_stream_error = E_LAUNCH_FAILED;
             fake_cuda_counts.kernels_run++;
+            g_kernel_runs[o->kernel]++;
             break;
         case OP_COPY: memcpy(o->dst, o->src, o->n); break;
         case OP_MEMSET: {

@@ -9,4 +9,5 @@ typedef struct fake_cuda_counters {
 extern fake_cuda_counters fake_cuda_counts;
 const char *fake_cuda_message(void); /* the last thing the fake refused or saw fail */
 int fake_cuda_live_allocations(void);
+unsigned long fake_cuda_kernel_runs(const char *name); /* how often the stream ran that kernel */
 #endif

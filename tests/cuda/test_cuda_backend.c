@@ -576,6 +576,44 @@ static void resume_compare(const char *name, const it_model_config *cfg, const r
     side_free(&b);
 }
 
+/* Attention as matrix products (the default) in chunks of batch rows, and the tiled kernels
+   (IT_CUDA_ATTN_SCORES=0), both against the CPU; IT_CUDA_ATTN_SCORES is read at backend creation. */
+static void attention_paths(const it_model_config *llama, const it_model_config *gpt2) {
+    run_cfg rc;
+    it_model_config win = *llama;
+    char one_row[32], two_rows[32];
+#ifdef FAKE
+    unsigned long scores0 = fake_cuda_kernel_runs("it_attention_scores_softmax_f32"),
+                  tiled0 = fake_cuda_kernel_runs("it_attention_forward_f32");
+#endif
+    memset(&rc, 0, sizeof rc);
+    rc.kind = IT_OPTIMIZER_ADAMW;
+    win.family = IT_FAMILY_MISTRAL;
+    win.sliding_window = 5;
+    /* one batch row of scores per chunk: 4 heads x 16^2; the 96-row GPT-2: 2 rows of 4 x 32^2, then 1 */
+    snprintf(one_row, sizeof one_row, "%d", llama->n_heads * 16 * 16);
+    snprintf(two_rows, sizeof two_rows, "%d", 2 * gpt2->n_heads * 32 * 32);
+    setenv("IT_CUDA_ATTN_SCORES", one_row, 1);
+    train_compare("llama-gqa-attn-chunks", llama, &rc, 2, 16);
+    train_compare("mistral-window5-attn-chunks", &win, &rc, 2, 16);
+    setenv("IT_CUDA_ATTN_SCORES", two_rows, 1);
+    train_compare("gpt2-96rows-attn-chunks", gpt2, &rc, 3, 32);
+#ifdef FAKE
+    check(fake_cuda_kernel_runs("it_attention_scores_softmax_f32") > scores0 &&
+              fake_cuda_kernel_runs("it_attention_forward_f32") == tiled0,
+          "attention as products: the scores kernels ran, the tiled ones did not");
+    scores0 = fake_cuda_kernel_runs("it_attention_scores_softmax_f32");
+#endif
+    setenv("IT_CUDA_ATTN_SCORES", "0", 1);
+    train_compare("llama-gqa-attn-tiled", llama, &rc, 2, 16);
+    train_compare("mistral-window5-attn-tiled", &win, &rc, 2, 16);
+    unsetenv("IT_CUDA_ATTN_SCORES");
+#ifdef FAKE
+    check(fake_cuda_kernel_runs("it_attention_forward_f32") > tiled0 &&
+              fake_cuda_kernel_runs("it_attention_scores_softmax_f32") == scores0,
+          "IT_CUDA_ATTN_SCORES=0: the tiled attention kernels ran, the scores kernels did not");
+#endif
+}
 #ifdef FAKE
 /* the clear errors, each injected through the fake driver */
 static void expect_create_error(const char *what, const char *env, const char *val, const it_cuda_desc *d, it_result want,
@@ -604,6 +642,11 @@ static void error_paths(void) {
     it_model_graph mg;
     int i;
     expect_create_error("no GPU", "FAKE_CUDA_DEVICES", "0", &g_desc, IT_ERR_BACKEND_UNAVAILABLE, "no GPU");
+    expect_create_error("a scores size that is not a number", "IT_CUDA_ATTN_SCORES", "64M", &g_desc, IT_ERR_INVALID_ARGUMENT,
+                        "IT_CUDA_ATTN_SCORES=64M");
+    expect_create_error("a scores size of 2^31 floats", "IT_CUDA_ATTN_SCORES", "2147483648", &g_desc, IT_ERR_INVALID_ARGUMENT,
+                        "below 2^31");
+    expect_create_error("an empty scores size", "IT_CUDA_ATTN_SCORES", "", &g_desc, IT_ERR_INVALID_ARGUMENT, "IT_CUDA_ATTN_SCORES=");
     expect_create_error("NVRTC rejects the kernels", "FAKE_CUDA_COMPILE_FAIL", "1", &g_desc, IT_ERR_BACKEND, "rmsnorm.metal(20)");
     d.libcuda = "/nonexistent/libcuda.so.1";
     expect_create_error("no driver library", NULL, NULL, &d, IT_ERR_BACKEND_UNAVAILABLE, "/nonexistent/libcuda.so.1");
@@ -758,6 +801,7 @@ int main(int argc, char **argv) {
         scaled.rope_scaling.original_max_positions = 16;
         train_compare("llama3-rope-scaled", &scaled, &rc, 2, 16);
     }
+    attention_paths(&llama, &gpt2);
     guard_and_coherence();
 done:
     {   /* the KV-cache decoder on the GPU: f32, and the quantised copies the Metal kernels read */

@@ -1091,6 +1091,8 @@ int main(void) {
         static const char *const not_yet[] = {
             "it_paged_attention_f32", /* the batch decoder (>>paged) runs on the CPU; no Metal batch path yet */
             "it_f32_to_bf16",         /* the CUDA backend's bf16 operands; Metal has no bf16 compute yet */
+            "it_attention_scores_softmax_f32",  /* the CUDA backend's attention as cuBLAS products; */
+            "it_attention_scores_backward_f32", /* Metal runs the tiled attention kernels */
         };
         char names[2048], *p, *q;
         int total, missing = fake_metal_undispatched_kernels(&total, names, sizeof names), k, excused = 0;

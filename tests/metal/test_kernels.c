@@ -826,6 +826,7 @@ static void check_coverage(void) {
 #include "test_decode_kernels.inc"  /* the KV-cache decoder's kernels (shaders/decode.metal) */
 #include "test_bf16_kernels.inc"    /* the bf16 operands' conversion (shaders/bf16.metal) */
 #include "test_lora_kernels.inc"    /* the LoRA branch (shaders/lora.metal) */
+#include "test_attention_scores_kernels.inc" /* attention as products: the CUDA backend's row steps */
 
 int main(void) {
     double t0 = now_ms();
@@ -872,6 +873,7 @@ int main(void) {
     test_decode_kernels();
     test_bf16_kernels();
     test_lora_kernels();
+    test_attention_scores_kernels();
     print_results();
     if (!getenv("ITEMU_CUDA")) /* the emulator's own diagnostics: tests/cuda/itemu_cuda.c runs the suite on a GPU */
         test_negative();
