@@ -3,7 +3,8 @@
 # same program on the CPU: every progress line (step, loss, val, lr, norm) must be the same. On
 # Metal the optimizer is queued without a wait and the gradient norm arrives at the next wait, so
 # build/train prints such a step's line after the next step's first run (or synchronizes at the
-# last step); a norm printed before it arrived would read "nan" here.
+# last step); a norm printed before it arrived would read "nan" here. A diverging run stops on
+# both with the reason.
 set -e
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 tmp=$(mktemp -d)
@@ -24,6 +25,19 @@ for every in 1 3; do
         fail=1
     else
         echo "fake-metal train --log-every $every: $want progress lines equal to the CPU's, e.g. '$(tail -1 "$tmp/metal.lines")'"
+    fi
+done
+# a diverging run (lr 1e30: step 2's gradient is not finite): the CPU stops at its step 2's
+# it_optimizer_step, Metal at the next wait (step 3's run) with the GPU's skip; both exit 1
+for s in cpu metal; do
+    code=0
+    (cd "$tmp" && "$bin" $args --lr 1e30 --warmup 0 --backend $s >$s.out 2>$s.err) || code=$?
+    if [ $code -ne 1 ] || ! grep -q "diverged" "$tmp/$s.err" || { [ $s = metal ] && ! grep -q "skipped on the GPU" "$tmp/$s.err"; }; then
+        echo "FAIL: build/train --backend $s, a diverging run: exit $code (want 1), the divergence named:"
+        cat "$tmp/$s.err"
+        fail=1
+    else
+        echo "fake-metal train diverging --backend $s: exit 1, $(grep diverged "$tmp/$s.err")"
     fi
 done
 exit $fail
