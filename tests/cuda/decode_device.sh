@@ -19,22 +19,27 @@ cc -O2 -std=c99 -Wall -Wextra -Werror -I. examples/bench.c -o build/bench -lm -l
 wait
 [ -x build/cuda/test_cuda_backend ] && [ -x build/generate ] && [ -x build/bench ] || { echo "decode_device.sh: build failed"; exit 1; }
 echo "== the GPU decoder against the CPU's"
-timeout 90 build/cuda/test_cuda_backend --decode > "$out/decode.txt" 2>&1 || status=1
-grep -E "FAIL|passed|cuda:|decode model|error path" "$out/decode.txt"
-echo "== build/generate --backend cuda against --backend cpu"
-timeout 60 bash tests/cuda/generate_compare.sh build 2>&1 | tee "$out/generate.txt" | tail -4
+SECONDS=0
+timeout 75 build/cuda/test_cuda_backend --decode > "$out/decode.txt" 2>&1 || status=1
+grep -E "FAIL|passed|cuda:|decode model|error path" "$out/decode.txt"; echo "($SECONDS s)"
 if command -v compute-sanitizer >/dev/null; then
+  SECONDS=0
   for tool in memcheck racecheck; do
-    timeout 80 compute-sanitizer --tool $tool --error-exitcode 9 build/cuda/test_cuda_backend --decode --quick > "$out/san_decode_$tool.txt" 2>&1 &
+    timeout 70 compute-sanitizer --tool $tool --error-exitcode 9 build/cuda/test_cuda_backend --decode --quick > "$out/san_decode_$tool.txt" 2>&1 &
   done
   wait
   for tool in memcheck racecheck; do
     echo "== compute-sanitizer --tool $tool over decoding (llama GQA, GPT-2: prompt, greedy, sampled)"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Hazard|========= Error|passed" "$out/san_decode_$tool.txt" | sort | uniq -c | head -8
   done
+  echo "($SECONDS s)"
 else
   echo "compute-sanitizer not found"
 fi
+echo "== build/generate --backend cuda against --backend cpu"
+timeout 25 bash tests/cuda/generate_compare.sh build > "$out/generate.txt" 2>&1; tail -4 "$out/generate.txt"
 echo "== decode speed: ours and PyTorch, interleaved"
-timeout 150 bash benchmarks/cuda_decode_bench.sh build "${ROUNDS:-2}" 2>&1 | tee "$out/bench.txt"
+SECONDS=0
+timeout "${BENCH_S:-100}" bash benchmarks/cuda_decode_bench.sh build "${ROUNDS:-2}" 2>&1 | tee "$out/bench.txt"
+echo "($SECONDS s)"
 exit $status
