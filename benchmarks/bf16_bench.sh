@@ -40,7 +40,7 @@ for ((r = 1; r <= rounds; r++)); do
     "$build/bench" --no-quant --steps "$steps" "${ours[@]}" "${common[@]}" >"$out/f32.$r" || { echo "bf16_bench: build/bench failed"; exit 1; }
     "$build/bench" --no-quant --steps "$steps" --dtype bf16 "${kernel_arg[@]}" "${ours[@]}" "${common[@]}" >"$out/bf16.$r" ||
         { echo "bf16_bench: build/bench --dtype bf16 failed"; exit 1; }
-    if [ $have_torch = 1 ] && [ -x "$py" ]; then
+    if [ $have_torch = 1 ] && command -v "$py" >/dev/null; then # a path or a name on PATH (PYTHON=python3)
         "$py" benchmarks/torch_bf16.py --steps "$torch_steps" --warmup "$torch_warmup" "${common[@]}" >"$out/torch.$r" 2>&1
         grep -q "^torch_bf16 " "$out/torch.$r" || { have_torch=0; sed -n 1p "$out/torch.$r"; }
     else
