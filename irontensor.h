@@ -94,7 +94,9 @@
 
    THREADING
      it_context_desc.n_threads sets the size of the CPU thread pool (0 = all cores). The library
-     is not re-entrant on one context; separate contexts are independent.
+     is not re-entrant on one context; separate contexts are independent. Between jobs an idle
+     worker spins up to it_context_desc.spin_us (default 50 us) before it sleeps, and stops
+     spinning for a while when the cores look oversubscribed (>>threads).
 
    CHECKPOINTS
      A directory: config.json (Hugging Face keys), model.safetensors (Hugging Face names),
@@ -193,6 +195,8 @@ typedef struct it_context_desc {
     size_t grad_bucket_floats; /* data parallel: gradient floats per all-reduce bucket; 0 = 1M (4 MB) */
     int compute_dtype;      /* an it_dtype: 0 or IT_F32 = fp32 products; IT_BF16 = mixed precision
                                (it_context_set_compute_dtype) */
+    int spin_us;            /* how long an idle pool thread spins before it sleeps (>>threads):
+                               0 = 50, < 0 = never (sleep at once) */
 } it_context_desc;
 
 typedef struct it_context it_context;
@@ -2342,12 +2346,19 @@ IT_API void it_bf16_to_f32_array(float *out, const uint16_t *in, size_t n) {
 }
 
 /* >>threads -------------------------------------------------------------------------------------
-   A fixed pool: the caller is worker 0, n_threads - 1 pthreads wait on a condition variable. A job
-   is a function called once per part; the caller returns when every part is done.
-   The workers sleep between jobs rather than spin: a spinning pool measured faster on an idle
-   machine (decode +20%) but 25-80% slower as soon as another process shared the cores, because a
-   spinning worker loses the scheduler's wake-up preference and the caller then waits out its time
-   slice. So a job costs a wake-up, and the callers only split work that is worth one. */
+   A fixed pool: the caller is worker 0, n_threads - 1 pthreads wait for jobs. A job is a function
+   called once per part; the caller returns when every part is done.
+   Waiting is spin-then-sleep. A worker that finished a job spins on the job counter (with the
+   CPU's pause hint) for up to spin_ns before it sleeps on a condition variable, and the caller
+   spins the same way for the last part before it sleeps. Decode runs ~200 small products a token,
+   a few microseconds apart: a worker that slept between them paid a futex wake-up (tens of us on
+   a VM) on every one, and two threads decoded slower than one. The spin is bounded because an
+   unbounded one measured 25-80% slower as soon as another process shared the cores (a spinning
+   worker takes the core the preempted caller needs); within the bound it costs at most spin_ns of
+   CPU per idle gap. Sleeping is never lost: a worker counts itself in `sleepers` and re-reads the
+   generation under the mutex, and the dispatcher bumps the generation before it reads `sleepers`
+   under the same mutex (the caller's `caller_sleeps` and `pending` mirror this). */
+#define IT__POOL_SPIN_US 50 /* it_context_desc.spin_us's default */
 typedef void (*it__part_fn)(void *arg, int part, int n_parts);
 typedef struct it__pool {
     int n_threads;
@@ -2356,11 +2367,68 @@ typedef struct it__pool {
     pthread_cond_t work_ready, work_done;
     it__part_fn fn;
     void *arg;
-    int n_parts, pending, quit;
-    unsigned generation;
+    int n_parts, quit;
+    long spin_ns;      /* how long a waiting thread spins before it sleeps; 0 = never */
+    int sleepers;      /* workers asleep on work_ready (under mutex) */
+    int caller_sleeps; /* the caller is asleep on work_done (under mutex) */
+    long long spin_off_until;   /* it__monotonic_ns before which nobody spins (atomic) */
+    unsigned contention_signs;  /* times spinning was switched off (atomic; the bench prints it) */
+    char pad0[64];     /* the two words the threads spin on, each on a cache line of its own */
+    unsigned generation; /* bumped by each job (atomic): a worker runs a job when it changes */
+    char pad1[64];
+    unsigned pending;    /* workers not yet done with this job (atomic) */
+    unsigned picked_up;  /* workers that have begun this job (atomic) */
+    int woken;           /* workers that were asleep when this job was published */
+    char pad2[64];
 } it__pool;
 typedef struct it__worker_start { it__pool *pool; int index; } it__worker_start;
 
+#if defined(__x86_64__) || defined(__i386__)
+#define IT__CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__) || defined(__arm__)
+#define IT__CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define IT__CPU_RELAX() ((void)0)
+#endif
+static long long it__monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+/* Signs that the cores are oversubscribed (another process wants them too): a spinning thread
+   finds the clock jumped between two reads (it was descheduled), or the caller spun its whole
+   bound while a worker that was spinning when the job came has not even begun it (that worker is
+   not running; a part that is merely longer than the caller's is no sign, nor is a worker that was
+   asleep and is still waking). Then spinning only burns the time slice the other side needs, so
+   the pool sleeps at once for a while, then tries again. */
+#define IT__POOL_DESCHEDULED_NS 200000LL   /* a gap this long between two reads of the clock */
+#define IT__POOL_SPIN_OFF_NS 100000000LL   /* how long the pool sleeps at once after such a sign */
+/* Spins for at most the pool's spin_ns until (*word == value) == until_equal; returns 1 if that
+   came true. `caller`: the caller waiting for its workers (a timeout is a sign of contention). */
+static int it__pool_spin(it__pool *pool, const unsigned *word, unsigned value, int until_equal, int caller) {
+    long long start, last, now;
+    int i;
+    if ((__atomic_load_n(word, __ATOMIC_ACQUIRE) == value) == until_equal) return 1;
+    if (pool->spin_ns <= 0) return 0;
+    start = last = it__monotonic_ns();
+    if (start < __atomic_load_n(&pool->spin_off_until, __ATOMIC_RELAXED)) return 0;
+    for (;;) {
+        for (i = 0; i < 32; i++) { /* the clock every 32 pauses (~1 us): reading it costs ~20 ns */
+            IT__CPU_RELAX();
+            if ((__atomic_load_n(word, __ATOMIC_ACQUIRE) == value) == until_equal) return 1;
+        }
+        now = it__monotonic_ns();
+        if (now - last > IT__POOL_DESCHEDULED_NS ||
+            (caller && now - start > pool->spin_ns &&
+             (int)__atomic_load_n(&pool->picked_up, __ATOMIC_RELAXED) + pool->woken < pool->n_threads - 1)) {
+            __atomic_store_n(&pool->spin_off_until, now + IT__POOL_SPIN_OFF_NS, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&pool->contention_signs, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        if (now - start > pool->spin_ns) return 0;
+        last = now;
+    }
+}
 static void *it__worker_main(void *p) {
     it__pool *pool = ((it__worker_start *)p)->pool;
     int index = ((it__worker_start *)p)->index;
@@ -2369,28 +2437,33 @@ static void *it__worker_main(void *p) {
         it__part_fn fn;
         void *arg;
         int n_parts;
-        pthread_mutex_lock(&pool->mutex);
-        while (pool->generation == seen && !pool->quit) pthread_cond_wait(&pool->work_ready, &pool->mutex);
-        if (pool->quit) {
+        if (!it__pool_spin(pool, &pool->generation, seen, 0, 0)) {
+            pthread_mutex_lock(&pool->mutex);
+            pool->sleepers++;
+            while (__atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&pool->work_ready, &pool->mutex);
+            pool->sleepers--;
             pthread_mutex_unlock(&pool->mutex);
-            return NULL;
         }
-        seen = pool->generation;
+        seen = __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE);
+        if (pool->quit) return NULL; /* written before its generation, like a job */
+        __atomic_add_fetch(&pool->picked_up, 1, __ATOMIC_RELAXED);
         fn = pool->fn;
         arg = pool->arg;
         n_parts = pool->n_parts;
-        pthread_mutex_unlock(&pool->mutex);
         if (index < n_parts) fn(arg, index, n_parts);
-        pthread_mutex_lock(&pool->mutex);
-        if (--pool->pending == 0) pthread_cond_signal(&pool->work_done);
-        pthread_mutex_unlock(&pool->mutex);
+        if (__atomic_sub_fetch(&pool->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&pool->mutex);
+            if (pool->caller_sleeps) pthread_cond_signal(&pool->work_done);
+            pthread_mutex_unlock(&pool->mutex);
+        }
     }
 }
-/* Starts n_threads - 1 workers. Returns 0 on success. */
-static int it__pool_start(it__pool *pool, int n_threads, pthread_t *threads, it__worker_start *starts) {
+/* Starts n_threads - 1 workers that spin spin_ns (0 = never) before they sleep. Returns 0 on success. */
+static int it__pool_start(it__pool *pool, int n_threads, long spin_ns, pthread_t *threads, it__worker_start *starts) {
     int i;
     memset(pool, 0, sizeof(*pool));
     pool->n_threads = n_threads;
+    pool->spin_ns = spin_ns;
     pool->threads = threads;
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->work_ready, NULL);
@@ -2405,12 +2478,18 @@ static int it__pool_start(it__pool *pool, int n_threads, pthread_t *threads, it_
     }
     return 0;
 }
+/* Makes the next generation visible, then wakes the workers that went to sleep. */
+static void it__pool_publish(it__pool *pool) {
+    __atomic_add_fetch(&pool->generation, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&pool->mutex);
+    pool->woken = pool->sleepers;
+    if (pool->sleepers) pthread_cond_broadcast(&pool->work_ready);
+    pthread_mutex_unlock(&pool->mutex);
+}
 static void it__pool_stop(it__pool *pool) {
     int i;
-    pthread_mutex_lock(&pool->mutex);
     pool->quit = 1;
-    pthread_cond_broadcast(&pool->work_ready);
-    pthread_mutex_unlock(&pool->mutex);
+    it__pool_publish(pool);
     for (i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i], NULL);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->work_ready);
@@ -2422,18 +2501,20 @@ static void it__pool_run(it__pool *pool, it__part_fn fn, void *arg, int n_parts)
         fn(arg, 0, 1);
         return;
     }
-    pthread_mutex_lock(&pool->mutex);
     pool->fn = fn;
     pool->arg = arg;
     pool->n_parts = n_parts;
-    pool->pending = pool->n_threads - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->work_ready);
-    pthread_mutex_unlock(&pool->mutex);
+    __atomic_store_n(&pool->pending, (unsigned)pool->n_threads - 1, __ATOMIC_RELAXED); /* published with the generation */
+    __atomic_store_n(&pool->picked_up, 0, __ATOMIC_RELAXED);
+    it__pool_publish(pool);
     fn(arg, 0, n_parts);
-    pthread_mutex_lock(&pool->mutex);
-    while (pool->pending > 0) pthread_cond_wait(&pool->work_done, &pool->mutex);
-    pthread_mutex_unlock(&pool->mutex);
+    if (!it__pool_spin(pool, &pool->pending, 0, 1, 1)) { /* the other parts are still running: sleep */
+        pthread_mutex_lock(&pool->mutex);
+        pool->caller_sleeps = 1;
+        while (__atomic_load_n(&pool->pending, __ATOMIC_ACQUIRE) != 0) pthread_cond_wait(&pool->work_done, &pool->mutex);
+        pool->caller_sleeps = 0;
+        pthread_mutex_unlock(&pool->mutex);
+    }
 }
 /* The share [*begin, *end) of n items that part `part` of n_parts owns. */
 static void it__split(size_t n, int part, int n_parts, size_t *begin, size_t *end) {
@@ -2817,7 +2898,8 @@ IT_API it_result it_context_create(const it_context_desc *desc, it_context **out
         alloc.free(ctx, alloc.user);
         return IT_ERR_OUT_OF_MEMORY;
     }
-    if (it__pool_start(&ctx->pool, ctx->n_threads, ctx->threads, ctx->starts) != 0) {
+    if (it__pool_start(&ctx->pool, ctx->n_threads, d.spin_us < 0 ? 0 : 1000L * (d.spin_us ? d.spin_us : IT__POOL_SPIN_US),
+                       ctx->threads, ctx->starts) != 0) {
         it_log(ctx, IT_LOG_WARN, "could only start %d of %d threads", ctx->pool.n_threads, ctx->n_threads);
         ctx->n_threads = ctx->pool.n_threads;
     }
@@ -7831,16 +7913,12 @@ IT_API size_t it_weights_matmul_scratch(it_weight_type t, int n, int cols) {
     if (t != IT_WEIGHT_Q8_0 && t != IT_WEIGHT_Q4_0) return 0;
     return (size_t)n * (size_t)(cols / IT_QBLOCK) * sizeof(it__qact);
 }
-/* The product with activations already quantised (xq: n rows of cols / 32 blocks; the decoder
-   quantises a row once for the q, k and v projections). x is read for f32 and bf16 weights;
+/* The job of one product with activations already quantised (xq: n rows of cols / 32 blocks; the
+   decoder quantises a row once for the q, k and v projections). x is read for bf16 weights;
    interleaved: Q8_0 / Q4_0 w is in it__weights_interleave's layout. */
-static void it__weights_matmul_q(it_context *ctx, float *y, const float *x, const it__qact *xq, const void *w,
-                                 it_weight_type t, int n, int rows, int cols, int interleaved) {
+static it__qmatmul_job it__qmatmul_job_of(float *y, const float *x, const it__qact *xq, const void *w, it_weight_type t,
+                                          int n, int rows, int cols, int interleaved) {
     it__qmatmul_job job;
-    if (t == IT_WEIGHT_F32) {
-        it__gemm(ctx, y, x, (const float *)w, n, rows, cols, 0, 1, 0);
-        return;
-    }
     job.y = y;
     job.x = x;
     job.xq = xq;
@@ -7852,8 +7930,52 @@ static void it__weights_matmul_q(it_context *ctx, float *y, const float *x, cons
     job.row_bytes = it_weight_bytes(t, 1, (size_t)cols);
     job.isa = it__quant_pick_isa();
     job.interleaved = interleaved && (t == IT_WEIGHT_Q8_0 || t == IT_WEIGHT_Q4_0);
-    it__parallel(ctx, &job, job.interleaved ? (size_t)(rows / 8 + rows % 8) : (size_t)rows, (size_t)cols * (size_t)n,
-                 it__qmatmul_rows);
+    return job;
+}
+/* Work units of a product: groups of 8 interleaved rows then the rest, or rows. */
+static size_t it__qmatmul_units(const it__qmatmul_job *j) {
+    return j->interleaved ? (size_t)(j->rows / 8 + j->rows % 8) : (size_t)j->rows;
+}
+/* Several products as one pool job (the decoder's q, k and v, or gate and up, which read the same
+   activations): units are numbered across them, so one pass of the pool splits them all and the
+   small ones (Llama's k and v) are shared too. Each product's rows are done exactly as alone. */
+#define IT__QMATMUL_MAX_FUSED 3
+typedef struct it__qmatmul_many {
+    it__qmatmul_job jobs[IT__QMATMUL_MAX_FUSED];
+    size_t first[IT__QMATMUL_MAX_FUSED + 1]; /* product k owns units first[k] .. first[k + 1] - 1 */
+    int count;
+} it__qmatmul_many;
+static void it__qmatmul_many_rows(const void *arg, size_t begin, size_t end) {
+    const it__qmatmul_many *m = (const it__qmatmul_many *)arg;
+    int k;
+    for (k = 0; k < m->count; k++) {
+        size_t b = IT__MAX(begin, m->first[k]), e = IT__MIN(end, m->first[k + 1]);
+        if (b < e) it__qmatmul_rows(&m->jobs[k], b - m->first[k], e - m->first[k]);
+    }
+}
+static void it__qmatmul_run(it_context *ctx, const it__qmatmul_job *jobs, int count) {
+    it__qmatmul_many m;
+    size_t work = 0;
+    int k;
+    IT_ASSERT(count >= 1 && count <= IT__QMATMUL_MAX_FUSED);
+    m.count = count;
+    m.first[0] = 0;
+    for (k = 0; k < count; k++) {
+        m.jobs[k] = jobs[k];
+        m.first[k + 1] = m.first[k] + it__qmatmul_units(&jobs[k]);
+        work += (size_t)jobs[k].rows * (size_t)jobs[k].cols * (size_t)jobs[k].n;
+    }
+    if (m.first[count]) it__parallel(ctx, &m, m.first[count], IT__MAX(work / m.first[count], (size_t)1), it__qmatmul_many_rows);
+}
+static void it__weights_matmul_q(it_context *ctx, float *y, const float *x, const it__qact *xq, const void *w,
+                                 it_weight_type t, int n, int rows, int cols, int interleaved) {
+    it__qmatmul_job job;
+    if (t == IT_WEIGHT_F32) {
+        it__gemm(ctx, y, x, (const float *)w, n, rows, cols, 0, 1, 0);
+        return;
+    }
+    job = it__qmatmul_job_of(y, x, xq, w, t, n, rows, cols, interleaved);
+    it__qmatmul_run(ctx, &job, 1);
 }
 IT_API void it_weights_matmul(it_context *ctx, float *y, const float *x, const void *w, it_weight_type t, int n, int rows,
                               int cols, void *scratch) {
@@ -8621,6 +8743,24 @@ static void it__decoder_linear(it_decoder *d, float *y, const float *x, const it
     if (b)
         for (i = 0; i < n; i++) it_cpu_add_forward(y + (size_t)i * w->rows, y + (size_t)i * w->rows, it_data(b), (size_t)w->rows);
 }
+/* The projections w[0 .. count - 1] that read the same rows x (q, k, v; gate, up), y[k] = x @ W[k]
+   + b[k]: one pool job for all of them when none is f32 (>>quant's fused products: a decode token
+   pays one dispatch, not three, and the small k and v are split too), else one by one. */
+static void it__decoder_linears(it_decoder *d, float *const *y, const float *x, const it__dec_weight *w, it_tensor *const *b,
+                                int count, int n) {
+    it__qmatmul_job jobs[IT__QMATMUL_MAX_FUSED];
+    int k, i, fused = count <= IT__QMATMUL_MAX_FUSED;
+    for (k = 0; k < count; k++) fused &= w[k].type != IT_WEIGHT_F32 && !w[k].lora_a;
+    if (!fused) {
+        for (k = 0; k < count; k++) it__decoder_linear(d, y[k], x, &w[k], b[k], n);
+        return;
+    }
+    for (k = 0; k < count; k++) jobs[k] = it__qmatmul_job_of(y[k], x, d->xq, w[k].data, w[k].type, n, w[k].rows, w[k].cols, w[k].interleaved);
+    it__qmatmul_run(d->model->ctx, jobs, count);
+    for (k = 0; k < count; k++)
+        if (b[k])
+            for (i = 0; i < n; i++) it_cpu_add_forward(y[k] + (size_t)i * w[k].rows, y[k] + (size_t)i * w[k].rows, it_data(b[k]), (size_t)w[k].rows);
+}
 static void it__decoder_norm(it_decoder *d, float *out, const float *x, it_tensor *w, it_tensor *b, int n) {
     const it_model_config *c = &d->model->config;
     if (c->arch == IT_ARCH_LLAMA) it_cpu_rmsnorm_forward(out, d->stat0, x, it_data(w), n, c->dim, c->norm_eps);
@@ -8649,15 +8789,15 @@ static void it__decoder_layers(it_decoder *d, int n, const int32_t *pos, it__dec
     size_t rows = (size_t)n * c->dim;
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
-        it__dec_weight wq = it__decoder_weight(d, l, IT_LP_Q), wk = it__decoder_weight(d, l, IT_LP_K);
-        it__dec_weight wv = it__decoder_weight(d, l, IT_LP_V), wo = it__decoder_weight(d, l, IT_LP_O);
-        it__dec_weight wg = it__decoder_weight(d, l, IT_LP_GATE), wu = it__decoder_weight(d, l, IT_LP_UP);
-        it__dec_weight wd = it__decoder_weight(d, l, IT_LP_DOWN);
+        it__dec_weight qkv[3] = {it__decoder_weight(d, l, IT_LP_Q), it__decoder_weight(d, l, IT_LP_K),
+                                 it__decoder_weight(d, l, IT_LP_V)};
+        it__dec_weight gate_up[2] = {it__decoder_weight(d, l, IT_LP_GATE), it__decoder_weight(d, l, IT_LP_UP)};
+        it__dec_weight wo = it__decoder_weight(d, l, IT_LP_O), wd = it__decoder_weight(d, l, IT_LP_DOWN);
+        float *qkv_out[3] = {d->q, d->k, d->v}, *gate_up_out[2] = {d->f1, d->f2};
+        it_tensor *qkv_bias[3] = {p[IT_LP_Q_B], p[IT_LP_K_B], p[IT_LP_V_B]}, *gate_up_bias[2] = {p[IT_LP_GATE_B], p[IT_LP_UP_B]};
         it__decoder_norm(d, d->h, d->x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], n);
-        it__decoder_quantize_acts(d, d->h, &wq, n); /* once for q, k and v */
-        it__decoder_linear(d, d->q, d->h, &wq, p[IT_LP_Q_B], n);
-        it__decoder_linear(d, d->k, d->h, &wk, p[IT_LP_K_B], n);
-        it__decoder_linear(d, d->v, d->h, &wv, p[IT_LP_V_B], n);
+        it__decoder_quantize_acts(d, d->h, &qkv[0], n); /* once for q, k and v */
+        it__decoder_linears(d, qkv_out, d->h, qkv, qkv_bias, 3, n);
         if (c->qk_norm) { /* per head: n * heads rows of hd values */
             it_cpu_rmsnorm_forward(d->q, d->stat0, d->q, it_data(p[IT_LP_Q_NORM]), n * c->n_heads, hd, c->norm_eps);
             it_cpu_rmsnorm_forward(d->k, d->stat0, d->k, it_data(p[IT_LP_K_NORM]), n * c->n_kv_heads, hd, c->norm_eps);
@@ -8674,13 +8814,12 @@ static void it__decoder_layers(it_decoder *d, int n, const int32_t *pos, it__dec
         it__decoder_linear(d, d->h, d->att, &wo, p[IT_LP_O_B], n);
         it_cpu_add_forward(d->x, d->x, d->h, rows);
         it__decoder_norm(d, d->h, d->x, p[IT_LP_MLP_NORM], p[IT_LP_MLP_NORM_B], n);
-        it__decoder_quantize_acts(d, d->h, &wu, n); /* once for gate and up */
+        it__decoder_quantize_acts(d, d->h, &gate_up[1], n); /* once for gate and up */
         if (llama) {
-            it__decoder_linear(d, d->f1, d->h, &wg, p[IT_LP_GATE_B], n);
-            it__decoder_linear(d, d->f2, d->h, &wu, p[IT_LP_UP_B], n);
+            it__decoder_linears(d, gate_up_out, d->h, gate_up, gate_up_bias, 2, n);
             it__swiglu_forward_fast(d->f1, d->f1, d->f2, (size_t)n * F);
         } else {
-            it__decoder_linear(d, d->f2, d->h, &wu, p[IT_LP_UP_B], n);
+            it__decoder_linear(d, d->f2, d->h, &gate_up[1], p[IT_LP_UP_B], n);
             it_cpu_gelu_forward(d->f1, d->f2, (size_t)n * F);
         }
         it__decoder_quantize_acts(d, d->f1, &wd, n);
