@@ -8755,6 +8755,7 @@ static void it__decoder_linears(it_decoder *d, float *const *y, const float *x, 
         for (k = 0; k < count; k++) it__decoder_linear(d, y[k], x, &w[k], b[k], n);
         return;
     }
+    memset(jobs, 0, sizeof jobs); /* gcc -O1 cannot see that count <= 3 fills what is read */
     for (k = 0; k < count; k++) jobs[k] = it__qmatmul_job_of(y[k], x, d->xq, w[k].data, w[k].type, n, w[k].rows, w[k].cols, w[k].interleaved);
     it__qmatmul_run(d->model->ctx, jobs, count);
     for (k = 0; k < count; k++)
