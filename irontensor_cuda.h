@@ -33,6 +33,13 @@
      it_f32_to_bf16 rule) into one staging buffer and multiply bf16 x bf16 with fp32 sums;
      parameters, gradients, optimizer state, activations and every other op stay fp32. (cuBLAS's
      "fast bf16" compute type on fp32 matrices is not that: on the H200 it ran our shapes as TF32.)
+   - Attention: as cuBLAS products (S = Q K^T, O = P V and the backward's dP, dQ, dK, dV batched
+     over a chunk of batch rows, one product per query head; fp32 or TF32, never bf16) with the
+     softmax rows of shaders/attention_scores.metal between them (the tiled FlashAttention kernels
+     of attention.metal ran on the FP32 pipes at ~2.4 TFLOP/s on the H200). The scores of a chunk
+     take a buffer of at most IT_CUDA_ATTN_SCORES_FLOATS floats (twice in the backward); where one
+     batch row's Hq T^2 scores are over it, or with IT_CUDA_ATTN_SCORES=0 in the environment, the
+     tiled kernels run instead.
    - Memory: cuMemAlloc (no managed memory) for every block, and a pinned host mirror that
      buffer_create returns (the core and the user read and write it as before). Coherence goes
      through the core's host_access hook: it_data() and friends copy the device's newer bytes of
