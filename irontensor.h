@@ -1774,7 +1774,7 @@ IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for a
    (0 for F32). */
 IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out, it_weight_type *matrices);
 /* The tokenizer of a GGUF file: tokenizer.ggml.model "gpt2" (byte-level BPE) with tokenizer.ggml.pre
-   "gpt2", "llama-bpe" (Llama 3) or "qwen2", read into a Hugging Face tokenizer (the one
+   "gpt-2", "llama-bpe" (Llama 3) or "qwen2", read into a Hugging Face tokenizer (the one
    it_tokenizer_load_hf makes from the same tokenizer.json: it encodes and decodes alike). Token
    types 1 (normal) and 2 (unknown) are the vocabulary, 3 (control) special added tokens, 4
    (user-defined) added tokens, 5 (unused, llama.cpp's "[PADi]") holes; the merges are checked
@@ -20613,7 +20613,7 @@ static const struct {
     const char *pre, *regex;
     int nfc, ignore_merges;
 } it__gguf_pres[] = {
-    {"gpt2", NULL, 0, 0},
+    {"gpt-2", NULL, 0, 0}, /* llama.cpp spells GPT-2's with a hyphen (llama-vocab.cpp): "gpt2" does not load there */
     {"llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", 0, 1},
     {"qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", 1, 0}};
 #define IT__GGUF_N_PRES ((int)(sizeof it__gguf_pres / sizeof it__gguf_pres[0]))

@@ -183,7 +183,7 @@ def main():
               "tokenizer: gpt2, %d tokens (the embedding's rows), %d merges" % (n, len(meta["tokenizer.ggml.merges"])))
         check(all(" " in m for m in meta["tokenizer.ggml.merges"]), "every merge is 'left right'")
         check(set(meta["tokenizer.ggml.token_type"]) <= {1, 3, 4, 5}, "token types are normal, control, user-defined or unused")
-        check(meta["tokenizer.ggml.pre"] in ("gpt2", "llama-bpe", "qwen2", "default"), "pre-tokenizer '%s'" % meta["tokenizer.ggml.pre"])
+        check(meta["tokenizer.ggml.pre"] in ("gpt-2", "llama-bpe", "qwen2", "default"), "pre-tokenizer '%s'" % meta["tokenizer.ggml.pre"])
         for k in ("bos", "eos"):
             if "tokenizer.ggml.%s_token_id" % k in meta:
                 check(0 <= meta["tokenizer.ggml.%s_token_id" % k] < n, "%s id inside the tokens" % k)

@@ -350,7 +350,7 @@ static void test_tokenizer_hostile(void) {
 #define TCASE(what_, want_, fragment_, edit) EDIT_CASE(try_tokenizer, what_, want_, fragment_, edit)
     TCASE("another model", IT_ERR_UNSUPPORTED, "tokenizer.ggml.model 'bert' is not read",
           memcpy(buf + value_of(good, n, "tokenizer.ggml.model") + 8, "bert", 4));
-    TCASE("another pre", IT_ERR_UNSUPPORTED, "tokenizer.ggml.pre 'xpt2' is not read", buf[value_of(good, n, "tokenizer.ggml.pre") + 8] = 'x');
+    TCASE("another pre", IT_ERR_UNSUPPORTED, "tokenizer.ggml.pre 'xpt-2' is not read", buf[value_of(good, n, "tokenizer.ggml.pre") + 8] = 'x');
     TCASE("model as a uint32", IT_ERR_FORMAT, "tokenizer.ggml.model is a uint32, expected a string",
           put32(buf + value_of(good, n, "tokenizer.ggml.model") - 4, 4));
     TCASE("tokens as a string", IT_ERR_FORMAT, "tokenizer.ggml.tokens is a string, expected an array", put32(buf + tokens - 4, 8));

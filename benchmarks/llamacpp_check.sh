@@ -1,0 +1,142 @@
+#!/bin/bash
+# Our GGUF exports in real llama.cpp (issue 14), when given a llama.cpp build:
+#   bash benchmarks/llamacpp_check.sh LLAMA_BUILD_DIR [BUILD] [--speed [PAIRS]]
+# LLAMA_BUILD_DIR is a CMake build of llama.cpp with shared libraries (bin/libllama.so; the source
+# tree is read from its CMakeCache.txt), e.g.
+#   cmake -S llama.cpp -B llama.cpp/build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON
+#   cmake --build llama.cpp/build -j2 --target llama-bench llama-simple
+# Without one it prints a notice and exits 0 (nothing of llama.cpp is needed by the library).
+#
+# Two models, each exported by build/it-export-gguf at f32, f16, q8_0 and q4_0:
+#   shake: a byte-level model trained here by build/train on tinyshakespeare (dim 128, 4 layers);
+#          the prompt is text, tokenized by llama.cpp and by our reader of the file's tokenizer;
+#   s135:  SmolLM2-135M's shape (30 layers, dim 576, 9/3 heads, ffn 1536, vocab 49152, tied),
+#          one training step on random token ids (near-random weights), with the byte-level BPE
+#          of a tiny build/train run beside it so the file carries a tokenizer (llama.cpp needs
+#          one): 512 tokens, padded to the 49152 rows with unused [PADi] tokens; ids as the prompt.
+# build/llamacpp_compare (benchmarks/llamacpp_compare.c, built here against libllama) loads each
+# file in both, feeds both the same tokens (the prompt, then our greedy picks) and compares the
+# logits at every step. Passes when llama.cpp loads every file, the tokenizers agree, and the
+# largest logit difference over all steps, relative to the logits' range, is within the type's
+# tolerance (f32: 1e-4, float rounding of two different summation orders; f16: 1e-2, llama.cpp
+# multiplies f16-rounded activations, ours reads F16 files into f32; q8_0 / q4_0: 2e-2, llama.cpp
+# keeps the int8 activations' block scale in fp16, ours in f32). Greedy agreement is printed
+# (agree=K of steps=N, and the margin where they part).
+#
+# --speed: then whole-model decode speed on the 135M-shaped files (q8_0, q4_0, f32), one and two
+# threads: llama.cpp's own llama-bench (-p 0 -n 64 -r 1: 64 tokens from an empty context, after its
+# warm-up; its defaults otherwise: F16 K/V cache, Q4_0 repacked at load where its CPU backend
+# does that) against build/generate on the same file (a 1-token prompt, then 65 greedy tokens;
+# tokens/s of the last 64, from the prompt time and total it prints), PAIRS (default 3) pairs run
+# A B A B ..., medians and min-max; one line per file and thread count:
+#   llamacpp_speed file=F threads=T ours_tok_s=M ours_min=.. ours_max=.. llama_tok_s=M llama_min=.. llama_max=.. ratio=ours/llama
+# The load average is printed before and after: on a shared machine the figures move with it.
+set -u
+LLAMA_BUILD=
+BUILD=build
+SPEED=0
+PAIRS=3
+while [ $# -gt 0 ]; do
+    case $1 in
+    --speed) SPEED=1; if [ $# -gt 1 ] && [ "$2" -eq "$2" ] 2>/dev/null; then PAIRS=$2; shift; fi ;;
+    *) if [ -z "$LLAMA_BUILD" ]; then LLAMA_BUILD=$1; else BUILD=$1; fi ;;
+    esac
+    shift
+done
+if [ -z "$LLAMA_BUILD" ] || [ ! -f "$LLAMA_BUILD/bin/libllama.so" ] || [ ! -f "$LLAMA_BUILD/CMakeCache.txt" ]; then
+    echo "llamacpp_check: skipped (give a llama.cpp CMake build directory with bin/libllama.so: bash $0 LLAMA_BUILD_DIR)"
+    exit 0
+fi
+LLAMA_SRC=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$LLAMA_BUILD/CMakeCache.txt")
+if [ ! -f "$LLAMA_SRC/include/llama.h" ]; then
+    echo "llamacpp_check: $LLAMA_BUILD/CMakeCache.txt names source $LLAMA_SRC, which has no include/llama.h"
+    exit 1
+fi
+LLAMA_COMMIT=${LLAMA_COMMIT:-$(git -C "$LLAMA_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+set -e
+make -s "$BUILD/train" "$BUILD/it-export-gguf" "$BUILD/generate"
+cc -O2 -std=gnu11 -D_DEFAULT_SOURCE -Wall -Wextra -I. -I"$LLAMA_SRC/include" -I"$LLAMA_SRC/ggml/include" \
+    benchmarks/llamacpp_compare.c -o "$BUILD/llamacpp_compare" \
+    -L"$LLAMA_BUILD/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$(cd "$LLAMA_BUILD/bin" && pwd)" -lm -lpthread
+set +e
+
+DATA=${DATA:-../shared/data/tinyshakespeare.txt}
+WORK=$(mktemp -d /tmp/llamacpp_check.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+fail=0
+echo "llamacpp_check: llama.cpp $LLAMA_COMMIT ($LLAMA_SRC), CPU; work in $WORK"
+
+"$BUILD/train" --data "$DATA" --dim 128 --layers 4 --heads 4 --ffn 384 --batch 8 --seq 128 --steps 400 --lr 2e-3 \
+    --threads 1 --save "$WORK/shake" > "$WORK/train_shake.log" 2>&1 || { tail -5 "$WORK/train_shake.log"; exit 1; }
+python3 -c "
+import random, array
+random.seed(1)
+open('$WORK/random_ids.bin', 'wb').write(array.array('H', [random.randrange(49152) for _ in range(4096)]).tobytes())"
+"$BUILD/train" --data "$WORK/random_ids.bin" --vocab 49152 --dim 576 --layers 30 --heads 9 --kv-heads 3 --ffn 1536 \
+    --batch 1 --seq 16 --steps 1 --threads 1 --eval-every 0 --eval-batches 1 --save "$WORK/s135" > "$WORK/train_s135.log" 2>&1 ||
+    { tail -5 "$WORK/train_s135.log"; exit 1; }
+rm -f "$WORK/s135/optimizer.safetensors"
+"$BUILD/train" --data "$DATA" --tokenizer bpe --vocab 512 --dim 32 --layers 1 --heads 2 --ffn 64 --batch 1 --seq 16 --steps 1 \
+    --threads 1 --eval-every 0 --eval-batches 1 --save "$WORK/bpe512" > "$WORK/train_bpe.log" 2>&1 || { tail -5 "$WORK/train_bpe.log"; exit 1; }
+cp "$WORK/bpe512/tokenizer.bin" "$WORK/s135/"
+
+check() { # check MODEL TYPE TOLERANCE ARGS...: one llamacpp_compare run, judged
+    local model=$1 type=$2 tol=$3 out line
+    shift 3
+    "$BUILD/it-export-gguf" --model "$WORK/$model" --type "$type" --out "$WORK/$model-$type.gguf" > /dev/null || { fail=1; return; }
+    out=$("$BUILD/llamacpp_compare" "$WORK/$model-$type.gguf" "$@" 2>&1)
+    line=$(echo "$out" | grep '^llamacpp_check ')
+    if [ -z "$line" ]; then
+        echo "FAIL $model $type: $out"
+        fail=1
+        return
+    fi
+    echo "$out" | grep -v '^llamacpp_check ' | sed 's/^/  /'
+    echo "$line" | sed "s|$WORK/||"
+    if ! echo "$line" | awk -v tol="$tol" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            exit !(v["rel_max_diff"] + 0 <= tol + 0 && v["tokenize_equal"] != "0") }'; then
+        echo "FAIL $model $type: logits differ by more than $tol of their range, or the tokenizers disagree"
+        fail=1
+    fi
+}
+for t in f32 f16 q8_0 q4_0; do
+    case $t in f32) tol=1e-5 ;; f16) tol=2e-3 ;; *) tol=2e-2 ;; esac
+    check shake $t $tol --prompt "ROMEO:
+What say you, my lord?" --new 48 --threads 1
+    check s135 $t $tol --ids 1,2,3,4,5 --new 16 --threads 1
+done
+if [ $fail = 0 ]; then echo "llamacpp_check: passed"; else echo "llamacpp_check: FAILED"; fi
+[ $SPEED = 1 ] || exit $fail
+
+median_min_max() { sort -g | awk '{ v[NR] = $1 } END { printf "%.2f %.2f %.2f", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+echo
+echo "llamacpp_speed: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$LLAMA_BUILD/bin/llama-bench" -m "$WORK/s135-q4_0.gguf" -p 0 -n 1 -r 1 -t 1 -v 2>&1 | grep -i -m3 'repack\|CPU_REPACK' |
+    sed 's/^/  llama.cpp q4_0 load: /'
+for t in q8_0 q4_0 f32; do
+    [ -f "$WORK/s135-$t.gguf" ] || "$BUILD/it-export-gguf" --model "$WORK/s135" --type $t --out "$WORK/s135-$t.gguf" > /dev/null
+    for threads in 1 2; do
+        : > "$WORK/ours.txt"
+        : > "$WORK/llama.txt"
+        for p in $(seq "$PAIRS"); do
+            "$LLAMA_BUILD/bin/llama-bench" -m "$WORK/s135-$t.gguf" -p 0 -n 64 -r 1 -t $threads -o csv 2> /dev/null |
+                awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "\"avg_ts\"") c = i } NR == 2 { gsub(/"/, "", $c); print $c }' \
+                    >> "$WORK/llama.txt"
+            "$BUILD/generate" --model "$WORK/s135-$t.gguf" --ids 1 --max-new-tokens 65 --greedy --ignore-eos --print-ids \
+                --threads $threads 2>&1 > /dev/null |
+                sed -n 's/^generate: [0-9]* prompt tokens, \([0-9]*\) new tokens in \([0-9.]*\) s (prompt \([0-9.]*\) ms.*/\1 \2 \3/p' |
+                awk '{ printf "%.3f\n", ($1 - 1) / ($2 - $3 / 1000) }' >> "$WORK/ours.txt"
+        done
+        if [ "$(wc -l < "$WORK/ours.txt")" != "$PAIRS" ] || [ "$(wc -l < "$WORK/llama.txt")" != "$PAIRS" ]; then
+            echo "FAIL speed $t threads $threads: a run gave no figure"
+            fail=1
+            continue
+        fi
+        read -r om omin omax <<< "$(median_min_max < "$WORK/ours.txt")"
+        read -r lm lmin lmax <<< "$(median_min_max < "$WORK/llama.txt")"
+        echo "llamacpp_speed file=s135-$t.gguf threads=$threads ours_tok_s=$om ours_min=$omin ours_max=$omax" \
+            "llama_tok_s=$lm llama_min=$lmin llama_max=$lmax ratio=$(awk -v a="$om" -v b="$lm" 'BEGIN { printf "%.2f", a / b }')"
+    done
+done
+echo "llamacpp_speed: load $(cut -d' ' -f1-3 /proc/loadavg); ours: $(git rev-parse --short HEAD 2>/dev/null || echo unknown), llama.cpp $LLAMA_COMMIT"
+exit $fail
