@@ -71,8 +71,9 @@
      sample.metal): caches and work rows in device memory, the prompt in one call (cuBLAS), then a
      token per call through matvec kernels, f32 or the core's bf16 / Q8_0 / Q4_0 copies;
      it_decoder_next picks the token on the GPU (argmax, or the sampler with the host's uniform
-     draw). A call launches its records in order (no graph: the position changes every token),
-     copies the logits and the id back and waits once.
+     draw). A call launches its kernels in order (it_cuda_desc.decode_graphs: a token's as one
+     CUDA graph, built once, then only the nodes whose position-dependent arguments changed are
+     updated), copies the logits and the id back and waits once.
    - IT_CUDA_PROFILE=1 in the environment: steps run record by record between CUDA events (no
      graphs) and the GPU time per kernel is logged (info level) when the backend is destroyed.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
@@ -92,6 +93,9 @@ typedef struct it_cuda_desc {
     const char *libcuda;  /* NULL = "libcuda.so.1"; the tests point these at stand-ins */
     const char *libnvrtc; /* NULL = libnvrtc.so.13, .12, libnvrtc.so */
     const char *libcublas;/* NULL = libcublas.so.13, .12, libcublas.so */
+    int decode_graphs;    /* 1 = the KV-cache decoder runs each token's kernels as one CUDA graph (built once,
+                             its position-dependent nodes updated in place); 0 = launched one by one, the
+                             default, the way measured on an H200 (the graph way: on the fake driver only) */
 } it_cuda_desc;
 
 /* 1 when this build can create a CUDA backend (Linux); whether a GPU is there is create's job. */
@@ -155,6 +159,15 @@ typedef struct it__CUstrm *it__CUstream;
 typedef struct it__CUgrph *it__CUgraph;
 typedef struct it__CUgexec *it__CUgraphExec;
 typedef struct it__CUevt *it__CUevent;
+typedef struct it__CUgnode *it__CUgraphNode;
+/* CUDA_KERNEL_NODE_PARAMS_v2 (a graph's kernel node: the decoder builds its graph node by node) */
+typedef struct it__CUkernelNodeParams {
+    it__CUfunction func;
+    unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_bytes;
+    void **params, **extra;
+    void *kern;          /* CUkernel: NULL, func names the kernel */
+    it__CUcontext ctx;   /* NULL: the current context */
+} it__CUkernelNodeParams;
 typedef struct it__nvrtcProg *it__nvrtcProgram;
 typedef struct it__cublasCtx *it__cublasHandle;
 /* values from cuda.h / cublas_api.h (tests/cuda/abi_check.c compares them with the real headers) */
@@ -212,7 +225,12 @@ typedef struct it__cublasCtx *it__cublasHandle;
     X(EventRecord, "cuEventRecord", it__CUresult, (it__CUevent, it__CUstream))                                  \
     X(EventSynchronize, "cuEventSynchronize", it__CUresult, (it__CUevent))                                      \
     X(EventElapsedTime, "cuEventElapsedTime", it__CUresult, (float *, it__CUevent, it__CUevent))                \
-    X(EventDestroy, "cuEventDestroy_v2", it__CUresult, (it__CUevent))
+    X(EventDestroy, "cuEventDestroy_v2", it__CUresult, (it__CUevent))                                        \
+    X(GraphCreate, "cuGraphCreate", it__CUresult, (it__CUgraph *, unsigned))                                    \
+    X(GraphAddKernelNode, "cuGraphAddKernelNode_v2", it__CUresult,                                              \
+      (it__CUgraphNode *, it__CUgraph, const it__CUgraphNode *, size_t, const it__CUkernelNodeParams *))       \
+    X(GraphExecKernelNodeSetParams, "cuGraphExecKernelNodeSetParams_v2", it__CUresult,                          \
+      (it__CUgraphExec, it__CUgraphNode, const it__CUkernelNodeParams *))
 #define IT__CU_NVRTC(X)                                                                                         \
     X(CreateProgram, "nvrtcCreateProgram", int,                                                                 \
       (it__nvrtcProgram *, const char *, const char *, int, const char *const *, const char *const *))          \
@@ -348,6 +366,7 @@ typedef struct it__cuda {
     const it_cuda_kernel_info *info[IT__CUK_COUNT];
     int max_threads[IT__CUK_COUNT];
     int use_graphs, internal, pending;
+    int decode_graphs; /* it_cuda_desc.decode_graphs (and graphs not switched off) */
     int compute_type; /* cuBLAS's: fp32, or TF32 (allow_tf32) products of fp32 matrices */
     it__cu_buffer *bufs;
     int n_bufs, cap_bufs;
@@ -2073,9 +2092,9 @@ static it_result it__cu_optimizer_step(it_backend *be, struct it_optimizer *opt,
    it_argmax_f32 or it_sample_f32 with the host's uniform draw); then it uploads what the host
    wrote (parameters after a load or a step's optimizer on the host), launches the records in
    order, queues the logits' and the id's copy back and waits once: a token costs one wait, greedy
-   or sampled. The records are launched directly, not as a CUDA graph: every token's differ (the
-   position is a by-value argument of the attention, rope and embedding kernels), and a capture per
-   token costs more than the launches it would save. f32 weights are read where the parameter
+   or sampled. The records are launched one by one; with it_cuda_desc.decode_graphs a token's
+   kernels run as one CUDA graph whose position-dependent nodes are updated in place
+   (it__cu_decoder_graph_launch; verified on the fake driver, not yet on a GPU). f32 weights are read where the parameter
    block has them; bf16, Q8_0 and Q4_0 ones are the core's copies in a buffer of this backend
    (it_decoder_create_ex made them with buffer_create: uploaded by the first call's flush).
    ------------------------------------------------------------------------------------------------ */
@@ -2089,6 +2108,13 @@ typedef struct it__cu_decoder {
     size_t kcache, vcache, x, h, q, att, f1, f2, xq, stat0, stat1, logits, probs, seen, ids, next; /* byte offsets in buf */
     unsigned char *host; /* pinned: ids [max_seq], then logits [vocab], then the picked id */
     size_t host_bytes, host_logits, host_next;
+    /* a token's kernels as one CUDA graph (it__cu_decoder_graph_launch): its nodes in launch
+       order and the records they were last set from */
+    it__CUgraph graph;
+    it__CUgraphExec exec;
+    it__CUgraphNode *nodes;
+    it__cu_record *grecs;
+    int n_nodes, cap_nodes, cap_grecs;
 } it__cu_decoder;
 /* The device address of `bytes` at the host pointer p, which must lie inside one of our buffers
    (the core's quantised copies). */
@@ -2320,13 +2346,77 @@ static it_result it__cu_decoder_encode(it__cu_decoder *d, int n, int pos, const 
     IT__CU_TRY(it__cu_decoder_linear(d, d->buf + d->logits, h, &head, NULL, 1, 0));
     return pick ? it__cu_decoder_pick(d, pos + n, pick) : IT_OK;
 }
+/* A token's kernels as one CUDA graph, built node by node (cuGraphAddKernelNode, each after the
+   one before) the first time; every later token has the same kernels, grids and blocks, and only
+   the nodes whose arguments changed (the position, the cache row) are set anew in the
+   instantiated graph (cuGraphExecKernelNodeSetParams) before its launch. A stream capture per
+   token would cost what the launches cost; this costs one graph launch and a few node updates. */
+static int it__cu_same_kernel_shape(const it__cu_record *a, const it__cu_record *b) {
+    return a->op == IT__CU_REC_KERNEL && b->op == IT__CU_REC_KERNEL && a->kernel == b->kernel && a->n_args == b->n_args &&
+           !memcmp(a->grid, b->grid, sizeof a->grid) && !memcmp(a->block, b->block, sizeof a->block) &&
+           !memcmp(a->offset, b->offset, sizeof a->offset);
+}
+static void it__cu_kernel_node(it__cuda *m, const it__cu_record *r, void **params, it__CUkernelNodeParams *kp) {
+    int i;
+    memset(kp, 0, sizeof *kp);
+    for (i = 0; i < r->n_args; i++) params[i] = (void *)(r->arg.b + r->offset[i]);
+    kp->func = m->fn[r->kernel];
+    kp->grid_x = r->grid[0], kp->grid_y = r->grid[1], kp->grid_z = r->grid[2];
+    kp->block_x = r->block[0], kp->block_y = r->block[1], kp->block_z = r->block[2];
+    kp->params = params;
+}
+static void it__cu_decoder_graph_drop(it__cuda *m, it__cu_decoder *d) {
+    if (d->exec) m->cu.GraphExecDestroy(d->exec);
+    if (d->graph) m->cu.GraphDestroy(d->graph);
+    d->exec = NULL;
+    d->graph = NULL;
+    d->n_nodes = 0;
+}
+static it_result it__cu_decoder_graph_launch(it__cuda *m, it__cu_decoder *d, const it__cu_record *recs, int n) {
+    void *params[IT_CUDA_MAX_BINDS + 2];
+    it__CUkernelNodeParams kp;
+    int i, same = d->exec && d->n_nodes == n;
+    it_result r = IT_OK;
+    for (i = 0; same && i < n; i++) same = it__cu_same_kernel_shape(&d->grecs[i], &recs[i]);
+    if (same) {
+        for (i = 0; i < n && r == IT_OK; i++)
+            if (memcmp(d->grecs[i].arg.b, recs[i].arg.b, sizeof recs[i].arg.b) != 0) {
+                it__cu_kernel_node(m, &recs[i], params, &kp);
+                r = it__cu_check(m, m->cu.GraphExecKernelNodeSetParams(d->exec, d->nodes[i], &kp), "cuGraphExecKernelNodeSetParams");
+                d->grecs[i] = recs[i];
+            }
+    } else {
+        it__cu_decoder_graph_drop(m, d);
+        if (it_context_grow(m->ctx, (void **)&d->nodes, &d->cap_nodes, n, sizeof *d->nodes) != IT_OK ||
+            it_context_grow(m->ctx, (void **)&d->grecs, &d->cap_grecs, n, sizeof *d->grecs) != IT_OK)
+            return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda decoder: out of memory");
+        r = it__cu_check(m, m->cu.GraphCreate(&d->graph, 0), "cuGraphCreate");
+        for (i = 0; i < n && r == IT_OK; i++) {
+            it__cu_kernel_node(m, &recs[i], params, &kp);
+            r = it__cu_check(m, m->cu.GraphAddKernelNode(&d->nodes[i], d->graph, i ? &d->nodes[i - 1] : NULL, i ? 1u : 0u, &kp),
+                             it__cu_kernel_names[recs[i].kernel]);
+        }
+        if (r == IT_OK) r = it__cu_check(m, m->cu.GraphInstantiate(&d->exec, d->graph, 0), "cuGraphInstantiate (the decoder's)");
+        if (r == IT_OK) {
+            memcpy(d->grecs, recs, (size_t)n * sizeof *recs);
+            d->n_nodes = n;
+            m->stats.graph_captures++;
+        }
+    }
+    if (r != IT_OK) { /* a graph in an unknown state is not launched again */
+        it__cu_decoder_graph_drop(m, d);
+        return r;
+    }
+    m->stats.graph_launches++;
+    return it__cu_check(m, m->cu.GraphLaunch(d->exec, m->stream), "cuGraphLaunch (the decoder's)");
+}
 static it_result it__cu_decoder_feed(it_backend *be, void *state, const int32_t *tokens, int n, int pos,
                                      const it_decoder_pick *pick, const float **logits, int32_t *next) {
     it__cuda *m = IT__CU_M;
     it__cu_decoder *d = (it__cu_decoder *)state;
     size_t V = (size_t)d->model->config.vocab_size;
     it_result r, r2;
-    int i;
+    int i, graph;
     IT__CU_TRY(it__cu_synchronize(be)); /* a step or update in flight ends first (and reports its error) */
     memcpy(d->host + (size_t)pos * sizeof(int32_t), tokens, (size_t)n * sizeof(int32_t));
     m->in_step = 1; /* record, so that nothing of a call that fails to encode runs */
@@ -2335,8 +2425,13 @@ static it_result it__cu_decoder_feed(it_backend *be, void *state, const int32_t 
     m->in_step = 0;
     if (r == IT_OK) r = it__cu_flush(m); /* what the host wrote (weights, a loaded checkpoint) goes first */
     m->pending = 1;
+    graph = m->decode_graphs && !m->profile && n == 1 && m->n_recs > 1 && m->recs[0].op == IT__CU_REC_UPLOAD;
+    for (i = 1; graph && i < m->n_recs; i++) graph = m->recs[i].op == IT__CU_REC_KERNEL;
     if (r == IT_OK && m->profile) r = it__cu_profile_records(m);
-    else
+    else if (r == IT_OK && graph) { /* a token: its id goes up, then its kernels as one graph */
+        r = it__cu_exec(m, &m->recs[0]);
+        if (r == IT_OK) r = it__cu_decoder_graph_launch(m, d, m->recs + 1, m->n_recs - 1);
+    } else /* a prompt (cuBLAS products), or without graphs: every record launched */
         for (i = 0; i < m->n_recs && r == IT_OK; i++) r = it__cu_exec(m, &m->recs[i]);
     m->n_recs = 0;
     if (r == IT_OK)
@@ -2359,6 +2454,9 @@ static void it__cu_decoder_destroy(it_backend *be, void *state) {
     it__cu_decoder *d = (it__cu_decoder *)state;
     if (!d) return;
     it__cu_synchronize(be); /* nothing in flight may still use its blocks */
+    it__cu_decoder_graph_drop(m, d);
+    it_context_free(m->ctx, d->nodes);
+    it_context_free(m->ctx, d->grecs);
     it__cu_dev_free(m, d->buf, d->bytes);
     if (d->host) m->cu.MemFreeHost(d->host);
     it_context_free(m->ctx, d);
@@ -2617,6 +2715,7 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
     m->use_graphs = !(desc && desc->no_graphs);
+    m->decode_graphs = m->use_graphs && desc && desc->decode_graphs;
     m->compute_type = desc && desc->allow_tf32 ? IT__CUBLAS_COMPUTE_32F_FAST_TF32 : IT__CUBLAS_COMPUTE_32F;
     m->profile = getenv("IT_CUDA_PROFILE") && getenv("IT_CUDA_PROFILE")[0] == '1';
     m->scores_floats = IT_CUDA_ATTN_SCORES_FLOATS;

@@ -226,17 +226,20 @@ static int quant_bench(int threads, int quick) {
 }
 
 /* ---- the KV-cache decoder on the GPU (--backend cuda): tokens/s and TTFT per weight type --------
-   tiny and SmolLM2-135M's shape, random weights, each type's decoder on the CUDA backend: a
-   5-token prompt, then n_gen greedy tokens (the pick on the GPU, one wait a token); repetitions
-   interleave the four types; median and spread. GB/s is the weight bytes a token reads times
-   tokens/s (the bound is the GPU's memory bandwidth: 4.8 TB/s on an H200). Per model and type:
-     bench_cuda_decode gpu="NAME" model=M type=T mb_token=.. tok_s=.. tok_s_min=.. tok_s_max=.. ttft_ms=..
-                       weights_gbs=.. waits_per_token=.. launches_per_token=.. */
+   tiny and SmolLM2-135M's shape, random weights, each type's decoder on the CUDA backend, twice: a
+   token's kernels as one CUDA graph (it_cuda_desc.decode_graphs) and launched one by one (the
+   default), two backends in this process; a 5-token prompt, then n_gen greedy tokens (the pick on the GPU,
+   one wait a token); repetitions interleave the types and the two ways; median and spread. GB/s is
+   the weight bytes a token reads times tokens/s (the bound is the GPU's memory bandwidth: 4.8 TB/s
+   on an H200). Per model, type and way:
+     bench_cuda_decode gpu="NAME" model=M type=T launch=graph|direct mb_token=.. tok_s=.. tok_s_min=.. tok_s_max=..
+                       ttft_ms=.. weights_gbs=.. waits_per_token=.. launches_per_token=.. graph_launches_per_token=.. */
 static int cuda_decode_bench(int quick) {
     static const it_weight_type types[N_QTYPES] = {IT_WEIGHT_F32, IT_WEIGHT_BF16, IT_WEIGHT_Q8_0, IT_WEIGHT_Q4_0};
+    static const char *const ways[2] = {"graph", "direct"};
     it_model_config shapes[2];
     const char *names[2] = {"tiny", "smollm-135m"};
-    int m, t, r, reps = quick ? 3 : 7, n_gen = quick ? 16 : 64;
+    int m, t, r, w, reps = quick ? 3 : 7, n_gen = quick ? 16 : 64;
     it_model_preset("tiny", &shapes[0]);
     memset(&shapes[1], 0, sizeof shapes[1]);
     shapes[1].arch = IT_ARCH_LLAMA, shapes[1].vocab_size = 49152, shapes[1].dim = 576, shapes[1].n_layers = 30;
@@ -244,72 +247,78 @@ static int cuda_decode_bench(int quick) {
     shapes[1].rope_theta = 100000.0f;
     printf("\nKV-cache decode on the GPU (greedy, batch 1, %d tokens after a 5-token prompt, median of %d interleaved runs)\n",
            n_gen, reps);
-    printf("  %-12s %-6s %10s %10s %15s %9s %10s %8s %9s\n", "model", "type", "MB/token", "tok/s", "min-max", "TTFT ms",
+    printf("  %-12s %-6s %-7s %9s %9s %15s %8s %10s %9s %10s\n", "model", "type", "launch", "MB/token", "tok/s", "min-max", "TTFT ms",
            "weight GB/s", "waits/tok", "launch/tok");
     for (m = 0; m < 2; m++) {
-        it_context_desc cd;
-        it_context *ctx;
-        it_backend *cuda;
-        it_model *model;
-        it_decoder *dec[N_QTYPES];
-        double rates[N_QTYPES][16], ttfts[N_QTYPES][16];
-        unsigned long waits[N_QTYPES], launches[N_QTYPES];
         static const int32_t prompt[5] = {1, 2, 3, 4, 5};
+        it_context *ctx[2];
+        it_backend *cuda[2];
+        it_model *model[2];
+        it_decoder *dec[2][N_QTYPES];
+        double rates[2][N_QTYPES][16], ttfts[2][N_QTYPES][16];
+        unsigned long waits[2][N_QTYPES], launches[2][N_QTYPES], glaunches[2][N_QTYPES];
         it_cuda_stats s;
-        memset(&cd, 0, sizeof cd);
-        if (it_context_create(&cd, &ctx) != IT_OK) return 1;
-        if (it_cuda_backend_create(ctx, NULL, &cuda) != IT_OK) {
-            fprintf(stderr, "bench: --backend cuda: %s\n", it_context_last_error(ctx));
-            return 1;
-        }
-        it_context_set_backend(ctx, cuda);
-        if (it_model_create(ctx, &shapes[m], &model) != IT_OK || it_model_init(model, 7) != IT_OK) {
-            fprintf(stderr, "bench: %s: %s\n", names[m], it_context_last_error(ctx));
-            return 1;
-        }
-        for (t = 0; t < N_QTYPES; t++) {
-            it_decoder_desc dd;
-            double ttft, rate;
-            memset(&dd, 0, sizeof dd);
-            dd.max_seq = 5 + n_gen + 2;
-            dd.weights = types[t];
-            if (it_decoder_create_ex(model, &dd, &dec[t]) != IT_OK) {
-                fprintf(stderr, "bench: %s %s: %s\n", names[m], it_weight_type_name(types[t]), it_context_last_error(ctx));
+        for (w = 0; w < 2; w++) {
+            it_context_desc cd;
+            it_cuda_desc gd;
+            memset(&cd, 0, sizeof cd);
+            memset(&gd, 0, sizeof gd);
+            gd.decode_graphs = w == 0;
+            if (it_context_create(&cd, &ctx[w]) != IT_OK) return 1;
+            if (it_cuda_backend_create(ctx[w], &gd, &cuda[w]) != IT_OK) {
+                fprintf(stderr, "bench: --backend cuda: %s\n", it_context_last_error(ctx[w]));
                 return 1;
             }
-            if (generate(dec[t], prompt, 5, 4, &ttft, &rate) != IT_OK) { /* uploads, cuBLAS's first call */
-                fprintf(stderr, "bench: %s %s: %s\n", names[m], it_weight_type_name(types[t]), it_context_last_error(ctx));
+            it_context_set_backend(ctx[w], cuda[w]);
+            if (it_model_create(ctx[w], &shapes[m], &model[w]) != IT_OK || it_model_init(model[w], 7) != IT_OK) {
+                fprintf(stderr, "bench: %s: %s\n", names[m], it_context_last_error(ctx[w]));
                 return 1;
             }
-            waits[t] = launches[t] = 0;
-        }
-        for (r = 0; r < reps; r++)
             for (t = 0; t < N_QTYPES; t++) {
-                it_cuda_stats s0 = it_cuda_backend_stats(cuda), s1;
-                if (generate(dec[t], prompt, 5, n_gen + 1, &ttfts[t][r], &rates[t][r]) != IT_OK) {
-                    fprintf(stderr, "bench: %s: %s\n", names[m], it_context_last_error(ctx));
+                it_decoder_desc dd;
+                double ttft, rate;
+                memset(&dd, 0, sizeof dd);
+                dd.max_seq = 5 + n_gen + 2;
+                dd.weights = types[t];
+                if (it_decoder_create_ex(model[w], &dd, &dec[w][t]) != IT_OK ||
+                    generate(dec[w][t], prompt, 5, 4, &ttft, &rate) != IT_OK) { /* uploads, cuBLAS's first call, the graph */
+                    fprintf(stderr, "bench: %s %s: %s\n", names[m], it_weight_type_name(types[t]), it_context_last_error(ctx[w]));
                     return 1;
                 }
-                s1 = it_cuda_backend_stats(cuda);
-                waits[t] += s1.waits - s0.waits, launches[t] += s1.kernel_launches - s0.kernel_launches;
+                waits[w][t] = launches[w][t] = glaunches[w][t] = 0;
             }
-        s = it_cuda_backend_stats(cuda);
-        for (t = 0; t < N_QTYPES; t++) {
-            double mb = it_decoder_weight_bytes(dec[t]) / 1e6, med, ttft;
-            unsigned long calls = (unsigned long)reps * (unsigned long)(n_gen + 1); /* the prompt's call and n_gen tokens */
-            qsort(rates[t], (size_t)reps, sizeof(double), cmp_double);
-            qsort(ttfts[t], (size_t)reps, sizeof(double), cmp_double);
-            med = rates[t][reps / 2], ttft = ttfts[t][reps / 2];
-            printf("  %-12s %-6s %10.1f %10.1f %7.1f-%-7.1f %9.2f %10.1f %8.2f %9.1f\n", names[m], it_weight_type_name(types[t]), mb,
-                   med, rates[t][0], rates[t][reps - 1], ttft, mb * med / 1e3, (double)waits[t] / calls, (double)launches[t] / calls);
-            printf("bench_cuda_decode gpu=\"%s\" model=%s type=%s mb_token=%.1f tok_s=%.1f tok_s_min=%.1f tok_s_max=%.1f "
-                   "ttft_ms=%.2f weights_gbs=%.1f waits_per_token=%.2f launches_per_token=%.1f\n", s.device_name, names[m],
-                   it_weight_type_name(types[t]), mb, med, rates[t][0], rates[t][reps - 1], ttft, mb * med / 1e3,
-                   (double)waits[t] / calls, (double)launches[t] / calls);
-            it_decoder_destroy(dec[t]);
         }
+        for (r = 0; r < reps; r++)
+            for (t = 0; t < N_QTYPES; t++)
+                for (w = 0; w < 2; w++) {
+                    it_cuda_stats s0 = it_cuda_backend_stats(cuda[w]), s1;
+                    if (generate(dec[w][t], prompt, 5, n_gen + 1, &ttfts[w][t][r], &rates[w][t][r]) != IT_OK) {
+                        fprintf(stderr, "bench: %s: %s\n", names[m], it_context_last_error(ctx[w]));
+                        return 1;
+                    }
+                    s1 = it_cuda_backend_stats(cuda[w]);
+                    waits[w][t] += s1.waits - s0.waits, launches[w][t] += s1.kernel_launches - s0.kernel_launches;
+                    glaunches[w][t] += s1.graph_launches - s0.graph_launches;
+                }
+        s = it_cuda_backend_stats(cuda[0]);
+        for (t = 0; t < N_QTYPES; t++)
+            for (w = 0; w < 2; w++) {
+                double mb = it_decoder_weight_bytes(dec[w][t]) / 1e6, med, ttft;
+                double calls = (double)reps * (n_gen + 1); /* the prompt's call and n_gen tokens */
+                qsort(rates[w][t], (size_t)reps, sizeof(double), cmp_double);
+                qsort(ttfts[w][t], (size_t)reps, sizeof(double), cmp_double);
+                med = rates[w][t][reps / 2], ttft = ttfts[w][t][reps / 2];
+                printf("  %-12s %-6s %-7s %9.1f %9.1f %7.1f-%-7.1f %8.2f %10.1f %9.2f %10.1f\n", names[m], it_weight_type_name(types[t]),
+                       ways[w], mb, med, rates[w][t][0], rates[w][t][reps - 1], ttft, mb * med / 1e3, waits[w][t] / calls,
+                       (launches[w][t] + glaunches[w][t]) / calls);
+                printf("bench_cuda_decode gpu=\"%s\" model=%s type=%s launch=%s mb_token=%.1f tok_s=%.1f tok_s_min=%.1f tok_s_max=%.1f "
+                       "ttft_ms=%.2f weights_gbs=%.1f waits_per_token=%.2f launches_per_token=%.1f graph_launches_per_token=%.2f\n",
+                       s.device_name, names[m], it_weight_type_name(types[t]), ways[w], mb, med, rates[w][t][0], rates[w][t][reps - 1],
+                       ttft, mb * med / 1e3, waits[w][t] / calls, launches[w][t] / calls, glaunches[w][t] / calls);
+                it_decoder_destroy(dec[w][t]);
+            }
         fflush(stdout);
-        it_context_destroy(ctx);
+        for (w = 0; w < 2; w++) it_context_destroy(ctx[w]);
     }
     return 0;
 }

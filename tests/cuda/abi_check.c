@@ -9,6 +9,7 @@
 #include <cuda.h>
 #include <cublas_api.h>
 #include <nvrtc.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #define SAME(ours, theirs) typedef char check_##ours[(ours) == (theirs) ? 1 : -1];
@@ -27,6 +28,17 @@ SAME(IT__CUDA_R_16BF, CUDA_R_16BF)
 SAME(IT__CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F)
 SAME(IT__CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_32F_FAST_TF32)
 SAME(IT__CUBLAS_GEMM_DEFAULT, CUBLAS_GEMM_DEFAULT)
+/* the decoder's graph nodes: CUDA_KERNEL_NODE_PARAMS_v2, field by field */
+#define SAME_FIELD(ours, theirs) typedef char check_node_##ours[offsetof(it__CUkernelNodeParams, ours) == offsetof(CUDA_KERNEL_NODE_PARAMS_v2, theirs) ? 1 : -1];
+SAME_FIELD(func, func)
+SAME_FIELD(grid_x, gridDimX)
+SAME_FIELD(block_z, blockDimZ)
+SAME_FIELD(shared_bytes, sharedMemBytes)
+SAME_FIELD(params, kernelParams)
+SAME_FIELD(extra, extra)
+SAME_FIELD(kern, kern)
+SAME_FIELD(ctx, ctx)
+typedef char check_node_size[sizeof(it__CUkernelNodeParams) == sizeof(CUDA_KERNEL_NODE_PARAMS_v2) ? 1 : -1];
 typedef char check_deviceptr[sizeof(it__CUdeviceptr) == sizeof(CUdeviceptr) ? 1 : -1];
 typedef char check_device[sizeof(it__CUdevice) == sizeof(CUdevice) ? 1 : -1];
 typedef char check_result[sizeof(it__CUresult) == sizeof(CUresult) ? 1 : -1];
@@ -47,7 +59,8 @@ int main(void) {
                     (void *)&cuStreamBeginCapture_v2, (void *)&cuStreamEndCapture, (void *)&cuGraphInstantiateWithFlags,
                     (void *)&cuGraphLaunch, (void *)&cuGraphExecDestroy, (void *)&cuGraphDestroy, (void *)&cuGetErrorString,
                     (void *)&cuEventCreate, (void *)&cuEventRecord, (void *)&cuEventSynchronize, (void *)&cuEventElapsedTime,
-                    (void *)&cuEventDestroy_v2};
+                    (void *)&cuEventDestroy_v2, (void *)&cuGraphCreate, (void *)&cuGraphAddKernelNode_v2,
+                    (void *)&cuGraphExecKernelNodeSetParams_v2};
     printf("abi_check: %d driver entry points and %d constants agree with cuda.h / cublas_api.h (CUDA %d)\n",
            (int)(sizeof syms / sizeof syms[0]), 15, CUDA_VERSION);
     return 0;

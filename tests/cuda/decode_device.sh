@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/cuda/decode_device.sh OUT - the GPU decoder's verification on a machine with an NVIDIA GPU, in
 # one go: builds the backend test, build/generate and build/bench; the decoder against the CPU's
-# (test_cuda_backend --decode: tokens, logits, one wait per token); build/generate --backend cuda
+# (test_cuda_backend --decode: tokens, logits, one wait per token; with the token graphs of
+# it_cuda_desc.decode_graphs, and --no-graphs: launched one by one); build/generate --backend cuda
 # against --backend cpu on the fixture models (tests/cuda/generate_compare.sh, here on the real
-# driver); compute-sanitizer memcheck and racecheck over decoding; then
+# driver); compute-sanitizer memcheck and racecheck (RACECHECK=0: memcheck only) over decoding; then
 # benchmarks/cuda_decode_bench.sh (ours and PyTorch's, interleaved). Logs go to OUT/.
 set -u
 out=${1:-build/cuda/device}
@@ -18,24 +19,32 @@ cc -O2 -std=c99 -Wall -Wextra -Werror -I. examples/generate.c -o build/generate 
 cc -O2 -std=c99 -Wall -Wextra -Werror -I. examples/bench.c -o build/bench -lm -lpthread -ldl &
 wait
 [ -x build/cuda/test_cuda_backend ] && [ -x build/generate ] && [ -x build/bench ] || { echo "decode_device.sh: build failed"; exit 1; }
-echo "== the GPU decoder against the CPU's"
+if [ -f /usr/local/cuda/include/cuda.h ]; then
+  cc -std=c99 -Wall -Wextra -Werror -I. -I/usr/local/cuda/include -fsyntax-only tests/cuda/abi_check.c &&
+    echo "abi_check: the declared constants, driver symbols and the kernel node struct agree with cuda.h" || status=1
+fi
+echo "== the GPU decoder against the CPU's (and compute-sanitizer over it, at the same time)"
 SECONDS=0
-timeout 75 build/cuda/test_cuda_backend --decode > "$out/decode.txt" 2>&1 || status=1
-grep -E "FAIL|passed|cuda:|decode model|error path" "$out/decode.txt"; echo "($SECONDS s)"
-if command -v compute-sanitizer >/dev/null; then
-  SECONDS=0
-  for tool in memcheck racecheck; do
+san=""; command -v compute-sanitizer >/dev/null && san=1
+tools="memcheck"; [ "${RACECHECK:-1}" = 1 ] && tools="memcheck racecheck"
+if [ -n "$san" ]; then
+  for tool in $tools; do
     timeout 70 compute-sanitizer --tool $tool --error-exitcode 9 build/cuda/test_cuda_backend --decode --quick > "$out/san_decode_$tool.txt" 2>&1 &
   done
-  wait
-  for tool in memcheck racecheck; do
-    echo "== compute-sanitizer --tool $tool over decoding (llama GQA, GPT-2: prompt, greedy, sampled)"
+fi
+timeout 75 build/cuda/test_cuda_backend --decode > "$out/decode.txt" 2>&1 || status=1
+timeout 75 build/cuda/test_cuda_backend --decode --quick --no-graphs > "$out/decode_nographs.txt" 2>&1 || status=1
+wait
+grep -E "FAIL|passed|cuda:|decode model|error path" "$out/decode.txt"; grep -E "FAIL|passed" "$out/decode_nographs.txt"
+if [ -n "$san" ]; then
+  for tool in $tools; do
+    echo "== compute-sanitizer --tool $tool over decoding (llama GQA, GPT-2: prompt, greedy, sampled; token graphs)"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Hazard|========= Error|passed" "$out/san_decode_$tool.txt" | sort | uniq -c | head -8
   done
-  echo "($SECONDS s)"
 else
   echo "compute-sanitizer not found"
 fi
+echo "($SECONDS s)"
 echo "== build/generate --backend cuda against --backend cpu"
 timeout 25 bash tests/cuda/generate_compare.sh build > "$out/generate.txt" 2>&1; tail -4 "$out/generate.txt"
 echo "== decode speed: ours and PyTorch, interleaved"

@@ -331,14 +331,14 @@ int cuFuncGetAttribute(int *v, int attr, void *f) {
     *v = attr == 0 ? 1024 : 0;
     return OK;
 }
-int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem,
-                   void *s, void **params, void **extra) {
-    const it_cuda_kernel_info *info = (const it_cuda_kernel_info *)f;
+/* a kernel launch as an op, its arguments copied and checked (cuLaunchKernel, a graph's kernel node) */
+static int kernel_op(const it_cuda_kernel_info *info, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                     unsigned shmem, void **params, void **extra, op *out) {
     op o;
     unsigned disp[4];
     size_t off = 0;
     int i;
-    if (s != &g_stream_obj || !info) return E_INVALID_HANDLE;
+    if (!info) return E_INVALID_HANDLE;
     if (extra || shmem || !params) return E_INVALID_VALUE;
     if (bx * by * bz > 1024 || bz > 64 || !gx || !gy || !gz || gy > 65535 || gz > 65535) {
         note("%s: launch %u x %u x %u blocks of %u x %u x %u", info->name, gx, gy, gz, bx, by, bz);
@@ -369,6 +369,15 @@ int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
              disp[2], disp[3]);
         return E_INVALID_VALUE;
     }
+    *out = o;
+    return OK;
+}
+int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem,
+                   void *s, void **params, void **extra) {
+    op o;
+    int r;
+    if (s != &g_stream_obj) return E_INVALID_HANDLE;
+    if ((r = kernel_op((const it_cuda_kernel_info *)f, gx, gy, gz, bx, by, bz, shmem, params, extra, &o)) != OK) return r;
     fake_cuda_counts.launches++;
     return enqueue(&o);
 }
@@ -390,6 +399,7 @@ int cuStreamEndCapture(void *s, void **out) {
     memset(&g_capture, 0, sizeof g_capture);
     *out = g;
     fake_cuda_counts.captures++;
+    fake_cuda_counts.graphs_live++; /* graphs and executable graphs alike, until destroyed */
     return OK;
 }
 int cuGraphInstantiateWithFlags(void **exec, void *g, unsigned long long flags) {
@@ -421,11 +431,59 @@ int cuGraphExecDestroy(void *exec) {
     fake_cuda_counts.graphs_live--;
     return OK;
 }
+/* A graph built node by node: CUDA_KERNEL_NODE_PARAMS_v2 as cuda.h lays it out; a node is its
+   index + 1, and each node must depend on exactly the one before (the order the backend builds). */
+typedef struct {
+    void *func;
+    unsigned gx, gy, gz, bx, by, bz, shmem;
+    void **params, **extra;
+    void *kern, *ctx;
+} fake_kernel_node_params;
+int cuGraphCreate(void **g, unsigned flags) {
+    if (flags) return E_INVALID_VALUE;
+    *g = calloc(1, sizeof(graph));
+    if (!*g) return E_OUT_OF_MEMORY;
+    fake_cuda_counts.captures++; /* graphs made, captured or built */
+    fake_cuda_counts.graphs_live++;
+    return OK;
+}
+int cuGraphAddKernelNode_v2(void **node, void *g, void *const *deps, size_t n_deps, const fake_kernel_node_params *p) {
+    graph *gr = (graph *)g;
+    op o;
+    int r;
+    if (!gr || !p || p->kern || p->ctx) return E_INVALID_VALUE;
+    if (n_deps != (gr->ops.n ? 1u : 0u) || (n_deps && deps[0] != (void *)(uintptr_t)gr->ops.n)) {
+        note("cuGraphAddKernelNode: node %d does not follow the one before", gr->ops.n + 1);
+        return E_INVALID_VALUE;
+    }
+    if ((r = kernel_op((const it_cuda_kernel_info *)p->func, p->gx, p->gy, p->gz, p->bx, p->by, p->bz, p->shmem, p->params, p->extra, &o)) != OK)
+        return r;
+    push(&gr->ops, &o);
+    *node = (void *)(uintptr_t)gr->ops.n;
+    return OK;
+}
+int cuGraphExecKernelNodeSetParams_v2(void *exec, void *node, const fake_kernel_node_params *p) {
+    graph *e = (graph *)exec;
+    size_t k = (size_t)(uintptr_t)node;
+    op o;
+    int r;
+    if (!e || !p || !k || k > (size_t)e->ops.n) return E_INVALID_VALUE;
+    if ((r = kernel_op((const it_cuda_kernel_info *)p->func, p->gx, p->gy, p->gz, p->bx, p->by, p->bz, p->shmem, p->params, p->extra, &o)) != OK)
+        return r;
+    if (o.kernel != e->ops.ops[k - 1].kernel) {
+        note("cuGraphExecKernelNodeSetParams: node %zu's function changed", k);
+        return E_INVALID_VALUE;
+    }
+    e->ops.ops[k - 1] = o;
+    fake_cuda_counts.node_updates++;
+    return OK;
+}
 int cuGraphDestroy(void *g) {
     graph *e = (graph *)g;
     if (!e) return E_INVALID_HANDLE;
     free(e->ops.ops);
     free(e);
+    fake_cuda_counts.graphs_live--;
     return OK;
 }
 int cuGetErrorString(int r, const char **s) {

@@ -3,6 +3,7 @@
 #define FAKE_CUDA_H
 typedef struct fake_cuda_counters {
     unsigned long launches, kernels_run, gemms, captures, graph_launches, synchronizes, allocations, frees;
+    unsigned long node_updates; /* cuGraphExecKernelNodeSetParams */
     unsigned long long bytes_up, bytes_down;
     long graphs_live;
 } fake_cuda_counters;

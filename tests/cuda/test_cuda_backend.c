@@ -9,7 +9,9 @@
    - greedy KV-cache decoding from the trained models: the same tokens as the CPU's;
    - the GPU decoder (the backend's decoder hooks) against the CPU decoder: Llama GQA and GPT-2 in
      f32, bf16, Q8_0 and Q4_0, a sliding window, q/k norms: prompt logits to 1e-4, greedy and
-     sampled tokens equal, one wait and the same launches per token (the fake's counters agree);
+     sampled tokens equal, one wait per token and the same launches every token, or with the token
+     graphs (it_cuda_desc.decode_graphs, on unless --no-graphs) one graph launch a token and no
+     kernel launch (the fake's counters agree);
      a LoRA adapter refused, a failed stream reported with the position unchanged;
    - the optimizer's guard (a non-finite norm: IT_ERR_RANGE, nothing updated);
    - host coherence: a host write through it_data after a step reaches the device, a read
@@ -257,7 +259,7 @@ static void decoder_compare(const char *name, const it_model_config *cfg, it_wei
     it_cuda_stats s0, s1;
     int s, i, same = 1, same_sampled = 1, V = cfg->vocab_size, even = 1;
     double e, worst = 0;
-    unsigned long waits = 0, max_waits = 0, launches = 0, first_launches = 0;
+    unsigned long waits = 0, max_waits = 0, launches = 0, first_launches = 0, graph_launches = 0, builds = 0;
     unsigned long long down = 0;
     it_result r;
     it_decoder_desc desc;
@@ -265,6 +267,7 @@ static void decoder_compare(const char *name, const it_model_config *cfg, it_wei
 #ifdef FAKE
     fake_cuda_counters f0;
     int fake_agrees = 1;
+    unsigned long updates = 0;
 #endif
     snprintf(full_name, sizeof full_name, "%s%s%s", name, weights ? "-" : "", weights ? it_weight_type_name(weights) : "");
     name = full_name;
@@ -304,24 +307,35 @@ static void decoder_compare(const char *name, const it_model_config *cfg, it_wei
         waits += s1.waits - s0.waits;
         if (s1.waits - s0.waits > max_waits) max_waits = s1.waits - s0.waits;
         launches += s1.kernel_launches - s0.kernel_launches;
+        graph_launches += s1.graph_launches - s0.graph_launches;
+        builds += s1.graph_captures - s0.graph_captures;
         if (!i) first_launches = s1.kernel_launches - s0.kernel_launches;
-        even &= s1.kernel_launches - s0.kernel_launches == first_launches && first_launches > 0;
+        if (g_desc.no_graphs) /* every kernel launched: the same ones every token */
+            even &= s1.kernel_launches - s0.kernel_launches == first_launches && first_launches > 0 &&
+                    s1.graph_launches == s0.graph_launches;
+        else /* one graph launch a token, no kernel launched on its own */
+            even &= s1.kernel_launches == s0.kernel_launches && s1.graph_launches - s0.graph_launches == 1;
         down += s1.download_bytes - s0.download_bytes;
 #ifdef FAKE
         fake_agrees &= fake_cuda_counts.synchronizes - f0.synchronizes == s1.waits - s0.waits &&
                        fake_cuda_counts.launches - f0.launches == s1.kernel_launches - s0.kernel_launches &&
                        fake_cuda_counts.bytes_down - f0.bytes_down == s1.download_bytes - s0.download_bytes &&
-                       fake_cuda_counts.captures == f0.captures && fake_cuda_counts.graph_launches == f0.graph_launches;
+                       fake_cuda_counts.captures - f0.captures == s1.graph_captures - s0.graph_captures &&
+                       fake_cuda_counts.graph_launches - f0.graph_launches == s1.graph_launches - s0.graph_launches;
+        updates += fake_cuda_counts.node_updates - f0.node_updates;
 #endif
         if (!same) break;
     }
-    printf("%s decode model=%s tokens=%d waits_per_token=%lu launches_per_token=%lu bytes_down_per_token=%llu\n", TAG, name, GEN,
-           waits / GEN, launches / GEN, down / GEN);
+    printf("%s decode model=%s tokens=%d waits_per_token=%lu launches_per_token=%lu graph_launches_per_token=%lu graph_builds=%lu "
+           "bytes_down_per_token=%llu\n", TAG, name, GEN, waits / GEN, launches / GEN, graph_launches / GEN, builds, down / GEN);
+#ifdef FAKE
+    if (!g_desc.no_graphs) printf("%s decode model=%s graph nodes updated per token: %.1f\n", TAG, name, (double)updates / GEN);
+#endif
     check(same, "decode %s: %d greedy tokens equal to the CPU decoder's (stopped at %d vs %d)", name, GEN, tok[1], tok[0]);
     check(max_waits == 1 && waits == GEN, "decode %s: one wait per token (at most %lu, %lu in all)", name, max_waits, waits);
-    check(even && down == (unsigned long long)GEN * ((size_t)V * sizeof(float) + sizeof(int32_t)),
-          "decode %s: every token the same %lu launches and only the logits and the id copied back (%llu bytes)", name,
-          first_launches, down);
+    check(even && down == (unsigned long long)GEN * ((size_t)V * sizeof(float) + sizeof(int32_t)) && builds == (g_desc.no_graphs ? 0u : 1u),
+          "decode %s: every token %s, and only the logits and the id copied back (%llu bytes)", name,
+          g_desc.no_graphs ? "the same kernel launches" : "one launch of the graph built for the first", down);
 #ifdef FAKE
     check(fake_agrees, "decode %s: the fake driver saw the waits, launches and copies the backend counted, and no graph", name);
 #endif
@@ -716,8 +730,9 @@ int main(int argc, char **argv) {
 #ifdef FAKE
     g_desc.libcuda = g_desc.libnvrtc = g_desc.libcublas = ""; /* this program's own stand-ins */
 #endif
+    g_desc.decode_graphs = 1; /* the decoder's token graphs; --no-graphs: the direct launches */
     for (k = 1; k < argc; k++) {
-        if (!strcmp(argv[k], "--no-graphs")) g_desc.no_graphs = 1;
+        if (!strcmp(argv[k], "--no-graphs")) g_desc.no_graphs = 1; /* and every token's kernels launched one by one */
         else if (!strcmp(argv[k], "--quick")) g_quick = 1; /* one model and optimizer: sanitizer runs */
         else if (!strcmp(argv[k], "--decode")) g_decode_only = 1;
     }
