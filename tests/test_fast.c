@@ -1,7 +1,8 @@
 /* test_fast.c - the CPU backend's fast kernels against the reference ones (correctness only, no
-   timings): the vector exp and SwiGLU, flash attention forward and backward against it_cpu_attention_* on odd
-   shapes with GQA and every vector level this CPU runs, the fused linear + cross-entropy node
-   against matmul + cross_entropy, and KV-cache generation against full recomputation. */
+   timings): the vector exp and SwiGLU, the decoder's one-query attention kernels, flash
+   attention forward and backward against it_cpu_attention_* on odd shapes with GQA and every
+   vector level this CPU runs, the fused linear + cross-entropy node against matmul +
+   cross_entropy, and KV-cache generation against full recomputation. */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #include "it_test.h"
@@ -326,8 +327,43 @@ static void test_swiglu(void) {
     it__sgemm_force_isa = 0;
 }
 
+/* The decoder's one-query attention kernels (scores q . k_j and the mix sum_j p_j v_j, rows ld
+   apart in the cache) against double loops, every vector level, head sizes with every tail. */
+static void test_attn_kernels(void) {
+    enum { MAXLEN = 37, MAXD = 72, LD = 80 };
+    static float q[MAXD], kv[MAXLEN * LD], p[MAXLEN], got[MAXD + MAXLEN + 1];
+    int Ds[6] = {1, 7, 8, 17, 64, 72}, lens[3] = {1, 5, MAXLEN}, level, di, li, j, d;
+    it_test_fill(q, MAXD, 1.0f), it_test_fill(kv, MAXLEN * LD, 1.0f), it_test_fill(p, MAXLEN, 1.0f);
+    for (level = 1; level <= 3; level++) {
+        it__sgemm_force_isa = level;
+        for (di = 0; di < 6; di++)
+            for (li = 0; li < 3; li++) {
+                int D = Ds[di], len = lens[li];
+                double bad = 0.0;
+                it__attn_scores(got, q, kv, LD, len, D);
+                for (j = 0; j < len; j++) {
+                    double want = 0.0, mag = 0.0;
+                    for (d = 0; d < D; d++) want += (double)q[d] * kv[j * LD + d], mag += fabs((double)q[d] * kv[j * LD + d]);
+                    bad = fmax(bad, fabs(got[j] - want) / (1e-6 * mag + 1e-30));
+                }
+                CHECK(bad <= 1.0, "attn scores level %d D %d len %d: worst %.3g of tolerance", level, D, len, bad);
+                bad = 0.0;
+                got[D] = 12345.0f; /* the mix writes D values, no more */
+                it__attn_mix(got, p, kv, LD, len, D);
+                for (d = 0; d < D; d++) {
+                    double want = 0.0, mag = 0.0;
+                    for (j = 0; j < len; j++) want += (double)p[j] * kv[j * LD + d], mag += fabs((double)p[j] * kv[j * LD + d]);
+                    bad = fmax(bad, fabs(got[d] - want) / (1e-6 * mag + 1e-30));
+                }
+                CHECK(bad <= 1.0 && got[D] == 12345.0f, "attn mix level %d D %d len %d: worst %.3g of tolerance", level, D, len, bad);
+            }
+    }
+    it__sgemm_force_isa = 0;
+}
+
 int main(void) {
     test_vexp();
+    test_attn_kernels();
     test_lion();
     test_swiglu();
     test_flash();
