@@ -148,6 +148,23 @@ static double decode_rate(it_decoder *dec, int n_gen) {
     if (generate(dec, prompt, 5, n_gen + 1, &ttft, &rate) != IT_OK) return 0.0;
     return rate;
 }
+/* The pool's cost per job (>>threads): the median wall time of an empty job on ctx's pool, which
+   spins between jobs unless its context was made with spin_us < 0 (or contention switches it off
+   during the measurement). A 135M decode token is 121 pool jobs (4 a layer and the head), so
+   this times 121 is what dispatch adds to each token. */
+static void empty_part(void *arg, int part, int n_parts) { (void)arg, (void)part, (void)n_parts; }
+static double pool_job_us(it_context *ctx) {
+    double t[7];
+    int r, k;
+    ctx->pool.spin_off_until = 0; /* measure the spinning protocol even if the table just switched it off */
+    for (r = 0; r < 7; r++) {
+        double t0 = now_seconds();
+        for (k = 0; k < 500; k++) it__pool_run(&ctx->pool, empty_part, NULL, ctx->n_threads);
+        t[r] = (now_seconds() - t0) / 500 * 1e6;
+    }
+    qsort(t, 7, sizeof(double), cmp_double);
+    return t[3];
+}
 /* The table for one model shape and thread count; returns 0 on success. Repetitions interleave
    the four types (f32 bf16 q8_0 q4_0 f32 bf16 ...) so a change in the machine's load hits them all. */
 #define N_QTYPES 4
@@ -159,6 +176,7 @@ static int quant_table(const char *name, const it_model_config *cfg, int threads
     it_model *model;
     it_decoder *dec[N_QTYPES];
     double rates[N_QTYPES][16], bw;
+    unsigned signs;
     int t, r;
     memset(&cd, 0, sizeof cd);
     cd.n_threads = threads;
@@ -181,6 +199,7 @@ static int quant_table(const char *name, const it_model_config *cfg, int threads
     bw = read_bandwidth_gbs(threads, 5);
     for (r = 0; r < reps; r++)
         for (t = 0; t < N_QTYPES; t++) rates[t][r] = decode_rate(dec[t], n_gen);
+    signs = ctx->pool.contention_signs;
     for (t = 0; t < N_QTYPES; t++) {
         double mb = it_decoder_weight_bytes(dec[t]) / 1e6, bound = bw * 1e3 / mb, med;
         qsort(rates[t], (size_t)reps, sizeof(double), cmp_double);
@@ -192,6 +211,17 @@ static int quant_table(const char *name, const it_model_config *cfg, int threads
         it_decoder_destroy(dec[t]);
     }
     *bw_out = bw;
+    if (threads > 1) { /* the pool's dispatch, spinning and sleeping, alternated */
+        it_context *sleeper;
+        double spin_us[2], sleep_us[2];
+        cd.spin_us = -1;
+        if (it_context_create(&cd, &sleeper) != IT_OK) return 1;
+        for (r = 0; r < 2; r++) spin_us[r] = pool_job_us(ctx), sleep_us[r] = pool_job_us(sleeper);
+        printf("  %-12s %7d pool: an empty job %.1f us spinning, %.1f us sleeping (it_context_desc.spin_us < 0); "
+               "spinning switched off %u times (contention) during the table\n", name, threads,
+               spin_us[0] < spin_us[1] ? spin_us[0] : spin_us[1], sleep_us[0] < sleep_us[1] ? sleep_us[0] : sleep_us[1], signs);
+        it_context_destroy(sleeper);
+    }
     fflush(stdout);
     it_context_destroy(ctx);
     return 0;
