@@ -26,9 +26,9 @@
 # --speed: then whole-model decode speed on the 135M-shaped files (q8_0, q4_0, f32), one and two
 # threads: llama.cpp's own llama-bench (-p 0 -n 64 -r 1: 64 tokens from an empty context, after its
 # warm-up; its defaults otherwise: F16 K/V cache, Q4_0 repacked at load where its CPU backend
-# does that) against build/generate on the same file (a 1-token prompt, then 65 greedy tokens;
-# tokens/s of the last 64, from the prompt time and total it prints), PAIRS (default 3) pairs run
-# A B A B ..., medians and min-max; one line per file and thread count:
+# does that) against our decoder on the same file (llamacpp_compare --time: a 1-token prompt, then
+# 64 greedy single-token steps timed; F32 K/V cache), PAIRS (default 3) pairs run A B A B ...,
+# medians and min-max; one line per file and thread count:
 #   llamacpp_speed file=F threads=T ours_tok_s=M ours_min=.. ours_max=.. llama_tok_s=M llama_min=.. llama_max=.. ratio=ours/llama
 # The load average is printed before and after: on a shared machine the figures move with it.
 set -u
@@ -120,12 +120,10 @@ for t in q8_0 q4_0 f32; do
         : > "$WORK/llama.txt"
         for p in $(seq "$PAIRS"); do
             "$LLAMA_BUILD/bin/llama-bench" -m "$WORK/s135-$t.gguf" -p 0 -n 64 -r 1 -t $threads -o csv 2> /dev/null |
-                awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "\"avg_ts\"") c = i } NR == 2 { gsub(/"/, "", $c); print $c }' \
+                awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "avg_ts") c = i } NR == 2 { gsub(/"/, "", $c); print $c }' \
                     >> "$WORK/llama.txt"
-            "$BUILD/generate" --model "$WORK/s135-$t.gguf" --ids 1 --max-new-tokens 65 --greedy --ignore-eos --print-ids \
-                --threads $threads 2>&1 > /dev/null |
-                sed -n 's/^generate: [0-9]* prompt tokens, \([0-9]*\) new tokens in \([0-9.]*\) s (prompt \([0-9.]*\) ms.*/\1 \2 \3/p' |
-                awk '{ printf "%.3f\n", ($1 - 1) / ($2 - $3 / 1000) }' >> "$WORK/ours.txt"
+            "$BUILD/llamacpp_compare" "$WORK/s135-$t.gguf" --time --ids 1 --new 64 --threads $threads |
+                sed -n 's/^ours_decode .* tok_s=\([0-9.]*\)$/\1/p' >> "$WORK/ours.txt"
         done
         if [ "$(wc -l < "$WORK/ours.txt")" != "$PAIRS" ] || [ "$(wc -l < "$WORK/llama.txt")" != "$PAIRS" ]; then
             echo "FAIL speed $t threads $threads: a run gave no figure"

@@ -29,13 +29,19 @@
    itself needs nothing of llama.cpp):
      cc -O2 -std=gnu11 -I. -I LLAMA/include -I LLAMA/ggml/include benchmarks/llamacpp_compare.c \
         -L LLAMA/build/bin -lllama -lggml -lggml-base -Wl,-rpath,LLAMA/build/bin -lm -lpthread
-   Usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] */
+   Usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time]
+
+   --time: no llama.cpp; our decoder alone decodes the prompt, then n_new greedy tokens, timed as
+   llama-bench times its generation test (only the single-token steps after the prompt), and prints
+     ours_decode file=F type=T threads=T tokens=N tok_s=X
+   (benchmarks/llamacpp_check.sh --speed runs it beside llama-bench -p 0 -n N, A B A B). */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #include "llama.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_PROMPT 256
 
@@ -43,6 +49,56 @@
 static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
     (void)user;
     if (level == GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* --time: tokens/s of our decoder over n_new greedy single-token steps after the prompt. */
+static int time_ours(it_model *model, it_weight_type type, const char *path, int threads, const int32_t *prompt,
+                     int n_prompt, int n_new) {
+    it_decoder_desc dd;
+    it_decoder *dec;
+    it_sampling greedy;
+    int32_t tok;
+    double t0;
+    int i;
+    memset(&dd, 0, sizeof dd);
+    dd.max_seq = n_prompt + n_new + 1;
+    dd.weights = type;
+    memset(&greedy, 0, sizeof greedy);
+    if (it_decoder_create_ex(model, &dd, &dec) != IT_OK || it_decoder_next(dec, prompt, n_prompt, &greedy, NULL, &tok) != IT_OK)
+        return 1;
+    t0 = now_seconds();
+    for (i = 0; i < n_new; i++) {
+        int32_t in = tok;
+        if (it_decoder_next(dec, &in, 1, &greedy, NULL, &tok) != IT_OK) return 1;
+    }
+    printf("ours_decode file=%s type=%s threads=%d tokens=%d tok_s=%.3f\n", path, type ? it_weight_type_name(type) : "f32", threads,
+           n_new, n_new / (now_seconds() - t0));
+    it_decoder_destroy(dec);
+    return 0;
+}
+
+/* "1,2,3" into out (at most MAX_PROMPT ids in [0, vocab)); the count, or -1 with a message. */
+static int parse_ids(const char *arg, int vocab, int32_t *out) {
+    const char *p = arg;
+    int n = 0;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= vocab || n == MAX_PROMPT || (*end && *end != ',')) {
+            fprintf(stderr, "llamacpp_compare: --ids '%s': not up to %d ids in [0, %d)\n", arg, MAX_PROMPT, vocab);
+            return -1;
+        }
+        out[n++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!n) fprintf(stderr, "llamacpp_compare: --ids '%s': no ids\n", arg);
+    return n ? n : -1;
 }
 
 static int argmax(const float *x, int n, float *margin) {
@@ -58,7 +114,7 @@ static int argmax(const float *x, int n, float *margin) {
 
 int main(int argc, char **argv) {
     const char *path = NULL, *ids_arg = "1", *prompt = NULL;
-    int n_new = 32, threads = 1, i, n_prompt = 0, vocab, agree = 0, first_disagree = -1, step, tokenize_equal = -1;
+    int n_new = 32, threads = 1, timing = 0, i, n_prompt = 0, vocab, agree = 0, first_disagree = -1, step, tokenize_equal = -1;
     int32_t prompt_ids[MAX_PROMPT], *seq;
     float min_margin_disagree = INFINITY, max_diff = 0, step0_diff = 0, lo = INFINITY, hi = -INFINITY;
     it_context_desc cd;
@@ -77,14 +133,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) prompt = argv[++i];
         else if (!strcmp(argv[i], "--new") && i + 1 < argc) n_new = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--time")) timing = 1;
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else {
-            fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T]\n");
+            fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time]\n");
             return 2;
         }
     }
     if (!path || n_new < 1 || n_new > 4096 || threads < 1) {
-        fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T]\n");
+        fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time]\n");
         return 2;
     }
 
@@ -95,6 +152,16 @@ int main(int argc, char **argv) {
     if (it_gguf_load(ctx, path, &model, &type) != IT_OK) {
         fprintf(stderr, "llamacpp_compare: ours: %s\n", it_context_last_error(ctx));
         return 1;
+    }
+
+    if (timing) { /* ours alone: --ids only */
+        if ((n_prompt = parse_ids(ids_arg, model->config.vocab_size, prompt_ids)) < 0) return 2;
+        if (time_ours(model, type, path, threads, prompt_ids, n_prompt, n_new)) {
+            fprintf(stderr, "llamacpp_compare: ours: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        it_context_destroy(ctx);
+        return 0;
     }
 
     /* llama.cpp, CPU only */
@@ -139,17 +206,7 @@ int main(int argc, char **argv) {
         for (i = 0; i < n_l; i++) prompt_ids[i] = lt[i];
         n_prompt = n_l;
     } else {
-        const char *p = ids_arg;
-        while (*p && n_prompt < MAX_PROMPT) {
-            char *end;
-            long v = strtol(p, &end, 10);
-            if (end == p || v < 0 || v >= vocab) {
-                fprintf(stderr, "llamacpp_compare: --ids '%s': not ids in [0, %d)\n", ids_arg, vocab);
-                return 2;
-            }
-            prompt_ids[n_prompt++] = (int32_t)v;
-            p = *end == ',' ? end + 1 : end;
-        }
+        if ((n_prompt = parse_ids(ids_arg, vocab, prompt_ids)) < 0) return 2;
     }
 
     memset(&dd, 0, sizeof dd);
