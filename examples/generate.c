@@ -468,23 +468,16 @@ int main(int argc, char **argv) {
     desc.logger.log = log_below_errors;
     desc.logger.min_level = IT_LOG_INFO;
     if (it_context_create(&desc, &ctx) != IT_OK) return 1;
-    if (!strcmp(backend, "metal")) { /* before the model: its blocks become Metal buffers */
-        it_backend *metal;
-        if (it_metal_backend_create(ctx, NULL, &metal) != IT_OK) {
-            fprintf(stderr, "generate: --backend metal: %s\n", it_context_last_error(ctx));
+    if (!strcmp(backend, "metal") || !strcmp(backend, "cuda")) {
+        /* before the model: its blocks become Metal buffers / get device copies */
+        it_backend *gpu;
+        it_result r = !strcmp(backend, "metal") ? it_metal_backend_create(ctx, NULL, &gpu) : it_cuda_backend_create(ctx, NULL, &gpu);
+        if (r != IT_OK) {
+            fprintf(stderr, "generate: --backend %s: %s\n", backend, it_context_last_error(ctx));
             it_context_destroy(ctx);
             return 1;
         }
-        it_context_set_backend(ctx, metal);
-    }
-    if (!strcmp(backend, "cuda")) { /* before the model: its blocks get device copies */
-        it_backend *cuda;
-        if (it_cuda_backend_create(ctx, NULL, &cuda) != IT_OK) {
-            fprintf(stderr, "generate: --backend cuda: %s\n", it_context_last_error(ctx));
-            it_context_destroy(ctx);
-            return 1;
-        }
-        it_context_set_backend(ctx, cuda);
+        it_context_set_backend(ctx, gpu);
     }
     memset(&g, 0, sizeof g);
     memset(&text, 0, sizeof text);

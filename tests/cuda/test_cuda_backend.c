@@ -239,6 +239,20 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
     side_free(&g);
 }
 
+/* A one-layer Llama (GQA 2/1) small enough for the refusal and error-path cases. */
+static it_model_config one_layer_llama(void) {
+    it_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = IT_ARCH_LLAMA;
+    c.vocab_size = 31;
+    c.dim = 32;
+    c.n_layers = 1;
+    c.n_heads = 2;
+    c.n_kv_heads = 1;
+    c.ffn_dim = 32;
+    c.max_seq = 8;
+    return c;
+}
 /* The KV-cache decoder on the GPU (the backend's decoder hooks) against the CPU decoder of the same
    weights: the prompt in one call (cuBLAS), then one token per call (matvec kernels), greedy on
    the GPU; logits within 1e-4 and the same tokens; one wait per token and the same launches for
@@ -402,15 +416,7 @@ static void decoder_refusals(void) {
     it_lora_config lc;
     it_decoder *dec = NULL;
     it_result r;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.arch = IT_ARCH_LLAMA;
-    cfg.vocab_size = 31;
-    cfg.dim = 32;
-    cfg.n_layers = 1;
-    cfg.n_heads = 2;
-    cfg.n_kv_heads = 1;
-    cfg.ffn_dim = 32;
-    cfg.max_seq = 8;
+    cfg = one_layer_llama();
     memset(&lc, 0, sizeof lc);
     lc.rank = 2;
     if (!ctx || it_model_create(ctx, &cfg, &model) != IT_OK || it_lora_create(model, &lc, &lora) != IT_OK ||
@@ -669,15 +675,7 @@ static void error_paths(void) {
     expect_create_error("a device that is not there", NULL, NULL, &d, IT_ERR_INVALID_ARGUMENT, "device_index 3");
     /* a kernel that fails on the device: the run reports it, with the driver's text */
     ctx = new_ctx(1);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.arch = IT_ARCH_LLAMA;
-    cfg.vocab_size = 31;
-    cfg.dim = 32;
-    cfg.n_layers = 1;
-    cfg.n_heads = 2;
-    cfg.n_kv_heads = 1;
-    cfg.ffn_dim = 32;
-    cfg.max_seq = 8;
+    cfg = one_layer_llama();
     if (ctx && it_model_create(ctx, &cfg, &model) == IT_OK && it_model_graph_create(model, IT_PURPOSE_TRAIN, 1, 8, &mg) == IT_OK &&
         it_model_init(model, 3) == IT_OK) {
         it_result r;
