@@ -21,11 +21,7 @@ if not torch.cuda.is_available():
 
 from torch_llama import Llama  # noqa: E402 (after the torch check)
 from torch_tiny import generate  # noqa: E402
-
-SHAPES = {
-    "tiny": dict(vocab=32000, dim=256, layers=4, heads=4, kv_heads=4, ffn=512, theta=10000.0),
-    "smollm-135m": dict(vocab=49152, dim=576, layers=30, heads=9, kv_heads=3, ffn=1536, theta=100000.0),
-}
+from torch_decode import SHAPES  # noqa: E402 (the CPU decode comparison's shapes: one table)
 
 
 def main():
