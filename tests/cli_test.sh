@@ -48,6 +48,9 @@ expect 1 "Metal backend unavailable" -- "$B/generate" --backend metal --model "$
 expect 2 "--backend must be cpu, metal or cuda, got 'gpu'" -- "$B/generate" --backend gpu --model "$tmp/missing"
 expect 1 "CUDA backend unavailable" -- "$B/train" --backend cuda
 expect 1 "CUDA backend unavailable" -- "$B/bench" --backend cuda
+expect 2 "--pairs: 'two' is not a non-negative integer" -- "$B/bench" --pairs two
+expect 2 "--pairs: '-1' is not a non-negative integer" -- "$B/bench" --pairs -1
+expect 2 "--pairs needs a value" -- "$B/bench" --pairs
 expect 1 "CUDA backend unavailable" -- "$B/generate" --backend cuda --model "$tmp/missing"
 expect 0 "final step=2 train_loss=" -- "$B/train" --data "$tmp/text.txt" $small --save "$tmp/run"
 expect 0 "usage: train" -- "$B/train" --help
