@@ -2635,6 +2635,8 @@ struct it_context {
     it_comm own_comm;
     it__grad_sync gsync;
     it_dtype compute_dtype; /* IT_F32 or IT_BF16 (it_context_set_compute_dtype) */
+    uint16_t *param_bf16;   /* the parameter block in bf16 for the bf16 products (it__param_bf16) */
+    int param_bf16_fresh;   /* param_bf16 holds this graph run's parameters */
 };
 
 static void *it__alloc(it_context *ctx, size_t size) { return ctx->alloc.alloc(size, ctx->alloc.user); }
@@ -3332,6 +3334,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     }
     if (ctx->param_block) ctx->backend->buffer_free(ctx->backend, ctx->param_block);
     if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
+    it__free(ctx, ctx->param_bf16);
     it__free(ctx, ctx->gsync.buckets);
     it__free(ctx, ctx->gsync.order);
     if (ctx->backend != &ctx->cpu.be && ctx->backend->destroy) ctx->backend->destroy(ctx->backend);
@@ -4442,6 +4445,7 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         return it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "it_graph_run: the '%s' backend has no bf16 compute (compute dtype bf16)",
                                 be->name);
     if ((r = it__check_ids(g)) != IT_OK) return r;
+    g->ctx->param_bf16_fresh = 0; /* the parameters may have changed since the last run (it__param_bf16) */
     if (be->begin_step && (r = be->begin_step(be, mode)) != IT_OK) return r;
     for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
         const it_node *n = &g->nodes[i];
@@ -5782,8 +5786,10 @@ static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, fl
    norms, softmax and attention, the loss and its statistics.
 
    The structure is the SGEMM's (>>sgemm: Goto/BLIS blocks, packing into the worker's scratch, the
-   same partition of c over the pool), with the conversion to bf16 done by the packing, so no bf16
-   copy of any tensor is ever kept. K goes in pairs: a packed panel of width w is [kpad / 2][w][2]
+   same partition of c over the pool). An operand comes as fp32, rounded to bf16 by the packing, or
+   already in bf16 (it__gemm_bf16, the one entry point for both), which the packing only copies:
+   the parameters' bf16 copy made once per graph run (it__param_bf16), dlogits written in bf16 by
+   the fused head + loss's row pass, bf16 activations. K goes in pairs: a packed panel of width w is [kpad / 2][w][2]
    bf16 ("VNNI" order: the two k values of one row side by side in 32 bits), which is what
    VDPBF16PS multiplies against a broadcast pair and what an AMX B tile is. KC is twice the
    SGEMM's, so a bf16 panel takes the bytes of an fp32 one (the same cache footprint). Kernels,
@@ -5809,7 +5815,8 @@ typedef char it__bgemm_scratch_fits[(IT__SGEMM_MC % IT__BGEMM_MAXMR == 0 && IT__
    c = tile, or c += tile when add. Packing: rs/ks are the source's strides between the panel's
    rows and along K; `rows` (<= w) real rows, kc real k values, zeros up to w and kpad. */
 typedef void (*it__bgemm_kernel_fn)(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc, int add);
-typedef void (*it__bgemm_pack_fn)(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad, int w);
+typedef void (*it__bgemm_pack_fn)(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
+                                  int w);
 typedef struct it__bgemm_isa {
     int level; /* IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX */
     int mr, nr, kalign;
@@ -5818,6 +5825,7 @@ typedef struct it__bgemm_isa {
     it__bgemm_pack_fn pack_pairs;    /* [kpad / 2][w][2]: b's panels, and a's for `kernel` */
     it__bgemm_pack_fn pack_rows;     /* [w][kpad]: a's panels for `kernel_rows` */
     void (*begin)(void), (*end)(void); /* per block on the calling thread (AMX: tile configuration) */
+    void (*convert)(uint16_t *d, const float *s, size_t n); /* fp32 -> bf16 as this level's packing rounds */
     const char *name;
 } it__bgemm_isa;
 enum { IT__BF16_AUTO = 0, IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX, IT__BF16_LEVEL_COUNT };
@@ -5828,16 +5836,25 @@ static const char *const it__bf16_level_names[IT__BF16_LEVEL_COUNT] = {"auto", "
 static int it__bgemm_force_isa = IT__BF16_AUTO;
 
 /* ---- portable ---- */
-static void it__bgemm_pack_pairs_portable(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc,
-                                          int kpad, int w) {
+/* element i of a packing's source as bf16: rounded from fp32, or as stored */
+static uint16_t it__bgemm_src(const void *s, int s_bf16, ptrdiff_t i) {
+    return s_bf16 ? ((const uint16_t *)s)[i] : it_f32_to_bf16(((const float *)s)[i]);
+}
+/* the address of element i of an operand of either dtype */
+static const void *it__bgemm_at(const void *s, int s_bf16, ptrdiff_t i) {
+    return (const char *)s + i * (s_bf16 ? 2 : 4);
+}
+static void it__bgemm_pack_pairs_portable(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows,
+                                          int kc, int kpad, int w) {
     int p, r, t;
     for (p = 0; p < kpad / 2; p++)
         for (r = 0; r < w; r++)
             for (t = 0; t < 2; t++) {
                 int k = 2 * p + t;
-                d[((size_t)p * w + r) * 2 + t] = r < rows && k < kc ? it_f32_to_bf16(s[r * rs + k * ks]) : 0;
+                d[((size_t)p * w + r) * 2 + t] = r < rows && k < kc ? it__bgemm_src(s, s_bf16, r * rs + k * ks) : 0;
             }
 }
+static void it__bf16_convert_portable(uint16_t *d, const float *s, size_t n) { it_f32_to_bf16_array(d, s, n); }
 #define IT__BGEMM_GEN_MR 4
 #define IT__BGEMM_GEN_NR 16
 static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc, int add) {
@@ -5856,17 +5873,35 @@ static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, const uint16
 
 #ifdef IT__SGEMM_X86
 #include <cpuid.h>
-#define IT__BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
-/* 16 floats at s (n of them real, the rest zero): a masked load never touches the lanes it skips */
-IT__BF16_TARGET static __m512 it__bf16_load16(const float *s, int n) {
-    return n >= 16 ? _mm512_loadu_ps(s) : _mm512_maskz_loadu_ps((__mmask16)((1u << IT__MAX(n, 0)) - 1u), s);
+#define IT__BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+/* 16 elements from element i of s as floats (n of them real, the rest zero): a masked load never
+   touches the lanes it skips. A bf16 source widens exactly (its bits in the high half), so the
+   packing's conversion gives back the same bf16 and both dtypes share every packing path. */
+IT__BF16_TARGET static __m512 it__bf16_load16(const void *s, int s_bf16, ptrdiff_t i, int n) {
+    __mmask16 live = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u);
+    if (s_bf16) {
+        __m256i h = _mm256_maskz_loadu_epi16(live, (const uint16_t *)s + i);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    return n >= 16 ? _mm512_loadu_ps((const float *)s + i) : _mm512_maskz_loadu_ps(live, (const float *)s + i);
+}
+/* n floats to bf16 as the AVX-512 packing rounds them (cvtne2ps: nearest even, denormals to 0) */
+IT__BF16_TARGET static void it__bf16_convert_avx512(uint16_t *d, const float *s, size_t n) {
+    size_t i;
+    for (i = 0; i + 32 <= n; i += 32)
+        _mm512_storeu_si512((void *)(d + i), (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + i + 16), _mm512_loadu_ps(s + i)));
+    if (i < n) {
+        int left = (int)(n - i);
+        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(it__bf16_load16(s, 0, (ptrdiff_t)i + 16, left - 16), it__bf16_load16(s, 0, (ptrdiff_t)i, left));
+        _mm512_mask_storeu_epi16((void *)(d + i), (__mmask32)((1ull << left) - 1u), v);
+    }
 }
 /* The panel's rows contiguous in the source (op(b) as stored, op(a) transposed): the two k rows of
    a pair convert together and interleave with one word permutation. Otherwise (K contiguous: a
    weight [N, K] read as op(b) = W^T, or a row-major op(a)) each row's k values convert 32 at a time
    into 16 pairs, stored w pairs apart. */
-IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows,
-                                                        int kc, int kpad, int w) {
+IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks,
+                                                        int rows, int kc, int kpad, int w) {
     int p, r, q;
     if (rs == 1 && w % 8 == 0) { /* 16 rows at a time; an 8-wide panel (a's, MR 8) uses the first half */
         const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
@@ -5874,8 +5909,8 @@ IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const float
         for (p = 0; p < kpad / 2; p++)
             for (r = 0; r < w; r += 16) {
                 int width = IT__MIN(16, w - r), n = IT__MIN(rows - r, width), k = 2 * p;
-                __m512 even = k < kc ? it__bf16_load16(s + r + k * ks, n) : _mm512_setzero_ps();
-                __m512 odd = k + 1 < kc ? it__bf16_load16(s + r + (k + 1) * ks, n) : _mm512_setzero_ps();
+                __m512 even = k < kc ? it__bf16_load16(s, s_bf16, r + k * ks, n) : _mm512_setzero_ps();
+                __m512 odd = k + 1 < kc ? it__bf16_load16(s, s_bf16, r + (k + 1) * ks, n) : _mm512_setzero_ps();
                 __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even); /* even in the low half */
                 __m512i pairs = _mm512_permutexvar_epi16(interleave, both);
                 if (width == 16) _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), pairs);
@@ -5888,28 +5923,28 @@ IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const float
         for (r = 0; r < w; r++)
             for (p = 0; p < kpad / 2; p += 16) {
                 int n = r < rows ? kc - 2 * p : 0, np = IT__MIN(16, kpad / 2 - p);
-                const float *row = s + r * rs + 2 * p;
-                __m512 lo = it__bf16_load16(row, n), hi = it__bf16_load16(row + 16, n - 16);
+                ptrdiff_t row = r * rs + 2 * p;
+                __m512 lo = it__bf16_load16(s, s_bf16, row, n), hi = it__bf16_load16(s, s_bf16, row + 16, n - 16);
                 _mm512_storeu_si512((void *)pairs, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
                 for (q = 0; q < np; q++) d32[(size_t)(p + q) * w + r] = pairs[q];
             }
         return;
     }
-    it__bgemm_pack_pairs_portable(d, s, rs, ks, rows, kc, kpad, w);
+    it__bgemm_pack_pairs_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);
 }
-static void it__bgemm_pack_rows_portable(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc,
-                                         int kpad, int w) {
+static void it__bgemm_pack_rows_portable(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows,
+                                         int kc, int kpad, int w) {
     int r, k;
     for (r = 0; r < w; r++)
-        for (k = 0; k < kpad; k++) d[(size_t)r * kpad + k] = r < rows && k < kc ? it_f32_to_bf16(s[r * rs + k * ks]) : 0;
+        for (k = 0; k < kpad; k++) d[(size_t)r * kpad + k] = r < rows && k < kc ? it__bgemm_src(s, s_bf16, r * rs + k * ks) : 0;
 }
 /* a's panel as rows [w][kpad] (AMX's A tiles, the AVX-512 rows kernel): a row-major a converts 32
    floats at a time, the last block of a row stored under a mask (kpad is only even here). A
    transposed a (the weight gradients' dY^T, the head's dlogits^T: the panel's rows contiguous, K
    strided) makes its pairs as pack_pairs does, 16 rows by 16 pairs into a block of 32-bit words,
    and transposes the block on the way out: the scalar loop would read one float per cache line. */
-IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const float *s, ptrdiff_t rs, ptrdiff_t ks, int rows,
-                                                       int kc, int kpad, int w) {
+IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks,
+                                                       int rows, int kc, int kpad, int w) {
     int r, k;
     if (ks != 1 && rs == 1 && w % 16 == 0) {
         const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
@@ -5923,8 +5958,8 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const float 
                 for (q = 0; q < np; q++) {
                     __m512 even, odd;
                     k = 2 * (p0 + q);
-                    even = k < kc ? it__bf16_load16(s + r + k * ks, n) : _mm512_setzero_ps();
-                    odd = k + 1 < kc ? it__bf16_load16(s + r + (k + 1) * ks, n) : _mm512_setzero_ps();
+                    even = k < kc ? it__bf16_load16(s, s_bf16, r + k * ks, n) : _mm512_setzero_ps();
+                    odd = k + 1 < kc ? it__bf16_load16(s, s_bf16, r + (k + 1) * ks, n) : _mm512_setzero_ps();
                     _mm512_storeu_si512((void *)block[q], _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even)));
                 }
                 for (i = 0; i < 16; i++)
@@ -5934,13 +5969,13 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const float 
         return;
     }
     if (ks != 1) {
-        it__bgemm_pack_rows_portable(d, s, rs, ks, rows, kc, kpad, w);
+        it__bgemm_pack_rows_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);
         return;
     }
     for (r = 0; r < w; r++)
         for (k = 0; k < kpad; k += 32) {
             int n = r < rows ? kc - k : 0;
-            __m512 lo = it__bf16_load16(s + r * rs + k, n), hi = it__bf16_load16(s + r * rs + k + 16, n - 16);
+            __m512 lo = it__bf16_load16(s, s_bf16, r * rs + k, n), hi = it__bf16_load16(s, s_bf16, r * rs + k + 16, n - 16);
             __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
             if (kpad - k >= 32) _mm512_storeu_si512((void *)(d + (size_t)r * kpad + k), v);
             else _mm512_mask_storeu_epi16((void *)(d + (size_t)r * kpad + k), (__mmask32)((1u << (kpad - k)) - 1u), v);
@@ -6086,12 +6121,13 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
                                                                                                        : it__bgemm_cpu_level();
     memset(&g, 0, sizeof g);
     g.level = IT__BF16_PORTABLE, g.mr = IT__BGEMM_GEN_MR, g.nr = IT__BGEMM_GEN_NR, g.kalign = 2;
-    g.kernel = it__bgemm_kernel_portable, g.pack_pairs = it__bgemm_pack_pairs_portable;
+    g.kernel = it__bgemm_kernel_portable, g.pack_pairs = it__bgemm_pack_pairs_portable, g.convert = it__bf16_convert_portable;
 #ifdef IT__SGEMM_X86
     if (level >= IT__BF16_AVX512) {
         g.level = IT__BF16_AVX512, g.mr = 8, g.nr = 32;
         g.kernel = it__bgemm_kernel_avx512, g.pack_pairs = it__bgemm_pack_pairs_avx512;
         g.kernel_rows = it__bgemm_kernel_avx512_rows, g.pack_rows = it__bgemm_pack_rows_avx512;
+        g.convert = it__bf16_convert_avx512;
     }
 #ifdef IT__BF16_AMX_OK
     if (level >= IT__BF16_AMX) {
@@ -6106,10 +6142,29 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
     return g;
 }
 
+/* An operand of a bf16 product as stored: fp32 (rounded to bf16 while packing) or bf16 bits
+   (copied), and the row stride of the matrix as stored, in elements (0 = dense: K for a [M, K],
+   M for a stored [K, M] and read transposed; likewise N or K for b). */
+typedef struct it__bgemm_operand {
+    const void *data;
+    int bf16;
+    ptrdiff_t ld;
+} it__bgemm_operand;
+static it__bgemm_operand it__bgemm_f32(const float *data) {
+    it__bgemm_operand o;
+    o.data = data, o.bf16 = 0, o.ld = 0;
+    return o;
+}
+static it__bgemm_operand it__bgemm_bf16(const uint16_t *data, ptrdiff_t ld) {
+    it__bgemm_operand o;
+    o.data = data, o.bf16 = 1, o.ld = ld;
+    return o;
+}
+
 /* One rectangle of c [m, n] (ldc), all of K, on the calling thread: it__sgemm_block with bf16 panels. */
-static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc, const float *a,
-                            ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int m, int n, int K,
-                            int accumulate) {
+static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc, const void *a,
+                            int a_bf16, ptrdiff_t rsa, ptrdiff_t csa, const void *b, int b_bf16, ptrdiff_t rsb, ptrdiff_t csb,
+                            int m, int n, int K, int accumulate) {
     const int mr = g->mr, nr = g->nr;
     uint16_t *pa = (uint16_t *)(void *)scratch->pack_a, *pb = (uint16_t *)(void *)scratch->pack_b;
     float edge[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
@@ -6123,12 +6178,13 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
             int kc = IT__MIN(IT__BGEMM_KC, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
             int add = accumulate || pc > 0;
             for (jr = 0; jr < nc; jr += nr) /* op(b)'s panel: rows are its columns j, strided csb */
-                g->pack_pairs(pb + (size_t)jr * kpad, b + pc * rsb + (jc + jr) * csb, csb, rsb, IT__MIN(nr, nc - jr), kc, kpad, nr);
+                g->pack_pairs(pb + (size_t)jr * kpad, it__bgemm_at(b, b_bf16, pc * rsb + (jc + jr) * csb), b_bf16, csb, rsb,
+                              IT__MIN(nr, nc - jr), kc, kpad, nr);
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
                 int mc = IT__MIN(IT__SGEMM_MC, m - ic);
                 for (ir = 0; ir < mc; ir += mr)
-                    (a_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, a + (ic + ir) * rsa + pc * csa, rsa, csa,
-                                                            IT__MIN(mr, mc - ir), kc, kpad, mr);
+                    (a_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, it__bgemm_at(a, a_bf16, (ic + ir) * rsa + pc * csa),
+                                                            a_bf16, rsa, csa, IT__MIN(mr, mc - ir), kc, kpad, mr);
                 for (jr = 0; jr < nc; jr += nr) {
                     int cols = IT__MIN(nr, nc - jr);
                     for (ir = 0; ir < mc; ir += mr) {
@@ -6152,11 +6208,12 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
 
 /* One share of c = (accumulate ? c : 0) + op(a) @ op(b) in bf16 x bf16 -> fp32, as it__sgemm_part:
    the tile grid split over n_parts disjoint rectangles. */
-static void it__bgemm_part(int part, int n_parts, const it__scratch *scratch, float *c, const float *a, const float *b, int M,
-                           int N, int K, int trans_a, int trans_b, int accumulate) {
+static void it__bgemm_part(int part, int n_parts, const it__scratch *scratch, float *c, it__bgemm_operand a, it__bgemm_operand b,
+                           int M, int N, int K, int trans_a, int trans_b, int accumulate) {
     it__bgemm_isa g = it__bgemm_pick_isa();
     int pm, pn, mt, nt, pi, pj, m0, m1, n0, n1, i;
-    ptrdiff_t rsa = trans_a ? 1 : K, csa = trans_a ? M : 1, rsb = trans_b ? 1 : N, csb = trans_b ? K : 1;
+    ptrdiff_t lda = a.ld ? a.ld : trans_a ? M : K, ldb = b.ld ? b.ld : trans_b ? K : N;
+    ptrdiff_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1, rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
     if (M <= 0 || N <= 0 || n_parts <= 0 || part < 0 || part >= n_parts) return;
     it__sgemm_grid(M, N, K, g.mr, g.nr, n_parts, &pm, &pn);
     mt = (M + g.mr - 1) / g.mr, nt = (N + g.nr - 1) / g.nr;
@@ -6169,8 +6226,8 @@ static void it__bgemm_part(int part, int n_parts, const it__scratch *scratch, fl
             for (i = m0; i < m1; i++) memset(c + (size_t)i * N + n0, 0, sizeof(float) * (size_t)(n1 - n0));
         return;
     }
-    it__bgemm_block(&g, scratch, c + (size_t)m0 * N + n0, N, a + m0 * rsa, rsa, csa, b + n0 * csb, rsb, csb, m1 - m0, n1 - n0,
-                    K, accumulate);
+    it__bgemm_block(&g, scratch, c + (size_t)m0 * N + n0, N, it__bgemm_at(a.data, a.bf16, m0 * rsa), a.bf16, rsa, csa,
+                    it__bgemm_at(b.data, b.bf16, n0 * csb), b.bf16, rsb, csb, m1 - m0, n1 - n0, K, accumulate);
 }
 
 IT_API it_result it_context_set_compute_dtype(it_context *ctx, it_dtype dtype) {
@@ -6692,24 +6749,67 @@ static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, 
     it__pool_run(&ctx->pool, it__gemm_part, &job, parts);
 }
 
+/* The parameters in bf16 (>>bf16): one copy of the whole parameter block, made by the first bf16
+   product of a graph run that reads a parameter and kept for the rest of the run (the forward, the
+   recomputed forward and the backward's dX products all read it). it_graph_run marks it stale on
+   entry, since anything may have written the parameters between runs (the optimizer, a load, the
+   caller). Rounded as this CPU's packing rounds, so a product reading it equals one reading the
+   fp32 weights bit for bit. */
+typedef struct it__bf16_convert_job { uint16_t *d; const float *s; void (*convert)(uint16_t *, const float *, size_t); } it__bf16_convert_job;
+static void it__bf16_convert_range(const void *job, size_t i0, size_t i1) {
+    const it__bf16_convert_job *j = (const it__bf16_convert_job *)job;
+    j->convert(j->d + i0, j->s + i0, i1 - i0);
+}
+/* The operand to read for a: a parameter's bf16 copy when a lies in the parameter block, else a. */
+static it__bgemm_operand it__param_bf16(it_context *ctx, it__bgemm_operand a) {
+    const float *f = (const float *)a.data;
+    it__bf16_convert_job job;
+    if (a.bf16 || !ctx->param_block || f < ctx->param_block || f >= ctx->param_block + ctx->param_numel) return a;
+    if (!ctx->param_bf16) {
+        ctx->param_bf16 = (uint16_t *)it__alloc_array(ctx, ctx->param_numel, sizeof(uint16_t));
+        if (!ctx->param_bf16) { /* the same product, converted while packing: slower, never different */
+            it_log(ctx, IT_LOG_WARN, "bf16: no memory for the parameters' bf16 copy (%zu bytes); products convert them instead",
+                   ctx->param_numel * sizeof(uint16_t));
+            return a;
+        }
+    }
+    if (!ctx->param_bf16_fresh) {
+        job.d = ctx->param_bf16, job.s = ctx->param_block, job.convert = it__bgemm_pick_isa().convert;
+        it__parallel(ctx, &job, ctx->param_numel, 1, it__bf16_convert_range);
+        ctx->param_bf16_fresh = 1;
+    }
+    return it__bgemm_bf16(ctx->param_bf16 + (f - ctx->param_block), a.ld);
+}
+
 /* The same product with bf16 operands and fp32 sums (>>bf16), over the pool. */
+typedef struct it__bgemm_job {
+    const it__scratch *scratch;
+    float *c;
+    it__bgemm_operand a, b;
+    int M, N, K, trans_a, trans_b, accumulate;
+} it__bgemm_job;
 static void it__bgemm_job_part(void *arg, int part, int n_parts) {
-    it__gemm_job *j = (it__gemm_job *)arg;
+    it__bgemm_job *j = (it__bgemm_job *)arg;
     it__bgemm_part(part, n_parts, &j->scratch[part], j->c, j->a, j->b, j->M, j->N, j->K, j->trans_a, j->trans_b, j->accumulate);
+}
+/* THE bf16 product (compute dtype bf16): c [M, N] (+)= op(a) op(b) with a and b each fp32 (rounded
+   to bf16 while packing; a parameter reads the run's bf16 copy instead) or already bf16
+   (it__bgemm_bf16(bits, row stride)), summed in fp32. Bit for bit the product of the operands
+   rounded to bf16, whichever dtype they come in. */
+static void it__gemm_bf16(it_context *ctx, float *c, it__bgemm_operand a, it__bgemm_operand b, int M, int N, int K, int trans_a,
+                          int trans_b, int accumulate) {
+    it__bgemm_job job;
+    job.scratch = ctx->scratch;
+    job.c = c, job.a = it__param_bf16(ctx, a), job.b = it__param_bf16(ctx, b);
+    job.M = M, job.N = N, job.K = K;
+    job.trans_a = trans_a, job.trans_b = trans_b, job.accumulate = accumulate;
+    it__pool_run(&ctx->pool, it__bgemm_job_part, &job, (double)M * N * K < IT__GEMM_PARALLEL_MIN_MACS ? 1 : ctx->n_threads);
 }
 /* A graph kernel's matrix product in the context's compute dtype: fp32 (it__gemm) or bf16. */
 static void it__gemm_compute(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                              int trans_b, int accumulate) {
-    it__gemm_job job;
-    if (ctx->compute_dtype != IT_BF16) {
-        it__gemm(ctx, c, a, b, M, N, K, trans_a, trans_b, accumulate);
-        return;
-    }
-    job.scratch = ctx->scratch;
-    job.c = c, job.a = a, job.b = b;
-    job.M = M, job.N = N, job.K = K;
-    job.trans_a = trans_a, job.trans_b = trans_b, job.accumulate = accumulate;
-    it__pool_run(&ctx->pool, it__bgemm_job_part, &job, (double)M * N * K < IT__GEMM_PARALLEL_MIN_MACS ? 1 : ctx->n_threads);
+    if (ctx->compute_dtype != IT_BF16) it__gemm(ctx, c, a, b, M, N, K, trans_a, trans_b, accumulate);
+    else it__gemm_bf16(ctx, c, it__bgemm_f32(a), it__bgemm_f32(b), M, N, K, trans_a, trans_b, accumulate);
 }
 
 static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }

@@ -32,6 +32,39 @@ static void reference(double *ref, double *bound, const float *c0, const float *
 #define GUARD 32
 static it__scratch scratch[MAX_PARTS];
 
+/* m [rows, cols] in bf16 with row stride ld >= cols (the gaps hold NaN bits: a product that read
+   them would show it) */
+static uint16_t *bf16_copy(const float *m, int rows, int cols, int ld) {
+    uint16_t *d = (uint16_t *)malloc(((size_t)rows * ld + 1) * sizeof(uint16_t));
+    int i, j;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < ld; j++) d[(size_t)i * ld + j] = j < cols ? it_f32_to_bf16(m[(size_t)i * cols + j]) : 0x7FC1;
+    return d;
+}
+/* The entry point's bf16 operands (it__gemm_bf16's it__bgemm_bf16): a, b or both given as bf16
+   bits, dense or with a row stride, give the fp32 operands' product `want` bit for bit (the
+   packing rounds an fp32 source to exactly these bits). */
+static void bf16_operands_case(int level, const float *want, const float *c0, const float *a, const float *b, int M, int N, int K,
+                               int ta, int tb, int acc, int parts) {
+    int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N, which, p;
+    size_t nc = (size_t)M * N, i;
+    float *c = (float *)malloc(nc * sizeof(float));
+    for (which = 1; which < 4; which++) {
+        int pad = which == 3 ? 3 : 0; /* both in bf16 with padded rows */
+        uint16_t *a16 = bf16_copy(a, ar, ac, ac + pad), *b16 = bf16_copy(b, br, bc, bc + pad);
+        it__bgemm_operand oa = which & 1 ? it__bgemm_bf16(a16, pad ? ac + pad : 0) : it__bgemm_f32(a);
+        it__bgemm_operand ob = which & 2 ? it__bgemm_bf16(b16, pad ? bc + pad : 0) : it__bgemm_f32(b);
+        for (i = 0; i < nc; i++) c[i] = acc ? c0[i] : 777.0f;
+        it__bgemm_force_isa = level;
+        for (p = 0; p < parts; p++) it__bgemm_part(p, parts, &scratch[p], c, oa, ob, M, N, K, ta, tb, acc);
+        it__bgemm_force_isa = IT__BF16_AUTO;
+        CHECK(memcmp(c, want, nc * sizeof(float)) == 0, "%s M=%d N=%d K=%d ta=%d tb=%d acc=%d: bf16 %s%s differs from the fp32 operands' product",
+              it__bf16_level_names[level], M, N, K, ta, tb, acc, which == 1 ? "a" : which == 2 ? "b" : "a and b", pad ? " (strided)" : "");
+        free(a16), free(b16);
+    }
+    free(c);
+}
+
 /* Worst error against the two references, each as a fraction of its tolerance (> 1 fails):
    fp32 summation of exact bf16 products, 2 (K + 2) eps_f32 of the bound; and the unrounded
    product, where rounding each operand to bf16's 8 significant bits (unit roundoff 2^-8) adds up
@@ -52,8 +85,9 @@ static void product_case(int level, int M, int N, int K, int ta, int tb, int acc
     reference(ref, bound, c0, a, b, M, N, K, ta, tb, acc, 1);
     reference(ref_f, bound_f, c0, a, b, M, N, K, ta, tb, acc, 0);
     it__bgemm_force_isa = level;
-    for (p = 0; p < parts; p++) it__bgemm_part(p, parts, &scratch[p], c, a, b, M, N, K, ta, tb, acc);
+    for (p = 0; p < parts; p++) it__bgemm_part(p, parts, &scratch[p], c, it__bgemm_f32(a), it__bgemm_f32(b), M, N, K, ta, tb, acc);
     it__bgemm_force_isa = IT__BF16_AUTO;
+    bf16_operands_case(level, c, c0, a, b, M, N, K, ta, tb, acc, parts);
     for (i = 0; i < nc; i++) {
         double e = fabs((double)c[i] - ref[i]) / (tol * bound[i] + 1e-30), ef = fabs((double)c[i] - ref_f[i]) / (tol_f * bound_f[i] + 1e-30);
         if (!(e <= worst)) worst = e; /* a NaN stays the worst */
@@ -108,13 +142,15 @@ static void test_packing(void) {
     float *src = (float *)malloc((size_t)LD * LD * sizeof(float));
     uint16_t *want = (uint16_t *)malloc((32 * 512 + GUARD_WORDS) * sizeof(uint16_t));
     uint16_t *got = (uint16_t *)malloc((32 * 512 + GUARD_WORDS) * sizeof(uint16_t));
-    int c, st, rows_layout, before = it_test_failed;
+    uint16_t *src16 = (uint16_t *)malloc((size_t)LD * LD * sizeof(uint16_t));
+    int c, st, rows_layout, impl, before = it_test_failed;
     if (!it__bgemm_level_available(IT__BF16_AVX512)) {
         printf("  bf16 packing, avx512bf16: not on this CPU, skipped\n");
-        free(src), free(want), free(got);
+        free(src), free(src16), free(want), free(got);
         return;
     }
     it_test_fill(src, (size_t)LD * LD, 1.0f);
+    it_f32_to_bf16_array(src16, src, (size_t)LD * LD);
     for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++)
         for (st = 0; st < 3; st++)
             for (rows_layout = 0; rows_layout < 2; rows_layout++) {
@@ -123,14 +159,22 @@ static void test_packing(void) {
                 ptrdiff_t rs = strides[st][0], ks = strides[st][1];
                 memset(want, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
                 memset(got, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
-                (rows_layout ? it__bgemm_pack_rows_portable : it__bgemm_pack_pairs_portable)(want, src, rs, ks, rows, kc, kpad, w);
-                (rows_layout ? it__bgemm_pack_rows_avx512 : it__bgemm_pack_pairs_avx512)(got, src, rs, ks, rows, kc, kpad, w);
+                (rows_layout ? it__bgemm_pack_rows_portable : it__bgemm_pack_pairs_portable)(want, src, 0, rs, ks, rows, kc, kpad, w);
+                (rows_layout ? it__bgemm_pack_rows_avx512 : it__bgemm_pack_pairs_avx512)(got, src, 0, rs, ks, rows, kc, kpad, w);
                 CHECK(memcmp(want, got, (n + GUARD_WORDS) * sizeof(uint16_t)) == 0,
                       "avx512 pack_%s w=%d rows=%d kc=%d kpad=%d rs=%ld ks=%ld differs from the portable one (or wrote past the panel)",
                       rows_layout ? "rows" : "pairs", w, rows, kc, kpad, (long)rs, (long)ks);
+                for (impl = 0; impl < 2; impl++) { /* a bf16 source packs to the same words */
+                    memset(got, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
+                    if (impl) (rows_layout ? it__bgemm_pack_rows_avx512 : it__bgemm_pack_pairs_avx512)(got, src16, 1, rs, ks, rows, kc, kpad, w);
+                    else (rows_layout ? it__bgemm_pack_rows_portable : it__bgemm_pack_pairs_portable)(got, src16, 1, rs, ks, rows, kc, kpad, w);
+                    CHECK(memcmp(want, got, (n + GUARD_WORDS) * sizeof(uint16_t)) == 0,
+                          "%s pack_%s of a bf16 source w=%d rows=%d kc=%d kpad=%d rs=%ld ks=%ld differs from the fp32 source's",
+                          impl ? "avx512" : "portable", rows_layout ? "rows" : "pairs", w, rows, kc, kpad, (long)rs, (long)ks);
+                }
             }
-    printf("  bf16 packing, avx512bf16 vs portable: %s\n", it_test_failed == before ? "ok" : "FAILED");
-    free(src), free(want), free(got);
+    printf("  bf16 packing, avx512bf16 vs portable, fp32 and bf16 sources: %s\n", it_test_failed == before ? "ok" : "FAILED");
+    free(src), free(src16), free(want), free(got);
 #endif
 }
 
@@ -265,6 +309,52 @@ static void test_model_gradients(void) {
     it_context_destroy(ctx);
 }
 
+/* The parameters' bf16 copy (it__param_bf16) is made per graph run: after an optimizer update, and
+   after the caller writes the parameter block, a forward gives the same loss bit for bit as a fresh
+   context holding those parameters (whose first run must convert them). A copy kept from the
+   run before the change would give the old weights' loss, which the update moves. */
+static void test_param_copy_fresh(void) {
+    it_context *ctx[2];
+    it_model_config cfg = it_test_llama();
+    it_model *m[2];
+    it_model_graph mg[2];
+    it_optimizer_desc od;
+    it_optimizer *opt = NULL;
+    double before, after[2];
+    size_t n, i;
+    int c, t, change;
+    for (c = 0; c < 2; c++) {
+        ctx[c] = it_test_context(2);
+        CHECK(it_model_create(ctx[c], &cfg, &m[c]) == IT_OK && it_model_graph_create(m[c], IT_PURPOSE_TRAIN, 2, 16, &mg[c]) == IT_OK,
+              "model: %s", it_context_last_error(ctx[c]));
+        it_model_init(m[c], 3);
+        it_context_set_compute_dtype(ctx[c], IT_BF16);
+        for (t = 0; t < 32; t++) it_data_i32(mg[c].tokens)[t] = (t * 7 + 3) % cfg.vocab_size, it_data_i32(mg[c].targets)[t] = (t * 5 + 1) % cfg.vocab_size;
+    }
+    n = it_param_numel(ctx[0]);
+    memset(&od, 0, sizeof od);
+    od.kind = IT_OPTIMIZER_ADAMW;
+    CHECK(it_optimizer_create(ctx[0], &od, &opt) == IT_OK, "optimizer: %s", it_context_last_error(ctx[0]));
+    it_zero_grads(ctx[0]);
+    CHECK(it_graph_run(mg[0].graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "bf16 step: %s", it_context_last_error(ctx[0]));
+    before = it_data(mg[0].loss)[0];
+    for (change = 0; change < 2; change++) {
+        if (change == 0) CHECK(it_optimizer_step(opt, 1e-2f, 1.0f, NULL) == IT_OK, "update: %s", it_context_last_error(ctx[0]));
+        else
+            for (i = 0; i < n; i++) it_param_block(ctx[0])[i] *= 0.75f; /* the caller's write */
+        memcpy(it_param_block(ctx[1]), it_param_block(ctx[0]), n * sizeof(float));
+        for (c = 0; c < 2; c++) {
+            CHECK(it_graph_run(mg[c].graph, IT_RUN_FORWARD) == IT_OK, "forward: %s", it_context_last_error(ctx[c]));
+            after[c] = it_data(mg[c].loss)[0];
+        }
+        CHECK(after[0] != before, "%s: the loss moved (%.9g before and after)", change ? "a write" : "an update", before);
+        CHECK(after[0] == after[1], "after %s the forward reads a stale bf16 copy: loss %.9g, fresh context %.9g",
+              change ? "a write to the parameters" : "an optimizer update", after[0], after[1]);
+        before = after[0];
+    }
+    for (c = 0; c < 2; c++) it_context_destroy(ctx[c]);
+}
+
 /* Weights kept in bf16 (it_optimizer_desc.bf16_weights): after every update each parameter is a
    bf16 value; the rounding is unbiased (the mean of many roundings of one value is that value, to
    the statistical error: 1 + 1/3 of a bf16 step over 65536 indices, 4 standard errors allowed);
@@ -372,6 +462,7 @@ int main(void) {
     test_matmul_node();
     test_backend_refusal();
     test_model_gradients();
+    test_param_copy_fresh();
     test_stochastic_rounding();
     test_trainer_state_fields();
     return it_test_finish();
