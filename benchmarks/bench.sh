@@ -18,6 +18,14 @@ for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[$i]}" = "--threads" ] && threa
 
 echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -sr)"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min)"
+# Debian's PyTorch multiplies through whatever libblas.so.3 the alternatives system picks; with only
+# the reference BLAS installed its fp32 step is tens of times slower (0.6 GFLOP/s for a 1024^3 SGEMM on
+# one core, against 43 with OpenBLAS), and every ratio against it would flatter us.
+if [ -x "$py" ] && "$py" -c 'import torch' 2>/dev/null; then
+    blas=$("$py" -c 'import torch; torch.ones(2, 2) @ torch.ones(2, 2); print(" ".join(sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l or "mkl" in l})) or "none found")')
+    echo "== PyTorch $("$py" -c 'import torch; print(torch.__version__)') multiplies through: $blas"
+    case $blas in *openblas* | *mkl* | *blis*) ;; *) echo "== WARNING: PyTorch is on the reference BLAS: its figures are not a fair comparison (Debian: apt-get install libopenblas0-pthread)" ;; esac
+fi
 ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT
 
