@@ -477,6 +477,10 @@ typedef struct it_plan_stats {
                                 moved): about n_buffers * log2(n_steps) * 10 for a layered model */
     size_t dequant_bytes;    /* the largest quantised weight it dequantises (matmul_quant), in f32:
                                 one buffer of the context, outside the arena */
+    int n_bf16_buffers;      /* arena buffers stored in bf16: planned under compute dtype bf16 on a
+                                backend with bf16 storage, the tensors only matrix products read
+                                (it_backend.bf16_storage); such a graph runs in bf16 only */
+    size_t bf16_bytes;       /* their bytes (half what they would take in f32) */
 } it_plan_stats;
 
 /* Plan: liveness of every buffer, packed into one arena; allocates the arena and inputs (and the
@@ -1797,31 +1801,41 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
    backward reads besides d(out) and its saved tensors (the planner keeps those alive until then;
    anything else may be overwritten once the forward has run). LOSS_GRADS_IN_FORWARD: when the op
    is the loss of a forward + backward run, a backend may produce its input gradients in the
-   forward (one pass over the logits instead of two); the planner makes them live from there. */
+   forward (one pass over the logits instead of two); the planner makes them live from there.
+   BF16_*: what a bf16 plan (compute dtype bf16 on a backend with it_backend.bf16_storage) may
+   store in bf16, halving its bytes in the arena (>>planner, it__plan_storage). BF16_PRODUCT: a
+   matrix product; its inputs and d(out) may be bf16 (it rounds its operands to bf16 anyway).
+   BF16_OUT: the output may be bf16 when only products read it (the kernel writes the rounded
+   fp32 value; a backward that reads the output reads it in bf16). BF16_INPUT_GRADS: the gradient
+   of an input that a product made and only this node reads may be bf16 (this node is then its
+   only writer, so the gradient is rounded once). */
 typedef enum it_op_flag {
     IT_OP_BACKWARD_READS_IN0 = 1 << 0,
     IT_OP_BACKWARD_READS_IN1 = 1 << 1,
     IT_OP_BACKWARD_READS_IN2 = 1 << 2,
     IT_OP_BACKWARD_READS_IN3 = 1 << 3,
     IT_OP_BACKWARD_READS_OUT = 1 << 4,
-    IT_OP_LOSS_GRADS_IN_FORWARD = 1 << 5
+    IT_OP_LOSS_GRADS_IN_FORWARD = 1 << 5,
+    IT_OP_BF16_PRODUCT = 1 << 6,
+    IT_OP_BF16_OUT = 1 << 7,
+    IT_OP_BF16_INPUT_GRADS = 1 << 8
 } it_op_flag;
 #define IT__BWD_IN01 (IT_OP_BACKWARD_READS_IN0 | IT_OP_BACKWARD_READS_IN1)
 #define IT__BWD_IN012 (IT__BWD_IN01 | IT_OP_BACKWARD_READS_IN2)
 #define IT_OP_LIST(X)                                                                              \
-    X(IT_OP_MATMUL, "matmul", IT__BWD_IN01)                                                        \
+    X(IT_OP_MATMUL, "matmul", IT__BWD_IN01 | IT_OP_BF16_PRODUCT)                                   \
     X(IT_OP_ADD, "add", 0)                                                                         \
     X(IT_OP_MUL, "mul", IT__BWD_IN01)                                                              \
     X(IT_OP_SCALE, "scale", 0)                                                                     \
     X(IT_OP_EMBEDDING, "embedding", IT_OP_BACKWARD_READS_IN1)                                      \
-    X(IT_OP_RMSNORM, "rmsnorm", IT__BWD_IN01)                                                      \
+    X(IT_OP_RMSNORM, "rmsnorm", IT__BWD_IN01 | IT_OP_BF16_OUT)                                     \
     X(IT_OP_LAYERNORM, "layernorm", IT__BWD_IN01)                                                  \
     X(IT_OP_ROPE, "rope", 0)                                                                       \
     X(IT_OP_SOFTMAX, "softmax", IT_OP_BACKWARD_READS_OUT)                                          \
     X(IT_OP_ATTENTION, "attention", IT__BWD_IN012 | IT_OP_BACKWARD_READS_OUT)                      \
     X(IT_OP_SILU, "silu", IT_OP_BACKWARD_READS_IN0)                                                \
     X(IT_OP_GELU, "gelu", IT_OP_BACKWARD_READS_IN0)                                                \
-    X(IT_OP_SWIGLU, "swiglu", IT__BWD_IN01)                                                        \
+    X(IT_OP_SWIGLU, "swiglu", IT__BWD_IN01 | IT_OP_BF16_OUT | IT_OP_BF16_INPUT_GRADS)              \
     X(IT_OP_CROSS_ENTROPY, "cross_entropy", IT__BWD_IN01)                                          \
     X(IT_OP_LINEAR_CROSS_ENTROPY, "linear_cross_entropy", IT__BWD_IN012 | IT_OP_LOSS_GRADS_IN_FORWARD) \
     X(IT_OP_SUM, "sum", 0)                                                                         \
@@ -1934,6 +1948,10 @@ struct it_backend {
     /* 1 = the kernels honour it_context_compute_dtype (IT_BF16: bf16 operands, fp32 sums in every
        matrix product); 0 = fp32 only, and a bf16 run is refused. */
     int bf16_compute;
+    /* 1 = the kernels read and write the bf16 tensors of a bf16 plan (the IT_OP_BF16_* flags: bf16
+       operands of matmul, bf16 outputs of rmsnorm and swiglu, swiglu's bf16 input gradients),
+       and fill zeroes a bf16 tensor; 0 = every tensor of its plans stays fp32. */
+    int bf16_storage;
 };
 /* What a backend's decoder hooks read of a decoder: its model and cache length, and each
    projection as the decoder multiplies it (layer -1: the output head; slot an IT_LP_* of a
@@ -2543,6 +2561,8 @@ struct it_tensor {
     int first_step, last_step; /* planner: lifetime in steps */
     int first2, last2;         /* planner: a second lifetime (recomputed inside a checkpoint), -1 if none */
     int seg, crosses;          /* planner: segment of its first writer, read outside that segment */
+    int product_reads, other_reads; /* planner: input slots of forward nodes that read it (or a view
+                                       of it) that are matrix products, and that are anything else */
     it_weight_type storage;    /* parameters: 0 = f32, else how it_param_set_storage stores it */
 };
 /* Blocking. KC x NR of b (one micro-panel, re-read by every MR strip) stays in L1, the MC x KC block
@@ -4256,6 +4276,54 @@ static it_result it__check_backend_supports(it_graph *g, it_backend *be) {
     }
     return IT_OK;
 }
+/* The plan for the compute dtype. Under bf16, on a backend whose kernels store bf16
+   (it_backend.bf16_storage), a tensor that only matrix products read is stored in bf16: the
+   products round their operands to bf16 anyway, so they compute exactly what they would from the
+   fp32 tensor, and the buffer takes half the arena's bytes. Those tensors are the outputs of
+   IT_OP_BF16_OUT ops (RMSNorm, SwiGLU) that only IT_OP_BF16_PRODUCT nodes read, and the gradients
+   of a product's output that an IT_OP_BF16_INPUT_GRADS op (SwiGLU) reads alone: that op's
+   backward is then the gradient's one writer, and the product's backward its one reader. A
+   tensor the caller can read after the run (kept, or an output nobody consumes) stays fp32, and
+   so does everything of an fp32 plan. Returns how many buffers became bf16. */
+static int it__plan_storage(it_graph *g) {
+    int i, j, n_bf16 = 0;
+    if (g->ctx->compute_dtype != IT_BF16 || !g->ctx->backend->bf16_storage) return 0;
+    for (i = 0; i < g->n_tensors; i++) g->tensors[i]->product_reads = g->tensors[i]->other_reads = 0;
+    for (i = 0; i < g->n_nodes; i++) {
+        const it_node *n = &g->nodes[i];
+        if (n->op == IT_OP_RESHAPE) continue; /* a view: its own readers count for the buffer */
+        for (j = 0; j < n->n_in; j++) {
+            if (it_op_flags(n->op) & IT_OP_BF16_PRODUCT) it__root(n->in[j])->product_reads++;
+            else it__root(n->in[j])->other_reads++;
+        }
+    }
+    for (i = 0; i < g->n_tensors; i++) { /* what the caller may read: counted as a reader that needs f32 */
+        it_tensor *t = g->tensors[i];
+        if (t->keep || (t->kind == IT_KIND_ACTIVATION && t->consumers == 0)) it__root(t)->other_reads++;
+    }
+    for (i = 0; i < g->n_nodes; i++) {
+        const it_node *n = &g->nodes[i];
+        unsigned flags = it_op_flags(n->op);
+        it_tensor *out = n->out;
+        if ((flags & IT_OP_BF16_OUT) && !out->view_of && out->block == IT_BLOCK_ARENA && out->dtype == IT_F32 &&
+            out->product_reads > 0 && out->other_reads == 0) {
+            out->dtype = IT_BF16;
+            n_bf16++;
+        }
+        if (!(flags & IT_OP_BF16_INPUT_GRADS) || !g->loss) continue;
+        for (j = 0; j < n->n_in; j++) {
+            it_tensor *x = n->in[j], *dx = x->grad;
+            if (!dx || x->view_of || x->kind != IT_KIND_ACTIVATION || x->producer < 0 || dx->view_of || dx->dtype != IT_F32 ||
+                !(it_op_flags(g->nodes[x->producer].op) & IT_OP_BF16_PRODUCT) || x->product_reads != 0 || x->other_reads != 1)
+                continue;
+            dx->dtype = IT_BF16; /* this node, its one reader, is its one writer */
+            n_bf16++;
+        }
+    }
+    for (i = 0; i < g->n_tensors; i++) /* views take their buffer's dtype */
+        if (g->tensors[i]->view_of) g->tensors[i]->dtype = it__root(g->tensors[i])->dtype;
+    return n_bf16;
+}
 static int it__zero_item_cmp(const void *a, const void *b) {
     int x = ((const it__zero_item *)a)->step, y = ((const it__zero_item *)b)->step;
     return x < y ? -1 : x > y;
@@ -4277,6 +4345,7 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
     if (g->open_seg) return it_context_error(ctx, IT_ERR_STATE, "it_graph_plan: a checkpoint segment is still open");
     if ((r = it__check_backend_supports(g, ctx->backend)) != IT_OK) return r;
     if ((r = it__dequant_reserve(g)) != IT_OK) return r;
+    g->stats.n_bf16_buffers = it__plan_storage(g);
     seg_of = (int *)it__alloc(ctx, sizeof(int) * ((size_t)g->n_nodes + 1));
     if (!seg_of || it__build_schedule(g, seg_of) != 0) {
         it__free(ctx, seg_of);
@@ -4301,6 +4370,7 @@ IT_API it_result it_graph_plan_ex(it_graph *g, int no_reuse) {
         } else if (t->block == IT_BLOCK_ARENA && t->first_step >= 0) {
             bufs[n_bufs++] = t;
             unplanned += size;
+            if (t->dtype == IT_BF16) g->stats.bf16_bytes += size;
         }
     }
     arena_bytes = it__pack(g, bufs, n_bufs, last_step + 1, no_reuse, &pack_steps);
@@ -4444,6 +4514,9 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
     if (g->ctx->compute_dtype == IT_BF16 && !be->bf16_compute)
         return it_context_error(g->ctx, IT_ERR_UNSUPPORTED, "it_graph_run: the '%s' backend has no bf16 compute (compute dtype bf16)",
                                 be->name);
+    if (g->stats.n_bf16_buffers && g->ctx->compute_dtype != IT_BF16)
+        return it_context_error(g->ctx, IT_ERR_STATE, "it_graph_run: the graph was planned under compute dtype bf16 (%d buffers "
+                                "stored in bf16); plan another graph under f32 to run in f32", g->stats.n_bf16_buffers);
     if ((r = it__check_ids(g)) != IT_OK) return r;
     g->ctx->param_bf16_fresh = 0; /* the parameters may have changed since the last run (it__param_bf16) */
     if (be->begin_step && (r = be->begin_step(be, mode)) != IT_OK) return r;
@@ -4598,14 +4671,18 @@ IT_API void it_cpu_embedding_backward(float *dtable, const float *dout, const in
     for (n = 0; n < N; n++) it_cpu_axpy(dtable + (size_t)ids[n] * C, 1.0f, dout + (size_t)n * C, (size_t)C);
 }
 
+/* 1 / rms of one row of C values */
+static float it__rmsnorm_rstd(const float *x, int C, float eps) {
+    float ss = 0.0f;
+    int c;
+    for (c = 0; c < C; c++) ss += x[c] * x[c];
+    return 1.0f / sqrtf(ss / (float)C + eps);
+}
 IT_API void it_cpu_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
     int n, c;
     for (n = 0; n < N; n++) {
         const float *xn = x + (size_t)n * C;
-        float *on = out + (size_t)n * C;
-        float ss = 0.0f, r;
-        for (c = 0; c < C; c++) ss += xn[c] * xn[c];
-        r = 1.0f / sqrtf(ss / (float)C + eps);
+        float *on = out + (size_t)n * C, r = it__rmsnorm_rstd(xn, C, eps);
         for (c = 0; c < C; c++) on[c] = xn[c] * r * w[c];
         rstd[n] = r;
     }
@@ -6518,30 +6595,55 @@ static void it__attn_mix(float *out, const float *p, const float *v, ptrdiff_t l
 /* SwiGLU through the vector exp: sigmoid(g) = 1 / (1 + exp(-g)), one exp per element in the forward
    and in the backward (the reference loops call expf once and twice). A block at a time on the stack. */
 #define IT__EW_BLOCK 256
-static void it__swiglu_forward_fast(float *out, const float *gate, const float *up, size_t n) {
+/* Blocks of at most IT__EW_BLOCK: out = silu(gate) up (out may be gate) */
+static void it__swiglu_block(float *out, const float *gate, const float *up, int len) {
     float e[IT__EW_BLOCK];
+    int i;
+    it__vexp(e, gate, len, -1.0f, 0.0f, 1.0f);
+    for (i = 0; i < len; i++) out[i] = gate[i] / (1.0f + e[i]) * up[i];
+}
+/* what the backward adds to d(gate) and d(up) */
+static void it__swiglu_grad_block(float *dg, float *du, const float *d, const float *g, const float *u, int len) {
+    float s[IT__EW_BLOCK];
+    int i;
+    it__vexp(s, g, len, -1.0f, 0.0f, 1.0f);
+    for (i = 0; i < len; i++) s[i] = 1.0f / (1.0f + s[i]); /* sigmoid(g) */
+    for (i = 0; i < len; i++) dg[i] = d[i] * u[i] * s[i] * (1.0f + g[i] * (1.0f - s[i])); /* d silu(g) / dg = s (1 + g (1 - s)) */
+    for (i = 0; i < len; i++) du[i] = d[i] * g[i] * s[i];
+}
+static int it__ew_len(size_t n, size_t i0) { return (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK); }
+static void it__swiglu_forward_fast(float *out, const float *gate, const float *up, size_t n) {
     size_t i0;
-    int i, len;
+    for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) it__swiglu_block(out + i0, gate + i0, up + i0, it__ew_len(n, i0));
+}
+/* A bf16 plan's output: the same fp32 values, rounded. */
+static void it__swiglu_forward_bf16(uint16_t *out, const float *gate, const float *up, size_t n) {
+    float y[IT__EW_BLOCK];
+    size_t i0;
     for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
-        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
-        it__vexp(e, gate + i0, len, -1.0f, 0.0f, 1.0f);
-        for (i = 0; i < len; i++) out[i0 + i] = gate[i0 + i] / (1.0f + e[i]) * up[i0 + i];
+        it__swiglu_block(y, gate + i0, up + i0, it__ew_len(n, i0));
+        it_f32_to_bf16_array(out + i0, y, (size_t)it__ew_len(n, i0));
     }
 }
-static void it__swiglu_backward_fast(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
-                                     size_t n) {
-    float s[IT__EW_BLOCK];
-    size_t i0;
-    int i, len;
+/* d += add over len values, d in f32 or (is_bf16) in bf16: a bf16 gradient has this one writer
+   and starts at zero, so it ends as the rounded f32 sum */
+static void it__grad_add(void *d, int is_bf16, const float *add, int len) {
+    int i;
+    if (is_bf16)
+        for (i = 0; i < len; i++) ((uint16_t *)d)[i] = it_f32_to_bf16(it_bf16_to_f32(((uint16_t *)d)[i]) + add[i]);
+    else
+        for (i = 0; i < len; i++) ((float *)d)[i] += add[i];
+}
+/* dgate / dup (NULL when absent) f32, or bf16 when *_bf16 (a bf16 plan) */
+static void it__swiglu_backward_fast(void *dgate, int dgate_bf16, void *dup, int dup_bf16, const float *dout, const float *gate,
+                                     const float *up, size_t n) {
+    float dg[IT__EW_BLOCK], du[IT__EW_BLOCK];
+    size_t i0, eg = dgate_bf16 ? 2 : 4, eu = dup_bf16 ? 2 : 4;
     for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
-        const float *g = gate + i0, *u = up + i0, *d = dout + i0;
-        len = (int)(n - i0 < IT__EW_BLOCK ? n - i0 : IT__EW_BLOCK);
-        it__vexp(s, g, len, -1.0f, 0.0f, 1.0f);
-        for (i = 0; i < len; i++) s[i] = 1.0f / (1.0f + s[i]); /* sigmoid(g) */
-        if (dgate) /* d silu(g) / dg = s (1 + g (1 - s)) */
-            for (i = 0; i < len; i++) dgate[i0 + i] += d[i] * u[i] * s[i] * (1.0f + g[i] * (1.0f - s[i]));
-        if (dup)
-            for (i = 0; i < len; i++) dup[i0 + i] += d[i] * g[i] * s[i];
+        int len = it__ew_len(n, i0);
+        it__swiglu_grad_block(dg, du, dout + i0, gate + i0, up + i0, len);
+        if (dgate) it__grad_add((char *)dgate + i0 * eg, dgate_bf16, dg, len);
+        if (dup) it__grad_add((char *)dup + i0 * eu, dup_bf16, du, len);
     }
 }
 
@@ -6894,6 +6996,10 @@ static void it__elementwise_fwd(const void *job, size_t i0, size_t i1) {
     float *out = it_data(n->out) + i0;
     const float *x = IT__IN(n, 0) + i0;
     size_t len = i1 - i0;
+    if (n->out->dtype == IT_BF16) { /* a bf16 plan's output (swiglu only: IT_OP_BF16_OUT) */
+        it__swiglu_forward_bf16((uint16_t *)it_data_raw(n->out) + i0, x, IT__IN(n, 1) + i0, len);
+        return;
+    }
     switch (n->op) {
     case IT_OP_SCALE: it_cpu_scale_forward(out, x, n->fparam[0], len); break;
     case IT_OP_SILU: it_cpu_silu_forward(out, x, len); break;
@@ -6911,9 +7017,14 @@ static void it__elementwise_bwd(const void *job, size_t i0, size_t i1) {
     case IT_OP_SCALE: if (dx) it_cpu_axpy(dx, n->fparam[0], dout, len); break;
     case IT_OP_SILU: if (dx) it_cpu_silu_backward(dx, dout, x, len); break;
     case IT_OP_GELU: if (dx) it_cpu_gelu_backward(dx, dout, x, len); break;
-    case IT_OP_SWIGLU:
-        it__swiglu_backward_fast(dx, IT__DIN(n, 1) ? IT__DIN(n, 1) + i0 : NULL, dout, x, IT__IN(n, 1) + i0, len);
+    case IT_OP_SWIGLU: {
+        it_tensor *dg = n->in[0]->grad, *du = n->in[1]->grad;
+        size_t eg = dg ? it_dtype_size(dg->dtype) : 0, eu = du ? it_dtype_size(du->dtype) : 0;
+        it__swiglu_backward_fast(dg ? (char *)it_data_raw(dg) + i0 * eg : NULL, dg && dg->dtype == IT_BF16,
+                                 du ? (char *)it_data_raw(du) + i0 * eu : NULL, du && du->dtype == IT_BF16, dout, x,
+                                 IT__IN(n, 1) + i0, len);
         break;
+    }
     default: IT_ASSERT(0);
     }
 }
@@ -6959,7 +7070,17 @@ static void it__norm_fwd_rows(const void *job, size_t r0, size_t r1) {
     const it_node *n = (const it_node *)job;
     int C = it__last(n->in[0]), rows = (int)(r1 - r0);
     const float *x = IT__IN(n, 0) + r0 * C;
-    if (n->op == IT_OP_RMSNORM)
+    if (n->op == IT_OP_RMSNORM && n->out->dtype == IT_BF16) { /* a bf16 plan: the fp32 value, rounded */
+        uint16_t *out = (uint16_t *)it_data_raw(n->out) + r0 * C;
+        const float *w = IT__IN(n, 1);
+        float *rstd = it_data(n->saved[0]) + r0;
+        int r, c;
+        for (r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)r * C;
+            rstd[r] = it__rmsnorm_rstd(xr, C, n->fparam[0]);
+            for (c = 0; c < C; c++) out[(size_t)r * C + c] = it_f32_to_bf16(xr[c] * rstd[r] * w[c]);
+        }
+    } else if (n->op == IT_OP_RMSNORM)
         it_cpu_rmsnorm_forward(it_data(n->out) + r0 * C, it_data(n->saved[0]) + r0, x, IT__IN(n, 1), rows, C,
                                n->fparam[0]);
     else
@@ -7479,7 +7600,8 @@ static it_result it__cpu_fill(it_backend *be, it_tensor *t, float value) {
     float *d = it_data(t);
     size_t i;
     (void)be;
-    if (value == 0.0f) memset(d, 0, t->numel * sizeof(float));
+    if (value == 0.0f) memset(d, 0, it_tensor_nbytes(t)); /* +0 in f32 and in bf16 */
+    else if (t->dtype == IT_BF16) for (i = 0; i < t->numel; i++) ((uint16_t *)(void *)d)[i] = it_f32_to_bf16(value);
     else for (i = 0; i < t->numel; i++) d[i] = value;
     return IT_OK;
 }
