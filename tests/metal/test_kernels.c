@@ -548,7 +548,10 @@ static float *fbf16(const float *x, size_t n) {
     for (i = 0; i < n; i++) p[i] = it_bf16_to_f32(it_f32_to_bf16(x[i]));
     return p;
 }
+/* bf16: 0 fp32 (it_matmul_f32), 1 bf16 operands on it_matmul_f32's tiles, 2 bf16 operands on the
+   simdgroup-matrix kernel it_matmul_bf16_sg (same arguments, 128 threads per group) */
 static void test_matmul(int M, int N, int K, int ta, int tb, int acc, int batch, int bf16) {
+    const char *kernel = bf16 == 2 ? "it_matmul_bf16_sg" : "it_matmul_f32";
     size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
     float *a = frandn(na * batch, 1.0f), *b = frandn(nb, 1.0f), *c = frandn(nc * batch, 1.0f), *ref = fcopy(c, nc * batch);
     const float *ra = a, *rb = b;
@@ -558,7 +561,12 @@ static void test_matmul(int M, int N, int K, int ta, int tb, int acc, int batch,
     p.M = (unsigned)M; p.N = (unsigned)N; p.K = (unsigned)K;
     p.trans_a = (unsigned)ta; p.trans_b = (unsigned)tb; p.accumulate = (unsigned)acc;
     p.batch_stride_a = (unsigned)na; p.batch_stride_b = 0; p.batch_stride_c = (unsigned)nc; /* b shared: a linear layer */
-    p.bf16 = (unsigned)bf16;
+    p.bf16 = (unsigned)(bf16 != 0);
+    if (bf16 == 2 && getenv("ITEMU_CUDA") && !itemu_kernel_find(kernel)) {
+        printf("  %s: not translated to CUDA (shaders_cuda.h lists it with the reason)\n", kernel);
+        tfree_all();
+        return;
+    }
     if (bf16) { /* the reference multiplies the rounded operands in fp32 */
         a[1] = 1.00390625f;      /* a tie: to even (1) */
         a[2] = 1.01171875f;      /* halfway above an odd bf16: up (1.015625) */
@@ -567,8 +575,8 @@ static void test_matmul(int M, int N, int K, int ta, int tb, int acc, int batch,
     }
     for (i = 0; i < batch; i++) it_cpu_matmul(ref + nc * i, ra + na * i, rb, M, N, K, ta, tb, acc);
     dispatch(); BUF(0, c, nc * batch); BUF(1, a, na * batch); BUF(2, b, nb); ARGS(3, p);
-    itemu_set_threadgroups(&g_d, (unsigned)(N + 31) / 32, (unsigned)(M + 31) / 32, (unsigned)batch, 256, 1, 1);
-    RUNCHECK("it_matmul_f32", max_err(c, ref, nc * batch), 2e-5 * sqrt((double)K));
+    itemu_set_threadgroups(&g_d, (unsigned)(N + 31) / 32, (unsigned)(M + 31) / 32, (unsigned)batch, bf16 == 2 ? 128 : 256, 1, 1);
+    RUNCHECK(kernel, max_err(c, ref, nc * batch), 2e-5 * sqrt((double)K));
     tfree_all();
 }
 
@@ -827,6 +835,7 @@ static void check_coverage(void) {
 #include "test_bf16_kernels.inc"    /* the bf16 operands' conversion (shaders/bf16.metal) */
 #include "test_lora_kernels.inc"    /* the LoRA branch (shaders/lora.metal) */
 #include "test_attention_scores_kernels.inc" /* attention as products: the CUDA backend's row steps */
+#include "test_simdgroup_matrix.inc" /* the emulator's simdgroup matrices against plain loops, and their misuse */
 
 int main(void) {
     double t0 = now_ms();
@@ -866,6 +875,12 @@ int main(void) {
     test_matmul(5, 70, 19, 1, 1, 1, 1, 0);
     test_matmul(37, 45, 29, 0, 1, 0, 1, 1); /* bf16 operands, fp32 sums: against the rounded operands */
     test_matmul(33, 17, 40, 1, 0, 1, 2, 1);
+    test_matmul(37, 45, 29, 0, 0, 0, 1, 2); /* the simdgroup-matrix kernel: every transpose, edges, a batch */
+    test_matmul(37, 45, 29, 0, 1, 1, 1, 2);
+    test_matmul(33, 17, 40, 1, 0, 1, 2, 2);
+    test_matmul(5, 70, 19, 1, 1, 0, 1, 2);
+    test_matmul(64, 64, 48, 0, 1, 0, 1, 2); /* whole tiles only */
+    test_simdgroup_matrix();
     test_cross_entropy();
     test_optimizers();
     test_grad_norm();
