@@ -51,6 +51,9 @@
      blocks below 2^31 elements (the kernels' 32-bit grid-stride counters would wrap), else
      IT_ERR_UNSUPPORTED. The library asks for MSL 3.0; a kernel needing bfloat (MSL 3.1) must sit
      behind #if defined(__HAVE_BFLOAT__), so an older compiler drops it instead of the library.
+     The bf16 products' simdgroup-matrix kernel (shaders/matmul_bf16.metal) is compiled as a
+     second library at MSL 3.1; where that fails (macOS 13) they stay on it_matmul_f32's
+     bf16-rounded tiles, and it_metal_bf16_matmul says which kernel runs and why.
    - Per-step temporaries (cross-entropy statistics, attention delta, embedding sort order) come
      from one transient buffer sized during the first step: no buffer is created after it.
    - Autorelease pools: Metal returns command buffers and encoders autoreleased. Each is made in a
@@ -120,6 +123,11 @@ typedef struct it_metal_stats {
     unsigned long waits; /* waitUntilCompleted: each one a CPU stall until the GPU drains */
 } it_metal_stats;
 IT_API it_metal_stats it_metal_backend_stats(const it_backend *be);
+/* Which kernel the bf16 mixed-precision products (it_context_set_compute_dtype IT_BF16) run on:
+   "it_matmul_bf16_sg ..." (simdgroup matrices with bfloat operands; needs MSL 3.1, macOS 14) or
+   "it_matmul_f32 (bf16-rounded tiles): " and why the other is unavailable. Both compute the
+   products of the bf16-rounded operands summed in fp32. NULL for a backend that is not Metal's. */
+IT_API const char *it_metal_bf16_matmul(const it_backend *be);
 
 #ifdef __cplusplus
 }
@@ -156,6 +164,7 @@ typedef uint32_t it__MPSDataType;
 #define IT__MPS_FLOAT32 0x10000020u /* MPSDataTypeFloat32 = MPSDataTypeFloatBit | 32 */
 #define IT__MTL_STORAGE_SHARED 0u   /* MTLResourceStorageModeShared | MTLResourceCPUCacheModeDefaultCache */
 #define IT__MTL_LANGUAGE_3_0 0x30000ul /* MTLLanguageVersion3_0 (macOS 13): what the f32 kernels need */
+#define IT__MTL_LANGUAGE_3_1 0x30001ul /* MTLLanguageVersion3_1 (macOS 14): bfloat (__HAVE_BFLOAT__) */
 #define IT__MTL_FAMILY_APPLE7 1007L    /* MTLGPUFamilyApple7: M1 and later, every Apple-silicon Mac */
 #define IT__MTL_SIMD_WIDTH 32ul        /* the kernels' SIMD-group width (it_reduce.h, attention tiles) */
 #define IT__MTL_STATUS_COMPLETED 4ul
@@ -358,7 +367,8 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     X(MATVEC, "it_matvec_f32") X(VECMAT, "it_vecmat_f32") X(ATTN_DECODE, "it_attention_decode_f32")              \
     X(ARGMAX, "it_argmax_f32") X(QUANTIZE_ACTS, "it_quantize_acts_q8_f32") X(MATVEC_Q8_0, "it_matvec_q8_0")        \
     X(MATVEC_Q4_0, "it_matvec_q4_0") X(MATVEC_BF16, "it_matvec_bf16") X(REPETITION_PENALTY, "it_repetition_penalty_f32")  \
-    X(SAMPLE, "it_sample_f32") X(LORA_DOWN, "it_lora_down_f32") X(LORA_UP, "it_lora_up_f32")
+    X(SAMPLE, "it_sample_f32") X(LORA_DOWN, "it_lora_down_f32") X(LORA_UP, "it_lora_up_f32")                \
+    X(MATMUL_BF16_SG, "it_matmul_bf16_sg") /* last: from the MSL 3.1 library, when there is one (it__mtl_bf16_setup) */
 
 typedef enum it__mtl_kernel {
 #define IT__MTL_KENUM(e, fn) IT__K_##e,
@@ -415,6 +425,7 @@ typedef struct it__mtl {
     id obuf;
     float *optr;
     it_metal_stats stats;
+    char bf16_matmul[320]; /* it_metal_bf16_matmul: the kernel bf16 products run on, and why */
 } it__mtl;
 #define IT__MTL_PARTIALS 1024 /* most partial sums of squares (threadgroups) in the norm pass */
 #define IT__MTL_OBUF_UNCLIPPED 4 /* float index of the constant { 1, 0 } pair */
@@ -744,6 +755,9 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
         it__mtl_arg args[3];
         it_result r = IT_OK;
         int i;
+        /* bf16: the simdgroup-matrix kernel where the device compiled it (it__mtl_bf16_setup) */
+        const it__mtl_kernel k = bf16 && m->pso[IT__K_MATMUL_BF16_SG] ? IT__K_MATMUL_BF16_SG : IT__K_MATMUL;
+        const it__MTLSize tg = it__size(k == IT__K_MATMUL ? 256 : 128, 1, 1);
         memset(&p, 0, sizeof p);
         p.M = (unsigned)M;
         p.N = (unsigned)N;
@@ -759,17 +773,17 @@ static it_result it__mtl_gemm(it__mtl *m, it__mtl_arg c, it__mtl_arg a, it__mtl_
         args[1] = a;
         args[2] = b;
         if (sc || batch == 1) /* distinct outputs: the batch is grid z */
-            return it__mtl_dispatch(m, IT__K_MATMUL, args, 3, &p, sizeof p,
+            return it__mtl_dispatch(m, k, args, 3, &p, sizeof p,
                                     it__size((it__NSUInteger)(N + 31) / 32, (it__NSUInteger)(M + 31) / 32, (it__NSUInteger)batch),
-                                    it__size(256, 1, 1), 0);
+                                    tg, 0);
         /* a shared output accumulates over the batch: one dispatch per item, in order */
         p.batch_stride_a = p.batch_stride_b = p.batch_stride_c = 0;
         for (i = 0; i < batch && r == IT_OK; i++) {
             args[1].off = a.off + (size_t)i * sa * sizeof(float);
             args[2].off = b.off + (size_t)i * sb * sizeof(float);
             p.accumulate = (unsigned)(acc || i > 0);
-            r = it__mtl_dispatch(m, IT__K_MATMUL, args, 3, &p, sizeof p,
-                                 it__size((it__NSUInteger)(N + 31) / 32, (it__NSUInteger)(M + 31) / 32, 1), it__size(256, 1, 1), 0);
+            r = it__mtl_dispatch(m, k, args, 3, &p, sizeof p,
+                                 it__size((it__NSUInteger)(N + 31) / 32, (it__NSUInteger)(M + 31) / 32, 1), tg, 0);
         }
         return r;
     }
@@ -2055,19 +2069,78 @@ static void it__mtl_destroy(it_backend *be) {
     it_context_free(m->ctx, m->pending);
     it_context_free(m->ctx, m);
 }
-/* the library source: shaders.h's line arrays joined in order */
-static char *it__mtl_source(it_context *ctx) {
+/* the library source: shaders.h's line arrays joined in order; with `only`, the shared headers
+   and that one file */
+static char *it__mtl_source(it_context *ctx, const char *only) {
     char *src = (char *)it_context_alloc(ctx, (size_t)IT_SHADER_TOTAL_SIZE + 1), *p = src;
     int i, j;
     if (!src) return NULL;
-    for (i = 0; i < IT_SHADER_FILE_COUNT; i++)
+    for (i = 0; i < IT_SHADER_FILE_COUNT; i++) {
+        const char *name = it_shader_files[i].name;
+        size_t len = strlen(name);
+        if (only && strcmp(name, only) != 0 && !(len > 2 && !strcmp(name + len - 2, ".h"))) continue;
         for (j = 0; j < it_shader_files[i].line_count; j++) {
             size_t len = strlen(it_shader_files[i].lines[j]);
             memcpy(p, it_shader_files[i].lines[j], len);
             p += len;
         }
+    }
     *p = 0;
     return src;
+}
+/* The bf16 products' simdgroup-matrix kernel needs bfloat, i.e. MSL 3.1 (macOS 14): it is compiled
+   as a library of its own at 3.1, so an OS without 3.1 keeps the 3.0 library and the bf16 products
+   stay on it_matmul_f32's rounded tiles (the same products and fp32 sums). What happened is in
+   m->bf16_matmul (it_metal_bf16_matmul); any error here only disables the kernel. */
+static void it__mtl_bf16_setup(it__mtl *m) {
+    const it__mtl_kernel k = IT__K_MATMUL_BF16_SG;
+    id opts, str, lib, fn = NULL, err = NULL, desc;
+    const char *why = NULL, *log = NULL;
+    char *src = it__mtl_source(m->ctx, "matmul_bf16.metal");
+    snprintf(m->bf16_matmul, sizeof m->bf16_matmul, "it_matmul_f32 (bf16-rounded tiles): ");
+    if (!src) {
+        snprintf(m->bf16_matmul + strlen(m->bf16_matmul), sizeof m->bf16_matmul - strlen(m->bf16_matmul), "out of memory");
+        return;
+    }
+    str = IT__MSG(stringWithUTF8String, it__cls.NSString, src);
+    it_context_free(m->ctx, src);
+    opts = IT__MSG0(alloc, it__cls.MTLCompileOptions);
+    opts = IT__MSG0(init, opts);
+    IT__MSG(setFastMathEnabled, opts, (BOOL)1);
+    IT__MSG(setLanguageVersion, opts, (it__NSUInteger)IT__MTL_LANGUAGE_3_1);
+    lib = IT__MSG(newLibraryWithSource, m->device, str, opts, &err);
+    it__release(opts);
+    if (!lib) why = "no MSL 3.1 library (bfloat needs macOS 14)";
+    else {
+        id name = IT__MSG(stringWithUTF8String, it__cls.NSString, it__mtl_kernel_names[k]);
+        fn = IT__MSG(newFunctionWithName, lib, name);
+        if (!fn) why = "the MSL 3.1 compiler left out the kernel (no __HAVE_BFLOAT__)";
+    }
+    if (fn) {
+        err = NULL;
+        m->pso[k] = IT__MSG(newComputePipelineState, m->device, fn, &err);
+        it__release(fn);
+        if (!m->pso[k]) why = "no pipeline";
+        else {
+            m->max_threads[k] = IT__MSG0(maxTotalThreadsPerThreadgroup, m->pso[k]);
+            m->stats.pipelines++;
+            if (m->max_threads[k] < 128) why = "the pipeline allows fewer than its 128 threads";
+            else if (IT__MSG0(threadExecutionWidth, m->pso[k]) != IT__MTL_SIMD_WIDTH) why = "SIMD groups not 32 wide";
+            if (why) {
+                it__release(m->pso[k]);
+                m->pso[k] = NULL;
+            }
+        }
+    }
+    it__release(lib);
+    if (!why) {
+        snprintf(m->bf16_matmul, sizeof m->bf16_matmul, "it_matmul_bf16_sg (simdgroup_matrix, bfloat operands, fp32 sums)");
+        return;
+    }
+    desc = err ? IT__MSG0(localizedDescription, err) : NULL;
+    log = desc ? IT__MSG0(UTF8String, desc) : NULL;
+    snprintf(m->bf16_matmul + strlen(m->bf16_matmul), sizeof m->bf16_matmul - strlen(m->bf16_matmul), "%s%s%s", why,
+             log ? ": " : "", log ? log : "");
 }
 static it_result it__mtl_setup(it__mtl *m) {
     id opts, str, err = NULL;
@@ -2099,7 +2172,7 @@ static it_result it__mtl_setup(it__mtl *m) {
                  MPSSupportsMTLDevice(m->device);
     m->queue = IT__MSG0(newCommandQueue, m->device);
     if (!m->queue) return it_context_error(m->ctx, IT_ERR_BACKEND, "metal: newCommandQueue returned nil");
-    src = it__mtl_source(m->ctx);
+    src = it__mtl_source(m->ctx, NULL);
     if (!src) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: out of memory");
     str = IT__MSG(stringWithUTF8String, it__cls.NSString, src);
     it_context_free(m->ctx, src);
@@ -2114,7 +2187,7 @@ static it_result it__mtl_setup(it__mtl *m) {
         const char *log = desc ? IT__MSG0(UTF8String, desc) : NULL;
         return it__mtl_fail(m, IT_ERR_BACKEND, "metal: the shader library did not compile: %s", log ? log : "no log");
     }
-    for (k = 0; k < IT__K_COUNT; k++) {
+    for (k = 0; k < IT__K_MATMUL_BF16_SG; k++) { /* the MSL 3.0 library's kernels */
         id name = IT__MSG(stringWithUTF8String, it__cls.NSString, it__mtl_kernel_names[k]);
         id fn = IT__MSG(newFunctionWithName, m->library, name);
         if (!fn)
@@ -2143,6 +2216,7 @@ static it_result it__mtl_setup(it__mtl *m) {
     if (!m->optr) return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "metal: cannot allocate the optimizer's buffer");
     memset(m->optr, 0, (IT__MTL_OBUF_PARTIALS + IT__MTL_PARTIALS) * sizeof(float));
     m->optr[IT__MTL_OBUF_UNCLIPPED] = 1.0f;
+    it__mtl_bf16_setup(m);
     /* fixed-geometry kernels: 256 threads (matmul), 128 (attention) */
     if (m->max_threads[IT__K_MATMUL] < 256 || m->max_threads[IT__K_ATTN] < 128 || m->max_threads[IT__K_ATTN_DQ] < 128 ||
         m->max_threads[IT__K_ATTN_DKV] < 128)
@@ -2152,6 +2226,9 @@ static it_result it__mtl_setup(it__mtl *m) {
 }
 
 IT_API int it_metal_available(void) { return 1; }
+IT_API const char *it_metal_bf16_matmul(const it_backend *be) {
+    return be && be->name && strcmp(be->name, "metal") == 0 ? ((const it__mtl *)be->impl)->bf16_matmul : NULL;
+}
 IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     it_metal_stats s;
     memset(&s, 0, sizeof s);

@@ -24,7 +24,9 @@
    - #line directives keep NVRTC's messages on the .metal lines.
    Refused, with file and line (write a CUDA kernel instead, see irontensor_cuda.h): dynamic
    threadgroup memory ([[threadgroup(n)]]), atomics, textures, samplers, simdgroup matrices,
-   half/bfloat (not yet mapped), attributes it does not know.
+   half/bfloat (not yet mapped), attributes it does not know. Kernels inside
+   `#if defined(__HAVE_BFLOAT__)` regions (MSL 3.1 only) are skipped and listed, with the reason,
+   in it_cuda_untranslated.
    The generated header also lists every kernel (name, binding sizes, whether it synchronizes the
    group) so the host checks each launch's arguments against the kernel's signature. The output
    is byte-for-byte reproducible (make check-cuda-shaders compares a fresh run with the file). */
@@ -78,6 +80,13 @@ static kernel_info kernels[MAX_KERNELS];
 static int n_kernels;
 static char helpers[MAX_HELPERS][128]; /* inline functions that synchronize the group */
 static int n_helpers;
+/* kernels inside "#if defined(__HAVE_BFLOAT__)" regions (MSL 3.1: bfloat, simdgroup matrices) are
+   not translated: simdgroup_matrix is one value of a whole simdgroup whose element-to-lane layout
+   MSL leaves undefined, and no mapping of it (warp shuffles, wmma fragments) is written and
+   verified yet. They are listed in the header with that reason instead. */
+#define UNTRANSLATED_REASON "an MSL 3.1 __HAVE_BFLOAT__ region (bfloat, simdgroup_matrix): no faithful CUDA mapping written yet"
+static char untranslated[MAX_KERNELS][128], untranslated_where[MAX_KERNELS][300];
+static int n_untranslated;
 
 static const char *cur_file;
 static int failed;
@@ -415,6 +424,36 @@ static size_t translate_kernel(const char *s, size_t i, size_t n, text *out) {
     return j + 1;
 }
 
+/* s[i] starts "#if defined(__HAVE_BFLOAT__)": notes the kernels up to the matching #endif (nested
+   #if counted) as untranslated, emits a comment and a #line past the region; returns the index
+   after it */
+static size_t skip_bfloat_region(const char *s, size_t i, size_t n, text *out) {
+    int depth = 0, first = line_of(s, i);
+    size_t p = i;
+    while (p < n) {
+        size_t e = p;
+        while (e < n && s[e] != '\n') e++;
+        {
+            size_t q = p;
+            while (q < e && (s[q] == ' ' || s[q] == '\t')) q++;
+            if (!strncmp(s + q, "#if", 3)) depth++;
+            else if (!strncmp(s + q, "#endif", 6) && --depth == 0) {
+                putf(out, "/* %s:%d-%d: " UNTRANSLATED_REASON " */\n#line %d \"%s\"", cur_file, first, line_of(s, q),
+                     line_of(s, q) + 1, cur_file);
+                return e;
+            } else if (!strncmp(s + q, "kernel void ", 12) && n_untranslated < MAX_KERNELS) {
+                size_t a = q + 12, b = a;
+                while (b < e && is_id(s[b])) b++;
+                snprintf(untranslated[n_untranslated], sizeof untranslated[0], "%.*s", (int)(b - a), s + a);
+                snprintf(untranslated_where[n_untranslated++], sizeof untranslated_where[0], "%s:%d", cur_file, line_of(s, q));
+            }
+        }
+        p = e < n ? e + 1 : e;
+    }
+    fail_at(first, "#if defined(__HAVE_BFLOAT__) without its #endif");
+    return n;
+}
+
 /* one file: appends its CUDA text */
 static void translate(const char *s, size_t n, text *out) {
     size_t i = 0;
@@ -432,6 +471,10 @@ static void translate(const char *s, size_t n, text *out) {
         if (bol && c == '#') { /* a directive: the whole line, continuations included */
             size_t e = i;
             while (e < n && s[e] != '\n') e += (s[e] == '\\' && e + 1 < n) ? 2 : 1;
+            if (!strncmp(s + i, "#if defined(__HAVE_BFLOAT__)", 28)) {
+                i = skip_bfloat_region(s, i, n, out);
+                continue;
+            }
             if (strstr(s + i, "<metal_stdlib>") && strstr(s + i, "<metal_stdlib>") < s + e)
                 puts_(out, "/* #include <metal_stdlib>: tools/msl_cuda_prelude.h */");
             else
@@ -628,7 +671,13 @@ int main(int argc, char **argv) {
         if (!kernels[k].n_binds) fputs("0", f);
         fprintf(f, "}, %d, 0x%xu, \"%s:%d\"},\n", kernels[k].collectives, kernels[k].writes, kernels[k].file, kernels[k].line);
     }
-    fputs("};\n\n#endif /* IT_SHADERS_CUDA_H */\n", f);
+    fputs("};\n\n", f);
+    fputs("/* it_cuda_untranslated: the Metal kernels with no CUDA version, each with where and why */\n", f);
+    fprintf(f, "#define IT_CUDA_UNTRANSLATED_COUNT %d\n", n_untranslated);
+    fputs("static const char *const it_cuda_untranslated[IT_CUDA_UNTRANSLATED_COUNT + 1][3] IT_SHADERS_CUDA_UNUSED = {\n", f);
+    for (k = 0; k < n_untranslated; k++)
+        fprintf(f, "    {\"%s\", \"%s\", \"%s\"},\n", untranslated[k], untranslated_where[k], UNTRANSLATED_REASON);
+    fputs("    {0, 0, 0}};\n\n#endif /* IT_SHADERS_CUDA_H */\n", f);
     if (fclose(f) != 0) {
         fprintf(stderr, "msl2cuda: write error on %s\n", out_path);
         remove(out_path);

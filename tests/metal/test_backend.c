@@ -306,6 +306,9 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
         side_free(&m);
         return;
     }
+#ifdef IT_METAL_FAKE
+    unsigned long sg0 = fake_metal_kernel_dispatches("it_matmul_bf16_sg"), f32_0 = fake_metal_kernel_dispatches("it_matmul_f32");
+#endif
     it_rng_seed(&rng, 99);
     for (step = 1; step <= 3; step++) {
         it_metal_stats s0 = it_metal_backend_stats(it_context_backend(m.ctx)), s1;
@@ -381,7 +384,21 @@ static void train_compare(const char *name, const it_model_config *cfg, const ru
 #endif
     }
     printf("  %s: %lu MPS matmul encodes per step\n", name, mps0);
-    if (rc->bf16) check(mps0 == 0, "%s: bf16 products run on the tiled kernel, not MPS (%lu MPS encodes)", name, mps0);
+    if (rc->bf16) check(mps0 == 0, "%s: bf16 products run on our kernels, not MPS (%lu MPS encodes)", name, mps0);
+#ifdef IT_METAL_FAKE
+    if (rc->bf16) { /* which kernel ran them: the simdgroup-matrix one wherever MSL 3.1 compiles */
+        unsigned long lang = fake_metal_config_get()->max_language;
+        int sg = !lang || lang >= 0x30001ul;
+        unsigned long n_sg = fake_metal_kernel_dispatches("it_matmul_bf16_sg") - sg0;
+        unsigned long n_f32 = fake_metal_kernel_dispatches("it_matmul_f32") - f32_0;
+        const char *which = it_metal_bf16_matmul(it_context_backend(m.ctx));
+        check(which && !strncmp(which, sg ? "it_matmul_bf16_sg" : "it_matmul_f32", sg ? 17 : 13) &&
+                  (sg ? n_sg > 0 && n_f32 == 0 : n_sg == 0 && n_f32 > 0) && (sg || strstr(which, "MSL 3.1")),
+              "%s: the bf16 products ran on %s (%lu it_matmul_bf16_sg, %lu it_matmul_f32 dispatches; the backend says: %s)",
+              name, sg ? "it_matmul_bf16_sg" : "it_matmul_f32", n_sg, n_f32, which ? which : "nothing");
+        printf("  %s: bf16 products on %s\n", name, which ? which : "?");
+    }
+#endif
     if (rc->freeze || rc->lora_rank) { /* frozen parameters: no gradient, and the GPU update never touched them */
         int same = 1, none = 1;
         for (i = 0; i < it_param_count(m.ctx); i++) {
@@ -723,8 +740,9 @@ static void bfloat_isolation(void) {
     void *pool = objc_autoreleasePoolPush();
     id dev = MTLCreateSystemDefaultDevice(), opts, src, lib, err = NULL, fn;
     it_context *ctx = new_ctx(1);
-    check(ctx && fake_metal_last_language() == 0x30000ul, "the backend compiles its library as MSL 3.0 (asked for 0x%lx)",
-          fake_metal_last_language());
+    check(ctx && fake_metal_prev_language() == 0x30000ul && fake_metal_last_language() == 0x30001ul,
+          "the backend compiles its library as MSL 3.0 and then the bf16 matmul's as MSL 3.1 (asked for 0x%lx, 0x%lx)",
+          fake_metal_prev_language(), fake_metal_last_language());
     it_context_destroy(ctx);
     opts = IT__MSG0(alloc, it__cls.MTLCompileOptions);
     opts = IT__MSG0(init, opts);
@@ -1020,11 +1038,17 @@ int main(void) {
             lora.bf16 = 1;
             train_compare("gpt2-lora-lion-bf16", &gpt2, &lora, 2, 8);
         }
-        {   /* bf16 mixed precision (issue 17): every graph product on our tiled kernel with bf16
-               operands and fp32 sums, against the CPU's bf16 products; no MPS */
+        {   /* bf16 mixed precision (issue 17): every graph product on the simdgroup-matrix kernel
+               with bf16 operands and fp32 sums, against the CPU's bf16 products; no MPS. On an OS
+               without MSL 3.1 (macOS 13) the same products on it_matmul_f32's rounded tiles. */
             run_cfg b = lion;
             b.bf16 = 1;
             train_compare("llama-gqa-lion-bf16", &llama, &b, 2, 8);
+#ifdef IT_METAL_FAKE
+            fake_metal_config_get()->max_language = 0x30000ul;
+            train_compare("llama-gqa-lion-bf16-msl3.0", &llama, &b, 2, 8);
+            fake_metal_config_get()->max_language = 0;
+#endif
             b = adamw;
             b.freeze = 0;
             b.bf16 = 1;

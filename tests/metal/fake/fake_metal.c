@@ -252,8 +252,9 @@ static BOOL dev_family(id self, SEL cmd, long family) {
 /* The source as a compiler at language version lang sees it: below MSL 3.1 __HAVE_BFLOAT__ is not
    defined, so the lines between "#if defined(__HAVE_BFLOAT__)" and its #endif drop out (nested
    #if/#endif counted). A fresh malloc'd string. */
-static it__NSUInteger g_last_language;
+static it__NSUInteger g_last_language, g_prev_language;
 unsigned long fake_metal_last_language(void) { return g_last_language; }
+unsigned long fake_metal_prev_language(void) { return g_prev_language; }
 static char *preprocess_bfloat(const char *src, it__NSUInteger lang) {
     char *out = strdup(src), *w = out;
     const char *p = src;
@@ -273,6 +274,24 @@ static char *preprocess_bfloat(const char *src, it__NSUInteger lang) {
     *w = 0;
     return out;
 }
+/* does code (not a // or block comment) of src use the word w? (comments may mention anything) */
+static int code_uses(const char *src, const char *w) {
+    size_t n = strlen(w);
+    const char *p = src;
+    while (*p) {
+        if (p[0] == '/' && p[1] == '/') {
+            while (*p && *p != '\n') p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : p + strlen(p);
+        } else if (!strncmp(p, w, n)) {
+            return 1;
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
 static id dev_library(id self, SEL cmd, id source, id options, id *error) {
     const char *p;
     char *src;
@@ -281,9 +300,15 @@ static id dev_library(id self, SEL cmd, id source, id options, id *error) {
     it__NSUInteger lang = 0;
     O(self, cmd);
     if (options) lang = O(options, cmd)->lang;
+    g_prev_language = g_last_language;
     g_last_language = lang;
     src = preprocess_bfloat(O(source, cmd)->str, lang);
-    if (g_cfg.compile_error || (lang && lang < 0x30001 && strstr(src, "bfloat"))) {
+    if (g_cfg.max_language && lang > g_cfg.max_language) { /* an older OS: its compiler lacks this version */
+        if (error) *error = autoreleased(make_error("program_source: error: languageVersion is newer than this OS's Metal compiler supports"));
+        free(src);
+        return NULL;
+    }
+    if (g_cfg.compile_error || (lang && lang < 0x30001 && code_uses(src, "bfloat"))) {
         if (error) *error = autoreleased(make_error(g_cfg.compile_error ? g_cfg.compile_error :
                                                     "program_source: error: 'bfloat' requires Metal 3.1 (languageVersion too low)"));
         free(src);
@@ -706,6 +731,12 @@ int fake_metal_live_objects(char *buf, size_t size) {
             shown++;
         }
     return g_live;
+}
+unsigned long fake_metal_kernel_dispatches(const char *name) {
+    int i;
+    for (i = 0; i < itemu_kernel_count() && i < FAKE_MAX_KERNELS; i++)
+        if (!strcmp(itemu_kernel_at(i)->name, name)) return g_kernel_dispatches[i];
+    return 0;
 }
 int fake_metal_undispatched_kernels(int *total, char *buf, size_t size) {
     int i, missing = 0;

@@ -24,6 +24,7 @@ typedef struct fake_metal_config {
     int quiet;                /* do not print validation messages (negative tests count them) */
     unsigned long simd_width; /* pipelines' threadExecutionWidth (0 = 32, Apple GPUs; AMD: 64, Intel: 8/16) */
     int apple_family;         /* highest MTLGPUFamilyAppleN the device supports (0 = 9, an M3; -1 = none) */
+    unsigned long max_language;/* newest MTLLanguageVersion the OS compiles (0 = any; 0x30000: macOS 13, no MSL 3.1) */
 } fake_metal_config;
 
 int fake_metal_install(void);
@@ -32,6 +33,7 @@ int fake_metal_install(void);
 int fake_metal_pool_depth(void);
 /* the MTLLanguageVersion of the last newLibraryWithSource: (0 = no options) */
 unsigned long fake_metal_last_language(void);
+unsigned long fake_metal_prev_language(void); /* ... of the one before it */
 fake_metal_config *fake_metal_config_get(void);
 fake_metal_counters fake_metal_counters_get(void);
 int fake_metal_validation_errors(void);
@@ -41,4 +43,6 @@ int fake_metal_live_objects(char *buf, size_t size);
 /* kernels of shaders/ (the emulator's registry) that no dispatch has used so far: their number,
    their names into buf; *total = how many kernels shaders/ has */
 int fake_metal_undispatched_kernels(int *total, char *buf, size_t size);
+/* dispatches of the kernel so far (0 for a name the emulator does not know) */
+unsigned long fake_metal_kernel_dispatches(const char *name);
 #endif
