@@ -23,10 +23,9 @@
    - `inline` functions at file scope become `__device__ inline`.
    - #line directives keep NVRTC's messages on the .metal lines.
    Refused, with file and line (write a CUDA kernel instead, see irontensor_cuda.h): dynamic
-   threadgroup memory ([[threadgroup(n)]]), atomics, textures, samplers, simdgroup matrices,
-   half/bfloat (not yet mapped), attributes it does not know. Kernels inside
-   `#if defined(__HAVE_BFLOAT__)` regions (MSL 3.1 only) are skipped and listed, with the reason,
-   in it_cuda_untranslated.
+   threadgroup memory ([[threadgroup(n)]]), atomics, textures, samplers, half and half
+   simdgroup matrices (not yet mapped), attributes it does not know. bfloat and float / bfloat
+   simdgroup matrices are the prelude's (a warp-wide 8x8 type; tools/msl_cuda_prelude.h).
    The generated header also lists every kernel (name, binding sizes, whether it synchronizes the
    group) so the host checks each launch's arguments against the kernel's signature. The output
    is byte-for-byte reproducible (make check-cuda-shaders compares a fresh run with the file). */
@@ -80,13 +79,6 @@ static kernel_info kernels[MAX_KERNELS];
 static int n_kernels;
 static char helpers[MAX_HELPERS][128]; /* inline functions that synchronize the group */
 static int n_helpers;
-/* kernels inside "#if defined(__HAVE_BFLOAT__)" regions (MSL 3.1: bfloat, simdgroup matrices) are
-   not translated: simdgroup_matrix is one value of a whole simdgroup whose element-to-lane layout
-   MSL leaves undefined, and no mapping of it (warp shuffles, wmma fragments) is written and
-   verified yet. They are listed in the header with that reason instead. */
-#define UNTRANSLATED_REASON "an MSL 3.1 __HAVE_BFLOAT__ region (bfloat, simdgroup_matrix): no faithful CUDA mapping written yet"
-static char untranslated[MAX_KERNELS][128], untranslated_where[MAX_KERNELS][300];
-static int n_untranslated;
 
 static const char *cur_file;
 static int failed;
@@ -170,7 +162,8 @@ static int synchronizes(const char *s, size_t a, size_t b) {
             int h;
             while (e < b && is_id(s[e])) e++;
             if ((e - i > 5 && !strncmp(s + i, "simd_", 5)) || (e - i == 19 && !strncmp(s + i, "threadgroup_barrier", 19)) ||
-                (e - i == 17 && !strncmp(s + i, "simdgroup_barrier", 17)))
+                (e - i == 17 && !strncmp(s + i, "simdgroup_barrier", 17)) || (e - i == 14 && !strncmp(s + i, "simdgroup_load", 14)) ||
+                (e - i == 15 && !strncmp(s + i, "simdgroup_store", 15)) || (e - i > 18 && !strncmp(s + i, "simdgroup_multiply", 18)))
                 return 1;
             for (h = 0; h < n_helpers; h++)
                 if (strlen(helpers[h]) == e - i && !strncmp(helpers[h], s + i, e - i)) return 1;
@@ -184,7 +177,7 @@ static int synchronizes(const char *s, size_t a, size_t b) {
 
 /* words refused anywhere (prefix match when the entry ends in '*') */
 static const char *const refused[] = {"atomic*", "memory_order*", "texture1d*", "texture2d*", "texture3d*", "sampler",
-                                      "simdgroup_matrix*", "simdgroup_float8x8", "half", "bfloat", "imageblock*",
+                                      "simdgroup_half8x8", "half", "imageblock*",
                                       "threadgroup_imageblock", "ray_data", "visible_function_table",
                                       "intersection_function_table"};
 static const char *refused_word(const char *s, size_t len) {
@@ -424,36 +417,6 @@ static size_t translate_kernel(const char *s, size_t i, size_t n, text *out) {
     return j + 1;
 }
 
-/* s[i] starts "#if defined(__HAVE_BFLOAT__)": notes the kernels up to the matching #endif (nested
-   #if counted) as untranslated, emits a comment and a #line past the region; returns the index
-   after it */
-static size_t skip_bfloat_region(const char *s, size_t i, size_t n, text *out) {
-    int depth = 0, first = line_of(s, i);
-    size_t p = i;
-    while (p < n) {
-        size_t e = p;
-        while (e < n && s[e] != '\n') e++;
-        {
-            size_t q = p;
-            while (q < e && (s[q] == ' ' || s[q] == '\t')) q++;
-            if (!strncmp(s + q, "#if", 3)) depth++;
-            else if (!strncmp(s + q, "#endif", 6) && --depth == 0) {
-                putf(out, "/* %s:%d-%d: " UNTRANSLATED_REASON " */\n#line %d \"%s\"", cur_file, first, line_of(s, q),
-                     line_of(s, q) + 1, cur_file);
-                return e;
-            } else if (!strncmp(s + q, "kernel void ", 12) && n_untranslated < MAX_KERNELS) {
-                size_t a = q + 12, b = a;
-                while (b < e && is_id(s[b])) b++;
-                snprintf(untranslated[n_untranslated], sizeof untranslated[0], "%.*s", (int)(b - a), s + a);
-                snprintf(untranslated_where[n_untranslated++], sizeof untranslated_where[0], "%s:%d", cur_file, line_of(s, q));
-            }
-        }
-        p = e < n ? e + 1 : e;
-    }
-    fail_at(first, "#if defined(__HAVE_BFLOAT__) without its #endif");
-    return n;
-}
-
 /* one file: appends its CUDA text */
 static void translate(const char *s, size_t n, text *out) {
     size_t i = 0;
@@ -471,10 +434,6 @@ static void translate(const char *s, size_t n, text *out) {
         if (bol && c == '#') { /* a directive: the whole line, continuations included */
             size_t e = i;
             while (e < n && s[e] != '\n') e += (s[e] == '\\' && e + 1 < n) ? 2 : 1;
-            if (!strncmp(s + i, "#if defined(__HAVE_BFLOAT__)", 28)) {
-                i = skip_bfloat_region(s, i, n, out);
-                continue;
-            }
             if (strstr(s + i, "<metal_stdlib>") && strstr(s + i, "<metal_stdlib>") < s + e)
                 puts_(out, "/* #include <metal_stdlib>: tools/msl_cuda_prelude.h */");
             else
@@ -671,13 +630,7 @@ int main(int argc, char **argv) {
         if (!kernels[k].n_binds) fputs("0", f);
         fprintf(f, "}, %d, 0x%xu, \"%s:%d\"},\n", kernels[k].collectives, kernels[k].writes, kernels[k].file, kernels[k].line);
     }
-    fputs("};\n\n", f);
-    fputs("/* it_cuda_untranslated: the Metal kernels with no CUDA version, each with where and why */\n", f);
-    fprintf(f, "#define IT_CUDA_UNTRANSLATED_COUNT %d\n", n_untranslated);
-    fputs("static const char *const it_cuda_untranslated[IT_CUDA_UNTRANSLATED_COUNT + 1][3] IT_SHADERS_CUDA_UNUSED = {\n", f);
-    for (k = 0; k < n_untranslated; k++)
-        fprintf(f, "    {\"%s\", \"%s\", \"%s\"},\n", untranslated[k], untranslated_where[k], UNTRANSLATED_REASON);
-    fputs("    {0, 0, 0}};\n\n#endif /* IT_SHADERS_CUDA_H */\n", f);
+    fputs("};\n\n#endif /* IT_SHADERS_CUDA_H */\n", f);
     if (fclose(f) != 0) {
         fprintf(stderr, "msl2cuda: write error on %s\n", out_path);
         remove(out_path);

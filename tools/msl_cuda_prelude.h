@@ -86,6 +86,7 @@ IT__MSL_VEC4(it__msl_uint4, unsigned int)
 IT__MSL_VEC2(it__msl_int2, int)
 IT__MSL_VEC3(it__msl_int3, int)
 IT__MSL_VEC4(it__msl_int4, int)
+IT__MSL_VEC2(it__msl_ulong2, ulong)
 /* CUDA's own float2 ... are plain structs without constructors: MSL's names mean ours from here on */
 #define float2 it__msl_float2
 #define float3 it__msl_float3
@@ -96,6 +97,7 @@ IT__MSL_VEC4(it__msl_int4, int)
 #define int2 it__msl_int2
 #define int3 it__msl_int3
 #define int4 it__msl_int4
+#define ulong2 it__msl_ulong2
 
 /* ---- the threadgroup as Metal describes it (edge groups of dispatchThreads are smaller) ---- */
 __device__ inline unsigned int it__msl_edge(unsigned int grid, unsigned int block, unsigned int dim) {
@@ -179,6 +181,88 @@ template <class T> __device__ inline T simd_broadcast_first(T v) { return __shfl
 template <class T> __device__ inline T simd_shuffle_down(T v, ushort d) { return __shfl_down_sync(it__msl_lanes_mask(), v, (unsigned int)d); }
 template <class T> __device__ inline T simd_shuffle_up(T v, ushort d) { return __shfl_up_sync(it__msl_lanes_mask(), v, (unsigned int)d); }
 template <class T> __device__ inline T simd_shuffle_xor(T v, ushort m) { return __shfl_xor_sync(it__msl_lanes_mask(), v, (int)m); }
+
+/* ---- MSL 3.1: bfloat and SIMD-group matrices ----
+   bfloat is bf16 storage; from float it rounds to nearest even (a NaN stays a quiet NaN), as
+   irontensor.h's it_f32_to_bf16. A simdgroup_matrix<T, 8, 8> is one value of the whole simdgroup
+   (MSL defines no element-to-lane layout): here the warp holds it two elements a lane, lane l row
+   l / 4, columns 2 (l % 4) and 2 (l % 4) + 1. Loads and stores touch only a lane's own elements;
+   d = a b + c gathers row r of a and columns of b with shuffles and sums each element in float,
+   k ascending with fma, as the Linux emulator (tests/metal/shim/metal_stdlib) does, so the two
+   agree bit for bit. Every function needs the full warp: a partial one traps. */
+#define __HAVE_BFLOAT__ 1
+struct bfloat {
+    unsigned short bits;
+    bfloat() = default;
+    __device__ bfloat(float f) {
+        unsigned int x = __float_as_uint(f);
+        bits = (x & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((x >> 16) | 0x40u)
+                                              : (unsigned short)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+    }
+    __device__ operator float() const { return __uint_as_float((unsigned int)bits << 16); }
+};
+__device__ inline unsigned int it__msl_matrix_lane(void) {
+    if (it__msl_lanes() != 32u) __trap(); /* simdgroup matrices need whole 32-lane simdgroups */
+    return it__msl_linear_tid() & 31u;
+}
+template <class T, int Cols, int Rows> struct simdgroup_matrix {
+    static_assert(Cols == 8 && Rows == 8, "simdgroup_matrix: MSL defines 8x8 only");
+    T e[2]; /* this lane's two elements */
+    simdgroup_matrix() = default;
+    __device__ explicit simdgroup_matrix(T diagonal) {
+        unsigned int l = it__msl_matrix_lane(), r = l / 4u, c = 2u * (l % 4u);
+        e[0] = r == c ? diagonal : T(0.0f);
+        e[1] = r == c + 1u ? diagonal : T(0.0f);
+    }
+};
+typedef simdgroup_matrix<float, 8, 8> simdgroup_float8x8;
+typedef simdgroup_matrix<bfloat, 8, 8> simdgroup_bfloat8x8;
+template <class T, int Cols, int Rows> __device__ inline simdgroup_matrix<T, Cols, Rows> make_filled_simdgroup_matrix(T value) {
+    simdgroup_matrix<T, Cols, Rows> m;
+    m.e[0] = m.e[1] = value;
+    return m;
+}
+/* where element (r, c) lives: row-major with elements_per_row from origin (x column, y row), or
+   transposed (the emulator refuses a transposed access with an origin: so does this, by trap) */
+__device__ inline ulong it__msl_matrix_at(unsigned int r, unsigned int c, ulong epr, ulong2 o, bool t) {
+    if (t && (o.x || o.y)) __trap();
+    return t ? (ulong)c * epr + r : (o.y + r) * epr + o.x + c;
+}
+template <class T, int C, int R>
+__device__ inline void simdgroup_load(simdgroup_matrix<T, C, R> &d, const T *src, ulong elements_per_row = C,
+                                      ulong2 matrix_origin = ulong2(0, 0), bool transpose_matrix = false) {
+    unsigned int l = it__msl_matrix_lane(), r = l / 4u, c = 2u * (l % 4u);
+    d.e[0] = src[it__msl_matrix_at(r, c, elements_per_row, matrix_origin, transpose_matrix)];
+    d.e[1] = src[it__msl_matrix_at(r, c + 1u, elements_per_row, matrix_origin, transpose_matrix)];
+}
+template <class T, int C, int R>
+__device__ inline void simdgroup_store(simdgroup_matrix<T, C, R> a, T *dst, ulong elements_per_row = C,
+                                       ulong2 matrix_origin = ulong2(0, 0), bool transpose_matrix = false) {
+    unsigned int l = it__msl_matrix_lane(), r = l / 4u, c = 2u * (l % 4u);
+    dst[it__msl_matrix_at(r, c, elements_per_row, matrix_origin, transpose_matrix)] = a.e[0];
+    dst[it__msl_matrix_at(r, c + 1u, elements_per_row, matrix_origin, transpose_matrix)] = a.e[1];
+}
+template <class TD, class TA, class TB, class TC, int C, int R, int K>
+__device__ inline void simdgroup_multiply_accumulate(simdgroup_matrix<TD, C, R> &d, const simdgroup_matrix<TA, K, R> &a,
+                                                     const simdgroup_matrix<TB, C, K> &b, const simdgroup_matrix<TC, C, R> &c) {
+    unsigned int l = it__msl_matrix_lane(), r = l / 4u;
+    float s0 = (float)c.e[0], s1 = (float)c.e[1];
+    for (int k = 0; k < K; k++) {
+        /* a[r][k] is element k % 2 of lane 4r + k / 2; b[k][2 (l % 4) + j] element j of lane 4k + l % 4 */
+        float x = __shfl_sync(IT__MSL_FULL_MASK, (float)a.e[k & 1], (int)(4u * r + (unsigned int)k / 2u));
+        float y0 = __shfl_sync(IT__MSL_FULL_MASK, (float)b.e[0], (int)(4u * (unsigned int)k + l % 4u));
+        float y1 = __shfl_sync(IT__MSL_FULL_MASK, (float)b.e[1], (int)(4u * (unsigned int)k + l % 4u));
+        s0 = fma(x, y0, s0);
+        s1 = fma(x, y1, s1);
+    }
+    d.e[0] = TD(s0);
+    d.e[1] = TD(s1);
+}
+template <class TD, class TA, class TB, int C, int R, int K>
+__device__ inline void simdgroup_multiply(simdgroup_matrix<TD, C, R> &d, const simdgroup_matrix<TA, K, R> &a,
+                                          const simdgroup_matrix<TB, C, K> &b) {
+    simdgroup_multiply_accumulate(d, a, b, make_filled_simdgroup_matrix<TD, C, R>(TD(0.0f)));
+}
 
 /* ---- math MSL has and CUDA spells differently ---- */
 template <class T> __device__ inline T clamp(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); }
