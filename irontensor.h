@@ -1241,6 +1241,11 @@ IT_API it_result it_chat_template_parse(it_context *ctx, const char *jinja, size
    (a format name, e.g. from --chat-template) overrides the template text, which then need not
    exist. No template and no name: IT_ERR_UNSUPPORTED saying so. Malformed files: IT_ERR_FORMAT. */
 IT_API it_result it_chat_template_load(it_context *ctx, const char *dir, const char *name, it_chat_template *out);
+/* The template's own text, from the files it_chat_template_load reads (chat_template.jinja, else
+   tokenizer_config.json's "chat_template", its "default" entry for a list), zero-terminated in
+   *text (free it with it_file_free) and *len bytes long; *text NULL and IT_OK when the directory has
+   none. Malformed files: IT_ERR_FORMAT; a list without "default": IT_ERR_UNSUPPORTED. */
+IT_API it_result it_chat_template_text(it_context *ctx, const char *dir, uint8_t **text, size_t *len);
 /* Renders n >= 1 messages (add_generation_prompt: the opening of the assistant's reply after them)
    into out, at most cap bytes, zero-terminated when cap > 0; *out_len = the rendering's length
    (without the zero) even when it did not fit, like snprintf: call with cap 0 to size the
@@ -1740,8 +1745,8 @@ IT_API int it_sft_pack_row(const it_sft_data *d, const int *order, int n_order, 
 
 /* ------------------------------------------------------------------------------------------------
    >>gguf  llama.cpp's GGUF v3 (ggml's docs/gguf.md): export of a Llama-family model with the keys
-   llama.cpp reads (general.*, llama.* hyperparameters, tokenizer.ggml.* of a byte-level BPE
-   tokenizer) and ggml's tensor names. Matrices in the chosen type, norms in F32; q_proj and k_proj
+   llama.cpp reads (general.*, llama.* hyperparameters, tokenizer.ggml.* of a byte-level BPE or a
+   SentencePiece-style tokenizer, tokenizer.chat_template) and ggml's tensor names. Matrices in the chosen type, norms in F32; q_proj and k_proj
    rows permuted per head from Hugging Face's half-split RoPE order to ggml's interleaved pairs, as
    llama.cpp's convert_hf_to_gguf.py does (row 2i + j of a head comes from row j * D/2 + i).
 ------------------------------------------------------------------------------------------------ */
@@ -1758,12 +1763,16 @@ typedef struct it_gguf_export_desc {
     const char *name;                /* general.name; NULL = "IronTensor-C model" */
     const it_tokenizer *tokenizer;   /* NULL: no tokenizer.ggml.* keys */
     int bos_id, eos_id;              /* tokenizer.ggml.bos/eos_token_id; -1 = not written */
+    const char *chat_template;       /* tokenizer.chat_template (UTF-8 Jinja, e.g. it_chat_template_text's); NULL = none */
 } it_gguf_export_desc;
 /* Writes m to `path` atomically (a temporary file, fsync, rename). An existing file at `path` is
    replaced only when it is a GGUF file itself (IT_ERR_IO otherwise: nothing the library did not
    write is lost). IT_ERR_UNSUPPORTED for what GGUF's llama architecture cannot express (GPT-2,
    biases, q/k norms, llama3 rope scaling, a sliding window, rows that are not whole blocks of 32
-   for Q8_0 / Q4_0, a tokenizer that is not byte-level BPE), the reason in last-error. */
+   for Q8_0 / Q4_0, a tokenizer GGUF cannot name: neither byte-level BPE ("gpt2") nor
+   SentencePiece-style BPE ("llama": byte_fallback, Prepend "▁" + Replace " " -> "▁", merges that
+   are every split of a token ranked by it, so that scores can stand for them), the reason in
+   last-error. */
 IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, const char *path);
 IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for an unknown type */
 /* Reads a GGUF file of a Llama-family model (llama.* keys; F32, F16, BF16, Q8_0 or Q4_0 tensors)
@@ -1778,18 +1787,22 @@ IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for a
    (0 for F32). */
 IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out, it_weight_type *matrices);
 /* The tokenizer of a GGUF file: tokenizer.ggml.model "gpt2" (byte-level BPE) with tokenizer.ggml.pre
-   "gpt-2", "llama-bpe" (Llama 3) or "qwen2", read into a Hugging Face tokenizer (the one
-   it_tokenizer_load_hf makes from the same tokenizer.json: it encodes and decodes alike). Token
-   types 1 (normal) and 2 (unknown) are the vocabulary, 3 (control) special added tokens, 4
-   (user-defined) added tokens, 5 (unused, llama.cpp's "[PADi]") holes; the merges are checked
-   against the vocabulary; bos / eos ids give it_tokenizer_bos_eos, add_bos_token /
-   add_eos_token add them when encoding. The tokens must be as many as token_embd.weight's rows.
+   "gpt-2", "llama-bpe" (Llama 3) or "qwen2", or "llama" (SentencePiece's BPE: tokenizer.ggml.scores,
+   add_space_prefix), read into a Hugging Face tokenizer (the one it_tokenizer_load_hf makes from
+   the same tokenizer.json: it encodes and decodes alike). Token types 1 (normal) and 2 (unknown)
+   are the vocabulary, 3 (control) special added tokens, 4 (user-defined) added tokens, 5 (unused,
+   llama.cpp's "[PADi]") holes, 6 (byte, "llama" only) the <0xXX> tokens of byte_fallback; a "llama"
+   model's merges are every split of a normal / byte token into two, ranked by the token's score
+   (then by the ids of the token and its halves), the gpt2 merges are checked against the
+   vocabulary; bos / eos ids give it_tokenizer_bos_eos, add_bos_token / add_eos_token add them when
+   encoding ("llama" keys left out take llama.cpp's defaults: bos 1, eos 2, unknown 0, add_bos and
+   add_space_prefix true). The tokens must be as many as token_embd.weight's rows.
    A file without tokenizer.ggml.model has no tokenizer: IT_OK with *out NULL.
    chat (may be NULL) receives the bos / eos tokens' text and tokenizer.chat_template when
    it_chat_template_parse recognises it (format IT_CHAT_UNKNOWN otherwise). IT_ERR_UNSUPPORTED names
-   a model or pre value not read (SentencePiece "llama" among them); IT_ERR_FORMAT names the key
-   or token that is malformed (wrong value types, counts past the file or not matching, ids out
-   of range, empty, NUL-holding or non-UTF-8 tokens, merges of unknown tokens). */
+   a model or pre value not read; IT_ERR_FORMAT names the key or token that is malformed (wrong
+   value types, counts past the file or not matching, ids out of range, empty, NUL-holding or
+   non-UTF-8 tokens, merges of unknown tokens, scores that are not finite, byte tokens not <0xXX>). */
 IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_tokenizer **out, it_chat_template *chat);
 
 
@@ -20580,64 +20593,96 @@ static it_result it__chat_token(it_context *ctx, const char *path, const it__jso
     memcpy(out, j->v[v].str, j->v[v].len + 1);
     return IT_OK;
 }
-IT_API it_result it_chat_template_load(it_context *ctx, const char *dir, const char *name, it_chat_template *out) {
+IT_API it_result it_chat_template_text(it_context *ctx, const char *dir, uint8_t **text, size_t *len) {
     char path[IT__PATH_NAMED], jinja_path[IT__PATH_NAMED];
-    unsigned char *buf = NULL, *jinja = NULL;
-    size_t jinja_len = 0;
+    unsigned char *buf = NULL;
+    size_t size = 0;
     it__json j;
-    int missing = 0, jinja_missing = 0, tv = -1;
+    int missing = 0, tv = -1;
     it_result r;
-    IT__NOT_NULL(out, "it_chat_template_load");
-    memset(out, 0, sizeof *out);
+    IT__NOT_NULL(text, "it_chat_template_text");
+    *text = NULL, *len = 0;
     memset(&j, 0, sizeof j);
     if (!dir || it__path_join(path, sizeof path, dir, "tokenizer_config.json") ||
         it__path_join(jinja_path, sizeof jinja_path, dir, "chat_template.jinja"))
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat template: the directory path is missing or too long");
+    /* transformers writes the template beside the config since 4.43; that file wins */
+    r = it__io_read_file(ctx, jinja_path, "chat template", 16u << 20, text, len, &missing);
+    if (r == IT_OK || !missing) return r;
+    r = it__io_read_file(ctx, path, "tokenizer config", 16u << 20, &buf, &size, &missing);
+    if (r != IT_OK) return missing ? IT_OK : r;
+    if (it__json_parse(ctx, &j, (const char *)buf, size) || j.v[0].type != IT__J_OBJ) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, j.err[0] ? j.err : "the JSON root is not an object");
+        goto done;
+    }
+    tv = it__jget(&j, 0, "chat_template");
+    if (tv >= 0 && j.v[tv].type == IT__J_ARR) { /* [{"name": "default", "template": ...}, {"name": "tool_use", ...}] */
+        int e, found = -1;
+        for (e = j.v[tv].first; e >= 0; e = j.v[e].next) {
+            const char *n = it__jstr(&j, e, "name");
+            int body = it__jget(&j, e, "template");
+            if (j.v[e].type != IT__J_OBJ || !n || body < 0 || j.v[body].type != IT__J_STR) {
+                r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"chat_template\" is a list whose entries are not all "
+                                     "{\"name\": string, \"template\": string}", path);
+                goto done;
+            }
+            if (strcmp(n, "default") == 0) found = body;
+        }
+        if (found < 0) {
+            r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"chat_template\" is a list with no \"default\" entry", path);
+            goto done;
+        }
+        tv = found;
+    } else if (tv >= 0 && j.v[tv].type == IT__J_NULL)
+        tv = -1;
+    else if (tv >= 0 && j.v[tv].type != IT__J_STR) {
+        r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"chat_template\" is neither a string nor a list", path);
+        goto done;
+    }
+    if (tv >= 0) {
+        if (!(*text = (uint8_t *)it__alloc(ctx, j.v[tv].len + 1))) {
+            r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "chat template: out of memory");
+            goto done;
+        }
+        memcpy(*text, j.v[tv].str, j.v[tv].len), (*text)[j.v[tv].len] = 0;
+        *len = j.v[tv].len;
+    }
+done:
+    it__json_free(&j);
+    it__free(ctx, buf);
+    return r;
+}
+IT_API it_result it_chat_template_load(it_context *ctx, const char *dir, const char *name, it_chat_template *out) {
+    char path[IT__PATH_NAMED];
+    unsigned char *buf = NULL;
+    uint8_t *jinja = NULL;
+    size_t size = 0, jinja_len = 0;
+    it__json j;
+    int missing = 0;
+    it_result r;
+    IT__NOT_NULL(out, "it_chat_template_load");
+    memset(out, 0, sizeof *out);
+    memset(&j, 0, sizeof j);
+    if (!dir || it__path_join(path, sizeof path, dir, "tokenizer_config.json"))
+        return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat template: the directory path is missing or too long");
     if (name && it_chat_format_parse(name, &out->format) != IT_OK)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "chat template '%.60s' is not a built-in one (%s)", name,
                                 it_chat_format_names());
-    r = it__io_read_file(ctx, path, "tokenizer config", 16u << 20, &buf, &jinja_len, &missing);
+    r = it__io_read_file(ctx, path, "tokenizer config", 16u << 20, &buf, &size, &missing);
     if (r != IT_OK && !missing) return r;
     if (r == IT_OK) {
-        if (it__json_parse(ctx, &j, (const char *)buf, jinja_len) || j.v[0].type != IT__J_OBJ) {
+        if (it__json_parse(ctx, &j, (const char *)buf, size) || j.v[0].type != IT__J_OBJ) {
             r = it_context_error(ctx, IT_ERR_FORMAT, "%s: %s", path, j.err[0] ? j.err : "the JSON root is not an object");
             goto done;
         }
         if ((r = it__chat_token(ctx, path, &j, "bos_token", out->bos_token, sizeof out->bos_token)) != IT_OK ||
             (r = it__chat_token(ctx, path, &j, "eos_token", out->eos_token, sizeof out->eos_token)) != IT_OK)
             goto done;
-        tv = it__jget(&j, 0, "chat_template");
-        if (tv >= 0 && j.v[tv].type == IT__J_ARR) { /* [{"name": "default", "template": ...}, {"name": "tool_use", ...}] */
-            int e, found = -1;
-            for (e = j.v[tv].first; e >= 0; e = j.v[e].next) {
-                const char *n = it__jstr(&j, e, "name");
-                int body = it__jget(&j, e, "template");
-                if (j.v[e].type != IT__J_OBJ || !n || body < 0 || j.v[body].type != IT__J_STR) {
-                    r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"chat_template\" is a list whose entries are not all "
-                                         "{\"name\": string, \"template\": string}", path);
-                    goto done;
-                }
-                if (strcmp(n, "default") == 0) found = body;
-            }
-            if (found < 0 && !name) {
-                r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s: \"chat_template\" is a list with no \"default\" entry", path);
-                goto done;
-            }
-            tv = found;
-        } else if (tv >= 0 && j.v[tv].type == IT__J_NULL)
-            tv = -1;
-        else if (tv >= 0 && j.v[tv].type != IT__J_STR) {
-            r = it_context_error(ctx, IT_ERR_FORMAT, "%s: \"chat_template\" is neither a string nor a list", path);
-            goto done;
-        }
     }
     r = IT_OK;
     if (name) goto done; /* the caller's choice wins over the text */
-    /* transformers writes the template beside the config since 4.43; that file wins */
-    r = it__io_read_file(ctx, jinja_path, "chat template", 16u << 20, &jinja, &jinja_len, &jinja_missing);
-    if (r != IT_OK && !jinja_missing) goto done;
-    if (r == IT_OK) r = it_chat_template_parse(ctx, (const char *)jinja, jinja_len, out);
-    else if (tv >= 0) r = it_chat_template_parse(ctx, j.v[tv].str, j.v[tv].len, out);
+    if ((r = it_chat_template_text(ctx, dir, &jinja, &jinja_len)) != IT_OK) goto done;
+    if (jinja) r = it_chat_template_parse(ctx, (const char *)jinja, jinja_len, out);
     else
         r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "%s has no chat template (no chat_template.jinja, no \"chat_template\" "
                              "in tokenizer_config.json): pass one by name (%s)", dir, it_chat_format_names());
@@ -20946,29 +20991,154 @@ static int it__gguf_pre_of(const it__hf *hf) {
     }
     return -1;
 }
+/* SentencePiece-style BPE as llama.cpp's "llama" (SPM) model runs it: byte_fallback, no
+   pre-tokenizer, the normalizer Prepend "▁" (llama.cpp's add_space_prefix: a space before the text
+   and after every special token, as Prepend does for each piece between added tokens) then Replace
+   " " -> "▁", and the decoder that undoes it (Replace "▁" -> " ", ByteFallback, Fuse, Strip one
+   leading space when one was prepended). 1 when hf is that, with *space_prefix set. */
+static int it__gguf_spm_of(const it__hf *hf, int *space_prefix) {
+    static const char spm_space[] = "\xe2\x96\x81"; /* U+2581, SentencePiece's visible space */
+    const it__hf_step *n = hf->norm, *d = hf->dec;
+    int pre, k;
+#define IT__HF_STR_IS(hf_, s_, want_) ((s_).len == strlen(want_) && !memcmp(it__hf_s(hf_, s_), want_, (s_).len))
+    if (!hf->byte_fallback || hf->ignore_merges || hf->n_pre || hf->n_norm < 1 || hf->n_norm > 2) return 0;
+    pre = hf->n_norm == 2;
+    if (pre && !(n[0].kind == IT__HFN_PREPEND && IT__HF_STR_IS(hf, n[0].a, spm_space))) return 0;
+    if (!(n[pre].kind == IT__HFN_REPLACE && n[pre].rx < 0 && IT__HF_STR_IS(hf, n[pre].a, " ") && IT__HF_STR_IS(hf, n[pre].b, spm_space)))
+        return 0;
+    if (hf->n_dec != 3 + pre && !(hf->n_dec == 4 && !pre)) return 0;
+    if (!(d[0].kind == IT__HFD_REPLACE && d[0].rx < 0 && IT__HF_STR_IS(hf, d[0].a, spm_space) && IT__HF_STR_IS(hf, d[0].b, " ") &&
+          d[1].kind == IT__HFD_BYTEFALLBACK && d[2].kind == IT__HFD_FUSE))
+        return 0;
+    if (hf->n_dec == 4 && !(d[3].kind == IT__HFD_STRIP && d[3].replacement == ' ' && d[3].left == pre && d[3].right == 0)) return 0;
+#undef IT__HF_STR_IS
+    for (k = 0; k < 256; k++)
+        if (hf->byte_id[k] < 0) return 0; /* llama.cpp falls back to <0xXX> tokens and has no other way */
+    *space_prefix = pre;
+    return 1;
+}
+/* One merge of a SentencePiece vocabulary: tok = l + r, ranked by tok's score. */
+typedef struct it__gguf_merge {
+    float score;
+    int32_t tok, l, r;
+} it__gguf_merge;
+static int it__gguf_merge_cmp(const void *pa, const void *pb) {
+    const it__gguf_merge *a = (const it__gguf_merge *)pa, *b = (const it__gguf_merge *)pb;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    if (a->tok != b->tok) return a->tok < b->tok ? -1 : 1;
+    if (a->l != b->l) return a->l < b->l ? -1 : 1;
+    return a->r < b->r ? -1 : a->r > b->r;
+}
+/* The merges a SentencePiece vocabulary stands for (GGUF stores none): every split of a token, at a
+   code point, into two tokens, ranked by the token's score (higher first), then by the token's, the
+   left's and the right's ids, as transformers' converter of SentencePiece models derives them
+   (learned from its SentencePieceExtractor). llama.cpp merges by the same scores (ties: leftmost
+   first). Only tokens with in_bpe[id] take part (normal and byte tokens). *out: it__free it. */
+static it_result it__gguf_spm_merges(it_context *ctx, const it__hf *hf, const uint8_t *in_bpe, const float *score, it__gguf_merge **out,
+                                     int *n_out) {
+    it__gguf_merge *m = NULL;
+    int n = 0, cap = 0, id;
+    *out = NULL, *n_out = 0;
+    for (id = 0; id < hf->n_ids; id++) {
+        const uint8_t *s = it__hf_s(hf, hf->token[id]);
+        size_t len = hf->token[id].len, k, cl;
+        if (!in_bpe[id] || !len) continue;
+        for (it__utf8_get(s, &k); k < len; k += cl) { /* the split after the first code point, then after each next */
+            int32_t l = it__hf_vocab_find(hf, s, k), r = it__hf_vocab_find(hf, s + k, len - k);
+            it__utf8_get(s + k, &cl);
+            if (l < 0 || r < 0 || !in_bpe[l] || !in_bpe[r]) continue;
+            if (n == INT32_MAX || it__grow_array(ctx, (void **)&m, &cap, n + 1, sizeof *m) != IT_OK) {
+                it__free(ctx, m);
+                return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "out of memory for the SentencePiece merges");
+            }
+            m[n].score = score[id], m[n].tok = id, m[n].l = l, m[n].r = r;
+            n++;
+        }
+    }
+    if (n) qsort(m, (size_t)n, sizeof *m, it__gguf_merge_cmp);
+    *out = m, *n_out = n;
+    return IT_OK;
+}
+/* GGUF's token types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte) of a
+   tokenizer of n ids written as vocab tokens; unknown and byte tokens only in a SentencePiece one. */
+static void it__gguf_token_types(const it__hf *hf, int spm, int n, int vocab, uint32_t *type) {
+    int i;
+    for (i = 0; i < vocab; i++)
+        type[i] = i >= n || (hf && !hf->kind[i]) ? 5u : !hf || hf->kind[i] == 1 ? 1u : hf->kind[i] == 2 ? 4u : 3u;
+    if (!spm) return;
+    for (i = 0; i < 256; i++) type[hf->byte_id[i]] = 6u;
+    if (hf->unk_id >= 0) type[hf->unk_id] = 2u;
+}
+/* The scores of a SentencePiece export: a token made by merges scores -(1 + the first rank making
+   it), so llama.cpp's highest-score-first order is the tokenizer.json's rank order; other normal and
+   byte tokens -(1 + the number of merges), special ones 0. Then the merges these scores stand for
+   must be the tokenizer.json's own (pairs: its merges by rank), or llama.cpp would encode otherwise. */
+static it_result it__gguf_spm_scores(it_context *ctx, const it__hf *hf, const uint32_t *type, const int32_t *pairs, float *score) {
+    uint8_t *in_bpe = (uint8_t *)it__calloc(ctx, (size_t)hf->n_ids);
+    it__gguf_merge *m = NULL;
+    int i, n = 0, at = -1;
+    it_result r;
+    if (!in_bpe) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory");
+    if (hf->n_merges >= 1 << 24) {
+        it__free(ctx, in_bpe);
+        return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: %d merges: their ranks do not fit a float32 score exactly",
+                                hf->n_merges);
+    }
+    for (i = 0; i < hf->n_ids; i++) {
+        in_bpe[i] = type[i] == 1 || type[i] == 6;
+        score[i] = in_bpe[i] ? -(float)(1 + hf->n_merges) : 0.0f;
+    }
+    for (i = hf->n_merges - 1; i >= 0; i--) score[hf->mnew[i]] = -(float)(1 + i); /* downwards: the first rank stays */
+    if ((r = it__gguf_spm_merges(ctx, hf, in_bpe, score, &m, &n)) == IT_OK) {
+        for (i = 0; i < IT__MAX(n, hf->n_merges) && at < 0; i++)
+            if (i >= n || i >= hf->n_merges || m[i].l != pairs[2 * i] || m[i].r != pairs[2 * i + 1]) at = i;
+        if (at >= 0) {
+            it__hf_str none = {0, 0}, ours[2], theirs[2];
+            ours[0] = at < hf->n_merges ? hf->token[pairs[2 * at]] : none, ours[1] = at < hf->n_merges ? hf->token[pairs[2 * at + 1]] : none;
+            theirs[0] = at < n ? hf->token[m[at].l] : none, theirs[1] = at < n ? hf->token[m[at].r] : none;
+            r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer's merges are not a SentencePiece "
+                                 "vocabulary's (GGUF's llama model keeps scores, no merges: every split of a token into two "
+                                 "tokens merges, by score): merge %d is '%.*s' + '%.*s' in tokenizer.json but '%.*s' + '%.*s' "
+                                 "by the scores", at, (int)ours[0].len, (const char *)it__hf_s(hf, ours[0]), (int)ours[1].len,
+                                 (const char *)it__hf_s(hf, ours[1]), (int)theirs[0].len, (const char *)it__hf_s(hf, theirs[0]),
+                                 (int)theirs[1].len, (const char *)it__hf_s(hf, theirs[1]));
+        }
+    }
+    it__free(ctx, m);
+    it__free(ctx, in_bpe);
+    return r;
+}
 /* tokenizer.ggml.*: llama.cpp's "gpt2" (byte-level BPE) model: tokens in id order, padded to the
    model's vocabulary with unused "[PADi]" tokens as llama.cpp's converter does, their types
    (1 normal, 3 control, 4 user-defined, 5 unused), merges as "left right" by rank, the
    pre-tokenizer's name, and add_bos_token / add_eos_token from a one-token template. A Hugging
    Face tokenizer gives its own strings; the library's byte / BPE tokenizers their bytes,
-   byte-level encoded. *bos / *eos: the ids to write (-1 none), set from the template when unset. */
+   byte-level encoded. A SentencePiece-style Hugging Face tokenizer (it__gguf_spm_of) is the
+   "llama" model instead: its "▁" tokens, scores for the merge order (it__gguf_spm_scores), types
+   with 2 unknown and 6 byte, add_space_prefix, the unknown token's id, no merges.
+   *bos / *eos: the ids to write (-1 none), set from the template when unset. */
 static it_result it__gguf_tokenizer(it_context *ctx, it__gguf *g, const it_tokenizer *tok, int vocab, int *bos, int *eos) {
     it__hf map; /* only its byte table */
     const it__hf *hf = tok->hf;
-    int i, n = hf ? hf->n_ids : tok->vocab, n_merges, pre = 0;
+    int i, n = hf ? hf->n_ids : tok->vocab, n_merges = hf ? hf->n_merges : tok->n_merges, pre = 0, spm = 0, space_prefix = 0;
     int32_t *pairs = NULL;
+    uint32_t *type = NULL;
+    float *score = NULL;
     size_t slot;
     it__bytes t; /* one string at a time */
+    it_result r = IT_OK;
     it__hf_byte_map(&map);
     if (n > vocab)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_gguf_export: the tokenizer has %d tokens, the model's "
                                 "vocabulary only %d", n, vocab);
     if (hf) {
         int k, *ids[2];
-        if ((pre = it__gguf_pre_of(hf)) < 0)
-            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer is not one of the byte-level BPE "
-                                    "set-ups GGUF names (tokenizer.ggml.pre gpt2, llama-bpe, qwen2); SentencePiece-style "
-                                    "tokenizers are not exported");
+        if ((pre = it__gguf_pre_of(hf)) < 0 && !(spm = it__gguf_spm_of(hf, &space_prefix)))
+            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer is neither one of the byte-level BPE "
+                                    "set-ups GGUF names (tokenizer.ggml.pre gpt-2, llama-bpe, qwen2) nor SentencePiece's (BPE "
+                                    "with byte_fallback and all 256 <0xXX> tokens, no pre-tokenizer, the normalizers Prepend "
+                                    "\"\xe2\x96\x81\" and Replace \" \" -> \"\xe2\x96\x81\", the decoder that undoes them); "
+                                    "Metaspace and other set-ups are not exported");
         if (hf->n_tmpl_pre > 1 || hf->n_tmpl_post > 1)
             return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: the tokenizer's template adds more than one "
                                     "token before or after the text (GGUF has add_bos_token / add_eos_token only)");
@@ -20985,10 +21155,35 @@ static it_result it__gguf_tokenizer(it_context *ctx, it__gguf *g, const it_token
         it__bytes_put(&g->b, hf->n_tmpl_pre ? "\1" : "\0", 1);
         it__gguf_key(g, "tokenizer.ggml.add_eos_token", IT__GGUF_BOOL);
         it__bytes_put(&g->b, hf->n_tmpl_post ? "\1" : "\0", 1);
+        /* a Hugging Face merge table is a hash of (left, right) -> rank: the pairs back in rank order */
+        if (!(pairs = (int32_t *)it__alloc_array(ctx, 2 * (size_t)(n_merges + 1), sizeof(int32_t))))
+            return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory for %d merges", n_merges);
+        for (slot = 0; n_merges && slot <= hf->mmask; slot++)
+            if (hf->mrank[slot] >= 0 && hf->mrank[slot] < n_merges) {
+                pairs[2 * hf->mrank[slot]] = (int32_t)(hf->mkey[slot] >> 32);
+                pairs[2 * hf->mrank[slot] + 1] = (int32_t)(uint32_t)hf->mkey[slot];
+            }
     }
-    it__gguf_kv_str(g, "tokenizer.ggml.model", "gpt2");
-    /* the library's own BPE splits by its own rule, which llama.cpp does not know: "default" */
-    it__gguf_kv_str(g, "tokenizer.ggml.pre", hf || !tok->n_merges ? it__gguf_pres[pre].pre : "default");
+    type = (uint32_t *)it__alloc_array(ctx, (size_t)vocab, sizeof(uint32_t));
+    score = spm ? (float *)it__alloc_array(ctx, (size_t)vocab, sizeof(float)) : NULL;
+    if (!type || (spm && !score)) {
+        r = it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory for %d token types", vocab);
+        goto done;
+    }
+    it__gguf_token_types(hf, spm, n, vocab, type);
+    if (spm) {
+        if ((r = it__gguf_spm_scores(ctx, hf, type, pairs, score)) != IT_OK) goto done;
+        for (i = n; i < vocab; i++) score[i] = 0.0f;
+        it__gguf_kv_str(g, "tokenizer.ggml.model", "llama");
+        it__gguf_kv_str(g, "tokenizer.ggml.pre", "default"); /* as llama.cpp's converter writes for SentencePiece */
+        it__gguf_key(g, "tokenizer.ggml.add_space_prefix", IT__GGUF_BOOL);
+        it__bytes_put(&g->b, space_prefix ? "\1" : "\0", 1);
+        if (hf->unk_id >= 0) it__gguf_kv_u32(g, "tokenizer.ggml.unknown_token_id", (uint32_t)hf->unk_id);
+    } else {
+        it__gguf_kv_str(g, "tokenizer.ggml.model", "gpt2");
+        /* the library's own BPE splits by its own rule, which llama.cpp does not know: "default" */
+        it__gguf_kv_str(g, "tokenizer.ggml.pre", hf || !tok->n_merges ? it__gguf_pres[pre].pre : "default");
+    }
     memset(&t, 0, sizeof t);
     t.ctx = ctx;
     it__gguf_array(g, "tokenizer.ggml.tokens", IT__GGUF_STRING, (uint64_t)vocab);
@@ -21001,34 +21196,35 @@ static it_result it__gguf_tokenizer(it_context *ctx, it__gguf *g, const it_token
         else it__bytes_put(&t, pad, strlen(pad));
         it__gguf_flush(g, &t);
     }
+    if (spm) {
+        it__gguf_array(g, "tokenizer.ggml.scores", IT__GGUF_F32V, (uint64_t)vocab);
+        for (i = 0; i < vocab; i++) {
+            uint32_t u;
+            memcpy(&u, &score[i], 4);
+            it__gguf_u32(g, u);
+        }
+    }
     it__gguf_array(g, "tokenizer.ggml.token_type", IT__GGUF_I32, (uint64_t)vocab);
-    for (i = 0; i < vocab; i++)
-        it__gguf_u32(g, i >= n || (hf && !hf->kind[i]) ? 5u : !hf || hf->kind[i] == 1 ? 1u : hf->kind[i] == 2 ? 4u : 3u);
-    n_merges = hf ? hf->n_merges : tok->n_merges;
-    /* a Hugging Face merge table is a hash of (left, right) -> rank: the pairs back in rank order */
-    if (hf && !(pairs = (int32_t *)it__alloc_array(ctx, 2 * (size_t)(n_merges + 1), sizeof(int32_t)))) {
-        it__bytes_free(&t);
-        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory for %d merges", n_merges);
-    }
-    for (slot = 0; hf && n_merges && slot <= hf->mmask; slot++)
-        if (hf->mrank[slot] >= 0 && hf->mrank[slot] < n_merges) {
-            pairs[2 * hf->mrank[slot]] = (int32_t)(hf->mkey[slot] >> 32);
-            pairs[2 * hf->mrank[slot] + 1] = (int32_t)(uint32_t)hf->mkey[slot];
+    for (i = 0; i < vocab; i++) it__gguf_u32(g, type[i]);
+    if (!spm) {
+        it__gguf_array(g, "tokenizer.ggml.merges", IT__GGUF_STRING, (uint64_t)n_merges);
+        for (i = 0; i < n_merges; i++) { /* "left right" */
+            int k;
+            for (k = 0; k < 2; k++) {
+                int id = hf ? pairs[2 * i + k] : k ? tok->merge_r[i] : tok->merge_l[i];
+                if (k) it__bytes_put(&t, " ", 1);
+                if (hf) it__bytes_put(&t, it__hf_s(hf, hf->token[id]), hf->token[id].len);
+                else it__gguf_byte_level(&t, map.byte_char, tok->bytes + tok->tok_off[id], tok->tok_len[id]);
+            }
+            it__gguf_flush(g, &t);
         }
-    it__gguf_array(g, "tokenizer.ggml.merges", IT__GGUF_STRING, (uint64_t)n_merges);
-    for (i = 0; i < n_merges; i++) { /* "left right" */
-        int k;
-        for (k = 0; k < 2; k++) {
-            int id = hf ? pairs[2 * i + k] : k ? tok->merge_r[i] : tok->merge_l[i];
-            if (k) it__bytes_put(&t, " ", 1);
-            if (hf) it__bytes_put(&t, it__hf_s(hf, hf->token[id]), hf->token[id].len);
-            else it__gguf_byte_level(&t, map.byte_char, tok->bytes + tok->tok_off[id], tok->tok_len[id]);
-        }
-        it__gguf_flush(g, &t);
     }
-    it__free(ctx, pairs);
     it__bytes_free(&t);
-    return IT_OK;
+done:
+    it__free(ctx, pairs);
+    it__free(ctx, type);
+    it__free(ctx, score);
+    return r;
 }
 
 /* One tensor of the export: ggml's name, its source parameter [rows, cols] (row-major), the type,
@@ -21184,6 +21380,13 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
         if (desc->tokenizer) r = it__gguf_tokenizer(ctx, &g, desc->tokenizer, c->vocab_size, &bos, &eos);
         if (bos >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
         if (eos >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    }
+    if (r == IT_OK && desc->chat_template) {
+        size_t n = strlen(desc->chat_template);
+        if (it__utf8_check((const uint8_t *)desc->chat_template, n) != n)
+            r = it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_gguf_export: the chat template is not valid UTF-8 (byte %zu)",
+                                 it__utf8_check((const uint8_t *)desc->chat_template, n));
+        else it__gguf_kv_str(&g, "tokenizer.chat_template", desc->chat_template);
     }
     for (i = 0; r == IT_OK && i < n_t; i++) { /* ggml's dims: innermost first */
         it_tensor *s = ts[i].src;
@@ -21503,19 +21706,20 @@ done:
     return r;
 }
 
-/* GGUF tokenizer import (still >>gguf): the tokenizer.ggml.* keys of a "gpt2" (byte-level BPE) model are written
-   back as the tokenizer.json they stand for (the pieces of it__gguf_pres for the pre-tokenizer) and
+/* GGUF tokenizer import (still >>gguf): the tokenizer.ggml.* keys of a "gpt2" (byte-level BPE) or "llama"
+   (SentencePiece) model are written back as the tokenizer.json they stand for (the pieces of
+   it__gguf_pres for the pre-tokenizer; SentencePiece's normalizers, decoder and merges) and
    read by the Hugging Face loader, so encoding, decoding and every check of the vocabulary and the
    merges are that loader's. What GGUF says on top (bos / eos ids, add_bos_token / add_eos_token)
    is set on the result. */
 typedef struct it__gguf_tok_keys {
     const char *model, *pre, *chat; /* strings in the file, not terminated */
     size_t model_n, pre_n, chat_n;
-    size_t tokens_at, types_at, merges_at; /* where the arrays' elements start */
-    uint64_t n_tokens, n_types, n_merges;
-    int has_tokens, has_types, has_merges;
+    size_t tokens_at, types_at, merges_at, scores_at; /* where the arrays' elements start */
+    uint64_t n_tokens, n_types, n_merges, n_scores;
+    int has_tokens, has_types, has_merges, has_scores;
     int64_t bos, eos, unk; /* -1: absent */
-    int add_bos, add_eos;
+    int add_bos, add_eos, add_space_prefix; /* -1: absent */
     uint64_t embd_rows; /* token_embd.weight's rows; 0: no such tensor */
 } it__gguf_tok_keys;
 #define IT__GGUF_TOK_FAIL(res, ...) do { r = it_context_error(ctx, res, __VA_ARGS__); goto done; } while (0)
@@ -21533,6 +21737,7 @@ static it_result it__gguf_tok_scan(it_context *ctx, const char *path, const uint
     const char *what = "it_gguf_load_tokenizer";
     memset(K, 0, sizeof *K);
     K->bos = K->eos = K->unk = -1;
+    K->add_bos = K->add_eos = K->add_space_prefix = -1;
     c.p = file, c.n = size, c.at = 0, c.bad = 0;
     if (it__gguf_rd32(&c) != IT__GGUF_MAGIC) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s is not a GGUF file (no 'GGUF' magic)", what, path);
     k = it__gguf_rd32(&c);
@@ -21568,17 +21773,19 @@ static it_result it__gguf_tok_scan(it_context *ctx, const char *path, const uint
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected an integer", what, path, (int)keylen, key, it__gguf_vtype_name(t));
             if ((*id = it__gguf_int(&c, t)) < 0 && !c.bad)
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is negative or too large", what, path, (int)keylen, key);
-        } else if (name && (it__gguf_key_is(name, keylen - 15, "add_bos_token") || it__gguf_key_is(name, keylen - 15, "add_eos_token"))) {
+        } else if (name && (it__gguf_key_is(name, keylen - 15, "add_bos_token") || it__gguf_key_is(name, keylen - 15, "add_eos_token") ||
+                            it__gguf_key_is(name, keylen - 15, "add_space_prefix"))) {
             const uint8_t *b;
             if (t != IT__GGUF_BOOL)
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected a bool", what, path, (int)keylen, key, it__gguf_vtype_name(t));
             if ((b = it__gguf_take(&c, 1)) && b[0] > 1)
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %u, not a bool (0 or 1)", what, path, (int)keylen, key, b[0]);
-            if (b) *(name[4] == 'b' ? &K->add_bos : &K->add_eos) = b[0];
+            if (b) *(name[4] == 's' ? &K->add_space_prefix : name[4] == 'b' ? &K->add_bos : &K->add_eos) = b[0];
         } else if (name && (it__gguf_key_is(name, keylen - 15, "tokens") || it__gguf_key_is(name, keylen - 15, "merges") ||
-                            it__gguf_key_is(name, keylen - 15, "token_type"))) {
-            int is_types = name[5] == '_';
-            uint32_t want = is_types ? IT__GGUF_I32 : IT__GGUF_STRING, et;
+                            it__gguf_key_is(name, keylen - 15, "token_type") || it__gguf_key_is(name, keylen - 15, "scores"))) {
+            /* strings (tokens, merges), int32 (token_type) or float32 (scores), each string at least 8 bytes */
+            int is_types = name[5] == '_', is_scores = name[0] == 's', fixed = is_types || is_scores;
+            uint32_t want = is_types ? IT__GGUF_I32 : is_scores ? IT__GGUF_F32V : IT__GGUF_STRING, et;
             uint64_t count, i;
             if (t != IT__GGUF_ARRAY)
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected an array", what, path, (int)keylen, key, it__gguf_vtype_name(t));
@@ -21587,14 +21794,15 @@ static it_result it__gguf_tok_scan(it_context *ctx, const char *path, const uint
             if (!c.bad && et != want)
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is an array of elements each %s, expected %s", what, path, (int)keylen, key,
                                   it__gguf_vtype_name(et), it__gguf_vtype_name(want));
-            /* a string is at least 8 bytes, an int32 4: a count past what is left is a lie */
-            if (!c.bad && count > (size - c.at) / (is_types ? 4 : 8))
+            /* a count past what is left is a lie */
+            if (!c.bad && count > (size - c.at) / (fixed ? 4 : 8))
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s claims %llu elements, more than the %zu bytes left hold", what, path,
                                   (int)keylen, key, (unsigned long long)count, size - c.at);
-            if (name[0] == 't' && !is_types) K->tokens_at = c.at, K->n_tokens = count, K->has_tokens = 1;
-            else if (is_types) K->types_at = c.at, K->n_types = count, K->has_types = 1;
+            if (is_types) K->types_at = c.at, K->n_types = count, K->has_types = 1;
+            else if (is_scores) K->scores_at = c.at, K->n_scores = count, K->has_scores = 1;
+            else if (name[0] == 't') K->tokens_at = c.at, K->n_tokens = count, K->has_tokens = 1;
             else K->merges_at = c.at, K->n_merges = count, K->has_merges = 1;
-            if (is_types) it__gguf_take(&c, (size_t)count * 4);
+            if (fixed) it__gguf_take(&c, (size_t)count * 4);
             else
                 for (i = 0; i < count && !c.bad; i++) it__gguf_rdstr(&c, &n);
         } else
@@ -21616,6 +21824,96 @@ done:
     return r;
 }
 
+static const char it__gguf_spm_normalizer[] =
+    "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"},"
+    "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xe2\x96\x81\"}]}";
+/* The tokenizer.json a GGUF tokenizer stands for (its strings checked already): model.vocab
+   (normal and unknown tokens, and byte tokens of a SentencePiece one), added_tokens (control and
+   user-defined; the unknown token too in SentencePiece's), and for "gpt2" the file's merges and the
+   pre-tokenizer of its name with ByteLevel decoding (pre: its index in it__gguf_pres), for "llama"
+   (pre -1) the n_m merges m (of the tokens of spm_hf, made from the same vocabulary) and
+   SentencePiece's normalizers (Prepend "▁" only with space_prefix) and decoder. */
+static void it__gguf_tok_json(it__buf *j, const uint8_t *file, size_t size, const it__gguf_tok_keys *K, const int32_t *type, int pre,
+                              int space_prefix, const it__hf *spm_hf, const it__gguf_merge *m, int n_m) {
+    it__gguf_cur c;
+    uint64_t i;
+    int first, k;
+    c.p = file, c.n = size, c.bad = 0;
+    it__buf_puts(j, "{\"model\":{\"type\":\"BPE\",\"ignore_merges\":");
+    it__buf_puts(j, pre >= 0 && it__gguf_pres[pre].ignore_merges ? "true" : "false");
+    if (pre < 0) it__buf_puts(j, ",\"byte_fallback\":true,\"fuse_unk\":true");
+    for (first = 1; first >= 0; first--) { /* pass 1: unk_token; pass 0: vocab */
+        c.at = K->tokens_at;
+        if (first && K->unk >= 0 && (type[K->unk] == 1 || type[K->unk] == 2)) it__buf_puts(j, ",\"unk_token\":"); /* its string follows */
+        if (!first) it__buf_puts(j, ",\"vocab\":{");
+        for (i = 0; i < K->n_tokens; i++) {
+            size_t n;
+            const char *s = it__gguf_rdstr(&c, &n);
+            if (first) {
+                if ((int64_t)i == K->unk && (type[i] == 1 || type[i] == 2)) it__json_put_string_n(j, s, n);
+                continue;
+            }
+            if (type[i] != 1 && type[i] != 2 && type[i] != 6) continue;
+            if (j->p[j->n - 1] != '{') it__buf_put(j, ",", 1);
+            it__json_put_string_n(j, s, n);
+            it__buf_printf(j, ":%llu", (unsigned long long)i);
+        }
+    }
+    it__buf_puts(j, "},\"merges\":[");
+    c.at = K->merges_at;
+    for (i = 0; pre >= 0 && K->has_merges && i < K->n_merges; i++) {
+        size_t n;
+        const char *s = it__gguf_rdstr(&c, &n);
+        if (i) it__buf_put(j, ",", 1);
+        it__json_put_string_n(j, s, n);
+    }
+    for (k = 0; pre < 0 && k < n_m; k++) { /* [left, right]: a SentencePiece token may hold a space */
+        it__buf_puts(j, k ? ",[" : "[");
+        it__json_put_string_n(j, (const char *)it__hf_s(spm_hf, spm_hf->token[m[k].l]), spm_hf->token[m[k].l].len);
+        it__buf_put(j, ",", 1);
+        it__json_put_string_n(j, (const char *)it__hf_s(spm_hf, spm_hf->token[m[k].r]), spm_hf->token[m[k].r].len);
+        it__buf_put(j, "]", 1);
+    }
+    it__buf_puts(j, "]},\"added_tokens\":[");
+    c.at = K->tokens_at;
+    for (i = 0, first = 1; i < K->n_tokens; i++) {
+        size_t n;
+        const char *s = it__gguf_rdstr(&c, &n);
+        if (type[i] != 3 && type[i] != 4 && !(pre < 0 && type[i] == 2)) continue;
+        it__buf_printf(j, "%s{\"id\":%llu,\"content\":", first ? "" : ",", (unsigned long long)i);
+        it__json_put_string_n(j, s, n);
+        it__buf_puts(j, type[i] != 4 ? ",\"special\":true,\"normalized\":false}" : ",\"special\":false,\"normalized\":true}");
+        first = 0;
+    }
+    if (pre < 0) {
+        it__buf_puts(j, "],\"normalizer\":");
+        it__buf_puts(j, space_prefix ? it__gguf_spm_normalizer : "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xe2\x96\x81\"}");
+        it__buf_puts(j, ",\"pre_tokenizer\":null,\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":"
+                        "{\"String\":\"\xe2\x96\x81\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+                        "{\"type\":\"Strip\",\"content\":\" \",\"start\":");
+        it__buf_puts(j, space_prefix ? "1,\"stop\":0}]}}" : "0,\"stop\":0}]}}");
+        return;
+    }
+    it__buf_puts(j, "],\"normalizer\":");
+    it__buf_puts(j, it__gguf_pres[pre].nfc ? "{\"type\":\"NFC\"}" : "null");
+    if (!it__gguf_pres[pre].regex)
+        it__buf_puts(j, ",\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}");
+    else {
+        it__buf_puts(j, ",\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":");
+        it__json_put_string(j, it__gguf_pres[pre].regex);
+        it__buf_puts(j, "},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}");
+    }
+    it__buf_puts(j, ",\"decoder\":{\"type\":\"ByteLevel\"}}");
+}
+
+/* <0xXX> (two upper-case hex digits), as SentencePiece and the byte_fallback of tokenizers spell byte tokens. */
+static int it__gguf_is_byte_token(const char *s, size_t n) {
+    int k;
+    if (n != 6 || memcmp(s, "<0x", 3) || s[5] != '>') return 0;
+    for (k = 3; k < 5; k++)
+        if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'A' && s[k] <= 'F'))) return 0;
+    return 1;
+}
 IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_tokenizer **out, it_chat_template *chat) {
     unsigned char *file = NULL;
     size_t size = 0;
@@ -21623,8 +21921,11 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
     it__gguf_cur c;
     it__buf j;
     int32_t *type = NULL;
+    float *score = NULL;
+    uint8_t *in_bpe = NULL;
+    it__gguf_merge *merges = NULL;
     uint64_t i;
-    int pre = -1, first;
+    int pre = -1, spm, n_spm_merges = 0;
     it_result r;
     char name[600];
     const char *what = "it_gguf_load_tokenizer";
@@ -21634,22 +21935,35 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
     if ((r = it__io_read_file(ctx, path, what, 0, &file, &size, NULL)) != IT_OK) return r;
     if ((r = it__gguf_tok_scan(ctx, path, file, size, &K)) != IT_OK) goto done;
     if (!K.model) goto done; /* no tokenizer: IT_OK, *out NULL */
-    if (!(K.model_n == 4 && !memcmp(K.model, "gpt2", 4)))
-        IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tokenizer.ggml.model '%.*s' is not read (only 'gpt2', byte-level BPE%s)", what,
-                          path, (int)IT__MIN(K.model_n, 64), K.model,
-                          K.model_n == 5 && !memcmp(K.model, "llama", 5) ? "; SentencePiece 'llama' is not read yet" : "");
-    if (!K.pre) IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no tokenizer.ggml.pre (the split before BPE is unknown)", what, path);
-    for (i = 0; i < (uint64_t)IT__GGUF_N_PRES; i++)
-        if (it__gguf_key_is(K.pre, K.pre_n, it__gguf_pres[i].pre)) pre = (int)i;
-    if (pre < 0)
-        IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tokenizer.ggml.pre '%.*s' is not read (gpt2, llama-bpe and qwen2 are)", what,
-                          path, (int)IT__MIN(K.pre_n, 64), K.pre);
+    spm = K.model_n == 5 && !memcmp(K.model, "llama", 5);
+    if (!spm && !(K.model_n == 4 && !memcmp(K.model, "gpt2", 4)))
+        IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tokenizer.ggml.model '%.*s' is not read (only 'gpt2', byte-level BPE, and "
+                          "'llama', SentencePiece's BPE)", what, path, (int)IT__MIN(K.model_n, 64), K.model);
+    if (spm) { /* llama.cpp's defaults for what a "llama" file leaves out (its tokenizer.ggml.pre is not read) */
+        if (K.bos < 0 && K.n_tokens > 1) K.bos = 1;
+        if (K.eos < 0 && K.n_tokens > 2) K.eos = 2;
+        if (K.unk < 0 && K.n_tokens > 0) K.unk = 0;
+        if (K.add_bos < 0) K.add_bos = 1;
+        if (K.add_space_prefix < 0) K.add_space_prefix = 1;
+    } else {
+        if (!K.pre) IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no tokenizer.ggml.pre (the split before BPE is unknown)", what, path);
+        for (i = 0; i < (uint64_t)IT__GGUF_N_PRES; i++)
+            if (it__gguf_key_is(K.pre, K.pre_n, it__gguf_pres[i].pre)) pre = (int)i;
+        if (pre < 0)
+            IT__GGUF_TOK_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tokenizer.ggml.pre '%.*s' is not read (gpt-2, llama-bpe and qwen2 are)", what,
+                              path, (int)IT__MIN(K.pre_n, 64), K.pre);
+    }
+    if (K.add_bos < 0) K.add_bos = 0;
+    if (K.add_eos < 0) K.add_eos = 0;
     if (!K.has_tokens || !K.n_tokens) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s has no tokenizer.ggml.tokens", what, path);
     if (K.n_tokens > IT_TOKENIZER_MAX_VOCAB)
         IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %llu tokens, more than the limit of %d", what, path, (unsigned long long)K.n_tokens, IT_TOKENIZER_MAX_VOCAB);
     if (K.has_types && K.n_types != K.n_tokens)
         IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.token_type has %llu entries for %llu tokens", what, path,
                           (unsigned long long)K.n_types, (unsigned long long)K.n_tokens);
+    if (spm && (!K.has_scores || K.n_scores != K.n_tokens))
+        IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.scores (a llama model's merge order) has %llu entries for %llu tokens",
+                          what, path, (unsigned long long)(K.has_scores ? K.n_scores : 0), (unsigned long long)K.n_tokens);
     if (K.embd_rows && K.embd_rows != K.n_tokens)
         IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.tokens has %llu tokens but token_embd.weight %llu rows", what, path,
                           (unsigned long long)K.n_tokens, (unsigned long long)K.embd_rows);
@@ -21666,72 +21980,55 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
                               K.add_bos && K.bos < 0 ? "bos" : "eos", K.add_bos && K.bos < 0 ? "bos" : "eos");
     }
     type = (int32_t *)it__alloc_array(ctx, (size_t)K.n_tokens, sizeof(int32_t));
-    if (!type) IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %llu token types", what, (unsigned long long)K.n_tokens);
+    score = (float *)it__alloc_array(ctx, (size_t)K.n_tokens, sizeof(float));
+    in_bpe = (uint8_t *)it__calloc(ctx, (size_t)K.n_tokens);
+    if (!type || !score || !in_bpe) IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for %llu token types", what, (unsigned long long)K.n_tokens);
     for (i = 0; i < K.n_tokens; i++) {
         type[i] = K.has_types ? (int32_t)it__data_get_u32(file + K.types_at + 4 * i) : 1;
-        if (type[i] < 1 || type[i] > 5)
+        if (type[i] < 1 || type[i] > 6 || (type[i] == 6 && !spm))
             IT__GGUF_TOK_FAIL(type[i] == 6 ? IT_ERR_UNSUPPORTED : IT_ERR_FORMAT, "%s: %s: token %llu has type %d (%s)", what, path,
                               (unsigned long long)i, (int)type[i],
-                              type[i] == 6 ? "a byte token, which byte-level BPE has none of" : "1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused");
-    }
-    /* the tokenizer.json: model.vocab (normal and unknown tokens), added_tokens (control and
-       user-defined), the pre-tokenizer of its name, ByteLevel decoding */
-    it__buf_puts(&j, "{\"model\":{\"type\":\"BPE\",\"ignore_merges\":");
-    it__buf_puts(&j, it__gguf_pres[pre].ignore_merges ? "true" : "false");
-    if (K.unk >= 0 && (type[K.unk] == 1 || type[K.unk] == 2)) it__buf_puts(&j, ",\"unk_token\":"); /* its string follows */
-    for (c.p = file, c.n = size, c.bad = 0, first = 1; first >= 0; first--) { /* pass 1: unk_token; pass 0: vocab */
-        c.at = K.tokens_at;
-        if (!first) it__buf_puts(&j, ",\"vocab\":{");
-        for (i = 0; i < K.n_tokens; i++) {
-            size_t n;
-            const char *s = it__gguf_rdstr(&c, &n);
-            if (first) {
-                if (n == 0 || memchr(s, 0, n) || it__utf8_check((const uint8_t *)s, n) != n)
-                    IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: token %llu is %s", what, path, (unsigned long long)i,
-                                      n == 0 ? "empty" : memchr(s, 0, n) ? "holding a NUL byte" : "not valid UTF-8");
-                if ((int64_t)i == K.unk && (type[i] == 1 || type[i] == 2)) it__json_put_string_n(&j, s, n);
-                continue;
-            }
-            if (type[i] != 1 && type[i] != 2) continue;
-            if (j.p[j.n - 1] != '{') it__buf_put(&j, ",", 1);
-            it__json_put_string_n(&j, s, n);
-            it__buf_printf(&j, ":%llu", (unsigned long long)i);
+                              type[i] == 6 ? "a byte token, which byte-level BPE has none of"
+                                           : "1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte");
+        in_bpe[i] = type[i] == 1 || type[i] == 6;
+        if (spm) {
+            uint32_t u = it__data_get_u32(file + K.scores_at + 4 * i);
+            memcpy(&score[i], &u, 4);
+            if (!isfinite(score[i]))
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.scores of token %llu is not finite", what, path, (unsigned long long)i);
         }
     }
-    it__buf_puts(&j, "},\"merges\":[");
-    c.at = K.merges_at;
-    for (i = 0; K.has_merges && i < K.n_merges; i++) {
+    for (c.p = file, c.n = size, c.bad = 0, c.at = K.tokens_at, i = 0; i < K.n_tokens; i++) { /* every token's string */
+        size_t n;
+        const char *s = it__gguf_rdstr(&c, &n);
+        if (n == 0 || memchr(s, 0, n) || it__utf8_check((const uint8_t *)s, n) != n)
+            IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: token %llu is %s", what, path, (unsigned long long)i,
+                              n == 0 ? "empty" : memchr(s, 0, n) ? "holding a NUL byte" : "not valid UTF-8");
+        if (type[i] == 6 && !it__gguf_is_byte_token(s, n))
+                IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: token %llu has type 6 (byte) but is '%.*s', not <0xXX>", what, path,
+                                  (unsigned long long)i, (int)IT__MIN(n, 64), s);
+    }
+    for (c.at = K.merges_at, i = 0; !spm && K.has_merges && i < K.n_merges; i++) {
         size_t n;
         const char *s = it__gguf_rdstr(&c, &n);
         if (it__utf8_check((const uint8_t *)s, n) != n || memchr(s, 0, n))
             IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: merge %llu is not valid UTF-8 or holds a NUL byte", what, path, (unsigned long long)i);
-        if (i) it__buf_put(&j, ",", 1);
-        it__json_put_string_n(&j, s, n);
     }
-    it__buf_puts(&j, "]},\"added_tokens\":[");
-    c.at = K.tokens_at;
-    for (i = 0, first = 1; i < K.n_tokens; i++) {
-        size_t n;
-        const char *s = it__gguf_rdstr(&c, &n);
-        if (type[i] != 3 && type[i] != 4) continue;
-        it__buf_printf(&j, "%s{\"id\":%llu,\"content\":", first ? "" : ",", (unsigned long long)i);
-        it__json_put_string_n(&j, s, n);
-        it__buf_puts(&j, type[i] == 3 ? ",\"special\":true,\"normalized\":false}" : ",\"special\":false,\"normalized\":true}");
-        first = 0;
-    }
-    it__buf_puts(&j, "],\"normalizer\":");
-    it__buf_puts(&j, it__gguf_pres[pre].nfc ? "{\"type\":\"NFC\"}" : "null");
-    if (!it__gguf_pres[pre].regex)
-        it__buf_puts(&j, ",\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}");
-    else {
-        it__buf_puts(&j, ",\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":");
-        it__json_put_string(&j, it__gguf_pres[pre].regex);
-        it__buf_puts(&j, "},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}");
-    }
-    it__buf_puts(&j, ",\"decoder\":{\"type\":\"ByteLevel\"}}");
-    if (j.failed) IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for the tokenizer of %s", what, path);
     snprintf(name, sizeof name, "%.500s (tokenizer.ggml.*)", path);
+    it__gguf_tok_json(&j, file, size, &K, type, pre, K.add_space_prefix, NULL, NULL, 0);
+    if (j.failed) IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for the tokenizer of %s", what, path);
     if ((r = it__hf_tokenizer_make(ctx, name, (const char *)j.p, j.n, NULL, out)) != IT_OK) goto done;
+    if (spm) { /* the merges the scores stand for, from the vocabulary just read; then the tokenizer with them */
+        it_tokenizer *vocab_only = *out;
+        *out = NULL;
+        r = it__gguf_spm_merges(ctx, vocab_only->hf, in_bpe, score, &merges, &n_spm_merges);
+        j.n = 0;
+        if (r == IT_OK) it__gguf_tok_json(&j, file, size, &K, type, -1, K.add_space_prefix, vocab_only->hf, merges, n_spm_merges);
+        it_tokenizer_destroy(vocab_only);
+        if (r != IT_OK) goto done;
+        if (j.failed) IT__GGUF_TOK_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory for the tokenizer of %s", what, path);
+        if ((r = it__hf_tokenizer_make(ctx, name, (const char *)j.p, j.n, NULL, out)) != IT_OK) goto done;
+    }
     {
         it__hf *hf = (*out)->hf;
         hf->bos_id = (int32_t)K.bos, hf->eos_id = (int32_t)K.eos;
@@ -21758,6 +22055,9 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
 done:
     it__buf_free(&j);
     it__free(ctx, type);
+    it__free(ctx, score);
+    it__free(ctx, in_bpe);
+    it__free(ctx, merges);
     it_file_free(ctx, file);
     return r;
 }

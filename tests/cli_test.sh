@@ -306,6 +306,33 @@ b=$("$B/generate" --model "$tmp/hfdir-tok.gguf" --prompt "Hello, world 123 é" -
 if [ -n "$a" ] && [ "$a" = "$b" ]; then passed=$((passed + 1)); else
     failed=$((failed + 1)); echo "FAIL: generate with the GGUF tokenizer: dir '$a', gguf '$b'"; fi
 expect 0 "8 new tokens" -- "$B/generate" --model "$tmp/hfdir-tok.gguf" --prompt "Hello" --greedy --ignore-eos --max-new-tokens 8
+# hfdir's chat template goes in as tokenizer.chat_template: --chat on the GGUF file alone renders it
+printf 'Hello there\n' | "$B/generate" --model "$tmp/hfdir-tok.gguf" --chat --greedy --max-new-tokens 4 >"$tmp/ggchat.out" 2>"$tmp/ggchat.err"
+if [ $? = 0 ] && grep -q "chat template chatml" "$tmp/ggchat.err"; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: --chat on a GGUF with hfdir's template:"; head -3 "$tmp/ggchat.err"; fi
+# a SentencePiece-style tokenizer.json (tests/fixtures/gguf_spm, vocabulary 856) goes in as GGUF's
+# "llama" model: the Python reader derives tokenizer.json's merges from its scores, and a text prompt
+# on the GGUF file alone gives the directory's ids; the trained sp fixture, whose merges are not a
+# SentencePiece vocabulary's, and the Metaspace one are refused, naming why
+"$B/train" --data "$tmp/text.txt" --tokenizer bpe --vocab 856 $small --save "$tmp/spdir" >/dev/null 2>&1
+cp tests/fixtures/gguf_spm/tokenizer.json tests/fixtures/gguf_spm/tokenizer_config.json "$tmp/spdir/"
+if "$B/it-export-gguf" --model "$tmp/spdir" --type f32 --out "$tmp/sp.gguf" >/dev/null 2>"$tmp/err" &&
+   { ! "$py" -c 'import numpy' 2>/dev/null ||
+     { "$py" tests/gguf_reader.py "$tmp/sp.gguf" "$tmp/spdir" >"$tmp/out" 2>&1 && grep -q " 0 failed" "$tmp/out" &&
+       grep -q "tokenizer: llama" "$tmp/out" && grep -q "^ok   the scores give tokenizer.json's merges" "$tmp/out"; }; }; then
+    passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: it-export-gguf of a SentencePiece tokenizer does not read back:"; grep -v '^ok' "$tmp/err" "$tmp/out" | head -5; fi
+a=$("$B/generate" --model "$tmp/spdir" --prompt "Hello, world 123 é ✓" --greedy --ignore-eos --max-new-tokens 8 --print-ids 2>/dev/null)
+b=$("$B/generate" --model "$tmp/sp.gguf" --prompt "Hello, world 123 é ✓" --greedy --ignore-eos --max-new-tokens 8 --print-ids 2>/dev/null)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: generate with the GGUF SentencePiece tokenizer: dir '$a', gguf '$b'"; fi
+mkdir -p "$tmp/spbad" "$tmp/spmeta"
+cp "$tmp/spdir/config.json" "$tmp/spdir/model.safetensors" "$tmp/spbad/"
+cp "$tmp/spdir/config.json" "$tmp/spdir/model.safetensors" "$tmp/spmeta/"
+cp tests/fixtures/hf_tokenizers/sp/tokenizer.json "$tmp/spbad/"
+cp tests/fixtures/hf_tokenizers/meta/tokenizer.json "$tmp/spmeta/"
+expect 1 "merges are not a SentencePiece vocabulary's" -- "$B/it-export-gguf" --model "$tmp/spbad" --type f32 --out "$tmp/g.gguf"
+expect 1 "Metaspace and other set-ups are not exported" -- "$B/it-export-gguf" --model "$tmp/spmeta" --type f32 --out "$tmp/g.gguf"
 expect 1 "but no tokenizer" -- "$B/generate" --model "$tmp/hfdir-notok.gguf" --prompt "Hello" --max-new-tokens 2
 printf 'not a model' >"$tmp/notes.gguf"
 expect 1 "no 'GGUF' magic" -- "$B/generate" --model "$tmp/notes.gguf"

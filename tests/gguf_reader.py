@@ -5,7 +5,9 @@ build/it-export-gguf wrote against the model directory it came from:
     python3 tests/gguf_reader.py FILE.gguf MODEL_DIR
 
 - the header, every metadata key and tensor info parse, offsets are aligned and inside the file;
-- llama.* keys equal config.json's values, the tokenizer arrays have one entry per token;
+- llama.* keys equal config.json's values, the tokenizer arrays have one entry per token; a
+  SentencePiece ("llama") tokenizer's scores give back tokenizer.json's merges (every split of a
+  token into two tokens, ranked by score, then by the ids of the token and its halves);
 - every tensor, with the Q/K permutation of convert_hf_to_gguf.py undone, matches model.safetensors:
   F32 exactly, F16 / BF16 as numpy rounds them, Q8_0 / Q4_0 byte for byte as ggml's reference
   quantisers (transcribed to numpy here) make them, and their dequantised values within the block
@@ -179,11 +181,26 @@ def main():
     check(abs(meta["llama.rope.freq_base"] - theta) <= 1e-6 * theta, "rope.freq_base %g" % meta["llama.rope.freq_base"])
     if "tokenizer.ggml.tokens" in meta:
         n = len(meta["tokenizer.ggml.tokens"])
-        check(meta["tokenizer.ggml.model"] == "gpt2" and n == cfg["vocab_size"] and len(meta["tokenizer.ggml.token_type"]) == n,
-              "tokenizer: gpt2, %d tokens (the embedding's rows), %d merges" % (n, len(meta["tokenizer.ggml.merges"])))
-        check(all(" " in m for m in meta["tokenizer.ggml.merges"]), "every merge is 'left right'")
-        check(set(meta["tokenizer.ggml.token_type"]) <= {1, 3, 4, 5}, "token types are normal, control, user-defined or unused")
-        check(meta["tokenizer.ggml.pre"] in ("gpt-2", "llama-bpe", "qwen2", "default"), "pre-tokenizer '%s'" % meta["tokenizer.ggml.pre"])
+        model = meta["tokenizer.ggml.model"]
+        spm = model == "llama"  # SentencePiece: scores instead of merges
+        check(model in ("gpt2", "llama") and n == cfg["vocab_size"] and len(meta["tokenizer.ggml.token_type"]) == n,
+              "tokenizer: %s, %d tokens (the embedding's rows), %d merges" % (model, n, len(meta.get("tokenizer.ggml.merges", []))))
+        types = meta["tokenizer.ggml.token_type"]
+        toks = meta["tokenizer.ggml.tokens"]
+        if spm:
+            scores = meta.get("tokenizer.ggml.scores", [])
+            check(len(scores) == n and all(np.isfinite(scores)), "one finite score per token")
+            check("tokenizer.ggml.merges" not in meta, "no merges (llama.cpp's SPM merges by the scores)")
+            check(set(types) <= {1, 2, 3, 4, 5, 6}, "token types are normal, unknown, control, user-defined, unused or byte")
+            byte = ["<0x%02X>" % b for b in range(256)]
+            check(sorted(toks[i] for i in range(n) if types[i] == 6) == byte, "the byte tokens are <0x00>..<0xFF>")
+            check(isinstance(meta.get("tokenizer.ggml.add_space_prefix"), bool), "add_space_prefix is a bool")
+            unk = meta.get("tokenizer.ggml.unknown_token_id")
+            check(unk is None or types[unk] == 2, "the unknown token has type 2")
+        else:
+            check(all(" " in m for m in meta["tokenizer.ggml.merges"]), "every merge is 'left right'")
+            check(set(types) <= {1, 3, 4, 5}, "token types are normal, control, user-defined or unused")
+            check(meta["tokenizer.ggml.pre"] in ("gpt-2", "llama-bpe", "qwen2", "default"), "pre-tokenizer '%s'" % meta["tokenizer.ggml.pre"])
         for k in ("bos", "eos"):
             if "tokenizer.ggml.%s_token_id" % k in meta:
                 check(0 <= meta["tokenizer.ggml.%s_token_id" % k] < n, "%s id inside the tokens" % k)
@@ -197,14 +214,22 @@ def main():
             vocab = dict(tj["model"]["vocab"])
             vocab.update({t["content"]: t["id"] for t in tj.get("added_tokens", [])})
             by_id = {i: t for t, i in vocab.items()}
-            toks = meta["tokenizer.ggml.tokens"]
             check(all(toks[i] == by_id.get(i, "[PAD%d]" % i) for i in range(n)), "tokens are tokenizer.json's, in id order")
-            special = {t["id"] for t in tj.get("added_tokens", []) if t["special"]}
-            types = meta["tokenizer.ggml.token_type"]
+            unk = vocab.get(tj["model"].get("unk_token")) if spm else None
+            special = {t["id"] for t in tj.get("added_tokens", []) if t["special"]} - {unk}
             check(all((types[i] == 3) == (i in special) and (types[i] == 5) == (i not in by_id) for i in range(n)),
                   "control tokens are the special added tokens, unused ones the [PADi]")
             merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"].get("merges", [])]
-            check(meta["tokenizer.ggml.merges"] == merges, "merges are tokenizer.json's, in rank order")
+            if spm:  # the merges the scores stand for: every split of a normal / byte token into two, by score
+                pieces = {toks[i]: i for i in range(n) if types[i] in (1, 6)}
+                derived = []
+                for t, i in pieces.items():
+                    for k in range(1, len(t)):
+                        if t[:k] in pieces and t[k:] in pieces:
+                            derived.append((-scores[i], i, pieces[t[:k]], pieces[t[k:]], t[:k] + " " + t[k:]))
+                check([m[4] for m in sorted(derived)] == merges, "the scores give tokenizer.json's merges, in rank order")
+            else:
+                check(meta["tokenizer.ggml.merges"] == merges, "merges are tokenizer.json's, in rank order")
     st = safetensors(model_dir + "/model.safetensors")
     names = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
              "output.weight": "lm_head.weight"}

@@ -10,6 +10,8 @@
 #include "irontensor.h"
 #include "it_test.h"
 
+#include <sys/stat.h>
+
 static it_model_config small_llama(void) {
     it_model_config c = it_test_llama();
     c.vocab_size = 256, c.dim = 64, c.ffn_dim = 96, c.max_seq = 32; /* rows of whole blocks */
@@ -199,7 +201,10 @@ static void test_hostile(void) {
    and read back (it_gguf_load_tokenizer) encodes and decodes every string of cases.json as the
    tokenizer.json does, with and without special tokens; bos / eos and the template come back. */
 #define TOK_FIXTURES "tests/fixtures/hf_tokenizers"
-static const char *const TOK_FAMILIES[] = {"gpt2", "llama3", "qwen2"};
+/* byte-level BPE ("gpt2" in GGUF), then SentencePiece's ("llama"): the sp fixture with the merges a
+   SentencePiece vocabulary has (tests/fixtures/make_gguf_spm_fixture.py) */
+static const char *const TOK_FAMILIES[] = {TOK_FIXTURES "/gpt2", TOK_FIXTURES "/llama3", TOK_FIXTURES "/qwen2", "tests/fixtures/gguf_spm"};
+#define N_TOK_FAMILIES ((int)(sizeof TOK_FAMILIES / sizeof TOK_FAMILIES[0]))
 /* GGUF has no lstrip / rstrip for added tokens: text next to such a token may split differently,
    so the strings holding one are left out of the comparison (and counted). */
 static int touches_stripped_token(const it_tokenizer *t, const char *s) {
@@ -213,23 +218,29 @@ static int touches_stripped_token(const it_tokenizer *t, const char *s) {
     }
     return 0;
 }
-/* Exports a 1-layer model whose vocabulary is the fixture tokenizer's (plus `extra` rows) to path. */
-static void export_with_tokenizer(const char *family, int extra, int bos, const char *path) {
+/* Exports a 1-layer model whose vocabulary is the tokenizer's in dir (plus `extra` rows) to path;
+   the result, and the error in err. */
+static it_result try_export_with_tokenizer(const char *dir, int extra, int bos, const char *path, char *err, size_t errn) {
     it_context *ctx = it_test_context(1);
     it_model_config c = small_llama();
     it_model *m;
     it_tokenizer *tok;
     it_gguf_export_desc d;
-    char dir[256];
-    snprintf(dir, sizeof dir, TOK_FIXTURES "/%s", family);
+    it_result r;
     CHECK(it_tokenizer_load_hf(ctx, dir, &tok) == IT_OK, "%s: %s", dir, it_context_last_error(ctx));
     c.vocab_size = it_tokenizer_vocab_size(tok) + extra, c.n_layers = 1;
     memset(&d, 0, sizeof d);
     d.type = IT_GGUF_F32, d.tokenizer = tok, d.bos_id = bos, d.eos_id = -1;
     it_model_create(ctx, &c, &m);
     it_model_init(m, 3);
-    CHECK(it_gguf_export(m, &d, path) == IT_OK, "export %s: %s", family, it_context_last_error(ctx));
+    r = it_gguf_export(m, &d, path);
+    snprintf(err, errn, "%s", it_context_last_error(ctx));
     it_context_destroy(ctx);
+    return r;
+}
+static void export_with_tokenizer(const char *dir, int extra, int bos, const char *path) {
+    char err[1024];
+    CHECK(try_export_with_tokenizer(dir, extra, bos, path, err, sizeof err) == IT_OK, "export %s: %s", dir, err);
 }
 static void test_tokenizer_roundtrip(void) {
     it_context *ctx = it_test_context(1);
@@ -247,14 +258,13 @@ static void test_tokenizer_roundtrip(void) {
         return;
     }
     arr = it__jget(&cases, 0, "strings");
-    for (f = 0; f < 3; f++) {
+    for (f = 0; f < N_TOK_FAMILIES; f++) {
         it_tokenizer *hf = NULL, *gg = NULL;
         it_chat_template chat;
-        char dir[256];
+        const char *dir = TOK_FAMILIES[f];
         int c, k, bad = 0, strings = 0, skipped = 0;
         int32_t b0, e0, b1, e1, id;
-        snprintf(dir, sizeof dir, TOK_FIXTURES "/%s", TOK_FAMILIES[f]);
-        export_with_tokenizer(TOK_FAMILIES[f], 5, -1, path); /* 5 rows more: unused [PADi] tokens */
+        export_with_tokenizer(dir, 5, -1, path); /* 5 rows more: unused [PADi] tokens */
         CHECK(it_tokenizer_load_hf(ctx, dir, &hf) == IT_OK, "%s", it_context_last_error(ctx));
         if (it_gguf_load_tokenizer(ctx, path, &gg, &chat) != IT_OK) {
             CHECK(0, "%s: the exported tokenizer loads: %s", TOK_FAMILIES[f], it_context_last_error(ctx));
@@ -327,7 +337,7 @@ static void test_tokenizer_hostile(void) {
     int fails = 0;
     it_test_tmp_path(path, sizeof path, "tok_good.gguf");
     it_test_tmp_path(bad, sizeof bad, "tok_bad.gguf");
-    export_with_tokenizer("gpt2", 0, 0, path);
+    export_with_tokenizer(TOK_FIXTURES "/gpt2", 0, 0, path);
     if (!(good = it_test_read_file(path, &n))) return;
     buf = (unsigned char *)malloc(n);
     { /* the good file loads */
@@ -395,10 +405,158 @@ static void test_tokenizer_hostile(void) {
     remove(path), remove(bad);
 }
 
+/* >> SentencePiece's "llama" model: what it cannot carry is refused on export, naming the reason;
+   hostile edits of a good file are refused by name; add_space_prefix is obeyed. */
+static void test_spm_tokenizer(void) {
+    char path[512], bad[512], err[1024];
+    unsigned char *good, *buf;
+    size_t n, scores, types;
+    it_test_tmp_path(path, sizeof path, "spm_good.gguf");
+    it_test_tmp_path(bad, sizeof bad, "spm_bad.gguf");
+    /* the trained sp fixture: "the" + "▁" makes "the▁", but so would "t" + "he▁", which llama.cpp merges and it does not */
+    CHECK(try_export_with_tokenizer(TOK_FIXTURES "/sp", 0, -1, path, err, sizeof err) == IT_ERR_UNSUPPORTED &&
+              strstr(err, "merges are not a SentencePiece vocabulary's") && strstr(err, "merge 23 is 'y' + 'ou' in tokenizer.json"),
+          "the trained sp fixture is refused naming the first merge the scores would reorder: %s", err);
+    CHECK(try_export_with_tokenizer(TOK_FIXTURES "/meta", 0, -1, path, err, sizeof err) == IT_ERR_UNSUPPORTED &&
+              strstr(err, "Metaspace and other set-ups are not exported"),
+          "a Metaspace tokenizer is refused: %s", err);
+    export_with_tokenizer("tests/fixtures/gguf_spm", 0, -1, path);
+    if (!(good = it_test_read_file(path, &n))) return;
+    buf = (unsigned char *)malloc(n);
+    CHECK(find(good, n, "tokenizer.ggml.merges") == 0 && find(good, n, "tokenizer.ggml.scores") > 0, "a llama tokenizer has scores, no merges");
+    scores = value_of(good, n, "tokenizer.ggml.scores");
+    types = value_of(good, n, "tokenizer.ggml.token_type");
+#define TCASE(what_, want_, fragment_, edit) EDIT_CASE(try_tokenizer, what_, want_, fragment_, edit)
+    TCASE("the good file", IT_OK, "", (void)0);
+    TCASE("another model", IT_ERR_UNSUPPORTED, "tokenizer.ggml.model 'llamb' is not read",
+          buf[value_of(good, n, "tokenizer.ggml.model") + 8 + 4] = 'b');
+    TCASE("no scores", IT_ERR_FORMAT, "tokenizer.ggml.scores (a llama model's merge order) has 0 entries for 856 tokens",
+          memcpy(buf + find(good, n, "tokenizer.ggml.scores"), "tokenizer.ggml.SCORES", 21));
+    TCASE("scores of int32", IT_ERR_FORMAT, "tokenizer.ggml.scores is an array of elements each an int32, expected a float32",
+          put32(buf + scores, 5));
+    TCASE("2^40 scores", IT_ERR_FORMAT, "tokenizer.ggml.scores claims 1099511627776 elements", put64(buf + scores + 4, (uint64_t)1 << 40));
+    TCASE("a NaN score", IT_ERR_FORMAT, "tokenizer.ggml.scores of token 400 is not finite", put32(buf + scores + 12 + 4 * 400, 0x7FC00000u));
+    TCASE("an infinite score", IT_ERR_FORMAT, "tokenizer.ggml.scores of token 7 is not finite", put32(buf + scores + 12 + 4 * 7, 0xFF800000u));
+    TCASE("a byte type on a normal token", IT_ERR_FORMAT, "token 300 has type 6 (byte) but is 'R', not <0xXX>",
+          put32(buf + types + 12 + 4 * 300, 6));
+    TCASE("a type past byte", IT_ERR_FORMAT, "token 5 has type 7 (1 normal", put32(buf + types + 12 + 4 * 5, 7));
+    TCASE("add_space_prefix 3", IT_ERR_FORMAT, "add_space_prefix is 3, not a bool", buf[value_of(good, n, "tokenizer.ggml.add_space_prefix")] = 3);
+    TCASE("add_space_prefix as a string", IT_ERR_FORMAT, "add_space_prefix is a string, expected a bool",
+          put32(buf + value_of(good, n, "tokenizer.ggml.add_space_prefix") - 4, 8));
+    TCASE("an unknown id out of range", IT_ERR_FORMAT, "tokenizer.ggml.unknown_token_id 99999 is outside",
+          put32(buf + value_of(good, n, "tokenizer.ggml.unknown_token_id"), 99999));
+#undef TCASE
+    { /* add_space_prefix: with it (and without the key: llama.cpp's default) "Hello" encodes as the
+         tokenizer.json does ("▁Hello"), without it otherwise */
+        it_context *c0 = it_test_context(1);
+        it_tokenizer *ref = NULL;
+        int32_t *want = NULL;
+        size_t n_want = 0;
+        int k;
+        CHECK(it_tokenizer_load_hf(c0, "tests/fixtures/gguf_spm", &ref) == IT_OK &&
+                  it_tokenizer_encode_flags(c0, ref, (const uint8_t *)"Hello", 5, IT_TOKENIZE_NO_SPECIAL, &want, &n_want) == IT_OK,
+              "gguf_spm encodes: %s", it_context_last_error(c0));
+        for (k = 0; k < 3; k++) {
+            it_context *ctx = it_test_context(1);
+            it_tokenizer *tok = NULL;
+            int32_t *ids = NULL;
+            size_t m = 0;
+            memcpy(buf, good, n);
+            if (k == 1) memcpy(buf + find(good, n, "tokenizer.ggml.add_space_prefix"), "tokenizer.ggml.ADD_SPACE_PREFIX", 31);
+            if (k == 2) buf[value_of(good, n, "tokenizer.ggml.add_space_prefix")] = 0;
+            it_test_write_file(bad, buf, n);
+            CHECK(it_gguf_load_tokenizer(ctx, bad, &tok, NULL) == IT_OK && tok &&
+                      it_tokenizer_encode_flags(ctx, tok, (const uint8_t *)"Hello", 5, IT_TOKENIZE_NO_SPECIAL, &ids, &m) == IT_OK && m,
+                  "add_space_prefix case %d loads and encodes: %s", k, it_context_last_error(ctx));
+            CHECK((m == n_want && !memcmp(ids, want, m * sizeof *ids)) == (k < 2), "add_space_prefix case %d: \"Hello\" %s tokenizer.json's ids",
+                  k, k < 2 ? "gets" : "does not get");
+            it_ids_free(ctx, ids);
+            it_tokenizer_destroy(tok);
+            it_context_destroy(ctx);
+        }
+        it_ids_free(c0, want);
+        it_tokenizer_destroy(ref);
+        it_context_destroy(c0);
+    }
+    free(buf);
+    free(good);
+    remove(path), remove(bad);
+}
+
+/* >> tokenizer.chat_template: written from the caller's text, read back into --chat's format. */
+static void test_chat_template(void) {
+    it_context *ctx = it_test_context(1);
+    it_model_config c = small_llama();
+    it_model *m;
+    it_tokenizer *tok = NULL, *back = NULL;
+    it_gguf_export_desc d;
+    it_chat_template chat;
+    uint8_t *jinja = NULL;
+    size_t len = 0, n = 0;
+    unsigned char *file;
+    char path[512];
+    it_test_tmp_path(path, sizeof path, "chat.gguf");
+    CHECK(it_chat_template_text(ctx, "tests/fixtures/hf_tokenizers/gpt2", &jinja, &len) == IT_OK && !jinja,
+          "a directory without a template has no text (IT_OK, NULL)");
+    { /* tokenizer_config.json's text (a list's "default"), and chat_template.jinja over it */
+        char dir[512], f[600];
+        static const char config[] = "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, "
+                                     "{\"name\": \"default\", \"template\": \"{{ bos_token }}\\u00e9\"}]}";
+        it_test_tmp_path(dir, sizeof dir, "chatdir");
+        mkdir(dir, 0700);
+        snprintf(f, sizeof f, "%s/tokenizer_config.json", dir);
+        it_test_write_file(f, (const unsigned char *)config, sizeof config - 1);
+        CHECK(it_chat_template_text(ctx, dir, &jinja, &len) == IT_OK && jinja && len == 17 && !strcmp((char *)jinja, "{{ bos_token }}\xc3\xa9"),
+              "tokenizer_config.json's default template: '%s'", jinja ? (char *)jinja : "(none)");
+        it_file_free(ctx, jinja), jinja = NULL;
+        snprintf(f, sizeof f, "%s/chat_template.jinja", dir);
+        it_test_write_file(f, (const unsigned char *)"J", 1);
+        CHECK(it_chat_template_text(ctx, dir, &jinja, &len) == IT_OK && jinja && len == 1 && !strcmp((char *)jinja, "J"),
+              "chat_template.jinja wins");
+        it_file_free(ctx, jinja), jinja = NULL;
+        remove(f);
+        snprintf(f, sizeof f, "%s/tokenizer_config.json", dir);
+        remove(f);
+        rmdir(dir);
+    }
+    file = it_test_read_file("tests/fixtures/chat_templates/qwen2.5.jinja", &len);
+    CHECK(file != NULL, "the qwen2.5 template fixture");
+    if (!file) {
+        it_context_destroy(ctx);
+        return;
+    }
+    file[len] = 0; /* it_test_read_file leaves room for it */
+    it_tokenizer_load_hf(ctx, TOK_FIXTURES "/qwen2", &tok);
+    c.vocab_size = it_tokenizer_vocab_size(tok), c.n_layers = 1;
+    memset(&d, 0, sizeof d);
+    d.tokenizer = tok, d.bos_id = d.eos_id = -1;
+    d.chat_template = (const char *)file;
+    it_model_create(ctx, &c, &m);
+    it_model_init(m, 3);
+    CHECK(it_gguf_export(m, &d, path) == IT_OK, "export with a chat template: %s", it_context_last_error(ctx));
+    {
+        unsigned char *g = it_test_read_file(path, &n);
+        size_t at = g ? value_of(g, n, "tokenizer.chat_template") : 0;
+        CHECK(g && at + 8 + len <= n && get64(g + at) == len && !memcmp(g + at + 8, file, len), "tokenizer.chat_template is the text, byte for byte");
+        free(g);
+    }
+    CHECK(it_gguf_load_tokenizer(ctx, path, &back, &chat) == IT_OK && chat.format == IT_CHAT_CHATML,
+          "the template comes back as chatml (format %d): %s", (int)chat.format, it_context_last_error(ctx));
+    file[0] = 0xFF;
+    CHECK(it_gguf_export(m, &d, path) == IT_ERR_INVALID_ARGUMENT && strstr(it_context_last_error(ctx), "chat template is not valid UTF-8 (byte 0)"),
+          "a non-UTF-8 template is refused: %s", it_context_last_error(ctx));
+    it_tokenizer_destroy(back);
+    free(file);
+    remove(path);
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     test_roundtrip();
     test_hostile();
     test_tokenizer_roundtrip();
     test_tokenizer_hostile();
+    test_spm_tokenizer();
+    test_chat_template();
     return it_test_finish();
 }

@@ -1,7 +1,8 @@
 /* it-export-gguf: a model directory (Hugging Face or a train --save checkpoint) as one GGUF v3 file
    llama.cpp loads: Llama-family hyperparameters, ggml's tensor names, the matrices in the chosen type
-   (the Q/K rows permuted to ggml's RoPE order), the tokenizer when it is byte-level BPE
-   (tokenizer.json, tokenizer.bin, or the byte tokenizer of a 256-token vocabulary).
+   (the Q/K rows permuted to ggml's RoPE order), the tokenizer when it is byte-level BPE or
+   SentencePiece-style BPE (tokenizer.json, tokenizer.bin, or the byte tokenizer of a 256-token
+   vocabulary) and the chat template (chat_template.jinja or tokenizer_config.json's).
      cc -O2 -std=c99 -I. tools/it_export_gguf.c -o build/it-export-gguf -lm -lpthread
      build/it-export-gguf --model DIR --type f16|q8_0|q4_0|f32|bf16 --out model.gguf [--name NAME] [--no-tokenizer]
 */
@@ -18,7 +19,7 @@ static void usage(FILE *f) {
                "  --type T         the matrices' type in the file (norms stay f32); q8_0 / q4_0 are llama.cpp's blocks\n"
                "  --out FILE       the GGUF file, written atomically (an existing file is replaced only if it is GGUF)\n"
                "  --name NAME      general.name (default: the directory's name)\n"
-               "  --no-tokenizer   write no tokenizer.ggml.* keys\n");
+               "  --no-tokenizer   write no tokenizer.ggml.* keys and no chat template\n");
 }
 static int file_exists(const char *dir, const char *name) {
     char path[4200];
@@ -38,6 +39,8 @@ int main(int argc, char **argv) {
     it_tokenizer *tok = NULL;
     it_generation_config gen;
     char tok_path[4200];
+    uint8_t *chat = NULL;
+    size_t chat_len = 0;
     int i, no_tokenizer = 0, found = 0;
     it_result r = IT_OK;
     for (i = 1; i < argc; i++) {
@@ -87,8 +90,13 @@ int main(int argc, char **argv) {
                             "weights alone\n", model_dir, config.vocab_size);
             return 1;
         }
+        if (r == IT_OK) r = it_chat_template_text(ctx, model_dir, &chat, &chat_len);
         if (r != IT_OK) {
             fprintf(stderr, "it-export-gguf: %s\n", it_context_last_error(ctx));
+            return 1;
+        }
+        if (chat && strlen((const char *)chat) != chat_len) {
+            fprintf(stderr, "it-export-gguf: %s's chat template holds a NUL byte\n", model_dir);
             return 1;
         }
     }
@@ -98,13 +106,16 @@ int main(int argc, char **argv) {
     desc.tokenizer = tok;
     desc.bos_id = gen.bos_id;
     desc.eos_id = gen.n_eos ? gen.eos_ids[0] : -1;
+    desc.chat_template = (const char *)chat;
     if (it_gguf_export(model, &desc, out) != IT_OK) {
         fprintf(stderr, "it-export-gguf: %s\n", it_context_last_error(ctx));
         return 1;
     }
-    printf("it-export-gguf: %s (%s, %d layers, dim %d, vocab %d) -> %s, matrices %s%s\n", model_dir,
+    printf("it-export-gguf: %s (%s, %d layers, dim %d, vocab %d) -> %s, matrices %s%s%s\n", model_dir,
            it_model_family_type(config.family) ? it_model_family_type(config.family) : "llama", config.n_layers, config.dim,
-           config.vocab_size, out, type_name, tok ? ", tokenizer gpt2" : "");
+           config.vocab_size, out, type_name, tok ? ", tokenizer" : "",
+           chat ? ", chat template" : "");
+    it_file_free(ctx, chat);
     it_context_destroy(ctx);
     return 0;
 }
