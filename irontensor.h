@@ -1748,7 +1748,9 @@ IT_API int it_sft_pack_row(const it_sft_data *d, const int *order, int n_order, 
    llama.cpp reads (general.*, llama.* hyperparameters, tokenizer.ggml.* of a byte-level BPE or a
    SentencePiece-style tokenizer, tokenizer.chat_template) and ggml's tensor names. Matrices in the chosen type, norms in F32; q_proj and k_proj
    rows permuted per head from Hugging Face's half-split RoPE order to ggml's interleaved pairs, as
-   llama.cpp's convert_hf_to_gguf.py does (row 2i + j of a head comes from row j * D/2 + i).
+   llama.cpp's convert_hf_to_gguf.py does (row 2i + j of a head comes from row j * D/2 + i). Linear
+   rope scaling as llama.rope.scaling.type / factor, llama3's as the rope_freqs.weight tensor of
+   per-pair frequency factors (llama.cpp's converter's), both read back.
 ------------------------------------------------------------------------------------------------ */
 /* GGUF tensor types: ggml's numbers */
 typedef enum it_gguf_type {
@@ -1768,7 +1770,7 @@ typedef struct it_gguf_export_desc {
 /* Writes m to `path` atomically (a temporary file, fsync, rename). An existing file at `path` is
    replaced only when it is a GGUF file itself (IT_ERR_IO otherwise: nothing the library did not
    write is lost). IT_ERR_UNSUPPORTED for what GGUF's llama architecture cannot express (GPT-2,
-   biases, q/k norms, llama3 rope scaling, a sliding window, rows that are not whole blocks of 32
+   biases, q/k norms, a sliding window, rows that are not whole blocks of 32
    for Q8_0 / Q4_0, a tokenizer GGUF cannot name: neither byte-level BPE ("gpt2") nor
    SentencePiece-style BPE ("llama": byte_fallback, Prepend "▁" + Replace " " -> "▁", merges that
    are every split of a token ranked by it, so that scores can stand for them), the reason in
@@ -21227,11 +21229,13 @@ done:
     return r;
 }
 
-/* One tensor of the export: ggml's name, its source parameter [rows, cols] (row-major), the type,
-   and for q/k the heads whose rows are permuted. */
+/* One tensor of the export: ggml's name, its source data [rows, cols] (row-major; a parameter's, or
+   rope_freqs' generated factors: ndim 1), the type, and for q/k the heads whose rows are permuted. */
 typedef struct it__gguf_tensor {
     char name[IT_MAX_NAME];
-    it_tensor *src;
+    const float *data;
+    size_t rows, cols;
+    int ndim;
     it_gguf_type type;
     int heads; /* 0: rows as they are */
     size_t bytes;
@@ -21245,21 +21249,19 @@ static size_t it__gguf_bytes(it_gguf_type t, size_t rows, size_t cols) {
     }
 }
 /* Source row r of the tensor's output row r (HF half-split -> ggml interleaved within a head). */
-static size_t it__gguf_src_row(const it__gguf_tensor *t, size_t r) {
+static size_t it__gguf_src_row(size_t rows, int heads, size_t r) {
     size_t hd, h, i, j;
-    if (!t->heads) return r;
-    hd = (size_t)t->src->dims[0] / (size_t)t->heads;
+    if (!heads) return r;
+    hd = rows / (size_t)heads;
     h = r / hd, i = (r % hd) / 2, j = r % 2;
     return h * hd + j * (hd / 2) + i;
 }
 /* The tensor's data in its type, appended to the buffer. */
 static it_result it__gguf_data(it_context *ctx, it__gguf *g, const it__gguf_tensor *t) {
-    size_t rows = t->src->ndim == 2 ? (size_t)t->src->dims[0] : 1, cols = t->src->ndim == 2 ? (size_t)t->src->dims[1] : t->src->numel;
-    size_t row_bytes = t->bytes / rows, r, k;
-    const float *src = it_data(t->src);
+    size_t rows = t->rows, cols = t->cols, row_bytes = t->bytes / rows, r, k;
     if (!it__bytes_reserve(&g->b, t->bytes)) return IT_ERR_OUT_OF_MEMORY;
     for (r = 0; r < rows; r++) {
-        const float *x = src + it__gguf_src_row(t, r) * cols;
+        const float *x = t->data + it__gguf_src_row(rows, t->heads, r) * cols;
         uint8_t *out = g->b.p + g->b.n;
         switch (t->type) {
         case IT_GGUF_F32: memcpy(out, x, cols * 4); break;
@@ -21272,19 +21274,25 @@ static it_result it__gguf_data(it_context *ctx, it__gguf *g, const it__gguf_tens
         case IT_GGUF_BF16: it_f32_to_bf16_array((uint16_t *)(void *)out, x, cols); break;
         default:
             if (it_weights_quantize(t->type == IT_GGUF_Q8_0 ? IT_WEIGHT_Q8_0 : IT_WEIGHT_Q4_0, out, x, cols) != IT_OK)
-                return it_context_error(ctx, IT_ERR_RANGE, "it_gguf_export: %s holds a NaN or infinite weight", t->src->name);
+                return it_context_error(ctx, IT_ERR_RANGE, "it_gguf_export: %s holds a NaN or infinite weight", t->name);
         }
         g->b.n += row_bytes;
     }
     it__gguf_pad(g);
     return IT_OK;
 }
+/* llama.cpp's rope_freqs for llama3 rope scaling: per rotated pair, the factor its frequency is
+   divided by (llama.cpp's rope "freq_factors"), the unscaled frequency over the scaled one, as
+   llama.cpp's converter computes them from rope_scaling (learned from its convert_hf_to_gguf.py). */
+static void it__gguf_rope_factors(const it_rope_scaling *scaling, float theta, int D, float *out) {
+    int i;
+    for (i = 0; i < D / 2; i++) out[i] = (float)(it__rope_freq(theta, NULL, i, D) / it__rope_freq(theta, scaling, i, D));
+}
 /* What the llama architecture of GGUF cannot hold, as a message (NULL: exportable). */
 static const char *it__gguf_unsupported(const it_model_config *c) {
     if (c->arch != IT_ARCH_LLAMA) return "only Llama-family models export (GPT-2 does not)";
     if (c->qkv_bias || c->o_bias || c->mlp_bias) return "projections with biases (Qwen2-style) are not exported";
     if (c->qk_norm) return "per-head q/k norms (Qwen3-style) are not exported";
-    if (c->rope_scaling.kind == IT_ROPE_LLAMA3) return "llama3 rope scaling is not exported";
     if (c->sliding_window && c->sliding_window < c->max_seq) return "sliding-window attention is not exported";
     return NULL;
 }
@@ -21295,6 +21303,7 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     int hd = it_model_head_dim(c), n_t = 0, l, i, quantised = mt == IT_GGUF_Q8_0 || mt == IT_GGUF_Q4_0;
     const char *why = it__gguf_unsupported(c);
     it__gguf_tensor *ts;
+    float *rope_factors;
     it__gguf g;
     uint64_t offset = 0;
     it_result r = IT_OK;
@@ -21316,10 +21325,23 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
                 return it_context_error(ctx, IT_ERR_IO, "it_gguf_export: %s exists and is not a GGUF file: not replaced", path);
         }
     }
-    ts = (it__gguf_tensor *)it__calloc(ctx, sizeof(it__gguf_tensor) * ((size_t)c->n_layers * 9 + 3));
-    if (!ts) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory");
-#define IT__GGUF_T(src_, type_, heads_, ...) \
-    (snprintf(ts[n_t].name, IT_MAX_NAME, __VA_ARGS__), ts[n_t].src = (src_), ts[n_t].type = (type_), ts[n_t].heads = (heads_), n_t++)
+    ts = (it__gguf_tensor *)it__calloc(ctx, sizeof(it__gguf_tensor) * ((size_t)c->n_layers * 9 + 4));
+    rope_factors = (float *)it__calloc(ctx, sizeof(float) * (size_t)(hd / 2 + 1));
+    if (!ts || !rope_factors) {
+        it__free(ctx, ts);
+        return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "it_gguf_export: out of memory");
+    }
+#define IT__GGUF_T(src_, type_, heads_, ...)                                                                          \
+    (snprintf(ts[n_t].name, IT_MAX_NAME, __VA_ARGS__), ts[n_t].data = it_data(src_), ts[n_t].ndim = (src_)->ndim,     \
+     ts[n_t].rows = (src_)->ndim == 2 ? (size_t)(src_)->dims[0] : 1,                                                  \
+     ts[n_t].cols = (src_)->ndim == 2 ? (size_t)(src_)->dims[1] : (size_t)(src_)->numel, ts[n_t].type = (type_),     \
+     ts[n_t].heads = (heads_), n_t++)
+    if (c->rope_scaling.kind == IT_ROPE_LLAMA3) { /* first, where llama.cpp's converter puts it */
+        it__gguf_rope_factors(&c->rope_scaling, c->rope_theta ? c->rope_theta : 10000.0f, hd, rope_factors);
+        snprintf(ts[n_t].name, IT_MAX_NAME, "rope_freqs.weight");
+        ts[n_t].data = rope_factors, ts[n_t].ndim = 1, ts[n_t].rows = 1, ts[n_t].cols = (size_t)hd / 2, ts[n_t].type = IT_GGUF_F32;
+        n_t++;
+    }
     IT__GGUF_T(m->embed, mt, 0, "token_embd.weight");
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
@@ -21336,15 +21358,14 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     IT__GGUF_T(m->final_norm, IT_GGUF_F32, 0, "output_norm.weight");
     if (c->untied) IT__GGUF_T(m->head, mt, 0, "output.weight");
 #undef IT__GGUF_T
-    for (i = 0; i < n_t; i++) {
-        it_tensor *s = ts[i].src;
-        size_t rows = s->ndim == 2 ? (size_t)s->dims[0] : 1, cols = s->ndim == 2 ? (size_t)s->dims[1] : s->numel;
-        if (!(ts[i].bytes = it__gguf_bytes(ts[i].type, rows, cols))) {
+    for (i = 0; i < n_t; i++)
+        if (!(ts[i].bytes = it__gguf_bytes(ts[i].type, ts[i].rows, ts[i].cols))) {
+            r = it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: %s has rows of %zu, not whole %s blocks of 32", ts[i].name,
+                                 ts[i].cols, it_gguf_type_name(ts[i].type));
             it__free(ctx, ts);
-            return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: %s has rows of %zu, not whole %s blocks of 32",
-                                    s->name, cols, it_gguf_type_name(ts[i].type));
+            it__free(ctx, rope_factors);
+            return r;
         }
-    }
     it__sync(ctx); /* the parameters are read on the CPU */
     memset(&g, 0, sizeof g);
     g.b.ctx = ctx;
@@ -21389,11 +21410,10 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
         else it__gguf_kv_str(&g, "tokenizer.chat_template", desc->chat_template);
     }
     for (i = 0; r == IT_OK && i < n_t; i++) { /* ggml's dims: innermost first */
-        it_tensor *s = ts[i].src;
         it__gguf_str(&g, ts[i].name, strlen(ts[i].name));
-        it__gguf_u32(&g, (uint32_t)s->ndim);
-        if (s->ndim == 2) it__gguf_u64(&g, (uint64_t)s->dims[1]);
-        it__gguf_u64(&g, (uint64_t)s->dims[0]);
+        it__gguf_u32(&g, (uint32_t)ts[i].ndim);
+        it__gguf_u64(&g, (uint64_t)ts[i].cols);
+        if (ts[i].ndim == 2) it__gguf_u64(&g, (uint64_t)ts[i].rows);
         it__gguf_u32(&g, (uint32_t)ts[i].type);
         it__gguf_u64(&g, offset);
         offset += IT__ALIGN_UP(ts[i].bytes, IT__GGUF_ALIGN);
@@ -21409,6 +21429,7 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     }
     it__bytes_free(&g.b);
     it__free(ctx, ts);
+    it__free(ctx, rope_factors);
     return r;
 }
 
@@ -21520,6 +21541,68 @@ static it_tensor *it__gguf_param(it_model *m, const char *name, int *heads) {
         }
     return NULL;
 }
+/* llama3 rope scaling back from rope_freqs' factors ff[D/2] (NULL: they are; else why not). The
+   factors depend on the parameters only through factor, orig / (high - low) and low / (high - low)
+   (a pair's blend weight is (orig / wavelength - low) / (high - low)), so low_freq_factor is taken
+   as Llama 3's 1, factor is the last (lowest-frequency) pair's, and orig and high come from the
+   blended pairs (two or more: solved; one: high taken as Llama 3's 4; none: a narrow band placed
+   between the kept and the stretched wavelengths); the result must give back every factor. */
+static const char *it__gguf_llama3_fit(const float *ff, int D, float theta, it_rope_scaling *out, char *why, size_t why_n) {
+    int h = D / 2, i, first = -1, last = -1;
+    double F = ff[h - 1], orig, high, two_pi = 2.0 * 3.14159265358979323846, tol = 1e-5;
+    memset(out, 0, sizeof *out);
+    for (i = 0; i < h; i++)
+        if (!isfinite(ff[i]) || !(ff[i] > 0)) {
+            snprintf(why, why_n, "rope_freqs.weight[%d] is %g, not a positive factor", i, (double)ff[i]);
+            return why;
+        }
+    for (i = 0; i < h && fabs(ff[i] - 1.0) <= tol; i++) {}
+    if (i == h) return NULL; /* nothing scaled: plain RoPE */
+    if (!(F > 1.0 + tol)) {
+        snprintf(why, why_n, "rope_freqs.weight's last factor is %g: llama3 scaling stretches the lowest frequency", F);
+        return why;
+    }
+    for (i = 0; i < h; i++) /* the blended pairs: neither kept (1) nor stretched (factor) */
+        if (fabs(ff[i] - 1.0) > tol && fabs(ff[i] - F) > tol * F) {
+            if (first < 0) first = i;
+            last = i;
+        }
+#define IT__BLEND(i_) ((1.0 / ff[i_] - 1.0 / F) / (1.0 - 1.0 / F)) /* = A * freq - B, A = orig / (2 pi (high - 1)), B = 1 / (high - 1) */
+    if (first >= 0 && last > first) {
+        double f1 = it__rope_freq(theta, NULL, first, D), f2 = it__rope_freq(theta, NULL, last, D);
+        double A = (IT__BLEND(first) - IT__BLEND(last)) / (f1 - f2), B = A * f1 - IT__BLEND(first);
+        high = 1.0 + 1.0 / B, orig = two_pi * A / B;
+    } else if (first >= 0) {
+        high = 4.0, orig = two_pi * (IT__BLEND(first) + 1.0 / 3.0) / it__rope_freq(theta, NULL, first, D) * 3.0;
+    } else { /* the blend band [orig / high, orig] between the last kept and the first stretched wavelength */
+        double kept = 0, stretched = 0;
+        for (i = 0; i < h; i++) {
+            double wl = two_pi / it__rope_freq(theta, NULL, i, D);
+            if (fabs(ff[i] - 1.0) <= tol) kept = wl;
+            else if (stretched == 0) stretched = wl;
+        }
+        if (kept > 0) orig = pow(stretched, 0.75) * pow(kept, 0.25), high = sqrt(orig / kept);
+        else orig = stretched / 2, high = 4.0;
+    }
+#undef IT__BLEND
+    if (!(orig >= 0.5 && orig < 2e9) || !(high > 1.0 && isfinite(high))) {
+        snprintf(why, why_n, "rope_freqs.weight's factors are not llama3 scaling's (they give original context %g, high_freq_factor %g)",
+                 orig, high);
+        return why;
+    }
+    out->kind = IT_ROPE_LLAMA3, out->factor = (float)F, out->low_freq_factor = 1.0f, out->high_freq_factor = (float)high;
+    out->original_max_positions = (int)floor(orig + 0.5);
+    for (i = 0; i < h; i++) {
+        double want = it__rope_freq(theta, NULL, i, D) / it__rope_freq(theta, out, i, D);
+        if (fabs(want - ff[i]) > tol * ff[i]) {
+            snprintf(why, why_n, "rope_freqs.weight's factors are not llama3 scaling's: pair %d is %.7g, llama3 with factor %g, "
+                     "low_freq_factor 1, high_freq_factor %g, original context %d gives %.7g", i, (double)ff[i], F, high,
+                     out->original_max_positions, want);
+            return why;
+        }
+    }
+    return NULL;
+}
 typedef struct it__gguf_info {
     char name[IT_MAX_NAME + 1];
     int n_dims;
@@ -21537,8 +21620,8 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
     it_model *m = NULL;
     uint64_t n_tensors, n_kv, k, align = IT__GGUF_ALIGN, data_start;
     int64_t ctx_len = -1, dim = -1, layers = -1, ffn = -1, heads = -1, kv_heads = -1, rot = -1, key_len = -1, vocab = -1;
-    double eps = 1e-5, theta = 10000.0;
-    int arch_llama = 0, have_output = 0, version;
+    double eps = 1e-5, theta = 10000.0, scaling_factor = 0;
+    int arch_llama = 0, have_output = 0, version, scaling_kind = IT_ROPE_DEFAULT, rope_freqs = -1;
     it_weight_type mt = IT_WEIGHT_F32;
     it_result r = IT_OK;
     const char *what = "it_gguf_load";
@@ -21576,9 +21659,17 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
         }
         if (it__gguf_key_is(key, keylen, "llama.attention.layer_norm_rms_epsilon")) { eps = it__gguf_float(&c, t); continue; }
         if (it__gguf_key_is(key, keylen, "llama.rope.freq_base")) { theta = it__gguf_float(&c, t); continue; }
-        if (it__gguf_key_is(key, keylen, "llama.rope.scaling.type")) {
-            IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: rope scaling is not read", what, path);
+        if (it__gguf_key_is(key, keylen, "llama.rope.scaling.type")) { /* llama.cpp's: none, linear, yarn, longrope */
+            size_t n = 0;
+            const char *a = t == IT__GGUF_STRING ? it__gguf_rdstr(&c, &n) : NULL;
+            if (t != IT__GGUF_STRING) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: llama.rope.scaling.type is not a string", what, path);
+            if (a && n == 6 && !memcmp(a, "linear", 6)) scaling_kind = IT_ROPE_LINEAR;
+            else if (a && !(n == 4 && !memcmp(a, "none", 4)))
+                IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: rope scaling '%.*s' is not read (none and linear are; llama3's is rope_freqs.weight)",
+                              what, path, (int)IT__MIN(n, 32), a);
+            continue;
         }
+        if (it__gguf_key_is(key, keylen, "llama.rope.scaling.factor")) { scaling_factor = it__gguf_float(&c, t); continue; }
         if (it__gguf_key_is(key, keylen, "llama.context_length")) slot = &ctx_len;
         else if (it__gguf_key_is(key, keylen, "llama.embedding_length")) slot = &dim;
         else if (it__gguf_key_is(key, keylen, "llama.block_count")) slot = &layers;
@@ -21648,6 +21739,7 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
         }
         if (!strcmp(ti[i].name, "token_embd.weight") && ti[i].n_dims == 2) vocab = vocab > 0 ? vocab : (int64_t)ti[i].dims[1];
         have_output |= !strcmp(ti[i].name, "output.weight");
+        if (!strcmp(ti[i].name, "rope_freqs.weight")) rope_freqs = (int)i;
     }
     memset(&cfg, 0, sizeof cfg);
     cfg.arch = IT_ARCH_LLAMA;
@@ -21658,10 +21750,33 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
     if (rot > 0 && rot != it_model_head_dim(&cfg))
         IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: rope over %lld of %d head dims (partial rotary) is not read", what, path, (long long)rot, it_model_head_dim(&cfg));
     if (vocab <= 0) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s has no 2-dim token_embd.weight", what, path);
+    if (scaling_kind == IT_ROPE_LINEAR) {
+        if (!(scaling_factor > 0 && scaling_factor < 1e30))
+            IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: linear rope scaling without a positive llama.rope.scaling.factor", what, path);
+        cfg.rope_scaling.kind = IT_ROPE_LINEAR, cfg.rope_scaling.factor = (float)scaling_factor;
+    }
+    if (rope_freqs >= 0) { /* llama3 rope scaling: llama.cpp's per-pair frequency factors */
+        char why[300];
+        const it__gguf_info *t = &ti[rope_freqs];
+        float *ff;
+        int hd2 = it_model_head_dim(&cfg) / 2;
+        if (t->type != IT_GGUF_F32 || t->n_dims != 1 || t->dims[0] != (uint64_t)hd2)
+            IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: rope_freqs.weight is not %d F32 factors (one per rotated pair)", what, path, hd2);
+        if (scaling_kind != IT_ROPE_DEFAULT)
+            IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has both rope_freqs.weight and llama.rope.scaling.type", what, path);
+        if (!(ff = (float *)it__alloc_array(ctx, (size_t)hd2, sizeof(float))))
+            IT__GGUF_FAIL(IT_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+        memcpy(ff, file + data_start + t->offset, (size_t)hd2 * 4);
+        if (it__gguf_llama3_fit(ff, 2 * hd2, (float)theta, &cfg.rope_scaling, why, sizeof why)) {
+            it__free(ctx, ff);
+            IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: %s", what, path, why);
+        }
+        it__free(ctx, ff);
+    }
     if ((r = it_model_config_check(ctx, &cfg)) != IT_OK) goto done;
     if ((r = it_model_create(ctx, &cfg, &m)) != IT_OK || (r = it_params_alloc(ctx)) != IT_OK) goto done;
     {
-        size_t expected = 3 + 9 * (size_t)cfg.n_layers - (cfg.untied ? 0 : 1);
+        size_t expected = 3 + 9 * (size_t)cfg.n_layers - (cfg.untied ? 0 : 1) + (rope_freqs >= 0);
         if (n_tensors != expected)
             IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has %llu tensors; a %d-layer llama model has %zu", what, path, (unsigned long long)n_tensors, cfg.n_layers, expected);
     }
@@ -21671,6 +21786,7 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
         const uint8_t *src = file + data_start + ti[i].offset;
         float *dst;
         size_t row_bytes, rr;
+        if ((int)i == rope_freqs) continue; /* read into the config above */
         if (!p) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tensor %s is not part of a llama model here", what, path, ti[i].name);
         rows = p->ndim == 2 ? p->dims[0] : 1, cols = p->ndim == 2 ? p->dims[1] : p->dims[0];
         if (ti[i].n_dims != p->ndim || ti[i].dims[0] != (uint64_t)cols || (p->ndim == 2 && ti[i].dims[1] != (uint64_t)rows))
@@ -21680,12 +21796,9 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
         row_bytes = (size_t)(ti[i].bytes / (uint64_t)rows);
         dst = it_data(p);
         for (rr = 0; rr < (size_t)rows; rr++) { /* file row rr is parameter row it__gguf_src_row(rr) */
-            it__gguf_tensor perm;
             const uint8_t *s = src + rr * row_bytes;
-            float *d;
+            float *d = dst + it__gguf_src_row((size_t)rows, heads_of, rr) * (size_t)cols;
             int kk;
-            perm.src = p, perm.heads = heads_of;
-            d = dst + it__gguf_src_row(&perm, rr) * (size_t)cols;
             switch (ti[i].type) {
             case IT_GGUF_F32: memcpy(d, s, (size_t)cols * 4); break;
             case IT_GGUF_F16: for (kk = 0; kk < cols; kk++) d[kk] = it_f16_to_f32((uint16_t)(s[2 * kk] | s[2 * kk + 1] << 8)); break;

@@ -347,7 +347,14 @@ expect 1 "biases" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen2 
 expect 1 "no tokenizer" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen3 --type f16 --out "$tmp/g.gguf"
 # what GGUF's llama architecture cannot say is refused, naming the piece (issue 14's export gaps)
 expect 1 "per-head q/k norms (Qwen3-style) are not exported" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/qwen3 --type f16 --out "$tmp/g.gguf" --no-tokenizer
-expect 1 "llama3 rope scaling is not exported" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/llama_llama3 --type f16 --out "$tmp/g.gguf" --no-tokenizer
+# llama3 rope scaling goes in as rope_freqs.weight: the Python reader computes its factors from
+# config.json as llama.cpp's converter does, and the GGUF file alone gives transformers' greedy ids
+"$B/it-export-gguf" --model $hfm/llama_llama3 --type f32 --out "$tmp/l3.gguf" --no-tokenizer >/dev/null 2>&1
+got=$("$B/generate" --model "$tmp/l3.gguf" --ids "$(ref_ids $hfm/llama_llama3 prompt_ids)" --greedy --max-new-tokens 8 --print-ids --ignore-eos 2>/dev/null)
+if [ -n "$got" ] && [ "$got" = "$(ref_ids $hfm/llama_llama3 greedy_ids)" ] &&
+   { ! "$py" -c 'import numpy' 2>/dev/null || { "$py" tests/gguf_reader.py "$tmp/l3.gguf" $hfm/llama_llama3 >"$tmp/out" 2>&1 &&
+     grep -q " 0 failed" "$tmp/out" && grep -q "^ok   rope_freqs.weight" "$tmp/out"; }; }; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: a llama3-scaled GGUF: greedy '$got', transformers '$(ref_ids $hfm/llama_llama3 greedy_ids)'"; grep -v '^ok' "$tmp/out" | head -3; fi
 expect 1 "sliding-window attention is not exported" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/mistral_window --type f16 --out "$tmp/g.gguf" --no-tokenizer
 if [ ! -e "$tmp/g.gguf" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: a refused export left $tmp/g.gguf"; fi
 expect 1 "not whole q8_0 blocks" -- "$B/it-export-gguf" --model "$tmp/split-lion" --type q8_0 --out "$tmp/g.gguf"

@@ -11,7 +11,8 @@ build/it-export-gguf wrote against the model directory it came from:
 - every tensor, with the Q/K permutation of convert_hf_to_gguf.py undone, matches model.safetensors:
   F32 exactly, F16 / BF16 as numpy rounds them, Q8_0 / Q4_0 byte for byte as ggml's reference
   quantisers (transcribed to numpy here) make them, and their dequantised values within the block
-  error bound.
+  error bound; rope_freqs.weight (llama3 rope scaling) is the factors llama.cpp's converter computes
+  from config.json's rope parameters.
 Prints one line per check and "N passed, N failed"; exit status 1 on any failure.
 """
 import json
@@ -249,6 +250,25 @@ def main():
         if not ok:
             continue
         raw = data[start + off:start + off + nbytes]
+        if name == "rope_freqs.weight":  # llama3 rope scaling: llama.cpp's converter's factors from config.json
+            rp = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+            dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
+            freqs = 1.0 / (theta ** (np.arange(0, dim, 2) / dim))
+            factor, low, high = rp.get("factor", 8.0), rp.get("low_freq_factor", 1.0), rp.get("high_freq_factor", 4.0)
+            old = rp.get("original_max_position_embeddings", 8192)
+            want = []
+            for f in freqs:
+                wavelen = 2 * np.pi / f
+                if wavelen < old / high:
+                    want.append(1.0)
+                elif wavelen > old / low:
+                    want.append(factor)
+                else:
+                    smooth = (old / wavelen - low) / (high - low)
+                    want.append(1 / ((1 - smooth) / factor + smooth))
+            check(rp.get("rope_type") == "llama3" and kind == "F32" and list(dims) == [dim // 2] and
+                  np.allclose(dequant(kind, raw, n), want, rtol=1e-6, atol=0), "rope_freqs.weight: llama3's factors %s" % want)
+            continue
         if name.startswith("blk."):
             layer, part = name.split(".")[1:3]
             hf = "model.layers.%s.%s.weight" % (layer, parts[part])

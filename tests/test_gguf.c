@@ -551,6 +551,103 @@ static void test_chat_template(void) {
     it_context_destroy(ctx);
 }
 
+/* >> llama3 rope scaling: rope_freqs.weight carries llama.cpp's per-pair factors; the import reads
+   parameters back that give every factor, and the model's logits. */
+static void test_rope_llama3(void) {
+    /* head dim, theta, factor, low, high, original context: one blended pair (the hf_models fixture's
+       shape), several (Llama 3.1's factors), a low_freq_factor of 2 (read back as an equivalent 1), none */
+    static const struct { int hd; float theta, factor, low, high; int orig; } cases[] = {
+        {16, 500000.0f, 8.0f, 1.0f, 4.0f, 16}, {32, 10000.0f, 8.0f, 1.0f, 4.0f, 64}, {32, 10000.0f, 4.0f, 2.0f, 8.0f, 200},
+        {16, 10000.0f, 2.0f, 1.0f, 1.01f, 30}};
+    char path[512], bad[512];
+    int k;
+    it_test_tmp_path(path, sizeof path, "llama3.gguf");
+    it_test_tmp_path(bad, sizeof bad, "llama3_bad.gguf");
+    for (k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        it_context *c0 = it_test_context(1), *c1 = it_test_context(1);
+        it_model_config cfg = small_llama();
+        it_model *m0, *m1 = NULL;
+        it_gguf_export_desc d;
+        it_decoder *d0 = NULL, *d1 = NULL;
+        const float *l0, *l1;
+        int32_t ids[20];
+        int i, blended = 0;
+        double worst = 0, range = 0;
+        cfg.head_dim = cases[k].hd, cfg.n_heads = 4, cfg.n_kv_heads = 2, cfg.rope_theta = cases[k].theta;
+        cfg.rope_scaling.kind = IT_ROPE_LLAMA3, cfg.rope_scaling.factor = cases[k].factor;
+        cfg.rope_scaling.low_freq_factor = cases[k].low, cfg.rope_scaling.high_freq_factor = cases[k].high;
+        cfg.rope_scaling.original_max_positions = cases[k].orig;
+        memset(&d, 0, sizeof d);
+        d.bos_id = d.eos_id = -1;
+        CHECK(it_model_create(c0, &cfg, &m0) == IT_OK, "llama3 case %d: %s", k, it_context_last_error(c0));
+        it_model_init(m0, 5 + k);
+        CHECK(it_gguf_export(m0, &d, path) == IT_OK, "llama3 case %d exports: %s", k, it_context_last_error(c0));
+        if (it_gguf_load(c1, path, &m1, NULL) != IT_OK) {
+            CHECK(0, "llama3 case %d loads: %s", k, it_context_last_error(c1));
+            it_context_destroy(c0), it_context_destroy(c1);
+            continue;
+        }
+        for (i = 0; i < cases[k].hd / 2; i++) {
+            double f0 = it__rope_freq(cfg.rope_theta, &cfg.rope_scaling, i, cases[k].hd);
+            double f1 = it__rope_freq(m1->config.rope_theta, &m1->config.rope_scaling, i, cases[k].hd);
+            double plain = it__rope_freq(cfg.rope_theta, NULL, i, cases[k].hd);
+            worst = fmax(worst, fabs(f1 - f0) / f0);
+            blended += f0 != plain && fabs(f0 - plain / cfg.rope_scaling.factor) > 1e-9 * f0;
+        }
+        CHECK(m1->config.rope_scaling.kind == IT_ROPE_LLAMA3 && worst < 1e-6, "llama3 case %d (%d blended pairs): frequencies within %.2g",
+              k, blended, worst);
+        CHECK(blended == (k == 0 ? 1 : k == 3 ? 0 : blended) && (k == 0 || k == 3 || blended >= 2), "llama3 case %d covers %d blended pairs", k, blended);
+        for (i = 0; i < 20; i++) ids[i] = (int32_t)((i * 37 + 11) % cfg.vocab_size);
+        CHECK(it_decoder_create(m0, 20, &d0) == IT_OK && it_decoder_create(m1, 20, &d1) == IT_OK &&
+                  it_decoder_feed(d0, ids, 20, &l0) == IT_OK && it_decoder_feed(d1, ids, 20, &l1) == IT_OK,
+              "llama3 case %d decodes", k);
+        for (i = 0, worst = 0; d0 && d1 && i < cfg.vocab_size; i++) worst = fmax(worst, fabs(l0[i] - l1[i])), range = fmax(range, fabs(l0[i]));
+        CHECK(d0 && d1 && worst <= 1e-5 * fmax(range, 1), "llama3 case %d: the 20th position's logits within %.2g of %.2g", k, worst, range);
+        it_decoder_destroy(d0), it_decoder_destroy(d1);
+        it_context_destroy(c0), it_context_destroy(c1);
+    }
+    { /* rope_freqs.weight edited: not llama3's, the wrong shape or type, next to a scaling type */
+        unsigned char *good, *buf;
+        size_t n, at;
+#define TCASE(what_, want_, fragment_, edit) EDIT_CASE(try_file, what_, want_, fragment_, edit)
+        if (!(good = it_test_read_file(path, &n))) return;
+        buf = (unsigned char *)malloc(n);
+        at = find(good, n, "rope_freqs.weight") + 17; /* n_dims, dims[0], type, offset */
+        { /* the data start after the last tensor info, aligned to 32; rope_freqs' factors are its first bytes */
+            size_t last = 0, i, data;
+            for (i = 0; i + 13 <= n; i++)
+                if (!memcmp(good + i, "output.weight", 13) || !memcmp(good + i, "output_norm.weight", 18)) last = i;
+            last += good[last + 6] == '.' ? 13 : 18;
+            data = (last + 4 + 8 * (size_t)good[last] + 12 + 31) / 32 * 32;
+            TCASE("a factor below 1 mid-way", IT_ERR_UNSUPPORTED, "rope_freqs.weight's factors are not llama3 scaling's: pair 1 is 0.5",
+                  put32(buf + data + 4, 0x3F000000u));
+            TCASE("a NaN factor", IT_ERR_UNSUPPORTED, "rope_freqs.weight[2] is nan", put32(buf + data + 8, 0x7FC00000u));
+            TCASE("the last factor 1", IT_ERR_UNSUPPORTED, "last factor is 1", put32(buf + data + 4 * 7, 0x3F800000u));
+        }
+        TCASE("rope_freqs of 3 pairs", IT_ERR_FORMAT, "rope_freqs.weight is not 8 F32 factors", put64(buf + at + 4, 3));
+        TCASE("rope_freqs in F16", IT_ERR_FORMAT, "rope_freqs.weight is not 8 F32 factors", put32(buf + at + 12, 1));
+
+        free(buf), free(good);
+#undef TCASE
+    }
+    { /* linear scaling: llama.rope.scaling.type / factor, read back */
+        it_context *c0 = it_test_context(1), *c1 = it_test_context(1);
+        it_model_config cfg = small_llama();
+        it_model *m0, *m1 = NULL;
+        it_gguf_export_desc d;
+        memset(&d, 0, sizeof d);
+        d.bos_id = d.eos_id = -1;
+        cfg.rope_scaling.kind = IT_ROPE_LINEAR, cfg.rope_scaling.factor = 2.5f;
+        it_model_create(c0, &cfg, &m0);
+        it_model_init(m0, 9);
+        CHECK(it_gguf_export(m0, &d, path) == IT_OK && it_gguf_load(c1, path, &m1, NULL) == IT_OK && m1->config.rope_scaling.kind == IT_ROPE_LINEAR &&
+                  m1->config.rope_scaling.factor == 2.5f,
+              "linear rope scaling 2.5 comes back: %s", it_context_last_error(c1));
+        it_context_destroy(c0), it_context_destroy(c1);
+    }
+    remove(path), remove(bad);
+}
+
 int main(void) {
     test_roundtrip();
     test_hostile();
@@ -558,5 +655,6 @@ int main(void) {
     test_tokenizer_hostile();
     test_spm_tokenizer();
     test_chat_template();
+    test_rope_llama3();
     return it_test_finish();
 }
