@@ -616,7 +616,7 @@ static void test_rope_llama3(void) {
         { /* the data start after the last tensor info, aligned to 32; rope_freqs' factors are its first bytes */
             size_t last = 0, i, data;
             for (i = 0; i + 13 <= n; i++)
-                if (!memcmp(good + i, "output.weight", 13) || !memcmp(good + i, "output_norm.weight", 18)) last = i;
+                if (!memcmp(good + i, "output.weight", 13) || (i + 18 <= n && !memcmp(good + i, "output_norm.weight", 18))) last = i;
             last += good[last + 6] == '.' ? 13 : 18;
             data = (last + 4 + 8 * (size_t)good[last] + 12 + 31) / 32 * 32;
             TCASE("a factor below 1 mid-way", IT_ERR_UNSUPPORTED, "rope_freqs.weight's factors are not llama3 scaling's: pair 1 is 0.5",
