@@ -6610,6 +6610,10 @@ static void it__attn_mix(float *out, const float *p, const float *v, ptrdiff_t l
 /* SwiGLU through the vector exp: sigmoid(g) = 1 / (1 + exp(-g)), one exp per element in the forward
    and in the backward (the reference loops call expf once and twice). A block at a time on the stack. */
 #define IT__EW_BLOCK 256
+/* The values a bf16 plan stores (it__plan_storage) are rounded as the bf16 products' packing
+   rounds an fp32 operand (it__bgemm_isa.convert), so a product reading them computes exactly what
+   it would from the fp32 values. */
+static void it__store_bf16(uint16_t *d, const float *s, size_t n) { it__bgemm_pick_isa().convert(d, s, n); }
 /* Blocks of at most IT__EW_BLOCK: out = silu(gate) up (out may be gate) */
 static void it__swiglu_block(float *out, const float *gate, const float *up, int len) {
     float e[IT__EW_BLOCK];
@@ -6637,17 +6641,20 @@ static void it__swiglu_forward_bf16(uint16_t *out, const float *gate, const floa
     size_t i0;
     for (i0 = 0; i0 < n; i0 += IT__EW_BLOCK) {
         it__swiglu_block(y, gate + i0, up + i0, it__ew_len(n, i0));
-        it_f32_to_bf16_array(out + i0, y, (size_t)it__ew_len(n, i0));
+        it__store_bf16(out + i0, y, (size_t)it__ew_len(n, i0));
     }
 }
 /* d += add over len values, d in f32 or (is_bf16) in bf16: a bf16 gradient has this one writer
    and starts at zero, so it ends as the rounded f32 sum */
 static void it__grad_add(void *d, int is_bf16, const float *add, int len) {
+    float sum[IT__EW_BLOCK];
     int i;
-    if (is_bf16)
-        for (i = 0; i < len; i++) ((uint16_t *)d)[i] = it_f32_to_bf16(it_bf16_to_f32(((uint16_t *)d)[i]) + add[i]);
-    else
+    if (is_bf16) {
+        for (i = 0; i < len; i++) sum[i] = it_bf16_to_f32(((uint16_t *)d)[i]) + add[i];
+        it__store_bf16((uint16_t *)d, sum, (size_t)len);
+    } else {
         for (i = 0; i < len; i++) ((float *)d)[i] += add[i];
+    }
 }
 /* dgate / dup (NULL when absent) f32, or bf16 when *_bf16 (a bf16 plan) */
 static void it__swiglu_backward_fast(void *dgate, int dgate_bf16, void *dup, int dup_bf16, const float *dout, const float *gate,
@@ -6934,16 +6941,23 @@ static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }
 #define IT__DIN(n, i) it_grad((n)->in[i])
 
 /* --- matmul: the products it_matmul_gemms describes, slice by slice --- */
+/* An operand from element `at` of t: a bf16 plan's bf16 tensor as its bits, else fp32. */
+static it__bgemm_operand it__bgemm_tensor(it_tensor *t, size_t at) {
+    return t->dtype == IT_BF16 ? it__bgemm_bf16((const uint16_t *)it_data_raw(t) + at, 0) : it__bgemm_f32(it_data(t) + at);
+}
 static it_result it__cpu_matmul_run(it_graph *g, const it_node *n, int backward) {
     it_gemm gemms[2];
     int count = it_matmul_gemms(n, backward, gemms), k, i;
     for (k = 0; k < count; k++) {
         const it_gemm *p = &gemms[k];
         float *c = it_data(p->c);
-        const float *a = it_data(p->a), *b = it_data(p->b);
         for (i = 0; i < p->batch; i++)
-            it__gemm_compute(g->ctx, c + i * p->stride_c, a + i * p->stride_a, b + i * p->stride_b, p->M, p->N, p->K,
-                     p->trans_a, p->trans_b, p->accumulate);
+            if (p->a->dtype == IT_BF16 || p->b->dtype == IT_BF16) /* a bf16 plan, which runs in bf16 only */
+                it__gemm_bf16(g->ctx, c + i * p->stride_c, it__bgemm_tensor(p->a, i * p->stride_a),
+                              it__bgemm_tensor(p->b, i * p->stride_b), p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
+            else
+                it__gemm_compute(g->ctx, c + i * p->stride_c, it_data(p->a) + i * p->stride_a, it_data(p->b) + i * p->stride_b,
+                                 p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
     }
     return IT_OK;
 }
@@ -7088,12 +7102,16 @@ static void it__norm_fwd_rows(const void *job, size_t r0, size_t r1) {
     if (n->op == IT_OP_RMSNORM && n->out->dtype == IT_BF16) { /* a bf16 plan: the fp32 value, rounded */
         uint16_t *out = (uint16_t *)it_data_raw(n->out) + r0 * C;
         const float *w = IT__IN(n, 1);
-        float *rstd = it_data(n->saved[0]) + r0;
-        int r, c;
+        float *rstd = it_data(n->saved[0]) + r0, y[IT__EW_BLOCK];
+        int r, c0, c;
         for (r = 0; r < rows; r++) {
             const float *xr = x + (size_t)r * C;
             rstd[r] = it__rmsnorm_rstd(xr, C, n->fparam[0]);
-            for (c = 0; c < C; c++) out[(size_t)r * C + c] = it_f32_to_bf16(xr[c] * rstd[r] * w[c]);
+            for (c0 = 0; c0 < C; c0 += IT__EW_BLOCK) {
+                int len = IT__MIN(IT__EW_BLOCK, C - c0);
+                for (c = 0; c < len; c++) y[c] = xr[c0 + c] * rstd[r] * w[c0 + c]; /* it_cpu_rmsnorm_forward's */
+                it__store_bf16(out + (size_t)r * C + c0, y, (size_t)len);
+            }
         }
     } else if (n->op == IT_OP_RMSNORM)
         it_cpu_rmsnorm_forward(it_data(n->out) + r0 * C, it_data(n->saved[0]) + r0, x, IT__IN(n, 1), rows, C,
@@ -7639,6 +7657,7 @@ static void it__cpu_backend_init(it__cpu_backend *cpu, it_context *ctx) {
     cpu->ctx = ctx;
     be->name = "cpu";
     be->bf16_compute = 1;
+    be->bf16_storage = 1; /* matmul reads bf16 operands, rmsnorm and swiglu write bf16 (it__plan_storage) */
     be->impl = cpu;
     be->buffer_create = it__cpu_buffer_create;
     be->buffer_free = it__cpu_buffer_free;

@@ -1,0 +1,210 @@
+/* The plan made for the compute dtype (>>planner, it__plan_storage): under bf16 the tensors that only
+   matrix products read are stored in bf16. Checked here: which tensors the rule picks and which it
+   must leave in fp32 (another reader, a kept tensor, a gradient with two writers, an f32 plan, a
+   backend without bf16 storage); the no-reuse sum falls by exactly the halved buffers' bytes; each
+   op's bf16 output (RMSNorm, SwiGLU) and SwiGLU's bf16 input gradients are the rounded fp32 values
+   bit for bit; a step of the bf16 plan is bit-identical to the same step of the fp32 plan run in
+   bf16 (the products round those operands to bf16 anyway), at every bf16 kernel this CPU has, and a
+   Llama's loss and gradients stay within test_bf16's tolerances of the fp32 mode's; a bf16 plan
+   refuses an f32 run, naming why. */
+#define IRONTENSOR_IMPLEMENTATION
+#include "../irontensor.h"
+#include "it_test.h"
+
+enum { N = 37, C = 300, F = 70, C2 = 19 }; /* C > IT__EW_BLOCK: the kernels' blocks are crossed */
+
+typedef struct mlp { it_graph *g; it_tensor *x, *h, *gate, *up, *s, *y, *loss; } mlp;
+
+/* loss = mean(swiglu(norm(x) Wg^T, norm(x) Wu^T) Wd^T), planned without reuse so every buffer
+   keeps its value after the run */
+static mlp build_mlp(it_context *ctx, it_tensor **p, it_dtype plan_dtype) {
+    mlp m;
+    it_context_set_compute_dtype(ctx, plan_dtype);
+    m.g = it_graph_create(ctx);
+    m.x = it_input(m.g, "x", IT_F32, 2, (int[]){N, C});
+    m.h = it_rmsnorm(m.g, m.x, p[0], 1e-5f);
+    m.gate = it_matmul(m.g, m.h, p[1], 0, 1);
+    m.up = it_matmul(m.g, m.h, p[2], 0, 1);
+    m.s = it_swiglu(m.g, m.gate, m.up);
+    m.y = it_matmul(m.g, m.s, p[3], 0, 1);
+    m.loss = it_mean(m.g, m.y);
+    it_graph_backward(m.g, m.loss);
+    CHECK(it_graph_plan_ex(m.g, 1) == IT_OK, "plan: %s", it_context_last_error(ctx));
+    return m;
+}
+/* the arena bytes a buffer of n values saves in bf16 (each buffer starts on an IT__ALIGN boundary) */
+static size_t halved(size_t n) { return IT__ALIGN_UP(n * 4, (size_t)IT__ALIGN) - IT__ALIGN_UP(n * 2, (size_t)IT__ALIGN); }
+/* t's stored bf16 bits equal the rounding of the fp32 tensor `want` */
+static void check_rounded(it_tensor *t, it_tensor *want, const char *what, const char *level) {
+    const uint16_t *got = (const uint16_t *)it_data_raw(t);
+    const float *w = it_data(want);
+    size_t i, bad = 0;
+    for (i = 0; i < t->numel; i++) bad += got[i] != it_f32_to_bf16(w[i]);
+    CHECK(t->dtype == IT_BF16 && want->dtype == IT_F32 && t->numel == want->numel && bad == 0,
+          "%s: %s in bf16 is the rounded fp32 value (%zu of %zu differ)", level, what, bad, t->numel);
+}
+
+static void test_ops_and_step(void) {
+    it_context *ctx = it_test_context(2);
+    it_tensor *p[4];
+    mlp a, b;
+    size_t n, i;
+    float *grad_a;
+    int level;
+    p[0] = it_param(ctx, "norm", 1, (int[]){C});
+    p[1] = it_param(ctx, "wg", 2, (int[]){F, C});
+    p[2] = it_param(ctx, "wu", 2, (int[]){F, C});
+    p[3] = it_param(ctx, "wd", 2, (int[]){C2, F});
+    a = build_mlp(ctx, p, IT_F32);
+    b = build_mlp(ctx, p, IT_BF16);
+    CHECK(it_graph_stats(a.g).n_bf16_buffers == 0 && it_graph_stats(b.g).n_bf16_buffers == 4,
+          "bf16 buffers: %d in the f32 plan (0), %d in the bf16 plan (4: norm out, swiglu out, d gate, d up)",
+          it_graph_stats(a.g).n_bf16_buffers, it_graph_stats(b.g).n_bf16_buffers);
+    CHECK(b.h->dtype == IT_BF16 && b.s->dtype == IT_BF16 && b.gate->grad->dtype == IT_BF16 && b.up->grad->dtype == IT_BF16,
+          "bf16: the norm output, the swiglu output and the gate / up gradients");
+    CHECK(b.gate->dtype == IT_F32 && b.up->dtype == IT_F32 && b.h->grad->dtype == IT_F32 && b.s->grad->dtype == IT_F32 &&
+              b.y->dtype == IT_F32,
+          "f32: gate and up (swiglu reads them), d(norm out) (three products add into it), d(swiglu out), y");
+    CHECK(it_graph_stats(a.g).unplanned_bytes - it_graph_stats(b.g).unplanned_bytes == halved((size_t)N * C) + 3 * halved((size_t)N * F),
+          "the buffers' sum falls by the halved buffers' bytes (%zu -> %zu)", it_graph_stats(a.g).unplanned_bytes,
+          it_graph_stats(b.g).unplanned_bytes);
+    it_test_fill(it_param_block(ctx), it_param_numel(ctx), 0.5f);
+    for (i = 0; i < C; i++) it_param_block(ctx)[i] = 1.0f + 0.25f * it_test_signed(); /* norm weight near 1 */
+    it_test_fill(it_data(a.x), (size_t)N * C, 2.0f);
+    memcpy(it_data(b.x), it_data(a.x), (size_t)N * C * sizeof(float));
+    n = it_grad_numel(ctx);
+    grad_a = (float *)malloc(n * sizeof(float));
+    for (level = IT__BF16_PORTABLE; level < IT__BF16_LEVEL_COUNT; level++) {
+        const char *name = it__bf16_level_names[level];
+        if (!it__bgemm_level_available(level)) {
+            printf("  %s: not on this CPU, skipped\n", name);
+            continue;
+        }
+        it__bgemm_force_isa = level;
+        it_context_set_compute_dtype(ctx, IT_BF16); /* the f32 plan run in bf16: the same products */
+        it_zero_grads(ctx);
+        CHECK(it_graph_run(a.g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "f32 plan, bf16 run: %s", it_context_last_error(ctx));
+        memcpy(grad_a, it_grad_block(ctx), n * sizeof(float));
+        it_zero_grads(ctx);
+        CHECK(it_graph_run(b.g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "bf16 plan: %s", it_context_last_error(ctx));
+        check_rounded(b.h, a.h, "rmsnorm output", name);
+        check_rounded(b.s, a.s, "swiglu output", name);
+        check_rounded(b.gate->grad, a.gate->grad, "swiglu's d(gate)", name);
+        check_rounded(b.up->grad, a.up->grad, "swiglu's d(up)", name);
+        CHECK(memcmp(it_data(b.loss), it_data(a.loss), sizeof(float)) == 0 && memcmp(grad_a, it_grad_block(ctx), n * sizeof(float)) == 0,
+              "%s: the bf16 plan's loss (%.9g) and every parameter gradient are the f32 plan's bit for bit (loss %.9g)", name,
+              (double)it_data(b.loss)[0], (double)it_data(a.loss)[0]);
+        it__bgemm_force_isa = IT__BF16_AUTO;
+    }
+    it_context_set_compute_dtype(ctx, IT_F32);
+    CHECK(it_graph_run(b.g, IT_RUN_FORWARD) == IT_ERR_STATE && strstr(it_context_last_error(ctx), "planned under compute dtype bf16"),
+          "a bf16 plan refuses an f32 run: %s", it_context_last_error(ctx));
+    CHECK(it_graph_run(a.g, IT_RUN_FORWARD) == IT_OK, "the f32 plan still runs in f32: %s", it_context_last_error(ctx));
+    free(grad_a);
+    it_graph_destroy(a.g);
+    it_graph_destroy(b.g);
+    it_context_destroy(ctx);
+}
+
+/* The rule's exclusions: each graph is one change away from the bf16 case above. */
+static void test_rule(void) {
+    it_context *ctx = it_test_context(1);
+    it_tensor *norm = it_param(ctx, "norm", 1, (int[]){C}), *wg = it_param(ctx, "wg", 2, (int[]){F, C});
+    it_tensor *wd = it_param(ctx, "wd", 2, (int[]){C2, F}), *x, *h, *gate, *s, *loss;
+    it_graph *g;
+    int kind;
+    for (kind = 0; kind < 5; kind++) {
+        it_context_set_compute_dtype(ctx, kind == 3 ? IT_F32 : IT_BF16);
+        it_context_backend(ctx)->bf16_storage = kind != 4;
+        g = it_graph_create(ctx);
+        x = it_input(g, "x", IT_F32, 2, (int[]){N, C});
+        h = it_rmsnorm(g, x, norm, 1e-5f);
+        gate = it_matmul(g, h, wg, 0, 1);
+        s = it_swiglu(g, gate, gate); /* one input twice: two writers of d(gate) */
+        loss = it_mean(g, it_matmul(g, s, wd, 0, 1));
+        if (kind == 0) loss = it_add(g, loss, it_mean(g, h)); /* the norm output read by a non-product too */
+        if (kind == 1) it_keep(h);                            /* the caller reads it after the run */
+        it_graph_backward(g, loss);
+        CHECK(it_graph_plan(g) == IT_OK, "plan %d: %s", kind, it_context_last_error(ctx));
+        CHECK(gate->grad->dtype == IT_F32, "case %d: d(gate) with two writers (swiglu(gate, gate)) stays f32", kind);
+        if (kind <= 1) CHECK(h->dtype == IT_F32 && s->dtype == IT_BF16, "case %d: the norm output %s stays f32, swiglu's is bf16", kind,
+                             kind ? "kept" : "read by a mean");
+        if (kind == 2) CHECK(h->dtype == IT_BF16 && s->dtype == IT_BF16, "only products read them: bf16");
+        if (kind >= 3)
+            CHECK(it_graph_stats(g).n_bf16_buffers == 0 && h->dtype == IT_F32 && s->dtype == IT_F32 && it_graph_stats(g).bf16_bytes == 0,
+                  "%s: everything f32", kind == 3 ? "an f32 plan" : "a backend without bf16 storage");
+        it_graph_destroy(g);
+    }
+    it_context_backend(ctx)->bf16_storage = 1;
+    it_context_destroy(ctx);
+}
+
+/* A Llama with its layers recomputed in the backward (the bench's configuration): planned under
+   bf16 it stores 5 buffers a layer in bf16 (two norm outputs, the SwiGLU output, d gate, d up), its
+   arena is smaller, and its loss and gradients are the fp32-planned graph's in bf16 bit for bit and
+   within test_bf16's tolerances of the fp32 mode's. */
+static void test_model(void) {
+    it_context *ctx = it_test_context(2);
+    it_model_config cfg = it_test_llama();
+    it_model *m = NULL;
+    it_model_graph g32, g16;
+    it_plan_stats s32, s16;
+    size_t n, i, saved = 0, stored = 0;
+    float *grad32, *grad16;
+    double loss32, loss16, dot = 0, n32 = 0, n16 = 0, diff = 0;
+    int t;
+    CHECK(it_model_create(ctx, &cfg, &m) == IT_OK, "model: %s", it_context_last_error(ctx));
+    it_model_set_recompute_layers(m, 1);
+    CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 16, &g32) == IT_OK, "f32 graph: %s", it_context_last_error(ctx));
+    it_context_set_compute_dtype(ctx, IT_BF16);
+    CHECK(it_model_graph_create(m, IT_PURPOSE_TRAIN, 2, 16, &g16) == IT_OK, "bf16 graph: %s", it_context_last_error(ctx));
+    it_model_init(m, 3);
+    s32 = it_graph_stats(g32.graph), s16 = it_graph_stats(g16.graph);
+    CHECK(s32.n_bf16_buffers == 0 && s16.n_bf16_buffers == 5 * cfg.n_layers, "bf16 buffers %d (want %d), f32 plan %d",
+          s16.n_bf16_buffers, 5 * cfg.n_layers, s32.n_bf16_buffers);
+    for (i = 0; i < (size_t)g16.graph->n_tensors; i++) {
+        it_tensor *b = g16.graph->tensors[i];
+        if (!b->view_of && b->dtype == IT_BF16) saved += halved(b->numel), stored += IT__ALIGN_UP(b->numel * 2, (size_t)IT__ALIGN);
+    }
+    CHECK(s16.arena_bytes < s32.arena_bytes && s32.unplanned_bytes - s16.unplanned_bytes == saved && s16.bf16_bytes == stored,
+          "arena %zu -> %zu bytes; buffers' sum %zu -> %zu (the halved buffers save %zu); bf16 bytes %zu (want %zu)", s32.arena_bytes,
+          s16.arena_bytes, s32.unplanned_bytes, s16.unplanned_bytes, saved, s16.bf16_bytes, stored);
+    for (t = 0; t < 32; t++) {
+        it_data_i32(g32.tokens)[t] = it_data_i32(g16.tokens)[t] = it_test_below(cfg.vocab_size);
+        it_data_i32(g32.targets)[t] = it_data_i32(g16.targets)[t] = it_test_below(cfg.vocab_size);
+    }
+    n = it_grad_numel(ctx);
+    grad32 = (float *)malloc(n * sizeof(float)), grad16 = (float *)malloc(n * sizeof(float));
+    it_zero_grads(ctx); /* the f32 plan in bf16: the same products as the bf16 plan's */
+    CHECK(it_graph_run(g32.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "f32 plan, bf16 run: %s", it_context_last_error(ctx));
+    loss32 = it_data(g32.loss)[0];
+    memcpy(grad32, it_grad_block(ctx), n * sizeof(float));
+    it_zero_grads(ctx);
+    CHECK(it_graph_run(g16.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "bf16 plan: %s", it_context_last_error(ctx));
+    loss16 = it_data(g16.loss)[0];
+    memcpy(grad16, it_grad_block(ctx), n * sizeof(float));
+    CHECK(loss16 == loss32 && memcmp(grad16, grad32, n * sizeof(float)) == 0,
+          "bf16 plan vs f32 plan in bf16: loss %.9g vs %.9g, gradients equal bit for bit", loss16, loss32);
+    it_context_set_compute_dtype(ctx, IT_F32);
+    it_zero_grads(ctx);
+    CHECK(it_graph_run(g32.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "f32 run: %s", it_context_last_error(ctx));
+    loss32 = it_data(g32.loss)[0];
+    memcpy(grad32, it_grad_block(ctx), n * sizeof(float));
+    for (i = 0; i < n; i++) dot += (double)grad32[i] * grad16[i], n32 += (double)grad32[i] * grad32[i], n16 += (double)grad16[i] * grad16[i],
+                           diff += ((double)grad32[i] - grad16[i]) * ((double)grad32[i] - grad16[i]);
+    CHECK(loss16 != loss32, "the bf16 plan's loss differs from fp32's (%.9g both): bf16 is not ignored", loss32);
+    CHECK_CLOSE(loss16, loss32, 0.01, 0.0, "bf16 plan's loss vs the fp32 mode's");
+    CHECK(sqrt(diff / n32) <= 0.05, "bf16 plan's gradient vs fp32: relative error %.3g (<= 0.05)", sqrt(diff / n32));
+    CHECK(dot / sqrt(n32 * n16) >= 0.998, "bf16 plan's gradient vs fp32: cosine %.6f (>= 0.998)", dot / sqrt(n32 * n16));
+    free(grad32), free(grad16);
+    it_model_graph_destroy(&g32);
+    it_model_graph_destroy(&g16);
+    it_context_destroy(ctx);
+}
+
+int main(void) {
+    test_ops_and_step();
+    test_rule();
+    test_model();
+    return it_test_finish();
+}
