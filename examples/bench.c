@@ -13,7 +13,8 @@
                  gflops=G gemm_gflops=M gemm_min=.. gemm_max=.. ratio=G/M peak_gflops=P peak_frac=G/P
    --dtype bf16 runs the step in bf16 mixed precision (it_context_set_compute_dtype) and adds
      bench_bf16 kernel=K step_ms=X tok_s=Y peak_rss_mb=Z step_gflops=G gemm_bf16_gflops=M frac_of_gemm=G/M
-   (M: the step's own products timed alone, in bf16) and, after the timed steps, as many pairs of
+   (M: the step's own products timed alone, in bf16; Z, like the training table's peak RSS, is read
+   before the pairs) and, after the timed steps, as many pairs of
    steps alternating fp32 and bf16 in this process:
      bench_bf16_pairs pairs=P f32_ms=.. bf16_ms=.. ratio=R ratio_min=.. ratio_max=..
    (benchmarks/bf16_bench.sh runs it between our fp32 bench and PyTorch's bf16 autocast); --pairs N
@@ -503,24 +504,34 @@ static double median_of(double *x, int n) {
 
 /* --dtype bf16: `pairs` more steps in each precision, alternating (fp32, bf16, fp32, ...) in this
    process, so both see the same load within seconds: on a shared machine adjacent steps compare far
-   better than separate runs. The median and range of the per-pair ratios bf16 / fp32. */
-static it_result paired_steps(it_context *ctx, it_model_graph *mg, it_optimizer *opt, it_rng *rng, int vocab, int pairs) {
+   better than separate runs. The median and range of the per-pair ratios bf16 / fp32. The bf16 graph
+   was planned for bf16 (it stores some tensors in bf16) and runs in bf16 only, so the fp32 steps run
+   a graph of their own, planned here under f32; its arena adds to the process's peak, which is why
+   bench_bf16's peak RSS is read before the pairs. */
+static it_result paired_steps(it_context *ctx, it_model *model, it_model_graph *mg16, it_optimizer *opt, it_rng *rng, int vocab,
+                              int pairs) {
     double t[2][64], ratio[64], t0;
-    size_t n = it_tensor_numel(mg->tokens), j;
+    size_t n = it_tensor_numel(mg16->tokens), j;
     int p, mode;
+    it_model_graph mg32, *mg;
     it_result r;
     pairs = pairs < 64 ? pairs : 64;
-    for (p = 0; p < pairs; p++)
-        for (mode = 0; mode < 2; mode++) {
+    it_context_set_compute_dtype(ctx, IT_F32);
+    r = it_model_graph_create(model, IT_PURPOSE_TRAIN, it_tensor_dim(mg16->tokens, 0), it_tensor_dim(mg16->tokens, 1), &mg32);
+    if (r != IT_OK) return r;
+    for (p = 0; p < pairs && r == IT_OK; p++)
+        for (mode = 0; mode < 2 && r == IT_OK; mode++) {
+            mg = mode ? mg16 : &mg32;
             for (j = 0; j < n; j++) it_data_i32(mg->tokens)[j] = (int32_t)it_rng_below(rng, (uint32_t)vocab);
             for (j = 0; j < n; j++) it_data_i32(mg->targets)[j] = (int32_t)it_rng_below(rng, (uint32_t)vocab);
             it_context_set_compute_dtype(ctx, mode ? IT_BF16 : IT_F32);
             t0 = now_seconds();
             it_zero_grads(ctx);
-            if ((r = it_graph_run(mg->graph, IT_RUN_FORWARD_BACKWARD)) != IT_OK || (r = it_optimizer_step(opt, 3e-4f, 1.0f, NULL)) != IT_OK)
-                return r;
+            if ((r = it_graph_run(mg->graph, IT_RUN_FORWARD_BACKWARD)) == IT_OK) r = it_optimizer_step(opt, 3e-4f, 1.0f, NULL);
             t[mode][p] = now_seconds() - t0;
         }
+    it_model_graph_destroy(&mg32);
+    if (r != IT_OK) return r;
     for (p = 0; p < pairs; p++) ratio[p] = t[1][p] / t[0][p];
     printf("bench_bf16_pairs pairs=%d f32_ms=%.1f bf16_ms=%.1f ratio=%.3f", pairs, median_of(t[0], pairs) * 1e3,
            median_of(t[1], pairs) * 1e3, median_of(ratio, pairs));
@@ -545,7 +556,7 @@ int main(int argc, char **argv) {
     int32_t prompt[64];
     it_plan_stats st;
     step_work work;
-    double *step_s, *gemm_gflops, *peak_gflops, model_flop;
+    double *step_s, *gemm_gflops, *peak_gflops, model_flop, train_peak_rss;
     int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0, bf16 = 0, pairs = -1;
     const char *preset = "tiny";
 
@@ -684,7 +695,8 @@ int main(int argc, char **argv) {
     }
     step_ms = elapsed / steps * 1e3;
     tok_s = (double)batch * seq * steps / elapsed;
-    if (bf16 && pairs && paired_steps(ctx, &train, opt, &rng, vocab, pairs < 0 ? steps | 1 : pairs) != IT_OK) {
+    train_peak_rss = peak_rss_mb(); /* before the pairs' fp32 graph (paired_steps) */
+    if (bf16 && pairs && paired_steps(ctx, model, &train, opt, &rng, vocab, pairs < 0 ? steps | 1 : pairs) != IT_OK) {
         fprintf(stderr, "bench: paired steps: %s\n", it_context_last_error(ctx));
         return 1;
     }
@@ -702,7 +714,7 @@ int main(int argc, char **argv) {
     }
     printf("\ntraining (%d warmup steps discarded, %d timed; loss %.3f -> %.3f)\n", warmup, steps, loss0, loss1);
     printf("  %-14s %12s %12s %16s\n", "", "step ms", "tokens/s", "peak RSS MB");
-    printf("  %-14s %12.1f %12.0f %16.1f\n", "IronTensor-C", step_ms, tok_s, peak_rss_mb());
+    printf("  %-14s %12.1f %12.0f %16.1f\n", "IronTensor-C", step_ms, tok_s, train_peak_rss);
     if (!use_metal && !use_cuda) {
         double med = median_of(step_s, steps), gemm = median_of(gemm_gflops, steps), peak = median_of(peak_gflops, steps);
         double achieved = model_flop / med * 1e-9;
@@ -726,7 +738,7 @@ int main(int argc, char **argv) {
                peak > 0 ? achieved / peak : 0.0);
         if (bf16) /* the products above ran in bf16 too: the step against its own bf16 products */
             printf("bench_bf16 kernel=%s step_ms=%.1f tok_s=%.0f peak_rss_mb=%.1f step_gflops=%.1f gemm_bf16_gflops=%.1f "
-                   "frac_of_gemm=%.2f\n", it_bf16_kernel_name(), med * 1e3, tok_s, peak_rss_mb(), achieved, gemm, achieved / gemm);
+                   "frac_of_gemm=%.2f\n", it_bf16_kernel_name(), med * 1e3, tok_s, train_peak_rss, achieved, gemm, achieved / gemm);
     }
     free(step_s), free(gemm_gflops), free(peak_gflops);
     fflush(stdout);
