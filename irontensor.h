@@ -238,8 +238,10 @@ IT_API void it_f32_to_bf16_array(uint16_t *out, const float *in, size_t n);
 IT_API void it_bf16_to_f32_array(float *out, const uint16_t *in, size_t n);
 /* Mixed precision. IT_BF16: every graph's matrix products (matmul, the fused head + loss, LoRA
    linears, forward and backward) round both operands to bf16 and sum in fp32; the parameters and
-   their gradients (fp32 master weights), optimizer state, activations between ops, norms,
-   softmax, attention and the loss statistics stay fp32 (the >>bf16 banner has the kernels).
+   their gradients (fp32 master weights), optimizer state, norms, softmax, attention and the loss
+   statistics stay fp32 (the >>bf16 banner has the kernels). A graph planned under bf16 on a
+   backend with bf16 storage keeps the tensors only products read in bf16 (>>planner,
+   it__plan_storage) and runs in bf16 only (an f32 run: IT_ERR_STATE); other activations stay fp32.
    IT_F32 (the default) is plain fp32. It applies from the next run; the decoder and it_lora_merge
    stay fp32. A backend without bf16 products (it_backend.bf16_compute) refuses a bf16 run with
    IT_ERR_UNSUPPORTED instead of computing in fp32. IT_ERR_INVALID_ARGUMENT for other dtypes. */
