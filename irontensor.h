@@ -8039,6 +8039,39 @@ IT__QDOT8(it__qdot8_q4_0_avx2, IT__AVX2, 1, IT__DP_AVX2, IT__ONES)
 IT__QDOT8(it__qdot8_q8_0_vnni, IT__VNNI, 0, IT__DP_VNNI, )
 IT__QDOT8(it__qdot8_q4_0_vnni, IT__VNNI, 1, IT__DP_VNNI, )
 #undef IT__QDOT8
+/* Two neighbouring interleaved groups (16 rows: G in the low 256 bits of a zmm, G + 1 in the high)
+   against one row of activations, Q4_0. Both groups meet the same activation bytes, so one
+   broadcast serves 16 rows, and a block of 16 rows is 4 weight vectors, 8 masks and 8 vpdpbusd
+   (the 8-row pass needs twice the instructions for half the rows: it was the limit, not memory).
+   The high nibbles stay in place (q & 0xF0 = 16 x nibble), their sum is shifted right by 4, which
+   is exact: the sum is a multiple of 16. The float steps are the 8-row pass's lane by lane, so the
+   outputs are bit-for-bit it__qdot8_q4_0_vnni's. */
+IT__VNNI static void it__qdot16_q4_0_vnni(float *y, const void *group, size_t group_bytes, const it__qact *x, int n_blocks) {
+    const unsigned char *p = (const unsigned char *)group, *p2 = p + group_bytes;
+    const __m512i lo4 = _mm512_set1_epi8(15), hi4 = _mm512_set1_epi8((char)0xF0);
+    __m512 f0 = _mm512_setzero_ps(), f1 = f0, off = f0;
+    int b, k;
+    int32_t lo, hi;
+    for (b = 0; b < n_blocks; b++, p += 8 * sizeof(it_block_q4_0), p2 += 8 * sizeof(it_block_q4_0)) {
+        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p)),
+                                                                  _mm_loadu_si128((const __m128i *)(const void *)p2), 1));
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        __m512 dot;
+        for (k = 0; k < 4; k++) {
+            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 16 + 32 * k))),
+                                                 _mm256_loadu_si256((const __m256i *)(const void *)(p2 + 16 + 32 * k)), 1);
+            memcpy(&lo, x[b].qs + 4 * k, 4);
+            memcpy(&hi, x[b].qs + 16 + 4 * k, 4);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(q, lo4), _mm512_set1_epi32(lo));
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(q, hi4), _mm512_set1_epi32(hi));
+        }
+        dot = _mm512_cvtepi32_ps(_mm512_add_epi32(a0, _mm512_srai_epi32(a1, 4)));
+        if (b & 1) f1 = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[b].d)), dot, f1);
+        else f0 = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[b].d)), dot, f0);
+        off = _mm512_fmadd_ps(dw, _mm512_set1_ps(x[b].dsum), off);
+    }
+    _mm512_storeu_ps(y, _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), off, _mm512_add_ps(f0, f1)));
+}
 #undef IT__DP_AVX2
 #undef IT__DP_VNNI
 #undef IT__ONES
@@ -8160,6 +8193,8 @@ typedef struct it__quant_isa {
     /* eight interleaved rows (it__weights_interleave) into y[0..7] */
     void (*dot8_q8_0)(float *y, const void *group, const it__qact *x, int n_blocks);
     void (*dot8_q4_0)(float *y, const void *group, const it__qact *x, int n_blocks);
+    /* two neighbouring groups, group_bytes apart, into y[0..15] (NULL: none; the dot8 twice) */
+    void (*dot16_q4_0)(float *y, const void *group, size_t group_bytes, const it__qact *x, int n_blocks);
     int interleave; /* 1: the CPU decoder keeps its Q8_0 / Q4_0 copies interleaved (SIMD dot8 kernels) */
     void (*quantize_acts)(it__qact *y, const float *x, int n_blocks);
     const char *name;
@@ -8172,16 +8207,17 @@ static int it__cpu_has_f16c(void) {
     return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
 }
 #endif
-/* 0 = the best this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512 VNNI) to cover every
-   path on one machine. A request the CPU cannot run falls back to the automatic choice. */
+/* 0 = the best this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512 VNNI in 256-bit
+   vectors), 4 (3 plus the 512-bit passes over two groups) to cover every path on one machine. A
+   request the CPU cannot run falls back to the automatic choice. */
 static int it__quant_force_isa = 0;
 static it__quant_isa it__quant_detect_isa(int force);
 /* The choice is made once per forced level and kept: CPUID is slow in virtual machines (measured
    21 us a call on the project's VM, where asking per product cost a third of a decoded token). */
 static it__quant_isa it__quant_pick_isa(void) {
-    static it__quant_isa chosen[4];
-    static int known[4];
-    int force = it__quant_force_isa >= 0 && it__quant_force_isa <= 3 ? it__quant_force_isa : 0;
+    static it__quant_isa chosen[5];
+    static int known[5];
+    int force = it__quant_force_isa >= 0 && it__quant_force_isa <= 4 ? it__quant_force_isa : 0;
     if (!known[force]) { /* threads racing here compute and store the same values */
         chosen[force] = it__quant_detect_isa(force);
         known[force] = 1;
@@ -8192,6 +8228,7 @@ static it__quant_isa it__quant_detect_isa(int force) {
     it__quant_isa q;
     q.dot_q8_0 = it__qdot_q8_0_generic, q.dot_q4_0 = it__qdot_q4_0_generic, q.dot_bf16 = it__dot_bf16_generic;
     q.dot8_q8_0 = it__qdot8_q8_0_generic, q.dot8_q4_0 = it__qdot8_q4_0_generic;
+    q.dot16_q4_0 = NULL;
     q.interleave = 0; /* the row kernels (NEON's sdot ones too) are faster than the portable dot8 */
     q.quantize_acts = it__quantize_acts;
     q.name = "generic";
@@ -8211,6 +8248,7 @@ static it__quant_isa it__quant_detect_isa(int force) {
         q.dot_q8_0 = it__qdot_q8_0_vnni, q.dot_q4_0 = it__qdot_q4_0_vnni;
         q.dot8_q8_0 = it__qdot8_q8_0_vnni, q.dot8_q4_0 = it__qdot8_q4_0_vnni;
         q.name = "avx512vnni";
+        if (force != 3) q.dot16_q4_0 = it__qdot16_q4_0_vnni;
     }
 #elif defined(IT__SGEMM_NEON)
     q.dot_q8_0 = it__qdot_q8_0_neon, q.dot_q4_0 = it__qdot_q4_0_neon;
@@ -8241,10 +8279,18 @@ static void it__qmatmul_rows(const void *job, size_t begin, size_t end) {
     const it__qmatmul_job *j = (const it__qmatmul_job *)job;
     int nb = j->cols / IT_QBLOCK, i;
     size_t r, groups = j->interleaved ? (size_t)(j->rows / 8) : 0, u;
-    for (u = begin; u < end && u < groups; u++) /* unit u < groups: rows 8u .. 8u + 7 in one pass */
+    for (u = begin; u < end && u < groups; u++) { /* unit u < groups: rows 8u .. 8u + 7 in one pass */
+        if (j->type == IT_WEIGHT_Q4_0 && j->isa.dot16_q4_0 && u + 1 < end && u + 1 < groups) { /* and 8u + 8 .. 8u + 15 */
+            for (i = 0; i < j->n; i++)
+                j->isa.dot16_q4_0(j->y + (size_t)i * j->rows + 8 * u, j->w + 8 * u * j->row_bytes, 8 * j->row_bytes,
+                                  j->xq + (size_t)i * nb, nb);
+            u++;
+            continue;
+        }
         for (i = 0; i < j->n; i++)
             (j->type == IT_WEIGHT_Q8_0 ? j->isa.dot8_q8_0 : j->isa.dot8_q4_0)(j->y + (size_t)i * j->rows + 8 * u,
                                                                               j->w + 8 * u * j->row_bytes, j->xq + (size_t)i * nb, nb);
+    }
     for (r = u + groups * 7; u < end; u++, r++) { /* the rows after the groups, one by one (unit u is row u + 7 groups) */
         const unsigned char *wr = j->w + r * j->row_bytes;
         for (i = 0; i < j->n; i++) {
