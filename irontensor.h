@@ -7998,6 +7998,18 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
    products of unsigned u8 and signed s8 in 4-byte groups. Q8_0 moves w's sign onto x (|w| times
    sign(x, w)) as the row kernels do; Q4_0's nibbles are unsigned and its -8 comes from dsum. Two
    float accumulators (even and odd blocks) hide the FMA latency. */
+/* Decode streams every weight once, and the hardware prefetcher alone leaves the memory idle where
+   it stops (at 4 KB pages and at the start of each matrix, ~210 a 135M token). The passes also ask
+   for the lines IT__QPREFETCH bytes ahead; the decoder's copies lie in decode order in one block,
+   so the end of one matrix fetches the start of the next. Measured on the Xeon of 2026-12-04
+   (one thread, 135M decode, interleaved in one process): Q4_0 +19%, Q8_0 +10% against none; 512
+   and 2048 bytes were between. */
+#define IT__QPREFETCH 1024
+#define IT__QPREFETCH_BLOCK(p, bytes)                                                              \
+    {                                                                                             \
+        int o_;                                                                                   \
+        for (o_ = 0; o_ < (int)(bytes); o_ += 64) _mm_prefetch((const char *)(p) + IT__QPREFETCH + o_, _MM_HINT_T0); \
+    }
 #define IT__QDOT8(NAME, TARGET, Q4, DP, SETUP)                                                                   \
     TARGET static void NAME(float *y, const void *group, const it__qact *x, int n_blocks) {                       \
         const unsigned char *p = (const unsigned char *)group;                                                   \
@@ -8008,6 +8020,7 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
         SETUP                                                                                                    \
         for (b = 0; b < n_blocks; b++, p += (Q4) ? 8 * sizeof(it_block_q4_0) : 8 * sizeof(it_block_q8_0)) {      \
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));               \
+            IT__QPREFETCH_BLOCK(p, (Q4) ? 8 * sizeof(it_block_q4_0) : 8 * sizeof(it_block_q8_0))               \
             __m256i a0 = _mm256_setzero_si256(), a1 = a0;                                                        \
             __m256 dot;                                                                                          \
             for (k = 0; k < ((Q4) ? 4 : 8); k += (Q4) ? 1 : 2) {                                                 \
@@ -8057,6 +8070,8 @@ IT__VNNI static void it__qdot16_q4_0_vnni(float *y, const void *group, size_t gr
                                                                   _mm_loadu_si128((const __m128i *)(const void *)p2), 1));
         __m512i a0 = _mm512_setzero_si512(), a1 = a0;
         __m512 dot;
+        IT__QPREFETCH_BLOCK(p, 8 * sizeof(it_block_q4_0))
+        IT__QPREFETCH_BLOCK(p2, 8 * sizeof(it_block_q4_0))
         for (k = 0; k < 4; k++) {
             const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 16 + 32 * k))),
                                                  _mm256_loadu_si256((const __m256i *)(const void *)(p2 + 16 + 32 * k)), 1);
@@ -8074,6 +8089,7 @@ IT__VNNI static void it__qdot16_q4_0_vnni(float *y, const void *group, size_t gr
 }
 #undef IT__DP_AVX2
 #undef IT__DP_VNNI
+#undef IT__QPREFETCH_BLOCK
 #undef IT__ONES
 /* it__quantize_acts in 8 lanes: the same products x * id, rounded by cvtps (nearest, ties to even,
    the default MXCSR mode), so the same bytes as the portable loop */
