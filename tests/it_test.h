@@ -213,6 +213,20 @@ static double it_test_worst(const float *got, const float *want, size_t n, doubl
     }
     return w;
 }
+/* A bf16 loss and gradient block against fp32's with the bf16 tests' tolerances: the losses differ
+   (bf16 is not ignored) by at most 1%, the gradients' relative error is <= 0.05 and their cosine
+   >= 0.998. Returns the bf16 gradient's norm. */
+static double it_test_check_bf16_grads(const char *what, double loss16, double loss32, const float *g16, const float *g32, size_t n) {
+    double dot = 0, n32 = 0, n16 = 0, diff = 0;
+    size_t i;
+    for (i = 0; i < n; i++) dot += (double)g32[i] * g16[i], n32 += (double)g32[i] * g32[i], n16 += (double)g16[i] * g16[i],
+                           diff += ((double)g32[i] - g16[i]) * ((double)g32[i] - g16[i]);
+    CHECK(loss16 != loss32, "%s changes the loss (%.9g both): bf16 is not ignored", what, loss32);
+    CHECK_CLOSE(loss16, loss32, 0.01, 0.0, what);
+    CHECK(sqrt(diff / n32) <= 0.05, "%s gradient vs fp32: relative error %.3g (<= 0.05)", what, sqrt(diff / n32));
+    CHECK(dot / sqrt(n32 * n16) >= 0.998, "%s gradient vs fp32: cosine %.6f (>= 0.998)", what, dot / sqrt(n32 * n16));
+    return sqrt(n16);
+}
 /* GPT-2: learned positions, LayerNorm with biases, GELU MLP of 4 x dim, tied head. */
 static it_model_config it_test_gpt2(void) {
     it_model_config c;
