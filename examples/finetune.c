@@ -579,6 +579,8 @@ static int finetune_main(int argc, char **argv) {
     /* 4. graphs and optimizer, the adapter's first values or the resumed state */
     od.zero_stage = o.zero; /* how the state is kept, not what it is: a resume may change it */
     it_model_set_packed(model, o.pack);
+    /* before the graphs: planned under bf16, they keep what only products read in bf16 (--full) */
+    if (it_context_set_compute_dtype(ctx, o.dtype) != IT_OK) return 1;
     if (it_model_graph_create(model, IT_PURPOSE_TRAIN, o.batch / dp->size, o.seq, &train) != IT_OK ||
         (val_data && it_model_graph_create(model, IT_PURPOSE_EVAL, o.batch / dp->size, o.seq, &eval) != IT_OK) ||
         it_optimizer_create(ctx, &od, &opt) != IT_OK) {
@@ -612,7 +614,6 @@ static int finetune_main(int argc, char **argv) {
     ts.accum_steps = o.accum;
     ts.optimizer = opt->desc;
     ts.compute_dtype = o.dtype;
-    if (it_context_set_compute_dtype(ctx, o.dtype) != IT_OK) return 1;
     if (o.dtype == IT_BF16)
         fprintf(stderr, "precision: bf16 mixed (bf16 operands, fp32 sums: the %s kernel), fp32 weights\n", it_bf16_kernel_name());
     snprintf(ts.tokenizer, sizeof ts.tokenizer, "%s", file_exists(o.model, "tokenizer.json") ? "hf" : "bpe");
