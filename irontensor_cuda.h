@@ -110,6 +110,7 @@ typedef struct it_cuda_stats {
     unsigned long uploads, downloads;
     unsigned long waits; /* the host waiting for the stream (cuStreamSynchronize): one per decoded token */
     unsigned long long upload_bytes, download_bytes, device_bytes, device_peak_bytes; /* cuMemAlloc'd now, at most */
+    unsigned long long temp_bytes; /* the device temporaries' buffer now: the largest node's need, not a step's sum */
     char device_name[128];
     int sm_major, sm_minor, driver_version;
 } it_cuda_stats;
@@ -308,6 +309,9 @@ typedef struct it__cu_buffer {
     it__CUdeviceptr dev;
     size_t size;
     it__cu_kind kind;    /* learned when a tensor of the block is first bound */
+    int params;          /* a parameter block (learned as kind is): bf16 products read its bf16 mirror */
+    it__CUdeviceptr bf16;         /* that mirror, size / 2 bytes (allocated at the first bf16 product) */
+    unsigned long bf16_step;      /* the step whose records convert it (m->step_serial) */
     int dev_newer;       /* the device wrote it since the host last copied it all */
     int n_dirty;         /* host-written ranges, uploaded before the next device work */
     it__cu_range dirty[IT__CU_MAX_DIRTY];
@@ -376,9 +380,11 @@ typedef struct it__cuda {
     int n_recs, cap_recs;
     it__cu_graph graphs[IT__CU_GRAPHS];
     unsigned long clock;
-    /* per-step temporaries: device bytes, and pinned host bytes the step uploads */
+    /* device temporaries, a node's at a time (it__cu_node_fwd), and pinned host bytes the step uploads */
     it__CUdeviceptr tdev;
-    size_t tcap, tused, tpeak;
+    size_t tcap, tused, tnode, tpeak; /* tnode: the running node's bytes; tpeak: the largest node's */
+    unsigned long step_serial;        /* steps recorded: a parameter block's bf16 mirror is converted once in each */
+    it_kernel_fn op_fwd[IT_OP_COUNT], op_bwd[IT_OP_COUNT]; /* the ops, behind it__cu_node_fwd / _bwd */
     unsigned char *thost;
     size_t hcap, hused, hpeak;
     struct { it__CUdeviceptr p; size_t size; } *retired_dev;
@@ -390,10 +396,6 @@ typedef struct it__cuda {
     float *ohost; /* pinned: norm, scale and skip flag copied back behind the update */
     struct it_optimizer *opt_check; /* an update whose finiteness verdict the next wait reads */
     it_run_mode run_mode;           /* of the graph run being recorded */
-    it__CUdeviceptr head, stage;    /* the fused head's logits block; bf16 operands (it__cu_own_buffer) */
-    size_t head_cap, stage_cap;
-    it__CUdeviceptr scores;         /* attention as products: scores and their gradients (it__cu_own_buffer) */
-    size_t scores_cap;
     size_t scores_floats;           /* most floats of scores in one chunk of batch rows; 0 = the tiled kernels */
     const it_node *loss_grads_done; /* the fused head + loss whose backward its forward did */
     it_cuda_stats stats;
@@ -480,6 +482,7 @@ static void it__cu_buffer_free(it_backend *be, void *ptr) {
                     memset(&m->graphs[g], 0, sizeof m->graphs[g]);
                 }
             it__cu_dev_free(m, m->bufs[i].dev, m->bufs[i].size ? m->bufs[i].size : 16);
+            if (m->bufs[i].bf16) it__cu_dev_free(m, m->bufs[i].bf16, m->bufs[i].size / 2 + 16);
             m->cu.MemFreeHost(m->bufs[i].host);
             m->bufs[i] = m->bufs[--m->n_bufs];
             return;
@@ -610,6 +613,7 @@ static it_result it__cu_t(it__cuda *m, it_tensor *t, it__CUdeviceptr *out) {
                                 it_tensor_name(t));
     if (kind == IT_BLOCK_INPUTS) b->kind = IT__CU_HOST_INPUTS;
     else if (kind == IT_BLOCK_ARENA) b->kind = IT__CU_HOST_ARENA;
+    else if (kind == IT_BLOCK_PARAMS) b->params = 1;
     *out = b->dev + (size_t)(p - b->host);
     return IT_OK;
 }
@@ -629,12 +633,15 @@ static void it__cu_written(it__cuda *m, it__CUdeviceptr d) {
             return;
         }
 }
-/* bytes from the step's device temporaries (16-byte aligned); a growth retires the old buffer
-   until synchronize, which then makes one of the step's peak size */
+/* bytes of device temporaries (16-byte aligned) for the node being recorded: they are free again
+   when the next node starts (it__cu_node_fwd), since the one stream runs the nodes in order, so
+   the buffer is the largest node's need (the head's logits block, the attention scores), not the
+   sum of a step's. A growth retires the old buffer until synchronize, which then makes one of the
+   largest node's size. */
 static it_result it__cu_temp(it__cuda *m, size_t bytes, it__CUdeviceptr *out) {
     size_t need = (bytes + 15) & ~(size_t)15;
     if (m->tused + need > m->tcap) {
-        size_t cap = m->tcap * 2 > need ? m->tcap * 2 : need + 4096;
+        size_t cap = m->tcap * 2 > m->tnode + need ? m->tcap * 2 : m->tnode + need + 4096; /* the node's bytes in one buffer */
         it__CUdeviceptr nb = 0;
         if (!it__cu_dev_alloc(m, &nb, cap))
             return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes of temporaries", cap);
@@ -652,8 +659,20 @@ static it_result it__cu_temp(it__cuda *m, size_t bytes, it__CUdeviceptr *out) {
     }
     *out = m->tdev + m->tused;
     m->tused += need;
-    m->tpeak += need;
+    m->tnode += need;
+    if (m->tnode > m->tpeak) m->tpeak = m->tnode;
     return IT_OK;
+}
+/* temporaries used by one product only (its bf16 operands): free again once it is recorded */
+typedef struct it__cu_temp_mark { size_t used, node; } it__cu_temp_mark;
+static it__cu_temp_mark it__cu_temp_save(const it__cuda *m) {
+    it__cu_temp_mark k;
+    k.used = m->tused, k.node = m->tnode;
+    return k;
+}
+static void it__cu_temp_restore(it__cuda *m, it__cu_temp_mark k) {
+    if (k.used <= m->tused) m->tused = k.used; /* (after a growth the new buffer's first bytes just stay unused) */
+    m->tnode = k.node;
 }
 static it_result it__cu_host_temp(it__cuda *m, size_t bytes, void **out) {
     size_t need = (bytes + 15) & ~(size_t)15;
@@ -984,41 +1003,46 @@ static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, 
                              int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
     return it__cu_gemm_typed(m, c, a, b, M, N, K, ta, tb, acc, batch, sc, sa, sb, IT__CUDA_R_32F);
 }
-/* A device buffer of the backend's own (the head's logits block, the bf16 operands), grown to at
-   least `bytes`: an older one stays until synchronize, since recorded work may still name it
-   (the growing temporaries would also keep every smaller size until the step ran). */
-static it_result it__cu_own_buffer(it__cuda *m, it__CUdeviceptr *buf, size_t *cap, size_t bytes, const char *what) {
-    it__CUdeviceptr nb = 0;
-    if (*cap >= bytes) return IT_OK;
-    if (IT__CU_GROW(m, m->retired_dev, m->n_retired_dev, m->cap_retired_dev) != IT_OK || !it__cu_dev_alloc(m, &nb, bytes))
-        return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes for %s", bytes, what);
-    if (*buf) {
-        m->retired_dev[m->n_retired_dev].p = *buf;
-        m->retired_dev[m->n_retired_dev++].size = *cap;
+/* A product's operand in bf16 (the context's IT_BF16 mode). A parameter is read from its block's
+   bf16 mirror, which the step's records convert once, at its first bf16 product (the optimizer and
+   host writes come before a step's records run, so the mirror is this step's weights); anything else
+   (activations, gradients) is rounded into a temporary of this product. Both round by it_f32_to_bf16. */
+static it_result it__cu_bf16_operand(it__cuda *m, it__CUdeviceptr p, size_t count, it__CUdeviceptr *out) {
+    it__CUdeviceptr x[2];
+    int i;
+    for (i = 0; i < m->n_bufs; i++) {
+        it__cu_buffer *b = &m->bufs[i];
+        if (!b->params || p < b->dev || p >= b->dev + b->size) continue;
+        if (!b->bf16 && !it__cu_dev_alloc(m, &b->bf16, b->size / 2 + 16))
+            return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes for the parameters' bf16 copy",
+                                    b->size / 2);
+        if (b->bf16_step != m->step_serial) {
+            x[0] = b->bf16, x[1] = b->dev;
+            IT__CU_TRY(it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, b->size / sizeof(float), 0.0f, 0));
+            b->bf16_step = m->step_serial;
+        }
+        *out = b->bf16 + (p - b->dev) / 2;
+        return IT_OK;
     }
-    *buf = nb;
-    *cap = bytes;
-    return IT_OK;
+    IT__CU_TRY(it__cu_temp(m, count * 2, out));
+    x[0] = *out, x[1] = p;
+    return it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, count, 0.0f, 0);
 }
 /* A graph's matrix product in the context's compute dtype, like the CPU's it__gemm_compute: fp32,
-   or (IT_BF16) both operands rounded to bf16 by it_f32_to_bf16 into one staging buffer, then a
-   bf16 x bf16 product with fp32 sums. The stream runs in order, so every product reuses the
-   staging buffer: its size is the largest pair of operands, not a step's worth. */
+   or (IT_BF16) both operands rounded to bf16 by it_f32_to_bf16 (it__cu_bf16_operand), then a
+   bf16 x bf16 product with fp32 sums. */
 static it_result it__cu_gemm_compute(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K,
                                      int ta, int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
-    size_t na, nb, b_off;
-    it__CUdeviceptr x[2];
+    it__CUdeviceptr ha, hb;
+    it__cu_temp_mark mark = it__cu_temp_save(m);
     if (it_context_compute_dtype(m->ctx) != IT_BF16 || M <= 0 || N <= 0 || K <= 0 || batch <= 0)
         return it__cu_gemm(m, c, a, b, M, N, K, ta, tb, acc, batch, sc, sa, sb);
-    na = (size_t)M * K + (size_t)(batch - 1) * sa; /* every element the batch's slices read */
-    nb = (size_t)K * N + (size_t)(batch - 1) * sb;
-    b_off = (na * 2 + 255) & ~(size_t)255;
-    IT__CU_TRY(it__cu_own_buffer(m, &m->stage, &m->stage_cap, b_off + nb * 2, "the bf16 operands"));
-    x[0] = m->stage, x[1] = a;
-    IT__CU_TRY(it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, na, 0.0f, 0));
-    x[0] = m->stage + b_off, x[1] = b;
-    IT__CU_TRY(it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, nb, 0.0f, 0));
-    return it__cu_gemm_typed(m, c, m->stage, m->stage + b_off, M, N, K, ta, tb, acc, batch, sc, sa, sb, IT__CUDA_R_16BF);
+    /* every element the batch's slices read */
+    IT__CU_TRY(it__cu_bf16_operand(m, a, (size_t)M * K + (size_t)(batch - 1) * sa, &ha));
+    IT__CU_TRY(it__cu_bf16_operand(m, b, (size_t)K * N + (size_t)(batch - 1) * sb, &hb));
+    IT__CU_TRY(it__cu_gemm_typed(m, c, ha, hb, M, N, K, ta, tb, acc, batch, sc, sa, sb, IT__CUDA_R_16BF));
+    it__cu_temp_restore(m, mark);
+    return IT_OK;
 }
 
 /* >>cuda_ops  one forward and one backward per op: the Metal backend's dispatches, kernel for kernel ---- */
@@ -1560,24 +1584,23 @@ static it_result it__cu_scores_apply(it__cuda *m, const it__cu_heads *c, it__CUd
 }
 static it_result it__cu_attention_products_fwd(it__cuda *m, const it_node *n, const it_attention_args *p, unsigned nb) {
     it__cu_heads q, k, v, out;
-    it__CUdeviceptr x[2];
+    it__CUdeviceptr x[2], s;
     unsigned b0;
     IT__CU_T(n->in[0], q.base);
     IT__CU_T(n->in[1], k.base);
     IT__CU_T(n->in[2], v.base);
     IT__CU_T(n->out, out.base);
     q.H = out.H = p->Hq, k.H = v.H = p->Hkv;
-    IT__CU_TRY(it__cu_own_buffer(m, &m->scores, &m->scores_cap, (size_t)nb * p->Hq * p->T * p->T * sizeof(float),
-                                 "the attention scores"));
+    IT__CU_TRY(it__cu_temp(m, (size_t)nb * p->Hq * p->T * p->T * sizeof(float), &s));
     IT__CU_T(n->saved[0], x[1]);
     for (b0 = 0; b0 < p->B; b0 += nb) {
         unsigned rows = p->B - b0 < nb ? p->B - b0 : nb;
         it_attention_scores_args a = it__cu_scores_args(p, b0, rows);
-        IT__CU_TRY(it__cu_scores_product(m, m->scores, &q, &k, p, b0, rows));
-        x[0] = m->scores;
+        IT__CU_TRY(it__cu_scores_product(m, s, &q, &k, p, b0, rows));
+        x[0] = s;
         IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTS_SOFTMAX, x, 2, &a, sizeof a, it__cu_dim((a.rows + 3) / 4, 1, 1),
                                  it__cu_dim(128, 1, 1), 0));
-        IT__CU_TRY(it__cu_scores_apply(m, &out, m->scores, 0, &v, p, b0, rows, 0));
+        IT__CU_TRY(it__cu_scores_apply(m, &out, s, 0, &v, p, b0, rows, 0));
     }
     return IT_OK;
 }
@@ -1586,7 +1609,7 @@ static it_result it__cu_attention_products_bwd(it__cuda *m, const it_node *n, co
     it__cu_heads q, k, v, dout, dq, dk, dv;
     it_tensor *tdq = it_grad_tensor(n->in[0]), *tdk = it_grad_tensor(n->in[1]), *tdv = it_grad_tensor(n->in[2]);
     size_t chunk = (size_t)nb * p->Hq * p->T * p->T * sizeof(float);
-    it__CUdeviceptr x[4], ds;
+    it__CUdeviceptr x[4], s, ds;
     unsigned b0;
     IT__CU_T(n->in[0], q.base);
     IT__CU_T(n->in[1], k.base);
@@ -1596,20 +1619,20 @@ static it_result it__cu_attention_products_bwd(it__cuda *m, const it_node *n, co
     if (tdq) IT__CU_T(tdq, dq.base);
     if (tdk) IT__CU_T(tdk, dk.base);
     if (tdv) IT__CU_T(tdv, dv.base);
-    IT__CU_TRY(it__cu_own_buffer(m, &m->scores, &m->scores_cap, 2 * chunk, "the attention scores and their gradients"));
-    ds = m->scores + chunk;
+    IT__CU_TRY(it__cu_temp(m, 2 * chunk, &s)); /* the scores and their gradients */
+    ds = s + chunk;
     IT__CU_T(n->saved[0], x[2]);
     x[3] = delta;
     for (b0 = 0; b0 < p->B; b0 += nb) {
         unsigned rows = p->B - b0 < nb ? p->B - b0 : nb;
         it_attention_scores_args a = it__cu_scores_args(p, b0, rows);
-        IT__CU_TRY(it__cu_scores_product(m, m->scores, &q, &k, p, b0, rows)); /* S again */
+        IT__CU_TRY(it__cu_scores_product(m, s, &q, &k, p, b0, rows)); /* S again */
         IT__CU_TRY(it__cu_scores_product(m, ds, &dout, &v, p, b0, rows));     /* dP = dO V^T */
-        x[0] = m->scores, x[1] = ds;
+        x[0] = s, x[1] = ds;
         IT__CU_TRY(it__cu_launch(m, IT__CUK_ATTS_BWD, x, 4, &a, sizeof a, it__cu_dim(a.rows * p->T, 1, 1),
                                  it__cu_dim(it__cu_tg(m, IT__CUK_ATTS_BWD, 256), 1, 1), 1));
         /* the gradients accumulate (+=), as the tiled kernels' and the CPU's */
-        if (tdv) IT__CU_TRY(it__cu_scores_apply(m, &dv, m->scores, 1, &dout, p, b0, rows, 1));
+        if (tdv) IT__CU_TRY(it__cu_scores_apply(m, &dv, s, 1, &dout, p, b0, rows, 1));
         if (tdq) IT__CU_TRY(it__cu_scores_apply(m, &dq, ds, 0, &k, p, b0, rows, 1));
         if (tdk) IT__CU_TRY(it__cu_scores_apply(m, &dk, ds, 1, &q, p, b0, rows, 1));
     }
@@ -1743,8 +1766,7 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
     IT__CU_TRY(it__cu_launch(m, IT__CUK_CROSS_ENTROPY_SCALE, y, 3, &p, sizeof p, it__cu_dim(1, 1, 1),
                              it__cu_dim(it__cu_tg(m, IT__CUK_CROSS_ENTROPY_SCALE, 256), 1, 1), 0));
     IT__CU_TRY(it__cu_temp(m, (size_t)3 * R * sizeof(float), &state));
-    IT__CU_TRY(it__cu_own_buffer(m, &m->head, &m->head_cap, (size_t)R * V * sizeof(float), "the head's logits"));
-    logits = m->head;
+    IT__CU_TRY(it__cu_temp(m, (size_t)R * V * sizeof(float), &logits));
     IT__CU_T(n->in[0], x);
     IT__CU_T(n->in[1], w);
     IT__CU_T(n->in[2], targets);
@@ -1875,6 +1897,18 @@ static it_result it__cu_nothing(it_backend *be, it_graph *g, const it_node *n) {
     (void)be; (void)g; (void)n;
     return IT_OK;
 }
+/* Every op runs through these: a node's device temporaries (it__cu_temp) start over with it, as the
+   nodes run in order on the one stream. */
+static it_result it__cu_node_fwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    m->tused = m->tnode = 0;
+    return m->op_fwd[n->op](be, g, n);
+}
+static it_result it__cu_node_bwd(it_backend *be, it_graph *g, const it_node *n) {
+    it__cuda *m = IT__CU_M;
+    m->tused = m->tnode = 0;
+    return m->op_bwd[n->op](be, g, n);
+}
 static it_result it__cu_fill(it_backend *be, it_tensor *t, float value) {
     it__cuda *m = IT__CU_M;
     it__CUdeviceptr x;
@@ -1891,8 +1925,9 @@ static it_result it__cu_begin_step(it_backend *be, it_run_mode mode) {
     if (m->in_step) return IT_OK;
     if (m->pending) IT__CU_TRY(it__cu_synchronize(be)); /* one step in flight: temporaries are reused */
     m->in_step = 1;
+    m->step_serial++;
     m->n_recs = 0;
-    m->tused = m->tpeak = 0;
+    m->tused = m->tnode = m->tpeak = 0;
     m->hused = m->hpeak = 0;
     return IT_OK;
 }
@@ -1939,10 +1974,10 @@ static it_result it__cu_synchronize(it_backend *be) {
         void *nh = NULL;
         for (i = 0; i < m->n_retired_dev; i++) it__cu_dev_free(m, m->retired_dev[i].p, m->retired_dev[i].size);
         for (i = 0; i < m->n_retired_host; i++) m->cu.MemFreeHost(m->retired_host[i]);
-        if (m->n_retired_dev && it__cu_dev_alloc(m, &nd, m->tpeak)) {
+        if (m->n_retired_dev) { /* the old one goes first: the two together would be the peak */
             it__cu_dev_free(m, m->tdev, m->tcap);
-            m->tdev = nd;
-            m->tcap = m->tpeak;
+            m->tdev = it__cu_dev_alloc(m, &nd, m->tpeak) ? nd : 0; /* (failing that, the next step grows one) */
+            m->tcap = m->tdev ? m->tpeak : 0;
         }
         if (m->n_retired_host && m->cu.MemAllocHost(&nh, m->hpeak) == 0) {
             m->cu.MemFreeHost(m->thost);
@@ -2554,12 +2589,10 @@ static void it__cu_destroy(it_backend *be) {
     if (m->cu.MemFree) {
         for (i = 0; i < m->n_bufs; i++) { /* blocks the context did not free */
             it__cu_dev_free(m, m->bufs[i].dev, m->bufs[i].size);
+            if (m->bufs[i].bf16) it__cu_dev_free(m, m->bufs[i].bf16, m->bufs[i].size / 2 + 16);
             m->cu.MemFreeHost(m->bufs[i].host);
         }
         it__cu_dev_free(m, m->tdev, m->tcap);
-        it__cu_dev_free(m, m->head, m->head_cap);
-        it__cu_dev_free(m, m->stage, m->stage_cap);
-        it__cu_dev_free(m, m->scores, m->scores_cap);
         if (m->thost) m->cu.MemFreeHost(m->thost);
         it__cu_dev_free(m, m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
         if (m->ohost) m->cu.MemFreeHost(m->ohost);
@@ -2702,13 +2735,17 @@ IT_API int it_cuda_available(void) { return 1; }
 IT_API it_cuda_stats it_cuda_backend_stats(const it_backend *be) {
     it_cuda_stats s;
     memset(&s, 0, sizeof s);
-    if (be && be->name && strcmp(be->name, "cuda") == 0) s = ((const it__cuda *)be->impl)->stats;
+    if (be && be->name && strcmp(be->name, "cuda") == 0) {
+        s = ((const it__cuda *)be->impl)->stats;
+        s.temp_bytes = ((const it__cuda *)be->impl)->tcap;
+    }
     return s;
 }
 IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *desc, it_backend **out) {
     it__cuda *m;
     it_backend *be;
     it_result r;
+    int i;
     *out = NULL;
     m = (it__cuda *)it_context_alloc(ctx, sizeof *m);
     if (!m) return it_context_error(ctx, IT_ERR_OUT_OF_MEMORY, "cuda: out of memory");
@@ -2769,6 +2806,11 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
     it_backend_set_op(be, IT_OP_SUM, it__cu_reduce_fwd, it__cu_reduce_bwd);
     it_backend_set_op(be, IT_OP_MEAN, it__cu_reduce_fwd, it__cu_reduce_bwd);
     it_backend_set_op(be, IT_OP_RESHAPE, it__cu_nothing, it__cu_nothing); /* a view: nothing to compute */
+    for (i = 0; i < IT_OP_COUNT; i++) { /* every op behind the dispatch that scopes temporaries to a node */
+        m->op_fwd[i] = be->forward[i], m->op_bwd[i] = be->backward[i];
+        if (be->forward[i]) be->forward[i] = it__cu_node_fwd;
+        if (be->backward[i]) be->backward[i] = it__cu_node_bwd;
+    }
     *out = be;
     return IT_OK;
 }

@@ -544,6 +544,82 @@ static void bf16_matmuls(void) {
           worst, fp32_gap);
     it_context_destroy(ctx);
 }
+/* bf16 products read a parameter from its block's bf16 copy, converted once a step: w feeds two
+   products here, so a run converts the parameter block once and w never again: x twice in the
+   forward, dy and x for each weight gradient, dy for each input gradient (w's copy) = 9 (per
+   product it was 12); a weight written by the host between runs is the one multiplied. */
+static void bf16_weight_copy(void) {
+    enum { M = 8, K = 24, N = 16 };
+    it_context *ctx;
+    it_graph *g;
+    it_tensor *w, *x, *r, *y1, *y2, *loss;
+    int run, i, j, k;
+    g_dtype = IT_BF16;
+    ctx = new_ctx(1);
+    g_dtype = IT_F32;
+    if (!ctx) {
+        check(0, "bf16 weight copy: a CUDA context");
+        return;
+    }
+    w = it_param(ctx, "w", 2, (int[]){N, K});
+    g = it_graph_create(ctx);
+    x = it_input(g, "x", IT_F32, 2, (int[]){M, K});
+    r = it_input(g, "r", IT_F32, 2, (int[]){M, N});
+    y1 = it_matmul(g, x, w, 0, 1);
+    y2 = it_matmul(g, x, w, 0, 1);
+    loss = it_sum(g, it_mul(g, it_add(g, y1, y2), r));
+    it_graph_backward(g, loss);
+    check(it_graph_plan_ex(g, 1) == IT_OK, "bf16 weight copy: plan (%s)", it_context_last_error(ctx));
+    it_param_init_normal(ctx, 1.0f, 5);
+    for (i = 0; i < M * K; i++) it_data(x)[i] = (float)sin(0.53 * i + 0.2);
+    for (i = 0; i < M * N; i++) it_data(r)[i] = (float)cos(0.29 * i);
+    for (run = 0; run < 2; run++) {
+        double worst = 0.0;
+#ifdef FAKE
+        unsigned long conv0 = fake_cuda_kernel_runs("it_f32_to_bf16");
+#endif
+        if (run == 1) /* the host writes the weights between steps (as a checkpoint load does) */
+            for (i = 0; i < N * K; i++) it_data(w)[i] = -0.5f * it_data(w)[i] + 0.01f * (float)i;
+        it_zero_grads(ctx);
+        check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "bf16 weight copy: run %d (%s)", run, it_context_last_error(ctx));
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                double want = 0.0;
+                for (k = 0; k < K; k++) want += bf16_round(it_data(x)[i * K + k]) * bf16_round(it_data(w)[j * K + k]);
+                worst = fmax(worst, fabs(it_data(y1)[i * N + j] - want) / (1.0 + fabs(want)));
+                worst = fmax(worst, fabs(it_data(y2)[i * N + j] - want) / (1.0 + fabs(want)));
+            }
+        check(worst <= 2e-6, "bf16 weight copy: run %d multiplies this run's weights (worst %.2g)", run, worst);
+#ifdef FAKE
+        check(it_grad_tensor(x) && fake_cuda_kernel_runs("it_f32_to_bf16") - conv0 == 9,
+              "bf16 weight copy: run %d converts 9 operands (%lu)", run, fake_cuda_kernel_runs("it_f32_to_bf16") - conv0);
+#endif
+    }
+    it_context_destroy(ctx);
+}
+/* Device temporaries are a node's at a time: a model with twice the layers needs the same buffer
+   (the largest node's: here the head's logits block), not twice a step's sum. */
+static void temporaries_per_node(const it_model_config *llama) {
+    it_model_config deep = *llama;
+    unsigned long long bytes[2] = {0, 0};
+    run_cfg rc;
+    int d;
+    memset(&rc, 0, sizeof rc);
+    rc.kind = IT_OPTIMIZER_SGD;
+    deep.n_layers = 2 * llama->n_layers;
+    for (d = 0; d < 2; d++) {
+        side s;
+        int ok = side_make(&s, 1, d ? &deep : llama, &rc, 2, 16), i;
+        for (i = 0; ok && i < 2 * 16; i++) it_data_i32(s.mg.tokens)[i] = it_data_i32(s.mg.targets)[i] = i % llama->vocab_size;
+        ok = ok && it_graph_run(s.mg.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK && it_context_synchronize(s.ctx) == IT_OK;
+        check(ok, "temporaries: a step of the %d-layer model (%s)", d ? deep.n_layers : llama->n_layers,
+              s.ctx ? it_context_last_error(s.ctx) : "no context");
+        bytes[d] = it_cuda_backend_stats(it_context_backend(s.ctx)).temp_bytes;
+        side_free(&s);
+    }
+    check(bytes[0] > 0 && bytes[0] == bytes[1], "temporaries: %d layers %llu bytes, %d layers %llu bytes (one node's, not a step's)",
+          llama->n_layers, bytes[0], deep.n_layers, bytes[1]);
+}
 
 /* A resume onto the GPU: a checkpoint saved from one CUDA context (parameters and optimizer state
    read back from the device) and loaded into a fresh one (written by the host into its blocks,
@@ -783,7 +859,9 @@ int main(int argc, char **argv) {
         g_dtype = IT_F32;
         g_tol = 1e-4;
         bf16_matmuls();
+        bf16_weight_copy();
     }
+    temporaries_per_node(&llama);
     memset(&rc, 0, sizeof rc);
     rc.kind = IT_OPTIMIZER_ADAMW;
     resume_compare("llama-gqa", &llama, &rc, 2, 16);
