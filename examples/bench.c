@@ -262,8 +262,8 @@ static int quant_bench(int threads, int quick) {
 
 /* ---- the KV-cache decoder on the GPU (--backend cuda): tokens/s and TTFT per weight type --------
    tiny and SmolLM2-135M's shape, random weights, each type's decoder on the CUDA backend, twice: a
-   token's kernels as one CUDA graph (it_cuda_desc.decode_graphs) and launched one by one (the
-   default), two backends in this process; a 5-token prompt, then n_gen greedy tokens (the pick on the GPU,
+   token's kernels as one CUDA graph (the default) and launched one by one
+   (it_cuda_desc.no_decode_graphs), two backends in this process; a 5-token prompt, then n_gen greedy tokens (the pick on the GPU,
    one wait a token); repetitions interleave the types and the two ways; median and spread. GB/s is
    the weight bytes a token reads times tokens/s (the bound is the GPU's memory bandwidth: 4.8 TB/s
    on an H200). Per model, type and way:
@@ -298,7 +298,7 @@ static int cuda_decode_bench(int quick) {
             it_cuda_desc gd;
             memset(&cd, 0, sizeof cd);
             memset(&gd, 0, sizeof gd);
-            gd.decode_graphs = w == 0;
+            gd.no_decode_graphs = w == 1;
             if (it_context_create(&cd, &ctx[w]) != IT_OK) return 1;
             if (it_cuda_backend_create(ctx[w], &gd, &cuda[w]) != IT_OK) {
                 fprintf(stderr, "bench: --backend cuda: %s\n", it_context_last_error(ctx[w]));

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/cuda/decode_device.sh OUT - the GPU decoder's verification on a machine with an NVIDIA GPU, in
 # one go: builds the backend test, build/generate and build/bench; the decoder against the CPU's
-# (test_cuda_backend --decode: tokens, logits, one wait per token; with the token graphs of
-# it_cuda_desc.decode_graphs, and --no-graphs: launched one by one); build/generate --backend cuda
+# (test_cuda_backend --decode: tokens, logits, one wait per token; with the token graphs (the
+# default), and --no-graphs: launched one by one); build/generate --backend cuda
 # against --backend cpu on the fixture models (tests/cuda/generate_compare.sh, here on the real
 # driver); compute-sanitizer memcheck and racecheck (RACECHECK=0: memcheck only) over decoding; then
 # benchmarks/cuda_decode_bench.sh (ours and PyTorch's, interleaved). Logs go to OUT/.

@@ -10,7 +10,7 @@
    - the GPU decoder (the backend's decoder hooks) against the CPU decoder: Llama GQA and GPT-2 in
      f32, bf16, Q8_0 and Q4_0, a sliding window, q/k norms: prompt logits to 1e-4, greedy and
      sampled tokens equal, one wait per token and the same launches every token, or with the token
-     graphs (it_cuda_desc.decode_graphs, on unless --no-graphs) one graph launch a token and no
+     graphs (the default; --no-graphs: it_cuda_desc.no_graphs, which launches those one by one too) one graph launch a token and no
      kernel launch (the fake's counters agree);
      a LoRA adapter refused, a failed stream reported with the position unchanged;
    - the optimizer's guard (a non-finite norm: IT_ERR_RANGE, nothing updated);
@@ -804,7 +804,6 @@ int main(int argc, char **argv) {
 #ifdef FAKE
     g_desc.libcuda = g_desc.libnvrtc = g_desc.libcublas = ""; /* this program's own stand-ins */
 #endif
-    g_desc.decode_graphs = 1; /* the decoder's token graphs; --no-graphs: the direct launches */
     for (k = 1; k < argc; k++) {
         if (!strcmp(argv[k], "--no-graphs")) g_desc.no_graphs = 1; /* and every token's kernels launched one by one */
         else if (!strcmp(argv[k], "--quick")) g_quick = 1; /* one model and optimizer: sanitizer runs */
