@@ -385,6 +385,10 @@ typedef struct it__cuda {
     size_t tcap, tused, tnode, tpeak; /* tnode: the running node's bytes; tpeak: the largest node's */
     unsigned long step_serial;        /* steps recorded: a parameter block's bf16 mirror is converted once in each */
     it_kernel_fn op_fwd[IT_OP_COUNT], op_bwd[IT_OP_COUNT]; /* the ops, behind it__cu_node_fwd / _bwd */
+    /* bf16 copies of activations made by this node's products, while no kernel or product has written
+       their source since (a matmul's backward reads dC in both of its products): it__cu_bf16_operand */
+    struct { it__CUdeviceptr src, dst; size_t count; } memo[4];
+    int n_memo;
     unsigned char *thost;
     size_t hcap, hused, hpeak;
     struct { it__CUdeviceptr p; size_t size; } *retired_dev;
@@ -663,7 +667,20 @@ static it_result it__cu_temp(it__cuda *m, size_t bytes, it__CUdeviceptr *out) {
     if (m->tnode > m->tpeak) m->tpeak = m->tnode;
     return IT_OK;
 }
-/* temporaries used by one product only (its bf16 operands): free again once it is recorded */
+/* room for `bytes` more of this node's temporaries in the one buffer, for a node that knows its
+   need: growing under a node keeps the old buffer until synchronize (the fused head's logits block
+   and then its bf16 operands would hold the first buffer, its double and the final size at once) */
+static it_result it__cu_temp_reserve(it__cuda *m, size_t bytes) {
+    it__CUdeviceptr p;
+    size_t node = m->tnode;
+    if (m->tused + bytes <= m->tcap) return IT_OK;
+    IT__CU_TRY(it__cu_temp(m, bytes, &p)); /* a new buffer, with nothing of this node in it yet */
+    m->tused = 0;
+    m->tnode = node;
+    return IT_OK;
+}
+/* temporaries used by a part of a node only (the fused head's bf16 operands of one block of rows):
+   free again once that part is recorded */
 typedef struct it__cu_temp_mark { size_t used, node; } it__cu_temp_mark;
 static it__cu_temp_mark it__cu_temp_save(const it__cuda *m) {
     it__cu_temp_mark k;
@@ -673,6 +690,7 @@ static it__cu_temp_mark it__cu_temp_save(const it__cuda *m) {
 static void it__cu_temp_restore(it__cuda *m, it__cu_temp_mark k) {
     if (k.used <= m->tused) m->tused = k.used; /* (after a growth the new buffer's first bytes just stay unused) */
     m->tnode = k.node;
+    m->n_memo = 0;
 }
 static it_result it__cu_host_temp(it__cuda *m, size_t bytes, void **out) {
     size_t need = (bytes + 15) & ~(size_t)15;
@@ -739,6 +757,7 @@ static it_result it__cu_exec(it__cuda *m, const it__cu_record *r) {
 }
 /* a record: kept for the step's graph, or (outside a step) executed now */
 static it_result it__cu_record_add(it__cuda *m, const it__cu_record *r) {
+    if (r->op == IT__CU_REC_MEMSET || r->op == IT__CU_REC_UPLOAD) m->n_memo = 0; /* a write the bf16 copies do not track */
     if (!m->in_step) {
         IT__CU_TRY(it__cu_flush(m));
         m->pending = 1;
@@ -877,6 +896,7 @@ static it_result it__cu_launch(it__cuda *m, it__cu_kernel k, const it__CUdevicep
     size_t off = 0;
     int i;
     if (!gx || !gy || !gz) return IT_OK; /* an empty tensor: nothing to do */
+    if (k != IT__CUK_F32_TO_BF16) m->n_memo = 0; /* it may write what a bf16 copy was made of */
     if (n + 1 != info->n_binds || info->value_size[n] != params_size)
         return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: %s takes %d bindings (%lu-byte arguments last), given %d + %zu bytes",
                                 info->name, info->n_binds, info->value_size[info->n_binds - 1], n, params_size);
@@ -969,6 +989,11 @@ static it_result it__cu_gemm_ld(it__cuda *m, it__CUdeviceptr c, int ldc, it__CUd
     r.sb = (long long)sa;
     r.sc = (long long)sc;
     it__cu_written(m, c);
+    { /* the bf16 copies of what this product overwrites are stale */
+        it__CUdeviceptr end = c + ((size_t)(batch - 1) * sc + (size_t)M * ldc) * sizeof(float);
+        for (i = 0; i < m->n_memo; i++)
+            if (m->memo[i].src < end && c < m->memo[i].src + m->memo[i].count * sizeof(float)) m->memo[i--] = m->memo[--m->n_memo];
+    }
     if (batch > 1 && sc == 0) { /* a shared output accumulates over the batch: one product per item, in order */
         r.batch = 1;
         for (i = 0; i < batch; i++) {
@@ -1006,7 +1031,9 @@ static it_result it__cu_gemm(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, 
 /* A product's operand in bf16 (the context's IT_BF16 mode). A parameter is read from its block's
    bf16 mirror, which the step's records convert once, at its first bf16 product (the optimizer and
    host writes come before a step's records run, so the mirror is this step's weights); anything else
-   (activations, gradients) is rounded into a temporary of this product. Both round by it_f32_to_bf16. */
+   (activations, gradients) is rounded into a temporary of the node, which the node's next product
+   reuses while no kernel or product has written the source since (m->memo). Both round by
+   it_f32_to_bf16. */
 static it_result it__cu_bf16_operand(it__cuda *m, it__CUdeviceptr p, size_t count, it__CUdeviceptr *out) {
     it__CUdeviceptr x[2];
     int i;
@@ -1024,9 +1051,17 @@ static it_result it__cu_bf16_operand(it__cuda *m, it__CUdeviceptr p, size_t coun
         *out = b->bf16 + (p - b->dev) / 2;
         return IT_OK;
     }
+    for (i = 0; i < m->n_memo; i++)
+        if (m->memo[i].src == p && m->memo[i].count == count) {
+            *out = m->memo[i].dst;
+            return IT_OK;
+        }
     IT__CU_TRY(it__cu_temp(m, count * 2, out));
     x[0] = *out, x[1] = p;
-    return it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, count, 0.0f, 0);
+    IT__CU_TRY(it__cu_flat(m, IT__CUK_F32_TO_BF16, x, 2, count, 0.0f, 0));
+    i = m->n_memo < 4 ? m->n_memo++ : 3; /* (full: the newest replaces the last) */
+    m->memo[i].src = p, m->memo[i].dst = *out, m->memo[i].count = count;
+    return IT_OK;
 }
 /* A graph's matrix product in the context's compute dtype, like the CPU's it__gemm_compute: fp32,
    or (IT_BF16) both operands rounded to bf16 by it_f32_to_bf16 (it__cu_bf16_operand), then a
@@ -1034,15 +1069,12 @@ static it_result it__cu_bf16_operand(it__cuda *m, it__CUdeviceptr p, size_t coun
 static it_result it__cu_gemm_compute(it__cuda *m, it__CUdeviceptr c, it__CUdeviceptr a, it__CUdeviceptr b, int M, int N, int K,
                                      int ta, int tb, int acc, int batch, size_t sc, size_t sa, size_t sb) {
     it__CUdeviceptr ha, hb;
-    it__cu_temp_mark mark = it__cu_temp_save(m);
     if (it_context_compute_dtype(m->ctx) != IT_BF16 || M <= 0 || N <= 0 || K <= 0 || batch <= 0)
         return it__cu_gemm(m, c, a, b, M, N, K, ta, tb, acc, batch, sc, sa, sb);
     /* every element the batch's slices read */
     IT__CU_TRY(it__cu_bf16_operand(m, a, (size_t)M * K + (size_t)(batch - 1) * sa, &ha));
     IT__CU_TRY(it__cu_bf16_operand(m, b, (size_t)K * N + (size_t)(batch - 1) * sb, &hb));
-    IT__CU_TRY(it__cu_gemm_typed(m, c, ha, hb, M, N, K, ta, tb, acc, batch, sc, sa, sb, IT__CUDA_R_16BF));
-    it__cu_temp_restore(m, mark);
-    return IT_OK;
+    return it__cu_gemm_typed(m, c, ha, hb, M, N, K, ta, tb, acc, batch, sc, sa, sb, IT__CUDA_R_16BF);
 }
 
 /* >>cuda_ops  one forward and one backward per op: the Metal backend's dispatches, kernel for kernel ---- */
@@ -1754,11 +1786,15 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
     it_tensor *tdx = it_grad_tensor(n->in[0]), *tdw = it_grad_tensor(n->in[1]);
     int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0), r0;
     int R = (int)(IT_CUDA_HEAD_BLOCK_FLOATS / (unsigned)V);
+    it__cu_temp_mark mark;
     if (R < 1) R = 1;
     if (R > N) R = N;
     memset(&p, 0, sizeof p);
     p.N = (unsigned)N;
     p.ignore_index = n->iparam[0];
+    /* the scale, state and logits block, then (bf16) a block's operands: x rows twice, dl once */
+    IT__CU_TRY(it__cu_temp_reserve(m, (size_t)R * V * sizeof(float) + (size_t)3 * R * sizeof(float) + 64 +
+                                          (it_context_compute_dtype(m->ctx) == IT_BF16 ? (size_t)R * (V + 2 * C) * 2 + 48 : 0)));
     IT__CU_TRY(it__cu_temp(m, sizeof(float), &scale));
     y[0] = scale;
     y[1] = m->obuf + IT__CU_OBUF_UNCLIPPED * sizeof(float); /* 1.0f */
@@ -1773,8 +1809,10 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
     if (tdx) IT__CU_T(tdx, dx);
     if (tdw) IT__CU_T(tdw, dw);
     p.V = p.chunk = p.ld = (unsigned)V;
+    mark = it__cu_temp_save(m);
     for (r0 = 0; r0 < N; r0 += R) { /* one stream: the block's temporaries are free again when the next starts */
         int rows = R < N - r0 ? R : N - r0;
+        it__cu_temp_restore(m, mark);
         size_t row_off = (size_t)r0 * sizeof(float);
         it__CUdeviceptr xr = x + (size_t)r0 * C * sizeof(float);
         p.N = (unsigned)rows;
@@ -1901,12 +1939,12 @@ static it_result it__cu_nothing(it_backend *be, it_graph *g, const it_node *n) {
    nodes run in order on the one stream. */
 static it_result it__cu_node_fwd(it_backend *be, it_graph *g, const it_node *n) {
     it__cuda *m = IT__CU_M;
-    m->tused = m->tnode = 0;
+    m->tused = m->tnode = 0, m->n_memo = 0;
     return m->op_fwd[n->op](be, g, n);
 }
 static it_result it__cu_node_bwd(it_backend *be, it_graph *g, const it_node *n) {
     it__cuda *m = IT__CU_M;
-    m->tused = m->tnode = 0;
+    m->tused = m->tnode = 0, m->n_memo = 0;
     return m->op_bwd[n->op](be, g, n);
 }
 static it_result it__cu_fill(it_backend *be, it_tensor *t, float value) {
