@@ -30,8 +30,10 @@
      (PyTorch's allow_tf32 switch, off by default as there). bf16 mixed precision is the core's
      (it_context_set_compute_dtype(ctx, IT_BF16), as on the CPU): the graph's matrix products
      (matmul, the fused head + loss) round both operands to bf16 (shaders/bf16.metal, the CPU's
-     it_f32_to_bf16 rule) into one staging buffer and multiply bf16 x bf16 with fp32 sums;
-     parameters, gradients, optimizer state, activations and every other op stay fp32. (cuBLAS's
+     it_f32_to_bf16 rule) and multiply bf16 x bf16 with fp32 sums: parameters from a bf16 copy of
+     their block converted once a step, activations into the node's temporaries (a matmul's
+     backward converts dC once for both products); parameters, gradients, optimizer state,
+     activations and every other op stay fp32. (cuBLAS's
      "fast bf16" compute type on fp32 matrices is not that: on the H200 it ran our shapes as TF32.)
    - Attention: as cuBLAS products (S = Q K^T, O = P V and the backward's dP, dQ, dK, dV batched
      over a chunk of batch rows, one product per query head; fp32 or TF32, never bf16) with the
@@ -50,9 +52,11 @@
      a record (kernel, grid, argument bytes). At end_step the records are compared with the
      steps seen before: the same records replay their CUDA graph (one cuGraphLaunch); new ones
      are captured (cuStreamBeginCapture .. cuGraphInstantiate) and then launched. synchronize
-     waits once. Per-step temporaries come from one device buffer sized in the first step (a
-     growth retires the old one and the next step captures anew), host-computed temporaries
-     (the embedding backward's token order) from one pinned buffer the graph copies from.
+     waits once. Device temporaries (the fused head's logits block and the attention scores among
+     them) come from one buffer that each node starts over (the nodes run in order on the one
+     stream), so it is the largest node's size, learned in the first step (a growth retires the
+     old one and the next step captures anew); host-computed temporaries (the embedding
+     backward's token order) from one pinned buffer the graph copies from, a step's worth.
    - The optimizer runs on the GPU with the same kernels as Metal (shaders/optimizer.metal,
      grad_norm.metal), launched without a wait. With clipping, a norm pass writes { norm, clip
      scale, skip flag } on the device and the update kernels read them there: a non-finite norm

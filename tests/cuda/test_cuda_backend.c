@@ -497,6 +497,22 @@ static void guard_and_coherence(void) {
    values (exact products, so only the sums' order differs); the fp32 product of the same inputs
    must be measurably different, so the rounding is seen to happen */
 static double bf16_round(float f) { return it_bf16_to_f32(it_f32_to_bf16(f)); }
+/* A bf16 CUDA context with the parameter w [N, K] and a graph with inputs x [M, K], r [M, N]. */
+static it_context *bf16_matmul_setup(const char *what, int M, int K, int N, it_graph **g, it_tensor **w, it_tensor **x, it_tensor **r) {
+    it_context *ctx;
+    g_dtype = IT_BF16;
+    ctx = new_ctx(1);
+    g_dtype = IT_F32;
+    if (!ctx) {
+        check(0, "%s: a CUDA context", what);
+        return NULL;
+    }
+    *w = it_param(ctx, "w", 2, (int[]){N, K});
+    *g = it_graph_create(ctx);
+    *x = it_input(*g, "x", IT_F32, 2, (int[]){M, K});
+    *r = it_input(*g, "r", IT_F32, 2, (int[]){M, N});
+    return ctx;
+}
 static void bf16_matmuls(void) {
     enum { M = 24, K = 40, N = 16 };
     it_context *ctx;
@@ -504,17 +520,7 @@ static void bf16_matmuls(void) {
     it_tensor *w, *x, *r, *y, *loss;
     double worst = 0.0, fp32_gap = 0.0;
     int i, j, k;
-    g_dtype = IT_BF16;
-    ctx = new_ctx(1);
-    g_dtype = IT_F32;
-    if (!ctx) {
-        check(0, "bf16: a CUDA context");
-        return;
-    }
-    w = it_param(ctx, "w", 2, (int[]){N, K});
-    g = it_graph_create(ctx);
-    x = it_input(g, "x", IT_F32, 2, (int[]){M, K});
-    r = it_input(g, "r", IT_F32, 2, (int[]){M, N});
+    if (!(ctx = bf16_matmul_setup("bf16", M, K, N, &g, &w, &x, &r))) return;
     y = it_matmul(g, x, w, 0, 1);
     loss = it_sum(g, it_mul(g, y, r));
     it_graph_backward(g, loss);
@@ -555,17 +561,7 @@ static void bf16_weight_copy(void) {
     it_graph *g;
     it_tensor *w, *x, *r, *y1, *y2, *loss;
     int run, i, j, k;
-    g_dtype = IT_BF16;
-    ctx = new_ctx(1);
-    g_dtype = IT_F32;
-    if (!ctx) {
-        check(0, "bf16 weight copy: a CUDA context");
-        return;
-    }
-    w = it_param(ctx, "w", 2, (int[]){N, K});
-    g = it_graph_create(ctx);
-    x = it_input(g, "x", IT_F32, 2, (int[]){M, K});
-    r = it_input(g, "r", IT_F32, 2, (int[]){M, N});
+    if (!(ctx = bf16_matmul_setup("bf16 weight copy", M, K, N, &g, &w, &x, &r))) return;
     y1 = it_matmul(g, x, w, 0, 1);
     y2 = it_matmul(g, x, w, 0, 1);
     loss = it_sum(g, it_mul(g, it_add(g, y1, y2), r));
