@@ -1771,15 +1771,18 @@ typedef struct it_gguf_export_desc {
 } it_gguf_export_desc;
 /* Writes m to `path` atomically (a temporary file, fsync, rename). An existing file at `path` is
    replaced only when it is a GGUF file itself (IT_ERR_IO otherwise: nothing the library did not
-   write is lost). IT_ERR_UNSUPPORTED for what GGUF's llama architecture cannot express (GPT-2,
-   biases, q/k norms, a sliding window, rows that are not whole blocks of 32
+   write is lost). The architecture is llama, or qwen2 for q/k/v biases (their .bias tensors), or
+   qwen3 for per-head q/k norms (attn_q_norm / attn_k_norm), whose q/k rows llama.cpp takes unpermuted.
+   IT_ERR_UNSUPPORTED for what these cannot express (GPT-2, output / MLP biases, biases with q/k
+   norms, a sliding window, llama3 rope scaling outside llama, rows that are not whole blocks of 32
    for Q8_0 / Q4_0, a tokenizer GGUF cannot name: neither byte-level BPE ("gpt2") nor
    SentencePiece-style BPE ("llama": byte_fallback, Prepend "▁" + Replace " " -> "▁", merges that
    are every split of a token ranked by it, so that scores can stand for them), the reason in
    last-error. */
 IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, const char *path);
 IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for an unknown type */
-/* Reads a GGUF file of a Llama-family model (llama.* keys; F32, F16, BF16, Q8_0 or Q4_0 tensors)
+/* Reads a GGUF file of a Llama-family model (architecture llama, qwen2 or qwen3 and its keys; F32,
+   F16, BF16, Q8_0 or Q4_0 tensors)
    into a new model of ctx: the config from the keys, every parameter dequantised to f32 with the
    Q/K permutation undone. *matrices (may be NULL) receives the projections' storage type (F32 for
    F16 files: F16 has no decoder type), so it_decoder_create_ex can decode at the file's precision
@@ -21371,20 +21374,34 @@ static void it__gguf_rope_factors(const it_rope_scaling *scaling, float theta, i
     int i;
     for (i = 0; i < D / 2; i++) out[i] = (float)(it__rope_freq(theta, NULL, i, D) / it__rope_freq(theta, scaling, i, D));
 }
-/* What the llama architecture of GGUF cannot hold, as a message (NULL: exportable). */
-static const char *it__gguf_unsupported(const it_model_config *c) {
-    if (c->arch != IT_ARCH_LLAMA) return "only Llama-family models export (GPT-2 does not)";
-    if (c->qkv_bias || c->o_bias || c->mlp_bias) return "projections with biases (Qwen2-style) are not exported";
-    if (c->qk_norm) return "per-head q/k norms (Qwen3-style) are not exported";
-    if (c->sliding_window && c->sliding_window < c->max_seq) return "sliding-window attention is not exported";
-    return NULL;
+/* GGUF's architectures of the Llama family: llama.cpp's names and what each adds to Llama's layer
+   (qwen2: q/k/v biases; qwen3: per-head q/k RMSNorms). llama.cpp runs these two with RoPE on
+   half-split pairs (its NEOX mode), so only llama's q/k rows are permuted. */
+enum { IT__GGUF_LLAMA, IT__GGUF_QWEN2, IT__GGUF_QWEN3, IT__GGUF_N_ARCHS };
+static const char *const it__gguf_archs[IT__GGUF_N_ARCHS] = {"llama", "qwen2", "qwen3"};
+/* The architecture a model exports as, or -1 with *why saying what none of them holds. */
+static int it__gguf_arch_of(const it_model_config *c, const char **why) {
+    *why = NULL;
+    if (c->arch != IT_ARCH_LLAMA) *why = "only Llama-family models export (GPT-2 does not)";
+    else if (c->o_bias || c->mlp_bias) *why = "output or MLP projections with biases (Llama's attention_bias / mlp_bias) are not exported";
+    else if (c->qkv_bias && c->qk_norm) *why = "q/k/v biases together with per-head q/k norms are not exported";
+    else if (c->sliding_window && c->sliding_window < c->max_seq) *why = "sliding-window attention is not exported";
+    else if ((c->qkv_bias || c->qk_norm) && c->rope_scaling.kind == IT_ROPE_LLAMA3)
+        *why = "llama3 rope scaling (rope_freqs.weight) is exported for the llama architecture only, not qwen2 / qwen3";
+    return *why ? -1 : c->qk_norm ? IT__GGUF_QWEN3 : c->qkv_bias ? IT__GGUF_QWEN2 : IT__GGUF_LLAMA;
+}
+/* "ARCH.rest", GGUF's key for a hyperparameter, in buf. */
+static const char *it__gguf_akey(char *buf, size_t n, int arch, const char *rest) {
+    snprintf(buf, n, "%s.%s", it__gguf_archs[arch], rest);
+    return buf;
 }
 IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, const char *path) {
     it_context *ctx = m->ctx;
     const it_model_config *c = &m->config;
     it_gguf_type mt = desc->type;
-    int hd = it_model_head_dim(c), n_t = 0, l, i, quantised = mt == IT_GGUF_Q8_0 || mt == IT_GGUF_Q4_0;
-    const char *why = it__gguf_unsupported(c);
+    int hd = it_model_head_dim(c), n_t = 0, l, i, quantised = mt == IT_GGUF_Q8_0 || mt == IT_GGUF_Q4_0, arch, permute;
+    const char *why;
+    char kb[80]; /* a key of the architecture */
     it__gguf_tensor *ts;
     float *rope_factors;
     it__gguf g;
@@ -21393,7 +21410,8 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     uint8_t head[4];
     int fd;
     uint64_t size;
-    if (why) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: %s", why);
+    if ((arch = it__gguf_arch_of(c, &why)) < 0) return it_context_error(ctx, IT_ERR_UNSUPPORTED, "it_gguf_export: %s", why);
+    permute = arch == IT__GGUF_LLAMA;
     if (strcmp(it_gguf_type_name(mt), "invalid") == 0)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_gguf_export: unknown tensor type %d", (int)mt);
     { /* an existing file is replaced only when it is a GGUF file */
@@ -21408,7 +21426,7 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
                 return it_context_error(ctx, IT_ERR_IO, "it_gguf_export: %s exists and is not a GGUF file: not replaced", path);
         }
     }
-    ts = (it__gguf_tensor *)it__calloc(ctx, sizeof(it__gguf_tensor) * ((size_t)c->n_layers * 9 + 4));
+    ts = (it__gguf_tensor *)it__calloc(ctx, sizeof(it__gguf_tensor) * ((size_t)c->n_layers * 12 + 4));
     rope_factors = (float *)it__calloc(ctx, sizeof(float) * (size_t)(hd / 2 + 1));
     if (!ts || !rope_factors) {
         it__free(ctx, ts);
@@ -21429,9 +21447,18 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
         IT__GGUF_T(p[IT_LP_ATTN_NORM], IT_GGUF_F32, 0, "blk.%d.attn_norm.weight", l);
-        IT__GGUF_T(p[IT_LP_Q], mt, c->n_heads, "blk.%d.attn_q.weight", l);
-        IT__GGUF_T(p[IT_LP_K], mt, c->n_kv_heads, "blk.%d.attn_k.weight", l);
+        IT__GGUF_T(p[IT_LP_Q], mt, permute ? c->n_heads : 0, "blk.%d.attn_q.weight", l);
+        IT__GGUF_T(p[IT_LP_K], mt, permute ? c->n_kv_heads : 0, "blk.%d.attn_k.weight", l);
         IT__GGUF_T(p[IT_LP_V], mt, 0, "blk.%d.attn_v.weight", l);
+        if (arch == IT__GGUF_QWEN2) {
+            IT__GGUF_T(p[IT_LP_Q_B], IT_GGUF_F32, 0, "blk.%d.attn_q.bias", l);
+            IT__GGUF_T(p[IT_LP_K_B], IT_GGUF_F32, 0, "blk.%d.attn_k.bias", l);
+            IT__GGUF_T(p[IT_LP_V_B], IT_GGUF_F32, 0, "blk.%d.attn_v.bias", l);
+        }
+        if (arch == IT__GGUF_QWEN3) {
+            IT__GGUF_T(p[IT_LP_Q_NORM], IT_GGUF_F32, 0, "blk.%d.attn_q_norm.weight", l);
+            IT__GGUF_T(p[IT_LP_K_NORM], IT_GGUF_F32, 0, "blk.%d.attn_k_norm.weight", l);
+        }
         IT__GGUF_T(p[IT_LP_O], mt, 0, "blk.%d.attn_output.weight", l);
         IT__GGUF_T(p[IT_LP_MLP_NORM], IT_GGUF_F32, 0, "blk.%d.ffn_norm.weight", l);
         IT__GGUF_T(p[IT_LP_GATE], mt, 0, "blk.%d.ffn_gate.weight", l);
@@ -21456,28 +21483,28 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     it__gguf_u32(&g, 3);
     it__gguf_u64(&g, (uint64_t)n_t);
     it__gguf_u64(&g, 0); /* the key count, set at the end */
-    it__gguf_kv_str(&g, "general.architecture", "llama");
+    it__gguf_kv_str(&g, "general.architecture", it__gguf_archs[arch]);
     it__gguf_kv_str(&g, "general.name", desc->name ? desc->name : "IronTensor-C model");
     it__gguf_kv_u32(&g, "general.file_type", mt == IT_GGUF_F32 ? 0u : mt == IT_GGUF_F16 ? 1u : mt == IT_GGUF_Q4_0 ? 2u : mt == IT_GGUF_Q8_0 ? 7u : 32u);
     if (quantised) it__gguf_kv_u32(&g, "general.quantization_version", 2);
     it__gguf_kv_u32(&g, "general.alignment", IT__GGUF_ALIGN);
-    it__gguf_kv_u32(&g, "llama.context_length", (uint32_t)c->max_seq);
-    it__gguf_kv_u32(&g, "llama.embedding_length", (uint32_t)c->dim);
-    it__gguf_kv_u32(&g, "llama.block_count", (uint32_t)c->n_layers);
-    it__gguf_kv_u32(&g, "llama.feed_forward_length", (uint32_t)c->ffn_dim);
-    it__gguf_kv_u32(&g, "llama.rope.dimension_count", (uint32_t)hd);
-    it__gguf_kv_u32(&g, "llama.attention.head_count", (uint32_t)c->n_heads);
-    it__gguf_kv_u32(&g, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "context_length"), (uint32_t)c->max_seq);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "embedding_length"), (uint32_t)c->dim);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "block_count"), (uint32_t)c->n_layers);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "feed_forward_length"), (uint32_t)c->ffn_dim);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "rope.dimension_count"), (uint32_t)hd);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "attention.head_count"), (uint32_t)c->n_heads);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "attention.head_count_kv"), (uint32_t)c->n_kv_heads);
     if (hd * c->n_heads != c->dim) {
-        it__gguf_kv_u32(&g, "llama.attention.key_length", (uint32_t)hd);
-        it__gguf_kv_u32(&g, "llama.attention.value_length", (uint32_t)hd);
+        it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "attention.key_length"), (uint32_t)hd);
+        it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "attention.value_length"), (uint32_t)hd);
     }
-    it__gguf_kv_f32(&g, "llama.attention.layer_norm_rms_epsilon", c->norm_eps ? c->norm_eps : 1e-5f);
-    it__gguf_kv_f32(&g, "llama.rope.freq_base", c->rope_theta ? c->rope_theta : 10000.0f);
-    it__gguf_kv_u32(&g, "llama.vocab_size", (uint32_t)c->vocab_size);
+    it__gguf_kv_f32(&g, it__gguf_akey(kb, sizeof kb, arch, "attention.layer_norm_rms_epsilon"), c->norm_eps ? c->norm_eps : 1e-5f);
+    it__gguf_kv_f32(&g, it__gguf_akey(kb, sizeof kb, arch, "rope.freq_base"), c->rope_theta ? c->rope_theta : 10000.0f);
+    it__gguf_kv_u32(&g, it__gguf_akey(kb, sizeof kb, arch, "vocab_size"), (uint32_t)c->vocab_size);
     if (c->rope_scaling.kind == IT_ROPE_LINEAR) {
-        it__gguf_kv_str(&g, "llama.rope.scaling.type", "linear");
-        it__gguf_kv_f32(&g, "llama.rope.scaling.factor", c->rope_scaling.factor);
+        it__gguf_kv_str(&g, it__gguf_akey(kb, sizeof kb, arch, "rope.scaling.type"), "linear");
+        it__gguf_kv_f32(&g, it__gguf_akey(kb, sizeof kb, arch, "rope.scaling.factor"), c->rope_scaling.factor);
     }
     {
         int bos = desc->bos_id, eos = desc->eos_id;
@@ -21607,15 +21634,18 @@ static double it__gguf_float(it__gguf_cur *c, uint32_t t) {
 /* The tensors this loader knows: ggml's name -> the model's parameter. */
 static it_tensor *it__gguf_param(it_model *m, const char *name, int *heads) {
     static const struct { const char *part; int slot; } parts[] = {
-        {"attn_norm", IT_LP_ATTN_NORM}, {"attn_q", IT_LP_Q}, {"attn_k", IT_LP_K}, {"attn_v", IT_LP_V}, {"attn_output", IT_LP_O},
-        {"ffn_norm", IT_LP_MLP_NORM}, {"ffn_gate", IT_LP_GATE}, {"ffn_up", IT_LP_UP}, {"ffn_down", IT_LP_DOWN}};
+        {"attn_norm.weight", IT_LP_ATTN_NORM}, {"attn_q.weight", IT_LP_Q}, {"attn_k.weight", IT_LP_K}, {"attn_v.weight", IT_LP_V},
+        {"attn_output.weight", IT_LP_O}, {"ffn_norm.weight", IT_LP_MLP_NORM}, {"ffn_gate.weight", IT_LP_GATE},
+        {"ffn_up.weight", IT_LP_UP}, {"ffn_down.weight", IT_LP_DOWN}, /* qwen2's biases, qwen3's per-head norms: */
+        {"attn_q.bias", IT_LP_Q_B}, {"attn_k.bias", IT_LP_K_B}, {"attn_v.bias", IT_LP_V_B},
+        {"attn_q_norm.weight", IT_LP_Q_NORM}, {"attn_k_norm.weight", IT_LP_K_NORM}};
     int layer, used = 0, i;
     char part[IT_MAX_NAME];
     *heads = 0;
     if (!strcmp(name, "token_embd.weight")) return m->embed;
     if (!strcmp(name, "output_norm.weight")) return m->final_norm;
     if (!strcmp(name, "output.weight")) return m->config.untied ? m->head : NULL;
-    if (sscanf(name, "blk.%d.%63[a-z_].weight%n", &layer, part, &used) != 2 || name[used] || layer < 0 || layer >= m->config.n_layers)
+    if (sscanf(name, "blk.%d.%63[a-z_.]%n", &layer, part, &used) != 2 || name[used] || layer < 0 || layer >= m->config.n_layers)
         return NULL;
     for (i = 0; i < (int)(sizeof parts / sizeof parts[0]); i++)
         if (!strcmp(part, parts[i].part)) {
@@ -21704,7 +21734,7 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
     uint64_t n_tensors, n_kv, k, align = IT__GGUF_ALIGN, data_start;
     int64_t ctx_len = -1, dim = -1, layers = -1, ffn = -1, heads = -1, kv_heads = -1, rot = -1, key_len = -1, vocab = -1;
     double eps = 1e-5, theta = 10000.0, scaling_factor = 0;
-    int arch_llama = 0, have_output = 0, version, scaling_kind = IT_ROPE_DEFAULT, rope_freqs = -1;
+    int arch = -1, key_archs = 0, have_output = 0, version, scaling_kind = IT_ROPE_DEFAULT, rope_freqs = -1;
     it_weight_type mt = IT_WEIGHT_F32;
     it_result r = IT_OK;
     const char *what = "it_gguf_load";
@@ -21722,16 +21752,23 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
         IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %llu tensors and %llu keys do not fit in its %zu bytes", what, path,
                       (unsigned long long)n_tensors, (unsigned long long)n_kv, size);
     for (k = 0; k < n_kv && !c.bad; k++) {
-        const char *key = it__gguf_rdstr(&c, &keylen);
+        const char *key = it__gguf_rdstr(&c, &keylen), *hk = NULL; /* hk: a hyperparameter key past its "ARCH." */
+        size_t hn = 0;
         uint32_t t = it__gguf_rd32(&c);
         int64_t *slot = NULL;
+        int ka;
         if (c.bad) break;
+        for (ka = 0; ka < IT__GGUF_N_ARCHS && !hk; ka++) {
+            size_t an = strlen(it__gguf_archs[ka]);
+            if (keylen > an + 1 && !memcmp(key, it__gguf_archs[ka], an) && key[an] == '.') hk = key + an + 1, hn = keylen - an - 1, key_archs |= 1 << ka;
+        }
         if (it__gguf_key_is(key, keylen, "general.architecture") && t == IT__GGUF_STRING) {
             size_t n;
             const char *a = it__gguf_rdstr(&c, &n);
-            arch_llama = a && n == 5 && !memcmp(a, "llama", 5);
-            if (!arch_llama && a)
-                IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: architecture '%.*s' (only llama is read)", what, path, (int)IT__MIN(n, 64), a);
+            for (ka = 0; a && ka < IT__GGUF_N_ARCHS; ka++)
+                if (it__gguf_key_is(a, n, it__gguf_archs[ka])) arch = ka;
+            if (arch < 0 && a)
+                IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: architecture '%.*s' (llama, qwen2 and qwen3 are read)", what, path, (int)IT__MIN(n, 64), a);
             continue;
         }
         if (it__gguf_key_is(key, keylen, "general.alignment")) {
@@ -21740,28 +21777,32 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
             align = (uint64_t)a;
             continue;
         }
-        if (it__gguf_key_is(key, keylen, "llama.attention.layer_norm_rms_epsilon")) { eps = it__gguf_float(&c, t); continue; }
-        if (it__gguf_key_is(key, keylen, "llama.rope.freq_base")) { theta = it__gguf_float(&c, t); continue; }
-        if (it__gguf_key_is(key, keylen, "llama.rope.scaling.type")) { /* llama.cpp's: none, linear, yarn, longrope */
+        if (!hk) {
+            it__gguf_skip(&c, t, 0);
+            continue;
+        }
+        if (it__gguf_key_is(hk, hn, "attention.layer_norm_rms_epsilon")) { eps = it__gguf_float(&c, t); continue; }
+        if (it__gguf_key_is(hk, hn, "rope.freq_base")) { theta = it__gguf_float(&c, t); continue; }
+        if (it__gguf_key_is(hk, hn, "rope.scaling.type")) { /* llama.cpp's: none, linear, yarn, longrope */
             size_t n = 0;
             const char *a = t == IT__GGUF_STRING ? it__gguf_rdstr(&c, &n) : NULL;
-            if (t != IT__GGUF_STRING) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: llama.rope.scaling.type is not a string", what, path);
+            if (t != IT__GGUF_STRING) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is not a string", what, path, (int)keylen, key);
             if (a && n == 6 && !memcmp(a, "linear", 6)) scaling_kind = IT_ROPE_LINEAR;
             else if (a && !(n == 4 && !memcmp(a, "none", 4)))
                 IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: rope scaling '%.*s' is not read (none and linear are; llama3's is rope_freqs.weight)",
                               what, path, (int)IT__MIN(n, 32), a);
             continue;
         }
-        if (it__gguf_key_is(key, keylen, "llama.rope.scaling.factor")) { scaling_factor = it__gguf_float(&c, t); continue; }
-        if (it__gguf_key_is(key, keylen, "llama.context_length")) slot = &ctx_len;
-        else if (it__gguf_key_is(key, keylen, "llama.embedding_length")) slot = &dim;
-        else if (it__gguf_key_is(key, keylen, "llama.block_count")) slot = &layers;
-        else if (it__gguf_key_is(key, keylen, "llama.feed_forward_length")) slot = &ffn;
-        else if (it__gguf_key_is(key, keylen, "llama.attention.head_count")) slot = &heads;
-        else if (it__gguf_key_is(key, keylen, "llama.attention.head_count_kv")) slot = &kv_heads;
-        else if (it__gguf_key_is(key, keylen, "llama.rope.dimension_count")) slot = &rot;
-        else if (it__gguf_key_is(key, keylen, "llama.attention.key_length")) slot = &key_len;
-        else if (it__gguf_key_is(key, keylen, "llama.vocab_size")) slot = &vocab;
+        if (it__gguf_key_is(hk, hn, "rope.scaling.factor")) { scaling_factor = it__gguf_float(&c, t); continue; }
+        if (it__gguf_key_is(hk, hn, "context_length")) slot = &ctx_len;
+        else if (it__gguf_key_is(hk, hn, "embedding_length")) slot = &dim;
+        else if (it__gguf_key_is(hk, hn, "block_count")) slot = &layers;
+        else if (it__gguf_key_is(hk, hn, "feed_forward_length")) slot = &ffn;
+        else if (it__gguf_key_is(hk, hn, "attention.head_count")) slot = &heads;
+        else if (it__gguf_key_is(hk, hn, "attention.head_count_kv")) slot = &kv_heads;
+        else if (it__gguf_key_is(hk, hn, "rope.dimension_count")) slot = &rot;
+        else if (it__gguf_key_is(hk, hn, "attention.key_length")) slot = &key_len;
+        else if (it__gguf_key_is(hk, hn, "vocab_size")) slot = &vocab;
         if (slot) {
             if ((*slot = it__gguf_int(&c, t)) < 0 && !c.bad)
                 IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is not a non-negative integer", what, path, (int)keylen, key);
@@ -21771,7 +21812,10 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
     if (c.bad == 2) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: key %llu has an unknown value type", what, path, (unsigned long long)k);
     if (c.bad) IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s is truncated or corrupt in its metadata (key %llu of %llu)", what, path,
                              (unsigned long long)k, (unsigned long long)n_kv);
-    if (!arch_llama) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no general.architecture 'llama'", what, path);
+    if (arch < 0) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has no general.architecture (llama, qwen2 or qwen3)", what, path);
+    if (key_archs & ~(1 << arch))
+        IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: an architecture '%s' file with hyperparameter keys of another architecture", what, path,
+                      it__gguf_archs[arch]);
     if (dim <= 0 || layers <= 0 || ffn <= 0 || heads <= 0 || ctx_len <= 0)
         IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s lacks llama.embedding_length / block_count / feed_forward_length / "
                       "attention.head_count / context_length (or one is 0)", what, path);
@@ -21829,6 +21873,8 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
     cfg.vocab_size = (int)vocab, cfg.dim = (int)dim, cfg.n_layers = (int)layers, cfg.n_heads = (int)heads;
     cfg.n_kv_heads = (int)(kv_heads > 0 ? kv_heads : heads), cfg.ffn_dim = (int)ffn, cfg.max_seq = (int)ctx_len;
     cfg.untied = have_output, cfg.rope_theta = (float)theta, cfg.norm_eps = (float)eps;
+    cfg.qkv_bias = arch == IT__GGUF_QWEN2, cfg.qk_norm = arch == IT__GGUF_QWEN3;
+    cfg.family = arch == IT__GGUF_QWEN2 ? IT_FAMILY_QWEN2 : arch == IT__GGUF_QWEN3 ? IT_FAMILY_QWEN3 : IT_FAMILY_DEFAULT;
     cfg.head_dim = key_len > 0 ? (int)key_len : rot > 0 && rot * heads != dim ? (int)rot : 0;
     if (rot > 0 && rot != it_model_head_dim(&cfg))
         IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: rope over %lld of %d head dims (partial rotary) is not read", what, path, (long long)rot, it_model_head_dim(&cfg));
@@ -21859,9 +21905,11 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
     if ((r = it_model_config_check(ctx, &cfg)) != IT_OK) goto done;
     if ((r = it_model_create(ctx, &cfg, &m)) != IT_OK || (r = it_params_alloc(ctx)) != IT_OK) goto done;
     {
-        size_t expected = 3 + 9 * (size_t)cfg.n_layers - (cfg.untied ? 0 : 1) + (rope_freqs >= 0);
+        size_t per_layer = 9 + (cfg.qkv_bias ? 3 : 0) + (cfg.qk_norm ? 2 : 0);
+        size_t expected = 3 + per_layer * (size_t)cfg.n_layers - (cfg.untied ? 0 : 1) + (rope_freqs >= 0);
         if (n_tensors != expected)
-            IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has %llu tensors; a %d-layer llama model has %zu", what, path, (unsigned long long)n_tensors, cfg.n_layers, expected);
+            IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s has %llu tensors; a %d-layer %s model has %zu", what, path, (unsigned long long)n_tensors,
+                          cfg.n_layers, it__gguf_archs[arch], expected);
     }
     for (i = 0; i < n_tensors; i++) { /* every one known, its shape the parameter's reversed */
         int heads_of, rows, cols;
@@ -21870,7 +21918,8 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
         float *dst;
         size_t row_bytes, rr;
         if ((int)i == rope_freqs) continue; /* read into the config above */
-        if (!p) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tensor %s is not part of a llama model here", what, path, ti[i].name);
+        if (!p) IT__GGUF_FAIL(IT_ERR_UNSUPPORTED, "%s: %s: tensor %s is not part of a %s model here", what, path, ti[i].name, it__gguf_archs[arch]);
+        if (arch != IT__GGUF_LLAMA) heads_of = 0; /* qwen2 / qwen3 rows stay in Hugging Face's order */
         rows = p->ndim == 2 ? p->dims[0] : 1, cols = p->ndim == 2 ? p->dims[1] : p->dims[0];
         if (ti[i].n_dims != p->ndim || ti[i].dims[0] != (uint64_t)cols || (p->ndim == 2 && ti[i].dims[1] != (uint64_t)rows))
             IT__GGUF_FAIL(IT_ERR_FORMAT, "%s: %s: %s is [%llu, %llu] (ggml order), the config makes it [%d, %d]", what, path, ti[i].name, (unsigned long long)ti[i].dims[0], (unsigned long long)(ti[i].n_dims > 1 ? ti[i].dims[1] : 1), cols, rows);

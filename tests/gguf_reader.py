@@ -5,7 +5,8 @@ build/it-export-gguf wrote against the model directory it came from:
     python3 tests/gguf_reader.py FILE.gguf MODEL_DIR
 
 - the header, every metadata key and tensor info parse, offsets are aligned and inside the file;
-- llama.* keys equal config.json's values, the tokenizer arrays have one entry per token; a
+- general.architecture is llama.cpp's name for config.json's model_type (llama, qwen2, qwen3) and
+  its ARCH.* keys equal config.json's values, the tokenizer arrays have one entry per token; a
   SentencePiece ("llama") tokenizer's scores give back tokenizer.json's merges (every split of a
   token into two tokens, ranked by score, then by the ids of the token and its halves);
 - every tensor, with the Q/K permutation of convert_hf_to_gguf.py undone, matches model.safetensors:
@@ -168,18 +169,20 @@ def main():
     version, meta, infos, start, align, data = read_gguf(path)
     cfg = json.load(open(model_dir + "/config.json"))
     check(version == 3, "GGUF version %d" % version)
-    check(meta.get("general.architecture") == "llama", "general.architecture %r" % meta.get("general.architecture"))
+    arch = {"qwen2": "qwen2", "qwen3": "qwen3"}.get(cfg.get("model_type"), "llama")  # llama.cpp's names
+    check(meta.get("general.architecture") == arch, "general.architecture %r (%s)" % (meta.get("general.architecture"), arch))
     heads, kv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
-    want = {"llama.embedding_length": cfg["hidden_size"], "llama.block_count": cfg["num_hidden_layers"],
-            "llama.feed_forward_length": cfg["intermediate_size"], "llama.attention.head_count": heads,
-            "llama.attention.head_count_kv": kv, "llama.context_length": cfg["max_position_embeddings"],
-            "llama.rope.dimension_count": cfg.get("head_dim") or cfg["hidden_size"] // heads,
-            "llama.vocab_size": cfg["vocab_size"]}
+    want = {"embedding_length": cfg["hidden_size"], "block_count": cfg["num_hidden_layers"],
+            "feed_forward_length": cfg["intermediate_size"], "attention.head_count": heads,
+            "attention.head_count_kv": kv, "context_length": cfg["max_position_embeddings"],
+            "rope.dimension_count": cfg.get("head_dim") or cfg["hidden_size"] // heads,
+            "vocab_size": cfg["vocab_size"]}
     for k, v in want.items():
+        k = arch + "." + k
         check(meta.get(k) == v, "%s = %r (config.json %r)" % (k, meta.get(k), v))
-    check(abs(meta["llama.attention.layer_norm_rms_epsilon"] - cfg["rms_norm_eps"]) < 1e-12, "rms eps")
+    check(abs(meta[arch + ".attention.layer_norm_rms_epsilon"] - cfg["rms_norm_eps"]) < 1e-12, "rms eps")
     theta = cfg.get("rope_theta", (cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0))
-    check(abs(meta["llama.rope.freq_base"] - theta) <= 1e-6 * theta, "rope.freq_base %g" % meta["llama.rope.freq_base"])
+    check(abs(meta[arch + ".rope.freq_base"] - theta) <= 1e-6 * theta, "rope.freq_base %g" % meta[arch + ".rope.freq_base"])
     if "tokenizer.ggml.tokens" in meta:
         n = len(meta["tokenizer.ggml.tokens"])
         model = meta["tokenizer.ggml.model"]
@@ -236,7 +239,8 @@ def main():
              "output.weight": "lm_head.weight"}
     parts = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
              "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
-             "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+             "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+             "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}
     end = len(data)
     for name, dims, t, off in infos:
         kind = GGML.get(t)
@@ -270,16 +274,17 @@ def main():
                   np.allclose(dequant(kind, raw, n), want, rtol=1e-6, atol=0), "rope_freqs.weight: llama3's factors %s" % want)
             continue
         if name.startswith("blk."):
-            layer, part = name.split(".")[1:3]
-            hf = "model.layers.%s.%s.weight" % (layer, parts[part])
+            layer, part, suffix = name.split(".")[1:4]  # weight or bias (qwen2's q/k/v)
+            hf = "model.layers.%s.%s.%s" % (layer, parts[part], suffix)
         else:
             hf = names[name]
         src = st[hf]
         check(list(dims) == list(src.shape[::-1]), "%s dims %s = %s reversed" % (name, dims, list(src.shape)))
         w = dequant(kind, raw, n).reshape(src.shape)
-        if name.endswith("attn_q.weight"):
+        permuted = arch == "llama"  # qwen2 / qwen3 keep Hugging Face's rows (llama.cpp's NEOX rope)
+        if permuted and name.endswith("attn_q.weight"):
             w = unpermute(w, heads)
-        elif name.endswith("attn_k.weight"):
+        elif permuted and name.endswith("attn_k.weight"):
             w = unpermute(w, kv)
         if kind == "F32":
             check(np.array_equal(w, src), "%s equals %s" % (name, hf))
@@ -290,11 +295,11 @@ def main():
             r = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16 << 16).view(np.float32)  # nearest even
             check(np.array_equal(w, r), "%s is %s in bf16" % (name, hf))
         else:
-            permuted = src
-            if name.endswith("attn_q.weight") or name.endswith("attn_k.weight"):
+            rows = src
+            if permuted and (name.endswith("attn_q.weight") or name.endswith("attn_k.weight")):
                 h = heads if name.endswith("attn_q.weight") else kv
-                permuted = src.reshape(h, 2, src.shape[0] // h // 2, *src.shape[1:]).swapaxes(1, 2).reshape(src.shape)
-            ref = (q8_0_ref if kind == "Q8_0" else q4_0_ref)(permuted)
+                rows = src.reshape(h, 2, src.shape[0] // h // 2, *src.shape[1:]).swapaxes(1, 2).reshape(src.shape)
+            ref = (q8_0_ref if kind == "Q8_0" else q4_0_ref)(rows)
             check(ref == bytes(raw), "%s blocks are ggml's reference %s of %s" % (name, kind, hf))
             amax = np.abs(src.reshape(-1, 32)).max(axis=1, keepdims=True)
             d = amax / 127 if kind == "Q8_0" else amax / 8  # |error| <= d / 2 (Q8_0) or d (Q4_0's clamp at 7 d),

@@ -42,62 +42,6 @@ static it_result load(const char *path, char *err, size_t errn, it_weight_type *
     return r;
 }
 
-static void test_roundtrip(void) {
-    static const it_gguf_type types[] = {IT_GGUF_F32, IT_GGUF_F16, IT_GGUF_BF16, IT_GGUF_Q8_0, IT_GGUF_Q4_0};
-    static const it_weight_type want_mt[] = {IT_WEIGHT_F32, IT_WEIGHT_F32, IT_WEIGHT_BF16, IT_WEIGHT_Q8_0, IT_WEIGHT_Q4_0};
-    char a[512], b[512];
-    int t;
-    it_test_tmp_path(a, sizeof a, "rt_a.gguf");
-    it_test_tmp_path(b, sizeof b, "rt_b.gguf");
-    for (t = 0; t < 5; t++) {
-        it_context *c0 = it_test_context(1), *c1 = it_test_context(1);
-        it_model_config cfg = small_llama();
-        it_model *m0, *m1 = NULL;
-        it_weight_type mt = IT_WEIGHT_INVALID;
-        it_gguf_export_desc d;
-        unsigned char *fa, *fb;
-        size_t na, nb, i, j;
-        double worst = 0;
-        memset(&d, 0, sizeof d);
-        d.type = types[t], d.bos_id = d.eos_id = -1;
-        it_model_create(c0, &cfg, &m0);
-        it_model_init(m0, 4);
-        CHECK(it_gguf_export(m0, &d, a) == IT_OK, "export");
-        CHECK(it_gguf_load(c1, a, &m1, &mt) == IT_OK && m1, "load %s: %s", it_gguf_type_name(types[t]), it_context_last_error(c1));
-        if (!m1) continue;
-        CHECK(mt == want_mt[t], "%s: matrices come back as %s", it_gguf_type_name(types[t]), it_weight_type_name(mt));
-        CHECK(m1->config.dim == cfg.dim && m1->config.n_layers == cfg.n_layers && m1->config.n_heads == cfg.n_heads &&
-                  m1->config.n_kv_heads == cfg.n_kv_heads && m1->config.ffn_dim == cfg.ffn_dim && m1->config.vocab_size == cfg.vocab_size &&
-                  m1->config.max_seq == cfg.max_seq && m1->config.untied == cfg.untied && m1->config.rope_theta == cfg.rope_theta &&
-                  m1->config.norm_eps == cfg.norm_eps,
-              "%s: the config comes back", it_gguf_type_name(types[t]));
-        for (i = 0; i < (size_t)it_param_count(c0); i++) { /* every value within its type's rounding */
-            it_tensor *p0 = it_param_at(c0, (int)i), *p1 = it_param_find(c1, it_tensor_name(p0));
-            size_t cols = (size_t)p0->dims[p0->ndim - 1];
-            for (j = 0; p1 && j < p0->numel; j++) {
-                double x = it_data(p0)[j], y = it_data(p1)[j], amax = 0, bound;
-                size_t k, b0 = j / 32 * 32;
-                for (k = b0; k < b0 + 32 && k < p0->numel && cols % 32 == 0; k++) amax = fmax(amax, fabs(it_data(p0)[k]));
-                if (p0->ndim == 1 || types[t] == IT_GGUF_F32) bound = 0;
-                else if (types[t] == IT_GGUF_F16) bound = fabs(x) / 2048 + 3e-8;
-                else if (types[t] == IT_GGUF_BF16) bound = fabs(x) / 256;
-                else bound = types[t] == IT_GGUF_Q8_0 ? amax / 127 * 0.57 : amax / 8 * 1.01;
-                worst = fmax(worst, fabs(x - y) - bound);
-            }
-            CHECK(p1 != NULL, "%s is loaded", it_tensor_name(p0));
-        }
-        CHECK(worst <= 0, "%s: values within their rounding (worst excess %g)", it_gguf_type_name(types[t]), worst);
-        CHECK(it_gguf_export(m1, &d, b) == IT_OK, "re-export");
-        fa = it_test_read_file(a, &na), fb = it_test_read_file(b, &nb);
-        CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0, "%s: the loaded model exports to the same %zu bytes",
-              it_gguf_type_name(types[t]), na);
-        free(fa), free(fb);
-        it_context_destroy(c0);
-        it_context_destroy(c1);
-    }
-    remove(a), remove(b);
-}
-
 /* offset of the first occurrence of s in buf (the bytes of a name), or 0 when absent */
 static size_t find(const unsigned char *buf, size_t n, const char *s) {
     size_t i, len = strlen(s);
@@ -119,6 +63,89 @@ static uint64_t get64(const unsigned char *p) {
     for (i = 7; i >= 0; i--) v = v << 8 | p[i];
     return v;
 }
+static void test_roundtrip(void) {
+    static const it_gguf_type types[] = {IT_GGUF_F32, IT_GGUF_F16, IT_GGUF_BF16, IT_GGUF_Q8_0, IT_GGUF_Q4_0};
+    static const it_weight_type want_mt[] = {IT_WEIGHT_F32, IT_WEIGHT_F32, IT_WEIGHT_BF16, IT_WEIGHT_Q8_0, IT_WEIGHT_Q4_0};
+    static const char *const archs[] = {"llama", "qwen2", "qwen3"};
+    char a[512], b[512];
+    int t;
+    it_test_tmp_path(a, sizeof a, "rt_a.gguf");
+    it_test_tmp_path(b, sizeof b, "rt_b.gguf");
+    for (t = 0; t < 5 * 3; t++) { /* every type, as llama, then as qwen2 (q/k/v biases) and qwen3 (q/k norms) */
+        it_context *c0 = it_test_context(1), *c1 = it_test_context(1);
+        it_model_config cfg = small_llama();
+        int arch = t / 5, ti = t % 5;
+        it_model *m0, *m1 = NULL;
+        it_weight_type mt = IT_WEIGHT_INVALID;
+        it_gguf_export_desc d;
+        unsigned char *fa, *fb;
+        size_t na, nb, i, j;
+        double worst = 0;
+        cfg.qkv_bias = arch == 1, cfg.qk_norm = arch == 2;
+        cfg.family = arch == 1 ? IT_FAMILY_QWEN2 : arch == 2 ? IT_FAMILY_QWEN3 : IT_FAMILY_DEFAULT;
+        memset(&d, 0, sizeof d);
+        d.type = types[ti], d.bos_id = d.eos_id = -1;
+        if (it_model_create(c0, &cfg, &m0) != IT_OK) {
+            CHECK(0, "%s: %s", archs[arch], it_context_last_error(c0));
+            it_context_destroy(c0), it_context_destroy(c1);
+            continue;
+        }
+        it_model_init(m0, 4);
+        if (arch) { /* biases and norm weights away from their zeros / ones */
+            int l;
+            for (l = 0; l < cfg.n_layers; l++) {
+                it_tensor **p = m0->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS;
+                int slots[3] = {arch == 1 ? IT_LP_Q_B : IT_LP_Q_NORM, arch == 1 ? IT_LP_K_B : IT_LP_K_NORM, IT_LP_V_B}, k2;
+                size_t e;
+                for (k2 = 0; k2 < (arch == 1 ? 3 : 2); k2++)
+                    for (e = 0; e < p[slots[k2]]->numel; e++) it_data(p[slots[k2]])[e] = 0.5f + 0.01f * (float)(e % 13) - 0.02f * (float)k2;
+            }
+        }
+        CHECK(it_gguf_export(m0, &d, a) == IT_OK, "export %s: %s", archs[arch], it_context_last_error(c0));
+        {
+            size_t n_a;
+            unsigned char *f = it_test_read_file(a, &n_a);
+            size_t at = f ? find(f, n_a, "general.architecture") + 20 + 4 : 0;
+            CHECK(f && get64(f + at) == strlen(archs[arch]) && !memcmp(f + at + 8, archs[arch], strlen(archs[arch])) &&
+                      find(f, n_a, arch == 1 ? "blk.1.attn_v.bias" : arch == 2 ? "blk.1.attn_k_norm.weight" : "blk.1.attn_v.weight"),
+                  "general.architecture %s, with its tensors", archs[arch]);
+            free(f);
+        }
+        CHECK(it_gguf_load(c1, a, &m1, &mt) == IT_OK && m1, "load %s: %s", it_gguf_type_name(types[ti]), it_context_last_error(c1));
+        if (!m1) continue;
+        CHECK(mt == want_mt[ti], "%s: matrices come back as %s", it_gguf_type_name(types[ti]), it_weight_type_name(mt));
+        CHECK(m1->config.dim == cfg.dim && m1->config.n_layers == cfg.n_layers && m1->config.n_heads == cfg.n_heads &&
+                  m1->config.n_kv_heads == cfg.n_kv_heads && m1->config.ffn_dim == cfg.ffn_dim && m1->config.vocab_size == cfg.vocab_size &&
+                  m1->config.max_seq == cfg.max_seq && m1->config.untied == cfg.untied && m1->config.rope_theta == cfg.rope_theta &&
+                  m1->config.norm_eps == cfg.norm_eps && m1->config.qkv_bias == cfg.qkv_bias && m1->config.qk_norm == cfg.qk_norm,
+              "%s %s: the config comes back", archs[arch], it_gguf_type_name(types[ti]));
+        for (i = 0; i < (size_t)it_param_count(c0); i++) { /* every value within its type's rounding */
+            it_tensor *p0 = it_param_at(c0, (int)i), *p1 = it_param_find(c1, it_tensor_name(p0));
+            size_t cols = (size_t)p0->dims[p0->ndim - 1];
+            for (j = 0; p1 && j < p0->numel; j++) {
+                double x = it_data(p0)[j], y = it_data(p1)[j], amax = 0, bound;
+                size_t k, b0 = j / 32 * 32;
+                for (k = b0; k < b0 + 32 && k < p0->numel && cols % 32 == 0; k++) amax = fmax(amax, fabs(it_data(p0)[k]));
+                if (p0->ndim == 1 || types[ti] == IT_GGUF_F32) bound = 0;
+                else if (types[ti] == IT_GGUF_F16) bound = fabs(x) / 2048 + 3e-8;
+                else if (types[ti] == IT_GGUF_BF16) bound = fabs(x) / 256;
+                else bound = types[ti] == IT_GGUF_Q8_0 ? amax / 127 * 0.57 : amax / 8 * 1.01;
+                worst = fmax(worst, fabs(x - y) - bound);
+            }
+            CHECK(p1 != NULL, "%s is loaded", it_tensor_name(p0));
+        }
+        CHECK(worst <= 0, "%s: values within their rounding (worst excess %g)", it_gguf_type_name(types[ti]), worst);
+        CHECK(it_gguf_export(m1, &d, b) == IT_OK, "re-export");
+        fa = it_test_read_file(a, &na), fb = it_test_read_file(b, &nb);
+        CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0, "%s %s: the loaded model exports to the same %zu bytes", archs[arch],
+              it_gguf_type_name(types[ti]), na);
+        free(fa), free(fb);
+        it_context_destroy(c0);
+        it_context_destroy(c1);
+    }
+    remove(a), remove(b);
+}
+
 typedef struct hostile { const char *what; it_result want; const char *fragment; } hostile;
 /* One hostile case: `good` (n bytes) copied to buf, edited, written to `bad` and loaded by try_. */
 #define EDIT_CASE(try_, what_, want_, fragment_, edit)             \
@@ -648,6 +675,39 @@ static void test_rope_llama3(void) {
     remove(path), remove(bad);
 }
 
+/* >> qwen2 / qwen3 files: keys of another architecture, an unknown architecture, a tensor the
+   architecture does not have, are refused by name. */
+static void test_qwen_hostile(void) {
+    it_context *ctx = it_test_context(1);
+    it_model_config cfg = small_llama();
+    it_model *m;
+    it_gguf_export_desc d;
+    char path[512], bad[512];
+    unsigned char *good, *buf;
+    size_t n, arch;
+    it_test_tmp_path(path, sizeof path, "qwen2.gguf");
+    it_test_tmp_path(bad, sizeof bad, "qwen2_bad.gguf");
+    cfg.qkv_bias = 1, cfg.family = IT_FAMILY_QWEN2;
+    memset(&d, 0, sizeof d);
+    d.bos_id = d.eos_id = -1;
+    it_model_create(ctx, &cfg, &m);
+    it_model_init(m, 6);
+    CHECK(it_gguf_export(m, &d, path) == IT_OK, "qwen2 exports: %s", it_context_last_error(ctx));
+    it_context_destroy(ctx);
+    if (!(good = it_test_read_file(path, &n))) return;
+    buf = (unsigned char *)malloc(n);
+    arch = find(good, n, "general.architecture") + 20 + 4 + 8; /* the string's bytes */
+#define TCASE(what_, want_, fragment_, edit) EDIT_CASE(try_file, what_, want_, fragment_, edit)
+    TCASE("the good qwen2 file", IT_OK, "", (void)0);
+    TCASE("qwen2 keys in a llama file", IT_ERR_FORMAT, "an architecture 'llama' file with hyperparameter keys of another", memcpy(buf + arch, "llama", 5));
+    TCASE("architecture gemma", IT_ERR_UNSUPPORTED, "architecture 'gemma' (llama, qwen2 and qwen3 are read)", memcpy(buf + arch, "gemma", 5));
+    TCASE("a tensor qwen2 has not", IT_ERR_UNSUPPORTED, "tensor blk.0.attn_x.bias is not part of a qwen2 model here",
+          buf[find(good, n, "blk.0.attn_q.bias") + 11] = 'x');
+#undef TCASE
+    free(buf), free(good);
+    remove(path), remove(bad);
+}
+
 int main(void) {
     test_roundtrip();
     test_hostile();
@@ -656,5 +716,6 @@ int main(void) {
     test_spm_tokenizer();
     test_chat_template();
     test_rope_llama3();
+    test_qwen_hostile();
     return it_test_finish();
 }
