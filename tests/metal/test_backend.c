@@ -775,6 +775,8 @@ static void errors_backend(void) {
     it_context *ctx = new_ctx(0);
     it_backend *be;
     it_result r;
+    check(it_metal_bf16_matmul(NULL) == NULL && it_metal_bf16_matmul(it_context_backend(ctx)) == NULL,
+          "it_metal_bf16_matmul: NULL for no backend and for the CPU's");
     cfg->no_device = 1;
     r = it_metal_backend_create(ctx, NULL, &be);
     check(r == IT_ERR_BACKEND_UNAVAILABLE && !be && strstr(it_context_last_error(ctx), "no Metal device"),
