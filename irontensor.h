@@ -5993,10 +5993,33 @@ IT__BF16_TARGET static void it__bf16_convert_avx512(uint16_t *d, const float *s,
         _mm512_mask_storeu_epi16((void *)(d + i), (__mmask32)((1ull << left) - 1u), v);
     }
 }
+/* 16 x 16 32-bit words (a bf16 pair each) transposed in registers: v[i] word j -> v[j] word i.
+   Pairs within 128-bit lanes, then 64-bit halves, then the 4 x 4 grid of lanes. */
+IT__BF16_TARGET static void it__bf16_transpose16(__m512i v[16]) {
+    __m512i t[16], u[16];
+    int i, j;
+    for (i = 0; i < 16; i += 2)
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]), t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    for (i = 0; i < 16; i += 4) { /* u[i + j], lane L: column 4 L + j of rows i .. i + 3 */
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]), u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]), u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (j = 0; j < 4; j++) {
+        __m512i a = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), b = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+        __m512i c = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44), d = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        v[j] = _mm512_shuffle_i32x4(a, c, 0x88), v[4 + j] = _mm512_shuffle_i32x4(a, c, 0xDD);
+        v[8 + j] = _mm512_shuffle_i32x4(b, d, 0x88), v[12 + j] = _mm512_shuffle_i32x4(b, d, 0xDD);
+    }
+}
+/* 16 pairs (32 k values from element i: n real) of one row of the source, rounded to bf16 */
+IT__BF16_TARGET static __m512i it__bf16_pairs16(const void *s, int s_bf16, ptrdiff_t i, int n) {
+    return (__m512i)_mm512_cvtne2ps_pbh(it__bf16_load16(s, s_bf16, i + 16, n - 16), it__bf16_load16(s, s_bf16, i, n));
+}
 /* The panel's rows contiguous in the source (op(b) as stored, op(a) transposed): the two k rows of
    a pair convert together and interleave with one word permutation. Otherwise (K contiguous: a
    weight [N, K] read as op(b) = W^T, or a row-major op(a)) each row's k values convert 32 at a time
-   into 16 pairs, stored w pairs apart. */
+   into 16 pairs, and 16 rows' pairs transpose into 16 runs of 16 rows (fewer than 16 rows: each
+   row's pairs stored w pairs apart). */
 IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks,
                                                         int rows, int kc, int kpad, int w) {
     int p, r, q;
@@ -6012,6 +6035,18 @@ IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const void 
                 __m512i pairs = _mm512_permutexvar_epi16(interleave, both);
                 if (width == 16) _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), pairs);
                 else _mm256_storeu_si256((__m256i *)(void *)(d + ((size_t)p * w + r) * 2), _mm512_castsi512_si256(pairs));
+            }
+        return;
+    }
+    if (ks == 1 && w % 16 == 0) {
+        uint32_t *d32 = (uint32_t *)(void *)d;
+        __m512i v[16];
+        for (r = 0; r < w; r += 16)
+            for (p = 0; p < kpad / 2; p += 16) {
+                int np = IT__MIN(16, kpad / 2 - p);
+                for (q = 0; q < 16; q++) v[q] = it__bf16_pairs16(s, s_bf16, (r + q) * rs + 2 * p, r + q < rows ? kc - 2 * p : 0);
+                it__bf16_transpose16(v);
+                for (q = 0; q < np; q++) _mm512_storeu_si512((void *)(d32 + (size_t)(p + q) * w + r), v[q]);
             }
         return;
     }
@@ -6046,21 +6081,22 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const void *
     if (ks != 1 && rs == 1 && w % 16 == 0) {
         const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
                                                     22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-        uint32_t *d32 = (uint32_t *)(void *)d, block[16][16]; /* [pair][row] */
+        uint32_t *d32 = (uint32_t *)(void *)d;
+        __m512i block[16]; /* [pair][row], then [row][pair] */
         int half = kpad / 2, p0, q, i;
         for (r = 0; r < w; r += 16) {
             int n = rows - r; /* real rows of this block; <= 0 gives zeros */
             for (p0 = 0; p0 < half; p0 += 16) {
                 int np = IT__MIN(16, half - p0);
-                for (q = 0; q < np; q++) {
+                for (q = 0; q < 16; q++) {
                     __m512 even, odd;
                     k = 2 * (p0 + q);
-                    even = k < kc ? it__bf16_load16(s, s_bf16, r + k * ks, n) : _mm512_setzero_ps();
-                    odd = k + 1 < kc ? it__bf16_load16(s, s_bf16, r + (k + 1) * ks, n) : _mm512_setzero_ps();
-                    _mm512_storeu_si512((void *)block[q], _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even)));
+                    even = q < np && k < kc ? it__bf16_load16(s, s_bf16, r + k * ks, n) : _mm512_setzero_ps();
+                    odd = q < np && k + 1 < kc ? it__bf16_load16(s, s_bf16, r + (k + 1) * ks, n) : _mm512_setzero_ps();
+                    block[q] = _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even));
                 }
-                for (i = 0; i < 16; i++)
-                    for (q = 0; q < np; q++) d32[(size_t)(r + i) * half + p0 + q] = block[q][i];
+                it__bf16_transpose16(block);
+                for (i = 0; i < 16; i++) _mm512_mask_storeu_epi32((void *)(d32 + (size_t)(r + i) * half + p0), (__mmask16)((1u << np) - 1u), block[i]);
             }
         }
         return;
@@ -7267,6 +7303,9 @@ typedef struct it__cross_entropy_job {
     float dloss_scale; /* d(loss) / counted rows */
     int vocab0, n_vocab; /* vocabulary chunk: its first row of w and its row count */
     int row0;            /* the fused pass's block of token rows starts here */
+    /* bf16 mode's fused pass: each row of dlogits rounded to bf16 in place (the row's first half),
+       as the packing would round it, so dx and dW read bf16; NULL = fp32 dlogits */
+    void (*dlogits_to_bf16)(uint16_t *d, const float *s, size_t n);
 } it__cross_entropy_job;
 static it__cross_entropy_job it__cross_entropy_job_of(const it_node *n) {
     it__cross_entropy_job job;
@@ -7407,6 +7446,8 @@ static void it__linear_cross_entropy_fused_rows(const void *job, size_t r0, size
         losses[r] = lse[r] - target_logit;
         it_cpu_scale_forward(sn, sn, scale / sum, (size_t)V);
         sn[t] -= scale;
+        /* in place, front to back: each bf16 store lands below the floats still to be read */
+        if (j->dlogits_to_bf16) j->dlogits_to_bf16((uint16_t *)(void *)sn, sn, (size_t)V);
     }
 }
 /* The fused pass's block of token rows (build/bench times the pass's products on their own). */
@@ -7422,12 +7463,21 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->scratch);
     const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
+    int bf16 = g->ctx->compute_dtype == IT_BF16;
+    /* bf16: dlogits in bf16 with the fp32 rows' stride (2 V bf16), read by both products */
+    it__bgemm_operand dl = it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V);
     job.dloss_scale = count ? g->loss_weight / (float)count : 0.0f; /* the seed it_graph_run fills after this forward */
+    job.dlogits_to_bf16 = bf16 ? it__bgemm_pick_isa().convert : NULL;
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
         job.row0 = r0;
         it__gemm_compute(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);                  /* logits [R, V] */
         it__parallel(g->ctx, &job, (size_t)R, (size_t)V * 8, it__linear_cross_entropy_fused_rows); /* -> dlogits */
+        if (bf16) {
+            if (dx) it__gemm_bf16(g->ctx, dx + (size_t)r0 * C, dl, it__bgemm_f32(w), R, C, V, 0, 0, 1);
+            if (dw) it__gemm_bf16(g->ctx, dw, dl, it__bgemm_f32(x + (size_t)r0 * C), V, C, R, 1, 0, 1);
+            continue;
+        }
         if (dx) it__gemm_compute(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
         if (dw) it__gemm_compute(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
     }
