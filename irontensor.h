@@ -5909,9 +5909,10 @@ static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, fl
 typedef char it__bgemm_scratch_fits[(IT__SGEMM_MC % IT__BGEMM_MAXMR == 0 && IT__SGEMM_NC % IT__BGEMM_MAXNR == 0) ? 1 : -1];
 
 /* The kernel computes a full MR x NR tile over kpad (even; a multiple of 32 for AMX) bf16 of K:
-   c = tile, or c += tile when add. Packing: rs/ks are the source's strides between the panel's
+   c = tile, or c += tile when add. A rows kernel reads a's row i at pa + i lda: lda = kpad for a
+   packed panel, or a bf16 source's own row stride (read in place, no packing). Packing: rs/ks are the source's strides between the panel's
    rows and along K; `rows` (<= w) real rows, kc real k values, zeros up to w and kpad. */
-typedef void (*it__bgemm_kernel_fn)(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc, int add);
+typedef void (*it__bgemm_kernel_fn)(int kpad, const uint16_t *pa, ptrdiff_t lda, const uint16_t *pb, float *c, int ldc, int add);
 typedef void (*it__bgemm_pack_fn)(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
                                   int w);
 typedef struct it__bgemm_isa {
@@ -5954,9 +5955,10 @@ static void it__bgemm_pack_pairs_portable(uint16_t *d, const void *s, int s_bf16
 static void it__bf16_convert_portable(uint16_t *d, const float *s, size_t n) { it_f32_to_bf16_array(d, s, n); }
 #define IT__BGEMM_GEN_MR 4
 #define IT__BGEMM_GEN_NR 16
-static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc, int add) {
+static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, ptrdiff_t lda, const uint16_t *pb, float *c, int ldc, int add) {
     float acc[IT__BGEMM_GEN_MR][IT__BGEMM_GEN_NR] = {{0}}, b0[IT__BGEMM_GEN_NR], b1[IT__BGEMM_GEN_NR];
     int p, i, j;
+    (void)lda; /* a's panel in pairs: always packed */
     for (p = 0; p < kpad / 2; p++, pa += 2 * IT__BGEMM_GEN_MR, pb += 2 * IT__BGEMM_GEN_NR) {
         for (j = 0; j < IT__BGEMM_GEN_NR; j++) b0[j] = it_bf16_to_f32(pb[2 * j]), b1[j] = it_bf16_to_f32(pb[2 * j + 1]);
         for (i = 0; i < IT__BGEMM_GEN_MR; i++) {
@@ -6127,10 +6129,11 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const void *
         c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                     \
         c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                     \
     }
-IT__BF16_TARGET static void it__bgemm_kernel_avx512(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc,
-                                                    int add) {
+IT__BF16_TARGET static void it__bgemm_kernel_avx512(int kpad, const uint16_t *pa, ptrdiff_t lda, const uint16_t *pb, float *c,
+                                                    int ldc, int add) {
     IT__BF16_ROWS(IT__BF16_DECL)
     int p;
+    (void)lda; /* a's panel in pairs: always packed */
     for (p = 0; p < kpad / 2; p++, pa += 16, pb += 64) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)pb), b1 = (__m512bh)_mm512_loadu_si512((const void *)(pb + 32));
         IT__BF16_ROWS(IT__BF16_DP)
@@ -6144,13 +6147,13 @@ IT__BF16_TARGET static void it__bgemm_kernel_avx512(int kpad, const uint16_t *pa
     {                                                                    \
         int32_t pair;                                                    \
         __m512bh ai;                                                     \
-        memcpy(&pair, pa + (size_t)(i) * kpad + 2 * p, 4);               \
+        memcpy(&pair, pa + (i) * lda + 2 * p, 4);                        \
         ai = (__m512bh)_mm512_set1_epi32(pair);                          \
         c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                     \
         c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                     \
     }
-IT__BF16_TARGET static void it__bgemm_kernel_avx512_rows(int kpad, const uint16_t *pa, const uint16_t *pb, float *c, int ldc,
-                                                         int add) {
+IT__BF16_TARGET static void it__bgemm_kernel_avx512_rows(int kpad, const uint16_t *pa, ptrdiff_t lda, const uint16_t *pb,
+                                                         float *c, int ldc, int add) {
     IT__BF16_ROWS(IT__BF16_DECL)
     int p;
     for (p = 0; p < kpad / 2; p++, pb += 64) {
@@ -6191,9 +6194,9 @@ __attribute__((target("amx-tile"))) static void it__amx_begin(void) {
     _tile_loadconfig(it__amx_config);
 }
 __attribute__((target("amx-tile"))) static void it__amx_end(void) { _tile_release(); }
-__attribute__((target("amx-tile,amx-bf16"))) static void it__bgemm_kernel_amx(int kpad, const uint16_t *pa, const uint16_t *pb,
-                                                                              float *c, int ldc, int add) {
-    const long cs = (long)ldc * 4, as = (long)kpad * 2;
+__attribute__((target("amx-tile,amx-bf16"))) static void it__bgemm_kernel_amx(int kpad, const uint16_t *pa, ptrdiff_t lda,
+                                                                              const uint16_t *pb, float *c, int ldc, int add) {
+    const long cs = (long)ldc * 4, as = (long)lda * 2;
     int k;
     if (add) {
         _tile_loadd(0, c, cs);
@@ -6208,7 +6211,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void it__bgemm_kernel_amx(in
     }
     for (k = 0; k < kpad; k += 32) {
         _tile_loadd(4, pa + k, as);
-        _tile_loadd(5, pa + 16 * (size_t)kpad + k, as);
+        _tile_loadd(5, pa + 16 * lda + k, as);
         _tile_loadd(6, pb + (size_t)k * 32, 128);
         _tile_loadd(7, pb + (size_t)k * 32 + 32, 128);
         _tile_dpbf16ps(0, 4, 6);
@@ -6303,30 +6306,36 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
     float edge[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
     /* a's panels as rows when a is row-major (a plain conversion) or the kernel takes only rows */
     int a_rows = g->kernel_rows && (!g->kernel || csa == 1), jc, pc, ic, jr, ir, i, j;
+    /* a bf16 row-major a is read in place by a rows kernel: its whole row panels, and K blocks
+       that need no zero padding */
+    int a_in_place = a_rows && a_bf16 && csa == 1;
     it__bgemm_kernel_fn kernel = a_rows ? g->kernel_rows : g->kernel;
     if (g->begin) g->begin();
     for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
         int nc = IT__MIN(IT__SGEMM_NC, n - jc);
         for (pc = 0; pc < K; pc += IT__BGEMM_KC) {
             int kc = IT__MIN(IT__BGEMM_KC, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
-            int add = accumulate || pc > 0;
+            int add = accumulate || pc > 0, direct = a_in_place && kc == kpad;
             for (jr = 0; jr < nc; jr += nr) /* op(b)'s panel: rows are its columns j, strided csb */
                 g->pack_pairs(pb + (size_t)jr * kpad, it__bgemm_at(b, b_bf16, pc * rsb + (jc + jr) * csb), b_bf16, csb, rsb,
                               IT__MIN(nr, nc - jr), kc, kpad, nr);
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
                 int mc = IT__MIN(IT__SGEMM_MC, m - ic);
                 for (ir = 0; ir < mc; ir += mr)
-                    (a_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, it__bgemm_at(a, a_bf16, (ic + ir) * rsa + pc * csa),
-                                                            a_bf16, rsa, csa, IT__MIN(mr, mc - ir), kc, kpad, mr);
+                    if (!direct || mc - ir < mr)
+                        (a_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, it__bgemm_at(a, a_bf16, (ic + ir) * rsa + pc * csa),
+                                                                a_bf16, rsa, csa, IT__MIN(mr, mc - ir), kc, kpad, mr);
                 for (jr = 0; jr < nc; jr += nr) {
                     int cols = IT__MIN(nr, nc - jr);
                     for (ir = 0; ir < mc; ir += mr) {
                         float *cij = c + (ic + ir) * ldc + jc + jr;
-                        int rows = IT__MIN(mr, mc - ir);
+                        int rows = IT__MIN(mr, mc - ir), here = direct && rows == mr;
+                        const uint16_t *ai = here ? (const uint16_t *)a + (ic + ir) * rsa + pc : pa + (size_t)ir * kpad;
+                        ptrdiff_t lda = here ? rsa : kpad;
                         if (rows == mr && cols == nr) {
-                            kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
+                            kernel(kpad, ai, lda, pb + (size_t)jr * kpad, cij, (int)ldc, add);
                         } else {
-                            kernel(kpad, pa + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
+                            kernel(kpad, ai, lda, pb + (size_t)jr * kpad, edge, nr, 0);
                             for (i = 0; i < rows; i++)
                                 for (j = 0; j < cols; j++)
                                     cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
