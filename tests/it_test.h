@@ -277,6 +277,7 @@ static int it_test_finish(void) {
     (void)it_test_ref_f32;
     (void)it_test_ref_ids;
     (void)it_test_worst;
+    (void)it_test_check_bf16_grads;
     (void)it_test_st_restamp;
 #endif
     printf("%d passed, %d failed\n", it_test_passed, it_test_failed);

@@ -311,7 +311,7 @@ static void test_swiglu(void) {
             it__sgemm_force_isa = level;
             for (i = 0; i < n; i++) dg[i] = 0.5f, du[i] = -0.25f;
             it__swiglu_forward_fast(out, g, u, (size_t)n);
-            it__swiglu_backward_fast(dg, with_dup ? du : NULL, d, g, u, (size_t)n);
+            it__swiglu_backward_fast(dg, 0, with_dup ? du : NULL, 0, d, g, u, (size_t)n);
             for (i = 0; i < n; i++) {
                 double s = 1.0 / (1.0 + exp(-(double)g[i])), silu = g[i] * s;
                 double want_g = 0.5 + (double)d[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
