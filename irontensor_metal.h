@@ -339,6 +339,10 @@ IT_API it_metal_stats it_metal_backend_stats(const it_backend *be) {
     memset(&s, 0, sizeof s);
     return s;
 }
+IT_API const char *it_metal_bf16_matmul(const it_backend *be) {
+    (void)be;
+    return NULL; /* no Metal backend exists here */
+}
 #else
 /* >>metal_backend  state ----------------------------------------------------------------------- */
 #include "shaders.h"                /* the kernels' source, embedded */
