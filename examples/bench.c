@@ -13,8 +13,10 @@
                  gflops=G gemm_gflops=M gemm_min=.. gemm_max=.. ratio=G/M peak_gflops=P peak_frac=G/P
    --dtype bf16 runs the step in bf16 mixed precision (it_context_set_compute_dtype) and adds
      bench_bf16 kernel=K step_ms=X tok_s=Y peak_rss_mb=Z step_gflops=G gemm_bf16_gflops=M frac_of_gemm=G/M
-   (M: the step's own products timed alone, in bf16; Z, like the training table's peak RSS, is read
-   before the pairs) and, after the timed steps, as many pairs of
+                kernel_gflops=B sgemm_kernel_gflops=P kernel_frac_of_2x_sgemm=B/2P gemm_frac_of_kernel=M/B
+   (M: the step's own products timed alone, in bf16; B: the bf16 micro-kernel on L1-resident panels,
+   whose ceiling is 2P where VDPBF16PS issues at the FMA's rate; Z, like the training table's peak
+   RSS, is read before the pairs; peak_gflops in bench_flops is then B) and, after the timed steps, as many pairs of
    steps alternating fp32 and bf16 in this process:
      bench_bf16_pairs pairs=P f32_ms=.. bf16_ms=.. ratio=R ratio_min=.. ratio_max=..
    (benchmarks/bf16_bench.sh runs it between our fp32 bench and PyTorch's bf16 autocast); --pairs N
@@ -500,6 +502,34 @@ static double kernel_peak_gflops(it_context *ctx) {
     it__pool_run(&ctx->pool, peak_part, &job, ctx->n_threads);
     return 2.0 * g.mr * g.nr * 256.0 * job.reps * ctx->n_threads / (now_seconds() - t0) * 1e-9;
 }
+/* The same for the bf16 product's kernel (>>bf16): one tile over a KC block (IT__BGEMM_KC bf16, the
+   bytes of the fp32 kernel's panels), its panels in L1, as the products run it (pairs, or rows
+   where the kernel only takes rows: AMX, with its tile configuration). */
+static void bf16_peak_part(void *arg, int part, int n_parts) {
+    const peak_job *j = (const peak_job *)arg;
+    it__bgemm_isa g = it__bgemm_pick_isa();
+    uint16_t *pa = (uint16_t *)(void *)j->scratch[part].pack_a, *pb = (uint16_t *)(void *)j->scratch[part].pack_b;
+    it__bgemm_kernel_fn kernel = g.kernel ? g.kernel : g.kernel_rows;
+    float c[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
+    int i;
+    (void)n_parts;
+    memset(c, 0, sizeof c);
+    for (i = 0; i < g.mr * IT__BGEMM_KC; i++) pa[i] = it_f32_to_bf16(1e-3f);
+    for (i = 0; i < g.nr * IT__BGEMM_KC; i++) pb[i] = it_f32_to_bf16(1e-3f);
+    if (g.begin) g.begin();
+    for (i = 0; i < j->reps; i++) kernel(IT__BGEMM_KC, pa, IT__BGEMM_KC, pb, c, g.nr, 1);
+    if (g.end) g.end();
+}
+static double bf16_kernel_peak_gflops(it_context *ctx) {
+    it__bgemm_isa g = it__bgemm_pick_isa();
+    peak_job job;
+    double t0;
+    job.scratch = ctx->scratch;
+    job.reps = (int)(2.0 * 10000 * 8 * 32 * 256 / ((double)g.mr * g.nr * IT__BGEMM_KC)); /* twice the fp32 line's multiply-adds */
+    t0 = now_seconds();
+    it__pool_run(&ctx->pool, bf16_peak_part, &job, ctx->n_threads);
+    return 2.0 * g.mr * g.nr * IT__BGEMM_KC * job.reps * ctx->n_threads / (now_seconds() - t0) * 1e-9;
+}
 /* sorts x: x[0] and x[n - 1] are then the min and max */
 static double median_of(double *x, int n) {
     qsort(x, (size_t)n, sizeof(double), cmp_double);
@@ -560,7 +590,7 @@ int main(int argc, char **argv) {
     int32_t prompt[64];
     it_plan_stats st;
     step_work work;
-    double *step_s, *gemm_gflops, *peak_gflops, model_flop, train_peak_rss;
+    double *step_s, *gemm_gflops, *peak_gflops, *bf16_peak_gflops, model_flop, train_peak_rss;
     int use_metal = 0, quant = 1, quick = 0, use_cuda = 0, tf32 = 0, bf16 = 0, pairs = -1;
     const char *preset = "tiny";
 
@@ -666,7 +696,8 @@ int main(int argc, char **argv) {
     step_s = (double *)calloc((size_t)steps, sizeof(double));
     gemm_gflops = (double *)calloc((size_t)steps, sizeof(double));
     peak_gflops = (double *)calloc((size_t)steps, sizeof(double));
-    if (!step_s || !gemm_gflops || !peak_gflops) return 1;
+    bf16_peak_gflops = (double *)calloc((size_t)steps, sizeof(double));
+    if (!step_s || !gemm_gflops || !peak_gflops || !bf16_peak_gflops) return 1;
 
     printf("IronTensor-C bench: %s Llama (dim %d, %d layers, %d heads, ffn %d, vocab %d), %zu parameters\n",
            preset, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.vocab_size, it_model_config_param_count(&cfg));
@@ -694,7 +725,8 @@ int main(int argc, char **argv) {
         loss1 = it_data(train.loss)[0];
         if (step >= warmup && !use_metal && !use_cuda) { /* B of the A B pairs: the products alone, the limit */
             gemm_gflops[step - warmup] = work.gemm_flop / gemm_pass_seconds(ctx, &work) * 1e-9;
-            peak_gflops[step - warmup] = ctx->compute_dtype == IT_BF16 ? 0.0 : kernel_peak_gflops(ctx); /* an fp32 limit */
+            peak_gflops[step - warmup] = kernel_peak_gflops(ctx);
+            if (bf16) bf16_peak_gflops[step - warmup] = bf16_kernel_peak_gflops(ctx); /* the bf16 step's limit */
         }
     }
     step_ms = elapsed / steps * 1e3;
@@ -721,6 +753,7 @@ int main(int argc, char **argv) {
     printf("  %-14s %12.1f %12.0f %16.1f\n", "IronTensor-C", step_ms, tok_s, train_peak_rss);
     if (!use_metal && !use_cuda) {
         double med = median_of(step_s, steps), gemm = median_of(gemm_gflops, steps), peak = median_of(peak_gflops, steps);
+        double bf16_peak = bf16 ? median_of(bf16_peak_gflops, steps) : 0.0, limit = bf16 ? bf16_peak : peak;
         double achieved = model_flop / med * 1e-9;
         printf("\nstep arithmetic (SGEMM kernel %s, %d threads): %.1f GFLOP a step = matmuls and head %.1f + attention %.1f",
                it__sgemm_pick_isa().name, it_context_threads(ctx), model_flop * 1e-9, work.gemm_flop * 1e-9,
@@ -732,19 +765,25 @@ int main(int argc, char **argv) {
                gemm_gflops[0], gemm_gflops[steps - 1]);
         printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f)\n", "SGEMM micro-kernel on L1-resident panels", peak,
                peak_gflops[0], peak_gflops[steps - 1]);
-        printf("  step / products alone %.2f (target >= 0.75: %s), step / kernel peak %.2f; %d distinct products, "
-               "interleaved with the steps\n", achieved / gemm, achieved >= 0.75 * gemm ? "met" : "NOT met", peak > 0 ? achieved / peak : 0.0,
-               work.n_gemms);
+        if (bf16) /* VDPBF16PS does two multiply-adds a lane where an FMA does one, at the FMA's rate (Zen 4, Intel) */
+            printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f), %.0f%% of 2x the SGEMM kernel's\n",
+                   "bf16 micro-kernel on L1-resident panels", bf16_peak, bf16_peak_gflops[0], bf16_peak_gflops[steps - 1],
+                   peak > 0 ? 100.0 * bf16_peak / (2.0 * peak) : 0.0);
+        printf("  step / products alone %.2f (target >= 0.75: %s), step / %s kernel peak %.2f; %d distinct products, "
+               "interleaved with the steps\n", achieved / gemm, achieved >= 0.75 * gemm ? "met" : "NOT met", bf16 ? "bf16" : "SGEMM",
+               limit > 0 ? achieved / limit : 0.0, work.n_gemms);
         printf("bench_flops model_gflop=%.2f executed_gflop=%.2f step_median_ms=%.1f step_min_ms=%.1f step_max_ms=%.1f "
                "gflops=%.1f gemm_gflops=%.1f gemm_min=%.1f gemm_max=%.1f ratio=%.2f peak_gflops=%.1f peak_frac=%.2f\n",
                model_flop * 1e-9, (model_flop + work.recompute_flop) * 1e-9, med * 1e3, step_s[0] * 1e3,
-               step_s[steps - 1] * 1e3, achieved, gemm, gemm_gflops[0], gemm_gflops[steps - 1], achieved / gemm, peak,
-               peak > 0 ? achieved / peak : 0.0);
-        if (bf16) /* the products above ran in bf16 too: the step against its own bf16 products */
+               step_s[steps - 1] * 1e3, achieved, gemm, gemm_gflops[0], gemm_gflops[steps - 1], achieved / gemm, limit,
+               limit > 0 ? achieved / limit : 0.0);
+        if (bf16) /* the products above ran in bf16 too: the step against its own bf16 products and kernel */
             printf("bench_bf16 kernel=%s step_ms=%.1f tok_s=%.0f peak_rss_mb=%.1f step_gflops=%.1f gemm_bf16_gflops=%.1f "
-                   "frac_of_gemm=%.2f\n", it_bf16_kernel_name(), med * 1e3, tok_s, train_peak_rss, achieved, gemm, achieved / gemm);
+                   "frac_of_gemm=%.2f kernel_gflops=%.1f sgemm_kernel_gflops=%.1f kernel_frac_of_2x_sgemm=%.2f "
+                   "gemm_frac_of_kernel=%.2f\n", it_bf16_kernel_name(), med * 1e3, tok_s, train_peak_rss, achieved, gemm,
+                   achieved / gemm, bf16_peak, peak, peak > 0 ? bf16_peak / (2.0 * peak) : 0.0, bf16_peak > 0 ? gemm / bf16_peak : 0.0);
     }
-    free(step_s), free(gemm_gflops), free(peak_gflops);
+    free(step_s), free(gemm_gflops), free(peak_gflops), free(bf16_peak_gflops);
     fflush(stdout);
 
     if (it_decoder_create(model, cfg.max_seq, &dec) != IT_OK) {
