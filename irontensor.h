@@ -6013,9 +6013,33 @@ IT__BF16_TARGET static void it__bf16_transpose16(__m512i v[16]) {
         v[8 + j] = _mm512_shuffle_i32x4(b, d, 0x88), v[12 + j] = _mm512_shuffle_i32x4(b, d, 0xDD);
     }
 }
-/* 16 pairs (32 k values from element i: n real) of one row of the source, rounded to bf16 */
-IT__BF16_TARGET static __m512i it__bf16_pairs16(const void *s, int s_bf16, ptrdiff_t i, int n) {
+/* the first n of 32 lanes (n may be <= 0 or > 32) */
+static __mmask32 it__bf16_live32(int n) { return n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << IT__MAX(n, 0)) - 1u); }
+/* 16 pairs (32 k values from element i: n real) of one row of the source, rounded to bf16; a bf16
+   source's k values are already its pairs, side by side as stored */
+IT__BF16_TARGET static inline __m512i it__bf16_pairs16(const void *s, int s_bf16, ptrdiff_t i, int n) {
+    if (s_bf16) return _mm512_maskz_loadu_epi16(it__bf16_live32(n), (const uint16_t *)s + i);
     return (__m512i)_mm512_cvtne2ps_pbh(it__bf16_load16(s, s_bf16, i + 16, n - 16), it__bf16_load16(s, s_bf16, i, n));
+}
+/* 16 pairs (k, k + 1) of 16 neighbouring columns (n real) of two k rows of the source, at elements
+   even and odd (has_even / has_odd: whether those k lie inside the block; else zeros). A bf16 source
+   interleaves its words (the odd row's in the high half), an fp32 one converts both rows together
+   and interleaves with one word permutation. */
+IT__BF16_TARGET static inline __m512i it__bf16_pairs_of_rows(const void *s, int s_bf16, ptrdiff_t even, ptrdiff_t odd,
+                                                             int has_even, int has_odd, int n) {
+    __mmask16 live = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u);
+    if (s_bf16) {
+        const uint16_t *s16 = (const uint16_t *)s;
+        __m512i e = has_even ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + even)) : _mm512_setzero_si512();
+        __m512i o = has_odd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + odd)) : _mm512_setzero_si512();
+        return _mm512_or_si512(e, _mm512_slli_epi32(o, 16));
+    } else {
+        const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                                    21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        __m512 e = has_even ? it__bf16_load16(s, 0, even, n) : _mm512_setzero_ps();
+        __m512 o = has_odd ? it__bf16_load16(s, 0, odd, n) : _mm512_setzero_ps();
+        return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(o, e)); /* even in the low half */
+    }
 }
 /* The panel's rows contiguous in the source (op(b) as stored, op(a) transposed): the two k rows of
    a pair convert together and interleave with one word permutation. Otherwise (K contiguous: a
@@ -6026,15 +6050,10 @@ IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const void 
                                                         int rows, int kc, int kpad, int w) {
     int p, r, q;
     if (rs == 1 && w % 8 == 0) { /* 16 rows at a time; an 8-wide panel (a's, MR 8) uses the first half */
-        const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-                                                    22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
         for (p = 0; p < kpad / 2; p++)
             for (r = 0; r < w; r += 16) {
                 int width = IT__MIN(16, w - r), n = IT__MIN(rows - r, width), k = 2 * p;
-                __m512 even = k < kc ? it__bf16_load16(s, s_bf16, r + k * ks, n) : _mm512_setzero_ps();
-                __m512 odd = k + 1 < kc ? it__bf16_load16(s, s_bf16, r + (k + 1) * ks, n) : _mm512_setzero_ps();
-                __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even); /* even in the low half */
-                __m512i pairs = _mm512_permutexvar_epi16(interleave, both);
+                __m512i pairs = it__bf16_pairs_of_rows(s, s_bf16, r + k * ks, r + (k + 1) * ks, k < kc, k + 1 < kc, n);
                 if (width == 16) _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), pairs);
                 else _mm256_storeu_si256((__m256i *)(void *)(d + ((size_t)p * w + r) * 2), _mm512_castsi512_si256(pairs));
             }
@@ -6056,10 +6075,8 @@ IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const void 
         uint32_t *d32 = (uint32_t *)(void *)d, pairs[16];
         for (r = 0; r < w; r++)
             for (p = 0; p < kpad / 2; p += 16) {
-                int n = r < rows ? kc - 2 * p : 0, np = IT__MIN(16, kpad / 2 - p);
-                ptrdiff_t row = r * rs + 2 * p;
-                __m512 lo = it__bf16_load16(s, s_bf16, row, n), hi = it__bf16_load16(s, s_bf16, row + 16, n - 16);
-                _mm512_storeu_si512((void *)pairs, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+                int np = IT__MIN(16, kpad / 2 - p);
+                _mm512_storeu_si512((void *)pairs, it__bf16_pairs16(s, s_bf16, r * rs + 2 * p, r < rows ? kc - 2 * p : 0));
                 for (q = 0; q < np; q++) d32[(size_t)(p + q) * w + r] = pairs[q];
             }
         return;
@@ -6081,8 +6098,6 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const void *
                                                        int rows, int kc, int kpad, int w) {
     int r, k;
     if (ks != 1 && rs == 1 && w % 16 == 0) {
-        const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-                                                    22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
         uint32_t *d32 = (uint32_t *)(void *)d;
         __m512i block[16]; /* [pair][row], then [row][pair] */
         int half = kpad / 2, p0, q, i;
@@ -6091,11 +6106,8 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const void *
             for (p0 = 0; p0 < half; p0 += 16) {
                 int np = IT__MIN(16, half - p0);
                 for (q = 0; q < 16; q++) {
-                    __m512 even, odd;
                     k = 2 * (p0 + q);
-                    even = q < np && k < kc ? it__bf16_load16(s, s_bf16, r + k * ks, n) : _mm512_setzero_ps();
-                    odd = q < np && k + 1 < kc ? it__bf16_load16(s, s_bf16, r + (k + 1) * ks, n) : _mm512_setzero_ps();
-                    block[q] = _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even));
+                    block[q] = it__bf16_pairs_of_rows(s, s_bf16, r + k * ks, r + (k + 1) * ks, q < np && k < kc, q < np && k + 1 < kc, n);
                 }
                 it__bf16_transpose16(block);
                 for (i = 0; i < 16; i++) _mm512_mask_storeu_epi32((void *)(d32 + (size_t)(r + i) * half + p0), (__mmask16)((1u << np) - 1u), block[i]);
@@ -6109,9 +6121,7 @@ IT__BF16_TARGET static void it__bgemm_pack_rows_avx512(uint16_t *d, const void *
     }
     for (r = 0; r < w; r++)
         for (k = 0; k < kpad; k += 32) {
-            int n = r < rows ? kc - k : 0;
-            __m512 lo = it__bf16_load16(s, s_bf16, r * rs + k, n), hi = it__bf16_load16(s, s_bf16, r * rs + k + 16, n - 16);
-            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            __m512i v = it__bf16_pairs16(s, s_bf16, r * rs + k, r < rows ? kc - k : 0);
             if (kpad - k >= 32) _mm512_storeu_si512((void *)(d + (size_t)r * kpad + k), v);
             else _mm512_mask_storeu_epi16((void *)(d + (size_t)r * kpad + k), (__mmask32)((1u << (kpad - k)) - 1u), v);
         }
@@ -6134,6 +6144,7 @@ IT__BF16_TARGET static void it__bgemm_kernel_avx512(int kpad, const uint16_t *pa
     IT__BF16_ROWS(IT__BF16_DECL)
     int p;
     (void)lda; /* a's panel in pairs: always packed */
+    IT__BF16_ROWS(IT__AVX512_PREFETCH) /* as the SGEMM's: the head's dW += streams 32 MB of c with K 256 */
     for (p = 0; p < kpad / 2; p++, pa += 16, pb += 64) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)pb), b1 = (__m512bh)_mm512_loadu_si512((const void *)(pb + 32));
         IT__BF16_ROWS(IT__BF16_DP)
@@ -6156,6 +6167,7 @@ IT__BF16_TARGET static void it__bgemm_kernel_avx512_rows(int kpad, const uint16_
                                                          float *c, int ldc, int add) {
     IT__BF16_ROWS(IT__BF16_DECL)
     int p;
+    IT__BF16_ROWS(IT__AVX512_PREFETCH)
     for (p = 0; p < kpad / 2; p++, pb += 64) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)pb), b1 = (__m512bh)_mm512_loadu_si512((const void *)(pb + 32));
         IT__BF16_ROWS(IT__BF16_DP_ROWS)
@@ -6297,6 +6309,21 @@ static it__bgemm_operand it__bgemm_bf16(const uint16_t *data, ptrdiff_t ld) {
     return o;
 }
 
+/* cols rows of an operand (rs apart; K strided ks) packed as pairs into panels of width w, panel j / w
+   at d + j kpad. Where the panels' rows lie side by side in the source (rs == 1: op(b) as stored,
+   op(a) transposed), 16 pairs of every panel at a time, so the source is read 32 k rows after
+   another; panel by panel, each panel would read one cache line of each of kc rows (a 512-byte
+   stride through a weight [V, C]), which kept the packing of the head's dx = dlogits W waiting on
+   memory. A panel's pairs p0 .. p0 + 15 are the same words as a whole panel's, at d + 2 p0 w. */
+static void it__bgemm_pack_panels(const it__bgemm_isa *g, uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks,
+                                  int cols, int kc, int kpad, int w) {
+    int step = rs == 1 ? 32 : kpad, k0, j;
+    for (k0 = 0; k0 < kpad; k0 += step)
+        for (j = 0; j < cols; j += w)
+            g->pack_pairs(d + (size_t)j * kpad + (size_t)k0 * w, it__bgemm_at(s, s_bf16, j * rs + (k0 < kc ? k0 : 0) * ks), s_bf16, rs,
+                          ks, IT__MIN(w, cols - j), kc - k0, IT__MIN(step, kpad - k0), w);
+}
+
 /* One rectangle of c [m, n] (ldc), all of K, on the calling thread: it__sgemm_block with bf16 panels. */
 static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc, const void *a,
                             int a_bf16, ptrdiff_t rsa, ptrdiff_t csa, const void *b, int b_bf16, ptrdiff_t rsb, ptrdiff_t csb,
@@ -6316,15 +6343,15 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
         for (pc = 0; pc < K; pc += IT__BGEMM_KC) {
             int kc = IT__MIN(IT__BGEMM_KC, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
             int add = accumulate || pc > 0, direct = a_in_place && kc == kpad;
-            for (jr = 0; jr < nc; jr += nr) /* op(b)'s panel: rows are its columns j, strided csb */
-                g->pack_pairs(pb + (size_t)jr * kpad, it__bgemm_at(b, b_bf16, pc * rsb + (jc + jr) * csb), b_bf16, csb, rsb,
-                              IT__MIN(nr, nc - jr), kc, kpad, nr);
+            /* op(b)'s panels: their rows are its columns j, strided csb */
+            it__bgemm_pack_panels(g, pb, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc, kc, kpad, nr);
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
                 int mc = IT__MIN(IT__SGEMM_MC, m - ic);
-                for (ir = 0; ir < mc; ir += mr)
+                if (!a_rows) it__bgemm_pack_panels(g, pa, it__bgemm_at(a, a_bf16, ic * rsa + pc * csa), a_bf16, rsa, csa, mc, kc, kpad, mr);
+                for (ir = 0; ir < mc && a_rows; ir += mr)
                     if (!direct || mc - ir < mr)
-                        (a_rows ? g->pack_rows : g->pack_pairs)(pa + (size_t)ir * kpad, it__bgemm_at(a, a_bf16, (ic + ir) * rsa + pc * csa),
-                                                                a_bf16, rsa, csa, IT__MIN(mr, mc - ir), kc, kpad, mr);
+                        g->pack_rows(pa + (size_t)ir * kpad, it__bgemm_at(a, a_bf16, (ic + ir) * rsa + pc * csa), a_bf16, rsa, csa,
+                                     IT__MIN(mr, mc - ir), kc, kpad, mr);
                 for (jr = 0; jr < nc; jr += nr) {
                     int cols = IT__MIN(nr, nc - jr);
                     for (ir = 0; ir < mc; ir += mr) {

@@ -102,7 +102,8 @@ static void product_case(int level, int M, int N, int K, int ta, int tb, int acc
 
 static void test_products(void) {
     static const int shapes[][3] = {{1, 1, 1},    {3, 5, 7},      {8, 32, 2},   {33, 31, 33},   {64, 64, 64},
-                                    {17, 100, 9}, {40, 70, 600},  {5, 1600, 3}, {96, 48, 1030}, {2, 3, 513}};
+                                    {17, 100, 9}, {40, 70, 600},  {5, 1600, 3}, {96, 48, 1030}, {2, 3, 513},
+                                    {200, 37, 45}}; /* M past one MC block: a's panels packed per block */
     int level, s, t, acc;
     float *mem = NULL;
     for (s = 0; s < MAX_PARTS; s++) {
