@@ -8092,14 +8092,16 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
    for the lines IT__QPREFETCH bytes ahead; the decoder's copies lie in decode order in one block,
    so the end of one matrix fetches the start of the next. Measured on the Xeon of 2026-12-04
    (one thread, 135M decode, interleaved in one process): Q4_0 +19%, Q8_0 +10% against none; 512
-   and 2048 bytes were between. */
+   and 2048 bytes were between. On the Zen 4 of 2026-12-06 they cost as much: Q4_0 208 against 166
+   tok/s, Q8_0 118 against 99 without them (one thread, 9 interleaved runs, a loaded machine), so
+   every pass also comes without them (the _hwpf kernels: the hardware prefetcher alone). */
 #define IT__QPREFETCH 1024
 #define IT__QPREFETCH_BLOCK(p, bytes)                                                              \
     {                                                                                             \
         int o_;                                                                                   \
         for (o_ = 0; o_ < (int)(bytes); o_ += 64) _mm_prefetch((const char *)(p) + IT__QPREFETCH + o_, _MM_HINT_T0); \
     }
-#define IT__QDOT8(NAME, TARGET, Q4, DP, SETUP)                                                                   \
+#define IT__QDOT8(NAME, TARGET, Q4, DP, SETUP, PREFETCH)                                                         \
     TARGET static void NAME(float *y, const void *group, const it__qact *x, int n_blocks) {                       \
         const unsigned char *p = (const unsigned char *)group;                                                   \
         const __m256i m4 = _mm256_set1_epi8(15);                                                                 \
@@ -8109,7 +8111,7 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
         SETUP                                                                                                    \
         for (b = 0; b < n_blocks; b++, p += (Q4) ? 8 * sizeof(it_block_q4_0) : 8 * sizeof(it_block_q8_0)) {      \
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));               \
-            IT__QPREFETCH_BLOCK(p, (Q4) ? 8 * sizeof(it_block_q4_0) : 8 * sizeof(it_block_q8_0))               \
+            if (PREFETCH) IT__QPREFETCH_BLOCK(p, (Q4) ? 8 * sizeof(it_block_q4_0) : 8 * sizeof(it_block_q8_0)) \
             __m256i a0 = _mm256_setzero_si256(), a1 = a0;                                                        \
             __m256 dot;                                                                                          \
             for (k = 0; k < ((Q4) ? 4 : 8); k += (Q4) ? 1 : 2) {                                                 \
@@ -8136,10 +8138,14 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
 #define IT__DP_AVX2(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
 #define IT__DP_VNNI(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #define IT__ONES const __m256i ones = _mm256_set1_epi16(1);
-IT__QDOT8(it__qdot8_q8_0_avx2, IT__AVX2, 0, IT__DP_AVX2, IT__ONES)
-IT__QDOT8(it__qdot8_q4_0_avx2, IT__AVX2, 1, IT__DP_AVX2, IT__ONES)
-IT__QDOT8(it__qdot8_q8_0_vnni, IT__VNNI, 0, IT__DP_VNNI, )
-IT__QDOT8(it__qdot8_q4_0_vnni, IT__VNNI, 1, IT__DP_VNNI, )
+IT__QDOT8(it__qdot8_q8_0_avx2, IT__AVX2, 0, IT__DP_AVX2, IT__ONES, 1)
+IT__QDOT8(it__qdot8_q4_0_avx2, IT__AVX2, 1, IT__DP_AVX2, IT__ONES, 1)
+IT__QDOT8(it__qdot8_q8_0_vnni, IT__VNNI, 0, IT__DP_VNNI, , 1)
+IT__QDOT8(it__qdot8_q4_0_vnni, IT__VNNI, 1, IT__DP_VNNI, , 1)
+IT__QDOT8(it__qdot8_q8_0_avx2_hwpf, IT__AVX2, 0, IT__DP_AVX2, IT__ONES, 0)
+IT__QDOT8(it__qdot8_q4_0_avx2_hwpf, IT__AVX2, 1, IT__DP_AVX2, IT__ONES, 0)
+IT__QDOT8(it__qdot8_q8_0_vnni_hwpf, IT__VNNI, 0, IT__DP_VNNI, , 0)
+IT__QDOT8(it__qdot8_q4_0_vnni_hwpf, IT__VNNI, 1, IT__DP_VNNI, , 0)
 #undef IT__QDOT8
 /* Two neighbouring interleaved groups (16 rows: G in the low 256 bits of a zmm, G + 1 in the high)
    against one row of activations, Q4_0. Both groups meet the same activation bytes, so one
@@ -8329,21 +8335,29 @@ static int it__cpu_is_amd(void) {
    (135M Q4_0 decode 130-150 against 250-257 tok/s), although it is 1.35x faster in cache; the
    Xeon of 2026-12-04 gained from it (README, quantised decode). */
 static int it__quant_force_isa = 0;
-static it__quant_isa it__quant_detect_isa(int force);
+/* The 8-row passes' software prefetches (IT__QPREFETCH): 0 = by the CPU (none on AMD, where they
+   slow the stream down), 1 = with them, 2 = without (tests run both). */
+static int it__quant_force_prefetch = 0;
+static it__quant_isa it__quant_detect_isa(int force, int prefetch);
 /* The choice is made once per forced level and kept: CPUID is slow in virtual machines (measured
    21 us a call on the project's VM, where asking per product cost a third of a decoded token). */
 static it__quant_isa it__quant_pick_isa(void) {
-    static it__quant_isa chosen[5];
-    static int known[5];
+    static it__quant_isa chosen[5][3];
+    static int known[5][3];
     int force = it__quant_force_isa >= 0 && it__quant_force_isa <= 4 ? it__quant_force_isa : 0;
-    if (!known[force]) { /* threads racing here compute and store the same values */
-        chosen[force] = it__quant_detect_isa(force);
-        known[force] = 1;
+    int prefetch = it__quant_force_prefetch >= 0 && it__quant_force_prefetch <= 2 ? it__quant_force_prefetch : 0;
+    if (!known[force][prefetch]) { /* threads racing here compute and store the same values */
+        chosen[force][prefetch] = it__quant_detect_isa(force, prefetch);
+        known[force][prefetch] = 1;
     }
-    return chosen[force];
+    return chosen[force][prefetch];
 }
-static it__quant_isa it__quant_detect_isa(int force) {
+static it__quant_isa it__quant_detect_isa(int force, int prefetch) {
     it__quant_isa q;
+#if defined(IT__SGEMM_X86)
+    int amd, software_prefetch;
+#endif
+    (void)prefetch; /* x86 only */
     q.dot_q8_0 = it__qdot_q8_0_generic, q.dot_q4_0 = it__qdot_q4_0_generic, q.dot_bf16 = it__dot_bf16_generic;
     q.dot8_q8_0 = it__qdot8_q8_0_generic, q.dot8_q4_0 = it__qdot8_q4_0_generic;
     q.dot16_q4_0 = NULL;
@@ -8354,8 +8368,11 @@ static it__quant_isa it__quant_detect_isa(int force) {
 #if defined(IT__SGEMM_X86)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !it__cpu_has_f16c()) return q;
+    amd = it__cpu_is_amd();
+    software_prefetch = prefetch ? prefetch == 1 : !amd;
     q.dot_q8_0 = it__qdot_q8_0_avx2, q.dot_q4_0 = it__qdot_q4_0_avx2, q.dot_bf16 = it__dot_bf16_avx2;
-    q.dot8_q8_0 = it__qdot8_q8_0_avx2, q.dot8_q4_0 = it__qdot8_q4_0_avx2;
+    q.dot8_q8_0 = software_prefetch ? it__qdot8_q8_0_avx2 : it__qdot8_q8_0_avx2_hwpf;
+    q.dot8_q4_0 = software_prefetch ? it__qdot8_q4_0_avx2 : it__qdot8_q4_0_avx2_hwpf;
     q.interleave = 1;
     q.quantize_acts = it__quantize_acts_avx2;
     q.name = "avx2";
@@ -8364,9 +8381,10 @@ static it__quant_isa it__quant_detect_isa(int force) {
         q.dot_bf16 = it__dot_bf16_avx512;
     if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
         q.dot_q8_0 = it__qdot_q8_0_vnni, q.dot_q4_0 = it__qdot_q4_0_vnni;
-        q.dot8_q8_0 = it__qdot8_q8_0_vnni, q.dot8_q4_0 = it__qdot8_q4_0_vnni;
+        q.dot8_q8_0 = software_prefetch ? it__qdot8_q8_0_vnni : it__qdot8_q8_0_vnni_hwpf;
+        q.dot8_q4_0 = software_prefetch ? it__qdot8_q4_0_vnni : it__qdot8_q4_0_vnni_hwpf;
         q.name = "avx512vnni";
-        if (force == 4 || (force == 0 && !it__cpu_is_amd())) q.dot16_q4_0 = it__qdot16_q4_0_vnni;
+        if (force == 4 || (force == 0 && !amd)) q.dot16_q4_0 = it__qdot16_q4_0_vnni;
     }
 #elif defined(IT__SGEMM_NEON)
     q.dot_q8_0 = it__qdot_q8_0_neon, q.dot_q4_0 = it__qdot_q4_0_neon;

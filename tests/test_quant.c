@@ -135,7 +135,7 @@ static void test_matmul(it_context *ctx) {
         float *w = (float *)malloc(sizeof(float) * rows * cols), *wd = (float *)malloc(sizeof(float) * rows * cols);
         float *x = (float *)malloc(sizeof(float) * n * cols), *y = (float *)malloc(sizeof(float) * n * rows);
         float *y_first = (float *)malloc(sizeof(float) * n * rows), *y8 = (float *)malloc(sizeof(float) * n * rows);
-        float *y8_256 = (float *)malloc(sizeof(float) * n * rows);
+        float *y8_256 = (float *)malloc(sizeof(float) * n * rows), *y8_hwpf = (float *)malloc(sizeof(float) * n * rows);
         unsigned char *wq = (unsigned char *)malloc(it_weight_bytes(IT_WEIGHT_F32, rows, cols));
         unsigned char *wi = (unsigned char *)malloc(it_weight_bytes(IT_WEIGHT_F32, rows, cols));
         it_test_fill(w, (size_t)rows * cols, 0.1f);
@@ -153,7 +153,25 @@ static void test_matmul(it_context *ctx) {
                 it__quant_force_isa = level;
                 it_weights_matmul(ctx, y, x, wq, type, n, rows, cols, scratch);
                 /* the interleaved groups of 8 rows, from the activations just quantised into scratch */
-                if (blocks) it__weights_matmul_q(ctx, y8, x, (const it__qact *)scratch, wi, type, n, rows, cols, 1);
+                if (blocks) {
+                    /* the passes with the software prefetches, then without (the hardware prefetcher alone, AMD's
+                       choice): the same arithmetic, so the same bits */
+                    it__quant_force_prefetch = 1;
+                    it__weights_matmul_q(ctx, y8, x, (const it__qact *)scratch, wi, type, n, rows, cols, 1);
+                    it__quant_force_prefetch = 2;
+                    if (level >= 2) { /* the SIMD levels have both kinds of pass */
+                        it__quant_isa without = it__quant_pick_isa();
+                        it__quant_force_prefetch = 1;
+                        CHECK(it__quant_pick_isa().dot8_q4_0 != without.dot8_q4_0 && it__quant_pick_isa().dot8_q8_0 != without.dot8_q8_0,
+                              "%s: forcing the software prefetches off does not change the 8-row passes", without.name);
+                        it__quant_force_prefetch = 2;
+                    }
+                    it__weights_matmul_q(ctx, y8_hwpf, x, (const it__qact *)scratch, wi, type, n, rows, cols, 1);
+                    it__quant_force_prefetch = 0;
+                    CHECK(memcmp(y8, y8_hwpf, sizeof(float) * n * rows) == 0, "%s [%d x %d] interleaved with %s: the passes "
+                          "without software prefetches differ from those with", it_weight_type_name(type), rows, cols,
+                          it__quant_pick_isa().name);
+                }
                 for (i = 0; i < n; i++)
                     for (r = 0; r < rows; r++) {
                         double want = 0, bound = 0, mag = 0;
@@ -195,7 +213,7 @@ static void test_matmul(it_context *ctx) {
             it__quant_force_isa = 0;
             free(scratch);
         }
-        free(w), free(wd), free(x), free(y), free(y_first), free(y8), free(y8_256), free(wq), free(wi);
+        free(w), free(wd), free(x), free(y), free(y_first), free(y8), free(y8_256), free(y8_hwpf), free(wq), free(wi);
     }
 }
 
