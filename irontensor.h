@@ -2643,6 +2643,11 @@ typedef struct it__grad_sync {
     it_grad_sync_stats stats;
 } it__grad_sync;
 #define IT__RETIRED 256 /* destroyed objects a context keeps marked dead (it__object_retire) */
+/* A parameter's bf16 copy for the bf16 products (it__param_bf16, >>bf16). */
+struct it__param_bf16_copy {
+    uint16_t *bits; /* the parameter's floats in bf16, allocated at its first use */
+    unsigned run;   /* the ctx->param_bf16_run it was made in */
+};
 struct it_context {
     float *dequant;        /* matmul_quant's dequantised weight: the largest one a planned graph reads */
     size_t dequant_floats;
@@ -2675,8 +2680,8 @@ struct it_context {
     it_comm own_comm;
     it__grad_sync gsync;
     it_dtype compute_dtype; /* IT_F32 or IT_BF16 (it_context_set_compute_dtype) */
-    uint16_t *param_bf16;   /* the parameter block in bf16 for the bf16 products (it__param_bf16) */
-    int param_bf16_fresh;   /* param_bf16 holds this graph run's parameters */
+    struct it__param_bf16_copy *param_bf16; /* per parameter, its bf16 copy for the bf16 products (it__param_bf16) */
+    unsigned param_bf16_run; /* graph runs so far: a copy made in an earlier run is stale */
 };
 
 static void *it__alloc(it_context *ctx, size_t size) { return ctx->alloc.alloc(size, ctx->alloc.user); }
@@ -3374,6 +3379,7 @@ IT_API void it_context_destroy(it_context *ctx) {
     }
     if (ctx->param_block) ctx->backend->buffer_free(ctx->backend, ctx->param_block);
     if (ctx->grad_block) ctx->backend->buffer_free(ctx->backend, ctx->grad_block);
+    for (i = 0; ctx->param_bf16 && i < ctx->n_params; i++) it__free(ctx, ctx->param_bf16[i].bits);
     it__free(ctx, ctx->param_bf16);
     it__free(ctx, ctx->gsync.buckets);
     it__free(ctx, ctx->gsync.order);
@@ -4342,6 +4348,15 @@ static int it__plan_storage(it_graph *g) {
     }
     for (i = 0; i < g->n_tensors; i++) /* views take their buffer's dtype */
         if (g->tensors[i]->view_of) g->tensors[i]->dtype = it__root(g->tensors[i])->dtype;
+    for (i = 0; i < g->n_nodes; i++) { /* the fused head + loss's W in bf16, made in its scratch */
+        it_node *n = &g->nodes[i];
+        int V = n->op == IT_OP_LINEAR_CROSS_ENTROPY ? n->in[1]->dims[0] : 0, chunk = n->iparam[1];
+        size_t w_floats = (size_t)V * (size_t)n->in[1]->dims[1] / 2 + 1; /* V x C bf16 values, rounded up */
+        if (!V || g->loss != n->out || n->scratch->numel < (size_t)V) continue; /* no fused pass (it__cpu_linear_cross_entropy_fwd) */
+        n->iparam[2] = (int)((w_floats + (size_t)chunk - 1) / (size_t)chunk); /* rows of the scratch [rows, chunk] it adds */
+        n->scratch->dims[0] += n->iparam[2];
+        n->scratch->numel += (size_t)n->iparam[2] * (size_t)chunk;
+    }
     return n_bf16;
 }
 static int it__zero_item_cmp(const void *a, const void *b) {
@@ -4538,7 +4553,7 @@ IT_API it_result it_graph_run(it_graph *g, it_run_mode mode) {
         return it_context_error(g->ctx, IT_ERR_STATE, "it_graph_run: the graph was planned under compute dtype bf16 (%d buffers "
                                 "stored in bf16); plan another graph under f32 to run in f32", g->stats.n_bf16_buffers);
     if ((r = it__check_ids(g)) != IT_OK) return r;
-    g->ctx->param_bf16_fresh = 0; /* the parameters may have changed since the last run (it__param_bf16) */
+    g->ctx->param_bf16_run++; /* the parameters may have changed since the last run (it__param_bf16) */
     if (be->begin_step && (r = be->begin_step(be, mode)) != IT_OK) return r;
     for (i = 0; i < g->n_nodes && r == IT_OK; i++) {
         const it_node *n = &g->nodes[i];
@@ -6297,15 +6312,23 @@ typedef struct it__bgemm_operand {
     const void *data;
     int bf16;
     ptrdiff_t ld;
+    int no_param_copy; /* fp32 rounded by the packing even when it is a parameter (it__param_bf16) */
 } it__bgemm_operand;
 static it__bgemm_operand it__bgemm_f32(const float *data) {
     it__bgemm_operand o;
-    o.data = data, o.bf16 = 0, o.ld = 0;
+    o.data = data, o.bf16 = 0, o.ld = 0, o.no_param_copy = 0;
+    return o;
+}
+/* A parameter read by one product of a run, whose packing reads each value once anyway: a bf16
+   copy would save nothing and keep its bytes for the context's lifetime. */
+static it__bgemm_operand it__bgemm_f32_packed(const float *data) {
+    it__bgemm_operand o = it__bgemm_f32(data);
+    o.no_param_copy = 1;
     return o;
 }
 static it__bgemm_operand it__bgemm_bf16(const uint16_t *data, ptrdiff_t ld) {
     it__bgemm_operand o;
-    o.data = data, o.bf16 = 1, o.ld = ld;
+    o.data = data, o.bf16 = 1, o.ld = ld, o.no_param_copy = 0;
     return o;
 }
 
@@ -6950,36 +6973,67 @@ static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, 
     it__pool_run(&ctx->pool, it__gemm_part, &job, parts);
 }
 
-/* The parameters in bf16 (>>bf16): one copy of the whole parameter block, made by the first bf16
-   product of a graph run that reads a parameter and kept for the rest of the run (the forward, the
-   recomputed forward and the backward's dX products all read it). it_graph_run marks it stale on
-   entry, since anything may have written the parameters between runs (the optimizer, a load, the
-   caller). Rounded as this CPU's packing rounds, so a product reading it equals one reading the
-   fp32 weights bit for bit. */
+/* The parameters in bf16 (>>bf16): each parameter a product reads gets a bf16 copy, made by the
+   first bf16 product of a graph run that reads it and kept for the rest of the run (the forward,
+   the recomputed forward and the backward's dX products all read it). it_graph_run starts a new
+   run, which makes every copy stale, since anything may have written the parameters between runs
+   (the optimizer, a load, the caller). A parameter no product reads as a plain fp32 operand (the
+   tied embedding / head, which the fused head + loss copies into its own scratch) gets no copy
+   and costs no memory. Rounded as this CPU's packing rounds, so a product reading a copy equals
+   one reading the fp32 weights bit for bit. */
 typedef struct it__bf16_convert_job { uint16_t *d; const float *s; void (*convert)(uint16_t *, const float *, size_t); } it__bf16_convert_job;
 static void it__bf16_convert_range(const void *job, size_t i0, size_t i1) {
     const it__bf16_convert_job *j = (const it__bf16_convert_job *)job;
     j->convert(j->d + i0, j->s + i0, i1 - i0);
 }
-/* The operand to read for a: a parameter's bf16 copy when a lies in the parameter block, else a. */
-static it__bgemm_operand it__param_bf16(it_context *ctx, it__bgemm_operand a) {
-    const float *f = (const float *)a.data;
+/* d = s rounded to bf16 as this CPU's packing rounds, over the pool */
+static void it__bf16_convert(it_context *ctx, uint16_t *d, const float *s, size_t n) {
     it__bf16_convert_job job;
-    if (a.bf16 || !ctx->param_block || f < ctx->param_block || f >= ctx->param_block + ctx->param_numel) return a;
-    if (!ctx->param_bf16) {
-        ctx->param_bf16 = (uint16_t *)it__alloc_array(ctx, ctx->param_numel, sizeof(uint16_t));
-        if (!ctx->param_bf16) { /* the same product, converted while packing: slower, never different */
-            it_log(ctx, IT_LOG_WARN, "bf16: no memory for the parameters' bf16 copy (%zu bytes); products convert them instead",
-                   ctx->param_numel * sizeof(uint16_t));
+    job.d = d, job.s = s, job.convert = it__bgemm_pick_isa().convert;
+    it__parallel(ctx, &job, n, 1, it__bf16_convert_range);
+}
+/* The index of the fp32 parameter whose values hold f, or -1 (the block's layout puts them at
+   ascending offsets in index order: it_param_set_storage, it_params_alloc). */
+static int it__param_holding(const it_context *ctx, const float *f) {
+    int lo = 0, hi = ctx->n_params - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const it_tensor *p = ctx->params[mid];
+        const float *start = ctx->param_block + p->offset / sizeof(float);
+        if (f < start) hi = mid - 1;
+        else if (f >= start + it__param_floats(p)) lo = mid + 1;
+        else return it_param_storage(p) == IT_WEIGHT_F32 ? mid : -1;
+    }
+    return -1;
+}
+/* The operand to read for a: its parameter's bf16 copy when a lies in an fp32 parameter, else a. */
+static it__bgemm_operand it__param_bf16(it_context *ctx, it__bgemm_operand a) {
+    const float *f = (const float *)a.data, *start;
+    struct it__param_bf16_copy *copy;
+    const it_tensor *p;
+    int i;
+    if (a.bf16 || a.no_param_copy || !ctx->param_block || f < ctx->param_block || f >= ctx->param_block + ctx->param_numel ||
+        (i = it__param_holding(ctx, f)) < 0)
+        return a;
+    p = ctx->params[i];
+    start = ctx->param_block + p->offset / sizeof(float);
+    if (!ctx->param_bf16 && !(ctx->param_bf16 = (struct it__param_bf16_copy *)it__calloc(ctx, sizeof *ctx->param_bf16 * (size_t)ctx->n_params)))
+        return a; /* below: the same product, converted while packing */
+    copy = &ctx->param_bf16[i];
+    if (!copy->bits) {
+        copy->bits = (uint16_t *)it__alloc_array(ctx, p->numel, sizeof(uint16_t));
+        if (!copy->bits) { /* the same product, converted while packing: slower, never different */
+            it_log(ctx, IT_LOG_WARN, "bf16: no memory for the bf16 copy of parameter '%s' (%zu bytes); products convert it instead",
+                   p->name, p->numel * sizeof(uint16_t));
             return a;
         }
+        copy->run = ctx->param_bf16_run - 1;
     }
-    if (!ctx->param_bf16_fresh) {
-        job.d = ctx->param_bf16, job.s = ctx->param_block, job.convert = it__bgemm_pick_isa().convert;
-        it__parallel(ctx, &job, ctx->param_numel, 1, it__bf16_convert_range);
-        ctx->param_bf16_fresh = 1;
+    if (copy->run != ctx->param_bf16_run) {
+        it__bf16_convert(ctx, copy->bits, start, p->numel);
+        copy->run = ctx->param_bf16_run;
     }
-    return it__bgemm_bf16(ctx->param_bf16 + (f - ctx->param_block), a.ld);
+    return it__bgemm_bf16(copy->bits + (f - start), a.ld);
 }
 
 /* The same product with bf16 operands and fp32 sums (>>bf16), over the pool. */
@@ -7398,6 +7452,14 @@ static it_result it__cpu_cross_entropy_bwd(it_backend *be, it_graph *g, const it
 }
 
 /* --- fused linear + cross-entropy over vocab chunks (see it_cpu_linear_cross_entropy_forward) --- */
+/* c [M, N] (+)= a op(wc) in the compute dtype for the chunked passes: wc, a vocabulary chunk of the
+   head's weight, is read by this one product of the pass, whose packing reads each value once, so
+   bf16 rounds it there instead of keeping the parameter's copy (it__param_bf16). */
+static void it__gemm_head_chunk(it_context *ctx, float *c, const float *a, const float *wc, int M, int N, int K, int trans_w,
+                                int accumulate) {
+    if (ctx->compute_dtype != IT_BF16) it__gemm(ctx, c, a, wc, M, N, K, 0, trans_w, accumulate);
+    else it__gemm_bf16(ctx, c, it__bgemm_f32(a), it__bgemm_f32_packed(wc), M, N, K, 0, trans_w, accumulate);
+}
 static void it__linear_cross_entropy_merge_rows(const void *job, size_t r0, size_t r1) {
     const it__cross_entropy_job *j = (const it__cross_entropy_job *)job;
     const it_node *n = j->n;
@@ -7486,9 +7548,14 @@ static void it__linear_cross_entropy_fused_rows(const void *job, size_t r0, size
         if (j->dlogits_to_bf16) j->dlogits_to_bf16((uint16_t *)(void *)sn, sn, (size_t)V);
     }
 }
+/* The scratch's floats for logits: all of it but the rows a bf16 plan adds for the fused pass's bf16
+   W (iparam[2] rows of `chunk`, it__plan_storage), which follow them. */
+static size_t it__linear_cross_entropy_logit_floats(const it_node *n) {
+    return n->scratch->numel - (size_t)n->iparam[2] * (size_t)n->iparam[1];
+}
 /* The fused pass's block of token rows (build/bench times the pass's products on their own). */
 static int it__linear_cross_entropy_rows(const it_node *n) {
-    int rows = (int)IT__MIN(n->in[2]->numel, n->scratch->numel / (size_t)n->in[1]->dims[0]);
+    int rows = (int)IT__MIN(n->in[2]->numel, it__linear_cross_entropy_logit_floats(n) / (size_t)n->in[1]->dims[0]);
     /* whole k panels of the SGEMM in dW += dl^T x (K = rows): a 262-row block would end in a 6-deep
        panel that streams all of dW [V, C] through the kernel once more for 6 multiply-adds a value */
     if (rows > IT__SGEMM_KC) rows -= rows % IT__SGEMM_KC;
@@ -7501,28 +7568,35 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
     int bf16 = g->ctx->compute_dtype == IT_BF16;
     /* bf16: dlogits in bf16 with the fp32 rows' stride (2 V bf16), read by both products */
-    it__bgemm_operand dl = it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V);
+    it__bgemm_operand dl = it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V), wb = it__bgemm_f32(w);
+    if (bf16 && n->iparam[2]) { /* a bf16 plan: W in bf16 once for the pass, in the scratch behind the logits, which
+                                   every row block's logits and dx products read (a parameter's copy would outlive it) */
+        uint16_t *w16 = (uint16_t *)(void *)(scratch + it__linear_cross_entropy_logit_floats(n));
+        it__bf16_convert(g->ctx, w16, w, (size_t)V * C);
+        wb = it__bgemm_bf16(w16, 0);
+    }
     job.dloss_scale = count ? g->loss_weight / (float)count : 0.0f; /* the seed it_graph_run fills after this forward */
     job.dlogits_to_bf16 = bf16 ? it__bgemm_pick_isa().convert : NULL;
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
         job.row0 = r0;
-        it__gemm_compute(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);                  /* logits [R, V] */
+        if (bf16) it__gemm_bf16(g->ctx, scratch, it__bgemm_f32(x + (size_t)r0 * C), wb, R, V, C, 0, 1, 0); /* logits [R, V] */
+        else it__gemm(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);
         it__parallel(g->ctx, &job, (size_t)R, (size_t)V * 8, it__linear_cross_entropy_fused_rows); /* -> dlogits */
         if (bf16) {
-            if (dx) it__gemm_bf16(g->ctx, dx + (size_t)r0 * C, dl, it__bgemm_f32(w), R, C, V, 0, 0, 1);
+            if (dx) it__gemm_bf16(g->ctx, dx + (size_t)r0 * C, dl, wb, R, C, V, 0, 0, 1);
             if (dw) it__gemm_bf16(g->ctx, dw, dl, it__bgemm_f32(x + (size_t)r0 * C), V, C, R, 1, 0, 1);
             continue;
         }
-        if (dx) it__gemm_compute(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
-        if (dw) it__gemm_compute(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
+        if (dx) it__gemm(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
+        if (dw) it__gemm(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
     }
 }
 static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], chunk = n->iparam[1], v0, count;
     it__cpu_backend *cpu = (it__cpu_backend *)be->impl;
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
-    if (cpu->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out && n->scratch->numel >= (size_t)V) {
+    if (cpu->run_mode == IT_RUN_FORWARD_BACKWARD && g->loss == n->out && it__linear_cross_entropy_logit_floats(n) >= (size_t)V) {
         const int32_t *targets = it_data_i32(n->in[2]);
         for (count = 0, v0 = 0; v0 < N; v0++) count += targets[v0] != n->iparam[0];
         it__linear_cross_entropy_fused(g, n, count);
@@ -7534,7 +7608,7 @@ static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
     for (v0 = 0; v0 < V; v0 += chunk) {
         job.vocab0 = v0;
         job.n_vocab = IT__MIN(chunk, V - v0);
-        it__gemm_compute(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 0, 1, 0);
+        it__gemm_head_chunk(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 1, 0);
         it__parallel(g->ctx, &job, (size_t)N, (size_t)job.n_vocab * 8, it__linear_cross_entropy_merge_rows);
     }
     it__parallel(g->ctx, n, (size_t)N, (size_t)C, it__linear_cross_entropy_finish_rows);
@@ -7556,9 +7630,9 @@ static it_result it__cpu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, c
         const float *wc = IT__IN(n, 1) + (size_t)v0 * C;
         job.vocab0 = v0;
         job.n_vocab = cv;
-        it__gemm_compute(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 0, 1, 0);            /* logits [N, cv] */
+        it__gemm_head_chunk(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 1, 0);            /* logits [N, cv] */
         it__parallel(g->ctx, &job, (size_t)N, (size_t)cv * 8, it__linear_cross_entropy_dlogits_rows); /* -> dlogits */
-        if (dx) it__gemm_compute(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
+        if (dx) it__gemm_head_chunk(g->ctx, dx, scratch, wc, N, C, cv, 0, 1);               /* dx += dl @ Wc */
         if (dw) it__gemm_compute(g->ctx, dw + (size_t)v0 * C, scratch, IT__IN(n, 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
     }
     return IT_OK;

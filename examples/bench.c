@@ -376,6 +376,7 @@ static int cuda_decode_bench(int quick) {
 typedef struct step_gemm {
     float *c;
     const float *a, *b;
+    const uint16_t *b16; /* b in bf16 instead (the fused head's W under a bf16 plan), else NULL */
     int M, N, K, trans_a, trans_b, accumulate, batch;
     size_t stride_c, stride_a, stride_b;
     int count; /* occurrences per step */
@@ -391,7 +392,7 @@ static void add_gemm(step_work *w, step_gemm p, int count) {
     for (i = 0; i < w->n_gemms; i++) {
         step_gemm *q = &w->gemms[i];
         if (q->M == p.M && q->N == p.N && q->K == p.K && q->trans_a == p.trans_a && q->trans_b == p.trans_b &&
-            q->accumulate == p.accumulate && q->batch == p.batch) {
+            q->accumulate == p.accumulate && q->batch == p.batch && !q->b16 == !p.b16) {
             q->count += count;
             return;
         }
@@ -451,10 +452,14 @@ static void step_work_of(const it_graph *g, step_work *w) {
             int R = it__linear_cross_entropy_rows(n), r0;
             float *scratch = it_data(n->scratch), *dx = it_grad(n->in[0]), *dw = it_grad(n->in[1]);
             const float *x = it_data(n->in[0]), *wt = it_data(n->in[1]);
+            /* a bf16 plan's pass reads W in bf16 from the scratch behind the logits (it__linear_cross_entropy_fused) */
+            const uint16_t *w16 = n->iparam[2] ? (const uint16_t *)(const void *)(scratch + it__linear_cross_entropy_logit_floats(n)) : NULL;
             for (r0 = 0; r0 < N; r0 += R) {
                 int rows = N - r0 < R ? N - r0 : R;
-                add_gemm(w, gemm_of(scratch, x, wt, rows, V, C, 0, 1, 0), 1); /* logits */
-                add_gemm(w, gemm_of(dx, scratch, wt, rows, C, V, 0, 0, 1), 1); /* dx += dl W */
+                step_gemm logits = gemm_of(scratch, x, wt, rows, V, C, 0, 1, 0), dxp = gemm_of(dx, scratch, wt, rows, C, V, 0, 0, 1);
+                logits.b16 = dxp.b16 = w16;
+                add_gemm(w, logits, 1); /* logits */
+                add_gemm(w, dxp, 1);    /* dx += dl W */
                 add_gemm(w, gemm_of(dw, scratch, x, V, C, rows, 1, 0, 1), 1);  /* dW += dl^T x */
             }
         }
@@ -472,8 +477,12 @@ static double gemm_pass_seconds(it_context *ctx, const step_work *w) {
         const step_gemm *p = &w->gemms[i];
         double t0 = now_seconds();
         for (j = 0; j < p->batch; j++)
-            it__gemm_compute(ctx, p->c + j * p->stride_c, p->a + j * p->stride_a, p->b + j * p->stride_b, p->M, p->N, p->K,
-                             p->trans_a, p->trans_b, p->accumulate); /* as the graph's kernels call it */
+            if (p->b16) /* batch 1 */
+                it__gemm_bf16(ctx, p->c, it__bgemm_f32(p->a), it__bgemm_bf16(p->b16, 0), p->M, p->N, p->K, p->trans_a, p->trans_b,
+                              p->accumulate);
+            else
+                it__gemm_compute(ctx, p->c + j * p->stride_c, p->a + j * p->stride_a, p->b + j * p->stride_b, p->M, p->N, p->K,
+                                 p->trans_a, p->trans_b, p->accumulate); /* as the graph's kernels call it */
         total += (now_seconds() - t0) * p->count;
     }
     return total;

@@ -139,17 +139,35 @@ static void test_rule(void) {
     it_context_destroy(ctx);
 }
 
+/* The graph's fused head + loss node */
+static const it_node *head_node(const it_graph *g) {
+    int i;
+    for (i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == IT_OP_LINEAR_CROSS_ENTROPY) return &g->nodes[i];
+    return NULL;
+}
+/* whether a bf16 product made parameter p's bf16 copy (it__param_bf16) */
+static int has_bf16_copy(it_context *ctx, const it_tensor *p) {
+    int i;
+    for (i = 0; i < ctx->n_params; i++)
+        if (ctx->params[i] == p) return ctx->param_bf16 && ctx->param_bf16[i].bits;
+    return 0;
+}
 /* A Llama with its layers recomputed in the backward (the bench's configuration): planned under
    bf16 it stores 5 buffers a layer in bf16 (two norm outputs, the SwiGLU output, d gate, d up), its
-   arena is smaller, and its loss and gradients are the fp32-planned graph's in bf16 bit for bit and
-   within test_bf16's tolerances of the fp32 mode's. */
+   fused head + loss's scratch also holds the tied head's W in bf16 (so that weight, the largest,
+   gets no bf16 copy of the context's, while the layers' weights do), its arena is smaller, and its
+   loss and gradients are the fp32-planned graph's in bf16 bit for bit and within test_bf16's
+   tolerances of the fp32 mode's. */
 static void test_model(void) {
     it_context *ctx = it_test_context(2);
     it_model_config cfg = it_test_llama();
     it_model *m = NULL;
     it_model_graph g32, g16;
     it_plan_stats s32, s16;
-    size_t n, i, saved = 0, stored = 0;
+    size_t n, i, saved = 0, stored = 0, w_bytes, w_need;
+    const it_node *head16, *head32;
+    it_tensor *embed, *wq;
     float *grad32, *grad16;
     double loss32, loss16;
     int t;
@@ -166,17 +184,37 @@ static void test_model(void) {
         it_tensor *b = g16.graph->tensors[i];
         if (!b->view_of && b->dtype == IT_BF16) saved += halved(b->numel), stored += IT__ALIGN_UP(b->numel * 2, (size_t)IT__ALIGN);
     }
-    CHECK(s16.arena_bytes < s32.arena_bytes && s32.unplanned_bytes - s16.unplanned_bytes == saved && s16.bf16_bytes == stored,
-          "arena %zu -> %zu bytes; buffers' sum %zu -> %zu (the halved buffers save %zu); bf16 bytes %zu (want %zu)", s32.arena_bytes,
-          s16.arena_bytes, s32.unplanned_bytes, s16.unplanned_bytes, saved, s16.bf16_bytes, stored);
+    head16 = head_node(g16.graph), head32 = head_node(g32.graph);
+    CHECK(head16 && head32, "both graphs end in the fused head + loss");
+    w_need = (size_t)cfg.vocab_size * (size_t)cfg.dim * 2; /* W [vocab, dim] in bf16 */
+    w_bytes = IT__ALIGN_UP(head16->scratch->numel * 4, (size_t)IT__ALIGN) - IT__ALIGN_UP(head32->scratch->numel * 4, (size_t)IT__ALIGN);
+    CHECK(head32->iparam[2] == 0 && head16->iparam[2] > 0 && w_bytes >= w_need && w_bytes < w_need + 4 * (size_t)head16->iparam[1] + IT__ALIGN &&
+              it__linear_cross_entropy_logit_floats(head16) == head32->scratch->numel,
+          "the bf16 plan's head scratch adds %zu bytes (%d rows of %d) for W in bf16 (%zu bytes, less than a row more), its logits "
+          "keep the f32 plan's %zu floats", w_bytes, head16->iparam[2], head16->iparam[1], w_need, head32->scratch->numel);
+    CHECK(s16.arena_bytes < s32.arena_bytes && s32.unplanned_bytes - s16.unplanned_bytes == saved - w_bytes && s16.bf16_bytes == stored,
+          "arena %zu -> %zu bytes; buffers' sum %zu -> %zu (the halved buffers save %zu, the head's W adds %zu); bf16 bytes %zu (want %zu)",
+          s32.arena_bytes, s16.arena_bytes, s32.unplanned_bytes, s16.unplanned_bytes, saved, w_bytes, s16.bf16_bytes, stored);
     for (t = 0; t < 32; t++) {
         it_data_i32(g32.tokens)[t] = it_data_i32(g16.tokens)[t] = it_test_below(cfg.vocab_size);
         it_data_i32(g32.targets)[t] = it_data_i32(g16.targets)[t] = it_test_below(cfg.vocab_size);
     }
     n = it_grad_numel(ctx);
     grad32 = (float *)malloc(n * sizeof(float)), grad16 = (float *)malloc(n * sizeof(float));
-    it_zero_grads(ctx); /* the f32 plan in bf16: the same products as the bf16 plan's */
+    embed = head16->in[1], wq = NULL; /* the tied embedding, and the first weight a layer's product reads */
+    for (t = 0; t < g16.graph->n_nodes && !wq; t++)
+        if (g16.graph->nodes[t].op == IT_OP_MATMUL && g16.graph->nodes[t].in[1]->block == IT_BLOCK_PARAMS) wq = g16.graph->nodes[t].in[1];
+    CHECK(embed->block == IT_BLOCK_PARAMS && wq && wq != embed, "the head reads a parameter, so does a layer's product");
+    it_zero_grads(ctx);
+    CHECK(it_graph_run(g16.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "bf16 plan: %s", it_context_last_error(ctx));
+    CHECK(has_bf16_copy(ctx, wq) && !has_bf16_copy(ctx, embed),
+          "a bf16 plan's step copies the layers' weights to bf16 (wq: %d) but not the head's W, which its scratch holds (%d)",
+          has_bf16_copy(ctx, wq), has_bf16_copy(ctx, embed));
+    loss16 = it_data(g16.loss)[0];
+    memcpy(grad16, it_grad_block(ctx), n * sizeof(float));
+    it_zero_grads(ctx); /* the f32 plan in bf16: the same products as the bf16 plan's, W from the context's copy */
     CHECK(it_graph_run(g32.graph, IT_RUN_FORWARD_BACKWARD) == IT_OK, "f32 plan, bf16 run: %s", it_context_last_error(ctx));
+    CHECK(has_bf16_copy(ctx, embed), "the f32 plan's head, without room in its scratch, reads the context's bf16 copy of W");
     loss32 = it_data(g32.loss)[0];
     memcpy(grad32, it_grad_block(ctx), n * sizeof(float));
     it_zero_grads(ctx);
