@@ -8916,7 +8916,11 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
     const it_model_config *c = &m->config;
     int l, hd = it_model_head_dim(c);
     int qdims[4], kvdims[4], flat[3];
-    it_tensor *x = it_embedding(g, m->embed, tokens);
+    it_tensor *x;
+    /* the embedding lookup opens the first layer's segment: a gather is cheaper to redo than its
+       output [B, T, dim] is to keep through the whole backward */
+    if (m->recompute_layers) it_graph_checkpoint_begin(g);
+    x = it_embedding(g, m->embed, tokens);
     qdims[0] = kvdims[0] = flat[0] = B;
     qdims[1] = kvdims[1] = flat[1] = T;
     qdims[2] = c->n_heads;
@@ -8927,7 +8931,7 @@ static it_tensor *it__model_body(it_model *m, it_graph *g, it_tensor *tokens, it
     for (l = 0; l < c->n_layers; l++) {
         it_tensor **p = m->layer_params + (size_t)l * IT_MODEL_LAYER_PARAMS, *h, *q, *k, *v, *a;
         int llama = c->arch == IT_ARCH_LLAMA;
-        if (m->recompute_layers) it_graph_checkpoint_begin(g);
+        if (m->recompute_layers && l > 0) it_graph_checkpoint_begin(g);
         h = llama ? it_rmsnorm(g, x, p[IT_LP_ATTN_NORM], c->norm_eps)
                   : it_layernorm(g, x, p[IT_LP_ATTN_NORM], p[IT_LP_ATTN_NORM_B], c->norm_eps);
         q = it_reshape(g, it__linear(g, m, h, l, IT_LP_Q, IT_LP_Q_B, training), 4, qdims);

@@ -233,6 +233,12 @@ static void test_model_plan(const char *what, it_model_config c, int batch, int 
     if (want_bound)
         CHECK(st.arena_bytes == bound, "%s, recompute %d: arena %zu above the lower bound %zu", what, recompute,
               st.arena_bytes, bound);
+    if (recompute) { /* the embedding lookup is in the first layer's segment: its output is redone, not kept */
+        const it_tensor *e = it__root(mg.graph->nodes[0].out);
+        CHECK(mg.graph->nodes[0].op == IT_OP_EMBEDDING && e->last_step < mg.graph->n_nodes && e->first2 >= mg.graph->n_nodes,
+              "%s: the embedding's output lives [%d..%d] and [%d..%d] (want: dead after the forward, recomputed in the backward)",
+              what, e->first_step, e->last_step, e->first2, e->last2);
+    }
     free(items);
     free(offsets);
     free(want);
