@@ -2410,6 +2410,7 @@ typedef struct it__pool {
     int sleepers;      /* workers asleep on work_ready (under mutex) */
     int caller_sleeps; /* the caller is asleep on work_done (under mutex) */
     long long spin_off_until;   /* it__monotonic_ns before which nobody spins (atomic) */
+    long long spin_off_ns;      /* the length of the last such while (atomic; 0: none yet) */
     unsigned contention_signs;  /* times spinning was switched off (atomic; the bench prints it) */
     char pad0[64];     /* the two words the threads spin on, each on a cache line of its own */
     unsigned generation; /* bumped by each job (atomic): a worker runs a job when it changes */
@@ -2438,9 +2439,23 @@ static long long it__monotonic_ns(void) {
    bound while a worker that was spinning when the job came has not even begun it (that worker is
    not running; a part that is merely longer than the caller's is no sign, nor is a worker that was
    asleep and is still waking). Then spinning only burns the time slice the other side needs, so
-   the pool sleeps at once for a while, then tries again. */
-#define IT__POOL_DESCHEDULED_NS 200000LL   /* a gap this long between two reads of the clock */
-#define IT__POOL_SPIN_OFF_NS 100000000LL   /* how long the pool sleeps at once after such a sign */
+   the pool sleeps at once for a while, then tries again. The while grows: 1 ms after a lone sign,
+   twice the last one (up to 100 ms) for a sign within 100 ms of the last while's end. A lone sign
+   also comes on an idle virtual machine (the host took the vCPU away for a moment); at a flat
+   100 ms, two of them in bench's tiny table made a 2-thread token cost ~47 us per job for 200 ms
+   (711-3498 tok/s, 2026-12-06 Zen 4). Lasting contention climbs to 100 ms within 7 signs. */
+#define IT__POOL_DESCHEDULED_NS 200000LL     /* a gap this long between two reads of the clock */
+#define IT__POOL_SPIN_OFF_MIN_NS 1000000LL   /* how long the pool sleeps at once after a lone sign */
+#define IT__POOL_SPIN_OFF_MAX_NS 100000000LL /* ... and at most, after a run of them */
+/* Switches spinning off after a sign of contention at time now (see above for how long). */
+static void it__pool_spin_off(it__pool *pool, long long now) {
+    long long last_until = __atomic_load_n(&pool->spin_off_until, __ATOMIC_RELAXED);
+    long long last_ns = __atomic_load_n(&pool->spin_off_ns, __ATOMIC_RELAXED), ns = IT__POOL_SPIN_OFF_MIN_NS;
+    if (last_ns && now - last_until < IT__POOL_SPIN_OFF_MAX_NS) ns = IT__MIN(2 * last_ns, IT__POOL_SPIN_OFF_MAX_NS);
+    __atomic_store_n(&pool->spin_off_ns, ns, __ATOMIC_RELAXED); /* racing signs store similar values */
+    __atomic_store_n(&pool->spin_off_until, now + ns, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&pool->contention_signs, 1, __ATOMIC_RELAXED);
+}
 /* Spins for at most the pool's spin_ns until (*word == value) == until_equal; returns 1 if that
    came true. `caller`: the caller waiting for its workers (a timeout is a sign of contention). */
 static int it__pool_spin(it__pool *pool, const unsigned *word, unsigned value, int until_equal, int caller) {
@@ -2459,8 +2474,7 @@ static int it__pool_spin(it__pool *pool, const unsigned *word, unsigned value, i
         if (now - last > IT__POOL_DESCHEDULED_NS ||
             (caller && now - start > pool->spin_ns &&
              (int)__atomic_load_n(&pool->picked_up, __ATOMIC_RELAXED) + pool->woken < pool->n_threads - 1)) {
-            __atomic_store_n(&pool->spin_off_until, now + IT__POOL_SPIN_OFF_NS, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&pool->contention_signs, 1, __ATOMIC_RELAXED);
+            it__pool_spin_off(pool, now);
             return 0;
         }
         if (now - start > pool->spin_ns) return 0;

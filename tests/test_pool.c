@@ -127,6 +127,33 @@ static void test_contention_rule(void) {
     CHECK(!it__pool_spin(&pool, &never, 5, 0, 0), "while spinning is off the wait returns at once");
 }
 
+/* How long spinning stays off: 1 ms after a lone sign, doubling (to 100 ms) for signs that follow
+   each other within 100 ms of the last while's end, 1 ms again after a quiet spell. */
+static void test_contention_backoff(void) {
+    it__pool pool;
+    unsigned never = 1;
+    long long now, want = IT__POOL_SPIN_OFF_MIN_NS;
+    int k;
+    memset(&pool, 0, sizeof pool);
+    pool.n_threads = 2;
+    pool.spin_ns = 20000; /* a caller's timeout with a spinning worker that never began: a sign */
+    CHECK(!it__pool_spin(&pool, &never, 0, 1, 1) && pool.contention_signs == 1, "the first sign");
+    now = it__monotonic_ns();
+    CHECK(pool.spin_off_ns == IT__POOL_SPIN_OFF_MIN_NS && pool.spin_off_until > now &&
+          pool.spin_off_until <= now + IT__POOL_SPIN_OFF_MIN_NS, "a lone sign: off for 1 ms (%lld ns)", pool.spin_off_ns);
+    for (k = 0; k < 9; k++) { /* each sign just after the last while ended */
+        pool.spin_off_until = it__monotonic_ns() - 1000;
+        CHECK(!it__pool_spin(&pool, &never, 0, 1, 1), "sign %d", k + 2);
+        want = want * 2 > IT__POOL_SPIN_OFF_MAX_NS ? IT__POOL_SPIN_OFF_MAX_NS : want * 2;
+        CHECK(pool.spin_off_ns == want && pool.contention_signs == (unsigned)k + 2, "sign %d in a row: off for %lld ns, not %lld",
+              k + 2, want, pool.spin_off_ns);
+    }
+    CHECK(want == IT__POOL_SPIN_OFF_MAX_NS, "the run reached the cap");
+    pool.spin_off_until = it__monotonic_ns() - IT__POOL_SPIN_OFF_MAX_NS - 1000000; /* a quiet spell */
+    CHECK(!it__pool_spin(&pool, &never, 0, 1, 1) && pool.spin_off_ns == IT__POOL_SPIN_OFF_MIN_NS,
+          "a sign after a quiet spell: 1 ms again (%lld ns)", pool.spin_off_ns);
+}
+
 /* it__parallel over a range function against the same function over the whole range at once. */
 typedef struct square_job { const double *x; double *y; } square_job;
 static void square_rows(const void *arg, size_t begin, size_t end) {
@@ -230,6 +257,7 @@ int main(void) {
     watchdog_stage = "caller sleeps";
     for (threads = 2; threads <= 4; threads++) test_caller_sleeps(threads);
     test_contention_rule();
+    test_contention_backoff();
     watchdog_stage = "it__parallel";
     for (threads = 1; threads <= 4; threads++) test_parallel_equals_serial(threads);
     watchdog_stage = "quantised products";
