@@ -6083,6 +6083,10 @@ IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const void 
             for (r = 0; r < w; r += 16) {
                 int width = IT__MIN(16, w - r), n = IT__MIN(rows - r, width), k = 2 * p;
                 __m512i pairs = it__bf16_pairs_of_rows(s, s_bf16, r + k * ks, r + (k + 1) * ks, k < kc, k + 1 < kc, n);
+                if (k + 33 < kc) { /* 16 pairs ahead (it__bgemm_pack_panels' next block): each k row is its own cache lines */
+                    _mm_prefetch((const char *)it__bgemm_at(s, s_bf16, r + (k + 32) * ks), _MM_HINT_T0);
+                    _mm_prefetch((const char *)it__bgemm_at(s, s_bf16, r + (k + 33) * ks), _MM_HINT_T0);
+                }
                 if (width == 16) _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), pairs);
                 else _mm256_storeu_si256((__m256i *)(void *)(d + ((size_t)p * w + r) * 2), _mm512_castsi512_si256(pairs));
             }
