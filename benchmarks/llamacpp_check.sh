@@ -1,6 +1,6 @@
 #!/bin/bash
 # Our GGUF exports in real llama.cpp (issue 14), when given a llama.cpp build:
-#   bash benchmarks/llamacpp_check.sh LLAMA_BUILD_DIR [BUILD] [--speed [PAIRS]]
+#   bash benchmarks/llamacpp_check.sh LLAMA_BUILD_DIR [BUILD] [--speed [PAIRS]] [--models "LIST"]
 # LLAMA_BUILD_DIR is a CMake build of llama.cpp with shared libraries (bin/libllama.so; the source
 # tree is read from its CMakeCache.txt), e.g.
 #   cmake -S llama.cpp -B llama.cpp/build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON
@@ -14,6 +14,19 @@
 #          one training step on random token ids (near-random weights), with the byte-level BPE
 #          of a tiny build/train run beside it so the file carries a tokenizer (llama.cpp needs
 #          one): 512 tokens, padded to the 49152 rows with unused [PADi] tokens; ids as the prompt.
+# Four more made by benchmarks/llamacpp_models.py with transformers, tokenizers and sentencepiece
+# (python3 with them, or $PY; their names in LIST, default all: shake s135 spm l3 qwen2 qwen3 conv),
+# each exported at f32, q8_0 and q4_0 and compared on a text prompt, with the chat template
+# llama.cpp reads (llama_model_chat_template) required to be the directory's chat_template.jinja:
+#   spm:   Llama with a SentencePiece BPE tokenizer trained by sentencepiece (GGUF's `llama` model),
+#          through the tokenizer.json transformers makes of its tokenizer.model; and ~280 texts
+#          (tests/fixtures/hf_tokenizers/cases.json and lines of the data) tokenized by llama.cpp
+#          and by our reader, both against sentencepiece's own ids (llamacpp_compare --cases);
+#   l3:    Llama with Llama 3.1's llama3 rope scaling (our rope_freqs.weight), the llama3 tokenizer;
+#   qwen2, qwen3: the qwen2 / qwen3 architectures, the qwen2 tokenizer.
+#   conv:  spm converted by llama.cpp's own convert_hf_to_gguf.py (f32, q8_0) and read by ours.
+# With FIXTURE_OUT=DIR, DIR receives what tests/fixtures/gguf_spm_real is made of (the converter's
+# f32 file, sentencepiece's ids, transformers' logits, the tokenizer files).
 # build/llamacpp_compare (benchmarks/llamacpp_compare.c, built here against libllama) loads each
 # file in both, feeds both the same tokens (the prompt, then our greedy picks) and compares the
 # logits at every step. Passes when llama.cpp loads every file, the tokenizers agree, and the
@@ -36,9 +49,12 @@ LLAMA_BUILD=
 BUILD=build
 SPEED=0
 PAIRS=3
+MODELS="shake s135 spm l3 qwen2 qwen3 conv"
+PY=${PY:-python3}
 while [ $# -gt 0 ]; do
     case $1 in
     --speed) SPEED=1; if [ $# -gt 1 ] && [ "$2" -eq "$2" ] 2>/dev/null; then PAIRS=$2; shift; fi ;;
+    --models) MODELS=$2; shift ;;
     *) if [ -z "$LLAMA_BUILD" ]; then LLAMA_BUILD=$1; else BUILD=$1; fi ;;
     esac
     shift
@@ -66,8 +82,10 @@ trap 'rm -rf "$WORK"' EXIT
 fail=0
 echo "llamacpp_check: llama.cpp $LLAMA_COMMIT ($LLAMA_SRC), CPU; work in $WORK"
 
-"$BUILD/train" --data "$DATA" --dim 128 --layers 4 --heads 4 --ffn 384 --batch 8 --seq 128 --steps 400 --lr 2e-3 \
-    --threads 1 --save "$WORK/shake" > "$WORK/train_shake.log" 2>&1 || { tail -5 "$WORK/train_shake.log"; exit 1; }
+want() { case " $MODELS " in *" $1 "*) return 0 ;; esac; return 1; }
+want shake && { "$BUILD/train" --data "$DATA" --dim 128 --layers 4 --heads 4 --ffn 384 --batch 8 --seq 128 --steps 400 --lr 2e-3 \
+    --threads 1 --save "$WORK/shake" > "$WORK/train_shake.log" 2>&1 || { tail -5 "$WORK/train_shake.log"; exit 1; }; }
+if want s135; then
 python3 -c "
 import random, array
 random.seed(1)
@@ -79,32 +97,76 @@ rm -f "$WORK/s135/optimizer.safetensors"
 "$BUILD/train" --data "$DATA" --tokenizer bpe --vocab 512 --dim 32 --layers 1 --heads 2 --ffn 64 --batch 1 --seq 16 --steps 1 \
     --threads 1 --eval-every 0 --eval-batches 1 --save "$WORK/bpe512" > "$WORK/train_bpe.log" 2>&1 || { tail -5 "$WORK/train_bpe.log"; exit 1; }
 cp "$WORK/bpe512/tokenizer.bin" "$WORK/s135/"
+fi
+if want spm || want l3 || want qwen2 || want qwen3 || want conv; then
+    "$PY" benchmarks/llamacpp_models.py "$WORK" "$DATA" "$WORK/fixture" > "$WORK/models.log" 2>&1 ||
+        { tail -20 "$WORK/models.log"; exit 1; }
+    sed 's/^/  /' "$WORK/models.log"
+fi
 
-check() { # check MODEL TYPE TOLERANCE ARGS...: one llamacpp_compare run, judged
-    local model=$1 type=$2 tol=$3 out line
-    shift 3
-    "$BUILD/it-export-gguf" --model "$WORK/$model" --type "$type" --out "$WORK/$model-$type.gguf" > /dev/null || { fail=1; return; }
-    out=$("$BUILD/llamacpp_compare" "$WORK/$model-$type.gguf" "$@" 2>&1)
+compare() { # compare FILE TOLERANCE ARGS...: one llamacpp_compare run on WORK/FILE, judged
+    local file=$1 tol=$2 out line cases
+    shift 2
+    out=$("$BUILD/llamacpp_compare" "$WORK/$file" "$@" 2>&1)
     line=$(echo "$out" | grep '^llamacpp_check ')
     if [ -z "$line" ]; then
-        echo "FAIL $model $type: $out"
+        echo "FAIL $file: $out"
         fail=1
         return
     fi
-    echo "$out" | grep -v '^llamacpp_check ' | sed 's/^/  /'
+    echo "$out" | grep -v '^llamacpp_check \|^llamacpp_cases ' | sed 's/^/  /'
+    cases=$(echo "$out" | grep '^llamacpp_cases ')
+    [ -z "$cases" ] || echo "$cases" | sed "s|$WORK/||"
     echo "$line" | sed "s|$WORK/||"
     if ! echo "$line" | awk -v tol="$tol" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-            exit !(v["rel_max_diff"] + 0 <= tol + 0 && v["tokenize_equal"] != "0") }'; then
-        echo "FAIL $model $type: logits differ by more than $tol of their range, or the tokenizers disagree"
+            exit !(v["rel_max_diff"] + 0 <= tol + 0 && v["tokenize_equal"] != "0" && v["chat_template_equal"] != "0") }'; then
+        echo "FAIL $file: logits differ by more than $tol of their range, the tokenizers or the chat templates disagree"
+        fail=1
+    fi
+    if [ -n "$cases" ] && ! echo "$cases" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            exit !(v["ours_equal"] == v["cases"]) }'; then
+        echo "FAIL $file: our tokenizer differs from the reference ids"
         fail=1
     fi
 }
+check() { # check MODEL TYPE TOLERANCE ARGS...: our export of WORK/MODEL at TYPE, compared
+    local model=$1 type=$2 tol=$3
+    shift 3
+    "$BUILD/it-export-gguf" --model "$WORK/$model" --type "$type" --out "$WORK/$model-$type.gguf" > "$WORK/export.log" 2>&1 ||
+        { echo "FAIL $model $type: it-export-gguf: $(tail -3 "$WORK/export.log")"; fail=1; return; }
+    compare "$model-$type.gguf" "$tol" "$@"
+}
 for t in f32 f16 q8_0 q4_0; do
     case $t in f32) tol=1e-5 ;; f16) tol=2e-3 ;; *) tol=2e-2 ;; esac
-    check shake $t $tol --prompt "ROMEO:
+    want shake && check shake $t $tol --prompt "ROMEO:
 What say you, my lord?" --new 48 --threads 1
-    check s135 $t $tol --ids 1,2,3,4,5 --new 16 --threads 1
+    want s135 && check s135 $t $tol --ids 1,2,3,4,5 --new 16 --threads 1
+    [ $t = f16 ] && continue
+    want spm && check spm $t $tol --prompt "$(cat "$WORK/spm/prompt.txt")" --template "$WORK/spm/chat_template.jinja" \
+        --cases "$WORK/fixture/cases.txt" --new 16 --threads 1
+    for m in l3 qwen2 qwen3; do
+        want $m && check $m $t $tol --prompt "$(cat "$WORK/$m/prompt.txt")" --template "$WORK/$m/chat_template.jinja" \
+            --new 16 --threads 1
+    done
 done
+if want conv; then # spm as llama.cpp's own converter writes it, read by ours
+    for t in f32 q8_0; do
+        case $t in f32) tol=1e-5 ;; *) tol=2e-2 ;; esac
+        if "$PY" "$LLAMA_SRC/convert_hf_to_gguf.py" "$WORK/spm" --outtype $t --outfile "$WORK/spm-conv-$t.gguf" \
+            > "$WORK/convert-$t.log" 2>&1; then
+            compare spm-conv-$t.gguf $tol --prompt "$(cat "$WORK/spm/prompt.txt")" --template "$WORK/spm/chat_template.jinja" \
+                --cases "$WORK/fixture/cases.txt" --new 16 --threads 1
+        else
+            echo "FAIL convert_hf_to_gguf.py spm --outtype $t:"; tail -15 "$WORK/convert-$t.log"; fail=1
+        fi
+    done
+    if [ -n "${FIXTURE_OUT:-}" ] && [ -f "$WORK/spm-conv-f32.gguf" ]; then
+        mkdir -p "$FIXTURE_OUT"
+        cp "$WORK/spm-conv-f32.gguf" "$WORK/fixture/cases.txt" "$WORK/fixture/logits.txt" "$WORK/spm/tokenizer.model" \
+            "$WORK/spm/tokenizer_config.json" "$WORK/spm/config.json" "$WORK/convert-f32.log" "$FIXTURE_OUT/"
+        [ -f "$WORK/spm/tokenizer.json" ] && cp "$WORK/spm/tokenizer.json" "$FIXTURE_OUT/"
+    fi
+fi
 if [ $fail = 0 ]; then echo "llamacpp_check: passed"; else echo "llamacpp_check: FAILED"; fi
 [ $SPEED = 1 ] || exit $fail
 

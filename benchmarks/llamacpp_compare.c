@@ -30,6 +30,16 @@
      cc -O2 -std=gnu11 -I. -I LLAMA/include -I LLAMA/ggml/include benchmarks/llamacpp_compare.c \
         -L LLAMA/build/bin -lllama -lggml -lggml-base -Wl,-rpath,LLAMA/build/bin -lm -lpthread
    Usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time]
+                           [--template FILE] [--cases FILE]
+
+   --template FILE: the chat template llama.cpp reads from the file (llama_model_chat_template)
+   must be FILE's bytes: chat_template_equal=1|0 on the llamacpp_check line (-1 without it).
+   --cases FILE: lines "HEX<tab>IDS" (a UTF-8 text in hex, its reference ids without BOS / EOS,
+   comma-separated, as benchmarks/llamacpp_models.py writes them): each text is tokenized by
+   llama.cpp (no special tokens added or parsed) and by our reader of the file's tokenizer
+   (IT_TOKENIZE_NO_SPECIAL), both compared to the reference, and one line printed
+     llamacpp_cases file=F cases=N ours_equal=A llama_equal=B
+   (the first differing cases above it).
 
    --time: no llama.cpp; our decoder alone decodes the prompt, then n_new greedy tokens, timed as
    llama-bench times its generation test (only the single-token steps after the prompt), and prints
@@ -101,6 +111,96 @@ static int parse_ids(const char *arg, int vocab, int32_t *out) {
     return n ? n : -1;
 }
 
+/* The bytes of a whole file (NUL-terminated; *n without the NUL), NULL when it cannot be read. */
+static char *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = (char *)malloc((size_t)len + 1)) && fread(buf, 1, (size_t)len, f) == (size_t)len) {
+        buf[len] = 0;
+        *n = (size_t)len;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static void print_ids(const char *label, const int32_t *ids, int n) {
+    int i;
+    printf("  %s", label);
+    for (i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
+    printf("\n");
+}
+
+/* --cases: every text of FILE tokenized by llama.cpp and by ours against the reference ids. */
+static int compare_cases(it_context *ctx, const char *gguf, const struct llama_vocab *lv, const char *path) {
+    size_t size, at = 0;
+    char *all = read_file(path, &size);
+    it_tokenizer *tok = NULL;
+    int cases = 0, ours_equal = 0, llama_equal = 0, shown = 0;
+    if (!all) {
+        fprintf(stderr, "llamacpp_compare: --cases %s: cannot read it\n", path);
+        return 1;
+    }
+    if (it_gguf_load_tokenizer(ctx, gguf, &tok, NULL) != IT_OK || !tok) {
+        fprintf(stderr, "llamacpp_compare: ours does not read the file's tokenizer: %s\n", it_context_last_error(ctx));
+        return 1;
+    }
+    while (at < size) {
+        char *line = all + at, *tab, *end = strchr(line, '\n'), *p;
+        uint8_t text[4096];
+        int32_t want[4096], theirs[4096], *ours = NULL;
+        size_t n_text = 0, n_ours = 0;
+        int n_want = 0, n_theirs, ok_ours, ok_llama, i;
+        if (end) *end = 0;
+        at += strlen(line) + 1;
+        if (!*line) continue;
+        if (!(tab = strchr(line, '\t')) || (tab - line) % 2 || (tab - line) / 2 > (long)sizeof text) {
+            fprintf(stderr, "llamacpp_compare: --cases %s: a line is not HEX<tab>IDS\n", path);
+            return 1;
+        }
+        for (p = line; p < tab; p += 2) {
+            unsigned v;
+            if (sscanf(p, "%2x", &v) != 1) return 1;
+            text[n_text++] = (uint8_t)v;
+        }
+        for (p = tab + 1; *p && n_want < 4096;) {
+            want[n_want++] = (int32_t)strtol(p, &p, 10);
+            if (*p == ',') p++;
+        }
+        n_theirs = llama_tokenize(lv, (const char *)text, (int32_t)n_text, theirs, 4096, false, false);
+        if (it_tokenizer_encode_flags(ctx, tok, text, n_text, IT_TOKENIZE_NO_SPECIAL, &ours, &n_ours) != IT_OK) {
+            printf("  case %d: ours refuses it: %s\n", cases, it_context_last_error(ctx));
+            n_ours = 0;
+            ok_ours = 0;
+        } else {
+            ok_ours = n_ours == (size_t)n_want;
+            for (i = 0; ok_ours && i < n_want; i++) ok_ours = ours[i] == want[i];
+        }
+        ok_llama = n_theirs == n_want;
+        for (i = 0; ok_llama && i < n_want; i++) ok_llama = theirs[i] == want[i];
+        ours_equal += ok_ours;
+        llama_equal += ok_llama;
+        if ((!ok_ours || !ok_llama) && shown++ < 10) {
+            printf("  case %d (%.*s): ours %s, llama.cpp %s\n", cases, (int)(tab - line) > 80 ? 80 : (int)(tab - line), line,
+                   ok_ours ? "equal" : "differs", ok_llama ? "equal" : "differs");
+            print_ids("reference: ", want, n_want);
+            print_ids("ours:      ", ours, (int)n_ours);
+            print_ids("llama.cpp: ", theirs, n_theirs > 0 ? n_theirs : 0);
+        }
+        it_ids_free(ctx, ours);
+        cases++;
+    }
+    printf("llamacpp_cases file=%s cases=%d ours_equal=%d llama_equal=%d\n", gguf, cases, ours_equal, llama_equal);
+    it_tokenizer_destroy(tok);
+    free(all);
+    return 0;
+}
+
 static int argmax(const float *x, int n, float *margin) {
     int i, best = 0;
     float second = -INFINITY;
@@ -113,8 +213,9 @@ static int argmax(const float *x, int n, float *margin) {
 }
 
 int main(int argc, char **argv) {
-    const char *path = NULL, *ids_arg = "1", *prompt = NULL;
-    int n_new = 32, threads = 1, timing = 0, i, n_prompt = 0, vocab, agree = 0, first_disagree = -1, step, tokenize_equal = -1;
+    const char *path = NULL, *ids_arg = "1", *prompt = NULL, *template_path = NULL, *cases_path = NULL;
+    int n_new = 32, threads = 1, timing = 0, i, n_prompt = 0, vocab, agree = 0, first_disagree = -1, step, tokenize_equal = -1,
+        template_equal = -1;
     int32_t prompt_ids[MAX_PROMPT], *seq;
     float min_margin_disagree = INFINITY, max_diff = 0, step0_diff = 0, lo = INFINITY, hi = -INFINITY;
     it_context_desc cd;
@@ -134,14 +235,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--new") && i + 1 < argc) n_new = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--time")) timing = 1;
+        else if (!strcmp(argv[i], "--template") && i + 1 < argc) template_path = argv[++i];
+        else if (!strcmp(argv[i], "--cases") && i + 1 < argc) cases_path = argv[++i];
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else {
-            fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time]\n");
+            fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time] [--template FILE] [--cases FILE]\n");
             return 2;
         }
     }
     if (!path || n_new < 1 || n_new > 4096 || threads < 1) {
-        fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time]\n");
+        fprintf(stderr, "usage: llamacpp_compare F.gguf [--ids 1,2,3 | --prompt TEXT] [--new N] [--threads T] [--time] [--template FILE] [--cases FILE]\n");
         return 2;
     }
 
@@ -175,6 +278,18 @@ int main(int argc, char **argv) {
         return 1;
     }
     vocab = llama_vocab_n_tokens(llama_model_get_vocab(lm));
+    if (cases_path && compare_cases(ctx, path, llama_model_get_vocab(lm), cases_path)) return 1;
+    if (template_path) {
+        size_t n;
+        char *want = read_file(template_path, &n);
+        const char *theirs = llama_model_chat_template(lm, NULL);
+        if (!want) {
+            fprintf(stderr, "llamacpp_compare: --template %s: cannot read it\n", template_path);
+            return 1;
+        }
+        template_equal = theirs && strlen(theirs) == n && !memcmp(theirs, want, n);
+        free(want);
+    }
 
     /* the prompt: ids, or a text both tokenize */
     if (prompt) {
@@ -267,10 +382,11 @@ int main(int argc, char **argv) {
         if (step < n_new) seq[n_prompt + step] = a;
     }
     printf("llamacpp_check file=%s type=%s threads=%d prompt_tokens=%d steps=%d agree=%d first_disagree=%d "
-           "min_margin_disagree=%.4g step0_max_diff=%.3g max_diff=%.3g logit_range=%.3g rel_max_diff=%.3g tokenize_equal=%d ids=",
+           "min_margin_disagree=%.4g step0_max_diff=%.3g max_diff=%.3g logit_range=%.3g rel_max_diff=%.3g tokenize_equal=%d "
+           "chat_template_equal=%d ids=",
            path, type ? it_weight_type_name(type) : "f32", threads, n_prompt, n_new + 1, agree, first_disagree,
            first_disagree < 0 ? 0.0 : (double)min_margin_disagree, step0_diff, max_diff, hi - lo,
-           hi > lo ? max_diff / (hi - lo) : 0.0, tokenize_equal);
+           hi > lo ? max_diff / (hi - lo) : 0.0, tokenize_equal, template_equal);
     for (i = 0; i < n_new; i++) printf(i ? ",%d" : "%d", seq[n_prompt + i]);
     printf("\n");
 
