@@ -4,8 +4,10 @@
    more than 4 dims, huge strings and arrays, offsets that overflow or are misaligned, unknown value
    and tensor types, duplicate or mis-shaped tensors, a bad alignment or architecture) are refused
    with a clear error; the tokenizer (it_gguf_load_tokenizer) of the Hugging Face fixtures encodes
-   and decodes as their tokenizer.json does, and hostile tokenizer metadata is refused by name.
-   (tests/gguf_reader.py checks the export against an independent reader.) */
+   and decodes as their tokenizer.json does, and hostile tokenizer metadata is refused by name;
+   a file written by llama.cpp's own converter (tests/fixtures/gguf_spm_real) gives sentencepiece's
+   ids and transformers' logits. (tests/gguf_reader.py checks the export against an independent
+   reader.) */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #include "it_test.h"
@@ -708,6 +710,160 @@ static void test_qwen_hostile(void) {
     remove(path), remove(bad);
 }
 
+/* tests/fixtures/gguf_spm_real: a GGUF file this library did not write. A Llama (1 layer, dim 32,
+   random weights from transformers) with a SentencePiece BPE tokenizer trained by sentencepiece
+   itself, converted by llama.cpp's own convert_hf_to_gguf.py (benchmarks/llamacpp_check.sh with
+   FIXTURE_OUT, its `conv` step). cases.txt: texts (hex) with the ids sentencepiece's encoder gives
+   them; logits.txt: a prompt's ids with transformers' logits at its last position.
+   transformers 5.17 saved the tokenizer with "add_prefix_space": null, which the converter wrote as
+   tokenizer.ggml.add_space_prefix false: llama.cpp then adds no dummy "▁" (it tokenized "\n" as
+   the one token 13, sentencepiece as 452 13), and neither must we. sentencepiece's dummy prefix is
+   a space before any non-empty text, so the reference for TEXT is our encoding of " " + TEXT. */
+#define SPM_REAL "tests/fixtures/gguf_spm_real"
+
+/* "1,2,3" (ending at anything but a digit or a comma) into out (at most cap); the count. */
+static int parse_id_list(const char *s, int32_t *out, int cap) {
+    int n = 0;
+    while (*s >= '0' && *s <= '9' && n < cap) {
+        char *end;
+        out[n++] = (int32_t)strtol(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+static size_t hex_decode(const char *s, const char *end, uint8_t *out, size_t cap) {
+    size_t n = 0;
+    unsigned v;
+    for (; s + 1 < end && n < cap && sscanf(s, "%2x", &v) == 1; s += 2) out[n++] = (uint8_t)v;
+    return n;
+}
+/* 1 when the text holds a special token's text ("<s>", "</s>", "<unk>"): our encoding matches it
+   as the token, as tokenizers does; sentencepiece (and llama.cpp with parse_special false) reads it
+   as text */
+static int holds_special_text(const it_tokenizer *tok, const uint8_t *text, size_t n) {
+    int32_t id;
+    for (id = 0; id < it_tokenizer_vocab_size(tok); id++) {
+        size_t len, i;
+        const uint8_t *t = it_tokenizer_token_bytes(tok, id, &len);
+        if (!it_tokenizer_is_special(tok, id) || !len) continue;
+        for (i = 0; i + len <= n; i++)
+            if (!memcmp(text + i, t, len)) return 1;
+    }
+    return 0;
+}
+static void test_llamacpp_converted(void) {
+    it_context *ctx = it_test_context(1);
+    it_tokenizer *tok = NULL;
+    it_chat_template chat;
+    it_model *m = NULL;
+    it_weight_type type;
+    unsigned char *cases, *logits, *file;
+    size_t n_cases, n_logits, n_file, at;
+    int total = 0, encoded = 0, decoded = 0, skipped = 0;
+    char path[512];
+    memset(&chat, 0, sizeof chat);
+    CHECK(it_gguf_load_tokenizer(ctx, SPM_REAL "/model.gguf", &tok, &chat) == IT_OK && tok,
+          "llama.cpp's converter's file: the tokenizer loads: %s", it_context_last_error(ctx));
+    CHECK(chat.format == IT_CHAT_LLAMA2 && !strcmp(chat.bos_token, "<s>") && !strcmp(chat.eos_token, "</s>"),
+          "its tokenizer.chat_template is llama2's (%s), bos '%s' eos '%s'", it_chat_format_name(chat.format), chat.bos_token,
+          chat.eos_token);
+    if (!tok || !(cases = it_test_read_file(SPM_REAL "/cases.txt", &n_cases))) {
+        it_context_destroy(ctx);
+        return;
+    }
+    for (at = 0; at < n_cases;) { /* each text encodes to sentencepiece's ids and decodes back */
+        const char *line = (const char *)cases + at, *tab = strchr(line, '\t'), *eol = strchr(line, '\n');
+        uint8_t text[2048], back[2048], plain[2048];
+        int32_t want[2048], *ids = NULL;
+        size_t n_text, n_ids = 0, n_back, n_plain;
+        int n_want, ok, i;
+        if (!tab || !eol || tab > eol) break;
+        n_text = hex_decode(line, tab, text + 1, sizeof text - 1);
+        if (n_text) text[0] = ' ', n_text++; /* sentencepiece's dummy prefix */
+        else text[0] = 0;
+        n_want = parse_id_list(tab + 1, want, 2048);
+        at = (size_t)(eol - (const char *)cases) + 1;
+        if (holds_special_text(tok, text, n_text)) { /* left out, counted */
+            skipped++;
+            continue;
+        }
+        total++;
+        ok = it_tokenizer_encode_flags(ctx, tok, text, n_text, IT_TOKENIZE_NO_SPECIAL, &ids, &n_ids) == IT_OK &&
+             n_ids == (size_t)n_want;
+        for (i = 0; ok && i < n_want; i++) ok = ids[i] == want[i];
+        encoded += ok;
+        if (!ok && total - encoded <= 3) fprintf(stderr, "  case %d (%.*s): not sentencepiece's %d ids\n", total - 1,
+                                                 (int)(tab - line) > 60 ? 60 : (int)(tab - line), line, n_want);
+        /* sentencepiece's decoding: its pieces' "▁" (U+2581, a text's own too) read as spaces */
+        for (i = 0, n_plain = 0; i < (int)n_text; i++) {
+            if (i + 2 < (int)n_text && !memcmp(text + i, "\xe2\x96\x81", 3)) plain[n_plain++] = ' ', i += 2;
+            else plain[n_plain++] = text[i];
+        }
+        n_back = it_tokenizer_decode_flags(tok, want, (size_t)n_want, IT_TOKENIZE_NO_SPECIAL, back, sizeof back);
+        decoded += n_back == n_plain && !memcmp(back, plain, n_plain);
+        it_ids_free(ctx, ids);
+    }
+    CHECK(total >= 250 && encoded == total, "sentencepiece's ids on %d of %d texts (%d holding a special token's text left out)",
+          encoded, total, skipped);
+    CHECK(decoded == total, "sentencepiece's ids decode back to %d of %d texts", decoded, total);
+    { /* with the specials: add_bos_token, as the converter wrote it; add_space_prefix false */
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(it_tokenizer_encode(ctx, tok, (const uint8_t *)"Hello", 5, &ids, &n) == IT_OK && n >= 2 && ids[0] == 1,
+              "the BOS (1) leads an encoding");
+        it_ids_free(ctx, ids);
+        CHECK(it_tokenizer_encode_flags(ctx, tok, (const uint8_t *)"\n", 1, IT_TOKENIZE_NO_SPECIAL, &ids, &n) == IT_OK && n == 1 &&
+                  ids[0] == 13,
+              "no dummy prefix: \"\\n\" is the one token 13, as llama.cpp reads the file");
+        it_ids_free(ctx, ids);
+    }
+    CHECK(it_gguf_load(ctx, SPM_REAL "/model.gguf", &m, &type) == IT_OK, "the converter's model loads: %s",
+          it_context_last_error(ctx));
+    if (m && (logits = it_test_read_file(SPM_REAL "/logits.txt", &n_logits))) {
+        int32_t prompt[256];
+        float want[4096];
+        const char *tab = strchr((const char *)logits, '\t');
+        int n_prompt = parse_id_list((const char *)logits, prompt, 256), n_want = tab ? 0 : -1, i;
+        char *p = tab ? (char *)tab + 1 : NULL;
+        it_decoder *dec = NULL;
+        const float *got;
+        double worst = 0, range = 0;
+        while (p && *p && *p != '\n' && n_want < 4096) {
+            want[n_want++] = strtof(p, &p);
+            if (*p == ',') p++;
+        }
+        CHECK(n_want == m->config.vocab_size && type == IT_WEIGHT_F32, "logits.txt has the %d logits (%d) of an F32 file",
+              m->config.vocab_size, n_want);
+        if (n_want == m->config.vocab_size && it_decoder_create(m, n_prompt, &dec) == IT_OK &&
+            it_decoder_feed(dec, prompt, n_prompt, &got) == IT_OK) {
+            for (i = 0; i < n_want; i++) worst = fmax(worst, fabs(got[i] - want[i])), range = fmax(range, fabs(want[i]));
+            CHECK(worst <= 1e-4 * range, "transformers' logits at the prompt's last position within %.3g of %.3g", worst, range);
+        } else {
+            CHECK(0, "the converter's model decodes: %s", it_context_last_error(ctx));
+        }
+        it_decoder_destroy(dec);
+        free(logits);
+    }
+    free(cases);
+    it_tokenizer_destroy(tok);
+    it_context_destroy(ctx);
+    /* the converter's file cut short anywhere: refused (its keys are laid out as ours are not) */
+    it_test_tmp_path(path, sizeof path, "conv_cut.gguf");
+    if ((file = it_test_read_file(SPM_REAL "/model.gguf", &n_file))) {
+        int refused = 0, tried = 0;
+        size_t cut;
+        for (cut = 0; cut < n_file; cut += cut < 20000 ? 97 : 4099) {
+            char err[1024];
+            it_test_write_file(path, file, cut);
+            tried++;
+            refused += load(path, err, sizeof err, NULL) != IT_OK && err[0];
+        }
+        CHECK(refused == tried, "the converter's file cut at %d points: %d refused with a reason", tried, refused);
+        free(file);
+        remove(path);
+    }
+}
+
 int main(void) {
     test_roundtrip();
     test_hostile();
@@ -717,5 +873,6 @@ int main(void) {
     test_chat_template();
     test_rope_llama3();
     test_qwen_hostile();
+    test_llamacpp_converted();
     return it_test_finish();
 }
