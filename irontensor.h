@@ -2441,9 +2441,9 @@ static long long it__monotonic_ns(void) {
    asleep and is still waking). Then spinning only burns the time slice the other side needs, so
    the pool sleeps at once for a while, then tries again. The while grows: 1 ms after a lone sign,
    twice the last one (up to 100 ms) for a sign within 100 ms of the last while's end. A lone sign
-   also comes on an idle virtual machine (the host took the vCPU away for a moment); at a flat
-   100 ms, two of them in bench's tiny table made a 2-thread token cost ~47 us per job for 200 ms
-   (711-3498 tok/s, 2026-12-06 Zen 4). Lasting contention climbs to 100 ms within 7 signs. */
+   also comes on an idle virtual machine (the host took the vCPU away for a moment), and at a flat
+   100 ms each meant 100 ms of sleeping hand-offs (~47 us a job on the 2026-12-06 Zen 4). Lasting
+   contention climbs to 100 ms within 7 signs. */
 #define IT__POOL_DESCHEDULED_NS 200000LL     /* a gap this long between two reads of the clock */
 #define IT__POOL_SPIN_OFF_MIN_NS 1000000LL   /* how long the pool sleeps at once after a lone sign */
 #define IT__POOL_SPIN_OFF_MAX_NS 100000000LL /* ... and at most, after a run of them */
@@ -8423,7 +8423,7 @@ static int it__cpu_is_amd(void) {
    vectors), 4 (3 plus the 512-bit passes over two groups) to cover every path on one machine. A
    request the CPU cannot run falls back to the automatic choice. The automatic choice on AMD is 3:
    the two-group pass reads two streams at once, and on a Zen 4 (EPYC family 25 model 17, one
-   thread, 2026-12-06) it drew 10-11 GB/s from memory where the 8-row pass's one stream drew 17-19
+   thread, 2026-12-06) it drew 10-11 GB/s from memory where the 8-row pass's one stream drew 12.5-19
    (135M Q4_0 decode 130-150 against 250-257 tok/s), although it is 1.35x faster in cache; the
    Xeon of 2026-12-04 gained from it (README, quantised decode). */
 static int it__quant_force_isa = 0;
