@@ -46,6 +46,8 @@ done
 echo
 echo "== GEMM: $build/gemm_bench --threads $threads"
 "$build/gemm_bench" --threads "$threads" --reps 3 --secs 0.1
+echo "== GEMM in bf16 (the step's --dtype bf16 products): $build/gemm_bench --threads $threads --dtype bf16"
+"$build/gemm_bench" --threads "$threads" --reps 3 --secs 0.1 --dtype bf16
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 

@@ -8,7 +8,9 @@
    IT_SGEMM_ISA=1|2|3 forces the generic / AVX2 / AVX-512 kernel; OPENBLAS_CORETYPE picks OpenBLAS's.
    Flags: --threads T (max threads, default 2), --secs S (length of one timed batch, default 0.15),
    --only TEXT (shapes whose name contains TEXT),
-   --reps R (batches per measurement, best one kept, default 5; a shared 2-core VM is noisy).
+   --reps R (batches per measurement, best one kept, default 5; a shared 2-core VM is noisy),
+   --dtype bf16 (our columns are then the bf16 product, it__gemm_bf16, with both operands already
+   bf16 as the step's weights and dlogits are; OpenBLAS's stay fp32).
    Ends with one line: gemm min_ratio=X mean_ratio=Y (ours / OpenBLAS at the widest thread count). */
 #define _POSIX_C_SOURCE 200809L
 #define IRONTENSOR_IMPLEMENTATION
@@ -34,10 +36,15 @@ static struct {
     it_context *ctx[65]; /* by thread count */
     float *c;
     const float *a, *b;
+    const uint16_t *a16, *b16; /* the same values in bf16, for --dtype bf16 */
+    int bf16;
     shape s;
 } pool;
 static void ours(int n_threads) {
-    it__gemm(pool.ctx[n_threads], pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb, 0);
+    if (pool.bf16)
+        it__gemm_bf16(pool.ctx[n_threads], pool.c, it__bgemm_bf16(pool.a16, 0), it__bgemm_bf16(pool.b16, 0), pool.s.M, pool.s.N,
+                      pool.s.K, pool.s.ta, pool.s.tb, 0);
+    else it__gemm(pool.ctx[n_threads], pool.c, pool.a, pool.b, pool.s.M, pool.s.N, pool.s.K, pool.s.ta, pool.s.tb, 0);
 }
 #ifdef IT_BENCH_OPENBLAS
 static void theirs(int n_threads) {
@@ -103,11 +110,18 @@ int main(int argc, char **argv) {
     const char *only = NULL;
     size_t cap = (size_t)32000 * 256;
     float *a, *b, *c;
+    uint16_t *a16, *b16;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) max_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--secs") && i + 1 < argc) secs = atof(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc && (!strcmp(argv[i + 1], "f32") || !strcmp(argv[i + 1], "bf16")))
+            pool.bf16 = !strcmp(argv[++i], "bf16");
+        else {
+            fprintf(stderr, "gemm_bench: unknown or incomplete flag %s\n", argv[i]);
+            return 2;
+        }
     }
     if (getenv("IT_SGEMM_ISA")) it__sgemm_force_isa = atoi(getenv("IT_SGEMM_ISA")); /* 1 generic, 2 avx2, 3 avx512 */
     if (max_threads < 1) max_threads = 1;
@@ -117,14 +131,18 @@ int main(int argc, char **argv) {
         posix_memalign((void **)&c, 64, cap * sizeof(float)))
         return 1;
     for (i = 0; i < (int)cap; i++) a[i] = (float)((i * 37) % 101) * 0.01f - 0.5f, b[i] = (float)((i * 53) % 97) * 0.01f - 0.5f;
-    pool.a = a, pool.b = b, pool.c = c;
+    a16 = (uint16_t *)malloc(cap * sizeof(uint16_t)), b16 = (uint16_t *)malloc(cap * sizeof(uint16_t));
+    if (!a16 || !b16) return 1;
+    it_f32_to_bf16_array(a16, a, cap), it_f32_to_bf16_array(b16, b, cap);
+    pool.a = a, pool.b = b, pool.c = c, pool.a16 = a16, pool.b16 = b16;
     for (t = 1; t <= max_threads; t *= 2) {
         it_context_desc cd;
         memset(&cd, 0, sizeof cd);
         cd.n_threads = t;
         if (it_context_create(&cd, &pool.ctx[t]) != IT_OK) return 1;
     }
-    printf("kernel: %s\n", it__sgemm_pick_isa().name);
+    if (pool.bf16) printf("kernel: bf16 %s (both operands bf16, fp32 sums; OpenBLAS fp32)\n", it_bf16_kernel_name());
+    else printf("kernel: %s\n", it__sgemm_pick_isa().name);
     printf("%-42s", "shape (M x N x K), GFLOP/s");
     for (t = 1; t <= max_threads; t *= 2) {
 #ifdef IT_BENCH_OPENBLAS
@@ -171,9 +189,10 @@ int main(int argc, char **argv) {
         printf("\n");
         free(w);
     }
-    if (ratio_n) printf("gemm min_ratio=%.2f mean_ratio=%.2f\n", ratio_min, ratio_sum / ratio_n);
+    if (ratio_n) printf("%s min_ratio=%.2f mean_ratio=%.2f\n", pool.bf16 ? "gemm_bf16 (ours bf16 / OpenBLAS fp32)" : "gemm", ratio_min,
+                        ratio_sum / ratio_n);
     else printf("gemm: OpenBLAS not built in (install libopenblas-dev for the side-by-side)\n");
     for (t = 1; t <= max_threads; t *= 2) it_context_destroy(pool.ctx[t]);
-    free(a), free(b), free(c);
+    free(a), free(b), free(c), free(a16), free(b16);
     return 0;
 }
