@@ -2016,6 +2016,8 @@ static const char *const it_shader_sample_metal[] = {
     "// divided by penalty when positive, multiplied when negative (it_cpu_repetition_penalty). seen\n",
     "// [V] is all zero before and after: the first pass marks (every writer stores the same 1), the\n",
     "// second applies and clears. dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (T, 1, 1).\n",
+    "// precise::divide: fast math's division is approximate (NVRTC's div.approx was 1.49e-8 off the\n",
+    "// CPU's IEEE quotient on the H200), and the penalised logits must equal the CPU's bit for bit.\n",
     "kernel void it_repetition_penalty_f32(device float *logits [[buffer(0)]],\n",
     "                                      device const int *ids [[buffer(1)]],\n",
     "                                      device uint *seen [[buffer(2)]],\n",
@@ -2028,7 +2030,7 @@ static const char *const it_shader_sample_metal[] = {
     "    for (uint v = tid; v < p.V; v += ntg)\n",
     "        if (seen[v] != 0u) {\n",
     "            float l = logits[v];\n",
-    "            logits[v] = l > 0.0f \? l / p.penalty : l * p.penalty;\n",
+    "            logits[v] = l > 0.0f \? precise::divide(l, p.penalty) : l * p.penalty;\n",
     "            seen[v] = 0u;\n",
     "        }\n",
     "}\n",
@@ -2199,7 +2201,7 @@ typedef struct it_shader_file {
 } it_shader_file;
 
 #define IT_SHADER_FILE_COUNT 24
-#define IT_SHADER_TOTAL_SIZE 111583L /* bytes of all files joined */
+#define IT_SHADER_TOTAL_SIZE 111791L /* bytes of all files joined */
 
 static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNUSED = {
     {"it_kernel_args.h", it_shader_it_kernel_args_h, 172, 7601L},
@@ -2224,7 +2226,7 @@ static const it_shader_file it_shader_files[IT_SHADER_FILE_COUNT] IT_SHADERS_UNU
     {"quant_matvec.metal", it_shader_quant_matvec_metal, 164, 9729L},
     {"rmsnorm.metal", it_shader_rmsnorm_metal, 78, 4517L},
     {"rope.metal", it_shader_rope_metal, 56, 2901L},
-    {"sample.metal", it_shader_sample_metal, 144, 8306L},
+    {"sample.metal", it_shader_sample_metal, 146, 8514L},
     {"softmax.metal", it_shader_softmax_metal, 52, 2725L},
 };
 

@@ -300,6 +300,8 @@ static const char *const it_cuda_source[] IT_SHADERS_CUDA_UNUSED = {
     "__device__ inline float log(float a) { return (float)::log((double)a); }\n",
     "__device__ inline float sqrt(float a) { return (float)::sqrt((double)a); }\n",
     "__device__ inline float tanh(float a) { return (float)::tanh((double)a); }\n",
+    "/* IEEE round-to-nearest quotient: --use_fast_math turns '/' into div.approx.f32 */\n",
+    "__device__ inline float divide(float a, float b) { return __fdiv_rn(a, b); }\n",
     "} // namespace precise\n",
     "namespace fast {\n",
     "__device__ inline float exp(float a) { return __expf(a); }\n",
@@ -2019,8 +2021,10 @@ static const char *const it_cuda_source[] IT_SHADERS_CUDA_UNUSED = {
     "// divided by penalty when positive, multiplied when negative (it_cpu_repetition_penalty). seen\n",
     "// [V] is all zero before and after: the first pass marks (every writer stores the same 1), the\n",
     "// second applies and clears. dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (T, 1, 1).\n",
+    "// precise::divide: fast math's division is approximate (NVRTC's div.approx was 1.49e-8 off the\n",
+    "// CPU's IEEE quotient on the H200), and the penalised logits must equal the CPU's bit for bit.\n",
     "extern \"C\" __global__ void it_repetition_penalty_f32(float *logits, const int *ids, uint *seen, const it_sample_args p, const it__msl_dispatch it__d) { if (it__msl_outside_grid(it__d)) return; if (it__msl_edge_group(it__d)) __trap(); const uint tid = (uint)it__msl_thread_index(it__d); const uint ntg = (uint)it__msl_group_size(it__d).x; \n",
-    "#line 33 \"shaders/sample.metal\"\n",
+    "#line 35 \"shaders/sample.metal\"\n",
     "\n",
     "    for (uint i = tid; i < p.n_ids; i += ntg)\n",
     "        if (ids[i] >= 0 && uint(ids[i]) < p.V) seen[ids[i]] = 1u;\n",
@@ -2028,7 +2032,7 @@ static const char *const it_cuda_source[] IT_SHADERS_CUDA_UNUSED = {
     "    for (uint v = tid; v < p.V; v += ntg)\n",
     "        if (seen[v] != 0u) {\n",
     "            float l = logits[v];\n",
-    "            logits[v] = l > 0.0f \? l / p.penalty : l * p.penalty;\n",
+    "            logits[v] = l > 0.0f \? precise::divide(l, p.penalty) : l * p.penalty;\n",
     "            seen[v] = 0u;\n",
     "        }\n",
     "}\n",
@@ -2064,7 +2068,7 @@ static const char *const it_cuda_source[] IT_SHADERS_CUDA_UNUSED = {
     "// are off. probs [V]: scratch. +inf logits: the coin picks among them alone; NaN weighs 0; all NaN\n",
     "// or -inf gives 0. dispatchThreadgroups(1, 1, 1), threadsPerThreadgroup (T, 1, 1).\n",
     "extern \"C\" __global__ void it_sample_f32(uint *out, const float *logits, float *probs, const it_sample_args p, const it__msl_dispatch it__d) { if (it__msl_outside_grid(it__d)) return; if (it__msl_edge_group(it__d)) __trap(); const uint tid = (uint)it__msl_thread_index(it__d); const uint ntg = (uint)it__msl_group_size(it__d).x; const uint lane = (uint)(it__msl_linear_tid() & 31u); const uint sg = (uint)(it__msl_linear_tid() >> 5); const uint nsg = (uint)((it__msl_group_threads(it__d) + 31u) / 32u); \n",
-    "#line 83 \"shaders/sample.metal\"\n",
+    "#line 85 \"shaders/sample.metal\"\n",
     "\n",
     "    __shared__ float scratch[IT_MAX_SIMDGROUPS];\n",
     "    uint V = p.V, ib = 1u;\n",
@@ -2168,7 +2172,7 @@ static const char *const it_cuda_source[] IT_SHADERS_CUDA_UNUSED = {
     "    for (uint c = tid; c < p.C; c += ntg) dx[base + c] += out[base + c] * (dout[base + c] - d);\n",
     "}\n",
 };
-#define IT_CUDA_SOURCE_SIZE 126584UL /* bytes of the joined lines */
+#define IT_CUDA_SOURCE_SIZE 126953UL /* bytes of the joined lines */
 
 #define IT_CUDA_MAX_BINDS 16
 typedef struct it_cuda_kernel_info {
@@ -2237,8 +2241,8 @@ static const it_cuda_kernel_info it_cuda_kernels[IT_CUDA_KERNEL_COUNT] IT_SHADER
     {"it_rmsnorm_backward_dw_partial_f32", 5, {0, 0, 0, 0, sizeof(it_column_sum_args)}, 0, 0x1u, "shaders/rmsnorm.metal:65"},
     {"it_rope_forward_f32", 3, {0, 0, sizeof(it_rope_args)}, 0, 0x1u, "shaders/rope.metal:31"},
     {"it_rope_backward_f32", 3, {0, 0, sizeof(it_rope_args)}, 0, 0x1u, "shaders/rope.metal:45"},
-    {"it_repetition_penalty_f32", 4, {0, 0, 0, sizeof(it_sample_args)}, 1, 0x5u, "shaders/sample.metal:28"},
-    {"it_sample_f32", 4, {0, 0, 0, sizeof(it_sample_args)}, 1, 0x5u, "shaders/sample.metal:75"},
+    {"it_repetition_penalty_f32", 4, {0, 0, 0, sizeof(it_sample_args)}, 1, 0x5u, "shaders/sample.metal:30"},
+    {"it_sample_f32", 4, {0, 0, 0, sizeof(it_sample_args)}, 1, 0x5u, "shaders/sample.metal:77"},
     {"it_softmax_forward_f32", 3, {0, 0, sizeof(it_norm_args)}, 1, 0x1u, "shaders/softmax.metal:12"},
     {"it_softmax_backward_f32", 4, {0, 0, 0, sizeof(it_norm_args)}, 1, 0x1u, "shaders/softmax.metal:35"},
 };

@@ -283,6 +283,8 @@ __device__ inline float exp(float a) { return (float)::exp((double)a); }
 __device__ inline float log(float a) { return (float)::log((double)a); }
 __device__ inline float sqrt(float a) { return (float)::sqrt((double)a); }
 __device__ inline float tanh(float a) { return (float)::tanh((double)a); }
+/* IEEE round-to-nearest quotient: --use_fast_math turns '/' into div.approx.f32 */
+__device__ inline float divide(float a, float b) { return __fdiv_rn(a, b); }
 } // namespace precise
 namespace fast {
 __device__ inline float exp(float a) { return __expf(a); }

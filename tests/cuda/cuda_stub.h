@@ -35,6 +35,7 @@ float __logf(float x);
 float __sinf(float x);
 float __cosf(float x);
 float __powf(float x, float y);
+float __fdiv_rn(float x, float y);
 float min(float a, float b);
 float max(float a, float b);
 int min(int a, int b);
