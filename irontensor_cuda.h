@@ -352,6 +352,10 @@ typedef struct it__cu_graph {
 #define IT__CU_PARTIALS 1024 /* most partial sums of squares (threadgroups) in the norm pass */
 #define IT__CU_OBUF_UNCLIPPED 4 /* float index of the constant { 1, 0 }: no clip scale, never skipped */
 #define IT__CU_OBUF_PARTIALS 8  /* float index where the partial sums of squares start */
+#define IT__CU_OBUF_ONES (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) /* IT__CU_SPLIT_K_MAX ones: split-K's reduction vector */
+#define IT__CU_SPLIT_K_MAX 16
+#define IT__CU_OBUF_FLOATS (IT__CU_OBUF_ONES + IT__CU_SPLIT_K_MAX)
+#define IT__CU_PROF_GEMMS 64 /* IT_CUDA_PROFILE=1: distinct product shapes timed apart */
 #define IT__CU_WORKSPACE (32u << 20) /* cuBLAS workspace (fixed: graph capture must not allocate) */
 /* The kernels index with 32-bit counters whose grid-stride loops wrap near 2^32: sizes from 2^31
    on are refused (IT_ERR_UNSUPPORTED), as on Metal. */
@@ -405,6 +409,8 @@ typedef struct it__cuda {
     struct it_optimizer *opt_check; /* an update whose finiteness verdict the next wait reads */
     it_run_mode run_mode;           /* of the graph run being recorded */
     size_t scores_floats;           /* most floats of scores in one chunk of batch rows; 0 = the tiled kernels */
+    int split_k;                    /* split a product's K when its output has too few tiles for the SMs (IT_CUDA_SPLIT_K=0: never) */
+    int n_sm;                       /* the device's multiprocessors */
     const it_node *loss_grads_done; /* the fused head + loss whose backward its forward did */
     it_cuda_stats stats;
     /* IT_CUDA_PROFILE=1: every step executed record by record between CUDA events, the GPU time
@@ -414,6 +420,8 @@ typedef struct it__cuda {
     int n_events, cap_events;
     double prof_ms[IT__CUK_COUNT + 3];
     unsigned long prof_count[IT__CUK_COUNT + 3];
+    struct it__cu_prof_gemm { int ta, tb, m, n, k, batch, abtype; double ms; unsigned long count; } prof_gemm[IT__CU_PROF_GEMMS];
+    int n_prof_gemm;
 } it__cuda;
 
 #define IT__CU_GROW(m, array, n, cap) it_context_grow((m)->ctx, (void **)&(array), &(cap), (n) + 1, sizeof *(array))
@@ -788,6 +796,23 @@ static void it__cu_graph_drop(it__cuda *m, it__cu_graph *g) {
 static int it__cu_prof_slot(const it__cu_record *r) {
     return r->op == IT__CU_REC_KERNEL ? r->kernel : IT__CUK_COUNT + (r->op == IT__CU_REC_GEMM ? 0 : r->op == IT__CU_REC_MEMSET ? 1 : 2);
 }
+/* a product's time under its shape (the first IT__CU_PROF_GEMMS shapes; the rest stay in the total) */
+static void it__cu_prof_gemm_add(it__cuda *m, const it__cu_record *r, float ms) {
+    int i;
+    for (i = 0; i < m->n_prof_gemm; i++) {
+        struct it__cu_prof_gemm *g = &m->prof_gemm[i];
+        if (g->ta == r->ta && g->tb == r->tb && g->m == r->m && g->n == r->n && g->k == r->k && g->batch == r->batch && g->abtype == r->abtype) break;
+    }
+    if (i == m->n_prof_gemm) {
+        if (i == IT__CU_PROF_GEMMS) return;
+        memset(&m->prof_gemm[i], 0, sizeof m->prof_gemm[i]);
+        m->prof_gemm[i].ta = r->ta, m->prof_gemm[i].tb = r->tb, m->prof_gemm[i].m = r->m, m->prof_gemm[i].n = r->n;
+        m->prof_gemm[i].k = r->k, m->prof_gemm[i].batch = r->batch, m->prof_gemm[i].abtype = r->abtype;
+        m->n_prof_gemm++;
+    }
+    m->prof_gemm[i].ms += ms;
+    m->prof_gemm[i].count++;
+}
 static it_result it__cu_profile_records(it__cuda *m) {
     int i, need = m->n_recs + 1;
     it_result r = IT_OK;
@@ -807,6 +832,7 @@ static it_result it__cu_profile_records(it__cuda *m) {
         r = it__cu_check(m, m->cu.EventElapsedTime(&ms, m->events[i], m->events[i + 1]), "cuEventElapsedTime");
         m->prof_ms[it__cu_prof_slot(&m->recs[i])] += ms;
         m->prof_count[it__cu_prof_slot(&m->recs[i])]++;
+        if (m->recs[i].op == IT__CU_REC_GEMM) it__cu_prof_gemm_add(m, &m->recs[i], ms);
     }
     return r;
 }
@@ -825,6 +851,14 @@ static void it__cu_profile_log(it__cuda *m) {
         int s = order[i];
         it_log(m->ctx, IT_LOG_INFO, "cuda profile: %6.2f%% %9.3f ms %7lu x  %s", 100.0 * m->prof_ms[s] / (total > 0 ? total : 1),
                m->prof_ms[s], m->prof_count[s], s < IT__CUK_COUNT ? it__cu_kernel_names[s] : s == IT__CUK_COUNT ? "cuBLAS gemm" : s == IT__CUK_COUNT + 1 ? "memset" : "host-to-device copy");
+    }
+    for (i = 0; i < m->n_prof_gemm; i++) { /* row-major: c [rows, cols] over k = the column-major call's [n, m] */
+        const struct it__cu_prof_gemm *g = &m->prof_gemm[i];
+        double flops = 2.0 * g->m * g->n * g->k * g->batch * (double)g->count;
+        it_log(m->ctx, IT_LOG_INFO, "cuda profile: gemm %5d x %5d over k %5d%s%s batch %4d %s: %6.2f%% %8.3f ms %6lu x %7.2f TFLOP/s", g->n,
+               g->m, g->k, g->tb == IT__CUBLAS_OP_T ? " a^T" : "", g->ta == IT__CUBLAS_OP_T ? " b^T" : "", g->batch,
+               g->abtype == IT__CUDA_R_16BF ? "bf16" : "fp32", 100.0 * g->ms / (total > 0 ? total : 1), g->ms, g->count,
+               g->ms > 0 ? flops / (g->ms * 1e9) : 0.0);
     }
 }
 /* the recorded step: its graph when these records were seen before, else captured now */
@@ -962,6 +996,49 @@ static it_result it__cu_flat(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr
 }
 
 /* >>cuda_matmul  cuBLAS, row-major through column-major ------------------------------------------ */
+/* Split-K: a product whose output has fewer 128 x 128 tiles than the device has SMs leaves most of
+   them idle however long K is (the fused head's dx, [2097, 256] over K = 32000, has 34 tiles on
+   the H200's 132 SMs; a layer's dW, [256, 256] over the 4096 rows, 4). Such a product over K of
+   at least IT__CU_SPLIT_K_MIN_K runs as S products over K / S each, into S fp32 partial outputs
+   (one strided-batched call), then c = sum of the partials (+ c when accumulating) as one more
+   product with a vector of ones, then the K % S remainder accumulated into c. The sums are fp32
+   as before, in another order. S: about two waves of tiles, each slice at least 256 long. */
+#define IT__CU_SPLIT_K_MIN_K 1024
+static int it__cu_split_k(const it__cuda *m, int rows, int cols, int K) {
+    long tiles = (long)((rows + 127) / 128) * ((cols + 127) / 128), S;
+    if (!m->split_k || K < IT__CU_SPLIT_K_MIN_K || tiles >= m->n_sm || rows < 64 || cols < 64) return 1; /* (a vector: cuBLAS's gemv) */
+    S = (2L * m->n_sm + tiles - 1) / tiles;
+    if (S > IT__CU_SPLIT_K_MAX) S = IT__CU_SPLIT_K_MAX;
+    if (S > K / 256) S = K / 256;
+    return S < 2 ? 1 : (int)S;
+}
+/* the bytes of partial outputs it__cu_gemm_ld takes from the node's temporaries for this product
+   (row-major c [M, N] over K), so that a node reserving its temporaries can count them */
+static size_t it__cu_split_k_bytes(const it__cuda *m, int M, int N, int K) {
+    int S = it__cu_split_k(m, N, M, K);
+    return S > 1 ? (((size_t)S * M * N * sizeof(float) + 15) & ~(size_t)15) : 0;
+}
+/* r: one column-major product with a contiguous c (ldc = r->m), split in S along K */
+static it_result it__cu_gemm_split(it__cuda *m, const it__cu_record *r, int S, size_t es) {
+    it__cu_record p = *r, sum = *r, rest = *r;
+    int ks = r->k / S, done = ks * S;
+    long long step_a = r->ta == IT__CUBLAS_OP_N ? (long long)r->lda : 1; /* elements per k of op(a) [m, k] */
+    long long step_b = r->tb == IT__CUBLAS_OP_N ? 1 : (long long)r->ldb; /* of op(b) [k, n] */
+    size_t mn = (size_t)r->m * r->n;
+    IT__CU_TRY(it__cu_temp(m, (size_t)S * mn * sizeof(float), &p.c));
+    p.k = ks, p.batch = S, p.alpha = 1.0f, p.beta = 0.0f;
+    p.sa = step_a * ks, p.sb = step_b * ks, p.sc = (long long)mn, p.ldc = r->m;
+    IT__CU_TRY(it__cu_record_add(m, &p));
+    /* c [mn, 1] = partials [mn, S] @ ones [S, 1] (+ beta c) */
+    sum.abtype = IT__CUDA_R_32F, sum.ta = sum.tb = IT__CUBLAS_OP_N;
+    sum.m = (int)mn, sum.n = 1, sum.k = S;
+    sum.a = p.c, sum.lda = (int)mn, sum.b = m->obuf + IT__CU_OBUF_ONES * sizeof(float), sum.ldb = S, sum.ldc = (int)mn;
+    IT__CU_TRY(it__cu_record_add(m, &sum));
+    if (done == r->k) return IT_OK;
+    rest.k = r->k - done, rest.beta = 1.0f;
+    rest.a = r->a + (size_t)(step_a * done) * es, rest.b = r->b + (size_t)(step_b * done) * es;
+    return it__cu_record_add(m, &rest);
+}
 /* c [M, N] (+)= op(a) @ op(b), like it_cpu_matmul; batch > 1 walks element strides (0 = shared).
    Column-major, c^T [N, M] = op(b)^T [N, K] op(a)^T [K, M]: b is cuBLAS's A, a its B. lda, ldb,
    ldc are the row strides of a, b, c as stored (a is [M, K], or [K, M] when ta; b [K, N], or
@@ -997,6 +1074,10 @@ static it_result it__cu_gemm_ld(it__cuda *m, it__CUdeviceptr c, int ldc, it__CUd
         it__CUdeviceptr end = c + ((size_t)(batch - 1) * sc + (size_t)M * ldc) * sizeof(float);
         for (i = 0; i < m->n_memo; i++)
             if (m->memo[i].src < end && c < m->memo[i].src + m->memo[i].count * sizeof(float)) m->memo[i--] = m->memo[--m->n_memo];
+    }
+    if (batch == 1 && ldc == N && (size_t)M * N <= 0x7FFFFFFFu) {
+        int S = it__cu_split_k(m, N, M, K);
+        if (S > 1) return it__cu_gemm_split(m, &r, S, es);
     }
     if (batch > 1 && sc == 0) { /* a shared output accumulates over the batch: one product per item, in order */
         r.batch = 1;
@@ -1789,16 +1870,27 @@ static it_result it__cu_linear_cross_entropy_fused(it__cuda *m, const it_node *n
     it_cross_entropy_args p;
     it_tensor *tdx = it_grad_tensor(n->in[0]), *tdw = it_grad_tensor(n->in[1]);
     int N = (int)it_tensor_numel(n->in[2]), C = it__cu_last(n->in[0]), V = it_tensor_dim(n->in[1], 0), r0;
-    int R = (int)(IT_CUDA_HEAD_BLOCK_FLOATS / (unsigned)V);
+    int R = (int)(IT_CUDA_HEAD_BLOCK_FLOATS / (unsigned)V), blocks, q, last;
+    size_t split_bytes;
     it__cu_temp_mark mark;
     if (R < 1) R = 1;
     if (R > N) R = N;
+    /* blocks of equal rows, a multiple of 64 where that fits: 4096 rows as 2 x 2048, not 2097 + 1999
+       (cuBLAS ran the 2097-row dx at 20.6 TFLOP/s on an H100, the 1999-row one at 46.7) */
+    blocks = (N + R - 1) / R;
+    q = (N + blocks - 1) / blocks;
+    R = (q + 63) / 64 * 64 <= R ? (q + 63) / 64 * 64 : q; /* (blocks - 1) R < N still: the last block has rows */
+    last = N - (blocks - 1) * R;
+    split_bytes = it__cu_split_k_bytes(m, R, C, V) + it__cu_split_k_bytes(m, V, C, R); /* dx and dW, per block */
+    if (it__cu_split_k_bytes(m, last, C, V) + it__cu_split_k_bytes(m, V, C, last) > split_bytes)
+        split_bytes = it__cu_split_k_bytes(m, last, C, V) + it__cu_split_k_bytes(m, V, C, last);
     memset(&p, 0, sizeof p);
     p.N = (unsigned)N;
     p.ignore_index = n->iparam[0];
     /* the scale, state and logits block, then (bf16) a block's operands: x rows twice, dl once */
     IT__CU_TRY(it__cu_temp_reserve(m, (size_t)R * V * sizeof(float) + (size_t)3 * R * sizeof(float) + 64 +
-                                          (it_context_compute_dtype(m->ctx) == IT_BF16 ? (size_t)R * (V + 2 * C) * 2 + 48 : 0)));
+                                          (it_context_compute_dtype(m->ctx) == IT_BF16 ? (size_t)R * (V + 2 * C) * 2 + 48 : 0) +
+                                          split_bytes));
     IT__CU_TRY(it__cu_temp(m, sizeof(float), &scale));
     y[0] = scale;
     y[1] = m->obuf + IT__CU_OBUF_UNCLIPPED * sizeof(float); /* 1.0f */
@@ -2636,7 +2728,7 @@ static void it__cu_destroy(it_backend *be) {
         }
         it__cu_dev_free(m, m->tdev, m->tcap);
         if (m->thost) m->cu.MemFreeHost(m->thost);
-        it__cu_dev_free(m, m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
+        it__cu_dev_free(m, m->obuf, IT__CU_OBUF_FLOATS * sizeof(float));
         if (m->ohost) m->cu.MemFreeHost(m->ohost);
         it__cu_dev_free(m, m->workspace, IT__CU_WORKSPACE);
     }
@@ -2702,6 +2794,7 @@ static it_result it__cu_setup(it__cuda *m, const it_cuda_desc *desc) {
     m->cu.DeviceGetName(m->stats.device_name, (int)sizeof m->stats.device_name, m->dev);
     m->cu.DeviceGetAttribute(&m->stats.sm_major, IT__CU_ATTR_CC_MAJOR, m->dev);
     m->cu.DeviceGetAttribute(&m->stats.sm_minor, IT__CU_ATTR_CC_MINOR, m->dev);
+    if (m->cu.DeviceGetAttribute(&m->n_sm, IT__CU_ATTR_MULTIPROCESSOR_COUNT, m->dev) != 0 || m->n_sm < 1) m->n_sm = 1;
     m->cu.DriverGetVersion(&m->stats.driver_version);
     IT__CU_CALL(m, StreamCreate(&m->stream, IT__CU_STREAM_NON_BLOCKING), "cuStreamCreate");
     /* the kernels: shaders_cuda.h's lines joined, NVRTC for this device's architecture */
@@ -2763,12 +2856,13 @@ static it_result it__cu_setup(it__cuda *m, const it_cuda_desc *desc) {
         m->blas.SetMathMode(m->cublas, IT__CUBLAS_DEFAULT_MATH) != 0) /* the compute type of each call decides */
         return it_context_error(m->ctx, IT_ERR_BACKEND, "cuda: cuBLAS stream/workspace/math mode setup failed");
     /* the optimizer's device values */
-    if (!it__cu_dev_alloc(m, &m->obuf, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float)))
+    if (!it__cu_dev_alloc(m, &m->obuf, IT__CU_OBUF_FLOATS * sizeof(float)))
         return it_context_error(m->ctx, IT_ERR_OUT_OF_MEMORY, "cuda: no memory for the optimizer's values");
-    IT__CU_CALL(m, MemAllocHost((void **)(void *)&m->ohost, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float)), "cuMemAllocHost");
-    memset(m->ohost, 0, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float));
+    IT__CU_CALL(m, MemAllocHost((void **)(void *)&m->ohost, IT__CU_OBUF_FLOATS * sizeof(float)), "cuMemAllocHost");
+    memset(m->ohost, 0, IT__CU_OBUF_FLOATS * sizeof(float));
     m->ohost[IT__CU_OBUF_UNCLIPPED] = 1.0f;
-    IT__CU_CALL(m, MemcpyHtoDAsync(m->obuf, m->ohost, (IT__CU_OBUF_PARTIALS + IT__CU_PARTIALS) * sizeof(float), m->stream), "cuMemcpyHtoDAsync");
+    for (k = 0; k < IT__CU_SPLIT_K_MAX; k++) m->ohost[IT__CU_OBUF_ONES + k] = 1.0f;
+    IT__CU_CALL(m, MemcpyHtoDAsync(m->obuf, m->ohost, IT__CU_OBUF_FLOATS * sizeof(float), m->stream), "cuMemcpyHtoDAsync");
     m->pending = 1;
     return it__cu_wait(m);
 }
@@ -2807,6 +2901,15 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
                                     getenv("IT_CUDA_ATTN_SCORES"));
         }
         m->scores_floats = (size_t)v;
+    }
+    m->split_k = 1;
+    if (getenv("IT_CUDA_SPLIT_K")) { /* a benchmark's A/B: 0 = every product in one cuBLAS call */
+        const char *v = getenv("IT_CUDA_SPLIT_K");
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+            it_context_free(ctx, m);
+            return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "cuda: IT_CUDA_SPLIT_K=%s: not 0 (off) or 1 (on)", v);
+        }
+        m->split_k = v[0] == '1';
     }
     be = &m->be;
     be->name = "cuda";

@@ -707,6 +707,68 @@ static void attention_paths(const it_model_config *llama, const it_model_config 
           "IT_CUDA_ATTN_SCORES=0: the tiled attention kernels ran, the scores kernels did not");
 #endif
 }
+/* Split-K (products whose output has too few tiles for the SMs): y1 = x1 w1^T, [200, 64] over
+   K = 1103, splits in 4 with a remainder of 3; dw2 = dy2^T x2, [64, 64] over the 1537 rows,
+   accumulating into the zeroed gradient, in 6 with a remainder of 1 (on the fake's 4 SMs and on
+   an H200's 132 alike). Both against double loops (fp32 sums: 1e-4, as the models; a product
+   without its remainder is off by 1.8), run with split-K and with IT_CUDA_SPLIT_K=0:
+   the split run makes 2 more cuBLAS calls for each of the two (partials, their sum, the rest). */
+static unsigned long split_k_run(int split, double *worst) {
+    enum { M1 = 200, K1 = 1103, N = 64, M2 = 1537, K2 = 64 };
+    it_context *ctx;
+    it_graph *g;
+    it_tensor *w1, *w2, *x1, *x2, *r1, *r2, *y1, *loss;
+    unsigned long gemms = 0;
+    int i, j, k;
+    setenv("IT_CUDA_SPLIT_K", split ? "1" : "0", 1);
+    ctx = new_ctx(1);
+    unsetenv("IT_CUDA_SPLIT_K");
+    *worst = 1e30;
+    if (!ctx) return 0;
+    w1 = it_param(ctx, "w1", 2, (int[]){N, K1});
+    w2 = it_param(ctx, "w2", 2, (int[]){N, K2});
+    g = it_graph_create(ctx);
+    x1 = it_input(g, "x1", IT_F32, 2, (int[]){M1, K1});
+    r1 = it_input(g, "r1", IT_F32, 2, (int[]){M1, N});
+    x2 = it_input(g, "x2", IT_F32, 2, (int[]){M2, K2});
+    r2 = it_input(g, "r2", IT_F32, 2, (int[]){M2, N});
+    y1 = it_matmul(g, x1, w1, 0, 1);
+    loss = it_add(g, it_sum(g, it_mul(g, y1, r1)), it_sum(g, it_mul(g, it_matmul(g, x2, w2, 0, 1), r2)));
+    it_graph_backward(g, loss);
+    check(it_graph_plan_ex(g, 1) == IT_OK, "split-K: plan (%s)", it_context_last_error(ctx));
+    it_param_init_normal(ctx, 1.0f, 5);
+    for (i = 0; i < M1 * K1; i++) it_data(x1)[i] = (float)sin(0.37 * i + 0.1);
+    for (i = 0; i < M1 * N; i++) it_data(r1)[i] = (float)cos(0.91 * i);
+    for (i = 0; i < M2 * K2; i++) it_data(x2)[i] = (float)sin(0.53 * i + 0.2);
+    for (i = 0; i < M2 * N; i++) it_data(r2)[i] = (float)cos(0.29 * i + 0.3);
+    it_zero_grads(ctx);
+    check(it_graph_run(g, IT_RUN_FORWARD_BACKWARD) == IT_OK, "split-K: run (%s)", it_context_last_error(ctx));
+    *worst = 0.0;
+    for (i = 0; i < M1; i++)
+        for (j = 0; j < N; j++) {
+            double want = 0.0;
+            for (k = 0; k < K1; k++) want += (double)it_data(x1)[i * K1 + k] * it_data(w1)[j * K1 + k];
+            *worst = fmax(*worst, fabs(it_data(y1)[i * N + j] - want) / (1.0 + fabs(want)));
+        }
+    for (j = 0; j < N; j++)
+        for (k = 0; k < K2; k++) {
+            double want = 0.0;
+            for (i = 0; i < M2; i++) want += (double)it_data(r2)[i * N + j] * it_data(x2)[i * K2 + k];
+            *worst = fmax(*worst, fabs(it_grad(w2)[j * K2 + k] - want) / (1.0 + fabs(want)));
+        }
+    gemms = it_cuda_backend_stats(it_context_backend(ctx)).gemms;
+    it_context_destroy(ctx);
+    return gemms;
+}
+static void split_k_products(void) {
+    double worst_split, worst_whole;
+    unsigned long split = split_k_run(1, &worst_split), whole = split_k_run(0, &worst_whole);
+    check(worst_split <= 1e-4 && worst_whole <= 1e-4, "split-K: y and dW against double loops (split %.2g, whole %.2g)", worst_split,
+          worst_whole);
+    check(whole > 0 && split == whole + 4, "split-K: the two small-output products split (cuBLAS calls %lu, %lu unsplit)", split, whole);
+    printf(TAG " split-K: %lu cuBLAS calls (%lu unsplit), worst %.2g (%.2g unsplit) against double loops\n", split, whole, worst_split,
+           worst_whole);
+}
 #ifdef FAKE
 /* the clear errors, each injected through the fake driver */
 static void expect_create_error(const char *what, const char *env, const char *val, const it_cuda_desc *d, it_result want,
@@ -740,6 +802,7 @@ static void error_paths(void) {
     expect_create_error("a scores size of 2^31 floats", "IT_CUDA_ATTN_SCORES", "2147483648", &g_desc, IT_ERR_INVALID_ARGUMENT,
                         "below 2^31");
     expect_create_error("an empty scores size", "IT_CUDA_ATTN_SCORES", "", &g_desc, IT_ERR_INVALID_ARGUMENT, "IT_CUDA_ATTN_SCORES=");
+    expect_create_error("a split-K switch that is not 0 or 1", "IT_CUDA_SPLIT_K", "2", &g_desc, IT_ERR_INVALID_ARGUMENT, "IT_CUDA_SPLIT_K=2");
     expect_create_error("NVRTC rejects the kernels", "FAKE_CUDA_COMPILE_FAIL", "1", &g_desc, IT_ERR_BACKEND, "rmsnorm.metal(20)");
     d.libcuda = "/nonexistent/libcuda.so.1";
     expect_create_error("no driver library", NULL, NULL, &d, IT_ERR_BACKEND_UNAVAILABLE, "/nonexistent/libcuda.so.1");
@@ -858,6 +921,7 @@ int main(int argc, char **argv) {
         bf16_weight_copy();
     }
     temporaries_per_node(&llama);
+    split_k_products();
     memset(&rc, 0, sizeof rc);
     rc.kind = IT_OPTIMIZER_ADAMW;
     resume_compare("llama-gqa", &llama, &rc, 2, 16);
