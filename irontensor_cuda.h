@@ -356,6 +356,7 @@ typedef struct it__cu_graph {
 #define IT__CU_SPLIT_K_MAX 16
 #define IT__CU_OBUF_FLOATS (IT__CU_OBUF_ONES + IT__CU_SPLIT_K_MAX)
 #define IT__CU_PROF_GEMMS 64 /* IT_CUDA_PROFILE=1: distinct product shapes timed apart */
+typedef struct it__cu_prof_gemm { int ta, tb, m, n, k, batch, abtype; double ms; unsigned long count; } it__cu_prof_gemm;
 #define IT__CU_WORKSPACE (32u << 20) /* cuBLAS workspace (fixed: graph capture must not allocate) */
 /* The kernels index with 32-bit counters whose grid-stride loops wrap near 2^32: sizes from 2^31
    on are refused (IT_ERR_UNSUPPORTED), as on Metal. */
@@ -420,7 +421,7 @@ typedef struct it__cuda {
     int n_events, cap_events;
     double prof_ms[IT__CUK_COUNT + 3];
     unsigned long prof_count[IT__CUK_COUNT + 3];
-    struct it__cu_prof_gemm { int ta, tb, m, n, k, batch, abtype; double ms; unsigned long count; } prof_gemm[IT__CU_PROF_GEMMS];
+    it__cu_prof_gemm prof_gemm[IT__CU_PROF_GEMMS];
     int n_prof_gemm;
 } it__cuda;
 
@@ -800,7 +801,7 @@ static int it__cu_prof_slot(const it__cu_record *r) {
 static void it__cu_prof_gemm_add(it__cuda *m, const it__cu_record *r, float ms) {
     int i;
     for (i = 0; i < m->n_prof_gemm; i++) {
-        struct it__cu_prof_gemm *g = &m->prof_gemm[i];
+        it__cu_prof_gemm *g = &m->prof_gemm[i];
         if (g->ta == r->ta && g->tb == r->tb && g->m == r->m && g->n == r->n && g->k == r->k && g->batch == r->batch && g->abtype == r->abtype) break;
     }
     if (i == m->n_prof_gemm) {
@@ -853,7 +854,7 @@ static void it__cu_profile_log(it__cuda *m) {
                m->prof_ms[s], m->prof_count[s], s < IT__CUK_COUNT ? it__cu_kernel_names[s] : s == IT__CUK_COUNT ? "cuBLAS gemm" : s == IT__CUK_COUNT + 1 ? "memset" : "host-to-device copy");
     }
     for (i = 0; i < m->n_prof_gemm; i++) { /* row-major: c [rows, cols] over k = the column-major call's [n, m] */
-        const struct it__cu_prof_gemm *g = &m->prof_gemm[i];
+        const it__cu_prof_gemm *g = &m->prof_gemm[i];
         double flops = 2.0 * g->m * g->n * g->k * g->batch * (double)g->count;
         it_log(m->ctx, IT_LOG_INFO, "cuda profile: gemm %5d x %5d over k %5d%s%s batch %4d %s: %6.2f%% %8.3f ms %6lu x %7.2f TFLOP/s", g->n,
                g->m, g->k, g->tb == IT__CUBLAS_OP_T ? " a^T" : "", g->ta == IT__CUBLAS_OP_T ? " b^T" : "", g->batch,
