@@ -79,7 +79,10 @@
      position-dependent arguments changed are updated (it_cuda_desc.no_decode_graphs: launched one
      by one instead); a call copies the logits and the id back and waits once.
    - IT_CUDA_PROFILE=1 in the environment: steps run record by record between CUDA events (no
-     graphs) and the GPU time per kernel is logged (info level) when the backend is destroyed.
+     graphs) and the GPU time per kernel, and per product shape with its TFLOP/s, is logged (info
+     level) when the backend is destroyed.
+   - Split-K: a product of K >= 1024 whose output has fewer 128 x 128 tiles than the GPU has SMs
+     runs as partial products over slices of K and their sum (IT_CUDA_SPLIT_K=0: never).
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_CUDA_H
