@@ -82,7 +82,8 @@
      graphs) and the GPU time per kernel, and per product shape with its TFLOP/s, is logged (info
      level) when the backend is destroyed.
    - Split-K: a product of K >= 1024 whose output has fewer 128 x 128 tiles than the GPU has SMs
-     runs as partial products over slices of K and their sum (IT_CUDA_SPLIT_K=0: never).
+     runs as partial products over slices of K and their sum: with IT_CUDA_SPLIT_K=1 in the
+     environment (or IT_CUDA_SPLIT_K_DEFAULT 1 at build time); off by default.
    - Not thread-safe: one thread drives a backend (as with every irontensor backend).
 */
 #ifndef IRONTENSOR_CUDA_H
@@ -1008,6 +1009,9 @@ static it_result it__cu_flat(it__cuda *m, it__cu_kernel k, const it__CUdeviceptr
    product with a vector of ones, then the K % S remainder accumulated into c. The sums are fp32
    as before, in another order. S: about two waves of tiles, each slice at least 256 long. */
 #define IT__CU_SPLIT_K_MIN_K 1024
+#ifndef IT_CUDA_SPLIT_K_DEFAULT
+#define IT_CUDA_SPLIT_K_DEFAULT 0 /* off until measured faster on a GPU (its first version cost 2% of a `tiny` step) */
+#endif
 static int it__cu_split_k(const it__cuda *m, int rows, int cols, int K) {
     long tiles = (long)((rows + 127) / 128) * ((cols + 127) / 128), S;
     if (!m->split_k || K < IT__CU_SPLIT_K_MIN_K || tiles >= m->n_sm || rows < 64 || cols < 64) return 1; /* (a vector: cuBLAS's gemv) */
@@ -2906,7 +2910,7 @@ IT_API it_result it_cuda_backend_create(it_context *ctx, const it_cuda_desc *des
         }
         m->scores_floats = (size_t)v;
     }
-    m->split_k = 1;
+    m->split_k = IT_CUDA_SPLIT_K_DEFAULT;
     if (getenv("IT_CUDA_SPLIT_K")) { /* a benchmark's A/B: 0 = every product in one cuBLAS call */
         const char *v = getenv("IT_CUDA_SPLIT_K");
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
