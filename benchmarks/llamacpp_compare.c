@@ -36,10 +36,11 @@
    must be FILE's bytes: chat_template_equal=1|0 on the llamacpp_check line (-1 without it).
    --cases FILE: lines "HEX<tab>IDS" (a UTF-8 text in hex, its reference ids without BOS / EOS,
    comma-separated, as benchmarks/llamacpp_models.py writes them): each text is tokenized by
-   llama.cpp (no special tokens added or parsed) and by our reader of the file's tokenizer
-   (IT_TOKENIZE_NO_SPECIAL), both compared to the reference, and one line printed
-     llamacpp_cases file=F cases=N ours_equal=A llama_equal=B
-   (the first differing cases above it).
+   llama.cpp (no BOS / EOS added; special tokens' text read as the tokens, parse_special, as ours
+   and tokenizers do) and by our reader of the file's tokenizer (IT_TOKENIZE_NO_SPECIAL), both
+   compared to the reference and to each other, and one line printed
+     llamacpp_cases file=F cases=N ours_equal=A llama_equal=B ours_llama_equal=C
+   (the first cases where ours and llama.cpp differ above it).
 
    --time: no llama.cpp; our decoder alone decodes the prompt, then n_new greedy tokens, timed as
    llama-bench times its generation test (only the single-token steps after the prompt), and prints
@@ -141,7 +142,7 @@ static int compare_cases(it_context *ctx, const char *gguf, const struct llama_v
     size_t size, at = 0;
     char *all = read_file(path, &size);
     it_tokenizer *tok = NULL;
-    int cases = 0, ours_equal = 0, llama_equal = 0, shown = 0;
+    int cases = 0, ours_equal = 0, llama_equal = 0, ours_llama_equal = 0, shown = 0;
     if (!all) {
         fprintf(stderr, "llamacpp_compare: --cases %s: cannot read it\n", path);
         return 1;
@@ -155,7 +156,7 @@ static int compare_cases(it_context *ctx, const char *gguf, const struct llama_v
         uint8_t text[4096];
         int32_t want[4096], theirs[4096], *ours = NULL;
         size_t n_text = 0, n_ours = 0;
-        int n_want = 0, n_theirs, ok_ours, ok_llama, i;
+        int n_want = 0, n_theirs, ok_ours, ok_llama, same, i;
         if (end) *end = 0;
         at += strlen(line) + 1;
         if (!*line) continue;
@@ -172,7 +173,7 @@ static int compare_cases(it_context *ctx, const char *gguf, const struct llama_v
             want[n_want++] = (int32_t)strtol(p, &p, 10);
             if (*p == ',') p++;
         }
-        n_theirs = llama_tokenize(lv, (const char *)text, (int32_t)n_text, theirs, 4096, false, false);
+        n_theirs = llama_tokenize(lv, (const char *)text, (int32_t)n_text, theirs, 4096, false, true);
         if (it_tokenizer_encode_flags(ctx, tok, text, n_text, IT_TOKENIZE_NO_SPECIAL, &ours, &n_ours) != IT_OK) {
             printf("  case %d: ours refuses it: %s\n", cases, it_context_last_error(ctx));
             n_ours = 0;
@@ -183,11 +184,15 @@ static int compare_cases(it_context *ctx, const char *gguf, const struct llama_v
         }
         ok_llama = n_theirs == n_want;
         for (i = 0; ok_llama && i < n_want; i++) ok_llama = theirs[i] == want[i];
+        same = n_theirs == (int)n_ours;
+        for (i = 0; same && i < n_theirs; i++) same = theirs[i] == ours[i];
         ours_equal += ok_ours;
         llama_equal += ok_llama;
-        if ((!ok_ours || !ok_llama) && shown++ < 10) {
-            printf("  case %d (%.*s): ours %s, llama.cpp %s\n", cases, (int)(tab - line) > 80 ? 80 : (int)(tab - line), line,
-                   ok_ours ? "equal" : "differs", ok_llama ? "equal" : "differs");
+        ours_llama_equal += same;
+        if (!same && shown++ < 10) {
+            printf("  case %d (%.*s): ours %s the reference, llama.cpp %s, ours and llama.cpp differ\n", cases,
+                   (int)(tab - line) > 80 ? 80 : (int)(tab - line), line, ok_ours ? "gives" : "differs from",
+                   ok_llama ? "gives it" : "differs from it");
             print_ids("reference: ", want, n_want);
             print_ids("ours:      ", ours, (int)n_ours);
             print_ids("llama.cpp: ", theirs, n_theirs > 0 ? n_theirs : 0);
@@ -195,7 +200,8 @@ static int compare_cases(it_context *ctx, const char *gguf, const struct llama_v
         it_ids_free(ctx, ours);
         cases++;
     }
-    printf("llamacpp_cases file=%s cases=%d ours_equal=%d llama_equal=%d\n", gguf, cases, ours_equal, llama_equal);
+    printf("llamacpp_cases file=%s cases=%d ours_equal=%d llama_equal=%d ours_llama_equal=%d\n", gguf, cases, ours_equal,
+           llama_equal, ours_llama_equal);
     it_tokenizer_destroy(tok);
     free(all);
     return 0;

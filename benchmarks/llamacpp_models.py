@@ -9,6 +9,9 @@ OUT_DIR/NAME for NAME in
           (Llama 2's trainer settings: byte_fallback, identity normalisation, a dummy prefix;
           vocab 512): tokenizer.model, and the tokenizer.json transformers makes of it;
           chat template llama2.jinja
+  spmjson Llama with tests/fixtures/gguf_spm's tokenizer.json (Llama 2's form: Prepend + Replace
+          normalizers, which our exporter writes as GGUF's `llama` model; transformers 5 writes
+          spm's as a Metaspace pre-tokenizer, which it refuses); chat template llama2.jinja
   l3      Llama with Llama 3.1's rope scaling (llama3: factor 8, one blended band) and the llama3
           tokenizer fixture (byte-level BPE, pre llama-bpe); chat template llama3.1.jinja
   qwen2   Qwen2 (q/k/v biases) with the qwen2 tokenizer fixture; chat template qwen2.5.jinja
@@ -130,6 +133,9 @@ if FIXTURE:
     with open(os.path.join(FIXTURE, "logits.txt"), "w", encoding="ascii") as f:
         f.write("%s\t%s\n" % (",".join(map(str, prompt_ids)), ",".join("%.9g" % v for v in logits.tolist())))
 
+d = save("spmjson", transformers.LlamaForCausalLM(small(transformers.LlamaConfig, vocab_of("../gguf_spm"), bos_token_id=1,
+                                                          eos_token_id=2, rms_norm_eps=1e-5)), "llama2.jinja")
+copy_tokenizer(d, "../gguf_spm")
 d = save("l3", transformers.LlamaForCausalLM(small(
     transformers.LlamaConfig, vocab_of("llama3"), head_dim=16, bos_token_id=0, eos_token_id=1,
     rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
@@ -140,4 +146,4 @@ copy_tokenizer(d, "qwen2")
 d = save("qwen3", transformers.Qwen3ForCausalLM(small(transformers.Qwen3Config, vocab_of("qwen2"), head_dim=16, **QWEN)),
          "qwen2.5.jinja")
 copy_tokenizer(d, "qwen2")
-print("llamacpp_models: spm (vocab %d), l3, qwen2, qwen3 in %s" % (sp.vocab_size(), OUT))
+print("llamacpp_models: spm (vocab %d), spmjson, l3, qwen2, qwen3 in %s" % (sp.vocab_size(), OUT))
