@@ -8403,6 +8403,7 @@ typedef struct it__quant_isa {
     /* two neighbouring groups, group_bytes apart, into y[0..15] (NULL: none; the dot8 twice) */
     void (*dot16_q4_0)(float *y, const void *group, size_t group_bytes, const it__qact *x, int n_blocks);
     int interleave; /* 1: the CPU decoder keeps its Q8_0 / Q4_0 copies interleaved (SIMD dot8 kernels) */
+    int software_prefetch; /* 1: the dot8 kernels prefetch IT__QPREFETCH ahead (0: the hardware prefetcher alone) */
     void (*quantize_acts)(it__qact *y, const float *x, int n_blocks);
     const char *name;
 } it__quant_isa;
@@ -8454,6 +8455,7 @@ static it__quant_isa it__quant_detect_isa(int force, int prefetch) {
     q.dot8_q8_0 = it__qdot8_q8_0_generic, q.dot8_q4_0 = it__qdot8_q4_0_generic;
     q.dot16_q4_0 = NULL;
     q.interleave = 0; /* the row kernels (NEON's sdot ones too) are faster than the portable dot8 */
+    q.software_prefetch = 0;
     q.quantize_acts = it__quantize_acts;
     q.name = "generic";
     if (force == 1) return q;
@@ -8461,7 +8463,7 @@ static it__quant_isa it__quant_detect_isa(int force, int prefetch) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !it__cpu_has_f16c()) return q;
     amd = it__cpu_is_amd();
-    software_prefetch = prefetch ? prefetch == 1 : !amd;
+    q.software_prefetch = software_prefetch = prefetch ? prefetch == 1 : !amd;
     q.dot_q8_0 = it__qdot_q8_0_avx2, q.dot_q4_0 = it__qdot_q4_0_avx2, q.dot_bf16 = it__dot_bf16_avx2;
     q.dot8_q8_0 = software_prefetch ? it__qdot8_q8_0_avx2 : it__qdot8_q8_0_avx2_hwpf;
     q.dot8_q4_0 = software_prefetch ? it__qdot8_q4_0_avx2 : it__qdot8_q4_0_avx2_hwpf;

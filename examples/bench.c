@@ -244,9 +244,11 @@ static int quant_bench(int threads, int quick) {
     shapes[1].arch = IT_ARCH_LLAMA, shapes[1].vocab_size = 49152, shapes[1].dim = 576, shapes[1].n_layers = 30;
     shapes[1].n_heads = 9, shapes[1].n_kv_heads = 3, shapes[1].ffn_dim = 1536, shapes[1].max_seq = 2048;
     shapes[1].rope_theta = 100000.0f; /* SmolLM2-135M's config.json: tied, head dim 64 */
-    printf("\nquantised decode (greedy, batch 1, %d tokens after a 5-token prompt, median of %d interleaved runs; kernels %s;\n"
+    printf("\nquantised decode (greedy, batch 1, %d tokens after a 5-token prompt, median of %d interleaved runs; kernels %s%s%s;\n"
            "bound = read bandwidth / weight bytes per token, bandwidth measured in this run with the same threads)\n",
-           n_gen, reps, it_weights_isa());
+           n_gen, reps, it_weights_isa(), it__quant_pick_isa().dot16_q4_0 ? ", Q4_0 two-group 512-bit pass" : "",
+           !it__quant_pick_isa().interleave ? "" : it__quant_pick_isa().software_prefetch ? ", 1 KB software prefetches"
+                                                                                          : ", hardware prefetcher only");
     printf("  %-12s %7s %-6s %10s %10s %15s %10s %9s\n", "model", "threads", "type", "MB/token", "tok/s", "min-max", "bound",
            "of bound");
     for (m = 0; m < 2; m++) {
