@@ -8416,7 +8416,7 @@ static int it__cpu_has_f16c(void) {
 }
 /* CPUID leaf 0's vendor string "AuthenticAMD" (EBX, EDX, ECX) */
 static int it__cpu_is_amd(void) {
-    unsigned a, b, c, d;
+    unsigned a = 0, b = 0, c = 0, d = 0; /* set by __get_cpuid; zero for gcc -O1's maybe-uninitialized (make asan) */
     return __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746E65u && c == 0x444D4163u;
 }
 #endif
