@@ -4365,8 +4365,9 @@ static int it__plan_storage(it_graph *g) {
     for (i = 0; i < g->n_nodes; i++) { /* the fused head + loss's W in bf16, made in its scratch */
         it_node *n = &g->nodes[i];
         int V = n->op == IT_OP_LINEAR_CROSS_ENTROPY ? n->in[1]->dims[0] : 0, chunk = n->iparam[1];
-        size_t w_floats = (size_t)V * (size_t)n->in[1]->dims[1] / 2 + 1; /* V x C bf16 values, rounded up */
+        size_t w_floats;
         if (!V || g->loss != n->out || n->scratch->numel < (size_t)V) continue; /* no fused pass (it__cpu_linear_cross_entropy_fwd) */
+        w_floats = (size_t)V * (size_t)n->in[1]->dims[1] / 2 + 1; /* V x C bf16 values, rounded up */
         n->iparam[2] = (int)((w_floats + (size_t)chunk - 1) / (size_t)chunk); /* rows of the scratch [rows, chunk] it adds */
         n->scratch->dims[0] += n->iparam[2];
         n->scratch->numel += (size_t)n->iparam[2] * (size_t)chunk;
@@ -20657,7 +20658,7 @@ IT_API size_t it_tokenizer_decode_flags(const it_tokenizer *tok, const int32_t *
         return (size_t)-1;
     }
     total = b.n;
-    if (cap) memcpy(out, b.p, total < cap ? total : cap);
+    if (cap && total) memcpy(out, b.p, total < cap ? total : cap); /* b.p is NULL when nothing was decoded */
     it__bytes_free(&b);
     return total;
 }
