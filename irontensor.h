@@ -5945,19 +5945,27 @@ typedef char it__bgemm_scratch_fits[(IT__SGEMM_MC % IT__BGEMM_MAXMR == 0 && IT__
 typedef void (*it__bgemm_kernel_fn)(int kpad, const uint16_t *pa, ptrdiff_t lda, const uint16_t *pb, float *c, int ldc, int add);
 typedef void (*it__bgemm_pack_fn)(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
                                   int w);
+/* The widening levels' kernel and a's packing: a's panel as fp32 rows [mr][kpad] holding the
+   bf16 values (the low 16 bits zero), b's panel in pairs as for the other kernels. */
+typedef void (*it__bgemm_kernel_wide_fn)(int kpad, const float *pa, const uint16_t *pb, float *c, int ldc, int add);
+typedef void (*it__bgemm_pack_wide_fn)(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
+                                       int w);
 typedef struct it__bgemm_isa {
-    int level; /* IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX */
-    int mr, nr, kalign;
+    int level; /* IT__BF16_PORTABLE .. IT__BF16_AMX */
+    int mr, nr, kalign, kc;          /* kc: bf16 elements of K per block */
     it__bgemm_kernel_fn kernel;      /* a's panels in pairs [kpad / 2][mr][2]; NULL = always rows */
     it__bgemm_kernel_fn kernel_rows; /* a's panels as rows [mr][kpad]; NULL = always pairs */
+    it__bgemm_kernel_wide_fn kernel_wide; /* a's panels as fp32 rows; set, it is the only kernel */
     it__bgemm_pack_fn pack_pairs;    /* [kpad / 2][w][2]: b's panels, and a's for `kernel` */
     it__bgemm_pack_fn pack_rows;     /* [w][kpad]: a's panels for `kernel_rows` */
+    it__bgemm_pack_wide_fn pack_wide; /* [w][kpad] fp32: a's panels for `kernel_wide` */
     void (*begin)(void), (*end)(void); /* per block on the calling thread (AMX: tile configuration) */
     void (*convert)(uint16_t *d, const float *s, size_t n); /* fp32 -> bf16 as this level's packing rounds */
     const char *name;
 } it__bgemm_isa;
-enum { IT__BF16_AUTO = 0, IT__BF16_PORTABLE, IT__BF16_AVX512, IT__BF16_AMX, IT__BF16_LEVEL_COUNT };
-static const char *const it__bf16_level_names[IT__BF16_LEVEL_COUNT] = {"auto", "portable", "avx512bf16", "amx"};
+/* In the order of the CPUs that have them: each level's CPU runs every level before it. */
+enum { IT__BF16_AUTO = 0, IT__BF16_PORTABLE, IT__BF16_AVX2, IT__BF16_AVX512F, IT__BF16_AVX512, IT__BF16_AMX, IT__BF16_LEVEL_COUNT };
+static const char *const it__bf16_level_names[IT__BF16_LEVEL_COUNT] = {"auto", "portable", "avx2", "avx512f", "avx512bf16", "amx"};
 /* 0 = the best this CPU runs; tests (and bench --bf16-kernel) set a level to cover every path the
    machine has, asking it__bgemm_level_available first: a level the CPU cannot run falls back to
    the automatic choice. */
@@ -5983,6 +5991,14 @@ static void it__bgemm_pack_pairs_portable(uint16_t *d, const void *s, int s_bf16
             }
 }
 static void it__bf16_convert_portable(uint16_t *d, const float *s, size_t n) { it_f32_to_bf16_array(d, s, n); }
+/* a's panel for a widening kernel: fp32 rows [w][kpad] of the bf16 values, zeros past rows / kc */
+static void it__bgemm_pack_wide_portable(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
+                                         int w) {
+    int r, k;
+    for (r = 0; r < w; r++)
+        for (k = 0; k < kpad; k++)
+            d[(size_t)r * kpad + k] = r < rows && k < kc ? it_bf16_to_f32(it__bgemm_src(s, s_bf16, r * rs + k * ks)) : 0.0f;
+}
 #define IT__BGEMM_GEN_MR 4
 #define IT__BGEMM_GEN_NR 16
 static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, ptrdiff_t lda, const uint16_t *pb, float *c, int ldc, int add) {
@@ -6003,10 +6019,11 @@ static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, ptrdiff_t ld
 #ifdef IT__SGEMM_X86
 #include <cpuid.h>
 #define IT__BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define IT__AVX512BW_TARGET __attribute__((target("avx512f,avx512bw,avx512vl"))) /* the widening level: no bf16 instruction */
 /* 16 elements from element i of s as floats (n of them real, the rest zero): a masked load never
    touches the lanes it skips. A bf16 source widens exactly (its bits in the high half), so the
    packing's conversion gives back the same bf16 and both dtypes share every packing path. */
-IT__BF16_TARGET static __m512 it__bf16_load16(const void *s, int s_bf16, ptrdiff_t i, int n) {
+IT__AVX512BW_TARGET static __m512 it__bf16_load16(const void *s, int s_bf16, ptrdiff_t i, int n) {
     __mmask16 live = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u);
     if (s_bf16) {
         __m256i h = _mm256_maskz_loadu_epi16(live, (const uint16_t *)s + i);
@@ -6027,7 +6044,7 @@ IT__BF16_TARGET static void it__bf16_convert_avx512(uint16_t *d, const float *s,
 }
 /* 16 x 16 32-bit words (a bf16 pair each) transposed in registers: v[i] word j -> v[j] word i.
    Pairs within 128-bit lanes, then 64-bit halves, then the 4 x 4 grid of lanes. */
-IT__BF16_TARGET static void it__bf16_transpose16(__m512i v[16]) {
+IT__AVX512BW_TARGET static void it__bf16_transpose16(__m512i v[16]) {
     __m512i t[16], u[16];
     int i, j;
     for (i = 0; i < 16; i += 2)
@@ -6055,14 +6072,18 @@ IT__BF16_TARGET static inline __m512i it__bf16_pairs16(const void *s, int s_bf16
    even and odd (has_even / has_odd: whether those k lie inside the block; else zeros). A bf16 source
    interleaves its words (the odd row's in the high half), an fp32 one converts both rows together
    and interleaves with one word permutation. */
+IT__AVX512BW_TARGET static inline __m512i it__bf16_pairs_of_rows_words(const void *s, ptrdiff_t even, ptrdiff_t odd, int has_even,
+                                                                       int has_odd, int n) {
+    __mmask16 live = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u);
+    const uint16_t *s16 = (const uint16_t *)s;
+    __m512i e = has_even ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + even)) : _mm512_setzero_si512();
+    __m512i o = has_odd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + odd)) : _mm512_setzero_si512();
+    return _mm512_or_si512(e, _mm512_slli_epi32(o, 16));
+}
 IT__BF16_TARGET static inline __m512i it__bf16_pairs_of_rows(const void *s, int s_bf16, ptrdiff_t even, ptrdiff_t odd,
                                                              int has_even, int has_odd, int n) {
-    __mmask16 live = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u);
     if (s_bf16) {
-        const uint16_t *s16 = (const uint16_t *)s;
-        __m512i e = has_even ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + even)) : _mm512_setzero_si512();
-        __m512i o = has_odd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + odd)) : _mm512_setzero_si512();
-        return _mm512_or_si512(e, _mm512_slli_epi32(o, 16));
+        return it__bf16_pairs_of_rows_words(s, even, odd, has_even, has_odd, n);
     } else {
         const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                                     21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -6071,52 +6092,98 @@ IT__BF16_TARGET static inline __m512i it__bf16_pairs_of_rows(const void *s, int 
         return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(o, e)); /* even in the low half */
     }
 }
+/* The widening level's rounding, the portable one's bit for bit (it_f32_to_bf16: nearest even,
+   denormals kept, NaN quieted): each lane's bf16 in its high half, the low half zero, which is
+   both the packed pair's word and the fp32 value a widening kernel multiplies. */
+IT__AVX512BW_TARGET static inline __m512i it__bf16_round16_exact(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x), one = _mm512_set1_epi32(1);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x00400000)));
+    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xFFFF0000u));
+}
+/* 16 elements as the widening kernels take them: fp32 holding bf16 values (a bf16 source as stored) */
+IT__AVX512BW_TARGET static inline __m512 it__bf16_wide16(const void *s, int s_bf16, ptrdiff_t i, int n) {
+    __m512 x = it__bf16_load16(s, s_bf16, i, n);
+    return s_bf16 ? x : _mm512_castsi512_ps(it__bf16_round16_exact(x));
+}
+/* two rounded vectors' 32 bf16 words in lane order (the high halves: lo's, then hi's) */
+IT__AVX512BW_TARGET static inline __m512i it__bf16_words32(__m512i lo, __m512i hi) {
+    const __m512i odd_words = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25, 23, 21,
+                                               19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    return _mm512_permutex2var_epi16(lo, odd_words, hi);
+}
+/* it__bf16_pairs16 and it__bf16_pairs_of_rows with the exact rounding */
+IT__AVX512BW_TARGET static inline __m512i it__bf16_pairs16_exact(const void *s, int s_bf16, ptrdiff_t i, int n) {
+    if (s_bf16) return _mm512_maskz_loadu_epi16(it__bf16_live32(n), (const uint16_t *)s + i);
+    return it__bf16_words32(it__bf16_round16_exact(it__bf16_load16(s, 0, i, n)), it__bf16_round16_exact(it__bf16_load16(s, 0, i + 16, n - 16)));
+}
+IT__AVX512BW_TARGET static inline __m512i it__bf16_pairs_of_rows_exact(const void *s, int s_bf16, ptrdiff_t even, ptrdiff_t odd,
+                                                                       int has_even, int has_odd, int n) {
+    __m512i e, o;
+    if (s_bf16) return it__bf16_pairs_of_rows_words(s, even, odd, has_even, has_odd, n);
+    e = has_even ? it__bf16_round16_exact(it__bf16_load16(s, 0, even, n)) : _mm512_setzero_si512();
+    o = has_odd ? it__bf16_round16_exact(it__bf16_load16(s, 0, odd, n)) : _mm512_setzero_si512();
+    return _mm512_or_si512(_mm512_srli_epi32(e, 16), o); /* even in the low half */
+}
+/* n floats to bf16 as the widening level's packing rounds them */
+IT__AVX512BW_TARGET static void it__bf16_convert_exact_avx512(uint16_t *d, const float *s, size_t n) {
+    size_t i;
+    for (i = 0; i + 32 <= n; i += 32)
+        _mm512_storeu_si512((void *)(d + i), it__bf16_pairs16_exact(s, 0, (ptrdiff_t)i, 32));
+    if (i < n) _mm512_mask_storeu_epi16((void *)(d + i), it__bf16_live32((int)(n - i)), it__bf16_pairs16_exact(s, 0, (ptrdiff_t)i, (int)(n - i)));
+}
+
 /* The panel's rows contiguous in the source (op(b) as stored, op(a) transposed): the two k rows of
    a pair convert together and interleave with one word permutation. Otherwise (K contiguous: a
    weight [N, K] read as op(b) = W^T, or a row-major op(a)) each row's k values convert 32 at a time
    into 16 pairs, and 16 rows' pairs transpose into 16 runs of 16 rows (fewer than 16 rows: each
-   row's pairs stored w pairs apart). */
-IT__BF16_TARGET static void it__bgemm_pack_pairs_avx512(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks,
-                                                        int rows, int kc, int kpad, int w) {
-    int p, r, q;
-    if (rs == 1 && w % 8 == 0) { /* 16 rows at a time; an 8-wide panel (a's, MR 8) uses the first half */
-        for (p = 0; p < kpad / 2; p++)
-            for (r = 0; r < w; r += 16) {
-                int width = IT__MIN(16, w - r), n = IT__MIN(rows - r, width), k = 2 * p;
-                __m512i pairs = it__bf16_pairs_of_rows(s, s_bf16, r + k * ks, r + (k + 1) * ks, k < kc, k + 1 < kc, n);
-                if (k + 33 < kc) { /* 16 pairs ahead (it__bgemm_pack_panels' next block): each k row is its own cache lines */
-                    _mm_prefetch((const char *)it__bgemm_at(s, s_bf16, r + (k + 32) * ks), _MM_HINT_T0);
-                    _mm_prefetch((const char *)it__bgemm_at(s, s_bf16, r + (k + 33) * ks), _MM_HINT_T0);
-                }
-                if (width == 16) _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), pairs);
-                else _mm256_storeu_si256((__m256i *)(void *)(d + ((size_t)p * w + r) * 2), _mm512_castsi512_si256(pairs));
-            }
-        return;
+   row's pairs stored w pairs apart). One body for both roundings (VCVTNE2PS2BF16 at the bf16
+   levels, the exact integer one at the widening level). */
+#define IT__BGEMM_PACK_PAIRS_AVX512(name, target, pairs16, pairs_of_rows)                                                       \
+    target static void name(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad, int w) { \
+        int p, r, q;                                                                                                             \
+        if (rs == 1 && w % 8 == 0) { /* 16 rows at a time; an 8-wide panel (a's, MR 8) uses the first half */                   \
+            for (p = 0; p < kpad / 2; p++)                                                                                       \
+                for (r = 0; r < w; r += 16) {                                                                                    \
+                    int width = IT__MIN(16, w - r), n = IT__MIN(rows - r, width), k = 2 * p;                                     \
+                    __m512i pairs = pairs_of_rows(s, s_bf16, r + k * ks, r + (k + 1) * ks, k < kc, k + 1 < kc, n);               \
+                    if (k + 33 < kc) { /* 16 pairs ahead (it__bgemm_pack_panels' next block): each k row is its own lines */     \
+                        _mm_prefetch((const char *)it__bgemm_at(s, s_bf16, r + (k + 32) * ks), _MM_HINT_T0);                     \
+                        _mm_prefetch((const char *)it__bgemm_at(s, s_bf16, r + (k + 33) * ks), _MM_HINT_T0);                     \
+                    }                                                                                                            \
+                    if (width == 16) _mm512_storeu_si512((void *)(d + ((size_t)p * w + r) * 2), pairs);                          \
+                    else _mm256_storeu_si256((__m256i *)(void *)(d + ((size_t)p * w + r) * 2), _mm512_castsi512_si256(pairs));   \
+                }                                                                                                                \
+            return;                                                                                                              \
+        }                                                                                                                        \
+        if (ks == 1 && w % 16 == 0) {                                                                                            \
+            uint32_t *d32 = (uint32_t *)(void *)d;                                                                               \
+            __m512i v[16];                                                                                                       \
+            for (r = 0; r < w; r += 16)                                                                                          \
+                for (p = 0; p < kpad / 2; p += 16) {                                                                             \
+                    int np = IT__MIN(16, kpad / 2 - p);                                                                          \
+                    for (q = 0; q < 16; q++) v[q] = pairs16(s, s_bf16, (r + q) * rs + 2 * p, r + q < rows ? kc - 2 * p : 0);     \
+                    it__bf16_transpose16(v);                                                                                     \
+                    for (q = 0; q < np; q++) _mm512_storeu_si512((void *)(d32 + (size_t)(p + q) * w + r), v[q]);                 \
+                }                                                                                                                \
+            return;                                                                                                              \
+        }                                                                                                                        \
+        if (ks == 1) {                                                                                                           \
+            uint32_t *d32 = (uint32_t *)(void *)d, pairs[16];                                                                    \
+            for (r = 0; r < w; r++)                                                                                              \
+                for (p = 0; p < kpad / 2; p += 16) {                                                                             \
+                    int np = IT__MIN(16, kpad / 2 - p);                                                                          \
+                    _mm512_storeu_si512((void *)pairs, pairs16(s, s_bf16, r * rs + 2 * p, r < rows ? kc - 2 * p : 0));           \
+                    for (q = 0; q < np; q++) d32[(size_t)(p + q) * w + r] = pairs[q];                                            \
+                }                                                                                                                \
+            return;                                                                                                              \
+        }                                                                                                                        \
+        it__bgemm_pack_pairs_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);                                                  \
     }
-    if (ks == 1 && w % 16 == 0) {
-        uint32_t *d32 = (uint32_t *)(void *)d;
-        __m512i v[16];
-        for (r = 0; r < w; r += 16)
-            for (p = 0; p < kpad / 2; p += 16) {
-                int np = IT__MIN(16, kpad / 2 - p);
-                for (q = 0; q < 16; q++) v[q] = it__bf16_pairs16(s, s_bf16, (r + q) * rs + 2 * p, r + q < rows ? kc - 2 * p : 0);
-                it__bf16_transpose16(v);
-                for (q = 0; q < np; q++) _mm512_storeu_si512((void *)(d32 + (size_t)(p + q) * w + r), v[q]);
-            }
-        return;
-    }
-    if (ks == 1) {
-        uint32_t *d32 = (uint32_t *)(void *)d, pairs[16];
-        for (r = 0; r < w; r++)
-            for (p = 0; p < kpad / 2; p += 16) {
-                int np = IT__MIN(16, kpad / 2 - p);
-                _mm512_storeu_si512((void *)pairs, it__bf16_pairs16(s, s_bf16, r * rs + 2 * p, r < rows ? kc - 2 * p : 0));
-                for (q = 0; q < np; q++) d32[(size_t)(p + q) * w + r] = pairs[q];
-            }
-        return;
-    }
-    it__bgemm_pack_pairs_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);
-}
+IT__BGEMM_PACK_PAIRS_AVX512(it__bgemm_pack_pairs_avx512, IT__BF16_TARGET, it__bf16_pairs16, it__bf16_pairs_of_rows)
+IT__BGEMM_PACK_PAIRS_AVX512(it__bgemm_pack_pairs_exact_avx512, IT__AVX512BW_TARGET, it__bf16_pairs16_exact, it__bf16_pairs_of_rows_exact)
+#undef IT__BGEMM_PACK_PAIRS_AVX512
 static void it__bgemm_pack_rows_portable(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows,
                                          int kc, int kpad, int w) {
     int r, k;
@@ -6213,6 +6280,192 @@ IT__BF16_TARGET static void it__bgemm_kernel_avx512_rows(int kpad, const uint16_
 #undef IT__BF16_DP
 #undef IT__BF16_DP_ROWS
 
+/* ---- AVX-512F widening (no bf16 instruction): 8 x 32. A product of two bf16 values is exact in
+   fp32, so b's pair words widen in registers (even k: shifted up 16 bits; odd k: the high half
+   masked) once per pair for all 8 rows, and a's panel, widened while packing, is fp32 rows whose
+   broadcasts fold into the FMAs: 32 FMAs and 4 integer operations per pair. KC is the SGEMM's, so
+   a's fp32 block fits its scratch. ---- */
+/* a's panel as fp32 rows [w][kpad]: a row-major a widens 16 values at a time; a transposed one
+   (the panel's rows contiguous) takes 16 k rows of its w <= 16 columns and transposes them */
+IT__AVX512BW_TARGET static void it__bgemm_pack_wide_avx512(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows,
+                                                           int kc, int kpad, int w) {
+    int r, k, q;
+    if (ks == 1) {
+        for (r = 0; r < w; r++)
+            for (k = 0; k < kpad; k += 16) {
+                __m512 v = it__bf16_wide16(s, s_bf16, r * rs + k, r < rows ? kc - k : 0);
+                if (kpad - k >= 16) _mm512_storeu_ps(d + (size_t)r * kpad + k, v);
+                else _mm512_mask_storeu_ps(d + (size_t)r * kpad + k, (__mmask16)((1u << (kpad - k)) - 1u), v);
+            }
+        return;
+    }
+    if (rs == 1 && w <= 16) {
+        __m512i v[16]; /* [k][row], then [row][k] */
+        for (k = 0; k < kpad; k += 16) {
+            int nk = IT__MIN(16, kpad - k);
+            for (q = 0; q < 16; q++)
+                v[q] = k + q < kc ? _mm512_castps_si512(it__bf16_wide16(s, s_bf16, (k + q) * ks, rows)) : _mm512_setzero_si512();
+            it__bf16_transpose16(v);
+            for (r = 0; r < w; r++) _mm512_mask_storeu_epi32((void *)(d + (size_t)r * kpad + k), (__mmask16)((1u << nk) - 1u), v[r]);
+        }
+        return;
+    }
+    it__bgemm_pack_wide_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);
+}
+#define IT__WIDE_FMA(i)                                                                      \
+    {                                                                                        \
+        __m512 ae = _mm512_set1_ps(pa[(i) * kpad + 2 * p]), ao = _mm512_set1_ps(pa[(i) * kpad + 2 * p + 1]); \
+        c##i##0 = _mm512_fmadd_ps(ae, b0e, c##i##0);                                         \
+        c##i##1 = _mm512_fmadd_ps(ae, b1e, c##i##1);                                         \
+        c##i##0 = _mm512_fmadd_ps(ao, b0o, c##i##0);                                         \
+        c##i##1 = _mm512_fmadd_ps(ao, b1o, c##i##1);                                         \
+    }
+IT__AVX512BW_TARGET static void it__bgemm_kernel_wide_avx512(int kpad, const float *pa, const uint16_t *pb, float *c, int ldc, int add) {
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    IT__AVX512_ROWS(IT__AVX512_DECL)
+    int p;
+    IT__AVX512_ROWS(IT__AVX512_PREFETCH)
+    for (p = 0; p < kpad / 2; p++, pb += 64) {
+        __m512i w0 = _mm512_loadu_si512((const void *)pb), w1 = _mm512_loadu_si512((const void *)(pb + 32));
+        __m512 b0e = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0o = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
+        __m512 b1e = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), b1o = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
+        IT__AVX512_ROWS(IT__WIDE_FMA)
+    }
+    IT__AVX512_ROWS(IT__AVX512_STORE)
+}
+#undef IT__WIDE_FMA
+
+/* ---- AVX2 + FMA widening: 6 x 16, the AVX-512F level's scheme in 8-lane registers. Per pair
+   the even k of b's two vectors widen, all rows take them, then the odd k (15 of the 16 ymm
+   registers: 12 accumulators, 2 widened b, 1 broadcast). ---- */
+#define IT__AVX2_TARGET __attribute__((target("avx2,fma")))
+IT__AVX2_TARGET static inline __m256i it__bf16_round8_exact(__m256i u) {
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)), _mm256_set1_epi32(0x7F800000));
+    __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1))));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), nan);
+    return _mm256_and_si256(r, _mm256_set1_epi32((int)0xFFFF0000u));
+}
+/* 8 elements from element i (n real, the rest zero) as fp32 bits holding bf16 values; short runs
+   go through a small buffer, so nothing past the n real ones is read */
+IT__AVX2_TARGET static inline __m256i it__bf16_wide8(const void *s, int s_bf16, ptrdiff_t i, int n) {
+    if (s_bf16) {
+        __m128i h;
+        if (n >= 8) h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)s + i));
+        else {
+            uint16_t t[8] = {0};
+            if (n > 0) memcpy(t, (const uint16_t *)s + i, (size_t)n * 2);
+            h = _mm_loadu_si128((const __m128i *)(void *)t);
+        }
+        return _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+    } else {
+        __m256i u;
+        if (n >= 8) u = _mm256_loadu_si256((const __m256i *)(const void *)((const float *)s + i));
+        else {
+            float t[8] = {0};
+            if (n > 0) memcpy(t, (const float *)s + i, (size_t)n * 4);
+            u = _mm256_loadu_si256((const __m256i *)(void *)t);
+        }
+        return it__bf16_round8_exact(u);
+    }
+}
+/* two widened vectors' 16 bf16 words in lane order */
+IT__AVX2_TARGET static inline __m256i it__bf16_words16(__m256i lo, __m256i hi) {
+    return _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_srli_epi32(lo, 16), _mm256_srli_epi32(hi, 16)), 0xD8);
+}
+IT__AVX2_TARGET static void it__bf16_convert_exact_avx2(uint16_t *d, const float *s, size_t n) {
+    size_t i;
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(void *)(d + i), it__bf16_words16(it__bf16_wide8(s, 0, (ptrdiff_t)i, 8), it__bf16_wide8(s, 0, (ptrdiff_t)i + 8, 8)));
+    for (; i < n; i++) d[i] = it_f32_to_bf16(s[i]);
+}
+/* b's pairs: the panel's rows contiguous (op(b) as stored), the two k rows of a pair side by side;
+   K contiguous (W^T), each row's 16 k values into 8 pairs, stored w pairs apart */
+IT__AVX2_TARGET static void it__bgemm_pack_pairs_avx2(uint16_t *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows,
+                                                      int kc, int kpad, int w) {
+    uint32_t *d32 = (uint32_t *)(void *)d;
+    int p, r, q;
+    if (rs == 1 && w % 8 == 0) {
+        for (p = 0; p < kpad / 2; p++)
+            for (r = 0; r < w; r += 8) {
+                int n = IT__MIN(rows - r, 8), k = 2 * p;
+                __m256i e = k < kc ? it__bf16_wide8(s, s_bf16, r + k * ks, n) : _mm256_setzero_si256();
+                __m256i o = k + 1 < kc ? it__bf16_wide8(s, s_bf16, r + (k + 1) * ks, n) : _mm256_setzero_si256();
+                _mm256_storeu_si256((__m256i *)(void *)(d32 + (size_t)p * w + r), _mm256_or_si256(_mm256_srli_epi32(e, 16), o));
+            }
+        return;
+    }
+    if (ks == 1) {
+        uint32_t pairs[8];
+        for (r = 0; r < w; r++)
+            for (p = 0; p < kpad / 2; p += 8) {
+                int np = IT__MIN(8, kpad / 2 - p), n = r < rows ? kc - 2 * p : 0;
+                __m256i v = it__bf16_words16(it__bf16_wide8(s, s_bf16, r * rs + 2 * p, n), it__bf16_wide8(s, s_bf16, r * rs + 2 * p + 8, n - 8));
+                _mm256_storeu_si256((__m256i *)(void *)pairs, v);
+                for (q = 0; q < np; q++) d32[(size_t)(p + q) * w + r] = pairs[q];
+            }
+        return;
+    }
+    it__bgemm_pack_pairs_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);
+}
+/* a's panel as fp32 rows [w][kpad]: row-major a 8 values at a time; a transposed a in 8 x 8 blocks
+   (8 k rows of its w <= 8 columns) through the SGEMM's transpose */
+IT__AVX2_TARGET static void it__bgemm_pack_wide_avx2(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc,
+                                                     int kpad, int w) {
+    int r, k, q;
+    if (ks == 1) {
+        for (r = 0; r < w; r++)
+            for (k = 0; k < kpad; k += 8) {
+                __m256i v = it__bf16_wide8(s, s_bf16, r * rs + k, r < rows ? kc - k : 0);
+                if (kpad - k >= 8) _mm256_storeu_si256((__m256i *)(void *)(d + (size_t)r * kpad + k), v);
+                else {
+                    float t[8];
+                    _mm256_storeu_si256((__m256i *)(void *)t, v);
+                    memcpy(d + (size_t)r * kpad + k, t, (size_t)(kpad - k) * 4);
+                }
+            }
+        return;
+    }
+    if (rs == 1 && w <= 8) {
+        float block[64], out[64]; /* [k][row], then [row][k] */
+        for (k = 0; k < kpad; k += 8) {
+            int nk = IT__MIN(8, kpad - k);
+            for (q = 0; q < 8; q++)
+                _mm256_storeu_si256((__m256i *)(void *)(block + 8 * q),
+                                    k + q < kc ? it__bf16_wide8(s, s_bf16, (k + q) * ks, rows) : _mm256_setzero_si256());
+            it__sgemm_tr8_avx(block, 8, 8, out, 8);
+            for (r = 0; r < w; r++) memcpy(d + (size_t)r * kpad + k, out + 8 * r, (size_t)nk * 4);
+        }
+        return;
+    }
+    it__bgemm_pack_wide_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);
+}
+#define IT__WIDE2_FMA(i, t)                                                     \
+    {                                                                           \
+        __m256 ai = _mm256_broadcast_ss(pa + (i) * kpad + 2 * p + (t));         \
+        c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                             \
+        c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);                             \
+    }
+#define IT__WIDE2_EVEN(i) IT__WIDE2_FMA(i, 0)
+#define IT__WIDE2_ODD(i) IT__WIDE2_FMA(i, 1)
+IT__AVX2_TARGET static void it__bgemm_kernel_wide_avx2(int kpad, const float *pa, const uint16_t *pb, float *c, int ldc, int add) {
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    IT__AVX2_ROWS(IT__AVX2_DECL)
+    int p;
+    IT__AVX2_ROWS(IT__AVX2_PREFETCH)
+    for (p = 0; p < kpad / 2; p++, pb += 32) {
+        __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)pb), 16));
+        __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(pb + 16)), 16));
+        IT__AVX2_ROWS(IT__WIDE2_EVEN)
+        b0 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)pb), high));
+        b1 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)(pb + 16)), high));
+        IT__AVX2_ROWS(IT__WIDE2_ODD)
+    }
+    IT__AVX2_ROWS(IT__AVX2_STORE)
+}
+#undef IT__WIDE2_FMA
+#undef IT__WIDE2_EVEN
+#undef IT__WIDE2_ODD
+
 /* ---- AMX: c 32 x 32 = tiles 0..3, A rows 0-15 / 16-31 in tiles 4 / 5, B columns 0-15 / 16-31
    in tiles 6 / 7 (a 16-pair B tile row is 64 bytes of the 128-byte VNNI panel row). ---- */
 #if defined(__linux__) && defined(__x86_64__)
@@ -6281,7 +6534,11 @@ static int it__bgemm_cpu_level(void) {
 #ifdef IT__SGEMM_X86
         unsigned a, b, c, d;
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = IT__BF16_AVX2;
+        if (best == IT__BF16_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl"))
+            best = IT__BF16_AVX512F;
+        if (best == IT__BF16_AVX512F && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
             (a >> 5 & 1u)) { /* CPUID.(7,1):EAX[5] AVX512_BF16 */
             best = IT__BF16_AVX512;
 #ifdef IT__BF16_AMX_OK
@@ -6302,9 +6559,17 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
     int level = it__bgemm_force_isa != IT__BF16_AUTO && it__bgemm_level_available(it__bgemm_force_isa) ? it__bgemm_force_isa
                                                                                                        : it__bgemm_cpu_level();
     memset(&g, 0, sizeof g);
-    g.level = IT__BF16_PORTABLE, g.mr = IT__BGEMM_GEN_MR, g.nr = IT__BGEMM_GEN_NR, g.kalign = 2;
+    g.level = IT__BF16_PORTABLE, g.mr = IT__BGEMM_GEN_MR, g.nr = IT__BGEMM_GEN_NR, g.kalign = 2, g.kc = IT__BGEMM_KC;
     g.kernel = it__bgemm_kernel_portable, g.pack_pairs = it__bgemm_pack_pairs_portable, g.convert = it__bf16_convert_portable;
 #ifdef IT__SGEMM_X86
+    if (level == IT__BF16_AVX2 || level == IT__BF16_AVX512F) { /* a's fp32 block [MC][KC] in the SGEMM's scratch */
+        int wide512 = level == IT__BF16_AVX512F;
+        g.level = level, g.mr = wide512 ? 8 : 6, g.nr = wide512 ? 32 : 16, g.kc = IT__SGEMM_KC;
+        g.kernel = NULL, g.kernel_wide = wide512 ? it__bgemm_kernel_wide_avx512 : it__bgemm_kernel_wide_avx2;
+        g.pack_pairs = wide512 ? it__bgemm_pack_pairs_exact_avx512 : it__bgemm_pack_pairs_avx2;
+        g.pack_wide = wide512 ? it__bgemm_pack_wide_avx512 : it__bgemm_pack_wide_avx2;
+        g.convert = wide512 ? it__bf16_convert_exact_avx512 : it__bf16_convert_exact_avx2;
+    }
     if (level >= IT__BF16_AVX512) {
         g.level = IT__BF16_AVX512, g.mr = 8, g.nr = 32;
         g.kernel = it__bgemm_kernel_avx512, g.pack_pairs = it__bgemm_pack_pairs_avx512;
@@ -6373,8 +6638,9 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
     const int mr = g->mr, nr = g->nr;
     uint16_t *pa = (uint16_t *)(void *)scratch->pack_a, *pb = (uint16_t *)(void *)scratch->pack_b;
     float edge[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
+    float *pa_wide = scratch->pack_a; /* the widening kernels' fp32 rows */
     /* a's panels as rows when a is row-major (a plain conversion) or the kernel takes only rows */
-    int a_rows = g->kernel_rows && (!g->kernel || csa == 1), jc, pc, ic, jr, ir, i, j;
+    int a_rows = g->kernel_rows && (!g->kernel || csa == 1), wide = g->kernel_wide != NULL, jc, pc, ic, jr, ir, i, j;
     /* a bf16 row-major a is read in place by a rows kernel: its whole row panels, and K blocks
        that need no zero padding */
     int a_in_place = a_rows && a_bf16 && csa == 1;
@@ -6382,14 +6648,19 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
     if (g->begin) g->begin();
     for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
         int nc = IT__MIN(IT__SGEMM_NC, n - jc);
-        for (pc = 0; pc < K; pc += IT__BGEMM_KC) {
-            int kc = IT__MIN(IT__BGEMM_KC, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
+        for (pc = 0; pc < K; pc += g->kc) {
+            int kc = IT__MIN(g->kc, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
             int add = accumulate || pc > 0, direct = a_in_place && kc == kpad;
             /* op(b)'s panels: their rows are its columns j, strided csb */
             it__bgemm_pack_panels(g, pb, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc, kc, kpad, nr);
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
                 int mc = IT__MIN(IT__SGEMM_MC, m - ic);
-                if (!a_rows) it__bgemm_pack_panels(g, pa, it__bgemm_at(a, a_bf16, ic * rsa + pc * csa), a_bf16, rsa, csa, mc, kc, kpad, mr);
+                if (wide)
+                    for (ir = 0; ir < mc; ir += mr)
+                        g->pack_wide(pa_wide + (size_t)ir * kpad, it__bgemm_at(a, a_bf16, (ic + ir) * rsa + pc * csa), a_bf16, rsa, csa,
+                                     IT__MIN(mr, mc - ir), kc, kpad, mr);
+                else if (!a_rows)
+                    it__bgemm_pack_panels(g, pa, it__bgemm_at(a, a_bf16, ic * rsa + pc * csa), a_bf16, rsa, csa, mc, kc, kpad, mr);
                 for (ir = 0; ir < mc && a_rows; ir += mr)
                     if (!direct || mc - ir < mr)
                         g->pack_rows(pa + (size_t)ir * kpad, it__bgemm_at(a, a_bf16, (ic + ir) * rsa + pc * csa), a_bf16, rsa, csa,
@@ -6402,9 +6673,11 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
                         const uint16_t *ai = here ? (const uint16_t *)a + (ic + ir) * rsa + pc : pa + (size_t)ir * kpad;
                         ptrdiff_t lda = here ? rsa : kpad;
                         if (rows == mr && cols == nr) {
-                            kernel(kpad, ai, lda, pb + (size_t)jr * kpad, cij, (int)ldc, add);
+                            if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
+                            else kernel(kpad, ai, lda, pb + (size_t)jr * kpad, cij, (int)ldc, add);
                         } else {
-                            kernel(kpad, ai, lda, pb + (size_t)jr * kpad, edge, nr, 0);
+                            if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
+                            else kernel(kpad, ai, lda, pb + (size_t)jr * kpad, edge, nr, 0);
                             for (i = 0; i < rows; i++)
                                 for (j = 0; j < cols; j++)
                                     cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];

@@ -1,5 +1,6 @@
 /* test_bf16.c - bf16 mixed precision (>>bf16): the bf16 x bf16 -> fp32 products at every kernel
-   level this CPU runs (portable always; AVX512-BF16 and AMX where present, each forced in turn)
+   level this CPU runs (portable always; the AVX2 and AVX-512F widening levels, AVX512-BF16 and AMX
+   where present, each forced in turn)
    against a double-precision reference, and the mode through graphs: a matmul's output is the
    product of the bf16-rounded operands, a model's loss and gradients in bf16 mode against the
    fp32 mode and against finite differences, the API's refusals; weights kept in bf16 by stochastic
@@ -176,6 +177,86 @@ static void test_packing(void) {
             }
     printf("  bf16 packing, avx512bf16 vs portable, fp32 and bf16 sources: %s\n", it_test_failed == before ? "ok" : "FAILED");
     free(src), free(src16), free(want), free(got);
+#endif
+}
+
+/* The widening levels' packings and conversion against the portable ones, bit for bit, on values
+   that include what their integer rounding must get right: ties, denormals, infinities, NaNs (the
+   portable conversion quiets them), values that round up to infinity. b's pairs, a's fp32 rows
+   (it__bgemm_pack_wide_*: the bf16 values widened), row-major, transposed and strided sources of
+   both dtypes, short panels, odd K, padding. */
+typedef struct wide_impl {
+    int level;
+    it__bgemm_pack_fn pairs;
+    it__bgemm_pack_wide_fn wide;
+    void (*convert)(uint16_t *d, const float *s, size_t n);
+} wide_impl;
+static void special_fill(float *x, size_t n) {
+    static const uint32_t specials[] = {0x00000001u, 0x80000003u, 0x007FFFFFu, 0x00808000u, 0x3F808000u, 0x3F818000u, 0x7F800000u,
+                                        0xFF800000u, 0x7FC00000u, 0x7F800001u, 0xFF812345u, 0x7F7FFFFFu, 0xFF7F8000u, 0x3F80FFFFu};
+    size_t i;
+    it_test_fill(x, n, 1.0f);
+    for (i = 0; i < n; i += 7) memcpy(&x[i], &specials[(i / 7) % (sizeof specials / sizeof specials[0])], 4);
+}
+static void test_packing_wide(void) {
+#ifdef IT__SGEMM_X86
+    enum { LD = 600, GUARD_WORDS = 64 };
+    static const wide_impl impls[] = {{IT__BF16_AVX2, it__bgemm_pack_pairs_avx2, it__bgemm_pack_wide_avx2, it__bf16_convert_exact_avx2},
+                                      {IT__BF16_AVX512F, it__bgemm_pack_pairs_exact_avx512, it__bgemm_pack_wide_avx512,
+                                       it__bf16_convert_exact_avx512}};
+    static const int cases[][4] = {/* w, rows, kc, kpad */ {16, 16, 32, 32}, {32, 32, 64, 64}, {32, 27, 61, 64}, {32, 5, 3, 32},
+                                   {16, 0, 10, 32},  {32, 32, 256, 256}, {8, 8, 30, 30},  {8, 3, 17, 18},   {6, 6, 40, 40},
+                                   {6, 4, 33, 34},   {16, 16, 2, 2},     {32, 17, 34, 34}, {16, 11, 66, 96}};
+    static const ptrdiff_t strides[][2] = {{LD, 1}, {1, LD}, {2, LD + 1}}; /* rs, ks */
+    float *src = (float *)malloc((size_t)LD * LD * sizeof(float));
+    uint16_t *src16 = (uint16_t *)malloc((size_t)LD * LD * sizeof(uint16_t));
+    uint16_t *want = (uint16_t *)malloc((32 * 256 + GUARD_WORDS) * sizeof(uint16_t)), *got = (uint16_t *)malloc((32 * 256 + GUARD_WORDS) * sizeof(uint16_t));
+    float *want_f = (float *)malloc((32 * 256 + GUARD_WORDS) * sizeof(float)), *got_f = (float *)malloc((32 * 256 + GUARD_WORDS) * sizeof(float));
+    int m, c, st, dt;
+    special_fill(src, (size_t)LD * LD);
+    it_f32_to_bf16_array(src16, src, (size_t)LD * LD);
+    for (m = 0; m < (int)(sizeof impls / sizeof impls[0]); m++) {
+        const wide_impl *im = &impls[m];
+        int before = it_test_failed;
+        size_t n;
+        if (!it__bgemm_level_available(im->level)) {
+            printf("  bf16 packing, %s: not on this CPU, skipped\n", it__bf16_level_names[im->level]);
+            continue;
+        }
+        for (n = 0; n <= 70; n++) {
+            memset(want, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
+            memset(got, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
+            it__bf16_convert_portable(want, src + 5, n);
+            im->convert(got, src + 5, n);
+            CHECK(memcmp(want, got, (n + GUARD_WORDS) * sizeof(uint16_t)) == 0, "%s convert n=%zu differs from the portable one",
+                  it__bf16_level_names[im->level], n);
+        }
+        for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++)
+            for (st = 0; st < 3; st++)
+                for (dt = 0; dt < 2; dt++) {
+                    int w = cases[c][0], rows = cases[c][1], kc = cases[c][2], kpad = cases[c][3];
+                    const void *from = dt ? (const void *)src16 : (const void *)src;
+                    ptrdiff_t rs = strides[st][0], ks = strides[st][1];
+                    n = (size_t)w * kpad;
+                    memset(want, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
+                    memset(got, 0xAB, (n + GUARD_WORDS) * sizeof(uint16_t));
+                    it__bgemm_pack_pairs_portable(want, src, 0, rs, ks, rows, kc, kpad, w);
+                    im->pairs(got, from, dt, rs, ks, rows, kc, kpad, w);
+                    CHECK(memcmp(want, got, (n + GUARD_WORDS) * sizeof(uint16_t)) == 0,
+                          "%s pack_pairs (%s source) w=%d rows=%d kc=%d kpad=%d rs=%ld ks=%ld differs from the portable one (or wrote past)",
+                          it__bf16_level_names[im->level], dt ? "bf16" : "fp32", w, rows, kc, kpad, (long)rs, (long)ks);
+                    memset(want_f, 0xAB, (n + GUARD_WORDS) * sizeof(float));
+                    memset(got_f, 0xAB, (n + GUARD_WORDS) * sizeof(float));
+                    it__bgemm_pack_wide_portable(want_f, src, 0, rs, ks, rows, kc, kpad, w);
+                    im->wide(got_f, from, dt, rs, ks, rows, kc, kpad, w);
+                    CHECK(memcmp(want_f, got_f, (n + GUARD_WORDS) * sizeof(float)) == 0,
+                          "%s pack_wide (%s source) w=%d rows=%d kc=%d kpad=%d rs=%ld ks=%ld differs from the portable one (or wrote past)",
+                          it__bf16_level_names[im->level], dt ? "bf16" : "fp32", w, rows, kc, kpad, (long)rs, (long)ks);
+                }
+        printf("  bf16 packing and conversion, %s vs portable, fp32 and bf16 sources: %s\n", it__bf16_level_names[im->level],
+               it_test_failed == before ? "ok" : "FAILED");
+    }
+    free(src), free(src16), free(want), free(got), free(want_f), free(got_f);
 #endif
 }
 
@@ -455,6 +536,7 @@ int main(void) {
     printf("bf16 kernel on this CPU: %s\n", it_bf16_kernel_name());
     test_products();
     test_packing();
+    test_packing_wide();
     test_matmul_node();
     test_backend_refusal();
     test_model_gradients();
