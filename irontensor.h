@@ -5925,11 +5925,17 @@ static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, fl
                  (its own packing: [32][kpad]), B in two 16-pair tiles read straight from the VNNI
                  panel; Linux grants the tile state on request (arch_prctl ARCH_REQ_XCOMP_PERM)
      avx512bf16  VDPBF16PS: 8 x 32, 16 zmm accumulators, one broadcast pair per row
+     avx512f     no bf16 instruction (Zen 3, Intel client parts, VMs that hide AVX512-BF16): 8 x 32
+                 FMAs on widened values. b's pairs widen in registers once per pair for all rows
+                 (a shift and a mask), a widens to fp32 rows while packing, so its broadcasts fold
+                 into the FMAs; KC is the SGEMM's (a's fp32 block fits its scratch)
+     avx2        the same in 6 x 16 with AVX2 + FMA
      portable    4 x 16 plain C: bf16 -> f32 is exact and so is a product of two bf16 values, so
                  this is the specification the others are tested against (to fp32 summation order)
    Intel's SDM (VDPBF16PS, VCVTNE2PS2BF16, TDPBF16PS, LDTILECFG) and the Linux kernel's
    Documentation/arch/x86/xstate.rst are where the layouts and the permission request come from;
-   the vector conversion treats f32 denormals (< 1.2e-38) as zero, the portable one keeps them.
+   the avx512bf16 / amx conversion (VCVTNE2PS2BF16) treats f32 denormals (< 1.2e-38) as zero; the
+   portable and widening levels round in integers and keep them, bit for bit alike.
 ------------------------------------------------------------------------------------------------ */
 #define IT__BGEMM_KC (2 * IT__SGEMM_KC) /* bf16 elements of K per block */
 #define IT__BGEMM_MAXMR 32
@@ -5991,14 +5997,6 @@ static void it__bgemm_pack_pairs_portable(uint16_t *d, const void *s, int s_bf16
             }
 }
 static void it__bf16_convert_portable(uint16_t *d, const float *s, size_t n) { it_f32_to_bf16_array(d, s, n); }
-/* a's panel for a widening kernel: fp32 rows [w][kpad] of the bf16 values, zeros past rows / kc */
-static void it__bgemm_pack_wide_portable(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
-                                         int w) {
-    int r, k;
-    for (r = 0; r < w; r++)
-        for (k = 0; k < kpad; k++)
-            d[(size_t)r * kpad + k] = r < rows && k < kc ? it_bf16_to_f32(it__bgemm_src(s, s_bf16, r * rs + k * ks)) : 0.0f;
-}
 #define IT__BGEMM_GEN_MR 4
 #define IT__BGEMM_GEN_NR 16
 static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, ptrdiff_t lda, const uint16_t *pb, float *c, int ldc, int add) {
@@ -6280,6 +6278,14 @@ IT__BF16_TARGET static void it__bgemm_kernel_avx512_rows(int kpad, const uint16_
 #undef IT__BF16_DP
 #undef IT__BF16_DP_ROWS
 
+/* a's panel for a widening kernel: fp32 rows [w][kpad] of the bf16 values, zeros past rows / kc */
+static void it__bgemm_pack_wide_portable(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
+                                         int w) {
+    int r, k;
+    for (r = 0; r < w; r++)
+        for (k = 0; k < kpad; k++)
+            d[(size_t)r * kpad + k] = r < rows && k < kc ? it_bf16_to_f32(it__bgemm_src(s, s_bf16, r * rs + k * ks)) : 0.0f;
+}
 /* ---- AVX-512F widening (no bf16 instruction): 8 x 32. A product of two bf16 values is exact in
    fp32, so b's pair words widen in registers (even k: shifted up 16 bits; odd k: the high half
    masked) once per pair for all 8 rows, and a's panel, widened while packing, is fp32 rows whose

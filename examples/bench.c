@@ -30,7 +30,7 @@
 
      cc -O2 -std=c99 -Wall -I. examples/bench.c -o build/bench -lm -lpthread
      build/bench [--quick] [--steps N] [--warmup N] [--vocab V] [--batch B] [--seq T] [--threads K] [--gen N] [--no-recompute] [--no-quant]
-                 [--dtype f32|bf16 [--pairs N]] [--bf16-kernel portable|avx512bf16|amx]
+                 [--dtype f32|bf16 [--pairs N]] [--bf16-kernel portable|avx2|avx512f|avx512bf16|amx]
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage under -std=c99 */
 #define IRONTENSOR_IMPLEMENTATION
@@ -513,22 +513,29 @@ static double kernel_peak_gflops(it_context *ctx) {
     it__pool_run(&ctx->pool, peak_part, &job, ctx->n_threads);
     return 2.0 * g.mr * g.nr * 256.0 * job.reps * ctx->n_threads / (now_seconds() - t0) * 1e-9;
 }
-/* The same for the bf16 product's kernel (>>bf16): one tile over a KC block (IT__BGEMM_KC bf16, the
-   bytes of the fp32 kernel's panels), its panels in L1, as the products run it (pairs, or rows
-   where the kernel only takes rows: AMX, with its tile configuration). */
+/* The same for the bf16 product's kernel (>>bf16): one tile over a KC block (the level's KC of
+   bf16), its panels in L1, as the products run it (pairs, or rows where the kernel only takes rows:
+   AMX, with its tile configuration; a widening level's fp32 rows of a). */
 static void bf16_peak_part(void *arg, int part, int n_parts) {
     const peak_job *j = (const peak_job *)arg;
     it__bgemm_isa g = it__bgemm_pick_isa();
     uint16_t *pa = (uint16_t *)(void *)j->scratch[part].pack_a, *pb = (uint16_t *)(void *)j->scratch[part].pack_b;
+    float *pa_wide = j->scratch[part].pack_a;
     it__bgemm_kernel_fn kernel = g.kernel ? g.kernel : g.kernel_rows;
     float c[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
     int i;
     (void)n_parts;
     memset(c, 0, sizeof c);
-    for (i = 0; i < g.mr * IT__BGEMM_KC; i++) pa[i] = it_f32_to_bf16(1e-3f);
-    for (i = 0; i < g.nr * IT__BGEMM_KC; i++) pb[i] = it_f32_to_bf16(1e-3f);
+    for (i = 0; i < g.mr * g.kc; i++) {
+        if (g.kernel_wide) pa_wide[i] = it_bf16_to_f32(it_f32_to_bf16(1e-3f));
+        else pa[i] = it_f32_to_bf16(1e-3f);
+    }
+    for (i = 0; i < g.nr * g.kc; i++) pb[i] = it_f32_to_bf16(1e-3f);
     if (g.begin) g.begin();
-    for (i = 0; i < j->reps; i++) kernel(IT__BGEMM_KC, pa, IT__BGEMM_KC, pb, c, g.nr, 1);
+    for (i = 0; i < j->reps; i++) {
+        if (g.kernel_wide) g.kernel_wide(g.kc, pa_wide, pb, c, g.nr, 1);
+        else kernel(g.kc, pa, g.kc, pb, c, g.nr, 1);
+    }
     if (g.end) g.end();
 }
 static double bf16_kernel_peak_gflops(it_context *ctx) {
@@ -536,10 +543,10 @@ static double bf16_kernel_peak_gflops(it_context *ctx) {
     peak_job job;
     double t0;
     job.scratch = ctx->scratch;
-    job.reps = (int)(2.0 * 10000 * 8 * 32 * 256 / ((double)g.mr * g.nr * IT__BGEMM_KC)); /* twice the fp32 line's multiply-adds */
+    job.reps = (int)(2.0 * 10000 * 8 * 32 * 256 / ((double)g.mr * g.nr * g.kc)); /* twice the fp32 line's multiply-adds */
     t0 = now_seconds();
     it__pool_run(&ctx->pool, bf16_peak_part, &job, ctx->n_threads);
-    return 2.0 * g.mr * g.nr * IT__BGEMM_KC * job.reps * ctx->n_threads / (now_seconds() - t0) * 1e-9;
+    return 2.0 * g.mr * g.nr * g.kc * job.reps * ctx->n_threads / (now_seconds() - t0) * 1e-9;
 }
 /* sorts x: x[0] and x[n - 1] are then the min and max */
 static double median_of(double *x, int n) {
@@ -630,7 +637,7 @@ int main(int argc, char **argv) {
             for (level = IT__BF16_PORTABLE; level < IT__BF16_LEVEL_COUNT; level++)
                 if (!strcmp(argv[i + 1], it__bf16_level_names[level])) break;
             if (level == IT__BF16_LEVEL_COUNT || !it__bgemm_level_available(level)) {
-                fprintf(stderr, "bench: --bf16-kernel %s: not a kernel this CPU runs (portable, avx512bf16, amx)\n", argv[i + 1]);
+                fprintf(stderr, "bench: --bf16-kernel %s: not a kernel this CPU runs (portable, avx2, avx512f, avx512bf16, amx)\n", argv[i + 1]);
                 return 2;
             }
             it__bgemm_force_isa = level;
@@ -776,10 +783,12 @@ int main(int argc, char **argv) {
                gemm_gflops[0], gemm_gflops[steps - 1]);
         printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f)\n", "SGEMM micro-kernel on L1-resident panels", peak,
                peak_gflops[0], peak_gflops[steps - 1]);
-        if (bf16) /* VDPBF16PS does two multiply-adds a lane where an FMA does one, at the FMA's rate (Zen 4, Intel) */
-            printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f), %.0f%% of 2x the SGEMM kernel's\n",
+        if (bf16) /* VDPBF16PS does two multiply-adds a lane where an FMA does one, at the FMA's rate (Zen 4, Intel); a
+                     widening level (no bf16 instruction) does FMAs, so its bound is the SGEMM kernel itself */
+            printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f), %.0f%% of %s the SGEMM kernel's\n",
                    "bf16 micro-kernel on L1-resident panels", bf16_peak, bf16_peak_gflops[0], bf16_peak_gflops[steps - 1],
-                   peak > 0 ? 100.0 * bf16_peak / (2.0 * peak) : 0.0);
+                   peak > 0 ? 100.0 * bf16_peak / ((it__bgemm_pick_isa().kernel_wide ? 1.0 : 2.0) * peak) : 0.0,
+                   it__bgemm_pick_isa().kernel_wide ? "1x" : "2x");
         printf("  step / products alone %.2f (target >= 0.75: %s), step / %s kernel peak %.2f; %d distinct products, "
                "interleaved with the steps\n", achieved / gemm, achieved >= 0.75 * gemm ? "met" : "NOT met", bf16 ? "bf16" : "SGEMM",
                limit > 0 ? achieved / limit : 0.0, work.n_gemms);
