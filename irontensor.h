@@ -5925,11 +5925,11 @@ static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, fl
                  (its own packing: [32][kpad]), B in two 16-pair tiles read straight from the VNNI
                  panel; Linux grants the tile state on request (arch_prctl ARCH_REQ_XCOMP_PERM)
      avx512bf16  VDPBF16PS: 8 x 32, 16 zmm accumulators, one broadcast pair per row
-     avx512f     no bf16 instruction (Zen 3, Intel client parts, VMs that hide AVX512-BF16): 8 x 32
+     avx512f     no bf16 instruction (Skylake-X / Ice Lake, VMs that hide AVX512-BF16): 12 x 32
                  FMAs on widened values. b's pairs widen in registers once per pair for all rows
                  (a shift and a mask), a widens to fp32 rows while packing, so its broadcasts fold
                  into the FMAs; KC is the SGEMM's (a's fp32 block fits its scratch)
-     avx2        the same in 6 x 16 with AVX2 + FMA
+     avx2        the same in 6 x 16 with AVX2 + FMA (Zen 2 / 3, Intel client parts)
      portable    4 x 16 plain C: bf16 -> f32 is exact and so is a product of two bf16 values, so
                  this is the specification the others are tested against (to fp32 summation order)
    Intel's SDM (VDPBF16PS, VCVTNE2PS2BF16, TDPBF16PS, LDTILECFG) and the Linux kernel's
@@ -6286,11 +6286,12 @@ static void it__bgemm_pack_wide_portable(float *d, const void *s, int s_bf16, pt
         for (k = 0; k < kpad; k++)
             d[(size_t)r * kpad + k] = r < rows && k < kc ? it_bf16_to_f32(it__bgemm_src(s, s_bf16, r * rs + k * ks)) : 0.0f;
 }
-/* ---- AVX-512F widening (no bf16 instruction): 8 x 32. A product of two bf16 values is exact in
+/* ---- AVX-512F widening (no bf16 instruction): 12 x 32. A product of two bf16 values is exact in
    fp32, so b's pair words widen in registers (even k: shifted up 16 bits; odd k: the high half
-   masked) once per pair for all 8 rows, and a's panel, widened while packing, is fp32 rows whose
-   broadcasts fold into the FMAs: 32 FMAs and 4 integer operations per pair. KC is the SGEMM's, so
-   a's fp32 block fits its scratch. ---- */
+   masked) once per pair for all 12 rows, and a's panel, widened while packing, is fp32 rows whose
+   broadcasts are plain loads: 48 FMAs and 4 integer operations (on the FMA ports) per pair, where
+   8 rows would give 32 and 4. 24 accumulators, 4 widened b, 2 broadcasts: 30 of the 32 zmm. KC is
+   the SGEMM's, so a's fp32 block fits its scratch. ---- */
 /* a's panel as fp32 rows [w][kpad]: a row-major a widens 16 values at a time; a transposed one
    (the panel's rows contiguous) takes 16 k rows of its w <= 16 columns and transposes them */
 IT__AVX512BW_TARGET static void it__bgemm_pack_wide_avx512(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows,
@@ -6326,20 +6327,22 @@ IT__AVX512BW_TARGET static void it__bgemm_pack_wide_avx512(float *d, const void 
         c##i##0 = _mm512_fmadd_ps(ao, b0o, c##i##0);                                         \
         c##i##1 = _mm512_fmadd_ps(ao, b1o, c##i##1);                                         \
     }
+#define IT__WIDE_ROWS(X) IT__AVX512_ROWS(X) X(8) X(9) X(10) X(11)
 IT__AVX512BW_TARGET static void it__bgemm_kernel_wide_avx512(int kpad, const float *pa, const uint16_t *pb, float *c, int ldc, int add) {
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
-    IT__AVX512_ROWS(IT__AVX512_DECL)
+    IT__WIDE_ROWS(IT__AVX512_DECL)
     int p;
-    IT__AVX512_ROWS(IT__AVX512_PREFETCH)
+    IT__WIDE_ROWS(IT__AVX512_PREFETCH)
     for (p = 0; p < kpad / 2; p++, pb += 64) {
         __m512i w0 = _mm512_loadu_si512((const void *)pb), w1 = _mm512_loadu_si512((const void *)(pb + 32));
         __m512 b0e = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0o = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
         __m512 b1e = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), b1o = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
-        IT__AVX512_ROWS(IT__WIDE_FMA)
+        IT__WIDE_ROWS(IT__WIDE_FMA)
     }
-    IT__AVX512_ROWS(IT__AVX512_STORE)
+    IT__WIDE_ROWS(IT__AVX512_STORE)
 }
 #undef IT__WIDE_FMA
+#undef IT__WIDE_ROWS
 
 /* ---- AVX2 + FMA widening: 6 x 16, the AVX-512F level's scheme in 8-lane registers. Per pair
    the even k of b's two vectors widen, all rows take them, then the odd k (15 of the 16 ymm
@@ -6570,7 +6573,7 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
 #ifdef IT__SGEMM_X86
     if (level == IT__BF16_AVX2 || level == IT__BF16_AVX512F) { /* a's fp32 block [MC][KC] in the SGEMM's scratch */
         int wide512 = level == IT__BF16_AVX512F;
-        g.level = level, g.mr = wide512 ? 8 : 6, g.nr = wide512 ? 32 : 16, g.kc = IT__SGEMM_KC;
+        g.level = level, g.mr = wide512 ? 12 : 6, g.nr = wide512 ? 32 : 16, g.kc = IT__SGEMM_KC;
         g.kernel = NULL, g.kernel_wide = wide512 ? it__bgemm_kernel_wide_avx512 : it__bgemm_kernel_wide_avx2;
         g.pack_pairs = wide512 ? it__bgemm_pack_pairs_exact_avx512 : it__bgemm_pack_pairs_avx2;
         g.pack_wide = wide512 ? it__bgemm_pack_wide_avx512 : it__bgemm_pack_wide_avx2;

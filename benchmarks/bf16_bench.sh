@@ -3,7 +3,8 @@
 # precision (build/bench --dtype bf16) against our fp32 step (build/bench) and against PyTorch's bf16
 # autocast on the CPU (benchmarks/torch_bf16.py), run interleaved - ours fp32, ours bf16, PyTorch
 # bf16, ours fp32, ... - and reported as the median and range of the per-round ratios, with the
-# targets: bf16 <= 0.7x our fp32 step with AVX512-BF16 (<= 0.35x with AMX), <= 0.5x PyTorch's bf16,
+# targets: bf16 <= 0.7x our fp32 step with AVX512-BF16 (<= 0.35x with AMX; without a bf16
+# instruction, the avx512f / avx2 / portable kernels, about 1x: <= 1.1x), <= 0.5x PyTorch's bf16,
 # peak RSS of the bf16 process <= 200 MB. Also the bf16 kernel used and the step's GFLOP/s as a
 # fraction of the bf16 product's measured limit on the head's shape (bench_bf16 line).
 # --torch-fp32 adds PyTorch's fp32 step (benchmarks/torch_tiny.py) to every round; --bf16-kernel K
@@ -67,7 +68,13 @@ lim=$(field bench_bf16 "$out/bf16.$rounds" gemm_bf16_gflops)
 stats() { sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2fx (%.2f-%.2f over %d rounds)", m, v[1], v[NR], NR }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 own=$(awk '{ print $2 / $1 }' "$out/rounds")
-target=$([ "$kernel" = amx ] && echo 0.35 || echo 0.7)
+# the issue's targets need a bf16 dot instruction; a widening kernel (avx512f, avx2) does FMAs as the
+# fp32 step does, so it can only match it (bf16 still halves the operands' bytes): about 1x
+case $kernel in
+amx) target=0.35 ;;
+avx512bf16) target=0.7 ;;
+*) target=1.1 ;;
+esac
 pairs=$(for ((r = 1; r <= rounds; r++)); do field bench_bf16_pairs "$out/bf16.$r" ratio; done)
 echo "== bf16 rows (same machine, same invocation; kernel $kernel)"
 echo "bf16 step vs our fp32 step, separate processes: $(echo "$own" | stats)"
