@@ -5915,8 +5915,9 @@ static void it__sgemm_part(int part, int n_parts, const it__scratch *scratch, fl
    The structure is the SGEMM's (>>sgemm: Goto/BLIS blocks, packing into the worker's scratch, the
    same partition of c over the pool). An operand comes as fp32, rounded to bf16 by the packing, or
    already in bf16 (it__gemm_bf16, the one entry point for both), which the packing only copies:
-   the parameters' bf16 copy made once per graph run (it__param_bf16), dlogits written in bf16 by
-   the fused head + loss's row pass, bf16 activations. K goes in pairs: a packed panel of width w is [kpad / 2][w][2]
+   the fused head + loss's W converted once a run (into its scratch under a bf16 plan, else the
+   parameter's bf16 copy, it__param_bf16), dlogits written in bf16 by its row pass, bf16
+   activations. K goes in pairs: a packed panel of width w is [kpad / 2][w][2]
    bf16 ("VNNI" order: the two k values of one row side by side in 32 bits), which is what
    VDPBF16PS multiplies against a broadcast pair and what an AMX B tile is. KC is twice the
    SGEMM's, so a bf16 panel takes the bytes of an fp32 one (the same cache footprint). Kernels,
@@ -6605,23 +6606,26 @@ typedef struct it__bgemm_operand {
     const void *data;
     int bf16;
     ptrdiff_t ld;
-    int no_param_copy; /* fp32 rounded by the packing even when it is a parameter (it__param_bf16) */
+    int param_copy; /* a parameter read through its bf16 copy of the run (it__param_bf16) */
 } it__bgemm_operand;
 static it__bgemm_operand it__bgemm_f32(const float *data) {
     it__bgemm_operand o;
-    o.data = data, o.bf16 = 0, o.ld = 0, o.no_param_copy = 0;
+    o.data = data, o.bf16 = 0, o.ld = 0, o.param_copy = 0;
     return o;
 }
-/* A parameter read by one product of a run, whose packing reads each value once anyway: a bf16
-   copy would save nothing and keep its bytes for the context's lifetime. */
-static it__bgemm_operand it__bgemm_f32_packed(const float *data) {
+/* A parameter that many products of a run read (the fused head + loss's W under an fp32 plan, once
+   per row block): rounding it in every product's packing would cost more than one bf16 copy made
+   per run. A layer's weight is read by three products a step, each packing it once per share of c
+   (against 4096 rows of the other operand at `tiny`'s batch), so it takes it__bgemm_f32 and costs
+   no memory beyond the packed panels. */
+static it__bgemm_operand it__bgemm_f32_param_copy(const float *data) {
     it__bgemm_operand o = it__bgemm_f32(data);
-    o.no_param_copy = 1;
+    o.param_copy = 1;
     return o;
 }
 static it__bgemm_operand it__bgemm_bf16(const uint16_t *data, ptrdiff_t ld) {
     it__bgemm_operand o;
-    o.data = data, o.bf16 = 1, o.ld = ld, o.no_param_copy = 0;
+    o.data = data, o.bf16 = 1, o.ld = ld, o.param_copy = 0;
     return o;
 }
 
@@ -7274,14 +7278,14 @@ static void it__gemm(it_context *ctx, float *c, const float *a, const float *b, 
     it__pool_run(&ctx->pool, it__gemm_part, &job, parts);
 }
 
-/* The parameters in bf16 (>>bf16): each parameter a product reads gets a bf16 copy, made by the
-   first bf16 product of a graph run that reads it and kept for the rest of the run (the forward,
-   the recomputed forward and the backward's dX products all read it). it_graph_run starts a new
-   run, which makes every copy stale, since anything may have written the parameters between runs
-   (the optimizer, a load, the caller). A parameter no product reads as a plain fp32 operand (the
-   tied embedding / head, which the fused head + loss copies into its own scratch) gets no copy
-   and costs no memory. Rounded as this CPU's packing rounds, so a product reading a copy equals
-   one reading the fp32 weights bit for bit. */
+/* A parameter in bf16 (>>bf16) for the products that ask for it (it__bgemm_f32_param_copy: the
+   fused head + loss's W under an fp32 plan, read by every row block): a bf16 copy, made by the
+   first bf16 product of a graph run that reads it and kept for the rest of the run. it_graph_run
+   starts a new run, which makes every copy stale, since anything may have written the parameters
+   between runs (the optimizer, a load, the caller). Every other parameter operand (the layers'
+   weights; the head's W of a bf16 plan, which the node converts into its own scratch) is rounded
+   by the packing and gets no copy. Rounded as this CPU's packing rounds, so a product reading a
+   copy equals one reading the fp32 weights bit for bit. */
 typedef struct it__bf16_convert_job { uint16_t *d; const float *s; void (*convert)(uint16_t *, const float *, size_t); } it__bf16_convert_job;
 static void it__bf16_convert_range(const void *job, size_t i0, size_t i1) {
     const it__bf16_convert_job *j = (const it__bf16_convert_job *)job;
@@ -7307,13 +7311,14 @@ static int it__param_holding(const it_context *ctx, const float *f) {
     }
     return -1;
 }
-/* The operand to read for a: its parameter's bf16 copy when a lies in an fp32 parameter, else a. */
+/* The operand to read for a: its parameter's bf16 copy when a asks for one and lies in an fp32
+   parameter, else a. */
 static it__bgemm_operand it__param_bf16(it_context *ctx, it__bgemm_operand a) {
     const float *f = (const float *)a.data, *start;
     struct it__param_bf16_copy *copy;
     const it_tensor *p;
     int i;
-    if (a.bf16 || a.no_param_copy || !ctx->param_block || f < ctx->param_block || f >= ctx->param_block + ctx->param_numel ||
+    if (!a.param_copy || !ctx->param_block || f < ctx->param_block || f >= ctx->param_block + ctx->param_numel ||
         (i = it__param_holding(ctx, f)) < 0)
         return a;
     p = ctx->params[i];
@@ -7753,14 +7758,6 @@ static it_result it__cpu_cross_entropy_bwd(it_backend *be, it_graph *g, const it
 }
 
 /* --- fused linear + cross-entropy over vocab chunks (see it_cpu_linear_cross_entropy_forward) --- */
-/* c [M, N] (+)= a op(wc) in the compute dtype for the chunked passes: wc, a vocabulary chunk of the
-   head's weight, is read by this one product of the pass, whose packing reads each value once, so
-   bf16 rounds it there instead of keeping the parameter's copy (it__param_bf16). */
-static void it__gemm_head_chunk(it_context *ctx, float *c, const float *a, const float *wc, int M, int N, int K, int trans_w,
-                                int accumulate) {
-    if (ctx->compute_dtype != IT_BF16) it__gemm(ctx, c, a, wc, M, N, K, 0, trans_w, accumulate);
-    else it__gemm_bf16(ctx, c, it__bgemm_f32(a), it__bgemm_f32_packed(wc), M, N, K, 0, trans_w, accumulate);
-}
 static void it__linear_cross_entropy_merge_rows(const void *job, size_t r0, size_t r1) {
     const it__cross_entropy_job *j = (const it__cross_entropy_job *)job;
     const it_node *n = j->n;
@@ -7869,7 +7866,7 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
     int bf16 = g->ctx->compute_dtype == IT_BF16;
     /* bf16: dlogits in bf16 with the fp32 rows' stride (2 V bf16), read by both products */
-    it__bgemm_operand dl = it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V), wb = it__bgemm_f32(w);
+    it__bgemm_operand dl = it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V), wb = it__bgemm_f32_param_copy(w);
     if (bf16 && n->iparam[2]) { /* a bf16 plan: W in bf16 once for the pass, in the scratch behind the logits, which
                                    every row block's logits and dx products read (a parameter's copy would outlive it) */
         uint16_t *w16 = (uint16_t *)(void *)(scratch + it__linear_cross_entropy_logit_floats(n));
@@ -7909,7 +7906,7 @@ static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
     for (v0 = 0; v0 < V; v0 += chunk) {
         job.vocab0 = v0;
         job.n_vocab = IT__MIN(chunk, V - v0);
-        it__gemm_head_chunk(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 1, 0);
+        it__gemm_compute(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 0, 1, 0);
         it__parallel(g->ctx, &job, (size_t)N, (size_t)job.n_vocab * 8, it__linear_cross_entropy_merge_rows);
     }
     it__parallel(g->ctx, n, (size_t)N, (size_t)C, it__linear_cross_entropy_finish_rows);
@@ -7931,9 +7928,9 @@ static it_result it__cpu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, c
         const float *wc = IT__IN(n, 1) + (size_t)v0 * C;
         job.vocab0 = v0;
         job.n_vocab = cv;
-        it__gemm_head_chunk(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 1, 0);            /* logits [N, cv] */
+        it__gemm_compute(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 0, 1, 0);            /* logits [N, cv] */
         it__parallel(g->ctx, &job, (size_t)N, (size_t)cv * 8, it__linear_cross_entropy_dlogits_rows); /* -> dlogits */
-        if (dx) it__gemm_head_chunk(g->ctx, dx, scratch, wc, N, C, cv, 0, 1);               /* dx += dl @ Wc */
+        if (dx) it__gemm_compute(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
         if (dw) it__gemm_compute(g->ctx, dw + (size_t)v0 * C, scratch, IT__IN(n, 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
     }
     return IT_OK;
