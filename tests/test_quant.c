@@ -2,7 +2,8 @@
    Q4_0 blocks against an independent transcription of ggml's reference quantisers (byte for byte)
    with their error bounds, the documented nibble layout on a hand-made block, and the quantised
    matrix products on odd shapes with every kernel set this CPU runs against a double-precision
-   product of the dequantised weights (within the bound the int8 activations allow). */
+   product of the dequantised weights (within the bound the int8 activations allow); the decoders
+   (contiguous and batch) on 2 and 3 threads bit-equal to one thread, f32, Q8_0 and Q4_0. */
 #define IRONTENSOR_IMPLEMENTATION
 #include "irontensor.h"
 #include "it_test.h"
@@ -393,6 +394,81 @@ static void test_batch_decoder_quant(void) {
         it_context_destroy(ctx);
     }
 }
+/* Decoding on 2 and 3 threads gives one thread's logits bit for bit, and so the same greedy
+   tokens (the pool splits a product's output rows, never a sum, so each output is computed the
+   same way whichever thread and split computes it; a change to the pool or the splits must keep
+   that): f32, Q8_0 and Q4_0 weights, the contiguous decoder (a prompt, then the tokens it picks)
+   and the batch decoder (two sequences in one batch). Dim 256, ffn 512, vocab 2048: every
+   quantised product splits across the threads; f32 splits those of >= 1M multiply-adds (the
+   prompt's head, the batch's gate / up and head). */
+enum { THR_V = 2048, THR_STEPS = 6 };
+static int argmax_of(const float *x, int n) {
+    int i, best = 0;
+    for (i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+/* logits [(1 + THR_STEPS) * V] of the contiguous decoder, batch [THR_STEPS * 2 * V] of the batch decoder */
+static void decode_on_threads(int threads, it_weight_type t, float *logits, float *batch) {
+    static const int32_t prompt[2][5] = {{3, 17, 42, 9, 60}, {5, 1, 1000, 33, 2047}};
+    it_context *ctx = it_test_context(threads);
+    it_model_config c = it_test_llama();
+    it_model *m;
+    it_decoder *dec;
+    it_decoder_desc desc;
+    it_batch_decoder *bd;
+    it_batch_decoder_desc bdesc;
+    it_batch *b;
+    const float *l = NULL;
+    int step, s, i;
+    c.vocab_size = THR_V, c.dim = 256, c.n_heads = 8, c.n_kv_heads = 2, c.ffn_dim = 512, c.max_seq = 32;
+    memset(&desc, 0, sizeof desc);
+    memset(&bdesc, 0, sizeof bdesc);
+    desc.weights = bdesc.weights = t;
+    bdesc.max_seqs = 2;
+    CHECK(it_model_create(ctx, &c, &m) == IT_OK && it_model_init(m, 31) == IT_OK, "model");
+    CHECK(it_decoder_create_ex(m, &desc, &dec) == IT_OK && it_batch_decoder_create(m, &bdesc, &bd) == IT_OK &&
+              it_batch_create(ctx, 16, &b) == IT_OK,
+          "%s decoders on %d threads: %s", it_weight_type_name(t), threads, it_context_last_error(ctx));
+    CHECK(it_decoder_feed(dec, prompt[0], 5, &l) == IT_OK, "prompt");
+    memcpy(logits, l, sizeof(float) * THR_V);
+    for (step = 1; step <= THR_STEPS; step++) {
+        int32_t tok = (int32_t)argmax_of(l, THR_V);
+        CHECK(it_decoder_feed(dec, &tok, 1, &l) == IT_OK, "token %d", step);
+        memcpy(logits + (size_t)step * THR_V, l, sizeof(float) * THR_V);
+    }
+    for (step = 0; step < THR_STEPS; step++) {
+        it_batch_clear(b);
+        for (s = 0; s < 2; s++)
+            if (step == 0)
+                for (i = 0; i < 5; i++) it_batch_add(b, prompt[s][i], i, s, i == 4);
+            else
+                it_batch_add(b, (int32_t)argmax_of(batch + ((size_t)(step - 1) * 2 + s) * THR_V, THR_V), 4 + step, s, 1);
+        CHECK(it_batch_decode(bd, b) == IT_OK, "batch decode: %s", it_context_last_error(ctx));
+        for (s = 0; s < 2; s++) { /* the batch's rows with logits: each prompt's last, then one per sequence */
+            const float *row = it_batch_logits(bd, step == 0 ? 5 * s + 4 : s);
+            CHECK(row != NULL, "logits of sequence %d", s);
+            if (row) memcpy(batch + ((size_t)step * 2 + s) * THR_V, row, sizeof(float) * THR_V);
+        }
+    }
+    it_context_destroy(ctx);
+}
+static void test_decoder_threads(void) {
+    static float one[(1 + THR_STEPS) * THR_V], many[(1 + THR_STEPS) * THR_V], one_b[THR_STEPS * 2 * THR_V],
+        many_b[THR_STEPS * 2 * THR_V];
+    it_weight_type types[3] = {IT_WEIGHT_F32, IT_WEIGHT_Q8_0, IT_WEIGHT_Q4_0};
+    int k, threads;
+    for (k = 0; k < 3; k++) {
+        decode_on_threads(1, types[k], one, one_b);
+        for (threads = 2; threads <= 3; threads++) {
+            decode_on_threads(threads, types[k], many, many_b);
+            CHECK(!memcmp(one, many, sizeof one), "%s decoder on %d threads: the prompt's and %d greedy tokens' logits equal one "
+                  "thread's bit for bit", it_weight_type_name(types[k]), threads, THR_STEPS);
+            CHECK(!memcmp(one_b, many_b, sizeof one_b), "%s batch decoder on %d threads: two sequences' logits equal one "
+                  "thread's bit for bit", it_weight_type_name(types[k]), threads);
+        }
+    }
+}
 /* What a quantised decoder cannot take: a clear error, nothing left behind. */
 static void test_decoder_refusals(void) {
     it_context *ctx = it_test_context(1);
@@ -705,6 +781,7 @@ int main(void) {
     test_decoder_batch();
     test_decoder_refusals();
     test_batch_decoder_quant();
+    test_decoder_threads();
     test_quantised_checkpoint();
     test_quantised_checkpoint_hostile();
     test_decoder_greedy_trained();
