@@ -6019,11 +6019,14 @@ static void it__bgemm_kernel_portable(int kpad, const uint16_t *pa, ptrdiff_t ld
 #include <cpuid.h>
 #define IT__BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define IT__AVX512BW_TARGET __attribute__((target("avx512f,avx512bw,avx512vl"))) /* the widening level: no bf16 instruction */
+/* the first n of 16 or 32 lanes (n may be <= 0 or past the width) */
+static __mmask16 it__bf16_live16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u); }
+static __mmask32 it__bf16_live32(int n) { return n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << IT__MAX(n, 0)) - 1u); }
 /* 16 elements from element i of s as floats (n of them real, the rest zero): a masked load never
    touches the lanes it skips. A bf16 source widens exactly (its bits in the high half), so the
    packing's conversion gives back the same bf16 and both dtypes share every packing path. */
 IT__AVX512BW_TARGET static __m512 it__bf16_load16(const void *s, int s_bf16, ptrdiff_t i, int n) {
-    __mmask16 live = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u);
+    __mmask16 live = it__bf16_live16(n);
     if (s_bf16) {
         __m256i h = _mm256_maskz_loadu_epi16(live, (const uint16_t *)s + i);
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -6059,8 +6062,6 @@ IT__AVX512BW_TARGET static void it__bf16_transpose16(__m512i v[16]) {
         v[8 + j] = _mm512_shuffle_i32x4(b, d, 0x88), v[12 + j] = _mm512_shuffle_i32x4(b, d, 0xDD);
     }
 }
-/* the first n of 32 lanes (n may be <= 0 or > 32) */
-static __mmask32 it__bf16_live32(int n) { return n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << IT__MAX(n, 0)) - 1u); }
 /* 16 pairs (32 k values from element i: n real) of one row of the source, rounded to bf16; a bf16
    source's k values are already its pairs, side by side as stored */
 IT__BF16_TARGET static inline __m512i it__bf16_pairs16(const void *s, int s_bf16, ptrdiff_t i, int n) {
@@ -6073,7 +6074,7 @@ IT__BF16_TARGET static inline __m512i it__bf16_pairs16(const void *s, int s_bf16
    and interleaves with one word permutation. */
 IT__AVX512BW_TARGET static inline __m512i it__bf16_pairs_of_rows_words(const void *s, ptrdiff_t even, ptrdiff_t odd, int has_even,
                                                                        int has_odd, int n) {
-    __mmask16 live = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << IT__MAX(n, 0)) - 1u);
+    __mmask16 live = it__bf16_live16(n);
     const uint16_t *s16 = (const uint16_t *)s;
     __m512i e = has_even ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + even)) : _mm512_setzero_si512();
     __m512i o = has_odd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, s16 + odd)) : _mm512_setzero_si512();
@@ -7366,11 +7367,21 @@ static void it__gemm_bf16(it_context *ctx, float *c, it__bgemm_operand a, it__bg
     job.trans_a = trans_a, job.trans_b = trans_b, job.accumulate = accumulate;
     it__pool_run(&ctx->pool, it__bgemm_job_part, &job, (double)M * N * K < IT__GEMM_PARALLEL_MIN_MACS ? 1 : ctx->n_threads);
 }
-/* A graph kernel's matrix product in the context's compute dtype: fp32 (it__gemm) or bf16. */
+/* A graph kernel's matrix product in the context's compute dtype, its operands as stored: bf16
+   (it__gemm_bf16) or fp32 (it__gemm, whose operands are fp32 and dense: only a bf16 run stores
+   operands in bf16). The one place a kernel's product picks its precision. */
+static void it__gemm_operands(it_context *ctx, float *c, it__bgemm_operand a, it__bgemm_operand b, int M, int N, int K, int trans_a,
+                              int trans_b, int accumulate) {
+    if (ctx->compute_dtype == IT_BF16) {
+        it__gemm_bf16(ctx, c, a, b, M, N, K, trans_a, trans_b, accumulate);
+        return;
+    }
+    IT__REQUIRE(!a.bf16 && !b.bf16 && !a.ld && !b.ld, __FILE__, __LINE__, "an fp32 product given a bf16 or strided operand");
+    it__gemm(ctx, c, (const float *)a.data, (const float *)b.data, M, N, K, trans_a, trans_b, accumulate);
+}
 static void it__gemm_compute(it_context *ctx, float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                              int trans_b, int accumulate) {
-    if (ctx->compute_dtype != IT_BF16) it__gemm(ctx, c, a, b, M, N, K, trans_a, trans_b, accumulate);
-    else it__gemm_bf16(ctx, c, it__bgemm_f32(a), it__bgemm_f32(b), M, N, K, trans_a, trans_b, accumulate);
+    it__gemm_operands(ctx, c, it__bgemm_f32(a), it__bgemm_f32(b), M, N, K, trans_a, trans_b, accumulate);
 }
 
 static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }
@@ -7388,13 +7399,9 @@ static it_result it__cpu_matmul_run(it_graph *g, const it_node *n, int backward)
     for (k = 0; k < count; k++) {
         const it_gemm *p = &gemms[k];
         float *c = it_data(p->c);
-        for (i = 0; i < p->batch; i++)
-            if (p->a->dtype == IT_BF16 || p->b->dtype == IT_BF16) /* a bf16 plan, which runs in bf16 only */
-                it__gemm_bf16(g->ctx, c + i * p->stride_c, it__bgemm_tensor(p->a, i * p->stride_a),
-                              it__bgemm_tensor(p->b, i * p->stride_b), p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
-            else
-                it__gemm_compute(g->ctx, c + i * p->stride_c, it_data(p->a) + i * p->stride_a, it_data(p->b) + i * p->stride_b,
-                                 p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
+        for (i = 0; i < p->batch; i++) /* bf16 tensors come from a bf16 plan, which runs in bf16 only */
+            it__gemm_operands(g->ctx, c + i * p->stride_c, it__bgemm_tensor(p->a, i * p->stride_a), it__bgemm_tensor(p->b, i * p->stride_b),
+                              p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
     }
     return IT_OK;
 }
@@ -7866,7 +7873,8 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
     int bf16 = g->ctx->compute_dtype == IT_BF16;
     /* bf16: dlogits in bf16 with the fp32 rows' stride (2 V bf16), read by both products */
-    it__bgemm_operand dl = it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V), wb = it__bgemm_f32_param_copy(w);
+    it__bgemm_operand dl = bf16 ? it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V) : it__bgemm_f32(scratch);
+    it__bgemm_operand wb = it__bgemm_f32_param_copy(w);
     if (bf16 && n->iparam[2]) { /* a bf16 plan: W in bf16 once for the pass, in the scratch behind the logits, which
                                    every row block's logits and dx products read (a parameter's copy would outlive it) */
         uint16_t *w16 = (uint16_t *)(void *)(scratch + it__linear_cross_entropy_logit_floats(n));
@@ -7878,16 +7886,10 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
         job.row0 = r0;
-        if (bf16) it__gemm_bf16(g->ctx, scratch, it__bgemm_f32(x + (size_t)r0 * C), wb, R, V, C, 0, 1, 0); /* logits [R, V] */
-        else it__gemm(g->ctx, scratch, x + (size_t)r0 * C, w, R, V, C, 0, 1, 0);
+        it__gemm_operands(g->ctx, scratch, it__bgemm_f32(x + (size_t)r0 * C), wb, R, V, C, 0, 1, 0); /* logits [R, V] */
         it__parallel(g->ctx, &job, (size_t)R, (size_t)V * 8, it__linear_cross_entropy_fused_rows); /* -> dlogits */
-        if (bf16) {
-            if (dx) it__gemm_bf16(g->ctx, dx + (size_t)r0 * C, dl, wb, R, C, V, 0, 0, 1);
-            if (dw) it__gemm_bf16(g->ctx, dw, dl, it__bgemm_f32(x + (size_t)r0 * C), V, C, R, 1, 0, 1);
-            continue;
-        }
-        if (dx) it__gemm(g->ctx, dx + (size_t)r0 * C, scratch, w, R, C, V, 0, 0, 1);         /* dx += dl @ W */
-        if (dw) it__gemm(g->ctx, dw, scratch, x + (size_t)r0 * C, V, C, R, 1, 0, 1);         /* dW += dl^T x */
+        if (dx) it__gemm_operands(g->ctx, dx + (size_t)r0 * C, dl, wb, R, C, V, 0, 0, 1);                   /* dx += dl @ W */
+        if (dw) it__gemm_operands(g->ctx, dw, dl, it__bgemm_f32(x + (size_t)r0 * C), V, C, R, 1, 0, 1);     /* dW += dl^T x */
     }
 }
 static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
