@@ -377,10 +377,11 @@ static int cuda_decode_bench(int quick) {
    their count per step, each with the buffers of its first occurrence; one pass times each once. */
 typedef struct step_gemm {
     float *c;
-    const float *a, *b;
-    const uint16_t *b16; /* b in bf16 instead (the fused head's W under a bf16 plan), else NULL */
+    it__bgemm_operand a, b; /* as the graph's kernel passes them: fp32, or bf16 bits under bf16 */
     int M, N, K, trans_a, trans_b, accumulate, batch;
-    size_t stride_c, stride_a, stride_b;
+    size_t stride_c, stride_a, stride_b; /* elements between batch slices */
+    void *fill_a, *fill_b;   /* a's and b's storage when it is the arena's (NULL: a parameter) ... */
+    size_t fill_a_bytes, fill_b_bytes; /* ... and its bytes, filled before each timing (fill_operand) */
     int count; /* occurrences per step */
 } step_gemm;
 typedef struct step_work {
@@ -394,7 +395,7 @@ static void add_gemm(step_work *w, step_gemm p, int count) {
     for (i = 0; i < w->n_gemms; i++) {
         step_gemm *q = &w->gemms[i];
         if (q->M == p.M && q->N == p.N && q->K == p.K && q->trans_a == p.trans_a && q->trans_b == p.trans_b &&
-            q->accumulate == p.accumulate && q->batch == p.batch && !q->b16 == !p.b16) {
+            q->accumulate == p.accumulate && q->batch == p.batch && q->a.bf16 == p.a.bf16 && q->b.bf16 == p.b.bf16) {
             q->count += count;
             return;
         }
@@ -406,7 +407,7 @@ static void add_gemm(step_work *w, step_gemm p, int count) {
     p.count = count;
     w->gemms[w->n_gemms++] = p;
 }
-static step_gemm gemm_of(float *c, const float *a, const float *b, int M, int N, int K, int ta, int tb, int acc) {
+static step_gemm gemm_of(float *c, it__bgemm_operand a, it__bgemm_operand b, int M, int N, int K, int ta, int tb, int acc) {
     step_gemm p;
     memset(&p, 0, sizeof p);
     p.c = c, p.a = a, p.b = b, p.M = M, p.N = N, p.K = K, p.trans_a = ta, p.trans_b = tb, p.accumulate = acc, p.batch = 1;
@@ -441,8 +442,10 @@ static void step_work_of(const it_graph *g, step_work *w) {
                 int j;
                 count = it_matmul_gemms(n, k, gm);
                 for (j = 0; j < count; j++) {
-                    step_gemm p = gemm_of(it_data(gm[j].c), it_data(gm[j].a), it_data(gm[j].b), gm[j].M, gm[j].N, gm[j].K,
-                                          gm[j].trans_a, gm[j].trans_b, gm[j].accumulate);
+                    step_gemm p = gemm_of(it_data(gm[j].c), it__bgemm_tensor(gm[j].a, 0), it__bgemm_tensor(gm[j].b, 0), gm[j].M,
+                                          gm[j].N, gm[j].K, gm[j].trans_a, gm[j].trans_b, gm[j].accumulate);
+                    if (gm[j].a->kind != IT_KIND_PARAM) p.fill_a = it_data_raw(gm[j].a), p.fill_a_bytes = it_tensor_nbytes(gm[j].a);
+                    if (gm[j].b->kind != IT_KIND_PARAM) p.fill_b = it_data_raw(gm[j].b), p.fill_b_bytes = it_tensor_nbytes(gm[j].b);
                     p.batch = gm[j].batch, p.stride_c = gm[j].stride_c, p.stride_a = gm[j].stride_a, p.stride_b = gm[j].stride_b;
                     add_gemm(w, p, 1);
                 }
@@ -454,20 +457,42 @@ static void step_work_of(const it_graph *g, step_work *w) {
             int R = it__linear_cross_entropy_rows(n), r0;
             float *scratch = it_data(n->scratch), *dx = it_grad(n->in[0]), *dw = it_grad(n->in[1]);
             const float *x = it_data(n->in[0]), *wt = it_data(n->in[1]);
-            /* a bf16 plan's pass reads W in bf16 from the scratch behind the logits (it__linear_cross_entropy_fused) */
-            const uint16_t *w16 = n->iparam[2] ? (const uint16_t *)(const void *)(scratch + it__linear_cross_entropy_logit_floats(n)) : NULL;
+            /* the operands it__linear_cross_entropy_fused passes: under bf16, dlogits as bf16 bits with the fp32
+               rows' stride, and W as the run's bf16 copy or (a bf16 plan) in bf16 behind the logits */
+            int bf16 = g->ctx->compute_dtype == IT_BF16;
+            uint16_t *w16 = bf16 && n->iparam[2] ? (uint16_t *)(void *)(scratch + it__linear_cross_entropy_logit_floats(n)) : NULL;
+            it__bgemm_operand dl = bf16 ? it__bgemm_bf16((const uint16_t *)(void *)scratch, 2 * (ptrdiff_t)V) : it__bgemm_f32(scratch);
+            it__bgemm_operand wb = w16 ? it__bgemm_bf16(w16, 0) : it__bgemm_f32_param_copy(wt);
             for (r0 = 0; r0 < N; r0 += R) {
                 int rows = N - r0 < R ? N - r0 : R;
-                step_gemm logits = gemm_of(scratch, x, wt, rows, V, C, 0, 1, 0), dxp = gemm_of(dx, scratch, wt, rows, C, V, 0, 0, 1);
-                logits.b16 = dxp.b16 = w16;
+                step_gemm logits = gemm_of(scratch, it__bgemm_f32(x), wb, rows, V, C, 0, 1, 0);
+                step_gemm dxp = gemm_of(dx, dl, wb, rows, C, V, 0, 0, 1), dwp = gemm_of(dw, dl, it__bgemm_f32(x), V, C, rows, 1, 0, 1);
+                logits.fill_a = dwp.fill_b = (void *)x, logits.fill_a_bytes = dwp.fill_b_bytes = sizeof(float) * (size_t)rows * C;
+                dxp.fill_a = dwp.fill_a = scratch, dxp.fill_a_bytes = dwp.fill_a_bytes = sizeof(float) * (size_t)rows * V;
+                if (w16) logits.fill_b = dxp.fill_b = w16, logits.fill_b_bytes = dxp.fill_b_bytes = sizeof(uint16_t) * (size_t)V * C;
                 add_gemm(w, logits, 1); /* logits */
                 add_gemm(w, dxp, 1);    /* dx += dl W */
-                add_gemm(w, gemm_of(dw, scratch, x, V, C, rows, 1, 0, 1), 1);  /* dW += dl^T x */
+                add_gemm(w, dwp, 1);    /* dW += dl^T x */
             }
         }
     }
     for (i = 0; i < g->n_sched; i++)
         if (g->sched[i] < 0) w->recompute_flop += forward_flop(&g->nodes[-1 - g->sched[i]]);
+}
+/* o moved on by `at` elements of its dtype (a batch slice) */
+static it__bgemm_operand operand_at(it__bgemm_operand o, size_t at) {
+    o.data = (const char *)o.data + at * (o.bf16 ? 2 : 4);
+    return o;
+}
+/* After a step the arena holds whatever its last tenants left: an operand's bytes may by then belong
+   to a tensor of the other dtype (bf16 bits read as floats, or the reverse), or be denormals, which
+   cost the FMAs a microcode assist each (on Intel ~100x: the fused head's logits product ran at 21
+   against ~100 GFLOP/s on such leftovers). So each arena operand is filled before it is timed with
+   a word that is a normal number both ways: 0x3C233C23 is the float 0.00996 and two bf16 0.00995. */
+static void fill_operand(void *p, size_t bytes) {
+    uint32_t *word = (uint32_t *)p;
+    size_t i;
+    for (i = 0; i < bytes / 4; i++) word[i] = 0x3C233C23u;
 }
 /* Seconds the step's GEMMs take on their own: each distinct product once, times its count. It runs
    on the graph's own buffers between steps: products write only activations and gradients, which
@@ -477,14 +502,13 @@ static double gemm_pass_seconds(it_context *ctx, const step_work *w) {
     int i, j;
     for (i = 0; i < w->n_gemms; i++) {
         const step_gemm *p = &w->gemms[i];
-        double t0 = now_seconds();
-        for (j = 0; j < p->batch; j++)
-            if (p->b16) /* batch 1 */
-                it__gemm_bf16(ctx, p->c, it__bgemm_f32(p->a), it__bgemm_bf16(p->b16, 0), p->M, p->N, p->K, p->trans_a, p->trans_b,
-                              p->accumulate);
-            else
-                it__gemm_compute(ctx, p->c + j * p->stride_c, p->a + j * p->stride_a, p->b + j * p->stride_b, p->M, p->N, p->K,
-                                 p->trans_a, p->trans_b, p->accumulate); /* as the graph's kernels call it */
+        double t0;
+        fill_operand(p->fill_a, p->fill_a_bytes);
+        fill_operand(p->fill_b, p->fill_b_bytes);
+        t0 = now_seconds();
+        for (j = 0; j < p->batch; j++) /* as the graph's kernels call it */
+            it__gemm_operands(ctx, p->c + j * p->stride_c, operand_at(p->a, j * p->stride_a), operand_at(p->b, j * p->stride_b),
+                              p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
         total += (now_seconds() - t0) * p->count;
     }
     return total;
