@@ -8468,14 +8468,18 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
    (one thread, 135M decode, interleaved in one process): Q4_0 +19%, Q8_0 +10% against none; 512
    and 2048 bytes were between. On the Zen 4 of 2026-12-06 they cost as much: Q4_0 208 against 166
    tok/s, Q8_0 118 against 99 without them (one thread, 9 interleaved runs, a loaded machine), so
-   every pass also comes without them (the _hwpf kernels: the hardware prefetcher alone). */
+   every pass also comes without them (the _hwpf kernels: the hardware prefetcher alone), the choice
+   on AMD from family 25 (the Zen 4 measured; Zen 3 shares its family, not measured). The Zen 1 of 2026-12-07 (EPYC family 23) gains from them as the
+   Xeon did: the 8-row passes over a 135M token's matrices, one thread, streamed 8.9 against 7.8
+   GB/s at Q4_0 and 11.5 against 10.2 at Q8_0 (7 to 11 interleaved passes; 2048 and 4096 bytes
+   ahead were within 4% of 1024). */
 #define IT__QPREFETCH 1024
 #define IT__QPREFETCH_BLOCK(p, bytes)                                                              \
     {                                                                                             \
         int o_;                                                                                   \
         for (o_ = 0; o_ < (int)(bytes); o_ += 64) _mm_prefetch((const char *)(p) + IT__QPREFETCH + o_, _MM_HINT_T0); \
     }
-#define IT__QDOT8(NAME, TARGET, Q4, DP, SETUP, PREFETCH)                                                         \
+#define IT__QDOT8(NAME, TARGET, Q4, DP, DP4, SUM4, SETUP, PREFETCH)                                              \
     TARGET static void NAME(float *y, const void *group, const it__qact *x, int n_blocks) {                       \
         const unsigned char *p = (const unsigned char *)group;                                                   \
         const __m256i m4 = _mm256_set1_epi8(15);                                                                 \
@@ -8493,8 +8497,8 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
                 memcpy(&lo, x[b].qs + 4 * k, 4);                                                                 \
                 if (Q4) {                                                                                        \
                     memcpy(&hi, x[b].qs + 16 + 4 * k, 4);                                                        \
-                    a0 = DP(a0, _mm256_and_si256(q0, m4), _mm256_set1_epi32(lo));                                \
-                    a1 = DP(a1, _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_set1_epi32(hi));          \
+                    a0 = DP4(a0, _mm256_and_si256(q0, m4), _mm256_set1_epi32(lo));                               \
+                    a1 = DP4(a1, _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_set1_epi32(hi));         \
                 } else {                                                                                         \
                     const __m256i q1 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 48 + 32 * k));     \
                     memcpy(&hi, x[b].qs + 4 * k + 4, 4);                                                         \
@@ -8502,7 +8506,7 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
                     a1 = DP(a1, _mm256_sign_epi8(q1, q1), _mm256_sign_epi8(_mm256_set1_epi32(hi), q1));          \
                 }                                                                                                \
             }                                                                                                    \
-            dot = _mm256_cvtepi32_ps(_mm256_add_epi32(a0, a1));                                                  \
+            dot = _mm256_cvtepi32_ps((Q4) ? SUM4(a0, a1) : _mm256_add_epi32(a0, a1));                           \
             if (b & 1) f1 = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[b].d)), dot, f1);                \
             else f0 = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[b].d)), dot, f0);                      \
             if (Q4) off = _mm256_fmadd_ps(dw, _mm256_set1_ps(x[b].dsum), off);                                   \
@@ -8511,16 +8515,29 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
     }
 #define IT__DP_AVX2(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
 #define IT__DP_VNNI(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+/* Q4_0 on AVX2 keeps a block's byte-pair sums in int16 and widens them once: a lane of vpmaddubsw
+   is at most 2 x 15 x 127 = 3810 in magnitude (nibble times activation, |x| <= 127), and a block
+   adds 8 of them (4 pieces, low and high nibbles): 30480 < 32767, so the sum is exact. That halves
+   the block's multiplies (8 vpmaddubsw and one vpmaddwd, not 8 + 8). On the Zen 1 of 2026-12-07
+   (one thread, a 135M token's matrices streamed, interleaved passes) the 8-row pass went from 7.0 to
+   7.8 GB/s without software prefetches and from 7.7 to 8.9 with them. Q8_0's pairs reach 2 x 128 x
+   127 and get no such room. */
+#define IT__DP4_AVX2(acc, u, s) _mm256_add_epi16(acc, _mm256_maddubs_epi16(u, s))
+#define IT__SUM4_AVX2(a0, a1) _mm256_madd_epi16(_mm256_add_epi16(a0, a1), ones)
+#define IT__SUM4_VNNI(a0, a1) _mm256_add_epi32(a0, a1)
 #define IT__ONES const __m256i ones = _mm256_set1_epi16(1);
-IT__QDOT8(it__qdot8_q8_0_avx2, IT__AVX2, 0, IT__DP_AVX2, IT__ONES, 1)
-IT__QDOT8(it__qdot8_q4_0_avx2, IT__AVX2, 1, IT__DP_AVX2, IT__ONES, 1)
-IT__QDOT8(it__qdot8_q8_0_vnni, IT__VNNI, 0, IT__DP_VNNI, , 1)
-IT__QDOT8(it__qdot8_q4_0_vnni, IT__VNNI, 1, IT__DP_VNNI, , 1)
-IT__QDOT8(it__qdot8_q8_0_avx2_hwpf, IT__AVX2, 0, IT__DP_AVX2, IT__ONES, 0)
-IT__QDOT8(it__qdot8_q4_0_avx2_hwpf, IT__AVX2, 1, IT__DP_AVX2, IT__ONES, 0)
-IT__QDOT8(it__qdot8_q8_0_vnni_hwpf, IT__VNNI, 0, IT__DP_VNNI, , 0)
-IT__QDOT8(it__qdot8_q4_0_vnni_hwpf, IT__VNNI, 1, IT__DP_VNNI, , 0)
+IT__QDOT8(it__qdot8_q8_0_avx2, IT__AVX2, 0, IT__DP_AVX2, IT__DP4_AVX2, IT__SUM4_AVX2, IT__ONES, 1)
+IT__QDOT8(it__qdot8_q4_0_avx2, IT__AVX2, 1, IT__DP_AVX2, IT__DP4_AVX2, IT__SUM4_AVX2, IT__ONES, 1)
+IT__QDOT8(it__qdot8_q8_0_vnni, IT__VNNI, 0, IT__DP_VNNI, IT__DP_VNNI, IT__SUM4_VNNI, , 1)
+IT__QDOT8(it__qdot8_q4_0_vnni, IT__VNNI, 1, IT__DP_VNNI, IT__DP_VNNI, IT__SUM4_VNNI, , 1)
+IT__QDOT8(it__qdot8_q8_0_avx2_hwpf, IT__AVX2, 0, IT__DP_AVX2, IT__DP4_AVX2, IT__SUM4_AVX2, IT__ONES, 0)
+IT__QDOT8(it__qdot8_q4_0_avx2_hwpf, IT__AVX2, 1, IT__DP_AVX2, IT__DP4_AVX2, IT__SUM4_AVX2, IT__ONES, 0)
+IT__QDOT8(it__qdot8_q8_0_vnni_hwpf, IT__VNNI, 0, IT__DP_VNNI, IT__DP_VNNI, IT__SUM4_VNNI, , 0)
+IT__QDOT8(it__qdot8_q4_0_vnni_hwpf, IT__VNNI, 1, IT__DP_VNNI, IT__DP_VNNI, IT__SUM4_VNNI, , 0)
 #undef IT__QDOT8
+#undef IT__DP4_AVX2
+#undef IT__SUM4_AVX2
+#undef IT__SUM4_VNNI
 /* Two neighbouring interleaved groups (16 rows: G in the low 256 bits of a zmm, G + 1 in the high)
    against one row of activations, Q4_0. Both groups meet the same activation bytes, so one
    broadcast serves 16 rows, and a block of 16 rows is 4 weight vectors, 8 masks and 8 vpdpbusd
@@ -8701,6 +8718,14 @@ static int it__cpu_is_amd(void) {
     unsigned a = 0, b = 0, c = 0, d = 0; /* set by __get_cpuid; zero for gcc -O1's maybe-uninitialized (make asan) */
     return __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746E65u && c == 0x444D4163u;
 }
+/* CPUID leaf 1's family: EAX bits 8-11, plus bits 20-27 where those read 15 (AMD Zen 1 and 2: 23,
+   Zen 3 and 4: 25, Zen 5: 26) */
+static int it__cpu_family(void) {
+    unsigned a = 0, b = 0, c = 0, d = 0, base;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    base = a >> 8 & 15u;
+    return (int)(base == 15u ? base + (a >> 20 & 255u) : base);
+}
 #endif
 /* 0 = the best this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512 VNNI in 256-bit
    vectors), 4 (3 plus the 512-bit passes over two groups) to cover every path on one machine. A
@@ -8710,8 +8735,8 @@ static int it__cpu_is_amd(void) {
    (135M Q4_0 decode 130-150 against 250-257 tok/s), although it is 1.35x faster in cache; the
    Xeon of 2026-12-04 gained from it (README, quantised decode). */
 static int it__quant_force_isa = 0;
-/* The 8-row passes' software prefetches (IT__QPREFETCH): 0 = by the CPU (none on AMD, where they
-   slow the stream down), 1 = with them, 2 = without (tests run both). */
+/* The 8-row passes' software prefetches (IT__QPREFETCH): 0 = by the CPU (none on AMD from Zen 3,
+   where they slow the stream down), 1 = with them, 2 = without (tests run both). */
 static int it__quant_force_prefetch = 0;
 static it__quant_isa it__quant_detect_isa(int force, int prefetch);
 /* The choice is made once per forced level and kept: CPUID is slow in virtual machines (measured
@@ -8745,7 +8770,7 @@ static it__quant_isa it__quant_detect_isa(int force, int prefetch) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !it__cpu_has_f16c()) return q;
     amd = it__cpu_is_amd();
-    q.software_prefetch = software_prefetch = prefetch ? prefetch == 1 : !amd;
+    q.software_prefetch = software_prefetch = prefetch ? prefetch == 1 : !(amd && it__cpu_family() >= 25);
     q.dot_q8_0 = it__qdot_q8_0_avx2, q.dot_q4_0 = it__qdot_q4_0_avx2, q.dot_bf16 = it__dot_bf16_avx2;
     q.dot8_q8_0 = software_prefetch ? it__qdot8_q8_0_avx2 : it__qdot8_q8_0_avx2_hwpf;
     q.dot8_q4_0 = software_prefetch ? it__qdot8_q4_0_avx2 : it__qdot8_q4_0_avx2_hwpf;
@@ -8760,7 +8785,7 @@ static it__quant_isa it__quant_detect_isa(int force, int prefetch) {
         q.dot8_q8_0 = software_prefetch ? it__qdot8_q8_0_vnni : it__qdot8_q8_0_vnni_hwpf;
         q.dot8_q4_0 = software_prefetch ? it__qdot8_q4_0_vnni : it__qdot8_q4_0_vnni_hwpf;
         q.name = "avx512vnni";
-        if (force == 4 || (force == 0 && !amd)) q.dot16_q4_0 = it__qdot16_q4_0_vnni;
+        q.dot16_q4_0 = force == 4 || (force == 0 && !amd) ? it__qdot16_q4_0_vnni : NULL;
     }
 #elif defined(IT__SGEMM_NEON)
     q.dot_q8_0 = it__qdot_q8_0_neon, q.dot_q4_0 = it__qdot_q4_0_neon;
