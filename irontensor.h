@@ -5957,12 +5957,17 @@ typedef void (*it__bgemm_pack_fn)(uint16_t *d, const void *s, int s_bf16, ptrdif
 typedef void (*it__bgemm_kernel_wide_fn)(int kpad, const float *pa, const uint16_t *pb, float *c, int ldc, int add);
 typedef void (*it__bgemm_pack_wide_fn)(float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks, int rows, int kc, int kpad,
                                        int w);
+/* AVX2's widening kernel takes b widened too: its pair panels turned into fp32 [kpad / 2][2][w]
+   (the w even-k values of a pair, then the w odd-k ones) once per block, by `widen_pairs`. */
+typedef void (*it__bgemm_kernel_wide_b_fn)(int kpad, const float *pa, const float *pb, float *c, int ldc, int add);
 typedef struct it__bgemm_isa {
     int level; /* IT__BF16_PORTABLE .. IT__BF16_AMX */
     int mr, nr, kalign, kc;          /* kc: bf16 elements of K per block */
     it__bgemm_kernel_fn kernel;      /* a's panels in pairs [kpad / 2][mr][2]; NULL = always rows */
     it__bgemm_kernel_fn kernel_rows; /* a's panels as rows [mr][kpad]; NULL = always pairs */
     it__bgemm_kernel_wide_fn kernel_wide; /* a's panels as fp32 rows; set, it is the only kernel */
+    it__bgemm_kernel_wide_b_fn kernel_wide_b; /* and b's as fp32 pairs (widen_pairs); set, it is the only kernel */
+    void (*widen_pairs)(float *d, const uint16_t *s, int n_pairs, int w); /* b's pair panels -> fp32 */
     it__bgemm_pack_fn pack_pairs;    /* [kpad / 2][w][2]: b's panels, and a's for `kernel` */
     it__bgemm_pack_fn pack_rows;     /* [w][kpad]: a's panels for `kernel_rows` */
     it__bgemm_pack_wide_fn pack_wide; /* [w][kpad] fp32: a's panels for `kernel_wide` */
@@ -6450,6 +6455,21 @@ IT__AVX2_TARGET static void it__bgemm_pack_wide_avx2(float *d, const void *s, in
     }
     it__bgemm_pack_wide_portable(d, s, s_bf16, rs, ks, rows, kc, kpad, w);
 }
+/* b's pair panels widened once per block: a pair's 16 words (even k in the low halves, odd k in
+   the high) become 16 floats of each. Exact (a bf16 is the high half of its float). */
+IT__AVX2_TARGET static void it__bgemm_widen_pairs_avx2(float *d, const uint16_t *s, int n_pairs, int w) {
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    int p, r;
+    for (p = 0; p < n_pairs; p++, s += 2 * w, d += 2 * w)
+        for (r = 0; r < w; r += 8) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + 2 * r));
+            _mm256_storeu_si256((__m256i *)(void *)(d + r), _mm256_slli_epi32(v, 16));
+            _mm256_storeu_si256((__m256i *)(void *)(d + w + r), _mm256_and_si256(v, high));
+        }
+}
+/* 6 x 16 of c from fp32 a rows and widened b pairs: the SGEMM kernel's FMAs, k in order. Widening b
+   here instead, 4 shifts / masks a pair on top of its 24 FMAs, ran 32 GFLOP/s on the Zen 1 of
+   2026-12-07 (one thread, a 1536 x 256 b panel) against 41 for this kernel. */
 #define IT__WIDE2_FMA(i, t)                                                     \
     {                                                                           \
         __m256 ai = _mm256_broadcast_ss(pa + (i) * kpad + 2 * p + (t));         \
@@ -6458,17 +6478,14 @@ IT__AVX2_TARGET static void it__bgemm_pack_wide_avx2(float *d, const void *s, in
     }
 #define IT__WIDE2_EVEN(i) IT__WIDE2_FMA(i, 0)
 #define IT__WIDE2_ODD(i) IT__WIDE2_FMA(i, 1)
-IT__AVX2_TARGET static void it__bgemm_kernel_wide_avx2(int kpad, const float *pa, const uint16_t *pb, float *c, int ldc, int add) {
-    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+IT__AVX2_TARGET static void it__bgemm_kernel_wide_b_avx2(int kpad, const float *pa, const float *pb, float *c, int ldc, int add) {
     IT__AVX2_ROWS(IT__AVX2_DECL)
     int p;
     IT__AVX2_ROWS(IT__AVX2_PREFETCH)
     for (p = 0; p < kpad / 2; p++, pb += 32) {
-        __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)pb), 16));
-        __m256 b1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(pb + 16)), 16));
+        __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
         IT__AVX2_ROWS(IT__WIDE2_EVEN)
-        b0 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)pb), high));
-        b1 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)(pb + 16)), high));
+        b0 = _mm256_loadu_ps(pb + 16), b1 = _mm256_loadu_ps(pb + 24);
         IT__AVX2_ROWS(IT__WIDE2_ODD)
     }
     IT__AVX2_ROWS(IT__AVX2_STORE)
@@ -6576,7 +6593,9 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
     if (level == IT__BF16_AVX2 || level == IT__BF16_AVX512F) { /* a's fp32 block [MC][KC] in the SGEMM's scratch */
         int wide512 = level == IT__BF16_AVX512F;
         g.level = level, g.mr = wide512 ? 12 : 6, g.nr = wide512 ? 32 : 16, g.kc = IT__SGEMM_KC;
-        g.kernel = NULL, g.kernel_wide = wide512 ? it__bgemm_kernel_wide_avx512 : it__bgemm_kernel_wide_avx2;
+        g.kernel = NULL;
+        if (wide512) g.kernel_wide = it__bgemm_kernel_wide_avx512;
+        else g.kernel_wide_b = it__bgemm_kernel_wide_b_avx2, g.widen_pairs = it__bgemm_widen_pairs_avx2;
         g.pack_pairs = wide512 ? it__bgemm_pack_pairs_exact_avx512 : it__bgemm_pack_pairs_avx2;
         g.pack_wide = wide512 ? it__bgemm_pack_wide_avx512 : it__bgemm_pack_wide_avx2;
         g.convert = wide512 ? it__bf16_convert_exact_avx512 : it__bf16_convert_exact_avx2;
@@ -6645,6 +6664,21 @@ static void it__bgemm_pack_panels(const it__bgemm_isa *g, uint16_t *d, const voi
                           ks, IT__MIN(w, cols - j), kc - k0, IT__MIN(step, kpad - k0), w);
 }
 
+/* The same panels widened to fp32 (g->widen_pairs) at d, as kernel_wide_b reads them: each piece is
+   packed in pairs into a stack buffer first, so the pair packers serve every level. */
+static void it__bgemm_pack_panels_widened(const it__bgemm_isa *g, float *d, const void *s, int s_bf16, ptrdiff_t rs, ptrdiff_t ks,
+                                          int cols, int kc, int kpad, int w) {
+    uint16_t pairs[IT__SGEMM_KC * IT__SGEMM_MAXNR];
+    int step = rs == 1 ? 32 : kpad, k0, j;
+    for (k0 = 0; k0 < kpad; k0 += step)
+        for (j = 0; j < cols; j += w) {
+            int np = IT__MIN(step, kpad - k0);
+            g->pack_pairs(pairs, it__bgemm_at(s, s_bf16, j * rs + (k0 < kc ? k0 : 0) * ks), s_bf16, rs, ks, IT__MIN(w, cols - j),
+                          kc - k0, np, w);
+            g->widen_pairs(d + (size_t)j * kpad + (size_t)k0 * w, pairs, np / 2, w);
+        }
+}
+
 /* One rectangle of c [m, n] (ldc), all of K, on the calling thread: it__sgemm_block with bf16 panels. */
 static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc, const void *a,
                             int a_bf16, ptrdiff_t rsa, ptrdiff_t csa, const void *b, int b_bf16, ptrdiff_t rsb, ptrdiff_t csb,
@@ -6654,7 +6688,8 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
     float edge[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
     float *pa_wide = scratch->pack_a; /* the widening kernels' fp32 rows */
     /* a's panels as rows when a is row-major (a plain conversion) or the kernel takes only rows */
-    int a_rows = g->kernel_rows && (!g->kernel || csa == 1), wide = g->kernel_wide != NULL, jc, pc, ic, jr, ir, i, j;
+    int a_rows = g->kernel_rows && (!g->kernel || csa == 1), wide = g->kernel_wide || g->kernel_wide_b, jc, pc, ic, jr, ir, i, j;
+    const float *pb_wide = scratch->pack_b; /* kernel_wide_b's fp32 b panels */
     /* a bf16 row-major a is read in place by a rows kernel: its whole row panels, and K blocks
        that need no zero padding */
     int a_in_place = a_rows && a_bf16 && csa == 1;
@@ -6666,7 +6701,10 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
             int kc = IT__MIN(g->kc, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
             int add = accumulate || pc > 0, direct = a_in_place && kc == kpad;
             /* op(b)'s panels: their rows are its columns j, strided csb */
-            it__bgemm_pack_panels(g, pb, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc, kc, kpad, nr);
+            if (g->kernel_wide_b)
+                it__bgemm_pack_panels_widened(g, scratch->pack_b, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc,
+                                              kc, kpad, nr);
+            else it__bgemm_pack_panels(g, pb, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc, kc, kpad, nr);
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
                 int mc = IT__MIN(IT__SGEMM_MC, m - ic);
                 if (wide)
@@ -6687,10 +6725,14 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
                         const uint16_t *ai = here ? (const uint16_t *)a + (ic + ir) * rsa + pc : pa + (size_t)ir * kpad;
                         ptrdiff_t lda = here ? rsa : kpad;
                         if (rows == mr && cols == nr) {
-                            if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
+                            if (g->kernel_wide_b)
+                                g->kernel_wide_b(kpad, pa_wide + (size_t)ir * kpad, pb_wide + (size_t)jr * kpad, cij, (int)ldc, add);
+                            else if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
                             else kernel(kpad, ai, lda, pb + (size_t)jr * kpad, cij, (int)ldc, add);
                         } else {
-                            if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
+                            if (g->kernel_wide_b)
+                                g->kernel_wide_b(kpad, pa_wide + (size_t)ir * kpad, pb_wide + (size_t)jr * kpad, edge, nr, 0);
+                            else if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
                             else kernel(kpad, ai, lda, pb + (size_t)jr * kpad, edge, nr, 0);
                             for (i = 0; i < rows; i++)
                                 for (j = 0; j < cols; j++)

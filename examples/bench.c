@@ -544,20 +544,25 @@ static void bf16_peak_part(void *arg, int part, int n_parts) {
     const peak_job *j = (const peak_job *)arg;
     it__bgemm_isa g = it__bgemm_pick_isa();
     uint16_t *pa = (uint16_t *)(void *)j->scratch[part].pack_a, *pb = (uint16_t *)(void *)j->scratch[part].pack_b;
-    float *pa_wide = j->scratch[part].pack_a;
+    float *pa_wide = j->scratch[part].pack_a, *pb_wide = j->scratch[part].pack_b;
     it__bgemm_kernel_fn kernel = g.kernel ? g.kernel : g.kernel_rows;
+    int wide = g.kernel_wide || g.kernel_wide_b;
     float c[IT__BGEMM_MAXMR * IT__BGEMM_MAXNR];
     int i;
     (void)n_parts;
     memset(c, 0, sizeof c);
     for (i = 0; i < g.mr * g.kc; i++) {
-        if (g.kernel_wide) pa_wide[i] = it_bf16_to_f32(it_f32_to_bf16(1e-3f));
+        if (wide) pa_wide[i] = it_bf16_to_f32(it_f32_to_bf16(1e-3f));
         else pa[i] = it_f32_to_bf16(1e-3f);
     }
-    for (i = 0; i < g.nr * g.kc; i++) pb[i] = it_f32_to_bf16(1e-3f);
+    for (i = 0; i < g.nr * g.kc; i++) {
+        if (g.kernel_wide_b) pb_wide[i] = it_bf16_to_f32(it_f32_to_bf16(1e-3f)); /* b widened (AVX2) */
+        else pb[i] = it_f32_to_bf16(1e-3f);
+    }
     if (g.begin) g.begin();
     for (i = 0; i < j->reps; i++) {
-        if (g.kernel_wide) g.kernel_wide(g.kc, pa_wide, pb, c, g.nr, 1);
+        if (g.kernel_wide_b) g.kernel_wide_b(g.kc, pa_wide, pb_wide, c, g.nr, 1);
+        else if (g.kernel_wide) g.kernel_wide(g.kc, pa_wide, pb, c, g.nr, 1);
         else kernel(g.kc, pa, g.kc, pb, c, g.nr, 1);
     }
     if (g.end) g.end();
@@ -807,12 +812,12 @@ int main(int argc, char **argv) {
                gemm_gflops[0], gemm_gflops[steps - 1]);
         printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f)\n", "SGEMM micro-kernel on L1-resident panels", peak,
                peak_gflops[0], peak_gflops[steps - 1]);
+        int bf16_widening = it__bgemm_pick_isa().kernel_wide || it__bgemm_pick_isa().kernel_wide_b;
         if (bf16) /* VDPBF16PS does two multiply-adds a lane where an FMA does one, at the FMA's rate (Zen 4, Intel); a
                      widening level (no bf16 instruction) does FMAs, so its bound is the SGEMM kernel itself */
             printf("  %-44s %8.1f GFLOP/s median (%.1f-%.1f), %.0f%% of %s the SGEMM kernel's\n",
                    "bf16 micro-kernel on L1-resident panels", bf16_peak, bf16_peak_gflops[0], bf16_peak_gflops[steps - 1],
-                   peak > 0 ? 100.0 * bf16_peak / ((it__bgemm_pick_isa().kernel_wide ? 1.0 : 2.0) * peak) : 0.0,
-                   it__bgemm_pick_isa().kernel_wide ? "1x" : "2x");
+                   peak > 0 ? 100.0 * bf16_peak / ((bf16_widening ? 1.0 : 2.0) * peak) : 0.0, bf16_widening ? "1x" : "2x");
         printf("  step / products alone %.2f (target >= 0.75: %s), step / %s kernel peak %.2f; %d distinct products, "
                "interleaved with the steps\n", achieved / gemm, achieved >= 0.75 * gemm ? "met" : "NOT met", bf16 ? "bf16" : "SGEMM",
                limit > 0 ? achieved / limit : 0.0, work.n_gemms);
