@@ -6679,6 +6679,15 @@ static void it__bgemm_pack_panels_widened(const it__bgemm_isa *g, float *d, cons
         }
 }
 
+/* One tile of c (ldc) by the level's kernel: a's panel as bf16 (ai, lda) or as fp32 rows (a_wide), b's as
+   pairs (bi) or widened (b_wide). */
+static void it__bgemm_tile(const it__bgemm_isa *g, it__bgemm_kernel_fn kernel, int kpad, const uint16_t *ai, ptrdiff_t lda,
+                           const float *a_wide, const uint16_t *bi, const float *b_wide, float *c, int ldc, int add) {
+    if (g->kernel_wide_b) g->kernel_wide_b(kpad, a_wide, b_wide, c, ldc, add);
+    else if (g->kernel_wide) g->kernel_wide(kpad, a_wide, bi, c, ldc, add);
+    else kernel(kpad, ai, lda, bi, c, ldc, add);
+}
+
 /* One rectangle of c [m, n] (ldc), all of K, on the calling thread: it__sgemm_block with bf16 panels. */
 static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, float *c, ptrdiff_t ldc, const void *a,
                             int a_bf16, ptrdiff_t rsa, ptrdiff_t csa, const void *b, int b_bf16, ptrdiff_t rsb, ptrdiff_t csb,
@@ -6689,7 +6698,7 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
     float *pa_wide = scratch->pack_a; /* the widening kernels' fp32 rows */
     /* a's panels as rows when a is row-major (a plain conversion) or the kernel takes only rows */
     int a_rows = g->kernel_rows && (!g->kernel || csa == 1), wide = g->kernel_wide || g->kernel_wide_b, jc, pc, ic, jr, ir, i, j;
-    const float *pb_wide = scratch->pack_b; /* kernel_wide_b's fp32 b panels */
+    float *pb_wide = scratch->pack_b; /* kernel_wide_b's fp32 b panels */
     /* a bf16 row-major a is read in place by a rows kernel: its whole row panels, and K blocks
        that need no zero padding */
     int a_in_place = a_rows && a_bf16 && csa == 1;
@@ -6702,7 +6711,7 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
             int add = accumulate || pc > 0, direct = a_in_place && kc == kpad;
             /* op(b)'s panels: their rows are its columns j, strided csb */
             if (g->kernel_wide_b)
-                it__bgemm_pack_panels_widened(g, scratch->pack_b, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc,
+                it__bgemm_pack_panels_widened(g, pb_wide, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc,
                                               kc, kpad, nr);
             else it__bgemm_pack_panels(g, pb, it__bgemm_at(b, b_bf16, pc * rsb + jc * csb), b_bf16, csb, rsb, nc, kc, kpad, nr);
             for (ic = 0; ic < m; ic += IT__SGEMM_MC) {
@@ -6724,16 +6733,11 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
                         int rows = IT__MIN(mr, mc - ir), here = direct && rows == mr;
                         const uint16_t *ai = here ? (const uint16_t *)a + (ic + ir) * rsa + pc : pa + (size_t)ir * kpad;
                         ptrdiff_t lda = here ? rsa : kpad;
-                        if (rows == mr && cols == nr) {
-                            if (g->kernel_wide_b)
-                                g->kernel_wide_b(kpad, pa_wide + (size_t)ir * kpad, pb_wide + (size_t)jr * kpad, cij, (int)ldc, add);
-                            else if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, cij, (int)ldc, add);
-                            else kernel(kpad, ai, lda, pb + (size_t)jr * kpad, cij, (int)ldc, add);
-                        } else {
-                            if (g->kernel_wide_b)
-                                g->kernel_wide_b(kpad, pa_wide + (size_t)ir * kpad, pb_wide + (size_t)jr * kpad, edge, nr, 0);
-                            else if (wide) g->kernel_wide(kpad, pa_wide + (size_t)ir * kpad, pb + (size_t)jr * kpad, edge, nr, 0);
-                            else kernel(kpad, ai, lda, pb + (size_t)jr * kpad, edge, nr, 0);
+                        const float *a_wide = pa_wide + (size_t)ir * kpad, *b_wide = pb_wide + (size_t)jr * kpad;
+                        if (rows == mr && cols == nr)
+                            it__bgemm_tile(g, kernel, kpad, ai, lda, a_wide, pb + (size_t)jr * kpad, b_wide, cij, (int)ldc, add);
+                        else {
+                            it__bgemm_tile(g, kernel, kpad, ai, lda, a_wide, pb + (size_t)jr * kpad, b_wide, edge, nr, 0);
                             for (i = 0; i < rows; i++)
                                 for (j = 0; j < cols; j++)
                                     cij[i * ldc + j] = add ? cij[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
@@ -8511,8 +8515,8 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
    and 2048 bytes were between. On the Zen 4 of 2026-12-06 they cost as much: Q4_0 208 against 166
    tok/s, Q8_0 118 against 99 without them (one thread, 9 interleaved runs, a loaded machine), so
    every pass also comes without them (the _hwpf kernels: the hardware prefetcher alone), the choice
-   on AMD from family 25 (the Zen 4 measured; Zen 3 shares its family, not measured). The Zen 1 of 2026-12-07 (EPYC family 23) gains from them as the
-   Xeon did: the 8-row passes over a 135M token's matrices, one thread, streamed 8.9 against 7.8
+   on AMD from family 25 (the Zen 4 measured; Zen 3 shares its family, not measured). The Zen 1 of
+   2026-12-07 (EPYC family 23) gains from them as the Xeon did: the 8-row passes over a 135M token's matrices, one thread, streamed 8.9 against 7.8
    GB/s at Q4_0 and 11.5 against 10.2 at Q8_0 (7 to 11 interleaved passes; 2048 and 4096 bytes
    ahead were within 4% of 1024). */
 #define IT__QPREFETCH 1024
