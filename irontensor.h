@@ -8515,10 +8515,13 @@ IT__VNNI static float it__qdot_q4_0_vnni(const void *wv, const it__qact *x, int 
    and 2048 bytes were between. On the Zen 4 of 2026-12-06 they cost as much: Q4_0 208 against 166
    tok/s, Q8_0 118 against 99 without them (one thread, 9 interleaved runs, a loaded machine), so
    every pass also comes without them (the _hwpf kernels: the hardware prefetcher alone), the choice
-   on AMD from family 25 (the Zen 4 measured; Zen 3 shares its family, not measured). The Zen 1 of
-   2026-12-07 (EPYC family 23) gains from them as the Xeon did: the 8-row passes over a 135M token's matrices, one thread, streamed 8.9 against 7.8
-   GB/s at Q4_0 and 11.5 against 10.2 at Q8_0 (7 to 11 interleaved passes; 2048 and 4096 bytes
-   ahead were within 4% of 1024). */
+   on AMD CPUs with AVX-512 (Zen 4 measured, Zen 5 assumed alike). The AMD CPUs without it gain from
+   them as the Xeon did. The Zen 1 of 2026-12-07 (EPYC family 23): the 8-row passes over a 135M
+   token's matrices, one thread, streamed 8.9 against 7.8 GB/s at Q4_0 and 11.5 against 10.2 at
+   Q8_0 (7 to 11 interleaved passes; 2048 and 4096 bytes ahead were within 4% of 1024). The Zen 3
+   of 2026-12-07 (EPYC family 25 model 1, Zen 4's family, so the family cannot tell them apart): 135M
+   decode, 3 interleaved pairs, Q4_0 151-170 -> 161-203 tok/s on one thread and 212-256 -> 277-340
+   on two, Q8_0 97-111 -> 113-135 on one. */
 #define IT__QPREFETCH 1024
 #define IT__QPREFETCH_BLOCK(p, bytes)                                                              \
     {                                                                                             \
@@ -8764,14 +8767,6 @@ static int it__cpu_is_amd(void) {
     unsigned a = 0, b = 0, c = 0, d = 0; /* set by __get_cpuid; zero for gcc -O1's maybe-uninitialized (make asan) */
     return __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746E65u && c == 0x444D4163u;
 }
-/* CPUID leaf 1's family: EAX bits 8-11, plus bits 20-27 where those read 15 (AMD Zen 1 and 2: 23,
-   Zen 3 and 4: 25, Zen 5: 26) */
-static int it__cpu_family(void) {
-    unsigned a = 0, b = 0, c = 0, d = 0, base;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    base = a >> 8 & 15u;
-    return (int)(base == 15u ? base + (a >> 20 & 255u) : base);
-}
 #endif
 /* 0 = the best this CPU runs; tests set 1 (portable), 2 (AVX2), 3 (AVX-512 VNNI in 256-bit
    vectors), 4 (3 plus the 512-bit passes over two groups) to cover every path on one machine. A
@@ -8781,8 +8776,8 @@ static int it__cpu_family(void) {
    (135M Q4_0 decode 130-150 against 250-257 tok/s), although it is 1.35x faster in cache; the
    Xeon of 2026-12-04 gained from it (README, quantised decode). */
 static int it__quant_force_isa = 0;
-/* The 8-row passes' software prefetches (IT__QPREFETCH): 0 = by the CPU (none on AMD from Zen 3,
-   where they slow the stream down), 1 = with them, 2 = without (tests run both). */
+/* The 8-row passes' software prefetches (IT__QPREFETCH): 0 = by the CPU (none on AMD with
+   AVX-512, Zen 4 on, where they slow the stream down), 1 = with them, 2 = without (tests run both). */
 static int it__quant_force_prefetch = 0;
 static it__quant_isa it__quant_detect_isa(int force, int prefetch);
 /* The choice is made once per forced level and kept: CPUID is slow in virtual machines (measured
@@ -8816,7 +8811,7 @@ static it__quant_isa it__quant_detect_isa(int force, int prefetch) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !it__cpu_has_f16c()) return q;
     amd = it__cpu_is_amd();
-    q.software_prefetch = software_prefetch = prefetch ? prefetch == 1 : !(amd && it__cpu_family() >= 25);
+    q.software_prefetch = software_prefetch = prefetch ? prefetch == 1 : !(amd && __builtin_cpu_supports("avx512f"));
     q.dot_q8_0 = it__qdot_q8_0_avx2, q.dot_q4_0 = it__qdot_q4_0_avx2, q.dot_bf16 = it__dot_bf16_avx2;
     q.dot8_q8_0 = software_prefetch ? it__qdot8_q8_0_avx2 : it__qdot8_q8_0_avx2_hwpf;
     q.dot8_q4_0 = software_prefetch ? it__qdot8_q4_0_avx2 : it__qdot8_q4_0_avx2_hwpf;
