@@ -1767,6 +1767,7 @@ typedef struct it_gguf_export_desc {
     const char *name;                /* general.name; NULL = "IronTensor-C model" */
     const it_tokenizer *tokenizer;   /* NULL: no tokenizer.ggml.* keys */
     int bos_id, eos_id;              /* tokenizer.ggml.bos/eos_token_id; -1 = not written */
+    int pad_id;                      /* tokenizer.ggml.padding_token_id (generation_config's pad_token_id); -1 = not written */
     const char *chat_template;       /* tokenizer.chat_template (UTF-8 Jinja, e.g. it_chat_template_text's); NULL = none */
 } it_gguf_export_desc;
 /* Writes m to `path` atomically (a temporary file, fsync, rename). An existing file at `path` is
@@ -21977,6 +21978,14 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
     permute = arch == IT__GGUF_LLAMA;
     if (strcmp(it_gguf_type_name(mt), "invalid") == 0)
         return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_gguf_export: unknown tensor type %d", (int)mt);
+    {   /* a reader refuses a file whose ids name no token (ours does: it_gguf_load_tokenizer) */
+        static const char *const what[3] = {"bos", "eos", "pad"};
+        const int ids[3] = {desc->bos_id, desc->eos_id, desc->pad_id};
+        for (i = 0; i < 3; i++)
+            if (ids[i] >= c->vocab_size)
+                return it_context_error(ctx, IT_ERR_INVALID_ARGUMENT, "it_gguf_export: the %s id %d is outside the vocabulary of %d",
+                                        what[i], ids[i], c->vocab_size);
+    }
     { /* an existing file is replaced only when it is a GGUF file */
         struct stat st;
         if (stat(path, &st) == 0 || errno != ENOENT) {
@@ -22074,6 +22083,7 @@ IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, co
         if (desc->tokenizer) r = it__gguf_tokenizer(ctx, &g, desc->tokenizer, c->vocab_size, &bos, &eos);
         if (bos >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
         if (eos >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+        if (desc->pad_id >= 0) it__gguf_kv_u32(&g, "tokenizer.ggml.padding_token_id", (uint32_t)desc->pad_id);
     }
     if (r == IT_OK && desc->chat_template) {
         size_t n = strlen(desc->chat_template);
@@ -22526,7 +22536,7 @@ typedef struct it__gguf_tok_keys {
     size_t tokens_at, types_at, merges_at, scores_at; /* where the arrays' elements start */
     uint64_t n_tokens, n_types, n_merges, n_scores;
     int has_tokens, has_types, has_merges, has_scores;
-    int64_t bos, eos, unk; /* -1: absent */
+    int64_t bos, eos, unk, pad; /* -1: absent */
     int add_bos, add_eos, add_space_prefix; /* -1: absent */
     uint64_t embd_rows; /* token_embd.weight's rows; 0: no such tensor */
 } it__gguf_tok_keys;
@@ -22544,7 +22554,7 @@ static it_result it__gguf_tok_scan(it_context *ctx, const char *path, const uint
     it_result r = IT_OK;
     const char *what = "it_gguf_load_tokenizer";
     memset(K, 0, sizeof *K);
-    K->bos = K->eos = K->unk = -1;
+    K->bos = K->eos = K->unk = K->pad = -1;
     K->add_bos = K->add_eos = K->add_space_prefix = -1;
     c.p = file, c.n = size, c.at = 0, c.bad = 0;
     if (it__gguf_rd32(&c) != IT__GGUF_MAGIC) IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s is not a GGUF file (no 'GGUF' magic)", what, path);
@@ -22570,6 +22580,7 @@ static it_result it__gguf_tok_scan(it_context *ctx, const char *path, const uint
         else if (name && it__gguf_key_is(name, keylen - 15, "bos_token_id")) id = &K->bos;
         else if (name && it__gguf_key_is(name, keylen - 15, "eos_token_id")) id = &K->eos;
         else if (name && it__gguf_key_is(name, keylen - 15, "unknown_token_id")) id = &K->unk;
+        else if (name && it__gguf_key_is(name, keylen - 15, "padding_token_id")) id = &K->pad;
         if (str) {
             if (t != IT__GGUF_STRING)
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: %.*s is %s, expected a string", what, path, (int)keylen, key,
@@ -22776,10 +22787,10 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
         IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.tokens has %llu tokens but token_embd.weight %llu rows", what, path,
                           (unsigned long long)K.n_tokens, (unsigned long long)K.embd_rows);
     {
-        int64_t *ids[3];
-        static const char *const keys[3] = {"bos_token_id", "eos_token_id", "unknown_token_id"};
-        ids[0] = &K.bos, ids[1] = &K.eos, ids[2] = &K.unk;
-        for (i = 0; i < 3; i++)
+        int64_t *ids[4];
+        static const char *const keys[4] = {"bos_token_id", "eos_token_id", "unknown_token_id", "padding_token_id"};
+        ids[0] = &K.bos, ids[1] = &K.eos, ids[2] = &K.unk, ids[3] = &K.pad;
+        for (i = 0; i < 4; i++)
             if (*ids[i] >= (int64_t)K.n_tokens)
                 IT__GGUF_TOK_FAIL(IT_ERR_FORMAT, "%s: %s: tokenizer.ggml.%s %lld is outside the %llu tokens", what, path, keys[i],
                                   (long long)*ids[i], (unsigned long long)K.n_tokens);

@@ -188,7 +188,7 @@ import json, sys
 c = json.load(open("tests/fixtures/hf_tokenizers/qwen2/tokenizer_config.json"))
 c["chat_template"] = open("tests/fixtures/chat_templates/qwen2.5.jinja").read()
 json.dump(c, open(sys.argv[1] + "/tokenizer_config.json", "w"))
-json.dump({"eos_token_id": [2, 0], "temperature": 0.7, "top_k": 20, "max_new_tokens": 30}, open(sys.argv[1] + "/generation_config.json", "w"))' "$tmp/hfdir"
+json.dump({"eos_token_id": [2, 0], "pad_token_id": 1, "temperature": 0.7, "top_k": 20, "max_new_tokens": 30}, open(sys.argv[1] + "/generation_config.json", "w"))' "$tmp/hfdir"
 utf8() { $PY -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' <"$1"; }
 printf 'Hello there\nHow are you?\n' | "$B/generate" --model "$tmp/hfdir" --chat --system "Be brief." >"$tmp/chat.out" 2>"$tmp/chat.err"
 if [ $? = 0 ] && grep -q "chat template chatml" "$tmp/chat.err" && [ "$(grep -c 'context tokens' "$tmp/chat.err")" = 2 ] &&
@@ -247,7 +247,7 @@ expect 0 "weights: one file, .* dtype F16" -- "$B/it-inspect" "$hfm/gpt2_f16"
 expect 0 "tokenizer: none (a vocabulary of 96 tokens" -- "$B/it-inspect" "$hfm/gpt2"
 expect 0 "tokenizer: .*tokenizer.json (Hugging Face BPE, vocab 701, bos none, eos <|endoftext|> (0))" -- "$B/it-inspect" "$tmp/hfdir"
 expect 0 'chat template: chatml (default system message: "You are Qwen' -- "$B/it-inspect" "$tmp/hfdir"
-expect 0 "generation: eos 2, 0; bos none; temperature 0.7; top_k 20; max_new_tokens 30" -- "$B/it-inspect" "$tmp/hfdir"
+expect 0 "generation: eos 2, 0; bos none; pad 1; temperature 0.7; top_k 20; max_new_tokens 30" -- "$B/it-inspect" "$tmp/hfdir"
 
 # build/it-tokenize: Hugging Face tokenizers from the command line (ids checked in test_hf_tokenizer)
 hf=tests/fixtures/hf_tokenizers
@@ -340,6 +340,11 @@ expect 2 "--type 'q5' is not one of" -- "$B/it-export-gguf" --model "$tmp/run" -
 expect 2 "are required" -- "$B/it-export-gguf" --model "$tmp/run" --type q8_0
 printf 'my notes' >"$tmp/notes.txt"
 expect 1 "is not a GGUF file: not replaced" -- "$B/it-export-gguf" --model "$tmp/run" --type q8_0 --out "$tmp/notes.txt"
+# a pad id the vocabulary does not have: a warning, and the file has no padding_token_id
+cp -r "$tmp/run" "$tmp/runpad" && printf '{"pad_token_id": 99999}' >"$tmp/runpad/generation_config.json"
+expect 0 "pad_token_id 99999 is outside the vocabulary of 256: not written" -- "$B/it-export-gguf" --model "$tmp/runpad" --type f32 --out "$tmp/runpad.gguf"
+if [ -f "$tmp/runpad.gguf" ] && ! grep -q "padding_token_id" "$tmp/runpad.gguf"; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: an out-of-range pad id was written to the GGUF file"; fi
 if [ "$(cat "$tmp/notes.txt")" = "my notes" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: a non-GGUF file was overwritten"; fi
 expect 0 "matrices q4_0" -- "$B/it-export-gguf" --model "$tmp/run" --type q4_0 --out "$tmp/run-q8_0.gguf" # replaces a GGUF file
 expect 1 "only Llama-family models" -- "$B/it-export-gguf" --model tests/fixtures/hf_models/gpt2 --type f16 --out "$tmp/g.gguf" --no-tokenizer

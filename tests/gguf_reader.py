@@ -205,9 +205,16 @@ def main():
             check(all(" " in m for m in meta["tokenizer.ggml.merges"]), "every merge is 'left right'")
             check(set(types) <= {1, 3, 4, 5}, "token types are normal, control, user-defined or unused")
             check(meta["tokenizer.ggml.pre"] in ("gpt-2", "llama-bpe", "qwen2", "default"), "pre-tokenizer '%s'" % meta["tokenizer.ggml.pre"])
-        for k in ("bos", "eos"):
+        for k in ("bos", "eos", "padding"):
             if "tokenizer.ggml.%s_token_id" % k in meta:
                 check(0 <= meta["tokenizer.ggml.%s_token_id" % k] < n, "%s id inside the tokens" % k)
+        try:
+            gen = json.load(open(model_dir + "/generation_config.json"))
+        except FileNotFoundError:
+            gen = {}
+        if gen.get("pad_token_id") is not None:  # it-export-gguf writes generation_config.json's pad id
+            check(meta.get("tokenizer.ggml.padding_token_id") == gen["pad_token_id"],
+                  "padding_token_id %r (generation_config.json %r)" % (meta.get("tokenizer.ggml.padding_token_id"), gen["pad_token_id"]))
             if "tokenizer.ggml.add_%s_token" % k in meta:
                 check(isinstance(meta["tokenizer.ggml.add_%s_token" % k], bool), "add_%s_token is a bool" % k)
         try:

@@ -26,7 +26,7 @@ static unsigned char *export_bytes(it_gguf_type type, int with_tokenizer, const 
     it_tokenizer *tok = NULL;
     it_gguf_export_desc d;
     memset(&d, 0, sizeof d);
-    d.type = type, d.bos_id = -1, d.eos_id = 1;
+    d.type = type, d.bos_id = -1, d.eos_id = 1, d.pad_id = -1;
     if (with_tokenizer) it_tokenizer_byte(ctx, &tok), d.tokenizer = tok;
     it_model_create(ctx, &c, &m);
     it_model_init(m, 21);
@@ -86,7 +86,7 @@ static void test_roundtrip(void) {
         cfg.qkv_bias = arch == 1, cfg.qk_norm = arch == 2;
         cfg.family = arch == 1 ? IT_FAMILY_QWEN2 : arch == 2 ? IT_FAMILY_QWEN3 : IT_FAMILY_DEFAULT;
         memset(&d, 0, sizeof d);
-        d.type = types[ti], d.bos_id = d.eos_id = -1;
+        d.type = types[ti], d.bos_id = d.eos_id = d.pad_id = -1;
         if (it_model_create(c0, &cfg, &m0) != IT_OK) {
             CHECK(0, "%s: %s", archs[arch], it_context_last_error(c0));
             it_context_destroy(c0), it_context_destroy(c1);
@@ -249,7 +249,7 @@ static int touches_stripped_token(const it_tokenizer *t, const char *s) {
 }
 /* Exports a 1-layer model whose vocabulary is the tokenizer's in dir (plus `extra` rows) to path;
    the result, and the error in err. */
-static it_result try_export_with_tokenizer(const char *dir, int extra, int bos, const char *path, char *err, size_t errn) {
+static it_result try_export_with_tokenizer(const char *dir, int extra, int bos, int pad, const char *path, char *err, size_t errn) {
     it_context *ctx = it_test_context(1);
     it_model_config c = small_llama();
     it_model *m;
@@ -259,7 +259,7 @@ static it_result try_export_with_tokenizer(const char *dir, int extra, int bos, 
     CHECK(it_tokenizer_load_hf(ctx, dir, &tok) == IT_OK, "%s: %s", dir, it_context_last_error(ctx));
     c.vocab_size = it_tokenizer_vocab_size(tok) + extra, c.n_layers = 1;
     memset(&d, 0, sizeof d);
-    d.type = IT_GGUF_F32, d.tokenizer = tok, d.bos_id = bos, d.eos_id = -1;
+    d.type = IT_GGUF_F32, d.tokenizer = tok, d.bos_id = bos, d.eos_id = -1, d.pad_id = pad;
     it_model_create(ctx, &c, &m);
     it_model_init(m, 3);
     r = it_gguf_export(m, &d, path);
@@ -267,9 +267,9 @@ static it_result try_export_with_tokenizer(const char *dir, int extra, int bos, 
     it_context_destroy(ctx);
     return r;
 }
-static void export_with_tokenizer(const char *dir, int extra, int bos, const char *path) {
+static void export_with_tokenizer(const char *dir, int extra, int bos, int pad, const char *path) {
     char err[1024];
-    CHECK(try_export_with_tokenizer(dir, extra, bos, path, err, sizeof err) == IT_OK, "export %s: %s", dir, err);
+    CHECK(try_export_with_tokenizer(dir, extra, bos, pad, path, err, sizeof err) == IT_OK, "export %s: %s", dir, err);
 }
 static void test_tokenizer_roundtrip(void) {
     it_context *ctx = it_test_context(1);
@@ -293,7 +293,7 @@ static void test_tokenizer_roundtrip(void) {
         const char *dir = TOK_FAMILIES[f];
         int c, k, bad = 0, strings = 0, skipped = 0;
         int32_t b0, e0, b1, e1, id;
-        export_with_tokenizer(dir, 5, -1, path); /* 5 rows more: unused [PADi] tokens */
+        export_with_tokenizer(dir, 5, -1, -1, path); /* 5 rows more: unused [PADi] tokens */
         CHECK(it_tokenizer_load_hf(ctx, dir, &hf) == IT_OK, "%s", it_context_last_error(ctx));
         if (it_gguf_load_tokenizer(ctx, path, &gg, &chat) != IT_OK) {
             CHECK(0, "%s: the exported tokenizer loads: %s", TOK_FAMILIES[f], it_context_last_error(ctx));
@@ -366,13 +366,25 @@ static void test_tokenizer_hostile(void) {
     int fails = 0;
     it_test_tmp_path(path, sizeof path, "tok_good.gguf");
     it_test_tmp_path(bad, sizeof bad, "tok_bad.gguf");
-    export_with_tokenizer(TOK_FIXTURES "/gpt2", 0, 0, path);
+    export_with_tokenizer(TOK_FIXTURES "/gpt2", 0, 0, 1, path); /* every id key present */
     if (!(good = it_test_read_file(path, &n))) return;
     buf = (unsigned char *)malloc(n);
     { /* the good file loads */
         hostile h;
         h.what = "the good file", h.want = IT_OK, h.fragment = "";
         try_tokenizer(bad, good, n, &h);
+        CHECK(it__data_get_u32(good + value_of(good, n, "tokenizer.ggml.padding_token_id") - 4) == 4 &&
+                  it__data_get_u32(good + value_of(good, n, "tokenizer.ggml.padding_token_id")) == 1,
+              "the pad id is written as a uint32, 1");
+    }
+    { /* ids the model's vocabulary does not have are refused at export, naming the id */
+        char err[1024];
+        CHECK(try_export_with_tokenizer(TOK_FIXTURES "/gpt2", 0, -1, 1000000, bad, err, sizeof err) == IT_ERR_INVALID_ARGUMENT &&
+                  strstr(err, "the pad id 1000000 is outside the vocabulary of"),
+              "a pad id past the vocabulary: %s", err);
+        CHECK(try_export_with_tokenizer(TOK_FIXTURES "/gpt2", 0, 1000000, -1, bad, err, sizeof err) == IT_ERR_INVALID_ARGUMENT &&
+                  strstr(err, "the bos id 1000000 is outside"),
+              "a bos id past the vocabulary: %s", err);
     }
     for (len = 0; len < n; len += len < 2000 ? 7 : 331) { /* truncated in the metadata: an error */
         it_context *ctx = it_test_context(1);
@@ -416,6 +428,13 @@ static void test_tokenizer_hostile(void) {
     TCASE("token types of uint8", IT_ERR_FORMAT, "token_type is an array of elements each a uint8, expected an int32", put32(buf + types, 0));
     TCASE("a bos id out of range", IT_ERR_FORMAT, "tokenizer.ggml.bos_token_id 99999 is outside",
           put32(buf + value_of(good, n, "tokenizer.ggml.bos_token_id"), 99999));
+    TCASE("a pad id out of range", IT_ERR_FORMAT, "tokenizer.ggml.padding_token_id 99999 is outside",
+          put32(buf + value_of(good, n, "tokenizer.ggml.padding_token_id"), 99999));
+    TCASE("a pad id as a string", IT_ERR_FORMAT, "tokenizer.ggml.padding_token_id is a string, expected an integer",
+          put32(buf + value_of(good, n, "tokenizer.ggml.padding_token_id") - 4, 8));
+    TCASE("a negative pad id", IT_ERR_FORMAT, "tokenizer.ggml.padding_token_id is negative",
+          (put32(buf + value_of(good, n, "tokenizer.ggml.padding_token_id") - 4, 5),
+           put32(buf + value_of(good, n, "tokenizer.ggml.padding_token_id"), 0xFFFFFFFFu)));
     TCASE("add_bos_token 7", IT_ERR_FORMAT, "add_bos_token is 7, not a bool", buf[value_of(good, n, "tokenizer.ggml.add_bos_token")] = 7);
     TCASE("add_bos_token as uint8", IT_ERR_FORMAT, "add_bos_token is a uint8, expected a bool",
           put32(buf + value_of(good, n, "tokenizer.ggml.add_bos_token") - 4, 0));
@@ -443,13 +462,13 @@ static void test_spm_tokenizer(void) {
     it_test_tmp_path(path, sizeof path, "spm_good.gguf");
     it_test_tmp_path(bad, sizeof bad, "spm_bad.gguf");
     /* the trained sp fixture: "the" + "▁" makes "the▁", but so would "t" + "he▁", which llama.cpp merges and it does not */
-    CHECK(try_export_with_tokenizer(TOK_FIXTURES "/sp", 0, -1, path, err, sizeof err) == IT_ERR_UNSUPPORTED &&
+    CHECK(try_export_with_tokenizer(TOK_FIXTURES "/sp", 0, -1, -1, path, err, sizeof err) == IT_ERR_UNSUPPORTED &&
               strstr(err, "merges are not a SentencePiece vocabulary's") && strstr(err, "merge 23 is 'y' + 'ou' in tokenizer.json"),
           "the trained sp fixture is refused naming the first merge the scores would reorder: %s", err);
-    CHECK(try_export_with_tokenizer(TOK_FIXTURES "/meta", 0, -1, path, err, sizeof err) == IT_ERR_UNSUPPORTED &&
+    CHECK(try_export_with_tokenizer(TOK_FIXTURES "/meta", 0, -1, -1, path, err, sizeof err) == IT_ERR_UNSUPPORTED &&
               strstr(err, "Metaspace and other set-ups are not exported"),
           "a Metaspace tokenizer is refused: %s", err);
-    export_with_tokenizer("tests/fixtures/gguf_spm", 0, -1, path);
+    export_with_tokenizer("tests/fixtures/gguf_spm", 0, -1, -1, path);
     if (!(good = it_test_read_file(path, &n))) return;
     buf = (unsigned char *)malloc(n);
     CHECK(find(good, n, "tokenizer.ggml.merges") == 0 && find(good, n, "tokenizer.ggml.scores") > 0, "a llama tokenizer has scores, no merges");
@@ -558,7 +577,7 @@ static void test_chat_template(void) {
     it_tokenizer_load_hf(ctx, TOK_FIXTURES "/qwen2", &tok);
     c.vocab_size = it_tokenizer_vocab_size(tok), c.n_layers = 1;
     memset(&d, 0, sizeof d);
-    d.tokenizer = tok, d.bos_id = d.eos_id = -1;
+    d.tokenizer = tok, d.bos_id = d.eos_id = d.pad_id = -1;
     d.chat_template = (const char *)file;
     it_model_create(ctx, &c, &m);
     it_model_init(m, 3);
@@ -607,7 +626,7 @@ static void test_rope_llama3(void) {
         cfg.rope_scaling.low_freq_factor = cases[k].low, cfg.rope_scaling.high_freq_factor = cases[k].high;
         cfg.rope_scaling.original_max_positions = cases[k].orig;
         memset(&d, 0, sizeof d);
-        d.bos_id = d.eos_id = -1;
+        d.bos_id = d.eos_id = d.pad_id = -1;
         CHECK(it_model_create(c0, &cfg, &m0) == IT_OK, "llama3 case %d: %s", k, it_context_last_error(c0));
         it_model_init(m0, 5 + k);
         CHECK(it_gguf_export(m0, &d, path) == IT_OK, "llama3 case %d exports: %s", k, it_context_last_error(c0));
@@ -665,7 +684,7 @@ static void test_rope_llama3(void) {
         it_model *m0, *m1 = NULL;
         it_gguf_export_desc d;
         memset(&d, 0, sizeof d);
-        d.bos_id = d.eos_id = -1;
+        d.bos_id = d.eos_id = d.pad_id = -1;
         cfg.rope_scaling.kind = IT_ROPE_LINEAR, cfg.rope_scaling.factor = 2.5f;
         it_model_create(c0, &cfg, &m0);
         it_model_init(m0, 9);
@@ -691,7 +710,7 @@ static void test_qwen_hostile(void) {
     it_test_tmp_path(bad, sizeof bad, "qwen2_bad.gguf");
     cfg.qkv_bias = 1, cfg.family = IT_FAMILY_QWEN2;
     memset(&d, 0, sizeof d);
-    d.bos_id = d.eos_id = -1;
+    d.bos_id = d.eos_id = d.pad_id = -1;
     it_model_create(ctx, &cfg, &m);
     it_model_init(m, 6);
     CHECK(it_gguf_export(m, &d, path) == IT_OK, "qwen2 exports: %s", it_context_last_error(ctx));

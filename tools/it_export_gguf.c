@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     }
     memset(&cd, 0, sizeof cd);
     memset(&gen, 0, sizeof gen);
-    gen.bos_id = -1; /* no generation_config.json: no bos / eos keys */
+    gen.bos_id = gen.pad_id = -1; /* no generation_config.json: no bos / eos / pad keys */
     if (it_context_create(&cd, &ctx) != IT_OK) return 1;
     if (it_checkpoint_read_config(ctx, model_dir, &config) != IT_OK || it_model_create(ctx, &config, &model) != IT_OK ||
         it_checkpoint_load(ctx, model, NULL, NULL, model_dir) != IT_OK ||
@@ -106,6 +106,12 @@ int main(int argc, char **argv) {
     desc.tokenizer = tok;
     desc.bos_id = gen.bos_id;
     desc.eos_id = gen.n_eos ? gen.eos_ids[0] : -1;
+    desc.pad_id = gen.pad_id;
+    if (desc.pad_id >= config.vocab_size) { /* llama.cpp reads it only to pad batches: the export goes on without it */
+        fprintf(stderr, "it-export-gguf: warning: %s's pad_token_id %d is outside the vocabulary of %d: not written\n", model_dir,
+                (int)desc.pad_id, config.vocab_size);
+        desc.pad_id = -1;
+    }
     desc.chat_template = (const char *)chat;
     if (it_gguf_export(model, &desc, out) != IT_OK) {
         fprintf(stderr, "it-export-gguf: %s\n", it_context_last_error(ctx));
