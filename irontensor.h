@@ -7283,9 +7283,24 @@ static void it__range_part(void *arg, int part, int n_parts) {
 #define IT__PARALLEL_MIN_WORK 32768          /* it__parallel: items x work per item (~ flops) */
 #define IT__GEMM_PARALLEL_MIN_MACS 1048576.0 /* it__gemm: M N K multiply-adds (~1 MFLOP) */
 #define IT__OPTIMIZER_PARALLEL_MIN 65536     /* it_optimizer_step: parameter scalars updated */
+/* While the pool has seen contention lately (spinning is off: it__pool_spin_off), a job below this
+   runs on the calling thread alone. Such a job takes well under a scheduler's time slice, and a
+   worker whose core another process holds makes the caller wait for the rest of that slice: on a
+   shared 2-vCPU VM, decode on two threads ran slower than on one (README, quantised decode). A
+   decoded token is ~120 such jobs (every product of a 135M token is under it: its head, 49152 x 576,
+   is 28M multiply-adds), which go back to two threads when the while ends; a job over it (a prompt
+   batch's products, training's) still splits. */
+#define IT__CONTENDED_SERIAL_WORK 33554432
+/* Whether the pool is inside such a while (the clock is read only once a sign has come). */
+static int it__pool_contended(const it__pool *pool) {
+    long long until = __atomic_load_n(&pool->spin_off_until, __ATOMIC_RELAXED);
+    return until && it__monotonic_ns() < until;
+}
 /* How many parts `count` items of `work_per_item` are worth splitting into. */
 static int it__parallel_parts(const it_context *ctx, size_t count, size_t work_per_item) {
-    if (count * work_per_item < IT__PARALLEL_MIN_WORK) return 1;
+    size_t work = count * work_per_item;
+    if (work < IT__PARALLEL_MIN_WORK) return 1;
+    if (work < IT__CONTENDED_SERIAL_WORK && ctx->n_threads > 1 && it__pool_contended(&ctx->pool)) return 1;
     return (int)IT__MIN((size_t)ctx->n_threads, IT__MAX(count, 1));
 }
 /* Runs fn over [0, count) split across the pool; small jobs stay on the calling thread. */

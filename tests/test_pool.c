@@ -3,7 +3,8 @@
    at the default and at a 1 us bound (so workers keep crossing between spinning and sleeping);
    many tiny jobs with random gaps and random part lengths, in a stress run that a lost wake-up
    would hang (a watchdog thread fails the program instead); a caller that sleeps for a long part;
-   the contention rule (when a caller's spin switches spinning off); it__parallel's results equal to a serial run;
+   the contention rule (when a caller's spin switches spinning off) and what it does to small jobs (run on
+   the caller while it lasts); it__parallel's results equal to a serial run;
    a quantised product on 1..4 threads bit-equal to one thread, and the decoder's fused products
    (several in one pool job) bit-equal to each alone. */
 #define IRONTENSOR_IMPLEMENTATION
@@ -182,6 +183,32 @@ static void test_parallel_equals_serial(int threads) {
     it_context_destroy(ctx);
 }
 
+/* Under contention (spinning off for a while) a job below IT__CONTENDED_SERIAL_WORK runs on the
+   caller as one part; a larger one, or any job once the while is over, still splits. */
+static unsigned calls_seen;
+static void count_calls(const void *arg, size_t begin, size_t end) {
+    (void)arg, (void)begin, (void)end;
+    __atomic_add_fetch(&calls_seen, 1, __ATOMIC_RELAXED);
+}
+static unsigned calls_of(it_context *ctx, size_t count, size_t work_per_item) {
+    calls_seen = 0;
+    it__parallel(ctx, NULL, count, work_per_item, count_calls);
+    return __atomic_load_n(&calls_seen, __ATOMIC_RELAXED);
+}
+static void test_contended_small_jobs(void) {
+    it_context *ctx = it_test_context(2);
+    size_t small = IT__CONTENDED_SERIAL_WORK / 64 / 4, big = IT__CONTENDED_SERIAL_WORK / 64 * 2; /* items of work 64 */
+    unsigned n;
+    ctx->pool.spin_off_until = 0; /* no sign yet */
+    CHECK((n = calls_of(ctx, small, 64)) == 2, "no contention: a small job splits in 2 (%u parts)", n);
+    ctx->pool.spin_off_until = it__monotonic_ns() + 10000000000LL;
+    CHECK((n = calls_of(ctx, small, 64)) == 1, "contention: a small job runs on the caller (%u parts)", n);
+    CHECK((n = calls_of(ctx, big, 64)) == 2, "contention: a job over the bound still splits (%u parts)", n);
+    ctx->pool.spin_off_until = it__monotonic_ns() - 1000;
+    CHECK((n = calls_of(ctx, small, 64)) == 2, "after the while: a small job splits again (%u parts)", n);
+    it_context_destroy(ctx);
+}
+
 /* The decoder's products (many small pool jobs): Q4_0 and Q8_0, 1..4 threads bit-equal to 1. */
 static void test_qmatmul_threads(void) {
     enum { ROWS = 203, COLS = 576 };
@@ -260,6 +287,7 @@ int main(void) {
     test_contention_backoff();
     watchdog_stage = "it__parallel";
     for (threads = 1; threads <= 4; threads++) test_parallel_equals_serial(threads);
+    test_contended_small_jobs();
     watchdog_stage = "quantised products";
     test_qmatmul_threads();
     test_fused_products();
