@@ -1779,7 +1779,7 @@ typedef struct it_gguf_export_desc {
    for Q8_0 / Q4_0, a tokenizer GGUF cannot name: neither byte-level BPE ("gpt2") nor
    SentencePiece-style BPE ("llama": byte_fallback, Prepend "▁" + Replace " " -> "▁", merges that
    are every split of a token ranked by it, so that scores can stand for them), the reason in
-   last-error. */
+   last-error; IT_ERR_INVALID_ARGUMENT for a bos, eos or pad id past the model's vocabulary. */
 IT_API it_result it_gguf_export(it_model *m, const it_gguf_export_desc *desc, const char *path);
 IT_API const char *it_gguf_type_name(it_gguf_type t); /* "q8_0"; "invalid" for an unknown type */
 /* Reads a GGUF file of a Llama-family model (architecture llama, qwen2 or qwen3 and its keys; F32,
@@ -1802,7 +1802,8 @@ IT_API it_result it_gguf_load(it_context *ctx, const char *path, it_model **out,
    llama.cpp's "[PADi]") holes, 6 (byte, "llama" only) the <0xXX> tokens of byte_fallback; a "llama"
    model's merges are every split of a normal / byte token into two, ranked by the token's score
    (then by the ids of the token and its halves), the gpt2 merges are checked against the
-   vocabulary; bos / eos ids give it_tokenizer_bos_eos, add_bos_token / add_eos_token add them when
+   vocabulary; bos / eos ids give it_tokenizer_bos_eos (padding_token_id is checked as they are, and
+   not kept: nothing here pads with a token), add_bos_token / add_eos_token add them when
    encoding ("llama" keys left out take llama.cpp's defaults: bos 1, eos 2, unknown 0, add_bos and
    add_space_prefix true). The tokens must be as many as token_embd.weight's rows.
    A file without tokenizer.ggml.model has no tokenizer: IT_OK with *out NULL.
