@@ -41,7 +41,7 @@ if [ -x "$py" ]; then "$py" benchmarks/torch_decode.py --threads "$threads" $qui
 for m in tiny smollm-135m; do
     q4=$(grep -m1 "^bench_quant model=$m " "$ours" | tr ' ' '\n' | sed -n 's/^q4_0_tok_s=//p')
     tf=$(grep -m1 "^torch_quant model=$m " "$theirs" | tr ' ' '\n' | sed -n 's/^f32_tok_s=//p')
-    [ -n "$q4" ] && [ -n "$tf" ] && awk -v q="$q4" -v t="$tf" -v m="$m" 'BEGIN { printf "%s: our Q4_0 decode %.1f tok/s vs PyTorch f32 %.1f: %.1fx (target >= 5x: %s)\n", m, q, t, q / t, q >= 5 * t ? "met" : "NOT met" }'
+    [ -n "$q4" ] && [ -n "$tf" ] && awk -v q="$q4" -v t="$tf" -v m="$m" 'BEGIN { printf "%s: our Q4_0 decode %.1f tok/s vs PyTorch f32 %.1f: %.1fx (target >= 5x: %s)\n", m, q, t, q / t, (q >= 5 * t ? "met" : "NOT met") }'
 done
 echo
 echo "== GEMM: $build/gemm_bench --threads $threads"
