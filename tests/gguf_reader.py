@@ -153,6 +153,13 @@ def dequant(kind, raw, n):
     return (d * q).reshape(-1)
 
 
+def optional_json(path):  # None when the model directory has no such file
+    try:
+        return json.load(open(path, encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
 def unpermute(w, heads):  # inverse of convert_hf_to_gguf.py's permute
     rows = w.shape[0]
     return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
@@ -208,19 +215,14 @@ def main():
         for k in ("bos", "eos", "padding"):
             if "tokenizer.ggml.%s_token_id" % k in meta:
                 check(0 <= meta["tokenizer.ggml.%s_token_id" % k] < n, "%s id inside the tokens" % k)
-        try:
-            gen = json.load(open(model_dir + "/generation_config.json"))
-        except FileNotFoundError:
-            gen = {}
+        for k in ("bos", "eos"):
+            if "tokenizer.ggml.add_%s_token" % k in meta:
+                check(isinstance(meta["tokenizer.ggml.add_%s_token" % k], bool), "add_%s_token is a bool" % k)
+        gen = optional_json(model_dir + "/generation_config.json") or {}
         if gen.get("pad_token_id") is not None:  # it-export-gguf writes generation_config.json's pad id
             check(meta.get("tokenizer.ggml.padding_token_id") == gen["pad_token_id"],
                   "padding_token_id %r (generation_config.json %r)" % (meta.get("tokenizer.ggml.padding_token_id"), gen["pad_token_id"]))
-            if "tokenizer.ggml.add_%s_token" % k in meta:
-                check(isinstance(meta["tokenizer.ggml.add_%s_token" % k], bool), "add_%s_token is a bool" % k)
-        try:
-            tj = json.load(open(model_dir + "/tokenizer.json", encoding="utf-8"))
-        except FileNotFoundError:
-            tj = None
+        tj = optional_json(model_dir + "/tokenizer.json")
         if tj:  # the strings and merges of tokenizer.json itself, in id and rank order
             vocab = dict(tj["model"]["vocab"])
             vocab.update({t["content"]: t["id"] for t in tj.get("added_tokens", [])})
