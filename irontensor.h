@@ -240,8 +240,9 @@ IT_API void it_bf16_to_f32_array(float *out, const uint16_t *in, size_t n);
    linears, forward and backward) round both operands to bf16 and sum in fp32; the parameters and
    their gradients (fp32 master weights), optimizer state, norms, softmax, attention and the loss
    statistics stay fp32 (the >>bf16 banner has the kernels). A graph planned under bf16 on a
-   backend with bf16 storage keeps the tensors only products read in bf16 (>>planner,
-   it__plan_storage) and runs in bf16 only (an f32 run: IT_ERR_STATE); other activations stay fp32.
+   backend with bf16 storage keeps in bf16 the tensors only products read and SwiGLU's gate and up
+   (matmul outputs, as autocast keeps them; >>planner, it__plan_storage), and runs in bf16 only (an
+   f32 run: IT_ERR_STATE); other activations stay fp32.
    IT_F32 (the default) is plain fp32. It applies from the next run; the decoder and it_lora_merge
    stay fp32. A backend without bf16 products (it_backend.bf16_compute) refuses a bf16 run with
    IT_ERR_UNSUPPORTED instead of computing in fp32. IT_ERR_INVALID_ARGUMENT for other dtypes. */
@@ -480,8 +481,9 @@ typedef struct it_plan_stats {
     size_t dequant_bytes;    /* the largest quantised weight it dequantises (matmul_quant), in f32:
                                 one buffer of the context, outside the arena */
     int n_bf16_buffers;      /* arena buffers stored in bf16: planned under compute dtype bf16 on a
-                                backend with bf16 storage, the tensors only matrix products read
-                                (it_backend.bf16_storage); such a graph runs in bf16 only */
+                                backend with bf16 storage, the tensors only matrix products (and
+                                SwiGLU, of its gate and up) read (it_backend.bf16_storage); such a
+                                graph runs in bf16 only */
     size_t bf16_bytes;       /* their bytes (half what they would take in f32) */
 } it_plan_stats;
 
@@ -1827,10 +1829,12 @@ IT_API it_result it_gguf_load_tokenizer(it_context *ctx, const char *path, it_to
    BF16_*: what a bf16 plan (compute dtype bf16 on a backend with it_backend.bf16_storage) may
    store in bf16, halving its bytes in the arena (>>planner, it__plan_storage). BF16_PRODUCT: a
    matrix product; its inputs and d(out) may be bf16 (it rounds its operands to bf16 anyway).
-   BF16_OUT: the output may be bf16 when only products read it (the kernel writes the rounded
-   fp32 value; a backward that reads the output reads it in bf16). BF16_INPUT_GRADS: the gradient
-   of an input that a product made and only this node reads may be bf16 (this node is then its
-   only writer, so the gradient is rounded once). */
+   BF16_OUT: the output may be bf16 when only products and BF16_INPUTS nodes read it (the kernel
+   writes the rounded fp32 value; a backward that reads the output reads it in bf16).
+   BF16_INPUTS: an elementwise op that reads bf16 inputs where the plan stores them so (widened to
+   fp32 as it reads them: SwiGLU's gate and up, as autocast's linear outputs are bf16).
+   BF16_INPUT_GRADS: the gradient of an input that a product made and only this node reads may be
+   bf16 (this node is then its only writer, so the gradient is rounded once). */
 typedef enum it_op_flag {
     IT_OP_BACKWARD_READS_IN0 = 1 << 0,
     IT_OP_BACKWARD_READS_IN1 = 1 << 1,
@@ -1840,12 +1844,13 @@ typedef enum it_op_flag {
     IT_OP_LOSS_GRADS_IN_FORWARD = 1 << 5,
     IT_OP_BF16_PRODUCT = 1 << 6,
     IT_OP_BF16_OUT = 1 << 7,
-    IT_OP_BF16_INPUT_GRADS = 1 << 8
+    IT_OP_BF16_INPUT_GRADS = 1 << 8,
+    IT_OP_BF16_INPUTS = 1 << 9
 } it_op_flag;
 #define IT__BWD_IN01 (IT_OP_BACKWARD_READS_IN0 | IT_OP_BACKWARD_READS_IN1)
 #define IT__BWD_IN012 (IT__BWD_IN01 | IT_OP_BACKWARD_READS_IN2)
 #define IT_OP_LIST(X)                                                                              \
-    X(IT_OP_MATMUL, "matmul", IT__BWD_IN01 | IT_OP_BF16_PRODUCT)                                   \
+    X(IT_OP_MATMUL, "matmul", IT__BWD_IN01 | IT_OP_BF16_PRODUCT | IT_OP_BF16_OUT)                  \
     X(IT_OP_ADD, "add", 0)                                                                         \
     X(IT_OP_MUL, "mul", IT__BWD_IN01)                                                              \
     X(IT_OP_SCALE, "scale", 0)                                                                     \
@@ -1857,9 +1862,9 @@ typedef enum it_op_flag {
     X(IT_OP_ATTENTION, "attention", IT__BWD_IN012 | IT_OP_BACKWARD_READS_OUT)                      \
     X(IT_OP_SILU, "silu", IT_OP_BACKWARD_READS_IN0)                                                \
     X(IT_OP_GELU, "gelu", IT_OP_BACKWARD_READS_IN0)                                                \
-    X(IT_OP_SWIGLU, "swiglu", IT__BWD_IN01 | IT_OP_BF16_OUT | IT_OP_BF16_INPUT_GRADS)              \
+    X(IT_OP_SWIGLU, "swiglu", IT__BWD_IN01 | IT_OP_BF16_OUT | IT_OP_BF16_INPUTS | IT_OP_BF16_INPUT_GRADS) \
     X(IT_OP_CROSS_ENTROPY, "cross_entropy", IT__BWD_IN01)                                          \
-    X(IT_OP_LINEAR_CROSS_ENTROPY, "linear_cross_entropy", IT__BWD_IN012 | IT_OP_LOSS_GRADS_IN_FORWARD) \
+    X(IT_OP_LINEAR_CROSS_ENTROPY, "linear_cross_entropy", IT__BWD_IN012 | IT_OP_LOSS_GRADS_IN_FORWARD | IT_OP_BF16_PRODUCT) \
     X(IT_OP_SUM, "sum", 0)                                                                         \
     X(IT_OP_MEAN, "mean", 0)                                                                       \
     X(IT_OP_RESHAPE, "reshape", 0)                                                                 \
@@ -1971,7 +1976,8 @@ struct it_backend {
        matrix product); 0 = fp32 only, and a bf16 run is refused. */
     int bf16_compute;
     /* 1 = the kernels read and write the bf16 tensors of a bf16 plan (the IT_OP_BF16_* flags: bf16
-       operands of matmul, bf16 outputs of rmsnorm and swiglu, swiglu's bf16 input gradients),
+       operands of matmul and the fused head, bf16 outputs of matmul, rmsnorm and swiglu, swiglu's
+       bf16 inputs and input gradients),
        and fill zeroes a bf16 tensor; 0 = every tensor of its plans stays fp32. */
     int bf16_storage;
 };
@@ -2597,8 +2603,8 @@ struct it_tensor {
     int first_step, last_step; /* planner: lifetime in steps */
     int first2, last2;         /* planner: a second lifetime (recomputed inside a checkpoint), -1 if none */
     int seg, crosses;          /* planner: segment of its first writer, read outside that segment */
-    int product_reads, other_reads; /* planner: input slots of forward nodes that read it (or a view
-                                       of it) that are matrix products, and that are anything else */
+    int product_reads, widening_reads, other_reads; /* planner: input slots of forward nodes that read it (or a
+                                       view of it) that are matrix products, IT_OP_BF16_INPUTS ops, and anything else */
     it_weight_type storage;    /* parameters: 0 = f32, else how it_param_set_storage stores it */
 };
 /* Blocking. KC x NR of b (one micro-panel, re-read by every MR strip) stays in L1, the MC x KC block
@@ -4322,20 +4328,37 @@ static it_result it__check_backend_supports(it_graph *g, it_backend *be) {
    (it_backend.bf16_storage), a tensor that only matrix products read is stored in bf16: the
    products round their operands to bf16 anyway, so they compute exactly what they would from the
    fp32 tensor, and the buffer takes half the arena's bytes. Those tensors are the outputs of
-   IT_OP_BF16_OUT ops (RMSNorm, SwiGLU) that only IT_OP_BF16_PRODUCT nodes read, and the gradients
-   of a product's output that an IT_OP_BF16_INPUT_GRADS op (SwiGLU) reads alone: that op's
-   backward is then the gradient's one writer, and the product's backward its one reader. A
+   IT_OP_BF16_OUT ops (RMSNorm, SwiGLU, matmul) that only IT_OP_BF16_PRODUCT nodes and
+   IT_OP_BF16_INPUTS ops read, and the gradients of a product's output that an IT_OP_BF16_INPUT_GRADS op (SwiGLU) reads alone:
+   that op's backward is then the gradient's one writer, and the product's backward its one reader.
+   The one rounding that changes a result: SwiGLU (IT_OP_BF16_INPUTS) reads its gate and up, matmul
+   outputs, in bf16, as PyTorch's autocast stores its linear outputs (8 MB less at a `tiny` step's
+   largest step; the 300-step quality run stays within 0.1% of fp32, README). A bf16 matmul output
+   is summed in fp32 a block of rows at a time in the node's staging scratch, then rounded. A
    tensor the caller can read after the run (kept, or an output nobody consumes) stays fp32, and
    so does everything of an fp32 plan. Returns how many buffers became bf16. */
+/* A bf16 matmul output's staging scratch: fp32 rows of the output, as many as fit
+   IT__BF16_STAGING_BYTES (at least one), made the node's scratch (planned, alive at its forward
+   steps only). 0 when out of memory (the output then stays fp32). */
+#define IT__BF16_STAGING_BYTES ((size_t)1 << 20)
+static int it__matmul_staging(it_graph *g, it_node *n) {
+    int N = n->out->dims[n->out->ndim - 1], dims[2];
+    size_t rows = IT__MAX((size_t)1, IT__BF16_STAGING_BYTES / (sizeof(float) * (size_t)N));
+    dims[0] = (int)IT__MIN(rows, it__rows(n->out));
+    dims[1] = N;
+    n->scratch = it__act(g, IT_KIND_SCRATCH, 2, dims);
+    return n->scratch != NULL;
+}
 static int it__plan_storage(it_graph *g) {
     int i, j, n_bf16 = 0;
     if (g->ctx->compute_dtype != IT_BF16 || !g->ctx->backend->bf16_storage) return 0;
-    for (i = 0; i < g->n_tensors; i++) g->tensors[i]->product_reads = g->tensors[i]->other_reads = 0;
+    for (i = 0; i < g->n_tensors; i++) g->tensors[i]->product_reads = g->tensors[i]->widening_reads = g->tensors[i]->other_reads = 0;
     for (i = 0; i < g->n_nodes; i++) {
         const it_node *n = &g->nodes[i];
         if (n->op == IT_OP_RESHAPE) continue; /* a view: its own readers count for the buffer */
         for (j = 0; j < n->n_in; j++) {
             if (it_op_flags(n->op) & IT_OP_BF16_PRODUCT) it__root(n->in[j])->product_reads++;
+            else if (it_op_flags(n->op) & IT_OP_BF16_INPUTS) it__root(n->in[j])->widening_reads++;
             else it__root(n->in[j])->other_reads++;
         }
     }
@@ -4344,11 +4367,12 @@ static int it__plan_storage(it_graph *g) {
         if (t->keep || (t->kind == IT_KIND_ACTIVATION && t->consumers == 0)) it__root(t)->other_reads++;
     }
     for (i = 0; i < g->n_nodes; i++) {
-        const it_node *n = &g->nodes[i];
+        it_node *n = &g->nodes[i];
         unsigned flags = it_op_flags(n->op);
         it_tensor *out = n->out;
         if ((flags & IT_OP_BF16_OUT) && !out->view_of && out->block == IT_BLOCK_ARENA && out->dtype == IT_F32 &&
-            out->product_reads > 0 && out->other_reads == 0) {
+            out->product_reads + out->widening_reads > 0 && out->other_reads == 0 &&
+            (n->op != IT_OP_MATMUL || it__matmul_staging(g, n))) {
             out->dtype = IT_BF16;
             n_bf16++;
         }
@@ -4356,7 +4380,8 @@ static int it__plan_storage(it_graph *g) {
         for (j = 0; j < n->n_in; j++) {
             it_tensor *x = n->in[j], *dx = x->grad;
             if (!dx || x->view_of || x->kind != IT_KIND_ACTIVATION || x->producer < 0 || dx->view_of || dx->dtype != IT_F32 ||
-                !(it_op_flags(g->nodes[x->producer].op) & IT_OP_BF16_PRODUCT) || x->product_reads != 0 || x->other_reads != 1)
+                !(it_op_flags(g->nodes[x->producer].op) & IT_OP_BF16_PRODUCT) || x->product_reads != 0 ||
+                x->other_reads + x->widening_reads != 1)
                 continue;
             dx->dtype = IT_BF16; /* this node, its one reader, is its one writer */
             n_bf16++;
@@ -7456,15 +7481,38 @@ static int it__last(const it_tensor *t) { return t->dims[t->ndim - 1]; }
 static it__bgemm_operand it__bgemm_tensor(it_tensor *t, size_t at) {
     return t->dtype == IT_BF16 ? it__bgemm_bf16((const uint16_t *)it_data_raw(t) + at, 0) : it__bgemm_f32(it_data(t) + at);
 }
+/* c [M, N] = op(a) op(b) stored in bf16 (a bf16 plan's matmul output, it__plan_storage): the fp32
+   sums of staging_rows rows at a time in staging, then rounded as the packing rounds, so a reader
+   sees the bf16 value of each fp32 sum. */
+static void it__gemm_to_bf16(it_context *ctx, uint16_t *c, float *staging, int staging_rows, it__bgemm_operand a,
+                             it__bgemm_operand b, int M, int N, int K, int trans_a, int trans_b) {
+    ptrdiff_t lda = a.ld ? a.ld : trans_a ? M : K; /* a's row stride as stored, kept for the row blocks */
+    int r0;
+    for (r0 = 0; r0 < M; r0 += staging_rows) {
+        int R = IT__MIN(staging_rows, M - r0);
+        it__bgemm_operand rows = a;
+        rows.data = (const char *)a.data + (size_t)(trans_a ? r0 : r0 * lda) * (a.bf16 ? 2 : 4);
+        rows.ld = lda;
+        it__gemm_bf16(ctx, staging, rows, b, R, N, K, trans_a, trans_b, 0);
+        it__bf16_convert(ctx, c + (size_t)r0 * N, staging, (size_t)R * N);
+    }
+}
 static it_result it__cpu_matmul_run(it_graph *g, const it_node *n, int backward) {
     it_gemm gemms[2];
     int count = it_matmul_gemms(n, backward, gemms), k, i;
     for (k = 0; k < count; k++) {
         const it_gemm *p = &gemms[k];
-        float *c = it_data(p->c);
-        for (i = 0; i < p->batch; i++) /* bf16 tensors come from a bf16 plan, which runs in bf16 only */
-            it__gemm_operands(g->ctx, c + i * p->stride_c, it__bgemm_tensor(p->a, i * p->stride_a), it__bgemm_tensor(p->b, i * p->stride_b),
-                              p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
+        for (i = 0; i < p->batch; i++) { /* bf16 tensors come from a bf16 plan, which runs in bf16 only */
+            it__bgemm_operand a = it__bgemm_tensor(p->a, i * p->stride_a), b = it__bgemm_tensor(p->b, i * p->stride_b);
+            if (p->c->dtype == IT_BF16) { /* the forward's output; never accumulated into */
+                IT_ASSERT(!p->accumulate);
+                it__gemm_to_bf16(g->ctx, (uint16_t *)it_data_raw(p->c) + i * p->stride_c, it_data(n->scratch), n->scratch->dims[0], a,
+                                 b, p->M, p->N, p->K, p->trans_a, p->trans_b);
+            } else {
+                it__gemm_operands(g->ctx, it_data(p->c) + i * p->stride_c, a, b, p->M, p->N, p->K, p->trans_a, p->trans_b,
+                                  p->accumulate);
+            }
+        }
     }
     return IT_OK;
 }
@@ -7527,40 +7575,63 @@ static it_result it__cpu_binary_bwd(it_backend *be, it_graph *g, const it_node *
 }
 
 /* --- elementwise: scale, silu, gelu, swiglu (ranges of elements) --- */
+/* Values i0 .. i0 + len of t in fp32: its own floats, or a bf16 plan's bf16 values (IT_OP_BF16_INPUTS)
+   widened into buf (exact). */
+static const float *it__ew_values(float *buf, it_tensor *t, size_t i0, int len) {
+    if (t->dtype != IT_BF16) return it_data(t) + i0;
+    it_bf16_to_f32_array(buf, (const uint16_t *)it_data_raw(t) + i0, (size_t)len);
+    return buf;
+}
+/* SwiGLU over elements [i0, i1), a block at a time: gate and up in fp32 or bf16, the output in fp32
+   or (IT_OP_BF16_OUT) bf16; backward: d(gate) and d(up) accumulated, each fp32 or bf16. */
+static void it__swiglu_node(const it_node *n, size_t i0, size_t i1, int backward) {
+    float gate[IT__EW_BLOCK], up[IT__EW_BLOCK];
+    it_tensor *dg = n->in[0]->grad, *du = n->in[1]->grad;
+    size_t b;
+    for (b = i0; b < i1; b += IT__EW_BLOCK) {
+        int len = it__ew_len(i1, b);
+        const float *g = it__ew_values(gate, n->in[0], b, len), *u = it__ew_values(up, n->in[1], b, len);
+        if (backward)
+            it__swiglu_backward_fast(dg ? (char *)it_data_raw(dg) + b * it_dtype_size(dg->dtype) : NULL, dg && dg->dtype == IT_BF16,
+                                     du ? (char *)it_data_raw(du) + b * it_dtype_size(du->dtype) : NULL, du && du->dtype == IT_BF16,
+                                     it_grad(n->out) + b, g, u, (size_t)len);
+        else if (n->out->dtype == IT_BF16)
+            it__swiglu_forward_bf16((uint16_t *)it_data_raw(n->out) + b, g, u, (size_t)len);
+        else
+            it__swiglu_forward_fast(it_data(n->out) + b, g, u, (size_t)len);
+    }
+}
 static void it__elementwise_fwd(const void *job, size_t i0, size_t i1) {
     const it_node *n = (const it_node *)job;
-    float *out = it_data(n->out) + i0;
-    const float *x = IT__IN(n, 0) + i0;
+    float *out;
+    const float *x;
     size_t len = i1 - i0;
-    if (n->out->dtype == IT_BF16) { /* a bf16 plan's output (swiglu only: IT_OP_BF16_OUT) */
-        it__swiglu_forward_bf16((uint16_t *)it_data_raw(n->out) + i0, x, IT__IN(n, 1) + i0, len);
+    if (n->op == IT_OP_SWIGLU) { /* its tensors may be bf16 */
+        it__swiglu_node(n, i0, i1, 0);
         return;
     }
+    out = it_data(n->out) + i0, x = IT__IN(n, 0) + i0;
     switch (n->op) {
     case IT_OP_SCALE: it_cpu_scale_forward(out, x, n->fparam[0], len); break;
     case IT_OP_SILU: it_cpu_silu_forward(out, x, len); break;
     case IT_OP_GELU: it_cpu_gelu_forward(out, x, len); break;
-    case IT_OP_SWIGLU: it__swiglu_forward_fast(out, x, IT__IN(n, 1) + i0, len); break;
     default: IT_ASSERT(0);
     }
 }
 static void it__elementwise_bwd(const void *job, size_t i0, size_t i1) {
     const it_node *n = (const it_node *)job;
-    const float *dout = it_grad(n->out) + i0, *x = IT__IN(n, 0) + i0;
-    float *dx = IT__DIN(n, 0) ? IT__DIN(n, 0) + i0 : NULL;
+    const float *dout, *x;
+    float *dx;
     size_t len = i1 - i0;
+    if (n->op == IT_OP_SWIGLU) { /* its tensors may be bf16 */
+        it__swiglu_node(n, i0, i1, 1);
+        return;
+    }
+    dout = it_grad(n->out) + i0, x = IT__IN(n, 0) + i0, dx = IT__DIN(n, 0) ? IT__DIN(n, 0) + i0 : NULL;
     switch (n->op) {
     case IT_OP_SCALE: if (dx) it_cpu_axpy(dx, n->fparam[0], dout, len); break;
     case IT_OP_SILU: if (dx) it_cpu_silu_backward(dx, dout, x, len); break;
     case IT_OP_GELU: if (dx) it_cpu_gelu_backward(dx, dout, x, len); break;
-    case IT_OP_SWIGLU: {
-        it_tensor *dg = n->in[0]->grad, *du = n->in[1]->grad;
-        size_t eg = dg ? it_dtype_size(dg->dtype) : 0, eu = du ? it_dtype_size(du->dtype) : 0;
-        it__swiglu_backward_fast(dg ? (char *)it_data_raw(dg) + i0 * eg : NULL, dg && dg->dtype == IT_BF16,
-                                 du ? (char *)it_data_raw(du) + i0 * eu : NULL, du && du->dtype == IT_BF16, dout, x,
-                                 IT__IN(n, 1) + i0, len);
-        break;
-    }
     default: IT_ASSERT(0);
     }
 }
@@ -7847,17 +7918,19 @@ static void it__linear_cross_entropy_merge_rows(const void *job, size_t r0, size
         sums[r] = s;
     }
 }
+static float it__dot_bf16_generic(const uint16_t *w, const float *x, int n);
 static void it__linear_cross_entropy_finish_rows(const void *job, size_t r0, size_t r1) {
     const it_node *n = (const it_node *)job;
-    int C = it__last(n->in[0]);
+    int C = it__last(n->in[0]), x_bf16 = n->in[0]->dtype == IT_BF16;
     const int32_t *targets = it_data_i32(n->in[2]);
     float *lse = it_data(n->saved[1]), *losses = it_data(n->saved[0]);
     size_t r;
     for (r = r0; r < r1; r++) {
+        const float *w_target = IT__IN(n, 1) + (size_t)targets[r] * C;
         lse[r] += logf(losses[r]);
-        losses[r] = targets[r] == n->iparam[0]
-                        ? 0.0f
-                        : lse[r] - it__dot(IT__IN(n, 0) + r * C, IT__IN(n, 1) + (size_t)targets[r] * C, C);
+        if (targets[r] == n->iparam[0]) losses[r] = 0.0f;
+        else if (x_bf16) losses[r] = lse[r] - it__dot_bf16_generic((const uint16_t *)it_data_raw(n->in[0]) + r * C, w_target, C);
+        else losses[r] = lse[r] - it__dot(IT__IN(n, 0) + r * C, w_target, C);
     }
 }
 static void it__linear_cross_entropy_dlogits_rows(const void *job, size_t r0, size_t r1) {
@@ -7932,7 +8005,7 @@ static int it__linear_cross_entropy_rows(const it_node *n) {
 static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int count) {
     int N = (int)n->in[2]->numel, C = it__last(n->in[0]), V = n->in[1]->dims[0], rows = it__linear_cross_entropy_rows(n), r0;
     float *dx = IT__DIN(n, 0), *dw = IT__DIN(n, 1), *scratch = it_data(n->scratch);
-    const float *x = IT__IN(n, 0), *w = IT__IN(n, 1);
+    const float *w = IT__IN(n, 1);
     it__cross_entropy_job job = it__cross_entropy_job_of(n);
     int bf16 = g->ctx->compute_dtype == IT_BF16;
     /* bf16: dlogits in bf16 with the fp32 rows' stride (2 V bf16), read by both products */
@@ -7949,10 +8022,11 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
         job.row0 = r0;
-        it__gemm_operands(g->ctx, scratch, it__bgemm_f32(x + (size_t)r0 * C), wb, R, V, C, 0, 1, 0); /* logits [R, V] */
+        it__bgemm_operand x = it__bgemm_tensor(n->in[0], (size_t)r0 * C); /* bf16 in a bf16 plan (the final norm's output) */
+        it__gemm_operands(g->ctx, scratch, x, wb, R, V, C, 0, 1, 0); /* logits [R, V] */
         it__parallel(g->ctx, &job, (size_t)R, (size_t)V * 8, it__linear_cross_entropy_fused_rows); /* -> dlogits */
         if (dx) it__gemm_operands(g->ctx, dx + (size_t)r0 * C, dl, wb, R, C, V, 0, 0, 1);                   /* dx += dl @ W */
-        if (dw) it__gemm_operands(g->ctx, dw, dl, it__bgemm_f32(x + (size_t)r0 * C), V, C, R, 1, 0, 1);     /* dW += dl^T x */
+        if (dw) it__gemm_operands(g->ctx, dw, dl, x, V, C, R, 1, 0, 1);     /* dW += dl^T x */
     }
 }
 static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -7971,7 +8045,8 @@ static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, c
     for (v0 = 0; v0 < V; v0 += chunk) {
         job.vocab0 = v0;
         job.n_vocab = IT__MIN(chunk, V - v0);
-        it__gemm_compute(g->ctx, it_data(n->scratch), IT__IN(n, 0), IT__IN(n, 1) + (size_t)v0 * C, N, job.n_vocab, C, 0, 1, 0);
+        it__gemm_operands(g->ctx, it_data(n->scratch), it__bgemm_tensor(n->in[0], 0), it__bgemm_f32(IT__IN(n, 1) + (size_t)v0 * C), N,
+                          job.n_vocab, C, 0, 1, 0);
         it__parallel(g->ctx, &job, (size_t)N, (size_t)job.n_vocab * 8, it__linear_cross_entropy_merge_rows);
     }
     it__parallel(g->ctx, n, (size_t)N, (size_t)C, it__linear_cross_entropy_finish_rows);
@@ -7993,10 +8068,10 @@ static it_result it__cpu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, c
         const float *wc = IT__IN(n, 1) + (size_t)v0 * C;
         job.vocab0 = v0;
         job.n_vocab = cv;
-        it__gemm_compute(g->ctx, scratch, IT__IN(n, 0), wc, N, cv, C, 0, 1, 0);            /* logits [N, cv] */
+        it__gemm_operands(g->ctx, scratch, it__bgemm_tensor(n->in[0], 0), it__bgemm_f32(wc), N, cv, C, 0, 1, 0); /* logits [N, cv] */
         it__parallel(g->ctx, &job, (size_t)N, (size_t)cv * 8, it__linear_cross_entropy_dlogits_rows); /* -> dlogits */
         if (dx) it__gemm_compute(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
-        if (dw) it__gemm_compute(g->ctx, dw + (size_t)v0 * C, scratch, IT__IN(n, 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
+        if (dw) it__gemm_operands(g->ctx, dw + (size_t)v0 * C, it__bgemm_f32(scratch), it__bgemm_tensor(n->in[0], 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
     }
     return IT_OK;
 }

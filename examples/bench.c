@@ -456,7 +456,8 @@ static void step_work_of(const it_graph *g, step_work *w) {
             int N = (int)n->in[2]->numel, C = n->in[0]->dims[n->in[0]->ndim - 1], V = n->in[1]->dims[0];
             int R = it__linear_cross_entropy_rows(n), r0;
             float *scratch = it_data(n->scratch), *dx = it_grad(n->in[0]), *dw = it_grad(n->in[1]);
-            const float *x = it_data(n->in[0]), *wt = it_data(n->in[1]);
+            const float *wt = it_data(n->in[1]);
+            size_t x_elem = it_tensor_nbytes(n->in[0]) / n->in[0]->numel; /* the final norm's output: bf16 in a bf16 plan */
             /* the operands it__linear_cross_entropy_fused passes: under bf16, dlogits as bf16 bits with the fp32
                rows' stride, and W as the run's bf16 copy or (a bf16 plan) in bf16 behind the logits */
             int bf16 = g->ctx->compute_dtype == IT_BF16;
@@ -465,9 +466,10 @@ static void step_work_of(const it_graph *g, step_work *w) {
             it__bgemm_operand wb = w16 ? it__bgemm_bf16(w16, 0) : it__bgemm_f32_param_copy(wt);
             for (r0 = 0; r0 < N; r0 += R) {
                 int rows = N - r0 < R ? N - r0 : R;
-                step_gemm logits = gemm_of(scratch, it__bgemm_f32(x), wb, rows, V, C, 0, 1, 0);
-                step_gemm dxp = gemm_of(dx, dl, wb, rows, C, V, 0, 0, 1), dwp = gemm_of(dw, dl, it__bgemm_f32(x), V, C, rows, 1, 0, 1);
-                logits.fill_a = dwp.fill_b = (void *)x, logits.fill_a_bytes = dwp.fill_b_bytes = sizeof(float) * (size_t)rows * C;
+                it__bgemm_operand x = it__bgemm_tensor(n->in[0], 0);
+                step_gemm logits = gemm_of(scratch, x, wb, rows, V, C, 0, 1, 0);
+                step_gemm dxp = gemm_of(dx, dl, wb, rows, C, V, 0, 0, 1), dwp = gemm_of(dw, dl, x, V, C, rows, 1, 0, 1);
+                logits.fill_a = dwp.fill_b = it_data_raw(n->in[0]), logits.fill_a_bytes = dwp.fill_b_bytes = x_elem * (size_t)rows * C;
                 dxp.fill_a = dwp.fill_a = scratch, dxp.fill_a_bytes = dwp.fill_a_bytes = sizeof(float) * (size_t)rows * V;
                 if (w16) logits.fill_b = dxp.fill_b = w16, logits.fill_b_bytes = dxp.fill_b_bytes = sizeof(uint16_t) * (size_t)V * C;
                 add_gemm(w, logits, 1); /* logits */
