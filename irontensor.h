@@ -5990,6 +5990,7 @@ typedef void (*it__bgemm_kernel_wide_b_fn)(int kpad, const float *pa, const floa
 typedef struct it__bgemm_isa {
     int level; /* IT__BF16_PORTABLE .. IT__BF16_AMX */
     int mr, nr, kalign, kc;          /* kc: bf16 elements of K per block */
+    int nc;                          /* columns of b per block: b's panels take at most nc x kc x 2 bytes */
     it__bgemm_kernel_fn kernel;      /* a's panels in pairs [kpad / 2][mr][2]; NULL = always rows */
     it__bgemm_kernel_fn kernel_rows; /* a's panels as rows [mr][kpad]; NULL = always pairs */
     it__bgemm_kernel_wide_fn kernel_wide; /* a's panels as fp32 rows; set, it is the only kernel */
@@ -6615,6 +6616,7 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
                                                                                                        : it__bgemm_cpu_level();
     memset(&g, 0, sizeof g);
     g.level = IT__BF16_PORTABLE, g.mr = IT__BGEMM_GEN_MR, g.nr = IT__BGEMM_GEN_NR, g.kalign = 2, g.kc = IT__BGEMM_KC;
+    g.nc = IT__SGEMM_NC;
     g.kernel = it__bgemm_kernel_portable, g.pack_pairs = it__bgemm_pack_pairs_portable, g.convert = it__bf16_convert_portable;
 #ifdef IT__SGEMM_X86
     if (level == IT__BF16_AVX2 || level == IT__BF16_AVX512F) { /* a's fp32 block [MC][KC] in the SGEMM's scratch */
@@ -6623,6 +6625,10 @@ static it__bgemm_isa it__bgemm_pick_isa(void) {
         g.kernel = NULL;
         if (wide512) g.kernel_wide = it__bgemm_kernel_wide_avx512;
         else g.kernel_wide_b = it__bgemm_kernel_wide_b_avx2, g.widen_pairs = it__bgemm_widen_pairs_avx2;
+        /* b widened to fp32 takes twice the bytes of its pairs: half the columns a block, so its
+           panels touch no more of each worker's pack_b than the other levels' (1.5 MB less peak RSS
+           on two threads at `tiny`, whose K = 256 filled all of it) */
+        if (!wide512) g.nc = IT__SGEMM_NC / 2;
         g.pack_pairs = wide512 ? it__bgemm_pack_pairs_exact_avx512 : it__bgemm_pack_pairs_avx2;
         g.pack_wide = wide512 ? it__bgemm_pack_wide_avx512 : it__bgemm_pack_wide_avx2;
         g.convert = wide512 ? it__bf16_convert_exact_avx512 : it__bf16_convert_exact_avx2;
@@ -6731,8 +6737,8 @@ static void it__bgemm_block(const it__bgemm_isa *g, const it__scratch *scratch, 
     int a_in_place = a_rows && a_bf16 && csa == 1;
     it__bgemm_kernel_fn kernel = a_rows ? g->kernel_rows : g->kernel;
     if (g->begin) g->begin();
-    for (jc = 0; jc < n; jc += IT__SGEMM_NC) {
-        int nc = IT__MIN(IT__SGEMM_NC, n - jc);
+    for (jc = 0; jc < n; jc += g->nc) {
+        int nc = IT__MIN(g->nc, n - jc);
         for (pc = 0; pc < K; pc += g->kc) {
             int kc = IT__MIN(g->kc, K - pc), kpad = (kc + g->kalign - 1) / g->kalign * g->kalign;
             int add = accumulate || pc > 0, direct = a_in_place && kc == kpad;
