@@ -4338,12 +4338,13 @@ static it_result it__check_backend_supports(it_graph *g, it_backend *be) {
    tensor the caller can read after the run (kept, or an output nobody consumes) stays fp32, and
    so does everything of an fp32 plan. Returns how many buffers became bf16. */
 /* A bf16 matmul output's staging scratch: fp32 rows of the output, as many as fit
-   IT__BF16_STAGING_BYTES (at least one), made the node's scratch (planned, alive at its forward
-   steps only). 0 when out of memory (the output then stays fp32). */
-#define IT__BF16_STAGING_BYTES ((size_t)1 << 20)
+   it__bf16_staging_bytes (at least one), made the node's scratch (planned, alive at its forward
+   steps only). 0 when out of memory (the output then stays fp32). The bytes are a variable so the
+   tests can make a small product take several row blocks. */
+static size_t it__bf16_staging_bytes = (size_t)1 << 20;
 static int it__matmul_staging(it_graph *g, it_node *n) {
     int N = n->out->dims[n->out->ndim - 1], dims[2];
-    size_t rows = IT__MAX((size_t)1, IT__BF16_STAGING_BYTES / (sizeof(float) * (size_t)N));
+    size_t rows = IT__MAX((size_t)1, it__bf16_staging_bytes / (sizeof(float) * (size_t)N));
     dims[0] = (int)IT__MIN(rows, it__rows(n->out));
     dims[1] = N;
     n->scratch = it__act(g, IT_KIND_SCRATCH, 2, dims);

@@ -271,9 +271,50 @@ static void test_model(void) {
     it_context_destroy(ctx);
 }
 
+/* A bf16 matmul output made in several blocks of staging rows (5 rows, so 37 rows take 8 blocks, the
+   last one short), from a row-major a and from a transposed one (a stored [K, M]): each block's rows
+   of a are found at the right offset, so gate and up are the rounded fp32 products bit for bit. */
+static void test_staging_blocks(void) {
+    it_context *ctx = it_test_context(2);
+    it_tensor *wg = it_param(ctx, "wg", 2, (int[]){F, C}), *wu = it_param(ctx, "wu", 2, (int[]){F, C});
+    it_tensor *wd = it_param(ctx, "wd", 2, (int[]){C2, F});
+    it_tensor *x[2], *xt[2], *gate[2], *up[2];
+    it_graph *g[2];
+    size_t saved = it__bf16_staging_bytes, i;
+    int k;
+    it__bf16_staging_bytes = 5 * F * sizeof(float);
+    for (k = 0; k < 2; k++) { /* 0: the f32 plan (the reference, run in bf16), 1: the bf16 plan */
+        it_context_set_compute_dtype(ctx, k ? IT_BF16 : IT_F32);
+        g[k] = it_graph_create(ctx);
+        x[k] = it_input(g[k], "x", IT_F32, 2, (int[]){N, C});
+        xt[k] = it_input(g[k], "xt", IT_F32, 2, (int[]){C, N}); /* a transposed: op(a) = xt^T [N, C] */
+        gate[k] = it_matmul(g[k], xt[k], wg, 1, 1);
+        up[k] = it_matmul(g[k], x[k], wu, 0, 1);
+        it_graph_backward(g[k], it_mean(g[k], it_matmul(g[k], it_swiglu(g[k], gate[k], up[k]), wd, 0, 1)));
+        CHECK(it_graph_plan_ex(g[k], 1) == IT_OK, "plan %d: %s", k, it_context_last_error(ctx));
+    }
+    it__bf16_staging_bytes = saved;
+    CHECK(gate[1]->dtype == IT_BF16 && up[1]->dtype == IT_BF16 && g[1]->nodes[gate[1]->producer].scratch->dims[0] == 5,
+          "gate and up in bf16, 5 staging rows each");
+    it_test_fill(it_param_block(ctx), it_param_numel(ctx), 0.5f);
+    it_test_fill(it_data(x[0]), (size_t)N * C, 2.0f);
+    it_test_fill(it_data(xt[0]), (size_t)N * C, 2.0f);
+    memcpy(it_data(x[1]), it_data(x[0]), (size_t)N * C * sizeof(float));
+    memcpy(it_data(xt[1]), it_data(xt[0]), (size_t)N * C * sizeof(float));
+    it_context_set_compute_dtype(ctx, IT_BF16);
+    for (k = 0; k < 2; k++) CHECK(it_graph_run(g[k], IT_RUN_FORWARD) == IT_OK, "run %d: %s", k, it_context_last_error(ctx));
+    check_rounded(gate[1], gate[0], "gate from a transposed a, 8 staging blocks", it_bf16_kernel_name());
+    check_rounded(up[1], up[0], "up from a row-major a, 8 staging blocks", it_bf16_kernel_name());
+    for (i = 0, k = 0; i < up[1]->numel; i++) k += ((const uint16_t *)it_data_raw(up[1]))[i] != 0;
+    CHECK(k > (int)up[1]->numel / 2, "the products are not zero (%d of %zu nonzero)", k, up[1]->numel);
+    for (k = 0; k < 2; k++) it_graph_destroy(g[k]);
+    it_context_destroy(ctx);
+}
+
 int main(void) {
     test_ops_and_step();
     test_rule();
     test_model();
+    test_staging_blocks();
     return it_test_finish();
 }
