@@ -4329,8 +4329,9 @@ static it_result it__check_backend_supports(it_graph *g, it_backend *be) {
    products round their operands to bf16 anyway, so they compute exactly what they would from the
    fp32 tensor, and the buffer takes half the arena's bytes. Those tensors are the outputs of
    IT_OP_BF16_OUT ops (RMSNorm, SwiGLU, matmul) that only IT_OP_BF16_PRODUCT nodes and
-   IT_OP_BF16_INPUTS ops read, and the gradients of a product's output that an IT_OP_BF16_INPUT_GRADS op (SwiGLU) reads alone:
-   that op's backward is then the gradient's one writer, and the product's backward its one reader.
+   IT_OP_BF16_INPUTS ops read, and the gradients of a product's output that an
+   IT_OP_BF16_INPUT_GRADS op (SwiGLU) reads alone: that op's backward is then the gradient's one
+   writer, and the product's backward its one reader.
    The one rounding that changes a result: SwiGLU (IT_OP_BF16_INPUTS) reads its gate and up, matmul
    outputs, in bf16, as PyTorch's autocast stores its linear outputs (8 MB less at a `tiny` step's
    largest step; the 300-step quality run stays within 0.1% of fp32, README). A bf16 matmul output
@@ -4749,8 +4750,7 @@ IT_API void it_cpu_embedding_backward(float *dtable, const float *dout, const in
     for (n = 0; n < N; n++) it_cpu_axpy(dtable + (size_t)ids[n] * C, 1.0f, dout + (size_t)n * C, (size_t)C);
 }
 
-/* 1 / rms of one row of C values */
-/* 1 / rms(x). The sum of squares in 8 interleaved partial sums, added pairwise in a fixed order: one
+/* 1 / rms of one row of C values. The sum of squares in 8 interleaved partial sums, added pairwise in a fixed order: one
    running sum is a chain of dependent adds (~0.9 us for a 576-wide row, 2% of a decoded token at
    135M), eight are one vector of them; the same order on every thread and call. */
 static float it__rmsnorm_rstd(const float *x, int C, float eps) {
@@ -4857,7 +4857,8 @@ static void it__rope_angles(float *cs, float *sn, int p, int i0, int len, int D,
 }
 /* Rotates pairs (i, i + D/2), i = i0 .. i0 + len - 1, of H heads' rows of D values at x into out by
    the angles (cs, sn) of it__rope_angles; out may equal x. accumulate: out += rotated x (the backward). */
-static void it__rope_apply(float *out, const float *x, int H, int D, int i0, int len, const float *cs, const float *sn, int accumulate) {
+static void it__rope_apply(float *out, const float *x, int H, int D, int i0, int len, const float *cs, const float *sn,
+                           int accumulate) {
     int h, i, half = D / 2;
     for (h = 0; h < H; h++) {
         size_t base = (size_t)h * D + (size_t)i0;
@@ -4889,7 +4890,8 @@ static void it__rope_rotate(float *out, const float *x, const int32_t *positions
             for (b = 0; b < B; b++) {
                 size_t row = ((size_t)b * T + t) * H * D;
                 p = positions ? positions[(size_t)b * T + t] : pos_offset + t;
-                if (p != angles_of) it__rope_angles(cs, sn, p, i0, len, D, theta, scaling, direction); /* unpacked rows share one position's */
+                if (p != angles_of) /* unpacked rows share one position's angles */
+                    it__rope_angles(cs, sn, p, i0, len, D, theta, scaling, direction);
                 angles_of = p;
                 it__rope_apply(out + row, x + row, H, D, i0, len, cs, sn, accumulate);
             }
@@ -7523,22 +7525,27 @@ static void it__gemm_to_bf16(it_context *ctx, uint16_t *c, float *staging, int s
         it__bf16_convert(ctx, c + (size_t)r0 * N, staging, (size_t)R * N);
     }
 }
+/* One product of a matmul node into c as the plan stores it: fp32 (c a float *, staging NULL), or
+   bf16 through staging (the node's scratch; the forward's output, never accumulated into). */
+static void it__gemm_into(it_context *ctx, void *c, float *staging, int staging_rows, it__bgemm_operand a, it__bgemm_operand b,
+                          int M, int N, int K, int trans_a, int trans_b, int accumulate) {
+    if (!staging) {
+        it__gemm_operands(ctx, (float *)c, a, b, M, N, K, trans_a, trans_b, accumulate);
+        return;
+    }
+    IT_ASSERT(!accumulate);
+    it__gemm_to_bf16(ctx, (uint16_t *)c, staging, staging_rows, a, b, M, N, K, trans_a, trans_b);
+}
 static it_result it__cpu_matmul_run(it_graph *g, const it_node *n, int backward) {
     it_gemm gemms[2];
     int count = it_matmul_gemms(n, backward, gemms), k, i;
     for (k = 0; k < count; k++) {
         const it_gemm *p = &gemms[k];
-        for (i = 0; i < p->batch; i++) { /* bf16 tensors come from a bf16 plan, which runs in bf16 only */
-            it__bgemm_operand a = it__bgemm_tensor(p->a, i * p->stride_a), b = it__bgemm_tensor(p->b, i * p->stride_b);
-            if (p->c->dtype == IT_BF16) { /* the forward's output; never accumulated into */
-                IT_ASSERT(!p->accumulate);
-                it__gemm_to_bf16(g->ctx, (uint16_t *)it_data_raw(p->c) + i * p->stride_c, it_data(n->scratch), n->scratch->dims[0], a,
-                                 b, p->M, p->N, p->K, p->trans_a, p->trans_b);
-            } else {
-                it__gemm_operands(g->ctx, it_data(p->c) + i * p->stride_c, a, b, p->M, p->N, p->K, p->trans_a, p->trans_b,
-                                  p->accumulate);
-            }
-        }
+        int c_bf16 = p->c->dtype == IT_BF16;
+        for (i = 0; i < p->batch; i++) /* bf16 tensors come from a bf16 plan, which runs in bf16 only */
+            it__gemm_into(g->ctx, (char *)it_data_raw(p->c) + i * p->stride_c * it_dtype_size(p->c->dtype),
+                          c_bf16 ? it_data(n->scratch) : NULL, c_bf16 ? n->scratch->dims[0] : 0, it__bgemm_tensor(p->a, i * p->stride_a),
+                          it__bgemm_tensor(p->b, i * p->stride_b), p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
     }
     return IT_OK;
 }
@@ -8047,12 +8054,12 @@ static void it__linear_cross_entropy_fused(it_graph *g, const it_node *n, int co
     job.dlogits_to_bf16 = bf16 ? it__bgemm_pick_isa().convert : NULL;
     for (r0 = 0; r0 < N; r0 += rows) {
         int R = IT__MIN(rows, N - r0);
-        job.row0 = r0;
         it__bgemm_operand x = it__bgemm_tensor(n->in[0], (size_t)r0 * C); /* bf16 in a bf16 plan (the final norm's output) */
+        job.row0 = r0;
         it__gemm_operands(g->ctx, scratch, x, wb, R, V, C, 0, 1, 0); /* logits [R, V] */
         it__parallel(g->ctx, &job, (size_t)R, (size_t)V * 8, it__linear_cross_entropy_fused_rows); /* -> dlogits */
         if (dx) it__gemm_operands(g->ctx, dx + (size_t)r0 * C, dl, wb, R, C, V, 0, 0, 1);                   /* dx += dl @ W */
-        if (dw) it__gemm_operands(g->ctx, dw, dl, x, V, C, R, 1, 0, 1);     /* dW += dl^T x */
+        if (dw) it__gemm_operands(g->ctx, dw, dl, x, V, C, R, 1, 0, 1);                                     /* dW += dl^T x */
     }
 }
 static it_result it__cpu_linear_cross_entropy_fwd(it_backend *be, it_graph *g, const it_node *n) {
@@ -8097,7 +8104,8 @@ static it_result it__cpu_linear_cross_entropy_bwd(it_backend *be, it_graph *g, c
         it__gemm_operands(g->ctx, scratch, it__bgemm_tensor(n->in[0], 0), it__bgemm_f32(wc), N, cv, C, 0, 1, 0); /* logits [N, cv] */
         it__parallel(g->ctx, &job, (size_t)N, (size_t)cv * 8, it__linear_cross_entropy_dlogits_rows); /* -> dlogits */
         if (dx) it__gemm_compute(g->ctx, dx, scratch, wc, N, C, cv, 0, 0, 1);               /* dx += dl @ Wc */
-        if (dw) it__gemm_operands(g->ctx, dw + (size_t)v0 * C, it__bgemm_f32(scratch), it__bgemm_tensor(n->in[0], 0), cv, C, N, 1, 0, 1); /* dWc += dl^T x */
+        if (dw) /* dWc += dl^T x */
+            it__gemm_operands(g->ctx, dw + (size_t)v0 * C, it__bgemm_f32(scratch), it__bgemm_tensor(n->in[0], 0), cv, C, N, 1, 0, 1);
     }
     return IT_OK;
 }

@@ -376,7 +376,10 @@ static int cuda_decode_bench(int quick) {
    The step's GEMMs are kept as a list of distinct products (shape, transposes, accumulate) with
    their count per step, each with the buffers of its first occurrence; one pass times each once. */
 typedef struct step_gemm {
-    float *c;
+    void *c;        /* fp32, or with staging bf16 */
+    float *staging; /* a bf16 c (a bf16 plan's matmul output) is made as the kernel makes it, through the node's
+                       fp32 staging rows (it__gemm_into); NULL: c is fp32 */
+    int staging_rows;
     it__bgemm_operand a, b; /* as the graph's kernel passes them: fp32, or bf16 bits under bf16 */
     int M, N, K, trans_a, trans_b, accumulate, batch;
     size_t stride_c, stride_a, stride_b; /* elements between batch slices */
@@ -395,7 +398,8 @@ static void add_gemm(step_work *w, step_gemm p, int count) {
     for (i = 0; i < w->n_gemms; i++) {
         step_gemm *q = &w->gemms[i];
         if (q->M == p.M && q->N == p.N && q->K == p.K && q->trans_a == p.trans_a && q->trans_b == p.trans_b &&
-            q->accumulate == p.accumulate && q->batch == p.batch && q->a.bf16 == p.a.bf16 && q->b.bf16 == p.b.bf16) {
+            q->accumulate == p.accumulate && q->batch == p.batch && q->a.bf16 == p.a.bf16 && q->b.bf16 == p.b.bf16 &&
+            !q->staging == !p.staging) {
             q->count += count;
             return;
         }
@@ -407,7 +411,7 @@ static void add_gemm(step_work *w, step_gemm p, int count) {
     p.count = count;
     w->gemms[w->n_gemms++] = p;
 }
-static step_gemm gemm_of(float *c, it__bgemm_operand a, it__bgemm_operand b, int M, int N, int K, int ta, int tb, int acc) {
+static step_gemm gemm_of(void *c, it__bgemm_operand a, it__bgemm_operand b, int M, int N, int K, int ta, int tb, int acc) {
     step_gemm p;
     memset(&p, 0, sizeof p);
     p.c = c, p.a = a, p.b = b, p.M = M, p.N = N, p.K = K, p.trans_a = ta, p.trans_b = tb, p.accumulate = acc, p.batch = 1;
@@ -442,11 +446,12 @@ static void step_work_of(const it_graph *g, step_work *w) {
                 int j;
                 count = it_matmul_gemms(n, k, gm);
                 for (j = 0; j < count; j++) {
-                    step_gemm p = gemm_of(it_data(gm[j].c), it__bgemm_tensor(gm[j].a, 0), it__bgemm_tensor(gm[j].b, 0), gm[j].M,
+                    step_gemm p = gemm_of(it_data_raw(gm[j].c), it__bgemm_tensor(gm[j].a, 0), it__bgemm_tensor(gm[j].b, 0), gm[j].M,
                                           gm[j].N, gm[j].K, gm[j].trans_a, gm[j].trans_b, gm[j].accumulate);
                     if (gm[j].a->kind != IT_KIND_PARAM) p.fill_a = it_data_raw(gm[j].a), p.fill_a_bytes = it_tensor_nbytes(gm[j].a);
                     if (gm[j].b->kind != IT_KIND_PARAM) p.fill_b = it_data_raw(gm[j].b), p.fill_b_bytes = it_tensor_nbytes(gm[j].b);
                     p.batch = gm[j].batch, p.stride_c = gm[j].stride_c, p.stride_a = gm[j].stride_a, p.stride_b = gm[j].stride_b;
+                    if (gm[j].c->dtype == IT_BF16) p.staging = it_data(n->scratch), p.staging_rows = n->scratch->dims[0];
                     add_gemm(w, p, 1);
                 }
             }
@@ -509,8 +514,9 @@ static double gemm_pass_seconds(it_context *ctx, const step_work *w) {
         fill_operand(p->fill_b, p->fill_b_bytes);
         t0 = now_seconds();
         for (j = 0; j < p->batch; j++) /* as the graph's kernels call it */
-            it__gemm_operands(ctx, p->c + j * p->stride_c, operand_at(p->a, j * p->stride_a), operand_at(p->b, j * p->stride_b),
-                              p->M, p->N, p->K, p->trans_a, p->trans_b, p->accumulate);
+            it__gemm_into(ctx, (char *)p->c + j * p->stride_c * (p->staging ? 2 : 4), p->staging, p->staging_rows,
+                          operand_at(p->a, j * p->stride_a), operand_at(p->b, j * p->stride_b), p->M, p->N, p->K, p->trans_a,
+                          p->trans_b, p->accumulate);
         total += (now_seconds() - t0) * p->count;
     }
     return total;
