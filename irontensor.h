@@ -4750,16 +4750,11 @@ IT_API void it_cpu_embedding_backward(float *dtable, const float *dout, const in
     for (n = 0; n < N; n++) it_cpu_axpy(dtable + (size_t)ids[n] * C, 1.0f, dout + (size_t)n * C, (size_t)C);
 }
 
-/* 1 / rms of one row of C values. The sum of squares in 8 interleaved partial sums, added pairwise in a fixed order: one
-   running sum is a chain of dependent adds (~0.9 us for a 576-wide row, 2% of a decoded token at
-   135M), eight are one vector of them; the same order on every thread and call. */
+/* 1 / rms of one row of C values */
 static float it__rmsnorm_rstd(const float *x, int C, float eps) {
-    float part[8] = {0}, ss;
-    int c = 0, k;
-    for (; c + 8 <= C; c += 8)
-        for (k = 0; k < 8; k++) part[k] += x[c + k] * x[c + k];
-    for (; c < C; c++) part[0] += x[c] * x[c];
-    ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    float ss = 0.0f;
+    int c;
+    for (c = 0; c < C; c++) ss += x[c] * x[c];
     return 1.0f / sqrtf(ss / (float)C + eps);
 }
 IT_API void it_cpu_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {

@@ -194,6 +194,9 @@ static int side_make(side *s, int metal, const it_model_config *cfg, const run_c
     memset(s, 0, sizeof *s);
     if (!(s->ctx = new_ctx_ops(metal, rc->ops_per_cb))) return 0;
     if (rc->bf16 && it_context_set_compute_dtype(s->ctx, IT_BF16) != IT_OK) return 0;
+    /* the device keeps every activation in fp32 (no bf16 storage), so the CPU reference plans without
+       it too: the CPU's bf16 plan would also round SwiGLU's gate and up (it__plan_storage) */
+    if (rc->bf16 && !metal) it_context_backend(s->ctx)->bf16_storage = 0;
     if (it_model_create(s->ctx, cfg, &s->model) != IT_OK) return 0;
     if (rc->freeze) {
         int k;
