@@ -462,7 +462,7 @@ static void step_work_of(const it_graph *g, step_work *w) {
             int R = it__linear_cross_entropy_rows(n), r0;
             float *scratch = it_data(n->scratch), *dx = it_grad(n->in[0]), *dw = it_grad(n->in[1]);
             const float *wt = it_data(n->in[1]);
-            size_t x_elem = it_tensor_nbytes(n->in[0]) / n->in[0]->numel; /* the final norm's output: bf16 in a bf16 plan */
+            size_t x_elem = it_dtype_size(n->in[0]->dtype); /* the final norm's output: bf16 in a bf16 plan */
             /* the operands it__linear_cross_entropy_fused passes: under bf16, dlogits as bf16 bits with the fp32
                rows' stride, and W as the run's bf16 copy or (a bf16 plan) in bf16 behind the logits */
             int bf16 = g->ctx->compute_dtype == IT_BF16;
